@@ -1,0 +1,117 @@
+"""Sections every config is built from: model, data, objective, train, optimizer, eval, runtime.
+
+A model config calls `base()` and overrides a few fields; `smoke(config)` shrinks any config
+for a quick local run (the `:smoke` argument of every config file).
+"""
+
+import ml_collections
+
+
+def network(name, **args):
+  """A network entry: the registry name and the keyword arguments `zoo.registry.build` gets."""
+  return ml_collections.ConfigDict({"name": name, "args": ml_collections.ConfigDict(args)})
+
+
+def base():
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  # What is trained: registry names + constructor arguments.
+  c.model = ml_collections.ConfigDict()
+  c.model.generator = network("")
+  # name -> network entry with an extra `weight` (the loss weight of that discriminator).
+  c.model.discriminators = ml_collections.ConfigDict()
+
+  # Where clips come from (trainers.data). Element: {"video": float32 [T, H, W, 3] in
+  # [-1, 1], plus the optional outputs named in `outputs`}.
+  c.data = ml_collections.ConfigDict()
+  c.data.source = "synthetic"  # "synthetic", "tfrecord" or "tfds:NAME"
+  c.data.train_files = ""  # glob pattern(s), comma separated, for source "tfrecord"
+  c.data.eval_files = ""
+  c.data.compression = ""  # "" or "GZIP"
+  c.data.num_frames = 32
+  c.data.frame_stride = 1
+  c.data.height = 64
+  c.data.width = 64
+  c.data.resize = 0  # short side before cropping; 0: crop from the stored size
+  c.data.random_flip = True
+  c.data.outputs = ()  # optional: first_frame, middle_frame, label, segmentation, fg_masks, background
+  c.data.skip_corrupt = False  # skip (and count) corrupt records instead of raising
+  c.data.deterministic = True
+  c.data.shuffle_buffer = 256
+  c.data.synthetic = ml_collections.ConfigDict()
+  c.data.synthetic.num_clips = 0  # 0: an endless stream (training)
+  c.data.synthetic.max_shapes = 3
+
+  # The GAN objective (trainers.tasks): losses are names from trainers.losses.
+  c.objective = ml_collections.ConfigDict()
+  c.objective.task = "gan"
+  c.objective.gan_loss = "non_saturating"
+  c.objective.d_steps = 1  # discriminator steps per generator step
+  c.objective.gp_weight = 0.0  # WGAN-GP penalty weight (lambda)
+  c.objective.r1_weight = 0.0
+  c.objective.clip_weights = 0.0  # WGAN weight clipping bound; 0 = off
+  c.objective.mask_sparsity = 0.0  # weight of mean |m| for two-stream generators
+  c.objective.recon_loss = ""  # "", "l1" or "l2": conditioned frame vs generated frame
+  c.objective.recon_weight = 0.0
+  c.objective.recon_start_step = 0
+  c.objective.kl_weight = 0.0
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "adam"  # adam, adamw, rmsprop
+  c.optimizer.g_lr = 2e-4
+  c.optimizer.d_lr = 2e-4
+  c.optimizer.beta1 = 0.5
+  c.optimizer.beta2 = 0.999
+  c.optimizer.epsilon = 1e-8
+  c.optimizer.weight_decay = 0.0
+  c.optimizer.schedule = "constant"  # constant, cosine_restarts, linear_decay
+  c.optimizer.schedule_start_step = 0
+  c.optimizer.restart_period = 1000  # steps of the first cosine period
+  c.optimizer.clip_value = 0.0
+  c.optimizer.clip_norm = 0.0
+
+  c.train = ml_collections.ConfigDict()
+  c.train.batch_size = 64  # global batch
+  c.train.steps = 100_000  # generator steps
+  c.train.grad_accum = 1  # micro-batches per step
+  c.train.ema_decay = 0.0  # 0: no EMA copy
+  c.train.steps_per_call = 1  # steps inside one tf.function call
+  c.train.log_every = 50
+  c.train.summary_every = 100
+  c.train.sample_every = 1000
+  c.train.num_samples = 16  # the fixed sample grid
+  c.train.checkpoint_every = 1000
+  c.train.keep_checkpoints = 3
+  c.train.keep_every = 0  # additionally keep every K-th step's checkpoint; 0 = off
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.every = 0  # generator steps between evaluations; 0 = off
+  c.eval.metrics = ()
+  c.eval.num_videos = 256
+  c.eval.i3d = ""  # handle or local path of the TF-Hub I3D module
+
+  c.runtime = ml_collections.ConfigDict()
+  c.runtime.strategy = "default"  # default, mirrored, multi_worker, tpu
+  c.runtime.devices = ()  # for mirrored: device names; empty = all local GPUs (or the CPU)
+  c.runtime.tpu = ""
+  c.runtime.precision = "float32"  # float32, mixed_float16, mixed_bfloat16
+  # XLA measured ~100x slower for 3D transposed convs on CPU (bench/train_step.py):
+  # "auto" compiles only on GPU/TPU.
+  c.runtime.jit_compile = "auto"  # auto, true, false
+  c.runtime.deterministic = False  # tf.config.experimental.enable_op_determinism
+  return c
+
+
+def smoke(c):
+  """Shrinks a config in place for a quick local run; returns it."""
+  c.train.batch_size = 2
+  c.train.steps = 4
+  c.train.log_every = 1
+  c.train.summary_every = 2
+  c.train.sample_every = 2
+  c.train.checkpoint_every = 2
+  c.train.num_samples = 2
+  c.data.shuffle_buffer = 8
+  c.eval.num_videos = 4
+  return c

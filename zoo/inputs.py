@@ -1,0 +1,37 @@
+"""Inputs a generator takes, built from its contract (see zoo.registry)."""
+
+import tensorflow as tf
+
+
+def noise(generator, batch_size, seed):
+  """Stateless N(0, 1) latents [batch_size, latent_dim]; `seed` is a shape-[2] int tensor."""
+  return tf.random.stateless_normal([batch_size, generator.latent_dim], seed=seed)
+
+
+def generator_inputs(generator, batch_size, seed, condition=None):
+  """What `generator(...)` takes: z, the condition, or {"z", <condition>} when both.
+
+  `condition` is the conditioning tensor (e.g. a frame [B, H, W, 3]) for conditional models;
+  when missing for a conditional model, zeros of the right shape stand in (used only to build
+  variables, never to generate).
+  """
+  z = noise(generator, batch_size, seed) if generator.latent_dim else None
+  if generator.condition is None:
+    return z
+  if condition is None:
+    condition = placeholder_condition(generator, batch_size)
+  if z is None:
+    return condition
+  return {"z": z, generator.condition: condition}
+
+
+def placeholder_condition(generator, batch_size):
+  t, h, w, c = generator.video_shape
+  if generator.condition == "image":
+    return tf.zeros([batch_size, h, w, c])
+  if generator.condition == "mask":
+    return tf.zeros([batch_size, h, w], tf.int32)
+  if generator.condition == "frames":
+    return tf.zeros([batch_size, 1, h, w, c])
+  raise ValueError(f"Unknown generator condition {generator.condition!r}; expected None, "
+                   "'image', 'mask' or 'frames'.")
