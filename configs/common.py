@@ -52,8 +52,10 @@ def base():
   c.objective.r1_weight = 0.0
   c.objective.clip_weights = 0.0  # WGAN weight clipping bound; 0 = off
   c.objective.mask_sparsity = 0.0  # weight of mean |m| for two-stream generators
+  c.objective.condition = ""  # batch key fed to a conditional G and to the Ds: first_frame, ...
   c.objective.recon_loss = ""  # "", "l1" or "l2": conditioned frame vs generated frame
   c.objective.recon_weight = 0.0
+  c.objective.recon_frame = 0  # which generated frame reproduces the conditioning image
   c.objective.recon_start_step = 0
   c.objective.kl_weight = 0.0
 
@@ -100,6 +102,7 @@ def base():
   # "auto" compiles only on GPU/TPU.
   c.runtime.jit_compile = "auto"  # auto, true, false
   c.runtime.deterministic = False  # tf.config.experimental.enable_op_determinism
+  c.runtime.kill_after_step = 0  # tests only: SIGKILL this process after that step's checkpoint
   return c
 
 
@@ -114,4 +117,27 @@ def smoke(c):
   c.train.num_samples = 2
   c.data.shuffle_buffer = 8
   c.eval.num_videos = 4
+  return c
+
+
+def shrink_vgan(c, frames, size, widths, d_widths, encoder_widths=None):
+  """Makes a VGAN-style config small: clips of frames x size x size and narrower networks.
+
+  Generator depth follows len(widths): 2x4x4 doubles len(widths) times, so frames =
+  2 ** (len(widths) + 1) and size = 4 * 2 ** len(widths).
+  """
+  if frames != 2 ** (len(widths) + 1) or size != 4 * 2 ** len(widths):
+    raise ValueError(f"Expected frames={2 ** (len(widths) + 1)}, size={4 * 2 ** len(widths)} "
+                     f"for {len(widths)} generator widths, received {frames}, {size}.")
+  c.data.num_frames, c.data.height, c.data.width = frames, size, size
+  g = c.model.generator.args
+  g.widths = tuple(widths)
+  if c.model.generator.name != "vgan_one_stream":
+    g.background_widths = tuple(widths)
+  if encoder_widths is not None:
+    g.encoder_widths = tuple(encoder_widths)
+    g.background_widths = tuple(widths)
+  for d in c.model.discriminators.values():
+    d.args.video_shape = (frames, size, size, 3)
+    d.args.widths = tuple(d_widths)
   return c

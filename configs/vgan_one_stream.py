@@ -1,0 +1,22 @@
+"""VGAN one-stream generator (Vondrick et al. 2016, sec. 2.1): one 3D transposed-conv stack.
+
+Paper size: 32x64x64 clips, z 100, batch 64, Adam 2e-4 beta1 0.5, non-saturating loss.
+
+  python -m trainers.train --config=configs/vgan_one_stream.py --workdir=/tmp/vgan1
+  python -m trainers.train --config=configs/vgan_one_stream.py:smoke --workdir=/tmp/smoke
+"""
+
+from configs import common
+from configs import vgan_two_stream
+
+
+def get_config(arg=""):
+  c = vgan_two_stream.get_config(arg)
+  c.model.generator.name = "vgan_one_stream"
+  with c.model.generator.args.ignore_type():
+    c.model.generator.args.pop("background_widths", None)
+  c.objective.mask_sparsity = 0.0  # no mask
+  return c
+
+
+del common

@@ -1,0 +1,61 @@
+"""Schedules and clipping against hand-computed values."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs import common
+from trainers import optim
+
+
+def lr(schedule, step):
+  return float(schedule(tf.constant(step)))
+
+
+def test_constant_schedule():
+  assert lr(optim.StepSchedule(3e-4), 12345) == pytest.approx(3e-4)
+
+
+def test_cosine_restarts_starts_at_step_and_doubles_period():
+  s = optim.StepSchedule(1.0, "cosine_restarts", start_step=10, period=4)
+  assert lr(s, 0) == pytest.approx(1.0)
+  assert lr(s, 10) == pytest.approx(1.0)  # restart period 1 begins
+  assert lr(s, 12) == pytest.approx(0.5 * (1 + math.cos(math.pi * 2 / 4)), abs=1e-6)
+  assert lr(s, 14) == pytest.approx(1.0)  # warm restart; period 2 is 8 steps long
+  assert lr(s, 18) == pytest.approx(0.5, abs=1e-6)  # half way through period 2
+  assert lr(s, 22) == pytest.approx(1.0)  # period 3 (16 steps)
+
+
+def test_discriminator_schedule_counts_generator_steps():
+  # 2 D updates per G step: D iteration 20 is generator step 10.
+  s = optim.StepSchedule(1.0, "linear_decay", start_step=0, total_steps=20, updates_per_step=2)
+  assert lr(s, 20) == pytest.approx(0.5)
+
+
+def test_linear_decay():
+  s = optim.StepSchedule(2.0, "linear_decay", start_step=10, total_steps=30)
+  assert lr(s, 5) == pytest.approx(2.0)
+  assert lr(s, 20) == pytest.approx(1.0)
+  assert lr(s, 30) == pytest.approx(0.0)
+
+
+def test_unknown_schedule_and_optimizer_name_the_field():
+  with pytest.raises(ValueError, match="optimizer.schedule"):
+    optim.StepSchedule(1.0, "cosine")
+  c = common.base().optimizer
+  c.name = "sgd"
+  with pytest.raises(ValueError, match="optimizer.name"):
+    optim.make_optimizer(c, 1e-3, 10)
+
+
+def test_clip_by_value_then_norm():
+  grads = [tf.constant([3.0, -4.0]), tf.constant([12.0])]
+  clipped, norm = optim.clip_gradients(grads, clip_value=2.5)
+  assert float(norm) == pytest.approx(13.0)
+  np.testing.assert_allclose(clipped[0], [2.5, -2.5])
+  np.testing.assert_allclose(clipped[1], [2.5])
+  clipped, norm = optim.clip_gradients(grads, clip_norm=6.5)
+  np.testing.assert_allclose(clipped[0], [1.5, -2.0], rtol=1e-6)
+  np.testing.assert_allclose(clipped[1], [6.0], rtol=1e-6)

@@ -1,0 +1,379 @@
+"""The one training loop of the zoo: any task, any tf.distribute strategy.
+
+`run(config, workdir)` trains `config.train.steps` generator steps, resuming from the latest
+checkpoint in `workdir`. One generator step = `objective.d_steps` discriminator updates, each
+on a fresh real batch, then one generator update; each update averages its gradient over
+`train.grad_accum` micro-batches. Noise comes from stateless RNG seeded by (seed, step,
+replica, purpose), so a resumed run draws exactly what an uninterrupted one would.
+"""
+
+import os
+import signal
+import time
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from trainers import optim
+from trainers import strategy as strategy_lib
+from trainers import summaries
+from trainers import tasks as tasks_lib
+from trainers import workdir as workdir_lib
+from trainers.data import pipeline as data_lib
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+class NonFiniteLossError(RuntimeError):
+  """A loss term became NaN or Inf; training stopped without saving."""
+
+
+class _StopRequest:
+  """SIGTERM / Ctrl-C set a flag; the loop saves a checkpoint and returns after the call."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = {}
+
+  def __enter__(self):
+    try:
+      for sig in (signal.SIGTERM, signal.SIGINT):
+        self._previous[sig] = signal.signal(sig, self._handle)
+    except ValueError:  # not the main thread: leave the handlers alone
+      self._previous = {}
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.requested and signum == signal.SIGINT:
+      raise KeyboardInterrupt  # a second Ctrl-C: stop now
+    logging.warning("Received %s: finishing the current step, then saving a checkpoint.",
+                    signal.Signals(signum).name)
+    self.requested = True
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def validate(config):
+  """Checks the config values the loop relies on; errors name the bad field."""
+  t = config.train
+  def expect(cond, field, what, value):
+    if not cond:
+      raise ValueError(f"Expected {field} {what}, received {value!r}.")
+  expect(t.steps > 0, "train.steps", "> 0", t.steps)
+  expect(t.batch_size > 0, "train.batch_size", "> 0", t.batch_size)
+  expect(t.grad_accum >= 1, "train.grad_accum", ">= 1", t.grad_accum)
+  expect(t.steps_per_call >= 1, "train.steps_per_call", ">= 1", t.steps_per_call)
+  expect(config.objective.d_steps >= 1, "objective.d_steps", ">= 1", config.objective.d_steps)
+  expect(0.0 <= t.ema_decay < 1.0, "train.ema_decay", "in [0, 1)", t.ema_decay)
+  expect(config.runtime.precision in PRECISIONS, "runtime.precision", f"in {PRECISIONS}",
+         config.runtime.precision)
+  for field in ("log_every", "checkpoint_every", "sample_every", "summary_every"):
+    expect(t[field] >= 0, f"train.{field}", ">= 0", t[field])
+
+
+def _crossed(before, after, every):
+  return every > 0 and after // every > before // every
+
+
+def _seed(base, step, replica, purpose):
+  """A stateless seed pair unique to (run seed, step, replica, purpose)."""
+  return tf.stack([tf.cast(base, tf.int64) * 1_000_003 + tf.cast(step, tf.int64),
+                   tf.cast(replica, tf.int64) * 1_000 + purpose])
+
+
+class Trainer:
+  """State of one run: strategy, task, optimizers, EMA, data, checkpoints, step functions."""
+
+  def __init__(self, config, workdir):
+    validate(config)
+    self.config = config
+    self.workdir = workdir
+    if config.runtime.deterministic:
+      tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
+    keras.config.set_dtype_policy(config.runtime.precision)
+    self.strategy = strategy_lib.make_strategy(config.runtime)
+    self.chief = strategy_lib.is_chief(self.strategy)
+    self.num_replicas = self.strategy.num_replicas_in_sync
+    t = config.train
+    if t.batch_size % (self.num_replicas * t.grad_accum):
+      raise ValueError(
+          f"Expected train.batch_size divisible by replicas x grad_accum = "
+          f"{self.num_replicas} x {t.grad_accum}, received {t.batch_size}.")
+    self.per_replica_batch = t.batch_size // self.num_replicas
+    self.jit = strategy_lib.use_jit(config.runtime, self.strategy)
+    if self.chief:
+      workdir_lib.save_config(config, workdir)
+
+    self.dataset = self.strategy.distribute_datasets_from_function(self._dataset_fn)
+    self.iterator = iter(self.dataset)
+    with self.strategy.scope():
+      self.task = tasks_lib.make_task(config)
+      example = self._example_batch()
+      self.task.build(example)
+      self.generator = self.task.generator
+      self.ema = None
+      if t.ema_decay:
+        self.ema = workdir_lib.build_network(config.model.generator)
+        self.ema(self.task.generator_inputs(example, tf.constant([0, 0])), training=False)
+        for e, v in zip(self.ema.weights, self.generator.weights):
+          e.assign(v)
+      self.g_vars = self.generator.trainable_variables
+      self.d_vars = [v for d in self.task.discriminators.values()
+                     for v in d.trainable_variables]
+      o = config.optimizer
+      self.g_opt = optim.make_optimizer(o, o.g_lr, t.steps, 1, config.runtime.precision)
+      self.d_opt = optim.make_optimizer(o, o.d_lr, t.steps, config.objective.d_steps,
+                                        config.runtime.precision)
+      self.g_opt.build(self.g_vars)
+      if self.d_vars:
+        self.d_opt.build(self.d_vars)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    self._make_checkpoint()
+    self._train_call = self._make_train_call()
+
+  # --- data -----------------------------------------------------------------------------
+  def _dataset_fn(self, input_context):
+    outputs = tuple(sorted(set(self.config.data.outputs) | set(self._task_outputs())))
+    data_config = self.config.data.copy_and_resolve_references()
+    with data_config.unlocked():
+      data_config.outputs = outputs
+    batch = input_context.get_per_replica_batch_size(self.config.train.batch_size)
+    return data_lib.make_dataset(data_config, batch, training=True,
+                                 input_context=input_context, seed=self.config.seed)
+
+  def _task_outputs(self):
+    key = self.config.objective.get("condition", "")
+    return (key,) if key else ()
+
+  def _example_batch(self):
+    """A zero batch of one micro-batch's shapes, to create variables."""
+    local = self._dataset_fn(tf.distribute.InputContext()).element_spec
+    size = self.per_replica_batch // self.config.train.grad_accum
+    return tf.nest.map_structure(lambda s: tf.zeros([size] + s.shape[1:], s.dtype), local)
+
+  # --- checkpoints ----------------------------------------------------------------------
+  def _make_checkpoint(self):
+    items = dict(generator=self.generator, g_optimizer=self.g_opt, step=self.step,
+                 iterator=self.iterator)
+    if self.ema is not None:
+      items["ema_generator"] = self.ema
+    if self.d_vars:
+      items["d_optimizer"] = self.d_opt
+    for name, d in self.task.discriminators.items():
+      items[f"discriminator_{name}"] = d
+    self.checkpoint = tf.train.Checkpoint(**items)
+    directory = workdir_lib.checkpoint_dir(self.workdir)
+    if not self.chief:  # every worker takes part in saving; only the chief keeps the files
+      directory = os.path.join(self.workdir, "tmp_worker", str(self.strategy.cluster_resolver.task_id))
+    self.manager = tf.train.CheckpointManager(
+        self.checkpoint, directory, max_to_keep=self.config.train.keep_checkpoints,
+        step_counter=self.step)
+    self.restored = self.manager.restore_or_initialize()
+    if self.restored:
+      logging.info("Resumed from %s at step %d.", self.restored, int(self.step))
+
+  def save(self):
+    step = int(self.step)
+    if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
+      return self.manager.latest_checkpoint
+    path = self.manager.save(checkpoint_number=step)
+    keep = self.config.train.keep_every
+    if keep and step % keep == 0:
+      self.checkpoint.write(os.path.join(self.workdir, "checkpoints", "keep", f"ckpt-{step}"))
+    if self.chief:
+      logging.info("Saved checkpoint %s", path)
+    return path
+
+  # --- the step -------------------------------------------------------------------------
+  def _accumulate(self, loss_fn, batch, variables, optimizer, seed, step):
+    """Gradient of the global-batch mean loss, summed over micro-batches; (grads, terms)."""
+    k = self.config.train.grad_accum
+    micro = ([batch] if k == 1 else
+             [tf.nest.map_structure(lambda x, i=i: tf.split(x, k)[i], batch) for i in range(k)])
+    grads, terms = None, None
+    scale = 1.0 / (k * self.num_replicas)
+    for i, mb in enumerate(micro):
+      with tf.GradientTape() as tape:
+        loss, t = loss_fn(mb, seed + [0, 10 * i], step)
+        scaled = loss * scale
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+          scaled = optimizer.scale_loss(scaled)
+      g = tape.gradient(scaled, variables)
+      t = {name: v / k for name, v in t.items()}
+      grads = g if grads is None else [a if b is None else (b if a is None else a + b)
+                                       for a, b in zip(grads, g)]
+      terms = t if terms is None else {n: terms[n] + t[n] for n in terms}
+    return grads, terms
+
+  def _apply(self, optimizer, grads, variables, prefix, terms):
+    pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+    grads, variables = [g for g, _ in pairs], [v for _, v in pairs]
+    o = self.config.optimizer
+    if o.clip_value or o.clip_norm:
+      ctx = tf.distribute.get_replica_context()
+      grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+      if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        grads = [g / optimizer.dynamic_scale for g in grads]
+      grads, norm = optim.clip_gradients(grads, o.clip_value, o.clip_norm)
+      if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        grads = [g * optimizer.dynamic_scale for g in grads]
+      grads = [g / self.num_replicas for g in grads]  # the optimizer all-reduces (sums) again
+    else:
+      norm = tf.linalg.global_norm(grads) * self.num_replicas
+      if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        norm = norm / optimizer.dynamic_scale
+    optimizer.apply(grads, variables)
+    terms[f"{prefix}/grad_norm"] = norm
+
+  def _replica_step(self, batches, step):
+    ctx = tf.distribute.get_replica_context()
+    replica = ctx.replica_id_in_sync_group
+    task, terms = self.task, {}
+    for k, batch in enumerate(batches):
+      if not self.d_vars:
+        break
+      seed = _seed(self.config.seed, step, replica, k)
+      grads, d_terms = self._accumulate(task.d_loss, batch, self.d_vars, self.d_opt, seed, step)
+      self._apply(self.d_opt, grads, self.d_vars, "d", d_terms)
+      task.clip_discriminator_weights()
+      terms.update(d_terms)  # the last D step's terms
+    seed = _seed(self.config.seed, step, replica, 100)
+    grads, g_terms = self._accumulate(task.g_loss, batches[-1], self.g_vars, self.g_opt, seed,
+                                      step)
+    self._apply(self.g_opt, grads, self.g_vars, "g", g_terms)
+    terms.update(g_terms)
+    return terms
+
+  def _update_ema(self):
+    decay = self.config.train.ema_decay
+    for e, v in zip(self.ema.trainable_weights, self.generator.trainable_weights):
+      e.assign(decay * e + (1.0 - decay) * tf.cast(v, e.dtype))
+    for e, v in zip(self.ema.non_trainable_weights, self.generator.non_trainable_weights):
+      e.assign(v)
+
+  def _make_train_call(self):
+    strategy, d_steps = self.strategy, self.config.objective.d_steps
+    n = self.config.train.steps_per_call
+    replica_step = self._replica_step
+    if self.jit and not isinstance(strategy, tf.distribute.TPUStrategy):
+      replica_step = tf.function(replica_step, jit_compile=True)
+
+    def one_step(iterator):
+      batches = [next(iterator) for _ in range(d_steps)]
+      per_replica = strategy.run(replica_step, args=(batches, self.step.read_value()))
+      terms = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+               for k, v in per_replica.items()}
+      if self.ema is not None:
+        self._update_ema()
+      finite = tf.stack([tf.reduce_all(tf.math.is_finite(terms[k])) for k in sorted(terms)])
+      self.step.assign_add(1)
+      return terms, finite
+
+    @tf.function
+    def train_call(iterator):
+      terms, finite = one_step(iterator)
+      bad_step = tf.where(tf.reduce_all(finite), tf.constant(-1, tf.int64), self.step - 1)
+      bad_finite = finite
+      for _ in tf.range(n - 1):
+        terms, finite = one_step(iterator)
+        first_bad = tf.logical_and(bad_step < 0, tf.logical_not(tf.reduce_all(finite)))
+        bad_step = tf.where(first_bad, self.step - 1, bad_step)
+        bad_finite = tf.where(first_bad, finite, bad_finite)
+      return terms, bad_step, bad_finite
+
+    return train_call
+
+  # --- samples --------------------------------------------------------------------------
+  def _sample_inputs(self):
+    """The fixed sample grid: noise drawn once from the run's seed, conditions from the
+    first evaluation clips."""
+    n = self.config.train.num_samples
+    batch = None
+    if self.task.condition_key:
+      data_config = self.config.data.copy_and_resolve_references()
+      with data_config.unlocked():
+        data_config.outputs = (self.task.condition_key,)
+      ds = data_lib.make_dataset(data_config, n, training=False, seed=self.config.seed)
+      batch = next(iter(ds))
+    else:
+      batch = {"video": tf.zeros([n, 1])}
+    generator = self.ema or self.generator
+    return self.task.generator_inputs(batch, tf.constant([self.config.seed, 424242]), generator)
+
+  def write_samples(self, step):
+    generator = self.ema or self.generator
+    if not hasattr(self, "_sample_fn"):
+      self._grid_inputs = self._sample_inputs()
+      streams = bool(generator.streams)
+      self._sample_fn = tf.function(
+          lambda x: generator(x, training=False,
+                              **({"return_streams": True} if streams else {})))
+    out = self._sample_fn(self._grid_inputs)
+    out = out if isinstance(out, dict) else {"video": out}
+    out = {k: np.asarray(tf.cast(v, tf.float32)) for k, v in out.items()}
+    grid = summaries.write_samples(workdir_lib.samples_dir(self.workdir), step, out)
+    summaries.video_summary("samples", grid, step)
+
+  # --- the loop -------------------------------------------------------------------------
+  def train(self):
+    config, t = self.config, self.config.train
+    writer = (tf.summary.create_file_writer(os.path.join(self.workdir, "train"))
+              if self.chief else tf.summary.create_noop_writer())
+    step = int(self.step)
+    if step >= t.steps:
+      logging.info("Already at step %d of %d: nothing to train.", step, t.steps)
+      return
+    progress = summaries.Progress(t.steps, t.batch_size, step)
+    logging.info("Training %s for %d steps from step %d on %d replica(s), batch %d, jit %s.",
+                 config.model.generator.name, t.steps, step, self.num_replicas, t.batch_size,
+                 self.jit)
+    with _StopRequest() as stop, writer.as_default():
+      if step == 0 and self.chief and t.sample_every:
+        self.write_samples(0)
+      while step < t.steps:
+        before = step
+        terms, bad_step, bad_finite = self._train_call(self.iterator)
+        step = int(self.step)
+        if int(bad_step) >= 0:
+          names = [k for k, ok in zip(sorted(terms), bad_finite.numpy()) if not ok]
+          raise NonFiniteLossError(
+              f"Non-finite loss at step {int(bad_step)}: {', '.join(names)}. Training stopped; "
+              f"the last good checkpoint {self.manager.latest_checkpoint} is kept unchanged.")
+        if self.chief and (_crossed(before, step, t.log_every) or step >= t.steps):
+          values = {k: float(v) for k, v in terms.items()}
+          rate = progress.rate(step)
+          lrs = {"g_lr": float(self.g_opt.learning_rate)}
+          if self.d_vars:
+            lrs["d_lr"] = float(self.d_opt.learning_rate)
+          logging.info("%s", progress.line(step, rate, values, lrs))
+          with tf.name_scope("train"):
+            for k, v in {**values, **lrs, "steps_per_s": rate,
+                         "clips_per_s": rate * t.batch_size}.items():
+              tf.summary.scalar(k, v, step=step)
+        elif _crossed(before, step, t.summary_every):
+          for k, v in terms.items():
+            tf.summary.scalar(f"train/{k}", v, step=step)
+        if self.chief and _crossed(before, step, t.sample_every):
+          self.write_samples(step)
+        if _crossed(before, step, t.checkpoint_every) or step >= t.steps or stop.requested:
+          self.save()
+          kill = config.runtime.get("kill_after_step", 0)
+          if kill and step >= kill:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if stop.requested:
+          logging.info("Stopped at step %d on request; resume with the same --workdir.", step)
+          break
+      writer.flush()
+
+
+def run(config, workdir):
+  """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the Trainer."""
+  trainer = Trainer(config, workdir)
+  trainer.train()
+  return trainer

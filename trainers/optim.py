@@ -1,0 +1,92 @@
+"""Optimizers, learning-rate schedules and gradient clipping from `config.optimizer`."""
+
+import math
+
+import keras
+import tensorflow as tf
+
+OPTIMIZERS = ("adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "cosine_restarts", "linear_decay")
+
+
+class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
+  """A learning rate as a function of the generator step.
+
+  An optimizer counts its own updates; the discriminator's optimizer takes `updates_per_step`
+  updates (D steps x nothing else) per generator step, so its count is divided first, and
+  every network of a run follows the same schedule in generator steps.
+
+  kinds: constant; cosine_restarts (SGDR, Loshchilov & Hutter 2017: constant until
+  `start_step`, then cosine periods of `period` steps, each twice as long as the last, as in
+  Radner's thesis "cosine annealing with warm restarts after epoch 10"); linear_decay
+  (constant until `start_step`, then linearly to 0 at `total_steps`).
+  """
+
+  def __init__(self, base_lr, kind="constant", start_step=0, period=1000, total_steps=1,
+               updates_per_step=1, min_lr=0.0):
+    if kind not in SCHEDULES:
+      raise ValueError(f"Expected optimizer.schedule in {SCHEDULES}, received {kind!r}.")
+    self.base_lr = float(base_lr)
+    self.kind = kind
+    self.start_step = int(start_step)
+    self.period = max(int(period), 1)
+    self.total_steps = max(int(total_steps), 1)
+    self.updates_per_step = max(int(updates_per_step), 1)
+    self.min_lr = float(min_lr)
+
+  def __call__(self, iterations):
+    step = tf.cast(iterations // self.updates_per_step, tf.float32)
+    base = tf.constant(self.base_lr, tf.float32)
+    if self.kind == "constant":
+      return base
+    t = tf.maximum(step - self.start_step, 0.0)
+    if self.kind == "linear_decay":
+      span = max(self.total_steps - self.start_step, 1)
+      return base * tf.maximum(1.0 - t / span, 0.0)
+    # cosine_restarts with period doubling: period i covers [P(2^i - 1), P(2^(i+1) - 1)).
+    p = float(self.period)
+    i = tf.floor(tf.math.log(t / p + 1.0) / math.log(2.0))
+    begin = p * (tf.pow(2.0, i) - 1.0)
+    length = p * tf.pow(2.0, i)
+    frac = (t - begin) / length
+    return self.min_lr + (base - self.min_lr) * 0.5 * (1.0 + tf.cos(math.pi * frac))
+
+  def get_config(self):
+    return dict(base_lr=self.base_lr, kind=self.kind, start_step=self.start_step,
+                period=self.period, total_steps=self.total_steps,
+                updates_per_step=self.updates_per_step, min_lr=self.min_lr)
+
+
+def make_optimizer(opt_config, lr, total_steps, updates_per_step=1, precision="float32"):
+  """Builds the optimizer for one network group (G or D) with its schedule.
+
+  Gradient clipping is NOT given to Keras (it would clip per replica, before the all-reduce);
+  `clip_gradients` is applied by the loop to the aggregated gradient.
+  """
+  schedule = StepSchedule(lr, opt_config.schedule, opt_config.schedule_start_step,
+                          opt_config.restart_period, total_steps, updates_per_step)
+  name = opt_config.name.lower()
+  if name == "adam":
+    opt = keras.optimizers.Adam(schedule, beta_1=opt_config.beta1, beta_2=opt_config.beta2,
+                                epsilon=opt_config.epsilon)
+  elif name == "adamw":
+    opt = keras.optimizers.AdamW(schedule, weight_decay=opt_config.weight_decay,
+                                 beta_1=opt_config.beta1, beta_2=opt_config.beta2,
+                                 epsilon=opt_config.epsilon)
+  elif name == "rmsprop":
+    opt = keras.optimizers.RMSprop(schedule, epsilon=opt_config.epsilon)
+  else:
+    raise ValueError(f"Expected optimizer.name in {OPTIMIZERS}, received {opt_config.name!r}.")
+  if precision == "mixed_float16":
+    opt = keras.optimizers.LossScaleOptimizer(opt)
+  return opt
+
+
+def clip_gradients(grads, clip_value=0.0, clip_norm=0.0):
+  """Clips by value, then by global norm; returns (grads, global norm before clipping)."""
+  norm = tf.linalg.global_norm(grads)
+  if clip_value:
+    grads = [tf.clip_by_value(g, -clip_value, clip_value) for g in grads]
+  if clip_norm:
+    grads, _ = tf.clip_by_global_norm(grads, clip_norm, use_norm=norm if not clip_value else None)
+  return grads, norm
