@@ -1,0 +1,125 @@
+"""trainers.eval.fvd with a stand-in I3D SavedModel built here (nothing is downloaded)."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from trainers.eval import frechet
+from trainers.eval import fvd
+
+
+class _StandInI3D(tf.Module):
+  """The TF-Hub I3D's calling convention: 'default' signature, [B, T, 224, 224, 3] -> [B, 400]."""
+
+  def __init__(self):
+    super().__init__()
+    self.proj = tf.constant(np.random.RandomState(0).normal(size=(48, 400)), tf.float32)
+
+  @tf.function(input_signature=[tf.TensorSpec([None, None, 224, 224, 3], tf.float32)])
+  def default(self, videos):
+    pooled = tf.nn.avg_pool2d(tf.reduce_mean(videos, axis=1), 56, 56, "VALID")  # [B, 4, 4, 3]
+    return {"default": tf.tanh(tf.matmul(tf.reshape(pooled, [-1, 48]), self.proj))}
+
+
+@pytest.fixture(scope="module")
+def stand_in(tmp_path_factory):
+  path = str(tmp_path_factory.mktemp("i3d") / "module")
+  module = _StandInI3D()
+  tf.saved_model.save(module, path, signatures={"default": module.default})
+  return path
+
+
+def _clips(n, seed=0):
+  return np.random.RandomState(seed).randint(0, 256, size=(n, 2, 8, 8, 3)).astype(np.uint8)
+
+
+def test_embeddings_independent_of_batching(stand_in):
+  embedder = fvd.make_embedder("i3d", stand_in)
+  assert embedder.name == "i3d" and fvd.metric_name(embedder) == "FVD"
+  clips = _clips(37)
+  results = []
+  for size in (5, 16, 37):
+    batches = (clips[i:i + size] for i in range(0, 37, size))
+    out = fvd.embed_stream(embedder, batches, keep=True)
+    assert out.count == 37 and out.stats.n == 37 and out.embeddings.shape == (37, 400)
+    results.append(out.embeddings)
+  np.testing.assert_array_equal(results[0], results[1])
+  np.testing.assert_array_equal(results[0], results[2])
+  # The same clips embedded directly, in groups of 16, agree with the stream.
+  np.testing.assert_array_equal(embedder(clips[16:32]), results[0][16:32])
+
+
+def test_max_clips_and_fvd(stand_in):
+  embedder = fvd.HubI3DEmbedder(stand_in)
+  real = fvd.embed_stream(embedder, [_clips(20, 1)], max_clips=18)
+  assert real.count == 18 and real.stats.n == 18 and real.embeddings is None
+  same = fvd.embed_stream(embedder, [_clips(20, 1)[:18]])
+  assert fvd.compute_fvd(real.stats, same.stats) == pytest.approx(0.0, abs=1e-6)
+  dark = fvd.embed_stream(embedder, [_clips(18, 2) // 8])
+  assert fvd.compute_fvd(real.stats, dark.stats) > 1.0
+
+
+def test_default_handle_resolves_from_tfhub_cache(stand_in, tmp_path, monkeypatch):
+  monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
+  monkeypatch.delenv("TFHUB_MODEL_LOAD_FORMAT", raising=False)
+  cached = fvd.hub_cache_path(fvd.I3D_HANDLE)
+  assert os.path.dirname(cached) == str(tmp_path)
+  shutil.copytree(stand_in, cached)
+  module = fvd.load_i3d(allow_download=False)  # the default handle, from the cache only
+  out = module.signatures["default"](tf.zeros([1, 2, 224, 224, 3]))["default"]
+  assert out.shape == (1, 400)
+
+
+def test_unavailable_errors(tmp_path, monkeypatch):
+  missing = str(tmp_path / "no_i3d_here")
+  with pytest.raises(fvd.I3DUnavailableError, match="--i3d=PATH") as info:
+    fvd.load_i3d(missing)
+  assert missing in str(info.value)
+  monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
+  with pytest.raises(fvd.I3DUnavailableError) as info:
+    fvd.load_i3d(fvd.I3D_HANDLE, allow_download=False)
+  assert fvd.I3D_HANDLE in str(info.value) and str(tmp_path / "cache") in str(info.value)
+  (tmp_path / "not_a_model").mkdir()
+  with pytest.raises(fvd.I3DUnavailableError, match="not_a_model"):
+    fvd.load_i3d(str(tmp_path / "not_a_model"))
+
+
+def test_resize_is_tf1_bilinear_without_half_pixel():
+  frame = np.array([[-1.0, 0.5], [0.0, 1.0]], np.float32)
+  video = np.repeat(frame[None, None, :, :, None], 3, axis=-1)  # [1, 1, 2, 2, 3]
+  got = fvd.preprocess(video, resolution=(4, 4)).numpy()[0, 0, :, :, 0]
+  # Output pixel i samples input coordinate i * 2 / 4 (clamped): 0, 0.5, 1, 1.5 -> 1.
+  expected = np.array([[-1.0, -0.25, 0.5, 0.5],
+                       [-0.5, 0.125, 0.75, 0.75],
+                       [0.0, 0.5, 1.0, 1.0],
+                       [0.0, 0.5, 1.0, 1.0]], np.float32)
+  np.testing.assert_array_equal(got, expected)
+  half_pixel = tf.image.resize(video[0], (4, 4), method="bilinear").numpy()[0, :, :, 0]
+  assert not np.allclose(half_pixel, expected)  # the wrong function would fail above
+  legacy = tf.compat.v1.image.resize_bilinear(video[0], (4, 4), align_corners=False)
+  np.testing.assert_array_equal(legacy.numpy()[0, :, :, 0], expected)
+
+
+def test_preprocess_uint8_mapping_and_range_check():
+  video = np.zeros([1, 2, 3, 5, 3], np.uint8)
+  video[:, 1] = 255
+  out = fvd.preprocess(video).numpy()
+  assert out.shape == (1, 2, 224, 224, 3) and out.dtype == np.float32
+  assert np.all(out[:, 0] == -1.0) and np.all(out[:, 1] == 1.0)
+  with pytest.raises(ValueError, match=r"in \[-1, 1\]"):
+    fvd.preprocess(np.full([1, 1, 2, 2, 3], 255.0, np.float32))
+  with pytest.raises(ValueError, match="rank 5"):
+    fvd.preprocess(np.zeros([2, 2, 2, 3], np.uint8))
+
+
+def test_names_and_registry():
+  assert fvd.metric_name("r3d") == "FD-R3D" and fvd.metric_name("i3d_keras") == "FVD"
+  with pytest.raises(ValueError, match=r"\['i3d', 'r3d'\].*'nope'"):
+    fvd.make_embedder("nope")
+  assert (fvd.NUM_REAL_CLIPS, fvd.NUM_FAKE_CLIPS, fvd.NUM_FRAMES, fvd.FRAME_STRIDE) == (
+      2048, 2048, 16, 1)
+  assert isinstance(fvd.embed_stream(lambda v: np.ones([len(v), 2]), [_clips(3)]).stats,
+                    frechet.GaussianStats)
