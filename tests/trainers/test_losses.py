@@ -131,6 +131,13 @@ def test_gradient_penalty_differentiable_under_tf_function():
   assert float(grad) == pytest.approx(12.0, rel=1e-5)
 
 
+def test_gradient_penalty_half_precision_critic():
+  critic = lambda x: tf.reduce_sum(0.5 * tf.cast(x, tf.float16), axis=[1, 2, 3, 4])
+  real = tf.ones([2, 1, 2, 2, 1], tf.float16)
+  gp = losses.gradient_penalty(critic, real, tf.zeros([2, 1, 2, 2, 1]), tf.constant([4, 5]))
+  assert gp.dtype == tf.float32 and float(gp) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_r1_penalty():
   real = tf.constant([[1.0, 2.0], [3.0, 0.0]])
   assert float(losses.r1_penalty(lambda x: tf.reduce_sum(3.0 * x, axis=1), real)) == (

@@ -24,7 +24,7 @@ def symmetric_matrix_square_root(mat, eps=_SQRT_EPS):
 
 
 def trace_sqrt_product(sigma, sigma_v):
-  """Tr(sqrt(sigma sigma_v)) for symmetric PSD matrices, as Tr(sqrt(A sigma_v A)), A = sqrt(sigma)."""
+  """Tr(sqrt(sigma sigma_v)) of symmetric PSD matrices: Tr(sqrt(A sigma_v A)), A = sqrt(sigma)."""
   sqrt_sigma = symmetric_matrix_square_root(sigma)
   sqrt_a_sigmav_a = sqrt_sigma @ (np.asarray(sigma_v, np.float64) @ sqrt_sigma)
   return float(np.trace(symmetric_matrix_square_root(sqrt_a_sigmav_a)))
@@ -32,8 +32,8 @@ def trace_sqrt_product(sigma, sigma_v):
 
 def frechet_distance(mu1, cov1, mu2, cov2):
   """Frechet distance between N(mu1, cov1) and N(mu2, cov2), a Python float."""
-  mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-  cov1, cov2 = np.atleast_2d(np.asarray(cov1, np.float64)), np.atleast_2d(np.asarray(cov2, np.float64))
+  mu1, mu2 = (np.atleast_1d(np.asarray(m, np.float64)) for m in (mu1, mu2))
+  cov1, cov2 = (np.atleast_2d(np.asarray(c, np.float64)) for c in (cov1, cov2))
   d = mu1.shape[0]
   for name, x, shape in (("mu1", mu1, (d,)), ("mu2", mu2, (d,)),
                          ("cov1", cov1, (d, d)), ("cov2", cov2, (d, d))):
