@@ -1,7 +1,11 @@
-"""Video files: grids of clips, MP4 (PyAV) and GIF (Pillow) writing.
+"""Video files: grids of clips, MP4 (PyAV) and GIF (Pillow) writing, and reading.
 
 Every writer takes uint8 frames [T, H, W, 3]; `to_uint8` converts [-1, 1] floats.
 Files are written under a temporary name and renamed when complete.
+
+The readers (`read_video`, `read_frame_folder`, `read_vgan_clip`) return uint8 frames
+[T, H, W, 3] and raise ValueError naming the file when it cannot be decoded; they feed
+`trainers.data.make_tfrecords`.
 """
 
 import os
@@ -78,3 +82,85 @@ def write_video(path, frames, fps=8):
     write_gif(path, frames, fps)
   else:
     raise ValueError(f"Expected an output path ending in .mp4 or .gif, received {path!r}.")
+
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".gif", ".mov", ".m4v")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def iter_video(path):
+  """Yields the frames of a video file (any container PyAV/FFmpeg reads) as uint8 [H, W, 3].
+
+  A generator so that a caller can resize each frame before the next one is decoded, which
+  keeps long, large videos out of memory. Decoding errors are re-raised as ValueError naming
+  `path`.
+  """
+  try:
+    with av.open(path) as container:
+      if not container.streams.video:
+        raise ValueError(f"Expected a video stream in {path}, received none.")
+      stream = container.streams.video[0]
+      stream.thread_type = "AUTO"
+      for frame in container.decode(stream):
+        yield frame.to_ndarray(format="rgb24")
+  except (av.FFmpegError, OSError, EOFError) as e:
+    raise ValueError(f"Could not decode video file {path}: {e}") from e
+
+
+def video_fps(path, default=0.0):
+  """Frames per second of the first video stream of `path`, or `default` when unknown."""
+  try:
+    with av.open(path) as container:
+      stream = container.streams.video[0]
+      rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+      return float(rate) if rate else default
+  except (av.FFmpegError, OSError, EOFError, IndexError):
+    return default
+
+
+def read_video(path):
+  """Reads every frame of a video file: (uint8 frames [T, H, W, 3], fps)."""
+  frames = list(iter_video(path))
+  if not frames:
+    raise ValueError(f"Expected at least one frame in {path}, received none.")
+  return np.stack(frames), video_fps(path)
+
+
+def _read_image(path):
+  try:
+    with Image.open(path) as image:
+      return np.asarray(image.convert("RGB"))
+  except (OSError, ValueError) as e:
+    raise ValueError(f"Could not decode image file {path}: {e}") from e
+
+
+def frame_folder_files(path):
+  """The image files of a folder of frames, sorted by name (the frame order)."""
+  names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS))
+  return [os.path.join(path, n) for n in names]
+
+
+def read_frame_folder(path):
+  """Reads a folder of frame images (one folder = one video, frames sorted by name)."""
+  files = frame_folder_files(path)
+  if not files:
+    raise ValueError(f"Expected image files ({', '.join(IMAGE_EXTENSIONS)}) in folder {path}, "
+                     "received none.")
+  frames = [_read_image(f) for f in files]
+  for f, frame in zip(files, frames):
+    if frame.shape != frames[0].shape:
+      raise ValueError(f"Expected every frame of {path} to be {frames[0].shape}, received "
+                       f"{frame.shape} in {f}.")
+  return np.stack(frames)
+
+
+def read_vgan_clip(path, frame_height=64):
+  """Reads a VGAN-style clip: frames stacked vertically in one image, each `frame_height` tall.
+
+  Vondrick et al.'s released data stores 32 frames of 64x64 as one JPEG 64 wide and 2048 tall.
+  """
+  image = _read_image(path)
+  if image.shape[0] % frame_height:
+    raise ValueError(f"Expected the height of {path} to be a multiple of the frame height "
+                     f"{frame_height}, received {image.shape[0]}.")
+  return image.reshape(image.shape[0] // frame_height, frame_height, *image.shape[1:])

@@ -1,0 +1,426 @@
+"""The input pipeline: `make_dataset(data_config, ...)` -> a tf.data.Dataset of batched clips.
+
+Element (a dict; B = the per-replica batch, T/H/W = data.num_frames/height/width):
+
+    "video"         float32 [B, T, H, W, 3] in [-1, 1]            always
+    "first_frame"   float32 [B, H, W, 3]    video[:, 0]           if in data.outputs
+    "middle_frame"  float32 [B, H, W, 3]                          if in data.outputs
+    "label"         int32   [B]                                   if in data.outputs
+    "segmentation"  int32   [B, H, W]       class ids             if in data.outputs
+    "fg_masks"      float32 [B, T, H, W, 1] synthetic source only if in data.outputs
+    "background"    float32 [B, H, W, 3]    synthetic source only if in data.outputs
+
+`middle_frame` is the record's `middle_frame` frame when the record names one (decoded and
+cropped/flipped like the clip, even when the stride skips it), otherwise the clip's frame
+(T - 1) // 2: index 15 of 32, the frame (Re)live Photos conditions on.
+
+Sources (`data.source`): "synthetic" (trainers.data.synthetic), "tfrecord" (the format of
+trainers.data.format; files from `data.train_files` or `data.eval_files`) and "tfds:NAME" for
+bair_robot_pushing_small, moving_mnist and ucf101.
+
+Clips: T frames at stride `data.frame_stride` from a random start (training) or frame 0
+(eval); optional short-side resize to `data.resize`; a random crop and horizontal flip
+(`data.random_flip`) in training, a centre crop in eval; frames smaller than H x W are scaled
+up to cover it first. Training repeats forever; eval makes one pass. Batches drop the
+remainder so shapes are static (an eval pass therefore ends on the last full batch).
+
+Randomness is stateless and keyed by (seed, input pipeline id, element counter), and
+`options.deterministic` follows `data.deterministic`: the same seed gives the same clips.
+
+Corrupt data. A record is corrupt when its frames are not JPEG/PNG (checked on the frames it
+needs), a TFRecord file is truncated (the bytes read do not add up to the file size; not
+checkable for GZIP files), or an output asked for in `data.outputs` is missing; a clip
+shorter than (T - 1) * stride + 1 frames is treated the same way. Each raises
+InvalidArgumentError naming the file and record index, or with `data.skip_corrupt` is
+dropped, logged (absl, with the file) and counted: see `skipped_records()`. Decoding errors the
+cheap checks miss (bytes damaged inside a JPEG) raise TensorFlow's own error, or with
+`skip_corrupt` are dropped by `ignore_errors` (TensorFlow logs them; they are not counted).
+"""
+
+import collections
+import threading
+
+from absl import logging
+import tensorflow as tf
+
+from trainers.data import format as record_format
+from trainers.data import synthetic
+
+OUTPUTS = ("first_frame", "middle_frame", "label", "segmentation", "fg_masks", "background")
+SYNTHETIC_ONLY = ("fg_masks", "background")
+
+# name -> (video feature, train split, eval split, label feature or None).
+# moving_mnist has only a "test" split in TFDS.
+TFDS_DATASETS = {
+    "bair_robot_pushing_small": ("image_main", "train", "test", None),
+    "moving_mnist": ("image_sequence", "test", "test", None),
+    "ucf101": ("video", "train", "test", "label"),
+}
+
+_TFRECORD_OVERHEAD = 16  # length (8) + length CRC (4) + data CRC (4) around each record.
+_JPEG_START, _JPEG_END = b"\xff\xd8", b"\xff\xd9"
+_PNG_START, _PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+
+_skipped = collections.Counter()
+_skipped_lock = threading.Lock()
+
+
+def skipped_records():
+  """{file path: number of records skipped as corrupt} since the process started (or reset).
+
+  Only filled with `data.skip_corrupt=True`; each skip is also logged with absl.
+  """
+  with _skipped_lock:
+    return dict(_skipped)
+
+
+def reset_skipped_records():
+  with _skipped_lock:
+    _skipped.clear()
+
+
+def _report_skip(path, index, reason):
+  path = path.numpy().decode(errors="replace")
+  with _skipped_lock:
+    _skipped[path] += 1
+    total = sum(_skipped.values())
+  logging.warning("Skipped corrupt record %d of %s: %s (%d skipped so far).", int(index.numpy()),
+                  path, reason.numpy().decode(errors="replace"), total)
+  return False
+
+
+def _check(ok, path, index, reason, skip_corrupt):
+  """True when the record is fine; otherwise raises naming the file, or logs, counts, False."""
+  if skip_corrupt:
+    return tf.cond(ok, lambda: tf.constant(True),
+                   lambda: tf.py_function(_report_skip, [path, index, reason], tf.bool))
+  assertion = tf.debugging.Assert(ok, [reason, "file:", path, "record:", index], summarize=1)
+  with tf.control_dependencies([assertion]):
+    return tf.identity(ok)
+
+
+def _validate_config(data, batch_size, outputs):
+  if batch_size < 1:
+    raise ValueError(f"Expected a per-replica batch_size >= 1, received {batch_size}.")
+  unknown = [o for o in outputs if o not in OUTPUTS]
+  if unknown:
+    raise ValueError(f"Expected data.outputs among {OUTPUTS}, received unknown {unknown}.")
+  for field in ("num_frames", "height", "width", "frame_stride"):
+    if data[field] < 1:
+      raise ValueError(f"Expected data.{field} >= 1, received {data[field]}.")
+
+
+def make_dataset(data_config, batch_size, training, input_context=None, seed=0):
+  """Builds the input pipeline described by a config's `data` section.
+
+  Args:
+    data_config: the `data` ConfigDict (configs/common.py).
+    batch_size: the PER-REPLICA batch size (`input_context.get_per_replica_batch_size`).
+    training: random clip start, crop and flip, shuffling and endless repetition when True;
+      frame 0, centre crop and one pass when False.
+    input_context: a tf.distribute.InputContext; each input pipeline reads a disjoint part.
+    seed: the seed of every random choice (clip start, crop, flip, shuffle, synthetic clips).
+
+  Returns:
+    A tf.data.Dataset of dicts, see the module docstring.
+  """
+  data = data_config
+  outputs = tuple(data.get("outputs", ()))
+  _validate_config(data, batch_size, outputs)
+  num_pipelines = input_context.num_input_pipelines if input_context else 1
+  pipeline_id = input_context.input_pipeline_id if input_context else 0
+  source = data.source
+  if source != "synthetic":
+    bad = [o for o in outputs if o in SYNTHETIC_ONLY]
+    if bad:
+      raise ValueError(f"Expected data.source 'synthetic' for outputs {bad}, received {source!r}.")
+  if source == "synthetic":
+    ds = _synthetic(data, batch_size, training, outputs, num_pipelines, pipeline_id, seed)
+  else:
+    if source == "tfrecord":
+      records = _tfrecord_records(data, training, num_pipelines, pipeline_id, seed)
+    elif source.startswith("tfds:"):
+      records = _tfds_records(data, source[len("tfds:"):], training, num_pipelines, pipeline_id,
+                              seed)
+    else:
+      raise ValueError("Expected data.source 'synthetic', 'tfrecord' or 'tfds:NAME', received "
+                       f"{source!r}.")
+    ds = _clips(records, data, batch_size, training, outputs, pipeline_id, seed)
+  options = tf.data.Options()
+  options.deterministic = bool(data.get("deterministic", True))
+  options.experimental_optimization.map_parallelization = True
+  return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _synthetic(data, batch_size, training, outputs, num_pipelines, pipeline_id, seed):
+  cfg = data.get("synthetic", {})
+  ds = synthetic.dataset(
+      data.num_frames, data.height, data.width, batch_size, seed=seed,
+      max_shapes=cfg.get("max_shapes", 3), num_clips=cfg.get("num_clips", 0),
+      training=training, frame_stride=data.frame_stride, num_shards=num_pipelines,
+      shard_index=pipeline_id)
+  keep = ("video",) + outputs
+
+  def select(clip):
+    out = {k: clip[k] for k in keep if k != "first_frame" and k != "middle_frame"}
+    if "first_frame" in outputs:
+      out["first_frame"] = clip["video"][:, 0]
+    if "middle_frame" in outputs:
+      out["middle_frame"] = clip["video"][:, (data.num_frames - 1) // 2]
+    return out
+
+  return ds.map(select)
+
+
+# ----------------------------------------------------------------------------- TFRecord files
+
+
+def list_files(patterns):
+  """Sorted files matching comma-separated glob patterns; raises when none match."""
+  files = set()
+  for pattern in (p.strip() for p in patterns.split(",")):
+    if pattern:
+      files.update(tf.io.gfile.glob(pattern))
+  if not files:
+    raise FileNotFoundError(f"Expected TFRecord files matching {patterns!r}, received none.")
+  return sorted(files)
+
+
+def _read_file(path, size, compression, skip_corrupt):
+  """Records of one file as dicts {path, index, serialized}, checking that none are lost.
+
+  TFRecordDataset's own truncation error does not name the file, so its errors are ignored
+  (reading stops at the damage) and a final sentinel compares the bytes read with the file
+  size, which names the file. GZIP sizes cannot be compared: errors pass through unchanged.
+  """
+  records = tf.data.TFRecordDataset(path, compression_type=compression)
+  if compression:
+    if skip_corrupt:
+      records = records.ignore_errors(log_warning=True)
+    return records.enumerate().map(lambda i, r: {"path": path, "index": i, "serialized": r})
+  tagged = records.ignore_errors().enumerate().map(lambda i, r: (i, r, False))
+  tagged = tagged.concatenate(tf.data.Dataset.from_tensors((tf.constant(-1, tf.int64), "", True)))
+
+  def count(total, item):
+    i, r, end = item
+    read = total + tf.cast(tf.strings.length(r), tf.int64) + _TFRECORD_OVERHEAD
+    return tf.where(end, total, read), (i, r, end, total)
+
+  def keep(i, r, end, total):
+    complete = tf.logical_or(tf.logical_not(end), tf.equal(total, size))
+    reason = tf.strings.format(
+        "Expected a complete TFRecord file, received one that is truncated or corrupt after "
+        "{} bytes of {}.", (total, size))
+    return tf.logical_and(_check(complete, path, i, reason, skip_corrupt), tf.logical_not(end))
+
+  checked = tagged.scan(tf.constant(0, tf.int64), count).filter(keep)
+  return checked.map(lambda i, r, end, total: {"path": path, "index": i, "serialized": r})
+
+
+def _parse(record):
+  f = record_format.parse(record["serialized"])
+  return {"path": record["path"], "index": record["index"], "frames": f["frames"],
+          "label": f["label"], "middle_frame": f["middle_frame"],
+          "segmentation": f["segmentation"]}
+
+
+def _tfrecord_records(data, training, num_pipelines, pipeline_id, seed):
+  patterns = data.train_files if training else data.eval_files
+  files = list_files(patterns)
+  by_file = num_pipelines > 1 and len(files) >= num_pipelines
+  if by_file:
+    files = files[pipeline_id::num_pipelines]
+  sizes = [tf.io.gfile.stat(f).length for f in files]
+  compression = data.get("compression", "") or ""
+  skip = bool(data.get("skip_corrupt", False))
+  ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(sizes, tf.int64)))
+  if training:
+    ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+  ds = ds.interleave(lambda f, n: _read_file(f, n, compression, skip),
+                     cycle_length=min(len(files), 16), block_length=1,
+                     num_parallel_calls=tf.data.AUTOTUNE)
+  if num_pipelines > 1 and not by_file:
+    ds = ds.shard(num_pipelines, pipeline_id)
+  if training:
+    ds = ds.shuffle(max(int(data.get("shuffle_buffer", 256)), 1), seed=seed,
+                    reshuffle_each_iteration=True).repeat()
+  return ds.map(_parse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+# ----------------------------------------------------------------------------- TFDS
+
+
+def _tfds_records(data, name, training, num_pipelines, pipeline_id, seed):
+  import tensorflow_datasets as tfds  # Optional dependency (setup.cfg extra "tfds").
+
+  if name not in TFDS_DATASETS:
+    raise ValueError(f"Expected a TFDS dataset among {sorted(TFDS_DATASETS)}, received {name!r}.")
+  video_key, train_split, eval_split, label_key = TFDS_DATASETS[name]
+  video_key = data.get("tfds_video_key", "") or video_key
+  split = (data.get("tfds_train_split", "") or train_split) if training else (
+      data.get("tfds_eval_split", "") or eval_split)
+  builder = tfds.builder(name, data_dir=data.get("tfds_data_dir", "") or None)
+  split_info = builder.info.splits.get(split) if builder.info.splits else None
+  by_file = num_pipelines > 1 and split_info is not None and split_info.num_shards >= num_pipelines
+  context = tf.distribute.InputContext(num_pipelines, pipeline_id) if by_file else None
+  ds = builder.as_dataset(
+      split=split, shuffle_files=training,
+      decoders={video_key: tfds.decode.SkipDecoding()},  # Decode only the frames a clip needs.
+      read_config=tfds.ReadConfig(input_context=context, shuffle_seed=seed))
+  if num_pipelines > 1 and not by_file:
+    ds = ds.shard(num_pipelines, pipeline_id)
+  path = f"tfds:{name}/{split}"
+  if label_key is None and "label" in tuple(data.get("outputs", ())):
+    raise ValueError(f"Expected a dataset with labels for data.outputs 'label', received {name!r}.")
+
+  def to_record(index, example):
+    label = tf.cast(example[label_key], tf.int64) if label_key else tf.constant(-1, tf.int64)
+    return {"path": tf.constant(path), "index": index, "frames": example[video_key],
+            "label": label, "middle_frame": tf.constant(-1, tf.int64),
+            "segmentation": tf.constant("")}
+
+  ds = ds.enumerate().map(to_record, num_parallel_calls=tf.data.AUTOTUNE)
+  if training:
+    ds = ds.shuffle(max(int(data.get("shuffle_buffer", 256)), 1), seed=seed,
+                    reshuffle_each_iteration=True).repeat()
+  return ds
+
+
+# ----------------------------------------------------------------------------- records -> clips
+
+
+def _looks_encoded(frames):
+  """True when every string starts and ends like a complete JPEG or PNG."""
+  padded = tf.strings.join([tf.fill(tf.shape(frames), "\0" * 8), frames])  # substr needs length.
+  head2, head8 = tf.strings.substr(padded, 8, 2), tf.strings.substr(padded, 8, 8)
+  tail2, tail8 = tf.strings.substr(padded, -2, 2), tf.strings.substr(padded, -8, 8)
+  jpeg = tf.logical_and(tf.equal(head2, _JPEG_START), tf.equal(tail2, _JPEG_END))
+  png = tf.logical_and(tf.equal(head8, _PNG_START), tf.equal(tail8, _PNG_END))
+  return tf.reduce_all(tf.logical_or(jpeg, png))
+
+
+def _keys(seed, pipeline_id, counter):
+  base = tf.constant([seed, pipeline_id], tf.int64)
+  key = tf.random.experimental.stateless_fold_in(base, counter)
+  return tf.random.experimental.stateless_split(key, 4)
+
+
+def _select(counter, record, data, training, outputs, pipeline_id, seed):
+  """Chooses the frames of the clip and checks the record; adds "indices", "ok", "reason"."""
+  t, stride = data.num_frames, data.frame_stride
+  span = (t - 1) * stride + 1
+  frames = record["frames"]
+  n = tf.shape(frames, out_type=tf.int64)[0]
+  keys = _keys(seed, pipeline_id, counter)
+  room = tf.maximum(n - span + 1, 1)
+  if training:
+    start = tf.random.stateless_uniform([], keys[0], 0, room, dtype=tf.int64)
+  else:
+    start = tf.constant(0, tf.int64)
+  indices = start + tf.range(t, dtype=tf.int64) * stride
+  long_enough = n >= span
+  indices = tf.minimum(indices, tf.maximum(n - 1, 0))  # Keeps a short record's gather legal.
+  middle = record["middle_frame"]
+  if "middle_frame" in outputs:
+    middle_ok = middle < n
+    own = start + ((t - 1) // 2) * stride
+    indices = tf.concat([indices, [tf.where((middle >= 0) & middle_ok, middle, own)]], 0)
+  else:
+    middle_ok = tf.constant(True)
+  checks = [(long_enough, tf.strings.format(
+      "Expected a clip of at least {} frames ((num_frames - 1) * frame_stride + 1), received {}.",
+      (span, n)))]
+  checks.append((middle_ok, tf.constant("Expected middle_frame < num_frames.")))
+  if frames.dtype == tf.string:
+    selected = tf.gather(frames, indices)
+    checks.append((tf.logical_or(tf.logical_not(long_enough), _looks_encoded(selected)),
+                   tf.constant("Expected complete JPEG or PNG frames, received corrupt bytes.")))
+  if "label" in outputs:
+    checks.append((record["label"] >= 0, tf.constant("Expected a label for data.outputs 'label'.")))
+  if "segmentation" in outputs:
+    checks.append((tf.strings.length(record["segmentation"]) > 0,
+                   tf.constant("Expected a segmentation for data.outputs 'segmentation'.")))
+  ok = tf.constant(True)
+  reason = tf.constant("")
+  for passed, message in reversed(checks):  # The first failed check gives the reason.
+    ok = tf.logical_and(ok, passed)
+    reason = tf.where(passed, reason, message)
+  out = dict(record)
+  out.update(indices=indices, ok=ok, reason=reason, keys=keys)
+  return out
+
+
+def _target_size(h, w, data):
+  """Size (rh, rw) to resize decoded frames to before cropping H x W."""
+  hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
+  if data.get("resize", 0):
+    scale = float(data.resize) / tf.minimum(hf, wf)
+    hf, wf = tf.round(hf * scale), tf.round(wf * scale)
+  cover = tf.maximum(tf.maximum(data.height / hf, data.width / wf), 1.0)
+  rh = tf.cast(tf.math.ceil(hf * cover - 1e-3), tf.int32)
+  rw = tf.cast(tf.math.ceil(wf * cover - 1e-3), tf.int32)
+  return rh, rw
+
+
+def _decode(record, data, training, outputs):
+  """Decodes the chosen frames, resizes, crops and flips: one unbatched output element."""
+  t, height, width = data.num_frames, data.height, data.width
+  frames = record["frames"]
+  if frames.dtype == tf.string:
+    count = t + (1 if "middle_frame" in outputs else 0)
+    selected = tf.gather(frames, record["indices"])
+    selected.set_shape([count])
+    images = record_format.decode_frames(selected)
+  else:  # Already decoded (uint8 [N, h, w, C]); grayscale is tiled to RGB.
+    images = tf.gather(frames, record["indices"])
+    if images.shape[-1] == 1:
+      images = tf.tile(images, [1, 1, 1, 3])
+  shape = tf.shape(images)
+  h, w = shape[1], shape[2]
+  rh, rw = _target_size(h, w, data)
+  keys = record["keys"]
+  if training:
+    top = tf.random.stateless_uniform([], keys[1], 0, rh - height + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform([], keys[2], 0, rw - width + 1, dtype=tf.int32)
+    flip = data.get("random_flip", True) and tf.random.stateless_uniform([], keys[3]) < 0.5
+  else:
+    top, left, flip = (rh - height) // 2, (rw - width) // 2, tf.constant(False)
+  resized = tf.logical_or(tf.not_equal(rh, h), tf.not_equal(rw, w))
+
+  def crop(x):
+    return x[:, top:top + height, left:left + width]
+
+  def resize_and_crop():
+    x = tf.image.resize(tf.cast(images, tf.float32), [rh, rw], antialias=True)
+    return crop(x)
+
+  video = tf.cond(resized, resize_and_crop, lambda: tf.cast(crop(images), tf.float32))
+  video = tf.clip_by_value(video / 127.5 - 1.0, -1.0, 1.0)
+  video = tf.cond(flip, lambda: tf.reverse(video, [2]), lambda: video)
+  video = tf.ensure_shape(video, [None, height, width, 3])
+  out = {"video": video[:t]}
+  if "first_frame" in outputs:
+    out["first_frame"] = video[0]
+  if "middle_frame" in outputs:
+    out["middle_frame"] = video[t]
+  if "label" in outputs:
+    out["label"] = tf.cast(record["label"], tf.int32)
+  if "segmentation" in outputs:
+    seg = record_format.decode_segmentation(record["segmentation"])
+    seg = tf.image.resize(seg, [rh, rw], method="nearest")[None]
+    seg = crop(seg)[0, :, :, 0]
+    seg = tf.cond(flip, lambda: tf.reverse(seg, [1]), lambda: seg)
+    out["segmentation"] = tf.ensure_shape(tf.cast(seg, tf.int32), [height, width])
+  return out
+
+
+def _clips(records, data, batch_size, training, outputs, pipeline_id, seed):
+  skip = bool(data.get("skip_corrupt", False))
+  ds = records.enumerate().map(
+      lambda i, r: _select(i, r, data, training, outputs, pipeline_id, seed),
+      num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.filter(lambda r: _check(r["ok"], r["path"], r["index"], r["reason"], skip))
+  ds = ds.map(lambda r: _decode(r, data, training, outputs), num_parallel_calls=tf.data.AUTOTUNE)
+  if skip:
+    ds = ds.ignore_errors(log_warning=True)
+  return ds.batch(batch_size, drop_remainder=True)

@@ -1,0 +1,204 @@
+"""Built-in synthetic videos: coloured shapes bouncing over a static textured background.
+
+Each clip holds one to `max_shapes` shapes (squares, discs, triangles) moving with constant
+velocity and bouncing off the frame borders, painted over a background that does not change
+over time (a smooth colour gradient with faint stripes). A clip is a pure function of
+(seed, index): parameters come from stateless random ops keyed by both, so any clip can be
+regenerated alone, in any order, by any input pipeline.
+
+Besides the video, a clip carries ground truth that real data lacks:
+
+    fg_masks      [T, H, W, 1]  1 where any shape covers the pixel
+    background    [H, W, 3]     the static background (equal to the video wherever fg is 0)
+    segmentation  [H, W]        class ids of the first frame: 0 background, 1 square,
+                                2 disc, 3 triangle (the topmost shape wins)
+    label         []            number of shapes minus one
+
+Everything is TF ops; rendering is vectorised over a batch of clips. Every shape is
+symmetric about its vertical axis, so it is described by a half-width per row and one
+comparison `|x - cx| <= half_width(y)` over the [T, H, W] grid draws it: the per-pixel work is
+one compare per shape plus the compositing.
+
+Colours are multiples of 1/255, so the float video in [-1, 1] equals its uint8 version
+(`(x + 1) * 127.5`) exactly.
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+# Train and eval streams of the same seed use disjoint keys.
+EVAL_SEED_OFFSET = 1_000_003
+SHAPES = ("square", "disc", "triangle")
+
+
+def _key(seed, index):
+  """The stateless RNG key [2] of clip `index` of stream `seed`."""
+  return tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
+
+
+def clip_params(seed, index, max_shapes, height, width, time_step=1.0):
+  """Random parameters of one clip (a dict of small tensors), deterministic in (seed, index).
+
+  `time_step` scales velocities: with a frame stride s the clip shows every s-th frame of
+  the underlying motion.
+  """
+  key = _key(seed, index)
+  keys = tf.random.experimental.stateless_split(key, 12)
+  u = lambda i, shape, lo=0.0, hi=1.0: tf.random.stateless_uniform(shape, keys[i], lo, hi)
+  s = max_shapes
+  size = float(min(height, width))
+  num_shapes = tf.random.stateless_uniform([], keys[0], 1, s + 1, dtype=tf.int32)
+  kind = tf.random.stateless_uniform([s], keys[1], 0, len(SHAPES), dtype=tf.int32)
+  radius = u(2, [s], size / 10.0, size / 5.0)
+  # Saturated colours: each channel near 0 or near 1, so shapes stand out of the mid-grey
+  # background.
+  bits = tf.cast(u(3, [s, 3]) < 0.5, tf.float32)
+  colour = bits * 0.8 + u(4, [s, 3], 0.0, 0.2)
+  extent = tf.constant([height, width], tf.float32)
+  centre = radius[:, None] + u(5, [s, 2]) * (extent - 2.0 * radius[:, None])
+  angle = u(6, [s], 0.0, 2.0 * math.pi)
+  speed = u(7, [s], 0.5, 1.5) * size / 32.0 * time_step
+  velocity = tf.stack([tf.sin(angle), tf.cos(angle)], -1) * speed[:, None]
+  corners = u(8, [4, 3], 0.25, 0.75)
+  stripe_freq = u(9, [2], -3.0, 3.0)
+  stripe_phase = u(10, [], 0.0, 2.0 * math.pi)
+  stripe_colour = u(11, [3], -0.08, 0.08)
+  return {
+      "active": tf.range(s) < num_shapes,
+      "kind": kind,
+      "radius": radius,
+      "colour": tf.round(colour * 255.0) / 255.0,
+      "centre": centre,
+      "velocity": velocity,
+      "corners": corners,
+      "stripe_freq": stripe_freq,
+      "stripe_phase": stripe_phase,
+      "stripe_colour": stripe_colour,
+      "label": num_shapes - 1,
+  }
+
+
+def _reflect(u, length):
+  """Position after bouncing between 0 and `length` (a triangle wave of period 2 * length)."""
+  length = tf.maximum(length, 1e-3)
+  return length - tf.abs(tf.math.floormod(u, 2.0 * length) - length)
+
+
+def _background(p, height, width):
+  """[B, H, W, 3] float in [0, 1]: bilinear corner gradient plus faint diagonal stripes."""
+  y = tf.linspace(0.0, 1.0, height)[None, :, None, None]
+  x = tf.linspace(0.0, 1.0, width)[None, None, :, None]
+  c = p["corners"][:, :, None, None, :]  # [B, 4, 1, 1, 3]
+  top = c[:, 0] * (1 - x) + c[:, 1] * x
+  bottom = c[:, 2] * (1 - x) + c[:, 3] * x
+  gradient = top * (1 - y) + bottom * y
+  fy = p["stripe_freq"][:, 0, None, None, None]
+  fx = p["stripe_freq"][:, 1, None, None, None]
+  phase = p["stripe_phase"][:, None, None, None]
+  stripes = tf.sin(2.0 * math.pi * (fy * y + fx * x) + phase)
+  image = gradient + stripes * p["stripe_colour"][:, None, None, :]
+  return tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0) / 255.0
+
+
+def render(params, num_frames, height, width):
+  """Draws a batch of clips from batched `clip_params`.
+
+  Returns:
+    A dict: "video" float32 [B, T, H, W, 3] in [-1, 1], "fg_masks" float32 [B, T, H, W, 1],
+    "background" float32 [B, H, W, 3] in [-1, 1], "segmentation" int32 [B, H, W],
+    "label" int32 [B].
+  """
+  p = params
+  t = tf.range(num_frames, dtype=tf.float32)[None, None, :]  # [1, 1, T]
+  r = p["radius"][:, :, None]  # [B, S, 1]
+  # Centre over time, bouncing so that the whole shape stays inside the frame.
+  cy = r + _reflect(p["centre"][..., 0, None] - r + p["velocity"][..., 0, None] * t,
+                    float(height) - 2.0 * r)
+  cx = r + _reflect(p["centre"][..., 1, None] - r + p["velocity"][..., 1, None] * t,
+                    float(width) - 2.0 * r)
+  # Half-width of each shape on each row (pixel centres at i + 0.5); -1 off the shape.
+  dy = (tf.range(height, dtype=tf.float32) + 0.5)[None, None, None, :] - cy[..., None]
+  rr = r[..., None]
+  inside_rows = tf.abs(dy) <= rr
+  kind = p["kind"][:, :, None, None]
+  half = tf.where(kind == 0, tf.broadcast_to(rr, tf.shape(dy)),
+                  tf.where(kind == 1, tf.sqrt(tf.maximum(rr * rr - dy * dy, 0.0)),
+                           (dy + rr) * 0.5))  # Triangle: apex up, base at the bottom.
+  half = tf.where(inside_rows & p["active"][:, :, None, None], half, -1.0)  # [B, S, T, H]
+  dx = tf.abs((tf.range(width, dtype=tf.float32) + 0.5)[None, None, None, :] - cx[..., None])
+  # Index of the topmost shape covering each pixel (0: background); later shapes on top.
+  top = tf.zeros([], tf.int32)
+  num_slots = p["kind"].shape[1]
+  for s in range(num_slots):
+    cover = dx[:, s, :, None, :] <= half[:, s, :, :, None]  # [B, T, H, W]
+    top = tf.where(cover, s + 1, top)
+  background = _background(p, height, width)
+  # One gather paints shapes and background: the table holds the S shape colours, then
+  # the H * W background pixels (cheaper than a broadcasting `where` over [B, T, H, W, 3]).
+  background = background * 2.0 - 1.0
+  table = tf.concat([p["colour"] * 2.0 - 1.0, tf.reshape(background, [-1, height * width, 3])], 1)
+  pixel = tf.reshape(tf.range(height * width), [height, width]) + num_slots
+  video = tf.gather(table, tf.where(top > 0, top - 1, pixel), batch_dims=1)
+  fg = (top > 0)[..., None]
+  kinds = tf.concat([tf.zeros_like(p["kind"][:, :1]), p["kind"] + 1], 1)
+  return {
+      "video": video,
+      "fg_masks": tf.cast(fg, tf.float32),
+      "background": background,
+      "segmentation": tf.gather(kinds, top[:, 0], batch_dims=1),
+      "label": tf.cast(p["label"], tf.int32),
+  }
+
+
+def dataset(num_frames, height, width, batch_size, seed=0, max_shapes=3, num_clips=0,
+            training=True, frame_stride=1, num_shards=1, shard_index=0, drop_remainder=True):
+  """A tf.data.Dataset of batches of synthetic clips (see `render` for the element).
+
+  Args:
+    num_frames, height, width: clip size.
+    batch_size: clips per element.
+    seed: the stream; evaluation uses `seed + EVAL_SEED_OFFSET`, so train and eval clips differ.
+    max_shapes: up to this many shapes per clip (at least one).
+    num_clips: 0 for an endless stream, else the clip indices 0..num_clips-1 (in training
+      shuffled every pass and repeated forever; in eval one pass in order).
+    training: which stream (see `seed`).
+    frame_stride: shows every `frame_stride`-th step of the motion.
+    num_shards, shard_index: this input pipeline takes indices shard_index::num_shards.
+    drop_remainder: passed to `batch`.
+  """
+  stream = seed if training else seed + EVAL_SEED_OFFSET
+  if num_clips:
+    indices = tf.data.Dataset.range(num_clips).shard(num_shards, shard_index)
+    if training:
+      indices = indices.shuffle(num_clips, seed=seed, reshuffle_each_iteration=True).repeat()
+  else:
+    indices = tf.data.Dataset.range(shard_index, 2**62, num_shards)
+  params = indices.map(
+      lambda i: clip_params(stream, i, max_shapes, height, width, float(frame_stride)),
+      num_parallel_calls=tf.data.AUTOTUNE)
+  batches = params.batch(batch_size, drop_remainder=drop_remainder)
+  return batches.map(lambda p: render(p, num_frames, height, width),
+                     num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def clips(seed, indices, num_frames, height, width, max_shapes=3, frame_stride=1):
+  """Renders the clips `indices` of stream `seed` eagerly, as numpy uint8 / int arrays.
+
+  Returns a dict: "video" uint8 [N, T, H, W, 3], "fg_masks" uint8 [N, T, H, W, 1] (0/1),
+  "background" uint8 [N, H, W, 3], "segmentation" uint8 [N, H, W], "label" int [N].
+  For the TFRecord writer and for tests.
+  """
+  params = [clip_params(seed, i, max_shapes, height, width, float(frame_stride))
+            for i in indices]
+  batch = {k: tf.stack([p[k] for p in params]) for k in params[0]}
+  out = render(batch, num_frames, height, width)
+  to_u8 = lambda x: np.rint((x.numpy() + 1.0) * 127.5).astype(np.uint8)
+  return {
+      "video": to_u8(out["video"]),
+      "fg_masks": out["fg_masks"].numpy().astype(np.uint8),
+      "background": to_u8(out["background"]),
+      "segmentation": out["segmentation"].numpy().astype(np.uint8),
+      "label": out["label"].numpy(),
+  }
