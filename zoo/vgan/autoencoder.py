@@ -1,0 +1,148 @@
+"""VGAN's baseline: a video autoencoder whose codes are modelled by a Gaussian mixture.
+
+Registered name: `vgan_autoencoder_gmm` (Vondrick et al. 2016, Section 4.1, "Baseline").
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo import registry
+from zoo.vgan import blocks
+from zoo.vgan import generators
+
+
+def _identity_batch(num, dim):
+  def initializer(shape, dtype=None):
+    del shape
+    return tf.eye(dim, batch_shape=[num], dtype=dtype)
+  return initializer
+
+
+@registry.register("vgan_autoencoder_gmm")
+@keras.saving.register_keras_serializable(package="vgan")
+class AutoencoderGMM(keras.Model):
+  """VGAN's autoencoder + GMM baseline (Vondrick et al. 2016, Section 4.1).
+
+  Encoder: shaped like the discriminator (Conv3D "k4 s2" 64 (no BN) -> 128 -> 256 -> 512,
+  BN, LeakyReLU 0.2), its last conv, kernel (2,4,4) valid, emitting `code_dim` (100)
+  channels, flattened to [B, 100]; no activation on the code. As in the discriminator the
+  last kernel is what remains of (T, H, W), so a smaller decoder (`widths`, which sets
+  `video_shape` as in `OneStreamGenerator`) gives a matching encoder. Decoder: the two-stream
+  generator (`TwoStreamGenerator`). It is trained on reconstruction; then a Gaussian mixture
+  (256 components, full covariance) is fitted to the codes of the training set
+  (`zoo.vgan.gmm.fit_gmm`, scikit-learn) and stored in this model with `set_gmm`; `sample`
+  draws codes from it and decodes them.
+
+  Calling convention (decision): `latent_dim` is `code_dim` and `call` dispatches on rank:
+  a rank-2 tensor is a code z [B, 100] and is decoded; a rank-5 tensor is a video
+  [B, T, H, W, 3] and is reconstructed (decode(encode(video))). `return_streams=True`
+  returns the decoder's streams in both cases. Note that the baseline's generations come from
+  `sample(batch_size, seed)`, not from decoding N(0, 1) noise. The GMM is stored as
+  non-trainable variables (saved with the checkpoint): `gmm_weights` [K],
+  `gmm_means` [K, D], `gmm_cholesky` [K, D, D] (lower-triangular L, covariance = L L^T).
+  Before `set_gmm` they hold a uniform mixture of N(0, I).
+
+  Args:
+    code_dim: size of the code (paper: 100).
+    num_components: number of mixture components (paper: 256).
+    encoder_widths: channels of the encoder's strided layers.
+    widths, background_widths: hidden channels of the decoder's streams.
+    init_std: std of the conv kernel initializer.
+    gamma_std: std of the BN gamma initializer (around 1).
+  """
+
+  condition = None
+  streams = generators.STREAMS
+
+  def __init__(self, code_dim=100, num_components=256, encoder_widths=(64, 128, 256, 512),
+               widths=generators.VIDEO_WIDTHS, background_widths=generators.BACKGROUND_WIDTHS,
+               init_std=0.01, gamma_std=0.02, **kwargs):
+    super().__init__(**kwargs)
+    self.code_dim = int(code_dim)
+    self.latent_dim = self.code_dim
+    self.num_components = int(num_components)
+    self.encoder_widths = tuple(int(w) for w in encoder_widths)
+    self.init_std = float(init_std)
+    self.gamma_std = float(gamma_std)
+    self.decoder = generators.TwoStreamGenerator(
+        self.code_dim, widths, background_widths, init_std, gamma_std, name="decoder")
+    self.video_shape = self.decoder.video_shape
+    self.encoder_trunk = blocks.DownStack(
+        3, self.encoder_widths, activation="leaky_relu", init_std=init_std,
+        gamma_std=gamma_std, name="encoder")
+    kernel = blocks.final_kernel(self.video_shape, len(self.encoder_widths))
+    self.encoder_head = blocks.conv(3, self.code_dim, kernel, 1, "valid", init_std,
+                                    name="code")
+    k, d = self.num_components, self.code_dim
+    self.gmm_weights = self.add_weight(
+        shape=(k,), initializer=keras.initializers.Constant(1.0 / k), trainable=False,
+        name="gmm_weights")
+    self.gmm_means = self.add_weight(shape=(k, d), initializer="zeros", trainable=False,
+                                     name="gmm_means")
+    self.gmm_cholesky = self.add_weight(shape=(k, d, d), initializer=_identity_batch(k, d),
+                                        trainable=False, name="gmm_cholesky")
+
+  def build(self, input_shape):
+    """Creates every variable (encoder and decoder) whatever the rank of `input_shape`."""
+    del input_shape
+    self.compute_output_spec(keras.KerasTensor((None,) + self.video_shape))
+
+  def encode(self, video, training=False):
+    """Video [B, T, H, W, 3] -> code [B, code_dim]."""
+    code = self.encoder_head(self.encoder_trunk(video, training=training))
+    return tf.reshape(code, [-1, self.code_dim])
+
+  def decode(self, code, training=False, return_streams=False):
+    """Code [B, code_dim] -> video [B, T, H, W, 3] (or the dict of streams)."""
+    return self.decoder(code, training=training, return_streams=return_streams)
+
+  def call(self, inputs, training=False, return_streams=False):
+    if len(inputs.shape) == 5:
+      inputs = self.encode(inputs, training=training)
+    elif len(inputs.shape) != 2:
+      raise ValueError("Expected a code [B, code_dim] or a video [B, T, H, W, C], received "
+                       f"a tensor of shape {inputs.shape}.")
+    return self.decode(inputs, training=training, return_streams=return_streams)
+
+  def set_gmm(self, weights, means, cholesky):
+    """Stores a fitted mixture (numpy arrays, e.g. from `zoo.vgan.gmm.fit_gmm`).
+
+    Args:
+      weights: [K] mixture weights (scikit-learn's `weights_`).
+      means: [K, D] component means (`means_`).
+      cholesky: [K, D, D] lower-triangular Cholesky factors of the covariances,
+        `np.linalg.cholesky(covariances_)` with `covariance_type="full"`. Not scikit-learn's
+        `precisions_cholesky_`, which factors the inverse.
+    """
+    k, d = self.num_components, self.code_dim
+    for name, value, shape in (("weights", weights, (k,)), ("means", means, (k, d)),
+                               ("cholesky", cholesky, (k, d, d))):
+      if tuple(np.shape(value)) != shape:
+        raise ValueError(f"Expected GMM {name} of shape {shape}, received "
+                         f"{tuple(np.shape(value))}.")
+    self.gmm_weights.assign(np.asarray(weights, np.float32))
+    self.gmm_means.assign(np.asarray(means, np.float32))
+    self.gmm_cholesky.assign(np.asarray(cholesky, np.float32))
+
+  def sample_codes(self, batch_size, seed):
+    """Codes [batch_size, D] from the mixture; `seed` is a shape-[2] int tensor (stateless)."""
+    component_seed, noise_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, num=2))
+    logits = tf.math.log(self.gmm_weights)[tf.newaxis]
+    component = tf.random.stateless_categorical(logits, batch_size, component_seed)[0]
+    eps = tf.random.stateless_normal([batch_size, self.code_dim], seed=noise_seed)
+    cholesky = tf.gather(self.gmm_cholesky, component)
+    return tf.gather(self.gmm_means, component) + tf.einsum("bij,bj->bi", cholesky, eps)
+
+  def sample(self, batch_size, seed, return_streams=False):
+    """Generated videos: codes drawn from the mixture, decoded (inference mode)."""
+    return self.decode(self.sample_codes(batch_size, seed), training=False,
+                       return_streams=return_streams)
+
+  def get_config(self):
+    return {"name": self.name, "code_dim": self.code_dim,
+            "num_components": self.num_components,
+            "encoder_widths": list(self.encoder_widths), "widths": list(self.decoder.widths),
+            "background_widths": list(self.decoder.background_widths),
+            "init_std": self.init_std, "gamma_std": self.gamma_std}
