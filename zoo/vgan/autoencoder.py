@@ -1,6 +1,6 @@
 """VGAN's baseline: a video autoencoder whose codes are modelled by a Gaussian mixture.
 
-Registered name: `vgan_autoencoder_gmm` (Vondrick et al. 2016, Section 4.1, "Baseline").
+Registered name: `vgan_autoencoder_gmm` (Vondrick et al. 2016, Section 3.2, "Baseline").
 """
 
 import keras
@@ -22,7 +22,7 @@ def _identity_batch(num, dim):
 @registry.register("vgan_autoencoder_gmm")
 @keras.saving.register_keras_serializable(package="vgan")
 class AutoencoderGMM(keras.Model):
-  """VGAN's autoencoder + GMM baseline (Vondrick et al. 2016, Section 4.1).
+  """VGAN's autoencoder + GMM baseline (Vondrick et al. 2016, Section 3.2).
 
   Encoder: shaped like the discriminator (Conv3D "k4 s2" 64 (no BN) -> 128 -> 256 -> 512,
   BN, LeakyReLU 0.2), its last conv, kernel (2,4,4) valid, emitting `code_dim` (100)

@@ -124,7 +124,7 @@ class UpStack(keras.layers.Layer):
 class DownStack(keras.layers.Layer):
   """Strided "k4 s2" conv layers, BN on all but the first: a VGAN discriminator or encoder trunk.
 
-  Follows DCGAN as the paper says (Section 3.2: "batch normalization in the discriminator
+  Follows DCGAN as the paper says (Section 2.3: "batch normalization in the discriminator
   except for the first layer and we instead use leaky ReLU"). The image-to-video encoder uses
   the same stack in 2D with ReLU (authors' code).
 

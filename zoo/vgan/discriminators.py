@@ -1,7 +1,7 @@
 """VGAN discriminators and the UCF101 action classifier built on their trunk.
 
 Registered names: `vgan_discriminator`, `vgan_image_to_video_discriminator`,
-`vgan_action_classifier` (Vondrick et al. 2016, Sections 3.2, 5 and 6).
+`vgan_action_classifier` (Vondrick et al. 2016, Sections 2.3, 3.3 and 3.4).
 """
 
 import keras
@@ -36,7 +36,7 @@ class _TrunkModel(blocks.SymbolicBuild, keras.Model):
     self.trunk = blocks.DownStack(3, self.widths, activation="leaky_relu",
                                   init_std=init_std, gamma_std=gamma_std, name="trunk")
     self.final_kernel = blocks.final_kernel(self.video_shape, len(self.widths))
-    # float32 so that mixed-precision logits (and codes) come out in float32.
+    # float32 so that mixed-precision logits come out in float32.
     self.final = blocks.conv(3, outputs, self.final_kernel, 1, "valid", init_std,
                              dtype="float32", name="final")
     self.outputs_dim = int(outputs)
@@ -53,7 +53,7 @@ class _TrunkModel(blocks.SymbolicBuild, keras.Model):
 @registry.register("vgan_discriminator")
 @keras.saving.register_keras_serializable(package="vgan")
 class Discriminator(_TrunkModel):
-  """VGAN's video discriminator (Vondrick et al. 2016, Section 3.2).
+  """VGAN's video discriminator (Vondrick et al. 2016, Section 2.3).
 
   Conv3D "k4 s2": 64 (no BN) -> 128 -> 256 -> 512 (BN), LeakyReLU 0.2 after each; at
   32x64x64 that is 16x32x32x64 -> 8x16x16x128 -> 4x8x8x256 -> 2x4x4x512; then Conv3D 1,
@@ -87,7 +87,7 @@ class Discriminator(_TrunkModel):
 @registry.register("vgan_image_to_video_discriminator")
 @keras.saving.register_keras_serializable(package="vgan")
 class ImageToVideoDiscriminator(Discriminator):
-  """The discriminator of VGAN's future generator (Vondrick et al. 2016, Section 6).
+  """The discriminator of VGAN's future generator (Vondrick et al. 2016, Section 3.4).
 
   The paper keeps the discriminator "the same"; the authors' `main_conditional.lua` doubles
   its widths to (128, 256, 512, 1024), which is our default. It sees only the video (the
@@ -102,7 +102,7 @@ class ImageToVideoDiscriminator(Discriminator):
 @registry.register("vgan_action_classifier")
 @keras.saving.register_keras_serializable(package="vgan")
 class ActionClassifier(_TrunkModel):
-  """VGAN's discriminator transferred to action recognition (Vondrick et al. 2016, Section 5).
+  """VGAN's discriminator transferred to action recognition (Vondrick et al. 2016, Section 3.3).
 
   The discriminator trunk (the same `DownStack` as `Discriminator`), dropout 0.5 on the
   penultimate layer, then Conv3D `num_classes`, kernel (2,4,4) valid -> [B, num_classes]

@@ -1,4 +1,4 @@
-"""VGAN generators (Vondrick, Pirsiavash, Torralba, NIPS 2016, Section 3.1 and Section 6).
+"""VGAN generators (Vondrick, Pirsiavash, Torralba, NIPS 2016, Sections 2.2 and 3.4).
 
 Registered names: `vgan_one_stream`, `vgan_two_stream`, `vgan_image_to_video`.
 Shared decisions (bias on every conv, BN epsilon and momentum) are in `zoo.vgan.blocks`.
@@ -33,7 +33,7 @@ def video_shape_for(num_layers):
 
 
 class VideoTrunk(keras.layers.Layer):
-  """The foreground trunk f(z) without its output layer: z -> 16x32x32x64 (Section 3.1).
+  """The foreground trunk f(z) without its output layer: z -> 16x32x32x64 (Section 2.2).
 
   z [B, latent_dim] is viewed as a 1x1x1 volume; a transposed 3D conv with kernel (2,4,4),
   valid, gives 2x4x4x512; three "k4 s2" transposed convs give 4x8x8x256, 8x16x16x128 and
@@ -53,7 +53,7 @@ class VideoTrunk(keras.layers.Layer):
 
 
 class BackgroundStream(keras.layers.Layer):
-  """The static background b(z): a 2D DCGAN generator, z -> 64x64x3 (Section 3.1).
+  """The static background b(z): a 2D DCGAN generator, z -> 64x64x3 (Section 2.2).
 
   z viewed as 1x1 -> transposed conv 512 k4 valid (4x4) -> "k4 s2": 256 (8), 128 (16),
   64 (32) with BN + ReLU -> 3 (64), tanh. The paper uses Radford et al.'s architecture
@@ -75,7 +75,7 @@ class BackgroundStream(keras.layers.Layer):
 @registry.register("vgan_one_stream")
 @keras.saving.register_keras_serializable(package="vgan")
 class OneStreamGenerator(blocks.SymbolicBuild, keras.Model):
-  """VGAN's one-stream generator (Vondrick et al. 2016, Section 3.1, "One Stream Architecture").
+  """VGAN's one-stream generator (Vondrick et al. 2016, Section 2.2, "One Stream Architecture").
 
   z (100, N(0, 1)) -> 2x4x4x512 -> 4x8x8x256 -> 8x16x16x128 -> 16x32x32x64 -> 32x64x64x3,
   five transposed 3D convs, BN + ReLU after all but the last, tanh output.
@@ -117,7 +117,7 @@ class OneStreamGenerator(blocks.SymbolicBuild, keras.Model):
 @registry.register("vgan_two_stream")
 @keras.saving.register_keras_serializable(package="vgan")
 class TwoStreamGenerator(blocks.SymbolicBuild, keras.Model):
-  """VGAN's two-stream generator (Vondrick et al. 2016, Section 3.1, Figure 1).
+  """VGAN's two-stream generator (Vondrick et al. 2016, Section 2.2, Figure 1).
 
   G(z) = m(z) * f(z) + (1 - m(z)) * b(z): the foreground f is the one-stream network, the
   mask m a second 1-channel sigmoid output layer on the same trunk's last hidden layer
@@ -185,7 +185,7 @@ def _two_stream_outputs(foreground, background, mask, return_streams):
 @registry.register("vgan_image_to_video")
 @keras.saving.register_keras_serializable(package="vgan")
 class ImageToVideoGenerator(blocks.SymbolicBuild, keras.Model):
-  """VGAN's future generator: one frame -> 32 frames (Vondrick et al. 2016, Section 6).
+  """VGAN's future generator: one frame -> 32 frames (Vondrick et al. 2016, Section 3.4).
 
   The paper attaches a convolutional encoder to the two-stream generator. Decisions, following
   the authors' `main_conditional.lua` (the paper's "five layers" is not what their code has):

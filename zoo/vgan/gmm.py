@@ -1,4 +1,4 @@
-"""Fits the Gaussian mixture of VGAN's autoencoder baseline (Vondrick et al. 2016, Section 4.1).
+"""Fits the Gaussian mixture of VGAN's autoencoder baseline (Vondrick et al. 2016, Section 3.2).
 
 scikit-learn is imported inside `fit_gmm` so that importing `zoo` stays light.
 """
