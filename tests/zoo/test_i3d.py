@@ -113,7 +113,21 @@ def _fake_release_tensors(model, rng):
     if "/batch_norm/" in name:
       shape = (1, 1, 1, 1) + shape
     tensors[name] = rng.standard_normal(shape, dtype=np.float32)
+    if name.endswith("moving_variance"):
+      tensors[name] = np.abs(tensors[name]) + 0.5
   return tensors
+
+
+@pytest.fixture(scope="module")
+def release_checkpoint(model, tmp_path_factory):
+  """(prefix, tensors) of a fake rgb checkpoint with every release name and shape."""
+  tensors = _fake_release_tensors(model, np.random.default_rng(0))
+  # Outside the RGB scope: ignored, as in the release's joint checkpoints.
+  tensors["global_step"] = np.array(7, np.int64)
+  tensors["Flow/inception_i3d/Conv3d_1a_7x7/conv_3d/w"] = np.zeros([1], np.float32)
+  prefix = os.path.join(tmp_path_factory.mktemp("kinetics_i3d"), "model.ckpt")
+  _write_tf1_checkpoint(prefix, tensors)
+  return prefix, tensors
 
 
 def test_variable_map_covers_every_weight_with_release_names(model):
@@ -128,15 +142,8 @@ def test_variable_map_covers_every_weight_with_release_names(model):
     assert name in mapping, name
 
 
-def test_loads_fake_release_checkpoint(model, tmp_path):
-  rng = np.random.default_rng(0)
-  tensors = _fake_release_tensors(model, rng)
-  # Outside the RGB scope: ignored, as in the release's joint checkpoints.
-  tensors["global_step"] = np.array(7, np.int64)
-  tensors["Flow/inception_i3d/Conv3d_1a_7x7/conv_3d/w"] = np.zeros([1], np.float32)
-  prefix = os.path.join(tmp_path, "model.ckpt")
-  _write_tf1_checkpoint(prefix, tensors)
-
+def test_loads_fake_release_checkpoint(release_checkpoint):
+  prefix, tensors = release_checkpoint
   fresh = i3d.InceptionI3D()  # Built by the loader, channels read from Conv3d_1a.
   loaded = i3d_checkpoint.load_kinetics_i3d_checkpoint(fresh, prefix)
   assert len(loaded) == 57 * 4 + 2
@@ -171,3 +178,28 @@ def test_missing_checkpoint_path_raises_with_path(model, tmp_path):
   path = os.path.join(tmp_path, "nowhere", "model.ckpt")
   with pytest.raises(FileNotFoundError, match="nowhere"):
     i3d_checkpoint.load_kinetics_i3d_checkpoint(model, path)
+
+
+def test_keras_i3d_embedder_is_fvds_drop_in(release_checkpoint):
+  from trainers.eval import fvd
+  from trainers.eval import i3d_keras
+  prefix, _ = release_checkpoint
+  # 64x64 keeps the test small; FVD itself is defined at 224x224 (the default).
+  embedder = fvd.make_embedder("i3d_keras", i3d_path=prefix, resolution=(64, 64))
+  assert isinstance(embedder, i3d_keras.I3DEmbedder) and embedder.name == "i3d_keras"
+  assert fvd.metric_name(embedder) == "FVD"
+  videos = np.random.default_rng(4).integers(0, 256, [2, 8, 48, 48, 3], dtype=np.uint8)
+  out = embedder(videos)
+  assert out.shape == (2, 400) and out.dtype == np.float32 and np.all(np.isfinite(out))
+  expected = embedder.model(fvd.preprocess(videos, (64, 64)), training=False).numpy()
+  np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_keras_i3d_embedder_never_runs_without_weights(tmp_path):
+  from trainers.eval import fvd
+  from trainers.eval import i3d_keras
+  with pytest.raises(fvd.I3DUnavailableError, match="random weights"):
+    i3d_keras.I3DEmbedder()
+  missing = os.path.join(tmp_path, "rgb_imagenet", "model.ckpt")
+  with pytest.raises(fvd.I3DUnavailableError, match="rgb_imagenet"):
+    i3d_keras.I3DEmbedder(checkpoint_path=missing)
