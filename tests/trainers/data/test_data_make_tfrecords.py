@@ -1,0 +1,134 @@
+"""Tests of the TFRecord writer CLI (trainers.data.make_tfrecords)."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+from absl import flags
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow as tf
+
+from data_helpers import index_clip
+from trainers.data import format as record_format
+from trainers.data import make_tfrecords
+from trainers.data import synthetic
+from trainers.data import video_io
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _run(**kwargs):
+  """Runs the CLI in-process with its own FlagValues; returns (exit code, manifest)."""
+  values = flags.FlagValues()
+  make_tfrecords.define_flags(values)
+  values(["make_tfrecords"] + [f"--{k}={v}" for k, v in kwargs.items()])
+  code = make_tfrecords.run(values)
+  with open(kwargs["output"] + ".manifest.json") as f:
+    return code, json.load(f)
+
+
+def _records(pattern, compression=""):
+  out = []
+  for path in sorted(glob.glob(pattern)):
+    for r in tf.data.TFRecordDataset(path, compression_type=compression):
+      out.append(record_format.decode_example(r))
+  return out
+
+
+def _frames_folder(path, frames):
+  os.makedirs(path)
+  for i, f in enumerate(frames):
+    Image.fromarray(f).save(os.path.join(path, f"{i:04d}.png"))
+
+
+@pytest.fixture(name="inputs")
+def _inputs(tmp_path):
+  d = tmp_path / "in"
+  d.mkdir()
+  moving = synthetic.clips(0, [0], 20, 32, 32)["video"][0]
+  video_io.write_mp4(str(d / "a.mp4"), moving)
+  video_io.write_gif(str(d / "b.gif"), moving[:12])
+  _frames_folder(str(d / "c"), index_clip(10, 16, 24))
+  _frames_folder(str(d / "d"), np.repeat(moving[:1], 10, 0))  # Static: variance 0.
+  (d / "bad.mp4").write_bytes(b"this is not a video" * 50)
+  return d
+
+
+def test_cli_writes_shards_and_manifest_and_skips_bad_inputs(tmp_path, inputs):
+  out = str(tmp_path / "out" / "train")
+  code, manifest = _run(input=str(inputs), output=out, clip_length=8, num_shards=2, format="png",
+                        min_temporal_variance=0.001)
+  assert code == 0
+  # a.mp4: 20 frames -> 2 clips; b.gif: 12 -> 1; c/: 10 -> 1; d/ dropped as static.
+  clips = {os.path.basename(s["path"]): s["num_clips"] for s in manifest["sources"]}
+  assert clips == {"a.mp4": 2, "b.gif": 1, "c": 1, "d": 0}
+  assert manifest["num_clips"] == 4 and manifest["dropped_low_variance"] == 1
+  assert [os.path.basename(s["path"]) for s in manifest["skipped"]] == ["bad.mp4"]
+  assert [s["path"] for s in manifest["shards"]] == ["train-00000-of-00002.tfrecord",
+                                                     "train-00001-of-00002.tfrecord"]
+  assert sorted(os.listdir(tmp_path / "out")) == [
+      "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord", "train.manifest.json"]
+  records = _records(out + "-*")
+  assert len(records) == 4 and all(int(r["num_frames"]) == 8 for r in records)
+  (folder,) = [r for r in records if r["source"].numpy().decode().endswith("c")]
+  np.testing.assert_array_equal(folder["frames"].numpy(), index_clip(10, 16, 24)[:8])  # PNG: exact.
+
+
+def test_cli_exit_code_is_nonzero_when_nothing_is_written(tmp_path, inputs):
+  out = str(tmp_path / "none")
+  code, manifest = _run(input=str(inputs / "bad*.mp4"), output=out)
+  assert code == 1 and manifest["num_clips"] == 0 and manifest["num_skipped"] == 1
+  assert not glob.glob(out + "-*")
+  result = subprocess.run(
+      [sys.executable, "-m", "trainers.data.make_tfrecords", f"--input={inputs}/bad*.mp4",
+       f"--output={out}2"], cwd=ROOT, capture_output=True, text=True, check=False)
+  assert result.returncode == 1 and "bad.mp4" in result.stderr
+
+
+def test_cli_list_file_stride_resize_crop_and_gzip(tmp_path, inputs):
+  listing = tmp_path / "list.txt"
+  listing.write_text(f"{inputs / 'c'}\n# a comment\n{inputs / 'missing.mp4'}\n")
+  out = str(tmp_path / "g")
+  code, manifest = _run(input=str(listing), output=out, clip_length=3, frame_stride=3,
+                        clips_per_video=2, resize=8, crop="8x10", num_shards=1, gzip=True,
+                        format="png")
+  assert code == 0 and manifest["num_skipped"] == 1 and manifest["compression"] == "GZIP"
+  records = _records(out + "-*", "GZIP")
+  # 10 frames, span 7: two evenly spaced clips start at 0 and 3.
+  assert [int(r["start_frame"]) for r in records] == [0, 3]
+  frames = records[1]["frames"].numpy()
+  assert frames.shape == (3, 8, 10, 3)
+  np.testing.assert_array_equal(frames[:, 0, 0, 0] // 7, [3, 6, 9])  # R = 7 * frame.
+
+
+def test_cli_reads_vgan_clips_and_writes_synthetic_clips(tmp_path):
+  column = index_clip(8, 16, 16).reshape(8 * 16, 16, 3)  # Frames stacked vertically.
+  Image.fromarray(column).save(tmp_path / "v.png")
+  code, manifest = _run(input=str(tmp_path / "v.png"), output=str(tmp_path / "v"), clip_length=8,
+                        vgan_frame_height=16, num_shards=1, format="png")
+  assert code == 0 and manifest["num_clips"] == 1
+  np.testing.assert_array_equal(_records(str(tmp_path / "v-*"))[0]["frames"].numpy(),
+                                index_clip(8, 16, 16))
+  code, manifest = _run(source="synthetic", num_clips=5, clip_length=4, crop="16x24",
+                        output=str(tmp_path / "s"), num_shards=2, format="png")
+  assert code == 0 and manifest["num_clips"] == 5
+  records = _records(str(tmp_path / "s-*"))
+  expected = synthetic.clips(0, range(5), 4, 16, 24)
+  by_index = {int(r["start_frame"]): r for r in records}
+  np.testing.assert_array_equal(by_index[3]["frames"].numpy(), expected["video"][3])
+  assert int(by_index[3]["label"]) == expected["label"][3]
+
+
+def test_clip_starts_and_temporal_variance():
+  assert make_tfrecords.clip_starts(20, 8, 1, 0) == [0, 8]
+  assert make_tfrecords.clip_starts(20, 4, 2, 3) == [0, 6, 13]  # linspace 6.5 rounds to even
+  assert make_tfrecords.clip_starts(6, 4, 2, 0) == []
+  static = np.zeros((4, 8, 8, 3), np.uint8)
+  flicker = static.copy()
+  flicker[::2] = 255
+  assert make_tfrecords.temporal_variance(static) == 0.0
+  assert make_tfrecords.temporal_variance(flicker) == pytest.approx(0.25)

@@ -1,0 +1,185 @@
+"""Tests of trainers.data.pipeline on TFRecord shards: clips, crops, sharding, errors, seeds."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from data_helpers import batches, data_config, decode_index, index_clip, write_shards
+from trainers.data import format as record_format
+from trainers.data import pipeline
+from trainers.data import synthetic
+
+
+def _index_examples(n, num_frames=20, height=40, width=48, **kwargs):
+  clip = index_clip(num_frames, height, width)
+  return [record_format.encode_clip(clip, "png", label=i, **kwargs) for i in range(n)]
+
+
+def test_round_trip_writer_to_reader(tmp_path):
+  clips = synthetic.clips(0, range(4), num_frames=8, height=16, width=24)["video"]
+  for fmt, tolerance in (("png", 0.0), ("jpeg", 3.0)):
+    pattern = write_shards(str(tmp_path / fmt), [record_format.encode_clip(c, fmt) for c in clips])
+    cfg = data_config(source="tfrecord", eval_files=pattern, num_frames=8, height=16, width=24)
+    video = np.concatenate([b["video"] for b in batches(pipeline.make_dataset(cfg, 2, False))])
+    u8 = np.rint((video + 1.0) * 127.5)
+    # One shard: eval order is write order. PNG exact, JPEG mean |error| < 3 of 255.
+    assert np.abs(u8 - clips).mean() <= tolerance
+
+
+def test_eval_takes_frames_from_zero_at_stride_and_centre_crop(tmp_path):
+  pattern = write_shards(str(tmp_path / "c"), _index_examples(1))
+  cfg = data_config(source="tfrecord", eval_files=pattern, num_frames=4, frame_stride=3,
+                    height=16, width=24)
+  (batch,) = batches(pipeline.make_dataset(cfg, 1, False))
+  frame, row, col = decode_index(batch["video"][0])
+  np.testing.assert_array_equal(frame[:, 0, 0], [0, 3, 6, 9])
+  np.testing.assert_array_equal(row[0, :, 0], np.arange(12, 28))  # (40 - 16) // 2 = 12
+  np.testing.assert_array_equal(col[0, 0], np.arange(12, 36))  # (48 - 24) // 2 = 12
+
+
+def test_training_crops_are_windows_at_stride_with_random_start_and_flip(tmp_path):
+  pattern = write_shards(str(tmp_path / "c"), _index_examples(4))
+  cfg = data_config(source="tfrecord", train_files=pattern, num_frames=4, frame_stride=3,
+                    height=16, width=24, random_flip=True)
+  starts, flips = set(), set()
+  for b in batches(pipeline.make_dataset(cfg, 4, True, seed=5), 4):
+    for video in b["video"]:
+      frame, row, col = decode_index(video)
+      t0 = frame[0, 0, 0]
+      np.testing.assert_array_equal(frame[:, 0, 0], t0 + 3 * np.arange(4))
+      assert 0 <= t0 <= 20 - 10
+      assert np.all(np.diff(row[0, :, 0]) == 1) and 0 <= row[0, 0, 0] <= 40 - 16
+      steps = np.diff(col[0, 0])
+      assert np.all(steps == 1) or np.all(steps == -1)
+      assert col[0].min() >= 0 and col[0].max() <= 47
+      starts.add(int(t0))
+      flips.add(bool(steps[0] < 0))
+  assert len(starts) > 1 and flips == {True, False}
+
+
+def test_segmentation_middle_and_first_frame_follow_the_clip(tmp_path):
+  clip = index_clip(20, 40, 48)
+  seg = np.tile(np.arange(48), (40, 1))  # Class id = column.
+  examples = [record_format.encode_clip(clip, "png", segmentation=seg, middle_frame=13),
+              record_format.encode_clip(clip, "png", segmentation=seg)]
+  pattern = write_shards(str(tmp_path / "s"), examples)
+  cfg = data_config(source="tfrecord", train_files=pattern, eval_files=pattern, num_frames=4,
+                    frame_stride=3, height=16, width=24,
+                    outputs=("segmentation", "middle_frame", "first_frame"))
+  (b,) = batches(pipeline.make_dataset(cfg, 2, False))
+  assert b["segmentation"].dtype == np.int32 and b["segmentation"].shape == (2, 16, 24)
+  assert decode_index(b["middle_frame"])[0][:, 0, 0].tolist() == [13, 3]  # Record's, else (T-1)//2.
+  np.testing.assert_array_equal(b["first_frame"], b["video"][:, 0])
+  for b in batches(pipeline.make_dataset(cfg, 2, True, seed=1), 3):
+    _, _, col = decode_index(b["video"][:, 0])
+    np.testing.assert_array_equal(b["segmentation"], col)
+    _, _, mid_col = decode_index(b["middle_frame"])
+    np.testing.assert_array_equal(mid_col, col)
+
+
+def test_resize_short_side_then_crop(tmp_path):
+  pattern = write_shards(str(tmp_path / "r"), _index_examples(1, height=40, width=80))
+  cfg = data_config(source="tfrecord", eval_files=pattern, num_frames=2, height=16, width=16,
+                    resize=20)
+  (b,) = batches(pipeline.make_dataset(cfg, 1, False))
+  assert b["video"].shape == (1, 2, 16, 16, 3)
+  _, row, col = decode_index(b["video"][0, 0])
+  # 40x80 -> 20x40: each output pixel covers two source pixels; centre crop rows 2..17.
+  assert abs(row[8, 0] - 2 * (2 + 8) - 0.5) <= 2 and abs(col[0, 8] - 2 * (12 + 8) - 0.5) <= 2
+
+
+@pytest.mark.parametrize("num_files", [4, 1])  # By file, and by record when files are few.
+def test_two_input_pipelines_cover_every_clip_once(tmp_path, num_files):
+  pattern = write_shards(str(tmp_path / "p"), _index_examples(8, num_frames=4, height=16,
+                                                               width=16), num_files)
+  cfg = data_config(source="tfrecord", eval_files=pattern, outputs=("label",))
+  seen = []
+  for i in range(2):
+    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i)
+    labels = [l for b in batches(pipeline.make_dataset(cfg, 1, False, context)) for l in b["label"]]
+    assert len(labels) == 4
+    seen += labels
+  assert sorted(seen) == list(range(8))
+
+
+def _corrupt_shard(tmp_path):
+  good = _index_examples(3, num_frames=4, height=16, width=16)
+  bad = record_format.example_from_encoded([b"\xff\xd8garbage"] * 4, 16, 16)
+  return write_shards(str(tmp_path / "bad"), good[:2] + [bad] + good[2:])
+
+
+def _truncated_shard(tmp_path):
+  pattern = write_shards(str(tmp_path / "cut"), _index_examples(4, num_frames=4, height=16,
+                                                                 width=16))
+  path = record_format.shard_path(str(tmp_path / "cut"), 0, 1)
+  data = open(path, "rb").read()
+  with open(path, "wb") as f:
+    f.write(data[:-100])
+  return pattern
+
+
+def _short_shard(tmp_path):
+  return write_shards(str(tmp_path / "short"), _index_examples(4, num_frames=4, height=16, width=16)
+                      + _index_examples(1, num_frames=3, height=16, width=16))
+
+
+@pytest.mark.parametrize("make, message, num_good", [
+    (_corrupt_shard, "Expected complete JPEG or PNG frames", 3),
+    (_truncated_shard, "truncated or corrupt", 3),
+    (_short_shard, "Expected a clip of at least 4 frames", 4),
+])
+def test_corrupt_data_raises_naming_the_file_or_is_skipped_and_counted(tmp_path, make, message,
+                                                                        num_good):
+  pattern = make(tmp_path)
+  (path,) = tf.io.gfile.glob(pattern)
+  cfg = data_config(source="tfrecord", eval_files=pattern)
+  with pytest.raises(tf.errors.InvalidArgumentError) as error:
+    batches(pipeline.make_dataset(cfg, 1, False))
+  assert path in str(error.value) and message in str(error.value)
+  pipeline.reset_skipped_records()
+  cfg.skip_corrupt = True
+  assert len(batches(pipeline.make_dataset(cfg, 1, False))) == num_good
+  assert pipeline.skipped_records() == {path: 1}
+
+
+def test_stride_can_make_a_clip_too_short(tmp_path):
+  pattern = write_shards(str(tmp_path / "s"), _index_examples(1, num_frames=9, height=16, width=16))
+  cfg = data_config(source="tfrecord", eval_files=pattern, num_frames=4, frame_stride=3)
+  with pytest.raises(tf.errors.InvalidArgumentError, match="at least 10 frames"):
+    batches(pipeline.make_dataset(cfg, 1, False))
+
+
+def test_deterministic_mode_repeats_for_a_seed_and_differs_for_another(tmp_path):
+  pattern = write_shards(str(tmp_path / "d"), _index_examples(8, num_frames=12, height=24,
+                                                               width=24), 2)
+  cfg = data_config(source="tfrecord", train_files=pattern, outputs=("label",), deterministic=True)
+  run = lambda seed: batches(pipeline.make_dataset(cfg, 2, True, seed=seed), 3)
+  first, again, other = run(1), run(1), run(2)
+  for a, b in zip(first, again):
+    np.testing.assert_array_equal(a["video"], b["video"])
+    np.testing.assert_array_equal(a["label"], b["label"])
+  assert any(not np.array_equal(a["video"], b["video"]) for a, b in zip(first, other))
+
+
+def test_missing_outputs_and_sources_are_reported(tmp_path):
+  pattern = write_shards(str(tmp_path / "m"), [record_format.encode_clip(index_clip(4, 16, 16))])
+  cfg = data_config(source="tfrecord", eval_files=pattern, outputs=("label",))
+  with pytest.raises(tf.errors.InvalidArgumentError, match="Expected a label"):
+    batches(pipeline.make_dataset(cfg, 1, False))
+  with pytest.raises(ValueError, match="synthetic"):
+    pipeline.make_dataset(data_config(source="tfrecord", eval_files=pattern,
+                                      outputs=("fg_masks",)), 1, False)
+  with pytest.raises(FileNotFoundError, match="nothing-here"):
+    pipeline.make_dataset(data_config(source="tfrecord", eval_files=str(tmp_path / "nothing-here*")),
+                          1, False)
+  with pytest.raises(ValueError, match="Expected data.source"):
+    pipeline.make_dataset(data_config(source="hdf5"), 1, False)
+
+
+def test_gzip_shards_are_read_with_compression(tmp_path):
+  pattern = write_shards(str(tmp_path / "g"), _index_examples(2, num_frames=4, height=16, width=16),
+                         gzip=True)
+  cfg = data_config(source="tfrecord", eval_files=pattern, compression="GZIP")
+  assert len(batches(pipeline.make_dataset(cfg, 1, False))) == 2
