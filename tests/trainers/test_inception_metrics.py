@@ -134,6 +134,13 @@ def test_missing_sources_raise_with_the_path(tmp_path):
     inception.load_inception(missing_h5)
 
 
+def test_handle_without_cache_and_downloads_disabled_raises(tmp_path, monkeypatch):
+  monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
+  with pytest.raises(inception.InceptionUnavailableError, match="downloads are disabled") as info:
+    inception.load_inception(inception.INCEPTION_TFHUB, allow_download=False)
+  assert str(tmp_path) in str(info.value) and inception.INCEPTION_TFHUB in str(info.value)
+
+
 def test_keras_weights_file_gives_1000_logits_and_says_it_is_not_tfgan(tmp_path):
   import keras
   path = os.path.join(tmp_path, "inception_v3.weights.h5")

@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainers.eval import frechet
+from trainers.eval import fvd
 
 INCEPTION_TFHUB = "https://tfhub.dev/tensorflow/tfgan/eval/inception/1"
 INCEPTION_IMAGE_SIZE = 299
@@ -97,8 +98,13 @@ class InceptionNetwork:
     return self._call(frames)
 
 
-def _load_hub(source):
+def _load_hub(source, allow_download):
   if _is_handle(source):
+    cached = fvd.hub_cache_path(source)
+    if not allow_download and not (os.path.isdir(cached) and os.listdir(cached)):
+      raise InceptionUnavailableError(
+          f"{_how_to_fix(source)} Not in the tensorflow_hub cache {cached!r} and downloads "
+          "are disabled.")
     try:
       import tensorflow_hub as hub  # Imported here: only handles need it.
       module = hub.load(source)
@@ -141,14 +147,18 @@ def _load_keras(source):
                           matches_tfgan=False, scale=lambda x: x / 127.5 - 1.0)
 
 
-def load_inception(source=INCEPTION_TFHUB):
-  """An `InceptionNetwork` from a TF-Hub handle, a SavedModel directory or a Keras file."""
+def load_inception(source=INCEPTION_TFHUB, allow_download=True):
+  """An `InceptionNetwork` from a TF-Hub handle, a SavedModel directory or a Keras file.
+
+  `allow_download=False` never touches the network: a handle must already be in
+  tensorflow_hub's cache (TFHUB_CACHE_DIR), as `fvd.load_i3d` does.
+  """
   if not isinstance(source, str) or not source:
     raise ValueError(f"Expected a TF-Hub handle, a directory or a Keras weights file, "
                      f"received: {source!r}.")
   if source.endswith(_KERAS_SUFFIXES):
     return _load_keras(source)
-  return _load_hub(source)
+  return _load_hub(source, allow_download)
 
 
 def inception_score_from_logits(logits, splits=10):
