@@ -1,0 +1,30 @@
+"""Flags shared by the export CLIs (export, sample, animate), defined once.
+
+absl flags live in one global registry; defining `--workdir` in each CLI module would clash
+as soon as two of them are imported together (as the tests do), so the common ones live
+here and each CLI module adds only its own.
+"""
+
+from absl import app
+from absl import flags
+
+WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (config.json + checkpoints/).")
+OUT = flags.DEFINE_string("out", None, "Output: a directory (export) or a clip path "
+                          "ending in .mp4 or .gif (sample, animate).")
+STEP = flags.DEFINE_integer("step", None, "Checkpoint step to restore; default: the latest.")
+NO_EMA = flags.DEFINE_boolean("no_ema", False, "Use the raw generator weights instead of the "
+                              "EMA copy (the default when the run kept one).")
+SEED = flags.DEFINE_integer("seed", 0, "Seed of the stateless noise: same seed, same clips.")
+FPS = flags.DEFINE_integer("fps", 8, "Frames per second of the written clips.")
+
+
+def require(flag):
+  """The flag's value; a UsageError naming it when it was not given."""
+  if flag.value is None:
+    raise app.UsageError(f"Expected --{flag.name}=..., received none.")
+  return flag.value
+
+
+def no_positional(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Expected only --flags, received positional arguments {argv[1:]}.")

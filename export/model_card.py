@@ -1,0 +1,131 @@
+"""MODEL_CARD.md for an exported generator, generated from its workdir.
+
+Everything on the card is read, never typed by hand: the registry name and arguments from
+config.json, the paper from the first line of the generator class's docstring (the zoo's
+habit: "what it is, the paper and section it follows"), the training data from
+config.data, the step from the checkpoint, metrics from WORKDIR/metrics.json when an
+evaluation wrote one.
+"""
+
+import json
+import os
+import re
+
+import tensorflow as tf
+
+from export import signatures
+
+METRICS_FILE = "metrics.json"
+
+
+def checkpoint_step(path):
+  """The training step of a checkpoint: its `step` variable if saved, else N of ckpt-N."""
+  try:
+    names = dict(tf.train.list_variables(path))
+  except (tf.errors.OpError, ValueError):
+    names = {}
+  for key in ("step/.ATTRIBUTES/VARIABLE_VALUE", "global_step/.ATTRIBUTES/VARIABLE_VALUE"):
+    if key in names:
+      return int(tf.train.load_variable(path, key))
+  match = re.search(r"ckpt-(\d+)$", path)
+  return int(match.group(1)) if match else None
+
+
+def paper(generator):
+  doc = (type(generator).__doc__ or "").strip()
+  return doc.splitlines()[0].strip() if doc else "not stated (the class has no docstring)"
+
+
+def load_metrics(workdir):
+  path = os.path.join(workdir, METRICS_FILE)
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
+
+
+def _metrics_section(metrics):
+  if not metrics:
+    return "Not evaluated (no metrics.json in the workdir)."
+  lines = ["| metric | value |", "|---|---|"]
+  for key, value in sorted(_flatten(metrics).items()):
+    lines.append(f"| {key} | {value} |")
+  return "\n".join(lines)
+
+
+def _flatten(d, prefix=""):
+  out = {}
+  for key, value in d.items():
+    if isinstance(value, dict):
+      out.update(_flatten(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def _usage(generator):
+  """(call expression, comment) of the hub call on the generator's own inputs."""
+  spec = signatures.native_spec(generator)
+  specs = spec if isinstance(spec, dict) else {spec.name: spec}
+  ranges = {"image": " in [-1, 1]", "frames": " in [-1, 1]", "mask": " class ids"}
+  comment = "; ".join(f"{k}: {v.dtype.name} [B, {', '.join(map(str, v.shape[1:]))}]"
+                      f"{ranges.get(k, '')}" for k, v in specs.items())
+  if isinstance(spec, dict):
+    return "{" + ", ".join(f'"{k}": {k}' for k in specs) + "}", comment
+  return spec.name, comment
+
+
+def render(generator, config, checkpoint_path, workdir, name, ema=True, verification=None):
+  """The card's markdown text; `ema`: whether the EMA weights were asked for."""
+  entry = config.model.generator
+  args = entry.args.to_dict() if hasattr(entry.args, "to_dict") else dict(entry.args)
+  data = config.data
+  data_line = f"`{data.source}`"
+  if data.get("train_files"):
+    data_line += f" (files: `{data.train_files}`)"
+  t, h, w, c = generator.video_shape
+  call, call_comment = _usage(generator)
+  step = checkpoint_step(checkpoint_path)
+  decay = config.train.get("ema_decay", 0.0)
+  ema = ema and decay > 0
+  parity = ""
+  if verification:
+    parity = ("\n## Export parity\n\nmax |hub.load / hub.KerasLayer - Keras| on fixed inputs, "
+              f"in a fresh process: {verification['worst']:.3g} (bound "
+              f"{verification['bounds']['float']:g}).\n")
+  return f"""# {name}
+
+A video generator of the VideoGAN Zoo, exported as a TF-Hub reusable SavedModel.
+
+## Model
+
+- Architecture: `{entry.name}` ({type(generator).__name__}) with arguments
+  `{json.dumps(args, sort_keys=True)}`
+- Paper: {paper(generator)}
+- Output: video float32 [B, {t}, {h}, {w}, {c}] in [-1, 1]
+- Condition: {generator.condition or "none (unconditional)"}; latent size {generator.latent_dim}
+- Streams: {", ".join(signatures.streams(generator)) or "none (one-stream)"}
+- Parameters: {generator.count_params():,}
+
+## Training
+
+- Data: {data_line}, clips of {data.num_frames} frames at {data.height}x{data.width}
+- Steps: {"unknown" if step is None else step} (`{os.path.basename(checkpoint_path)}`)
+- Weights: {f"EMA (decay {decay})" if ema else "raw generator (not the EMA copy)"}
+
+## Metrics
+
+{_metrics_section(load_metrics(workdir))}
+{parity}
+## Usage
+
+```python
+import tensorflow_hub as hub
+model = hub.load(PATH)  # or hub.KerasLayer(PATH) inside a tf_keras model
+# {call_comment}
+video = model({call})  # float32 [B, {t}, {h}, {w}, {c}] in [-1, 1]
+```
+
+`model` is the generator's `call(inputs, training=False)`; the streams of a two-stream
+generator and the uint8 / seeded variants are in the serving SavedModel's signatures.
+"""

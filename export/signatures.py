@@ -1,0 +1,191 @@
+"""The one wrapper every zoo generator is exported through, for TF Serving and TF-Hub.
+
+`GeneratorModule(generator)` reads the generator's contract (`zoo.registry`) and defines
+
+* for TF Serving, signatures chosen by `generator.condition`:
+    None      sample(z float32 [B, latent_dim]) and
+              sample_seeded(seed int64 [], batch_size int32 [])      (stateless normal z)
+    "image"   animate(image uint8 [B, h, w, 3], any size: resized + centre-cropped in graph)
+    "mask"    from_mask(mask int32 [B, H, W] class ids)
+    "frames"  predict(frames uint8 [B, K, H, W, 3])
+  A conditional generator that also takes noise gets z from seed 0 in the plain signature
+  and a `<name>_seeded(<condition>, seed int64 [])` twin for other draws; z is always
+  `zoo.inputs.noise(generator, B, [seed, 0])`, the noise the sample and animate CLIs use.
+  Every signature returns `video` (float32 [B, T, H, W, 3] in [-1, 1]) and `video_uint8`,
+  plus the generator's streams (e.g. foreground, background, mask) for two-stream models.
+  `serving_default` aliases the first signature, as TF Serving's REST API expects one.
+* for TF-Hub (a reusable SavedModel): `__call__(inputs)` = `generator(inputs,
+  training=False)` on the generator's own inputs (z, the float condition in [-1, 1], or the
+  dict of both), `variables`, `trainable_variables` and `regularization_losses` (empty).
+
+It subclasses AutoTrackable, tf.Module's base, rather than tf.Module: tf.Module makes
+`variables` / `trainable_variables` read-only properties that only find `tf.Variable`s,
+while a reusable SavedModel must save them as lists, here of the Keras 3 variables (which
+is also how `keras.export.ExportArchive` tracks them). The generator itself is not tracked,
+so only variables and functions are saved, never Keras objects.
+"""
+
+import tensorflow as tf
+
+from export import preprocess
+from zoo import inputs as zoo_inputs
+
+SIGNATURE_BY_CONDITION = {
+    None: "sample",
+    "image": "animate",
+    "mask": "from_mask",
+    "frames": "predict",
+}
+
+
+def condition_spec(generator, batch_size=None, frames=None):
+  """TensorSpec of the generator's own condition input (float image / int mask / clip)."""
+  _, h, w, c = generator.video_shape
+  if generator.condition == "image":
+    return tf.TensorSpec([batch_size, h, w, c], tf.float32, name="image")
+  if generator.condition == "mask":
+    return tf.TensorSpec([batch_size, h, w], tf.int32, name="mask")
+  if generator.condition == "frames":
+    return tf.TensorSpec([batch_size, frames, h, w, c], tf.float32, name="frames")
+  raise ValueError(f"Expected generator.condition to be None, 'image', 'mask' or 'frames', "
+                   f"received {generator.condition!r} from {type(generator).__name__}.")
+
+
+def native_spec(generator, batch_size=None, frames=None):
+  """What `generator(...)` takes, as specs: z, the condition, or {"z", <condition>}."""
+  z = (tf.TensorSpec([batch_size, generator.latent_dim], tf.float32, name="z")
+       if generator.latent_dim else None)
+  if generator.condition is None:
+    if z is None:
+      raise ValueError(f"Expected an unconditional generator to take noise, received "
+                       f"latent_dim=0 from {type(generator).__name__}.")
+    return z
+  condition = condition_spec(generator, batch_size, frames)
+  if z is None:
+    return condition
+  return {"z": z, generator.condition: condition}
+
+
+def streams(generator):
+  return tuple(getattr(generator, "streams", ()) or ())
+
+
+def outputs(generator, inputs):
+  """{"video", <streams>} from one inference call (training=False)."""
+  if streams(generator):
+    result = generator(inputs, training=False, return_streams=True)
+    return {k: result[k] for k in ("video",) + streams(generator)}
+  return {"video": generator(inputs, training=False)}
+
+
+def signature_names(generator):
+  """The serving signature names for this generator, main one first."""
+  name = SIGNATURE_BY_CONDITION[generator.condition]
+  if generator.condition is None or generator.latent_dim:
+    return (name, name + "_seeded")
+  return (name,)
+
+
+class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
+  """Serving signatures + the TF-Hub reusable-SavedModel interface of one generator."""
+
+  def __init__(self, generator):
+    super().__init__()
+    if generator.condition not in SIGNATURE_BY_CONDITION:
+      condition_spec(generator)  # raises the "Expected ..." error
+    # A closure is not tracked (a list or attribute would be): no Keras objects are saved.
+    self._get_generator = lambda: generator
+    self.variables = list(generator.variables)
+    self.trainable_variables = list(generator.trainable_variables)
+    self.regularization_losses = []
+    self.__call__ = tf.function(self._call, input_signature=[native_spec(generator)])
+    for name, fn, spec in self._serving_functions():
+      setattr(self, name, tf.function(fn, input_signature=spec))
+
+  @property
+  def generator(self):
+    return self._get_generator()
+
+  def _call(self, inputs):
+    return self.generator(inputs, training=False)
+
+  def _serve(self, condition, seed, batch_size):
+    """Runs the generator on an already-preprocessed condition; returns the output dict."""
+    g = self.generator
+    z = None
+    if g.latent_dim:
+      seed = tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)])
+      z = zoo_inputs.noise(g, batch_size, seed)
+    if condition is None:
+      inputs = z
+    elif z is None:
+      inputs = condition
+    else:
+      inputs = {"z": z, g.condition: condition}
+    result = outputs(g, inputs)
+    result["video_uint8"] = preprocess.to_uint8(result["video"])
+    return result
+
+  def _prepare(self, condition):
+    g = self.generator
+    _, h, w, _ = g.video_shape
+    if g.condition == "image":
+      return preprocess.resize_and_crop(condition, h, w)
+    if g.condition == "frames":
+      return preprocess.uint8_to_unit(condition)
+    return condition
+
+  def _serving_functions(self):
+    """(name, python function, input signature) for each serving signature."""
+    g = self.generator
+    _, h, w, c = g.video_shape
+    main, *seeded = signature_names(g)
+    if g.condition is None:
+
+      def sample(z):
+        result = outputs(g, z)
+        result["video_uint8"] = preprocess.to_uint8(result["video"])
+        return result
+
+      def sample_seeded(seed, batch_size):
+        return self._serve(None, seed, batch_size)
+
+      return [
+          (main, sample, [tf.TensorSpec([None, g.latent_dim], tf.float32, name="z")]),
+          (seeded[0], sample_seeded, [tf.TensorSpec([], tf.int64, name="seed"),
+                                      tf.TensorSpec([], tf.int32, name="batch_size")]),
+      ]
+    spec = {
+        "image": tf.TensorSpec([None, None, None, c], tf.uint8, name="image"),
+        "mask": tf.TensorSpec([None, h, w], tf.int32, name="mask"),
+        "frames": tf.TensorSpec([None, None, h, w, c], tf.uint8, name="frames"),
+    }[g.condition]
+
+    def plain(condition):
+      return self._serve(self._prepare(condition), 0, tf.shape(condition)[0])
+
+    def with_seed(condition, seed):
+      return self._serve(self._prepare(condition), seed, tf.shape(condition)[0])
+
+    functions = [(main, plain, [spec])]
+    if seeded:
+      functions.append((seeded[0], with_seed, [spec, tf.TensorSpec([], tf.int64,
+                                                                   name="seed")]))
+    return functions
+
+  def signatures(self):
+    """{name: tf.function} for `tf.saved_model.save(..., signatures=...)`."""
+    names = signature_names(self.generator)
+    result = {name: getattr(self, name) for name in names}
+    result["serving_default"] = result[names[0]]
+    return result
+
+
+def save_serving(module, path):
+  """Writes the TF Serving SavedModel (signatures + the hub interface) to `path`."""
+  tf.saved_model.save(module, path, signatures=module.signatures())
+
+
+def save_hub(module, path):
+  """Writes the TF-Hub reusable SavedModel: `__call__` and the variable lists only."""
+  tf.saved_model.save(module, path, signatures={})

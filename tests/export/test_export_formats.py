@@ -1,0 +1,266 @@
+"""export.export / export.verify: layouts, signatures, parity per format, failure handling.
+
+One export per model kind (module-scoped fixtures): the two-stream generator in every
+format and TFLite variant, the image-conditioned one as saved_model + hub + float32 TFLite
+under a custom name and version, the mask-conditioned one as saved_model.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import test_export_helpers as helpers
+from export import export as export_lib
+from export import model_card
+from export import preprocess
+from export import signatures
+from export import verify
+from trainers import workdir as workdir_lib
+from zoo import inputs as zoo_inputs
+
+TWO_STREAM_OUTPUTS = {"video", "video_uint8", "foreground", "background", "mask"}
+
+
+def _listing(root):
+  return [os.path.relpath(os.path.join(d, n), root) for d, dirs, files in os.walk(root)
+          for n in dirs + files]
+
+
+def _load_json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def two_stream(tmp_path_factory):
+  root = tmp_path_factory.mktemp("two_stream")
+  workdir, generator, ema = helpers.make_workdir(root / "wd", "test_export_two_stream")
+  out = str(root / "out")
+  results = export_lib.export_workdir(workdir, out)
+  return {"out": out, "results": results, "generator": generator, "ema": ema,
+          "workdir": workdir}
+
+
+@pytest.fixture(scope="module")
+def image_model(tmp_path_factory):
+  root = tmp_path_factory.mktemp("image")
+  workdir, generator, ema = helpers.make_workdir(root / "wd", "test_export_image")
+  out = str(root / "out")
+  results = export_lib.export_workdir(workdir, out, formats=["saved_model", "hub", "tflite"],
+                                      name="animator", version=3,
+                                      tflite_variants=["float32"])
+  return {"out": out, "results": results, "generator": generator, "ema": ema,
+          "workdir": workdir}
+
+
+def test_layout_is_tf_serving_and_nothing_temporary_remains(two_stream, image_model):
+  out = two_stream["out"]
+  name = "test_export_two_stream"
+  assert two_stream["results"]["saved_model"]["path"] == os.path.join(out, name, "1")
+  assert os.path.isfile(os.path.join(out, name, "1", "saved_model.pb"))
+  assert os.path.isdir(os.path.join(out, name, "1", "variables"))
+  assert os.path.isfile(os.path.join(out, "hub", name, "1", "saved_model.pb"))
+  assert os.path.isfile(os.path.join(out, "hub", name, "1", "MODEL_CARD.md"))
+  for variant in ("float32", "float16", "int8"):
+    assert os.path.isfile(os.path.join(out, "tflite", name, "1", f"{name}_{variant}.tflite"))
+  for result in two_stream["results"].values():
+    assert os.path.isfile(os.path.join(result["path"], "verification.json"))
+  assert os.path.isfile(os.path.join(image_model["out"], "animator", "3", "saved_model.pb"))
+  for root in (out, image_model["out"]):
+    assert not [p for p in _listing(root) if ".tmp" in p]
+
+
+def test_saved_model_parity_signatures_and_outputs(two_stream):
+  result = two_stream["results"]["saved_model"]["verification"]
+  assert result["passed"] and result["worst"] <= 1e-5
+  assert set(result["max_abs_diff"]) == {f"{s}/{k}" for s in ("sample", "sample_seeded")
+                                          for k in TWO_STREAM_OUTPUTS}
+  seen = result["fresh_process"]["signatures"]
+  assert set(seen) == {"sample", "sample_seeded", "serving_default"}
+  for name in seen:
+    assert set(seen[name]["outputs"]) == TWO_STREAM_OUTPUTS
+  assert seen["sample"]["inputs"] == {"z": ["float32", [None, 16]]}
+  assert seen["sample_seeded"]["inputs"] == {"seed": ["int64", []],
+                                             "batch_size": ["int32", []]}
+  assert seen["sample"]["outputs"]["video_uint8"][0] == "uint8"
+  on_disk = _load_json(os.path.join(two_stream["results"]["saved_model"]["path"],
+                                    "verification.json"))
+  assert on_disk["max_abs_diff"] == result["max_abs_diff"]
+  assert on_disk["ema_weights"] and on_disk["step"] == 7
+
+
+def test_saved_model_holds_the_ema_weights(two_stream):
+  loaded = tf.saved_model.load(two_stream["results"]["saved_model"]["path"])
+  z = helpers.fixed_z(two_stream["ema"])
+  served = loaded.signatures["sample"](z=tf.constant(z))["video"].numpy()
+  np.testing.assert_allclose(served, two_stream["ema"](z).numpy(), atol=1e-5)
+  assert np.abs(served - two_stream["generator"](z).numpy()).max() > 1e-3
+  seeded = loaded.signatures["sample_seeded"](seed=tf.constant(3, tf.int64),
+                                              batch_size=tf.constant(2))
+  z3 = zoo_inputs.noise(two_stream["ema"], 2, tf.constant([3, 0], tf.int64))
+  np.testing.assert_allclose(seeded["video"].numpy(), two_stream["ema"](z3).numpy(),
+                             atol=1e-5)
+
+
+def test_hub_load_and_keras_layer_match_keras(two_stream):
+  result = two_stream["results"]["hub"]["verification"]
+  assert result["passed"]
+  assert result["max_abs_diff"]["hub_load/video"] <= 1e-5
+  assert result["max_abs_diff"]["keras_layer/video"] <= 1e-5
+  process = result["fresh_process"]
+  assert process["keras_layer_module"].startswith("tf_keras")
+  assert process["num_regularization_losses"] == 0
+  assert process["num_variables"] == len(two_stream["ema"].variables)
+  assert process["project_modules"] == []
+
+
+def test_model_card(two_stream):
+  with open(os.path.join(two_stream["results"]["hub"]["path"], "MODEL_CARD.md")) as f:
+    card = f.read()
+  assert "`test_export_two_stream` (TwoStreamGenerator)" in card
+  assert "Paper: Test stand-in for a VGAN-like two-stream generator" in card
+  assert "Data: `synthetic`" in card
+  assert "Steps: 7" in card
+  assert "Not evaluated" in card
+  assert "EMA (decay 0.999)" in card
+
+
+def test_model_card_lists_metrics(tmp_path):
+  workdir, generator, _ = helpers.make_workdir(tmp_path / "wd", "test_export_mask", step=12,
+                                               metrics={"fvd": 123.5, "is": {"mean": 2.5}})
+  config = workdir_lib.load_config(workdir)
+  path = os.path.join(workdir, "checkpoints", "ckpt-12")
+  card = model_card.render(generator, config, path, workdir, "masks", ema=False)
+  assert "| fvd | 123.5 |" in card and "| is.mean | 2.5 |" in card
+  assert "Steps: 12" in card and "raw generator" in card
+  assert "Not evaluated" not in card
+
+
+def test_tflite_parity_per_variant(two_stream):
+  result = two_stream["results"]["tflite"]["verification"]
+  figures = result["max_abs_diff"]
+  assert result["passed"]
+  for key in ("video", "foreground", "background", "mask"):
+    assert 0 <= figures[f"float32/{key}"] <= 1e-4  # a NaN would fail both comparisons
+    assert figures[f"float16/{key}"] <= 2e-2
+    assert figures[f"int8/{key}"] <= 0.1
+  # The int8 variant really is quantized (its dense kernels exceed 1024 elements).
+  assert figures["int8/video"] > 1e-5
+  assert result["select_tf_ops"] == {"float32": [], "float16": [], "int8": []}
+  runner_sigs = result["fresh_process"]["signatures"]["float32"]
+  assert set(runner_sigs["serving_default"]["outputs"]) == TWO_STREAM_OUTPUTS - {"video_uint8"}
+
+
+def test_image_model_signatures_and_in_graph_resize(image_model):
+  result = image_model["results"]["saved_model"]["verification"]
+  assert result["passed"] and result["worst"] <= 1e-5
+  seen = result["fresh_process"]["signatures"]
+  assert set(seen) == {"animate", "animate_seeded", "serving_default"}
+  assert seen["animate"]["inputs"] == {"image": ["uint8", [None, None, None, 3]]}
+  assert set(seen["animate_seeded"]["inputs"]) == {"image", "seed"}
+  assert set(seen["animate"]["outputs"]) == {"video", "video_uint8"}
+  hub_result = image_model["results"]["hub"]["verification"]
+  assert hub_result["max_abs_diff"]["keras_layer/video"] <= 1e-5  # dict inputs {z, image}
+  assert image_model["results"]["tflite"]["verification"]["max_abs_diff"][
+      "float32/video"] <= 1e-4
+
+
+def test_served_animate_equals_eager_preprocessing(image_model, tmp_path):
+  loaded = tf.saved_model.load(image_model["results"]["saved_model"]["path"])
+  image = np.random.default_rng(0).integers(0, 256, (1, 21, 13, 3), np.uint8)
+  served = loaded.signatures["animate"](image=tf.constant(image))["video"].numpy()
+  g = image_model["ema"]
+  condition = preprocess.resize_and_crop(image, 8, 8)
+  z = zoo_inputs.noise(g, 1, tf.constant([0, 0], tf.int64))
+  np.testing.assert_allclose(served, g({"z": z, "image": condition}).numpy(), atol=1e-5)
+
+
+def test_mask_model_signature(tmp_path):
+  workdir, _, _ = helpers.make_workdir(tmp_path / "wd", "test_export_mask", ema_decay=0.0)
+  results = export_lib.export_workdir(workdir, str(tmp_path / "out"),
+                                      formats=["saved_model"])
+  result = results["saved_model"]["verification"]
+  assert result["passed"] and result["worst"] <= 1e-5
+  seen = result["fresh_process"]["signatures"]
+  assert set(seen) == {"from_mask", "serving_default"}
+  assert seen["from_mask"]["inputs"] == {"mask": ["int32", [None, 8, 8]]}
+  assert set(seen["from_mask"]["outputs"]) == {"video", "video_uint8"}
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("test_export_two_stream", ("sample", "sample_seeded")),
+    ("test_export_image", ("animate", "animate_seeded")),
+    ("test_export_mask", ("from_mask",)),
+    ("test_export_frames", ("predict",)),
+])
+def test_signatures_chosen_by_condition(name, expected):
+  generator = helpers.GENERATORS[name]()
+  generator(zoo_inputs.generator_inputs(generator, 1, tf.constant([0, 0])))
+  module = signatures.GeneratorModule(generator)
+  sigs = module.signatures()
+  assert set(sigs) == set(expected) | {"serving_default"}
+  for fn in sigs.values():
+    keys = set(fn.get_concrete_function().structured_outputs)
+    extra = {"foreground", "background", "mask"} if name.endswith("two_stream") else set()
+    assert keys == {"video", "video_uint8"} | extra
+
+
+def test_corrupted_saved_model_fails_verification_with_figures(two_stream, tmp_path):
+  original = two_stream["ema"]
+  corrupted = helpers.TwoStreamGenerator()
+  corrupted(helpers.fixed_z(original))
+  corrupted.set_weights(original.get_weights())
+  kernel = corrupted.bg_dense.kernel
+  kernel.assign(kernel + 0.5)
+  path = str(tmp_path / "corrupted")
+  signatures.save_serving(signatures.GeneratorModule(corrupted), path)
+  with pytest.raises(verify.VerificationError) as error:
+    verify.verify_saved_model(path, original)
+  message = str(error.value)
+  assert "sample/background: max |diff|" in message and "> bound 1e-05" in message
+  assert "All figures" in message
+
+
+def test_nan_outputs_fail_the_comparison():
+  figures, problems = verify.compare({"video": np.zeros((1, 2), np.float32)},
+                                     {"video": np.array([[np.nan, 0.0]], np.float32)}, 1e-4)
+  assert problems and "non-finite" in problems[0]
+  assert np.isnan(figures["video"])
+
+
+def test_failed_verification_leaves_nothing_under_the_final_name(tmp_path, monkeypatch):
+  workdir, _, _ = helpers.make_workdir(tmp_path / "wd", "test_export_mask")
+  out = tmp_path / "out"
+  monkeypatch.setitem(verify.BOUNDS, "saved_model", -1.0)  # no artefact can pass
+  with pytest.raises(verify.VerificationError, match=r"from_mask/video: max \|diff\| 0"):
+    export_lib.export_workdir(workdir, str(out), formats=["saved_model"])
+  assert not os.path.exists(out / "test_export_mask" / "1")
+  assert not out.exists() or _listing(out) == []
+
+
+def test_staged_dir_renames_on_success_and_cleans_on_failure(tmp_path):
+  destination = tmp_path / "model" / "1"
+  with pytest.raises(RuntimeError):
+    with export_lib.staged_dir(str(destination)) as staging:
+      open(os.path.join(staging, "half.pb"), "w").close()
+      raise RuntimeError("simulated crash while writing")
+  assert not (tmp_path / "model").exists()
+  with export_lib.staged_dir(str(destination)) as staging:
+    open(os.path.join(staging, "saved_model.pb"), "w").close()
+  assert os.listdir(destination) == ["saved_model.pb"]
+  with pytest.raises(FileExistsError, match="--overwrite"):
+    with export_lib.staged_dir(str(destination)):
+      pass
+
+
+def test_bad_flags_are_named(two_stream, tmp_path):
+  with pytest.raises(ValueError, match="Expected --formats from"):
+    export_lib.export_workdir(two_stream["workdir"], str(tmp_path), formats=["onnx"])
+  with pytest.raises(ValueError, match="Expected --tflite_variants from"):
+    export_lib.export_workdir(two_stream["workdir"], str(tmp_path), tflite_variants=["int4"])
+  with pytest.raises(FileExistsError, match="not to exist"):
+    export_lib.export_workdir(two_stream["workdir"], two_stream["out"],
+                              formats=["saved_model"])
