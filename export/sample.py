@@ -1,0 +1,136 @@
+r"""Writes a grid of generated clips from a workdir (unconditional generators).
+
+    python -m export.sample --workdir=/tmp/vgan --out=/tmp/grid.mp4 \
+        [--num=16] [--seed=0] [--no_ema] [--step=N] [--streams] [--fps=8]
+
+Writes OUT as MP4 and the same grid as GIF beside it (grid.mp4 + grid.gif, whichever of the
+two OUT names). The noise is `zoo.inputs.noise(generator, num, [seed, 0])`: the same seed
+gives the same clips, and the same ones TF Serving's `sample_seeded(seed, num)` returns.
+With --streams a two-stream generator also gets grid_streams.mp4 / .gif: one clip with four
+panels side by side, the foreground, background, mask and composite grids.
+Conditional generators are animated by `python -m export.animate` (image) or through the
+exported SavedModel's `from_mask` / `predict` signatures.
+"""
+
+import os
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+
+from export import cli
+from trainers import workdir as workdir_lib
+from trainers.data import video_io
+from zoo import inputs as zoo_inputs
+
+NUM = flags.DEFINE_integer("num", 16, "Number of clips in the grid.")
+STREAMS = flags.DEFINE_boolean("streams", False, "Also write the two-stream panels.")
+
+BATCH_SIZE = 8  # clips per generator call; the noise is drawn for all at once
+PANEL_PAD = 4
+
+
+def check_unconditional(generator, workdir, name):
+  if generator.condition is None:
+    return
+  hint = {
+      "image": "python -m export.animate --workdir=... --image=photo.jpg --out=clip.mp4",
+      "mask": "the from_mask signature of the SavedModel from python -m export.export",
+      "frames": "the predict signature of the SavedModel from python -m export.export",
+  }.get(generator.condition, "python -m export.export")
+  raise ValueError(
+      f"Expected a workdir with an unconditional generator, received {workdir!r} holding "
+      f"{name!r} conditioned on {generator.condition!r}: export.sample draws from noise "
+      f"alone; use {hint}.")
+
+
+def generate(generator, num, seed, streams=False):
+  """{"video": [num, T, H, W, 3], <streams>...} as numpy, from seeded stateless noise."""
+  z = zoo_inputs.noise(generator, num, tf.constant([seed, 0], tf.int64))
+  parts = []
+  for start in range(0, num, BATCH_SIZE):
+    batch = z[start:start + BATCH_SIZE]
+    if streams:
+      out = generator(batch, training=False, return_streams=True)
+      parts.append({k: np.asarray(out[k]) for k in ("video",) + tuple(generator.streams)})
+    else:
+      parts.append({"video": np.asarray(generator(batch, training=False))})
+  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def stream_as_clip(x, num_frames):
+  """A stream as uint8 clips [N, T, H, W, 3].
+
+  Backgrounds may be one image per clip ([N, H, W, C] or [N, 1, H, W, C]): repeated over
+  time. One-channel streams are masks in [0, 1] (sigmoid): shown as grey, white = 1.
+  Everything else is taken to be in [-1, 1], as the videos.
+  """
+  x = np.asarray(x, np.float32)
+  if x.ndim == 4:
+    x = x[:, None]
+  if x.shape[1] == 1:
+    x = np.repeat(x, num_frames, axis=1)
+  if x.shape[-1] == 1:
+    x = np.repeat(x, 3, axis=-1) * 2.0 - 1.0
+  return video_io.to_uint8(x)
+
+
+def streams_panel(outputs, streams):
+  """One clip: the grids of each stream, then the composite, side by side."""
+  num_frames = outputs["video"].shape[1]
+  grids = [video_io.grid(stream_as_clip(outputs[k], num_frames)) for k in streams]
+  grids.append(video_io.grid(video_io.to_uint8(outputs["video"])))
+  pad = np.zeros(grids[0].shape[:2] + (PANEL_PAD, 3), np.uint8)
+  pieces = []
+  for g in grids:
+    pieces += [g, pad]
+  return np.concatenate(pieces[:-1], axis=2)
+
+
+def output_paths(out, suffix=""):
+  stem, ext = os.path.splitext(out)
+  if ext.lower() not in (".mp4", ".gif"):
+    raise ValueError(f"Expected --out to end in .mp4 or .gif, received {out!r}.")
+  return [stem + suffix + ".mp4", stem + suffix + ".gif"]
+
+
+def write_samples(workdir, out, num=16, seed=0, ema=True, step=None, streams=False, fps=8):
+  """Writes the grid (and the streams panel); returns {"paths": [...], "videos": uint8}."""
+  if num < 1:
+    raise ValueError(f"Expected --num >= 1, received {num}.")
+  paths = output_paths(out)
+  generator, config, _ = workdir_lib.restore_generator(workdir, step=step, ema=ema)
+  name = config.model.generator.name
+  check_unconditional(generator, workdir, name)
+  model_streams = tuple(getattr(generator, "streams", ()) or ())
+  if streams and not model_streams:
+    raise ValueError(f"Expected a two-stream generator for --streams, received {name!r} "
+                     f"from {workdir!r}, which has no streams (streams=()).")
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  outputs = generate(generator, num, seed, streams=streams)
+  videos = video_io.to_uint8(outputs["video"])
+  clip = video_io.grid(videos)
+  for path in paths:
+    video_io.write_video(path, clip, fps)
+  result = {"paths": paths, "videos": videos, "grid": clip}
+  if streams:
+    panel = streams_panel(outputs, model_streams)
+    result["stream_paths"] = output_paths(out, "_streams")
+    for path in result["stream_paths"]:
+      video_io.write_video(path, panel, fps)
+    result["panel"] = panel
+  return result
+
+
+def main(argv):
+  cli.no_positional(argv)
+  result = write_samples(cli.require(cli.WORKDIR), cli.require(cli.OUT), num=NUM.value,
+                         seed=cli.SEED.value, ema=not cli.NO_EMA.value, step=cli.STEP.value,
+                         streams=STREAMS.value, fps=cli.FPS.value)
+  for path in result["paths"] + result.get("stream_paths", []):
+    print(path)
+
+
+if __name__ == "__main__":
+  app.run(main)
