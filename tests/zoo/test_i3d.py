@@ -138,7 +138,8 @@ def test_variable_map_covers_every_weight_with_release_names(model):
                f"{SCOPE}/Mixed_3b/Branch_1/Conv3d_0b_3x3/conv_3d/w",
                f"{SCOPE}/Mixed_5b/Branch_2/Conv3d_0a_3x3/conv_3d/w",
                f"{SCOPE}/Mixed_5c/Branch_3/Conv3d_0b_1x1/batch_norm/moving_variance",
-               f"{SCOPE}/Logits/Conv3d_0c_1x1/conv_3d/w", f"{SCOPE}/Logits/Conv3d_0c_1x1/conv_3d/b"]:
+               f"{SCOPE}/Logits/Conv3d_0c_1x1/conv_3d/w",
+               f"{SCOPE}/Logits/Conv3d_0c_1x1/conv_3d/b"]:
     assert name in mapping, name
 
 
