@@ -134,9 +134,9 @@ def shrink_vgan(c, frames, size, widths, d_widths, encoder_widths=None):
   g.widths = tuple(widths)
   if c.model.generator.name != "vgan_one_stream":
     g.background_widths = tuple(widths)
-  if encoder_widths is not None:
+  if encoder_widths is not None:  # image-to-video: the background decoder starts at 4x4
     g.encoder_widths = tuple(encoder_widths)
-    g.background_widths = tuple(widths)
+    g.background_widths = tuple(widths[1:])
   for d in c.model.discriminators.values():
     d.args.video_shape = (frames, size, size, 3)
     d.args.widths = tuple(d_widths)

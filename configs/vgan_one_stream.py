@@ -13,8 +13,8 @@ from configs import vgan_two_stream
 def get_config(arg=""):
   c = vgan_two_stream.get_config(arg)
   c.model.generator.name = "vgan_one_stream"
-  with c.model.generator.args.ignore_type():
-    c.model.generator.args.pop("background_widths", None)
+  if "background_widths" in c.model.generator.args:
+    del c.model.generator.args["background_widths"]
   c.objective.mask_sparsity = 0.0  # no mask
   return c
 

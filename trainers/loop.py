@@ -110,8 +110,7 @@ class Trainer:
     if self.chief:
       workdir_lib.save_config(config, workdir)
 
-    self.dataset = self.strategy.distribute_datasets_from_function(self._dataset_fn)
-    self.iterator = iter(self.dataset)
+    self._init_input()
     with self.strategy.scope():
       self.task = tasks_lib.make_task(config)
       example = self._example_batch()
@@ -138,12 +137,44 @@ class Trainer:
     self._train_call = self._make_train_call()
 
   # --- data -----------------------------------------------------------------------------
+  def _init_input(self):
+    """One plain tf.data iterator per worker (checkpointable, unlike a DistributedIterator in
+    TF 2.21), whose batch is split over the worker's replicas inside the step."""
+    s = self.strategy
+    try:
+      self.local_replicas = len(s.extended.worker_devices)
+    except RuntimeError:  # the default strategy: one device
+      self.local_replicas = 1
+    self.num_workers = self.num_replicas // self.local_replicas
+    self.worker_id = 0
+    if self.num_workers > 1:
+      resolver = s.cluster_resolver
+      has_chief = "chief" in resolver.cluster_spec().as_dict()
+      self.worker_id = resolver.task_id + (1 if has_chief and resolver.task_type == "worker"
+                                           else 0)
+    context = tf.distribute.InputContext(self.num_workers, self.worker_id, self.num_replicas)
+    options = tf.data.Options()
+    # Skip counting in the reader uses a py_function; its state is a log counter only.
+    options.experimental_external_state_policy = (
+        tf.data.experimental.ExternalStatePolicy.IGNORE)
+    self.dataset = self._dataset_fn(context).with_options(options)
+    self.iterator = iter(self.dataset)
+
+  def _next_distributed(self):
+    """The next worker batch, split into this worker's per-replica batches."""
+    batch = next(self.iterator)
+    b, first = self.per_replica_batch, self.worker_id * self.local_replicas
+    def take(ctx):
+      i = ctx.replica_id_in_sync_group - first
+      return tf.nest.map_structure(lambda x: x[i * b:(i + 1) * b], batch)
+    return self.strategy.experimental_distribute_values_from_function(take)
+
   def _dataset_fn(self, input_context):
     outputs = tuple(sorted(set(self.config.data.outputs) | set(self._task_outputs())))
     data_config = self.config.data.copy_and_resolve_references()
     with data_config.unlocked():
       data_config.outputs = outputs
-    batch = input_context.get_per_replica_batch_size(self.config.train.batch_size)
+    batch = self.per_replica_batch * self.local_replicas  # this worker's share
     return data_lib.make_dataset(data_config, batch, training=True,
                                  input_context=input_context, seed=self.config.seed)
 
@@ -153,9 +184,12 @@ class Trainer:
 
   def _example_batch(self):
     """A zero batch of one micro-batch's shapes, to create variables."""
-    local = self._dataset_fn(tf.distribute.InputContext()).element_spec
+    local = self.dataset.element_spec
     size = self.per_replica_batch // self.config.train.grad_accum
     return tf.nest.map_structure(lambda s: tf.zeros([size] + s.shape[1:], s.dtype), local)
+
+  def current_step(self):
+    return int(self.step.read_value().numpy())
 
   # --- checkpoints ----------------------------------------------------------------------
   def _make_checkpoint(self):
@@ -169,17 +203,19 @@ class Trainer:
       items[f"discriminator_{name}"] = d
     self.checkpoint = tf.train.Checkpoint(**items)
     directory = workdir_lib.checkpoint_dir(self.workdir)
-    if not self.chief:  # every worker takes part in saving; only the chief keeps the files
-      directory = os.path.join(self.workdir, "tmp_worker", str(self.strategy.cluster_resolver.task_id))
+    if not self.chief:
+      # Every worker takes part in saving. The chief's checkpoint holds the chief's data
+      # iterator, so each other worker keeps its own copy (with its own iterator) to resume.
+      directory = os.path.join(self.workdir, "workers", str(self.worker_id), "checkpoints")
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, directory, max_to_keep=self.config.train.keep_checkpoints,
         step_counter=self.step)
     self.restored = self.manager.restore_or_initialize()
     if self.restored:
-      logging.info("Resumed from %s at step %d.", self.restored, int(self.step))
+      logging.info("Resumed from %s at step %d.", self.restored, self.current_step())
 
   def save(self):
-    step = int(self.step)
+    step = self.current_step()
     if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
       return self.manager.latest_checkpoint
     path = self.manager.save(checkpoint_number=step)
@@ -231,6 +267,18 @@ class Trainer:
     optimizer.apply(grads, variables)
     terms[f"{prefix}/grad_norm"] = norm
 
+  def _with_noise(self, batch, step, purpose):
+    """Adds this replica's slice of the global batch's noise, so that the samples a run draws
+    do not depend on how the batch is split over replicas and micro-batches."""
+    latent = self.generator.latent_dim
+    if not latent:
+      return batch
+    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+    b = self.per_replica_batch
+    z = tf.random.stateless_normal([self.config.train.batch_size, latent],
+                                   seed=_seed(self.config.seed, step, 0, 500 + purpose))
+    return dict(batch, z=z[replica * b:(replica + 1) * b])
+
   def _replica_step(self, batches, step):
     ctx = tf.distribute.get_replica_context()
     replica = ctx.replica_id_in_sync_group
@@ -239,13 +287,14 @@ class Trainer:
       if not self.d_vars:
         break
       seed = _seed(self.config.seed, step, replica, k)
+      batch = self._with_noise(batch, step, k)
       grads, d_terms = self._accumulate(task.d_loss, batch, self.d_vars, self.d_opt, seed, step)
       self._apply(self.d_opt, grads, self.d_vars, "d", d_terms)
       task.clip_discriminator_weights()
       terms.update(d_terms)  # the last D step's terms
     seed = _seed(self.config.seed, step, replica, 100)
-    grads, g_terms = self._accumulate(task.g_loss, batches[-1], self.g_vars, self.g_opt, seed,
-                                      step)
+    batch = self._with_noise(batches[-1], step, 100)
+    grads, g_terms = self._accumulate(task.g_loss, batch, self.g_vars, self.g_opt, seed, step)
     self._apply(self.g_opt, grads, self.g_vars, "g", g_terms)
     terms.update(g_terms)
     return terms
@@ -264,8 +313,8 @@ class Trainer:
     if self.jit and not isinstance(strategy, tf.distribute.TPUStrategy):
       replica_step = tf.function(replica_step, jit_compile=True)
 
-    def one_step(iterator):
-      batches = [next(iterator) for _ in range(d_steps)]
+    def one_step():
+      batches = [self._next_distributed() for _ in range(d_steps)]
       per_replica = strategy.run(replica_step, args=(batches, self.step.read_value()))
       terms = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                for k, v in per_replica.items()}
@@ -276,12 +325,12 @@ class Trainer:
       return terms, finite
 
     @tf.function
-    def train_call(iterator):
-      terms, finite = one_step(iterator)
+    def train_call():
+      terms, finite = one_step()
       bad_step = tf.where(tf.reduce_all(finite), tf.constant(-1, tf.int64), self.step - 1)
       bad_finite = finite
       for _ in tf.range(n - 1):
-        terms, finite = one_step(iterator)
+        terms, finite = one_step()
         first_bad = tf.logical_and(bad_step < 0, tf.logical_not(tf.reduce_all(finite)))
         bad_step = tf.where(first_bad, self.step - 1, bad_step)
         bad_finite = tf.where(first_bad, finite, bad_finite)
@@ -325,7 +374,7 @@ class Trainer:
     config, t = self.config, self.config.train
     writer = (tf.summary.create_file_writer(os.path.join(self.workdir, "train"))
               if self.chief else tf.summary.create_noop_writer())
-    step = int(self.step)
+    step = self.current_step()
     if step >= t.steps:
       logging.info("Already at step %d of %d: nothing to train.", step, t.steps)
       return
@@ -338,8 +387,8 @@ class Trainer:
         self.write_samples(0)
       while step < t.steps:
         before = step
-        terms, bad_step, bad_finite = self._train_call(self.iterator)
-        step = int(self.step)
+        terms, bad_step, bad_finite = self._train_call()
+        step = self.current_step()
         if int(bad_step) >= 0:
           names = [k for k, ok in zip(sorted(terms), bad_finite.numpy()) if not ok]
           raise NonFiniteLossError(

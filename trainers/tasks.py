@@ -82,9 +82,16 @@ class GANTask:
     return batch[self.condition_key] if self.condition_key else None
 
   def generator_inputs(self, batch, seed, generator=None):
+    """z (the batch's "z" when the loop drew it, else drawn from `seed`) and the condition."""
     generator = generator or self.generator
     size = tf.shape(batch["video"])[0]
-    return zoo_inputs.generator_inputs(generator, size, seed, self.condition(batch))
+    inputs = zoo_inputs.generator_inputs(generator, size, seed, self.condition(batch))
+    if "z" in batch and generator.latent_dim:
+      if isinstance(inputs, dict):
+        inputs = dict(inputs, z=batch["z"])
+      else:
+        inputs = batch["z"]
+    return inputs
 
   def build(self, batch):
     """Creates every variable with one forward pass on `batch` (call inside strategy.scope)."""

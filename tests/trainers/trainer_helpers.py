@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from configs import common
+from configs import common  # noqa: F401  (tests reach it as trainer_helpers.common)
 from zoo import registry
 
 

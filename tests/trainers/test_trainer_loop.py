@@ -1,0 +1,138 @@
+"""The generic loop on tiny networks: checkpoints, resume, samples, EMA, accumulation, guards."""
+
+import os
+
+import av
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import trainer_helpers
+from trainers import loop
+from trainers import workdir as workdir_lib
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy():
+  yield
+  keras.config.set_dtype_policy("float32")
+
+
+def test_train_writes_checkpoints_samples_and_resumes(tmp_path):
+  wd = str(tmp_path)
+  c = trainer_helpers.tiny_config(steps=4, checkpoint_every=2, sample_every=4)
+  c.model.generator.args.two_stream = True
+  c.objective.mask_sparsity = 0.1
+  trainer = loop.run(c, wd)
+  assert trainer.current_step() == 4
+  assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) >= ["checkpoint"]
+  assert tf.train.latest_checkpoint(os.path.join(wd, "checkpoints")).endswith("ckpt-4")
+  samples = sorted(os.listdir(os.path.join(wd, "samples")))
+  assert "step_00000004.mp4" in samples and "step_00000004.gif" in samples
+  assert "step_00000004_streams.mp4" in samples
+  with av.open(os.path.join(wd, "samples", "step_00000004.mp4")) as f:
+    frames = [fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)]
+  assert len(frames) == 4  # T of the tiny generator
+  assert workdir_lib.load_config(wd).train.steps == 4
+  assert tf.io.gfile.glob(os.path.join(wd, "train", "events.*"))
+  weights = [v.numpy() for v in trainer.generator.weights]
+
+  c.train.steps = 6
+  resumed = loop.Trainer(c, wd)
+  assert resumed.restored.endswith("ckpt-4") and resumed.current_step() == 4
+  for a, b in zip(weights, resumed.generator.weights):
+    np.testing.assert_array_equal(a, b.numpy())
+  resumed.train()
+  assert resumed.current_step() == 6
+
+
+def test_ema_is_the_running_average_of_generator_weights(tmp_path):
+  c = trainer_helpers.tiny_config(steps=1, checkpoint_every=0, log_every=0, ema_decay=0.75)
+  trainer = loop.Trainer(c, str(tmp_path))
+  init = [v.numpy() for v in trainer.generator.trainable_weights]
+  for e, v in zip(trainer.ema.weights, trainer.generator.weights):
+    np.testing.assert_array_equal(e.numpy(), v.numpy())
+  trainer.train()
+  for e, v, w0 in zip(trainer.ema.trainable_weights, trainer.generator.trainable_weights, init):
+    assert not np.allclose(v.numpy(), w0)
+    np.testing.assert_allclose(e.numpy(), 0.75 * w0 + 0.25 * v.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_gradient_accumulation_equals_full_batch_gradient(tmp_path):
+  grads = {}
+  for k in (1, 2):
+    c = trainer_helpers.tiny_config(grad_accum=k, batch_size=4)
+    trainer = loop.Trainer(c, str(tmp_path / f"k{k}"))
+    batch = next(iter(trainer.dataset))
+    step = tf.constant(0, tf.int64)
+    seed = loop._seed(0, step, 0, 0)
+    strategy = trainer.strategy
+    def grad_fn(batch, trainer=trainer, seed=seed, step=step):
+      batch = trainer._with_noise(batch, step, 0)
+      g, _ = trainer._accumulate(trainer.task.d_loss, batch, trainer.d_vars, trainer.d_opt,
+                                 seed, step)
+      return g
+    grads[k] = [g.numpy() for g in strategy.run(tf.function(grad_fn), args=(batch,))]
+  for a, b in zip(grads[1], grads[2]):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
+  wd = str(tmp_path)
+  c = trainer_helpers.tiny_config(steps=6, checkpoint_every=2)
+  trainer = loop.Trainer(c, wd)
+  g_loss = trainer.task.g_loss
+  def poisoned(batch, seed, step):
+    total, terms = g_loss(batch, seed, step)
+    bad = tf.where(step >= 3, np.float32(np.nan), 0.0)
+    return total + bad, dict(terms, **{"g/total": terms["g/total"] + bad})
+  trainer.task.g_loss = poisoned
+  with pytest.raises(loop.NonFiniteLossError, match=r"step 3: .*g/total"):
+    trainer.train()
+  ckpts = tf.train.get_checkpoint_state(os.path.join(wd, "checkpoints")).all_model_checkpoint_paths
+  assert [os.path.basename(p) for p in ckpts] == ["ckpt-2"]
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("train.batch_size", 3, "train.batch_size divisible"),
+    ("runtime.precision", "float16", "runtime.precision"),
+    ("train.ema_decay", 1.5, "train.ema_decay"),
+    ("objective.d_steps", 0, "objective.d_steps"),
+])
+def test_bad_config_values_name_the_field(tmp_path, field, value, match):
+  c = trainer_helpers.tiny_config(grad_accum=2)
+  section, key = field.split(".")
+  c[section][key] = value
+  with pytest.raises(ValueError, match=match):
+    loop.Trainer(c, str(tmp_path))
+
+
+def test_gradient_penalty_with_batch_norm_critic_is_refused(tmp_path):
+  c = trainer_helpers.tiny_config()
+  c.model.discriminators.d.args.batch_norm = True
+  c.objective.gan_loss = "wgan"
+  c.objective.gp_weight = 10.0
+  with pytest.raises(ValueError, match="batch norm"):
+    loop.Trainer(c, str(tmp_path))
+
+
+def test_wgan_gp_and_two_discriminators_train(tmp_path):
+  c = trainer_helpers.tiny_config(steps=2, checkpoint_every=0)
+  c.model.discriminators.t = trainer_helpers.common.network("test_tiny_discriminator")
+  c.model.discriminators.t.weight = 5.0
+  c.objective.gan_loss = "wgan"
+  c.objective.gp_weight = 10.0
+  c.objective.d_steps = 2
+  trainer = loop.run(c, str(tmp_path))
+  assert trainer.current_step() == 2
+  assert int(trainer.d_opt.iterations) == 4  # 2 D updates per G step
+  assert int(trainer.g_opt.iterations) == 2
+
+
+def test_mixed_bfloat16_keeps_float32_variables(tmp_path):
+  c = trainer_helpers.tiny_config(steps=2, checkpoint_every=0)
+  c.runtime.precision = "mixed_bfloat16"
+  trainer = loop.run(c, str(tmp_path))
+  assert all(v.dtype == tf.float32 for v in trainer.generator.weights)
+  assert all(np.isfinite(v.numpy()).all() for v in trainer.generator.weights)

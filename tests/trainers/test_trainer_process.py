@@ -1,0 +1,124 @@
+"""The loop in fresh processes: replicas, workers, SIGKILL + resume, SIGTERM."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUN = os.path.join(HERE, "run_tiny.py")
+
+
+def run_tiny(workdir, overrides, out=None, env=None, **kwargs):
+  args = [sys.executable, RUN, str(workdir), json.dumps(overrides)] + ([str(out)] if out else [])
+  full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
+  return subprocess.run(args, env=full_env, capture_output=True, text=True, timeout=300,
+                        **kwargs)
+
+
+def load(path):
+  with np.load(path) as f:
+    return {k: f[k] for k in f.files}
+
+
+def assert_same(a, b, exact):
+  assert a.keys() == b.keys()
+  for k in a:
+    if exact:
+      np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    else:
+      np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_mirrored_two_replicas_equal_one_replica(tmp_path):
+  base = {"train.steps": 2, "train.batch_size": 4, "train.checkpoint_every": 0,
+          "data.random_flip": False}
+  one = run_tiny(tmp_path / "one", base, tmp_path / "one.npz")
+  assert one.returncode == 0, one.stderr[-3000:]
+  two = run_tiny(tmp_path / "two", dict(base, **{
+      "logical_cpus": 2, "runtime.strategy": "mirrored",
+      "runtime.devices": ["/cpu:0", "/cpu:1"]}), tmp_path / "two.npz")
+  assert two.returncode == 0, two.stderr[-3000:]
+  assert "on 2 replica(s)" in two.stderr
+  assert_same(load(tmp_path / "one.npz"), load(tmp_path / "two.npz"), exact=False)
+
+
+def _free_ports(n):
+  socks = [socket.socket() for _ in range(n)]
+  for s in socks:
+    s.bind(("127.0.0.1", 0))
+  ports = [s.getsockname()[1] for s in socks]
+  for s in socks:
+    s.close()
+  return ports
+
+
+def test_multi_worker_two_processes_end_identical(tmp_path):
+  ports = _free_ports(2)
+  cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+  procs = []
+  for i in range(2):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+               TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
+    args = [sys.executable, RUN, str(tmp_path / "wd"), json.dumps({
+        "train.steps": 2, "train.batch_size": 4, "train.checkpoint_every": 2,
+        "runtime.strategy": "multi_worker"}), str(tmp_path / f"w{i}.npz")]
+    procs.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True))
+  outs = [p.communicate(timeout=300) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  w0, w1 = load(tmp_path / "w0.npz"), load(tmp_path / "w1.npz")
+  assert int(w0["step"]) == 2
+  assert_same(w0, w1, exact=True)
+  # Only the chief keeps checkpoints under WORKDIR/checkpoints.
+  assert os.path.exists(tmp_path / "wd" / "checkpoints" / "ckpt-2.index")
+
+
+def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
+  base = {"train.steps": 4, "train.checkpoint_every": 2, "runtime.deterministic": True}
+  straight = run_tiny(tmp_path / "a", base, tmp_path / "a.npz")
+  assert straight.returncode == 0, straight.stderr[-3000:]
+  killed = run_tiny(tmp_path / "b", dict(base, **{"runtime.kill_after_step": 2}))
+  assert killed.returncode == -signal.SIGKILL
+  assert os.path.exists(tmp_path / "b" / "checkpoints" / "ckpt-2.index")
+  resumed = run_tiny(tmp_path / "b", base, tmp_path / "b.npz")
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert "Resumed from" in resumed.stderr
+  a, b = load(tmp_path / "a.npz"), load(tmp_path / "b.npz")
+  assert int(a["step"]) == int(b["step"]) == 4
+  assert_same(a, b, exact=True)
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+  wd = tmp_path / "wd"
+  args = [sys.executable, RUN, str(wd), json.dumps(
+      {"train.steps": 10**6, "train.checkpoint_every": 0, "train.log_every": 1})]
+  proc = subprocess.Popen(args, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+                          stderr=subprocess.PIPE, text=True)
+  seen = []
+  deadline = time.time() + 240
+  for line in proc.stderr:
+    seen.append(line)
+    if "step 3/" in line or time.time() > deadline:
+      break
+  proc.send_signal(signal.SIGTERM)
+  rest, _ = proc.communicate(timeout=120)[1], None
+  log = "".join(seen) + (rest or "")
+  assert proc.returncode == 0, log[-3000:]
+  assert "Stopped at step" in log
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  latest = tf.train.latest_checkpoint(str(wd / "checkpoints"))
+  assert latest is not None and int(latest.rsplit("-", 1)[1]) >= 3
+
+
+def test_tpu_strategy_without_a_tpu_is_a_clear_error(tmp_path):
+  res = run_tiny(tmp_path, {"runtime.strategy": "tpu", "runtime.tpu": "local"})
+  assert res.returncode != 0
+  assert "no TPU could be reached at runtime.tpu='local'" in res.stderr
