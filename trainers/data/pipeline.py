@@ -149,6 +149,9 @@ def make_dataset(data_config, batch_size, training, input_context=None, seed=0):
   options = tf.data.Options()
   options.deterministic = bool(data.get("deterministic", True))
   options.experimental_optimization.map_parallelization = True
+  if data.get("skip_corrupt", False):
+    # The skip counter lives in Python (a py_function); iterator checkpoints leave it out.
+    options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
   return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
