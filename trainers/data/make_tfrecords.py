@@ -64,7 +64,7 @@ class WriterOptions:
   num_clips: int = 0
   seed: int = 0
   max_shapes: int = 3
-  fps: float = 8.0
+  fps: float = 8.0  # Recorded for frame folders, VGAN images and synthetic clips.
 
 
 @dataclasses.dataclass
@@ -161,7 +161,7 @@ def _read(source, options):
     frames = video_io.read_frame_folder(source.path)
   else:
     frames = video_io.read_vgan_clip(source.path, options.vgan_frame_height)
-  return np.stack([prepare(f) for f in frames]), 0.0
+  return np.stack([prepare(f) for f in frames]), options.fps
 
 
 def clip_starts(num_frames, clip_length, frame_stride, clips_per_video):
@@ -308,9 +308,14 @@ def write_tfrecords(sources, output, options, skipped=()):
         if time.time() - last_log >= PROGRESS_SECONDS:
           last_log = time.time()
           progress()
-  finally:
+  except BaseException:
     for writer in writers:
       writer.close()
+    for tmp in tmp_paths:
+      os.remove(tmp)
+    raise
+  for writer in writers:
+    writer.close()
   progress()
   if total:
     for tmp, path in zip(tmp_paths, paths):
@@ -373,6 +378,8 @@ def define_flags(flag_values=flags.FLAGS):
                        "this tall stacked vertically.", flag_values=f)
   flags.DEFINE_bool("label_from_parent", False, "Class id from the sorted parent folder names.",
                     flag_values=f)
+  flags.DEFINE_float("fps", 8.0, "Frames per second recorded for frame folders, VGAN images and "
+                     "synthetic clips (videos keep their own).", flag_values=f)
   flags.DEFINE_integer("num_clips", 256, "Synthetic source: number of clips.", flag_values=f)
   flags.DEFINE_integer("seed", 0, "Synthetic source: seed.", flag_values=f)
   flags.DEFINE_integer("max_shapes", 3, "Synthetic source: shapes per clip, at most.",
@@ -400,7 +407,7 @@ def run(flag_values):
       num_shards=f.num_shards, gzip=f.gzip, workers=f.workers,
       min_temporal_variance=f.min_temporal_variance, vgan_frame_height=f.vgan_frame_height,
       label_from_parent=f.label_from_parent, num_clips=f.num_clips, seed=f.seed,
-      max_shapes=f.max_shapes)
+      max_shapes=f.max_shapes, fps=f.fps)
   if f.source == "synthetic":
     if options.clip_length < 1:
       raise app.UsageError(f"Expected --clip_length >= 1 for synthetic clips, received "

@@ -172,8 +172,8 @@ def test_missing_outputs_and_sources_are_reported(tmp_path):
     pipeline.make_dataset(data_config(source="tfrecord", eval_files=pattern,
                                       outputs=("fg_masks",)), 1, False)
   with pytest.raises(FileNotFoundError, match="nothing-here"):
-    pipeline.make_dataset(data_config(source="tfrecord", eval_files=str(tmp_path / "nothing-here*")),
-                          1, False)
+    missing = str(tmp_path / "nothing-here*")
+    pipeline.make_dataset(data_config(source="tfrecord", eval_files=missing), 1, False)
   with pytest.raises(ValueError, match="Expected data.source"):
     pipeline.make_dataset(data_config(source="hdf5"), 1, False)
 

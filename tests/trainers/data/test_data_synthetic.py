@@ -66,7 +66,8 @@ def test_pipeline_source_outputs_and_train_eval_streams():
   (train,) = batches(pipeline.make_dataset(cfg, 3, True, seed=0), 1)
   assert train["video"].shape == (3, 8, 16, 16, 3) and train["video"].dtype == np.float32
   assert train["video"].min() >= -1.0 and train["video"].max() <= 1.0
-  assert train["fg_masks"].shape == (3, 8, 16, 16, 1) and train["background"].shape == (3, 16, 16, 3)
+  assert train["fg_masks"].shape == (3, 8, 16, 16, 1)
+  assert train["background"].shape == (3, 16, 16, 3)
   assert train["label"].dtype == np.int32 and train["segmentation"].dtype == np.int32
   np.testing.assert_array_equal(train["middle_frame"], train["video"][:, 3])
   direct = synthetic.clips(0, range(3), 8, 16, 16)["video"]
