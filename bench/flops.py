@@ -1,0 +1,313 @@
+"""Analytic FLOPs of Keras networks and of one GAN training step, counted from the layers.
+
+Why analytic: a profiler counts what a kernel happened to execute (padding, Winograd, XLA
+fusions, oneDNN reorders); the bench wants the work the model *asks for*, so that achieved
+GFLOP/s is comparable between XLA on and off, precisions and machines.
+
+What is counted (forward pass of one layer call, FLOPs = 2 x multiply-adds):
+  Conv1D/2D/3D        2 * prod(kernel) * (C_in / groups) * C_out * output positions
+  Conv{1,2,3}DTranspose 2 * prod(kernel) * C_in * C_out * INPUT positions (every input
+                      position scatters one kernel-sized block into the output)
+  DepthwiseConv1D/2D  2 * prod(kernel) * C_in * depth_multiplier * output positions
+  SeparableConv1D/2D  the depthwise part plus 2 * C_in * depth_multiplier * C_out * output
+                      positions for the pointwise part
+  Dense               2 * in_features * units * (product of the leading dims)
+"positions" include the batch. Biases, batch norm, activations, reshapes, the two-stream
+composition, losses and optimizer updates are elementwise (O(activations) or O(parameters),
+under 1% of a VGAN step) and are not counted. Layers with their own rank >= 2 trainable
+weights that are none of the above (a custom modulated conv, an embedding) are listed in
+`uncounted` rather than silently dropped.
+
+Shapes come from tracing the network in a `tf.function` (`get_concrete_function`): every
+counted layer's `call` is wrapped while tracing to record its input and output shapes, and
+nothing is executed, so a paper-size model at batch 64 costs no compute to count.
+
+Backward convention (`convention="exact"`, the default): for a network whose weights are
+differentiated, weight gradients cost F per layer, input gradients cost F per layer except
+for the layers whose input depends on nothing differentiated (the first conv of a
+discriminator fed with data, the projection of z in a generator): no one asks for those.
+A network differentiated only w.r.t. its input (D inside the generator step) costs F for the
+forward pass plus F of input gradients for every layer, and no weight gradients (a
+`tf.function` prunes them). `convention="simple"` is the textbook rule: 3F for every network
+that is differentiated in any way, 1F for a forward-only pass.
+
+The step (`gan_step_flops`), per generator step with `objective.d_steps` = k:
+  k x D step: G forward (1F_G, no gradient: the fake is stop_gradient'ed)
+              + for each D: forward + backward w.r.t. weights on real and on fake
+              + gradient penalty / R1, if on: ~6F_D each (forward and input gradient on the
+                interpolates, 2F_D, then their gradient w.r.t. the weights, ~2 x 2F_D)
+  G step:     G forward + backward w.r.t. weights
+              + for each D: forward + backward w.r.t. its input.
+With the exact convention this is 4F_G + 8F_D - 2F_D(first layer) - F_G(z projections) for
+VGAN: 404.05 GFLOP for the two-stream GAN at 32x64x64, batch 8 (the issue's 404 GFLOP);
+the simple convention gives 4F_G + 9F_D = 443.8 GFLOP.
+"""
+
+import dataclasses
+import math
+
+import keras
+import tensorflow as tf
+
+CONVENTIONS = ("exact", "simple")
+
+_CONV = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+_CONV_TRANSPOSE = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
+                   keras.layers.Conv3DTranspose)
+_DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+_SEPARABLE = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+COUNTED = _CONV + _CONV_TRANSPOSE + _DEPTHWISE + _SEPARABLE + (keras.layers.Dense,)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerCost:
+  """One call of a counted layer.
+
+  Attributes:
+    name: the layer's path in the model (e.g. "trunk/stack/up1/conv3d_transpose").
+    kind: the layer class name.
+    input_shape, output_shape: of this call, batch included.
+    flops: forward FLOPs of this call (2 x multiply-adds).
+    trainable: whether the layer's weights are trained (its weight gradients are computed).
+    after_weights: whether the layer's input depends on a trainable weight of the traced
+      networks (if not, its input gradient is only needed when the network input is
+      differentiated).
+  """
+  name: str
+  kind: str
+  input_shape: tuple
+  output_shape: tuple
+  flops: int
+  trainable: bool
+  after_weights: bool
+
+
+def _spatial(shape, data_format):
+  """(batch x spatial positions, channels) of a channels_last or channels_first shape."""
+  shape = [int(s) for s in shape]
+  if data_format == "channels_first":
+    return shape[0] * math.prod(shape[2:]), shape[1]
+  return math.prod(shape[:-1]), shape[-1]
+
+
+def layer_flops(layer, input_shape, output_shape):
+  """Forward FLOPs of one call of `layer` (one of `COUNTED`) with these shapes, batch included."""
+  if None in tuple(input_shape) or None in tuple(output_shape):
+    raise ValueError(f"Expected fully defined shapes for {layer.name}, received "
+                     f"{tuple(input_shape)} -> {tuple(output_shape)}.")
+  if isinstance(layer, keras.layers.Dense):
+    leading = math.prod(int(s) for s in input_shape[:-1])
+    return 2 * leading * int(input_shape[-1]) * int(layer.units)
+  fmt = layer.data_format
+  kernel = math.prod(layer.kernel_size)
+  in_positions, c_in = _spatial(input_shape, fmt)
+  out_positions, c_out = _spatial(output_shape, fmt)
+  if isinstance(layer, _CONV_TRANSPOSE):
+    return 2 * kernel * c_in * c_out * in_positions
+  if isinstance(layer, _CONV):
+    return 2 * kernel * (c_in // layer.groups) * c_out * out_positions
+  if isinstance(layer, _DEPTHWISE):
+    return 2 * kernel * c_out * out_positions  # c_out = C_in x depth_multiplier
+  if isinstance(layer, _SEPARABLE):
+    middle = c_in * layer.depth_multiplier
+    return 2 * kernel * middle * out_positions + 2 * middle * c_out * out_positions
+  raise ValueError(f"Expected a layer of type {[c.__name__ for c in COUNTED]}, received "
+                   f"{type(layer).__name__}.")
+
+
+def _layer_paths(models):
+  """{id(layer): "model/sub/layer"} for every layer of `models`, themselves included."""
+  paths = {}
+  def visit(layer, prefix):
+    path = f"{prefix}/{layer.name}" if prefix else layer.name
+    paths.setdefault(id(layer), path)
+    for child in layer._flatten_layers(include_self=False, recursive=False):  # pylint: disable=protected-access
+      visit(child, path)
+  for m in models:
+    visit(m, "")
+  return paths
+
+
+def _ancestors_hit(tensor, targets):
+  """Whether any op in `targets` (a set of ops) is `tensor`'s op or one of its ancestors."""
+  seen, stack = set(), [tensor.op]
+  while stack:
+    op = stack.pop()
+    if op in targets:
+      return True
+    if op in seen:
+      continue
+    seen.add(op)
+    stack.extend(t.op for t in op.inputs)
+  return False
+
+
+def trace_costs(fn, *args, models):
+  """Traces `fn(*args)` without running it; one `LayerCost` per call of a counted layer.
+
+  Args:
+    fn: calls the networks, e.g. `lambda x: model(x, training=True)`.
+    *args: tensors or `tf.TensorSpec`s (nested structures allowed) with a fixed batch.
+    models: the Keras layers / models whose counted sub-layers are recorded and whose
+      trainable weights decide `LayerCost.after_weights`.
+
+  Returns:
+    (costs, uncounted): the list of `LayerCost` in call order, and the paths of layers with
+    their own rank >= 2 trainable weights that are not of a counted type.
+  """
+  paths = _layer_paths(models)
+  layers = [l for m in models for l in m._flatten_layers(include_self=True, recursive=True)]  # pylint: disable=protected-access
+  counted = {id(l): l for l in layers if isinstance(l, COUNTED)}
+  uncounted = sorted({paths[id(l)] for l in layers
+                      if id(l) not in counted and any(
+                          len(v.shape) >= 2 for v in l._trainable_variables)})  # pylint: disable=protected-access
+  calls = []
+
+  def wrap(layer):
+    original = layer.call
+    def call(inputs, *a, **k):
+      outputs = original(inputs, *a, **k)
+      calls.append((layer, inputs, outputs))
+      return outputs
+    object.__setattr__(layer, "call", call)  # bypass Keras attribute tracking
+
+  for layer in counted.values():
+    wrap(layer)
+  try:
+    concrete = tf.function(fn).get_concrete_function(*args)
+  finally:
+    for layer in counted.values():
+      object.__delattr__(layer, "call")
+
+  handles = {id(v.value.handle) for m in models for v in m.trainable_variables}
+  weight_ops = {internal.op for external, internal in concrete.graph.captures
+                if id(external) in handles}
+  reads = {op for op in concrete.graph.get_operations()
+           if op.type == "ReadVariableOp" and op.inputs[0].op in weight_ops}
+  costs = []
+  for layer, inputs, outputs in calls:
+    costs.append(LayerCost(
+        name=paths[id(layer)], kind=type(layer).__name__,
+        input_shape=tuple(inputs.shape.as_list()), output_shape=tuple(outputs.shape.as_list()),
+        flops=layer_flops(layer, inputs.shape, outputs.shape),
+        trainable=bool(layer.trainable and layer.trainable_weights),
+        after_weights=_ancestors_hit(inputs, reads)))
+  return costs, uncounted
+
+
+def forward_flops(costs):
+  """F: the forward FLOPs of the traced calls."""
+  return sum(c.flops for c in costs)
+
+
+def backward_flops(costs, weights, inputs, convention="exact"):
+  """FLOPs of the backward pass of the traced calls.
+
+  Args:
+    costs: `LayerCost`s of one forward pass.
+    weights: whether gradients w.r.t. the trainable weights are computed.
+    inputs: whether the gradient w.r.t. the network input is computed.
+    convention: "exact" (see the module docstring) or "simple" (2F when anything is
+      differentiated).
+  """
+  if convention not in CONVENTIONS:
+    raise ValueError(f"Expected convention in {CONVENTIONS}, received {convention!r}.")
+  if not (weights or inputs):
+    return 0
+  if convention == "simple":
+    return 2 * forward_flops(costs)
+  weight_grads = sum(c.flops for c in costs if weights and c.trainable)
+  input_grads = sum(c.flops for c in costs if inputs or (weights and c.after_weights))
+  return weight_grads + input_grads
+
+
+def model_flops(model, input_shape, training=False):
+  """Forward FLOPs and costs of `model` on one input of `input_shape` (batch included)."""
+  costs, _ = trace_costs(lambda x: model(x, training=training),
+                         tf.TensorSpec(input_shape, tf.float32), models=[model])
+  return forward_flops(costs), costs
+
+
+def _spec(x):
+  return tf.TensorSpec(x.shape, x.dtype)
+
+
+def gan_step_flops(task, batch, convention="exact"):
+  """FLOPs of one generator step of a GAN task (see the module docstring), as a breakdown.
+
+  Args:
+    task: a `trainers.tasks.GANTask` (built): `generator`, `discriminators`, `d_weights`,
+      `generator_inputs`, `condition` and `config.objective`.
+    batch: the training batch (tensors or `tf.TensorSpec`s, global batch size) the step
+      consumes, e.g. {"video": TensorSpec([8, 32, 64, 64, 3])}.
+    convention: "exact" or "simple".
+
+  Returns:
+    A dict: "total" (FLOPs of one generator step), "d_step" and "g_step" (d_steps D steps,
+    and the G step), "forward" {network: F}, "terms" {what: FLOPs} summing to "total",
+    "layers" {network: [LayerCost as dicts]}, "uncounted" {network: [paths]},
+    "batch_size", "convention" and "d_steps".
+  """
+  obj = task.config.objective
+  batch = tf.nest.map_structure(_spec, batch)
+  seed = tf.constant([0, 0], tf.int32)
+  g = task.generator
+
+  video_shapes = []
+
+  def generate(b):
+    out = g(task.generator_inputs(b, seed), training=True)
+    out = out["video"] if isinstance(out, dict) else out
+    video_shapes.append(out.shape)
+    return out
+
+  g_costs, g_uncounted = trace_costs(generate, batch, models=[g])
+  video = tf.TensorSpec(video_shapes[-1], tf.float32)  # the task casts the fake to float32
+  layers = {"generator": g_costs}
+  uncounted = {"generator": g_uncounted}
+  forward = {"generator": forward_flops(g_costs)}
+  d_costs = {}
+  for name, d in task.discriminators.items():
+    costs, missing = trace_costs(
+        lambda v, b, d=d: d(v, condition=task.condition(b), training=True), video, batch,
+        models=[d])
+    d_costs[name] = costs
+    layers[f"d_{name}"], uncounted[f"d_{name}"] = costs, missing
+    forward[f"d_{name}"] = forward_flops(costs)
+
+  fwd, bwd = forward_flops, lambda c, w, i: backward_flops(c, w, i, convention)
+  k = int(obj.d_steps)
+  terms = {}
+  if d_costs:
+    terms["d_step/generator_forward"] = k * fwd(g_costs)
+  for name, costs in d_costs.items():
+    terms[f"d_step/d_{name}_real"] = k * (fwd(costs) + bwd(costs, True, False))
+    terms[f"d_step/d_{name}_fake"] = k * (fwd(costs) + bwd(costs, True, False))
+    for penalty in ("gp_weight", "r1_weight"):
+      if obj.get(penalty, 0.0):
+        terms[f"d_step/d_{name}_{penalty[:-7]}"] = k * 6 * fwd(costs)
+  terms["g_step/generator"] = fwd(g_costs) + bwd(g_costs, True, False)
+  for name, costs in d_costs.items():
+    terms[f"g_step/d_{name}"] = fwd(costs) + bwd(costs, False, True)
+
+  return {
+      "total": sum(terms.values()),
+      "d_step": sum(v for t, v in terms.items() if t.startswith("d_step/")),
+      "g_step": sum(v for t, v in terms.items() if t.startswith("g_step/")),
+      "forward": forward,
+      "terms": terms,
+      "layers": {n: [dataclasses.asdict(c) for c in cs] for n, cs in layers.items()},
+      "uncounted": uncounted,
+      "batch_size": int(tf.nest.flatten(batch)[0].shape[0]),
+      "convention": convention,
+      "d_steps": k,
+  }
+
+
+def trainer_step_flops(trainer, convention="exact"):
+  """`gan_step_flops` of a `trainers.loop.Trainer` at its global batch size."""
+  size = trainer.config.train.batch_size
+  batch = tf.nest.map_structure(
+      lambda s: tf.TensorSpec([size] + s.shape[1:].as_list(), s.dtype),
+      trainer.dataset.element_spec)
+  return gan_step_flops(trainer.task, batch, convention)

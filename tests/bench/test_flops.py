@@ -1,0 +1,177 @@
+"""bench.flops: hand-counted layers, the backward conventions, and VGAN's 404-GFLOP step.
+
+Every expected number is written out as the multiplication a reader can redo by hand:
+2 x kernel volume x C_in x C_out x positions (output positions for a conv, input positions
+for a transposed conv), batch included.
+"""
+
+import keras
+import pytest
+import tensorflow as tf
+
+from bench import flops
+from configs import vgan_one_stream
+from configs import vgan_two_stream
+from trainers import tasks
+import zoo.vgan  # noqa: F401  (registers the VGAN networks)
+
+
+def _single(layer, input_shape):
+  model = keras.Sequential([keras.Input(input_shape[1:], batch_size=input_shape[0]), layer])
+  total, costs = flops.model_flops(model, input_shape)
+  assert len(costs) == 1
+  return total, costs[0]
+
+
+def test_conv3d_counts_output_positions():
+  # (1, 4, 7, 7, 2), kernel (2, 3, 3), stride 2, valid -> (1, 2, 3, 3, 4).
+  total, cost = _single(keras.layers.Conv3D(4, (2, 3, 3), strides=2), (1, 4, 7, 7, 2))
+  assert cost.output_shape == (1, 2, 3, 3, 4)
+  kernel, c_in, c_out, out_positions = 2 * 3 * 3, 2, 4, 1 * 2 * 3 * 3
+  assert total == 2 * kernel * c_in * c_out * out_positions == 5184
+
+
+def test_conv3d_transpose_counts_input_positions():
+  # (2, 2, 3, 3, 4), kernel (2, 4, 4), stride 2, same -> (2, 4, 6, 6, 6).
+  total, cost = _single(keras.layers.Conv3DTranspose(6, (2, 4, 4), strides=2, padding="same"),
+                        (2, 2, 3, 3, 4))
+  assert cost.output_shape == (2, 4, 6, 6, 6)
+  kernel, c_in, c_out, in_positions = 2 * 4 * 4, 4, 6, 2 * 2 * 3 * 3
+  assert total == 2 * kernel * c_in * c_out * in_positions == 55296
+
+
+def test_dense_counts_every_leading_position():
+  total, cost = _single(keras.layers.Dense(4), (3, 5, 7))
+  assert cost.output_shape == (3, 5, 4)
+  assert total == 2 * (3 * 5) * 7 * 4 == 840
+
+
+def test_grouped_conv2d_divides_input_channels():
+  # (1, 5, 5, 4), 3x3 valid, 2 groups of 2 input channels -> (1, 3, 3, 6).
+  total, _ = _single(keras.layers.Conv2D(6, 3, groups=2), (1, 5, 5, 4))
+  assert total == 2 * (3 * 3) * (4 // 2) * 6 * (3 * 3) == 1944
+
+
+def test_separable_conv2d_is_depthwise_plus_pointwise():
+  # (1, 6, 6, 3), 3x3 valid, depth multiplier 2 -> 6 channels, pointwise to 5; 4x4 out.
+  total, _ = _single(keras.layers.SeparableConv2D(5, 3, depth_multiplier=2), (1, 6, 6, 3))
+  assert total == 2 * 9 * (3 * 2) * 16 + 2 * (3 * 2) * 5 * 16 == 2688
+
+
+def test_backward_conventions_on_two_dense_layers():
+  model = keras.Sequential([keras.Input((6,), batch_size=2), keras.layers.Dense(5),
+                            keras.layers.ReLU(), keras.layers.Dense(3)])
+  total, (first, second) = flops.model_flops(model, (2, 6))
+  f1, f2 = 2 * 2 * 6 * 5, 2 * 2 * 5 * 3
+  assert (first.flops, second.flops, total) == (f1, f2, f1 + f2)
+  assert not first.after_weights and second.after_weights
+  costs = [first, second]
+  # Weights only (input is data): weight grads of both, input grads of the second only.
+  assert flops.backward_flops(costs, weights=True, inputs=False) == (f1 + f2) + f2
+  # Input only (a D in the G step): input grads of both, no weight grads.
+  assert flops.backward_flops(costs, weights=False, inputs=True) == f1 + f2
+  assert flops.backward_flops(costs, weights=True, inputs=True) == 2 * (f1 + f2)
+  assert flops.backward_flops(costs, weights=False, inputs=False) == 0
+  for w, i in ((True, False), (False, True), (True, True)):
+    assert flops.backward_flops(costs, w, i, convention="simple") == 2 * (f1 + f2)
+  with pytest.raises(ValueError, match="Expected convention"):
+    flops.backward_flops(costs, True, False, convention="profiled")
+
+
+def test_frozen_layer_has_no_weight_gradient():
+  frozen = keras.layers.Dense(5, trainable=False)
+  model = keras.Sequential([keras.Input((6,), batch_size=1), frozen, keras.layers.Dense(3)])
+  _, (first, second) = flops.model_flops(model, (1, 6))
+  assert not first.trainable and second.trainable
+  # The second layer's input does not depend on a trainable weight either.
+  assert not second.after_weights
+  assert flops.backward_flops([first, second], True, False) == second.flops
+
+
+class _MatmulLayer(keras.layers.Layer):
+  """A layer with its own kernel that the counter does not know."""
+
+  def build(self, input_shape):
+    self.kernel = self.add_weight(shape=(input_shape[-1], 4), name="kernel")
+
+  def call(self, x):
+    return tf.matmul(x, self.kernel)
+
+
+def test_unknown_layers_with_kernels_are_reported():
+  model = keras.Sequential([keras.Input((3,), batch_size=1), _MatmulLayer(name="custom"),
+                            keras.layers.Dense(2)])
+  costs, uncounted = flops.trace_costs(lambda x: model(x), tf.TensorSpec((1, 3)),
+                                       models=[model])
+  assert [c.kind for c in costs] == ["Dense"]
+  assert any(path.endswith("custom") for path in uncounted)
+
+
+def _paper_task(config):
+  """A paper-size task, built symbolically (no forward pass)."""
+  task = tasks.make_task(config)
+  task.generator.build((None, task.generator.latent_dim))
+  for d in task.discriminators.values():
+    d.build((None,) + tuple(config.model.discriminators.d.args.video_shape))
+  return task
+
+
+# Per clip, forward, at 32x64x64: 2 x kernel volume x C_in x C_out x positions.
+_D = 2 * (64 * 3 * 64 * 16 * 32 * 32        # 64 filters at 16x32x32
+          + 64 * 64 * 128 * 8 * 16 * 16     # 128 at 8x16x16
+          + 64 * 128 * 256 * 4 * 8 * 8      # 256 at 4x8x8
+          + 64 * 256 * 512 * 2 * 4 * 4      # 512 at 2x4x4
+          + 32 * 512 * 1 * 1)               # the (2, 4, 4) valid logit
+_D_FIRST = 2 * 64 * 3 * 64 * 16 * 32 * 32
+_G_TRUNK = 2 * (32 * 100 * 512 * 1          # z (1x1x1) -> 2x4x4x512: INPUT positions
+                + 64 * 512 * 256 * 2 * 4 * 4
+                + 64 * 256 * 128 * 4 * 8 * 8
+                + 64 * 128 * 64 * 8 * 16 * 16
+                + 64 * 64 * 3 * 16 * 32 * 32)  # the video head
+_G_MASK = 2 * 64 * 64 * 1 * 16 * 32 * 32
+_G_BACKGROUND = 2 * (16 * 100 * 512 * 1
+                     + 16 * 512 * 256 * 4 * 4
+                     + 16 * 256 * 128 * 8 * 8
+                     + 16 * 128 * 64 * 16 * 16
+                     + 16 * 64 * 3 * 32 * 32)
+_G_FIRST = 2 * (32 * 100 * 512 + 16 * 100 * 512)  # both projections of z
+
+
+def test_vgan_two_stream_step_is_404_gflop_at_batch_8():
+  task = _paper_task(vgan_two_stream.get_config())
+  batch = {"video": tf.TensorSpec((8, 32, 64, 64, 3))}
+  result = flops.gan_step_flops(task, batch)
+  f_g, f_d = 8 * (_G_TRUNK + _G_MASK + _G_BACKGROUND), 8 * _D
+  assert result["forward"] == {"generator": f_g, "d_d": f_d}
+  # D step: G forward + 2 x (D forward, weight grads, input grads but the first layer's);
+  # G step: G forward/backward without the z projections' input grads + D forward and
+  # input grads.
+  expected = (f_g + 2 * (3 * f_d - 8 * _D_FIRST)
+              + (3 * f_g - 8 * _G_FIRST) + 2 * f_d)
+  assert result["total"] == expected == 404_048_314_368
+  assert round(result["total"] / 1e9) == 404  # the issue's analytic figure
+  assert result["d_step"] + result["g_step"] == result["total"] == sum(result["terms"].values())
+  assert result["uncounted"] == {"generator": [], "d_d": []}
+  # The background's projection of z is traced after the whole trunk yet still reads data.
+  reads_data = sorted(l["name"].split("/")[1] for l in result["layers"]["generator"]
+                      if not l["after_weights"])
+  assert reads_data == ["background", "trunk"]
+
+  simple = flops.gan_step_flops(task, batch, convention="simple")
+  assert simple["total"] == 4 * f_g + 9 * f_d == 443_816_345_600
+
+
+def test_step_scales_with_batch_and_d_steps():
+  config = vgan_one_stream.get_config("smoke")
+  config.objective.d_steps = 2
+  task = tasks.make_task(config)
+  shape = tuple(config.model.discriminators.d.args.video_shape)
+  task.build({"video": tf.zeros((1,) + shape)})
+  one = flops.gan_step_flops(task, {"video": tf.TensorSpec((1,) + shape)})
+  four = flops.gan_step_flops(task, {"video": tf.TensorSpec((4,) + shape)})
+  assert four["total"] == 4 * one["total"]
+  g, d = one["forward"]["generator"], one["forward"]["d_d"]
+  d_first = one["layers"]["d_d"][0]["flops"]
+  assert one["terms"]["d_step/generator_forward"] == 2 * g
+  assert one["terms"]["d_step/d_d_real"] == one["terms"]["d_step/d_d_fake"] == 2 * (3 * d - d_first)
+  assert one["d_step"] == 2 * g + 4 * (3 * d - d_first)
