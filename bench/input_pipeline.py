@@ -1,11 +1,12 @@
 r"""Measures input pipeline throughput (clips/s) for 32x64x64 clips.
 
     python bench/input_pipeline.py                 # ~1 minute on 2 CPU cores
-    python bench/input_pipeline.py --clips=2000 --batch_size=16
+    python bench/input_pipeline.py --write_clips=512 --clips=2000 --batch_size=16
 
-Writes --clips synthetic clips to JPEG and PNG shards in a temporary directory (with the
-writer of trainers.data.make_tfrecords), then times `make_dataset` in training mode on each,
-and on the synthetic source directly, after a warm-up of --warmup batches.
+Writes --write_clips synthetic clips to JPEG and PNG shards in a temporary directory (with the
+writer of trainers.data.make_tfrecords), then times --clips clips of `make_dataset` in
+training mode (which repeats the shards) on each, and on the synthetic source directly, after
+a warm-up of --warmup batches. The machine is shared in CI: compare figures from one run.
 """
 
 import os
@@ -25,7 +26,8 @@ from configs import common  # pylint: disable=g-import-not-at-top
 from trainers.data import make_tfrecords  # pylint: disable=g-import-not-at-top
 from trainers.data import pipeline  # pylint: disable=g-import-not-at-top
 
-flags.DEFINE_integer("clips", 256, "Clips written to each shard set (and timed per source).")
+flags.DEFINE_integer("write_clips", 128, "Clips written to each shard set.")
+flags.DEFINE_integer("clips", 256, "Clips timed per source.")
 flags.DEFINE_integer("batch_size", 16, "Per-replica batch.")
 flags.DEFINE_integer("warmup", 4, "Batches before timing starts.")
 flags.DEFINE_integer("num_frames", 32, "T.")
@@ -54,11 +56,11 @@ def main(argv):
   with tempfile.TemporaryDirectory() as tmp:
     for fmt in ("jpeg", "png"):
       options = make_tfrecords.WriterOptions(fmt=fmt, clip_length=t, crop=(s, s), num_shards=4,
-                                             num_clips=FLAGS.clips)
+                                             num_clips=FLAGS.write_clips)
       prefix = os.path.join(tmp, fmt)
       start = time.perf_counter()
       manifest = make_tfrecords.write_tfrecords(
-          make_tfrecords.synthetic_sources(FLAGS.clips), prefix, options)
+          make_tfrecords.synthetic_sources(FLAGS.write_clips), prefix, options)
       write_rate = manifest["num_clips"] / (time.perf_counter() - start)
       size = sum(os.path.getsize(os.path.join(tmp, x["path"])) for x in manifest["shards"])
       data.source, data.train_files = "tfrecord", prefix + "-*"

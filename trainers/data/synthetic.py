@@ -23,6 +23,7 @@ Colours are multiples of 1/255, so the float video in [-1, 1] equals its uint8 v
 (`(x + 1) * 127.5`) exactly.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -183,17 +184,28 @@ def dataset(num_frames, height, width, batch_size, seed=0, max_shapes=3, num_cli
                      num_parallel_calls=tf.data.AUTOTUNE)
 
 
+@functools.lru_cache(maxsize=16)
+def _render_fn(num_frames, height, width, max_shapes, frame_stride):
+  """A compiled graph (seed, indices) -> rendered clips; eager op-by-op dispatch is ~10x slower."""
+
+  @tf.function(input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([None], tf.int64)])
+  def fn(seed, indices):
+    params = tf.data.Dataset.from_tensor_slices(indices).map(
+        lambda i: clip_params(seed, i, max_shapes, height, width, float(frame_stride)))
+    return render(params.batch(2**31 - 1).get_single_element(), num_frames, height, width)
+
+  return fn
+
+
 def clips(seed, indices, num_frames, height, width, max_shapes=3, frame_stride=1):
-  """Renders the clips `indices` of stream `seed` eagerly, as numpy uint8 / int arrays.
+  """Renders the clips `indices` of stream `seed` as numpy uint8 / int arrays.
 
   Returns a dict: "video" uint8 [N, T, H, W, 3], "fg_masks" uint8 [N, T, H, W, 1] (0/1),
   "background" uint8 [N, H, W, 3], "segmentation" uint8 [N, H, W], "label" int [N].
   For the TFRecord writer and for tests.
   """
-  params = [clip_params(seed, i, max_shapes, height, width, float(frame_stride))
-            for i in indices]
-  batch = {k: tf.stack([p[k] for p in params]) for k in params[0]}
-  out = render(batch, num_frames, height, width)
+  fn = _render_fn(num_frames, height, width, max_shapes, frame_stride)
+  out = fn(tf.constant(seed, tf.int64), tf.constant(list(indices), tf.int64))
   to_u8 = lambda x: np.rint((x.numpy() + 1.0) * 127.5).astype(np.uint8)
   return {
       "video": to_u8(out["video"]),
