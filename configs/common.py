@@ -29,6 +29,10 @@ def base():
   c.data.train_files = ""  # glob pattern(s), comma separated, for source "tfrecord"
   c.data.eval_files = ""
   c.data.compression = ""  # "" or "GZIP"
+  c.data.tfds_data_dir = ""  # for "tfds:NAME": TFDS's data_dir ("" = TFDS's default)
+  c.data.tfds_video_key = ""  # "" = the dataset's own (bair image_main, ucf101 video, ...)
+  c.data.tfds_train_split = ""  # "" = train (test for moving_mnist, which has only test)
+  c.data.tfds_eval_split = ""
   c.data.num_frames = 32
   c.data.frame_stride = 1
   c.data.height = 64
