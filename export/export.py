@@ -14,9 +14,10 @@ Restores the latest (or --step) checkpoint, EMA weights unless --no_ema, and wri
                                        NAME_int8.tflite + verification.json
 
 NAME defaults to the generator's registry name. Each artefact is written to a temporary
-directory beside its destination, verified in a fresh process (`export.verify`), and only
-then renamed to its final name; a failed check removes the temporary directory and raises
-with the measured figures, so a path that exists is always a complete, verified artefact.
+directory beside its destination; all are verified in one fresh process (`export.verify`)
+and only when every check passes are they renamed to their final names. A failed check
+removes every temporary directory and raises with the measured figures: a path that
+exists is always a complete, verified artefact, and an export is all or nothing.
 See export/README_SNIPPET.md for `saved_model_cli` and a TF Serving request.
 """
 
@@ -99,43 +100,6 @@ def _write_json(path, value):
     json.dump(value, f, indent=2, sort_keys=True)
 
 
-def export_saved_model(module, destination, overwrite=False, provenance=None):
-  with staged_dir(destination, overwrite) as staging:
-    signatures.save_serving(module, staging)
-    result = verify.verify_saved_model(staging, module.generator)
-    _write_json(os.path.join(staging, VERIFICATION_FILE), {**result, **(provenance or {})})
-  return result
-
-
-def export_hub(module, destination, card, overwrite=False, provenance=None):
-  """`card`: function(verification result) -> MODEL_CARD.md text."""
-  with staged_dir(destination, overwrite) as staging:
-    signatures.save_hub(module, staging)
-    result = verify.verify_hub(staging, module.generator)
-    _write_json(os.path.join(staging, VERIFICATION_FILE), {**result, **(provenance or {})})
-    with open(os.path.join(staging, MODEL_CARD_FILE), "w") as f:
-      f.write(card(result))
-  return result
-
-
-def export_tflite(generator, destination, name, variants=tflite.VARIANTS, overwrite=False,
-                  provenance=None):
-  with staged_dir(destination, overwrite) as staging:
-    files, select_ops = {}, {}
-    for variant in variants:
-      model, select_ops[variant] = tflite.convert(generator, variant)
-      files[variant] = os.path.join(staging, f"{name}_{variant}.tflite")
-      with open(files[variant], "wb") as f:
-        f.write(model)
-      if select_ops[variant]:
-        logging.warning("TFLite %s needed Select TF ops: %s", variant, select_ops[variant])
-    result = verify.verify_tflite(files, generator)
-    result["select_tf_ops"] = select_ops
-    result["files"] = {v: os.path.basename(p) for v, p in files.items()}
-    _write_json(os.path.join(staging, VERIFICATION_FILE), {**result, **(provenance or {})})
-  return result
-
-
 def _check_choices(values, allowed, flag):
   bad = [v for v in values if v not in allowed]
   if bad or not values:
@@ -166,23 +130,44 @@ def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None
   provenance = {"workdir": workdir, "checkpoint": checkpoint, "ema_weights": used_ema,
                 "step": model_card.checkpoint_step(checkpoint)}
   module = signatures.GeneratorModule(generator)
-  results = {}
-  for fmt in formats:
-    logging.info("Exporting %s to %s", fmt, paths[fmt])
-    if fmt == "saved_model":
-      result = export_saved_model(module, paths[fmt], overwrite, provenance)
-    elif fmt == "hub":
-      card = lambda verification: model_card.render(  # pylint: disable=g-long-lambda
-          generator, config, checkpoint, workdir, name, ema=ema, verification=verification)
-      result = export_hub(module, paths[fmt], card, overwrite, provenance)
-    else:
-      result = export_tflite(generator, paths[fmt], name, tflite_variants, overwrite,
-                             provenance)
-    logging.info("%s verified: worst max |diff| %s (bounds %s)", fmt, result["worst"],
-                 result["bounds"])
-    result["artefact"] = paths[fmt]
-    results[fmt] = {"path": paths[fmt], "verification": result}
-  return results
+  with contextlib.ExitStack() as stack:
+    # All or nothing: every artefact is staged, all are verified in one fresh process, and
+    # only if all pass are they renamed into place (ExitStack unwinding on an exception
+    # removes every staging directory).
+    staging = {fmt: stack.enter_context(staged_dir(paths[fmt], overwrite)) for fmt in formats}
+    jobs, extra = [], {}
+    if "saved_model" in staging:
+      signatures.save_serving(module, staging["saved_model"])
+      jobs.append(verify.saved_model_job(staging["saved_model"], generator))
+    if "hub" in staging:
+      signatures.save_hub(module, staging["hub"])
+      jobs.append(verify.hub_job(staging["hub"], generator))
+    if "tflite" in staging:
+      files, select_ops = {}, {}
+      for variant in tflite_variants:
+        model, select_ops[variant] = tflite.convert(generator, variant)
+        files[variant] = os.path.join(staging["tflite"], f"{name}_{variant}.tflite")
+        with open(files[variant], "wb") as f:
+          f.write(model)
+        if select_ops[variant]:
+          logging.warning("TFLite %s needed Select TF ops: %s", variant, select_ops[variant])
+      jobs.append(verify.tflite_job(files, generator))
+      extra["tflite"] = {"select_tf_ops": select_ops,
+                         "files": {v: os.path.basename(p) for v, p in files.items()}}
+    logging.info("Verifying %s in a fresh process", ", ".join(formats))
+    results = verify.verify_jobs(jobs)
+    for fmt, result in results.items():
+      result.update(extra.get(fmt, {}))
+      _write_json(os.path.join(staging[fmt], VERIFICATION_FILE), {**result, **provenance})
+      result["artefact"] = paths[fmt]
+      logging.info("%s verified: worst max |diff| %s (bounds %s)", fmt, result["worst"],
+                   result["bounds"])
+    if "hub" in staging:
+      card = model_card.render(generator, config, checkpoint, workdir, name, ema=ema,
+                               verification=results["hub"])
+      with open(os.path.join(staging["hub"], MODEL_CARD_FILE), "w") as f:
+        f.write(card)
+  return {fmt: {"path": paths[fmt], "verification": results[fmt]} for fmt in formats}
 
 
 def main(argv):

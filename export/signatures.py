@@ -20,9 +20,9 @@
 
 It subclasses AutoTrackable, tf.Module's base, rather than tf.Module: tf.Module makes
 `variables` / `trainable_variables` read-only properties that only find `tf.Variable`s,
-while a reusable SavedModel must save them as lists, here of the Keras 3 variables (which
-is also how `keras.export.ExportArchive` tracks them). The generator itself is not tracked,
-so only variables and functions are saved, never Keras objects.
+while a reusable SavedModel must save them as lists (here of
+the tf.Variables behind the Keras 3 variables, see `tf_variable`). The generator itself is
+not tracked, so only variables and functions are saved, never Keras objects.
 """
 
 import tensorflow as tf
@@ -86,6 +86,23 @@ def signature_names(generator):
   return (name,)
 
 
+def tf_variable(variable):
+  """The tf.Variable behind a Keras 3 variable (or the tf.Variable itself).
+
+  Saving the Keras wrappers would save a second copy of each variable (Keras exports a
+  wrapper as a new tf.Variable initialised from the one the functions read): TF2's loader
+  copes, but TF1-style loaders (TF Serving, saved_model_cli run) restore only the copies and
+  fail on the uninitialised originals, and hub fine-tuning would train the copies.
+  """
+  if isinstance(variable, tf.Variable):
+    return variable
+  value = getattr(variable, "value", None)
+  if isinstance(value, tf.Variable):
+    return value
+  raise TypeError(f"Expected a tf.Variable or a Keras variable backed by one, received "
+                  f"{type(variable).__name__} {getattr(variable, 'path', variable)!r}.")
+
+
 class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
   """Serving signatures + the TF-Hub reusable-SavedModel interface of one generator."""
 
@@ -95,8 +112,8 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
       condition_spec(generator)  # raises the "Expected ..." error
     # A closure is not tracked (a list or attribute would be): no Keras objects are saved.
     self._get_generator = lambda: generator
-    self.variables = list(generator.variables)
-    self.trainable_variables = list(generator.trainable_variables)
+    self.variables = [tf_variable(v) for v in generator.variables]
+    self.trainable_variables = [tf_variable(v) for v in generator.trainable_variables]
     self.regularization_losses = []
     self.__call__ = tf.function(self._call, input_signature=[native_spec(generator)])
     for name, fn, spec in self._serving_functions():

@@ -1,12 +1,16 @@
 """Parity checks that gate every export: the artefact, run in a fresh process, vs Keras.
 
 Each check writes fixed inputs to an .npz, runs `export/verify_child.py` in a new Python
-process that imports only TensorFlow (plus tensorflow_hub for hub, only ai_edge_litert for
-.tflite), and compares what the artefact returned with the Keras generator's outputs
+process that imports only TensorFlow (plus tensorflow_hub for hub, ai_edge_litert for
+.tflite; one process checks all the artefacts of an export, one TensorFlow import), and
+compares what the artefact returned with the Keras generator's outputs
 computed here, in the exporting process. A check fails when an output is missing, has the
 wrong shape, holds NaN / inf, or differs by more than its bound:
 
   saved_model     1e-5  same kernels, same float32 graph; only op-fusion round-off remains.
+                        Checked through tf.saved_model.load and through a TF1 Session
+                        loader ("[session]"), which restores variables the way TF Serving
+                        does: a SavedModel that only TF2's loader can restore fails here.
   hub             1e-5  for both hub.load(...)(x) and hub.KerasLayer(...)(x) (tf_keras).
   tflite float32  1e-4  other kernels (XNNPack), other summation order.
   tflite float16  2e-2  weights rounded to float16 (relative error 2^-11 each), computed in
@@ -50,7 +54,14 @@ BATCH = 2
 
 
 class VerificationError(RuntimeError):
-  """An exported artefact does not reproduce the Keras generator (figures in the message)."""
+  """An exported artefact does not reproduce the Keras generator (figures in the message).
+
+  `results`: {format: result} of every artefact checked with it, passing ones included.
+  """
+
+  def __init__(self, message, results=None):
+    super().__init__(message)
+    self.results = results or {}
 
 
 def _rng():
@@ -160,19 +171,84 @@ def compare(expected, actual, bound, prefix=""):
   return figures, problems
 
 
-def _run_child(fmt, path, cases):
-  """Runs verify_child.py on `cases` [(case dict, {arg: array})]; returns (outputs, report)."""
+class Job:
+  """One artefact to check: the child's cases and how to judge what comes back."""
+
+  def __init__(self, fmt, path, cases, expectations, bounds, extra_checks=None):
+    self.fmt = fmt  # also the job's id: one artefact per format per check
+    self.path = path
+    self.cases = cases  # [(case dict for the child, {arg: array})]
+    self.expectations = expectations  # [(output prefix, {output: expected array}, bound)]
+    self.bounds = bounds
+    self.extra_checks = extra_checks  # function(child report) -> [problem]
+
+
+def saved_model_job(path, generator):
+  """Every serving signature, via tf.saved_model.load and via a TF1 Session."""
+  bound = BOUNDS["saved_model"]
+  cases = saved_model_cases(generator)
+  want = set(signatures.signature_names(generator)) | {"serving_default"}
+
+  def extra_checks(report):
+    got = set(report["signatures"])
+    return [] if got == want else [f"signatures: expected {sorted(want)}, received "
+                                   f"{sorted(got)}"]
+
+  return Job(
+      "saved_model", path,
+      [({"case": name, "signature": name, "args": sorted(args)}, args)
+       for name, args, _ in cases],
+      [(name + via + "/", expected, bound) for name, _, expected in cases
+       for via in ("", "[session]")],
+      {"float": bound}, extra_checks)
+
+
+def hub_job(path, generator):
+  """hub.load(path)(x) and hub.KerasLayer(path)(x) against generator(x)."""
+  bound = BOUNDS["hub"]
+  arrays = native_inputs(generator)
+  expected = {"video": _reference(generator, _as_call_inputs(generator, arrays),
+                                  with_uint8=False)["video"]}
+  num_variables = len(generator.variables)
+
+  def extra_checks(report):
+    if report["num_variables"] != num_variables:
+      return [f"variables: expected {num_variables}, received {report['num_variables']}"]
+    return []
+
+  return Job(
+      "hub", path,
+      [({"case": via, "via": via, "args": sorted(arrays), "dict": len(arrays) > 1}, arrays)
+       for via in ("hub_load", "keras_layer")],
+      [(via + "/", expected, bound) for via in ("hub_load", "keras_layer")],
+      {"float": bound}, extra_checks)
+
+
+def tflite_job(files, generator):
+  """Each {variant: .tflite path}, at batch 1, sample by sample, against Keras."""
+  arrays = native_inputs(generator)
+  expected = _reference(generator, _as_call_inputs(generator, arrays), with_uint8=False)
+  bounds = {variant: BOUNDS["tflite_" + variant] for variant in files}
+  return Job(
+      "tflite", os.path.dirname(next(iter(files.values()))),
+      [({"case": variant, "file": path, "args": sorted(arrays)}, arrays)
+       for variant, path in files.items()],
+      [(variant + "/", expected, bounds[variant]) for variant in files],
+      bounds)
+
+
+def _run_child(jobs):
+  """Runs verify_child.py once for all jobs; returns (outputs, report)."""
   scratch = tempfile.mkdtemp(prefix="export_verify_")
   try:
-    arrays = {f"{case['case']}/{arg}": value for case, args in cases
-              for arg, value in args.items()}
+    arrays = {f"{job.fmt}:{case['case']}/{arg}": value for job in jobs
+              for case, args in job.cases for arg, value in args.items()}
     plan = {
-        "format": fmt,
-        "path": path,
         "inputs": os.path.join(scratch, "inputs.npz"),
         "outputs": os.path.join(scratch, "outputs.npz"),
         "report": os.path.join(scratch, "report.json"),
-        "cases": [case for case, _ in cases],
+        "jobs": [{"id": job.fmt, "format": job.fmt, "path": job.path,
+                  "cases": [case for case, _ in job.cases]} for job in jobs],
     }
     np.savez(plan["inputs"], **arrays)
     plan_path = os.path.join(scratch, "plan.json")
@@ -186,91 +262,75 @@ def _run_child(fmt, path, cases):
     if proc.returncode != 0:
       tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
       raise VerificationError(
-          f"Expected the {fmt} artefact {path} to load and run in a fresh process; it "
-          f"failed (exit code {proc.returncode}):\n{tail}")
+          f"Expected the fresh verification process for {[job.path for job in jobs]} to "
+          f"finish; it failed (exit code {proc.returncode}):\n{tail}")
     with np.load(plan["outputs"]) as data:
       outputs = dict(data)
     with open(plan["report"]) as f:
       report = json.load(f)
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
-  if report["project_modules"]:
-    raise VerificationError(
-        f"Expected the {fmt} artefact {path} to run without the zoo's code; the fresh "
-        f"process imported {report['project_modules']}.")
   return outputs, report
 
 
-def _finish(fmt, path, figures, problems, report, bounds):
+def _judge(job, outputs, report, project_modules):
+  """(result dict, problems) of one job."""
+  prefix = job.fmt + ":"
+  mine = {k[len(prefix):]: v for k, v in outputs.items() if k.startswith(prefix)}
+  figures, problems = {}, []
+  if "error" in report:
+    problems.append(f"failed to load or run in a fresh process:\n{report['error']}")
+  else:
+    for output_prefix, expected, bound in job.expectations:
+      f, p = compare(expected, mine, bound, prefix=output_prefix)
+      figures.update(f)
+      problems += p
+    if job.extra_checks:
+      problems += job.extra_checks(report)
+  if project_modules:
+    problems.append(f"the fresh process imported the zoo's own modules {project_modules}")
   finite = [v for v in figures.values() if not np.isnan(v)]
   result = {
-      "format": fmt,
-      "bounds": bounds,
+      "format": job.fmt,
+      "bounds": job.bounds,
       "uint8_bound_levels": UINT8_BOUND,
       "max_abs_diff": figures,
       "worst": max(finite) if finite else None,
       "passed": not problems,
-      "fresh_process": report,
+      "fresh_process": {**report, "project_modules": project_modules},
   }
-  if problems:
-    raise VerificationError(
-        f"Verification of the {fmt} artefact {path} failed:\n  " + "\n  ".join(problems) +
-        "\nAll figures (max |artefact - Keras|): " + json.dumps(figures))
-  return result
+  return result, problems
+
+
+def verify_jobs(jobs):
+  """Checks all jobs in one fresh process; {format: result}, or VerificationError.
+
+  The error lists every failing artefact's problems and figures; its `results` attribute
+  holds every job's result, the passing ones too.
+  """
+  outputs, report = _run_child(jobs)
+  results, failures = {}, []
+  for job in jobs:
+    result, problems = _judge(job, outputs, report["jobs"][job.fmt],
+                              report["project_modules"])
+    results[job.fmt] = result
+    if problems:
+      failures.append(
+          f"Verification of the {job.fmt} artefact {job.path} failed:\n  " +
+          "\n  ".join(problems) + "\nAll figures (max |artefact - Keras|): " +
+          json.dumps(result["max_abs_diff"]))
+  if failures:
+    raise VerificationError("\n".join(failures), results)
+  return results
 
 
 def verify_saved_model(path, generator):
-  """Checks every serving signature of the SavedModel at `path`; returns the figures."""
-  bound = BOUNDS["saved_model"]
-  cases = saved_model_cases(generator)
-  outputs, report = _run_child(
-      "saved_model", path,
-      [({"case": name, "signature": name, "args": sorted(args)}, args)
-       for name, args, _ in cases])
-  figures, problems = {}, []
-  for name, _, expected in cases:
-    f, p = compare(expected, outputs, bound, prefix=name + "/")
-    figures.update(f)
-    problems += p
-  want = set(signatures.signature_names(generator)) | {"serving_default"}
-  got = set(report["signatures"])
-  if got != want:
-    problems.append(f"signatures: expected {sorted(want)}, received {sorted(got)}")
-  return _finish("saved_model", path, figures, problems, report, {"float": bound})
+  return verify_jobs([saved_model_job(path, generator)])["saved_model"]
 
 
 def verify_hub(path, generator):
-  """Checks hub.load(path)(x) and hub.KerasLayer(path)(x) against generator(x)."""
-  bound = BOUNDS["hub"]
-  arrays = native_inputs(generator)
-  expected = {"video": _reference(generator, _as_call_inputs(generator, arrays),
-                                  with_uint8=False)["video"]}
-  cases = [({"case": via, "via": via, "args": sorted(arrays), "dict": len(arrays) > 1},
-            arrays) for via in ("hub_load", "keras_layer")]
-  outputs, report = _run_child("hub", path, cases)
-  figures, problems = {}, []
-  for case, _ in cases:
-    f, p = compare(expected, outputs, bound, prefix=case["case"] + "/")
-    figures.update(f)
-    problems += p
-  if report["num_variables"] != len(generator.variables):
-    problems.append(f"variables: expected {len(generator.variables)}, received "
-                    f"{report['num_variables']}")
-  return _finish("hub", path, figures, problems, report, {"float": bound})
+  return verify_jobs([hub_job(path, generator)])["hub"]
 
 
 def verify_tflite(files, generator):
-  """Checks each {variant: .tflite path} at batch 1, sample by sample, against Keras."""
-  arrays = native_inputs(generator)
-  expected = _reference(generator, _as_call_inputs(generator, arrays), with_uint8=False)
-  cases = [({"case": variant, "file": path, "args": sorted(arrays)}, arrays)
-           for variant, path in files.items()]
-  directory = os.path.dirname(next(iter(files.values())))
-  outputs, report = _run_child("tflite", directory, cases)
-  figures, problems, bounds = {}, [], {}
-  for variant in files:
-    bounds[variant] = BOUNDS["tflite_" + variant]
-    f, p = compare(expected, outputs, bounds[variant], prefix=variant + "/")
-    figures.update(f)
-    problems += p
-  return _finish("tflite", directory, figures, problems, report, bounds)
+  return verify_jobs([tflite_job(files, generator)])["tflite"]

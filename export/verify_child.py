@@ -5,18 +5,24 @@
 Started by `export.verify` as a standalone script (never `-m export...`), so that nothing of
 the zoo is importable by accident: the artefact must work with TensorFlow alone (plus
 tensorflow_hub for the hub format; the .tflite files need only ai_edge_litert, TensorFlow is
-not even imported). PLAN.json names the format, the artefact, the inputs .npz, where to
-write the outputs .npz and a JSON report, and the cases:
+not even imported, when only .tflite files are checked). PLAN.json names the inputs .npz,
+where to write the outputs .npz and a JSON report, and the jobs, each {"id", "format",
+"path", "cases"}, one per artefact, so that one process (one TensorFlow import) checks them
+all. The cases per format:
 
-    saved_model  {"case", "signature", "args"}   loaded.signatures[signature](**args)
+    saved_model  {"case", "signature", "args"}   loaded.signatures[signature](**args), and
+                                                 again through a TF1 Session (TF Serving's way)
     hub          {"case", "via", "args", "dict"} via "hub_load" (hub.load(path)(inputs)) or
                                                  "keras_layer" (hub.KerasLayer(path)(inputs))
     tflite       {"case", "file", "args"}        the file's one signature, sample by sample
-Inputs are read from the .npz as "<case>/<arg>"; outputs written as "<case>/<output>".
+Inputs are read from the .npz as "<id>:<case>/<arg>"; outputs written as
+"<id>:<case>/<output>". An artefact that fails to load gets {"error": traceback} in the
+report instead of outputs.
 """
 
 import json
 import sys
+import traceback
 
 import numpy as np
 
@@ -25,9 +31,9 @@ def _inputs(arrays, case):
   return {arg: arrays[f"{case['case']}/{arg}"] for arg in case["args"]}
 
 
-def run_saved_model(plan, arrays):
+def run_saved_model(job, arrays):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  loaded = tf.saved_model.load(plan["path"])
+  loaded = tf.saved_model.load(job["path"])
   report = {"signatures": {}}
   for name, fn in loaded.signatures.items():
     report["signatures"][name] = {
@@ -37,17 +43,34 @@ def run_saved_model(plan, arrays):
                     for k, v in fn.structured_outputs.items()},
     }
   results = {}
-  for case in plan["cases"]:
+  for case in job["cases"]:
     args = {k: tf.constant(v) for k, v in _inputs(arrays, case).items()}
     for key, value in loaded.signatures[case["signature"]](**args).items():
       results[f"{case['case']}/{key}"] = value.numpy()
+  results.update(run_saved_model_in_session(job, arrays))
   return results, report
 
 
-def run_hub(plan, arrays):
+def run_saved_model_in_session(job, arrays):
+  """The same signatures through a TF1 Session loader, the way TF Serving's C++ loader
+  and `saved_model_cli run` see the model: the SignatureDef tensor names, the restore op."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  results = {}
+  with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+    meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], job["path"])
+    for case in job["cases"]:
+      signature = meta_graph.signature_def[case["signature"]]
+      feeds = {signature.inputs[k].name: v for k, v in _inputs(arrays, case).items()}
+      fetches = {k: v.name for k, v in signature.outputs.items()}
+      for key, value in session.run(fetches, feeds).items():
+        results[f"{case['case']}[session]/{key}"] = value
+  return results
+
+
+def run_hub(job, arrays):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
-  loaded = hub.load(plan["path"])
+  loaded = hub.load(job["path"])
   report = {
       "num_variables": len(loaded.variables),
       "num_trainable_variables": len(loaded.trainable_variables),
@@ -55,7 +78,7 @@ def run_hub(plan, arrays):
   }
   layer = None
   results = {}
-  for case in plan["cases"]:
+  for case in job["cases"]:
     inputs = {k: tf.constant(v) for k, v in _inputs(arrays, case).items()}
     if not case["dict"]:
       (inputs,) = inputs.values()
@@ -63,17 +86,17 @@ def run_hub(plan, arrays):
       output = loaded(inputs)
     else:
       if layer is None:
-        layer = hub.KerasLayer(plan["path"])
+        layer = hub.KerasLayer(job["path"])
         report["keras_layer_module"] = type(layer).__mro__[1].__module__
       output = layer(inputs)
     results[f"{case['case']}/video"] = np.asarray(output)
   return results, report
 
 
-def run_tflite(plan, arrays):
+def run_tflite(job, arrays):
   from ai_edge_litert import interpreter as litert  # pylint: disable=g-import-not-at-top
   results, report = {}, {"signatures": {}}
-  for case in plan["cases"]:
+  for case in job["cases"]:
     interpreter = litert.Interpreter(model_path=case["file"])
     report["signatures"][case["case"]] = interpreter.get_signature_list()
     runner = interpreter.get_signature_runner()
@@ -85,19 +108,34 @@ def run_tflite(plan, arrays):
   return results, report
 
 
+RUNNERS = {"saved_model": run_saved_model, "hub": run_hub, "tflite": run_tflite}
+
+
 def main(plan_path):
   with open(plan_path) as f:
     plan = json.load(f)
-  arrays = dict(np.load(plan["inputs"]))
-  run = {"saved_model": run_saved_model, "hub": run_hub, "tflite": run_tflite}[plan["format"]]
-  results, report = run(plan, arrays)
-  # Evidence that the artefact stood alone: no zoo / trainers / export module was imported.
-  report["project_modules"] = sorted(
-      m for m in sys.modules if m.split(".")[0] in ("zoo", "trainers", "export", "configs"))
-  report["tensorflow_imported"] = "tensorflow" in sys.modules
+  with np.load(plan["inputs"]) as data:
+    arrays = dict(data)
+  results, reports = {}, {}
+  for job in plan["jobs"]:
+    prefix = job["id"] + ":"
+    job_arrays = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    try:
+      outputs, report = RUNNERS[job["format"]](job, job_arrays)
+    except Exception:  # pylint: disable=broad-except
+      # One broken artefact must not hide the figures of the others.
+      outputs, report = {}, {"error": traceback.format_exc(limit=-6)}
+    results.update({prefix + k: v for k, v in outputs.items()})
+    reports[job["id"]] = report
   np.savez(plan["outputs"], **results)
   with open(plan["report"], "w") as f:
-    json.dump(report, f)
+    json.dump({
+        "jobs": reports,
+        # Evidence that the artefacts stood alone: no zoo / trainers / export module.
+        "project_modules": sorted(m for m in sys.modules
+                                  if m.split(".")[0] in ("zoo", "trainers", "export", "configs")),
+        "tensorflow_imported": "tensorflow" in sys.modules,
+    }, f)
 
 
 if __name__ == "__main__":
