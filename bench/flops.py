@@ -115,13 +115,25 @@ def layer_flops(layer, input_shape, output_shape):
                    f"{type(layer).__name__}.")
 
 
+def _sublayers(layer, include_self, recursive):
+  """Nested layers (Keras has no public walk over a subclassed model's layers)."""
+  # pylint: disable-next=protected-access
+  return layer._flatten_layers(include_self=include_self, recursive=recursive)
+
+
+def _has_own_kernel(layer):
+  """Whether `layer` itself (not a sub-layer) owns a trainable weight of rank >= 2."""
+  own = layer._trainable_variables  # pylint: disable=protected-access
+  return any(len(v.shape) >= 2 for v in own)
+
+
 def _layer_paths(models):
   """{id(layer): "model/sub/layer"} for every layer of `models`, themselves included."""
   paths = {}
   def visit(layer, prefix):
     path = f"{prefix}/{layer.name}" if prefix else layer.name
     paths.setdefault(id(layer), path)
-    for child in layer._flatten_layers(include_self=False, recursive=False):  # pylint: disable=protected-access
+    for child in _sublayers(layer, include_self=False, recursive=False):
       visit(child, path)
   for m in models:
     visit(m, "")
@@ -156,11 +168,10 @@ def trace_costs(fn, *args, models):
     their own rank >= 2 trainable weights that are not of a counted type.
   """
   paths = _layer_paths(models)
-  layers = [l for m in models for l in m._flatten_layers(include_self=True, recursive=True)]  # pylint: disable=protected-access
+  layers = [l for m in models for l in _sublayers(m, include_self=True, recursive=True)]
   counted = {id(l): l for l in layers if isinstance(l, COUNTED)}
   uncounted = sorted({paths[id(l)] for l in layers
-                      if id(l) not in counted and any(
-                          len(v.shape) >= 2 for v in l._trainable_variables)})  # pylint: disable=protected-access
+                      if id(l) not in counted and _has_own_kernel(l)})
   calls = []
 
   def wrap(layer):
