@@ -1,0 +1,273 @@
+"""trainers.evaluate and trainers.eval.sources: sources, metrics, outputs, the CLI, periodic eval.
+
+The I3D is a stand-in SavedModel built here with the TF-Hub module's calling convention, as in
+test_eval_fvd.py; nothing is downloaded.
+"""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+from absl import flags
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import trainer_helpers
+from trainers import evaluate
+from trainers import loop
+from trainers import workdir as workdir_lib
+from trainers.data import synthetic
+from trainers.data import video_io
+from trainers.eval import fvd
+from trainers.eval import sources
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class _StandInI3D(tf.Module):
+  """'default' signature: [B, T, 224, 224, 3] -> {'default': [B, 400]}."""
+
+  def __init__(self):
+    super().__init__()
+    self.proj = tf.constant(np.random.RandomState(0).normal(size=(48, 400)), tf.float32)
+
+  @tf.function(input_signature=[tf.TensorSpec([None, None, 224, 224, 3], tf.float32)])
+  def default(self, videos):
+    pooled = tf.nn.avg_pool2d(tf.reduce_mean(videos, axis=1), 56, 56, "VALID")
+    return {"default": tf.tanh(tf.matmul(tf.reshape(pooled, [-1, 48]), self.proj))}
+
+
+@pytest.fixture(scope="module")
+def stand_in(tmp_path_factory):
+  path = str(tmp_path_factory.mktemp("i3d") / "module")
+  module = _StandInI3D()
+  tf.saved_model.save(module, path, signatures={"default": module.default})
+  return path
+
+
+@pytest.fixture(scope="module")
+def video_folder(tmp_path_factory):
+  """10 readable synthetic clips (6 frames, 20x24) as MP4 and GIF, one broken, one too short."""
+  folder = tmp_path_factory.mktemp("videos")
+  clips = synthetic.clips(5, range(11), 6, 20, 24)["video"]
+  clips[:, :, :2, :2] = (np.arange(6) * 40)[None, :, None, None, None]  # no two frames alike
+  for i in range(10):
+    ext = ".gif" if i % 2 else ".mp4"
+    video_io.write_video(str(folder / f"clip_{i:02d}{ext}"), clips[i])
+  (folder / "clip_03_broken.mp4").write_bytes(b"not a video at all" * 10)
+  video_io.write_gif(str(folder / "clip_04_short.gif"), clips[10][:2])
+  return str(folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_workdir(tmp_path_factory):
+  wd = str(tmp_path_factory.mktemp("wd"))
+  loop.run(trainer_helpers.tiny_config(steps=2, ema_decay=0.9), wd)
+  return wd
+
+
+SPEC = sources.ClipSpec(4, 1, 16, 16)
+
+
+def test_folder_source_counts_unreadable_and_short_files(video_folder, caplog):
+  source = sources.open_source(video_folder)
+  assert isinstance(source, sources.FolderSource) and source.native_size() == (20, 24)
+  clips = np.concatenate(list(source.batches(20, 4, SPEC)))
+  assert clips.shape == (10, 4, 16, 16, 3) and clips.dtype == np.float32
+  assert clips.min() >= -1.0 and clips.max() <= 1.0
+  manifest = source.manifest()
+  assert manifest["num_clips"] == 10 and manifest["num_skipped"] == 2
+  assert sorted(os.path.basename(p) for p in manifest["skipped"]) == [
+      "clip_03_broken.mp4", "clip_04_short.gif"]
+  assert "Expected at least 4 frames" in manifest["skipped"][
+      os.path.join(video_folder, "clip_04_short.gif")]
+  assert "clip_03_broken.mp4" in caplog.text
+  assert manifest["files"][0].endswith("clip_00.mp4") and len(manifest["files"]) == 10
+
+
+def test_resize_rule_matches_the_pipeline():
+  assert sources.cover_size(20, 24, 16, 16) == (16, 19)
+  assert sources.cover_size(100, 200, 64, 32) == (64, 128)
+  assert sources.cover_size(16, 16, 16, 16) == (16, 16)
+  clip = np.linspace(-1, 1, 2 * 20 * 24 * 3, dtype=np.float32).reshape(1, 2, 20, 24, 3)
+  out = sources.resize_clips(clip, 16, 16)
+  assert out.shape == (1, 2, 16, 16, 3)
+  np.testing.assert_array_equal(sources.resize_clips(clip, 20, 24), clip)  # untouched
+
+
+def test_bad_source_names_it(tmp_path):
+  missing = str(tmp_path / "nowhere")
+  with pytest.raises(ValueError, match="--real.*nowhere"):
+    sources.open_source(missing, flag="real")
+  with pytest.raises(ValueError, match="synthetic:SEED"):
+    sources.open_source("synthetic:abc")
+  with pytest.raises(ValueError, match="--height and --width"):
+    sources.resolve_clip_spec([sources.open_source("synthetic")], 4, 1)
+
+
+def test_tfrecord_and_synthetic_sources(tmp_path):
+  from trainers.data import format as record_format  # pylint: disable=g-import-not-at-top
+  videos = synthetic.clips(1, range(5), 4, 16, 16)["video"]
+  with tf.io.TFRecordWriter(str(tmp_path / "clips-00000-of-00001.tfrecord")) as w:
+    for v in videos:
+      w.write(record_format.encode_clip(v, fmt="png").SerializeToString())
+  source = sources.open_source(str(tmp_path / "*.tfrecord"))
+  assert source.kind == "tfrecord"
+  got = np.concatenate(list(source.batches(8, 2, SPEC)))  # 5 records: the last batch is kept
+  assert got.shape == (5, 4, 16, 16, 3)
+  np.testing.assert_allclose(got, videos / 127.5 - 1.0, atol=1e-6)
+  manifest = source.manifest()
+  assert manifest["num_clips"] == 5 and len(manifest["files"]) == 1
+  synth = sources.open_source("synthetic:1")
+  a = np.concatenate(list(synth.batches(6, 4, SPEC)))
+  b = np.concatenate(list(synth.batches(6, 3, SPEC)))
+  np.testing.assert_array_equal(a, b)
+  assert "seed 1" in synth.manifest()["clips"]
+
+
+def test_workdir_source_is_reproducible(tiny_workdir):
+  source = sources.open_source(tiny_workdir, seed=3)
+  assert isinstance(source, sources.WorkdirSource) and source.step == 2 and source.ema
+  spec = sources.ClipSpec(4, 1, 8, 8)
+  a = np.concatenate(list(source.batches(10, 4, spec)))
+  assert a.shape == (10, 4, 8, 8, 3) and source.count == 10
+  b = np.concatenate(list(sources.WorkdirSource(tiny_workdir, seed=3).batches(10, 3, spec)))
+  np.testing.assert_allclose(a, b, atol=1e-6)  # clip k depends on (seed, k) only
+  c = np.concatenate(list(sources.WorkdirSource(tiny_workdir, seed=4).batches(10, 4, spec)))
+  assert np.abs(a - c).max() > 1e-3
+  manifest = source.manifest()
+  assert manifest["weights"] == "ema_generator" and "seed=[3, k]" in manifest["noise"]
+
+
+def test_conditional_generator_takes_eval_conditions():
+  c = trainer_helpers.tiny_config()
+  c.model.generator.args.condition = "image"
+  c.objective.condition = "first_frame"
+  generator = workdir_lib.build_generator(c)
+  source = sources.GeneratorSource("tiny", generator, c, seed=0)
+  spec = sources.ClipSpec(4, 1, 8, 8)
+  a = np.concatenate(list(source.batches(6, 4, spec)))
+  b = np.concatenate(list(source.batches(6, 6, spec)))
+  assert a.shape == (6, 4, 8, 8, 3)
+  np.testing.assert_allclose(a, b, atol=1e-6)
+  assert np.abs(a[0] - a[1]).max() > 1e-4  # different conditions, different clips
+  assert source.manifest()["conditions"]["key"] == "first_frame"
+
+
+def test_evaluate_fvd_zero_on_identical_sources_and_positive_when_shifted(
+    video_folder, stand_in, tmp_path):
+  kwargs = dict(num_videos=8, num_frames=4, height=16, width=16, batch_size=4, i3d=stand_in,
+                allow_download=False)
+  networks = evaluate.Networks("fvd,kvd,fd_r3d", i3d=stand_in, allow_download=False)
+  out = str(tmp_path / "res" / "results.json")
+  same = evaluate.evaluate(video_folder, video_folder, "fvd,kvd,fd_r3d", out=out,
+                           networks=networks, **kwargs)
+  m = same["metrics"]
+  assert m["fvd"] == pytest.approx(0.0, abs=1e-3) and m["fd_r3d"] == pytest.approx(0.0, abs=1e-3)
+  assert same["names"] == {"fvd": "FVD", "kvd": "KVD", "fd_r3d": "FD-R3D"}
+  clips = np.concatenate(list(sources.open_source(video_folder).batches(8, 8, SPEC)))
+  shifted = sources.ArraySource("shifted", np.clip(clips * 0.5 - 0.4, -1, 1))
+  diff = evaluate.evaluate(video_folder, shifted, "fvd,kvd,fd_r3d", networks=networks, **kwargs)
+  assert diff["metrics"]["fvd"] > 1.0 and diff["metrics"]["fd_r3d"] > 1e-3
+  assert diff["metrics"]["kvd"] > same["metrics"]["kvd"]
+  # JSON with the protocol, and the manifests beside it.
+  written = json.load(open(out))
+  p = written["protocol"]
+  assert (p["num_real_clips"], p["num_fake_clips"], p["num_frames"], p["frame_stride"]) == (
+      8, 8, 4, 1)
+  assert p["networks"]["i3d"]["weights"] == stand_in and p["networks"]["i3d"]["embedder"] == "i3d"
+  assert "random" in p["networks"]["r3d"]["weights"]
+  assert written["manifest_file"] == "results_manifest.json" and "manifests" not in written
+  manifest = json.load(open(tmp_path / "res" / "results_manifest.json"))
+  assert len(manifest["real"]["files"]) == 8 and manifest["real"]["num_skipped"] == 2
+
+
+def test_too_few_clips_is_an_error_unless_allowed(video_folder):
+  kwargs = dict(num_videos=12, num_frames=4, height=16, width=16, batch_size=4)
+  with pytest.raises(ValueError, match="Expected 12 clips.*received 10"):
+    evaluate.evaluate("synthetic", video_folder, "fd_r3d", **kwargs)
+  result = evaluate.evaluate("synthetic", video_folder, "fd_r3d", allow_fewer=True, **kwargs)
+  assert result["protocol"]["num_fake_clips"] == 10 and set(result["metrics"]) == {"fd_r3d"}
+
+
+def test_metric_names_and_unknown_metrics():
+  assert evaluate.parse_metrics("FD-R3D,fvd") == ("fvd", "fd_r3d")
+  assert evaluate.NAMES["fd_r3d"] == "FD-R3D"
+  with pytest.raises(ValueError, match="--metrics among.*'psnr'"):
+    evaluate.parse_metrics("fvd,psnr")
+
+
+# The CLI in a fresh process, with the tiny test networks registered (a workdir names them).
+_RUN_CLI = ("import sys, trainer_helpers; from absl import app; from trainers import evaluate; "
+            "evaluate.define_flags(); sys.argv[0] = 'evaluate'; app.run(evaluate.main)")
+
+
+def _cli(*args):
+  here = os.path.dirname(os.path.abspath(__file__))
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join([here, ROOT]))
+  return subprocess.run([sys.executable, "-c", _RUN_CLI, *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=120)
+
+
+def test_cli_without_i3d_exits_nonzero_and_writes_nothing(tmp_path):
+  missing = str(tmp_path / "no_i3d_here")
+  out = tmp_path / "results.json"
+  proc = _cli("--real=synthetic", "--fake=synthetic:1", "--metrics=fvd,fd_r3d",
+              f"--i3d={missing}", f"--out={out}", "--num_videos=4", "--num_frames=4",
+              "--height=16", "--width=16", "--noallow_download")
+  assert proc.returncode == 2, proc.stderr
+  assert missing in proc.stderr and "--i3d=PATH" in proc.stderr
+  assert '"fvd"' not in proc.stdout and not out.exists()
+  assert not (tmp_path / "results_manifest.json").exists()
+
+
+def test_cli_workdir_fake_writes_json_manifest_and_scalars(tiny_workdir, tmp_path, capsys,
+                                                           caplog):
+  out = tmp_path / "r.json"
+  fv = flags.FlagValues()
+  evaluate.define_flags(fv)
+  fv(["evaluate", "--real=synthetic", f"--fake={tiny_workdir}", "--metrics=fd_r3d",
+      "--num_videos=8", "--num_frames=4", "--batch_size=4", f"--out={out}"])
+  with caplog.at_level(logging.INFO, logger="absl"):
+    assert evaluate.run(fv) == 0
+  printed = json.loads(capsys.readouterr().out)
+  assert set(printed["metrics"]) == {"fd_r3d"} and printed["names"]["fd_r3d"] == "FD-R3D"
+  assert printed["protocol"]["height"] == 8  # the generator's own size
+  assert "fake: 8/8 clips" in caplog.text  # progress
+  manifest = json.load(open(tmp_path / "r_manifest.json"))
+  assert manifest["fake"]["checkpoint"].endswith("ckpt-2")
+  assert "indices 0..7" in manifest["real"]["clips"]
+  events = tf.io.gfile.glob(os.path.join(tiny_workdir, "eval", "events.*"))
+  tags = {v.tag for e in events for ev in tf.compat.v1.train.summary_iterator(e)
+          for v in ev.summary.value}
+  assert "eval/fd_r3d" in tags
+  fv.unparse_flags()
+  fv(["evaluate", "--real=synthetic", f"--fake={tmp_path / 'nothing'}", "--metrics=fd_r3d"])
+  assert evaluate.run(fv) == 1
+  assert "--fake" in capsys.readouterr().err
+
+
+def test_periodic_eval_defaults_to_fd_r3d_and_caches_real_stats(tmp_path, stand_in):
+  c = trainer_helpers.tiny_config()
+  c.eval.num_videos = 8
+  assert evaluate.eval_metrics(c.eval) == ("fd_r3d",)
+  clips = synthetic.clips(9, range(8), 4, 8, 8)["video"] / 127.5 - 1.0
+  fake_fn = lambda n, b: (clips[i:i + b] for i in range(0, n, b))
+  writer = tf.summary.create_file_writer(str(tmp_path / "tb"))
+  first = evaluate.periodic_eval(fake_fn, c, 10, writer, workdir=str(tmp_path))
+  cached = tf.io.gfile.glob(str(tmp_path / "eval" / "real_stats_r3d_*.npz"))
+  assert set(first) == {"fd_r3d"} and first["fd_r3d"] > 0 and len(cached) == 1
+  os.utime(cached[0], (0, 0))
+  second = evaluate.periodic_eval(fake_fn, c, 20, None, workdir=str(tmp_path))
+  assert second == first and os.stat(cached[0]).st_mtime == 0  # read, not rewritten
+  c.eval.i3d = str(tmp_path / "missing_i3d")
+  assert evaluate.eval_metrics(c.eval) == ("fvd",)
+  with pytest.raises(fvd.I3DUnavailableError, match="missing_i3d"):
+    evaluate.periodic_eval(fake_fn, c, 30, None, workdir=str(tmp_path))
+  c.eval.i3d = stand_in
+  c.eval.metrics = ("fvd", "fd_r3d")
+  values = evaluate.periodic_eval(fake_fn, c, 30, None, workdir=str(tmp_path))
+  assert set(values) == {"fvd", "fd_r3d"} and values["fd_r3d"] == first["fd_r3d"]

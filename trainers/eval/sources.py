@@ -1,0 +1,565 @@
+"""Where evaluation clips come from: TFRecords, folders of video files, generators, workdirs.
+
+Every source yields float32 batches [B, T, H, W, 3] in [-1, 1] through
+`source.batches(num_videos, batch_size, clip_spec)` and, once iterated, says which clips it
+used in `source.manifest()` (files, records, seeds), so that a number can be reproduced.
+
+`open_source(spec)` interprets a command-line string:
+
+    synthetic | synthetic:SEED     the built-in bouncing shapes, eval stream of SEED (0)
+    tfrecord:PATTERN | PATTERN     TFRecord files (comma-separated globs) of trainers.data.format
+    DIR with config.json           a training workdir: samples of its (EMA) generator
+    DIR                            a folder (searched recursively) of mp4/avi/webm/gif/... files
+    FILE.mp4 | GLOB of videos      the same, for an explicit list of video files
+
+Anything else raises ValueError naming the flag and the string.
+
+The clip geometry (`ClipSpec`: T frames at a stride, H x W) is applied the same way to real and
+generated clips, so that only content differs:
+- time: frames 0, s, 2s, ..., (T - 1) s of a video or record (the eval pipeline's choice: the
+  clip starts at frame 0); a video shorter than (T - 1) s + 1 frames is skipped, logged and
+  counted. A generator's clip is taken as generated: its first T frames, consecutive (its
+  frames already are at the stride of its training data; a mismatch is logged). A generator
+  with fewer than T frames raises.
+- space: the short side is resized to min(H, W), the frame scaled up further if it still does
+  not cover H x W, then centre-cropped to H x W (bilinear with antialiasing on [0, 255]
+  values; `trainers.data.pipeline` in eval mode with `data.resize = min(H, W)`, whose exact
+  size rule `cover_size` reproduces). A clip already H x W is left untouched.
+"""
+
+import collections
+import hashlib
+import json
+import os
+import time
+
+from absl import logging
+import ml_collections
+import numpy as np
+import tensorflow as tf
+
+from trainers.data import pipeline
+from trainers.data import video_io
+
+ClipSpec = collections.namedtuple("ClipSpec", ["num_frames", "frame_stride", "height", "width"])
+
+TFRECORD_PREFIX = "tfrecord:"
+SYNTHETIC = "synthetic"
+
+
+def cover_size(h, w, height, width):
+  """(rh, rw) a h x w frame is resized to before a centre crop of height x width.
+
+  The pipeline's `_target_size` with `data.resize = min(height, width)`: short side to
+  min(height, width) (rounded), then scaled up (never down) until it covers height x width.
+  """
+  scale = min(height, width) / min(h, w)
+  hf, wf = round(h * scale), round(w * scale)
+  cover = max(height / hf, width / wf, 1.0)
+  return int(np.ceil(hf * cover - 1e-3)), int(np.ceil(wf * cover - 1e-3))
+
+
+def resize_clips(clips, height, width):
+  """Float [B, T, h, w, 3] in [-1, 1] -> [B, T, height, width, 3]: cover resize + centre crop."""
+  clips = np.asarray(clips, np.float32)
+  b, t, h, w, c = clips.shape
+  if (h, w) == (height, width):
+    return clips
+  rh, rw = cover_size(h, w, height, width)
+  frames = clips.reshape((b * t, h, w, c))
+  if (rh, rw) != (h, w):
+    pixels = (frames + 1.0) * 127.5
+    pixels = tf.image.resize(pixels, [rh, rw], antialias=True).numpy()
+    frames = np.clip(pixels / 127.5 - 1.0, -1.0, 1.0)
+  top, left = (rh - height) // 2, (rw - width) // 2
+  frames = frames[:, top:top + height, left:left + width]
+  return frames.reshape((b, t, height, width, c)).astype(np.float32)
+
+
+def _u8_frames_to_clip(frames, height, width):
+  """uint8 frames [T, h, w, 3] -> float32 [T, height, width, 3] in [-1, 1], the pipeline's way."""
+  video = np.asarray(frames, np.float32)
+  t, h, w, _ = video.shape
+  rh, rw = cover_size(h, w, height, width)
+  if (rh, rw) != (h, w):
+    video = tf.image.resize(video, [rh, rw], antialias=True).numpy()
+  top, left = (rh - height) // 2, (rw - width) // 2
+  video = video[:, top:top + height, left:left + width]
+  return np.clip(video / 127.5 - 1.0, -1.0, 1.0).astype(np.float32)
+
+
+def _rebatch(clips_iter, batch_size):
+  """Groups an iterator of single clips [T, H, W, 3] into batches (the last may be short)."""
+  pending = []
+  for clip in clips_iter:
+    pending.append(clip)
+    if len(pending) == batch_size:
+      yield np.stack(pending)
+      pending = []
+  if pending:
+    yield np.stack(pending)
+
+
+def _check_request(num_videos, batch_size):
+  if not isinstance(num_videos, int) or num_videos < 1:
+    raise ValueError(f"Expected num_videos >= 1, received {num_videos!r}.")
+  if not isinstance(batch_size, int) or batch_size < 1:
+    raise ValueError(f"Expected batch_size >= 1, received {batch_size!r}.")
+
+
+class Source:
+  """A stream of clips. Subclasses implement `_clips` and `manifest`."""
+
+  kind = ""
+
+  def __init__(self, spec):
+    self.spec = spec
+    self.count = 0
+
+  def native_size(self):
+    """(H, W) the source has by itself (a generator's, a folder's first video), or None."""
+    return None
+
+  def native_stride(self):
+    """The frame stride the source's clips already have (generators), or None."""
+    return None
+
+  def batches(self, num_videos, batch_size, clip_spec):
+    """Yields float32 [B, T, H, W, 3] in [-1, 1], `num_videos` clips in all (fewer if the
+    source runs out: `self.count` says how many were given)."""
+    _check_request(num_videos, batch_size)
+    self.count = 0
+    for batch in self._batches(num_videos, batch_size, clip_spec):
+      batch = batch[:num_videos - self.count]
+      self.count += len(batch)
+      yield batch
+      if self.count >= num_videos:
+        return
+
+  def _batches(self, num_videos, batch_size, clip_spec):
+    raise NotImplementedError
+
+  def manifest(self):
+    raise NotImplementedError
+
+
+# ----------------------------------------------------------------------------- data configs
+
+
+def data_config(source, num_frames, frame_stride, height, width, eval_files="", seed_clips=0,
+                max_shapes=3):
+  """A minimal `data` ConfigDict (configs/common.py fields) for eval-mode reading."""
+  d = ml_collections.ConfigDict()
+  d.source = source
+  d.train_files = ""
+  d.eval_files = eval_files
+  d.compression = ""
+  d.num_frames, d.frame_stride, d.height, d.width = num_frames, frame_stride, height, width
+  d.resize = min(height, width)
+  d.random_flip = False
+  d.outputs = ()
+  d.skip_corrupt = True
+  d.deterministic = True
+  d.shuffle_buffer = 1
+  d.synthetic = ml_collections.ConfigDict({"num_clips": seed_clips, "max_shapes": max_shapes})
+  return d
+
+
+def _tfrecord_compression(files):
+  return "GZIP" if all(f.endswith((".gz", ".gzip")) for f in files) else ""
+
+
+class DataSource(Source):
+  """Clips of a `data` config in eval mode (`pipeline.make_dataset(training=False)`).
+
+  With `fixed_geometry` (a workdir config's own data) the config's T, stride, H, W are kept and
+  the clip spec must agree; otherwise (a TFRecord pattern, "synthetic") they come from the
+  clip spec. TFRecord records are read in the pipeline's deterministic eval order, each from
+  frame 0, centre-cropped; corrupt ones are skipped and counted (`pipeline.skipped_records`).
+  """
+
+  def __init__(self, spec, data, seed=0, fixed_geometry=False):
+    super().__init__(spec)
+    self.data = data
+    self.seed = seed
+    self.fixed_geometry = fixed_geometry
+    self.kind = "tfrecord" if data.source == "tfrecord" else data.source
+    self._skipped = {}
+    self._files = []
+    self._resolved = None
+
+  def native_size(self):
+    return (self.data.height, self.data.width) if self.fixed_geometry else None
+
+  def resolve(self, clip_spec):
+    data = self.data.copy_and_resolve_references()
+    with data.unlocked():
+      if self.fixed_geometry:
+        got = ClipSpec(data.num_frames, data.frame_stride, data.height, data.width)
+        if tuple(got) != tuple(clip_spec):
+          raise ValueError(f"Expected a clip spec equal to the data config's {got} for "
+                           f"{self.spec!r}, received {clip_spec}.")
+      else:
+        data.num_frames, data.frame_stride = clip_spec.num_frames, clip_spec.frame_stride
+        data.height, data.width = clip_spec.height, clip_spec.width
+        data.resize = min(clip_spec.height, clip_spec.width)
+      data.outputs = ()
+    return data
+
+  def _batches(self, num_videos, batch_size, clip_spec):
+    data = self._resolved = self.resolve(clip_spec)
+    if data.source == "tfrecord":
+      self._files = pipeline.list_files(data.eval_files)
+    pipeline.reset_skipped_records()
+    if data.source == SYNTHETIC:  # clip k is a function of (seed, k): any batching is exact
+      ds = pipeline.make_dataset(data, batch_size, training=False, seed=self.seed)
+    else:  # batch 1 then re-batch, so the last partial batch of one pass is kept
+      ds = pipeline.make_dataset(data, 1, training=False, seed=self.seed)
+      ds = ds.unbatch().batch(batch_size)
+    try:
+      for element in ds:
+        yield element["video"].numpy()
+    finally:
+      self._skipped = pipeline.skipped_records()
+
+  def manifest(self):
+    data = self._resolved or self.data
+    out = {"kind": self.kind, "spec": self.spec, "num_clips": self.count,
+           "seed": self.seed, "mode": "eval (clip from frame 0, centre crop, no flip)",
+           "data": json.loads(data.to_json_best_effort())}
+    if data.source == SYNTHETIC:
+      out["clips"] = (f"synthetic eval stream seed {self.seed} + EVAL_SEED_OFFSET, clip "
+                      f"indices 0..{self.count - 1}")
+    if self._files:
+      out["files"] = [{"path": f, "bytes": tf.io.gfile.stat(f).length} for f in self._files]
+      out["records"] = (f"the first {self.count} clips in the pipeline's deterministic eval "
+                        "order over these files (interleaved one record at a time)")
+    out["skipped_records"] = self._skipped
+    return out
+
+
+# ----------------------------------------------------------------------------- video files
+
+
+def _find_videos(path):
+  found = []
+  for root, dirs, names in os.walk(path):
+    dirs.sort()
+    for name in sorted(names):
+      if name.lower().endswith(video_io.VIDEO_EXTENSIONS):
+        found.append(os.path.join(root, name))
+  return found
+
+
+class FolderSource(Source):
+  """Video files (any container PyAV reads) in sorted path order, one clip per file.
+
+  A file that cannot be decoded, or has fewer than (T - 1) * stride + 1 frames, is logged
+  with its path, counted in `skipped` and listed in the manifest; the next file is used
+  instead. Nothing is dropped silently.
+  """
+
+  kind = "folder"
+
+  def __init__(self, spec, files):
+    super().__init__(spec)
+    if not files:
+      raise ValueError(f"Expected video files ({', '.join(video_io.VIDEO_EXTENSIONS)}) in "
+                       f"{spec!r}, received none.")
+    self.files = list(files)
+    self.used = []
+    self.skipped = {}
+
+  def native_size(self):
+    for path in self.files:
+      try:
+        frame = next(video_io.iter_video(path))
+        return frame.shape[0], frame.shape[1]
+      except (ValueError, StopIteration):
+        continue
+    return None
+
+  def _read(self, path, clip_spec):
+    """uint8 frames 0, s, ..., (T - 1) s of `path`, decoding no further than needed."""
+    t, s = clip_spec.num_frames, clip_spec.frame_stride
+    need = (t - 1) * s + 1
+    frames, decoded = [], 0
+    for frame in video_io.iter_video(path):
+      if decoded % s == 0:
+        frames.append(frame)
+      decoded += 1
+      if decoded >= need:
+        break
+    if len(frames) < t:
+      raise ValueError(f"Expected at least {need} frames ((T - 1) * stride + 1) in {path}, "
+                       f"received {decoded}.")
+    return np.stack(frames[:t])
+
+  def _clips(self, num_videos, clip_spec):
+    self.used, self.skipped = [], {}
+    for path in self.files:
+      if len(self.used) >= num_videos:
+        return
+      try:
+        frames = self._read(path, clip_spec)
+      except ValueError as e:
+        self.skipped[path] = str(e)
+        logging.warning("Skipped video %s: %s (%d skipped so far).", path, e, len(self.skipped))
+        continue
+      self.used.append(path)
+      yield _u8_frames_to_clip(frames, clip_spec.height, clip_spec.width)
+
+  def _batches(self, num_videos, batch_size, clip_spec):
+    return _rebatch(self._clips(num_videos, clip_spec), batch_size)
+
+  def manifest(self):
+    return {"kind": self.kind, "spec": self.spec, "num_clips": self.count,
+            "files": self.used[:self.count], "num_skipped": len(self.skipped),
+            "skipped": self.skipped,
+            "frames": "0, s, ..., (T - 1) s from the start of each file"}
+
+
+# ----------------------------------------------------------------------------- generators
+
+
+def noise(latent_dim, seed, indices):
+  """z_k = stateless_normal([latent_dim], seed=[seed, k]) for k in `indices`: [N, latent_dim].
+
+  Per clip, so clip k is the same whatever the batch size."""
+  return tf.stack([tf.random.stateless_normal([latent_dim], seed=[seed, int(k)])
+                   for k in indices])
+
+
+def condition_key(generator, config):
+  """The batch key that feeds a conditional generator (the config's objective.condition)."""
+  if generator.condition is None:
+    return ""
+  key = config.objective.get("condition", "") if config is not None else ""
+  if not key:
+    raise ValueError(f"Expected objective.condition in the config of a generator conditioned "
+                     f"on {generator.condition!r}, received {key!r}.")
+  return key
+
+
+def generator_inputs(generator, z, condition):
+  """What `generator(...)` takes for noise `z` (or None) and a condition (or None)."""
+  if generator.condition is None:
+    return z
+  if not generator.latent_dim:
+    return condition
+  return {"z": z, generator.condition: condition}
+
+
+class GeneratorSource(Source):
+  """Samples of a generator: clip k from noise z_k (`noise`) with a fixed `seed`.
+
+  A conditional generator takes the condition of clip k from the k-th clip of `config.data`
+  in eval mode (seeded by `config.seed`; cycled if a finite dataset runs out).
+  """
+
+  kind = "generator"
+
+  def __init__(self, spec, generator, config=None, seed=0):
+    super().__init__(spec)
+    self.generator = generator
+    self.config = config
+    self.seed = seed
+    self.key = condition_key(generator, config)
+    self._sample = tf.function(lambda x: generator(x, training=False), reduce_retracing=True)
+
+  def native_size(self):
+    return tuple(self.generator.video_shape[1:3])
+
+  def native_stride(self):
+    return self.config.data.frame_stride if self.config is not None else None
+
+  def conditions(self, batch_size):
+    """An endless iterator of condition batches [B, ...] from the config's eval data."""
+    data = self.config.data.copy_and_resolve_references()
+    with data.unlocked():
+      data.outputs = (self.key,)
+    if data.source == SYNTHETIC:
+      ds = pipeline.make_dataset(data, batch_size, training=False, seed=self.config.seed)
+    else:
+      ds = pipeline.make_dataset(data, 1, training=False, seed=self.config.seed)
+      ds = ds.unbatch().repeat().batch(batch_size)
+    for element in ds:
+      yield element[self.key]
+
+  def _batches(self, num_videos, batch_size, clip_spec):
+    t = clip_spec.num_frames
+    if self.generator.video_shape[0] < t:
+      raise ValueError(f"Expected a generator of at least {t} frames for {self.spec!r}, "
+                       f"received video_shape {tuple(self.generator.video_shape)}.")
+    stride = self.native_stride()
+    if stride is not None and stride != clip_spec.frame_stride:
+      logging.warning("%s was trained on clips at frame stride %d; comparing with stride %d.",
+                      self.spec, stride, clip_spec.frame_stride)
+    conditions = self.conditions(batch_size) if self.key else None
+    for start in range(0, num_videos, batch_size):
+      n = min(batch_size, num_videos - start)
+      z = noise(self.generator.latent_dim, self.seed, range(start, start + n)) \
+          if self.generator.latent_dim else None
+      condition = next(conditions)[:n] if conditions is not None else None
+      video = self._sample(generator_inputs(self.generator, z, condition))
+      video = np.asarray(tf.cast(video, tf.float32))[:, :t]
+      yield resize_clips(np.clip(video, -1.0, 1.0), clip_spec.height, clip_spec.width)
+
+  def manifest(self):
+    out = {"kind": self.kind, "spec": self.spec, "num_clips": self.count, "seed": self.seed,
+           "noise": (f"z_k = tf.random.stateless_normal([{self.generator.latent_dim}], "
+                     f"seed=[{self.seed}, k]) for k in 0..{self.count - 1}"),
+           "video_shape": list(self.generator.video_shape)}
+    if self.key:
+      out["conditions"] = {"key": self.key, "seed": self.config.seed,
+                           "data": json.loads(self.config.data.to_json_best_effort()),
+                           "clips": "the eval clips of data in order, cycled if exhausted"}
+    return out
+
+
+class WorkdirSource(GeneratorSource):
+  """Samples of a training workdir's generator (the EMA copy when the run kept one)."""
+
+  kind = "workdir"
+
+  def __init__(self, workdir, seed=0, step=None, ema=True):
+    from trainers import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+    generator, config, path = workdir_lib.restore_generator(workdir, step=step, ema=ema)
+    super().__init__(workdir, generator, config, seed)
+    self.workdir = workdir
+    self.checkpoint = path
+    self.ema = ema and config.train.get("ema_decay", 0.0) > 0
+    self.step = int(path.rsplit("-", 1)[-1]) if path.rsplit("-", 1)[-1].isdigit() else None
+
+  def manifest(self):
+    out = super().manifest()
+    out.update(workdir=self.workdir, checkpoint=self.checkpoint, step=self.step,
+               weights="ema_generator" if self.ema else "generator",
+               generator=self.config.model.generator.name)
+    return out
+
+
+class ArraySource(Source):
+  """Clips already in memory (uint8 or float [-1, 1] [N, T, H, W, 3]), cut and resized by the
+  same rules; for notebooks and tests."""
+
+  kind = "array"
+
+  def __init__(self, spec, clips):
+    super().__init__(spec)
+    clips = np.asarray(clips)
+    if clips.ndim != 5 or clips.shape[-1] != 3:
+      raise ValueError(f"Expected clips [N, T, H, W, 3] for {spec!r}, received {clips.shape}.")
+    self.clips = clips
+
+  def native_size(self):
+    return tuple(self.clips.shape[2:4])
+
+  def _batches(self, num_videos, batch_size, clip_spec):
+    t, s = clip_spec.num_frames, clip_spec.frame_stride
+    if self.clips.shape[1] < (t - 1) * s + 1:
+      raise ValueError(f"Expected clips of at least {(t - 1) * s + 1} frames in {self.spec!r}, "
+                       f"received {self.clips.shape[1]}.")
+    for start in range(0, min(num_videos, len(self.clips)), batch_size):
+      batch = self.clips[start:start + batch_size, :(t - 1) * s + 1:s]
+      if batch.dtype == np.uint8:
+        batch = batch.astype(np.float32) / 127.5 - 1.0
+      yield resize_clips(batch, clip_spec.height, clip_spec.width)
+
+  def manifest(self):
+    return {"kind": self.kind, "spec": self.spec, "num_clips": self.count,
+            "clips": f"indices 0..{self.count - 1} of an array of shape {list(self.clips.shape)}"}
+
+
+# ----------------------------------------------------------------------------- interpretation
+
+
+def is_workdir(path):
+  return os.path.isdir(path) and os.path.isfile(os.path.join(path, "config.json"))
+
+
+def open_source(spec, seed=0, step=None, flag="source"):
+  """Interprets a source string (see the module docstring); raises ValueError naming it.
+
+  `seed` seeds generator noise (workdirs) and is the default synthetic stream; `step` picks a
+  workdir checkpoint (latest when None).
+  """
+  if not isinstance(spec, str) or not spec.strip():
+    raise ValueError(f"Expected --{flag} to name a source, received {spec!r}.")
+  spec = spec.strip()
+  if spec == SYNTHETIC or spec.startswith(SYNTHETIC + ":"):
+    s = spec[len(SYNTHETIC) + 1:] or str(seed)
+    if not s.lstrip("-").isdigit():
+      raise ValueError(f"Expected --{flag}=synthetic or synthetic:SEED (an int), received "
+                       f"{spec!r}.")
+    return DataSource(spec, data_config(SYNTHETIC, 1, 1, 1, 1), seed=int(s))
+  if spec.startswith(TFRECORD_PREFIX):
+    pattern = spec[len(TFRECORD_PREFIX):]
+    files = pipeline.list_files(pattern)
+    return DataSource(spec, _tfrecord_data(pattern, files))
+  path = os.path.expanduser(spec)
+  if os.path.isdir(path):
+    if is_workdir(path):
+      return WorkdirSource(path, seed=seed, step=step)
+    return FolderSource(spec, _find_videos(path))
+  matched = sorted(f for p in spec.split(",") if p.strip()
+                   for f in tf.io.gfile.glob(os.path.expanduser(p.strip())))
+  matched = [f for f in matched if not os.path.isdir(f)]
+  if matched and all(f.lower().endswith(video_io.VIDEO_EXTENSIONS) for f in matched):
+    return FolderSource(spec, matched)
+  if matched:
+    return DataSource(spec, _tfrecord_data(spec, matched))
+  raise ValueError(
+      f"Expected --{flag} to be 'synthetic[:SEED]', a TFRecord pattern ('tfrecord:GLOB' or a "
+      "glob matching files), a folder of video files or a training workdir (a folder with "
+      f"config.json), received {spec!r}: nothing exists there.")
+
+
+def _tfrecord_data(pattern, files):
+  d = data_config("tfrecord", 1, 1, 1, 1, eval_files=pattern)
+  d.compression = _tfrecord_compression(files)
+  return d
+
+
+def resolve_clip_spec(sources, num_frames, frame_stride, height=0, width=0):
+  """The ClipSpec of an evaluation: H, W as given, else the first source with a size of its
+  own (a workdir's generator, a folder's first video); raises when none has one."""
+  if not height or not width:
+    for source in sources:
+      size = source.native_size()
+      if size:
+        height, width = height or size[0], width or size[1]
+        break
+  if not height or not width:
+    raise ValueError(
+        "Expected --height and --width for sources without a size of their own "
+        f"({', '.join(repr(s.spec) for s in sources)}), received {height}x{width}.")
+  for name, value in (("num_frames", num_frames), ("frame_stride", frame_stride),
+                      ("height", height), ("width", width)):
+    if not isinstance(value, (int, np.integer)) or value < 1:
+      raise ValueError(f"Expected --{name} >= 1, received {value!r}.")
+  return ClipSpec(int(num_frames), int(frame_stride), int(height), int(width))
+
+
+def fingerprint(obj):
+  """A short, stable hash of a JSON-able object (cache file names)."""
+  text = json.dumps(obj, sort_keys=True, default=str)
+  return hashlib.sha1(text.encode("utf8")).hexdigest()[:12]
+
+
+class Progress:
+  """Logs clips done / total and clips/s at most every `every` seconds (and at the end)."""
+
+  def __init__(self, name, total, every=10.0):
+    self.name, self.total, self.every = name, total, every
+    self.start = self.last = time.perf_counter()
+
+  def update(self, done, final=False):
+    now = time.perf_counter()
+    if not final and now - self.last < self.every:
+      return
+    self.last = now
+    rate = done / max(now - self.start, 1e-9)
+    eta = (self.total - done) / rate if rate > 0 else float("inf")
+    logging.info("%s: %d/%d clips, %.1f clips/s%s", self.name, done, self.total, rate,
+                 "" if final or not np.isfinite(eta) else f", ETA {eta:.0f}s")
