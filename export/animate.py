@@ -23,6 +23,7 @@ from trainers import workdir as workdir_lib
 from trainers.data import video_io
 from zoo import inputs as zoo_inputs
 
+flags.adopt_module_key_flags(cli)  # --helpshort lists --workdir, --out, ...
 IMAGE = flags.DEFINE_string("image", None, "The still image to animate (PNG, JPEG, ...).")
 
 

@@ -42,6 +42,7 @@ FORMATS = ("saved_model", "hub", "tflite")
 VERIFICATION_FILE = "verification.json"
 MODEL_CARD_FILE = "MODEL_CARD.md"
 
+flags.adopt_module_key_flags(cli)  # --helpshort lists --workdir, --out, ...
 FORMATS_FLAG = flags.DEFINE_list("formats", list(FORMATS), f"Any of {', '.join(FORMATS)}.")
 NAME = flags.DEFINE_string("name", None, "Model name in the layout; default: registry name.")
 VERSION = flags.DEFINE_integer("version", 1, "Version directory (TF Serving layout).")

@@ -24,6 +24,7 @@ from trainers import workdir as workdir_lib
 from trainers.data import video_io
 from zoo import inputs as zoo_inputs
 
+flags.adopt_module_key_flags(cli)  # --helpshort lists --workdir, --out, ...
 NUM = flags.DEFINE_integer("num", 16, "Number of clips in the grid.")
 STREAMS = flags.DEFINE_boolean("streams", False, "Also write the two-stream panels.")
 

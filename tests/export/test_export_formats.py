@@ -9,6 +9,8 @@ the hub check made to fail. Each export is verified by one fresh process.
 import json
 import os
 
+from absl import flags
+from absl.testing import flagsaver
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -47,12 +49,18 @@ def two_stream(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def image_model(tmp_path_factory):
+  # Through the CLI's flags, reading the results back from the verification.json files.
   root = tmp_path_factory.mktemp("image")
   workdir, generator, ema = helpers.make_workdir(root / "wd", "test_export_image")
   out = str(root / "out")
-  results = export_lib.export_workdir(workdir, out, formats=["saved_model", "hub", "tflite"],
-                                      name="animator", version=3,
-                                      tflite_variants=["float32"])
+  with flagsaver.flagsaver():
+    flags.FLAGS(["export", f"--workdir={workdir}", f"--out={out}", "--name=animator",
+                 "--version=3", "--formats=saved_model,hub,tflite",
+                 "--tflite_variants=float32"])
+    export_lib.main(["export"])
+  paths = export_lib.destinations(out, "animator", 3)
+  results = {fmt: {"path": path, "verification": _load_json(
+      os.path.join(path, "verification.json"))} for fmt, path in paths.items()}
   return {"out": out, "results": results, "generator": generator, "ema": ema,
           "workdir": workdir}
 
@@ -282,3 +290,6 @@ def test_bad_flags_are_named(two_stream, tmp_path):
   with pytest.raises(FileExistsError, match="not to exist"):
     export_lib.export_workdir(two_stream["workdir"], two_stream["out"],
                               formats=["saved_model"])
+  with pytest.raises(FileNotFoundError, match="step 999"):
+    export_lib.export_workdir(two_stream["workdir"], str(tmp_path), step=999)
+  assert _listing(tmp_path) == []
