@@ -193,14 +193,15 @@ class Trainer:
 
   # --- checkpoints ----------------------------------------------------------------------
   def _make_checkpoint(self):
-    items = dict(generator=self.generator, g_optimizer=self.g_opt, step=self.step,
+    weights = workdir_lib.trackable_weights
+    items = dict(generator=weights(self.generator), g_optimizer=self.g_opt, step=self.step,
                  iterator=self.iterator)
     if self.ema is not None:
-      items["ema_generator"] = self.ema
+      items["ema_generator"] = weights(self.ema)
     if self.d_vars:
       items["d_optimizer"] = self.d_opt
     for name, d in self.task.discriminators.items():
-      items[f"discriminator_{name}"] = d
+      items[f"discriminator_{name}"] = weights(d)
     self.checkpoint = tf.train.Checkpoint(**items)
     directory = workdir_lib.checkpoint_dir(self.workdir)
     if not self.chief:

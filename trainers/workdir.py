@@ -59,6 +59,17 @@ def build_generator(config, batch_size=1):
   return generator
 
 
+def trackable_weights(model):
+  """The model's weights as a checkpointable object, keyed by position: `0003_kernel`, ...
+
+  Keras 3 (3.15) does not give tf.train.Checkpoint the layers a model keeps in Python lists,
+  so `Checkpoint(generator=model)` silently drops them (BN moving statistics included). Every
+  weight is listed here instead, in `model.weights` order, which the same code always
+  produces; restoring into a model of another shape fails on the shapes.
+  """
+  return tf.train.Checkpoint(**{f"{i:04d}_{v.name}": v for i, v in enumerate(model.weights)})
+
+
 def latest_checkpoint(workdir, step=None):
   directory = checkpoint_dir(workdir)
   if step is None:
@@ -83,6 +94,7 @@ def restore_generator(workdir, step=None, ema=True):
   path = latest_checkpoint(workdir, step)
   generator = build_generator(config)
   use_ema = ema and config.train.get("ema_decay", 0.0) > 0
-  ckpt = tf.train.Checkpoint(**{"ema_generator" if use_ema else "generator": generator})
+  ckpt = tf.train.Checkpoint(
+      **{"ema_generator" if use_ema else "generator": trackable_weights(generator)})
   ckpt.restore(path).expect_partial().assert_existing_objects_matched()
   return generator, config, path

@@ -136,7 +136,8 @@ def make_workdir(path, name, ema_decay=0.999, step=7, metrics=None, **args):
   for v in ema_generator.trainable_variables:
     v.assign(v + 0.05 * tf.random.stateless_normal(v.shape, seed=[1, len(v.name)]))
   step_var = tf.Variable(step, dtype=tf.int64)
-  checkpoint = tf.train.Checkpoint(generator=generator, ema_generator=ema_generator,
+  checkpoint = tf.train.Checkpoint(generator=workdir_lib.trackable_weights(generator),
+                                   ema_generator=workdir_lib.trackable_weights(ema_generator),
                                    step=step_var)
   manager = tf.train.CheckpointManager(checkpoint, workdir_lib.checkpoint_dir(path),
                                        max_to_keep=3)

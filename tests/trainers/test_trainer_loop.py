@@ -21,7 +21,8 @@ def _float32_policy():
 
 def test_train_writes_checkpoints_samples_and_resumes(tmp_path):
   wd = str(tmp_path)
-  c = trainer_helpers.tiny_config(steps=4, checkpoint_every=2, sample_every=4)
+  c = trainer_helpers.tiny_config(steps=4, checkpoint_every=2, sample_every=4, ema_decay=0.5)
+  c.model.generator.name = "test_tiny_list_generator"  # batch norm inside a list of layers
   c.model.generator.args.two_stream = True
   c.objective.mask_sparsity = 0.1
   trainer = loop.run(c, wd)
@@ -36,13 +37,20 @@ def test_train_writes_checkpoints_samples_and_resumes(tmp_path):
   assert len(frames) == 4  # T of the tiny generator
   assert workdir_lib.load_config(wd).train.steps == 4
   assert tf.io.gfile.glob(os.path.join(wd, "train", "events.*"))
-  weights = [v.numpy() for v in trainer.generator.weights]
+  weights = [v.numpy() for v in trainer.generator.weights + trainer.ema.weights]
+  moving = [v for v in trainer.generator.weights if "moving" in v.path]
+  assert moving and not np.allclose(moving[0].numpy(), 0.0)  # the statistics did move
 
   c.train.steps = 6
   resumed = loop.Trainer(c, wd)
   assert resumed.restored.endswith("ckpt-4") and resumed.current_step() == 4
-  for a, b in zip(weights, resumed.generator.weights):
-    np.testing.assert_array_equal(a, b.numpy())
+  restored = resumed.generator.weights + resumed.ema.weights
+  assert len(restored) == len(weights)
+  for a, b in zip(weights, restored):
+    np.testing.assert_array_equal(a, b.numpy(), err_msg=b.path)
+  g, _, _ = workdir_lib.restore_generator(wd, step=4)  # the EMA copy, as export sees it
+  for a, b in zip(trainer.ema.weights, g.weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=b.path)
   resumed.train()
   assert resumed.current_step() == 6
 

@@ -37,6 +37,22 @@ class TinyGenerator(keras.Model):
     return video
 
 
+class TinyListGenerator(TinyGenerator):
+  """TinyGenerator with a list of layers holding batch norm: the structure Keras 3 does not
+  expose to tf.train.Checkpoint (what workdir.trackable_weights works around)."""
+
+  def __init__(self, **kwargs):
+    super().__init__(**kwargs)
+    self.blocks = [keras.layers.Dense(16), keras.layers.BatchNormalization()]
+
+  def call(self, inputs, training=False, return_streams=False):
+    x = keras.ops.reshape(inputs, (keras.ops.shape(inputs)[0], -1))
+    for block in self.blocks:
+      x = block(x, training=training) if isinstance(
+          block, keras.layers.BatchNormalization) else block(x)
+    return super().call(x, training=training, return_streams=return_streams)
+
+
 class TinyDiscriminator(keras.Model):
   """Flatten -> Dense 16 -> LeakyReLU -> Dense 1; optional batch norm."""
 
@@ -63,6 +79,7 @@ def _register(name, cls):
 
 
 _register("test_tiny_generator", TinyGenerator)
+_register("test_tiny_list_generator", TinyListGenerator)
 _register("test_tiny_discriminator", TinyDiscriminator)
 
 
