@@ -234,6 +234,12 @@ def main(argv):
         f"{matmul_before['bfloat16']['gflops']:.1f}, after "
         f"{matmul_after['float32']['gflops']:.1f} / {matmul_after['bfloat16']['gflops']:.1f})")
   print(format_table(runs, peak["float32"], peak["bfloat16"]))
+  for batch_size in batch_sizes:
+    done = [r for r in runs if r["batch_size"] == batch_size and "error" not in r]
+    if done:
+      terms = ", ".join(f"{k} {v:.4g}" for k, v in done[0]["flop_terms_gflop"].items())
+      print(f"GFLOP per generator step at batch {batch_size}: D steps "
+            f"{done[0]['d_step_gflop']:.4g} + G step {done[0]['g_step_gflop']:.4g} ({terms})")
   print(f"load average: start {machine['load_average']}, end {machine['load_average_end']}; "
         "RSS: peak of the run's process" + ("" if FLAGS.isolate else
                                             " (one process: cumulative over runs)"))
