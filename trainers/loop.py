@@ -271,7 +271,7 @@ class Trainer:
   def _with_noise(self, batch, step, purpose):
     """Adds this replica's slice of the global batch's noise, so that the samples a run draws
     do not depend on how the batch is split over replicas and micro-batches."""
-    latent = self.generator.latent_dim
+    latent = getattr(self.generator, "latent_dim", 0)
     if not latent:
       return batch
     replica = tf.distribute.get_replica_context().replica_id_in_sync_group
@@ -384,7 +384,8 @@ class Trainer:
                  config.model.generator.name, t.steps, step, self.num_replicas, t.batch_size,
                  self.jit)
     with _StopRequest() as stop, writer.as_default():
-      if step == 0 and self.chief and t.sample_every:
+      samples = t.sample_every if getattr(self.task, "writes_samples", True) else 0
+      if step == 0 and self.chief and samples:
         self.write_samples(0)
       while step < t.steps:
         before = step
@@ -409,7 +410,7 @@ class Trainer:
         elif _crossed(before, step, t.summary_every):
           for k, v in terms.items():
             tf.summary.scalar(f"train/{k}", v, step=step)
-        if self.chief and _crossed(before, step, t.sample_every):
+        if self.chief and _crossed(before, step, samples):
           self.write_samples(step)
         if _crossed(before, step, t.checkpoint_every) or step >= t.steps or stop.requested:
           self.save()
