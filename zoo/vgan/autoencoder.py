@@ -34,14 +34,20 @@ class AutoencoderGMM(keras.Model):
   (`zoo.vgan.gmm.fit_gmm`, scikit-learn) and stored in this model with `set_gmm`; `sample`
   draws codes from it and decodes them.
 
-  Calling convention (decision): `latent_dim` is `code_dim` and `call` dispatches on rank:
-  a rank-2 tensor is a code z [B, 100] and is decoded; a rank-5 tensor is a video
-  [B, T, H, W, 3] and is reconstructed (decode(encode(video))). `return_streams=True`
-  returns the decoder's streams in both cases. Note that the baseline's generations come from
-  `sample(batch_size, seed)`, not from decoding N(0, 1) noise. The GMM is stored as
-  non-trainable variables (saved with the checkpoint): `gmm_weights` [K],
-  `gmm_means` [K, D], `gmm_cholesky` [K, D, D] (lower-triangular L, covariance = L L^T).
-  Before `set_gmm` they hold a uniform mixture of N(0, I).
+  Calling convention (decision): `call` dispatches on rank. A rank-5 tensor is a video
+  [B, T, H, W, 3] and is reconstructed, decode(encode(video)): what the trainer's
+  "reconstruction" task fits. A rank-2 tensor is noise z ~ N(0, I) of `latent_dim` =
+  `code_dim + 1` entries, mapped through the stored mixture to a code and decoded: z[:, 0]
+  picks the component (u = Phi(z0) is uniform, component k where the cumulative weights first
+  reach u) and z[:, 1:] is the component's standard noise eps, code = mean_k + L_k eps. So
+  `generator(z)` with standard-normal z, which is how the trainer, `export.sample` and the
+  export signatures generate, draws from the baseline's generative model (codes from the
+  GMM), and `sample(batch_size, seed)` is `call` on `stateless_normal(seed)`. Before `set_gmm`
+  the mixture is uniform over copies of N(0, I), so z decodes as the code z[:, 1:].
+  `return_streams=True` returns the decoder's streams in both cases; `decode(code)` decodes a
+  code directly. The GMM is stored as non-trainable variables (the first three entries of
+  `weights`, so checkpointed with the network): `gmm_weights` [K], `gmm_means` [K, D],
+  `gmm_cholesky` [K, D, D] (lower-triangular L, covariance = L L^T).
 
   Args:
     code_dim: size of the code (paper: 100).
@@ -60,7 +66,7 @@ class AutoencoderGMM(keras.Model):
                init_std=0.01, gamma_std=0.02, **kwargs):
     super().__init__(**kwargs)
     self.code_dim = int(code_dim)
-    self.latent_dim = self.code_dim
+    self.latent_dim = self.code_dim + 1  # component choice + the code's noise
     self.num_components = int(num_components)
     self.encoder_widths = tuple(int(w) for w in encoder_widths)
     self.init_std = float(init_std)
@@ -99,11 +105,31 @@ class AutoencoderGMM(keras.Model):
 
   def call(self, inputs, training=False, return_streams=False):
     if len(inputs.shape) == 5:
-      inputs = self.encode(inputs, training=training)
-    elif len(inputs.shape) != 2:
-      raise ValueError("Expected a code [B, code_dim] or a video [B, T, H, W, C], received "
-                       f"a tensor of shape {inputs.shape}.")
-    return self.decode(inputs, training=training, return_streams=return_streams)
+      code = self.encode(inputs, training=training)
+    elif len(inputs.shape) == 2 and inputs.shape[-1] == self.latent_dim:
+      code = self.codes_from_noise(inputs)
+    else:
+      raise ValueError(f"Expected noise z [B, {self.latent_dim}] or a video [B, T, H, W, C], "
+                       f"received a tensor of shape {inputs.shape}.")
+    return self.decode(code, training=training, return_streams=return_streams)
+
+  def codes_from_noise(self, z):
+    """Standard-normal z [B, code_dim + 1] -> codes [B, code_dim] distributed as the GMM.
+
+    Phi(z[:, 0]) is uniform on (0, 1) and selects component k with probability weight_k
+    (inverse CDF of the categorical); z[:, 1:] ~ N(0, I) gives mean_k + L_k z[:, 1:] ~
+    N(mean_k, L_k L_k^T). Comparisons and a sum instead of a search keep it exportable.
+    """
+    z = tf.cast(z, tf.float32)
+    u = 0.5 * tf.math.erfc(-z[:, 0] / np.sqrt(2.0))
+    weights = tf.maximum(self.gmm_weights, 0.0)
+    cdf = tf.cumsum(weights) / tf.reduce_sum(weights)
+    below = tf.cast(cdf[tf.newaxis, :] < u[:, tf.newaxis], tf.int32)
+    component = tf.minimum(tf.reduce_sum(below, axis=1), self.num_components - 1)
+    cholesky = tf.gather(self.gmm_cholesky, component)
+    eps = z[:, 1:]
+    return tf.gather(self.gmm_means, component) + tf.squeeze(
+        tf.matmul(cholesky, eps[:, :, tf.newaxis]), -1)
 
   def set_gmm(self, weights, means, cholesky):
     """Stores a fitted mixture (numpy arrays, e.g. from `zoo.vgan.gmm.fit_gmm`).
@@ -127,13 +153,8 @@ class AutoencoderGMM(keras.Model):
 
   def sample_codes(self, batch_size, seed):
     """Codes [batch_size, D] from the mixture; `seed` is a shape-[2] int tensor (stateless)."""
-    component_seed, noise_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, num=2))
-    logits = tf.math.log(self.gmm_weights)[tf.newaxis]
-    component = tf.random.stateless_categorical(logits, batch_size, component_seed)[0]
-    eps = tf.random.stateless_normal([batch_size, self.code_dim], seed=noise_seed)
-    cholesky = tf.gather(self.gmm_cholesky, component)
-    return tf.gather(self.gmm_means, component) + tf.einsum("bij,bj->bi", cholesky, eps)
+    z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seed)
+    return self.codes_from_noise(z)
 
   def sample(self, batch_size, seed, return_streams=False):
     """Generated videos: codes drawn from the mixture, decoded (inference mode)."""
