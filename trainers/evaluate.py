@@ -198,16 +198,16 @@ def compute_metrics(metrics, real, fake):
 # ----------------------------------------------------------------------------- outputs
 
 
-def _json_safe(x):
+def json_safe(x):
   """NaN / inf -> None (strict JSON), recursively."""
   if isinstance(x, float) and not math.isfinite(x):
     return None
   if isinstance(x, dict):
-    return {k: _json_safe(v) for k, v in x.items()}
+    return {k: json_safe(v) for k, v in x.items()}
   if isinstance(x, (list, tuple)):
-    return [_json_safe(v) for v in x]
+    return [json_safe(v) for v in x]
   if isinstance(x, np.generic):
-    return _json_safe(x.item())
+    return json_safe(x.item())
   return x
 
 
@@ -221,7 +221,7 @@ def _write_json(path, obj):
   tf.io.gfile.makedirs(directory)
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
-    json.dump(_json_safe(obj), f, indent=2, sort_keys=True)
+    json.dump(json_safe(obj), f, indent=2, sort_keys=True)
     f.write("\n")
   os.replace(tmp, path)
 
@@ -542,7 +542,7 @@ def run(f):
     print(f"evaluate: {e}", file=sys.stderr)
     return 1
   result.pop("manifests", None)
-  print(json.dumps(_json_safe(result), indent=2, sort_keys=True))
+  print(json.dumps(json_safe(result), indent=2, sort_keys=True))
   return 0
 
 

@@ -27,6 +27,19 @@ from trainers.eval import sources
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+  """numpy's multi-threaded BLAS spins against TF's threads on 2 shared cores (the SVDs of
+  frechet.py ran 15x slower); one thread is faster for these small matrices."""
+  try:
+    import threadpoolctl  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    yield
+    return
+  with threadpoolctl.threadpool_limits(1, user_api="blas"):
+    yield
+
+
 class _StandInI3D(tf.Module):
   """'default' signature: [B, T, 224, 224, 3] -> {'default': [B, 400]}."""
 
@@ -186,7 +199,8 @@ def test_evaluate_fvd_zero_on_identical_sources_and_positive_when_shifted(
 
 
 def test_too_few_clips_is_an_error_unless_allowed(video_folder):
-  kwargs = dict(num_videos=12, num_frames=4, height=16, width=16, batch_size=4)
+  kwargs = dict(num_videos=12, num_frames=4, height=16, width=16, batch_size=4,
+                networks=evaluate.Networks("fd_r3d"))
   with pytest.raises(ValueError, match="Expected 12 clips.*received 10"):
     evaluate.evaluate("synthetic", video_folder, "fd_r3d", **kwargs)
   result = evaluate.evaluate("synthetic", video_folder, "fd_r3d", allow_fewer=True, **kwargs)
