@@ -1,0 +1,86 @@
+r"""Measures FVD embedding throughput: clips/s of 16x224x224 clips through the Keras I3D.
+
+    python bench/fvd.py                       # ~1-2 minutes on 2 CPU cores
+    python bench/fvd.py --batch_size=16 --batches=5
+
+Builds `zoo.registry.build("i3d")` with RANDOM weights (throughput does not depend on the
+weights; no checkpoint is needed, and the numbers it would produce are not FVD), compiles its
+inference call with tf.function, runs --warmup batches, then times --batches batches of
+random clips already in [-1, 1] at 224x224 (FVD's `preprocess` resize is not timed). Prints
+the machine (CPU model from /proc/cpuinfo, logical cores TensorFlow may use) and the
+TensorFlow version with the figure.
+"""
+
+import os
+import platform
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+from zoo import registry  # pylint: disable=g-import-not-at-top
+
+flags.DEFINE_integer("batch_size", 8, "Clips per batch.")
+flags.DEFINE_integer("batches", 3, "Timed batches.")
+flags.DEFINE_integer("warmup", 1, "Untimed batches first (tracing, allocation).")
+flags.DEFINE_integer("num_frames", 16, "T of each clip (FVD: 16).")
+flags.DEFINE_integer("size", 224, "H = W (FVD: 224).")
+FLAGS = flags.FLAGS
+
+
+def cpu_model():
+  """The CPU model name from /proc/cpuinfo (platform's guess elsewhere)."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def core_count():
+  """Cores this process may run on (the affinity mask), and os.cpu_count()."""
+  try:
+    usable = len(os.sched_getaffinity(0))
+  except AttributeError:
+    usable = os.cpu_count()
+  return usable, os.cpu_count()
+
+
+def main(argv):
+  del argv
+  b, t, s = FLAGS.batch_size, FLAGS.num_frames, FLAGS.size
+  usable, total = core_count()
+  print(f"machine: {cpu_model()}; {usable} usable cores (os.cpu_count {total}); "
+        f"load average {os.getloadavg()[0]:.2f}; TensorFlow {tf.__version__}")
+  print(f"Keras I3D (zoo 'i3d', 400 logits) with RANDOM weights: throughput only, not FVD; "
+        f"clips {t}x{s}x{s}x3, batch {b}, {FLAGS.warmup} warm-up + {FLAGS.batches} timed batches")
+  model = registry.build("i3d")
+  call = tf.function(lambda x: model(x, training=False))
+  clips = tf.constant(np.random.RandomState(0).uniform(-1, 1, (b, t, s, s, 3)), tf.float32)
+  start = time.perf_counter()
+  for _ in range(FLAGS.warmup):
+    call(clips).numpy()
+  warm = time.perf_counter() - start
+  times = []
+  for _ in range(FLAGS.batches):
+    start = time.perf_counter()
+    call(clips).numpy()
+    times.append(time.perf_counter() - start)
+  rate = b * len(times) / sum(times)
+  print(f"warm-up {warm:.1f}s; per batch {', '.join(f'{x:.2f}s' for x in times)}")
+  print(f"I3D throughput: {rate:.2f} clips/s ({1000.0 / rate:.0f} ms/clip); 2048 clips "
+        f"(one FVD side) ~{2048 / rate / 60:.1f} min")
+
+
+if __name__ == "__main__":
+  app.run(main)
