@@ -169,7 +169,175 @@ class GANTask:
         losses.wgan_weight_clip(d.trainable_variables, bound)
 
 
-TASKS = {"gan": GANTask}
+def softmax_cross_entropy(logits, labels):
+  """Mean softmax cross-entropy of [B, C] logits against int labels [B] (float32)."""
+  return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=tf.cast(labels, tf.int32), logits=tf.cast(logits, tf.float32)))
+
+
+def top1_accuracy(logits, labels):
+  """Fraction of the batch whose highest logit is the label."""
+  hits = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.cast(labels, tf.int32))
+  return tf.reduce_mean(tf.cast(hits, tf.float32))
+
+
+class _SupervisedTask:
+  """A task that trains one network (the loop's "generator" slot) on real clips alone.
+
+  No discriminators (the loop then runs no D step), no noise (the "z" the loop adds for a
+  network with a `latent_dim` is ignored: the network's input is the batch's video) and no
+  sample grid (`writes_samples` False).
+  """
+
+  condition_key = ""
+  writes_samples = False
+  data_outputs = ()
+  task_name = ""
+
+  def __init__(self, config):
+    self.config = config
+    extra = sorted(config.model.discriminators.keys())
+    if extra:
+      raise ValueError(f"Expected no model.discriminators for objective.task "
+                       f"{self.task_name!r}, received {extra}.")
+    self.generator = workdir_lib.build_network(config.model.generator)
+    self.discriminators = {}
+    self.d_weights = {}
+
+  def condition(self, batch):
+    del batch
+    return None
+
+  def generator_inputs(self, batch, seed, generator=None):
+    """The network's input: the real clips [B, T, H, W, 3]."""
+    del seed, generator
+    return batch["video"]
+
+  def build(self, batch):
+    """Creates every variable with one forward pass on `batch` (call inside strategy.scope)."""
+    self.generator(self.generator_inputs(batch, None), training=False)
+
+  def d_loss(self, batch, seed, step):
+    raise NotImplementedError(f"objective.task {self.task_name!r} has no discriminator.")
+
+  def clip_discriminator_weights(self):
+    pass
+
+
+class ReconstructionTask(_SupervisedTask):
+  """Autoencoder training: VGAN's baseline (Vondrick et al. 2016, Section 3.2, "We train an
+  autoencoder over our data"), `vgan_autoencoder_gmm`.
+
+  g_loss = objective.recon_loss ("l2", the default, or "l1"; mean over every element)
+  between `generator(video, training=True)` (decode(encode(video))) and the video. The paper
+  does not name the reconstruction loss; L2 is the usual autoencoder choice. The Gaussian
+  mixture over the codes is fitted after training (`python -m trainers.fit_gmm`), not here.
+  Samples are not written during training: before the GMM is fitted, decoding noise shows
+  nothing the baseline generates.
+  """
+
+  task_name = "reconstruction"
+
+  def __init__(self, config):
+    super().__init__(config)
+    name = config.objective.get("recon_loss", "") or "l2"
+    self.recon_fn = {"l1": losses.l1_reconstruction, "l2": losses.l2_reconstruction}.get(name)
+    if self.recon_fn is None:
+      raise ValueError(f"Expected objective.recon_loss in ('l1', 'l2') for objective.task "
+                       f"'reconstruction', received {name!r}.")
+    if not callable(getattr(self.generator, "encode", None)):
+      raise ValueError(f"Expected model.generator to be an autoencoder (a network with "
+                       f"encode(), e.g. vgan_autoencoder_gmm), received "
+                       f"{config.model.generator.name!r}.")
+
+  def g_loss(self, batch, seed, step):
+    del seed, step
+    video = tf.cast(batch["video"], tf.float32)
+    recon = _f32(self.generator(self.generator_inputs(batch, None), training=True))
+    loss = self.recon_fn(recon, video)
+    return loss, {"g/reconstruction": loss, "g/total": loss}
+
+
+class ClassificationTask(_SupervisedTask):
+  """Action recognition from a VGAN discriminator (Vondrick et al. 2016, Section 3.3, Fig. 4a).
+
+  Trains `model.generator` = `vgan_action_classifier` with softmax cross-entropy on the
+  batch's "label" (so `data.outputs` must name "label"). In modes "finetune" and
+  "last_layer" the trunk starts from a trained VGAN: `objective.transfer_from` is that
+  run's workdir, whose discriminator `objective.transfer_discriminator` (default "d") is
+  rebuilt from its config.json, restored from its latest checkpoint (key
+  `discriminator_<name>`) and copied into the classifier with `load_trunk_from`, in `build`,
+  so that a resumed run's own checkpoint, restored afterwards, wins. "random_init" loads
+  nothing (and ignores transfer_from). Logged terms: cross-entropy and the batch's top-1
+  accuracy.
+  """
+
+  task_name = "classification"
+  data_outputs = ("label",)
+  TRANSFER_MODES = ("finetune", "last_layer")
+
+  def __init__(self, config):
+    super().__init__(config)
+    obj = config.objective
+    if not hasattr(self.generator, "num_classes"):
+      raise ValueError(f"Expected model.generator to be a classifier (e.g. "
+                       f"vgan_action_classifier), received {config.model.generator.name!r}.")
+    outputs = tuple(config.data.get("outputs", ()))
+    if "label" not in outputs:
+      raise ValueError(f"Expected data.outputs to include 'label' for objective.task "
+                       f"'classification', received {outputs!r}.")
+    self.mode = getattr(self.generator, "mode", "finetune")
+    self.transfer_from = obj.get("transfer_from", "") or ""
+    self.transfer_key = obj.get("transfer_discriminator", "") or "d"
+    self.source_config = None
+    if self.mode in self.TRANSFER_MODES:
+      if not self.transfer_from:
+        raise ValueError(
+            f"Expected objective.transfer_from (the workdir of a trained VGAN whose "
+            f"discriminator the classifier starts from) for classifier mode {self.mode!r}, "
+            f"received {self.transfer_from!r}. Use mode 'random_init' to train from scratch.")
+      try:
+        self.source_config = workdir_lib.load_config(self.transfer_from)
+        self.source_checkpoint = workdir_lib.latest_checkpoint(self.transfer_from)
+      except FileNotFoundError as e:
+        raise FileNotFoundError(f"Expected objective.transfer_from to be a training workdir "
+                                f"with checkpoints, received {self.transfer_from!r}: {e}") from e
+      names = sorted(self.source_config.model.discriminators.keys())
+      if self.transfer_key not in names:
+        raise ValueError(f"Expected objective.transfer_discriminator among {names} (the "
+                         f"discriminators of {self.transfer_from}), received "
+                         f"{self.transfer_key!r}.")
+
+  def build(self, batch):
+    super().build(batch)
+    if self.source_config is not None:
+      self.generator.load_trunk_from(self.load_source_discriminator())
+
+  def load_source_discriminator(self):
+    """The trained discriminator of `objective.transfer_from`, restored from its checkpoint."""
+    entry = self.source_config.model.discriminators[self.transfer_key]
+    d = workdir_lib.build_network(entry)
+    d.build((None,) + tuple(d.video_shape))
+    key = f"discriminator_{self.transfer_key}"
+    ckpt = tf.train.Checkpoint(**{key: workdir_lib.trackable_weights(d)})
+    try:
+      ckpt.restore(self.source_checkpoint).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+      raise ValueError(f"Expected {self.source_checkpoint} (objective.transfer_from) to hold "
+                       f"{key} of a {entry.name} as its config.json describes, received a "
+                       f"checkpoint that does not match: {e}") from e
+    return d
+
+  def g_loss(self, batch, seed, step):
+    del seed, step
+    logits = _f32(self.generator(self.generator_inputs(batch, None), training=True))
+    loss = softmax_cross_entropy(logits, batch["label"])
+    return loss, {"g/cross_entropy": loss, "g/accuracy": top1_accuracy(logits, batch["label"]),
+                  "g/total": loss}
+
+
+TASKS = {"gan": GANTask, "reconstruction": ReconstructionTask,
+         "classification": ClassificationTask}
 
 
 def make_task(config):
@@ -177,3 +345,19 @@ def make_task(config):
   if name not in TASKS:
     raise ValueError(f"Expected objective.task in {sorted(TASKS)}, received {name!r}.")
   return TASKS[name](config)
+
+
+def data_outputs(config):
+  """The dataset outputs the config's task reads, without building any network.
+
+  The loop makes its input pipeline before the task; this answers for it: a task class's
+  own `data_outputs` when it declares them, else GANTask's condition key.
+  """
+  name = config.objective.task
+  if name not in TASKS:
+    raise ValueError(f"Expected objective.task in {sorted(TASKS)}, received {name!r}.")
+  declared = getattr(TASKS[name], "data_outputs", None)
+  if isinstance(declared, tuple):
+    return declared
+  key = config.objective.get("condition", "")
+  return (key,) if key else ()
