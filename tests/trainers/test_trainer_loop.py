@@ -144,3 +144,27 @@ def test_mixed_bfloat16_keeps_float32_variables(tmp_path):
   trainer = loop.run(c, str(tmp_path))
   assert all(v.dtype == tf.float32 for v in trainer.generator.weights)
   assert all(np.isfinite(v.numpy()).all() for v in trainer.generator.weights)
+
+
+def test_several_steps_per_call_equal_one_step_per_call(tmp_path):
+  weights = {}
+  for n in (1, 2):
+    c = trainer_helpers.tiny_config(steps=4, steps_per_call=n, checkpoint_every=2,
+                                    keep_every=4)
+    trainer = loop.run(c, str(tmp_path / f"n{n}"))
+    assert trainer.current_step() == 4
+    weights[n] = [v.numpy() for v in trainer.generator.weights]
+  for a, b in zip(weights[1], weights[2]):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  # keep_every: step 4's checkpoint is also kept apart from the rotating ones.
+  assert tf.io.gfile.exists(str(tmp_path / "n2" / "checkpoints" / "keep" / "ckpt-4.index"))
+
+
+def test_mixed_float16_uses_loss_scaling_and_trains(tmp_path):
+  c = trainer_helpers.tiny_config(steps=2, checkpoint_every=0)
+  c.runtime.precision = "mixed_float16"
+  trainer = loop.run(c, str(tmp_path))
+  assert isinstance(trainer.g_opt, keras.optimizers.LossScaleOptimizer)
+  assert trainer.generator.compute_dtype == "float16"
+  assert all(v.dtype == tf.float32 for v in trainer.generator.trainable_weights)
+  assert all(np.isfinite(v.numpy()).all() for v in trainer.generator.weights)
