@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from trainers import evaluate
 from trainers import optim
 from trainers import strategy as strategy_lib
 from trainers import summaries
@@ -107,6 +108,8 @@ class Trainer:
           f"{self.num_replicas} x {t.grad_accum}, received {t.batch_size}.")
     self.per_replica_batch = t.batch_size // self.num_replicas
     self.jit = strategy_lib.use_jit(config.runtime, self.strategy)
+    if config.eval.every:  # fail now, not hours in, when FVD is asked and no I3D is there
+      evaluate.eval_networks(config.eval)
     if self.chief:
       workdir_lib.save_config(config, workdir)
 
@@ -417,6 +420,10 @@ class Trainer:
           kill = config.runtime.get("kill_after_step", 0)
           if kill and step >= kill:
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.chief and _crossed(before, step, config.eval.every):
+          results = evaluate.periodic_eval(self, config, step, writer)
+          logging.info("Evaluation at step %d: %s", step,
+                       ", ".join(f"{k}={v:.4g}" for k, v in sorted(results.items())))
         if stop.requested:
           logging.info("Stopped at step %d on request; resume with the same --workdir.", step)
           break

@@ -168,3 +168,25 @@ def test_mixed_float16_uses_loss_scaling_and_trains(tmp_path):
   assert trainer.generator.compute_dtype == "float16"
   assert all(v.dtype == tf.float32 for v in trainer.generator.trainable_weights)
   assert all(np.isfinite(v.numpy()).all() for v in trainer.generator.weights)
+
+
+def test_periodic_evaluation_defaults_to_fd_r3d_and_caches_real_statistics(tmp_path):
+  c = trainer_helpers.tiny_config(steps=2, checkpoint_every=0)
+  c.eval.every = 2
+  c.eval.num_videos = 8
+  trainer = loop.run(c, str(tmp_path))
+  assert trainer.current_step() == 2
+  cached = os.listdir(tmp_path / "eval")
+  assert any(f.startswith("real_stats_r3d") for f in cached), cached
+  assert not any("fvd" in f or "i3d" in f for f in cached)
+
+
+def test_fvd_without_an_i3d_fails_before_training(tmp_path):
+  c = trainer_helpers.tiny_config(steps=2)
+  c.eval.every = 2
+  c.eval.metrics = ("fvd",)
+  c.eval.i3d = str(tmp_path / "no_such_module")
+  from trainers.eval import fvd  # pylint: disable=g-import-not-at-top
+  with pytest.raises(fvd.I3DUnavailableError, match="no_such_module"):
+    loop.Trainer(c, str(tmp_path / "wd"))
+  assert not os.path.exists(tmp_path / "wd" / "checkpoints")
