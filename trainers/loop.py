@@ -182,8 +182,7 @@ class Trainer:
                                  input_context=input_context, seed=self.config.seed)
 
   def _task_outputs(self):
-    key = self.config.objective.get("condition", "")
-    return (key,) if key else ()
+    return tasks_lib.data_outputs(self.config)
 
   def _example_batch(self):
     """A zero batch of one micro-batch's shapes, to create variables."""
@@ -387,7 +386,8 @@ class Trainer:
                  config.model.generator.name, t.steps, step, self.num_replicas, t.batch_size,
                  self.jit)
     with _StopRequest() as stop, writer.as_default():
-      samples = t.sample_every if getattr(self.task, "writes_samples", True) else 0
+      generates = getattr(self.task, "writes_samples", True)
+      samples = t.sample_every if generates else 0
       if step == 0 and self.chief and samples:
         self.write_samples(0)
       while step < t.steps:
@@ -420,7 +420,7 @@ class Trainer:
           kill = config.runtime.get("kill_after_step", 0)
           if kill and step >= kill:
             os.kill(os.getpid(), signal.SIGKILL)
-        if self.chief and _crossed(before, step, config.eval.every):
+        if self.chief and generates and _crossed(before, step, config.eval.every):
           results = evaluate.periodic_eval(self, config, step, writer)
           logging.info("Evaluation at step %d: %s", step,
                        ", ".join(f"{k}={v:.4g}" for k, v in sorted(results.items())))
