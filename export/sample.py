@@ -29,7 +29,6 @@ NUM = flags.DEFINE_integer("num", 16, "Number of clips in the grid.")
 STREAMS = flags.DEFINE_boolean("streams", False, "Also write the two-stream panels.")
 
 BATCH_SIZE = 8  # clips per generator call; the noise is drawn for all at once
-PANEL_PAD = 4
 
 
 def check_unconditional(generator, workdir, name):
@@ -60,35 +59,6 @@ def generate(generator, num, seed, streams=False):
   return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def stream_as_clip(x, num_frames):
-  """A stream as uint8 clips [N, T, H, W, 3].
-
-  Backgrounds may be one image per clip ([N, H, W, C] or [N, 1, H, W, C]): repeated over
-  time. One-channel streams are masks in [0, 1] (sigmoid): shown as grey, white = 1.
-  Everything else is taken to be in [-1, 1], as the videos.
-  """
-  x = np.asarray(x, np.float32)
-  if x.ndim == 4:
-    x = x[:, None]
-  if x.shape[1] == 1:
-    x = np.repeat(x, num_frames, axis=1)
-  if x.shape[-1] == 1:
-    x = np.repeat(x, 3, axis=-1) * 2.0 - 1.0
-  return video_io.to_uint8(x)
-
-
-def streams_panel(outputs, streams):
-  """One clip: the grids of each stream, then the composite, side by side."""
-  num_frames = outputs["video"].shape[1]
-  grids = [video_io.grid(stream_as_clip(outputs[k], num_frames)) for k in streams]
-  grids.append(video_io.grid(video_io.to_uint8(outputs["video"])))
-  pad = np.zeros(grids[0].shape[:2] + (PANEL_PAD, 3), np.uint8)
-  pieces = []
-  for g in grids:
-    pieces += [g, pad]
-  return np.concatenate(pieces[:-1], axis=2)
-
-
 def output_paths(out, suffix=""):
   stem, ext = os.path.splitext(out)
   if ext.lower() not in (".mp4", ".gif"):
@@ -116,7 +86,7 @@ def write_samples(workdir, out, num=16, seed=0, ema=True, step=None, streams=Fal
     video_io.write_video(path, clip, fps)
   result = {"paths": paths, "videos": videos, "grid": clip}
   if streams:
-    panel = streams_panel(outputs, model_streams)
+    panel = video_io.streams_panel(outputs, model_streams)
     result["stream_paths"] = output_paths(out, "_streams")
     for path in result["stream_paths"]:
       video_io.write_video(path, panel, fps)

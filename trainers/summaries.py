@@ -76,24 +76,8 @@ def write_samples(directory, step, outputs, fps=8):
   stem = os.path.join(directory, f"step_{step:08d}")
   video_io.write_video(stem + ".mp4", composite, fps)
   video_io.write_video(stem + ".gif", composite, fps)
-  if "mask" in outputs:
-    panels = [composite, streams_grid(outputs, video.shape[1])]
-    video_io.write_video(stem + "_streams.mp4", np.concatenate(panels[1:], axis=2), fps)
+  streams = [k for k in ("foreground", "background", "mask") if k in outputs]
+  if streams:
+    video_io.write_video(stem + "_streams.mp4", video_io.streams_panel(outputs, streams), fps)
   logging.info("Wrote samples %s.{mp4,gif}", stem)
   return composite
-
-
-def streams_grid(outputs, num_frames):
-  """Foreground | background | mask | composite, one row per sample, as one uint8 clip."""
-  n = outputs["video"].shape[0]
-  def as_clip(x):
-    x = np.asarray(x)
-    if x.ndim == 4:  # a static image: repeat over time
-      x = np.repeat(x[:, None], num_frames, axis=1)
-    if x.shape[-1] == 1:  # mask in [0, 1] -> grey in [-1, 1]
-      x = np.repeat(x * 2.0 - 1.0, 3, axis=-1)
-    return x
-  rows = [np.concatenate([as_clip(outputs[k])[i] for k in
-                          ("foreground", "background", "mask", "video")], axis=2)
-          for i in range(n)]
-  return video_io.grid(video_io.to_uint8(np.stack(rows)), columns=1)

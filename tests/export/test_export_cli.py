@@ -16,6 +16,7 @@ import test_export_helpers as helpers
 from export import animate as animate_lib
 from export import preprocess
 from export import sample as sample_lib
+from trainers.data import video_io
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -75,7 +76,7 @@ def test_sample_streams_panel(workdirs, tmp_path):
   assert result["stream_paths"] == [str(tmp_path / "grid_streams.mp4"),
                                     str(tmp_path / "grid_streams.gif")]
   # Four panels (foreground, background, mask, composite) of a 2x2 grid (22 x 22), 4 apart.
-  width = 4 * 22 + 3 * sample_lib.PANEL_PAD
+  width = 4 * 22 + 3 * video_io.PANEL_PAD
   assert read_gif(str(tmp_path / "grid_streams.gif")) == (helpers.T, (width, 22))
   assert read_mp4(str(tmp_path / "grid_streams.mp4")).shape == (helpers.T, 22, width, 3)
   composite = result["panel"][:, :, -22:]

@@ -164,3 +164,35 @@ def read_vgan_clip(path, frame_height=64):
     raise ValueError(f"Expected the height of {path} to be a multiple of the frame height "
                      f"{frame_height}, received {image.shape[0]}.")
   return image.reshape(image.shape[0] // frame_height, frame_height, *image.shape[1:])
+
+
+PANEL_PAD = 4  # black pixels between the panels of `streams_panel`
+
+
+def stream_as_clip(x, num_frames):
+  """A stream as uint8 clips [N, T, H, W, 3].
+
+  Backgrounds may be one image per clip ([N, H, W, C] or [N, 1, H, W, C]): repeated over
+  time. One-channel streams are masks in [0, 1] (sigmoid): shown as grey, white = 1.
+  Everything else is taken to be in [-1, 1], as the videos.
+  """
+  x = np.asarray(x, np.float32)
+  if x.ndim == 4:
+    x = x[:, None]
+  if x.shape[1] == 1:
+    x = np.repeat(x, num_frames, axis=1)
+  if x.shape[-1] == 1:
+    x = np.repeat(x, 3, axis=-1) * 2.0 - 1.0
+  return to_uint8(x)
+
+
+def streams_panel(outputs, streams):
+  """One clip: the grids of each stream, then the composite, side by side."""
+  num_frames = outputs["video"].shape[1]
+  grids = [grid(stream_as_clip(outputs[k], num_frames)) for k in streams]
+  grids.append(grid(to_uint8(outputs["video"])))
+  pad = np.zeros(grids[0].shape[:2] + (PANEL_PAD, 3), np.uint8)
+  pieces = []
+  for g in grids:
+    pieces += [g, pad]
+  return np.concatenate(pieces[:-1], axis=2)
