@@ -1,0 +1,36 @@
+"""The registry: duplicates raise, unknown names list the known ones, build passes kwargs."""
+
+import pytest
+
+from zoo import registry
+
+
+class _Thing:
+
+  def __init__(self, width=1):
+    self.width = width
+
+
+def test_register_build_and_names():
+  name = "test_registry_thing"
+  if name not in registry._REGISTRY:
+    registry.register(name)(_Thing)
+  assert registry.build(name, width=7).width == 7
+  assert name in registry.names()
+  assert registry.names() == sorted(registry.names())
+  assert {"vgan_two_stream", "vgan_discriminator", "i3d"} <= set(registry.names())
+
+
+def test_duplicate_name_raises():
+  with pytest.raises(ValueError, match="already registered"):
+    registry.register("vgan_two_stream")(_Thing)
+
+
+def test_unknown_name_lists_known_names():
+  with pytest.raises(KeyError, match=r"Unknown model 'vgan_three_stream'.*vgan_two_stream"):
+    registry.build("vgan_three_stream")
+
+
+def test_bad_arguments_name_the_model():
+  with pytest.raises(TypeError, match="vgan_discriminator"):
+    registry.build("vgan_discriminator", no_such_argument=1)
