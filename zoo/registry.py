@@ -76,9 +76,9 @@ def build(name, **kwargs):
   builder = get(name)
   try:
     return builder(**kwargs)
-  except TypeError as e:
-    raise TypeError(f"Could not build model {name!r} with arguments "
-                    f"{sorted(kwargs)}: {e}") from e
+  except (TypeError, ValueError) as e:  # a bad argument: say which model got it
+    raise type(e)(f"Could not build model {name!r} with arguments {sorted(kwargs)}: "
+                  f"{e}") from e
 
 
 def names():
