@@ -21,7 +21,7 @@ generations decode codes sampled from it. This binary:
    unchanged, so training can still resume), and writes WORKDIR/gmm.json.
 
 Then `workdir.restore_generator` returns a model whose `call(z)`, z ~ N(0, I) of
-`latent_dim = code_dim + 1`, decodes codes drawn from the mixture (see
+`latent_dim = code_dim + 2`, decodes codes drawn from the mixture (see
 `zoo.vgan.autoencoder`): `export.sample` and the export signatures generate from the
 baseline with no special path. Training the workdir further leaves the mixture stale: rerun
 this afterwards.

@@ -145,7 +145,7 @@ def test_generation_after_fitting_draws_codes_from_the_gmm(trained_ae):
   means = np.stack([mean, -mean, mean + 5.0, mean - 5.0])
   g.set_gmm(np.array([1.0, 0.0, 0.0, 0.0]), means, 1e-7 * np.stack([np.eye(16)] * 4))
   z = zoo_inputs.generator_inputs(g, 6, tf.constant([3, 4]))  # as export.sample draws it
-  assert tuple(z.shape) == (6, 17)
+  assert tuple(z.shape) == (6, 18)
   samples = g(z, training=False).numpy()
   expected = g.decode(tf.constant(np.tile(mean, [6, 1])), training=False).numpy()
   np.testing.assert_allclose(samples, expected, atol=1e-4)

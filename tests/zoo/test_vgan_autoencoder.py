@@ -37,7 +37,7 @@ def paper_model():
 def test_paper_size_shapes_and_parameter_count(paper_model):
   model = paper_model
   assert (model.latent_dim, model.condition, model.video_shape, model.streams) == (
-      101, None, (32, 64, 64, 3), ("foreground", "background", "mask"))
+      102, None, (32, 64, 64, 3), ("foreground", "background", "mask"))
   video = tf.random.stateless_uniform([1, 32, 64, 64, 3], seed=[1, 2], minval=-1, maxval=1)
   x, shapes = video, []
   for block in model.encoder_trunk.blocks:
@@ -70,15 +70,15 @@ def test_sample_shape_at_paper_size(paper_model):
 
 def test_call_dispatches_on_rank():
   model = small_model(code_dim=6, num_components=2)
-  assert model.latent_dim == 7
-  z = tf.random.stateless_normal([2, 7], seed=[1, 1])
-  # Before set_gmm every component is N(0, I): z decodes as the code z[:, 1:].
-  np.testing.assert_allclose(model(z), model.decode(z[:, 1:]), atol=1e-6)
+  assert model.latent_dim == 8
+  z = tf.random.stateless_normal([2, 8], seed=[1, 1])
+  # Before set_gmm every component is N(0, I): z decodes as the code z[:, 2:].
+  np.testing.assert_allclose(model(z), model.decode(z[:, 2:]), atol=1e-6)
   video = tf.random.stateless_uniform([2, 8, 16, 16, 3], seed=[2, 2], minval=-1, maxval=1)
   np.testing.assert_allclose(model(video), model.decode(model.encode(video)), atol=1e-6)
   out = model(video, return_streams=True)
   assert sorted(out) == ["background", "foreground", "mask", "video"]
-  with pytest.raises(ValueError, match=r"Expected noise z \[B, 7\]"):
+  with pytest.raises(ValueError, match=r"Expected noise z \[B, 8\]"):
     model(tf.zeros([2, 16, 16, 3]))
   with pytest.raises(ValueError, match="Expected noise z"):
     model(tf.zeros([2, 6]))  # a code: decode() takes those
@@ -88,9 +88,10 @@ def test_call_on_noise_draws_codes_from_the_mixture():
   model = small_model(code_dim=2, num_components=3)
   means = np.array([[-10.0, 0.0], [0.0, 10.0], [10.0, 0.0]])
   model.set_gmm(np.array([0.2, 0.3, 0.5]), means, 1e-6 * np.stack([np.eye(2)] * 3))
-  # Phi(z0) picks the component by the cumulative weights 0.2, 0.5, 1.0.
-  z0 = np.array([-2.0, -0.5, 0.5, 2.0], np.float32)  # Phi: 0.023, 0.31, 0.69, 0.98
-  z = np.concatenate([z0[:, None], np.ones([4, 2], np.float32)], axis=1)
+  # u = exp(-(z0^2 + z1^2) / 2) picks the component by the cumulative weights 0.2, 0.5, 1.0.
+  z0 = np.array([2.797, 1.530, 0.861, 0.201], np.float32)  # u: 0.02, 0.31, 0.69, 0.98
+  z = np.concatenate([z0[:, None], np.zeros([4, 1], np.float32), np.ones([4, 2], np.float32)],
+                     axis=1)
   np.testing.assert_allclose(model.codes_from_noise(z), means[[0, 1, 2, 2]], atol=1e-4)
   np.testing.assert_allclose(model(z), model.decode(tf.constant(means[[0, 1, 2, 2]],
                                                                 tf.float32)), atol=1e-4)

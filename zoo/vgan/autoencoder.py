@@ -37,13 +37,15 @@ class AutoencoderGMM(keras.Model):
   Calling convention (decision): `call` dispatches on rank. A rank-5 tensor is a video
   [B, T, H, W, 3] and is reconstructed, decode(encode(video)): what the trainer's
   "reconstruction" task fits. A rank-2 tensor is noise z ~ N(0, I) of `latent_dim` =
-  `code_dim + 1` entries, mapped through the stored mixture to a code and decoded: z[:, 0]
-  picks the component (u = Phi(z0) is uniform, component k where the cumulative weights first
-  reach u) and z[:, 1:] is the component's standard noise eps, code = mean_k + L_k eps. So
+  `code_dim + 2` entries, mapped through the stored mixture to a code and decoded: z[:, :2]
+  picks the component (u = exp(-(z0^2 + z1^2) / 2) is exactly uniform, the inverse of
+  Box-Muller's radius, and uses only TFLite builtin ops where Phi(z0) needs Erfc; component k
+  where the cumulative weights first reach u) and z[:, 2:] is the component's standard noise
+  eps, code = mean_k + L_k eps. So
   `generator(z)` with standard-normal z, which is how the trainer, `export.sample` and the
   export signatures generate, draws from the baseline's generative model (codes from the
   GMM), and `sample(batch_size, seed)` is `call` on `stateless_normal(seed)`. Before `set_gmm`
-  the mixture is uniform over copies of N(0, I), so z decodes as the code z[:, 1:].
+  the mixture is uniform over copies of N(0, I), so z decodes as the code z[:, 2:].
   `return_streams=True` returns the decoder's streams in both cases; `decode(code)` decodes a
   code directly. The GMM is stored as non-trainable variables (the first three entries of
   `weights`, so checkpointed with the network): `gmm_weights` [K], `gmm_means` [K, D],
@@ -66,7 +68,7 @@ class AutoencoderGMM(keras.Model):
                init_std=0.01, gamma_std=0.02, **kwargs):
     super().__init__(**kwargs)
     self.code_dim = int(code_dim)
-    self.latent_dim = self.code_dim + 1  # component choice + the code's noise
+    self.latent_dim = self.code_dim + 2  # component choice (2 coordinates) + the code's noise
     self.num_components = int(num_components)
     self.encoder_widths = tuple(int(w) for w in encoder_widths)
     self.init_std = float(init_std)
@@ -114,20 +116,22 @@ class AutoencoderGMM(keras.Model):
     return self.decode(code, training=training, return_streams=return_streams)
 
   def codes_from_noise(self, z):
-    """Standard-normal z [B, code_dim + 1] -> codes [B, code_dim] distributed as the GMM.
+    """Standard-normal z [B, code_dim + 2] -> codes [B, code_dim] distributed as the GMM.
 
-    Phi(z[:, 0]) is uniform on (0, 1) and selects component k with probability weight_k
-    (inverse CDF of the categorical); z[:, 1:] ~ N(0, I) gives mean_k + L_k z[:, 1:] ~
-    N(mean_k, L_k L_k^T). Comparisons and a sum instead of a search keep it exportable.
+    u = exp(-(z0^2 + z1^2) / 2) is uniform on (0, 1) (z0^2 + z1^2 is chi-square with 2
+    degrees of freedom, i.e. exponential with mean 2) and selects component k with
+    probability weight_k (inverse CDF of the categorical); z[:, 2:] ~ N(0, I), independent of
+    u, gives mean_k + L_k z[:, 2:] ~ N(mean_k, L_k L_k^T). Only exp, comparisons and sums: it
+    converts to TFLite builtin ops.
     """
     z = tf.cast(z, tf.float32)
-    u = 0.5 * tf.math.erfc(-z[:, 0] / np.sqrt(2.0))
+    u = tf.exp(-0.5 * (tf.square(z[:, 0]) + tf.square(z[:, 1])))
     weights = tf.maximum(self.gmm_weights, 0.0)
     cdf = tf.cumsum(weights) / tf.reduce_sum(weights)
     below = tf.cast(cdf[tf.newaxis, :] < u[:, tf.newaxis], tf.int32)
     component = tf.minimum(tf.reduce_sum(below, axis=1), self.num_components - 1)
     cholesky = tf.gather(self.gmm_cholesky, component)
-    eps = z[:, 1:]
+    eps = z[:, 2:]
     return tf.gather(self.gmm_means, component) + tf.squeeze(
         tf.matmul(cholesky, eps[:, :, tf.newaxis]), -1)
 
