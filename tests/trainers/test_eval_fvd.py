@@ -7,29 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import eval_helpers
 from trainers.eval import frechet
 from trainers.eval import fvd
 
 
-class _StandInI3D(tf.Module):
-  """The TF-Hub I3D's calling convention: 'default' signature, [B, T, 224, 224, 3] -> [B, 400]."""
-
-  def __init__(self):
-    super().__init__()
-    self.proj = tf.constant(np.random.RandomState(0).normal(size=(48, 400)), tf.float32)
-
-  @tf.function(input_signature=[tf.TensorSpec([None, None, 224, 224, 3], tf.float32)])
-  def default(self, videos):
-    pooled = tf.nn.avg_pool2d(tf.reduce_mean(videos, axis=1), 56, 56, "VALID")  # [B, 4, 4, 3]
-    return {"default": tf.tanh(tf.matmul(tf.reshape(pooled, [-1, 48]), self.proj))}
-
-
-@pytest.fixture(scope="module")
-def stand_in(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp("i3d") / "module")
-  module = _StandInI3D()
-  tf.saved_model.save(module, path, signatures={"default": module.default})
-  return path
+stand_in = eval_helpers.stand_in_i3d  # a saved stand-in I3D module (fixture)
 
 
 def _clips(n, seed=0):

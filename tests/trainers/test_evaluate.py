@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import eval_helpers
 import trainer_helpers
 from trainers import evaluate
 from trainers import loop
@@ -24,41 +25,13 @@ from trainers.data import video_io
 from trainers.eval import fvd
 from trainers.eval import sources
 
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
+one_blas_thread = eval_helpers.one_blas_thread  # the fixture, used by pytestmark
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-  """numpy's multi-threaded BLAS spins against TF's threads on 2 shared cores (the SVDs of
-  frechet.py ran 15x slower); one thread is faster for these small matrices."""
-  try:
-    import threadpoolctl  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    yield
-    return
-  with threadpoolctl.threadpool_limits(1, user_api="blas"):
-    yield
-
-
-class _StandInI3D(tf.Module):
-  """'default' signature: [B, T, 224, 224, 3] -> {'default': [B, 400]}."""
-
-  def __init__(self):
-    super().__init__()
-    self.proj = tf.constant(np.random.RandomState(0).normal(size=(48, 400)), tf.float32)
-
-  @tf.function(input_signature=[tf.TensorSpec([None, None, 224, 224, 3], tf.float32)])
-  def default(self, videos):
-    pooled = tf.nn.avg_pool2d(tf.reduce_mean(videos, axis=1), 56, 56, "VALID")
-    return {"default": tf.tanh(tf.matmul(tf.reshape(pooled, [-1, 48]), self.proj))}
-
-
-@pytest.fixture(scope="module")
-def stand_in(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp("i3d") / "module")
-  module = _StandInI3D()
-  tf.saved_model.save(module, path, signatures={"default": module.default})
-  return path
+stand_in = eval_helpers.stand_in_i3d  # a saved stand-in I3D module (fixture)
 
 
 @pytest.fixture(scope="module")

@@ -10,23 +10,14 @@ import numpy as np
 from PIL import Image
 import pytest
 
+import eval_helpers
 import trainer_helpers
 from trainers import learning_check
 
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
+one_blas_thread = eval_helpers.one_blas_thread  # the fixture, used by pytestmark
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-  """numpy's multi-threaded BLAS spins against TF's threads on 2 shared cores (the SVDs of
-  frechet.py ran 15x slower); one thread is faster for these small matrices."""
-  try:
-    import threadpoolctl  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    yield
-    return
-  with threadpoolctl.threadpool_limits(1, user_api="blas"):
-    yield
 
 
 @pytest.fixture(autouse=True)
