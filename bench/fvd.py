@@ -7,12 +7,10 @@ Builds `zoo.registry.build("i3d")` with RANDOM weights (throughput does not depe
 weights; no checkpoint is needed, and the numbers it would produce are not FVD), compiles its
 inference call with tf.function, runs --warmup batches, then times --batches batches of
 random clips already in [-1, 1] at 224x224 (FVD's `preprocess` resize is not timed). Prints
-the machine (CPU model from /proc/cpuinfo, logical cores TensorFlow may use) and the
-TensorFlow version with the figure.
+the machine (bench.common.describe_machine) with the figure.
 """
 
 import os
-import platform
 import sys
 import time
 
@@ -25,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
+from bench import common  # pylint: disable=g-import-not-at-top
 from zoo import registry  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_integer("batch_size", 8, "Clips per batch.")
@@ -35,33 +34,10 @@ flags.DEFINE_integer("size", 224, "H = W (FVD: 224).")
 FLAGS = flags.FLAGS
 
 
-def cpu_model():
-  """The CPU model name from /proc/cpuinfo (platform's guess elsewhere)."""
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine()
-
-
-def core_count():
-  """Cores this process may run on (the affinity mask), and os.cpu_count()."""
-  try:
-    usable = len(os.sched_getaffinity(0))
-  except AttributeError:
-    usable = os.cpu_count()
-  return usable, os.cpu_count()
-
-
 def main(argv):
   del argv
   b, t, s = FLAGS.batch_size, FLAGS.num_frames, FLAGS.size
-  usable, total = core_count()
-  print(f"machine: {cpu_model()}; {usable} usable cores (os.cpu_count {total}); "
-        f"load average {os.getloadavg()[0]:.2f}; TensorFlow {tf.__version__}")
+  print("machine:", common.machine_line(common.describe_machine()))
   print(f"Keras I3D (zoo 'i3d', 400 logits) with RANDOM weights: throughput only, not FVD; "
         f"clips {t}x{s}x{s}x3, batch {b}, {FLAGS.warmup} warm-up + {FLAGS.batches} timed batches")
   model = registry.build("i3d")

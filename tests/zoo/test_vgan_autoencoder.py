@@ -8,18 +8,7 @@ import tensorflow as tf
 from zoo import registry
 from zoo.vgan import autoencoder
 from zoo.vgan import gmm
-
-
-def conv_params(kernel_volume, cin, cout):
-  return kernel_volume * cin * cout + cout
-
-
-def bn_params(channels):
-  return 2 * channels
-
-
-def trainable_count(model):
-  return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+from vgan_counts import conv_params, bn_params, trainable_count  # pylint: disable=g-multiple-import
 
 
 def small_model(**kwargs):

@@ -8,25 +8,7 @@ import tensorflow as tf
 from zoo import registry
 from zoo.vgan import blocks
 from zoo.vgan import generators
-
-
-def conv_params(kernel_volume, cin, cout):
-  """Weights + bias of a (transposed) conv, as Torch counts them."""
-  return kernel_volume * cin * cout + cout
-
-
-def bn_params(channels):
-  """Gamma + beta (Torch does not count running statistics as parameters)."""
-  return 2 * channels
-
-
-def torch_count(model):
-  return sum(int(np.prod(w.shape)) for w in model.weights
-             if w.name not in ("moving_mean", "moving_variance"))
-
-
-def trainable_count(model):
-  return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+from vgan_counts import conv_params, bn_params, torch_count, trainable_count  # pylint: disable=g-multiple-import
 
 
 def shapes_through(layers, x):
