@@ -29,6 +29,7 @@ import keras
 import tensorflow as tf
 
 from zoo import registry
+from zoo.layers import batch_norm
 
 # Endpoint order of the release (its VALID_ENDPOINTS, without "Predictions").
 ENDPOINTS = (
@@ -79,7 +80,7 @@ class Unit3D(keras.layers.Layer):
     self.use_bias = use_bias
     self.conv = keras.layers.Conv3D(filters, self.kernel_size, strides=self.strides,
                                     padding="same", use_bias=use_bias, name="conv_3d")
-    self.batch_norm = (keras.layers.BatchNormalization(
+    self.batch_norm = (batch_norm.FusedBatchNormalization(
         epsilon=1e-3, momentum=0.999, center=True, scale=False, name="batch_norm")
                        if use_batch_norm else None)
     self.activation_fn = keras.activations.get(activation) if activation else None

@@ -13,6 +13,8 @@ Decisions where the paper is silent, all following the authors' released Torch c
 import keras
 import tensorflow as tf
 
+from zoo.layers import batch_norm as fused_bn
+
 GENERATOR_BN_EPSILON = 1e-5
 DISCRIMINATOR_BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.9
@@ -69,7 +71,7 @@ class ConvBlock(keras.layers.Layer):
                      transpose=transpose)
     self.norm = None
     if batch_norm:
-      self.norm = keras.layers.BatchNormalization(
+      self.norm = fused_bn.FusedBatchNormalization(
           momentum=BN_MOMENTUM, epsilon=bn_epsilon, gamma_initializer=gamma_init(gamma_std),
           beta_initializer="zeros")
     if activation == "relu":

@@ -1,0 +1,65 @@
+"""FusedBatchNormalization computes exactly what keras.layers.BatchNormalization computes."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo.layers import batch_norm
+
+
+def _pair(shape, **kwargs):
+  """A Keras BN and a fused BN with the same (non-trivial) weights."""
+  layers = []
+  for cls in (keras.layers.BatchNormalization, batch_norm.FusedBatchNormalization):
+    layer = cls(momentum=0.9, epsilon=1e-5, **kwargs)
+    layer.build(shape)
+    layers.append(layer)
+  rng = np.random.default_rng(0)
+  for a, b in zip(*(l.weights for l in layers)):
+    value = rng.uniform(0.5, 1.5, a.shape).astype(np.float32)
+    a.assign(value)
+    b.assign(value)
+  return layers
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 5, 6, 8), (4, 5, 6, 8), (6, 8), (4, 7, 8)])
+@pytest.mark.parametrize("scale", [True, False])
+def test_same_outputs_gradients_and_moving_statistics(shape, scale):
+  keras_bn, fused_bn = _pair(shape, scale=scale)
+  assert [w.path.split("/")[-1] for w in fused_bn.weights] == [
+      w.path.split("/")[-1] for w in keras_bn.weights]  # same order: checkpoints interchange
+  x = tf.random.stateless_normal(shape, [1, 2]) * 3.0 + 1.0
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch(x)
+    outs = [bn(x, training=True) for bn in (keras_bn, fused_bn)]
+    losses = [tf.reduce_sum(y ** 3) for y in outs]
+  np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-5)
+  for a, b in zip(tape.gradient(losses[0], [x] + keras_bn.trainable_weights),
+                  tape.gradient(losses[1], [x] + fused_bn.trainable_weights)):
+    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * float(np.abs(a).max()))
+  # Moving statistics use the biased batch variance, as Keras does.
+  for a, b in zip(keras_bn.non_trainable_weights, fused_bn.non_trainable_weights):
+    np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(fused_bn(x, training=False), keras_bn(x, training=False),
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_moving_variance_update_by_hand():
+  bn = batch_norm.FusedBatchNormalization(momentum=0.75)
+  x = tf.constant([[[[1.0]], [[3.0]]], [[[5.0]], [[7.0]]]])  # [2, 2, 1, 1]: n = 4 values
+  bn(x, training=True)
+  # mean 4, biased variance (9 + 1 + 1 + 9) / 4 = 5 (the unbiased one would be 20 / 3).
+  np.testing.assert_allclose(bn.moving_mean.numpy(), [0.25 * 4.0])
+  np.testing.assert_allclose(bn.moving_variance.numpy(), [0.75 * 1.0 + 0.25 * 5.0], rtol=1e-6)
+
+
+def test_bfloat16_inputs_keep_float32_statistics():
+  bn = batch_norm.FusedBatchNormalization(dtype="mixed_bfloat16")
+  x = tf.cast(tf.random.stateless_normal([2, 4, 4, 4, 8], [3, 4]) * 2.0 + 5.0, tf.bfloat16)
+  y = bn(x, training=True)
+  assert y.dtype == tf.bfloat16
+  assert all(w.dtype == "float32" for w in bn.weights)
+  assert abs(float(tf.reduce_mean(tf.cast(y, tf.float32)))) < 0.05
+  np.testing.assert_allclose(bn.moving_mean.numpy(), 0.01 * tf.reduce_mean(
+      tf.cast(x, tf.float32), axis=[0, 1, 2, 3]).numpy(), rtol=0.02)
