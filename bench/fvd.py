@@ -10,6 +10,7 @@ random clips already in [-1, 1] at 224x224 (FVD's `preprocess` resize is not tim
 the machine (bench.common.describe_machine) with the figure.
 """
 
+import json
 import os
 import sys
 import time
@@ -31,13 +32,15 @@ flags.DEFINE_integer("batches", 3, "Timed batches.")
 flags.DEFINE_integer("warmup", 1, "Untimed batches first (tracing, allocation).")
 flags.DEFINE_integer("num_frames", 16, "T of each clip (FVD: 16).")
 flags.DEFINE_integer("size", 224, "H = W (FVD: 224).")
+flags.DEFINE_string("out", "", "Write the figures as JSON to this path.")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
   del argv
   b, t, s = FLAGS.batch_size, FLAGS.num_frames, FLAGS.size
-  print("machine:", common.machine_line(common.describe_machine()))
+  machine = common.describe_machine()
+  print("machine:", common.machine_line(machine))
   print(f"Keras I3D (zoo 'i3d', 400 logits) with RANDOM weights: throughput only, not FVD; "
         f"clips {t}x{s}x{s}x3, batch {b}, {FLAGS.warmup} warm-up + {FLAGS.batches} timed batches")
   model = registry.build("i3d")
@@ -56,6 +59,11 @@ def main(argv):
   print(f"warm-up {warm:.1f}s; per batch {', '.join(f'{x:.2f}s' for x in times)}")
   print(f"I3D throughput: {rate:.2f} clips/s ({1000.0 / rate:.0f} ms/clip); 2048 clips "
         f"(one FVD side) ~{2048 / rate / 60:.1f} min")
+  if FLAGS.out:
+    with open(FLAGS.out, "w") as f:
+      json.dump({"machine": machine, "batch_size": b, "clip": [t, s, s, 3], "clips_per_s": rate,
+                 "batch_s": times, "warmup_s": warm, "peak_rss_mib": common.peak_rss_mib()},
+                f, indent=1)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ training mode (which repeats the shards) on each, and on the synthetic source di
 a warm-up of --warmup batches. The machine is shared in CI: compare figures from one run.
 """
 
+import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
+from bench import common as bench_common  # pylint: disable=g-import-not-at-top
 from configs import common  # pylint: disable=g-import-not-at-top
 from trainers.data import make_tfrecords  # pylint: disable=g-import-not-at-top
 from trainers.data import pipeline  # pylint: disable=g-import-not-at-top
@@ -32,6 +33,7 @@ flags.DEFINE_integer("batch_size", 16, "Per-replica batch.")
 flags.DEFINE_integer("warmup", 4, "Batches before timing starts.")
 flags.DEFINE_integer("num_frames", 32, "T.")
 flags.DEFINE_integer("size", 64, "H = W.")
+flags.DEFINE_string("out", "", "Write the figures as JSON to this path.")
 FLAGS = flags.FLAGS
 
 
@@ -49,8 +51,9 @@ def _time(ds, clips, batch_size, warmup):
 def main(argv):
   del argv
   t, s, b = FLAGS.num_frames, FLAGS.size, FLAGS.batch_size
-  print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-        f"TensorFlow {tf.__version__}; clips {t}x{s}x{s}, batch {b}")
+  machine = bench_common.describe_machine()
+  print(f"machine: {bench_common.machine_line(machine)}; clips {t}x{s}x{s}, batch {b}")
+  report = {"machine": machine, "clip": [t, s, s, 3], "batch_size": b, "clips_per_s": {}}
   data = common.base().data
   data.num_frames, data.height, data.width = t, s, s
   with tempfile.TemporaryDirectory() as tmp:
@@ -65,11 +68,16 @@ def main(argv):
       size = sum(os.path.getsize(os.path.join(tmp, x["path"])) for x in manifest["shards"])
       data.source, data.train_files = "tfrecord", prefix + "-*"
       rate = _time(pipeline.make_dataset(data, b, training=True), FLAGS.clips, b, FLAGS.warmup)
+      report["clips_per_s"][fmt] = rate
       print(f"tfrecord {fmt:4s}: read {rate:8.1f} clips/s   (write {write_rate:6.1f} clips/s, "
             f"{size / manifest['num_clips'] / 1024:.0f} KiB/clip)")
   data.source = "synthetic"
   rate = _time(pipeline.make_dataset(data, b, training=True), FLAGS.clips, b, FLAGS.warmup)
+  report["clips_per_s"]["synthetic"] = rate
   print(f"synthetic    : read {rate:8.1f} clips/s")
+  if FLAGS.out:
+    with open(FLAGS.out, "w") as f:
+      json.dump(report, f, indent=1)
 
 
 if __name__ == "__main__":
