@@ -166,7 +166,8 @@ def main(argv):
       f"- load average before / after: {start['load_average']} / {end['load_average']}",
       f"- fp32 / bf16 matmul 4096^2, best of the training-step runs: {fp32:.1f} / "
       f"{bf16:.1f} GFLOP/s (each row's ratio uses the matmul measured in its own run)",
-      "- training steps: paper size (32x64x64), XLA off (on CPU XLA is far slower for 3D "
+      "- training steps: each config at its own size (paper size, 32x64x64, for the vgan_* "
+      "configs), XLA off (on CPU XLA is far slower for 3D "
       "transposed convolutions), synthetic input inside the timed step, analytic FLOPs "
       "(bench/flops.py)",
       "",

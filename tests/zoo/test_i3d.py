@@ -92,6 +92,22 @@ def test_same_padding_matches_tf_conv3d_at_stride_2():
   np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("strides", [(1, 1, 1), (2, 2, 2)])
+def test_inference_folds_batch_norm_into_the_conv_exactly(strides):
+  unit = i3d.Unit3D(6, (3, 3, 3), strides)
+  x = tf.random.stateless_normal([2, 5, 9, 9, 4], seed=[5, 6])
+  unit.build(x.shape)
+  rng = np.random.default_rng(0)
+  bn = unit.batch_norm
+  bn.moving_mean.assign(rng.normal(0, 1, 6).astype(np.float32))
+  bn.moving_variance.assign(rng.uniform(0.2, 3, 6).astype(np.float32))
+  bn.beta.assign(rng.normal(0, 1, 6).astype(np.float32))
+  folded = unit(x, training=False)
+  unfolded = tf.nn.relu(bn(unit.conv(x), training=False))  # conv, then BN, then ReLU
+  np.testing.assert_allclose(folded.numpy(), unfolded.numpy(), rtol=1e-5, atol=1e-5)
+  assert float(tf.reduce_mean(tf.cast(folded > 0, tf.float32))) > 0.1  # not all clipped
+
+
 def test_config_round_trip():
   m = i3d.InceptionI3D(num_classes=600, dropout_rate=0.5)
   clone = i3d.InceptionI3D.from_config(m.get_config())

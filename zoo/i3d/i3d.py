@@ -91,12 +91,38 @@ class Unit3D(keras.layers.Layer):
       self.batch_norm.build(self.conv.compute_output_shape(input_shape))
 
   def call(self, inputs, training=False):
-    x = self.conv(inputs)
-    if self.batch_norm is not None:
-      x = self.batch_norm(x, training=training)
+    if self.batch_norm is not None and not training:
+      x = self._folded_conv(inputs)
+    else:
+      x = self.conv(inputs)
+      if self.batch_norm is not None:
+        x = self.batch_norm(x, training=training)
     if self.activation_fn is not None:
       x = self.activation_fn(x)
     return x
+
+  def _folded_conv(self, inputs):
+    """Inference: the batch norm folded into the convolution, one conv + bias (+ ReLU).
+
+    BN(conv(x)) = conv(x) * s + (beta - mean * s) with s = gamma / sqrt(var + eps) per output
+    channel, which is conv(x) with kernel * s plus that bias; the moving statistics and
+    beta are the same variables, so the checkpoint and `training=True` are unchanged. TF's
+    graph optimizer then fuses conv, bias and ReLU into one oneDNN primitive on CPU.
+    """
+    bn = self.batch_norm
+    inv = tf.math.rsqrt(tf.cast(bn.moving_variance, tf.float32) + bn.epsilon)
+    if bn.scale:
+      inv = inv * tf.cast(bn.gamma, tf.float32)
+    bias = -tf.cast(bn.moving_mean, tf.float32) * inv
+    if bn.center:
+      bias = bias + tf.cast(bn.beta, tf.float32)
+    if self.use_bias:
+      bias = bias + tf.cast(self.conv.bias, tf.float32) * inv
+    dtype = self.compute_dtype
+    kernel = tf.cast(tf.cast(self.conv.kernel, tf.float32) * inv, dtype)
+    x = tf.nn.conv3d(tf.cast(inputs, dtype), kernel, strides=(1, *self.strides, 1),
+                     padding="SAME")
+    return tf.nn.bias_add(x, tf.cast(bias, dtype))
 
   def compute_output_shape(self, input_shape):
     return self.conv.compute_output_shape(input_shape)
