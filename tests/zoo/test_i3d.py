@@ -220,3 +220,23 @@ def test_keras_i3d_embedder_never_runs_without_weights(tmp_path):
   missing = os.path.join(tmp_path, "rgb_imagenet", "model.ckpt")
   with pytest.raises(fvd.I3DUnavailableError, match="rgb_imagenet"):
     i3d_keras.I3DEmbedder(checkpoint_path=missing)
+
+
+def test_xla_compiled_and_saved_model_i3d_match_keras(model, tmp_path):
+  """The native I3D compiles with XLA and exports as a SavedModel with the same logits."""
+  videos = tf.random.stateless_uniform([1, 8, 64, 64, 3], seed=[7, 8], minval=-1, maxval=1)
+  expected = model(videos, training=False).numpy()
+  xla = tf.function(lambda v: model(v, training=False), jit_compile=True)
+  np.testing.assert_allclose(xla(videos).numpy(), expected, rtol=1e-4, atol=1e-4)
+
+  module = tf.Module()
+  module.model_variables = [v.value for v in model.weights]  # the tf.Variables, tracked
+  module.embed = tf.function(lambda v: model(v, training=False),
+                             input_signature=[tf.TensorSpec([None, 8, 64, 64, 3], tf.float32)])
+  path = str(tmp_path / "i3d_saved_model")
+  tf.saved_model.save(module, path, signatures={"serving_default": module.embed})
+  loaded = tf.saved_model.load(path)
+  np.testing.assert_allclose(loaded.embed(videos).numpy(), expected, rtol=1e-5, atol=1e-5)
+  served = loaded.signatures["serving_default"](v=videos)
+  np.testing.assert_allclose(next(iter(served.values())).numpy(), expected, rtol=1e-5,
+                             atol=1e-5)
