@@ -9,6 +9,7 @@ Runs, each in its own process (so that each peak RSS is its own), one after the 
   vgan_two_stream, vgan_image_to_video; `--quick`: vgan_two_stream), batch 8 and 16, fp32
   and mixed_bfloat16, XLA off: seconds per step, clips/s, analytic GFLOP/s, its ratio to the
   fp32 matmul GFLOP/s measured in the same run, the bf16 speed-up and the peak RSS;
+* bench/plain_step.py: the same two-stream step without the loop (the floor to beat);
 * bench/fvd.py: clips/s of 16x224x224 clips through the Keras I3D at batch 8;
 * bench/input_pipeline.py: clips/s of 32x64x64 clips from JPEG and PNG TFRecords and from
   the synthetic source.
@@ -147,6 +148,8 @@ def main(argv):
                               "--jit=off", f"--precision={precision}",
                               f"--steps={FLAGS.steps}", "--warmup=1"],
             f"{name} batch {batch} {precision}")
+  plain = _run("plain_step.py", ["--config=configs/vgan_two_stream.py", "--batch_size=8",
+                                 f"--steps={FLAGS.steps}"], "plain step (no loop)")
   fvd = _run("fvd.py", ["--batch_size=8", "--batches=3"], "Keras I3D throughput")
   pipeline = _run("input_pipeline.py", ["--clips=512"], "input pipeline")
   end = common.describe_machine()
@@ -179,6 +182,14 @@ def main(argv):
       "",
       *train_rows(results),
       "",
+      "The floor (bench/plain_step.py): the same networks and losses in one plain tf.function "
+      "with two Adam optimizers, no strategy, input pipeline or EMA:",
+      "",
+      (f"- vgan_two_stream, batch 8, fp32: {plain['s_per_step']:.2f} s/step, "
+       f"{plain['gflops']:.1f} GFLOP/s = {plain['ratio_fp32_matmul']:.0%} of its run's fp32 "
+       f"matmul, peak RSS {plain['peak_rss_mib']:.0f} MiB" if "gflops" in plain
+       else f"- plain step failed: {plain.get('error', '')[:80]}"),
+      "",
       "## Evaluation and input",
       "",
       "| what | clips/s |",
@@ -200,6 +211,7 @@ def main(argv):
   if FLAGS.json:
     with open(FLAGS.json, "w") as f:
       json.dump({"machine_start": start, "machine_end": end, "fvd": fvd, "input": pipeline,
+                 "plain_step": plain,
                  "train": {f"{n} b{b}": r for (n, b), r in results.items()}}, f, indent=1)
 
 
