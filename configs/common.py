@@ -149,22 +149,27 @@ def shrink_vgan(c, frames, size, widths, d_widths, encoder_widths=None):
 
 # Radner 2020: the two datasets of Table 4.1 and the shared WGAN-GP schedule (Sec. 3.8).
 RADNER_DATASETS = ("bair", "landscape")
-# Sec. 3.7 / 3.10: (generator args, discriminator args) per dataset; G, D_S and D_T share a
-# width list per resolution and differ by their channel multiplier ch.
+# Sec. 3.7 / 3.10 / 4: (generator args, discriminator args) per resolution; G, D_S and D_T
+# share a width list per resolution and differ by their channel multiplier ch. 256x256 (the
+# thesis's attempt: ch 8 / 8 / 32, D_T pooled 2x2) gives no width lists; these extend the
+# 128 ones by a level, as BigGAN's 256 models do.
 RADNER_WIDTHS = {
-    "bair": (dict(resolution=64, ch=16, multipliers=(8, 4, 2, 1)),
-             dict(ch_s=32, ch_t=32, multipliers=(2, 4, 8, 16, 16), pool=2)),
-    "landscape": (dict(resolution=128, ch=32, multipliers=(8, 8, 4, 2, 1)),
-                  dict(ch_s=16, ch_t=64, multipliers=(1, 2, 4, 8, 16, 16), pool=1)),
+    64: (dict(resolution=64, ch=16, multipliers=(8, 4, 2, 1)),
+         dict(ch_s=32, ch_t=32, multipliers=(2, 4, 8, 16, 16), pool=2)),
+    128: (dict(resolution=128, ch=32, multipliers=(8, 8, 4, 2, 1)),
+          dict(ch_s=16, ch_t=64, multipliers=(1, 2, 4, 8, 16, 16), pool=1)),
+    256: (dict(resolution=256, ch=8, multipliers=(8, 8, 8, 4, 2, 1)),
+          dict(ch_s=8, ch_t=32, multipliers=(1, 2, 4, 8, 8, 16, 16), pool=2)),
 }
 
 
-def radner(c, dataset):
+def radner(c, dataset, resolution=0):
   """Sets the data, objective and optimizer Radner's models share; returns c.
 
   "bair": BAIR robot pushing via TFDS, 64x64, 30 frames. "landscape": the user's videos as
   TFRecords (made by trainers.data.make_tfrecords with --min_temporal_variance=0.001, the
-  thesis's static-clip filter; set data.train_files / eval_files), 128x128, 25 frames.
+  thesis's static-clip filter; set data.train_files / eval_files), 128x128 (or
+  `resolution`, e.g. 256), 25 frames.
   Objective: 1 x WGAN-GP(D_S) + 5 x WGAN-GP(D_T) (the weights are the discriminators'),
   GP 10, 2 D steps per G step, Adam lr 3e-4 betas (0, 0.9) for every network, gradient
   values clipped to 2.5, batch 8 as 2 accumulated micro-batches of 4, cosine annealing with
@@ -178,8 +183,9 @@ def radner(c, dataset):
     epoch = 43_264 // 8  # BAIR's training clips / batch
   else:
     c.data.source = "tfrecord"
-    c.data.num_frames, c.data.height, c.data.width = 25, 128, 128
-    c.data.resize = 128
+    size = resolution or 128
+    c.data.num_frames, c.data.height, c.data.width = 25, size, size
+    c.data.resize = size
     epoch = 1_000  # unknown dataset size: set optimizer.schedule_start_step for yours
   c.data.random_flip = dataset == "landscape"  # BAIR's fixed camera: keep its layout
   c.objective.gan_loss = "wgan"

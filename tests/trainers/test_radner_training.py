@@ -43,6 +43,28 @@ def _float32_policy():
   keras.config.set_dtype_policy("float32")
 
 
+@pytest.mark.parametrize("arg,size,frames,g_ch,d_ch,pool", [
+    ("", 64, 30, 16, (32, 32), 2), ("landscape", 128, 25, 32, (16, 64), 1),
+    ("256", 256, 25, 8, (8, 32), 2)])
+def test_configs_carry_the_thesis_settings(arg, size, frames, g_ch, d_ch, pool):
+  c = load("radner_style.py", arg, steps=1)
+  o, t, d = c.optimizer, c.train, c.model.discriminators
+  assert (c.data.height, c.data.num_frames, c.model.generator.args.ch) == (size, frames, g_ch)
+  assert c.model.generator.args.resolution == size == 4 * 2 ** len(
+      c.model.generator.args.multipliers)
+  assert (d.spatial.args.ch, d.temporal.args.ch, d.temporal.args.pool) == (*d_ch, pool)
+  assert (d.spatial.weight, d.temporal.weight, d.spatial.args.num_sampled_frames) == (1, 5, 8)
+  assert d.spatial.args.conditional and not d.temporal.args.conditional
+  assert (c.objective.gan_loss, c.objective.gp_weight, c.objective.d_steps) == ("wgan", 10, 2)
+  assert (o.g_lr, o.d_lr, o.beta1, o.beta2, o.clip_value) == (3e-4, 3e-4, 0.0, 0.9, 2.5)
+  assert (t.batch_size, t.grad_accum, o.schedule) == (8, 2, "cosine_restarts")
+  if size == 64:  # after epoch 10 of BAIR's 43,264 clips at batch 8
+    assert o.schedule_start_step == 10 * 5408 and c.data.source.startswith("tfds:bair")
+  d_s = load("dvdgan_s.py", arg, steps=1)
+  assert d_s.model.generator.args.ch == g_ch and not d_s.model.generator.args.conditional
+  assert load("dvdgan_s.py", "image", steps=1).model.generator.args.conditional
+
+
 def test_radner_style_trains_a_step(tmp_path):
   c = load("radner_style.py", "smoke", steps=1, fast=True)
   trainer = loop.Trainer(c, str(tmp_path))
