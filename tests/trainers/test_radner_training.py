@@ -89,6 +89,10 @@ def test_radner_objective_reaches_every_weight_and_follows_the_seed():
   np.testing.assert_allclose(
       float(g_total), float(g_terms["g_spatial/loss"] + 5 * g_terms["g_temporal/loss"]),
       rtol=1e-5)
+  for v in task.generator.weights:  # noise strengths start at 0: make the noise count
+    if "strength" in v.path:
+      v.assign(tf.ones_like(v))
+  g_total, _ = task.g_loss(batch, seed, 0)
   again, _ = task.g_loss(batch, seed, 0)
   other, _ = task.g_loss(batch, seed + 1, 0)
   assert float(again) == float(g_total) and float(other) != float(g_total)

@@ -34,8 +34,7 @@ class _VideoGenerator(keras.Model):
       spec["z"] = keras.KerasTensor((None, self.latent_dim))
     if self.condition == "image":
       spec["image"] = keras.KerasTensor((None, h, w, c))
-    self.compute_output_spec(spec["z"] if list(spec) == ["z"] else
-                             spec["image"] if list(spec) == ["image"] else spec)
+    self.compute_output_spec(spec if len(spec) > 1 else next(iter(spec.values())))
 
   def _unpack(self, inputs):
     if isinstance(inputs, dict):
