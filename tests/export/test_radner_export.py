@@ -2,9 +2,13 @@
 
 import os
 
+import numpy as np
+from PIL import Image
+import pytest
 import tensorflow as tf
 
 from configs import common
+from export import animate as animate_lib
 from export import export as export_lib
 from trainers import workdir as workdir_lib
 
@@ -42,3 +46,23 @@ def test_style_generator_exports_animate_with_num_frames(tmp_path):
   assert lite["passed"] and lite["worst"] <= 1e-4
   assert os.path.isfile(os.path.join(result["tflite"]["path"],
                                      "radner_style_generator_float32.tflite"))
+
+
+def test_animate_cli_makes_any_number_of_frames(tmp_path):
+  wd = str(tmp_path / "wd")
+  fake_workdir(wd, common.network("radner_style_generator", resolution=16, ch=2,
+                                  multipliers=(2, 1), num_frames=4))
+  photo = str(tmp_path / "photo.png")
+  Image.fromarray(np.full((20, 30, 3), 128, np.uint8)).save(photo)
+  clip = animate_lib.animate_file(wd, photo, str(tmp_path / "clip.gif"), num_frames=7)
+  assert clip.shape == (7, 16, 16, 3) and os.path.isfile(tmp_path / "clip.gif")
+  with pytest.raises(ValueError, match="Expected a generator that takes num_frames"):
+    vgan = workdir_lib.build_generator(_vgan_image_to_video_config())
+    animate_lib.animate(vgan, clip[0], num_frames=7)
+
+
+def _vgan_image_to_video_config():
+  c = common.base()
+  c.model.generator = common.network("vgan_image_to_video", encoder_widths=(4, 8),
+                                     widths=(8, 4), background_widths=(4,))
+  return c
