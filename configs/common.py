@@ -145,3 +145,99 @@ def shrink_vgan(c, frames, size, widths, d_widths, encoder_widths=None):
     d.args.video_shape = (frames, size, size, 3)
     d.args.widths = tuple(d_widths)
   return c
+
+
+# Radner 2020: the two datasets of Table 4.1 and the shared WGAN-GP schedule (Sec. 3.8).
+RADNER_DATASETS = ("bair", "landscape")
+# Sec. 3.7 / 3.10 / 4: (generator args, discriminator args) per resolution; G, D_S and D_T
+# share a width list per resolution and differ by their channel multiplier ch. 256x256 (the
+# thesis's attempt: ch 8 / 8 / 32, D_T pooled 2x2) gives no width lists; these extend the
+# 128 ones by a level, as BigGAN's 256 models do.
+RADNER_WIDTHS = {
+    64: (dict(resolution=64, ch=16, multipliers=(8, 4, 2, 1)),
+         dict(ch_s=32, ch_t=32, multipliers=(2, 4, 8, 16, 16), pool=2)),
+    128: (dict(resolution=128, ch=32, multipliers=(8, 8, 4, 2, 1)),
+          dict(ch_s=16, ch_t=64, multipliers=(1, 2, 4, 8, 16, 16), pool=1)),
+    256: (dict(resolution=256, ch=8, multipliers=(8, 8, 8, 4, 2, 1)),
+          dict(ch_s=8, ch_t=32, multipliers=(1, 2, 4, 8, 8, 16, 16), pool=2)),
+}
+
+
+def radner(c, dataset, resolution=0):
+  """Sets the data, objective and optimizer Radner's models share; returns c.
+
+  "bair": BAIR robot pushing via TFDS, 64x64, 30 frames. "landscape": the user's videos as
+  TFRecords (made by trainers.data.make_tfrecords with --min_temporal_variance=0.001, the
+  thesis's static-clip filter; set data.train_files / eval_files), 128x128 (or
+  `resolution`, e.g. 256), 25 frames.
+  Objective: 1 x WGAN-GP(D_S) + 5 x WGAN-GP(D_T) (the weights are the discriminators'),
+  GP 10, 2 D steps per G step, Adam lr 3e-4 betas (0, 0.9) for every network, gradient
+  values clipped to 2.5, batch 8 as 2 accumulated micro-batches of 4, cosine annealing with
+  warm restarts after epoch 10.
+  """
+  if dataset not in RADNER_DATASETS:
+    raise ValueError(f"Expected a dataset in {RADNER_DATASETS}, received {dataset!r}.")
+  if dataset == "bair":
+    c.data.source = "tfds:bair_robot_pushing_small"
+    c.data.num_frames, c.data.height, c.data.width = 30, 64, 64
+    epoch = 43_264 // 8  # BAIR's training clips / batch
+  else:
+    c.data.source = "tfrecord"
+    size = resolution or 128
+    c.data.num_frames, c.data.height, c.data.width = 25, size, size
+    c.data.resize = size
+    epoch = 1_000  # unknown dataset size: set optimizer.schedule_start_step for yours
+  c.data.random_flip = dataset == "landscape"  # BAIR's fixed camera: keep its layout
+  c.objective.gan_loss = "wgan"
+  c.objective.gp_weight = 10.0
+  c.objective.d_steps = 2
+  c.optimizer.g_lr = c.optimizer.d_lr = 3e-4
+  c.optimizer.beta1, c.optimizer.beta2 = 0.0, 0.9
+  c.optimizer.clip_value = 2.5
+  c.optimizer.schedule = "cosine_restarts"
+  c.optimizer.schedule_start_step = 10 * epoch
+  c.optimizer.restart_period = epoch
+  c.train.batch_size = 8
+  c.train.grad_accum = 2
+  c.train.steps = 1_000_000
+  return c
+
+
+def radner_discriminators(c, conditional, ch_s, ch_t, multipliers, pool):
+  """D_S (weight 1, K = 8 frames) and D_T (weight 5, first two blocks 3D) for c's clips."""
+  shape = (c.data.num_frames, c.data.height, c.data.width, 3)
+  c.model.discriminators.spatial = network(
+      "radner_spatial_discriminator", video_shape=shape, ch=ch_s, multipliers=multipliers,
+      num_sampled_frames=8, conditional=conditional)
+  c.model.discriminators.spatial.weight = 1.0
+  c.model.discriminators.temporal = network(
+      "radner_temporal_discriminator", video_shape=shape, ch=ch_t, multipliers=multipliers,
+      pool=pool, num_3d_blocks=2, conditional=False)
+  c.model.discriminators.temporal.weight = 5.0
+  return c
+
+
+def radner_smoke(c, frames=4, size=16):
+  """Shrinks a Radner config: synthetic clips of frames x size x size, narrow networks."""
+  smoke(c)
+  c.data.source = "synthetic"
+  c.data.num_frames, c.data.height, c.data.width = frames, size, size
+  c.data.resize = 0
+  c.train.grad_accum = 2
+  g = c.model.generator.args
+  g.resolution, g.num_frames, g.ch, g.multipliers = size, frames, 2, (2, 1)
+  for d in c.model.discriminators.values():
+    d.args.video_shape = (frames, size, size, 3)
+    d.args.ch, d.args.multipliers = 2, (1, 2, 2)
+    d.args.num_3d_blocks = min(d.args.get("num_3d_blocks", 0), 2)
+  return c
+
+
+def parse_flags(arg, allowed):
+  """The comma-separated words of a config argument ("landscape,smoke"); unknown ones raise."""
+  words = tuple(w for w in arg.split(",") if w)
+  unknown = sorted(set(words) - set(allowed))
+  if unknown:
+    raise ValueError(f"Expected config argument words from {sorted(allowed)}, received "
+                     f"{arg!r}.")
+  return words

@@ -1,13 +1,14 @@
 r"""Animates a still image with an image-conditioned generator.
 
     python -m export.animate --workdir=/tmp/relive --image=photo.jpg --out=clip.mp4 \
-        [--seed=0] [--no_ema] [--step=N] [--fps=8]
+        [--seed=0] [--no_ema] [--step=N] [--fps=8] [--num_frames=T]
 
 Reads any image Pillow opens (converted to RGB), resizes it so its short side (relative to
 the model's aspect) matches the model and centre-crops it, with the very function the
 exported SavedModel's `animate` signature runs in graph (`export.preprocess`); draws z from
 `--seed` when the generator takes noise (the same z as `animate_seeded(image, seed)`), and
-writes the clip of the model's T frames at its H x W as MP4 or GIF (by OUT's extension).
+writes the clip of the model's T frames (or `--num_frames`, for generators that take it,
+e.g. Radner's) at its H x W as MP4 or GIF (by OUT's extension).
 """
 
 import os
@@ -19,12 +20,15 @@ import tensorflow as tf
 
 from export import cli
 from export import preprocess
+from export import signatures
 from trainers import workdir as workdir_lib
 from trainers.data import video_io
 from zoo import inputs as zoo_inputs
 
 flags.adopt_module_key_flags(cli)  # --helpshort lists --workdir, --out, ...
 IMAGE = flags.DEFINE_string("image", None, "The still image to animate (PNG, JPEG, ...).")
+NUM_FRAMES = flags.DEFINE_integer("num_frames", 0, "Frames to make (0: the model's own T); "
+                                  "only for generators that take num_frames.")
 
 
 def check_image_conditioned(generator, workdir, name):
@@ -39,18 +43,25 @@ def check_image_conditioned(generator, workdir, name):
                    f"{workdir!r} holding {name!r}; {hint}.")
 
 
-def animate(generator, image, seed=0):
+def animate(generator, image, seed=0, num_frames=0):
   """uint8 image [h, w, 3] of any size -> float32 video [T, H, W, 3] in [-1, 1]."""
+  kwargs = {}
+  if num_frames:
+    if not signatures.takes_num_frames(generator):
+      raise ValueError(f"Expected a generator that takes num_frames for --num_frames, "
+                       f"received {type(generator).__name__}, which makes "
+                       f"{generator.video_shape[0]} frames.")
+    kwargs["num_frames"] = int(num_frames)
   _, h, w, _ = generator.video_shape
   condition = preprocess.resize_and_crop(np.asarray(image, np.uint8)[None], h, w)
   inputs = condition
   if generator.latent_dim:
     z = zoo_inputs.noise(generator, 1, tf.constant([seed, 0], tf.int64))
     inputs = {"z": z, "image": condition}
-  return np.asarray(generator(inputs, training=False))[0]
+  return np.asarray(generator(inputs, training=False, **kwargs))[0]
 
 
-def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=8):
+def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=8, num_frames=0):
   """Reads `image_path`, animates it, writes `out`; returns the uint8 clip [T, H, W, 3]."""
   ext = os.path.splitext(out)[1].lower()
   if ext not in (".mp4", ".gif"):
@@ -58,7 +69,7 @@ def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=8):
   image = preprocess.load_image(image_path)  # before restoring: a bad file fails fast
   generator, config, _ = workdir_lib.restore_generator(workdir, step=step, ema=ema)
   check_image_conditioned(generator, workdir, config.model.generator.name)
-  clip = video_io.to_uint8(animate(generator, image, seed))
+  clip = video_io.to_uint8(animate(generator, image, seed, num_frames))
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   video_io.write_video(out, clip, fps)
   return clip
@@ -68,7 +79,7 @@ def main(argv):
   cli.no_positional(argv)
   animate_file(cli.require(cli.WORKDIR), cli.require(IMAGE), cli.require(cli.OUT),
                seed=cli.SEED.value, ema=not cli.NO_EMA.value, step=cli.STEP.value,
-               fps=cli.FPS.value)
+               fps=cli.FPS.value, num_frames=NUM_FRAMES.value)
   print(cli.OUT.value)
 
 

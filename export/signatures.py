@@ -11,6 +11,8 @@
   A conditional generator that also takes noise gets z from seed 0 in the plain signature
   and a `<name>_seeded(<condition>, seed int64 [])` twin for other draws; z is always
   `zoo.inputs.noise(generator, B, [seed, 0])`, the noise the sample and animate CLIs use.
+  A generator whose `call` takes `num_frames` (Radner's models) gets a `num_frames`
+  (int32 []) input in every serving signature: `animate(image, num_frames)`.
   Every signature returns `video` (float32 [B, T, H, W, 3] in [-1, 1]) and `video_uint8`,
   plus the generator's streams (e.g. foreground, background, mask) for two-stream models.
   `serving_default` aliases the first signature, as TF Serving's REST API expects one.
@@ -24,6 +26,8 @@ while a reusable SavedModel must save them as lists (here of
 the tf.Variables behind the Keras 3 variables, see `tf_variable`). The generator itself is
 not tracked, so only variables and functions are saved, never Keras objects.
 """
+
+import inspect
 
 import tensorflow as tf
 
@@ -66,16 +70,26 @@ def native_spec(generator, batch_size=None, frames=None):
   return {"z": z, generator.condition: condition}
 
 
+def takes_num_frames(generator):
+  """Whether the generator makes any number of frames: `call(..., num_frames=T)`."""
+  return "num_frames" in inspect.signature(generator.call).parameters
+
+
+NUM_FRAMES_SPEC = tf.TensorSpec([], tf.int32, name="num_frames")
+
+
 def streams(generator):
   return tuple(getattr(generator, "streams", ()) or ())
 
 
-def outputs(generator, inputs):
-  """{"video", <streams>} from one inference call (training=False)."""
+def outputs(generator, inputs, num_frames=None):
+  """{"video", <streams>} from one inference call (training=False), of `num_frames` frames
+  when given (generators that take it)."""
+  kwargs = {} if num_frames is None else {"num_frames": num_frames}
   if streams(generator):
-    result = generator(inputs, training=False, return_streams=True)
+    result = generator(inputs, training=False, return_streams=True, **kwargs)
     return {k: result[k] for k in ("video",) + streams(generator)}
-  return {"video": generator(inputs, training=False)}
+  return {"video": generator(inputs, training=False, **kwargs)}
 
 
 def signature_names(generator):
@@ -126,7 +140,7 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
   def _call(self, inputs):
     return self.generator(inputs, training=False)
 
-  def _serve(self, condition, seed, batch_size):
+  def _serve(self, condition, seed, batch_size, num_frames=None):
     """Runs the generator on an already-preprocessed condition; returns the output dict."""
     g = self.generator
     z = None
@@ -139,7 +153,7 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
       inputs = condition
     else:
       inputs = {"z": z, g.condition: condition}
-    result = outputs(g, inputs)
+    result = outputs(g, inputs, num_frames)
     result["video_uint8"] = preprocess.to_uint8(result["video"])
     return result
 
@@ -153,19 +167,27 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
     return condition
 
   def _serving_functions(self):
-    """(name, python function, input signature) for each serving signature."""
+    """(name, python function, input signature) for each serving signature; with a
+    trailing `num_frames` input when the generator takes one."""
+    functions = self._fixed_length_functions()
+    if not takes_num_frames(self.generator):
+      return functions
+    # Each function's last parameter is `num_frames=None`: a spec more fills it.
+    return [(name, fn, spec + [NUM_FRAMES_SPEC]) for name, fn, spec in functions]
+
+  def _fixed_length_functions(self):
     g = self.generator
     _, h, w, c = g.video_shape
     main, *seeded = signature_names(g)
     if g.condition is None:
 
-      def sample(z):
-        result = outputs(g, z)
+      def sample(z, num_frames=None):
+        result = outputs(g, z, num_frames)
         result["video_uint8"] = preprocess.to_uint8(result["video"])
         return result
 
-      def sample_seeded(seed, batch_size):
-        return self._serve(None, seed, batch_size)
+      def sample_seeded(seed, batch_size, num_frames=None):
+        return self._serve(None, seed, batch_size, num_frames)
 
       return [
           (main, sample, [tf.TensorSpec([None, g.latent_dim], tf.float32, name="z")]),
@@ -178,11 +200,11 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
         "frames": tf.TensorSpec([None, None, h, w, c], tf.uint8, name="frames"),
     }[g.condition]
 
-    def plain(condition):
-      return self._serve(self._prepare(condition), 0, tf.shape(condition)[0])
+    def plain(condition, num_frames=None):
+      return self._serve(self._prepare(condition), 0, tf.shape(condition)[0], num_frames)
 
-    def with_seed(condition, seed):
-      return self._serve(self._prepare(condition), seed, tf.shape(condition)[0])
+    def with_seed(condition, seed, num_frames=None):
+      return self._serve(self._prepare(condition), seed, tf.shape(condition)[0], num_frames)
 
     functions = [(main, plain, [spec])]
     if seeded:

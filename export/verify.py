@@ -95,8 +95,9 @@ def _as_call_inputs(generator, arrays):
   return tensors if len(tensors) > 1 else next(iter(tensors.values()))
 
 
-def _reference(generator, inputs, with_uint8=True):
-  result = {k: v.numpy() for k, v in signatures.outputs(generator, inputs).items()}
+def _reference(generator, inputs, with_uint8=True, num_frames=None):
+  result = {k: v.numpy() for k, v in
+            signatures.outputs(generator, inputs, num_frames).items()}
   if with_uint8:
     result["video_uint8"] = video_io.to_uint8(result["video"])
   return result
@@ -107,18 +108,28 @@ def _noise(generator, batch_size, seed):
 
 
 def saved_model_cases(generator):
-  """[(case, {arg: array}, {output: expected array})] for every serving signature."""
+  """[(case, {arg: array}, {output: expected array})] for every serving signature.
+
+  A generator that takes `num_frames` is asked for two frames more than it was trained on.
+  """
   g = generator
+  frames = {}
+  if signatures.takes_num_frames(g):
+    frames = {"num_frames": np.int32(g.video_shape[0] + 2)}
+
+  def reference(inputs):
+    return _reference(g, inputs, num_frames=frames.get("num_frames"))
+
   names = signatures.signature_names(g)
   _, h, w, c = g.video_shape
   rng = _rng()
   cases = []
   if g.condition is None:
     z = native_inputs(g)["z"]
-    cases.append((names[0], {"z": z}, _reference(g, tf.constant(z))))
+    cases.append((names[0], {"z": z, **frames}, reference(tf.constant(z))))
     seed, batch = 7, BATCH
-    cases.append((names[1], {"seed": np.int64(seed), "batch_size": np.int32(batch)},
-                  _reference(g, _noise(g, batch, seed))))
+    cases.append((names[1], {"seed": np.int64(seed), "batch_size": np.int32(batch), **frames},
+                  reference(_noise(g, batch, seed))))
     return cases
   if g.condition == "image":
     # An odd, non-square size: the in-graph resize + centre crop is part of what is checked.
@@ -136,9 +147,10 @@ def saved_model_cases(generator):
       return condition
     return {"z": _noise(g, BATCH, seed), g.condition: condition}
 
-  cases.append((names[0], {g.condition: raw}, _reference(g, inputs(0))))
+  cases.append((names[0], {g.condition: raw, **frames}, reference(inputs(0))))
   if len(names) > 1:
-    cases.append((names[1], {g.condition: raw, "seed": np.int64(5)}, _reference(g, inputs(5))))
+    cases.append((names[1], {g.condition: raw, "seed": np.int64(5), **frames},
+                  reference(inputs(5))))
   return cases
 
 

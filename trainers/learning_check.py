@@ -203,7 +203,7 @@ def _ticks(lo, hi, n=5):
   return ticks
 
 
-def plot_curves(path, steps, series, title="", size=PLOT_SIZE):
+def plot_curves(path, steps, series, title="", size=PLOT_SIZE, x_label="step"):
   """Draws each series (name -> values over `steps`) in its own panel, stacked; a PNG of `size`.
 
   Axes, round ticks with labels on both axes, a title per panel, points joined by lines; NaN
@@ -250,7 +250,7 @@ def plot_curves(path, steps, series, title="", size=PLOT_SIZE):
       draw.line([(px, box[3]), (px, box[3] + 4)], fill="black")
       draw.text((px, box[3] + 6), f"{t:.6g}", fill="black", font=font, anchor="mt")
     draw.line([(box[0], box[1]), (box[0], box[3]), (box[2], box[3])], fill="black", width=1)
-    draw.text(((box[0] + box[2]) // 2, box[3] + 20), "step", fill="black", font=font,
+    draw.text(((box[0] + box[2]) // 2, box[3] + 20), x_label, fill="black", font=font,
               anchor="mt")
     colour = colours[i % len(colours)]
     points = [to_px(x, y) for x, y in zip(xs, vals) if np.isfinite(y)]

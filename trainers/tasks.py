@@ -7,6 +7,8 @@ distribution, optimizers, EMA, checkpoints. Models differ by config and task, ne
 copied loop (STYLE.md).
 """
 
+import inspect
+
 import keras
 import tensorflow as tf
 
@@ -20,6 +22,17 @@ CONDITION_KEYS = ("", "first_frame", "middle_frame", "segmentation", "frames")
 
 def _f32(x):
   return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32) if t.dtype.is_floating else t, x)
+
+
+# Purposes folded into the step seed for networks that draw their own randomness.
+_GENERATOR_SEED, _DISCRIMINATOR_SEED = 1, 2
+
+
+def seed_kwargs(network, seed, purpose):
+  """{"seed": a seed derived from `seed`} when `network.call` takes one (zoo.registry), else {}."""
+  if "seed" not in inspect.signature(network.call).parameters:
+    return {}
+  return {"seed": tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), purpose)}
 
 
 class GANTask:
@@ -102,7 +115,8 @@ class GANTask:
 
   def generate(self, batch, seed, training):
     out = self.generator(self.generator_inputs(batch, seed), training=training,
-                         **({"return_streams": True} if self.use_mask else {}))
+                         **({"return_streams": True} if self.use_mask else {}),
+                         **seed_kwargs(self.generator, seed, _GENERATOR_SEED))
     out = _f32(out)
     return (out["video"], out) if isinstance(out, dict) else (out, {"video": out})
 
@@ -115,7 +129,9 @@ class GANTask:
     fake = tf.stop_gradient(fake)
     total, terms = 0.0, {}
     for i, (name, d) in enumerate(self.discriminators.items()):
-      critic = lambda x, d=d: tf.cast(d(x, condition=cond, training=True), tf.float32)
+      kw = seed_kwargs(d, seed, _DISCRIMINATOR_SEED)  # real, fake, interpolates alike
+      critic = lambda x, d=d, kw=kw: tf.cast(d(x, condition=cond, training=True, **kw),
+                                             tf.float32)
       real_logits, fake_logits = critic(real), critic(fake)
       loss = self.d_loss_fn(real_logits, fake_logits)
       terms[f"d_{name}/loss"] = loss
@@ -139,7 +155,8 @@ class GANTask:
     fake, streams = self.generate(batch, seed, training=True)
     total, terms = 0.0, {}
     for name, d in self.discriminators.items():
-      logits = tf.cast(d(fake, condition=cond, training=True), tf.float32)
+      logits = tf.cast(d(fake, condition=cond, training=True,
+                           **seed_kwargs(d, seed, _DISCRIMINATOR_SEED)), tf.float32)
       loss = self.g_loss_fn(logits)
       terms[f"g_{name}/loss"] = loss
       total += self.d_weights[name] * loss

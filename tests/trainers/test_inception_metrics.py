@@ -1,6 +1,6 @@
 """Inception Score / FID on frames: the pure IS function, loading paths, preprocessing.
 
-The TF-Hub module is replaced by a stand-in SavedModel built here with the calling
+The TF-Hub module is replaced by a stand-in SavedModel (eval_helpers) with the calling
 convention of TF-GAN's `tfgan/eval/inception/1`: `module(images)`, images float32
 [N, 299, 299, 3] in [-1, 1] -> {"logits": [N, 1008], "pool_3": [N, 1, 1, 2048]}. Its pool_3
 starts with the centre pixel, min and max of what it received, so tests can see the
@@ -13,33 +13,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import eval_helpers
 from trainers.eval import frechet
 from trainers.eval import inception
 
 
-class _StandInInception(tf.Module):
-
-  def __init__(self):
-    super().__init__()
-    rng = np.random.default_rng(0)
-    self.to_logits = tf.Variable(rng.standard_normal([3, 1008]).astype(np.float32))
-    self.to_pool = tf.Variable(rng.standard_normal([3, 2043]).astype(np.float32))
-
-  @tf.function(input_signature=[tf.TensorSpec([None, 299, 299, 3], tf.float32)])
-  def __call__(self, images):
-    means = images[:, 149, 149, :]  # A float32 reduce_mean would be off by ~1e-3.
-    low = tf.reduce_min(images, axis=[1, 2, 3])[:, None]
-    high = tf.reduce_max(images, axis=[1, 2, 3])[:, None]
-    pool = tf.concat([means, low, high, tf.matmul(means, self.to_pool)], axis=1)
-    return {"logits": 10.0 * tf.matmul(means, self.to_logits),
-            "pool_3": tf.reshape(pool, [-1, 1, 1, 2048])}
-
-
 @pytest.fixture(scope="module")
 def standin_dir(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp("tfgan_inception"))
-  tf.saved_model.save(_StandInInception(), path)
-  return path
+  return eval_helpers.save_stand_in_inception(tmp_path_factory)
 
 
 def _tfgan_score(logits):
