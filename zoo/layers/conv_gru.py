@@ -59,6 +59,9 @@ def unroll(cell, inputs, initial_state):
   """
   if not cell.built:
     cell.build(tuple(inputs.shape[:1]) + tuple(inputs.shape[2:]))
-  states = tf.scan(lambda h, x: cell(x, h), tf.transpose(inputs, [1, 0, 2, 3, 4]),
-                   initializer=initial_state)
+  # Inputs and state in the cell's compute dtype (bfloat16 under mixed_bfloat16): Keras casts
+  # what the cell returns to it, and tf.scan needs the carried state's dtype to stay constant.
+  dtype = cell.compute_dtype
+  states = tf.scan(lambda h, x: cell(x, h), tf.transpose(tf.cast(inputs, dtype), [1, 0, 2, 3, 4]),
+                   initializer=tf.cast(initial_state, dtype))
   return tf.transpose(states, [1, 0, 2, 3, 4])
