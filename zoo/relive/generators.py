@@ -220,7 +220,13 @@ class SegmentationConditionalGenerator(ConditionalGenerator):
 
   def __init__(self, num_classes=SEGMENTATION_CLASSES, **kwargs):
     super().__init__(**kwargs)
-    self.num_classes = int(num_classes)
+    # Not `num_classes`, which marks a classifier in the generator slot (trainers.tasks).
+    self.segmentation_classes = int(num_classes)
+
+  @property
+  def extra_conditions(self):
+    """What the generator takes beside the photo (zoo.inputs): {name: (shape, dtype)}."""
+    return {"segmentation": (self.video_shape[1:3], tf.int32)}
 
   def build(self, input_shape):
     if not isinstance(input_shape, dict):
@@ -235,11 +241,11 @@ class SegmentationConditionalGenerator(ConditionalGenerator):
       raise ValueError("Expected a dict {'image', 'segmentation'} for "
                        f"relive_segmentation_conditional, received {type(inputs).__name__}.")
     image = tf.cast(inputs["image"], tf.float32)
-    onehot = tf.one_hot(tf.cast(inputs["segmentation"], tf.int32), self.num_classes)
+    onehot = tf.one_hot(tf.cast(inputs["segmentation"], tf.int32), self.segmentation_classes)
     return tf.concat([image, onehot], axis=-1)
 
   def get_config(self):
-    return {**super().get_config(), "num_classes": self.num_classes}
+    return {**super().get_config(), "num_classes": self.segmentation_classes}
 
 
 @registry.register("relive_inception_conditional")

@@ -55,9 +55,10 @@ class _Predictor(vgan_blocks.SymbolicBuild, keras.Model):
 
   def _per_frame(self, fn, x):
     """Applies fn to [B, K, ...] as one batch of B * K and restores [B, K, ...]."""
-    b, k = tf.shape(x)[0], x.shape[1]
-    y = fn(tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0)))
-    return tf.reshape(y, tf.concat([[b, k], tf.shape(y)[1:]], 0))
+    leading = tf.shape(x)[:2]
+    flat = fn(tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0)))
+    y = tf.reshape(flat, tf.concat([leading, tf.shape(flat)[1:]], 0))
+    return tf.ensure_shape(y, x.shape[:2].concatenate(flat.shape[1:]))
 
   def _predict(self, frames, state, training):
     """One pass over frames [B, K, ...]: (predictions of frames 1..K, recurrent state)."""
@@ -96,7 +97,7 @@ class _Predictor(vgan_blocks.SymbolicBuild, keras.Model):
 
   def call(self, frames, training=False):
     frames = tf.cast(frames, tf.float32)
-    horizon = self.video_shape[0] - frames.shape[1]
+    horizon = self.video_shape[0] - (frames.shape[1] or self.context_frames)
     return tf.concat([frames, self.rollout(frames, horizon, training)], axis=1)
 
   def _base_config(self):
