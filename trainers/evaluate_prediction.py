@@ -46,14 +46,16 @@ REPORT_TABLE1 = {
 }
 
 
-def data_config(config, data):
-  """(the workdir's `data` section reading `data`, seed): "synthetic[:SEED]" or a TFRecord
-  pattern; the clips the config's objective needs beside the video."""
+def data_config(config, data=None):
+  """(the workdir's `data` section reading `data`, seed): "synthetic[:SEED]", a TFRecord
+  pattern or None (the config's own source); the outputs the objective needs beside the video."""
   c = config.data.copy_and_resolve_references()
   seed = config.seed
   with c.unlocked():
-    kind, _, arg = data.partition(":")
-    if kind == "synthetic":
+    kind, _, arg = (data or "").partition(":")
+    if not data:
+      pass
+    elif kind == "synthetic":
       c.source = "synthetic"
       seed = int(arg) if arg else seed
     else:
@@ -63,7 +65,8 @@ def data_config(config, data):
 
 
 def clip_batches(config, data, num_clips, batch_size):
-  """Batches (dicts, trainers.data.pipeline) of the first `num_clips` held-out clips."""
+  """Batches (dicts, trainers.data.pipeline) of the first `num_clips` held-out clips of `data`
+  (see `data_config`)."""
   c, seed = data_config(config, data)
   taken = 0
   for batch in data_lib.make_dataset(c, batch_size, training=False, seed=seed):
