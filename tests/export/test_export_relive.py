@@ -13,6 +13,7 @@ from export import signatures
 from export import tflite
 from trainers import loop
 from tests_config_loader import load_config
+import test_export_helpers as helpers
 
 
 def trained_workdir(tmp_path, name, arg="smoke"):
@@ -26,7 +27,10 @@ def trained_workdir(tmp_path, name, arg="smoke"):
 
 
 def test_lstm_predict_signature_and_tflite_parity(tmp_path):
-  wd = trained_workdir(tmp_path, "relive_lstm")
+  """The smoke LSTM's workdir (written as the trainer lays it out; the loop's own run is in
+  tests/trainers/test_relive_training.py) through export_workdir."""
+  args = load_config("relive_lstm", "smoke").model.generator.args.to_dict()
+  wd, _, _ = helpers.make_workdir(str(tmp_path / "wd"), "relive_lstm", **args)
   result = export_lib.export_workdir(wd, str(tmp_path / "out"), formats=("saved_model", "tflite"),
                                      tflite_variants=("float32",))
   assert result["saved_model"]["verification"]["worst"] <= 1e-5
