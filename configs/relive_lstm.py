@@ -20,7 +20,8 @@ def get_config(arg=""):
   if arg == "smoke":
     common.relive_smoke(c)
     g = c.model.generator.args
-    g.video_shape, g.encoder_widths, g.units, g.decoder_widths = (8, 16, 16, 3), (8, 16), 32, (16, 8)
+    g.video_shape, g.encoder_widths = (8, 16, 16, 3), (8, 16)
+    g.units, g.decoder_widths = 32, (16, 8)
   elif arg:
     raise ValueError(f"Expected config argument '' or 'smoke', received {arg!r}.")
   return c

@@ -171,3 +171,15 @@ def test_smoke_training_run(tmp_path, name, arg):
   generator, _, _ = workdir_lib.restore_generator(wd)
   for a, b in zip(generator.weights, trainer.generator.weights):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_generated_clips_for_fd_metrics_take_photo_and_segmentation():
+  """trainers.eval.sources (periodic FD-R3D / FVD, the learning check) conditions the
+  segmentation model on the eval clips' photo and segmentation, like the trainer."""
+  from trainers.eval import sources  # pylint: disable=g-import-not-at-top
+  c = config("relive_segmentation_conditional")
+  g = workdir_lib.build_generator(c)
+  source = sources.GeneratorSource("seg", g, c, seed=0)
+  clips = list(source.batches(3, 2, sources.ClipSpec(8, 1, 16, 16)))
+  assert [tuple(x.shape) for x in clips] == [(2, 8, 16, 16, 3), (1, 8, 16, 16, 3)]
+  assert source.manifest()["conditions"]["key"] == "middle_frame+segmentation"

@@ -56,7 +56,8 @@ class VideoDecoder(keras.layers.Layer):
       return {"video": video} if return_streams else video
     mask = self.mask_head(hidden)
     background = self.background_head(layers.run(self.background, background_map, training))
-    return vgan_generators._two_stream_outputs(video, background, mask, return_streams)  # pylint: disable=protected-access
+    compose = vgan_generators._two_stream_outputs  # pylint: disable=protected-access
+    return compose(video, background, mask, return_streams)
 
 
 class _Projection(keras.layers.Layer):
