@@ -7,13 +7,16 @@
               sample_seeded(seed int64 [], batch_size int32 [])      (stateless normal z)
     "image"   animate(image uint8 [B, h, w, 3], any size: resized + centre-cropped in graph)
     "mask"    from_mask(mask int32 [B, H, W] class ids)
-    "frames"  predict(frames uint8 [B, K, H, W, 3])
+    "frames"  predict(frames uint8 [B, K, H, W, 3], horizon int32 []): the next `horizon`
+              frames [B, horizon, H, W, 3], each predicted from the previous outputs
+              (the predictor's `rollout`; zoo.relive.predictors)
   A conditional generator that also takes noise gets z from seed 0 in the plain signature
   and a `<name>_seeded(<condition>, seed int64 [])` twin for other draws; z is always
   `zoo.inputs.noise(generator, B, [seed, 0])`, the noise the sample and animate CLIs use.
   A generator whose `call` takes `num_frames` (Radner's models) gets a `num_frames`
   (int32 []) input in every serving signature: `animate(image, num_frames)`.
-  Every signature returns `video` (float32 [B, T, H, W, 3] in [-1, 1]) and `video_uint8`,
+  Every signature returns `video` (float32 [B, T, H, W, 3] in [-1, 1]; predict: the
+  `horizon` predicted frames) and `video_uint8`,
   plus the generator's streams (e.g. foreground, background, mask) for two-stream models.
   `serving_default` aliases the first signature, as TF Serving's REST API expects one.
 * for TF-Hub (a reusable SavedModel): `__call__(inputs)` = `generator(inputs,
@@ -124,12 +127,16 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
     super().__init__()
     if generator.condition not in SIGNATURE_BY_CONDITION:
       condition_spec(generator)  # raises the "Expected ..." error
+    if generator.condition == "frames" and not callable(getattr(generator, "rollout", None)):
+      raise ValueError(f"Expected a predictor with rollout(frames, horizon) for the predict "
+                       f"signature, received {type(generator).__name__} without one.")
     # A closure is not tracked (a list or attribute would be): no Keras objects are saved.
     self._get_generator = lambda: generator
     self.variables = [tf_variable(v) for v in generator.variables]
     self.trainable_variables = [tf_variable(v) for v in generator.trainable_variables]
     self.regularization_losses = []
-    self.__call__ = tf.function(self._call, input_signature=[native_spec(generator)])
+    self.__call__ = tf.function(self._call, input_signature=[native_spec(
+        generator, frames=getattr(generator, "context_frames", None))])
     for name, fn, spec in self._serving_functions():
       setattr(self, name, tf.function(fn, input_signature=spec))
 
@@ -197,7 +204,9 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
     spec = {
         "image": tf.TensorSpec([None, None, None, c], tf.uint8, name="image"),
         "mask": tf.TensorSpec([None, h, w], tf.int32, name="mask"),
-        "frames": tf.TensorSpec([None, None, h, w, c], tf.uint8, name="frames"),
+        # A predictor reads its `context_frames` (a static length: its recurrence unrolls).
+        "frames": tf.TensorSpec([None, getattr(g, "context_frames", None), h, w, c], tf.uint8,
+                                name="frames"),
     }[g.condition]
 
     def plain(condition, num_frames=None):
@@ -206,6 +215,13 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
     def with_seed(condition, seed, num_frames=None):
       return self._serve(self._prepare(condition), seed, tf.shape(condition)[0], num_frames)
 
+    if g.condition == "frames":
+
+      def predict(frames, horizon):
+        video = g.rollout(self._prepare(frames), horizon, training=False)
+        return {"video": video, "video_uint8": preprocess.to_uint8(video)}
+
+      return [(main, predict, [spec, tf.TensorSpec([], tf.int32, name="horizon")])]
     functions = [(main, plain, [spec])]
     if seeded:
       functions.append((seeded[0], with_seed, [spec, tf.TensorSpec([], tf.int64,

@@ -141,6 +141,12 @@ def saved_model_cases(generator):
   else:
     raw = rng.integers(0, 256, (BATCH, getattr(g, "context_frames", 1), h, w, c), np.uint8)
     condition = preprocess.uint8_to_unit(raw)
+    # predict(frames, horizon): the rollout to the clip's length, through the signature's
+    # dynamic-horizon loop, against the Keras predictor's own (unrolled) rollout.
+    horizon = g.video_shape[0] - raw.shape[1]
+    video = g.rollout(condition, horizon, training=False).numpy()
+    return [(names[0], {"frames": raw, "horizon": np.int32(horizon)},
+             {"video": video, "video_uint8": video_io.to_uint8(video)})]
 
   def inputs(seed):
     if not g.latent_dim:

@@ -46,8 +46,9 @@ def test_smoke_config_builds_its_models(path):
   task = tasks.make_task(c)
   t, h, w = c.data.num_frames, c.data.height, c.data.width
   batch = {"video": tf.zeros([1, t, h, w, 3])}
-  for key in task.data_outputs:
-    batch[key] = tf.zeros([1, h, w, 3])
+  for key in task.data_outputs:  # the pipeline's shapes (trainers/data/pipeline.py)
+    batch[key] = (tf.zeros([1, h, w], tf.int32) if key == "segmentation"
+                  else tf.zeros([1, h, w, 3]))
   task.build(batch)
   video = task.generator(task.generator_inputs(batch, tf.constant([0, 0])), training=False)
   if hasattr(task.generator, "num_classes"):  # a classifier in the generator slot

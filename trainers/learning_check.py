@@ -12,11 +12,17 @@ previous checkpoint, data iterator included) and measures, at the start and afte
   of `config.data` in eval mode (the same clips every time; their statistics are cached under
   WORKDIR/eval);
 - mask IoU (`trainers.eval.mask_iou`) for image-conditioned two-stream generators on
-  synthetic data.
+  synthetic data;
+- for next-frame predictors (objective.task "prediction"; issue 11.4) instead of FD-R3D:
+  the one-step (teacher-forced) MSE of `--num_videos` eval clips against the
+  copy-the-last-frame baseline on the same clips, and the recursive MSE against its own
+  baseline (`trainers.evaluate_prediction`); "mse_vs_copy_last" is their ratio.
 Writes WORKDIR/learning_check.json (the table, targets, verdicts) and
 WORKDIR/learning_check.png (the curves over steps, drawn with Pillow). Exits 1 when a target
 of issue 11 is missed: FD-R3D falls by at least 50% from step 0 for vgan_two_stream; mask
-IoU >= 0.5 at the end for vgan_image_to_video. Other models are measured without a verdict.
+IoU >= 0.5 at the end for vgan_image_to_video; one-step MSE below the copy-last-frame
+baseline's (ratio < 1) at the end for the (Re)live Photos predictors. Other models are
+measured without a verdict.
 
 Decision: `train.steps` is what changes between chunks, so learning-rate schedules that
 depend on it (cosine_restarts, linear_decay) would see different totals; the check warns
@@ -37,6 +43,7 @@ from PIL import ImageFont
 import tensorflow as tf
 
 from trainers import evaluate
+from trainers import evaluate_prediction
 from trainers import loop
 from trainers import workdir as workdir_lib
 from trainers.eval import mask_iou as mask_iou_lib
@@ -46,6 +53,10 @@ from trainers.eval import sources as sources_lib
 TARGETS = {
     "vgan_two_stream": {"fd_r3d_drop": 0.5},
     "vgan_image_to_video": {"mask_iou": 0.5},
+    # One-step MSE / copy-last-frame MSE on the same clips: below 1 beats the baseline.
+    "relive_lstm": {"mse_vs_copy_last": 1.0},
+    "relive_convlstm": {"mse_vs_copy_last": 1.0},
+    "relive_cnn_next_frame": {"mse_vs_copy_last": 1.0},
 }
 NUM_VIDEOS = 256
 RESULT_FILE = "learning_check.json"
@@ -78,6 +89,21 @@ def wants_mask_iou(generator, config):
           and config.data.source == "synthetic")
 
 
+def is_predictor(config):
+  return config.objective.get("task", "gan") == "prediction"
+
+
+def prediction_row(generator, config, num_videos, batch_size):
+  """MSE of a predictor and of the copy-last-frame baselines on the first eval clips."""
+  batches = evaluate_prediction.clip_batches(config, None, num_videos, batch_size)
+  r = evaluate_prediction.evaluate_predictor(generator, batches, names=("mse",))
+  row = {"mse_one_step": r["one_step"]["mse"], "mse_copy_last": r["copy_last_one_step"]["mse"],
+         "mse_recursive": r["recursive"]["mse"],
+         "mse_copy_last_recursive": r["copy_last_recursive"]["mse"]}
+  row["mse_vs_copy_last"] = row["mse_one_step"] / row["mse_copy_last"]
+  return row
+
+
 def _chunk_config(config, steps):
   c = config.copy_and_resolve_references()
   with c.unlocked():
@@ -89,13 +115,16 @@ def _verdicts(name, rows):
   """(targets, passed) for the generator `name` from the measured rows."""
   targets = TARGETS.get(name, {})
   passed = {}
-  fd = [r["fd_r3d"] for r in rows]
+  fd = [r.get("fd_r3d") for r in rows]
   if "fd_r3d_drop" in targets:
     drop = (fd[0] - fd[-1]) / fd[0] if fd[0] > 0 else float("nan")
     passed["fd_r3d_drop"] = bool(drop >= targets["fd_r3d_drop"])
   if "mask_iou" in targets:
     last = rows[-1].get("mask_iou")
     passed["mask_iou"] = bool(last is not None and last >= targets["mask_iou"])
+  if "mse_vs_copy_last" in targets:
+    last = rows[-1].get("mse_vs_copy_last")
+    passed["mse_vs_copy_last"] = bool(last is not None and last < targets["mse_vs_copy_last"])
   return targets, passed
 
 
@@ -124,9 +153,12 @@ def run_check(config, workdir, steps=None, every=None, num_videos=NUM_VIDEOS, ba
                     "by chunk: the curve is not exactly the one of a single run.",
                     config.optimizer.schedule)
   name = config.model.generator.name
-  networks = evaluate.Networks(("fd_r3d",))
-  real = evaluate.real_embeddings(config, networks, ("fd_r3d",), num_videos, batch_size,
-                                  os.path.join(workdir, evaluate.EVAL_DIR))
+  predictor = is_predictor(config)
+  networks = real = None
+  if not predictor:
+    networks = evaluate.Networks(("fd_r3d",))
+    real = evaluate.real_embeddings(config, networks, ("fd_r3d",), num_videos, batch_size,
+                                    os.path.join(workdir, evaluate.EVAL_DIR))
   spec = sources_lib.ClipSpec(config.data.num_frames, config.data.frame_stride,
                               config.data.height, config.data.width)
   rows = []
@@ -135,6 +167,11 @@ def run_check(config, workdir, steps=None, every=None, num_videos=NUM_VIDEOS, ba
     t0 = time.perf_counter()
     step = trainer.current_step()
     generator = trainer.ema or trainer.generator
+    if predictor:
+      rows.append({"step": step, **prediction_row(generator, config, num_videos, batch_size),
+                   "seconds": round(time.perf_counter() - t0, 2)})
+      logging.info("learning check: %s", rows[-1])
+      return
     fake = sources_lib.GeneratorSource(f"step {step}", generator, config, seed=config.seed)
     side = evaluate.embed_batches(fake.batches(num_videos, batch_size, spec), networks,
                                   num_videos, f"fake (step {step})")
@@ -160,17 +197,23 @@ def run_check(config, workdir, steps=None, every=None, num_videos=NUM_VIDEOS, ba
     del trainer
 
   targets, passed = _verdicts(name, rows)
-  fd = [r["fd_r3d"] for r in rows]
+  fd = [r.get("fd_r3d") for r in rows]
+  if predictor:
+    protocol = {"metric": "MSE vs copy-last-frame", "num_videos": num_videos,
+                "real": f"config.data eval clips 0..{num_videos - 1}, seed {config.seed}",
+                "prediction": "trainers.evaluate_prediction.evaluate_predictor"}
+  else:
+    protocol = {
+        "metric": evaluate.NAMES["fd_r3d"], "num_videos": num_videos,
+        "real": f"config.data eval clips 0..{num_videos - 1}, seed {config.seed}",
+        "fake": f"z_k = stateless_normal(seed=[{config.seed}, k]), k < {num_videos}, "
+                f"{'EMA ' if config.train.get('ema_decay', 0) else ''}generator",
+        "networks": networks.describe()}
   result = {
       "generator": name, "workdir": workdir, "steps": [r["step"] for r in rows], "rows": rows,
-      "fd_r3d_drop": (fd[0] - fd[-1]) / fd[0] if fd[0] > 0 else None,
+      "fd_r3d_drop": (fd[0] - fd[-1]) / fd[0] if not predictor and fd[0] > 0 else None,
       "targets": targets, "passed": passed, "ok": all(passed.values()),
-      "protocol": {
-          "metric": evaluate.NAMES["fd_r3d"], "num_videos": num_videos,
-          "real": f"config.data eval clips 0..{num_videos - 1}, seed {config.seed}",
-          "fake": f"z_k = stateless_normal(seed=[{config.seed}, k]), k < {num_videos}, "
-                  f"{'EMA ' if config.train.get('ema_decay', 0) else ''}generator",
-          "networks": networks.describe()},
+      "protocol": protocol,
       "seconds": round(time.perf_counter() - start_time, 1),
   }
   if write:
@@ -179,6 +222,9 @@ def run_check(config, workdir, steps=None, every=None, num_videos=NUM_VIDEOS, ba
       json.dump(evaluate.json_safe(result), f, indent=2, sort_keys=True)
     os.replace(path + ".tmp", path)
     series = {"FD-R3D": fd}
+    if predictor:
+      series = {"one-step MSE": [r["mse_one_step"] for r in rows],
+                "copy-last-frame MSE": [r["mse_copy_last"] for r in rows]}
     if any("mask_iou" in r for r in rows):
       series["mask IoU"] = [r.get("mask_iou", float("nan")) for r in rows]
     plot_curves(os.path.join(workdir, PLOT_FILE), result["steps"], series,
@@ -266,6 +312,15 @@ def plot_curves(path, steps, series, title="", size=PLOT_SIZE, x_label="step"):
 
 def format_table(result):
   """The rows as a text table."""
+  if "mse_one_step" in result["rows"][0]:
+    keys = ("mse_one_step", "mse_copy_last", "mse_vs_copy_last", "mse_recursive",
+            "mse_copy_last_recursive")
+    lines = [f"{'step':>8}" + "".join(f"  {k:>23}" for k in keys)]
+    lines += [f"{r['step']:>8}" + "".join(f"  {r[k]:>23.6g}" for k in keys)
+              for r in result["rows"]]
+    for k, ok in result["passed"].items():
+      lines.append(f"target {k} < {result['targets'][k]}: {'PASS' if ok else 'FAIL'}")
+    return "\n".join(lines)
   has_iou = any("mask_iou" in r for r in result["rows"])
   lines = [f"{'step':>8}  {'FD-R3D':>12}" + (f"  {'mask IoU':>9}" if has_iou else "")]
   for r in result["rows"]:

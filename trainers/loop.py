@@ -350,7 +350,7 @@ class Trainer:
     if self.task.condition_key:
       data_config = self.config.data.copy_and_resolve_references()
       with data_config.unlocked():
-        data_config.outputs = (self.task.condition_key,)
+        data_config.outputs = tuple(self.task.data_outputs)
       ds = data_lib.make_dataset(data_config, n, training=False, seed=self.config.seed)
       batch = next(iter(ds))
     else:

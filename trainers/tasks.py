@@ -20,6 +20,28 @@ from zoo import inputs as zoo_inputs
 CONDITION_KEYS = ("", "first_frame", "middle_frame", "segmentation", "frames")
 
 
+def condition_keys(condition):
+  """objective.condition ("", "KEY" or "KEY+EXTRA...") -> the batch keys it reads."""
+  keys = tuple(k for k in condition.split("+") if k) if condition else ()
+  bad = [k for k in keys if k not in CONDITION_KEYS]
+  if bad or (condition and not keys):
+    raise ValueError(f"Expected objective.condition made of {CONDITION_KEYS[1:]} joined by "
+                     f"'+', received {condition!r}.")
+  return keys
+
+
+def batch_condition(batch, keys, name):
+  """The batch's condition for `keys` (condition_keys): None, one tensor, or for several keys a
+  dict {name (the generator's condition): batch[first key], other key: batch[key], ...}, e.g.
+  {"image": middle frame, "segmentation": ...}."""
+  if not keys:
+    return None
+  first, *extra = keys
+  if not extra:
+    return batch[first]
+  return {name: batch[first], **{k: batch[k] for k in extra}}
+
+
 def _f32(x):
   return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32) if t.dtype.is_floating else t, x)
 
@@ -65,9 +87,7 @@ class GANTask:
       self.discriminators[name] = workdir_lib.build_network(entry)
       self.d_weights[name] = float(entry.get("weight", 1.0))
     self.condition_key = obj.get("condition", "")
-    if self.condition_key not in CONDITION_KEYS:
-      raise ValueError(f"Expected objective.condition in {CONDITION_KEYS}, "
-                       f"received {self.condition_key!r}.")
+    self.condition_keys = condition_keys(self.condition_key)
     if self.generator.condition is not None and not self.condition_key:
       raise ValueError(
           f"Generator {config.model.generator.name!r} is conditioned on "
@@ -81,18 +101,21 @@ class GANTask:
     self.use_mask = obj.mask_sparsity > 0 and "mask" in self.generator.streams
 
   def _has_batch_norm_critic(self):
+    # A frozen BN (trainable False, e.g. in a pretrained feature extractor) always runs on its
+    # moving statistics in Keras 3, so it does not mix samples.
     for d in self.discriminators.values():
-      if any(isinstance(l, keras.layers.BatchNormalization) for l in d._flatten_layers()):
+      if any(isinstance(l, keras.layers.BatchNormalization) and l.trainable
+             for l in d._flatten_layers()):
         return True
     return False
 
   @property
   def data_outputs(self):
     """Optional dataset outputs this objective reads."""
-    return (self.condition_key,) if self.condition_key else ()
+    return self.condition_keys
 
   def condition(self, batch):
-    return batch[self.condition_key] if self.condition_key else None
+    return batch_condition(batch, self.condition_keys, self.generator.condition)
 
   def generator_inputs(self, batch, seed, generator=None):
     """z (the batch's "z" when the loop drew it, else drawn from `seed`) and the condition."""
@@ -165,7 +188,8 @@ class GANTask:
       terms["g/mask_sparsity"] = sparsity
       total += obj.mask_sparsity * sparsity
     if obj.recon_loss and obj.recon_weight:
-      target = tf.cast(cond, tf.float32)
+      target = tf.cast(cond[self.generator.condition] if isinstance(cond, dict) else cond,
+                       tf.float32)
       frame = fake[:, obj.get("recon_frame", 0)]
       recon_fn = {"l1": losses.l1_reconstruction, "l2": losses.l2_reconstruction}.get(
           obj.recon_loss)
@@ -353,8 +377,43 @@ class ClassificationTask(_SupervisedTask):
                   "g/total": loss}
 
 
+class PredictionTask(_SupervisedTask):
+  """Next-frame prediction, (Re)live Photos sec. 3.5-3.6: `relive_lstm`, `relive_convlstm`,
+  `relive_cnn_next_frame`.
+
+  Teacher forcing: the predictor reads the true frames 0..T-2 and each output k is compared
+  with frame k + 1, g_loss = mean squared error over every predicted frame ("the L2 loss
+  between the generated video and the actual video"). Rollout (predictions fed back) is
+  evaluation only (`trainers.evaluate_prediction`). The network's input is its
+  `context_frames` first frames (what `call` and the sample / export paths take).
+  """
+
+  task_name = "prediction"
+
+  def __init__(self, config):
+    super().__init__(config)
+    if self.generator.condition != "frames" or not callable(
+        getattr(self.generator, "teacher_forced", None)):
+      raise ValueError(f"Expected model.generator to be a next-frame predictor (condition "
+                       f"'frames' with teacher_forced(), e.g. relive_lstm), received "
+                       f"{config.model.generator.name!r}.")
+
+  def generator_inputs(self, batch, seed, generator=None):
+    """The predictor's condition: the clips' first `context_frames` frames."""
+    del seed
+    generator = generator or self.generator
+    return batch["video"][:, :generator.context_frames]
+
+  def g_loss(self, batch, seed, step):
+    del seed, step
+    video = tf.cast(batch["video"], tf.float32)
+    predicted = _f32(self.generator.teacher_forced(video[:, :-1], training=True))
+    loss = losses.l2_reconstruction(predicted, video[:, 1:])
+    return loss, {"g/mse": loss, "g/total": loss}
+
+
 TASKS = {"gan": GANTask, "reconstruction": ReconstructionTask,
-         "classification": ClassificationTask}
+         "classification": ClassificationTask, "prediction": PredictionTask}
 
 
 def make_task(config):
@@ -376,5 +435,4 @@ def data_outputs(config):
   declared = getattr(TASKS[name], "data_outputs", None)
   if isinstance(declared, tuple):
     return declared
-  key = config.objective.get("condition", "")
-  return (key,) if key else ()
+  return condition_keys(config.objective.get("condition", ""))

@@ -26,6 +26,17 @@ def generator_inputs(generator, batch_size, seed, condition=None):
 
 
 def placeholder_condition(generator, batch_size):
+  """Zeros of the condition's shape; a dict with the generator's `extra_conditions`
+  ({name: (shape without batch, dtype)}, e.g. a segmentation beside the photo) when it has any."""
+  extras = getattr(generator, "extra_conditions", None) or {}
+  condition = _placeholder(generator, batch_size)
+  if not extras:
+    return condition
+  return {generator.condition: condition,
+          **{k: tf.zeros([batch_size, *shape], dtype) for k, (shape, dtype) in extras.items()}}
+
+
+def _placeholder(generator, batch_size):
   t, h, w, c = generator.video_shape
   if generator.condition == "image":
     return tf.zeros([batch_size, h, w, c])

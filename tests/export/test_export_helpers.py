@@ -104,9 +104,17 @@ class FramesGenerator(keras.Model):
     self.streams = ()
     self.decode = keras.layers.Conv2D(3 * T, 3, padding="same", activation="tanh")
 
+  context_frames = 1
+
   def call(self, frames, training=False):
     x = self.decode(frames[:, -1])
     return keras.ops.transpose(keras.ops.reshape(x, (-1, H, W, T, 3)), (0, 3, 1, 2, 4))
+
+  def rollout(self, frames, horizon, training=False):
+    """The predictors' rollout contract (zoo.relive.predictors): `horizon` frames after
+    `frames`, here the first predicted frame repeated (horizon may be a tensor)."""
+    first = self(frames, training=training)[:, :1]
+    return tf.repeat(first, horizon, axis=1)
 
 
 GENERATORS = {

@@ -38,6 +38,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from trainers import tasks
 from trainers.data import pipeline
 from trainers.data import video_io
 
@@ -376,15 +377,16 @@ class GeneratorSource(Source):
   def conditions(self, batch_size):
     """An endless iterator of condition batches [B, ...] from the config's eval data."""
     data = self.config.data.copy_and_resolve_references()
+    keys = tasks.condition_keys(self.key)  # "middle_frame+segmentation": several outputs
     with data.unlocked():
-      data.outputs = (self.key,)
+      data.outputs = keys
     if data.source == SYNTHETIC:
       ds = pipeline.make_dataset(data, batch_size, training=False, seed=self.config.seed)
     else:
       ds = pipeline.make_dataset(data, 1, training=False, seed=self.config.seed)
       ds = ds.unbatch().repeat().batch(batch_size)
     for element in ds:
-      yield element[self.key]
+      yield tasks.batch_condition(element, keys, self.generator.condition)
 
   def _batches(self, num_videos, batch_size, clip_spec):
     t = clip_spec.num_frames
@@ -400,7 +402,8 @@ class GeneratorSource(Source):
       n = min(batch_size, num_videos - start)
       z = noise(self.generator.latent_dim, self.seed, range(start, start + n)) \
           if self.generator.latent_dim else None
-      condition = next(conditions)[:n] if conditions is not None else None
+      condition = (tf.nest.map_structure(lambda x, n=n: x[:n], next(conditions))
+                   if conditions is not None else None)
       video = self._sample(generator_inputs(self.generator, z, condition))
       video = np.asarray(tf.cast(video, tf.float32))[:, :t]
       yield resize_clips(np.clip(video, -1.0, 1.0), clip_spec.height, clip_spec.width)

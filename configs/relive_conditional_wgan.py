@@ -1,0 +1,37 @@
+"""(Re)live Photos conditional WGAN-GP (Chen, Kang, Kim, sec. 3.2): a photo -> 32 frames.
+
+The photo is the clip's middle frame (index 15 of 32, `data.outputs` middle_frame); the encoder
+maps it to the generator's 2x4x4x512 code; the critic sees the photo tiled over time on
+channels. `common.relive`: WGAN-GP as configs/relive_wgan.py, and the curriculum: MSE between
+generated frame 15 and the photo, `objective.recon_weight` (1.0), off before
+`objective.recon_start_step` (5000); the report gives neither number.
+
+  python -m trainers.train --config=configs/relive_conditional_wgan.py --workdir=/tmp/relive_c
+  python -m trainers.train --config=configs/relive_conditional_wgan.py:two_stream --workdir=...
+  python -m trainers.evaluate_prediction --workdir=/tmp/relive_c --data=/data/test-*.tfrecord
+  python -m export.export --workdir=/tmp/relive_c --out=/tmp/exported    # animate(image)
+
+The argument is a comma-separated set of `two_stream` and `smoke`.
+"""
+
+from configs import common
+
+ARGS = ("two_stream", "smoke")
+
+
+def get_config(arg=""):
+  args = set(filter(None, arg.split(",")))
+  if not args <= set(ARGS):
+    raise ValueError(f"Expected config arguments among {ARGS}, received {arg!r}.")
+  c = common.relive(common.base(), condition="middle_frame")
+  c.model.generator = common.network("relive_conditional_wgan",
+                                     two_stream="two_stream" in args)
+  c.model.discriminators.d = common.network("relive_critic", video_shape=(32, 64, 64, 3),
+                                            critic_norm="layer", conditional=True)
+  c.model.discriminators.d.weight = 1.0
+  if "smoke" in args:
+    common.relive_smoke(c)
+    common.shrink_vgan(c, frames=8, size=16, widths=(32, 16), d_widths=(8, 16),
+                       encoder_widths=(8, 16))
+    c.model.generator.args.background_widths = (32, 16)
+  return c
