@@ -40,9 +40,13 @@ def test_every_config_keeps_float32_state_and_losses_under_bfloat16(path):
   task = tasks.make_task(c)
   t, h, w = c.data.num_frames, c.data.height, c.data.width
   batch = {"video": tf.random.uniform([2, t, h, w, 3], -1.0, 1.0, seed=1)}
-  for key in task.data_outputs:
-    batch[key] = (tf.zeros([2], tf.int32) if key == "label"
-                  else tf.random.uniform([2, h, w, 3], -1.0, 1.0, seed=2))
+  for key in task.data_outputs:  # the pipeline's shapes (trainers/data/pipeline.py)
+    if key == "label":
+      batch[key] = tf.zeros([2], tf.int32)
+    elif key == "segmentation":
+      batch[key] = tf.zeros([2, h, w], tf.int32)
+    else:
+      batch[key] = tf.random.uniform([2, h, w, 3], -1.0, 1.0, seed=2)
   task.build(batch)
   networks = [task.generator, *task.discriminators.values()]
   for net in networks:
