@@ -243,11 +243,14 @@ class SPADETask(GANTask):
     real = tf.cast(batch["video"], tf.float32)
     if self.fm_weight:
       fm = 0.0
+      both, conds = tf.concat([real, fake], 0), tf.concat([cond, cond], 0)
       for name, d in self.discriminators.items():
-        _, real_f = d(real, condition=cond, training=True, return_features=True)
-        _, fake_f = d(fake, condition=cond, training=True, return_features=True)
+        # One call on real and fake: Keras's spectral norm renormalises the kernels at every
+        # training call, and both feature sets must come from the same weights.
+        _, features = d(both, condition=conds, training=True, return_features=True)
         fm += self.d_weights[name] * tf.add_n([
-            losses.l1_reconstruction(f, tf.stop_gradient(r)) for f, r in zip(fake_f, real_f)])
+            losses.l1_reconstruction(f, tf.stop_gradient(r))
+            for r, f in (tf.split(x, 2) for x in features)])
       out["g/feature_matching"] = (self.fm_weight, fm)
     if self.vgg is not None:
       out["g/vgg"] = (self.vgg_weight, perceptual_loss(self.vgg, fake, real))
