@@ -14,6 +14,7 @@ import tensorflow as tf
 from configs import egan_spade_video
 from export import from_mask
 from export import signatures
+import test_export_helpers as helpers
 from trainers import workdir as workdir_lib
 
 LEGEND = {"0": [0, 0, 0], "1": [255, 0, 0], "3": [0, 0, 255]}
@@ -21,15 +22,10 @@ LEGEND = {"0": [0, 0, 0], "1": [255, 0, 0], "3": [0, 0, 255]}
 
 @pytest.fixture(scope="module")
 def spade_workdir(tmp_path_factory):
-  """A SPADE video smoke generator (4x16x16, 4 classes) saved as an untrained workdir."""
-  workdir = str(tmp_path_factory.mktemp("spade"))
-  config = egan_spade_video.get_config("smoke")
-  workdir_lib.save_config(config, workdir)
-  generator = workdir_lib.build_generator(config)
-  step = tf.Variable(0, dtype=tf.int64)
-  ckpt = tf.train.Checkpoint(generator=workdir_lib.trackable_weights(generator), step=step)
-  tf.train.CheckpointManager(ckpt, workdir_lib.checkpoint_dir(workdir), 1).save(0)
-  return workdir
+  """A SPADE video smoke generator (4x16x16, 4 classes), untrained, as a workdir."""
+  args = egan_spade_video.get_config("smoke").model.generator.args.to_dict()
+  return helpers.make_workdir(tmp_path_factory.mktemp("spade"), "egan_spade_generator_3d",
+                              **args)[0]
 
 
 @pytest.fixture(scope="module")
