@@ -96,3 +96,13 @@ def test_class_ids_out_of_range_and_wrong_models_are_refused(spade_workdir, gene
     from_mask.from_mask_file(spade_workdir, "m.png", str(tmp_path / "clip.avi"))
   with pytest.raises(ValueError, match="mask-conditioned generator"):
     from_mask.check_mask_conditioned(types.SimpleNamespace(condition=None), spade_workdir, "x")
+
+
+@pytest.mark.slow
+def test_spade_workdir_exports_a_verified_from_mask_signature(spade_workdir, tmp_path):
+  from export import export as export_lib  # pylint: disable=g-import-not-at-top
+  result = export_lib.export_workdir(spade_workdir, str(tmp_path / "out"),
+                                     formats=("saved_model",))
+  assert result["saved_model"]["verification"]["worst"] <= 1e-5
+  loaded = tf.saved_model.load(result["saved_model"]["path"])
+  assert {"from_mask", "from_mask_seeded"} <= set(loaded.signatures)
