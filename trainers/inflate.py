@@ -19,10 +19,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# trainers.train defines --config and --workdir (and puts --config's folder on sys.path).
-from trainers import train  # noqa: E402,F401  pylint: disable=unused-import
-
-from absl import app  # pylint: disable=g-import-not-at-top,g-bad-import-order
+from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from absl import logging
 import tensorflow as tf
@@ -31,8 +28,15 @@ from trainers import tasks as tasks_lib
 from trainers import workdir as workdir_lib
 from zoo import inflation
 
-flags.DEFINE_string("from", None, "The 2D run's workdir (config.json and checkpoints/).")
-flags.DEFINE_integer("step", None, "The 2D checkpoint's step; default: the latest.")
+
+def define_flags():
+  """The CLI's flags, defined only when run as a program (importing this module next to
+  other binaries, as the tests do, adds none): trainers.train's --config (which puts the
+  config's folder on sys.path) and --workdir, plus --from and --step."""
+  from trainers import train  # pylint: disable=g-import-not-at-top,unused-import,import-outside-toplevel
+  del train
+  flags.DEFINE_string("from", None, "The 2D run's workdir (config.json and checkpoints/).")
+  flags.DEFINE_integer("step", None, "The 2D checkpoint's step; default: the latest.")
 
 
 def zero_batch(config):
@@ -109,4 +113,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -59,12 +59,6 @@ def test_cli_writes_the_inflated_step_0(dcgan_run, tmp_path):
   np.testing.assert_allclose(d3(clip), d2(frame), rtol=1e-5, atol=1e-6)
 
 
-def test_a_config_of_another_family_is_refused(dcgan_run, tmp_path):
-  with pytest.raises(ValueError, match="Expected a 3D network with as many weights"):
-    inflate.inflate_workdir(dcgan_run, egan_resnet_video.get_config("smoke"),
-                            str(tmp_path / "x"))
-
-
 @pytest.mark.slow
 def test_resnet_recipe_pretrain_inflate_fine_tune(tmp_path):
   image_dir, video_dir = str(tmp_path / "resnet2d"), str(tmp_path / "resnet3d")

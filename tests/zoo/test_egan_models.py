@@ -43,8 +43,8 @@ def test_spectral_norm_state_is_a_buffer_in_every_dcgan_conv():
 
 @pytest.mark.parametrize("family,kwargs", [
     ("dcgan", dict(widths=(16, 8))),
-    ("resnet", dict(nf=8, size=16, max_width=32)),
-])
+    pytest.param("resnet", dict(nf=8, size=16, max_width=32), marks=pytest.mark.slow),
+])  # the ResNet shapes are also checked by tests/zoo/test_inflation.py
 def test_image_models_are_one_frame_clips_and_video_models_clips(family, kwargs):
   g2 = build(f"egan_{family}_generator_2d", **kwargs)
   g3 = build(f"egan_{family}_generator_3d", **kwargs)
