@@ -35,6 +35,10 @@ def base():
   c.data.tfds_eval_split = ""
   c.data.num_frames = 32
   c.data.frame_stride = 1
+  c.data.max_start = 0  # > 0: a training clip starts in its record's first max_start frames
+  # 2D pretraining (Egan 2019): each element is ONE frame drawn uniformly from a clip of
+  # num_frames, as a one-frame clip [1, H, W, 3].
+  c.data.frame_mode = False
   c.data.height = 64
   c.data.width = 64
   c.data.resize = 0  # short side before cropping; 0: crop from the stored size
@@ -278,4 +282,31 @@ def relive_smoke(c, frames=8, size=16):
   if c.objective.recon_loss:
     c.objective.recon_frame = (frames - 1) // 2
     c.objective.recon_start_step = 2
+  return c
+
+
+def shrink_egan(c, frames, size):
+  """Makes an Egan config (configs/egan_*.py) small: `size`-pixel frames from 4-frame clips,
+  every discriminator judging clips of `frames` frames (1 for image models)."""
+  smoke(c)
+  c.data.num_frames, c.data.frame_stride, c.data.max_start = 4, 1, 0
+  c.data.height = c.data.width = size
+  c.data.resize = 0
+  for d in c.model.discriminators.values():
+    d.args.video_shape = (frames, size, size, 3)
+  return c
+
+
+def to_video(c, video_shape):
+  """An Egan image config -> its video twin: every `*_2d` network becomes its `*_3d` twin
+  (the pair zoo.inflation converts between), discriminators judge `video_shape` clips and the
+  pipeline yields whole clips instead of frames."""
+  for entry in [c.model.generator, *c.model.discriminators.values()]:
+    if not entry.name.endswith("_2d"):
+      raise ValueError(f"Expected an image network name ending in '_2d', received "
+                       f"{entry.name!r}.")
+    entry.name = entry.name[:-3] + "_3d"
+  for d in c.model.discriminators.values():
+    d.args.video_shape = tuple(video_shape)
+  c.data.frame_mode = False
   return c

@@ -61,18 +61,31 @@ def animate(generator, image, seed=0, num_frames=0):
   return np.asarray(generator(inputs, training=False, **kwargs))[0]
 
 
-def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=8, num_frames=0):
-  """Reads `image_path`, animates it, writes `out`; returns the uint8 clip [T, H, W, 3]."""
+def conditioned_clip_file(workdir, out, load, check, generate, seed=0, ema=True, step=None,
+                          fps=8):
+  """The file side of a conditioned-generation CLI (animate, from_mask).
+
+  Checks `out`'s extension, reads the condition with `load()` (before restoring: a bad file
+  fails fast), restores the generator, `check(generator, workdir, name)`s it, writes
+  `generate(generator, condition, seed)` to `out`; returns the uint8 clip [T, H, W, 3].
+  """
   ext = os.path.splitext(out)[1].lower()
   if ext not in (".mp4", ".gif"):
     raise ValueError(f"Expected --out to end in .mp4 or .gif, received {out!r}.")
-  image = preprocess.load_image(image_path)  # before restoring: a bad file fails fast
+  condition = load()
   generator, config, _ = workdir_lib.restore_generator(workdir, step=step, ema=ema)
-  check_image_conditioned(generator, workdir, config.model.generator.name)
-  clip = video_io.to_uint8(animate(generator, image, seed, num_frames))
+  check(generator, workdir, config.model.generator.name)
+  clip = video_io.to_uint8(generate(generator, condition, seed))
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   video_io.write_video(out, clip, fps)
   return clip
+
+
+def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=8, num_frames=0):
+  """Reads `image_path`, animates it, writes `out`; returns the uint8 clip [T, H, W, 3]."""
+  generate = lambda generator, image, seed: animate(generator, image, seed, num_frames)
+  return conditioned_clip_file(workdir, out, lambda: preprocess.load_image(image_path),
+                               check_image_conditioned, generate, seed, ema, step, fps)
 
 
 def main(argv):

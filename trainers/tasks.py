@@ -9,6 +9,7 @@ copied loop (STYLE.md).
 
 import inspect
 
+from absl import logging
 import keras
 import tensorflow as tf
 
@@ -200,14 +201,103 @@ class GANTask:
       terms["g/reconstruction"] = recon
       on = tf.cast(step >= obj.recon_start_step, tf.float32)
       total += on * obj.recon_weight * recon
+    for name, (weight, value) in self.generator_terms(batch, fake, streams, cond).items():
+      terms[name] = value
+      total += weight * value
     terms["g/total"] = total
     return total, terms
+
+  def generator_terms(self, batch, fake, streams, cond):
+    """Extra generator terms of a subclass: {name: (weight, unweighted scalar)}."""
+    del batch, fake, streams, cond
+    return {}
 
   def clip_discriminator_weights(self):
     bound = self.config.objective.clip_weights
     if bound:
       for d in self.discriminators.values():
         losses.wgan_weight_clip(d.trainable_variables, bound)
+
+
+VGG_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+VGG_LAYER_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)  # SPADE's VGGLoss
+
+
+def vgg19_features(path):
+  """A frozen VGG19 (weights from the local file `path`) -> the five SPADE VGGLoss features."""
+  vgg = keras.applications.VGG19(include_top=False, weights=path)
+  vgg.trainable = False
+  return keras.Model(vgg.input, [vgg.get_layer(n).output for n in VGG_LAYERS])
+
+
+def perceptual_loss(features, fake, real):
+  """SPADE's VGG loss: sum_i w_i * mean |phi_i(fake) - phi_i(real)| over every frame."""
+  prep = lambda v: keras.applications.vgg19.preprocess_input(
+      (tf.reshape(v, [-1] + v.shape[2:].as_list()) + 1.0) * 127.5)
+  fake_f, real_f = features(prep(fake)), features(prep(real))
+  return tf.add_n([w * losses.l1_reconstruction(f, tf.stop_gradient(r))
+                   for w, f, r in zip(VGG_LAYER_WEIGHTS, fake_f, real_f)])
+
+
+class SPADETask(GANTask):
+  """SPADE's objective (Park et al. 2019; Egan 2019, Section 4.2.1) on top of GANTask.
+
+  The GAN loss (hinge) runs over each discriminator's patch logits, the discriminators being
+  the scales of a multi-scale PatchGAN weighted 1 / num_scales. Generator terms:
+
+  * objective.feature_matching (10): sum over each discriminator's intermediate features of
+    mean |D_i(fake) - D_i(real)|, real features held fixed, weighted like the discriminator;
+  * objective.vgg_weight (10): VGG19 perceptual loss with weights from the local file
+    objective.vgg_weights only; without that file the term is off and a warning says so;
+  * objective.kl_weight (0.05): for a generator with an encoder (use_vae), z is sampled from
+    the encoder's N(mu, exp(logvar)) of the real clip (in both steps) and KL(q || N(0, I)) is
+    added.
+  """
+
+  def __init__(self, config):
+    super().__init__(config)
+    obj = config.objective
+    self.fm_weight = float(obj.get("feature_matching", 0.0))
+    self.vgg_weight = float(obj.get("vgg_weight", 0.0))
+    self.vgg = None
+    path = obj.get("vgg_weights", "")
+    if self.vgg_weight and path and tf.io.gfile.exists(path):
+      self.vgg = vgg19_features(path)
+    elif self.vgg_weight:
+      logging.warning("objective.vgg_weight is %s but objective.vgg_weights=%r is not a local "
+                      "VGG19 weights file: the VGG perceptual loss is OFF.", self.vgg_weight, path)
+    self.vae = getattr(self.generator, "encoder", None) is not None
+
+  def generate(self, batch, seed, training):
+    if not self.vae:
+      return super().generate(batch, seed, training)
+    mu, logvar = self.generator.encode(batch["video"], training=training)
+    mu, logvar = tf.cast(mu, tf.float32), tf.cast(logvar, tf.float32)
+    eps = tf.random.stateless_normal(tf.shape(mu), seed=seed + [0, 77])
+    z = mu + tf.exp(0.5 * logvar) * eps
+    video = _f32(self.generator({"z": z, self.generator.condition: self.condition(batch)},
+                                training=training))
+    return video, {"video": video, "mu": mu, "logvar": logvar}
+
+  def generator_terms(self, batch, fake, streams, cond):
+    obj, out = self.config.objective, {}
+    real = tf.cast(batch["video"], tf.float32)
+    if self.fm_weight:
+      fm = 0.0
+      both, conds = tf.concat([real, fake], 0), tf.concat([cond, cond], 0)
+      for name, d in self.discriminators.items():
+        # One call on real and fake: Keras's spectral norm renormalises the kernels at every
+        # training call, and both feature sets must come from the same weights.
+        _, features = d(both, condition=conds, training=True, return_features=True)
+        fm += self.d_weights[name] * tf.add_n([
+            losses.l1_reconstruction(f, tf.stop_gradient(r))
+            for r, f in (tf.split(x, 2) for x in features)])
+      out["g/feature_matching"] = (self.fm_weight, fm)
+    if self.vgg is not None:
+      out["g/vgg"] = (self.vgg_weight, perceptual_loss(self.vgg, fake, real))
+    if "mu" in streams:
+      out["g/kl"] = (obj.kl_weight, losses.kl_divergence(streams["mu"], streams["logvar"]))
+    return out
 
 
 def softmax_cross_entropy(logits, labels):
@@ -412,7 +502,7 @@ class PredictionTask(_SupervisedTask):
     return loss, {"g/mse": loss, "g/total": loss}
 
 
-TASKS = {"gan": GANTask, "reconstruction": ReconstructionTask,
+TASKS = {"gan": GANTask, "spade": SPADETask, "reconstruction": ReconstructionTask,
          "classification": ClassificationTask, "prediction": PredictionTask}
 
 

@@ -16,7 +16,8 @@ Model contract (what the trainer, sampler and exporter rely on):
   `call(inputs, training=False)` takes z [B, latent_dim], or the condition, or a dict
   {"z": ..., "image": ...} when both are needed, and returns a video [B, T, H, W, 3]
   in [-1, 1]; with `return_streams=True` it returns a dict with "video" and the streams.
-* Discriminators / critics: `call(video, condition=None, training=False)` -> [B, 1] logits.
+* Discriminators / critics: `call(video, condition=None, training=False)` -> [B, 1] logits
+  (a PatchGAN: [B, N] patch logits, which the losses average).
 * A network that draws randomness of its own (noise inputs, random frame choice) takes a
   keyword `seed=None` in `call`: a stateless seed [2]; the training task passes one derived
   from the loop's per-step seed (so a resumed run draws the same), and without one the

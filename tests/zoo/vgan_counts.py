@@ -1,4 +1,4 @@
-"""Torch-convention parameter counting shared by the VGAN tests."""
+"""Torch-convention parameter counting shared by the zoo tests (VGAN, Egan)."""
 
 import numpy as np
 
@@ -13,9 +13,12 @@ def bn_params(channels):
   return 2 * channels
 
 
+# Buffers, not parameters, in Torch: BN running statistics and spectral norm's u vector.
+BUFFERS = ("moving_mean", "moving_variance", "vector_u")
+
+
 def torch_count(model):
-  return sum(int(np.prod(w.shape)) for w in model.weights
-             if w.name not in ("moving_mean", "moving_variance"))
+  return sum(int(np.prod(w.shape)) for w in model.weights if w.name not in BUFFERS)
 
 
 def trainable_count(model):

@@ -26,6 +26,12 @@ if stored at that size) and a whole batch is mapped to [-1, 1] at once, which co
 CPU per clip than converting each clip (bench/input_pipeline.py). Training repeats forever; eval makes one pass. Batches drop the
 remainder so shapes are static (an eval pass therefore ends on the last full batch).
 
+Egan's sampling (2019, Section 4.2.1): `data.max_start` > 0 draws a training clip's start
+from the record's first `max_start` frames only (8 frames at stride 3 from a start in the
+first 8); `data.frame_mode` turns every clip into one frame drawn uniformly from it (frame 0
+in eval), a one-frame clip [B, 1, H, W, 3] (and fg_masks [B, 1, H, W, 1]) for pretraining a
+2D model that inflation later turns into a video model.
+
 Randomness is stateless and keyed by (seed, input pipeline id, element counter), and
 `options.deterministic` follows `data.deterministic`: the same seed gives the same clips.
 
@@ -148,6 +154,8 @@ def make_dataset(data_config, batch_size, training, input_context=None, seed=0):
       raise ValueError("Expected data.source 'synthetic', 'tfrecord' or 'tfds:NAME', received "
                        f"{source!r}.")
     ds = _clips(records, data, batch_size, training, outputs, pipeline_id, seed)
+  if data.get("frame_mode", False):
+    ds = _frames(ds, data.num_frames, training, pipeline_id, seed)
   options = tf.data.Options()
   options.deterministic = bool(data.get("deterministic", True))
   options.experimental_optimization.map_parallelization = True
@@ -175,6 +183,25 @@ def _synthetic(data, batch_size, training, outputs, num_pipelines, pipeline_id, 
     return out
 
   return ds.map(select)
+
+
+def _frames(ds, num_frames, training, pipeline_id, seed):
+  """Frame mode: each clip of a batch -> one of its frames, uniform in training, else frame 0."""
+  def pick(counter, batch):
+    size = tf.shape(batch["video"])[0]
+    if training:
+      key = tf.random.experimental.stateless_fold_in(
+          tf.constant([seed, 7919 + pipeline_id], tf.int64), counter)
+      index = tf.random.stateless_uniform([size], key, 0, num_frames, dtype=tf.int32)
+    else:
+      index = tf.zeros([size], tf.int32)
+    out = dict(batch)
+    for k in ("video", "fg_masks"):
+      if k in batch:
+        out[k] = tf.gather(batch[k], index[:, tf.newaxis], axis=1, batch_dims=1)
+    return out
+
+  return ds.enumerate().map(pick)
 
 
 # ----------------------------------------------------------------------------- TFRecord files
@@ -318,6 +345,8 @@ def _select(counter, record, data, training, outputs, pipeline_id, seed):
   n = tf.shape(frames, out_type=tf.int64)[0]
   keys = _keys(seed, pipeline_id, counter)
   room = tf.maximum(n - span + 1, 1)
+  if data.get("max_start", 0):
+    room = tf.minimum(room, data.max_start)
   if training:
     start = tf.random.stateless_uniform([], keys[0], 0, room, dtype=tf.int64)
   else:

@@ -1,0 +1,117 @@
+r"""Turns a segmentation mask into a clip with a mask-conditioned generator (Egan's SPADE).
+
+    python -m export.from_mask --workdir=/tmp/spade3d --mask=mask.png --out=clip.mp4 \
+        [--legend=legend.json] [--seed=0] [--no_ema] [--step=N] [--fps=8]
+
+The mask is a PNG of class ids (one channel: mode L, P or I; a palette PNG's indices are the
+ids), or an RGB drawing whose colours a JSON legend maps to class ids:
+`{"156": [70, 130, 180], "0": [0, 0, 0]}` (class id -> [r, g, b]). It is resized (nearest)
+and centre-cropped to the model's H x W with the function the SavedModel's `from_mask`
+signature runs (`export.preprocess`); z is drawn from `--seed` (Egan 2019, Section 4.4.2: a
+hand-drawn mask turned into a video).
+"""
+
+import json
+
+from absl import app
+from absl import flags
+import numpy as np
+from PIL import Image
+import tensorflow as tf
+
+from export import animate
+from export import cli
+from export import preprocess
+from zoo import inputs as zoo_inputs
+
+flags.adopt_module_key_flags(cli)
+MASK = flags.DEFINE_string("mask", None, "The mask: a class-id PNG, or a colour drawing with "
+                           "--legend.")
+LEGEND = flags.DEFINE_string("legend", None, "JSON {class id: [r, g, b]} for colour masks.")
+
+
+def load_legend(path):
+  """JSON {class id: [r, g, b]} -> {(r, g, b): id}; errors name the file and the entry."""
+  with open(path) as f:
+    try:
+      raw = json.load(f)
+    except json.JSONDecodeError as e:
+      raise ValueError(f"Expected a JSON legend {{class id: [r, g, b]}}, received {path!r}: "
+                       f"{e}") from e
+  if not isinstance(raw, dict) or not raw:
+    raise ValueError(f"Expected a JSON object {{class id: [r, g, b]}}, received {raw!r} in "
+                     f"{path!r}.")
+  colors = {}
+  for key, rgb in raw.items():
+    if (not str(key).isdigit() or not isinstance(rgb, list) or len(rgb) != 3
+        or not all(isinstance(v, int) and 0 <= v <= 255 for v in rgb)):
+      raise ValueError(f"Expected legend entries 'class id': [r, g, b] with ints in [0, 255], "
+                       f"received {key!r}: {rgb!r} in {path!r}.")
+    if tuple(rgb) in colors:
+      raise ValueError(f"Expected one class per colour, received {rgb} for classes "
+                       f"{colors[tuple(rgb)]} and {key} in {path!r}.")
+    colors[tuple(rgb)] = int(key)
+  return colors
+
+
+def colors_to_ids(rgb, colors):
+  """uint8 [h, w, 3] drawing -> int32 [h, w] class ids; an unknown colour raises."""
+  flat = rgb.reshape(-1, 3)
+  unique, inverse = np.unique(flat, axis=0, return_inverse=True)
+  unknown = [tuple(int(v) for v in c) for c in unique if tuple(int(v) for v in c) not in colors]
+  if unknown:
+    raise ValueError(f"Expected every colour of the mask in the legend, received "
+                     f"{len(unknown)} unknown colour(s), e.g. {unknown[:3]}.")
+  ids = np.array([colors[tuple(int(v) for v in c)] for c in unique], np.int32)
+  return ids[inverse.reshape(-1)].reshape(rgb.shape[:2])
+
+
+def read_mask(path, legend=None):
+  """A mask file -> int32 class ids [h, w] (see the module docstring)."""
+  if legend is None:
+    return preprocess.load_mask(path)
+  try:
+    with Image.open(path) as image:
+      rgb = np.asarray(image.convert("RGB"), np.uint8)
+  except (OSError, ValueError, SyntaxError) as e:
+    raise ValueError(f"Expected an image file Pillow can read, received {path!r}: {e}") from e
+  return colors_to_ids(rgb, load_legend(legend))
+
+
+def check_mask_conditioned(generator, workdir, name):
+  if generator.condition != "mask":
+    raise ValueError(f"Expected a workdir with a mask-conditioned generator (e.g. "
+                     f"egan_spade_generator_3d), received {workdir!r} holding {name!r} "
+                     f"(condition {generator.condition!r}).")
+
+
+def generate(generator, mask, seed=0):
+  """int class ids [h, w] of any size -> float32 video [T, H, W, 3] in [-1, 1]."""
+  classes = getattr(generator, "mask_classes", None)
+  if classes is not None and (mask.min() < 0 or mask.max() >= classes):
+    raise ValueError(f"Expected class ids in [0, {classes}), received ids from {mask.min()} "
+                     f"to {mask.max()}.")
+  _, h, w, _ = generator.video_shape
+  condition = preprocess.resize_and_crop_mask(np.asarray(mask, np.int32)[None], h, w)
+  # z from [seed, 0]: the noise of the SavedModel's from_mask(_seeded) signatures.
+  inputs = zoo_inputs.generator_inputs(generator, 1, tf.constant([seed, 0], tf.int64),
+                                       condition)
+  return np.asarray(generator(inputs, training=False))[0]
+
+
+def from_mask_file(workdir, mask_path, out, legend=None, seed=0, ema=True, step=None, fps=8):
+  """Reads the mask, generates its clip, writes `out`; returns the uint8 clip [T, H, W, 3]."""
+  return animate.conditioned_clip_file(workdir, out, lambda: read_mask(mask_path, legend),
+                                       check_mask_conditioned, generate, seed, ema, step, fps)
+
+
+def main(argv):
+  cli.no_positional(argv)
+  from_mask_file(cli.require(cli.WORKDIR), cli.require(MASK), cli.require(cli.OUT),
+                 legend=LEGEND.value, seed=cli.SEED.value, ema=not cli.NO_EMA.value,
+                 step=cli.STEP.value, fps=cli.FPS.value)
+  print(cli.OUT.value)
+
+
+if __name__ == "__main__":
+  app.run(main)

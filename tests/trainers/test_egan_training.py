@@ -1,0 +1,98 @@
+"""One tiny training run per Egan config through the one loop, and SPADETask's extra terms."""
+
+import logging
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs import egan_dcgan_image
+from configs import egan_dcgan_video
+from configs import egan_resnet_image
+from configs import egan_resnet_video
+from configs import egan_spade_image
+from configs import egan_spade_video
+from trainers import loop
+from trainers import tasks
+
+
+def test_paper_hyperparameters():
+  dcgan, resnet = egan_dcgan_image.get_config(), egan_resnet_image.get_config()
+  resnet3d, spade = egan_resnet_video.get_config(), egan_spade_image.get_config("small_vae")
+  assert (dcgan.objective.gan_loss, dcgan.optimizer.name, dcgan.optimizer.g_lr,
+          dcgan.optimizer.beta1, dcgan.optimizer.beta2) == ("hinge", "adam", 2e-4, 0.0, 0.999)
+  assert (resnet.objective.gan_loss, resnet.objective.r1_weight, resnet.optimizer.name,
+          resnet.optimizer.g_lr, resnet.train.ema_decay) == (
+              "non_saturating", 10.0, "rmsprop", 1e-4, 0.999)
+  assert (resnet3d.optimizer.g_lr, resnet3d.optimizer.d_lr) == (1e-5, 3e-5)
+  assert (spade.objective.gan_loss, spade.objective.feature_matching, spade.objective.vgg_weight,
+          spade.objective.kl_weight, spade.optimizer.beta1, spade.optimizer.beta2) == (
+              "hinge", 10.0, 10.0, 0.05, 0.0, 0.9)
+  assert spade.model.generator.args.use_vae and spade.model.generator.args.size == "small"
+  assert egan_spade_image.get_config("mid").objective.kl_weight == 0.0
+  for c in (dcgan, resnet, spade):  # frames: resize 160, crop 128, flip, one per clip
+    assert (c.data.resize, c.data.height, c.data.random_flip, c.data.frame_mode) == (
+        160, 128, True, True)
+  video = egan_spade_video.get_config("small")
+  assert (video.data.num_frames, video.data.frame_stride, video.data.max_start,
+          video.data.frame_mode) == (8, 3, 8, False)
+  assert egan_dcgan_video.get_config().data.num_frames == 32
+
+
+def smoke_run(module, workdir, **objective):
+  c = module.get_config("smoke")
+  c.train.steps, c.train.sample_every = 2, 0
+  for k, v in objective.items():
+    c.objective[k] = v
+  return loop.run(c, str(workdir))
+
+
+def test_spade_task_terms_and_the_vgg_warning(caplog):
+  c = egan_spade_image.get_config("smoke")
+  with caplog.at_level(logging.WARNING):
+    task = tasks.make_task(c)
+  assert isinstance(task, tasks.SPADETask) and task.vae and task.vgg is None
+  assert "VGG perceptual loss is OFF" in caplog.text
+  batch = {"video": tf.random.stateless_uniform([2, 1, 16, 16, 3], [1, 1], -1, 1),
+           "segmentation": tf.random.stateless_uniform([2, 16, 16], [2, 2], 0, 4, tf.int32)}
+  task.build(batch)
+  seed, step = tf.constant([1, 2], tf.int64), tf.constant(0, tf.int64)
+  _, terms = task.g_loss(batch, seed, step)
+  assert {"g/feature_matching", "g/kl", "g_d0/loss", "g_d1/loss"} <= set(terms)
+  assert "g/vgg" not in terms
+  assert all(np.isfinite(float(v)) for v in terms.values())
+  _, d_terms = task.d_loss(batch, seed, step)
+  assert {"d_d0/loss", "d_d1/loss"} <= set(d_terms)
+  # Feature matching is 0 when the fake is the real clip; KL is 0 for N(0, I).
+  zeros = tf.zeros([2, 256])
+  extra = task.generator_terms(batch, batch["video"], {"mu": zeros, "logvar": zeros},
+                               batch["segmentation"])
+  assert extra["g/feature_matching"][0] == 10.0 and extra["g/kl"][0] == 0.05
+  assert float(extra["g/feature_matching"][1]) == pytest.approx(0.0, abs=1e-6)
+  assert float(extra["g/kl"][1]) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", [egan_dcgan_video, egan_resnet_image, egan_resnet_video,
+                                    egan_spade_image, egan_spade_video],
+                         ids=lambda m: m.__name__)
+def test_smoke_training(module, tmp_path):
+  assert smoke_run(module, tmp_path).current_step() == 2
+
+
+@pytest.mark.slow
+def test_vgg_term_on_with_a_local_weights_file(tmp_path):
+  import keras  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path / "vgg19.weights.h5")
+  keras.applications.VGG19(include_top=False, weights=None).save_weights(path)
+  c = egan_spade_image.get_config("smoke")
+  c.data.height = c.data.width = 32  # VGG19's five blocks need 32 pixels
+  c.model.generator.args.up_mults = (2, 1)
+  for d in c.model.discriminators.values():
+    d.args.video_shape = (1, 32, 32, 3)
+  c.objective.vgg_weights = path
+  task = tasks.make_task(c)
+  real = tf.random.stateless_uniform([2, 1, 32, 32, 3], [1, 1], -1, 1)
+  assert task.vgg is not None
+  assert float(tasks.perceptual_loss(task.vgg, real, real)) == pytest.approx(0.0)
+  assert float(tasks.perceptual_loss(task.vgg, -real, real)) > 0

@@ -1,0 +1,101 @@
+"""Egan's DCGAN and ResNet GANs: Table 4.2 parameter counts, shapes, the image/video contract."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo import registry
+from zoo.layers import resblocks
+from vgan_counts import torch_count
+
+# Egan 2019, Table 4.2 (millions of parameters).
+TABLE_4_2 = {
+    "egan_dcgan_generator_2d": 7.5, "egan_dcgan_discriminator_2d": 7.0,
+    "egan_dcgan_generator_3d": 28.3, "egan_dcgan_discriminator_3d": 27.8,
+    "egan_resnet_generator_2d": 33.3, "egan_resnet_discriminator_2d": 29.1,
+    "egan_resnet_generator_3d": 102.7, "egan_resnet_discriminator_3d": 85.8,
+}
+
+
+def build(name, **kwargs):
+  model = registry.build(name, **kwargs)
+  if "generator" in name:
+    model.build((None, model.latent_dim))
+  else:
+    model.build((None,) + tuple(model.video_shape))
+  return model
+
+
+@pytest.mark.parametrize("name", sorted(TABLE_4_2))
+def test_parameter_count_matches_table_4_2(name):
+  keras.utils.set_random_seed(0)
+  count = torch_count(build(name)) / 1e6
+  assert count == pytest.approx(TABLE_4_2[name], rel=0.01), count
+
+
+def test_spectral_norm_state_is_a_buffer_in_every_dcgan_conv():
+  g = build("egan_dcgan_generator_2d", widths=(16, 8))
+  wrappers = [l for l in g._flatten_layers() if isinstance(l, keras.layers.SpectralNormalization)]
+  assert len(wrappers) == 3  # two hidden layers and the output layer
+  assert all(not w.vector_u.trainable for w in wrappers)
+
+
+@pytest.mark.parametrize("family,kwargs", [
+    ("dcgan", dict(widths=(16, 8))),
+    pytest.param("resnet", dict(nf=8, size=16, max_width=32), marks=pytest.mark.slow),
+])  # the ResNet shapes are also checked by tests/zoo/test_inflation.py
+def test_image_models_are_one_frame_clips_and_video_models_clips(family, kwargs):
+  g2 = build(f"egan_{family}_generator_2d", **kwargs)
+  g3 = build(f"egan_{family}_generator_3d", **kwargs)
+  z = tf.random.stateless_normal([2, g2.latent_dim], seed=[1, 2])
+  image, video = g2(z), g3(z)
+  assert g2.video_shape == (1, 16, 16, 3) and tuple(image.shape) == (2, 1, 16, 16, 3)
+  assert tuple(video.shape) == (2,) + tuple(g3.video_shape) and g3.video_shape[0] > 1
+  assert np.all(np.abs(video) <= 1.0)
+  d_kwargs = ({"widths": (8, 16)} if family == "dcgan" else
+              {"nf": 8, "max_width": 32})
+  d2 = build(f"egan_{family}_discriminator_2d", video_shape=(1, 16, 16, 3), **d_kwargs)
+  d3 = build(f"egan_{family}_discriminator_3d", video_shape=g3.video_shape, **d_kwargs)
+  assert tuple(d2(image).shape) == (2, 1) and tuple(d3(video).shape) == (2, 1)
+  if family != "dcgan":
+    return
+  # A 2D discriminator judges every frame of a longer clip and averages the logits.
+  frames = tf.unstack(video, axis=1)
+  per_frame = tf.reduce_mean(tf.stack([d2(f[:, None]) for f in frames]), axis=0)
+  np.testing.assert_allclose(d2(video), per_frame, atol=1e-5)
+
+
+def test_resnet_video_generator_doubles_time_once_from_four_frames():
+  g = registry.build("egan_resnet_generator_3d", nf=8, size=16, max_width=32, frames=8)
+  assert g.dense_frames == 4 and g.video_shape == (8, 16, 16, 3)
+  with pytest.raises(ValueError, match="Expected frames divisible"):
+    registry.build("egan_resnet_generator_3d", frames=6, temporal_scalings=2)
+
+
+def test_resblock_follows_gan_stability():
+  x = tf.random.stateless_normal([2, 8, 8, 16], seed=[3, 4])
+  same = resblocks.ResBlock(2, 16, 16)
+  out = same(x)
+  dx = same.conv_1(tf.nn.leaky_relu(same.conv_0(tf.nn.leaky_relu(x, 0.2)), 0.2))
+  np.testing.assert_allclose(out, x + 0.1 * dx, atol=1e-5)
+  assert same.shortcut is None and len(same.weights) == 4  # two convs with bias
+  wider = resblocks.ResBlock(2, 16, 32)
+  wider(x)
+  assert wider.conv_0.conv.filters == 16  # hidden = min(fin, fout)
+  assert wider.shortcut.conv.use_bias is False and wider.shortcut.kernel_size == (1, 1)
+
+
+def test_temporal_padding_replicates_never_zeros():
+  conv = resblocks.PaddedConv(3, 1, (3, 1, 1), use_bias=False, name="c")
+  clip = tf.ones([1, 4, 2, 2, 1])
+  conv(clip)
+  conv.conv.kernel.assign(tf.ones_like(conv.conv.kernel))
+  np.testing.assert_allclose(conv(clip), 3.0 * tf.ones([1, 4, 2, 2, 1]))  # ends not darker
+  reflect = resblocks.PaddedConv(3, 1, (3, 1, 1), use_bias=False, temporal_padding="reflect")
+  ramp = tf.reshape(tf.range(4, dtype=tf.float32), [1, 4, 1, 1, 1])
+  reflect(ramp)
+  reflect.conv.kernel.assign(tf.ones_like(reflect.conv.kernel))
+  np.testing.assert_allclose(tf.reshape(reflect(ramp), [-1]), [2.0, 3.0, 6.0, 7.0])
+  with pytest.raises(ValueError, match="Expected temporal_padding"):
+    resblocks.PaddedConv(3, 1, 3, temporal_padding="zeros")

@@ -1,0 +1,156 @@
+"""Convolutions that inflate cleanly from 2D to 3D, and the GAN-Stability ResBlock.
+
+Model inflation (Egan 2019, Section 3.1.2) turns a 2D network into a 3D one whose output on
+a temporally constant clip is the 2D output on every frame. That needs two things of every
+3D convolution, which `PaddedConv` provides:
+
+* no zero padding in time: zeros would darken the first and last frames. Time is padded by
+  replicating (`"replicate"`, the default) or reflecting (`"reflect"`) the end frames, space
+  with zeros exactly as the 2D parent's padding "same";
+* one layer class for both ranks, so that a 2D and a 3D network of the same family list their
+  weights in the same order (what `zoo.inflation` pairs them by).
+
+Spectral normalisation is Keras's `keras.layers.SpectralNormalization` wrapper (its state is
+one non-trainable `vector_u` [1, out_channels]; see `zoo.inflation` for what inflation
+carries).
+"""
+
+import keras
+import tensorflow as tf
+
+LEAKY_RELU_SLOPE = 0.2
+TEMPORAL_PADDINGS = ("replicate", "reflect")
+
+_CONV = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
+_CONV_TRANSPOSE = {2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}
+_POOL = {2: keras.layers.AveragePooling2D, 3: keras.layers.AveragePooling3D}
+_UPSAMPLE = {2: keras.layers.UpSampling2D, 3: keras.layers.UpSampling3D}
+
+
+def check_rank(rank):
+  if rank not in (2, 3):
+    raise ValueError(f"Expected rank 2 (images) or 3 (videos), received {rank!r}.")
+  return rank
+
+
+def as_tuple(value, rank):
+  """An int or a sequence -> a tuple of `rank` ints."""
+  if isinstance(value, int):
+    return (value,) * rank
+  value = tuple(int(v) for v in value)
+  if len(value) != rank:
+    raise ValueError(f"Expected {rank} values, received {value!r}.")
+  return value
+
+
+def same_padding(size, kernel, stride):
+  """(before, after) padding of TF's "same" for one axis of static length `size`."""
+  if size % stride == 0:
+    total = max(kernel - stride, 0)
+  else:
+    total = max(kernel - size % stride, 0)
+  return total // 2, total - total // 2
+
+
+def pad_time(x, before, after, mode):
+  """Pads axis 1 (time) of [B, T, H, W, C] by replicating or reflecting the end frames."""
+  if not before and not after:
+    return x
+  if mode == "replicate":
+    parts = [tf.repeat(x[:, :1], before, axis=1), x, tf.repeat(x[:, -1:], after, axis=1)]
+    return tf.concat(parts, axis=1)
+  if mode == "reflect":
+    return tf.pad(x, [[0, 0], [before, after], [0, 0], [0, 0], [0, 0]], mode="REFLECT")
+  raise ValueError(f"Expected temporal_padding in {TEMPORAL_PADDINGS}, received {mode!r}.")
+
+
+def maybe_spectral(layer, spectral_norm):
+  return keras.layers.SpectralNormalization(layer) if spectral_norm else layer
+
+
+class PaddedConv(keras.layers.Layer):
+  """A 2D or 3D convolution with "same" padding that is never zero in time.
+
+  2D: `Conv2D(padding="same")`. 3D: the input is padded as "same" would pad it, time by
+  replicating or reflecting the end frames and space with zeros, then a valid `Conv3D`.
+
+  Args:
+    rank: 2 or 3.
+    filters, kernel_size, strides, use_bias: of the convolution.
+    spectral_norm: wrap the convolution in `keras.layers.SpectralNormalization`.
+    temporal_padding: "replicate" or "reflect" (3D only).
+    kernel_initializer: of the convolution.
+  """
+
+  def __init__(self, rank, filters, kernel_size, strides=1, use_bias=True, spectral_norm=False,
+               temporal_padding="replicate", kernel_initializer="glorot_uniform", **kwargs):
+    super().__init__(**kwargs)
+    self.rank = check_rank(rank)
+    if temporal_padding not in TEMPORAL_PADDINGS:
+      raise ValueError(f"Expected temporal_padding in {TEMPORAL_PADDINGS}, received "
+                       f"{temporal_padding!r}.")
+    self.kernel_size = as_tuple(kernel_size, rank)
+    self.strides = as_tuple(strides, rank)
+    self.temporal_padding = temporal_padding
+    conv = _CONV[rank](filters, self.kernel_size, strides=self.strides,
+                       padding="same" if rank == 2 else "valid", use_bias=use_bias,
+                       kernel_initializer=kernel_initializer, name="conv")
+    self.conv = maybe_spectral(conv, spectral_norm)
+
+  def call(self, x, training=False):
+    if self.rank == 3:
+      pads = [same_padding(int(size), k, s) for size, k, s in
+              zip(x.shape[1:4], self.kernel_size, self.strides)]
+      x = pad_time(x, *pads[0], self.temporal_padding)
+      x = tf.pad(x, [[0, 0], [0, 0], list(pads[1]), list(pads[2]), [0, 0]])
+    return self.conv(x, training=training)
+
+
+def conv_transpose(rank, filters, kernel_size, strides, padding, spectral_norm, name=None):
+  """A (spectrally normalised) transposed convolution. It has no input padding to worry
+  about; the edge outputs of a temporally strided one see fewer taps (see `zoo.inflation`)."""
+  layer = _CONV_TRANSPOSE[check_rank(rank)](filters, kernel_size, strides=strides,
+                                            padding=padding, name=name)
+  return maybe_spectral(layer, spectral_norm)
+
+
+def avg_pool(rank, pool_size, strides):
+  """Average pooling, padding "same" (padding excluded from the mean, so a constant stays
+  constant in time)."""
+  return _POOL[check_rank(rank)](pool_size, strides=strides, padding="same")
+
+
+def upsample(rank, size):
+  """Nearest-neighbour upsampling by `size` (an int per axis)."""
+  return _UPSAMPLE[check_rank(rank)](size)
+
+
+class ResBlock(keras.layers.Layer):
+  """The GAN-Stability ResBlock (Mescheder et al. 2018, `gan_training/models/resnet.py`).
+
+  out = shortcut(x) + 0.1 * conv3(lrelu(conv3(lrelu(x)))), LeakyReLU 0.2, hidden width
+  min(fin, fout); the shortcut is a 1x1 convolution without bias only when fin != fout,
+  otherwise the identity. In 3D every 3x3 becomes 3x3x3 (the shortcut 1x1x1), time padded
+  by replication (Egan 2019, Figure 3-6).
+
+  Args:
+    rank: 2 or 3.
+    fin, fout: input and output channels.
+    temporal_padding: "replicate" or "reflect" (3D).
+  """
+
+  def __init__(self, rank, fin, fout, temporal_padding="replicate", **kwargs):
+    super().__init__(**kwargs)
+    self.fin, self.fout = int(fin), int(fout)
+    hidden = min(self.fin, self.fout)
+    conv = lambda f, k, bias, name: PaddedConv(rank, f, k, use_bias=bias,
+                                               temporal_padding=temporal_padding, name=name)
+    self.conv_0 = conv(hidden, 3, True, "conv_0")
+    self.conv_1 = conv(self.fout, 3, True, "conv_1")
+    self.shortcut = conv(self.fout, 1, False, "shortcut") if self.fin != self.fout else None
+
+  def call(self, x, training=False):
+    skip = x if self.shortcut is None else self.shortcut(x)
+    dx = self.conv_0(tf.nn.leaky_relu(x, LEAKY_RELU_SLOPE))
+    dx = self.conv_1(tf.nn.leaky_relu(dx, LEAKY_RELU_SLOPE))
+    return skip + 0.1 * dx
