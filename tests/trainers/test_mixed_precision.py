@@ -39,6 +39,7 @@ def test_every_config_keeps_float32_state_and_losses_under_bfloat16(path):
   keras.config.set_dtype_policy("mixed_bfloat16")
   task = tasks.make_task(c)
   t, h, w = c.data.num_frames, c.data.height, c.data.width
+  t = 1 if c.data.get("frame_mode", False) else t  # frame mode: one-frame clips (image models)
   batch = {"video": tf.random.uniform([2, t, h, w, 3], -1.0, 1.0, seed=1)}
   for key in task.data_outputs:  # the pipeline's shapes (trainers/data/pipeline.py)
     if key == "label":
