@@ -74,6 +74,7 @@ def base():
   c.optimizer.beta1 = 0.5
   c.optimizer.beta2 = 0.999
   c.optimizer.epsilon = 1e-8
+  c.optimizer.rho = 0.9  # RMSprop's squared-gradient decay (Keras's default; PyTorch's is 0.99)
   c.optimizer.weight_decay = 0.0
   c.optimizer.schedule = "constant"  # constant, cosine_restarts, linear_decay
   c.optimizer.schedule_start_step = 0

@@ -28,6 +28,7 @@ def get_config(arg=""):
   c.objective.gan_loss = "non_saturating"
   c.objective.r1_weight = 10.0
   c.optimizer.name = "rmsprop"
+  c.optimizer.rho = 0.99  # GAN-Stability's code uses PyTorch's RMSprop (alpha 0.99)
   c.optimizer.g_lr = c.optimizer.d_lr = 1e-4
   c.train.ema_decay = 0.999
   c.train.batch_size = 64  # not stated in the thesis

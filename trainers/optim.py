@@ -74,7 +74,8 @@ def make_optimizer(opt_config, lr, total_steps, updates_per_step=1, precision="f
                                  beta_1=opt_config.beta1, beta_2=opt_config.beta2,
                                  epsilon=opt_config.epsilon)
   elif name == "rmsprop":
-    opt = keras.optimizers.RMSprop(schedule, epsilon=opt_config.epsilon)
+    opt = keras.optimizers.RMSprop(schedule, rho=opt_config.get("rho", 0.9),
+                                   epsilon=opt_config.epsilon)
   else:
     raise ValueError(f"Expected optimizer.name in {OPTIMIZERS}, received {opt_config.name!r}.")
   if precision == "mixed_float16":

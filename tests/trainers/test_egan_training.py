@@ -25,6 +25,7 @@ def test_paper_hyperparameters():
           resnet.optimizer.g_lr, resnet.train.ema_decay) == (
               "non_saturating", 10.0, "rmsprop", 1e-4, 0.999)
   assert (resnet3d.optimizer.g_lr, resnet3d.optimizer.d_lr) == (1e-5, 3e-5)
+  assert resnet.optimizer.rho == resnet3d.optimizer.rho == 0.99  # PyTorch's RMSprop alpha
   assert (spade.objective.gan_loss, spade.objective.feature_matching, spade.objective.vgg_weight,
           spade.objective.kl_weight, spade.optimizer.beta1, spade.optimizer.beta2) == (
               "hinge", 10.0, 10.0, 0.05, 0.0, 0.9)

@@ -2,6 +2,7 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -59,3 +60,10 @@ def test_clip_by_value_then_norm():
   clipped, norm = optim.clip_gradients(grads, clip_norm=6.5)
   np.testing.assert_allclose(clipped[0], [1.5, -2.0], rtol=1e-6)
   np.testing.assert_allclose(clipped[1], [6.0], rtol=1e-6)
+
+
+def test_rmsprop_takes_the_configs_rho():
+  c = common.base().optimizer
+  c.name, c.rho = "rmsprop", 0.99
+  opt = optim.make_optimizer(c, 1e-4, total_steps=10)
+  assert isinstance(opt, keras.optimizers.RMSprop) and opt.rho == 0.99
