@@ -247,6 +247,7 @@ def parse_flags(arg, allowed):
                      f"{arg!r}.")
   return words
 
+
 def relive(c, task="gan", condition=""):
   """(Re)live Photos training (report sec. 4; ARCHITECTURES.md sec. 2) on 32x64x64 clips.
 

@@ -16,9 +16,7 @@ ARGS = ("residual", "smoke")
 
 
 def get_config(arg=""):
-  args = set(filter(None, arg.split(",")))
-  if not args <= set(ARGS):
-    raise ValueError(f"Expected config arguments among {ARGS}, received {arg!r}.")
+  args = common.parse_flags(arg, ARGS)
   c = common.relive(common.base(), task="prediction")
   c.model.generator = common.network(
       "relive_cnn_next_frame", video_shape=(32, 64, 64, 3),

@@ -20,9 +20,7 @@ ARGS = ("two_stream", "smoke")
 
 
 def get_config(arg=""):
-  args = set(filter(None, arg.split(",")))
-  if not args <= set(ARGS):
-    raise ValueError(f"Expected config arguments among {ARGS}, received {arg!r}.")
+  args = common.parse_flags(arg, ARGS)
   c = common.relive(common.base(), condition="middle_frame")
   c.model.generator = common.network("relive_conditional_wgan",
                                      two_stream="two_stream" in args)

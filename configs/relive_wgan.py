@@ -17,9 +17,7 @@ ARGS = ("two_stream", "smoke")
 
 
 def get_config(arg=""):
-  args = set(filter(None, arg.split(",")))
-  if not args <= set(ARGS):
-    raise ValueError(f"Expected config arguments among {ARGS}, received {arg!r}.")
+  args = common.parse_flags(arg, ARGS)
   c = common.relive(common.base())
   c.model.generator = common.network("relive_wgan", latent_dim=100,
                                      two_stream="two_stream" in args)

@@ -39,17 +39,33 @@ def test_full_config_loads_with_paper_values(path):
   assert c.train.steps > 0 and c.train.batch_size > 0
 
 
+def example_batch(c, task, size=1, frames=tf.zeros):
+  """A batch shaped as the pipeline yields it for config `c` and the task's data outputs.
+
+  video [size, T, H, W, 3] (T = 1 in frame mode: one-frame clips for image models); label
+  int32 [size]; segmentation int32 class ids [size, H, W]; any other output a frame
+  [size, H, W, 3]. Float tensors come from `frames(shape)`.
+  """
+  t, h, w = c.data.num_frames, c.data.height, c.data.width
+  t = 1 if c.data.get("frame_mode", False) else t
+  batch = {"video": frames([size, t, h, w, 3])}
+  for key in task.data_outputs:
+    if key == "label":
+      batch[key] = tf.zeros([size], tf.int32)
+    elif key == "segmentation":
+      batch[key] = tf.zeros([size, h, w], tf.int32)
+    else:
+      batch[key] = frames([size, h, w, 3])
+  return batch
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
 def test_smoke_config_builds_its_models(path):
   c = load(path, "smoke")
   assert c.train.steps <= 10
   task = tasks.make_task(c)
-  t, h, w = c.data.num_frames, c.data.height, c.data.width
-  t = 1 if c.data.frame_mode else t  # frame mode: one-frame clips for image models
-  batch = {"video": tf.zeros([1, t, h, w, 3])}
-  for key in task.data_outputs:  # the pipeline's shapes: class ids [B, H, W], else a frame
-    batch[key] = (tf.zeros([1, h, w], tf.int32) if key == "segmentation"
-                  else tf.zeros([1, h, w, 3]))
+  batch = example_batch(c, task)
+  _, t, h, w, _ = batch["video"].shape  # t = 1 in frame mode
   task.build(batch)
   video = task.generator(task.generator_inputs(batch, tf.constant([0, 0])), training=False)
   if hasattr(task.generator, "num_classes"):  # a classifier in the generator slot

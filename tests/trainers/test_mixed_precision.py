@@ -5,7 +5,6 @@ Issue 7 item 2: variables, batch statistics and losses stay float32 under the
 tolerances stated in `test_bfloat16_training_matches_float32`.
 """
 
-import glob
 import os
 
 import keras
@@ -15,10 +14,9 @@ import tensorflow as tf
 
 from trainers import loop
 from trainers import tasks
-from trainers import workdir as workdir_lib
 from zoo import inputs as zoo_inputs
 
-import test_configs  # the config loader of tests/test_configs.py (same parsing as train.py)
+import test_configs  # the config loader and example batches of tests/test_configs.py
 
 CONFIGS = test_configs.CONFIGS
 
@@ -38,16 +36,8 @@ def test_every_config_keeps_float32_state_and_losses_under_bfloat16(path):
   c = test_configs.load(path, "smoke")
   keras.config.set_dtype_policy("mixed_bfloat16")
   task = tasks.make_task(c)
-  t, h, w = c.data.num_frames, c.data.height, c.data.width
-  t = 1 if c.data.get("frame_mode", False) else t  # frame mode: one-frame clips (image models)
-  batch = {"video": tf.random.uniform([2, t, h, w, 3], -1.0, 1.0, seed=1)}
-  for key in task.data_outputs:  # the pipeline's shapes (trainers/data/pipeline.py)
-    if key == "label":
-      batch[key] = tf.zeros([2], tf.int32)
-    elif key == "segmentation":
-      batch[key] = tf.zeros([2, h, w], tf.int32)
-    else:
-      batch[key] = tf.random.uniform([2, h, w, 3], -1.0, 1.0, seed=2)
+  batch = test_configs.example_batch(
+      c, task, size=2, frames=lambda shape: tf.random.uniform(shape, -1.0, 1.0, seed=1))
   task.build(batch)
   networks = [task.generator, *task.discriminators.values()]
   for net in networks:

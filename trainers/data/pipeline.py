@@ -51,6 +51,7 @@ import threading
 from absl import logging
 import tensorflow as tf
 
+from export import preprocess
 from trainers.data import format as record_format
 from trainers.data import synthetic
 
@@ -457,7 +458,7 @@ def _to_unit_range(batch):
   out = dict(batch)
   for key in _FRAME_KEYS:
     if key in out:
-      out[key] = tf.cast(out[key], tf.float32) / 127.5 - 1.0
+      out[key] = preprocess.uint8_to_unit(out[key])
   return out
 
 
