@@ -8,9 +8,9 @@ Every frame the generator makes from a held-out clip's mask (the workdir's data,
 `segmentation` output) is segmented by the user's segmentation SavedModel and compared with
 that mask: pixel accuracy, and mean IoU over the classes that cover at least
 `--min_frequency` (1%) of the masks' pixels, as the thesis reports them (rarer classes make
-the IoU noisy). The SavedModel is called as `model(frames)` on float32 frames [N, H, W, 3] in
-[-1, 1] (or through its `serving_default` signature) and returns class scores [N, H, W, C] or
-class ids [N, H, W]. Results go to stdout as JSON and to --out.
+the IoU noisy). The SavedModel follows the convention of `zoo.segmenter` (float32 frames
+[N, H, W, 3] in [-1, 1] -> class scores [N, H, W, C] or class ids [N, H, W]). Results go to
+stdout as JSON and to --out.
 """
 
 import json
@@ -24,6 +24,7 @@ import tensorflow as tf
 from trainers import workdir as workdir_lib
 from trainers.data import pipeline
 from zoo import inputs as zoo_inputs
+from zoo import segmenter as segmenter_lib
 
 MIN_FREQUENCY = 0.01
 
@@ -51,29 +52,6 @@ def metrics(counts, min_frequency=MIN_FREQUENCY):
           "mean_iou": float(iou.mean()) if frequent.size else float("nan"),
           "classes": [int(c) for c in frequent],
           "iou": {int(c): float(v) for c, v in zip(frequent, iou)}}
-
-
-def load_segmenter(path):
-  """frames float32 [N, H, W, 3] in [-1, 1] -> int32 class ids [N, H, W]."""
-  try:
-    model = tf.saved_model.load(path)
-  except (OSError, ValueError, tf.errors.OpError) as e:
-    raise ValueError(f"Expected a segmentation SavedModel directory, received {path!r}: "
-                     f"{e}") from e
-  fn = model if callable(model) else model.signatures.get("serving_default")
-  if fn is None:
-    raise ValueError(f"Expected a callable SavedModel or a serving_default signature in "
-                     f"{path!r}, received neither.")
-
-  def segment(frames):
-    out = fn(tf.convert_to_tensor(frames, tf.float32))
-    if isinstance(out, dict):
-      out = next(iter(out.values()))
-    if out.shape.rank == 4:
-      out = tf.argmax(out, axis=-1)
-    return tf.cast(out, tf.int32)
-
-  return segment
 
 
 def evaluate(generator, segment, masks_batches, num_classes, seed=0,
@@ -123,7 +101,7 @@ def run(f):
   for name in ("workdir", "segmenter"):
     if not f[name].value:
       raise app.UsageError(f"Expected --{name}=..., received none.")
-  segment = load_segmenter(f.segmenter)  # before the generator: a bad path fails fast
+  segment = segmenter_lib.Segmenter(f.segmenter)  # before the generator: a bad path fails fast
   generator, config, path = workdir_lib.restore_generator(f.workdir)
   classes = getattr(generator, "mask_classes", None)
   if generator.condition != "mask" or not classes:

@@ -9,8 +9,10 @@ import pytest
 import tensorflow as tf
 
 from configs import egan_spade_image
+import segmenter_helpers
 from trainers import evaluate_segmentation as evseg
 from trainers import workdir as workdir_lib
+from zoo import segmenter as segmenter_lib
 
 
 def test_metrics_by_hand():
@@ -31,24 +33,14 @@ def test_metrics_by_hand():
     evseg.confusion(pred[:1], true, 4)
 
 
-class ColourSegmenter(tf.Module):
-  """Class = argmax over (red, green, blue, -red): a fixed 1x1 "network" with 4 classes."""
-
-  @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-  def __call__(self, frames):
-    return tf.concat([frames, -frames[..., :1]], axis=-1)
-
-
 @pytest.fixture(scope="module")
 def segmenter(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp("segmenter"))
-  tf.saved_model.save(ColourSegmenter(), path)
-  return path
+  return segmenter_helpers.save(tmp_path_factory.mktemp("segmenter"))
 
 
 def test_saved_segmenter_scores_a_generator_that_paints_the_mask(segmenter):
-  segment = evseg.load_segmenter(segmenter)
-  colours = tf.constant([[1, 0, 0], [0, 1, 0], [0, 0, 1], [-1, 0, 0]], tf.float32)
+  segment = segmenter_lib.Segmenter(segmenter)
+  colours = tf.constant(segmenter_helpers.COLOURS)
 
   class Painter:  # a "generator" that paints each class its colour on 2 frames
     latent_dim, condition, video_shape = 0, "mask", (2, 8, 8, 3)
