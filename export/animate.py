@@ -1,14 +1,17 @@
 r"""Animates a still image with an image-conditioned generator.
 
     python -m export.animate --workdir=/tmp/relive --image=photo.jpg --out=clip.mp4 \
-        [--seed=0] [--no_ema] [--step=N] [--fps=8] [--num_frames=T]
+        [--seed=0] [--no_ema] [--step=N] [--fps=8] [--num_frames=T] [--segmenter=PATH]
 
 Reads any image Pillow opens (converted to RGB), resizes it so its short side (relative to
 the model's aspect) matches the model and centre-crops it, with the very function the
 exported SavedModel's `animate` signature runs in graph (`export.preprocess`); draws z from
 `--seed` when the generator takes noise (the same z as `animate_seeded(image, seed)`), and
 writes the clip of the model's T frames (or `--num_frames`, for generators that take it,
-e.g. Radner's) at its H x W as MP4 or GIF (by OUT's extension).
+e.g. Radner's) at its H x W as MP4 or GIF (by OUT's extension). A generator that reads the
+photo's segmentation (relive_segmentation_conditional) needs `--segmenter` (a segmentation
+SavedModel, `zoo.segmenter`), run on the resized photo as the exported
+segment_and_animate(image) signature runs it.
 """
 
 import os
@@ -43,8 +46,12 @@ def check_image_conditioned(generator, workdir, name):
                    f"{workdir!r} holding {name!r}; {hint}.")
 
 
-def animate(generator, image, seed=0, num_frames=0):
-  """uint8 image [h, w, 3] of any size -> float32 video [T, H, W, 3] in [-1, 1]."""
+def animate(generator, image, seed=0, num_frames=0, segmenter=None):
+  """uint8 image [h, w, 3] of any size -> float32 video [T, H, W, 3] in [-1, 1].
+
+  `segmenter` (a zoo.segmenter.Segmenter) segments the resized photo for a generator that
+  reads a segmentation; such a generator refuses to animate without one.
+  """
   kwargs = {}
   if num_frames:
     if not signatures.takes_num_frames(generator):
@@ -55,6 +62,12 @@ def animate(generator, image, seed=0, num_frames=0):
   _, h, w, _ = generator.video_shape
   condition = preprocess.resize_and_crop(np.asarray(image, np.uint8)[None], h, w)
   inputs = condition
+  if signatures.SEGMENTATION in signatures.extra_conditions(generator):
+    if segmenter is None:
+      raise ValueError(f"Expected --segmenter=PATH (a segmentation SavedModel) for "
+                       f"{type(generator).__name__}, which reads the photo's segmentation; "
+                       "received none.")
+    inputs = {"image": condition, signatures.SEGMENTATION: segmenter(condition)}
   if generator.latent_dim:
     z = zoo_inputs.noise(generator, 1, tf.constant([seed, 0], tf.int64))
     inputs = {"z": z, "image": condition}
@@ -81,18 +94,30 @@ def conditioned_clip_file(workdir, out, load, check, generate, seed=0, ema=True,
   return clip
 
 
-def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=8, num_frames=0):
-  """Reads `image_path`, animates it, writes `out`; returns the uint8 clip [T, H, W, 3]."""
-  generate = lambda generator, image, seed: animate(generator, image, seed, num_frames)
+def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=8, num_frames=0,
+                 segmenter=None):
+  """Reads `image_path`, animates it, writes `out`; returns the uint8 clip [T, H, W, 3].
+
+  `segmenter`: path of a segmentation SavedModel, for a generator that reads one.
+  """
+  loaded = {}
+
+  def check(generator, workdir, name):
+    check_image_conditioned(generator, workdir, name)
+    loaded["segmenter"] = signatures.load_segmenter(segmenter, generator, name)
+
+  def generate(generator, image, seed):
+    return animate(generator, image, seed, num_frames, loaded["segmenter"])
+
   return conditioned_clip_file(workdir, out, lambda: preprocess.load_image(image_path),
-                               check_image_conditioned, generate, seed, ema, step, fps)
+                               check, generate, seed, ema, step, fps)
 
 
 def main(argv):
   cli.no_positional(argv)
   animate_file(cli.require(cli.WORKDIR), cli.require(IMAGE), cli.require(cli.OUT),
                seed=cli.SEED.value, ema=not cli.NO_EMA.value, step=cli.STEP.value,
-               fps=cli.FPS.value, num_frames=NUM_FRAMES.value)
+               fps=cli.FPS.value, num_frames=NUM_FRAMES.value, segmenter=cli.SEGMENTER.value)
   print(cli.OUT.value)
 
 

@@ -1,4 +1,4 @@
-"""Flags shared by the export CLIs (export, sample, animate), defined once.
+"""Flags shared by the export CLIs (export, sample, animate, from_mask), defined once.
 
 absl flags live in one global registry; defining `--workdir` in each CLI module would clash
 as soon as two of them are imported together (as the tests do), so the common ones live
@@ -16,6 +16,9 @@ NO_EMA = flags.DEFINE_boolean("no_ema", False, "Use the raw generator weights in
                               "EMA copy (the default when the run kept one).")
 SEED = flags.DEFINE_integer("seed", 0, "Seed of the stateless noise: same seed, same clips.")
 FPS = flags.DEFINE_integer("fps", 8, "Frames per second of the written clips.")
+SEGMENTER = flags.DEFINE_string("segmenter", None, "Segmentation SavedModel (zoo.segmenter's "
+                                "convention) for a generator that reads the photo's "
+                                "segmentation: embedded by export, run by animate.")
 
 
 def require(flag):

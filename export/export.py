@@ -2,7 +2,8 @@ r"""Exports a trained generator: TF Serving SavedModel, TF-Hub SavedModel, TFLit
 
     python -m export.export --workdir=/tmp/vgan --out=/tmp/exported \
         [--formats=saved_model,hub,tflite] [--step=N] [--no_ema] \
-        [--name=NAME --version=1] [--tflite_variants=float32,float16,int8] [--overwrite]
+        [--name=NAME --version=1] [--tflite_variants=float32,float16,int8] [--overwrite] \
+        [--segmenter=SAVED_MODEL]
 
 Restores the latest (or --step) checkpoint, EMA weights unless --no_ema, and writes
 
@@ -13,7 +14,13 @@ Restores the latest (or --step) checkpoint, EMA weights unless --no_ema, and wri
     OUT/tflite/NAME/VERSION/           NAME_float32.tflite, NAME_float16.tflite,
                                        NAME_int8.tflite + verification.json
 
-NAME defaults to the generator's registry name. Each artefact is written to a temporary
+NAME defaults to the generator's registry name. A generator that reads the photo's
+segmentation (relive_segmentation_conditional) serves animate(image, segmentation); with
+--segmenter (a segmentation SavedModel, `zoo.segmenter`) the SavedModel also embeds it and
+serves segment_and_animate(image), its serving_default. The segmenter is left out of the
+hub model (its `__call__` takes the generator's own inputs, image and segmentation) and of
+the .tflite files (the generator's own inputs too: quantizing a segmenter can flip the
+argmax at class borders, so no parity bound on the clip could hold). Each artefact is written to a temporary
 directory beside its destination; all are verified in one fresh process (`export.verify`)
 and only when every check passes are they renamed to their final names. A failed check
 removes every temporary directory and raises with the measured figures: a path that
@@ -109,8 +116,11 @@ def _check_choices(values, allowed, flag):
 
 
 def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None, version=1,
-                   tflite_variants=tflite.VARIANTS, overwrite=False):
-  """Exports the workdir's generator in `formats`; returns {format: {path, verification}}."""
+                   tflite_variants=tflite.VARIANTS, overwrite=False, segmenter=None):
+  """Exports the workdir's generator in `formats`; returns {format: {path, verification}}.
+
+  `segmenter`: path of a segmentation SavedModel to embed in the serving SavedModel.
+  """
   formats, tflite_variants = list(formats), list(tflite_variants)
   _check_choices(formats, FORMATS, "formats")
   if "tflite" in formats:
@@ -118,6 +128,7 @@ def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None
   if version < 1:
     raise ValueError(f"Expected --version >= 1 (TF Serving ignores 0), received {version}.")
   generator, config, checkpoint = workdir_lib.restore_generator(workdir, step=step, ema=ema)
+  segmenter = signatures.load_segmenter(segmenter, generator, config.model.generator.name)
   name = name or config.model.generator.name
   if name in ("hub", "tflite") or not name or os.sep in name:
     raise ValueError(f"Expected --name to be a plain name other than 'hub' and 'tflite', "
@@ -130,6 +141,8 @@ def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None
   used_ema = ema and config.train.get("ema_decay", 0.0) > 0
   provenance = {"workdir": workdir, "checkpoint": checkpoint, "ema_weights": used_ema,
                 "step": model_card.checkpoint_step(checkpoint)}
+  if segmenter is not None:
+    provenance["segmenter"] = segmenter.path
   module = signatures.GeneratorModule(generator)
   with contextlib.ExitStack() as stack:
     # All or nothing: every artefact is staged, all are verified in one fresh process, and
@@ -138,8 +151,9 @@ def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None
     staging = {fmt: stack.enter_context(staged_dir(paths[fmt], overwrite)) for fmt in formats}
     jobs, extra = [], {}
     if "saved_model" in staging:
-      signatures.save_serving(module, staging["saved_model"])
-      jobs.append(verify.saved_model_job(staging["saved_model"], generator))
+      serving = signatures.GeneratorModule(generator, segmenter) if segmenter else module
+      signatures.save_serving(serving, staging["saved_model"])
+      jobs.append(verify.saved_model_job(staging["saved_model"], generator, segmenter))
     if "hub" in staging:
       signatures.save_hub(module, staging["hub"])
       jobs.append(verify.hub_job(staging["hub"], generator))
@@ -176,7 +190,8 @@ def main(argv):
   results = export_workdir(
       cli.require(cli.WORKDIR), cli.require(cli.OUT), formats=FORMATS_FLAG.value,
       step=cli.STEP.value, ema=not cli.NO_EMA.value, name=NAME.value, version=VERSION.value,
-      tflite_variants=TFLITE_VARIANTS.value, overwrite=OVERWRITE.value)
+      tflite_variants=TFLITE_VARIANTS.value, overwrite=OVERWRITE.value,
+      segmenter=cli.SEGMENTER.value)
   for fmt, result in results.items():
     print(f"{fmt}: {result['path']} (worst max |diff| {result['verification']['worst']:.3g})")
 

@@ -6,6 +6,15 @@
     None      sample(z float32 [B, latent_dim]) and
               sample_seeded(seed int64 [], batch_size int32 [])      (stateless normal z)
     "image"   animate(image uint8 [B, h, w, 3], any size: resized + centre-cropped in graph)
+              A generator that also reads the photo's segmentation (`extra_conditions`
+              {"segmentation"}: relive_segmentation_conditional) gets instead
+              animate(image uint8 [B, h, w, 3], segmentation int32 [B, h, w] class ids of the
+              same size, resized nearest + cropped alike; the one-hot is the generator's own,
+              in graph), and, when exported with a segmenter (`zoo.segmenter`, embedded in
+              the SavedModel), segment_and_animate(image) first, the serving_default: the
+              segmenter reads the resized photo, float32 [B, H, W, 3] in [-1, 1].
+              Class ids outside [0, num_classes) fail the call (tf.one_hot would silently
+              make them all-zero rows).
     "mask"    from_mask(mask int32 [B, H, W] class ids)
     "frames"  predict(frames uint8 [B, K, H, W, 3], horizon int32 []): the next `horizon`
               frames [B, horizon, H, W, 3], each predicted from the previous outputs
@@ -36,6 +45,7 @@ import tensorflow as tf
 
 from export import preprocess
 from zoo import inputs as zoo_inputs
+from zoo import segmenter as segmenter_lib
 
 SIGNATURE_BY_CONDITION = {
     None: "sample",
@@ -43,6 +53,9 @@ SIGNATURE_BY_CONDITION = {
     "mask": "from_mask",
     "frames": "predict",
 }
+SEGMENTATION = "segmentation"
+SEGMENTING_SIGNATURE = "segment_and_animate"
+SEGMENTATION_SPEC = tf.TensorSpec([None, None, None], tf.int32, name=SEGMENTATION)
 
 
 def condition_spec(generator, batch_size=None, frames=None):
@@ -58,8 +71,29 @@ def condition_spec(generator, batch_size=None, frames=None):
                    f"received {generator.condition!r} from {type(generator).__name__}.")
 
 
+def extra_conditions(generator):
+  """{name: (shape without batch, dtype)} the generator takes beside its condition (zoo.inputs)."""
+  return dict(getattr(generator, "extra_conditions", None) or {})
+
+
+def load_segmenter(path, generator, name):
+  """The `zoo.segmenter.Segmenter` at `path` (--segmenter of export and animate), checked
+  against the generator's size and classes; None for no path. Raises ValueError when the
+  generator (registry name `name`) does not read a segmentation."""
+  if not path:
+    return None
+  if SEGMENTATION not in extra_conditions(generator):
+    raise ValueError(f"Expected --segmenter only for a generator that reads a segmentation "
+                     f"(relive_segmentation_conditional), received {name!r}.")
+  segmenter = segmenter_lib.Segmenter(path)
+  _, h, w, _ = generator.video_shape
+  segmenter.check(h, w, generator.segmentation_classes)
+  return segmenter
+
+
 def native_spec(generator, batch_size=None, frames=None):
-  """What `generator(...)` takes, as specs: z, the condition, or {"z", <condition>}."""
+  """What `generator(...)` takes, as specs: z, the condition, or the dict of z (when it takes
+  noise), the condition and its `extra_conditions`."""
   z = (tf.TensorSpec([batch_size, generator.latent_dim], tf.float32, name="z")
        if generator.latent_dim else None)
   if generator.condition is None:
@@ -68,9 +102,11 @@ def native_spec(generator, batch_size=None, frames=None):
                        f"latent_dim=0 from {type(generator).__name__}.")
     return z
   condition = condition_spec(generator, batch_size, frames)
-  if z is None:
+  extras = {k: tf.TensorSpec([batch_size, *shape], dtype, name=k)
+            for k, (shape, dtype) in extra_conditions(generator).items()}
+  if z is None and not extras:
     return condition
-  return {"z": z, generator.condition: condition}
+  return {**({"z": z} if z is not None else {}), generator.condition: condition, **extras}
 
 
 def takes_num_frames(generator):
@@ -95,9 +131,12 @@ def outputs(generator, inputs, num_frames=None):
   return {"video": generator(inputs, training=False, **kwargs)}
 
 
-def signature_names(generator):
-  """The serving signature names for this generator, main one first."""
+def signature_names(generator, segmenter=False):
+  """The serving signature names for this generator (exported with a segmenter or not), main
+  one first."""
   name = SIGNATURE_BY_CONDITION[generator.condition]
+  if SEGMENTATION in extra_conditions(generator):
+    return (SEGMENTING_SIGNATURE, name) if segmenter else (name,)
   if generator.condition is None or generator.latent_dim:
     return (name, name + "_seeded")
   return (name,)
@@ -121,12 +160,28 @@ def tf_variable(variable):
 
 
 class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
-  """Serving signatures + the TF-Hub reusable-SavedModel interface of one generator."""
+  """Serving signatures + the TF-Hub reusable-SavedModel interface of one generator.
 
-  def __init__(self, generator):
+  `segmenter`: a `zoo.segmenter.Segmenter` to embed (tracked, so saved with its variables)
+  for the segment_and_animate signature of a generator that reads a segmentation.
+  """
+
+  def __init__(self, generator, segmenter=None):
     super().__init__()
     if generator.condition not in SIGNATURE_BY_CONDITION:
       condition_spec(generator)  # raises the "Expected ..." error
+    extras = extra_conditions(generator)
+    if extras and (set(extras) != {SEGMENTATION} or generator.condition != "image"
+                   or generator.latent_dim):
+      raise ValueError(f"Expected extra conditions only {{{SEGMENTATION!r}}} beside an image, "
+                       f"without noise, received {sorted(extras)} beside "
+                       f"{generator.condition!r}, latent_dim {generator.latent_dim} from "
+                       f"{type(generator).__name__}.")
+    if segmenter is not None and SEGMENTATION not in extras:
+      raise ValueError(f"Expected a generator that reads a segmentation "
+                       f"(relive_segmentation_conditional) to embed a segmenter, received "
+                       f"{type(generator).__name__} conditioned on {generator.condition!r}.")
+    self.segmenter = segmenter
     if generator.condition == "frames" and not callable(getattr(generator, "rollout", None)):
       raise ValueError(f"Expected a predictor with rollout(frames, horizon) for the predict "
                        f"signature, received {type(generator).__name__} without one.")
@@ -163,6 +218,41 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
     result = outputs(g, inputs, num_frames)
     result["video_uint8"] = preprocess.to_uint8(result["video"])
     return result
+
+  def _class_ids(self, ids):
+    """`ids` [B, H, W], checked in graph to lie in [0, the generator's classes)."""
+    classes = self.generator.segmentation_classes
+    message = f"Expected segmentation class ids in [0, {classes})"
+    checks = [tf.debugging.assert_non_negative(ids, message=message),
+              tf.debugging.assert_less(ids, classes, message=message)]
+    with tf.control_dependencies(checks):
+      return tf.identity(ids)
+
+  def _segmentation_functions(self, image_spec):
+    """animate(image, segmentation), and segment_and_animate(image) with a segmenter."""
+    g = self.generator
+    _, h, w, _ = g.video_shape
+
+    def animate(image, segmentation):
+      same_size = tf.debugging.assert_equal(
+          tf.shape(segmentation), tf.shape(image)[:3],
+          message="Expected a segmentation [B, h, w] of the image's batch and size")
+      with tf.control_dependencies([same_size]):
+        ids = preprocess.resize_and_crop_mask(segmentation, h, w)
+      condition = {"image": preprocess.resize_and_crop(image, h, w),
+                   SEGMENTATION: self._class_ids(ids)}
+      return self._serve(condition, 0, tf.shape(image)[0])
+
+    functions = [(SIGNATURE_BY_CONDITION["image"], animate, [image_spec, SEGMENTATION_SPEC])]
+    if self.segmenter is not None:
+
+      def segment_and_animate(image):
+        photo = preprocess.resize_and_crop(image, h, w)
+        condition = {"image": photo, SEGMENTATION: self._class_ids(self.segmenter(photo))}
+        return self._serve(condition, 0, tf.shape(image)[0])
+
+      functions.insert(0, (SEGMENTING_SIGNATURE, segment_and_animate, [image_spec]))
+    return functions
 
   def _prepare(self, condition):
     g = self.generator
@@ -222,6 +312,8 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
         return {"video": video, "video_uint8": preprocess.to_uint8(video)}
 
       return [(main, predict, [spec, tf.TensorSpec([], tf.int32, name="horizon")])]
+    if extra_conditions(g):
+      return self._segmentation_functions(spec)
     functions = [(main, plain, [spec])]
     if seeded:
       functions.append((seeded[0], with_seed, [spec, tf.TensorSpec([], tf.int64,
@@ -230,7 +322,7 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
 
   def signatures(self):
     """{name: tf.function} for `tf.saved_model.save(..., signatures=...)`."""
-    names = signature_names(self.generator)
+    names = signature_names(self.generator, self.segmenter is not None)
     result = {name: getattr(self, name) for name in names}
     result["serving_default"] = result[names[0]]
     return result

@@ -72,11 +72,19 @@ def _num_classes(generator):
   return int(getattr(generator, "num_classes", 2))
 
 
+def _segmentation_classes(generator):
+  return int(getattr(generator, "segmentation_classes", 2))
+
+
 def native_inputs(generator, batch_size=BATCH):
-  """Fixed inputs in the generator's own format: {arg name: array} (z, image, mask, frames)."""
+  """Fixed inputs in the generator's own format: {arg name: array} (z, image, mask, frames,
+  and a segmentation for a generator that reads one beside the image)."""
   rng = _rng()
   _, h, w, c = generator.video_shape
   result = {}
+  if signatures.SEGMENTATION in signatures.extra_conditions(generator):
+    result[signatures.SEGMENTATION] = rng.integers(
+        0, _segmentation_classes(generator), (batch_size, h, w), np.int32)
   if generator.latent_dim:
     result["z"] = rng.standard_normal((batch_size, generator.latent_dim)).astype(np.float32)
   if generator.condition == "image":
@@ -107,10 +115,29 @@ def _noise(generator, batch_size, seed):
   return zoo_inputs.noise(generator, batch_size, tf.constant([seed, 0], tf.int64))
 
 
-def saved_model_cases(generator):
+def _segmentation_cases(generator, segmenter=None):
+  """animate(image, segmentation) of an odd, non-square size (the in-graph resize, crop and
+  one-hot are part of what is checked) and, with a segmenter, segment_and_animate(image)."""
+  g = generator
+  _, h, w, c = g.video_shape
+  rng = _rng()
+  raw = rng.integers(0, 256, (BATCH, h + 5, w * 2 + 3, c), np.uint8)
+  ids = rng.integers(0, _segmentation_classes(g), (BATCH, h + 5, w * 2 + 3), np.int32)
+  photo = preprocess.resize_and_crop(raw, h, w)
+  key = signatures.SEGMENTATION
+  cases = [(signatures.SIGNATURE_BY_CONDITION["image"], {"image": raw, key: ids},
+            _reference(g, {"image": photo, key: preprocess.resize_and_crop_mask(ids, h, w)}))]
+  if segmenter is not None:
+    cases.append((signatures.SEGMENTING_SIGNATURE, {"image": raw},
+                  _reference(g, {"image": photo, key: segmenter(photo)})))
+  return cases
+
+
+def saved_model_cases(generator, segmenter=None):
   """[(case, {arg: array}, {output: expected array})] for every serving signature.
 
-  A generator that takes `num_frames` is asked for two frames more than it was trained on.
+  A generator that takes `num_frames` is asked for two frames more than it was trained on;
+  one that reads a segmentation is checked with the `segmenter` embedded in the export.
   """
   g = generator
   frames = {}
@@ -120,6 +147,8 @@ def saved_model_cases(generator):
   def reference(inputs):
     return _reference(g, inputs, num_frames=frames.get("num_frames"))
 
+  if signatures.extra_conditions(g):
+    return _segmentation_cases(g, segmenter)
   names = signatures.signature_names(g)
   _, h, w, c = g.video_shape
   rng = _rng()
@@ -201,11 +230,11 @@ class Job:
     self.extra_checks = extra_checks  # function(child report) -> [problem]
 
 
-def saved_model_job(path, generator):
+def saved_model_job(path, generator, segmenter=None):
   """Every serving signature, via tf.saved_model.load and via a TF1 Session."""
   bound = BOUNDS["saved_model"]
-  cases = saved_model_cases(generator)
-  want = set(signatures.signature_names(generator)) | {"serving_default"}
+  cases = saved_model_cases(generator, segmenter)
+  want = set(signatures.signature_names(generator, segmenter is not None)) | {"serving_default"}
 
   def extra_checks(report):
     got = set(report["signatures"])
@@ -342,8 +371,8 @@ def verify_jobs(jobs):
   return results
 
 
-def verify_saved_model(path, generator):
-  return verify_jobs([saved_model_job(path, generator)])["saved_model"]
+def verify_saved_model(path, generator, segmenter=None):
+  return verify_jobs([saved_model_job(path, generator, segmenter)])["saved_model"]
 
 
 def verify_hub(path, generator):
