@@ -20,11 +20,13 @@ segmentation (relive_segmentation_conditional) serves animate(image, segmentatio
 serves segment_and_animate(image), its serving_default. The segmenter is left out of the
 hub model (its `__call__` takes the generator's own inputs, image and segmentation) and of
 the .tflite files (the generator's own inputs too: quantizing a segmenter can flip the
-argmax at class borders, so no parity bound on the clip could hold). Each artefact is written to a temporary
-directory beside its destination; all are verified in one fresh process (`export.verify`)
-and only when every check passes are they renamed to their final names. A failed check
-removes every temporary directory and raises with the measured figures: a path that
-exists is always a complete, verified artefact, and an export is all or nothing.
+argmax at class borders, so no parity bound on the clip could hold).
+
+Each artefact is written to a temporary directory beside its destination; all are verified
+in one fresh process (`export.verify`) and only when every check passes are they renamed to
+their final names. A failed check removes every temporary directory and raises with the
+measured figures: a path that exists is always a complete, verified artefact, and an export
+is all or nothing.
 See export/README_SNIPPET.md for `saved_model_cli` and a TF Serving request.
 """
 
@@ -141,8 +143,6 @@ def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None
   used_ema = ema and config.train.get("ema_decay", 0.0) > 0
   provenance = {"workdir": workdir, "checkpoint": checkpoint, "ema_weights": used_ema,
                 "step": model_card.checkpoint_step(checkpoint)}
-  if segmenter is not None:
-    provenance["segmenter"] = segmenter.path
   module = signatures.GeneratorModule(generator)
   with contextlib.ExitStack() as stack:
     # All or nothing: every artefact is staged, all are verified in one fresh process, and
@@ -154,6 +154,8 @@ def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None
       serving = signatures.GeneratorModule(generator, segmenter) if segmenter else module
       signatures.save_serving(serving, staging["saved_model"])
       jobs.append(verify.saved_model_job(staging["saved_model"], generator, segmenter))
+      if segmenter is not None:
+        extra["saved_model"] = {"segmenter": segmenter.path}  # embedded in this one only
     if "hub" in staging:
       signatures.save_hub(module, staging["hub"])
       jobs.append(verify.hub_job(staging["hub"], generator))

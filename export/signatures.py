@@ -236,7 +236,7 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
     def animate(image, segmentation):
       same_size = tf.debugging.assert_equal(
           tf.shape(segmentation), tf.shape(image)[:3],
-          message="Expected a segmentation [B, h, w] of the image's batch and size")
+          message="Expected a segmentation [B, h, w] of the same batch and size as the image")
       with tf.control_dependencies([same_size]):
         ids = preprocess.resize_and_crop_mask(segmentation, h, w)
       condition = {"image": preprocess.resize_and_crop(image, h, w),

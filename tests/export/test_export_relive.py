@@ -1,19 +1,26 @@
 """(Re)live Photos models through the one export path: a predictor's predict(frames, horizon)
-(SavedModel, and TFLite with the LSTM unrolled into builtin ops) and a conditional WGAN's
-animate(image), each verified for parity in a fresh process by export.verify."""
+(SavedModel, and TFLite with the LSTM unrolled into builtin ops), a conditional WGAN's
+animate(image), and the segmentation model's animate(image, segmentation) and, with a
+segmenter embedded, segment_and_animate(image), each verified for parity in a fresh process
+by export.verify."""
 
 import os
 
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow as tf
 
+from export import animate as animate_lib
 from export import export as export_lib
+from export import preprocess
 from export import signatures
 from export import tflite
+import segmenter_helpers
 from trainers import loop
 from tests_config_loader import load_config
 import test_export_helpers as helpers
+from zoo import segmenter as segmenter_lib
 
 
 def trained_workdir(tmp_path, name, arg="smoke"):
@@ -69,3 +76,116 @@ def test_other_relive_models_export(tmp_path, name):
     assert os.path.isdir(result[fmt]["path"])
   loaded = tf.saved_model.load(result["saved_model"]["path"])
   assert ("animate" if name == "relive_conditional_wgan" else "predict") in loaded.signatures
+
+
+@pytest.fixture(scope="module")
+def segmentation_export(tmp_path_factory):
+  """The smoke segmentation model (4 classes, 8x16x16) exported in every format with a
+  4-class segmenter embedded: (result, EMA generator, Segmenter, workdir)."""
+  root = tmp_path_factory.mktemp("relive_seg")
+  args = load_config("relive_segmentation_conditional", "smoke").model.generator.args
+  wd, _, ema = helpers.make_workdir(str(root / "wd"), "relive_segmentation_conditional",
+                                    **args.to_dict())
+  path = segmenter_helpers.save(root / "segmenter")
+  result = export_lib.export_workdir(wd, str(root / "out"), tflite_variants=("float32", "int8"),
+                                     segmenter=path)
+  return result, ema, segmenter_lib.Segmenter(path), wd
+
+
+def test_segmentation_export_parity_in_every_format(segmentation_export):
+  result, ema, _, _ = segmentation_export
+  saved = result["saved_model"]["verification"]
+  assert saved["worst"] <= 1e-5
+  for name in ("animate", "segment_and_animate"):  # tf.saved_model.load and a TF1 Session
+    for via in ("", "[session]"):
+      assert saved["max_abs_diff"][f"{name}{via}/video"] <= 1e-5
+      assert saved["max_abs_diff"][f"{name}{via}/video_uint8"] <= 1
+  assert saved["segmenter"].endswith("segmenter")
+  assert result["hub"]["verification"]["worst"] <= 1e-5
+  lite = result["tflite"]["verification"]
+  assert lite["max_abs_diff"]["float32/video"] <= 1e-4
+  assert lite["max_abs_diff"]["int8/video"] <= 0.1
+  # TFLite takes the generator's own two inputs; the segmenter stays out of it (README).
+  inputs = {v: s["serving_default"]["inputs"]
+            for v, s in lite["fresh_process"]["signatures"].items()}
+  assert inputs == {"float32": ["image", "segmentation"], "int8": ["image", "segmentation"]}
+  assert lite["select_tf_ops"] == {"float32": [], "int8": []}
+  # The hub model is the generator alone: its variables, not the segmenter's.
+  assert result["hub"]["verification"]["fresh_process"]["num_variables"] == len(ema.variables)
+
+
+def test_segmentation_signatures_build_the_one_hot_in_graph(segmentation_export):
+  result, ema, segmenter, _ = segmentation_export
+  loaded = tf.saved_model.load(result["saved_model"]["path"])
+  assert sorted(loaded.signatures) == ["animate", "segment_and_animate", "serving_default"]
+  image_spec, = loaded.signatures["segment_and_animate"].structured_input_signature[1].values()
+  assert (image_spec.dtype, image_spec.shape.as_list()) == (tf.uint8, [None, None, None, 3])
+  specs = loaded.signatures["animate"].structured_input_signature[1]
+  assert ({k: (v.dtype, v.shape.as_list()) for k, v in specs.items()} ==
+          {"image": (tf.uint8, [None, None, None, 3]),
+           "segmentation": (tf.int32, [None, None, None])})
+  assert list(loaded.signatures["serving_default"].structured_input_signature[1]) == ["image"]
+  # The class ids go in; the one-hot is an op of the exported graph.
+  library = loaded.signatures["animate"].graph.as_graph_def().library
+  assert any(node.op == "OneHot" for f in library.function for node in f.node_def)
+  rng = np.random.default_rng(1)
+  photo = rng.integers(0, 256, (3, 16, 16, 3), np.uint8)
+  ids = rng.integers(0, 4, (3, 16, 16), np.int32)
+  served = loaded.signatures["animate"](image=photo, segmentation=ids)["video"].numpy()
+  unit = preprocess.uint8_to_unit(photo)  # a 16x16 photo is not resized
+  keras_onehot = ema.encoder_input({"image": unit, "segmentation": ids})
+  np.testing.assert_array_equal(keras_onehot[..., 3:].numpy(), tf.one_hot(ids, 4).numpy())
+  keras_video = ema({"image": unit, "segmentation": ids}, training=False).numpy()
+  assert served.shape == (3, 8, 16, 16, 3)
+  assert np.abs(served - keras_video).max() <= 1e-5
+  # segment_and_animate(image) is animate(image, the embedded segmenter's ids).
+  segmented = loaded.signatures["segment_and_animate"](image=photo)["video"].numpy()
+  again = loaded.signatures["animate"](image=photo, segmentation=segmenter(unit))["video"]
+  assert np.abs(segmented - again.numpy()).max() <= 1e-6
+  # The serving SavedModel holds the segmenter (its variable) beside the generator's variables.
+  assert len(loaded.variables) == len(ema.variables)
+  np.testing.assert_array_equal(loaded.segmenter.model.kernel.numpy(),
+                                segmenter_helpers.colour_kernel())
+
+
+def test_served_segmentation_refuses_bad_class_ids_and_sizes(segmentation_export):
+  loaded = tf.saved_model.load(segmentation_export[0]["saved_model"]["path"])
+  photo = np.zeros([1, 20, 30, 3], np.uint8)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"Expected segmentation class ids in \[0, 4\)"):
+    loaded.signatures["animate"](image=photo, segmentation=np.full([1, 20, 30], 4, np.int32))
+  with pytest.raises(tf.errors.InvalidArgumentError, match="Expected a segmentation .B, h, w. "
+                     "of the same batch and size as the image"):
+    loaded.signatures["animate"](image=photo, segmentation=np.zeros([1, 20, 29], np.int32))
+
+
+def test_animate_cli_runs_the_segmenter_like_the_export(segmentation_export, tmp_path):
+  result, _, _, wd = segmentation_export
+  photo_path = str(tmp_path / "photo.png")
+  photo = np.random.default_rng(2).integers(0, 256, (21, 35, 3), np.uint8)
+  Image.fromarray(photo).save(photo_path)
+  segmenter_path = segmentation_export[2].path
+  clip = animate_lib.animate_file(wd, photo_path, str(tmp_path / "clip.gif"),
+                                  segmenter=segmenter_path)
+  loaded = tf.saved_model.load(result["saved_model"]["path"])
+  served = loaded.signatures["segment_and_animate"](image=photo[None])["video_uint8"].numpy()
+  assert clip.shape == (8, 16, 16, 3)
+  assert np.abs(clip.astype(int) - served[0].astype(int)).max() <= 1
+  with pytest.raises(ValueError, match="Expected --segmenter=PATH .* received none"):
+    animate_lib.animate_file(wd, photo_path, str(tmp_path / "clip.mp4"))
+
+
+def test_segmenter_refusals_name_the_model_and_the_path(segmentation_export, tmp_path):
+  wd = segmentation_export[3]
+  other, _, _ = helpers.make_workdir(str(tmp_path / "image"), "test_export_image")
+  segmenter_path = segmentation_export[2].path
+  with pytest.raises(ValueError, match="Expected --segmenter only for a generator that reads a "
+                     "segmentation .*received 'test_export_image'"):
+    export_lib.export_workdir(other, str(tmp_path / "out"), segmenter=segmenter_path)
+  with pytest.raises(segmenter_lib.SegmenterError, match="Expected a segmentation SavedModel "
+                     "directory, received .*nowhere"):
+    export_lib.export_workdir(wd, str(tmp_path / "out"), segmenter=str(tmp_path / "nowhere"))
+  six = segmenter_helpers.save(tmp_path / "six", num_classes=6)
+  with pytest.raises(ValueError, match="six.*at most 4 classes"):
+    export_lib.export_workdir(wd, str(tmp_path / "out"), segmenter=six)
+  assert not os.path.exists(tmp_path / "out")  # refused before anything was written
