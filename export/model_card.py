@@ -67,7 +67,8 @@ def _usage(generator):
   """(call expression, comment) of the hub call on the generator's own inputs."""
   spec = signatures.native_spec(generator)
   specs = spec if isinstance(spec, dict) else {spec.name: spec}
-  ranges = {"image": " in [-1, 1]", "frames": " in [-1, 1]", "mask": " class ids"}
+  ranges = {"image": " in [-1, 1]", "frames": " in [-1, 1]", "mask": " class ids",
+            "segmentation": " class ids"}
   comment = "; ".join(f"{k}: {v.dtype.name} [B, {', '.join(map(str, v.shape[1:]))}]"
                       f"{ranges.get(k, '')}" for k, v in specs.items())
   if isinstance(spec, dict):

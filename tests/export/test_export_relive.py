@@ -112,6 +112,9 @@ def test_segmentation_export_parity_in_every_format(segmentation_export):
   assert lite["select_tf_ops"] == {"float32": [], "int8": []}
   # The hub model is the generator alone: its variables, not the segmenter's.
   assert result["hub"]["verification"]["fresh_process"]["num_variables"] == len(ema.variables)
+  with open(os.path.join(result["hub"]["path"], "MODEL_CARD.md")) as f:
+    card = f.read()
+  assert "segmentation: int32 [B, 16, 16] class ids" in card and '"segmentation"' in card
 
 
 def test_segmentation_signatures_build_the_one_hot_in_graph(segmentation_export):

@@ -17,9 +17,19 @@ Each video gives clips of --clip_length frames (0: the whole video) at --frame_s
 resized (short side to --resize) and centre-cropped (--crop=HxW) before encoding.
 --min_temporal_variance drops near-static clips (Radner's landscape filter used 0.001).
 
+--segmenter=SAVED_MODEL (a segmentation SavedModel, the convention of `zoo.segmenter`) gives
+every clip of a source without its own segmentation (all but the synthetic one) the
+`segmentation` feature of its conditioning frame, (clip_length - 1) // 2 (15 of 32), which
+is also written as the record's `middle_frame`, so that `data.outputs` ("middle_frame",
+"segmentation") pairs that frame with its map whatever the reader's stride. The segmenter
+sees the frame as stored (after resize and crop), float32 in [-1, 1]; its class ids must
+fit the 8-bit PNG, [0, 255]. A segmenter that breaks the convention stops the run (no shard
+is written) with an error naming it and the shapes.
+
 Output: PREFIX-00000-of-0000N.tfrecord shards, clip i in shard i % N, each written under a
 temporary name and renamed when complete, and PREFIX.manifest.json (sources, clips per
-source, shards, options, skipped files with reasons). An unreadable input is logged, listed
+source, shards, options, skipped files with reasons; with --segmenter, how many clips got
+their segmentation from it and from the source, and the pixels of each class it found). An unreadable input is logged, listed
 in the manifest and skipped; the exit code is 1 when no clip was written.
 """
 
@@ -40,8 +50,10 @@ import tensorflow as tf
 
 from trainers.data import format as record_format
 from trainers.data import video_io
+from zoo import segmenter as segmenter_lib
 
 PROGRESS_SECONDS = 10.0
+SEGMENTER_BATCH = 16  # conditioning frames per segmenter call
 
 
 @dataclasses.dataclass
@@ -65,6 +77,7 @@ class WriterOptions:
   seed: int = 0
   max_shapes: int = 3
   fps: float = 8.0  # Recorded for frame folders, VGAN images and synthetic clips.
+  segmenter: str = ""  # Segmentation SavedModel for sources without a segmentation.
 
 
 @dataclasses.dataclass
@@ -185,11 +198,40 @@ def _encode(clip, options, **meta):
   return encoded, dict(height=clip.shape[1], width=clip.shape[2], **meta)
 
 
-def process_source(source, options, label=None):
-  """Reads, cuts, filters and encodes one source: {"clips", "dropped", "error"}.
+def segment_frames(segmenter, frames):
+  """uint8 frames [N, H, W, 3] -> uint8 class ids [N, H, W], SEGMENTER_BATCH at a time;
+  SegmenterError when an id does not fit the record's 8-bit PNG."""
+  ids = []
+  for i in range(0, len(frames), SEGMENTER_BATCH):
+    unit = tf.cast(frames[i:i + SEGMENTER_BATCH], tf.float32) / 127.5 - 1.0
+    ids.append(segmenter(unit).numpy())
+  ids = np.concatenate(ids)
+  if ids.size and (ids.min() < 0 or ids.max() > 255):
+    raise segmenter_lib.SegmenterError(
+        f"Expected class ids in [0, 255] (the record's segmentation is an 8-bit PNG) from "
+        f"{segmenter.path!r}, received [{ids.min()}, {ids.max()}].")
+  return ids.astype(np.uint8)
+
+
+def _segment_clips(clips, segmenter):
+  """Adds each clip's conditioning frame and its segmentation to `clips` ([(clip, meta)]);
+  returns the class pixel counts [256]."""
+  if not clips:
+    return np.zeros(256, np.int64)
+  middle = (len(clips[0][0]) - 1) // 2
+  ids = segment_frames(segmenter, np.stack([clip[middle] for clip, _ in clips]))
+  for (_, meta), seg in zip(clips, ids):
+    meta.update(middle_frame=middle, segmentation_png=record_format.encode_image(seg, "png"))
+  return np.bincount(ids.reshape(-1), minlength=256)
+
+
+def process_source(source, options, label=None, segmenter=None):
+  """Reads, cuts, filters, segments (with a `segmenter`) and encodes one source:
+  {"clips", "dropped", "error", "segmented", "class_pixels"}.
 
   Runs in worker threads: PyAV, Pillow and numpy release the GIL in their heavy parts.
-  Every exception becomes an "error" entry so one bad file never stops the run.
+  Every exception becomes an "error" entry so one bad file never stops the run, except a
+  SegmenterError: a segmenter that breaks the convention would fail every source.
   """
   result = {"clips": [], "dropped": 0, "error": None}
   try:
@@ -202,14 +244,21 @@ def process_source(source, options, label=None):
       span = (length - 1) * options.frame_stride + 1
       raise ValueError(f"Expected at least {span} frames (clip_length {length}, frame_stride "
                        f"{options.frame_stride}), received {len(frames)}.")
+    kept = []
     for start in starts:
       clip = frames[start:start + (length - 1) * options.frame_stride + 1:options.frame_stride]
       if (options.min_temporal_variance
           and temporal_variance(clip) < options.min_temporal_variance):
         result["dropped"] += 1
         continue
-      result["clips"].append(_encode(clip, options, fps=fps / options.frame_stride,
-                                     source=source.path, start_frame=start, label=label))
+      kept.append((clip, dict(fps=fps / options.frame_stride, source=source.path,
+                              start_frame=start, label=label)))
+    if segmenter is not None:
+      result["class_pixels"] = _segment_clips(kept, segmenter)
+      result["segmented"] = len(kept)
+    result["clips"] = [_encode(clip, options, **meta) for clip, meta in kept]
+  except segmenter_lib.SegmenterError:
+    raise
   except Exception as e:  # pylint: disable=broad-except
     result["error"] = f"{type(e).__name__}: {e}"
   return result
@@ -253,12 +302,13 @@ def _labels(sources, options):
   return ids, [ids[parent(s)] for s in sources]
 
 
-def write_tfrecords(sources, output, options, skipped=()):
+def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
   """Writes every clip of `sources` to shards `output-*-of-*.tfrecord`; returns the manifest.
 
   Sources are processed in parallel (`options.workers` threads) and written in input order,
   clip i to shard i % num_shards, so a run is reproducible. The manifest is also written to
-  `output.manifest.json`.
+  `output.manifest.json`. `segmenter` (a zoo.segmenter.Segmenter) segments the conditioning
+  frame of every clip whose source has no segmentation.
   """
   if options.num_shards < 1:
     raise ValueError(f"Expected --num_shards >= 1, received {options.num_shards}.")
@@ -273,7 +323,8 @@ def write_tfrecords(sources, output, options, skipped=()):
   per_shard = [0] * options.num_shards
   skipped = list(skipped)
   per_source = []
-  total = dropped = files_done = 0
+  total = dropped = files_done = with_segmentation = segmented = 0
+  class_pixels = np.zeros(256, np.int64)
   start_time = last_log = time.time()
 
   def progress():
@@ -288,7 +339,8 @@ def write_tfrecords(sources, output, options, skipped=()):
       for i in range(len(sources)):
         for j in range(i, min(i + window, len(sources))):
           if j not in futures:
-            futures[j] = pool.submit(process_source, sources[j], options, labels[j])
+            futures[j] = pool.submit(process_source, sources[j], options, labels[j],
+                                     segmenter)
         result = futures.pop(i).result()
         source = sources[i]
         files_done += 1
@@ -302,7 +354,10 @@ def write_tfrecords(sources, output, options, skipped=()):
               encoded, **meta).SerializeToString())
           per_shard[shard] += 1
           total += 1
+          with_segmentation += meta.get("segmentation_png") is not None
         dropped += result["dropped"]
+        segmented += result.get("segmented", 0)
+        class_pixels += result.get("class_pixels", 0)
         per_source.append({"path": source.path, "num_clips": len(result["clips"]),
                            "dropped_low_variance": result["dropped"]})
         if time.time() - last_log >= PROGRESS_SECONDS:
@@ -333,6 +388,12 @@ def write_tfrecords(sources, output, options, skipped=()):
       "num_skipped": len(skipped),
       "dropped_low_variance": dropped,
       "label_ids": label_ids,
+      "segmentation": {
+          "segmenter": segmenter.path if segmenter is not None else None,
+          "num_from_segmenter": segmented,
+          "num_from_source": with_segmentation - segmented,
+          "class_pixels": {str(c): int(n) for c, n in enumerate(class_pixels) if n},
+      },
       "compression": "GZIP" if options.gzip else "",
       "options": dataclasses.asdict(options),
       "seconds": round(time.time() - start_time, 2),
@@ -384,6 +445,9 @@ def define_flags(flag_values=flags.FLAGS):
   flags.DEFINE_integer("seed", 0, "Synthetic source: seed.", flag_values=f)
   flags.DEFINE_integer("max_shapes", 3, "Synthetic source: shapes per clip, at most.",
                        flag_values=f)
+  flags.DEFINE_string("segmenter", "", "Segmentation SavedModel (zoo.segmenter's convention): "
+                      "writes the segmentation of each clip's conditioning frame, "
+                      "(clip_length - 1) // 2, for sources without one.", flag_values=f)
 
 
 def _parse_crop(text):
@@ -407,7 +471,9 @@ def run(flag_values):
       num_shards=f.num_shards, gzip=f.gzip, workers=f.workers,
       min_temporal_variance=f.min_temporal_variance, vgan_frame_height=f.vgan_frame_height,
       label_from_parent=f.label_from_parent, num_clips=f.num_clips, seed=f.seed,
-      max_shapes=f.max_shapes, fps=f.fps)
+      max_shapes=f.max_shapes, fps=f.fps, segmenter=f.segmenter)
+  # Loaded before any input is read: a bad path fails fast, naming it.
+  segmenter = segmenter_lib.Segmenter(f.segmenter) if f.segmenter else None
   if f.source == "synthetic":
     if options.clip_length < 1:
       raise app.UsageError(f"Expected --clip_length >= 1 for synthetic clips, received "
@@ -417,7 +483,7 @@ def run(flag_values):
     if not f.input:
       raise app.UsageError("Expected --input (a glob, directory or .txt list), received none.")
     sources, skipped = resolve_inputs(f.input, options.vgan_frame_height)
-  manifest = write_tfrecords(sources, f.output, options, skipped)
+  manifest = write_tfrecords(sources, f.output, options, skipped, segmenter)
   for s in manifest["skipped"]:
     print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
   print(f"{manifest['num_clips']} clips from {manifest['num_sources']} inputs "

@@ -12,11 +12,14 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from data_helpers import index_clip
+from data_helpers import batches, data_config, index_clip
+import segmenter_helpers
 from trainers.data import format as record_format
 from trainers.data import make_tfrecords
+from trainers.data import pipeline
 from trainers.data import synthetic
 from trainers.data import video_io
+from zoo import segmenter as segmenter_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -132,3 +135,52 @@ def test_clip_starts_and_temporal_variance():
   flicker[::2] = 255
   assert make_tfrecords.temporal_variance(static) == 0.0
   assert make_tfrecords.temporal_variance(flicker) == pytest.approx(0.25)
+
+
+def test_segmenter_writes_the_conditioning_frames_segmentation(tmp_path, inputs):
+  """--segmenter: each clip of a source without a segmentation gets its middle frame's, as
+  the pipeline then hands it out beside that frame (the segmentation model's batch)."""
+  segmenter = segmenter_helpers.save(tmp_path / "segmenter")  # 4 classes
+  out = str(tmp_path / "seg" / "train")
+  code, manifest = _run(input=str(inputs / "c"), output=out, clip_length=5, num_shards=1,
+                        format="png", segmenter=segmenter)
+  assert code == 0 and manifest["num_clips"] == 2  # c/: 10 frames -> 2 clips of 5
+  summary = manifest["segmentation"]
+  assert summary["segmenter"] == segmenter and manifest["options"]["segmenter"] == segmenter
+  assert (summary["num_from_segmenter"], summary["num_from_source"]) == (2, 0)
+  assert sum(summary["class_pixels"].values()) == 2 * 16 * 24
+  assert set(summary["class_pixels"]) <= {"0", "1", "2", "3"}
+  segment = segmenter_lib.Segmenter(segmenter)
+  for record in _records(out + "-*"):
+    assert int(record["middle_frame"]) == 2  # (5 - 1) // 2
+    photo = record["frames"][2].numpy()
+    want = segment(photo[None].astype(np.float32) / 127.5 - 1.0)[0].numpy()
+    np.testing.assert_array_equal(record["segmentation"].numpy(), want)
+  cfg = data_config(source="tfrecord", train_files=out + "-*", eval_files=out + "-*",
+                    num_frames=3, frame_stride=2, height=16, width=24,
+                    outputs=("middle_frame", "segmentation"))
+  (batch,) = batches(pipeline.make_dataset(cfg, 2, False))
+  np.testing.assert_array_equal(batch["segmentation"], segment(batch["middle_frame"]).numpy())
+
+
+def test_segmenter_keeps_a_sources_own_segmentation_and_refuses_bad_models(tmp_path):
+  segmenter = segmenter_helpers.save(tmp_path / "segmenter")
+  code, manifest = _run(source="synthetic", num_clips=3, clip_length=4, crop="16x16",
+                        num_shards=1, output=str(tmp_path / "syn" / "train"),
+                        segmenter=segmenter)
+  assert code == 0
+  summary = manifest["segmentation"]
+  assert (summary["num_from_segmenter"], summary["num_from_source"]) == (0, 3)
+  with pytest.raises(ValueError, match="Expected a segmentation SavedModel directory, "
+                     "received .*nowhere"):
+    _run(source="synthetic", num_clips=1, output=str(tmp_path / "a" / "t"),
+         segmenter=str(tmp_path / "nowhere"))
+  d = tmp_path / "in"
+  _frames_folder(str(d / "clip"), index_clip(4, 16, 24))
+  halving = segmenter_helpers.save_resizing(tmp_path / "halving")
+  out = tmp_path / "b"
+  with pytest.raises(ValueError, match=r"halving.*given frames \[1, 16, 24, 3\] it returned "
+                     r"shape \[1, 8, 12, 3\]"):
+    _run(input=str(d), output=str(out / "t"), clip_length=4, num_shards=1,
+         segmenter=halving)
+  assert not glob.glob(str(out / "*"))  # stopped: no shard, no temporary file
