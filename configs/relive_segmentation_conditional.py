@@ -3,12 +3,17 @@
 The encoder reads the middle-frame photo and its one-hot semantic segmentation (23 classes,
 the record's `segmentation` feature: `objective.condition = "middle_frame+segmentation"` hands
 the generator {"image", "segmentation"}); the critic and the reconstruction term see the
-photo. Objective as configs/relive_conditional_wgan.py.
+photo. Objective as configs/relive_conditional_wgan.py. Records without a segmentation get
+one from your segmentation SavedModel when written (`make_tfrecords --segmenter`); the export
+can embed the same model (`export.export --segmenter`: segment_and_animate(image)).
 
+  python -m trainers.data.make_tfrecords --input='/videos/*.mp4' --output=/data/train \
+      --clip_length=32 --resize=64 --crop=64x64 --segmenter=/models/seg
   python -m trainers.train --config=configs/relive_segmentation_conditional.py \
       --workdir=/tmp/relive_seg --config.data.source=tfrecord \
       --config.data.train_files=/data/train-*.tfrecord
   python -m trainers.evaluate_prediction --workdir=/tmp/relive_seg --data=/data/test-*.tfrecord
+  python -m export.export --workdir=/tmp/relive_seg --out=/tmp/exported --segmenter=/models/seg
 """
 
 from configs import common

@@ -212,7 +212,8 @@ class SegmentationConditionalGenerator(ConditionalGenerator):
   `condition` stays "image" (the critic and the reconstruction term see the photo); the
   trainer passes the dict when `objective.condition` is "middle_frame+segmentation", the
   record's `segmentation` feature. Given only an image the model raises: a segmenter
-  (a SavedModel) must produce the segmentation first.
+  (`zoo.segmenter`, a user's SavedModel) must produce the segmentation first, as
+  `make_tfrecords --segmenter` and the export's segment_and_animate(image) do.
 
   Args:
     num_classes: segmentation classes (one-hot channels).
