@@ -57,6 +57,23 @@ def test_style_generator_exports_animate_with_num_frames(tmp_path):
   assert out["video"].shape == (1, 9, 16, 16, 3)
 
 
+@pytest.mark.parametrize("conditional", [False, True])
+def test_dvdgan_s_tflite_takes_num_frames(tmp_path, conditional):
+  """The baseline shares the path: z (and the image) plus num_frames, checked at 4 and 6."""
+  wd = str(tmp_path / "wd")
+  fake_workdir(wd, common.network("dvdgan_s", resolution=16, ch=2, multipliers=(2, 1),
+                                  latent_dim=8, num_frames=4, conditional=conditional))
+  result = export_lib.export_workdir(wd, str(tmp_path / "out"), formats=("tflite",),
+                                     tflite_variants=("float32",))
+  lite = result["tflite"]["verification"]
+  assert lite["passed"] and set(lite["max_abs_diff"]) == {
+      "float32[num_frames=4]/video", "float32[num_frames=6]/video"}
+  assert max(lite["max_abs_diff"].values()) <= 1e-4
+  signature = lite["fresh_process"]["signatures"]["float32[num_frames=4]"]["serving_default"]
+  want = ["image", "num_frames", "z"] if conditional else ["num_frames", "z"]
+  assert signature["inputs"] == want
+
+
 def test_animate_cli_makes_any_number_of_frames(tmp_path):
   wd = str(tmp_path / "wd")
   fake_workdir(wd, common.network("radner_style_generator", resolution=16, ch=2,
