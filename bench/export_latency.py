@@ -67,6 +67,8 @@ def main(argv):
     name, args, _ = verify.saved_model_cases(generator)[0]
     if "z" in args:
       args = {"z": inputs["z"]}  # batch 1, like the other rows
+    if "num_frames" in args:  # Radner's models: the training length, like the other rows
+      args["num_frames"] = np.int32(generator.video_shape[0])
     batch = len(next(iter(args.values())))
     signature = loaded.signatures[name]
     feed = {k: tf.constant(v) for k, v in args.items()}
@@ -82,8 +84,10 @@ def main(argv):
       interp = litert.Interpreter(model_path=path, num_threads=os.cpu_count())
       interp.allocate_tensors()
       for detail in interp.get_input_details():
-        key = detail["name"].split(":")[0].split("_")[-1]
-        value = inputs.get(key, list(inputs.values())[0])
+        input_name = detail["name"].split(":")[0]
+        value = inputs.get(input_name.split("_")[-1], list(inputs.values())[0])
+        if input_name.endswith("num_frames"):  # Radner's models: the training length
+          value = generator.video_shape[0]
         interp.set_tensor(detail["index"], np.asarray(value, detail["dtype"]))
       def run(interp=interp):
         interp.invoke()

@@ -79,6 +79,10 @@ def base():
   c.optimizer.schedule = "constant"  # constant, cosine_restarts, linear_decay
   c.optimizer.schedule_start_step = 0
   c.optimizer.restart_period = 1000  # steps of the first cosine period
+  # The same two in epochs (> 0 replaces the step field): an epoch is train.steps_per_epoch
+  # generator steps, counted from the data when 0 (trainers.data.epochs).
+  c.optimizer.schedule_start_epochs = 0
+  c.optimizer.restart_period_epochs = 0
   c.optimizer.clip_value = 0.0
   c.optimizer.clip_norm = 0.0
 
@@ -86,6 +90,9 @@ def base():
   c.train.batch_size = 64  # global batch
   c.train.steps = 100_000  # generator steps
   c.train.grad_accum = 1  # micro-batches per step
+  # 0: training clips (the TFRecord manifest, TFDS's split info) // batch_size; read only
+  # when the schedule is given in epochs.
+  c.train.steps_per_epoch = 0
   c.train.ema_decay = 0.0  # 0: no EMA copy
   c.train.steps_per_call = 1  # steps inside one tf.function call
   c.train.log_every = 50
@@ -178,20 +185,19 @@ def radner(c, dataset, resolution=0):
   Objective: 1 x WGAN-GP(D_S) + 5 x WGAN-GP(D_T) (the weights are the discriminators'),
   GP 10, 2 D steps per G step, Adam lr 3e-4 betas (0, 0.9) for every network, gradient
   values clipped to 2.5, batch 8 as 2 accumulated micro-batches of 4, cosine annealing with
-  warm restarts after epoch 10.
+  warm restarts after epoch 10 (an epoch: the training clips / 8 generator steps, or
+  train.steps_per_epoch).
   """
   if dataset not in RADNER_DATASETS:
     raise ValueError(f"Expected a dataset in {RADNER_DATASETS}, received {dataset!r}.")
   if dataset == "bair":
     c.data.source = "tfds:bair_robot_pushing_small"
     c.data.num_frames, c.data.height, c.data.width = 30, 64, 64
-    epoch = 43_264 // 8  # BAIR's training clips / batch
   else:
     c.data.source = "tfrecord"
     size = resolution or 128
     c.data.num_frames, c.data.height, c.data.width = 25, size, size
     c.data.resize = size
-    epoch = 1_000  # unknown dataset size: set optimizer.schedule_start_step for yours
   c.data.random_flip = dataset == "landscape"  # BAIR's fixed camera: keep its layout
   c.objective.gan_loss = "wgan"
   c.objective.gp_weight = 10.0
@@ -200,8 +206,10 @@ def radner(c, dataset, resolution=0):
   c.optimizer.beta1, c.optimizer.beta2 = 0.0, 0.9
   c.optimizer.clip_value = 2.5
   c.optimizer.schedule = "cosine_restarts"
-  c.optimizer.schedule_start_step = 10 * epoch
-  c.optimizer.restart_period = epoch
+  # Epochs of the data, counted when training starts: BAIR from TFDS's split info (43,264
+  # clips / batch 8 = 5,408 steps), the landscape set from its TFRecord manifest.
+  c.optimizer.schedule_start_epochs = 10
+  c.optimizer.restart_period_epochs = 1
   c.train.batch_size = 8
   c.train.grad_accum = 2
   c.train.steps = 1_000_000
@@ -229,6 +237,7 @@ def radner_smoke(c, frames=4, size=16):
   c.data.num_frames, c.data.height, c.data.width = frames, size, size
   c.data.resize = 0
   c.train.grad_accum = 2
+  c.train.steps_per_epoch = 1  # the synthetic stream is endless: nothing to count
   g = c.model.generator.args
   g.resolution, g.num_frames, g.ch, g.multipliers = size, frames, 2, (2, 1)
   for d in c.model.discriminators.values():

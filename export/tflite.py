@@ -6,6 +6,14 @@ the condition as the generator sees it: image float32 [1, H, W, 3] in [-1, 1], m
 through its one signature `serving_default`. Resizing user images is left to the app: on
 device it is a platform call, and a fixed input shape keeps every kernel a builtin.
 
+A generator whose `call` takes `num_frames` (Radner's models, as `export.signatures`) also
+takes `num_frames` (int32 []) and returns `video` [1, num_frames, H, W, 3]: its ConvGRU
+loops (`tf.scan`) become builtin WHILE ops with a run-time trip count, and the time
+dimension of the outputs is dynamic. The converter lowers the scan's TensorList to a
+tensor that every step rewrites whole (SLICE + CONCATENATION), so one call costs
+O(num_frames^2) in copies, as a fixed-length conversion of the same length does (measured
+in the README's Radner section).
+
 Variables are frozen before conversion: the converter, given a function that still reads
 Keras 3 variables, can leave some as uninitialised resource variables and the model then
 returns NaN (seen here on the background stream of a two-stream generator). Converting a
@@ -27,19 +35,28 @@ from export import signatures
 VARIANTS = ("float32", "float16", "int8")
 
 
+def input_specs(generator, frames=1):
+  """[native inputs at batch 1] + [num_frames int32 []] when the generator takes it."""
+  specs = [signatures.native_spec(generator, batch_size=1,
+                                  frames=getattr(generator, "context_frames", frames))]
+  if signatures.takes_num_frames(generator):
+    specs.append(signatures.NUM_FRAMES_SPEC)
+  return specs
+
+
 def frozen_function(generator, frames=1):
-  """A variable-free concrete function: native inputs at batch 1 -> named outputs."""
-  spec = signatures.native_spec(generator, batch_size=1,
-                                frames=getattr(generator, "context_frames", frames))
-  fn = tf.function(lambda inputs: signatures.outputs(generator, inputs))
-  concrete = fn.get_concrete_function(spec)
+  """A variable-free concrete function: `input_specs` -> named outputs."""
+  specs = input_specs(generator, frames)
+  # outputs(generator, inputs[, num_frames]): the spec list is its positional arguments.
+  fn = tf.function(lambda *args: signatures.outputs(generator, *args))
+  concrete = fn.get_concrete_function(*specs)
   frozen = convert_to_constants.convert_variables_to_constants_v2(concrete)
   keys = sorted(concrete.structured_outputs)  # the frozen function returns them flat, sorted
 
   # Re-wrap so that the TFLite signature keeps the input and output names.
-  @tf.function(input_signature=[spec])
-  def named(inputs):
-    return dict(zip(keys, frozen(*tf.nest.flatten(inputs))))
+  @tf.function(input_signature=specs)
+  def named(*args):
+    return dict(zip(keys, frozen(*tf.nest.flatten(args))))
 
   return named.get_concrete_function()
 

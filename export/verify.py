@@ -5,7 +5,10 @@ process that imports only TensorFlow (plus tensorflow_hub for hub, ai_edge_liter
 .tflite; one process checks all the artefacts of an export, one TensorFlow import), and
 compares what the artefact returned with the Keras generator's outputs
 computed here, in the exporting process. A check fails when an output is missing, has the
-wrong shape, holds NaN / inf, or differs by more than its bound:
+wrong shape, holds NaN / inf, or differs by more than its bound. A generator that takes
+`num_frames` is asked for EXTRA_FRAMES more than its training length T through the serving
+signatures, and for T and T + EXTRA_FRAMES through each .tflite's `num_frames` input.
+The bounds:
 
   saved_model     1e-5  same kernels, same float32 graph; only op-fusion round-off remains.
                         Checked through tf.saved_model.load and through a TF1 Session
@@ -51,6 +54,7 @@ UINT8_BOUND = 1
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "verify_child.py")
 TIMEOUT_SECONDS = 900
 BATCH = 2
+EXTRA_FRAMES = 2  # a num_frames generator is also checked this far past its training length
 
 
 class VerificationError(RuntimeError):
@@ -133,16 +137,24 @@ def _segmentation_cases(generator, segmenter=None):
   return cases
 
 
+def frame_counts(generator):
+  """The lengths an artefact is checked at: (None,) (the generator's own) for a generator
+  without `num_frames`, else its training length and EXTRA_FRAMES more."""
+  if not signatures.takes_num_frames(generator):
+    return (None,)
+  return (generator.video_shape[0], generator.video_shape[0] + EXTRA_FRAMES)
+
+
 def saved_model_cases(generator, segmenter=None):
   """[(case, {arg: array}, {output: expected array})] for every serving signature.
 
-  A generator that takes `num_frames` is asked for two frames more than it was trained on;
+  A generator that takes `num_frames` is asked for EXTRA_FRAMES more than it was trained on;
   one that reads a segmentation is checked with the `segmenter` embedded in the export.
   """
   g = generator
   frames = {}
   if signatures.takes_num_frames(g):
-    frames = {"num_frames": np.int32(g.video_shape[0] + 2)}
+    frames = {"num_frames": np.int32(frame_counts(g)[-1])}
 
   def reference(inputs):
     return _reference(g, inputs, num_frames=frames.get("num_frames"))
@@ -272,16 +284,24 @@ def hub_job(path, generator):
 
 
 def tflite_job(files, generator):
-  """Each {variant: .tflite path}, at batch 1, sample by sample, against Keras."""
+  """Each {variant: .tflite path}, at batch 1, sample by sample, against Keras.
+
+  A generator that takes `num_frames` is checked at each of `frame_counts` through the
+  .tflite's `num_frames` input; case "<variant>[num_frames=T]".
+  """
   arrays = native_inputs(generator)
-  expected = _reference(generator, _as_call_inputs(generator, arrays), with_uint8=False)
+  call_inputs = _as_call_inputs(generator, arrays)
   bounds = {variant: BOUNDS["tflite_" + variant] for variant in files}
-  return Job(
-      "tflite", os.path.dirname(next(iter(files.values()))),
-      [({"case": variant, "file": path, "args": sorted(arrays)}, arrays)
-       for variant, path in files.items()],
-      [(variant + "/", expected, bounds[variant]) for variant in files],
-      bounds)
+  cases, expectations = [], []
+  for frames in frame_counts(generator):
+    args = dict(arrays) if frames is None else {**arrays, "num_frames": np.int32(frames)}
+    expected = _reference(generator, call_inputs, with_uint8=False, num_frames=frames)
+    for variant, path in files.items():
+      case = variant if frames is None else f"{variant}[num_frames={frames}]"
+      cases.append(({"case": case, "file": path, "args": sorted(args)}, args))
+      expectations.append((case + "/", expected, bounds[variant]))
+  return Job("tflite", os.path.dirname(next(iter(files.values()))), cases, expectations,
+             bounds)
 
 
 def _run_child(jobs):

@@ -15,6 +15,7 @@ all. The cases per format:
     hub          {"case", "via", "args", "dict"} via "hub_load" (hub.load(path)(inputs)) or
                                                  "keras_layer" (hub.KerasLayer(path)(inputs))
     tflite       {"case", "file", "args"}        the file's one signature, sample by sample
+                                                 (a scalar arg, num_frames, as it is)
 Inputs are read from the .npz as "<id>:<case>/<arg>"; outputs written as
 "<id>:<case>/<output>". An artefact that fails to load gets {"error": traceback} in the
 report instead of outputs.
@@ -101,8 +102,10 @@ def run_tflite(job, arrays):
     report["signatures"][case["case"]] = interpreter.get_signature_list()
     runner = interpreter.get_signature_runner()
     inputs = _inputs(arrays, case)
-    n = len(next(iter(inputs.values())))
-    per_sample = [runner(**{k: v[i:i + 1] for k, v in inputs.items()}) for i in range(n)]
+    # Batched inputs are fed one sample at a time; scalars (num_frames) as they are.
+    n = max(len(v) for v in inputs.values() if np.ndim(v))
+    per_sample = [runner(**{k: v[i:i + 1] if np.ndim(v) else v for k, v in inputs.items()})
+                  for i in range(n)]
     for key in per_sample[0]:
       results[f"{case['case']}/{key}"] = np.concatenate([o[key] for o in per_sample])
   return results, report

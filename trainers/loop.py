@@ -22,6 +22,7 @@ from trainers import strategy as strategy_lib
 from trainers import summaries
 from trainers import tasks as tasks_lib
 from trainers import workdir as workdir_lib
+from trainers.data import epochs as data_epochs
 from trainers.data import pipeline as data_lib
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -107,6 +108,13 @@ class Trainer:
           f"Expected train.batch_size divisible by replicas x grad_accum = "
           f"{self.num_replicas} x {t.grad_accum}, received {t.batch_size}.")
     self.per_replica_batch = t.batch_size // self.num_replicas
+    # A schedule in epochs needs the data's size: counted now, before any model is built.
+    self.steps_per_epoch = 0
+    if optim.uses_epochs(config.optimizer):
+      self.steps_per_epoch = data_epochs.steps_per_epoch(config)
+      logging.info("An epoch is %d generator steps; the schedule starts at step %d, first "
+                   "period %d steps.", self.steps_per_epoch,
+                   *optim.schedule_steps(config.optimizer, self.steps_per_epoch))
     self.jit = strategy_lib.use_jit(config.runtime, self.strategy)
     if config.eval.every:  # fail now, not hours in, when FVD is asked and no I3D is there
       evaluate.eval_networks(config.eval)
@@ -129,9 +137,10 @@ class Trainer:
       self.d_vars = [v for d in self.task.discriminators.values()
                      for v in d.trainable_variables]
       o = config.optimizer
-      self.g_opt = optim.make_optimizer(o, o.g_lr, t.steps, 1, config.runtime.precision)
+      self.g_opt = optim.make_optimizer(o, o.g_lr, t.steps, 1, config.runtime.precision,
+                                        self.steps_per_epoch)
       self.d_opt = optim.make_optimizer(o, o.d_lr, t.steps, config.objective.d_steps,
-                                        config.runtime.precision)
+                                        config.runtime.precision, self.steps_per_epoch)
       self.g_opt.build(self.g_vars)
       if self.d_vars:
         self.d_opt.build(self.d_vars)

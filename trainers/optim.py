@@ -57,14 +57,37 @@ class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
                 updates_per_step=self.updates_per_step, min_lr=self.min_lr)
 
 
-def make_optimizer(opt_config, lr, total_steps, updates_per_step=1, precision="float32"):
+def uses_epochs(opt_config):
+  """Whether `opt_config` gives its schedule in epochs (so the loop must know an epoch)."""
+  return opt_config.schedule != "constant" and (
+      opt_config.get("schedule_start_epochs", 0) > 0 or
+      opt_config.get("restart_period_epochs", 0) > 0)
+
+
+def schedule_steps(opt_config, steps_per_epoch=0):
+  """(start step, first restart period) in generator steps: each epoch field that is > 0
+  (schedule_start_epochs, restart_period_epochs) times `steps_per_epoch`, else its step
+  field (schedule_start_step, restart_period)."""
+  start_epochs = opt_config.get("schedule_start_epochs", 0)
+  period_epochs = opt_config.get("restart_period_epochs", 0)
+  if uses_epochs(opt_config) and steps_per_epoch < 1:
+    raise ValueError(f"Expected steps_per_epoch >= 1 for a schedule in epochs, received "
+                     f"{steps_per_epoch}.")
+  start = start_epochs * steps_per_epoch if start_epochs > 0 else opt_config.schedule_start_step
+  period = period_epochs * steps_per_epoch if period_epochs > 0 else opt_config.restart_period
+  return int(start), int(period)
+
+
+def make_optimizer(opt_config, lr, total_steps, updates_per_step=1, precision="float32",
+                   steps_per_epoch=0):
   """Builds the optimizer for one network group (G or D) with its schedule.
 
+  `steps_per_epoch` converts a schedule given in epochs (`schedule_steps`).
   Gradient clipping is NOT given to Keras (it would clip per replica, before the all-reduce);
   `clip_gradients` is applied by the loop to the aggregated gradient.
   """
-  schedule = StepSchedule(lr, opt_config.schedule, opt_config.schedule_start_step,
-                          opt_config.restart_period, total_steps, updates_per_step)
+  start, period = schedule_steps(opt_config, steps_per_epoch)
+  schedule = StepSchedule(lr, opt_config.schedule, start, period, total_steps, updates_per_step)
   name = opt_config.name.lower()
   if name == "adam":
     opt = keras.optimizers.Adam(schedule, beta_1=opt_config.beta1, beta_2=opt_config.beta2,

@@ -2,6 +2,7 @@
 
 import os
 
+from ai_edge_litert import interpreter as litert
 import numpy as np
 from PIL import Image
 import pytest
@@ -41,11 +42,36 @@ def test_style_generator_exports_animate_with_num_frames(tmp_path):
   out = loaded.signatures["animate"](image=tf.zeros([1, 20, 30, 3], tf.uint8),
                                      num_frames=tf.constant(9))
   assert tuple(out["video_uint8"].shape) == (1, 9, 16, 16, 3)
-  # TFLite: the training length, fixed (documented in the README).
+  # TFLite: num_frames is an input too, checked at the training length and two more.
   lite = result["tflite"]["verification"]
   assert lite["passed"] and lite["worst"] <= 1e-4
-  assert os.path.isfile(os.path.join(result["tflite"]["path"],
-                                     "radner_style_generator_float32.tflite"))
+  figures = lite["max_abs_diff"]
+  assert set(figures) == {"float32[num_frames=4]/video", "float32[num_frames=6]/video"}
+  assert max(figures.values()) <= 1e-4
+  assert lite["select_tf_ops"] == {"float32": []}  # the GRU loops are builtin WHILE ops
+  signature = lite["fresh_process"]["signatures"]["float32[num_frames=6]"]["serving_default"]
+  assert signature["inputs"] == ["image", "num_frames"]
+  path = os.path.join(result["tflite"]["path"], "radner_style_generator_float32.tflite")
+  runner = litert.Interpreter(model_path=path).get_signature_runner()
+  out = runner(image=np.zeros([1, 16, 16, 3], np.float32), num_frames=np.int32(9))
+  assert out["video"].shape == (1, 9, 16, 16, 3)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_dvdgan_s_tflite_takes_num_frames(tmp_path, conditional):
+  """The baseline shares the path: z (and the image) plus num_frames, checked at 4 and 6."""
+  wd = str(tmp_path / "wd")
+  fake_workdir(wd, common.network("dvdgan_s", resolution=16, ch=2, multipliers=(2, 1),
+                                  latent_dim=8, num_frames=4, conditional=conditional))
+  result = export_lib.export_workdir(wd, str(tmp_path / "out"), formats=("tflite",),
+                                     tflite_variants=("float32",))
+  lite = result["tflite"]["verification"]
+  assert lite["passed"] and set(lite["max_abs_diff"]) == {
+      "float32[num_frames=4]/video", "float32[num_frames=6]/video"}
+  assert max(lite["max_abs_diff"].values()) <= 1e-4
+  signature = lite["fresh_process"]["signatures"]["float32[num_frames=4]"]["serving_default"]
+  want = ["image", "num_frames", "z"] if conditional else ["num_frames", "z"]
+  assert signature["inputs"] == want
 
 
 def test_animate_cli_makes_any_number_of_frames(tmp_path):

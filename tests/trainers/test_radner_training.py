@@ -58,8 +58,10 @@ def test_configs_carry_the_thesis_settings(arg, size, frames, g_ch, d_ch, pool):
   assert (c.objective.gan_loss, c.objective.gp_weight, c.objective.d_steps) == ("wgan", 10, 2)
   assert (o.g_lr, o.d_lr, o.beta1, o.beta2, o.clip_value) == (3e-4, 3e-4, 0.0, 0.9, 2.5)
   assert (t.batch_size, t.grad_accum, o.schedule) == (8, 2, "cosine_restarts")
-  if size == 64:  # after epoch 10 of BAIR's 43,264 clips at batch 8
-    assert o.schedule_start_step == 10 * 5408 and c.data.source.startswith("tfds:bair")
+  # After epoch 10, an epoch counted from the data when training starts
+  # (tests/trainers/data/test_data_epochs.py: BAIR's 43,264 clips at batch 8, 5,408 steps).
+  assert (o.schedule_start_epochs, o.restart_period_epochs, t.steps_per_epoch) == (10, 1, 0)
+  assert c.data.source == ("tfds:bair_robot_pushing_small" if size == 64 else "tfrecord")
   d_s = load("dvdgan_s.py", arg, steps=1)
   assert d_s.model.generator.args.ch == g_ch and not d_s.model.generator.args.conditional
   assert load("dvdgan_s.py", "image", steps=1).model.generator.args.conditional

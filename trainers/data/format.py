@@ -12,14 +12,16 @@ Features of a record:
     middle_frame  int64        optional index into `frames` of the conditioning frame (-1: absent)
     segmentation  bytes        optional PNG of class ids, uint8, one channel ("" when absent)
 
-Shards are named `PREFIX-00000-of-00008.tfrecord`; GZIP compression is an option of the
-writer and the reader (`data.compression`), not part of the name.
+Shards are named `PREFIX-00000-of-00008.tfrecord`, described by `PREFIX.manifest.json`
+(trainers.data.make_tfrecords: clips per shard, sources, options); GZIP compression is an
+option of the writer and the reader (`data.compression`), not part of the name.
 
 Encoding uses Pillow (no TensorFlow op runs, so writer threads stay cheap); decoding uses
 TensorFlow ops so that it runs inside `tf.data`.
 """
 
 import io
+import re
 
 import numpy as np
 from PIL import Image
@@ -27,6 +29,8 @@ import tensorflow as tf
 
 FORMATS = ("jpeg", "png")
 SHARD_SUFFIX = ".tfrecord"
+MANIFEST_SUFFIX = ".manifest.json"
+_SHARD_NAME = re.compile(r"^(.*)-\d{5}-of-\d{5}" + re.escape(SHARD_SUFFIX) + "$")
 
 FEATURES = {
     "frames": tf.io.RaggedFeature(tf.string),
@@ -45,6 +49,17 @@ FEATURES = {
 def shard_path(prefix, index, num_shards):
   """`PREFIX-00003-of-00008.tfrecord`: the name of shard `index` of `num_shards`."""
   return f"{prefix}-{index:05d}-of-{num_shards:05d}{SHARD_SUFFIX}"
+
+
+def shard_prefix(path):
+  """PREFIX of a shard path named as `shard_path` makes, or None for another name."""
+  match = _SHARD_NAME.match(path)
+  return match.group(1) if match else None
+
+
+def manifest_path(prefix):
+  """`PREFIX.manifest.json`: the manifest of the shards `PREFIX-*-of-*.tfrecord`."""
+  return prefix + MANIFEST_SUFFIX
 
 
 def encode_image(image, fmt="jpeg", quality=95):

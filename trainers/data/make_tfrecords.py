@@ -398,7 +398,7 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
       "options": dataclasses.asdict(options),
       "seconds": round(time.time() - start_time, 2),
   }
-  manifest_path = output + ".manifest.json"
+  manifest_path = record_format.manifest_path(output)
   with open(manifest_path + ".tmp", "w") as f:
     json.dump(manifest, f, indent=2)
   os.replace(manifest_path + ".tmp", manifest_path)

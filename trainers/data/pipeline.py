@@ -283,16 +283,24 @@ def _tfrecord_records(data, training, num_pipelines, pipeline_id, seed):
 # ----------------------------------------------------------------------------- TFDS
 
 
-def _tfds_records(data, name, training, num_pipelines, pipeline_id, seed):
+def tfds_builder_and_split(data, name, training):
+  """(TFDS builder of dataset `name` in data.tfds_data_dir, the split training or eval read)."""
   import tensorflow_datasets as tfds  # Optional dependency (setup.cfg extra "tfds").
 
   if name not in TFDS_DATASETS:
     raise ValueError(f"Expected a TFDS dataset among {sorted(TFDS_DATASETS)}, received {name!r}.")
-  video_key, train_split, eval_split, label_key = TFDS_DATASETS[name]
-  video_key = data.get("tfds_video_key", "") or video_key
+  _, train_split, eval_split, _ = TFDS_DATASETS[name]
   split = (data.get("tfds_train_split", "") or train_split) if training else (
       data.get("tfds_eval_split", "") or eval_split)
-  builder = tfds.builder(name, data_dir=data.get("tfds_data_dir", "") or None)
+  return tfds.builder(name, data_dir=data.get("tfds_data_dir", "") or None), split
+
+
+def _tfds_records(data, name, training, num_pipelines, pipeline_id, seed):
+  import tensorflow_datasets as tfds  # Optional dependency (setup.cfg extra "tfds").
+
+  builder, split = tfds_builder_and_split(data, name, training)
+  video_key, _, _, label_key = TFDS_DATASETS[name]
+  video_key = data.get("tfds_video_key", "") or video_key
   split_info = builder.info.splits.get(split) if builder.info.splits else None
   by_file = num_pipelines > 1 and split_info is not None and split_info.num_shards >= num_pipelines
   context = tf.distribute.InputContext(num_pipelines, pipeline_id) if by_file else None
