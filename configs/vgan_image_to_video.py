@@ -30,6 +30,18 @@ def get_config(arg=""):
     common.smoke(c)
     common.shrink_vgan(c, frames=8, size=16, widths=(32, 16), d_widths=(8, 16),
                        encoder_widths=(8, 16))
+  elif arg == "quickstart":
+    # configs/quickstart.py's scale (16x32x32, widths quartered, discriminator doubled as
+    # above) for the learning check of issue 11.
+    common.shrink_vgan(c, frames=16, size=32, widths=(128, 64, 32), d_widths=(64, 128, 256),
+                       encoder_widths=(32, 64, 128))
+    c.data.synthetic.max_shapes = 2
+    c.train.batch_size = 16
+    c.train.steps = 2000
+    c.train.ema_decay = 0.99
+    c.train.log_every = c.train.summary_every = 50
+    c.train.sample_every = c.train.checkpoint_every = 500
+    c.train.num_samples = 16
   elif arg:
-    raise ValueError(f"Expected config argument '' or 'smoke', received {arg!r}.")
+    raise ValueError(f"Expected config argument '', 'smoke' or 'quickstart', received {arg!r}.")
   return c

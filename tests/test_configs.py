@@ -100,3 +100,12 @@ def test_generator_of_a_saved_workdir_config_rebuilds(tmp_path):
   workdir_lib.save_config(c, str(tmp_path))
   g = workdir_lib.build_generator(workdir_lib.load_config(str(tmp_path)))
   assert g.video_shape == (8, 16, 16, 3)
+
+
+def test_image_to_video_quickstart_argument_is_the_quickstart_scale():
+  c = load(os.path.join(ROOT, "configs", "vgan_image_to_video.py"), "quickstart")
+  assert (c.data.num_frames, c.data.height, c.data.width) == (16, 32, 32)
+  assert c.train.batch_size == 16 and c.train.steps == 2000
+  from configs import vgan_image_to_video  # pylint: disable=import-outside-toplevel
+  with pytest.raises(ValueError, match="'quickstart', received 'bogus'"):
+    vgan_image_to_video.get_config("bogus")
