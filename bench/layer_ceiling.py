@@ -1,0 +1,153 @@
+r"""How fast the GAN step could be if only its convolutions cost time: each counted layer alone.
+
+    python bench/layer_ceiling.py --config=configs/vgan_two_stream.py --batch_size=8
+
+For every call of a counted layer (bench/flops.py: convolutions, transposed convolutions,
+dense) of the generator and the discriminators, at the step's shapes, this times the layer
+by itself in a `tf.function` (the layer's own call, bias included, on a random input made
+before timing) four ways: forward (f), forward + weight gradients (fw), forward + input
+gradient (fx) and all three (fwx). The step's structure (bench/flops.py's `gan_step_flops`)
+then says how often each is paid per generator step with `objective.d_steps` = k:
+
+  generator:      k x f (the fake of each D step)  +  fwx in the G step (fw for layers whose
+                  input depends on no weight, such as the projection of z)
+  discriminator:  2k x fwx (real and fake; fw for the first layer, fed with data)
+                  + fx in the G step (the gradient flows to the fake, not to D's weights)
+
+Their sum is the time of a step made of nothing but these layers, each run alone: the
+kernel-level ceiling. The bench prints it as GFLOP/s and as a share of the fp32 matmul
+measured in the same run, next to a per-layer table (shape, forward GFLOP, the four times
+and each one's GFLOP/s), so that the distance between bench/train_step.py and the 85% target
+splits into what the convolution kernels themselves reach and what the rest of the step
+(normalisation, activations, composition, losses, optimizers, the loop) adds.
+
+A layer run alone is not the layer inside a step (caches and oneDNN primitive reuse differ
+both ways); read the ceiling as an estimate, and run this on a quiet machine.
+"""
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+tf.get_logger().setLevel("ERROR")  # the per-layer functions retrace by design
+
+from bench import common  # pylint: disable=g-import-not-at-top
+from bench import flops  # pylint: disable=g-import-not-at-top
+from trainers import tasks  # pylint: disable=g-import-not-at-top
+
+config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/vgan_two_stream.py.",
+                                lock_config=False)
+flags.DEFINE_integer("batch_size", 8, "Batch size.")
+flags.DEFINE_integer("repeats", 5, "Timed calls per layer and mode (the median is used).")
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Keras dtype policy.")
+flags.DEFINE_string("out", "", "Write the figures as JSON to this path.")
+FLAGS = flags.FLAGS
+
+MODES = ("f", "fw", "fx", "fwx")
+
+
+def _layers_by_path(models):
+  paths = flops._layer_paths(models)  # pylint: disable=protected-access
+  found = {}
+  for m in models:
+    for layer in flops._sublayers(m, include_self=True, recursive=True):  # pylint: disable=protected-access
+      if isinstance(layer, flops.COUNTED):
+        found[paths[id(layer)]] = layer
+  return found
+
+
+def time_layer(layer, input_shape, repeats):
+  """Median seconds of the layer's call alone, in the four `MODES`."""
+  x = tf.random.stateless_normal(input_shape, seed=[5, 6])
+  x = tf.cast(x, layer.compute_dtype)
+  weights = layer.trainable_weights
+  y_shape = layer.compute_output_shape(tuple(input_shape))
+  dy = tf.cast(tf.random.stateless_normal(y_shape, seed=[7, 8]), layer.compute_dtype)
+
+  def make(mode):
+    @tf.function
+    def run(x):
+      with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+      targets = []
+      if "w" in mode:
+        targets += weights
+      if "x" in mode:
+        targets.append(x)
+      if not targets:
+        return tf.reduce_sum(tf.cast(y, tf.float32))
+      grads = tape.gradient(y, targets, output_gradients=dy)
+      return tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads])
+    return run
+
+  out = {}
+  for mode in MODES:
+    run = make(mode)
+    out[mode] = common.time_callable(lambda run=run: run(x).numpy(), 1, repeats)["median"]
+  return out
+
+
+def main(argv):
+  del argv
+  c = FLAGS.config
+  if c is None:
+    raise app.UsageError("--config is required, e.g. --config=configs/vgan_two_stream.py")
+  keras.utils.set_random_seed(0)
+  keras.config.set_dtype_policy(FLAGS.precision)
+  machine = common.describe_machine()
+  peak = common.matmul_gflops(tf.float32)["gflops"]
+  task = tasks.make_task(c)
+  b, t, h, w = FLAGS.batch_size, c.data.num_frames, c.data.height, c.data.width
+  batch = {"video": tf.TensorSpec([b, t, h, w, 3], tf.float32)}
+  for key in task.data_outputs:
+    batch[key] = tf.TensorSpec([b, h, w, 3], tf.float32)
+  example = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), batch)
+  task.build(example)
+  step = flops.gan_step_flops(task, batch)
+  k = step["d_steps"]
+  models = [task.generator] + list(task.discriminators.values())
+  layers = _layers_by_path(models)
+
+  rows, total = [], 0.0
+  for network, costs in step["layers"].items():
+    is_g = network == "generator"
+    for cost in costs:
+      times = time_layer(layers[cost["name"]], cost["input_shape"], FLAGS.repeats)
+      full = times["fwx"] if cost["after_weights"] else times["fw"]
+      if not cost["trainable"]:
+        full = times["fx"] if cost["after_weights"] else times["f"]
+      per_step = k * times["f"] + full if is_g else 2 * k * full + times["fx"]
+      total += per_step
+      rows.append({**cost, "network": network, "seconds": times, "per_step_s": per_step})
+      gf = cost["flops"] / 1e9
+      print(f"{network:>10} {cost['name'][-40:]:>40} {str(tuple(cost['input_shape'])):>24} "
+            f"{gf:7.2f} GF | " + " ".join(f"{m} {times[m] * 1e3:7.1f} ms" for m in MODES) +
+            f" | f {gf / times['f']:6.1f} GF/s | per step {per_step:6.3f} s", flush=True)
+
+  gflop = step["total"] / 1e9
+  record = {"config": config_flags.get_config_filename(FLAGS["config"]), "batch_size": b,
+            "precision": FLAGS.precision, "step_gflop": gflop,
+            "layers_only_s_per_step": total, "ceiling_gflops": gflop / total,
+            "fp32_matmul_gflops": peak, "ceiling_ratio_fp32_matmul": gflop / total / peak,
+            "rows": rows, "machine": machine}
+  print("machine:", common.machine_line(machine))
+  print(f"layers alone, {record['config']}, batch {b}, {FLAGS.precision}: {total:.3f} s per "
+        f"step for {gflop:.1f} GFLOP = {gflop / total:.1f} GFLOP/s = "
+        f"{record['ceiling_ratio_fp32_matmul']:.0%} of the fp32 matmul ({peak:.1f} GFLOP/s)")
+  if FLAGS.out:
+    with open(FLAGS.out, "w") as f:
+      json.dump(record, f, indent=1)
+
+
+if __name__ == "__main__":
+  app.run(main)
