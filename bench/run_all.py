@@ -10,6 +10,8 @@ Runs, each in its own process (so that each peak RSS is its own), one after the 
   and mixed_bfloat16, XLA off: seconds per step, clips/s, analytic GFLOP/s, its ratio to the
   fp32 matmul GFLOP/s measured in the same run, the bf16 speed-up and the peak RSS;
 * bench/plain_step.py: the same two-stream step without the loop (the floor to beat);
+* bench/torch_step.py: the same two-stream step in PyTorch eager (issue 4's reference), fp32,
+  batch 8 and 16, when PyTorch is installed (`pip install -e '.[bench]'`), else skipped;
 * bench/fvd.py: clips/s of 16x224x224 clips through the Keras I3D at batch 8;
 * bench/input_pipeline.py: clips/s of 32x64x64 clips from JPEG and PNG TFRecords and from
   the synthetic source.
@@ -21,6 +23,7 @@ a reader can tell.
 """
 
 import datetime
+import importlib.util
 import json
 import os
 import subprocess
@@ -99,6 +102,35 @@ def train_rows(results):
   return rows
 
 
+def torch_rows(torch_results):
+  """Rows of the PyTorch eager reference in the training-step table's columns."""
+  rows = []
+  for batch, run in torch_results.items():
+    name = "PyTorch eager reference (vgan_two_stream)"
+    if "error" in run:
+      rows.append(f"| {name} | {batch} | float32 | failed: {run['error'][:80]} | | | | | | |")
+      continue
+    rows.append(
+        f"| {name} | {batch} | float32 | {run['s_per_step']:.2f} | {run['clips_per_s']:.2f} | "
+        f"{run['step_gflop']:.1f} | {run['gflops']:.1f} | {run['ratio_fp32_matmul']:.0%} | | "
+        f"{run['peak_rss_mib']:.0f} |")
+  return rows
+
+
+def torch_note(torch_results):
+  """The line under the table: what the PyTorch rows are, their ratio to torch's own matmul."""
+  if not torch_results:
+    return ("The PyTorch eager reference (bench/torch_step.py) was skipped: PyTorch is not "
+            "installed (`pip install -e '.[bench]'`).")
+  ratios = ", ".join(f"batch {b}: {r['ratio_torch_matmul']:.0%} of its run's torch.matmul "
+                     f"({r['torch_matmul_gflops']:.0f} GFLOP/s)"
+                     for b, r in torch_results.items() if "ratio_torch_matmul" in r)
+  return ("PyTorch eager reference (bench/torch_step.py): the same two-stream step, networks "
+          "and FLOP count in PyTorch eager with two torch.optim.Adam; their '/ fp32 matmul' is "
+          "over TensorFlow's matmul measured in the same run, as in the other rows"
+          + (f"; over PyTorch's own: {ratios}." if ratios else "."))
+
+
 def targets(results, fvd, pipeline):
   """One row per issue-7 target: what was asked, what was measured, met or not."""
   rows = ["| target (issue 7) | asked | measured | met |", "|---|---|---|---|"]
@@ -150,6 +182,16 @@ def main(argv):
             f"{name} batch {batch} {precision}")
   plain = _run("plain_step.py", ["--config=configs/vgan_two_stream.py", "--batch_size=8",
                                  f"--steps={FLAGS.steps}"], "plain step (no loop)")
+  torch_results = {}
+  if importlib.util.find_spec("torch") is None:
+    print("[run_all] PyTorch is not installed (pip install -e '.[bench]'): skipping the "
+          "PyTorch eager reference (bench/torch_step.py).", flush=True)
+  else:
+    for batch in (int(b) for b in FLAGS.batch_sizes):
+      torch_results[batch] = _run(
+          "torch_step.py", ["--config=configs/vgan_two_stream.py", f"--batch_size={batch}",
+                            f"--steps={FLAGS.steps}", "--warmup=1"],
+          f"PyTorch eager reference batch {batch}")
   fvd = _run("fvd.py", ["--batch_size=8", "--batches=3"], "Keras I3D throughput")
   pipeline = _run("input_pipeline.py", ["--clips=512"], "input pipeline")
   end = common.describe_machine()
@@ -181,6 +223,9 @@ def main(argv):
       "## Training steps",
       "",
       *train_rows(results),
+      *torch_rows(torch_results),
+      "",
+      torch_note(torch_results),
       "",
       "The floor (bench/plain_step.py): the same networks and losses in one plain tf.function "
       "with two Adam optimizers, no strategy, input pipeline or EMA:",
@@ -212,6 +257,7 @@ def main(argv):
     with open(FLAGS.json, "w") as f:
       json.dump({"machine_start": start, "machine_end": end, "fvd": fvd, "input": pipeline,
                  "plain_step": plain,
+                 "torch_step": {f"vgan_two_stream b{b}": r for b, r in torch_results.items()},
                  "train": {f"{n} b{b}": r for (n, b), r in results.items()}}, f, indent=1)
 
 

@@ -1,0 +1,402 @@
+"""VGAN's two-stream GAN in PyTorch, for bench/torch_step.py: networks, weights from Keras, step.
+
+Issue 4 item 7 compares our step with "a PyTorch eager implementation of the same full step
+(D on real and fake, G step, Adam)". This module is that implementation:
+
+* `TwoStreamGenerator` and `Discriminator` are `zoo.vgan`'s networks in `torch.nn`, built by
+  `networks_from_task` from the config's Keras models (their widths, z size, clip shape,
+  initializer stds, and `zoo.vgan.blocks`'s BN epsilons, momentum and LeakyReLU slope);
+  `load_keras_weights` gives them the Keras models' own weights and checks every shape;
+  `build_reference` does both and checks trainable counts, output shapes and a forward pass
+  against Keras;
+* `Step` is one step of `bench/plain_step.py`: `objective.d_steps` D updates (a fresh z, the
+  fake made without gradient, D on the real batch and on the fake, one backward, Adam), then
+  one G update (a fresh z, the fake made again, D with its weights frozen, the
+  non-saturating loss plus `mask_sparsity` x mean |m|, backward, Adam); every network in
+  training mode (batch statistics), two `torch.optim.Adam` with the config's lr, betas and
+  epsilon. It computes exactly the gradients `bench/flops.gan_step_flops` counts: no input
+  gradient into the first layer of D in the D step or of G, no D weight gradients in the G
+  step.
+
+Where it cannot be the same (none of this changes the work per step): PyTorch's Adam adds
+epsilon to sqrt(v) / sqrt(1 - beta2^t), Keras's to sqrt(v) (epsilon-hat); BatchNorm's running
+variance is updated with the unbiased batch variance (Keras: biased); z comes from
+`torch.randn`, not TF's stateless normal; epsilon is the config's (1e-8, as the trainer's
+Adam), where bench/plain_step.py leaves Keras's default (1e-7); ReLU and LeakyReLU run in
+place, as in PyTorch's DCGAN example (Keras has no in-place activations).
+"""
+
+MISSING_TORCH = ("bench/torch_step.py needs PyTorch (the CPU wheel torch==2.13.0): "
+                 "pip install -e '.[bench]'")
+try:
+  import torch
+  from torch import nn
+  from torch.nn import functional as F
+except ImportError as error:
+  raise ImportError(MISSING_TORCH) from error
+
+# pylint: disable=g-import-not-at-top,g-bad-import-order
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bench import common
+from trainers import tasks
+from zoo.vgan import blocks
+from zoo.vgan import discriminators as keras_discriminators
+from zoo.vgan import generators as keras_generators
+# pylint: enable=g-import-not-at-top,g-bad-import-order
+
+_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+_CONV_TRANSPOSE = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+_BATCH_NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+_MEMORY_FORMAT = {2: torch.channels_last, 3: torch.channels_last_3d}
+# Keras's BN momentum weighs the old moving average; PyTorch's weighs the new batch.
+_TORCH_BN_MOMENTUM = 1.0 - blocks.BN_MOMENTUM
+
+
+def _conv_block(rank, c_in, c_out, kernel, stride, padding, *, transpose, batch_norm,
+                activation, bn_epsilon):
+  """`zoo.vgan.blocks.ConvBlock` in PyTorch: (transposed) conv with bias, BN?, activation.
+
+  Keras's "same" padding of a "k4 s2" conv pads 1 on each side of an even size, which is
+  PyTorch's padding=1 (`Discriminator` checks its sizes are even); a "k4 s2" transposed conv
+  doubles every size with either.
+  """
+  layers = [(_CONV_TRANSPOSE if transpose else _CONV)[rank](c_in, c_out, kernel, stride,
+                                                           padding)]
+  if batch_norm:
+    layers.append(_BATCH_NORM[rank](c_out, eps=bn_epsilon, momentum=_TORCH_BN_MOMENTUM))
+  layers.append(nn.ReLU(inplace=True) if activation == "relu"
+                else nn.LeakyReLU(blocks.LEAKY_RELU_SLOPE, inplace=True))
+  return layers
+
+
+def _up_stack(rank, c_in, widths, first_kernel):
+  """`blocks.UpStack`: a valid `first_kernel` projection, then "k4 s2" layers, BN + ReLU."""
+  layers = []
+  for i, width in enumerate(widths):
+    kernel, stride, padding = (first_kernel, 1, 0) if i == 0 else (4, 2, 1)
+    layers += _conv_block(rank, c_in, width, kernel, stride, padding, transpose=True,
+                          batch_norm=True, activation="relu",
+                          bn_epsilon=blocks.GENERATOR_BN_EPSILON)
+    c_in = width
+  return layers
+
+
+def _output_head(rank, c_in, filters, activation):
+  """`blocks.output_head`: a "k4 s2" transposed conv, no BN, then tanh or sigmoid."""
+  return [_CONV_TRANSPOSE[rank](c_in, filters, 4, 2, 1), activation]
+
+
+def _initialize(module, init_std, gamma_std):
+  """VGAN's init (`blocks.kernel_init`, `gamma_init`): kernels N(0, init_std), biases 0,
+  BN gamma N(1, gamma_std), beta 0."""
+  for m in module.modules():
+    if isinstance(m, tuple(_CONV.values()) + tuple(_CONV_TRANSPOSE.values())):
+      nn.init.normal_(m.weight, 0.0, init_std)
+      nn.init.zeros_(m.bias)
+    elif isinstance(m, tuple(_BATCH_NORM.values())):
+      nn.init.normal_(m.weight, 1.0, gamma_std)
+      nn.init.zeros_(m.bias)
+
+
+class TwoStreamGenerator(nn.Module):
+  """`zoo.vgan.generators.TwoStreamGenerator` (Vondrick et al. 2016, Sec. 2.2) in PyTorch.
+
+  z [B, latent_dim] -> trunk (transposed 3D convs, BN + ReLU) -> foreground (tanh) and mask
+  (sigmoid) heads; z -> a 2D DCGAN background (tanh) replicated over time by broadcasting;
+  video = b + m * (f - b), i.e. m * f + (1 - m) * b. Modules are declared in the Keras
+  model's order (trunk, video head, mask head, background), so that the parameters line up
+  with its trainable variables.
+
+  Args:
+    latent_dim: size of z.
+    widths: hidden channels of the foreground trunk.
+    background_widths: hidden channels of the background stream (as many).
+    init_std, gamma_std: initializer stds (see `_initialize`).
+  """
+
+  def __init__(self, latent_dim, widths, background_widths, init_std=0.01, gamma_std=0.02):
+    super().__init__()
+    if len(background_widths) != len(widths):
+      raise ValueError(f"Expected {len(widths)} background widths, received "
+                       f"{tuple(background_widths)!r}.")
+    self.latent_dim = int(latent_dim)
+    self.trunk = nn.Sequential(*_up_stack(3, latent_dim, widths, (2, 4, 4)))
+    self.video_head = nn.Sequential(*_output_head(3, widths[-1], 3, nn.Tanh()))
+    self.mask_head = nn.Sequential(*_output_head(3, widths[-1], 1, nn.Sigmoid()))
+    self.background = nn.Sequential(*_up_stack(2, latent_dim, background_widths, 4),
+                                    *_output_head(2, background_widths[-1], 3, nn.Tanh()))
+    _initialize(self, init_std, gamma_std)
+    self.memory_format = {3: torch.contiguous_format, 2: torch.contiguous_format}
+
+  def to_channels_last(self):
+    """Channels-last weights and inputs: channels_last_3d for the 3D convs, channels_last
+    for the 2D background (`Module.to` takes one format, valid for one rank)."""
+    self.memory_format = dict(_MEMORY_FORMAT)
+    for stream in (self.trunk, self.video_head, self.mask_head):
+      stream.to(memory_format=torch.channels_last_3d)
+    self.background.to(memory_format=torch.channels_last)
+    return self
+
+  def forward(self, z):
+    """z [B, latent_dim] -> (video [B, 3, T, H, W], mask [B, 1, T, H, W])."""
+    volume = z.view(-1, self.latent_dim, 1, 1, 1).contiguous(memory_format=self.memory_format[3])
+    image = z.view(-1, self.latent_dim, 1, 1).contiguous(memory_format=self.memory_format[2])
+    hidden = self.trunk(volume)
+    foreground = self.video_head(hidden)
+    mask = self.mask_head(hidden)
+    background = self.background(image).unsqueeze(2)  # [B, 3, 1, H, W]: one image per clip
+    return background + mask * (foreground - background), mask
+
+
+def _strided_sizes(video_shape, num_layers):
+  """(T, H, W) after each "k4 s2" layer; Keras's "same" is PyTorch's padding=1 on even sizes."""
+  sizes = [tuple(video_shape[:3])]
+  for _ in range(num_layers):
+    if any(s % 2 for s in sizes[-1]):
+      raise ValueError(f"Expected even sizes before every strided layer of the discriminator "
+                       f"(Keras 'same' = PyTorch padding 1), received {sizes[-1]} from "
+                       f"video_shape {tuple(video_shape)}.")
+    sizes.append(tuple(s // 2 for s in sizes[-1]))
+  return sizes
+
+
+class Discriminator(nn.Module):
+  """`zoo.vgan.discriminators.Discriminator` (Vondrick et al. 2016, Sec. 2.3) in PyTorch.
+
+  Conv3d "k4 s2" layers with LeakyReLU 0.2, BN on all but the first, then one valid Conv3d
+  whose kernel is the remaining (T, H, W) -> one logit [B, 1].
+
+  Args:
+    video_shape: (T, H, W, C) of the clips it judges.
+    widths: channels of the strided layers.
+    init_std, gamma_std: initializer stds (see `_initialize`).
+  """
+
+  def __init__(self, video_shape, widths, init_std=0.01, gamma_std=0.02):
+    super().__init__()
+    self.final_kernel = _strided_sizes(video_shape, len(widths))[-1]
+    layers, c_in = [], int(video_shape[-1])
+    for i, width in enumerate(widths):
+      layers += _conv_block(3, c_in, width, 4, 2, 1, transpose=False, batch_norm=i > 0,
+                            activation="leaky_relu",
+                            bn_epsilon=blocks.DISCRIMINATOR_BN_EPSILON)
+      c_in = width
+    self.trunk = nn.Sequential(*layers)
+    self.final = nn.Conv3d(c_in, 1, self.final_kernel)
+    _initialize(self, init_std, gamma_std)
+
+  def to_channels_last(self):
+    return self.to(memory_format=torch.channels_last_3d)
+
+  def forward(self, video):
+    """video [B, C, T, H, W] -> logits [B, 1]."""
+    return self.final(self.trunk(video)).reshape(-1, 1)
+
+
+def check_objective(config):
+  """Raises unless config's objective is one this reference implements (VGAN's)."""
+  obj = config.objective
+  if obj.task != "gan" or obj.gan_loss != "non_saturating":
+    raise ValueError(f"Expected objective.task 'gan' with gan_loss 'non_saturating', received "
+                     f"{obj.task!r} with {obj.gan_loss!r}.")
+  unsupported = [k for k in ("gp_weight", "r1_weight", "clip_weights", "condition",
+                             "recon_weight", "kl_weight") if obj.get(k)]
+  if unsupported:
+    raise ValueError(f"Expected none of {unsupported} in the objective (not implemented "
+                     f"here), received {[obj[k] for k in unsupported]}.")
+  if config.optimizer.name != "adam":
+    raise ValueError(f"Expected optimizer.name 'adam', received {config.optimizer.name!r}.")
+
+
+def networks_from_task(task):
+  """(generator, {name: discriminator}) in PyTorch, shaped like the Keras task's networks."""
+  g = task.generator
+  if type(g) is not keras_generators.TwoStreamGenerator:  # pylint: disable=unidiomatic-typecheck
+    raise ValueError(f"Expected the generator 'vgan_two_stream', received "
+                     f"{type(g).__name__}.")
+  torch_d = {}
+  for name, d in task.discriminators.items():
+    if type(d) is not keras_discriminators.Discriminator:  # pylint: disable=unidiomatic-typecheck
+      raise ValueError(f"Expected discriminator {name!r} to be 'vgan_discriminator', "
+                       f"received {type(d).__name__}.")
+    torch_d[name] = Discriminator(d.video_shape, d.widths, d.init_std, d.gamma_std)
+    if torch_d[name].final_kernel != tuple(d.final_kernel):
+      raise ValueError(f"Expected the final kernel {tuple(d.final_kernel)} of the Keras "
+                       f"discriminator, received {torch_d[name].final_kernel}.")
+  torch_g = TwoStreamGenerator(g.latent_dim, g.widths, g.background_widths, g.init_std,
+                               g.gamma_std)
+  return torch_g, torch_d
+
+
+def trainable_count(model):
+  """Trainable parameters (BN gamma and beta included) of a Keras or a PyTorch model."""
+  if isinstance(model, nn.Module):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+  return sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+
+
+def load_keras_weights(module, keras_model):
+  """Copies a Keras model's trainable variables into `module`'s parameters, in order.
+
+  Conv kernels [k..., in, out] (Keras's transposed convs: [k..., out, in]) become PyTorch's
+  [out, in, k...] ([in, out, k...]): the same permutation. Raises on any count or shape
+  mismatch, which makes this a layer-by-layer check of the architecture.
+  """
+  params = list(module.parameters())
+  variables = keras_model.trainable_variables
+  if len(params) != len(variables):
+    raise ValueError(f"Expected {len(variables)} parameters like the Keras model, received "
+                     f"{len(params)}.")
+  with torch.no_grad():
+    for p, v in zip(params, variables):
+      value = np.asarray(v.numpy())
+      if value.ndim >= 3:
+        spatial = value.ndim - 2
+        value = value.transpose(spatial + 1, spatial, *range(spatial))
+      if tuple(p.shape) != value.shape:
+        raise ValueError(f"Expected the shape {tuple(p.shape)} for Keras {v.path}, received "
+                         f"{value.shape}.")
+      p.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+
+
+class Step:
+  """One generator step of `bench/plain_step.py`, eager: d_steps D updates, one G update.
+
+  Args:
+    generator: a `TwoStreamGenerator`.
+    discriminators: {name: `Discriminator`}.
+    d_weights: {name: loss weight}.
+    config: the config (objective.d_steps, objective.mask_sparsity, optimizer).
+    memory_format: of the real clips given to `__call__`.
+  """
+
+  def __init__(self, generator, discriminators, d_weights, config,
+               memory_format=torch.contiguous_format):
+    self.g, self.ds, self.d_weights = generator, discriminators, d_weights
+    self.d_steps = int(config.objective.d_steps)
+    self.mask_sparsity = float(config.objective.mask_sparsity)
+    self.memory_format = memory_format
+    o = config.optimizer
+    adam = lambda params, lr: torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2),
+                                               eps=o.epsilon)
+    self.d_params = [p for d in self.ds.values() for p in d.parameters()]
+    self.d_opt = adam(self.d_params, o.d_lr)
+    self.g_opt = adam(self.g.parameters(), o.g_lr)
+    for m in (self.g, *self.ds.values()):
+      m.train()
+
+  def noise(self, batch_size):
+    return torch.randn(batch_size, self.g.latent_dim)
+
+  def __call__(self, real):
+    """real [B, 3, T, H, W] -> (d loss, g loss) of this step, as floats."""
+    b = real.shape[0]
+    for _ in range(self.d_steps):
+      with torch.no_grad():  # tf.stop_gradient(fake): G runs forward only
+        fake, _ = self.g(self.noise(b))
+      fake = fake.contiguous(memory_format=self.memory_format)
+      self.d_opt.zero_grad(set_to_none=True)
+      d_loss = sum(w * (F.softplus(-self.ds[n](real)).mean() + F.softplus(self.ds[n](fake)).mean())
+                   for n, w in self.d_weights.items())
+      d_loss.backward()
+      self.d_opt.step()
+    for p in self.d_params:  # D differentiated w.r.t. its input only
+      p.requires_grad_(False)
+    try:
+      fake, mask = self.g(self.noise(b))
+      fake = fake.contiguous(memory_format=self.memory_format)
+      g_loss = sum(w * F.softplus(-self.ds[n](fake)).mean() for n, w in self.d_weights.items())
+      if self.mask_sparsity:
+        g_loss = g_loss + self.mask_sparsity * mask.abs().mean()
+      self.g_opt.zero_grad(set_to_none=True)
+      g_loss.backward()
+      self.g_opt.step()
+    finally:
+      for p in self.d_params:
+        p.requires_grad_(True)
+    return d_loss.item(), g_loss.item()
+
+
+def torch_matmul_gflops(size=4096, warmup=1, repeats=3):
+  """`common.matmul_gflops` in PyTorch: best-of-`repeats` GFLOP/s of a size^2 fp32 matmul."""
+  gen = torch.Generator().manual_seed(0)
+  a = torch.randn(size, size, generator=gen)
+  b = torch.randn(size, size, generator=gen)
+  timing = common.time_callable(lambda: torch.matmul(a, b).sum().item(), warmup, repeats)
+  return {"gflops": 2 * size ** 3 / timing["best"] / 1e9,
+          "median_gflops": 2 * size ** 3 / timing["median"] / 1e9, "size": size,
+          "seconds": timing}
+
+
+def _to_torch(x, memory_format=torch.contiguous_format):
+  """A channels-last TF tensor [B, ..., C] -> a PyTorch tensor [B, C, ...]."""
+  x = np.asarray(x)
+  return torch.from_numpy(np.moveaxis(x, -1, 1).copy()).contiguous(memory_format=memory_format)
+
+
+def _relative_diff(torch_value, keras_value):
+  """max |torch - keras| / max |keras|, the PyTorch value channels-first."""
+  ours = np.moveaxis(torch_value.detach().numpy(), 1, -1)
+  theirs = np.asarray(keras_value)
+  return float(np.abs(ours - theirs).max() / max(np.abs(theirs).max(), 1e-30))
+
+
+def build_reference(config, channels_last=False, seed=0, check_batch=2):
+  """The Keras task and its PyTorch twin, checked against each other.
+
+  Builds the task (`trainers.tasks.make_task`), its networks in PyTorch with the Keras
+  models' initial weights (channels-last when `channels_last`), and checks trainable counts,
+  output shapes and one forward pass of each network in training mode (batch statistics: in
+  inference mode the freshly initialised networks emit ~1e-4, which would check nothing) on
+  `check_batch` samples: G on the same z, D on the same random clips.
+
+  Returns:
+    A dict: "task", "generator", "discriminators", "params" {network: {"keras", "torch"}},
+    "relative_diff" {"video", "d_NAME_logits"}: max |PyTorch - Keras| / max |Keras| of
+    those forward passes.
+  """
+  check_objective(config)
+  keras.utils.set_random_seed(seed)
+  torch.manual_seed(seed)
+  task = tasks.make_task(config)
+  g = task.generator
+  z = tf.random.stateless_normal([check_batch, g.latent_dim], [5, 6])
+  keras_video = g(z, training=True)
+  real = tf.random.stateless_uniform([check_batch, *g.video_shape], [7, 8], -1.0, 1.0)
+  keras_logits = {n: d(real, training=True) for n, d in task.discriminators.items()}
+  torch_g, torch_ds = networks_from_task(task)
+  load_keras_weights(torch_g, g)
+  for name, d in task.discriminators.items():
+    load_keras_weights(torch_ds[name], d)
+  params = {"generator": {"keras": trainable_count(g), "torch": trainable_count(torch_g)}}
+  for name, d in task.discriminators.items():
+    params[f"d_{name}"] = {"keras": trainable_count(d), "torch": trainable_count(torch_ds[name])}
+  for network, count in params.items():
+    if count["keras"] != count["torch"]:
+      raise ValueError(f"Expected {count['keras']} trainable parameters in the PyTorch "
+                       f"{network} (Keras), received {count['torch']}.")
+  memory_format = torch.contiguous_format
+  if channels_last:
+    memory_format = torch.channels_last_3d
+    torch_g.to_channels_last()
+    for d in torch_ds.values():
+      d.to_channels_last()
+  diffs = {}
+  with torch.no_grad():
+    video, _ = torch_g.train()(_to_torch(z))
+    got = (video.shape[0], *video.shape[2:], video.shape[1])
+    if got != tuple(keras_video.shape):
+      raise ValueError(f"Expected the generator's video of shape {tuple(keras_video.shape)} "
+                       f"(Keras, channels last), received {got}.")
+    diffs["video"] = _relative_diff(video, keras_video)
+    for name, d in torch_ds.items():
+      logits = d.train()(_to_torch(real, memory_format))
+      if tuple(logits.shape) != tuple(keras_logits[name].shape):
+        raise ValueError(f"Expected logits of shape {tuple(keras_logits[name].shape)} from "
+                         f"d_{name}, received {tuple(logits.shape)}.")
+      diffs[f"d_{name}_logits"] = _relative_diff(logits, keras_logits[name])
+  return {"task": task, "generator": torch_g, "discriminators": torch_ds, "params": params,
+          "relative_diff": diffs}
