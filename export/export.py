@@ -17,10 +17,12 @@ Restores the latest (or --step) checkpoint, EMA weights unless --no_ema, and wri
 NAME defaults to the generator's registry name. A generator that reads the photo's
 segmentation (relive_segmentation_conditional) serves animate(image, segmentation); with
 --segmenter (a segmentation SavedModel, `zoo.segmenter`) the SavedModel also embeds it and
-serves segment_and_animate(image), its serving_default. The segmenter is left out of the
-hub model (its `__call__` takes the generator's own inputs, image and segmentation) and of
-the .tflite files (the generator's own inputs too: quantizing a segmenter can flip the
-argmax at class borders, so no parity bound on the clip could hold).
+serves segment_and_animate(image), its serving_default, and each TFLite variant is written
+a second time with the segmenter embedded, NAME_segment_and_animate_<variant>.tflite: image
+in, video and the segmentation out (`export.tflite`; verified by the rule in
+`export.verify`: float32 against the whole float chain, the quantized variants' generator
+part against Keras fed their own segmentation, flipped pixels recorded). The hub model
+keeps the generator's own inputs (image and segmentation), without the segmenter.
 
 Each artefact is written to a temporary directory beside its destination; all are verified
 in one fresh process (`export.verify`) and only when every check passes are they renamed to
@@ -121,7 +123,8 @@ def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None
                    tflite_variants=tflite.VARIANTS, overwrite=False, segmenter=None):
   """Exports the workdir's generator in `formats`; returns {format: {path, verification}}.
 
-  `segmenter`: path of a segmentation SavedModel to embed in the serving SavedModel.
+  `segmenter`: path of a segmentation SavedModel to embed in the serving SavedModel and in
+  the segment_and_animate .tflite files.
   """
   formats, tflite_variants = list(formats), list(tflite_variants)
   _check_choices(formats, FORMATS, "formats")
@@ -155,22 +158,30 @@ def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None
       signatures.save_serving(serving, staging["saved_model"])
       jobs.append(verify.saved_model_job(staging["saved_model"], generator, segmenter))
       if segmenter is not None:
-        extra["saved_model"] = {"segmenter": segmenter.path}  # embedded in this one only
+        extra["saved_model"] = {"segmenter": segmenter.path}  # not in the hub model
     if "hub" in staging:
       signatures.save_hub(module, staging["hub"])
       jobs.append(verify.hub_job(staging["hub"], generator))
     if "tflite" in staging:
-      files, select_ops = {}, {}
+      # With --segmenter each variant is also written as the segment_and_animate model
+      # (export.tflite), which embeds the segmenter and takes the image alone.
+      files, select_ops, names = {False: {}, True: {}}, {}, {}  # {embedded: {variant: path}}
       for variant in tflite_variants:
-        model, select_ops[variant] = tflite.convert(generator, variant)
-        files[variant] = os.path.join(staging["tflite"], f"{name}_{variant}.tflite")
-        with open(files[variant], "wb") as f:
-          f.write(model)
-        if select_ops[variant]:
-          logging.warning("TFLite %s needed Select TF ops: %s", variant, select_ops[variant])
-      jobs.append(verify.tflite_job(files, generator))
-      extra["tflite"] = {"select_tf_ops": select_ops,
-                         "files": {v: os.path.basename(p) for v, p in files.items()}}
+        for embedded in (False, True) if segmenter is not None else (False,):
+          key = tflite.artefact_key(variant, segmenting=embedded)
+          model, select_ops[key] = tflite.convert(generator, variant,
+                                                  segmenter if embedded else None)
+          path = files[embedded][variant] = os.path.join(staging["tflite"],
+                                                         f"{name}_{key}.tflite")
+          names[key] = os.path.basename(path)
+          with open(path, "wb") as f:
+            f.write(model)
+          if select_ops[key]:
+            logging.warning("TFLite %s needed Select TF ops: %s", key, select_ops[key])
+      jobs.append(verify.tflite_job(files[False], generator, files[True], segmenter))
+      extra["tflite"] = {"select_tf_ops": select_ops, "files": names}
+      if segmenter is not None:
+        extra["tflite"]["segmenter"] = segmenter.path  # in the segment_and_animate files
     logging.info("Verifying %s in a fresh process", ", ".join(formats))
     results = verify.verify_jobs(jobs)
     for fmt, result in results.items():
@@ -179,6 +190,11 @@ def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None
       result["artefact"] = paths[fmt]
       logging.info("%s verified: worst max |diff| %s (bounds %s)", fmt, result["worst"],
                    result["bounds"])
+    for variant, seg in results.get("tflite", {}).get(tflite.SEGMENTING, {}).items():
+      if seg["flipped_pixels"]:  # allowed for the quantized variants only (export.verify)
+        logging.warning("TFLite %s: the quantized segmenter chose another class at %d of %d "
+                        "pixels of the check images", tflite.artefact_key(variant, True),
+                        seg["flipped_pixels"], seg["pixels"])
     if "hub" in staging:
       card = model_card.render(generator, config, checkpoint, workdir, name, ema=ema,
                                verification=results["hub"])

@@ -22,6 +22,22 @@ avoids it, and the verification (`export.verify`) would catch it anyway.
 
 Builtin ops are tried first; only if the converter refuses are Select TF ops (Flex) allowed,
 and `convert` reports which ones the model needed.
+
+Given a segmenter (`zoo.segmenter.Segmenter`, export's --segmenter), a generator that reads
+the photo's segmentation (relive_segmentation_conditional) converts instead to the
+`segment_and_animate` model, the on-device twin of the SavedModel signature of that name:
+it takes only `image` (float32 [1, H, W, 3] in [-1, 1], as the two-input model's image) and
+runs the segmenter, the argmax, the generator's own one-hot and the generator, returning
+`video` and the `segmentation` (int32 [1, H, W]) the embedded segmenter chose, so that an
+app can show or check the classes and the verification can tell the segmenter's part from
+the generator's (`export.verify`). Ids outside the generator's classes, which the SavedModel
+refuses with an assert, have no builtin assert here: they would become all-zero one-hot
+rows; the `segmentation` output shows them. The segmenter must convert with builtin ops:
+one that needs Select TF ops, or ops TFLite has not at all, stops the export with
+SegmenterConversionError naming its path and those ops, rather than an error deep in the
+converter or a model that silently needs the Flex delegate linked into the app for a
+third-party model's sake (run such a segmenter as a model of its own and feed the two-input
+model its ids). Select TF ops stay allowed, as above, for what the generator itself needs.
 """
 
 import re
@@ -31,12 +47,27 @@ import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants
 
 from export import signatures
+from zoo import segmenter as segmenter_lib
 
 VARIANTS = ("float32", "float16", "int8")
+SEGMENTING = signatures.SEGMENTING_SIGNATURE  # the segmenter-embedding model's name part
 
 
-def input_specs(generator, frames=1):
-  """[native inputs at batch 1] + [num_frames int32 []] when the generator takes it."""
+class SegmenterConversionError(segmenter_lib.SegmenterError):
+  """A segmenter that the TFLite converter cannot map to builtin ops (path and ops named)."""
+
+
+def artefact_key(variant, segmenting=False):
+  """The .tflite's key in verification.json and its file name's suffix: "float32", or
+  "segment_and_animate_float32" for the model with the segmenter embedded."""
+  return f"{SEGMENTING}_{variant}" if segmenting else variant
+
+
+def input_specs(generator, frames=1, segmenter=None):
+  """[native inputs at batch 1] + [num_frames int32 []] when the generator takes it; with a
+  segmenter, [image float32 [1, H, W, 3]] alone."""
+  if segmenter is not None:
+    return [signatures.condition_spec(generator, batch_size=1)]
   specs = [signatures.native_spec(generator, batch_size=1,
                                   frames=getattr(generator, "context_frames", frames))]
   if signatures.takes_num_frames(generator):
@@ -44,12 +75,32 @@ def input_specs(generator, frames=1):
   return specs
 
 
-def frozen_function(generator, frames=1):
-  """A variable-free concrete function: `input_specs` -> named outputs."""
-  specs = input_specs(generator, frames)
-  # outputs(generator, inputs[, num_frames]): the spec list is its positional arguments.
-  fn = tf.function(lambda *args: signatures.outputs(generator, *args))
-  concrete = fn.get_concrete_function(*specs)
+def _model_function(generator, segmenter=None):
+  """The python function converted: the specs' tensors -> {name: tensor}."""
+  if segmenter is None:
+    # outputs(generator, inputs[, num_frames]): the spec list is its positional arguments.
+    return lambda *args: signatures.outputs(generator, *args)
+  if signatures.SEGMENTATION not in signatures.extra_conditions(generator):
+    raise ValueError(f"Expected a generator that reads a segmentation to embed a segmenter "
+                     f"in, received {type(generator).__name__}.")
+
+  def segment_and_animate(image):
+    ids = segmenter(image)
+    result = signatures.outputs(generator, {"image": image, signatures.SEGMENTATION: ids})
+    return {**result, signatures.SEGMENTATION: ids}
+
+  return segment_and_animate
+
+
+def frozen_function(generator, frames=1, segmenter=None):
+  """A variable-free concrete function: `input_specs` -> named outputs (the segmenter's
+  variables are frozen with the generator's)."""
+  return _frozen(_model_function(generator, segmenter),
+                 input_specs(generator, frames, segmenter))
+
+
+def _frozen(python_function, specs):
+  concrete = tf.function(python_function).get_concrete_function(*specs)
   frozen = convert_to_constants.convert_variables_to_constants_v2(concrete)
   keys = sorted(concrete.structured_outputs)  # the frozen function returns them flat, sorted
 
@@ -84,12 +135,55 @@ def flex_ops(model_bytes):
   return sorted({m.decode()[4:] for m in re.findall(rb"Flex[A-Z][A-Za-z0-9]*", model_bytes)})
 
 
-def convert(generator, variant):
-  """Returns (tflite bytes, list of the Select TF ops that were needed)."""
-  function = frozen_function(generator)
+# How the converter's error lists the ops it has no builtin for, and what each list means.
+_OP_LISTS = (("TF Select ops: ", "Select TF ops"), ("Custom ops: ", "ops TFLite has no kernel for"))
+
+
+def unconvertible_ops(error):
+  """{what they are: [op]} of the ops a builtin-only conversion error names."""
+  found = {}
+  for line in str(error).splitlines():
+    for prefix, kind in _OP_LISTS:
+      if line.startswith(prefix):
+        found.setdefault(kind, set()).update(op.strip() for op in line[len(prefix):].split(","))
+  if not found:  # older messages: "'tf.Op' op is neither a custom op nor a flex op"
+    ops = re.findall(r"'tf\.([A-Za-z0-9_]+)' op is neither", str(error))
+    found = {"ops without a builtin": set(ops)} if ops else {}
+  return {kind: sorted(ops) for kind, ops in found.items()}
+
+
+def check_segmenter_converts(segmenter, generator, variant):
+  """Raises SegmenterConversionError, naming the segmenter's path and the ops, when the
+  segmenter alone (image [1, H, W, 3] -> ids) does not convert with builtin ops."""
+  specs = input_specs(generator, segmenter=segmenter)
+  function = _frozen(lambda image: {signatures.SEGMENTATION: segmenter(image)}, specs)
+  try:
+    _converter(function, variant, select_tf_ops=False).convert()
+  except Exception as e:  # pylint: disable=broad-except
+    ops = unconvertible_ops(e)
+    found = ("; ".join(f"{kind} {', '.join(names)}" for kind, names in ops.items()) if ops
+             else "the error " + " ".join(str(e).strip().splitlines()[-3:]))
+    raise SegmenterConversionError(
+        f"Expected the segmenter {segmenter.path!r} to convert to TFLite builtin ops, to be "
+        f"embedded in the {SEGMENTING} {variant} model; received {found}. Export the "
+        f".tflite files without --segmenter (the models taking image and segmentation; run "
+        f"the segmenter on the device as a model of its own) or give a segmenter made of "
+        f"builtin ops.") from e
+
+
+def convert(generator, variant, segmenter=None):
+  """Returns (tflite bytes, list of the Select TF ops that were needed).
+
+  With `segmenter`, the segment_and_animate model (module docstring); a segmenter that does
+  not convert with builtin ops raises SegmenterConversionError (Select TF ops are allowed
+  only for what the generator itself needs).
+  """
+  function = frozen_function(generator, segmenter=segmenter)
   try:
     return _converter(function, variant, select_tf_ops=False).convert(), []
   except Exception as builtin_error:  # pylint: disable=broad-except
+    if segmenter is not None:
+      check_segmenter_converts(segmenter, generator, variant)  # the segmenter's fault?
     try:
       model = _converter(function, variant, select_tf_ops=True).convert()
     except Exception as e:

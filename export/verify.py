@@ -25,6 +25,23 @@ The bounds:
                         same clip, while a broken conversion (NaN, zeros, a missing
                         variable) lands far outside it.
   video_uint8     1 level (a value at a .5 boundary may round either way).
+
+A segment_and_animate .tflite (the segmenter embedded, `export.tflite`) takes the image
+alone and also returns the `segmentation` its segmenter chose. That output is compared
+pixel by pixel with the float segmenter's (the SavedModel, run here) on the same images and
+the number of pixels of another class is recorded ("segment_and_animate" in the result);
+ids outside the generator's classes fail every variant. The rule per variant:
+
+  float32         no pixel may differ, and the outputs are held to 1e-4 against
+                  generator(image, segmenter(image)): the whole chain.
+  float16 / int8  quantizing the segmenter can flip the argmax where two classes score
+                  alike, and one flipped pixel moves the clip by more than any weight
+                  rounding, so no bound on the clip against the float chain would hold.
+                  The outputs are held to the variant's bound against generator(image, the
+                  model's own segmentation): the generator's part is verified, the
+                  segmenter's is measured (flipped pixels recorded, not bounded: the check
+                  images are noise, on which a segmenter's margins say nothing of photos;
+                  also recorded, the clip's max |diff| against the float chain).
 A failure raises VerificationError with every figure in the message.
 """
 
@@ -40,6 +57,7 @@ import tensorflow as tf
 
 from export import preprocess
 from export import signatures
+from export import tflite as tflite_lib
 from trainers.data import video_io
 from zoo import inputs as zoo_inputs
 
@@ -233,13 +251,16 @@ def compare(expected, actual, bound, prefix=""):
 class Job:
   """One artefact to check: the child's cases and how to judge what comes back."""
 
-  def __init__(self, fmt, path, cases, expectations, bounds, extra_checks=None):
+  def __init__(self, fmt, path, cases, expectations, bounds, extra_checks=None, derived=None):
     self.fmt = fmt  # also the job's id: one artefact per format per check
     self.path = path
     self.cases = cases  # [(case dict for the child, {arg: array})]
     self.expectations = expectations  # [(output prefix, {output: expected array}, bound)]
     self.bounds = bounds
     self.extra_checks = extra_checks  # function(child report) -> [problem]
+    # function({output: array} the artefact returned) -> (more expectations, {result key:
+    # value}, [problem]): for references that depend on the artefact's own outputs.
+    self.derived = derived
 
 
 def saved_model_job(path, generator, segmenter=None):
@@ -283,15 +304,18 @@ def hub_job(path, generator):
       {"float": bound}, extra_checks)
 
 
-def tflite_job(files, generator):
+def tflite_job(files, generator, segmenting_files=None, segmenter=None):
   """Each {variant: .tflite path}, at batch 1, sample by sample, against Keras.
 
   A generator that takes `num_frames` is checked at each of `frame_counts` through the
-  .tflite's `num_frames` input; case "<variant>[num_frames=T]".
+  .tflite's `num_frames` input; case "<variant>[num_frames=T]". `segmenting_files`
+  ({variant: path} of the segment_and_animate models, `segmenter` embedded in them) are
+  checked by the rule of the module docstring; case "segment_and_animate_<variant>".
   """
   arrays = native_inputs(generator)
   call_inputs = _as_call_inputs(generator, arrays)
-  bounds = {variant: BOUNDS["tflite_" + variant] for variant in files}
+  segmenting_files = segmenting_files or {}
+  bounds = {variant: BOUNDS["tflite_" + variant] for variant in {**files, **segmenting_files}}
   cases, expectations = [], []
   for frames in frame_counts(generator):
     args = dict(arrays) if frames is None else {**arrays, "num_frames": np.int32(frames)}
@@ -300,8 +324,67 @@ def tflite_job(files, generator):
       case = variant if frames is None else f"{variant}[num_frames={frames}]"
       cases.append(({"case": case, "file": path, "args": sorted(args)}, args))
       expectations.append((case + "/", expected, bounds[variant]))
-  return Job("tflite", os.path.dirname(next(iter(files.values()))), cases, expectations,
-             bounds)
+  derived = None
+  if segmenting_files:
+    more_cases, more_expectations, derived = _segmenting_checks(
+        segmenting_files, generator, segmenter, arrays["image"])
+    cases += more_cases
+    expectations += more_expectations
+  any_file = next(iter({**files, **segmenting_files}.values()))
+  return Job("tflite", os.path.dirname(any_file), cases, expectations, bounds,
+             derived=derived)
+
+
+def _segmenting_checks(files, generator, segmenter, image):
+  """(cases, expectations, derived) of the segment_and_animate .tflite files on `image`."""
+  key = signatures.SEGMENTATION
+  ids = segmenter(image).numpy()
+  chain = _reference(generator, {"image": tf.constant(image), key: tf.constant(ids)},
+                     with_uint8=False)
+  cases, expectations = [], []
+  for variant, path in files.items():
+    case = tflite_lib.artefact_key(variant, segmenting=True)
+    cases.append(({"case": case, "file": path, "args": ["image"]}, {"image": image}))
+    if variant == "float32":
+      expectations.append((case + "/", chain, BOUNDS["tflite_float32"]))
+
+  def derived(outputs):
+    more, summary, problems = [], {}, []
+    for variant in files:
+      case = tflite_lib.artefact_key(variant, segmenting=True)
+      name = f"{case}/{key}"
+      got = outputs.get(name)
+      if got is None or got.shape != ids.shape:
+        problems.append(f"{name}: expected shape {ids.shape}, received "
+                        f"{'nothing' if got is None else got.shape}")
+        continue
+      exact = variant == "float32"
+      flipped = int(np.sum(got != ids))
+      video = outputs.get(f"{case}/video")
+      summary[variant] = {
+          "flipped_pixels": flipped,
+          "pixels": int(ids.size),
+          "flipped_pixels_allowed": 0 if exact else "any (recorded)",
+          "outputs_against": ("generator(image, segmenter(image))" if exact else
+                              "generator(image, the model's own segmentation)"),
+          # What the flips cost, for information: the clip against the whole float chain.
+          "video_vs_float_chain": (None if video is None or video.shape != chain["video"].shape
+                                   else float(np.abs(video - chain["video"]).max())),
+      }
+      classes = generator.segmentation_classes
+      if got.min() < 0 or got.max() >= classes:
+        problems.append(f"{name}: expected class ids in [0, {classes}), received "
+                        f"[{got.min()}, {got.max()}]")
+      elif exact and flipped:
+        problems.append(f"{name}: expected the segmenter's classes, received another class "
+                        f"at {flipped} of {ids.size} pixels")
+      elif not exact:
+        own = _reference(generator, {"image": tf.constant(image), key: tf.constant(got)},
+                         with_uint8=False)
+        more.append((case + "/", own, BOUNDS["tflite_" + variant]))
+    return more, {tflite_lib.SEGMENTING: summary}, problems
+
+  return cases, expectations, derived
 
 
 def _run_child(jobs):
@@ -344,11 +427,16 @@ def _judge(job, outputs, report, project_modules):
   """(result dict, problems) of one job."""
   prefix = job.fmt + ":"
   mine = {k[len(prefix):]: v for k, v in outputs.items() if k.startswith(prefix)}
-  figures, problems = {}, []
+  figures, problems, summary = {}, [], {}
   if "error" in report:
     problems.append(f"failed to load or run in a fresh process:\n{report['error']}")
   else:
-    for output_prefix, expected, bound in job.expectations:
+    expectations = list(job.expectations)
+    if job.derived:
+      more, summary, p = job.derived(mine)
+      expectations += more
+      problems += p
+    for output_prefix, expected, bound in expectations:
       f, p = compare(expected, mine, bound, prefix=output_prefix)
       figures.update(f)
       problems += p
@@ -365,6 +453,7 @@ def _judge(job, outputs, report, project_modules):
       "worst": max(finite) if finite else None,
       "passed": not problems,
       "fresh_process": {**report, "project_modules": project_modules},
+      **summary,
   }
   return result, problems
 
@@ -399,5 +488,5 @@ def verify_hub(path, generator):
   return verify_jobs([hub_job(path, generator)])["hub"]
 
 
-def verify_tflite(files, generator):
-  return verify_jobs([tflite_job(files, generator)])["tflite"]
+def verify_tflite(files, generator, segmenting_files=None, segmenter=None):
+  return verify_jobs([tflite_job(files, generator, segmenting_files, segmenter)])["tflite"]

@@ -1,11 +1,12 @@
 """(Re)live Photos models through the one export path: a predictor's predict(frames, horizon)
 (SavedModel, and TFLite with the LSTM unrolled into builtin ops), a conditional WGAN's
 animate(image), and the segmentation model's animate(image, segmentation) and, with a
-segmenter embedded, segment_and_animate(image), each verified for parity in a fresh process
-by export.verify."""
+segmenter embedded, segment_and_animate(image) (SavedModel and TFLite), each verified for
+parity in a fresh process by export.verify."""
 
 import os
 
+from ai_edge_litert import interpreter as litert
 import numpy as np
 from PIL import Image
 import pytest
@@ -16,6 +17,7 @@ from export import export as export_lib
 from export import preprocess
 from export import signatures
 from export import tflite
+from export import verify
 import segmenter_helpers
 from trainers import loop
 from tests_config_loader import load_config
@@ -105,11 +107,32 @@ def test_segmentation_export_parity_in_every_format(segmentation_export):
   lite = result["tflite"]["verification"]
   assert lite["max_abs_diff"]["float32/video"] <= 1e-4
   assert lite["max_abs_diff"]["int8/video"] <= 0.1
-  # TFLite takes the generator's own two inputs; the segmenter stays out of it (README).
-  inputs = {v: s["serving_default"]["inputs"]
-            for v, s in lite["fresh_process"]["signatures"].items()}
-  assert inputs == {"float32": ["image", "segmentation"], "int8": ["image", "segmentation"]}
-  assert lite["select_tf_ops"] == {"float32": [], "int8": []}
+  # Each variant twice: the generator's own two inputs, and the image alone with the
+  # segmenter embedded (segment_and_animate), which also returns the segmentation it chose.
+  keys = ["float32", "int8", "segment_and_animate_float32", "segment_and_animate_int8"]
+  inputs = {k: s["serving_default"]["inputs"]
+            for k, s in lite["fresh_process"]["signatures"].items()}
+  assert inputs == {"float32": ["image", "segmentation"], "int8": ["image", "segmentation"],
+                    "segment_and_animate_float32": ["image"],
+                    "segment_and_animate_int8": ["image"]}
+  assert {k: sorted(s["serving_default"]["outputs"]) for k, s in
+          lite["fresh_process"]["signatures"].items() if k.startswith("segment")} == {
+              k: ["segmentation", "video"] for k in keys[2:]}
+  assert lite["select_tf_ops"] == {k: [] for k in keys}
+  assert sorted(lite["files"].values()) == sorted(
+      f"relive_segmentation_conditional_{k}.tflite" for k in keys)
+  assert lite["segmenter"] == saved["segmenter"]
+  # float32: the whole chain, generator(image, segmenter(image)), and not one pixel of
+  # another class; int8: the generator's part against its own segmentation, flips counted.
+  assert lite["max_abs_diff"]["segment_and_animate_float32/video"] <= 1e-4
+  assert lite["max_abs_diff"]["segment_and_animate_int8/video"] <= 0.1
+  pixels = verify.BATCH * 16 * 16
+  float32 = dict(lite["segment_and_animate"]["float32"])
+  assert float32.pop("video_vs_float_chain") <= 1e-4
+  assert float32 == {"flipped_pixels": 0, "pixels": pixels, "flipped_pixels_allowed": 0,
+                     "outputs_against": "generator(image, segmenter(image))"}
+  assert lite["segment_and_animate"]["int8"]["flipped_pixels_allowed"] == "any (recorded)"
+  assert 0 <= lite["segment_and_animate"]["int8"]["flipped_pixels"] <= pixels
   # The hub model is the generator alone: its variables, not the segmenter's.
   assert result["hub"]["verification"]["fresh_process"]["num_variables"] == len(ema.variables)
   with open(os.path.join(result["hub"]["path"], "MODEL_CARD.md")) as f:
@@ -192,3 +215,94 @@ def test_segmenter_refusals_name_the_model_and_the_path(segmentation_export, tmp
   with pytest.raises(ValueError, match="six.*at most 4 classes"):
     export_lib.export_workdir(wd, str(tmp_path / "out"), segmenter=six)
   assert not os.path.exists(tmp_path / "out")  # refused before anything was written
+
+
+def _lite_runner(result, key):
+  path = os.path.join(result["tflite"]["path"],
+                      f"relive_segmentation_conditional_{key}.tflite")
+  return litert.Interpreter(model_path=path).get_signature_runner()
+
+
+def test_segment_and_animate_tflite_is_the_generator_on_the_segmenters_ids(
+    segmentation_export):
+  """The embedded float32 .tflite, run here on a photo painted in the 4 classes' colours:
+  its segmentation is the segmenter's, its clip the Keras generator's on those ids."""
+  result, ema, segmenter, _ = segmentation_export
+  image = np.zeros([1, 16, 16, 3], np.float32)
+  for k, (rows, cols) in enumerate([(0, 0), (0, 8), (8, 0), (8, 8)]):
+    image[0, rows:rows + 8, cols:cols + 8] = segmenter_helpers.COLOURS[k]
+  image += np.random.default_rng(3).uniform(-0.2, 0.2, image.shape).astype(np.float32)
+  out = _lite_runner(result, "segment_and_animate_float32")(image=image)
+  ids = segmenter(image).numpy()
+  assert sorted(np.unique(ids)) == [0, 1, 2, 3]
+  assert out["segmentation"].dtype == np.int32
+  np.testing.assert_array_equal(out["segmentation"], ids)
+  keras_video = ema({"image": image, "segmentation": ids}, training=False).numpy()
+  assert out["video"].shape == (1, 8, 16, 16, 3)
+  assert np.abs(out["video"] - keras_video).max() <= 1e-4
+
+
+def test_segment_and_animate_rule_per_variant(segmentation_export):
+  """export.verify's rule, on made-up outputs: a quantized variant whose segmenter chose
+  another class at 2 pixels passes when its clip is the generator's on its own ids (the 2
+  recorded); float32 fails on the same ids; ids out of range and a clip off the bound fail."""
+  _, ema, segmenter, _ = segmentation_export
+  job = verify.tflite_job({}, ema, {"float32": "f.tflite", "int8": "i.tflite"}, segmenter)
+  image = job.cases[0][1]["image"]
+  ids = segmenter(image).numpy()
+  flipped = ids.copy()
+  flipped[0, :2, 0] = (ids[0, :2, 0] + 1) % 4
+  own = {k: v.numpy() for k, v in signatures.outputs(
+      ema, {"image": tf.constant(image), "segmentation": tf.constant(flipped)}).items()}
+
+  def judge(int8_shift=0.01, int8_ids=flipped):
+    outputs = {f"segment_and_animate_float32/{k}": v for k, v in own.items()}
+    outputs.update({f"segment_and_animate_int8/{k}": v + int8_shift for k, v in own.items()})
+    outputs["segment_and_animate_float32/segmentation"] = flipped
+    outputs["segment_and_animate_int8/segmentation"] = int8_ids
+    outputs = {f"tflite:{k}": v for k, v in outputs.items()}  # the child's "<job id>:" keys
+    return verify._judge(job, outputs, {}, [])  # pylint: disable=protected-access
+
+  result, problems = judge()
+  assert result["segment_and_animate"]["int8"]["flipped_pixels"] == 2
+  assert result["segment_and_animate"]["float32"]["flipped_pixels"] == 2
+  assert abs(result["max_abs_diff"]["segment_and_animate_int8/video"] - 0.01) < 1e-6
+  assert not [p for p in problems if "int8" in p]
+  assert (f"segment_and_animate_float32/segmentation: expected the segmenter's classes, "
+          f"received another class at 2 of {ids.size} pixels") in problems
+  assert any("segment_and_animate_int8/video: max |diff| 0.2 > bound 0.1" in p
+             for p in judge(int8_shift=0.2)[1])
+  assert ("segment_and_animate_int8/segmentation: expected class ids in [0, 4), received "
+          "[4, 4]") in judge(int8_ids=np.full_like(ids, 4))[1]
+
+
+def test_segmenter_without_builtin_ops_is_refused_naming_path_and_ops(segmentation_export,
+                                                                      tmp_path):
+  wd = segmentation_export[3]
+  path = segmenter_helpers.save_cumprod(tmp_path / "cumprod_seg")
+  with pytest.raises(tflite.SegmenterConversionError,
+                     match=r"Expected the segmenter '.*cumprod_seg' to convert to TFLite builtin "
+                     r"ops, to be embedded in the segment_and_animate float32 model; received "
+                     r"Select TF ops Cumprod\. Export the \.tflite files without --segmenter"):
+    export_lib.export_workdir(wd, str(tmp_path / "out"), formats=("tflite",),
+                              tflite_variants=("float32",), segmenter=path)
+  assert not os.path.exists(tmp_path / "out")  # all or nothing: the staging is gone
+
+
+def test_quantized_segmenter_flips_are_recorded_and_the_generator_part_verified(
+    segmentation_export, tmp_path):
+  """A segmenter that int8 really quantizes: its argmax flips at a few pixels, the export
+  still verifies (the clip against the generator on the model's own ids) and records them."""
+  path = segmenter_helpers.save_hidden(tmp_path / "hidden")
+  result = export_lib.export_workdir(segmentation_export[3], str(tmp_path / "out"),
+                                     formats=("tflite",), tflite_variants=("float32", "int8"),
+                                     segmenter=path)
+  lite = result["tflite"]["verification"]
+  seg = lite["segment_and_animate"]
+  assert seg["float32"]["flipped_pixels"] == 0
+  assert seg["int8"]["flipped_pixels"] > 0  # measured 3 of 512 (TF 2.21)
+  assert lite["max_abs_diff"]["segment_and_animate_int8/video"] <= 0.1
+  # Why the float chain is no reference for int8: 3 flipped pixels moved the clip by 2e-2,
+  # eight times what the weights' rounding did (3e-3).
+  assert seg["int8"]["video_vs_float_chain"] > lite["max_abs_diff"][
+      "segment_and_animate_int8/video"]
