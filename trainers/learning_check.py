@@ -59,6 +59,11 @@ TARGETS = {
     "relive_cnn_next_frame": {"mse_vs_copy_last": 1.0},
 }
 NUM_VIDEOS = 256
+
+
+class StoppedError(RuntimeError):
+  """SIGTERM / Ctrl-C stopped a chunk's training: the checkpoint is saved, no verdict."""
+
 RESULT_FILE = "learning_check.json"
 PLOT_FILE = "learning_check.png"
 PLOT_SIZE = (720, 480)
@@ -192,7 +197,10 @@ def run_check(config, workdir, steps=None, every=None, num_videos=NUM_VIDEOS, ba
     trainer = loop.Trainer(_chunk_config(config, target), workdir)
     if i == 0:
       measure(trainer)
-    trainer.train()
+    if not trainer.train():  # SIGTERM / Ctrl-C: checkpoint saved, no verdict on a part
+      raise StoppedError(
+          f"Stopped on request at step {trainer.current_step()} of {steps}: no verdict. Run "
+          f"the same command again to resume from {workdir}.")
     measure(trainer)
     del trainer
 
@@ -356,8 +364,12 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   f = flags.FLAGS
   logging.set_verbosity(logging.INFO)
-  result = run_check(f.config, f.workdir, steps=f.steps, every=f.every,
-                     num_videos=f.num_videos, batch_size=f.batch_size)
+  try:
+    result = run_check(f.config, f.workdir, steps=f.steps, every=f.every,
+                       num_videos=f.num_videos, batch_size=f.batch_size)
+  except StoppedError as e:
+    logging.warning("%s", e)
+    sys.exit(130)
   print(format_table(result))
   print(f"Wrote {os.path.join(f.workdir, RESULT_FILE)} and {os.path.join(f.workdir, PLOT_FILE)}")
   sys.exit(0 if result["ok"] else 1)

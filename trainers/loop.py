@@ -383,13 +383,15 @@ class Trainer:
 
   # --- the loop -------------------------------------------------------------------------
   def train(self):
+    """Trains to `train.steps`; returns False if a SIGTERM / Ctrl-C stopped it first (after
+    saving a checkpoint), True otherwise."""
     config, t = self.config, self.config.train
     writer = (tf.summary.create_file_writer(os.path.join(self.workdir, "train"))
               if self.chief else tf.summary.create_noop_writer())
     step = self.current_step()
     if step >= t.steps:
       logging.info("Already at step %d of %d: nothing to train.", step, t.steps)
-      return
+      return True
     progress = summaries.Progress(t.steps, t.batch_size, step)
     logging.info("Training %s for %d steps from step %d on %d replica(s), batch %d, jit %s.",
                  config.model.generator.name, t.steps, step, self.num_replicas, t.batch_size,
@@ -437,6 +439,7 @@ class Trainer:
           logging.info("Stopped at step %d on request; resume with the same --workdir.", step)
           break
       writer.flush()
+    return not stop.requested
 
 
 def run(config, workdir):

@@ -61,6 +61,23 @@ def test_tiny_image_to_video_run_writes_table_and_plot(tmp_path):
   assert again["rows"][0]["mask_iou"] == pytest.approx(result["rows"][1]["mask_iou"])
 
 
+def test_stop_request_ends_the_check_with_a_checkpoint_and_no_verdict(tmp_path, monkeypatch):
+  """Ctrl-C / SIGTERM in a chunk stops the whole check (it used to start the next chunk)."""
+  from trainers import loop  # pylint: disable=import-outside-toplevel
+  wd = str(tmp_path)
+  c = trainer_helpers.tiny_config(steps=4)
+  requested = loop._StopRequest()  # pylint: disable=protected-access
+  requested.requested = True
+  monkeypatch.setattr(loop._StopRequest, "__enter__", lambda self: requested)  # pylint: disable=protected-access
+  with pytest.raises(learning_check.StoppedError, match="Stopped on request at step 1 of 4"):
+    learning_check.run_check(c, wd, steps=4, every=2, num_videos=8, batch_size=4)
+  assert not os.path.exists(os.path.join(wd, "learning_check.json"))
+  monkeypatch.undo()
+  result = learning_check.run_check(c, wd, steps=4, every=2, num_videos=8, batch_size=4,
+                                    write=False)
+  assert result["steps"] == [1, 2, 4]  # resumed from the saved step
+
+
 def test_verdicts_and_plot_edge_cases(tmp_path):
   rows = [{"step": 0, "fd_r3d": 10.0, "mask_iou": 0.1},
           {"step": 9, "fd_r3d": 4.0, "mask_iou": 0.6}]
