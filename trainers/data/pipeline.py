@@ -405,6 +405,14 @@ def _target_size(h, w, data):
   return rh, rw
 
 
+def _flip_width(frames):
+  """Mirrors frames [N, H, W, C] left-right, reversing them as [N * H, W, C]: TF's reverse
+  has a fast path for the middle axis of a 3D tensor, twice as fast here as the 4D reverse."""
+  shape = tf.shape(frames)
+  rows = tf.reshape(frames, [-1, shape[2], shape[3]])
+  return tf.reshape(tf.reverse(rows, [1]), shape)
+
+
 def _decode(record, data, training, outputs):
   """Decodes the chosen frames, resizes, crops and flips: one unbatched output element."""
   t, height, width = data.num_frames, data.height, data.width
@@ -440,7 +448,7 @@ def _decode(record, data, training, outputs):
     return tf.cast(tf.clip_by_value(tf.round(crop(x)), 0.0, 255.0), tf.uint8)
 
   video = tf.cond(resized, resize_and_crop, lambda: crop(images))
-  video = tf.cond(flip, lambda: tf.reverse(video, [2]), lambda: video)
+  video = tf.cond(flip, lambda: _flip_width(video), lambda: video)
   video = tf.ensure_shape(video, [None, height, width, 3])
   out = {"video": video[:t]}
   if "first_frame" in outputs:
