@@ -3,8 +3,8 @@ r"""Measures input pipeline throughput (clips/s) for 32x64x64 clips.
     python bench/input_pipeline.py                 # ~1 minute on 2 CPU cores
     python bench/input_pipeline.py --write_clips=512 --clips=2000 --batch_size=16
 
-Writes --write_clips synthetic clips to JPEG and PNG shards in a temporary directory (with the
-writer of trainers.data.make_tfrecords), then times --clips clips of `make_dataset` in
+Writes --write_clips synthetic clips to JPEG, JPEG mosaic (one JPEG per clip) and PNG shards in
+a temporary directory (with the writer of trainers.data.make_tfrecords), then times --clips clips of `make_dataset` in
 training mode (which repeats the shards) on each, and on the synthetic source directly, after
 a warm-up of --warmup batches. The machine is shared in CI: compare figures from one run.
 """
@@ -57,7 +57,7 @@ def main(argv):
   data = common.base().data
   data.num_frames, data.height, data.width = t, s, s
   with tempfile.TemporaryDirectory() as tmp:
-    for fmt in ("jpeg", "png"):
+    for fmt in ("jpeg", "jpeg_mosaic", "png"):
       options = make_tfrecords.WriterOptions(fmt=fmt, clip_length=t, crop=(s, s), num_shards=4,
                                              num_clips=FLAGS.write_clips)
       prefix = os.path.join(tmp, fmt)
@@ -69,12 +69,12 @@ def main(argv):
       data.source, data.train_files = "tfrecord", prefix + "-*"
       rate = _time(pipeline.make_dataset(data, b, training=True), FLAGS.clips, b, FLAGS.warmup)
       report["clips_per_s"][fmt] = rate
-      print(f"tfrecord {fmt:4s}: read {rate:8.1f} clips/s   (write {write_rate:6.1f} clips/s, "
+      print(f"tfrecord {fmt:11s}: read {rate:8.1f} clips/s   (write {write_rate:6.1f} clips/s, "
             f"{size / manifest['num_clips'] / 1024:.0f} KiB/clip)")
   data.source = "synthetic"
   rate = _time(pipeline.make_dataset(data, b, training=True), FLAGS.clips, b, FLAGS.warmup)
   report["clips_per_s"]["synthetic"] = rate
-  print(f"synthetic    : read {rate:8.1f} clips/s")
+  print(f"synthetic           : read {rate:8.1f} clips/s")
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:
       json.dump(report, f, indent=1)

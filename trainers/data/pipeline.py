@@ -35,15 +35,19 @@ in eval), a one-frame clip [B, 1, H, W, 3] (and fg_masks [B, 1, H, W, 1]) for pr
 Randomness is stateless and keyed by (seed, input pipeline id, element counter), and
 `options.deterministic` follows `data.deterministic`: the same seed gives the same clips.
 
+Records of either layout of trainers.data.format are read, even mixed in one dataset: one
+image per frame (decoding only the frames a clip needs), or a mosaic of the clip (decoding
+only the rows from the first frame it needs to the last, one decode op per clip).
+
 Corrupt data. A record is corrupt when its frames are not JPEG/PNG (checked on the frames it
-needs), a TFRecord file is truncated (the bytes read do not add up to the file size; not
-checkable for GZIP files), or an output asked for in `data.outputs` is missing; a clip
-shorter than (T - 1) * stride + 1 frames is treated the same way. Each raises
-InvalidArgumentError naming the file and record index, or with `data.skip_corrupt` is
-dropped, logged (absl, with the file) and counted: see `skipped_records()`. Decoding errors the
-cheap checks miss (bytes damaged inside a JPEG) raise TensorFlow's own error, or with
-`skip_corrupt` are dropped by `ignore_errors` (TensorFlow logs them; they are not counted).
-"""
+needs), its layout is unknown, a mosaic has more than one image, a TFRecord file is truncated
+(the bytes read do not add up to the file size; not checkable for GZIP files), or an output
+asked for in `data.outputs` is missing; a clip shorter than (T - 1) * stride + 1 frames is
+treated the same way. Each raises InvalidArgumentError naming the file and record index, or
+with `data.skip_corrupt` is dropped, logged (absl, with the file) and counted: see
+`skipped_records()`. Decoding errors the cheap checks miss (bytes damaged inside a JPEG) raise
+TensorFlow's own error, or with `skip_corrupt` are dropped by `ignore_errors` (TensorFlow logs
+them; they are not counted)."""
 
 import collections
 import threading
@@ -253,7 +257,8 @@ def _read_file(path, size, compression, skip_corrupt):
 def _parse(record):
   f = record_format.parse(record["serialized"])
   return {"path": record["path"], "index": record["index"], "frames": f["frames"],
-          "label": f["label"], "middle_frame": f["middle_frame"],
+          "layout": f["layout"], "num_frames": f["num_frames"], "height": f["height"],
+          "width": f["width"], "label": f["label"], "middle_frame": f["middle_frame"],
           "segmentation": f["segmentation"]}
 
 
@@ -316,9 +321,12 @@ def _tfds_records(data, name, training, num_pipelines, pipeline_id, seed):
 
   def to_record(index, example):
     label = tf.cast(example[label_key], tf.int64) if label_key else tf.constant(-1, tf.int64)
-    return {"path": tf.constant(path), "index": index, "frames": example[video_key],
-            "label": label, "middle_frame": tf.constant(-1, tf.int64),
-            "segmentation": tf.constant("")}
+    frames = example[video_key]
+    zero = tf.constant(0, tf.int64)
+    return {"path": tf.constant(path), "index": index, "frames": frames,
+            "layout": tf.constant("frames"), "num_frames": tf.shape(frames, out_type=tf.int64)[0],
+            "height": zero, "width": zero, "label": label,
+            "middle_frame": tf.constant(-1, tf.int64), "segmentation": tf.constant("")}
 
   ds = ds.enumerate().map(to_record, num_parallel_calls=tf.data.AUTOTUNE)
   if training:
@@ -351,7 +359,9 @@ def _select(counter, record, data, training, outputs, pipeline_id, seed):
   t, stride = data.num_frames, data.frame_stride
   span = (t - 1) * stride + 1
   frames = record["frames"]
-  n = tf.shape(frames, out_type=tf.int64)[0]
+  mosaic = tf.equal(record["layout"], "mosaic")
+  images = tf.shape(frames, out_type=tf.int64)[0]
+  n = tf.where(mosaic, record["num_frames"], images)
   keys = _keys(seed, pipeline_id, counter)
   room = tf.maximum(n - span + 1, 1)
   if data.get("max_start", 0):
@@ -375,7 +385,11 @@ def _select(counter, record, data, training, outputs, pipeline_id, seed):
       (span, n)))]
   checks.append((middle_ok, tf.constant("Expected middle_frame < num_frames.")))
   if frames.dtype == tf.string:
-    selected = tf.gather(frames, indices)
+    checks.append((mosaic | tf.equal(record["layout"], "frames"), tf.strings.format(
+        "Expected a layout in {}, received {}.", (list(record_format.LAYOUTS), record["layout"]))))
+    checks.append((tf.logical_not(mosaic) | tf.equal(images, 1), tf.strings.format(
+        "Expected one mosaic image, received {}.", images)))
+    selected = tf.cond(mosaic, lambda: frames[:1], lambda: tf.gather(frames, indices))
     checks.append((tf.logical_or(tf.logical_not(long_enough), _looks_encoded(selected)),
                    tf.constant("Expected complete JPEG or PNG frames, received corrupt bytes.")))
   if "label" in outputs:
@@ -417,11 +431,24 @@ def _decode(record, data, training, outputs):
   """Decodes the chosen frames, resizes, crops and flips: one unbatched output element."""
   t, height, width = data.num_frames, data.height, data.width
   frames = record["frames"]
+  count = t + (1 if "middle_frame" in outputs else 0)
   if frames.dtype == tf.string:
-    count = t + (1 if "middle_frame" in outputs else 0)
-    selected = tf.gather(frames, record["indices"])
-    selected.set_shape([count])
-    images = record_format.decode_frames(selected)
+    indices = record["indices"]
+
+    def from_mosaic():  # Decodes the rows from the first frame needed to the last.
+      first = tf.reduce_min(indices)
+      tiles = record_format.decode_mosaic(frames[0], record["height"], record["width"], first,
+                                          tf.reduce_max(indices) - first + 1)
+      if count == t:  # indices = first + stride * range(t): a slice, no copy at stride 1.
+        return tiles[::data.frame_stride]
+      return tf.gather(tiles, indices - first)
+
+    def from_frames():
+      selected = tf.gather(frames, indices)
+      selected.set_shape([count])
+      return record_format.decode_frames(selected)
+
+    images = tf.cond(tf.equal(record["layout"], "mosaic"), from_mosaic, from_frames)
   else:  # Already decoded (uint8 [N, h, w, C]); grayscale is tiled to RGB.
     images = tf.gather(frames, record["indices"])
     if images.shape[-1] == 1:
@@ -449,7 +476,7 @@ def _decode(record, data, training, outputs):
 
   video = tf.cond(resized, resize_and_crop, lambda: crop(images))
   video = tf.cond(flip, lambda: _flip_width(video), lambda: video)
-  video = tf.ensure_shape(video, [None, height, width, 3])
+  video = tf.ensure_shape(video, [count, height, width, 3])
   out = {"video": video[:t]}
   if "first_frame" in outputs:
     out["first_frame"] = video[0]
