@@ -480,7 +480,9 @@ def _decode(record, data, training, outputs):
   if training:
     top = tf.random.stateless_uniform([], keys[1], 0, rh - height + 1, dtype=tf.int32)
     left = tf.random.stateless_uniform([], keys[2], 0, rw - width + 1, dtype=tf.int32)
-    flip = data.get("random_flip", True) and tf.random.stateless_uniform([], keys[3]) < 0.5
+    flip = tf.random.stateless_uniform([], keys[3]) < 0.5
+    if not data.get("random_flip", True):  # A tensor still: tf.cond refuses a Python bool.
+      flip = tf.constant(False)
   else:
     top, left, flip = (rh - height) // 2, (rw - width) // 2, tf.constant(False)
   resized = tf.logical_or(tf.not_equal(rh, h), tf.not_equal(rw, w))

@@ -61,6 +61,15 @@ def test_training_crops_are_windows_at_stride_with_random_start_and_flip(tmp_pat
   assert len(starts) > 1 and flips == {True, False}
 
 
+def test_training_without_random_flip_keeps_the_layout(tmp_path):
+  pattern = write_shards(str(tmp_path / "c"), _index_examples(2, fmt="png_mosaic"))
+  cfg = data_config(source="tfrecord", train_files=pattern, height=16, width=24,
+                    random_flip=False)
+  for b in batches(pipeline.make_dataset(cfg, 2, True, seed=5), 3):
+    _, _, col = decode_index(b["video"])
+    assert np.all(np.diff(col, axis=-1) == 1)
+
+
 @pytest.mark.parametrize("fmt", ["png", "png_mosaic"])
 def test_segmentation_middle_and_first_frame_follow_the_clip(tmp_path, fmt):
   clip = index_clip(20, 40, 48)
