@@ -28,6 +28,15 @@ def test_round_trip_writer_to_reader(tmp_path):
     assert np.abs(u8 - clips).mean() <= tolerance
 
 
+def test_uint8_to_unit_is_x_over_127_5_minus_1_to_rounding_and_round_trips():
+  x = np.arange(256, dtype=np.uint8)
+  unit = tf.function(pipeline.uint8_to_unit)(tf.constant(x.reshape(1, 4, 8, 8))).numpy().ravel()
+  exact = x.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+  assert unit.dtype == np.float32 and unit[0] == -1.0 and unit[-1] == 1.0
+  assert np.abs(unit - exact).max() <= np.finfo(np.float32).eps  # An ulp of x / 127.5 near 1.
+  np.testing.assert_array_equal(np.rint((unit + np.float32(1.0)) * np.float32(127.5)), x)
+
+
 @pytest.mark.parametrize("fmt", ["png", "png_mosaic"])  # 40-row frames: a 48-row mosaic pitch.
 def test_eval_takes_frames_from_zero_at_stride_and_centre_crop(tmp_path, fmt):
   pattern = write_shards(str(tmp_path / "c"), _index_examples(1, fmt=fmt))
@@ -105,8 +114,9 @@ def test_mosaic_and_per_frame_shards_give_the_same_clips(tmp_path):
       np.testing.assert_array_equal(a[key], b[key])
 
 
-def test_resize_short_side_then_crop(tmp_path):
-  pattern = write_shards(str(tmp_path / "r"), _index_examples(1, height=40, width=80))
+@pytest.mark.parametrize("fmt", ["png", "png_mosaic"])
+def test_resize_short_side_then_crop(tmp_path, fmt):
+  pattern = write_shards(str(tmp_path / "r"), _index_examples(1, height=40, width=80, fmt=fmt))
   cfg = data_config(source="tfrecord", eval_files=pattern, num_frames=2, height=16, width=16,
                     resize=20)
   (b,) = batches(pipeline.make_dataset(cfg, 1, False))
