@@ -12,7 +12,7 @@ Features of a record:
     source        bytes        path of the file the clip was cut from
     start_frame   int64        index of the first stored frame in that file
     label         int64        optional class id (-1 when absent)
-    middle_frame  int64        optional index into `frames` of the conditioning frame (-1: absent)
+    middle_frame  int64        optional index of the conditioning frame in the clip (-1: absent)
     segmentation  bytes        optional PNG of class ids, uint8, one channel ("" when absent)
 
 A mosaic (writer formats "jpeg_mosaic", "png_mosaic") tiles a clip's frames vertically in one
