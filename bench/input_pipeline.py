@@ -1,16 +1,21 @@
 r"""Measures input pipeline throughput (clips/s) for 32x64x64 clips.
 
-    python bench/input_pipeline.py                 # ~1 minute on 2 CPU cores
-    python bench/input_pipeline.py --write_clips=512 --clips=2000 --batch_size=16
+    python bench/input_pipeline.py                 # ~1.5 minutes on 2 CPU cores
+    python bench/input_pipeline.py --write_clips=512 --clips=2048 --rounds=5 --batch_size=16
 
-Writes --write_clips synthetic clips to JPEG and PNG shards in a temporary directory (with the
-writer of trainers.data.make_tfrecords), then times --clips clips of `make_dataset` in
-training mode (which repeats the shards) on each, and on the synthetic source directly, after
-a warm-up of --warmup batches. The machine is shared in CI: compare figures from one run.
+Writes --write_clips synthetic clips to JPEG, JPEG mosaic (one JPEG per clip) and PNG shards
+in a temporary directory (with the writer of trainers.data.make_tfrecords), then times
+`make_dataset` in training mode (which repeats the shards) on each, and on the synthetic
+source directly: --clips clips after a warm-up of --warmup batches, in --rounds rounds that
+take the sources in turn, so that a change of load hits them all. Prints the median clips/s
+and CPU ms per clip (process time, every thread, the consumer's included) of each source
+and their ratios to per-frame JPEG. On a shared machine only the ratios of one run mean
+something; absolute figures need an idle machine (the load average is printed).
 """
 
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -28,9 +33,11 @@ from trainers.data import make_tfrecords  # pylint: disable=g-import-not-at-top
 from trainers.data import pipeline  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_integer("write_clips", 128, "Clips written to each shard set.")
-flags.DEFINE_integer("clips", 256, "Clips timed per source.")
+flags.DEFINE_integer("clips", 1024, "Clips timed per source and round.")
+flags.DEFINE_integer("rounds", 3, "Rounds over the sources; the median is reported.")
 flags.DEFINE_integer("batch_size", 16, "Per-replica batch.")
-flags.DEFINE_integer("warmup", 4, "Batches before timing starts.")
+flags.DEFINE_integer("warmup", 8, "Batches before timing starts (fills the shuffle buffer, "
+                     "lets tf.data's autotuning settle).")
 flags.DEFINE_integer("num_frames", 32, "T.")
 flags.DEFINE_integer("size", 64, "H = W.")
 flags.DEFINE_string("out", "", "Write the figures as JSON to this path.")
@@ -38,14 +45,16 @@ FLAGS = flags.FLAGS
 
 
 def _time(ds, clips, batch_size, warmup):
+  """(clips/s, CPU ms per clip) of a fresh iterator over `ds`, after `warmup` batches."""
   it = iter(ds)
   for _ in range(warmup):
     next(it)
   steps = max(clips // batch_size, 1)
-  start = time.perf_counter()
+  cpu, start = time.process_time(), time.perf_counter()
   for _ in range(steps):
     next(it)
-  return steps * batch_size / (time.perf_counter() - start)
+  seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+  return steps * batch_size / seconds, 1e3 * cpu / (steps * batch_size)
 
 
 def main(argv):
@@ -53,11 +62,13 @@ def main(argv):
   t, s, b = FLAGS.num_frames, FLAGS.size, FLAGS.batch_size
   machine = bench_common.describe_machine()
   print(f"machine: {bench_common.machine_line(machine)}; clips {t}x{s}x{s}, batch {b}")
-  report = {"machine": machine, "clip": [t, s, s, 3], "batch_size": b, "clips_per_s": {}}
+  report = {"machine": machine, "clip": [t, s, s, 3], "batch_size": b, "clips_per_s": {},
+            "cpu_ms_per_clip": {}, "rounds": {}}
   data = common.base().data
   data.num_frames, data.height, data.width = t, s, s
   with tempfile.TemporaryDirectory() as tmp:
-    for fmt in ("jpeg", "png"):
+    configs = {}
+    for fmt in ("jpeg", "jpeg_mosaic", "png"):
       options = make_tfrecords.WriterOptions(fmt=fmt, clip_length=t, crop=(s, s), num_shards=4,
                                              num_clips=FLAGS.write_clips)
       prefix = os.path.join(tmp, fmt)
@@ -66,15 +77,26 @@ def main(argv):
           make_tfrecords.synthetic_sources(FLAGS.write_clips), prefix, options)
       write_rate = manifest["num_clips"] / (time.perf_counter() - start)
       size = sum(os.path.getsize(os.path.join(tmp, x["path"])) for x in manifest["shards"])
-      data.source, data.train_files = "tfrecord", prefix + "-*"
-      rate = _time(pipeline.make_dataset(data, b, training=True), FLAGS.clips, b, FLAGS.warmup)
-      report["clips_per_s"][fmt] = rate
-      print(f"tfrecord {fmt:4s}: read {rate:8.1f} clips/s   (write {write_rate:6.1f} clips/s, "
-            f"{size / manifest['num_clips'] / 1024:.0f} KiB/clip)")
-  data.source = "synthetic"
-  rate = _time(pipeline.make_dataset(data, b, training=True), FLAGS.clips, b, FLAGS.warmup)
-  report["clips_per_s"]["synthetic"] = rate
-  print(f"synthetic    : read {rate:8.1f} clips/s")
+      kib = size / manifest["num_clips"] / 1024
+      print(f"wrote {fmt:11s}: {write_rate:6.1f} clips/s, {kib:.0f} KiB/clip")
+      configs[fmt] = data.copy_and_resolve_references()
+      configs[fmt].source, configs[fmt].train_files = "tfrecord", prefix + "-*"
+    configs["synthetic"] = data.copy_and_resolve_references()
+    configs["synthetic"].source = "synthetic"
+    for _ in range(FLAGS.rounds):
+      for name, config in configs.items():
+        ds = pipeline.make_dataset(config, b, training=True)
+        report["rounds"].setdefault(name, []).append(_time(ds, FLAGS.clips, b, FLAGS.warmup))
+  for name, runs in report["rounds"].items():
+    report["clips_per_s"][name] = statistics.median(rate for rate, _ in runs)
+    report["cpu_ms_per_clip"][name] = statistics.median(cpu for _, cpu in runs)
+  rate0, cpu0 = report["clips_per_s"]["jpeg"], report["cpu_ms_per_clip"]["jpeg"]
+  for name, rate in report["clips_per_s"].items():
+    cpu = report["cpu_ms_per_clip"][name]
+    rounds = " ".join(f"{r:.0f}" for r, _ in report["rounds"][name])
+    print(f"{name:11s}: read {rate:7.1f} clips/s ({rate / rate0:.2f}x jpeg's), {cpu:.2f} ms "
+          f"CPU/clip ({cpu / cpu0:.2f}x jpeg's); rounds: {rounds}")
+  print(f"load after: {[round(x, 2) for x in os.getloadavg()]}")
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:
       json.dump(report, f, indent=1)

@@ -2,15 +2,28 @@
 
 Features of a record:
 
-    frames        bytes list   one encoded JPEG or PNG per frame (one format per dataset)
-    num_frames    int64        len(frames)
+    frames        bytes list   layout "frames": one encoded JPEG or PNG per frame (one format
+                               per dataset); layout "mosaic": ONE image, the mosaic below
+    layout        bytes        "frames" or "mosaic"; absent in records written before mosaics
+                               existed, which read as "frames"
+    num_frames    int64        number of frames (len(frames) for layout "frames")
     height, width int64        frame size
     fps           float        frames per second of the stored clip
     source        bytes        path of the file the clip was cut from
     start_frame   int64        index of the first stored frame in that file
     label         int64        optional class id (-1 when absent)
-    middle_frame  int64        optional index into `frames` of the conditioning frame (-1: absent)
+    middle_frame  int64        optional index of the conditioning frame in the clip (-1: absent)
     segmentation  bytes        optional PNG of class ids, uint8, one channel ("" when absent)
+
+A mosaic (writer formats "jpeg_mosaic", "png_mosaic") tiles a clip's frames vertically in one
+image of num_frames * pitch rows and `width` columns, frame i at rows [i * pitch, i * pitch +
+height), where the pitch is `height` rounded up to a multiple of 16 (`mosaic_pitch`) and the
+rows between frames repeat a frame's last row. No JPEG block (8x8 at 4:4:4, 16x16 at 4:2:0)
+then straddles two frames, so a JPEG mosaic decodes to the same pixels as one JPEG per frame
+at the same quality (tests/trainers/data/test_data_format.py), with one decode per clip
+instead of one per frame: ~25% less decoding CPU for 32x64x64 clips, and a reader that needs
+only some frames decodes only their rows (`decode_mosaic`). A JPEG is at most 65500 rows
+high: 1023 frames of 64 rows.
 
 Shards are named `PREFIX-00000-of-00008.tfrecord`, described by `PREFIX.manifest.json`
 (trainers.data.make_tfrecords: clips per shard, sources, options); GZIP compression is an
@@ -27,13 +40,18 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-FORMATS = ("jpeg", "png")
+CODECS = ("jpeg", "png")  # How one image is encoded.
+FORMATS = ("jpeg", "png", "jpeg_mosaic", "png_mosaic")  # How a clip is: codec[_mosaic].
+LAYOUTS = ("frames", "mosaic")
+MOSAIC_ALIGN = 16  # JPEG's largest block (an MCU at 4:2:0) is 16x16.
+MAX_JPEG_ROWS = 65500  # libjpeg's limit on either side of an image.
 SHARD_SUFFIX = ".tfrecord"
 MANIFEST_SUFFIX = ".manifest.json"
 _SHARD_NAME = re.compile(r"^(.*)-\d{5}-of-\d{5}" + re.escape(SHARD_SUFFIX) + "$")
 
 FEATURES = {
     "frames": tf.io.RaggedFeature(tf.string),
+    "layout": tf.io.FixedLenFeature([], tf.string, default_value="frames"),
     "num_frames": tf.io.FixedLenFeature([], tf.int64),
     "height": tf.io.FixedLenFeature([], tf.int64),
     "width": tf.io.FixedLenFeature([], tf.int64),
@@ -68,8 +86,8 @@ def encode_image(image, fmt="jpeg", quality=95):
   JPEG keeps full chroma resolution (4:4:4): the sharp colour edges of small clips bleed
   visibly under the usual 4:2:0 subsampling at 64 px.
   """
-  if fmt not in FORMATS:
-    raise ValueError(f"Expected an image format in {FORMATS}, received {fmt!r}.")
+  if fmt not in CODECS:
+    raise ValueError(f"Expected an image format in {CODECS}, received {fmt!r}.")
   buffer = io.BytesIO()
   pil = Image.fromarray(np.asarray(image, np.uint8))
   if fmt == "jpeg":
@@ -77,6 +95,40 @@ def encode_image(image, fmt="jpeg", quality=95):
   else:
     pil.save(buffer, format="PNG", compress_level=1)  # Fast: shards are read far more than written.
   return buffer.getvalue()
+
+
+def mosaic_pitch(height):
+  """Rows from the top of one frame of a mosaic to the next: `height` (int or tensor) rounded
+  up to a multiple of 16."""
+  return (height + MOSAIC_ALIGN - 1) // MOSAIC_ALIGN * MOSAIC_ALIGN
+
+
+def tile_frames(frames):
+  """uint8 frames [T, H, W, C] -> the mosaic [T * mosaic_pitch(H), W, C] (numpy)."""
+  frames = np.asarray(frames)
+  t, h = frames.shape[:2]
+  pad = mosaic_pitch(h) - h
+  if pad:  # Repeating the last row, as a JPEG encoder pads a frame's last block.
+    frames = np.concatenate([frames, np.repeat(frames[:, -1:], pad, axis=1)], axis=1)
+  return frames.reshape((t * (h + pad),) + frames.shape[2:])
+
+
+def encode_frames(frames, fmt="jpeg", quality=95):
+  """Encodes uint8 frames [T, H, W, 3] in a clip format of FORMATS: (images, layout).
+
+  "jpeg" and "png" give one image per frame (layout "frames"); "jpeg_mosaic" and
+  "png_mosaic" give one image, the frames tiled by `tile_frames` (layout "mosaic").
+  """
+  if fmt not in FORMATS:
+    raise ValueError(f"Expected a clip format in {FORMATS}, received {fmt!r}.")
+  codec, mosaic = fmt.removesuffix("_mosaic"), fmt.endswith("_mosaic")
+  if not mosaic:
+    return [encode_image(f, codec, quality) for f in frames], "frames"
+  t, h = len(frames), frames.shape[1]
+  if codec == "jpeg" and t * mosaic_pitch(h) > MAX_JPEG_ROWS:
+    raise ValueError(f"Expected a jpeg_mosaic of at most {MAX_JPEG_ROWS} rows (frames x "
+                     f"{mosaic_pitch(h)}), received {t} frames: use a shorter --clip_length.")
+  return [encode_image(tile_frames(frames), codec, quality)], "mosaic"
 
 
 def _int64(values):
@@ -88,11 +140,22 @@ def _bytes(values):
 
 
 def example_from_encoded(encoded_frames, height, width, fps=0.0, source="", start_frame=0,
-                         label=None, middle_frame=None, segmentation_png=None):
-  """Builds the Example of a clip whose frames are already encoded (see `encode_image`)."""
+                         label=None, middle_frame=None, segmentation_png=None, layout="frames",
+                         num_frames=None):
+  """Builds the Example of a clip whose frames are already encoded (see `encode_frames`).
+
+  `num_frames` defaults to len(encoded_frames), the count of layout "frames"; a mosaic's
+  single image needs it.
+  """
+  if layout not in LAYOUTS:
+    raise ValueError(f"Expected a layout in {LAYOUTS}, received {layout!r}.")
+  if layout == "mosaic" and (len(encoded_frames) != 1 or num_frames is None):
+    raise ValueError(f"Expected one mosaic image and num_frames, received "
+                     f"{len(encoded_frames)} images and num_frames={num_frames}.")
   feature = {
       "frames": _bytes(encoded_frames),
-      "num_frames": _int64([len(encoded_frames)]),
+      "layout": _bytes([layout.encode()]),
+      "num_frames": _int64([len(encoded_frames) if num_frames is None else num_frames]),
       "height": _int64([height]),
       "width": _int64([width]),
       "fps": tf.train.Feature(float_list=tf.train.FloatList(value=[float(fps)])),
@@ -114,7 +177,8 @@ def encode_clip(frames, fmt="jpeg", quality=95, fps=0.0, source="", start_frame=
 
   Args:
     frames: uint8 [T, H, W, 3].
-    fmt: "jpeg" or "png", the encoding of every frame.
+    fmt: a clip format of FORMATS: "jpeg" or "png" for every frame, or one "jpeg_mosaic" or
+      "png_mosaic" image of all of them.
     quality: JPEG quality (ignored for PNG).
     fps, source, start_frame: where the clip comes from (kept for provenance).
     label: optional int class id.
@@ -134,9 +198,9 @@ def encode_clip(frames, fmt="jpeg", quality=95, fps=0.0, source="", start_frame=
       raise ValueError(f"Expected segmentation class ids [{h}, {w}] in [0, 255], received shape "
                        f"{segmentation.shape}.")
     seg_png = encode_image(segmentation.astype(np.uint8), "png")
-  encoded = [encode_image(f, fmt, quality) for f in frames]
+  encoded, layout = encode_frames(frames, fmt, quality)
   return example_from_encoded(encoded, h, w, fps, source, start_frame, label, middle_frame,
-                              seg_png)
+                              seg_png, layout, num_frames=t)
 
 
 def parse(serialized):
@@ -157,6 +221,36 @@ def decode_frames(encoded):
   return tf.map_fn(decode, encoded, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
 
 
+def decode_mosaic(image, height, width, first, count):
+  """Decodes frames [first, first + count) of a mosaic (TF ops): uint8 [count, H, W, 3].
+
+  A JPEG decodes only the rows of those frames (`decode_and_crop_jpeg`; the entropy decoder
+  still reads the rows above them, none below); a PNG is decoded whole, then sliced.
+  """
+  height, width, first, count = (tf.cast(v, tf.int32) for v in (height, width, first, count))
+  pitch = mosaic_pitch(height)
+  top, rows = first * pitch, count * pitch
+
+  def jpeg():
+    return tf.io.decode_and_crop_jpeg(image, tf.stack([top, 0, rows, width]), channels=3)
+
+  def png():
+    return tf.io.decode_png(image, channels=3)[top:top + rows]
+
+  tiles = tf.cond(tf.io.is_jpeg(image), jpeg, png)
+  return tf.reshape(tiles, [count, pitch, width, 3])[:, :height]
+
+
+def decode_clip(features):
+  """Decodes every frame of a parsed record, either layout (TF ops): uint8 [T, H, W, 3]."""
+  frames = features["frames"]
+  return tf.cond(
+      tf.equal(features["layout"], "mosaic"),
+      lambda: decode_mosaic(frames[0], features["height"], features["width"], 0,
+                            features["num_frames"]),
+      lambda: decode_frames(frames))
+
+
 def decode_segmentation(png):
   """Decodes the segmentation PNG to uint8 [H, W, 1] class ids (TF op)."""
   return tf.io.decode_png(png, channels=1)
@@ -169,7 +263,7 @@ def decode_example(serialized):
   """
   features = parse(serialized)
   out = dict(features)
-  out["frames"] = decode_frames(features["frames"])
+  out["frames"] = decode_clip(features)
   if tf.executing_eagerly() and features["segmentation"].numpy():
     out["segmentation"] = decode_segmentation(features["segmentation"])[..., 0]
   return out

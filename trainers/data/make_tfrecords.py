@@ -14,7 +14,9 @@ A directory is walked recursively and every video, frame folder (or VGAN image) 
 
 Each video gives clips of --clip_length frames (0: the whole video) at --frame_stride;
 --clips_per_video=N takes N evenly spaced clips, 0 all non-overlapping ones. Frames are
-resized (short side to --resize) and centre-cropped (--crop=HxW) before encoding.
+resized (short side to --resize) and centre-cropped (--crop=HxW) before encoding, as one
+JPEG or PNG per frame (--format=jpeg, png) or one per clip, its frames tiled vertically
+(--format=jpeg_mosaic, png_mosaic: the same pixels, read with one decode per clip).
 --min_temporal_variance drops near-static clips (Radner's landscape filter used 0.001).
 
 --segmenter=SAVED_MODEL (a segmentation SavedModel, the convention of `zoo.segmenter`) gives
@@ -194,8 +196,9 @@ def temporal_variance(clip):
 
 
 def _encode(clip, options, **meta):
-  encoded = [record_format.encode_image(f, options.fmt, options.quality) for f in clip]
-  return encoded, dict(height=clip.shape[1], width=clip.shape[2], **meta)
+  encoded, layout = record_format.encode_frames(clip, options.fmt, options.quality)
+  return encoded, dict(height=clip.shape[1], width=clip.shape[2], num_frames=len(clip),
+                       layout=layout, **meta)
 
 
 def segment_frames(segmenter, frames):
@@ -419,8 +422,9 @@ def define_flags(flag_values=flags.FLAGS):
                       flag_values=f)
   flags.DEFINE_enum("source", "files", ["files", "synthetic"], "Where clips come from.",
                     flag_values=f)
-  flags.DEFINE_enum("format", "jpeg", list(record_format.FORMATS), "Frame encoding.",
-                    flag_values=f)
+  flags.DEFINE_enum("format", "jpeg", list(record_format.FORMATS), "Frame encoding: one JPEG "
+                    "or PNG per frame, or (*_mosaic) one per clip, frames tiled vertically "
+                    "(fastest to read; trainers.data.format).", flag_values=f)
   flags.DEFINE_integer("quality", 95, "JPEG quality.", flag_values=f)
   flags.DEFINE_integer("clip_length", 32, "Frames per clip; 0: whole videos.", flag_values=f)
   flags.DEFINE_integer("frame_stride", 1, "Keep every n-th frame.", flag_values=f)

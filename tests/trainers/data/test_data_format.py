@@ -55,3 +55,47 @@ def test_decode_frames_in_a_graph_with_static_length():
   encoded = tf.constant([record_format.encode_image(f, "png") for f in clip])
   decoded = tf.function(record_format.decode_frames)(encoded)
   np.testing.assert_array_equal(decoded.numpy(), clip)
+
+
+@pytest.mark.parametrize("height", [24, 20])  # 20: frames padded to the 32-row pitch.
+def test_mosaic_decodes_to_the_frames_of_the_per_frame_layout(height):
+  clip = synthetic.clips(3, [0], num_frames=8, height=height, width=32)["video"][0]
+  decode = lambda fmt: record_format.decode_example(
+      record_format.encode_clip(clip, fmt, quality=90).SerializeToString())
+  png, png_mosaic = decode("png"), decode("png_mosaic")
+  np.testing.assert_array_equal(png_mosaic["frames"].numpy(), clip)
+  assert png_mosaic["layout"].numpy() == b"mosaic" and png["layout"].numpy() == b"frames"
+  assert int(png_mosaic["num_frames"]) == 8
+  # Baseline JPEG codes each 8x8 block on its own and no block straddles two frames of the
+  # mosaic: the same pixels as one JPEG per frame, so the same PSNR per frame.
+  jpeg, jpeg_mosaic = decode("jpeg")["frames"].numpy(), decode("jpeg_mosaic")["frames"].numpy()
+  np.testing.assert_array_equal(jpeg_mosaic, jpeg)
+  mse = np.mean((jpeg_mosaic.astype(np.float64) - clip) ** 2, axis=(1, 2, 3))
+  assert np.all(10 * np.log10(255.0**2 / np.maximum(mse, 1e-10)) > 30.0)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg_mosaic", "png_mosaic"])
+def test_decode_mosaic_returns_only_the_frames_asked_for(fmt):
+  clip = _clip()
+  (image,), layout = record_format.encode_frames(clip, fmt)
+  assert layout == "mosaic"
+  frames = tf.function(record_format.decode_mosaic)(tf.constant(image), 24, 32, 2, 3)
+  expected = record_format.decode_example(record_format.encode_clip(clip, fmt).SerializeToString())
+  np.testing.assert_array_equal(frames.numpy(), expected["frames"].numpy()[2:5])
+
+
+def test_mosaic_tiling_pads_frames_to_a_pitch_of_16_rows():
+  assert [record_format.mosaic_pitch(h) for h in (1, 16, 17, 64)] == [16, 16, 32, 64]
+  tiles = record_format.tile_frames(np.arange(2 * 3 * 1 * 1).reshape(2, 3, 1, 1))
+  assert tiles.shape == (32, 1, 1)
+  np.testing.assert_array_equal(tiles[:, 0, 0], [0, 1, 2] + [2] * 13 + [3, 4, 5] + [5] * 13)
+
+
+def test_mosaic_formats_reject_what_they_cannot_store():
+  with pytest.raises(ValueError, match="Expected a clip format in"):
+    record_format.encode_frames(_clip(), "gif_mosaic")
+  tall = np.zeros((1024, 64, 8, 3), np.uint8)  # 1024 x 64 rows > JPEG's 65500.
+  with pytest.raises(ValueError, match="Expected a jpeg_mosaic of at most 65500 rows"):
+    record_format.encode_frames(tall, "jpeg_mosaic")
+  with pytest.raises(ValueError, match="Expected one mosaic image and num_frames"):
+    record_format.example_from_encoded([b"a", b"b"], 8, 8, layout="mosaic", num_frames=2)

@@ -126,6 +126,20 @@ def test_cli_reads_vgan_clips_and_writes_synthetic_clips(tmp_path):
   assert int(by_index[3]["label"]) == expected["label"][3]
 
 
+def test_cli_writes_jpeg_mosaics_that_decode_as_the_per_frame_jpegs(tmp_path, inputs):
+  records = {}
+  for fmt in ("jpeg", "jpeg_mosaic"):
+    out = str(tmp_path / fmt / "train")
+    code, manifest = _run(input=str(inputs / "c"), output=out, clip_length=5, num_shards=1,
+                          format=fmt)
+    assert code == 0 and manifest["options"]["fmt"] == fmt and manifest["num_clips"] == 2
+    records[fmt] = _records(out + "-*")
+  for frames, mosaic in zip(records["jpeg"], records["jpeg_mosaic"]):
+    assert mosaic["layout"].numpy() == b"mosaic" and frames["layout"].numpy() == b"frames"
+    assert int(mosaic["num_frames"]) == 5
+    np.testing.assert_array_equal(mosaic["frames"].numpy(), frames["frames"].numpy())
+
+
 def test_clip_starts_and_temporal_variance():
   assert make_tfrecords.clip_starts(20, 8, 1, 0) == [0, 8]
   assert make_tfrecords.clip_starts(20, 4, 2, 3) == [0, 6, 13]  # linspace 6.5 rounds to even

@@ -12,14 +12,14 @@ from trainers.data import pipeline
 from trainers.data import synthetic
 
 
-def _index_examples(n, num_frames=20, height=40, width=48, **kwargs):
+def _index_examples(n, num_frames=20, height=40, width=48, fmt="png", **kwargs):
   clip = index_clip(num_frames, height, width)
-  return [record_format.encode_clip(clip, "png", label=i, **kwargs) for i in range(n)]
+  return [record_format.encode_clip(clip, fmt, label=i, **kwargs) for i in range(n)]
 
 
 def test_round_trip_writer_to_reader(tmp_path):
   clips = synthetic.clips(0, range(4), num_frames=8, height=16, width=24)["video"]
-  for fmt, tolerance in (("png", 0.0), ("jpeg", 3.0)):
+  for fmt, tolerance in (("png", 0.0), ("jpeg", 3.0), ("png_mosaic", 0.0), ("jpeg_mosaic", 3.0)):
     pattern = write_shards(str(tmp_path / fmt), [record_format.encode_clip(c, fmt) for c in clips])
     cfg = data_config(source="tfrecord", eval_files=pattern, num_frames=8, height=16, width=24)
     video = np.concatenate([b["video"] for b in batches(pipeline.make_dataset(cfg, 2, False))])
@@ -28,8 +28,18 @@ def test_round_trip_writer_to_reader(tmp_path):
     assert np.abs(u8 - clips).mean() <= tolerance
 
 
-def test_eval_takes_frames_from_zero_at_stride_and_centre_crop(tmp_path):
-  pattern = write_shards(str(tmp_path / "c"), _index_examples(1))
+def test_uint8_to_unit_is_x_over_127_5_minus_1_to_rounding_and_round_trips():
+  x = np.arange(256, dtype=np.uint8)
+  unit = tf.function(pipeline.uint8_to_unit)(tf.constant(x.reshape(1, 4, 8, 8))).numpy().ravel()
+  exact = x.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+  assert unit.dtype == np.float32 and unit[0] == -1.0 and unit[-1] == 1.0
+  assert np.abs(unit - exact).max() <= np.finfo(np.float32).eps  # An ulp of x / 127.5 near 1.
+  np.testing.assert_array_equal(np.rint((unit + np.float32(1.0)) * np.float32(127.5)), x)
+
+
+@pytest.mark.parametrize("fmt", ["png", "png_mosaic"])  # 40-row frames: a 48-row mosaic pitch.
+def test_eval_takes_frames_from_zero_at_stride_and_centre_crop(tmp_path, fmt):
+  pattern = write_shards(str(tmp_path / "c"), _index_examples(1, fmt=fmt))
   cfg = data_config(source="tfrecord", eval_files=pattern, num_frames=4, frame_stride=3,
                     height=16, width=24)
   (batch,) = batches(pipeline.make_dataset(cfg, 1, False))
@@ -39,8 +49,9 @@ def test_eval_takes_frames_from_zero_at_stride_and_centre_crop(tmp_path):
   np.testing.assert_array_equal(col[0, 0], np.arange(12, 36))  # (48 - 24) // 2 = 12
 
 
-def test_training_crops_are_windows_at_stride_with_random_start_and_flip(tmp_path):
-  pattern = write_shards(str(tmp_path / "c"), _index_examples(4))
+@pytest.mark.parametrize("fmt", ["png", "png_mosaic"])
+def test_training_crops_are_windows_at_stride_with_random_start_and_flip(tmp_path, fmt):
+  pattern = write_shards(str(tmp_path / "c"), _index_examples(4, fmt=fmt))
   cfg = data_config(source="tfrecord", train_files=pattern, num_frames=4, frame_stride=3,
                     height=16, width=24, random_flip=True)
   starts, flips = set(), set()
@@ -59,11 +70,21 @@ def test_training_crops_are_windows_at_stride_with_random_start_and_flip(tmp_pat
   assert len(starts) > 1 and flips == {True, False}
 
 
-def test_segmentation_middle_and_first_frame_follow_the_clip(tmp_path):
+def test_training_without_random_flip_keeps_the_layout(tmp_path):
+  pattern = write_shards(str(tmp_path / "c"), _index_examples(2, fmt="png_mosaic"))
+  cfg = data_config(source="tfrecord", train_files=pattern, height=16, width=24,
+                    random_flip=False)
+  for b in batches(pipeline.make_dataset(cfg, 2, True, seed=5), 3):
+    _, _, col = decode_index(b["video"])
+    assert np.all(np.diff(col, axis=-1) == 1)
+
+
+@pytest.mark.parametrize("fmt", ["png", "png_mosaic"])
+def test_segmentation_middle_and_first_frame_follow_the_clip(tmp_path, fmt):
   clip = index_clip(20, 40, 48)
   seg = np.tile(np.arange(48), (40, 1))  # Class id = column.
-  examples = [record_format.encode_clip(clip, "png", segmentation=seg, middle_frame=13),
-              record_format.encode_clip(clip, "png", segmentation=seg)]
+  examples = [record_format.encode_clip(clip, fmt, segmentation=seg, middle_frame=13),
+              record_format.encode_clip(clip, fmt, segmentation=seg)]
   pattern = write_shards(str(tmp_path / "s"), examples)
   cfg = data_config(source="tfrecord", train_files=pattern, eval_files=pattern, num_frames=4,
                     frame_stride=3, height=16, width=24,
@@ -79,8 +100,23 @@ def test_segmentation_middle_and_first_frame_follow_the_clip(tmp_path):
     np.testing.assert_array_equal(mid_col, col)
 
 
-def test_resize_short_side_then_crop(tmp_path):
-  pattern = write_shards(str(tmp_path / "r"), _index_examples(1, height=40, width=80))
+def test_mosaic_and_per_frame_shards_give_the_same_clips(tmp_path):
+  """One pipeline, either layout: the same seed draws the same frames, crops and flips."""
+  clips = {}
+  for fmt in ("png", "png_mosaic"):
+    pattern = write_shards(str(tmp_path / fmt), _index_examples(6, fmt=fmt, middle_frame=17), 2)
+    cfg = data_config(source="tfrecord", train_files=pattern, num_frames=5, frame_stride=2,
+                      height=24, width=32, outputs=("middle_frame", "label"))
+    clips[fmt] = batches(pipeline.make_dataset(cfg, 3, True, seed=3), 4)
+  for a, b in zip(clips["png"], clips["png_mosaic"]):
+    assert a.keys() == b.keys()
+    for key in a:
+      np.testing.assert_array_equal(a[key], b[key])
+
+
+@pytest.mark.parametrize("fmt", ["png", "png_mosaic"])
+def test_resize_short_side_then_crop(tmp_path, fmt):
+  pattern = write_shards(str(tmp_path / "r"), _index_examples(1, height=40, width=80, fmt=fmt))
   cfg = data_config(source="tfrecord", eval_files=pattern, num_frames=2, height=16, width=16,
                     resize=20)
   (b,) = batches(pipeline.make_dataset(cfg, 1, False))
@@ -104,10 +140,31 @@ def test_two_input_pipelines_cover_every_clip_once(tmp_path, num_files):
   assert sorted(seen) == list(range(8))
 
 
-def _corrupt_shard(tmp_path):
+def _shard_with(tmp_path, bad):
   good = _index_examples(3, num_frames=4, height=16, width=16)
-  bad = record_format.example_from_encoded([b"\xff\xd8garbage"] * 4, 16, 16)
   return write_shards(str(tmp_path / "bad"), good[:2] + [bad] + good[2:])
+
+
+def _corrupt_shard(tmp_path):
+  return _shard_with(tmp_path, record_format.example_from_encoded([b"\xff\xd8garbage"] * 4, 16, 16))
+
+
+def _corrupt_mosaic_shard(tmp_path):
+  return _shard_with(tmp_path, record_format.example_from_encoded(
+      [b"\xff\xd8garbage"], 16, 16, layout="mosaic", num_frames=4))
+
+
+def _two_image_mosaic_shard(tmp_path):
+  bad = _index_examples(1, num_frames=4, height=16, width=16, fmt="png_mosaic")[0]
+  frames = bad.features.feature["frames"].bytes_list.value
+  frames.append(frames[0])
+  return _shard_with(tmp_path, bad)
+
+
+def _unknown_layout_shard(tmp_path):
+  bad = _index_examples(1, num_frames=4, height=16, width=16)[0]
+  bad.features.feature["layout"].bytes_list.value[:] = [b"grid"]
+  return _shard_with(tmp_path, bad)
 
 
 def _truncated_shard(tmp_path):
@@ -127,6 +184,9 @@ def _short_shard(tmp_path):
 
 @pytest.mark.parametrize("make, message, num_good", [
     (_corrupt_shard, "Expected complete JPEG or PNG frames", 3),
+    (_corrupt_mosaic_shard, "Expected complete JPEG or PNG frames", 3),
+    (_two_image_mosaic_shard, "Expected one mosaic image, received 2", 3),
+    (_unknown_layout_shard, "Expected a layout in", 3),
     (_truncated_shard, "truncated or corrupt", 3),
     (_short_shard, "Expected a clip of at least 4 frames", 4),
 ])
@@ -142,6 +202,22 @@ def test_corrupt_data_raises_naming_the_file_or_is_skipped_and_counted(tmp_path,
   cfg.skip_corrupt = True
   assert len(batches(pipeline.make_dataset(cfg, 1, False))) == num_good
   assert pipeline.skipped_records() == {path: 1}
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "jpeg_mosaic"])
+def test_bytes_damaged_inside_a_jpeg_raise_or_are_dropped_uncounted(tmp_path, fmt):
+  good = _index_examples(3, num_frames=4, height=16, width=16, fmt=fmt)
+  bad = _index_examples(1, num_frames=4, height=16, width=16, fmt=fmt)[0]
+  frames = bad.features.feature["frames"].bytes_list.value
+  frames[0] = frames[0][:len(frames[0]) // 2] + b"\xff\xd9"  # Passes the cheap checks.
+  pattern = write_shards(str(tmp_path / "d"), good[:2] + [bad] + good[2:])
+  cfg = data_config(source="tfrecord", eval_files=pattern)
+  with pytest.raises(tf.errors.InvalidArgumentError, match="Invalid JPEG data"):
+    batches(pipeline.make_dataset(cfg, 1, False))
+  pipeline.reset_skipped_records()
+  cfg.skip_corrupt = True
+  assert len(batches(pipeline.make_dataset(cfg, 1, False))) == 3
+  assert not pipeline.skipped_records()
 
 
 def test_stride_can_make_a_clip_too_short(tmp_path):
