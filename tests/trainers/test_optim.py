@@ -67,3 +67,33 @@ def test_rmsprop_takes_the_configs_rho():
   c.name, c.rho = "rmsprop", 0.99
   opt = optim.make_optimizer(c, 1e-4, total_steps=10)
   assert isinstance(opt, keras.optimizers.RMSprop) and opt.rho == 0.99
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf.function"])
+def test_fused_adam_takes_keras_adams_steps(graph):
+  """Five steps of FusedAdam (one ResourceApplyAdam per variable) and of keras Adam, with a
+  schedule and the paper's betas, from the same start: the same weights and moments."""
+  rng = np.random.default_rng(0)
+  shapes = [(3, 4, 5), (7,), (2, 2)]
+  start = [rng.normal(size=s).astype(np.float32) for s in shapes]
+  grads = [[rng.normal(size=s).astype(np.float32) for s in shapes] for _ in range(5)]
+
+  def run(cls):
+    variables = [keras.Variable(x) for x in start]
+    schedule = optim.StepSchedule(1e-2, "linear_decay", start_step=1, total_steps=10)
+    opt = cls(schedule, beta_1=0.5, beta_2=0.9, epsilon=1e-8)
+    apply = lambda g: opt.apply(g, variables)
+    apply = tf.function(apply) if graph else apply
+    for g in grads:
+      apply([tf.constant(x) for x in g])
+    return [v.numpy() for v in variables + opt._momentums + opt._velocities]  # pylint: disable=protected-access
+
+  fused, reference = run(optim.FusedAdam), run(keras.optimizers.Adam)
+  assert not np.allclose(fused[0], start[0])  # it moved
+  for a, b in zip(fused, reference):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_adam_config_builds_the_fused_adam():
+  opt = optim.make_optimizer(common.base().optimizer, 1e-3, total_steps=10)
+  assert isinstance(opt, optim.FusedAdam) and isinstance(opt, keras.optimizers.Adam)
