@@ -14,9 +14,11 @@ What is counted (forward pass of one layer call, FLOPs = 2 x multiply-adds):
   Dense               2 * in_features * units * (product of the leading dims)
 "positions" include the batch. Biases, batch norm, activations, reshapes, the two-stream
 composition, losses and optimizer updates are elementwise (O(activations) or O(parameters),
-under 1% of a VGAN step) and are not counted. Layers with their own rank >= 2 trainable
-weights that are none of the above (a custom modulated conv, an embedding) are listed in
-`uncounted` rather than silently dropped.
+under 1% of a VGAN step) and are not counted. Convolutions a model computes from a layer's
+weights without calling it (`zoo.vgan.blocks.heads_on_one_input`) are reported by the model
+through `CONV_CALL_LISTENERS` and counted as calls of that layer. Layers with their own
+rank >= 2 trainable weights that are none of the above (a custom modulated conv, an
+embedding) are listed in `uncounted` rather than silently dropped.
 
 Shapes come from tracing the network in a `tf.function` (`get_concrete_function`): every
 counted layer's `call` is wrapped while tracing to record its input and output shapes, and
@@ -48,6 +50,8 @@ import math
 
 import keras
 import tensorflow as tf
+
+from zoo.vgan import blocks as vgan_blocks
 
 CONVENTIONS = ("exact", "simple")
 
@@ -182,11 +186,17 @@ def trace_costs(fn, *args, models):
       return outputs
     object.__setattr__(layer, "call", call)  # bypass Keras attribute tracking
 
+  def listen(layer, inputs, outputs):  # convolutions computed without calling the layer
+    if id(layer) in counted:
+      calls.append((layer, inputs, outputs))
+
   for layer in counted.values():
     wrap(layer)
+  vgan_blocks.CONV_CALL_LISTENERS.append(listen)
   try:
     concrete = tf.function(fn).get_concrete_function(*args)
   finally:
+    vgan_blocks.CONV_CALL_LISTENERS.remove(listen)
     for layer in counted.values():
       object.__delattr__(layer, "call")
 

@@ -212,3 +212,30 @@ def test_depth_follows_widths():
   with pytest.raises(ValueError, match="Expected background_widths with 1 entries"):
     generators.ImageToVideoGenerator(encoder_widths=(4, 8), widths=(8, 4),
                                      background_widths=(8, 4))
+
+
+def test_heads_on_one_input_equal_the_separate_heads_and_their_gradients():
+  """The two-stream heads run as one transposed convolution (zoo.vgan.blocks): the same
+  outputs, and the same gradients for the input and each head's own kernel and bias."""
+  keras.utils.set_random_seed(0)
+  hidden = tf.random.normal([2, 4, 8, 8, 16])
+  video = blocks.output_head(3, 3, "tanh", 0.05, name="video")
+  mask = blocks.output_head(3, 1, "sigmoid", 0.05, name="mask")
+  video(hidden), mask(hidden)
+  for head in (video, mask):
+    head.layers[0].bias.assign(tf.random.normal(head.layers[0].bias.shape))
+  weights = video.trainable_weights + mask.trainable_weights
+
+  def outputs_and_grads(fused):
+    with tf.GradientTape() as tape:
+      tape.watch(hidden)
+      v, m = (blocks.heads_on_one_input(hidden, [video, mask]) if fused else
+              (video(hidden), mask(hidden)))
+      loss = tf.reduce_sum(v * 1.3) + tf.reduce_sum(m ** 2)
+    return [v, m] + tape.gradient(loss, [hidden] + weights)
+
+  fused, separate = outputs_and_grads(True), outputs_and_grads(False)
+  assert fused[0].shape == (2, 8, 16, 16, 3) and fused[1].shape == (2, 8, 16, 16, 1)
+  assert len(fused) == 2 + 1 + 4
+  for a, b in zip(fused, separate):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5 * np.abs(b).max())

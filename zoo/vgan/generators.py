@@ -159,8 +159,7 @@ class TwoStreamGenerator(blocks.SymbolicBuild, keras.Model):
 
   def call(self, z, training=False, return_streams=False):
     hidden = self.trunk(z, training=training)
-    foreground = self.video_head(hidden)
-    mask = self.mask_head(hidden)
+    foreground, mask = blocks.heads_on_one_input(hidden, [self.video_head, self.mask_head])
     background = self.background(z, training=training)
     return _two_stream_outputs(foreground, background, mask, return_streams)
 
@@ -238,8 +237,7 @@ class ImageToVideoGenerator(blocks.SymbolicBuild, keras.Model):
   def call(self, image, training=False, return_streams=False):
     code = self.encoder(image, training=training)
     hidden = self.trunk(code[:, tf.newaxis], training=training)
-    foreground = self.video_head(hidden)
-    mask = self.mask_head(hidden)
+    foreground, mask = blocks.heads_on_one_input(hidden, [self.video_head, self.mask_head])
     background = self.background_head(self.background(code, training=training))
     return _two_stream_outputs(foreground, background, mask, return_streams)
 
