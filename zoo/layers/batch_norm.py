@@ -2,8 +2,11 @@
 
 Keras 3's `BatchNormalization` runs as separate ops (moments, then an elementwise
 normalization chain, and as many again in the gradient). TensorFlow's FusedBatchNormV3
-kernels take NHWC and NDHWC directly, so `FusedBatchNormalization` computes the same
-function with one op each way (bench/train_step.py measures what it buys).
+kernels compute the same function with one op each way. Every input goes to the op as a
+4D NHWC view (5D [B, D, H, W, C] as [B * D, H, W, C]: a reshape, with the same per-channel
+statistics), because on CPU only the 4D op runs on oneDNN: measured on the 2-core EPYC,
+forward + backward (+ ReLU) of [8, 16, 32, 32, 64] took 41 ms as NDHWC and 22 ms as the 4D
+view.
 
 It subclasses `keras.layers.BatchNormalization`, so it has the same variables in the same
 order (gamma, beta, moving_mean, moving_variance: checkpoints are interchangeable), the same
@@ -20,7 +23,6 @@ the last, a backend other than TensorFlow) falls back to the Keras layer.
 import keras
 import tensorflow as tf
 
-_FORMATS = {4: "NHWC", 5: "NDHWC"}
 _FUSED_DTYPES = (tf.float32, tf.bfloat16, tf.float16)
 
 
@@ -43,10 +45,13 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     rank = len(x.shape)
     channels = x.shape[-1]
     original_shape = None
-    if rank not in _FORMATS:  # [B, C] or [B, L, C] (or more): one 4D view, same statistics
+    if rank == 5:  # [B, D, H, W, C] -> [B * D, H, W, C]: the same per-channel statistics
+      original_shape = tf.shape(x)
+      x = tf.reshape(x, tf.concat([[-1], original_shape[2:]], 0))
+    elif rank != 4:  # [B, C] or [B, L, C] (or more): one 4D view, same statistics
       original_shape = tf.shape(x)
       x = tf.reshape(x, [tf.shape(x)[0], 1, -1, channels])
-    data_format = _FORMATS[len(x.shape)]
+    data_format = "NHWC"
     gamma = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones([channels], tf.float32)
     beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros([channels], tf.float32)
     if training and self.trainable:
