@@ -5,19 +5,20 @@ r"""How fast the GAN step could be if only its convolutions cost time: each coun
 For every call of a counted layer (bench/flops.py: convolutions, transposed convolutions,
 dense) of the generator and the discriminators, at the step's shapes, this times the layer
 by itself in a `tf.function` (the layer's own call, bias included, on a random input made
-before timing) four ways: forward (f), forward + weight gradients (fw), forward + input
-gradient (fx) and all three (fwx). The step's structure (bench/flops.py's `gan_step_flops`)
+before timing) three ways: forward (f), weight gradients (w) and input gradient (x), each
+alone (a gradient needs the layer's input and the incoming gradient, not its output, so TF
+prunes the forward from w and x). The step's structure (bench/flops.py's `gan_step_flops`)
 then says how often each is paid per generator step with `objective.d_steps` = k:
 
-  generator:      k x f (the fake of each D step)  +  fwx in the G step (fw for layers whose
-                  input depends on no weight, such as the projection of z)
-  discriminator:  2k x fwx (real and fake; fw for the first layer, fed with data)
-                  + fx in the G step (the gradient flows to the fake, not to D's weights)
+  generator:      (k + 1) x f (the fake of each D step, and the G step's)  +  w  +  x
+                  (no x for layers whose input depends on no weight, e.g. the projection of z)
+  discriminator:  2k x (f + w + x) (real and fake; no x for the first layer, fed with data)
+                  + f + x in the G step (the gradient flows to the fake, not to D's weights)
 
 Their sum is the time of a step made of nothing but these layers, each run alone: the
 kernel-level ceiling. The bench prints it as GFLOP/s and as a share of the fp32 matmul
-measured in the same run, next to a per-layer table (shape, forward GFLOP, the four times
-and each one's GFLOP/s), so that the distance between bench/train_step.py and the 85% target
+measured in the same run, next to a per-layer table (shape, forward GFLOP, the three times,
+the forward's GFLOP/s), so that the distance between bench/train_step.py and the 85% target
 splits into what the convolution kernels themselves reach and what the rest of the step
 (normalisation, activations, composition, losses, optimizers, the loop) adds.
 
@@ -52,7 +53,7 @@ flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Keras 
 flags.DEFINE_string("out", "", "Write the figures as JSON to this path.")
 FLAGS = flags.FLAGS
 
-MODES = ("f", "fw", "fx", "fwx")
+MODES = ("f", "w", "x")
 
 
 def _layers_by_path(models):
@@ -66,7 +67,7 @@ def _layers_by_path(models):
 
 
 def time_layer(layer, input_shape, repeats):
-  """Median seconds of the layer's call alone, in the four `MODES`."""
+  """Median seconds of the layer's forward (f), weight gradients (w), input gradient (x)."""
   x = tf.random.stateless_normal(input_shape, seed=[5, 6])
   x = tf.cast(x, layer.compute_dtype)
   weights = layer.trainable_weights
@@ -79,13 +80,9 @@ def time_layer(layer, input_shape, repeats):
       with tf.GradientTape() as tape:
         tape.watch(x)
         y = layer(x)
-      targets = []
-      if "w" in mode:
-        targets += weights
-      if "x" in mode:
-        targets.append(x)
-      if not targets:
+      if mode == "f":
         return tf.reduce_sum(tf.cast(y, tf.float32))
+      targets = list(weights) if mode == "w" else [x]
       grads = tape.gradient(y, targets, output_gradients=dy)
       return tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads])
     return run
@@ -123,10 +120,12 @@ def main(argv):
     is_g = network == "generator"
     for cost in costs:
       times = time_layer(layers[cost["name"]], cost["input_shape"], FLAGS.repeats)
-      full = times["fwx"] if cost["after_weights"] else times["fw"]
-      if not cost["trainable"]:
-        full = times["fx"] if cost["after_weights"] else times["f"]
-      per_step = k * times["f"] + full if is_g else 2 * k * full + times["fx"]
+      grads = ((times["w"] if cost["trainable"] else 0.0) +
+               (times["x"] if cost["after_weights"] else 0.0))
+      if is_g:
+        per_step = (k + 1) * times["f"] + grads
+      else:
+        per_step = 2 * k * (times["f"] + grads) + times["f"] + times["x"]
       total += per_step
       rows.append({**cost, "network": network, "seconds": times, "per_step_s": per_step})
       gf = cost["flops"] / 1e9
