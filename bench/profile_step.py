@@ -8,7 +8,10 @@ trace (the XSpace protobuf the profiler writes) itself: every TensorFlow op exec
 host, its duration summed by op type (Conv3DBackpropFilterV2, FusedBatchNormGradV3, AddV2,
 ...) and by group (convolutions, batch norm, elementwise, optimizer, copies/reshapes, input,
 other). Durations are the ops' own wall times on their executor threads, so with ops running
-in parallel their sum can exceed the wall time; the shares are what to read. Prints the
+in parallel their sum can exceed the wall time; the shares are what to read, with care: an
+op that waits for threads busy with a convolution beside it counts the wait (measured: the
+I3D's weight-folding Muls showed 9% of op time, but computing them once saved 1.4% of the
+wall time). Measure a change with bench/train_step.py before believing a share. Prints the
 table and the wall time per step; `--out` writes it as JSON.
 """
 
