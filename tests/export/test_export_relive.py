@@ -292,7 +292,12 @@ def test_segmenter_without_builtin_ops_is_refused_naming_path_and_ops(segmentati
 def test_quantized_segmenter_flips_are_recorded_and_the_generator_part_verified(
     segmentation_export, tmp_path):
   """A segmenter that int8 really quantizes: its argmax flips at a few pixels, the export
-  still verifies (the clip against the generator on the model's own ids) and records them."""
+  still verifies (the clip against the generator on the model's own ids) and records them.
+
+  It asserts that at least one pixel flips with TF 2.21's int8 quantizer: a release that
+  quantizes this segmenter differently can fail it with nothing broken (then pick a
+  segmenter that flips again).
+  """
   path = segmenter_helpers.save_hidden(tmp_path / "hidden")
   result = export_lib.export_workdir(segmentation_export[3], str(tmp_path / "out"),
                                      formats=("tflite",), tflite_variants=("float32", "int8"),
