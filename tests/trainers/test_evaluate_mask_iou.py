@@ -52,3 +52,16 @@ def test_runner_on_a_tiny_image_to_video_generator():
   c.model.generator.args.two_stream = False
   with pytest.raises(ValueError, match="'mask' stream"):
     mask_iou.evaluate_mask_iou(workdir_lib.build_generator(c), c.data, num_clips=4)
+
+
+def test_direction_oracle_iou_is_one_at_frame_0_and_falls_as_the_shapes_move():
+  """A perfect mask without the direction of motion: exact at frame 0, then below the
+  issue-11 target of 0.5 on average (the target sits above what one frame allows)."""
+  from configs import quickstart  # pylint: disable=import-outside-toplevel
+  data = quickstart.get_config().data
+  result = mask_iou.direction_oracle_iou(data, num_clips=32, seed=3)
+  for name in ("random_direction", "static"):
+    per_frame = result[name]["per_frame"]
+    assert per_frame[0] == pytest.approx(1.0)
+    assert per_frame[-1] < 0.5 and result[name]["mean"] < 0.5
+    assert result[name]["num_clips"] == 32
