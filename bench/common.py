@@ -16,6 +16,8 @@ import time
 import keras
 import tensorflow as tf
 
+from trainers import tasks
+
 # CPU flags worth knowing when reading CPU figures (oneDNN picks kernels on them).
 SIMD_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "avx512_vnni",
               "amx_tile", "amx_bf16", "amx_int8")
@@ -110,6 +112,36 @@ def matmul_gflops(dtype=tf.float32, size=4096, warmup=1, repeats=3):
   return {"gflops": flops / timing["best"] / 1e9,
           "median_gflops": flops / timing["median"] / 1e9,
           "dtype": dtype.name, "size": size, "seconds": timing}
+
+
+def rss_mib():
+  """Current resident set size of this process, MiB (Linux; 0 elsewhere)."""
+  try:
+    with open("/proc/self/status") as f:
+      for line in f:
+        if line.startswith("VmRSS:"):
+          return int(line.split()[1]) / 1024
+  except OSError:
+    pass
+  return 0.0
+
+
+def task_and_batch(config, batch_size, precision="float32"):
+  """The config's GAN task, seeded and built under `precision`, and a random real batch.
+
+  The batch is what the pipeline yields for the task: "video" [B, T, H, W, 3] and each of the
+  task's other data outputs as a frame [B, H, W, 3], uniform in [-1, 1] (fixed seeds).
+  """
+  keras.utils.set_random_seed(0)
+  keras.config.set_dtype_policy(precision)
+  task = tasks.make_task(config)
+  b, t = int(batch_size), config.data.num_frames
+  h, w = config.data.height, config.data.width
+  batch = {"video": tf.random.stateless_uniform([b, t, h, w, 3], [1, 2], -1.0, 1.0)}
+  for key in task.data_outputs:
+    batch[key] = tf.random.stateless_uniform([b, h, w, 3], [3, 4], -1.0, 1.0)
+  task.build(batch)
+  return task, batch
 
 
 def peak_rss_mib():

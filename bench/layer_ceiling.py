@@ -37,13 +37,11 @@ from ml_collections import config_flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 tf.get_logger().setLevel("ERROR")  # the per-layer functions retrace by design
 
 from bench import common  # pylint: disable=g-import-not-at-top
 from bench import flops  # pylint: disable=g-import-not-at-top
-from trainers import tasks  # pylint: disable=g-import-not-at-top
 
 config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/vgan_two_stream.py.",
                                 lock_config=False)
@@ -99,17 +97,10 @@ def main(argv):
   c = FLAGS.config
   if c is None:
     raise app.UsageError("--config is required, e.g. --config=configs/vgan_two_stream.py")
-  keras.utils.set_random_seed(0)
-  keras.config.set_dtype_policy(FLAGS.precision)
   machine = common.describe_machine()
   peak = common.matmul_gflops(tf.float32)["gflops"]
-  task = tasks.make_task(c)
-  b, t, h, w = FLAGS.batch_size, c.data.num_frames, c.data.height, c.data.width
-  batch = {"video": tf.TensorSpec([b, t, h, w, 3], tf.float32)}
-  for key in task.data_outputs:
-    batch[key] = tf.TensorSpec([b, h, w, 3], tf.float32)
-  example = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), batch)
-  task.build(example)
+  task, batch = common.task_and_batch(c, FLAGS.batch_size, FLAGS.precision)
+  b = FLAGS.batch_size
   step = flops.gan_step_flops(task, batch)
   k = step["d_steps"]
   models = [task.generator] + list(task.discriminators.values())

@@ -27,7 +27,6 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from bench import common  # pylint: disable=g-import-not-at-top
 from bench import flops  # pylint: disable=g-import-not-at-top
-from trainers import tasks  # pylint: disable=g-import-not-at-top
 
 config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/vgan_two_stream.py.",
                                 lock_config=False)
@@ -44,16 +43,10 @@ def main(argv):
   c = FLAGS.config
   if c is None:
     raise app.UsageError("--config is required, e.g. --config=configs/vgan_two_stream.py")
-  keras.utils.set_random_seed(0)
-  keras.config.set_dtype_policy(FLAGS.precision)
   machine = common.describe_machine()
   peak = common.matmul_gflops(tf.float32)["gflops"]
-  task = tasks.make_task(c)
-  b, t, h, w = FLAGS.batch_size, c.data.num_frames, c.data.height, c.data.width
-  batch = {"video": tf.random.stateless_uniform([b, t, h, w, 3], [1, 2], -1.0, 1.0)}
-  for key in task.data_outputs:
-    batch[key] = tf.random.stateless_uniform([b, h, w, 3], [3, 4], -1.0, 1.0)
-  task.build(batch)
+  task, batch = common.task_and_batch(c, FLAGS.batch_size, FLAGS.precision)
+  b = FLAGS.batch_size
   d_vars = [v for d in task.discriminators.values() for v in d.trainable_variables]
   g_vars = task.generator.trainable_variables
   o = c.optimizer

@@ -60,18 +60,6 @@ flags.DEFINE_string("out", "", "Write the figures as JSON to this path.")
 FLAGS = flags.FLAGS
 
 
-def _rss_mib():
-  """Current resident set size of this process, MiB (Linux; 0 elsewhere)."""
-  try:
-    with open("/proc/self/status") as f:
-      for line in f:
-        if line.startswith("VmRSS:"):
-          return int(line.split()[1]) / 1024
-  except OSError:
-    pass
-  return 0.0
-
-
 def main(argv):
   del argv
   c = FLAGS.config
@@ -83,7 +71,7 @@ def main(argv):
   b, t, h, w = FLAGS.batch_size, c.data.num_frames, c.data.height, c.data.width
   spec = {"video": tf.TensorSpec([b, t, h, w, 3], tf.float32)}
   gflop = flops.gan_step_flops(task, spec)["total"] / 1e9
-  rss_before = _rss_mib()  # TF, the Keras task and the PyTorch models, before the timed work
+  rss_before = common.rss_mib()  # TF, the Keras task and the PyTorch models, before the timed work
 
   torch_peak = torch_vgan.torch_matmul_gflops()["gflops"]
   memory_format = torch.channels_last_3d if FLAGS.channels_last else torch.contiguous_format

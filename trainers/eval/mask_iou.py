@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainers.data import pipeline
+from trainers.data import synthetic
 from trainers.eval import sources as sources_lib
 
 THRESHOLD = 0.5
@@ -122,8 +123,6 @@ def direction_oracle_iou(data_config, num_clips=256, seed=0):
   Returns:
     {"random_direction": `summarize(...)`, "static": `summarize(...)`}.
   """
-  # pylint: disable-next=g-import-not-at-top
-  from trainers.data import synthetic
   t, h, w = data_config.num_frames, data_config.height, data_config.width
   shapes = data_config.synthetic.max_shapes
   params = [synthetic.clip_params(seed, i, shapes, h, w) for i in range(num_clips)]
