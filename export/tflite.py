@@ -48,6 +48,7 @@ from tensorflow.python.framework import convert_to_constants
 
 from export import signatures
 from zoo import segmenter as segmenter_lib
+from zoo.layers import strided_conv
 
 VARIANTS = ("float32", "float16", "int8")
 SEGMENTING = signatures.SEGMENTING_SIGNATURE  # the segmenter-embedding model's name part
@@ -100,7 +101,8 @@ def frozen_function(generator, frames=1, segmenter=None):
 
 
 def _frozen(python_function, specs):
-  concrete = tf.function(python_function).get_concrete_function(*specs)
+  with strided_conv.forward_only():  # a custom gradient leaves the TFLite model no signature
+    concrete = tf.function(python_function).get_concrete_function(*specs)
   frozen = convert_to_constants.convert_variables_to_constants_v2(concrete)
   keys = sorted(concrete.structured_outputs)  # the frozen function returns them flat, sorted
 

@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from zoo.layers import batch_norm as fused_bn
+from zoo.layers import strided_conv
 
 GENERATOR_BN_EPSILON = 1e-5
 DISCRIMINATOR_BN_EPSILON = 1e-3
@@ -22,11 +23,11 @@ LEAKY_RELU_SLOPE = 0.2
 
 _CONV = {
     2: keras.layers.Conv2D,
-    3: keras.layers.Conv3D,
+    3: strided_conv.Conv3D,
 }
 _CONV_TRANSPOSE = {
     2: keras.layers.Conv2DTranspose,
-    3: keras.layers.Conv3DTranspose,
+    3: strided_conv.Conv3DTranspose,
 }
 
 
@@ -208,9 +209,12 @@ def heads_on_one_input(hidden, heads):
   dtype = hidden.dtype
   kernel = tf.concat([tf.cast(c.kernel, dtype) for c in convs], axis=-2)
   bias = tf.concat([tf.cast(c.bias, dtype) for c in convs], axis=0)
-  out = keras.ops.conv_transpose(hidden, kernel, strides=list(first.strides),
-                                 padding=first.padding, data_format=first.data_format,
-                                 dilation_rate=first.dilation_rate) + bias
+  if first.rank == 3:
+    out = strided_conv.conv3d_transpose(hidden, kernel, list(first.strides), first.padding)
+  else:
+    out = keras.ops.conv_transpose(hidden, kernel, strides=list(first.strides),
+                                   padding=first.padding)
+  out = out + bias
   parts = tf.split(out, [c.filters for c in convs], axis=-1)
   for c, part in zip(convs, parts):
     for listener in CONV_CALL_LISTENERS:

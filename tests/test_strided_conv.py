@@ -1,0 +1,106 @@
+"""The sub-pixel "k4 s2" 3D convolutions equal Keras' layers: values, gradients, 2nd order."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo.layers import strided_conv
+
+
+def _pair(transpose, filters, input_shape, seed=0):
+  """Our layer and Keras' with the same weights, built on `input_shape`."""
+  ours_cls = strided_conv.Conv3DTranspose if transpose else strided_conv.Conv3D
+  ref_cls = keras.layers.Conv3DTranspose if transpose else keras.layers.Conv3D
+  ours = ours_cls(filters, 4, strides=2, padding="same")
+  ref = ref_cls(filters, 4, strides=2, padding="same")
+  ours.build(input_shape)
+  ref.build(input_shape)
+  rng = np.random.default_rng(seed)
+  weights = [rng.normal(0, 0.1, w.shape).astype("float32") for w in ours.get_weights()]
+  ours.set_weights(weights)
+  ref.set_weights(weights)
+  x = tf.constant(rng.normal(0, 1, input_shape).astype("float32"))
+  return ours, ref, x
+
+
+def _grads(layer, x, dy_seed=1):
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = layer(x)
+  dy = tf.random.stateless_normal(y.shape, seed=[dy_seed, 2])
+  gx, gk, gb = tape.gradient(y, [x, layer.kernel, layer.bias], output_gradients=dy)
+  return y, gx, gk, gb
+
+
+@pytest.mark.parametrize("filters,size", [(1, (2, 4, 6)), (3, (4, 4, 4)), (4, (2, 2, 8)),
+                                          (8, (2, 4, 4))])
+def test_transposed_matches_keras_values_and_gradients(filters, size):
+  ours, ref, y = _pair(True, filters, (2,) + size + (5,))
+  assert strided_conv._fast_path(  # pylint: disable=protected-access
+      strided_conv._transpose_output_shape(y.shape, ours.kernel.shape),  # pylint: disable=protected-access
+      ours.kernel.shape, ours.strides, ours.padding)
+  for a, b in zip(_grads(ours, y), _grads(ref, y)):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+  assert ours(y).shape == (2,) + tuple(2 * s for s in size) + (filters,)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 8])
+def test_conv_matches_keras_values_and_gradients(channels):
+  ours, ref, x = _pair(False, 6, (2, 4, 8, 6, channels))
+  for a, b in zip(_grads(ours, x), _grads(ref, x)):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_second_derivative_matches_keras():
+  """A gradient penalty through the conv (WGAN-GP's) differentiates through the sub-pixel form."""
+  ours, ref, x = _pair(False, 4, (2, 4, 4, 4, 3))
+
+  def penalty_grad(layer):
+    with tf.GradientTape() as outer:
+      with tf.GradientTape() as inner:
+        inner.watch(x)
+        score = tf.reduce_sum(tf.square(layer(x)))
+      gx = inner.gradient(score, x)
+      penalty = tf.reduce_sum(tf.square(gx))
+    return outer.gradient(penalty, layer.kernel)
+
+  np.testing.assert_allclose(penalty_grad(ours).numpy(), penalty_grad(ref).numpy(),
+                             rtol=1e-4, atol=1e-4)
+
+
+def test_other_shapes_fall_back_to_keras():
+  """Odd sizes, wide outputs and other kernels are TF's own op, with the same results."""
+  assert not strided_conv._fast_path((2, 4, 4, 4, 16), (4, 4, 4, 16, 8), (2, 2, 2), "same")  # pylint: disable=protected-access
+  assert not strided_conv._fast_path((2, 5, 4, 4, 3), (4, 4, 4, 3, 8), (2, 2, 2), "same")  # pylint: disable=protected-access
+  assert not strided_conv._fast_path((2, 4, 4, 4, 3), (3, 3, 3, 3, 8), (2, 2, 2), "same")  # pylint: disable=protected-access
+  assert not strided_conv._fast_path((2, 4, 4, 4, 3), (4, 4, 4, 3, 8), (2, 2, 2), "valid")  # pylint: disable=protected-access
+  ours, ref, x = _pair(False, 6, (2, 5, 4, 4, 3))
+  np.testing.assert_allclose(ours(x).numpy(), ref(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_bfloat16_and_heads_function():
+  """bfloat16 runs the sub-pixel path; conv3d_transpose on a raw kernel equals the layer."""
+  ours, ref, y = _pair(True, 4, (2, 2, 4, 4, 8))
+  got = strided_conv.conv3d_transpose(tf.cast(y, tf.bfloat16), ours.kernel, [2, 2, 2], "same")
+  assert got.dtype == tf.bfloat16
+  want = ref(y) - ref.bias
+  np.testing.assert_allclose(tf.cast(got, tf.float32).numpy(), want.numpy(), atol=0.05)
+  np.testing.assert_allclose(
+      strided_conv.conv3d_transpose(y, ours.kernel, [2, 2, 2], "same").numpy(), want.numpy(),
+      rtol=1e-4, atol=1e-5)
+
+
+def test_forward_only_traces_no_custom_gradient_with_the_same_values():
+  """What TFLite export traces: the same forward, without the IdentityN of a custom gradient."""
+  ours, _, y = _pair(True, 3, (1, 2, 4, 4, 8))
+
+  def ops(fn):
+    graph = tf.function(fn).get_concrete_function(tf.TensorSpec(y.shape)).graph
+    return {op.type for op in graph.get_operations()}
+
+  assert "IdentityN" in ops(ours)
+  expected = ours(y).numpy()
+  with strided_conv.forward_only():
+    assert "IdentityN" not in ops(ours)
+    np.testing.assert_allclose(ours(y).numpy(), expected, rtol=1e-6, atol=1e-7)
