@@ -7,7 +7,9 @@ Builds `zoo.registry.build("i3d")` with RANDOM weights (throughput does not depe
 weights; no checkpoint is needed, and the numbers it would produce are not FVD), compiles its
 inference call with tf.function, runs --warmup batches, then times --batches batches of
 random clips already in [-1, 1] at 224x224 (FVD's `preprocess` resize is not timed). Prints
-the machine (bench.common.describe_machine) with the figure.
+the machine (bench.common.describe_machine) with the figure, and the convolutions' forward
+GFLOP (bench/flops.py) per second next to an fp32 4096^2 matmul of the same run: how close
+the I3D runs to what this machine's matrix units deliver.
 """
 
 import json
@@ -25,6 +27,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from bench import common  # pylint: disable=g-import-not-at-top
+from bench import flops  # pylint: disable=g-import-not-at-top
 from zoo import registry  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_integer("batch_size", 8, "Clips per batch.")
@@ -56,12 +59,20 @@ def main(argv):
     call(clips).numpy()
     times.append(time.perf_counter() - start)
   rate = b * len(times) / sum(times)
+  # Forward FLOPs of the convolutions (bench/flops.py): traced with training=True, where each
+  # Unit3D calls its Keras Conv3D (inference folds BN into the same convolution by hand).
+  gflop = flops.model_flops(model, (b, t, s, s, 3), training=True)[0] / 1e9
+  peak = common.matmul_gflops(tf.float32)["gflops"]
+  gflops = gflop * len(times) / sum(times)
   print(f"warm-up {warm:.1f}s; per batch {', '.join(f'{x:.2f}s' for x in times)}")
   print(f"I3D throughput: {rate:.2f} clips/s ({1000.0 / rate:.0f} ms/clip); 2048 clips "
         f"(one FVD side) ~{2048 / rate / 60:.1f} min")
+  print(f"{gflop:.1f} GFLOP per batch of {b} (convolutions) = {gflops:.1f} GFLOP/s = "
+        f"{gflops / peak:.0%} of this run's fp32 matmul ({peak:.1f} GFLOP/s)")
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:
       json.dump({"machine": machine, "batch_size": b, "clip": [t, s, s, 3], "clips_per_s": rate,
+                 "gflop_per_batch": gflop, "gflops": gflops, "fp32_matmul_gflops": peak,
                  "batch_s": times, "warmup_s": warm, "peak_rss_mib": common.peak_rss_mib()},
                 f, indent=1)
 

@@ -252,6 +252,11 @@ def main(argv):
     lines.append(f"| input pipeline, 32x64x64, {source} | {rate:.0f} |")
   if "error" in pipeline:
     lines.append(f"| input pipeline | failed: {pipeline['error'][:80]} |")
+  if "gflops" in fvd:
+    lines += ["", f"Keras I3D: {fvd['gflop_per_batch']:.1f} GFLOP per batch of 8 (its "
+              f"convolutions, bench/flops.py) at {fvd['gflops']:.1f} GFLOP/s = "
+              f"{fvd['gflops'] / fvd['fp32_matmul_gflops']:.0%} of the fp32 matmul of its run "
+              f"({fvd['fp32_matmul_gflops']:.1f} GFLOP/s)."]
   with open(FLAGS.out, "w") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
