@@ -12,11 +12,15 @@ Decisions where the report is silent (ARCHITECTURES.md, "Common conventions" and
 import keras
 import tensorflow as tf
 
+from zoo.layers import strided_conv
+
 NORMS = ("none", "layer", "batch")
 LEAKY_RELU_SLOPE = 0.2
 
-_CONV = {(2, False): keras.layers.Conv2D, (3, False): keras.layers.Conv3D,
-         (2, True): keras.layers.Conv2DTranspose, (3, True): keras.layers.Conv3DTranspose}
+# The 3D ones compute their few-channel side sub-pixel (zoo.layers.strided_conv): the video
+# heads and the critics' gradient into the video (WGAN-GP differentiates it twice).
+_CONV = {(2, False): keras.layers.Conv2D, (3, False): strided_conv.Conv3D,
+         (2, True): keras.layers.Conv2DTranspose, (3, True): strided_conv.Conv3DTranspose}
 
 
 def normalization(kind, name=None):
