@@ -1,0 +1,238 @@
+r"""Where the peak resident memory of a GAN training step goes: measured RSS vs an analytic floor.
+
+    python bench/memory.py --config=configs/vgan_two_stream.py --batch_size=8
+    python bench/memory.py --config=configs/vgan_two_stream.py:smoke --batch_size=2 --steps=1
+
+Builds `trainers.loop.Trainer` as bench/train_step.py does (XLA off, nothing written: the real
+step) and prints, in MiB (2^20 bytes; issue 7's "1.2 GB" is 1200e6 bytes = 1144 MiB):
+
+1. import: current RSS after `import tensorflow, keras` and bench.common (~2 MiB of the zoo),
+   before any network, graph or tensor exists.
+2. state: current RSS after building the trainer (task, networks, optimizers with their
+   slots, EMA copy, input pipeline, checkpoint objects) and its increase over (1); next to
+   it the analytic bytes of what the trainer holds, from its variables: the weights of G
+   and of each D (trainable and BN statistics) x their dtype size, the optimizer slots
+   (Adam/AdamW: 2 per trainable weight, RMSprop: 1), the EMA copy of G when
+   `train.ema_decay` > 0, and their sum.
+3. step: current RSS after tracing the train call (graph built, nothing run), after the
+   first call (kernels and oneDNN primitives created, allocator grown) and after `--steps`
+   more calls; the peak RSS (ru_maxrss: the process's high-water mark); and the peak of the
+   bytes TensorFlow's CPU allocator handed out during the calls
+   (`tf.config.experimental.get_memory_info`): the tensors themselves, without the
+   libraries, graphs, kernel caches and allocator slack that RSS also holds.
+4. activations: what the backward passes must keep, from the output shapes of every call of
+   a conv / dense layer (bench/flops.py `trace_costs`, the step's own shapes) x the compute
+   dtype size (the float32 heads of a mixed-precision G are counted at the compute size):
+     D step: for each D, 2 passes (real, fake) x (its conv/dense outputs + its input clip,
+             which its first conv keeps for its weight gradient); G's forward is not kept
+             (the fake is stop_gradient'ed);
+     G step: G's conv/dense outputs + for each D, its conv/dense outputs + its input clip.
+   Counted "x1": each conv/dense output once (a lower bound). Counted "x3": plus one copy
+   each for the BN and activation outputs that follow a conv in a VGAN block (ReLU's
+   gradient reads its output, so a G block keeps 2 copies; a D block with BN and LeakyReLU,
+   whose gradient reads its input, keeps 3). Not counted: biases added before BN, the
+   two-stream composition and losses (elementwise, O(clip)), oneDNN scratch buffers and
+   reordered weights, the gradients flowing backwards (about two layer outputs at a time).
+   Gradients: one per trainable weight of the networks the step differentiates (D in the D
+   step, G in the G step) at the weights' dtype size.
+5. floor = import + state + max over the two steps of (activations + gradients): the steps
+   run one after the other, so the peak cannot be below the larger one (it can reach their
+   sum if TF's executor overlaps them). Printed for x1 and x3, against the measured peak RSS
+   and the 1.2 GB target.
+
+`--out` writes every figure as JSON with the machine description. RSS does not depend on the
+machine's load; the run (1 + `--steps` train calls, about a minute at batch 8 on 2 cores)
+does disturb timings made beside it.
+"""
+
+import json
+import math
+import os
+import sys
+import tempfile
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+from bench import common  # pylint: disable=g-import-not-at-top
+
+# Read before the trainers, networks and bench modules below are imported: the stack alone.
+IMPORT_RSS_MIB = common.rss_mib()
+
+from bench import flops  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bench import train_step  # pylint: disable=g-import-not-at-top,wrong-import-position
+from trainers import loop  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# --config, --steps, --precision and --out are bench/train_step.py's flags.
+flags.DEFINE_integer("batch_size", 8, "Global batch size.")
+FLAGS = flags.FLAGS
+
+MIB = 2 ** 20
+TARGET_BYTES = 1.2e9  # issue 7, item 3: "at most 1.2 GB"
+SLOTS_PER_WEIGHT = {"adam": 2, "adamw": 2, "rmsprop": 1}
+
+
+def variable_bytes(variables):
+  """Bytes of `variables`: elements x dtype size."""
+  return sum(math.prod(v.shape) * tf.as_dtype(v.dtype).size for v in variables)
+
+
+def state_bytes(trainer):
+  """The analytic bytes of what a built `loop.Trainer` holds, from its variables.
+
+  Returns:
+    A dict: "params" {network: weight count}, "bytes" {network / "optimizer_slots" / "ema":
+    bytes} and "total" (their sum). Networks are "generator" and "d_NAME".
+  """
+  networks = {"generator": trainer.generator}
+  networks.update({f"d_{n}": d for n, d in trainer.task.discriminators.items()})
+  name = trainer.config.optimizer.name.lower()
+  if name not in SLOTS_PER_WEIGHT:
+    raise ValueError(f"Expected optimizer.name in {sorted(SLOTS_PER_WEIGHT)}, received "
+                     f"{trainer.config.optimizer.name!r}.")
+  trainable = trainer.g_vars + trainer.d_vars
+  sizes = {n: variable_bytes(m.weights) for n, m in networks.items()}
+  sizes["optimizer_slots"] = SLOTS_PER_WEIGHT[name] * variable_bytes(trainable)
+  sizes["ema"] = variable_bytes(trainer.ema.weights) if trainer.ema is not None else 0
+  return {"params": {n: sum(math.prod(v.shape) for v in m.weights)
+                     for n, m in networks.items()},
+          "bytes": sizes, "total": sum(sizes.values())}
+
+
+def activation_bytes(trainer):
+  """The analytic bytes the D step and the G step keep for their backward passes.
+
+  Returns:
+    A dict: for "d_step" and "g_step", {"x1": bytes, "x3": bytes, "gradients": bytes}
+    (see the module docstring), and "per_network" {network: conv/dense output elements of
+    one forward pass}.
+  """
+  layers = flops.trainer_step_flops(trainer)["layers"]
+  size = tf.as_dtype(keras.config.dtype_policy().compute_dtype).size
+  outputs = {n: sum(math.prod(c["output_shape"]) for c in cs) for n, cs in layers.items()}
+  clips = {n: math.prod(cs[0]["input_shape"]) for n, cs in layers.items() if n != "generator"}
+  d_names = list(clips)
+
+  def kept(copies, g_outputs, passes):  # elements: G's outputs + each D's, `passes` times
+    return size * (copies * g_outputs + passes * sum(copies * outputs[n] + clips[n]
+                                                     for n in d_names))
+
+  steps = {"d_step": {f"x{k}": kept(k, 0, 2) for k in (1, 3)},
+           "g_step": {f"x{k}": kept(k, outputs["generator"], 1) for k in (1, 3)}}
+  steps["d_step"]["gradients"] = variable_bytes(trainer.d_vars)
+  steps["g_step"]["gradients"] = variable_bytes(trainer.g_vars)
+  return dict(steps, per_network=outputs)
+
+
+def _allocator_bytes():
+  """{"current", "peak"} bytes of TF's CPU allocator, or None where TF does not track them."""
+  try:
+    return tf.config.experimental.get_memory_info("CPU:0")
+  except (ValueError, tf.errors.OpError):
+    return None
+
+
+def measure(config, batch_size, precision, steps):
+  """Builds the trainer, runs 1 + `steps` train calls and returns every figure as a dict."""
+  cfg = train_step.bench_config(config, batch_size, False, precision)
+  rss = {"import": IMPORT_RSS_MIB}
+  with tempfile.TemporaryDirectory(prefix="bench_memory_") as workdir:
+    trainer = loop.Trainer(cfg, workdir)
+    rss["state"] = common.rss_mib()
+    state = state_bytes(trainer)
+    allocator_state = _allocator_bytes()
+    train_call = trainer._train_call  # pylint: disable=protected-access
+    train_call.get_concrete_function()
+    rss["traced"] = common.rss_mib()
+    if allocator_state is not None:
+      tf.config.experimental.reset_memory_stats("CPU:0")
+    fetch = lambda: tf.nest.map_structure(lambda t: t.numpy(), train_call())
+    fetch()
+    rss["first_call"] = common.rss_mib()
+    for _ in range(steps):
+      fetch()
+    rss["after_calls"] = common.rss_mib()
+    rss["peak"] = common.peak_rss_mib()
+    allocator_step = _allocator_bytes()
+    acts = activation_bytes(trainer)
+  floor = {}
+  for c in ("x1", "x3"):
+    step = max(("d_step", "g_step"), key=lambda s, c=c: acts[s][c] + acts[s]["gradients"])
+    floor[c] = {"step": step, "bytes": (IMPORT_RSS_MIB * MIB + state["total"] + acts[step][c]
+                                        + acts[step]["gradients"])}
+  return {"batch_size": int(batch_size), "precision": precision, "calls": 1 + steps,
+          "steps_per_call": int(cfg.train.steps_per_call), "rss_mib": rss, "state": state,
+          "allocator_after_build": allocator_state, "allocator_during_calls": allocator_step,
+          "activations": acts, "floor": floor, "target_bytes": TARGET_BYTES}
+
+
+def report_lines(r):
+  """The figures of `measure` as printable lines, MiB throughout."""
+  mib = lambda b: b / MIB
+  rss, state, acts = r["rss_mib"], r["state"], r["activations"]
+  sizes = state["bytes"]
+  held = " + ".join(f"{n} {count:,} weights {mib(sizes[n]):.1f}"
+                    for n, count in state["params"].items())
+  lines = [
+      f"1. import tensorflow, keras: RSS {rss['import']:.0f} MiB",
+      f"2. trainer built: RSS {rss['state']:.0f} MiB (+{rss['state'] - rss['import']:.0f}); "
+      f"analytic state {mib(state['total']):.1f} MiB = {held} + optimizer slots "
+      f"{mib(sizes['optimizer_slots']):.1f} + EMA {mib(sizes['ema']):.1f}",
+  ]
+  alloc = r["allocator_after_build"]
+  if alloc is not None:
+    lines.append(f"   TF CPU allocator in use after the build: {mib(alloc['current']):.1f} MiB")
+  lines.append(
+      f"3. step: RSS after tracing {rss['traced']:.0f} MiB (+{rss['traced'] - rss['state']:.0f}), "
+      f"after the first call {rss['first_call']:.0f} (+{rss['first_call'] - rss['traced']:.0f}), "
+      f"after {r['calls']} calls {rss['after_calls']:.0f}; peak RSS {rss['peak']:.0f} MiB")
+  alloc = r["allocator_during_calls"]
+  if alloc is not None:
+    lines.append(f"   TF CPU allocator during the calls: peak {mib(alloc['peak']):.1f} MiB, "
+                 f"in use after {mib(alloc['current']):.1f} MiB")
+  per = ", ".join(f"{n} {v / 1e6:.2f}M" for n, v in acts["per_network"].items())
+  lines.append(f"4. activations (conv/dense output elements per forward pass: {per}):")
+  for s in ("d_step", "g_step"):
+    a = acts[s]
+    lines.append(f"   {s}: x1 {mib(a['x1']):.1f} MiB, x3 {mib(a['x3']):.1f} MiB; gradients "
+                 f"{mib(a['gradients']):.1f} MiB")
+  target = r["target_bytes"] / MIB
+  for c in ("x1", "x3"):
+    step, floor = r["floor"][c]["step"], mib(r["floor"][c]["bytes"])
+    lines.append(
+        f"5. floor ({c}) = import {rss['import']:.0f} + state {mib(state['total']):.0f} + "
+        f"activations {mib(acts[step][c]):.0f} + gradients {mib(acts[step]['gradients']):.0f} "
+        f"({step}) = {floor:.0f} MiB; measured peak {rss['peak']:.0f} MiB = "
+        f"{rss['peak'] / floor:.2f}x the floor; target 1.2 GB = {target:.0f} MiB: floor "
+        f"{'under' if floor <= target else 'OVER'} it by {abs(target - floor):.0f} MiB")
+  return lines
+
+
+def main(argv):
+  del argv
+  config = FLAGS.config
+  if config is None:
+    raise app.UsageError("--config is required, e.g. --config=configs/vgan_two_stream.py")
+  machine = common.describe_machine()
+  record = measure(config, FLAGS.batch_size, FLAGS.precision, FLAGS.steps)
+  record["config"] = config_flags.get_config_filename(FLAGS["config"])
+  record["machine"] = machine
+  print("machine:", common.machine_line(machine))
+  print(f"{record['config']}, batch {record['batch_size']}, {record['precision']}, "
+        f"{record['calls']} train calls of {record['steps_per_call']} step(s); MiB = 2^20 B")
+  print("\n".join(report_lines(record)))
+  if FLAGS.out:
+    with open(FLAGS.out, "w") as f:
+      json.dump(record, f, indent=1)
+    print(f"wrote {FLAGS.out}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,41 @@
+"""bench/memory.py's analytic figures on the two-stream smoke trainer, counted by hand.
+
+Smoke size: 8x16x16 clips, D widths (8, 16): a trainer builds in a few seconds.
+"""
+
+import pytest
+
+from bench import memory
+from bench import train_step
+from configs import vgan_two_stream
+from trainers import loop
+
+
+@pytest.fixture(scope="module")
+def trainer(tmp_path_factory):
+  config = train_step.bench_config(vgan_two_stream.get_config("smoke"), 2, False, "float32")
+  return loop.Trainer(config, str(tmp_path_factory.mktemp("memory")))
+
+
+def test_state_bytes_are_the_weights_and_adam_slots(trainer):
+  state = memory.state_bytes(trainer)
+  g, d = trainer.generator, trainer.task.discriminators["d"]
+  assert state["params"] == {"generator": g.count_params(), "d_d": d.count_params()}
+  assert state["bytes"]["generator"] == 4 * g.count_params()  # float32
+  assert state["bytes"]["d_d"] == 4 * d.count_params()
+  # Adam keeps two slots per trainable weight: what the optimizers hold beyond their scalars.
+  slots = [v for opt in (trainer.g_opt, trainer.d_opt) for v in opt.variables if len(v.shape)]
+  assert state["bytes"]["optimizer_slots"] == memory.variable_bytes(slots)
+  assert state["bytes"]["ema"] == 0  # the config has no EMA
+  assert state["total"] == sum(state["bytes"].values())
+
+
+def test_d_step_keeps_two_passes_of_d_outputs_and_clips(trainer):
+  acts = memory.activation_bytes(trainer)
+  # D per clip: 4x8x8x8 + 2x4x4x16 conv outputs + the 1x1x1x1 logit; the clip is 8x16x16x3.
+  d_outputs, clip, batch = 4 * 8 * 8 * 8 + 2 * 4 * 4 * 16 + 1, 8 * 16 * 16 * 3, 2
+  assert acts["per_network"]["d_d"] == batch * d_outputs
+  assert acts["d_step"]["x1"] == 4 * 2 * batch * (d_outputs + clip)
+  assert acts["d_step"]["x3"] == 4 * 2 * batch * (3 * d_outputs + clip)
+  assert acts["g_step"]["x1"] == 4 * (acts["per_network"]["generator"] + batch * (d_outputs + clip))
+  assert acts["d_step"]["gradients"] == memory.variable_bytes(trainer.d_vars)
