@@ -148,3 +148,18 @@ def peak_rss_mib():
   """Peak resident set size of this process so far, MiB (ru_maxrss: KiB on Linux)."""
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
   return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def bench_config(config, batch_size, jit, precision):
+  """A copy of `config` that trains forever at `batch_size` and writes nothing."""
+  c = config.copy_and_resolve_references()
+  with c.unlocked():
+    c.train.batch_size = int(batch_size)
+    c.train.steps = 10 ** 9
+    for field in ("checkpoint_every", "sample_every", "log_every", "summary_every",
+                  "keep_every"):
+      c.train[field] = 0
+    c.eval.every = 0
+    c.runtime.jit_compile = "true" if jit else "false"
+    c.runtime.precision = precision
+  return c

@@ -46,7 +46,6 @@ does disturb timings made beside it.
 """
 
 import json
-import math
 import os
 import sys
 import tempfile
@@ -58,7 +57,6 @@ from ml_collections import config_flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from bench import common  # pylint: disable=g-import-not-at-top
@@ -66,70 +64,13 @@ from bench import common  # pylint: disable=g-import-not-at-top
 # Read before the trainers, networks and bench modules below are imported: the stack alone.
 IMPORT_RSS_MIB = common.rss_mib()
 
-from bench import flops  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bench import memory_budget as budget  # pylint: disable=wrong-import-position
 from bench import train_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 from trainers import loop  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # --config, --steps, --precision and --out are bench/train_step.py's flags.
 flags.DEFINE_integer("batch_size", 8, "Global batch size.")
 FLAGS = flags.FLAGS
-
-MIB = 2 ** 20
-TARGET_BYTES = 1.2e9  # issue 7, item 3: "at most 1.2 GB"
-SLOTS_PER_WEIGHT = {"adam": 2, "adamw": 2, "rmsprop": 1}
-
-
-def variable_bytes(variables):
-  """Bytes of `variables`: elements x dtype size."""
-  return sum(math.prod(v.shape) * tf.as_dtype(v.dtype).size for v in variables)
-
-
-def state_bytes(trainer):
-  """The analytic bytes of what a built `loop.Trainer` holds, from its variables.
-
-  Returns:
-    A dict: "params" {network: weight count}, "bytes" {network / "optimizer_slots" / "ema":
-    bytes} and "total" (their sum). Networks are "generator" and "d_NAME".
-  """
-  networks = {"generator": trainer.generator}
-  networks.update({f"d_{n}": d for n, d in trainer.task.discriminators.items()})
-  name = trainer.config.optimizer.name.lower()
-  if name not in SLOTS_PER_WEIGHT:
-    raise ValueError(f"Expected optimizer.name in {sorted(SLOTS_PER_WEIGHT)}, received "
-                     f"{trainer.config.optimizer.name!r}.")
-  trainable = trainer.g_vars + trainer.d_vars
-  sizes = {n: variable_bytes(m.weights) for n, m in networks.items()}
-  sizes["optimizer_slots"] = SLOTS_PER_WEIGHT[name] * variable_bytes(trainable)
-  sizes["ema"] = variable_bytes(trainer.ema.weights) if trainer.ema is not None else 0
-  return {"params": {n: sum(math.prod(v.shape) for v in m.weights)
-                     for n, m in networks.items()},
-          "bytes": sizes, "total": sum(sizes.values())}
-
-
-def activation_bytes(trainer):
-  """The analytic bytes the D step and the G step keep for their backward passes.
-
-  Returns:
-    A dict: for "d_step" and "g_step", {"x1": bytes, "x3": bytes, "gradients": bytes}
-    (see the module docstring), and "per_network" {network: conv/dense output elements of
-    one forward pass}.
-  """
-  layers = flops.trainer_step_flops(trainer)["layers"]
-  size = tf.as_dtype(keras.config.dtype_policy().compute_dtype).size
-  outputs = {n: sum(math.prod(c["output_shape"]) for c in cs) for n, cs in layers.items()}
-  clips = {n: math.prod(cs[0]["input_shape"]) for n, cs in layers.items() if n != "generator"}
-  d_names = list(clips)
-
-  def kept(copies, g_outputs, passes):  # elements: G's outputs + each D's, `passes` times
-    return size * (copies * g_outputs + passes * sum(copies * outputs[n] + clips[n]
-                                                     for n in d_names))
-
-  steps = {"d_step": {f"x{k}": kept(k, 0, 2) for k in (1, 3)},
-           "g_step": {f"x{k}": kept(k, outputs["generator"], 1) for k in (1, 3)}}
-  steps["d_step"]["gradients"] = variable_bytes(trainer.d_vars)
-  steps["g_step"]["gradients"] = variable_bytes(trainer.g_vars)
-  return dict(steps, per_network=outputs)
-
 
 def _allocator_bytes():
   """{"current", "peak"} bytes of TF's CPU allocator, or None where TF does not track them."""
@@ -141,12 +82,12 @@ def _allocator_bytes():
 
 def measure(config, batch_size, precision, steps):
   """Builds the trainer, runs 1 + `steps` train calls and returns every figure as a dict."""
-  cfg = train_step.bench_config(config, batch_size, False, precision)
+  cfg = common.bench_config(config, batch_size, False, precision)
   rss = {"import": IMPORT_RSS_MIB}
   with tempfile.TemporaryDirectory(prefix="bench_memory_") as workdir:
     trainer = loop.Trainer(cfg, workdir)
     rss["state"] = common.rss_mib()
-    state = state_bytes(trainer)
+    state = budget.state_bytes(trainer)
     allocator_state = _allocator_bytes()
     train_call = trainer._train_call  # pylint: disable=protected-access
     train_call.get_concrete_function()
@@ -161,21 +102,21 @@ def measure(config, batch_size, precision, steps):
     rss["after_calls"] = common.rss_mib()
     rss["peak"] = common.peak_rss_mib()
     allocator_step = _allocator_bytes()
-    acts = activation_bytes(trainer)
+    acts = budget.activation_bytes(trainer)
   floor = {}
   for c in ("x1", "x3"):
     step = max(("d_step", "g_step"), key=lambda s, c=c: acts[s][c] + acts[s]["gradients"])
-    floor[c] = {"step": step, "bytes": (IMPORT_RSS_MIB * MIB + state["total"] + acts[step][c]
-                                        + acts[step]["gradients"])}
+    floor[c] = {"step": step, "bytes": (IMPORT_RSS_MIB * budget.MIB + state["total"]
+                                        + acts[step][c] + acts[step]["gradients"])}
   return {"batch_size": int(batch_size), "precision": precision, "calls": 1 + steps,
           "steps_per_call": int(cfg.train.steps_per_call), "rss_mib": rss, "state": state,
           "allocator_after_build": allocator_state, "allocator_during_calls": allocator_step,
-          "activations": acts, "floor": floor, "target_bytes": TARGET_BYTES}
+          "activations": acts, "floor": floor, "target_bytes": budget.TARGET_BYTES}
 
 
 def report_lines(r):
   """The figures of `measure` as printable lines, MiB throughout."""
-  mib = lambda b: b / MIB
+  mib = lambda b: b / budget.MIB
   rss, state, acts = r["rss_mib"], r["state"], r["activations"]
   sizes = state["bytes"]
   held = " + ".join(f"{n} {count:,} weights {mib(sizes[n]):.1f}"
@@ -203,7 +144,7 @@ def report_lines(r):
     a = acts[s]
     lines.append(f"   {s}: x1 {mib(a['x1']):.1f} MiB, x3 {mib(a['x3']):.1f} MiB; gradients "
                  f"{mib(a['gradients']):.1f} MiB")
-  target = r["target_bytes"] / MIB
+  target = r["target_bytes"] / budget.MIB
   for c in ("x1", "x3"):
     step, floor = r["floor"][c]["step"], mib(r["floor"][c]["bytes"])
     lines.append(

@@ -98,7 +98,7 @@ def main(argv):
   if c is None:
     raise app.UsageError("--config is required, e.g. --config=configs/vgan_two_stream.py")
   machine = common.describe_machine()
-  cfg = train_step.bench_config(c, FLAGS.batch_size, False, FLAGS.precision)
+  cfg = common.bench_config(c, FLAGS.batch_size, False, FLAGS.precision)
   with tempfile.TemporaryDirectory(prefix="bench_profile_") as workdir:
     trainer = loop.Trainer(cfg, workdir)
     call = trainer._train_call  # pylint: disable=protected-access

@@ -64,24 +64,9 @@ _PER_RUN_FLAGS = ("batch_sizes", "jit", "out", "child_out", "isolate")
 _BOOL_PER_RUN_FLAGS = ("isolate",)
 
 
-def bench_config(config, batch_size, jit, precision):
-  """A copy of `config` that trains forever at `batch_size` and writes nothing."""
-  c = config.copy_and_resolve_references()
-  with c.unlocked():
-    c.train.batch_size = int(batch_size)
-    c.train.steps = 10 ** 9
-    for field in ("checkpoint_every", "sample_every", "log_every", "summary_every",
-                  "keep_every"):
-      c.train[field] = 0
-    c.eval.every = 0
-    c.runtime.jit_compile = "true" if jit else "false"
-    c.runtime.precision = precision
-  return c
-
-
 def run_one(config, batch_size, jit, precision, steps, warmup):
   """Builds a Trainer and times its train call; returns the run's figures as a dict."""
-  c = bench_config(config, batch_size, jit, precision)
+  c = common.bench_config(config, batch_size, jit, precision)
   if jit:
     steps, warmup = min(steps, FLAGS.jit_max_steps), 1
   record = {"batch_size": int(batch_size), "jit": bool(jit), "precision": precision,

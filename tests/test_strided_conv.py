@@ -1,4 +1,6 @@
-"""The sub-pixel "k4 s2" 3D convolutions equal Keras' layers: values, gradients, 2nd order."""
+"""The "k4 s2" 3D convolutions of zoo.layers.strided_conv equal Keras' layers: values,
+gradients, second order."""
+# pylint: disable=protected-access
 
 import keras
 import numpy as np
@@ -37,18 +39,28 @@ def _grads(layer, x, dy_seed=1):
                                           (8, (2, 4, 4))])
 def test_transposed_matches_keras_values_and_gradients(filters, size):
   ours, ref, y = _pair(True, filters, (2,) + size + (5,))
-  assert strided_conv._fast_path(  # pylint: disable=protected-access
-      strided_conv._transpose_output_shape(y.shape, ours.kernel.shape),  # pylint: disable=protected-access
+  assert strided_conv._fast_path(
+      strided_conv._transpose_output_shape(y.shape, ours.kernel.shape),
       ours.kernel.shape, ours.strides, ours.padding)
   for a, b in zip(_grads(ours, y), _grads(ref, y)):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
   assert ours(y).shape == (2,) + tuple(2 * s for s in size) + (filters,)
 
 
-@pytest.mark.parametrize("channels", [1, 3, 8])
-def test_conv_matches_keras_values_and_gradients(channels):
-  ours, ref, x = _pair(False, 6, (2, 4, 8, 6, channels))
+@pytest.mark.parametrize("shape", [(2, 4, 8, 6, 1), (2, 4, 8, 6, 3), (2, 8, 8, 8, 8),
+                                   (2, 4, 8, 8, 16)])
+def test_conv_matches_keras_values_and_gradients(shape):
+  """Sub-pixel input gradient (C_x <= 8), patch + matmul forward and filter gradient (Y of
+  at most 32 positions: the first, second and last shapes), or both."""
+  ours, ref, x = _pair(False, 6, shape)
   for a, b in zip(_grads(ours, x), _grads(ref, x)):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_wide_transposed_with_few_positions_matches_keras():
+  """C_x = 16 from a 2x4x4 Y: TF's transposed forward, patch + matmul gradients."""
+  ours, ref, y = _pair(True, 16, (2, 2, 4, 4, 12))
+  for a, b in zip(_grads(ours, y), _grads(ref, y)):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
 
 
@@ -70,11 +82,12 @@ def test_second_derivative_matches_keras():
 
 
 def test_other_shapes_fall_back_to_keras():
-  """Odd sizes, wide outputs and other kernels are TF's own op, with the same results."""
-  assert not strided_conv._fast_path((2, 4, 4, 4, 16), (4, 4, 4, 16, 8), (2, 2, 2), "same")  # pylint: disable=protected-access
-  assert not strided_conv._fast_path((2, 5, 4, 4, 3), (4, 4, 4, 3, 8), (2, 2, 2), "same")  # pylint: disable=protected-access
-  assert not strided_conv._fast_path((2, 4, 4, 4, 3), (3, 3, 3, 3, 8), (2, 2, 2), "same")  # pylint: disable=protected-access
-  assert not strided_conv._fast_path((2, 4, 4, 4, 3), (4, 4, 4, 3, 8), (2, 2, 2), "valid")  # pylint: disable=protected-access
+  """Odd sizes, wide X with a large Y, other kernels: TF's own op, with the same results."""
+  fast = strided_conv._fast_path
+  assert not fast((2, 8, 8, 8, 16), (4, 4, 4, 16, 8), (2, 2, 2), "same")
+  assert not fast((2, 5, 4, 4, 3), (4, 4, 4, 3, 8), (2, 2, 2), "same")
+  assert not fast((2, 4, 4, 4, 3), (3, 3, 3, 3, 8), (2, 2, 2), "same")
+  assert not fast((2, 4, 4, 4, 3), (4, 4, 4, 3, 8), (2, 2, 2), "valid")
   ours, ref, x = _pair(False, 6, (2, 5, 4, 4, 3))
   np.testing.assert_allclose(ours(x).numpy(), ref(x).numpy(), rtol=1e-5, atol=1e-6)
 

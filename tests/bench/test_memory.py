@@ -5,15 +5,15 @@ Smoke size: 8x16x16 clips, D widths (8, 16): a trainer builds in a few seconds.
 
 import pytest
 
-from bench import memory
-from bench import train_step
+from bench import common
+from bench import memory_budget as memory
 from configs import vgan_two_stream
 from trainers import loop
 
 
 @pytest.fixture(scope="module")
 def trainer(tmp_path_factory):
-  config = train_step.bench_config(vgan_two_stream.get_config("smoke"), 2, False, "float32")
+  config = common.bench_config(vgan_two_stream.get_config("smoke"), 2, False, "float32")
   return loop.Trainer(config, str(tmp_path_factory.mktemp("memory")))
 
 

@@ -1,24 +1,39 @@
-"""3D "k4 s2" convolutions whose few-channel side goes through a sub-pixel formulation.
+"""3D "k4 s2" convolutions computed in the forms oneDNN runs fast at their shapes.
 
 A kernel-4, stride-2, padding-"same" 3D convolution from X (channels C_x, size 2n per axis)
 to Y (C_y, size n) and its transpose (Y -> X, a generator's upsampling layer) are three
 computations: the convolution X -> Y, the transposed convolution Y -> X (also the
-convolution's input gradient) and the filter gradient. oneDNN runs the transposed one at
-about 50 GFLOP/s when C_x is small, whatever C_x is from 1 to 8 (a VGAN generator's video and
-mask heads, a discriminator's gradient into the 3-channel video), against about 200 for the
-other layers. Measured on the 2-core EPYC, fp32, batch 8, [8, 16, 32, 32, 64] -> 32x64x64:
+convolution's input gradient) and the filter gradient. TF's oneDNN kernels run two kinds of
+shape far below the ~200 GFLOP/s they reach elsewhere (2-core EPYC, fp32, batch 8):
 
-  C_x                        1 (16x32x32)   3     4     8     16    32
-  transposed, TF's op, ms    19.6           82    80    85    96    179
-  sub-pixel, ms              4.3            27    29    57    111   215
+* The transposed convolution into few channels (C_x <= 8: a VGAN generator's video and mask
+  heads, a discriminator's gradient into the 3-channel video) runs at ~50 GFLOP/s whatever
+  C_x is. [8, 16, 32, 32, 64] -> 32x64x64:
 
-The sub-pixel form: the stride-2 transposed convolution equals ONE stride-1 2x2x2 convolution
-to 8 * C_x channels (one per output parity of t, h, w) on Y padded by 1, then those channels
-spread back over space (depth-to-space) and 1 cropped off each end. Same arithmetic, an
-output oneDNN handles well. It is used where it is faster (C_x <= `SUBPIXEL_MAX_CHANNELS`), for
-the transposed layers' forward and the convolutions' input gradient; everything else stays
-TF's own op. Both directions are `tf.custom_gradient`s whose gradients are again these
-functions, so second derivatives (gradient penalties) work.
+    C_x                        1 (16x32x32)   3     4     8     16    32
+    transposed, TF's op, ms    19.6           82    80    85    96    179
+    sub-pixel, ms              4.3            27    29    57    111   215
+
+  Sub-pixel form: the stride-2 transposed convolution equals ONE stride-1 2x2x2 convolution to
+  8 * C_x channels (one per output parity of t, h, w) on Y padded by 1, then those channels
+  spread back over space (depth-to-space) and 1 cropped off each end. Same arithmetic.
+* A small Y (at most 32 positions per clip, e.g. 2x4x4 under a 4x8x8 X: the last
+  discriminator layer, the generator's second) with many channels: the forward at 100-125
+  GFLOP/s and the filter gradient slower still (bfloat16's slower than float32's). Patch form:
+  the 4x4x4 windows of X as a matrix (`tf.extract_volume_patches`, in the kernel's own
+  (kt, kh, kw, C_x) order) times the kernel as a matrix, and its transpose times dL/dY for
+  the filter gradient. [8, 4, 8, 8, C_x] -> 2x4x4x C_y, ms, TF's op -> patch form:
+
+    C_x -> C_y     forward fp32   filter grad fp32   filter grad bf16
+    256 -> 512     35.6 -> 25.7   45.4 -> 33.9       41.0 -> 17.4
+    512 -> 1024    152 -> 97      182 -> 111         196 -> 64
+
+  The bfloat16 forward stays TF's (11.5 against 16.4 ms at 256 -> 512).
+
+Everything else stays TF's own op, and a layer of neither kind is TF's op entirely. The two
+directions are `tf.custom_gradient`s whose gradients are again these functions, so second
+derivatives (gradient penalties) work. `forward_only()` traces the same forward ops without
+them (for converters) and without the patch op, which TFLite has no builtin for.
 
 `Conv3D` and `Conv3DTranspose` are the Keras layers with the same variables, config and
 results, computed this way; `conv3d_transpose` is the function for kernels a model builds at
@@ -33,6 +48,8 @@ import tensorflow as tf
 
 # Largest C_x for which the sub-pixel transposed convolution is used (table above).
 SUBPIXEL_MAX_CHANNELS = 8
+# Largest Y extent (t * h * w per clip) for which the patch + matmul forms are used (above).
+PATCHES_MAX_POSITIONS = 32
 
 _STRIDES = [1, 2, 2, 2, 1]
 _STATE = threading.local()
@@ -59,7 +76,7 @@ def _forward_only():
 
 def _fast_path(x_shape, kernel_shape, strides, padding, dilation_rate=(1, 1, 1), groups=1,
                data_format="channels_last"):
-  """Whether a convolution between X of `x_shape` and Y uses the sub-pixel path."""
+  """Whether a convolution between X of `x_shape` and Y takes one of this module's forms."""
   strides = tuple(strides) if isinstance(strides, (list, tuple)) else (strides,) * 3
   dilation = (tuple(dilation_rate) if isinstance(dilation_rate, (list, tuple))
               else (dilation_rate,) * 3)
@@ -67,7 +84,17 @@ def _fast_path(x_shape, kernel_shape, strides, padding, dilation_rate=(1, 1, 1),
           and strides == (2, 2, 2) and str(padding).lower() == "same"
           and dilation == (1, 1, 1) and groups == 1 and data_format == "channels_last"
           and all(s is not None and s % 2 == 0 for s in x_shape[1:4])
-          and kernel_shape[3] <= SUBPIXEL_MAX_CHANNELS)
+          and (_few_channels(kernel_shape) or _few_positions(x_shape)))
+
+
+def _few_channels(kernel_shape):
+  """Whether the transposed convolution into C_x channels is computed sub-pixel."""
+  return kernel_shape[3] <= SUBPIXEL_MAX_CHANNELS
+
+
+def _few_positions(x_shape):
+  """Whether Y (each size of X halved) is small enough for the patch + matmul forms."""
+  return (x_shape[1] // 2) * (x_shape[2] // 2) * (x_shape[3] // 2) <= PATCHES_MAX_POSITIONS
 
 
 def _subpixel_kernel(kernel):
@@ -102,7 +129,35 @@ def _subpixel_transpose(y, kernel):
   return _depth_to_space(x)[:, 1:-1, 1:-1, 1:-1]
 
 
+def _patches(x):
+  """[B, 2t, 2h, 2w, C] -> [B * t * h * w, 64 * C]: each output's 4x4x4 window, kernel order."""
+  p = tf.extract_volume_patches(x, [1, 4, 4, 4, 1], _STRIDES, "SAME")
+  return tf.reshape(p, [-1, p.shape[-1]])
+
+
+def _forward(x, kernel):
+  """The convolution X -> Y: patches @ kernel for a small fp32 Y, else TF's."""
+  if x.dtype == tf.float32 and _few_positions(x.shape) and not _forward_only():
+    y = tf.matmul(_patches(x), tf.reshape(kernel, [-1, kernel.shape[-1]]))
+    return tf.reshape(y, [-1, x.shape[1] // 2, x.shape[2] // 2, x.shape[3] // 2,
+                          kernel.shape[-1]])
+  return tf.nn.conv3d(x, kernel, _STRIDES, "SAME")
+
+
+def _transpose_forward(y, kernel):
+  """The transposed convolution Y -> X: sub-pixel into few channels, else TF's."""
+  if _few_channels(kernel.shape):
+    return _subpixel_transpose(y, kernel)
+  x_shape = tf.stack([tf.shape(y)[0], 2 * y.shape[1], 2 * y.shape[2], 2 * y.shape[3],
+                      kernel.shape[3]])
+  return tf.nn.conv3d_transpose(y, kernel, x_shape, _STRIDES, "SAME")
+
+
 def _filter_gradient(x, kernel, dy):
+  """d(loss)/d(kernel) from X and dL/dY: patches^T @ dY for a small Y, else TF's."""
+  if _few_positions(x.shape):
+    grad = tf.matmul(_patches(x), tf.reshape(dy, [-1, dy.shape[-1]]), transpose_a=True)
+    return tf.reshape(grad, tf.shape(kernel))
   return tf.raw_ops.Conv3DBackpropFilterV2(
       input=x, filter_sizes=tf.shape(kernel), out_backprop=dy, strides=_STRIDES,
       padding="SAME")
@@ -110,8 +165,8 @@ def _filter_gradient(x, kernel, dy):
 
 @tf.custom_gradient
 def _conv(x, kernel):
-  """Fast-path convolution X -> Y: TF's forward, the sub-pixel input gradient."""
-  y = tf.nn.conv3d(x, kernel, _STRIDES, "SAME")
+  """Convolution X -> Y with this module's forms of the forward and both gradients."""
+  y = _forward(x, kernel)
 
   def grad(dy):
     return _transpose(dy, kernel), _filter_gradient(x, kernel, dy)
@@ -120,8 +175,8 @@ def _conv(x, kernel):
 
 @tf.custom_gradient
 def _transpose(y, kernel):
-  """Fast-path transposed convolution Y -> X: sub-pixel forward, TF's convolution as gradient."""
-  x = _subpixel_transpose(y, kernel)
+  """Transposed convolution Y -> X; its gradients are the convolution's forms again."""
+  x = _transpose_forward(y, kernel)
 
   def grad(dx):
     return _conv(dx, kernel), _filter_gradient(dx, kernel, y)
@@ -145,7 +200,7 @@ def conv3d_transpose(y, kernel, strides, padding):
   kernel = _as_kernel(kernel, y.dtype)
   if _fast_path(_transpose_output_shape(y.shape, kernel.shape), kernel.shape, strides,
                 padding):
-    return _subpixel_transpose(y, kernel) if _forward_only() else _transpose(y, kernel)
+    return _transpose_forward(y, kernel) if _forward_only() else _transpose(y, kernel)
   return keras.ops.conv_transpose(y, kernel, strides=strides, padding=padding)
 
 
@@ -165,8 +220,7 @@ class Conv3D(keras.layers.Conv3D):
         self.groups)):
       return super().call(inputs)
     kernel = _as_kernel(self.kernel, inputs.dtype)
-    y = (tf.nn.conv3d(inputs, kernel, _STRIDES, "SAME") if _forward_only()
-         else _conv(inputs, kernel))
+    y = _forward(inputs, kernel) if _forward_only() else _conv(inputs, kernel)
     if self.use_bias:
       y = y + tf.cast(self.bias, y.dtype)
     return self.activation(y)
@@ -183,8 +237,7 @@ class Conv3DTranspose(keras.layers.Conv3DTranspose):
                            self.dilation_rate)):
       return super().call(inputs)
     kernel = _as_kernel(self.kernel, inputs.dtype)
-    x = (_subpixel_transpose(inputs, kernel) if _forward_only()
-         else _transpose(inputs, kernel))
+    x = _transpose_forward(inputs, kernel) if _forward_only() else _transpose(inputs, kernel)
     if self.use_bias:
       x = x + tf.cast(self.bias, x.dtype)
     return self.activation(x)
