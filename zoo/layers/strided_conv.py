@@ -28,7 +28,9 @@ shape far below the ~200 GFLOP/s they reach elsewhere (2-core EPYC, fp32, batch 
     256 -> 512     35.6 -> 25.7   45.4 -> 33.9       41.0 -> 17.4
     512 -> 1024    152 -> 97      182 -> 111         196 -> 64
 
-  The bfloat16 forward stays TF's (11.5 against 16.4 ms at 256 -> 512).
+  The bfloat16 forward stays TF's (11.5 against 16.4 ms at 256 -> 512). Still ahead at batch
+  32 (the image-to-video paper batch), 512 -> 1024: fp32 forward 384 -> 356 ms, filter
+  gradient 525 -> 374 (fp32) and 563 -> 221 (bf16).
 
 Everything else stays TF's own op, and a layer of neither kind is TF's op entirely. The two
 directions are `tf.custom_gradient`s whose gradients are again these functions, so second
