@@ -35,7 +35,8 @@ shape far below the ~200 GFLOP/s they reach elsewhere (2-core EPYC, fp32, batch 
 Everything else stays TF's own op, and a layer of neither kind is TF's op entirely. The two
 directions are `tf.custom_gradient`s whose gradients are again these functions, so second
 derivatives (gradient penalties) work. `forward_only()` traces the same forward ops without
-them (for converters) and without the patch op, which TFLite has no builtin for.
+them (for converters). The patch op has neither a TFLite builtin nor an XLA kernel: under
+`forward_only()` and inside XLA-compiled functions (`jit_compile`, TPU) TF's ops are used.
 
 `Conv3D` and `Conv3DTranspose` are the Keras layers with the same variables, config and
 results, computed this way; `conv3d_transpose` is the function for kernels a model builds at
@@ -47,6 +48,8 @@ import threading
 
 import keras
 import tensorflow as tf
+# pylint: disable-next=g-direct-tensorflow-import
+from tensorflow.python.ops import control_flow_util
 
 # Largest C_x for which the sub-pixel transposed convolution is used (table above).
 SUBPIXEL_MAX_CHANNELS = 8
@@ -74,6 +77,13 @@ def forward_only():
 
 def _forward_only():
   return getattr(_STATE, "forward_only", False)
+
+
+def _patches_allowed():
+  """Whether the patch form may be traced here: its ExtractVolumePatches has no TFLite builtin
+  (`forward_only`) and no XLA kernel (a `jit_compile` function, TPUStrategy's replicas)."""
+  return not (_forward_only() or control_flow_util.GraphOrParentsInXlaContext(
+      tf.compat.v1.get_default_graph()))
 
 
 def _fast_path(x_shape, kernel_shape, strides, padding, dilation_rate=(1, 1, 1), groups=1,
@@ -139,7 +149,7 @@ def _patches(x):
 
 def _forward(x, kernel):
   """The convolution X -> Y: patches @ kernel for a small fp32 Y, else TF's."""
-  if x.dtype == tf.float32 and _few_positions(x.shape) and not _forward_only():
+  if x.dtype == tf.float32 and _few_positions(x.shape) and _patches_allowed():
     y = tf.matmul(_patches(x), tf.reshape(kernel, [-1, kernel.shape[-1]]))
     return tf.reshape(y, [-1, x.shape[1] // 2, x.shape[2] // 2, x.shape[3] // 2,
                           kernel.shape[-1]])
@@ -157,7 +167,7 @@ def _transpose_forward(y, kernel):
 
 def _filter_gradient(x, kernel, dy):
   """d(loss)/d(kernel) from X and dL/dY: patches^T @ dY for a small Y, else TF's."""
-  if _few_positions(x.shape):
+  if _few_positions(x.shape) and _patches_allowed():
     grad = tf.matmul(_patches(x), tf.reshape(dy, [-1, dy.shape[-1]]), transpose_a=True)
     return tf.reshape(grad, tf.shape(kernel))
   return tf.raw_ops.Conv3DBackpropFilterV2(
