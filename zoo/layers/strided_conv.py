@@ -200,7 +200,7 @@ def _as_kernel(kernel, dtype):
 
 
 def conv3d_transpose(y, kernel, strides, padding):
-  """`keras.ops.conv_transpose` (channels_last) of a 5D y; sub-pixel where it is faster.
+  """`keras.ops.conv_transpose` (channels_last) of a 5D y, in this module's forms where they apply.
 
   For kernels a model builds at call time (e.g. several heads' kernels concatenated).
 
@@ -224,7 +224,8 @@ def _transpose_output_shape(y_shape, kernel_shape):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class Conv3D(keras.layers.Conv3D):
-  """`keras.layers.Conv3D` whose "k4 s2" input gradient into few channels is sub-pixel."""
+  """`keras.layers.Conv3D`; "k4 s2" with few input channels or a small output in this module's
+  forms (sub-pixel input gradient, patch forward and filter gradient)."""
 
   def call(self, inputs):
     if not (self.data_format == "channels_last" and _fast_path(
@@ -240,7 +241,8 @@ class Conv3D(keras.layers.Conv3D):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class Conv3DTranspose(keras.layers.Conv3DTranspose):
-  """`keras.layers.Conv3DTranspose` whose "k4 s2" forward into few channels is sub-pixel."""
+  """`keras.layers.Conv3DTranspose`; "k4 s2" into few channels or from a small input in this
+  module's forms (sub-pixel forward, patch gradients)."""
 
   def call(self, inputs):
     if not (self.data_format == "channels_last" and self.output_padding is None
