@@ -56,11 +56,6 @@ def resize_and_crop_mask(masks, height, width):
   return tf.ensure_shape(tf.cast(cropped, tf.int32), [None, height, width])
 
 
-def uint8_to_unit(images):
-  """uint8 [0, 255] -> float32 [-1, 1]."""
-  return tf.cast(images, tf.float32) / 127.5 - 1.0
-
-
 def to_uint8(video):
   """float [-1, 1] -> uint8, rounding half to even as numpy's `rint` does.
 

@@ -260,7 +260,7 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
     if g.condition == "image":
       return preprocess.resize_and_crop(condition, h, w)
     if g.condition == "frames":
-      return preprocess.uint8_to_unit(condition)
+      return zoo_inputs.uint8_to_unit(condition)
     return condition
 
   def _serving_functions(self):

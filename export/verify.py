@@ -199,7 +199,7 @@ def saved_model_cases(generator, segmenter=None):
     condition = tf.constant(raw)
   else:
     raw = rng.integers(0, 256, (BATCH, getattr(g, "context_frames", 1), h, w, c), np.uint8)
-    condition = preprocess.uint8_to_unit(raw)
+    condition = zoo_inputs.uint8_to_unit(raw)
     # predict(frames, horizon): the rollout to the clip's length, through the signature's
     # dynamic-horizon loop, against the Keras predictor's own (unrolled) rollout.
     horizon = g.video_shape[0] - raw.shape[1]

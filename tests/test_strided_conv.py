@@ -93,14 +93,14 @@ def test_other_shapes_fall_back_to_keras():
 
 
 def test_bfloat16_and_heads_function():
-  """bfloat16 runs the sub-pixel path; conv3d_transpose on a raw kernel equals the layer."""
+  """bfloat16 runs the sub-pixel path; conv_transpose on a raw kernel equals the layer."""
   ours, ref, y = _pair(True, 4, (2, 2, 4, 4, 8))
-  got = strided_conv.conv3d_transpose(tf.cast(y, tf.bfloat16), ours.kernel, [2, 2, 2], "same")
+  got = strided_conv.conv_transpose(tf.cast(y, tf.bfloat16), ours.kernel, [2, 2, 2], "same")
   assert got.dtype == tf.bfloat16
   want = ref(y) - ref.bias
   np.testing.assert_allclose(tf.cast(got, tf.float32).numpy(), want.numpy(), atol=0.05)
   np.testing.assert_allclose(
-      strided_conv.conv3d_transpose(y, ours.kernel, [2, 2, 2], "same").numpy(), want.numpy(),
+      strided_conv.conv_transpose(y, ours.kernel, [2, 2, 2], "same").numpy(), want.numpy(),
       rtol=1e-4, atol=1e-5)
 
 

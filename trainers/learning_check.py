@@ -59,14 +59,13 @@ TARGETS = {
     "relive_cnn_next_frame": {"mse_vs_copy_last": 1.0},
 }
 NUM_VIDEOS = 256
+RESULT_FILE = "learning_check.json"
+PLOT_FILE = "learning_check.png"
+PLOT_SIZE = (720, 480)
 
 
 class StoppedError(RuntimeError):
   """SIGTERM / Ctrl-C stopped a chunk's training: the checkpoint is saved, no verdict."""
-
-RESULT_FILE = "learning_check.json"
-PLOT_FILE = "learning_check.png"
-PLOT_SIZE = (720, 480)
 
 
 def eval_points(start, steps, every):

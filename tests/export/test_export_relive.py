@@ -22,6 +22,7 @@ import segmenter_helpers
 from trainers import loop
 from tests_config_loader import load_config
 import test_export_helpers as helpers
+from zoo import inputs as zoo_inputs
 from zoo import segmenter as segmenter_lib
 
 
@@ -158,7 +159,7 @@ def test_segmentation_signatures_build_the_one_hot_in_graph(segmentation_export)
   photo = rng.integers(0, 256, (3, 16, 16, 3), np.uint8)
   ids = rng.integers(0, 4, (3, 16, 16), np.int32)
   served = loaded.signatures["animate"](image=photo, segmentation=ids)["video"].numpy()
-  unit = preprocess.uint8_to_unit(photo)  # a 16x16 photo is not resized
+  unit = zoo_inputs.uint8_to_unit(photo)  # a 16x16 photo is not resized
   keras_onehot = ema.encoder_input({"image": unit, "segmentation": ids})
   np.testing.assert_array_equal(keras_onehot[..., 3:].numpy(), tf.one_hot(ids, 4).numpy())
   keras_video = ema({"image": unit, "segmentation": ids}, training=False).numpy()

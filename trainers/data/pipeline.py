@@ -57,6 +57,7 @@ import tensorflow as tf
 
 from trainers.data import format as record_format
 from trainers.data import synthetic
+from zoo import inputs as zoo_inputs
 
 OUTPUTS = ("first_frame", "middle_frame", "label", "segmentation", "fg_masks", "background")
 SYNTHETIC_ONLY = ("fg_masks", "background")
@@ -479,9 +480,9 @@ def _decode(record, data, training, outputs):
   if training:
     top = tf.random.stateless_uniform([], keys[1], 0, rh - height + 1, dtype=tf.int32)
     left = tf.random.stateless_uniform([], keys[2], 0, rw - width + 1, dtype=tf.int32)
-    flip = tf.random.stateless_uniform([], keys[3]) < 0.5
-    if not data.get("random_flip", True):  # A tensor still: tf.cond refuses a Python bool.
-      flip = tf.constant(False)
+    # A tensor either way: tf.cond refuses a Python bool.
+    flip = (tf.random.stateless_uniform([], keys[3]) < 0.5 if data.get("random_flip", True)
+            else tf.constant(False))
   else:
     top, left, flip = (rh - height) // 2, (rw - width) // 2, tf.constant(False)
   resized = tf.logical_or(tf.not_equal(rh, h), tf.not_equal(rw, w))
@@ -517,25 +518,13 @@ def _decode(record, data, training, outputs):
 _FRAME_KEYS = ("video", "first_frame", "middle_frame")
 
 
-def uint8_to_unit(frames):
-  """uint8 [0, 255] -> float32 [-1, 1]: x * (1 / 127.5) - 1 in one element-wise pass.
-
-  TF's Dequantize computes min + x * (max - min) / 255 in one kernel: the same float32 values
-  as `x / 127.5 - 1` inside a tf.function (Grappler turns the division into a multiplication
-  by 1 / 127.5; run eagerly or in tf.data, the division differs by at most 1.2e-7), at 40% of
-  the CPU of that formula's three passes over a batch (cast, divide, subtract), which took
-  ~0.3 of ~1.8 ms per 32x64x64 clip.
-  """
-  return tf.quantization.dequantize(tf.bitcast(frames, tf.quint8), -1.0, 1.0,
-                                    mode="MIN_COMBINED")
-
-
 def _to_unit_range(batch):
-  """uint8 frames of a whole batch -> float32 in [-1, 1] (`uint8_to_unit`), one op per key."""
+  """uint8 frames of a whole batch -> float32 in [-1, 1] (`zoo.inputs.uint8_to_unit`), one op
+  per key."""
   out = dict(batch)
   for key in _FRAME_KEYS:
     if key in out:
-      out[key] = uint8_to_unit(out[key])
+      out[key] = zoo_inputs.uint8_to_unit(out[key])
   return out
 
 

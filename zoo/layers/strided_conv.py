@@ -39,7 +39,7 @@ them (for converters). The patch op has neither a TFLite builtin nor an XLA kern
 `forward_only()` and inside XLA-compiled functions (`jit_compile`, TPU) TF's ops are used.
 
 `Conv3D` and `Conv3DTranspose` are the Keras layers with the same variables, config and
-results, computed this way; `conv3d_transpose` is the function for kernels a model builds at
+results, computed this way; `conv_transpose` is the function for kernels a model builds at
 call time.
 """
 
@@ -92,7 +92,7 @@ def _fast_path(x_shape, kernel_shape, strides, padding, dilation_rate=(1, 1, 1),
   strides = tuple(strides) if isinstance(strides, (list, tuple)) else (strides,) * 3
   dilation = (tuple(dilation_rate) if isinstance(dilation_rate, (list, tuple))
               else (dilation_rate,) * 3)
-  return (len(x_shape) == 5 and tuple(kernel_shape[:3]) == (4, 4, 4)
+  return (len(x_shape) == 5 and len(kernel_shape) == 5 and tuple(kernel_shape[:3]) == (4, 4, 4)
           and strides == (2, 2, 2) and str(padding).lower() == "same"
           and dilation == (1, 1, 1) and groups == 1 and data_format == "channels_last"
           and all(s is not None and s % 2 == 0 for s in x_shape[1:4])
@@ -195,24 +195,35 @@ def _transpose(y, kernel):
   return x, grad
 
 
+def _convolve(x, kernel):
+  """X -> Y: with this module's gradients, or only the forward under `forward_only()`."""
+  return _forward(x, kernel) if _forward_only() else _conv(x, kernel)
+
+
+def _convolve_transpose(y, kernel):
+  """Y -> X: with this module's gradients, or only the forward under `forward_only()`."""
+  return _transpose_forward(y, kernel) if _forward_only() else _transpose(y, kernel)
+
+
 def _as_kernel(kernel, dtype):
   return tf.cast(tf.convert_to_tensor(kernel), dtype)
 
 
-def conv3d_transpose(y, kernel, strides, padding):
-  """`keras.ops.conv_transpose` (channels_last) of a 5D y, in this module's forms where they apply.
+def conv_transpose(y, kernel, strides, padding):
+  """`keras.ops.conv_transpose` (channels_last), in this module's forms where they apply.
 
-  For kernels a model builds at call time (e.g. several heads' kernels concatenated).
+  For kernels a model builds at call time (e.g. several heads' kernels concatenated). Inputs
+  of another rank or shape go to `keras.ops.conv_transpose` itself.
 
   Args:
-    y: [B, t, h, w, C_y].
-    kernel: [kt, kh, kw, C_x, C_y] (Keras' transposed-convolution layout).
+    y: [B, ..., C_y].
+    kernel: [..., C_x, C_y] (Keras' transposed-convolution layout).
     strides, padding: as for `keras.ops.conv_transpose`.
   """
   kernel = _as_kernel(kernel, y.dtype)
   if _fast_path(_transpose_output_shape(y.shape, kernel.shape), kernel.shape, strides,
                 padding):
-    return _transpose_forward(y, kernel) if _forward_only() else _transpose(y, kernel)
+    return _convolve_transpose(y, kernel)
   return keras.ops.conv_transpose(y, kernel, strides=strides, padding=padding)
 
 
@@ -222,36 +233,40 @@ def _transpose_output_shape(y_shape, kernel_shape):
       kernel_shape[3],)
 
 
+class _StridedLayer:
+  """Mixin for a Keras conv layer: `call` takes this module's forms where `_takes(shape)`."""
+
+  def call(self, inputs):
+    if not self._takes(inputs.shape):
+      return super().call(inputs)
+    out = self._compute(inputs, _as_kernel(self.kernel, inputs.dtype))
+    if self.use_bias:
+      out = out + tf.cast(self.bias, out.dtype)
+    return self.activation(out)
+
+
 @keras.saving.register_keras_serializable(package="zoo")
-class Conv3D(keras.layers.Conv3D):
+class Conv3D(_StridedLayer, keras.layers.Conv3D):
   """`keras.layers.Conv3D`; "k4 s2" with few input channels or a small output in this module's
   forms (sub-pixel input gradient, patch forward and filter gradient)."""
 
-  def call(self, inputs):
-    if not (self.data_format == "channels_last" and _fast_path(
-        inputs.shape, self.kernel.shape, self.strides, self.padding, self.dilation_rate,
-        self.groups)):
-      return super().call(inputs)
-    kernel = _as_kernel(self.kernel, inputs.dtype)
-    y = _forward(inputs, kernel) if _forward_only() else _conv(inputs, kernel)
-    if self.use_bias:
-      y = y + tf.cast(self.bias, y.dtype)
-    return self.activation(y)
+  def _takes(self, input_shape):
+    return _fast_path(input_shape, self.kernel.shape, self.strides, self.padding,
+                      self.dilation_rate, self.groups, self.data_format)
+
+  def _compute(self, x, kernel):
+    return _convolve(x, kernel)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class Conv3DTranspose(keras.layers.Conv3DTranspose):
+class Conv3DTranspose(_StridedLayer, keras.layers.Conv3DTranspose):
   """`keras.layers.Conv3DTranspose`; "k4 s2" into few channels or from a small input in this
   module's forms (sub-pixel forward, patch gradients)."""
 
-  def call(self, inputs):
-    if not (self.data_format == "channels_last" and self.output_padding is None
-            and _fast_path(_transpose_output_shape(inputs.shape, self.kernel.shape),
-                           self.kernel.shape, self.strides, self.padding,
-                           self.dilation_rate)):
-      return super().call(inputs)
-    kernel = _as_kernel(self.kernel, inputs.dtype)
-    x = _transpose_forward(inputs, kernel) if _forward_only() else _transpose(inputs, kernel)
-    if self.use_bias:
-      x = x + tf.cast(self.bias, x.dtype)
-    return self.activation(x)
+  def _takes(self, input_shape):
+    return self.output_padding is None and _fast_path(
+        _transpose_output_shape(input_shape, self.kernel.shape), self.kernel.shape,
+        self.strides, self.padding, self.dilation_rate, data_format=self.data_format)
+
+  def _compute(self, y, kernel):
+    return _convolve_transpose(y, kernel)

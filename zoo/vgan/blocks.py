@@ -189,9 +189,10 @@ def heads_on_one_input(hidden, heads):
   Their kernels (and biases) are concatenated on the output-channel axis at call time, so
   each head keeps its own variables (parameter counts, checkpoints and exports are those of
   separate heads) and each output channel is computed exactly as its head computes it. Why:
-  oneDNN's transposed 3D convolution costs the same for 1 to 16 output channels (measured on
-  the 2-core EPYC, [8, 16, 32, 32, 64] -> 32x64x64: 81 ms for 1 channel, 85 for 3, 79 for 4,
-  forward), so the two-stream video and mask heads cost one pass instead of two.
+  a 3D head's transposed convolution costs little more for 4 output channels than for 3
+  (`zoo.layers.strided_conv`'s sub-pixel form, 2-core EPYC, [8, 16, 32, 32, 64] ->
+  32x64x64 forward: 27 ms for 3 channels, 29 for 4; oneDNN's own kernel took ~80 ms for any
+  of 1 to 8), so the two-stream video and mask heads cost one pass instead of two.
 
   Args:
     hidden: the shared input, [B, ..., C].
@@ -209,12 +210,7 @@ def heads_on_one_input(hidden, heads):
   dtype = hidden.dtype
   kernel = tf.concat([tf.cast(c.kernel, dtype) for c in convs], axis=-2)
   bias = tf.concat([tf.cast(c.bias, dtype) for c in convs], axis=0)
-  if first.rank == 3:
-    out = strided_conv.conv3d_transpose(hidden, kernel, list(first.strides), first.padding)
-  else:
-    out = keras.ops.conv_transpose(hidden, kernel, strides=list(first.strides),
-                                   padding=first.padding)
-  out = out + bias
+  out = strided_conv.conv_transpose(hidden, kernel, list(first.strides), first.padding) + bias
   parts = tf.split(out, [c.filters for c in convs], axis=-1)
   for c, part in zip(convs, parts):
     for listener in CONV_CALL_LISTENERS:

@@ -10,6 +10,7 @@ from data_helpers import batches, data_config, decode_index, index_clip, write_s
 from trainers.data import format as record_format
 from trainers.data import pipeline
 from trainers.data import synthetic
+from zoo import inputs as zoo_inputs
 
 
 def _index_examples(n, num_frames=20, height=40, width=48, fmt="png", **kwargs):
@@ -30,7 +31,7 @@ def test_round_trip_writer_to_reader(tmp_path):
 
 def test_uint8_to_unit_is_x_over_127_5_minus_1_to_rounding_and_round_trips():
   x = np.arange(256, dtype=np.uint8)
-  unit = tf.function(pipeline.uint8_to_unit)(tf.constant(x.reshape(1, 4, 8, 8))).numpy().ravel()
+  unit = tf.function(zoo_inputs.uint8_to_unit)(tf.constant(x.reshape(1, 4, 8, 8))).numpy().ravel()
   exact = x.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
   assert unit.dtype == np.float32 and unit[0] == -1.0 and unit[-1] == 1.0
   assert np.abs(unit - exact).max() <= np.finfo(np.float32).eps  # An ulp of x / 127.5 near 1.
