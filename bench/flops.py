@@ -41,7 +41,7 @@ The step (`gan_step_flops`), per generator step with `objective.d_steps` = k:
   G step:     G forward + backward w.r.t. weights
               + for each D: forward + backward w.r.t. its input.
 With the exact convention this is 4F_G + 8F_D - 2F_D(first layer) - F_G(z projections) for
-VGAN: 404.05 GFLOP for the two-stream GAN at 32x64x64, batch 8 (the issue's 404 GFLOP);
+VGAN: 404.05 GFLOP for the two-stream GAN at 32x64x64, batch 8 (the speed targets' 404 GFLOP);
 the simple convention gives 4F_G + 9F_D = 443.8 GFLOP.
 """
 

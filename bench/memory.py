@@ -4,7 +4,7 @@ r"""Where the peak resident memory of a GAN training step goes: measured RSS vs 
     python bench/memory.py --config=configs/vgan_two_stream.py:smoke --batch_size=2 --steps=1
 
 Builds `trainers.loop.Trainer` as bench/train_step.py does (XLA off, nothing written: the real
-step) and prints, in MiB (2^20 bytes; issue 7's "1.2 GB" is 1200e6 bytes = 1144 MiB):
+step) and prints, in MiB (2^20 bytes; the 1.2 GB target is 1200e6 bytes = 1144 MiB):
 
 1. import: current RSS after `import tensorflow, keras` and bench.common (~2 MiB of the zoo),
    before any network, graph or tensor exists.

@@ -13,7 +13,7 @@ import tensorflow as tf
 from bench import flops
 
 MIB = 2 ** 20
-TARGET_BYTES = 1.2e9  # issue 7, item 3: "at most 1.2 GB"
+TARGET_BYTES = 1.2e9  # the speed target: peak RSS of a two-stream fp32 step at batch 8
 SLOTS_PER_WEIGHT = {"adam": 2, "adamw": 2, "rmsprop": 1}
 
 

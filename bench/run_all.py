@@ -1,4 +1,4 @@
-r"""Regenerates bench/RESULTS.md: every speed figure the issues ask for, in one table.
+r"""Regenerates bench/RESULTS.md: every speed figure of the project, in one table.
 
     python bench/run_all.py            # ~30 minutes on 2 CPU cores: every VGAN GAN model
     python bench/run_all.py --quick    # ~10 minutes: vgan_two_stream only
@@ -10,14 +10,14 @@ Runs, each in its own process (so that each peak RSS is its own), one after the 
   and mixed_bfloat16, XLA off: seconds per step, clips/s, analytic GFLOP/s, its ratio to the
   fp32 matmul GFLOP/s measured in the same run, the bf16 speed-up and the peak RSS;
 * bench/plain_step.py: the same two-stream step without the loop (the floor to beat);
-* bench/torch_step.py: the same two-stream step in PyTorch eager (issue 4's reference), fp32,
+* bench/torch_step.py: the same two-stream step in PyTorch eager (the reference step), fp32,
   batch 8 and 16, when PyTorch is installed (`pip install -e '.[bench]'`), else skipped;
 * bench/fvd.py: clips/s of 16x224x224 clips through the Keras I3D at batch 8;
 * bench/input_pipeline.py: clips/s of 32x64x64 clips from JPEG (one per frame), JPEG mosaic
   (one per clip) and PNG TFRecords and from the synthetic source.
 
 The table names the machine (CPU, cores, SIMD flags, load average before and after), the
-Python / TensorFlow / Keras versions and the date, and states each issue target next to
+Python / TensorFlow / Keras versions and the date, and states each speed target next to
 what was measured. The machine must be otherwise idle: the load averages are printed so that
 a reader can tell.
 """
@@ -51,7 +51,7 @@ FLAGS = flags.FLAGS
 GAN_CONFIGS = ("vgan_one_stream", "vgan_two_stream", "vgan_image_to_video")
 PRECISIONS = ("float32", "mixed_bfloat16")
 
-# The targets of issue 7 ("Speed"), checked in the table.
+# The speed targets (docs/benchmarks.md), checked in the table.
 TARGET_FP32_RATIO = 0.85
 TARGET_BF16_SPEEDUP = 1.7
 TARGET_RSS_MB = 1200.0  # "1.2 GB" at batch 8, vgan_two_stream (1 MiB = 1.048576 MB)
@@ -132,8 +132,8 @@ def torch_note(torch_results):
 
 
 def targets(results, fvd, pipeline):
-  """One row per issue-7 target: what was asked, what was measured, met or not."""
-  rows = ["| target (issue 7) | asked | measured | met |", "|---|---|---|---|"]
+  """One row per speed target: what was asked, what was measured, met or not."""
+  rows = ["| target | asked | measured | met |", "|---|---|---|---|"]
   ratios, speedups = [], []
   for (name, batch), by_precision in results.items():
     runs = {p: (r.get("runs") or [{}])[0] for p, r in by_precision.items() if "error" not in r}

@@ -5,11 +5,12 @@ r"""The PyTorch eager reference for bench/plain_step.py: the same VGAN two-strea
     python bench/torch_step.py --config=configs/vgan_two_stream.py:smoke --batch_size=2 \
         --steps=2 --channels_last
 
-Issue 4 item 7 compares our step with "a PyTorch eager implementation of the same full step"
-as achieved GFLOP/s over matmul GFLOP/s, measured elsewhere; this measures it here. Builds the
-config's Keras task (`trainers.tasks.make_task`) and its PyTorch twin (`bench/torch_vgan.py`:
-same layers, same initial weights, same losses, d_steps and Adam settings; parameter counts,
-output shapes and a training-mode forward pass checked against Keras), then times
+The speed targets compare our step with a PyTorch eager implementation of the same full step,
+as achieved GFLOP/s over matmul GFLOP/s; this measures that reference on the same machine.
+Builds the config's Keras task (`trainers.tasks.make_task`) and its PyTorch twin
+(`bench/torch_vgan.py`: same layers, same initial weights, same losses, d_steps and Adam
+settings; parameter counts, output shapes and a training-mode forward pass checked against
+Keras), then times
 `torch_vgan.Step` on one random real batch made before timing. GFLOP per step is
 `bench/flops.gan_step_flops` on the Keras task, the count the TF benches use, so the ratios
 compare.

@@ -1,7 +1,7 @@
 """VGAN's two-stream GAN in PyTorch, for bench/torch_step.py: networks, weights from Keras, step.
 
-Issue 4 item 7 compares our step with "a PyTorch eager implementation of the same full step
-(D on real and fake, G step, Adam)". This module is that implementation:
+The speed targets compare our step with a PyTorch eager implementation of the same full step
+(D on real and fake, G step, Adam). This module is that implementation:
 
 * `TwoStreamGenerator` and `Discriminator` are `zoo.vgan`'s networks in `torch.nn`, built by
   `networks_from_task` from the config's Keras models (their widths, z size, clip shape,

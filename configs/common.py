@@ -258,7 +258,7 @@ def parse_flags(arg, allowed):
 
 
 def relive(c, task="gan", condition=""):
-  """(Re)live Photos training (report sec. 4; ARCHITECTURES.md sec. 2) on 32x64x64 clips.
+  """(Re)live Photos training (report sec. 4.7; docs/architecture.md) on 32x64x64 clips.
 
   Adam lr 1e-3, beta1 0.5, batch 32 for every model. task "gan": WGAN with gradient penalty
   lambda 10 (Gulrajani's default; the report gives none), 5 critic steps per generator step,

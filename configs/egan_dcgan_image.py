@@ -7,7 +7,7 @@ to 160, randomly cropped to 128 and flipped, each drawn uniformly from a 32-fram
   python -m trainers.train --config=configs/egan_dcgan_image.py --workdir=/tmp/dcgan2d
   python -m trainers.train --config=configs/egan_dcgan_image.py:smoke --workdir=/tmp/smoke2d
 
-Then inflate into configs/egan_dcgan_video.py (python -m trainers.inflate, README).
+Then inflate into configs/egan_dcgan_video.py (python -m trainers.inflate, docs/training.md).
 `:smoke` shrinks the networks to 16x16 frames for a seconds-long local run.
 """
 

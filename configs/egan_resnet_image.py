@@ -7,7 +7,7 @@ resize-160 / crop-128 / flip pipeline, drawn uniformly from clips. Table 4.2: G 
   python -m trainers.train --config=configs/egan_resnet_image.py --workdir=/tmp/resnet2d
   python -m trainers.train --config=configs/egan_resnet_image.py:smoke --workdir=/tmp/smoke
 
-Then inflate into configs/egan_resnet_video.py (python -m trainers.inflate, README).
+Then inflate into configs/egan_resnet_video.py (python -m trainers.inflate, docs/training.md).
 """
 
 from configs import common

@@ -1,4 +1,4 @@
-"""(Re)live Photos conditional WGAN-GP (Chen, Kang, Kim, sec. 3.2): a photo -> 32 frames.
+"""(Re)live Photos conditional WGAN-GP (Chen, Kang, Kim, sec. 4.4): a photo -> 32 frames.
 
 The photo is the clip's middle frame (index 15 of 32, `data.outputs` middle_frame); the encoder
 maps it to the generator's 2x4x4x512 code; the critic sees the photo tiled over time on

@@ -1,4 +1,4 @@
-"""(Re)live Photos convolutional LSTM next-frame predictor (Chen, Kang, Kim, sec. 3.6).
+"""(Re)live Photos convolutional LSTM next-frame predictor (Chen, Kang, Kim, sec. 4.6.1).
 
 Conv encoder to 16x16x128 -> ConvLSTM2D 128 (kernel 3) -> deconv decoder; dropout 0.2; L2 with
 teacher forcing in training, recursive rollout in evaluation; Adam 1e-3, beta1 0.5, batch 32.

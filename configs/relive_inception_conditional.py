@@ -1,4 +1,4 @@
-"""(Re)live Photos Inception-conditioned WGAN-GP (Chen, Kang, Kim, sec. 3.4).
+"""(Re)live Photos Inception-conditioned WGAN-GP (Chen, Kang, Kim, sec. 4.4.1).
 
 A frozen InceptionV3 (the report's InceptionV4 is not in Keras) encodes the middle-frame photo
 at 299x299; its 8x8x2048 features feed the generator (1x1 conv 512, tiled to 4x8x8) and the

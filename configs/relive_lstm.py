@@ -1,8 +1,8 @@
-"""(Re)live Photos LSTM next-frame predictor (Chen, Kang, Kim, sec. 3.5, Figure 3).
+"""(Re)live Photos LSTM next-frame predictor (Chen, Kang, Kim, sec. 4.6, Figure 3).
 
 Each frame -> CNN -> 1024 -> LSTM 1024 -> deconv -> the next frame; dropout 0.2 between layers
 and frames; L2 loss at every step with teacher forcing (objective.task "prediction"); rollout
-from the first frame in evaluation. Adam lr 1e-3, beta1 0.5, batch 32 (report sec. 4).
+from the first frame in evaluation. Adam lr 1e-3, beta1 0.5, batch 32 (report sec. 4.7).
 
   python -m trainers.train --config=configs/relive_lstm.py --workdir=/tmp/relive_lstm
   python -m trainers.evaluate_prediction --workdir=/tmp/relive_lstm --data=/data/test-*.tfrecord

@@ -1,4 +1,4 @@
-"""(Re)live Photos segmentation-conditioned WGAN-GP (Chen, Kang, Kim, sec. 3.3).
+"""(Re)live Photos segmentation-conditioned WGAN-GP (Chen, Kang, Kim, sec. 4.4.2).
 
 The encoder reads the middle-frame photo and its one-hot semantic segmentation (23 classes,
 the record's `segmentation` feature: `objective.condition = "middle_frame+segmentation"` hands

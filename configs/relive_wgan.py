@@ -1,6 +1,6 @@
-"""(Re)live Photos WGAN-GP video GAN (Chen, Kang, Kim, sec. 3.1), one- or two-stream.
+"""(Re)live Photos WGAN-GP video GAN (Chen, Kang, Kim, sec. 4.1-4.3), one- or two-stream.
 
-Report / ARCHITECTURES.md sec. 2: z 100 -> FC -> 2x4x4x512 -> 32x64x64 clips; the critic with
+Report and docs/architecture.md: z 100 -> FC -> 2x4x4x512 -> 32x64x64 clips; the critic with
 layer norm (`critic_norm`: layer / none / batch; batch is refused with the gradient penalty);
 `common.relive`: WGAN-GP lambda 10, 5 critic steps, Adam 1e-3 (0.5, 0.9), batch 32.
 

@@ -1,6 +1,6 @@
-"""VGAN future generation (Vondrick et al. 2016, sec. 5): a first frame -> a 32-frame clip.
+"""VGAN future generation (Vondrick et al. 2016, sec. 3.4): a first frame -> a 32-frame clip.
 
-Follows the authors' released code (ARCHITECTURES.md sec. 1): 2D encoder to 4x4x1024, a
+Follows the authors' released code (docs/architecture.md): 2D encoder to 4x4x1024, a
 two-stream decoder, discriminator widths doubled, L1 first-frame reconstruction with
 lambda 10, batch 32, no mask penalty.
 
@@ -32,7 +32,7 @@ def get_config(arg=""):
                        encoder_widths=(8, 16))
   elif arg == "quickstart":
     # configs/quickstart.py's scale (16x32x32, widths quartered, discriminator doubled as
-    # above) for the learning check of issue 11.
+    # above) for the learning check's mask-IoU target.
     common.shrink_vgan(c, frames=16, size=32, widths=(128, 64, 32), d_widths=(64, 128, 256),
                        encoder_widths=(32, 64, 128))
     c.data.synthetic.max_shapes = 2

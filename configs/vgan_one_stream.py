@@ -1,4 +1,4 @@
-"""VGAN one-stream generator (Vondrick et al. 2016, sec. 2.1): one 3D transposed-conv stack.
+"""VGAN one-stream generator (Vondrick et al. 2016, sec. 2.2): one 3D transposed-conv stack.
 
 Paper size: 32x64x64 clips, z 100, batch 64, Adam 2e-4 beta1 0.5, non-saturating loss.
 

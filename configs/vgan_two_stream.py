@@ -1,4 +1,4 @@
-"""VGAN two-stream generator (Vondrick et al. 2016, sec. 2.1): foreground, background, mask.
+"""VGAN two-stream generator (Vondrick et al. 2016, sec. 2.2): foreground, background, mask.
 
 Paper size: 32x64x64 clips, z 100, batch 64, Adam 2e-4 beta1 0.5, one D step per G step,
 non-saturating loss, mask sparsity 0.1 * mean|m|.

@@ -29,7 +29,7 @@ in one fresh process (`export.verify`) and only when every check passes are they
 their final names. A failed check removes every temporary directory and raises with the
 measured figures: a path that exists is always a complete, verified artefact, and an export
 is all or nothing.
-See export/README_SNIPPET.md for `saved_model_cli` and a TF Serving request.
+See docs/export.md for `saved_model_cli` and a TF Serving request.
 """
 
 import contextlib

@@ -12,7 +12,7 @@ loops (`tf.scan`) become builtin WHILE ops with a run-time trip count, and the t
 dimension of the outputs is dynamic. The converter lowers the scan's TensorList to a
 tensor that every step rewrites whole (SLICE + CONCATENATION), so one call costs
 O(num_frames^2) in copies, as a fixed-length conversion of the same length does (measured
-in the README's Radner section).
+in docs/benchmarks.md).
 
 Variables are frozen before conversion: the converter, given a function that still reads
 Keras 3 variables, can leave some as uninitialised resource variables and the model then

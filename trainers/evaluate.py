@@ -355,7 +355,7 @@ _NETWORKS = {}
 
 def eval_metrics(eval_config):
   """The metrics of a config's `eval` section: `eval.metrics`, or FVD when `eval.i3d` is set,
-  else FD-R3D (issue 11.2: a metric that needs no download)."""
+  else FD-R3D (a metric that needs no download)."""
   metrics = parse_metrics(tuple(eval_config.get("metrics", ()) or ()), "config.eval.metrics")
   if metrics:
     return metrics

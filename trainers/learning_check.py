@@ -1,4 +1,4 @@
-r"""Learning check (issue 11.5): does a config learn within its quickstart budget?
+r"""Learning check: does a config learn within its quickstart budget?
 
     python -m trainers.learning_check --config=configs/quickstart.py --workdir=/tmp/lc
     python -m trainers.learning_check --config=configs/vgan_image_to_video.py:smoke \
@@ -13,13 +13,13 @@ previous checkpoint, data iterator included) and measures, at the start and afte
   WORKDIR/eval);
 - mask IoU (`trainers.eval.mask_iou`) for image-conditioned two-stream generators on
   synthetic data;
-- for next-frame predictors (objective.task "prediction"; issue 11.4) instead of FD-R3D:
+- for next-frame predictors (objective.task "prediction") instead of FD-R3D:
   the one-step (teacher-forced) MSE of `--num_videos` eval clips against the
   copy-the-last-frame baseline on the same clips, and the recursive MSE against its own
   baseline (`trainers.evaluate_prediction`); "mse_vs_copy_last" is their ratio.
 Writes WORKDIR/learning_check.json (the table, targets, verdicts) and
-WORKDIR/learning_check.png (the curves over steps, drawn with Pillow). Exits 1 when a target
-of issue 11 is missed: FD-R3D falls by at least 50% from step 0 for vgan_two_stream; mask
+WORKDIR/learning_check.png (the curves over steps, drawn with Pillow). Exits 1 when a learning
+target is missed: FD-R3D falls by at least 50% from step 0 for vgan_two_stream; mask
 IoU >= 0.5 at the end for vgan_image_to_video; one-step MSE below the copy-last-frame
 baseline's (ratio < 1) at the end for the (Re)live Photos predictors. Other models are
 measured without a verdict.
@@ -49,7 +49,7 @@ from trainers import workdir as workdir_lib
 from trainers.eval import mask_iou as mask_iou_lib
 from trainers.eval import sources as sources_lib
 
-# Issue 11: generator name -> {target: threshold}.
+# What "learns" means per generator (docs/evaluation.md): name -> {target: threshold}.
 TARGETS = {
     "vgan_two_stream": {"fd_r3d_drop": 0.5},
     "vgan_image_to_video": {"mask_iou": 0.5},

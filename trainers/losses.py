@@ -159,7 +159,7 @@ def r1_penalty(critic_fn, real):
   """R1 (Mescheder et al. 2018): mean over the batch of sum(grad D(real)^2).
 
   Unweighted: the config weight multiplies it (the GAN-Stability code's form is
-  `reg_param * mean(sum sq grads)` with reg_param 10, see ARCHITECTURES section 3).
+  `reg_param * mean(sum sq grads)` with reg_param 10; Egan's thesis sec. 4.2.1 uses weight 10).
   """
   grads = _input_gradients(critic_fn, _f32(real))
   return tf.reduce_mean(_per_sample_sum(tf.square(grads)))

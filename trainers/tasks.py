@@ -468,7 +468,7 @@ class ClassificationTask(_SupervisedTask):
 
 
 class PredictionTask(_SupervisedTask):
-  """Next-frame prediction, (Re)live Photos sec. 3.5-3.6: `relive_lstm`, `relive_convlstm`,
+  """Next-frame prediction, (Re)live Photos sec. 4.6: `relive_lstm`, `relive_convlstm`,
   `relive_cnn_next_frame`.
 
   Teacher forcing: the predictor reads the true frames 0..T-2 and each output k is compared

@@ -52,13 +52,9 @@ def uint8_to_unit(frames):
   """uint8 [0, 255] -> float32 [-1, 1]: x * (1 / 127.5) - 1 in one element-wise pass.
 
   The one conversion of stored frames to a network's range: the input pipeline and the
-  serving signatures both call it, so training and serving see the same values.
-
-  TF's Dequantize computes min + x * (max - min) / 255 in one kernel: the same float32 values
-  as `x / 127.5 - 1` inside a tf.function (Grappler turns the division into a multiplication
-  by 1 / 127.5; run eagerly or in tf.data, the division differs by at most 1.2e-7), at 40% of
-  the CPU of that formula's three passes over a batch (cast, divide, subtract), which took
-  ~0.3 of ~1.8 ms per 32x64x64 clip.
+  serving signatures both call it, so training and serving see the same values. TF's
+  Dequantize does it in one kernel instead of three passes (cast, divide, subtract); the
+  values equal `x / 127.5 - 1` in a tf.function (docs/benchmarks.md has the CPU saved).
   """
   return tf.quantization.dequantize(tf.bitcast(frames, tf.quint8), -1.0, 1.0,
                                     mode="MIN_COMBINED")

@@ -1,5 +1,5 @@
 """trainers.learning_check: the chunked run, table and plot on tiny networks (fast), and the
-issue-11 targets on the real configs (slow, `-m slow`)."""
+learning targets on the real configs (slow, `-m slow`)."""
 
 import importlib.util
 import json
@@ -43,7 +43,7 @@ def test_tiny_image_to_video_run_writes_table_and_plot(tmp_path):
   result = learning_check.run_check(c, wd, steps=2, every=2, num_videos=8, batch_size=4)
   assert result["steps"] == [0, 2] and len(result["rows"]) == 2
   assert all(r["fd_r3d"] > 0 and 0.0 <= r["mask_iou"] <= 1.0 for r in result["rows"])
-  assert result["targets"] == {} and result["ok"]  # no issue-11 target for the tiny network
+  assert result["targets"] == {} and result["ok"]  # no learning target for the tiny network
   written = json.load(open(os.path.join(wd, "learning_check.json")))
   assert [r["step"] for r in written["rows"]] == [0, 2]
   assert written["protocol"]["metric"] == "FD-R3D" and written["protocol"]["num_videos"] == 8
@@ -103,7 +103,7 @@ def _load_config(name, arg=""):
 
 @pytest.mark.slow
 def test_quickstart_two_stream_fd_r3d_halves(tmp_path):
-  """Issue 11: FD-R3D falls by >= 50% for vgan_two_stream within the quickstart budget."""
+  """FD-R3D falls by >= 50% for vgan_two_stream within the quickstart budget."""
   c = _load_config("quickstart")
   result = learning_check.run_check(c, str(tmp_path), num_videos=256)
   assert result["generator"] == "vgan_two_stream"
@@ -112,7 +112,7 @@ def test_quickstart_two_stream_fd_r3d_halves(tmp_path):
 
 @pytest.mark.slow
 def test_image_to_video_mask_iou(tmp_path):
-  """Issue 11: mask IoU >= 0.5 for vgan_image_to_video (the smoke networks, 2000 steps)."""
+  """Mask IoU >= 0.5 for vgan_image_to_video (the smoke networks, 2000 steps)."""
   c = _load_config("vgan_image_to_video", "smoke")
   c.train.batch_size = 16
   c.data.synthetic.max_shapes = 2

@@ -1,6 +1,6 @@
 """The mixed_bfloat16 path: float32 state for every config's models, and unchanged training.
 
-Issue 7 item 2: variables, batch statistics and losses stay float32 under the
+Variables, batch statistics and losses stay float32 under the
 `mixed_bfloat16` policy, and 200 steps in bf16 end where 200 steps in fp32 end, within the
 tolerances stated in `test_bfloat16_training_matches_float32`.
 """

@@ -1,4 +1,4 @@
-"""Issue 11.4 for next-frame predictors: the learning check reports MSE against the
+"""For next-frame predictors the learning check reports MSE against the
 copy-the-last-frame baseline on the same clips (the metric here; the full check is `slow`)."""
 
 import json
@@ -43,7 +43,7 @@ def test_predictor_check_reports_mse_against_copy_last_frame(tmp_path):
 
 @pytest.mark.slow
 def test_lstm_beats_copy_last_frame(tmp_path):
-  """Issue 11.4: the smoke LSTM predicts the next frame better than copying the last one."""
+  """The smoke LSTM predicts the next frame better than copying the last one."""
   c = relive_lstm.get_config("smoke")
   c.train.batch_size = 16
   c.data.synthetic.max_shapes = 2

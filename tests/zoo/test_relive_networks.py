@@ -21,7 +21,7 @@ def shapes_through(layers, x):
   return shapes, x
 
 
-# Hand counts (ARCHITECTURES.md sec. 2): a 4x4x4 kernel has 64 taps, a 2D 4x4 16.
+# Hand counts (docs/architecture.md): a 4x4x4 kernel has 64 taps, a 2D 4x4 16.
 TRUNK = (conv_params(64, 512, 256) + bn_params(256) + conv_params(64, 256, 128) + bn_params(128)
          + conv_params(64, 128, 64) + bn_params(64) + conv_params(64, 64, 3))
 PROJECTION = Z * 2 * 4 * 4 * 512 + 2 * 4 * 4 * 512 + bn_params(2 * 4 * 4 * 512)

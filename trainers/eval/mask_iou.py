@@ -1,6 +1,6 @@
-"""Mask IoU of two-stream generators against the synthetic data's true foreground (issue 11.3).
+"""Mask IoU of two-stream generators against the synthetic data's true foreground.
 
-A two-stream generator (VGAN, Vondrick et al. 2016, sec. 2.1) composes its clip as
+A two-stream generator (VGAN, Vondrick et al. 2016, sec. 2.2) composes its clip as
 m * foreground + (1 - m) * background; whether m learns to cover the moving objects is not
 visible in FVD. The synthetic source knows the truth (`fg_masks`: 1 where a shape covers the
 pixel), so for an image-to-video generator conditioned on a held-out clip's first frame its
@@ -110,8 +110,8 @@ def direction_oracle_iou(data_config, num_clips=256, seed=0):
   against the true masks with `frame_iou`: what a generator that knows each shape's place,
   size, kind and speed exactly, but not its direction, can expect. Measured at the
   quickstart's 16x32x32 (256 clips, seed 0): 0.31 (random direction) and 0.30 (static), from
-  1.0 at frame 0 to 0.13 at frame 15; the image-to-video IoU target of issue 11 (0.5) is
-  above it.
+  1.0 at frame 0 to 0.13 at frame 15; the learning check's image-to-video IoU
+  target (0.5) is above it.
 
   Args:
     data_config: a `data` section with source "synthetic" (its num_frames, height, width and

@@ -2,7 +2,7 @@
 
 Registered names: `egan_dcgan_generator_2d` / `_3d`, `egan_dcgan_discriminator_2d` / `_3d`.
 The figures are missing from the thesis text; the widths below reproduce its Table 4.2
-(image G 7.5M, D 7.0M; video G 28.3M, D 27.8M; see ARCHITECTURES.md section 3).
+(image G 7.5M, D 7.0M; video G 28.3M, D 27.8M; see docs/architecture.md).
 """
 
 import keras

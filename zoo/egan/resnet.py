@@ -2,7 +2,7 @@
 
 Registered names: `egan_resnet_generator_2d` / `_3d`, `egan_resnet_discriminator_2d` / `_3d`.
 The architecture is GAN-Stability's (Mescheder et al. 2018); its widths reproduce Table 4.2
-(image G 33.3M, D 29.1M; video G 102.7M, D 85.8M; see ARCHITECTURES.md section 3).
+(image G 33.3M, D 29.1M; video G 102.7M, D 85.8M; see docs/architecture.md).
 """
 
 import keras

@@ -4,9 +4,8 @@ Keras 3's `BatchNormalization` runs as separate ops (moments, then an elementwis
 normalization chain, and as many again in the gradient). TensorFlow's FusedBatchNormV3
 kernels compute the same function with one op each way. Every input goes to the op as a
 4D NHWC view (5D [B, D, H, W, C] as [B * D, H, W, C]: a reshape, with the same per-channel
-statistics), because on CPU only the 4D op runs on oneDNN: measured on the 2-core EPYC,
-forward + backward (+ ReLU) of [8, 16, 32, 32, 64] took 41 ms as NDHWC and 22 ms as the 4D
-view.
+statistics), because on CPU only the 4D op runs on oneDNN (about twice as fast as the
+5D op; docs/benchmarks.md).
 
 It subclasses `keras.layers.BatchNormalization`, so it has the same variables in the same
 order (gamma, beta, moving_mean, moving_variance: checkpoints are interchangeable), the same

@@ -17,9 +17,9 @@ def fold_seed(seed, index):
 class NoiseInjection(keras.layers.Layer):
   """x + strength * n: n ~ N(0, 1) per pixel, shared by the channels; strength per channel.
 
-  StyleGAN2's "B" block (Karras et al. 2020, Fig. 2d) has one scalar strength; Radner's
-  issue asks for one per channel (StyleGAN's original form). Strengths start at 0, so a
-  fresh network ignores the noise until it learns to use it.
+  StyleGAN2's "B" block (Karras et al. 2020, Fig. 2d) has one scalar strength; here it is
+  one per channel (StyleGAN's original form), where Radner's thesis (sec. 3.3) is silent.
+  Strengths start at 0, so a fresh network ignores the noise until it learns to use it.
   """
 
   def build(self, input_shape):

@@ -1,42 +1,23 @@
 """3D "k4 s2" convolutions computed in the forms oneDNN runs fast at their shapes.
 
-A kernel-4, stride-2, padding-"same" 3D convolution from X (channels C_x, size 2n per axis)
-to Y (C_y, size n) and its transpose (Y -> X, a generator's upsampling layer) are three
-computations: the convolution X -> Y, the transposed convolution Y -> X (also the
-convolution's input gradient) and the filter gradient. TF's oneDNN kernels run two kinds of
-shape far below the ~200 GFLOP/s they reach elsewhere (2-core EPYC, fp32, batch 8):
+A kernel-4, stride-2, padding-"same" 3D convolution from X (C_x channels, size 2n per axis)
+to Y (C_y, size n), and its transpose Y -> X, run far below TF's usual CPU speed at two kinds
+of shape, so those take another form of the same arithmetic (same variables, results and
+gradients; docs/benchmarks.md has the figures):
 
-* The transposed convolution into few channels (C_x <= 8: a VGAN generator's video and mask
-  heads, a discriminator's gradient into the 3-channel video) runs at ~50 GFLOP/s whatever
-  C_x is. [8, 16, 32, 32, 64] -> 32x64x64:
+* a transposed convolution into few channels (C_x <= SUBPIXEL_MAX_CHANNELS: a generator's
+  video and mask heads, a discriminator's gradient into the video) becomes ONE stride-1
+  2x2x2 convolution to 8 * C_x channels (one per output parity of t, h, w), then
+  depth-to-space and a crop of 1 at each end (the sub-pixel form);
+* a small Y (<= PATCHES_MAX_POSITIONS positions per clip, e.g. 2x4x4 under 4x8x8) with many
+  channels computes its forward and filter gradient as the 4x4x4 windows of X
+  (`tf.extract_volume_patches`, in the kernel's (kt, kh, kw, C_x) order) times the kernel as
+  a matrix (the patch form).
 
-    C_x                        1 (16x32x32)   3     4     8     16    32
-    transposed, TF's op, ms    19.6           82    80    85    96    179
-    sub-pixel, ms              4.3            27    29    57    111   215
-
-  Sub-pixel form: the stride-2 transposed convolution equals ONE stride-1 2x2x2 convolution to
-  8 * C_x channels (one per output parity of t, h, w) on Y padded by 1, then those channels
-  spread back over space (depth-to-space) and 1 cropped off each end. Same arithmetic.
-* A small Y (at most 32 positions per clip, e.g. 2x4x4 under a 4x8x8 X: the last
-  discriminator layer, the generator's second) with many channels: the forward at 100-125
-  GFLOP/s and the filter gradient slower still (bfloat16's slower than float32's). Patch form:
-  the 4x4x4 windows of X as a matrix (`tf.extract_volume_patches`, in the kernel's own
-  (kt, kh, kw, C_x) order) times the kernel as a matrix, and its transpose times dL/dY for
-  the filter gradient. [8, 4, 8, 8, C_x] -> 2x4x4x C_y, ms, TF's op -> patch form:
-
-    C_x -> C_y     forward fp32   filter grad fp32   filter grad bf16
-    256 -> 512     35.6 -> 25.7   45.4 -> 33.9       41.0 -> 17.4
-    512 -> 1024    152 -> 97      182 -> 111         196 -> 64
-
-  The bfloat16 forward stays TF's (11.5 against 16.4 ms at 256 -> 512). Still ahead at batch
-  32 (the image-to-video paper batch), 512 -> 1024: fp32 forward 384 -> 356 ms, filter
-  gradient 525 -> 374 (fp32) and 563 -> 221 (bf16).
-
-Everything else stays TF's own op, and a layer of neither kind is TF's op entirely. The two
-directions are `tf.custom_gradient`s whose gradients are again these functions, so second
-derivatives (gradient penalties) work. `forward_only()` traces the same forward ops without
-them (for converters). The patch op has neither a TFLite builtin nor an XLA kernel: under
-`forward_only()` and inside XLA-compiled functions (`jit_compile`, TPU) TF's ops are used.
+Everything else is TF's own op. Both directions are `tf.custom_gradient`s whose gradients
+are again these functions, so second derivatives (gradient penalties) work. The patch op has
+neither a TFLite builtin nor an XLA kernel: under `forward_only()` (for converters) and inside
+XLA-compiled functions (`jit_compile`, TPU) TF's ops are used.
 
 `Conv3D` and `Conv3DTranspose` are the Keras layers with the same variables, config and
 results, computed this way; `conv_transpose` is the function for kernels a model builds at
@@ -51,9 +32,9 @@ import tensorflow as tf
 # pylint: disable-next=g-direct-tensorflow-import
 from tensorflow.python.ops import control_flow_util
 
-# Largest C_x for which the sub-pixel transposed convolution is used (table above).
+# Largest C_x for which the sub-pixel transposed convolution is used (measured crossover).
 SUBPIXEL_MAX_CHANNELS = 8
-# Largest Y extent (t * h * w per clip) for which the patch + matmul forms are used (above).
+# Largest Y extent (t * h * w per clip) for which the patch + matmul forms are used.
 PATCHES_MAX_POSITIONS = 32
 
 _STRIDES = [1, 2, 2, 2, 1]

@@ -1,6 +1,6 @@
 """(Re)live Photos critics (WGAN-GP), unconditional, photo-conditioned and Inception-conditioned.
 
-Registered names: `relive_critic`, `relive_inception_critic` (ARCHITECTURES.md sec. 2).
+Registered names: `relive_critic`, `relive_inception_critic` (docs/architecture.md).
 """
 
 import keras
@@ -23,11 +23,11 @@ def photo_of(condition):
 @registry.register("relive_critic")
 @keras.saving.register_keras_serializable(package="relive")
 class Critic(keras.Model):
-  """The (Re)live Photos critic (report sec. 3.1; poster "Discriminator").
+  """The (Re)live Photos critic (report sec. 4.3; poster "Discriminator").
 
   Conv3D "k4 s2" 64 -> 128 -> 256 -> 512 (16x32x32 -> 8x16x16 -> 4x8x8 -> 2x4x4), LeakyReLU
   0.2, then Conv3D 1, kernel (2,4,4), valid -> an unbounded score [B, 1].
-  With `conditional=True` (the conditional WGAN, sec. 3.2) the photo [B, H, W, 3] is tiled
+  With `conditional=True` (the conditional WGAN, sec. 4.4) the photo [B, H, W, 3] is tiled
   over time and concatenated to the clip on channels (6 input channels); a dict condition
   gives its "image".
 
@@ -91,7 +91,7 @@ class Critic(keras.Model):
 @registry.register("relive_inception_critic")
 @keras.saving.register_keras_serializable(package="relive")
 class InceptionCritic(Critic):
-  """The critic of `relive_inception_conditional` (report sec. 3.4).
+  """The critic of `relive_inception_conditional` (report sec. 4.4.1).
 
   `Critic` (unconditional input), plus the photo's frozen InceptionV3 features (the 8x8 stage)
   through a 1x1 conv to `feature_width` (64), tiled over time and concatenated on channels

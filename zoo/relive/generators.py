@@ -1,7 +1,7 @@
-"""(Re)live Photos generators (Chen, Kang, Kim; report sec. 3, poster "Architectures").
+"""(Re)live Photos generators (Chen, Kang, Kim; report sec. 4, poster "Architectures").
 
 Registered names: `relive_wgan`, `relive_conditional_wgan`, `relive_segmentation_conditional`,
-`relive_inception_conditional`. Shapes and decisions: ARCHITECTURES.md sec. 2.
+`relive_inception_conditional`. Shapes and decisions: docs/architecture.md.
 """
 
 import keras
@@ -80,7 +80,7 @@ class _Projection(keras.layers.Layer):
 @registry.register("relive_wgan")
 @keras.saving.register_keras_serializable(package="relive")
 class WGANGenerator(vgan_blocks.SymbolicBuild, keras.Model):
-  """(Re)live Photos' WGAN generator, one- or two-stream (report sec. 3.1, poster).
+  """(Re)live Photos' WGAN generator, one- or two-stream (report sec. 4.2, poster).
 
   z (100, N(0, 1)) -> fully connected -> 2x4x4x512 (BN, ReLU) -> transposed 3D convs "k4 s2"
   256 (4x8x8) -> 128 (8x16x16) -> 64 (16x32x32), BN + ReLU -> 3 (32x64x64), tanh.
@@ -129,7 +129,7 @@ class WGANGenerator(vgan_blocks.SymbolicBuild, keras.Model):
 
 
 class PhotoEncoder(keras.layers.Layer):
-  """Photo [B, S, S, C] -> (code [B, 2, 4, 4, w], the 4x4 feature map) (report sec. 3.2).
+  """Photo [B, S, S, C] -> (code [B, 2, 4, 4, w], the 4x4 feature map) (report sec. 4.4).
 
   Conv2D "k4 s2" `encoder_widths` (ReLU; BN on all but the first, as VGAN's encoder) down to
   4x4, then Conv2D 2w kernel 3 "same" + BN + ReLU, its channels split into 2 frames of w:
@@ -154,7 +154,7 @@ class PhotoEncoder(keras.layers.Layer):
 @registry.register("relive_conditional_wgan")
 @keras.saving.register_keras_serializable(package="relive")
 class ConditionalGenerator(vgan_blocks.SymbolicBuild, keras.Model):
-  """(Re)live Photos' conditional WGAN generator: a photo -> 32 frames around it (sec. 3.2).
+  """(Re)live Photos' conditional WGAN generator: a photo -> 32 frames around it (sec. 4.4).
 
   The photo is the clip's middle frame (index 15 of 32: 15 frames before, 16 after); the
   trainer's reconstruction term compares generated frame 15 with it. `PhotoEncoder` maps it
@@ -204,7 +204,7 @@ class ConditionalGenerator(vgan_blocks.SymbolicBuild, keras.Model):
 @registry.register("relive_segmentation_conditional")
 @keras.saving.register_keras_serializable(package="relive")
 class SegmentationConditionalGenerator(ConditionalGenerator):
-  """The conditional generator fed a photo and its semantic segmentation (report sec. 3.3).
+  """The conditional generator fed a photo and its semantic segmentation (report sec. 4.4.2).
 
   Input: a dict {"image": [B, H, W, 3] in [-1, 1], "segmentation": [B, H, W] int class ids};
   the encoder sees the photo and the one-hot segmentation (`num_classes`, 23 by default)
@@ -253,7 +253,7 @@ class SegmentationConditionalGenerator(ConditionalGenerator):
 @registry.register("relive_inception_conditional")
 @keras.saving.register_keras_serializable(package="relive")
 class InceptionConditionalGenerator(vgan_blocks.SymbolicBuild, keras.Model):
-  """The conditional generator with a pretrained, frozen Inception encoder (report sec. 3.4).
+  """The conditional generator with a pretrained, frozen Inception encoder (report sec. 4.4.1).
 
   Photo -> resized to `input_size` (299) -> frozen InceptionV3 -> 8x8x2048 -> 1x1 conv 512
   (BN, ReLU) -> tiled over 4 frames: 4x8x8x512 -> transposed 3D convs "k4 s2" 256 (8x16x16)

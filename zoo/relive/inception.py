@@ -1,7 +1,7 @@
 """The frozen InceptionV3 photo encoder of `relive_inception_conditional` and its critic.
 
 The report uses a pretrained InceptionV4, which Keras does not ship; we use
-`keras.applications.InceptionV3(include_top=False)` (ARCHITECTURES.md sec. 2). Its ImageNet
+`keras.applications.InceptionV3(include_top=False)` (docs/architecture.md). Its ImageNet
 weights are read from a local file only, never downloaded and never replaced by random ones
 silently:
 

@@ -1,6 +1,6 @@
 """Layers shared by the (Re)live Photos networks (Chen, Kang, Kim): conv stacks with a chosen norm.
 
-Decisions where the report is silent (ARCHITECTURES.md, "Common conventions" and sec. 2):
+Decisions where the report is silent (docs/architecture.md):
 * weights use Keras's default initializers (the report names none);
 * "k4 s2" = kernel 4, stride 2, padding "same": each layer halves or doubles every size;
 * "layer" normalization of a conv feature map is `GroupNormalization(groups=1)`: statistics

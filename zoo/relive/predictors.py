@@ -1,4 +1,4 @@
-"""(Re)live Photos next-frame predictors: LSTM, ConvLSTM and CNN baselines (report sec. 3.5-3.6).
+"""(Re)live Photos next-frame predictors: LSTM, ConvLSTM and CNN baselines (report sec. 4.6, 6.1).
 
 Registered names: `relive_lstm`, `relive_convlstm`, `relive_cnn_next_frame`.
 
@@ -139,7 +139,7 @@ class _FrameDecoder(keras.layers.Layer):
 @registry.register("relive_lstm")
 @keras.saving.register_keras_serializable(package="relive")
 class LSTMPredictor(_Predictor):
-  """The report's LSTM next-frame predictor (sec. 3.5, Figure 3; poster "Next Frame Prediction").
+  """The report's LSTM next-frame predictor (sec. 4.6, Figure 3; poster "Next Frame Prediction").
 
   Each 64x64 frame -> Conv2D "k4 s2" 64, 128, 256, 512 (4x4x512) -> Dense 1024 -> LSTM 1024
   -> Dense 4x4x512 (ReLU) -> transposed Conv2D 256, 128, 64 (BN, ReLU) -> 3 (64x64), tanh.
@@ -200,7 +200,7 @@ class LSTMPredictor(_Predictor):
 @registry.register("relive_convlstm")
 @keras.saving.register_keras_serializable(package="relive")
 class ConvLSTMPredictor(_Predictor):
-  """The report's convolutional LSTM predictor (sec. 3.6, Figure 12).
+  """The report's convolutional LSTM predictor (sec. 4.6.1, Figure 12).
 
   Each 64x64 frame -> Conv2D "k4 s2" 64 (32x32), 128 (16x16) -> ConvLSTM2D 128, kernel 3
   (Keras's ConvLSTM2D: the report's equations, no peepholes) -> transposed Conv2D 64 (32x32,

@@ -190,9 +190,8 @@ def heads_on_one_input(hidden, heads):
   each head keeps its own variables (parameter counts, checkpoints and exports are those of
   separate heads) and each output channel is computed exactly as its head computes it. Why:
   a 3D head's transposed convolution costs little more for 4 output channels than for 3
-  (`zoo.layers.strided_conv`'s sub-pixel form, 2-core EPYC, [8, 16, 32, 32, 64] ->
-  32x64x64 forward: 27 ms for 3 channels, 29 for 4; oneDNN's own kernel took ~80 ms for any
-  of 1 to 8), so the two-stream video and mask heads cost one pass instead of two.
+  (`zoo.layers.strided_conv`'s sub-pixel form; docs/benchmarks.md), so the two-stream video
+  and mask heads cost one pass instead of two.
 
   Args:
     hidden: the shared input, [B, ..., C].

@@ -1,0 +1,161 @@
+"""The repository stands on its own: no references outside it, a short README, working links.
+
+A clone (or the wheel) is all a reader has, so no tracked file may point at folders beside
+the checkout or at a tracker's issue numbers; the README is the front door (two commands
+first, a picture, at most 10 KB) and every relative link in it, in the other top-level pages
+and in docs/ resolves.
+"""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "README.md")
+DOCS = os.path.join(ROOT, "docs")
+
+README_MAX_BYTES = 10 * 1024
+PICTURE_MAX_BYTES = 300 * 1024
+COMMANDS = ("pip install -e . && python -m trainers.train",
+            "pip install -e '.[test]' && python -m pytest -q")
+# Where the first lines end: the commands must be read before anything else.
+FIRST_LINES = 10
+
+# Outside references: the folder beside the checkout, tracker issues (the word followed by a
+# number, after a space, a hyphen or a "#") and the design notes that lived outside (now
+# docs/architecture.md).
+FORBIDDEN = {
+    "a path outside the repository": re.compile(r"\.\./shared"),
+    "an issue number": re.compile(r"\b[Ii]ssues?[ -]#?[0-9]+"),
+    "the design notes outside the repository": re.compile(r"ARCHITECTURES\.md"),
+}
+# The changelog may name what a release fixed in the words of its time.
+EXEMPT = {"CHANGELOG.md"}
+BINARY = (".png", ".gif", ".jpg", ".jpeg", ".mp4", ".npz", ".tflite", ".h5", ".whl")
+
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?")
+FENCE = re.compile(r"^\s*(```|~~~)")
+CODE_SPAN = re.compile(r"`[^`]*`")
+
+
+def _tracked_files():
+  if not os.path.isdir(os.path.join(ROOT, ".git")) and not os.path.isfile(
+      os.path.join(ROOT, ".git")):
+    pytest.skip("Not a git checkout (e.g. an installed wheel): nothing to list.")
+  out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+  files = [f for f in out.stdout.decode().split("\0") if f]
+  assert files, "Expected git ls-files to list the repository's files, received none."
+  return files
+
+
+def _markdown_files():
+  """README, the other top-level pages and docs/*.md."""
+  docs = sorted(os.path.join(DOCS, f) for f in os.listdir(DOCS) if f.endswith(".md"))
+  assert docs, f"Expected markdown pages in {DOCS}, received none."
+  top = [os.path.join(ROOT, f) for f in ("CONTRIBUTING.md", "CHANGELOG.md")]
+  return [README] + [f for f in top if os.path.isfile(f)] + docs
+
+
+def _prose(path, code_spans=False):
+  """The lines of a markdown file outside code blocks, and without code spans unless asked
+  (code is not a link; a heading's anchor keeps its code's text)."""
+  lines, in_code = [], False
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      if FENCE.match(line):
+        in_code = not in_code
+        continue
+      if not in_code:
+        lines.append(line if code_spans else CODE_SPAN.sub("", line))
+  return lines
+
+
+def _slug(heading):
+  """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
+  text = re.sub(r"[`*_]|\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip().lower())
+  text = re.sub(r"[^\w\- ]", "", text)
+  return text.replace(" ", "-")
+
+
+def _anchors(path):
+  anchors, seen = set(), {}
+  for line in _prose(path, code_spans=True):
+    m = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+    if not m:
+      continue
+    slug = _slug(m.group(1))
+    n = seen.get(slug, 0)
+    seen[slug] = n + 1
+    anchors.add(slug if n == 0 else f"{slug}-{n}")
+  return anchors
+
+
+def test_no_file_refers_outside_the_repository():
+  found = []
+  for name in _tracked_files():
+    if name in EXEMPT or name.lower().endswith(BINARY):
+      continue
+    path = os.path.join(ROOT, name)
+    if not os.path.isfile(path):
+      continue  # deleted in the work tree, not yet committed
+    with open(path, "rb") as f:
+      text = f.read().decode("utf-8", errors="ignore")
+    for number, line in enumerate(text.splitlines(), 1):
+      for what, pattern in FORBIDDEN.items():
+        if pattern.search(line):
+          found.append(f"{name}:{number}: {what}: {line.strip()[:100]}")
+  assert not found, "Expected no references outside the repository, received:\n" + "\n".join(
+      found)
+
+
+def test_readme_is_short():
+  size = os.path.getsize(README)
+  assert size <= README_MAX_BYTES, (
+      f"Expected README.md of at most {README_MAX_BYTES} bytes, received {size}: move "
+      "reference material into docs/.")
+
+
+def test_readme_starts_with_the_two_commands():
+  with open(README, encoding="utf-8") as f:
+    head = "".join(f.readline() for _ in range(FIRST_LINES))
+  for command in COMMANDS:
+    assert command in head, (
+        f"Expected the command {command!r} in README.md's first {FIRST_LINES} lines, "
+        f"received:\n{head}")
+
+
+def test_readme_picture_is_committed_and_small():
+  images = [m.group(1) for line in _prose(README) for m in IMAGE.finditer(line)]
+  assert images, "Expected a picture (![...](path)) in README.md, received none."
+  target = images[0]
+  assert "://" not in target, f"Expected README's picture in the repository, received {target}."
+  path = os.path.normpath(os.path.join(ROOT, target))
+  assert os.path.isfile(path), f"Expected README's picture at {target}, received no such file."
+  size = os.path.getsize(path)
+  assert size <= PICTURE_MAX_BYTES, (
+      f"Expected README's picture {target} of at most {PICTURE_MAX_BYTES} bytes, "
+      f"received {size}.")
+
+
+def test_relative_links_resolve():
+  broken, checked = [], 0
+  for page in _markdown_files():
+    name = os.path.relpath(page, ROOT)
+    for line in _prose(page):
+      for m in LINK.finditer(line):
+        target = m.group(1)
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
+          continue  # http:, https:, mailto:
+        checked += 1
+        file_part, _, anchor = target.partition("#")
+        path = (os.path.normpath(os.path.join(os.path.dirname(page), file_part))
+                if file_part else page)
+        if not os.path.exists(path):
+          broken.append(f"{name}: {target} (no file {os.path.relpath(path, ROOT)})")
+        elif anchor and path.endswith(".md") and anchor not in _anchors(path):
+          broken.append(f"{name}: {target} (no heading with anchor #{anchor})")
+  assert checked, "Expected relative links in README.md and docs/, received none."
+  assert not broken, "Expected every relative link to resolve, received:\n" + "\n".join(broken)
