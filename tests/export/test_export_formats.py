@@ -155,11 +155,13 @@ def test_model_card(two_stream):
 
 def test_model_card_lists_metrics(tmp_path):
   workdir, generator, _ = helpers.make_workdir(tmp_path / "wd", "test_export_mask", step=12,
-                                               metrics={"fvd": 123.5, "is": {"mean": 2.5}})
+                                               metrics={"fvd": 123.5, "is": 2.5})
   config = workdir_lib.load_config(workdir)
   path = os.path.join(workdir, "checkpoints", "ckpt-12")
   card = model_card.render(generator, config, path, workdir, "masks", ema=False)
-  assert "| fvd | 123.5 |" in card and "| is.mean | 2.5 |" in card
+  assert "| fvd | 123.5 | - |" in card and "| is | 2.5 | - |" in card
+  assert "Evaluated at step 12" in card and "16 generated clips" in card
+  assert "not to the exported" not in card
   assert "Steps: 12" in card and "raw generator" in card
   assert "Not evaluated" not in card
 
