@@ -1,7 +1,7 @@
 r"""Exports a trained generator: TF Serving SavedModel, TF-Hub SavedModel, TFLite.
 
     python -m export.export --workdir=/tmp/vgan --out=/tmp/exported \
-        [--formats=saved_model,hub,tflite] [--step=N] [--no_ema] \
+        [--formats=saved_model,hub,tflite,keras] [--step=N] [--no_ema] \
         [--name=NAME --version=1] [--tflite_variants=float32,float16,int8] [--overwrite] \
         [--segmenter=SAVED_MODEL]
 
@@ -13,6 +13,8 @@ Restores the latest (or --step) checkpoint, EMA weights unless --no_ema, and wri
                                        + verification.json
     OUT/tflite/NAME/VERSION/           NAME_float32.tflite, NAME_float16.tflite,
                                        NAME_int8.tflite + verification.json
+    OUT/keras/NAME/VERSION/            NAME.keras (keras.saving.load_model after
+                                       `import zoo`) + verification.json
 
 NAME defaults to the generator's registry name. A generator that reads the photo's
 segmentation (relive_segmentation_conditional) serves animate(image, segmentation); with
@@ -49,7 +51,7 @@ from export import tflite
 from export import verify
 from trainers import workdir as workdir_lib
 
-FORMATS = ("saved_model", "hub", "tflite")
+FORMATS = ("saved_model", "hub", "tflite", "keras")
 VERIFICATION_FILE = "verification.json"
 MODEL_CARD_FILE = "MODEL_CARD.md"
 
@@ -69,6 +71,7 @@ def destinations(out, name, version):
       "saved_model": os.path.join(out, name, str(version)),
       "hub": os.path.join(out, "hub", name, str(version)),
       "tflite": os.path.join(out, "tflite", name, str(version)),
+      "keras": os.path.join(out, "keras", name, str(version)),
   }
 
 
@@ -135,9 +138,9 @@ def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None
   generator, config, checkpoint = workdir_lib.restore_generator(workdir, step=step, ema=ema)
   segmenter = signatures.load_segmenter(segmenter, generator, config.model.generator.name)
   name = name or config.model.generator.name
-  if name in ("hub", "tflite") or not name or os.sep in name:
-    raise ValueError(f"Expected --name to be a plain name other than 'hub' and 'tflite', "
-                     f"received {name!r}.")
+  if name in ("hub", "tflite", "keras") or not name or os.sep in name:
+    raise ValueError(f"Expected --name to be a plain name other than 'hub', 'tflite' and "
+                     f"'keras', received {name!r}.")
   paths = destinations(out, name, version)
   for fmt in formats:  # fail before any work rather than after the first artefact
     if os.path.exists(paths[fmt]) and not overwrite:
@@ -182,6 +185,10 @@ def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None
       extra["tflite"] = {"select_tf_ops": select_ops, "files": names}
       if segmenter is not None:
         extra["tflite"]["segmenter"] = segmenter.path  # in the segment_and_animate files
+    if "keras" in staging:
+      keras_path = os.path.join(staging["keras"], f"{name}.keras")
+      generator.save(keras_path)
+      jobs.append(verify.keras_job(keras_path, generator))
     logging.info("Verifying %s in a fresh process", ", ".join(formats))
     results = verify.verify_jobs(jobs)
     for fmt, result in results.items():

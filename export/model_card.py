@@ -4,7 +4,8 @@ Everything on the card is read, never typed by hand: the registry name and argum
 config.json, the paper from the first line of the generator class's docstring (the zoo's
 habit: "what it is, the paper and section it follows"), the training data from
 config.data, the step from the checkpoint, metrics from WORKDIR/metrics.json when an
-evaluation wrote one.
+evaluation wrote one (`trainers.evaluate --workdir`, or the trainer's periodic evaluation),
+with the step they belong to.
 """
 
 import json
@@ -14,9 +15,7 @@ import re
 import tensorflow as tf
 
 from export import signatures
-
-METRICS_FILE = "metrics.json"
-
+from trainers import workdir as workdir_lib
 
 def checkpoint_step(path):
   """The training step of a checkpoint: its `step` variable if saved, else N of ckpt-N."""
@@ -36,31 +35,28 @@ def paper(generator):
   return doc.splitlines()[0].strip() if doc else "not stated (the class has no docstring)"
 
 
-def load_metrics(workdir):
-  path = os.path.join(workdir, METRICS_FILE)
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)
-
-
-def _metrics_section(metrics):
-  if not metrics:
-    return "Not evaluated (no metrics.json in the workdir)."
-  lines = ["| metric | value |", "|---|---|"]
-  for key, value in sorted(_flatten(metrics).items()):
-    lines.append(f"| {key} | {value} |")
+def _metrics_section(record, step):
+  """The card's metrics: the workdir's latest evaluation (trainers.workdir.write_metrics)."""
+  if not record:
+    return ("Not evaluated (no metrics.json in the workdir: "
+            "`python -m trainers.evaluate --workdir=WORKDIR` writes one).")
+  network_of = {}
+  for net, about in (record.get("networks") or {}).items():
+    for metric in about.get("metrics", ()):
+      network_of[metric] = f"{net} ({about.get('weights', 'weights not recorded')})"
+  real = record.get("real") or {}
+  lines = [f"Evaluated at step {record.get('step')} on {record.get('date')} by "
+           f"`{record.get('written_by')}`: {record.get('num_fake_clips')} generated clips "
+           f"against {record.get('num_real_clips')} real clips"
+           f"{' of ' + str(real.get('spec')) if real.get('spec') else ''}."]
+  if step is not None and record.get("step") is not None and record["step"] != step:
+    lines.append(f"\nThese figures belong to step {record['step']}, not to the exported "
+                 f"checkpoint (step {step}).")
+  lines += ["", "| metric | value | feature network |", "|---|---|---|"]
+  names = record.get("names") or {}
+  for key, value in sorted(record.get("metrics", {}).items()):
+    lines.append(f"| {names.get(key, key)} | {value:.6g} | {network_of.get(key, '-')} |")
   return "\n".join(lines)
-
-
-def _flatten(d, prefix=""):
-  out = {}
-  for key, value in d.items():
-    if isinstance(value, dict):
-      out.update(_flatten(value, f"{prefix}{key}."))
-    else:
-      out[f"{prefix}{key}"] = value
-  return out
 
 
 def _usage(generator):
@@ -116,7 +112,7 @@ A video generator of the VideoGAN Zoo, exported as a TF-Hub reusable SavedModel.
 
 ## Metrics
 
-{_metrics_section(load_metrics(workdir))}
+{_metrics_section(workdir_lib.load_metrics(workdir), step)}
 {parity}
 ## Usage
 

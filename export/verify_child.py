@@ -16,11 +16,15 @@ all. The cases per format:
                                                  "keras_layer" (hub.KerasLayer(path)(inputs))
     tflite       {"case", "file", "args"}        the file's one signature, sample by sample
                                                  (a scalar arg, num_frames, as it is)
+    keras        {"case", "args", "dict",        keras.saving.load_model(path)(inputs) after
+                  "imports"}                     `import zoo` and the imports a user's own
+                                                 generator class needs (run alone)
 Inputs are read from the .npz as "<id>:<case>/<arg>"; outputs written as
 "<id>:<case>/<output>". An artefact that fails to load gets {"error": traceback} in the
 report instead of outputs.
 """
 
+import importlib
 import json
 import sys
 import traceback
@@ -111,7 +115,28 @@ def run_tflite(job, arrays):
   return results, report
 
 
-RUNNERS = {"saved_model": run_saved_model, "hub": run_hub, "tflite": run_tflite}
+def run_keras(job, arrays):
+  import keras  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import zoo  # pylint: disable=g-import-not-at-top,unused-import  # registers the classes
+  for case in job["cases"]:
+    for extra in case["imports"]:  # a generator class from outside the zoo
+      sys.path.append(extra["path"])
+      importlib.import_module(extra["module"])
+  model = keras.saving.load_model(job["path"])
+  results = {}
+  for case in job["cases"]:
+    inputs = {k: tf.constant(v) for k, v in _inputs(arrays, case).items()}
+    if not case["dict"]:
+      (inputs,) = inputs.values()
+    output = model(inputs, training=False)
+    results[f"{case['case']}/video"] = np.asarray(
+        output["video"] if isinstance(output, dict) else output)
+  return results, {"class": type(model).__name__, "num_variables": len(model.variables)}
+
+
+RUNNERS = {"saved_model": run_saved_model, "hub": run_hub, "tflite": run_tflite,
+           "keras": run_keras}
 
 
 def main(plan_path):

@@ -46,6 +46,7 @@ from trainers.eval import fvd
 from trainers.eval import inception as inception_lib
 from trainers.eval import kernel
 from trainers.eval import sources as sources_lib
+from trainers import workdir as workdir_lib
 
 METRICS = ("fvd", "kvd", "fid", "is", "fd_r3d")
 NAMES = {"fvd": "FVD", "kvd": "KVD", "fid": "FID", "is": "IS", "fd_r3d": fvd.metric_name("r3d")}
@@ -340,12 +341,24 @@ def evaluate(real, fake, metrics=("fvd",), num_videos=fvd.NUM_REAL_CLIPS, *,
   if out:
     write_results(result, out)
   fake_workdir = getattr(fake, "workdir", None)
+  if fake_workdir:  # the model card of an export reads it
+    _record_in_workdir(fake_workdir, values, getattr(fake, "step", None), result,
+                       "trainers.evaluate")
   logdir = tb_dir or (os.path.join(fake_workdir, EVAL_DIR) if fake_workdir else None)
   if logdir:
     tb_step = step if step is not None else (getattr(fake, "step", None) or 0)
     write_scalars({k: v for k, v in values.items() if math.isfinite(v)}, tb_step, logdir)
     result["tb_dir"] = logdir
   return result
+
+
+def _record_in_workdir(workdir, values, step, result, written_by):
+  """WORKDIR/metrics.json from an evaluation's values and its protocol (`result`)."""
+  protocol = result["protocol"]
+  workdir_lib.write_metrics(
+      workdir, values, step=step, names={k: NAMES[k] for k in values if k in NAMES},
+      num_real_clips=protocol["num_real_clips"], num_fake_clips=protocol["num_fake_clips"],
+      networks=protocol["networks"], real=result.get("real"), written_by=written_by)
 
 
 # ----------------------------------------------------------------------------- periodic eval
@@ -471,6 +484,11 @@ def periodic_eval(trainer_or_fake_fn, config, step, writer=None, workdir=None):
                             f"fake (step {step})", keep_i3d="kvd" in metrics,
                             keep_logits="is" in metrics)
   values = compute_metrics(metrics, real, fake_side)
+  if trainer_or_fake_fn is not fake_fn and trainer_or_fake_fn.chief:
+    _record_in_workdir(workdir, values, step, {
+        "protocol": {"num_real_clips": real.count, "num_fake_clips": fake_side.count,
+                     "networks": networks.describe()},
+        "real": {"kind": "config.data", "spec": config.data.source}}, "periodic_eval")
   if writer is not None:
     write_scalars({k: v for k, v in values.items() if math.isfinite(v)}, step, writer=writer)
   logging.info("Eval at step %d (%d clips, %.1fs): %s", step, fake_side.count,
@@ -489,6 +507,10 @@ def define_flags(flag_values=flags.FLAGS):
                       "of video files or a workdir.", **kw)
   flags.DEFINE_string("fake", None, "Generated clips: a workdir (its EMA generator), a folder of "
                       "video files, a TFRecord pattern.", **kw)
+  flags.DEFINE_string("workdir", None, "A training workdir to evaluate: its EMA generator is "
+                      "--fake and, without --real, its config's data is --real (at the "
+                      "config's clip geometry); the result is recorded in WORKDIR/metrics.json, "
+                      "which an export's model card reports.", **kw)
   flags.DEFINE_string("metrics", "fvd", f"Comma-separated, among {','.join(METRICS)}.", **kw)
   flags.DEFINE_integer("num_videos", fvd.NUM_REAL_CLIPS, "Clips drawn from each source.", **kw)
   flags.DEFINE_string("i3d", None, "TF-Hub handle or local SavedModel directory of the I3D "
@@ -524,13 +546,21 @@ def define_flags(flag_values=flags.FLAGS):
 def run(f):
   """Runs the CLI on parsed flag values `f`; returns the exit status (0, 1 bad input, 2 a
   network is unavailable) after printing the result JSON or the error."""
-  if not f.fake:
-    print("evaluate: Expected --fake, received none.", file=sys.stderr)
+  if bool(f.fake) == bool(f.workdir):
+    print("evaluate: Expected one of --fake and --workdir, received "
+          f"{'both' if f.fake else 'neither'}.", file=sys.stderr)
     return 1
+  real, fake = f.real, f.fake or f.workdir
+  geometry = {"num_frames": f.num_frames, "frame_stride": f.frame_stride, "height": f.height,
+              "width": f.width}
   try:
+    if f.workdir and real is None:  # the workdir's own data, at its own clip geometry
+      config = workdir_lib.load_config(f.workdir)
+      real = sources_lib.DataSource(f"{f.workdir} (config.data)", config.data,
+                                    seed=config.seed, fixed_geometry=True)
+      geometry = {k: getattr(f, k) if f[k].present else config.data[k] for k in geometry}
     result = evaluate(
-        f.real, f.fake, f.metrics, f.num_videos, num_frames=f.num_frames,
-        frame_stride=f.frame_stride, height=f.height, width=f.width, batch_size=f.batch_size,
+        real, fake, f.metrics, f.num_videos, **geometry, batch_size=f.batch_size,
         seed=f.seed, step=f.step, i3d=f.i3d, i3d_embedder=f.i3d_embedder,
         i3d_checkpoint=f.i3d_checkpoint, inception=f.inception,
         allow_download=f.allow_download, allow_fewer=f.allow_fewer_videos, out=f.out,

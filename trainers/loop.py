@@ -13,10 +13,10 @@ import time
 
 from absl import logging
 import keras
-import numpy as np
 import tensorflow as tf
 
 from trainers import evaluate
+from trainers import gan_step
 from trainers import optim
 from trainers import strategy as strategy_lib
 from trainers import summaries
@@ -82,12 +82,6 @@ def _crossed(before, after, every):
   return every > 0 and after // every > before // every
 
 
-def _seed(base, step, replica, purpose):
-  """A stateless seed pair unique to (run seed, step, replica, purpose)."""
-  return tf.stack([tf.cast(base, tf.int64) * 1_000_003 + tf.cast(step, tf.int64),
-                   tf.cast(replica, tf.int64) * 1_000 + purpose])
-
-
 class Trainer:
   """State of one run: strategy, task, optimizers, EMA, data, checkpoints, step functions."""
 
@@ -127,24 +121,12 @@ class Trainer:
       example = self._example_batch()
       self.task.build(example)
       self.generator = self.task.generator
-      self.ema = None
-      if t.ema_decay:
-        self.ema = workdir_lib.build_network(config.model.generator)
-        self.ema(self.task.generator_inputs(example, tf.constant([0, 0])), training=False)
-        for e, v in zip(self.ema.weights, self.generator.weights):
-          e.assign(v)
-      self.g_vars = self.generator.trainable_variables
-      self.d_vars = [v for d in self.task.discriminators.values()
-                     for v in d.trainable_variables]
-      o = config.optimizer
-      self.g_opt = optim.make_optimizer(o, o.g_lr, t.steps, 1, config.runtime.precision,
-                                        self.steps_per_epoch)
-      self.d_opt = optim.make_optimizer(o, o.d_lr, t.steps, config.objective.d_steps,
-                                        config.runtime.precision, self.steps_per_epoch)
-      self.g_opt.build(self.g_vars)
-      if self.d_vars:
-        self.d_opt.build(self.d_vars)
+      self.ema = gan_step.make_ema(config, self.task, example)
+      self.g_opt, self.d_opt = gan_step.make_optimizers(config, self.task, self.steps_per_epoch)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    self.gan_step = gan_step.GANStep(self.task, self.g_opt, self.d_opt, config,
+                                     self.num_replicas, self.ema)
+    self.g_vars, self.d_vars = self.gan_step.g_vars, self.gan_step.d_vars
     self._make_checkpoint()
     self._train_call = self._make_train_call()
 
@@ -238,90 +220,10 @@ class Trainer:
       logging.info("Saved checkpoint %s", path)
     return path
 
-  # --- the step -------------------------------------------------------------------------
-  def _accumulate(self, loss_fn, batch, variables, optimizer, seed, step):
-    """Gradient of the global-batch mean loss, summed over micro-batches; (grads, terms)."""
-    k = self.config.train.grad_accum
-    micro = ([batch] if k == 1 else
-             [tf.nest.map_structure(lambda x, i=i: tf.split(x, k)[i], batch) for i in range(k)])
-    grads, terms = None, None
-    scale = 1.0 / (k * self.num_replicas)
-    for i, mb in enumerate(micro):
-      with tf.GradientTape() as tape:
-        loss, t = loss_fn(mb, seed + [0, 10 * i], step)
-        scaled = loss * scale
-        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-          scaled = optimizer.scale_loss(scaled)
-      g = tape.gradient(scaled, variables)
-      t = {name: v / k for name, v in t.items()}
-      grads = g if grads is None else [a if b is None else (b if a is None else a + b)
-                                       for a, b in zip(grads, g)]
-      terms = t if terms is None else {n: terms[n] + t[n] for n in terms}
-    return grads, terms
-
-  def _apply(self, optimizer, grads, variables, prefix, terms):
-    pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-    grads, variables = [g for g, _ in pairs], [v for _, v in pairs]
-    o = self.config.optimizer
-    if o.clip_value or o.clip_norm:
-      ctx = tf.distribute.get_replica_context()
-      grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-      if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        grads = [g / optimizer.dynamic_scale for g in grads]
-      grads, norm = optim.clip_gradients(grads, o.clip_value, o.clip_norm)
-      if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        grads = [g * optimizer.dynamic_scale for g in grads]
-      grads = [g / self.num_replicas for g in grads]  # the optimizer all-reduces (sums) again
-    else:
-      norm = tf.linalg.global_norm(grads) * self.num_replicas
-      if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        norm = norm / optimizer.dynamic_scale
-    optimizer.apply(grads, variables)
-    terms[f"{prefix}/grad_norm"] = norm
-
-  def _with_noise(self, batch, step, purpose):
-    """Adds this replica's slice of the global batch's noise, so that the samples a run draws
-    do not depend on how the batch is split over replicas and micro-batches."""
-    latent = getattr(self.generator, "latent_dim", 0)
-    if not latent:
-      return batch
-    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-    b = self.per_replica_batch
-    z = tf.random.stateless_normal([self.config.train.batch_size, latent],
-                                   seed=_seed(self.config.seed, step, 0, 500 + purpose))
-    return dict(batch, z=z[replica * b:(replica + 1) * b])
-
-  def _replica_step(self, batches, step):
-    ctx = tf.distribute.get_replica_context()
-    replica = ctx.replica_id_in_sync_group
-    task, terms = self.task, {}
-    for k, batch in enumerate(batches):
-      if not self.d_vars:
-        break
-      seed = _seed(self.config.seed, step, replica, k)
-      batch = self._with_noise(batch, step, k)
-      grads, d_terms = self._accumulate(task.d_loss, batch, self.d_vars, self.d_opt, seed, step)
-      self._apply(self.d_opt, grads, self.d_vars, "d", d_terms)
-      task.clip_discriminator_weights()
-      terms.update(d_terms)  # the last D step's terms
-    seed = _seed(self.config.seed, step, replica, 100)
-    batch = self._with_noise(batches[-1], step, 100)
-    grads, g_terms = self._accumulate(task.g_loss, batch, self.g_vars, self.g_opt, seed, step)
-    self._apply(self.g_opt, grads, self.g_vars, "g", g_terms)
-    terms.update(g_terms)
-    return terms
-
-  def _update_ema(self):
-    decay = self.config.train.ema_decay
-    for e, v in zip(self.ema.trainable_weights, self.generator.trainable_weights):
-      e.assign(decay * e + (1.0 - decay) * tf.cast(v, e.dtype))
-    for e, v in zip(self.ema.non_trainable_weights, self.generator.non_trainable_weights):
-      e.assign(v)
-
   def _make_train_call(self):
     strategy, d_steps = self.strategy, self.config.objective.d_steps
     n = self.config.train.steps_per_call
-    replica_step = self._replica_step
+    replica_step = self.gan_step.replica_step
     if self.jit and not isinstance(strategy, tf.distribute.TPUStrategy):
       replica_step = tf.function(replica_step, jit_compile=True)
 
@@ -331,7 +233,7 @@ class Trainer:
       terms = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                for k, v in per_replica.items()}
       if self.ema is not None:
-        self._update_ema()
+        self.gan_step.update_ema()
       finite = tf.stack([tf.reduce_all(tf.math.is_finite(terms[k])) for k in sorted(terms)])
       self.step.assign_add(1)
       return terms, finite
@@ -351,33 +253,12 @@ class Trainer:
     return train_call
 
   # --- samples --------------------------------------------------------------------------
-  def _sample_inputs(self):
-    """The fixed sample grid: noise drawn once from the run's seed, conditions from the
-    first evaluation clips."""
-    n = self.config.train.num_samples
-    batch = None
-    if self.task.condition_key:
-      data_config = self.config.data.copy_and_resolve_references()
-      with data_config.unlocked():
-        data_config.outputs = tuple(self.task.data_outputs)
-      ds = data_lib.make_dataset(data_config, n, training=False, seed=self.config.seed)
-      batch = next(iter(ds))
-    else:
-      batch = {"video": tf.zeros([n, 1])}
-    generator = self.ema or self.generator
-    return self.task.generator_inputs(batch, tf.constant([self.config.seed, 424242]), generator)
-
   def write_samples(self, step):
     generator = self.ema or self.generator
     if not hasattr(self, "_sample_fn"):
-      self._grid_inputs = self._sample_inputs()
-      streams = bool(generator.streams)
-      self._sample_fn = tf.function(
-          lambda x: generator(x, training=False,
-                              **({"return_streams": True} if streams else {})))
-    out = self._sample_fn(self._grid_inputs)
-    out = out if isinstance(out, dict) else {"video": out}
-    out = {k: np.asarray(tf.cast(v, tf.float32)) for k, v in out.items()}
+      self._grid_inputs = gan_step.sample_inputs(self.config, self.task, generator)
+      self._sample_fn = tf.function(lambda x: gan_step.sample_outputs(generator, x))
+    out = {k: v.numpy() for k, v in self._sample_fn(self._grid_inputs).items()}
     grid = summaries.write_samples(workdir_lib.samples_dir(self.workdir), step, out)
     summaries.video_summary("samples", grid, step)
 

@@ -5,8 +5,11 @@
                                    discriminators, optimizers, step, data iterator
     WORKDIR/samples/               MP4 / GIF sample grids from the fixed noise
     WORKDIR/train/                 TensorBoard summaries
+    WORKDIR/metrics.json           the latest evaluation of the generator (`write_metrics`),
+                                   which the exported model card reports
 """
 
+import datetime
 import json
 import os
 
@@ -17,6 +20,7 @@ from zoo import inputs as zoo_inputs
 from zoo import registry
 
 CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
 
 
 def checkpoint_dir(workdir):
@@ -98,3 +102,44 @@ def restore_generator(workdir, step=None, ema=True):
       **{"ema_generator" if use_ema else "generator": trackable_weights(generator)})
   ckpt.restore(path).expect_partial().assert_existing_objects_matched()
   return generator, config, path
+
+
+def write_metrics(workdir, metrics, *, step, names, num_real_clips, num_fake_clips, networks,
+                  real, written_by):
+  """Records an evaluation of the workdir's generator as WORKDIR/metrics.json.
+
+  `metrics` {name: value}, `names` {name: display name}, `step` the checkpoint evaluated,
+  `networks` which feature network and weights each metric used, `real` what the real clips
+  were. The latest evaluation replaces the previous one; the file is written under a
+  temporary name and renamed, so a reader never sees half of it.
+  """
+  record = {
+      "step": None if step is None else int(step),
+      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "metrics": {k: float(v) for k, v in metrics.items()},
+      "names": dict(names),
+      "num_real_clips": int(num_real_clips),
+      "num_fake_clips": int(num_fake_clips),
+      "networks": networks,
+      "real": real,
+      "written_by": written_by,
+  }
+  path = os.path.join(workdir, METRICS_FILE)
+  tmp = path + ".tmp"
+  with tf.io.gfile.GFile(tmp, "w") as f:
+    f.write(json.dumps(record, indent=2, sort_keys=True, allow_nan=True))
+  tf.io.gfile.rename(tmp, path, overwrite=True)
+  return record
+
+
+def load_metrics(workdir):
+  """The record `write_metrics` wrote, or None when the workdir was never evaluated."""
+  path = os.path.join(workdir, METRICS_FILE)
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    try:
+      return json.load(f)
+    except json.JSONDecodeError as e:
+      raise ValueError(f"Expected {path} to be JSON written by trainers.evaluate, "
+                       f"received unreadable content: {e}.") from e

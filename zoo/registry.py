@@ -26,7 +26,9 @@ Model contract (what the trainer, sampler and exporter rely on):
 
 import importlib
 
-# Families register on import; imported lazily so that `import zoo` stays cheap.
+import keras
+
+# The families `import zoo` imports; each registers its models on import.
 _FAMILIES = (
     "zoo.vgan",
     "zoo.relive",
@@ -39,8 +41,15 @@ _REGISTRY = {}
 _families_loaded = False
 
 
-def register(name):
-  """Decorator: registers a class or factory under `name`; a duplicate raises ValueError."""
+def register(name, keras_class=None):
+  """Decorator: registers a class or factory under `name`; a duplicate raises ValueError.
+
+  The Keras class behind the name (the decorated class itself, or `keras_class` for a
+  factory) is also registered with Keras' serialization as "FAMILY>ClassName" (FAMILY is the
+  zoo sub-package, e.g. "vgan>TwoStreamGenerator"; a model registered from outside the zoo
+  keeps its module's name), so that `keras.saving.load_model` finds it in any process that
+  has imported `zoo` (and, for an outside model, its module).
+  """
 
   def decorator(builder):
     if name in _REGISTRY:
@@ -48,28 +57,29 @@ def register(name):
           f"Model name {name!r} is already registered (by {_REGISTRY[name]!r}); "
           f"received a second registration from {builder!r}.")
     _REGISTRY[name] = builder
+    cls = keras_class or builder
+    if isinstance(cls, type) and issubclass(cls, keras.layers.Layer):
+      module = cls.__module__
+      family = module.split(".")[1] if module.startswith("zoo.") else module
+      keras.saving.register_keras_serializable(package=family)(cls)
     return builder
 
   return decorator
 
 
-def _load_families():
+def load_families():
+  """Imports every model family, which registers its models (`import zoo` calls this)."""
   global _families_loaded
   if _families_loaded:
     return
   _families_loaded = True
   for module in _FAMILIES:
-    try:
-      importlib.import_module(module)
-    except ModuleNotFoundError as e:
-      # A family that does not exist yet is fine; an import error inside one is not.
-      if e.name != module:
-        raise
+    importlib.import_module(module)
 
 
 def get(name):
   """Returns the registered class or factory for `name`."""
-  _load_families()
+  load_families()
   if name not in _REGISTRY:
     raise KeyError(
         f"Unknown model {name!r}. Expected one of: {', '.join(sorted(_REGISTRY))}.")
@@ -88,5 +98,5 @@ def build(name, **kwargs):
 
 def names():
   """Sorted list of every registered model name."""
-  _load_families()
+  load_families()
   return sorted(_REGISTRY)

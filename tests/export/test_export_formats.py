@@ -60,7 +60,8 @@ def image_model(tmp_path_factory):
     export_lib.main(["export"])
   paths = export_lib.destinations(out, "animator", 3)
   results = {fmt: {"path": path, "verification": _load_json(
-      os.path.join(path, "verification.json"))} for fmt, path in paths.items()}
+      os.path.join(path, "verification.json"))} for fmt, path in paths.items()
+             if fmt in ("saved_model", "hub", "tflite")}
   return {"out": out, "results": results, "generator": generator, "ema": ema,
           "workdir": workdir}
 
@@ -75,6 +76,8 @@ def test_layout_is_tf_serving_and_nothing_temporary_remains(two_stream, image_mo
   assert os.path.isfile(os.path.join(out, "hub", name, "1", "MODEL_CARD.md"))
   for variant in ("float32", "float16", "int8"):
     assert os.path.isfile(os.path.join(out, "tflite", name, "1", f"{name}_{variant}.tflite"))
+  assert os.path.isfile(os.path.join(out, "keras", name, "1", f"{name}.keras"))
+  assert sorted(two_stream["results"]) == sorted(export_lib.FORMATS)
   for result in two_stream["results"].values():
     assert os.path.isfile(os.path.join(result["path"], "verification.json"))
   assert os.path.isfile(os.path.join(image_model["out"], "animator", "3", "saved_model.pb"))
@@ -152,11 +155,13 @@ def test_model_card(two_stream):
 
 def test_model_card_lists_metrics(tmp_path):
   workdir, generator, _ = helpers.make_workdir(tmp_path / "wd", "test_export_mask", step=12,
-                                               metrics={"fvd": 123.5, "is": {"mean": 2.5}})
+                                               metrics={"fvd": 123.5, "is": 2.5})
   config = workdir_lib.load_config(workdir)
   path = os.path.join(workdir, "checkpoints", "ckpt-12")
   card = model_card.render(generator, config, path, workdir, "masks", ema=False)
-  assert "| fvd | 123.5 |" in card and "| is.mean | 2.5 |" in card
+  assert "| fvd | 123.5 | - |" in card and "| is | 2.5 | - |" in card
+  assert "Evaluated at step 12" in card and "16 generated clips" in card
+  assert "not to the exported" not in card
   assert "Steps: 12" in card and "raw generator" in card
   assert "Not evaluated" not in card
 
@@ -293,3 +298,30 @@ def test_bad_flags_are_named(two_stream, tmp_path):
   with pytest.raises(FileNotFoundError, match="step 999"):
     export_lib.export_workdir(two_stream["workdir"], str(tmp_path), step=999)
   assert _listing(tmp_path) == []
+
+
+def test_keras_format_loads_with_keras_alone_and_matches_the_ema_generator(two_stream):
+  import keras  # pylint: disable=g-import-not-at-top
+  result = two_stream["results"]["keras"]
+  name = "test_export_two_stream"
+  verification = result["verification"]
+  assert verification["passed"] and verification["worst"] <= verify.BOUNDS["keras"]
+  # The child imported the zoo (the classes a .keras file needs) and the test generator's
+  # own module, which a user's generator class would be too.
+  modules = verification["fresh_process"]["project_modules"]
+  assert "zoo" in modules and verification["fresh_process"]["class"] == type(
+      two_stream["ema"]).__name__, modules
+  loaded = keras.saving.load_model(os.path.join(result["path"], f"{name}.keras"))
+  ema = two_stream["ema"]
+  z = zoo_inputs.noise(ema, 2, tf.constant([7, 0], tf.int64))
+  np.testing.assert_allclose(loaded(z, training=False), ema(z, training=False), atol=1e-6)
+
+
+def test_keras_verification_fails_for_a_file_of_other_weights(tmp_path, two_stream):
+  other = helpers.make_workdir(tmp_path / "wd", "test_export_two_stream")[2]
+  for v in other.weights:
+    v.assign(v + 0.5)
+  path = str(tmp_path / "other.keras")
+  other.save(path)
+  with pytest.raises(verify.VerificationError, match="keras"):
+    verify.verify_keras(path, two_stream["ema"])

@@ -7,7 +7,6 @@ The two-stream generator's dense kernels have more than 1024 elements so that th
 dynamic-range conversion really quantizes something (smaller tensors are left float).
 """
 
-import json
 import os
 
 import keras
@@ -151,8 +150,8 @@ def make_workdir(path, name, ema_decay=0.999, step=7, metrics=None, **args):
                                        max_to_keep=3)
   manager.save(checkpoint_number=step)
   if metrics is not None:
-    with open(os.path.join(path, "metrics.json"), "w") as f:
-      json.dump(metrics, f)
+    workdir_lib.write_metrics(path, metrics, step=step, names={}, num_real_clips=16,
+                              num_fake_clips=16, networks={}, real=None, written_by="a test")
   return str(path), generator, ema_generator
 
 

@@ -258,3 +258,36 @@ def test_periodic_eval_defaults_to_fd_r3d_and_caches_real_stats(tmp_path, stand_
   c.eval.metrics = ("fvd", "fd_r3d")
   values = evaluate.periodic_eval(fake_fn, c, 30, None, workdir=str(tmp_path))
   assert set(values) == {"fvd", "fd_r3d"} and values["fd_r3d"] == first["fd_r3d"]
+
+
+def test_evaluate_workdir_records_metrics_that_reach_the_model_card(tiny_workdir, tmp_path):
+  from export import export as export_lib  # pylint: disable=g-import-not-at-top
+  fv = flags.FlagValues()
+  evaluate.define_flags(fv)
+  fv(["evaluate", f"--workdir={tiny_workdir}", "--metrics=fd_r3d", "--num_videos=8",
+      "--batch_size=4"])
+  assert evaluate.run(fv) == 0
+  record = workdir_lib.load_metrics(tiny_workdir)
+  assert record["step"] == 2 and record["written_by"] == "trainers.evaluate"
+  assert record["num_fake_clips"] == 8 and record["num_real_clips"] == 8
+  assert record["networks"]["r3d"]["metrics"] == ["fd_r3d"]
+  assert record["metrics"]["fd_r3d"] > 0 and record["date"].startswith("20")
+  result = export_lib.export_workdir(tiny_workdir, str(tmp_path / "out"), formats=("hub",))
+  with open(os.path.join(result["hub"]["path"], "MODEL_CARD.md")) as f:
+    card = f.read()
+  assert f"| FD-R3D | {record['metrics']['fd_r3d']:.6g} | r3d (" in card, card
+  assert "Evaluated at step 2" in card and "8 generated clips against 8 real" in card
+  fv.unparse_flags()
+  fv(["evaluate", f"--workdir={tiny_workdir}", f"--fake={tiny_workdir}"])
+  assert evaluate.run(fv) == 1
+
+
+def test_periodic_eval_of_a_trainer_records_metrics_in_its_workdir(tmp_path):
+  c = trainer_helpers.tiny_config(steps=1)
+  c.eval.num_videos = 8
+  c.eval.batch_size = 4
+  trainer = loop.Trainer(c, str(tmp_path))
+  evaluate.periodic_eval(trainer, c, 5, None)
+  record = workdir_lib.load_metrics(str(tmp_path))
+  assert record["step"] == 5 and record["written_by"] == "periodic_eval"
+  assert set(record["metrics"]) == {"fd_r3d"} and record["num_fake_clips"] == 8

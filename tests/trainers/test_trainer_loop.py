@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import trainer_helpers
+from trainers import gan_step
 from trainers import loop
 from trainers import workdir as workdir_lib
 
@@ -74,15 +75,15 @@ def test_gradient_accumulation_equals_full_batch_gradient(tmp_path):
     trainer = loop.Trainer(c, str(tmp_path / f"k{k}"))
     batch = next(iter(trainer.dataset))
     step = tf.constant(0, tf.int64)
-    seed = loop._seed(0, step, 0, 0)
+    seed = gan_step.step_seed(0, step, 0, 0)
     strategy = trainer.strategy
-    def grad_fn(batch, trainer=trainer, seed=seed, step=step):
-      batch = trainer._with_noise(batch, step, 0)
-      g, _ = trainer._accumulate(trainer.task.d_loss, batch, trainer.d_vars, trainer.d_opt,
-                                 seed, step)
+    def grad_fn(batch, s=trainer.gan_step, seed=seed, step=step):
+      batch = s.with_noise(batch, step, 0)
+      g, _ = s.accumulate(s.task.d_loss, batch, s.d_vars, s.d_opt, seed, step)
       return g
     grads[k] = [g.numpy() for g in strategy.run(tf.function(grad_fn), args=(batch,))]
-  for a, b in zip(grads[1], grads[2]):
+  assert grads[1]
+  for a, b in zip(grads[1], grads[2], strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 

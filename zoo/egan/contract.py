@@ -46,4 +46,4 @@ def register_pair(name, cls, video_shapes=None):
         kwargs["video_shape"] = video_shapes[rank]
       return cls(rank=rank, **kwargs)
     build.__doc__ = f"{cls.__name__} with rank={rank}."
-    registry.register(f"{name}_{rank}d")(build)
+    registry.register(f"{name}_{rank}d", keras_class=cls)(build)

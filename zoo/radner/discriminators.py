@@ -72,7 +72,6 @@ class _Critic(keras.Model):
 
 
 @registry.register("radner_spatial_discriminator")
-@keras.saving.register_keras_serializable(package="radner")
 class SpatialDiscriminator(_Critic):
   """D_S: K frames of the clip at full resolution, each judged alone (Radner 2020, Sec. 3.6).
 
@@ -121,7 +120,6 @@ class SpatialDiscriminator(_Critic):
 
 
 @registry.register("radner_temporal_discriminator")
-@keras.saving.register_keras_serializable(package="radner")
 class TemporalDiscriminator(_Critic):
   """D_T: the whole clip, spatially average-pooled, first two blocks 3D (Radner 2020, Sec. 3.6).
 

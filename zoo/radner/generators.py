@@ -43,7 +43,6 @@ class _VideoGenerator(keras.Model):
 
 
 @registry.register("radner_style_generator")
-@keras.saving.register_keras_serializable(package="radner")
 class StyleGenerator(_VideoGenerator):
   """Radner's style-based generator: one image -> a video (Radner 2020, Sec. 3.5, Fig. 3.7).
 
@@ -150,7 +149,6 @@ class StyleGenerator(_VideoGenerator):
 
 
 @registry.register("dvdgan_s")
-@keras.saving.register_keras_serializable(package="radner")
 class DvdGanSGenerator(_VideoGenerator):
   """DVD-GAN-S, Radner's scaled-down DVD-GAN baseline (Radner 2020, Sec. 3.10; Clark et al.
   2019, Fig. 2.2).

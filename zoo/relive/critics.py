@@ -21,7 +21,6 @@ def photo_of(condition):
 
 
 @registry.register("relive_critic")
-@keras.saving.register_keras_serializable(package="relive")
 class Critic(keras.Model):
   """The (Re)live Photos critic (report sec. 4.3; poster "Discriminator").
 
@@ -89,7 +88,6 @@ class Critic(keras.Model):
 
 
 @registry.register("relive_inception_critic")
-@keras.saving.register_keras_serializable(package="relive")
 class InceptionCritic(Critic):
   """The critic of `relive_inception_conditional` (report sec. 4.4.1).
 

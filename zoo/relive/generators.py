@@ -78,7 +78,6 @@ class _Projection(keras.layers.Layer):
 
 
 @registry.register("relive_wgan")
-@keras.saving.register_keras_serializable(package="relive")
 class WGANGenerator(vgan_blocks.SymbolicBuild, keras.Model):
   """(Re)live Photos' WGAN generator, one- or two-stream (report sec. 4.2, poster).
 
@@ -152,7 +151,6 @@ class PhotoEncoder(keras.layers.Layer):
 
 
 @registry.register("relive_conditional_wgan")
-@keras.saving.register_keras_serializable(package="relive")
 class ConditionalGenerator(vgan_blocks.SymbolicBuild, keras.Model):
   """(Re)live Photos' conditional WGAN generator: a photo -> 32 frames around it (sec. 4.4).
 
@@ -202,7 +200,6 @@ class ConditionalGenerator(vgan_blocks.SymbolicBuild, keras.Model):
 
 
 @registry.register("relive_segmentation_conditional")
-@keras.saving.register_keras_serializable(package="relive")
 class SegmentationConditionalGenerator(ConditionalGenerator):
   """The conditional generator fed a photo and its semantic segmentation (report sec. 4.4.2).
 
@@ -251,7 +248,6 @@ class SegmentationConditionalGenerator(ConditionalGenerator):
 
 
 @registry.register("relive_inception_conditional")
-@keras.saving.register_keras_serializable(package="relive")
 class InceptionConditionalGenerator(vgan_blocks.SymbolicBuild, keras.Model):
   """The conditional generator with a pretrained, frozen Inception encoder (report sec. 4.4.1).
 

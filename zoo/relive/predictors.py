@@ -137,7 +137,6 @@ class _FrameDecoder(keras.layers.Layer):
 
 
 @registry.register("relive_lstm")
-@keras.saving.register_keras_serializable(package="relive")
 class LSTMPredictor(_Predictor):
   """The report's LSTM next-frame predictor (sec. 4.6, Figure 3; poster "Next Frame Prediction").
 
@@ -198,7 +197,6 @@ class LSTMPredictor(_Predictor):
 
 
 @registry.register("relive_convlstm")
-@keras.saving.register_keras_serializable(package="relive")
 class ConvLSTMPredictor(_Predictor):
   """The report's convolutional LSTM predictor (sec. 4.6.1, Figure 12).
 
@@ -250,7 +248,6 @@ class ConvLSTMPredictor(_Predictor):
 
 
 @registry.register("relive_cnn_next_frame")
-@keras.saving.register_keras_serializable(package="relive")
 class CNNNextFrame(_Predictor):
   """The report's encoder-decoder baselines: one frame in, the next out (no memory).
 

@@ -20,7 +20,6 @@ def _identity_batch(num, dim):
 
 
 @registry.register("vgan_autoencoder_gmm")
-@keras.saving.register_keras_serializable(package="vgan")
 class AutoencoderGMM(keras.Model):
   """VGAN's autoencoder + GMM baseline (Vondrick et al. 2016, Section 3.2).
 

@@ -51,7 +51,6 @@ class _TrunkModel(blocks.SymbolicBuild, keras.Model):
 
 
 @registry.register("vgan_discriminator")
-@keras.saving.register_keras_serializable(package="vgan")
 class Discriminator(_TrunkModel):
   """VGAN's video discriminator (Vondrick et al. 2016, Section 2.3).
 
@@ -85,7 +84,6 @@ class Discriminator(_TrunkModel):
 
 
 @registry.register("vgan_image_to_video_discriminator")
-@keras.saving.register_keras_serializable(package="vgan")
 class ImageToVideoDiscriminator(Discriminator):
   """The discriminator of VGAN's future generator (Vondrick et al. 2016, Section 3.4).
 
@@ -100,7 +98,6 @@ class ImageToVideoDiscriminator(Discriminator):
 
 
 @registry.register("vgan_action_classifier")
-@keras.saving.register_keras_serializable(package="vgan")
 class ActionClassifier(_TrunkModel):
   """VGAN's discriminator transferred to action recognition (Vondrick et al. 2016, Section 3.3).
 

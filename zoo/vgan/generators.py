@@ -73,7 +73,6 @@ class BackgroundStream(keras.layers.Layer):
 
 
 @registry.register("vgan_one_stream")
-@keras.saving.register_keras_serializable(package="vgan")
 class OneStreamGenerator(blocks.SymbolicBuild, keras.Model):
   """VGAN's one-stream generator (Vondrick et al. 2016, Section 2.2, "One Stream Architecture").
 
@@ -115,7 +114,6 @@ class OneStreamGenerator(blocks.SymbolicBuild, keras.Model):
 
 
 @registry.register("vgan_two_stream")
-@keras.saving.register_keras_serializable(package="vgan")
 class TwoStreamGenerator(blocks.SymbolicBuild, keras.Model):
   """VGAN's two-stream generator (Vondrick et al. 2016, Section 2.2, Figure 1).
 
@@ -182,7 +180,6 @@ def _two_stream_outputs(foreground, background, mask, return_streams):
 
 
 @registry.register("vgan_image_to_video")
-@keras.saving.register_keras_serializable(package="vgan")
 class ImageToVideoGenerator(blocks.SymbolicBuild, keras.Model):
   """VGAN's future generator: one frame -> 32 frames (Vondrick et al. 2016, Section 3.4).
 

@@ -1,0 +1,117 @@
+"""trainers.keras_gan: a zoo GAN through compile / fit, against the loop of trainers.train."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import trainer_helpers
+from trainers import keras_gan
+from trainers import loop
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+STEPS = 50
+
+
+def _last_scalars(logdir, step):
+  values = {}
+  for path in glob.glob(os.path.join(logdir, "events.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      if event.step != step:
+        continue
+      for v in event.summary.value:
+        values[v.tag] = float(tf.make_ndarray(v.tensor)) if v.HasField("tensor") else v.simple_value
+  return values
+
+
+def test_fit_and_the_loop_end_at_the_same_losses_and_weights(tmp_path):
+  # Same config, seed and data: 50 generator steps (with EMA and two D steps per G step,
+  # so the tuple-of-batches element and the EMA update are exercised) by each path.
+  config = trainer_helpers.tiny_config(steps=STEPS, ema_decay=0.9, checkpoint_every=0)
+  config.objective.d_steps = 2
+  trainer = loop.run(config, str(tmp_path / "loop"))
+  want = _last_scalars(str(tmp_path / "loop" / "train"), STEPS)
+  assert {"train/g/total", "train/d/total"} <= set(want), sorted(want)
+
+  keras.utils.set_random_seed(config.seed)
+  gan = keras_gan.GAN(config)
+  gan.compile(*keras_gan.config_optimizers(config, gan))
+  history = gan.fit(keras_gan.dataset(config), epochs=1, steps_per_epoch=STEPS, verbose=0)
+  got = {f"train/{k}": v[-1] for k, v in history.history.items()}
+  assert int(gan.optimizer.iterations) == STEPS
+  # Stated tolerance: the same ops in the same order; only tf.function's fusion may differ.
+  for key in ("train/g/total", "train/d/total"):
+    np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=1e-5, err_msg=key)
+  pairs = [(gan.generator, trainer.generator), (gan.ema, trainer.ema),
+           (gan.discriminators["d"], trainer.task.discriminators["d"])]
+  for mine, theirs in pairs:
+    assert mine.weights
+    for a, b in zip(mine.weights, theirs.weights, strict=True):
+      np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+CHILD = r"""
+import json, os, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+import trainer_helpers
+from trainers import keras_gan
+
+root, epochs, crash = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "crash"
+
+
+class Crash(keras.callbacks.Callback):  # a fault after the first epoch's backup
+  def on_epoch_end(self, epoch, logs=None):
+    if crash:
+      raise SystemExit(3)
+config = trainer_helpers.tiny_config(steps=4, ema_decay=0.9)
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+  gan = keras_gan.GAN(config)
+  gan.compile(*keras_gan.config_optimizers(config, gan))
+callbacks = [
+    keras.callbacks.BackupAndRestore(os.path.join(root, "backup")),
+    keras.callbacks.ModelCheckpoint(os.path.join(root, "ckpt", "e{epoch}.weights.h5"),
+                                    save_weights_only=True),
+    keras.callbacks.TensorBoard(os.path.join(root, "tb")),
+    keras_gan.SampleVideos(os.path.join(root, "samples")),
+    Crash(),
+]
+history = gan.fit(keras_gan.dataset(config), epochs=epochs, steps_per_epoch=2,
+                  callbacks=callbacks, verbose=0)
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "epochs": history.epoch,
+                  "g_total": history.history["g/total"],
+                  "iterations": int(gan.optimizer.iterations.numpy())}))
+"""
+
+
+def _child(root, epochs, crash=False):
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, ROOT]))
+  proc = subprocess.run([sys.executable, "-c", CHILD, str(root), str(epochs),
+                         "crash" if crash else "-"],
+                        capture_output=True, text=True, env=env, timeout=600, check=False)
+  assert proc.returncode == (3 if crash else 0), proc.stderr[-3000:]
+  return None if crash else json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_fit_under_mirrored_strategy_with_keras_callbacks_and_resume(tmp_path):
+  # A run of 2 epochs stops by a fault after the first; its rerun resumes from the
+  # BackupAndRestore backup: only epoch 2 runs, and the optimizer's step counter (the step
+  # the seeds are derived from) comes back with the weights.
+  _child(tmp_path, 2, crash=True)
+  assert os.path.isfile(tmp_path / "ckpt" / "e1.weights.h5")
+  assert glob.glob(str(tmp_path / "tb" / "train" / "events.*"))
+  assert glob.glob(str(tmp_path / "samples" / "*.gif"))
+  resumed = _child(tmp_path, 2)
+  assert resumed["replicas"] == 2
+  assert resumed["epochs"] == [1] and resumed["iterations"] == 4
+  assert all(np.isfinite(resumed["g_total"]))
+  assert os.path.isfile(tmp_path / "ckpt" / "e2.weights.h5")

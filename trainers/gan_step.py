@@ -1,0 +1,171 @@
+"""One training step of any task, on one replica: D steps, then the G step, then the EMA;
+and what a run builds around it (EMA copy, optimizers, the fixed sample grid).
+
+`trainers.loop.Trainer` (the full-featured CLI path) and `trainers.keras_gan.GAN` (the
+`compile` / `fit` door) both run their steps through `GANStep`, so the two paths share the
+task's losses and penalties, the gradient accumulation and clipping, the seeds and the EMA:
+the math exists once.
+"""
+
+import keras
+import tensorflow as tf
+
+from trainers import optim
+from trainers.data import pipeline as data_lib
+from trainers import workdir as workdir_lib
+
+
+def step_seed(base, step, replica, purpose):
+  """A stateless seed pair unique to (run seed, step, replica, purpose)."""
+  return tf.stack([tf.cast(base, tf.int64) * 1_000_003 + tf.cast(step, tf.int64),
+                   tf.cast(replica, tf.int64) * 1_000 + purpose])
+
+
+def sample_inputs(config, task, generator):
+  """The fixed sample grid's generator inputs: noise drawn once from the run's seed and, for
+  a conditional model, the conditions of the first evaluation clips."""
+  n = config.train.num_samples
+  batch = {"video": tf.zeros([n, 1])}
+  if task.condition_key:
+    data_config = config.data.copy_and_resolve_references()
+    with data_config.unlocked():
+      data_config.outputs = tuple(task.data_outputs)
+    batch = next(iter(data_lib.make_dataset(data_config, n, training=False, seed=config.seed)))
+  return task.generator_inputs(batch, tf.constant([config.seed, 424242]), generator)
+
+
+def sample_outputs(generator, inputs):
+  """{"video": ..., and the generator's streams}, float32 (traceable in a tf.function)."""
+  out = generator(inputs, training=False,
+                  **({"return_streams": True} if generator.streams else {}))
+  out = out if isinstance(out, dict) else {"video": out}
+  return {k: tf.cast(v, tf.float32) for k, v in out.items()}
+
+
+def make_ema(config, task, example):
+  """The EMA copy of the task's built generator (equal weights), or None without ema_decay."""
+  if not config.train.ema_decay:
+    return None
+  ema = workdir_lib.build_network(config.model.generator)
+  ema(task.generator_inputs(example, tf.constant([0, 0])), training=False)
+  for e, v in zip(ema.weights, task.generator.weights, strict=True):
+    e.assign(v)
+  return ema
+
+
+def make_optimizers(config, task, steps_per_epoch=0):
+  """(G optimizer, D optimizer) of the config, built for the task's variables."""
+  o, t = config.optimizer, config.train
+  g_opt = optim.make_optimizer(o, o.g_lr, t.steps, 1, config.runtime.precision, steps_per_epoch)
+  d_opt = optim.make_optimizer(o, o.d_lr, t.steps, config.objective.d_steps,
+                               config.runtime.precision, steps_per_epoch)
+  g_opt.build(task.generator.trainable_variables)
+  d_vars = [v for d in task.discriminators.values() for v in d.trainable_variables]
+  if d_vars:
+    d_opt.build(d_vars)
+  return g_opt, d_opt
+
+
+class GANStep:
+  """The per-replica step of a task (`trainers.tasks`) and its optimizers.
+
+  `replica_step(batches, step)` runs in replica context (inside `strategy.run`, or a Keras
+  `train_step`): one D step per batch of `batches` (`objective.d_steps` of them), then the
+  G step on the last batch; returns the loss terms. `update_ema()` moves the EMA copy
+  towards the generator and runs in cross-replica context.
+  """
+
+  def __init__(self, task, g_opt, d_opt, config, num_replicas, ema=None):
+    self.task = task
+    self.generator = task.generator
+    self.g_opt, self.d_opt = g_opt, d_opt
+    self.config = config
+    self.num_replicas = num_replicas
+    self.per_replica_batch = config.train.batch_size // num_replicas
+    self.ema = ema
+    self.g_vars = self.generator.trainable_variables
+    self.d_vars = [v for d in task.discriminators.values() for v in d.trainable_variables]
+
+  def accumulate(self, loss_fn, batch, variables, optimizer, seed, step):
+    """Gradient of the global-batch mean loss, summed over micro-batches; (grads, terms)."""
+    k = self.config.train.grad_accum
+    micro = ([batch] if k == 1 else
+             [tf.nest.map_structure(lambda x, i=i: tf.split(x, k)[i], batch) for i in range(k)])
+    grads, terms = None, None
+    scale = 1.0 / (k * self.num_replicas)
+    for i, mb in enumerate(micro):
+      with tf.GradientTape() as tape:
+        loss, t = loss_fn(mb, seed + [0, 10 * i], step)
+        scaled = loss * scale
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+          scaled = optimizer.scale_loss(scaled)
+      g = tape.gradient(scaled, variables)
+      t = {name: v / k for name, v in t.items()}
+      grads = g if grads is None else [a if b is None else (b if a is None else a + b)
+                                       for a, b in zip(grads, g, strict=True)]
+      terms = t if terms is None else {n: terms[n] + t[n] for n in terms}
+    return grads, terms
+
+  def apply(self, optimizer, grads, variables, prefix, terms):
+    """Clips (config.optimizer) and applies `grads`; records `<prefix>/grad_norm` in terms."""
+    pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
+    grads, variables = [g for g, _ in pairs], [v for _, v in pairs]
+    o = self.config.optimizer
+    scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    if o.clip_value or o.clip_norm:
+      ctx = tf.distribute.get_replica_context()
+      grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+      if scaled:
+        grads = [g / optimizer.dynamic_scale for g in grads]
+      grads, norm = optim.clip_gradients(grads, o.clip_value, o.clip_norm)
+      if scaled:
+        grads = [g * optimizer.dynamic_scale for g in grads]
+      grads = [g / self.num_replicas for g in grads]  # the optimizer all-reduces (sums) again
+    else:
+      norm = tf.linalg.global_norm(grads) * self.num_replicas
+      if scaled:
+        norm = norm / optimizer.dynamic_scale
+    optimizer.apply(grads, variables)
+    terms[f"{prefix}/grad_norm"] = norm
+
+  def with_noise(self, batch, step, purpose):
+    """Adds this replica's slice of the global batch's noise, so that the samples a run draws
+    do not depend on how the batch is split over replicas and micro-batches."""
+    latent = getattr(self.generator, "latent_dim", 0)
+    if not latent:
+      return batch
+    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+    b = self.per_replica_batch
+    z = tf.random.stateless_normal([self.config.train.batch_size, latent],
+                                   seed=step_seed(self.config.seed, step, 0, 500 + purpose))
+    return dict(batch, z=z[replica * b:(replica + 1) * b])
+
+  def replica_step(self, batches, step):
+    """D steps (one per batch), then the G step on the last batch; returns the loss terms."""
+    ctx = tf.distribute.get_replica_context()
+    replica = ctx.replica_id_in_sync_group
+    task, terms = self.task, {}
+    for k, batch in enumerate(batches):
+      if not self.d_vars:
+        break
+      seed = step_seed(self.config.seed, step, replica, k)
+      batch = self.with_noise(batch, step, k)
+      grads, d_terms = self.accumulate(task.d_loss, batch, self.d_vars, self.d_opt, seed, step)
+      self.apply(self.d_opt, grads, self.d_vars, "d", d_terms)
+      task.clip_discriminator_weights()
+      terms.update(d_terms)  # the last D step's terms
+    seed = step_seed(self.config.seed, step, replica, 100)
+    batch = self.with_noise(batches[-1], step, 100)
+    grads, g_terms = self.accumulate(task.g_loss, batch, self.g_vars, self.g_opt, seed, step)
+    self.apply(self.g_opt, grads, self.g_vars, "g", g_terms)
+    terms.update(g_terms)
+    return terms
+
+  def update_ema(self):
+    """EMA <- decay * EMA + (1 - decay) * generator; non-trainable weights copied."""
+    decay = self.config.train.ema_decay
+    for e, v in zip(self.ema.trainable_weights, self.generator.trainable_weights, strict=True):
+      e.assign(decay * e + (1.0 - decay) * tf.cast(v, e.dtype))
+    for e, v in zip(self.ema.non_trainable_weights, self.generator.non_trainable_weights,
+                    strict=True):
+      e.assign(v)

@@ -1,0 +1,120 @@
+"""Any GAN of the zoo as a `keras.Model`: `compile(g_optimizer=..., d_optimizer=...)`, `fit`.
+
+    from configs import vgan_two_stream
+    config = vgan_two_stream.get_config("smoke")
+    with strategy.scope():  # optional: any tf.distribute strategy
+      gan = keras_gan.GAN(config)
+      gan.compile(*keras_gan.config_optimizers(config, gan))  # or any two Keras optimizers
+    gan.fit(keras_gan.dataset(config), epochs=2, steps_per_epoch=100,
+            callbacks=[keras_gan.SampleVideos("/tmp/samples")])
+
+`train_step` runs the task's D steps then its G step and the EMA update through
+`trainers.gan_step.GANStep`, the same code as `trainers.train`'s loop: the same losses,
+penalties, gradient clipping, seeds and EMA. `trainers.train` remains the full-featured path
+(checkpoints with the data iterator, periodic evaluation, multi-worker, locking); `fit` is the
+door a Keras user expects, with Keras callbacks.
+"""
+
+import os
+
+import keras
+import tensorflow as tf
+
+from trainers import gan_step
+from trainers import summaries
+from trainers import tasks
+from trainers.data import pipeline
+
+
+def dataset(config, batch_size=None, seed=None):
+  """The training clips `fit` takes: the loop's pipeline at the global batch size, one element
+  per generator step (a batch, or a tuple of `objective.d_steps` consecutive batches)."""
+  data = config.data.copy_and_resolve_references()
+  with data.unlocked():
+    data.outputs = tuple(sorted(set(data.outputs) | set(tasks.data_outputs(config))))
+  ds = pipeline.make_dataset(data, batch_size or config.train.batch_size, training=True,
+                             seed=config.seed if seed is None else seed)
+  d_steps = int(config.objective.d_steps)
+  if d_steps > 1:
+    ds = ds.batch(d_steps, drop_remainder=True).map(
+        lambda x: tuple(tf.nest.map_structure(lambda t, i=i: t[i], x) for i in range(d_steps)))
+  options = tf.data.Options()
+  options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
+  return ds.with_options(options)
+
+
+def config_optimizers(config, gan):
+  """(g_optimizer, d_optimizer) as the config asks (`trainers.optim`), for `GAN.compile`."""
+  return gan_step.make_optimizers(config, gan.task)
+
+
+class GAN(keras.Model):
+  """A generator, its discriminators and a task's losses, trained by `fit`.
+
+  Build it (and compile it) under `strategy.scope()` to train on several replicas. The
+  generator, the discriminators and the EMA copy (`ema`, when `train.ema_decay` > 0) are
+  attributes; `call(inputs)` is the EMA generator's (else the generator's) `call`.
+  """
+
+  def __init__(self, config, **kwargs):
+    super().__init__(**kwargs)
+    self.config = config
+    self.task = tasks.make_task(config)
+    spec = dataset(config, batch_size=1).element_spec
+    example = tf.nest.map_structure(lambda s: tf.zeros([1, *s.shape[1:]], s.dtype),
+                                    spec[-1] if isinstance(spec, tuple) else spec)
+    self.task.build(example)
+    self.generator = self.task.generator
+    self.discriminators = dict(self.task.discriminators)
+    self.ema = gan_step.make_ema(config, self.task, example)
+    self.built = True
+    self._gan_step = None
+
+  def compile(self, g_optimizer, d_optimizer, **kwargs):
+    """`g_optimizer` trains the generator, `d_optimizer` the discriminators; both are built
+    here for their variables (so checkpoints of the model hold their slots)."""
+    super().compile(optimizer=g_optimizer, **kwargs)
+    self.d_optimizer = d_optimizer
+    if not g_optimizer.built:
+      g_optimizer.build(self.generator.trainable_variables)
+    d_vars = [v for d in self.discriminators.values() for v in d.trainable_variables]
+    if d_vars and not d_optimizer.built:
+      d_optimizer.build(d_vars)
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    self._gan_step = gan_step.GANStep(self.task, g_optimizer, d_optimizer, self.config,
+                                      replicas, self.ema)
+
+  def call(self, inputs, training=False):
+    return (self.ema or self.generator)(inputs, training=training)
+
+  def train_step(self, data):
+    if self._gan_step is None:
+      raise ValueError("Expected GAN.compile(g_optimizer=..., d_optimizer=...) before fit.")
+    batches = tuple(data) if isinstance(data, tuple) else (data,)
+    step = self.optimizer.iterations  # generator steps so far: the loop's step counter
+    terms = self._gan_step.replica_step(batches, tf.identity(step))
+    ctx = tf.distribute.get_replica_context()
+    terms = {k: ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.cast(v, tf.float32))
+             for k, v in terms.items()}
+    if self.ema is not None:
+      ctx.merge_call(lambda _: self._gan_step.update_ema())
+    return terms
+
+
+class SampleVideos(keras.callbacks.Callback):
+  """Writes the run's fixed sample grid (`train.num_samples` clips, `gan_step.sample_inputs`)
+  as MP4 and GIF (`trainers.summaries`) after every epoch, as the loop does."""
+
+  def __init__(self, directory):
+    super().__init__()
+    self.directory = directory
+    self._inputs = None
+
+  def on_epoch_end(self, epoch, logs=None):
+    gan = self.model
+    generator = gan.ema or gan.generator
+    if self._inputs is None:
+      self._inputs = gan_step.sample_inputs(gan.config, gan.task, generator)
+    out = {k: v.numpy() for k, v in gan_step.sample_outputs(generator, self._inputs).items()}
+    os.makedirs(self.directory, exist_ok=True)
+    summaries.write_samples(self.directory, epoch + 1, out)
