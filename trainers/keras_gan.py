@@ -21,8 +21,10 @@ import keras
 import tensorflow as tf
 
 from trainers import gan_step
+from trainers import optim
 from trainers import summaries
 from trainers import tasks
+from trainers.data import epochs as data_epochs
 from trainers.data import pipeline
 
 
@@ -44,8 +46,14 @@ def dataset(config, batch_size=None, seed=None):
 
 
 def config_optimizers(config, gan):
-  """(g_optimizer, d_optimizer) as the config asks (`trainers.optim`), for `GAN.compile`."""
-  return gan_step.make_optimizers(config, gan.task)
+  """(g_optimizer, d_optimizer) as the config asks (`trainers.optim`), for `GAN.compile`.
+
+  A schedule given in epochs (`optimizer.schedule_start_epochs`, ...) counts the data's epoch
+  in generator steps, as the loop does (`trainers.data.epochs`).
+  """
+  steps_per_epoch = (data_epochs.steps_per_epoch(config)
+                     if optim.uses_epochs(config.optimizer) else 0)
+  return gan_step.make_optimizers(config, gan.task, steps_per_epoch)
 
 
 class GAN(keras.Model):
