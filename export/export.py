@@ -9,7 +9,8 @@ Restores the latest (or --step) checkpoint, EMA weights unless --no_ema, and wri
 
     OUT/NAME/VERSION/                  SavedModel with serving signatures (TF Serving's
                                        model_base_path is OUT/NAME) + verification.json
-    OUT/hub/NAME/VERSION/              TF-Hub reusable SavedModel + MODEL_CARD.md
+    OUT/hub/NAME/VERSION/              TF-Hub reusable SavedModel + README.md (the model
+                                       card) + LICENSE: a Kaggle Models variation as it is
                                        + verification.json
     OUT/tflite/NAME/VERSION/           NAME_float32.tflite, NAME_float16.tflite,
                                        NAME_int8.tflite + verification.json
@@ -53,7 +54,8 @@ from trainers import workdir as workdir_lib
 
 FORMATS = ("saved_model", "hub", "tflite", "keras")
 VERIFICATION_FILE = "verification.json"
-MODEL_CARD_FILE = "MODEL_CARD.md"
+MODEL_CARD_FILE = "README.md"  # the name Kaggle Models shows a variation's files under
+LICENSE_FILE = "LICENSE"
 
 flags.adopt_module_key_flags(cli)  # --helpshort lists --workdir, --out, ...
 FORMATS_FLAG = flags.DEFINE_list("formats", list(FORMATS), f"Any of {', '.join(FORMATS)}.")
@@ -63,6 +65,9 @@ TFLITE_VARIANTS = flags.DEFINE_list("tflite_variants", list(tflite.VARIANTS),
                                     f"Any of {', '.join(tflite.VARIANTS)}.")
 OVERWRITE = flags.DEFINE_boolean("overwrite", False,
                                  "Replace existing artefacts (after the new ones verify).")
+LICENSE = flags.DEFINE_string("license", "Apache 2.0",
+                              "License of the exported weights, written to the hub export's "
+                              "LICENSE and model card (a Kaggle Models license name).")
 
 
 def destinations(out, name, version):
@@ -123,11 +128,13 @@ def _check_choices(values, allowed, flag):
 
 
 def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None, version=1,
-                   tflite_variants=tflite.VARIANTS, overwrite=False, segmenter=None):
+                   tflite_variants=tflite.VARIANTS, overwrite=False, segmenter=None,
+                   license_name="Apache 2.0"):
   """Exports the workdir's generator in `formats`; returns {format: {path, verification}}.
 
   `segmenter`: path of a segmentation SavedModel to embed in the serving SavedModel and in
-  the segment_and_animate .tflite files.
+  the segment_and_animate .tflite files. `license_name`: the exported weights' license, in the
+  hub export's LICENSE and model card.
   """
   formats, tflite_variants = list(formats), list(tflite_variants)
   _check_choices(formats, FORMATS, "formats")
@@ -204,9 +211,11 @@ def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None
                         seg["flipped_pixels"], seg["pixels"])
     if "hub" in staging:
       card = model_card.render(generator, config, checkpoint, workdir, name, ema=ema,
-                               verification=results["hub"])
+                               verification=results["hub"], license_name=license_name)
       with open(os.path.join(staging["hub"], MODEL_CARD_FILE), "w") as f:
         f.write(card)
+      with open(os.path.join(staging["hub"], LICENSE_FILE), "w") as f:
+        f.write(model_card.license_text(license_name))
   return {fmt: {"path": paths[fmt], "verification": results[fmt]} for fmt in formats}
 
 
@@ -216,7 +225,7 @@ def main(argv):
       cli.require(cli.WORKDIR), cli.require(cli.OUT), formats=FORMATS_FLAG.value,
       step=cli.STEP.value, ema=not cli.NO_EMA.value, name=NAME.value, version=VERSION.value,
       tflite_variants=TFLITE_VARIANTS.value, overwrite=OVERWRITE.value,
-      segmenter=cli.SEGMENTER.value)
+      segmenter=cli.SEGMENTER.value, license_name=LICENSE.value)
   for fmt, result in results.items():
     print(f"{fmt}: {result['path']} (worst max |diff| {result['verification']['worst']:.3g})")
 

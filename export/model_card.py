@@ -1,4 +1,4 @@
-"""MODEL_CARD.md for an exported generator, generated from its workdir.
+"""The model card (README.md of the hub export) of an exported generator, generated from its workdir.
 
 Everything on the card is read, never typed by hand: the registry name and arguments from
 config.json, the paper from the first line of the generator class's docstring (the zoo's
@@ -72,7 +72,19 @@ def _usage(generator):
   return spec.name, comment
 
 
-def render(generator, config, checkpoint_path, workdir, name, ema=True, verification=None):
+LICENSE_URLS = {"Apache 2.0": "https://www.apache.org/licenses/LICENSE-2.0"}
+
+
+def license_text(license_name):
+  """The LICENSE file of an export: the license the weights are released under."""
+  url = LICENSE_URLS.get(license_name)
+  return (f"The model files in this directory are released under the {license_name} license"
+          f"{f' ({url})' if url else ''}.\n\nThey were trained and exported with VideoGAN Zoo, "
+          "itself licensed under the Apache License, Version 2.0.\n")
+
+
+def render(generator, config, checkpoint_path, workdir, name, ema=True, verification=None,
+           license_name="Apache 2.0"):
   """The card's markdown text; `ema`: whether the EMA weights were asked for."""
   entry = config.model.generator
   args = entry.args.to_dict() if hasattr(entry.args, "to_dict") else dict(entry.args)
@@ -125,4 +137,17 @@ video = model({call})  # float32 [B, {t}, {h}, {w}, {c}] in [-1, 1]
 
 `model` is the generator's `call(inputs, training=False)`; the streams of a two-stream
 generator and the uint8 / seeded variants are in the serving SavedModel's signatures.
+
+## License
+
+{license_name} (see `LICENSE`).
+
+## Publishing
+
+This directory uploads as a Kaggle Models variation as it is:
+
+```python
+import kagglehub
+kagglehub.model_upload("OWNER/{name}/tensorFlow2/default", PATH, license_name="{license_name}")
+```
 """

@@ -322,9 +322,11 @@ def keras_job(path, generator):
                                   with_uint8=False)["video"]}
   # A generator class from outside the zoo (a user's own, registered with zoo.registry) is
   # imported by the child from where this process found it.
+  # It may import anything of its own, so the child gets this process's import path too.
   module = type(generator).__module__
   imports = [] if module.split(".")[0] == "zoo" else [
-      {"module": module, "path": _import_root(sys.modules[module].__file__, module)}]
+      {"module": module, "path": [_import_root(sys.modules[module].__file__, module)] +
+       [os.path.abspath(p) for p in sys.path if p]}]
   return Job("keras", path,
              [({"case": "load_model", "args": sorted(arrays), "dict": len(arrays) > 1,
                 "imports": imports}, arrays)],

@@ -121,7 +121,7 @@ def run_keras(job, arrays):
   import zoo  # pylint: disable=g-import-not-at-top,unused-import  # registers the classes
   for case in job["cases"]:
     for extra in case["imports"]:  # a generator class from outside the zoo
-      sys.path.append(extra["path"])
+      sys.path.extend(p for p in extra["path"] if p not in sys.path)
       importlib.import_module(extra["module"])
   model = keras.saving.load_model(job["path"])
   results = {}

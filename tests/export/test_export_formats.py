@@ -73,7 +73,7 @@ def test_layout_is_tf_serving_and_nothing_temporary_remains(two_stream, image_mo
   assert os.path.isfile(os.path.join(out, name, "1", "saved_model.pb"))
   assert os.path.isdir(os.path.join(out, name, "1", "variables"))
   assert os.path.isfile(os.path.join(out, "hub", name, "1", "saved_model.pb"))
-  assert os.path.isfile(os.path.join(out, "hub", name, "1", "MODEL_CARD.md"))
+  assert os.path.isfile(os.path.join(out, "hub", name, "1", "README.md"))
   for variant in ("float32", "float16", "int8"):
     assert os.path.isfile(os.path.join(out, "tflite", name, "1", f"{name}_{variant}.tflite"))
   assert os.path.isfile(os.path.join(out, "keras", name, "1", f"{name}.keras"))
@@ -143,7 +143,7 @@ def test_hub_variables_are_the_ones_call_reads(two_stream):
 
 
 def test_model_card(two_stream):
-  with open(os.path.join(two_stream["results"]["hub"]["path"], "MODEL_CARD.md")) as f:
+  with open(os.path.join(two_stream["results"]["hub"]["path"], "README.md")) as f:
     card = f.read()
   assert "`test_export_two_stream` (TwoStreamGenerator)" in card
   assert "Paper: Test stand-in for a VGAN-like two-stream generator" in card
@@ -325,3 +325,15 @@ def test_keras_verification_fails_for_a_file_of_other_weights(tmp_path, two_stre
   other.save(path)
   with pytest.raises(verify.VerificationError, match="keras"):
     verify.verify_keras(path, two_stream["ema"])
+
+
+def test_hub_export_is_a_kaggle_models_variation_as_it_is(two_stream):
+  # SavedModel at the root, the model card as README.md, a LICENSE, and nothing staged.
+  path = two_stream["results"]["hub"]["path"]
+  assert {"saved_model.pb", "variables", "README.md", "LICENSE"} <= set(os.listdir(path))
+  assert not [n for n in os.listdir(path) if n.startswith(".")]
+  with open(os.path.join(path, "LICENSE")) as f:
+    assert "Apache 2.0" in f.read()
+  with open(os.path.join(path, "README.md")) as f:
+    card = f.read()
+  assert "kagglehub.model_upload(" in card and 'license_name="Apache 2.0"' in card

@@ -136,7 +136,7 @@ def test_segmentation_export_parity_in_every_format(segmentation_export):
   assert 0 <= lite["segment_and_animate"]["int8"]["flipped_pixels"] <= pixels
   # The hub model is the generator alone: its variables, not the segmenter's.
   assert result["hub"]["verification"]["fresh_process"]["num_variables"] == len(ema.variables)
-  with open(os.path.join(result["hub"]["path"], "MODEL_CARD.md")) as f:
+  with open(os.path.join(result["hub"]["path"], "README.md")) as f:
     card = f.read()
   assert "segmentation: int32 [B, 16, 16] class ids" in card and '"segmentation"' in card
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 import eval_helpers
 from trainers.eval import frechet
 from trainers.eval import fvd
+from trainers.eval import hub_handles
 
 
 stand_in = eval_helpers.stand_in_i3d  # a saved stand-in I3D module (fixture)
@@ -48,12 +49,41 @@ def test_max_clips_and_fvd(stand_in):
 def test_default_handle_resolves_from_tfhub_cache(stand_in, tmp_path, monkeypatch):
   monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
   monkeypatch.delenv("TFHUB_MODEL_LOAD_FORMAT", raising=False)
-  cached = fvd.hub_cache_path(fvd.I3D_HANDLE)
+  cached = hub_handles.tfhub_cache_path(fvd.I3D_HANDLE)
   assert os.path.dirname(cached) == str(tmp_path)
   shutil.copytree(stand_in, cached)
   module = fvd.load_i3d(allow_download=False)  # the default handle, from the cache only
   out = module.signatures["default"](tf.zeros([1, 2, 224, 224, 3]))["default"]
   assert out.shape == (1, 400)
+
+
+@pytest.mark.parametrize("spelling", [
+    fvd.I3D_KAGGLE,
+    "https://www.kaggle.com/models/" + fvd.I3D_KAGGLE,
+    "https://www.kaggle.com/models/deepmind/i3d-kinetics/frameworks/tensorFlow2/variations/400"
+    "/versions/1",
+])
+def test_kaggle_handle_resolves_from_kagglehub_cache_offline(stand_in, tmp_path, monkeypatch,
+                                                             spelling):
+  monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kh"))
+  cached = tmp_path / "kh" / "models" / "deepmind" / "i3d-kinetics" / "tensorFlow2" / "400" / "1"
+  assert hub_handles.kaggle_cache_path(hub_handles.kaggle_handle(spelling)) == str(cached)
+  with pytest.raises(fvd.I3DUnavailableError, match="KAGGLEHUB_CACHE") as info:
+    fvd.load_i3d(spelling, allow_download=False)
+  assert str(cached) in str(info.value)  # the error names the folder to pre-fill
+  shutil.copytree(stand_in, cached)
+  module = fvd.load_i3d(spelling, allow_download=False)
+  assert module.signatures["default"](tf.zeros([1, 2, 224, 224, 3]))["default"].shape == (1, 400)
+
+
+def test_handle_kinds():
+  assert hub_handles.kaggle_handle(fvd.I3D_HANDLE) is None  # a TF-Hub URL
+  assert hub_handles.kaggle_handle("/models/i3d") is None  # a path
+  assert hub_handles.kaggle_handle("a/b/c") is None  # too short for owner/model/fw/variation
+  unversioned = hub_handles.kaggle_handle("deepmind/i3d-kinetics/tensorFlow2/400")
+  assert unversioned and hub_handles.kaggle_cache_path(unversioned) is None
+  with pytest.raises(hub_handles.UnavailableError, match="append /VERSION"):
+    hub_handles.resolve(unversioned, allow_download=False)
 
 
 def test_unavailable_errors(tmp_path, monkeypatch):

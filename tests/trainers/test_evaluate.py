@@ -273,7 +273,7 @@ def test_evaluate_workdir_records_metrics_that_reach_the_model_card(tiny_workdir
   assert record["networks"]["r3d"]["metrics"] == ["fd_r3d"]
   assert record["metrics"]["fd_r3d"] > 0 and record["date"].startswith("20")
   result = export_lib.export_workdir(tiny_workdir, str(tmp_path / "out"), formats=("hub",))
-  with open(os.path.join(result["hub"]["path"], "MODEL_CARD.md")) as f:
+  with open(os.path.join(result["hub"]["path"], "README.md")) as f:
     card = f.read()
   assert f"| FD-R3D | {record['metrics']['fd_r3d']:.6g} | r3d (" in card, card
   assert "Evaluated at step 2" in card and "8 generated clips against 8 real" in card

@@ -20,16 +20,16 @@ The module is never silently replaced: without network or cache, `load_i3d` rais
 """
 
 import collections
-import hashlib
-import os
 
 import numpy as np
 import tensorflow as tf
 
 from trainers.eval import features
 from trainers.eval import frechet
+from trainers.eval import hub_handles
 
 I3D_HANDLE = "https://tfhub.dev/deepmind/i3d-kinetics-400/1"
+I3D_KAGGLE = "deepmind/i3d-kinetics/tensorFlow2/400/1"  # the same module on Kaggle Models
 I3D_RESOLUTION = (224, 224)
 I3D_BATCH_SIZE = 16  # the reference asserts this batch size
 I3D_DIM = 400
@@ -76,54 +76,34 @@ def preprocess(videos, resolution=I3D_RESOLUTION):
   return resized
 
 
-def hub_cache_path(handle):
-  """Where tensorflow_hub caches `handle`: TFHUB_CACHE_DIR (or --tfhub_cache_dir, else the
-  system temp dir's tfhub_modules) joined with sha1(handle)."""
-  from tensorflow_hub import resolver  # pylint: disable=g-import-not-at-top
-  cache_dir = resolver.tfhub_cache_dir(use_temp=True)
-  return os.path.join(cache_dir, hashlib.sha1(handle.encode("utf8")).hexdigest())
-
-
-def _is_remote(handle):
-  return handle.startswith(("http://", "https://", "gs://"))
-
-
 def _unavailable(handle, reason):
-  where = f"{'handle' if _is_remote(handle) else 'directory'} {handle!r}"
-  if _is_remote(handle):
-    where += (f", tensorflow_hub cache {hub_cache_path(handle)!r} (set by TFHUB_CACHE_DIR; "
-              "TFHUB_MODEL_LOAD_FORMAT must not be UNCOMPRESSED for the cache to be used)")
   return I3DUnavailableError(
-      f"Could not load the I3D module for FVD: {reason}. Looked at {where}. Point at a local "
-      "copy of https://tfhub.dev/deepmind/i3d-kinetics-400/1 (the extracted SavedModel "
-      "directory) with --i3d=PATH or the config's eval.i3d, or pre-fill TFHUB_CACHE_DIR. "
-      "FVD is never computed with another network.")
+      f"Could not load the I3D module for FVD: {reason} Point at a local copy of {I3D_HANDLE} "
+      f"(or its Kaggle Models twin {I3D_KAGGLE}; the extracted SavedModel directory) with "
+      "--i3d=PATH or the config's eval.i3d, or pre-fill the cache named above. FVD is never "
+      "computed with another network.")
 
 
 def load_i3d(handle_or_path=None, allow_download=True):
-  """Loads the TF-Hub I3D module (a handle or a local SavedModel directory).
+  """Loads the I3D module: a TF-Hub URL, a Kaggle Models handle or a SavedModel directory.
 
-  `allow_download=False` refuses to touch the network: a remote handle must already be in
-  tensorflow_hub's cache. Raises `I3DUnavailableError` when nothing loads, or when the module
-  has no 'default' signature. Returns the loaded object.
+  `allow_download=False` refuses to touch the network: a handle must already be in its cache
+  (`hub_handles`). Raises `I3DUnavailableError` when nothing loads, or when the module has no
+  'default' signature. Returns the loaded object.
   """
   handle = handle_or_path or I3D_HANDLE
-  if _is_remote(handle):
-    cached = hub_cache_path(handle)
-    if not allow_download and not (os.path.isdir(cached) and os.listdir(cached)):
-      raise _unavailable(handle, "not in the cache and downloads are disabled")
-  else:
-    handle = os.path.abspath(os.path.expanduser(handle))
-    if not os.path.isdir(handle):
-      raise _unavailable(handle, "no such directory")
+  try:
+    _, target = hub_handles.resolve(handle, allow_download)
+  except hub_handles.UnavailableError as e:
+    raise _unavailable(handle, str(e)) from e
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
   try:
-    module = hub.load(handle)
+    module = hub.load(target)
   except Exception as e:  # network, cache or SavedModel errors all mean "unavailable"
-    raise _unavailable(handle, f"{type(e).__name__}: {e}") from e
+    raise _unavailable(handle, f"loading {target!r} failed ({type(e).__name__}: {e}).") from e
   if "default" not in getattr(module, "signatures", {}):
     raise _unavailable(handle, "the module has no 'default' signature (signatures: "
-                       f"{sorted(getattr(module, 'signatures', {}))})")
+                       f"{sorted(getattr(module, 'signatures', {}))}).")
   return module
 
 

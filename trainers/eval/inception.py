@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from trainers.eval import frechet
 from trainers.eval import fvd
+from trainers.eval import hub_handles
 
 INCEPTION_TFHUB = "https://tfhub.dev/tensorflow/tfgan/eval/inception/1"
 INCEPTION_IMAGE_SIZE = 299
@@ -55,12 +56,8 @@ def _how_to_fix(source):
   return (f"Looked for InceptionV3 at {source!r}. Give a local copy instead: download "
           f"{INCEPTION_TFHUB} (append '?tf-hub-format=compressed' for a .tar.gz) and "
           "extract it into a directory holding saved_model.pb, then pass that directory; or "
-          "set TFHUB_CACHE_DIR to a cache that already holds the module; or pass a Keras "
+          "pass a Kaggle Models handle, or pre-fill the cache named below; or pass a Keras "
           "InceptionV3 weights file with its top (*.h5), whose numbers are not TF-GAN's.")
-
-
-def _is_handle(source):
-  return "://" in source
 
 
 def _flatten(x):
@@ -99,23 +96,22 @@ class InceptionNetwork:
 
 
 def _load_hub(source, allow_download):
-  if _is_handle(source):
-    cached = fvd.hub_cache_path(source)
-    if not allow_download and not (os.path.isdir(cached) and os.listdir(cached)):
-      raise InceptionUnavailableError(
-          f"{_how_to_fix(source)} Not in the tensorflow_hub cache {cached!r} and downloads "
-          "are disabled.")
+  try:
+    kind, target = hub_handles.resolve(source, allow_download)
+  except hub_handles.UnavailableError as e:
+    raise InceptionUnavailableError(f"{_how_to_fix(source)} {e}") from e
+  if kind == "tfhub":
     try:
       import tensorflow_hub as hub  # Imported here: only handles need it.
-      module = hub.load(source)
+      module = hub.load(target)
     except Exception as e:  # Network, cache or format errors all mean "not available".
       raise InceptionUnavailableError(f"{_how_to_fix(source)} Loading failed: {e}") from e
   else:
-    if not os.path.isfile(os.path.join(source, "saved_model.pb")):
+    if not os.path.isfile(os.path.join(target, "saved_model.pb")):
       raise InceptionUnavailableError(
-          f"{_how_to_fix(source)} No saved_model.pb in {source!r}.")
+          f"{_how_to_fix(source)} No saved_model.pb in {target!r}.")
     try:
-      module = tf.saved_model.load(source)
+      module = tf.saved_model.load(target)
     except Exception as e:
       raise InceptionUnavailableError(f"{_how_to_fix(source)} Loading failed: {e}") from e
   if callable(module):
