@@ -1,7 +1,7 @@
 r"""Learning check (issue 11.5): does a config learn within its quickstart budget?
 
-    python -m trainers.learning_check --config=configs/quickstart.py --workdir=/tmp/lc
-    python -m trainers.learning_check --config=configs/vgan_image_to_video.py:smoke \
+    python -m trainers.learning_check --config=quickstart --workdir=/tmp/lc
+    python -m trainers.learning_check --config=vgan_image_to_video:smoke \
         --workdir=/tmp/lc_i2v --steps=2000 --every=250
 
 Trains the config through the ordinary loop in chunks (a `loop.Trainer` with `train.steps`
@@ -42,6 +42,8 @@ from PIL import ImageDraw
 from PIL import ImageFont
 import tensorflow as tf
 
+from trainers import cli
+from trainers import config_files
 from trainers import evaluate
 from trainers import evaluate_prediction
 from trainers import loop
@@ -345,17 +347,6 @@ def format_table(result):
 # ----------------------------------------------------------------------------- the CLI
 
 
-def _config_import_root(argv):
-  """Config files import `configs.common`: put the folder holding configs/ on sys.path."""
-  for i, arg in enumerate(argv):
-    path = arg.split("=", 1)[1] if arg.startswith("--config=") else (
-        argv[i + 1] if arg == "--config" and i + 1 < len(argv) else None)
-    if path:
-      root = os.path.dirname(os.path.dirname(os.path.abspath(path.split(":")[0])))
-      if root not in sys.path:
-        sys.path.insert(0, root)
-
-
 def main(argv):
   from absl import app  # pylint: disable=g-import-not-at-top
   from absl import flags  # pylint: disable=g-import-not-at-top
@@ -375,17 +366,12 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  _config_import_root(sys.argv)
-  from absl import app as _app  # pylint: disable=g-import-not-at-top
-  from absl import flags as _flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  config_flags.DEFINE_config_file("config", None, "A config file (FILE.py[:ARG]).",
-                                  lock_config=False)
+  from absl import flags as _flags
+  config_files.define_flag("config", lock_config=False)
   _flags.DEFINE_string("workdir", None, "The training workdir (resumed if it exists).")
   _flags.DEFINE_integer("steps", None, "Training budget (default: the config's train.steps).")
   _flags.DEFINE_integer("every", None, "Steps between measurements (default: steps / 5).")
   _flags.DEFINE_integer("num_videos", NUM_VIDEOS, "Real and generated clips per measurement.")
   _flags.DEFINE_integer("batch_size", 16, "Clips per batch when measuring.")
   _flags.mark_flags_as_required(["config", "workdir"])
-  _app.run(main)
+  cli.run(main)
