@@ -10,11 +10,9 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [HERE, os.path.dirname(os.path.dirname(HERE))]
 
-import numpy as np  # pylint: disable=g-import-not-at-top
-import tensorflow as tf
+import numpy as np  # noqa: E402  (TF reads its log level once, at import)
+import tensorflow as tf  # noqa: E402
 
 
 def main(workdir, overrides, out=None):
@@ -24,11 +22,11 @@ def main(workdir, overrides, out=None):
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * cpus)
-  from absl import logging  # pylint: disable=g-import-not-at-top
+  from absl import logging
   logging.set_verbosity(logging.INFO)
   logging.use_absl_handler()
-  import trainer_helpers  # pylint: disable=g-import-not-at-top
-  from trainers import loop  # pylint: disable=g-import-not-at-top
+  import trainer_helpers
+  from trainers import loop
   config = trainer_helpers.tiny_config()
   for key, value in overrides.items():
     node = config

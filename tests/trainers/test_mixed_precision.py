@@ -71,7 +71,7 @@ def _train(tmp_path, precision):
   trainer = loop.Trainer(c, str(tmp_path / precision))
   history = []
   for _ in range(STEPS // c.train.steps_per_call):
-    terms, bad_step, _ = trainer._train_call()  # pylint: disable=protected-access
+    terms, bad_step, _ = trainer.train_call()
     assert int(bad_step) < 0
     history.append({k: float(v) for k, v in terms.items()})
   z = zoo_inputs.noise(trainer.generator, 64, tf.constant([7, 0]))
