@@ -9,7 +9,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUN = os.path.join(HERE, "run_tiny.py")
