@@ -36,6 +36,7 @@ from ml_collections import config_flags
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf
+
 tf.get_logger().setLevel("ERROR")  # the per-layer functions retrace by design
 
 from bench import common
@@ -54,10 +55,10 @@ MODES = ("f", "w", "x")
 
 
 def _layers_by_path(models):
-  paths = flops._layer_paths(models)  # pylint: disable=protected-access
+  paths = flops._layer_paths(models)
   found = {}
   for m in models:
-    for layer in flops._sublayers(m, include_self=True, recursive=True):  # pylint: disable=protected-access
+    for layer in flops._sublayers(m, include_self=True, recursive=True):
       if isinstance(layer, flops.COUNTED):
         found[paths[id(layer)]] = layer
   return found

@@ -29,7 +29,7 @@ from ml_collections import config_flags
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf
-from tensorflow.tsl.profiler.protobuf import xplane_pb2  # pylint: disable=g-import-not-at-top,g-direct-tensorflow-import
+from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 from bench import common
 from bench import train_step  # noqa: F401  (defines the shared flags)

@@ -36,7 +36,6 @@ if importlib.util.find_spec("torch") is None:
   sys.exit("bench/torch_step.py needs PyTorch (the CPU wheel torch==2.13.0): "
            "pip install -e '.[bench]'")
 
-# pylint: disable=g-import-not-at-top
 import numpy as np
 import tensorflow as tf
 import torch
@@ -45,7 +44,6 @@ from bench import common
 from bench import flops
 from bench import torch_vgan
 from trainers import config_files
-# pylint: enable=g-import-not-at-top
 
 config_files.define_flag("config", "vgan_two_stream",
                          "Config name or file, e.g. vgan_two_stream or ...:smoke.",

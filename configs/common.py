@@ -45,7 +45,8 @@ def base():
   c.data.width = 64
   c.data.resize = 0  # short side before cropping; 0: crop from the stored size
   c.data.random_flip = True
-  c.data.outputs = ()  # optional: first_frame, middle_frame, label, segmentation, fg_masks, background
+  # Optional: first_frame, middle_frame, label, segmentation, fg_masks, background.
+  c.data.outputs = ()
   c.data.skip_corrupt = False  # skip (and count) corrupt records instead of raising
   c.data.deterministic = True
   c.data.shuffle_buffer = 256

@@ -1,10 +1,10 @@
-"""Egan's 3D ResNet GAN (2019, Section 3.3.2): 8x128x128 clips, every 3rd frame from a start
+r"""Egan's 3D ResNet GAN (2019, Section 3.3.2): 8x128x128 clips, every 3rd frame from a start
 in a clip's first 8; inflated from configs/egan_resnet_image.py (from scratch it collapsed in
 the thesis).
 
 Paper: as the 2D model, RMSProp G lr 1e-5, D lr 3e-5. Table 4.2: G 102.7M, D 85.8M.
 
-  python -m trainers.inflate --from=/tmp/resnet2d --config=egan_resnet_video \\
+  python -m trainers.inflate --from=/tmp/resnet2d --config=egan_resnet_video \
       --workdir=/tmp/resnet3d
   python -m trainers.train --config=egan_resnet_video --workdir=/tmp/resnet3d
 """

@@ -1,4 +1,4 @@
-"""Egan's 3D SPADE: segmentation mask -> 8x128x128 video (2019, Section 3.3.3), trained from
+r"""Egan's 3D SPADE: segmentation mask -> 8x128x128 video (2019, Section 3.3.3), trained from
 scratch or fine-tuned after inflating configs/egan_spade_image.py (same size argument).
 
 The mask branch of every SPADE norm stays 2D (one affine map for all frames); the
@@ -6,7 +6,7 @@ discriminators see the mask tiled over time, the second scale halves T, H and W.
 every 3rd, from a start in a clip's first 8. Table 4.2: G 19.5M / 70.3M, D 5.1M, encoder
 1.8M / 5.0M.
 
-  python -m trainers.inflate --from=/tmp/spade2d --config=egan_spade_video:size=small \\
+  python -m trainers.inflate --from=/tmp/spade2d --config=egan_spade_video:size=small \
       --workdir=/tmp/spade3d
   python -m trainers.train --config=egan_spade_video:size=small --workdir=/tmp/spade3d
 """

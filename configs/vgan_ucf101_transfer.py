@@ -1,4 +1,4 @@
-"""VGAN's discriminator transferred to action recognition on UCF101 (Vondrick et al. 2016,
+r"""VGAN's discriminator transferred to action recognition on UCF101 (Vondrick et al. 2016,
 sec. 3.3, Fig. 4a): the trunk of a trained VGAN discriminator, dropout 0.5, a 101-way conv.
 
   # 1. a VGAN trained on unlabelled video (the paper: 5000 hours of Flickr)
@@ -6,7 +6,8 @@ sec. 3.3, Fig. 4a): the trunk of a trained VGAN discriminator, dropout 0.5, a 10
   # 2. labelled UCF101 TFRecords (trainers.data.make_tfrecords), then the classifier
   python -m trainers.train --config=vgan_ucf101_transfer --workdir=/tmp/ucf_ft \
       --config.objective.transfer_from=/tmp/vgan2 \
-      --config.data.train_files='/data/ucf101/train-*' --config.data.eval_files='/data/ucf101/test-*'
+      --config.data.train_files='/data/ucf101/train-*' \
+      --config.data.eval_files='/data/ucf101/test-*'
   # 3. top-1 on the evaluation split (paper: 52.1 / 49.3 / 36.7 %)
   python -m trainers.classify --workdir=/tmp/ucf_ft
 

@@ -32,6 +32,7 @@ is all or nothing.
 See export/README_SNIPPET.md for `saved_model_cli` and a TF Serving request.
 """
 
+from collections.abc import Iterator, Sequence
 import contextlib
 import json
 import os
@@ -63,7 +64,7 @@ OVERWRITE = flags.DEFINE_boolean("overwrite", False,
                                  "Replace existing artefacts (after the new ones verify).")
 
 
-def destinations(out, name, version):
+def destinations(out: str, name: str, version: int) -> dict[str, str]:
   """{format: final directory} of the layout above."""
   return {
       "saved_model": os.path.join(out, name, str(version)),
@@ -73,7 +74,7 @@ def destinations(out, name, version):
 
 
 @contextlib.contextmanager
-def staged_dir(destination, overwrite=False):
+def staged_dir(destination: str, overwrite: bool = False) -> Iterator[str]:
   """Yields a temporary directory beside `destination`, renamed to it on success.
 
   On any exception the temporary directory (and parents this call created) are removed
@@ -119,8 +120,10 @@ def _check_choices(values, allowed, flag):
                      f"{','.join(values) or 'nothing'}.")
 
 
-def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None, version=1,
-                   tflite_variants=tflite.VARIANTS, overwrite=False, segmenter=None):
+def export_workdir(workdir: str, out: str, formats: Sequence[str] = FORMATS,
+                   step: int | None = None, ema: bool = True, name: str | None = None,
+                   version: int = 1, tflite_variants: Sequence[str] = tflite.VARIANTS,
+                   overwrite: bool = False, segmenter: str | None = None) -> dict[str, dict]:
   """Exports the workdir's generator in `formats`; returns {format: {path, verification}}.
 
   `segmenter`: path of a segmentation SavedModel to embed in the serving SavedModel and in

@@ -43,6 +43,7 @@ model its ids). Select TF ops stay allowed, as above, for what the generator its
 import re
 
 import tensorflow as tf
+
 # pylint: disable-next=g-direct-tensorflow-import
 from tensorflow.python.framework import convert_to_constants
 

@@ -92,6 +92,11 @@ def launch(module_name: str) -> None:
   module = importlib.import_module(module_name)
   if hasattr(module, "define_flags"):
     module.define_flags()
+  # absl's --help shows the flags and docstring of the program in sys.argv[0]: here a
+  # console script, which defines none.
+  for flag in flags.FLAGS.get_key_flags_for_module(module):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+  sys.modules["__main__"].__doc__ = module.__doc__
   run(module.main)
 
 

@@ -29,6 +29,9 @@ from trainers import cli
 
 _HELPERS = ("common",)  # modules of `configs` that are not configs
 
+# --config belongs to the program that calls define_flag (its --help lists it), not to us.
+flags.disclaim_key_flags()
+
 
 def names() -> list[str]:
   """The config names of the installed `configs` package, sorted."""

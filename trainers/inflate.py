@@ -1,11 +1,11 @@
-"""Inflates a trained 2D (image) run into the first checkpoint of a 3D (video) run.
+r"""Inflates a trained 2D (image) run into the first checkpoint of a 3D (video) run.
 
 Egan 2019's recipe (Section 3.1): pretrain a 2D GAN on frames, inflate it, fine-tune it in 3D.
 
-  python -m trainers.train --config=configs/egan_resnet_image.py --workdir=/tmp/resnet2d
-  python -m trainers.inflate --from=/tmp/resnet2d --config=configs/egan_resnet_video.py \\
+  python -m trainers.train --config=egan_resnet_image --workdir=/tmp/resnet2d
+  python -m trainers.inflate --from=/tmp/resnet2d --config=egan_resnet_video \
       --workdir=/tmp/resnet3d
-  python -m trainers.train --config=configs/egan_resnet_video.py --workdir=/tmp/resnet3d
+  python -m trainers.train --config=egan_resnet_video --workdir=/tmp/resnet3d
 
 The 2D networks are rebuilt from --from's config.json and restored from its latest checkpoint
 (or --step); each is inflated (`zoo.inflation.inflate`) into the network of the 3D config in

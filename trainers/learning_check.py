@@ -35,6 +35,7 @@ import os
 import sys
 import time
 
+from absl import flags
 from absl import logging
 import numpy as np
 from PIL import Image
@@ -348,10 +349,7 @@ def format_table(result):
 
 
 def main(argv):
-  from absl import app  # pylint: disable=g-import-not-at-top
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  cli.no_positional(argv)
   f = flags.FLAGS
   logging.set_verbosity(logging.INFO)
   try:
@@ -366,12 +364,11 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  from absl import flags as _flags
   config_files.define_flag("config", lock_config=False)
-  _flags.DEFINE_string("workdir", None, "The training workdir (resumed if it exists).")
-  _flags.DEFINE_integer("steps", None, "Training budget (default: the config's train.steps).")
-  _flags.DEFINE_integer("every", None, "Steps between measurements (default: steps / 5).")
-  _flags.DEFINE_integer("num_videos", NUM_VIDEOS, "Real and generated clips per measurement.")
-  _flags.DEFINE_integer("batch_size", 16, "Clips per batch when measuring.")
-  _flags.mark_flags_as_required(["config", "workdir"])
+  flags.DEFINE_string("workdir", None, "The training workdir (resumed if it exists).")
+  flags.DEFINE_integer("steps", None, "Training budget (default: the config's train.steps).")
+  flags.DEFINE_integer("every", None, "Steps between measurements (default: steps / 5).")
+  flags.DEFINE_integer("num_videos", NUM_VIDEOS, "Real and generated clips per measurement.")
+  flags.DEFINE_integer("batch_size", 16, "Clips per batch when measuring.")
+  flags.mark_flags_as_required(["config", "workdir"])
   cli.run(main)

@@ -9,7 +9,6 @@ replica, purpose), so a resumed run draws exactly what an uninterrupted one woul
 
 import os
 import signal
-import time
 
 from absl import logging
 import keras

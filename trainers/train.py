@@ -1,4 +1,4 @@
-"""Trains any model of the zoo.
+r"""Trains any model of the zoo.
 
   python -m trainers.train --config=vgan_two_stream --workdir=/tmp/vgan
   python -m trainers.train --config=vgan_two_stream:smoke --workdir=/tmp/s \
@@ -14,11 +14,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import flags  # noqa: E402  (TF reads its log level once, at import)
+from absl import flags
 
-from trainers import cli  # noqa: E402
-from trainers import config_files  # noqa: E402
-from trainers import loop  # noqa: E402
+from trainers import cli
+from trainers import config_files
+from trainers import loop
 
 config_files.define_flag("config", "quickstart")
 flags.DEFINE_string("workdir", None, "Where checkpoints, summaries and samples go.")

@@ -24,7 +24,13 @@ Model contract (what the trainer, sampler and exporter rely on):
   network is deterministic.
 """
 
+from collections.abc import Callable
 import importlib
+from typing import Any, TypeVar
+
+# A registered class or factory: called with a config's keyword arguments.
+Builder = Callable[..., Any]
+_B = TypeVar("_B", bound=Builder)
 
 # Families register on import; imported lazily so that `import zoo` stays cheap.
 _FAMILIES = (
@@ -35,14 +41,14 @@ _FAMILIES = (
     "zoo.i3d",
 )
 
-_REGISTRY = {}
+_REGISTRY: dict[str, Builder] = {}
 _families_loaded = False
 
 
-def register(name):
+def register(name: str) -> Callable[[_B], _B]:
   """Decorator: registers a class or factory under `name`; a duplicate raises ValueError."""
 
-  def decorator(builder):
+  def decorator(builder: _B) -> _B:
     if name in _REGISTRY:
       raise ValueError(
           f"Model name {name!r} is already registered (by {_REGISTRY[name]!r}); "
@@ -53,7 +59,7 @@ def register(name):
   return decorator
 
 
-def _load_families():
+def _load_families() -> None:
   global _families_loaded
   if _families_loaded:
     return
@@ -67,7 +73,7 @@ def _load_families():
         raise
 
 
-def get(name):
+def get(name: str) -> Builder:
   """Returns the registered class or factory for `name`."""
   _load_families()
   if name not in _REGISTRY:
@@ -76,7 +82,7 @@ def get(name):
   return _REGISTRY[name]
 
 
-def build(name, **kwargs):
+def build(name: str, **kwargs: Any) -> Any:
   """Builds the model registered as `name` with keyword arguments from a config."""
   builder = get(name)
   try:
@@ -86,7 +92,7 @@ def build(name, **kwargs):
                   f"{e}") from e
 
 
-def names():
+def names() -> list[str]:
   """Sorted list of every registered model name."""
   _load_families()
   return sorted(_REGISTRY)

@@ -14,8 +14,8 @@ from absl.testing import flagsaver
 import numpy as np
 import pytest
 import tensorflow as tf
-
 import test_export_helpers as helpers
+
 from export import export as export_lib
 from export import model_card
 from export import preprocess

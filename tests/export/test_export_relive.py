@@ -11,17 +11,16 @@ import numpy as np
 from PIL import Image
 import pytest
 import tensorflow as tf
+import test_export_helpers as helpers
 
 from export import animate as animate_lib
 from export import export as export_lib
-from export import preprocess
 from export import signatures
 from export import tflite
 from export import verify
 import segmenter_helpers
-from trainers import loop
 from tests_config_loader import load_config
-import test_export_helpers as helpers
+from trainers import loop
 from zoo import inputs as zoo_inputs
 from zoo import segmenter as segmenter_lib
 

@@ -5,8 +5,8 @@ import os
 import pytest
 
 from export import export as export_lib
-from trainers import loop
 from tests_config_loader import load_config
+from trainers import loop
 
 
 @pytest.mark.parametrize("config,formats", [

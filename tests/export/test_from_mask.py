@@ -10,11 +10,11 @@ import numpy as np
 from PIL import Image
 import pytest
 import tensorflow as tf
+import test_export_helpers as helpers
 
 from configs import egan_spade_video
 from export import from_mask
 from export import signatures
-import test_export_helpers as helpers
 from trainers import workdir as workdir_lib
 
 LEGEND = {"0": [0, 0, 0], "1": [255, 0, 0], "3": [0, 0, 255]}

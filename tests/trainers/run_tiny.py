@@ -1,5 +1,7 @@
-"""Runs the trainer on the tiny test networks in a fresh process (for distribution, kill and
-signal tests). Usage: python run_tiny.py WORKDIR '{json overrides}' [OUT.npz]
+"""Runs the trainer on the tiny test networks in a fresh process.
+
+For the distribution, kill and signal tests. Usage:
+python run_tiny.py WORKDIR '{json overrides}' [OUT.npz]
 
 Overrides are dotted config paths, e.g. {"train.steps": 4, "runtime.strategy": "mirrored"};
 the special key "logical_cpus" splits the CPU into that many logical devices first.
@@ -11,8 +13,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402  (TF reads its log level once, at import)
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
 
 def main(workdir, overrides, out=None):

@@ -11,7 +11,6 @@ import eval_helpers
 from trainers.eval import frechet
 from trainers.eval import fvd
 
-
 stand_in = eval_helpers.stand_in_i3d  # a saved stand-in I3D module (fixture)
 
 

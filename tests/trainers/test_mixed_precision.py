@@ -11,12 +11,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import test_configs  # the config loader and example batches of tests/test_configs.py
 
 from trainers import loop
 from trainers import tasks
 from zoo import inputs as zoo_inputs
-
-import test_configs  # the config loader and example batches of tests/test_configs.py
 
 CONFIGS = test_configs.CONFIGS
 
@@ -80,7 +79,7 @@ def _train(tmp_path, precision):
 
 
 def test_bfloat16_training_matches_float32(tmp_path):
-  """Same seed, 200 steps each. Stated tolerances, with the reason for each:
+  """Same seed, 200 steps each, compared within tolerances stated with their reasons.
 
   - GAN trajectories are chaotic, so single weights are not compared: bf16 rounds every
     activation to 8 mantissa bits and the two runs separate within tens of steps.

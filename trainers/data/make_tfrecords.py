@@ -31,8 +31,9 @@ is written) with an error naming it and the shapes.
 Output: PREFIX-00000-of-0000N.tfrecord shards, clip i in shard i % N, each written under a
 temporary name and renamed when complete, and PREFIX.manifest.json (sources, clips per
 source, shards, options, skipped files with reasons; with --segmenter, how many clips got
-their segmentation from it and from the source, and the pixels of each class it found). An unreadable input is logged, listed
-in the manifest and skipped; the exit code is 1 when no clip was written.
+their segmentation from it and from the source, and the pixels of each class it found). An
+unreadable input is logged, listed in the manifest and skipped; the exit code is 1 when no
+clip was written.
 """
 
 import concurrent.futures

@@ -23,8 +23,9 @@ Clips: T frames at stride `data.frame_stride` from a random start (training) or 
 (`data.random_flip`) in training, a centre crop in eval; frames smaller than H x W are scaled
 up to cover it first. Frames stay uint8 per clip (resized ones are rounded back to uint8, as
 if stored at that size) and a whole batch is mapped to [-1, 1] at once, which costs ~18% less
-CPU per clip than converting each clip (bench/input_pipeline.py). Training repeats forever; eval makes one pass. Batches drop the
-remainder so shapes are static (an eval pass therefore ends on the last full batch).
+CPU per clip than converting each clip (bench/input_pipeline.py). Training repeats forever;
+eval makes one pass. Batches drop the remainder so shapes are static (an eval pass therefore
+ends on the last full batch).
 
 Egan's sampling (2019, Section 4.2.1): `data.max_start` > 0 draws a training clip's start
 from the record's first `max_start` frames only (8 frames at stride 3 from a start in the

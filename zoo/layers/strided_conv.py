@@ -48,6 +48,7 @@ import threading
 
 import keras
 import tensorflow as tf
+
 # pylint: disable-next=g-direct-tensorflow-import
 from tensorflow.python.ops import control_flow_util
 

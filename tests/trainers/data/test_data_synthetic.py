@@ -3,7 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from data_helpers import batches, data_config
+from data_helpers import batches
+from data_helpers import data_config
 from trainers.data import pipeline
 from trainers.data import synthetic
 
