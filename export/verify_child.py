@@ -33,7 +33,7 @@ def _inputs(arrays, case):
 
 
 def run_saved_model(job, arrays):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
   loaded = tf.saved_model.load(job["path"])
   report = {"signatures": {}}
   for name, fn in loaded.signatures.items():
@@ -55,7 +55,7 @@ def run_saved_model(job, arrays):
 def run_saved_model_in_session(job, arrays):
   """The same signatures through a TF1 Session loader, the way TF Serving's C++ loader
   and `saved_model_cli run` see the model: the SignatureDef tensor names, the restore op."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
   results = {}
   with tf.Graph().as_default(), tf.compat.v1.Session() as session:
     meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], job["path"])
@@ -69,8 +69,8 @@ def run_saved_model_in_session(job, arrays):
 
 
 def run_hub(job, arrays):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  import tensorflow_hub as hub
   loaded = hub.load(job["path"])
   report = {
       "num_variables": len(loaded.variables),
@@ -95,7 +95,7 @@ def run_hub(job, arrays):
 
 
 def run_tflite(job, arrays):
-  from ai_edge_litert import interpreter as litert  # pylint: disable=g-import-not-at-top
+  from ai_edge_litert import interpreter as litert
   results, report = {}, {"signatures": {}}
   for case in job["cases"]:
     interpreter = litert.Interpreter(model_path=case["file"])
@@ -125,7 +125,7 @@ def main(plan_path):
     job_arrays = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
     try:
       outputs, report = RUNNERS[job["format"]](job, job_arrays)
-    except Exception:  # pylint: disable=broad-except
+    except Exception:  # noqa: BLE001
       # One broken artefact must not hide the figures of the others.
       outputs, report = {}, {"error": traceback.format_exc(limit=-6)}
     results.update({prefix + k: v for k, v in outputs.items()})

@@ -19,7 +19,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 from absl import logging
 import tensorflow as tf
@@ -33,7 +33,7 @@ def define_flags():
   """The CLI's flags, defined only when run as a program (importing this module next to
   other binaries, as the tests do, adds none): trainers.train's --config (which puts the
   config's folder on sys.path) and --workdir, plus --from and --step."""
-  from trainers import train  # pylint: disable=g-import-not-at-top,unused-import,import-outside-toplevel
+  from trainers import train
   del train
   flags.DEFINE_string("from", None, "The 2D run's workdir (config.json and checkpoints/).")
   flags.DEFINE_integer("step", None, "The 2D checkpoint's step; default: the latest.")

@@ -124,7 +124,7 @@ GENERATORS = {
     "test_export_frames": FramesGenerator,
 }
 for _name, _cls in GENERATORS.items():
-  if _name not in registry._REGISTRY:  # pylint: disable=protected-access
+  if _name not in registry._REGISTRY:
     registry.register(_name)(_cls)
 
 

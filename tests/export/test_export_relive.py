@@ -54,7 +54,7 @@ def test_lstm_predict_signature_and_tflite_parity(tmp_path):
 
 
 def test_predict_signature_spec():
-  from zoo import registry  # pylint: disable=g-import-not-at-top
+  from zoo import registry
   p = registry.build("relive_cnn_next_frame", video_shape=(4, 16, 16, 3),
                      encoder_widths=(4, 8), decoder_widths=(4,))
   p(tf.zeros([1, 1, 16, 16, 3]))
@@ -261,7 +261,7 @@ def test_segment_and_animate_rule_per_variant(segmentation_export):
     outputs["segment_and_animate_float32/segmentation"] = flipped
     outputs["segment_and_animate_int8/segmentation"] = int8_ids
     outputs = {f"tflite:{k}": v for k, v in outputs.items()}  # the child's "<job id>:" keys
-    return verify._judge(job, outputs, {}, [])  # pylint: disable=protected-access
+    return verify._judge(job, outputs, {}, [])
 
   result, problems = judge()
   assert result["segment_and_animate"]["int8"]["flipped_pixels"] == 2

@@ -100,7 +100,7 @@ def test_class_ids_out_of_range_and_wrong_models_are_refused(spade_workdir, gene
 
 @pytest.mark.slow
 def test_spade_workdir_exports_a_verified_from_mask_signature(spade_workdir, tmp_path):
-  from export import export as export_lib  # pylint: disable=g-import-not-at-top
+  from export import export as export_lib
   result = export_lib.export_workdir(spade_workdir, str(tmp_path / "out"),
                                      formats=("saved_model",))
   assert result["saved_model"]["verification"]["worst"] <= 1e-5

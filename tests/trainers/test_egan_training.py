@@ -83,7 +83,7 @@ def test_smoke_training(module, tmp_path):
 
 @pytest.mark.slow
 def test_vgg_term_on_with_a_local_weights_file(tmp_path):
-  import keras  # pylint: disable=g-import-not-at-top
+  import keras
   path = str(tmp_path / "vgg19.weights.h5")
   keras.applications.VGG19(include_top=False, weights=None).save_weights(path)
   c = egan_spade_image.get_config("smoke")

@@ -95,7 +95,7 @@ def test_bad_source_names_it(tmp_path):
 
 
 def test_tfrecord_and_synthetic_sources(tmp_path):
-  from trainers.data import format as record_format  # pylint: disable=g-import-not-at-top
+  from trainers.data import format as record_format
   videos = synthetic.clips(1, range(5), 4, 16, 16)["video"]
   with tf.io.TFRecordWriter(str(tmp_path / "clips-00000-of-00001.tfrecord")) as w:
     for v in videos:

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vgan_counts import bn_params  # pylint: disable=g-multiple-import
-from vgan_counts import conv_params  # pylint: disable=g-multiple-import
-from vgan_counts import trainable_count  # pylint: disable=g-multiple-import
+from vgan_counts import bn_params
+from vgan_counts import conv_params
+from vgan_counts import trainable_count
 from zoo import registry
 
 SMALL = {

@@ -263,7 +263,7 @@ def process_source(source, options, label=None, segmenter=None):
     result["clips"] = [_encode(clip, options, **meta) for clip, meta in kept]
   except segmenter_lib.SegmenterError:
     raise
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:  # noqa: BLE001  (the file is listed as skipped, with the error)
     result["error"] = f"{type(e).__name__}: {e}"
   return result
 

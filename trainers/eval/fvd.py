@@ -79,7 +79,7 @@ def preprocess(videos, resolution=I3D_RESOLUTION):
 def hub_cache_path(handle):
   """Where tensorflow_hub caches `handle`: TFHUB_CACHE_DIR (or --tfhub_cache_dir, else the
   system temp dir's tfhub_modules) joined with sha1(handle)."""
-  from tensorflow_hub import resolver  # pylint: disable=g-import-not-at-top
+  from tensorflow_hub import resolver
   cache_dir = resolver.tfhub_cache_dir(use_temp=True)
   return os.path.join(cache_dir, hashlib.sha1(handle.encode("utf8")).hexdigest())
 
@@ -116,7 +116,7 @@ def load_i3d(handle_or_path=None, allow_download=True):
     handle = os.path.abspath(os.path.expanduser(handle))
     if not os.path.isdir(handle):
       raise _unavailable(handle, "no such directory")
-  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  import tensorflow_hub as hub
   try:
     module = hub.load(handle)
   except Exception as e:  # network, cache or SavedModel errors all mean "unavailable"
