@@ -129,3 +129,11 @@ def test_config_folder_cannot_hijack_imports(tmp_path):
   assert res.returncode == 0, res.stderr[-3000:]
   assert res.stdout.strip().endswith("ok")
   assert "hijacked" not in res.stderr
+
+
+def test_console_entry_point_help_lists_the_programs_flags(tmp_path):
+  """videogan-train (trainers.cli.train) shows trainers.train's docstring and flags."""
+  code = "import sys; sys.argv[0] = 'videogan-train'; from trainers import cli; cli.train()"
+  res = run_python(code, "--help", cwd=tmp_path)
+  assert res.stdout.startswith("Trains any model of the zoo."), res.stdout[:300]
+  assert "--config: A config name" in res.stdout and "--workdir:" in res.stdout
