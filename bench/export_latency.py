@@ -1,7 +1,7 @@
 r"""Sample latency per video: the Keras generator, its SavedModel and each TFLite variant.
 
-    python bench/export_latency.py                      # vgan_two_stream at paper size
-    python bench/export_latency.py --config=configs/quickstart.py --repeats=10
+    python -m bench.export_latency                      # vgan_two_stream at paper size
+    python -m bench.export_latency --config=quickstart --repeats=10
 
 The generator is built from the config with its initial weights (latency does not depend on
 training), saved in the trainer's workdir layout and exported through `export.export` (so
@@ -10,24 +10,22 @@ batch-1 call after warm-up, on this machine; the line above the table names it.
 """
 
 import os
-import sys
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
-from ml_collections import config_flags
 import numpy as np
 import tensorflow as tf
 
 from bench import common
 from export import export as export_lib
 from export import verify
+from trainers import config_files
 from trainers import workdir as workdir_lib
 
-config_flags.DEFINE_config_file("config", "configs/vgan_two_stream.py", "Config to build.")
+config_files.define_flag("config", "vgan_two_stream", "Config to build (name or file).")
 flags.DEFINE_integer("repeats", 5, "Timed calls per artefact (after warm-up).")
 flags.DEFINE_string("variants", "float32,float16,int8", "TFLite variants to time.")
 FLAGS = flags.FLAGS
@@ -76,7 +74,7 @@ def main(argv):
                              2, FLAGS.repeats)
     rows.append((f"saved_model ({name})", t["median"] / batch))
 
-    from ai_edge_litert import interpreter as litert  # pylint: disable=g-import-not-at-top
+    from ai_edge_litert import interpreter as litert
     tflite_dir = result["tflite"]["path"]
     for variant in variants:
       path = [os.path.join(tflite_dir, f) for f in os.listdir(tflite_dir)

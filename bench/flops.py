@@ -121,13 +121,12 @@ def layer_flops(layer, input_shape, output_shape):
 
 def _sublayers(layer, include_self, recursive):
   """Nested layers (Keras has no public walk over a subclassed model's layers)."""
-  # pylint: disable-next=protected-access
   return layer._flatten_layers(include_self=include_self, recursive=recursive)
 
 
 def _has_own_kernel(layer):
   """Whether `layer` itself (not a sub-layer) owns a trainable weight of rank >= 2."""
-  own = layer._trainable_variables  # pylint: disable=protected-access
+  own = layer._trainable_variables
   return any(len(v.shape) >= 2 for v in own)
 
 

@@ -1,7 +1,7 @@
 r"""Measures FVD embedding throughput: clips/s of 16x224x224 clips through the Keras I3D.
 
-    python bench/fvd.py                       # ~1-2 minutes on 2 CPU cores
-    python bench/fvd.py --batch_size=16 --batches=5
+    python -m bench.fvd                       # ~1-2 minutes on 2 CPU cores
+    python -m bench.fvd --batch_size=16 --batches=5
 
 Builds `zoo.registry.build("i3d")` with RANDOM weights (throughput does not depend on the
 weights; no checkpoint is needed, and the numbers it would produce are not FVD), compiles its
@@ -14,21 +14,19 @@ the I3D runs to what this machine's matrix units deliver.
 
 import json
 import os
-import sys
 import time
 
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # pylint: disable=g-import-not-at-top
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
+import numpy as np
+import tensorflow as tf
 
-from bench import common  # pylint: disable=g-import-not-at-top
-from bench import flops  # pylint: disable=g-import-not-at-top
-from zoo import registry  # pylint: disable=g-import-not-at-top
+from bench import common
+from bench import flops
+from zoo import registry
 
 flags.DEFINE_integer("batch_size", 8, "Clips per batch.")
 flags.DEFINE_integer("batches", 3, "Timed batches.")

@@ -1,7 +1,7 @@
 r"""Measures input pipeline throughput (clips/s) for 32x64x64 clips.
 
-    python bench/input_pipeline.py                 # ~1.5 minutes on 2 CPU cores
-    python bench/input_pipeline.py --write_clips=512 --clips=2048 --rounds=5 --batch_size=16
+    python -m bench.input_pipeline                 # ~1.5 minutes on 2 CPU cores
+    python -m bench.input_pipeline --write_clips=512 --clips=2048 --rounds=5 --batch_size=16
 
 Writes --write_clips synthetic clips to JPEG, JPEG mosaic (one JPEG per clip) and PNG shards
 in a temporary directory (with the writer of trainers.data.make_tfrecords), then times
@@ -16,21 +16,16 @@ something; absolute figures need an idle machine (the load average is printed).
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-from bench import common as bench_common  # pylint: disable=g-import-not-at-top
-from configs import common  # pylint: disable=g-import-not-at-top
-from trainers.data import make_tfrecords  # pylint: disable=g-import-not-at-top
-from trainers.data import pipeline  # pylint: disable=g-import-not-at-top
+from bench import common as bench_common
+from configs import common
+from trainers.data import make_tfrecords
+from trainers.data import pipeline
 
 flags.DEFINE_integer("write_clips", 128, "Clips written to each shard set.")
 flags.DEFINE_integer("clips", 1024, "Clips timed per source and round.")

@@ -1,6 +1,6 @@
 r"""How fast the GAN step could be if only its convolutions cost time: each counted layer alone.
 
-    python bench/layer_ceiling.py --config=configs/vgan_two_stream.py --batch_size=8
+    python -m bench.layer_ceiling --config=vgan_two_stream --batch_size=8
 
 For every call of a counted layer (bench/flops.py: convolutions, transposed convolutions,
 dense) of the generator and the discriminators, at the step's shapes, this times the layer
@@ -28,23 +28,23 @@ both ways); read the ceiling as an estimate, and run this on a quiet machine.
 
 import json
 import os
-import sys
 
 from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
+import tensorflow as tf
+
 tf.get_logger().setLevel("ERROR")  # the per-layer functions retrace by design
 
-from bench import common  # pylint: disable=g-import-not-at-top
-from bench import flops  # pylint: disable=g-import-not-at-top
+from bench import common
+from bench import flops
+from trainers import config_files
 
-config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/vgan_two_stream.py.",
-                                lock_config=False)
+config_files.define_flag("config", None, "Config name or file, e.g. vgan_two_stream.",
+                         lock_config=False)
 flags.DEFINE_integer("batch_size", 8, "Batch size.")
 flags.DEFINE_integer("repeats", 5, "Timed calls per layer and mode (the median is used).")
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Keras dtype policy.")
@@ -55,10 +55,10 @@ MODES = ("f", "w", "x")
 
 
 def _layers_by_path(models):
-  paths = flops._layer_paths(models)  # pylint: disable=protected-access
+  paths = flops._layer_paths(models)
   found = {}
   for m in models:
-    for layer in flops._sublayers(m, include_self=True, recursive=True):  # pylint: disable=protected-access
+    for layer in flops._sublayers(m, include_self=True, recursive=True):
       if isinstance(layer, flops.COUNTED):
         found[paths[id(layer)]] = layer
   return found
@@ -96,7 +96,7 @@ def main(argv):
   del argv
   c = FLAGS.config
   if c is None:
-    raise app.UsageError("--config is required, e.g. --config=configs/vgan_two_stream.py")
+    raise app.UsageError("--config is required, e.g. --config=vgan_two_stream")
   machine = common.describe_machine()
   peak = common.matmul_gflops(tf.float32)["gflops"]
   task, batch = common.task_and_batch(c, FLAGS.batch_size, FLAGS.precision)

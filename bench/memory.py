@@ -1,7 +1,7 @@
 r"""Where the peak resident memory of a GAN training step goes: measured RSS vs an analytic floor.
 
-    python bench/memory.py --config=configs/vgan_two_stream.py --batch_size=8
-    python bench/memory.py --config=configs/vgan_two_stream.py:smoke --batch_size=2 --steps=1
+    python -m bench.memory --config=vgan_two_stream --batch_size=8
+    python -m bench.memory --config=vgan_two_stream:smoke --batch_size=2 --steps=1
 
 Builds `trainers.loop.Trainer` as bench/train_step.py does (XLA off, nothing written: the real
 step) and prints, in MiB (2^20 bytes; the 1.2 GB target is 1200e6 bytes = 1144 MiB):
@@ -47,26 +47,24 @@ does disturb timings made beside it.
 
 import json
 import os
-import sys
 import tempfile
 
 from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
+import tensorflow as tf
 
-from bench import common  # pylint: disable=g-import-not-at-top
+from bench import common
 
 # Read before the trainers, networks and bench modules below are imported: the stack alone.
 IMPORT_RSS_MIB = common.rss_mib()
 
-from bench import memory_budget as budget  # pylint: disable=wrong-import-position
-from bench import train_step  # pylint: disable=g-import-not-at-top,wrong-import-position
-from trainers import loop  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bench import memory_budget as budget
+from bench import train_step  # noqa: F401  (defines the shared flags)
+from trainers import loop
 
 # --config, --steps, --precision and --out are bench/train_step.py's flags.
 flags.DEFINE_integer("batch_size", 8, "Global batch size.")
@@ -89,7 +87,7 @@ def measure(config, batch_size, precision, steps):
     rss["state"] = common.rss_mib()
     state = budget.state_bytes(trainer)
     allocator_state = _allocator_bytes()
-    train_call = trainer._train_call  # pylint: disable=protected-access
+    train_call = trainer.train_call
     train_call.get_concrete_function()
     rss["traced"] = common.rss_mib()
     if allocator_state is not None:
@@ -160,7 +158,7 @@ def main(argv):
   del argv
   config = FLAGS.config
   if config is None:
-    raise app.UsageError("--config is required, e.g. --config=configs/vgan_two_stream.py")
+    raise app.UsageError("--config is required, e.g. --config=vgan_two_stream")
   machine = common.describe_machine()
   record = measure(config, FLAGS.batch_size, FLAGS.precision, FLAGS.steps)
   record["config"] = config_flags.get_config_filename(FLAGS["config"])

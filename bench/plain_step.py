@@ -1,6 +1,6 @@
 r"""The floor for bench/train_step.py: the same GAN step written plainly, without the loop.
 
-    python bench/plain_step.py --config=configs/vgan_two_stream.py --batch_size=8
+    python -m bench.plain_step --config=vgan_two_stream --batch_size=8
 
 Builds the config's task (`trainers.tasks`: the same networks and the same loss functions)
 and times one `tf.function` holding `objective.d_steps` discriminator updates and one
@@ -13,23 +13,22 @@ and its ratio to the fp32 matmul measured in the same run, and the peak RSS.
 
 import json
 import os
-import sys
 
 from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # pylint: disable=g-import-not-at-top
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
+import keras
+import tensorflow as tf
 
-from bench import common  # pylint: disable=g-import-not-at-top
-from bench import flops  # pylint: disable=g-import-not-at-top
+from bench import common
+from bench import flops
+from trainers import config_files
 
-config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/vgan_two_stream.py.",
-                                lock_config=False)
+config_files.define_flag("config", None, "Config name or file, e.g. vgan_two_stream.",
+                         lock_config=False)
 flags.DEFINE_integer("batch_size", 8, "Batch size.")
 flags.DEFINE_integer("steps", 3, "Timed steps.")
 flags.DEFINE_integer("warmup", 1, "Untimed steps first (tracing).")
@@ -42,7 +41,7 @@ def main(argv):
   del argv
   c = FLAGS.config
   if c is None:
-    raise app.UsageError("--config is required, e.g. --config=configs/vgan_two_stream.py")
+    raise app.UsageError("--config is required, e.g. --config=vgan_two_stream")
   machine = common.describe_machine()
   peak = common.matmul_gflops(tf.float32)["gflops"]
   task, batch = common.task_and_batch(c, FLAGS.batch_size, FLAGS.precision)

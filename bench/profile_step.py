@@ -1,6 +1,6 @@
 r"""Where a training step's time goes: the real train call under the TF profiler, by op type.
 
-    python bench/profile_step.py --config=configs/vgan_two_stream.py --batch_size=8
+    python -m bench.profile_step --config=vgan_two_stream --batch_size=8
 
 Builds `trainers.loop.Trainer` as bench/train_step.py does (XLA off, nothing written), runs
 `--warmup` calls, then records `--steps` calls with `tf.profiler.experimental` and reads the
@@ -19,7 +19,6 @@ import collections
 import glob
 import json
 import os
-import sys
 import tempfile
 import time
 
@@ -27,15 +26,14 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
-from tensorflow.tsl.profiler.protobuf import xplane_pb2  # pylint: disable=g-import-not-at-top,g-direct-tensorflow-import
+import tensorflow as tf
+from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-from bench import common  # pylint: disable=g-import-not-at-top
-from bench import train_step  # pylint: disable=g-import-not-at-top
-from trainers import loop  # pylint: disable=g-import-not-at-top
+from bench import common
+from bench import train_step  # noqa: F401  (defines the shared flags)
+from trainers import loop
 
 # --config, --steps, --warmup, --precision and --out are bench/train_step.py's flags.
 flags.DEFINE_integer("batch_size", 8, "Global batch size.")
@@ -96,12 +94,12 @@ def main(argv):
   del argv
   c = FLAGS.config
   if c is None:
-    raise app.UsageError("--config is required, e.g. --config=configs/vgan_two_stream.py")
+    raise app.UsageError("--config is required, e.g. --config=vgan_two_stream")
   machine = common.describe_machine()
   cfg = common.bench_config(c, FLAGS.batch_size, False, FLAGS.precision)
   with tempfile.TemporaryDirectory(prefix="bench_profile_") as workdir:
     trainer = loop.Trainer(cfg, workdir)
-    call = trainer._train_call  # pylint: disable=protected-access
+    call = trainer.train_call
     fetch = lambda: tf.nest.map_structure(lambda t: t.numpy(), call())
     common.time_callable(fetch, warmup=0, repeats=FLAGS.warmup)
     wall = common.time_callable(fetch, warmup=0, repeats=FLAGS.steps)

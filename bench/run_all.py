@@ -1,7 +1,7 @@
 r"""Regenerates bench/RESULTS.md: every speed figure of the project, in one table.
 
-    python bench/run_all.py            # ~30 minutes on 2 CPU cores: every VGAN GAN model
-    python bench/run_all.py --quick    # ~10 minutes: vgan_two_stream only
+    python -m bench.run_all            # ~30 minutes on 2 CPU cores: every VGAN GAN model
+    python -m bench.run_all --quick    # ~10 minutes: vgan_two_stream only
 
 Runs, each in its own process (so that each peak RSS is its own), one after the other:
 
@@ -34,10 +34,9 @@ from absl import app
 from absl import flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench import common  # pylint: disable=g-import-not-at-top
+from bench import common
 
 flags.DEFINE_bool("quick", False, "Only vgan_two_stream in the training-step rows.")
 flags.DEFINE_list("configs", [], "Config names (configs/NAME.py) for the training-step rows; "
@@ -60,10 +59,11 @@ TARGET_INPUT_CLIPS = 1000.0
 
 
 def _run(script, args, label):
-  """Runs bench/<script> with args and --out=JSON; returns the JSON, or {"error": ...}."""
+  """Runs `python -m bench.<script>` with args and --out=JSON; returns the JSON, or
+  {"error": ...}."""
   with tempfile.TemporaryDirectory(prefix="bench_run_all_") as tmp:
     out = os.path.join(tmp, "out.json")
-    cmd = [sys.executable, os.path.join(ROOT, "bench", script), *args, f"--out={out}"]
+    cmd = [sys.executable, "-m", f"bench.{script}", *args, f"--out={out}"]
     print(f"[run_all] {label}: {' '.join(cmd[1:])}", flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
     if proc.returncode or not os.path.exists(out):
@@ -179,11 +179,11 @@ def main(argv):
     for batch in (int(b) for b in FLAGS.batch_sizes):
       for precision in PRECISIONS:
         results.setdefault((name, batch), {})[precision] = _run(
-            "train_step.py", [f"--config=configs/{name}.py", f"--batch_sizes={batch}",
+            "train_step", [f"--config={name}", f"--batch_sizes={batch}",
                               "--jit=off", f"--precision={precision}",
                               f"--steps={FLAGS.steps}", "--warmup=1"],
             f"{name} batch {batch} {precision}")
-  plain = _run("plain_step.py", ["--config=configs/vgan_two_stream.py", "--batch_size=8",
+  plain = _run("plain_step", ["--config=vgan_two_stream", "--batch_size=8",
                                  f"--steps={FLAGS.steps}"], "plain step (no loop)")
   torch_results = {}
   if importlib.util.find_spec("torch") is None:
@@ -192,11 +192,11 @@ def main(argv):
   else:
     for batch in (int(b) for b in FLAGS.batch_sizes):
       torch_results[batch] = _run(
-          "torch_step.py", ["--config=configs/vgan_two_stream.py", f"--batch_size={batch}",
+          "torch_step", ["--config=vgan_two_stream", f"--batch_size={batch}",
                             f"--steps={FLAGS.steps}", "--warmup=1"],
           f"PyTorch eager reference batch {batch}")
-  fvd = _run("fvd.py", ["--batch_size=8", "--batches=3"], "Keras I3D throughput")
-  pipeline = _run("input_pipeline.py", [], "input pipeline")
+  fvd = _run("fvd", ["--batch_size=8", "--batches=3"], "Keras I3D throughput")
+  pipeline = _run("input_pipeline", [], "input pipeline")
   end = common.describe_machine()
 
   peaks = [r.get("matmul", {}).get("peak_gflops", {}) for by in results.values()
@@ -206,7 +206,7 @@ def main(argv):
   lines = [
       "# Benchmark results",
       "",
-      f"Regenerate with `python bench/run_all.py{' --quick' if FLAGS.quick else ''}` "
+      f"Regenerate with `python -m bench.run_all{' --quick' if FLAGS.quick else ''}` "
       "(each figure comes from the bench script named in its docstring).",
       "",
       f"- date: {datetime.date.today().isoformat()}",

@@ -1,8 +1,8 @@
 r"""The PyTorch eager reference for bench/plain_step.py: the same VGAN two-stream step, timed.
 
     pip install -e '.[bench]'   # the CPU wheel torch==2.13.0
-    python bench/torch_step.py --config=configs/vgan_two_stream.py --batch_size=8
-    python bench/torch_step.py --config=configs/vgan_two_stream.py:smoke --batch_size=2 \
+    python -m bench.torch_step --config=vgan_two_stream --batch_size=8
+    python -m bench.torch_step --config=vgan_two_stream:smoke --batch_size=2 \
         --steps=2 --channels_last
 
 The speed targets compare our step with a PyTorch eager implementation of the same full step,
@@ -31,14 +31,12 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 if importlib.util.find_spec("torch") is None:
   sys.exit("bench/torch_step.py needs PyTorch (the CPU wheel torch==2.13.0): "
            "pip install -e '.[bench]'")
 
-# pylint: disable=g-import-not-at-top
 import numpy as np
 import tensorflow as tf
 import torch
@@ -46,11 +44,11 @@ import torch
 from bench import common
 from bench import flops
 from bench import torch_vgan
-# pylint: enable=g-import-not-at-top
+from trainers import config_files
 
-config_flags.DEFINE_config_file("config", "configs/vgan_two_stream.py",
-                                "Config file, e.g. configs/vgan_two_stream.py or ...:smoke.",
-                                lock_config=False)
+config_files.define_flag("config", "vgan_two_stream",
+                         "Config name or file, e.g. vgan_two_stream or ...:smoke.",
+                         lock_config=False)
 flags.DEFINE_integer("batch_size", 8, "Batch size.")
 flags.DEFINE_integer("steps", 3, "Timed steps.")
 flags.DEFINE_integer("warmup", 1, "Untimed steps first (allocator growth, oneDNN primitives).")

@@ -35,7 +35,6 @@ try:
 except ImportError as error:
   raise ImportError(MISSING_TORCH) from error
 
-# pylint: disable=g-import-not-at-top,g-bad-import-order
 import keras
 import numpy as np
 import tensorflow as tf
@@ -45,7 +44,6 @@ from trainers import tasks
 from zoo.vgan import blocks
 from zoo.vgan import discriminators as keras_discriminators
 from zoo.vgan import generators as keras_generators
-# pylint: enable=g-import-not-at-top,g-bad-import-order
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 _CONV_TRANSPOSE = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
@@ -214,12 +212,12 @@ def check_objective(config):
 def networks_from_task(task):
   """(generator, {name: discriminator}) in PyTorch, shaped like the Keras task's networks."""
   g = task.generator
-  if type(g) is not keras_generators.TwoStreamGenerator:  # pylint: disable=unidiomatic-typecheck
+  if type(g) is not keras_generators.TwoStreamGenerator:
     raise ValueError(f"Expected the generator 'vgan_two_stream', received "
                      f"{type(g).__name__}.")
   torch_d = {}
   for name, d in task.discriminators.items():
-    if type(d) is not keras_discriminators.Discriminator:  # pylint: disable=unidiomatic-typecheck
+    if type(d) is not keras_discriminators.Discriminator:
       raise ValueError(f"Expected discriminator {name!r} to be 'vgan_discriminator', "
                        f"received {type(d).__name__}.")
     torch_d[name] = Discriminator(d.video_shape, d.widths, d.init_std, d.gamma_std)

@@ -1,13 +1,13 @@
 r"""Times one GAN training step of any config, with and without XLA, against analytic FLOPs.
 
-    python bench/train_step.py --config=configs/vgan_two_stream.py --batch_sizes=8 --steps=3
-    python bench/train_step.py --config=configs/vgan_two_stream.py:smoke --jit=off
-    python bench/train_step.py --config=configs/vgan_image_to_video.py --batch_sizes=4,8 \
+    python -m bench.train_step --config=vgan_two_stream --batch_sizes=8 --steps=3
+    python -m bench.train_step --config=vgan_two_stream:smoke --jit=off
+    python -m bench.train_step --config=vgan_image_to_video --batch_sizes=4,8 \
         --precision=mixed_bfloat16 --out=/tmp/i2v_step.json
 
 For each batch size and XLA setting, builds `trainers.loop.Trainer` for the config in a
 temporary workdir (checkpoints, samples, logs and summaries off) and times
-`trainer._train_call()` (`train.steps_per_call` generator steps in one tf.function call;
+`trainer.train_call()` (`train.steps_per_call` generator steps in one tf.function call;
 each call is synced by fetching its outputs to numpy). Prints seconds per generator step,
 clips/s, the step's analytic GFLOP (bench/flops.py: the D steps and the G step, 2 x
 multiply-adds of the conv and dense layers), the achieved GFLOP/s and its ratio to an fp32
@@ -33,17 +33,15 @@ from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
+import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench import common
+from bench import flops
+from trainers import config_files
+from trainers import loop
 
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-from bench import common  # pylint: disable=g-import-not-at-top
-from bench import flops  # pylint: disable=g-import-not-at-top
-from trainers import loop  # pylint: disable=g-import-not-at-top
-
-config_flags.DEFINE_config_file(
-    "config", None, "Config file, e.g. configs/vgan_two_stream.py or configs/X.py:smoke; "
+config_files.define_flag(
+    "config", None, "Config name or file, e.g. vgan_two_stream or X:smoke; "
     "--config.a.b=v overrides fields as in trainers/train.py.", lock_config=False)
 flags.DEFINE_list("batch_sizes", [], "Global batch sizes to time; empty: the config's.")
 flags.DEFINE_integer("steps", 5, "Timed calls per run (XLA runs: at most --jit_max_steps).")
@@ -77,7 +75,7 @@ def run_one(config, batch_size, jit, precision, steps, warmup):
     record["build_s"] = time.perf_counter() - start
     step_flops = flops.trainer_step_flops(trainer)
 
-    train_call = trainer._train_call  # pylint: disable=protected-access
+    train_call = trainer.train_call
 
     def call():  # fetching every output to numpy waits for the step to finish
       tf.nest.map_structure(lambda t: t.numpy(), train_call())
@@ -115,7 +113,7 @@ def _child_argv(batch_size, jit, out):
       skip = not eq and name not in _BOOL_PER_RUN_FLAGS and name[2:] not in _BOOL_PER_RUN_FLAGS
       continue
     argv.append(arg)
-  return [sys.executable, os.path.abspath(__file__), *argv, f"--batch_sizes={batch_size}",
+  return [sys.executable, "-m", "bench.train_step", *argv, f"--batch_sizes={batch_size}",
           f"--jit={'on' if jit else 'off'}", f"--child_out={out}"]
 
 
@@ -167,7 +165,7 @@ def main(argv):
   del argv
   config = FLAGS.config
   if config is None:
-    raise app.UsageError("--config is required, e.g. --config=configs/vgan_two_stream.py")
+    raise app.UsageError("--config is required, e.g. --config=vgan_two_stream")
   batch_sizes = [int(b) for b in FLAGS.batch_sizes] or [int(config.train.batch_size)]
   jits = {"both": [False, True], "on": [True], "off": [False]}[FLAGS.jit]
   if FLAGS.child_out:  # one setting, for the parent

@@ -1,8 +1,10 @@
 """Sections every config is built from: model, data, objective, train, optimizer, eval, runtime.
 
 A model config calls `base()` and overrides a few fields; `smoke(config)` shrinks any config
-for a quick local run (the `:smoke` argument of every config file).
+for a quick local run (the `:smoke` argument of every config file, read by `parse_arg`).
 """
+
+import difflib
 
 import ml_collections
 
@@ -43,7 +45,8 @@ def base():
   c.data.width = 64
   c.data.resize = 0  # short side before cropping; 0: crop from the stored size
   c.data.random_flip = True
-  c.data.outputs = ()  # optional: first_frame, middle_frame, label, segmentation, fg_masks, background
+  # Optional: first_frame, middle_frame, label, segmentation, fg_masks, background.
+  c.data.outputs = ()
   c.data.skip_corrupt = False  # skip (and count) corrupt records instead of raising
   c.data.deterministic = True
   c.data.shuffle_buffer = 256
@@ -118,7 +121,6 @@ def base():
   # "auto" compiles only on GPU/TPU.
   c.runtime.jit_compile = "auto"  # auto, true, false
   c.runtime.deterministic = False  # tf.config.experimental.enable_op_determinism
-  c.runtime.kill_after_step = 0  # tests only: SIGKILL this process after that step's checkpoint
   return c
 
 
@@ -247,14 +249,45 @@ def radner_smoke(c, frames=4, size=16):
   return c
 
 
-def parse_flags(arg, allowed):
-  """The comma-separated words of a config argument ("landscape,smoke"); unknown ones raise."""
-  words = tuple(w for w in arg.split(",") if w)
-  unknown = sorted(set(words) - set(allowed))
-  if unknown:
-    raise ValueError(f"Expected config argument words from {sorted(allowed)}, received "
-                     f"{arg!r}.")
-  return words
+def parse_arg(arg, **defaults):
+  """A config file's argument ("", "smoke", "smoke,size=small") as a ConfigDict of `defaults`.
+
+  Items are comma separated. `key=value` parses value with the type of the key's default
+  (a bool takes true/false/1/0); a bare `key` sets a bool key to True. An unknown key or a
+  value of the wrong type raises a ValueError naming it and the keys there are.
+
+    def get_config(arg=None):
+      arg = common.parse_arg(arg, smoke=False, size="mid")
+  """
+  result = ml_collections.ConfigDict(defaults)
+  for item in (arg or "").split(","):
+    key, has_value, text = (part.strip() for part in item.partition("="))
+    if not key:
+      continue
+    if key not in defaults:
+      close = difflib.get_close_matches(key, defaults, n=1)
+      hint = f" (did you mean {close[0]!r}?)" if close else ""
+      raise ValueError(f"Expected config argument keys from {sorted(defaults)}, received "
+                       f"{key!r}{hint} in {arg!r}.")
+    default = defaults[key]
+    kind = type(default).__name__
+    if not has_value and not isinstance(default, bool):
+      raise ValueError(f"Expected {key}=VALUE ({kind}) in the config argument, received "
+                       f"{key!r} alone in {arg!r}.")
+    result[key] = _parse_value(text, default) if has_value else True
+    if result[key] is None:
+      raise ValueError(f"Expected {key}=VALUE of type {kind}, received {text!r} in {arg!r}.")
+  return result
+
+
+def _parse_value(text, default):
+  """`text` as the type of `default`; None when it does not parse."""
+  if isinstance(default, bool):
+    return {"true": True, "1": True, "false": False, "0": False}.get(text.lower())
+  try:
+    return type(default)(text)
+  except ValueError:
+    return None
 
 
 def relive(c, task="gan", condition=""):

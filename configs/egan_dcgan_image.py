@@ -4,8 +4,8 @@ Paper: spectral norm on every conv, hinge loss, Adam 2e-4 betas (0, 0.999); fram
 to 160, randomly cropped to 128 and flipped, each drawn uniformly from a 32-frame clip
 (`data.frame_mode`). Table 4.2: G 7.5M, D 7.0M parameters.
 
-  python -m trainers.train --config=configs/egan_dcgan_image.py --workdir=/tmp/dcgan2d
-  python -m trainers.train --config=configs/egan_dcgan_image.py:smoke --workdir=/tmp/smoke2d
+  python -m trainers.train --config=egan_dcgan_image --workdir=/tmp/dcgan2d
+  python -m trainers.train --config=egan_dcgan_image:smoke --workdir=/tmp/smoke2d
 
 Then inflate into configs/egan_dcgan_video.py (python -m trainers.inflate, docs/training.md).
 `:smoke` shrinks the networks to 16x16 frames for a seconds-long local run.
@@ -16,7 +16,8 @@ from configs import common
 SMOKE_G, SMOKE_D = (16, 8), (8, 16)
 
 
-def get_config(arg=""):
+def get_config(arg=None):
+  arg = common.parse_arg(arg, smoke=False)
   c = common.base()
   c.model.generator = common.network("egan_dcgan_generator_2d", latent_dim=64)
   c.model.discriminators.d = common.network("egan_dcgan_discriminator_2d",
@@ -32,10 +33,8 @@ def get_config(arg=""):
   c.optimizer.beta1, c.optimizer.beta2 = 0.0, 0.999
   c.train.batch_size = 64  # the thesis fills the GPUs' memory; not stated
   c.train.steps = 100_000  # "100 epochs" of the Nature Videos frames
-  if arg == "smoke":
+  if arg.smoke:
     smoke(c, frames=1)
-  elif arg:
-    raise ValueError(f"Expected config argument '' or 'smoke', received {arg!r}.")
   return c
 
 

@@ -4,8 +4,8 @@ Paper: non-saturating loss + R1 on real data weight 10 (10 x mean of the summed 
 gradients), RMSProp lr 1e-4, generator EMA 0.999 (GAN-Stability's); 128x128 frames from the
 resize-160 / crop-128 / flip pipeline, drawn uniformly from clips. Table 4.2: G 33.3M, D 29.1M.
 
-  python -m trainers.train --config=configs/egan_resnet_image.py --workdir=/tmp/resnet2d
-  python -m trainers.train --config=configs/egan_resnet_image.py:smoke --workdir=/tmp/smoke
+  python -m trainers.train --config=egan_resnet_image --workdir=/tmp/resnet2d
+  python -m trainers.train --config=egan_resnet_image:smoke --workdir=/tmp/smoke
 
 Then inflate into configs/egan_resnet_video.py (python -m trainers.inflate, docs/training.md).
 """
@@ -15,7 +15,8 @@ from configs import common
 SMOKE = dict(nf=8, size=16, max_width=32)
 
 
-def get_config(arg=""):
+def get_config(arg=None):
+  arg = common.parse_arg(arg, smoke=False)
   c = common.base()
   c.model.generator = common.network("egan_resnet_generator_2d", latent_dim=256)
   c.model.discriminators.d = common.network("egan_resnet_discriminator_2d",
@@ -33,10 +34,8 @@ def get_config(arg=""):
   c.train.ema_decay = 0.999
   c.train.batch_size = 64  # not stated in the thesis
   c.train.steps = 400_000  # "400 epochs"
-  if arg == "smoke":
+  if arg.smoke:
     smoke(c, frames=1)
-  elif arg:
-    raise ValueError(f"Expected config argument '' or 'smoke', received {arg!r}.")
   return c
 
 

@@ -7,25 +7,26 @@ one block fewer) and "mid" (G filters / 2), optionally with the encoder; Table 4
 (--config.objective.vgg_weights=/path/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5);
 without it the term is off and the log says so.
 
-  python -m trainers.train --config=configs/egan_spade_image.py:small --workdir=/tmp/spade2d
-  python -m trainers.train --config=configs/egan_spade_image.py:mid_vae --workdir=/tmp/spade2d
-  python -m trainers.train --config=configs/egan_spade_image.py:smoke --workdir=/tmp/smoke
+  python -m trainers.train --config=egan_spade_image:size=small --workdir=/tmp/spade2d
+  python -m trainers.train --config=egan_spade_image:vae --workdir=/tmp/spade2d
+  python -m trainers.train --config=egan_spade_image:smoke --workdir=/tmp/smoke
 
-Arguments: "" (= mid), small, mid, small_vae, mid_vae, smoke (tiny, with the encoder).
+Argument (comma separated): size=small or size=mid (the default), vae (with the encoder),
+smoke (tiny, with the encoder).
 """
 
 from configs import common
 
-ARGS = ("", "small", "mid", "small_vae", "mid_vae", "smoke")
+SIZES = ("small", "mid")
 
 
-def get_config(arg=""):
-  if arg not in ARGS:
-    raise ValueError(f"Expected config argument in {ARGS}, received {arg!r}.")
-  size = arg.split("_")[0] if arg and arg != "smoke" else "mid"
+def get_config(arg=None):
+  arg = common.parse_arg(arg, size="mid", vae=False, smoke=False)
+  if arg.size not in SIZES:
+    raise ValueError(f"Expected size in {SIZES}, received {arg.size!r}.")
   c = common.base()
-  c.model.generator = common.network("egan_spade_generator_2d", size=size, num_classes=183,
-                                     use_vae=arg.endswith("_vae"))
+  c.model.generator = common.network("egan_spade_generator_2d", size=arg.size, num_classes=183,
+                                     use_vae=arg.vae)
   for scale in (0, 1):  # two scales, each weighted 1 / 2 (SPADE averages its discriminators)
     d = common.network("egan_spade_discriminator_2d", video_shape=(1, 128, 128, 3),
                        num_classes=183, scale=scale)
@@ -42,13 +43,13 @@ def get_config(arg=""):
   c.objective.feature_matching = 10.0
   c.objective.vgg_weight = 10.0
   c.objective.vgg_weights = ""  # a local VGG19 (no top) weights file; "" = term off
-  c.objective.kl_weight = 0.05 if arg.endswith("_vae") else 0.0
+  c.objective.kl_weight = 0.05 if arg.vae else 0.0
   c.optimizer.name = "adam"
   c.optimizer.g_lr = c.optimizer.d_lr = 2e-4
   c.optimizer.beta1, c.optimizer.beta2 = 0.0, 0.9
   c.train.batch_size = 16  # not stated in the thesis
   c.train.steps = 50_000
-  if arg == "smoke":
+  if arg.smoke:
     smoke(c, frames=1)
   return c
 

@@ -15,7 +15,8 @@ from configs import common
 from configs import vgan_two_stream
 
 
-def get_config(arg=""):
+def get_config(arg=None):
+  arg = common.parse_arg(arg, smoke=False)
   c = vgan_two_stream.get_config()
   common.shrink_vgan(c, frames=16, size=32, widths=(128, 64, 32), d_widths=(32, 64, 128))
   c.data.synthetic.max_shapes = 2
@@ -27,8 +28,6 @@ def get_config(arg=""):
   c.train.sample_every = 500
   c.train.checkpoint_every = 500
   c.train.num_samples = 16
-  if arg == "smoke":
+  if arg.smoke:
     common.smoke(c)
-  elif arg:
-    raise ValueError(f"Expected config argument '' or 'smoke', received {arg!r}.")
   return c

@@ -7,8 +7,8 @@ critic (1x1 conv 64 at its 4x8x8 stage). ImageNet weights come from the Keras ca
 `--config.model.generator.args.weights=/path/file.h5` (and the same for the critic); without
 them the model refuses to build. Objective as configs/relive_conditional_wgan.py.
 
-  python -m trainers.train --config=configs/relive_inception_conditional.py --workdir=/tmp/ri
-  python -m trainers.train --config=configs/relive_inception_conditional.py:smoke --workdir=/tmp/s
+  python -m trainers.train --config=relive_inception_conditional --workdir=/tmp/ri
+  python -m trainers.train --config=relive_inception_conditional:smoke --workdir=/tmp/s
 
 `:smoke` uses the explicitly test-only random Inception weights at input size 75.
 """
@@ -16,7 +16,8 @@ them the model refuses to build. Objective as configs/relive_conditional_wgan.py
 from configs import common
 
 
-def get_config(arg=""):
+def get_config(arg=None):
+  arg = common.parse_arg(arg, smoke=False)
   c = common.relive(common.base(), condition="middle_frame")
   c.model.generator = common.network("relive_inception_conditional", weights="imagenet",
                                      input_size=299, video_shape=(32, 64, 64, 3))
@@ -24,7 +25,7 @@ def get_config(arg=""):
                                             input_size=299, video_shape=(32, 64, 64, 3),
                                             critic_norm="layer")
   c.model.discriminators.d.weight = 1.0
-  if arg == "smoke":
+  if arg.smoke:
     common.relive_smoke(c)
     for entry in (c.model.generator, c.model.discriminators.d):
       entry.args.weights = "untrained_for_tests_only"  # zoo.relive.inception: never a default
@@ -33,6 +34,4 @@ def get_config(arg=""):
     c.model.generator.args.widths = (16, 8)
     c.model.discriminators.d.args.widths = (8, 16)
     c.model.discriminators.d.args.feature_width = 8
-  elif arg:
-    raise ValueError(f"Expected config argument '' or 'smoke', received {arg!r}.")
   return c

@@ -5,11 +5,11 @@ Two stages: train `vgan_autoencoder_gmm` (an encoder shaped like the discriminat
 autoencoder over our data"), then fit a 256-component Gaussian mixture to the codes of
 training clips and generate by decoding codes drawn from it.
 
-  python -m trainers.train --config=configs/vgan_autoencoder_gmm.py --workdir=/tmp/vgan_ae
+  python -m trainers.train --config=vgan_autoencoder_gmm --workdir=/tmp/vgan_ae
   python -m trainers.fit_gmm --workdir=/tmp/vgan_ae
   python -m export.sample --workdir=/tmp/vgan_ae ...     # generator(z) samples the GMM
 
-  python -m trainers.train --config=configs/vgan_autoencoder_gmm.py:smoke --workdir=/tmp/s
+  python -m trainers.train --config=vgan_autoencoder_gmm:smoke --workdir=/tmp/s
   python -m trainers.fit_gmm --workdir=/tmp/s
 
 The paper gives no hyperparameters for the autoencoder: the optimizer, batch and clip size
@@ -22,7 +22,8 @@ import ml_collections
 from configs import common
 
 
-def get_config(arg=""):
+def get_config(arg=None):
+  arg = common.parse_arg(arg, smoke=False)
   c = common.base()
   # One value for the model's mixture size and the fit (overriding either changes both).
   components = ml_collections.FieldReference(256)
@@ -41,13 +42,11 @@ def get_config(arg=""):
   c.gmm.num_components = components
   c.gmm.num_clips = 8192  # unstated in the paper; 32 codes per component
   c.gmm.seed = 0  # the clips' stream and scikit-learn's random_state
-  if arg == "smoke":
+  if arg.smoke:
     common.smoke(c)
     common.shrink_vgan(c, frames=8, size=16, widths=(32, 16), d_widths=())
     c.model.generator.args.encoder_widths = (8, 16)
     c.model.generator.args.code_dim = 16
     c.gmm.num_components = 4
     c.gmm.num_clips = 32
-  elif arg:
-    raise ValueError(f"Expected config argument '' or 'smoke', received {arg!r}.")
   return c

@@ -4,14 +4,17 @@ Follows the authors' released code (docs/architecture.md): 2D encoder to 4x4x102
 two-stream decoder, discriminator widths doubled, L1 first-frame reconstruction with
 lambda 10, batch 32, no mask penalty.
 
-  python -m trainers.train --config=configs/vgan_image_to_video.py --workdir=/tmp/vgan_i2v
-  python -m trainers.train --config=configs/vgan_image_to_video.py:smoke --workdir=/tmp/smoke
+  python -m trainers.train --config=vgan_image_to_video --workdir=/tmp/vgan_i2v
+  python -m trainers.train --config=vgan_image_to_video:smoke --workdir=/tmp/smoke
 """
 
 from configs import common
 
 
-def get_config(arg=""):
+def get_config(arg=None):
+  arg = common.parse_arg(arg, smoke=False, quickstart=False)
+  if arg.smoke and arg.quickstart:
+    raise ValueError("Expected smoke or quickstart in the config argument, received both.")
   c = common.base()
   c.model.generator = common.network("vgan_image_to_video")
   c.model.discriminators.d = common.network("vgan_image_to_video_discriminator",
@@ -26,13 +29,13 @@ def get_config(arg=""):
   c.optimizer.beta1 = 0.5
   c.train.batch_size = 32
   c.train.steps = 100_000
-  if arg == "smoke":
+  if arg.smoke:
     common.smoke(c)
     common.shrink_vgan(c, frames=8, size=16, widths=(32, 16), d_widths=(8, 16),
                        encoder_widths=(8, 16))
-  elif arg == "quickstart":
+  elif arg.quickstart:
     # configs/quickstart.py's scale (16x32x32, widths quartered, discriminator doubled as
-    # above) for the learning check's mask-IoU target.
+    # above) for the learning check (trainers.learning_check).
     common.shrink_vgan(c, frames=16, size=32, widths=(128, 64, 32), d_widths=(64, 128, 256),
                        encoder_widths=(32, 64, 128))
     c.data.synthetic.max_shapes = 2
@@ -42,6 +45,4 @@ def get_config(arg=""):
     c.train.log_every = c.train.summary_every = 50
     c.train.sample_every = c.train.checkpoint_every = 500
     c.train.num_samples = 16
-  elif arg:
-    raise ValueError(f"Expected config argument '', 'smoke' or 'quickstart', received {arg!r}.")
   return c

@@ -1,12 +1,13 @@
-"""VGAN's discriminator transferred to action recognition on UCF101 (Vondrick et al. 2016,
+r"""VGAN's discriminator transferred to action recognition on UCF101 (Vondrick et al. 2016,
 sec. 3.3, Fig. 4a): the trunk of a trained VGAN discriminator, dropout 0.5, a 101-way conv.
 
   # 1. a VGAN trained on unlabelled video (the paper: 5000 hours of Flickr)
-  python -m trainers.train --config=configs/vgan_two_stream.py --workdir=/tmp/vgan2
+  python -m trainers.train --config=vgan_two_stream --workdir=/tmp/vgan2
   # 2. labelled UCF101 TFRecords (trainers.data.make_tfrecords), then the classifier
-  python -m trainers.train --config=configs/vgan_ucf101_transfer.py --workdir=/tmp/ucf_ft \
+  python -m trainers.train --config=vgan_ucf101_transfer --workdir=/tmp/ucf_ft \
       --config.objective.transfer_from=/tmp/vgan2 \
-      --config.data.train_files='/data/ucf101/train-*' --config.data.eval_files='/data/ucf101/test-*'
+      --config.data.train_files='/data/ucf101/train-*' \
+      --config.data.eval_files='/data/ucf101/test-*'
   # 3. top-1 on the evaluation split (paper: 52.1 / 49.3 / 36.7 %)
   python -m trainers.classify --workdir=/tmp/ucf_ft
 
@@ -26,7 +27,8 @@ the workdir of a `configs/vgan_two_stream.py:smoke` run (same widths) to try the
 from configs import common
 
 
-def get_config(arg=""):
+def get_config(arg=None):
+  arg = common.parse_arg(arg, smoke=False)
   c = common.base()
   c.model.generator = common.network("vgan_action_classifier", num_classes=101,
                                      mode="finetune", dropout=0.5,
@@ -45,7 +47,7 @@ def get_config(arg=""):
   c.train.batch_size = 64
   c.train.steps = 20_000  # unstated: ~135 passes over split 1's 9.5k training videos
   c.train.sample_every = 0  # a classifier draws no samples
-  if arg == "smoke":
+  if arg.smoke:
     common.smoke(c)
     c.train.sample_every = 0
     c.data.source = "synthetic"
@@ -55,6 +57,4 @@ def get_config(arg=""):
     g.mode = "random_init"
     g.video_shape = (8, 16, 16, 3)
     g.widths = (8, 16)  # the discriminator widths of vgan_two_stream.py:smoke
-  elif arg:
-    raise ValueError(f"Expected config argument '' or 'smoke', received {arg!r}.")
   return c

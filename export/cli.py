@@ -1,12 +1,17 @@
-"""Flags shared by the export CLIs (export, sample, animate, from_mask), defined once.
+"""Flags shared by the export CLIs (export, sample, animate, from_mask), defined once, and
+their console entry points (setup.cfg).
 
 absl flags live in one global registry; defining `--workdir` in each CLI module would clash
 as soon as two of them are imported together (as the tests do), so the common ones live
-here and each CLI module adds only its own.
+here and each CLI module adds only its own. Starting and failing is trainers.cli's.
 """
 
-from absl import app
 from absl import flags
+
+from trainers import cli as trainers_cli
+
+require = trainers_cli.require
+no_positional = trainers_cli.no_positional
 
 WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (config.json + checkpoints/).")
 OUT = flags.DEFINE_string("out", None, "Output: a directory (export) or a clip path "
@@ -21,13 +26,9 @@ SEGMENTER = flags.DEFINE_string("segmenter", None, "Segmentation SavedModel (zoo
                                 "segmentation: embedded by export, run by animate.")
 
 
-def require(flag):
-  """The flag's value; a UsageError naming it when it was not given."""
-  if flag.value is None:
-    raise app.UsageError(f"Expected --{flag.name}=..., received none.")
-  return flag.value
+def export() -> None:
+  trainers_cli.launch("export.export")
 
 
-def no_positional(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Expected only --flags, received positional arguments {argv[1:]}.")
+def animate() -> None:
+  trainers_cli.launch("export.animate")

@@ -35,6 +35,7 @@ is all or nothing.
 See docs/export.md for `saved_model_cli` and a TF Serving request.
 """
 
+from collections.abc import Iterator, Sequence
 import contextlib
 import json
 import os
@@ -70,7 +71,7 @@ LICENSE = flags.DEFINE_string("license", "Apache 2.0",
                               "LICENSE and model card (a Kaggle Models license name).")
 
 
-def destinations(out, name, version):
+def destinations(out: str, name: str, version: int) -> dict[str, str]:
   """{format: final directory} of the layout above."""
   return {
       "saved_model": os.path.join(out, name, str(version)),
@@ -81,7 +82,7 @@ def destinations(out, name, version):
 
 
 @contextlib.contextmanager
-def staged_dir(destination, overwrite=False):
+def staged_dir(destination: str, overwrite: bool = False) -> Iterator[str]:
   """Yields a temporary directory beside `destination`, renamed to it on success.
 
   On any exception the temporary directory (and parents this call created) are removed
@@ -127,9 +128,11 @@ def _check_choices(values, allowed, flag):
                      f"{','.join(values) or 'nothing'}.")
 
 
-def export_workdir(workdir, out, formats=FORMATS, step=None, ema=True, name=None, version=1,
-                   tflite_variants=tflite.VARIANTS, overwrite=False, segmenter=None,
-                   license_name="Apache 2.0"):
+def export_workdir(workdir: str, out: str, formats: Sequence[str] = FORMATS,
+                   step: int | None = None, ema: bool = True, name: str | None = None,
+                   version: int = 1, tflite_variants: Sequence[str] = tflite.VARIANTS,
+                   overwrite: bool = False, segmenter: str | None = None,
+                   license_name: str = "Apache 2.0") -> dict[str, dict]:
   """Exports the workdir's generator in `formats`; returns {format: {path, verification}}.
 
   `segmenter`: path of a segmentation SavedModel to embed in the serving SavedModel and in

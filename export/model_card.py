@@ -1,4 +1,4 @@
-"""The model card (README.md of the hub export) of an exported generator, generated from its workdir.
+"""The model card (the hub export's README.md) of a generator, generated from its workdir.
 
 Everything on the card is read, never typed by hand: the registry name and arguments from
 config.json, the paper from the first line of the generator class's docstring (the zoo's
@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from export import signatures
 from trainers import workdir as workdir_lib
+
 
 def checkpoint_step(path):
   """The training step of a checkpoint: its `step` variable if saved, else N of ckpt-N."""

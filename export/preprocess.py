@@ -6,8 +6,8 @@ command line and one made by TF Serving from the same photo see the same pixels.
 """
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image
+import tensorflow as tf
 
 
 def resize_and_crop(images, height, width):

@@ -43,7 +43,6 @@ model its ids). Select TF ops stay allowed, as above, for what the generator its
 import re
 
 import tensorflow as tf
-# pylint: disable-next=g-direct-tensorflow-import
 from tensorflow.python.framework import convert_to_constants
 
 from export import signatures
@@ -161,7 +160,7 @@ def check_segmenter_converts(segmenter, generator, variant):
   function = _frozen(lambda image: {signatures.SEGMENTATION: segmenter(image)}, specs)
   try:
     _converter(function, variant, select_tf_ops=False).convert()
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:
     ops = unconvertible_ops(e)
     found = ("; ".join(f"{kind} {', '.join(names)}" for kind, names in ops.items()) if ops
              else "the error " + " ".join(str(e).strip().splitlines()[-3:]))
@@ -183,7 +182,7 @@ def convert(generator, variant, segmenter=None):
   function = frozen_function(generator, segmenter=segmenter)
   try:
     return _converter(function, variant, select_tf_ops=False).convert(), []
-  except Exception as builtin_error:  # pylint: disable=broad-except
+  except Exception as builtin_error:  # noqa: BLE001  (Select TF ops are tried next)
     if segmenter is not None:
       check_segmenter_converts(segmenter, generator, variant)  # the segmenter's fault?
     try:

@@ -37,7 +37,7 @@ def _inputs(arrays, case):
 
 
 def run_saved_model(job, arrays):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
   loaded = tf.saved_model.load(job["path"])
   report = {"signatures": {}}
   for name, fn in loaded.signatures.items():
@@ -59,7 +59,7 @@ def run_saved_model(job, arrays):
 def run_saved_model_in_session(job, arrays):
   """The same signatures through a TF1 Session loader, the way TF Serving's C++ loader
   and `saved_model_cli run` see the model: the SignatureDef tensor names, the restore op."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
   results = {}
   with tf.Graph().as_default(), tf.compat.v1.Session() as session:
     meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], job["path"])
@@ -73,8 +73,8 @@ def run_saved_model_in_session(job, arrays):
 
 
 def run_hub(job, arrays):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  import tensorflow_hub as hub
   loaded = hub.load(job["path"])
   report = {
       "num_variables": len(loaded.variables),
@@ -99,7 +99,7 @@ def run_hub(job, arrays):
 
 
 def run_tflite(job, arrays):
-  from ai_edge_litert import interpreter as litert  # pylint: disable=g-import-not-at-top
+  from ai_edge_litert import interpreter as litert
   results, report = {}, {"signatures": {}}
   for case in job["cases"]:
     interpreter = litert.Interpreter(model_path=case["file"])
@@ -116,9 +116,10 @@ def run_tflite(job, arrays):
 
 
 def run_keras(job, arrays):
-  import keras  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  import zoo  # pylint: disable=g-import-not-at-top,unused-import  # registers the classes
+  import keras
+  import tensorflow as tf
+
+  import zoo  # noqa: F401  (registers the zoo's classes with Keras)
   for case in job["cases"]:
     for extra in case["imports"]:  # a generator class from outside the zoo
       sys.path.extend(p for p in extra["path"] if p not in sys.path)
@@ -150,7 +151,7 @@ def main(plan_path):
     job_arrays = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
     try:
       outputs, report = RUNNERS[job["format"]](job, job_arrays)
-    except Exception:  # pylint: disable=broad-except
+    except Exception:  # noqa: BLE001
       # One broken artefact must not hide the figures of the others.
       outputs, report = {}, {"error": traceback.format_exc(limit=-6)}
     results.update({prefix + k: v for k, v in outputs.items()})

@@ -2,8 +2,8 @@
 
 import os
 
-import nbformat
 from nbclient import NotebookClient
+import nbformat
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,6 +1,5 @@
 """The "k4 s2" 3D convolutions of zoo.layers.strided_conv equal Keras' layers: values,
 gradients, second order."""
-# pylint: disable=protected-access
 
 import keras
 import numpy as np

@@ -40,13 +40,13 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from trainers import workdir as workdir_lib
 from trainers.eval import features
 from trainers.eval import frechet
 from trainers.eval import fvd
 from trainers.eval import inception as inception_lib
 from trainers.eval import kernel
 from trainers.eval import sources as sources_lib
-from trainers import workdir as workdir_lib
 
 METRICS = ("fvd", "kvd", "fid", "is", "fd_r3d")
 NAMES = {"fvd": "FVD", "kvd": "KVD", "fid": "FID", "is": "IS", "fd_r3d": fvd.metric_name("r3d")}
@@ -79,7 +79,7 @@ def load_i3d_embedder(i3d=None, i3d_embedder="hub", i3d_checkpoint=None, allow_d
   if i3d_embedder == "hub":
     embedder = fvd.make_embedder("i3d", i3d or None, allow_download=allow_download)
   elif i3d_embedder == "keras":
-    from trainers.eval import i3d_keras  # pylint: disable=g-import-not-at-top,unused-import
+    from trainers.eval import i3d_keras  # noqa: F401  (registers the "i3d_keras" embedder)
     embedder = fvd.make_embedder("i3d_keras", i3d_checkpoint or i3d or None)
   else:
     raise ValueError(f"Expected --i3d_embedder 'hub' or 'keras', received {i3d_embedder!r}.")

@@ -184,7 +184,7 @@ def run(f):
     result = evaluate_frames(f.workdir, f.out, f.inception, f.num_videos, f.num_frames,
                              f.batch_size, f.seed, f.step, f.ema, f.is_splits,
                              f.allow_download, f.allow_fewer_videos)
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:
     status = next((code for kinds, code in EXIT_STATUS if isinstance(e, kinds)), None)
     if status is None:
       raise

@@ -11,8 +11,8 @@ import keras
 import tensorflow as tf
 
 from trainers import optim
-from trainers.data import pipeline as data_lib
 from trainers import workdir as workdir_lib
+from trainers.data import pipeline as data_lib
 
 
 def step_seed(base, step, replica, purpose):

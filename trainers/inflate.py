@@ -1,11 +1,11 @@
-"""Inflates a trained 2D (image) run into the first checkpoint of a 3D (video) run.
+r"""Inflates a trained 2D (image) run into the first checkpoint of a 3D (video) run.
 
 Egan 2019's recipe (Section 3.1): pretrain a 2D GAN on frames, inflate it, fine-tune it in 3D.
 
-  python -m trainers.train --config=configs/egan_resnet_image.py --workdir=/tmp/resnet2d
-  python -m trainers.inflate --from=/tmp/resnet2d --config=configs/egan_resnet_video.py \\
+  python -m trainers.train --config=egan_resnet_image --workdir=/tmp/resnet2d
+  python -m trainers.inflate --from=/tmp/resnet2d --config=egan_resnet_video \
       --workdir=/tmp/resnet3d
-  python -m trainers.train --config=configs/egan_resnet_video.py --workdir=/tmp/resnet3d
+  python -m trainers.train --config=egan_resnet_video --workdir=/tmp/resnet3d
 
 The 2D networks are rebuilt from --from's config.json and restored from its latest checkpoint
 (or --step); each is inflated (`zoo.inflation.inflate`) into the network of the 3D config in
@@ -19,7 +19,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
 from absl import logging
 import tensorflow as tf
@@ -33,7 +33,7 @@ def define_flags():
   """The CLI's flags, defined only when run as a program (importing this module next to
   other binaries, as the tests do, adds none): trainers.train's --config (which puts the
   config's folder on sys.path) and --workdir, plus --from and --step."""
-  from trainers import train  # pylint: disable=g-import-not-at-top,unused-import,import-outside-toplevel
+  from trainers import train
   del train
   flags.DEFINE_string("from", None, "The 2D run's workdir (config.json and checkpoints/).")
   flags.DEFINE_integer("step", None, "The 2D checkpoint's step; default: the latest.")

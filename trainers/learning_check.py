@@ -1,7 +1,7 @@
 r"""Learning check: does a config learn within its quickstart budget?
 
-    python -m trainers.learning_check --config=configs/quickstart.py --workdir=/tmp/lc
-    python -m trainers.learning_check --config=configs/vgan_image_to_video.py:smoke \
+    python -m trainers.learning_check --config=quickstart --workdir=/tmp/lc
+    python -m trainers.learning_check --config=vgan_image_to_video:smoke \
         --workdir=/tmp/lc_i2v --steps=2000 --every=250
 
 Trains the config through the ordinary loop in chunks (a `loop.Trainer` with `train.steps`
@@ -35,6 +35,7 @@ import os
 import sys
 import time
 
+from absl import flags
 from absl import logging
 import numpy as np
 from PIL import Image
@@ -42,6 +43,8 @@ from PIL import ImageDraw
 from PIL import ImageFont
 import tensorflow as tf
 
+from trainers import cli
+from trainers import config_files
 from trainers import evaluate
 from trainers import evaluate_prediction
 from trainers import loop
@@ -345,22 +348,8 @@ def format_table(result):
 # ----------------------------------------------------------------------------- the CLI
 
 
-def _config_import_root(argv):
-  """Config files import `configs.common`: put the folder holding configs/ on sys.path."""
-  for i, arg in enumerate(argv):
-    path = arg.split("=", 1)[1] if arg.startswith("--config=") else (
-        argv[i + 1] if arg == "--config" and i + 1 < len(argv) else None)
-    if path:
-      root = os.path.dirname(os.path.dirname(os.path.abspath(path.split(":")[0])))
-      if root not in sys.path:
-        sys.path.insert(0, root)
-
-
 def main(argv):
-  from absl import app  # pylint: disable=g-import-not-at-top
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  cli.no_positional(argv)
   f = flags.FLAGS
   logging.set_verbosity(logging.INFO)
   try:
@@ -375,17 +364,11 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  _config_import_root(sys.argv)
-  from absl import app as _app  # pylint: disable=g-import-not-at-top
-  from absl import flags as _flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  config_flags.DEFINE_config_file("config", None, "A config file (FILE.py[:ARG]).",
-                                  lock_config=False)
-  _flags.DEFINE_string("workdir", None, "The training workdir (resumed if it exists).")
-  _flags.DEFINE_integer("steps", None, "Training budget (default: the config's train.steps).")
-  _flags.DEFINE_integer("every", None, "Steps between measurements (default: steps / 5).")
-  _flags.DEFINE_integer("num_videos", NUM_VIDEOS, "Real and generated clips per measurement.")
-  _flags.DEFINE_integer("batch_size", 16, "Clips per batch when measuring.")
-  _flags.mark_flags_as_required(["config", "workdir"])
-  _app.run(main)
+  config_files.define_flag("config", lock_config=False)
+  flags.DEFINE_string("workdir", None, "The training workdir (resumed if it exists).")
+  flags.DEFINE_integer("steps", None, "Training budget (default: the config's train.steps).")
+  flags.DEFINE_integer("every", None, "Steps between measurements (default: steps / 5).")
+  flags.DEFINE_integer("num_videos", NUM_VIDEOS, "Real and generated clips per measurement.")
+  flags.DEFINE_integer("batch_size", 16, "Clips per batch when measuring.")
+  flags.mark_flags_as_required(["config", "workdir"])
+  cli.run(main)

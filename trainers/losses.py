@@ -15,7 +15,15 @@ Weights (lambda of the gradient penalty, 0.1 of VGAN's mask sparsity, ...) live 
 are applied by the caller: every penalty here is returned unweighted.
 """
 
+from collections.abc import Callable, Sequence
+
 import tensorflow as tf
+
+# A pair of GAN losses: d_loss(real_logits, fake_logits) and g_loss(fake_logits).
+DLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+GLoss = Callable[[tf.Tensor], tf.Tensor]
+# A critic as the penalties call it: a batch in, one logit per sample out.
+CriticFn = Callable[[tf.Tensor], tf.Tensor]
 
 
 def _f32(x):
@@ -34,59 +42,59 @@ def _per_sample_sum(x):
 
 # --- GAN losses ---------------------------------------------------------------------------
 
-def minimax_d_loss(real_logits, fake_logits):
+def minimax_d_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
   """Goodfellow et al. 2014 discriminator: -log D(x) - log(1 - D(G(z)))."""
   return _mean(tf.nn.softplus(-_f32(real_logits))) + _mean(tf.nn.softplus(_f32(fake_logits)))
 
 
-def minimax_g_loss(fake_logits):
+def minimax_g_loss(fake_logits: tf.Tensor) -> tf.Tensor:
   """The saturating generator loss: minimise log(1 - D(G(z))) = -softplus(f)."""
   return -_mean(tf.nn.softplus(_f32(fake_logits)))
 
 
-def non_saturating_d_loss(real_logits, fake_logits):
+def non_saturating_d_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
   """Same discriminator loss as minimax (VGAN's 2-way softmax is this with one logit)."""
   return minimax_d_loss(real_logits, fake_logits)
 
 
-def non_saturating_g_loss(fake_logits):
+def non_saturating_g_loss(fake_logits: tf.Tensor) -> tf.Tensor:
   """The non-saturating generator loss: -log D(G(z)) = softplus(-f)."""
   return _mean(tf.nn.softplus(-_f32(fake_logits)))
 
 
-def wgan_d_loss(real_logits, fake_logits):
+def wgan_d_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
   """WGAN critic (Arjovsky et al. 2017): mean(f) - mean(r)."""
   return _mean(fake_logits) - _mean(real_logits)
 
 
-def wgan_g_loss(fake_logits):
+def wgan_g_loss(fake_logits: tf.Tensor) -> tf.Tensor:
   """WGAN generator: -mean(f)."""
   return -_mean(fake_logits)
 
 
-def hinge_d_loss(real_logits, fake_logits):
+def hinge_d_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
   """Hinge discriminator (Lim & Ye 2017; SAGAN, BigGAN): relu(1 - r) + relu(1 + f)."""
   return (_mean(tf.nn.relu(1.0 - _f32(real_logits)))
           + _mean(tf.nn.relu(1.0 + _f32(fake_logits))))
 
 
-def hinge_g_loss(fake_logits):
+def hinge_g_loss(fake_logits: tf.Tensor) -> tf.Tensor:
   """Hinge generator: -mean(f), as in SAGAN / BigGAN."""
   return -_mean(fake_logits)
 
 
-def least_squares_d_loss(real_logits, fake_logits):
+def least_squares_d_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
   """LSGAN (Mao et al. 2017), a-b-c = 0-1-1: 0.5 (r - 1)^2 + 0.5 f^2."""
   return (0.5 * _mean(tf.square(_f32(real_logits) - 1.0))
           + 0.5 * _mean(tf.square(_f32(fake_logits))))
 
 
-def least_squares_g_loss(fake_logits):
+def least_squares_g_loss(fake_logits: tf.Tensor) -> tf.Tensor:
   """LSGAN generator: 0.5 (f - 1)^2."""
   return 0.5 * _mean(tf.square(_f32(fake_logits) - 1.0))
 
 
-_GAN_LOSSES = {
+_GAN_LOSSES: dict[str, tuple[DLoss, GLoss]] = {
     "minimax": (minimax_d_loss, minimax_g_loss),
     "non_saturating": (non_saturating_d_loss, non_saturating_g_loss),
     "wgan": (wgan_d_loss, wgan_g_loss),
@@ -95,12 +103,12 @@ _GAN_LOSSES = {
 }
 
 
-def gan_loss_names():
+def gan_loss_names() -> list[str]:
   """The names `gan_loss` accepts, sorted."""
   return sorted(_GAN_LOSSES)
 
 
-def gan_loss(name):
+def gan_loss(name: str) -> tuple[DLoss, GLoss]:
   """name -> (d_loss_fn(real_logits, fake_logits), g_loss_fn(fake_logits))."""
   if name not in _GAN_LOSSES:
     raise ValueError(f"Expected a GAN loss name in {gan_loss_names()}, received {name!r}.")
@@ -109,7 +117,7 @@ def gan_loss(name):
 
 # --- Critic regularisers ------------------------------------------------------------------
 
-def wgan_weight_clip(variables, bound):
+def wgan_weight_clip(variables: Sequence[tf.Variable], bound: float) -> list:
   """Clips every variable to [-bound, bound] in place (the original WGAN's Lipschitz hack).
 
   Called after each critic update. Returns the list of assign results (ops in graph mode).
@@ -128,7 +136,8 @@ def _input_gradients(critic_fn, x):
   return _f32(tape.gradient(total, x))
 
 
-def gradient_penalty(critic_fn, real, fake, seed):
+def gradient_penalty(critic_fn: CriticFn, real: tf.Tensor, fake: tf.Tensor,
+                     seed: tf.Tensor) -> tf.Tensor:
   """WGAN-GP (Gulrajani et al. 2017, Algorithm 1): mean((||grad D(x_hat)||_2 - 1)^2).
 
   x_hat = eps * real + (1 - eps) * fake with eps ~ Uniform[0, 1], ONE per sample (shape
@@ -155,7 +164,7 @@ def gradient_penalty(critic_fn, real, fake, seed):
   return tf.reduce_mean(tf.square(norms - 1.0))
 
 
-def r1_penalty(critic_fn, real):
+def r1_penalty(critic_fn: CriticFn, real: tf.Tensor) -> tf.Tensor:
   """R1 (Mescheder et al. 2018): mean over the batch of sum(grad D(real)^2).
 
   Unweighted: the config weight multiplies it (the GAN-Stability code's form is
@@ -167,22 +176,22 @@ def r1_penalty(critic_fn, real):
 
 # --- Auxiliary losses ---------------------------------------------------------------------
 
-def l1_reconstruction(a, b):
+def l1_reconstruction(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
   """Mean absolute difference over every element."""
   return _mean(tf.abs(_f32(a) - _f32(b)))
 
 
-def l2_reconstruction(a, b):
+def l2_reconstruction(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
   """Mean squared difference over every element (the (Re)live Photos MSE)."""
   return _mean(tf.square(_f32(a) - _f32(b)))
 
 
-def mask_sparsity(mask):
+def mask_sparsity(mask: tf.Tensor) -> tf.Tensor:
   """mean |m|: VGAN's L1Penalty on the two-stream mask with size averaging (caller: x 0.1)."""
   return _mean(tf.abs(_f32(mask)))
 
 
-def kl_divergence(mean, logvar):
+def kl_divergence(mean: tf.Tensor, logvar: tf.Tensor) -> tf.Tensor:
   """KL(N(mean, exp(logvar)) || N(0, I)) summed over non-batch axes, mean over the batch."""
   mean, logvar = _f32(mean), _f32(logvar)
   per_sample = -0.5 * _per_sample_sum(1.0 + logvar - tf.square(mean) - tf.exp(logvar))

@@ -24,9 +24,15 @@ Model contract (what the trainer, sampler and exporter rely on):
   network is deterministic.
 """
 
+from collections.abc import Callable
 import importlib
+from typing import Any, TypeVar
 
 import keras
+
+# A registered class or factory: called with a config's keyword arguments.
+Builder = Callable[..., Any]
+_B = TypeVar("_B", bound=Builder)
 
 # The families `import zoo` imports; each registers its models on import.
 _FAMILIES = (
@@ -37,11 +43,11 @@ _FAMILIES = (
     "zoo.i3d",
 )
 
-_REGISTRY = {}
+_REGISTRY: dict[str, Builder] = {}
 _families_loaded = False
 
 
-def register(name, keras_class=None):
+def register(name: str, keras_class: type | None = None) -> Callable[[_B], _B]:
   """Decorator: registers a class or factory under `name`; a duplicate raises ValueError.
 
   The Keras class behind the name (the decorated class itself, or `keras_class` for a
@@ -51,7 +57,7 @@ def register(name, keras_class=None):
   has imported `zoo` (and, for an outside model, its module).
   """
 
-  def decorator(builder):
+  def decorator(builder: _B) -> _B:
     if name in _REGISTRY:
       raise ValueError(
           f"Model name {name!r} is already registered (by {_REGISTRY[name]!r}); "
@@ -67,7 +73,7 @@ def register(name, keras_class=None):
   return decorator
 
 
-def load_families():
+def load_families() -> None:
   """Imports every model family, which registers its models (`import zoo` calls this)."""
   global _families_loaded
   if _families_loaded:
@@ -77,7 +83,7 @@ def load_families():
     importlib.import_module(module)
 
 
-def get(name):
+def get(name: str) -> Builder:
   """Returns the registered class or factory for `name`."""
   load_families()
   if name not in _REGISTRY:
@@ -86,7 +92,7 @@ def get(name):
   return _REGISTRY[name]
 
 
-def build(name, **kwargs):
+def build(name: str, **kwargs: Any) -> Any:
   """Builds the model registered as `name` with keyword arguments from a config."""
   builder = get(name)
   try:
@@ -96,7 +102,7 @@ def build(name, **kwargs):
                   f"{e}") from e
 
 
-def names():
+def names() -> list[str]:
   """Sorted list of every registered model name."""
   load_families()
   return sorted(_REGISTRY)

@@ -48,7 +48,7 @@ class Segmenter(tf.Module):
       raise SegmenterError(f"Expected a segmentation SavedModel directory, received "
                            f"{self.path!r}: {e}") from e
     if callable(model):
-      fn = lambda frames: model(frames)  # pylint: disable=unnecessary-lambda
+      fn = lambda frames: model(frames)
     elif "serving_default" in model.signatures:
       fn = _signature_call(model.signatures["serving_default"], self.path)
     else:

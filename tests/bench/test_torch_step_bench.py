@@ -11,8 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from bench import torch_vgan  # pylint: disable=g-import-not-at-top,wrong-import-position
-from configs import vgan_two_stream  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bench import torch_vgan
+from configs import vgan_two_stream
 
 
 @pytest.fixture(scope="module")

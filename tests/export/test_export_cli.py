@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image
 import pytest
 import tensorflow as tf
-
 import test_export_helpers as helpers
+
 from export import animate as animate_lib
 from export import preprocess
 from export import sample as sample_lib

@@ -14,8 +14,8 @@ from absl.testing import flagsaver
 import numpy as np
 import pytest
 import tensorflow as tf
-
 import test_export_helpers as helpers
+
 from export import export as export_lib
 from export import model_card
 from export import preprocess
@@ -301,7 +301,7 @@ def test_bad_flags_are_named(two_stream, tmp_path):
 
 
 def test_keras_format_loads_with_keras_alone_and_matches_the_ema_generator(two_stream):
-  import keras  # pylint: disable=g-import-not-at-top
+  import keras
   result = two_stream["results"]["keras"]
   name = "test_export_two_stream"
   verification = result["verification"]

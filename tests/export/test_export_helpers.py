@@ -7,7 +7,6 @@ The two-stream generator's dense kernels have more than 1024 elements so that th
 dynamic-range conversion really quantizes something (smaller tensors are left float).
 """
 
-import os
 
 import keras
 import numpy as np
@@ -123,7 +122,7 @@ GENERATORS = {
     "test_export_frames": FramesGenerator,
 }
 for _name, _cls in GENERATORS.items():
-  if _name not in registry._REGISTRY:  # pylint: disable=protected-access
+  if _name not in registry._REGISTRY:
     registry.register(_name)(_cls)
 
 

@@ -11,17 +11,16 @@ import numpy as np
 from PIL import Image
 import pytest
 import tensorflow as tf
+import test_export_helpers as helpers
 
 from export import animate as animate_lib
 from export import export as export_lib
-from export import preprocess
 from export import signatures
 from export import tflite
 from export import verify
 import segmenter_helpers
-from trainers import loop
 from tests_config_loader import load_config
-import test_export_helpers as helpers
+from trainers import loop
 from zoo import inputs as zoo_inputs
 from zoo import segmenter as segmenter_lib
 
@@ -55,7 +54,7 @@ def test_lstm_predict_signature_and_tflite_parity(tmp_path):
 
 
 def test_predict_signature_spec():
-  from zoo import registry  # pylint: disable=g-import-not-at-top
+  from zoo import registry
   p = registry.build("relive_cnn_next_frame", video_shape=(4, 16, 16, 3),
                      encoder_widths=(4, 8), decoder_widths=(4,))
   p(tf.zeros([1, 1, 16, 16, 3]))
@@ -262,7 +261,7 @@ def test_segment_and_animate_rule_per_variant(segmentation_export):
     outputs["segment_and_animate_float32/segmentation"] = flipped
     outputs["segment_and_animate_int8/segmentation"] = int8_ids
     outputs = {f"tflite:{k}": v for k, v in outputs.items()}  # the child's "<job id>:" keys
-    return verify._judge(job, outputs, {}, [])  # pylint: disable=protected-access
+    return verify._judge(job, outputs, {}, [])
 
   result, problems = judge()
   assert result["segment_and_animate"]["int8"]["flipped_pixels"] == 2

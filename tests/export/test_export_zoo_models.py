@@ -5,8 +5,8 @@ import os
 import pytest
 
 from export import export as export_lib
+from trainers import config_files
 from trainers import loop
-from tests_config_loader import load_config
 
 
 @pytest.mark.parametrize("config,formats", [
@@ -15,7 +15,7 @@ from tests_config_loader import load_config
     ("vgan_autoencoder_gmm", ("saved_model", "tflite")),  # the GMM mapping must convert
 ])
 def test_smoke_model_exports_and_verifies(tmp_path, config, formats):
-  c = load_config(config, "smoke")
+  c = config_files.load(f"{config}:smoke")
   c.train.steps = 1
   c.train.sample_every = 0
   wd = str(tmp_path / "wd")

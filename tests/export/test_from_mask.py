@@ -10,11 +10,11 @@ import numpy as np
 from PIL import Image
 import pytest
 import tensorflow as tf
+import test_export_helpers as helpers
 
 from configs import egan_spade_video
 from export import from_mask
 from export import signatures
-import test_export_helpers as helpers
 from trainers import workdir as workdir_lib
 
 LEGEND = {"0": [0, 0, 0], "1": [255, 0, 0], "3": [0, 0, 255]}
@@ -100,7 +100,7 @@ def test_class_ids_out_of_range_and_wrong_models_are_refused(spade_workdir, gene
 
 @pytest.mark.slow
 def test_spade_workdir_exports_a_verified_from_mask_signature(spade_workdir, tmp_path):
-  from export import export as export_lib  # pylint: disable=g-import-not-at-top
+  from export import export as export_lib
   result = export_lib.export_workdir(spade_workdir, str(tmp_path / "out"),
                                      formats=("saved_model",))
   assert result["saved_model"]["verification"]["worst"] <= 1e-5

@@ -23,7 +23,7 @@ def one_blas_thread():
   """numpy's multi-threaded BLAS spins against TF's threads on 2 shared cores (the SVDs of
   frechet.py ran 15x slower); one thread is faster for these small matrices."""
   try:
-    import threadpoolctl  # pylint: disable=g-import-not-at-top
+    import threadpoolctl
   except ImportError:
     yield
     return

@@ -1,5 +1,7 @@
-"""Runs the trainer on the tiny test networks in a fresh process (for distribution, kill and
-signal tests). Usage: python run_tiny.py WORKDIR '{json overrides}' [OUT.npz]
+"""Runs the trainer on the tiny test networks in a fresh process.
+
+For the distribution, kill and signal tests. Usage:
+python run_tiny.py WORKDIR '{json overrides}' [OUT.npz]
 
 Overrides are dotted config paths, e.g. {"train.steps": 4, "runtime.strategy": "mirrored"};
 the special key "logical_cpus" splits the CPU into that many logical devices first.
@@ -10,10 +12,8 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [HERE, os.path.dirname(os.path.dirname(HERE))]
 
-import numpy as np  # pylint: disable=g-import-not-at-top
+import numpy as np
 import tensorflow as tf
 
 
@@ -24,11 +24,11 @@ def main(workdir, overrides, out=None):
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * cpus)
-  from absl import logging  # pylint: disable=g-import-not-at-top
+  from absl import logging
   logging.set_verbosity(logging.INFO)
   logging.use_absl_handler()
-  import trainer_helpers  # pylint: disable=g-import-not-at-top
-  from trainers import loop  # pylint: disable=g-import-not-at-top
+  import trainer_helpers
+  from trainers import loop
   config = trainer_helpers.tiny_config()
   for key, value in overrides.items():
     node = config

@@ -1,7 +1,6 @@
 """The losses Egan's configs name, on hand-computed cases: hinge (DCGAN, SPADE) and the
 GAN-Stability R1 form 10 x mean over the batch of the summed squared gradients (ResNet)."""
 
-import numpy as np
 import pytest
 import tensorflow as tf
 

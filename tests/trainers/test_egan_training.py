@@ -18,7 +18,7 @@ from trainers import tasks
 
 def test_paper_hyperparameters():
   dcgan, resnet = egan_dcgan_image.get_config(), egan_resnet_image.get_config()
-  resnet3d, spade = egan_resnet_video.get_config(), egan_spade_image.get_config("small_vae")
+  resnet3d, spade = egan_resnet_video.get_config(), egan_spade_image.get_config("size=small,vae")
   assert (dcgan.objective.gan_loss, dcgan.optimizer.name, dcgan.optimizer.g_lr,
           dcgan.optimizer.beta1, dcgan.optimizer.beta2) == ("hinge", "adam", 2e-4, 0.0, 0.999)
   assert (resnet.objective.gan_loss, resnet.objective.r1_weight, resnet.optimizer.name,
@@ -30,11 +30,11 @@ def test_paper_hyperparameters():
           spade.objective.kl_weight, spade.optimizer.beta1, spade.optimizer.beta2) == (
               "hinge", 10.0, 10.0, 0.05, 0.0, 0.9)
   assert spade.model.generator.args.use_vae and spade.model.generator.args.size == "small"
-  assert egan_spade_image.get_config("mid").objective.kl_weight == 0.0
+  assert egan_spade_image.get_config("size=mid").objective.kl_weight == 0.0
   for c in (dcgan, resnet, spade):  # frames: resize 160, crop 128, flip, one per clip
     assert (c.data.resize, c.data.height, c.data.random_flip, c.data.frame_mode) == (
         160, 128, True, True)
-  video = egan_spade_video.get_config("small")
+  video = egan_spade_video.get_config("size=small")
   assert (video.data.num_frames, video.data.frame_stride, video.data.max_start,
           video.data.frame_mode) == (8, 3, 8, False)
   assert egan_dcgan_video.get_config().data.num_frames == 32
@@ -83,7 +83,7 @@ def test_smoke_training(module, tmp_path):
 
 @pytest.mark.slow
 def test_vgg_term_on_with_a_local_weights_file(tmp_path):
-  import keras  # pylint: disable=g-import-not-at-top
+  import keras
   path = str(tmp_path / "vgg19.weights.h5")
   keras.applications.VGG19(include_top=False, weights=None).save_weights(path)
   c = egan_spade_image.get_config("smoke")

@@ -12,7 +12,6 @@ from trainers.eval import frechet
 from trainers.eval import fvd
 from trainers.eval import hub_handles
 
-
 stand_in = eval_helpers.stand_in_i3d  # a saved stand-in I3D module (fixture)
 
 

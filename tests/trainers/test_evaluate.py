@@ -95,7 +95,7 @@ def test_bad_source_names_it(tmp_path):
 
 
 def test_tfrecord_and_synthetic_sources(tmp_path):
-  from trainers.data import format as record_format  # pylint: disable=g-import-not-at-top
+  from trainers.data import format as record_format
   videos = synthetic.clips(1, range(5), 4, 16, 16)["video"]
   with tf.io.TFRecordWriter(str(tmp_path / "clips-00000-of-00001.tfrecord")) as w:
     for v in videos:
@@ -261,7 +261,7 @@ def test_periodic_eval_defaults_to_fd_r3d_and_caches_real_stats(tmp_path, stand_
 
 
 def test_evaluate_workdir_records_metrics_that_reach_the_model_card(tiny_workdir, tmp_path):
-  from export import export as export_lib  # pylint: disable=g-import-not-at-top
+  from export import export as export_lib
   fv = flags.FlagValues()
   evaluate.define_flags(fv)
   fv(["evaluate", f"--workdir={tiny_workdir}", "--metrics=fd_r3d", "--num_videos=8",

@@ -9,8 +9,8 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-import eval_helpers
 from configs import common
+import eval_helpers
 from trainers import evaluate_frames
 from trainers import workdir as workdir_lib
 

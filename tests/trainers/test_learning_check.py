@@ -63,12 +63,12 @@ def test_tiny_image_to_video_run_writes_table_and_plot(tmp_path):
 
 def test_stop_request_ends_the_check_with_a_checkpoint_and_no_verdict(tmp_path, monkeypatch):
   """Ctrl-C / SIGTERM in a chunk stops the whole check (it used to start the next chunk)."""
-  from trainers import loop  # pylint: disable=import-outside-toplevel
+  from trainers import loop
   wd = str(tmp_path)
   c = trainer_helpers.tiny_config(steps=4)
-  requested = loop._StopRequest()  # pylint: disable=protected-access
+  requested = loop._StopRequest()
   requested.requested = True
-  monkeypatch.setattr(loop._StopRequest, "__enter__", lambda self: requested)  # pylint: disable=protected-access
+  monkeypatch.setattr(loop._StopRequest, "__enter__", lambda self: requested)
   with pytest.raises(learning_check.StoppedError, match="Stopped on request at step 1 of 4"):
     learning_check.run_check(c, wd, steps=4, every=2, num_videos=8, batch_size=4)
   assert not os.path.exists(os.path.join(wd, "learning_check.json"))

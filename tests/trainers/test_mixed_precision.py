@@ -5,18 +5,16 @@ Variables, batch statistics and losses stay float32 under the
 tolerances stated in `test_bfloat16_training_matches_float32`.
 """
 
-import os
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import test_configs  # the config loader and example batches of tests/test_configs.py
 
 from trainers import loop
 from trainers import tasks
 from zoo import inputs as zoo_inputs
-
-import test_configs  # the config loader and example batches of tests/test_configs.py
 
 CONFIGS = test_configs.CONFIGS
 
@@ -31,9 +29,9 @@ def _float_weights(model):
   return [w for w in model.weights if "float" in str(w.dtype)]
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
-def test_every_config_keeps_float32_state_and_losses_under_bfloat16(path):
-  c = test_configs.load(path, "smoke")
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_config_keeps_float32_state_and_losses_under_bfloat16(name):
+  c = test_configs.load(name, "smoke")
   keras.config.set_dtype_policy("mixed_bfloat16")
   task = tasks.make_task(c)
   batch = test_configs.example_batch(
@@ -60,7 +58,7 @@ STEPS = 200
 
 def _train(tmp_path, precision):
   """200 steps of the VGAN two-stream smoke networks on synthetic 8x16x16 clips, batch 8."""
-  c = test_configs.load(os.path.join(test_configs.ROOT, "configs", "vgan_two_stream.py"), "smoke")
+  c = test_configs.load("vgan_two_stream", "smoke")
   with c.unlocked():
     c.runtime.precision = precision
     c.train.batch_size = 8
@@ -71,7 +69,7 @@ def _train(tmp_path, precision):
   trainer = loop.Trainer(c, str(tmp_path / precision))
   history = []
   for _ in range(STEPS // c.train.steps_per_call):
-    terms, bad_step, _ = trainer._train_call()  # pylint: disable=protected-access
+    terms, bad_step, _ = trainer.train_call()
     assert int(bad_step) < 0
     history.append({k: float(v) for k, v in terms.items()})
   z = zoo_inputs.noise(trainer.generator, 64, tf.constant([7, 0]))
@@ -80,7 +78,7 @@ def _train(tmp_path, precision):
 
 
 def test_bfloat16_training_matches_float32(tmp_path):
-  """Same seed, 200 steps each. Stated tolerances, with the reason for each:
+  """Same seed, 200 steps each, compared within tolerances stated with their reasons.
 
   - GAN trajectories are chaotic, so single weights are not compared: bf16 rounds every
     activation to 8 mantissa bits and the two runs separate within tens of steps.

@@ -86,7 +86,7 @@ def test_fused_adam_takes_keras_adams_steps(graph):
     apply = tf.function(apply) if graph else apply
     for g in grads:
       apply([tf.constant(x) for x in g])
-    return [v.numpy() for v in variables + opt._momentums + opt._velocities]  # pylint: disable=protected-access
+    return [v.numpy() for v in variables + opt._momentums + opt._velocities]
 
   fused, reference = run(optim.FusedAdam), run(keras.optimizers.Adam)
   assert not np.allclose(fused[0], start[0])  # it moved

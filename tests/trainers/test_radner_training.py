@@ -5,28 +5,19 @@ minutes on a shared CPU, so the runs through the loop are `slow`; the default te
 the configs and the objective eagerly.
 """
 
-import os
 
-from absl import flags
 import keras
-from ml_collections import config_flags
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from trainers import config_files
 from trainers import loop
 from trainers import tasks
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 def load(name, arg, steps):
-  argv = ["test", f"--config={os.path.join(ROOT, 'configs', name)}:{arg}"]
-  fv = flags.FlagValues()
-  config_flags.DEFINE_config_file("config", None, "", flag_values=fv, lock_config=False,
-                                  sys_argv=argv)
-  fv(argv)
-  c = fv.config
+  c = config_files.load(f"{name}:{arg}")
   c.train.steps, c.train.sample_every, c.train.checkpoint_every = steps, 0, 1
   c.train.log_every = c.train.summary_every = 1
   return c
@@ -45,9 +36,9 @@ def _float32_policy():
 
 @pytest.mark.parametrize("arg,size,frames,g_ch,d_ch,pool", [
     ("", 64, 30, 16, (32, 32), 2), ("landscape", 128, 25, 32, (16, 64), 1),
-    ("256", 256, 25, 8, (8, 32), 2)])
+    ("resolution=256", 256, 25, 8, (8, 32), 2)])
 def test_configs_carry_the_thesis_settings(arg, size, frames, g_ch, d_ch, pool):
-  c = load("radner_style.py", arg, steps=1)
+  c = load("radner_style", arg, steps=1)
   o, t, d = c.optimizer, c.train, c.model.discriminators
   assert (c.data.height, c.data.num_frames, c.model.generator.args.ch) == (size, frames, g_ch)
   assert c.model.generator.args.resolution == size == 4 * 2 ** len(
@@ -62,16 +53,16 @@ def test_configs_carry_the_thesis_settings(arg, size, frames, g_ch, d_ch, pool):
   # (tests/trainers/data/test_data_epochs.py: BAIR's 43,264 clips at batch 8, 5,408 steps).
   assert (o.schedule_start_epochs, o.restart_period_epochs, t.steps_per_epoch) == (10, 1, 0)
   assert c.data.source == ("tfds:bair_robot_pushing_small" if size == 64 else "tfrecord")
-  d_s = load("dvdgan_s.py", arg, steps=1)
+  d_s = load("dvdgan_s", arg, steps=1)
   assert d_s.model.generator.args.ch == g_ch and not d_s.model.generator.args.conditional
-  assert load("dvdgan_s.py", "image", steps=1).model.generator.args.conditional
+  assert load("dvdgan_s", "image", steps=1).model.generator.args.conditional
 
 
 def test_radner_objective_reaches_every_weight_and_follows_the_seed():
   """The task's D and G losses, eagerly (a traced loop step costs minutes on a CPU): the
   gradients reach every weight of D_S, D_T and the generator (noise strengths included),
   and the step seed alone decides the noise and D_S's frames."""
-  c = load("radner_style.py", "smoke", steps=1)
+  c = load("radner_style", "smoke", steps=1)
   task = tasks.make_task(c)
   video = tf.random.stateless_uniform([2, 4, 16, 16, 3], seed=[1, 2], minval=-1, maxval=1)
   batch = {"video": video, "first_frame": video[:, 0]}
@@ -103,7 +94,7 @@ def test_radner_objective_reaches_every_weight_and_follows_the_seed():
 @pytest.mark.slow
 @pytest.mark.parametrize("arg", ["smoke", "image,smoke"])  # 150 and 340 s on a loaded CPU
 def test_dvdgan_s_smoke_run(tmp_path, arg):
-  trainer = loop.run(load("dvdgan_s.py", arg, steps=2), str(tmp_path))
+  trainer = loop.run(load("dvdgan_s", arg, steps=2), str(tmp_path))
   assert trainer.current_step() == 2
   assert trainer.generator.condition == ("image" if "image" in arg else None)
 
@@ -112,7 +103,7 @@ def test_dvdgan_s_smoke_run(tmp_path, arg):
 def test_radner_smoke_run_resumes_bitwise(tmp_path):  # 20 min on a loaded CPU
   """Two steps straight, or one step, a restart and one more, give the same weights: the
   noise and D_S's frame choice come from the loop's per-step seeds, not from hidden state."""
-  c = load("radner_style.py", "smoke", steps=2)
+  c = load("radner_style", "smoke", steps=2)
   straight = loop.run(c, str(tmp_path / "a"))
   c.train.steps = 1
   loop.run(c, str(tmp_path / "b"))

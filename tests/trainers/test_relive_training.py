@@ -176,7 +176,7 @@ def test_smoke_training_run(tmp_path, name, arg):
 def test_generated_clips_for_fd_metrics_take_photo_and_segmentation():
   """trainers.eval.sources (periodic FD-R3D / FVD, the learning check) conditions the
   segmentation model on the eval clips' photo and segmentation, like the trainer."""
-  from trainers.eval import sources  # pylint: disable=g-import-not-at-top
+  from trainers.eval import sources
   c = config("relive_segmentation_conditional")
   g = workdir_lib.build_generator(c)
   source = sources.GeneratorSource("seg", g, c, seed=0)

@@ -187,7 +187,7 @@ def test_fvd_without_an_i3d_fails_before_training(tmp_path):
   c.eval.every = 2
   c.eval.metrics = ("fvd",)
   c.eval.i3d = str(tmp_path / "no_such_module")
-  from trainers.eval import fvd  # pylint: disable=g-import-not-at-top
+  from trainers.eval import fvd
   with pytest.raises(fvd.I3DUnavailableError, match="no_such_module"):
     loop.Trainer(c, str(tmp_path / "wd"))
   assert not os.path.exists(tmp_path / "wd" / "checkpoints")

@@ -9,7 +9,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUN = os.path.join(HERE, "run_tiny.py")
@@ -81,18 +80,44 @@ def test_multi_worker_two_processes_end_identical(tmp_path):
   assert os.path.exists(tmp_path / "wd" / "checkpoints" / "ckpt-2.index")
 
 
+def _wait_for(path, proc, timeout):
+  """Polls until `path` exists; fails when `proc` ends first or time runs out."""
+  deadline = time.time() + timeout
+  while not os.path.exists(path):
+    assert proc.poll() is None, f"ended with {proc.returncode} before {path} existed"
+    assert time.time() < deadline, f"{path} did not appear in {timeout} s"
+    time.sleep(0.05)
+
+
 def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
-  base = {"train.steps": 4, "train.checkpoint_every": 2, "runtime.deterministic": True}
-  straight = run_tiny(tmp_path / "a", base, tmp_path / "a.npz")
-  assert straight.returncode == 0, straight.stderr[-3000:]
-  killed = run_tiny(tmp_path / "b", dict(base, **{"runtime.kill_after_step": 2}))
-  assert killed.returncode == -signal.SIGKILL
-  assert os.path.exists(tmp_path / "b" / "checkpoints" / "ckpt-2.index")
-  resumed = run_tiny(tmp_path / "b", base, tmp_path / "b.npz")
+  """SIGKILL once the checkpoint of step 2 exists, resume: the weights of an uninterrupted run.
+
+  The killed run may have gone past step 2 (its checkpoints are every 2 steps); both runs
+  then end 2 steps after the latest checkpoint the kill left.
+  """
+  base = {"train.checkpoint_every": 2, "runtime.deterministic": True}
+  wd = tmp_path / "b"
+  args = [sys.executable, RUN, str(wd), json.dumps(dict(base, **{"train.steps": 10**6}))]
+  proc = subprocess.Popen(args, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+                          stderr=subprocess.DEVNULL)
+  try:
+    _wait_for(wd / "checkpoints" / "ckpt-2.index", proc, timeout=240)
+    proc.send_signal(signal.SIGKILL)
+  finally:
+    proc.kill()
+    proc.wait(timeout=60)
+  assert proc.returncode == -signal.SIGKILL
+  import tensorflow as tf
+  killed_at = int(tf.train.latest_checkpoint(str(wd / "checkpoints")).rsplit("-", 1)[1])
+  assert killed_at >= 2
+  steps = {"train.steps": killed_at + 2}
+  resumed = run_tiny(wd, dict(base, **steps), tmp_path / "b.npz")
   assert resumed.returncode == 0, resumed.stderr[-3000:]
-  assert "Resumed from" in resumed.stderr
+  assert f"ckpt-{killed_at} at step {killed_at}." in resumed.stderr  # "Resumed from ..."
+  straight = run_tiny(tmp_path / "a", dict(base, **steps), tmp_path / "a.npz")
+  assert straight.returncode == 0, straight.stderr[-3000:]
   a, b = load(tmp_path / "a.npz"), load(tmp_path / "b.npz")
-  assert int(a["step"]) == int(b["step"]) == 4
+  assert int(a["step"]) == int(b["step"]) == killed_at + 2
   assert_same(a, b, exact=True)
 
 
@@ -113,7 +138,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
   log = "".join(seen) + (rest or "")
   assert proc.returncode == 0, log[-3000:]
   assert "Stopped at step" in log
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
   latest = tf.train.latest_checkpoint(str(wd / "checkpoints"))
   assert latest is not None and int(latest.rsplit("-", 1)[1]) >= 3
 

@@ -1,9 +1,8 @@
 """Tiny networks registered for trainer tests, and a config builder around them."""
 
 import keras
-import tensorflow as tf
 
-from configs import common  # noqa: F401  (tests reach it as trainer_helpers.common)
+from configs import common
 from zoo import registry
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from vgan_counts import torch_count
 from zoo import registry
 from zoo.layers import resblocks
-from vgan_counts import torch_count
 
 # Egan 2019, Table 4.2 (millions of parameters).
 TABLE_4_2 = {

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from vgan_counts import torch_count
 from zoo import inflation
 from zoo import registry
 from zoo.layers import spade as spade_layers
-from vgan_counts import torch_count
 
 # Egan 2019, Table 4.2 (millions): (generator, discriminator of both scales, encoder).
 TABLE_4_2 = {

@@ -1,7 +1,7 @@
 """Radner's style generator and DVD-GAN-S: shapes at every level, parameter counts, frames."""
 
-import io
 import contextlib
+import io
 
 import numpy as np
 import pytest

@@ -5,10 +5,12 @@ import keras
 import pytest
 import tensorflow as tf
 
+from vgan_counts import bn_params
+from vgan_counts import conv_params
+from vgan_counts import trainable_count
 from zoo import registry
 from zoo.relive import critics
 from zoo.relive import inception
-from vgan_counts import conv_params, bn_params, trainable_count  # pylint: disable=g-multiple-import
 
 Z = 100
 

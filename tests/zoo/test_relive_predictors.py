@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from vgan_counts import bn_params
+from vgan_counts import conv_params
+from vgan_counts import trainable_count
 from zoo import registry
-from vgan_counts import conv_params, bn_params, trainable_count  # pylint: disable=g-multiple-import
 
 SMALL = {
     "relive_lstm": dict(video_shape=(6, 16, 16, 3), encoder_widths=(4, 8), units=8,

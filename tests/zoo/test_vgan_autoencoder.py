@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from vgan_counts import bn_params
+from vgan_counts import conv_params
+from vgan_counts import trainable_count
 from zoo import registry
 from zoo.vgan import autoencoder
 from zoo.vgan import gmm
-from vgan_counts import conv_params, bn_params, trainable_count  # pylint: disable=g-multiple-import
 
 
 def small_model(**kwargs):

@@ -5,9 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from vgan_counts import bn_params
+from vgan_counts import conv_params
+from vgan_counts import torch_count
+from vgan_counts import trainable_count
 from zoo import registry
 from zoo.vgan import discriminators
-from vgan_counts import conv_params, bn_params, torch_count, trainable_count  # pylint: disable=g-multiple-import
 
 
 def trunk_params(widths):

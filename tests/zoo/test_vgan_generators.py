@@ -5,10 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from vgan_counts import bn_params
+from vgan_counts import conv_params
+from vgan_counts import torch_count
+from vgan_counts import trainable_count
 from zoo import registry
 from zoo.vgan import blocks
 from zoo.vgan import generators
-from vgan_counts import conv_params, bn_params, torch_count, trainable_count  # pylint: disable=g-multiple-import
 
 
 def shapes_through(layers, x):

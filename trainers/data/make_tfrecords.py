@@ -31,8 +31,9 @@ is written) with an error naming it and the shapes.
 Output: PREFIX-00000-of-0000N.tfrecord shards, clip i in shard i % N, each written under a
 temporary name and renamed when complete, and PREFIX.manifest.json (sources, clips per
 source, shards, options, skipped files with reasons; with --segmenter, how many clips got
-their segmentation from it and from the source, and the pixels of each class it found). An unreadable input is logged, listed
-in the manifest and skipped; the exit code is 1 when no clip was written.
+their segmentation from it and from the source, and the pixels of each class it found). An
+unreadable input is logged, listed in the manifest and skipped; the exit code is 1 when no
+clip was written.
 """
 
 import concurrent.futures
@@ -262,7 +263,7 @@ def process_source(source, options, label=None, segmenter=None):
     result["clips"] = [_encode(clip, options, **meta) for clip, meta in kept]
   except segmenter_lib.SegmenterError:
     raise
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:  # noqa: BLE001  (the file is listed as skipped, with the error)
     result["error"] = f"{type(e).__name__}: {e}"
   return result
 

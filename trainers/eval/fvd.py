@@ -96,7 +96,7 @@ def load_i3d(handle_or_path=None, allow_download=True):
     _, target = hub_handles.resolve(handle, allow_download)
   except hub_handles.UnavailableError as e:
     raise _unavailable(handle, str(e)) from e
-  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  import tensorflow_hub as hub
   try:
     module = hub.load(target)
   except Exception as e:  # network, cache or SavedModel errors all mean "unavailable"

@@ -34,7 +34,7 @@ class UnavailableError(RuntimeError):
 def tfhub_cache_path(url):
   """Where tensorflow_hub caches `url`: TFHUB_CACHE_DIR (or --tfhub_cache_dir, else the
   system temp dir's tfhub_modules) joined with sha1(url)."""
-  from tensorflow_hub import resolver  # pylint: disable=g-import-not-at-top
+  from tensorflow_hub import resolver
   cache_dir = resolver.tfhub_cache_dir(use_temp=True)
   return os.path.join(cache_dir, hashlib.sha1(url.encode("utf8")).hexdigest())
 
@@ -82,7 +82,7 @@ def resolve(source, allow_download=True):
       raise UnavailableError(f"Kaggle Models handle {handle!r}: {where}, and downloads are "
                              "disabled.")
     try:
-      import kagglehub  # pylint: disable=g-import-not-at-top
+      import kagglehub
     except ImportError as e:
       raise UnavailableError(f"Kaggle Models handle {handle!r}: {where}, and kagglehub is not "
                              "installed to download it (pip install kagglehub).") from e

@@ -38,7 +38,6 @@ import numpy as np
 import tensorflow as tf
 
 from trainers.eval import frechet
-from trainers.eval import fvd
 from trainers.eval import hub_handles
 
 INCEPTION_TFHUB = "https://tfhub.dev/tensorflow/tfgan/eval/inception/1"

@@ -426,7 +426,7 @@ class WorkdirSource(GeneratorSource):
   kind = "workdir"
 
   def __init__(self, workdir, seed=0, step=None, ema=True):
-    from trainers import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+    from trainers import workdir as workdir_lib
     generator, config, path = workdir_lib.restore_generator(workdir, step=step, ema=ema)
     super().__init__(workdir, generator, config, seed)
     self.workdir = workdir

@@ -29,7 +29,6 @@ import threading
 
 import keras
 import tensorflow as tf
-# pylint: disable-next=g-direct-tensorflow-import
 from tensorflow.python.ops import control_flow_util
 
 # Largest C_x for which the sub-pixel transposed convolution is used (measured crossover).

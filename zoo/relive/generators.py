@@ -56,7 +56,7 @@ class VideoDecoder(keras.layers.Layer):
       return {"video": video} if return_streams else video
     mask = self.mask_head(hidden)
     background = self.background_head(layers.run(self.background, background_map, training))
-    compose = vgan_generators._two_stream_outputs  # pylint: disable=protected-access
+    compose = vgan_generators._two_stream_outputs
     return compose(video, background, mask, return_streams)
 
 

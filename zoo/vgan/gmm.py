@@ -19,7 +19,7 @@ def fit_gmm(codes, num_components=256, seed=0):
     `AutoencoderGMM.set_gmm` takes; `cholesky` is the lower-triangular factor L of each
     covariance (covariance = L L^T), `np.linalg.cholesky(GaussianMixture.covariances_)`.
   """
-  from sklearn import mixture  # pylint: disable=g-import-not-at-top
+  from sklearn import mixture
 
   codes = np.asarray(codes, np.float64)
   if codes.ndim != 2 or codes.shape[0] < num_components:

@@ -12,7 +12,9 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from data_helpers import batches, data_config, index_clip
+from data_helpers import batches
+from data_helpers import data_config
+from data_helpers import index_clip
 import segmenter_helpers
 from trainers.data import format as record_format
 from trainers.data import make_tfrecords

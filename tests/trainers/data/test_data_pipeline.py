@@ -1,12 +1,15 @@
 """Tests of trainers.data.pipeline on TFRecord shards: clips, crops, sharding, errors, seeds."""
 
-import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from data_helpers import batches, data_config, decode_index, index_clip, write_shards
+from data_helpers import batches
+from data_helpers import data_config
+from data_helpers import decode_index
+from data_helpers import index_clip
+from data_helpers import write_shards
 from trainers.data import format as record_format
 from trainers.data import pipeline
 from trainers.data import synthetic

@@ -3,7 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from data_helpers import batches, data_config
+from data_helpers import batches
+from data_helpers import data_config
 from trainers.data import pipeline
 from trainers.data import synthetic
 
@@ -49,7 +50,7 @@ def test_shapes_bounce_and_stay_inside_the_frame():
   turns = np.sum(np.diff(np.sign(np.diff(cy, axis=1)), axis=1) != 0)
   assert turns > 0
   u = tf.linspace(-100.0, 100.0, 1001)
-  bounced = synthetic._reflect(u, 10.0).numpy()  # pylint: disable=protected-access
+  bounced = synthetic._reflect(u, 10.0).numpy()
   assert bounced.min() >= 0.0 and bounced.max() <= 10.0
 
 

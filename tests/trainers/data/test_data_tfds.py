@@ -5,7 +5,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from data_helpers import batches, data_config
+from data_helpers import batches
+from data_helpers import data_config
 from trainers.data import pipeline
 
 

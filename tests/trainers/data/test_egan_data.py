@@ -3,7 +3,11 @@ clip starts in the first 8 frames at stride 3."""
 
 import numpy as np
 
-from data_helpers import batches, data_config, decode_index, index_clip, write_shards
+from data_helpers import batches
+from data_helpers import data_config
+from data_helpers import decode_index
+from data_helpers import index_clip
+from data_helpers import write_shards
 from trainers.data import format as record_format
 from trainers.data import pipeline
 

@@ -1,0 +1,1 @@
+"""Scripts that print measured figures; run from the repository root as `python -m bench.NAME`."""

@@ -1,0 +1,114 @@
+"""How the command-line programs start and how they fail on a user's mistake.
+
+Every program runs its `main` through `run(main)` (absl's `app.run`). A mistake of the user (a
+`UserError`: a missing file, an unknown config name or field, a bad argument; absl's
+`UsageError`; a flag that does not parse) prints one line on stderr,
+
+  PROGRAM: error: MESSAGE
+
+and exits with status 2; with `-v 1` (absl's --verbosity) its traceback is printed first.
+Anything else is a bug and keeps its traceback. The console entry points of setup.cfg
+(`videogan-train`, ...) start the same programs as `python -m` through `launch`.
+"""
+
+from collections.abc import Callable, Sequence
+import importlib
+import os
+import sys
+import traceback
+from typing import NoReturn
+
+from absl import app
+from absl import flags
+
+EXIT_USER_ERROR = 2  # as argparse: the command line was wrong, not the program
+
+
+class UserError(app.UsageError):
+  """A mistake in the command line or its inputs, reported as one line without traceback."""
+
+  def __init__(self, message: str):
+    super().__init__(message, exitcode=EXIT_USER_ERROR)
+
+
+def require(flag: flags.FlagHolder):
+  """The flag's value; a UserError naming it when it was not given."""
+  if flag.value is None:
+    raise UserError(f"Expected --{flag.name}=..., received none.")
+  return flag.value
+
+
+def no_positional(argv: Sequence[str]) -> None:
+  """A UserError when the command line holds positional arguments (absl's argv[1:])."""
+  if len(argv) > 1:
+    raise UserError(f"Expected only --flags, received positional arguments {list(argv[1:])}.")
+
+
+def _wants_traceback(argv: Sequence[str]) -> bool:
+  """Whether argv sets absl's --verbosity (-v) above 0; read on its own, since the error may
+  have stopped the flag parsing before it reached -v."""
+  fv = flags.FlagValues()
+  flags.DEFINE_integer("verbosity", 0, "", short_name="v", flag_values=fv)
+  try:
+    fv(list(argv), known_only=True)
+  except flags.Error:
+    return False
+  return fv.verbosity > 0
+
+
+def fail(error: BaseException, argv: Sequence[str] | None = None) -> NoReturn:
+  """Prints `error` as one line (its traceback first with -v 1) and exits with status 2."""
+  argv = sys.argv if argv is None else argv
+  if _wants_traceback(argv):
+    traceback.print_exception(error)
+  program = os.path.basename(argv[0]) if argv else "error"
+  message = " ".join(str(error).split())  # one line, whatever the message held
+  print(f"{program}: error: {message}", file=sys.stderr)
+  sys.exit(EXIT_USER_ERROR)
+
+
+def _parse_flags(argv: Sequence[str]) -> list[str]:
+  try:
+    return flags.FLAGS(list(argv))
+  except (flags.Error, app.UsageError) as e:
+    fail(e, argv)
+
+
+def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) -> None:
+  """`app.run(main)`, where the user's mistakes end in one line and exit status 2."""
+
+  def guarded_main(args):
+    try:
+      return main(args)
+    except app.UsageError as e:  # UserError included
+      fail(e, argv)
+
+  app.run(guarded_main, argv=argv, flags_parser=_parse_flags)
+
+
+def launch(module_name: str) -> None:
+  """Runs the program `module_name` as `python -m` does: its `define_flags()` when it has one
+  (programs that define their flags only when run), then `run(module.main)`."""
+  module = importlib.import_module(module_name)
+  if hasattr(module, "define_flags"):
+    module.define_flags()
+  # absl's --help shows the flags and docstring of the program in sys.argv[0]: here a
+  # console script, which defines none.
+  for flag in flags.FLAGS.get_key_flags_for_module(module):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+  sys.modules["__main__"].__doc__ = module.__doc__
+  run(module.main)
+
+
+# Console entry points (setup.cfg); export's are in export/cli.py (trainers never imports
+# export).
+def train() -> None:
+  launch("trainers.train")
+
+
+def convert() -> None:
+  launch("trainers.data.make_tfrecords")
+
+
+def evaluate() -> None:
+  launch("trainers.evaluate")
