@@ -19,14 +19,14 @@ from export import signatures
 from export import tflite
 from export import verify
 import segmenter_helpers
-from tests_config_loader import load_config
+from trainers import config_files
 from trainers import loop
 from zoo import inputs as zoo_inputs
 from zoo import segmenter as segmenter_lib
 
 
 def trained_workdir(tmp_path, name, arg="smoke"):
-  c = load_config(name, arg)
+  c = config_files.load(f"{name}:{arg}" if arg else name)
   c.train.steps = 1
   c.train.sample_every = 0
   c.objective.d_steps = 1
@@ -38,7 +38,7 @@ def trained_workdir(tmp_path, name, arg="smoke"):
 def test_lstm_predict_signature_and_tflite_parity(tmp_path):
   """The smoke LSTM's workdir (written as the trainer lays it out; the loop's own run is in
   tests/trainers/test_relive_training.py) through export_workdir."""
-  args = load_config("relive_lstm", "smoke").model.generator.args.to_dict()
+  args = config_files.load("relive_lstm:smoke").model.generator.args.to_dict()
   wd, _, _ = helpers.make_workdir(str(tmp_path / "wd"), "relive_lstm", **args)
   result = export_lib.export_workdir(wd, str(tmp_path / "out"), formats=("saved_model", "tflite"),
                                      tflite_variants=("float32",))
@@ -85,7 +85,7 @@ def segmentation_export(tmp_path_factory):
   """The smoke segmentation model (4 classes, 8x16x16) exported in every format with a
   4-class segmenter embedded: (result, EMA generator, Segmenter, workdir)."""
   root = tmp_path_factory.mktemp("relive_seg")
-  args = load_config("relive_segmentation_conditional", "smoke").model.generator.args
+  args = config_files.load("relive_segmentation_conditional:smoke").model.generator.args
   wd, _, ema = helpers.make_workdir(str(root / "wd"), "relive_segmentation_conditional",
                                     **args.to_dict())
   path = segmenter_helpers.save(root / "segmenter")
