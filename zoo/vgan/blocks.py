@@ -155,17 +155,6 @@ class DownStack(keras.layers.Layer):
     return x
 
 
-class SymbolicBuild:
-  """Mixin for subclassed models: `build(input_shape)` creates every variable.
-
-  It traces `call` on a symbolic input (no computation), so `model.build((None, 100))`
-  works like a first call; without it Keras would mark the model built with no variables.
-  """
-
-  def build(self, input_shape):
-    self.compute_output_spec(keras.KerasTensor(tuple(input_shape)))
-
-
 def output_head(rank, filters, activation, init_std, name):
   """The last generator layer: "k4 s2" transposed conv, no BN, tanh / sigmoid in float32.
 
