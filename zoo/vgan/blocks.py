@@ -167,11 +167,6 @@ def output_head(rank, filters, activation, init_std, name):
   ], name=name)
 
 
-# Functions (layer, inputs, outputs) told of every head convolution `heads_on_one_input`
-# computes without calling the layer: bench/flops.py counts them as calls of those layers.
-CONV_CALL_LISTENERS = []
-
-
 def heads_on_one_input(hidden, heads):
   """The outputs of several `output_head`s on the same input, by ONE transposed convolution.
 
@@ -201,10 +196,7 @@ def heads_on_one_input(hidden, heads):
   bias = tf.concat([tf.cast(c.bias, dtype) for c in convs], axis=0)
   out = strided_conv.conv_transpose(hidden, kernel, list(first.strides), first.padding) + bias
   parts = tf.split(out, [c.filters for c in convs], axis=-1)
-  for c, part in zip(convs, parts):
-    for listener in CONV_CALL_LISTENERS:
-      listener(c, hidden, part)
-  return [h.layers[1](part) for h, part in zip(heads, parts)]
+  return [h.layers[1](part) for h, part in zip(heads, parts, strict=True)]
 
 
 def compose(foreground, background, mask):
