@@ -122,7 +122,7 @@ def evaluate_frames(workdir, out, inception=None, num_videos=256, num_frames=NUM
     video, first = batch["video"][:n], batch["first_frame"][:n]
     z = (sources.noise(generator.latent_dim, seed, range(count, count + n))
          if generator.latent_dim else None)
-    condition = first if generator.condition == "image" else None
+    condition = first if base.contract(generator).condition is base.Condition.IMAGE else None
     real.update(video)
     fake.update(sample(base.contract(generator).inputs(z, condition)))
     count += n
