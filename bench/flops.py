@@ -15,8 +15,8 @@ What is counted (forward pass of one layer call, FLOPs = 2 x multiply-adds):
 "positions" include the batch. Biases, batch norm, activations, reshapes, the two-stream
 composition, losses and optimizer updates are elementwise (O(activations) or O(parameters),
 under 1% of a VGAN step) and are not counted. Convolutions a model computes from a layer's
-weights without calling it (`zoo.vgan.blocks.heads_on_one_input`) are reported by the model
-through `CONV_CALL_LISTENERS` and counted as calls of that layer. Layers with their own
+weights without calling it (`zoo.vgan.blocks.heads_on_one_input`, which is wrapped while
+tracing) are counted as calls of that layer. Layers with their own
 rank >= 2 trainable weights that are none of the above (a custom modulated conv, an
 embedding) are listed in `uncounted` rather than silently dropped.
 
@@ -185,17 +185,22 @@ def trace_costs(fn, *args, models):
       return outputs
     object.__setattr__(layer, "call", call)  # bypass Keras attribute tracking
 
-  def listen(layer, inputs, outputs):  # convolutions computed without calling the layer
-    if id(layer) in counted:
-      calls.append((layer, inputs, outputs))
+  fused_heads = vgan_blocks.heads_on_one_input
+
+  def heads_on_one_input(hidden, heads):  # one convolution for several heads' layers
+    outputs = fused_heads(hidden, heads)
+    for head, out in zip(heads, outputs, strict=True):
+      if id(head.layers[0]) in counted:  # the activation after it keeps the shape
+        calls.append((head.layers[0], hidden, out))
+    return outputs
 
   for layer in counted.values():
     wrap(layer)
-  vgan_blocks.CONV_CALL_LISTENERS.append(listen)
+  vgan_blocks.heads_on_one_input = heads_on_one_input
   try:
     concrete = tf.function(fn).get_concrete_function(*args)
   finally:
-    vgan_blocks.CONV_CALL_LISTENERS.remove(listen)
+    vgan_blocks.heads_on_one_input = fused_heads
     for layer in counted.values():
       object.__delattr__(layer, "call")
 

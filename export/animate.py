@@ -26,7 +26,7 @@ from export import preprocess
 from export import signatures
 from trainers import workdir as workdir_lib
 from trainers.data import video_io
-from zoo import inputs as zoo_inputs
+from zoo import base
 
 flags.adopt_module_key_flags(cli)  # --helpshort lists --workdir, --out, ...
 IMAGE = flags.DEFINE_string("image", None, "The still image to animate (PNG, JPEG, ...).")
@@ -35,15 +35,8 @@ NUM_FRAMES = flags.DEFINE_integer("num_frames", 0, "Frames to make (0: the model
 
 
 def check_image_conditioned(generator, workdir, name):
-  if generator.condition == "image":
-    return
-  if generator.condition is None:
-    hint = "it draws from noise alone: use python -m export.sample"
-  else:
-    hint = (f"it is conditioned on {generator.condition!r}: use the SavedModel from "
-            "python -m export.export")
-  raise ValueError(f"Expected a workdir with an image-conditioned generator, received "
-                   f"{workdir!r} holding {name!r}; {hint}.")
+  signatures.check_condition(generator, signatures.Condition.IMAGE,
+                             "an image-conditioned generator", workdir, name)
 
 
 def animate(generator, image, seed=0, num_frames=0, segmenter=None):
@@ -52,25 +45,24 @@ def animate(generator, image, seed=0, num_frames=0, segmenter=None):
   `segmenter` (a zoo.segmenter.Segmenter) segments the resized photo for a generator that
   reads a segmentation; such a generator refuses to animate without one.
   """
+  spec = base.contract(generator)
   kwargs = {}
   if num_frames:
-    if not signatures.takes_num_frames(generator):
+    if not spec.takes_num_frames:
       raise ValueError(f"Expected a generator that takes num_frames for --num_frames, "
                        f"received {type(generator).__name__}, which makes "
                        f"{generator.video_shape[0]} frames.")
     kwargs["num_frames"] = int(num_frames)
   _, h, w, _ = generator.video_shape
   condition = preprocess.resize_and_crop(np.asarray(image, np.uint8)[None], h, w)
-  inputs = condition
-  if signatures.SEGMENTATION in signatures.extra_conditions(generator):
+  extras = {}
+  if signatures.SEGMENTATION in spec.extra_conditions:
     if segmenter is None:
       raise ValueError(f"Expected --segmenter=PATH (a segmentation SavedModel) for "
-                       f"{type(generator).__name__}, which reads the photo's segmentation; "
-                       "received none.")
-    inputs = {"image": condition, signatures.SEGMENTATION: segmenter(condition)}
-  if generator.latent_dim:
-    z = zoo_inputs.noise(generator, 1, tf.constant([seed, 0], tf.int64))
-    inputs = {"z": z, "image": condition}
+                       f"{spec.name}, which reads the photo's segmentation; received none.")
+    extras[signatures.SEGMENTATION] = segmenter(condition)
+  z = spec.noise(1, tf.constant([seed, 0], tf.int64)) if spec.takes_noise else None
+  inputs = spec.inputs(z, condition, extras)
   return np.asarray(generator(inputs, training=False, **kwargs))[0]
 
 

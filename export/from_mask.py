@@ -22,6 +22,7 @@ import tensorflow as tf
 from export import animate
 from export import cli
 from export import preprocess
+from export import signatures
 from zoo import inputs as zoo_inputs
 
 flags.adopt_module_key_flags(cli)
@@ -79,10 +80,9 @@ def read_mask(path, legend=None):
 
 
 def check_mask_conditioned(generator, workdir, name):
-  if generator.condition != "mask":
-    raise ValueError(f"Expected a workdir with a mask-conditioned generator (e.g. "
-                     f"egan_spade_generator_3d), received {workdir!r} holding {name!r} "
-                     f"(condition {generator.condition!r}).")
+  signatures.check_condition(generator, signatures.Condition.MASK,
+                             "a mask-conditioned generator (e.g. egan_spade_generator_3d)",
+                             workdir, name)
 
 
 def generate(generator, mask, seed=0):

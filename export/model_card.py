@@ -14,8 +14,8 @@ import re
 
 import tensorflow as tf
 
-from export import signatures
 from trainers import workdir as workdir_lib
+from zoo import base
 
 
 def checkpoint_step(path):
@@ -62,7 +62,7 @@ def _metrics_section(record, step):
 
 def _usage(generator):
   """(call expression, comment) of the hub call on the generator's own inputs."""
-  spec = signatures.native_spec(generator)
+  spec = base.contract(generator).input_specs()
   specs = spec if isinstance(spec, dict) else {spec.name: spec}
   ranges = {"image": " in [-1, 1]", "frames": " in [-1, 1]", "mask": " class ids",
             "segmentation": " class ids"}
@@ -114,7 +114,7 @@ A video generator of the VideoGAN Zoo, exported as a TF-Hub reusable SavedModel.
 - Paper: {paper(generator)}
 - Output: video float32 [B, {t}, {h}, {w}, {c}] in [-1, 1]
 - Condition: {generator.condition or "none (unconditional)"}; latent size {generator.latent_dim}
-- Streams: {", ".join(signatures.streams(generator)) or "none (one-stream)"}
+- Streams: {", ".join(base.contract(generator).streams) or "none (one-stream)"}
 - Parameters: {generator.count_params():,}
 
 ## Training

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from export import cli
+from export import signatures
 from trainers import workdir as workdir_lib
 from trainers.data import video_io
 from zoo import inputs as zoo_inputs
@@ -32,17 +33,9 @@ BATCH_SIZE = 8  # clips per generator call; the noise is drawn for all at once
 
 
 def check_unconditional(generator, workdir, name):
-  if generator.condition is None:
-    return
-  hint = {
-      "image": "python -m export.animate --workdir=... --image=photo.jpg --out=clip.mp4",
-      "mask": "the from_mask signature of the SavedModel from python -m export.export",
-      "frames": "the predict signature of the SavedModel from python -m export.export",
-  }.get(generator.condition, "python -m export.export")
-  raise ValueError(
-      f"Expected a workdir with an unconditional generator, received {workdir!r} holding "
-      f"{name!r} conditioned on {generator.condition!r}: export.sample draws from noise "
-      f"alone; use {hint}.")
+  signatures.check_condition(generator, signatures.Condition.NONE,
+                             "an unconditional generator (export.sample draws from noise alone)",
+                             workdir, name)
 
 
 def generate(generator, num, seed, streams=False):

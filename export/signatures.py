@@ -1,8 +1,8 @@
 """The one wrapper every zoo generator is exported through, for TF Serving and TF-Hub.
 
-`GeneratorModule(generator)` reads the generator's contract (`zoo.registry`) and defines
+`GeneratorModule(generator)` reads the generator's contract (`zoo.base`) and defines
 
-* for TF Serving, signatures chosen by `generator.condition`:
+* for TF Serving, signatures chosen by the generator's condition kind:
     None      sample(z float32 [B, latent_dim]) and
               sample_seeded(seed int64 [], batch_size int32 [])      (stateless normal z)
     "image"   animate(image uint8 [B, h, w, 3], any size: resized + centre-cropped in graph)
@@ -39,41 +39,24 @@ the tf.Variables behind the Keras 3 variables, see `tf_variable`). The generator
 not tracked, so only variables and functions are saved, never Keras objects.
 """
 
-import inspect
-
 import tensorflow as tf
 
 from export import preprocess
+from zoo import base
 from zoo import inputs as zoo_inputs
 from zoo import segmenter as segmenter_lib
 
+Condition = base.Condition
+
 SIGNATURE_BY_CONDITION = {
-    None: "sample",
-    "image": "animate",
-    "mask": "from_mask",
-    "frames": "predict",
+    Condition.NONE: "sample",
+    Condition.IMAGE: "animate",
+    Condition.MASK: "from_mask",
+    Condition.FRAMES: "predict",
 }
 SEGMENTATION = "segmentation"
 SEGMENTING_SIGNATURE = "segment_and_animate"
 SEGMENTATION_SPEC = tf.TensorSpec([None, None, None], tf.int32, name=SEGMENTATION)
-
-
-def condition_spec(generator, batch_size=None, frames=None):
-  """TensorSpec of the generator's own condition input (float image / int mask / clip)."""
-  _, h, w, c = generator.video_shape
-  if generator.condition == "image":
-    return tf.TensorSpec([batch_size, h, w, c], tf.float32, name="image")
-  if generator.condition == "mask":
-    return tf.TensorSpec([batch_size, h, w], tf.int32, name="mask")
-  if generator.condition == "frames":
-    return tf.TensorSpec([batch_size, frames, h, w, c], tf.float32, name="frames")
-  raise ValueError(f"Expected generator.condition to be None, 'image', 'mask' or 'frames', "
-                   f"received {generator.condition!r} from {type(generator).__name__}.")
-
-
-def extra_conditions(generator):
-  """{name: (shape without batch, dtype)} the generator takes beside its condition (zoo.inputs)."""
-  return dict(getattr(generator, "extra_conditions", None) or {})
 
 
 def load_segmenter(path, generator, name):
@@ -82,7 +65,7 @@ def load_segmenter(path, generator, name):
   generator (registry name `name`) does not read a segmentation."""
   if not path:
     return None
-  if SEGMENTATION not in extra_conditions(generator):
+  if SEGMENTATION not in base.contract(generator).extra_conditions:
     raise ValueError(f"Expected --segmenter only for a generator that reads a segmentation "
                      f"(relive_segmentation_conditional), received {name!r}.")
   segmenter = segmenter_lib.Segmenter(path)
@@ -91,55 +74,71 @@ def load_segmenter(path, generator, name):
   return segmenter
 
 
-def native_spec(generator, batch_size=None, frames=None):
-  """What `generator(...)` takes, as specs: z, the condition, or the dict of z (when it takes
-  noise), the condition and its `extra_conditions`."""
-  z = (tf.TensorSpec([batch_size, generator.latent_dim], tf.float32, name="z")
-       if generator.latent_dim else None)
-  if generator.condition is None:
-    if z is None:
-      raise ValueError(f"Expected an unconditional generator to take noise, received "
-                       f"latent_dim=0 from {type(generator).__name__}.")
-    return z
-  condition = condition_spec(generator, batch_size, frames)
-  extras = {k: tf.TensorSpec([batch_size, *shape], dtype, name=k)
-            for k, (shape, dtype) in extra_conditions(generator).items()}
-  if z is None and not extras:
-    return condition
-  return {**({"z": z} if z is not None else {}), generator.condition: condition, **extras}
-
-
-def takes_num_frames(generator):
-  """Whether the generator makes any number of frames: `call(..., num_frames=T)`."""
-  return "num_frames" in inspect.signature(generator.call).parameters
-
-
 NUM_FRAMES_SPEC = tf.TensorSpec([], tf.int32, name="num_frames")
-
-
-def streams(generator):
-  return tuple(getattr(generator, "streams", ()) or ())
 
 
 def outputs(generator, inputs, num_frames=None):
   """{"video", <streams>} from one inference call (training=False), of `num_frames` frames
   when given (generators that take it)."""
   kwargs = {} if num_frames is None else {"num_frames": num_frames}
-  if streams(generator):
+  streams = base.contract(generator).streams
+  if streams:
     result = generator(inputs, training=False, return_streams=True, **kwargs)
-    return {k: result[k] for k in ("video",) + streams(generator)}
+    return {k: result[k] for k in ("video",) + streams}
   return {"video": generator(inputs, training=False, **kwargs)}
 
 
 def signature_names(generator, segmenter=False):
   """The serving signature names for this generator (exported with a segmenter or not), main
   one first."""
-  name = SIGNATURE_BY_CONDITION[generator.condition]
-  if SEGMENTATION in extra_conditions(generator):
+  spec = base.contract(generator)
+  name = SIGNATURE_BY_CONDITION[spec.condition]
+  if SEGMENTATION in spec.extra_conditions:
     return (SEGMENTING_SIGNATURE, name) if segmenter else (name,)
-  if generator.condition is None or generator.latent_dim:
+  if spec.condition is Condition.NONE or spec.takes_noise:
     return (name, name + "_seeded")
   return (name,)
+
+
+# What generates from a generator of each kind: named when a CLI is given another kind.
+USAGE = {
+    Condition.NONE: "python -m export.sample --workdir=... --out=grid.mp4",
+    Condition.IMAGE: "python -m export.animate --workdir=... --image=photo.jpg --out=clip.mp4",
+    Condition.MASK: "python -m export.from_mask --workdir=... --mask=mask.png --out=clip.mp4",
+    Condition.FRAMES: "the predict signature of the SavedModel from python -m export.export",
+}
+
+
+def check_condition(generator, kind, expected, workdir, name):
+  """Raises ValueError, naming the tool for the generator's kind, unless it is `kind`.
+
+  `expected` words the generator the CLI wants; `name` is the workdir's registry name."""
+  condition = Condition(generator.condition)
+  if condition is not kind:
+    raise ValueError(f"Expected a workdir with {expected}, received {workdir!r} holding "
+                     f"{name!r} conditioned on {condition.value!r}; use {USAGE[condition]}.")
+
+
+def serving_spec(spec):
+  """What a serving signature takes for the condition of `spec` (a `zoo.base.GeneratorSpec`):
+  uint8 frames as stored (an image of any size; a predictor's `context_frames`, a static
+  length: its recurrence unrolls), class ids as they are."""
+  _, h, w, c = spec.video_shape
+  return {
+      Condition.IMAGE: tf.TensorSpec([None, None, None, c], tf.uint8, name="image"),
+      Condition.MASK: tf.TensorSpec([None, h, w], tf.int32, name="mask"),
+      Condition.FRAMES: tf.TensorSpec([None, spec.context_frames, h, w, c], tf.uint8,
+                                      name="frames"),
+  }[spec.condition]
+
+
+# How each serving condition (serving_spec) becomes the generator's own, in graph:
+# (condition, H, W) -> the condition `zoo.base` documents.
+SERVING_PREPROCESS = {
+    Condition.IMAGE: lambda x, h, w: preprocess.resize_and_crop(x, h, w),
+    Condition.MASK: lambda x, h, w: x,
+    Condition.FRAMES: lambda x, h, w: zoo_inputs.uint8_to_unit(x),
+}
 
 
 def tf_variable(variable):
@@ -168,21 +167,20 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
 
   def __init__(self, generator, segmenter=None):
     super().__init__()
-    if generator.condition not in SIGNATURE_BY_CONDITION:
-      condition_spec(generator)  # raises the "Expected ..." error
-    extras = extra_conditions(generator)
-    if extras and (set(extras) != {SEGMENTATION} or generator.condition != "image"
-                   or generator.latent_dim):
+    spec = base.contract(generator)  # raises the "Expected ..." error of a bad condition
+    extras = spec.extra_conditions
+    if extras and (set(extras) != {SEGMENTATION} or spec.condition is not Condition.IMAGE
+                   or spec.takes_noise):
       raise ValueError(f"Expected extra conditions only {{{SEGMENTATION!r}}} beside an image, "
                        f"without noise, received {sorted(extras)} beside "
-                       f"{generator.condition!r}, latent_dim {generator.latent_dim} from "
-                       f"{type(generator).__name__}.")
+                       f"{spec.key!r}, latent_dim {spec.latent_dim} from {spec.name}.")
     if segmenter is not None and SEGMENTATION not in extras:
       raise ValueError(f"Expected a generator that reads a segmentation "
                        f"(relive_segmentation_conditional) to embed a segmenter, received "
-                       f"{type(generator).__name__} conditioned on {generator.condition!r}.")
+                       f"{spec.name} conditioned on {spec.key!r}.")
     self.segmenter = segmenter
-    if generator.condition == "frames" and not callable(getattr(generator, "rollout", None)):
+    self._spec = spec
+    if spec.condition is Condition.FRAMES and not callable(getattr(generator, "rollout", None)):
       raise ValueError(f"Expected a predictor with rollout(frames, horizon) for the predict "
                        f"signature, received {type(generator).__name__} without one.")
     # A closure is not tracked (a list or attribute would be): no Keras objects are saved.
@@ -190,8 +188,7 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
     self.variables = [tf_variable(v) for v in generator.variables]
     self.trainable_variables = [tf_variable(v) for v in generator.trainable_variables]
     self.regularization_losses = []
-    self.__call__ = tf.function(self._call, input_signature=[native_spec(
-        generator, frames=getattr(generator, "context_frames", None))])
+    self.__call__ = tf.function(self._call, input_signature=[spec.input_specs()])
     for name, fn, spec in self._serving_functions():
       setattr(self, name, tf.function(fn, input_signature=spec))
 
@@ -204,18 +201,11 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
 
   def _serve(self, condition, seed, batch_size, num_frames=None):
     """Runs the generator on an already-preprocessed condition; returns the output dict."""
-    g = self.generator
     z = None
-    if g.latent_dim:
+    if self._spec.takes_noise:
       seed = tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)])
-      z = zoo_inputs.noise(g, batch_size, seed)
-    if condition is None:
-      inputs = z
-    elif z is None:
-      inputs = condition
-    else:
-      inputs = {"z": z, g.condition: condition}
-    result = outputs(g, inputs, num_frames)
+      z = self._spec.noise(batch_size, seed)
+    result = outputs(self.generator, self._spec.inputs(z, condition), num_frames)
     result["video_uint8"] = preprocess.to_uint8(result["video"])
     return result
 
@@ -243,7 +233,8 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
                    SEGMENTATION: self._class_ids(ids)}
       return self._serve(condition, 0, tf.shape(image)[0])
 
-    functions = [(SIGNATURE_BY_CONDITION["image"], animate, [image_spec, SEGMENTATION_SPEC])]
+    functions = [(SIGNATURE_BY_CONDITION[Condition.IMAGE], animate,
+                  [image_spec, SEGMENTATION_SPEC])]
     if self.segmenter is not None:
 
       def segment_and_animate(image):
@@ -255,28 +246,22 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
     return functions
 
   def _prepare(self, condition):
-    g = self.generator
-    _, h, w, _ = g.video_shape
-    if g.condition == "image":
-      return preprocess.resize_and_crop(condition, h, w)
-    if g.condition == "frames":
-      return zoo_inputs.uint8_to_unit(condition)
-    return condition
+    _, h, w, _ = self._spec.video_shape
+    return SERVING_PREPROCESS[self._spec.condition](condition, h, w)
 
   def _serving_functions(self):
     """(name, python function, input signature) for each serving signature; with a
     trailing `num_frames` input when the generator takes one."""
     functions = self._fixed_length_functions()
-    if not takes_num_frames(self.generator):
+    if not self._spec.takes_num_frames:
       return functions
     # Each function's last parameter is `num_frames=None`: a spec more fills it.
     return [(name, fn, spec + [NUM_FRAMES_SPEC]) for name, fn, spec in functions]
 
   def _fixed_length_functions(self):
-    g = self.generator
-    _, h, w, c = g.video_shape
+    g, spec = self.generator, self._spec
     main, *seeded = signature_names(g)
-    if g.condition is None:
+    if spec.condition is Condition.NONE:
 
       def sample(z, num_frames=None):
         result = outputs(g, z, num_frames)
@@ -287,17 +272,11 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
         return self._serve(None, seed, batch_size, num_frames)
 
       return [
-          (main, sample, [tf.TensorSpec([None, g.latent_dim], tf.float32, name="z")]),
+          (main, sample, [spec.input_specs()]),
           (seeded[0], sample_seeded, [tf.TensorSpec([], tf.int64, name="seed"),
                                       tf.TensorSpec([], tf.int32, name="batch_size")]),
       ]
-    spec = {
-        "image": tf.TensorSpec([None, None, None, c], tf.uint8, name="image"),
-        "mask": tf.TensorSpec([None, h, w], tf.int32, name="mask"),
-        # A predictor reads its `context_frames` (a static length: its recurrence unrolls).
-        "frames": tf.TensorSpec([None, getattr(g, "context_frames", None), h, w, c], tf.uint8,
-                                name="frames"),
-    }[g.condition]
+    condition_spec = serving_spec(spec)
 
     def plain(condition, num_frames=None):
       return self._serve(self._prepare(condition), 0, tf.shape(condition)[0], num_frames)
@@ -305,19 +284,19 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
     def with_seed(condition, seed, num_frames=None):
       return self._serve(self._prepare(condition), seed, tf.shape(condition)[0], num_frames)
 
-    if g.condition == "frames":
+    if spec.condition is Condition.FRAMES:
 
       def predict(frames, horizon):
         video = g.rollout(self._prepare(frames), horizon, training=False)
         return {"video": video, "video_uint8": preprocess.to_uint8(video)}
 
-      return [(main, predict, [spec, tf.TensorSpec([], tf.int32, name="horizon")])]
-    if extra_conditions(g):
-      return self._segmentation_functions(spec)
-    functions = [(main, plain, [spec])]
+      return [(main, predict, [condition_spec, tf.TensorSpec([], tf.int32, name="horizon")])]
+    if spec.extra_conditions:
+      return self._segmentation_functions(condition_spec)
+    functions = [(main, plain, [condition_spec])]
     if seeded:
-      functions.append((seeded[0], with_seed, [spec, tf.TensorSpec([], tf.int64,
-                                                                   name="seed")]))
+      functions.append((seeded[0], with_seed, [condition_spec, tf.TensorSpec([], tf.int64,
+                                                                             name="seed")]))
     return functions
 
   def signatures(self):

@@ -46,6 +46,7 @@ import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants
 
 from export import signatures
+from zoo import base
 from zoo import segmenter as segmenter_lib
 from zoo.layers import strided_conv
 
@@ -66,11 +67,11 @@ def artefact_key(variant, segmenting=False):
 def input_specs(generator, frames=1, segmenter=None):
   """[native inputs at batch 1] + [num_frames int32 []] when the generator takes it; with a
   segmenter, [image float32 [1, H, W, 3]] alone."""
+  spec = base.contract(generator)
   if segmenter is not None:
-    return [signatures.condition_spec(generator, batch_size=1)]
-  specs = [signatures.native_spec(generator, batch_size=1,
-                                  frames=getattr(generator, "context_frames", frames))]
-  if signatures.takes_num_frames(generator):
+    return [spec.condition_spec(batch_size=1)]
+  specs = [spec.input_specs(batch_size=1, frames=spec.context_frames or frames)]
+  if spec.takes_num_frames:
     specs.append(signatures.NUM_FRAMES_SPEC)
   return specs
 
@@ -80,7 +81,7 @@ def _model_function(generator, segmenter=None):
   if segmenter is None:
     # outputs(generator, inputs[, num_frames]): the spec list is its positional arguments.
     return lambda *args: signatures.outputs(generator, *args)
-  if signatures.SEGMENTATION not in signatures.extra_conditions(generator):
+  if signatures.SEGMENTATION not in base.contract(generator).extra_conditions:
     raise ValueError(f"Expected a generator that reads a segmentation to embed a segmenter "
                      f"in, received {type(generator).__name__}.")
 

@@ -41,7 +41,7 @@ def test_transposed_matches_keras_values_and_gradients(filters, size):
   assert strided_conv._fast_path(
       strided_conv._transpose_output_shape(y.shape, ours.kernel.shape),
       ours.kernel.shape, ours.strides, ours.padding)
-  for a, b in zip(_grads(ours, y), _grads(ref, y)):
+  for a, b in zip(_grads(ours, y), _grads(ref, y), strict=True):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
   assert ours(y).shape == (2,) + tuple(2 * s for s in size) + (filters,)
 
@@ -52,14 +52,14 @@ def test_conv_matches_keras_values_and_gradients(shape):
   """Sub-pixel input gradient (C_x <= 8), patch + matmul forward and filter gradient (Y of
   at most 32 positions: the first, second and last shapes), or both."""
   ours, ref, x = _pair(False, 6, shape)
-  for a, b in zip(_grads(ours, x), _grads(ref, x)):
+  for a, b in zip(_grads(ours, x), _grads(ref, x), strict=True):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_wide_transposed_with_few_positions_matches_keras():
   """C_x = 16 from a 2x4x4 Y: TF's transposed forward, patch + matmul gradients."""
   ours, ref, y = _pair(True, 16, (2, 2, 4, 4, 12))
-  for a, b in zip(_grads(ours, y), _grads(ref, y)):
+  for a, b in zip(_grads(ours, y), _grads(ref, y), strict=True):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
 
 
@@ -133,5 +133,5 @@ def test_xla_compiled_gradients_match_keras():
       return tape.gradient(out, [x, conv.kernel, transposed.kernel])
     return run(x)
 
-  for a, b in zip(grads(ours, ours_t), grads(ref, ref_t)):
+  for a, b in zip(grads(ours, ours_t), grads(ref, ref_t), strict=True):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)

@@ -40,6 +40,7 @@ from trainers.data import pipeline
 from trainers.eval import frechet
 from trainers.eval import inception as inception_lib
 from trainers.eval import sources
+from zoo import base
 
 NUM_FRAMES = 25  # Table 4.1: 25 frames from each input
 PLOT_SUFFIX = "_fid.png"
@@ -121,9 +122,9 @@ def evaluate_frames(workdir, out, inception=None, num_videos=256, num_frames=NUM
     video, first = batch["video"][:n], batch["first_frame"][:n]
     z = (sources.noise(generator.latent_dim, seed, range(count, count + n))
          if generator.latent_dim else None)
-    condition = first if generator.condition == "image" else None
+    condition = first if base.contract(generator).condition is base.Condition.IMAGE else None
     real.update(video)
-    fake.update(sample(sources.generator_inputs(generator, z, condition)))
+    fake.update(sample(base.contract(generator).inputs(z, condition)))
     count += n
     logging.info("%d / %d clips (%.1f s)", count, num_videos, time.time() - start)
     if count >= num_videos:

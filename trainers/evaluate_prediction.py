@@ -36,6 +36,8 @@ from trainers import tasks as tasks_lib
 from trainers import workdir as workdir_lib
 from trainers.data import pipeline as data_lib
 from trainers.eval import prediction as prediction_lib
+from zoo import base
+from zoo import inputs as zoo_inputs
 
 RESULT_FILE = "evaluate_prediction.json"
 # Report Table 1 (MSE on held-out videos), for reference next to our figures.
@@ -103,13 +105,16 @@ def evaluate_predictor(generator, batches, names=("mse", "psnr", "ssim")):
 
 
 def evaluate_conditional(generator, condition_keys, batches, names=("mse", "psnr", "ssim")):
-  """{"generated": metrics} of the clips generated from each batch's condition."""
+  """{"generated": metrics} of the clips generated from each batch's condition (and, for a
+  generator that takes noise, z from seed [0, batch index])."""
   metrics = prediction_lib.PredictionMetrics(names)
   generate = tf.function(lambda x: generator(x, training=False), reduce_retracing=True)
-  for batch in batches:
+  key = base.contract(generator).key
+  for i, batch in enumerate(batches):
     video = tf.cast(batch["video"], tf.float32).numpy()
-    condition = tasks_lib.batch_condition(batch, condition_keys, generator.condition)
-    fake = generate(condition)
+    condition = tasks_lib.batch_condition(batch, condition_keys, key)
+    fake = generate(zoo_inputs.generator_inputs(generator, video.shape[0],
+                                                tf.constant([0, i], tf.int64), condition))
     metrics.update(np.asarray(tf.cast(fake, tf.float32))[:, :video.shape[1]], video)
   return {"generated": metrics.result()}
 
@@ -126,12 +131,13 @@ def evaluate_workdir(workdir, data, num_clips=256, batch_size=8, step=None, ema=
       counter["clips"] += int(batch["video"].shape[0])
       yield batch
 
-  if generator.condition == "frames":
+  kind = base.contract(generator).condition
+  if kind is base.Condition.FRAMES:
     results = evaluate_predictor(generator, counted(batches), names)
     protocol = (f"one_step: teacher forcing on the true frames; recursive: rollout from "
                 f"{generator.context_frames} frame(s); copy_last_*: the last seen frame "
                 "repeated, on the same clips")
-  elif generator.condition == "image":
+  elif kind is base.Condition.IMAGE:
     keys = tasks_lib.condition_keys(config.objective.get("condition", ""))
     results = evaluate_conditional(generator, keys, counted(batches), names)
     protocol = (f"generated from objective.condition {config.objective.condition!r} vs the "
@@ -139,7 +145,7 @@ def evaluate_workdir(workdir, data, num_clips=256, batch_size=8, step=None, ema=
   else:
     raise ValueError(f"Expected a next-frame predictor (condition 'frames') or an "
                      f"image-conditioned generator, received condition "
-                     f"{generator.condition!r} ({config.model.generator.name}).")
+                     f"{kind.value!r} ({config.model.generator.name}).")
   if counter["clips"] < num_clips:
     logging.warning("%s held %d clips, fewer than --num_clips=%d.", data, counter["clips"],
                     num_clips)

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from trainers import workdir as workdir_lib
 from trainers.data import pipeline
+from zoo import base
 from zoo import inputs as zoo_inputs
 from zoo import segmenter as segmenter_lib
 
@@ -104,7 +105,7 @@ def run(f):
   segment = segmenter_lib.Segmenter(f.segmenter)  # before the generator: a bad path fails fast
   generator, config, path = workdir_lib.restore_generator(f.workdir)
   classes = getattr(generator, "mask_classes", None)
-  if generator.condition != "mask" or not classes:
+  if base.contract(generator).condition is not base.Condition.MASK or not classes:
     raise ValueError(f"Expected a mask-conditioned generator (egan_spade_*), received "
                      f"{config.model.generator.name!r} in {f.workdir!r}.")
   batches = mask_batches(config, f.num_clips, f.batch_size, f.seed)

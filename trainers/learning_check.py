@@ -51,6 +51,7 @@ from trainers import loop
 from trainers import workdir as workdir_lib
 from trainers.eval import mask_iou as mask_iou_lib
 from trainers.eval import sources as sources_lib
+from zoo import base
 
 # What "learns" means per generator (docs/evaluation.md): name -> {target: threshold}.
 TARGETS = {
@@ -92,7 +93,8 @@ def _start_step(workdir):
 
 
 def wants_mask_iou(generator, config):
-  return (generator.condition == "image" and "mask" in tuple(generator.streams)
+  spec = base.contract(generator)
+  return (spec.condition is base.Condition.IMAGE and "mask" in spec.streams
           and config.data.source == "synthetic")
 
 

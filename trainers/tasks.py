@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from trainers import losses
 from trainers import workdir as workdir_lib
+from zoo import base
 from zoo import inputs as zoo_inputs
 
 # The batch key that feeds a generator whose `condition` is "image", by objective.
@@ -78,6 +79,7 @@ class GANTask:
     obj = config.objective
     self.d_loss_fn, self.g_loss_fn = losses.gan_loss(obj.gan_loss)
     self.generator = workdir_lib.build_network(config.model.generator)
+    self.contract = base.contract(self.generator)
     self.discriminators = {}
     self.d_weights = {}
     for name, entry in sorted(config.model.discriminators.items()):
@@ -89,10 +91,10 @@ class GANTask:
       self.d_weights[name] = float(entry.get("weight", 1.0))
     self.condition_key = obj.get("condition", "")
     self.condition_keys = condition_keys(self.condition_key)
-    if self.generator.condition is not None and not self.condition_key:
+    if self.contract.condition is not base.Condition.NONE and not self.condition_key:
       raise ValueError(
           f"Generator {config.model.generator.name!r} is conditioned on "
-          f"{self.generator.condition!r}; set objective.condition to the batch key that "
+          f"{self.contract.key!r}; set objective.condition to the batch key that "
           f"feeds it (one of {CONDITION_KEYS[1:]}).")
     if obj.gp_weight and self._has_batch_norm_critic():
       raise ValueError(
@@ -116,19 +118,16 @@ class GANTask:
     return self.condition_keys
 
   def condition(self, batch):
-    return batch_condition(batch, self.condition_keys, self.generator.condition)
+    return batch_condition(batch, self.condition_keys, self.contract.key)
 
   def generator_inputs(self, batch, seed, generator=None):
-    """z (the batch's "z" when the loop drew it, else drawn from `seed`) and the condition."""
-    generator = generator or self.generator
-    size = tf.shape(batch["video"])[0]
-    inputs = zoo_inputs.generator_inputs(generator, size, seed, self.condition(batch))
-    if "z" in batch and generator.latent_dim:
-      if isinstance(inputs, dict):
-        inputs = dict(inputs, z=batch["z"])
-      else:
-        inputs = batch["z"]
-    return inputs
+    """z (the batch's "z" when the loop drew it, else drawn from `seed`) and the condition.
+
+    `generator`: the task's generator (default) or its EMA twin, of the same contract."""
+    if "z" in batch and self.contract.takes_noise:
+      return self.contract.inputs(batch["z"], self.condition(batch))
+    return zoo_inputs.generator_inputs(generator or self.generator,
+                                       tf.shape(batch["video"])[0], seed, self.condition(batch))
 
   def build(self, batch):
     """Creates every variable with one forward pass on `batch` (call inside strategy.scope)."""
@@ -189,8 +188,7 @@ class GANTask:
       terms["g/mask_sparsity"] = sparsity
       total += obj.mask_sparsity * sparsity
     if obj.recon_loss and obj.recon_weight:
-      target = tf.cast(cond[self.generator.condition] if isinstance(cond, dict) else cond,
-                       tf.float32)
+      target = tf.cast(self.contract.split(cond)[0], tf.float32)
       frame = fake[:, obj.get("recon_frame", 0)]
       recon_fn = {"l1": losses.l1_reconstruction, "l2": losses.l2_reconstruction}.get(
           obj.recon_loss)
@@ -275,8 +273,7 @@ class SPADETask(GANTask):
     mu, logvar = tf.cast(mu, tf.float32), tf.cast(logvar, tf.float32)
     eps = tf.random.stateless_normal(tf.shape(mu), seed=seed + [0, 77])
     z = mu + tf.exp(0.5 * logvar) * eps
-    video = _f32(self.generator({"z": z, self.generator.condition: self.condition(batch)},
-                                training=training))
+    video = _f32(self.generator(self.contract.inputs(z, self.condition(batch)), training=training))
     return video, {"video": video, "mu": mu, "logvar": logvar}
 
   def generator_terms(self, batch, fake, streams, cond):
@@ -482,8 +479,8 @@ class PredictionTask(_SupervisedTask):
 
   def __init__(self, config):
     super().__init__(config)
-    if self.generator.condition != "frames" or not callable(
-        getattr(self.generator, "teacher_forced", None)):
+    if not callable(getattr(self.generator, "teacher_forced", None)) or (
+        base.contract(self.generator).condition is not base.Condition.FRAMES):
       raise ValueError(f"Expected model.generator to be a next-frame predictor (condition "
                        f"'frames' with teacher_forced(), e.g. relive_lstm), received "
                        f"{config.model.generator.name!r}.")

@@ -6,16 +6,8 @@ name raises with the list of known ones (TF Model Garden's habit).
 
 Model contract (what the trainer, sampler and exporter rely on):
 
-* Generators are `keras.Model` subclasses with the attributes
-  - `latent_dim`: int, the size of `z`, or 0 when the model takes no noise;
-  - `condition`: None (unconditional), "image" (a frame [B, H, W, 3] in [-1, 1]),
-    "mask" (class ids [B, H, W] int32) or "frames" (a clip prefix, for predictors);
-  - `video_shape`: (T, H, W, 3) of what `call` returns;
-  - `streams`: tuple of extra outputs `call(..., return_streams=True)` can give
-    (e.g. ("foreground", "background", "mask")), empty for one-stream models.
-  `call(inputs, training=False)` takes z [B, latent_dim], or the condition, or a dict
-  {"z": ..., "image": ...} when both are needed, and returns a video [B, T, H, W, 3]
-  in [-1, 1]; with `return_streams=True` it returns a dict with "video" and the streams.
+* Generators: `zoo.base` states their contract (attributes, inputs by condition kind,
+  shapes, dtypes and ranges) and `zoo.base.contract(generator)` reads it.
 * Discriminators / critics: `call(video, condition=None, training=False)` -> [B, 1] logits
   (a PatchGAN: [B, N] patch logits, which the losses average).
 * A network that draws randomness of its own (noise inputs, random frame choice) takes a

@@ -3,6 +3,8 @@
 Smoke size: 8x16x16 clips, D widths (8, 16): a trainer builds in a few seconds.
 """
 
+import math
+
 import pytest
 
 from bench import common
@@ -27,15 +29,22 @@ def test_state_bytes_are_the_weights_and_adam_slots(trainer):
   slots = [v for opt in (trainer.g_opt, trainer.d_opt) for v in opt.variables if len(v.shape)]
   assert state["bytes"]["optimizer_slots"] == memory.variable_bytes(slots)
   assert state["bytes"]["ema"] == 0  # the config has no EMA
-  assert state["total"] == sum(state["bytes"].values())
+  # float32 weights, plus Adam's two float32 slots per trainable weight.
+  trainable = sum(math.prod(v.shape) for v in g.trainable_weights + d.trainable_weights)
+  assert state["total"] == 4 * (g.count_params() + d.count_params()) + 2 * 4 * trainable
 
 
 def test_d_step_keeps_two_passes_of_d_outputs_and_clips(trainer):
   acts = memory.activation_bytes(trainer)
   # D per clip: 4x8x8x8 + 2x4x4x16 conv outputs + the 1x1x1x1 logit; the clip is 8x16x16x3.
   d_outputs, clip, batch = 4 * 8 * 8 * 8 + 2 * 4 * 4 * 16 + 1, 8 * 16 * 16 * 3, 2
+  # G per clip: video stream 2x4x4x32, 4x8x8x16, the video and mask heads 8x16x16x(3 + 1);
+  # background 4x4x32, 8x8x16, its head 16x16x3.
+  g_outputs = (2 * 4 * 4 * 32 + 4 * 8 * 8 * 16 + 8 * 16 * 16 * 4
+               + 4 * 4 * 32 + 8 * 8 * 16 + 16 * 16 * 3)
   assert acts["per_network"]["d_d"] == batch * d_outputs
+  assert acts["per_network"]["generator"] == batch * g_outputs
   assert acts["d_step"]["x1"] == 4 * 2 * batch * (d_outputs + clip)
   assert acts["d_step"]["x3"] == 4 * 2 * batch * (3 * d_outputs + clip)
-  assert acts["g_step"]["x1"] == 4 * (acts["per_network"]["generator"] + batch * (d_outputs + clip))
+  assert acts["g_step"]["x1"] == 4 * batch * (g_outputs + d_outputs + clip)
   assert acts["d_step"]["gradients"] == memory.variable_bytes(trainer.d_vars)

@@ -57,6 +57,6 @@ def test_one_step_trains_both_networks_with_finite_losses(config, reference, cha
   before_g, before_d = weights(g), weights(ds["d"])
   d_loss, g_loss = step(real)
   assert np.isfinite(d_loss) and np.isfinite(g_loss)
-  for old, new in zip(before_g + before_d, weights(g) + weights(ds["d"])):
+  for old, new in zip(before_g + before_d, weights(g) + weights(ds["d"]), strict=True):
     assert not torch.equal(old, new)
   assert all(p.requires_grad for p in ds["d"].parameters())  # unfrozen after the G step

@@ -1,7 +1,7 @@
 """Tiny generators and workdirs for the export tests (no test cases live here).
 
-The real model families are written elsewhere; these stand-ins follow the MODEL CONTRACT of
-`zoo.registry` (latent_dim, condition, video_shape, streams, return_streams) with a few
+The real model families are written elsewhere; these stand-ins follow the generator contract of
+`zoo.base` (latent_dim, condition, video_shape, streams, return_streams) with a few
 thousand parameters, so that exporting, converting and verifying them takes seconds.
 The two-stream generator's dense kernels have more than 1024 elements so that the int8
 dynamic-range conversion really quantizes something (smaller tensors are left float).

@@ -30,7 +30,7 @@ def _smooth(n, seed):
 
 def test_two_builds_identical(embedder):
   other = features.R3DEmbedder()
-  for a, b in zip(embedder.model.get_weights(), other.model.get_weights()):
+  for a, b in zip(embedder.model.get_weights(), other.model.get_weights(), strict=True):
     np.testing.assert_array_equal(a, b)
   clips = _noise(3, 0)
   np.testing.assert_array_equal(embedder(clips), other(clips))

@@ -90,7 +90,7 @@ def test_fused_adam_takes_keras_adams_steps(graph):
 
   fused, reference = run(optim.FusedAdam), run(keras.optimizers.Adam)
   assert not np.allclose(fused[0], start[0])  # it moved
-  for a, b in zip(fused, reference):
+  for a, b in zip(fused, reference, strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 

@@ -76,7 +76,8 @@ def test_radner_objective_reaches_every_weight_and_follows_the_seed():
   with tf.GradientTape() as tape:
     g_total, g_terms = task.g_loss(batch, seed, 0)
   grads = tape.gradient(g_total, task.generator.trainable_variables)
-  missing = [v.path for v, g in zip(task.generator.trainable_variables, grads) if g is None]
+  missing = [v.path for v, g in zip(task.generator.trainable_variables, grads, strict=True)
+             if g is None]
   assert not missing
   # g/total = 1 x G loss against D_S + 5 x against D_T.
   np.testing.assert_allclose(
@@ -113,5 +114,5 @@ def test_radner_smoke_run_resumes_bitwise(tmp_path):  # 20 min on a loaded CPU
   resumed.train()
   a, b = weights(straight), weights(resumed)
   assert len(a) == len(b) > 0
-  for x, y in zip(a, b):
+  for x, y in zip(a, b, strict=True):
     np.testing.assert_array_equal(x.numpy(), y.numpy(), err_msg=x.path)

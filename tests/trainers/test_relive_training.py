@@ -148,7 +148,7 @@ def test_every_model_takes_a_finite_training_step(name, arg):
       loss, terms = loss_fn(batch, SEED, tf.constant(5, tf.int64))
     grads = tape.gradient(loss, variables)
     assert np.isfinite(float(loss)) and all(np.isfinite(float(v)) for v in terms.values())
-    missing = [v.path for v, g in zip(variables, grads) if g is None]
+    missing = [v.path for v, g in zip(variables, grads, strict=True) if g is None]
     assert not missing, missing
 
 
@@ -169,7 +169,7 @@ def test_smoke_training_run(tmp_path, name, arg):
   assert trainer.current_step() == 1
   assert os.path.exists(workdir_lib.latest_checkpoint(wd) + ".index")
   generator, _, _ = workdir_lib.restore_generator(wd)
-  for a, b in zip(generator.weights, trainer.generator.weights):
+  for a, b in zip(generator.weights, trainer.generator.weights, strict=True):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 

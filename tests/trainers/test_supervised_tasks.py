@@ -124,7 +124,8 @@ def test_fit_gmm_checkpoint_restores_the_fitted_mixture(trained_ae):
   for ema, key in ((False, "generator"), (True, "ema_generator")):
     g, _, restored_path = workdir_lib.restore_generator(wd, ema=ema)
     assert restored_path == path
-    for variable, value in zip((g.gmm_weights, g.gmm_means, g.gmm_cholesky), fitted[key]):
+    for variable, value in zip((g.gmm_weights, g.gmm_means, g.gmm_cholesky), fitted[key],
+                               strict=True):
       np.testing.assert_array_equal(variable.numpy(), value)
   weights, means, _ = fitted["generator"]
   assert weights.shape == (4,) and means.shape == (4, 16)
@@ -210,7 +211,7 @@ def test_transfer_loads_the_source_discriminator_trunk(source_vgan):
   task.build({"video": tf.zeros([1, 8, 16, 16, 3])})
   trunk = task.generator.trunk.weights
   assert len(trunk) == len(d.trunk.weights) > 0
-  for a, b in zip(trunk, d.trunk.weights):
+  for a, b in zip(trunk, d.trunk.weights, strict=True):
     np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
   moving = [v for v in d.trunk.weights if "moving_mean" in v.path]
   assert moving and not np.allclose(moving[0].numpy(), 0.0)  # a trained, not a fresh, trunk
@@ -226,13 +227,13 @@ def test_last_layer_trains_the_head_only_and_classify_reports(source_vgan, tmp_p
   head = values(classifier.final.weights)
   trainer.train()
   assert trainer.current_step() == 3
-  for a, b in zip(classifier.trunk.weights, d.trunk.weights):
+  for a, b in zip(classifier.trunk.weights, d.trunk.weights, strict=True):
     np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)  # BN stats too
   assert not np.allclose(classifier.final.weights[0].numpy(), head[0])
   keras.config.set_dtype_policy("float32")
 
   restored, _, _ = classify.restore_classifier(wd)
-  for a, b in zip(restored.weights, classifier.weights):
+  for a, b in zip(restored.weights, classifier.weights, strict=True):
     np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
   result = classify.evaluate(wd, num_clips=7, batch_size=3)  # 3 + 3 + 1: nothing dropped
   assert 0.0 <= result["top1"] <= 1.0

@@ -28,7 +28,7 @@ def test_train_writes_checkpoints_samples_and_resumes(tmp_path):
   c.objective.mask_sparsity = 0.1
   trainer = loop.run(c, wd)
   assert trainer.current_step() == 4
-  assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) >= ["checkpoint"]
+  assert {"checkpoint", "ckpt-4.index"} <= set(os.listdir(os.path.join(wd, "checkpoints")))
   assert tf.train.latest_checkpoint(os.path.join(wd, "checkpoints")).endswith("ckpt-4")
   samples = sorted(os.listdir(os.path.join(wd, "samples")))
   assert "step_00000004.mp4" in samples and "step_00000004.gif" in samples
@@ -47,10 +47,10 @@ def test_train_writes_checkpoints_samples_and_resumes(tmp_path):
   assert resumed.restored.endswith("ckpt-4") and resumed.current_step() == 4
   restored = resumed.generator.weights + resumed.ema.weights
   assert len(restored) == len(weights)
-  for a, b in zip(weights, restored):
+  for a, b in zip(weights, restored, strict=True):
     np.testing.assert_array_equal(a, b.numpy(), err_msg=b.path)
   g, _, _ = workdir_lib.restore_generator(wd, step=4)  # the EMA copy, as export sees it
-  for a, b in zip(trainer.ema.weights, g.weights):
+  for a, b in zip(trainer.ema.weights, g.weights, strict=True):
     np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=b.path)
   resumed.train()
   assert resumed.current_step() == 6
@@ -60,10 +60,11 @@ def test_ema_is_the_running_average_of_generator_weights(tmp_path):
   c = trainer_helpers.tiny_config(steps=1, checkpoint_every=0, log_every=0, ema_decay=0.75)
   trainer = loop.Trainer(c, str(tmp_path))
   init = [v.numpy() for v in trainer.generator.trainable_weights]
-  for e, v in zip(trainer.ema.weights, trainer.generator.weights):
+  for e, v in zip(trainer.ema.weights, trainer.generator.weights, strict=True):
     np.testing.assert_array_equal(e.numpy(), v.numpy())
   trainer.train()
-  for e, v, w0 in zip(trainer.ema.trainable_weights, trainer.generator.trainable_weights, init):
+  for e, v, w0 in zip(trainer.ema.trainable_weights, trainer.generator.trainable_weights, init,
+                      strict=True):
     assert not np.allclose(v.numpy(), w0)
     np.testing.assert_allclose(e.numpy(), 0.75 * w0 + 0.25 * v.numpy(), rtol=1e-5, atol=1e-7)
 
@@ -155,7 +156,7 @@ def test_several_steps_per_call_equal_one_step_per_call(tmp_path):
     trainer = loop.run(c, str(tmp_path / f"n{n}"))
     assert trainer.current_step() == 4
     weights[n] = [v.numpy() for v in trainer.generator.weights]
-  for a, b in zip(weights[1], weights[2]):
+  for a, b in zip(weights[1], weights[2], strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   # keep_every: step 4's checkpoint is also kept apart from the rotating ones.
   assert tf.io.gfile.exists(str(tmp_path / "n2" / "checkpoints" / "keep" / "ckpt-4.index"))

@@ -71,7 +71,7 @@ def test_multi_worker_two_processes_end_identical(tmp_path):
     procs.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True))
   outs = [p.communicate(timeout=300) for p in procs]
-  for p, (_, err) in zip(procs, outs):
+  for p, (_, err) in zip(procs, outs, strict=True):
     assert p.returncode == 0, err[-3000:]
   w0, w1 = load(tmp_path / "w0.npz"), load(tmp_path / "w1.npz")
   assert int(w0["step"]) == 2

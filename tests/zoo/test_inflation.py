@@ -64,7 +64,7 @@ def test_spectral_norm_carries_u_and_the_sqrt_t_deviation():
   conv2(tf.zeros([1, 5, 5, 4]))
   conv3(tf.zeros([1, taps, 5, 5, 4]))
   assert inflation.inflated_value(conv2.vector_u.numpy(), conv3.vector_u.shape).shape == (1, 6)
-  for s, t in zip(conv2.weights, conv3.weights):
+  for s, t in zip(conv2.weights, conv3.weights, strict=True):
     t.assign(inflation.inflated_value(s.numpy(), t.shape))
   np.testing.assert_array_equal(conv3.vector_u, conv2.vector_u)  # u3 = u2
   # Keras derives v = normalize(u W^T): over the inflated kernel that is v2 tiled / sqrt(T).
@@ -97,7 +97,7 @@ def test_transposed_temporal_conv_deviation():
   clip = tf.tile(x[:, None], [1, 4, 1, 1, 1])
   conv3(clip)
   conv2.bias.assign(tf.zeros_like(conv2.bias))
-  for s, t in zip(conv2.weights, conv3.weights):
+  for s, t in zip(conv2.weights, conv3.weights, strict=True):
     t.assign(inflation.inflated_value(s.numpy(), t.shape))
   out2, out3 = conv2(x), conv3(clip)
   assert out3.shape[1] == 8

@@ -16,7 +16,7 @@ def _pair(shape, **kwargs):
     layer.build(shape)
     layers.append(layer)
   rng = np.random.default_rng(0)
-  for a, b in zip(*(l.weights for l in layers)):
+  for a, b in zip(*(l.weights for l in layers), strict=True):
     value = rng.uniform(0.5, 1.5, a.shape).astype(np.float32)
     a.assign(value)
     b.assign(value)
@@ -36,10 +36,10 @@ def test_same_outputs_gradients_and_moving_statistics(shape, scale):
     losses = [tf.reduce_sum(y ** 3) for y in outs]
   np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-5)
   for a, b in zip(tape.gradient(losses[0], [x] + keras_bn.trainable_weights),
-                  tape.gradient(losses[1], [x] + fused_bn.trainable_weights)):
+                  tape.gradient(losses[1], [x] + fused_bn.trainable_weights), strict=True):
     np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * float(np.abs(a).max()))
   # Moving statistics use the biased batch variance, as Keras does.
-  for a, b in zip(keras_bn.non_trainable_weights, fused_bn.non_trainable_weights):
+  for a, b in zip(keras_bn.non_trainable_weights, fused_bn.non_trainable_weights, strict=True):
     np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-6, atol=1e-7)
   np.testing.assert_allclose(fused_bn(x, training=False), keras_bn(x, training=False),
                              rtol=1e-5, atol=1e-5)

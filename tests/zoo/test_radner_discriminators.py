@@ -90,7 +90,7 @@ def test_temporal_pools_space_and_runs_3d_blocks_first():
                        multipliers=(1, 2, 2), pool=1)
   small = video[:, :, ::2, ::2]
   d_1(small)
-  for a, b in zip(d_1.weights, d_t.weights):
+  for a, b in zip(d_1.weights, d_t.weights, strict=True):
     a.assign(b)
   big = tf.repeat(tf.repeat(small, 2, axis=2), 2, axis=3)
   np.testing.assert_allclose(d_t(big).numpy(), d_1(small).numpy(), rtol=1e-5)

@@ -124,7 +124,7 @@ def test_load_trunk_from_copies_the_discriminator():
   classifier = discriminators.ActionClassifier(num_classes=7, mode="last_layer", **small)
   classifier.load_trunk_from(d)
   assert len(classifier.trunk.weights) == len(d.trunk.weights) == 8  # 2 convs, 1 BN
-  for mine, theirs in zip(classifier.trunk.weights, d.trunk.weights):
+  for mine, theirs in zip(classifier.trunk.weights, d.trunk.weights, strict=True):
     np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
   # Same features: the classifier's trunk is the discriminator's trunk.
   np.testing.assert_array_equal(classifier.trunk(video), d.trunk(video))

@@ -240,5 +240,5 @@ def test_heads_on_one_input_equal_the_separate_heads_and_their_gradients():
   fused, separate = outputs_and_grads(True), outputs_and_grads(False)
   assert fused[0].shape == (2, 8, 16, 16, 3) and fused[1].shape == (2, 8, 16, 16, 1)
   assert len(fused) == 2 + 1 + 4
-  for a, b in zip(fused, separate):
+  for a, b in zip(fused, separate, strict=True):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5 * np.abs(b).max())

@@ -21,6 +21,7 @@ import tensorflow as tf
 from trainers.data import pipeline
 from trainers.data import synthetic
 from trainers.eval import sources as sources_lib
+from zoo import base
 
 THRESHOLD = 0.5
 
@@ -70,10 +71,10 @@ def evaluate_mask_iou(generator, data_config, num_clips=256, batch_size=16, seed
   Returns:
     `summarize` of the [num_clips, T] IoUs.
   """
-  if generator.condition != "image" or "mask" not in tuple(generator.streams):
+  spec = base.contract(generator)
+  if spec.condition is not base.Condition.IMAGE or "mask" not in spec.streams:
     raise ValueError("Expected a generator conditioned on 'image' with a 'mask' stream, "
-                     f"received condition {generator.condition!r}, streams "
-                     f"{tuple(generator.streams)}.")
+                     f"received condition {spec.key!r}, streams {spec.streams}.")
   if data_config.source != "synthetic":
     raise ValueError("Expected data.source 'synthetic' (the only source with true fg_masks), "
                      f"received {data_config.source!r}.")
@@ -92,9 +93,9 @@ def evaluate_mask_iou(generator, data_config, num_clips=256, batch_size=16, seed
     if done >= num_clips:
       break
     n = min(batch_size, num_clips - done)
-    z = (sources_lib.noise(generator.latent_dim, seed, range(done, done + n))
-         if generator.latent_dim else None)
-    out = sample(sources_lib.generator_inputs(generator, z, batch["first_frame"][:n]))
+    z = (sources_lib.noise(spec.latent_dim, seed, range(done, done + n))
+         if spec.takes_noise else None)
+    out = sample(spec.inputs(z, batch["first_frame"][:n]))
     mask = np.asarray(tf.cast(out["mask"], tf.float32))
     ious.append(frame_iou(mask, batch["fg_masks"][:n].numpy(), threshold))
     done += n

@@ -41,6 +41,7 @@ import tensorflow as tf
 from trainers import tasks
 from trainers.data import pipeline
 from trainers.data import video_io
+from zoo import base
 
 ClipSpec = collections.namedtuple("ClipSpec", ["num_frames", "frame_stride", "height", "width"])
 
@@ -333,22 +334,14 @@ def noise(latent_dim, seed, indices):
 
 def condition_key(generator, config):
   """The batch key that feeds a conditional generator (the config's objective.condition)."""
-  if generator.condition is None:
+  spec = base.contract(generator)
+  if spec.condition is base.Condition.NONE:
     return ""
   key = config.objective.get("condition", "") if config is not None else ""
   if not key:
     raise ValueError(f"Expected objective.condition in the config of a generator conditioned "
-                     f"on {generator.condition!r}, received {key!r}.")
+                     f"on {spec.key!r}, received {key!r}.")
   return key
-
-
-def generator_inputs(generator, z, condition):
-  """What `generator(...)` takes for noise `z` (or None) and a condition (or None)."""
-  if generator.condition is None:
-    return z
-  if not generator.latent_dim:
-    return condition
-  return {"z": z, generator.condition: condition}
 
 
 class GeneratorSource(Source):
@@ -366,6 +359,7 @@ class GeneratorSource(Source):
     self.config = config
     self.seed = seed
     self.key = condition_key(generator, config)
+    self.contract = base.contract(generator)
     self._sample = tf.function(lambda x: generator(x, training=False), reduce_retracing=True)
 
   def native_size(self):
@@ -386,7 +380,7 @@ class GeneratorSource(Source):
       ds = pipeline.make_dataset(data, 1, training=False, seed=self.config.seed)
       ds = ds.unbatch().repeat().batch(batch_size)
     for element in ds:
-      yield tasks.batch_condition(element, keys, self.generator.condition)
+      yield tasks.batch_condition(element, keys, self.contract.key)
 
   def _batches(self, num_videos, batch_size, clip_spec):
     t = clip_spec.num_frames
@@ -400,11 +394,11 @@ class GeneratorSource(Source):
     conditions = self.conditions(batch_size) if self.key else None
     for start in range(0, num_videos, batch_size):
       n = min(batch_size, num_videos - start)
-      z = noise(self.generator.latent_dim, self.seed, range(start, start + n)) \
-          if self.generator.latent_dim else None
+      z = (noise(self.contract.latent_dim, self.seed, range(start, start + n))
+           if self.contract.takes_noise else None)
       condition = (tf.nest.map_structure(lambda x, n=n: x[:n], next(conditions))
                    if conditions is not None else None)
-      video = self._sample(generator_inputs(self.generator, z, condition))
+      video = self._sample(self.contract.inputs(z, condition))
       video = np.asarray(tf.cast(video, tf.float32))[:, :t]
       yield resize_clips(np.clip(video, -1.0, 1.0), clip_spec.height, clip_spec.width)
 

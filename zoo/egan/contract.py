@@ -1,4 +1,4 @@
-"""How Egan's image (2D) networks fit the zoo's video contract (see zoo.registry).
+"""How Egan's image (2D) networks fit the zoo's video contract (see zoo.base).
 
 An image model is a video model of single-frame clips: a 2D generator has `video_shape`
 (1, H, W, 3) and returns [B, 1, H, W, 3]; a 2D discriminator takes [B, T, H, W, 3], judges

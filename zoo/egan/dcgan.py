@@ -8,6 +8,7 @@ The figures are missing from the thesis text; the widths below reproduce its Tab
 import keras
 import tensorflow as tf
 
+from zoo import base
 from zoo.egan import contract
 from zoo.layers import resblocks
 from zoo.vgan import blocks
@@ -18,7 +19,7 @@ BN_MOMENTUM = 0.9  # PyTorch's momentum 0.1
 BN_EPSILON = 1e-5  # PyTorch's default
 
 
-class DCGANGenerator(blocks.SymbolicBuild, keras.Model):
+class DCGANGenerator(base.SymbolicBuild, keras.Model):
   """DCGAN generator with spectral norm (Radford et al. 2016; Egan 2019, Figure 3-2).
 
   2D: z (64) viewed as 1x1 -> ConvT 512 k4 valid (4x4) -> "k4 s2" ConvT: 512 (8), 256 (16),
@@ -72,7 +73,7 @@ class DCGANGenerator(blocks.SymbolicBuild, keras.Model):
             "widths": list(self.widths), "spectral_norm": self.spectral_norm}
 
 
-class DCGANDiscriminator(blocks.SymbolicBuild, keras.Model):
+class DCGANDiscriminator(base.SymbolicBuild, keras.Model):
   """DCGAN discriminator with spectral norm (Egan 2019, Figure 3-3).
 
   2D: Conv k4 s2 3 -> 64 -> 128 -> 256 -> 512 -> 512 (4x4 at 128), LeakyReLU 0.2, then

@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo import base
 from zoo.egan import contract
 from zoo.layers import resblocks
-from zoo.vgan import blocks
 
 
 def widths(nf, num_levels, max_width):
@@ -29,7 +29,7 @@ def _check_temporal(rank, frames, temporal, num_levels):
   return frames // 2 ** temporal, temporal
 
 
-class ResNetGenerator(blocks.SymbolicBuild, keras.Model):
+class ResNetGenerator(base.SymbolicBuild, keras.Model):
   """GAN-Stability ResNet generator (Egan 2019, Figure 3-4).
 
   2D: z (256) -> Dense -> 4x4x1024 -> [ResBlock, nearest upsample x2] x 5 -> ResBlock(64, 64)
@@ -95,7 +95,7 @@ class ResNetGenerator(blocks.SymbolicBuild, keras.Model):
             "temporal_padding": self.temporal_padding}
 
 
-class ResNetDiscriminator(blocks.SymbolicBuild, keras.Model):
+class ResNetDiscriminator(base.SymbolicBuild, keras.Model):
   """GAN-Stability ResNet discriminator (Egan 2019, Figure 3-5).
 
   2D: conv3 3 -> 64 -> ResBlock(64, 64) -> [AvgPool 3 s2, ResBlock] x 5 (channels 128, 256,

@@ -23,10 +23,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo import base
 from zoo.egan import contract
 from zoo.layers import resblocks
 from zoo.layers import spade as spade_layers
-from zoo.vgan import blocks
 
 SIZES = {"full": (64, False), "mid": (32, False), "small": (16, True)}  # nf, drop G_middle_0
 UP_MULTS = (8, 4, 2, 1)  # up_0 .. up_3 output widths in nf (SPADE's "normal" generator)
@@ -59,7 +59,7 @@ class SPADEEncoder(keras.layers.Layer):
     return self.mu(x), self.logvar(x)
 
 
-class SPADEGenerator(blocks.SymbolicBuild, keras.Model):
+class SPADEGenerator(base.SymbolicBuild, keras.Model):
   """SPADE generator, segmentation mask (+ z) -> image or video (Egan 2019, Figs. 3-7, 3-10).
 
   Dense(z) -> 4x4x16nf -> head_0 -> up -> G_middle_0 (not in "small") -> G_middle_1 -> up ->
@@ -162,7 +162,7 @@ class SPADEGenerator(blocks.SymbolicBuild, keras.Model):
             "nf": self.nf, "temporal_padding": self.temporal_padding}
 
 
-class PatchDiscriminator(blocks.SymbolicBuild, keras.Model):
+class PatchDiscriminator(base.SymbolicBuild, keras.Model):
   """One scale of SPADE's multi-scale PatchGAN (Egan 2019, Fig. 3-8): frames + mask -> patches.
 
   Input: the clip's frames with the one-hot mask concatenated on channels (3D: the mask tiled

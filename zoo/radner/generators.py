@@ -20,7 +20,7 @@ from zoo.radner import pyramid
 
 
 class _VideoGenerator(keras.Model):
-  """Attributes and symbolic build shared by the two generators (zoo.registry contract)."""
+  """Attributes and symbolic build shared by the two generators (zoo.base contract)."""
 
   streams = ()
 

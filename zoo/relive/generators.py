@@ -7,10 +7,10 @@ Registered names: `relive_wgan`, `relive_conditional_wgan`, `relive_segmentation
 import keras
 import tensorflow as tf
 
+from zoo import base
 from zoo import registry
 from zoo.relive import inception
 from zoo.relive import layers
-from zoo.vgan import blocks as vgan_blocks
 from zoo.vgan import generators as vgan_generators
 
 VIDEO_WIDTHS = (512, 256, 128, 64)
@@ -78,7 +78,7 @@ class _Projection(keras.layers.Layer):
 
 
 @registry.register("relive_wgan")
-class WGANGenerator(vgan_blocks.SymbolicBuild, keras.Model):
+class WGANGenerator(base.SymbolicBuild, keras.Model):
   """(Re)live Photos' WGAN generator, one- or two-stream (report sec. 4.2, poster).
 
   z (100, N(0, 1)) -> fully connected -> 2x4x4x512 (BN, ReLU) -> transposed 3D convs "k4 s2"
@@ -151,7 +151,7 @@ class PhotoEncoder(keras.layers.Layer):
 
 
 @registry.register("relive_conditional_wgan")
-class ConditionalGenerator(vgan_blocks.SymbolicBuild, keras.Model):
+class ConditionalGenerator(base.SymbolicBuild, keras.Model):
   """(Re)live Photos' conditional WGAN generator: a photo -> 32 frames around it (sec. 4.4).
 
   The photo is the clip's middle frame (index 15 of 32: 15 frames before, 16 after); the
@@ -248,7 +248,7 @@ class SegmentationConditionalGenerator(ConditionalGenerator):
 
 
 @registry.register("relive_inception_conditional")
-class InceptionConditionalGenerator(vgan_blocks.SymbolicBuild, keras.Model):
+class InceptionConditionalGenerator(base.SymbolicBuild, keras.Model):
   """The conditional generator with a pretrained, frozen Inception encoder (report sec. 4.4.1).
 
   Photo -> resized to `input_size` (299) -> frozen InceptionV3 -> 8x8x2048 -> 1x1 conv 512

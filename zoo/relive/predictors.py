@@ -2,7 +2,7 @@
 
 Registered names: `relive_lstm`, `relive_convlstm`, `relive_cnn_next_frame`.
 
-Every predictor is a generator with `condition = "frames"` (zoo.registry) and three ways in:
+Every predictor is a generator with `condition = "frames"` (zoo.base) and three ways in:
 * `teacher_forced(frames)` [B, K, H, W, 3] -> [B, K, H, W, 3]: output k predicts frame k + 1
   from the true frames 0..k (training: "each frame of the video is fed to the network");
 * `rollout(frames, horizon)` -> [B, horizon, H, W, 3]: the context frames are read as in
@@ -17,15 +17,15 @@ The recurrent layers run with `unroll=True`, so a frozen graph of `call` is buil
 import keras
 import tensorflow as tf
 
+from zoo import base
 from zoo import registry
 from zoo.relive import layers
-from zoo.vgan import blocks as vgan_blocks
 
 VIDEO_SHAPE = (32, 64, 64, 3)
 MODES = ("direct", "residual")
 
 
-class _Predictor(vgan_blocks.SymbolicBuild, keras.Model):
+class _Predictor(base.SymbolicBuild, keras.Model):
   """Frame encoder -> recurrent core (optional) -> frame decoder, stepped over time.
 
   Subclasses define `encode(frames [N, H, W, 3])`, `core(sequence [B, K, ...], state)` ->

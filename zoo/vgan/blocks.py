@@ -155,17 +155,6 @@ class DownStack(keras.layers.Layer):
     return x
 
 
-class SymbolicBuild:
-  """Mixin for subclassed models: `build(input_shape)` creates every variable.
-
-  It traces `call` on a symbolic input (no computation), so `model.build((None, 100))`
-  works like a first call; without it Keras would mark the model built with no variables.
-  """
-
-  def build(self, input_shape):
-    self.compute_output_spec(keras.KerasTensor(tuple(input_shape)))
-
-
 def output_head(rank, filters, activation, init_std, name):
   """The last generator layer: "k4 s2" transposed conv, no BN, tanh / sigmoid in float32.
 
@@ -176,11 +165,6 @@ def output_head(rank, filters, activation, init_std, name):
       conv(rank, filters, 4, 2, "same", init_std, transpose=True),
       keras.layers.Activation(activation, dtype="float32"),
   ], name=name)
-
-
-# Functions (layer, inputs, outputs) told of every head convolution `heads_on_one_input`
-# computes without calling the layer: bench/flops.py counts them as calls of those layers.
-CONV_CALL_LISTENERS = []
 
 
 def heads_on_one_input(hidden, heads):
@@ -211,10 +195,7 @@ def heads_on_one_input(hidden, heads):
   bias = tf.concat([tf.cast(c.bias, dtype) for c in convs], axis=0)
   out = strided_conv.conv_transpose(hidden, kernel, list(first.strides), first.padding) + bias
   parts = tf.split(out, [c.filters for c in convs], axis=-1)
-  for c, part in zip(convs, parts):
-    for listener in CONV_CALL_LISTENERS:
-      listener(c, hidden, part)
-  return [h.layers[1](part) for h, part in zip(heads, parts)]
+  return [h.layers[1](part) for h, part in zip(heads, parts, strict=True)]
 
 
 def compose(foreground, background, mask):

@@ -7,6 +7,7 @@ Registered names: `vgan_discriminator`, `vgan_image_to_video_discriminator`,
 import keras
 import tensorflow as tf
 
+from zoo import base
 from zoo import registry
 from zoo.vgan import blocks
 
@@ -22,7 +23,7 @@ def _check_video_shape(video_shape):
   return tuple(int(s) for s in video_shape)
 
 
-class _TrunkModel(blocks.SymbolicBuild, keras.Model):
+class _TrunkModel(base.SymbolicBuild, keras.Model):
   """A 3D "k4 s2" discriminator trunk, then one valid conv that collapses (T, H, W) to 1x1x1."""
 
   def __init__(self, video_shape, widths, outputs, init_std, gamma_std, **kwargs):

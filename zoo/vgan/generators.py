@@ -7,6 +7,7 @@ Shared decisions (bias on every conv, BN epsilon and momentum) are in `zoo.vgan.
 import keras
 import tensorflow as tf
 
+from zoo import base
 from zoo import registry
 from zoo.vgan import blocks
 
@@ -73,7 +74,7 @@ class BackgroundStream(keras.layers.Layer):
 
 
 @registry.register("vgan_one_stream")
-class OneStreamGenerator(blocks.SymbolicBuild, keras.Model):
+class OneStreamGenerator(base.SymbolicBuild, keras.Model):
   """VGAN's one-stream generator (Vondrick et al. 2016, Section 2.2, "One Stream Architecture").
 
   z (100, N(0, 1)) -> 2x4x4x512 -> 4x8x8x256 -> 8x16x16x128 -> 16x32x32x64 -> 32x64x64x3,
@@ -114,7 +115,7 @@ class OneStreamGenerator(blocks.SymbolicBuild, keras.Model):
 
 
 @registry.register("vgan_two_stream")
-class TwoStreamGenerator(blocks.SymbolicBuild, keras.Model):
+class TwoStreamGenerator(base.SymbolicBuild, keras.Model):
   """VGAN's two-stream generator (Vondrick et al. 2016, Section 2.2, Figure 1).
 
   G(z) = m(z) * f(z) + (1 - m(z)) * b(z): the foreground f is the one-stream network, the
@@ -180,7 +181,7 @@ def _two_stream_outputs(foreground, background, mask, return_streams):
 
 
 @registry.register("vgan_image_to_video")
-class ImageToVideoGenerator(blocks.SymbolicBuild, keras.Model):
+class ImageToVideoGenerator(base.SymbolicBuild, keras.Model):
   """VGAN's future generator: one frame -> 32 frames (Vondrick et al. 2016, Section 3.4).
 
   The paper attaches a convolutional encoder to the two-stream generator. Decisions, following

@@ -136,7 +136,7 @@ def test_cli_writes_jpeg_mosaics_that_decode_as_the_per_frame_jpegs(tmp_path, in
                           format=fmt)
     assert code == 0 and manifest["options"]["fmt"] == fmt and manifest["num_clips"] == 2
     records[fmt] = _records(out + "-*")
-  for frames, mosaic in zip(records["jpeg"], records["jpeg_mosaic"]):
+  for frames, mosaic in zip(records["jpeg"], records["jpeg_mosaic"], strict=True):
     assert mosaic["layout"].numpy() == b"mosaic" and frames["layout"].numpy() == b"frames"
     assert int(mosaic["num_frames"]) == 5
     np.testing.assert_array_equal(mosaic["frames"].numpy(), frames["frames"].numpy())

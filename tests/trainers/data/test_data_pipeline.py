@@ -78,7 +78,9 @@ def test_training_without_random_flip_keeps_the_layout(tmp_path):
   pattern = write_shards(str(tmp_path / "c"), _index_examples(2, fmt="png_mosaic"))
   cfg = data_config(source="tfrecord", train_files=pattern, height=16, width=24,
                     random_flip=False)
-  for b in batches(pipeline.make_dataset(cfg, 2, True, seed=5), 3):
+  got = batches(pipeline.make_dataset(cfg, 2, True, seed=5), 3)
+  assert len(got) == 3
+  for b in got:
     _, _, col = decode_index(b["video"])
     assert np.all(np.diff(col, axis=-1) == 1)
 
@@ -97,7 +99,9 @@ def test_segmentation_middle_and_first_frame_follow_the_clip(tmp_path, fmt):
   assert b["segmentation"].dtype == np.int32 and b["segmentation"].shape == (2, 16, 24)
   assert decode_index(b["middle_frame"])[0][:, 0, 0].tolist() == [13, 3]  # Record's, else (T-1)//2.
   np.testing.assert_array_equal(b["first_frame"], b["video"][:, 0])
-  for b in batches(pipeline.make_dataset(cfg, 2, True, seed=1), 3):
+  got = batches(pipeline.make_dataset(cfg, 2, True, seed=1), 3)
+  assert len(got) == 3
+  for b in got:
     _, _, col = decode_index(b["video"][:, 0])
     np.testing.assert_array_equal(b["segmentation"], col)
     _, _, mid_col = decode_index(b["middle_frame"])
@@ -112,7 +116,7 @@ def test_mosaic_and_per_frame_shards_give_the_same_clips(tmp_path):
     cfg = data_config(source="tfrecord", train_files=pattern, num_frames=5, frame_stride=2,
                       height=24, width=32, outputs=("middle_frame", "label"))
     clips[fmt] = batches(pipeline.make_dataset(cfg, 3, True, seed=3), 4)
-  for a, b in zip(clips["png"], clips["png_mosaic"]):
+  for a, b in zip(clips["png"], clips["png_mosaic"], strict=True):
     assert a.keys() == b.keys()
     for key in a:
       np.testing.assert_array_equal(a[key], b[key])
@@ -237,10 +241,10 @@ def test_deterministic_mode_repeats_for_a_seed_and_differs_for_another(tmp_path)
   cfg = data_config(source="tfrecord", train_files=pattern, outputs=("label",), deterministic=True)
   run = lambda seed: batches(pipeline.make_dataset(cfg, 2, True, seed=seed), 3)
   first, again, other = run(1), run(1), run(2)
-  for a, b in zip(first, again):
+  for a, b in zip(first, again, strict=True):
     np.testing.assert_array_equal(a["video"], b["video"])
     np.testing.assert_array_equal(a["label"], b["label"])
-  assert any(not np.array_equal(a["video"], b["video"]) for a, b in zip(first, other))
+  assert any(not np.array_equal(a["video"], b["video"]) for a, b in zip(first, other, strict=True))
 
 
 def test_missing_outputs_and_sources_are_reported(tmp_path):
@@ -285,5 +289,5 @@ def test_non_deterministic_mode_still_delivers_full_batches(tmp_path):
   pattern = write_shards(str(tmp_path / "n"), _index_examples(4, num_frames=8, height=16,
                                                                width=16), 2)
   cfg = data_config(source="tfrecord", train_files=pattern, deterministic=False)
-  for b in batches(pipeline.make_dataset(cfg, 3, True), 3):
-    assert b["video"].shape == (3, 4, 16, 16, 3)
+  got = batches(pipeline.make_dataset(cfg, 3, True), 3)
+  assert [b["video"].shape for b in got] == [(3, 4, 16, 16, 3)] * 3
