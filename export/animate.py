@@ -3,7 +3,9 @@ r"""Animates a still image with an image-conditioned generator.
     python -m export.animate --workdir=/tmp/relive --image=photo.jpg --out=clip.mp4 \
         [--seed=0] [--no_ema] [--step=N] [--fps=8] [--num_frames=T] [--segmenter=PATH]
 
-Reads any image Pillow opens (converted to RGB), resizes it so its short side (relative to
+Reads any photo Pillow opens with the package's one photo loader
+(`trainers.data.video_io.read_image`: EXIF orientation applied, alpha composited on white,
+16-bit scaled to 8 bits, palette, greyscale and CMYK made RGB), resizes it so its short side (relative to
 the model's aspect) matches the model and centre-crops it, with the very function the
 exported SavedModel's `animate` signature runs in graph (`export.preprocess`); draws z from
 `--seed` when the generator takes noise (the same z as `animate_seeded(image, seed)`), and
@@ -84,12 +86,14 @@ def conditioned_clip_file(workdir, out, load, check, generate, seed=0, ema=True,
   """
   ext = os.path.splitext(out)[1].lower()
   if ext not in (".mp4", ".gif"):
-    raise ValueError(f"Expected --out to end in .mp4 or .gif, received {out!r}.")
+    raise video_io.InputError(f"Expected --out to end in .mp4 or .gif, received {out!r}.")
+  if os.path.isdir(out):
+    raise video_io.InputError(f"Expected --out to be a file, received a directory: {out}")
+  video_io.check_output_directory(out, "--out")
   condition = load()
   generator, config, _ = workdir_lib.restore_generator(workdir, step=step, ema=ema)
   check(generator, workdir, config.model.generator.name)
   clip = video_io.to_uint8(generate(generator, condition, seed))
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   video_io.write_video(out, clip, fps)
   return clip
 
@@ -109,10 +113,11 @@ def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=8, n
   def generate(generator, image, seed):
     return animate(generator, image, seed, num_frames, loaded["segmenter"])
 
-  return conditioned_clip_file(workdir, out, lambda: preprocess.load_image(image_path),
+  return conditioned_clip_file(workdir, out, lambda: video_io.read_image(image_path),
                                check, generate, seed, ema, step, fps)
 
 
+@video_io.one_line_errors
 def main(argv):
   cli.no_positional(argv)
   animate_file(cli.require(cli.WORKDIR), cli.require(IMAGE), cli.require(cli.OUT),

@@ -16,12 +16,12 @@ import json
 from absl import app
 from absl import flags
 import numpy as np
-from PIL import Image
 import tensorflow as tf
 
 from export import animate
 from export import cli
 from export import preprocess
+from trainers.data import video_io
 from zoo import inputs as zoo_inputs
 
 flags.adopt_module_key_flags(cli)
@@ -69,13 +69,9 @@ def colors_to_ids(rgb, colors):
 def read_mask(path, legend=None):
   """A mask file -> int32 class ids [h, w] (see the module docstring)."""
   if legend is None:
-    return preprocess.load_mask(path)
-  try:
-    with Image.open(path) as image:
-      rgb = np.asarray(image.convert("RGB"), np.uint8)
-  except (OSError, ValueError, SyntaxError) as e:
-    raise ValueError(f"Expected an image file Pillow can read, received {path!r}: {e}") from e
-  return colors_to_ids(rgb, load_legend(legend))
+    return video_io.read_mask_image(path)
+  # No compositing of a transparent drawing: its background colour must be in the legend.
+  return colors_to_ids(video_io.read_image(path, background=(0, 0, 0)), load_legend(legend))
 
 
 def check_mask_conditioned(generator, workdir, name):
@@ -105,6 +101,7 @@ def from_mask_file(workdir, mask_path, out, legend=None, seed=0, ema=True, step=
                                        check_mask_conditioned, generate, seed, ema, step, fps)
 
 
+@video_io.one_line_errors
 def main(argv):
   cli.no_positional(argv)
   from_mask_file(cli.require(cli.WORKDIR), cli.require(MASK), cli.require(cli.OUT),

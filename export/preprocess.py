@@ -5,9 +5,7 @@ uint8 images of any size) and the `export.animate` CLI, so a clip made from a ph
 command line and one made by TF Serving from the same photo see the same pixels.
 """
 
-import numpy as np
 import tensorflow as tf
-from PIL import Image
 
 
 def resize_and_crop(images, height, width):
@@ -63,28 +61,3 @@ def to_uint8(video):
   what the sample CLI writes.
   """
   return tf.cast(tf.clip_by_value(tf.round((video + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
-
-
-def load_image(path):
-  """Reads any image Pillow can open as uint8 RGB [h, w, 3]; errors name the file."""
-  try:
-    with Image.open(path) as image:
-      image.load()
-      return np.asarray(image.convert("RGB"), np.uint8)
-  except (OSError, ValueError, SyntaxError) as e:
-    raise ValueError(
-        f"Expected an image file Pillow can read (PNG, JPEG, ...), received {path!r}: {e}"
-    ) from e
-
-
-def load_mask(path):
-  """Reads a class-id map (a one-channel or palette PNG) as int32 [h, w]."""
-  try:
-    with Image.open(path) as image:
-      image.load()
-      if image.mode not in ("L", "P", "I", "I;16"):
-        raise ValueError(f"a class-id map has one channel (mode L, P or I), not {image.mode}")
-      return np.asarray(image, np.int32)
-  except (OSError, ValueError, SyntaxError) as e:
-    raise ValueError(
-        f"Expected a class-id mask image (one-channel PNG), received {path!r}: {e}") from e

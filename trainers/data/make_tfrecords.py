@@ -450,21 +450,6 @@ def _labels(sources, options):
   return ids, [ids[parent(s)] for s in sources]
 
 
-def check_output_directory(output):
-  """Creates the directory of the shard prefix `output`; InputError when it cannot be made or
-  written to (a file in the way, no permission)."""
-  directory = os.path.dirname(os.path.abspath(output))
-  try:
-    os.makedirs(directory, exist_ok=True)
-  except OSError as e:
-    raise video_io.InputError(f"Expected --output in a directory that can be created, "
-                              f"received {output}: {e.strerror} ({e.filename}).") from e
-  if not os.access(directory, os.W_OK | os.X_OK):
-    raise video_io.InputError(f"Expected --output in a writable directory, received {output}: "
-                              f"{directory} is read-only.")
-  return directory
-
-
 class _Progress:
   """One log line every PROGRESS_SECONDS, inside long files too: frames decoded and clips
   written so far."""
@@ -501,7 +486,7 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
   """
   if options.num_shards < 1:
     raise ValueError(f"Expected --num_shards >= 1, received {options.num_shards}.")
-  check_output_directory(output)
+  video_io.check_output_directory(output, "--output")
   label_ids, labels = _labels(sources, options)
   paths = [record_format.shard_path(output, i, options.num_shards)
            for i in range(options.num_shards)]

@@ -124,6 +124,21 @@ def one_line_errors(main):
   return wrapped
 
 
+def check_output_directory(path, flag):
+  """Creates the directory of the output `path` (given as `flag`); InputError when it cannot
+  be made (a file in the way) or written to (read-only)."""
+  directory = os.path.dirname(os.path.abspath(path))
+  try:
+    os.makedirs(directory, exist_ok=True)
+  except OSError as e:
+    raise InputError(f"Expected {flag} in a directory that can be created, received {path}: "
+                     f"{e.strerror} ({e.filename}).") from e
+  if not os.access(directory, os.W_OK | os.X_OK):
+    raise InputError(f"Expected {flag} in a writable directory, received {path}: {directory} "
+                     "is read-only.")
+  return directory
+
+
 # ----------------------------------------------------------------------------- photos
 
 
