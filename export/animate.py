@@ -1,7 +1,7 @@
 r"""Animates a still image with an image-conditioned generator.
 
     python -m export.animate --workdir=/tmp/relive --image=photo.jpg --out=clip.mp4 \
-        [--seed=0] [--no_ema] [--step=N] [--fps=8] [--num_frames=T] [--segmenter=PATH]
+        [--seed=0] [--no_ema] [--step=N] [--fps=F] [--num_frames=T] [--segmenter=PATH]
 
 Reads any photo Pillow opens with the package's one photo loader
 (`trainers.data.video_io.read_image`: EXIF orientation applied, alpha composited on white,
@@ -27,6 +27,7 @@ from export import cli
 from export import preprocess
 from export import signatures
 from trainers import workdir as workdir_lib
+from trainers.data import format as record_format
 from trainers.data import video_io
 from zoo import inputs as zoo_inputs
 
@@ -77,12 +78,13 @@ def animate(generator, image, seed=0, num_frames=0, segmenter=None):
 
 
 def conditioned_clip_file(workdir, out, load, check, generate, seed=0, ema=True, step=None,
-                          fps=8):
+                          fps=None):
   """The file side of a conditioned-generation CLI (animate, from_mask).
 
   Checks `out`'s extension, reads the condition with `load()` (before restoring: a bad file
   fails fast), restores the generator, `check(generator, workdir, name)`s it, writes
-  `generate(generator, condition, seed)` to `out`; returns the uint8 clip [T, H, W, 3].
+  `generate(generator, condition, seed)` to `out` at `fps` (None: the training clips' rate,
+  trainers.data.format.clip_fps); returns the uint8 clip [T, H, W, 3].
   """
   ext = os.path.splitext(out)[1].lower()
   if ext not in (".mp4", ".gif"):
@@ -94,11 +96,12 @@ def conditioned_clip_file(workdir, out, load, check, generate, seed=0, ema=True,
   generator, config, _ = workdir_lib.restore_generator(workdir, step=step, ema=ema)
   check(generator, workdir, config.model.generator.name)
   clip = video_io.to_uint8(generate(generator, condition, seed))
+  fps = fps or record_format.clip_fps(config.data)
   video_io.write_video(out, clip, fps)
   return clip
 
 
-def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=8, num_frames=0,
+def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=None, num_frames=0,
                  segmenter=None):
   """Reads `image_path`, animates it, writes `out`; returns the uint8 clip [T, H, W, 3].
 

@@ -1,7 +1,7 @@
 r"""Turns a segmentation mask into a clip with a mask-conditioned generator (Egan's SPADE).
 
     python -m export.from_mask --workdir=/tmp/spade3d --mask=mask.png --out=clip.mp4 \
-        [--legend=legend.json] [--seed=0] [--no_ema] [--step=N] [--fps=8]
+        [--legend=legend.json] [--seed=0] [--no_ema] [--step=N] [--fps=F]
 
 The mask is a PNG of class ids (one channel: mode L, P or I; a palette PNG's indices are the
 ids), or an RGB drawing whose colours a JSON legend maps to class ids:
@@ -95,7 +95,8 @@ def generate(generator, mask, seed=0):
   return np.asarray(generator(inputs, training=False))[0]
 
 
-def from_mask_file(workdir, mask_path, out, legend=None, seed=0, ema=True, step=None, fps=8):
+def from_mask_file(workdir, mask_path, out, legend=None, seed=0, ema=True, step=None,
+                   fps=None):
   """Reads the mask, generates its clip, writes `out`; returns the uint8 clip [T, H, W, 3]."""
   return animate.conditioned_clip_file(workdir, out, lambda: read_mask(mask_path, legend),
                                        check_mask_conditioned, generate, seed, ema, step, fps)

@@ -158,6 +158,7 @@ def test_model_card_lists_metrics(tmp_path):
   card = model_card.render(generator, config, path, workdir, "masks", ema=False)
   assert "| fvd | 123.5 |" in card and "| is.mean | 2.5 |" in card
   assert "Steps: 12" in card and "raw generator" in card
+  assert "8 fps (the source videos' rate" in card  # synthetic data
   assert "Not evaluated" not in card
 
 

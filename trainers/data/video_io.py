@@ -10,6 +10,7 @@ export CLIs.
 """
 
 import dataclasses
+import fractions
 import functools
 import os
 import sys
@@ -59,7 +60,9 @@ def write_mp4(path, frames, fps=8):
   frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
   tmp = path + ".tmp.mp4"
   with av.open(tmp, mode="w") as container:
-    stream = container.add_stream("libx264", rate=fps)
+    # A Fraction keeps NTSC rates (29.97 = 30000/1001) exact.
+    rate = fractions.Fraction(fps).limit_denominator(1001)
+    stream = container.add_stream("libx264", rate=rate)
     stream.width, stream.height = frames.shape[2], frames.shape[1]
     stream.pix_fmt = "yuv420p"
     stream.options = {"crf": "18"}

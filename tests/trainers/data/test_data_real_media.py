@@ -203,3 +203,23 @@ def test_manifest_paths_are_absolute_wherever_the_writer_starts(tmp_path, monkey
     _, manifest = _run(input=spec, output=str(tmp_path / "o" / spec.replace("/", "_")),
                        clip_length=4, num_shards=1)
     assert [s["path"] for s in manifest["sources"]] == [str(d / "a.mp4")]
+
+
+def test_clips_keep_the_source_frame_rate(tmp_path):
+  """A 12 fps video written at stride 2 stores 6 fps clips; a reader at stride 3 sees 2 fps,
+  which samples and exports are written at (8 for synthetic data)."""
+  from configs import common  # pylint: disable=import-outside-toplevel
+  from trainers.data import format as record_format  # pylint: disable=import-outside-toplevel
+
+  frames = np.repeat(_quadrants(16, 16), 24, 0)
+  _write(str(tmp_path / "a.mp4"), frames, fps=12)
+  out = str(tmp_path / "o" / "train")
+  code, manifest = _run(input=str(tmp_path / "a.mp4"), output=out, clip_length=4,
+                        frame_stride=2, num_shards=2)
+  assert code == 0 and manifest["sources"][0]["fps"] == 12.0
+  data = common.base().data
+  assert record_format.clip_fps(data) == record_format.SYNTHETIC_FPS == 8.0
+  data.source, data.train_files = "tfrecord", out + "-*"
+  assert record_format.clip_fps(data) == 6.0
+  data.frame_stride = 3
+  assert record_format.clip_fps(data) == 2.0
