@@ -5,8 +5,9 @@ r"""Animates a still image with an image-conditioned generator.
 
 Reads any photo Pillow opens with the package's one photo loader
 (`trainers.data.video_io.read_image`: EXIF orientation applied, alpha composited on white,
-16-bit scaled to 8 bits, palette, greyscale and CMYK made RGB), resizes it so its short side (relative to
-the model's aspect) matches the model and centre-crops it, with the very function the
+16-bit scaled to 8 bits, palette, greyscale and CMYK made RGB), resizes it so its short
+side (relative to the model's aspect) matches the model and centre-crops it, with the
+very function (antialiased, the training pipeline's resize) the
 exported SavedModel's `animate` signature runs in graph (`export.preprocess`); draws z from
 `--seed` when the generator takes noise (the same z as `animate_seeded(image, seed)`), and
 writes the clip of the model's T frames (or `--num_frames`, for generators that take it,

@@ -123,3 +123,32 @@ def test_colour_mask_and_class_id_mask_are_turned_by_exif(tmp_path):
   exif[0x0112] = 6
   Image.fromarray(np.ascontiguousarray(np.rot90(ids, 1))).save(tmp_path / "m.png", exif=exif)
   np.testing.assert_array_equal(from_mask.read_mask(str(tmp_path / "m.png")), ids)
+
+
+def test_training_and_serving_resize_agree_on_a_real_size_photo(tmp_path):
+  """A 720p photo of grass-like texture: the eval pipeline's frame (data.resize's default:
+  cover the model size) and the serving preprocessing are within 1 grey level; the resize
+  serving used before (bilinear, no antialiasing) is far from both."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from configs import common  # pylint: disable=import-outside-toplevel
+  from export import preprocess  # pylint: disable=import-outside-toplevel
+  from trainers.data import format as record_format  # pylint: disable=import-outside-toplevel
+  from trainers.data import pipeline  # pylint: disable=import-outside-toplevel
+
+  rng = np.random.default_rng(0)
+  blades = rng.integers(0, 256, (720, 1280), np.uint8)
+  grass = np.stack([blades // 3, blades, blades // 4], -1).astype(np.uint8)
+  prefix = str(tmp_path / "grass")
+  with tf.io.TFRecordWriter(record_format.shard_path(prefix, 0, 1)) as writer:
+    writer.write(record_format.encode_clip(np.stack([grass, grass]), "png").SerializeToString())
+  data = common.base().data
+  data.source, data.eval_files = "tfrecord", prefix + "-*"
+  data.num_frames, data.height, data.width = 2, 64, 64
+  (batch,) = list(pipeline.make_dataset(data, 1, False))
+  trained = (batch["video"].numpy()[0, 0] + 1.0) * 127.5
+  served = (preprocess.resize_and_crop(grass[None], 64, 64).numpy()[0] + 1.0) * 127.5
+  assert np.abs(trained - served).max() <= 1.0
+  aliased = tf.image.resize(grass[None].astype(np.float32), [64, 114], antialias=False)
+  aliased = aliased.numpy()[0, :, 25:89]
+  psnr = 10 * np.log10(255.0 ** 2 / np.mean((aliased - served) ** 2))
+  assert psnr < 30.0

@@ -39,6 +39,7 @@ import concurrent.futures
 import dataclasses
 import functools
 import glob
+import importlib
 import json
 import os
 import queue
@@ -497,6 +498,7 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
   skipped = list(skipped)
   per_source = []
   total = dropped = damaged = files_done = with_segmentation = segmented = 0
+  stored = float("inf")  # the smallest short side of a stored frame
   class_pixels = np.zeros(256, np.int64)
   progress = _Progress(len(sources))
   stop = threading.Event()
@@ -548,6 +550,7 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
                 encoded, **meta).SerializeToString())
             per_shard[shard] += 1
             total += 1
+            stored = min(stored, min(meta["height"], meta["width"]))
             with_segmentation += meta.get("segmentation_png") is not None
             progress.maybe_log(files_done, total, len(skipped), dropped + damaged)
           summary = value
@@ -611,6 +614,7 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
       "options": dataclasses.asdict(options),
       "seconds": round(seconds, 2),
   }
+  _warn_if_larger_than_configs(stored)
   manifest_path = record_format.manifest_path(output)
   with open(manifest_path + ".tmp", "w") as f:
     json.dump(manifest, f, indent=2)
@@ -621,6 +625,36 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
                options.num_shards if total else 0, output, len(skipped), dropped, damaged,
                manifest_path)
   return manifest
+
+
+def largest_config_size():
+  """The largest frame side any config of the package (configs/*.py) reads, or 0."""
+  import configs  # pylint: disable=import-outside-toplevel
+
+  largest = 0
+  for path in glob.glob(os.path.join(os.path.dirname(configs.__file__), "*.py")):
+    name = os.path.splitext(os.path.basename(path))[0]
+    if name.startswith("_") or name == "common":
+      continue
+    try:
+      data = importlib.import_module(f"configs.{name}").get_config().data
+    except Exception as e:  # pylint: disable=broad-except
+      logging.debug("config %s not read: %s", name, e)
+      continue
+    largest = max(largest, int(data.height), int(data.width))
+  return largest
+
+
+def _warn_if_larger_than_configs(stored):
+  """Warns when stored frames are 2x or more of what any config reads: every read would
+  decode and resize far more pixels than the model sees."""
+  if stored == float("inf"):
+    return
+  largest = largest_config_size()
+  if largest and stored >= 2 * largest:
+    logging.warning("Stored frames have a short side of %d, %.1fx the largest size any config "
+                    "reads (%d): the pipeline shrinks them at every read; --resize=%d stores "
+                    "what it needs.", stored, stored / largest, largest, largest)
 
 
 def _source_entry(source, summary):

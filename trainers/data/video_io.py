@@ -336,7 +336,8 @@ def iter_video(path, stats=None):
   keeps long, large videos out of memory. `stats` (a DecodeStats) is updated before each
   frame. FFmpeg's error messages are captured per frame in this thread, so the decoder runs
   in it alone: messages from FFmpeg's own frame or slice threads cannot be attributed to a
-  file (the converter decodes several files in parallel instead). Decoding errors that stop the file are re-raised as ValueError naming `path`.
+  file (the converter decodes several files in parallel instead). Decoding errors that stop
+  the file are re-raised as ValueError naming `path`.
   """
   stats = stats if stats is not None else DecodeStats()
   _enable_decoder_errors()

@@ -223,3 +223,16 @@ def test_clips_keep_the_source_frame_rate(tmp_path):
   assert record_format.clip_fps(data) == 6.0
   data.frame_stride = 3
   assert record_format.clip_fps(data) == 2.0
+
+
+def test_writer_warns_when_frames_are_twice_what_configs_read(tmp_path, caplog):
+  largest = make_tfrecords.largest_config_size()
+  assert largest >= 64
+  _write(str(tmp_path / "big.mp4"), _quadrants(2 * largest, 2 * largest + 16, 4))
+  _run(input=str(tmp_path / "big.mp4"), output=str(tmp_path / "a"), clip_length=4,
+       num_shards=1)
+  assert f"--resize={largest} stores what it needs" in caplog.text
+  caplog.clear()
+  _run(input=str(tmp_path / "big.mp4"), output=str(tmp_path / "b"), clip_length=4,
+       num_shards=1, resize=largest)
+  assert "--resize=" not in caplog.text
