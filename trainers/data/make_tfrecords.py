@@ -28,11 +28,26 @@ sees the frame as stored (after resize and crop), float32 in [-1, 1]; its class 
 fit the 8-bit PNG, [0, 255]. A segmenter that breaks the convention stops the run (no shard
 is written) with an error naming it and the shapes.
 
+Videos are read as players show them: turned by the stream's display rotation (the display
+matrix phones write, or an old `rotate` tag) and, when resized, with their sample aspect
+ratio made square. Frames are decoded one at a time and each clip is encoded and handed to
+the writer as soon as it is complete, so memory holds a few clips per worker whatever the
+length of the video (bench/convert.py). FFmpeg's decoder errors are counted per file; a clip
+holding a frame decoded after an error and before the next key frame (the damage FFmpeg
+concealed) is dropped unless --keep_damaged. Some damage decodes without any error and cannot
+be seen. The writer warns when it stores frames 2x or more of the largest size any config
+reads (--resize then saves space and every read's resize).
+
 Output: PREFIX-00000-of-0000N.tfrecord shards, clip i in shard i % N, each written under a
-temporary name and renamed when complete, and PREFIX.manifest.json (sources, clips per
-source, shards, options, skipped files with reasons; with --segmenter, how many clips got
-their segmentation from it and from the source, and the pixels of each class it found). An unreadable input is logged, listed
-in the manifest and skipped; the exit code is 1 when no clip was written.
+temporary name and renamed when complete, and PREFIX.manifest.json (sources with absolute
+paths, per source the clips, decoded and display size, rotation, pixel aspect, fps and the
+decoder's error and damaged-frame counts; shards, options, skipped files with reasons; with
+--segmenter, how many clips got their segmentation from it and from the source, and the
+pixels of each class it found). Progress is logged every 10 s, inside long files too (frames
+decoded, clips written). An unreadable input is logged, listed in the manifest and skipped
+(a directory named like a video too); the exit code is 1 when no clip was written. Mistakes
+in the command (an --input matching nothing, an --output that cannot be written) print one
+line and exit with 2; -v 1 shows the traceback.
 """
 
 import concurrent.futures
