@@ -318,7 +318,7 @@ def iter_clips(source, src, options, finish):
     planned = clip_starts(src.num_frames, length, stride, options.clips_per_video)
   else:
     planned = None  # Non-overlapping: clip k starts at k * span, however long the file is.
-  active = {}  # start -> [frames, damaged]
+  active = {}  # start -> [clip, frames filled, damaged]
   held = []  # [release index, start, frames, damaged]
   emitted = 0
   errors = 0
@@ -333,15 +333,18 @@ def iter_clips(source, src, options, finish):
     if needed:
       ready = prepare(frame)
       for s in needed:
-        entry = active.setdefault(s, [[], False])
-        entry[0].append(ready)
-        entry[1] = entry[1] or src.stats.damaged
-        if len(entry[0]) == length:
+        if s not in active:  # Filled in place: no list of frames to stack (twice the bytes).
+          active[s] = [np.empty((length,) + ready.shape, np.uint8), 0, False]
+        entry = active[s]
+        entry[0][entry[1]] = ready
+        entry[1] += 1
+        entry[2] = entry[2] or src.stats.damaged
+        if entry[1] == length:
           del active[s]
           emitted += 1
-          done = finish(s, np.stack(entry[0]))
+          done = finish(s, entry[0])
           if done is not None:
-            held.append([i + REORDER_FRAMES, s, done, entry[1]])
+            held.append([i + REORDER_FRAMES, s, done, entry[2]])
     while held and held[0][0] <= i:
       _, s, done, damaged = held.pop(0)
       yield s, done, damaged
