@@ -236,3 +236,24 @@ def test_writer_warns_when_frames_are_twice_what_configs_read(tmp_path, caplog):
   _run(input=str(tmp_path / "big.mp4"), output=str(tmp_path / "b"), clip_length=4,
        num_shards=1, resize=largest)
   assert "--resize=" not in caplog.text
+
+
+def test_header_text_that_is_not_utf8_does_not_stop_the_file(tmp_path):
+  """A damaged title tag: av.open alone raises a bare UnicodeDecodeError on it."""
+  good = str(tmp_path / "good.mp4")
+  with av.open(good, "w") as container:
+    container.metadata["title"] = "ZZZZZZZZ"
+    stream = container.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+    for frame in _quadrants(16, 16, 4):
+      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  bad = tmp_path / "bad.mp4"
+  bad.write_bytes(open(good, "rb").read().replace(b"ZZZZZZZZ", b"\xff\xfe\xfd\xfcZZZZ"))
+  with pytest.raises(UnicodeDecodeError):
+    av.open(str(bad)).close()
+  code, manifest = _run(input=str(bad), output=str(tmp_path / "o"), clip_length=4,
+                        num_shards=1)
+  assert code == 0 and manifest["num_clips"] == 1
