@@ -14,7 +14,9 @@ Runs, each in its own process (so that each peak RSS is its own), one after the 
   batch 8 and 16, when PyTorch is installed (`pip install -e '.[bench]'`), else skipped;
 * bench/fvd.py: clips/s of 16x224x224 clips through the Keras I3D at batch 8;
 * bench/input_pipeline.py: clips/s of 32x64x64 clips from JPEG (one per frame), JPEG mosaic
-  (one per clip) and PNG TFRecords and from the synthetic source.
+  (one per clip) and PNG TFRecords and from the synthetic source;
+* bench/convert.py: the TFRecord converter's clips/s and peak RSS on 10, 60 and 300 s of
+  generated 1080p video.
 
 The table names the machine (CPU, cores, SIMD flags, load average before and after), the
 Python / TensorFlow / Keras versions and the date, and states each speed target next to
@@ -197,6 +199,7 @@ def main(argv):
           f"PyTorch eager reference batch {batch}")
   fvd = _run("fvd", ["--batch_size=8", "--batches=3"], "Keras I3D throughput")
   pipeline = _run("input_pipeline", [], "input pipeline")
+  convert = _run("convert", [], "converter")
   end = common.describe_machine()
 
   peaks = [r.get("matmul", {}).get("peak_gflops", {}) for by in results.values()
@@ -252,6 +255,13 @@ def main(argv):
     lines.append(f"| input pipeline, 32x64x64, {source} | {rate:.0f} |")
   if "error" in pipeline:
     lines.append(f"| input pipeline | failed: {pipeline['error'][:80]} |")
+  for run in convert.get("runs", []):
+    if "clips_per_s" in run:
+      lines.append(f"| converter, {run['height']}p video of {run['video_seconds']:g} s, default "
+                   f"options | {run['clips_per_s']:.2f} (peak RSS {run['peak_rss_mib']:.0f} MiB, "
+                   f"{run['ratio_to_shortest']:.2f}x the shortest's) |")
+  if "error" in convert:
+    lines.append(f"| converter | failed: {convert['error'][:80]} |")
   if "gflops" in fvd:
     lines += ["", f"Keras I3D: {fvd['gflop_per_batch']:.1f} GFLOP per batch of 8 (its "
               f"convolutions, bench/flops.py) at {fvd['gflops']:.1f} GFLOP/s = "
@@ -264,6 +274,7 @@ def main(argv):
   if FLAGS.json:
     with open(FLAGS.json, "w") as f:
       json.dump({"machine_start": start, "machine_end": end, "fvd": fvd, "input": pipeline,
+                 "convert": convert,
                  "plain_step": plain,
                  "torch_step": {f"vgan_two_stream b{b}": r for b, r in torch_results.items()},
                  "train": {f"{n} b{b}": r for (n, b), r in results.items()}}, f, indent=1)

@@ -43,7 +43,7 @@ def base():
   c.data.frame_mode = False
   c.data.height = 64
   c.data.width = 64
-  c.data.resize = 0  # short side before cropping; 0: crop from the stored size
+  c.data.resize = 0  # 0: frames cover the model size (H x W); > 0: short side; < 0: stored size
   c.data.random_flip = True
   # Optional: first_frame, middle_frame, label, segmentation, fg_masks, background.
   c.data.outputs = ()

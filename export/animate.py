@@ -1,10 +1,13 @@
 r"""Animates a still image with an image-conditioned generator.
 
     python -m export.animate --workdir=/tmp/relive --image=photo.jpg --out=clip.mp4 \
-        [--seed=0] [--no_ema] [--step=N] [--fps=8] [--num_frames=T] [--segmenter=PATH]
+        [--seed=0] [--no_ema] [--step=N] [--fps=F] [--num_frames=T] [--segmenter=PATH]
 
-Reads any image Pillow opens (converted to RGB), resizes it so its short side (relative to
-the model's aspect) matches the model and centre-crops it, with the very function the
+Reads any photo Pillow opens with the package's one photo loader
+(`trainers.data.video_io.read_image`: EXIF orientation applied, alpha composited on white,
+16-bit scaled to 8 bits, palette, greyscale and CMYK made RGB), resizes it so its short
+side (relative to the model's aspect) matches the model and centre-crops it, with the
+very function (antialiased, the training pipeline's resize) the
 exported SavedModel's `animate` signature runs in graph (`export.preprocess`); draws z from
 `--seed` when the generator takes noise (the same z as `animate_seeded(image, seed)`), and
 writes the clip of the model's T frames (or `--num_frames`, for generators that take it,
@@ -25,6 +28,7 @@ from export import cli
 from export import preprocess
 from export import signatures
 from trainers import workdir as workdir_lib
+from trainers.data import format as record_format
 from trainers.data import video_io
 from zoo import base
 
@@ -67,26 +71,30 @@ def animate(generator, image, seed=0, num_frames=0, segmenter=None):
 
 
 def conditioned_clip_file(workdir, out, load, check, generate, seed=0, ema=True, step=None,
-                          fps=8):
+                          fps=None):
   """The file side of a conditioned-generation CLI (animate, from_mask).
 
   Checks `out`'s extension, reads the condition with `load()` (before restoring: a bad file
   fails fast), restores the generator, `check(generator, workdir, name)`s it, writes
-  `generate(generator, condition, seed)` to `out`; returns the uint8 clip [T, H, W, 3].
+  `generate(generator, condition, seed)` to `out` at `fps` (None: the training clips' rate,
+  trainers.data.format.clip_fps); returns the uint8 clip [T, H, W, 3].
   """
   ext = os.path.splitext(out)[1].lower()
   if ext not in (".mp4", ".gif"):
-    raise ValueError(f"Expected --out to end in .mp4 or .gif, received {out!r}.")
+    raise video_io.InputError(f"Expected --out to end in .mp4 or .gif, received {out!r}.")
+  if os.path.isdir(out):
+    raise video_io.InputError(f"Expected --out to be a file, received a directory: {out}")
+  video_io.check_output_directory(out, "--out")
   condition = load()
   generator, config, _ = workdir_lib.restore_generator(workdir, step=step, ema=ema)
   check(generator, workdir, config.model.generator.name)
   clip = video_io.to_uint8(generate(generator, condition, seed))
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  fps = fps or record_format.clip_fps(config.data)
   video_io.write_video(out, clip, fps)
   return clip
 
 
-def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=8, num_frames=0,
+def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=None, num_frames=0,
                  segmenter=None):
   """Reads `image_path`, animates it, writes `out`; returns the uint8 clip [T, H, W, 3].
 
@@ -101,10 +109,11 @@ def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=8, n
   def generate(generator, image, seed):
     return animate(generator, image, seed, num_frames, loaded["segmenter"])
 
-  return conditioned_clip_file(workdir, out, lambda: preprocess.load_image(image_path),
+  return conditioned_clip_file(workdir, out, lambda: video_io.read_image(image_path),
                                check, generate, seed, ema, step, fps)
 
 
+@video_io.one_line_errors
 def main(argv):
   cli.no_positional(argv)
   animate_file(cli.require(cli.WORKDIR), cli.require(IMAGE), cli.require(cli.OUT),

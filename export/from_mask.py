@@ -1,7 +1,7 @@
 r"""Turns a segmentation mask into a clip with a mask-conditioned generator (Egan's SPADE).
 
     python -m export.from_mask --workdir=/tmp/spade3d --mask=mask.png --out=clip.mp4 \
-        [--legend=legend.json] [--seed=0] [--no_ema] [--step=N] [--fps=8]
+        [--legend=legend.json] [--seed=0] [--no_ema] [--step=N] [--fps=F]
 
 The mask is a PNG of class ids (one channel: mode L, P or I; a palette PNG's indices are the
 ids), or an RGB drawing whose colours a JSON legend maps to class ids:
@@ -16,13 +16,13 @@ import json
 from absl import app
 from absl import flags
 import numpy as np
-from PIL import Image
 import tensorflow as tf
 
 from export import animate
 from export import cli
 from export import preprocess
 from export import signatures
+from trainers.data import video_io
 from zoo import inputs as zoo_inputs
 
 flags.adopt_module_key_flags(cli)
@@ -70,13 +70,9 @@ def colors_to_ids(rgb, colors):
 def read_mask(path, legend=None):
   """A mask file -> int32 class ids [h, w] (see the module docstring)."""
   if legend is None:
-    return preprocess.load_mask(path)
-  try:
-    with Image.open(path) as image:
-      rgb = np.asarray(image.convert("RGB"), np.uint8)
-  except (OSError, ValueError, SyntaxError) as e:
-    raise ValueError(f"Expected an image file Pillow can read, received {path!r}: {e}") from e
-  return colors_to_ids(rgb, load_legend(legend))
+    return video_io.read_mask_image(path)
+  # No compositing of a transparent drawing: its background colour must be in the legend.
+  return colors_to_ids(video_io.read_image(path, background=(0, 0, 0)), load_legend(legend))
 
 
 def check_mask_conditioned(generator, workdir, name):
@@ -99,12 +95,14 @@ def generate(generator, mask, seed=0):
   return np.asarray(generator(inputs, training=False))[0]
 
 
-def from_mask_file(workdir, mask_path, out, legend=None, seed=0, ema=True, step=None, fps=8):
+def from_mask_file(workdir, mask_path, out, legend=None, seed=0, ema=True, step=None,
+                   fps=None):
   """Reads the mask, generates its clip, writes `out`; returns the uint8 clip [T, H, W, 3]."""
   return animate.conditioned_clip_file(workdir, out, lambda: read_mask(mask_path, legend),
                                        check_mask_conditioned, generate, seed, ema, step, fps)
 
 
+@video_io.one_line_errors
 def main(argv):
   cli.no_positional(argv)
   from_mask_file(cli.require(cli.WORKDIR), cli.require(MASK), cli.require(cli.OUT),

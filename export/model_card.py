@@ -15,6 +15,7 @@ import re
 import tensorflow as tf
 
 from trainers import workdir as workdir_lib
+from trainers.data import format as record_format
 from zoo import base
 
 
@@ -119,7 +120,9 @@ A video generator of the VideoGAN Zoo, exported as a TF-Hub reusable SavedModel.
 
 ## Training
 
-- Data: {data_line}, clips of {data.num_frames} frames at {data.height}x{data.width}
+- Data: {data_line}, clips of {data.num_frames} frames at {data.height}x{data.width},
+  {record_format.clip_fps(data):g} fps (the source videos' rate over the frame stride; samples
+  and exported clips are written at it)
 - Steps: {"unknown" if step is None else step} (`{os.path.basename(checkpoint_path)}`)
 - Weights: {f"EMA (decay {decay})" if ema else "raw generator (not the EMA copy)"}
 

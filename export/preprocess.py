@@ -5,30 +5,23 @@ uint8 images of any size) and the `export.animate` CLI, so a clip made from a ph
 command line and one made by TF Serving from the same photo see the same pixels.
 """
 
-import numpy as np
-from PIL import Image
 import tensorflow as tf
+
+from zoo import inputs as zoo_inputs
 
 
 def resize_and_crop(images, height, width):
   """uint8 images [B, h, w, 3] of any size -> float32 [B, height, width, 3] in [-1, 1].
 
-  Scales so that the image covers height x width (the short side, relative to the target's
-  aspect, lands on the target size), then centre-crops. Bilinear with half-pixel centres and
-  no antialiasing: the resize TF Serving, TFLite and the CLI all have, so the three agree;
-  antialiasing would be kinder to large downscales but is not in every runtime's kernel.
-  Works eagerly and inside a tf.function with unknown h, w.
+  Scales so that the image covers height x width (zoo.inputs.cover_size), with the resize of
+  the training pipeline (zoo.inputs.resize_images: bilinear, antialiased), then centre-crops;
+  a model sees a served photo as it saw the frames it was trained on. Works eagerly and
+  inside a tf.function with unknown h, w.
   """
   images = tf.convert_to_tensor(images)
   shape = tf.shape(images)
-  h = tf.cast(shape[1], tf.float64)
-  w = tf.cast(shape[2], tf.float64)
-  scale = tf.maximum(height / h, width / w)
-  # Rounding can leave a side one pixel short of the target; never crop beyond the image.
-  new_h = tf.maximum(tf.cast(tf.round(h * scale), tf.int32), height)
-  new_w = tf.maximum(tf.cast(tf.round(w * scale), tf.int32), width)
-  resized = tf.image.resize(tf.cast(images, tf.float32), tf.stack([new_h, new_w]),
-                            method="bilinear", antialias=False)
+  new_h, new_w = zoo_inputs.cover_size(shape[1], shape[2], height, width)
+  resized = zoo_inputs.resize_images(images, tf.stack([new_h, new_w]))
   top = (new_h - height) // 2
   left = (new_w - width) // 2
   cropped = resized[:, top:top + height, left:left + width, :]
@@ -43,11 +36,7 @@ def resize_and_crop_mask(masks, height, width):
   """
   masks = tf.convert_to_tensor(masks)
   shape = tf.shape(masks)
-  h = tf.cast(shape[1], tf.float64)
-  w = tf.cast(shape[2], tf.float64)
-  scale = tf.maximum(height / h, width / w)
-  new_h = tf.maximum(tf.cast(tf.round(h * scale), tf.int32), height)
-  new_w = tf.maximum(tf.cast(tf.round(w * scale), tf.int32), width)
+  new_h, new_w = zoo_inputs.cover_size(shape[1], shape[2], height, width)
   resized = tf.image.resize(tf.cast(masks, tf.int32)[..., None], tf.stack([new_h, new_w]),
                             method="nearest")[..., 0]
   top = (new_h - height) // 2
@@ -63,28 +52,3 @@ def to_uint8(video):
   what the sample CLI writes.
   """
   return tf.cast(tf.clip_by_value(tf.round((video + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
-
-
-def load_image(path):
-  """Reads any image Pillow can open as uint8 RGB [h, w, 3]; errors name the file."""
-  try:
-    with Image.open(path) as image:
-      image.load()
-      return np.asarray(image.convert("RGB"), np.uint8)
-  except (OSError, ValueError, SyntaxError) as e:
-    raise ValueError(
-        f"Expected an image file Pillow can read (PNG, JPEG, ...), received {path!r}: {e}"
-    ) from e
-
-
-def load_mask(path):
-  """Reads a class-id map (a one-channel or palette PNG) as int32 [h, w]."""
-  try:
-    with Image.open(path) as image:
-      image.load()
-      if image.mode not in ("L", "P", "I", "I;16"):
-        raise ValueError(f"a class-id map has one channel (mode L, P or I), not {image.mode}")
-      return np.asarray(image, np.int32)
-  except (OSError, ValueError, SyntaxError) as e:
-    raise ValueError(
-        f"Expected a class-id mask image (one-channel PNG), received {path!r}: {e}") from e

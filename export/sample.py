@@ -1,7 +1,7 @@
 r"""Writes a grid of generated clips from a workdir (unconditional generators).
 
     python -m export.sample --workdir=/tmp/vgan --out=/tmp/grid.mp4 \
-        [--num=16] [--seed=0] [--no_ema] [--step=N] [--streams] [--fps=8]
+        [--num=16] [--seed=0] [--no_ema] [--step=N] [--streams] [--fps=F]
 
 Writes OUT as MP4 and the same grid as GIF beside it (grid.mp4 + grid.gif, whichever of the
 two OUT names). The noise is `zoo.inputs.noise(generator, num, [seed, 0])`: the same seed
@@ -22,6 +22,7 @@ import tensorflow as tf
 from export import cli
 from export import signatures
 from trainers import workdir as workdir_lib
+from trainers.data import format as record_format
 from trainers.data import video_io
 from zoo import inputs as zoo_inputs
 
@@ -59,8 +60,10 @@ def output_paths(out, suffix=""):
   return [stem + suffix + ".mp4", stem + suffix + ".gif"]
 
 
-def write_samples(workdir, out, num=16, seed=0, ema=True, step=None, streams=False, fps=8):
-  """Writes the grid (and the streams panel); returns {"paths": [...], "videos": uint8}."""
+def write_samples(workdir, out, num=16, seed=0, ema=True, step=None, streams=False,
+                  fps=None):
+  """Writes the grid (and the streams panel) at `fps` (None: the training clips' rate,
+  trainers.data.format.clip_fps); returns {"paths": [...], "videos": uint8}."""
   if num < 1:
     raise ValueError(f"Expected --num >= 1, received {num}.")
   paths = output_paths(out)
@@ -75,6 +78,7 @@ def write_samples(workdir, out, num=16, seed=0, ema=True, step=None, streams=Fal
   outputs = generate(generator, num, seed, streams=streams)
   videos = video_io.to_uint8(outputs["video"])
   clip = video_io.grid(videos)
+  fps = fps or record_format.clip_fps(config.data)
   for path in paths:
     video_io.write_video(path, clip, fps)
   result = {"paths": paths, "videos": videos, "grid": clip}

@@ -34,3 +34,28 @@ def uint8_to_unit(frames):
   """
   return tf.quantization.dequantize(tf.bitcast(frames, tf.quint8), -1.0, 1.0,
                                     mode="MIN_COMBINED")
+
+
+def cover_size(h, w, height, width):
+  """(rh, rw) int32: the size an h x w image is resized to, aspect kept, so that it just
+  covers height x width before a centre or random crop (the short side, relative to the
+  target's aspect, lands on the target; rounding never leaves a side short)."""
+  hf, wf = tf.cast(h, tf.float64), tf.cast(w, tf.float64)
+  scale = tf.maximum(height / hf, width / wf)
+  rh = tf.maximum(tf.cast(tf.round(hf * scale), tf.int32), height)
+  rw = tf.maximum(tf.cast(tf.round(wf * scale), tf.int32), width)
+  return rh, rw
+
+
+def resize_images(images, size):
+  """Images [B, h, w, C] or [h, w, C] (uint8 or float on the [0, 255] scale) -> float32 of
+  `size` (rh, rw): bilinear with antialiasing.
+
+  The one resize from data to serving: the input pipeline (trainers.data.pipeline) and the
+  serving preprocessing (export.preprocess: the SavedModel's signatures, export.animate)
+  both call it, so a photo at serving and a frame in training reach the model as the same
+  pixels. Antialiased because real frames shrink a lot (1080p to 64 pixels): without it
+  fine texture (grass, leaves) aliases into moiré. It lives in zoo, which trainers and
+  export both import and which itself needs only TensorFlow.
+  """
+  return tf.image.resize(tf.cast(images, tf.float32), size, method="bilinear", antialias=True)

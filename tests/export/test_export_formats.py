@@ -163,6 +163,7 @@ def test_model_card_lists_metrics(tmp_path):
   assert "Evaluated at step 12" in card and "16 generated clips" in card
   assert "not to the exported" not in card
   assert "Steps: 12" in card and "raw generator" in card
+  assert "8 fps (the source videos' rate" in card  # synthetic data
   assert "Not evaluated" not in card
 
 

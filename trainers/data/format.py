@@ -8,7 +8,9 @@ Features of a record:
                                existed, which read as "frames"
     num_frames    int64        number of frames (len(frames) for layout "frames")
     height, width int64        frame size
-    fps           float        frames per second of the stored clip
+    fps           float        frames per second of the stored clip (the source video's over
+                               the writer's frame stride; 8 for synthetic clips, frame
+                               folders and VGAN images unless the writer's --fps says)
     source        bytes        path of the file the clip was cut from
     start_frame   int64        index of the first stored frame in that file
     label         int64        optional class id (-1 when absent)
@@ -34,6 +36,7 @@ TensorFlow ops so that it runs inside `tf.data`.
 """
 
 import io
+import json
 import re
 
 import numpy as np
@@ -78,6 +81,40 @@ def shard_prefix(path):
 def manifest_path(prefix):
   """`PREFIX.manifest.json`: the manifest of the shards `PREFIX-*-of-*.tfrecord`."""
   return prefix + MANIFEST_SUFFIX
+
+
+SYNTHETIC_FPS = 8.0  # the synthetic source has no clock of its own: the writer's default
+
+
+def clip_fps(data):
+  """Frames per second of the clips the `data` config section reads: the stored clips' fps
+  (the manifests beside data.train_files' shards, the most common one) over data.frame_stride.
+
+  What samples and exported videos are written at, so that they play at the speed of the
+  videos the model learnt from. SYNTHETIC_FPS for the synthetic source and for sources
+  without manifests (TFDS, shards written before manifests recorded their sources).
+  """
+  stride = max(int(data.get("frame_stride", 1) or 1), 1)
+  prefixes = set()
+  if data.get("source") == "tfrecord" and data.get("train_files"):
+    for pattern in str(data.train_files).split(","):
+      prefixes.update(shard_prefix(p) for p in tf.io.gfile.glob(pattern.strip()))
+  counts = {}  # fps -> clips
+  for prefix in sorted(p for p in prefixes if p is not None):
+    if not tf.io.gfile.exists(manifest_path(prefix)):
+      continue
+    with tf.io.gfile.GFile(manifest_path(prefix)) as f:
+      manifest = json.load(f)
+    for source in manifest.get("sources", []):
+      if source.get("fps") and source.get("num_clips"):
+        fps = round(float(source["fps"]) / _writer_stride(manifest), 3)
+        counts[fps] = counts.get(fps, 0) + source["num_clips"]
+  fps = max(counts, key=counts.get) if counts else SYNTHETIC_FPS
+  return fps / stride
+
+
+def _writer_stride(manifest):
+  return max(int(manifest.get("options", {}).get("frame_stride", 1) or 1), 1)
 
 
 def encode_image(image, fmt="jpeg", quality=95):

@@ -28,20 +28,38 @@ sees the frame as stored (after resize and crop), float32 in [-1, 1]; its class 
 fit the 8-bit PNG, [0, 255]. A segmenter that breaks the convention stops the run (no shard
 is written) with an error naming it and the shapes.
 
+Videos are read as players show them: turned by the stream's display rotation (the display
+matrix phones write, or an old `rotate` tag) and, when resized, with their sample aspect
+ratio made square. Frames are decoded one at a time and each clip is encoded and handed to
+the writer as soon as it is complete, so memory holds a few clips per worker whatever the
+length of the video (bench/convert.py). FFmpeg's decoder errors are counted per file; a clip
+holding a frame decoded after an error and before the next key frame (the damage FFmpeg
+concealed) is dropped unless --keep_damaged. Some damage decodes without any error and cannot
+be seen. The writer warns when it stores frames 2x or more of the largest size any config
+reads (--resize then saves space and every read's resize).
+
 Output: PREFIX-00000-of-0000N.tfrecord shards, clip i in shard i % N, each written under a
-temporary name and renamed when complete, and PREFIX.manifest.json (sources, clips per
-source, shards, options, skipped files with reasons; with --segmenter, how many clips got
-their segmentation from it and from the source, and the pixels of each class it found). An
-unreadable input is logged, listed in the manifest and skipped; the exit code is 1 when no
-clip was written.
+temporary name and renamed when complete, and PREFIX.manifest.json (sources with absolute
+paths, per source the clips, decoded and display size, rotation, pixel aspect, fps and the
+decoder's error and damaged-frame counts; shards, options, skipped files with reasons; with
+--segmenter, how many clips got their segmentation from it and from the source, and the
+pixels of each class it found). Progress is logged every 10 s, inside long files too (frames
+decoded, clips written). An unreadable input is logged, listed in the manifest and skipped
+(a directory named like a video too); the exit code is 1 when no clip was written. Mistakes
+in the command (an --input matching nothing, an --output that cannot be written) print one
+line and exit with 2; -v 1 shows the traceback.
 """
 
 import concurrent.futures
 import dataclasses
+import functools
 import glob
+import importlib
 import json
 import os
+import queue
 import sys
+import threading
 import time
 
 from absl import app
@@ -57,6 +75,7 @@ from zoo import segmenter as segmenter_lib
 
 PROGRESS_SECONDS = 10.0
 SEGMENTER_BATCH = 16  # conditioning frames per segmenter call
+QUEUE_CLIPS = 4  # encoded clips a worker may have ready before it waits for the writer
 
 
 @dataclasses.dataclass
@@ -80,6 +99,7 @@ class WriterOptions:
   seed: int = 0
   max_shapes: int = 3
   fps: float = 8.0  # Recorded for frame folders, VGAN images and synthetic clips.
+  keep_damaged: bool = False  # Keep clips with frames decoded after a decoder error.
   segmenter: str = ""  # Segmentation SavedModel for sources without a segmentation.
 
 
@@ -94,12 +114,24 @@ class Source:
 # ----------------------------------------------------------------------------- inputs
 
 
+def _video_named_directory(path, skipped):
+  """A directory named like a video file (`x.mp4/`) is listed as skipped, not walked."""
+  if os.path.basename(path.rstrip(os.sep)).lower().endswith(video_io.VIDEO_EXTENSIONS):
+    skipped.append({"path": path, "reason": "Expected a video file, received a directory "
+                    "named like one."})
+    return True
+  return False
+
+
 def _expand(path, vgan_frame_height, skipped):
   """Sources found at `path`; unusable paths are appended to `skipped` with a reason."""
   if os.path.isdir(path):
+    if _video_named_directory(path, skipped):
+      return []
     sources = []
     for dirpath, dirnames, filenames in os.walk(path):
-      dirnames.sort()
+      dirnames[:] = sorted(d for d in dirnames
+                           if not _video_named_directory(os.path.join(dirpath, d), skipped))
       images = []
       for name in sorted(filenames):
         lower = name.lower()
@@ -127,57 +159,58 @@ def _expand(path, vgan_frame_height, skipped):
 
 
 def resolve_inputs(spec, vgan_frame_height=0):
-  """(sources, skipped) for `--input`: a glob, a directory or a .txt file listing paths."""
+  """(sources, skipped) for `--input`: a glob, a directory or a .txt file listing paths.
+
+  Every path is made absolute (a list's relative lines are relative to the list), so the
+  manifest names each source wherever the writer was started. An input that matches nothing
+  raises InputError.
+  """
   skipped = []
   if os.path.isfile(spec) and spec.endswith(".txt"):
-    base = os.path.dirname(spec)
-    with open(spec) as f:
-      lines = [l.strip() for l in f]
-    entries = [l if os.path.isabs(l) else os.path.join(base, l)
-               for l in lines if l and not l.startswith("#")]
+    base = os.path.dirname(os.path.abspath(spec))
+    try:
+      with open(spec, encoding="utf-8") as f:
+        lines = [l.strip() for l in f]
+    except UnicodeDecodeError as e:
+      raise video_io.InputError(f"Expected a UTF-8 text file of paths, one a line, received "
+                                f"{spec}: byte {e.start} is not UTF-8.") from e
+    entries = [os.path.join(base, l) for l in lines if l and not l.startswith("#")]
   elif os.path.isdir(spec):
     entries = [spec]
   else:
     entries = sorted(glob.glob(spec))
     if not entries:
-      raise FileNotFoundError(f"Expected --input to match files, received {spec!r} matching none.")
+      raise video_io.InputError(f"Expected --input to match files, received {spec!r} matching "
+                                "none.")
   sources = []
   for entry in entries:
-    sources.extend(_expand(entry, vgan_frame_height, skipped))
+    sources.extend(_expand(os.path.abspath(entry), vgan_frame_height, skipped))
   return sources, skipped
 
 
 # ----------------------------------------------------------------------------- one source
 
 
-def _resize_crop(frame, resize, crop):
-  """Short side to `resize` (0: keep), then a centre crop (h, w), scaling up to cover it."""
+def _resize_crop(frame, resize, crop, pixel_aspect=1.0):
+  """Short side to `resize` (0: keep), then a centre crop (h, w), scaling up to cover it.
+
+  `pixel_aspect` (a video's sample aspect ratio, width over height of a pixel) is honoured:
+  the frame is resampled to square pixels in the same step.
+  """
   h, w = frame.shape[:2]
-  scale = resize / min(h, w) if resize else 1.0
+  dh, dw = h, w * pixel_aspect  # the display size
+  scale = resize / min(dh, dw) if resize else 1.0
   if crop:
-    scale = max(scale, crop[0] / h, crop[1] / w)
-  nh, nw = max(int(round(h * scale)), 1), max(int(round(w * scale)), 1)
+    scale = max(scale, crop[0] / dh, crop[1] / dw)
+  nh, nw = max(int(round(dh * scale)), 1), max(int(round(dw * scale)), 1)
+  if crop:  # Rounding must never leave a side short of the crop.
+    nh, nw = max(nh, crop[0]), max(nw, crop[1])
   if (nh, nw) != (h, w):
     frame = np.asarray(Image.fromarray(frame).resize((nw, nh), Image.Resampling.BICUBIC))
   if crop:
     top, left = (nh - crop[0]) // 2, (nw - crop[1]) // 2
     frame = frame[top:top + crop[0], left:left + crop[1]]
   return frame
-
-
-def _read(source, options):
-  """(frames uint8 [N, H, W, 3] after resize and crop, fps)."""
-  prepare = lambda f: _resize_crop(f, options.resize, options.crop)
-  if source.kind == "video":
-    frames = [prepare(f) for f in video_io.iter_video(source.path)]
-    if not frames:
-      raise ValueError(f"Expected at least one frame in {source.path}, received none.")
-    return np.stack(frames), video_io.video_fps(source.path)
-  if source.kind == "frames":
-    frames = video_io.read_frame_folder(source.path)
-  else:
-    frames = video_io.read_vgan_clip(source.path, options.vgan_frame_height)
-  return np.stack([prepare(f) for f in frames]), options.fps
 
 
 def clip_starts(num_frames, clip_length, frame_stride, clips_per_video):
@@ -224,67 +257,197 @@ def _segment_clips(clips, segmenter):
     return np.zeros(256, np.int64)
   middle = (len(clips[0][0]) - 1) // 2
   ids = segment_frames(segmenter, np.stack([clip[middle] for clip, _ in clips]))
-  for (_, meta), seg in zip(clips, ids):
+  for (_, meta), seg in zip(clips, ids, strict=True):
     meta.update(middle_frame=middle, segmentation_png=record_format.encode_image(seg, "png"))
   return np.bincount(ids.reshape(-1), minlength=256)
 
 
-def process_source(source, options, label=None, segmenter=None):
-  """Reads, cuts, filters, segments (with a `segmenter`) and encodes one source:
-  {"clips", "dropped", "error", "segmented", "class_pixels"}.
+# Clips are held back this many decoded frames after their last one before they are written:
+# the decoder reports an error while decoding a frame that it outputs (reordered) up to this
+# many frames later, and that error must still reach the clips holding the frame.
+REORDER_FRAMES = 16
+
+
+class _Frames:
+  """The frames of one source, one at a time, and what is known of it before decoding."""
+
+  def __init__(self, source, options):
+    self.stats = video_io.DecodeStats()
+    self.info = None
+    self.fps = options.fps
+    if source.kind == "video":
+      self.info = video_io.probe_video(source.path)
+      self.fps = self.info.fps or options.fps
+      self.num_frames = self.info.num_frames
+      self.iterator = video_io.iter_video(source.path, self.stats)
+    elif source.kind == "frames":
+      self.num_frames = len(video_io.frame_folder_files(source.path))
+      self.iterator = video_io.iter_frame_folder(source.path)
+    else:
+      frames = video_io.read_vgan_clip(source.path, options.vgan_frame_height)
+      self.num_frames = len(frames)
+      self.iterator = iter(frames)
+
+
+def iter_clips(source, src, options, finish):
+  """Yields (start frame, finish(start, clip), damaged) for the clips of one non-synthetic
+  source (`src`, its `_Frames`), clips uint8 [T, h, w, 3] after resize and crop. A clip is
+  finished (e.g. encoded) as soon as it is complete and yielded REORDER_FRAMES frames later,
+  so at most the frames of the clips being assembled are in memory, whatever the video's
+  length; a clip that `finish` returns None for is left out.
+
+  `damaged`: a frame of the clip was decoded after a decoder error and before the next key
+  frame, or an error came while the clip was held back.
+  """
+  aspect = src.info.pixel_aspect if src.info else 1.0
+  if src.info and src.info.rotation in (90, 270):
+    aspect = 1.0 / aspect  # The turned frame's pixels are as tall as they were wide.
+  prepare = lambda f: _resize_crop(f, options.resize, options.crop, aspect)
+  stride = options.frame_stride
+  if not options.clip_length:  # The whole file is one clip: it must all be held.
+    frames = [prepare(f) for f in src.iterator]
+    if not frames:
+      raise ValueError(f"Expected at least one frame in {source.path}, received none.")
+    done = finish(0, np.stack(frames[::stride]))
+    if done is not None:
+      yield 0, done, src.stats.damaged_frames > 0
+    return
+  length = options.clip_length
+  span = (length - 1) * stride + 1
+  if options.clips_per_video > 0:
+    planned = clip_starts(src.num_frames, length, stride, options.clips_per_video)
+  else:
+    planned = None  # Non-overlapping: clip k starts at k * span, however long the file is.
+  active = {}  # start -> [clip, frames filled, damaged]
+  held = []  # [release index, start, frames, damaged]
+  emitted = 0
+  errors = 0
+  for i, frame in enumerate(src.iterator):
+    if src.stats.errors > errors:  # Damage reaches every clip still in the making or held.
+      errors = src.stats.errors
+      for entry in list(active.values()) + held:
+        entry[-1] = True
+    starts = ([s for s in planned if s <= i < s + span] if planned is not None
+              else [i - i % span])
+    needed = [s for s in starts if (i - s) % stride == 0]
+    if needed:
+      ready = prepare(frame)
+      for s in needed:
+        if s not in active:  # Filled in place: no list of frames to stack (twice the bytes).
+          active[s] = [np.empty((length,) + ready.shape, np.uint8), 0, False]
+        entry = active[s]
+        entry[0][entry[1]] = ready
+        entry[1] += 1
+        entry[2] = entry[2] or src.stats.damaged
+        if entry[1] == length:
+          del active[s]
+          emitted += 1
+          done = finish(s, entry[0])
+          if done is not None:
+            held.append([i + REORDER_FRAMES, s, done, entry[2]])
+    while held and held[0][0] <= i:
+      _, s, done, damaged = held.pop(0)
+      yield s, done, damaged
+  if src.stats.errors > errors:
+    for entry in held:
+      entry[-1] = True
+  for _, s, done, damaged in held:
+    yield s, done, damaged
+  if not emitted:
+    decoded = src.stats.frames if source.kind == "video" else src.num_frames
+    raise ValueError(f"Expected at least {span} frames (clip_length {length}, frame_stride "
+                     f"{stride}), received {decoded}.")
+
+
+def source_summary(frames):
+  """The manifest's facts about one read source (sizes, rotation, fps, decoding counts)."""
+  if frames is None:
+    return {}
+  summary = {"fps": frames.fps}
+  if frames.info is not None:
+    summary.update(frames.info.as_dict())
+    summary.update(frames_decoded=frames.stats.frames, decode_errors=frames.stats.errors,
+                   damaged_frames=frames.stats.damaged_frames)
+    if frames.stats.messages:
+      summary["decode_messages"] = frames.stats.messages
+  return summary
+
+
+class _Stopped(Exception):
+  """The writer stopped (an error elsewhere): a producer leaves its source."""
+
+
+def produce_source(source, options, put, label=None, segmenter=None, on_open=None):
+  """Reads, cuts, filters, segments (with a `segmenter`) and encodes one source, handing each
+  encoded clip to `put(("clip", (encoded, meta)))` as soon as it is ready; ends with
+  `put(("done", summary))` where summary holds "dropped", "dropped_damaged", "error" (None
+  or the reason) and the source's facts (`source_summary`). `on_open(frames)` is called
+  with the source's `_Frames` once it is open (the writer's progress reads its counts).
 
   Runs in worker threads: PyAV, Pillow and numpy release the GIL in their heavy parts.
-  Every exception becomes an "error" entry so one bad file never stops the run, except a
-  SegmenterError: a segmenter that breaks the convention would fail every source.
+  Every exception becomes the "error" so one bad file never stops the run, except a
+  SegmenterError (a segmenter that breaks the convention would fail every source), which is
+  handed on as `put(("raise", error))`.
   """
-  result = {"clips": [], "dropped": 0, "error": None}
+  if source.kind == "synthetic":
+    return _produce_synthetic(source, options, put)
+  summary = {"dropped": 0, "dropped_damaged": 0, "damaged_kept": 0, "error": None,
+             "class_pixels": np.zeros(256, np.int64), "segmented": 0, "num_clips": 0}
+  frames = None
+
+  def finish(start, clip):
+    if (options.min_temporal_variance
+        and temporal_variance(clip) < options.min_temporal_variance):
+      summary["dropped"] += 1
+      return None
+    meta = dict(fps=frames.fps / options.frame_stride, source=source.path, start_frame=start,
+                label=label)
+    pixels = _segment_clips([(clip, meta)], segmenter) if segmenter is not None else None
+    return _encode(clip, options, **meta), pixels
+
   try:
-    if source.kind == "synthetic":
-      return _process_synthetic(source, options)
-    frames, fps = _read(source, options)
-    length = options.clip_length or len(frames)
-    starts = clip_starts(len(frames), length, options.frame_stride, options.clips_per_video)
-    if not starts:
-      span = (length - 1) * options.frame_stride + 1
-      raise ValueError(f"Expected at least {span} frames (clip_length {length}, frame_stride "
-                       f"{options.frame_stride}), received {len(frames)}.")
-    kept = []
-    for start in starts:
-      clip = frames[start:start + (length - 1) * options.frame_stride + 1:options.frame_stride]
-      if (options.min_temporal_variance
-          and temporal_variance(clip) < options.min_temporal_variance):
-        result["dropped"] += 1
+    frames = _Frames(source, options)
+    if on_open is not None:
+      on_open(frames)
+    for _, (encoded, pixels), damaged in iter_clips(source, frames, options, finish):
+      if damaged and not options.keep_damaged:
+        summary["dropped_damaged"] += 1
         continue
-      kept.append((clip, dict(fps=fps / options.frame_stride, source=source.path,
-                              start_frame=start, label=label)))
-    if segmenter is not None:
-      result["class_pixels"] = _segment_clips(kept, segmenter)
-      result["segmented"] = len(kept)
-    result["clips"] = [_encode(clip, options, **meta) for clip, meta in kept]
-  except segmenter_lib.SegmenterError:
-    raise
+      summary["damaged_kept"] += damaged
+      if pixels is not None:
+        summary["class_pixels"] += pixels
+        summary["segmented"] += 1
+      put(("clip", encoded))
+      summary["num_clips"] += 1
+  except _Stopped:
+    return
+  except segmenter_lib.SegmenterError as e:
+    put(("raise", e))
+    return
   except Exception as e:  # noqa: BLE001  (the file is listed as skipped, with the error)
-    result["error"] = f"{type(e).__name__}: {e}"
-  return result
+    summary["error"] = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
+  summary.update(source_summary(frames))
+  put(("done", summary))
 
 
-def _process_synthetic(source, options):
+def _produce_synthetic(source, options, put):
   from trainers.data import synthetic  # TF ops; only needed for this source.
 
   h, w = options.crop or (64, 64)
   c = synthetic.clips(options.seed, source.indices, options.clip_length, h, w,
                       options.max_shapes, options.frame_stride)
-  result = {"clips": [], "dropped": 0, "error": None}
+  summary = {"dropped": 0, "error": None, "num_clips": 0, "fps": options.fps}
   for k, index in enumerate(source.indices):
     clip = c["video"][k]
     if options.min_temporal_variance and temporal_variance(clip) < options.min_temporal_variance:
-      result["dropped"] += 1
+      summary["dropped"] += 1
       continue
     seg = record_format.encode_image(c["segmentation"][k], "png")
-    result["clips"].append(_encode(
+    put(("clip", _encode(
         clip, options, fps=options.fps, source=f"synthetic:seed={options.seed}",
-        start_frame=int(index), label=int(c["label"][k]), segmentation_png=seg))
-  return result
+        start_frame=int(index), label=int(c["label"][k]), segmentation_png=seg)))
+    summary["num_clips"] += 1
+  put(("done", summary))
 
 
 def synthetic_sources(num_clips, per_task=16):
@@ -306,18 +469,43 @@ def _labels(sources, options):
   return ids, [ids[parent(s)] for s in sources]
 
 
+class _Progress:
+  """One log line every PROGRESS_SECONDS, inside long files too: frames decoded and clips
+  written so far."""
+
+  def __init__(self, num_sources):
+    self.num_sources = num_sources
+    self.start = self.last = time.time()
+    self.decoded_done = 0
+    self.open = {}  # source index -> its _Frames while it is being read
+
+  def decoded(self):
+    return self.decoded_done + sum(f.stats.frames for f in list(self.open.values()))
+
+  def maybe_log(self, files_done, total, skipped, dropped):
+    if time.time() - self.last < PROGRESS_SECONDS:
+      return
+    self.last = time.time()
+    rate = total / max(self.last - self.start, 1e-6)
+    logging.info("files %d/%d, frames decoded %d, clips written %d (%.1f clips/s), "
+                 "skipped %d, dropped %d", files_done, self.num_sources, self.decoded(), total,
+                 rate, skipped, dropped)
+
+
 def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
   """Writes every clip of `sources` to shards `output-*-of-*.tfrecord`; returns the manifest.
 
-  Sources are processed in parallel (`options.workers` threads) and written in input order,
-  clip i to shard i % num_shards, so a run is reproducible. The manifest is also written to
-  `output.manifest.json`. `segmenter` (a zoo.segmenter.Segmenter) segments the conditioning
-  frame of every clip whose source has no segmentation.
+  Sources are processed in parallel (`options.workers` threads, one source each) and written
+  in input order, clip i to shard i % num_shards, so a run is reproducible. Each worker hands
+  its encoded clips over through a queue of QUEUE_CLIPS as they are made and waits when it is
+  full, so memory stays bounded by a few clips per worker however long the videos are. The
+  manifest is also written to `output.manifest.json`; its paths are absolute. `segmenter` (a
+  zoo.segmenter.Segmenter) segments the conditioning frame of every clip whose source has no
+  segmentation.
   """
   if options.num_shards < 1:
     raise ValueError(f"Expected --num_shards >= 1, received {options.num_shards}.")
-  directory = os.path.dirname(os.path.abspath(output))
-  os.makedirs(directory, exist_ok=True)
+  video_io.check_output_directory(output, "--output")
   label_ids, labels = _labels(sources, options)
   paths = [record_format.shard_path(output, i, options.num_shards)
            for i in range(options.num_shards)]
@@ -327,46 +515,87 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
   per_shard = [0] * options.num_shards
   skipped = list(skipped)
   per_source = []
-  total = dropped = files_done = with_segmentation = segmented = 0
+  total = dropped = damaged = files_done = with_segmentation = segmented = 0
+  stored = float("inf")  # the smallest short side of a stored frame
   class_pixels = np.zeros(256, np.int64)
-  start_time = last_log = time.time()
+  progress = _Progress(len(sources))
+  stop = threading.Event()
+  workers = max(options.workers, 1)
 
-  def progress():
-    rate = total / max(time.time() - start_time, 1e-6)
-    logging.info("files %d/%d, clips %d, %.1f clips/s, skipped %d, dropped (static) %d",
-                 files_done, len(sources), total, rate, len(skipped), dropped)
+  def putter(q):
+    def put(item):
+      while not stop.is_set():
+        try:
+          q.put(item, timeout=0.5)
+          return
+        except queue.Full:
+          continue
+      raise _Stopped()
+    return put
+
+  def take(q, future):
+    """The next item of a source's queue, logging progress while waiting."""
+    while True:
+      try:
+        return q.get(timeout=min(PROGRESS_SECONDS, 1.0))
+      except queue.Empty:
+        if future.done() and q.empty():
+          future.result()  # Raises what ended the worker.
+          raise RuntimeError("A converter worker ended without reporting its source.") from None
+        progress.maybe_log(files_done, total, len(skipped), dropped + damaged)
 
   try:
-    with concurrent.futures.ThreadPoolExecutor(max(options.workers, 1)) as pool:
-      window = max(options.workers, 1) * 2  # Bounded: decoded videos can be large.
-      futures = {}
-      for i in range(len(sources)):
-        for j in range(i, min(i + window, len(sources))):
-          if j not in futures:
-            futures[j] = pool.submit(process_source, sources[j], options, labels[j],
-                                     segmenter)
-        result = futures.pop(i).result()
-        source = sources[i]
-        files_done += 1
-        if result["error"]:
-          logging.warning("Skipped %s: %s", source.path, result["error"])
-          skipped.append({"path": source.path, "reason": result["error"]})
-          continue
-        for encoded, meta in result["clips"]:
-          shard = total % options.num_shards
-          writers[shard].write(record_format.example_from_encoded(
-              encoded, **meta).SerializeToString())
-          per_shard[shard] += 1
-          total += 1
-          with_segmentation += meta.get("segmentation_png") is not None
-        dropped += result["dropped"]
-        segmented += result.get("segmented", 0)
-        class_pixels += result.get("class_pixels", 0)
-        per_source.append({"path": source.path, "num_clips": len(result["clips"]),
-                           "dropped_low_variance": result["dropped"]})
-        if time.time() - last_log >= PROGRESS_SECONDS:
-          last_log = time.time()
-          progress()
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+      pending = {}
+      try:
+        for i, source in enumerate(sources):
+          for j in range(i, min(i + workers, len(sources))):
+            if j not in pending:
+              q = queue.Queue(QUEUE_CLIPS)
+              on_open = functools.partial(progress.open.__setitem__, j)
+              pending[j] = q, pool.submit(produce_source, sources[j], options, putter(q),
+                                          labels[j], segmenter, on_open)
+          q, future = pending.pop(i)
+          while True:
+            kind, value = take(q, future)
+            if kind == "raise":
+              raise value
+            if kind == "done":
+              break
+            encoded, meta = value
+            shard = total % options.num_shards
+            writers[shard].write(record_format.example_from_encoded(
+                encoded, **meta).SerializeToString())
+            per_shard[shard] += 1
+            total += 1
+            stored = min(stored, min(meta["height"], meta["width"]))
+            with_segmentation += meta.get("segmentation_png") is not None
+            progress.maybe_log(files_done, total, len(skipped), dropped + damaged)
+          summary = value
+          frames = progress.open.pop(i, None)
+          progress.decoded_done += frames.stats.frames if frames is not None else 0
+          files_done += 1
+          dropped += summary["dropped"]
+          damaged += summary.get("dropped_damaged", 0)
+          segmented += summary.get("segmented", 0)
+          class_pixels += summary.get("class_pixels", 0)
+          entry = _source_entry(source, summary)
+          reason = _skip_reason(summary)
+          if reason:
+            logging.warning("Skipped %s: %s", source.path, reason)
+            skipped.append({"path": source.path, "reason": reason, **entry})
+          else:
+            per_source.append(entry)
+            if summary["error"]:
+              logging.warning("%s: stopped after %d clips: %s", source.path,
+                              summary["num_clips"], summary["error"])
+            if summary.get("decode_errors"):
+              logging.warning("%s: %d decoder errors, %d damaged frames, %d damaged clips "
+                              "dropped (%s)", source.path, summary["decode_errors"],
+                              summary["damaged_frames"], summary["dropped_damaged"],
+                              "; ".join(summary.get("decode_messages", [])))
+      finally:
+        stop.set()
   except BaseException:
     for writer in writers:
       writer.close()
@@ -375,22 +604,23 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
     raise
   for writer in writers:
     writer.close()
-  progress()
   if total:
-    for tmp, path in zip(tmp_paths, paths):
+    for tmp, path in zip(tmp_paths, paths, strict=True):
       os.replace(tmp, path)
   else:
     for tmp in tmp_paths:
       os.remove(tmp)
+  seconds = time.time() - progress.start
   manifest = {
       "num_clips": total,
-      "shards": ([{"path": os.path.basename(p), "num_clips": n} for p, n in zip(paths, per_shard)]
-                 if total else []),
+      "shards": ([{"path": os.path.basename(p), "num_clips": n}
+                  for p, n in zip(paths, per_shard, strict=True)] if total else []),
       "sources": per_source,
       "num_sources": len(per_source),
       "skipped": skipped,
       "num_skipped": len(skipped),
       "dropped_low_variance": dropped,
+      "dropped_damaged": damaged,
       "label_ids": label_ids,
       "segmentation": {
           "segmenter": segmenter.path if segmenter is not None else None,
@@ -400,16 +630,76 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
       },
       "compression": "GZIP" if options.gzip else "",
       "options": dataclasses.asdict(options),
-      "seconds": round(time.time() - start_time, 2),
+      "seconds": round(seconds, 2),
   }
+  _warn_if_larger_than_configs(stored)
   manifest_path = record_format.manifest_path(output)
   with open(manifest_path + ".tmp", "w") as f:
     json.dump(manifest, f, indent=2)
   os.replace(manifest_path + ".tmp", manifest_path)
-  logging.info("Wrote %d clips to %d shards %s (%d inputs skipped, %d static clips dropped); "
-               "manifest %s", total, options.num_shards if total else 0, output, len(skipped),
-               dropped, manifest_path)
+  logging.info("Wrote %d clips (%.1f clips/s, %d frames decoded) to %d shards %s; %d inputs "
+               "skipped, %d static and %d damaged clips dropped; manifest %s", total,
+               total / max(seconds, 1e-6), progress.decoded_done,
+               options.num_shards if total else 0, output, len(skipped), dropped, damaged,
+               manifest_path)
   return manifest
+
+
+def largest_config_size():
+  """The largest frame side any config of the package (configs/*.py) reads, or 0."""
+  import configs
+
+  largest = 0
+  for path in glob.glob(os.path.join(os.path.dirname(configs.__file__), "*.py")):
+    name = os.path.splitext(os.path.basename(path))[0]
+    if name.startswith("_") or name == "common":
+      continue
+    try:
+      data = importlib.import_module(f"configs.{name}").get_config().data
+    except Exception as e:  # noqa: BLE001  (the file is listed as skipped, with the error)
+      logging.debug("config %s not read: %s", name, e)
+      continue
+    largest = max(largest, int(data.height), int(data.width))
+  return largest
+
+
+def _warn_if_larger_than_configs(stored):
+  """Warns when stored frames are 2x or more of what any config reads: every read would
+  decode and resize far more pixels than the model sees."""
+  if stored == float("inf"):
+    return
+  largest = largest_config_size()
+  if largest and stored >= 2 * largest:
+    logging.warning("Stored frames have a short side of %d, %.1fx the largest size any config "
+                    "reads (%d): the pipeline shrinks them at every read; --resize=%d stores "
+                    "what it needs.", stored, stored / largest, largest, largest)
+
+
+def _source_entry(source, summary):
+  """A source's manifest entry: clip counts and the facts of `source_summary`."""
+  keys = ("fps", "decoded_size", "display_size", "rotation", "pixel_aspect",
+          "frames_decoded", "decode_errors", "damaged_frames", "decode_messages")
+  entry = {"path": source.path, "num_clips": summary["num_clips"],
+           "dropped_low_variance": summary["dropped"]}
+  if "dropped_damaged" in summary:
+    entry.update(dropped_damaged=summary["dropped_damaged"],
+                 damaged_kept=summary["damaged_kept"])
+  if summary["error"] and summary["num_clips"]:
+    entry["error"] = summary["error"]
+  entry.update({k: summary[k] for k in keys if k in summary})
+  return entry
+
+
+def _skip_reason(summary):
+  """Why a source gave nothing to write (None when it gave clips or was only static)."""
+  if summary["num_clips"]:
+    return None
+  if summary["error"]:
+    return summary["error"]
+  if summary.get("dropped_damaged"):
+    return (f"{summary['decode_errors']} decoder errors: all {summary['dropped_damaged']} "
+            f"clips had damaged frames (--keep_damaged to keep them).")
+  return None
 
 
 # ----------------------------------------------------------------------------- command line
@@ -444,6 +734,9 @@ def define_flags(flag_values=flags.FLAGS):
                        "this tall stacked vertically.", flag_values=f)
   flags.DEFINE_bool("label_from_parent", False, "Class id from the sorted parent folder names.",
                     flag_values=f)
+  flags.DEFINE_bool("keep_damaged", False, "Keep clips with frames decoded after a decoder "
+                    "error (until the next key frame); they are counted in the manifest "
+                    "either way.", flag_values=f)
   flags.DEFINE_float("fps", 8.0, "Frames per second recorded for frame folders, VGAN images and "
                      "synthetic clips (videos keep their own).", flag_values=f)
   flags.DEFINE_integer("num_clips", 256, "Synthetic source: number of clips.", flag_values=f)
@@ -476,7 +769,8 @@ def run(flag_values):
       num_shards=f.num_shards, gzip=f.gzip, workers=f.workers,
       min_temporal_variance=f.min_temporal_variance, vgan_frame_height=f.vgan_frame_height,
       label_from_parent=f.label_from_parent, num_clips=f.num_clips, seed=f.seed,
-      max_shapes=f.max_shapes, fps=f.fps, segmenter=f.segmenter)
+      max_shapes=f.max_shapes, fps=f.fps, segmenter=f.segmenter,
+      keep_damaged=f.keep_damaged)
   # Loaded before any input is read: a bad path fails fast, naming it.
   segmenter = segmenter_lib.Segmenter(f.segmenter) if f.segmenter else None
   if f.source == "synthetic":
@@ -496,6 +790,7 @@ def run(flag_values):
   return 0 if manifest["num_clips"] else 1
 
 
+@video_io.one_line_errors
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Expected only flags, received arguments {argv[1:]}.")

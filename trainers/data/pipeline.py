@@ -19,7 +19,10 @@ trainers.data.format; files from `data.train_files` or `data.eval_files`) and "t
 bair_robot_pushing_small, moving_mnist and ucf101.
 
 Clips: T frames at stride `data.frame_stride` from a random start (training) or frame 0
-(eval); optional short-side resize to `data.resize`; a random crop and horizontal flip
+(eval); resized (zoo.inputs.resize_images, the serving preprocessing's resize) so that they
+cover H x W (`data.resize` = 0, the default: what the model sees of a frame is what it sees
+of a served photo), or the short side to `data.resize` > 0, or kept at the stored size
+(`data.resize` < 0); a random crop and horizontal flip
 (`data.random_flip`) in training, a centre crop in eval; frames smaller than H x W are scaled
 up to cover it first. Frames stay uint8 per clip (resized ones are rounded back to uint8, as
 if stored at that size) and a whole batch is mapped to [-1, 1] at once, which costs less CPU
@@ -174,6 +177,7 @@ def make_dataset(data_config, batch_size, training, input_context=None, seed=0):
     else:
       raise ValueError("Expected data.source 'synthetic', 'tfrecord' or 'tfds:NAME', received "
                        f"{source!r}.")
+    logging.info("data %s: %s.", source, resize_rule(data))
     ds = _clips(records, parse, data, batch_size, training, outputs, pipeline_id, seed)
   if data.get("frame_mode", False):
     ds = _frames(ds, data.num_frames, training, pipeline_id, seed)
@@ -429,15 +433,31 @@ def _select(counter, record, data, training, outputs, pipeline_id, seed):
 
 
 def _target_size(h, w, data):
-  """Size (rh, rw) to resize decoded frames to before cropping H x W."""
-  hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
-  if data.get("resize", 0):
-    scale = float(data.resize) / tf.minimum(hf, wf)
-    hf, wf = tf.round(hf * scale), tf.round(wf * scale)
-  cover = tf.maximum(tf.maximum(data.height / hf, data.width / wf), 1.0)
-  rh = tf.cast(tf.math.ceil(hf * cover - 1e-3), tf.int32)
-  rw = tf.cast(tf.math.ceil(wf * cover - 1e-3), tf.int32)
-  return rh, rw
+  """Size (rh, rw) to resize decoded frames to before cropping H x W (see `resize_rule`)."""
+  height, width = data.height, data.width
+  resize = data.get("resize", 0)
+  if not resize:
+    return zoo_inputs.cover_size(h, w, height, width)
+  hf, wf = tf.cast(h, tf.float64), tf.cast(w, tf.float64)
+  if resize > 0:
+    scale = float(resize) / tf.minimum(hf, wf)
+    h, w = tf.cast(tf.round(hf * scale), tf.int32), tf.cast(tf.round(wf * scale), tf.int32)
+  covers = tf.logical_and(h >= height, w >= width)
+  rh, rw = zoo_inputs.cover_size(h, w, height, width)  # scaled up: too small to crop
+  return tf.where(covers, h, rh), tf.where(covers, w, rw)
+
+
+def resize_rule(data):
+  """The pipeline's resize in words (logged when a dataset of stored frames is built)."""
+  resize = data.get("resize", 0)
+  if not resize:
+    return (f"frames resized to cover {data.height}x{data.width} (short side to the model's "
+            "size, data.resize=0) before cropping")
+  if resize > 0:
+    return (f"frames' short side resized to {resize} (data.resize) before cropping "
+            f"{data.height}x{data.width}")
+  return (f"frames cropped to {data.height}x{data.width} at their stored size (data.resize < "
+          "0; scaled up only when smaller)")
 
 
 def _flip_width(frames):
@@ -492,7 +512,7 @@ def _decode(record, data, training, outputs):
     return x[:, top:top + height, left:left + width]
 
   def resize_and_crop():
-    x = tf.image.resize(tf.cast(images, tf.float32), [rh, rw], antialias=True)
+    x = zoo_inputs.resize_images(images, [rh, rw])
     # Back to uint8, as if the frames had been stored at this size: the clip stays 8-bit
     # (a quarter of the bytes) until the batch is converted at once (`_to_unit_range`).
     return tf.cast(tf.clip_by_value(tf.round(crop(x)), 0.0, 255.0), tf.uint8)

@@ -3,16 +3,24 @@
 Every writer takes uint8 frames [T, H, W, 3]; `to_uint8` converts [-1, 1] floats.
 Files are written under a temporary name and renamed when complete.
 
-The readers (`read_video`, `read_frame_folder`, `read_vgan_clip`) return uint8 frames
-[T, H, W, 3] and raise ValueError naming the file when it cannot be decoded; they feed
-`trainers.data.make_tfrecords`.
+The readers (`iter_video`, `iter_frame_folder`, `read_vgan_clip`, `read_image`) return
+upright uint8 RGB frames and raise ValueError naming the file when it cannot be decoded;
+they feed `trainers.data.make_tfrecords`, and `read_image` is also the photo loader of the
+export CLIs.
 """
 
+import dataclasses
+import fractions
+import functools
 import os
+import sys
 
+from absl import logging
 import av
+import av.logging
 import numpy as np
 from PIL import Image
+from PIL import ImageOps
 
 
 def to_uint8(video):
@@ -52,7 +60,9 @@ def write_mp4(path, frames, fps=8):
   frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
   tmp = path + ".tmp.mp4"
   with av.open(tmp, mode="w") as container:
-    stream = container.add_stream("libx264", rate=fps)
+    # A Fraction keeps NTSC rates (29.97 = 30000/1001) exact.
+    rate = fractions.Fraction(fps).limit_denominator(1001)
+    stream = container.add_stream("libx264", rate=rate)
     stream.width, stream.height = frames.shape[2], frames.shape[1]
     stream.pix_fmt = "yuv420p"
     stream.options = {"crf": "18"}
@@ -86,35 +96,302 @@ def write_video(path, frames, fps=8):
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".gif", ".mov", ".m4v")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+BACKGROUND = (255, 255, 255)  # what transparent pixels of a photo are composited on
 
 
-def iter_video(path):
-  """Yields the frames of a video file (any container PyAV/FFmpeg reads) as uint8 [H, W, 3].
+class InputError(ValueError):
+  """A user's file or path that cannot be used; its message is one line naming it and why.
 
-  A generator so that a caller can resize each frame before the next one is decoded, which
-  keeps long, large videos out of memory. Decoding errors are re-raised as ValueError naming
-  `path`.
+  The CLIs print it as that one line (`one_line_errors`) instead of a traceback.
+  """
+
+
+def one_line_errors(main):
+  """Wraps an absl `main(argv)`: an InputError (or an OSError naming a path: missing,
+  a directory, read-only) prints as one line and exits with status 2; with absl
+  verbosity >= 1 (`-v 1`) the traceback is raised instead."""
+
+  @functools.wraps(main)
+  def wrapped(argv):
+    try:
+      return main(argv)
+    except (InputError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+            PermissionError) as e:
+      if logging.vlog_is_on(1):
+        raise
+      if isinstance(e, OSError) and e.filename:
+        e = f"{e.strerror}: {e.filename}"
+      print(f"error: {e} (-v 1 for the traceback)", file=sys.stderr)
+      sys.exit(2)
+
+  return wrapped
+
+
+def check_output_directory(path, flag):
+  """Creates the directory of the output `path` (given as `flag`); InputError when it cannot
+  be made (a file in the way) or written to (read-only)."""
+  directory = os.path.dirname(os.path.abspath(path))
+  try:
+    os.makedirs(directory, exist_ok=True)
+  except OSError as e:
+    raise InputError(f"Expected {flag} in a directory that can be created, received {path}: "
+                     f"{e.strerror} ({e.filename}).") from e
+  if not os.access(directory, os.W_OK | os.X_OK):
+    raise InputError(f"Expected {flag} in a writable directory, received {path}: {directory} "
+                     "is read-only.")
+  return directory
+
+
+# ----------------------------------------------------------------------------- photos
+
+
+def _to_rgb(image, background):
+  """Any Pillow mode -> RGB uint8 [h, w, 3]; None for modes without a meaning as a photo."""
+  if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+    # 16-bit greyscale (PNG): Pillow's convert("RGB") clips it at 255, i.e. white.
+    grey = np.asarray(image).astype(np.float64)
+    bits = 16 if image.mode.startswith("I;16") or grey.max() > 255 else 8
+    grey = np.clip(np.rint(grey * (255.0 / (2 ** bits - 1))), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
+  if image.mode == "P" and "transparency" in image.info:
+    image = image.convert("RGBA")
+  if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    rgba = image.convert("RGBA")
+    flat = Image.new("RGBA", rgba.size, tuple(background) + (255,))
+    return np.asarray(Image.alpha_composite(flat, rgba).convert("RGB"))
+  if image.mode in ("RGB", "L", "1", "P", "CMYK", "YCbCr", "RGBX"):
+    return np.asarray(image.convert("RGB"))
+  return None
+
+
+def read_image(path, background=BACKGROUND):
+  """A user's photo (or frame) as uint8 RGB [h, w, 3], upright and 8-bit.
+
+  The one photo loader of the package (the converter's frames, export.animate,
+  export.from_mask's colour masks): the EXIF orientation is applied (as viewers show the
+  photo), 16-bit greyscale is scaled to 8 bits, palette, greyscale and CMYK become RGB, and
+  alpha (RGBA, LA, transparent palettes) is composited on `background` (white). Anything
+  else (an unreadable file, a float or Lab image, more pixels than Pillow's decompression-bomb
+  limit) raises InputError naming the file and the reason.
   """
   try:
-    with av.open(path) as container:
+    with Image.open(path) as image:
+      image = ImageOps.exif_transpose(image)
+      image.load()
+      rgb = _to_rgb(image, background)
+      mode = image.mode
+  except Image.DecompressionBombError as e:
+    raise InputError(f"Expected an image of at most {Image.MAX_IMAGE_PIXELS} pixels, received "
+                     f"{path}: {e}") from e
+  except (OSError, ValueError, SyntaxError) as e:
+    if os.path.isdir(path):
+      raise InputError(f"Expected an image file, received a directory: {path}") from e
+    raise InputError(f"Expected an image file Pillow can read (PNG, JPEG, ...), received "
+                     f"{path}: {e}") from e
+  if rgb is None:
+    raise InputError(f"Expected an RGB, greyscale, palette, CMYK or 16-bit image, received "
+                     f"{path} in Pillow mode {mode}.")
+  return rgb
+
+
+def read_mask_image(path):
+  """A class-id map (one-channel or palette PNG) as int32 [h, w], EXIF orientation applied
+  as `read_image` applies it to the photo the mask belongs to."""
+  try:
+    with Image.open(path) as image:
+      image = ImageOps.exif_transpose(image)
+      image.load()
+      if image.mode not in ("L", "P", "I", "I;16"):
+        raise InputError(f"Expected a class-id mask image (one channel: mode L, P or I), "
+                         f"received {path} in mode {image.mode}.")
+      return np.asarray(image, np.int32)
+  except (OSError, SyntaxError, Image.DecompressionBombError) as e:
+    raise InputError(f"Expected a class-id mask image (one-channel PNG), received {path}: "
+                     f"{e}") from e
+
+
+# ----------------------------------------------------------------------------- videos
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoInfo:
+  """What the first video stream of a file declares.
+
+  `height`, `width`: the decoded (stored) frame size; `rotation`: the degrees, counter-
+  clockwise, that players turn the frame by (the display matrix phones write, or an older
+  `rotate` tag), one of 0, 90, 180, 270; `pixel_aspect`: the sample aspect ratio (width of a
+  pixel over its height); `num_frames`: video packets in the container (0: unknown).
+  """
+  height: int
+  width: int
+  rotation: int = 0
+  pixel_aspect: float = 1.0
+  fps: float = 0.0
+  num_frames: int = 0
+
+  @property
+  def display_size(self):
+    """(height, width) as players show it: square pixels, upright."""
+    h, w = self.height, max(int(round(self.width * self.pixel_aspect)), 1)
+    return (w, h) if self.rotation in (90, 270) else (h, w)
+
+  def as_dict(self):
+    return {"decoded_size": [self.height, self.width], "display_size": list(self.display_size),
+            "rotation": self.rotation, "pixel_aspect": round(self.pixel_aspect, 6),
+            "fps": round(self.fps, 6)}
+
+
+@dataclasses.dataclass
+class DecodeStats:
+  """Counts of one file's decoding, updated by `iter_video` before each frame is yielded.
+
+  `errors`: error messages of the demuxer and decoder (FFmpeg conceals a damaged macroblock
+  and carries on, so the frame arrives but its pixels are guessed); `damaged_frames`: frames
+  output from the first error until the next key frame (the concealment propagates through
+  the frames that reference it); `damaged`: whether the frame just yielded is one of them.
+  """
+  frames: int = 0
+  errors: int = 0
+  damaged_frames: int = 0
+  damaged: bool = False
+  messages: list = dataclasses.field(default_factory=list)  # the first few, for the log
+
+
+_ERROR_LEVEL = av.logging.ERROR
+_KEPT_MESSAGES = 3
+
+
+def _enable_decoder_errors():
+  """FFmpeg's log is off in PyAV unless a level is set; errors are what the counts read."""
+  if av.logging.get_level() is None or av.logging.get_level() < _ERROR_LEVEL:
+    av.logging.set_level(_ERROR_LEVEL)
+
+
+def _rotation_tag(stream):
+  """Counter-clockwise degrees from a `rotate` metadata tag (clockwise degrees), or 0."""
+  for key, value in stream.metadata.items():
+    if key.lower() == "rotate":
+      try:
+        return (-int(float(value))) % 360
+      except ValueError:
+        return 0
+  return 0
+
+
+def _normal_rotation(degrees):
+  """Nearest multiple of 90 in [0, 360)."""
+  return int(90 * round(float(degrees) / 90.0)) % 360
+
+
+def _upright(frame, rotation):
+  """Turns a decoded frame [H, W, 3] `rotation` degrees counter-clockwise, as players do."""
+  return np.ascontiguousarray(np.rot90(frame, rotation // 90)) if rotation else frame
+
+
+def _open(path):
+  # Damaged headers can hold metadata that is not UTF-8; it must not stop the decoding.
+  return av.open(path, metadata_errors="replace")
+
+
+def _decode_error(path, e):
+  if os.path.isdir(path):
+    return InputError(f"Expected a video file, received a directory: {path}")
+  if isinstance(e, UnicodeDecodeError):
+    return ValueError(f"Could not decode video file {path}: a text field of its header is not "
+                      f"UTF-8 ({e.reason} at byte {e.start}), the file is damaged.")
+  return ValueError(f"Could not decode video file {path}: {e}")
+
+
+def probe_video(path):
+  """VideoInfo of `path`: demuxes every packet (no decoding) to count frames, and decodes the
+  first frame for its display matrix. Errors name the file (ValueError)."""
+  _enable_decoder_errors()
+  try:
+    with av.logging.Capture(local=True), _open(path) as container:
       if not container.streams.video:
         raise ValueError(f"Expected a video stream in {path}, received none.")
       stream = container.streams.video[0]
-      stream.thread_type = "AUTO"
-      for frame in container.decode(stream):
-        yield frame.to_ndarray(format="rgb24")
-  except (av.FFmpegError, OSError, EOFError) as e:
-    raise ValueError(f"Could not decode video file {path}: {e}") from e
+      rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+      sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+      pixel_aspect = float(sar) if sar and float(sar) > 0 else 1.0
+      rotation = _rotation_tag(stream)
+      height, width = stream.codec_context.height, stream.codec_context.width
+      frame = next(container.decode(stream), None)
+      if frame is not None:
+        height, width = frame.height, frame.width
+        rotation = _normal_rotation(frame.rotation) or rotation
+      container.seek(0)
+      num_frames = sum(1 for p in container.demux(stream) if p.size)
+  except (av.FFmpegError, OSError, EOFError, UnicodeDecodeError) as e:
+    raise _decode_error(path, e) from e
+  return VideoInfo(height, width, rotation, pixel_aspect, float(rate) if rate else 0.0,
+                   num_frames)
+
+
+def iter_video(path, stats=None):
+  """Yields the frames of a video file (any container PyAV/FFmpeg reads) as uint8 [H, W, 3],
+  upright (turned by the stream's display rotation, as players show it).
+
+  A generator so that a caller can resize each frame before the next one is decoded, which
+  keeps long, large videos out of memory. `stats` (a DecodeStats) is updated before each
+  frame. FFmpeg's error messages are captured per frame in this thread, so the decoder runs
+  in it alone: messages from FFmpeg's own frame or slice threads cannot be attributed to a
+  file (the converter decodes several files in parallel instead). Decoding errors that stop
+  the file are re-raised as ValueError naming `path`.
+  """
+  stats = stats if stats is not None else DecodeStats()
+  _enable_decoder_errors()
+  container = None
+  try:
+    with av.logging.Capture(local=True) as logs:
+      container = _open(path)
+    _count_errors(logs, stats)
+    if not container.streams.video:
+      raise ValueError(f"Expected a video stream in {path}, received none.")
+    stream = container.streams.video[0]
+    stream.thread_type = "NONE"
+    rotation = _rotation_tag(stream)
+    decoder = container.decode(stream)
+    first = True
+    while True:
+      with av.logging.Capture(local=True) as logs:
+        frame = next(decoder, None)
+      new_errors = _count_errors(logs, stats)
+      if frame is None:
+        break
+      if first:
+        rotation = _normal_rotation(frame.rotation) or rotation
+        first = False
+      if new_errors:
+        stats.damaged = True
+      elif frame.key_frame:
+        stats.damaged = False
+      stats.frames += 1
+      stats.damaged_frames += stats.damaged
+      yield _upright(frame.to_ndarray(format="rgb24"), rotation)
+  except (av.FFmpegError, OSError, EOFError, UnicodeDecodeError) as e:
+    raise _decode_error(path, e) from e
+  finally:
+    if container is not None:
+      container.close()
+
+
+def _count_errors(logs, stats):
+  errors = [log for log in logs if log[0] <= _ERROR_LEVEL]
+  stats.errors += len(errors)
+  for _, name, message in errors[:max(_KEPT_MESSAGES - len(stats.messages), 0)]:
+    stats.messages.append(f"{name}: {message.strip()}")
+  return len(errors)
 
 
 def video_fps(path, default=0.0):
   """Frames per second of the first video stream of `path`, or `default` when unknown."""
   try:
-    with av.open(path) as container:
+    with _open(path) as container:
       stream = container.streams.video[0]
       rate = stream.average_rate or stream.guessed_rate or stream.base_rate
       return float(rate) if rate else default
-  except (av.FFmpegError, OSError, EOFError, IndexError):
+  except (av.FFmpegError, OSError, EOFError, IndexError, UnicodeDecodeError):
     return default
 
 
@@ -126,32 +403,32 @@ def read_video(path):
   return np.stack(frames), video_fps(path)
 
 
-def _read_image(path):
-  try:
-    with Image.open(path) as image:
-      return np.asarray(image.convert("RGB"))
-  except (OSError, ValueError) as e:
-    raise ValueError(f"Could not decode image file {path}: {e}") from e
-
-
 def frame_folder_files(path):
   """The image files of a folder of frames, sorted by name (the frame order)."""
   names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS))
   return [os.path.join(path, n) for n in names]
 
 
-def read_frame_folder(path):
-  """Reads a folder of frame images (one folder = one video, frames sorted by name)."""
+def iter_frame_folder(path):
+  """Yields the frames of a folder of frame images (one folder = one video, sorted by name)
+  one at a time; every frame must have the first one's size."""
   files = frame_folder_files(path)
   if not files:
     raise ValueError(f"Expected image files ({', '.join(IMAGE_EXTENSIONS)}) in folder {path}, "
                      "received none.")
-  frames = [_read_image(f) for f in files]
-  for f, frame in zip(files, frames):
-    if frame.shape != frames[0].shape:
-      raise ValueError(f"Expected every frame of {path} to be {frames[0].shape}, received "
+  shape = None
+  for f in files:
+    frame = read_image(f)
+    shape = shape or frame.shape
+    if frame.shape != shape:
+      raise ValueError(f"Expected every frame of {path} to be {shape}, received "
                        f"{frame.shape} in {f}.")
-  return np.stack(frames)
+    yield frame
+
+
+def read_frame_folder(path):
+  """Reads a folder of frame images (one folder = one video, frames sorted by name)."""
+  return np.stack(list(iter_frame_folder(path)))
 
 
 def read_vgan_clip(path, frame_height=64):
@@ -159,7 +436,7 @@ def read_vgan_clip(path, frame_height=64):
 
   Vondrick et al.'s released data stores 32 frames of 64x64 as one JPEG 64 wide and 2048 tall.
   """
-  image = _read_image(path)
+  image = read_image(path)
   if image.shape[0] % frame_height:
     raise ValueError(f"Expected the height of {path} to be a multiple of the frame height "
                      f"{frame_height}, received {image.shape[0]}.")

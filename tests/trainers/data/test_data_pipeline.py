@@ -44,8 +44,8 @@ def test_uint8_to_unit_is_x_over_127_5_minus_1_to_rounding_and_round_trips():
 @pytest.mark.parametrize("fmt", ["png", "png_mosaic"])  # 40-row frames: a 48-row mosaic pitch.
 def test_eval_takes_frames_from_zero_at_stride_and_centre_crop(tmp_path, fmt):
   pattern = write_shards(str(tmp_path / "c"), _index_examples(1, fmt=fmt))
-  cfg = data_config(source="tfrecord", eval_files=pattern, num_frames=4, frame_stride=3,
-                    height=16, width=24)
+  cfg = data_config(resize=-1, source="tfrecord", eval_files=pattern, num_frames=4,
+                    frame_stride=3, height=16, width=24)
   (batch,) = batches(pipeline.make_dataset(cfg, 1, False))
   frame, row, col = decode_index(batch["video"][0])
   np.testing.assert_array_equal(frame[:, 0, 0], [0, 3, 6, 9])
@@ -56,7 +56,8 @@ def test_eval_takes_frames_from_zero_at_stride_and_centre_crop(tmp_path, fmt):
 @pytest.mark.parametrize("fmt", ["png", "png_mosaic"])
 def test_training_crops_are_windows_at_stride_with_random_start_and_flip(tmp_path, fmt):
   pattern = write_shards(str(tmp_path / "c"), _index_examples(4, fmt=fmt))
-  cfg = data_config(source="tfrecord", train_files=pattern, num_frames=4, frame_stride=3,
+  cfg = data_config(resize=-1, source="tfrecord", train_files=pattern, num_frames=4,
+                    frame_stride=3,
                     height=16, width=24, random_flip=True)
   starts, flips = set(), set()
   for b in batches(pipeline.make_dataset(cfg, 4, True, seed=5), 4):
@@ -76,7 +77,7 @@ def test_training_crops_are_windows_at_stride_with_random_start_and_flip(tmp_pat
 
 def test_training_without_random_flip_keeps_the_layout(tmp_path):
   pattern = write_shards(str(tmp_path / "c"), _index_examples(2, fmt="png_mosaic"))
-  cfg = data_config(source="tfrecord", train_files=pattern, height=16, width=24,
+  cfg = data_config(resize=-1, source="tfrecord", train_files=pattern, height=16, width=24,
                     random_flip=False)
   got = batches(pipeline.make_dataset(cfg, 2, True, seed=5), 3)
   assert len(got) == 3
@@ -92,8 +93,8 @@ def test_segmentation_middle_and_first_frame_follow_the_clip(tmp_path, fmt):
   examples = [record_format.encode_clip(clip, fmt, segmentation=seg, middle_frame=13),
               record_format.encode_clip(clip, fmt, segmentation=seg)]
   pattern = write_shards(str(tmp_path / "s"), examples)
-  cfg = data_config(source="tfrecord", train_files=pattern, eval_files=pattern, num_frames=4,
-                    frame_stride=3, height=16, width=24,
+  cfg = data_config(resize=-1, source="tfrecord", train_files=pattern, eval_files=pattern,
+                    num_frames=4, frame_stride=3, height=16, width=24,
                     outputs=("segmentation", "middle_frame", "first_frame"))
   (b,) = batches(pipeline.make_dataset(cfg, 2, False))
   assert b["segmentation"].dtype == np.int32 and b["segmentation"].shape == (2, 16, 24)

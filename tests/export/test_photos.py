@@ -1,0 +1,155 @@
+"""Photos of every kind through the one photo loader (trainers.data.video_io.read_image) that
+export.animate, export.from_mask and the converter's frames use."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from export import from_mask
+from trainers.data import video_io
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RED, BLUE = (200, 30, 40), (20, 40, 210)
+
+
+def _two_colour(height=12, width=20):
+  """uint8 [H, W, 3]: RED left half, BLUE right half (orientation shows)."""
+  rgb = np.zeros((height, width, 3), np.uint8)
+  rgb[:, :width // 2], rgb[:, width // 2:] = RED, BLUE
+  return rgb
+
+
+def test_alpha_is_composited_on_the_stated_background(tmp_path):
+  rgba = np.zeros((4, 6, 4), np.uint8)
+  rgba[..., :3] = RED
+  rgba[:, :3, 3] = 255  # left opaque, right transparent
+  rgba[:, 5, 3] = 128
+  Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+  got = video_io.read_image(str(tmp_path / "a.png"))
+  np.testing.assert_array_equal(got[:, 0], np.broadcast_to(RED, (4, 3)))
+  np.testing.assert_array_equal(got[:, 3], 255)  # white behind transparent pixels
+  np.testing.assert_allclose(got[0, 5], (np.array(RED) + 255) / 2, atol=1)
+  black = video_io.read_image(str(tmp_path / "a.png"), background=(0, 0, 0))
+  np.testing.assert_array_equal(black[:, 3], 0)
+  la = Image.fromarray(rgba[..., [0, 3]], "LA")
+  la.save(tmp_path / "la.png")
+  got = video_io.read_image(str(tmp_path / "la.png"))
+  np.testing.assert_array_equal(got[:, 0], 200)
+  np.testing.assert_array_equal(got[:, 3], 255)
+
+
+def test_palette_greyscale_cmyk_and_16_bit(tmp_path):
+  rgb = _two_colour()
+  Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=4).save(
+      tmp_path / "p.png")
+  np.testing.assert_array_equal(video_io.read_image(str(tmp_path / "p.png")), rgb)
+  palette = Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
+  palette.info["transparency"] = palette.getpixel((0, 0))  # RED's index
+  palette.save(tmp_path / "pt.png", transparency=palette.getpixel((0, 0)))
+  got = video_io.read_image(str(tmp_path / "pt.png"))
+  np.testing.assert_array_equal(got[:, 0], 255)
+  np.testing.assert_array_equal(got[:, -1], np.broadcast_to(BLUE, (12, 3)))
+  Image.fromarray(rgb[..., 0]).save(tmp_path / "l.png")
+  np.testing.assert_array_equal(video_io.read_image(str(tmp_path / "l.png")),
+                                np.repeat(rgb[..., :1], 3, -1))
+  Image.fromarray(rgb).convert("CMYK").save(tmp_path / "c.jpg", quality=98, subsampling=0)
+  np.testing.assert_allclose(video_io.read_image(str(tmp_path / "c.jpg")), rgb, atol=12)
+  # 16-bit greyscale: Pillow's own RGB conversion turns it white.
+  ramp = (np.arange(16 * 8, dtype=np.uint16).reshape(8, 16) * 500)
+  Image.fromarray(ramp).save(tmp_path / "g16.png")
+  with Image.open(tmp_path / "g16.png") as image:
+    assert image.mode.startswith("I")
+  got = video_io.read_image(str(tmp_path / "g16.png"))
+  np.testing.assert_allclose(got[..., 0], ramp / 257.0, atol=0.51)
+  assert got.dtype == np.uint8 and got[..., 0].max() < 255
+
+
+@pytest.mark.parametrize("orientation,turn", [(3, 2), (6, -1), (8, 1)])
+def test_exif_orientation_is_applied(tmp_path, orientation, turn):
+  """EXIF 6 means: turn the stored pixels a quarter clockwise to view them."""
+  upright = _two_colour()
+  stored = np.ascontiguousarray(np.rot90(upright, -turn))
+  exif = Image.Exif()
+  exif[0x0112] = orientation
+  Image.fromarray(stored).save(tmp_path / "e.jpg", exif=exif, quality=98, subsampling=0)
+  got = video_io.read_image(str(tmp_path / "e.jpg"))
+  assert got.shape == upright.shape
+  np.testing.assert_allclose(got, upright, atol=12)
+
+
+def test_progressive_large_and_tiny(tmp_path):
+  rgb = _two_colour()
+  Image.fromarray(rgb).save(tmp_path / "pr.jpg", progressive=True, quality=98, subsampling=0)
+  with Image.open(tmp_path / "pr.jpg") as image:
+    assert image.info.get("progressive")
+  np.testing.assert_allclose(video_io.read_image(str(tmp_path / "pr.jpg")), rgb, atol=12)
+  big = np.zeros((6000, 8000, 3), np.uint8)
+  big[:, 4000:] = BLUE
+  Image.fromarray(big).save(tmp_path / "big.png", compress_level=1)
+  got = video_io.read_image(str(tmp_path / "big.png"))
+  assert got.shape == (6000, 8000, 3) and tuple(got[0, -1]) == BLUE
+  Image.fromarray(rgb[:8, :8]).save(tmp_path / "tiny.png")
+  np.testing.assert_array_equal(video_io.read_image(str(tmp_path / "tiny.png")), rgb[:8, :8])
+
+
+def test_refusals_are_one_line_naming_the_file(tmp_path):
+  Image.fromarray(np.ones((4, 4), np.float32)).save(tmp_path / "f.tif")
+  with pytest.raises(video_io.InputError, match=r"f\.tif in Pillow mode F"):
+    video_io.read_image(str(tmp_path / "f.tif"))
+  (tmp_path / "notes.txt").write_text("not a photo")
+  with pytest.raises(video_io.InputError, match=r"received .*notes\.txt"):
+    video_io.read_image(str(tmp_path / "notes.txt"))
+  with pytest.raises(video_io.InputError, match="received a directory"):
+    video_io.read_image(str(tmp_path))
+  # The CLIs print it as one line, before any workdir is read.
+  for module, flag in (("export.animate", "--image"), ("export.from_mask", "--mask")):
+    result = subprocess.run(
+        [sys.executable, "-m", module, f"--workdir={tmp_path}/none",
+         f"{flag}={tmp_path}/notes.txt", f"--out={tmp_path}/o.mp4"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONPATH": ROOT})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "notes.txt" in result.stderr.strip().splitlines()[-1]
+
+
+def test_colour_mask_and_class_id_mask_are_turned_by_exif(tmp_path):
+  ids = np.zeros((6, 10), np.uint8)
+  ids[:, 5:] = 3
+  exif = Image.Exif()
+  exif[0x0112] = 6
+  Image.fromarray(np.ascontiguousarray(np.rot90(ids, 1))).save(tmp_path / "m.png", exif=exif)
+  np.testing.assert_array_equal(from_mask.read_mask(str(tmp_path / "m.png")), ids)
+
+
+def test_training_and_serving_resize_agree_on_a_real_size_photo(tmp_path):
+  """A 720p photo of grass-like texture: the eval pipeline's frame (data.resize's default:
+  cover the model size) and the serving preprocessing are within 1 grey level; the resize
+  serving used before (bilinear, no antialiasing) is far from both."""
+  import tensorflow as tf
+
+  from configs import common
+  from export import preprocess
+  from trainers.data import format as record_format
+  from trainers.data import pipeline
+
+  rng = np.random.default_rng(0)
+  blades = rng.integers(0, 256, (720, 1280), np.uint8)
+  grass = np.stack([blades // 3, blades, blades // 4], -1).astype(np.uint8)
+  prefix = str(tmp_path / "grass")
+  with tf.io.TFRecordWriter(record_format.shard_path(prefix, 0, 1)) as writer:
+    writer.write(record_format.encode_clip(np.stack([grass, grass]), "png").SerializeToString())
+  data = common.base().data
+  data.source, data.eval_files = "tfrecord", prefix + "-*"
+  data.num_frames, data.height, data.width = 2, 64, 64
+  (batch,) = list(pipeline.make_dataset(data, 1, False))
+  trained = (batch["video"].numpy()[0, 0] + 1.0) * 127.5
+  served = (preprocess.resize_and_crop(grass[None], 64, 64).numpy()[0] + 1.0) * 127.5
+  assert np.abs(trained - served).max() <= 1.0
+  aliased = tf.image.resize(grass[None].astype(np.float32), [64, 114], antialias=False)
+  aliased = aliased.numpy()[0, :, 25:89]
+  psnr = 10 * np.log10(255.0 ** 2 / np.mean((aliased - served) ** 2))
+  assert psnr < 30.0
