@@ -32,9 +32,12 @@ _config_import_root(sys.argv)
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
+from trainers import errors
 from trainers import loop
+from trainers.data import pipeline
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
@@ -54,7 +57,12 @@ def main(argv):
   config = flags.FLAGS.config
   if config is None:
     raise app.UsageError("--config is required (no configs/quickstart.py next to trainers/).")
-  loop.run(config, flags.FLAGS.workdir)
+  try:
+    loop.run(config, flags.FLAGS.workdir)
+  except (errors.RunError, pipeline.DataError) as e:
+    if logging.get_verbosity() >= logging.DEBUG:  # --verbosity=1: the traceback too
+      raise
+    sys.exit(f"Error: {e}")
 
 
 if __name__ == "__main__":
