@@ -281,7 +281,8 @@ def write_json(path, value):
 # ----------------------------------------------------------------------------- one run per workdir
 
 
-def _pid_alive(pid):
+def pid_alive(pid):
+  """True when a process `pid` (> 0) runs on this host."""
   try:
     os.kill(pid, 0)
   except ProcessLookupError:
@@ -358,7 +359,7 @@ class WorkdirLock:
       pid = previous.get("pid")
       fresh = time.time() - previous.get("heartbeat", 0) < LEASE_SECONDS
       dead_here = previous.get("host") == host and not (
-          isinstance(pid, int) and pid > 0 and _pid_alive(pid))
+          isinstance(pid, int) and pid > 0 and pid_alive(pid))
       if fresh and not dead_here:
         self.close()
         raise errors.WorkdirLockedError(
