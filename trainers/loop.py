@@ -157,12 +157,18 @@ def validate(config):
   expect(timeout > 0, "runtime.stop_timeout_secs", "> 0", timeout)
   rate = config.data.get("max_skip_rate", data_lib.DEFAULT_MAX_SKIP_RATE)
   expect(0.0 <= rate < 1.0, "data.max_skip_rate", "in [0, 1)", rate)
+  _validate_inputs(config)
+
+
+def _validate_models(config):
+  """Every network the config names is registered (checked before any is built)."""
   known = registry.names()
   networks = {"model.generator": config.model.generator}
   networks.update({f"model.discriminators.{k}": v for k, v in config.model.discriminators.items()})
   for field, entry in networks.items():
-    expect(entry.name in known, f"{field}.name", f"among {sorted(known)}", entry.name)
-  _validate_inputs(config)
+    if entry.name not in known:
+      raise errors.ConfigError(f"Expected {field}.name among {sorted(known)}, received "
+                               f"{entry.name!r}.")
 
 
 def _validate_inputs(config):
@@ -234,6 +240,7 @@ class Trainer:
     self.jit = strategy_lib.use_jit(config.runtime, self.strategy)
     if config.eval.every:  # fail now, not hours in, when FVD is asked and no I3D is there
       evaluate.eval_networks(config.eval)
+    _validate_models(config)
 
     self._init_input()
     with self.strategy.scope():
