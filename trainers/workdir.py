@@ -179,23 +179,26 @@ def restore_generator(workdir, step=None, ema=True):
   `ema_generator`); otherwise the raw generator.
   """
   config = load_config(workdir)
-  paths = [latest_checkpoint(workdir, step)]
-  if step is None:  # A checkpoint whose index loads may still fail on its data: fall back.
-    paths = readable_checkpoints(checkpoint_dir(workdir))
   generator = build_generator(config)
-  use_ema = ema and config.train.get("ema_decay", 0.0) > 0
-  ckpt = tf.train.Checkpoint(
-      **{"ema_generator" if use_ema else "generator": trackable_weights(generator)})
-  for i, path in enumerate(paths):
-    try:
+  key = "ema_generator" if ema and config.train.get("ema_decay", 0.0) > 0 else "generator"
+  failed = set()
+  while True:
+    # A running trainer may delete the chosen checkpoint (max_to_keep) while it is read:
+    # the candidates are listed again after each failure.
+    path = latest_checkpoint(workdir, step) if step is not None else next(
+        (p for p in readable_checkpoints(checkpoint_dir(workdir)) if p not in failed), None)
+    if path is None:
+      raise FileNotFoundError(f"No readable checkpoint under {checkpoint_dir(workdir)}.")
+    try:  # A fresh Checkpoint per attempt: a failed restore leaves state in the object.
+      ckpt = tf.train.Checkpoint(**{key: trackable_weights(generator)})
       ckpt.restore(path).expect_partial().assert_existing_objects_matched()
       return generator, config, path
     except tf.errors.OpError as e:
-      if i + 1 == len(paths):
+      if step is not None:
         raise
-      logging.warning("Skipping checkpoint %s, which does not load (%s); falling back to %s.",
-                      path, str(e).splitlines()[0], paths[i + 1])
-  raise AssertionError("unreachable")  # `paths` is never empty.
+      failed.add(path)
+      logging.warning("Skipping checkpoint %s, which does not load (%s); falling back to the "
+                      "previous one.", path, str(e).splitlines()[0])
 
 
 # ----------------------------------------------------------------------------- writing safely

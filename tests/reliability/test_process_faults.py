@@ -110,3 +110,25 @@ def test_a_second_trainer_on_a_busy_workdir_stops_naming_the_first(tmp_path):
     first.communicate(timeout=120)
   assert first.returncode == 128 + signal.SIGTERM
   assert (tmp_path / "wd" / "lock").read_text() == ""  # released on exit
+
+
+@pytest.mark.slow  # ~40 s: a trainer in a fresh process
+def test_a_workdir_reads_safely_while_it_trains(tmp_path):
+  # Checkpoints appear complete (renamed) and vanish (max_to_keep) while the reader works.
+  import trainer_helpers  # pylint: disable=g-import-not-at-top,unused-import  (tiny networks)
+  from trainers import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  proc = helpers.start_tiny(tmp_path / "wd", {
+      "train.steps": 10**6, "train.log_every": 1, "train.checkpoint_every": 1,
+      "train.keep_checkpoints": 1})
+  try:
+    seen = _wait_for(proc, "step 2/")
+    assert any("step 2/" in line for line in seen), "".join(seen)[-3000:]
+    steps, deadline = set(), time.time() + 10
+    while time.time() < deadline:
+      _, config, path = workdir_lib.restore_generator(str(tmp_path / "wd"))
+      assert config.train.keep_checkpoints == 1
+      steps.add(path)
+  finally:
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+  assert len(steps) >= 2  # it read while new checkpoints replaced old ones
