@@ -191,3 +191,23 @@ def test_too_few_clips_for_the_sample_grid_fail_before_anything_is_written(tmp_p
   c.data.train_files = str(tmp_path / "nothing-*.tfrecord")
   with pytest.raises(errors.ConfigError, match="data.train_files to match files.*nothing-"):
     loop.run(c, str(tmp_path / "wd"))
+
+
+# --- skips reach the workdir and TensorBoard -----------------------------------------------
+
+
+def test_skipped_records_are_written_to_the_workdir_and_tensorboard(tmp_path):
+  from trainers.data import pipeline  # pylint: disable=g-import-not-at-top
+  shard = helpers.write_shard(tmp_path / "mixed.tfrecord",
+                              helpers.good_examples(4) + helpers.label_only_examples(1))
+  c = _tiny(steps=2, log_every=1, summary_every=0, checkpoint_every=0)
+  c.data.source, c.data.train_files, c.data.skip_corrupt = "tfrecord", shard, True
+  pipeline.reset_skipped_records()
+  loop.run(c, str(tmp_path / "wd"))
+  written = json.loads((tmp_path / "wd" / workdir_lib.SKIPPED_FILE).read_text())
+  assert written["step"] == 2 and written["files"][shard]["schema"] >= 1
+  tags = set()
+  for path in tf.io.gfile.glob(str(tmp_path / "wd" / "train" / "events.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      tags.update(v.tag for v in event.summary.value)
+  assert {"data/skipped_records", "data/skipped_schema"} <= tags
