@@ -130,7 +130,7 @@ class _StopRequest:
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
     if self._wakeup:
-      read, write, previous = self._wakeup
+      _, write, previous = self._wakeup
       signal.set_wakeup_fd(previous)
       os.close(write)
       self._wakeup = None

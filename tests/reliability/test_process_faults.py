@@ -115,7 +115,7 @@ def test_a_second_trainer_on_a_busy_workdir_stops_naming_the_first(tmp_path):
 @pytest.mark.slow  # ~40 s: a trainer in a fresh process
 def test_a_workdir_reads_safely_while_it_trains(tmp_path):
   # Checkpoints appear complete (renamed) and vanish (max_to_keep) while the reader works.
-  import trainer_helpers  # pylint: disable=g-import-not-at-top,unused-import  (tiny networks)
+  import trainer_helpers  # noqa: F401  pylint: disable=g-import-not-at-top  (tiny networks)
   from trainers import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   proc = helpers.start_tiny(tmp_path / "wd", {
       "train.steps": 10**6, "train.log_every": 1, "train.checkpoint_every": 1,

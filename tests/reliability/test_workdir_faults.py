@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import helpers
-import trainer_helpers  # noqa: F401  (registers the tiny networks)
+import trainer_helpers  # also registers the tiny networks
 from trainers import errors
 from trainers import loop
 from trainers import workdir as workdir_lib
@@ -87,8 +87,7 @@ def test_a_bad_config_leaves_the_workdir_unchanged(tmp_path):
   with pytest.raises(ValueError, match="no_such_arg"):
     loop.run(bad_field, wd)
   assert (tmp_path / "wd" / "config.json").read_bytes() == config_json
-  assert not os.path.exists(os.path.join(wd, workdir_lib.LOCK_FILE)) or not open(
-      os.path.join(wd, workdir_lib.LOCK_FILE)).read()
+  assert (tmp_path / "wd" / workdir_lib.LOCK_FILE).read_text() == ""  # released
   workdir_lib.restore_generator(wd)  # what export.sample reads still loads
 
 

@@ -530,8 +530,8 @@ def _select(counter, record, data, training, outputs, pipeline_id, seed):
     # A record without frames gathers from a placeholder: tf.gather on [] would raise.
     some = tf.cond(images > 0, lambda: frames, lambda: tf.constant([""]))
     selected = tf.cond(mosaic, lambda: some[:1], lambda: tf.gather(some, indices))
-    checks.append((tf.logical_or(tf.logical_not(long_enough), _looks_encoded(selected)),
-                   "frames", lambda: "Expected complete JPEG or PNG frames, received corrupt bytes."))
+    checks.append((tf.logical_or(tf.logical_not(long_enough), _looks_encoded(selected)), "frames",
+                   lambda: "Expected complete JPEG or PNG frames, received corrupt bytes."))
   if "label" in outputs:
     checks.append((record["label"] >= 0, "missing_output",
                    lambda: "Expected a label for data.outputs 'label'."))
