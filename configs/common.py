@@ -48,6 +48,7 @@ def base():
   # Optional: first_frame, middle_frame, label, segmentation, fg_masks, background.
   c.data.outputs = ()
   c.data.skip_corrupt = False  # skip (and count) corrupt records instead of raising
+  c.data.max_skip_rate = 0.01  # with skip_corrupt: stop when more of the records read are skipped
   c.data.deterministic = True
   c.data.shuffle_buffer = 256
   c.data.synthetic = ml_collections.ConfigDict()
@@ -116,6 +117,9 @@ def base():
   c.runtime.strategy = "default"  # default, mirrored, multi_worker, tpu
   c.runtime.devices = ()  # for mirrored: device names; empty = all local GPUs (or the CPU)
   c.runtime.tpu = ""
+  # After SIGTERM / Ctrl-C, seconds to wait for the current step before exiting unsaved.
+  c.runtime.stop_timeout_secs = 20.0
+  c.runtime.allow_model_change = False  # resume a workdir whose checkpoints are another model's
   c.runtime.precision = "float32"  # float32, mixed_float16, mixed_bfloat16
   # XLA measured ~100x slower for 3D transposed convs on CPU (bench/train_step.py):
   # "auto" compiles only on GPU/TPU.

@@ -19,7 +19,6 @@ segment_and_animate(image) signature runs it.
 
 import os
 
-from absl import app
 from absl import flags
 import numpy as np
 import tensorflow as tf
@@ -27,6 +26,7 @@ import tensorflow as tf
 from export import cli
 from export import preprocess
 from export import signatures
+from trainers import cli as trainers_cli
 from trainers import workdir as workdir_lib
 from trainers.data import format as record_format
 from trainers.data import video_io
@@ -113,7 +113,6 @@ def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=None
                                check, generate, seed, ema, step, fps)
 
 
-@video_io.one_line_errors
 def main(argv):
   cli.no_positional(argv)
   animate_file(cli.require(cli.WORKDIR), cli.require(IMAGE), cli.require(cli.OUT),
@@ -123,4 +122,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  trainers_cli.run(main)

@@ -42,7 +42,6 @@ import os
 import shutil
 import tempfile
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -51,6 +50,7 @@ from export import model_card
 from export import signatures
 from export import tflite
 from export import verify
+from trainers import cli as trainers_cli
 from trainers import workdir as workdir_lib
 
 FORMATS = ("saved_model", "hub", "tflite", "keras")
@@ -98,7 +98,8 @@ def staged_dir(destination: str, overwrite: bool = False) -> Iterator[str]:
     parent = os.path.dirname(parent)
   for directory in reversed(created):
     os.mkdir(directory)
-  staging = tempfile.mkdtemp(prefix=f".{os.path.basename(destination)}.tmp-",
+  sweep_staging(os.path.dirname(destination))
+  staging = tempfile.mkdtemp(prefix=f".{os.path.basename(destination)}.tmp-{os.getpid()}-",
                              dir=os.path.dirname(destination))
   try:
     yield staging
@@ -114,6 +115,23 @@ def staged_dir(destination: str, overwrite: bool = False) -> Iterator[str]:
       with contextlib.suppress(OSError):
         os.rmdir(directory)
     raise
+
+
+def sweep_staging(folder):
+  """Removes, with a log line, the staging (`.NAME.tmp-PID-*`) and verification scratch
+  (`.export_verify_PID-*`) folders in `folder` that a killed export left: those whose process
+  is gone (folders named without a pid come from older exports and are removed too)."""
+  for name in sorted(os.listdir(folder)):
+    if not (name.startswith(verify.SCRATCH_PREFIX) or (name.startswith(".") and ".tmp-" in name)):
+      continue
+    tail = name[len(verify.SCRATCH_PREFIX):] if name.startswith(verify.SCRATCH_PREFIX) else (
+        name.split(".tmp-", 1)[1])
+    pid = tail.split("-", 1)[0]
+    if pid.isdigit() and int(pid) > 0 and "-" in tail and workdir_lib.pid_alive(int(pid)):
+      continue  # another export at work
+    logging.warning("Removing %s, left by an export that did not finish.",
+                    os.path.join(folder, name))
+    shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
 
 
 def _write_json(path, value):
@@ -234,4 +252,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  trainers_cli.run(main)

@@ -13,7 +13,6 @@ hand-drawn mask turned into a video).
 
 import json
 
-from absl import app
 from absl import flags
 import numpy as np
 import tensorflow as tf
@@ -22,6 +21,7 @@ from export import animate
 from export import cli
 from export import preprocess
 from export import signatures
+from trainers import cli as trainers_cli
 from trainers.data import video_io
 from zoo import inputs as zoo_inputs
 
@@ -102,7 +102,6 @@ def from_mask_file(workdir, mask_path, out, legend=None, seed=0, ema=True, step=
                                        check_mask_conditioned, generate, seed, ema, step, fps)
 
 
-@video_io.one_line_errors
 def main(argv):
   cli.no_positional(argv)
   from_mask_file(cli.require(cli.WORKDIR), cli.require(MASK), cli.require(cli.OUT),
@@ -112,4 +111,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  trainers_cli.run(main)

@@ -14,13 +14,13 @@ exported SavedModel's `from_mask` / `predict` signatures.
 
 import os
 
-from absl import app
 from absl import flags
 import numpy as np
 import tensorflow as tf
 
 from export import cli
 from export import signatures
+from trainers import cli as trainers_cli
 from trainers import workdir as workdir_lib
 from trainers.data import format as record_format
 from trainers.data import video_io
@@ -101,4 +101,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  trainers_cli.run(main)

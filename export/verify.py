@@ -49,9 +49,11 @@ ids outside the generator's classes fail every variant. The rule per variant:
 A failure raises VerificationError with every figure in the message.
 """
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -427,9 +429,35 @@ def _segmenting_checks(files, generator, segmenter, image):
   return cases, expectations, derived
 
 
+SCRATCH_PREFIX = ".export_verify_"
+_PR_SET_PDEATHSIG = 1
+try:
+  _prctl = ctypes.CDLL(None, use_errno=True).prctl  # Linux; looked up before any fork
+except (OSError, AttributeError):
+  _prctl = None
+
+
+def child_process_options():
+  """Popen keyword arguments that make the child die with this process (Linux: the kernel
+  sends it SIGKILL when the parent dies, even by SIGKILL), instead of running on orphaned."""
+  if _prctl is None:
+    return {}
+  parent = os.getpid()
+
+  def die_with_parent():  # runs in the child between fork and exec: a system call only
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the call
+      os._exit(1)  # pylint: disable=protected-access
+
+  return {"preexec_fn": die_with_parent}
+
+
 def _run_child(jobs):
-  """Runs verify_child.py once for all jobs; returns (outputs, report)."""
-  scratch = tempfile.mkdtemp(prefix="export_verify_")
+  """Runs verify_child.py once for all jobs; returns (outputs, report). Its scratch folder
+  lives beside the first artefact (the output's folder, not the system's temp directory),
+  named with this pid so that an export killed here is swept by the next one."""
+  scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-",
+                             dir=os.path.dirname(os.path.abspath(jobs[0].path)))
   try:
     arrays = {f"{job.fmt}:{case['case']}/{arg}": value for job in jobs
               for case, args in job.cases for arg, value in args.items()}
@@ -448,7 +476,8 @@ def _run_child(jobs):
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # -P: the script's folder (export/) is not put on sys.path, so nothing of ours imports.
     proc = subprocess.run([sys.executable, "-P", CHILD, plan_path], capture_output=True,
-                          text=True, env=env, cwd=scratch, timeout=TIMEOUT_SECONDS)
+                          text=True, env=env, cwd=scratch, timeout=TIMEOUT_SECONDS,
+                          **child_process_options())
     if proc.returncode != 0:
       tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
       raise VerificationError(

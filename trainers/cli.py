@@ -1,12 +1,18 @@
 """How the command-line programs start and how they fail on a user's mistake.
 
-Every program runs its `main` through `run(main)` (absl's `app.run`). A mistake of the user (a
-`UserError`: a missing file, an unknown config name or field, a bad argument; absl's
-`UsageError`; a flag that does not parse) prints one line on stderr,
+Every program runs its `main` through `run(main)` (absl's `app.run`). What a user can fix
+prints one line on stderr,
 
   PROGRAM: error: MESSAGE
 
-and exits with status 2; with `-v 1` (absl's --verbosity) its traceback is printed first.
+and exits non-zero; with `-v 1` (absl's --verbosity) its traceback is printed first:
+
+  status 2  a mistake in the command line or what it names (`UserError`: an unknown config
+            name or field, a bad argument, a file that is missing or not an image; absl's
+            `UsageError`; a flag that does not parse; a path the OS refuses: missing, a
+            directory, read-only);
+  status 1  a run that cannot start or go on (`errors.RunError`: a bad config value, a
+            locked or unwritable workdir, input data past its skip bound, a full disk).
 Anything else is a bug and keeps its traceback. The console entry points of setup.cfg
 (`videogan-train`, ...) start the same programs as `python -m` through `launch`.
 """
@@ -21,7 +27,10 @@ from typing import NoReturn
 from absl import app
 from absl import flags
 
+from trainers import errors
+
 EXIT_USER_ERROR = 2  # as argparse: the command line was wrong, not the program
+EXIT_RUN_ERROR = 1  # the run could not start or go on, for a reason the user can fix
 
 
 class UserError(app.UsageError):
@@ -56,15 +65,24 @@ def _wants_traceback(argv: Sequence[str]) -> bool:
   return fv.verbosity > 0
 
 
+# OS errors that name a path the user gave: reported as the user's mistake, not a bug.
+PATH_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
 def fail(error: BaseException, argv: Sequence[str] | None = None) -> NoReturn:
-  """Prints `error` as one line (its traceback first with -v 1) and exits with status 2."""
+  """Prints `error` as one line (its traceback first with -v 1) and exits: status 1 for an
+  `errors.RunError`, 2 for anything else (a mistake in the command line)."""
   argv = sys.argv if argv is None else argv
   if _wants_traceback(argv):
     traceback.print_exception(error)
   program = os.path.basename(argv[0]) if argv else "error"
-  message = " ".join(str(error).split())  # one line, whatever the message held
+  if isinstance(error, OSError) and error.filename and not str(error).startswith("Expected"):
+    text = f"{error.strerror}: {error.filename}"
+  else:
+    text = str(error)
+  message = " ".join(text.split())  # one line, whatever the message held
   print(f"{program}: error: {message}", file=sys.stderr)
-  sys.exit(EXIT_USER_ERROR)
+  sys.exit(EXIT_RUN_ERROR if isinstance(error, errors.RunError) else EXIT_USER_ERROR)
 
 
 def _parse_flags(argv: Sequence[str]) -> list[str]:
@@ -75,12 +93,12 @@ def _parse_flags(argv: Sequence[str]) -> list[str]:
 
 
 def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) -> None:
-  """`app.run(main)`, where the user's mistakes end in one line and exit status 2."""
+  """`app.run(main)`, where what the user can fix ends in one line (module docstring)."""
 
   def guarded_main(args):
     try:
       return main(args)
-    except app.UsageError as e:  # UserError included
+    except (app.UsageError, errors.RunError, *PATH_ERRORS) as e:  # UserError included
       fail(e, argv)
 
   app.run(guarded_main, argv=argv, flags_parser=_parse_flags)

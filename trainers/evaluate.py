@@ -40,6 +40,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from trainers import cli
 from trainers import workdir as workdir_lib
 from trainers.eval import features
 from trainers.eval import frechet
@@ -300,20 +301,17 @@ def evaluate(real, fake, metrics=("fvd",), num_videos=fvd.NUM_REAL_CLIPS, *,
                num_videos, spec, real.spec if needs_real else "-", fake.spec)
   start = time.perf_counter()
   real_side = None
+  # Every input is checked before the first fake clip is generated: the real clips' count,
+  # then the conditions a conditional generator reads.
   if needs_real:
     real_side = embed_batches(real.batches(num_videos, batch_size, spec), networks, num_videos,
                               "real", keep_i3d="kvd" in metrics, progress_every=progress_every)
+    _check_count("real", real_side, real, num_videos, allow_fewer)
+  _check_conditions(fake)
   fake_side = embed_batches(fake.batches(num_videos, batch_size, spec), networks, num_videos,
                             "fake", keep_i3d="kvd" in metrics, keep_logits="is" in metrics,
                             progress_every=progress_every)
-  for name, side, source in (("real", real_side, real), ("fake", fake_side, fake)):
-    if side is not None and side.count < num_videos:
-      message = (f"Expected {num_videos} clips from --{name}={source.spec!r}, received "
-                 f"{side.count}")
-      if not allow_fewer:
-        raise ValueError(message + " (pass --allow_fewer_videos to accept fewer; Frechet "
-                         "distances are biased by the count).")
-      logging.warning("%s; distances at this count are not comparable with others.", message)
+  _check_count("fake", fake_side, fake, num_videos, allow_fewer)
   values = compute_metrics(metrics, real_side, fake_side)
   result = {
       "metrics": values,
@@ -359,6 +357,28 @@ def _record_in_workdir(workdir, values, step, result, written_by):
       workdir, values, step=step, names={k: NAMES[k] for k in values if k in NAMES},
       num_real_clips=protocol["num_real_clips"], num_fake_clips=protocol["num_fake_clips"],
       networks=protocol["networks"], real=result.get("real"), written_by=written_by)
+
+
+def _check_count(name, side, source, num_videos, allow_fewer):
+  if side.count < num_videos:
+    message = f"Expected {num_videos} clips from --{name}={source.spec!r}, received {side.count}"
+    if not allow_fewer:
+      raise ValueError(message + " (pass --allow_fewer_videos to accept fewer; Frechet "
+                       "distances are biased by the count).")
+    logging.warning("%s; distances at this count are not comparable with others.", message)
+
+
+def _check_conditions(fake):
+  """A conditional generator's conditions (its config's eval clips) exist."""
+  if not getattr(fake, "key", "") or not hasattr(fake, "conditions"):
+    return
+  data = fake.config.data
+  try:
+    next(fake.conditions(1))
+  except (StopIteration, RuntimeError):
+    raise ValueError(
+        f"Expected clips in data.eval_files={data.get('eval_files', '')!r} of {fake.spec!r}'s "
+        f"config for the conditions ({fake.key}) of its generator, received none.") from None
 
 
 # ----------------------------------------------------------------------------- periodic eval
@@ -585,4 +605,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -27,12 +27,12 @@ import os
 import sys
 import time
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from trainers import cli
 from trainers import evaluate
 from trainers import learning_check
 from trainers import workdir as workdir_lib
@@ -203,4 +203,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

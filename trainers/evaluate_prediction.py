@@ -31,6 +31,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from trainers import cli
 from trainers import evaluate
 from trainers import tasks as tasks_lib
 from trainers import workdir as workdir_lib
@@ -188,4 +189,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

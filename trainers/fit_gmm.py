@@ -36,6 +36,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from trainers import cli
 from trainers import loop
 from trainers import workdir as workdir_lib
 from trainers.data import pipeline as data_lib
@@ -138,4 +139,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -7,9 +7,11 @@ task's losses and penalties, the gradient accumulation and clipping, the seeds a
 the math exists once.
 """
 
+from absl import logging
 import keras
 import tensorflow as tf
 
+from trainers import errors
 from trainers import optim
 from trainers import workdir as workdir_lib
 from trainers.data import pipeline as data_lib
@@ -23,14 +25,26 @@ def step_seed(base, step, replica, purpose):
 
 def sample_inputs(config, task, generator):
   """The fixed sample grid's generator inputs: noise drawn once from the run's seed and, for
-  a conditional model, the conditions of the first evaluation clips."""
+  a conditional model, the conditions of the first evaluation clips (of the training files,
+  in eval mode, when data.eval_files is empty); too few clips is an error naming the field."""
   n = config.train.num_samples
   batch = {"video": tf.zeros([n, 1])}
   if task.condition_key:
     data_config = config.data.copy_and_resolve_references()
+    field = "data.eval_files"
     with data_config.unlocked():
       data_config.outputs = tuple(task.data_outputs)
-    batch = next(iter(data_lib.make_dataset(data_config, n, training=False, seed=config.seed)))
+      if data_config.source == "tfrecord" and not data_config.eval_files.strip():
+        logging.warning("data.eval_files is empty: the sample grid's conditions are the "
+                        "first clips of data.train_files (from frame 0, centre crop).")
+        data_config.eval_files, field = data_config.train_files, "data.train_files"
+    clips = list(data_lib.make_dataset(data_config, 1, training=False,
+                                       seed=config.seed).take(n))
+    if len(clips) < n:
+      raise errors.ConfigError(
+          f"Expected at least train.num_samples={n} clips in {field} for the sample grid's "
+          f"conditions, received {len(clips)}: lower train.num_samples or add clips.")
+    batch = tf.nest.map_structure(lambda *x: tf.concat(x, 0), *clips)
   return task.generator_inputs(batch, tf.constant([config.seed, 424242]), generator)
 
 

@@ -24,6 +24,7 @@ from absl import flags
 from absl import logging
 import tensorflow as tf
 
+from trainers import cli
 from trainers import tasks as tasks_lib
 from trainers import workdir as workdir_lib
 from zoo import inflation
@@ -114,4 +115,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -5,15 +5,23 @@ checkpoint in `workdir`. One generator step = `objective.d_steps` discriminator 
 on a fresh real batch, then one generator update; each update averages its gradient over
 `train.grad_accum` micro-batches. Noise comes from stateless RNG seeded by (seed, step,
 replica, purpose), so a resumed run draws exactly what an uninterrupted one would.
+
+Faults (docs/reliability.md): everything is validated before anything is written; `run` holds
+the workdir's lock (one run per workdir); checkpoints appear only complete; SIGTERM / Ctrl-C
+save a checkpoint after the current step and exit with 128 + the signal, and end the process
+even when no step comes (a blocked input pipeline) after `runtime.stop_timeout_secs`.
 """
 
 import os
 import signal
+import sys
+import threading
 
 from absl import logging
 import keras
 import tensorflow as tf
 
+from trainers import errors
 from trainers import evaluate
 from trainers import gan_step
 from trainers import optim
@@ -23,20 +31,46 @@ from trainers import tasks as tasks_lib
 from trainers import workdir as workdir_lib
 from trainers.data import epochs as data_epochs
 from trainers.data import pipeline as data_lib
+from zoo import registry
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+DEFAULT_STOP_TIMEOUT_SECS = 20.0
 
 
 class NonFiniteLossError(RuntimeError):
   """A loss term became NaN or Inf; training stopped without saving."""
 
 
-class _StopRequest:
-  """SIGTERM / Ctrl-C set a flag; the loop saves a checkpoint and returns after the call."""
+class TrainingStopped(SystemExit):
+  """Raised by `run` once a SIGTERM / Ctrl-C stopped training and the checkpoint is saved.
 
-  def __init__(self):
+  A SystemExit with status 128 + the signal (143 for SIGTERM, 130 for Ctrl-C), the shell's
+  convention, so that a scheduler tells a stopped run from a finished one (status 0).
+  """
+
+  def __init__(self, signum, step):
+    super().__init__(128 + signum)
+    self.signum, self.step = signum, step
+
+
+class _StopRequest:
+  """SIGTERM / Ctrl-C set a flag; the loop saves a checkpoint and returns after the call.
+
+  Python runs signal handlers only when the main thread is between bytecodes, never while it
+  waits inside a TensorFlow call: a step waiting on an input pipeline that never delivers
+  would hold the request for ever. So a watcher thread learns of each signal through
+  `signal.set_wakeup_fd` and, when the loop has not reached its checkpoint `timeout` seconds
+  after the first one, logs and ends the process with status 128 + the signal (the last
+  checkpoint stays); a second Ctrl-C ends it at once.
+  """
+
+  def __init__(self, timeout=DEFAULT_STOP_TIMEOUT_SECS):
     self.requested = False
+    self.signum = None
+    self.timeout = timeout
+    self.honoured = threading.Event()  # set by the loop when it saves for the request
     self._previous = {}
+    self._wakeup = None
 
   def __enter__(self):
     try:
@@ -44,7 +78,42 @@ class _StopRequest:
         self._previous[sig] = signal.signal(sig, self._handle)
     except ValueError:  # not the main thread: leave the handlers alone
       self._previous = {}
+      return self
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    self._wakeup = (read, write, signal.set_wakeup_fd(write, warn_on_full_buffer=False))
+    threading.Thread(target=self._watch, args=(read,), name="stop-request-watcher",
+                     daemon=True).start()
     return self
+
+  def _watch(self, read):
+    first, interrupts = None, 0
+    while True:
+      try:
+        data = os.read(read, 64)
+      except OSError:
+        data = b""
+      if not data:  # __exit__ closed the pipe
+        os.close(read)
+        return
+      for signum in data:
+        if signum not in (signal.SIGTERM, signal.SIGINT):
+          continue
+        first = first or signum
+        interrupts += signum == signal.SIGINT
+        if interrupts >= 2:
+          self._exit(signal.SIGINT, "a second Ctrl-C")
+      if first and not self.honoured.wait(self.timeout):
+        self._exit(first, f"no step finished within runtime.stop_timeout_secs={self.timeout:g} "
+                          f"s of {signal.Signals(first).name} (is the input pipeline blocked?)")
+
+  @staticmethod
+  def _exit(signum, why):
+    logging.error("Exiting with status %d on %s, without saving: the last checkpoint is kept.",
+                  128 + signum, why)
+    logging.flush()
+    sys.stderr.flush()
+    os._exit(128 + signum)  # pylint: disable=protected-access
 
   def _handle(self, signum, frame):
     del frame
@@ -53,18 +122,26 @@ class _StopRequest:
     logging.warning("Received %s: finishing the current step, then saving a checkpoint.",
                     signal.Signals(signum).name)
     self.requested = True
+    self.signum = self.signum or signum
 
   def __exit__(self, *exc):
+    self.honoured.set()
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
+    if self._wakeup:
+      _, write, previous = self._wakeup
+      signal.set_wakeup_fd(previous)
+      os.close(write)
+      self._wakeup = None
 
 
 def validate(config):
-  """Checks the config values the loop relies on; errors name the bad field."""
+  """Checks the config values the loop relies on, before anything is built or written;
+  errors (`errors.ConfigError`) name the bad field."""
   t = config.train
   def expect(cond, field, what, value):
     if not cond:
-      raise ValueError(f"Expected {field} {what}, received {value!r}.")
+      raise errors.ConfigError(f"Expected {field} {what}, received {value!r}.")
   expect(t.steps > 0, "train.steps", "> 0", t.steps)
   expect(t.batch_size > 0, "train.batch_size", "> 0", t.batch_size)
   expect(t.grad_accum >= 1, "train.grad_accum", ">= 1", t.grad_accum)
@@ -75,6 +152,47 @@ def validate(config):
          config.runtime.precision)
   for field in ("log_every", "checkpoint_every", "sample_every", "summary_every"):
     expect(t[field] >= 0, f"train.{field}", ">= 0", t[field])
+  timeout = config.runtime.get("stop_timeout_secs", DEFAULT_STOP_TIMEOUT_SECS)
+  expect(timeout > 0, "runtime.stop_timeout_secs", "> 0", timeout)
+  rate = config.data.get("max_skip_rate", data_lib.DEFAULT_MAX_SKIP_RATE)
+  expect(0.0 <= rate < 1.0, "data.max_skip_rate", "in [0, 1)", rate)
+  _validate_inputs(config)
+
+
+def _validate_models(config):
+  """Every network the config names is registered (checked before any is built)."""
+  known = registry.names()
+  networks = {"model.generator": config.model.generator}
+  networks.update({f"model.discriminators.{k}": v for k, v in config.model.discriminators.items()})
+  for field, entry in networks.items():
+    if entry.name not in known:
+      raise errors.ConfigError(f"Expected {field}.name among {sorted(known)}, received "
+                               f"{entry.name!r}.")
+
+
+def _validate_inputs(config):
+  """Every TFRecord input the run will read matches files: the training files, and the
+  evaluation files of eval.every and of a conditional model's sample grid (which uses the
+  training files when data.eval_files is empty, see `Trainer._sample_inputs`)."""
+  data = config.data
+  if data.source != "tfrecord":
+    return
+  needs = {"data.train_files": "the training input"}
+  grid = bool(tasks_lib.data_outputs(config)) and config.train.sample_every > 0
+  if config.eval.every:
+    needs["data.eval_files"] = "the real clips of eval.every" + (
+        " and the sample grid's conditions" if grid else "")
+  elif grid and data.eval_files.strip():
+    needs["data.eval_files"] = "the conditions of the sample grid"
+  for field, use in needs.items():
+    patterns = data[field.split(".")[1]]
+    if not patterns.strip():
+      raise errors.ConfigError(f"Expected {field} (TFRecord glob patterns) for {use}, "
+                               "received ''.")
+    try:
+      data_lib.list_files(patterns)
+    except FileNotFoundError as e:
+      raise errors.ConfigError(f"Expected {field} to match files for {use}: {e}") from None
 
 
 def _crossed(before, after, every):
@@ -84,10 +202,14 @@ def _crossed(before, after, every):
 class Trainer:
   """State of one run: strategy, task, optimizers, EMA, data, checkpoints, step functions."""
 
-  def __init__(self, config, workdir):
+  def __init__(self, config, workdir, lock=False):
+    """Validates, builds and restores; only then writes the workdir (and with `lock`, first
+    takes its lock: `run` does)."""
     validate(config)
     self.config = config
     self.workdir = workdir
+    self.lock = None
+    self.stop_signal = None
     if config.runtime.deterministic:
       tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
@@ -97,7 +219,7 @@ class Trainer:
     self.num_replicas = self.strategy.num_replicas_in_sync
     t = config.train
     if t.batch_size % (self.num_replicas * t.grad_accum):
-      raise ValueError(
+      raise errors.ConfigError(
           f"Expected train.batch_size divisible by replicas x grad_accum = "
           f"{self.num_replicas} x {t.grad_accum}, received {t.batch_size}.")
     self.per_replica_batch = t.batch_size // self.num_replicas
@@ -111,8 +233,7 @@ class Trainer:
     self.jit = strategy_lib.use_jit(config.runtime, self.strategy)
     if config.eval.every:  # fail now, not hours in, when FVD is asked and no I3D is there
       evaluate.eval_networks(config.eval)
-    if self.chief:
-      workdir_lib.save_config(config, workdir)
+    _validate_models(config)
 
     self._init_input()
     with self.strategy.scope():
@@ -126,11 +247,52 @@ class Trainer:
     self.gan_step = gan_step.GANStep(self.task, self.g_opt, self.d_opt, config,
                                      self.num_replicas, self.ema)
     self.g_vars, self.d_vars = self.gan_step.g_vars, self.gan_step.d_vars
-    self._make_checkpoint()
-    # The tf.function `train()` calls: `train.steps_per_call` generator steps per call; returns
-    # (the last step's loss terms, the first step whose terms were not all finite or -1, and
-    # which of sorted(terms) were finite at that step). Benchmarks time it directly.
-    self.train_call = self._make_train_call()
+    # The sample grid's conditions are read now: missing or too few clips fail before any write.
+    self._grid_inputs = None
+    if self.chief and self._samples_every():
+      self._grid_inputs = gan_step.sample_inputs(config, self.task, self.ema or self.generator)
+    # Everything is validated and built: from here on the workdir is written.
+    try:
+      if self.chief:
+        if lock:
+          self.lock = workdir_lib.WorkdirLock(workdir).acquire()
+        self._check_resume()
+        workdir_lib.sweep_partial(workdir_lib.checkpoint_dir(workdir))
+      self._make_checkpoint()
+      # The tf.function `train()` calls: `train.steps_per_call` generator steps per call;
+      # returns (the last step's loss terms, the first step whose terms were not all finite
+      # or -1, and which of sorted(terms) were finite at that step). Benchmarks time it.
+      self.train_call = self._make_train_call()
+      if self.chief:
+        workdir_lib.save_config(config, workdir)
+    except BaseException:
+      self.close()
+      raise
+
+  def close(self):
+    """Releases the workdir's lock (when this trainer holds it)."""
+    if self.lock is not None:
+      self.lock.release()
+      self.lock = None
+
+  def _check_resume(self):
+    """Refuses to resume a workdir whose checkpoints belong to another model (MODEL_FIELDS)
+    unless runtime.allow_model_change; other changed fields are fine (steps, rates, ...)."""
+    directory = workdir_lib.checkpoint_dir(self.workdir)
+    path = os.path.join(self.workdir, workdir_lib.CONFIG_FILE)
+    if not (tf.io.gfile.exists(path) and workdir_lib.checkpoint_paths(directory)):
+      return
+    changes = workdir_lib.model_changes(workdir_lib.load_config(self.workdir), self.config)
+    if not changes:
+      return
+    listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in changes)
+    if not self.config.runtime.get("allow_model_change", False):
+      raise errors.ConfigError(
+          f"Expected the model of the checkpoints in {self.workdir} ({path}), received a "
+          f"config that changes {listed}. Use another --workdir, or pass "
+          "--config.runtime.allow_model_change=True to resume anyway.")
+    logging.warning("Resuming %s with a changed model (runtime.allow_model_change): %s",
+                    self.workdir, listed)
 
   # --- data -----------------------------------------------------------------------------
   def _init_input(self):
@@ -197,7 +359,7 @@ class Trainer:
       items["d_optimizer"] = self.d_opt
     for name, d in self.task.discriminators.items():
       items[f"discriminator_{name}"] = weights(d)
-    self.checkpoint = tf.train.Checkpoint(**items)
+    self.checkpoint = workdir_lib.AtomicCheckpoint(**items)
     directory = workdir_lib.checkpoint_dir(self.workdir)
     if not self.chief:
       # Every worker takes part in saving. The chief's checkpoint holds the chief's data
@@ -206,7 +368,16 @@ class Trainer:
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, directory, max_to_keep=self.config.train.keep_checkpoints,
         step_counter=self.step)
-    self.restored = self.manager.restore_or_initialize()
+    self.restored = None
+    for path in workdir_lib.readable_checkpoints(directory):
+      try:
+        self.checkpoint.restore(path)
+      except tf.errors.OpError as e:
+        logging.warning("Skipping checkpoint %s, which does not restore (%s); falling back to "
+                        "the previous one.", path, str(e).splitlines()[0])
+        continue
+      self.restored = path
+      break
     if self.restored:
       logging.info("Resumed from %s at step %d.", self.restored, self.current_step())
 
@@ -214,10 +385,17 @@ class Trainer:
     step = self.current_step()
     if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
       return self.manager.latest_checkpoint
-    path = self.manager.save(checkpoint_number=step)
-    keep = self.config.train.keep_every
-    if keep and step % keep == 0:
-      self.checkpoint.write(os.path.join(self.workdir, "checkpoints", "keep", f"ckpt-{step}"))
+    try:
+      path = self.manager.save(checkpoint_number=step)
+      keep = self.config.train.keep_every
+      if keep and step % keep == 0:
+        self.checkpoint.write(os.path.join(self.workdir, "checkpoints", "keep", f"ckpt-{step}"))
+    except (OSError, tf.errors.OpError) as e:
+      message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+      raise errors.RunError(
+          f"Expected to save checkpoint ckpt-{step} in {self.manager.directory}, failed: "
+          f"{message}. The last complete checkpoint, {self.manager.latest_checkpoint}, is "
+          "kept.") from e
     if self.chief:
       logging.info("Saved checkpoint %s", path)
     return path
@@ -255,10 +433,14 @@ class Trainer:
     return train_call
 
   # --- samples --------------------------------------------------------------------------
+  def _samples_every(self):
+    return self.config.train.sample_every if getattr(self.task, "writes_samples", True) else 0
+
   def write_samples(self, step):
     generator = self.ema or self.generator
     if not hasattr(self, "_sample_fn"):
-      self._grid_inputs = gan_step.sample_inputs(self.config, self.task, generator)
+      if self._grid_inputs is None:
+        self._grid_inputs = gan_step.sample_inputs(self.config, self.task, generator)
       self._sample_fn = tf.function(lambda x: gan_step.sample_outputs(generator, x))
     out = {k: v.numpy() for k, v in self._sample_fn(self._grid_inputs).items()}
     grid = summaries.write_samples(workdir_lib.samples_dir(self.workdir), step, out)
@@ -279,14 +461,18 @@ class Trainer:
     logging.info("Training %s for %d steps from step %d on %d replica(s), batch %d, jit %s.",
                  config.model.generator.name, t.steps, step, self.num_replicas, t.batch_size,
                  self.jit)
-    with _StopRequest() as stop, writer.as_default():
+    timeout = config.runtime.get("stop_timeout_secs", DEFAULT_STOP_TIMEOUT_SECS)
+    with _StopRequest(timeout) as stop, writer.as_default():
       generates = getattr(self.task, "writes_samples", True)
-      samples = t.sample_every if generates else 0
+      samples = self._samples_every()
       if step == 0 and self.chief and samples:
         self.write_samples(0)
       while step < t.steps:
         before = step
-        terms, bad_step, bad_finite = self.train_call()
+        try:
+          terms, bad_step, bad_finite = self.train_call()
+        except tf.errors.OpError as e:
+          data_lib.raise_data_error(e)  # the skip bound: one line naming files and counts
         step = self.current_step()
         if int(bad_step) >= 0:
           names = [k for k, ok in zip(sorted(terms), bad_finite.numpy()) if not ok]
@@ -304,11 +490,14 @@ class Trainer:
             for k, v in {**values, **lrs, "steps_per_s": rate,
                          "clips_per_s": rate * t.batch_size}.items():
               tf.summary.scalar(k, v, step=step)
+          self._report_skips(step)
         elif _crossed(before, step, t.summary_every):
           for k, v in terms.items():
             tf.summary.scalar(f"train/{k}", v, step=step)
         if self.chief and _crossed(before, step, samples):
           self.write_samples(step)
+        if stop.requested:
+          stop.honoured.set()
         if _crossed(before, step, t.checkpoint_every) or step >= t.steps or stop.requested:
           self.save()
         if self.chief and generates and _crossed(before, step, config.eval.every):
@@ -318,12 +507,40 @@ class Trainer:
         if stop.requested:
           logging.info("Stopped at step %d on request; resume with the same --workdir.", step)
           break
+      if self.chief:
+        self._report_skips(step)
       writer.flush()
+    self.stop_signal = stop.signum if stop.requested else None
     return not stop.requested
+
+  def _report_skips(self, step):
+    """Records the input pipeline skipped (data.skip_corrupt): TensorBoard scalars
+    data/skipped_records and data/skipped_<kind>, and WORKDIR/skipped_records.json."""
+    report = data_lib.skip_report()
+    if not report or report == getattr(self, "_skips_written", None):
+      return
+    kinds = {}
+    for counts in report.values():
+      for kind, n in counts.items():
+        kinds[kind] = kinds.get(kind, 0) + n
+    with tf.name_scope("data"):
+      tf.summary.scalar("skipped_records", sum(kinds.values()), step=step)
+      for kind, n in kinds.items():
+        tf.summary.scalar(f"skipped_{kind}", n, step=step)
+    workdir_lib.write_json(os.path.join(self.workdir, workdir_lib.SKIPPED_FILE),
+                           {"step": step, "files": report})
+    self._skips_written = report
 
 
 def run(config, workdir):
-  """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the Trainer."""
-  trainer = Trainer(config, workdir)
-  trainer.train()
+  """Trains `config` in `workdir` (resuming if it holds checkpoints), holding the workdir's
+  lock; returns the Trainer. Raises TrainingStopped (exit status 128 + signal) when SIGTERM
+  or Ctrl-C stopped the run, after its checkpoint was saved."""
+  trainer = Trainer(config, workdir, lock=True)
+  try:
+    finished = trainer.train()
+  finally:
+    trainer.close()
+  if not finished:
+    raise TrainingStopped(trainer.stop_signal, trainer.current_step())
   return trainer

@@ -5,22 +5,42 @@
                                    discriminators, optimizers, step, data iterator
     WORKDIR/samples/               MP4 / GIF sample grids from the fixed noise
     WORKDIR/train/                 TensorBoard summaries
+    WORKDIR/lock                   host, pid, start and heartbeat of the run training here
+    WORKDIR/skipped_records.json   records the input pipeline skipped: {file: {kind: count}}
     WORKDIR/metrics.json           the latest evaluation of the generator (`write_metrics`),
                                    which the exported model card reports
+
+A checkpoint appears under its final name only once complete (`AtomicCheckpoint`), and every
+reader skips, with a warning, a checkpoint that does not load (`latest_checkpoint`,
+`restore_generator`), so a workdir can be read while it trains.
 """
 
+import contextlib
+import copy
 import datetime
+import errno
+import fcntl
 import json
 import os
+import socket
+import threading
+import time
 
+from absl import logging
 import ml_collections
 import tensorflow as tf
 
+from trainers import errors
 from zoo import inputs as zoo_inputs
 from zoo import registry
 
 CONFIG_FILE = "config.json"
+LOCK_FILE = "lock"
 METRICS_FILE = "metrics.json"
+SKIPPED_FILE = "skipped_records.json"
+PARTIAL = ".partial"  # ckpt-N.partial.index, ...: a checkpoint being written.
+HEARTBEAT_SECONDS = 10.0
+LEASE_SECONDS = 60.0  # A lock whose heartbeat is older than this is stale (shared filesystems).
 
 
 def checkpoint_dir(workdir):
@@ -38,6 +58,28 @@ def save_config(config, workdir):
   with tf.io.gfile.GFile(tmp, "w") as f:
     f.write(config.to_json_best_effort(indent=2, sort_keys=True))
   tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+# Fields whose change makes a checkpoint another model's: a resumed run must keep them.
+MODEL_FIELDS = ("model", "data.num_frames", "data.height", "data.width", "data.frame_mode",
+                "objective.task", "objective.condition", "train.ema_decay")
+
+
+def _flatten(tree, prefix=""):
+  if isinstance(tree, dict):
+    out = {}
+    for k, v in tree.items():
+      out.update(_flatten(v, f"{prefix}{k}."))
+    return out
+  return {prefix[:-1]: tree}
+
+
+def model_changes(stored, config):
+  """[(field, stored value, new value)] for the MODEL_FIELDS on which two configs differ."""
+  a, b = (_flatten(json.loads(c.to_json_best_effort())) for c in (stored, config))
+  chosen = lambda k: any(k == f or k.startswith(f + ".") for f in MODEL_FIELDS)
+  keys = sorted(k for k in set(a) | set(b) if chosen(k))
+  return [(k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)]
 
 
 def load_config(workdir):
@@ -74,17 +116,63 @@ def trackable_weights(model):
   return tf.train.Checkpoint(**{f"{i:04d}_{v.name}": v for i, v in enumerate(model.weights)})
 
 
+def _step_of(prefix):
+  try:
+    return int(prefix.rsplit("-", 1)[1])
+  except (IndexError, ValueError):
+    return None
+
+
+def checkpoint_paths(directory):
+  """Prefixes `DIR/ckpt-N` whose index file exists, newest step first."""
+  prefixes = [p[:-len(".index")] for p in tf.io.gfile.glob(os.path.join(directory, "ckpt-*.index"))]
+  steps = {p: _step_of(p) for p in prefixes}
+  return sorted((p for p in prefixes if steps[p] is not None), key=steps.get, reverse=True)
+
+
+def checkpoint_problem(path):
+  """Why the checkpoint `path` cannot be read (one line), or None when its index loads and
+  its data files are there."""
+  try:
+    reader = tf.train.load_checkpoint(path)
+    reader.get_variable_to_shape_map()
+  except (tf.errors.OpError, ValueError) as e:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+  if not tf.io.gfile.glob(path + ".data-*"):
+    return "its .data files are missing"
+  return None
+
+
+def readable_checkpoints(directory):
+  """Checkpoint prefixes under `directory` that load, newest first; each one that does not is
+  skipped with a warning."""
+  out = []
+  for path in checkpoint_paths(directory):
+    problem = checkpoint_problem(path)
+    if problem:
+      logging.warning("Skipping checkpoint %s, which does not load (%s); falling back to the "
+                      "previous one.", path, problem)
+    else:
+      out.append(path)
+  return out
+
+
 def latest_checkpoint(workdir, step=None):
+  """The newest checkpoint of the workdir that loads, or the one of `step`; raises otherwise."""
   directory = checkpoint_dir(workdir)
   if step is None:
-    path = tf.train.latest_checkpoint(directory)
-  else:
-    path = os.path.join(directory, f"ckpt-{step}")
-    if not tf.io.gfile.exists(path + ".index"):
-      path = None
-  if path is None:
-    which = "any checkpoint" if step is None else f"a checkpoint for step {step}"
-    raise FileNotFoundError(f"No {which} under {directory}.")
+    paths = readable_checkpoints(directory)
+    if not paths:
+      raise FileNotFoundError(f"No readable checkpoint under {directory}.")
+    return paths[0]
+  path = os.path.join(directory, f"ckpt-{step}")
+  if not tf.io.gfile.exists(path + ".index"):
+    raise FileNotFoundError(f"No checkpoint for step {step} under {directory}.")
+  problem = checkpoint_problem(path)
+  if problem:
+    others = [_step_of(p) for p in readable_checkpoints(directory)]
+    raise errors.RunError(f"Expected a readable checkpoint for step {step}, received {path} "
+                          f"that does not load ({problem}); readable steps: {others or 'none'}.")
   return path
 
 
@@ -95,13 +183,234 @@ def restore_generator(workdir, step=None, ema=True):
   `ema_generator`); otherwise the raw generator.
   """
   config = load_config(workdir)
-  path = latest_checkpoint(workdir, step)
   generator = build_generator(config)
-  use_ema = ema and config.train.get("ema_decay", 0.0) > 0
-  ckpt = tf.train.Checkpoint(
-      **{"ema_generator" if use_ema else "generator": trackable_weights(generator)})
-  ckpt.restore(path).expect_partial().assert_existing_objects_matched()
-  return generator, config, path
+  key = "ema_generator" if ema and config.train.get("ema_decay", 0.0) > 0 else "generator"
+  failed = set()
+  while True:
+    # A running trainer may delete the chosen checkpoint (max_to_keep) while it is read:
+    # the candidates are listed again after each failure.
+    path = latest_checkpoint(workdir, step) if step is not None else next(
+        (p for p in readable_checkpoints(checkpoint_dir(workdir)) if p not in failed), None)
+    if path is None:
+      raise FileNotFoundError(f"No readable checkpoint under {checkpoint_dir(workdir)}.")
+    try:  # A fresh Checkpoint per attempt: a failed restore leaves state in the object.
+      ckpt = tf.train.Checkpoint(**{key: trackable_weights(generator)})
+      ckpt.restore(path).expect_partial().assert_existing_objects_matched()
+      return generator, config, path
+    except tf.errors.OpError as e:
+      if step is not None:
+        raise
+      failed.add(path)
+      logging.warning("Skipping checkpoint %s, which does not load (%s); falling back to the "
+                      "previous one.", path, str(e).splitlines()[0])
+
+
+# ----------------------------------------------------------------------------- writing safely
+
+
+def _fsync(path):
+  if "://" in path:  # Object stores have no fsync; their writes are whole-object.
+    return
+  fd = os.open(path, os.O_RDONLY)
+  try:
+    os.fsync(fd)
+  finally:
+    os.close(fd)
+
+
+def _remove(path):
+  if tf.io.gfile.isdir(path):
+    tf.io.gfile.rmtree(path)
+  elif tf.io.gfile.exists(path):
+    tf.io.gfile.remove(path)
+
+
+def _remove_partial(partial):
+  for path in tf.io.gfile.glob(partial + "*"):
+    _remove(path)
+
+
+class AtomicCheckpoint(tf.train.Checkpoint):
+  """A tf.train.Checkpoint whose files appear under their final names only once complete.
+
+  TensorFlow writes `PREFIX_temp/` and then merges it into `PREFIX.index` in place, so a kill
+  or a full disk during the merge leaves a truncated index under the final name. Here the
+  write goes to `PREFIX.partial`, every file is fsynced, then renamed: data files first, the
+  index last, so `PREFIX.index` exists only next to complete data. A failed write removes its
+  partial files; one a kill left behind is removed by `sweep_partial` at the next start.
+  The override is of `_write`, the one method `save`, `write` and tf.train.CheckpointManager
+  call (TensorFlow 2.21); the manager's bookkeeping callbacks run after the rename.
+  """
+
+  def _write(self, file_prefix, options=None):
+    file_prefix = os.fspath(file_prefix)
+    callbacks = list((options.experimental_write_callbacks if options else None) or [])
+    inner = copy.copy(options) if options else tf.train.CheckpointOptions()
+    inner.experimental_write_callbacks = None
+    partial = file_prefix + PARTIAL
+    try:
+      super()._write(partial, options=inner)
+      written = sorted(tf.io.gfile.glob(partial + ".data-*")) + [partial + ".index"]
+      for path in written:
+        _fsync(path)
+      for path in written:
+        tf.io.gfile.rename(path, file_prefix + path[len(partial):], overwrite=True)
+      _fsync(os.path.dirname(file_prefix) or ".")
+    except BaseException:
+      _remove_partial(partial)
+      raise
+    for callback in callbacks:
+      callback(file_prefix)
+    return file_prefix
+
+
+def sweep_partial(directory):
+  """Removes what interrupted checkpoint writes left in `directory` (and its keep/ folder):
+  `*.partial*` files and TensorFlow's `*_temp` folders, with a log line each."""
+  found = []
+  for folder in (directory, os.path.join(directory, "keep")):
+    found += tf.io.gfile.glob(os.path.join(folder, "*" + PARTIAL + "*"))
+    found += tf.io.gfile.glob(os.path.join(folder, "*_temp"))
+  for path in sorted(set(found)):
+    logging.warning("Removing %s, left by a checkpoint write that did not finish.", path)
+    _remove(path)
+  return sorted(set(found))
+
+
+def write_json(path, value):
+  """Writes `value` as JSON to a temporary name, then renames it to `path`."""
+  tmp = path + ".tmp"
+  with tf.io.gfile.GFile(tmp, "w") as f:
+    f.write(json.dumps(value, indent=2, sort_keys=True))
+  tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+# ----------------------------------------------------------------------------- one run per workdir
+
+
+def pid_alive(pid):
+  """True when a process `pid` (> 0) runs on this host."""
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def _describe_holder(holder):
+  if not holder:
+    return "a run whose lock file is unreadable"
+  age = time.time() - holder.get("heartbeat", 0)
+  started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.get("started", 0)))
+  return (f"pid {holder.get('pid')} on host {holder.get('host')} (started {started}, last "
+          f"heartbeat {age:.0f} s ago)")
+
+
+class WorkdirLock:
+  """The advisory lock of the one run that trains in a workdir: `WORKDIR/lock`.
+
+  `fcntl.flock` on the file, which the kernel releases when the process dies (even by
+  SIGKILL); the file holds the holder's host, pid, start time and a heartbeat a thread
+  renews every HEARTBEAT_SECONDS. Where flock does not reach across hosts (some shared
+  filesystems), a newcomer that obtains the flock still refuses while the recorded holder's
+  heartbeat is younger than LEASE_SECONDS, unless that holder is a dead process of this host.
+  A lock left by a run that ended without releasing it is taken over with a warning. Readers
+  (export, sample, evaluate) take no lock.
+  """
+
+  def __init__(self, workdir):
+    self.workdir = workdir
+    self.path = os.path.join(workdir, LOCK_FILE)
+    self._fd = None
+    self._stop = threading.Event()
+    self._thread = None
+    self.record = None
+
+  def _read(self):
+    try:
+      data = os.pread(self._fd, 65536, 0)
+      return json.loads(data) if data.strip() else {}
+    except (OSError, ValueError):
+      return None
+
+  def _write(self):
+    data = json.dumps(self.record).encode()
+    os.pwrite(self._fd, data, 0)
+    os.ftruncate(self._fd, len(data))
+
+  def acquire(self):
+    try:
+      os.makedirs(self.workdir, exist_ok=True)
+      self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileExistsError as e:
+      raise errors.RunError(f"Expected --workdir to be a directory, received {e.filename}, "
+                            "which is a file.") from None
+    except OSError as e:
+      raise errors.RunError(f"Expected a writable workdir, received {self.workdir}: "
+                            f"{e.strerror}.") from None
+    try:
+      fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+      holder = self._read()
+      self.close()
+      if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+        raise
+      raise errors.WorkdirLockedError(
+          f"Expected no other run training in {self.workdir}, received one holding "
+          f"{self.path}: {_describe_holder(holder)}.") from None
+    previous = self._read()
+    host = socket.gethostname()
+    if previous:
+      pid = previous.get("pid")
+      fresh = time.time() - previous.get("heartbeat", 0) < LEASE_SECONDS
+      dead_here = previous.get("host") == host and not (
+          isinstance(pid, int) and pid > 0 and pid_alive(pid))
+      if fresh and not dead_here:
+        self.close()
+        raise errors.WorkdirLockedError(
+            f"Expected no other run training in {self.workdir}, received one holding "
+            f"{self.path}: {_describe_holder(previous)} (the file lock was free: the holder "
+            "may be on another host of a shared filesystem).")
+    if previous or previous is None:
+      logging.warning("Taking over the lock %s of %s, a run that ended without releasing it.",
+                      self.path, _describe_holder(previous))
+    now = time.time()
+    self.record = {"host": host, "pid": os.getpid(), "started": now, "heartbeat": now}
+    self._write()
+    self._thread = threading.Thread(target=self._beat, name="workdir-lock-heartbeat",
+                                    daemon=True)
+    self._thread.start()
+    return self
+
+  def _beat(self):
+    while not self._stop.wait(HEARTBEAT_SECONDS):
+      self.record["heartbeat"] = time.time()
+      with contextlib.suppress(OSError):
+        self._write()
+
+  def close(self):
+    if self._fd is not None:
+      os.close(self._fd)
+      self._fd = None
+
+  def release(self):
+    """Empties the lock file (free) and releases the lock."""
+    self._stop.set()
+    if self._thread is not None:
+      self._thread.join()
+      self._thread = None
+    if self._fd is not None:
+      with contextlib.suppress(OSError):
+        os.ftruncate(self._fd, 0)
+      self.close()
+
+  def __enter__(self):
+    return self.acquire()
+
+  def __exit__(self, *exc):
+    self.release()
 
 
 def write_metrics(workdir, metrics, *, step, names, num_real_clips, num_fake_clips, networks,
@@ -124,11 +433,7 @@ def write_metrics(workdir, metrics, *, step, names, num_real_clips, num_fake_cli
       "real": real,
       "written_by": written_by,
   }
-  path = os.path.join(workdir, METRICS_FILE)
-  tmp = path + ".tmp"
-  with tf.io.gfile.GFile(tmp, "w") as f:
-    f.write(json.dumps(record, indent=2, sort_keys=True, allow_nan=True))
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+  write_json(os.path.join(workdir, METRICS_FILE), record)
   return record
 
 

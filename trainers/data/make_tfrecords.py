@@ -69,6 +69,7 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
+from trainers import cli
 from trainers.data import format as record_format
 from trainers.data import video_io
 from zoo import segmenter as segmenter_lib
@@ -790,7 +791,6 @@ def run(flag_values):
   return 0 if manifest["num_clips"] else 1
 
 
-@video_io.one_line_errors
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Expected only flags, received arguments {argv[1:]}.")
@@ -799,4 +799,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -43,15 +43,22 @@ Records of either layout of trainers.data.format are read, even mixed in one dat
 image per frame (decoding only the frames a clip needs), or a mosaic of the clip (decoding
 only the rows from the first frame it needs to the last, one decode op per clip).
 
-Corrupt data. A record is corrupt when its frames are not JPEG/PNG (checked on the frames it
-needs), its layout is unknown, a mosaic has more than one image, a TFRecord file is truncated
-(the bytes read do not add up to the file size; not checkable for GZIP files), or an output
-asked for in `data.outputs` is missing; a clip shorter than (T - 1) * stride + 1 frames is
-treated the same way. Each raises InvalidArgumentError naming the file and record index, or
-with `data.skip_corrupt` is dropped, logged (absl, with the file) and counted: see
-`skipped_records()`. Decoding errors the cheap checks miss (bytes damaged inside a JPEG) raise
-TensorFlow's own error, or with `skip_corrupt` are dropped by `ignore_errors` (TensorFlow logs
-them; they are not counted)."""
+Corrupt data. A record is corrupt when it is not a tf.train.Example of the format of
+trainers.data.format (kind "schema": frames, num_frames, height or width missing), its frames
+are not JPEG/PNG (checked on the frames it needs; "frames"), its layout is unknown or a mosaic
+has more than one image ("layout"), a TFRecord file is truncated (the bytes read do not add up
+to the file size; not checkable for GZIP files; "truncated"), or an output asked for in
+`data.outputs` is missing ("missing_output"); a clip shorter than (T - 1) * stride + 1 frames
+is treated the same way ("too_short"). Each raises InvalidArgumentError naming the file and
+record index, or with `data.skip_corrupt` is dropped, logged (absl, with the file) and counted
+by file and kind: see `skip_report()`. Records that TensorFlow's own parser or decoder rejects
+(bytes damaged inside a JPEG, a feature of the wrong type) raise TensorFlow's error, or with
+`skip_corrupt` are dropped and counted as kind "undecodable" (their file is not known: the
+error is dropped inside tf.data). When more than `data.max_skip_rate` of the records read are
+skipped (judged once 10 / max_skip_rate records were read), reading stops with a `DataError`
+naming the files and counts, so an input where no record is usable ends within seconds
+instead of spinning. Empty files (0 bytes) are logged; when every file is empty,
+`make_dataset` raises."""
 
 import collections
 import threading
@@ -59,6 +66,7 @@ import threading
 from absl import logging
 import tensorflow as tf
 
+from trainers import errors
 from trainers.data import format as record_format
 from trainers.data import synthetic
 from zoo import inputs as zoo_inputs
@@ -78,17 +86,40 @@ _TFRECORD_OVERHEAD = 16  # length (8) + length CRC (4) + data CRC (4) around eac
 _JPEG_START, _JPEG_END = b"\xff\xd8", b"\xff\xd9"
 _PNG_START, _PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 
-_skipped = collections.Counter()
+DEFAULT_MAX_SKIP_RATE = 0.01
+UNDECODABLE = "undecodable"  # The kind of a record TensorFlow's parser or decoder rejected.
+UNKNOWN_FILE = "(file unknown)"
+_REQUIRED = ("frames", "num_frames", "height", "width")
+# The format's features, the required ones with a default that marks them missing: a record of
+# another schema then fails a check that names the file instead of the parser's anonymous error.
+_LENIENT_FEATURES = dict(record_format.FEATURES, **{
+    k: tf.io.FixedLenFeature([], tf.int64, default_value=-1) for k in _REQUIRED[1:]})
+_LOGGED_PER_KIND = 10  # Skips logged one by one per (file, kind); then every 1000th.
+
+
+class DataError(errors.RunError, ValueError):
+  """The input cannot feed a run: no usable file, or more records skipped than allowed."""
+
+
+_skipped = collections.Counter()  # (path, kind) -> records skipped, over the whole process.
 _skipped_lock = threading.Lock()
 
 
-def skipped_records():
-  """{file path: number of records skipped as corrupt} since the process started (or reset).
+def skip_report():
+  """{file path: {kind: records skipped}} since the process started (or reset).
 
   Only filled with `data.skip_corrupt=True`; each skip is also logged with absl.
   """
   with _skipped_lock:
-    return dict(_skipped)
+    report = collections.defaultdict(dict)
+    for (path, kind), n in _skipped.items():
+      report[path][kind] = n
+    return dict(report)
+
+
+def skipped_records():
+  """{file path: number of records skipped as corrupt} since the process started (or reset)."""
+  return {path: sum(kinds.values()) for path, kinds in skip_report().items()}
 
 
 def reset_skipped_records():
@@ -96,34 +127,87 @@ def reset_skipped_records():
     _skipped.clear()
 
 
-def _report_skip(path, index, reason):
-  path = path.numpy().decode(errors="replace")
-  with _skipped_lock:
-    _skipped[path] += 1
-    total = sum(_skipped.values())
-  logging.warning("Skipped corrupt record %d of %s: %s (%d skipped so far).", int(index.numpy()),
-                  path, reason.numpy().decode(errors="replace"), total)
-  return False
+def _describe(counts):
+  """"3 in a.tfrecord (2 schema, 1 frames), ..." for a Counter {(path, kind): n}."""
+  by_file = collections.defaultdict(collections.Counter)
+  for (path, kind), n in counts.items():
+    by_file[path][kind] += n
+  return "; ".join(
+      f"{sum(kinds.values())} in {path} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
+      for path, kinds in sorted(by_file.items()))
 
 
-def _reason(checks):
-  """The message of the first failed check of [(passed, message function)], "" if all passed;
-  messages are only formatted when one fails."""
+class _SkipCounter:
+  """The skips of one dataset: logs and counts each, and stops reading past the bound."""
+
+  def __init__(self, max_rate):
+    if not 0.0 <= max_rate < 1.0:
+      raise ValueError(f"Expected data.max_skip_rate in [0, 1), received {max_rate!r}.")
+    self.max_rate = max_rate
+    self.min_records = int(-(-10 // max_rate)) if max_rate else 1
+    self.counts = collections.Counter()
+    self.lock = threading.Lock()
+
+  def report(self, path, index, kind, reason, seen, dropped, ok):
+    """py_function: counts `dropped` undecodable records before this one, and this record when
+    not `ok`; raises DataError past the bound. Returns `ok` (keep the record)."""
+    path, kind = path.numpy().decode(errors="replace"), kind.numpy().decode()
+    seen, dropped, ok = int(seen.numpy()), int(dropped.numpy()), bool(ok.numpy())
+    events = [(UNKNOWN_FILE, UNDECODABLE, dropped, "rejected by TensorFlow's parser or decoder")]
+    if not ok:
+      events.append((path, kind, 1, reason.numpy().decode(errors="replace")))
+    with self.lock:
+      for where, what, n, why in events:
+        if not n:
+          continue
+        self.counts[where, what] += n
+        with _skipped_lock:
+          _skipped[where, what] += n
+        count = self.counts[where, what]
+        if count <= _LOGGED_PER_KIND or count % 1000 == 0:
+          record = f"record {int(index.numpy())} of {where}" if what != UNDECODABLE else (
+              f"{n} record(s) before record {seen - 1} of the stream")
+          logging.warning("Skipped %s (%s): %s (%d such skips so far).", record, what, why,
+                          count)
+      skipped = sum(self.counts.values())
+      if seen >= self.min_records and skipped > self.max_rate * seen:
+        raise DataError(
+            f"Expected at most data.max_skip_rate={self.max_rate:g} of the records skipped, "
+            f"received {skipped} skipped of {seen} read: {_describe(self.counts)}.")
+    return ok
+
+
+def raise_data_error(error):
+  """Re-raises a tf.errors.OpError that carries a DataError as that DataError (one line)."""
+  text = str(error)
+  marker = "DataError: "
+  if marker in text:
+    raise DataError(text.split(marker, 1)[1].splitlines()[0]) from None
+  raise error
+
+
+def _first_failure(checks):
+  """(kind, message) of the first failed check of [(passed, kind, message function)], ("", "")
+  when all passed; messages are only formatted when one fails."""
   def first_failure():
-    reason = tf.constant("")
-    for passed, message in reversed(checks):
+    kind, reason = tf.constant(""), tf.constant("")
+    for passed, what, message in reversed(checks):
+      kind = tf.where(passed, kind, what)
       reason = tf.where(passed, reason, message())
-    return reason
+    return kind, reason
 
-  return tf.cond(tf.reduce_all([passed for passed, _ in checks]), lambda: tf.constant(""),
-                 first_failure)
+  return tf.cond(tf.reduce_all([passed for passed, _, _ in checks]),
+                 lambda: (tf.constant(""), tf.constant("")), first_failure)
 
 
-def _check(ok, path, index, reason, skip_corrupt):
-  """True when the record is fine; otherwise raises naming the file, or logs, counts, False."""
-  if skip_corrupt:
-    return tf.cond(ok, lambda: tf.constant(True),
-                   lambda: tf.py_function(_report_skip, [path, index, reason], tf.bool))
+def _check(ok, path, index, kind, reason, counter):
+  """True when the record is fine; otherwise raises naming the file (no `counter`), or has
+  `counter` log and count it and returns False."""
+  if counter is not None:
+    zero = tf.constant(0, tf.int64)
+    return tf.cond(ok, lambda: tf.constant(True), lambda: tf.py_function(
+        counter.report, [path, index, kind, reason, tf.constant(-1, tf.int64), zero, ok],
+        tf.bool))
   assertion = tf.debugging.Assert(ok, [reason, "file:", path, "record:", index], summarize=1)
   with tf.control_dependencies([assertion]):
     return tf.identity(ok)
@@ -160,6 +244,9 @@ def make_dataset(data_config, batch_size, training, input_context=None, seed=0):
   num_pipelines = input_context.num_input_pipelines if input_context else 1
   pipeline_id = input_context.input_pipeline_id if input_context else 0
   source = data.source
+  counter = None
+  if data.get("skip_corrupt", False):
+    counter = _SkipCounter(float(data.get("max_skip_rate", DEFAULT_MAX_SKIP_RATE)))
   if source != "synthetic":
     bad = [o for o in outputs if o in SYNTHETIC_ONLY]
     if bad:
@@ -168,7 +255,7 @@ def make_dataset(data_config, batch_size, training, input_context=None, seed=0):
     ds = _synthetic(data, batch_size, training, outputs, num_pipelines, pipeline_id, seed)
   else:
     if source == "tfrecord":
-      records = _tfrecord_records(data, training, num_pipelines, pipeline_id, seed)
+      records = _tfrecord_records(data, training, num_pipelines, pipeline_id, seed, counter)
       parse = _parse
     elif source.startswith("tfds:"):
       records = _tfds_records(data, source[len("tfds:"):], training, num_pipelines, pipeline_id,
@@ -178,7 +265,8 @@ def make_dataset(data_config, batch_size, training, input_context=None, seed=0):
       raise ValueError("Expected data.source 'synthetic', 'tfrecord' or 'tfds:NAME', received "
                        f"{source!r}.")
     logging.info("data %s: %s.", source, resize_rule(data))
-    ds = _clips(records, parse, data, batch_size, training, outputs, pipeline_id, seed)
+    ds = _clips(records, parse, data, batch_size, training, outputs, pipeline_id, seed,
+                counter)
   if data.get("frame_mode", False):
     ds = _frames(ds, data.num_frames, training, pipeline_id, seed)
   options = tf.data.Options()
@@ -243,7 +331,7 @@ def list_files(patterns):
   return sorted(files)
 
 
-def _read_file(path, size, compression, skip_corrupt):
+def _read_file(path, size, compression, counter):
   """Records of one file as dicts {path, index, serialized, ...}, checking that none are lost.
 
   TFRecordDataset's own truncation error does not name the file, so its errors are ignored
@@ -254,7 +342,7 @@ def _read_file(path, size, compression, skip_corrupt):
   """
   records = tf.data.TFRecordDataset(path, compression_type=compression)
   if compression:
-    if skip_corrupt:
+    if counter is not None:
       records = records.ignore_errors(log_warning=True)
     return records.enumerate().map(lambda i, r: {"path": path, "index": i, "serialized": r})
   tagged = records.ignore_errors().map(lambda r: (r, False))
@@ -270,10 +358,10 @@ def _read_file(path, size, compression, skip_corrupt):
   def keep(record):
     end, total = record["end"], record["bytes_before"]
     complete = tf.logical_or(tf.logical_not(end), tf.equal(total, size))
-    reason = _reason([(complete, lambda: tf.strings.format(
+    kind, reason = _first_failure([(complete, "truncated", lambda: tf.strings.format(
         "Expected a complete TFRecord file, received one that is truncated or corrupt after "
         "{} bytes of {}.", (total, size)))])
-    return tf.logical_and(_check(complete, path, record["index"], reason, skip_corrupt),
+    return tf.logical_and(_check(complete, path, record["index"], kind, reason, counter),
                           tf.logical_not(end))
 
   zero = tf.constant(0, tf.int64)
@@ -281,26 +369,46 @@ def _read_file(path, size, compression, skip_corrupt):
 
 
 def _parse(record):
-  f = record_format.parse(record["serialized"])
-  return {"path": record["path"], "index": record["index"], "frames": f["frames"],
+  """The record's features; "present" says which required ones it has (checked in _select)."""
+  f = tf.io.parse_single_example(record["serialized"], _LENIENT_FEATURES)
+  present = tf.stack([tf.size(f["frames"]) > 0] + [f[k] >= 0 for k in _REQUIRED[1:]])
+  return {"path": record["path"], "index": record["index"], "present": present,
+          "frames": f["frames"],
           "layout": f["layout"], "num_frames": f["num_frames"], "height": f["height"],
           "width": f["width"], "label": f["label"], "middle_frame": f["middle_frame"],
           "segmentation": f["segmentation"]}
 
 
-def _tfrecord_records(data, training, num_pipelines, pipeline_id, seed):
+def _non_empty(files, patterns):
+  """(files, sizes) without the empty (0-byte) files, which are logged; DataError if all are."""
+  sizes = [tf.io.gfile.stat(f).length for f in files]
+  empty = [f for f, n in zip(files, sizes, strict=True) if n == 0]
+  if len(empty) == len(files):
+    raise DataError(f"Expected TFRecord records in the files matching {patterns!r}, received "
+                    f"{len(files)} empty file(s) (0 bytes): {', '.join(files[:5])}"
+                    f"{' ...' if len(files) > 5 else ''}.")
+  if empty:
+    logging.warning("Skipping %d empty file(s) (0 bytes) of %d matching %r: %s", len(empty),
+                    len(files), patterns, ", ".join(empty))
+  kept = [(f, n) for f, n in zip(files, sizes, strict=True) if n]
+  return [f for f, _ in kept], [n for _, n in kept]
+
+
+def _tfrecord_records(data, training, num_pipelines, pipeline_id, seed, counter):
   patterns = data.train_files if training else data.eval_files
-  files = list_files(patterns)
+  field = "data.train_files" if training else "data.eval_files"
+  if not patterns.strip():
+    raise DataError(f"Expected {field} (glob patterns of TFRecord files) for data.source "
+                    "'tfrecord', received ''.")
+  files, sizes = _non_empty(list_files(patterns), patterns)
   by_file = num_pipelines > 1 and len(files) >= num_pipelines
   if by_file:
-    files = files[pipeline_id::num_pipelines]
-  sizes = [tf.io.gfile.stat(f).length for f in files]
+    files, sizes = files[pipeline_id::num_pipelines], sizes[pipeline_id::num_pipelines]
   compression = data.get("compression", "") or ""
-  skip = bool(data.get("skip_corrupt", False))
   ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(sizes, tf.int64)))
   if training:
     ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-  ds = ds.interleave(lambda f, n: _read_file(f, n, compression, skip),
+  ds = ds.interleave(lambda f, n: _read_file(f, n, compression, counter),
                      cycle_length=min(len(files), 16), block_length=1,
                      num_parallel_calls=tf.data.AUTOTUNE)
   if num_pipelines > 1 and not by_file:
@@ -349,7 +457,8 @@ def _tfds_records(data, name, training, num_pipelines, pipeline_id, seed):
     label = tf.cast(example[label_key], tf.int64) if label_key else tf.constant(-1, tf.int64)
     frames = example[video_key]
     zero = tf.constant(0, tf.int64)
-    return {"path": tf.constant(path), "index": index, "frames": frames,
+    return {"path": tf.constant(path), "index": index, "present": tf.ones([4], tf.bool),
+            "frames": frames,
             "layout": tf.constant("frames"), "num_frames": tf.shape(frames, out_type=tf.int64)[0],
             "height": zero, "width": zero, "label": label,
             "middle_frame": tf.constant(-1, tf.int64), "segmentation": tf.constant("")}
@@ -408,27 +517,37 @@ def _select(counter, record, data, training, outputs, pipeline_id, seed):
     indices = tf.concat([indices, [tf.where((middle >= 0) & middle_ok, middle, own)]], 0)
   else:
     middle_ok = tf.constant(True)
-  checks = [(long_enough, lambda: tf.strings.format(
+  present = record["present"]
+  missing = lambda: tf.strings.reduce_join(
+      tf.boolean_mask(tf.constant(_REQUIRED), tf.logical_not(present)), separator=", ")
+  checks = [(tf.reduce_all(present), "schema", lambda: tf.strings.join([
+      "Expected a tf.train.Example of trainers.data.format, received one without ", missing(),
+      "."]))]
+  checks.append((long_enough, "too_short", lambda: tf.strings.format(
       "Expected a clip of at least {} frames ((num_frames - 1) * frame_stride + 1), received {}.",
-      (span, n)))]
-  checks.append((middle_ok, lambda: "Expected middle_frame < num_frames."))
+      (span, n))))
+  checks.append((middle_ok, "too_short", lambda: "Expected middle_frame < num_frames."))
   if frames.dtype == tf.string:
     layout = record["layout"]
-    checks.append((mosaic | tf.equal(layout, "frames"), lambda: tf.strings.format(
+    checks.append((mosaic | tf.equal(layout, "frames"), "layout", lambda: tf.strings.format(
         "Expected a layout in {}, received {}.", (list(record_format.LAYOUTS), layout))))
-    checks.append((tf.logical_not(mosaic) | tf.equal(images, 1), lambda: tf.strings.format(
-        "Expected one mosaic image, received {}.", images)))
-    selected = tf.cond(mosaic, lambda: frames[:1], lambda: tf.gather(frames, indices))
-    checks.append((tf.logical_or(tf.logical_not(long_enough), _looks_encoded(selected)),
+    checks.append((tf.logical_not(mosaic) | tf.equal(images, 1), "layout",
+                   lambda: tf.strings.format("Expected one mosaic image, received {}.", images)))
+    # A record without frames gathers from a placeholder: tf.gather on [] would raise.
+    some = tf.cond(images > 0, lambda: frames, lambda: tf.constant([""]))
+    selected = tf.cond(mosaic, lambda: some[:1], lambda: tf.gather(some, indices))
+    checks.append((tf.logical_or(tf.logical_not(long_enough), _looks_encoded(selected)), "frames",
                    lambda: "Expected complete JPEG or PNG frames, received corrupt bytes."))
   if "label" in outputs:
-    checks.append((record["label"] >= 0, lambda: "Expected a label for data.outputs 'label'."))
+    checks.append((record["label"] >= 0, "missing_output",
+                   lambda: "Expected a label for data.outputs 'label'."))
   if "segmentation" in outputs:
-    checks.append((tf.strings.length(record["segmentation"]) > 0,
+    checks.append((tf.strings.length(record["segmentation"]) > 0, "missing_output",
                    lambda: "Expected a segmentation for data.outputs 'segmentation'."))
   out = dict(record)
-  out.update(indices=indices, ok=tf.reduce_all([passed for passed, _ in checks]),
-             reason=_reason(checks), keys=keys)
+  kind, reason = _first_failure(checks)
+  out.update(indices=indices, ok=tf.reduce_all([passed for passed, _, _ in checks]),
+             kind=kind, reason=reason, keys=keys)
   return out
 
 
@@ -537,12 +656,13 @@ def _decode(record, data, training, outputs):
 
 
 _FRAME_KEYS = ("video", "first_frame", "middle_frame")
+_SKIP_KEYS = ("counter", "path", "index", "ok", "kind", "reason", "dropped")
 
 
 def _to_unit_range(batch):
   """uint8 frames of a whole batch -> float32 in [-1, 1] (`zoo.inputs.uint8_to_unit`), one op
-  per key."""
-  out = dict(batch)
+  per key; drops the bookkeeping of skip counting."""
+  out = {k: v for k, v in batch.items() if k not in _SKIP_KEYS}
   for key in _FRAME_KEYS:
     if key in out:
       out[key] = zoo_inputs.uint8_to_unit(out[key])
@@ -551,23 +671,59 @@ def _to_unit_range(batch):
 
 def _checked(record):
   """The record, once its checks passed: raises naming the file and record otherwise."""
-  ok = _check(record["ok"], record["path"], record["index"], record["reason"], False)
+  ok = _check(record["ok"], record["path"], record["index"], record["kind"], record["reason"],
+              None)
   with tf.control_dependencies([ok]):  # Nothing is decoded before the check.
     return {k: tf.identity(v) for k, v in record.items()}
 
 
-def _clips(records, parse, data, batch_size, training, outputs, pipeline_id, seed):
+def _placeholder(data, outputs):
+  """Zeros shaped like `_decode`'s output: what a skipped record carries to the filter."""
+  t, h, w = data.num_frames, data.height, data.width
+  out = {"video": tf.zeros([t, h, w, 3], tf.uint8)}
+  for key in ("first_frame", "middle_frame"):
+    if key in outputs:
+      out[key] = tf.zeros([h, w, 3], tf.uint8)
+  if "label" in outputs:
+    out["label"] = tf.constant(0, tf.int32)
+  if "segmentation" in outputs:
+    out["segmentation"] = tf.zeros([h, w], tf.int32)
+  return out
+
+
+def _clips(records, parse, data, batch_size, training, outputs, pipeline_id, seed, counter):
   """Records -> batches of clips. Every tf.data stage costs ~20-40 us of CPU per element on
   this project's 2-core machine, a tenth of a clip's decoding: parsing, choosing, checking and
-  decoding a clip run in ONE function, or in two around the filter with `skip_corrupt`."""
+  decoding a clip run in ONE function.
+
+  With skip counting (`counter`), a record that fails a check is not decoded and flows on as
+  zeros with its kind and reason, so that one filter AFTER `ignore_errors` counts every skip
+  and can stop the run (an error raised before `ignore_errors` would be dropped with the
+  record). Records TensorFlow's parser or decoder rejects vanish in `ignore_errors`: the scan
+  counts the gaps they leave in the record counter (the map keeps its order for that).
+  """
   select = lambda i, r: _select(i, parse(r), data, training, outputs, pipeline_id, seed)
   decode = lambda r: _decode(r, data, training, outputs)
   ds = records.enumerate()
-  if data.get("skip_corrupt", False):
-    ds = ds.map(select, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.filter(lambda r: _check(r["ok"], r["path"], r["index"], r["reason"], True))
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True)
-  else:
+  if counter is None:
     ds = ds.map(lambda i, r: decode(_checked(select(i, r))), num_parallel_calls=tf.data.AUTOTUNE)
+  else:
+    def select_and_decode(i, r):
+      record = select(i, r)
+      out = tf.cond(record["ok"], lambda: decode(record), lambda: _placeholder(data, outputs))
+      out.update({k: record[k] for k in ("path", "index", "ok", "kind", "reason")}, counter=i)
+      return out
+
+    def gaps(last, record):
+      return record["counter"], dict(record, dropped=record["counter"] - last - 1)
+
+    def keep(r):
+      return tf.cond(r["ok"] & tf.equal(r["dropped"], 0), lambda: tf.constant(True),
+                     lambda: tf.py_function(counter.report, [
+                         r["path"], r["index"], r["kind"], r["reason"], r["counter"] + 1,
+                         r["dropped"], r["ok"]], tf.bool))
+
+    ds = ds.map(select_and_decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.ignore_errors().scan(tf.constant(-1, tf.int64), gaps).filter(keep)
   ds = ds.batch(batch_size, drop_remainder=True)
   return ds.map(_to_unit_range, num_parallel_calls=tf.data.AUTOTUNE)

@@ -11,16 +11,15 @@ export CLIs.
 
 import dataclasses
 import fractions
-import functools
 import os
-import sys
 
-from absl import logging
 import av
 import av.logging
 import numpy as np
 from PIL import Image
 from PIL import ImageOps
+
+from trainers import cli
 
 
 def to_uint8(video):
@@ -99,32 +98,11 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 BACKGROUND = (255, 255, 255)  # what transparent pixels of a photo are composited on
 
 
-class InputError(ValueError):
+class InputError(cli.UserError, ValueError):
   """A user's file or path that cannot be used; its message is one line naming it and why.
 
-  The CLIs print it as that one line (`one_line_errors`) instead of a traceback.
+  The CLIs print it as that one line (`trainers.cli`) instead of a traceback.
   """
-
-
-def one_line_errors(main):
-  """Wraps an absl `main(argv)`: an InputError (or an OSError naming a path: missing,
-  a directory, read-only) prints as one line and exits with status 2; with absl
-  verbosity >= 1 (`-v 1`) the traceback is raised instead."""
-
-  @functools.wraps(main)
-  def wrapped(argv):
-    try:
-      return main(argv)
-    except (InputError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
-            PermissionError) as e:
-      if logging.vlog_is_on(1):
-        raise
-      if isinstance(e, OSError) and e.filename:
-        e = f"{e.strerror}: {e.filename}"
-      print(f"error: {e} (-v 1 for the traceback)", file=sys.stderr)
-      sys.exit(2)
-
-  return wrapped
 
 
 def check_output_directory(path, flag):

@@ -1,0 +1,212 @@
+"""A workdir survives failed starts, full disks, kills and a second trainer (in process)."""
+
+import errno
+import json
+import os
+import socket
+import time
+
+import helpers
+import pytest
+import tensorflow as tf
+
+import trainer_helpers  # also registers the tiny networks
+from trainers import errors
+from trainers import loop
+from trainers import workdir as workdir_lib
+
+
+def _tiny(**train):
+  return trainer_helpers.tiny_config(**train)
+
+
+def _trained(tmp_path, steps=2, **train):
+  wd = str(tmp_path / "wd")
+  loop.run(_tiny(steps=steps, checkpoint_every=1, log_every=0, summary_every=0, **train), wd)
+  return wd
+
+
+# --- one run per workdir ------------------------------------------------------------------
+
+
+def test_a_second_holder_is_refused_naming_the_first(tmp_path):
+  first = workdir_lib.WorkdirLock(str(tmp_path)).acquire()
+  try:
+    with pytest.raises(errors.WorkdirLockedError,
+                       match=f"pid {os.getpid()} on host {socket.gethostname()}"):
+      workdir_lib.WorkdirLock(str(tmp_path)).acquire()  # flock is per open file: refused
+  finally:
+    first.release()
+  assert (tmp_path / workdir_lib.LOCK_FILE).read_text() == ""  # released: empty
+  workdir_lib.WorkdirLock(str(tmp_path)).acquire().release()
+
+
+def test_a_stale_lock_is_taken_over_and_a_live_lease_is_not(tmp_path, caplog):
+  lock_file = tmp_path / workdir_lib.LOCK_FILE
+  dead = {"host": socket.gethostname(), "pid": 2**22 + 7, "started": 0, "heartbeat": time.time()}
+  lock_file.write_text(json.dumps(dead))
+  with caplog.at_level("WARNING"):
+    workdir_lib.WorkdirLock(str(tmp_path)).acquire().release()
+  assert "Taking over the lock" in caplog.text and f"pid {dead['pid']}" in caplog.text
+  # Another host's fresh heartbeat (a shared filesystem where flock does not reach): refused.
+  lock_file.write_text(json.dumps(dict(dead, host="elsewhere", pid=4242)))
+  with pytest.raises(errors.WorkdirLockedError, match="pid 4242 on host elsewhere"):
+    workdir_lib.WorkdirLock(str(tmp_path)).acquire()
+  # ... until its lease runs out.
+  lock_file.write_text(json.dumps(dict(dead, host="elsewhere", pid=4242, heartbeat=0)))
+  workdir_lib.WorkdirLock(str(tmp_path)).acquire().release()
+
+
+def test_a_workdir_that_is_a_file_or_unwritable_is_one_line(tmp_path, monkeypatch):
+  afile = tmp_path / "afile"
+  afile.write_text("x")
+  with pytest.raises(errors.RunError, match="Expected --workdir to be a directory"):
+    workdir_lib.WorkdirLock(str(afile)).acquire()
+  real_open = os.open
+  def read_only(path, *args, **kwargs):
+    if str(path).endswith(workdir_lib.LOCK_FILE):
+      raise PermissionError(errno.EACCES, "Permission denied", path)
+    return real_open(path, *args, **kwargs)
+  monkeypatch.setattr(os, "open", read_only)
+  with pytest.raises(errors.RunError, match="Expected a writable workdir.*Permission denied"):
+    workdir_lib.WorkdirLock(str(tmp_path / "ro")).acquire()
+
+
+# --- a failed start damages nothing -------------------------------------------------------
+
+
+def test_a_bad_config_leaves_the_workdir_unchanged(tmp_path):
+  wd = _trained(tmp_path)
+  config_json = (tmp_path / "wd" / "config.json").read_bytes()
+  unknown = _tiny(steps=4)
+  unknown.model.generator.name = "no_such_model"
+  with pytest.raises(errors.ConfigError, match="model.generator.name among"):
+    loop.run(unknown, wd)
+  bad_field = _tiny(steps=4)
+  bad_field.model.generator.args.no_such_arg = 3
+  with pytest.raises(ValueError, match="no_such_arg"):
+    loop.run(bad_field, wd)
+  assert (tmp_path / "wd" / "config.json").read_bytes() == config_json
+  assert (tmp_path / "wd" / workdir_lib.LOCK_FILE).read_text() == ""  # released
+  workdir_lib.restore_generator(wd)  # what export.sample reads still loads
+
+
+def test_resuming_with_another_model_is_refused_naming_the_fields(tmp_path):
+  wd = _trained(tmp_path)
+  config_json = (tmp_path / "wd" / "config.json").read_bytes()
+  other = _tiny(steps=4)
+  other.model.generator.args.latent_dim = 16
+  other.data.height = other.data.width = 16
+  with pytest.raises(errors.ConfigError) as error:
+    loop.run(other, wd)
+  message = str(error.value)
+  assert "model.generator.args.latent_dim: 8 -> 16" in message
+  assert "data.height: 8 -> 16" in message and "allow_model_change" in message
+  assert (tmp_path / "wd" / "config.json").read_bytes() == config_json
+  longer = _tiny(steps=3, checkpoint_every=1, log_every=0, summary_every=0)
+  assert loop.run(longer, wd).current_step() == 3  # steps, rates, ...: fine
+
+
+# --- nothing half-written under a final name ----------------------------------------------
+
+
+def test_a_full_disk_during_the_index_merge_leaves_no_checkpoint_under_its_name(
+    tmp_path, monkeypatch):
+  real_write = tf.train.Checkpoint._write  # pylint: disable=protected-access
+  calls = []
+
+  def full_disk(self, prefix, options=None):
+    calls.append(prefix)
+    out = real_write(self, prefix, options)
+    if len(calls) == 2:  # the second checkpoint: the merged index is cut short
+      with open(prefix + ".index", "r+b") as f:
+        f.truncate(10)
+      raise OSError(errno.ENOSPC, "No space left on device")
+    return out
+
+  monkeypatch.setattr(tf.train.Checkpoint, "_write", full_disk)
+  wd = str(tmp_path / "wd")
+  with pytest.raises(errors.RunError) as error:
+    loop.run(_tiny(steps=2, checkpoint_every=1, log_every=0, summary_every=0), wd)
+  assert "\n" not in str(error.value)
+  assert "ckpt-2" in str(error.value) and "No space left on device" in str(error.value)
+  assert "ckpt-1, is kept" in str(error.value)
+  assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == [
+      "checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index"]
+  assert workdir_lib.latest_checkpoint(wd).endswith("ckpt-1")
+
+
+def test_readers_skip_a_damaged_checkpoint_and_start_sweeps_temporaries(tmp_path, caplog):
+  wd = _trained(tmp_path, steps=2)
+  directory = workdir_lib.checkpoint_dir(wd)
+  with open(os.path.join(directory, "ckpt-2.index"), "r+b") as f:  # as a kill mid-merge left it
+    f.truncate(10)
+  with caplog.at_level("WARNING"):
+    assert workdir_lib.latest_checkpoint(wd).endswith("ckpt-1")
+    _, _, path = workdir_lib.restore_generator(wd)
+  assert path.endswith("ckpt-1") and "Skipping checkpoint" in caplog.text
+  with pytest.raises(errors.RunError, match="step 2.*does not load.*readable steps: \\[1\\]"):
+    workdir_lib.latest_checkpoint(wd, step=2)
+  os.makedirs(os.path.join(directory, "ckpt-3_temp"))
+  open(os.path.join(directory, "ckpt-3.partial.index"), "w").close()
+  caplog.clear()
+  with caplog.at_level("INFO"):
+    trainer = loop.Trainer(_tiny(steps=3, log_every=0, summary_every=0), wd)
+  assert trainer.restored.endswith("ckpt-1") and trainer.current_step() == 1
+  assert "ckpt-3_temp, left by a checkpoint write" in caplog.text
+  assert not [n for n in os.listdir(directory) if "_temp" in n or ".partial" in n]
+
+
+# --- config traps -------------------------------------------------------------------------
+
+
+def _conditional(tmp_path, clips, **train):
+  path = helpers.write_shard(tmp_path / "clips.tfrecord", helpers.good_examples(clips))
+  c = _tiny(steps=1, log_every=0, summary_every=0, sample_every=1, checkpoint_every=0, **train)
+  c.model.generator.args.condition = "image"
+  c.objective.condition = "first_frame"
+  c.data.source, c.data.train_files = "tfrecord", path
+  return c
+
+
+def test_a_conditional_model_from_training_files_alone_samples_from_them(tmp_path, caplog):
+  with caplog.at_level("WARNING"):
+    trainer = loop.run(_conditional(tmp_path, clips=6), str(tmp_path / "wd"))
+  assert trainer.current_step() == 1
+  assert "data.eval_files is empty: the sample grid's conditions" in caplog.text
+  assert os.path.exists(tmp_path / "wd" / "samples" / "step_00000001.mp4")
+
+
+def test_too_few_clips_for_the_sample_grid_fail_before_anything_is_written(tmp_path):
+  c = _conditional(tmp_path, clips=2, num_samples=4)
+  with pytest.raises(errors.ConfigError, match="train.num_samples=4 clips in data.train_files.*"
+                     "received 2"):
+    loop.run(c, str(tmp_path / "wd"))
+  assert not os.path.exists(tmp_path / "wd")
+  c = _conditional(tmp_path, clips=2)
+  c.eval.every, c.data.eval_files = 1, ""
+  with pytest.raises(errors.ConfigError, match="Expected data.eval_files .* eval.every"):
+    loop.run(c, str(tmp_path / "wd"))
+  c.data.train_files = str(tmp_path / "nothing-*.tfrecord")
+  with pytest.raises(errors.ConfigError, match="data.train_files to match files.*nothing-"):
+    loop.run(c, str(tmp_path / "wd"))
+
+
+# --- skips reach the workdir and TensorBoard -----------------------------------------------
+
+
+def test_skipped_records_are_written_to_the_workdir_and_tensorboard(tmp_path):
+  from trainers.data import pipeline  # pylint: disable=g-import-not-at-top
+  shard = helpers.write_shard(tmp_path / "mixed.tfrecord",
+                              helpers.good_examples(4) + helpers.label_only_examples(1))
+  c = _tiny(steps=2, log_every=1, summary_every=0, checkpoint_every=0)
+  c.data.source, c.data.train_files, c.data.skip_corrupt = "tfrecord", shard, True
+  pipeline.reset_skipped_records()
+  loop.run(c, str(tmp_path / "wd"))
+  written = json.loads((tmp_path / "wd" / workdir_lib.SKIPPED_FILE).read_text())
+  assert written["step"] == 2 and written["files"][shard]["schema"] >= 1
+  tags = set()
+  for path in tf.io.gfile.glob(str(tmp_path / "wd" / "train" / "events.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      tags.update(v.tag for v in event.summary.value)
+  assert {"data/skipped_records", "data/skipped_schema"} <= tags
