@@ -19,8 +19,18 @@ import tensorflow as tf
 from trainers import tasks
 
 # CPU flags worth knowing when reading CPU figures (oneDNN picks kernels on them).
-SIMD_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "avx512_vnni",
-              "amx_tile", "amx_bf16", "amx_int8")
+SIMD_FLAGS = (
+  "avx",
+  "avx2",
+  "fma",
+  "avx512f",
+  "avx512_bf16",
+  "avx512_fp16",
+  "avx512_vnni",
+  "amx_tile",
+  "amx_bf16",
+  "amx_int8",
+)
 
 
 def _cpuinfo():
@@ -47,24 +57,26 @@ def describe_machine():
   except AttributeError:
     usable = os.cpu_count()
   return {
-      "cpu": model,
-      "logical_cpus": os.cpu_count(),
-      "usable_cpus": usable,
-      "simd": [f for f in SIMD_FLAGS if f in flags],
-      "load_average": [round(x, 2) for x in os.getloadavg()],
-      "python": platform.python_version(),
-      "tensorflow": tf.__version__,
-      "keras": keras.__version__,
-      "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+    "cpu": model,
+    "logical_cpus": os.cpu_count(),
+    "usable_cpus": usable,
+    "simd": [f for f in SIMD_FLAGS if f in flags],
+    "load_average": [round(x, 2) for x in os.getloadavg()],
+    "python": platform.python_version(),
+    "tensorflow": tf.__version__,
+    "keras": keras.__version__,
+    "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
   }
 
 
 def machine_line(machine):
   """`describe_machine()` as one printable line."""
-  return (f"{machine['cpu']}, {machine['usable_cpus']}/{machine['logical_cpus']} CPUs, "
-          f"{' '.join(machine['simd']) or 'no AVX'}; load {machine['load_average']}; "
-          f"Python {machine['python']}, TensorFlow {machine['tensorflow']}, "
-          f"Keras {machine['keras']}" + (f"; GPUs {machine['gpus']}" if machine["gpus"] else ""))
+  return (
+    f"{machine['cpu']}, {machine['usable_cpus']}/{machine['logical_cpus']} CPUs, "
+    f"{' '.join(machine['simd']) or 'no AVX'}; load {machine['load_average']}; "
+    f"Python {machine['python']}, TensorFlow {machine['tensorflow']}, "
+    f"Keras {machine['keras']}" + (f"; GPUs {machine['gpus']}" if machine["gpus"] else "")
+  )
 
 
 def time_callable(fn, warmup=2, repeats=5):
@@ -88,8 +100,13 @@ def time_callable(fn, warmup=2, repeats=5):
     start = time.perf_counter()
     fn()
     times.append(time.perf_counter() - start)
-  return {"median": statistics.median(times), "best": min(times),
-          "mean": statistics.fmean(times), "times": times, "warmup": warm}
+  return {
+    "median": statistics.median(times),
+    "best": min(times),
+    "mean": statistics.fmean(times),
+    "times": times,
+    "warmup": warm,
+  }
 
 
 def matmul_gflops(dtype=tf.float32, size=4096, warmup=1, repeats=3):
@@ -108,10 +125,14 @@ def matmul_gflops(dtype=tf.float32, size=4096, warmup=1, repeats=3):
     return tf.reduce_sum(tf.linalg.matmul(x, y))
 
   timing = time_callable(lambda: product(a, b).numpy(), warmup, repeats)
-  flops = 2 * size ** 3
-  return {"gflops": flops / timing["best"] / 1e9,
-          "median_gflops": flops / timing["median"] / 1e9,
-          "dtype": dtype.name, "size": size, "seconds": timing}
+  flops = 2 * size**3
+  return {
+    "gflops": flops / timing["best"] / 1e9,
+    "median_gflops": flops / timing["median"] / 1e9,
+    "dtype": dtype.name,
+    "size": size,
+    "seconds": timing,
+  }
 
 
 def rss_mib():
@@ -155,9 +176,8 @@ def bench_config(config, batch_size, jit, precision):
   c = config.copy_and_resolve_references()
   with c.unlocked():
     c.train.batch_size = int(batch_size)
-    c.train.steps = 10 ** 9
-    for field in ("checkpoint_every", "sample_every", "log_every", "summary_every",
-                  "keep_every"):
+    c.train.steps = 10**9
+    for field in ("checkpoint_every", "sample_every", "log_every", "summary_every", "keep_every"):
       c.train[field] = 0
     c.eval.every = 0
     c.runtime.jit_compile = "true" if jit else "false"

@@ -50,8 +50,9 @@ def make_video(path, seconds, height, fps):
     stream.options = {"preset": "ultrafast", "crf": "28"}
     for i in range(int(seconds * fps)):
       x = (4 * i) % width
-      frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(texture[:, x:x + width]),
-                                         format="rgb24")
+      frame = av.VideoFrame.from_ndarray(
+        np.ascontiguousarray(texture[:, x : x + width]), format="rgb24"
+      )
       for packet in stream.encode(frame):
         container.mux(packet)
     for packet in stream.encode():
@@ -67,13 +68,19 @@ def child(video):
   with tempfile.TemporaryDirectory() as tmp:
     sources, skipped = make_tfrecords.resolve_inputs(video)
     start = time.perf_counter()
-    manifest = make_tfrecords.write_tfrecords(sources, os.path.join(tmp, "train"), options,
-                                              skipped)
+    manifest = make_tfrecords.write_tfrecords(sources, os.path.join(tmp, "train"), options, skipped)
     seconds = time.perf_counter() - start
-  print(json.dumps({"clips": manifest["num_clips"], "seconds": seconds,
-                    "frames": manifest["sources"][0]["frames_decoded"],
-                    "after_import_mib": after_import,
-                    "peak_rss_mib": bench_common.peak_rss_mib()}))
+  print(
+    json.dumps(
+      {
+        "clips": manifest["num_clips"],
+        "seconds": seconds,
+        "frames": manifest["sources"][0]["frames_decoded"],
+        "after_import_mib": after_import,
+        "peak_rss_mib": bench_common.peak_rss_mib(),
+      }
+    )
+  )
 
 
 def main(argv):
@@ -92,8 +99,12 @@ def main(argv):
         start = time.perf_counter()
         make_video(path, seconds, height, FLAGS.fps)
         made = time.perf_counter() - start
-        proc = subprocess.run([sys.executable, "-m", "bench.convert", f"--child={path}"],
-                              capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+          [sys.executable, "-m", "bench.convert", f"--child={path}"],
+          capture_output=True,
+          text=True,
+          check=False,
+        )
         os.remove(path)
         if proc.returncode:
           print(f"{height}p {seconds:g} s: FAILED\n{proc.stderr[-2000:]}")
@@ -101,19 +112,28 @@ def main(argv):
           continue
         run = json.loads(proc.stdout.strip().splitlines()[-1])
         first = first or run
-        run.update(height=height, video_seconds=seconds, generate_seconds=made,
-                   clips_per_s=run["clips"] / run["seconds"],
-                   over_import_mib=run["peak_rss_mib"] - run["after_import_mib"],
-                   ratio_to_shortest=run["peak_rss_mib"] / first["peak_rss_mib"])
+        run.update(
+          height=height,
+          video_seconds=seconds,
+          generate_seconds=made,
+          clips_per_s=run["clips"] / run["seconds"],
+          over_import_mib=run["peak_rss_mib"] - run["after_import_mib"],
+          ratio_to_shortest=run["peak_rss_mib"] / first["peak_rss_mib"],
+        )
         report["runs"].append(run)
-        ok = (run["ratio_to_shortest"] <= TARGET_RATIO
-              and run["over_import_mib"] <= TARGET_OVER_IMPORT_MIB)
-        print(f"{height}p {seconds:5g} s: {run['frames']} frames -> {run['clips']} clips, "
-              f"{run['clips_per_s']:.2f} clips/s; peak RSS {run['peak_rss_mib']:.0f} MiB "
-              f"({run['over_import_mib']:.0f} over the import's {run['after_import_mib']:.0f}, "
-              f"{run['ratio_to_shortest']:.2f}x the shortest's) "
-              f"{'within' if ok else 'OUTSIDE'} the targets (<= {TARGET_RATIO}x, "
-              f"<= {TARGET_OVER_IMPORT_MIB:.0f} MiB over the import)", flush=True)
+        ok = (
+          run["ratio_to_shortest"] <= TARGET_RATIO
+          and run["over_import_mib"] <= TARGET_OVER_IMPORT_MIB
+        )
+        print(
+          f"{height}p {seconds:5g} s: {run['frames']} frames -> {run['clips']} clips, "
+          f"{run['clips_per_s']:.2f} clips/s; peak RSS {run['peak_rss_mib']:.0f} MiB "
+          f"({run['over_import_mib']:.0f} over the import's {run['after_import_mib']:.0f}, "
+          f"{run['ratio_to_shortest']:.2f}x the shortest's) "
+          f"{'within' if ok else 'OUTSIDE'} the targets (<= {TARGET_RATIO}x, "
+          f"<= {TARGET_OVER_IMPORT_MIB:.0f} MiB over the import)",
+          flush=True,
+        )
   print(f"load after: {[round(x, 2) for x in os.getloadavg()]}")
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:

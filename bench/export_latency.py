@@ -34,8 +34,9 @@ FLAGS = flags.FLAGS
 def make_workdir(config, path):
   generator = workdir_lib.build_generator(config)
   workdir_lib.save_config(config, path)
-  ckpt = tf.train.Checkpoint(generator=workdir_lib.trackable_weights(generator),
-                             step=tf.Variable(0, dtype=tf.int64))
+  ckpt = tf.train.Checkpoint(
+    generator=workdir_lib.trackable_weights(generator), step=tf.Variable(0, dtype=tf.int64)
+  )
   tf.train.CheckpointManager(ckpt, workdir_lib.checkpoint_dir(path), 1).save(0)
   return generator
 
@@ -52,9 +53,9 @@ def main(argv):
   with tempfile.TemporaryDirectory() as tmp:
     wd = os.path.join(tmp, "workdir")
     generator = make_workdir(config, wd)
-    result = export_lib.export_workdir(wd, os.path.join(tmp, "out"),
-                                       formats=("saved_model", "tflite"),
-                                       tflite_variants=variants)
+    result = export_lib.export_workdir(
+      wd, os.path.join(tmp, "out"), formats=("saved_model", "tflite"), tflite_variants=variants
+    )
     inputs = verify.native_inputs(generator, batch_size=1)
     keras_fn = tf.function(lambda x: generator(x, training=False))
     args = list(inputs.values())[0] if len(inputs) == 1 else inputs
@@ -70,15 +71,20 @@ def main(argv):
     batch = len(next(iter(args.values())))
     signature = loaded.signatures[name]
     feed = {k: tf.constant(v) for k, v in args.items()}
-    t = common.time_callable(lambda: {k: v.numpy() for k, v in signature(**feed).items()},
-                             2, FLAGS.repeats)
+    t = common.time_callable(
+      lambda: {k: v.numpy() for k, v in signature(**feed).items()}, 2, FLAGS.repeats
+    )
     rows.append((f"saved_model ({name})", t["median"] / batch))
 
     from ai_edge_litert import interpreter as litert
+
     tflite_dir = result["tflite"]["path"]
     for variant in variants:
-      path = [os.path.join(tflite_dir, f) for f in os.listdir(tflite_dir)
-              if f.endswith(f"_{variant}.tflite")][0]
+      path = [
+        os.path.join(tflite_dir, f)
+        for f in os.listdir(tflite_dir)
+        if f.endswith(f"_{variant}.tflite")
+      ][0]
       interp = litert.Interpreter(model_path=path, num_threads=os.cpu_count())
       interp.allocate_tensors()
       for detail in interp.get_input_details():
@@ -87,15 +93,16 @@ def main(argv):
         if input_name.endswith("num_frames"):  # Radner's models: the training length
           value = generator.video_shape[0]
         interp.set_tensor(detail["index"], np.asarray(value, detail["dtype"]))
+
       def run(interp=interp):
         interp.invoke()
         return [interp.get_tensor(d["index"]) for d in interp.get_output_details()]
+
       t = common.time_callable(run, 2, FLAGS.repeats)
       rows.append((f"tflite {variant} ({os.path.getsize(path) / 2**20:.1f} MiB)", t["median"]))
 
   shape = "x".join(str(s) for s in generator.video_shape)
-  print(f"\n{config.model.generator.name}, one {shape} video per call (median of "
-        f"{FLAGS.repeats}):")
+  print(f"\n{config.model.generator.name}, one {shape} video per call (median of {FLAGS.repeats}):")
   print(f"{'artefact':<36} {'ms/video':>10} {'vs keras':>9}")
   for name, seconds in rows:
     print(f"{name:<36} {seconds * 1e3:>10.1f} {seconds / rows[0][1]:>8.2f}x")

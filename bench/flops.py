@@ -56,8 +56,11 @@ from zoo.vgan import blocks as vgan_blocks
 CONVENTIONS = ("exact", "simple")
 
 _CONV = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
-_CONV_TRANSPOSE = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
-                   keras.layers.Conv3DTranspose)
+_CONV_TRANSPOSE = (
+  keras.layers.Conv1DTranspose,
+  keras.layers.Conv2DTranspose,
+  keras.layers.Conv3DTranspose,
+)
 _DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
 _SEPARABLE = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
 COUNTED = _CONV + _CONV_TRANSPOSE + _DEPTHWISE + _SEPARABLE + (keras.layers.Dense,)
@@ -77,6 +80,7 @@ class LayerCost:
       networks (if not, its input gradient is only needed when the network input is
       differentiated).
   """
+
   name: str
   kind: str
   input_shape: tuple
@@ -97,8 +101,10 @@ def _spatial(shape, data_format):
 def layer_flops(layer, input_shape, output_shape):
   """Forward FLOPs of one call of `layer` (one of `COUNTED`) with these shapes, batch included."""
   if None in tuple(input_shape) or None in tuple(output_shape):
-    raise ValueError(f"Expected fully defined shapes for {layer.name}, received "
-                     f"{tuple(input_shape)} -> {tuple(output_shape)}.")
+    raise ValueError(
+      f"Expected fully defined shapes for {layer.name}, received "
+      f"{tuple(input_shape)} -> {tuple(output_shape)}."
+    )
   if isinstance(layer, keras.layers.Dense):
     leading = math.prod(int(s) for s in input_shape[:-1])
     return 2 * leading * int(input_shape[-1]) * int(layer.units)
@@ -115,8 +121,9 @@ def layer_flops(layer, input_shape, output_shape):
   if isinstance(layer, _SEPARABLE):
     middle = c_in * layer.depth_multiplier
     return 2 * kernel * middle * out_positions + 2 * middle * c_out * out_positions
-  raise ValueError(f"Expected a layer of type {[c.__name__ for c in COUNTED]}, received "
-                   f"{type(layer).__name__}.")
+  raise ValueError(
+    f"Expected a layer of type {[c.__name__ for c in COUNTED]}, received {type(layer).__name__}."
+  )
 
 
 def _sublayers(layer, include_self, recursive):
@@ -133,11 +140,13 @@ def _has_own_kernel(layer):
 def _layer_paths(models):
   """{id(layer): "model/sub/layer"} for every layer of `models`, themselves included."""
   paths = {}
+
   def visit(layer, prefix):
     path = f"{prefix}/{layer.name}" if prefix else layer.name
     paths.setdefault(id(layer), path)
     for child in _sublayers(layer, include_self=False, recursive=False):
       visit(child, path)
+
   for m in models:
     visit(m, "")
   return paths
@@ -173,16 +182,17 @@ def trace_costs(fn, *args, models):
   paths = _layer_paths(models)
   layers = [l for m in models for l in _sublayers(m, include_self=True, recursive=True)]
   counted = {id(l): l for l in layers if isinstance(l, COUNTED)}
-  uncounted = sorted({paths[id(l)] for l in layers
-                      if id(l) not in counted and _has_own_kernel(l)})
+  uncounted = sorted({paths[id(l)] for l in layers if id(l) not in counted and _has_own_kernel(l)})
   calls = []
 
   def wrap(layer):
     original = layer.call
+
     def call(inputs, *a, **k):
       outputs = original(inputs, *a, **k)
       calls.append((layer, inputs, outputs))
       return outputs
+
     object.__setattr__(layer, "call", call)  # bypass Keras attribute tracking
 
   fused_heads = vgan_blocks.heads_on_one_input
@@ -205,18 +215,27 @@ def trace_costs(fn, *args, models):
       object.__delattr__(layer, "call")
 
   handles = {id(v.value.handle) for m in models for v in m.trainable_variables}
-  weight_ops = {internal.op for external, internal in concrete.graph.captures
-                if id(external) in handles}
-  reads = {op for op in concrete.graph.get_operations()
-           if op.type == "ReadVariableOp" and op.inputs[0].op in weight_ops}
+  weight_ops = {
+    internal.op for external, internal in concrete.graph.captures if id(external) in handles
+  }
+  reads = {
+    op
+    for op in concrete.graph.get_operations()
+    if op.type == "ReadVariableOp" and op.inputs[0].op in weight_ops
+  }
   costs = []
   for layer, inputs, outputs in calls:
-    costs.append(LayerCost(
-        name=paths[id(layer)], kind=type(layer).__name__,
-        input_shape=tuple(inputs.shape.as_list()), output_shape=tuple(outputs.shape.as_list()),
+    costs.append(
+      LayerCost(
+        name=paths[id(layer)],
+        kind=type(layer).__name__,
+        input_shape=tuple(inputs.shape.as_list()),
+        output_shape=tuple(outputs.shape.as_list()),
         flops=layer_flops(layer, inputs.shape, outputs.shape),
         trainable=bool(layer.trainable and layer.trainable_weights),
-        after_weights=_ancestors_hit(inputs, reads)))
+        after_weights=_ancestors_hit(inputs, reads),
+      )
+    )
   return costs, uncounted
 
 
@@ -248,8 +267,9 @@ def backward_flops(costs, weights, inputs, convention="exact"):
 
 def model_flops(model, input_shape, training=False):
   """Forward FLOPs and costs of `model` on one input of `input_shape` (batch included)."""
-  costs, _ = trace_costs(lambda x: model(x, training=training),
-                         tf.TensorSpec(input_shape, tf.float32), models=[model])
+  costs, _ = trace_costs(
+    lambda x: model(x, training=training), tf.TensorSpec(input_shape, tf.float32), models=[model]
+  )
   return forward_flops(costs), costs
 
 
@@ -294,8 +314,8 @@ def gan_step_flops(task, batch, convention="exact"):
   d_costs = {}
   for name, d in task.discriminators.items():
     costs, missing = trace_costs(
-        lambda v, b, d=d: d(v, condition=task.condition(b), training=True), video, batch,
-        models=[d])
+      lambda v, b, d=d: d(v, condition=task.condition(b), training=True), video, batch, models=[d]
+    )
     d_costs[name] = costs
     layers[f"d_{name}"], uncounted[f"d_{name}"] = costs, missing
     forward[f"d_{name}"] = forward_flops(costs)
@@ -316,16 +336,16 @@ def gan_step_flops(task, batch, convention="exact"):
     terms[f"g_step/d_{name}"] = fwd(costs) + bwd(costs, False, True)
 
   return {
-      "total": sum(terms.values()),
-      "d_step": sum(v for t, v in terms.items() if t.startswith("d_step/")),
-      "g_step": sum(v for t, v in terms.items() if t.startswith("g_step/")),
-      "forward": forward,
-      "terms": terms,
-      "layers": {n: [dataclasses.asdict(c) for c in cs] for n, cs in layers.items()},
-      "uncounted": uncounted,
-      "batch_size": int(tf.nest.flatten(batch)[0].shape[0]),
-      "convention": convention,
-      "d_steps": k,
+    "total": sum(terms.values()),
+    "d_step": sum(v for t, v in terms.items() if t.startswith("d_step/")),
+    "g_step": sum(v for t, v in terms.items() if t.startswith("g_step/")),
+    "forward": forward,
+    "terms": terms,
+    "layers": {n: [dataclasses.asdict(c) for c in cs] for n, cs in layers.items()},
+    "uncounted": uncounted,
+    "batch_size": int(tf.nest.flatten(batch)[0].shape[0]),
+    "convention": convention,
+    "d_steps": k,
   }
 
 
@@ -333,6 +353,6 @@ def trainer_step_flops(trainer, convention="exact"):
   """`gan_step_flops` of a `trainers.loop.Trainer` at its global batch size."""
   size = trainer.config.train.batch_size
   batch = tf.nest.map_structure(
-      lambda s: tf.TensorSpec([size] + s.shape[1:].as_list(), s.dtype),
-      trainer.dataset.element_spec)
+    lambda s: tf.TensorSpec([size] + s.shape[1:].as_list(), s.dtype), trainer.dataset.element_spec
+  )
   return gan_step_flops(trainer.task, batch, convention)

@@ -42,8 +42,10 @@ def main(argv):
   b, t, s = FLAGS.batch_size, FLAGS.num_frames, FLAGS.size
   machine = common.describe_machine()
   print("machine:", common.machine_line(machine))
-  print(f"Keras I3D (zoo 'i3d', 400 logits) with RANDOM weights: throughput only, not FVD; "
-        f"clips {t}x{s}x{s}x3, batch {b}, {FLAGS.warmup} warm-up + {FLAGS.batches} timed batches")
+  print(
+    f"Keras I3D (zoo 'i3d', 400 logits) with RANDOM weights: throughput only, not FVD; "
+    f"clips {t}x{s}x{s}x3, batch {b}, {FLAGS.warmup} warm-up + {FLAGS.batches} timed batches"
+  )
   model = registry.build("i3d")
   call = tf.function(lambda x: model(x, training=False))
   clips = tf.constant(np.random.RandomState(0).uniform(-1, 1, (b, t, s, s, 3)), tf.float32)
@@ -63,16 +65,32 @@ def main(argv):
   peak = common.matmul_gflops(tf.float32)["gflops"]
   gflops = gflop * len(times) / sum(times)
   print(f"warm-up {warm:.1f}s; per batch {', '.join(f'{x:.2f}s' for x in times)}")
-  print(f"I3D throughput: {rate:.2f} clips/s ({1000.0 / rate:.0f} ms/clip); 2048 clips "
-        f"(one FVD side) ~{2048 / rate / 60:.1f} min")
-  print(f"{gflop:.1f} GFLOP per batch of {b} (convolutions) = {gflops:.1f} GFLOP/s = "
-        f"{gflops / peak:.0%} of this run's fp32 matmul ({peak:.1f} GFLOP/s)")
+  print(
+    f"I3D throughput: {rate:.2f} clips/s ({1000.0 / rate:.0f} ms/clip); 2048 clips "
+    f"(one FVD side) ~{2048 / rate / 60:.1f} min"
+  )
+  print(
+    f"{gflop:.1f} GFLOP per batch of {b} (convolutions) = {gflops:.1f} GFLOP/s = "
+    f"{gflops / peak:.0%} of this run's fp32 matmul ({peak:.1f} GFLOP/s)"
+  )
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:
-      json.dump({"machine": machine, "batch_size": b, "clip": [t, s, s, 3], "clips_per_s": rate,
-                 "gflop_per_batch": gflop, "gflops": gflops, "fp32_matmul_gflops": peak,
-                 "batch_s": times, "warmup_s": warm, "peak_rss_mib": common.peak_rss_mib()},
-                f, indent=1)
+      json.dump(
+        {
+          "machine": machine,
+          "batch_size": b,
+          "clip": [t, s, s, 3],
+          "clips_per_s": rate,
+          "gflop_per_batch": gflop,
+          "gflops": gflops,
+          "fp32_matmul_gflops": peak,
+          "batch_s": times,
+          "warmup_s": warm,
+          "peak_rss_mib": common.peak_rss_mib(),
+        },
+        f,
+        indent=1,
+      )
 
 
 if __name__ == "__main__":

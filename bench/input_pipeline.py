@@ -31,8 +31,11 @@ flags.DEFINE_integer("write_clips", 128, "Clips written to each shard set.")
 flags.DEFINE_integer("clips", 1024, "Clips timed per source and round.")
 flags.DEFINE_integer("rounds", 3, "Rounds over the sources; the median is reported.")
 flags.DEFINE_integer("batch_size", 16, "Per-replica batch.")
-flags.DEFINE_integer("warmup", 8, "Batches before timing starts (fills the shuffle buffer, "
-                     "lets tf.data's autotuning settle).")
+flags.DEFINE_integer(
+  "warmup",
+  8,
+  "Batches before timing starts (fills the shuffle buffer, lets tf.data's autotuning settle).",
+)
 flags.DEFINE_integer("num_frames", 32, "T.")
 flags.DEFINE_integer("size", 64, "H = W.")
 flags.DEFINE_string("out", "", "Write the figures as JSON to this path.")
@@ -57,19 +60,27 @@ def main(argv):
   t, s, b = FLAGS.num_frames, FLAGS.size, FLAGS.batch_size
   machine = bench_common.describe_machine()
   print(f"machine: {bench_common.machine_line(machine)}; clips {t}x{s}x{s}, batch {b}")
-  report = {"machine": machine, "clip": [t, s, s, 3], "batch_size": b, "clips_per_s": {},
-            "cpu_ms_per_clip": {}, "rounds": {}}
+  report = {
+    "machine": machine,
+    "clip": [t, s, s, 3],
+    "batch_size": b,
+    "clips_per_s": {},
+    "cpu_ms_per_clip": {},
+    "rounds": {},
+  }
   data = common.base().data
   data.num_frames, data.height, data.width = t, s, s
   with tempfile.TemporaryDirectory() as tmp:
     configs = {}
     for fmt in ("jpeg", "jpeg_mosaic", "png"):
-      options = make_tfrecords.WriterOptions(fmt=fmt, clip_length=t, crop=(s, s), num_shards=4,
-                                             num_clips=FLAGS.write_clips)
+      options = make_tfrecords.WriterOptions(
+        fmt=fmt, clip_length=t, crop=(s, s), num_shards=4, num_clips=FLAGS.write_clips
+      )
       prefix = os.path.join(tmp, fmt)
       start = time.perf_counter()
       manifest = make_tfrecords.write_tfrecords(
-          make_tfrecords.synthetic_sources(FLAGS.write_clips), prefix, options)
+        make_tfrecords.synthetic_sources(FLAGS.write_clips), prefix, options
+      )
       write_rate = manifest["num_clips"] / (time.perf_counter() - start)
       size = sum(os.path.getsize(os.path.join(tmp, x["path"])) for x in manifest["shards"])
       kib = size / manifest["num_clips"] / 1024
@@ -89,8 +100,10 @@ def main(argv):
   for name, rate in report["clips_per_s"].items():
     cpu = report["cpu_ms_per_clip"][name]
     rounds = " ".join(f"{r:.0f}" for r, _ in report["rounds"][name])
-    print(f"{name:11s}: read {rate:7.1f} clips/s ({rate / rate0:.2f}x jpeg's), {cpu:.2f} ms "
-          f"CPU/clip ({cpu / cpu0:.2f}x jpeg's); rounds: {rounds}")
+    print(
+      f"{name:11s}: read {rate:7.1f} clips/s ({rate / rate0:.2f}x jpeg's), {cpu:.2f} ms "
+      f"CPU/clip ({cpu / cpu0:.2f}x jpeg's); rounds: {rounds}"
+    )
   print(f"load after: {[round(x, 2) for x in os.getloadavg()]}")
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:

@@ -43,8 +43,9 @@ from bench import common
 from bench import flops
 from trainers import config_files
 
-config_files.define_flag("config", None, "Config name or file, e.g. vgan_two_stream.",
-                         lock_config=False)
+config_files.define_flag(
+  "config", None, "Config name or file, e.g. vgan_two_stream.", lock_config=False
+)
 flags.DEFINE_integer("batch_size", 8, "Batch size.")
 flags.DEFINE_integer("repeats", 5, "Timed calls per layer and mode (the median is used).")
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Keras dtype policy.")
@@ -83,6 +84,7 @@ def time_layer(layer, input_shape, repeats):
       targets = list(weights) if mode == "w" else [x]
       grads = tape.gradient(y, targets, output_gradients=dy)
       return tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads])
+
     return run
 
   out = {}
@@ -111,8 +113,9 @@ def main(argv):
     is_g = network == "generator"
     for cost in costs:
       times = time_layer(layers[cost["name"]], cost["input_shape"], FLAGS.repeats)
-      grads = ((times["w"] if cost["trainable"] else 0.0) +
-               (times["x"] if cost["after_weights"] else 0.0))
+      grads = (times["w"] if cost["trainable"] else 0.0) + (
+        times["x"] if cost["after_weights"] else 0.0
+      )
       if is_g:
         per_step = (k + 1) * times["f"] + grads
       else:
@@ -120,20 +123,33 @@ def main(argv):
       total += per_step
       rows.append({**cost, "network": network, "seconds": times, "per_step_s": per_step})
       gf = cost["flops"] / 1e9
-      print(f"{network:>10} {cost['name'][-40:]:>40} {str(tuple(cost['input_shape'])):>24} "
-            f"{gf:7.2f} GF | " + " ".join(f"{m} {times[m] * 1e3:7.1f} ms" for m in MODES) +
-            f" | f {gf / times['f']:6.1f} GF/s | per step {per_step:6.3f} s", flush=True)
+      print(
+        f"{network:>10} {cost['name'][-40:]:>40} {str(tuple(cost['input_shape'])):>24} "
+        f"{gf:7.2f} GF | "
+        + " ".join(f"{m} {times[m] * 1e3:7.1f} ms" for m in MODES)
+        + f" | f {gf / times['f']:6.1f} GF/s | per step {per_step:6.3f} s",
+        flush=True,
+      )
 
   gflop = step["total"] / 1e9
-  record = {"config": config_flags.get_config_filename(FLAGS["config"]), "batch_size": b,
-            "precision": FLAGS.precision, "step_gflop": gflop,
-            "layers_only_s_per_step": total, "ceiling_gflops": gflop / total,
-            "fp32_matmul_gflops": peak, "ceiling_ratio_fp32_matmul": gflop / total / peak,
-            "rows": rows, "machine": machine}
+  record = {
+    "config": config_flags.get_config_filename(FLAGS["config"]),
+    "batch_size": b,
+    "precision": FLAGS.precision,
+    "step_gflop": gflop,
+    "layers_only_s_per_step": total,
+    "ceiling_gflops": gflop / total,
+    "fp32_matmul_gflops": peak,
+    "ceiling_ratio_fp32_matmul": gflop / total / peak,
+    "rows": rows,
+    "machine": machine,
+  }
   print("machine:", common.machine_line(machine))
-  print(f"layers alone, {record['config']}, batch {b}, {FLAGS.precision}: {total:.3f} s per "
-        f"step for {gflop:.1f} GFLOP = {gflop / total:.1f} GFLOP/s = "
-        f"{record['ceiling_ratio_fp32_matmul']:.0%} of the fp32 matmul ({peak:.1f} GFLOP/s)")
+  print(
+    f"layers alone, {record['config']}, batch {b}, {FLAGS.precision}: {total:.3f} s per "
+    f"step for {gflop:.1f} GFLOP = {gflop / total:.1f} GFLOP/s = "
+    f"{record['ceiling_ratio_fp32_matmul']:.0%} of the fp32 matmul ({peak:.1f} GFLOP/s)"
+  )
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:
       json.dump(record, f, indent=1)

@@ -70,6 +70,7 @@ from trainers import loop
 flags.DEFINE_integer("batch_size", 8, "Global batch size.")
 FLAGS = flags.FLAGS
 
+
 def _allocator_bytes():
   """{"current", "peak"} bytes of TF's CPU allocator, or None where TF does not track them."""
   try:
@@ -104,12 +105,25 @@ def measure(config, batch_size, precision, steps):
   floor = {}
   for c in ("x1", "x3"):
     step = max(("d_step", "g_step"), key=lambda s, c=c: acts[s][c] + acts[s]["gradients"])
-    floor[c] = {"step": step, "bytes": (IMPORT_RSS_MIB * budget.MIB + state["total"]
-                                        + acts[step][c] + acts[step]["gradients"])}
-  return {"batch_size": int(batch_size), "precision": precision, "calls": 1 + steps,
-          "steps_per_call": int(cfg.train.steps_per_call), "rss_mib": rss, "state": state,
-          "allocator_after_build": allocator_state, "allocator_during_calls": allocator_step,
-          "activations": acts, "floor": floor, "target_bytes": budget.TARGET_BYTES}
+    floor[c] = {
+      "step": step,
+      "bytes": (
+        IMPORT_RSS_MIB * budget.MIB + state["total"] + acts[step][c] + acts[step]["gradients"]
+      ),
+    }
+  return {
+    "batch_size": int(batch_size),
+    "precision": precision,
+    "calls": 1 + steps,
+    "steps_per_call": int(cfg.train.steps_per_call),
+    "rss_mib": rss,
+    "state": state,
+    "allocator_after_build": allocator_state,
+    "allocator_during_calls": allocator_step,
+    "activations": acts,
+    "floor": floor,
+    "target_bytes": budget.TARGET_BYTES,
+  }
 
 
 def report_lines(r):
@@ -117,40 +131,47 @@ def report_lines(r):
   mib = lambda b: b / budget.MIB
   rss, state, acts = r["rss_mib"], r["state"], r["activations"]
   sizes = state["bytes"]
-  held = " + ".join(f"{n} {count:,} weights {mib(sizes[n]):.1f}"
-                    for n, count in state["params"].items())
+  held = " + ".join(
+    f"{n} {count:,} weights {mib(sizes[n]):.1f}" for n, count in state["params"].items()
+  )
   lines = [
-      f"1. import tensorflow, keras: RSS {rss['import']:.0f} MiB",
-      f"2. trainer built: RSS {rss['state']:.0f} MiB (+{rss['state'] - rss['import']:.0f}); "
-      f"analytic state {mib(state['total']):.1f} MiB = {held} + optimizer slots "
-      f"{mib(sizes['optimizer_slots']):.1f} + EMA {mib(sizes['ema']):.1f}",
+    f"1. import tensorflow, keras: RSS {rss['import']:.0f} MiB",
+    f"2. trainer built: RSS {rss['state']:.0f} MiB (+{rss['state'] - rss['import']:.0f}); "
+    f"analytic state {mib(state['total']):.1f} MiB = {held} + optimizer slots "
+    f"{mib(sizes['optimizer_slots']):.1f} + EMA {mib(sizes['ema']):.1f}",
   ]
   alloc = r["allocator_after_build"]
   if alloc is not None:
     lines.append(f"   TF CPU allocator in use after the build: {mib(alloc['current']):.1f} MiB")
   lines.append(
-      f"3. step: RSS after tracing {rss['traced']:.0f} MiB (+{rss['traced'] - rss['state']:.0f}), "
-      f"after the first call {rss['first_call']:.0f} (+{rss['first_call'] - rss['traced']:.0f}), "
-      f"after {r['calls']} calls {rss['after_calls']:.0f}; peak RSS {rss['peak']:.0f} MiB")
+    f"3. step: RSS after tracing {rss['traced']:.0f} MiB (+{rss['traced'] - rss['state']:.0f}), "
+    f"after the first call {rss['first_call']:.0f} (+{rss['first_call'] - rss['traced']:.0f}), "
+    f"after {r['calls']} calls {rss['after_calls']:.0f}; peak RSS {rss['peak']:.0f} MiB"
+  )
   alloc = r["allocator_during_calls"]
   if alloc is not None:
-    lines.append(f"   TF CPU allocator during the calls: peak {mib(alloc['peak']):.1f} MiB, "
-                 f"in use after {mib(alloc['current']):.1f} MiB")
+    lines.append(
+      f"   TF CPU allocator during the calls: peak {mib(alloc['peak']):.1f} MiB, "
+      f"in use after {mib(alloc['current']):.1f} MiB"
+    )
   per = ", ".join(f"{n} {v / 1e6:.2f}M" for n, v in acts["per_network"].items())
   lines.append(f"4. activations (conv/dense output elements per forward pass: {per}):")
   for s in ("d_step", "g_step"):
     a = acts[s]
-    lines.append(f"   {s}: x1 {mib(a['x1']):.1f} MiB, x3 {mib(a['x3']):.1f} MiB; gradients "
-                 f"{mib(a['gradients']):.1f} MiB")
+    lines.append(
+      f"   {s}: x1 {mib(a['x1']):.1f} MiB, x3 {mib(a['x3']):.1f} MiB; gradients "
+      f"{mib(a['gradients']):.1f} MiB"
+    )
   target = r["target_bytes"] / budget.MIB
   for c in ("x1", "x3"):
     step, floor = r["floor"][c]["step"], mib(r["floor"][c]["bytes"])
     lines.append(
-        f"5. floor ({c}) = import {rss['import']:.0f} + state {mib(state['total']):.0f} + "
-        f"activations {mib(acts[step][c]):.0f} + gradients {mib(acts[step]['gradients']):.0f} "
-        f"({step}) = {floor:.0f} MiB; measured peak {rss['peak']:.0f} MiB = "
-        f"{rss['peak'] / floor:.2f}x the floor; target 1.2 GB = {target:.0f} MiB: floor "
-        f"{'under' if floor <= target else 'OVER'} it by {abs(target - floor):.0f} MiB")
+      f"5. floor ({c}) = import {rss['import']:.0f} + state {mib(state['total']):.0f} + "
+      f"activations {mib(acts[step][c]):.0f} + gradients {mib(acts[step]['gradients']):.0f} "
+      f"({step}) = {floor:.0f} MiB; measured peak {rss['peak']:.0f} MiB = "
+      f"{rss['peak'] / floor:.2f}x the floor; target 1.2 GB = {target:.0f} MiB: floor "
+      f"{'under' if floor <= target else 'OVER'} it by {abs(target - floor):.0f} MiB"
+    )
   return lines
 
 
@@ -164,8 +185,10 @@ def main(argv):
   record["config"] = config_flags.get_config_filename(FLAGS["config"])
   record["machine"] = machine
   print("machine:", common.machine_line(machine))
-  print(f"{record['config']}, batch {record['batch_size']}, {record['precision']}, "
-        f"{record['calls']} train calls of {record['steps_per_call']} step(s); MiB = 2^20 B")
+  print(
+    f"{record['config']}, batch {record['batch_size']}, {record['precision']}, "
+    f"{record['calls']} train calls of {record['steps_per_call']} step(s); MiB = 2^20 B"
+  )
   print("\n".join(report_lines(record)))
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from bench import flops
 
-MIB = 2 ** 20
+MIB = 2**20
 TARGET_BYTES = 1.2e9  # the speed target: peak RSS of a two-stream fp32 step at batch 8
 SLOTS_PER_WEIGHT = {"adam": 2, "adamw": 2, "rmsprop": 1}
 
@@ -33,15 +33,19 @@ def state_bytes(trainer):
   networks.update({f"d_{n}": d for n, d in trainer.task.discriminators.items()})
   name = trainer.config.optimizer.name.lower()
   if name not in SLOTS_PER_WEIGHT:
-    raise ValueError(f"Expected optimizer.name in {sorted(SLOTS_PER_WEIGHT)}, received "
-                     f"{trainer.config.optimizer.name!r}.")
+    raise ValueError(
+      f"Expected optimizer.name in {sorted(SLOTS_PER_WEIGHT)}, received "
+      f"{trainer.config.optimizer.name!r}."
+    )
   trainable = trainer.g_vars + trainer.d_vars
   sizes = {n: variable_bytes(m.weights) for n, m in networks.items()}
   sizes["optimizer_slots"] = SLOTS_PER_WEIGHT[name] * variable_bytes(trainable)
   sizes["ema"] = variable_bytes(trainer.ema.weights) if trainer.ema is not None else 0
-  return {"params": {n: sum(math.prod(v.shape) for v in m.weights)
-                     for n, m in networks.items()},
-          "bytes": sizes, "total": sum(sizes.values())}
+  return {
+    "params": {n: sum(math.prod(v.shape) for v in m.weights) for n, m in networks.items()},
+    "bytes": sizes,
+    "total": sum(sizes.values()),
+  }
 
 
 def activation_bytes(trainer):
@@ -59,11 +63,14 @@ def activation_bytes(trainer):
   d_names = list(clips)
 
   def kept(copies, g_outputs, passes):  # elements: G's outputs + each D's, `passes` times
-    return size * (copies * g_outputs + passes * sum(copies * outputs[n] + clips[n]
-                                                     for n in d_names))
+    return size * (
+      copies * g_outputs + passes * sum(copies * outputs[n] + clips[n] for n in d_names)
+    )
 
-  steps = {"d_step": {f"x{k}": kept(k, 0, 2) for k in (1, 3)},
-           "g_step": {f"x{k}": kept(k, outputs["generator"], 1) for k in (1, 3)}}
+  steps = {
+    "d_step": {f"x{k}": kept(k, 0, 2) for k in (1, 3)},
+    "g_step": {f"x{k}": kept(k, outputs["generator"], 1) for k in (1, 3)},
+  }
   steps["d_step"]["gradients"] = variable_bytes(trainer.d_vars)
   steps["g_step"]["gradients"] = variable_bytes(trainer.g_vars)
   return dict(steps, per_network=outputs)

@@ -27,8 +27,9 @@ from bench import common
 from bench import flops
 from trainers import config_files
 
-config_files.define_flag("config", None, "Config name or file, e.g. vgan_two_stream.",
-                         lock_config=False)
+config_files.define_flag(
+  "config", None, "Config name or file, e.g. vgan_two_stream.", lock_config=False
+)
 flags.DEFINE_integer("batch_size", 8, "Batch size.")
 flags.DEFINE_integer("steps", 3, "Timed steps.")
 flags.DEFINE_integer("warmup", 1, "Untimed steps first (tracing).")
@@ -66,22 +67,32 @@ def main(argv):
     g_opt.apply_gradients(zip(tape.gradient(loss, g_vars), g_vars))
     return loss
 
-  counter = iter(range(10 ** 9))
-  timing = common.time_callable(lambda: step(tf.constant(next(counter), tf.int64)).numpy(),
-                                FLAGS.warmup, FLAGS.steps)
+  counter = iter(range(10**9))
+  timing = common.time_callable(
+    lambda: step(tf.constant(next(counter), tf.int64)).numpy(), FLAGS.warmup, FLAGS.steps
+  )
   spec = tf.nest.map_structure(lambda x: tf.TensorSpec(x.shape, x.dtype), batch)
   gflop = flops.gan_step_flops(task, spec)["total"] / 1e9
-  record = {"config": config_flags.get_config_filename(FLAGS["config"]), "batch_size": b,
-            "precision": FLAGS.precision, "s_per_step": timing["median"],
-            "best_s_per_step": timing["best"], "step_gflop": gflop,
-            "gflops": gflop / timing["median"], "fp32_matmul_gflops": peak,
-            "ratio_fp32_matmul": gflop / timing["median"] / peak,
-            "peak_rss_mib": common.peak_rss_mib(), "machine": machine}
+  record = {
+    "config": config_flags.get_config_filename(FLAGS["config"]),
+    "batch_size": b,
+    "precision": FLAGS.precision,
+    "s_per_step": timing["median"],
+    "best_s_per_step": timing["best"],
+    "step_gflop": gflop,
+    "gflops": gflop / timing["median"],
+    "fp32_matmul_gflops": peak,
+    "ratio_fp32_matmul": gflop / timing["median"] / peak,
+    "peak_rss_mib": common.peak_rss_mib(),
+    "machine": machine,
+  }
   print("machine:", common.machine_line(machine))
-  print(f"plain step, {record['config']}, batch {b}, {FLAGS.precision}: "
-        f"{timing['median']:.3f} s/step (best {timing['best']:.3f}), {gflop:.1f} GFLOP, "
-        f"{record['gflops']:.1f} GFLOP/s = {record['ratio_fp32_matmul']:.0%} of the fp32 matmul "
-        f"({peak:.1f} GFLOP/s); peak RSS {record['peak_rss_mib']:.0f} MiB")
+  print(
+    f"plain step, {record['config']}, batch {b}, {FLAGS.precision}: "
+    f"{timing['median']:.3f} s/step (best {timing['best']:.3f}), {gflop:.1f} GFLOP, "
+    f"{record['gflops']:.1f} GFLOP/s = {record['ratio_fp32_matmul']:.0%} of the fp32 matmul "
+    f"({peak:.1f} GFLOP/s); peak RSS {record['peak_rss_mib']:.0f} MiB"
+  )
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:
       json.dump(record, f, indent=1)

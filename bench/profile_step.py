@@ -42,15 +42,41 @@ flags.DEFINE_integer("top", 25, "Op types listed.")
 FLAGS = flags.FLAGS
 
 GROUPS = (
-    ("convolution", ("Conv", "MatMul", "BatchMatMul", "FusedConv", "FusedMatMul")),
-    ("batch norm", ("FusedBatchNorm",)),
-    ("optimizer", ("ResourceApply", "AssignVariable", "AssignAdd", "AssignSub",
-                   "ReadVariableOp", "ResourceGather")),
-    ("copies / layout", ("Transpose", "Reshape", "Tile", "Pad", "Slice", "StridedSlice",
-                         "ConcatV2", "Split", "Pack", "Unpack", "Identity", "BroadcastTo",
-                         "ToTf", "InputConversion", "Cast")),
-    ("input", ("Iterator", "Dataset", "Random", "Stateless")),
-    ("reductions", ("Sum", "Mean", "Max", "Min", "Prod", "L2Loss", "All")),
+  ("convolution", ("Conv", "MatMul", "BatchMatMul", "FusedConv", "FusedMatMul")),
+  ("batch norm", ("FusedBatchNorm",)),
+  (
+    "optimizer",
+    (
+      "ResourceApply",
+      "AssignVariable",
+      "AssignAdd",
+      "AssignSub",
+      "ReadVariableOp",
+      "ResourceGather",
+    ),
+  ),
+  (
+    "copies / layout",
+    (
+      "Transpose",
+      "Reshape",
+      "Tile",
+      "Pad",
+      "Slice",
+      "StridedSlice",
+      "ConcatV2",
+      "Split",
+      "Pack",
+      "Unpack",
+      "Identity",
+      "BroadcastTo",
+      "ToTf",
+      "InputConversion",
+      "Cast",
+    ),
+  ),
+  ("input", ("Iterator", "Dataset", "Random", "Stateless")),
+  ("reductions", ("Sum", "Mean", "Max", "Min", "Prod", "L2Loss", "All")),
 )
 
 
@@ -68,8 +94,7 @@ def op_times(logdir):
   totals = collections.defaultdict(lambda: [0.0, 0])
   paths = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
   if not paths:
-    raise RuntimeError(f"Expected a *.xplane.pb under {logdir}, found none: did the profiler "
-                       "run?")
+    raise RuntimeError(f"Expected a *.xplane.pb under {logdir}, found none: did the profiler run?")
   for path in paths:
     space = xplane_pb2.XSpace()
     with open(path, "rb") as f:
@@ -118,22 +143,32 @@ def main(argv):
     groups[group_of(op_type)] += t
   per_step = wall["median"] / cfg.train.steps_per_call
   print("machine:", common.machine_line(machine))
-  print(f"{config_flags.get_config_filename(FLAGS['config'])}, batch "
-        f"{FLAGS.batch_size}, {FLAGS.precision}: {per_step:.3f} s/step unprofiled (median of "
-        f"{FLAGS.steps}); {profiled / n:.3f} s/step profiled; op time {total / n:.3f} s/step")
+  print(
+    f"{config_flags.get_config_filename(FLAGS['config'])}, batch "
+    f"{FLAGS.batch_size}, {FLAGS.precision}: {per_step:.3f} s/step unprofiled (median of "
+    f"{FLAGS.steps}); {profiled / n:.3f} s/step profiled; op time {total / n:.3f} s/step"
+  )
   print("\nby group (share of op time):")
   for group, t in sorted(groups.items(), key=lambda kv: -kv[1]):
     print(f"  {group:<22} {t / n:8.3f} s/step  {t / total:6.1%}")
   print(f"\ntop {FLAGS.top} op types:")
-  for op_type, (t, count) in sorted(ops.items(), key=lambda kv: -kv[1][0])[:FLAGS.top]:
+  for op_type, (t, count) in sorted(ops.items(), key=lambda kv: -kv[1][0])[: FLAGS.top]:
     print(f"  {op_type:<36} {t / n:8.3f} s/step  {t / total:6.1%}  {count // n:5d} calls/step")
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:
-      json.dump({"batch_size": FLAGS.batch_size, "precision": FLAGS.precision,
-                 "s_per_step": per_step, "op_s_per_step": total / n,
-                 "groups_s_per_step": {g: t / n for g, t in groups.items()},
-                 "ops_s_per_step": {k: t / n for k, (t, _) in ops.items()},
-                 "machine": machine}, f, indent=1)
+      json.dump(
+        {
+          "batch_size": FLAGS.batch_size,
+          "precision": FLAGS.precision,
+          "s_per_step": per_step,
+          "op_s_per_step": total / n,
+          "groups_s_per_step": {g: t / n for g, t in groups.items()},
+          "ops_s_per_step": {k: t / n for k, (t, _) in ops.items()},
+          "machine": machine,
+        },
+        f,
+        indent=1,
+      )
 
 
 if __name__ == "__main__":

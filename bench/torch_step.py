@@ -34,8 +34,9 @@ from ml_collections import config_flags
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 if importlib.util.find_spec("torch") is None:
-  sys.exit("bench/torch_step.py needs PyTorch (the CPU wheel torch==2.13.0): "
-           "pip install -e '.[bench]'")
+  sys.exit(
+    "bench/torch_step.py needs PyTorch (the CPU wheel torch==2.13.0): pip install -e '.[bench]'"
+  )
 
 import numpy as np
 import tensorflow as tf
@@ -46,15 +47,22 @@ from bench import flops
 from bench import torch_vgan
 from trainers import config_files
 
-config_files.define_flag("config", "vgan_two_stream",
-                         "Config name or file, e.g. vgan_two_stream or ...:smoke.",
-                         lock_config=False)
+config_files.define_flag(
+  "config",
+  "vgan_two_stream",
+  "Config name or file, e.g. vgan_two_stream or ...:smoke.",
+  lock_config=False,
+)
 flags.DEFINE_integer("batch_size", 8, "Batch size.")
 flags.DEFINE_integer("steps", 3, "Timed steps.")
 flags.DEFINE_integer("warmup", 1, "Untimed steps first (allocator growth, oneDNN primitives).")
 flags.DEFINE_integer("threads", os.cpu_count(), "torch.set_num_threads.")
-flags.DEFINE_bool("channels_last", False, "torch.channels_last_3d (channels_last for the 2D "
-                  "background stream) for the models and their inputs.")
+flags.DEFINE_bool(
+  "channels_last",
+  False,
+  "torch.channels_last_3d (channels_last for the 2D "
+  "background stream) for the models and their inputs.",
+)
 flags.DEFINE_string("out", "", "Write the figures as JSON to this path.")
 FLAGS = flags.FLAGS
 
@@ -74,42 +82,61 @@ def main(argv):
 
   torch_peak = torch_vgan.torch_matmul_gflops()["gflops"]
   memory_format = torch.channels_last_3d if FLAGS.channels_last else torch.contiguous_format
-  real = (torch.rand(b, 3, t, h, w, generator=torch.Generator().manual_seed(1)) * 2 - 1)
+  real = torch.rand(b, 3, t, h, w, generator=torch.Generator().manual_seed(1)) * 2 - 1
   real = real.contiguous(memory_format=memory_format)
-  step = torch_vgan.Step(ref["generator"], ref["discriminators"], task.d_weights, c,
-                         memory_format)
+  step = torch_vgan.Step(ref["generator"], ref["discriminators"], task.d_weights, c, memory_format)
   losses = []
   timing = common.time_callable(lambda: losses.append(step(real)), FLAGS.warmup, FLAGS.steps)
   if not all(np.isfinite(losses[-1])):
     raise FloatingPointError(f"Expected finite losses, received {losses[-1]}.")
 
   gflops = gflop / timing["median"]
-  record = {"config": config_flags.get_config_filename(FLAGS["config"]), "batch_size": b,
-            "precision": "float32", "framework": "pytorch eager", "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "channels_last": FLAGS.channels_last,
-            "s_per_step": timing["median"], "best_s_per_step": timing["best"],
-            "step_seconds": timing["times"], "warmup_seconds": timing["warmup"],
-            "clips_per_s": b / timing["median"], "step_gflop": gflop, "gflops": gflops,
-            "fp32_matmul_gflops": peak, "ratio_fp32_matmul": gflops / peak,
-            "torch_matmul_gflops": torch_peak, "ratio_torch_matmul": gflops / torch_peak,
-            "params": ref["params"], "relative_diff": ref["relative_diff"],
-            "last_losses": {"d": losses[-1][0], "g": losses[-1][1]},
-            "rss_before_step_mib": rss_before, "peak_rss_mib": common.peak_rss_mib(),
-            "machine": machine}
+  record = {
+    "config": config_flags.get_config_filename(FLAGS["config"]),
+    "batch_size": b,
+    "precision": "float32",
+    "framework": "pytorch eager",
+    "torch": torch.__version__,
+    "threads": torch.get_num_threads(),
+    "channels_last": FLAGS.channels_last,
+    "s_per_step": timing["median"],
+    "best_s_per_step": timing["best"],
+    "step_seconds": timing["times"],
+    "warmup_seconds": timing["warmup"],
+    "clips_per_s": b / timing["median"],
+    "step_gflop": gflop,
+    "gflops": gflops,
+    "fp32_matmul_gflops": peak,
+    "ratio_fp32_matmul": gflops / peak,
+    "torch_matmul_gflops": torch_peak,
+    "ratio_torch_matmul": gflops / torch_peak,
+    "params": ref["params"],
+    "relative_diff": ref["relative_diff"],
+    "last_losses": {"d": losses[-1][0], "g": losses[-1][1]},
+    "rss_before_step_mib": rss_before,
+    "peak_rss_mib": common.peak_rss_mib(),
+    "machine": machine,
+  }
   print("machine:", common.machine_line(machine))
-  print(f"PyTorch {torch.__version__}, {record['threads']} threads, oneDNN "
-        f"{'on' if torch.backends.mkldnn.is_available() else 'off'}, "
-        f"{'channels_last_3d' if FLAGS.channels_last else 'contiguous (NCDHW)'}")
-  print("trainable parameters (Keras = PyTorch): "
-        + ", ".join(f"{n} {p['torch']:,}" for n, p in ref["params"].items())
-        + "; forward max |PyTorch - Keras| / max |Keras|: "
-        + ", ".join(f"{n} {d:.1e}" for n, d in ref["relative_diff"].items()))
-  print(f"PyTorch eager step, {record['config']}, batch {b}, float32: "
-        f"{timing['median']:.3f} s/step (best {timing['best']:.3f}), {gflop:.1f} GFLOP, "
-        f"{gflops:.1f} GFLOP/s = {record['ratio_fp32_matmul']:.0%} of the TF fp32 matmul "
-        f"({peak:.1f} GFLOP/s), {record['ratio_torch_matmul']:.0%} of the torch fp32 matmul "
-        f"({torch_peak:.1f} GFLOP/s); peak RSS {record['peak_rss_mib']:.0f} MiB "
-        f"({rss_before:.0f} MiB before the PyTorch matmul and step)")
+  print(
+    f"PyTorch {torch.__version__}, {record['threads']} threads, oneDNN "
+    f"{'on' if torch.backends.mkldnn.is_available() else 'off'}, "
+    f"{'channels_last_3d' if FLAGS.channels_last else 'contiguous (NCDHW)'}"
+  )
+  print(
+    "trainable parameters (Keras = PyTorch): "
+    + ", ".join(f"{n} {p['torch']:,}" for n, p in ref["params"].items())
+    + "; forward max |PyTorch - Keras| / max |Keras|: "
+    + ", ".join(f"{n} {d:.1e}" for n, d in ref["relative_diff"].items())
+  )
+  print(
+    f"PyTorch eager step, {record['config']}, batch {b}, float32: "
+    f"{timing['median']:.3f} s/step (best {timing['best']:.3f}), {gflop:.1f} GFLOP, "
+    f"{gflops:.1f} GFLOP/s = {record['ratio_fp32_matmul']:.0%} of the TF fp32 matmul "
+    f"({peak:.1f} GFLOP/s), {record['ratio_torch_matmul']:.0%} of the torch fp32 matmul "
+    f"({torch_peak:.1f} GFLOP/s); peak RSS {record['peak_rss_mib']:.0f} MiB "
+    f"({rss_before:.0f} MiB before the PyTorch matmul and step)"
+  )
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:
       json.dump(record, f, indent=1)

@@ -26,8 +26,9 @@ Adam), where bench/plain_step.py leaves Keras's default (1e-7); ReLU and LeakyRe
 place, as in PyTorch's DCGAN example (Keras has no in-place activations).
 """
 
-MISSING_TORCH = ("bench/torch_step.py needs PyTorch (the CPU wheel torch==2.13.0): "
-                 "pip install -e '.[bench]'")
+MISSING_TORCH = (
+  "bench/torch_step.py needs PyTorch (the CPU wheel torch==2.13.0): pip install -e '.[bench]'"
+)
 try:
   import torch
   from torch import nn
@@ -53,20 +54,23 @@ _MEMORY_FORMAT = {2: torch.channels_last, 3: torch.channels_last_3d}
 _TORCH_BN_MOMENTUM = 1.0 - blocks.BN_MOMENTUM
 
 
-def _conv_block(rank, c_in, c_out, kernel, stride, padding, *, transpose, batch_norm,
-                activation, bn_epsilon):
+def _conv_block(
+  rank, c_in, c_out, kernel, stride, padding, *, transpose, batch_norm, activation, bn_epsilon
+):
   """`zoo.vgan.blocks.ConvBlock` in PyTorch: (transposed) conv with bias, BN?, activation.
 
   Keras's "same" padding of a "k4 s2" conv pads 1 on each side of an even size, which is
   PyTorch's padding=1 (`Discriminator` checks its sizes are even); a "k4 s2" transposed conv
   doubles every size with either.
   """
-  layers = [(_CONV_TRANSPOSE if transpose else _CONV)[rank](c_in, c_out, kernel, stride,
-                                                           padding)]
+  layers = [(_CONV_TRANSPOSE if transpose else _CONV)[rank](c_in, c_out, kernel, stride, padding)]
   if batch_norm:
     layers.append(_BATCH_NORM[rank](c_out, eps=bn_epsilon, momentum=_TORCH_BN_MOMENTUM))
-  layers.append(nn.ReLU(inplace=True) if activation == "relu"
-                else nn.LeakyReLU(blocks.LEAKY_RELU_SLOPE, inplace=True))
+  layers.append(
+    nn.ReLU(inplace=True)
+    if activation == "relu"
+    else nn.LeakyReLU(blocks.LEAKY_RELU_SLOPE, inplace=True)
+  )
   return layers
 
 
@@ -75,9 +79,18 @@ def _up_stack(rank, c_in, widths, first_kernel):
   layers = []
   for i, width in enumerate(widths):
     kernel, stride, padding = (first_kernel, 1, 0) if i == 0 else (4, 2, 1)
-    layers += _conv_block(rank, c_in, width, kernel, stride, padding, transpose=True,
-                          batch_norm=True, activation="relu",
-                          bn_epsilon=blocks.GENERATOR_BN_EPSILON)
+    layers += _conv_block(
+      rank,
+      c_in,
+      width,
+      kernel,
+      stride,
+      padding,
+      transpose=True,
+      batch_norm=True,
+      activation="relu",
+      bn_epsilon=blocks.GENERATOR_BN_EPSILON,
+    )
     c_in = width
   return layers
 
@@ -118,14 +131,17 @@ class TwoStreamGenerator(nn.Module):
   def __init__(self, latent_dim, widths, background_widths, init_std=0.01, gamma_std=0.02):
     super().__init__()
     if len(background_widths) != len(widths):
-      raise ValueError(f"Expected {len(widths)} background widths, received "
-                       f"{tuple(background_widths)!r}.")
+      raise ValueError(
+        f"Expected {len(widths)} background widths, received {tuple(background_widths)!r}."
+      )
     self.latent_dim = int(latent_dim)
     self.trunk = nn.Sequential(*_up_stack(3, latent_dim, widths, (2, 4, 4)))
     self.video_head = nn.Sequential(*_output_head(3, widths[-1], 3, nn.Tanh()))
     self.mask_head = nn.Sequential(*_output_head(3, widths[-1], 1, nn.Sigmoid()))
-    self.background = nn.Sequential(*_up_stack(2, latent_dim, background_widths, 4),
-                                    *_output_head(2, background_widths[-1], 3, nn.Tanh()))
+    self.background = nn.Sequential(
+      *_up_stack(2, latent_dim, background_widths, 4),
+      *_output_head(2, background_widths[-1], 3, nn.Tanh()),
+    )
     _initialize(self, init_std, gamma_std)
     self.memory_format = {3: torch.contiguous_format, 2: torch.contiguous_format}
 
@@ -154,9 +170,11 @@ def _strided_sizes(video_shape, num_layers):
   sizes = [tuple(video_shape[:3])]
   for _ in range(num_layers):
     if any(s % 2 for s in sizes[-1]):
-      raise ValueError(f"Expected even sizes before every strided layer of the discriminator "
-                       f"(Keras 'same' = PyTorch padding 1), received {sizes[-1]} from "
-                       f"video_shape {tuple(video_shape)}.")
+      raise ValueError(
+        f"Expected even sizes before every strided layer of the discriminator "
+        f"(Keras 'same' = PyTorch padding 1), received {sizes[-1]} from "
+        f"video_shape {tuple(video_shape)}."
+      )
     sizes.append(tuple(s // 2 for s in sizes[-1]))
   return sizes
 
@@ -178,9 +196,18 @@ class Discriminator(nn.Module):
     self.final_kernel = _strided_sizes(video_shape, len(widths))[-1]
     layers, c_in = [], int(video_shape[-1])
     for i, width in enumerate(widths):
-      layers += _conv_block(3, c_in, width, 4, 2, 1, transpose=False, batch_norm=i > 0,
-                            activation="leaky_relu",
-                            bn_epsilon=blocks.DISCRIMINATOR_BN_EPSILON)
+      layers += _conv_block(
+        3,
+        c_in,
+        width,
+        4,
+        2,
+        1,
+        transpose=False,
+        batch_norm=i > 0,
+        activation="leaky_relu",
+        bn_epsilon=blocks.DISCRIMINATOR_BN_EPSILON,
+      )
       c_in = width
     self.trunk = nn.Sequential(*layers)
     self.final = nn.Conv3d(c_in, 1, self.final_kernel)
@@ -198,13 +225,20 @@ def check_objective(config):
   """Raises unless config's objective is one this reference implements (VGAN's)."""
   obj = config.objective
   if obj.task != "gan" or obj.gan_loss != "non_saturating":
-    raise ValueError(f"Expected objective.task 'gan' with gan_loss 'non_saturating', received "
-                     f"{obj.task!r} with {obj.gan_loss!r}.")
-  unsupported = [k for k in ("gp_weight", "r1_weight", "clip_weights", "condition",
-                             "recon_weight", "kl_weight") if obj.get(k)]
+    raise ValueError(
+      f"Expected objective.task 'gan' with gan_loss 'non_saturating', received "
+      f"{obj.task!r} with {obj.gan_loss!r}."
+    )
+  unsupported = [
+    k
+    for k in ("gp_weight", "r1_weight", "clip_weights", "condition", "recon_weight", "kl_weight")
+    if obj.get(k)
+  ]
   if unsupported:
-    raise ValueError(f"Expected none of {unsupported} in the objective (not implemented "
-                     f"here), received {[obj[k] for k in unsupported]}.")
+    raise ValueError(
+      f"Expected none of {unsupported} in the objective (not implemented "
+      f"here), received {[obj[k] for k in unsupported]}."
+    )
   if config.optimizer.name != "adam":
     raise ValueError(f"Expected optimizer.name 'adam', received {config.optimizer.name!r}.")
 
@@ -213,19 +247,20 @@ def networks_from_task(task):
   """(generator, {name: discriminator}) in PyTorch, shaped like the Keras task's networks."""
   g = task.generator
   if type(g) is not keras_generators.TwoStreamGenerator:
-    raise ValueError(f"Expected the generator 'vgan_two_stream', received "
-                     f"{type(g).__name__}.")
+    raise ValueError(f"Expected the generator 'vgan_two_stream', received {type(g).__name__}.")
   torch_d = {}
   for name, d in task.discriminators.items():
     if type(d) is not keras_discriminators.Discriminator:
-      raise ValueError(f"Expected discriminator {name!r} to be 'vgan_discriminator', "
-                       f"received {type(d).__name__}.")
+      raise ValueError(
+        f"Expected discriminator {name!r} to be 'vgan_discriminator', received {type(d).__name__}."
+      )
     torch_d[name] = Discriminator(d.video_shape, d.widths, d.init_std, d.gamma_std)
     if torch_d[name].final_kernel != tuple(d.final_kernel):
-      raise ValueError(f"Expected the final kernel {tuple(d.final_kernel)} of the Keras "
-                       f"discriminator, received {torch_d[name].final_kernel}.")
-  torch_g = TwoStreamGenerator(g.latent_dim, g.widths, g.background_widths, g.init_std,
-                               g.gamma_std)
+      raise ValueError(
+        f"Expected the final kernel {tuple(d.final_kernel)} of the Keras "
+        f"discriminator, received {torch_d[name].final_kernel}."
+      )
+  torch_g = TwoStreamGenerator(g.latent_dim, g.widths, g.background_widths, g.init_std, g.gamma_std)
   return torch_g, torch_d
 
 
@@ -246,8 +281,9 @@ def load_keras_weights(module, keras_model):
   params = list(module.parameters())
   variables = keras_model.trainable_variables
   if len(params) != len(variables):
-    raise ValueError(f"Expected {len(variables)} parameters like the Keras model, received "
-                     f"{len(params)}.")
+    raise ValueError(
+      f"Expected {len(variables)} parameters like the Keras model, received {len(params)}."
+    )
   with torch.no_grad():
     for p, v in zip(params, variables):
       value = np.asarray(v.numpy())
@@ -255,8 +291,9 @@ def load_keras_weights(module, keras_model):
         spatial = value.ndim - 2
         value = value.transpose(spatial + 1, spatial, *range(spatial))
       if tuple(p.shape) != value.shape:
-        raise ValueError(f"Expected the shape {tuple(p.shape)} for Keras {v.path}, received "
-                         f"{value.shape}.")
+        raise ValueError(
+          f"Expected the shape {tuple(p.shape)} for Keras {v.path}, received {value.shape}."
+        )
       p.copy_(torch.from_numpy(np.ascontiguousarray(value)))
 
 
@@ -271,15 +308,17 @@ class Step:
     memory_format: of the real clips given to `__call__`.
   """
 
-  def __init__(self, generator, discriminators, d_weights, config,
-               memory_format=torch.contiguous_format):
+  def __init__(
+    self, generator, discriminators, d_weights, config, memory_format=torch.contiguous_format
+  ):
     self.g, self.ds, self.d_weights = generator, discriminators, d_weights
     self.d_steps = int(config.objective.d_steps)
     self.mask_sparsity = float(config.objective.mask_sparsity)
     self.memory_format = memory_format
     o = config.optimizer
-    adam = lambda params, lr: torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2),
-                                               eps=o.epsilon)
+    adam = lambda params, lr: torch.optim.Adam(
+      params, lr=lr, betas=(o.beta1, o.beta2), eps=o.epsilon
+    )
     self.d_params = [p for d in self.ds.values() for p in d.parameters()]
     self.d_opt = adam(self.d_params, o.d_lr)
     self.g_opt = adam(self.g.parameters(), o.g_lr)
@@ -297,8 +336,10 @@ class Step:
         fake, _ = self.g(self.noise(b))
       fake = fake.contiguous(memory_format=self.memory_format)
       self.d_opt.zero_grad(set_to_none=True)
-      d_loss = sum(w * (F.softplus(-self.ds[n](real)).mean() + F.softplus(self.ds[n](fake)).mean())
-                   for n, w in self.d_weights.items())
+      d_loss = sum(
+        w * (F.softplus(-self.ds[n](real)).mean() + F.softplus(self.ds[n](fake)).mean())
+        for n, w in self.d_weights.items()
+      )
       d_loss.backward()
       self.d_opt.step()
     for p in self.d_params:  # D differentiated w.r.t. its input only
@@ -324,9 +365,12 @@ def torch_matmul_gflops(size=4096, warmup=1, repeats=3):
   a = torch.randn(size, size, generator=gen)
   b = torch.randn(size, size, generator=gen)
   timing = common.time_callable(lambda: torch.matmul(a, b).sum().item(), warmup, repeats)
-  return {"gflops": 2 * size ** 3 / timing["best"] / 1e9,
-          "median_gflops": 2 * size ** 3 / timing["median"] / 1e9, "size": size,
-          "seconds": timing}
+  return {
+    "gflops": 2 * size**3 / timing["best"] / 1e9,
+    "median_gflops": 2 * size**3 / timing["median"] / 1e9,
+    "size": size,
+    "seconds": timing,
+  }
 
 
 def _to_torch(x, memory_format=torch.contiguous_format):
@@ -374,8 +418,10 @@ def build_reference(config, channels_last=False, seed=0, check_batch=2):
     params[f"d_{name}"] = {"keras": trainable_count(d), "torch": trainable_count(torch_ds[name])}
   for network, count in params.items():
     if count["keras"] != count["torch"]:
-      raise ValueError(f"Expected {count['keras']} trainable parameters in the PyTorch "
-                       f"{network} (Keras), received {count['torch']}.")
+      raise ValueError(
+        f"Expected {count['keras']} trainable parameters in the PyTorch "
+        f"{network} (Keras), received {count['torch']}."
+      )
   memory_format = torch.contiguous_format
   if channels_last:
     memory_format = torch.channels_last_3d
@@ -387,14 +433,23 @@ def build_reference(config, channels_last=False, seed=0, check_batch=2):
     video, _ = torch_g.train()(_to_torch(z))
     got = (video.shape[0], *video.shape[2:], video.shape[1])
     if got != tuple(keras_video.shape):
-      raise ValueError(f"Expected the generator's video of shape {tuple(keras_video.shape)} "
-                       f"(Keras, channels last), received {got}.")
+      raise ValueError(
+        f"Expected the generator's video of shape {tuple(keras_video.shape)} "
+        f"(Keras, channels last), received {got}."
+      )
     diffs["video"] = _relative_diff(video, keras_video)
     for name, d in torch_ds.items():
       logits = d.train()(_to_torch(real, memory_format))
       if tuple(logits.shape) != tuple(keras_logits[name].shape):
-        raise ValueError(f"Expected logits of shape {tuple(keras_logits[name].shape)} from "
-                         f"d_{name}, received {tuple(logits.shape)}.")
+        raise ValueError(
+          f"Expected logits of shape {tuple(keras_logits[name].shape)} from "
+          f"d_{name}, received {tuple(logits.shape)}."
+        )
       diffs[f"d_{name}_logits"] = _relative_diff(logits, keras_logits[name])
-  return {"task": task, "generator": torch_g, "discriminators": torch_ds, "params": params,
-          "relative_diff": diffs}
+  return {
+    "task": task,
+    "generator": torch_g,
+    "discriminators": torch_ds,
+    "params": params,
+    "relative_diff": diffs,
+  }

@@ -41,8 +41,12 @@ from trainers import config_files
 from trainers import loop
 
 config_files.define_flag(
-    "config", None, "Config name or file, e.g. vgan_two_stream or X:smoke; "
-    "--config.a.b=v overrides fields as in trainers/train.py.", lock_config=False)
+  "config",
+  None,
+  "Config name or file, e.g. vgan_two_stream or X:smoke; "
+  "--config.a.b=v overrides fields as in trainers/train.py.",
+  lock_config=False,
+)
 flags.DEFINE_list("batch_sizes", [], "Global batch sizes to time; empty: the config's.")
 flags.DEFINE_integer("steps", 5, "Timed calls per run (XLA runs: at most --jit_max_steps).")
 flags.DEFINE_integer("warmup", 2, "Untimed calls before timing (XLA runs: 1, which compiles).")
@@ -67,8 +71,13 @@ def run_one(config, batch_size, jit, precision, steps, warmup):
   c = common.bench_config(config, batch_size, jit, precision)
   if jit:
     steps, warmup = min(steps, FLAGS.jit_max_steps), 1
-  record = {"batch_size": int(batch_size), "jit": bool(jit), "precision": precision,
-            "steps_per_call": int(c.train.steps_per_call), "load_before": os.getloadavg()}
+  record = {
+    "batch_size": int(batch_size),
+    "jit": bool(jit),
+    "precision": precision,
+    "steps_per_call": int(c.train.steps_per_call),
+    "load_before": os.getloadavg(),
+  }
   with tempfile.TemporaryDirectory(prefix="bench_train_step_") as workdir:
     start = time.perf_counter()
     trainer = loop.Trainer(c, workdir)
@@ -89,15 +98,24 @@ def run_one(config, batch_size, jit, precision, steps, warmup):
   per_step = {k: timing[k] / n for k in ("median", "best")}
   gflop = step_flops["total"] / 1e9
   record.update(
-      timed_calls=steps, warmup_calls=warmup, warmup_s=warm, call_s=timing["times"],
-      s_per_step=per_step["median"], best_s_per_step=per_step["best"],
-      clips_per_s=batch_size / per_step["median"], step_gflop=gflop,
-      d_step_gflop=step_flops["d_step"] / 1e9, g_step_gflop=step_flops["g_step"] / 1e9,
-      gflops=gflop / per_step["median"], best_gflops=gflop / per_step["best"],
-      cpu_util=cpu / sum(timing["times"]), peak_rss_mib=common.peak_rss_mib(),
-      load_after=os.getloadavg(),
-      flop_terms_gflop={k: v / 1e9 for k, v in step_flops["terms"].items()},
-      uncounted_layers=step_flops["uncounted"])
+    timed_calls=steps,
+    warmup_calls=warmup,
+    warmup_s=warm,
+    call_s=timing["times"],
+    s_per_step=per_step["median"],
+    best_s_per_step=per_step["best"],
+    clips_per_s=batch_size / per_step["median"],
+    step_gflop=gflop,
+    d_step_gflop=step_flops["d_step"] / 1e9,
+    g_step_gflop=step_flops["g_step"] / 1e9,
+    gflops=gflop / per_step["median"],
+    best_gflops=gflop / per_step["best"],
+    cpu_util=cpu / sum(timing["times"]),
+    peak_rss_mib=common.peak_rss_mib(),
+    load_after=os.getloadavg(),
+    flop_terms_gflop={k: v / 1e9 for k, v in step_flops["terms"].items()},
+    uncounted_layers=step_flops["uncounted"],
+  )
   return record
 
 
@@ -113,8 +131,15 @@ def _child_argv(batch_size, jit, out):
       skip = not eq and name not in _BOOL_PER_RUN_FLAGS and name[2:] not in _BOOL_PER_RUN_FLAGS
       continue
     argv.append(arg)
-  return [sys.executable, "-m", "bench.train_step", *argv, f"--batch_sizes={batch_size}",
-          f"--jit={'on' if jit else 'off'}", f"--child_out={out}"]
+  return [
+    sys.executable,
+    "-m",
+    "bench.train_step",
+    *argv,
+    f"--batch_sizes={batch_size}",
+    f"--jit={'on' if jit else 'off'}",
+    f"--child_out={out}",
+  ]
 
 
 def run_isolated(batch_size, jit):
@@ -123,29 +148,45 @@ def run_isolated(batch_size, jit):
     out = os.path.join(tmp, "run.json")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     try:
-      proc = subprocess.run(_child_argv(batch_size, jit, out), capture_output=True, text=True,
-                            env=env, timeout=FLAGS.run_timeout or None, check=False)
+      proc = subprocess.run(
+        _child_argv(batch_size, jit, out),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=FLAGS.run_timeout or None,
+        check=False,
+      )
     except subprocess.TimeoutExpired:
-      return {"batch_size": batch_size, "jit": jit,
-              "error": f"timed out after {FLAGS.run_timeout} s"}
+      return {
+        "batch_size": batch_size,
+        "jit": jit,
+        "error": f"timed out after {FLAGS.run_timeout} s",
+      }
     if proc.returncode or not os.path.exists(out):
       tail = "\n".join((proc.stderr or "").strip().splitlines()[-15:])
-      return {"batch_size": batch_size, "jit": jit,
-              "error": f"exit code {proc.returncode}:\n{tail}"}
+      return {
+        "batch_size": batch_size,
+        "jit": jit,
+        "error": f"exit code {proc.returncode}:\n{tail}",
+      }
     with open(out) as f:
       return json.load(f)
 
 
 def measure_matmul():
-  return {dtype.name: common.matmul_gflops(dtype, FLAGS.matmul_size, 1, FLAGS.matmul_repeats)
-          for dtype in (tf.float32, tf.bfloat16)}
+  return {
+    dtype.name: common.matmul_gflops(dtype, FLAGS.matmul_size, 1, FLAGS.matmul_repeats)
+    for dtype in (tf.float32, tf.bfloat16)
+  }
 
 
 def format_table(runs, peak_fp32, peak_bf16):
   """The runs as a fixed-width table; ratios are to the best matmul rates of this run."""
-  header = (f"{'batch':>5} {'xla':>4} {'s/step':>8} {'best':>8} {'clips/s':>8} "
-            f"{'GFLOP':>8} {'GFLOP/s':>8} {'/fp32mm':>7} {'/bf16mm':>7} {'cpu':>5} "
-            f"{'RSS MiB':>8} {'1st call':>8}")
+  header = (
+    f"{'batch':>5} {'xla':>4} {'s/step':>8} {'best':>8} {'clips/s':>8} "
+    f"{'GFLOP':>8} {'GFLOP/s':>8} {'/fp32mm':>7} {'/bf16mm':>7} {'cpu':>5} "
+    f"{'RSS MiB':>8} {'1st call':>8}"
+  )
   lines = [header, "-" * len(header)]
   for r in runs:
     head = f"{r['batch_size']:>5} {'on' if r['jit'] else 'off':>4} "
@@ -154,10 +195,11 @@ def format_table(runs, peak_fp32, peak_bf16):
       continue
     first = r["warmup_s"][0] if r["warmup_s"] else float("nan")
     lines.append(
-        head + f"{r['s_per_step']:8.3f} {r['best_s_per_step']:8.3f} {r['clips_per_s']:8.2f} "
-        f"{r['step_gflop']:8.4g} {r['gflops']:8.4g} {r['gflops'] / peak_fp32:7.3f} "
-        f"{r['gflops'] / peak_bf16:7.3f} {r['cpu_util']:5.2f} {r['peak_rss_mib']:8.0f} "
-        f"{first:8.2f}")
+      head + f"{r['s_per_step']:8.3f} {r['best_s_per_step']:8.3f} {r['clips_per_s']:8.2f} "
+      f"{r['step_gflop']:8.4g} {r['gflops']:8.4g} {r['gflops'] / peak_fp32:7.3f} "
+      f"{r['gflops'] / peak_bf16:7.3f} {r['cpu_util']:5.2f} {r['peak_rss_mib']:8.0f} "
+      f"{first:8.2f}"
+    )
   return "\n".join(lines)
 
 
@@ -169,8 +211,7 @@ def main(argv):
   batch_sizes = [int(b) for b in FLAGS.batch_sizes] or [int(config.train.batch_size)]
   jits = {"both": [False, True], "on": [True], "off": [False]}[FLAGS.jit]
   if FLAGS.child_out:  # one setting, for the parent
-    record = run_one(config, batch_sizes[0], jits[0], FLAGS.precision, FLAGS.steps,
-                     FLAGS.warmup)
+    record = run_one(config, batch_sizes[0], jits[0], FLAGS.precision, FLAGS.steps, FLAGS.warmup)
     with open(FLAGS.child_out, "w") as f:
       json.dump(record, f)
     return
@@ -178,9 +219,14 @@ def main(argv):
   machine = common.describe_machine()
   print(f"machine: {common.machine_line(machine)}")
   matmul_before = measure_matmul()
-  print("matmul {}^2: fp32 {:.1f} GFLOP/s, bf16 {:.1f} GFLOP/s (best of {})".format(
-      FLAGS.matmul_size, matmul_before["float32"]["gflops"],
-      matmul_before["bfloat16"]["gflops"], FLAGS.matmul_repeats))
+  print(
+    "matmul {}^2: fp32 {:.1f} GFLOP/s, bf16 {:.1f} GFLOP/s (best of {})".format(
+      FLAGS.matmul_size,
+      matmul_before["float32"]["gflops"],
+      matmul_before["bfloat16"]["gflops"],
+      FLAGS.matmul_repeats,
+    )
+  )
   runs = []
   for batch_size in batch_sizes:
     for jit in jits:
@@ -196,11 +242,14 @@ def main(argv):
       if "error" in record:
         print(f"batch {batch_size} xla {'on' if jit else 'off'}: FAILED {record['error']}")
       else:
-        print(f"batch {batch_size} xla {'on' if jit else 'off'}: "
-              f"{record['s_per_step']:.3f} s/step, {record['gflops']:.1f} GFLOP/s")
+        print(
+          f"batch {batch_size} xla {'on' if jit else 'off'}: "
+          f"{record['s_per_step']:.3f} s/step, {record['gflops']:.1f} GFLOP/s"
+        )
   matmul_after = measure_matmul()
-  peak = {d: max(matmul_before[d]["gflops"], matmul_after[d]["gflops"])
-          for d in ("float32", "bfloat16")}
+  peak = {
+    d: max(matmul_before[d]["gflops"], matmul_after[d]["gflops"]) for d in ("float32", "bfloat16")
+  }
   for r in runs:
     if "error" not in r:
       r["ratio_fp32_matmul"] = r["gflops"] / peak["float32"]
@@ -209,29 +258,39 @@ def main(argv):
 
   print()
   config_name = config_flags.get_config_filename(FLAGS["config"])
-  print(f"config {config_name}, precision {FLAGS.precision}, "
-        f"steps_per_call {config.train.steps_per_call}; analytic FLOPs: exact convention "
-        f"(bench/flops.py); ratios to the best matmul of this run: fp32 "
-        f"{peak['float32']:.1f}, bf16 {peak['bfloat16']:.1f} GFLOP/s "
-        f"(before {matmul_before['float32']['gflops']:.1f} / "
-        f"{matmul_before['bfloat16']['gflops']:.1f}, after "
-        f"{matmul_after['float32']['gflops']:.1f} / {matmul_after['bfloat16']['gflops']:.1f})")
+  print(
+    f"config {config_name}, precision {FLAGS.precision}, "
+    f"steps_per_call {config.train.steps_per_call}; analytic FLOPs: exact convention "
+    f"(bench/flops.py); ratios to the best matmul of this run: fp32 "
+    f"{peak['float32']:.1f}, bf16 {peak['bfloat16']:.1f} GFLOP/s "
+    f"(before {matmul_before['float32']['gflops']:.1f} / "
+    f"{matmul_before['bfloat16']['gflops']:.1f}, after "
+    f"{matmul_after['float32']['gflops']:.1f} / {matmul_after['bfloat16']['gflops']:.1f})"
+  )
   print(format_table(runs, peak["float32"], peak["bfloat16"]))
   for batch_size in batch_sizes:
     done = [r for r in runs if r["batch_size"] == batch_size and "error" not in r]
     if done:
       terms = ", ".join(f"{k} {v:.4g}" for k, v in done[0]["flop_terms_gflop"].items())
-      print(f"GFLOP per generator step at batch {batch_size}: D steps "
-            f"{done[0]['d_step_gflop']:.4g} + G step {done[0]['g_step_gflop']:.4g} ({terms})")
-  print(f"load average: start {machine['load_average']}, end {machine['load_average_end']}; "
-        "RSS: peak of the run's process" + ("" if FLAGS.isolate else
-                                            " (one process: cumulative over runs)"))
+      print(
+        f"GFLOP per generator step at batch {batch_size}: D steps "
+        f"{done[0]['d_step_gflop']:.4g} + G step {done[0]['g_step_gflop']:.4g} ({terms})"
+      )
+  print(
+    f"load average: start {machine['load_average']}, end {machine['load_average_end']}; "
+    "RSS: peak of the run's process"
+    + ("" if FLAGS.isolate else " (one process: cumulative over runs)")
+  )
   if FLAGS.out:
-    report = {"config": config_name, "precision": FLAGS.precision,
-              "machine": machine, "matmul": {"before": matmul_before, "after": matmul_after,
-                                             "peak_gflops": peak},
-              "flop_convention": "exact (bench/flops.py)", "isolated": FLAGS.isolate,
-              "runs": runs}
+    report = {
+      "config": config_name,
+      "precision": FLAGS.precision,
+      "machine": machine,
+      "matmul": {"before": matmul_before, "after": matmul_after, "peak_gflops": peak},
+      "flop_convention": "exact (bench/flops.py)",
+      "isolated": FLAGS.isolate,
+      "runs": runs,
+    }
     with open(FLAGS.out, "w") as f:
       json.dump(report, f, indent=1)
     print(f"wrote {FLAGS.out}")

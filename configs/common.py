@@ -149,8 +149,10 @@ def shrink_vgan(c, frames, size, widths, d_widths, encoder_widths=None):
   2 ** (len(widths) + 1) and size = 4 * 2 ** len(widths).
   """
   if frames != 2 ** (len(widths) + 1) or size != 4 * 2 ** len(widths):
-    raise ValueError(f"Expected frames={2 ** (len(widths) + 1)}, size={4 * 2 ** len(widths)} "
-                     f"for {len(widths)} generator widths, received {frames}, {size}.")
+    raise ValueError(
+      f"Expected frames={2 ** (len(widths) + 1)}, size={4 * 2 ** len(widths)} "
+      f"for {len(widths)} generator widths, received {frames}, {size}."
+    )
   c.data.num_frames, c.data.height, c.data.width = frames, size, size
   g = c.model.generator.args
   g.widths = tuple(widths)
@@ -172,12 +174,18 @@ RADNER_DATASETS = ("bair", "landscape")
 # thesis's attempt: ch 8 / 8 / 32, D_T pooled 2x2) gives no width lists; these extend the
 # 128 ones by a level, as BigGAN's 256 models do.
 RADNER_WIDTHS = {
-    64: (dict(resolution=64, ch=16, multipliers=(8, 4, 2, 1)),
-         dict(ch_s=32, ch_t=32, multipliers=(2, 4, 8, 16, 16), pool=2)),
-    128: (dict(resolution=128, ch=32, multipliers=(8, 8, 4, 2, 1)),
-          dict(ch_s=16, ch_t=64, multipliers=(1, 2, 4, 8, 16, 16), pool=1)),
-    256: (dict(resolution=256, ch=8, multipliers=(8, 8, 8, 4, 2, 1)),
-          dict(ch_s=8, ch_t=32, multipliers=(1, 2, 4, 8, 8, 16, 16), pool=2)),
+  64: (
+    dict(resolution=64, ch=16, multipliers=(8, 4, 2, 1)),
+    dict(ch_s=32, ch_t=32, multipliers=(2, 4, 8, 16, 16), pool=2),
+  ),
+  128: (
+    dict(resolution=128, ch=32, multipliers=(8, 8, 4, 2, 1)),
+    dict(ch_s=16, ch_t=64, multipliers=(1, 2, 4, 8, 16, 16), pool=1),
+  ),
+  256: (
+    dict(resolution=256, ch=8, multipliers=(8, 8, 8, 4, 2, 1)),
+    dict(ch_s=8, ch_t=32, multipliers=(1, 2, 4, 8, 8, 16, 16), pool=2),
+  ),
 }
 
 
@@ -226,12 +234,23 @@ def radner_discriminators(c, conditional, ch_s, ch_t, multipliers, pool):
   """D_S (weight 1, K = 8 frames) and D_T (weight 5, first two blocks 3D) for c's clips."""
   shape = (c.data.num_frames, c.data.height, c.data.width, 3)
   c.model.discriminators.spatial = network(
-      "radner_spatial_discriminator", video_shape=shape, ch=ch_s, multipliers=multipliers,
-      num_sampled_frames=8, conditional=conditional)
+    "radner_spatial_discriminator",
+    video_shape=shape,
+    ch=ch_s,
+    multipliers=multipliers,
+    num_sampled_frames=8,
+    conditional=conditional,
+  )
   c.model.discriminators.spatial.weight = 1.0
   c.model.discriminators.temporal = network(
-      "radner_temporal_discriminator", video_shape=shape, ch=ch_t, multipliers=multipliers,
-      pool=pool, num_3d_blocks=2, conditional=False)
+    "radner_temporal_discriminator",
+    video_shape=shape,
+    ch=ch_t,
+    multipliers=multipliers,
+    pool=pool,
+    num_3d_blocks=2,
+    conditional=False,
+  )
   c.model.discriminators.temporal.weight = 5.0
   return c
 
@@ -271,13 +290,15 @@ def parse_arg(arg, **defaults):
     if key not in defaults:
       close = difflib.get_close_matches(key, defaults, n=1)
       hint = f" (did you mean {close[0]!r}?)" if close else ""
-      raise ValueError(f"Expected config argument keys from {sorted(defaults)}, received "
-                       f"{key!r}{hint} in {arg!r}.")
+      raise ValueError(
+        f"Expected config argument keys from {sorted(defaults)}, received {key!r}{hint} in {arg!r}."
+      )
     default = defaults[key]
     kind = type(default).__name__
     if not has_value and not isinstance(default, bool):
-      raise ValueError(f"Expected {key}=VALUE ({kind}) in the config argument, received "
-                       f"{key!r} alone in {arg!r}.")
+      raise ValueError(
+        f"Expected {key}=VALUE ({kind}) in the config argument, received {key!r} alone in {arg!r}."
+      )
     result[key] = _parse_value(text, default) if has_value else True
     if result[key] is None:
       raise ValueError(f"Expected {key}=VALUE of type {kind}, received {text!r} in {arg!r}.")
@@ -351,8 +372,7 @@ def to_video(c, video_shape):
   pipeline yields whole clips instead of frames."""
   for entry in [c.model.generator, *c.model.discriminators.values()]:
     if not entry.name.endswith("_2d"):
-      raise ValueError(f"Expected an image network name ending in '_2d', received "
-                       f"{entry.name!r}.")
+      raise ValueError(f"Expected an image network name ending in '_2d', received {entry.name!r}.")
     entry.name = entry.name[:-3] + "_3d"
   for d in c.model.discriminators.values():
     d.args.video_shape = tuple(video_shape)

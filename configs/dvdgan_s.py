@@ -24,8 +24,9 @@ def get_config(arg=None):
   common.radner(c, dataset, arg.resolution)
   c.objective.condition = "first_frame" if conditional else ""
   g_args, d_args = common.RADNER_WIDTHS[c.data.height]
-  c.model.generator = common.network("dvdgan_s", latent_dim=128, conditional=conditional,
-                                     num_frames=c.data.num_frames, **g_args)
+  c.model.generator = common.network(
+    "dvdgan_s", latent_dim=128, conditional=conditional, num_frames=c.data.num_frames, **g_args
+  )
   common.radner_discriminators(c, conditional=conditional, **d_args)
   if arg.smoke:
     common.radner_smoke(c)

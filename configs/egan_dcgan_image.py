@@ -20,8 +20,9 @@ def get_config(arg=None):
   arg = common.parse_arg(arg, smoke=False)
   c = common.base()
   c.model.generator = common.network("egan_dcgan_generator_2d", latent_dim=64)
-  c.model.discriminators.d = common.network("egan_dcgan_discriminator_2d",
-                                            video_shape=(1, 128, 128, 3))
+  c.model.discriminators.d = common.network(
+    "egan_dcgan_discriminator_2d", video_shape=(1, 128, 128, 3)
+  )
   c.model.discriminators.d.weight = 1.0
   c.data.num_frames, c.data.height, c.data.width = 32, 128, 128
   c.data.resize = 160

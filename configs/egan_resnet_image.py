@@ -19,8 +19,9 @@ def get_config(arg=None):
   arg = common.parse_arg(arg, smoke=False)
   c = common.base()
   c.model.generator = common.network("egan_resnet_generator_2d", latent_dim=256)
-  c.model.discriminators.d = common.network("egan_resnet_discriminator_2d",
-                                            video_shape=(1, 128, 128, 3))
+  c.model.discriminators.d = common.network(
+    "egan_resnet_discriminator_2d", video_shape=(1, 128, 128, 3)
+  )
   c.model.discriminators.d.weight = 1.0
   c.data.num_frames, c.data.frame_stride, c.data.max_start = 8, 3, 8
   c.data.height = c.data.width = 128

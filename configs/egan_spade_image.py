@@ -25,11 +25,13 @@ def get_config(arg=None):
   if arg.size not in SIZES:
     raise ValueError(f"Expected size in {SIZES}, received {arg.size!r}.")
   c = common.base()
-  c.model.generator = common.network("egan_spade_generator_2d", size=arg.size, num_classes=183,
-                                     use_vae=arg.vae)
+  c.model.generator = common.network(
+    "egan_spade_generator_2d", size=arg.size, num_classes=183, use_vae=arg.vae
+  )
   for scale in (0, 1):  # two scales, each weighted 1 / 2 (SPADE averages its discriminators)
-    d = common.network("egan_spade_discriminator_2d", video_shape=(1, 128, 128, 3),
-                       num_classes=183, scale=scale)
+    d = common.network(
+      "egan_spade_discriminator_2d", video_shape=(1, 128, 128, 3), num_classes=183, scale=scale
+    )
     d.weight = 0.5
     c.model.discriminators[f"d{scale}"] = d
   c.data.num_frames, c.data.frame_stride, c.data.max_start = 8, 3, 8

@@ -24,8 +24,13 @@ def get_config(arg=None):
   common.radner(c, dataset, arg.resolution)
   c.objective.condition = "first_frame"
   g_args, d_args = common.RADNER_WIDTHS[c.data.height]
-  c.model.generator = common.network("radner_style_generator", style_multipliers=(8, 4),
-                                     style_dim=256, num_frames=c.data.num_frames, **g_args)
+  c.model.generator = common.network(
+    "radner_style_generator",
+    style_multipliers=(8, 4),
+    style_dim=256,
+    num_frames=c.data.num_frames,
+    **g_args,
+  )
   common.radner_discriminators(c, conditional=True, **d_args)
   if arg.smoke:
     common.radner_smoke(c)

@@ -17,8 +17,10 @@ def get_config(arg=None):
   arg = common.parse_arg(arg, residual=False, smoke=False)
   c = common.relive(common.base(), task="prediction")
   c.model.generator = common.network(
-      "relive_cnn_next_frame", video_shape=(32, 64, 64, 3),
-      mode="residual" if arg.residual else "direct")
+    "relive_cnn_next_frame",
+    video_shape=(32, 64, 64, 3),
+    mode="residual" if arg.residual else "direct",
+  )
   if arg.smoke:
     common.relive_smoke(c)
     g = c.model.generator.args

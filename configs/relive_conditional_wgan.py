@@ -20,14 +20,15 @@ from configs import common
 def get_config(arg=None):
   arg = common.parse_arg(arg, two_stream=False, smoke=False)
   c = common.relive(common.base(), condition="middle_frame")
-  c.model.generator = common.network("relive_conditional_wgan",
-                                     two_stream=arg.two_stream)
-  c.model.discriminators.d = common.network("relive_critic", video_shape=(32, 64, 64, 3),
-                                            critic_norm="layer", conditional=True)
+  c.model.generator = common.network("relive_conditional_wgan", two_stream=arg.two_stream)
+  c.model.discriminators.d = common.network(
+    "relive_critic", video_shape=(32, 64, 64, 3), critic_norm="layer", conditional=True
+  )
   c.model.discriminators.d.weight = 1.0
   if arg.smoke:
     common.relive_smoke(c)
-    common.shrink_vgan(c, frames=8, size=16, widths=(32, 16), d_widths=(8, 16),
-                       encoder_widths=(8, 16))
+    common.shrink_vgan(
+      c, frames=8, size=16, widths=(32, 16), d_widths=(8, 16), encoder_widths=(8, 16)
+    )
     c.model.generator.args.background_widths = (32, 16)
   return c

@@ -14,8 +14,9 @@ from configs import common
 def get_config(arg=None):
   arg = common.parse_arg(arg, smoke=False)
   c = common.relive(common.base(), task="prediction")
-  c.model.generator = common.network("relive_convlstm", video_shape=(32, 64, 64, 3),
-                                     filters=128, dropout=0.2)
+  c.model.generator = common.network(
+    "relive_convlstm", video_shape=(32, 64, 64, 3), filters=128, dropout=0.2
+  )
   if arg.smoke:
     common.relive_smoke(c)
     g = c.model.generator.args

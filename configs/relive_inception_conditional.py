@@ -19,11 +19,16 @@ from configs import common
 def get_config(arg=None):
   arg = common.parse_arg(arg, smoke=False)
   c = common.relive(common.base(), condition="middle_frame")
-  c.model.generator = common.network("relive_inception_conditional", weights="imagenet",
-                                     input_size=299, video_shape=(32, 64, 64, 3))
-  c.model.discriminators.d = common.network("relive_inception_critic", weights="imagenet",
-                                            input_size=299, video_shape=(32, 64, 64, 3),
-                                            critic_norm="layer")
+  c.model.generator = common.network(
+    "relive_inception_conditional", weights="imagenet", input_size=299, video_shape=(32, 64, 64, 3)
+  )
+  c.model.discriminators.d = common.network(
+    "relive_inception_critic",
+    weights="imagenet",
+    input_size=299,
+    video_shape=(32, 64, 64, 3),
+    critic_norm="layer",
+  )
   c.model.discriminators.d.weight = 1.0
   if arg.smoke:
     common.relive_smoke(c)

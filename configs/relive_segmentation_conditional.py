@@ -23,13 +23,15 @@ def get_config(arg=None):
   arg = common.parse_arg(arg, smoke=False)
   c = common.relive(common.base(), condition="middle_frame+segmentation")
   c.model.generator = common.network("relive_segmentation_conditional", num_classes=23)
-  c.model.discriminators.d = common.network("relive_critic", video_shape=(32, 64, 64, 3),
-                                            critic_norm="layer", conditional=True)
+  c.model.discriminators.d = common.network(
+    "relive_critic", video_shape=(32, 64, 64, 3), critic_norm="layer", conditional=True
+  )
   c.model.discriminators.d.weight = 1.0
   if arg.smoke:
     common.relive_smoke(c)
-    common.shrink_vgan(c, frames=8, size=16, widths=(32, 16), d_widths=(8, 16),
-                       encoder_widths=(8, 16))
+    common.shrink_vgan(
+      c, frames=8, size=16, widths=(32, 16), d_widths=(8, 16), encoder_widths=(8, 16)
+    )
     c.model.generator.args.background_widths = (32, 16)
     c.model.generator.args.num_classes = 4  # synthetic clips: background, square, disc, triangle
   return c

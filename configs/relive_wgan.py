@@ -17,10 +17,10 @@ from configs import common
 def get_config(arg=None):
   arg = common.parse_arg(arg, two_stream=False, smoke=False)
   c = common.relive(common.base())
-  c.model.generator = common.network("relive_wgan", latent_dim=100,
-                                     two_stream=arg.two_stream)
-  c.model.discriminators.d = common.network("relive_critic", video_shape=(32, 64, 64, 3),
-                                            critic_norm="layer")
+  c.model.generator = common.network("relive_wgan", latent_dim=100, two_stream=arg.two_stream)
+  c.model.discriminators.d = common.network(
+    "relive_critic", video_shape=(32, 64, 64, 3), critic_norm="layer"
+  )
   c.model.discriminators.d.weight = 1.0
   if arg.smoke:
     common.relive_smoke(c)

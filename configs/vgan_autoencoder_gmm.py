@@ -27,8 +27,9 @@ def get_config(arg=None):
   c = common.base()
   # One value for the model's mixture size and the fit (overriding either changes both).
   components = ml_collections.FieldReference(256)
-  c.model.generator = common.network("vgan_autoencoder_gmm", code_dim=100,
-                                     num_components=components)
+  c.model.generator = common.network(
+    "vgan_autoencoder_gmm", code_dim=100, num_components=components
+  )
   c.objective.task = "reconstruction"
   c.objective.recon_loss = "l2"
   c.optimizer.g_lr = 2e-4

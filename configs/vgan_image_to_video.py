@@ -17,8 +17,9 @@ def get_config(arg=None):
     raise ValueError("Expected smoke or quickstart in the config argument, received both.")
   c = common.base()
   c.model.generator = common.network("vgan_image_to_video")
-  c.model.discriminators.d = common.network("vgan_image_to_video_discriminator",
-                                            video_shape=(32, 64, 64, 3))
+  c.model.discriminators.d = common.network(
+    "vgan_image_to_video_discriminator", video_shape=(32, 64, 64, 3)
+  )
   c.model.discriminators.d.weight = 1.0
   c.objective.gan_loss = "non_saturating"
   c.objective.condition = "first_frame"
@@ -31,13 +32,20 @@ def get_config(arg=None):
   c.train.steps = 100_000
   if arg.smoke:
     common.smoke(c)
-    common.shrink_vgan(c, frames=8, size=16, widths=(32, 16), d_widths=(8, 16),
-                       encoder_widths=(8, 16))
+    common.shrink_vgan(
+      c, frames=8, size=16, widths=(32, 16), d_widths=(8, 16), encoder_widths=(8, 16)
+    )
   elif arg.quickstart:
     # configs/quickstart.py's scale (16x32x32, widths quartered, discriminator doubled as
     # above) for the learning check (trainers.learning_check).
-    common.shrink_vgan(c, frames=16, size=32, widths=(128, 64, 32), d_widths=(64, 128, 256),
-                       encoder_widths=(32, 64, 128))
+    common.shrink_vgan(
+      c,
+      frames=16,
+      size=32,
+      widths=(128, 64, 32),
+      d_widths=(64, 128, 256),
+      encoder_widths=(32, 64, 128),
+    )
     c.data.synthetic.max_shapes = 2
     c.train.batch_size = 16
     c.train.steps = 2000

@@ -16,4 +16,3 @@ def get_config(arg=None):
     del c.model.generator.args["background_widths"]
   c.objective.mask_sparsity = 0.0  # no mask
   return c
-

@@ -30,9 +30,14 @@ from configs import common
 def get_config(arg=None):
   arg = common.parse_arg(arg, smoke=False)
   c = common.base()
-  c.model.generator = common.network("vgan_action_classifier", num_classes=101,
-                                     mode="finetune", dropout=0.5,
-                                     video_shape=(32, 64, 64, 3), widths=(64, 128, 256, 512))
+  c.model.generator = common.network(
+    "vgan_action_classifier",
+    num_classes=101,
+    mode="finetune",
+    dropout=0.5,
+    video_shape=(32, 64, 64, 3),
+    widths=(64, 128, 256, 512),
+  )
   c.objective.task = "classification"
   # The workdir of a trained VGAN whose discriminator starts the trunk (finetune,
   # last_layer), and which of its model.discriminators that is.

@@ -34,13 +34,17 @@ from zoo import base
 
 flags.adopt_module_key_flags(cli)  # --helpshort lists --workdir, --out, ...
 IMAGE = flags.DEFINE_string("image", None, "The still image to animate (PNG, JPEG, ...).")
-NUM_FRAMES = flags.DEFINE_integer("num_frames", 0, "Frames to make (0: the model's own T); "
-                                  "only for generators that take num_frames.")
+NUM_FRAMES = flags.DEFINE_integer(
+  "num_frames",
+  0,
+  "Frames to make (0: the model's own T); only for generators that take num_frames.",
+)
 
 
 def check_image_conditioned(generator, workdir, name):
-  signatures.check_condition(generator, signatures.Condition.IMAGE,
-                             "an image-conditioned generator", workdir, name)
+  signatures.check_condition(
+    generator, signatures.Condition.IMAGE, "an image-conditioned generator", workdir, name
+  )
 
 
 def animate(generator, image, seed=0, num_frames=0, segmenter=None):
@@ -53,25 +57,30 @@ def animate(generator, image, seed=0, num_frames=0, segmenter=None):
   kwargs = {}
   if num_frames:
     if not spec.takes_num_frames:
-      raise ValueError(f"Expected a generator that takes num_frames for --num_frames, "
-                       f"received {type(generator).__name__}, which makes "
-                       f"{generator.video_shape[0]} frames.")
+      raise ValueError(
+        f"Expected a generator that takes num_frames for --num_frames, "
+        f"received {type(generator).__name__}, which makes "
+        f"{generator.video_shape[0]} frames."
+      )
     kwargs["num_frames"] = int(num_frames)
   _, h, w, _ = generator.video_shape
   condition = preprocess.resize_and_crop(np.asarray(image, np.uint8)[None], h, w)
   extras = {}
   if signatures.SEGMENTATION in spec.extra_conditions:
     if segmenter is None:
-      raise ValueError(f"Expected --segmenter=PATH (a segmentation SavedModel) for "
-                       f"{spec.name}, which reads the photo's segmentation; received none.")
+      raise ValueError(
+        f"Expected --segmenter=PATH (a segmentation SavedModel) for "
+        f"{spec.name}, which reads the photo's segmentation; received none."
+      )
     extras[signatures.SEGMENTATION] = segmenter(condition)
   z = spec.noise(1, tf.constant([seed, 0], tf.int64)) if spec.takes_noise else None
   inputs = spec.inputs(z, condition, extras)
   return np.asarray(generator(inputs, training=False, **kwargs))[0]
 
 
-def conditioned_clip_file(workdir, out, load, check, generate, seed=0, ema=True, step=None,
-                          fps=None):
+def conditioned_clip_file(
+  workdir, out, load, check, generate, seed=0, ema=True, step=None, fps=None
+):
   """The file side of a conditioned-generation CLI (animate, from_mask).
 
   Checks `out`'s extension, reads the condition with `load()` (before restoring: a bad file
@@ -94,8 +103,9 @@ def conditioned_clip_file(workdir, out, load, check, generate, seed=0, ema=True,
   return clip
 
 
-def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=None, num_frames=0,
-                 segmenter=None):
+def animate_file(
+  workdir, image_path, out, seed=0, ema=True, step=None, fps=None, num_frames=0, segmenter=None
+):
   """Reads `image_path`, animates it, writes `out`; returns the uint8 clip [T, H, W, 3].
 
   `segmenter`: path of a segmentation SavedModel, for a generator that reads one.
@@ -109,15 +119,24 @@ def animate_file(workdir, image_path, out, seed=0, ema=True, step=None, fps=None
   def generate(generator, image, seed):
     return animate(generator, image, seed, num_frames, loaded["segmenter"])
 
-  return conditioned_clip_file(workdir, out, lambda: video_io.read_image(image_path),
-                               check, generate, seed, ema, step, fps)
+  return conditioned_clip_file(
+    workdir, out, lambda: video_io.read_image(image_path), check, generate, seed, ema, step, fps
+  )
 
 
 def main(argv):
   cli.no_positional(argv)
-  animate_file(cli.require(cli.WORKDIR), cli.require(IMAGE), cli.require(cli.OUT),
-               seed=cli.SEED.value, ema=not cli.NO_EMA.value, step=cli.STEP.value,
-               fps=cli.FPS.value, num_frames=NUM_FRAMES.value, segmenter=cli.SEGMENTER.value)
+  animate_file(
+    cli.require(cli.WORKDIR),
+    cli.require(IMAGE),
+    cli.require(cli.OUT),
+    seed=cli.SEED.value,
+    ema=not cli.NO_EMA.value,
+    step=cli.STEP.value,
+    fps=cli.FPS.value,
+    num_frames=NUM_FRAMES.value,
+    segmenter=cli.SEGMENTER.value,
+  )
   print(cli.OUT.value)
 
 

@@ -14,18 +14,32 @@ require = trainers_cli.require
 no_positional = trainers_cli.no_positional
 
 WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (config.json + checkpoints/).")
-OUT = flags.DEFINE_string("out", None, "Output: a directory (export) or a clip path "
-                          "ending in .mp4 or .gif (sample, animate).")
+OUT = flags.DEFINE_string(
+  "out",
+  None,
+  "Output: a directory (export) or a clip path ending in .mp4 or .gif (sample, animate).",
+)
 STEP = flags.DEFINE_integer("step", None, "Checkpoint step to restore; default: the latest.")
-NO_EMA = flags.DEFINE_boolean("no_ema", False, "Use the raw generator weights instead of the "
-                              "EMA copy (the default when the run kept one).")
+NO_EMA = flags.DEFINE_boolean(
+  "no_ema",
+  False,
+  "Use the raw generator weights instead of the EMA copy (the default when the run kept one).",
+)
 SEED = flags.DEFINE_integer("seed", 0, "Seed of the stateless noise: same seed, same clips.")
-FPS = flags.DEFINE_float("fps", None, "Frames per second of the written clips; default: the "
-                        "training clips' (trainers.data.format.clip_fps: the source videos' "
-                        "rate over the frame stride, 8 for synthetic data).")
-SEGMENTER = flags.DEFINE_string("segmenter", None, "Segmentation SavedModel (zoo.segmenter's "
-                                "convention) for a generator that reads the photo's "
-                                "segmentation: embedded by export, run by animate.")
+FPS = flags.DEFINE_float(
+  "fps",
+  None,
+  "Frames per second of the written clips; default: the "
+  "training clips' (trainers.data.format.clip_fps: the source videos' "
+  "rate over the frame stride, 8 for synthetic data).",
+)
+SEGMENTER = flags.DEFINE_string(
+  "segmenter",
+  None,
+  "Segmentation SavedModel (zoo.segmenter's "
+  "convention) for a generator that reads the photo's "
+  "segmentation: embedded by export, run by animate.",
+)
 
 
 def export() -> None:

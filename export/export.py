@@ -62,22 +62,27 @@ flags.adopt_module_key_flags(cli)  # --helpshort lists --workdir, --out, ...
 FORMATS_FLAG = flags.DEFINE_list("formats", list(FORMATS), f"Any of {', '.join(FORMATS)}.")
 NAME = flags.DEFINE_string("name", None, "Model name in the layout; default: registry name.")
 VERSION = flags.DEFINE_integer("version", 1, "Version directory (TF Serving layout).")
-TFLITE_VARIANTS = flags.DEFINE_list("tflite_variants", list(tflite.VARIANTS),
-                                    f"Any of {', '.join(tflite.VARIANTS)}.")
-OVERWRITE = flags.DEFINE_boolean("overwrite", False,
-                                 "Replace existing artefacts (after the new ones verify).")
-LICENSE = flags.DEFINE_string("license", "Apache 2.0",
-                              "License of the exported weights, written to the hub export's "
-                              "LICENSE and model card (a Kaggle Models license name).")
+TFLITE_VARIANTS = flags.DEFINE_list(
+  "tflite_variants", list(tflite.VARIANTS), f"Any of {', '.join(tflite.VARIANTS)}."
+)
+OVERWRITE = flags.DEFINE_boolean(
+  "overwrite", False, "Replace existing artefacts (after the new ones verify)."
+)
+LICENSE = flags.DEFINE_string(
+  "license",
+  "Apache 2.0",
+  "License of the exported weights, written to the hub export's "
+  "LICENSE and model card (a Kaggle Models license name).",
+)
 
 
 def destinations(out: str, name: str, version: int) -> dict[str, str]:
   """{format: final directory} of the layout above."""
   return {
-      "saved_model": os.path.join(out, name, str(version)),
-      "hub": os.path.join(out, "hub", name, str(version)),
-      "tflite": os.path.join(out, "tflite", name, str(version)),
-      "keras": os.path.join(out, "keras", name, str(version)),
+    "saved_model": os.path.join(out, name, str(version)),
+    "hub": os.path.join(out, "hub", name, str(version)),
+    "tflite": os.path.join(out, "tflite", name, str(version)),
+    "keras": os.path.join(out, "keras", name, str(version)),
   }
 
 
@@ -90,8 +95,7 @@ def staged_dir(destination: str, overwrite: bool = False) -> Iterator[str]:
   """
   destination = os.path.abspath(destination)
   if os.path.exists(destination) and not overwrite:
-    raise FileExistsError(f"Expected {destination} not to exist (pass --overwrite to "
-                          "replace it).")
+    raise FileExistsError(f"Expected {destination} not to exist (pass --overwrite to replace it).")
   created, parent = [], os.path.dirname(destination)
   while not os.path.exists(parent):
     created.append(parent)
@@ -99,8 +103,9 @@ def staged_dir(destination: str, overwrite: bool = False) -> Iterator[str]:
   for directory in reversed(created):
     os.mkdir(directory)
   sweep_staging(os.path.dirname(destination))
-  staging = tempfile.mkdtemp(prefix=f".{os.path.basename(destination)}.tmp-{os.getpid()}-",
-                             dir=os.path.dirname(destination))
+  staging = tempfile.mkdtemp(
+    prefix=f".{os.path.basename(destination)}.tmp-{os.getpid()}-", dir=os.path.dirname(destination)
+  )
   try:
     yield staging
     umask = os.umask(0)
@@ -124,13 +129,17 @@ def sweep_staging(folder):
   for name in sorted(os.listdir(folder)):
     if not (name.startswith(verify.SCRATCH_PREFIX) or (name.startswith(".") and ".tmp-" in name)):
       continue
-    tail = name[len(verify.SCRATCH_PREFIX):] if name.startswith(verify.SCRATCH_PREFIX) else (
-        name.split(".tmp-", 1)[1])
+    tail = (
+      name[len(verify.SCRATCH_PREFIX) :]
+      if name.startswith(verify.SCRATCH_PREFIX)
+      else (name.split(".tmp-", 1)[1])
+    )
     pid = tail.split("-", 1)[0]
     if pid.isdigit() and int(pid) > 0 and "-" in tail and workdir_lib.pid_alive(int(pid)):
       continue  # another export at work
-    logging.warning("Removing %s, left by an export that did not finish.",
-                    os.path.join(folder, name))
+    logging.warning(
+      "Removing %s, left by an export that did not finish.", os.path.join(folder, name)
+    )
     shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
 
 
@@ -142,15 +151,24 @@ def _write_json(path, value):
 def _check_choices(values, allowed, flag):
   bad = [v for v in values if v not in allowed]
   if bad or not values:
-    raise ValueError(f"Expected --{flag} from {', '.join(allowed)}, received "
-                     f"{','.join(values) or 'nothing'}.")
+    raise ValueError(
+      f"Expected --{flag} from {', '.join(allowed)}, received {','.join(values) or 'nothing'}."
+    )
 
 
-def export_workdir(workdir: str, out: str, formats: Sequence[str] = FORMATS,
-                   step: int | None = None, ema: bool = True, name: str | None = None,
-                   version: int = 1, tflite_variants: Sequence[str] = tflite.VARIANTS,
-                   overwrite: bool = False, segmenter: str | None = None,
-                   license_name: str = "Apache 2.0") -> dict[str, dict]:
+def export_workdir(
+  workdir: str,
+  out: str,
+  formats: Sequence[str] = FORMATS,
+  step: int | None = None,
+  ema: bool = True,
+  name: str | None = None,
+  version: int = 1,
+  tflite_variants: Sequence[str] = tflite.VARIANTS,
+  overwrite: bool = False,
+  segmenter: str | None = None,
+  license_name: str = "Apache 2.0",
+) -> dict[str, dict]:
   """Exports the workdir's generator in `formats`; returns {format: {path, verification}}.
 
   `segmenter`: path of a segmentation SavedModel to embed in the serving SavedModel and in
@@ -167,16 +185,21 @@ def export_workdir(workdir: str, out: str, formats: Sequence[str] = FORMATS,
   segmenter = signatures.load_segmenter(segmenter, generator, config.model.generator.name)
   name = name or config.model.generator.name
   if name in ("hub", "tflite", "keras") or not name or os.sep in name:
-    raise ValueError(f"Expected --name to be a plain name other than 'hub', 'tflite' and "
-                     f"'keras', received {name!r}.")
+    raise ValueError(
+      f"Expected --name to be a plain name other than 'hub', 'tflite' and "
+      f"'keras', received {name!r}."
+    )
   paths = destinations(out, name, version)
   for fmt in formats:  # fail before any work rather than after the first artefact
     if os.path.exists(paths[fmt]) and not overwrite:
-      raise FileExistsError(f"Expected {paths[fmt]} not to exist (pass --overwrite to "
-                            "replace it).")
+      raise FileExistsError(f"Expected {paths[fmt]} not to exist (pass --overwrite to replace it).")
   used_ema = ema and config.train.get("ema_decay", 0.0) > 0
-  provenance = {"workdir": workdir, "checkpoint": checkpoint, "ema_weights": used_ema,
-                "step": model_card.checkpoint_step(checkpoint)}
+  provenance = {
+    "workdir": workdir,
+    "checkpoint": checkpoint,
+    "ema_weights": used_ema,
+    "step": model_card.checkpoint_step(checkpoint),
+  }
   module = signatures.GeneratorModule(generator)
   with contextlib.ExitStack() as stack:
     # All or nothing: every artefact is staged, all are verified in one fresh process, and
@@ -200,10 +223,10 @@ def export_workdir(workdir: str, out: str, formats: Sequence[str] = FORMATS,
       for variant in tflite_variants:
         for embedded in (False, True) if segmenter is not None else (False,):
           key = tflite.artefact_key(variant, segmenting=embedded)
-          model, select_ops[key] = tflite.convert(generator, variant,
-                                                  segmenter if embedded else None)
-          path = files[embedded][variant] = os.path.join(staging["tflite"],
-                                                         f"{name}_{key}.tflite")
+          model, select_ops[key] = tflite.convert(
+            generator, variant, segmenter if embedded else None
+          )
+          path = files[embedded][variant] = os.path.join(staging["tflite"], f"{name}_{key}.tflite")
           names[key] = os.path.basename(path)
           with open(path, "wb") as f:
             f.write(model)
@@ -223,16 +246,29 @@ def export_workdir(workdir: str, out: str, formats: Sequence[str] = FORMATS,
       result.update(extra.get(fmt, {}))
       _write_json(os.path.join(staging[fmt], VERIFICATION_FILE), {**result, **provenance})
       result["artefact"] = paths[fmt]
-      logging.info("%s verified: worst max |diff| %s (bounds %s)", fmt, result["worst"],
-                   result["bounds"])
+      logging.info(
+        "%s verified: worst max |diff| %s (bounds %s)", fmt, result["worst"], result["bounds"]
+      )
     for variant, seg in results.get("tflite", {}).get(tflite.SEGMENTING, {}).items():
       if seg["flipped_pixels"]:  # allowed for the quantized variants only (export.verify)
-        logging.warning("TFLite %s: the quantized segmenter chose another class at %d of %d "
-                        "pixels of the check images", tflite.artefact_key(variant, True),
-                        seg["flipped_pixels"], seg["pixels"])
+        logging.warning(
+          "TFLite %s: the quantized segmenter chose another class at %d of %d "
+          "pixels of the check images",
+          tflite.artefact_key(variant, True),
+          seg["flipped_pixels"],
+          seg["pixels"],
+        )
     if "hub" in staging:
-      card = model_card.render(generator, config, checkpoint, workdir, name, ema=ema,
-                               verification=results["hub"], license_name=license_name)
+      card = model_card.render(
+        generator,
+        config,
+        checkpoint,
+        workdir,
+        name,
+        ema=ema,
+        verification=results["hub"],
+        license_name=license_name,
+      )
       with open(os.path.join(staging["hub"], MODEL_CARD_FILE), "w") as f:
         f.write(card)
       with open(os.path.join(staging["hub"], LICENSE_FILE), "w") as f:
@@ -243,10 +279,18 @@ def export_workdir(workdir: str, out: str, formats: Sequence[str] = FORMATS,
 def main(argv):
   cli.no_positional(argv)
   results = export_workdir(
-      cli.require(cli.WORKDIR), cli.require(cli.OUT), formats=FORMATS_FLAG.value,
-      step=cli.STEP.value, ema=not cli.NO_EMA.value, name=NAME.value, version=VERSION.value,
-      tflite_variants=TFLITE_VARIANTS.value, overwrite=OVERWRITE.value,
-      segmenter=cli.SEGMENTER.value, license_name=LICENSE.value)
+    cli.require(cli.WORKDIR),
+    cli.require(cli.OUT),
+    formats=FORMATS_FLAG.value,
+    step=cli.STEP.value,
+    ema=not cli.NO_EMA.value,
+    name=NAME.value,
+    version=VERSION.value,
+    tflite_variants=TFLITE_VARIANTS.value,
+    overwrite=OVERWRITE.value,
+    segmenter=cli.SEGMENTER.value,
+    license_name=LICENSE.value,
+  )
   for fmt, result in results.items():
     print(f"{fmt}: {result['path']} (worst max |diff| {result['verification']['worst']:.3g})")
 

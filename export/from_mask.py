@@ -26,8 +26,9 @@ from trainers.data import video_io
 from zoo import inputs as zoo_inputs
 
 flags.adopt_module_key_flags(cli)
-MASK = flags.DEFINE_string("mask", None, "The mask: a class-id PNG, or a colour drawing with "
-                           "--legend.")
+MASK = flags.DEFINE_string(
+  "mask", None, "The mask: a class-id PNG, or a colour drawing with --legend."
+)
 LEGEND = flags.DEFINE_string("legend", None, "JSON {class id: [r, g, b]} for colour masks.")
 
 
@@ -37,20 +38,30 @@ def load_legend(path):
     try:
       raw = json.load(f)
     except json.JSONDecodeError as e:
-      raise ValueError(f"Expected a JSON legend {{class id: [r, g, b]}}, received {path!r}: "
-                       f"{e}") from e
+      raise ValueError(
+        f"Expected a JSON legend {{class id: [r, g, b]}}, received {path!r}: {e}"
+      ) from e
   if not isinstance(raw, dict) or not raw:
-    raise ValueError(f"Expected a JSON object {{class id: [r, g, b]}}, received {raw!r} in "
-                     f"{path!r}.")
+    raise ValueError(
+      f"Expected a JSON object {{class id: [r, g, b]}}, received {raw!r} in {path!r}."
+    )
   colors = {}
   for key, rgb in raw.items():
-    if (not str(key).isdigit() or not isinstance(rgb, list) or len(rgb) != 3
-        or not all(isinstance(v, int) and 0 <= v <= 255 for v in rgb)):
-      raise ValueError(f"Expected legend entries 'class id': [r, g, b] with ints in [0, 255], "
-                       f"received {key!r}: {rgb!r} in {path!r}.")
+    if (
+      not str(key).isdigit()
+      or not isinstance(rgb, list)
+      or len(rgb) != 3
+      or not all(isinstance(v, int) and 0 <= v <= 255 for v in rgb)
+    ):
+      raise ValueError(
+        f"Expected legend entries 'class id': [r, g, b] with ints in [0, 255], "
+        f"received {key!r}: {rgb!r} in {path!r}."
+      )
     if tuple(rgb) in colors:
-      raise ValueError(f"Expected one class per colour, received {rgb} for classes "
-                       f"{colors[tuple(rgb)]} and {key} in {path!r}.")
+      raise ValueError(
+        f"Expected one class per colour, received {rgb} for classes "
+        f"{colors[tuple(rgb)]} and {key} in {path!r}."
+      )
     colors[tuple(rgb)] = int(key)
   return colors
 
@@ -61,8 +72,10 @@ def colors_to_ids(rgb, colors):
   unique, inverse = np.unique(flat, axis=0, return_inverse=True)
   unknown = [tuple(int(v) for v in c) for c in unique if tuple(int(v) for v in c) not in colors]
   if unknown:
-    raise ValueError(f"Expected every colour of the mask in the legend, received "
-                     f"{len(unknown)} unknown colour(s), e.g. {unknown[:3]}.")
+    raise ValueError(
+      f"Expected every colour of the mask in the legend, received "
+      f"{len(unknown)} unknown colour(s), e.g. {unknown[:3]}."
+    )
   ids = np.array([colors[tuple(int(v) for v in c)] for c in unique], np.int32)
   return ids[inverse.reshape(-1)].reshape(rgb.shape[:2])
 
@@ -76,37 +89,56 @@ def read_mask(path, legend=None):
 
 
 def check_mask_conditioned(generator, workdir, name):
-  signatures.check_condition(generator, signatures.Condition.MASK,
-                             "a mask-conditioned generator (e.g. egan_spade_generator_3d)",
-                             workdir, name)
+  signatures.check_condition(
+    generator,
+    signatures.Condition.MASK,
+    "a mask-conditioned generator (e.g. egan_spade_generator_3d)",
+    workdir,
+    name,
+  )
 
 
 def generate(generator, mask, seed=0):
   """int class ids [h, w] of any size -> float32 video [T, H, W, 3] in [-1, 1]."""
   classes = getattr(generator, "mask_classes", None)
   if classes is not None and (mask.min() < 0 or mask.max() >= classes):
-    raise ValueError(f"Expected class ids in [0, {classes}), received ids from {mask.min()} "
-                     f"to {mask.max()}.")
+    raise ValueError(
+      f"Expected class ids in [0, {classes}), received ids from {mask.min()} to {mask.max()}."
+    )
   _, h, w, _ = generator.video_shape
   condition = preprocess.resize_and_crop_mask(np.asarray(mask, np.int32)[None], h, w)
   # z from [seed, 0]: the noise of the SavedModel's from_mask(_seeded) signatures.
-  inputs = zoo_inputs.generator_inputs(generator, 1, tf.constant([seed, 0], tf.int64),
-                                       condition)
+  inputs = zoo_inputs.generator_inputs(generator, 1, tf.constant([seed, 0], tf.int64), condition)
   return np.asarray(generator(inputs, training=False))[0]
 
 
-def from_mask_file(workdir, mask_path, out, legend=None, seed=0, ema=True, step=None,
-                   fps=None):
+def from_mask_file(workdir, mask_path, out, legend=None, seed=0, ema=True, step=None, fps=None):
   """Reads the mask, generates its clip, writes `out`; returns the uint8 clip [T, H, W, 3]."""
-  return animate.conditioned_clip_file(workdir, out, lambda: read_mask(mask_path, legend),
-                                       check_mask_conditioned, generate, seed, ema, step, fps)
+  return animate.conditioned_clip_file(
+    workdir,
+    out,
+    lambda: read_mask(mask_path, legend),
+    check_mask_conditioned,
+    generate,
+    seed,
+    ema,
+    step,
+    fps,
+  )
 
 
 def main(argv):
   cli.no_positional(argv)
-  from_mask_file(cli.require(cli.WORKDIR), cli.require(MASK), cli.require(cli.OUT),
-                 legend=LEGEND.value, seed=cli.SEED.value, ema=not cli.NO_EMA.value,
-                 step=cli.STEP.value, fps=cli.FPS.value)
+  from_mask_file(
+    cli.require(cli.WORKDIR),
+    cli.require(MASK),
+    cli.require(cli.OUT),
+    legend=LEGEND.value,
+    seed=cli.SEED.value,
+    ema=not cli.NO_EMA.value,
+    step=cli.STEP.value,
+    fps=cli.FPS.value,
+  )
   print(cli.OUT.value)
 
 

@@ -40,20 +40,26 @@ def paper(generator):
 def _metrics_section(record, step):
   """The card's metrics: the workdir's latest evaluation (trainers.workdir.write_metrics)."""
   if not record:
-    return ("Not evaluated (no metrics.json in the workdir: "
-            "`python -m trainers.evaluate --workdir=WORKDIR` writes one).")
+    return (
+      "Not evaluated (no metrics.json in the workdir: "
+      "`python -m trainers.evaluate --workdir=WORKDIR` writes one)."
+    )
   network_of = {}
   for net, about in (record.get("networks") or {}).items():
     for metric in about.get("metrics", ()):
       network_of[metric] = f"{net} ({about.get('weights', 'weights not recorded')})"
   real = record.get("real") or {}
-  lines = [f"Evaluated at step {record.get('step')} on {record.get('date')} by "
-           f"`{record.get('written_by')}`: {record.get('num_fake_clips')} generated clips "
-           f"against {record.get('num_real_clips')} real clips"
-           f"{' of ' + str(real.get('spec')) if real.get('spec') else ''}."]
+  lines = [
+    f"Evaluated at step {record.get('step')} on {record.get('date')} by "
+    f"`{record.get('written_by')}`: {record.get('num_fake_clips')} generated clips "
+    f"against {record.get('num_real_clips')} real clips"
+    f"{' of ' + str(real.get('spec')) if real.get('spec') else ''}."
+  ]
   if step is not None and record.get("step") is not None and record["step"] != step:
-    lines.append(f"\nThese figures belong to step {record['step']}, not to the exported "
-                 f"checkpoint (step {step}).")
+    lines.append(
+      f"\nThese figures belong to step {record['step']}, not to the exported "
+      f"checkpoint (step {step})."
+    )
   lines += ["", "| metric | value | feature network |", "|---|---|---|"]
   names = record.get("names") or {}
   for key, value in sorted(record.get("metrics", {}).items()):
@@ -65,10 +71,16 @@ def _usage(generator):
   """(call expression, comment) of the hub call on the generator's own inputs."""
   spec = base.contract(generator).input_specs()
   specs = spec if isinstance(spec, dict) else {spec.name: spec}
-  ranges = {"image": " in [-1, 1]", "frames": " in [-1, 1]", "mask": " class ids",
-            "segmentation": " class ids"}
-  comment = "; ".join(f"{k}: {v.dtype.name} [B, {', '.join(map(str, v.shape[1:]))}]"
-                      f"{ranges.get(k, '')}" for k, v in specs.items())
+  ranges = {
+    "image": " in [-1, 1]",
+    "frames": " in [-1, 1]",
+    "mask": " class ids",
+    "segmentation": " class ids",
+  }
+  comment = "; ".join(
+    f"{k}: {v.dtype.name} [B, {', '.join(map(str, v.shape[1:]))}]{ranges.get(k, '')}"
+    for k, v in specs.items()
+  )
   if isinstance(spec, dict):
     return "{" + ", ".join(f'"{k}": {k}' for k in specs) + "}", comment
   return spec.name, comment
@@ -80,13 +92,23 @@ LICENSE_URLS = {"Apache 2.0": "https://www.apache.org/licenses/LICENSE-2.0"}
 def license_text(license_name):
   """The LICENSE file of an export: the license the weights are released under."""
   url = LICENSE_URLS.get(license_name)
-  return (f"The model files in this directory are released under the {license_name} license"
-          f"{f' ({url})' if url else ''}.\n\nThey were trained and exported with VideoGAN Zoo, "
-          "itself licensed under the Apache License, Version 2.0.\n")
+  return (
+    f"The model files in this directory are released under the {license_name} license"
+    f"{f' ({url})' if url else ''}.\n\nThey were trained and exported with VideoGAN Zoo, "
+    "itself licensed under the Apache License, Version 2.0.\n"
+  )
 
 
-def render(generator, config, checkpoint_path, workdir, name, ema=True, verification=None,
-           license_name="Apache 2.0"):
+def render(
+  generator,
+  config,
+  checkpoint_path,
+  workdir,
+  name,
+  ema=True,
+  verification=None,
+  license_name="Apache 2.0",
+):
   """The card's markdown text; `ema`: whether the EMA weights were asked for."""
   entry = config.model.generator
   args = entry.args.to_dict() if hasattr(entry.args, "to_dict") else dict(entry.args)
@@ -101,9 +123,11 @@ def render(generator, config, checkpoint_path, workdir, name, ema=True, verifica
   ema = ema and decay > 0
   parity = ""
   if verification:
-    parity = ("\n## Export parity\n\nmax |hub.load / hub.KerasLayer - Keras| on fixed inputs, "
-              f"in a fresh process: {verification['worst']:.3g} (bound "
-              f"{verification['bounds']['float']:g}).\n")
+    parity = (
+      "\n## Export parity\n\nmax |hub.load / hub.KerasLayer - Keras| on fixed inputs, "
+      f"in a fresh process: {verification['worst']:.3g} (bound "
+      f"{verification['bounds']['float']:g}).\n"
+    )
   return f"""# {name}
 
 A video generator of the VideoGAN Zoo, exported as a TF-Hub reusable SavedModel.

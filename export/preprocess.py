@@ -24,7 +24,7 @@ def resize_and_crop(images, height, width):
   resized = zoo_inputs.resize_images(images, tf.stack([new_h, new_w]))
   top = (new_h - height) // 2
   left = (new_w - width) // 2
-  cropped = resized[:, top:top + height, left:left + width, :]
+  cropped = resized[:, top : top + height, left : left + width, :]
   cropped = tf.ensure_shape(cropped, [None, height, width, 3])
   return cropped / 127.5 - 1.0
 
@@ -37,11 +37,12 @@ def resize_and_crop_mask(masks, height, width):
   masks = tf.convert_to_tensor(masks)
   shape = tf.shape(masks)
   new_h, new_w = zoo_inputs.cover_size(shape[1], shape[2], height, width)
-  resized = tf.image.resize(tf.cast(masks, tf.int32)[..., None], tf.stack([new_h, new_w]),
-                            method="nearest")[..., 0]
+  resized = tf.image.resize(
+    tf.cast(masks, tf.int32)[..., None], tf.stack([new_h, new_w]), method="nearest"
+  )[..., 0]
   top = (new_h - height) // 2
   left = (new_w - width) // 2
-  cropped = resized[:, top:top + height, left:left + width]
+  cropped = resized[:, top : top + height, left : left + width]
   return tf.ensure_shape(tf.cast(cropped, tf.int32), [None, height, width])
 
 

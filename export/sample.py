@@ -34,9 +34,13 @@ BATCH_SIZE = 8  # clips per generator call; the noise is drawn for all at once
 
 
 def check_unconditional(generator, workdir, name):
-  signatures.check_condition(generator, signatures.Condition.NONE,
-                             "an unconditional generator (export.sample draws from noise alone)",
-                             workdir, name)
+  signatures.check_condition(
+    generator,
+    signatures.Condition.NONE,
+    "an unconditional generator (export.sample draws from noise alone)",
+    workdir,
+    name,
+  )
 
 
 def generate(generator, num, seed, streams=False):
@@ -44,7 +48,7 @@ def generate(generator, num, seed, streams=False):
   z = zoo_inputs.noise(generator, num, tf.constant([seed, 0], tf.int64))
   parts = []
   for start in range(0, num, BATCH_SIZE):
-    batch = z[start:start + BATCH_SIZE]
+    batch = z[start : start + BATCH_SIZE]
     if streams:
       out = generator(batch, training=False, return_streams=True)
       parts.append({k: np.asarray(out[k]) for k in ("video",) + tuple(generator.streams)})
@@ -60,8 +64,7 @@ def output_paths(out, suffix=""):
   return [stem + suffix + ".mp4", stem + suffix + ".gif"]
 
 
-def write_samples(workdir, out, num=16, seed=0, ema=True, step=None, streams=False,
-                  fps=None):
+def write_samples(workdir, out, num=16, seed=0, ema=True, step=None, streams=False, fps=None):
   """Writes the grid (and the streams panel) at `fps` (None: the training clips' rate,
   trainers.data.format.clip_fps); returns {"paths": [...], "videos": uint8}."""
   if num < 1:
@@ -72,8 +75,10 @@ def write_samples(workdir, out, num=16, seed=0, ema=True, step=None, streams=Fal
   check_unconditional(generator, workdir, name)
   model_streams = tuple(getattr(generator, "streams", ()) or ())
   if streams and not model_streams:
-    raise ValueError(f"Expected a two-stream generator for --streams, received {name!r} "
-                     f"from {workdir!r}, which has no streams (streams=()).")
+    raise ValueError(
+      f"Expected a two-stream generator for --streams, received {name!r} "
+      f"from {workdir!r}, which has no streams (streams=())."
+    )
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   outputs = generate(generator, num, seed, streams=streams)
   videos = video_io.to_uint8(outputs["video"])
@@ -93,9 +98,16 @@ def write_samples(workdir, out, num=16, seed=0, ema=True, step=None, streams=Fal
 
 def main(argv):
   cli.no_positional(argv)
-  result = write_samples(cli.require(cli.WORKDIR), cli.require(cli.OUT), num=NUM.value,
-                         seed=cli.SEED.value, ema=not cli.NO_EMA.value, step=cli.STEP.value,
-                         streams=STREAMS.value, fps=cli.FPS.value)
+  result = write_samples(
+    cli.require(cli.WORKDIR),
+    cli.require(cli.OUT),
+    num=NUM.value,
+    seed=cli.SEED.value,
+    ema=not cli.NO_EMA.value,
+    step=cli.STEP.value,
+    streams=STREAMS.value,
+    fps=cli.FPS.value,
+  )
   for path in result["paths"] + result.get("stream_paths", []):
     print(path)
 

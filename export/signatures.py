@@ -49,10 +49,10 @@ from zoo import segmenter as segmenter_lib
 Condition = base.Condition
 
 SIGNATURE_BY_CONDITION = {
-    Condition.NONE: "sample",
-    Condition.IMAGE: "animate",
-    Condition.MASK: "from_mask",
-    Condition.FRAMES: "predict",
+  Condition.NONE: "sample",
+  Condition.IMAGE: "animate",
+  Condition.MASK: "from_mask",
+  Condition.FRAMES: "predict",
 }
 SEGMENTATION = "segmentation"
 SEGMENTING_SIGNATURE = "segment_and_animate"
@@ -66,8 +66,10 @@ def load_segmenter(path, generator, name):
   if not path:
     return None
   if SEGMENTATION not in base.contract(generator).extra_conditions:
-    raise ValueError(f"Expected --segmenter only for a generator that reads a segmentation "
-                     f"(relive_segmentation_conditional), received {name!r}.")
+    raise ValueError(
+      f"Expected --segmenter only for a generator that reads a segmentation "
+      f"(relive_segmentation_conditional), received {name!r}."
+    )
   segmenter = segmenter_lib.Segmenter(path)
   _, h, w, _ = generator.video_shape
   segmenter.check(h, w, generator.segmentation_classes)
@@ -102,10 +104,10 @@ def signature_names(generator, segmenter=False):
 
 # What generates from a generator of each kind: named when a CLI is given another kind.
 USAGE = {
-    Condition.NONE: "python -m export.sample --workdir=... --out=grid.mp4",
-    Condition.IMAGE: "python -m export.animate --workdir=... --image=photo.jpg --out=clip.mp4",
-    Condition.MASK: "python -m export.from_mask --workdir=... --mask=mask.png --out=clip.mp4",
-    Condition.FRAMES: "the predict signature of the SavedModel from python -m export.export",
+  Condition.NONE: "python -m export.sample --workdir=... --out=grid.mp4",
+  Condition.IMAGE: "python -m export.animate --workdir=... --image=photo.jpg --out=clip.mp4",
+  Condition.MASK: "python -m export.from_mask --workdir=... --mask=mask.png --out=clip.mp4",
+  Condition.FRAMES: "the predict signature of the SavedModel from python -m export.export",
 }
 
 
@@ -115,8 +117,10 @@ def check_condition(generator, kind, expected, workdir, name):
   `expected` words the generator the CLI wants; `name` is the workdir's registry name."""
   condition = Condition(generator.condition)
   if condition is not kind:
-    raise ValueError(f"Expected a workdir with {expected}, received {workdir!r} holding "
-                     f"{name!r} conditioned on {condition.value!r}; use {USAGE[condition]}.")
+    raise ValueError(
+      f"Expected a workdir with {expected}, received {workdir!r} holding "
+      f"{name!r} conditioned on {condition.value!r}; use {USAGE[condition]}."
+    )
 
 
 def serving_spec(spec):
@@ -125,19 +129,18 @@ def serving_spec(spec):
   length: its recurrence unrolls), class ids as they are."""
   _, h, w, c = spec.video_shape
   return {
-      Condition.IMAGE: tf.TensorSpec([None, None, None, c], tf.uint8, name="image"),
-      Condition.MASK: tf.TensorSpec([None, h, w], tf.int32, name="mask"),
-      Condition.FRAMES: tf.TensorSpec([None, spec.context_frames, h, w, c], tf.uint8,
-                                      name="frames"),
+    Condition.IMAGE: tf.TensorSpec([None, None, None, c], tf.uint8, name="image"),
+    Condition.MASK: tf.TensorSpec([None, h, w], tf.int32, name="mask"),
+    Condition.FRAMES: tf.TensorSpec([None, spec.context_frames, h, w, c], tf.uint8, name="frames"),
   }[spec.condition]
 
 
 # How each serving condition (serving_spec) becomes the generator's own, in graph:
 # (condition, H, W) -> the condition `zoo.base` documents.
 SERVING_PREPROCESS = {
-    Condition.IMAGE: lambda x, h, w: preprocess.resize_and_crop(x, h, w),
-    Condition.MASK: lambda x, h, w: x,
-    Condition.FRAMES: lambda x, h, w: zoo_inputs.uint8_to_unit(x),
+  Condition.IMAGE: lambda x, h, w: preprocess.resize_and_crop(x, h, w),
+  Condition.MASK: lambda x, h, w: x,
+  Condition.FRAMES: lambda x, h, w: zoo_inputs.uint8_to_unit(x),
 }
 
 
@@ -154,8 +157,10 @@ def tf_variable(variable):
   value = getattr(variable, "value", None)
   if isinstance(value, tf.Variable):
     return value
-  raise TypeError(f"Expected a tf.Variable or a Keras variable backed by one, received "
-                  f"{type(variable).__name__} {getattr(variable, 'path', variable)!r}.")
+  raise TypeError(
+    f"Expected a tf.Variable or a Keras variable backed by one, received "
+    f"{type(variable).__name__} {getattr(variable, 'path', variable)!r}."
+  )
 
 
 class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
@@ -169,20 +174,27 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
     super().__init__()
     spec = base.contract(generator)  # raises the "Expected ..." error of a bad condition
     extras = spec.extra_conditions
-    if extras and (set(extras) != {SEGMENTATION} or spec.condition is not Condition.IMAGE
-                   or spec.takes_noise):
-      raise ValueError(f"Expected extra conditions only {{{SEGMENTATION!r}}} beside an image, "
-                       f"without noise, received {sorted(extras)} beside "
-                       f"{spec.key!r}, latent_dim {spec.latent_dim} from {spec.name}.")
+    if extras and (
+      set(extras) != {SEGMENTATION} or spec.condition is not Condition.IMAGE or spec.takes_noise
+    ):
+      raise ValueError(
+        f"Expected extra conditions only {{{SEGMENTATION!r}}} beside an image, "
+        f"without noise, received {sorted(extras)} beside "
+        f"{spec.key!r}, latent_dim {spec.latent_dim} from {spec.name}."
+      )
     if segmenter is not None and SEGMENTATION not in extras:
-      raise ValueError(f"Expected a generator that reads a segmentation "
-                       f"(relive_segmentation_conditional) to embed a segmenter, received "
-                       f"{spec.name} conditioned on {spec.key!r}.")
+      raise ValueError(
+        f"Expected a generator that reads a segmentation "
+        f"(relive_segmentation_conditional) to embed a segmenter, received "
+        f"{spec.name} conditioned on {spec.key!r}."
+      )
     self.segmenter = segmenter
     self._spec = spec
     if spec.condition is Condition.FRAMES and not callable(getattr(generator, "rollout", None)):
-      raise ValueError(f"Expected a predictor with rollout(frames, horizon) for the predict "
-                       f"signature, received {type(generator).__name__} without one.")
+      raise ValueError(
+        f"Expected a predictor with rollout(frames, horizon) for the predict "
+        f"signature, received {type(generator).__name__} without one."
+      )
     # A closure is not tracked (a list or attribute would be): no Keras objects are saved.
     self._get_generator = lambda: generator
     self.variables = [tf_variable(v) for v in generator.variables]
@@ -213,8 +225,10 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
     """`ids` [B, H, W], checked in graph to lie in [0, the generator's classes)."""
     classes = self.generator.segmentation_classes
     message = f"Expected segmentation class ids in [0, {classes})"
-    checks = [tf.debugging.assert_non_negative(ids, message=message),
-              tf.debugging.assert_less(ids, classes, message=message)]
+    checks = [
+      tf.debugging.assert_non_negative(ids, message=message),
+      tf.debugging.assert_less(ids, classes, message=message),
+    ]
     with tf.control_dependencies(checks):
       return tf.identity(ids)
 
@@ -225,16 +239,21 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
 
     def animate(image, segmentation):
       same_size = tf.debugging.assert_equal(
-          tf.shape(segmentation), tf.shape(image)[:3],
-          message="Expected a segmentation [B, h, w] of the same batch and size as the image")
+        tf.shape(segmentation),
+        tf.shape(image)[:3],
+        message="Expected a segmentation [B, h, w] of the same batch and size as the image",
+      )
       with tf.control_dependencies([same_size]):
         ids = preprocess.resize_and_crop_mask(segmentation, h, w)
-      condition = {"image": preprocess.resize_and_crop(image, h, w),
-                   SEGMENTATION: self._class_ids(ids)}
+      condition = {
+        "image": preprocess.resize_and_crop(image, h, w),
+        SEGMENTATION: self._class_ids(ids),
+      }
       return self._serve(condition, 0, tf.shape(image)[0])
 
-    functions = [(SIGNATURE_BY_CONDITION[Condition.IMAGE], animate,
-                  [image_spec, SEGMENTATION_SPEC])]
+    functions = [
+      (SIGNATURE_BY_CONDITION[Condition.IMAGE], animate, [image_spec, SEGMENTATION_SPEC])
+    ]
     if self.segmenter is not None:
 
       def segment_and_animate(image):
@@ -272,9 +291,15 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
         return self._serve(None, seed, batch_size, num_frames)
 
       return [
-          (main, sample, [spec.input_specs()]),
-          (seeded[0], sample_seeded, [tf.TensorSpec([], tf.int64, name="seed"),
-                                      tf.TensorSpec([], tf.int32, name="batch_size")]),
+        (main, sample, [spec.input_specs()]),
+        (
+          seeded[0],
+          sample_seeded,
+          [
+            tf.TensorSpec([], tf.int64, name="seed"),
+            tf.TensorSpec([], tf.int32, name="batch_size"),
+          ],
+        ),
       ]
     condition_spec = serving_spec(spec)
 
@@ -295,8 +320,9 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
       return self._segmentation_functions(condition_spec)
     functions = [(main, plain, [condition_spec])]
     if seeded:
-      functions.append((seeded[0], with_seed, [condition_spec, tf.TensorSpec([], tf.int64,
-                                                                             name="seed")]))
+      functions.append(
+        (seeded[0], with_seed, [condition_spec, tf.TensorSpec([], tf.int64, name="seed")])
+      )
     return functions
 
   def signatures(self):

@@ -82,8 +82,10 @@ def _model_function(generator, segmenter=None):
     # outputs(generator, inputs[, num_frames]): the spec list is its positional arguments.
     return lambda *args: signatures.outputs(generator, *args)
   if signatures.SEGMENTATION not in base.contract(generator).extra_conditions:
-    raise ValueError(f"Expected a generator that reads a segmentation to embed a segmenter "
-                     f"in, received {type(generator).__name__}.")
+    raise ValueError(
+      f"Expected a generator that reads a segmentation to embed a segmenter "
+      f"in, received {type(generator).__name__}."
+    )
 
   def segment_and_animate(image):
     ids = segmenter(image)
@@ -96,8 +98,7 @@ def _model_function(generator, segmenter=None):
 def frozen_function(generator, frames=1, segmenter=None):
   """A variable-free concrete function: `input_specs` -> named outputs (the segmenter's
   variables are frozen with the generator's)."""
-  return _frozen(_model_function(generator, segmenter),
-                 input_specs(generator, frames, segmenter))
+  return _frozen(_model_function(generator, segmenter), input_specs(generator, frames, segmenter))
 
 
 def _frozen(python_function, specs):
@@ -147,7 +148,7 @@ def unconvertible_ops(error):
   for line in str(error).splitlines():
     for prefix, kind in _OP_LISTS:
       if line.startswith(prefix):
-        found.setdefault(kind, set()).update(op.strip() for op in line[len(prefix):].split(","))
+        found.setdefault(kind, set()).update(op.strip() for op in line[len(prefix) :].split(","))
   if not found:  # older messages: "'tf.Op' op is neither a custom op nor a flex op"
     ops = re.findall(r"'tf\.([A-Za-z0-9_]+)' op is neither", str(error))
     found = {"ops without a builtin": set(ops)} if ops else {}
@@ -163,14 +164,18 @@ def check_segmenter_converts(segmenter, generator, variant):
     _converter(function, variant, select_tf_ops=False).convert()
   except Exception as e:
     ops = unconvertible_ops(e)
-    found = ("; ".join(f"{kind} {', '.join(names)}" for kind, names in ops.items()) if ops
-             else "the error " + " ".join(str(e).strip().splitlines()[-3:]))
+    found = (
+      "; ".join(f"{kind} {', '.join(names)}" for kind, names in ops.items())
+      if ops
+      else "the error " + " ".join(str(e).strip().splitlines()[-3:])
+    )
     raise SegmenterConversionError(
-        f"Expected the segmenter {segmenter.path!r} to convert to TFLite builtin ops, to be "
-        f"embedded in the {SEGMENTING} {variant} model; received {found}. Export the "
-        f".tflite files without --segmenter (the models taking image and segmentation; run "
-        f"the segmenter on the device as a model of its own) or give a segmenter made of "
-        f"builtin ops.") from e
+      f"Expected the segmenter {segmenter.path!r} to convert to TFLite builtin ops, to be "
+      f"embedded in the {SEGMENTING} {variant} model; received {found}. Export the "
+      f".tflite files without --segmenter (the models taking image and segmentation; run "
+      f"the segmenter on the device as a model of its own) or give a segmenter made of "
+      f"builtin ops."
+    ) from e
 
 
 def convert(generator, variant, segmenter=None):
@@ -189,6 +194,8 @@ def convert(generator, variant, segmenter=None):
     try:
       model = _converter(function, variant, select_tf_ops=True).convert()
     except Exception as e:
-      raise RuntimeError(f"TFLite {variant} conversion failed with builtin ops "
-                         f"({builtin_error}) and with Select TF ops ({e}).") from e
+      raise RuntimeError(
+        f"TFLite {variant} conversion failed with builtin ops "
+        f"({builtin_error}) and with Select TF ops ({e})."
+      ) from e
   return model, flex_ops(model)

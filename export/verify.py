@@ -69,12 +69,12 @@ from zoo import base
 from zoo import inputs as zoo_inputs
 
 BOUNDS = {
-    "saved_model": 1e-5,
-    "hub": 1e-5,
-    "keras": 1e-5,
-    "tflite_float32": 1e-4,
-    "tflite_float16": 2e-2,
-    "tflite_int8": 0.1,
+  "saved_model": 1e-5,
+  "hub": 1e-5,
+  "keras": 1e-5,
+  "tflite_float32": 1e-4,
+  "tflite_float16": 2e-2,
+  "tflite_int8": 0.1,
 }
 UINT8_BOUND = 1
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "verify_child.py")
@@ -116,15 +116,18 @@ def native_inputs(generator, batch_size=BATCH):
   result = {}
   if signatures.SEGMENTATION in spec.extra_conditions:
     result[signatures.SEGMENTATION] = rng.integers(
-        0, _segmentation_classes(generator), (batch_size, h, w), np.int32)
+      0, _segmentation_classes(generator), (batch_size, h, w), np.int32
+    )
   if spec.takes_noise:
     result["z"] = rng.standard_normal((batch_size, spec.latent_dim)).astype(np.float32)
   condition = spec.condition_spec(batch_size)
   if condition is not None:
     shape = condition.shape.as_list()
-    result[spec.key] = (rng.integers(0, _num_classes(generator), shape, np.int32)
-                        if condition.dtype.is_integer
-                        else rng.uniform(-1, 1, shape).astype(np.float32))
+    result[spec.key] = (
+      rng.integers(0, _num_classes(generator), shape, np.int32)
+      if condition.dtype.is_integer
+      else rng.uniform(-1, 1, shape).astype(np.float32)
+    )
   return result
 
 
@@ -136,8 +139,7 @@ def _as_call_inputs(generator, arrays):
 
 
 def _reference(generator, inputs, with_uint8=True, num_frames=None):
-  result = {k: v.numpy() for k, v in
-            signatures.outputs(generator, inputs, num_frames).items()}
+  result = {k: v.numpy() for k, v in signatures.outputs(generator, inputs, num_frames).items()}
   if with_uint8:
     result["video_uint8"] = video_io.to_uint8(result["video"])
   return result
@@ -157,11 +159,21 @@ def _segmentation_cases(generator, segmenter=None):
   ids = rng.integers(0, _segmentation_classes(g), (BATCH, h + 5, w * 2 + 3), np.int32)
   photo = preprocess.resize_and_crop(raw, h, w)
   key = signatures.SEGMENTATION
-  cases = [(signatures.SIGNATURE_BY_CONDITION[base.Condition.IMAGE], {"image": raw, key: ids},
-            _reference(g, {"image": photo, key: preprocess.resize_and_crop_mask(ids, h, w)}))]
+  cases = [
+    (
+      signatures.SIGNATURE_BY_CONDITION[base.Condition.IMAGE],
+      {"image": raw, key: ids},
+      _reference(g, {"image": photo, key: preprocess.resize_and_crop_mask(ids, h, w)}),
+    )
+  ]
   if segmenter is not None:
-    cases.append((signatures.SEGMENTING_SIGNATURE, {"image": raw},
-                  _reference(g, {"image": photo, key: segmenter(photo)})))
+    cases.append(
+      (
+        signatures.SEGMENTING_SIGNATURE,
+        {"image": raw},
+        _reference(g, {"image": photo, key: segmenter(photo)}),
+      )
+    )
   return cases
 
 
@@ -198,16 +210,22 @@ def saved_model_cases(generator, segmenter=None):
     z = native_inputs(g)["z"]
     cases.append((names[0], {"z": z, **frames}, reference(tf.constant(z))))
     seed, batch = 7, BATCH
-    cases.append((names[1], {"seed": np.int64(seed), "batch_size": np.int32(batch), **frames},
-                  reference(_noise(g, batch, seed))))
+    cases.append(
+      (
+        names[1],
+        {"seed": np.int64(seed), "batch_size": np.int32(batch), **frames},
+        reference(_noise(g, batch, seed)),
+      )
+    )
     return cases
   # What the serving signature takes; an image of an odd, non-square size: the in-graph
   # resize + centre crop is part of what is checked.
   raw = {
-      base.Condition.IMAGE: lambda: rng.integers(0, 256, (BATCH, h + 5, w * 2 + 3, c), np.uint8),
-      base.Condition.MASK: lambda: rng.integers(0, _num_classes(g), (BATCH, h, w), np.int32),
-      base.Condition.FRAMES: lambda: rng.integers(
-          0, 256, (BATCH, spec.context_frames or 1, h, w, c), np.uint8),
+    base.Condition.IMAGE: lambda: rng.integers(0, 256, (BATCH, h + 5, w * 2 + 3, c), np.uint8),
+    base.Condition.MASK: lambda: rng.integers(0, _num_classes(g), (BATCH, h, w), np.int32),
+    base.Condition.FRAMES: lambda: rng.integers(
+      0, 256, (BATCH, spec.context_frames or 1, h, w, c), np.uint8
+    ),
   }[spec.condition]()
   condition = tf.convert_to_tensor(signatures.SERVING_PREPROCESS[spec.condition](raw, h, w))
   if spec.condition is base.Condition.FRAMES:
@@ -215,16 +233,20 @@ def saved_model_cases(generator, segmenter=None):
     # dynamic-horizon loop, against the Keras predictor's own (unrolled) rollout.
     horizon = spec.video_shape[0] - raw.shape[1]
     video = g.rollout(condition, horizon, training=False).numpy()
-    return [(names[0], {"frames": raw, "horizon": np.int32(horizon)},
-             {"video": video, "video_uint8": video_io.to_uint8(video)})]
+    return [
+      (
+        names[0],
+        {"frames": raw, "horizon": np.int32(horizon)},
+        {"video": video, "video_uint8": video_io.to_uint8(video)},
+      )
+    ]
 
   def inputs(seed):
     return spec.inputs(_noise(g, BATCH, seed) if spec.takes_noise else None, condition)
 
   cases.append((names[0], {spec.key: raw, **frames}, reference(inputs(0))))
   if len(names) > 1:
-    cases.append((names[1], {spec.key: raw, "seed": np.int64(5), **frames},
-                  reference(inputs(5))))
+    cases.append((names[1], {spec.key: raw, "seed": np.int64(5), **frames}, reference(inputs(5))))
   return cases
 
 
@@ -246,8 +268,7 @@ def compare(expected, actual, bound, prefix=""):
     else:
       if not np.all(np.isfinite(got)):
         figures[name] = float("nan")
-        problems.append(f"{name}: {int(np.sum(~np.isfinite(got)))} non-finite values "
-                        "(NaN / inf)")
+        problems.append(f"{name}: {int(np.sum(~np.isfinite(got)))} non-finite values (NaN / inf)")
         continue
       diff = float(np.abs(got.astype(np.float64) - want).max())
       limit = bound
@@ -260,8 +281,9 @@ def compare(expected, actual, bound, prefix=""):
 class Job:
   """One artefact to check: the child's cases and how to judge what comes back."""
 
-  def __init__(self, fmt, path, cases, expectations, bounds, extra_checks=None, derived=None,
-               needs_zoo=None):
+  def __init__(
+    self, fmt, path, cases, expectations, bounds, extra_checks=None, derived=None, needs_zoo=None
+  ):
     self.fmt = fmt  # also the job's id: one artefact per format per check
     # The top-level packages an artefact needs for its classes (a .keras file: "zoo", and a
     # user model's own module); such a job is checked in a fresh process of its own that may
@@ -285,24 +307,29 @@ def saved_model_job(path, generator, segmenter=None):
 
   def extra_checks(report):
     got = set(report["signatures"])
-    return [] if got == want else [f"signatures: expected {sorted(want)}, received "
-                                   f"{sorted(got)}"]
+    return [] if got == want else [f"signatures: expected {sorted(want)}, received {sorted(got)}"]
 
   return Job(
-      "saved_model", path,
-      [({"case": name, "signature": name, "args": sorted(args)}, args)
-       for name, args, _ in cases],
-      [(name + via + "/", expected, bound) for name, _, expected in cases
-       for via in ("", "[session]")],
-      {"float": bound}, extra_checks)
+    "saved_model",
+    path,
+    [({"case": name, "signature": name, "args": sorted(args)}, args) for name, args, _ in cases],
+    [
+      (name + via + "/", expected, bound)
+      for name, _, expected in cases
+      for via in ("", "[session]")
+    ],
+    {"float": bound},
+    extra_checks,
+  )
 
 
 def hub_job(path, generator):
   """hub.load(path)(x) and hub.KerasLayer(path)(x) against generator(x)."""
   bound = BOUNDS["hub"]
   arrays = native_inputs(generator)
-  expected = {"video": _reference(generator, _as_call_inputs(generator, arrays),
-                                  with_uint8=False)["video"]}
+  expected = {
+    "video": _reference(generator, _as_call_inputs(generator, arrays), with_uint8=False)["video"]
+  }
   num_variables = len(generator.variables)
 
   def extra_checks(report):
@@ -311,31 +338,53 @@ def hub_job(path, generator):
     return []
 
   return Job(
-      "hub", path,
-      [({"case": via, "via": via, "args": sorted(arrays), "dict": len(arrays) > 1}, arrays)
-       for via in ("hub_load", "keras_layer")],
-      [(via + "/", expected, bound) for via in ("hub_load", "keras_layer")],
-      {"float": bound}, extra_checks)
+    "hub",
+    path,
+    [
+      ({"case": via, "via": via, "args": sorted(arrays), "dict": len(arrays) > 1}, arrays)
+      for via in ("hub_load", "keras_layer")
+    ],
+    [(via + "/", expected, bound) for via in ("hub_load", "keras_layer")],
+    {"float": bound},
+    extra_checks,
+  )
 
 
 def keras_job(path, generator):
   """keras.saving.load_model(path)(x) against generator(x), in a process that imports zoo."""
   bound = BOUNDS["keras"]
   arrays = native_inputs(generator)
-  expected = {"video": _reference(generator, _as_call_inputs(generator, arrays),
-                                  with_uint8=False)["video"]}
+  expected = {
+    "video": _reference(generator, _as_call_inputs(generator, arrays), with_uint8=False)["video"]
+  }
   # A generator class from outside the zoo (a user's own, registered with zoo.registry) is
   # imported by the child from where this process found it.
   # It may import anything of its own, so the child gets this process's import path too.
   module = type(generator).__module__
-  imports = [] if module.split(".")[0] == "zoo" else [
-      {"module": module, "path": [_import_root(sys.modules[module].__file__, module)] +
-       [os.path.abspath(p) for p in sys.path if p]}]
-  return Job("keras", path,
-             [({"case": "load_model", "args": sorted(arrays), "dict": len(arrays) > 1,
-                "imports": imports}, arrays)],
-             [("load_model/", expected, bound)], {"float": bound},
-             needs_zoo=[m["module"].split(".")[0] for m in imports] + ["zoo"])
+  imports = (
+    []
+    if module.split(".")[0] == "zoo"
+    else [
+      {
+        "module": module,
+        "path": [_import_root(sys.modules[module].__file__, module)]
+        + [os.path.abspath(p) for p in sys.path if p],
+      }
+    ]
+  )
+  return Job(
+    "keras",
+    path,
+    [
+      (
+        {"case": "load_model", "args": sorted(arrays), "dict": len(arrays) > 1, "imports": imports},
+        arrays,
+      )
+    ],
+    [("load_model/", expected, bound)],
+    {"float": bound},
+    needs_zoo=[m["module"].split(".")[0] for m in imports] + ["zoo"],
+  )
 
 
 def _import_root(file, module):
@@ -369,20 +418,21 @@ def tflite_job(files, generator, segmenting_files=None, segmenter=None):
   derived = None
   if segmenting_files:
     more_cases, more_expectations, derived = _segmenting_checks(
-        segmenting_files, generator, segmenter, arrays["image"])
+      segmenting_files, generator, segmenter, arrays["image"]
+    )
     cases += more_cases
     expectations += more_expectations
   any_file = next(iter({**files, **segmenting_files}.values()))
-  return Job("tflite", os.path.dirname(any_file), cases, expectations, bounds,
-             derived=derived)
+  return Job("tflite", os.path.dirname(any_file), cases, expectations, bounds, derived=derived)
 
 
 def _segmenting_checks(files, generator, segmenter, image):
   """(cases, expectations, derived) of the segment_and_animate .tflite files on `image`."""
   key = signatures.SEGMENTATION
   ids = segmenter(image).numpy()
-  chain = _reference(generator, {"image": tf.constant(image), key: tf.constant(ids)},
-                     with_uint8=False)
+  chain = _reference(
+    generator, {"image": tf.constant(image), key: tf.constant(ids)}, with_uint8=False
+  )
   cases, expectations = [], []
   for variant, path in files.items():
     case = tflite_lib.artefact_key(variant, segmenting=True)
@@ -397,32 +447,43 @@ def _segmenting_checks(files, generator, segmenter, image):
       name = f"{case}/{key}"
       got = outputs.get(name)
       if got is None or got.shape != ids.shape:
-        problems.append(f"{name}: expected shape {ids.shape}, received "
-                        f"{'nothing' if got is None else got.shape}")
+        problems.append(
+          f"{name}: expected shape {ids.shape}, received {'nothing' if got is None else got.shape}"
+        )
         continue
       exact = variant == "float32"
       flipped = int(np.sum(got != ids))
       video = outputs.get(f"{case}/video")
       summary[variant] = {
-          "flipped_pixels": flipped,
-          "pixels": int(ids.size),
-          "flipped_pixels_allowed": 0 if exact else "any (recorded)",
-          "outputs_against": ("generator(image, segmenter(image))" if exact else
-                              "generator(image, the model's own segmentation)"),
-          # What the flips cost, for information: the clip against the whole float chain.
-          "video_vs_float_chain": (None if video is None or video.shape != chain["video"].shape
-                                   else float(np.abs(video - chain["video"]).max())),
+        "flipped_pixels": flipped,
+        "pixels": int(ids.size),
+        "flipped_pixels_allowed": 0 if exact else "any (recorded)",
+        "outputs_against": (
+          "generator(image, segmenter(image))"
+          if exact
+          else "generator(image, the model's own segmentation)"
+        ),
+        # What the flips cost, for information: the clip against the whole float chain.
+        "video_vs_float_chain": (
+          None
+          if video is None or video.shape != chain["video"].shape
+          else float(np.abs(video - chain["video"]).max())
+        ),
       }
       classes = generator.segmentation_classes
       if got.min() < 0 or got.max() >= classes:
-        problems.append(f"{name}: expected class ids in [0, {classes}), received "
-                        f"[{got.min()}, {got.max()}]")
+        problems.append(
+          f"{name}: expected class ids in [0, {classes}), received [{got.min()}, {got.max()}]"
+        )
       elif exact and flipped:
-        problems.append(f"{name}: expected the segmenter's classes, received another class "
-                        f"at {flipped} of {ids.size} pixels")
+        problems.append(
+          f"{name}: expected the segmenter's classes, received another class "
+          f"at {flipped} of {ids.size} pixels"
+        )
       elif not exact:
-        own = _reference(generator, {"image": tf.constant(image), key: tf.constant(got)},
-                         with_uint8=False)
+        own = _reference(
+          generator, {"image": tf.constant(image), key: tf.constant(got)}, with_uint8=False
+        )
         more.append((case + "/", own, BOUNDS["tflite_" + variant]))
     return more, {tflite_lib.SEGMENTING: summary}, problems
 
@@ -456,17 +517,29 @@ def _run_child(jobs):
   """Runs verify_child.py once for all jobs; returns (outputs, report). Its scratch folder
   lives beside the first artefact (the output's folder, not the system's temp directory),
   named with this pid so that an export killed here is swept by the next one."""
-  scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-",
-                             dir=os.path.dirname(os.path.abspath(jobs[0].path)))
+  scratch = tempfile.mkdtemp(
+    prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=os.path.dirname(os.path.abspath(jobs[0].path))
+  )
   try:
-    arrays = {f"{job.fmt}:{case['case']}/{arg}": value for job in jobs
-              for case, args in job.cases for arg, value in args.items()}
+    arrays = {
+      f"{job.fmt}:{case['case']}/{arg}": value
+      for job in jobs
+      for case, args in job.cases
+      for arg, value in args.items()
+    }
     plan = {
-        "inputs": os.path.join(scratch, "inputs.npz"),
-        "outputs": os.path.join(scratch, "outputs.npz"),
-        "report": os.path.join(scratch, "report.json"),
-        "jobs": [{"id": job.fmt, "format": job.fmt, "path": job.path,
-                  "cases": [case for case, _ in job.cases]} for job in jobs],
+      "inputs": os.path.join(scratch, "inputs.npz"),
+      "outputs": os.path.join(scratch, "outputs.npz"),
+      "report": os.path.join(scratch, "report.json"),
+      "jobs": [
+        {
+          "id": job.fmt,
+          "format": job.fmt,
+          "path": job.path,
+          "cases": [case for case, _ in job.cases],
+        }
+        for job in jobs
+      ],
     }
     np.savez(plan["inputs"], **arrays)
     plan_path = os.path.join(scratch, "plan.json")
@@ -475,14 +548,21 @@ def _run_child(jobs):
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # -P: the script's folder (export/) is not put on sys.path, so nothing of ours imports.
-    proc = subprocess.run([sys.executable, "-P", CHILD, plan_path], capture_output=True,
-                          text=True, env=env, cwd=scratch, timeout=TIMEOUT_SECONDS,
-                          **child_process_options())
+    proc = subprocess.run(
+      [sys.executable, "-P", CHILD, plan_path],
+      capture_output=True,
+      text=True,
+      env=env,
+      cwd=scratch,
+      timeout=TIMEOUT_SECONDS,
+      **child_process_options(),
+    )
     if proc.returncode != 0:
       tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
       raise VerificationError(
-          f"Expected the fresh verification process for {[job.path for job in jobs]} to "
-          f"finish; it failed (exit code {proc.returncode}):\n{tail}")
+        f"Expected the fresh verification process for {[job.path for job in jobs]} to "
+        f"finish; it failed (exit code {proc.returncode}):\n{tail}"
+      )
     with np.load(plan["outputs"]) as data:
       outputs = dict(data)
     with open(plan["report"]) as f:
@@ -495,7 +575,7 @@ def _run_child(jobs):
 def _judge(job, outputs, report, project_modules):
   """(result dict, problems) of one job; `project_modules`: what its child imported of ours."""
   prefix = job.fmt + ":"
-  mine = {k[len(prefix):]: v for k, v in outputs.items() if k.startswith(prefix)}
+  mine = {k[len(prefix) :]: v for k, v in outputs.items() if k.startswith(prefix)}
   figures, problems, summary = {}, [], {}
   if "error" in report:
     problems.append(f"failed to load or run in a fresh process:\n{report['error']}")
@@ -512,21 +592,24 @@ def _judge(job, outputs, report, project_modules):
     if job.extra_checks:
       problems += job.extra_checks(report)
   # A user's own generator module may import anything of ours; the zoo's models need zoo.
-  foreign = [] if len(job.needs_zoo) > 1 else [
-      m for m in project_modules if m.split(".")[0] not in job.needs_zoo]
+  foreign = (
+    []
+    if len(job.needs_zoo) > 1
+    else [m for m in project_modules if m.split(".")[0] not in job.needs_zoo]
+  )
   if foreign:
     problems.append(f"the fresh process imported the project's own modules {foreign}")
   # The float outputs' worst difference: video_uint8 is held to its own bound, in levels.
   finite = [v for k, v in figures.items() if not k.endswith("video_uint8") and not np.isnan(v)]
   result = {
-      "format": job.fmt,
-      "bounds": job.bounds,
-      "uint8_bound_levels": UINT8_BOUND,
-      "max_abs_diff": figures,
-      "worst": max(finite) if finite else None,
-      "passed": not problems,
-      "fresh_process": {**report, "project_modules": project_modules},
-      **summary,
+    "format": job.fmt,
+    "bounds": job.bounds,
+    "uint8_bound_levels": UINT8_BOUND,
+    "max_abs_diff": figures,
+    "worst": max(finite) if finite else None,
+    "passed": not problems,
+    "fresh_process": {**report, "project_modules": project_modules},
+    **summary,
   }
   return result, problems
 
@@ -542,17 +625,20 @@ def verify_jobs(jobs):
     if group:
       out, report = _run_child(group)
       outputs.update(out)
-      reports.update({job.fmt: (report["jobs"][job.fmt], report["project_modules"])
-                      for job in group})
+      reports.update(
+        {job.fmt: (report["jobs"][job.fmt], report["project_modules"]) for job in group}
+      )
   results, failures = {}, []
   for job in jobs:
     result, problems = _judge(job, outputs, *reports[job.fmt])
     results[job.fmt] = result
     if problems:
       failures.append(
-          f"Verification of the {job.fmt} artefact {job.path} failed:\n  " +
-          "\n  ".join(problems) + "\nAll figures (max |artefact - Keras|): " +
-          json.dumps(result["max_abs_diff"]))
+        f"Verification of the {job.fmt} artefact {job.path} failed:\n  "
+        + "\n  ".join(problems)
+        + "\nAll figures (max |artefact - Keras|): "
+        + json.dumps(result["max_abs_diff"])
+      )
   if failures:
     raise VerificationError("\n".join(failures), results)
   return results

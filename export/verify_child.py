@@ -38,14 +38,18 @@ def _inputs(arrays, case):
 
 def run_saved_model(job, arrays):
   import tensorflow as tf
+
   loaded = tf.saved_model.load(job["path"])
   report = {"signatures": {}}
   for name, fn in loaded.signatures.items():
     report["signatures"][name] = {
-        "inputs": {k: [str(v.dtype.name), v.shape.as_list()]
-                   for k, v in fn.structured_input_signature[1].items()},
-        "outputs": {k: [str(v.dtype.name), v.shape.as_list()]
-                    for k, v in fn.structured_outputs.items()},
+      "inputs": {
+        k: [str(v.dtype.name), v.shape.as_list()]
+        for k, v in fn.structured_input_signature[1].items()
+      },
+      "outputs": {
+        k: [str(v.dtype.name), v.shape.as_list()] for k, v in fn.structured_outputs.items()
+      },
     }
   results = {}
   for case in job["cases"]:
@@ -60,6 +64,7 @@ def run_saved_model_in_session(job, arrays):
   """The same signatures through a TF1 Session loader, the way TF Serving's C++ loader
   and `saved_model_cli run` see the model: the SignatureDef tensor names, the restore op."""
   import tensorflow as tf
+
   results = {}
   with tf.Graph().as_default(), tf.compat.v1.Session() as session:
     meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], job["path"])
@@ -75,11 +80,12 @@ def run_saved_model_in_session(job, arrays):
 def run_hub(job, arrays):
   import tensorflow as tf
   import tensorflow_hub as hub
+
   loaded = hub.load(job["path"])
   report = {
-      "num_variables": len(loaded.variables),
-      "num_trainable_variables": len(loaded.trainable_variables),
-      "num_regularization_losses": len(loaded.regularization_losses),
+    "num_variables": len(loaded.variables),
+    "num_trainable_variables": len(loaded.trainable_variables),
+    "num_regularization_losses": len(loaded.regularization_losses),
   }
   layer = None
   results = {}
@@ -100,6 +106,7 @@ def run_hub(job, arrays):
 
 def run_tflite(job, arrays):
   from ai_edge_litert import interpreter as litert
+
   results, report = {}, {"signatures": {}}
   for case in job["cases"]:
     interpreter = litert.Interpreter(model_path=case["file"])
@@ -108,8 +115,9 @@ def run_tflite(job, arrays):
     inputs = _inputs(arrays, case)
     # Batched inputs are fed one sample at a time; scalars (num_frames) as they are.
     n = max(len(v) for v in inputs.values() if np.ndim(v))
-    per_sample = [runner(**{k: v[i:i + 1] if np.ndim(v) else v for k, v in inputs.items()})
-                  for i in range(n)]
+    per_sample = [
+      runner(**{k: v[i : i + 1] if np.ndim(v) else v for k, v in inputs.items()}) for i in range(n)
+    ]
     for key in per_sample[0]:
       results[f"{case['case']}/{key}"] = np.concatenate([o[key] for o in per_sample])
   return results, report
@@ -120,6 +128,7 @@ def run_keras(job, arrays):
   import tensorflow as tf
 
   import zoo  # noqa: F401  (registers the zoo's classes with Keras)
+
   for case in job["cases"]:
     for extra in case["imports"]:  # a generator class from outside the zoo
       sys.path.extend(p for p in extra["path"] if p not in sys.path)
@@ -132,12 +141,12 @@ def run_keras(job, arrays):
       (inputs,) = inputs.values()
     output = model(inputs, training=False)
     results[f"{case['case']}/video"] = np.asarray(
-        output["video"] if isinstance(output, dict) else output)
+      output["video"] if isinstance(output, dict) else output
+    )
   return results, {"class": type(model).__name__, "num_variables": len(model.variables)}
 
 
-RUNNERS = {"saved_model": run_saved_model, "hub": run_hub, "tflite": run_tflite,
-           "keras": run_keras}
+RUNNERS = {"saved_model": run_saved_model, "hub": run_hub, "tflite": run_tflite, "keras": run_keras}
 
 
 def main(plan_path):
@@ -148,7 +157,7 @@ def main(plan_path):
   results, reports = {}, {}
   for job in plan["jobs"]:
     prefix = job["id"] + ":"
-    job_arrays = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    job_arrays = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
     try:
       outputs, report = RUNNERS[job["format"]](job, job_arrays)
     except Exception:  # noqa: BLE001
@@ -158,13 +167,17 @@ def main(plan_path):
     reports[job["id"]] = report
   np.savez(plan["outputs"], **results)
   with open(plan["report"], "w") as f:
-    json.dump({
+    json.dump(
+      {
         "jobs": reports,
         # Evidence that the artefacts stood alone: no zoo / trainers / export module.
-        "project_modules": sorted(m for m in sys.modules
-                                  if m.split(".")[0] in ("zoo", "trainers", "export", "configs")),
+        "project_modules": sorted(
+          m for m in sys.modules if m.split(".")[0] in ("zoo", "trainers", "export", "configs")
+        ),
         "tensorflow_imported": "tensorflow" in sys.modules,
-    }, f)
+      },
+      f,
+    )
 
 
 if __name__ == "__main__":

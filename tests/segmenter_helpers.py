@@ -69,8 +69,9 @@ class Hidden(tf.Module):
     super().__init__()
     rng = np.random.default_rng(0)
     self.w1 = tf.Variable(rng.standard_normal((3, hidden)).astype(np.float32))
-    self.w2 = tf.Variable((rng.standard_normal((hidden, num_classes)) /
-                           np.sqrt(hidden)).astype(np.float32))
+    self.w2 = tf.Variable(
+      (rng.standard_normal((hidden, num_classes)) / np.sqrt(hidden)).astype(np.float32)
+    )
 
   @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
   def __call__(self, frames):

@@ -22,8 +22,7 @@ def load(spec, arg="", overrides=()):
 
 
 def test_there_are_configs():
-  assert {"quickstart", "vgan_one_stream", "vgan_two_stream", "vgan_image_to_video"} <= set(
-      CONFIGS)
+  assert {"quickstart", "vgan_one_stream", "vgan_two_stream", "vgan_image_to_video"} <= set(CONFIGS)
   assert "common" not in CONFIGS
 
 
@@ -84,7 +83,10 @@ def test_paper_hyperparameters_vgan():
   assert c.objective.mask_sparsity == 0.1 and c.objective.gan_loss == "non_saturating"
   i2v = load("vgan_image_to_video")
   assert (i2v.train.batch_size, i2v.objective.recon_loss, i2v.objective.recon_weight) == (
-      32, "l1", 10.0)
+    32,
+    "l1",
+    10.0,
+  )
 
 
 def test_generator_of_a_saved_workdir_config_rebuilds(tmp_path):
@@ -115,18 +117,22 @@ def test_arguments_with_values():
 def test_parse_arg_defaults_words_and_values():
   arg = common.parse_arg(None, smoke=False, size="mid", frames=8, lr=0.5)
   assert arg.to_dict() == {"smoke": False, "size": "mid", "frames": 8, "lr": 0.5}
-  arg = common.parse_arg("smoke, frames=4,size=small,lr=1e-3", smoke=False, size="mid",
-                         frames=8, lr=0.5)
+  arg = common.parse_arg(
+    "smoke, frames=4,size=small,lr=1e-3", smoke=False, size="mid", frames=8, lr=0.5
+  )
   assert arg.to_dict() == {"smoke": True, "size": "small", "frames": 4, "lr": 1e-3}
   assert common.parse_arg("smoke=false", smoke=True).smoke is False
 
 
-@pytest.mark.parametrize("arg, match", [
+@pytest.mark.parametrize(
+  "arg, match",
+  [
     ("smok", "received 'smok' \\(did you mean 'smoke'\\?\\)"),
     ("frames", "Expected frames=VALUE \\(int\\)"),
     ("frames=eight", "Expected frames=VALUE of type int, received 'eight'"),
     ("smoke=maybe", "of type bool, received 'maybe'"),
-])
+  ],
+)
 def test_parse_arg_errors_name_the_key(arg, match):
   with pytest.raises(ValueError, match=match):
     common.parse_arg(arg, smoke=False, frames=8)

@@ -25,7 +25,7 @@ BATCH = 2
 
 # Registered names that no smoke config builds: (kwargs, input shape of a video batch).
 EXTRA = {
-    "i3d": (dict(num_classes=5), (BATCH, 8, 32, 32, 3)),
+  "i3d": (dict(num_classes=5), (BATCH, 8, 32, 32, 3)),
 }
 
 CHILD = r"""
@@ -101,8 +101,11 @@ def _save_case(root, index, registered, model, args, kwargs):
   case_id = f"{index:02d}_{registered}"
   arrays, kw_keys, kw_structure = {}, {}, {}
   flat_args = tf.nest.flatten(args[0])
-  structure = None if len(args) == 1 and tf.is_tensor(args[0]) else tf.nest.map_structure(
-      lambda _: None, args[0])
+  structure = (
+    None
+    if len(args) == 1 and tf.is_tensor(args[0])
+    else tf.nest.map_structure(lambda _: None, args[0])
+  )
   for i, a in enumerate(flat_args):
     arrays[f"arg{i}"] = np.asarray(a)
   for name, value in kwargs.items():
@@ -120,10 +123,15 @@ def _save_case(root, index, registered, model, args, kwargs):
     arrays[f"out{i}"] = np.asarray(o, np.float32)
   model.save(os.path.join(root, f"{case_id}.keras"))
   np.savez(os.path.join(root, f"{case_id}.npz"), **arrays)
-  return {"id": case_id, "class": type(model).__name__,
-          "args": [f"arg{i}" for i in range(len(flat_args))], "input_structure": structure,
-          "kwargs": kw_keys, "kw_structure": kw_structure,
-          "outputs": [f"out{i}" for i in range(len(outputs))]}
+  return {
+    "id": case_id,
+    "class": type(model).__name__,
+    "args": [f"arg{i}" for i in range(len(flat_args))],
+    "input_structure": structure,
+    "kwargs": kw_keys,
+    "kw_structure": kw_structure,
+    "outputs": [f"out{i}" for i in range(len(outputs))],
+  }
 
 
 def test_every_registered_network_round_trips_through_keras_format(tmp_path):
@@ -144,8 +152,15 @@ def test_every_registered_network_round_trips_through_keras_format(tmp_path):
   (tmp_path / "cases.json").write_text(json.dumps(cases))
 
   env = dict(os.environ, PYTHONPATH=ROOT)
-  result = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], capture_output=True,
-                          text=True, env=env, cwd=str(tmp_path), timeout=600, check=False)
+  result = subprocess.run(
+    [sys.executable, "-c", CHILD, str(tmp_path)],
+    capture_output=True,
+    text=True,
+    env=env,
+    cwd=str(tmp_path),
+    timeout=600,
+    check=False,
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   worst = json.loads(result.stdout.strip().splitlines()[-1])
   assert sorted(worst) == sorted(c["id"] for c in cases)

@@ -18,8 +18,10 @@ DOCS = os.path.join(ROOT, "docs")
 
 README_MAX_BYTES = 10 * 1024
 PICTURE_MAX_BYTES = 300 * 1024
-COMMANDS = ("pip install -e . && python -m trainers.train",
-            "pip install -e '.[test]' && python -m pytest -q")
+COMMANDS = (
+  "pip install -e . && python -m trainers.train",
+  "pip install -e '.[test]' && python -m pytest -q",
+)
 # Where the first lines end: the commands must be read before anything else.
 FIRST_LINES = 10
 
@@ -27,9 +29,9 @@ FIRST_LINES = 10
 # number, after a space, a hyphen or a "#") and the design notes that lived outside (now
 # docs/architecture.md).
 FORBIDDEN = {
-    "a path outside the repository": re.compile(r"\.\./shared"),
-    "an issue number": re.compile(r"\b[Ii]ssues?[ -]#?[0-9]+"),
-    "the design notes outside the repository": re.compile(r"ARCHITECTURES\.md"),
+  "a path outside the repository": re.compile(r"\.\./shared"),
+  "an issue number": re.compile(r"\b[Ii]ssues?[ -]#?[0-9]+"),
+  "the design notes outside the repository": re.compile(r"ARCHITECTURES\.md"),
 }
 # The changelog may name what a release fixed in the words of its time.
 EXEMPT = {"CHANGELOG.md"}
@@ -43,7 +45,8 @@ CODE_SPAN = re.compile(r"`[^`]*`")
 
 def _tracked_files():
   if not os.path.isdir(os.path.join(ROOT, ".git")) and not os.path.isfile(
-      os.path.join(ROOT, ".git")):
+    os.path.join(ROOT, ".git")
+  ):
     pytest.skip("Not a git checkout (e.g. an installed wheel): nothing to list.")
   out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
   files = [f for f in out.stdout.decode().split("\0") if f]
@@ -107,15 +110,15 @@ def test_no_file_refers_outside_the_repository():
       for what, pattern in FORBIDDEN.items():
         if pattern.search(line):
           found.append(f"{name}:{number}: {what}: {line.strip()[:100]}")
-  assert not found, "Expected no references outside the repository, received:\n" + "\n".join(
-      found)
+  assert not found, "Expected no references outside the repository, received:\n" + "\n".join(found)
 
 
 def test_readme_is_short():
   size = os.path.getsize(README)
   assert size <= README_MAX_BYTES, (
-      f"Expected README.md of at most {README_MAX_BYTES} bytes, received {size}: move "
-      "reference material into docs/.")
+    f"Expected README.md of at most {README_MAX_BYTES} bytes, received {size}: move "
+    "reference material into docs/."
+  )
 
 
 def test_readme_starts_with_the_two_commands():
@@ -123,8 +126,9 @@ def test_readme_starts_with_the_two_commands():
     head = "".join(f.readline() for _ in range(FIRST_LINES))
   for command in COMMANDS:
     assert command in head, (
-        f"Expected the command {command!r} in README.md's first {FIRST_LINES} lines, "
-        f"received:\n{head}")
+      f"Expected the command {command!r} in README.md's first {FIRST_LINES} lines, "
+      f"received:\n{head}"
+    )
 
 
 def test_readme_picture_is_committed_and_small():
@@ -136,8 +140,8 @@ def test_readme_picture_is_committed_and_small():
   assert os.path.isfile(path), f"Expected README's picture at {target}, received no such file."
   size = os.path.getsize(path)
   assert size <= PICTURE_MAX_BYTES, (
-      f"Expected README's picture {target} of at most {PICTURE_MAX_BYTES} bytes, "
-      f"received {size}.")
+    f"Expected README's picture {target} of at most {PICTURE_MAX_BYTES} bytes, received {size}."
+  )
 
 
 def test_relative_links_resolve():
@@ -151,8 +155,9 @@ def test_relative_links_resolve():
           continue  # http:, https:, mailto:
         checked += 1
         file_part, _, anchor = target.partition("#")
-        path = (os.path.normpath(os.path.join(os.path.dirname(page), file_part))
-                if file_part else page)
+        path = (
+          os.path.normpath(os.path.join(os.path.dirname(page), file_part)) if file_part else page
+        )
         if not os.path.exists(path):
           broken.append(f"{name}: {target} (no file {os.path.relpath(path, ROOT)})")
         elif anchor and path.endswith(".md") and anchor not in _anchors(path):

@@ -34,20 +34,25 @@ def _grads(layer, x, dy_seed=1):
   return y, gx, gk, gb
 
 
-@pytest.mark.parametrize("filters,size", [(1, (2, 4, 6)), (3, (4, 4, 4)), (4, (2, 2, 8)),
-                                          (8, (2, 4, 4))])
+@pytest.mark.parametrize(
+  "filters,size", [(1, (2, 4, 6)), (3, (4, 4, 4)), (4, (2, 2, 8)), (8, (2, 4, 4))]
+)
 def test_transposed_matches_keras_values_and_gradients(filters, size):
   ours, ref, y = _pair(True, filters, (2,) + size + (5,))
   assert strided_conv._fast_path(
-      strided_conv._transpose_output_shape(y.shape, ours.kernel.shape),
-      ours.kernel.shape, ours.strides, ours.padding)
+    strided_conv._transpose_output_shape(y.shape, ours.kernel.shape),
+    ours.kernel.shape,
+    ours.strides,
+    ours.padding,
+  )
   for a, b in zip(_grads(ours, y), _grads(ref, y), strict=True):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
   assert ours(y).shape == (2,) + tuple(2 * s for s in size) + (filters,)
 
 
-@pytest.mark.parametrize("shape", [(2, 4, 8, 6, 1), (2, 4, 8, 6, 3), (2, 8, 8, 8, 8),
-                                   (2, 4, 8, 8, 16)])
+@pytest.mark.parametrize(
+  "shape", [(2, 4, 8, 6, 1), (2, 4, 8, 6, 3), (2, 8, 8, 8, 8), (2, 4, 8, 8, 16)]
+)
 def test_conv_matches_keras_values_and_gradients(shape):
   """Sub-pixel input gradient (C_x <= 8), patch + matmul forward and filter gradient (Y of
   at most 32 positions: the first, second and last shapes), or both."""
@@ -76,8 +81,9 @@ def test_second_derivative_matches_keras():
       penalty = tf.reduce_sum(tf.square(gx))
     return outer.gradient(penalty, layer.kernel)
 
-  np.testing.assert_allclose(penalty_grad(ours).numpy(), penalty_grad(ref).numpy(),
-                             rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(
+    penalty_grad(ours).numpy(), penalty_grad(ref).numpy(), rtol=1e-4, atol=1e-4
+  )
 
 
 def test_other_shapes_fall_back_to_keras():
@@ -99,8 +105,11 @@ def test_bfloat16_and_heads_function():
   want = ref(y) - ref.bias
   np.testing.assert_allclose(tf.cast(got, tf.float32).numpy(), want.numpy(), atol=0.05)
   np.testing.assert_allclose(
-      strided_conv.conv_transpose(y, ours.kernel, [2, 2, 2], "same").numpy(), want.numpy(),
-      rtol=1e-4, atol=1e-5)
+    strided_conv.conv_transpose(y, ours.kernel, [2, 2, 2], "same").numpy(),
+    want.numpy(),
+    rtol=1e-4,
+    atol=1e-5,
+  )
 
 
 def test_forward_only_traces_no_custom_gradient_with_the_same_values():
@@ -131,6 +140,7 @@ def test_xla_compiled_gradients_match_keras():
         tape.watch(x)
         out = tf.reduce_sum(tf.square(transposed(conv(x))))
       return tape.gradient(out, [x, conv.kernel, transposed.kernel])
+
     return run(x)
 
   for a, b in zip(grads(ours, ours_t), grads(ref, ref_t), strict=True):

@@ -35,6 +35,7 @@ from trainers.data import pipeline as data_lib
 RESULT_FILE = "classify.json"
 PAPER_FIG4A = {"finetune": 0.521, "last_layer": 0.493, "random_init": 0.367}
 
+
 def restore_classifier(workdir, step=None, ema=True):
   """(classifier, config, checkpoint path) of a classification workdir.
 
@@ -43,9 +44,11 @@ def restore_classifier(workdir, step=None, ema=True):
   """
   config = workdir_lib.load_config(workdir)
   if config.objective.get("task", "gan") != "classification":
-    raise ValueError(f"Expected objective.task 'classification' in "
-                     f"{os.path.join(workdir, workdir_lib.CONFIG_FILE)}, received "
-                     f"{config.objective.get('task', 'gan')!r}.")
+    raise ValueError(
+      f"Expected objective.task 'classification' in "
+      f"{os.path.join(workdir, workdir_lib.CONFIG_FILE)}, received "
+      f"{config.objective.get('task', 'gan')!r}."
+    )
   path = workdir_lib.latest_checkpoint(workdir, step)
   model = workdir_lib.build_network(config.model.generator)
   model.build((None,) + tuple(model.video_shape))
@@ -81,22 +84,33 @@ def evaluate(workdir, data="", num_clips=0, batch_size=16, step=None):
     raise ValueError(f"Expected --batch_size >= 1, received {batch_size}.")
   model, config, path = restore_classifier(workdir, step)
   ds, where = eval_dataset(config, data, num_clips, batch_size)
-  predict = tf.function(lambda video: tf.argmax(model(video, training=False), axis=-1,
-                                                output_type=tf.int32))
+  predict = tf.function(
+    lambda video: tf.argmax(model(video, training=False), axis=-1, output_type=tf.int32)
+  )
   hits = total = 0
   for batch in ds:
     labels = batch["label"].numpy()
     if labels.size and (labels.min() < 0 or labels.max() >= model.num_classes):
-      raise ValueError(f"Expected labels in [0, {model.num_classes}) (model num_classes) from "
-                       f"{where}, received {int(labels.min())}..{int(labels.max())}.")
+      raise ValueError(
+        f"Expected labels in [0, {model.num_classes}) (model num_classes) from "
+        f"{where}, received {int(labels.min())}..{int(labels.max())}."
+      )
     hits += int(np.sum(predict(batch["video"]).numpy() == labels))
     total += labels.size
   if not total:
     raise ValueError(f"Expected evaluation clips from {where!r}, received none.")
   mode = getattr(model, "mode", "")
-  result = {"top1": hits / total, "num_clips": total, "correct": hits, "checkpoint": path,
-            "step": int(path.rsplit("-", 1)[-1]), "data": where, "mode": mode,
-            "num_classes": int(model.num_classes), "paper_fig4a_top1": PAPER_FIG4A}
+  result = {
+    "top1": hits / total,
+    "num_clips": total,
+    "correct": hits,
+    "checkpoint": path,
+    "step": int(path.rsplit("-", 1)[-1]),
+    "data": where,
+    "mode": mode,
+    "num_classes": int(model.num_classes),
+    "paper_fig4a_top1": PAPER_FIG4A,
+  }
   with tf.io.gfile.GFile(os.path.join(workdir, RESULT_FILE), "w") as f:
     json.dump(result, f, indent=2, sort_keys=True)
   return result
@@ -106,12 +120,22 @@ def define_flags(flag_values=flags.FLAGS):
   """The CLI's flags (defined only when run as a program, so importing the library next to
   other binaries adds none)."""
   kw = {"flag_values": flag_values}
-  flags.DEFINE_string("workdir", None, "A workdir trained with objective.task "
-                      "'classification'.", **kw)
-  flags.DEFINE_string("data", "", "Evaluation TFRecord pattern(s) or tfds:NAME (default: the "
-                      "run's data.eval_files).", **kw)
-  flags.DEFINE_integer("num_clips", 0, "At most this many clips (0: the whole split; "
-                       "eval.num_videos for an endless synthetic stream).", **kw)
+  flags.DEFINE_string(
+    "workdir", None, "A workdir trained with objective.task 'classification'.", **kw
+  )
+  flags.DEFINE_string(
+    "data",
+    "",
+    "Evaluation TFRecord pattern(s) or tfds:NAME (default: the run's data.eval_files).",
+    **kw,
+  )
+  flags.DEFINE_integer(
+    "num_clips",
+    0,
+    "At most this many clips (0: the whole split; "
+    "eval.num_videos for an endless synthetic stream).",
+    **kw,
+  )
   flags.DEFINE_integer("batch_size", 16, "Clips per forward pass.", **kw)
   flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).", **kw)
   flags.mark_flags_as_required(["workdir"], flag_values=flag_values)
@@ -123,9 +147,11 @@ def main(argv):
   f = flags.FLAGS
   r = evaluate(f.workdir, f.data, f.num_clips, f.batch_size, f.step)
   paper = PAPER_FIG4A.get(r["mode"])
-  print(f"top-1 {100 * r['top1']:.1f}% on {r['num_clips']} clips of {r['data']} "
-        f"(mode {r['mode']}, step {r['step']})"
-        + (f"; paper Fig. 4a: {100 * paper:.1f}%" if paper is not None else ""))
+  print(
+    f"top-1 {100 * r['top1']:.1f}% on {r['num_clips']} clips of {r['data']} "
+    f"(mode {r['mode']}, step {r['step']})"
+    + (f"; paper Fig. 4a: {100 * paper:.1f}%" if paper is not None else "")
+  )
   print(f"Wrote {os.path.join(f.workdir, RESULT_FILE)}")
 
 

@@ -35,8 +35,11 @@ flags.disclaim_key_flags()
 
 def names() -> list[str]:
   """The config names of the installed `configs` package, sorted."""
-  return sorted(m.name for m in pkgutil.iter_modules(configs.__path__)
-                if m.name not in _HELPERS and not m.name.startswith("_"))
+  return sorted(
+    m.name
+    for m in pkgutil.iter_modules(configs.__path__)
+    if m.name not in _HELPERS and not m.name.startswith("_")
+  )
 
 
 def _is_path(where: str) -> bool:
@@ -48,15 +51,18 @@ def _module_by_name(name: str) -> types.ModuleType:
   if name not in known:
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise cli.UserError(f"Unknown config {name!r}.{hint} Expected a path to a .py file or one "
-                        f"of: {', '.join(known)}.")
+    raise cli.UserError(
+      f"Unknown config {name!r}.{hint} Expected a path to a .py file or one of: {', '.join(known)}."
+    )
   return importlib.import_module(f"configs.{name}")
 
 
 def _module_by_path(path: str) -> types.ModuleType:
   if not os.path.isfile(path):
-    raise cli.UserError(f"Config file {path} does not exist (expected a .py file or one of "
-                        f"the names {', '.join(names())}).")
+    raise cli.UserError(
+      f"Config file {path} does not exist (expected a .py file or one of "
+      f"the names {', '.join(names())})."
+    )
   folder = os.path.realpath(os.path.dirname(path))
   stem = os.path.splitext(os.path.basename(path))[0]
   if folder in {os.path.realpath(p) for p in configs.__path__} and stem in names():
@@ -122,18 +128,22 @@ class _ConfigParser(flags.ArgumentParser):
     return "config name or file"
 
 
-def define_flag(name: str = "config", default: str | None = None,
-                help_string: str = "A config name (e.g. vgan_two_stream:smoke) or file "
-                "(FILE.py[:ARG]).",
-                lock_config: bool = True, flag_values: flags.FlagValues = flags.FLAGS,
-                sys_argv: list[str] | None = None) -> flags.FlagHolder:
+def define_flag(
+  name: str = "config",
+  default: str | None = None,
+  help_string: str = "A config name (e.g. vgan_two_stream:smoke) or file (FILE.py[:ARG]).",
+  lock_config: bool = True,
+  flag_values: flags.FlagValues = flags.FLAGS,
+  sys_argv: list[str] | None = None,
+) -> flags.FlagHolder:
   """Defines --NAME (a config by name or path) with ml_collections' --NAME.x.y overrides.
 
   ml_collections' own DEFINE_config_file takes paths only; its flag is kept (the overrides
   parse by field type) and given the parser of `load`.
   """
-  holder = config_flags.DEFINE_config_file(name, None, help_string, flag_values=flag_values,
-                                           lock_config=lock_config, sys_argv=sys_argv)
+  holder = config_flags.DEFINE_config_file(
+    name, None, help_string, flag_values=flag_values, lock_config=lock_config, sys_argv=sys_argv
+  )
   flag_values[name].parser = _ConfigParser(name, lock_config, sys_argv)
   if default is not None:
     try:  # parsed now when the command line has no --NAME, overrides included

@@ -59,7 +59,7 @@ EVAL_DIR = "eval"
 
 
 def parse_metrics(metrics, flag="metrics"):
-  """"fvd,kvd" or a sequence -> a tuple in METRICS order; raises naming unknown ones."""
+  """Metric names ("fvd,kvd" or a sequence) -> a tuple in METRICS order; unknown ones raise."""
   if isinstance(metrics, str):
     metrics = [m for m in metrics.split(",")]
   names = [str(m).strip().lower().replace("-", "_") for m in metrics if str(m).strip()]
@@ -81,6 +81,7 @@ def load_i3d_embedder(i3d=None, i3d_embedder="hub", i3d_checkpoint=None, allow_d
     embedder = fvd.make_embedder("i3d", i3d or None, allow_download=allow_download)
   elif i3d_embedder == "keras":
     from trainers.eval import i3d_keras  # noqa: F401  (registers the "i3d_keras" embedder)
+
     embedder = fvd.make_embedder("i3d_keras", i3d_checkpoint or i3d or None)
   else:
     raise ValueError(f"Expected --i3d_embedder 'hub' or 'keras', received {i3d_embedder!r}.")
@@ -92,39 +93,58 @@ def load_i3d_embedder(i3d=None, i3d_embedder="hub", i3d_checkpoint=None, allow_d
 class Networks:
   """The networks the asked metrics need, loaded at once so a missing one fails first."""
 
-  def __init__(self, metrics, i3d=None, i3d_embedder="hub", i3d_checkpoint=None,
-               inception=None, allow_download=True):
+  def __init__(
+    self,
+    metrics,
+    i3d=None,
+    i3d_embedder="hub",
+    i3d_checkpoint=None,
+    inception=None,
+    allow_download=True,
+  ):
     self.metrics = parse_metrics(metrics)
     self.i3d = self.r3d = self.inception = None
     self._i3d_weights = None
     if any(m in self.metrics for m in I3D_METRICS):
       self.i3d = load_i3d_embedder(i3d, i3d_embedder, i3d_checkpoint, allow_download)
-      self._i3d_weights = (i3d_checkpoint or i3d) if i3d_embedder == "keras" else (
-          i3d or fvd.I3D_HANDLE)
+      self._i3d_weights = (
+        (i3d_checkpoint or i3d) if i3d_embedder == "keras" else (i3d or fvd.I3D_HANDLE)
+      )
     if "fd_r3d" in self.metrics:
       self.r3d = features.R3DEmbedder()
     if any(m in self.metrics for m in INCEPTION_METRICS):
       self.inception = inception_lib.load_inception(
-          inception or inception_lib.INCEPTION_TFHUB, allow_download=allow_download)
+        inception or inception_lib.INCEPTION_TFHUB, allow_download=allow_download
+      )
 
   def describe(self):
     """Which network and weights each metric used (for the results' protocol)."""
     out = {}
     if self.i3d is not None:
-      out["i3d"] = {"metrics": [m for m in self.metrics if m in I3D_METRICS],
-                    "embedder": self.i3d.name, "weights": str(self._i3d_weights),
-                    "preprocess": "TF1 bilinear resize to 224x224 (fvd.preprocess)",
-                    "batch_size": fvd.I3D_BATCH_SIZE, "dim": fvd.I3D_DIM}
+      out["i3d"] = {
+        "metrics": [m for m in self.metrics if m in I3D_METRICS],
+        "embedder": self.i3d.name,
+        "weights": str(self._i3d_weights),
+        "preprocess": "TF1 bilinear resize to 224x224 (fvd.preprocess)",
+        "batch_size": fvd.I3D_BATCH_SIZE,
+        "dim": fvd.I3D_DIM,
+      }
     if self.r3d is not None:
-      out["r3d"] = {"metrics": ["fd_r3d"], "embedder": "r3d",
-                    "weights": f"fixed random He-normal init, seed {features.R3D_SEED}, never "
-                               "trained (features.build_r3d); not comparable with FVD",
-                    "dim": self.r3d.dim}
+      out["r3d"] = {
+        "metrics": ["fd_r3d"],
+        "embedder": "r3d",
+        "weights": f"fixed random He-normal init, seed {features.R3D_SEED}, never "
+        "trained (features.build_r3d); not comparable with FVD",
+        "dim": self.r3d.dim,
+      }
     if self.inception is not None:
-      out["inception"] = {"metrics": [m for m in self.metrics if m in INCEPTION_METRICS],
-                          "network": self.inception.name, "weights": self.inception.source,
-                          "matches_tfgan": self.inception.matches_tfgan,
-                          "is_splits": IS_SPLITS}
+      out["inception"] = {
+        "metrics": [m for m in self.metrics if m in INCEPTION_METRICS],
+        "network": self.inception.name,
+        "weights": self.inception.source,
+        "matches_tfgan": self.inception.matches_tfgan,
+        "is_splits": IS_SPLITS,
+      }
     return out
 
 
@@ -139,17 +159,26 @@ class Embeddings:
     self.i3d = frechet.GaussianStats() if networks.i3d else None
     self.i3d_embeddings = [] if keep_i3d else None
     self.r3d = frechet.GaussianStats() if networks.r3d else None
-    self.inception = (inception_lib.InceptionAccumulator(networks.inception)
-                      if networks.inception and keep_logits else None)
-    self.inception_stats = (self.inception.stats if self.inception else
-                            frechet.GaussianStats() if networks.inception else None)
+    self.inception = (
+      inception_lib.InceptionAccumulator(networks.inception)
+      if networks.inception and keep_logits
+      else None
+    )
+    self.inception_stats = (
+      self.inception.stats
+      if self.inception
+      else frechet.GaussianStats()
+      if networks.inception
+      else None
+    )
 
   def update(self, batch):
     batch = np.asarray(batch, np.float32)
     n = self.networks
     if n.i3d is not None:
-      out = fvd.embed_stream(n.i3d, [batch], stats=self.i3d, batch_size=fvd.I3D_BATCH_SIZE,
-                             keep=self.keep_i3d)
+      out = fvd.embed_stream(
+        n.i3d, [batch], stats=self.i3d, batch_size=fvd.I3D_BATCH_SIZE, keep=self.keep_i3d
+      )
       if self.keep_i3d:
         self.i3d_embeddings.append(out.embeddings)
     if n.r3d is not None:
@@ -159,7 +188,7 @@ class Embeddings:
     elif n.inception is not None:  # FID only: the pool_3 statistics, no logits kept
       frames = batch.reshape((-1,) + batch.shape[2:])
       for start in range(0, len(frames), 50):
-        out = n.inception(frames[start:start + 50])
+        out = n.inception(frames[start : start + 50])
         self.inception_stats.update(out[inception_lib.POOL_3].numpy())
     self.count += len(batch)
 
@@ -167,8 +196,9 @@ class Embeddings:
     return np.concatenate(self.i3d_embeddings) if self.i3d_embeddings else None
 
 
-def embed_batches(batches, networks, total, name, keep_i3d=False, keep_logits=False,
-                  progress_every=10.0):
+def embed_batches(
+  batches, networks, total, name, keep_i3d=False, keep_logits=False, progress_every=10.0
+):
   """Feeds an iterable of clip batches to every network; logs progress. Returns Embeddings."""
   side = Embeddings(networks, keep_i3d, keep_logits)
   progress = sources_lib.Progress(name, total, progress_every)
@@ -187,11 +217,13 @@ def compute_metrics(metrics, real, fake):
   if "kvd" in metrics:
     out["kvd"], out["kvd_std"] = kernel.kvd(real.i3d_matrix(), fake.i3d_matrix())
   if "fid" in metrics:
-    out["fid"] = inception_lib.frechet_inception_distance(real.inception_stats,
-                                                          fake.inception_stats)
+    out["fid"] = inception_lib.frechet_inception_distance(
+      real.inception_stats, fake.inception_stats
+    )
   if "is" in metrics:
     out["is"], out["is_std"] = fake.inception.inception_score(
-        min(IS_SPLITS, len(fake.inception.logits)))
+      min(IS_SPLITS, len(fake.inception.logits))
+    )
   if "fd_r3d" in metrics:
     out["fd_r3d"] = frechet.frechet_distance_from_stats(real.r3d, fake.r3d)
   return {k: float(v) for k, v in out.items()}
@@ -251,11 +283,30 @@ def write_scalars(values, step, logdir=None, writer=None):
 # ----------------------------------------------------------------------------- the library call
 
 
-def evaluate(real, fake, metrics=("fvd",), num_videos=fvd.NUM_REAL_CLIPS, *,
-             num_frames=fvd.NUM_FRAMES, frame_stride=fvd.FRAME_STRIDE, height=0, width=0,
-             batch_size=fvd.I3D_BATCH_SIZE, seed=0, step=None, i3d=None, i3d_embedder="hub",
-             i3d_checkpoint=None, inception=None, allow_download=True, allow_fewer=False,
-             out=None, tb_dir=None, progress_every=10.0, networks=None):
+def evaluate(
+  real,
+  fake,
+  metrics=("fvd",),
+  num_videos=fvd.NUM_REAL_CLIPS,
+  *,
+  num_frames=fvd.NUM_FRAMES,
+  frame_stride=fvd.FRAME_STRIDE,
+  height=0,
+  width=0,
+  batch_size=fvd.I3D_BATCH_SIZE,
+  seed=0,
+  step=None,
+  i3d=None,
+  i3d_embedder="hub",
+  i3d_checkpoint=None,
+  inception=None,
+  allow_download=True,
+  allow_fewer=False,
+  out=None,
+  tb_dir=None,
+  progress_every=10.0,
+  networks=None,
+):
   """Computes `metrics` of `num_videos` fake clips against `num_videos` real ones.
 
   Args:
@@ -281,67 +332,98 @@ def evaluate(real, fake, metrics=("fvd",), num_videos=fvd.NUM_REAL_CLIPS, *,
   metrics = parse_metrics(metrics)
   if not metrics:
     raise ValueError(f"Expected at least one metric among {METRICS}, received none.")
-  networks = networks or Networks(metrics, i3d, i3d_embedder, i3d_checkpoint, inception,
-                                  allow_download)
+  networks = networks or Networks(
+    metrics, i3d, i3d_embedder, i3d_checkpoint, inception, allow_download
+  )
   if any(m not in networks.metrics for m in metrics):
-    raise ValueError(f"Expected networks loaded for {metrics}, received networks for "
-                     f"{networks.metrics}.")
+    raise ValueError(
+      f"Expected networks loaded for {metrics}, received networks for {networks.metrics}."
+    )
   needs_real = any(m in REAL_METRICS for m in metrics)
   if isinstance(fake, str):
     fake = sources_lib.open_source(fake, seed=seed, step=step, flag="fake")
   if needs_real:
     if real is None:
-      raise ValueError(f"Expected --real for metrics {[m for m in metrics if m in REAL_METRICS]}"
-                       ", received none.")
+      raise ValueError(
+        f"Expected --real for metrics {[m for m in metrics if m in REAL_METRICS]}, received none."
+      )
     if isinstance(real, str):
       real = sources_lib.open_source(real, seed=seed, step=step, flag="real")
-  spec = sources_lib.resolve_clip_spec([fake] + ([real] if needs_real else []), num_frames,
-                                      frame_stride, height, width)
-  logging.info("Evaluating %s on %d clips of %s: real %s, fake %s.", ",".join(metrics),
-               num_videos, spec, real.spec if needs_real else "-", fake.spec)
+  spec = sources_lib.resolve_clip_spec(
+    [fake] + ([real] if needs_real else []), num_frames, frame_stride, height, width
+  )
+  logging.info(
+    "Evaluating %s on %d clips of %s: real %s, fake %s.",
+    ",".join(metrics),
+    num_videos,
+    spec,
+    real.spec if needs_real else "-",
+    fake.spec,
+  )
   start = time.perf_counter()
   real_side = None
   # Every input is checked before the first fake clip is generated: the real clips' count,
   # then the conditions a conditional generator reads.
   if needs_real:
-    real_side = embed_batches(real.batches(num_videos, batch_size, spec), networks, num_videos,
-                              "real", keep_i3d="kvd" in metrics, progress_every=progress_every)
+    real_side = embed_batches(
+      real.batches(num_videos, batch_size, spec),
+      networks,
+      num_videos,
+      "real",
+      keep_i3d="kvd" in metrics,
+      progress_every=progress_every,
+    )
     _check_count("real", real_side, real, num_videos, allow_fewer)
   _check_conditions(fake)
-  fake_side = embed_batches(fake.batches(num_videos, batch_size, spec), networks, num_videos,
-                            "fake", keep_i3d="kvd" in metrics, keep_logits="is" in metrics,
-                            progress_every=progress_every)
+  fake_side = embed_batches(
+    fake.batches(num_videos, batch_size, spec),
+    networks,
+    num_videos,
+    "fake",
+    keep_i3d="kvd" in metrics,
+    keep_logits="is" in metrics,
+    progress_every=progress_every,
+  )
   _check_count("fake", fake_side, fake, num_videos, allow_fewer)
   values = compute_metrics(metrics, real_side, fake_side)
   result = {
-      "metrics": values,
-      "names": {k: NAMES[k] for k in metrics},
-      "protocol": {
-          "num_videos": num_videos,
-          "num_real_clips": real_side.count if real_side else 0,
-          "num_fake_clips": fake_side.count,
-          "num_frames": spec.num_frames, "frame_stride": spec.frame_stride,
-          "height": spec.height, "width": spec.width, "batch_size": batch_size,
-          "clip_rule": ("frames 0, s, ..., (T-1)s; short side to min(H, W), scaled up to "
-                        "cover, centre crop (trainers.eval.sources)"),
-          "networks": networks.describe(),
-          "seed": seed,
-      },
-      "real": {"kind": real.kind, "spec": real.spec} if needs_real else None,
-      "fake": {"kind": fake.kind, "spec": fake.spec},
-      "manifests": {"real": real.manifest() if needs_real else None,
-                    "fake": fake.manifest()},
-      "environment": {"tensorflow": tf.__version__, "python": platform.python_version(),
-                      "seconds": round(time.perf_counter() - start, 2)},
+    "metrics": values,
+    "names": {k: NAMES[k] for k in metrics},
+    "protocol": {
+      "num_videos": num_videos,
+      "num_real_clips": real_side.count if real_side else 0,
+      "num_fake_clips": fake_side.count,
+      "num_frames": spec.num_frames,
+      "frame_stride": spec.frame_stride,
+      "height": spec.height,
+      "width": spec.width,
+      "batch_size": batch_size,
+      "clip_rule": (
+        "frames 0, s, ..., (T-1)s; short side to min(H, W), scaled up to "
+        "cover, centre crop (trainers.eval.sources)"
+      ),
+      "networks": networks.describe(),
+      "seed": seed,
+    },
+    "real": {"kind": real.kind, "spec": real.spec} if needs_real else None,
+    "fake": {"kind": fake.kind, "spec": fake.spec},
+    "manifests": {"real": real.manifest() if needs_real else None, "fake": fake.manifest()},
+    "environment": {
+      "tensorflow": tf.__version__,
+      "python": platform.python_version(),
+      "seconds": round(time.perf_counter() - start, 2),
+    },
   }
-  logging.info("Results: %s", ", ".join(f"{NAMES.get(k, k)}={v:.6g}" for k, v in values.items()
-                                        if k in NAMES))
+  logging.info(
+    "Results: %s", ", ".join(f"{NAMES.get(k, k)}={v:.6g}" for k, v in values.items() if k in NAMES)
+  )
   if out:
     write_results(result, out)
   fake_workdir = getattr(fake, "workdir", None)
   if fake_workdir:  # the model card of an export reads it
-    _record_in_workdir(fake_workdir, values, getattr(fake, "step", None), result,
-                       "trainers.evaluate")
+    _record_in_workdir(
+      fake_workdir, values, getattr(fake, "step", None), result, "trainers.evaluate"
+    )
   logdir = tb_dir or (os.path.join(fake_workdir, EVAL_DIR) if fake_workdir else None)
   if logdir:
     tb_step = step if step is not None else (getattr(fake, "step", None) or 0)
@@ -354,17 +436,26 @@ def _record_in_workdir(workdir, values, step, result, written_by):
   """WORKDIR/metrics.json from an evaluation's values and its protocol (`result`)."""
   protocol = result["protocol"]
   workdir_lib.write_metrics(
-      workdir, values, step=step, names={k: NAMES[k] for k in values if k in NAMES},
-      num_real_clips=protocol["num_real_clips"], num_fake_clips=protocol["num_fake_clips"],
-      networks=protocol["networks"], real=result.get("real"), written_by=written_by)
+    workdir,
+    values,
+    step=step,
+    names={k: NAMES[k] for k in values if k in NAMES},
+    num_real_clips=protocol["num_real_clips"],
+    num_fake_clips=protocol["num_fake_clips"],
+    networks=protocol["networks"],
+    real=result.get("real"),
+    written_by=written_by,
+  )
 
 
 def _check_count(name, side, source, num_videos, allow_fewer):
   if side.count < num_videos:
     message = f"Expected {num_videos} clips from --{name}={source.spec!r}, received {side.count}"
     if not allow_fewer:
-      raise ValueError(message + " (pass --allow_fewer_videos to accept fewer; Frechet "
-                       "distances are biased by the count).")
+      raise ValueError(
+        message + " (pass --allow_fewer_videos to accept fewer; Frechet "
+        "distances are biased by the count)."
+      )
     logging.warning("%s; distances at this count are not comparable with others.", message)
 
 
@@ -377,8 +468,9 @@ def _check_conditions(fake):
     next(fake.conditions(1))
   except (StopIteration, RuntimeError):
     raise ValueError(
-        f"Expected clips in data.eval_files={data.get('eval_files', '')!r} of {fake.spec!r}'s "
-        f"config for the conditions ({fake.key}) of its generator, received none.") from None
+      f"Expected clips in data.eval_files={data.get('eval_files', '')!r} of {fake.spec!r}'s "
+      f"config for the conditions ({fake.key}) of its generator, received none."
+    ) from None
 
 
 # ----------------------------------------------------------------------------- periodic eval
@@ -399,19 +491,33 @@ def eval_networks(eval_config):
   """The networks of a config's eval section, loaded once per process (downloads disabled:
   a remote handle must be in the tensorflow_hub cache)."""
   metrics = eval_metrics(eval_config)
-  key = (metrics, eval_config.get("i3d", ""), eval_config.get("i3d_embedder", "hub"),
-         eval_config.get("inception", ""))
+  key = (
+    metrics,
+    eval_config.get("i3d", ""),
+    eval_config.get("i3d_embedder", "hub"),
+    eval_config.get("inception", ""),
+  )
   if key not in _NETWORKS:
-    _NETWORKS[key] = Networks(metrics, i3d=key[1] or None, i3d_embedder=key[2],
-                              i3d_checkpoint=key[1] or None, inception=key[3] or None,
-                              allow_download=False)
+    _NETWORKS[key] = Networks(
+      metrics,
+      i3d=key[1] or None,
+      i3d_embedder=key[2],
+      i3d_checkpoint=key[1] or None,
+      inception=key[3] or None,
+      allow_download=False,
+    )
   return _NETWORKS[key]
 
 
 def _real_cache_paths(directory, networks, metrics, config, num_videos):
-  key = sources_lib.fingerprint({
-      "data": json.loads(config.data.to_json_best_effort()), "seed": config.seed,
-      "num_videos": num_videos, "networks": networks.describe()})
+  key = sources_lib.fingerprint(
+    {
+      "data": json.loads(config.data.to_json_best_effort()),
+      "seed": config.seed,
+      "num_videos": num_videos,
+      "networks": networks.describe(),
+    }
+  )
   paths = {}
   for net in networks.describe():
     paths[net] = os.path.join(directory, f"real_stats_{net}_{key}.npz")
@@ -423,8 +529,7 @@ def _real_cache_paths(directory, networks, metrics, config, num_videos):
 def real_embeddings(config, networks, metrics, num_videos, batch_size, cache_dir=None):
   """Real-data `Embeddings` of `config.data` (eval mode, seed `config.seed`), read from the
   cache files under `cache_dir` when present, computed and written there otherwise."""
-  paths = _real_cache_paths(cache_dir, networks, metrics, config, num_videos) \
-      if cache_dir else {}
+  paths = _real_cache_paths(cache_dir, networks, metrics, config, num_videos) if cache_dir else {}
   if paths and all(os.path.exists(p) for p in paths.values()):
     side = Embeddings(networks, keep_i3d="kvd" in metrics)
     if networks.i3d:
@@ -438,16 +543,20 @@ def real_embeddings(config, networks, metrics, num_videos, batch_size, cache_dir
     if networks.inception:
       side.inception_stats = frechet.GaussianStats.load(paths["inception"])
     return side
-  real = sources_lib.DataSource("config.data", config.data, seed=config.seed,
-                                fixed_geometry=True)
-  spec = sources_lib.ClipSpec(config.data.num_frames, config.data.frame_stride,
-                              config.data.height, config.data.width)
-  side = embed_batches(real.batches(num_videos, batch_size, spec), networks, num_videos,
-                       "real (cached after this)", keep_i3d="kvd" in metrics)
+  real = sources_lib.DataSource("config.data", config.data, seed=config.seed, fixed_geometry=True)
+  spec = sources_lib.ClipSpec(
+    config.data.num_frames, config.data.frame_stride, config.data.height, config.data.width
+  )
+  side = embed_batches(
+    real.batches(num_videos, batch_size, spec),
+    networks,
+    num_videos,
+    "real (cached after this)",
+    keep_i3d="kvd" in metrics,
+  )
   if paths:
     tf.io.gfile.makedirs(cache_dir)
-    for net, stats in (("i3d", side.i3d), ("r3d", side.r3d),
-                       ("inception", side.inception_stats)):
+    for net, stats in (("i3d", side.i3d), ("r3d", side.r3d), ("inception", side.inception_stats)):
       if net in paths and stats is not None:
         stats.save(paths[net] + ".tmp")
         os.replace(paths[net] + ".tmp", paths[net])
@@ -487,79 +596,135 @@ def periodic_eval(trainer_or_fake_fn, config, step, writer=None, workdir=None):
     trainer = trainer_or_fake_fn
     workdir = workdir or trainer.workdir
     generator = getattr(trainer, "ema", None) or trainer.generator
-    fake = sources_lib.GeneratorSource(f"generator at step {step}", generator, config,
-                                       seed=config.seed)
-    spec = sources_lib.ClipSpec(config.data.num_frames, config.data.frame_stride,
-                                config.data.height, config.data.width)
+    fake = sources_lib.GeneratorSource(
+      f"generator at step {step}", generator, config, seed=config.seed
+    )
+    spec = sources_lib.ClipSpec(
+      config.data.num_frames, config.data.frame_stride, config.data.height, config.data.width
+    )
     fake_fn = lambda n, b: fake.batches(n, b, spec)
   elif callable(trainer_or_fake_fn):
     fake_fn = trainer_or_fake_fn
   else:
-    raise ValueError("Expected a loop.Trainer or a callable fake_fn(num_videos, batch_size), "
-                     f"received {trainer_or_fake_fn!r}.")
+    raise ValueError(
+      "Expected a loop.Trainer or a callable fake_fn(num_videos, batch_size), "
+      f"received {trainer_or_fake_fn!r}."
+    )
   cache_dir = os.path.join(workdir, EVAL_DIR) if workdir else None
   start = time.perf_counter()
   real = real_embeddings(config, networks, metrics, num_videos, batch_size, cache_dir)
-  fake_side = embed_batches(fake_fn(num_videos, batch_size), networks, num_videos,
-                            f"fake (step {step})", keep_i3d="kvd" in metrics,
-                            keep_logits="is" in metrics)
+  fake_side = embed_batches(
+    fake_fn(num_videos, batch_size),
+    networks,
+    num_videos,
+    f"fake (step {step})",
+    keep_i3d="kvd" in metrics,
+    keep_logits="is" in metrics,
+  )
   values = compute_metrics(metrics, real, fake_side)
   if trainer_or_fake_fn is not fake_fn and trainer_or_fake_fn.chief:
-    _record_in_workdir(workdir, values, step, {
-        "protocol": {"num_real_clips": real.count, "num_fake_clips": fake_side.count,
-                     "networks": networks.describe()},
-        "real": {"kind": "config.data", "spec": config.data.source}}, "periodic_eval")
+    _record_in_workdir(
+      workdir,
+      values,
+      step,
+      {
+        "protocol": {
+          "num_real_clips": real.count,
+          "num_fake_clips": fake_side.count,
+          "networks": networks.describe(),
+        },
+        "real": {"kind": "config.data", "spec": config.data.source},
+      },
+      "periodic_eval",
+    )
   if writer is not None:
     write_scalars({k: v for k, v in values.items() if math.isfinite(v)}, step, writer=writer)
-  logging.info("Eval at step %d (%d clips, %.1fs): %s", step, fake_side.count,
-               time.perf_counter() - start,
-               ", ".join(f"{NAMES.get(k, k)}={v:.6g}" for k, v in values.items()))
+  logging.info(
+    "Eval at step %d (%d clips, %.1fs): %s",
+    step,
+    fake_side.count,
+    time.perf_counter() - start,
+    ", ".join(f"{NAMES.get(k, k)}={v:.6g}" for k, v in values.items()),
+  )
   return values
 
 
 # ----------------------------------------------------------------------------- the CLI
 
+
 def define_flags(flag_values=flags.FLAGS):
   """The CLI's flags on `flag_values` (defined only when run as a program, so importing the
   library next to other binaries adds none)."""
   kw = {"flag_values": flag_values}
-  flags.DEFINE_string("real", None, "Real clips: synthetic[:SEED], a TFRecord pattern, a folder "
-                      "of video files or a workdir.", **kw)
-  flags.DEFINE_string("fake", None, "Generated clips: a workdir (its EMA generator), a folder of "
-                      "video files, a TFRecord pattern.", **kw)
-  flags.DEFINE_string("workdir", None, "A training workdir to evaluate: its EMA generator is "
-                      "--fake and, without --real, its config's data is --real (at the "
-                      "config's clip geometry); the result is recorded in WORKDIR/metrics.json, "
-                      "which an export's model card reports.", **kw)
+  flags.DEFINE_string(
+    "real",
+    None,
+    "Real clips: synthetic[:SEED], a TFRecord pattern, a folder of video files or a workdir.",
+    **kw,
+  )
+  flags.DEFINE_string(
+    "fake",
+    None,
+    "Generated clips: a workdir (its EMA generator), a folder of video files, a TFRecord pattern.",
+    **kw,
+  )
+  flags.DEFINE_string(
+    "workdir",
+    None,
+    "A training workdir to evaluate: its EMA generator is "
+    "--fake and, without --real, its config's data is --real (at the "
+    "config's clip geometry); the result is recorded in WORKDIR/metrics.json, "
+    "which an export's model card reports.",
+    **kw,
+  )
   flags.DEFINE_string("metrics", "fvd", f"Comma-separated, among {','.join(METRICS)}.", **kw)
   flags.DEFINE_integer("num_videos", fvd.NUM_REAL_CLIPS, "Clips drawn from each source.", **kw)
-  flags.DEFINE_string("i3d", None, "TF-Hub handle or local SavedModel directory of the I3D "
-                      f"(default {fvd.I3D_HANDLE}).", **kw)
-  flags.DEFINE_enum("i3d_embedder", "hub", ["hub", "keras"], "hub: the TF-Hub module; keras: "
-                    "zoo.i3d with a kinetics-i3d checkpoint (--i3d_checkpoint).", **kw)
-  flags.DEFINE_string("i3d_checkpoint", None, "kinetics-i3d TF1 checkpoint prefix for "
-                      "--i3d_embedder=keras.", **kw)
-  flags.DEFINE_string("inception", None, "InceptionV3 for FID/IS: handle, SavedModel directory "
-                      f"or Keras weights (default {inception_lib.INCEPTION_TFHUB}).", **kw)
+  flags.DEFINE_string(
+    "i3d",
+    None,
+    f"TF-Hub handle or local SavedModel directory of the I3D (default {fvd.I3D_HANDLE}).",
+    **kw,
+  )
+  flags.DEFINE_enum(
+    "i3d_embedder",
+    "hub",
+    ["hub", "keras"],
+    "hub: the TF-Hub module; keras: zoo.i3d with a kinetics-i3d checkpoint (--i3d_checkpoint).",
+    **kw,
+  )
+  flags.DEFINE_string(
+    "i3d_checkpoint", None, "kinetics-i3d TF1 checkpoint prefix for --i3d_embedder=keras.", **kw
+  )
+  flags.DEFINE_string(
+    "inception",
+    None,
+    "InceptionV3 for FID/IS: handle, SavedModel directory "
+    f"or Keras weights (default {inception_lib.INCEPTION_TFHUB}).",
+    **kw,
+  )
   flags.DEFINE_integer("num_frames", fvd.NUM_FRAMES, "T of every clip.", **kw)
   flags.DEFINE_integer("frame_stride", fvd.FRAME_STRIDE, "Stride between a clip's frames.", **kw)
-  flags.DEFINE_integer("height", 0, "H of every clip; 0: the fake (else real) source's own.",
-                       **kw)
-  flags.DEFINE_integer("width", 0, "W of every clip; 0: the fake (else real) source's own.",
-                       **kw)
-  flags.DEFINE_integer("batch_size", fvd.I3D_BATCH_SIZE, "Clips per batch read from sources.",
-                       **kw)
-  flags.DEFINE_integer("seed", 0, "Noise seed of workdir sources (clip k: seed [SEED, k]).",
-                       **kw)
-  flags.DEFINE_integer("step", None, "Checkpoint step of workdir sources (default: latest).",
-                       **kw)
+  flags.DEFINE_integer("height", 0, "H of every clip; 0: the fake (else real) source's own.", **kw)
+  flags.DEFINE_integer("width", 0, "W of every clip; 0: the fake (else real) source's own.", **kw)
+  flags.DEFINE_integer("batch_size", fvd.I3D_BATCH_SIZE, "Clips per batch read from sources.", **kw)
+  flags.DEFINE_integer("seed", 0, "Noise seed of workdir sources (clip k: seed [SEED, k]).", **kw)
+  flags.DEFINE_integer("step", None, "Checkpoint step of workdir sources (default: latest).", **kw)
   flags.DEFINE_string("out", None, "Write the result JSON here (manifests beside it).", **kw)
-  flags.DEFINE_string("tb_dir", None, "TensorBoard directory for eval/<metric> scalars "
-                      "(default: WORKDIR/eval for a workdir --fake).", **kw)
-  flags.DEFINE_bool("allow_download", True, "Let tensorflow_hub download handles (else only "
-                    "its cache is used).", **kw)
-  flags.DEFINE_bool("allow_fewer_videos", False, "Accept sources with fewer clips than "
-                    "--num_videos.", **kw)
+  flags.DEFINE_string(
+    "tb_dir",
+    None,
+    "TensorBoard directory for eval/<metric> scalars (default: WORKDIR/eval for a workdir --fake).",
+    **kw,
+  )
+  flags.DEFINE_bool(
+    "allow_download",
+    True,
+    "Let tensorflow_hub download handles (else only its cache is used).",
+    **kw,
+  )
+  flags.DEFINE_bool(
+    "allow_fewer_videos", False, "Accept sources with fewer clips than --num_videos.", **kw
+  )
   flags.DEFINE_float("progress_every", 10.0, "Seconds between progress lines.", **kw)
 
 
@@ -567,24 +732,45 @@ def run(f):
   """Runs the CLI on parsed flag values `f`; returns the exit status (0, 1 bad input, 2 a
   network is unavailable) after printing the result JSON or the error."""
   if bool(f.fake) == bool(f.workdir):
-    print("evaluate: Expected one of --fake and --workdir, received "
-          f"{'both' if f.fake else 'neither'}.", file=sys.stderr)
+    print(
+      "evaluate: Expected one of --fake and --workdir, received "
+      f"{'both' if f.fake else 'neither'}.",
+      file=sys.stderr,
+    )
     return 1
   real, fake = f.real, f.fake or f.workdir
-  geometry = {"num_frames": f.num_frames, "frame_stride": f.frame_stride, "height": f.height,
-              "width": f.width}
+  geometry = {
+    "num_frames": f.num_frames,
+    "frame_stride": f.frame_stride,
+    "height": f.height,
+    "width": f.width,
+  }
   try:
     if f.workdir and real is None:  # the workdir's own data, at its own clip geometry
       config = workdir_lib.load_config(f.workdir)
-      real = sources_lib.DataSource(f"{f.workdir} (config.data)", config.data,
-                                    seed=config.seed, fixed_geometry=True)
+      real = sources_lib.DataSource(
+        f"{f.workdir} (config.data)", config.data, seed=config.seed, fixed_geometry=True
+      )
       geometry = {k: getattr(f, k) if f[k].present else config.data[k] for k in geometry}
     result = evaluate(
-        real, fake, f.metrics, f.num_videos, **geometry, batch_size=f.batch_size,
-        seed=f.seed, step=f.step, i3d=f.i3d, i3d_embedder=f.i3d_embedder,
-        i3d_checkpoint=f.i3d_checkpoint, inception=f.inception,
-        allow_download=f.allow_download, allow_fewer=f.allow_fewer_videos, out=f.out,
-        tb_dir=f.tb_dir, progress_every=f.progress_every)
+      real,
+      fake,
+      f.metrics,
+      f.num_videos,
+      **geometry,
+      batch_size=f.batch_size,
+      seed=f.seed,
+      step=f.step,
+      i3d=f.i3d,
+      i3d_embedder=f.i3d_embedder,
+      i3d_checkpoint=f.i3d_checkpoint,
+      inception=f.inception,
+      allow_download=f.allow_download,
+      allow_fewer=f.allow_fewer_videos,
+      out=f.out,
+      tb_dir=f.tb_dir,
+      progress_every=f.progress_every,
+    )
   except (fvd.I3DUnavailableError, inception_lib.InceptionUnavailableError) as e:
     print(f"evaluate: {e}", file=sys.stderr)
     return 2

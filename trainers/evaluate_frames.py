@@ -64,8 +64,10 @@ def sampler(generator, num_frames):
   if "num_frames" in inspect.signature(generator.call).parameters:
     return tf.function(lambda x: generator(x, training=False, num_frames=num_frames))
   if generator.video_shape[0] < num_frames:
-    raise ValueError(f"Expected a generator of at least {num_frames} frames (or one that takes "
-                     f"num_frames), received video_shape {tuple(generator.video_shape)}.")
+    raise ValueError(
+      f"Expected a generator of at least {num_frames} frames (or one that takes "
+      f"num_frames), received video_shape {tuple(generator.video_shape)}."
+    )
   return tf.function(lambda x: generator(x, training=False)[:, :num_frames])
 
 
@@ -88,8 +90,9 @@ class FrameFeatures:
 
 
 def _fid(real, fake):
-  return frechet.frechet_distance_from_stats(frechet.GaussianStats().update(real),
-                                             frechet.GaussianStats().update(fake))
+  return frechet.frechet_distance_from_stats(
+    frechet.GaussianStats().update(real), frechet.GaussianStats().update(fake)
+  )
 
 
 def per_frame_metrics(real, fake, is_splits):
@@ -99,20 +102,37 @@ def per_frame_metrics(real, fake, is_splits):
   rows = []
   for t in range(fake_pool.shape[1]):
     score, std = inception_lib.inception_score_from_logits(fake_logits[:, t], is_splits)
-    rows.append({"frame": t, "fid": _fid(real_pool[:, t], fake_pool[:, t]), "is": score,
-                 "is_std": std})
+    rows.append(
+      {"frame": t, "fid": _fid(real_pool[:, t], fake_pool[:, t]), "is": score, "is_std": std}
+    )
   flat = lambda x: x.reshape((-1, x.shape[-1]))
   score, std = inception_lib.inception_score_from_logits(flat(fake_logits), is_splits)
-  return {"per_frame": rows, "fid_all": _fid(flat(real_pool), flat(fake_pool)),
-          "is_all": score, "is_all_std": std}
+  return {
+    "per_frame": rows,
+    "fid_all": _fid(flat(real_pool), flat(fake_pool)),
+    "is_all": score,
+    "is_all_std": std,
+  }
 
 
-def evaluate_frames(workdir, out, inception=None, num_videos=256, num_frames=NUM_FRAMES,
-                    batch_size=16, seed=0, step=None, ema=True, is_splits=10,
-                    allow_download=True, allow_fewer=False):
+def evaluate_frames(
+  workdir,
+  out,
+  inception=None,
+  num_videos=256,
+  num_frames=NUM_FRAMES,
+  batch_size=16,
+  seed=0,
+  step=None,
+  ema=True,
+  is_splits=10,
+  allow_download=True,
+  allow_fewer=False,
+):
   """Runs the protocol; returns the result dict (also written to `out`, plot beside it)."""
-  network = inception_lib.load_inception(inception or inception_lib.INCEPTION_TFHUB,
-                                         allow_download=allow_download)  # before any clip
+  network = inception_lib.load_inception(
+    inception or inception_lib.INCEPTION_TFHUB, allow_download=allow_download
+  )  # before any clip
   generator, config, path = workdir_lib.restore_generator(workdir, step, ema=ema)
   sample = sampler(generator, num_frames)
   real, fake = FrameFeatures(network), FrameFeatures(network)
@@ -120,8 +140,11 @@ def evaluate_frames(workdir, out, inception=None, num_videos=256, num_frames=NUM
   for batch in held_out_clips(config, num_frames, batch_size, config.seed):
     n = min(int(batch["video"].shape[0]), num_videos - count)
     video, first = batch["video"][:n], batch["first_frame"][:n]
-    z = (sources.noise(generator.latent_dim, seed, range(count, count + n))
-         if generator.latent_dim else None)
+    z = (
+      sources.noise(generator.latent_dim, seed, range(count, count + n))
+      if generator.latent_dim
+      else None
+    )
     condition = first if base.contract(generator).condition is base.Condition.IMAGE else None
     real.update(video)
     fake.update(sample(base.contract(generator).inputs(z, condition)))
@@ -130,27 +153,47 @@ def evaluate_frames(workdir, out, inception=None, num_videos=256, num_frames=NUM
     if count >= num_videos:
       break
   if count < num_videos and not allow_fewer:
-    raise ValueError(f"Expected {num_videos} held-out clips, received {count}; pass "
-                     "--allow_fewer_videos to evaluate on those.")
+    raise ValueError(
+      f"Expected {num_videos} held-out clips, received {count}; pass "
+      "--allow_fewer_videos to evaluate on those."
+    )
   if count < is_splits:
     raise ValueError(f"Expected at least --is_splits={is_splits} clips, received {count}.")
   result = per_frame_metrics(real, fake, is_splits)
-  result.update({
-      "workdir": workdir, "checkpoint": path, "generator": config.model.generator.name,
-      "num_videos": count, "num_frames": num_frames, "seed": seed, "is_splits": is_splits,
-      "inception": {"name": network.name, "source": network.source,
-                    "matches_tfgan": network.matches_tfgan},
-  })
+  result.update(
+    {
+      "workdir": workdir,
+      "checkpoint": path,
+      "generator": config.model.generator.name,
+      "num_videos": count,
+      "num_frames": num_frames,
+      "seed": seed,
+      "is_splits": is_splits,
+      "inception": {
+        "name": network.name,
+        "source": network.source,
+        "matches_tfgan": network.matches_tfgan,
+      },
+    }
+  )
   if out:
     result["plot"] = os.path.basename(plot_path(out))
-    result["manifests"] = {"held_out": {"source": config.data.source,
-                                        "eval_files": config.data.eval_files,
-                                        "num_clips": count}}
+    result["manifests"] = {
+      "held_out": {
+        "source": config.data.source,
+        "eval_files": config.data.eval_files,
+        "num_clips": count,
+      }
+    }
     result = evaluate.write_results(result, out)
     frames = [r["frame"] for r in result["per_frame"]]
-    learning_check.plot_curves(plot_path(out), frames,
-                               {"FID per frame": [r["fid"] for r in result["per_frame"]]},
-                               title=f"{result['generator']}: FID over time", x_label="frame")
+    learning_check.plot_curves(
+      plot_path(out),
+      frames,
+      {"FID per frame": [r["fid"] for r in result["per_frame"]]},
+      title=f"{result['generator']}: FID over time",
+      x_label="frame",
+    )
   return result
 
 
@@ -158,8 +201,13 @@ def define_flags(flag_values=flags.FLAGS):
   kw = {"flag_values": flag_values}
   flags.DEFINE_string("workdir", None, "Training workdir of an image-to-video generator.", **kw)
   flags.DEFINE_string("out", None, "Result JSON path; the FID plot goes beside it.", **kw)
-  flags.DEFINE_string("inception", None, "InceptionV3: handle, SavedModel directory or Keras "
-                      f"weights (default {inception_lib.INCEPTION_TFHUB}).", **kw)
+  flags.DEFINE_string(
+    "inception",
+    None,
+    "InceptionV3: handle, SavedModel directory or Keras "
+    f"weights (default {inception_lib.INCEPTION_TFHUB}).",
+    **kw,
+  )
   flags.DEFINE_integer("num_videos", 256, "Held-out clips (BAIR's test split has 256).", **kw)
   flags.DEFINE_integer("num_frames", NUM_FRAMES, "Frames generated from each first frame.", **kw)
   flags.DEFINE_integer("batch_size", 16, "Clips per batch.", **kw)
@@ -178,13 +226,26 @@ EXIT_STATUS = ((inception_lib.InceptionUnavailableError, 2), ((ValueError, FileN
 def run(f):
   """Runs the CLI on parsed flags; prints the result JSON or the error; the exit status."""
   if not f.workdir or not f.out:
-    print("evaluate_frames: Expected --workdir and --out, received "
-          f"{f.workdir!r} and {f.out!r}.", file=sys.stderr)
+    print(
+      f"evaluate_frames: Expected --workdir and --out, received {f.workdir!r} and {f.out!r}.",
+      file=sys.stderr,
+    )
     return 1
   try:
-    result = evaluate_frames(f.workdir, f.out, f.inception, f.num_videos, f.num_frames,
-                             f.batch_size, f.seed, f.step, f.ema, f.is_splits,
-                             f.allow_download, f.allow_fewer_videos)
+    result = evaluate_frames(
+      f.workdir,
+      f.out,
+      f.inception,
+      f.num_videos,
+      f.num_frames,
+      f.batch_size,
+      f.seed,
+      f.step,
+      f.ema,
+      f.is_splits,
+      f.allow_download,
+      f.allow_fewer_videos,
+    )
   except Exception as e:
     status = next((code for kinds, code in EXIT_STATUS if isinstance(e, kinds)), None)
     if status is None:

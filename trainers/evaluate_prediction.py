@@ -43,9 +43,14 @@ from zoo import inputs as zoo_inputs
 RESULT_FILE = "evaluate_prediction.json"
 # Report Table 1 (MSE on held-out videos), for reference next to our figures.
 REPORT_TABLE1 = {
-    "conditional_one_stream": 0.33, "conditional_two_stream": 0.24, "segmentation": 0.19,
-    "inception": 0.22, "lstm_one_step": 0.037, "lstm_recursive": 0.24,
-    "convlstm_one_step": 0.025, "convlstm_recursive": 0.15,
+  "conditional_one_stream": 0.33,
+  "conditional_two_stream": 0.24,
+  "segmentation": 0.19,
+  "inception": 0.22,
+  "lstm_one_step": 0.037,
+  "lstm_recursive": 0.24,
+  "convlstm_one_step": 0.025,
+  "convlstm_recursive": 0.15,
 }
 
 
@@ -88,11 +93,12 @@ def copy_last_frame(frames, horizon):
 def evaluate_predictor(generator, batches, names=("mse", "psnr", "ssim")):
   """{"one_step", "recursive", "copy_last_one_step", "copy_last_recursive"} metric dicts."""
   k = generator.context_frames
-  metrics = {key: prediction_lib.PredictionMetrics(names) for key in (
-      "one_step", "recursive", "copy_last_one_step", "copy_last_recursive")}
+  metrics = {
+    key: prediction_lib.PredictionMetrics(names)
+    for key in ("one_step", "recursive", "copy_last_one_step", "copy_last_recursive")
+  }
   one_step = tf.function(lambda v: generator.teacher_forced(v, training=False))
-  rollout = tf.function(lambda v, h: generator.rollout(v, h, training=False),
-                        reduce_retracing=True)
+  rollout = tf.function(lambda v, h: generator.rollout(v, h, training=False), reduce_retracing=True)
   for batch in batches:
     video = tf.cast(batch["video"], tf.float32)
     t = int(video.shape[1])
@@ -114,14 +120,18 @@ def evaluate_conditional(generator, condition_keys, batches, names=("mse", "psnr
   for i, batch in enumerate(batches):
     video = tf.cast(batch["video"], tf.float32).numpy()
     condition = tasks_lib.batch_condition(batch, condition_keys, key)
-    fake = generate(zoo_inputs.generator_inputs(generator, video.shape[0],
-                                                tf.constant([0, i], tf.int64), condition))
-    metrics.update(np.asarray(tf.cast(fake, tf.float32))[:, :video.shape[1]], video)
+    fake = generate(
+      zoo_inputs.generator_inputs(
+        generator, video.shape[0], tf.constant([0, i], tf.int64), condition
+      )
+    )
+    metrics.update(np.asarray(tf.cast(fake, tf.float32))[:, : video.shape[1]], video)
   return {"generated": metrics.result()}
 
 
-def evaluate_workdir(workdir, data, num_clips=256, batch_size=8, step=None, ema=True,
-                     names=("mse", "psnr", "ssim")):
+def evaluate_workdir(
+  workdir, data, num_clips=256, batch_size=8, step=None, ema=True, names=("mse", "psnr", "ssim")
+):
   """Restores the workdir's generator and measures it on `num_clips` held-out clips."""
   generator, config, path = workdir_lib.restore_generator(workdir, step=step, ema=ema)
   batches = clip_batches(config, data, num_clips, batch_size)
@@ -135,36 +145,49 @@ def evaluate_workdir(workdir, data, num_clips=256, batch_size=8, step=None, ema=
   kind = base.contract(generator).condition
   if kind is base.Condition.FRAMES:
     results = evaluate_predictor(generator, counted(batches), names)
-    protocol = (f"one_step: teacher forcing on the true frames; recursive: rollout from "
-                f"{generator.context_frames} frame(s); copy_last_*: the last seen frame "
-                "repeated, on the same clips")
+    protocol = (
+      f"one_step: teacher forcing on the true frames; recursive: rollout from "
+      f"{generator.context_frames} frame(s); copy_last_*: the last seen frame "
+      "repeated, on the same clips"
+    )
   elif kind is base.Condition.IMAGE:
     keys = tasks_lib.condition_keys(config.objective.get("condition", ""))
     results = evaluate_conditional(generator, keys, counted(batches), names)
-    protocol = (f"generated from objective.condition {config.objective.condition!r} vs the "
-                "real clip, every frame")
+    protocol = (
+      f"generated from objective.condition {config.objective.condition!r} vs the "
+      "real clip, every frame"
+    )
   else:
-    raise ValueError(f"Expected a next-frame predictor (condition 'frames') or an "
-                     f"image-conditioned generator, received condition "
-                     f"{kind.value!r} ({config.model.generator.name}).")
+    raise ValueError(
+      f"Expected a next-frame predictor (condition 'frames') or an "
+      f"image-conditioned generator, received condition "
+      f"{kind.value!r} ({config.model.generator.name})."
+    )
   if counter["clips"] < num_clips:
-    logging.warning("%s held %d clips, fewer than --num_clips=%d.", data, counter["clips"],
-                    num_clips)
+    logging.warning(
+      "%s held %d clips, fewer than --num_clips=%d.", data, counter["clips"], num_clips
+    )
   for metrics in results.values():
     for key in [k for k in metrics if k.endswith("_per_step")]:
       metrics[key] = [float(v) for v in metrics[key]]
-  return {"workdir": workdir, "checkpoint": path, "generator": config.model.generator.name,
-          "data": data, "num_clips": counter["clips"], "clip_shape": list(
-              generator.video_shape), "protocol": protocol, "results": results,
-          "metric_definitions": "trainers.eval.prediction: MSE on [-1, 1]; PSNR, SSIM on [0, 1]",
-          "report_table1_mse": REPORT_TABLE1}
+  return {
+    "workdir": workdir,
+    "checkpoint": path,
+    "generator": config.model.generator.name,
+    "data": data,
+    "num_clips": counter["clips"],
+    "clip_shape": list(generator.video_shape),
+    "protocol": protocol,
+    "results": results,
+    "metric_definitions": "trainers.eval.prediction: MSE on [-1, 1]; PSNR, SSIM on [0, 1]",
+    "report_table1_mse": REPORT_TABLE1,
+  }
 
 
 def define_flags(flag_values=flags.FLAGS):
   kw = {"flag_values": flag_values}
   flags.DEFINE_string("workdir", None, "A trained (Re)live Photos workdir.", **kw)
-  flags.DEFINE_string("data", None, "Held-out clips: a TFRecord pattern or synthetic[:SEED].",
-                      **kw)
+  flags.DEFINE_string("data", None, "Held-out clips: a TFRecord pattern or synthetic[:SEED].", **kw)
   flags.DEFINE_integer("num_clips", 256, "Clips to evaluate.", **kw)
   flags.DEFINE_integer("batch_size", 8, "Clips per batch.", **kw)
   flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).", **kw)
@@ -177,8 +200,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   f = flags.FLAGS
-  result = evaluate.json_safe(evaluate_workdir(f.workdir, f.data, f.num_clips, f.batch_size,
-                                               f.step, f.ema))
+  result = evaluate.json_safe(
+    evaluate_workdir(f.workdir, f.data, f.num_clips, f.batch_size, f.step, f.ema)
+  )
   out = f.out or os.path.join(f.workdir, RESULT_FILE)
   with open(out + ".tmp", "w") as handle:
     json.dump(result, handle, indent=2, sort_keys=True)

@@ -30,15 +30,18 @@ from zoo import segmenter as segmenter_lib
 
 MIN_FREQUENCY = 0.01
 
+
 def confusion(pred, true, num_classes):
   """[num_classes, num_classes] counts, rows = true class, columns = predicted class."""
   pred, true = np.asarray(pred).reshape(-1), np.asarray(true).reshape(-1)
   if pred.shape != true.shape:
-    raise ValueError(f"Expected as many predicted as true pixels, received {pred.size} and "
-                     f"{true.size}.")
+    raise ValueError(
+      f"Expected as many predicted as true pixels, received {pred.size} and {true.size}."
+    )
   pred = np.clip(pred, 0, num_classes - 1)  # an out-of-range prediction is just wrong
-  return np.bincount(true * num_classes + pred, minlength=num_classes ** 2).reshape(
-      num_classes, num_classes)
+  return np.bincount(true * num_classes + pred, minlength=num_classes**2).reshape(
+    num_classes, num_classes
+  )
 
 
 def metrics(counts, min_frequency=MIN_FREQUENCY):
@@ -50,20 +53,22 @@ def metrics(counts, min_frequency=MIN_FREQUENCY):
   true_pixels, pred_pixels, hits = counts.sum(1), counts.sum(0), np.diag(counts)
   frequent = np.flatnonzero(true_pixels / total >= min_frequency)
   iou = hits[frequent] / (true_pixels[frequent] + pred_pixels[frequent] - hits[frequent])
-  return {"pixel_accuracy": float(hits.sum() / total),
-          "mean_iou": float(iou.mean()) if frequent.size else float("nan"),
-          "classes": [int(c) for c in frequent],
-          "iou": {int(c): float(v) for c, v in zip(frequent, iou)}}
+  return {
+    "pixel_accuracy": float(hits.sum() / total),
+    "mean_iou": float(iou.mean()) if frequent.size else float("nan"),
+    "classes": [int(c) for c in frequent],
+    "iou": {int(c): float(v) for c, v in zip(frequent, iou)},
+  }
 
 
-def evaluate(generator, segment, masks_batches, num_classes, seed=0,
-             min_frequency=MIN_FREQUENCY):
+def evaluate(generator, segment, masks_batches, num_classes, seed=0, min_frequency=MIN_FREQUENCY):
   """Generates from each mask batch int32 [B, H, W], segments every frame, scores them."""
   counts = np.zeros([num_classes, num_classes], np.int64)
   for i, masks in enumerate(masks_batches):
     masks = tf.cast(masks, tf.int32)
-    inputs = zoo_inputs.generator_inputs(generator, masks.shape[0],
-                                         tf.constant([seed, i], tf.int64), masks)
+    inputs = zoo_inputs.generator_inputs(
+      generator, masks.shape[0], tf.constant([seed, i], tf.int64), masks
+    )
     video = generator(inputs, training=False)
     t = video.shape[1]
     frames = tf.reshape(video, [-1] + video.shape[2:].as_list())
@@ -87,13 +92,16 @@ def define_flags(flag_values=flags.FLAGS):
   """The CLI's flags (defined only when run as a program, as trainers.evaluate does, so that
   importing the library next to other binaries adds none)."""
   kw = {"flag_values": flag_values}
-  flags.DEFINE_string("workdir", None, "The mask-to-video run (config.json + checkpoints/).",
-                      **kw)
+  flags.DEFINE_string("workdir", None, "The mask-to-video run (config.json + checkpoints/).", **kw)
   flags.DEFINE_string("segmenter", None, "Directory of the segmentation SavedModel.", **kw)
   flags.DEFINE_integer("num_clips", 256, "Held-out clips (masks) to generate from.", **kw)
   flags.DEFINE_integer("batch_size", 8, "Clips per generator call.", **kw)
-  flags.DEFINE_float("min_frequency", MIN_FREQUENCY, "Classes rarer than this in the masks "
-                     "are left out of the mean IoU.", **kw)
+  flags.DEFINE_float(
+    "min_frequency",
+    MIN_FREQUENCY,
+    "Classes rarer than this in the masks are left out of the mean IoU.",
+    **kw,
+  )
   flags.DEFINE_integer("seed", 0, "Seed of the noise.", **kw)
   flags.DEFINE_string("out", None, "Optional JSON file for the results.", **kw)
 
@@ -107,8 +115,10 @@ def run(f):
   generator, config, path = workdir_lib.restore_generator(f.workdir)
   classes = getattr(generator, "mask_classes", None)
   if base.contract(generator).condition is not base.Condition.MASK or not classes:
-    raise ValueError(f"Expected a mask-conditioned generator (egan_spade_*), received "
-                     f"{config.model.generator.name!r} in {f.workdir!r}.")
+    raise ValueError(
+      f"Expected a mask-conditioned generator (egan_spade_*), received "
+      f"{config.model.generator.name!r} in {f.workdir!r}."
+    )
   batches = mask_batches(config, f.num_clips, f.batch_size, f.seed)
   results = evaluate(generator, segment, batches, classes, f.seed, f.min_frequency)
   results.update(checkpoint=path, num_clips=len(batches) * f.batch_size)

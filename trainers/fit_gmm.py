@@ -46,7 +46,6 @@ RESULT_FILE = "gmm.json"
 DEFAULT_NUM_CLIPS = 8192
 
 
-
 def define_flags(flag_values=flags.FLAGS):
   """The CLI's flags (defined only when run as a program, so importing the library next to
   other binaries adds none)."""
@@ -71,8 +70,10 @@ def encode_clips(model, data_config, num_clips, batch_size, seed):
     if count >= num_clips:
       break
   if count < num_clips:
-    raise ValueError(f"Expected {num_clips} training clips from data.source "
-                     f"{data_config.source!r}, received {count}.")
+    raise ValueError(
+      f"Expected {num_clips} training clips from data.source "
+      f"{data_config.source!r}, received {count}."
+    )
   return np.concatenate(codes)[:num_clips]
 
 
@@ -85,43 +86,62 @@ def fit(workdir, num_clips=0, batch_size=0):
   config = workdir_lib.load_config(workdir)
   name = config.model.generator.name
   if name != "vgan_autoencoder_gmm":
-    raise ValueError(f"Expected model.generator.name 'vgan_autoencoder_gmm' in "
-                     f"{os.path.join(workdir, workdir_lib.CONFIG_FILE)}, received {name!r}.")
+    raise ValueError(
+      f"Expected model.generator.name 'vgan_autoencoder_gmm' in "
+      f"{os.path.join(workdir, workdir_lib.CONFIG_FILE)}, received {name!r}."
+    )
   gmm_config = config.get("gmm", {})
   num_clips = int(num_clips or gmm_config.get("num_clips", DEFAULT_NUM_CLIPS))
   batch_size = int(batch_size or config.train.batch_size)
   seed = int(gmm_config.get("seed", 0))
   if num_clips < 1 or batch_size < 1:
-    raise ValueError(f"Expected --num_clips >= 1 and --batch_size >= 1, received {num_clips} "
-                     f"and {batch_size}.")
+    raise ValueError(
+      f"Expected --num_clips >= 1 and --batch_size >= 1, received {num_clips} and {batch_size}."
+    )
   workdir_lib.latest_checkpoint(workdir)  # raises when the run has no checkpoint yet
   trainer = loop.Trainer(config, workdir)
   model = trainer.generator
   components = gmm_config.get("num_components", model.num_components)
   if components != model.num_components:
-    raise ValueError(f"Expected gmm.num_components equal to model.generator.args."
-                     f"num_components ({model.num_components}), received {components}.")
+    raise ValueError(
+      f"Expected gmm.num_components equal to model.generator.args."
+      f"num_components ({model.num_components}), received {components}."
+    )
   step = trainer.current_step()
   if step < config.train.steps:
-    logging.warning("Fitting the GMM at step %d of %d: the autoencoder is not fully trained.",
-                    step, config.train.steps)
+    logging.warning(
+      "Fitting the GMM at step %d of %d: the autoencoder is not fully trained.",
+      step,
+      config.train.steps,
+    )
   networks = {"generator": trainer.generator}
   if trainer.ema is not None:
     networks["ema_generator"] = trainer.ema
   fitted, summary = {}, {}
   for key, network in networks.items():
     codes = encode_clips(network, config.data, num_clips, batch_size, seed)
-    logging.info("Fitting %d components to %d codes of %s (step %d).", components,
-                 len(codes), key, step)
+    logging.info(
+      "Fitting %d components to %d codes of %s (step %d).", components, len(codes), key, step
+    )
     fitted[key] = gmm_lib.fit_gmm(codes, components, seed)
     network.set_gmm(*fitted[key])
-    summary[key] = {"code_mean": float(codes.mean()), "code_std": float(codes.std()),
-                    "largest_weight": float(fitted[key][0].max())}
+    summary[key] = {
+      "code_mean": float(codes.mean()),
+      "code_std": float(codes.std()),
+      "largest_weight": float(fitted[key][0].max()),
+    }
   # Same number: the latest checkpoint gains the mixture and stays the one training resumes.
   path = trainer.manager.save(checkpoint_number=step)
-  result = {"checkpoint": path, "step": step, "num_clips": num_clips,
-            "num_components": int(components), "code_dim": int(model.code_dim), "seed": seed,
-            "data_source": config.data.source, "networks": summary}
+  result = {
+    "checkpoint": path,
+    "step": step,
+    "num_clips": num_clips,
+    "num_components": int(components),
+    "code_dim": int(model.code_dim),
+    "seed": seed,
+    "data_source": config.data.source,
+    "networks": summary,
+  }
   with tf.io.gfile.GFile(os.path.join(workdir, RESULT_FILE), "w") as f:
     json.dump(result, f, indent=2, sort_keys=True)
   logging.info("Stored the GMM in %s; wrote %s.", path, os.path.join(workdir, RESULT_FILE))

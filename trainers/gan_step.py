@@ -19,8 +19,12 @@ from trainers.data import pipeline as data_lib
 
 def step_seed(base, step, replica, purpose):
   """A stateless seed pair unique to (run seed, step, replica, purpose)."""
-  return tf.stack([tf.cast(base, tf.int64) * 1_000_003 + tf.cast(step, tf.int64),
-                   tf.cast(replica, tf.int64) * 1_000 + purpose])
+  return tf.stack(
+    [
+      tf.cast(base, tf.int64) * 1_000_003 + tf.cast(step, tf.int64),
+      tf.cast(replica, tf.int64) * 1_000 + purpose,
+    ]
+  )
 
 
 def sample_inputs(config, task, generator):
@@ -35,23 +39,24 @@ def sample_inputs(config, task, generator):
     with data_config.unlocked():
       data_config.outputs = tuple(task.data_outputs)
       if data_config.source == "tfrecord" and not data_config.eval_files.strip():
-        logging.warning("data.eval_files is empty: the sample grid's conditions are the "
-                        "first clips of data.train_files (from frame 0, centre crop).")
+        logging.warning(
+          "data.eval_files is empty: the sample grid's conditions are the "
+          "first clips of data.train_files (from frame 0, centre crop)."
+        )
         data_config.eval_files, field = data_config.train_files, "data.train_files"
-    clips = list(data_lib.make_dataset(data_config, 1, training=False,
-                                       seed=config.seed).take(n))
+    clips = list(data_lib.make_dataset(data_config, 1, training=False, seed=config.seed).take(n))
     if len(clips) < n:
       raise errors.ConfigError(
-          f"Expected at least train.num_samples={n} clips in {field} for the sample grid's "
-          f"conditions, received {len(clips)}: lower train.num_samples or add clips.")
+        f"Expected at least train.num_samples={n} clips in {field} for the sample grid's "
+        f"conditions, received {len(clips)}: lower train.num_samples or add clips."
+      )
     batch = tf.nest.map_structure(lambda *x: tf.concat(x, 0), *clips)
   return task.generator_inputs(batch, tf.constant([config.seed, 424242]), generator)
 
 
 def sample_outputs(generator, inputs):
   """{"video": ..., and the generator's streams}, float32 (traceable in a tf.function)."""
-  out = generator(inputs, training=False,
-                  **({"return_streams": True} if generator.streams else {}))
+  out = generator(inputs, training=False, **({"return_streams": True} if generator.streams else {}))
   out = out if isinstance(out, dict) else {"video": out}
   return {k: tf.cast(v, tf.float32) for k, v in out.items()}
 
@@ -71,8 +76,9 @@ def make_optimizers(config, task, steps_per_epoch=0):
   """(G optimizer, D optimizer) of the config, built for the task's variables."""
   o, t = config.optimizer, config.train
   g_opt = optim.make_optimizer(o, o.g_lr, t.steps, 1, config.runtime.precision, steps_per_epoch)
-  d_opt = optim.make_optimizer(o, o.d_lr, t.steps, config.objective.d_steps,
-                               config.runtime.precision, steps_per_epoch)
+  d_opt = optim.make_optimizer(
+    o, o.d_lr, t.steps, config.objective.d_steps, config.runtime.precision, steps_per_epoch
+  )
   g_opt.build(task.generator.trainable_variables)
   d_vars = [v for d in task.discriminators.values() for v in d.trainable_variables]
   if d_vars:
@@ -103,8 +109,11 @@ class GANStep:
   def accumulate(self, loss_fn, batch, variables, optimizer, seed, step):
     """Gradient of the global-batch mean loss, summed over micro-batches; (grads, terms)."""
     k = self.config.train.grad_accum
-    micro = ([batch] if k == 1 else
-             [tf.nest.map_structure(lambda x, i=i: tf.split(x, k)[i], batch) for i in range(k)])
+    micro = (
+      [batch]
+      if k == 1
+      else [tf.nest.map_structure(lambda x, i=i: tf.split(x, k)[i], batch) for i in range(k)]
+    )
     grads, terms = None, None
     scale = 1.0 / (k * self.num_replicas)
     for i, mb in enumerate(micro):
@@ -115,8 +124,13 @@ class GANStep:
           scaled = optimizer.scale_loss(scaled)
       g = tape.gradient(scaled, variables)
       t = {name: v / k for name, v in t.items()}
-      grads = g if grads is None else [a if b is None else (b if a is None else a + b)
-                                       for a, b in zip(grads, g, strict=True)]
+      grads = (
+        g
+        if grads is None
+        else [
+          a if b is None else (b if a is None else a + b) for a, b in zip(grads, g, strict=True)
+        ]
+      )
       terms = t if terms is None else {n: terms[n] + t[n] for n in terms}
     return grads, terms
 
@@ -150,9 +164,11 @@ class GANStep:
       return batch
     replica = tf.distribute.get_replica_context().replica_id_in_sync_group
     b = self.per_replica_batch
-    z = tf.random.stateless_normal([self.config.train.batch_size, latent],
-                                   seed=step_seed(self.config.seed, step, 0, 500 + purpose))
-    return dict(batch, z=z[replica * b:(replica + 1) * b])
+    z = tf.random.stateless_normal(
+      [self.config.train.batch_size, latent],
+      seed=step_seed(self.config.seed, step, 0, 500 + purpose),
+    )
+    return dict(batch, z=z[replica * b : (replica + 1) * b])
 
   def replica_step(self, batches, step):
     """D steps (one per batch), then the G step on the last batch; returns the loss terms."""
@@ -180,6 +196,7 @@ class GANStep:
     decay = self.config.train.ema_decay
     for e, v in zip(self.ema.trainable_weights, self.generator.trainable_weights, strict=True):
       e.assign(decay * e + (1.0 - decay) * tf.cast(v, e.dtype))
-    for e, v in zip(self.ema.non_trainable_weights, self.generator.non_trainable_weights,
-                    strict=True):
+    for e, v in zip(
+      self.ema.non_trainable_weights, self.generator.non_trainable_weights, strict=True
+    ):
       e.assign(v)

@@ -35,6 +35,7 @@ def define_flags():
   other binaries, as the tests do, adds none): trainers.train's --config (which puts the
   config's folder on sys.path) and --workdir, plus --from and --step."""
   from trainers import train
+
   del train
   flags.DEFINE_string("from", None, "The 2D run's workdir (config.json and checkpoints/).")
   flags.DEFINE_integer("step", None, "The 2D checkpoint's step; default: the latest.")
@@ -81,8 +82,10 @@ def inflate_workdir(source_dir, config, workdir, step=None):
   wanted = ["generator"] + [f"discriminator_{k}" for k in config.model.discriminators.keys()]
   missing = sorted(set(wanted) - set(source))
   if missing:
-    raise ValueError(f"Expected the 2D run {source_dir} to have the networks {missing} of the "
-                     f"3D config; received a run with {sorted(source)}.")
+    raise ValueError(
+      f"Expected the 2D run {source_dir} to have the networks {missing} of the "
+      f"3D config; received a run with {sorted(source)}."
+    )
   ckpt = tf.train.Checkpoint(**{k: workdir_lib.trackable_weights(n) for k, n in source.items()})
   ckpt.restore(path).expect_partial().assert_existing_objects_matched()
   target = _networks(config, target_ema)
@@ -93,11 +96,16 @@ def inflate_workdir(source_dir, config, workdir, step=None):
   items = {k: workdir_lib.trackable_weights(n) for k, n in target.items()}
   counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
   manager = tf.train.CheckpointManager(
-      tf.train.Checkpoint(step=counter, **items), workdir_lib.checkpoint_dir(workdir),
-      max_to_keep=config.train.keep_checkpoints, step_counter=counter)
+    tf.train.Checkpoint(step=counter, **items),
+    workdir_lib.checkpoint_dir(workdir),
+    max_to_keep=config.train.keep_checkpoints,
+    step_counter=counter,
+  )
   if manager.latest_checkpoint:
-    raise FileExistsError(f"Expected a workdir without checkpoints, received {workdir} with "
-                          f"{manager.latest_checkpoint}.")
+    raise FileExistsError(
+      f"Expected a workdir without checkpoints, received {workdir} with "
+      f"{manager.latest_checkpoint}."
+    )
   workdir_lib.save_config(config, workdir)
   written = manager.save(checkpoint_number=0)
   logging.info("Wrote %s from %s.", written, path)

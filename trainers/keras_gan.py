@@ -34,12 +34,17 @@ def dataset(config, batch_size=None, seed=None):
   data = config.data.copy_and_resolve_references()
   with data.unlocked():
     data.outputs = tuple(sorted(set(data.outputs) | set(tasks.data_outputs(config))))
-  ds = pipeline.make_dataset(data, batch_size or config.train.batch_size, training=True,
-                             seed=config.seed if seed is None else seed)
+  ds = pipeline.make_dataset(
+    data,
+    batch_size or config.train.batch_size,
+    training=True,
+    seed=config.seed if seed is None else seed,
+  )
   d_steps = int(config.objective.d_steps)
   if d_steps > 1:
     ds = ds.batch(d_steps, drop_remainder=True).map(
-        lambda x: tuple(tf.nest.map_structure(lambda t, i=i: t[i], x) for i in range(d_steps)))
+      lambda x: tuple(tf.nest.map_structure(lambda t, i=i: t[i], x) for i in range(d_steps))
+    )
   options = tf.data.Options()
   options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
   return ds.with_options(options)
@@ -51,8 +56,9 @@ def config_optimizers(config, gan):
   A schedule given in epochs (`optimizer.schedule_start_epochs`, ...) counts the data's epoch
   in generator steps, as the loop does (`trainers.data.epochs`).
   """
-  steps_per_epoch = (data_epochs.steps_per_epoch(config)
-                     if optim.uses_epochs(config.optimizer) else 0)
+  steps_per_epoch = (
+    data_epochs.steps_per_epoch(config) if optim.uses_epochs(config.optimizer) else 0
+  )
   return gan_step.make_optimizers(config, gan.task, steps_per_epoch)
 
 
@@ -69,8 +75,9 @@ class GAN(keras.Model):
     self.config = config
     self.task = tasks.make_task(config)
     spec = dataset(config, batch_size=1).element_spec
-    example = tf.nest.map_structure(lambda s: tf.zeros([1, *s.shape[1:]], s.dtype),
-                                    spec[-1] if isinstance(spec, tuple) else spec)
+    example = tf.nest.map_structure(
+      lambda s: tf.zeros([1, *s.shape[1:]], s.dtype), spec[-1] if isinstance(spec, tuple) else spec
+    )
     self.task.build(example)
     self.generator = self.task.generator
     self.discriminators = dict(self.task.discriminators)
@@ -89,8 +96,9 @@ class GAN(keras.Model):
     if d_vars and not d_optimizer.built:
       d_optimizer.build(d_vars)
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    self._gan_step = gan_step.GANStep(self.task, g_optimizer, d_optimizer, self.config,
-                                      replicas, self.ema)
+    self._gan_step = gan_step.GANStep(
+      self.task, g_optimizer, d_optimizer, self.config, replicas, self.ema
+    )
 
   def call(self, inputs, training=False):
     return (self.ema or self.generator)(inputs, training=training)
@@ -102,8 +110,10 @@ class GAN(keras.Model):
     step = self.optimizer.iterations  # generator steps so far: the loop's step counter
     terms = self._gan_step.replica_step(batches, tf.identity(step))
     ctx = tf.distribute.get_replica_context()
-    terms = {k: ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.cast(v, tf.float32))
-             for k, v in terms.items()}
+    terms = {
+      k: ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.cast(v, tf.float32))
+      for k, v in terms.items()
+    }
     if self.ema is not None:
       ctx.merge_call(lambda _: self._gan_step.update_ema())
     return terms

@@ -55,12 +55,12 @@ from zoo import base
 
 # What "learns" means per generator (docs/evaluation.md): name -> {target: threshold}.
 TARGETS = {
-    "vgan_two_stream": {"fd_r3d_drop": 0.5},
-    "vgan_image_to_video": {"mask_iou": 0.5},
-    # One-step MSE / copy-last-frame MSE on the same clips: below 1 beats the baseline.
-    "relive_lstm": {"mse_vs_copy_last": 1.0},
-    "relive_convlstm": {"mse_vs_copy_last": 1.0},
-    "relive_cnn_next_frame": {"mse_vs_copy_last": 1.0},
+  "vgan_two_stream": {"fd_r3d_drop": 0.5},
+  "vgan_image_to_video": {"mask_iou": 0.5},
+  # One-step MSE / copy-last-frame MSE on the same clips: below 1 beats the baseline.
+  "relive_lstm": {"mse_vs_copy_last": 1.0},
+  "relive_convlstm": {"mse_vs_copy_last": 1.0},
+  "relive_cnn_next_frame": {"mse_vs_copy_last": 1.0},
 }
 NUM_VIDEOS = 256
 RESULT_FILE = "learning_check.json"
@@ -94,8 +94,11 @@ def _start_step(workdir):
 
 def wants_mask_iou(generator, config):
   spec = base.contract(generator)
-  return (spec.condition is base.Condition.IMAGE and "mask" in spec.streams
-          and config.data.source == "synthetic")
+  return (
+    spec.condition is base.Condition.IMAGE
+    and "mask" in spec.streams
+    and config.data.source == "synthetic"
+  )
 
 
 def is_predictor(config):
@@ -106,9 +109,12 @@ def prediction_row(generator, config, num_videos, batch_size):
   """MSE of a predictor and of the copy-last-frame baselines on the first eval clips."""
   batches = evaluate_prediction.clip_batches(config, None, num_videos, batch_size)
   r = evaluate_prediction.evaluate_predictor(generator, batches, names=("mse",))
-  row = {"mse_one_step": r["one_step"]["mse"], "mse_copy_last": r["copy_last_one_step"]["mse"],
-         "mse_recursive": r["recursive"]["mse"],
-         "mse_copy_last_recursive": r["copy_last_recursive"]["mse"]}
+  row = {
+    "mse_one_step": r["one_step"]["mse"],
+    "mse_copy_last": r["copy_last_one_step"]["mse"],
+    "mse_recursive": r["recursive"]["mse"],
+    "mse_copy_last_recursive": r["copy_last_recursive"]["mse"],
+  }
   row["mse_vs_copy_last"] = row["mse_one_step"] / row["mse_copy_last"]
   return row
 
@@ -137,8 +143,9 @@ def _verdicts(name, rows):
   return targets, passed
 
 
-def run_check(config, workdir, steps=None, every=None, num_videos=NUM_VIDEOS, batch_size=16,
-              write=True):
+def run_check(
+  config, workdir, steps=None, every=None, num_videos=NUM_VIDEOS, batch_size=16, write=True
+):
   """Trains `config` in `workdir` up to `steps`, measuring at each point; returns the table.
 
   Args:
@@ -158,18 +165,27 @@ def run_check(config, workdir, steps=None, every=None, num_videos=NUM_VIDEOS, ba
   steps = int(steps or config.train.steps)
   every = int(every or max(steps // 5, 1))
   if config.optimizer.get("schedule", "constant") != "constant":
-    logging.warning("optimizer.schedule %r depends on train.steps, which the check raises chunk "
-                    "by chunk: the curve is not exactly the one of a single run.",
-                    config.optimizer.schedule)
+    logging.warning(
+      "optimizer.schedule %r depends on train.steps, which the check raises chunk "
+      "by chunk: the curve is not exactly the one of a single run.",
+      config.optimizer.schedule,
+    )
   name = config.model.generator.name
   predictor = is_predictor(config)
   networks = real = None
   if not predictor:
     networks = evaluate.Networks(("fd_r3d",))
-    real = evaluate.real_embeddings(config, networks, ("fd_r3d",), num_videos, batch_size,
-                                    os.path.join(workdir, evaluate.EVAL_DIR))
-  spec = sources_lib.ClipSpec(config.data.num_frames, config.data.frame_stride,
-                              config.data.height, config.data.width)
+    real = evaluate.real_embeddings(
+      config,
+      networks,
+      ("fd_r3d",),
+      num_videos,
+      batch_size,
+      os.path.join(workdir, evaluate.EVAL_DIR),
+    )
+  spec = sources_lib.ClipSpec(
+    config.data.num_frames, config.data.frame_stride, config.data.height, config.data.width
+  )
   rows = []
 
   def measure(trainer):
@@ -177,19 +193,24 @@ def run_check(config, workdir, steps=None, every=None, num_videos=NUM_VIDEOS, ba
     step = trainer.current_step()
     generator = trainer.ema or trainer.generator
     if predictor:
-      rows.append({"step": step, **prediction_row(generator, config, num_videos, batch_size),
-                   "seconds": round(time.perf_counter() - t0, 2)})
+      rows.append(
+        {
+          "step": step,
+          **prediction_row(generator, config, num_videos, batch_size),
+          "seconds": round(time.perf_counter() - t0, 2),
+        }
+      )
       logging.info("learning check: %s", rows[-1])
       return
     fake = sources_lib.GeneratorSource(f"step {step}", generator, config, seed=config.seed)
-    side = evaluate.embed_batches(fake.batches(num_videos, batch_size, spec), networks,
-                                  num_videos, f"fake (step {step})")
-    row = {"step": step,
-           "fd_r3d": evaluate.compute_metrics(("fd_r3d",), real, side)["fd_r3d"]}
+    side = evaluate.embed_batches(
+      fake.batches(num_videos, batch_size, spec), networks, num_videos, f"fake (step {step})"
+    )
+    row = {"step": step, "fd_r3d": evaluate.compute_metrics(("fd_r3d",), real, side)["fd_r3d"]}
     if wants_mask_iou(generator, config):
       row["mask_iou"] = mask_iou_lib.evaluate_mask_iou(
-          generator, config.data, num_clips=num_videos, batch_size=batch_size,
-          seed=config.seed)["mean"]
+        generator, config.data, num_clips=num_videos, batch_size=batch_size, seed=config.seed
+      )["mean"]
     row["seconds"] = round(time.perf_counter() - t0, 2)
     logging.info("learning check: %s", row)
     rows.append(row)
@@ -203,30 +224,41 @@ def run_check(config, workdir, steps=None, every=None, num_videos=NUM_VIDEOS, ba
       measure(trainer)
     if not trainer.train():  # SIGTERM / Ctrl-C: checkpoint saved, no verdict on a part
       raise StoppedError(
-          f"Stopped on request at step {trainer.current_step()} of {steps}: no verdict. Run "
-          f"the same command again to resume from {workdir}.")
+        f"Stopped on request at step {trainer.current_step()} of {steps}: no verdict. Run "
+        f"the same command again to resume from {workdir}."
+      )
     measure(trainer)
     del trainer
 
   targets, passed = _verdicts(name, rows)
   fd = [r.get("fd_r3d") for r in rows]
   if predictor:
-    protocol = {"metric": "MSE vs copy-last-frame", "num_videos": num_videos,
-                "real": f"config.data eval clips 0..{num_videos - 1}, seed {config.seed}",
-                "prediction": "trainers.evaluate_prediction.evaluate_predictor"}
+    protocol = {
+      "metric": "MSE vs copy-last-frame",
+      "num_videos": num_videos,
+      "real": f"config.data eval clips 0..{num_videos - 1}, seed {config.seed}",
+      "prediction": "trainers.evaluate_prediction.evaluate_predictor",
+    }
   else:
     protocol = {
-        "metric": evaluate.NAMES["fd_r3d"], "num_videos": num_videos,
-        "real": f"config.data eval clips 0..{num_videos - 1}, seed {config.seed}",
-        "fake": f"z_k = stateless_normal(seed=[{config.seed}, k]), k < {num_videos}, "
-                f"{'EMA ' if config.train.get('ema_decay', 0) else ''}generator",
-        "networks": networks.describe()}
+      "metric": evaluate.NAMES["fd_r3d"],
+      "num_videos": num_videos,
+      "real": f"config.data eval clips 0..{num_videos - 1}, seed {config.seed}",
+      "fake": f"z_k = stateless_normal(seed=[{config.seed}, k]), k < {num_videos}, "
+      f"{'EMA ' if config.train.get('ema_decay', 0) else ''}generator",
+      "networks": networks.describe(),
+    }
   result = {
-      "generator": name, "workdir": workdir, "steps": [r["step"] for r in rows], "rows": rows,
-      "fd_r3d_drop": (fd[0] - fd[-1]) / fd[0] if not predictor and fd[0] > 0 else None,
-      "targets": targets, "passed": passed, "ok": all(passed.values()),
-      "protocol": protocol,
-      "seconds": round(time.perf_counter() - start_time, 1),
+    "generator": name,
+    "workdir": workdir,
+    "steps": [r["step"] for r in rows],
+    "rows": rows,
+    "fd_r3d_drop": (fd[0] - fd[-1]) / fd[0] if not predictor and fd[0] > 0 else None,
+    "targets": targets,
+    "passed": passed,
+    "ok": all(passed.values()),
+    "protocol": protocol,
+    "seconds": round(time.perf_counter() - start_time, 1),
   }
   if write:
     path = os.path.join(workdir, RESULT_FILE)
@@ -235,12 +267,15 @@ def run_check(config, workdir, steps=None, every=None, num_videos=NUM_VIDEOS, ba
     os.replace(path + ".tmp", path)
     series = {"FD-R3D": fd}
     if predictor:
-      series = {"one-step MSE": [r["mse_one_step"] for r in rows],
-                "copy-last-frame MSE": [r["mse_copy_last"] for r in rows]}
+      series = {
+        "one-step MSE": [r["mse_one_step"] for r in rows],
+        "copy-last-frame MSE": [r["mse_copy_last"] for r in rows],
+      }
     if any("mask_iou" in r for r in rows):
       series["mask IoU"] = [r.get("mask_iou", float("nan")) for r in rows]
-    plot_curves(os.path.join(workdir, PLOT_FILE), result["steps"], series,
-                title=f"learning check: {name}")
+    plot_curves(
+      os.path.join(workdir, PLOT_FILE), result["steps"], series, title=f"learning check: {name}"
+    )
   return result
 
 
@@ -308,8 +343,7 @@ def plot_curves(path, steps, series, title="", size=PLOT_SIZE, x_label="step"):
       draw.line([(px, box[3]), (px, box[3] + 4)], fill="black")
       draw.text((px, box[3] + 6), f"{t:.6g}", fill="black", font=font, anchor="mt")
     draw.line([(box[0], box[1]), (box[0], box[3]), (box[2], box[3])], fill="black", width=1)
-    draw.text(((box[0] + box[2]) // 2, box[3] + 20), x_label, fill="black", font=font,
-              anchor="mt")
+    draw.text(((box[0] + box[2]) // 2, box[3] + 20), x_label, fill="black", font=font, anchor="mt")
     colour = colours[i % len(colours)]
     points = [to_px(x, y) for x, y in zip(xs, vals) if np.isfinite(y)]
     if len(points) > 1:
@@ -325,11 +359,15 @@ def plot_curves(path, steps, series, title="", size=PLOT_SIZE, x_label="step"):
 def format_table(result):
   """The rows as a text table."""
   if "mse_one_step" in result["rows"][0]:
-    keys = ("mse_one_step", "mse_copy_last", "mse_vs_copy_last", "mse_recursive",
-            "mse_copy_last_recursive")
+    keys = (
+      "mse_one_step",
+      "mse_copy_last",
+      "mse_vs_copy_last",
+      "mse_recursive",
+      "mse_copy_last_recursive",
+    )
     lines = [f"{'step':>8}" + "".join(f"  {k:>23}" for k in keys)]
-    lines += [f"{r['step']:>8}" + "".join(f"  {r[k]:>23.6g}" for k in keys)
-              for r in result["rows"]]
+    lines += [f"{r['step']:>8}" + "".join(f"  {r[k]:>23.6g}" for k in keys) for r in result["rows"]]
     for k, ok in result["passed"].items():
       lines.append(f"target {k} < {result['targets'][k]}: {'PASS' if ok else 'FAIL'}")
     return "\n".join(lines)
@@ -355,8 +393,14 @@ def main(argv):
   f = flags.FLAGS
   logging.set_verbosity(logging.INFO)
   try:
-    result = run_check(f.config, f.workdir, steps=f.steps, every=f.every,
-                       num_videos=f.num_videos, batch_size=f.batch_size)
+    result = run_check(
+      f.config,
+      f.workdir,
+      steps=f.steps,
+      every=f.every,
+      num_videos=f.num_videos,
+      batch_size=f.batch_size,
+    )
   except StoppedError as e:
     logging.warning("%s", e)
     sys.exit(130)

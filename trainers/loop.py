@@ -82,8 +82,9 @@ class _StopRequest:
     read, write = os.pipe()
     os.set_blocking(write, False)
     self._wakeup = (read, write, signal.set_wakeup_fd(write, warn_on_full_buffer=False))
-    threading.Thread(target=self._watch, args=(read,), name="stop-request-watcher",
-                     daemon=True).start()
+    threading.Thread(
+      target=self._watch, args=(read,), name="stop-request-watcher", daemon=True
+    ).start()
     return self
 
   def _watch(self, read):
@@ -104,13 +105,19 @@ class _StopRequest:
         if interrupts >= 2:
           self._exit(signal.SIGINT, "a second Ctrl-C")
       if first and not self.honoured.wait(self.timeout):
-        self._exit(first, f"no step finished within runtime.stop_timeout_secs={self.timeout:g} "
-                          f"s of {signal.Signals(first).name} (is the input pipeline blocked?)")
+        self._exit(
+          first,
+          f"no step finished within runtime.stop_timeout_secs={self.timeout:g} "
+          f"s of {signal.Signals(first).name} (is the input pipeline blocked?)",
+        )
 
   @staticmethod
   def _exit(signum, why):
-    logging.error("Exiting with status %d on %s, without saving: the last checkpoint is kept.",
-                  128 + signum, why)
+    logging.error(
+      "Exiting with status %d on %s, without saving: the last checkpoint is kept.",
+      128 + signum,
+      why,
+    )
     logging.flush()
     sys.stderr.flush()
     os._exit(128 + signum)  # pylint: disable=protected-access
@@ -119,8 +126,10 @@ class _StopRequest:
     del frame
     if self.requested and signum == signal.SIGINT:
       raise KeyboardInterrupt  # a second Ctrl-C: stop now
-    logging.warning("Received %s: finishing the current step, then saving a checkpoint.",
-                    signal.Signals(signum).name)
+    logging.warning(
+      "Received %s: finishing the current step, then saving a checkpoint.",
+      signal.Signals(signum).name,
+    )
     self.requested = True
     self.signum = self.signum or signum
 
@@ -139,17 +148,23 @@ def validate(config):
   """Checks the config values the loop relies on, before anything is built or written;
   errors (`errors.ConfigError`) name the bad field."""
   t = config.train
+
   def expect(cond, field, what, value):
     if not cond:
       raise errors.ConfigError(f"Expected {field} {what}, received {value!r}.")
+
   expect(t.steps > 0, "train.steps", "> 0", t.steps)
   expect(t.batch_size > 0, "train.batch_size", "> 0", t.batch_size)
   expect(t.grad_accum >= 1, "train.grad_accum", ">= 1", t.grad_accum)
   expect(t.steps_per_call >= 1, "train.steps_per_call", ">= 1", t.steps_per_call)
   expect(config.objective.d_steps >= 1, "objective.d_steps", ">= 1", config.objective.d_steps)
   expect(0.0 <= t.ema_decay < 1.0, "train.ema_decay", "in [0, 1)", t.ema_decay)
-  expect(config.runtime.precision in PRECISIONS, "runtime.precision", f"in {PRECISIONS}",
-         config.runtime.precision)
+  expect(
+    config.runtime.precision in PRECISIONS,
+    "runtime.precision",
+    f"in {PRECISIONS}",
+    config.runtime.precision,
+  )
   for field in ("log_every", "checkpoint_every", "sample_every", "summary_every"):
     expect(t[field] >= 0, f"train.{field}", ">= 0", t[field])
   timeout = config.runtime.get("stop_timeout_secs", DEFAULT_STOP_TIMEOUT_SECS)
@@ -166,8 +181,9 @@ def _validate_models(config):
   networks.update({f"model.discriminators.{k}": v for k, v in config.model.discriminators.items()})
   for field, entry in networks.items():
     if entry.name not in known:
-      raise errors.ConfigError(f"Expected {field}.name among {sorted(known)}, received "
-                               f"{entry.name!r}.")
+      raise errors.ConfigError(
+        f"Expected {field}.name among {sorted(known)}, received {entry.name!r}."
+      )
 
 
 def _validate_inputs(config):
@@ -181,14 +197,14 @@ def _validate_inputs(config):
   grid = bool(tasks_lib.data_outputs(config)) and config.train.sample_every > 0
   if config.eval.every:
     needs["data.eval_files"] = "the real clips of eval.every" + (
-        " and the sample grid's conditions" if grid else "")
+      " and the sample grid's conditions" if grid else ""
+    )
   elif grid and data.eval_files.strip():
     needs["data.eval_files"] = "the conditions of the sample grid"
   for field, use in needs.items():
     patterns = data[field.split(".")[1]]
     if not patterns.strip():
-      raise errors.ConfigError(f"Expected {field} (TFRecord glob patterns) for {use}, "
-                               "received ''.")
+      raise errors.ConfigError(f"Expected {field} (TFRecord glob patterns) for {use}, received ''.")
     try:
       data_lib.list_files(patterns)
     except FileNotFoundError as e:
@@ -220,16 +236,19 @@ class Trainer:
     t = config.train
     if t.batch_size % (self.num_replicas * t.grad_accum):
       raise errors.ConfigError(
-          f"Expected train.batch_size divisible by replicas x grad_accum = "
-          f"{self.num_replicas} x {t.grad_accum}, received {t.batch_size}.")
+        f"Expected train.batch_size divisible by replicas x grad_accum = "
+        f"{self.num_replicas} x {t.grad_accum}, received {t.batch_size}."
+      )
     self.per_replica_batch = t.batch_size // self.num_replicas
     # A schedule in epochs needs the data's size: counted now, before any model is built.
     self.steps_per_epoch = 0
     if optim.uses_epochs(config.optimizer):
       self.steps_per_epoch = data_epochs.steps_per_epoch(config)
-      logging.info("An epoch is %d generator steps; the schedule starts at step %d, first "
-                   "period %d steps.", self.steps_per_epoch,
-                   *optim.schedule_steps(config.optimizer, self.steps_per_epoch))
+      logging.info(
+        "An epoch is %d generator steps; the schedule starts at step %d, first period %d steps.",
+        self.steps_per_epoch,
+        *optim.schedule_steps(config.optimizer, self.steps_per_epoch),
+      )
     self.jit = strategy_lib.use_jit(config.runtime, self.strategy)
     if config.eval.every:  # fail now, not hours in, when FVD is asked and no I3D is there
       evaluate.eval_networks(config.eval)
@@ -244,8 +263,9 @@ class Trainer:
       self.ema = gan_step.make_ema(config, self.task, example)
       self.g_opt, self.d_opt = gan_step.make_optimizers(config, self.task, self.steps_per_epoch)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    self.gan_step = gan_step.GANStep(self.task, self.g_opt, self.d_opt, config,
-                                     self.num_replicas, self.ema)
+    self.gan_step = gan_step.GANStep(
+      self.task, self.g_opt, self.d_opt, config, self.num_replicas, self.ema
+    )
     self.g_vars, self.d_vars = self.gan_step.g_vars, self.gan_step.d_vars
     # The sample grid's conditions are read now: missing or too few clips fail before any write.
     self._grid_inputs = None
@@ -288,11 +308,13 @@ class Trainer:
     listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in changes)
     if not self.config.runtime.get("allow_model_change", False):
       raise errors.ConfigError(
-          f"Expected the model of the checkpoints in {self.workdir} ({path}), received a "
-          f"config that changes {listed}. Use another --workdir, or pass "
-          "--config.runtime.allow_model_change=True to resume anyway.")
-    logging.warning("Resuming %s with a changed model (runtime.allow_model_change): %s",
-                    self.workdir, listed)
+        f"Expected the model of the checkpoints in {self.workdir} ({path}), received a "
+        f"config that changes {listed}. Use another --workdir, or pass "
+        "--config.runtime.allow_model_change=True to resume anyway."
+      )
+    logging.warning(
+      "Resuming %s with a changed model (runtime.allow_model_change): %s", self.workdir, listed
+    )
 
   # --- data -----------------------------------------------------------------------------
   def _init_input(self):
@@ -308,13 +330,11 @@ class Trainer:
     if self.num_workers > 1:
       resolver = s.cluster_resolver
       has_chief = "chief" in resolver.cluster_spec().as_dict()
-      self.worker_id = resolver.task_id + (1 if has_chief and resolver.task_type == "worker"
-                                           else 0)
+      self.worker_id = resolver.task_id + (1 if has_chief and resolver.task_type == "worker" else 0)
     context = tf.distribute.InputContext(self.num_workers, self.worker_id, self.num_replicas)
     options = tf.data.Options()
     # Skip counting in the reader uses a py_function; its state is a log counter only.
-    options.experimental_external_state_policy = (
-        tf.data.experimental.ExternalStatePolicy.IGNORE)
+    options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
     self.dataset = self._dataset_fn(context).with_options(options)
     self.iterator = iter(self.dataset)
 
@@ -322,9 +342,11 @@ class Trainer:
     """The next worker batch, split into this worker's per-replica batches."""
     batch = next(self.iterator)
     b, first = self.per_replica_batch, self.worker_id * self.local_replicas
+
     def take(ctx):
       i = ctx.replica_id_in_sync_group - first
-      return tf.nest.map_structure(lambda x: x[i * b:(i + 1) * b], batch)
+      return tf.nest.map_structure(lambda x: x[i * b : (i + 1) * b], batch)
+
     return self.strategy.experimental_distribute_values_from_function(take)
 
   def _dataset_fn(self, input_context):
@@ -333,8 +355,9 @@ class Trainer:
     with data_config.unlocked():
       data_config.outputs = outputs
     batch = self.per_replica_batch * self.local_replicas  # this worker's share
-    return data_lib.make_dataset(data_config, batch, training=True,
-                                 input_context=input_context, seed=self.config.seed)
+    return data_lib.make_dataset(
+      data_config, batch, training=True, input_context=input_context, seed=self.config.seed
+    )
 
   def _task_outputs(self):
     return tasks_lib.data_outputs(self.config)
@@ -351,8 +374,12 @@ class Trainer:
   # --- checkpoints ----------------------------------------------------------------------
   def _make_checkpoint(self):
     weights = workdir_lib.trackable_weights
-    items = dict(generator=weights(self.generator), g_optimizer=self.g_opt, step=self.step,
-                 iterator=self.iterator)
+    items = dict(
+      generator=weights(self.generator),
+      g_optimizer=self.g_opt,
+      step=self.step,
+      iterator=self.iterator,
+    )
     if self.ema is not None:
       items["ema_generator"] = weights(self.ema)
     if self.d_vars:
@@ -366,15 +393,21 @@ class Trainer:
       # iterator, so each other worker keeps its own copy (with its own iterator) to resume.
       directory = os.path.join(self.workdir, "workers", str(self.worker_id), "checkpoints")
     self.manager = tf.train.CheckpointManager(
-        self.checkpoint, directory, max_to_keep=self.config.train.keep_checkpoints,
-        step_counter=self.step)
+      self.checkpoint,
+      directory,
+      max_to_keep=self.config.train.keep_checkpoints,
+      step_counter=self.step,
+    )
     self.restored = None
     for path in workdir_lib.readable_checkpoints(directory):
       try:
         self.checkpoint.restore(path)
       except tf.errors.OpError as e:
-        logging.warning("Skipping checkpoint %s, which does not restore (%s); falling back to "
-                        "the previous one.", path, str(e).splitlines()[0])
+        logging.warning(
+          "Skipping checkpoint %s, which does not restore (%s); falling back to the previous one.",
+          path,
+          str(e).splitlines()[0],
+        )
         continue
       self.restored = path
       break
@@ -393,9 +426,10 @@ class Trainer:
     except (OSError, tf.errors.OpError) as e:
       message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
       raise errors.RunError(
-          f"Expected to save checkpoint ckpt-{step} in {self.manager.directory}, failed: "
-          f"{message}. The last complete checkpoint, {self.manager.latest_checkpoint}, is "
-          "kept.") from e
+        f"Expected to save checkpoint ckpt-{step} in {self.manager.directory}, failed: "
+        f"{message}. The last complete checkpoint, {self.manager.latest_checkpoint}, is "
+        "kept."
+      ) from e
     if self.chief:
       logging.info("Saved checkpoint %s", path)
     return path
@@ -410,8 +444,10 @@ class Trainer:
     def one_step():
       batches = [self._next_distributed() for _ in range(d_steps)]
       per_replica = strategy.run(replica_step, args=(batches, self.step.read_value()))
-      terms = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-               for k, v in per_replica.items()}
+      terms = {
+        k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+        for k, v in per_replica.items()
+      }
       if self.ema is not None:
         self.gan_step.update_ema()
       finite = tf.stack([tf.reduce_all(tf.math.is_finite(terms[k])) for k in sorted(terms)])
@@ -451,16 +487,25 @@ class Trainer:
     """Trains to `train.steps`; returns False if a SIGTERM / Ctrl-C stopped it first (after
     saving a checkpoint), True otherwise."""
     config, t = self.config, self.config.train
-    writer = (tf.summary.create_file_writer(os.path.join(self.workdir, "train"))
-              if self.chief else tf.summary.create_noop_writer())
+    writer = (
+      tf.summary.create_file_writer(os.path.join(self.workdir, "train"))
+      if self.chief
+      else tf.summary.create_noop_writer()
+    )
     step = self.current_step()
     if step >= t.steps:
       logging.info("Already at step %d of %d: nothing to train.", step, t.steps)
       return True
     progress = summaries.Progress(t.steps, t.batch_size, step)
-    logging.info("Training %s for %d steps from step %d on %d replica(s), batch %d, jit %s.",
-                 config.model.generator.name, t.steps, step, self.num_replicas, t.batch_size,
-                 self.jit)
+    logging.info(
+      "Training %s for %d steps from step %d on %d replica(s), batch %d, jit %s.",
+      config.model.generator.name,
+      t.steps,
+      step,
+      self.num_replicas,
+      t.batch_size,
+      self.jit,
+    )
     timeout = config.runtime.get("stop_timeout_secs", DEFAULT_STOP_TIMEOUT_SECS)
     with _StopRequest(timeout) as stop, writer.as_default():
       generates = getattr(self.task, "writes_samples", True)
@@ -477,8 +522,9 @@ class Trainer:
         if int(bad_step) >= 0:
           names = [k for k, ok in zip(sorted(terms), bad_finite.numpy()) if not ok]
           raise NonFiniteLossError(
-              f"Non-finite loss at step {int(bad_step)}: {', '.join(names)}. Training stopped; "
-              f"the last good checkpoint {self.manager.latest_checkpoint} is kept unchanged.")
+            f"Non-finite loss at step {int(bad_step)}: {', '.join(names)}. Training stopped; "
+            f"the last good checkpoint {self.manager.latest_checkpoint} is kept unchanged."
+          )
         if self.chief and (_crossed(before, step, t.log_every) or step >= t.steps):
           values = {k: float(v) for k, v in terms.items()}
           rate = progress.rate(step)
@@ -487,8 +533,12 @@ class Trainer:
             lrs["d_lr"] = float(self.d_opt.learning_rate)
           logging.info("%s", progress.line(step, rate, values, lrs))
           with tf.name_scope("train"):
-            for k, v in {**values, **lrs, "steps_per_s": rate,
-                         "clips_per_s": rate * t.batch_size}.items():
+            for k, v in {
+              **values,
+              **lrs,
+              "steps_per_s": rate,
+              "clips_per_s": rate * t.batch_size,
+            }.items():
               tf.summary.scalar(k, v, step=step)
           self._report_skips(step)
         elif _crossed(before, step, t.summary_every):
@@ -502,8 +552,11 @@ class Trainer:
           self.save()
         if self.chief and generates and _crossed(before, step, config.eval.every):
           results = evaluate.periodic_eval(self, config, step, writer)
-          logging.info("Evaluation at step %d: %s", step,
-                       ", ".join(f"{k}={v:.4g}" for k, v in sorted(results.items())))
+          logging.info(
+            "Evaluation at step %d: %s",
+            step,
+            ", ".join(f"{k}={v:.4g}" for k, v in sorted(results.items())),
+          )
         if stop.requested:
           logging.info("Stopped at step %d on request; resume with the same --workdir.", step)
           break
@@ -527,8 +580,9 @@ class Trainer:
       tf.summary.scalar("skipped_records", sum(kinds.values()), step=step)
       for kind, n in kinds.items():
         tf.summary.scalar(f"skipped_{kind}", n, step=step)
-    workdir_lib.write_json(os.path.join(self.workdir, workdir_lib.SKIPPED_FILE),
-                           {"step": step, "files": report})
+    workdir_lib.write_json(
+      os.path.join(self.workdir, workdir_lib.SKIPPED_FILE), {"step": step, "files": report}
+    )
     self._skips_written = report
 
 

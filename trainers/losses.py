@@ -42,6 +42,7 @@ def _per_sample_sum(x):
 
 # --- GAN losses ---------------------------------------------------------------------------
 
+
 def minimax_d_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
   """Goodfellow et al. 2014 discriminator: -log D(x) - log(1 - D(G(z)))."""
   return _mean(tf.nn.softplus(-_f32(real_logits))) + _mean(tf.nn.softplus(_f32(fake_logits)))
@@ -74,8 +75,7 @@ def wgan_g_loss(fake_logits: tf.Tensor) -> tf.Tensor:
 
 def hinge_d_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
   """Hinge discriminator (Lim & Ye 2017; SAGAN, BigGAN): relu(1 - r) + relu(1 + f)."""
-  return (_mean(tf.nn.relu(1.0 - _f32(real_logits)))
-          + _mean(tf.nn.relu(1.0 + _f32(fake_logits))))
+  return _mean(tf.nn.relu(1.0 - _f32(real_logits))) + _mean(tf.nn.relu(1.0 + _f32(fake_logits)))
 
 
 def hinge_g_loss(fake_logits: tf.Tensor) -> tf.Tensor:
@@ -85,8 +85,7 @@ def hinge_g_loss(fake_logits: tf.Tensor) -> tf.Tensor:
 
 def least_squares_d_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
   """LSGAN (Mao et al. 2017), a-b-c = 0-1-1: 0.5 (r - 1)^2 + 0.5 f^2."""
-  return (0.5 * _mean(tf.square(_f32(real_logits) - 1.0))
-          + 0.5 * _mean(tf.square(_f32(fake_logits))))
+  return 0.5 * _mean(tf.square(_f32(real_logits) - 1.0)) + 0.5 * _mean(tf.square(_f32(fake_logits)))
 
 
 def least_squares_g_loss(fake_logits: tf.Tensor) -> tf.Tensor:
@@ -95,11 +94,11 @@ def least_squares_g_loss(fake_logits: tf.Tensor) -> tf.Tensor:
 
 
 _GAN_LOSSES: dict[str, tuple[DLoss, GLoss]] = {
-    "minimax": (minimax_d_loss, minimax_g_loss),
-    "non_saturating": (non_saturating_d_loss, non_saturating_g_loss),
-    "wgan": (wgan_d_loss, wgan_g_loss),
-    "hinge": (hinge_d_loss, hinge_g_loss),
-    "least_squares": (least_squares_d_loss, least_squares_g_loss),
+  "minimax": (minimax_d_loss, minimax_g_loss),
+  "non_saturating": (non_saturating_d_loss, non_saturating_g_loss),
+  "wgan": (wgan_d_loss, wgan_g_loss),
+  "hinge": (hinge_d_loss, hinge_g_loss),
+  "least_squares": (least_squares_d_loss, least_squares_g_loss),
 }
 
 
@@ -116,6 +115,7 @@ def gan_loss(name: str) -> tuple[DLoss, GLoss]:
 
 
 # --- Critic regularisers ------------------------------------------------------------------
+
 
 def wgan_weight_clip(variables: Sequence[tf.Variable], bound: float) -> list:
   """Clips every variable to [-bound, bound] in place (the original WGAN's Lipschitz hack).
@@ -136,8 +136,9 @@ def _input_gradients(critic_fn, x):
   return _f32(tape.gradient(total, x))
 
 
-def gradient_penalty(critic_fn: CriticFn, real: tf.Tensor, fake: tf.Tensor,
-                     seed: tf.Tensor) -> tf.Tensor:
+def gradient_penalty(
+  critic_fn: CriticFn, real: tf.Tensor, fake: tf.Tensor, seed: tf.Tensor
+) -> tf.Tensor:
   """WGAN-GP (Gulrajani et al. 2017, Algorithm 1): mean((||grad D(x_hat)||_2 - 1)^2).
 
   x_hat = eps * real + (1 - eps) * fake with eps ~ Uniform[0, 1], ONE per sample (shape
@@ -175,6 +176,7 @@ def r1_penalty(critic_fn: CriticFn, real: tf.Tensor) -> tf.Tensor:
 
 
 # --- Auxiliary losses ---------------------------------------------------------------------
+
 
 def l1_reconstruction(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
   """Mean absolute difference over every element."""

@@ -22,8 +22,16 @@ class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
   (constant until `start_step`, then linearly to 0 at `total_steps`).
   """
 
-  def __init__(self, base_lr, kind="constant", start_step=0, period=1000, total_steps=1,
-               updates_per_step=1, min_lr=0.0):
+  def __init__(
+    self,
+    base_lr,
+    kind="constant",
+    start_step=0,
+    period=1000,
+    total_steps=1,
+    updates_per_step=1,
+    min_lr=0.0,
+  ):
     if kind not in SCHEDULES:
       raise ValueError(f"Expected optimizer.schedule in {SCHEDULES}, received {kind!r}.")
     self.base_lr = float(base_lr)
@@ -52,9 +60,15 @@ class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
     return self.min_lr + (base - self.min_lr) * 0.5 * (1.0 + tf.cos(math.pi * frac))
 
   def get_config(self):
-    return dict(base_lr=self.base_lr, kind=self.kind, start_step=self.start_step,
-                period=self.period, total_steps=self.total_steps,
-                updates_per_step=self.updates_per_step, min_lr=self.min_lr)
+    return dict(
+      base_lr=self.base_lr,
+      kind=self.kind,
+      start_step=self.start_step,
+      period=self.period,
+      total_steps=self.total_steps,
+      updates_per_step=self.updates_per_step,
+      min_lr=self.min_lr,
+    )
 
 
 class FusedAdam(keras.optimizers.Adam):
@@ -75,8 +89,7 @@ class FusedAdam(keras.optimizers.Adam):
 
   def update_step(self, gradient, variable, learning_rate):
     raw = variable.value if isinstance(variable, keras.Variable) else variable
-    if (self.amsgrad or isinstance(gradient, tf.IndexedSlices) or
-        not hasattr(raw, "handle")):
+    if self.amsgrad or isinstance(gradient, tf.IndexedSlices) or not hasattr(raw, "handle"):
       return super().update_step(gradient, variable, learning_rate)
     index = self._get_variable_index(variable)
     m, v = self._momentums[index].value, self._velocities[index].value
@@ -84,17 +97,24 @@ class FusedAdam(keras.optimizers.Adam):
     t = tf.cast(self.iterations + 1, dtype)
     beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
     return tf.raw_ops.ResourceApplyAdam(
-        var=raw.handle, m=m.handle, v=v.handle,
-        beta1_power=tf.pow(beta_1, t), beta2_power=tf.pow(beta_2, t),
-        lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
-        epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype))
+      var=raw.handle,
+      m=m.handle,
+      v=v.handle,
+      beta1_power=tf.pow(beta_1, t),
+      beta2_power=tf.pow(beta_2, t),
+      lr=tf.cast(learning_rate, dtype),
+      beta1=beta_1,
+      beta2=beta_2,
+      epsilon=tf.cast(self.epsilon, dtype),
+      grad=tf.cast(gradient, dtype),
+    )
 
 
 def uses_epochs(opt_config):
   """Whether `opt_config` gives its schedule in epochs (so the loop must know an epoch)."""
   return opt_config.schedule != "constant" and (
-      opt_config.get("schedule_start_epochs", 0) > 0 or
-      opt_config.get("restart_period_epochs", 0) > 0)
+    opt_config.get("schedule_start_epochs", 0) > 0 or opt_config.get("restart_period_epochs", 0) > 0
+  )
 
 
 def schedule_steps(opt_config, steps_per_epoch=0):
@@ -104,15 +124,17 @@ def schedule_steps(opt_config, steps_per_epoch=0):
   start_epochs = opt_config.get("schedule_start_epochs", 0)
   period_epochs = opt_config.get("restart_period_epochs", 0)
   if uses_epochs(opt_config) and steps_per_epoch < 1:
-    raise ValueError(f"Expected steps_per_epoch >= 1 for a schedule in epochs, received "
-                     f"{steps_per_epoch}.")
+    raise ValueError(
+      f"Expected steps_per_epoch >= 1 for a schedule in epochs, received {steps_per_epoch}."
+    )
   start = start_epochs * steps_per_epoch if start_epochs > 0 else opt_config.schedule_start_step
   period = period_epochs * steps_per_epoch if period_epochs > 0 else opt_config.restart_period
   return int(start), int(period)
 
 
-def make_optimizer(opt_config, lr, total_steps, updates_per_step=1, precision="float32",
-                   steps_per_epoch=0):
+def make_optimizer(
+  opt_config, lr, total_steps, updates_per_step=1, precision="float32", steps_per_epoch=0
+):
   """Builds the optimizer for one network group (G or D) with its schedule.
 
   `steps_per_epoch` converts a schedule given in epochs (`schedule_steps`).
@@ -123,15 +145,21 @@ def make_optimizer(opt_config, lr, total_steps, updates_per_step=1, precision="f
   schedule = StepSchedule(lr, opt_config.schedule, start, period, total_steps, updates_per_step)
   name = opt_config.name.lower()
   if name == "adam":
-    opt = FusedAdam(schedule, beta_1=opt_config.beta1, beta_2=opt_config.beta2,
-                    epsilon=opt_config.epsilon)
+    opt = FusedAdam(
+      schedule, beta_1=opt_config.beta1, beta_2=opt_config.beta2, epsilon=opt_config.epsilon
+    )
   elif name == "adamw":
-    opt = keras.optimizers.AdamW(schedule, weight_decay=opt_config.weight_decay,
-                                 beta_1=opt_config.beta1, beta_2=opt_config.beta2,
-                                 epsilon=opt_config.epsilon)
+    opt = keras.optimizers.AdamW(
+      schedule,
+      weight_decay=opt_config.weight_decay,
+      beta_1=opt_config.beta1,
+      beta_2=opt_config.beta2,
+      epsilon=opt_config.epsilon,
+    )
   elif name == "rmsprop":
-    opt = keras.optimizers.RMSprop(schedule, rho=opt_config.get("rho", 0.9),
-                                   epsilon=opt_config.epsilon)
+    opt = keras.optimizers.RMSprop(
+      schedule, rho=opt_config.get("rho", 0.9), epsilon=opt_config.epsilon
+    )
   else:
     raise ValueError(f"Expected optimizer.name in {OPTIMIZERS}, received {opt_config.name!r}.")
   if precision == "mixed_float16":

@@ -24,8 +24,10 @@ def make_strategy(runtime):
     return tf.distribute.MirroredStrategy(devices=devices)
   if name == "multi_worker":
     if "TF_CONFIG" not in os.environ:
-      raise ValueError("runtime.strategy='multi_worker' needs the TF_CONFIG environment variable "
-                       "(cluster and task of this worker); it is not set.")
+      raise ValueError(
+        "runtime.strategy='multi_worker' needs the TF_CONFIG environment variable "
+        "(cluster and task of this worker); it is not set."
+      )
     logging.info("TF_CONFIG: %s", json.loads(os.environ["TF_CONFIG"]).get("task"))
     return tf.distribute.MultiWorkerMirroredStrategy()
   if name == "tpu":
@@ -35,9 +37,10 @@ def make_strategy(runtime):
       tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as e:
       raise RuntimeError(
-          f"runtime.strategy='tpu' but no TPU could be reached at runtime.tpu={runtime.tpu!r}: "
-          f"{e}. Set --config.runtime.tpu to the TPU name or grpc:// address, or use another "
-          "strategy.") from e
+        f"runtime.strategy='tpu' but no TPU could be reached at runtime.tpu={runtime.tpu!r}: "
+        f"{e}. Set --config.runtime.tpu to the TPU name or grpc:// address, or use another "
+        "strategy."
+      ) from e
     return tf.distribute.TPUStrategy(resolver)
   raise ValueError(f"Expected runtime.strategy in {STRATEGIES}, received {name!r}.")
 

@@ -16,8 +16,14 @@ from trainers.data import video_io
 def _gif_bytes(frames, fps):
   images = [Image.fromarray(f) for f in frames]
   buf = io.BytesIO()
-  images[0].save(buf, format="GIF", save_all=True, append_images=images[1:],
-                 duration=int(round(1000 / fps)), loop=0)
+  images[0].save(
+    buf,
+    format="GIF",
+    save_all=True,
+    append_images=images[1:],
+    duration=int(round(1000 / fps)),
+    loop=0,
+  )
   return buf.getvalue()
 
 
@@ -25,7 +31,8 @@ def video_summary(tag, frames, step, fps=8):
   """An animated GIF in TensorBoard's image dashboard (uint8 frames [T, H, W, 3])."""
   t, h, w, _ = frames.shape
   metadata = summary_pb2.SummaryMetadata(
-      plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="images"))
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="images")
+  )
   tensor = tf.constant([str(w), str(h), _gif_bytes(frames, fps)])
   tf.summary.write(tag, tensor, step=step, metadata=metadata)
 
@@ -55,9 +62,12 @@ class Progress:
 
   def line(self, step, steps_per_s, terms, lrs):
     eta = (self.total - step) / steps_per_s if steps_per_s > 0 else float("inf")
-    parts = [f"step {step}/{self.total} ({100.0 * step / self.total:.1f}%)",
-             f"{steps_per_s:.2f} steps/s", f"{steps_per_s * self.global_batch:.1f} clips/s",
-             f"ETA {format_duration(eta) if np.isfinite(eta) else '?'}"]
+    parts = [
+      f"step {step}/{self.total} ({100.0 * step / self.total:.1f}%)",
+      f"{steps_per_s:.2f} steps/s",
+      f"{steps_per_s * self.global_batch:.1f} clips/s",
+      f"ETA {format_duration(eta) if np.isfinite(eta) else '?'}",
+    ]
     parts += [f"{k}={v:.4g}" for k, v in sorted(terms.items()) if k.endswith(("total", "loss"))]
     parts += [f"{k}={v:.3g}" for k, v in lrs.items()]
     return " | ".join(parts)

@@ -27,8 +27,10 @@ def condition_keys(condition):
   keys = tuple(k for k in condition.split("+") if k) if condition else ()
   bad = [k for k in keys if k not in CONDITION_KEYS]
   if bad or (condition and not keys):
-    raise ValueError(f"Expected objective.condition made of {CONDITION_KEYS[1:]} joined by "
-                     f"'+', received {condition!r}.")
+    raise ValueError(
+      f"Expected objective.condition made of {CONDITION_KEYS[1:]} joined by "
+      f"'+', received {condition!r}."
+    )
   return keys
 
 
@@ -85,30 +87,35 @@ class GANTask:
     for name, entry in sorted(config.model.discriminators.items()):
       args = {k: v for k, v in entry.items() if k not in ("name", "args", "weight")}
       if args:
-        raise ValueError(f"Unexpected keys {sorted(args)} in model.discriminators.{name}; "
-                         "expected name, args, weight.")
+        raise ValueError(
+          f"Unexpected keys {sorted(args)} in model.discriminators.{name}; "
+          "expected name, args, weight."
+        )
       self.discriminators[name] = workdir_lib.build_network(entry)
       self.d_weights[name] = float(entry.get("weight", 1.0))
     self.condition_key = obj.get("condition", "")
     self.condition_keys = condition_keys(self.condition_key)
     if self.contract.condition is not base.Condition.NONE and not self.condition_key:
       raise ValueError(
-          f"Generator {config.model.generator.name!r} is conditioned on "
-          f"{self.contract.key!r}; set objective.condition to the batch key that "
-          f"feeds it (one of {CONDITION_KEYS[1:]}).")
+        f"Generator {config.model.generator.name!r} is conditioned on "
+        f"{self.contract.key!r}; set objective.condition to the batch key that "
+        f"feeds it (one of {CONDITION_KEYS[1:]})."
+      )
     if obj.gp_weight and self._has_batch_norm_critic():
       raise ValueError(
-          "objective.gp_weight > 0 with batch normalization in a critic: the gradient penalty "
-          "is per sample, and batch norm mixes the samples of a batch, so the penalty would "
-          "be wrong (Gulrajani et al. 2017, sec. 4). Use layer norm or none in the critic.")
+        "objective.gp_weight > 0 with batch normalization in a critic: the gradient penalty "
+        "is per sample, and batch norm mixes the samples of a batch, so the penalty would "
+        "be wrong (Gulrajani et al. 2017, sec. 4). Use layer norm or none in the critic."
+      )
     self.use_mask = obj.mask_sparsity > 0 and "mask" in self.generator.streams
 
   def _has_batch_norm_critic(self):
     # A frozen BN (trainable False, e.g. in a pretrained feature extractor) always runs on its
     # moving statistics in Keras 3, so it does not mix samples.
     for d in self.discriminators.values():
-      if any(isinstance(l, keras.layers.BatchNormalization) and l.trainable
-             for l in d._flatten_layers()):
+      if any(
+        isinstance(l, keras.layers.BatchNormalization) and l.trainable for l in d._flatten_layers()
+      ):
         return True
     return False
 
@@ -126,8 +133,9 @@ class GANTask:
     `generator`: the task's generator (default) or its EMA twin, of the same contract."""
     if "z" in batch and self.contract.takes_noise:
       return self.contract.inputs(batch["z"], self.condition(batch))
-    return zoo_inputs.generator_inputs(generator or self.generator,
-                                       tf.shape(batch["video"])[0], seed, self.condition(batch))
+    return zoo_inputs.generator_inputs(
+      generator or self.generator, tf.shape(batch["video"])[0], seed, self.condition(batch)
+    )
 
   def build(self, batch):
     """Creates every variable with one forward pass on `batch` (call inside strategy.scope)."""
@@ -137,9 +145,12 @@ class GANTask:
       d(fake, condition=self.condition(batch), training=False)
 
   def generate(self, batch, seed, training):
-    out = self.generator(self.generator_inputs(batch, seed), training=training,
-                         **({"return_streams": True} if self.use_mask else {}),
-                         **seed_kwargs(self.generator, seed, _GENERATOR_SEED))
+    out = self.generator(
+      self.generator_inputs(batch, seed),
+      training=training,
+      **({"return_streams": True} if self.use_mask else {}),
+      **seed_kwargs(self.generator, seed, _GENERATOR_SEED),
+    )
     out = _f32(out)
     return (out["video"], out) if isinstance(out, dict) else (out, {"video": out})
 
@@ -153,8 +164,7 @@ class GANTask:
     total, terms = 0.0, {}
     for i, (name, d) in enumerate(self.discriminators.items()):
       kw = seed_kwargs(d, seed, _DISCRIMINATOR_SEED)  # real, fake, interpolates alike
-      critic = lambda x, d=d, kw=kw: tf.cast(d(x, condition=cond, training=True, **kw),
-                                             tf.float32)
+      critic = lambda x, d=d, kw=kw: tf.cast(d(x, condition=cond, training=True, **kw), tf.float32)
       real_logits, fake_logits = critic(real), critic(fake)
       loss = self.d_loss_fn(real_logits, fake_logits)
       terms[f"d_{name}/loss"] = loss
@@ -178,8 +188,10 @@ class GANTask:
     fake, streams = self.generate(batch, seed, training=True)
     total, terms = 0.0, {}
     for name, d in self.discriminators.items():
-      logits = tf.cast(d(fake, condition=cond, training=True,
-                           **seed_kwargs(d, seed, _DISCRIMINATOR_SEED)), tf.float32)
+      logits = tf.cast(
+        d(fake, condition=cond, training=True, **seed_kwargs(d, seed, _DISCRIMINATOR_SEED)),
+        tf.float32,
+      )
       loss = self.g_loss_fn(logits)
       terms[f"g_{name}/loss"] = loss
       total += self.d_weights[name] * loss
@@ -191,10 +203,12 @@ class GANTask:
       target = tf.cast(self.contract.split(cond)[0], tf.float32)
       frame = fake[:, obj.get("recon_frame", 0)]
       recon_fn = {"l1": losses.l1_reconstruction, "l2": losses.l2_reconstruction}.get(
-          obj.recon_loss)
+        obj.recon_loss
+      )
       if recon_fn is None:
-        raise ValueError(f"Expected objective.recon_loss in ('', 'l1', 'l2'), "
-                         f"received {obj.recon_loss!r}.")
+        raise ValueError(
+          f"Expected objective.recon_loss in ('', 'l1', 'l2'), received {obj.recon_loss!r}."
+        )
       recon = recon_fn(frame, target)
       terms["g/reconstruction"] = recon
       on = tf.cast(step >= obj.recon_start_step, tf.float32)
@@ -231,10 +245,15 @@ def vgg19_features(path):
 def perceptual_loss(features, fake, real):
   """SPADE's VGG loss: sum_i w_i * mean |phi_i(fake) - phi_i(real)| over every frame."""
   prep = lambda v: keras.applications.vgg19.preprocess_input(
-      (tf.reshape(v, [-1] + v.shape[2:].as_list()) + 1.0) * 127.5)
+    (tf.reshape(v, [-1] + v.shape[2:].as_list()) + 1.0) * 127.5
+  )
   fake_f, real_f = features(prep(fake)), features(prep(real))
-  return tf.add_n([w * losses.l1_reconstruction(f, tf.stop_gradient(r))
-                   for w, f, r in zip(VGG_LAYER_WEIGHTS, fake_f, real_f)])
+  return tf.add_n(
+    [
+      w * losses.l1_reconstruction(f, tf.stop_gradient(r))
+      for w, f, r in zip(VGG_LAYER_WEIGHTS, fake_f, real_f)
+    ]
+  )
 
 
 class SPADETask(GANTask):
@@ -262,8 +281,12 @@ class SPADETask(GANTask):
     if self.vgg_weight and path and tf.io.gfile.exists(path):
       self.vgg = vgg19_features(path)
     elif self.vgg_weight:
-      logging.warning("objective.vgg_weight is %s but objective.vgg_weights=%r is not a local "
-                      "VGG19 weights file: the VGG perceptual loss is OFF.", self.vgg_weight, path)
+      logging.warning(
+        "objective.vgg_weight is %s but objective.vgg_weights=%r is not a local "
+        "VGG19 weights file: the VGG perceptual loss is OFF.",
+        self.vgg_weight,
+        path,
+      )
     self.vae = getattr(self.generator, "encoder", None) is not None
 
   def generate(self, batch, seed, training):
@@ -286,9 +309,12 @@ class SPADETask(GANTask):
         # One call on real and fake: Keras's spectral norm renormalises the kernels at every
         # training call, and both feature sets must come from the same weights.
         _, features = d(both, condition=conds, training=True, return_features=True)
-        fm += self.d_weights[name] * tf.add_n([
+        fm += self.d_weights[name] * tf.add_n(
+          [
             losses.l1_reconstruction(f, tf.stop_gradient(r))
-            for r, f in (tf.split(x, 2) for x in features)])
+            for r, f in (tf.split(x, 2) for x in features)
+          ]
+        )
       out["g/feature_matching"] = (self.fm_weight, fm)
     if self.vgg is not None:
       out["g/vgg"] = (self.vgg_weight, perceptual_loss(self.vgg, fake, real))
@@ -299,8 +325,11 @@ class SPADETask(GANTask):
 
 def softmax_cross_entropy(logits, labels):
   """Mean softmax cross-entropy of [B, C] logits against int labels [B] (float32)."""
-  return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-      labels=tf.cast(labels, tf.int32), logits=tf.cast(logits, tf.float32)))
+  return tf.reduce_mean(
+    tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=tf.cast(labels, tf.int32), logits=tf.cast(logits, tf.float32)
+    )
+  )
 
 
 def top1_accuracy(logits, labels):
@@ -326,8 +355,9 @@ class _SupervisedTask:
     self.config = config
     extra = sorted(config.model.discriminators.keys())
     if extra:
-      raise ValueError(f"Expected no model.discriminators for objective.task "
-                       f"{self.task_name!r}, received {extra}.")
+      raise ValueError(
+        f"Expected no model.discriminators for objective.task {self.task_name!r}, received {extra}."
+      )
     self.generator = workdir_lib.build_network(config.model.generator)
     self.discriminators = {}
     self.d_weights = {}
@@ -371,12 +401,16 @@ class ReconstructionTask(_SupervisedTask):
     name = config.objective.get("recon_loss", "") or "l2"
     self.recon_fn = {"l1": losses.l1_reconstruction, "l2": losses.l2_reconstruction}.get(name)
     if self.recon_fn is None:
-      raise ValueError(f"Expected objective.recon_loss in ('l1', 'l2') for objective.task "
-                       f"'reconstruction', received {name!r}.")
+      raise ValueError(
+        f"Expected objective.recon_loss in ('l1', 'l2') for objective.task "
+        f"'reconstruction', received {name!r}."
+      )
     if not callable(getattr(self.generator, "encode", None)):
-      raise ValueError(f"Expected model.generator to be an autoencoder (a network with "
-                       f"encode(), e.g. vgan_autoencoder_gmm), received "
-                       f"{config.model.generator.name!r}.")
+      raise ValueError(
+        f"Expected model.generator to be an autoencoder (a network with "
+        f"encode(), e.g. vgan_autoencoder_gmm), received "
+        f"{config.model.generator.name!r}."
+      )
 
   def g_loss(self, batch, seed, step):
     del seed, step
@@ -408,12 +442,16 @@ class ClassificationTask(_SupervisedTask):
     super().__init__(config)
     obj = config.objective
     if not hasattr(self.generator, "num_classes"):
-      raise ValueError(f"Expected model.generator to be a classifier (e.g. "
-                       f"vgan_action_classifier), received {config.model.generator.name!r}.")
+      raise ValueError(
+        f"Expected model.generator to be a classifier (e.g. "
+        f"vgan_action_classifier), received {config.model.generator.name!r}."
+      )
     outputs = tuple(config.data.get("outputs", ()))
     if "label" not in outputs:
-      raise ValueError(f"Expected data.outputs to include 'label' for objective.task "
-                       f"'classification', received {outputs!r}.")
+      raise ValueError(
+        f"Expected data.outputs to include 'label' for objective.task "
+        f"'classification', received {outputs!r}."
+      )
     self.mode = getattr(self.generator, "mode", "finetune")
     self.transfer_from = obj.get("transfer_from", "") or ""
     self.transfer_key = obj.get("transfer_discriminator", "") or "d"
@@ -421,20 +459,25 @@ class ClassificationTask(_SupervisedTask):
     if self.mode in self.TRANSFER_MODES:
       if not self.transfer_from:
         raise ValueError(
-            f"Expected objective.transfer_from (the workdir of a trained VGAN whose "
-            f"discriminator the classifier starts from) for classifier mode {self.mode!r}, "
-            f"received {self.transfer_from!r}. Use mode 'random_init' to train from scratch.")
+          f"Expected objective.transfer_from (the workdir of a trained VGAN whose "
+          f"discriminator the classifier starts from) for classifier mode {self.mode!r}, "
+          f"received {self.transfer_from!r}. Use mode 'random_init' to train from scratch."
+        )
       try:
         self.source_config = workdir_lib.load_config(self.transfer_from)
         self.source_checkpoint = workdir_lib.latest_checkpoint(self.transfer_from)
       except FileNotFoundError as e:
-        raise FileNotFoundError(f"Expected objective.transfer_from to be a training workdir "
-                                f"with checkpoints, received {self.transfer_from!r}: {e}") from e
+        raise FileNotFoundError(
+          f"Expected objective.transfer_from to be a training workdir "
+          f"with checkpoints, received {self.transfer_from!r}: {e}"
+        ) from e
       names = sorted(self.source_config.model.discriminators.keys())
       if self.transfer_key not in names:
-        raise ValueError(f"Expected objective.transfer_discriminator among {names} (the "
-                         f"discriminators of {self.transfer_from}), received "
-                         f"{self.transfer_key!r}.")
+        raise ValueError(
+          f"Expected objective.transfer_discriminator among {names} (the "
+          f"discriminators of {self.transfer_from}), received "
+          f"{self.transfer_key!r}."
+        )
 
   def build(self, batch):
     super().build(batch)
@@ -451,17 +494,22 @@ class ClassificationTask(_SupervisedTask):
     try:
       ckpt.restore(self.source_checkpoint).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as e:
-      raise ValueError(f"Expected {self.source_checkpoint} (objective.transfer_from) to hold "
-                       f"{key} of a {entry.name} as its config.json describes, received a "
-                       f"checkpoint that does not match: {e}") from e
+      raise ValueError(
+        f"Expected {self.source_checkpoint} (objective.transfer_from) to hold "
+        f"{key} of a {entry.name} as its config.json describes, received a "
+        f"checkpoint that does not match: {e}"
+      ) from e
     return d
 
   def g_loss(self, batch, seed, step):
     del seed, step
     logits = _f32(self.generator(self.generator_inputs(batch, None), training=True))
     loss = softmax_cross_entropy(logits, batch["label"])
-    return loss, {"g/cross_entropy": loss, "g/accuracy": top1_accuracy(logits, batch["label"]),
-                  "g/total": loss}
+    return loss, {
+      "g/cross_entropy": loss,
+      "g/accuracy": top1_accuracy(logits, batch["label"]),
+      "g/total": loss,
+    }
 
 
 class PredictionTask(_SupervisedTask):
@@ -480,16 +528,19 @@ class PredictionTask(_SupervisedTask):
   def __init__(self, config):
     super().__init__(config)
     if not callable(getattr(self.generator, "teacher_forced", None)) or (
-        base.contract(self.generator).condition is not base.Condition.FRAMES):
-      raise ValueError(f"Expected model.generator to be a next-frame predictor (condition "
-                       f"'frames' with teacher_forced(), e.g. relive_lstm), received "
-                       f"{config.model.generator.name!r}.")
+      base.contract(self.generator).condition is not base.Condition.FRAMES
+    ):
+      raise ValueError(
+        f"Expected model.generator to be a next-frame predictor (condition "
+        f"'frames' with teacher_forced(), e.g. relive_lstm), received "
+        f"{config.model.generator.name!r}."
+      )
 
   def generator_inputs(self, batch, seed, generator=None):
     """The predictor's condition: the clips' first `context_frames` frames."""
     del seed
     generator = generator or self.generator
-    return batch["video"][:, :generator.context_frames]
+    return batch["video"][:, : generator.context_frames]
 
   def g_loss(self, batch, seed, step):
     del seed, step
@@ -499,8 +550,13 @@ class PredictionTask(_SupervisedTask):
     return loss, {"g/mse": loss, "g/total": loss}
 
 
-TASKS = {"gan": GANTask, "spade": SPADETask, "reconstruction": ReconstructionTask,
-         "classification": ClassificationTask, "prediction": PredictionTask}
+TASKS = {
+  "gan": GANTask,
+  "spade": SPADETask,
+  "reconstruction": ReconstructionTask,
+  "classification": ClassificationTask,
+  "prediction": PredictionTask,
+}
 
 
 def make_task(config):

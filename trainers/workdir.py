@@ -61,8 +61,16 @@ def save_config(config, workdir):
 
 
 # Fields whose change makes a checkpoint another model's: a resumed run must keep them.
-MODEL_FIELDS = ("model", "data.num_frames", "data.height", "data.width", "data.frame_mode",
-                "objective.task", "objective.condition", "train.ema_decay")
+MODEL_FIELDS = (
+  "model",
+  "data.num_frames",
+  "data.height",
+  "data.width",
+  "data.frame_mode",
+  "objective.task",
+  "objective.condition",
+  "train.ema_decay",
+)
 
 
 def _flatten(tree, prefix=""):
@@ -86,8 +94,9 @@ def load_config(workdir):
   path = os.path.join(workdir, CONFIG_FILE)
   if not tf.io.gfile.exists(path):
     raise FileNotFoundError(
-        f"{path} does not exist: {workdir!r} is not a training workdir "
-        "(expected config.json and checkpoints/ written by trainers.train).")
+      f"{path} does not exist: {workdir!r} is not a training workdir "
+      "(expected config.json and checkpoints/ written by trainers.train)."
+    )
   with tf.io.gfile.GFile(path) as f:
     return ml_collections.ConfigDict(json.load(f))
 
@@ -100,8 +109,7 @@ def build_network(entry):
 def build_generator(config, batch_size=1):
   """Builds the config's generator and creates its variables with a dummy call."""
   generator = build_network(config.model.generator)
-  generator(zoo_inputs.generator_inputs(generator, batch_size, tf.constant([0, 0])),
-            training=False)
+  generator(zoo_inputs.generator_inputs(generator, batch_size, tf.constant([0, 0])), training=False)
   return generator
 
 
@@ -125,7 +133,9 @@ def _step_of(prefix):
 
 def checkpoint_paths(directory):
   """Prefixes `DIR/ckpt-N` whose index file exists, newest step first."""
-  prefixes = [p[:-len(".index")] for p in tf.io.gfile.glob(os.path.join(directory, "ckpt-*.index"))]
+  prefixes = [
+    p[: -len(".index")] for p in tf.io.gfile.glob(os.path.join(directory, "ckpt-*.index"))
+  ]
   steps = {p: _step_of(p) for p in prefixes}
   return sorted((p for p in prefixes if steps[p] is not None), key=steps.get, reverse=True)
 
@@ -150,8 +160,11 @@ def readable_checkpoints(directory):
   for path in checkpoint_paths(directory):
     problem = checkpoint_problem(path)
     if problem:
-      logging.warning("Skipping checkpoint %s, which does not load (%s); falling back to the "
-                      "previous one.", path, problem)
+      logging.warning(
+        "Skipping checkpoint %s, which does not load (%s); falling back to the previous one.",
+        path,
+        problem,
+      )
     else:
       out.append(path)
   return out
@@ -171,8 +184,10 @@ def latest_checkpoint(workdir, step=None):
   problem = checkpoint_problem(path)
   if problem:
     others = [_step_of(p) for p in readable_checkpoints(directory)]
-    raise errors.RunError(f"Expected a readable checkpoint for step {step}, received {path} "
-                          f"that does not load ({problem}); readable steps: {others or 'none'}.")
+    raise errors.RunError(
+      f"Expected a readable checkpoint for step {step}, received {path} "
+      f"that does not load ({problem}); readable steps: {others or 'none'}."
+    )
   return path
 
 
@@ -189,8 +204,11 @@ def restore_generator(workdir, step=None, ema=True):
   while True:
     # A running trainer may delete the chosen checkpoint (max_to_keep) while it is read:
     # the candidates are listed again after each failure.
-    path = latest_checkpoint(workdir, step) if step is not None else next(
-        (p for p in readable_checkpoints(checkpoint_dir(workdir)) if p not in failed), None)
+    path = (
+      latest_checkpoint(workdir, step)
+      if step is not None
+      else next((p for p in readable_checkpoints(checkpoint_dir(workdir)) if p not in failed), None)
+    )
     if path is None:
       raise FileNotFoundError(f"No readable checkpoint under {checkpoint_dir(workdir)}.")
     try:  # A fresh Checkpoint per attempt: a failed restore leaves state in the object.
@@ -201,8 +219,11 @@ def restore_generator(workdir, step=None, ema=True):
       if step is not None:
         raise
       failed.add(path)
-      logging.warning("Skipping checkpoint %s, which does not load (%s); falling back to the "
-                      "previous one.", path, str(e).splitlines()[0])
+      logging.warning(
+        "Skipping checkpoint %s, which does not load (%s); falling back to the previous one.",
+        path,
+        str(e).splitlines()[0],
+      )
 
 
 # ----------------------------------------------------------------------------- writing safely
@@ -254,7 +275,7 @@ class AtomicCheckpoint(tf.train.Checkpoint):
       for path in written:
         _fsync(path)
       for path in written:
-        tf.io.gfile.rename(path, file_prefix + path[len(partial):], overwrite=True)
+        tf.io.gfile.rename(path, file_prefix + path[len(partial) :], overwrite=True)
       _fsync(os.path.dirname(file_prefix) or ".")
     except BaseException:
       _remove_partial(partial)
@@ -304,8 +325,10 @@ def _describe_holder(holder):
     return "a run whose lock file is unreadable"
   age = time.time() - holder.get("heartbeat", 0)
   started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.get("started", 0)))
-  return (f"pid {holder.get('pid')} on host {holder.get('host')} (started {started}, last "
-          f"heartbeat {age:.0f} s ago)")
+  return (
+    f"pid {holder.get('pid')} on host {holder.get('host')} (started {started}, last "
+    f"heartbeat {age:.0f} s ago)"
+  )
 
 
 class WorkdirLock:
@@ -345,11 +368,13 @@ class WorkdirLock:
       os.makedirs(self.workdir, exist_ok=True)
       self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
     except FileExistsError as e:
-      raise errors.RunError(f"Expected --workdir to be a directory, received {e.filename}, "
-                            "which is a file.") from None
+      raise errors.RunError(
+        f"Expected --workdir to be a directory, received {e.filename}, which is a file."
+      ) from None
     except OSError as e:
-      raise errors.RunError(f"Expected a writable workdir, received {self.workdir}: "
-                            f"{e.strerror}.") from None
+      raise errors.RunError(
+        f"Expected a writable workdir, received {self.workdir}: {e.strerror}."
+      ) from None
     try:
       fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
@@ -358,29 +383,34 @@ class WorkdirLock:
       if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
         raise
       raise errors.WorkdirLockedError(
-          f"Expected no other run training in {self.workdir}, received one holding "
-          f"{self.path}: {_describe_holder(holder)}.") from None
+        f"Expected no other run training in {self.workdir}, received one holding "
+        f"{self.path}: {_describe_holder(holder)}."
+      ) from None
     previous = self._read()
     host = socket.gethostname()
     if previous:
       pid = previous.get("pid")
       fresh = time.time() - previous.get("heartbeat", 0) < LEASE_SECONDS
       dead_here = previous.get("host") == host and not (
-          isinstance(pid, int) and pid > 0 and pid_alive(pid))
+        isinstance(pid, int) and pid > 0 and pid_alive(pid)
+      )
       if fresh and not dead_here:
         self.close()
         raise errors.WorkdirLockedError(
-            f"Expected no other run training in {self.workdir}, received one holding "
-            f"{self.path}: {_describe_holder(previous)} (the file lock was free: the holder "
-            "may be on another host of a shared filesystem).")
+          f"Expected no other run training in {self.workdir}, received one holding "
+          f"{self.path}: {_describe_holder(previous)} (the file lock was free: the holder "
+          "may be on another host of a shared filesystem)."
+        )
     if previous or previous is None:
-      logging.warning("Taking over the lock %s of %s, a run that ended without releasing it.",
-                      self.path, _describe_holder(previous))
+      logging.warning(
+        "Taking over the lock %s of %s, a run that ended without releasing it.",
+        self.path,
+        _describe_holder(previous),
+      )
     now = time.time()
     self.record = {"host": host, "pid": os.getpid(), "started": now, "heartbeat": now}
     self._write()
-    self._thread = threading.Thread(target=self._beat, name="workdir-lock-heartbeat",
-                                    daemon=True)
+    self._thread = threading.Thread(target=self._beat, name="workdir-lock-heartbeat", daemon=True)
     self._thread.start()
     return self
 
@@ -413,8 +443,9 @@ class WorkdirLock:
     self.release()
 
 
-def write_metrics(workdir, metrics, *, step, names, num_real_clips, num_fake_clips, networks,
-                  real, written_by):
+def write_metrics(
+  workdir, metrics, *, step, names, num_real_clips, num_fake_clips, networks, real, written_by
+):
   """Records an evaluation of the workdir's generator as WORKDIR/metrics.json.
 
   `metrics` {name: value}, `names` {name: display name}, `step` the checkpoint evaluated,
@@ -423,15 +454,15 @@ def write_metrics(workdir, metrics, *, step, names, num_real_clips, num_fake_cli
   temporary name and renamed, so a reader never sees half of it.
   """
   record = {
-      "step": None if step is None else int(step),
-      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-      "metrics": {k: float(v) for k, v in metrics.items()},
-      "names": dict(names),
-      "num_real_clips": int(num_real_clips),
-      "num_fake_clips": int(num_fake_clips),
-      "networks": networks,
-      "real": real,
-      "written_by": written_by,
+    "step": None if step is None else int(step),
+    "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "metrics": {k: float(v) for k, v in metrics.items()},
+    "names": dict(names),
+    "num_real_clips": int(num_real_clips),
+    "num_fake_clips": int(num_fake_clips),
+    "networks": networks,
+    "real": real,
+    "written_by": written_by,
   }
   write_json(os.path.join(workdir, METRICS_FILE), record)
   return record
@@ -446,5 +477,7 @@ def load_metrics(workdir):
     try:
       return json.load(f)
     except json.JSONDecodeError as e:
-      raise ValueError(f"Expected {path} to be JSON written by trainers.evaluate, "
-                       f"received unreadable content: {e}.") from e
+      raise ValueError(
+        f"Expected {path} to be JSON written by trainers.evaluate, "
+        f"received unreadable content: {e}."
+      ) from e

@@ -59,11 +59,14 @@ class GeneratorSpec:
 
   def __post_init__(self):
     if self.condition is Condition.NONE and not self.latent_dim:
-      raise ValueError(f"Expected an unconditional generator to take noise, received "
-                       f"latent_dim=0 from {self.name}.")
+      raise ValueError(
+        f"Expected an unconditional generator to take noise, received "
+        f"latent_dim=0 from {self.name}."
+      )
     if len(self.video_shape) != 4:
-      raise ValueError(f"Expected video_shape (T, H, W, C), received {self.video_shape!r} "
-                       f"from {self.name}.")
+      raise ValueError(
+        f"Expected video_shape (T, H, W, C), received {self.video_shape!r} from {self.name}."
+      )
 
   @property
   def takes_noise(self):
@@ -84,19 +87,24 @@ class GeneratorSpec:
     if frames is None:
       frames = self.context_frames
     shape, dtype = {
-        Condition.NONE: (None, None),
-        Condition.IMAGE: ([batch_size, h, w, c], tf.float32),
-        Condition.MASK: ([batch_size, h, w], tf.int32),
-        Condition.FRAMES: ([batch_size, frames, h, w, c], tf.float32),
+      Condition.NONE: (None, None),
+      Condition.IMAGE: ([batch_size, h, w, c], tf.float32),
+      Condition.MASK: ([batch_size, h, w], tf.int32),
+      Condition.FRAMES: ([batch_size, frames, h, w, c], tf.float32),
     }[self.condition]
     return None if shape is None else tf.TensorSpec(shape, dtype, name=self.key)
 
   def input_specs(self, batch_size=None, frames=None):
     """What `generator(...)` takes, as TensorSpecs in the structure `inputs` builds."""
-    z = (tf.TensorSpec([batch_size, self.latent_dim], tf.float32, name="z")
-         if self.takes_noise else None)
-    extras = {k: tf.TensorSpec([batch_size, *shape], dtype, name=k)
-              for k, (shape, dtype) in self.extra_conditions.items()}
+    z = (
+      tf.TensorSpec([batch_size, self.latent_dim], tf.float32, name="z")
+      if self.takes_noise
+      else None
+    )
+    extras = {
+      k: tf.TensorSpec([batch_size, *shape], dtype, name=k)
+      for k, (shape, dtype) in self.extra_conditions.items()
+    }
     return self.inputs(z, self.condition_spec(batch_size, frames), extras)
 
   def condition_placeholder(self, batch_size):
@@ -109,13 +117,19 @@ class GeneratorSpec:
     condition = tf.zeros(spec.shape, spec.dtype)
     if not self.extra_conditions:
       return condition
-    return {self.key: condition, **{k: tf.zeros([batch_size, *shape], dtype)
-                                    for k, (shape, dtype) in self.extra_conditions.items()}}
+    return {
+      self.key: condition,
+      **{
+        k: tf.zeros([batch_size, *shape], dtype)
+        for k, (shape, dtype) in self.extra_conditions.items()
+      },
+    }
 
   def placeholders(self, batch_size, frames=None):
     """Zeros of every input (z included), in the structure of `input_specs`."""
-    return tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype),
-                                 self.input_specs(batch_size, frames))
+    return tf.nest.map_structure(
+      lambda s: tf.zeros(s.shape, s.dtype), self.input_specs(batch_size, frames)
+    )
 
   def split(self, condition):
     """(the condition tensor, {extra: tensor}) of a condition given as a tensor or as the
@@ -138,8 +152,10 @@ class GeneratorSpec:
     if condition is None:
       raise ValueError(f"Expected the {self.key!r} condition for {self.name}, received None.")
     if set(extras) != set(self.extra_conditions):
-      raise ValueError(f"Expected extra conditions {sorted(self.extra_conditions)} for "
-                       f"{self.name}, received {sorted(extras)}.")
+      raise ValueError(
+        f"Expected extra conditions {sorted(self.extra_conditions)} for "
+        f"{self.name}, received {sorted(extras)}."
+      )
     if not self.takes_noise and not extras:
       return condition
     return {**({"z": z} if self.takes_noise else {}), self.key: condition, **extras}
@@ -151,18 +167,21 @@ def contract(generator):
   try:
     condition = Condition(generator.condition)
   except ValueError:
-    raise ValueError(f"Expected generator.condition in {[c.value for c in Condition]}, "
-                     f"received {generator.condition!r} from {name}.") from None
+    raise ValueError(
+      f"Expected generator.condition in {[c.value for c in Condition]}, "
+      f"received {generator.condition!r} from {name}."
+    ) from None
   return GeneratorSpec(
-      name=name,
-      latent_dim=int(generator.latent_dim),
-      condition=condition,
-      video_shape=tuple(generator.video_shape),
-      streams=tuple(getattr(generator, "streams", ()) or ()),
-      extra_conditions=dict(getattr(generator, "extra_conditions", None) or {}),
-      context_frames=getattr(generator, "context_frames", None),
-      takes_num_frames="num_frames" in inspect.signature(
-          getattr(generator, "call", generator)).parameters)
+    name=name,
+    latent_dim=int(generator.latent_dim),
+    condition=condition,
+    video_shape=tuple(generator.video_shape),
+    streams=tuple(getattr(generator, "streams", ()) or ()),
+    extra_conditions=dict(getattr(generator, "extra_conditions", None) or {}),
+    context_frames=getattr(generator, "context_frames", None),
+    takes_num_frames="num_frames"
+    in inspect.signature(getattr(generator, "call", generator)).parameters,
+  )
 
 
 class SymbolicBuild:

@@ -39,8 +39,10 @@ import numpy as np
 
 def _check_built(model, which):
   if not model.built or not model.weights:
-    raise ValueError(f"Expected a built {which} network (call it once or `build` it), "
-                     f"received {model.name!r} with no weights.")
+    raise ValueError(
+      f"Expected a built {which} network (call it once or `build` it), "
+      f"received {model.name!r} with no weights."
+    )
 
 
 def inflated_value(source, target_shape, name="weight"):
@@ -60,9 +62,11 @@ def inflated_value(source, target_shape, name="weight"):
       return np.tile(source, (1, ratios[1]))
     if ratios[0] > 1 and ratios[1] == 1:  # a Dense over F flattened frames
       return np.tile(source, (ratios[0], 1)) / ratios[0]
-  raise ValueError(f"Expected {name} of the 3D network to have the 2D shape {source.shape}, "
-                   f"one more leading (temporal) axis, or a Dense kernel/bias a whole number "
-                   f"of frames wider or longer; received shape {target_shape}.")
+  raise ValueError(
+    f"Expected {name} of the 3D network to have the 2D shape {source.shape}, "
+    f"one more leading (temporal) axis, or a Dense kernel/bias a whole number "
+    f"of frames wider or longer; received shape {target_shape}."
+  )
 
 
 def inflate(source, target):
@@ -78,15 +82,19 @@ def inflate(source, target):
   _check_built(source, "2D")
   _check_built(target, "3D")
   if len(source.weights) != len(target.weights):
-    raise ValueError(f"Expected a 3D network with as many weights as the 2D one "
-                     f"({len(source.weights)}), received {len(target.weights)}: "
-                     f"{target.name!r} is not the 3D twin of {source.name!r}.")
+    raise ValueError(
+      f"Expected a 3D network with as many weights as the 2D one "
+      f"({len(source.weights)}), received {len(target.weights)}: "
+      f"{target.name!r} is not the 3D twin of {source.name!r}."
+    )
   for s, t in zip(source.weights, target.weights):
     if s.name != t.name:
-      raise ValueError(f"Expected weight {s.path} to pair with a 3D weight of the same name, "
-                       f"received {t.path}.")
-  values = [inflated_value(s.numpy(), t.shape, s.path)
-            for s, t in zip(source.weights, target.weights)]
+      raise ValueError(
+        f"Expected weight {s.path} to pair with a 3D weight of the same name, received {t.path}."
+      )
+  values = [
+    inflated_value(s.numpy(), t.shape, s.path) for s, t in zip(source.weights, target.weights)
+  ]
   for t, v in zip(target.weights, values):
     t.assign(v.astype(t.dtype))
   return len(values)

@@ -32,8 +32,7 @@ def uint8_to_unit(frames):
   Dequantize does it in one kernel instead of three passes (cast, divide, subtract); the
   values equal `x / 127.5 - 1` in a tf.function (docs/benchmarks.md has the CPU saved).
   """
-  return tf.quantization.dequantize(tf.bitcast(frames, tf.quint8), -1.0, 1.0,
-                                    mode="MIN_COMBINED")
+  return tf.quantization.dequantize(tf.bitcast(frames, tf.quint8), -1.0, 1.0, mode="MIN_COMBINED")
 
 
 def cover_size(h, w, height, width):

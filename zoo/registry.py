@@ -28,11 +28,11 @@ _B = TypeVar("_B", bound=Builder)
 
 # The families `import zoo` imports; each registers its models on import.
 _FAMILIES = (
-    "zoo.vgan",
-    "zoo.relive",
-    "zoo.egan",
-    "zoo.radner",
-    "zoo.i3d",
+  "zoo.vgan",
+  "zoo.relive",
+  "zoo.egan",
+  "zoo.radner",
+  "zoo.i3d",
 )
 
 _REGISTRY: dict[str, Builder] = {}
@@ -52,8 +52,9 @@ def register(name: str, keras_class: type | None = None) -> Callable[[_B], _B]:
   def decorator(builder: _B) -> _B:
     if name in _REGISTRY:
       raise ValueError(
-          f"Model name {name!r} is already registered (by {_REGISTRY[name]!r}); "
-          f"received a second registration from {builder!r}.")
+        f"Model name {name!r} is already registered (by {_REGISTRY[name]!r}); "
+        f"received a second registration from {builder!r}."
+      )
     _REGISTRY[name] = builder
     cls = keras_class or builder
     if isinstance(cls, type) and issubclass(cls, keras.layers.Layer):
@@ -79,8 +80,7 @@ def get(name: str) -> Builder:
   """Returns the registered class or factory for `name`."""
   load_families()
   if name not in _REGISTRY:
-    raise KeyError(
-        f"Unknown model {name!r}. Expected one of: {', '.join(sorted(_REGISTRY))}.")
+    raise KeyError(f"Unknown model {name!r}. Expected one of: {', '.join(sorted(_REGISTRY))}.")
   return _REGISTRY[name]
 
 
@@ -90,8 +90,7 @@ def build(name: str, **kwargs: Any) -> Any:
   try:
     return builder(**kwargs)
   except (TypeError, ValueError) as e:  # a bad argument: say which model got it
-    raise type(e)(f"Could not build model {name!r} with arguments {sorted(kwargs)}: "
-                  f"{e}") from e
+    raise type(e)(f"Could not build model {name!r} with arguments {sorted(kwargs)}: {e}") from e
 
 
 def names() -> list[str]:

@@ -14,8 +14,9 @@ the exported graph embeds it.
 
 import tensorflow as tf
 
-CONVENTION = ("float32 frames [N, H, W, 3] in [-1, 1] to class scores [N, H, W, C] or class "
-              "ids [N, H, W]")
+CONVENTION = (
+  "float32 frames [N, H, W, 3] in [-1, 1] to class scores [N, H, W, C] or class ids [N, H, W]"
+)
 
 
 class SegmenterError(ValueError):
@@ -26,8 +27,10 @@ def _signature_call(signature, path):
   """The `serving_default` concrete function as a one-argument callable."""
   names = list(signature.structured_input_signature[1])
   if len(names) != 1:
-    raise SegmenterError(f"Expected a serving_default signature with one input (the frames) "
-                         f"in {path!r}, received inputs {names}.")
+    raise SegmenterError(
+      f"Expected a serving_default signature with one input (the frames) "
+      f"in {path!r}, received inputs {names}."
+    )
   return lambda frames: signature(**{names[0]: frames})
 
 
@@ -45,15 +48,18 @@ class Segmenter(tf.Module):
     try:
       model = tf.saved_model.load(self.path)
     except (OSError, ValueError, tf.errors.OpError) as e:
-      raise SegmenterError(f"Expected a segmentation SavedModel directory, received "
-                           f"{self.path!r}: {e}") from e
+      raise SegmenterError(
+        f"Expected a segmentation SavedModel directory, received {self.path!r}: {e}"
+      ) from e
     if callable(model):
       fn = lambda frames: model(frames)
     elif "serving_default" in model.signatures:
       fn = _signature_call(model.signatures["serving_default"], self.path)
     else:
-      raise SegmenterError(f"Expected a callable SavedModel or a serving_default signature in "
-                           f"{self.path!r}, received neither.")
+      raise SegmenterError(
+        f"Expected a callable SavedModel or a serving_default signature in "
+        f"{self.path!r}, received neither."
+      )
     self.model = model  # tracked: saved with any module that holds this one
     self._call = fn  # a plain function: not tracked a second time
 
@@ -62,18 +68,23 @@ class Segmenter(tf.Module):
     try:
       out = self._call(frames)
     except (TypeError, ValueError, tf.errors.InvalidArgumentError) as e:
-      raise SegmenterError(f"Expected {self.path!r} to map {CONVENTION}; it failed on frames "
-                           f"{frames.shape.as_list()}: {e}") from e
+      raise SegmenterError(
+        f"Expected {self.path!r} to map {CONVENTION}; it failed on frames "
+        f"{frames.shape.as_list()}: {e}"
+      ) from e
     if isinstance(out, dict):
       if len(out) != 1:
-        raise SegmenterError(f"Expected {self.path!r} to return one tensor, received the "
-                             f"outputs {sorted(out)}.")
+        raise SegmenterError(
+          f"Expected {self.path!r} to return one tensor, received the outputs {sorted(out)}."
+        )
       out = next(iter(out.values()))
     rank = out.shape.rank
     spatial = out.shape[:3]
     if rank not in (3, 4) or not spatial.is_compatible_with(frames.shape[:3]):
-      raise SegmenterError(f"Expected {self.path!r} to map {CONVENTION}; given frames "
-                           f"{frames.shape.as_list()} it returned shape {out.shape.as_list()}.")
+      raise SegmenterError(
+        f"Expected {self.path!r} to map {CONVENTION}; given frames "
+        f"{frames.shape.as_list()} it returned shape {out.shape.as_list()}."
+      )
     return out
 
   def __call__(self, frames):
@@ -87,5 +98,7 @@ class Segmenter(tf.Module):
     when it breaks the convention or scores more than `num_classes` classes."""
     out = self._checked(tf.zeros([1, height, width, 3]))
     if num_classes and out.shape.rank == 4 and out.shape[-1] > num_classes:
-      raise SegmenterError(f"Expected {self.path!r} to score at most {num_classes} classes "
-                           f"(the generator's one-hot size), received {out.shape[-1]}.")
+      raise SegmenterError(
+        f"Expected {self.path!r} to score at most {num_classes} classes "
+        f"(the generator's one-hot size), received {out.shape[-1]}."
+      )

@@ -43,13 +43,15 @@ def cells(grid, size, count):
   columns = (width - PAD) // (size + PAD)
   rows = (height - PAD) // (size + PAD)
   if columns * (size + PAD) + PAD != width or rows * columns < count:
-    raise ValueError(f"Expected a grid of {size}x{size} clips with >= {count} cells, received "
-                     f"frames of {height}x{width}.")
+    raise ValueError(
+      f"Expected a grid of {size}x{size} clips with >= {count} cells, received "
+      f"frames of {height}x{width}."
+    )
   out = []
   for i in range(count):
     r, c = divmod(i, columns)
     y, x = PAD + r * (size + PAD), PAD + c * (size + PAD)
-    out.append(grid[:, y:y + size, x:x + size])
+    out.append(grid[:, y : y + size, x : x + size])
   return np.stack(out)
 
 
@@ -78,8 +80,9 @@ def main():
 
   fake = cells(read_gif(args.samples), args.size, args.clips)
   t = fake.shape[1]
-  real = synthetic.clips(0, range(args.clips), t, args.size, args.size,
-                         max_shapes=args.max_shapes)["video"]
+  real = synthetic.clips(0, range(args.clips), t, args.size, args.size, max_shapes=args.max_shapes)[
+    "video"
+  ]
   left = labelled(video_io.grid(real, args.columns), "real (synthetic data)")
   right = labelled(video_io.grid(fake, args.columns), args.label)
   gap = np.full((t, left.shape[1], 8, 3), 255, np.uint8)
@@ -89,10 +92,19 @@ def main():
   images = [Image.fromarray(f) for f in frames]
   palette = images[0].quantize(colors=args.colors, method=Image.Quantize.MEDIANCUT)
   images = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
-  images[0].save(args.out, format="GIF", save_all=True, append_images=images[1:],
-                 duration=125, loop=0, optimize=True)
-  print(f"{args.out}: {os.path.getsize(args.out)} bytes, {len(images)} frames "
-        f"of {images[0].size[0]}x{images[0].size[1]}")
+  images[0].save(
+    args.out,
+    format="GIF",
+    save_all=True,
+    append_images=images[1:],
+    duration=125,
+    loop=0,
+    optimize=True,
+  )
+  print(
+    f"{args.out}: {os.path.getsize(args.out)} bytes, {len(images)} frames "
+    f"of {images[0].size[0]}x{images[0].size[1]}"
+  )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ def test_conv3d_counts_output_positions():
 
 def test_conv3d_transpose_counts_input_positions():
   # (2, 2, 3, 3, 4), kernel (2, 4, 4), stride 2, same -> (2, 4, 6, 6, 6).
-  total, cost = _single(keras.layers.Conv3DTranspose(6, (2, 4, 4), strides=2, padding="same"),
-                        (2, 2, 3, 3, 4))
+  total, cost = _single(
+    keras.layers.Conv3DTranspose(6, (2, 4, 4), strides=2, padding="same"), (2, 2, 3, 3, 4)
+  )
   assert cost.output_shape == (2, 4, 6, 6, 6)
   kernel, c_in, c_out, in_positions = 2 * 4 * 4, 4, 6, 2 * 2 * 3 * 3
   assert total == 2 * kernel * c_in * c_out * in_positions == 55296
@@ -59,8 +60,14 @@ def test_separable_conv2d_is_depthwise_plus_pointwise():
 
 
 def test_backward_conventions_on_two_dense_layers():
-  model = keras.Sequential([keras.Input((6,), batch_size=2), keras.layers.Dense(5),
-                            keras.layers.ReLU(), keras.layers.Dense(3)])
+  model = keras.Sequential(
+    [
+      keras.Input((6,), batch_size=2),
+      keras.layers.Dense(5),
+      keras.layers.ReLU(),
+      keras.layers.Dense(3),
+    ]
+  )
   total, (first, second) = flops.model_flops(model, (2, 6))
   f1, f2 = 2 * 2 * 6 * 5, 2 * 2 * 5 * 3
   assert (first.flops, second.flops, total) == (f1, f2, f1 + f2)
@@ -99,10 +106,10 @@ class _MatmulLayer(keras.layers.Layer):
 
 
 def test_unknown_layers_with_kernels_are_reported():
-  model = keras.Sequential([keras.Input((3,), batch_size=1), _MatmulLayer(name="custom"),
-                            keras.layers.Dense(2)])
-  costs, uncounted = flops.trace_costs(lambda x: model(x), tf.TensorSpec((1, 3)),
-                                       models=[model])
+  model = keras.Sequential(
+    [keras.Input((3,), batch_size=1), _MatmulLayer(name="custom"), keras.layers.Dense(2)]
+  )
+  costs, uncounted = flops.trace_costs(lambda x: model(x), tf.TensorSpec((1, 3)), models=[model])
   assert [c.kind for c in costs] == ["Dense"]
   assert any(path.endswith("custom") for path in uncounted)
 
@@ -117,23 +124,29 @@ def _paper_task(config):
 
 
 # Per clip, forward, at 32x64x64: 2 x kernel volume x C_in x C_out x positions.
-_D = 2 * (64 * 3 * 64 * 16 * 32 * 32        # 64 filters at 16x32x32
-          + 64 * 64 * 128 * 8 * 16 * 16     # 128 at 8x16x16
-          + 64 * 128 * 256 * 4 * 8 * 8      # 256 at 4x8x8
-          + 64 * 256 * 512 * 2 * 4 * 4      # 512 at 2x4x4
-          + 32 * 512 * 1 * 1)               # the (2, 4, 4) valid logit
+_D = 2 * (
+  64 * 3 * 64 * 16 * 32 * 32  # 64 filters at 16x32x32
+  + 64 * 64 * 128 * 8 * 16 * 16  # 128 at 8x16x16
+  + 64 * 128 * 256 * 4 * 8 * 8  # 256 at 4x8x8
+  + 64 * 256 * 512 * 2 * 4 * 4  # 512 at 2x4x4
+  + 32 * 512 * 1 * 1
+)  # the (2, 4, 4) valid logit
 _D_FIRST = 2 * 64 * 3 * 64 * 16 * 32 * 32
-_G_TRUNK = 2 * (32 * 100 * 512 * 1          # z (1x1x1) -> 2x4x4x512: INPUT positions
-                + 64 * 512 * 256 * 2 * 4 * 4
-                + 64 * 256 * 128 * 4 * 8 * 8
-                + 64 * 128 * 64 * 8 * 16 * 16
-                + 64 * 64 * 3 * 16 * 32 * 32)  # the video head
+_G_TRUNK = 2 * (
+  32 * 100 * 512 * 1  # z (1x1x1) -> 2x4x4x512: INPUT positions
+  + 64 * 512 * 256 * 2 * 4 * 4
+  + 64 * 256 * 128 * 4 * 8 * 8
+  + 64 * 128 * 64 * 8 * 16 * 16
+  + 64 * 64 * 3 * 16 * 32 * 32
+)  # the video head
 _G_MASK = 2 * 64 * 64 * 1 * 16 * 32 * 32
-_G_BACKGROUND = 2 * (16 * 100 * 512 * 1
-                     + 16 * 512 * 256 * 4 * 4
-                     + 16 * 256 * 128 * 8 * 8
-                     + 16 * 128 * 64 * 16 * 16
-                     + 16 * 64 * 3 * 32 * 32)
+_G_BACKGROUND = 2 * (
+  16 * 100 * 512 * 1
+  + 16 * 512 * 256 * 4 * 4
+  + 16 * 256 * 128 * 8 * 8
+  + 16 * 128 * 64 * 16 * 16
+  + 16 * 64 * 3 * 32 * 32
+)
 _G_FIRST = 2 * (32 * 100 * 512 + 16 * 100 * 512)  # both projections of z
 
 
@@ -146,15 +159,15 @@ def test_vgan_two_stream_step_is_404_gflop_at_batch_8():
   # D step: G forward + 2 x (D forward, weight grads, input grads but the first layer's);
   # G step: G forward/backward without the z projections' input grads + D forward and
   # input grads.
-  expected = (f_g + 2 * (3 * f_d - 8 * _D_FIRST)
-              + (3 * f_g - 8 * _G_FIRST) + 2 * f_d)
+  expected = f_g + 2 * (3 * f_d - 8 * _D_FIRST) + (3 * f_g - 8 * _G_FIRST) + 2 * f_d
   assert result["total"] == expected == 404_048_314_368
   assert round(result["total"] / 1e9) == 404  # the analytic figure the speed targets assume
   assert result["d_step"] + result["g_step"] == result["total"] == sum(result["terms"].values())
   assert result["uncounted"] == {"generator": [], "d_d": []}
   # The background's projection of z is traced after the whole trunk yet still reads data.
-  reads_data = sorted(l["name"].split("/")[1] for l in result["layers"]["generator"]
-                      if not l["after_weights"])
+  reads_data = sorted(
+    l["name"].split("/")[1] for l in result["layers"]["generator"] if not l["after_weights"]
+  )
   assert reads_data == ["background", "trunk"]
 
   simple = flops.gan_step_flops(task, batch, convention="simple")

@@ -40,8 +40,9 @@ def test_d_step_keeps_two_passes_of_d_outputs_and_clips(trainer):
   d_outputs, clip, batch = 4 * 8 * 8 * 8 + 2 * 4 * 4 * 16 + 1, 8 * 16 * 16 * 3, 2
   # G per clip: video stream 2x4x4x32, 4x8x8x16, the video and mask heads 8x16x16x(3 + 1);
   # background 4x4x32, 8x8x16, its head 16x16x3.
-  g_outputs = (2 * 4 * 4 * 32 + 4 * 8 * 8 * 16 + 8 * 16 * 16 * 4
-               + 4 * 4 * 32 + 8 * 8 * 16 + 16 * 16 * 3)
+  g_outputs = (
+    2 * 4 * 4 * 32 + 4 * 8 * 8 * 16 + 8 * 16 * 16 * 4 + 4 * 4 * 32 + 8 * 8 * 16 + 16 * 16 * 3
+  )
   assert acts["per_network"]["d_d"] == batch * d_outputs
   assert acts["per_network"]["generator"] == batch * g_outputs
   assert acts["d_step"]["x1"] == 4 * 2 * batch * (d_outputs + clip)

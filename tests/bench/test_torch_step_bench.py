@@ -29,7 +29,7 @@ def test_parameter_counts_equal_keras(reference):
   params = reference["params"]
   assert params["generator"]["torch"] == params["generator"]["keras"]
   # D by hand: conv 3->8 and 8->16 (k 4^3, bias), BN 16 (gamma, beta), final conv (2,4,4) 16->1.
-  d = (4 ** 3 * 3 * 8 + 8) + (4 ** 3 * 8 * 16 + 16) + 2 * 16 + (2 * 4 * 4 * 16 + 1)
+  d = (4**3 * 3 * 8 + 8) + (4**3 * 8 * 16 + 16) + 2 * 16 + (2 * 4 * 4 * 16 + 1)
   assert params["d_d"] == {"keras": d, "torch": d}
 
 

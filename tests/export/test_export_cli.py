@@ -47,8 +47,9 @@ def workdirs(tmp_path_factory):
 
 def test_sample_cli_writes_mp4_and_gif(workdirs, tmp_path):
   out = str(tmp_path / "grid.mp4")
-  run_cli(sample_lib.main, [f"--workdir={workdirs['two_stream']}", f"--out={out}",
-                            "--num=5", "--seed=1"])
+  run_cli(
+    sample_lib.main, [f"--workdir={workdirs['two_stream']}", f"--out={out}", "--num=5", "--seed=1"]
+  )
   # 5 clips of 8x8 -> 3 columns x 2 rows with 2-pixel padding: 22 x 32.
   frames = read_mp4(out)
   assert frames.shape == (helpers.T, 22, 32, 3)
@@ -60,8 +61,7 @@ def test_seeded_sampling_is_reproducible_and_ema_by_default(workdirs, tmp_path):
   a = sample_lib.write_samples(wd, str(tmp_path / "a.gif"), num=3, seed=3)["videos"]
   b = sample_lib.write_samples(wd, str(tmp_path / "b.gif"), num=3, seed=3)["videos"]
   c = sample_lib.write_samples(wd, str(tmp_path / "c.gif"), num=3, seed=4)["videos"]
-  raw = sample_lib.write_samples(wd, str(tmp_path / "d.gif"), num=3, seed=3,
-                                 ema=False)["videos"]
+  raw = sample_lib.write_samples(wd, str(tmp_path / "d.gif"), num=3, seed=3, ema=False)["videos"]
   np.testing.assert_array_equal(a, b)
   assert np.any(a != c)
   assert np.any(a != raw)
@@ -71,10 +71,13 @@ def test_seeded_sampling_is_reproducible_and_ema_by_default(workdirs, tmp_path):
 
 
 def test_sample_streams_panel(workdirs, tmp_path):
-  result = sample_lib.write_samples(workdirs["two_stream"], str(tmp_path / "grid.mp4"),
-                                    num=4, streams=True)
-  assert result["stream_paths"] == [str(tmp_path / "grid_streams.mp4"),
-                                    str(tmp_path / "grid_streams.gif")]
+  result = sample_lib.write_samples(
+    workdirs["two_stream"], str(tmp_path / "grid.mp4"), num=4, streams=True
+  )
+  assert result["stream_paths"] == [
+    str(tmp_path / "grid_streams.mp4"),
+    str(tmp_path / "grid_streams.gif"),
+  ]
   # Four panels (foreground, background, mask, composite) of a 2x2 grid (22 x 22), 4 apart.
   width = 4 * 22 + 3 * video_io.PANEL_PAD
   assert read_gif(str(tmp_path / "grid_streams.gif")) == (helpers.T, (width, 22))
@@ -97,8 +100,10 @@ def test_animate_odd_sized_png(workdirs, tmp_path, ext):
   pixels = np.random.default_rng(0).integers(0, 256, (23, 37, 4), np.uint8)
   Image.fromarray(pixels).save(photo)  # RGBA on purpose: converted to RGB
   out = str(tmp_path / f"clip{ext}")
-  run_cli(animate_lib.main, [f"--workdir={workdirs['image']}", f"--image={photo}",
-                             f"--out={out}", "--seed=2"])
+  run_cli(
+    animate_lib.main,
+    [f"--workdir={workdirs['image']}", f"--image={photo}", f"--out={out}", "--seed=2"],
+  )
   if ext == ".mp4":
     assert read_mp4(out).shape == (helpers.T, helpers.H, helpers.W, 3)
   else:
@@ -122,8 +127,9 @@ def test_animate_errors_name_the_file_and_the_model_kind(workdirs, tmp_path):
   with pytest.raises(ValueError, match="notes.png"):
     animate_lib.animate_file(workdirs["image"], bad, str(tmp_path / "clip.mp4"))
   with pytest.raises(ValueError, match="missing.jpg"):
-    animate_lib.animate_file(workdirs["image"], str(tmp_path / "missing.jpg"),
-                             str(tmp_path / "clip.mp4"))
+    animate_lib.animate_file(
+      workdirs["image"], str(tmp_path / "missing.jpg"), str(tmp_path / "clip.mp4")
+    )
   photo = str(tmp_path / "photo.png")
   Image.fromarray(np.zeros((9, 9, 3), np.uint8)).save(photo)
   with pytest.raises(ValueError, match="unconditional|export.sample"):
@@ -132,8 +138,10 @@ def test_animate_errors_name_the_file_and_the_model_kind(workdirs, tmp_path):
 
 def test_in_graph_and_eager_resize_agree():
   image = np.random.default_rng(1).integers(0, 256, (1, 31, 17, 3), np.uint8)
-  graph_fn = tf.function(lambda x: preprocess.resize_and_crop(x, 8, 8),
-                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+  graph_fn = tf.function(
+    lambda x: preprocess.resize_and_crop(x, 8, 8),
+    input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)],
+  )
   eager = preprocess.resize_and_crop(image, 8, 8).numpy()
   in_graph = graph_fn(tf.constant(image)).numpy()
   assert eager.shape == (1, 8, 8, 3)
@@ -149,8 +157,19 @@ def test_cli_process_reports_a_bad_image(tmp_path):
     f.write(b"\x00" * 10)
   env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
   proc = subprocess.run(
-      [sys.executable, "-m", "export.animate", f"--workdir={tmp_path}", f"--image={bad}",
-       f"--out={tmp_path / 'clip.mp4'}"], capture_output=True, text=True, cwd=ROOT, env=env,
-      timeout=300)
+    [
+      sys.executable,
+      "-m",
+      "export.animate",
+      f"--workdir={tmp_path}",
+      f"--image={bad}",
+      f"--out={tmp_path / 'clip.mp4'}",
+    ],
+    capture_output=True,
+    text=True,
+    cwd=ROOT,
+    env=env,
+    timeout=300,
+  )
   assert proc.returncode != 0
   assert "Expected an image file Pillow can read" in proc.stderr and "broken.jpg" in proc.stderr

@@ -28,8 +28,11 @@ TWO_STREAM_OUTPUTS = {"video", "video_uint8", "foreground", "background", "mask"
 
 
 def _listing(root):
-  return [os.path.relpath(os.path.join(d, n), root) for d, dirs, files in os.walk(root)
-          for n in dirs + files]
+  return [
+    os.path.relpath(os.path.join(d, n), root)
+    for d, dirs, files in os.walk(root)
+    for n in dirs + files
+  ]
 
 
 def _load_json(path):
@@ -43,8 +46,7 @@ def two_stream(tmp_path_factory):
   workdir, generator, ema = helpers.make_workdir(root / "wd", "test_export_two_stream")
   out = str(root / "out")
   results = export_lib.export_workdir(workdir, out)
-  return {"out": out, "results": results, "generator": generator, "ema": ema,
-          "workdir": workdir}
+  return {"out": out, "results": results, "generator": generator, "ema": ema, "workdir": workdir}
 
 
 @pytest.fixture(scope="module")
@@ -54,16 +56,25 @@ def image_model(tmp_path_factory):
   workdir, generator, ema = helpers.make_workdir(root / "wd", "test_export_image")
   out = str(root / "out")
   with flagsaver.flagsaver():
-    flags.FLAGS(["export", f"--workdir={workdir}", f"--out={out}", "--name=animator",
-                 "--version=3", "--formats=saved_model,hub,tflite",
-                 "--tflite_variants=float32"])
+    flags.FLAGS(
+      [
+        "export",
+        f"--workdir={workdir}",
+        f"--out={out}",
+        "--name=animator",
+        "--version=3",
+        "--formats=saved_model,hub,tflite",
+        "--tflite_variants=float32",
+      ]
+    )
     export_lib.main(["export"])
   paths = export_lib.destinations(out, "animator", 3)
-  results = {fmt: {"path": path, "verification": _load_json(
-      os.path.join(path, "verification.json"))} for fmt, path in paths.items()
-             if fmt in ("saved_model", "hub", "tflite")}
-  return {"out": out, "results": results, "generator": generator, "ema": ema,
-          "workdir": workdir}
+  results = {
+    fmt: {"path": path, "verification": _load_json(os.path.join(path, "verification.json"))}
+    for fmt, path in paths.items()
+    if fmt in ("saved_model", "hub", "tflite")
+  }
+  return {"out": out, "results": results, "generator": generator, "ema": ema, "workdir": workdir}
 
 
 def test_layout_is_tf_serving_and_nothing_temporary_remains(two_stream, image_model):
@@ -90,18 +101,21 @@ def test_saved_model_parity_signatures_and_outputs(two_stream):
   assert result["passed"] and result["worst"] <= 1e-5
   # Through tf.saved_model.load and through a TF1 Session, as TF Serving loads it.
   assert set(result["max_abs_diff"]) == {
-      f"{s}{via}/{k}" for s in ("sample", "sample_seeded") for via in ("", "[session]")
-      for k in TWO_STREAM_OUTPUTS}
+    f"{s}{via}/{k}"
+    for s in ("sample", "sample_seeded")
+    for via in ("", "[session]")
+    for k in TWO_STREAM_OUTPUTS
+  }
   seen = result["fresh_process"]["signatures"]
   assert set(seen) == {"sample", "sample_seeded", "serving_default"}
   for name in seen:
     assert set(seen[name]["outputs"]) == TWO_STREAM_OUTPUTS
   assert seen["sample"]["inputs"] == {"z": ["float32", [None, 16]]}
-  assert seen["sample_seeded"]["inputs"] == {"seed": ["int64", []],
-                                             "batch_size": ["int32", []]}
+  assert seen["sample_seeded"]["inputs"] == {"seed": ["int64", []], "batch_size": ["int32", []]}
   assert seen["sample"]["outputs"]["video_uint8"][0] == "uint8"
-  on_disk = _load_json(os.path.join(two_stream["results"]["saved_model"]["path"],
-                                    "verification.json"))
+  on_disk = _load_json(
+    os.path.join(two_stream["results"]["saved_model"]["path"], "verification.json")
+  )
   assert on_disk["max_abs_diff"] == result["max_abs_diff"]
   assert on_disk["ema_weights"] and on_disk["step"] == 7
 
@@ -112,11 +126,11 @@ def test_saved_model_holds_the_ema_weights(two_stream):
   served = loaded.signatures["sample"](z=tf.constant(z))["video"].numpy()
   np.testing.assert_allclose(served, two_stream["ema"](z).numpy(), atol=1e-5)
   assert np.abs(served - two_stream["generator"](z).numpy()).max() > 1e-3
-  seeded = loaded.signatures["sample_seeded"](seed=tf.constant(3, tf.int64),
-                                              batch_size=tf.constant(2))
+  seeded = loaded.signatures["sample_seeded"](
+    seed=tf.constant(3, tf.int64), batch_size=tf.constant(2)
+  )
   z3 = zoo_inputs.noise(two_stream["ema"], 2, tf.constant([3, 0], tf.int64))
-  np.testing.assert_allclose(seeded["video"].numpy(), two_stream["ema"](z3).numpy(),
-                             atol=1e-5)
+  np.testing.assert_allclose(seeded["video"].numpy(), two_stream["ema"](z3).numpy(), atol=1e-5)
 
 
 def test_hub_load_and_keras_layer_match_keras(two_stream):
@@ -154,8 +168,9 @@ def test_model_card(two_stream):
 
 
 def test_model_card_lists_metrics(tmp_path):
-  workdir, generator, _ = helpers.make_workdir(tmp_path / "wd", "test_export_mask", step=12,
-                                               metrics={"fvd": 123.5, "is": 2.5})
+  workdir, generator, _ = helpers.make_workdir(
+    tmp_path / "wd", "test_export_mask", step=12, metrics={"fvd": 123.5, "is": 2.5}
+  )
   config = workdir_lib.load_config(workdir)
   path = os.path.join(workdir, "checkpoints", "ckpt-12")
   card = model_card.render(generator, config, path, workdir, "masks", ema=False)
@@ -192,8 +207,7 @@ def test_image_model_signatures_and_in_graph_resize(image_model):
   assert set(seen["animate"]["outputs"]) == {"video", "video_uint8"}
   hub_result = image_model["results"]["hub"]["verification"]
   assert hub_result["max_abs_diff"]["keras_layer/video"] <= 1e-5  # dict inputs {z, image}
-  assert image_model["results"]["tflite"]["verification"]["max_abs_diff"][
-      "float32/video"] <= 1e-4
+  assert image_model["results"]["tflite"]["verification"]["max_abs_diff"]["float32/video"] <= 1e-4
 
 
 def test_served_animate_equals_eager_preprocessing(image_model, tmp_path):
@@ -206,12 +220,15 @@ def test_served_animate_equals_eager_preprocessing(image_model, tmp_path):
   np.testing.assert_allclose(served, g({"z": z, "image": condition}).numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("name, expected", [
+@pytest.mark.parametrize(
+  "name, expected",
+  [
     ("test_export_two_stream", ("sample", "sample_seeded")),
     ("test_export_image", ("animate", "animate_seeded")),
     ("test_export_mask", ("from_mask",)),
     ("test_export_frames", ("predict",)),
-])
+  ],
+)
 def test_signatures_chosen_by_condition(name, expected):
   generator = helpers.GENERATORS[name]()
   generator(zoo_inputs.generator_inputs(generator, 1, tf.constant([0, 0])))
@@ -241,8 +258,9 @@ def test_corrupted_saved_model_fails_verification_with_figures(two_stream, tmp_p
 
 
 def test_nan_outputs_fail_the_comparison():
-  figures, problems = verify.compare({"video": np.zeros((1, 2), np.float32)},
-                                     {"video": np.array([[np.nan, 0.0]], np.float32)}, 1e-4)
+  figures, problems = verify.compare(
+    {"video": np.zeros((1, 2), np.float32)}, {"video": np.array([[np.nan, 0.0]], np.float32)}, 1e-4
+  )
   assert problems and "non-finite" in problems[0]
   assert np.isnan(figures["video"])
 
@@ -268,9 +286,12 @@ def test_failed_verification_leaves_nothing_under_the_final_names(tmp_path, monk
   assert set(seen) == {"from_mask", "serving_default"}
   assert seen["from_mask"]["inputs"] == {"mask": ["int32", [None, 8, 8]]}
   assert set(seen["from_mask"]["outputs"]) == {"video", "video_uint8"}
-  assert set(passed["max_abs_diff"]) == {"from_mask/video", "from_mask/video_uint8",
-                                         "from_mask[session]/video",
-                                         "from_mask[session]/video_uint8"}
+  assert set(passed["max_abs_diff"]) == {
+    "from_mask/video",
+    "from_mask/video_uint8",
+    "from_mask[session]/video",
+    "from_mask[session]/video_uint8",
+  }
 
 
 def test_staged_dir_renames_on_success_and_cleans_on_failure(tmp_path):
@@ -294,8 +315,7 @@ def test_bad_flags_are_named(two_stream, tmp_path):
   with pytest.raises(ValueError, match="Expected --tflite_variants from"):
     export_lib.export_workdir(two_stream["workdir"], str(tmp_path), tflite_variants=["int4"])
   with pytest.raises(FileExistsError, match="not to exist"):
-    export_lib.export_workdir(two_stream["workdir"], two_stream["out"],
-                              formats=["saved_model"])
+    export_lib.export_workdir(two_stream["workdir"], two_stream["out"], formats=["saved_model"])
   with pytest.raises(FileNotFoundError, match="step 999"):
     export_lib.export_workdir(two_stream["workdir"], str(tmp_path), step=999)
   assert _listing(tmp_path) == []
@@ -303,6 +323,7 @@ def test_bad_flags_are_named(two_stream, tmp_path):
 
 def test_keras_format_loads_with_keras_alone_and_matches_the_ema_generator(two_stream):
   import keras
+
   result = two_stream["results"]["keras"]
   name = "test_export_two_stream"
   verification = result["verification"]
@@ -310,8 +331,9 @@ def test_keras_format_loads_with_keras_alone_and_matches_the_ema_generator(two_s
   # The child imported the zoo (the classes a .keras file needs) and the test generator's
   # own module, which a user's generator class would be too.
   modules = verification["fresh_process"]["project_modules"]
-  assert "zoo" in modules and verification["fresh_process"]["class"] == type(
-      two_stream["ema"]).__name__, modules
+  assert (
+    "zoo" in modules and verification["fresh_process"]["class"] == type(two_stream["ema"]).__name__
+  ), modules
   loaded = keras.saving.load_model(os.path.join(result["path"], f"{name}.keras"))
   ema = two_stream["ema"]
   z = zoo_inputs.noise(ema, 2, tf.constant([7, 0], tf.int64))

@@ -7,7 +7,6 @@ The two-stream generator's dense kernels have more than 1024 elements so that th
 dynamic-range conversion really quantizes something (smaller tensors are left float).
 """
 
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -31,14 +30,14 @@ class TwoStreamGenerator(keras.Model):
     self.streams = ("foreground", "background", "mask")
     self.fg_dense = keras.layers.Dense(T // 2 * H // 2 * W // 2 * channels)
     self.fg_reshape = keras.layers.Reshape((T // 2, H // 2, W // 2, channels))
-    self.fg_up = keras.layers.Conv3DTranspose(channels, 4, strides=2, padding="same",
-                                              activation="relu")
+    self.fg_up = keras.layers.Conv3DTranspose(
+      channels, 4, strides=2, padding="same", activation="relu"
+    )
     self.fg_out = keras.layers.Conv3D(3, 3, padding="same", activation="tanh")
     self.mask_out = keras.layers.Conv3D(1, 3, padding="same", activation="sigmoid")
     self.bg_dense = keras.layers.Dense(H // 2 * W // 2 * channels)
     self.bg_reshape = keras.layers.Reshape((H // 2, W // 2, channels))
-    self.bg_up = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same",
-                                              activation="tanh")
+    self.bg_up = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh")
 
   def call(self, z, training=False, return_streams=False):
     x = self.fg_up(self.fg_reshape(self.fg_dense(z)))
@@ -46,8 +45,7 @@ class TwoStreamGenerator(keras.Model):
     background = self.bg_up(self.bg_reshape(self.bg_dense(z)))
     video = mask * foreground + (1.0 - mask) * background[:, None]
     if return_streams:
-      return {"video": video, "foreground": foreground, "background": background,
-              "mask": mask}
+      return {"video": video, "foreground": foreground, "background": background, "mask": mask}
     return video
 
 
@@ -83,8 +81,7 @@ class MaskGenerator(keras.Model):
     self.streams = ()
     self.encode = keras.layers.Conv2D(channels, 3, padding="same", activation="relu")
     self.decode = keras.layers.Conv3D(3, 3, padding="same", activation="tanh")
-    self.time = self.add_weight(shape=(T, 1, 1, channels), initializer="random_normal",
-                                name="time")
+    self.time = self.add_weight(shape=(T, 1, 1, channels), initializer="random_normal", name="time")
 
   def call(self, mask, training=False):
     one_hot = keras.ops.one_hot(mask, self.num_classes)
@@ -116,10 +113,10 @@ class FramesGenerator(keras.Model):
 
 
 GENERATORS = {
-    "test_export_two_stream": TwoStreamGenerator,
-    "test_export_image": ImageGenerator,
-    "test_export_mask": MaskGenerator,
-    "test_export_frames": FramesGenerator,
+  "test_export_two_stream": TwoStreamGenerator,
+  "test_export_image": ImageGenerator,
+  "test_export_mask": MaskGenerator,
+  "test_export_frames": FramesGenerator,
 }
 for _name, _cls in GENERATORS.items():
   if _name not in registry._REGISTRY:
@@ -142,18 +139,27 @@ def make_workdir(path, name, ema_decay=0.999, step=7, metrics=None, **args):
   for v in ema_generator.trainable_variables:
     v.assign(v + 0.05 * tf.random.stateless_normal(v.shape, seed=[1, len(v.name)]))
   step_var = tf.Variable(step, dtype=tf.int64)
-  checkpoint = tf.train.Checkpoint(generator=workdir_lib.trackable_weights(generator),
-                                   ema_generator=workdir_lib.trackable_weights(ema_generator),
-                                   step=step_var)
-  manager = tf.train.CheckpointManager(checkpoint, workdir_lib.checkpoint_dir(path),
-                                       max_to_keep=3)
+  checkpoint = tf.train.Checkpoint(
+    generator=workdir_lib.trackable_weights(generator),
+    ema_generator=workdir_lib.trackable_weights(ema_generator),
+    step=step_var,
+  )
+  manager = tf.train.CheckpointManager(checkpoint, workdir_lib.checkpoint_dir(path), max_to_keep=3)
   manager.save(checkpoint_number=step)
   if metrics is not None:
-    workdir_lib.write_metrics(path, metrics, step=step, names={}, num_real_clips=16,
-                              num_fake_clips=16, networks={}, real=None, written_by="a test")
+    workdir_lib.write_metrics(
+      path,
+      metrics,
+      step=step,
+      names={},
+      num_real_clips=16,
+      num_fake_clips=16,
+      networks={},
+      real=None,
+      written_by="a test",
+    )
   return str(path), generator, ema_generator
 
 
 def fixed_z(generator, n=2, seed=3):
-  return np.random.default_rng(seed).standard_normal((n, generator.latent_dim)).astype(
-      np.float32)
+  return np.random.default_rng(seed).standard_normal((n, generator.latent_dim)).astype(np.float32)

@@ -40,8 +40,9 @@ def test_lstm_predict_signature_and_tflite_parity(tmp_path):
   tests/trainers/test_relive_training.py) through export_workdir."""
   args = config_files.load("relive_lstm:smoke").model.generator.args.to_dict()
   wd, _, _ = helpers.make_workdir(str(tmp_path / "wd"), "relive_lstm", **args)
-  result = export_lib.export_workdir(wd, str(tmp_path / "out"), formats=("saved_model", "tflite"),
-                                     tflite_variants=("float32",))
+  result = export_lib.export_workdir(
+    wd, str(tmp_path / "out"), formats=("saved_model", "tflite"), tflite_variants=("float32",)
+  )
   assert result["saved_model"]["verification"]["worst"] <= 1e-5
   assert result["tflite"]["verification"]["worst"] <= 1e-4
   assert result["tflite"]["verification"]["select_tf_ops"] == {"float32": []}  # builtin ops
@@ -55,13 +56,19 @@ def test_lstm_predict_signature_and_tflite_parity(tmp_path):
 
 def test_predict_signature_spec():
   from zoo import registry
-  p = registry.build("relive_cnn_next_frame", video_shape=(4, 16, 16, 3),
-                     encoder_widths=(4, 8), decoder_widths=(4,))
+
+  p = registry.build(
+    "relive_cnn_next_frame", video_shape=(4, 16, 16, 3), encoder_widths=(4, 8), decoder_widths=(4,)
+  )
   p(tf.zeros([1, 1, 16, 16, 3]))
   module = signatures.GeneratorModule(p)
   frames, horizon = module.predict.input_signature
   assert (frames.dtype, frames.shape.as_list(), horizon.dtype, horizon.shape.rank) == (
-      tf.uint8, [None, 1, 16, 16, 3], tf.int32, 0)
+    tf.uint8,
+    [None, 1, 16, 16, 3],
+    tf.int32,
+    0,
+  )
   out = module.predict(tf.zeros([2, 1, 16, 16, 3], tf.uint8), tf.constant(5))
   assert tuple(out["video"].shape) == (2, 5, 16, 16, 3)  # beyond the training length too
   assert tflite.flex_ops(tflite.convert(p, "float32")[0]) == []
@@ -72,8 +79,9 @@ def test_predict_signature_spec():
 def test_other_relive_models_export(tmp_path, name):
   wd = trained_workdir(tmp_path, name)
   formats = ("saved_model",) if name == "relive_conditional_wgan" else ("saved_model", "tflite")
-  result = export_lib.export_workdir(wd, str(tmp_path / "out"), formats=formats,
-                                     tflite_variants=("float32",))
+  result = export_lib.export_workdir(
+    wd, str(tmp_path / "out"), formats=formats, tflite_variants=("float32",)
+  )
   for fmt in formats:
     assert os.path.isdir(result[fmt]["path"])
   loaded = tf.saved_model.load(result["saved_model"]["path"])
@@ -86,11 +94,13 @@ def segmentation_export(tmp_path_factory):
   4-class segmenter embedded: (result, EMA generator, Segmenter, workdir)."""
   root = tmp_path_factory.mktemp("relive_seg")
   args = config_files.load("relive_segmentation_conditional:smoke").model.generator.args
-  wd, _, ema = helpers.make_workdir(str(root / "wd"), "relive_segmentation_conditional",
-                                    **args.to_dict())
+  wd, _, ema = helpers.make_workdir(
+    str(root / "wd"), "relive_segmentation_conditional", **args.to_dict()
+  )
   path = segmenter_helpers.save(root / "segmenter")
-  result = export_lib.export_workdir(wd, str(root / "out"), tflite_variants=("float32", "int8"),
-                                     segmenter=path)
+  result = export_lib.export_workdir(
+    wd, str(root / "out"), tflite_variants=("float32", "int8"), segmenter=path
+  )
   return result, ema, segmenter_lib.Segmenter(path), wd
 
 
@@ -110,17 +120,24 @@ def test_segmentation_export_parity_in_every_format(segmentation_export):
   # Each variant twice: the generator's own two inputs, and the image alone with the
   # segmenter embedded (segment_and_animate), which also returns the segmentation it chose.
   keys = ["float32", "int8", "segment_and_animate_float32", "segment_and_animate_int8"]
-  inputs = {k: s["serving_default"]["inputs"]
-            for k, s in lite["fresh_process"]["signatures"].items()}
-  assert inputs == {"float32": ["image", "segmentation"], "int8": ["image", "segmentation"],
-                    "segment_and_animate_float32": ["image"],
-                    "segment_and_animate_int8": ["image"]}
-  assert {k: sorted(s["serving_default"]["outputs"]) for k, s in
-          lite["fresh_process"]["signatures"].items() if k.startswith("segment")} == {
-              k: ["segmentation", "video"] for k in keys[2:]}
+  inputs = {
+    k: s["serving_default"]["inputs"] for k, s in lite["fresh_process"]["signatures"].items()
+  }
+  assert inputs == {
+    "float32": ["image", "segmentation"],
+    "int8": ["image", "segmentation"],
+    "segment_and_animate_float32": ["image"],
+    "segment_and_animate_int8": ["image"],
+  }
+  assert {
+    k: sorted(s["serving_default"]["outputs"])
+    for k, s in lite["fresh_process"]["signatures"].items()
+    if k.startswith("segment")
+  } == {k: ["segmentation", "video"] for k in keys[2:]}
   assert lite["select_tf_ops"] == {k: [] for k in keys}
   assert sorted(lite["files"].values()) == sorted(
-      f"relive_segmentation_conditional_{k}.tflite" for k in keys)
+    f"relive_segmentation_conditional_{k}.tflite" for k in keys
+  )
   assert lite["segmenter"] == saved["segmenter"]
   # float32: the whole chain, generator(image, segmenter(image)), and not one pixel of
   # another class; int8: the generator's part against its own segmentation, flips counted.
@@ -129,8 +146,12 @@ def test_segmentation_export_parity_in_every_format(segmentation_export):
   pixels = verify.BATCH * 16 * 16
   float32 = dict(lite["segment_and_animate"]["float32"])
   assert float32.pop("video_vs_float_chain") <= 1e-4
-  assert float32 == {"flipped_pixels": 0, "pixels": pixels, "flipped_pixels_allowed": 0,
-                     "outputs_against": "generator(image, segmenter(image))"}
+  assert float32 == {
+    "flipped_pixels": 0,
+    "pixels": pixels,
+    "flipped_pixels_allowed": 0,
+    "outputs_against": "generator(image, segmenter(image))",
+  }
   assert lite["segment_and_animate"]["int8"]["flipped_pixels_allowed"] == "any (recorded)"
   assert 0 <= lite["segment_and_animate"]["int8"]["flipped_pixels"] <= pixels
   # The hub model is the generator alone: its variables, not the segmenter's.
@@ -144,12 +165,13 @@ def test_segmentation_signatures_build_the_one_hot_in_graph(segmentation_export)
   result, ema, segmenter, _ = segmentation_export
   loaded = tf.saved_model.load(result["saved_model"]["path"])
   assert sorted(loaded.signatures) == ["animate", "segment_and_animate", "serving_default"]
-  image_spec, = loaded.signatures["segment_and_animate"].structured_input_signature[1].values()
+  (image_spec,) = loaded.signatures["segment_and_animate"].structured_input_signature[1].values()
   assert (image_spec.dtype, image_spec.shape.as_list()) == (tf.uint8, [None, None, None, 3])
   specs = loaded.signatures["animate"].structured_input_signature[1]
-  assert ({k: (v.dtype, v.shape.as_list()) for k, v in specs.items()} ==
-          {"image": (tf.uint8, [None, None, None, 3]),
-           "segmentation": (tf.int32, [None, None, None])})
+  assert {k: (v.dtype, v.shape.as_list()) for k, v in specs.items()} == {
+    "image": (tf.uint8, [None, None, None, 3]),
+    "segmentation": (tf.int32, [None, None, None]),
+  }
   assert list(loaded.signatures["serving_default"].structured_input_signature[1]) == ["image"]
   # The class ids go in; the one-hot is an op of the exported graph.
   library = loaded.signatures["animate"].graph.as_graph_def().library
@@ -170,18 +192,22 @@ def test_segmentation_signatures_build_the_one_hot_in_graph(segmentation_export)
   assert np.abs(segmented - again.numpy()).max() <= 1e-6
   # The serving SavedModel holds the segmenter (its variable) beside the generator's variables.
   assert len(loaded.variables) == len(ema.variables)
-  np.testing.assert_array_equal(loaded.segmenter.model.kernel.numpy(),
-                                segmenter_helpers.colour_kernel())
+  np.testing.assert_array_equal(
+    loaded.segmenter.model.kernel.numpy(), segmenter_helpers.colour_kernel()
+  )
 
 
 def test_served_segmentation_refuses_bad_class_ids_and_sizes(segmentation_export):
   loaded = tf.saved_model.load(segmentation_export[0]["saved_model"]["path"])
   photo = np.zeros([1, 20, 30, 3], np.uint8)
-  with pytest.raises(tf.errors.InvalidArgumentError,
-                     match=r"Expected segmentation class ids in \[0, 4\)"):
+  with pytest.raises(
+    tf.errors.InvalidArgumentError, match=r"Expected segmentation class ids in \[0, 4\)"
+  ):
     loaded.signatures["animate"](image=photo, segmentation=np.full([1, 20, 30], 4, np.int32))
-  with pytest.raises(tf.errors.InvalidArgumentError, match="Expected a segmentation .B, h, w. "
-                     "of the same batch and size as the image"):
+  with pytest.raises(
+    tf.errors.InvalidArgumentError,
+    match="Expected a segmentation .B, h, w. of the same batch and size as the image",
+  ):
     loaded.signatures["animate"](image=photo, segmentation=np.zeros([1, 20, 29], np.int32))
 
 
@@ -191,8 +217,9 @@ def test_animate_cli_runs_the_segmenter_like_the_export(segmentation_export, tmp
   photo = np.random.default_rng(2).integers(0, 256, (21, 35, 3), np.uint8)
   Image.fromarray(photo).save(photo_path)
   segmenter_path = segmentation_export[2].path
-  clip = animate_lib.animate_file(wd, photo_path, str(tmp_path / "clip.gif"),
-                                  segmenter=segmenter_path)
+  clip = animate_lib.animate_file(
+    wd, photo_path, str(tmp_path / "clip.gif"), segmenter=segmenter_path
+  )
   loaded = tf.saved_model.load(result["saved_model"]["path"])
   served = loaded.signatures["segment_and_animate"](image=photo[None])["video_uint8"].numpy()
   assert clip.shape == (8, 16, 16, 3)
@@ -205,11 +232,16 @@ def test_segmenter_refusals_name_the_model_and_the_path(segmentation_export, tmp
   wd = segmentation_export[3]
   other, _, _ = helpers.make_workdir(str(tmp_path / "image"), "test_export_image")
   segmenter_path = segmentation_export[2].path
-  with pytest.raises(ValueError, match="Expected --segmenter only for a generator that reads a "
-                     "segmentation .*received 'test_export_image'"):
+  with pytest.raises(
+    ValueError,
+    match="Expected --segmenter only for a generator that reads a "
+    "segmentation .*received 'test_export_image'",
+  ):
     export_lib.export_workdir(other, str(tmp_path / "out"), segmenter=segmenter_path)
-  with pytest.raises(segmenter_lib.SegmenterError, match="Expected a segmentation SavedModel "
-                     "directory, received .*nowhere"):
+  with pytest.raises(
+    segmenter_lib.SegmenterError,
+    match="Expected a segmentation SavedModel directory, received .*nowhere",
+  ):
     export_lib.export_workdir(wd, str(tmp_path / "out"), segmenter=str(tmp_path / "nowhere"))
   six = segmenter_helpers.save(tmp_path / "six", num_classes=6)
   with pytest.raises(ValueError, match="six.*at most 4 classes"):
@@ -218,19 +250,17 @@ def test_segmenter_refusals_name_the_model_and_the_path(segmentation_export, tmp
 
 
 def _lite_runner(result, key):
-  path = os.path.join(result["tflite"]["path"],
-                      f"relive_segmentation_conditional_{key}.tflite")
+  path = os.path.join(result["tflite"]["path"], f"relive_segmentation_conditional_{key}.tflite")
   return litert.Interpreter(model_path=path).get_signature_runner()
 
 
-def test_segment_and_animate_tflite_is_the_generator_on_the_segmenters_ids(
-    segmentation_export):
+def test_segment_and_animate_tflite_is_the_generator_on_the_segmenters_ids(segmentation_export):
   """The embedded float32 .tflite, run here on a photo painted in the 4 classes' colours:
   its segmentation is the segmenter's, its clip the Keras generator's on those ids."""
   result, ema, segmenter, _ = segmentation_export
   image = np.zeros([1, 16, 16, 3], np.float32)
   for k, (rows, cols) in enumerate([(0, 0), (0, 8), (8, 0), (8, 8)]):
-    image[0, rows:rows + 8, cols:cols + 8] = segmenter_helpers.COLOURS[k]
+    image[0, rows : rows + 8, cols : cols + 8] = segmenter_helpers.COLOURS[k]
   image += np.random.default_rng(3).uniform(-0.2, 0.2, image.shape).astype(np.float32)
   out = _lite_runner(result, "segment_and_animate_float32")(image=image)
   ids = segmenter(image).numpy()
@@ -252,8 +282,12 @@ def test_segment_and_animate_rule_per_variant(segmentation_export):
   ids = segmenter(image).numpy()
   flipped = ids.copy()
   flipped[0, :2, 0] = (ids[0, :2, 0] + 1) % 4
-  own = {k: v.numpy() for k, v in signatures.outputs(
-      ema, {"image": tf.constant(image), "segmentation": tf.constant(flipped)}).items()}
+  own = {
+    k: v.numpy()
+    for k, v in signatures.outputs(
+      ema, {"image": tf.constant(image), "segmentation": tf.constant(flipped)}
+    ).items()
+  }
 
   def judge(int8_shift=0.01, int8_ids=flipped):
     outputs = {f"segment_and_animate_float32/{k}": v for k, v in own.items()}
@@ -268,29 +302,39 @@ def test_segment_and_animate_rule_per_variant(segmentation_export):
   assert result["segment_and_animate"]["float32"]["flipped_pixels"] == 2
   assert abs(result["max_abs_diff"]["segment_and_animate_int8/video"] - 0.01) < 1e-6
   assert not [p for p in problems if "int8" in p]
-  assert (f"segment_and_animate_float32/segmentation: expected the segmenter's classes, "
-          f"received another class at 2 of {ids.size} pixels") in problems
-  assert any("segment_and_animate_int8/video: max |diff| 0.2 > bound 0.1" in p
-             for p in judge(int8_shift=0.2)[1])
-  assert ("segment_and_animate_int8/segmentation: expected class ids in [0, 4), received "
-          "[4, 4]") in judge(int8_ids=np.full_like(ids, 4))[1]
+  assert (
+    f"segment_and_animate_float32/segmentation: expected the segmenter's classes, "
+    f"received another class at 2 of {ids.size} pixels"
+  ) in problems
+  assert any(
+    "segment_and_animate_int8/video: max |diff| 0.2 > bound 0.1" in p
+    for p in judge(int8_shift=0.2)[1]
+  )
+  assert (
+    "segment_and_animate_int8/segmentation: expected class ids in [0, 4), received [4, 4]"
+  ) in judge(int8_ids=np.full_like(ids, 4))[1]
 
 
-def test_segmenter_without_builtin_ops_is_refused_naming_path_and_ops(segmentation_export,
-                                                                      tmp_path):
+def test_segmenter_without_builtin_ops_is_refused_naming_path_and_ops(
+  segmentation_export, tmp_path
+):
   wd = segmentation_export[3]
   path = segmenter_helpers.save_cumprod(tmp_path / "cumprod_seg")
-  with pytest.raises(tflite.SegmenterConversionError,
-                     match=r"Expected the segmenter '.*cumprod_seg' to convert to TFLite builtin "
-                     r"ops, to be embedded in the segment_and_animate float32 model; received "
-                     r"Select TF ops Cumprod\. Export the \.tflite files without --segmenter"):
-    export_lib.export_workdir(wd, str(tmp_path / "out"), formats=("tflite",),
-                              tflite_variants=("float32",), segmenter=path)
+  with pytest.raises(
+    tflite.SegmenterConversionError,
+    match=r"Expected the segmenter '.*cumprod_seg' to convert to TFLite builtin "
+    r"ops, to be embedded in the segment_and_animate float32 model; received "
+    r"Select TF ops Cumprod\. Export the \.tflite files without --segmenter",
+  ):
+    export_lib.export_workdir(
+      wd, str(tmp_path / "out"), formats=("tflite",), tflite_variants=("float32",), segmenter=path
+    )
   assert not os.path.exists(tmp_path / "out")  # all or nothing: the staging is gone
 
 
 def test_quantized_segmenter_flips_are_recorded_and_the_generator_part_verified(
-    segmentation_export, tmp_path):
+  segmentation_export, tmp_path
+):
   """A segmenter that int8 really quantizes: its argmax flips at a few pixels, the export
   still verifies (the clip against the generator on the model's own ids) and records them.
 
@@ -299,9 +343,13 @@ def test_quantized_segmenter_flips_are_recorded_and_the_generator_part_verified(
   segmenter that flips again).
   """
   path = segmenter_helpers.save_hidden(tmp_path / "hidden")
-  result = export_lib.export_workdir(segmentation_export[3], str(tmp_path / "out"),
-                                     formats=("tflite",), tflite_variants=("float32", "int8"),
-                                     segmenter=path)
+  result = export_lib.export_workdir(
+    segmentation_export[3],
+    str(tmp_path / "out"),
+    formats=("tflite",),
+    tflite_variants=("float32", "int8"),
+    segmenter=path,
+  )
   lite = result["tflite"]["verification"]
   seg = lite["segment_and_animate"]
   assert seg["float32"]["flipped_pixels"] == 0
@@ -309,5 +357,6 @@ def test_quantized_segmenter_flips_are_recorded_and_the_generator_part_verified(
   assert lite["max_abs_diff"]["segment_and_animate_int8/video"] <= 0.1
   # Why the float chain is no reference for int8: 3 flipped pixels moved the clip by 2e-2,
   # eight times what the weights' rounding did (3e-3).
-  assert seg["int8"]["video_vs_float_chain"] > lite["max_abs_diff"][
-      "segment_and_animate_int8/video"]
+  assert (
+    seg["int8"]["video_vs_float_chain"] > lite["max_abs_diff"]["segment_and_animate_int8/video"]
+  )

@@ -24,8 +24,9 @@ LEGEND = {"0": [0, 0, 0], "1": [255, 0, 0], "3": [0, 0, 255]}
 def spade_workdir(tmp_path_factory):
   """A SPADE video smoke generator (4x16x16, 4 classes), untrained, as a workdir."""
   args = egan_spade_video.get_config("smoke").model.generator.args.to_dict()
-  return helpers.make_workdir(tmp_path_factory.mktemp("spade"), "egan_spade_generator_3d",
-                              **args)[0]
+  return helpers.make_workdir(tmp_path_factory.mktemp("spade"), "egan_spade_generator_3d", **args)[
+    0
+  ]
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +58,15 @@ def test_colour_drawing_maps_through_the_legend(tmp_path, legend):
     from_mask.read_mask(path, legend)
 
 
-@pytest.mark.parametrize("content,message", [
+@pytest.mark.parametrize(
+  "content,message",
+  [
     ("{not json", "Expected a JSON legend"),
     ('{"sky": [1, 2, 3]}', "Expected legend entries"),
     ('{"1": [1, 2, 300]}', "Expected legend entries"),
     ('{"1": [1, 2, 3], "2": [1, 2, 3]}', "Expected one class per colour"),
-])
+  ],
+)
 def test_legend_errors(tmp_path, content, message):
   path = tmp_path / "bad.json"
   path.write_text(content)
@@ -88,8 +92,7 @@ def test_cli_writes_the_clip_and_matches_the_signature(spade_workdir, generator,
   np.testing.assert_allclose(served, video, atol=1e-5)
 
 
-def test_class_ids_out_of_range_and_wrong_models_are_refused(spade_workdir, generator,
-                                                             tmp_path):
+def test_class_ids_out_of_range_and_wrong_models_are_refused(spade_workdir, generator, tmp_path):
   with pytest.raises(ValueError, match=r"Expected class ids in \[0, 4\)"):
     from_mask.generate(generator, np.full([16, 16], 7, np.int32))
   with pytest.raises(ValueError, match="Expected --out to end in .mp4 or .gif"):
@@ -101,8 +104,8 @@ def test_class_ids_out_of_range_and_wrong_models_are_refused(spade_workdir, gene
 @pytest.mark.slow
 def test_spade_workdir_exports_a_verified_from_mask_signature(spade_workdir, tmp_path):
   from export import export as export_lib
-  result = export_lib.export_workdir(spade_workdir, str(tmp_path / "out"),
-                                     formats=("saved_model",))
+
+  result = export_lib.export_workdir(spade_workdir, str(tmp_path / "out"), formats=("saved_model",))
   assert result["saved_model"]["verification"]["worst"] <= 1e-5
   loaded = tf.saved_model.load(result["saved_model"]["path"])
   assert {"from_mask", "from_mask_seeded"} <= set(loaded.signatures)

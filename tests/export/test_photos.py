@@ -19,7 +19,7 @@ RED, BLUE = (200, 30, 40), (20, 40, 210)
 def _two_colour(height=12, width=20):
   """uint8 [H, W, 3]: RED left half, BLUE right half (orientation shows)."""
   rgb = np.zeros((height, width, 3), np.uint8)
-  rgb[:, :width // 2], rgb[:, width // 2:] = RED, BLUE
+  rgb[:, : width // 2], rgb[:, width // 2 :] = RED, BLUE
   return rgb
 
 
@@ -45,7 +45,8 @@ def test_alpha_is_composited_on_the_stated_background(tmp_path):
 def test_palette_greyscale_cmyk_and_16_bit(tmp_path):
   rgb = _two_colour()
   Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=4).save(
-      tmp_path / "p.png")
+    tmp_path / "p.png"
+  )
   np.testing.assert_array_equal(video_io.read_image(str(tmp_path / "p.png")), rgb)
   palette = Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
   palette.info["transparency"] = palette.getpixel((0, 0))  # RED's index
@@ -54,12 +55,13 @@ def test_palette_greyscale_cmyk_and_16_bit(tmp_path):
   np.testing.assert_array_equal(got[:, 0], 255)
   np.testing.assert_array_equal(got[:, -1], np.broadcast_to(BLUE, (12, 3)))
   Image.fromarray(rgb[..., 0]).save(tmp_path / "l.png")
-  np.testing.assert_array_equal(video_io.read_image(str(tmp_path / "l.png")),
-                                np.repeat(rgb[..., :1], 3, -1))
+  np.testing.assert_array_equal(
+    video_io.read_image(str(tmp_path / "l.png")), np.repeat(rgb[..., :1], 3, -1)
+  )
   Image.fromarray(rgb).convert("CMYK").save(tmp_path / "c.jpg", quality=98, subsampling=0)
   np.testing.assert_allclose(video_io.read_image(str(tmp_path / "c.jpg")), rgb, atol=12)
   # 16-bit greyscale: Pillow's own RGB conversion turns it white.
-  ramp = (np.arange(16 * 8, dtype=np.uint16).reshape(8, 16) * 500)
+  ramp = np.arange(16 * 8, dtype=np.uint16).reshape(8, 16) * 500
   Image.fromarray(ramp).save(tmp_path / "g16.png")
   with Image.open(tmp_path / "g16.png") as image:
     assert image.mode.startswith("I")
@@ -108,10 +110,20 @@ def test_refusals_are_one_line_naming_the_file(tmp_path):
   # The CLIs print it as one line, before any workdir is read.
   for module, flag in (("export.animate", "--image"), ("export.from_mask", "--mask")):
     result = subprocess.run(
-        [sys.executable, "-m", module, f"--workdir={tmp_path}/none",
-         f"{flag}={tmp_path}/notes.txt", f"--out={tmp_path}/o.mp4"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-        env={**os.environ, "PYTHONPATH": ROOT})
+      [
+        sys.executable,
+        "-m",
+        module,
+        f"--workdir={tmp_path}/none",
+        f"{flag}={tmp_path}/notes.txt",
+        f"--out={tmp_path}/o.mp4",
+      ],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      check=False,
+      env={**os.environ, "PYTHONPATH": ROOT},
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "notes.txt" in result.stderr.strip().splitlines()[-1]
 
@@ -151,5 +163,5 @@ def test_training_and_serving_resize_agree_on_a_real_size_photo(tmp_path):
   assert np.abs(trained - served).max() <= 1.0
   aliased = tf.image.resize(grass[None].astype(np.float32), [64, 114], antialias=False)
   aliased = aliased.numpy()[0, :, 25:89]
-  psnr = 10 * np.log10(255.0 ** 2 / np.mean((aliased - served) ** 2))
+  psnr = 10 * np.log10(255.0**2 / np.mean((aliased - served) ** 2))
   assert psnr < 30.0

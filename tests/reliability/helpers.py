@@ -14,14 +14,19 @@ from trainers.data import format as record_format
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 RUN_TINY = os.path.join(ROOT, "tests", "trainers", "run_tiny.py")
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-           PYTHONPATH=os.pathsep.join([ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+ENV = dict(
+  os.environ,
+  TF_CPP_MIN_LOG_LEVEL="2",
+  PYTHONPATH=os.pathsep.join([ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
+)
 
 
 def good_examples(n, frames=4, size=8, seed=0):
   rng = np.random.default_rng(seed)
-  return [record_format.encode_clip(rng.integers(0, 255, (frames, size, size, 3), np.uint8))
-          for _ in range(n)]
+  return [
+    record_format.encode_clip(rng.integers(0, 255, (frames, size, size, 3), np.uint8))
+    for _ in range(n)
+  ]
 
 
 def label_only_examples(n):
@@ -49,7 +54,7 @@ def data_config(**overrides):
 def config_file(tmp_path, overrides, name="tiny.py"):
   """A config file of the tiny test networks with dotted `overrides`, for trainers.train."""
   path = tmp_path / name
-  path.write_text(f'''import sys
+  path.write_text(f"""import sys
 sys.path[:0] = [{os.path.join(ROOT, "tests", "trainers")!r}, {ROOT!r}]
 import trainer_helpers
 
@@ -63,22 +68,34 @@ def get_config():
       node = node[p]
     node[last] = tuple(value) if isinstance(value, list) else value
   return c
-''')
+""")
   return str(path)
 
 
 def train_cli(config, workdir, *flags, timeout=300, **kwargs):
   """Runs `python -m trainers.train` on a config file; returns the CompletedProcess."""
-  args = [sys.executable, "-m", "trainers.train", f"--config={config}", f"--workdir={workdir}",
-          *flags]
-  return subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                        **kwargs)
+  args = [
+    sys.executable,
+    "-m",
+    "trainers.train",
+    f"--config={config}",
+    f"--workdir={workdir}",
+    *flags,
+  ]
+  return subprocess.run(
+    args, env=ENV, capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs
+  )
 
 
 def start_tiny(workdir, overrides, **kwargs):
   """Starts tests/trainers/run_tiny.py in a subprocess (stderr piped, text)."""
-  return subprocess.Popen([sys.executable, RUN_TINY, str(workdir), json.dumps(overrides)],
-                          env=ENV, stderr=subprocess.PIPE, text=True, **kwargs)
+  return subprocess.Popen(
+    [sys.executable, RUN_TINY, str(workdir), json.dumps(overrides)],
+    env=ENV,
+    stderr=subprocess.PIPE,
+    text=True,
+    **kwargs,
+  )
 
 
 def run_tiny(workdir, overrides, timeout=300):

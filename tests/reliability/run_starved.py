@@ -6,8 +6,10 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.join(os.path.dirname(HERE), "trainers"),
-                os.path.dirname(os.path.dirname(HERE))]
+sys.path[:0] = [
+  os.path.join(os.path.dirname(HERE), "trainers"),
+  os.path.dirname(os.path.dirname(HERE)),
+]
 
 import run_tiny  # pylint: disable=g-import-not-at-top
 

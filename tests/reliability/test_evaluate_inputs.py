@@ -18,5 +18,14 @@ def test_too_few_real_clips_fail_before_any_fake_clip():
   real = sources.ArraySource("two clips", np.zeros([2, 4, 16, 16, 3], np.float32))
   fake = _NeverAsked("fake", np.zeros([4, 4, 16, 16, 3], np.float32))
   with pytest.raises(ValueError, match="Expected 4 clips from --real='two clips', received 2"):
-    evaluate.evaluate(real, fake, "fd_r3d", num_videos=4, num_frames=4, height=16, width=16,
-                      batch_size=2, networks=evaluate.Networks("fd_r3d"))
+    evaluate.evaluate(
+      real,
+      fake,
+      "fd_r3d",
+      num_videos=4,
+      num_frames=4,
+      height=16,
+      width=16,
+      batch_size=2,
+      networks=evaluate.Networks("fd_r3d"),
+    )

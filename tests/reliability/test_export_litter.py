@@ -30,8 +30,7 @@ def test_staging_and_scratch_of_dead_exports_are_swept(tmp_path, caplog):
     assert f"Removing {tmp_path / name}, left by an export" in caplog.text
 
 
-def test_verification_scratch_lives_beside_the_artefact_not_in_the_temp_dir(tmp_path,
-                                                                            monkeypatch):
+def test_verification_scratch_lives_beside_the_artefact_not_in_the_temp_dir(tmp_path, monkeypatch):
   artefact = tmp_path / "out" / ".1.tmp-1-x"
   os.makedirs(artefact)
   seen = {}
@@ -59,13 +58,24 @@ def _running(pid):
 
 def test_the_verification_child_dies_with_a_killed_parent(tmp_path):
   # Before: a SIGKILLed export left its verification child running (parent id 1).
-  parent = subprocess.Popen([sys.executable, "-c", (
-      "import subprocess, sys, time\n"
-      "from export import verify\n"
-      "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
-      " **verify.child_process_options())\n"
-      "print(child.pid, flush=True)\n"
-      "time.sleep(120)\n")], env=helpers.ENV, cwd=helpers.ROOT, stdout=subprocess.PIPE, text=True)
+  parent = subprocess.Popen(
+    [
+      sys.executable,
+      "-c",
+      (
+        "import subprocess, sys, time\n"
+        "from export import verify\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
+        " **verify.child_process_options())\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n"
+      ),
+    ],
+    env=helpers.ENV,
+    cwd=helpers.ROOT,
+    stdout=subprocess.PIPE,
+    text=True,
+  )
   try:
     child = int(parent.stdout.readline())
     assert _running(child)

@@ -28,10 +28,13 @@ def test_records_of_another_schema_raise_naming_the_file(tmp_path):
 
 def test_unusable_input_ends_within_seconds_naming_files_and_counts(tmp_path):
   # Before: with skip_corrupt every record was dropped silently and training spun for ever.
-  paths = [helpers.write_shard(tmp_path / f"other-{i}.tfrecord", helpers.label_only_examples(3))
-           for i in range(2)]
-  cfg = helpers.data_config(source="tfrecord", train_files=str(tmp_path / "other-*.tfrecord"),
-                            skip_corrupt=True)
+  paths = [
+    helpers.write_shard(tmp_path / f"other-{i}.tfrecord", helpers.label_only_examples(3))
+    for i in range(2)
+  ]
+  cfg = helpers.data_config(
+    source="tfrecord", train_files=str(tmp_path / "other-*.tfrecord"), skip_corrupt=True
+  )
   start = time.monotonic()
   with pytest.raises(tf.errors.OpError) as error:
     next(iter(pipeline.make_dataset(cfg, 2, training=True)))
@@ -48,32 +51,44 @@ def test_unusable_input_ends_within_seconds_naming_files_and_counts(tmp_path):
 def test_every_skip_is_counted_by_kind_and_file(tmp_path):
   bad_frames = helpers.good_examples(1)[0]
   bad_frames.features.feature["frames"].bytes_list.value[:] = [b"not an image"] * 4
-  mixed = helpers.write_shard(tmp_path / "mixed.tfrecord", helpers.good_examples(3)
-                              + helpers.label_only_examples(1) + [bad_frames])
+  mixed = helpers.write_shard(
+    tmp_path / "mixed.tfrecord",
+    helpers.good_examples(3) + helpers.label_only_examples(1) + [bad_frames],
+  )
   damaged = helpers.good_examples(1)[0]
   jpeg = damaged.features.feature["frames"].bytes_list.value[0]
-  damaged.features.feature["frames"].bytes_list.value[0] = jpeg[:len(jpeg) // 2] + b"\xff\xd9"
+  damaged.features.feature["frames"].bytes_list.value[0] = jpeg[: len(jpeg) // 2] + b"\xff\xd9"
   other = helpers.write_shard(tmp_path / "other.tfrecord", [damaged] + helpers.good_examples(2))
   pipeline.reset_skipped_records()
   cfg = helpers.data_config(source="tfrecord", eval_files=f"{mixed},{other}", skip_corrupt=True)
   assert len(_read_all(cfg)) == 5
-  assert pipeline.skip_report() == {mixed: {"schema": 1, "frames": 1},
-                                    pipeline.UNKNOWN_FILE: {pipeline.UNDECODABLE: 1}}
+  assert pipeline.skip_report() == {
+    mixed: {"schema": 1, "frames": 1},
+    pipeline.UNKNOWN_FILE: {pipeline.UNDECODABLE: 1},
+  }
 
 
 def test_a_skip_rate_above_the_bound_stops_reading(tmp_path):
-  path = helpers.write_shard(tmp_path / "quarter.tfrecord",
-                             helpers.good_examples(3) + helpers.label_only_examples(1))
-  ok = helpers.data_config(source="tfrecord", train_files=path, skip_corrupt=True,
-                           max_skip_rate=0.3)
+  path = helpers.write_shard(
+    tmp_path / "quarter.tfrecord", helpers.good_examples(3) + helpers.label_only_examples(1)
+  )
+  ok = helpers.data_config(
+    source="tfrecord", train_files=path, skip_corrupt=True, max_skip_rate=0.3
+  )
   assert len(_read_all(ok, training=True, limit=200)) == 200  # 25% skipped is allowed
-  strict = helpers.data_config(source="tfrecord", train_files=path, skip_corrupt=True,
-                               max_skip_rate=0.2)
+  strict = helpers.data_config(
+    source="tfrecord", train_files=path, skip_corrupt=True, max_skip_rate=0.2
+  )
   with pytest.raises(tf.errors.OpError, match="DataError.*data.max_skip_rate=0.2"):
     _read_all(strict, training=True, limit=200)
   with pytest.raises(ValueError, match="max_skip_rate in \\[0, 1\\)"):
-    pipeline.make_dataset(helpers.data_config(source="tfrecord", train_files=path,
-                                              skip_corrupt=True, max_skip_rate=1.0), 1, True)
+    pipeline.make_dataset(
+      helpers.data_config(
+        source="tfrecord", train_files=path, skip_corrupt=True, max_skip_rate=1.0
+      ),
+      1,
+      True,
+    )
 
 
 def test_empty_shards_are_named_and_reported(tmp_path, caplog):

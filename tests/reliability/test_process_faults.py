@@ -15,8 +15,12 @@ STARVED = os.path.join(helpers.HERE, "run_starved.py")
 
 def _start_starved(workdir, **overrides):
   overrides = {"train.steps": 100, "train.checkpoint_every": 1, "train.log_every": 1, **overrides}
-  return subprocess.Popen([sys.executable, STARVED, str(workdir), json.dumps(overrides)],
-                          env=helpers.ENV, stderr=subprocess.PIPE, text=True)
+  return subprocess.Popen(
+    [sys.executable, STARVED, str(workdir), json.dumps(overrides)],
+    env=helpers.ENV,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
 
 
 def _wait_for(proc, text, timeout=240):
@@ -59,15 +63,22 @@ def test_two_ctrl_c_end_a_run_whose_input_never_delivers_at_once(tmp_path):
 @pytest.mark.slow  # ~40 s: trainers in fresh processes
 def test_an_input_without_a_usable_clip_ends_with_one_line_naming_the_file(tmp_path):
   shard = helpers.write_shard(tmp_path / "other.tfrecord", helpers.label_only_examples(4))
-  config = helpers.config_file(tmp_path, {
-      "data.source": "tfrecord", "data.train_files": shard, "data.skip_corrupt": True,
-      "train.steps": 10})
+  config = helpers.config_file(
+    tmp_path,
+    {
+      "data.source": "tfrecord",
+      "data.train_files": shard,
+      "data.skip_corrupt": True,
+      "train.steps": 10,
+    },
+  )
   start = time.monotonic()
   res = helpers.train_cli(config, tmp_path / "wd")
   assert res.returncode == 1, res.stderr[-3000:]
   line = helpers.last_line(res.stderr)
-  assert line.startswith("train.py: error: Expected at most data.max_skip_rate=0.01"), (
-      res.stderr[-3000:])
+  assert line.startswith("train.py: error: Expected at most data.max_skip_rate=0.01"), res.stderr[
+    -3000:
+  ]
   assert f"in {shard} (1000 schema)" in line
   assert "Traceback" not in res.stderr
   assert time.monotonic() - start < 120  # includes starting TensorFlow and building
@@ -75,12 +86,14 @@ def test_an_input_without_a_usable_clip_ends_with_one_line_naming_the_file(tmp_p
 
 @pytest.mark.slow  # ~40 s: trainers in fresh processes
 def test_user_errors_are_one_line_and_the_traceback_needs_verbosity(tmp_path):
-  nothing = helpers.config_file(tmp_path, {
-      "data.source": "tfrecord", "data.train_files": str(tmp_path / "none-*.tfrecord")})
+  nothing = helpers.config_file(
+    tmp_path, {"data.source": "tfrecord", "data.train_files": str(tmp_path / "none-*.tfrecord")}
+  )
   res = helpers.train_cli(nothing, tmp_path / "wd")
   assert res.returncode == 1
   assert helpers.last_line(res.stderr).startswith(
-      "train.py: error: Expected data.train_files to match files for the training input")
+    "train.py: error: Expected data.train_files to match files for the training input"
+  )
   assert "Traceback" not in res.stderr and not os.path.exists(tmp_path / "wd")
   verbose = helpers.train_cli(nothing, tmp_path / "wd", "--verbosity=1")
   assert verbose.returncode != 0 and "Traceback" in verbose.stderr
@@ -89,24 +102,26 @@ def test_user_errors_are_one_line_and_the_traceback_needs_verbosity(tmp_path):
   res = helpers.train_cli(helpers.config_file(tmp_path, {}), afile)
   assert res.returncode == 1
   assert helpers.last_line(res.stderr) == (
-      f"train.py: error: Expected --workdir to be a directory, received {afile}, which is a "
-      "file.")
+    f"train.py: error: Expected --workdir to be a directory, received {afile}, which is a file."
+  )
 
 
 @pytest.mark.slow  # ~40 s: trainers in fresh processes
 def test_a_second_trainer_on_a_busy_workdir_stops_naming_the_first(tmp_path):
   # Before: both exited 0 and left two runs' checkpoints interleaved.
-  first = helpers.start_tiny(tmp_path / "wd", {"train.steps": 10**6, "train.log_every": 1,
-                                               "train.checkpoint_every": 0})
+  first = helpers.start_tiny(
+    tmp_path / "wd", {"train.steps": 10**6, "train.log_every": 1, "train.checkpoint_every": 0}
+  )
   try:
     seen = _wait_for(first, "step 2/")
     assert any("step 2/" in line for line in seen), "".join(seen)[-3000:]
     res = helpers.train_cli(helpers.config_file(tmp_path, {}), tmp_path / "wd")
     assert res.returncode == 1
     assert helpers.last_line(res.stderr).startswith(
-        f"train.py: error: Expected no other run training in {tmp_path / 'wd'}, received one "
-        "holding "
-        f"{tmp_path / 'wd' / 'lock'}: pid {first.pid} on host ")
+      f"train.py: error: Expected no other run training in {tmp_path / 'wd'}, received one "
+      "holding "
+      f"{tmp_path / 'wd' / 'lock'}: pid {first.pid} on host "
+    )
   finally:
     first.send_signal(signal.SIGTERM)
     first.communicate(timeout=120)
@@ -119,9 +134,16 @@ def test_a_workdir_reads_safely_while_it_trains(tmp_path):
   # Checkpoints appear complete (renamed) and vanish (max_to_keep) while the reader works.
   import trainer_helpers  # noqa: F401  pylint: disable=g-import-not-at-top  (tiny networks)
   from trainers import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
-  proc = helpers.start_tiny(tmp_path / "wd", {
-      "train.steps": 10**6, "train.log_every": 1, "train.checkpoint_every": 1,
-      "train.keep_checkpoints": 1})
+
+  proc = helpers.start_tiny(
+    tmp_path / "wd",
+    {
+      "train.steps": 10**6,
+      "train.log_every": 1,
+      "train.checkpoint_every": 1,
+      "train.keep_checkpoints": 1,
+    },
+  )
   try:
     seen = _wait_for(proc, "step 2/")
     assert any("step 2/" in line for line in seen), "".join(seen)[-3000:]

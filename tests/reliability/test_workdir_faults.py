@@ -32,8 +32,9 @@ def _trained(tmp_path, steps=2, **train):
 def test_a_second_holder_is_refused_naming_the_first(tmp_path):
   first = workdir_lib.WorkdirLock(str(tmp_path)).acquire()
   try:
-    with pytest.raises(errors.WorkdirLockedError,
-                       match=f"pid {os.getpid()} on host {socket.gethostname()}"):
+    with pytest.raises(
+      errors.WorkdirLockedError, match=f"pid {os.getpid()} on host {socket.gethostname()}"
+    ):
       workdir_lib.WorkdirLock(str(tmp_path)).acquire()  # flock is per open file: refused
   finally:
     first.release()
@@ -63,10 +64,12 @@ def test_a_workdir_that_is_a_file_or_unwritable_is_one_line(tmp_path, monkeypatc
   with pytest.raises(errors.RunError, match="Expected --workdir to be a directory"):
     workdir_lib.WorkdirLock(str(afile)).acquire()
   real_open = os.open
+
   def read_only(path, *args, **kwargs):
     if str(path).endswith(workdir_lib.LOCK_FILE):
       raise PermissionError(errno.EACCES, "Permission denied", path)
     return real_open(path, *args, **kwargs)
+
   monkeypatch.setattr(os, "open", read_only)
   with pytest.raises(errors.RunError, match="Expected a writable workdir.*Permission denied"):
     workdir_lib.WorkdirLock(str(tmp_path / "ro")).acquire()
@@ -111,7 +114,8 @@ def test_resuming_with_another_model_is_refused_naming_the_fields(tmp_path):
 
 
 def test_a_full_disk_during_the_index_merge_leaves_no_checkpoint_under_its_name(
-    tmp_path, monkeypatch):
+  tmp_path, monkeypatch
+):
   real_write = tf.train.Checkpoint._write  # pylint: disable=protected-access
   calls = []
 
@@ -132,7 +136,10 @@ def test_a_full_disk_during_the_index_merge_leaves_no_checkpoint_under_its_name(
   assert "ckpt-2" in str(error.value) and "No space left on device" in str(error.value)
   assert "ckpt-1, is kept" in str(error.value)
   assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == [
-      "checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index"]
+    "checkpoint",
+    "ckpt-1.data-00000-of-00001",
+    "ckpt-1.index",
+  ]
   assert workdir_lib.latest_checkpoint(wd).endswith("ckpt-1")
 
 
@@ -179,8 +186,9 @@ def test_a_conditional_model_from_training_files_alone_samples_from_them(tmp_pat
 
 def test_too_few_clips_for_the_sample_grid_fail_before_anything_is_written(tmp_path):
   c = _conditional(tmp_path, clips=2, num_samples=4)
-  with pytest.raises(errors.ConfigError, match="train.num_samples=4 clips in data.train_files.*"
-                     "received 2"):
+  with pytest.raises(
+    errors.ConfigError, match="train.num_samples=4 clips in data.train_files.*received 2"
+  ):
     loop.run(c, str(tmp_path / "wd"))
   assert not os.path.exists(tmp_path / "wd")
   c = _conditional(tmp_path, clips=2)
@@ -197,8 +205,10 @@ def test_too_few_clips_for_the_sample_grid_fail_before_anything_is_written(tmp_p
 
 def test_skipped_records_are_written_to_the_workdir_and_tensorboard(tmp_path):
   from trainers.data import pipeline  # pylint: disable=g-import-not-at-top
-  shard = helpers.write_shard(tmp_path / "mixed.tfrecord",
-                              helpers.good_examples(4) + helpers.label_only_examples(1))
+
+  shard = helpers.write_shard(
+    tmp_path / "mixed.tfrecord", helpers.good_examples(4) + helpers.label_only_examples(1)
+  )
   c = _tiny(steps=2, log_every=1, summary_every=0, checkpoint_every=0)
   c.data.source, c.data.train_files, c.data.skip_corrupt = "tfrecord", shard, True
   pipeline.reset_skipped_records()

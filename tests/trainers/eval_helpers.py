@@ -60,8 +60,10 @@ class StandInInception(tf.Module):
     low = tf.reduce_min(images, axis=[1, 2, 3])[:, None]
     high = tf.reduce_max(images, axis=[1, 2, 3])[:, None]
     pool = tf.concat([means, low, high, tf.matmul(means, self.to_pool)], axis=1)
-    return {"logits": 10.0 * tf.matmul(means, self.to_logits),
-            "pool_3": tf.reshape(pool, [-1, 1, 1, self.pool_dim])}
+    return {
+      "logits": 10.0 * tf.matmul(means, self.to_logits),
+      "pool_3": tf.reshape(pool, [-1, 1, 1, self.pool_dim]),
+    }
 
 
 def save_stand_in_inception(tmp_path_factory, pool_dim=2048):

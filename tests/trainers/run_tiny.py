@@ -22,13 +22,14 @@ def main(workdir, overrides, out=None):
   cpus = overrides.pop("logical_cpus", 0)
   if cpus:
     cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * cpus)
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpus)
   from absl import logging
+
   logging.set_verbosity(logging.INFO)
   logging.use_absl_handler()
   import trainer_helpers
   from trainers import loop
+
   config = trainer_helpers.tiny_config()
   for key, value in overrides.items():
     node = config

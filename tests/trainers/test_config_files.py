@@ -29,7 +29,8 @@ def test_name_and_path_give_the_same_config():
 
 
 def test_a_config_file_elsewhere_uses_the_installed_configs(tmp_path):
-  (tmp_path / "mine.py").write_text(textwrap.dedent("""\
+  (tmp_path / "mine.py").write_text(
+    textwrap.dedent("""\
       from configs import common
       from configs import vgan_two_stream
 
@@ -38,23 +39,38 @@ def test_a_config_file_elsewhere_uses_the_installed_configs(tmp_path):
         c = vgan_two_stream.get_config("smoke" if arg.smoke else None)
         c.train.steps = arg.steps
         return c
-      """))
-  c = parse(["train", f"--config={tmp_path}/mine.py:smoke,steps=3",
-             "--config.train.batch_size=1"])
+      """)
+  )
+  c = parse(["train", f"--config={tmp_path}/mine.py:smoke,steps=3", "--config.train.batch_size=1"])
   assert (c.train.steps, c.train.batch_size, c.data.num_frames) == (3, 1, 8)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--config=vgan_two_streem"], "Unknown config 'vgan_two_streem'. Did you mean "
-     "'vgan_two_stream'? Expected a path to a .py file or one of: dvdgan_s, "),
+@pytest.mark.parametrize(
+  "argv, message",
+  [
+    (
+      ["--config=vgan_two_streem"],
+      "Unknown config 'vgan_two_streem'. Did you mean "
+      "'vgan_two_stream'? Expected a path to a .py file or one of: dvdgan_s, ",
+    ),
     (["--config=/no/such/config.py"], "Config file /no/such/config.py does not exist"),
-    (["--config=vgan_two_stream:smok"], "--config=vgan_two_stream:smok: Expected config "
-     "argument keys from ['smoke'], received 'smok' (did you mean 'smoke'?)"),
-    (["--config=vgan_two_stream", "--config.train.stepz=3"], "Unknown config field "
-     "--config.train.stepz: train has no 'stepz'; did you mean --config.train.steps?"),
-    (["--config=vgan_two_stream", "--config.trian.steps=3"], "Unknown config field "
-     "--config.trian.steps: the config has no 'trian'; did you mean --config.train?"),
-])
+    (
+      ["--config=vgan_two_stream:smok"],
+      "--config=vgan_two_stream:smok: Expected config "
+      "argument keys from ['smoke'], received 'smok' (did you mean 'smoke'?)",
+    ),
+    (
+      ["--config=vgan_two_stream", "--config.train.stepz=3"],
+      "Unknown config field "
+      "--config.train.stepz: train has no 'stepz'; did you mean --config.train.steps?",
+    ),
+    (
+      ["--config=vgan_two_stream", "--config.trian.steps=3"],
+      "Unknown config field "
+      "--config.trian.steps: the config has no 'trian'; did you mean --config.train?",
+    ),
+  ],
+)
 def test_user_errors_say_what_was_expected(argv, message):
   with pytest.raises(cli.UserError) as info:
     parse(["train", *argv])
@@ -68,8 +84,14 @@ def test_tuple_element_override_is_not_an_unknown_field():
 
 def run_python(code, *args, cwd):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env,
-                        capture_output=True, text=True, timeout=120)
+  return subprocess.run(
+    [sys.executable, "-c", code, *args],
+    cwd=cwd,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
 
 
 def test_user_error_is_one_line_and_status_2_traceback_only_with_verbosity(tmp_path):
@@ -96,17 +118,23 @@ def test_config_folder_cannot_hijack_imports(tmp_path):
   folder and fake `configs` modules beside it: only the file itself is read."""
   folder = tmp_path / "configs"
   folder.mkdir()
-  for fake in (tmp_path / "ml_collections" / "__init__.py", folder / "__init__.py",
-               folder / "common.py", tmp_path / "zoo" / "__init__.py"):
+  for fake in (
+    tmp_path / "ml_collections" / "__init__.py",
+    folder / "__init__.py",
+    folder / "common.py",
+    tmp_path / "zoo" / "__init__.py",
+  ):
     fake.parent.mkdir(exist_ok=True)
     fake.write_text("raise RuntimeError('hijacked: ' + __file__)\n")
-  (folder / "mine.py").write_text(textwrap.dedent("""\
+  (folder / "mine.py").write_text(
+    textwrap.dedent("""\
       from configs import common
       from configs import vgan_two_stream
 
       def get_config(arg=None):
         return vgan_two_stream.get_config(arg)
-      """))
+      """)
+  )
   # trainers.train's own flag definitions and parsing, as `python -m trainers.train` runs
   # them, in a fresh process; no training.
   code = textwrap.dedent("""\
@@ -124,8 +152,9 @@ def test_config_folder_cannot_hijack_imports(tmp_path):
       """)
   elsewhere = tmp_path / "elsewhere"  # python -c puts its working folder on sys.path
   elsewhere.mkdir()
-  res = run_python(code, f"--config={folder}/mine.py:smoke", "--workdir=unused",
-                   str(tmp_path), cwd=elsewhere)
+  res = run_python(
+    code, f"--config={folder}/mine.py:smoke", "--workdir=unused", str(tmp_path), cwd=elsewhere
+  )
   assert res.returncode == 0, res.stderr[-3000:]
   assert res.stdout.strip().endswith("ok")
   assert "hijacked" not in res.stderr

@@ -19,24 +19,46 @@ from trainers import tasks
 def test_paper_hyperparameters():
   dcgan, resnet = egan_dcgan_image.get_config(), egan_resnet_image.get_config()
   resnet3d, spade = egan_resnet_video.get_config(), egan_spade_image.get_config("size=small,vae")
-  assert (dcgan.objective.gan_loss, dcgan.optimizer.name, dcgan.optimizer.g_lr,
-          dcgan.optimizer.beta1, dcgan.optimizer.beta2) == ("hinge", "adam", 2e-4, 0.0, 0.999)
-  assert (resnet.objective.gan_loss, resnet.objective.r1_weight, resnet.optimizer.name,
-          resnet.optimizer.g_lr, resnet.train.ema_decay) == (
-              "non_saturating", 10.0, "rmsprop", 1e-4, 0.999)
+  assert (
+    dcgan.objective.gan_loss,
+    dcgan.optimizer.name,
+    dcgan.optimizer.g_lr,
+    dcgan.optimizer.beta1,
+    dcgan.optimizer.beta2,
+  ) == ("hinge", "adam", 2e-4, 0.0, 0.999)
+  assert (
+    resnet.objective.gan_loss,
+    resnet.objective.r1_weight,
+    resnet.optimizer.name,
+    resnet.optimizer.g_lr,
+    resnet.train.ema_decay,
+  ) == ("non_saturating", 10.0, "rmsprop", 1e-4, 0.999)
   assert (resnet3d.optimizer.g_lr, resnet3d.optimizer.d_lr) == (1e-5, 3e-5)
   assert resnet.optimizer.rho == resnet3d.optimizer.rho == 0.99  # PyTorch's RMSprop alpha
-  assert (spade.objective.gan_loss, spade.objective.feature_matching, spade.objective.vgg_weight,
-          spade.objective.kl_weight, spade.optimizer.beta1, spade.optimizer.beta2) == (
-              "hinge", 10.0, 10.0, 0.05, 0.0, 0.9)
+  assert (
+    spade.objective.gan_loss,
+    spade.objective.feature_matching,
+    spade.objective.vgg_weight,
+    spade.objective.kl_weight,
+    spade.optimizer.beta1,
+    spade.optimizer.beta2,
+  ) == ("hinge", 10.0, 10.0, 0.05, 0.0, 0.9)
   assert spade.model.generator.args.use_vae and spade.model.generator.args.size == "small"
   assert egan_spade_image.get_config("size=mid").objective.kl_weight == 0.0
   for c in (dcgan, resnet, spade):  # frames: resize 160, crop 128, flip, one per clip
     assert (c.data.resize, c.data.height, c.data.random_flip, c.data.frame_mode) == (
-        160, 128, True, True)
+      160,
+      128,
+      True,
+      True,
+    )
   video = egan_spade_video.get_config("size=small")
-  assert (video.data.num_frames, video.data.frame_stride, video.data.max_start,
-          video.data.frame_mode) == (8, 3, 8, False)
+  assert (
+    video.data.num_frames,
+    video.data.frame_stride,
+    video.data.max_start,
+    video.data.frame_mode,
+  ) == (8, 3, 8, False)
   assert egan_dcgan_video.get_config().data.num_frames == 32
 
 
@@ -54,8 +76,10 @@ def test_spade_task_terms_and_the_vgg_warning(caplog):
     task = tasks.make_task(c)
   assert isinstance(task, tasks.SPADETask) and task.vae and task.vgg is None
   assert "VGG perceptual loss is OFF" in caplog.text
-  batch = {"video": tf.random.stateless_uniform([2, 1, 16, 16, 3], [1, 1], -1, 1),
-           "segmentation": tf.random.stateless_uniform([2, 16, 16], [2, 2], 0, 4, tf.int32)}
+  batch = {
+    "video": tf.random.stateless_uniform([2, 1, 16, 16, 3], [1, 1], -1, 1),
+    "segmentation": tf.random.stateless_uniform([2, 16, 16], [2, 2], 0, 4, tf.int32),
+  }
   task.build(batch)
   seed, step = tf.constant([1, 2], tf.int64), tf.constant(0, tf.int64)
   _, terms = task.g_loss(batch, seed, step)
@@ -66,17 +90,20 @@ def test_spade_task_terms_and_the_vgg_warning(caplog):
   assert {"d_d0/loss", "d_d1/loss"} <= set(d_terms)
   # Feature matching is 0 when the fake is the real clip; KL is 0 for N(0, I).
   zeros = tf.zeros([2, 256])
-  extra = task.generator_terms(batch, batch["video"], {"mu": zeros, "logvar": zeros},
-                               batch["segmentation"])
+  extra = task.generator_terms(
+    batch, batch["video"], {"mu": zeros, "logvar": zeros}, batch["segmentation"]
+  )
   assert extra["g/feature_matching"][0] == 10.0 and extra["g/kl"][0] == 0.05
   assert float(extra["g/feature_matching"][1]) == pytest.approx(0.0, abs=1e-6)
   assert float(extra["g/kl"][1]) == pytest.approx(0.0, abs=1e-6)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", [egan_dcgan_video, egan_resnet_image, egan_resnet_video,
-                                    egan_spade_image, egan_spade_video],
-                         ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+  "module",
+  [egan_dcgan_video, egan_resnet_image, egan_resnet_video, egan_spade_image, egan_spade_video],
+  ids=lambda m: m.__name__,
+)
 def test_smoke_training(module, tmp_path):
   assert smoke_run(module, tmp_path).current_step() == 2
 
@@ -84,6 +111,7 @@ def test_smoke_training(module, tmp_path):
 @pytest.mark.slow
 def test_vgg_term_on_with_a_local_weights_file(tmp_path):
   import keras
+
   path = str(tmp_path / "vgg19.weights.h5")
   keras.applications.VGG19(include_top=False, weights=None).save_weights(path)
   c = egan_spade_image.get_config("smoke")

@@ -29,7 +29,8 @@ def test_self_distance_zero_and_symmetry():
   mu1, mu2 = rng.normal(size=16), rng.normal(size=16)
   assert abs(frechet.frechet_distance(mu1, s1, mu1, s1)) < 1e-8 * np.trace(s1)
   assert frechet.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(
-      frechet.frechet_distance(mu2, s2, mu1, s1), rel=1e-9)
+    frechet.frechet_distance(mu2, s2, mu1, s1), rel=1e-9
+  )
 
 
 def test_closed_forms():
@@ -52,11 +53,12 @@ def test_streaming_stats_match_numpy():
   x = rng.normal(loc=50.0, size=(103, 7)).astype(np.float32)
   stats = frechet.GaussianStats()
   for start in range(0, 103, 10):
-    stats.update(x[start:start + 10])
+    stats.update(x[start : start + 10])
   assert stats.n == 103
   np.testing.assert_allclose(stats.mean, x.astype(np.float64).mean(0), rtol=1e-12)
-  np.testing.assert_allclose(stats.cov, np.cov(x.astype(np.float64), rowvar=False),
-                             rtol=1e-10, atol=1e-12)
+  np.testing.assert_allclose(
+    stats.cov, np.cov(x.astype(np.float64), rowvar=False), rtol=1e-10, atol=1e-12
+  )
   merged = frechet.GaussianStats().update(x[:40]).merge(frechet.GaussianStats().update(x[40:]))
   np.testing.assert_allclose(merged.cov, stats.cov, rtol=1e-10, atol=1e-12)
 

@@ -25,7 +25,7 @@ def test_embeddings_independent_of_batching(stand_in):
   clips = _clips(37)
   results = []
   for size in (5, 16, 37):
-    batches = (clips[i:i + size] for i in range(0, 37, size))
+    batches = (clips[i : i + size] for i in range(0, 37, size))
     out = fvd.embed_stream(embedder, batches, keep=True)
     assert out.count == 37 and out.stats.n == 37 and out.embeddings.shape == (37, 400)
     results.append(out.embeddings)
@@ -56,14 +56,18 @@ def test_default_handle_resolves_from_tfhub_cache(stand_in, tmp_path, monkeypatc
   assert out.shape == (1, 400)
 
 
-@pytest.mark.parametrize("spelling", [
+@pytest.mark.parametrize(
+  "spelling",
+  [
     fvd.I3D_KAGGLE,
     "https://www.kaggle.com/models/" + fvd.I3D_KAGGLE,
     "https://www.kaggle.com/models/deepmind/i3d-kinetics/frameworks/tensorFlow2/variations/400"
     "/versions/1",
-])
-def test_kaggle_handle_resolves_from_kagglehub_cache_offline(stand_in, tmp_path, monkeypatch,
-                                                             spelling):
+  ],
+)
+def test_kaggle_handle_resolves_from_kagglehub_cache_offline(
+  stand_in, tmp_path, monkeypatch, spelling
+):
   monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kh"))
   cached = tmp_path / "kh" / "models" / "deepmind" / "i3d-kinetics" / "tensorFlow2" / "400" / "1"
   assert hub_handles.kaggle_cache_path(hub_handles.kaggle_handle(spelling)) == str(cached)
@@ -104,10 +108,15 @@ def test_resize_is_tf1_bilinear_without_half_pixel():
   video = np.repeat(frame[None, None, :, :, None], 3, axis=-1)  # [1, 1, 2, 2, 3]
   got = fvd.preprocess(video, resolution=(4, 4)).numpy()[0, 0, :, :, 0]
   # Output pixel i samples input coordinate i * 2 / 4 (clamped): 0, 0.5, 1, 1.5 -> 1.
-  expected = np.array([[-1.0, -0.25, 0.5, 0.5],
-                       [-0.5, 0.125, 0.75, 0.75],
-                       [0.0, 0.5, 1.0, 1.0],
-                       [0.0, 0.5, 1.0, 1.0]], np.float32)
+  expected = np.array(
+    [
+      [-1.0, -0.25, 0.5, 0.5],
+      [-0.5, 0.125, 0.75, 0.75],
+      [0.0, 0.5, 1.0, 1.0],
+      [0.0, 0.5, 1.0, 1.0],
+    ],
+    np.float32,
+  )
   np.testing.assert_array_equal(got, expected)
   half_pixel = tf.image.resize(video[0], (4, 4), method="bilinear").numpy()[0, :, :, 0]
   assert not np.allclose(half_pixel, expected)  # the wrong function would fail above
@@ -133,6 +142,11 @@ def test_names_and_registry():
   with pytest.raises(ValueError, match=r"\['i3d', (?:'i3d_keras', )?'r3d'\].*'nope'"):
     fvd.make_embedder("nope")
   assert (fvd.NUM_REAL_CLIPS, fvd.NUM_FAKE_CLIPS, fvd.NUM_FRAMES, fvd.FRAME_STRIDE) == (
-      2048, 2048, 16, 1)
-  assert isinstance(fvd.embed_stream(lambda v: np.ones([len(v), 2]), [_clips(3)]).stats,
-                    frechet.GaussianStats)
+    2048,
+    2048,
+    16,
+    1,
+  )
+  assert isinstance(
+    fvd.embed_stream(lambda v: np.ones([len(v), 2]), [_clips(3)]).stats, frechet.GaussianStats
+  )

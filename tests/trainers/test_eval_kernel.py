@@ -31,8 +31,11 @@ def test_blocks_follow_tfgan_split():
   rng = np.random.default_rng(1)
   x, y = rng.normal(size=(11, 3)), rng.normal(size=(10, 3))
   # ceil(11 / 4) = 3 blocks: real sizes 3, 4, 4; fake sizes 3, 3, 4.
-  ests = [_direct_mmd2(x[0:3], y[0:3]), _direct_mmd2(x[3:7], y[3:6]),
-          _direct_mmd2(x[7:11], y[6:10])]
+  ests = [
+    _direct_mmd2(x[0:3], y[0:3]),
+    _direct_mmd2(x[3:7], y[3:6]),
+    _direct_mmd2(x[7:11], y[6:10]),
+  ]
   est, err = kernel.kernel_distance(x, y, max_block_size=4)
   assert est == pytest.approx(np.mean(ests), rel=1e-10)
   assert err == pytest.approx(np.std(ests, ddof=1) / math.sqrt(3), rel=1e-10)

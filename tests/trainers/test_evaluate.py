@@ -67,9 +67,13 @@ def test_folder_source_counts_unreadable_and_short_files(video_folder, caplog):
   manifest = source.manifest()
   assert manifest["num_clips"] == 10 and manifest["num_skipped"] == 2
   assert sorted(os.path.basename(p) for p in manifest["skipped"]) == [
-      "clip_03_broken.mp4", "clip_04_short.gif"]
-  assert "Expected at least 4 frames" in manifest["skipped"][
-      os.path.join(video_folder, "clip_04_short.gif")]
+    "clip_03_broken.mp4",
+    "clip_04_short.gif",
+  ]
+  assert (
+    "Expected at least 4 frames"
+    in manifest["skipped"][os.path.join(video_folder, "clip_04_short.gif")]
+  )
   assert "clip_03_broken.mp4" in caplog.text
   assert manifest["files"][0].endswith("clip_00.mp4") and len(manifest["files"]) == 10
 
@@ -96,6 +100,7 @@ def test_bad_source_names_it(tmp_path):
 
 def test_tfrecord_and_synthetic_sources(tmp_path):
   from trainers.data import format as record_format
+
   videos = synthetic.clips(1, range(5), 4, 16, 16)["video"]
   with tf.io.TFRecordWriter(str(tmp_path / "clips-00000-of-00001.tfrecord")) as w:
     for v in videos:
@@ -144,13 +149,22 @@ def test_conditional_generator_takes_eval_conditions():
 
 
 def test_evaluate_fvd_zero_on_identical_sources_and_positive_when_shifted(
-    video_folder, stand_in, tmp_path):
-  kwargs = dict(num_videos=8, num_frames=4, height=16, width=16, batch_size=4, i3d=stand_in,
-                allow_download=False)
+  video_folder, stand_in, tmp_path
+):
+  kwargs = dict(
+    num_videos=8,
+    num_frames=4,
+    height=16,
+    width=16,
+    batch_size=4,
+    i3d=stand_in,
+    allow_download=False,
+  )
   networks = evaluate.Networks("fvd,kvd,fd_r3d", i3d=stand_in, allow_download=False)
   out = str(tmp_path / "res" / "results.json")
-  same = evaluate.evaluate(video_folder, video_folder, "fvd,kvd,fd_r3d", out=out,
-                           networks=networks, **kwargs)
+  same = evaluate.evaluate(
+    video_folder, video_folder, "fvd,kvd,fd_r3d", out=out, networks=networks, **kwargs
+  )
   m = same["metrics"]
   assert m["fvd"] == pytest.approx(0.0, abs=1e-3) and m["fd_r3d"] == pytest.approx(0.0, abs=1e-3)
   assert same["names"] == {"fvd": "FVD", "kvd": "KVD", "fd_r3d": "FD-R3D"}
@@ -163,7 +177,11 @@ def test_evaluate_fvd_zero_on_identical_sources_and_positive_when_shifted(
   written = json.load(open(out))
   p = written["protocol"]
   assert (p["num_real_clips"], p["num_fake_clips"], p["num_frames"], p["frame_stride"]) == (
-      8, 8, 4, 1)
+    8,
+    8,
+    4,
+    1,
+  )
   assert p["networks"]["i3d"]["weights"] == stand_in and p["networks"]["i3d"]["embedder"] == "i3d"
   assert "random" in p["networks"]["r3d"]["weights"]
   assert written["manifest_file"] == "results_manifest.json" and "manifests" not in written
@@ -172,8 +190,14 @@ def test_evaluate_fvd_zero_on_identical_sources_and_positive_when_shifted(
 
 
 def test_too_few_clips_is_an_error_unless_allowed(video_folder):
-  kwargs = dict(num_videos=12, num_frames=4, height=16, width=16, batch_size=4,
-                networks=evaluate.Networks("fd_r3d"))
+  kwargs = dict(
+    num_videos=12,
+    num_frames=4,
+    height=16,
+    width=16,
+    batch_size=4,
+    networks=evaluate.Networks("fd_r3d"),
+  )
   with pytest.raises(ValueError, match="Expected 12 clips.*received 10"):
     evaluate.evaluate("synthetic", video_folder, "fd_r3d", **kwargs)
   result = evaluate.evaluate("synthetic", video_folder, "fd_r3d", allow_fewer=True, **kwargs)
@@ -188,36 +212,62 @@ def test_metric_names_and_unknown_metrics():
 
 
 # The CLI in a fresh process, with the tiny test networks registered (a workdir names them).
-_RUN_CLI = ("import sys, trainer_helpers; from absl import app; from trainers import evaluate; "
-            "evaluate.define_flags(); sys.argv[0] = 'evaluate'; app.run(evaluate.main)")
+_RUN_CLI = (
+  "import sys, trainer_helpers; from absl import app; from trainers import evaluate; "
+  "evaluate.define_flags(); sys.argv[0] = 'evaluate'; app.run(evaluate.main)"
+)
 
 
 def _cli(*args):
   here = os.path.dirname(os.path.abspath(__file__))
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join([here, ROOT]))
-  return subprocess.run([sys.executable, "-c", _RUN_CLI, *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=120)
+  return subprocess.run(
+    [sys.executable, "-c", _RUN_CLI, *args],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
 
 
 def test_cli_without_i3d_exits_nonzero_and_writes_nothing(tmp_path):
   missing = str(tmp_path / "no_i3d_here")
   out = tmp_path / "results.json"
-  proc = _cli("--real=synthetic", "--fake=synthetic:1", "--metrics=fvd,fd_r3d",
-              f"--i3d={missing}", f"--out={out}", "--num_videos=4", "--num_frames=4",
-              "--height=16", "--width=16", "--noallow_download")
+  proc = _cli(
+    "--real=synthetic",
+    "--fake=synthetic:1",
+    "--metrics=fvd,fd_r3d",
+    f"--i3d={missing}",
+    f"--out={out}",
+    "--num_videos=4",
+    "--num_frames=4",
+    "--height=16",
+    "--width=16",
+    "--noallow_download",
+  )
   assert proc.returncode == 2, proc.stderr
   assert missing in proc.stderr and "--i3d=PATH" in proc.stderr
   assert '"fvd"' not in proc.stdout and not out.exists()
   assert not (tmp_path / "results_manifest.json").exists()
 
 
-def test_cli_workdir_fake_writes_json_manifest_and_scalars(tiny_workdir, tmp_path, capsys,
-                                                           caplog):
+def test_cli_workdir_fake_writes_json_manifest_and_scalars(tiny_workdir, tmp_path, capsys, caplog):
   out = tmp_path / "r.json"
   fv = flags.FlagValues()
   evaluate.define_flags(fv)
-  fv(["evaluate", "--real=synthetic", f"--fake={tiny_workdir}", "--metrics=fd_r3d",
-      "--num_videos=8", "--num_frames=4", "--batch_size=4", f"--out={out}"])
+  fv(
+    [
+      "evaluate",
+      "--real=synthetic",
+      f"--fake={tiny_workdir}",
+      "--metrics=fd_r3d",
+      "--num_videos=8",
+      "--num_frames=4",
+      "--batch_size=4",
+      f"--out={out}",
+    ]
+  )
   with caplog.at_level(logging.INFO, logger="absl"):
     assert evaluate.run(fv) == 0
   printed = json.loads(capsys.readouterr().out)
@@ -228,8 +278,9 @@ def test_cli_workdir_fake_writes_json_manifest_and_scalars(tiny_workdir, tmp_pat
   assert manifest["fake"]["checkpoint"].endswith("ckpt-2")
   assert "indices 0..7" in manifest["real"]["clips"]
   events = tf.io.gfile.glob(os.path.join(tiny_workdir, "eval", "events.*"))
-  tags = {v.tag for e in events for ev in tf.compat.v1.train.summary_iterator(e)
-          for v in ev.summary.value}
+  tags = {
+    v.tag for e in events for ev in tf.compat.v1.train.summary_iterator(e) for v in ev.summary.value
+  }
   assert "eval/fd_r3d" in tags
   fv.unparse_flags()
   fv(["evaluate", "--real=synthetic", f"--fake={tmp_path / 'nothing'}", "--metrics=fd_r3d"])
@@ -242,7 +293,7 @@ def test_periodic_eval_defaults_to_fd_r3d_and_caches_real_stats(tmp_path, stand_
   c.eval.num_videos = 8
   assert evaluate.eval_metrics(c.eval) == ("fd_r3d",)
   clips = synthetic.clips(9, range(8), 4, 8, 8)["video"] / 127.5 - 1.0
-  fake_fn = lambda n, b: (clips[i:i + b] for i in range(0, n, b))
+  fake_fn = lambda n, b: (clips[i : i + b] for i in range(0, n, b))
   writer = tf.summary.create_file_writer(str(tmp_path / "tb"))
   first = evaluate.periodic_eval(fake_fn, c, 10, writer, workdir=str(tmp_path))
   cached = tf.io.gfile.glob(str(tmp_path / "eval" / "real_stats_r3d_*.npz"))
@@ -262,10 +313,18 @@ def test_periodic_eval_defaults_to_fd_r3d_and_caches_real_stats(tmp_path, stand_
 
 def test_evaluate_workdir_records_metrics_that_reach_the_model_card(tiny_workdir, tmp_path):
   from export import export as export_lib
+
   fv = flags.FlagValues()
   evaluate.define_flags(fv)
-  fv(["evaluate", f"--workdir={tiny_workdir}", "--metrics=fd_r3d", "--num_videos=8",
-      "--batch_size=4"])
+  fv(
+    [
+      "evaluate",
+      f"--workdir={tiny_workdir}",
+      "--metrics=fd_r3d",
+      "--num_videos=8",
+      "--batch_size=4",
+    ]
+  )
   assert evaluate.run(fv) == 0
   record = workdir_lib.load_metrics(tiny_workdir)
   assert record["step"] == 2 and record["written_by"] == "trainers.evaluate"

@@ -58,6 +58,7 @@ def test_direction_oracle_iou_is_one_at_frame_0_and_falls_as_the_shapes_move():
   """A perfect mask without the direction of motion: exact at frame 0, then below the
   learning check's target of 0.5 on average (the target sits above what one frame allows)."""
   from configs import quickstart
+
   data = quickstart.get_config().data
   result = mask_iou.direction_oracle_iou(data, num_clips=32, seed=3)
   for name in ("random_direction", "static"):

@@ -48,8 +48,7 @@ def test_predictor_protocol_hand_values():
   assert result["one_step"]["mse"] == pytest.approx(copy)
   assert result["copy_last_one_step"]["mse"] == pytest.approx(copy)
   assert result["recursive"]["mse"] == pytest.approx(np.mean(v[:, 2:] ** 2))
-  assert result["copy_last_recursive"]["mse"] == pytest.approx(
-      np.mean((v[:, 2:] - v[:, 1:2]) ** 2))
+  assert result["copy_last_recursive"]["mse"] == pytest.approx(np.mean((v[:, 2:] - v[:, 1:2]) ** 2))
   assert len(result["recursive"]["mse_per_step"]) == 3  # frames 2, 3, 4
 
 
@@ -71,8 +70,7 @@ def test_predictor_workdir_reports_table1_metrics(tmp_path):
   result = evaluate_prediction.evaluate_workdir(wd, "synthetic:3", num_clips=3, batch_size=2)
   assert result["num_clips"] == 3 and result["generator"] == "relive_cnn_next_frame"
   results = result["results"]
-  assert sorted(results) == ["copy_last_one_step", "copy_last_recursive", "one_step",
-                             "recursive"]
+  assert sorted(results) == ["copy_last_one_step", "copy_last_recursive", "one_step", "recursive"]
   for metrics in results.values():
     assert {"mse", "psnr", "ssim"} <= set(metrics) and metrics["mse"] > 0
   assert len(results["recursive"]["mse_per_step"]) == 7  # 8 frames, 1 of context
@@ -85,13 +83,26 @@ def test_conditional_workdir_through_the_cli(tmp_path):
   wd = saved_without_training(tmp_path, relive_segmentation_conditional)
   out = str(tmp_path / "table1.json")
   proc = subprocess.run(
-      [sys.executable, "-m", "trainers.evaluate_prediction", f"--workdir={wd}",
-       "--data=synthetic", "--num_clips=4", "--batch_size=2", f"--out={out}"],
-      cwd=ROOT, capture_output=True, text=True, timeout=600,
-      env=dict(os.environ, PYTHONPATH=ROOT))
+    [
+      sys.executable,
+      "-m",
+      "trainers.evaluate_prediction",
+      f"--workdir={wd}",
+      "--data=synthetic",
+      "--num_clips=4",
+      "--batch_size=2",
+      f"--out={out}",
+    ],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+    env=dict(os.environ, PYTHONPATH=ROOT),
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   result = json.load(open(out))
   assert result["num_clips"] == 4 and list(result["results"]) == ["generated"]
   assert len(result["results"]["generated"]["mse_per_step"]) == 8
   assert json.loads(proc.stdout)["results"]["generated"]["mse"] == pytest.approx(
-      result["results"]["generated"]["mse"])
+    result["results"]["generated"]["mse"]
+  )

@@ -63,8 +63,16 @@ def test_cli_on_a_spade_workdir(segmenter, tmp_path):
   fv = flags.FlagValues()
   evseg.define_flags(fv)
   out = str(tmp_path / "seg.json")
-  fv(["prog", f"--workdir={workdir}", f"--segmenter={segmenter}", "--num_clips=4",
-      "--batch_size=2", f"--out={out}"])
+  fv(
+    [
+      "prog",
+      f"--workdir={workdir}",
+      f"--segmenter={segmenter}",
+      "--num_clips=4",
+      "--batch_size=2",
+      f"--out={out}",
+    ]
+  )
   results = evseg.run(fv)
   assert results["num_clips"] == 4 and 0.0 <= results["pixel_accuracy"] <= 1.0
   assert 0.0 <= results["mean_iou"] <= 1.0 and results["classes"]

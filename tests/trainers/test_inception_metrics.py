@@ -80,7 +80,8 @@ def test_accumulators_stream_pool_3_statistics_and_logits(standin_dir):
   fake_videos = np.clip(real_videos + 0.3, -1, 1)
   real = inception.InceptionAccumulator(network, batch_size=5).update(real_videos)
   again = inception.InceptionAccumulator(network, batch_size=12).update(
-      real_videos.reshape(12, 16, 16, 3))
+    real_videos.reshape(12, 16, 16, 3)
+  )
   fake = inception.InceptionAccumulator(network).update(fake_videos)
   assert real.stats.n == 12 and real.logits.shape == (12, 1008)
   features = network(real_videos.reshape(-1, 16, 16, 3))["pool_3"].numpy().astype(np.float64)
@@ -89,7 +90,8 @@ def test_accumulators_stream_pool_3_statistics_and_logits(standin_dir):
     np.testing.assert_allclose(stats.cov, np.cov(features, rowvar=False), rtol=1e-5, atol=1e-9)
   direct = network(fake_videos.reshape(-1, 16, 16, 3))["logits"].numpy()
   assert fake.inception_score(splits=3) == pytest.approx(
-      inception.inception_score_from_logits(direct, splits=3), rel=1e-5)
+    inception.inception_score_from_logits(direct, splits=3), rel=1e-5
+  )
   assert 1.0 <= fake.inception_score(splits=3)[0] <= 1008
 
 
@@ -97,10 +99,12 @@ def test_fid_is_the_frechet_distance_of_the_feature_gaussians():
   # Small dimensions: a 2048-d FID costs two 2048x2048 SVDs (tens of seconds on shared CPUs).
   rng = np.random.default_rng(3)
   a, b = rng.standard_normal([50, 4]), rng.standard_normal([60, 4]) * 1.5 + 0.2
-  expected = frechet.frechet_distance(a.mean(0), np.cov(a, rowvar=False),
-                                      b.mean(0), np.cov(b, rowvar=False))
-  fid = inception.frechet_inception_distance(frechet.GaussianStats().update(a),
-                                             frechet.GaussianStats().update(b))
+  expected = frechet.frechet_distance(
+    a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+  )
+  fid = inception.frechet_inception_distance(
+    frechet.GaussianStats().update(a), frechet.GaussianStats().update(b)
+  )
   assert fid == pytest.approx(expected, rel=1e-9) and fid > 0.1
 
 
@@ -124,6 +128,7 @@ def test_handle_without_cache_and_downloads_disabled_raises(tmp_path, monkeypatc
 
 def test_keras_weights_file_gives_1000_logits_and_says_it_is_not_tfgan(tmp_path):
   import keras
+
   path = os.path.join(tmp_path, "inception_v3.weights.h5")
   keras.applications.InceptionV3(weights=None).save_weights(path)
   network = inception.load_inception(path)

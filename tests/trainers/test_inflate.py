@@ -45,9 +45,20 @@ def test_cli_writes_the_inflated_step_0(dcgan_run, tmp_path):
   workdir = str(tmp_path / "dcgan3d")
   env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
   config = os.path.join(ROOT, "configs", "egan_dcgan_video.py") + ":smoke"
-  subprocess.run([sys.executable, "-m", "trainers.inflate", f"--from={dcgan_run}",
-                  f"--config={config}", f"--workdir={workdir}"], check=True, cwd=ROOT, env=env,
-                 timeout=300)
+  subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "trainers.inflate",
+      f"--from={dcgan_run}",
+      f"--config={config}",
+      f"--workdir={workdir}",
+    ],
+    check=True,
+    cwd=ROOT,
+    env=env,
+    timeout=300,
+  )
   path = workdir_lib.latest_checkpoint(workdir)
   assert path.endswith("ckpt-0")
   # trackable_weights covers spectral norm's state (Keras's vector_u) in the checkpoint.

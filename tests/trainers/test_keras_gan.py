@@ -48,8 +48,11 @@ def test_fit_and_the_loop_end_at_the_same_losses_and_weights(tmp_path):
   # Stated tolerance: the same ops in the same order; only tf.function's fusion may differ.
   for key in ("train/g/total", "train/d/total"):
     np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=1e-5, err_msg=key)
-  pairs = [(gan.generator, trainer.generator), (gan.ema, trainer.ema),
-           (gan.discriminators["d"], trainer.task.discriminators["d"])]
+  pairs = [
+    (gan.generator, trainer.generator),
+    (gan.ema, trainer.ema),
+    (gan.discriminators["d"], trainer.task.discriminators["d"]),
+  ]
   for mine, theirs in pairs:
     assert mine.weights
     for a, b in zip(mine.weights, theirs.weights, strict=True):
@@ -95,9 +98,14 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "epochs": history.e
 
 def _child(root, epochs, crash=False):
   env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, ROOT]))
-  proc = subprocess.run([sys.executable, "-c", CHILD, str(root), str(epochs),
-                         "crash" if crash else "-"],
-                        capture_output=True, text=True, env=env, timeout=600, check=False)
+  proc = subprocess.run(
+    [sys.executable, "-c", CHILD, str(root), str(epochs), "crash" if crash else "-"],
+    capture_output=True,
+    text=True,
+    env=env,
+    timeout=600,
+    check=False,
+  )
   assert proc.returncode == (3 if crash else 0), proc.stderr[-3000:]
   return None if crash else json.loads(proc.stdout.strip().splitlines()[-1])
 

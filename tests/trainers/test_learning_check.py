@@ -54,8 +54,7 @@ def test_tiny_image_to_video_run_writes_table_and_plot(tmp_path):
   table = learning_check.format_table(result)
   assert "FD-R3D drop" in table and "mask IoU" in table
   # Rerunning on the finished workdir measures once, at the end, with the same clips.
-  again = learning_check.run_check(c, wd, steps=2, every=2, num_videos=8, batch_size=4,
-                                   write=False)
+  again = learning_check.run_check(c, wd, steps=2, every=2, num_videos=8, batch_size=4, write=False)
   assert again["steps"] == [2]
   assert again["rows"][0]["fd_r3d"] == pytest.approx(result["rows"][1]["fd_r3d"], rel=1e-5)
   assert again["rows"][0]["mask_iou"] == pytest.approx(result["rows"][1]["mask_iou"])
@@ -64,6 +63,7 @@ def test_tiny_image_to_video_run_writes_table_and_plot(tmp_path):
 def test_stop_request_ends_the_check_with_a_checkpoint_and_no_verdict(tmp_path, monkeypatch):
   """Ctrl-C / SIGTERM in a chunk stops the whole check (it used to start the next chunk)."""
   from trainers import loop
+
   wd = str(tmp_path)
   c = trainer_helpers.tiny_config(steps=4)
   requested = loop._StopRequest()
@@ -73,23 +73,29 @@ def test_stop_request_ends_the_check_with_a_checkpoint_and_no_verdict(tmp_path, 
     learning_check.run_check(c, wd, steps=4, every=2, num_videos=8, batch_size=4)
   assert not os.path.exists(os.path.join(wd, "learning_check.json"))
   monkeypatch.undo()
-  result = learning_check.run_check(c, wd, steps=4, every=2, num_videos=8, batch_size=4,
-                                    write=False)
+  result = learning_check.run_check(
+    c, wd, steps=4, every=2, num_videos=8, batch_size=4, write=False
+  )
   assert result["steps"] == [1, 2, 4]  # resumed from the saved step
 
 
 def test_verdicts_and_plot_edge_cases(tmp_path):
-  rows = [{"step": 0, "fd_r3d": 10.0, "mask_iou": 0.1},
-          {"step": 9, "fd_r3d": 4.0, "mask_iou": 0.6}]
+  rows = [{"step": 0, "fd_r3d": 10.0, "mask_iou": 0.1}, {"step": 9, "fd_r3d": 4.0, "mask_iou": 0.6}]
   assert learning_check._verdicts("vgan_two_stream", rows) == (
-      {"fd_r3d_drop": 0.5}, {"fd_r3d_drop": True})
+    {"fd_r3d_drop": 0.5},
+    {"fd_r3d_drop": True},
+  )
   assert learning_check._verdicts("vgan_two_stream", [rows[0], dict(rows[1], fd_r3d=6.0)])[1] == {
-      "fd_r3d_drop": False}
+    "fd_r3d_drop": False
+  }
   assert learning_check._verdicts("vgan_image_to_video", rows[:1]) == (
-      {"mask_iou": 0.5}, {"mask_iou": False})
+    {"mask_iou": 0.5},
+    {"mask_iou": False},
+  )
   assert learning_check._ticks(2.5, 12.3) == [2.5, 5.0, 7.5, 10.0, 12.5]
-  path = learning_check.plot_curves(str(tmp_path / "p.png"), [0, 1], {
-      "a": [1.0, float("nan")], "b": [0.5, 0.5]}, size=(300, 200))
+  path = learning_check.plot_curves(
+    str(tmp_path / "p.png"), [0, 1], {"a": [1.0, float("nan")], "b": [0.5, 0.5]}, size=(300, 200)
+  )
   with Image.open(path) as image:
     assert image.size == (300, 200)
 

@@ -121,8 +121,11 @@ def test_gradient_penalty_differentiable_under_tf_function():
   def step():
     with tf.GradientTape() as tape:
       gp = losses.gradient_penalty(
-          lambda x: w * tf.reduce_sum(x, axis=[1, 2, 3, 4]),
-          tf.ones([2, 1, 2, 2, 1]), tf.zeros([2, 1, 2, 2, 1]), tf.constant([0, 0]))
+        lambda x: w * tf.reduce_sum(x, axis=[1, 2, 3, 4]),
+        tf.ones([2, 1, 2, 2, 1]),
+        tf.zeros([2, 1, 2, 2, 1]),
+        tf.constant([0, 0]),
+      )
     return gp, tape.gradient(gp, w)
 
   gp, grad = step()
@@ -141,7 +144,8 @@ def test_gradient_penalty_half_precision_critic():
 def test_r1_penalty():
   real = tf.constant([[1.0, 2.0], [3.0, 0.0]])
   assert float(losses.r1_penalty(lambda x: tf.reduce_sum(3.0 * x, axis=1), real)) == (
-      pytest.approx(18.0))  # sum(3^2) over 2 features
+    pytest.approx(18.0)
+  )  # sum(3^2) over 2 features
   quad = lambda x: 0.5 * tf.reduce_sum(tf.square(x), axis=1)
   assert float(losses.r1_penalty(quad, real)) == pytest.approx((5.0 + 9.0) / 2)
 

@@ -5,7 +5,6 @@ Variables, batch statistics and losses stay float32 under the
 tolerances stated in `test_bfloat16_training_matches_float32`.
 """
 
-
 import keras
 import numpy as np
 import pytest
@@ -35,7 +34,8 @@ def test_every_config_keeps_float32_state_and_losses_under_bfloat16(name):
   keras.config.set_dtype_policy("mixed_bfloat16")
   task = tasks.make_task(c)
   batch = test_configs.example_batch(
-      c, task, size=2, frames=lambda shape: tf.random.uniform(shape, -1.0, 1.0, seed=1))
+    c, task, size=2, frames=lambda shape: tf.random.uniform(shape, -1.0, 1.0, seed=1)
+  )
   task.build(batch)
   networks = [task.generator, *task.discriminators.values()]
   for net in networks:
@@ -89,8 +89,10 @@ def test_bfloat16_training_matches_float32(tmp_path):
     of the fp32 run's, in [-1, 1] units (the stds are ~0.1 after 200 steps).
   """
   runs = {p: _train(tmp_path, p) for p in ("float32", "mixed_bfloat16")}
-  tail = {p: {k: np.mean([h[k] for h in hist[-5:]]) for k in ("d_d/loss", "g_d/loss")}
-          for p, (hist, _) in runs.items()}
+  tail = {
+    p: {k: np.mean([h[k] for h in hist[-5:]]) for k in ("d_d/loss", "g_d/loss")}
+    for p, (hist, _) in runs.items()
+  }
   for key in ("d_d/loss", "g_d/loss"):
     assert abs(tail["float32"][key] - tail["mixed_bfloat16"][key]) < 0.2, (key, tail)
   v32, v16 = runs["float32"][1], runs["mixed_bfloat16"][1]

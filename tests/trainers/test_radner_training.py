@@ -5,7 +5,6 @@ minutes on a shared CPU, so the runs through the loop are `slow`; the default te
 the configs and the objective eagerly.
 """
 
-
 import keras
 import numpy as np
 import pytest
@@ -24,8 +23,9 @@ def load(name, arg, steps):
 
 
 def weights(trainer):
-  return [v for net in [trainer.generator, *trainer.task.discriminators.values()]
-          for v in net.weights]
+  return [
+    v for net in [trainer.generator, *trainer.task.discriminators.values()] for v in net.weights
+  ]
 
 
 @pytest.fixture(autouse=True)
@@ -34,15 +34,21 @@ def _float32_policy():
   keras.config.set_dtype_policy("float32")
 
 
-@pytest.mark.parametrize("arg,size,frames,g_ch,d_ch,pool", [
-    ("", 64, 30, 16, (32, 32), 2), ("landscape", 128, 25, 32, (16, 64), 1),
-    ("resolution=256", 256, 25, 8, (8, 32), 2)])
+@pytest.mark.parametrize(
+  "arg,size,frames,g_ch,d_ch,pool",
+  [
+    ("", 64, 30, 16, (32, 32), 2),
+    ("landscape", 128, 25, 32, (16, 64), 1),
+    ("resolution=256", 256, 25, 8, (8, 32), 2),
+  ],
+)
 def test_configs_carry_the_thesis_settings(arg, size, frames, g_ch, d_ch, pool):
   c = load("radner_style", arg, steps=1)
   o, t, d = c.optimizer, c.train, c.model.discriminators
   assert (c.data.height, c.data.num_frames, c.model.generator.args.ch) == (size, frames, g_ch)
-  assert c.model.generator.args.resolution == size == 4 * 2 ** len(
-      c.model.generator.args.multipliers)
+  assert (
+    c.model.generator.args.resolution == size == 4 * 2 ** len(c.model.generator.args.multipliers)
+  )
   assert (d.spatial.args.ch, d.temporal.args.ch, d.temporal.args.pool) == (*d_ch, pool)
   assert (d.spatial.weight, d.temporal.weight, d.spatial.args.num_sampled_frames) == (1, 5, 8)
   assert d.spatial.args.conditional and not d.temporal.args.conditional
@@ -76,13 +82,14 @@ def test_radner_objective_reaches_every_weight_and_follows_the_seed():
   with tf.GradientTape() as tape:
     g_total, g_terms = task.g_loss(batch, seed, 0)
   grads = tape.gradient(g_total, task.generator.trainable_variables)
-  missing = [v.path for v, g in zip(task.generator.trainable_variables, grads, strict=True)
-             if g is None]
+  missing = [
+    v.path for v, g in zip(task.generator.trainable_variables, grads, strict=True) if g is None
+  ]
   assert not missing
   # g/total = 1 x G loss against D_S + 5 x against D_T.
   np.testing.assert_allclose(
-      float(g_total), float(g_terms["g_spatial/loss"] + 5 * g_terms["g_temporal/loss"]),
-      rtol=1e-5)
+    float(g_total), float(g_terms["g_spatial/loss"] + 5 * g_terms["g_temporal/loss"]), rtol=1e-5
+  )
   for v in task.generator.weights:  # noise strengths start at 0: make the noise count
     if "strength" in v.path:
       v.assign(tf.ones_like(v))

@@ -16,11 +16,16 @@ from trainers import workdir as workdir_lib
 SEED = tf.constant([0, 0])
 # (config module, argument): every (Re)live Photos model.
 MODELS = [
-    ("relive_wgan", "smoke"), ("relive_wgan", "smoke,two_stream"),
-    ("relive_conditional_wgan", "smoke"), ("relive_conditional_wgan", "smoke,two_stream"),
-    ("relive_segmentation_conditional", "smoke"), ("relive_inception_conditional", "smoke"),
-    ("relive_lstm", "smoke"), ("relive_convlstm", "smoke"),
-    ("relive_cnn_next_frame", "smoke"), ("relive_cnn_next_frame", "smoke,residual"),
+  ("relive_wgan", "smoke"),
+  ("relive_wgan", "smoke,two_stream"),
+  ("relive_conditional_wgan", "smoke"),
+  ("relive_conditional_wgan", "smoke,two_stream"),
+  ("relive_segmentation_conditional", "smoke"),
+  ("relive_inception_conditional", "smoke"),
+  ("relive_lstm", "smoke"),
+  ("relive_convlstm", "smoke"),
+  ("relive_cnn_next_frame", "smoke"),
+  ("relive_cnn_next_frame", "smoke,residual"),
 ]
 # One loop run per model; the default run keeps two (a conditional WGAN-GP with its
 # curriculum, a recurrent predictor) within the test budget, the others are `slow`.
@@ -42,8 +47,11 @@ def config(name, arg="smoke"):
 def batch_for(c, size=2, seed=0):
   t, h, w = c.data.num_frames, c.data.height, c.data.width
   video = tf.random.stateless_uniform([size, t, h, w, 3], [seed, 7], -1, 1)
-  return {"video": video, "middle_frame": video[:, (t - 1) // 2],
-          "segmentation": tf.random.stateless_uniform([size, h, w], [seed, 8], 0, 4, tf.int32)}
+  return {
+    "video": video,
+    "middle_frame": video[:, (t - 1) // 2],
+    "segmentation": tf.random.stateless_uniform([size, h, w], [seed, 8], 0, 4, tf.int32),
+  }
 
 
 def test_gradient_penalty_with_batch_norm_critic_is_refused_with_the_reason():
@@ -63,13 +71,23 @@ def test_paper_defaults():
   c = config("relive_conditional_wgan", "")
   assert (c.objective.gan_loss, c.objective.gp_weight, c.objective.d_steps) == ("wgan", 10.0, 5)
   assert (c.optimizer.g_lr, c.optimizer.beta1, c.optimizer.beta2, c.train.batch_size) == (
-      1e-3, 0.5, 0.9, 32)
+    1e-3,
+    0.5,
+    0.9,
+    32,
+  )
   assert (c.objective.condition, c.objective.recon_loss, c.objective.recon_frame) == (
-      "middle_frame", "l2", 15)
+    "middle_frame",
+    "l2",
+    15,
+  )
   assert c.model.discriminators.d.args.critic_norm == "layer"
   lstm = config("relive_lstm", "")
   assert (lstm.objective.task, lstm.optimizer.g_lr, lstm.train.batch_size) == (
-      "prediction", 1e-3, 32)
+    "prediction",
+    1e-3,
+    32,
+  )
   assert lstm.model.generator.args.dropout == 0.2
 
 
@@ -130,9 +148,11 @@ def test_prediction_task_is_teacher_forced_mse():
     tasks.make_task(c)
 
 
-@pytest.mark.parametrize("name,arg", [
-    pytest.param(n, a, marks=pytest.mark.slow if (n, a) in SLOW_STEPS else ())
-    for n, a in MODELS], ids=[f"{n}:{a}" for n, a in MODELS])
+@pytest.mark.parametrize(
+  "name,arg",
+  [pytest.param(n, a, marks=pytest.mark.slow if (n, a) in SLOW_STEPS else ()) for n, a in MODELS],
+  ids=[f"{n}:{a}" for n, a in MODELS],
+)
 def test_every_model_takes_a_finite_training_step(name, arg):
   """Each objective's losses on one batch, eagerly: finite, and every trainable variable of
   the generator (and critic) gets a gradient."""
@@ -152,9 +172,11 @@ def test_every_model_takes_a_finite_training_step(name, arg):
     assert not missing, missing
 
 
-@pytest.mark.parametrize("name,arg", [
-    pytest.param(n, a, marks=() if (n, a) in DEFAULT_RUNS else pytest.mark.slow)
-    for n, a in MODELS], ids=[f"{n}:{a}" for n, a in MODELS])
+@pytest.mark.parametrize(
+  "name,arg",
+  [pytest.param(n, a, marks=() if (n, a) in DEFAULT_RUNS else pytest.mark.slow) for n, a in MODELS],
+  ids=[f"{n}:{a}" for n, a in MODELS],
+)
 def test_smoke_training_run(tmp_path, name, arg):
   """The `:smoke` config through loop.run (one generator step of d_steps critic steps), a
   checkpoint, and the generator restored from the workdir."""
@@ -177,6 +199,7 @@ def test_generated_clips_for_fd_metrics_take_photo_and_segmentation():
   """trainers.eval.sources (periodic FD-R3D / FVD, the learning check) conditions the
   segmentation model on the eval clips' photo and segmentation, like the trainer."""
   from trainers.eval import sources
+
   c = config("relive_segmentation_conditional")
   g = workdir_lib.build_generator(c)
   source = sources.GeneratorSource("seg", g, c, seed=0)

@@ -45,8 +45,14 @@ def ae_config(steps=25, **train):
 def classifier_config(mode="random_init", transfer_from="", steps=3):
   """What configs/vgan_ucf101_transfer.py:smoke sets: 3 classes of synthetic clips."""
   c = common.base()
-  c.model.generator = common.network("vgan_action_classifier", num_classes=3, mode=mode,
-                                     dropout=0.5, video_shape=(8, 16, 16, 3), widths=(8, 16))
+  c.model.generator = common.network(
+    "vgan_action_classifier",
+    num_classes=3,
+    mode=mode,
+    dropout=0.5,
+    video_shape=(8, 16, 16, 3),
+    widths=(8, 16),
+  )
   c.objective.task = "classification"
   c.objective.transfer_from = transfer_from
   c.objective.transfer_discriminator = "d"
@@ -67,6 +73,7 @@ def values(variables):
 
 
 # --- reconstruction ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name,expected", [("l2", (1.0 + 0.25) / 2), ("l1", (1.0 + 0.5) / 2)])
 def test_reconstruction_loss_hand_value(name, expected):
@@ -124,8 +131,9 @@ def test_fit_gmm_checkpoint_restores_the_fitted_mixture(trained_ae):
   for ema, key in ((False, "generator"), (True, "ema_generator")):
     g, _, restored_path = workdir_lib.restore_generator(wd, ema=ema)
     assert restored_path == path
-    for variable, value in zip((g.gmm_weights, g.gmm_means, g.gmm_cholesky), fitted[key],
-                               strict=True):
+    for variable, value in zip(
+      (g.gmm_weights, g.gmm_means, g.gmm_cholesky), fitted[key], strict=True
+    ):
       np.testing.assert_array_equal(variable.numpy(), value)
   weights, means, _ = fitted["generator"]
   assert weights.shape == (4,) and means.shape == (4, 16)
@@ -155,6 +163,7 @@ def test_generation_after_fitting_draws_codes_from_the_gmm(trained_ae):
 
 # --- classification ----------------------------------------------------------------------
 
+
 def test_classification_loss_and_accuracy_hand_values():
   logits = tf.constant([[0.0, np.log(3.0)], [np.log(2.0), 0.0]])
   labels = tf.constant([1, 1])
@@ -164,8 +173,9 @@ def test_classification_loss_and_accuracy_hand_values():
   task = tasks.make_task(classifier_config())
   assert (task.discriminators, task.data_outputs, task.writes_samples) == ({}, ("label",), False)
   task.generator = lambda x, training: logits
-  loss, terms = task.g_loss({"video": tf.zeros([2, 8, 16, 16, 3]), "label": labels},
-                            tf.constant([0, 0]), 0)
+  loss, terms = task.g_loss(
+    {"video": tf.zeros([2, 8, 16, 16, 3]), "label": labels}, tf.constant([0, 0]), 0
+  )
   assert float(loss) == pytest.approx(expected)
   assert float(terms["g/accuracy"]) == 0.5
 

@@ -63,8 +63,9 @@ def test_ema_is_the_running_average_of_generator_weights(tmp_path):
   for e, v in zip(trainer.ema.weights, trainer.generator.weights, strict=True):
     np.testing.assert_array_equal(e.numpy(), v.numpy())
   trainer.train()
-  for e, v, w0 in zip(trainer.ema.trainable_weights, trainer.generator.trainable_weights, init,
-                      strict=True):
+  for e, v, w0 in zip(
+    trainer.ema.trainable_weights, trainer.generator.trainable_weights, init, strict=True
+  ):
     assert not np.allclose(v.numpy(), w0)
     np.testing.assert_allclose(e.numpy(), 0.75 * w0 + 0.25 * v.numpy(), rtol=1e-5, atol=1e-7)
 
@@ -78,10 +79,12 @@ def test_gradient_accumulation_equals_full_batch_gradient(tmp_path):
     step = tf.constant(0, tf.int64)
     seed = gan_step.step_seed(0, step, 0, 0)
     strategy = trainer.strategy
+
     def grad_fn(batch, s=trainer.gan_step, seed=seed, step=step):
       batch = s.with_noise(batch, step, 0)
       g, _ = s.accumulate(s.task.d_loss, batch, s.d_vars, s.d_opt, seed, step)
       return g
+
     grads[k] = [g.numpy() for g in strategy.run(tf.function(grad_fn), args=(batch,))]
   assert grads[1]
   for a, b in zip(grads[1], grads[2], strict=True):
@@ -93,10 +96,12 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
   c = trainer_helpers.tiny_config(steps=6, checkpoint_every=2)
   trainer = loop.Trainer(c, wd)
   g_loss = trainer.task.g_loss
+
   def poisoned(batch, seed, step):
     total, terms = g_loss(batch, seed, step)
     bad = tf.where(step >= 3, np.float32(np.nan), 0.0)
     return total + bad, dict(terms, **{"g/total": terms["g/total"] + bad})
+
   trainer.task.g_loss = poisoned
   with pytest.raises(loop.NonFiniteLossError, match=r"step 3: .*g/total"):
     trainer.train()
@@ -104,12 +109,15 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
   assert [os.path.basename(p) for p in ckpts] == ["ckpt-2"]
 
 
-@pytest.mark.parametrize("field,value,match", [
+@pytest.mark.parametrize(
+  "field,value,match",
+  [
     ("train.batch_size", 3, "train.batch_size divisible"),
     ("runtime.precision", "float16", "runtime.precision"),
     ("train.ema_decay", 1.5, "train.ema_decay"),
     ("objective.d_steps", 0, "objective.d_steps"),
-])
+  ],
+)
 def test_bad_config_values_name_the_field(tmp_path, field, value, match):
   c = trainer_helpers.tiny_config(grad_accum=2)
   section, key = field.split(".")
@@ -151,8 +159,7 @@ def test_mixed_bfloat16_keeps_float32_variables(tmp_path):
 def test_several_steps_per_call_equal_one_step_per_call(tmp_path):
   weights = {}
   for n in (1, 2):
-    c = trainer_helpers.tiny_config(steps=4, steps_per_call=n, checkpoint_every=2,
-                                    keep_every=4)
+    c = trainer_helpers.tiny_config(steps=4, steps_per_call=n, checkpoint_every=2, keep_every=4)
     trainer = loop.run(c, str(tmp_path / f"n{n}"))
     assert trainer.current_step() == 4
     weights[n] = [v.numpy() for v in trainer.generator.weights]
@@ -189,6 +196,7 @@ def test_fvd_without_an_i3d_fails_before_training(tmp_path):
   c.eval.metrics = ("fvd",)
   c.eval.i3d = str(tmp_path / "no_such_module")
   from trainers.eval import fvd
+
   with pytest.raises(fvd.I3DUnavailableError, match="no_such_module"):
     loop.Trainer(c, str(tmp_path / "wd"))
   assert not os.path.exists(tmp_path / "wd" / "checkpoints")

@@ -17,8 +17,7 @@ RUN = os.path.join(HERE, "run_tiny.py")
 def run_tiny(workdir, overrides, out=None, env=None, **kwargs):
   args = [sys.executable, RUN, str(workdir), json.dumps(overrides)] + ([str(out)] if out else [])
   full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
-  return subprocess.run(args, env=full_env, capture_output=True, text=True, timeout=300,
-                        **kwargs)
+  return subprocess.run(args, env=full_env, capture_output=True, text=True, timeout=300, **kwargs)
 
 
 def load(path):
@@ -36,13 +35,26 @@ def assert_same(a, b, exact):
 
 
 def test_mirrored_two_replicas_equal_one_replica(tmp_path):
-  base = {"train.steps": 2, "train.batch_size": 4, "train.checkpoint_every": 0,
-          "data.random_flip": False}
+  base = {
+    "train.steps": 2,
+    "train.batch_size": 4,
+    "train.checkpoint_every": 0,
+    "data.random_flip": False,
+  }
   one = run_tiny(tmp_path / "one", base, tmp_path / "one.npz")
   assert one.returncode == 0, one.stderr[-3000:]
-  two = run_tiny(tmp_path / "two", dict(base, **{
-      "logical_cpus": 2, "runtime.strategy": "mirrored",
-      "runtime.devices": ["/cpu:0", "/cpu:1"]}), tmp_path / "two.npz")
+  two = run_tiny(
+    tmp_path / "two",
+    dict(
+      base,
+      **{
+        "logical_cpus": 2,
+        "runtime.strategy": "mirrored",
+        "runtime.devices": ["/cpu:0", "/cpu:1"],
+      },
+    ),
+    tmp_path / "two.npz",
+  )
   assert two.returncode == 0, two.stderr[-3000:]
   assert "on 2 replica(s)" in two.stderr
   assert_same(load(tmp_path / "one.npz"), load(tmp_path / "two.npz"), exact=False)
@@ -63,13 +75,28 @@ def test_multi_worker_two_processes_end_identical(tmp_path):
   cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
   procs = []
   for i in range(2):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-               TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
-    args = [sys.executable, RUN, str(tmp_path / "wd"), json.dumps({
-        "train.steps": 2, "train.batch_size": 4, "train.checkpoint_every": 2,
-        "runtime.strategy": "multi_worker"}), str(tmp_path / f"w{i}.npz")]
-    procs.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True))
+    env = dict(
+      os.environ,
+      TF_CPP_MIN_LOG_LEVEL="2",
+      TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+    )
+    args = [
+      sys.executable,
+      RUN,
+      str(tmp_path / "wd"),
+      json.dumps(
+        {
+          "train.steps": 2,
+          "train.batch_size": 4,
+          "train.checkpoint_every": 2,
+          "runtime.strategy": "multi_worker",
+        }
+      ),
+      str(tmp_path / f"w{i}.npz"),
+    ]
+    procs.append(
+      subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    )
   outs = [p.communicate(timeout=300) for p in procs]
   for p, (_, err) in zip(procs, outs, strict=True):
     assert p.returncode == 0, err[-3000:]
@@ -98,8 +125,9 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
   base = {"train.checkpoint_every": 2, "runtime.deterministic": True}
   wd = tmp_path / "b"
   args = [sys.executable, RUN, str(wd), json.dumps(dict(base, **{"train.steps": 10**6}))]
-  proc = subprocess.Popen(args, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-                          stderr=subprocess.DEVNULL)
+  proc = subprocess.Popen(
+    args, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stderr=subprocess.DEVNULL
+  )
   try:
     _wait_for(wd / "checkpoints" / "ckpt-2.index", proc, timeout=240)
     proc.send_signal(signal.SIGKILL)
@@ -108,6 +136,7 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
     proc.wait(timeout=60)
   assert proc.returncode == -signal.SIGKILL
   import tensorflow as tf
+
   killed_at = int(tf.train.latest_checkpoint(str(wd / "checkpoints")).rsplit("-", 1)[1])
   assert killed_at >= 2
   steps = {"train.steps": killed_at + 2}
@@ -123,10 +152,15 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
 
 def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
   wd = tmp_path / "wd"
-  args = [sys.executable, RUN, str(wd), json.dumps(
-      {"train.steps": 10**6, "train.checkpoint_every": 0, "train.log_every": 1})]
-  proc = subprocess.Popen(args, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-                          stderr=subprocess.PIPE, text=True)
+  args = [
+    sys.executable,
+    RUN,
+    str(wd),
+    json.dumps({"train.steps": 10**6, "train.checkpoint_every": 0, "train.log_every": 1}),
+  ]
+  proc = subprocess.Popen(
+    args, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stderr=subprocess.PIPE, text=True
+  )
   seen = []
   deadline = time.time() + 240
   for line in proc.stderr:
@@ -139,6 +173,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
   assert proc.returncode == 128 + signal.SIGTERM, log[-3000:]  # stopped, not finished
   assert "Stopped at step" in log
   import tensorflow as tf
+
   latest = tf.train.latest_checkpoint(str(wd / "checkpoints"))
   assert latest is not None and int(latest.rsplit("-", 1)[1]) >= 3
 

@@ -9,8 +9,7 @@ from zoo import registry
 class TinyGenerator(keras.Model):
   """z -> Dense -> [T, H, W, 3] tanh; optional mask stream; no batch statistics."""
 
-  def __init__(self, latent_dim=8, frames=4, size=8, two_stream=False, condition=None,
-               **kwargs):
+  def __init__(self, latent_dim=8, frames=4, size=8, two_stream=False, condition=None, **kwargs):
     super().__init__(**kwargs)
     self.latent_dim = latent_dim if condition is None else 0
     self.condition = condition
@@ -47,8 +46,11 @@ class TinyListGenerator(TinyGenerator):
   def call(self, inputs, training=False, return_streams=False):
     x = keras.ops.reshape(inputs, (keras.ops.shape(inputs)[0], -1))
     for block in self.blocks:
-      x = block(x, training=training) if isinstance(
-          block, keras.layers.BatchNormalization) else block(x)
+      x = (
+        block(x, training=training)
+        if isinstance(block, keras.layers.BatchNormalization)
+        else block(x)
+      )
     return super().call(x, training=training, return_streams=return_streams)
 
 

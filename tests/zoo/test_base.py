@@ -16,26 +16,56 @@ C = base.Condition
 # Small generators, one per input structure: (registry name, arguments, condition, noise,
 # extra conditions, takes num_frames).
 SMALL = {
-    "vgan_two_stream": (dict(latent_dim=7, widths=(8, 4), background_widths=(6, 5)),
-                        C.NONE, True, (), False),
-    "vgan_image_to_video": (dict(encoder_widths=(4, 6), widths=(8, 4), background_widths=(5,)),
-                            C.IMAGE, False, (), False),
-    "relive_segmentation_conditional": (
-        dict(encoder_widths=(8, 16), widths=(32, 16), background_widths=(32, 16),
-             num_classes=5), C.IMAGE, False, ("segmentation",), False),
-    "dvdgan_s": (dict(resolution=16, ch=2, multipliers=(2, 1), latent_dim=8, num_frames=4,
-                      conditional=True), C.IMAGE, True, (), True),
-    "egan_spade_generator_3d": (dict(size="small", nf=4, up_mults=(1,), num_classes=4,
-                                     frames=4, temporal_scalings=1),
-                                C.MASK, True, (), False),
-    "relive_lstm": (dict(video_shape=(6, 16, 16, 3), encoder_widths=(4, 8), units=8,
-                         decoder_widths=(8, 4)), C.FRAMES, False, (), False),
+  "vgan_two_stream": (
+    dict(latent_dim=7, widths=(8, 4), background_widths=(6, 5)),
+    C.NONE,
+    True,
+    (),
+    False,
+  ),
+  "vgan_image_to_video": (
+    dict(encoder_widths=(4, 6), widths=(8, 4), background_widths=(5,)),
+    C.IMAGE,
+    False,
+    (),
+    False,
+  ),
+  "relive_segmentation_conditional": (
+    dict(encoder_widths=(8, 16), widths=(32, 16), background_widths=(32, 16), num_classes=5),
+    C.IMAGE,
+    False,
+    ("segmentation",),
+    False,
+  ),
+  "dvdgan_s": (
+    dict(resolution=16, ch=2, multipliers=(2, 1), latent_dim=8, num_frames=4, conditional=True),
+    C.IMAGE,
+    True,
+    (),
+    True,
+  ),
+  "egan_spade_generator_3d": (
+    dict(size="small", nf=4, up_mults=(1,), num_classes=4, frames=4, temporal_scalings=1),
+    C.MASK,
+    True,
+    (),
+    False,
+  ),
+  "relive_lstm": (
+    dict(video_shape=(6, 16, 16, 3), encoder_widths=(4, 8), units=8, decoder_widths=(8, 4)),
+    C.FRAMES,
+    False,
+    (),
+    False,
+  ),
 }
 
 
 # Arguments without which a registered network does not build here (no downloaded weights).
-OFFLINE = {"relive_inception_conditional": dict(weights=inception.UNTRAINED_FOR_TESTS_ONLY),
-           "relive_inception_critic": dict(weights=inception.UNTRAINED_FOR_TESTS_ONLY)}
+OFFLINE = {
+  "relive_inception_conditional": dict(weights=inception.UNTRAINED_FOR_TESTS_ONLY),
+  "relive_inception_critic": dict(weights=inception.UNTRAINED_FOR_TESTS_ONLY),
+}
 
 
 def _generators():
@@ -64,8 +94,11 @@ def test_every_registered_generator_states_its_contract():
     assert spec.streams == tuple(g.streams), name
     specs = tf.nest.flatten(spec.input_specs(batch_size=2))
     names = [s.name for s in specs]
-    expected = ((["z"] if spec.takes_noise else []) + ([spec.key] if spec.key else [])
-                + sorted(spec.extra_conditions))
+    expected = (
+      (["z"] if spec.takes_noise else [])
+      + ([spec.key] if spec.key else [])
+      + sorted(spec.extra_conditions)
+    )
     assert sorted(names) == sorted(expected), name
     assert all(s.shape[0] == 2 for s in specs), name
 
@@ -75,26 +108,35 @@ def test_small_generator_takes_its_specs_and_placeholders(name):
   kwargs, condition, noise, extras, num_frames = SMALL[name]
   g = registry.build(name, **kwargs)
   spec = base.contract(g)
-  assert (spec.condition, spec.takes_noise, tuple(sorted(spec.extra_conditions)),
-          spec.takes_num_frames) == (condition, noise, extras, num_frames)
+  assert (
+    spec.condition,
+    spec.takes_noise,
+    tuple(sorted(spec.extra_conditions)),
+    spec.takes_num_frames,
+  ) == (condition, noise, extras, num_frames)
   # The placeholders build the variables; zoo.inputs draws the same structure.
   video = g(spec.placeholders(2), training=False)
   assert tuple(video.shape) == (2, *spec.video_shape)
   assert g.weights
   drawn = zoo_inputs.generator_inputs(g, 2, tf.constant([1, 2]))
   tf.nest.assert_same_structure(drawn, spec.input_specs(2))
-  for tensor, s in zip(tf.nest.flatten(drawn), tf.nest.flatten(spec.input_specs(2)),
-                       strict=True):
+  for tensor, s in zip(tf.nest.flatten(drawn), tf.nest.flatten(spec.input_specs(2)), strict=True):
     assert s.is_compatible_with(tensor), (name, s, tensor)
   # The specs trace the generator as the export's __call__ does (batch unknown).
-  traced = tf.function(lambda x: g(x, training=False),
-                       input_signature=[spec.input_specs()]).get_concrete_function()
+  traced = tf.function(
+    lambda x: g(x, training=False), input_signature=[spec.input_specs()]
+  ).get_concrete_function()
   assert traced.structured_outputs.shape.as_list()[1:] == list(spec.video_shape)
 
 
 def _spec(condition, latent_dim=0, extras=None):
-  return base.GeneratorSpec(name="Fake", latent_dim=latent_dim, condition=condition,
-                            video_shape=(4, 8, 8, 3), extra_conditions=extras or {})
+  return base.GeneratorSpec(
+    name="Fake",
+    latent_dim=latent_dim,
+    condition=condition,
+    video_shape=(4, 8, 8, 3),
+    extra_conditions=extras or {},
+  )
 
 
 def test_inputs_give_the_structure_each_kind_expects():
@@ -116,16 +158,18 @@ def test_inputs_give_the_structure_each_kind_expects():
 
 def test_specs_and_placeholders_by_kind():
   assert _spec(C.NONE, 5).input_specs(3) == tf.TensorSpec([3, 5], tf.float32, name="z")
-  assert _spec(C.IMAGE).input_specs() == tf.TensorSpec([None, 8, 8, 3], tf.float32,
-                                                       name="image")
+  assert _spec(C.IMAGE).input_specs() == tf.TensorSpec([None, 8, 8, 3], tf.float32, name="image")
   assert _spec(C.MASK).input_specs() == tf.TensorSpec([None, 8, 8], tf.int32, name="mask")
-  assert _spec(C.FRAMES).input_specs(frames=2) == tf.TensorSpec([None, 2, 8, 8, 3],
-                                                                tf.float32, name="frames")
+  assert _spec(C.FRAMES).input_specs(frames=2) == tf.TensorSpec(
+    [None, 2, 8, 8, 3], tf.float32, name="frames"
+  )
   assert _spec(C.NONE, 5).condition_placeholder(2) is None
   assert _spec(C.FRAMES).condition_placeholder(2).shape == (2, 1, 8, 8, 3)
   placeholder = _spec(C.IMAGE, extras={"segmentation": ((8, 8), tf.int32)}).placeholders(2)
   assert {k: (tuple(v.shape), v.dtype) for k, v in placeholder.items()} == {
-      "image": ((2, 8, 8, 3), tf.float32), "segmentation": ((2, 8, 8), tf.int32)}
+    "image": ((2, 8, 8, 3), tf.float32),
+    "segmentation": ((2, 8, 8), tf.int32),
+  }
 
 
 def test_wrong_inputs_and_attributes_raise():
@@ -134,8 +178,7 @@ def test_wrong_inputs_and_attributes_raise():
   with pytest.raises(ValueError, match="Expected the 'image' condition"):
     _spec(C.IMAGE).inputs(None, None)
   with pytest.raises(ValueError, match=r"Expected extra conditions \['segmentation'\]"):
-    _spec(C.IMAGE, extras={"segmentation": ((8, 8), tf.int32)}).inputs(
-        None, tf.zeros([1, 8, 8, 3]))
+    _spec(C.IMAGE, extras={"segmentation": ((8, 8), tf.int32)}).inputs(None, tf.zeros([1, 8, 8, 3]))
   with pytest.raises(ValueError, match="unconditional generator to take noise"):
     _spec(C.NONE)
 
@@ -149,5 +192,6 @@ def test_wrong_inputs_and_attributes_raise():
 def test_noise_is_the_stateless_normal_of_the_seed():
   g = registry.build("vgan_two_stream", **SMALL["vgan_two_stream"][0])
   seed = tf.constant([3, 0], tf.int64)
-  np.testing.assert_array_equal(zoo_inputs.noise(g, 4, seed),
-                                tf.random.stateless_normal([4, 7], seed=seed))
+  np.testing.assert_array_equal(
+    zoo_inputs.noise(g, 4, seed), tf.random.stateless_normal([4, 7], seed=seed)
+  )

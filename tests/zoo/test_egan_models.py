@@ -11,10 +11,14 @@ from zoo.layers import resblocks
 
 # Egan 2019, Table 4.2 (millions of parameters).
 TABLE_4_2 = {
-    "egan_dcgan_generator_2d": 7.5, "egan_dcgan_discriminator_2d": 7.0,
-    "egan_dcgan_generator_3d": 28.3, "egan_dcgan_discriminator_3d": 27.8,
-    "egan_resnet_generator_2d": 33.3, "egan_resnet_discriminator_2d": 29.1,
-    "egan_resnet_generator_3d": 102.7, "egan_resnet_discriminator_3d": 85.8,
+  "egan_dcgan_generator_2d": 7.5,
+  "egan_dcgan_discriminator_2d": 7.0,
+  "egan_dcgan_generator_3d": 28.3,
+  "egan_dcgan_discriminator_3d": 27.8,
+  "egan_resnet_generator_2d": 33.3,
+  "egan_resnet_discriminator_2d": 29.1,
+  "egan_resnet_generator_3d": 102.7,
+  "egan_resnet_discriminator_3d": 85.8,
 }
 
 
@@ -41,10 +45,13 @@ def test_spectral_norm_state_is_a_buffer_in_every_dcgan_conv():
   assert all(not w.vector_u.trainable for w in wrappers)
 
 
-@pytest.mark.parametrize("family,kwargs", [
+@pytest.mark.parametrize(
+  "family,kwargs",
+  [
     ("dcgan", dict(widths=(16, 8))),
     pytest.param("resnet", dict(nf=8, size=16, max_width=32), marks=pytest.mark.slow),
-])  # the ResNet shapes are also checked by tests/zoo/test_inflation.py
+  ],
+)  # the ResNet shapes are also checked by tests/zoo/test_inflation.py
 def test_image_models_are_one_frame_clips_and_video_models_clips(family, kwargs):
   g2 = build(f"egan_{family}_generator_2d", **kwargs)
   g3 = build(f"egan_{family}_generator_3d", **kwargs)
@@ -53,8 +60,7 @@ def test_image_models_are_one_frame_clips_and_video_models_clips(family, kwargs)
   assert g2.video_shape == (1, 16, 16, 3) and tuple(image.shape) == (2, 1, 16, 16, 3)
   assert tuple(video.shape) == (2,) + tuple(g3.video_shape) and g3.video_shape[0] > 1
   assert np.all(np.abs(video) <= 1.0)
-  d_kwargs = ({"widths": (8, 16)} if family == "dcgan" else
-              {"nf": 8, "max_width": 32})
+  d_kwargs = {"widths": (8, 16)} if family == "dcgan" else {"nf": 8, "max_width": 32}
   d2 = build(f"egan_{family}_discriminator_2d", video_shape=(1, 16, 16, 3), **d_kwargs)
   d3 = build(f"egan_{family}_discriminator_3d", video_shape=g3.video_shape, **d_kwargs)
   assert tuple(d2(image).shape) == (2, 1) and tuple(d3(video).shape) == (2, 1)

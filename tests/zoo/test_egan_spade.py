@@ -13,8 +13,10 @@ from zoo.layers import spade as spade_layers
 
 # Egan 2019, Table 4.2 (millions): (generator, discriminator of both scales, encoder).
 TABLE_4_2 = {
-    (2, "small"): (12.5, 1.7, 1.3), (2, "mid"): (35.2, 1.7, 3.1),
-    (3, "small"): (19.5, 5.1, 1.8), (3, "mid"): (70.3, 5.1, 5.0),
+  (2, "small"): (12.5, 1.7, 1.3),
+  (2, "mid"): (35.2, 1.7, 3.1),
+  (3, "small"): (19.5, 5.1, 1.8),
+  (3, "mid"): (70.3, 5.1, 5.0),
 }
 TINY = dict(size="small", nf=4, up_mults=(1,), num_classes=4)
 
@@ -48,8 +50,7 @@ def test_spade_norm_mask_branch_is_2d_and_shared_by_every_frame():
 
 
 def test_generator_contract_and_encoder():
-  g = registry.build("egan_spade_generator_3d", frames=4, temporal_scalings=1, use_vae=True,
-                     **TINY)
+  g = registry.build("egan_spade_generator_3d", frames=4, temporal_scalings=1, use_vae=True, **TINY)
   assert g.condition == "mask" and g.video_shape == (4, 16, 16, 3)
   mask = tf.random.stateless_uniform([2, 16, 16], [5, 6], 0, 4, tf.int32)
   video = g({"z": tf.zeros([2, 256]), "mask": mask})
@@ -63,10 +64,20 @@ def test_generator_contract_and_encoder():
 def test_patch_discriminator_scales_and_features():
   mask = tf.zeros([2, 16, 16], tf.int32)
   clip = tf.zeros([2, 4, 16, 16, 3])
-  d0 = registry.build("egan_spade_discriminator_3d", video_shape=(4, 16, 16, 3), num_classes=4,
-                      widths=(4, 8, 8), scale=0)
-  d1 = registry.build("egan_spade_discriminator_3d", video_shape=(4, 16, 16, 3), num_classes=4,
-                      widths=(4, 8, 8), scale=1)
+  d0 = registry.build(
+    "egan_spade_discriminator_3d",
+    video_shape=(4, 16, 16, 3),
+    num_classes=4,
+    widths=(4, 8, 8),
+    scale=0,
+  )
+  d1 = registry.build(
+    "egan_spade_discriminator_3d",
+    video_shape=(4, 16, 16, 3),
+    num_classes=4,
+    widths=(4, 8, 8),
+    scale=1,
+  )
   logits, features = d0(clip, condition=mask, return_features=True)
   assert tuple(logits.shape) == (2, 4 * 2 * 2)  # T kept, 16 -> 2 after three s2 convs
   assert [tuple(f.shape[1:4]) for f in features] == [(4, 8, 8), (4, 4, 4), (4, 2, 2)]
@@ -78,8 +89,9 @@ def test_patch_discriminator_scales_and_features():
 def test_inflated_spade_repeats_the_image_on_every_frame():
   keras.utils.set_random_seed(0)
   g2 = registry.build("egan_spade_generator_2d", use_vae=True, **TINY)
-  g3 = registry.build("egan_spade_generator_3d", use_vae=True, frames=4, temporal_scalings=2,
-                      **TINY)
+  g3 = registry.build(
+    "egan_spade_generator_3d", use_vae=True, frames=4, temporal_scalings=2, **TINY
+  )
   for g in (g2, g3):
     g.build()
   inflation.inflate(g2, g3)
@@ -87,10 +99,12 @@ def test_inflated_spade_repeats_the_image_on_every_frame():
   mask = tf.random.stateless_uniform([2, 16, 16], [8, 8], 0, 4, tf.int32)
   image, video = g2({"z": z, "mask": mask}), g3({"z": z, "mask": mask})
   np.testing.assert_allclose(video, tf.tile(image, [1, 4, 1, 1, 1]), atol=2e-5)
-  d2 = registry.build("egan_spade_discriminator_2d", video_shape=(1, 16, 16, 3), num_classes=4,
-                      widths=(4, 8), scale=1)
-  d3 = registry.build("egan_spade_discriminator_3d", video_shape=(4, 16, 16, 3), num_classes=4,
-                      widths=(4, 8), scale=1)
+  d2 = registry.build(
+    "egan_spade_discriminator_2d", video_shape=(1, 16, 16, 3), num_classes=4, widths=(4, 8), scale=1
+  )
+  d3 = registry.build(
+    "egan_spade_discriminator_3d", video_shape=(4, 16, 16, 3), num_classes=4, widths=(4, 8), scale=1
+  )
   for d in (d2, d3):
     d.build()
   inflation.inflate(d2, d3)

@@ -22,13 +22,19 @@ def model():
 
 def _unit_params(cin, cout, k=1):
   """Bias-free conv weights + BatchNorm beta (no gamma: Sonnet's create_scale=False)."""
-  return k ** 3 * cin * cout + cout
+  return k**3 * cin * cout + cout
 
 
 def _mixed_params(cin, widths):
   b0, b1a, b1b, b2a, b2b, b3 = widths
-  return (_unit_params(cin, b0) + _unit_params(cin, b1a) + _unit_params(b1a, b1b, 3)
-          + _unit_params(cin, b2a) + _unit_params(b2a, b2b, 3) + _unit_params(cin, b3))
+  return (
+    _unit_params(cin, b0)
+    + _unit_params(cin, b1a)
+    + _unit_params(b1a, b1b, 3)
+    + _unit_params(cin, b2a)
+    + _unit_params(b2a, b2b, 3)
+    + _unit_params(cin, b3)
+  )
 
 
 def test_registered_as_i3d():
@@ -36,14 +42,19 @@ def test_registered_as_i3d():
 
 
 def test_trainable_parameter_count(model):
-  expected = (_unit_params(3, 64, 7) + _unit_params(64, 64) + _unit_params(64, 192, 3))
+  expected = _unit_params(3, 64, 7) + _unit_params(64, 64) + _unit_params(64, 192, 3)
   cin = 192
-  for _, widths in [("3b", (64, 96, 128, 16, 32, 32)), ("3c", (128, 128, 192, 32, 96, 64)),
-                       ("4b", (192, 96, 208, 16, 48, 64)), ("4c", (160, 112, 224, 24, 64, 64)),
-                       ("4d", (128, 128, 256, 24, 64, 64)), ("4e", (112, 144, 288, 32, 64, 64)),
-                       ("4f", (256, 160, 320, 32, 128, 128)),
-                       ("5b", (256, 160, 320, 32, 128, 128)),
-                       ("5c", (384, 192, 384, 48, 128, 128))]:
+  for _, widths in [
+    ("3b", (64, 96, 128, 16, 32, 32)),
+    ("3c", (128, 128, 192, 32, 96, 64)),
+    ("4b", (192, 96, 208, 16, 48, 64)),
+    ("4c", (160, 112, 224, 24, 64, 64)),
+    ("4d", (128, 128, 256, 24, 64, 64)),
+    ("4e", (112, 144, 288, 32, 64, 64)),
+    ("4f", (256, 160, 320, 32, 128, 128)),
+    ("5b", (256, 160, 320, 32, 128, 128)),
+    ("5c", (384, 192, 384, 48, 128, 128)),
+  ]:
     expected += _mixed_params(cin, widths)
     cin = widths[0] + widths[2] + widths[4] + widths[5]
   assert cin == 1024
@@ -57,8 +68,12 @@ def test_trainable_parameter_count(model):
 
 def test_endpoint_shapes_at_16x224x224(model):
   fn = tf.function(lambda x: model(x, return_endpoints=True))
-  shapes = {name: tuple(t.shape) for name, t in fn.get_concrete_function(
-      tf.TensorSpec([1, 16, 224, 224, 3])).structured_outputs.items()}
+  shapes = {
+    name: tuple(t.shape)
+    for name, t in fn.get_concrete_function(
+      tf.TensorSpec([1, 16, 224, 224, 3])
+    ).structured_outputs.items()
+  }
   assert shapes["Conv3d_1a_7x7"] == (1, 8, 112, 112, 64)
   assert shapes["MaxPool3d_2a_3x3"] == (1, 8, 56, 56, 64)
   assert shapes["Conv3d_2c_3x3"] == (1, 8, 56, 56, 192)
@@ -117,8 +132,12 @@ def test_config_round_trip():
 def _write_tf1_checkpoint(prefix, tensors):
   """A name-based TF1 checkpoint (what `tf.compat.v1.train.Saver` writes, via SaveV2)."""
   names = sorted(tensors)
-  tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
-                    tensors=[tf.constant(tensors[n]) for n in names])
+  tf.raw_ops.SaveV2(
+    prefix=prefix,
+    tensor_names=names,
+    shape_and_slices=[""] * len(names),
+    tensors=[tf.constant(tensors[n]) for n in names],
+  )
 
 
 def _fake_release_tensors(model, rng):
@@ -150,12 +169,15 @@ def test_variable_map_covers_every_weight_with_release_names(model):
   mapping = i3d_checkpoint.variable_map(model, SCOPE)
   assert len(mapping) == len(model.weights) == 57 * 4 + 2
   assert {id(v) for v in mapping.values()} == {id(v) for v in model.weights}
-  for name in [f"{SCOPE}/Conv3d_1a_7x7/conv_3d/w", f"{SCOPE}/Conv3d_1a_7x7/batch_norm/beta",
-               f"{SCOPE}/Mixed_3b/Branch_1/Conv3d_0b_3x3/conv_3d/w",
-               f"{SCOPE}/Mixed_5b/Branch_2/Conv3d_0a_3x3/conv_3d/w",
-               f"{SCOPE}/Mixed_5c/Branch_3/Conv3d_0b_1x1/batch_norm/moving_variance",
-               f"{SCOPE}/Logits/Conv3d_0c_1x1/conv_3d/w",
-               f"{SCOPE}/Logits/Conv3d_0c_1x1/conv_3d/b"]:
+  for name in [
+    f"{SCOPE}/Conv3d_1a_7x7/conv_3d/w",
+    f"{SCOPE}/Conv3d_1a_7x7/batch_norm/beta",
+    f"{SCOPE}/Mixed_3b/Branch_1/Conv3d_0b_3x3/conv_3d/w",
+    f"{SCOPE}/Mixed_5b/Branch_2/Conv3d_0a_3x3/conv_3d/w",
+    f"{SCOPE}/Mixed_5c/Branch_3/Conv3d_0b_1x1/batch_norm/moving_variance",
+    f"{SCOPE}/Logits/Conv3d_0c_1x1/conv_3d/w",
+    f"{SCOPE}/Logits/Conv3d_0c_1x1/conv_3d/b",
+  ]:
     assert name in mapping, name
 
 
@@ -164,21 +186,27 @@ def test_loads_fake_release_checkpoint(release_checkpoint):
   fresh = i3d.InceptionI3D()  # Built by the loader, channels read from Conv3d_1a.
   loaded = i3d_checkpoint.load_kinetics_i3d_checkpoint(fresh, prefix)
   assert len(loaded) == 57 * 4 + 2
-  np.testing.assert_array_equal(fresh.conv3d_1a.conv.kernel.numpy(),
-                                tensors[f"{SCOPE}/Conv3d_1a_7x7/conv_3d/w"])
   np.testing.assert_array_equal(
-      fresh.mixed["Mixed_3b"].branch_1b.batch_norm.moving_mean.numpy(),
-      tensors[f"{SCOPE}/Mixed_3b/Branch_1/Conv3d_0b_3x3/batch_norm/moving_mean"].reshape(-1))
+    fresh.conv3d_1a.conv.kernel.numpy(), tensors[f"{SCOPE}/Conv3d_1a_7x7/conv_3d/w"]
+  )
   np.testing.assert_array_equal(
-      fresh.mixed["Mixed_5b"].branch_2b.batch_norm.beta.numpy(),
-      tensors[f"{SCOPE}/Mixed_5b/Branch_2/Conv3d_0a_3x3/batch_norm/beta"].reshape(-1))
-  np.testing.assert_array_equal(fresh.logits_conv.conv.bias.numpy(),
-                                tensors[f"{SCOPE}/Logits/Conv3d_0c_1x1/conv_3d/b"])
+    fresh.mixed["Mixed_3b"].branch_1b.batch_norm.moving_mean.numpy(),
+    tensors[f"{SCOPE}/Mixed_3b/Branch_1/Conv3d_0b_3x3/batch_norm/moving_mean"].reshape(-1),
+  )
+  np.testing.assert_array_equal(
+    fresh.mixed["Mixed_5b"].branch_2b.batch_norm.beta.numpy(),
+    tensors[f"{SCOPE}/Mixed_5b/Branch_2/Conv3d_0a_3x3/batch_norm/beta"].reshape(-1),
+  )
+  np.testing.assert_array_equal(
+    fresh.logits_conv.conv.bias.numpy(), tensors[f"{SCOPE}/Logits/Conv3d_0c_1x1/conv_3d/b"]
+  )
 
 
 def test_mismatched_checkpoint_lists_missing_and_unexpected_names(model, tmp_path):
-  tensors = {f"{SCOPE}/Conv3d_1a_7x7/conv_3d/w": np.zeros([7, 7, 7, 3, 64], np.float32),
-             f"{SCOPE}/Mixed_9z/conv_3d/w": np.zeros([1], np.float32)}
+  tensors = {
+    f"{SCOPE}/Conv3d_1a_7x7/conv_3d/w": np.zeros([7, 7, 7, 3, 64], np.float32),
+    f"{SCOPE}/Mixed_9z/conv_3d/w": np.zeros([1], np.float32),
+  }
   prefix = os.path.join(tmp_path, "partial.ckpt")
   _write_tf1_checkpoint(prefix, tensors)
   before = model.conv3d_1a.conv.kernel.numpy()
@@ -200,6 +228,7 @@ def test_missing_checkpoint_path_raises_with_path(model, tmp_path):
 def test_keras_i3d_embedder_is_fvds_drop_in(release_checkpoint):
   from trainers.eval import fvd
   from trainers.eval import i3d_keras
+
   prefix, _ = release_checkpoint
   # 64x64 keeps the test small; FVD itself is defined at 224x224 (the default).
   embedder = fvd.make_embedder("i3d_keras", i3d_path=prefix, resolution=(64, 64))
@@ -215,6 +244,7 @@ def test_keras_i3d_embedder_is_fvds_drop_in(release_checkpoint):
 def test_keras_i3d_embedder_never_runs_without_weights(tmp_path):
   from trainers.eval import fvd
   from trainers.eval import i3d_keras
+
   with pytest.raises(fvd.I3DUnavailableError, match="random weights"):
     i3d_keras.I3DEmbedder()
   missing = os.path.join(tmp_path, "rgb_imagenet", "model.ckpt")
@@ -231,12 +261,13 @@ def test_xla_compiled_and_saved_model_i3d_match_keras(model, tmp_path):
 
   module = tf.Module()
   module.model_variables = [v.value for v in model.weights]  # the tf.Variables, tracked
-  module.embed = tf.function(lambda v: model(v, training=False),
-                             input_signature=[tf.TensorSpec([None, 8, 64, 64, 3], tf.float32)])
+  module.embed = tf.function(
+    lambda v: model(v, training=False),
+    input_signature=[tf.TensorSpec([None, 8, 64, 64, 3], tf.float32)],
+  )
   path = str(tmp_path / "i3d_saved_model")
   tf.saved_model.save(module, path, signatures={"serving_default": module.embed})
   loaded = tf.saved_model.load(path)
   np.testing.assert_allclose(loaded.embed(videos).numpy(), expected, rtol=1e-5, atol=1e-5)
   served = loaded.signatures["serving_default"](v=videos)
-  np.testing.assert_allclose(next(iter(served.values())).numpy(), expected, rtol=1e-5,
-                             atol=1e-5)
+  np.testing.assert_allclose(next(iter(served.values())).numpy(), expected, rtol=1e-5, atol=1e-5)

@@ -20,8 +20,9 @@ def pair(name, args2, args3):
   two = registry.build(f"{name}_2d", **args2)
   three = registry.build(f"{name}_3d", **args3)
   for model in (two, three):
-    model.build((None, model.latent_dim) if "generator" in name
-                else (None,) + tuple(model.video_shape))
+    model.build(
+      (None, model.latent_dim) if "generator" in name else (None,) + tuple(model.video_shape)
+    )
   inflation.inflate(two, three)
   return two, three
 
@@ -40,16 +41,22 @@ def test_resnet_generator_repeats_its_2d_image_on_every_frame():
 
 
 def test_resnet_discriminator_on_a_constant_clip_gives_the_2d_logit():
-  d2, d3 = pair("egan_resnet_discriminator", dict(D_RESNET, video_shape=(1, 16, 16, 3)),
-                dict(D_RESNET, video_shape=(4, 16, 16, 3)))
+  d2, d3 = pair(
+    "egan_resnet_discriminator",
+    dict(D_RESNET, video_shape=(1, 16, 16, 3)),
+    dict(D_RESNET, video_shape=(4, 16, 16, 3)),
+  )
   frame, clip = constant_clip(4, 16)
   np.testing.assert_allclose(d3(clip), d2(frame), atol=1e-5)
 
 
 def test_dcgan_discriminator_strided_in_time_is_exact_in_inference():
   # Temporally strided 4x4x4 convs with replicate padding: exact on each (fewer) frame.
-  d2, d3 = pair("egan_dcgan_discriminator", dict(widths=(8, 16, 16), video_shape=(1, 32, 32, 3)),
-                dict(widths=(8, 16, 16), video_shape=(8, 32, 32, 3)))
+  d2, d3 = pair(
+    "egan_dcgan_discriminator",
+    dict(widths=(8, 16, 16), video_shape=(1, 32, 32, 3)),
+    dict(widths=(8, 16, 16), video_shape=(8, 32, 32, 3)),
+  )
   frame, clip = constant_clip(8, 32)
   np.testing.assert_allclose(d3(clip), d2(frame), rtol=1e-5, atol=1e-6)
   # Zero padding in time would darken the end frames: the inflated D would differ.
@@ -83,8 +90,9 @@ def test_spectral_norm_carries_u_and_the_sqrt_t_deviation():
   x = tf.random.stateless_normal([1, 5, 5, 4], seed=[2, 2])
   clip = tf.tile(x[:, None], [1, taps, 1, 1, 1])
   np.testing.assert_allclose(conv3(clip)[:, 0], conv2(x), rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(conv3(clip, training=True)[:, 0],
-                             np.sqrt(taps) * conv2(x, training=True), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(
+    conv3(clip, training=True)[:, 0], np.sqrt(taps) * conv2(x, training=True), rtol=1e-4, atol=1e-5
+  )
 
 
 def test_transposed_temporal_conv_deviation():

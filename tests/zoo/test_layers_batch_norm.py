@@ -28,21 +28,26 @@ def _pair(shape, **kwargs):
 def test_same_outputs_gradients_and_moving_statistics(shape, scale):
   keras_bn, fused_bn = _pair(shape, scale=scale)
   assert [w.path.split("/")[-1] for w in fused_bn.weights] == [
-      w.path.split("/")[-1] for w in keras_bn.weights]  # same order: checkpoints interchange
+    w.path.split("/")[-1] for w in keras_bn.weights
+  ]  # same order: checkpoints interchange
   x = tf.random.stateless_normal(shape, [1, 2]) * 3.0 + 1.0
   with tf.GradientTape(persistent=True) as tape:
     tape.watch(x)
     outs = [bn(x, training=True) for bn in (keras_bn, fused_bn)]
-    losses = [tf.reduce_sum(y ** 3) for y in outs]
+    losses = [tf.reduce_sum(y**3) for y in outs]
   np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-5)
-  for a, b in zip(tape.gradient(losses[0], [x] + keras_bn.trainable_weights),
-                  tape.gradient(losses[1], [x] + fused_bn.trainable_weights), strict=True):
+  for a, b in zip(
+    tape.gradient(losses[0], [x] + keras_bn.trainable_weights),
+    tape.gradient(losses[1], [x] + fused_bn.trainable_weights),
+    strict=True,
+  ):
     np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * float(np.abs(a).max()))
   # Moving statistics use the biased batch variance, as Keras does.
   for a, b in zip(keras_bn.non_trainable_weights, fused_bn.non_trainable_weights, strict=True):
     np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-6, atol=1e-7)
-  np.testing.assert_allclose(fused_bn(x, training=False), keras_bn(x, training=False),
-                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+    fused_bn(x, training=False), keras_bn(x, training=False), rtol=1e-5, atol=1e-5
+  )
 
 
 def test_moving_variance_update_by_hand():
@@ -61,5 +66,8 @@ def test_bfloat16_inputs_keep_float32_statistics():
   assert y.dtype == tf.bfloat16
   assert all(w.dtype == "float32" for w in bn.weights)
   assert abs(float(tf.reduce_mean(tf.cast(y, tf.float32)))) < 0.05
-  np.testing.assert_allclose(bn.moving_mean.numpy(), 0.01 * tf.reduce_mean(
-      tf.cast(x, tf.float32), axis=[0, 1, 2, 3]).numpy(), rtol=0.02)
+  np.testing.assert_allclose(
+    bn.moving_mean.numpy(),
+    0.01 * tf.reduce_mean(tf.cast(x, tf.float32), axis=[0, 1, 2, 3]).numpy(),
+    rtol=0.02,
+  )

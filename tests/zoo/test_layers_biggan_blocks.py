@@ -17,7 +17,7 @@ def test_gresblock_upsamples_space_only(rank):
   shape = [2, 3, 4, 4, 5] if rank == 3 else [2, 4, 4, 5]
   y = block(tf.random.stateless_normal(shape, seed=[1, rank]), training=True)
   assert tuple(y.shape) == tuple(shape[:-3]) + (8, 8, 6)
-  taps = 3 ** rank
+  taps = 3**rank
   # BN(5) + conv3(5->6) + BN(6) + conv3(6->6) + skip conv1(5->6); BN: gamma and beta.
   assert _count(block) == 2 * 5 + taps * 5 * 6 + 6 + 2 * 6 + taps * 6 * 6 + 6 + 5 * 6 + 6
 

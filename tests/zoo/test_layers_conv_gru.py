@@ -38,9 +38,10 @@ def test_unroll_equals_stepping_the_cell():
 
 def test_unroll_with_a_dynamic_length_in_a_graph():
   cell = conv_gru.ConvGRUCell(2)
-  fn = tf.function(lambda x, h: conv_gru.unroll(cell, x, h),
-                   input_signature=[tf.TensorSpec([1, None, 4, 4, 3]),
-                                    tf.TensorSpec([1, 4, 4, 2])])
+  fn = tf.function(
+    lambda x, h: conv_gru.unroll(cell, x, h),
+    input_signature=[tf.TensorSpec([1, None, 4, 4, 3]), tf.TensorSpec([1, 4, 4, 2])],
+  )
   cell.build((1, 4, 4, 3))
   for t in (1, 7):
     assert fn(tf.zeros([1, t, 4, 4, 3]), tf.zeros([1, 4, 4, 2])).shape[1] == t

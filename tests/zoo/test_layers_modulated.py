@@ -17,7 +17,7 @@ def test_demodulated_kernel_has_unit_norm_per_output_channel():
   layer = modulated.ModulatedConv2D(5, 3)
   layer(x, style)
   w = layer.modulated_kernel(style).numpy()  # [B, k, k, C_in, C_out]
-  norms = np.sqrt(np.sum(w ** 2, axis=(1, 2, 3)))
+  norms = np.sqrt(np.sum(w**2, axis=(1, 2, 3)))
   np.testing.assert_allclose(norms, np.ones((2, 5)), rtol=1e-5)
 
 
@@ -27,7 +27,7 @@ def test_call_equals_convolution_with_the_per_sample_kernel():
     layer = modulated.ModulatedConv2D(5, 3, demodulate=demodulate)
     y = layer(x, style)
     w = layer.modulated_kernel(style)
-    ref = tf.concat([tf.nn.conv2d(x[i:i + 1], w[i], 1, "SAME") for i in range(2)], 0)
+    ref = tf.concat([tf.nn.conv2d(x[i : i + 1], w[i], 1, "SAME") for i in range(2)], 0)
     np.testing.assert_allclose(y.numpy(), ref.numpy(), atol=1e-5)
 
 

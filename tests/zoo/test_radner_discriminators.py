@@ -12,7 +12,7 @@ def count(model):
 
 
 def dres(rank, cin, cout, down=True):  # conv3, conv3, 1x1 skip when needed
-  taps = 3 ** rank
+  taps = 3**rank
   skip = cin * cout + cout if cin != cout or down else 0
   return taps * cin * cout + cout + taps * cout * cout + cout + skip
 
@@ -25,16 +25,21 @@ def critic_count(cin, ch, mults, num_3d):
   return n + widths[-1] + 1  # Dense 1
 
 
-@pytest.mark.parametrize("res,ch_s,ch_t,mults,pool,expected", [
+@pytest.mark.parametrize(
+  "res,ch_s,ch_t,mults,pool,expected",
+  [
     (64, 32, 32, (2, 4, 8, 16, 16), 2, (9_580_609, 10_098_241)),
     (128, 16, 64, (1, 2, 4, 8, 16, 16), 1, (2_403_729, 38_938_689)),
-])
+  ],
+)
 def test_parameter_counts_follow_the_blocks(res, ch_s, ch_t, mults, pool, expected):
   shape = (30, res, res, 3)
-  d_s = registry.build("radner_spatial_discriminator", video_shape=shape, ch=ch_s,
-                       multipliers=mults)
-  d_t = registry.build("radner_temporal_discriminator", video_shape=shape, ch=ch_t,
-                       multipliers=mults, pool=pool)
+  d_s = registry.build(
+    "radner_spatial_discriminator", video_shape=shape, ch=ch_s, multipliers=mults
+  )
+  d_t = registry.build(
+    "radner_temporal_discriminator", video_shape=shape, ch=ch_t, multipliers=mults, pool=pool
+  )
   d_s.build(None)
   d_t.build(None)
   assert (count(d_s), count(d_t)) == expected
@@ -44,8 +49,13 @@ def test_parameter_counts_follow_the_blocks(res, ch_s, ch_t, mults, pool, expect
 
 @pytest.fixture(scope="module")
 def spatial():
-  return registry.build("radner_spatial_discriminator", video_shape=(10, 16, 16, 3), ch=2,
-                        multipliers=(1, 2, 2), num_sampled_frames=4)
+  return registry.build(
+    "radner_spatial_discriminator",
+    video_shape=(10, 16, 16, 3),
+    ch=2,
+    multipliers=(1, 2, 2),
+    num_sampled_frames=4,
+  )
 
 
 def test_spatial_frame_choice_is_seeded_and_distinct(spatial):
@@ -68,16 +78,16 @@ def test_spatial_sees_only_the_chosen_frames_and_the_condition(spatial):
   other = next(t for t in range(10) if t not in chosen)
   changed = tf.tensor_scatter_nd_update(video, [[0, other]], tf.zeros([1, 16, 16, 3]))
   out = spatial(video, condition=image, seed=seed).numpy()
-  np.testing.assert_allclose(spatial(changed, condition=image, seed=seed).numpy(), out,
-                             rtol=1e-6)
+  np.testing.assert_allclose(spatial(changed, condition=image, seed=seed).numpy(), out, rtol=1e-6)
   assert not np.allclose(spatial(video, condition=-image, seed=seed).numpy(), out)
   with pytest.raises(ValueError, match="Expected the conditioning frame"):
     spatial(video)
 
 
 def test_temporal_pools_space_and_runs_3d_blocks_first():
-  d_t = registry.build("radner_temporal_discriminator", video_shape=(6, 16, 16, 3), ch=2,
-                       multipliers=(1, 2, 2), pool=2)
+  d_t = registry.build(
+    "radner_temporal_discriminator", video_shape=(6, 16, 16, 3), ch=2, multipliers=(1, 2, 2), pool=2
+  )
   video = tf.random.stateless_normal([2, 6, 16, 16, 3], seed=[5, 6])
   assert tuple(d_t(video).shape) == (2, 1)
   assert [b.rank for b in d_t.blocks] == [3, 3, 2]
@@ -86,8 +96,9 @@ def test_temporal_pools_space_and_runs_3d_blocks_first():
   assert not np.allclose(d_t(video[:, ::-1]).numpy(), d_t(video).numpy())
   # 2x2 average pooling first: a clip constant on each 2x2 patch scores as its pooled self
   # through a pool-1 critic with the same weights.
-  d_1 = registry.build("radner_temporal_discriminator", video_shape=(6, 8, 8, 3), ch=2,
-                       multipliers=(1, 2, 2), pool=1)
+  d_1 = registry.build(
+    "radner_temporal_discriminator", video_shape=(6, 8, 8, 3), ch=2, multipliers=(1, 2, 2), pool=1
+  )
   small = video[:, :, ::2, ::2]
   d_1(small)
   for a, b in zip(d_1.weights, d_t.weights, strict=True):

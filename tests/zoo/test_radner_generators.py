@@ -41,8 +41,7 @@ def style_generator_count(ch, mults):
 @pytest.fixture(scope="module", params=[64, 128])
 def style_generator(request):
   ch, mults = SIZES[request.param]
-  g = registry.build("radner_style_generator", resolution=request.param, ch=ch,
-                     multipliers=mults)
+  g = registry.build("radner_style_generator", resolution=request.param, ch=ch, multipliers=mults)
   g.build(None)
   return g
 
@@ -53,13 +52,12 @@ def test_style_generator_shapes_at_every_level(style_generator):
   image = tf.random.stateless_uniform([2, res, res, 3], seed=[1, 2], minval=-1, maxval=1)
   features = g.encoder(image)
   widths = [g.ch * m for m in g.multipliers]
-  sizes = [4 * 2 ** i for i in range(len(widths))]
+  sizes = [4 * 2**i for i in range(len(widths))]
   assert [tuple(f.shape[1:]) for f in features] == [(s, s, w) for s, w in zip(sizes, widths)]
   style, levels = g.levels(image, num_frames=3)
   assert tuple(style.shape) == (2 * 3, 256)
   outs = widths[1:] + widths[-1:]
-  assert [tuple(x.shape[1:]) for x in levels] == [(3, 2 * s, 2 * s, o)
-                                                  for s, o in zip(sizes, outs)]
+  assert [tuple(x.shape[1:]) for x in levels] == [(3, 2 * s, 2 * s, o) for s, o in zip(sizes, outs)]
   video = g(image, num_frames=3)
   assert tuple(video.shape) == (2, 3, res, res, 3) and np.abs(video.numpy()).max() <= 1.0
 
@@ -76,8 +74,9 @@ def test_style_generator_parameter_count_is_in_docstring_and_summary(style_gener
 
 
 def test_any_number_of_frames_and_deterministic_without_noise():
-  g = registry.build("radner_style_generator", resolution=16, ch=2, multipliers=(2, 1),
-                     num_frames=4)
+  g = registry.build(
+    "radner_style_generator", resolution=16, ch=2, multipliers=(2, 1), num_frames=4
+  )
   image = tf.random.stateless_uniform([1, 16, 16, 3], seed=[3, 4], minval=-1, maxval=1)
   assert tuple(g(image).shape) == (1, 4, 16, 16, 3)  # the training length by default
   long = g(image, num_frames=9)
@@ -94,29 +93,39 @@ def test_any_number_of_frames_and_deterministic_without_noise():
       v.assign(tf.ones_like(v))
   seeded = g(image, num_frames=3, seed=tf.constant([1, 2]))
   assert np.abs(seeded.numpy() - g(image, num_frames=3).numpy()).max() > 1e-4
-  np.testing.assert_array_equal(seeded.numpy(),
-                                g(image, num_frames=3, seed=tf.constant([1, 2])).numpy())
+  np.testing.assert_array_equal(
+    seeded.numpy(), g(image, num_frames=3, seed=tf.constant([1, 2])).numpy()
+  )
 
 
-DVDGAN_S_COUNTS = {(64, False): 1_602_307, (64, True): 1_907_577,
-                   (128, False): 10_662_915, (128, True): 13_061_353}
+DVDGAN_S_COUNTS = {
+  (64, False): 1_602_307,
+  (64, True): 1_907_577,
+  (128, False): 10_662_915,
+  (128, True): 13_061_353,
+}
 
 
-@pytest.mark.parametrize("res,conditional", [
-    (64, False), (64, True),
+@pytest.mark.parametrize(
+  "res,conditional",
+  [
+    (64, False),
+    (64, True),
     pytest.param(128, False, marks=pytest.mark.slow),
-    pytest.param(128, True, marks=pytest.mark.slow)])
+    pytest.param(128, True, marks=pytest.mark.slow),
+  ],
+)
 def test_dvdgan_s_shapes_and_parameter_counts(res, conditional):
   ch, mults = SIZES[res]
-  g = registry.build("dvdgan_s", resolution=res, ch=ch, multipliers=mults,
-                     conditional=conditional)
+  g = registry.build("dvdgan_s", resolution=res, ch=ch, multipliers=mults, conditional=conditional)
   z = tf.random.stateless_normal([1, 128], seed=[5, 6])
   inputs = {"z": z, "image": tf.zeros([1, res, res, 3])} if conditional else z
   levels = g.levels(inputs, num_frames=2)
   widths = [ch * m for m in mults]
-  sizes = [8 * 2 ** i for i in range(len(widths))]
+  sizes = [8 * 2**i for i in range(len(widths))]
   assert [tuple(x.shape[1:]) for x in levels] == [
-      (2, s, s, o) for s, o in zip(sizes, widths[1:] + widths[-1:])]
+    (2, s, s, o) for s, o in zip(sizes, widths[1:] + widths[-1:])
+  ]
   assert tuple(g(inputs, num_frames=2).shape) == (1, 2, res, res, 3)
   expected = DVDGAN_S_COUNTS[res, conditional]
   assert count(g) == expected and f"{expected:,}" in type(g).__doc__

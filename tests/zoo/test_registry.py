@@ -6,7 +6,6 @@ from zoo import registry
 
 
 class _Thing:
-
   def __init__(self, width=1):
     self.width = width
 

@@ -24,12 +24,26 @@ def shapes_through(layers, x):
 
 
 # Hand counts (docs/architecture.md): a 4x4x4 kernel has 64 taps, a 2D 4x4 16.
-TRUNK = (conv_params(64, 512, 256) + bn_params(256) + conv_params(64, 256, 128) + bn_params(128)
-         + conv_params(64, 128, 64) + bn_params(64) + conv_params(64, 64, 3))
+TRUNK = (
+  conv_params(64, 512, 256)
+  + bn_params(256)
+  + conv_params(64, 256, 128)
+  + bn_params(128)
+  + conv_params(64, 128, 64)
+  + bn_params(64)
+  + conv_params(64, 64, 3)
+)
 PROJECTION = Z * 2 * 4 * 4 * 512 + 2 * 4 * 4 * 512 + bn_params(2 * 4 * 4 * 512)
-CRITIC = (conv_params(64, 3, 64) + conv_params(64, 64, 128) + bn_params(128)
-          + conv_params(64, 128, 256) + bn_params(256) + conv_params(64, 256, 512)
-          + bn_params(512) + conv_params(2 * 4 * 4, 512, 1))
+CRITIC = (
+  conv_params(64, 3, 64)
+  + conv_params(64, 64, 128)
+  + bn_params(128)
+  + conv_params(64, 128, 256)
+  + bn_params(256)
+  + conv_params(64, 256, 512)
+  + bn_params(512)
+  + conv_params(2 * 4 * 4, 512, 1)
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +68,30 @@ def test_two_stream_wgan_streams_and_count():
   g = registry.build("relive_wgan", two_stream=True)
   out = g(tf.random.normal([1, Z]), return_streams=True)
   assert {k: tuple(v.shape[1:]) for k, v in out.items()} == {
-      "video": (32, 64, 64, 3), "foreground": (32, 64, 64, 3),
-      "background": (32, 64, 64, 3), "mask": (32, 64, 64, 1)}
+    "video": (32, 64, 64, 3),
+    "foreground": (32, 64, 64, 3),
+    "background": (32, 64, 64, 3),
+    "mask": (32, 64, 64, 1),
+  }
   background_map = g.background_project(tf.random.normal([1, Z]))
   assert tuple(background_map.shape[1:]) == (4, 4, 512)
   assert shapes_through(g.decoder.background, background_map)[0] == [
-      (8, 8, 256), (16, 16, 128), (32, 32, 64)]
-  background = (Z * 16 * 512 + 16 * 512 + bn_params(16 * 512) + conv_params(16, 512, 256)
-                + bn_params(256) + conv_params(16, 256, 128) + bn_params(128)
-                + conv_params(16, 128, 64) + bn_params(64) + conv_params(16, 64, 3))
+    (8, 8, 256),
+    (16, 16, 128),
+    (32, 32, 64),
+  ]
+  background = (
+    Z * 16 * 512
+    + 16 * 512
+    + bn_params(16 * 512)
+    + conv_params(16, 512, 256)
+    + bn_params(256)
+    + conv_params(16, 256, 128)
+    + bn_params(128)
+    + conv_params(16, 128, 64)
+    + bn_params(64)
+    + conv_params(16, 64, 3)
+  )
   assert trainable_count(g) == PROJECTION + TRUNK + conv_params(64, 64, 1) + background
   # m * f + (1 - m) * b, the background constant over time.
   m, f, b = out["mask"], out["foreground"], out["background"]
@@ -70,8 +99,10 @@ def test_two_stream_wgan_streams_and_count():
   tf.debugging.assert_near(b[:, 0], b[:, -1])
 
 
-@pytest.mark.parametrize("norm,extra", [("layer", bn_params(128 + 256 + 512)), ("none", 0),
-                                        ("batch", bn_params(128 + 256 + 512))])
+@pytest.mark.parametrize(
+  "norm,extra",
+  [("layer", bn_params(128 + 256 + 512)), ("none", 0), ("batch", bn_params(128 + 256 + 512))],
+)
 def test_critic_layer_shapes_counts_and_norms(norm, extra):
   d = registry.build("relive_critic", critic_norm=norm)
   x = tf.random.normal([2, 32, 64, 64, 3])
@@ -81,8 +112,9 @@ def test_critic_layer_shapes_counts_and_norms(norm, extra):
   assert tuple(d.final(features).shape[1:]) == (1, 1, 1, 1)
   assert trainable_count(d) == CRITIC - bn_params(128 + 256 + 512) + extra
   kinds = {type(layer.norm).__name__ for layer in d.trunk if layer.norm is not None}
-  assert kinds == {"layer": {"GroupNormalization"}, "none": set(),
-                   "batch": {"BatchNormalization"}}[norm]
+  assert (
+    kinds == {"layer": {"GroupNormalization"}, "none": set(), "batch": {"BatchNormalization"}}[norm]
+  )
   assert d.trunk[0].norm is None
 
 
@@ -108,9 +140,17 @@ def test_conditional_generator_encoder_and_critic_shapes():
   video = g(photo)
   assert tuple(video.shape) == (1, 32, 64, 64, 3)
   assert (g.latent_dim, g.condition) == (0, "image")
-  encoder = (conv_params(16, 3, 64) + conv_params(16, 64, 128) + bn_params(128)
-             + conv_params(16, 128, 256) + bn_params(256) + conv_params(16, 256, 512)
-             + bn_params(512) + conv_params(9, 512, 1024) + bn_params(1024))
+  encoder = (
+    conv_params(16, 3, 64)
+    + conv_params(16, 64, 128)
+    + bn_params(128)
+    + conv_params(16, 128, 256)
+    + bn_params(256)
+    + conv_params(16, 256, 512)
+    + bn_params(512)
+    + conv_params(9, 512, 1024)
+    + bn_params(1024)
+  )
   assert trainable_count(g) == encoder + TRUNK
   d = registry.build("relive_critic", conditional=True)
   assert tuple(d.inputs_of(video, photo).shape) == (1, 32, 64, 64, 6)
@@ -121,8 +161,13 @@ def test_conditional_generator_encoder_and_critic_shapes():
 
 
 def test_segmentation_generator_reads_photo_and_one_hot():
-  g = registry.build("relive_segmentation_conditional", encoder_widths=(8, 16),
-                     widths=(32, 16), background_widths=(32, 16), num_classes=5)
+  g = registry.build(
+    "relive_segmentation_conditional",
+    encoder_widths=(8, 16),
+    widths=(32, 16),
+    background_widths=(32, 16),
+    num_classes=5,
+  )
   photo = tf.zeros([2, 16, 16, 3])
   seg = tf.constant([[[1] * 16] * 16, [[4] * 16] * 16], tf.int32)
   x = g.encoder_input({"image": photo, "segmentation": seg})
@@ -161,10 +206,15 @@ def test_inception_conditional_shapes_with_test_only_weights():
   video = g(photo)
   assert tuple(video.shape) == (1, 32, 64, 64, 3)
   assert not g.features.backbone.trainable
-  assert trainable_count(g) == (conv_params(1, 2048, 512) + bn_params(512)
-                                + conv_params(64, 512, 256) + bn_params(256)
-                                + conv_params(64, 256, 128) + bn_params(128)
-                                + conv_params(64, 128, 3))
+  assert trainable_count(g) == (
+    conv_params(1, 2048, 512)
+    + bn_params(512)
+    + conv_params(64, 512, 256)
+    + bn_params(256)
+    + conv_params(64, 256, 128)
+    + bn_params(128)
+    + conv_params(64, 128, 3)
+  )
   d = registry.build("relive_inception_critic", weights=inception.UNTRAINED_FOR_TESTS_ONLY)
   assert d.stage_shape == (4, 8, 8)
   assert tuple(d(video, condition=photo).shape) == (1, 1)

@@ -11,12 +11,15 @@ from vgan_counts import trainable_count
 from zoo import registry
 
 SMALL = {
-    "relive_lstm": dict(video_shape=(6, 16, 16, 3), encoder_widths=(4, 8), units=8,
-                        decoder_widths=(8, 4), dropout=0.2),
-    "relive_convlstm": dict(video_shape=(6, 16, 16, 3), encoder_widths=(4, 8), filters=4,
-                            decoder_widths=(4,), dropout=0.2),
-    "relive_cnn_next_frame": dict(video_shape=(6, 16, 16, 3), encoder_widths=(4, 8),
-                                  decoder_widths=(4,), mode="residual"),
+  "relive_lstm": dict(
+    video_shape=(6, 16, 16, 3), encoder_widths=(4, 8), units=8, decoder_widths=(8, 4), dropout=0.2
+  ),
+  "relive_convlstm": dict(
+    video_shape=(6, 16, 16, 3), encoder_widths=(4, 8), filters=4, decoder_widths=(4,), dropout=0.2
+  ),
+  "relive_cnn_next_frame": dict(
+    video_shape=(6, 16, 16, 3), encoder_widths=(4, 8), decoder_widths=(4,), mode="residual"
+  ),
 }
 
 
@@ -38,7 +41,9 @@ def test_lstm_paper_size_shapes_and_count():
   assert tuple(vectors.shape) == (3, 1024)
   outputs, state = p.core(tf.reshape(vectors, [1, 3, 1024]), None, False)
   assert tuple(outputs.shape) == (1, 3, 1024) and [tuple(s.shape) for s in state] == [
-      (1, 1024), (1, 1024)]
+    (1, 1024),
+    (1, 1024),
+  ]
   assert tuple(p.to_map(outputs[:, 0]).shape) == (1, 4 * 4 * 512)
   x = tf.zeros([1, 4, 4, 512])
   shapes = []
@@ -49,13 +54,29 @@ def test_lstm_paper_size_shapes_and_count():
   assert tuple(p.teacher_forced(frames).shape) == (1, 3, 64, 64, 3)
   assert tuple(p.rollout(frames[:, :1], 2).shape) == (1, 2, 64, 64, 3)
   assert p.video_shape == (32, 64, 64, 3)  # call() rolls out to 32 frames (small tests below)
-  encoder = (conv_params(16, 3, 64) + conv_params(16, 64, 128) + bn_params(128)
-             + conv_params(16, 128, 256) + bn_params(256) + conv_params(16, 256, 512)
-             + bn_params(512) + 8192 * 1024 + 1024)
+  encoder = (
+    conv_params(16, 3, 64)
+    + conv_params(16, 64, 128)
+    + bn_params(128)
+    + conv_params(16, 128, 256)
+    + bn_params(256)
+    + conv_params(16, 256, 512)
+    + bn_params(512)
+    + 8192 * 1024
+    + 1024
+  )
   lstm = 4 * (1024 * 1024 + 1024 * 1024 + 1024)
-  decoder = (1024 * 8192 + 8192 + conv_params(16, 512, 256) + bn_params(256)
-             + conv_params(16, 256, 128) + bn_params(128) + conv_params(16, 128, 64)
-             + bn_params(64) + conv_params(16, 64, 3))
+  decoder = (
+    1024 * 8192
+    + 8192
+    + conv_params(16, 512, 256)
+    + bn_params(256)
+    + conv_params(16, 256, 128)
+    + bn_params(128)
+    + conv_params(16, 128, 64)
+    + bn_params(64)
+    + conv_params(16, 64, 3)
+  )
   assert trainable_count(p) == encoder + lstm + decoder
 
 
@@ -107,8 +128,11 @@ def test_residual_predicts_the_change():
   p = registry.build("relive_cnn_next_frame", **SMALL["relive_cnn_next_frame"])
   video = clip()
   decoded = p.decode(p.encode(video[:, 0], False), False)
-  np.testing.assert_allclose(p.teacher_forced(video[:, :1])[:, 0],
-                             tf.clip_by_value(video[:, 0] + 2 * decoded, -1, 1), atol=1e-5)
+  np.testing.assert_allclose(
+    p.teacher_forced(video[:, :1])[:, 0],
+    tf.clip_by_value(video[:, 0] + 2 * decoded, -1, 1),
+    atol=1e-5,
+  )
 
 
 def test_dropout_only_in_training():

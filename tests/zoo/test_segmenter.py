@@ -15,8 +15,9 @@ def painted(classes):
 
 @pytest.mark.parametrize("kind", ["scores", "ids", "signature_only"])
 def test_scores_ids_and_signature_give_the_class_ids(tmp_path, kind):
-  path = segmenter_helpers.save(tmp_path / kind, ids=kind == "ids",
-                                signature_only=kind == "signature_only")
+  path = segmenter_helpers.save(
+    tmp_path / kind, ids=kind == "ids", signature_only=kind == "signature_only"
+  )
   segment = segmenter_lib.Segmenter(path)
   classes = tf.random.stateless_uniform([2, 5, 7], [3, 4], 0, 4, tf.int32)
   ids = segment(painted(classes))
@@ -27,16 +28,21 @@ def test_scores_ids_and_signature_give_the_class_ids(tmp_path, kind):
 
 def test_refusals_name_the_path_and_the_shape(tmp_path):
   missing = str(tmp_path / "missing")
-  with pytest.raises(segmenter_lib.SegmenterError,
-                     match="Expected a segmentation SavedModel directory, received .*missing"):
+  with pytest.raises(
+    segmenter_lib.SegmenterError,
+    match="Expected a segmentation SavedModel directory, received .*missing",
+  ):
     segmenter_lib.Segmenter(missing)
   not_callable = str(tmp_path / "empty")
   tf.saved_model.save(tf.Module(), not_callable)
   with pytest.raises(ValueError, match="Expected a callable SavedModel or a serving_default"):
     segmenter_lib.Segmenter(not_callable)
   halving = segmenter_lib.Segmenter(segmenter_helpers.save_resizing(tmp_path / "halving"))
-  with pytest.raises(ValueError, match=r"halving.*given frames \[1, 8, 8, 3\] it returned "
-                     r"shape \[1, 4, 4, 3\]"):
+  with pytest.raises(
+    ValueError,
+    match=r"halving.*given frames \[1, 8, 8, 3\] it returned "
+    r"shape \[1, 4, 4, 3\]",
+  ):
     halving.check(8, 8)
   many = segmenter_lib.Segmenter(segmenter_helpers.save(tmp_path / "many", num_classes=6))
   with pytest.raises(ValueError, match="many.* at most 4 classes .*received 6"):

@@ -15,8 +15,9 @@ from zoo.vgan import gmm
 
 def small_model(**kwargs):
   """8x16x16 clips, narrow layers: for tests that decode."""
-  return autoencoder.AutoencoderGMM(encoder_widths=(4, 8), widths=(8, 4),
-                                    background_widths=(8, 4), **kwargs)
+  return autoencoder.AutoencoderGMM(
+    encoder_widths=(4, 8), widths=(8, 4), background_widths=(8, 4), **kwargs
+  )
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,11 @@ def paper_model():
 def test_paper_size_shapes_and_parameter_count(paper_model):
   model = paper_model
   assert (model.latent_dim, model.condition, model.video_shape, model.streams) == (
-      102, None, (32, 64, 64, 3), ("foreground", "background", "mask"))
+    102,
+    None,
+    (32, 64, 64, 3),
+    ("foreground", "background", "mask"),
+  )
   video = tf.random.stateless_uniform([1, 32, 64, 64, 3], seed=[1, 2], minval=-1, maxval=1)
   x, shapes = video, []
   for block in model.encoder_trunk.blocks:
@@ -38,17 +43,25 @@ def test_paper_size_shapes_and_parameter_count(paper_model):
   code = model.encode(video)
   assert tuple(code.shape) == (1, 100)
   assert tuple(model(video).shape) == (1, 32, 64, 64, 3)
-  encoder = (conv_params(64, 3, 64)
-             + conv_params(64, 64, 128) + bn_params(128)
-             + conv_params(64, 128, 256) + bn_params(256)
-             + conv_params(64, 256, 512) + bn_params(512)
-             + conv_params(2 * 4 * 4, 512, 100))
+  encoder = (
+    conv_params(64, 3, 64)
+    + conv_params(64, 64, 128)
+    + bn_params(128)
+    + conv_params(64, 128, 256)
+    + bn_params(256)
+    + conv_params(64, 256, 512)
+    + bn_params(512)
+    + conv_params(2 * 4 * 4, 512, 100)
+  )
   two_stream = registry.build("vgan_two_stream")
   two_stream.build((None, 100))
   assert trainable_count(model) == encoder + trainable_count(two_stream)
   # The GMM is state, not a parameter.
   assert [tuple(v.shape) for v in (model.gmm_weights, model.gmm_means, model.gmm_cholesky)] == [
-      (256,), (256, 100), (256, 100, 100)]
+    (256,),
+    (256, 100),
+    (256, 100, 100),
+  ]
   assert not any(v.trainable for v in (model.gmm_weights, model.gmm_means, model.gmm_cholesky))
 
 
@@ -81,11 +94,13 @@ def test_call_on_noise_draws_codes_from_the_mixture():
   model.set_gmm(np.array([0.2, 0.3, 0.5]), means, 1e-6 * np.stack([np.eye(2)] * 3))
   # u = exp(-(z0^2 + z1^2) / 2) picks the component by the cumulative weights 0.2, 0.5, 1.0.
   z0 = np.array([2.797, 1.530, 0.861, 0.201], np.float32)  # u: 0.02, 0.31, 0.69, 0.98
-  z = np.concatenate([z0[:, None], np.zeros([4, 1], np.float32), np.ones([4, 2], np.float32)],
-                     axis=1)
+  z = np.concatenate(
+    [z0[:, None], np.zeros([4, 1], np.float32), np.ones([4, 2], np.float32)], axis=1
+  )
   np.testing.assert_allclose(model.codes_from_noise(z), means[[0, 1, 2, 2]], atol=1e-4)
-  np.testing.assert_allclose(model(z), model.decode(tf.constant(means[[0, 1, 2, 2]],
-                                                                tf.float32)), atol=1e-4)
+  np.testing.assert_allclose(
+    model(z), model.decode(tf.constant(means[[0, 1, 2, 2]], tf.float32)), atol=1e-4
+  )
 
 
 def test_one_tiny_component_decodes_its_mean():
@@ -108,8 +123,7 @@ def test_sample_codes_follow_the_mixture():
   assert right.mean() == pytest.approx(0.75, abs=0.02)
   # ~5000 / 15000 samples: tolerances of several standard errors of each (co)variance.
   np.testing.assert_allclose(np.cov(codes[~right].T), np.diag([0.25, 4.0]), rtol=0.1, atol=0.06)
-  np.testing.assert_allclose(np.cov(codes[right].T), [[1.0, 1.0], [1.0, 2.0]], rtol=0.1,
-                             atol=0.06)
+  np.testing.assert_allclose(np.cov(codes[right].T), [[1.0, 1.0], [1.0, 2.0]], rtol=0.1, atol=0.06)
   # Stateless: the seed alone decides.
   again = model.sample_codes(20_000, tf.constant([7, 8])).numpy()
   np.testing.assert_array_equal(codes, again)
@@ -125,9 +139,12 @@ def test_set_gmm_checks_shapes():
 def test_fit_gmm_returns_what_set_gmm_takes():
   rng = np.random.default_rng(0)
   cov = np.array([[1.0, 0.5, 0.0], [0.5, 2.0, 0.0], [0.0, 0.0, 0.5]])
-  codes = np.concatenate([
+  codes = np.concatenate(
+    [
       rng.multivariate_normal([-8, 0, 0], cov, size=600),
-      rng.multivariate_normal([8, 0, 0], cov, size=200)])
+      rng.multivariate_normal([8, 0, 0], cov, size=200),
+    ]
+  )
   weights, means, cholesky = gmm.fit_gmm(codes, num_components=2, seed=0)
   assert weights.shape == (2,) and means.shape == (2, 3) and cholesky.shape == (2, 3, 3)
   assert weights.dtype == means.dtype == cholesky.dtype == np.float32

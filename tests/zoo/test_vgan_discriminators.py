@@ -43,7 +43,11 @@ def discriminator():
 def test_discriminator_layer_shapes(discriminator):
   video = random_video((32, 64, 64, 3), [1, 2])
   assert shapes_through(discriminator.trunk.blocks, video) == [
-      (16, 32, 32, 64), (8, 16, 16, 128), (4, 8, 8, 256), (2, 4, 4, 512)]
+    (16, 32, 32, 64),
+    (8, 16, 16, 128),
+    (4, 8, 8, 256),
+    (2, 4, 4, 512),
+  ]
   assert discriminator.final_kernel == (2, 4, 4)
   assert tuple(discriminator(video).shape) == (1, 1)
   assert discriminator.trunk.blocks[0].norm is None  # no BN on the first layer
@@ -61,13 +65,17 @@ def test_discriminator_parameter_count(discriminator):
 def test_discriminator_ignores_the_condition(discriminator):
   video = random_video((32, 64, 64, 3), [3, 4])
   np.testing.assert_array_equal(
-      discriminator(video), discriminator(video, condition=tf.ones([1, 64, 64, 3])))
+    discriminator(video), discriminator(video, condition=tf.ones([1, 64, 64, 3]))
+  )
 
 
-@pytest.mark.parametrize("video_shape,kernel", [
+@pytest.mark.parametrize(
+  "video_shape,kernel",
+  [
     ((16, 32, 32, 3), (1, 2, 2)),
     ((8, 48, 40, 3), (1, 3, 3)),
-])
+  ],
+)
 def test_discriminator_final_kernel_follows_the_input(video_shape, kernel):
   d = discriminators.Discriminator(video_shape=video_shape, widths=(8, 8, 16, 16))
   assert d.final_kernel == kernel
@@ -97,7 +105,9 @@ def test_action_classifier_last_layer_trains_only_the_head():
   classifier = registry.build("vgan_action_classifier", mode="last_layer")
   classifier.build((None, 32, 64, 64, 3))
   assert [w.path for w in classifier.trainable_weights] == [
-      classifier.final.kernel.path, classifier.final.bias.path]
+    classifier.final.kernel.path,
+    classifier.final.bias.path,
+  ]
   head = conv_params(2 * 4 * 4, 512, 101)
   assert trainable_count(classifier) == head
   # The frozen trunk's gamma and beta are still parameters in Torch's count.

@@ -24,17 +24,29 @@ def shapes_through(layers, x):
 
 
 # Paper sizes (Vondrick et al. 2016, Fig. 1): one 4x4x4 kernel has 64 taps, a 2D 4x4 has 16.
-VIDEO_TRUNK = (conv_params(2 * 4 * 4, 100, 512) + bn_params(512)
-               + conv_params(64, 512, 256) + bn_params(256)
-               + conv_params(64, 256, 128) + bn_params(128)
-               + conv_params(64, 128, 64) + bn_params(64))
+VIDEO_TRUNK = (
+  conv_params(2 * 4 * 4, 100, 512)
+  + bn_params(512)
+  + conv_params(64, 512, 256)
+  + bn_params(256)
+  + conv_params(64, 256, 128)
+  + bn_params(128)
+  + conv_params(64, 128, 64)
+  + bn_params(64)
+)
 VIDEO_HEAD = conv_params(64, 64, 3)
 MASK_HEAD = conv_params(64, 64, 1)
-BACKGROUND = (conv_params(16, 100, 512) + bn_params(512)
-              + conv_params(16, 512, 256) + bn_params(256)
-              + conv_params(16, 256, 128) + bn_params(128)
-              + conv_params(16, 128, 64) + bn_params(64)
-              + conv_params(16, 64, 3))
+BACKGROUND = (
+  conv_params(16, 100, 512)
+  + bn_params(512)
+  + conv_params(16, 512, 256)
+  + bn_params(256)
+  + conv_params(16, 256, 128)
+  + bn_params(128)
+  + conv_params(16, 128, 64)
+  + bn_params(64)
+  + conv_params(16, 64, 3)
+)
 
 
 @pytest.fixture(scope="module")
@@ -155,12 +167,23 @@ def test_image_to_video_layer_shapes(image_to_video):
   model = image_to_video
   image = tf.random.stateless_uniform([1, 64, 64, 3], seed=[7, 8], minval=-1, maxval=1)
   assert shapes_through(model.encoder.blocks, image) == [
-      (32, 32, 128), (16, 16, 256), (8, 8, 512), (4, 4, 1024)]
+    (32, 32, 128),
+    (16, 16, 256),
+    (8, 8, 512),
+    (4, 4, 1024),
+  ]
   code = model.encoder(image)
   assert shapes_through(model.trunk.blocks, code[:, None]) == [
-      (2, 4, 4, 1024), (4, 8, 8, 512), (8, 16, 16, 256), (16, 32, 32, 128)]
+    (2, 4, 4, 1024),
+    (4, 8, 8, 512),
+    (8, 16, 16, 256),
+    (16, 32, 32, 128),
+  ]
   assert shapes_through(model.background.blocks, code) == [
-      (8, 8, 512), (16, 16, 256), (32, 32, 128)]
+    (8, 8, 512),
+    (16, 16, 256),
+    (32, 32, 128),
+  ]
   out = model(image, return_streams=True)
   for key, channels in (("video", 3), ("foreground", 3), ("background", 3), ("mask", 1)):
     assert tuple(out[key].shape) == (1, 32, 64, 64, channels), key
@@ -172,19 +195,36 @@ def test_image_to_video_layer_shapes(image_to_video):
 
 def test_image_to_video_parameter_count(image_to_video):
   image_to_video.build((None, 64, 64, 3))
-  encoder = (conv_params(16, 3, 128)
-             + conv_params(16, 128, 256) + bn_params(256)
-             + conv_params(16, 256, 512) + bn_params(512)
-             + conv_params(16, 512, 1024) + bn_params(1024))
-  background = (conv_params(16, 1024, 512) + bn_params(512)
-                + conv_params(16, 512, 256) + bn_params(256)
-                + conv_params(16, 256, 128) + bn_params(128)
-                + conv_params(16, 128, 3))
-  foreground = (conv_params(2, 1024, 1024) + bn_params(1024)
-                + conv_params(64, 1024, 512) + bn_params(512)
-                + conv_params(64, 512, 256) + bn_params(256)
-                + conv_params(64, 256, 128) + bn_params(128)
-                + conv_params(64, 128, 3) + conv_params(64, 128, 1))
+  encoder = (
+    conv_params(16, 3, 128)
+    + conv_params(16, 128, 256)
+    + bn_params(256)
+    + conv_params(16, 256, 512)
+    + bn_params(512)
+    + conv_params(16, 512, 1024)
+    + bn_params(1024)
+  )
+  background = (
+    conv_params(16, 1024, 512)
+    + bn_params(512)
+    + conv_params(16, 512, 256)
+    + bn_params(256)
+    + conv_params(16, 256, 128)
+    + bn_params(128)
+    + conv_params(16, 128, 3)
+  )
+  foreground = (
+    conv_params(2, 1024, 1024)
+    + bn_params(1024)
+    + conv_params(64, 1024, 512)
+    + bn_params(512)
+    + conv_params(64, 512, 256)
+    + bn_params(256)
+    + conv_params(64, 256, 128)
+    + bn_params(128)
+    + conv_params(64, 128, 3)
+    + conv_params(64, 128, 1)
+  )
   expected = encoder + background + foreground
   assert trainable_count(image_to_video) == expected
   assert torch_count(image_to_video) == expected
@@ -193,28 +233,40 @@ def test_image_to_video_parameter_count(image_to_video):
 def test_contract_attributes():
   one = registry.build("vgan_one_stream")
   assert (one.latent_dim, one.condition, one.video_shape, one.streams) == (
-      100, None, (32, 64, 64, 3), ())
+    100,
+    None,
+    (32, 64, 64, 3),
+    (),
+  )
   two = registry.build("vgan_two_stream")
   assert (two.latent_dim, two.condition, two.video_shape, two.streams) == (
-      100, None, (32, 64, 64, 3), ("foreground", "background", "mask"))
+    100,
+    None,
+    (32, 64, 64, 3),
+    ("foreground", "background", "mask"),
+  )
   i2v = registry.build("vgan_image_to_video")
   assert (i2v.latent_dim, i2v.condition, i2v.video_shape, i2v.streams) == (
-      0, "image", (32, 64, 64, 3), ("foreground", "background", "mask"))
+    0,
+    "image",
+    (32, 64, 64, 3),
+    ("foreground", "background", "mask"),
+  )
 
 
 def test_depth_follows_widths():
   model = generators.TwoStreamGenerator(latent_dim=8, widths=(16, 8), background_widths=(8, 4))
   assert model.video_shape == (8, 16, 16, 3)
   assert tuple(model(tf.zeros([2, 8])).shape) == (2, 8, 16, 16, 3)
-  i2v = generators.ImageToVideoGenerator(encoder_widths=(4, 8), widths=(8, 4),
-                                         background_widths=(4,))
+  i2v = generators.ImageToVideoGenerator(
+    encoder_widths=(4, 8), widths=(8, 4), background_widths=(4,)
+  )
   assert i2v.video_shape == (8, 16, 16, 3)
   assert tuple(i2v(tf.zeros([2, 16, 16, 3])).shape) == (2, 8, 16, 16, 3)
   with pytest.raises(ValueError, match="Expected background_widths with 2 entries"):
     generators.TwoStreamGenerator(widths=(16, 8), background_widths=(8,))
   with pytest.raises(ValueError, match="Expected background_widths with 1 entries"):
-    generators.ImageToVideoGenerator(encoder_widths=(4, 8), widths=(8, 4),
-                                     background_widths=(8, 4))
+    generators.ImageToVideoGenerator(encoder_widths=(4, 8), widths=(8, 4), background_widths=(8, 4))
 
 
 def test_heads_on_one_input_equal_the_separate_heads_and_their_gradients():
@@ -232,9 +284,10 @@ def test_heads_on_one_input_equal_the_separate_heads_and_their_gradients():
   def outputs_and_grads(fused):
     with tf.GradientTape() as tape:
       tape.watch(hidden)
-      v, m = (blocks.heads_on_one_input(hidden, [video, mask]) if fused else
-              (video(hidden), mask(hidden)))
-      loss = tf.reduce_sum(v * 1.3) + tf.reduce_sum(m ** 2)
+      v, m = (
+        blocks.heads_on_one_input(hidden, [video, mask]) if fused else (video(hidden), mask(hidden))
+      )
+      loss = tf.reduce_sum(v * 1.3) + tf.reduce_sum(m**2)
     return [v, m] + tape.gradient(loss, [hidden] + weights)
 
   fused, separate = outputs_and_grads(True), outputs_and_grads(False)

@@ -9,26 +9,49 @@ import tensorflow as tf
 
 from zoo import registry
 
-NAMES = ("vgan_one_stream", "vgan_two_stream", "vgan_image_to_video", "vgan_discriminator",
-         "vgan_image_to_video_discriminator", "vgan_action_classifier", "vgan_autoencoder_gmm")
+NAMES = (
+  "vgan_one_stream",
+  "vgan_two_stream",
+  "vgan_image_to_video",
+  "vgan_discriminator",
+  "vgan_image_to_video_discriminator",
+  "vgan_action_classifier",
+  "vgan_autoencoder_gmm",
+)
 
 # Non-default, small arguments: a round trip that drops one would change the rebuilt model.
 SMALL = {
-    "vgan_one_stream": dict(latent_dim=7, widths=(8, 4), init_std=0.02, gamma_std=0.01),
-    "vgan_two_stream": dict(latent_dim=7, widths=(8, 4), background_widths=(6, 5),
-                            init_std=0.02, gamma_std=0.01),
-    "vgan_image_to_video": dict(encoder_widths=(4, 6), widths=(8, 4), background_widths=(5,),
-                                init_std=0.02, gamma_std=0.01),
-    "vgan_discriminator": dict(video_shape=(8, 16, 16, 3), widths=(4, 8), init_std=0.02,
-                               gamma_std=0.01),
-    "vgan_image_to_video_discriminator": dict(video_shape=(8, 16, 16, 3), widths=(4, 6),
-                                              init_std=0.02, gamma_std=0.01),
-    "vgan_action_classifier": dict(num_classes=5, mode="last_layer", dropout=0.3,
-                                   video_shape=(8, 16, 16, 3), widths=(4, 8), init_std=0.02,
-                                   gamma_std=0.01),
-    "vgan_autoencoder_gmm": dict(code_dim=6, num_components=3, encoder_widths=(4, 8),
-                                 widths=(8, 4), background_widths=(6, 5), init_std=0.02,
-                                 gamma_std=0.01),
+  "vgan_one_stream": dict(latent_dim=7, widths=(8, 4), init_std=0.02, gamma_std=0.01),
+  "vgan_two_stream": dict(
+    latent_dim=7, widths=(8, 4), background_widths=(6, 5), init_std=0.02, gamma_std=0.01
+  ),
+  "vgan_image_to_video": dict(
+    encoder_widths=(4, 6), widths=(8, 4), background_widths=(5,), init_std=0.02, gamma_std=0.01
+  ),
+  "vgan_discriminator": dict(
+    video_shape=(8, 16, 16, 3), widths=(4, 8), init_std=0.02, gamma_std=0.01
+  ),
+  "vgan_image_to_video_discriminator": dict(
+    video_shape=(8, 16, 16, 3), widths=(4, 6), init_std=0.02, gamma_std=0.01
+  ),
+  "vgan_action_classifier": dict(
+    num_classes=5,
+    mode="last_layer",
+    dropout=0.3,
+    video_shape=(8, 16, 16, 3),
+    widths=(4, 8),
+    init_std=0.02,
+    gamma_std=0.01,
+  ),
+  "vgan_autoencoder_gmm": dict(
+    code_dim=6,
+    num_components=3,
+    encoder_widths=(4, 8),
+    widths=(8, 4),
+    background_widths=(6, 5),
+    init_std=0.02,
+    gamma_std=0.01,
+  ),
 }
 
 

@@ -46,14 +46,18 @@ def num_training_clips(data):
   if source == "tfrecord":
     return _tfrecord_clips(data.train_files)
   if source.startswith("tfds:"):
-    return _tfds_clips(data, source[len("tfds:"):])
+    return _tfds_clips(data, source[len("tfds:") :])
   if source == "synthetic":
     if data.synthetic.num_clips > 0:
       return int(data.synthetic.num_clips)
-    raise ValueError(f"Expected data.synthetic.num_clips > 0 to count an epoch, received 0 "
-                     f"(an endless stream); {_OVERRIDE_HINT}.")
-  raise ValueError(f"Expected data.source 'synthetic', 'tfrecord' or 'tfds:NAME' to count "
-                   f"an epoch, received {source!r}.")
+    raise ValueError(
+      f"Expected data.synthetic.num_clips > 0 to count an epoch, received 0 "
+      f"(an endless stream); {_OVERRIDE_HINT}."
+    )
+  raise ValueError(
+    f"Expected data.source 'synthetic', 'tfrecord' or 'tfds:NAME' to count "
+    f"an epoch, received {source!r}."
+  )
 
 
 def _tfrecord_clips(patterns):
@@ -62,16 +66,20 @@ def _tfrecord_clips(patterns):
   for path in pipeline.list_files(patterns):
     prefix = record_format.shard_prefix(path)
     if prefix is None:
-      raise ValueError(f"Expected shards named PREFIX-NNNNN-of-NNNNN"
-                       f"{record_format.SHARD_SUFFIX} (trainers.data.make_tfrecords) to find "
-                       f"their manifest, received {path!r}; {_OVERRIDE_HINT}.")
+      raise ValueError(
+        f"Expected shards named PREFIX-NNNNN-of-NNNNN"
+        f"{record_format.SHARD_SUFFIX} (trainers.data.make_tfrecords) to find "
+        f"their manifest, received {path!r}; {_OVERRIDE_HINT}."
+      )
     if prefix not in manifests:
       manifests[prefix] = _shard_counts(record_format.manifest_path(prefix))
     name = os.path.basename(path)
     if name not in manifests[prefix]:
-      raise ValueError(f"Expected shard {name} in the manifest "
-                       f"{record_format.manifest_path(prefix)}, received one listing "
-                       f"{sorted(manifests[prefix])}; {_OVERRIDE_HINT}.")
+      raise ValueError(
+        f"Expected shard {name} in the manifest "
+        f"{record_format.manifest_path(prefix)}, received one listing "
+        f"{sorted(manifests[prefix])}; {_OVERRIDE_HINT}."
+      )
     total += manifests[prefix][name]
   return total
 
@@ -79,9 +87,11 @@ def _tfrecord_clips(patterns):
 def _shard_counts(manifest_path):
   """{shard file name: clips} of one manifest."""
   if not tf.io.gfile.exists(manifest_path):
-    raise ValueError(f"Expected the manifest {manifest_path} that trainers.data.make_tfrecords "
-                     f"writes beside its shards, to count the clips of an epoch, received no "
-                     f"such file; {_OVERRIDE_HINT}.")
+    raise ValueError(
+      f"Expected the manifest {manifest_path} that trainers.data.make_tfrecords "
+      f"writes beside its shards, to count the clips of an epoch, received no "
+      f"such file; {_OVERRIDE_HINT}."
+    )
   with tf.io.gfile.GFile(manifest_path) as f:
     manifest = json.load(f)
   return {shard["path"]: int(shard["num_clips"]) for shard in manifest.get("shards", [])}
@@ -92,7 +102,9 @@ def _tfds_clips(data, name):
   splits = builder.info.splits
   info = splits.get(split) if splits else None
   if info is None or not info.num_examples:
-    raise ValueError(f"Expected TFDS's split info of tfds:{name}/{split} (a prepared dataset in "
-                     f"data.tfds_data_dir) to count the clips of an epoch, received none; "
-                     f"{_OVERRIDE_HINT}.")
+    raise ValueError(
+      f"Expected TFDS's split info of tfds:{name}/{split} (a prepared dataset in "
+      f"data.tfds_data_dir) to count the clips of an epoch, received none; "
+      f"{_OVERRIDE_HINT}."
+    )
   return int(info.num_examples)

@@ -53,17 +53,17 @@ MANIFEST_SUFFIX = ".manifest.json"
 _SHARD_NAME = re.compile(r"^(.*)-\d{5}-of-\d{5}" + re.escape(SHARD_SUFFIX) + "$")
 
 FEATURES = {
-    "frames": tf.io.RaggedFeature(tf.string),
-    "layout": tf.io.FixedLenFeature([], tf.string, default_value="frames"),
-    "num_frames": tf.io.FixedLenFeature([], tf.int64),
-    "height": tf.io.FixedLenFeature([], tf.int64),
-    "width": tf.io.FixedLenFeature([], tf.int64),
-    "fps": tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
-    "source": tf.io.FixedLenFeature([], tf.string, default_value=""),
-    "start_frame": tf.io.FixedLenFeature([], tf.int64, default_value=0),
-    "label": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
-    "middle_frame": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
-    "segmentation": tf.io.FixedLenFeature([], tf.string, default_value=""),
+  "frames": tf.io.RaggedFeature(tf.string),
+  "layout": tf.io.FixedLenFeature([], tf.string, default_value="frames"),
+  "num_frames": tf.io.FixedLenFeature([], tf.int64),
+  "height": tf.io.FixedLenFeature([], tf.int64),
+  "width": tf.io.FixedLenFeature([], tf.int64),
+  "fps": tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
+  "source": tf.io.FixedLenFeature([], tf.string, default_value=""),
+  "start_frame": tf.io.FixedLenFeature([], tf.int64, default_value=0),
+  "label": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+  "middle_frame": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+  "segmentation": tf.io.FixedLenFeature([], tf.string, default_value=""),
 }
 
 
@@ -163,8 +163,10 @@ def encode_frames(frames, fmt="jpeg", quality=95):
     return [encode_image(f, codec, quality) for f in frames], "frames"
   t, h = len(frames), frames.shape[1]
   if codec == "jpeg" and t * mosaic_pitch(h) > MAX_JPEG_ROWS:
-    raise ValueError(f"Expected a jpeg_mosaic of at most {MAX_JPEG_ROWS} rows (frames x "
-                     f"{mosaic_pitch(h)}), received {t} frames: use a shorter --clip_length.")
+    raise ValueError(
+      f"Expected a jpeg_mosaic of at most {MAX_JPEG_ROWS} rows (frames x "
+      f"{mosaic_pitch(h)}), received {t} frames: use a shorter --clip_length."
+    )
   return [encode_image(tile_frames(frames), codec, quality)], "mosaic"
 
 
@@ -176,9 +178,19 @@ def _bytes(values):
   return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
 
 
-def example_from_encoded(encoded_frames, height, width, fps=0.0, source="", start_frame=0,
-                         label=None, middle_frame=None, segmentation_png=None, layout="frames",
-                         num_frames=None):
+def example_from_encoded(
+  encoded_frames,
+  height,
+  width,
+  fps=0.0,
+  source="",
+  start_frame=0,
+  label=None,
+  middle_frame=None,
+  segmentation_png=None,
+  layout="frames",
+  num_frames=None,
+):
   """Builds the Example of a clip whose frames are already encoded (see `encode_frames`).
 
   `num_frames` defaults to len(encoded_frames), the count of layout "frames"; a mosaic's
@@ -187,17 +199,19 @@ def example_from_encoded(encoded_frames, height, width, fps=0.0, source="", star
   if layout not in LAYOUTS:
     raise ValueError(f"Expected a layout in {LAYOUTS}, received {layout!r}.")
   if layout == "mosaic" and (len(encoded_frames) != 1 or num_frames is None):
-    raise ValueError(f"Expected one mosaic image and num_frames, received "
-                     f"{len(encoded_frames)} images and num_frames={num_frames}.")
+    raise ValueError(
+      f"Expected one mosaic image and num_frames, received "
+      f"{len(encoded_frames)} images and num_frames={num_frames}."
+    )
   feature = {
-      "frames": _bytes(encoded_frames),
-      "layout": _bytes([layout.encode()]),
-      "num_frames": _int64([len(encoded_frames) if num_frames is None else num_frames]),
-      "height": _int64([height]),
-      "width": _int64([width]),
-      "fps": tf.train.Feature(float_list=tf.train.FloatList(value=[float(fps)])),
-      "source": _bytes([source.encode() if isinstance(source, str) else source]),
-      "start_frame": _int64([start_frame]),
+    "frames": _bytes(encoded_frames),
+    "layout": _bytes([layout.encode()]),
+    "num_frames": _int64([len(encoded_frames) if num_frames is None else num_frames]),
+    "height": _int64([height]),
+    "width": _int64([width]),
+    "fps": tf.train.Feature(float_list=tf.train.FloatList(value=[float(fps)])),
+    "source": _bytes([source.encode() if isinstance(source, str) else source]),
+    "start_frame": _int64([start_frame]),
   }
   if label is not None:
     feature["label"] = _int64([label])
@@ -208,8 +222,17 @@ def example_from_encoded(encoded_frames, height, width, fps=0.0, source="", star
   return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
-def encode_clip(frames, fmt="jpeg", quality=95, fps=0.0, source="", start_frame=0, label=None,
-                middle_frame=None, segmentation=None):
+def encode_clip(
+  frames,
+  fmt="jpeg",
+  quality=95,
+  fps=0.0,
+  source="",
+  start_frame=0,
+  label=None,
+  middle_frame=None,
+  segmentation=None,
+):
   """Encodes a clip, uint8 numpy [T, H, W, 3], as a `tf.train.Example`.
 
   Args:
@@ -232,12 +255,15 @@ def encode_clip(frames, fmt="jpeg", quality=95, fps=0.0, source="", start_frame=
   if segmentation is not None:
     segmentation = np.asarray(segmentation)
     if segmentation.shape != (h, w) or segmentation.min() < 0 or segmentation.max() > 255:
-      raise ValueError(f"Expected segmentation class ids [{h}, {w}] in [0, 255], received shape "
-                       f"{segmentation.shape}.")
+      raise ValueError(
+        f"Expected segmentation class ids [{h}, {w}] in [0, 255], received shape "
+        f"{segmentation.shape}."
+      )
     seg_png = encode_image(segmentation.astype(np.uint8), "png")
   encoded, layout = encode_frames(frames, fmt, quality)
-  return example_from_encoded(encoded, h, w, fps, source, start_frame, label, middle_frame,
-                              seg_png, layout, num_frames=t)
+  return example_from_encoded(
+    encoded, h, w, fps, source, start_frame, label, middle_frame, seg_png, layout, num_frames=t
+  )
 
 
 def parse(serialized):
@@ -272,7 +298,7 @@ def decode_mosaic(image, height, width, first, count):
     return tf.io.decode_and_crop_jpeg(image, tf.stack([top, 0, rows, width]), channels=3)
 
   def png():
-    return tf.io.decode_png(image, channels=3)[top:top + rows]
+    return tf.io.decode_png(image, channels=3)[top : top + rows]
 
   tiles = tf.cond(tf.io.is_jpeg(image), jpeg, png)
   return tf.reshape(tiles, [count, pitch, width, 3])[:, :height]
@@ -282,10 +308,12 @@ def decode_clip(features):
   """Decodes every frame of a parsed record, either layout (TF ops): uint8 [T, H, W, 3]."""
   frames = features["frames"]
   return tf.cond(
-      tf.equal(features["layout"], "mosaic"),
-      lambda: decode_mosaic(frames[0], features["height"], features["width"], 0,
-                            features["num_frames"]),
-      lambda: decode_frames(frames))
+    tf.equal(features["layout"], "mosaic"),
+    lambda: decode_mosaic(
+      frames[0], features["height"], features["width"], 0, features["num_frames"]
+    ),
+    lambda: decode_frames(frames),
+  )
 
 
 def decode_segmentation(png):

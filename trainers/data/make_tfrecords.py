@@ -82,6 +82,7 @@ QUEUE_CLIPS = 4  # encoded clips a worker may have ready before it waits for the
 @dataclasses.dataclass
 class WriterOptions:
   """What `write_tfrecords` does with each input; mirrors the flags."""
+
   fmt: str = "jpeg"
   quality: int = 95
   clip_length: int = 32
@@ -107,6 +108,7 @@ class WriterOptions:
 @dataclasses.dataclass
 class Source:
   """One input: kind is "video", "frames" (a folder), "vgan" or "synthetic"."""
+
   kind: str
   path: str
   indices: tuple = ()  # Synthetic clip indices.
@@ -118,8 +120,9 @@ class Source:
 def _video_named_directory(path, skipped):
   """A directory named like a video file (`x.mp4/`) is listed as skipped, not walked."""
   if os.path.basename(path.rstrip(os.sep)).lower().endswith(video_io.VIDEO_EXTENSIONS):
-    skipped.append({"path": path, "reason": "Expected a video file, received a directory "
-                    "named like one."})
+    skipped.append(
+      {"path": path, "reason": "Expected a video file, received a directory named like one."}
+    )
     return True
   return False
 
@@ -131,8 +134,9 @@ def _expand(path, vgan_frame_height, skipped):
       return []
     sources = []
     for dirpath, dirnames, filenames in os.walk(path):
-      dirnames[:] = sorted(d for d in dirnames
-                           if not _video_named_directory(os.path.join(dirpath, d), skipped))
+      dirnames[:] = sorted(
+        d for d in dirnames if not _video_named_directory(os.path.join(dirpath, d), skipped)
+      )
       images = []
       for name in sorted(filenames):
         lower = name.lower()
@@ -154,8 +158,13 @@ def _expand(path, vgan_frame_height, skipped):
   elif lower.endswith(video_io.IMAGE_EXTENSIONS) and vgan_frame_height:
     return [Source("vgan", path)]
   else:
-    skipped.append({"path": path, "reason": "Expected a video file, a folder of frames or (with "
-                    "--vgan_frame_height) an image, received an unsupported file."})
+    skipped.append(
+      {
+        "path": path,
+        "reason": "Expected a video file, a folder of frames or (with "
+        "--vgan_frame_height) an image, received an unsupported file.",
+      }
+    )
   return []
 
 
@@ -173,16 +182,19 @@ def resolve_inputs(spec, vgan_frame_height=0):
       with open(spec, encoding="utf-8") as f:
         lines = [l.strip() for l in f]
     except UnicodeDecodeError as e:
-      raise video_io.InputError(f"Expected a UTF-8 text file of paths, one a line, received "
-                                f"{spec}: byte {e.start} is not UTF-8.") from e
+      raise video_io.InputError(
+        f"Expected a UTF-8 text file of paths, one a line, received "
+        f"{spec}: byte {e.start} is not UTF-8."
+      ) from e
     entries = [os.path.join(base, l) for l in lines if l and not l.startswith("#")]
   elif os.path.isdir(spec):
     entries = [spec]
   else:
     entries = sorted(glob.glob(spec))
     if not entries:
-      raise video_io.InputError(f"Expected --input to match files, received {spec!r} matching "
-                                "none.")
+      raise video_io.InputError(
+        f"Expected --input to match files, received {spec!r} matching none."
+      )
   sources = []
   for entry in entries:
     sources.extend(_expand(os.path.abspath(entry), vgan_frame_height, skipped))
@@ -210,7 +222,7 @@ def _resize_crop(frame, resize, crop, pixel_aspect=1.0):
     frame = np.asarray(Image.fromarray(frame).resize((nw, nh), Image.Resampling.BICUBIC))
   if crop:
     top, left = (nh - crop[0]) // 2, (nw - crop[1]) // 2
-    frame = frame[top:top + crop[0], left:left + crop[1]]
+    frame = frame[top : top + crop[0], left : left + crop[1]]
   return frame
 
 
@@ -232,8 +244,9 @@ def temporal_variance(clip):
 
 def _encode(clip, options, **meta):
   encoded, layout = record_format.encode_frames(clip, options.fmt, options.quality)
-  return encoded, dict(height=clip.shape[1], width=clip.shape[2], num_frames=len(clip),
-                       layout=layout, **meta)
+  return encoded, dict(
+    height=clip.shape[1], width=clip.shape[2], num_frames=len(clip), layout=layout, **meta
+  )
 
 
 def segment_frames(segmenter, frames):
@@ -241,13 +254,14 @@ def segment_frames(segmenter, frames):
   SegmenterError when an id does not fit the record's 8-bit PNG."""
   ids = []
   for i in range(0, len(frames), SEGMENTER_BATCH):
-    unit = tf.cast(frames[i:i + SEGMENTER_BATCH], tf.float32) / 127.5 - 1.0
+    unit = tf.cast(frames[i : i + SEGMENTER_BATCH], tf.float32) / 127.5 - 1.0
     ids.append(segmenter(unit).numpy())
   ids = np.concatenate(ids)
   if ids.size and (ids.min() < 0 or ids.max() > 255):
     raise segmenter_lib.SegmenterError(
-        f"Expected class ids in [0, 255] (the record's segmentation is an 8-bit PNG) from "
-        f"{segmenter.path!r}, received [{ids.min()}, {ids.max()}].")
+      f"Expected class ids in [0, 255] (the record's segmentation is an 8-bit PNG) from "
+      f"{segmenter.path!r}, received [{ids.min()}, {ids.max()}]."
+    )
   return ids.astype(np.uint8)
 
 
@@ -328,8 +342,7 @@ def iter_clips(source, src, options, finish):
       errors = src.stats.errors
       for entry in list(active.values()) + held:
         entry[-1] = True
-    starts = ([s for s in planned if s <= i < s + span] if planned is not None
-              else [i - i % span])
+    starts = [s for s in planned if s <= i < s + span] if planned is not None else [i - i % span]
     needed = [s for s in starts if (i - s) % stride == 0]
     if needed:
       ready = prepare(frame)
@@ -356,8 +369,10 @@ def iter_clips(source, src, options, finish):
     yield s, done, damaged
   if not emitted:
     decoded = src.stats.frames if source.kind == "video" else src.num_frames
-    raise ValueError(f"Expected at least {span} frames (clip_length {length}, frame_stride "
-                     f"{stride}), received {decoded}.")
+    raise ValueError(
+      f"Expected at least {span} frames (clip_length {length}, frame_stride "
+      f"{stride}), received {decoded}."
+    )
 
 
 def source_summary(frames):
@@ -367,8 +382,11 @@ def source_summary(frames):
   summary = {"fps": frames.fps}
   if frames.info is not None:
     summary.update(frames.info.as_dict())
-    summary.update(frames_decoded=frames.stats.frames, decode_errors=frames.stats.errors,
-                   damaged_frames=frames.stats.damaged_frames)
+    summary.update(
+      frames_decoded=frames.stats.frames,
+      decode_errors=frames.stats.errors,
+      damaged_frames=frames.stats.damaged_frames,
+    )
     if frames.stats.messages:
       summary["decode_messages"] = frames.stats.messages
   return summary
@@ -392,17 +410,24 @@ def produce_source(source, options, put, label=None, segmenter=None, on_open=Non
   """
   if source.kind == "synthetic":
     return _produce_synthetic(source, options, put)
-  summary = {"dropped": 0, "dropped_damaged": 0, "damaged_kept": 0, "error": None,
-             "class_pixels": np.zeros(256, np.int64), "segmented": 0, "num_clips": 0}
+  summary = {
+    "dropped": 0,
+    "dropped_damaged": 0,
+    "damaged_kept": 0,
+    "error": None,
+    "class_pixels": np.zeros(256, np.int64),
+    "segmented": 0,
+    "num_clips": 0,
+  }
   frames = None
 
   def finish(start, clip):
-    if (options.min_temporal_variance
-        and temporal_variance(clip) < options.min_temporal_variance):
+    if options.min_temporal_variance and temporal_variance(clip) < options.min_temporal_variance:
       summary["dropped"] += 1
       return None
-    meta = dict(fps=frames.fps / options.frame_stride, source=source.path, start_frame=start,
-                label=label)
+    meta = dict(
+      fps=frames.fps / options.frame_stride, source=source.path, start_frame=start, label=label
+    )
     pixels = _segment_clips([(clip, meta)], segmenter) if segmenter is not None else None
     return _encode(clip, options, **meta), pixels
 
@@ -435,8 +460,15 @@ def _produce_synthetic(source, options, put):
   from trainers.data import synthetic  # TF ops; only needed for this source.
 
   h, w = options.crop or (64, 64)
-  c = synthetic.clips(options.seed, source.indices, options.clip_length, h, w,
-                      options.max_shapes, options.frame_stride)
+  c = synthetic.clips(
+    options.seed,
+    source.indices,
+    options.clip_length,
+    h,
+    w,
+    options.max_shapes,
+    options.frame_stride,
+  )
   summary = {"dropped": 0, "error": None, "num_clips": 0, "fps": options.fps}
   for k, index in enumerate(source.indices):
     clip = c["video"][k]
@@ -444,18 +476,34 @@ def _produce_synthetic(source, options, put):
       summary["dropped"] += 1
       continue
     seg = record_format.encode_image(c["segmentation"][k], "png")
-    put(("clip", _encode(
-        clip, options, fps=options.fps, source=f"synthetic:seed={options.seed}",
-        start_frame=int(index), label=int(c["label"][k]), segmentation_png=seg)))
+    put(
+      (
+        "clip",
+        _encode(
+          clip,
+          options,
+          fps=options.fps,
+          source=f"synthetic:seed={options.seed}",
+          start_frame=int(index),
+          label=int(c["label"][k]),
+          segmentation_png=seg,
+        ),
+      )
+    )
     summary["num_clips"] += 1
   put(("done", summary))
 
 
 def synthetic_sources(num_clips, per_task=16):
   """Synthetic clip indices in tasks of `per_task` clips."""
-  return [Source("synthetic", f"synthetic:{i}-{min(i + per_task, num_clips) - 1}",
-                 tuple(range(i, min(i + per_task, num_clips))))
-          for i in range(0, num_clips, per_task)]
+  return [
+    Source(
+      "synthetic",
+      f"synthetic:{i}-{min(i + per_task, num_clips) - 1}",
+      tuple(range(i, min(i + per_task, num_clips))),
+    )
+    for i in range(0, num_clips, per_task)
+  ]
 
 
 # ----------------------------------------------------------------------------- writing
@@ -488,9 +536,16 @@ class _Progress:
       return
     self.last = time.time()
     rate = total / max(self.last - self.start, 1e-6)
-    logging.info("files %d/%d, frames decoded %d, clips written %d (%.1f clips/s), "
-                 "skipped %d, dropped %d", files_done, self.num_sources, self.decoded(), total,
-                 rate, skipped, dropped)
+    logging.info(
+      "files %d/%d, frames decoded %d, clips written %d (%.1f clips/s), skipped %d, dropped %d",
+      files_done,
+      self.num_sources,
+      self.decoded(),
+      total,
+      rate,
+      skipped,
+      dropped,
+    )
 
 
 def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
@@ -508,8 +563,9 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
     raise ValueError(f"Expected --num_shards >= 1, received {options.num_shards}.")
   video_io.check_output_directory(output, "--output")
   label_ids, labels = _labels(sources, options)
-  paths = [record_format.shard_path(output, i, options.num_shards)
-           for i in range(options.num_shards)]
+  paths = [
+    record_format.shard_path(output, i, options.num_shards) for i in range(options.num_shards)
+  ]
   tmp_paths = [p + ".tmp" for p in paths]
   tf_options = tf.io.TFRecordOptions(compression_type="GZIP" if options.gzip else "")
   writers = [tf.io.TFRecordWriter(p, tf_options) for p in tmp_paths]
@@ -532,6 +588,7 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
         except queue.Full:
           continue
       raise _Stopped()
+
     return put
 
   def take(q, future):
@@ -554,8 +611,12 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
             if j not in pending:
               q = queue.Queue(QUEUE_CLIPS)
               on_open = functools.partial(progress.open.__setitem__, j)
-              pending[j] = q, pool.submit(produce_source, sources[j], options, putter(q),
-                                          labels[j], segmenter, on_open)
+              pending[j] = (
+                q,
+                pool.submit(
+                  produce_source, sources[j], options, putter(q), labels[j], segmenter, on_open
+                ),
+              )
           q, future = pending.pop(i)
           while True:
             kind, value = take(q, future)
@@ -565,8 +626,9 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
               break
             encoded, meta = value
             shard = total % options.num_shards
-            writers[shard].write(record_format.example_from_encoded(
-                encoded, **meta).SerializeToString())
+            writers[shard].write(
+              record_format.example_from_encoded(encoded, **meta).SerializeToString()
+            )
             per_shard[shard] += 1
             total += 1
             stored = min(stored, min(meta["height"], meta["width"]))
@@ -588,13 +650,21 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
           else:
             per_source.append(entry)
             if summary["error"]:
-              logging.warning("%s: stopped after %d clips: %s", source.path,
-                              summary["num_clips"], summary["error"])
+              logging.warning(
+                "%s: stopped after %d clips: %s",
+                source.path,
+                summary["num_clips"],
+                summary["error"],
+              )
             if summary.get("decode_errors"):
-              logging.warning("%s: %d decoder errors, %d damaged frames, %d damaged clips "
-                              "dropped (%s)", source.path, summary["decode_errors"],
-                              summary["damaged_frames"], summary["dropped_damaged"],
-                              "; ".join(summary.get("decode_messages", [])))
+              logging.warning(
+                "%s: %d decoder errors, %d damaged frames, %d damaged clips dropped (%s)",
+                source.path,
+                summary["decode_errors"],
+                summary["damaged_frames"],
+                summary["dropped_damaged"],
+                "; ".join(summary.get("decode_messages", [])),
+              )
       finally:
         stop.set()
   except BaseException:
@@ -613,36 +683,47 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
       os.remove(tmp)
   seconds = time.time() - progress.start
   manifest = {
-      "num_clips": total,
-      "shards": ([{"path": os.path.basename(p), "num_clips": n}
-                  for p, n in zip(paths, per_shard, strict=True)] if total else []),
-      "sources": per_source,
-      "num_sources": len(per_source),
-      "skipped": skipped,
-      "num_skipped": len(skipped),
-      "dropped_low_variance": dropped,
-      "dropped_damaged": damaged,
-      "label_ids": label_ids,
-      "segmentation": {
-          "segmenter": segmenter.path if segmenter is not None else None,
-          "num_from_segmenter": segmented,
-          "num_from_source": with_segmentation - segmented,
-          "class_pixels": {str(c): int(n) for c, n in enumerate(class_pixels) if n},
-      },
-      "compression": "GZIP" if options.gzip else "",
-      "options": dataclasses.asdict(options),
-      "seconds": round(seconds, 2),
+    "num_clips": total,
+    "shards": (
+      [{"path": os.path.basename(p), "num_clips": n} for p, n in zip(paths, per_shard, strict=True)]
+      if total
+      else []
+    ),
+    "sources": per_source,
+    "num_sources": len(per_source),
+    "skipped": skipped,
+    "num_skipped": len(skipped),
+    "dropped_low_variance": dropped,
+    "dropped_damaged": damaged,
+    "label_ids": label_ids,
+    "segmentation": {
+      "segmenter": segmenter.path if segmenter is not None else None,
+      "num_from_segmenter": segmented,
+      "num_from_source": with_segmentation - segmented,
+      "class_pixels": {str(c): int(n) for c, n in enumerate(class_pixels) if n},
+    },
+    "compression": "GZIP" if options.gzip else "",
+    "options": dataclasses.asdict(options),
+    "seconds": round(seconds, 2),
   }
   _warn_if_larger_than_configs(stored)
   manifest_path = record_format.manifest_path(output)
   with open(manifest_path + ".tmp", "w") as f:
     json.dump(manifest, f, indent=2)
   os.replace(manifest_path + ".tmp", manifest_path)
-  logging.info("Wrote %d clips (%.1f clips/s, %d frames decoded) to %d shards %s; %d inputs "
-               "skipped, %d static and %d damaged clips dropped; manifest %s", total,
-               total / max(seconds, 1e-6), progress.decoded_done,
-               options.num_shards if total else 0, output, len(skipped), dropped, damaged,
-               manifest_path)
+  logging.info(
+    "Wrote %d clips (%.1f clips/s, %d frames decoded) to %d shards %s; %d inputs "
+    "skipped, %d static and %d damaged clips dropped; manifest %s",
+    total,
+    total / max(seconds, 1e-6),
+    progress.decoded_done,
+    options.num_shards if total else 0,
+    output,
+    len(skipped),
+    dropped,
+    damaged,
+    manifest_path,
+  )
   return manifest
 
 
@@ -671,20 +752,37 @@ def _warn_if_larger_than_configs(stored):
     return
   largest = largest_config_size()
   if largest and stored >= 2 * largest:
-    logging.warning("Stored frames have a short side of %d, %.1fx the largest size any config "
-                    "reads (%d): the pipeline shrinks them at every read; --resize=%d stores "
-                    "what it needs.", stored, stored / largest, largest, largest)
+    logging.warning(
+      "Stored frames have a short side of %d, %.1fx the largest size any config "
+      "reads (%d): the pipeline shrinks them at every read; --resize=%d stores "
+      "what it needs.",
+      stored,
+      stored / largest,
+      largest,
+      largest,
+    )
 
 
 def _source_entry(source, summary):
   """A source's manifest entry: clip counts and the facts of `source_summary`."""
-  keys = ("fps", "decoded_size", "display_size", "rotation", "pixel_aspect",
-          "frames_decoded", "decode_errors", "damaged_frames", "decode_messages")
-  entry = {"path": source.path, "num_clips": summary["num_clips"],
-           "dropped_low_variance": summary["dropped"]}
+  keys = (
+    "fps",
+    "decoded_size",
+    "display_size",
+    "rotation",
+    "pixel_aspect",
+    "frames_decoded",
+    "decode_errors",
+    "damaged_frames",
+    "decode_messages",
+  )
+  entry = {
+    "path": source.path,
+    "num_clips": summary["num_clips"],
+    "dropped_low_variance": summary["dropped"],
+  }
   if "dropped_damaged" in summary:
-    entry.update(dropped_damaged=summary["dropped_damaged"],
-                 damaged_kept=summary["damaged_kept"])
+    entry.update(dropped_damaged=summary["dropped_damaged"], damaged_kept=summary["damaged_kept"])
   if summary["error"] and summary["num_clips"]:
     entry["error"] = summary["error"]
   entry.update({k: summary[k] for k in keys if k in summary})
@@ -698,8 +796,10 @@ def _skip_reason(summary):
   if summary["error"]:
     return summary["error"]
   if summary.get("dropped_damaged"):
-    return (f"{summary['decode_errors']} decoder errors: all {summary['dropped_damaged']} "
-            f"clips had damaged frames (--keep_damaged to keep them).")
+    return (
+      f"{summary['decode_errors']} decoder errors: all {summary['dropped_damaged']} "
+      f"clips had damaged frames (--keep_damaged to keep them)."
+    )
   return None
 
 
@@ -710,43 +810,82 @@ def define_flags(flag_values=flags.FLAGS):
   """Defines the CLI flags on `flag_values` (tests pass their own FlagValues)."""
   f = flag_values
   flags.DEFINE_string("input", "", "Glob, directory or .txt list of inputs.", flag_values=f)
-  flags.DEFINE_string("output", None, "Shard prefix: PREFIX-00000-of-00008.tfrecord.",
-                      flag_values=f)
-  flags.DEFINE_enum("source", "files", ["files", "synthetic"], "Where clips come from.",
-                    flag_values=f)
-  flags.DEFINE_enum("format", "jpeg", list(record_format.FORMATS), "Frame encoding: one JPEG "
-                    "or PNG per frame, or (*_mosaic) one per clip, frames tiled vertically "
-                    "(fastest to read; trainers.data.format).", flag_values=f)
+  flags.DEFINE_string(
+    "output", None, "Shard prefix: PREFIX-00000-of-00008.tfrecord.", flag_values=f
+  )
+  flags.DEFINE_enum(
+    "source", "files", ["files", "synthetic"], "Where clips come from.", flag_values=f
+  )
+  flags.DEFINE_enum(
+    "format",
+    "jpeg",
+    list(record_format.FORMATS),
+    "Frame encoding: one JPEG "
+    "or PNG per frame, or (*_mosaic) one per clip, frames tiled vertically "
+    "(fastest to read; trainers.data.format).",
+    flag_values=f,
+  )
   flags.DEFINE_integer("quality", 95, "JPEG quality.", flag_values=f)
   flags.DEFINE_integer("clip_length", 32, "Frames per clip; 0: whole videos.", flag_values=f)
   flags.DEFINE_integer("frame_stride", 1, "Keep every n-th frame.", flag_values=f)
-  flags.DEFINE_integer("clips_per_video", 0, "Evenly spaced clips per video; 0: all "
-                       "non-overlapping clips.", flag_values=f)
+  flags.DEFINE_integer(
+    "clips_per_video",
+    0,
+    "Evenly spaced clips per video; 0: all non-overlapping clips.",
+    flag_values=f,
+  )
   flags.DEFINE_integer("resize", 0, "Short side after resizing; 0: keep.", flag_values=f)
-  flags.DEFINE_string("crop", "", "Centre crop HxW (synthetic: the clip size, default 64x64).",
-                      flag_values=f)
+  flags.DEFINE_string(
+    "crop", "", "Centre crop HxW (synthetic: the clip size, default 64x64).", flag_values=f
+  )
   flags.DEFINE_integer("num_shards", 8, "Number of output shards.", flag_values=f)
-  flags.DEFINE_bool("gzip", False, "GZIP-compress the shards (read with data.compression=GZIP).",
-                    flag_values=f)
+  flags.DEFINE_bool(
+    "gzip", False, "GZIP-compress the shards (read with data.compression=GZIP).", flag_values=f
+  )
   flags.DEFINE_integer("workers", 2, "Threads reading and encoding inputs.", flag_values=f)
-  flags.DEFINE_float("min_temporal_variance", 0.0, "Drop clips whose mean per-pixel temporal "
-                     "variance ([0, 1] pixels) is below this; 0: off.", flag_values=f)
-  flags.DEFINE_integer("vgan_frame_height", 0, "If > 0, image inputs are VGAN clips of frames "
-                       "this tall stacked vertically.", flag_values=f)
-  flags.DEFINE_bool("label_from_parent", False, "Class id from the sorted parent folder names.",
-                    flag_values=f)
-  flags.DEFINE_bool("keep_damaged", False, "Keep clips with frames decoded after a decoder "
-                    "error (until the next key frame); they are counted in the manifest "
-                    "either way.", flag_values=f)
-  flags.DEFINE_float("fps", 8.0, "Frames per second recorded for frame folders, VGAN images and "
-                     "synthetic clips (videos keep their own).", flag_values=f)
+  flags.DEFINE_float(
+    "min_temporal_variance",
+    0.0,
+    "Drop clips whose mean per-pixel temporal variance ([0, 1] pixels) is below this; 0: off.",
+    flag_values=f,
+  )
+  flags.DEFINE_integer(
+    "vgan_frame_height",
+    0,
+    "If > 0, image inputs are VGAN clips of frames this tall stacked vertically.",
+    flag_values=f,
+  )
+  flags.DEFINE_bool(
+    "label_from_parent", False, "Class id from the sorted parent folder names.", flag_values=f
+  )
+  flags.DEFINE_bool(
+    "keep_damaged",
+    False,
+    "Keep clips with frames decoded after a decoder "
+    "error (until the next key frame); they are counted in the manifest "
+    "either way.",
+    flag_values=f,
+  )
+  flags.DEFINE_float(
+    "fps",
+    8.0,
+    "Frames per second recorded for frame folders, VGAN images and "
+    "synthetic clips (videos keep their own).",
+    flag_values=f,
+  )
   flags.DEFINE_integer("num_clips", 256, "Synthetic source: number of clips.", flag_values=f)
   flags.DEFINE_integer("seed", 0, "Synthetic source: seed.", flag_values=f)
-  flags.DEFINE_integer("max_shapes", 3, "Synthetic source: shapes per clip, at most.",
-                       flag_values=f)
-  flags.DEFINE_string("segmenter", "", "Segmentation SavedModel (zoo.segmenter's convention): "
-                      "writes the segmentation of each clip's conditioning frame, "
-                      "(clip_length - 1) // 2, for sources without one.", flag_values=f)
+  flags.DEFINE_integer(
+    "max_shapes", 3, "Synthetic source: shapes per clip, at most.", flag_values=f
+  )
+  flags.DEFINE_string(
+    "segmenter",
+    "",
+    "Segmentation SavedModel (zoo.segmenter's convention): "
+    "writes the segmentation of each clip's conditioning frame, "
+    "(clip_length - 1) // 2, for sources without one.",
+    flag_values=f,
+  )
 
 
 def _parse_crop(text):
@@ -765,19 +904,33 @@ def run(flag_values):
   if not f.output:
     raise app.UsageError("Expected --output=PREFIX, received none.")
   options = WriterOptions(
-      fmt=f.format, quality=f.quality, clip_length=f.clip_length, frame_stride=f.frame_stride,
-      clips_per_video=f.clips_per_video, resize=f.resize, crop=_parse_crop(f.crop),
-      num_shards=f.num_shards, gzip=f.gzip, workers=f.workers,
-      min_temporal_variance=f.min_temporal_variance, vgan_frame_height=f.vgan_frame_height,
-      label_from_parent=f.label_from_parent, num_clips=f.num_clips, seed=f.seed,
-      max_shapes=f.max_shapes, fps=f.fps, segmenter=f.segmenter,
-      keep_damaged=f.keep_damaged)
+    fmt=f.format,
+    quality=f.quality,
+    clip_length=f.clip_length,
+    frame_stride=f.frame_stride,
+    clips_per_video=f.clips_per_video,
+    resize=f.resize,
+    crop=_parse_crop(f.crop),
+    num_shards=f.num_shards,
+    gzip=f.gzip,
+    workers=f.workers,
+    min_temporal_variance=f.min_temporal_variance,
+    vgan_frame_height=f.vgan_frame_height,
+    label_from_parent=f.label_from_parent,
+    num_clips=f.num_clips,
+    seed=f.seed,
+    max_shapes=f.max_shapes,
+    fps=f.fps,
+    segmenter=f.segmenter,
+    keep_damaged=f.keep_damaged,
+  )
   # Loaded before any input is read: a bad path fails fast, naming it.
   segmenter = segmenter_lib.Segmenter(f.segmenter) if f.segmenter else None
   if f.source == "synthetic":
     if options.clip_length < 1:
-      raise app.UsageError(f"Expected --clip_length >= 1 for synthetic clips, received "
-                           f"{options.clip_length}.")
+      raise app.UsageError(
+        f"Expected --clip_length >= 1 for synthetic clips, received {options.clip_length}."
+      )
     sources, skipped = synthetic_sources(options.num_clips), []
   else:
     if not f.input:
@@ -786,8 +939,11 @@ def run(flag_values):
   manifest = write_tfrecords(sources, f.output, options, skipped, segmenter)
   for s in manifest["skipped"]:
     print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
-  print(f"{manifest['num_clips']} clips from {manifest['num_sources']} inputs "
-        f"({manifest['num_skipped']} skipped) -> {f.output}", file=sys.stderr)
+  print(
+    f"{manifest['num_clips']} clips from {manifest['num_sources']} inputs "
+    f"({manifest['num_skipped']} skipped) -> {f.output}",
+    file=sys.stderr,
+  )
   return 0 if manifest["num_clips"] else 1
 
 

@@ -77,9 +77,9 @@ SYNTHETIC_ONLY = ("fg_masks", "background")
 # name -> (video feature, train split, eval split, label feature or None).
 # moving_mnist has only a "test" split in TFDS.
 TFDS_DATASETS = {
-    "bair_robot_pushing_small": ("image_main", "train", "test", None),
-    "moving_mnist": ("image_sequence", "test", "test", None),
-    "ucf101": ("video", "train", "test", "label"),
+  "bair_robot_pushing_small": ("image_main", "train", "test", None),
+  "moving_mnist": ("image_sequence", "test", "test", None),
+  "ucf101": ("video", "train", "test", "label"),
 }
 
 _TFRECORD_OVERHEAD = 16  # length (8) + length CRC (4) + data CRC (4) around each record.
@@ -92,8 +92,10 @@ UNKNOWN_FILE = "(file unknown)"
 _REQUIRED = ("frames", "num_frames", "height", "width")
 # The format's features, the required ones with a default that marks them missing: a record of
 # another schema then fails a check that names the file instead of the parser's anonymous error.
-_LENIENT_FEATURES = dict(record_format.FEATURES, **{
-    k: tf.io.FixedLenFeature([], tf.int64, default_value=-1) for k in _REQUIRED[1:]})
+_LENIENT_FEATURES = dict(
+  record_format.FEATURES,
+  **{k: tf.io.FixedLenFeature([], tf.int64, default_value=-1) for k in _REQUIRED[1:]},
+)
 _LOGGED_PER_KIND = 10  # Skips logged one by one per (file, kind); then every 1000th.
 
 
@@ -128,13 +130,14 @@ def reset_skipped_records():
 
 
 def _describe(counts):
-  """"3 in a.tfrecord (2 schema, 1 frames), ..." for a Counter {(path, kind): n}."""
+  """Describes a Counter {(path, kind): n} as "3 in a.tfrecord (2 schema, 1 frames), ..."."""
   by_file = collections.defaultdict(collections.Counter)
   for (path, kind), n in counts.items():
     by_file[path][kind] += n
   return "; ".join(
-      f"{sum(kinds.values())} in {path} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
-      for path, kinds in sorted(by_file.items()))
+    f"{sum(kinds.values())} in {path} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
+    for path, kinds in sorted(by_file.items())
+  )
 
 
 class _SkipCounter:
@@ -165,15 +168,18 @@ class _SkipCounter:
           _skipped[where, what] += n
         count = self.counts[where, what]
         if count <= _LOGGED_PER_KIND or count % 1000 == 0:
-          record = f"record {int(index.numpy())} of {where}" if what != UNDECODABLE else (
-              f"{n} record(s) before record {seen - 1} of the stream")
-          logging.warning("Skipped %s (%s): %s (%d such skips so far).", record, what, why,
-                          count)
+          record = (
+            f"record {int(index.numpy())} of {where}"
+            if what != UNDECODABLE
+            else (f"{n} record(s) before record {seen - 1} of the stream")
+          )
+          logging.warning("Skipped %s (%s): %s (%d such skips so far).", record, what, why, count)
       skipped = sum(self.counts.values())
       if seen >= self.min_records and skipped > self.max_rate * seen:
         raise DataError(
-            f"Expected at most data.max_skip_rate={self.max_rate:g} of the records skipped, "
-            f"received {skipped} skipped of {seen} read: {_describe(self.counts)}.")
+          f"Expected at most data.max_skip_rate={self.max_rate:g} of the records skipped, "
+          f"received {skipped} skipped of {seen} read: {_describe(self.counts)}."
+        )
     return ok
 
 
@@ -189,6 +195,7 @@ def raise_data_error(error):
 def _first_failure(checks):
   """(kind, message) of the first failed check of [(passed, kind, message function)], ("", "")
   when all passed; messages are only formatted when one fails."""
+
   def first_failure():
     kind, reason = tf.constant(""), tf.constant("")
     for passed, what, message in reversed(checks):
@@ -196,8 +203,11 @@ def _first_failure(checks):
       reason = tf.where(passed, reason, message())
     return kind, reason
 
-  return tf.cond(tf.reduce_all([passed for passed, _, _ in checks]),
-                 lambda: (tf.constant(""), tf.constant("")), first_failure)
+  return tf.cond(
+    tf.reduce_all([passed for passed, _, _ in checks]),
+    lambda: (tf.constant(""), tf.constant("")),
+    first_failure,
+  )
 
 
 def _check(ok, path, index, kind, reason, counter):
@@ -205,9 +215,13 @@ def _check(ok, path, index, kind, reason, counter):
   `counter` log and count it and returns False."""
   if counter is not None:
     zero = tf.constant(0, tf.int64)
-    return tf.cond(ok, lambda: tf.constant(True), lambda: tf.py_function(
-        counter.report, [path, index, kind, reason, tf.constant(-1, tf.int64), zero, ok],
-        tf.bool))
+    return tf.cond(
+      ok,
+      lambda: tf.constant(True),
+      lambda: tf.py_function(
+        counter.report, [path, index, kind, reason, tf.constant(-1, tf.int64), zero, ok], tf.bool
+      ),
+    )
   assertion = tf.debugging.Assert(ok, [reason, "file:", path, "record:", index], summarize=1)
   with tf.control_dependencies([assertion]):
     return tf.identity(ok)
@@ -258,15 +272,16 @@ def make_dataset(data_config, batch_size, training, input_context=None, seed=0):
       records = _tfrecord_records(data, training, num_pipelines, pipeline_id, seed, counter)
       parse = _parse
     elif source.startswith("tfds:"):
-      records = _tfds_records(data, source[len("tfds:"):], training, num_pipelines, pipeline_id,
-                              seed)
+      records = _tfds_records(
+        data, source[len("tfds:") :], training, num_pipelines, pipeline_id, seed
+      )
       parse = lambda record: record
     else:
-      raise ValueError("Expected data.source 'synthetic', 'tfrecord' or 'tfds:NAME', received "
-                       f"{source!r}.")
+      raise ValueError(
+        f"Expected data.source 'synthetic', 'tfrecord' or 'tfds:NAME', received {source!r}."
+      )
     logging.info("data %s: %s.", source, resize_rule(data))
-    ds = _clips(records, parse, data, batch_size, training, outputs, pipeline_id, seed,
-                counter)
+    ds = _clips(records, parse, data, batch_size, training, outputs, pipeline_id, seed, counter)
   if data.get("frame_mode", False):
     ds = _frames(ds, data.num_frames, training, pipeline_id, seed)
   options = tf.data.Options()
@@ -281,10 +296,18 @@ def make_dataset(data_config, batch_size, training, input_context=None, seed=0):
 def _synthetic(data, batch_size, training, outputs, num_pipelines, pipeline_id, seed):
   cfg = data.get("synthetic", {})
   ds = synthetic.dataset(
-      data.num_frames, data.height, data.width, batch_size, seed=seed,
-      max_shapes=cfg.get("max_shapes", 3), num_clips=cfg.get("num_clips", 0),
-      training=training, frame_stride=data.frame_stride, num_shards=num_pipelines,
-      shard_index=pipeline_id)
+    data.num_frames,
+    data.height,
+    data.width,
+    batch_size,
+    seed=seed,
+    max_shapes=cfg.get("max_shapes", 3),
+    num_clips=cfg.get("num_clips", 0),
+    training=training,
+    frame_stride=data.frame_stride,
+    num_shards=num_pipelines,
+    shard_index=pipeline_id,
+  )
   keep = ("video",) + outputs
 
   def select(clip):
@@ -300,11 +323,13 @@ def _synthetic(data, batch_size, training, outputs, num_pipelines, pipeline_id, 
 
 def _frames(ds, num_frames, training, pipeline_id, seed):
   """Frame mode: each clip of a batch -> one of its frames, uniform in training, else frame 0."""
+
   def pick(counter, batch):
     size = tf.shape(batch["video"])[0]
     if training:
       key = tf.random.experimental.stateless_fold_in(
-          tf.constant([seed, 7919 + pipeline_id], tf.int64), counter)
+        tf.constant([seed, 7919 + pipeline_id], tf.int64), counter
+      )
       index = tf.random.stateless_uniform([size], key, 0, num_frames, dtype=tf.int32)
     else:
       index = tf.zeros([size], tf.int32)
@@ -352,17 +377,33 @@ def _read_file(path, size, compression, counter):
     index, total = state
     serialized, end = item
     read = total + tf.cast(tf.strings.length(serialized), tf.int64) + _TFRECORD_OVERHEAD
-    return (index + 1, read), {"path": path, "index": index, "serialized": serialized,
-                               "end": end, "bytes_before": total}
+    return (index + 1, read), {
+      "path": path,
+      "index": index,
+      "serialized": serialized,
+      "end": end,
+      "bytes_before": total,
+    }
 
   def keep(record):
     end, total = record["end"], record["bytes_before"]
     complete = tf.logical_or(tf.logical_not(end), tf.equal(total, size))
-    kind, reason = _first_failure([(complete, "truncated", lambda: tf.strings.format(
-        "Expected a complete TFRecord file, received one that is truncated or corrupt after "
-        "{} bytes of {}.", (total, size)))])
-    return tf.logical_and(_check(complete, path, record["index"], kind, reason, counter),
-                          tf.logical_not(end))
+    kind, reason = _first_failure(
+      [
+        (
+          complete,
+          "truncated",
+          lambda: tf.strings.format(
+            "Expected a complete TFRecord file, received one that is truncated or corrupt after "
+            "{} bytes of {}.",
+            (total, size),
+          ),
+        )
+      ]
+    )
+    return tf.logical_and(
+      _check(complete, path, record["index"], kind, reason, counter), tf.logical_not(end)
+    )
 
   zero = tf.constant(0, tf.int64)
   return tagged.scan((zero, zero), count).filter(keep)
@@ -372,11 +413,19 @@ def _parse(record):
   """The record's features; "present" says which required ones it has (checked in _select)."""
   f = tf.io.parse_single_example(record["serialized"], _LENIENT_FEATURES)
   present = tf.stack([tf.size(f["frames"]) > 0] + [f[k] >= 0 for k in _REQUIRED[1:]])
-  return {"path": record["path"], "index": record["index"], "present": present,
-          "frames": f["frames"],
-          "layout": f["layout"], "num_frames": f["num_frames"], "height": f["height"],
-          "width": f["width"], "label": f["label"], "middle_frame": f["middle_frame"],
-          "segmentation": f["segmentation"]}
+  return {
+    "path": record["path"],
+    "index": record["index"],
+    "present": present,
+    "frames": f["frames"],
+    "layout": f["layout"],
+    "num_frames": f["num_frames"],
+    "height": f["height"],
+    "width": f["width"],
+    "label": f["label"],
+    "middle_frame": f["middle_frame"],
+    "segmentation": f["segmentation"],
+  }
 
 
 def _non_empty(files, patterns):
@@ -384,12 +433,19 @@ def _non_empty(files, patterns):
   sizes = [tf.io.gfile.stat(f).length for f in files]
   empty = [f for f, n in zip(files, sizes, strict=True) if n == 0]
   if len(empty) == len(files):
-    raise DataError(f"Expected TFRecord records in the files matching {patterns!r}, received "
-                    f"{len(files)} empty file(s) (0 bytes): {', '.join(files[:5])}"
-                    f"{' ...' if len(files) > 5 else ''}.")
+    raise DataError(
+      f"Expected TFRecord records in the files matching {patterns!r}, received "
+      f"{len(files)} empty file(s) (0 bytes): {', '.join(files[:5])}"
+      f"{' ...' if len(files) > 5 else ''}."
+    )
   if empty:
-    logging.warning("Skipping %d empty file(s) (0 bytes) of %d matching %r: %s", len(empty),
-                    len(files), patterns, ", ".join(empty))
+    logging.warning(
+      "Skipping %d empty file(s) (0 bytes) of %d matching %r: %s",
+      len(empty),
+      len(files),
+      patterns,
+      ", ".join(empty),
+    )
   kept = [(f, n) for f, n in zip(files, sizes, strict=True) if n]
   return [f for f, _ in kept], [n for _, n in kept]
 
@@ -398,8 +454,9 @@ def _tfrecord_records(data, training, num_pipelines, pipeline_id, seed, counter)
   patterns = data.train_files if training else data.eval_files
   field = "data.train_files" if training else "data.eval_files"
   if not patterns.strip():
-    raise DataError(f"Expected {field} (glob patterns of TFRecord files) for data.source "
-                    "'tfrecord', received ''.")
+    raise DataError(
+      f"Expected {field} (glob patterns of TFRecord files) for data.source 'tfrecord', received ''."
+    )
   files, sizes = _non_empty(list_files(patterns), patterns)
   by_file = num_pipelines > 1 and len(files) >= num_pipelines
   if by_file:
@@ -408,14 +465,18 @@ def _tfrecord_records(data, training, num_pipelines, pipeline_id, seed, counter)
   ds = tf.data.Dataset.from_tensor_slices((files, tf.constant(sizes, tf.int64)))
   if training:
     ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-  ds = ds.interleave(lambda f, n: _read_file(f, n, compression, counter),
-                     cycle_length=min(len(files), 16), block_length=1,
-                     num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.interleave(
+    lambda f, n: _read_file(f, n, compression, counter),
+    cycle_length=min(len(files), 16),
+    block_length=1,
+    num_parallel_calls=tf.data.AUTOTUNE,
+  )
   if num_pipelines > 1 and not by_file:
     ds = ds.shard(num_pipelines, pipeline_id)
   if training:
-    ds = ds.shuffle(max(int(data.get("shuffle_buffer", 256)), 1), seed=seed,
-                    reshuffle_each_iteration=True).repeat()
+    ds = ds.shuffle(
+      max(int(data.get("shuffle_buffer", 256)), 1), seed=seed, reshuffle_each_iteration=True
+    ).repeat()
   return ds  # Parsed by `_clips`, in the function that also checks and decodes.
 
 
@@ -429,8 +490,11 @@ def tfds_builder_and_split(data, name, training):
   if name not in TFDS_DATASETS:
     raise ValueError(f"Expected a TFDS dataset among {sorted(TFDS_DATASETS)}, received {name!r}.")
   _, train_split, eval_split, _ = TFDS_DATASETS[name]
-  split = (data.get("tfds_train_split", "") or train_split) if training else (
-      data.get("tfds_eval_split", "") or eval_split)
+  split = (
+    (data.get("tfds_train_split", "") or train_split)
+    if training
+    else (data.get("tfds_eval_split", "") or eval_split)
+  )
   return tfds.builder(name, data_dir=data.get("tfds_data_dir", "") or None), split
 
 
@@ -444,9 +508,11 @@ def _tfds_records(data, name, training, num_pipelines, pipeline_id, seed):
   by_file = num_pipelines > 1 and split_info is not None and split_info.num_shards >= num_pipelines
   context = tf.distribute.InputContext(num_pipelines, pipeline_id) if by_file else None
   ds = builder.as_dataset(
-      split=split, shuffle_files=training,
-      decoders={video_key: tfds.decode.SkipDecoding()},  # Decode only the frames a clip needs.
-      read_config=tfds.ReadConfig(input_context=context, shuffle_seed=seed))
+    split=split,
+    shuffle_files=training,
+    decoders={video_key: tfds.decode.SkipDecoding()},  # Decode only the frames a clip needs.
+    read_config=tfds.ReadConfig(input_context=context, shuffle_seed=seed),
+  )
   if num_pipelines > 1 and not by_file:
     ds = ds.shard(num_pipelines, pipeline_id)
   path = f"tfds:{name}/{split}"
@@ -457,16 +523,25 @@ def _tfds_records(data, name, training, num_pipelines, pipeline_id, seed):
     label = tf.cast(example[label_key], tf.int64) if label_key else tf.constant(-1, tf.int64)
     frames = example[video_key]
     zero = tf.constant(0, tf.int64)
-    return {"path": tf.constant(path), "index": index, "present": tf.ones([4], tf.bool),
-            "frames": frames,
-            "layout": tf.constant("frames"), "num_frames": tf.shape(frames, out_type=tf.int64)[0],
-            "height": zero, "width": zero, "label": label,
-            "middle_frame": tf.constant(-1, tf.int64), "segmentation": tf.constant("")}
+    return {
+      "path": tf.constant(path),
+      "index": index,
+      "present": tf.ones([4], tf.bool),
+      "frames": frames,
+      "layout": tf.constant("frames"),
+      "num_frames": tf.shape(frames, out_type=tf.int64)[0],
+      "height": zero,
+      "width": zero,
+      "label": label,
+      "middle_frame": tf.constant(-1, tf.int64),
+      "segmentation": tf.constant(""),
+    }
 
   ds = ds.enumerate().map(to_record, num_parallel_calls=tf.data.AUTOTUNE)
   if training:
-    ds = ds.shuffle(max(int(data.get("shuffle_buffer", 256)), 1), seed=seed,
-                    reshuffle_each_iteration=True).repeat()
+    ds = ds.shuffle(
+      max(int(data.get("shuffle_buffer", 256)), 1), seed=seed, reshuffle_each_iteration=True
+    ).repeat()
   return ds
 
 
@@ -519,35 +594,81 @@ def _select(counter, record, data, training, outputs, pipeline_id, seed):
     middle_ok = tf.constant(True)
   present = record["present"]
   missing = lambda: tf.strings.reduce_join(
-      tf.boolean_mask(tf.constant(_REQUIRED), tf.logical_not(present)), separator=", ")
-  checks = [(tf.reduce_all(present), "schema", lambda: tf.strings.join([
-      "Expected a tf.train.Example of trainers.data.format, received one without ", missing(),
-      "."]))]
-  checks.append((long_enough, "too_short", lambda: tf.strings.format(
-      "Expected a clip of at least {} frames ((num_frames - 1) * frame_stride + 1), received {}.",
-      (span, n))))
+    tf.boolean_mask(tf.constant(_REQUIRED), tf.logical_not(present)), separator=", "
+  )
+  checks = [
+    (
+      tf.reduce_all(present),
+      "schema",
+      lambda: tf.strings.join(
+        [
+          "Expected a tf.train.Example of trainers.data.format, received one without ",
+          missing(),
+          ".",
+        ]
+      ),
+    )
+  ]
+  checks.append(
+    (
+      long_enough,
+      "too_short",
+      lambda: tf.strings.format(
+        "Expected a clip of at least {} frames ((num_frames - 1) * frame_stride + 1), received {}.",
+        (span, n),
+      ),
+    )
+  )
   checks.append((middle_ok, "too_short", lambda: "Expected middle_frame < num_frames."))
   if frames.dtype == tf.string:
     layout = record["layout"]
-    checks.append((mosaic | tf.equal(layout, "frames"), "layout", lambda: tf.strings.format(
-        "Expected a layout in {}, received {}.", (list(record_format.LAYOUTS), layout))))
-    checks.append((tf.logical_not(mosaic) | tf.equal(images, 1), "layout",
-                   lambda: tf.strings.format("Expected one mosaic image, received {}.", images)))
+    checks.append(
+      (
+        mosaic | tf.equal(layout, "frames"),
+        "layout",
+        lambda: tf.strings.format(
+          "Expected a layout in {}, received {}.", (list(record_format.LAYOUTS), layout)
+        ),
+      )
+    )
+    checks.append(
+      (
+        tf.logical_not(mosaic) | tf.equal(images, 1),
+        "layout",
+        lambda: tf.strings.format("Expected one mosaic image, received {}.", images),
+      )
+    )
     # A record without frames gathers from a placeholder: tf.gather on [] would raise.
     some = tf.cond(images > 0, lambda: frames, lambda: tf.constant([""]))
     selected = tf.cond(mosaic, lambda: some[:1], lambda: tf.gather(some, indices))
-    checks.append((tf.logical_or(tf.logical_not(long_enough), _looks_encoded(selected)), "frames",
-                   lambda: "Expected complete JPEG or PNG frames, received corrupt bytes."))
+    checks.append(
+      (
+        tf.logical_or(tf.logical_not(long_enough), _looks_encoded(selected)),
+        "frames",
+        lambda: "Expected complete JPEG or PNG frames, received corrupt bytes.",
+      )
+    )
   if "label" in outputs:
-    checks.append((record["label"] >= 0, "missing_output",
-                   lambda: "Expected a label for data.outputs 'label'."))
+    checks.append(
+      (record["label"] >= 0, "missing_output", lambda: "Expected a label for data.outputs 'label'.")
+    )
   if "segmentation" in outputs:
-    checks.append((tf.strings.length(record["segmentation"]) > 0, "missing_output",
-                   lambda: "Expected a segmentation for data.outputs 'segmentation'."))
+    checks.append(
+      (
+        tf.strings.length(record["segmentation"]) > 0,
+        "missing_output",
+        lambda: "Expected a segmentation for data.outputs 'segmentation'.",
+      )
+    )
   out = dict(record)
   kind, reason = _first_failure(checks)
-  out.update(indices=indices, ok=tf.reduce_all([passed for passed, _, _ in checks]),
-             kind=kind, reason=reason, keys=keys)
+  out.update(
+    indices=indices,
+    ok=tf.reduce_all([passed for passed, _, _ in checks]),
+    kind=kind,
+    reason=reason,
+    keys=keys,
+  )
   return out
 
 
@@ -570,13 +691,19 @@ def resize_rule(data):
   """The pipeline's resize in words (logged when a dataset of stored frames is built)."""
   resize = data.get("resize", 0)
   if not resize:
-    return (f"frames resized to cover {data.height}x{data.width} (short side to the model's "
-            "size, data.resize=0) before cropping")
+    return (
+      f"frames resized to cover {data.height}x{data.width} (short side to the model's "
+      "size, data.resize=0) before cropping"
+    )
   if resize > 0:
-    return (f"frames' short side resized to {resize} (data.resize) before cropping "
-            f"{data.height}x{data.width}")
-  return (f"frames cropped to {data.height}x{data.width} at their stored size (data.resize < "
-          "0; scaled up only when smaller)")
+    return (
+      f"frames' short side resized to {resize} (data.resize) before cropping "
+      f"{data.height}x{data.width}"
+    )
+  return (
+    f"frames cropped to {data.height}x{data.width} at their stored size (data.resize < "
+    "0; scaled up only when smaller)"
+  )
 
 
 def _flip_width(frames):
@@ -597,10 +724,11 @@ def _decode(record, data, training, outputs):
 
     def from_mosaic():  # Decodes the rows from the first frame needed to the last.
       first = tf.reduce_min(indices)
-      tiles = record_format.decode_mosaic(frames[0], record["height"], record["width"], first,
-                                          tf.reduce_max(indices) - first + 1)
+      tiles = record_format.decode_mosaic(
+        frames[0], record["height"], record["width"], first, tf.reduce_max(indices) - first + 1
+      )
       if count == t:  # indices = first + stride * range(t): a slice, no copy at stride 1.
-        return tiles[::data.frame_stride]
+        return tiles[:: data.frame_stride]
       return tf.gather(tiles, indices - first)
 
     def from_frames():
@@ -621,14 +749,17 @@ def _decode(record, data, training, outputs):
     top = tf.random.stateless_uniform([], keys[1], 0, rh - height + 1, dtype=tf.int32)
     left = tf.random.stateless_uniform([], keys[2], 0, rw - width + 1, dtype=tf.int32)
     # A tensor either way: tf.cond refuses a Python bool.
-    flip = (tf.random.stateless_uniform([], keys[3]) < 0.5 if data.get("random_flip", True)
-            else tf.constant(False))
+    flip = (
+      tf.random.stateless_uniform([], keys[3]) < 0.5
+      if data.get("random_flip", True)
+      else tf.constant(False)
+    )
   else:
     top, left, flip = (rh - height) // 2, (rw - width) // 2, tf.constant(False)
   resized = tf.logical_or(tf.not_equal(rh, h), tf.not_equal(rw, w))
 
   def crop(x):
-    return x[:, top:top + height, left:left + width]
+    return x[:, top : top + height, left : left + width]
 
   def resize_and_crop():
     x = zoo_inputs.resize_images(images, [rh, rw])
@@ -671,8 +802,7 @@ def _to_unit_range(batch):
 
 def _checked(record):
   """The record, once its checks passed: raises naming the file and record otherwise."""
-  ok = _check(record["ok"], record["path"], record["index"], record["kind"], record["reason"],
-              None)
+  ok = _check(record["ok"], record["path"], record["index"], record["kind"], record["reason"], None)
   with tf.control_dependencies([ok]):  # Nothing is decoded before the check.
     return {k: tf.identity(v) for k, v in record.items()}
 
@@ -708,6 +838,7 @@ def _clips(records, parse, data, batch_size, training, outputs, pipeline_id, see
   if counter is None:
     ds = ds.map(lambda i, r: decode(_checked(select(i, r))), num_parallel_calls=tf.data.AUTOTUNE)
   else:
+
     def select_and_decode(i, r):
       record = select(i, r)
       out = tf.cond(record["ok"], lambda: decode(record), lambda: _placeholder(data, outputs))
@@ -718,10 +849,15 @@ def _clips(records, parse, data, batch_size, training, outputs, pipeline_id, see
       return record["counter"], dict(record, dropped=record["counter"] - last - 1)
 
     def keep(r):
-      return tf.cond(r["ok"] & tf.equal(r["dropped"], 0), lambda: tf.constant(True),
-                     lambda: tf.py_function(counter.report, [
-                         r["path"], r["index"], r["kind"], r["reason"], r["counter"] + 1,
-                         r["dropped"], r["ok"]], tf.bool))
+      return tf.cond(
+        r["ok"] & tf.equal(r["dropped"], 0),
+        lambda: tf.constant(True),
+        lambda: tf.py_function(
+          counter.report,
+          [r["path"], r["index"], r["kind"], r["reason"], r["counter"] + 1, r["dropped"], r["ok"]],
+          tf.bool,
+        ),
+      )
 
     ds = ds.map(select_and_decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.ignore_errors().scan(tf.constant(-1, tf.int64), gaps).filter(keep)

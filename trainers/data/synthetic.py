@@ -67,17 +67,17 @@ def clip_params(seed, index, max_shapes, height, width, time_step=1.0):
   stripe_phase = u(10, [], 0.0, 2.0 * math.pi)
   stripe_colour = u(11, [3], -0.08, 0.08)
   return {
-      "active": tf.range(s) < num_shapes,
-      "kind": kind,
-      "radius": radius,
-      "colour": tf.round(colour * 255.0) / 255.0,
-      "centre": centre,
-      "velocity": velocity,
-      "corners": corners,
-      "stripe_freq": stripe_freq,
-      "stripe_phase": stripe_phase,
-      "stripe_colour": stripe_colour,
-      "label": num_shapes - 1,
+    "active": tf.range(s) < num_shapes,
+    "kind": kind,
+    "radius": radius,
+    "colour": tf.round(colour * 255.0) / 255.0,
+    "centre": centre,
+    "velocity": velocity,
+    "corners": corners,
+    "stripe_freq": stripe_freq,
+    "stripe_phase": stripe_phase,
+    "stripe_colour": stripe_colour,
+    "label": num_shapes - 1,
   }
 
 
@@ -115,18 +115,22 @@ def render(params, num_frames, height, width):
   t = tf.range(num_frames, dtype=tf.float32)[None, None, :]  # [1, 1, T]
   r = p["radius"][:, :, None]  # [B, S, 1]
   # Centre over time, bouncing so that the whole shape stays inside the frame.
-  cy = r + _reflect(p["centre"][..., 0, None] - r + p["velocity"][..., 0, None] * t,
-                    float(height) - 2.0 * r)
-  cx = r + _reflect(p["centre"][..., 1, None] - r + p["velocity"][..., 1, None] * t,
-                    float(width) - 2.0 * r)
+  cy = r + _reflect(
+    p["centre"][..., 0, None] - r + p["velocity"][..., 0, None] * t, float(height) - 2.0 * r
+  )
+  cx = r + _reflect(
+    p["centre"][..., 1, None] - r + p["velocity"][..., 1, None] * t, float(width) - 2.0 * r
+  )
   # Half-width of each shape on each row (pixel centres at i + 0.5); -1 off the shape.
   dy = (tf.range(height, dtype=tf.float32) + 0.5)[None, None, None, :] - cy[..., None]
   rr = r[..., None]
   inside_rows = tf.abs(dy) <= rr
   kind = p["kind"][:, :, None, None]
-  half = tf.where(kind == 0, tf.broadcast_to(rr, tf.shape(dy)),
-                  tf.where(kind == 1, tf.sqrt(tf.maximum(rr * rr - dy * dy, 0.0)),
-                           (dy + rr) * 0.5))  # Triangle: apex up, base at the bottom.
+  half = tf.where(
+    kind == 0,
+    tf.broadcast_to(rr, tf.shape(dy)),
+    tf.where(kind == 1, tf.sqrt(tf.maximum(rr * rr - dy * dy, 0.0)), (dy + rr) * 0.5),
+  )  # Triangle: apex up, base at the bottom.
   half = tf.where(inside_rows & p["active"][:, :, None, None], half, -1.0)  # [B, S, T, H]
   dx = tf.abs((tf.range(width, dtype=tf.float32) + 0.5)[None, None, None, :] - cx[..., None])
   # Index of the topmost shape covering each pixel (0: background); later shapes on top.
@@ -145,16 +149,28 @@ def render(params, num_frames, height, width):
   fg = (top > 0)[..., None]
   kinds = tf.concat([tf.zeros_like(p["kind"][:, :1]), p["kind"] + 1], 1)
   return {
-      "video": video,
-      "fg_masks": tf.cast(fg, tf.float32),
-      "background": background,
-      "segmentation": tf.gather(kinds, top[:, 0], batch_dims=1),
-      "label": tf.cast(p["label"], tf.int32),
+    "video": video,
+    "fg_masks": tf.cast(fg, tf.float32),
+    "background": background,
+    "segmentation": tf.gather(kinds, top[:, 0], batch_dims=1),
+    "label": tf.cast(p["label"], tf.int32),
   }
 
 
-def dataset(num_frames, height, width, batch_size, seed=0, max_shapes=3, num_clips=0,
-            training=True, frame_stride=1, num_shards=1, shard_index=0, drop_remainder=True):
+def dataset(
+  num_frames,
+  height,
+  width,
+  batch_size,
+  seed=0,
+  max_shapes=3,
+  num_clips=0,
+  training=True,
+  frame_stride=1,
+  num_shards=1,
+  shard_index=0,
+  drop_remainder=True,
+):
   """A tf.data.Dataset of batches of synthetic clips (see `render` for the element).
 
   Args:
@@ -177,11 +193,13 @@ def dataset(num_frames, height, width, batch_size, seed=0, max_shapes=3, num_cli
   else:
     indices = tf.data.Dataset.range(shard_index, 2**62, num_shards)
   params = indices.map(
-      lambda i: clip_params(stream, i, max_shapes, height, width, float(frame_stride)),
-      num_parallel_calls=tf.data.AUTOTUNE)
+    lambda i: clip_params(stream, i, max_shapes, height, width, float(frame_stride)),
+    num_parallel_calls=tf.data.AUTOTUNE,
+  )
   batches = params.batch(batch_size, drop_remainder=drop_remainder)
-  return batches.map(lambda p: render(p, num_frames, height, width),
-                     num_parallel_calls=tf.data.AUTOTUNE)
+  return batches.map(
+    lambda p: render(p, num_frames, height, width), num_parallel_calls=tf.data.AUTOTUNE
+  )
 
 
 @functools.lru_cache(maxsize=16)
@@ -191,7 +209,8 @@ def _render_fn(num_frames, height, width, max_shapes, frame_stride):
   @tf.function(input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([None], tf.int64)])
   def fn(seed, indices):
     params = tf.data.Dataset.from_tensor_slices(indices).map(
-        lambda i: clip_params(seed, i, max_shapes, height, width, float(frame_stride)))
+      lambda i: clip_params(seed, i, max_shapes, height, width, float(frame_stride))
+    )
     return render(params.batch(2**31 - 1).get_single_element(), num_frames, height, width)
 
   return fn
@@ -208,9 +227,9 @@ def clips(seed, indices, num_frames, height, width, max_shapes=3, frame_stride=1
   out = fn(tf.constant(seed, tf.int64), tf.constant(list(indices), tf.int64))
   to_u8 = lambda x: np.rint((x.numpy() + 1.0) * 127.5).astype(np.uint8)
   return {
-      "video": to_u8(out["video"]),
-      "fg_masks": out["fg_masks"].numpy().astype(np.uint8),
-      "background": to_u8(out["background"]),
-      "segmentation": out["segmentation"].numpy().astype(np.uint8),
-      "label": out["label"].numpy(),
+    "video": to_u8(out["video"]),
+    "fg_masks": out["fg_masks"].numpy().astype(np.uint8),
+    "background": to_u8(out["background"]),
+    "segmentation": out["segmentation"].numpy().astype(np.uint8),
+    "label": out["label"].numpy(),
   }

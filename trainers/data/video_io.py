@@ -40,15 +40,14 @@ def grid(videos, columns=None, pad=2):
   for i in range(n):
     r, col = divmod(i, columns)
     y, x = pad + r * (h + pad), pad + col * (w + pad)
-    out[:, y:y + h, x:x + w] = videos[i]
+    out[:, y : y + h, x : x + w] = videos[i]
   return out
 
 
 def _check_frames(frames):
   frames = np.asarray(frames)
   if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-    raise ValueError("Expected uint8 frames [T, H, W, 3], received "
-                     f"{frames.dtype} {frames.shape}.")
+    raise ValueError(f"Expected uint8 frames [T, H, W, 3], received {frames.dtype} {frames.shape}.")
   return frames
 
 
@@ -77,8 +76,14 @@ def write_gif(path, frames, fps=8):
   frames = _check_frames(frames)
   images = [Image.fromarray(f) for f in frames]
   tmp = path + ".tmp.gif"
-  images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                 duration=int(round(1000 / fps)), loop=0)
+  images[0].save(
+    tmp,
+    format="GIF",
+    save_all=True,
+    append_images=images[1:],
+    duration=int(round(1000 / fps)),
+    loop=0,
+  )
   os.replace(tmp, path)
 
 
@@ -112,11 +117,14 @@ def check_output_directory(path, flag):
   try:
     os.makedirs(directory, exist_ok=True)
   except OSError as e:
-    raise InputError(f"Expected {flag} in a directory that can be created, received {path}: "
-                     f"{e.strerror} ({e.filename}).") from e
+    raise InputError(
+      f"Expected {flag} in a directory that can be created, received {path}: "
+      f"{e.strerror} ({e.filename})."
+    ) from e
   if not os.access(directory, os.W_OK | os.X_OK):
-    raise InputError(f"Expected {flag} in a writable directory, received {path}: {directory} "
-                     "is read-only.")
+    raise InputError(
+      f"Expected {flag} in a writable directory, received {path}: {directory} is read-only."
+    )
   return directory
 
 
@@ -129,7 +137,7 @@ def _to_rgb(image, background):
     # 16-bit greyscale (PNG): Pillow's convert("RGB") clips it at 255, i.e. white.
     grey = np.asarray(image).astype(np.float64)
     bits = 16 if image.mode.startswith("I;16") or grey.max() > 255 else 8
-    grey = np.clip(np.rint(grey * (255.0 / (2 ** bits - 1))), 0, 255).astype(np.uint8)
+    grey = np.clip(np.rint(grey * (255.0 / (2**bits - 1))), 0, 255).astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=-1)
   if image.mode == "P" and "transparency" in image.info:
     image = image.convert("RGBA")
@@ -159,16 +167,20 @@ def read_image(path, background=BACKGROUND):
       rgb = _to_rgb(image, background)
       mode = image.mode
   except Image.DecompressionBombError as e:
-    raise InputError(f"Expected an image of at most {Image.MAX_IMAGE_PIXELS} pixels, received "
-                     f"{path}: {e}") from e
+    raise InputError(
+      f"Expected an image of at most {Image.MAX_IMAGE_PIXELS} pixels, received {path}: {e}"
+    ) from e
   except (OSError, ValueError, SyntaxError) as e:
     if os.path.isdir(path):
       raise InputError(f"Expected an image file, received a directory: {path}") from e
-    raise InputError(f"Expected an image file Pillow can read (PNG, JPEG, ...), received "
-                     f"{path}: {e}") from e
+    raise InputError(
+      f"Expected an image file Pillow can read (PNG, JPEG, ...), received {path}: {e}"
+    ) from e
   if rgb is None:
-    raise InputError(f"Expected an RGB, greyscale, palette, CMYK or 16-bit image, received "
-                     f"{path} in Pillow mode {mode}.")
+    raise InputError(
+      f"Expected an RGB, greyscale, palette, CMYK or 16-bit image, received "
+      f"{path} in Pillow mode {mode}."
+    )
   return rgb
 
 
@@ -180,12 +192,15 @@ def read_mask_image(path):
       image = ImageOps.exif_transpose(image)
       image.load()
       if image.mode not in ("L", "P", "I", "I;16"):
-        raise InputError(f"Expected a class-id mask image (one channel: mode L, P or I), "
-                         f"received {path} in mode {image.mode}.")
+        raise InputError(
+          f"Expected a class-id mask image (one channel: mode L, P or I), "
+          f"received {path} in mode {image.mode}."
+        )
       return np.asarray(image, np.int32)
   except (OSError, SyntaxError, Image.DecompressionBombError) as e:
-    raise InputError(f"Expected a class-id mask image (one-channel PNG), received {path}: "
-                     f"{e}") from e
+    raise InputError(
+      f"Expected a class-id mask image (one-channel PNG), received {path}: {e}"
+    ) from e
 
 
 # ----------------------------------------------------------------------------- videos
@@ -200,6 +215,7 @@ class VideoInfo:
   `rotate` tag), one of 0, 90, 180, 270; `pixel_aspect`: the sample aspect ratio (width of a
   pixel over its height); `num_frames`: video packets in the container (0: unknown).
   """
+
   height: int
   width: int
   rotation: int = 0
@@ -214,9 +230,13 @@ class VideoInfo:
     return (w, h) if self.rotation in (90, 270) else (h, w)
 
   def as_dict(self):
-    return {"decoded_size": [self.height, self.width], "display_size": list(self.display_size),
-            "rotation": self.rotation, "pixel_aspect": round(self.pixel_aspect, 6),
-            "fps": round(self.fps, 6)}
+    return {
+      "decoded_size": [self.height, self.width],
+      "display_size": list(self.display_size),
+      "rotation": self.rotation,
+      "pixel_aspect": round(self.pixel_aspect, 6),
+      "fps": round(self.fps, 6),
+    }
 
 
 @dataclasses.dataclass
@@ -228,6 +248,7 @@ class DecodeStats:
   output from the first error until the next key frame (the concealment propagates through
   the frames that reference it); `damaged`: whether the frame just yielded is one of them.
   """
+
   frames: int = 0
   errors: int = 0
   damaged_frames: int = 0
@@ -275,8 +296,10 @@ def _decode_error(path, e):
   if os.path.isdir(path):
     return InputError(f"Expected a video file, received a directory: {path}")
   if isinstance(e, UnicodeDecodeError):
-    return ValueError(f"Could not decode video file {path}: a text field of its header is not "
-                      f"UTF-8 ({e.reason} at byte {e.start}), the file is damaged.")
+    return ValueError(
+      f"Could not decode video file {path}: a text field of its header is not "
+      f"UTF-8 ({e.reason} at byte {e.start}), the file is damaged."
+    )
   return ValueError(f"Could not decode video file {path}: {e}")
 
 
@@ -302,8 +325,7 @@ def probe_video(path):
       num_frames = sum(1 for p in container.demux(stream) if p.size)
   except (av.FFmpegError, OSError, EOFError, UnicodeDecodeError) as e:
     raise _decode_error(path, e) from e
-  return VideoInfo(height, width, rotation, pixel_aspect, float(rate) if rate else 0.0,
-                   num_frames)
+  return VideoInfo(height, width, rotation, pixel_aspect, float(rate) if rate else 0.0, num_frames)
 
 
 def iter_video(path, stats=None):
@@ -357,7 +379,7 @@ def iter_video(path, stats=None):
 def _count_errors(logs, stats):
   errors = [log for log in logs if log[0] <= _ERROR_LEVEL]
   stats.errors += len(errors)
-  for _, name, message in errors[:max(_KEPT_MESSAGES - len(stats.messages), 0)]:
+  for _, name, message in errors[: max(_KEPT_MESSAGES - len(stats.messages), 0)]:
     stats.messages.append(f"{name}: {message.strip()}")
   return len(errors)
 
@@ -392,15 +414,17 @@ def iter_frame_folder(path):
   one at a time; every frame must have the first one's size."""
   files = frame_folder_files(path)
   if not files:
-    raise ValueError(f"Expected image files ({', '.join(IMAGE_EXTENSIONS)}) in folder {path}, "
-                     "received none.")
+    raise ValueError(
+      f"Expected image files ({', '.join(IMAGE_EXTENSIONS)}) in folder {path}, received none."
+    )
   shape = None
   for f in files:
     frame = read_image(f)
     shape = shape or frame.shape
     if frame.shape != shape:
-      raise ValueError(f"Expected every frame of {path} to be {shape}, received "
-                       f"{frame.shape} in {f}.")
+      raise ValueError(
+        f"Expected every frame of {path} to be {shape}, received {frame.shape} in {f}."
+      )
     yield frame
 
 
@@ -416,8 +440,10 @@ def read_vgan_clip(path, frame_height=64):
   """
   image = read_image(path)
   if image.shape[0] % frame_height:
-    raise ValueError(f"Expected the height of {path} to be a multiple of the frame height "
-                     f"{frame_height}, received {image.shape[0]}.")
+    raise ValueError(
+      f"Expected the height of {path} to be a multiple of the frame height "
+      f"{frame_height}, received {image.shape[0]}."
+    )
   return image.reshape(image.shape[0] // frame_height, frame_height, *image.shape[1:])
 
 

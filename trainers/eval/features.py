@@ -46,8 +46,10 @@ def check_unit_range(videos):
   lo = float(tf.reduce_min(videos))
   hi = float(tf.reduce_max(videos))
   if lo < -1.0 - RANGE_TOLERANCE or hi > 1.0 + RANGE_TOLERANCE:
-    raise ValueError("Expected float videos in [-1, 1] (or uint8 in [0, 255]), received values "
-                     f"in [{lo:.4g}, {hi:.4g}].")
+    raise ValueError(
+      "Expected float videos in [-1, 1] (or uint8 in [0, 255]), received values "
+      f"in [{lo:.4g}, {hi:.4g}]."
+    )
 
 
 def to_unit_range(videos):
@@ -78,15 +80,23 @@ class Embedder:
 def build_r3d(seed=R3D_SEED, widths=R3D_WIDTHS, strides=R3D_STRIDES):
   """The FD-R3D network as a Keras model [B, T, H, W, 3] in [-1, 1] -> [B, widths[-1]]."""
   if len(widths) != len(strides):
-    raise ValueError(f"Expected as many strides as widths ({len(widths)}), "
-                     f"received {len(strides)}.")
+    raise ValueError(
+      f"Expected as many strides as widths ({len(widths)}), received {len(strides)}."
+    )
   inputs = keras.Input(shape=(None, None, None, 3), dtype="float32")
   x = inputs
   for i, (width, stride) in enumerate(zip(widths, strides)):
     x = keras.layers.Conv3D(
-        width, 3, strides=stride, padding="same", activation="relu",
-        kernel_initializer=keras.initializers.HeNormal(seed=seed + i),
-        bias_initializer="zeros", dtype="float32", name=f"r3d_conv{i + 1}")(x)
+      width,
+      3,
+      strides=stride,
+      padding="same",
+      activation="relu",
+      kernel_initializer=keras.initializers.HeNormal(seed=seed + i),
+      bias_initializer="zeros",
+      dtype="float32",
+      name=f"r3d_conv{i + 1}",
+    )(x)
   outputs = keras.layers.GlobalAveragePooling3D(dtype="float32", name="r3d_pool")(x)
   return keras.Model(inputs, outputs, name="r3d")
 
@@ -100,8 +110,9 @@ class R3DEmbedder(Embedder):
     self.model = build_r3d(seed)
     self.dim = R3D_WIDTHS[-1]
     self._embed = tf.function(
-        lambda x: self.model(x, training=False),
-        input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.float32)])
+      lambda x: self.model(x, training=False),
+      input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.float32)],
+    )
 
   def __call__(self, videos):
     return self._embed(to_unit_range(videos)).numpy().astype(np.float32)

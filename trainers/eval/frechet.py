@@ -35,8 +35,12 @@ def frechet_distance(mu1, cov1, mu2, cov2):
   mu1, mu2 = (np.atleast_1d(np.asarray(m, np.float64)) for m in (mu1, mu2))
   cov1, cov2 = (np.atleast_2d(np.asarray(c, np.float64)) for c in (cov1, cov2))
   d = mu1.shape[0]
-  for name, x, shape in (("mu1", mu1, (d,)), ("mu2", mu2, (d,)),
-                         ("cov1", cov1, (d, d)), ("cov2", cov2, (d, d))):
+  for name, x, shape in (
+    ("mu1", mu1, (d,)),
+    ("mu2", mu2, (d,)),
+    ("cov1", cov1, (d, d)),
+    ("cov2", cov2, (d, d)),
+  ):
     if x.shape != shape:
       raise ValueError(f"Expected {name} of shape {shape}, received {x.shape}.")
   mean_term = float(np.sum(np.square(mu1 - mu2)))

@@ -52,8 +52,9 @@ def resize_frames(frames, size):
   This is the kernel behind `tf.compat.v1.image.resize_bilinear` (what the reference calls);
   `tf.image.resize` uses half-pixel centres and gives different pixels. Returns float32.
   """
-  return tf.raw_ops.ResizeBilinear(images=frames, size=tf.constant(size, tf.int32),
-                                   align_corners=False, half_pixel_centers=False)
+  return tf.raw_ops.ResizeBilinear(
+    images=frames, size=tf.constant(size, tf.int32), align_corners=False, half_pixel_centers=False
+  )
 
 
 def preprocess(videos, resolution=I3D_RESOLUTION):
@@ -78,10 +79,11 @@ def preprocess(videos, resolution=I3D_RESOLUTION):
 
 def _unavailable(handle, reason):
   return I3DUnavailableError(
-      f"Could not load the I3D module for FVD: {reason} Point at a local copy of {I3D_HANDLE} "
-      f"(or its Kaggle Models twin {I3D_KAGGLE}; the extracted SavedModel directory) with "
-      "--i3d=PATH or the config's eval.i3d, or pre-fill the cache named above. FVD is never "
-      "computed with another network.")
+    f"Could not load the I3D module for FVD: {reason} Point at a local copy of {I3D_HANDLE} "
+    f"(or its Kaggle Models twin {I3D_KAGGLE}; the extracted SavedModel directory) with "
+    "--i3d=PATH or the config's eval.i3d, or pre-fill the cache named above. FVD is never "
+    "computed with another network."
+  )
 
 
 def load_i3d(handle_or_path=None, allow_download=True):
@@ -97,13 +99,17 @@ def load_i3d(handle_or_path=None, allow_download=True):
   except hub_handles.UnavailableError as e:
     raise _unavailable(handle, str(e)) from e
   import tensorflow_hub as hub
+
   try:
     module = hub.load(target)
   except Exception as e:  # network, cache or SavedModel errors all mean "unavailable"
     raise _unavailable(handle, f"loading {target!r} failed ({type(e).__name__}: {e}).") from e
   if "default" not in getattr(module, "signatures", {}):
-    raise _unavailable(handle, "the module has no 'default' signature (signatures: "
-                       f"{sorted(getattr(module, 'signatures', {}))}).")
+    raise _unavailable(
+      handle,
+      "the module has no 'default' signature (signatures: "
+      f"{sorted(getattr(module, 'signatures', {}))}).",
+    )
   return module
 
 
@@ -123,16 +129,17 @@ class HubI3DEmbedder(features.Embedder):
 
 
 _FACTORIES = {
-    "i3d": lambda i3d_path=None, **kw: HubI3DEmbedder(i3d_path, **kw),
-    "r3d": lambda i3d_path=None, **kw: features.R3DEmbedder(**kw),
+  "i3d": lambda i3d_path=None, **kw: HubI3DEmbedder(i3d_path, **kw),
+  "r3d": lambda i3d_path=None, **kw: features.R3DEmbedder(**kw),
 }
 
 
 def register_embedder(name, factory):
   """Adds an embedder factory `factory(i3d_path=None, **kwargs) -> Embedder` (e.g. "i3d_keras")."""
   if name in _FACTORIES:
-    raise ValueError(f"Expected a new embedder name, received {name!r} (known: "
-                     f"{embedder_names()}).")
+    raise ValueError(
+      f"Expected a new embedder name, received {name!r} (known: {embedder_names()})."
+    )
   _FACTORIES[name] = factory
 
 
@@ -148,7 +155,7 @@ def make_embedder(name, i3d_path=None, **kwargs):
 
 
 def metric_name(embedder):
-  """"FVD" for an I3D embedder, "FD-<NAME>" otherwise (FD-R3D): never FVD by accident."""
+  """The metric's name: "FVD" for an I3D embedder, else "FD-<NAME>" (never FVD by accident)."""
   name = embedder if isinstance(embedder, str) else embedder.name
   return "FVD" if name in I3D_EMBEDDERS else f"FD-{name.upper()}"
 
@@ -156,8 +163,9 @@ def metric_name(embedder):
 Embedded = collections.namedtuple("Embedded", ["stats", "embeddings", "count"])
 
 
-def embed_stream(embedder, batches, stats=None, batch_size=I3D_BATCH_SIZE, max_clips=None,
-                 keep=False):
+def embed_stream(
+  embedder, batches, stats=None, batch_size=I3D_BATCH_SIZE, max_clips=None, keep=False
+):
   """Embeds an iterable of clip batches of any size into `stats`, `batch_size` clips at a time.
 
   Incoming batches are re-cut so the network always sees exactly `batch_size` clips (the last
@@ -181,7 +189,7 @@ def embed_stream(embedder, batches, stats=None, batch_size=I3D_BATCH_SIZE, max_c
     if isinstance(batch, tf.Tensor):
       batch = batch.numpy()
     if max_clips is not None:
-      batch = batch[:max_clips - count]
+      batch = batch[: max_clips - count]
     pending.append(batch)
     pending_n += len(batch)
     count += len(batch)

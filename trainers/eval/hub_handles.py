@@ -23,8 +23,9 @@ import re
 
 _KAGGLE_URL = re.compile(r"^https?://(www\.)?kaggle\.com/models/(?P<handle>[^?#]+?)/?$")
 _KAGGLE_HANDLE = re.compile(
-    r"^(?P<owner>[\w.-]+)/(?P<model>[\w.-]+)/(?P<framework>[\w.-]+)/(?P<variation>[\w.-]+)"
-    r"(/(?P<version>\d+))?$")
+  r"^(?P<owner>[\w.-]+)/(?P<model>[\w.-]+)/(?P<framework>[\w.-]+)/(?P<variation>[\w.-]+)"
+  r"(/(?P<version>\d+))?$"
+)
 
 
 class UnavailableError(RuntimeError):
@@ -35,6 +36,7 @@ def tfhub_cache_path(url):
   """Where tensorflow_hub caches `url`: TFHUB_CACHE_DIR (or --tfhub_cache_dir, else the
   system temp dir's tfhub_modules) joined with sha1(url)."""
   from tensorflow_hub import resolver
+
   cache_dir = resolver.tfhub_cache_dir(use_temp=True)
   return os.path.join(cache_dir, hashlib.sha1(url.encode("utf8")).hexdigest())
 
@@ -55,8 +57,15 @@ def kaggle_cache_path(handle):
   if not parts["version"]:
     return None
   root = os.environ.get("KAGGLEHUB_CACHE") or os.path.join("~", ".cache", "kagglehub")
-  return os.path.join(os.path.expanduser(root), "models", parts["owner"], parts["model"],
-                      parts["framework"], parts["variation"], parts["version"])
+  return os.path.join(
+    os.path.expanduser(root),
+    "models",
+    parts["owner"],
+    parts["model"],
+    parts["framework"],
+    parts["variation"],
+    parts["version"],
+  )
 
 
 def _has_saved_model(directory):
@@ -74,30 +83,39 @@ def resolve(source, allow_download=True):
     cached = kaggle_cache_path(handle)
     if _has_saved_model(cached):
       return "kaggle", cached
-    where = (f"kagglehub's cache {cached!r} (KAGGLEHUB_CACHE/models/OWNER/MODEL/FRAMEWORK/"
-             "VARIATION/VERSION, KAGGLEHUB_CACHE defaults to ~/.cache/kagglehub) holds no "
-             "saved_model.pb" if cached else
-             "no version in the handle, so no cache folder can be used offline (append /VERSION)")
+    where = (
+      f"kagglehub's cache {cached!r} (KAGGLEHUB_CACHE/models/OWNER/MODEL/FRAMEWORK/"
+      "VARIATION/VERSION, KAGGLEHUB_CACHE defaults to ~/.cache/kagglehub) holds no "
+      "saved_model.pb"
+      if cached
+      else "no version in the handle, so no cache folder can be used offline (append /VERSION)"
+    )
     if not allow_download:
-      raise UnavailableError(f"Kaggle Models handle {handle!r}: {where}, and downloads are "
-                             "disabled.")
+      raise UnavailableError(
+        f"Kaggle Models handle {handle!r}: {where}, and downloads are disabled."
+      )
     try:
       import kagglehub
     except ImportError as e:
-      raise UnavailableError(f"Kaggle Models handle {handle!r}: {where}, and kagglehub is not "
-                             "installed to download it (pip install kagglehub).") from e
+      raise UnavailableError(
+        f"Kaggle Models handle {handle!r}: {where}, and kagglehub is not "
+        "installed to download it (pip install kagglehub)."
+      ) from e
     try:
       return "kaggle", kagglehub.model_download(handle)
     except Exception as e:  # network, authentication or missing model
-      raise UnavailableError(f"Kaggle Models handle {handle!r}: {where}; kagglehub could not "
-                             f"download it ({type(e).__name__}: {e}).") from e
+      raise UnavailableError(
+        f"Kaggle Models handle {handle!r}: {where}; kagglehub could not "
+        f"download it ({type(e).__name__}: {e})."
+      ) from e
   if "://" in source:
     cached = tfhub_cache_path(source)
     if not allow_download and not (os.path.isdir(cached) and os.listdir(cached)):
       raise UnavailableError(
-          f"TF-Hub handle {source!r}: not in tensorflow_hub's cache {cached!r} (TFHUB_CACHE_DIR"
-          "/sha1(handle); TFHUB_MODEL_LOAD_FORMAT must not be UNCOMPRESSED for the cache to be "
-          "used), and downloads are disabled.")
+        f"TF-Hub handle {source!r}: not in tensorflow_hub's cache {cached!r} (TFHUB_CACHE_DIR"
+        "/sha1(handle); TFHUB_MODEL_LOAD_FORMAT must not be UNCOMPRESSED for the cache to be "
+        "used), and downloads are disabled."
+      )
     return "tfhub", source
   path = os.path.abspath(os.path.expanduser(source))
   if not os.path.isdir(path):

@@ -32,28 +32,39 @@ class I3DEmbedder(features.Embedder):
   name = NAME
   dim = fvd.I3D_DIM
 
-  def __init__(self, checkpoint_path=None, model=None, scope=i3d_checkpoint.DEFAULT_SCOPE,
-               resolution=fvd.I3D_RESOLUTION):
+  def __init__(
+    self,
+    checkpoint_path=None,
+    model=None,
+    scope=i3d_checkpoint.DEFAULT_SCOPE,
+    resolution=fvd.I3D_RESOLUTION,
+  ):
     if checkpoint_path is None and model is None:
       raise fvd.I3DUnavailableError(
-          f"Expected a kinetics-i3d TF1 checkpoint prefix for {NAME!r} (e.g. --i3d=PATH), "
-          "received none; FVD is never computed with random weights.")
+        f"Expected a kinetics-i3d TF1 checkpoint prefix for {NAME!r} (e.g. --i3d=PATH), "
+        "received none; FVD is never computed with random weights."
+      )
     if checkpoint_path is not None and model is not None:
-      raise ValueError(f"Expected one of checkpoint_path or model, received both "
-                       f"({checkpoint_path!r} and {model!r}).")
+      raise ValueError(
+        f"Expected one of checkpoint_path or model, received both "
+        f"({checkpoint_path!r} and {model!r})."
+      )
     if model is None:
       model = i3d.InceptionI3D(num_classes=fvd.I3D_DIM)
       try:
         i3d_checkpoint.load_kinetics_i3d_checkpoint(model, checkpoint_path, scope=scope)
       except FileNotFoundError as e:
         raise fvd.I3DUnavailableError(
-            f"Could not load kinetics-i3d weights for {NAME!r} from {checkpoint_path!r}: {e} "
-            "Give the prefix of a checkpoint from github.com/deepmind/kinetics-i3d "
-            "(data/checkpoints/rgb_imagenet/model.ckpt); FVD is never computed with random "
-            "weights.") from e
+          f"Could not load kinetics-i3d weights for {NAME!r} from {checkpoint_path!r}: {e} "
+          "Give the prefix of a checkpoint from github.com/deepmind/kinetics-i3d "
+          "(data/checkpoints/rgb_imagenet/model.ckpt); FVD is never computed with random "
+          "weights."
+        ) from e
     if model.num_classes != fvd.I3D_DIM:
-      raise ValueError(f"Expected an I3D with {fvd.I3D_DIM} Kinetics logits, received "
-                       f"num_classes={model.num_classes}.")
+      raise ValueError(
+        f"Expected an I3D with {fvd.I3D_DIM} Kinetics logits, received "
+        f"num_classes={model.num_classes}."
+      )
     self.model = model
     self.resolution = tuple(resolution)
     self._logits = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
@@ -65,4 +76,5 @@ class I3DEmbedder(features.Embedder):
 
 if NAME not in fvd.embedder_names():
   fvd.register_embedder(
-      NAME, lambda i3d_path=None, **kwargs: I3DEmbedder(checkpoint_path=i3d_path, **kwargs))
+    NAME, lambda i3d_path=None, **kwargs: I3DEmbedder(checkpoint_path=i3d_path, **kwargs)
+  )

@@ -52,11 +52,13 @@ class InceptionUnavailableError(RuntimeError):
 
 
 def _how_to_fix(source):
-  return (f"Looked for InceptionV3 at {source!r}. Give a local copy instead: download "
-          f"{INCEPTION_TFHUB} (append '?tf-hub-format=compressed' for a .tar.gz) and "
-          "extract it into a directory holding saved_model.pb, then pass that directory; or "
-          "pass a Kaggle Models handle, or pre-fill the cache named below; or pass a Keras "
-          "InceptionV3 weights file with its top (*.h5), whose numbers are not TF-GAN's.")
+  return (
+    f"Looked for InceptionV3 at {source!r}. Give a local copy instead: download "
+    f"{INCEPTION_TFHUB} (append '?tf-hub-format=compressed' for a .tar.gz) and "
+    "extract it into a directory holding saved_model.pb, then pass that directory; or "
+    "pass a Kaggle Models handle, or pre-fill the cache named below; or pass a Keras "
+    "InceptionV3 weights file with its top (*.h5), whose numbers are not TF-GAN's."
+  )
 
 
 def _flatten(x):
@@ -81,16 +83,16 @@ class InceptionNetwork:
 
   def _forward(self, frames):
     pixels = (tf.cast(frames, tf.float32) + 1.0) * 127.5
-    resized = tf.image.resize(pixels, [INCEPTION_IMAGE_SIZE, INCEPTION_IMAGE_SIZE],
-                              method=tf.image.ResizeMethod.BILINEAR)
+    resized = tf.image.resize(
+      pixels, [INCEPTION_IMAGE_SIZE, INCEPTION_IMAGE_SIZE], method=tf.image.ResizeMethod.BILINEAR
+    )
     outputs = self._fn(self._scale(resized))
     return {LOGITS: _flatten(outputs[LOGITS]), POOL_3: _flatten(outputs[POOL_3])}
 
   def __call__(self, frames):
     frames = tf.convert_to_tensor(frames)
     if frames.shape.rank != 4 or frames.shape[-1] != 3:
-      raise ValueError(f"Expected frames [N, H, W, 3] in [-1, 1], received shape "
-                       f"{frames.shape}.")
+      raise ValueError(f"Expected frames [N, H, W, 3] in [-1, 1], received shape {frames.shape}.")
     return self._call(frames)
 
 
@@ -102,13 +104,13 @@ def _load_hub(source, allow_download):
   if kind == "tfhub":
     try:
       import tensorflow_hub as hub  # Imported here: only handles need it.
+
       module = hub.load(target)
     except Exception as e:  # Network, cache or format errors all mean "not available".
       raise InceptionUnavailableError(f"{_how_to_fix(source)} Loading failed: {e}") from e
   else:
     if not os.path.isfile(os.path.join(target, "saved_model.pb")):
-      raise InceptionUnavailableError(
-          f"{_how_to_fix(source)} No saved_model.pb in {target!r}.")
+      raise InceptionUnavailableError(f"{_how_to_fix(source)} No saved_model.pb in {target!r}.")
     try:
       module = tf.saved_model.load(target)
     except Exception as e:
@@ -119,27 +121,39 @@ def _load_hub(source, allow_download):
     fn = module.signatures["default"]
   else:
     raise InceptionUnavailableError(
-        f"Expected a module callable as module(images) -> {{'logits', 'pool_3'}} at "
-        f"{source!r}, received one that is not callable and has no 'default' signature.")
-  return InceptionNetwork(fn, "tfgan_inception", source, matches_tfgan=True,
-                          scale=lambda x: (x - 128.0) / 128.0)
+      f"Expected a module callable as module(images) -> {{'logits', 'pool_3'}} at "
+      f"{source!r}, received one that is not callable and has no 'default' signature."
+    )
+  return InceptionNetwork(
+    fn, "tfgan_inception", source, matches_tfgan=True, scale=lambda x: (x - 128.0) / 128.0
+  )
 
 
 def _load_keras(source):
   if not os.path.isfile(source):
     raise InceptionUnavailableError(f"{_how_to_fix(source)} No such file.")
   import keras  # Imported here: the hub path does not need Keras.
+
   try:
-    model = keras.applications.InceptionV3(weights=source, include_top=True,
-                                           classifier_activation=None)
+    model = keras.applications.InceptionV3(
+      weights=source, include_top=True, classifier_activation=None
+    )
   except Exception as e:
     raise InceptionUnavailableError(
-        f"{_how_to_fix(source)} Expected InceptionV3 weights with the top (1000 classes), "
-        f"loading failed: {e}") from e
-  outputs = keras.Model(model.inputs, {LOGITS: model.get_layer("predictions").output,
-                                       POOL_3: model.get_layer("avg_pool").output})
-  return InceptionNetwork(lambda x: outputs(x, training=False), "keras_inception_v3", source,
-                          matches_tfgan=False, scale=lambda x: x / 127.5 - 1.0)
+      f"{_how_to_fix(source)} Expected InceptionV3 weights with the top (1000 classes), "
+      f"loading failed: {e}"
+    ) from e
+  outputs = keras.Model(
+    model.inputs,
+    {LOGITS: model.get_layer("predictions").output, POOL_3: model.get_layer("avg_pool").output},
+  )
+  return InceptionNetwork(
+    lambda x: outputs(x, training=False),
+    "keras_inception_v3",
+    source,
+    matches_tfgan=False,
+    scale=lambda x: x / 127.5 - 1.0,
+  )
 
 
 def load_inception(source=INCEPTION_TFHUB, allow_download=True):
@@ -149,8 +163,9 @@ def load_inception(source=INCEPTION_TFHUB, allow_download=True):
   tensorflow_hub's cache (TFHUB_CACHE_DIR), as `fvd.load_i3d` does.
   """
   if not isinstance(source, str) or not source:
-    raise ValueError(f"Expected a TF-Hub handle, a directory or a Keras weights file, "
-                     f"received: {source!r}.")
+    raise ValueError(
+      f"Expected a TF-Hub handle, a directory or a Keras weights file, received: {source!r}."
+    )
   if source.endswith(_KERAS_SUFFIXES):
     return _load_keras(source)
   return _load_hub(source, allow_download)
@@ -203,10 +218,11 @@ class InceptionAccumulator:
     if clips.ndim == 5:
       clips = clips.reshape((-1,) + clips.shape[2:])
     if clips.ndim != 4:
-      raise ValueError(f"Expected videos [B, T, H, W, 3] or frames [N, H, W, 3], received "
-                       f"shape {clips.shape}.")
+      raise ValueError(
+        f"Expected videos [B, T, H, W, 3] or frames [N, H, W, 3], received shape {clips.shape}."
+      )
     for start in range(0, clips.shape[0], self.batch_size):
-      outputs = self.network(clips[start:start + self.batch_size])
+      outputs = self.network(clips[start : start + self.batch_size])
       self.stats.update(outputs[POOL_3].numpy())
       self._logits.append(outputs[LOGITS].numpy().astype(np.float32))
     return self

@@ -35,9 +35,11 @@ def mmd2_unbiased(x, y):
   if m < 2 or n < 2:
     raise ValueError(f"Expected at least 2 samples in each set, received {m} and {n}.")
   k_xx, k_yy, k_xy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
-  return float((k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
-               + (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
-               - 2.0 * k_xy.mean())
+  return float(
+    (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
+    + (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
+    - 2.0 * k_xy.mean()
+  )
 
 
 def _block_bounds(n, n_blocks):
@@ -48,8 +50,7 @@ def _block_bounds(n, n_blocks):
   return np.concatenate([[0], np.cumsum(sizes)])
 
 
-def kernel_distance(real, fake, max_block_size=1024, num_subsets=None, subset_size=1000,
-                    seed=0):
+def kernel_distance(real, fake, max_block_size=1024, num_subsets=None, subset_size=1000, seed=0):
   """KID / KVD of two embedding sets [n, d]: returns (estimate, spread) as Python floats.
 
   Without `num_subsets`: TF-GAN's block estimator, spread = standard error. With it: the mean
@@ -57,22 +58,29 @@ def kernel_distance(real, fake, max_block_size=1024, num_subsets=None, subset_si
   """
   real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
   if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
-    raise ValueError("Expected embeddings [n, d] with the same d, received shapes "
-                     f"{real.shape} and {fake.shape}.")
+    raise ValueError(
+      f"Expected embeddings [n, d] with the same d, received shapes {real.shape} and {fake.shape}."
+    )
   if num_subsets:
     size = min(subset_size, len(real), len(fake))
     rng = np.random.default_rng(seed)
-    ests = np.array([
-        mmd2_unbiased(real[rng.choice(len(real), size, replace=False)],
-                      fake[rng.choice(len(fake), size, replace=False)])
-        for _ in range(num_subsets)])
+    ests = np.array(
+      [
+        mmd2_unbiased(
+          real[rng.choice(len(real), size, replace=False)],
+          fake[rng.choice(len(fake), size, replace=False)],
+        )
+        for _ in range(num_subsets)
+      ]
+    )
     return float(ests.mean()), float(ests.std())
   if max_block_size < 2:
     raise ValueError(f"Expected max_block_size >= 2, received {max_block_size}.")
   n_blocks = math.ceil(max(len(real), len(fake)) / max_block_size)
   b_r, b_g = _block_bounds(len(real), n_blocks), _block_bounds(len(fake), n_blocks)
-  ests = np.array([mmd2_unbiased(real[b_r[i]:b_r[i + 1]], fake[b_g[i]:b_g[i + 1]])
-                   for i in range(n_blocks)])
+  ests = np.array(
+    [mmd2_unbiased(real[b_r[i] : b_r[i + 1]], fake[b_g[i] : b_g[i + 1]]) for i in range(n_blocks)]
+  )
   mean = float(ests.mean())
   if n_blocks <= 1:
     return mean, float("nan")

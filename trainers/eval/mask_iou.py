@@ -51,12 +51,17 @@ def mask_iou(pred, true, threshold=THRESHOLD):
 
 def summarize(ious):
   ious = np.asarray(ious, np.float64)
-  return {"mean": float(ious.mean()), "per_frame": ious.mean(axis=0).tolist(),
-          "per_clip": ious.mean(axis=1).tolist(), "num_clips": int(ious.shape[0])}
+  return {
+    "mean": float(ious.mean()),
+    "per_frame": ious.mean(axis=0).tolist(),
+    "per_clip": ious.mean(axis=1).tolist(),
+    "num_clips": int(ious.shape[0]),
+  }
 
 
-def evaluate_mask_iou(generator, data_config, num_clips=256, batch_size=16, seed=0,
-                      threshold=THRESHOLD):
+def evaluate_mask_iou(
+  generator, data_config, num_clips=256, batch_size=16, seed=0, threshold=THRESHOLD
+):
   """Mask IoU of an image-conditioned two-stream generator on held-out synthetic clips.
 
   Args:
@@ -73,28 +78,36 @@ def evaluate_mask_iou(generator, data_config, num_clips=256, batch_size=16, seed
   """
   spec = base.contract(generator)
   if spec.condition is not base.Condition.IMAGE or "mask" not in spec.streams:
-    raise ValueError("Expected a generator conditioned on 'image' with a 'mask' stream, "
-                     f"received condition {spec.key!r}, streams {spec.streams}.")
+    raise ValueError(
+      "Expected a generator conditioned on 'image' with a 'mask' stream, "
+      f"received condition {spec.key!r}, streams {spec.streams}."
+    )
   if data_config.source != "synthetic":
-    raise ValueError("Expected data.source 'synthetic' (the only source with true fg_masks), "
-                     f"received {data_config.source!r}.")
+    raise ValueError(
+      "Expected data.source 'synthetic' (the only source with true fg_masks), "
+      f"received {data_config.source!r}."
+    )
   shape = (data_config.num_frames, data_config.height, data_config.width)
   if tuple(generator.video_shape[:3]) != shape:
-    raise ValueError(f"Expected a generator of video_shape[:3] {shape} (the data's clips), "
-                     f"received {tuple(generator.video_shape)}.")
+    raise ValueError(
+      f"Expected a generator of video_shape[:3] {shape} (the data's clips), "
+      f"received {tuple(generator.video_shape)}."
+    )
   data = data_config.copy_and_resolve_references()
   with data.unlocked():
     data.outputs = ("first_frame", "fg_masks")
   ds = pipeline.make_dataset(data, batch_size, training=False, seed=seed)
-  sample = tf.function(lambda x: generator(x, training=False, return_streams=True),
-                       reduce_retracing=True)
+  sample = tf.function(
+    lambda x: generator(x, training=False, return_streams=True), reduce_retracing=True
+  )
   ious, done = [], 0
   for batch in ds:
     if done >= num_clips:
       break
     n = min(batch_size, num_clips - done)
-    z = (sources_lib.noise(spec.latent_dim, seed, range(done, done + n))
-         if spec.takes_noise else None)
+    z = (
+      sources_lib.noise(spec.latent_dim, seed, range(done, done + n)) if spec.takes_noise else None
+    )
     out = sample(spec.inputs(z, batch["first_frame"][:n]))
     mask = np.asarray(tf.cast(out["mask"], tf.float32))
     ious.append(frame_iou(mask, batch["fg_masks"][:n].numpy(), threshold))

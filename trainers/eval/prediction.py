@@ -31,8 +31,10 @@ def _unit_range(videos):
 def _pair(prediction, target):
   prediction, target = _unit_range(prediction), _unit_range(target)
   if prediction.shape != target.shape or prediction.ndim != 5:
-    raise ValueError("Expected prediction and target clips of one shape [B, T, H, W, C], "
-                     f"received {prediction.shape} and {target.shape}.")
+    raise ValueError(
+      "Expected prediction and target clips of one shape [B, T, H, W, C], "
+      f"received {prediction.shape} and {target.shape}."
+    )
   return prediction, target
 
 
@@ -57,11 +59,18 @@ def ssim(prediction, target):
   prediction, target = _pair(prediction, target)
   b, t, h, w, c = prediction.shape
   if h < SSIM_FILTER_SIZE or w < SSIM_FILTER_SIZE:
-    raise ValueError(f"Expected frames of at least {SSIM_FILTER_SIZE}x{SSIM_FILTER_SIZE} for "
-                     f"SSIM, received {h}x{w}.")
+    raise ValueError(
+      f"Expected frames of at least {SSIM_FILTER_SIZE}x{SSIM_FILTER_SIZE} for "
+      f"SSIM, received {h}x{w}."
+    )
   to01 = lambda x: tf.constant(((x + 1.0) / 2.0).reshape(b * t, h, w, c), tf.float32)
-  values = tf.image.ssim(to01(prediction), to01(target), max_val=1.0,
-                         filter_size=SSIM_FILTER_SIZE, filter_sigma=SSIM_FILTER_SIGMA)
+  values = tf.image.ssim(
+    to01(prediction),
+    to01(target),
+    max_val=1.0,
+    filter_size=SSIM_FILTER_SIZE,
+    filter_sigma=SSIM_FILTER_SIGMA,
+  )
   per_frame = values.numpy().astype(np.float64).reshape(b, t)
   return per_frame, float(per_frame.mean())
 
@@ -89,8 +98,9 @@ class PredictionMetrics:
       per_frame, _ = METRICS[name](prediction, target)
       total = per_frame.sum(axis=0)
       if self._sums[name] is not None and self._sums[name].shape != total.shape:
-        raise ValueError(f"Expected clips of {self._sums[name].shape[0]} frames, received "
-                         f"{total.shape[0]}.")
+        raise ValueError(
+          f"Expected clips of {self._sums[name].shape[0]} frames, received {total.shape[0]}."
+        )
       self._sums[name] = total if self._sums[name] is None else self._sums[name] + total
     self.count += len(np.asarray(prediction))
     return self

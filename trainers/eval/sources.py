@@ -74,7 +74,7 @@ def resize_clips(clips, height, width):
     pixels = tf.image.resize(pixels, [rh, rw], antialias=True).numpy()
     frames = np.clip(pixels / 127.5 - 1.0, -1.0, 1.0)
   top, left = (rh - height) // 2, (rw - width) // 2
-  frames = frames[:, top:top + height, left:left + width]
+  frames = frames[:, top : top + height, left : left + width]
   return frames.reshape((b, t, height, width, c)).astype(np.float32)
 
 
@@ -86,7 +86,7 @@ def _u8_frames_to_clip(frames, height, width):
   if (rh, rw) != (h, w):
     video = tf.image.resize(video, [rh, rw], antialias=True).numpy()
   top, left = (rh - height) // 2, (rw - width) // 2
-  video = video[:, top:top + height, left:left + width]
+  video = video[:, top : top + height, left : left + width]
   return np.clip(video / 127.5 - 1.0, -1.0, 1.0).astype(np.float32)
 
 
@@ -132,7 +132,7 @@ class Source:
     _check_request(num_videos, batch_size)
     self.count = 0
     for batch in self._batches(num_videos, batch_size, clip_spec):
-      batch = batch[:num_videos - self.count]
+      batch = batch[: num_videos - self.count]
       self.count += len(batch)
       yield batch
       if self.count >= num_videos:
@@ -148,8 +148,9 @@ class Source:
 # ----------------------------------------------------------------------------- data configs
 
 
-def data_config(source, num_frames, frame_stride, height, width, eval_files="", seed_clips=0,
-                max_shapes=3):
+def data_config(
+  source, num_frames, frame_stride, height, width, eval_files="", seed_clips=0, max_shapes=3
+):
   """A minimal `data` ConfigDict (configs/common.py fields) for eval-mode reading."""
   d = ml_collections.ConfigDict()
   d.source = source
@@ -199,8 +200,10 @@ class DataSource(Source):
       if self.fixed_geometry:
         got = ClipSpec(data.num_frames, data.frame_stride, data.height, data.width)
         if tuple(got) != tuple(clip_spec):
-          raise ValueError(f"Expected a clip spec equal to the data config's {got} for "
-                           f"{self.spec!r}, received {clip_spec}.")
+          raise ValueError(
+            f"Expected a clip spec equal to the data config's {got} for "
+            f"{self.spec!r}, received {clip_spec}."
+          )
       else:
         data.num_frames, data.frame_stride = clip_spec.num_frames, clip_spec.frame_stride
         data.height, data.width = clip_spec.height, clip_spec.width
@@ -226,16 +229,25 @@ class DataSource(Source):
 
   def manifest(self):
     data = self._resolved or self.data
-    out = {"kind": self.kind, "spec": self.spec, "num_clips": self.count,
-           "seed": self.seed, "mode": "eval (clip from frame 0, centre crop, no flip)",
-           "data": json.loads(data.to_json_best_effort())}
+    out = {
+      "kind": self.kind,
+      "spec": self.spec,
+      "num_clips": self.count,
+      "seed": self.seed,
+      "mode": "eval (clip from frame 0, centre crop, no flip)",
+      "data": json.loads(data.to_json_best_effort()),
+    }
     if data.source == SYNTHETIC:
-      out["clips"] = (f"synthetic eval stream seed {self.seed} + EVAL_SEED_OFFSET, clip "
-                      f"indices 0..{self.count - 1}")
+      out["clips"] = (
+        f"synthetic eval stream seed {self.seed} + EVAL_SEED_OFFSET, clip "
+        f"indices 0..{self.count - 1}"
+      )
     if self._files:
       out["files"] = [{"path": f, "bytes": tf.io.gfile.stat(f).length} for f in self._files]
-      out["records"] = (f"the first {self.count} clips in the pipeline's deterministic eval "
-                        "order over these files (interleaved one record at a time)")
+      out["records"] = (
+        f"the first {self.count} clips in the pipeline's deterministic eval "
+        "order over these files (interleaved one record at a time)"
+      )
     out["skipped_records"] = self._skipped
     return out
 
@@ -266,8 +278,9 @@ class FolderSource(Source):
   def __init__(self, spec, files):
     super().__init__(spec)
     if not files:
-      raise ValueError(f"Expected video files ({', '.join(video_io.VIDEO_EXTENSIONS)}) in "
-                       f"{spec!r}, received none.")
+      raise ValueError(
+        f"Expected video files ({', '.join(video_io.VIDEO_EXTENSIONS)}) in {spec!r}, received none."
+      )
     self.files = list(files)
     self.used = []
     self.skipped = {}
@@ -293,8 +306,9 @@ class FolderSource(Source):
       if decoded >= need:
         break
     if len(frames) < t:
-      raise ValueError(f"Expected at least {need} frames ((T - 1) * stride + 1) in {path}, "
-                       f"received {decoded}.")
+      raise ValueError(
+        f"Expected at least {need} frames ((T - 1) * stride + 1) in {path}, received {decoded}."
+      )
     return np.stack(frames[:t])
 
   def _clips(self, num_videos, clip_spec):
@@ -315,10 +329,15 @@ class FolderSource(Source):
     return _rebatch(self._clips(num_videos, clip_spec), batch_size)
 
   def manifest(self):
-    return {"kind": self.kind, "spec": self.spec, "num_clips": self.count,
-            "files": self.used[:self.count], "num_skipped": len(self.skipped),
-            "skipped": self.skipped,
-            "frames": "0, s, ..., (T - 1) s from the start of each file"}
+    return {
+      "kind": self.kind,
+      "spec": self.spec,
+      "num_clips": self.count,
+      "files": self.used[: self.count],
+      "num_skipped": len(self.skipped),
+      "skipped": self.skipped,
+      "frames": "0, s, ..., (T - 1) s from the start of each file",
+    }
 
 
 # ----------------------------------------------------------------------------- generators
@@ -328,8 +347,7 @@ def noise(latent_dim, seed, indices):
   """z_k = stateless_normal([latent_dim], seed=[seed, k]) for k in `indices`: [N, latent_dim].
 
   Per clip, so clip k is the same whatever the batch size."""
-  return tf.stack([tf.random.stateless_normal([latent_dim], seed=[seed, int(k)])
-                   for k in indices])
+  return tf.stack([tf.random.stateless_normal([latent_dim], seed=[seed, int(k)]) for k in indices])
 
 
 def condition_key(generator, config):
@@ -339,8 +357,10 @@ def condition_key(generator, config):
     return ""
   key = config.objective.get("condition", "") if config is not None else ""
   if not key:
-    raise ValueError(f"Expected objective.condition in the config of a generator conditioned "
-                     f"on {spec.key!r}, received {key!r}.")
+    raise ValueError(
+      f"Expected objective.condition in the config of a generator conditioned "
+      f"on {spec.key!r}, received {key!r}."
+    )
   return key
 
 
@@ -385,32 +405,54 @@ class GeneratorSource(Source):
   def _batches(self, num_videos, batch_size, clip_spec):
     t = clip_spec.num_frames
     if self.generator.video_shape[0] < t:
-      raise ValueError(f"Expected a generator of at least {t} frames for {self.spec!r}, "
-                       f"received video_shape {tuple(self.generator.video_shape)}.")
+      raise ValueError(
+        f"Expected a generator of at least {t} frames for {self.spec!r}, "
+        f"received video_shape {tuple(self.generator.video_shape)}."
+      )
     stride = self.native_stride()
     if stride is not None and stride != clip_spec.frame_stride:
-      logging.warning("%s was trained on clips at frame stride %d; comparing with stride %d.",
-                      self.spec, stride, clip_spec.frame_stride)
+      logging.warning(
+        "%s was trained on clips at frame stride %d; comparing with stride %d.",
+        self.spec,
+        stride,
+        clip_spec.frame_stride,
+      )
     conditions = self.conditions(batch_size) if self.key else None
     for start in range(0, num_videos, batch_size):
       n = min(batch_size, num_videos - start)
-      z = (noise(self.contract.latent_dim, self.seed, range(start, start + n))
-           if self.contract.takes_noise else None)
-      condition = (tf.nest.map_structure(lambda x, n=n: x[:n], next(conditions))
-                   if conditions is not None else None)
+      z = (
+        noise(self.contract.latent_dim, self.seed, range(start, start + n))
+        if self.contract.takes_noise
+        else None
+      )
+      condition = (
+        tf.nest.map_structure(lambda x, n=n: x[:n], next(conditions))
+        if conditions is not None
+        else None
+      )
       video = self._sample(self.contract.inputs(z, condition))
       video = np.asarray(tf.cast(video, tf.float32))[:, :t]
       yield resize_clips(np.clip(video, -1.0, 1.0), clip_spec.height, clip_spec.width)
 
   def manifest(self):
-    out = {"kind": self.kind, "spec": self.spec, "num_clips": self.count, "seed": self.seed,
-           "noise": (f"z_k = tf.random.stateless_normal([{self.generator.latent_dim}], "
-                     f"seed=[{self.seed}, k]) for k in 0..{self.count - 1}"),
-           "video_shape": list(self.generator.video_shape)}
+    out = {
+      "kind": self.kind,
+      "spec": self.spec,
+      "num_clips": self.count,
+      "seed": self.seed,
+      "noise": (
+        f"z_k = tf.random.stateless_normal([{self.generator.latent_dim}], "
+        f"seed=[{self.seed}, k]) for k in 0..{self.count - 1}"
+      ),
+      "video_shape": list(self.generator.video_shape),
+    }
     if self.key:
-      out["conditions"] = {"key": self.key, "seed": self.config.seed,
-                           "data": json.loads(self.config.data.to_json_best_effort()),
-                           "clips": "the eval clips of data in order, cycled if exhausted"}
+      out["conditions"] = {
+        "key": self.key,
+        "seed": self.config.seed,
+        "data": json.loads(self.config.data.to_json_best_effort()),
+        "clips": "the eval clips of data in order, cycled if exhausted",
+      }
     return out
 
 
@@ -421,6 +463,7 @@ class WorkdirSource(GeneratorSource):
 
   def __init__(self, workdir, seed=0, step=None, ema=True):
     from trainers import workdir as workdir_lib
+
     generator, config, path = workdir_lib.restore_generator(workdir, step=step, ema=ema)
     super().__init__(workdir, generator, config, seed)
     self.workdir = workdir
@@ -430,9 +473,13 @@ class WorkdirSource(GeneratorSource):
 
   def manifest(self):
     out = super().manifest()
-    out.update(workdir=self.workdir, checkpoint=self.checkpoint, step=self.step,
-               weights="ema_generator" if self.ema else "generator",
-               generator=self.config.model.generator.name)
+    out.update(
+      workdir=self.workdir,
+      checkpoint=self.checkpoint,
+      step=self.step,
+      weights="ema_generator" if self.ema else "generator",
+      generator=self.config.model.generator.name,
+    )
     return out
 
 
@@ -455,17 +502,23 @@ class ArraySource(Source):
   def _batches(self, num_videos, batch_size, clip_spec):
     t, s = clip_spec.num_frames, clip_spec.frame_stride
     if self.clips.shape[1] < (t - 1) * s + 1:
-      raise ValueError(f"Expected clips of at least {(t - 1) * s + 1} frames in {self.spec!r}, "
-                       f"received {self.clips.shape[1]}.")
+      raise ValueError(
+        f"Expected clips of at least {(t - 1) * s + 1} frames in {self.spec!r}, "
+        f"received {self.clips.shape[1]}."
+      )
     for start in range(0, min(num_videos, len(self.clips)), batch_size):
-      batch = self.clips[start:start + batch_size, :(t - 1) * s + 1:s]
+      batch = self.clips[start : start + batch_size, : (t - 1) * s + 1 : s]
       if batch.dtype == np.uint8:
         batch = batch.astype(np.float32) / 127.5 - 1.0
       yield resize_clips(batch, clip_spec.height, clip_spec.width)
 
   def manifest(self):
-    return {"kind": self.kind, "spec": self.spec, "num_clips": self.count,
-            "clips": f"indices 0..{self.count - 1} of an array of shape {list(self.clips.shape)}"}
+    return {
+      "kind": self.kind,
+      "spec": self.spec,
+      "num_clips": self.count,
+      "clips": f"indices 0..{self.count - 1} of an array of shape {list(self.clips.shape)}",
+    }
 
 
 # ----------------------------------------------------------------------------- interpretation
@@ -485,13 +538,14 @@ def open_source(spec, seed=0, step=None, flag="source"):
     raise ValueError(f"Expected --{flag} to name a source, received {spec!r}.")
   spec = spec.strip()
   if spec == SYNTHETIC or spec.startswith(SYNTHETIC + ":"):
-    s = spec[len(SYNTHETIC) + 1:] or str(seed)
+    s = spec[len(SYNTHETIC) + 1 :] or str(seed)
     if not s.lstrip("-").isdigit():
-      raise ValueError(f"Expected --{flag}=synthetic or synthetic:SEED (an int), received "
-                       f"{spec!r}.")
+      raise ValueError(
+        f"Expected --{flag}=synthetic or synthetic:SEED (an int), received {spec!r}."
+      )
     return DataSource(spec, data_config(SYNTHETIC, 1, 1, 1, 1), seed=int(s))
   if spec.startswith(TFRECORD_PREFIX):
-    pattern = spec[len(TFRECORD_PREFIX):]
+    pattern = spec[len(TFRECORD_PREFIX) :]
     files = pipeline.list_files(pattern)
     return DataSource(spec, _tfrecord_data(pattern, files))
   path = os.path.expanduser(spec)
@@ -499,17 +553,19 @@ def open_source(spec, seed=0, step=None, flag="source"):
     if is_workdir(path):
       return WorkdirSource(path, seed=seed, step=step)
     return FolderSource(spec, _find_videos(path))
-  matched = sorted(f for p in spec.split(",") if p.strip()
-                   for f in tf.io.gfile.glob(os.path.expanduser(p.strip())))
+  matched = sorted(
+    f for p in spec.split(",") if p.strip() for f in tf.io.gfile.glob(os.path.expanduser(p.strip()))
+  )
   matched = [f for f in matched if not os.path.isdir(f)]
   if matched and all(f.lower().endswith(video_io.VIDEO_EXTENSIONS) for f in matched):
     return FolderSource(spec, matched)
   if matched:
     return DataSource(spec, _tfrecord_data(spec, matched))
   raise ValueError(
-      f"Expected --{flag} to be 'synthetic[:SEED]', a TFRecord pattern ('tfrecord:GLOB' or a "
-      "glob matching files), a folder of video files or a training workdir (a folder with "
-      f"config.json), received {spec!r}: nothing exists there.")
+    f"Expected --{flag} to be 'synthetic[:SEED]', a TFRecord pattern ('tfrecord:GLOB' or a "
+    "glob matching files), a folder of video files or a training workdir (a folder with "
+    f"config.json), received {spec!r}: nothing exists there."
+  )
 
 
 def _tfrecord_data(pattern, files):
@@ -529,10 +585,15 @@ def resolve_clip_spec(sources, num_frames, frame_stride, height=0, width=0):
         break
   if not height or not width:
     raise ValueError(
-        "Expected --height and --width for sources without a size of their own "
-        f"({', '.join(repr(s.spec) for s in sources)}), received {height}x{width}.")
-  for name, value in (("num_frames", num_frames), ("frame_stride", frame_stride),
-                      ("height", height), ("width", width)):
+      "Expected --height and --width for sources without a size of their own "
+      f"({', '.join(repr(s.spec) for s in sources)}), received {height}x{width}."
+    )
+  for name, value in (
+    ("num_frames", num_frames),
+    ("frame_stride", frame_stride),
+    ("height", height),
+    ("width", width),
+  ):
     if not isinstance(value, (int, np.integer)) or value < 1:
       raise ValueError(f"Expected --{name} >= 1, received {value!r}.")
   return ClipSpec(int(num_frames), int(frame_stride), int(height), int(width))
@@ -558,5 +619,11 @@ class Progress:
     self.last = now
     rate = done / max(now - self.start, 1e-9)
     eta = (self.total - done) / rate if rate > 0 else float("inf")
-    logging.info("%s: %d/%d clips, %.1f clips/s%s", self.name, done, self.total, rate,
-                 "" if final or not np.isfinite(eta) else f", ETA {eta:.0f}s")
+    logging.info(
+      "%s: %d/%d clips, %.1f clips/s%s",
+      self.name,
+      done,
+      self.total,
+      rate,
+      "" if final or not np.isfinite(eta) else f", ETA {eta:.0f}s",
+    )

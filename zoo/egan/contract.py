@@ -41,9 +41,11 @@ def register_pair(name, cls, video_shapes=None):
   """Registers `name`_2d and `name`_3d: `cls` with its rank fixed (and, for networks that
   take one, the paper's `video_shape` of that rank as the default)."""
   for rank in (2, 3):
+
     def build(rank=rank, **kwargs):
       if video_shapes is not None and "video_shape" not in kwargs:
         kwargs["video_shape"] = video_shapes[rank]
       return cls(rank=rank, **kwargs)
+
     build.__doc__ = f"{cls.__name__} with rank={rank}."
     registry.register(f"{name}_{rank}d", keras_class=cls)(build)

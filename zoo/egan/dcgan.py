@@ -49,16 +49,25 @@ class DCGANGenerator(base.SymbolicBuild, keras.Model):
     self.widths = tuple(int(w) for w in widths)
     self.spectral_norm = bool(spectral_norm)
     n = len(self.widths)
-    size = 4 * 2 ** n
-    self.video_shape = (2 ** n if rank == 3 else 1, size, size, 3)
+    size = 4 * 2**n
+    self.video_shape = (2**n if rank == 3 else 1, size, size, 3)
     first = (1, 4, 4) if rank == 3 else (4, 4)
     self.convs, self.norms = [], []
     for i, width in enumerate(self.widths):
-      self.convs.append(resblocks.conv_transpose(
-          rank, width, first if i == 0 else 4, 1 if i == 0 else 2,
-          "valid" if i == 0 else "same", spectral_norm, name=f"up{i}"))
-      self.norms.append(keras.layers.BatchNormalization(
-          momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"bn{i}"))
+      self.convs.append(
+        resblocks.conv_transpose(
+          rank,
+          width,
+          first if i == 0 else 4,
+          1 if i == 0 else 2,
+          "valid" if i == 0 else "same",
+          spectral_norm,
+          name=f"up{i}",
+        )
+      )
+      self.norms.append(
+        keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"bn{i}")
+      )
     self.out = resblocks.conv_transpose(rank, 3, 4, 2, "same", spectral_norm, name="out")
 
   def call(self, z, training=False):
@@ -69,8 +78,13 @@ class DCGANGenerator(base.SymbolicBuild, keras.Model):
     return contract.as_video(x, self.rank)
 
   def get_config(self):
-    return {"name": self.name, "rank": self.rank, "latent_dim": self.latent_dim,
-            "widths": list(self.widths), "spectral_norm": self.spectral_norm}
+    return {
+      "name": self.name,
+      "rank": self.rank,
+      "latent_dim": self.latent_dim,
+      "widths": list(self.widths),
+      "spectral_norm": self.spectral_norm,
+    }
 
 
 class DCGANDiscriminator(base.SymbolicBuild, keras.Model):
@@ -92,20 +106,37 @@ class DCGANDiscriminator(base.SymbolicBuild, keras.Model):
     temporal_padding: "replicate" or "reflect" (3D).
   """
 
-  def __init__(self, rank=2, video_shape=(1, 128, 128, 3), widths=D_WIDTHS, spectral_norm=True,
-               temporal_padding="replicate", **kwargs):
+  def __init__(
+    self,
+    rank=2,
+    video_shape=(1, 128, 128, 3),
+    widths=D_WIDTHS,
+    spectral_norm=True,
+    temporal_padding="replicate",
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.rank = contract.check_rank(rank)
     self.video_shape = tuple(int(s) for s in video_shape)
     self.widths = tuple(int(w) for w in widths)
     self.spectral_norm = bool(spectral_norm)
     self.temporal_padding = temporal_padding
-    self.convs = [resblocks.PaddedConv(rank, w, 4, 2, spectral_norm=spectral_norm,
-                                       temporal_padding=temporal_padding, name=f"down{i}")
-                  for i, w in enumerate(self.widths)]
+    self.convs = [
+      resblocks.PaddedConv(
+        rank,
+        w,
+        4,
+        2,
+        spectral_norm=spectral_norm,
+        temporal_padding=temporal_padding,
+        name=f"down{i}",
+      )
+      for i, w in enumerate(self.widths)
+    ]
     kernel = blocks.final_kernel(self.video_shape, len(self.widths))
     final = (keras.layers.Conv3D if rank == 3 else keras.layers.Conv2D)(
-        1, kernel if rank == 3 else kernel[1:], padding="valid", dtype="float32", name="final")
+      1, kernel if rank == 3 else kernel[1:], padding="valid", dtype="float32", name="final"
+    )
     self.final = resblocks.maybe_spectral(final, spectral_norm)
 
   def call(self, video, condition=None, training=False):
@@ -116,11 +147,17 @@ class DCGANDiscriminator(base.SymbolicBuild, keras.Model):
     return contract.unfold_logits(self.final(x, training=training), video, self.rank)
 
   def get_config(self):
-    return {"name": self.name, "rank": self.rank, "video_shape": list(self.video_shape),
-            "widths": list(self.widths), "spectral_norm": self.spectral_norm,
-            "temporal_padding": self.temporal_padding}
+    return {
+      "name": self.name,
+      "rank": self.rank,
+      "video_shape": list(self.video_shape),
+      "widths": list(self.widths),
+      "spectral_norm": self.spectral_norm,
+      "temporal_padding": self.temporal_padding,
+    }
 
 
 contract.register_pair("egan_dcgan_generator", DCGANGenerator)
-contract.register_pair("egan_dcgan_discriminator", DCGANDiscriminator,
-      {2: (1, 128, 128, 3), 3: (32, 128, 128, 3)})
+contract.register_pair(
+  "egan_dcgan_discriminator", DCGANDiscriminator, {2: (1, 128, 128, 3), 3: (32, 128, 128, 3)}
+)

@@ -22,11 +22,13 @@ def widths(nf, num_levels, max_width):
 def _check_temporal(rank, frames, temporal, num_levels):
   if rank == 2:
     return 1, 0
-  if not 0 <= temporal <= num_levels or frames % 2 ** temporal:
-    raise ValueError(f"Expected frames divisible by 2^temporal_scalings with temporal_scalings "
-                     f"in [0, {num_levels}], received frames={frames}, "
-                     f"temporal_scalings={temporal}.")
-  return frames // 2 ** temporal, temporal
+  if not 0 <= temporal <= num_levels or frames % 2**temporal:
+    raise ValueError(
+      f"Expected frames divisible by 2^temporal_scalings with temporal_scalings "
+      f"in [0, {num_levels}], received frames={frames}, "
+      f"temporal_scalings={temporal}."
+    )
+  return frames // 2**temporal, temporal
 
 
 class ResNetGenerator(base.SymbolicBuild, keras.Model):
@@ -54,29 +56,43 @@ class ResNetGenerator(base.SymbolicBuild, keras.Model):
   condition = None
   streams = ()
 
-  def __init__(self, rank=2, latent_dim=256, nf=64, size=128, max_width=1024, frames=8,
-               temporal_scalings=1, temporal_padding="replicate", **kwargs):
+  def __init__(
+    self,
+    rank=2,
+    latent_dim=256,
+    nf=64,
+    size=128,
+    max_width=1024,
+    frames=8,
+    temporal_scalings=1,
+    temporal_padding="replicate",
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.rank = contract.check_rank(rank)
     self.latent_dim, self.nf, self.size = int(latent_dim), int(nf), int(size)
     self.max_width, self.temporal_padding = int(max_width), temporal_padding
     levels = self.size.bit_length() - 3  # size = 4 * 2^levels
-    if self.size != 4 * 2 ** levels:
+    if self.size != 4 * 2**levels:
       raise ValueError(f"Expected size 4 * 2^k, received {size!r}.")
     self.frames, self.temporal_scalings = int(frames), int(temporal_scalings)
-    self.dense_frames, temporal = _check_temporal(rank, self.frames, self.temporal_scalings,
-                                                  levels)
+    self.dense_frames, temporal = _check_temporal(rank, self.frames, self.temporal_scalings, levels)
     self.video_shape = (self.frames if rank == 3 else 1, self.size, self.size, 3)
     self.channels = widths(self.nf, levels, self.max_width)
     self.dense = keras.layers.Dense(self.dense_frames * 16 * self.channels[0], name="dense")
-    self.blocks = [resblocks.ResBlock(rank, self.channels[i], self.channels[i + 1],
-                                      temporal_padding, name=f"block{i}")
-                   for i in range(levels)]
-    self.upsamples = [resblocks.upsample(rank, 2 if rank == 2 else
-                                         ((2 if i < temporal else 1), 2, 2))
-                      for i in range(levels)]
-    self.last_block = resblocks.ResBlock(rank, self.channels[-1], self.channels[-1],
-                                         temporal_padding, name=f"block{levels}")
+    self.blocks = [
+      resblocks.ResBlock(
+        rank, self.channels[i], self.channels[i + 1], temporal_padding, name=f"block{i}"
+      )
+      for i in range(levels)
+    ]
+    self.upsamples = [
+      resblocks.upsample(rank, 2 if rank == 2 else ((2 if i < temporal else 1), 2, 2))
+      for i in range(levels)
+    ]
+    self.last_block = resblocks.ResBlock(
+      rank, self.channels[-1], self.channels[-1], temporal_padding, name=f"block{levels}"
+    )
     self.out = resblocks.PaddedConv(rank, 3, 3, temporal_padding=temporal_padding, name="out")
 
   def call(self, z, training=False):
@@ -89,10 +105,17 @@ class ResNetGenerator(base.SymbolicBuild, keras.Model):
     return contract.as_video(tf.tanh(tf.cast(x, tf.float32)), self.rank)
 
   def get_config(self):
-    return {"name": self.name, "rank": self.rank, "latent_dim": self.latent_dim, "nf": self.nf,
-            "size": self.size, "max_width": self.max_width, "frames": self.frames,
-            "temporal_scalings": self.temporal_scalings,
-            "temporal_padding": self.temporal_padding}
+    return {
+      "name": self.name,
+      "rank": self.rank,
+      "latent_dim": self.latent_dim,
+      "nf": self.nf,
+      "size": self.size,
+      "max_width": self.max_width,
+      "frames": self.frames,
+      "temporal_scalings": self.temporal_scalings,
+      "temporal_padding": self.temporal_padding,
+    }
 
 
 class ResNetDiscriminator(base.SymbolicBuild, keras.Model):
@@ -114,8 +137,16 @@ class ResNetDiscriminator(base.SymbolicBuild, keras.Model):
     temporal_padding: "replicate" or "reflect".
   """
 
-  def __init__(self, rank=2, video_shape=(1, 128, 128, 3), nf=64, max_width=1024,
-               temporal_scalings=1, temporal_padding="replicate", **kwargs):
+  def __init__(
+    self,
+    rank=2,
+    video_shape=(1, 128, 128, 3),
+    nf=64,
+    max_width=1024,
+    temporal_scalings=1,
+    temporal_padding="replicate",
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.rank = contract.check_rank(rank)
     self.video_shape = tuple(int(s) for s in video_shape)
@@ -123,21 +154,27 @@ class ResNetDiscriminator(base.SymbolicBuild, keras.Model):
     self.temporal_scalings, self.temporal_padding = int(temporal_scalings), temporal_padding
     size = self.video_shape[1]
     levels = size.bit_length() - 3
-    if size != 4 * 2 ** levels:
+    if size != 4 * 2**levels:
       raise ValueError(f"Expected a height of 4 * 2^k, received {size!r}.")
     _, temporal = _check_temporal(rank, self.video_shape[0], self.temporal_scalings, levels)
     channels = widths(self.nf, levels, self.max_width)[::-1]
-    self.conv_in = resblocks.PaddedConv(rank, channels[0], 3, temporal_padding=temporal_padding,
-                                        name="conv_in")
-    self.first_block = resblocks.ResBlock(rank, channels[0], channels[0], temporal_padding,
-                                          name="block0")
+    self.conv_in = resblocks.PaddedConv(
+      rank, channels[0], 3, temporal_padding=temporal_padding, name="conv_in"
+    )
+    self.first_block = resblocks.ResBlock(
+      rank, channels[0], channels[0], temporal_padding, name="block0"
+    )
     self.pools, self.blocks = [], []
     for i in range(levels):
       t = 2 if rank == 3 and i >= levels - temporal else 1
-      self.pools.append(resblocks.avg_pool(rank, 3 if rank == 2 else (t, 3, 3),
-                                           2 if rank == 2 else (t, 2, 2)))
-      self.blocks.append(resblocks.ResBlock(rank, channels[i], channels[i + 1],
-                                            temporal_padding, name=f"block{i + 1}"))
+      self.pools.append(
+        resblocks.avg_pool(rank, 3 if rank == 2 else (t, 3, 3), 2 if rank == 2 else (t, 2, 2))
+      )
+      self.blocks.append(
+        resblocks.ResBlock(
+          rank, channels[i], channels[i + 1], temporal_padding, name=f"block{i + 1}"
+        )
+      )
     self.dense = keras.layers.Dense(1, dtype="float32", name="dense")
 
   def call(self, video, condition=None, training=False):
@@ -151,12 +188,18 @@ class ResNetDiscriminator(base.SymbolicBuild, keras.Model):
     return contract.unfold_logits(self.dense(x), video, self.rank)
 
   def get_config(self):
-    return {"name": self.name, "rank": self.rank, "video_shape": list(self.video_shape),
-            "nf": self.nf, "max_width": self.max_width,
-            "temporal_scalings": self.temporal_scalings,
-            "temporal_padding": self.temporal_padding}
+    return {
+      "name": self.name,
+      "rank": self.rank,
+      "video_shape": list(self.video_shape),
+      "nf": self.nf,
+      "max_width": self.max_width,
+      "temporal_scalings": self.temporal_scalings,
+      "temporal_padding": self.temporal_padding,
+    }
 
 
 contract.register_pair("egan_resnet_generator", ResNetGenerator)
-contract.register_pair("egan_resnet_discriminator", ResNetDiscriminator,
-                       {2: (1, 128, 128, 3), 3: (8, 128, 128, 3)})
+contract.register_pair(
+  "egan_resnet_discriminator", ResNetDiscriminator, {2: (1, 128, 128, 3), 3: (8, 128, 128, 3)}
+)

@@ -41,13 +41,21 @@ class SPADEEncoder(keras.layers.Layer):
   """SPADE's ConvEncoder: k3 s2 convs (spectral norm, instance norm), LeakyReLU, Dense mu and
   logvar. 3D: 3x3x3 convs, stride 2 in time too."""
 
-  def __init__(self, rank, ndf, num_layers, latent_dim=256, temporal_padding="replicate",
-               **kwargs):
+  def __init__(self, rank, ndf, num_layers, latent_dim=256, temporal_padding="replicate", **kwargs):
     super().__init__(**kwargs)
     self.rank = rank
-    self.convs = [resblocks.PaddedConv(rank, ndf * min(2 ** i, 8), 3, 2, spectral_norm=True,
-                                       temporal_padding=temporal_padding, name=f"layer{i}")
-                  for i in range(num_layers)]
+    self.convs = [
+      resblocks.PaddedConv(
+        rank,
+        ndf * min(2**i, 8),
+        3,
+        2,
+        spectral_norm=True,
+        temporal_padding=temporal_padding,
+        name=f"layer{i}",
+      )
+      for i in range(num_layers)
+    ]
     self.mu = keras.layers.Dense(latent_dim, name="fc_mu")
     self.logvar = keras.layers.Dense(latent_dim, name="fc_var")
 
@@ -86,9 +94,20 @@ class SPADEGenerator(base.SymbolicBuild, keras.Model):
   condition = "mask"
   streams = ()
 
-  def __init__(self, rank=2, size="mid", num_classes=NUM_CLASSES, latent_dim=256,
-               up_mults=UP_MULTS, frames=8, temporal_scalings=2, use_vae=False, nf=0,
-               temporal_padding="replicate", **kwargs):
+  def __init__(
+    self,
+    rank=2,
+    size="mid",
+    num_classes=NUM_CLASSES,
+    latent_dim=256,
+    up_mults=UP_MULTS,
+    frames=8,
+    temporal_scalings=2,
+    use_vae=False,
+    nf=0,
+    temporal_padding="replicate",
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     if size not in SIZES:
       raise ValueError(f"Expected size in {sorted(SIZES)}, received {size!r}.")
@@ -100,29 +119,35 @@ class SPADEGenerator(base.SymbolicBuild, keras.Model):
     self.use_vae, self.temporal_padding = bool(use_vae), temporal_padding
     self.nf = int(nf) or SIZES[size][0]
     num_ups = len(self.up_mults) + 1
-    pixels = 4 * 2 ** num_ups
-    if rank == 3 and (self.frames % 2 ** self.temporal_scalings
-                      or self.temporal_scalings > num_ups):
-      raise ValueError(f"Expected frames divisible by 2^temporal_scalings (at most {num_ups}), "
-                       f"received frames={frames}, temporal_scalings={temporal_scalings}.")
-    self.dense_frames = self.frames // 2 ** self.temporal_scalings if rank == 3 else 1
+    pixels = 4 * 2**num_ups
+    if rank == 3 and (self.frames % 2**self.temporal_scalings or self.temporal_scalings > num_ups):
+      raise ValueError(
+        f"Expected frames divisible by 2^temporal_scalings (at most {num_ups}), "
+        f"received frames={frames}, temporal_scalings={temporal_scalings}."
+      )
+    self.dense_frames = self.frames // 2**self.temporal_scalings if rank == 3 else 1
     self.video_shape = (self.frames if rank == 3 else 1, pixels, pixels, 3)
     block = lambda fin, fout, name: spade_layers.SPADEResBlock(
-        rank, fin * self.nf, fout * self.nf, temporal_padding=temporal_padding, name=name)
+      rank, fin * self.nf, fout * self.nf, temporal_padding=temporal_padding, name=name
+    )
     self.fc = keras.layers.Dense(self.dense_frames * 16 * 16 * self.nf, name="fc")
     self.head = block(16, 16, "head_0")
-    self.middle = ([] if SIZES[size][1] else [block(16, 16, "G_middle_0")])
+    self.middle = [] if SIZES[size][1] else [block(16, 16, "G_middle_0")]
     self.middle.append(block(16, 16, "G_middle_1"))
     widths = (16,) + self.up_mults
-    self.up_blocks = [block(widths[i], widths[i + 1], f"up_{i}")
-                      for i in range(len(self.up_mults))]
-    self.ups = [resblocks.upsample(rank, 2 if rank == 2 else
-                                   (2 if i < self.temporal_scalings else 1, 2, 2))
-                for i in range(num_ups)]
-    self.conv_img = resblocks.PaddedConv(rank, 3, 3, temporal_padding=temporal_padding,
-                                         name="conv_img")
-    self.encoder = (SPADEEncoder(rank, self.nf, num_ups, self.latent_dim, temporal_padding,
-                                 name="encoder") if self.use_vae else None)
+    self.up_blocks = [block(widths[i], widths[i + 1], f"up_{i}") for i in range(len(self.up_mults))]
+    self.ups = [
+      resblocks.upsample(rank, 2 if rank == 2 else (2 if i < self.temporal_scalings else 1, 2, 2))
+      for i in range(num_ups)
+    ]
+    self.conv_img = resblocks.PaddedConv(
+      rank, 3, 3, temporal_padding=temporal_padding, name="conv_img"
+    )
+    self.encoder = (
+      SPADEEncoder(rank, self.nf, num_ups, self.latent_dim, temporal_padding, name="encoder")
+      if self.use_vae
+      else None
+    )
 
   def call(self, inputs, training=False):
     z, mask = inputs["z"], inputs["mask"]
@@ -143,8 +168,12 @@ class SPADEGenerator(base.SymbolicBuild, keras.Model):
     self.built = True  # so that the call below does not come back here
     t, h, w, _ = self.video_shape
     # Traced on symbolic inputs: creates the variables without computing anything.
-    self.compute_output_spec({"z": keras.KerasTensor((1, self.latent_dim)),
-                              "mask": keras.KerasTensor((1, h, w), dtype="int32")})
+    self.compute_output_spec(
+      {
+        "z": keras.KerasTensor((1, self.latent_dim)),
+        "mask": keras.KerasTensor((1, h, w), dtype="int32"),
+      }
+    )
     if self.encoder is not None:
       self.encoder.compute_output_spec(keras.KerasTensor((1, t, h, w, 3)))
 
@@ -155,11 +184,19 @@ class SPADEGenerator(base.SymbolicBuild, keras.Model):
     return self.encoder(video, training=training)
 
   def get_config(self):
-    return {"name": self.name, "rank": self.rank, "size": self.size,
-            "num_classes": self.mask_classes, "latent_dim": self.latent_dim,
-            "up_mults": list(self.up_mults), "frames": self.frames,
-            "temporal_scalings": self.temporal_scalings, "use_vae": self.use_vae,
-            "nf": self.nf, "temporal_padding": self.temporal_padding}
+    return {
+      "name": self.name,
+      "rank": self.rank,
+      "size": self.size,
+      "num_classes": self.mask_classes,
+      "latent_dim": self.latent_dim,
+      "up_mults": list(self.up_mults),
+      "frames": self.frames,
+      "temporal_scalings": self.temporal_scalings,
+      "use_vae": self.use_vae,
+      "nf": self.nf,
+      "temporal_padding": self.temporal_padding,
+    }
 
 
 class PatchDiscriminator(base.SymbolicBuild, keras.Model):
@@ -182,8 +219,16 @@ class PatchDiscriminator(base.SymbolicBuild, keras.Model):
     temporal_padding: "replicate" or "reflect".
   """
 
-  def __init__(self, rank=2, video_shape=(1, 128, 128, 3), num_classes=NUM_CLASSES,
-               widths=(64, 128, 256), scale=0, temporal_padding="replicate", **kwargs):
+  def __init__(
+    self,
+    rank=2,
+    video_shape=(1, 128, 128, 3),
+    num_classes=NUM_CLASSES,
+    widths=(64, 128, 256),
+    scale=0,
+    temporal_padding="replicate",
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.rank = contract.check_rank(rank)
     self.video_shape = tuple(int(s) for s in video_shape)
@@ -192,16 +237,28 @@ class PatchDiscriminator(base.SymbolicBuild, keras.Model):
     kernel = 4 if rank == 2 else (3, 4, 4)
     stride = 2 if rank == 2 else (1, 2, 2)
     self.pools = [resblocks.avg_pool(rank, 3, 2) for _ in range(self.scale)]
-    self.convs = [resblocks.PaddedConv(rank, w, kernel, stride, spectral_norm=i > 0,
-                                       temporal_padding=temporal_padding, name=f"conv{i}")
-                  for i, w in enumerate(self.widths)]
-    self.final = resblocks.PaddedConv(rank, 1, kernel, temporal_padding=temporal_padding,
-                                      dtype="float32", name="final")
+    self.convs = [
+      resblocks.PaddedConv(
+        rank,
+        w,
+        kernel,
+        stride,
+        spectral_norm=i > 0,
+        temporal_padding=temporal_padding,
+        name=f"conv{i}",
+      )
+      for i, w in enumerate(self.widths)
+    ]
+    self.final = resblocks.PaddedConv(
+      rank, 1, kernel, temporal_padding=temporal_padding, dtype="float32", name="final"
+    )
 
   def call(self, video, condition=None, training=False, return_features=False):
     if condition is None:
-      raise ValueError("Expected the segmentation mask as `condition` (objective.condition "
-                       "'segmentation'), received None.")
+      raise ValueError(
+        "Expected the segmentation mask as `condition` (objective.condition "
+        "'segmentation'), received None."
+      )
     seg = spade_layers.one_hot_mask(condition, self.num_classes)
     frames = tf.shape(video)[1]
     seg = tf.tile(seg[:, tf.newaxis], [1, frames, 1, 1, 1])
@@ -221,15 +278,23 @@ class PatchDiscriminator(base.SymbolicBuild, keras.Model):
     del input_shape
     self.built = True  # so that the call below does not come back here
     t, h, w, c = self.video_shape
-    self.compute_output_spec(keras.KerasTensor((1, t, h, w, c)),
-                             condition=keras.KerasTensor((1, h, w), dtype="int32"))
+    self.compute_output_spec(
+      keras.KerasTensor((1, t, h, w, c)), condition=keras.KerasTensor((1, h, w), dtype="int32")
+    )
 
   def get_config(self):
-    return {"name": self.name, "rank": self.rank, "video_shape": list(self.video_shape),
-            "num_classes": self.num_classes, "widths": list(self.widths), "scale": self.scale,
-            "temporal_padding": self.temporal_padding}
+    return {
+      "name": self.name,
+      "rank": self.rank,
+      "video_shape": list(self.video_shape),
+      "num_classes": self.num_classes,
+      "widths": list(self.widths),
+      "scale": self.scale,
+      "temporal_padding": self.temporal_padding,
+    }
 
 
 contract.register_pair("egan_spade_generator", SPADEGenerator)
-contract.register_pair("egan_spade_discriminator", PatchDiscriminator,
-                       {2: (1, 128, 128, 3), 3: (8, 128, 128, 3)})
+contract.register_pair(
+  "egan_spade_discriminator", PatchDiscriminator, {2: (1, 128, 128, 3), 3: (8, 128, 128, 3)}
+)

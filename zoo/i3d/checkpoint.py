@@ -34,8 +34,10 @@ class CheckpointMismatchError(ValueError):
 def variable_map(model, scope=DEFAULT_SCOPE):
   """{TF1 checkpoint name: Keras variable} for a built `InceptionI3D`."""
   if not model.built:
-    raise ValueError("Expected a built InceptionI3D (call `model.build(shape)` or the "
-                     "loader, which builds it), received an unbuilt model.")
+    raise ValueError(
+      "Expected a built InceptionI3D (call `model.build(shape)` or the "
+      "loader, which builds it), received an unbuilt model."
+    )
   mapping = {}
   for unit_scope, unit in model.units().items():
     prefix = f"{scope}/{unit_scope}"
@@ -74,15 +76,18 @@ def load_kinetics_i3d_checkpoint(model, ckpt_path, scope=DEFAULT_SCOPE, strict=T
     reader = tf.train.load_checkpoint(ckpt_path)
   except (ValueError, tf.errors.NotFoundError, tf.errors.DataLossError) as e:
     raise FileNotFoundError(
-        f"Expected a TF1 kinetics-i3d checkpoint (prefix or directory) at {ckpt_path!r}, "
-        f"received an unreadable path: {e}") from e
+      f"Expected a TF1 kinetics-i3d checkpoint (prefix or directory) at {ckpt_path!r}, "
+      f"received an unreadable path: {e}"
+    ) from e
   shapes = reader.get_variable_to_shape_map()
-  in_scope = {name for name in shapes
-              if name.startswith(scope + "/") and not name.endswith(_IGNORED_SUFFIXES)}
+  in_scope = {
+    name for name in shapes if name.startswith(scope + "/") and not name.endswith(_IGNORED_SUFFIXES)
+  }
   if not in_scope:
     raise CheckpointMismatchError(
-        f"Expected variables under {scope!r} in {ckpt_path!r}, received none; scopes "
-        f"present: {sorted({'/'.join(n.split('/')[:2]) for n in shapes})}.")
+      f"Expected variables under {scope!r} in {ckpt_path!r}, received none; scopes "
+      f"present: {sorted({'/'.join(n.split('/')[:2]) for n in shapes})}."
+    )
 
   if not model.built:
     first = f"{scope}/Conv3d_1a_7x7/conv_3d/w"
@@ -94,9 +99,10 @@ def load_kinetics_i3d_checkpoint(model, ckpt_path, scope=DEFAULT_SCOPE, strict=T
   unexpected = in_scope - set(mapping)
   if strict and (missing or unexpected):
     raise CheckpointMismatchError(
-        f"Checkpoint {ckpt_path!r} does not match the model under {scope!r}. "
-        f"Missing from the checkpoint {_listing(missing)}. "
-        f"Unexpected in the checkpoint {_listing(unexpected)}.")
+      f"Checkpoint {ckpt_path!r} does not match the model under {scope!r}. "
+      f"Missing from the checkpoint {_listing(missing)}. "
+      f"Unexpected in the checkpoint {_listing(unexpected)}."
+    )
 
   values = {}
   mismatched = []
@@ -104,15 +110,15 @@ def load_kinetics_i3d_checkpoint(model, ckpt_path, scope=DEFAULT_SCOPE, strict=T
     variable = mapping[name]
     value = reader.get_tensor(name)
     target = tuple(variable.shape)
-    if value.size != int(np.prod(target)) or (
-        value.ndim == len(target) and value.shape != target):
+    if value.size != int(np.prod(target)) or (value.ndim == len(target) and value.shape != target):
       mismatched.append(f"{name}: checkpoint {tuple(value.shape)} vs model {target}")
       continue
     values[name] = value.reshape(target)
   if mismatched:
     raise CheckpointMismatchError(
-        f"Expected checkpoint shapes to match the model, received {len(mismatched)} "
-        f"mismatches: {'; '.join(mismatched[:_LIST_LIMIT])}.")
+      f"Expected checkpoint shapes to match the model, received {len(mismatched)} "
+      f"mismatches: {'; '.join(mismatched[:_LIST_LIMIT])}."
+    )
   for name, value in values.items():
     mapping[name].assign(value.astype(mapping[name].dtype))
   return sorted(values)

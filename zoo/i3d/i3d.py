@@ -33,30 +33,45 @@ from zoo.layers import batch_norm
 
 # Endpoint order of the release (its VALID_ENDPOINTS, without "Predictions").
 ENDPOINTS = (
-    "Conv3d_1a_7x7", "MaxPool3d_2a_3x3", "Conv3d_2b_1x1", "Conv3d_2c_3x3",
-    "MaxPool3d_3a_3x3", "Mixed_3b", "Mixed_3c", "MaxPool3d_4a_3x3", "Mixed_4b", "Mixed_4c",
-    "Mixed_4d", "Mixed_4e", "Mixed_4f", "MaxPool3d_5a_2x2", "Mixed_5b", "Mixed_5c", "Logits")
+  "Conv3d_1a_7x7",
+  "MaxPool3d_2a_3x3",
+  "Conv3d_2b_1x1",
+  "Conv3d_2c_3x3",
+  "MaxPool3d_3a_3x3",
+  "Mixed_3b",
+  "Mixed_3c",
+  "MaxPool3d_4a_3x3",
+  "Mixed_4b",
+  "Mixed_4c",
+  "Mixed_4d",
+  "Mixed_4e",
+  "Mixed_4f",
+  "MaxPool3d_5a_2x2",
+  "Mixed_5b",
+  "Mixed_5c",
+  "Logits",
+)
 
 # Inception block widths (paper figure 3 / GoogLeNet table 1): branch 0 1x1; branch 1 1x1
 # then 3x3x3; branch 2 1x1 then 3x3x3; branch 3 3x3x3 max pool then 1x1.
 MIXED_WIDTHS = {
-    "Mixed_3b": (64, 96, 128, 16, 32, 32),
-    "Mixed_3c": (128, 128, 192, 32, 96, 64),
-    "Mixed_4b": (192, 96, 208, 16, 48, 64),
-    "Mixed_4c": (160, 112, 224, 24, 64, 64),
-    "Mixed_4d": (128, 128, 256, 24, 64, 64),
-    "Mixed_4e": (112, 144, 288, 32, 64, 64),
-    "Mixed_4f": (256, 160, 320, 32, 128, 128),
-    "Mixed_5b": (256, 160, 320, 32, 128, 128),
-    "Mixed_5c": (384, 192, 384, 48, 128, 128),
+  "Mixed_3b": (64, 96, 128, 16, 32, 32),
+  "Mixed_3c": (128, 128, 192, 32, 96, 64),
+  "Mixed_4b": (192, 96, 208, 16, 48, 64),
+  "Mixed_4c": (160, 112, 224, 24, 64, 64),
+  "Mixed_4d": (128, 128, 256, 24, 64, 64),
+  "Mixed_4e": (112, 144, 288, 32, 64, 64),
+  "Mixed_4f": (256, 160, 320, 32, 128, 128),
+  "Mixed_5b": (256, 160, 320, 32, 128, 128),
+  "Mixed_5c": (384, 192, 384, 48, 128, 128),
 }
 
 # (kernel, stride) of the max pools between stages.
 MAX_POOLS = {
-    "MaxPool3d_2a_3x3": ((1, 3, 3), (1, 2, 2)),
-    "MaxPool3d_3a_3x3": ((1, 3, 3), (1, 2, 2)),
-    "MaxPool3d_4a_3x3": ((3, 3, 3), (2, 2, 2)),
-    "MaxPool3d_5a_2x2": ((2, 2, 2), (2, 2, 2)),
+  "MaxPool3d_2a_3x3": ((1, 3, 3), (1, 2, 2)),
+  "MaxPool3d_3a_3x3": ((1, 3, 3), (1, 2, 2)),
+  "MaxPool3d_4a_3x3": ((3, 3, 3), (2, 2, 2)),
+  "MaxPool3d_5a_2x2": ((2, 2, 2), (2, 2, 2)),
 }
 
 LOGITS_POOL = (2, 7, 7)
@@ -69,8 +84,16 @@ class Unit3D(keras.layers.Layer):
   `self.conv` and `self.batch_norm` mirror the Sonnet scopes `conv_3d` and `batch_norm`.
   """
 
-  def __init__(self, filters, kernel_size=(1, 1, 1), strides=(1, 1, 1), use_batch_norm=True,
-               activation="relu", use_bias=False, **kwargs):
+  def __init__(
+    self,
+    filters,
+    kernel_size=(1, 1, 1),
+    strides=(1, 1, 1),
+    use_batch_norm=True,
+    activation="relu",
+    use_bias=False,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.filters = filters
     self.kernel_size = tuple(kernel_size)
@@ -78,11 +101,21 @@ class Unit3D(keras.layers.Layer):
     self.use_batch_norm = use_batch_norm
     self.activation = activation
     self.use_bias = use_bias
-    self.conv = keras.layers.Conv3D(filters, self.kernel_size, strides=self.strides,
-                                    padding="same", use_bias=use_bias, name="conv_3d")
-    self.batch_norm = (batch_norm.FusedBatchNormalization(
-        epsilon=1e-3, momentum=0.999, center=True, scale=False, name="batch_norm")
-                       if use_batch_norm else None)
+    self.conv = keras.layers.Conv3D(
+      filters,
+      self.kernel_size,
+      strides=self.strides,
+      padding="same",
+      use_bias=use_bias,
+      name="conv_3d",
+    )
+    self.batch_norm = (
+      batch_norm.FusedBatchNormalization(
+        epsilon=1e-3, momentum=0.999, center=True, scale=False, name="batch_norm"
+      )
+      if use_batch_norm
+      else None
+    )
     self.activation_fn = keras.activations.get(activation) if activation else None
 
   def build(self, input_shape):
@@ -120,8 +153,7 @@ class Unit3D(keras.layers.Layer):
       bias = bias + tf.cast(self.conv.bias, tf.float32) * inv
     dtype = self.compute_dtype
     kernel = tf.cast(tf.cast(self.conv.kernel, tf.float32) * inv, dtype)
-    x = tf.nn.conv3d(tf.cast(inputs, dtype), kernel, strides=(1, *self.strides, 1),
-                     padding="SAME")
+    x = tf.nn.conv3d(tf.cast(inputs, dtype), kernel, strides=(1, *self.strides, 1), padding="SAME")
     return tf.nn.bias_add(x, tf.cast(bias, dtype))
 
   def compute_output_shape(self, input_shape):
@@ -129,9 +161,14 @@ class Unit3D(keras.layers.Layer):
 
   def get_config(self):
     config = super().get_config()
-    config.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
-                  use_batch_norm=self.use_batch_norm, activation=self.activation,
-                  use_bias=self.use_bias)
+    config.update(
+      filters=self.filters,
+      kernel_size=self.kernel_size,
+      strides=self.strides,
+      use_batch_norm=self.use_batch_norm,
+      activation=self.activation,
+      use_bias=self.use_bias,
+    )
     return config
 
 
@@ -145,8 +182,9 @@ class Mixed3D(keras.layers.Layer):
   def __init__(self, widths, branch_2_name="Conv3d_0b_3x3", **kwargs):
     super().__init__(**kwargs)
     if len(widths) != 6:
-      raise ValueError(f"Expected 6 branch widths (b0, b1a, b1b, b2a, b2b, b3), "
-                       f"received: {widths!r}.")
+      raise ValueError(
+        f"Expected 6 branch widths (b0, b1a, b1b, b2a, b2b, b3), received: {widths!r}."
+      )
     self.widths = tuple(widths)
     self.branch_2_name = branch_2_name
     b0, b1a, b1b, b2a, b2b, b3 = self.widths
@@ -156,18 +194,19 @@ class Mixed3D(keras.layers.Layer):
     self.branch_2a = Unit3D(b2a, name="Branch_2_Conv3d_0a_1x1")
     self.branch_2b = Unit3D(b2b, (3, 3, 3), name=f"Branch_2_{branch_2_name}")
     self.branch_3_pool = keras.layers.MaxPooling3D(
-        (3, 3, 3), strides=(1, 1, 1), padding="same", name="Branch_3_MaxPool3d_0a_3x3")
+      (3, 3, 3), strides=(1, 1, 1), padding="same", name="Branch_3_MaxPool3d_0a_3x3"
+    )
     self.branch_3 = Unit3D(b3, name="Branch_3_Conv3d_0b_1x1")
 
   def units(self):
     """{release scope under the block: Unit3D}, e.g. "Branch_1/Conv3d_0b_3x3"."""
     return {
-        "Branch_0/Conv3d_0a_1x1": self.branch_0,
-        "Branch_1/Conv3d_0a_1x1": self.branch_1a,
-        "Branch_1/Conv3d_0b_3x3": self.branch_1b,
-        "Branch_2/Conv3d_0a_1x1": self.branch_2a,
-        f"Branch_2/{self.branch_2_name}": self.branch_2b,
-        "Branch_3/Conv3d_0b_1x1": self.branch_3,
+      "Branch_0/Conv3d_0a_1x1": self.branch_0,
+      "Branch_1/Conv3d_0a_1x1": self.branch_1a,
+      "Branch_1/Conv3d_0b_3x3": self.branch_1b,
+      "Branch_2/Conv3d_0a_1x1": self.branch_2a,
+      f"Branch_2/{self.branch_2_name}": self.branch_2b,
+      "Branch_3/Conv3d_0b_1x1": self.branch_3,
     }
 
   def build(self, input_shape):
@@ -218,21 +257,30 @@ class InceptionI3D(keras.Model):
     self.conv3d_1a = Unit3D(64, (7, 7, 7), (2, 2, 2), name="Conv3d_1a_7x7")
     self.conv3d_2b = Unit3D(64, name="Conv3d_2b_1x1")
     self.conv3d_2c = Unit3D(192, (3, 3, 3), name="Conv3d_2c_3x3")
-    self.pools = {name: keras.layers.MaxPooling3D(size, strides=strides, padding="same",
-                                                  name=name)
-                  for name, (size, strides) in MAX_POOLS.items()}
-    self.mixed = {name: Mixed3D(widths, name=name,
-                                branch_2_name=("Conv3d_0a_3x3" if name == "Mixed_5b"
-                                               else "Conv3d_0b_3x3"))
-                  for name, widths in MIXED_WIDTHS.items()}
+    self.pools = {
+      name: keras.layers.MaxPooling3D(size, strides=strides, padding="same", name=name)
+      for name, (size, strides) in MAX_POOLS.items()
+    }
+    self.mixed = {
+      name: Mixed3D(
+        widths,
+        name=name,
+        branch_2_name=("Conv3d_0a_3x3" if name == "Mixed_5b" else "Conv3d_0b_3x3"),
+      )
+      for name, widths in MIXED_WIDTHS.items()
+    }
     self.dropout = keras.layers.Dropout(dropout_rate, name="dropout")
-    self.logits_conv = Unit3D(num_classes, use_batch_norm=False, activation=None,
-                              use_bias=True, name="Logits_Conv3d_0c_1x1")
+    self.logits_conv = Unit3D(
+      num_classes, use_batch_norm=False, activation=None, use_bias=True, name="Logits_Conv3d_0c_1x1"
+    )
 
   def _stages(self):
     """(endpoint name, layer) in forward order, up to Mixed_5c."""
-    stem = {"Conv3d_1a_7x7": self.conv3d_1a, "Conv3d_2b_1x1": self.conv3d_2b,
-            "Conv3d_2c_3x3": self.conv3d_2c}
+    stem = {
+      "Conv3d_1a_7x7": self.conv3d_1a,
+      "Conv3d_2b_1x1": self.conv3d_2b,
+      "Conv3d_2c_3x3": self.conv3d_2c,
+    }
     layers = {**stem, **self.pools, **self.mixed}
     return [(name, layers[name]) for name in ENDPOINTS[:-1]]
 
@@ -261,8 +309,10 @@ class InceptionI3D(keras.Model):
   @staticmethod
   def _logits_pool_size(shape):
     """LOGITS_POOL clamped to the Mixed_5c extent; unknown extents keep the release's."""
-    return tuple(min(window, size) if size is not None else window
-                 for window, size in zip(LOGITS_POOL, shape[1:4]))
+    return tuple(
+      min(window, size) if size is not None else window
+      for window, size in zip(LOGITS_POOL, shape[1:4])
+    )
 
   def call(self, videos, training=False, return_features=False, return_endpoints=False):
     endpoints = {}

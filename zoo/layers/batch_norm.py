@@ -31,9 +31,14 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 
   def _fusable(self, inputs, mask):
     rank = len(inputs.shape)
-    return (mask is None and not self.renorm and not getattr(self, "synchronized", False)
-            and keras.backend.backend() == "tensorflow"
-            and rank >= 2 and self.axis in (-1, rank - 1))
+    return (
+      mask is None
+      and not self.renorm
+      and not getattr(self, "synchronized", False)
+      and keras.backend.backend() == "tensorflow"
+      and rank >= 2
+      and self.axis in (-1, rank - 1)
+    )
 
   def call(self, inputs, training=None, mask=None):
     if not self._fusable(inputs, mask):
@@ -56,18 +61,34 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     if training and self.trainable:
       empty = tf.constant([], tf.float32)
       y, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
-          x=x, scale=gamma, offset=beta, mean=empty, variance=empty, epsilon=self.epsilon,
-          exponential_avg_factor=1.0, data_format=data_format, is_training=True)
+        x=x,
+        scale=gamma,
+        offset=beta,
+        mean=empty,
+        variance=empty,
+        epsilon=self.epsilon,
+        exponential_avg_factor=1.0,
+        data_format=data_format,
+        is_training=True,
+      )
       count = tf.cast(tf.size(x) // channels, tf.float32)
       variance = variance * (count - 1.0) / tf.maximum(count, 1.0)  # Bessel-corrected -> biased
       self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
       self.moving_variance.assign(
-          self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
+      )
     else:
       y, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
-          x=x, scale=gamma, offset=beta, mean=tf.cast(self.moving_mean, tf.float32),
-          variance=tf.cast(self.moving_variance, tf.float32), epsilon=self.epsilon,
-          exponential_avg_factor=1.0, data_format=data_format, is_training=False)
+        x=x,
+        scale=gamma,
+        offset=beta,
+        mean=tf.cast(self.moving_mean, tf.float32),
+        variance=tf.cast(self.moving_variance, tf.float32),
+        epsilon=self.epsilon,
+        exponential_avg_factor=1.0,
+        data_format=data_format,
+        is_training=False,
+      )
     if original_shape is not None:
       y = tf.reshape(y, original_shape)
     return tf.cast(y, self.compute_dtype)

@@ -44,17 +44,22 @@ class GResBlock(keras.layers.Layer):
     super().__init__(**kwargs)
     _check_rank(rank)
     self.rank, self.filters, self.upsample = rank, int(filters), bool(upsample)
-    self.norm1 = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
-                                                 name="norm1")
+    self.norm1 = keras.layers.BatchNormalization(
+      momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name="norm1"
+    )
     self.conv1 = _conv(rank, filters, 3, "conv1")
-    self.norm2 = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
-                                                 name="norm2")
+    self.norm2 = keras.layers.BatchNormalization(
+      momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name="norm2"
+    )
     self.conv2 = _conv(rank, filters, 3, "conv2")
-    self.up = (_UP[rank](2 if rank == 2 else (1, 2, 2), name="up") if upsample else None)
+    self.up = _UP[rank](2 if rank == 2 else (1, 2, 2), name="up") if upsample else None
 
   def build(self, input_shape):
-    self.skip = (_conv(self.rank, self.filters, 1, "skip")
-                 if input_shape[-1] != self.filters or self.upsample else None)
+    self.skip = (
+      _conv(self.rank, self.filters, 1, "skip")
+      if input_shape[-1] != self.filters or self.upsample
+      else None
+    )
 
   def call(self, x, training=False):
     h = tf.nn.relu(self.norm1(x, training=training))
@@ -65,8 +70,12 @@ class GResBlock(keras.layers.Layer):
     return h + (self.skip(x) if self.skip is not None else x)
 
   def get_config(self):
-    return {**super().get_config(), "rank": self.rank, "filters": self.filters,
-            "upsample": self.upsample}
+    return {
+      **super().get_config(),
+      "rank": self.rank,
+      "filters": self.filters,
+      "upsample": self.upsample,
+    }
 
 
 class DResBlock(keras.layers.Layer):
@@ -90,8 +99,11 @@ class DResBlock(keras.layers.Layer):
     self.pool = _POOL[rank](2, padding="same", name="pool") if downsample else None
 
   def build(self, input_shape):
-    self.skip = (_conv(self.rank, self.filters, 1, "skip")
-                 if input_shape[-1] != self.filters or self.downsample else None)
+    self.skip = (
+      _conv(self.rank, self.filters, 1, "skip")
+      if input_shape[-1] != self.filters or self.downsample
+      else None
+    )
 
   def call(self, x):
     h = tf.nn.relu(x) if self.preactivation else x
@@ -102,5 +114,10 @@ class DResBlock(keras.layers.Layer):
     return h + skip
 
   def get_config(self):
-    return {**super().get_config(), "rank": self.rank, "filters": self.filters,
-            "downsample": self.downsample, "preactivation": self.preactivation}
+    return {
+      **super().get_config(),
+      "rank": self.rank,
+      "filters": self.filters,
+      "downsample": self.downsample,
+      "preactivation": self.preactivation,
+    }

@@ -25,24 +25,26 @@ class ConvGRUCell(keras.layers.Layer):
   def build(self, input_shape):
     k, f = self.kernel_size, self.filters
     fan_in = input_shape[-1] + f
-    self.gate_kernel = self.add_weight(shape=(k, k, fan_in, 2 * f), initializer="glorot_uniform",
-                                       name="gate_kernel")
+    self.gate_kernel = self.add_weight(
+      shape=(k, k, fan_in, 2 * f), initializer="glorot_uniform", name="gate_kernel"
+    )
     self.gate_bias = self.add_weight(shape=(2 * f,), initializer="zeros", name="gate_bias")
-    self.candidate_kernel = self.add_weight(shape=(k, k, fan_in, f),
-                                            initializer="glorot_uniform",
-                                            name="candidate_kernel")
-    self.candidate_bias = self.add_weight(shape=(f,), initializer="zeros",
-                                          name="candidate_bias")
+    self.candidate_kernel = self.add_weight(
+      shape=(k, k, fan_in, f), initializer="glorot_uniform", name="candidate_kernel"
+    )
+    self.candidate_bias = self.add_weight(shape=(f,), initializer="zeros", name="candidate_bias")
 
   def call(self, x, h):
     def conv(inputs, kernel, bias):
       return tf.nn.conv2d(inputs, tf.cast(kernel, inputs.dtype), 1, "SAME") + tf.cast(
-          bias, inputs.dtype)
+        bias, inputs.dtype
+      )
 
     gates = tf.sigmoid(conv(tf.concat([x, h], -1), self.gate_kernel, self.gate_bias))
     reset, update = tf.split(gates, 2, axis=-1)
-    candidate = tf.tanh(conv(tf.concat([x, reset * h], -1), self.candidate_kernel,
-                             self.candidate_bias))
+    candidate = tf.tanh(
+      conv(tf.concat([x, reset * h], -1), self.candidate_kernel, self.candidate_bias)
+    )
     return update * h + (1.0 - update) * candidate
 
   def get_config(self):
@@ -62,6 +64,9 @@ def unroll(cell, inputs, initial_state):
   # Inputs and state in the cell's compute dtype (bfloat16 under mixed_bfloat16): Keras casts
   # what the cell returns to it, and tf.scan needs the carried state's dtype to stay constant.
   dtype = cell.compute_dtype
-  states = tf.scan(lambda h, x: cell(x, h), tf.transpose(tf.cast(inputs, dtype), [1, 0, 2, 3, 4]),
-                   initializer=tf.cast(initial_state, dtype))
+  states = tf.scan(
+    lambda h, x: cell(x, h),
+    tf.transpose(tf.cast(inputs, dtype), [1, 0, 2, 3, 4]),
+    initializer=tf.cast(initial_state, dtype),
+  )
   return tf.transpose(states, [1, 0, 2, 3, 4])

@@ -42,10 +42,15 @@ class ModulatedConv2D(keras.layers.Layer):
     channels = input_shape[-1]
     self.affine = keras.layers.Dense(channels, bias_initializer="ones", name="affine")
     self.kernel = self.add_weight(
-        shape=(self.kernel_size, self.kernel_size, channels, self.filters),
-        initializer="glorot_uniform", name="kernel")
-    self.bias = (self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
-                 if self.use_bias else None)
+      shape=(self.kernel_size, self.kernel_size, channels, self.filters),
+      initializer="glorot_uniform",
+      name="kernel",
+    )
+    self.bias = (
+      self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
+      if self.use_bias
+      else None
+    )
 
   def styles(self, style):
     """s = A(style): one scale per input channel, [B, C_in]."""
@@ -56,8 +61,9 @@ class ModulatedConv2D(keras.layers.Layer):
     s = self.styles(style)
     w = self.kernel[tf.newaxis] * s[:, tf.newaxis, tf.newaxis, :, tf.newaxis]
     if self.demodulate:
-      w = w * tf.math.rsqrt(tf.reduce_sum(tf.square(w), axis=[1, 2, 3], keepdims=True)
-                            + DEMOD_EPSILON)
+      w = w * tf.math.rsqrt(
+        tf.reduce_sum(tf.square(w), axis=[1, 2, 3], keepdims=True) + DEMOD_EPSILON
+      )
     return w
 
   def call(self, x, style):
@@ -73,8 +79,13 @@ class ModulatedConv2D(keras.layers.Layer):
     return y
 
   def get_config(self):
-    return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-            "demodulate": self.demodulate, "use_bias": self.use_bias}
+    return {
+      **super().get_config(),
+      "filters": self.filters,
+      "kernel_size": self.kernel_size,
+      "demodulate": self.demodulate,
+      "use_bias": self.use_bias,
+    }
 
 
 class StyleBlock(keras.layers.Layer):

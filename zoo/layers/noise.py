@@ -23,8 +23,7 @@ class NoiseInjection(keras.layers.Layer):
   """
 
   def build(self, input_shape):
-    self.strength = self.add_weight(shape=(input_shape[-1],), initializer="zeros",
-                                    name="strength")
+    self.strength = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="strength")
 
   def call(self, x, seed=None):
     if seed is None:

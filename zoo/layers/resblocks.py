@@ -82,25 +82,44 @@ class PaddedConv(keras.layers.Layer):
     kernel_initializer: of the convolution.
   """
 
-  def __init__(self, rank, filters, kernel_size, strides=1, use_bias=True, spectral_norm=False,
-               temporal_padding="replicate", kernel_initializer="glorot_uniform", **kwargs):
+  def __init__(
+    self,
+    rank,
+    filters,
+    kernel_size,
+    strides=1,
+    use_bias=True,
+    spectral_norm=False,
+    temporal_padding="replicate",
+    kernel_initializer="glorot_uniform",
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.rank = check_rank(rank)
     if temporal_padding not in TEMPORAL_PADDINGS:
-      raise ValueError(f"Expected temporal_padding in {TEMPORAL_PADDINGS}, received "
-                       f"{temporal_padding!r}.")
+      raise ValueError(
+        f"Expected temporal_padding in {TEMPORAL_PADDINGS}, received {temporal_padding!r}."
+      )
     self.kernel_size = as_tuple(kernel_size, rank)
     self.strides = as_tuple(strides, rank)
     self.temporal_padding = temporal_padding
-    conv = _CONV[rank](filters, self.kernel_size, strides=self.strides,
-                       padding="same" if rank == 2 else "valid", use_bias=use_bias,
-                       kernel_initializer=kernel_initializer, name="conv")
+    conv = _CONV[rank](
+      filters,
+      self.kernel_size,
+      strides=self.strides,
+      padding="same" if rank == 2 else "valid",
+      use_bias=use_bias,
+      kernel_initializer=kernel_initializer,
+      name="conv",
+    )
     self.conv = maybe_spectral(conv, spectral_norm)
 
   def call(self, x, training=False):
     if self.rank == 3:
-      pads = [same_padding(int(size), k, s) for size, k, s in
-              zip(x.shape[1:4], self.kernel_size, self.strides)]
+      pads = [
+        same_padding(int(size), k, s)
+        for size, k, s in zip(x.shape[1:4], self.kernel_size, self.strides)
+      ]
       x = pad_time(x, *pads[0], self.temporal_padding)
       x = tf.pad(x, [[0, 0], [0, 0], list(pads[1]), list(pads[2]), [0, 0]])
     return self.conv(x, training=training)
@@ -109,8 +128,9 @@ class PaddedConv(keras.layers.Layer):
 def conv_transpose(rank, filters, kernel_size, strides, padding, spectral_norm, name=None):
   """A (spectrally normalised) transposed convolution. It has no input padding to worry
   about; the edge outputs of a temporally strided one see fewer taps (see `zoo.inflation`)."""
-  layer = _CONV_TRANSPOSE[check_rank(rank)](filters, kernel_size, strides=strides,
-                                            padding=padding, name=name)
+  layer = _CONV_TRANSPOSE[check_rank(rank)](
+    filters, kernel_size, strides=strides, padding=padding, name=name
+  )
   return maybe_spectral(layer, spectral_norm)
 
 
@@ -143,8 +163,9 @@ class ResBlock(keras.layers.Layer):
     super().__init__(**kwargs)
     self.fin, self.fout = int(fin), int(fout)
     hidden = min(self.fin, self.fout)
-    conv = lambda f, k, bias, name: PaddedConv(rank, f, k, use_bias=bias,
-                                               temporal_padding=temporal_padding, name=name)
+    conv = lambda f, k, bias, name: PaddedConv(
+      rank, f, k, use_bias=bias, temporal_padding=temporal_padding, name=name
+    )
     self.conv_0 = conv(hidden, 3, True, "conv_0")
     self.conv_1 = conv(self.fout, 3, True, "conv_1")
     self.shortcut = conv(self.fout, 1, False, "shortcut") if self.fin != self.fout else None

@@ -24,8 +24,10 @@ def one_hot_mask(mask, num_classes):
   if mask.dtype.is_integer:
     return tf.one_hot(mask, num_classes, dtype=tf.float32)
   if mask.shape[-1] != num_classes:
-    raise ValueError(f"Expected class ids [B, H, W] or a one-hot [B, H, W, {num_classes}] "
-                     f"mask, received shape {mask.shape}.")
+    raise ValueError(
+      f"Expected class ids [B, H, W] or a one-hot [B, H, W, {num_classes}] "
+      f"mask, received shape {mask.shape}."
+    )
   return tf.cast(mask, tf.float32)
 
 
@@ -48,10 +50,10 @@ class SPADE(keras.layers.Layer):
   def __init__(self, rank, channels, nhidden=NHIDDEN, **kwargs):
     super().__init__(**kwargs)
     self.rank = resblocks.check_rank(rank)
-    self.norm = keras.layers.BatchNormalization(center=False, scale=False, momentum=BN_MOMENTUM,
-                                                epsilon=BN_EPSILON, name="norm")
-    self.shared = keras.layers.Conv2D(nhidden, 3, padding="same", activation="relu",
-                                      name="shared")
+    self.norm = keras.layers.BatchNormalization(
+      center=False, scale=False, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name="norm"
+    )
+    self.shared = keras.layers.Conv2D(nhidden, 3, padding="same", activation="relu", name="shared")
     self.gamma = keras.layers.Conv2D(channels, 3, padding="same", name="gamma")
     self.beta = keras.layers.Conv2D(channels, 3, padding="same", name="beta")
 
@@ -81,13 +83,27 @@ class SPADEResBlock(keras.layers.Layer):
     temporal_padding: "replicate" or "reflect" (3D).
   """
 
-  def __init__(self, rank, fin, fout, nhidden=NHIDDEN, spectral_norm=True,
-               temporal_padding="replicate", **kwargs):
+  def __init__(
+    self,
+    rank,
+    fin,
+    fout,
+    nhidden=NHIDDEN,
+    spectral_norm=True,
+    temporal_padding="replicate",
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     fmid = min(fin, fout)
     conv = lambda f, k, bias, name: resblocks.PaddedConv(
-        rank, f, k, use_bias=bias, spectral_norm=spectral_norm,
-        temporal_padding=temporal_padding, name=name)
+      rank,
+      f,
+      k,
+      use_bias=bias,
+      spectral_norm=spectral_norm,
+      temporal_padding=temporal_padding,
+      name=name,
+    )
     self.norm_0 = SPADE(rank, fin, nhidden, name="norm_0")
     self.conv_0 = conv(fmid, 3, True, "conv_0")
     self.norm_1 = SPADE(rank, fmid, nhidden, name="norm_1")

@@ -62,21 +62,38 @@ def _forward_only():
 def _patches_allowed():
   """Whether the patch form may be traced here: its ExtractVolumePatches has no TFLite builtin
   (`forward_only`) and no XLA kernel (a `jit_compile` function, TPUStrategy's replicas)."""
-  return not (_forward_only() or control_flow_util.GraphOrParentsInXlaContext(
-      tf.compat.v1.get_default_graph()))
+  return not (
+    _forward_only()
+    or control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+  )
 
 
-def _fast_path(x_shape, kernel_shape, strides, padding, dilation_rate=(1, 1, 1), groups=1,
-               data_format="channels_last"):
+def _fast_path(
+  x_shape,
+  kernel_shape,
+  strides,
+  padding,
+  dilation_rate=(1, 1, 1),
+  groups=1,
+  data_format="channels_last",
+):
   """Whether a convolution between X of `x_shape` and Y takes one of this module's forms."""
   strides = tuple(strides) if isinstance(strides, (list, tuple)) else (strides,) * 3
-  dilation = (tuple(dilation_rate) if isinstance(dilation_rate, (list, tuple))
-              else (dilation_rate,) * 3)
-  return (len(x_shape) == 5 and len(kernel_shape) == 5 and tuple(kernel_shape[:3]) == (4, 4, 4)
-          and strides == (2, 2, 2) and str(padding).lower() == "same"
-          and dilation == (1, 1, 1) and groups == 1 and data_format == "channels_last"
-          and all(s is not None and s % 2 == 0 for s in x_shape[1:4])
-          and (_few_channels(kernel_shape) or _few_positions(x_shape)))
+  dilation = (
+    tuple(dilation_rate) if isinstance(dilation_rate, (list, tuple)) else (dilation_rate,) * 3
+  )
+  return (
+    len(x_shape) == 5
+    and len(kernel_shape) == 5
+    and tuple(kernel_shape[:3]) == (4, 4, 4)
+    and strides == (2, 2, 2)
+    and str(padding).lower() == "same"
+    and dilation == (1, 1, 1)
+    and groups == 1
+    and data_format == "channels_last"
+    and all(s is not None and s % 2 == 0 for s in x_shape[1:4])
+    and (_few_channels(kernel_shape) or _few_positions(x_shape))
+  )
 
 
 def _few_channels(kernel_shape):
@@ -131,8 +148,7 @@ def _forward(x, kernel):
   """The convolution X -> Y: patches @ kernel for a small fp32 Y, else TF's."""
   if x.dtype == tf.float32 and _few_positions(x.shape) and _patches_allowed():
     y = tf.matmul(_patches(x), tf.reshape(kernel, [-1, kernel.shape[-1]]))
-    return tf.reshape(y, [-1, x.shape[1] // 2, x.shape[2] // 2, x.shape[3] // 2,
-                          kernel.shape[-1]])
+    return tf.reshape(y, [-1, x.shape[1] // 2, x.shape[2] // 2, x.shape[3] // 2, kernel.shape[-1]])
   return tf.nn.conv3d(x, kernel, _STRIDES, "SAME")
 
 
@@ -140,8 +156,9 @@ def _transpose_forward(y, kernel):
   """The transposed convolution Y -> X: sub-pixel into few channels, else TF's."""
   if _few_channels(kernel.shape):
     return _subpixel_transpose(y, kernel)
-  x_shape = tf.stack([tf.shape(y)[0], 2 * y.shape[1], 2 * y.shape[2], 2 * y.shape[3],
-                      kernel.shape[3]])
+  x_shape = tf.stack(
+    [tf.shape(y)[0], 2 * y.shape[1], 2 * y.shape[2], 2 * y.shape[3], kernel.shape[3]]
+  )
   return tf.nn.conv3d_transpose(y, kernel, x_shape, _STRIDES, "SAME")
 
 
@@ -151,8 +168,8 @@ def _filter_gradient(x, kernel, dy):
     grad = tf.matmul(_patches(x), tf.reshape(dy, [-1, dy.shape[-1]]), transpose_a=True)
     return tf.reshape(grad, tf.shape(kernel))
   return tf.raw_ops.Conv3DBackpropFilterV2(
-      input=x, filter_sizes=tf.shape(kernel), out_backprop=dy, strides=_STRIDES,
-      padding="SAME")
+    input=x, filter_sizes=tf.shape(kernel), out_backprop=dy, strides=_STRIDES, padding="SAME"
+  )
 
 
 @tf.custom_gradient
@@ -162,6 +179,7 @@ def _conv(x, kernel):
 
   def grad(dy):
     return _transpose(dy, kernel), _filter_gradient(x, kernel, dy)
+
   return y, grad
 
 
@@ -172,6 +190,7 @@ def _transpose(y, kernel):
 
   def grad(dx):
     return _conv(dx, kernel), _filter_gradient(dx, kernel, y)
+
   return x, grad
 
 
@@ -201,16 +220,16 @@ def conv_transpose(y, kernel, strides, padding):
     strides, padding: as for `keras.ops.conv_transpose`.
   """
   kernel = _as_kernel(kernel, y.dtype)
-  if _fast_path(_transpose_output_shape(y.shape, kernel.shape), kernel.shape, strides,
-                padding):
+  if _fast_path(_transpose_output_shape(y.shape, kernel.shape), kernel.shape, strides, padding):
     return _convolve_transpose(y, kernel)
   return keras.ops.conv_transpose(y, kernel, strides=strides, padding=padding)
 
 
 def _transpose_output_shape(y_shape, kernel_shape):
   """X's shape for a "k4 s2" same transposed convolution of y (each size doubled)."""
-  return (y_shape[0],) + tuple(None if s is None else 2 * s for s in y_shape[1:4]) + (
-      kernel_shape[3],)
+  return (
+    (y_shape[0],) + tuple(None if s is None else 2 * s for s in y_shape[1:4]) + (kernel_shape[3],)
+  )
 
 
 class _StridedLayer:
@@ -231,8 +250,15 @@ class Conv3D(_StridedLayer, keras.layers.Conv3D):
   forms (sub-pixel input gradient, patch forward and filter gradient)."""
 
   def _takes(self, input_shape):
-    return _fast_path(input_shape, self.kernel.shape, self.strides, self.padding,
-                      self.dilation_rate, self.groups, self.data_format)
+    return _fast_path(
+      input_shape,
+      self.kernel.shape,
+      self.strides,
+      self.padding,
+      self.dilation_rate,
+      self.groups,
+      self.data_format,
+    )
 
   def _compute(self, x, kernel):
     return _convolve(x, kernel)
@@ -245,8 +271,13 @@ class Conv3DTranspose(_StridedLayer, keras.layers.Conv3DTranspose):
 
   def _takes(self, input_shape):
     return self.output_padding is None and _fast_path(
-        _transpose_output_shape(input_shape, self.kernel.shape), self.kernel.shape,
-        self.strides, self.padding, self.dilation_rate, data_format=self.data_format)
+      _transpose_output_shape(input_shape, self.kernel.shape),
+      self.kernel.shape,
+      self.strides,
+      self.padding,
+      self.dilation_rate,
+      data_format=self.data_format,
+    )
 
   def _compute(self, y, kernel):
     return _convolve_transpose(y, kernel)

@@ -28,9 +28,15 @@ class _Critic(keras.Model):
     if not 0 <= num_3d_blocks <= n:
       raise ValueError(f"Expected num_3d_blocks in [0, {n}], received {num_3d_blocks}.")
     self.blocks = [
-        biggan_blocks.DResBlock(3 if i < num_3d_blocks else 2, int(m * self.ch),
-                                downsample=i < n - 1, preactivation=i > 0, name=f"block{i}")
-        for i, m in enumerate(self.multipliers)]
+      biggan_blocks.DResBlock(
+        3 if i < num_3d_blocks else 2,
+        int(m * self.ch),
+        downsample=i < n - 1,
+        preactivation=i > 0,
+        name=f"block{i}",
+      )
+      for i, m in enumerate(self.multipliers)
+    ]
     self.num_3d_blocks = int(num_3d_blocks)
     self.head = keras.layers.Dense(1, name="head")
 
@@ -47,28 +53,36 @@ class _Critic(keras.Model):
     if not self.conditional:
       return frames
     if condition is None:
-      raise ValueError(f"Expected the conditioning frame [B, H, W, 3] for the conditional "
-                       f"{type(self).__name__}, received condition=None.")
+      raise ValueError(
+        f"Expected the conditioning frame [B, H, W, 3] for the conditional "
+        f"{type(self).__name__}, received condition=None."
+      )
     condition = tf.cast(condition, frames.dtype)[:, tf.newaxis]
-    condition = tf.broadcast_to(condition, tf.concat([tf.shape(frames)[:-1],
-                                                      tf.shape(condition)[-1:]], 0))
+    condition = tf.broadcast_to(
+      condition, tf.concat([tf.shape(frames)[:-1], tf.shape(condition)[-1:]], 0)
+    )
     return tf.concat([frames, condition], axis=-1)
 
   def _score(self, x):
     """[B, T, H, W, C] -> [B, 1]: 3D blocks, then 2D blocks per frame, head, sum over time."""
-    for block in self.blocks[:self.num_3d_blocks]:
+    for block in self.blocks[: self.num_3d_blocks]:
       x = block(x)
     frames = tf.shape(x)[1]
     x = pyramid.fold(x)
-    for block in self.blocks[self.num_3d_blocks:]:
+    for block in self.blocks[self.num_3d_blocks :]:
       x = block(x)
     x = tf.reduce_sum(tf.nn.relu(x), axis=[1, 2])
     logits = tf.reshape(self.head(x), tf.stack([-1, frames]))
     return tf.cast(tf.reduce_sum(logits, axis=1, keepdims=True), tf.float32)
 
   def _config(self):
-    return {"name": self.name, "video_shape": list(self.video_shape), "ch": self.ch,
-            "multipliers": list(self.multipliers), "conditional": self.conditional}
+    return {
+      "name": self.name,
+      "video_shape": list(self.video_shape),
+      "ch": self.ch,
+      "multipliers": list(self.multipliers),
+      "conditional": self.conditional,
+    }
 
 
 @registry.register("radner_spatial_discriminator")
@@ -93,8 +107,15 @@ class SpatialDiscriminator(_Critic):
     conditional: concatenate the input frame to every sampled frame.
   """
 
-  def __init__(self, video_shape=(30, 64, 64, 3), ch=32, multipliers=(2, 4, 8, 16, 16),
-               num_sampled_frames=8, conditional=True, **kwargs):
+  def __init__(
+    self,
+    video_shape=(30, 64, 64, 3),
+    ch=32,
+    multipliers=(2, 4, 8, 16, 16),
+    num_sampled_frames=8,
+    conditional=True,
+    **kwargs,
+  ):
     super().__init__(video_shape, ch, multipliers, conditional, **kwargs)
     if num_sampled_frames < 1:
       raise ValueError(f"Expected num_sampled_frames >= 1, received {num_sampled_frames}.")
@@ -138,14 +159,25 @@ class TemporalDiscriminator(_Critic):
     num_3d_blocks: how many leading blocks are 3D (thesis: 2).
   """
 
-  def __init__(self, video_shape=(30, 64, 64, 3), ch=32, multipliers=(2, 4, 8, 16, 16),
-               pool=2, num_3d_blocks=2, conditional=False, **kwargs):
+  def __init__(
+    self,
+    video_shape=(30, 64, 64, 3),
+    ch=32,
+    multipliers=(2, 4, 8, 16, 16),
+    pool=2,
+    num_3d_blocks=2,
+    conditional=False,
+    **kwargs,
+  ):
     super().__init__(video_shape, ch, multipliers, conditional, num_3d_blocks, **kwargs)
     if pool < 1:
       raise ValueError(f"Expected pool >= 1, received {pool}.")
     self.pool = int(pool)
-    self.downscale = (keras.layers.AveragePooling3D((1, self.pool, self.pool), name="pool")
-                      if self.pool > 1 else None)
+    self.downscale = (
+      keras.layers.AveragePooling3D((1, self.pool, self.pool), name="pool")
+      if self.pool > 1
+      else None
+    )
 
   def call(self, video, condition=None, training=False):
     del training

@@ -78,8 +78,16 @@ class StyleGenerator(_VideoGenerator):
   latent_dim = 0
   condition = "image"
 
-  def __init__(self, resolution=64, ch=16, multipliers=(8, 4, 2, 1), style_multipliers=(8, 4),
-               style_dim=256, num_frames=30, **kwargs):
+  def __init__(
+    self,
+    resolution=64,
+    ch=16,
+    multipliers=(8, 4, 2, 1),
+    style_multipliers=(8, 4),
+    style_dim=256,
+    num_frames=30,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.resolution, self.ch = int(resolution), int(ch)
     self.multipliers = tuple(multipliers)
@@ -88,18 +96,22 @@ class StyleGenerator(_VideoGenerator):
     self.video_shape = (self.num_frames, self.resolution, self.resolution, 3)
     self.widths = pyramid.level_widths(self.resolution, self.ch, self.multipliers)
     self.encoder = pyramid.Encoder(self.widths, name="encoder")
-    self.style_blocks = [biggan_blocks.GResBlock(2, int(m * self.ch), name=f"style_block{i}")
-                         for i, m in enumerate(self.style_multipliers)]
+    self.style_blocks = [
+      biggan_blocks.GResBlock(2, int(m * self.ch), name=f"style_block{i}")
+      for i, m in enumerate(self.style_multipliers)
+    ]
     self.style_dense = keras.layers.Dense(self.style_dim, name="style")
     outs = self.widths[1:] + self.widths[-1:]
     self.grus = [conv_gru.ConvGRUCell(w, name=f"gru{i}") for i, w in enumerate(self.widths)]
     self.upsample = keras.layers.UpSampling2D(2, interpolation="bilinear", name="upsample")
-    self.blocks = [[modulated.StyleBlock(o, name=f"level{i}_style{j}") for j in range(2)]
-                   for i, o in enumerate(outs)]
-    self.to_rgb = modulated.ModulatedConv2D(3, 1, demodulate=False, use_bias=True,
-                                            name="to_rgb")
-    self.constant = self.add_weight(shape=(1, 1, 4, 4, self.widths[0]),
-                                    initializer="random_normal", name="constant")
+    self.blocks = [
+      [modulated.StyleBlock(o, name=f"level{i}_style{j}") for j in range(2)]
+      for i, o in enumerate(outs)
+    ]
+    self.to_rgb = modulated.ModulatedConv2D(3, 1, demodulate=False, use_bias=True, name="to_rgb")
+    self.constant = self.add_weight(
+      shape=(1, 1, 4, 4, self.widths[0]), initializer="random_normal", name="constant"
+    )
 
   def style(self, feature, training=False):
     """The style vector [B, style_dim] from the encoder's 4x4 feature."""
@@ -142,10 +154,15 @@ class StyleGenerator(_VideoGenerator):
     return pyramid.finish(self, rgb, frames)
 
   def get_config(self):
-    return {"name": self.name, "resolution": self.resolution, "ch": self.ch,
-            "multipliers": list(self.multipliers),
-            "style_multipliers": list(self.style_multipliers), "style_dim": self.style_dim,
-            "num_frames": self.num_frames}
+    return {
+      "name": self.name,
+      "resolution": self.resolution,
+      "ch": self.ch,
+      "multipliers": list(self.multipliers),
+      "style_multipliers": list(self.style_multipliers),
+      "style_dim": self.style_dim,
+      "num_frames": self.num_frames,
+    }
 
 
 @registry.register("dvdgan_s")
@@ -173,8 +190,16 @@ class DvdGanSGenerator(_VideoGenerator):
     conditional: image-conditional variant.
   """
 
-  def __init__(self, resolution=64, ch=16, multipliers=(8, 4, 2, 1), latent_dim=128,
-               num_frames=30, conditional=False, **kwargs):
+  def __init__(
+    self,
+    resolution=64,
+    ch=16,
+    multipliers=(8, 4, 2, 1),
+    latent_dim=128,
+    num_frames=30,
+    conditional=False,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.resolution, self.ch = int(resolution), int(ch)
     self.multipliers = tuple(multipliers)
@@ -187,10 +212,12 @@ class DvdGanSGenerator(_VideoGenerator):
     self.project = keras.layers.Dense(4 * 4 * self.widths[0], name="project")
     outs = self.widths[1:] + self.widths[-1:]
     self.grus = [conv_gru.ConvGRUCell(w, name=f"gru{i}") for i, w in enumerate(self.widths)]
-    self.blocks = [biggan_blocks.GResBlock(2, o, upsample=True, name=f"level{i}")
-                   for i, o in enumerate(outs)]
+    self.blocks = [
+      biggan_blocks.GResBlock(2, o, upsample=True, name=f"level{i}") for i, o in enumerate(outs)
+    ]
     self.out_norm = keras.layers.BatchNormalization(
-        momentum=biggan_blocks.BN_MOMENTUM, epsilon=biggan_blocks.BN_EPSILON, name="out_norm")
+      momentum=biggan_blocks.BN_MOMENTUM, epsilon=biggan_blocks.BN_EPSILON, name="out_norm"
+    )
     self.out_conv = keras.layers.Conv2D(3, 3, padding="same", name="out_conv")
 
   def levels(self, inputs, training=False, num_frames=None):
@@ -201,8 +228,10 @@ class DvdGanSGenerator(_VideoGenerator):
     if self.encoder is not None:
       states = self.encoder(image, training=training)
     else:
-      states = [tf.zeros(tf.stack([batch, 4 * 2 ** i, 4 * 2 ** i, w]), z.dtype)
-                for i, w in enumerate(self.widths)]
+      states = [
+        tf.zeros(tf.stack([batch, 4 * 2**i, 4 * 2**i, w]), z.dtype)
+        for i, w in enumerate(self.widths)
+      ]
     x = tf.reshape(self.project(z), [-1, 1, 4, 4, self.widths[0]])
     x = tf.tile(x, tf.stack([1, frames, 1, 1, 1]))
     outputs = []
@@ -220,6 +249,12 @@ class DvdGanSGenerator(_VideoGenerator):
     return pyramid.finish(self, self.out_conv(h), frames)
 
   def get_config(self):
-    return {"name": self.name, "resolution": self.resolution, "ch": self.ch,
-            "multipliers": list(self.multipliers), "latent_dim": self.latent_dim,
-            "num_frames": self.num_frames, "conditional": self.conditional}
+    return {
+      "name": self.name,
+      "resolution": self.resolution,
+      "ch": self.ch,
+      "multipliers": list(self.multipliers),
+      "latent_dim": self.latent_dim,
+      "num_frames": self.num_frames,
+      "conditional": self.conditional,
+    }

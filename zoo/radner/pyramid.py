@@ -18,8 +18,9 @@ def level_widths(resolution, ch, multipliers):
   depth = math.log2(resolution / 4) if resolution >= 4 else -1
   if depth != int(depth) or int(depth) != len(multipliers) or depth < 1:
     raise ValueError(
-        f"Expected a power-of-two resolution >= 8 with log2(resolution / 4) multipliers, "
-        f"received resolution {resolution} and multipliers {tuple(multipliers)!r}.")
+      f"Expected a power-of-two resolution >= 8 with log2(resolution / 4) multipliers, "
+      f"received resolution {resolution} and multipliers {tuple(multipliers)!r}."
+    )
   return tuple(int(ch * m) for m in multipliers)
 
 
@@ -70,8 +71,9 @@ class Encoder(keras.layers.Layer):
   def __init__(self, widths, **kwargs):
     super().__init__(**kwargs)
     self.widths = tuple(widths)
-    self.blocks = [biggan_blocks.GResBlock(2, w, name=f"block{i}")
-                   for i, w in enumerate(reversed(self.widths))]
+    self.blocks = [
+      biggan_blocks.GResBlock(2, w, name=f"block{i}") for i, w in enumerate(reversed(self.widths))
+    ]
 
   def call(self, image, training=False):
     features, x = [], image

@@ -43,8 +43,9 @@ class Critic(keras.Model):
     conditional: concatenate the tiled photo.
   """
 
-  def __init__(self, video_shape=VIDEO_SHAPE, widths=WIDTHS, critic_norm="layer",
-               conditional=False, **kwargs):
+  def __init__(
+    self, video_shape=VIDEO_SHAPE, widths=WIDTHS, critic_norm="layer", conditional=False, **kwargs
+  ):
     super().__init__(**kwargs)
     if critic_norm not in layers.NORMS:
       raise ValueError(f"Expected critic_norm in {layers.NORMS}, received {critic_norm!r}.")
@@ -52,10 +53,24 @@ class Critic(keras.Model):
     self.widths = tuple(int(w) for w in widths)
     self.critic_norm = critic_norm
     self.conditional = bool(conditional)
-    self.trunk = layers.stack(3, self.widths, transpose=False, norm=critic_norm,
-                              activation="leaky_relu", first_norm="none", prefix="down")
-    self.final = layers.conv(3, 1, vgan_blocks.final_kernel(self.video_shape, len(self.widths)),
-                             1, "valid", dtype="float32", name="final")
+    self.trunk = layers.stack(
+      3,
+      self.widths,
+      transpose=False,
+      norm=critic_norm,
+      activation="leaky_relu",
+      first_norm="none",
+      prefix="down",
+    )
+    self.final = layers.conv(
+      3,
+      1,
+      vgan_blocks.final_kernel(self.video_shape, len(self.widths)),
+      1,
+      "valid",
+      dtype="float32",
+      name="final",
+    )
 
   needs_photo = property(lambda self: self.conditional)
 
@@ -69,8 +84,7 @@ class Critic(keras.Model):
     if not self.conditional:
       return video
     if condition is None:
-      raise ValueError("Expected a photo condition for a conditional relive_critic, received "
-                       "None.")
+      raise ValueError("Expected a photo condition for a conditional relive_critic, received None.")
     photo = tf.cast(photo_of(condition), video.dtype)
     return tf.concat([video, layers.tile_over_time(photo, video.shape[1])], axis=-1)
 
@@ -82,9 +96,13 @@ class Critic(keras.Model):
     return self.score(x)
 
   def get_config(self):
-    return {"name": self.name, "video_shape": list(self.video_shape),
-            "widths": list(self.widths), "critic_norm": self.critic_norm,
-            "conditional": self.conditional}
+    return {
+      "name": self.name,
+      "video_shape": list(self.video_shape),
+      "widths": list(self.widths),
+      "critic_norm": self.critic_norm,
+      "conditional": self.conditional,
+    }
 
 
 @registry.register("relive_inception_critic")
@@ -102,16 +120,25 @@ class InceptionCritic(Critic):
     video_shape, widths, critic_norm: as `Critic`.
   """
 
-  def __init__(self, weights="imagenet", input_size=299, feature_width=64,
-               video_shape=VIDEO_SHAPE, widths=WIDTHS, critic_norm="layer", **kwargs):
+  def __init__(
+    self,
+    weights="imagenet",
+    input_size=299,
+    feature_width=64,
+    video_shape=VIDEO_SHAPE,
+    widths=WIDTHS,
+    critic_norm="layer",
+    **kwargs,
+  ):
     super().__init__(video_shape, widths, critic_norm, conditional=False, **kwargs)
     self.weights_source = weights
     self.input_size = int(input_size)
     self.feature_width = int(feature_width)
     # (T, H, W) entering the last strided layer: what remains after the others.
     self.stage_shape = vgan_blocks.final_kernel(self.video_shape, len(self.widths) - 1)
-    self.features = inception.FrozenFeatures(weights, self.input_size, self.stage_shape[1:],
-                                             name="inception")
+    self.features = inception.FrozenFeatures(
+      weights, self.input_size, self.stage_shape[1:], name="inception"
+    )
     self.project = layers.conv(2, self.feature_width, 1, 1, "same", name="project")
 
   needs_photo = True
@@ -127,5 +154,9 @@ class InceptionCritic(Critic):
   def get_config(self):
     config = super().get_config()
     del config["conditional"]
-    return {**config, "weights": self.weights_source, "input_size": self.input_size,
-            "feature_width": self.feature_width}
+    return {
+      **config,
+      "weights": self.weights_source,
+      "input_size": self.input_size,
+      "feature_width": self.feature_width,
+    }

@@ -23,8 +23,9 @@ SEGMENTATION_CLASSES = 23
 def _widths(name, widths, length=None):
   widths = tuple(int(w) for w in widths)
   if not widths or (length is not None and len(widths) != length):
-    raise ValueError(f"Expected {name} with {length or 'at least one'} entries, received "
-                     f"{widths!r}.")
+    raise ValueError(
+      f"Expected {name} with {length or 'at least one'} entries, received {widths!r}."
+    )
   return widths
 
 
@@ -39,14 +40,21 @@ class VideoDecoder(keras.layers.Layer):
 
   def __init__(self, widths, two_stream=False, background_widths=None, **kwargs):
     super().__init__(**kwargs)
-    self.trunk = layers.stack(3, widths[1:], transpose=True, norm="batch", activation="relu",
-                              prefix="up")
+    self.trunk = layers.stack(
+      3, widths[1:], transpose=True, norm="batch", activation="relu", prefix="up"
+    )
     self.video_head = layers.output_head(3, 3, "tanh", name="video")
     self.two_stream = bool(two_stream)
     if self.two_stream:
       self.mask_head = layers.output_head(3, 1, "sigmoid", name="mask")
-      self.background = layers.stack(2, background_widths[1:], transpose=True, norm="batch",
-                                     activation="relu", prefix="background")
+      self.background = layers.stack(
+        2,
+        background_widths[1:],
+        transpose=True,
+        norm="batch",
+        activation="relu",
+        prefix="background",
+      )
       self.background_head = layers.output_head(2, 3, "tanh", name="background_image")
 
   def call(self, code, background_map=None, training=False, return_streams=False):
@@ -100,8 +108,14 @@ class WGANGenerator(base.SymbolicBuild, keras.Model):
 
   condition = None
 
-  def __init__(self, latent_dim=100, widths=VIDEO_WIDTHS, two_stream=False,
-               background_widths=VIDEO_WIDTHS, **kwargs):
+  def __init__(
+    self,
+    latent_dim=100,
+    widths=VIDEO_WIDTHS,
+    two_stream=False,
+    background_widths=VIDEO_WIDTHS,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.latent_dim = int(latent_dim)
     self.widths = _widths("widths", widths)
@@ -111,20 +125,26 @@ class WGANGenerator(base.SymbolicBuild, keras.Model):
     self.video_shape = vgan_generators.video_shape_for(len(self.widths))
     self.project = _Projection((2, 4, 4, self.widths[0]), name="project")
     if self.two_stream:
-      self.background_project = _Projection((4, 4, self.background_widths[0]),
-                                            name="background_project")
-    self.decoder = VideoDecoder(self.widths, self.two_stream, self.background_widths,
-                                name="decoder")
+      self.background_project = _Projection(
+        (4, 4, self.background_widths[0]), name="background_project"
+      )
+    self.decoder = VideoDecoder(
+      self.widths, self.two_stream, self.background_widths, name="decoder"
+    )
 
   def call(self, z, training=False, return_streams=False):
     code = self.project(z, training=training)
-    background_map = (self.background_project(z, training=training) if self.two_stream
-                      else None)
+    background_map = self.background_project(z, training=training) if self.two_stream else None
     return self.decoder(code, background_map, training=training, return_streams=return_streams)
 
   def get_config(self):
-    return {"name": self.name, "latent_dim": self.latent_dim, "widths": list(self.widths),
-            "two_stream": self.two_stream, "background_widths": list(self.background_widths)}
+    return {
+      "name": self.name,
+      "latent_dim": self.latent_dim,
+      "widths": list(self.widths),
+      "two_stream": self.two_stream,
+      "background_widths": list(self.background_widths),
+    }
 
 
 class PhotoEncoder(keras.layers.Layer):
@@ -138,10 +158,18 @@ class PhotoEncoder(keras.layers.Layer):
   def __init__(self, encoder_widths, code_width, **kwargs):
     super().__init__(**kwargs)
     self.code_width = int(code_width)
-    self.down = layers.stack(2, encoder_widths, transpose=False, norm="batch",
-                             activation="relu", first_norm="none", prefix="down")
-    self.to_code = layers.ConvNormAct(2, 2 * self.code_width, 3, 1, "same", norm="batch",
-                                      activation="relu", name="to_code")
+    self.down = layers.stack(
+      2,
+      encoder_widths,
+      transpose=False,
+      norm="batch",
+      activation="relu",
+      first_norm="none",
+      prefix="down",
+    )
+    self.to_code = layers.ConvNormAct(
+      2, 2 * self.code_width, 3, 1, "same", norm="batch", activation="relu", name="to_code"
+    )
 
   def call(self, image, training=False):
     features = layers.run(self.down, image, training)
@@ -173,8 +201,14 @@ class ConditionalGenerator(base.SymbolicBuild, keras.Model):
   condition = "image"
   extra_channels = 0
 
-  def __init__(self, encoder_widths=ENCODER_WIDTHS, widths=VIDEO_WIDTHS, two_stream=False,
-               background_widths=VIDEO_WIDTHS, **kwargs):
+  def __init__(
+    self,
+    encoder_widths=ENCODER_WIDTHS,
+    widths=VIDEO_WIDTHS,
+    two_stream=False,
+    background_widths=VIDEO_WIDTHS,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.widths = _widths("widths", widths)
     self.encoder_widths = _widths("encoder_widths", encoder_widths, len(self.widths))
@@ -183,8 +217,9 @@ class ConditionalGenerator(base.SymbolicBuild, keras.Model):
     self.streams = STREAMS if self.two_stream else ()
     self.video_shape = vgan_generators.video_shape_for(len(self.widths))
     self.encoder = PhotoEncoder(self.encoder_widths, self.widths[0], name="encoder")
-    self.decoder = VideoDecoder(self.widths, self.two_stream, self.background_widths,
-                                name="decoder")
+    self.decoder = VideoDecoder(
+      self.widths, self.two_stream, self.background_widths, name="decoder"
+    )
 
   def encoder_input(self, inputs):
     return inputs
@@ -194,9 +229,13 @@ class ConditionalGenerator(base.SymbolicBuild, keras.Model):
     return self.decoder(code, features, training=training, return_streams=return_streams)
 
   def get_config(self):
-    return {"name": self.name, "encoder_widths": list(self.encoder_widths),
-            "widths": list(self.widths), "two_stream": self.two_stream,
-            "background_widths": list(self.background_widths)}
+    return {
+      "name": self.name,
+      "encoder_widths": list(self.encoder_widths),
+      "widths": list(self.widths),
+      "two_stream": self.two_stream,
+      "background_widths": list(self.background_widths),
+    }
 
 
 @registry.register("relive_segmentation_conditional")
@@ -229,16 +268,23 @@ class SegmentationConditionalGenerator(ConditionalGenerator):
 
   def build(self, input_shape):
     if not isinstance(input_shape, dict):
-      raise ValueError("Expected input shapes {'image', 'segmentation'} for "
-                       f"relive_segmentation_conditional, received {input_shape!r}.")
-    self.compute_output_spec({
+      raise ValueError(
+        "Expected input shapes {'image', 'segmentation'} for "
+        f"relive_segmentation_conditional, received {input_shape!r}."
+      )
+    self.compute_output_spec(
+      {
         "image": keras.KerasTensor(tuple(input_shape["image"])),
-        "segmentation": keras.KerasTensor(tuple(input_shape["segmentation"]), dtype="int32")})
+        "segmentation": keras.KerasTensor(tuple(input_shape["segmentation"]), dtype="int32"),
+      }
+    )
 
   def encoder_input(self, inputs):
     if not isinstance(inputs, dict) or "segmentation" not in inputs:
-      raise ValueError("Expected a dict {'image', 'segmentation'} for "
-                       f"relive_segmentation_conditional, received {type(inputs).__name__}.")
+      raise ValueError(
+        "Expected a dict {'image', 'segmentation'} for "
+        f"relive_segmentation_conditional, received {type(inputs).__name__}."
+      )
     image = tf.cast(inputs["image"], tf.float32)
     onehot = tf.one_hot(tf.cast(inputs["segmentation"], tf.int32), self.segmentation_classes)
     return tf.concat([image, onehot], axis=-1)
@@ -271,8 +317,14 @@ class InceptionConditionalGenerator(base.SymbolicBuild, keras.Model):
   condition = "image"
   streams = ()
 
-  def __init__(self, weights="imagenet", input_size=299, widths=INCEPTION_WIDTHS,
-               video_shape=(32, 64, 64, 3), **kwargs):
+  def __init__(
+    self,
+    weights="imagenet",
+    input_size=299,
+    widths=INCEPTION_WIDTHS,
+    video_shape=(32, 64, 64, 3),
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.weights_source = weights
     self.input_size = int(input_size)
@@ -280,13 +332,17 @@ class InceptionConditionalGenerator(base.SymbolicBuild, keras.Model):
     self.video_shape = tuple(int(s) for s in video_shape)
     scale = 2 ** len(self.widths)
     if any(s % scale for s in self.video_shape[:3]):
-      raise ValueError(f"Expected video_shape T, H, W divisible by 2^len(widths) = {scale}, "
-                       f"received {self.video_shape}.")
+      raise ValueError(
+        f"Expected video_shape T, H, W divisible by 2^len(widths) = {scale}, "
+        f"received {self.video_shape}."
+      )
     self.code_shape = tuple(s // scale for s in self.video_shape[:3])
-    self.features = inception.FrozenFeatures(weights, self.input_size, self.code_shape[1:],
-                                             name="inception")
-    self.project = layers.ConvNormAct(2, self.widths[0], 1, 1, "same", norm="batch",
-                                      activation="relu", name="project")
+    self.features = inception.FrozenFeatures(
+      weights, self.input_size, self.code_shape[1:], name="inception"
+    )
+    self.project = layers.ConvNormAct(
+      2, self.widths[0], 1, 1, "same", norm="batch", activation="relu", name="project"
+    )
     self.decoder = VideoDecoder(self.widths, name="decoder")
 
   def call(self, image, training=False):
@@ -295,5 +351,10 @@ class InceptionConditionalGenerator(base.SymbolicBuild, keras.Model):
     return self.decoder(code, training=training)
 
   def get_config(self):
-    return {"name": self.name, "weights": self.weights_source, "input_size": self.input_size,
-            "widths": list(self.widths), "video_shape": list(self.video_shape)}
+    return {
+      "name": self.name,
+      "weights": self.weights_source,
+      "input_size": self.input_size,
+      "widths": list(self.widths),
+      "video_shape": list(self.video_shape),
+    }

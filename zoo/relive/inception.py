@@ -33,16 +33,19 @@ def cache_path():
 def resolve_weights(weights):
   """`weights` argument -> a local file path, or None for the test-only random weights."""
   if weights == UNTRAINED_FOR_TESTS_ONLY:
-    logging.warning("InceptionV3 with random weights (%s): for tests and smoke runs only.",
-                    UNTRAINED_FOR_TESTS_ONLY)
+    logging.warning(
+      "InceptionV3 with random weights (%s): for tests and smoke runs only.",
+      UNTRAINED_FOR_TESTS_ONLY,
+    )
     return None
   path = cache_path() if weights == "imagenet" else weights
   if not isinstance(path, str) or not path or not os.path.isfile(path):
     raise FileNotFoundError(
-        f"Expected InceptionV3 ImageNet weights in a local file (weights='imagenet' reads the "
-        f"Keras cache {cache_path()}; or pass weights='/path/to/{WEIGHTS_FILE}'), received "
-        f"weights={weights!r}, and no such file exists. The model refuses to build with "
-        "random weights; copy the file there (it is Keras's InceptionV3 no-top download).")
+      f"Expected InceptionV3 ImageNet weights in a local file (weights='imagenet' reads the "
+      f"Keras cache {cache_path()}; or pass weights='/path/to/{WEIGHTS_FILE}'), received "
+      f"weights={weights!r}, and no such file exists. The model refuses to build with "
+      "random weights; copy the file there (it is Keras's InceptionV3 no-top download)."
+    )
   return path
 
 
@@ -55,8 +58,9 @@ def backbone(weights, input_size=299):
   if input_size < MIN_INPUT_SIZE:
     raise ValueError(f"Expected inception input_size >= {MIN_INPUT_SIZE}, received {input_size}.")
   path = resolve_weights(weights)
-  model = keras.applications.InceptionV3(include_top=False, weights=path,
-                                         input_shape=(input_size, input_size, 3))
+  model = keras.applications.InceptionV3(
+    include_top=False, weights=path, input_shape=(input_size, input_size, 3)
+  )
   model.trainable = False
   return model
 

@@ -19,8 +19,12 @@ LEAKY_RELU_SLOPE = 0.2
 
 # The 3D ones compute their few-channel side sub-pixel (zoo.layers.strided_conv): the video
 # heads and the critics' gradient into the video (WGAN-GP differentiates it twice).
-_CONV = {(2, False): keras.layers.Conv2D, (3, False): strided_conv.Conv3D,
-         (2, True): keras.layers.Conv2DTranspose, (3, True): strided_conv.Conv3DTranspose}
+_CONV = {
+  (2, False): keras.layers.Conv2D,
+  (3, False): strided_conv.Conv3D,
+  (2, True): keras.layers.Conv2DTranspose,
+  (3, True): strided_conv.Conv3DTranspose,
+}
 
 
 def normalization(kind, name=None):
@@ -38,15 +42,25 @@ def conv(rank, filters, kernel_size=4, strides=2, padding="same", transpose=Fals
   """A 2D or 3D (transposed) convolution with bias; "k4 s2" by default."""
   if (rank, transpose) not in _CONV:
     raise ValueError(f"Expected a convolution rank of 2 or 3, received {rank!r}.")
-  return _CONV[rank, transpose](filters, kernel_size, strides=strides, padding=padding,
-                                **kwargs)
+  return _CONV[rank, transpose](filters, kernel_size, strides=strides, padding=padding, **kwargs)
 
 
 class ConvNormAct(keras.layers.Layer):
   """(Transposed) convolution -> optional norm -> ReLU or LeakyReLU 0.2: one network layer."""
 
-  def __init__(self, rank, filters, kernel_size=4, strides=2, padding="same", *,
-               transpose=False, norm="batch", activation="relu", **kwargs):
+  def __init__(
+    self,
+    rank,
+    filters,
+    kernel_size=4,
+    strides=2,
+    padding="same",
+    *,
+    transpose=False,
+    norm="batch",
+    activation="relu",
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.conv = conv(rank, filters, kernel_size, strides, padding, transpose, name="conv")
     self.norm = normalization(norm, name="norm")
@@ -64,11 +78,18 @@ class ConvNormAct(keras.layers.Layer):
 
 
 def stack(rank, widths, *, transpose, norm, activation, first_norm=None, prefix="layer"):
-  """"k4 s2" ConvNormAct layers of `widths`; the first one's norm may differ (`first_norm`)."""
-  return [ConvNormAct(rank, w, transpose=transpose,
-                      norm=first_norm if (i == 0 and first_norm is not None) else norm,
-                      activation=activation, name=f"{prefix}{i}")
-          for i, w in enumerate(widths)]
+  """The "k4 s2" ConvNormAct layers of `widths`; the first one's norm may differ (`first_norm`)."""
+  return [
+    ConvNormAct(
+      rank,
+      w,
+      transpose=transpose,
+      norm=first_norm if (i == 0 and first_norm is not None) else norm,
+      activation=activation,
+      name=f"{prefix}{i}",
+    )
+    for i, w in enumerate(widths)
+  ]
 
 
 def run(layers, x, training):
@@ -79,11 +100,12 @@ def run(layers, x, training):
 
 def output_head(rank, filters, activation, name):
   """The last "k4 s2" transposed conv, no norm, tanh / sigmoid computed in float32."""
-  return keras.Sequential([conv(rank, filters, transpose=True),
-                           keras.layers.Activation(activation, dtype="float32")], name=name)
+  return keras.Sequential(
+    [conv(rank, filters, transpose=True), keras.layers.Activation(activation, dtype="float32")],
+    name=name,
+  )
 
 
 def tile_over_time(image, frames):
   """[B, H, W, C] -> [B, frames, H, W, C], the image repeated on every frame."""
   return tf.tile(image[:, tf.newaxis], [1, frames, 1, 1, 1])
-

@@ -42,8 +42,9 @@ class _Predictor(base.SymbolicBuild, keras.Model):
     self.video_shape = tuple(int(s) for s in video_shape)
     self.context_frames = int(context_frames)
     if not 1 <= self.context_frames < self.video_shape[0]:
-      raise ValueError(f"Expected 1 <= context_frames < {self.video_shape[0]}, received "
-                       f"{context_frames}.")
+      raise ValueError(
+        f"Expected 1 <= context_frames < {self.video_shape[0]}, received {context_frames}."
+      )
 
   def core(self, sequence, state, training):
     del training
@@ -101,13 +102,16 @@ class _Predictor(base.SymbolicBuild, keras.Model):
     return tf.concat([frames, self.rollout(frames, horizon, training)], axis=1)
 
   def _base_config(self):
-    return {"name": self.name, "video_shape": list(self.video_shape),
-            "context_frames": self.context_frames}
+    return {
+      "name": self.name,
+      "video_shape": list(self.video_shape),
+      "context_frames": self.context_frames,
+    }
 
 
 def _check_sizes(video_shape, down, up, what):
   size = video_shape[1]
-  if video_shape[1] != video_shape[2] or size % (2 ** down) or size // 2 ** down * 2 ** up != size:
+  if video_shape[1] != video_shape[2] or size % (2**down) or size // 2**down * 2**up != size:
     raise ValueError(f"Expected square frames of {what}, received {tuple(video_shape)}.")
 
 
@@ -116,8 +120,15 @@ class _FrameEncoder(keras.layers.Layer):
 
   def __init__(self, widths, **kwargs):
     super().__init__(**kwargs)
-    self.layers_ = layers.stack(2, widths, transpose=False, norm="batch",
-                                activation="leaky_relu", first_norm="none", prefix="down")
+    self.layers_ = layers.stack(
+      2,
+      widths,
+      transpose=False,
+      norm="batch",
+      activation="leaky_relu",
+      first_norm="none",
+      prefix="down",
+    )
 
   def call(self, x, training=False):
     return layers.run(self.layers_, x, training)
@@ -128,8 +139,9 @@ class _FrameDecoder(keras.layers.Layer):
 
   def __init__(self, widths, **kwargs):
     super().__init__(**kwargs)
-    self.layers_ = layers.stack(2, widths, transpose=True, norm="batch", activation="relu",
-                                prefix="up")
+    self.layers_ = layers.stack(
+      2, widths, transpose=True, norm="batch", activation="relu", prefix="up"
+    )
     self.head = layers.output_head(2, 3, "tanh", name="frame")
 
   def call(self, x, training=False):
@@ -157,25 +169,36 @@ class LSTMPredictor(_Predictor):
     dropout: dropout rate.
   """
 
-  def __init__(self, video_shape=VIDEO_SHAPE, context_frames=1,
-               encoder_widths=(64, 128, 256, 512), units=1024,
-               decoder_widths=(512, 256, 128, 64), dropout=0.2, **kwargs):
+  def __init__(
+    self,
+    video_shape=VIDEO_SHAPE,
+    context_frames=1,
+    encoder_widths=(64, 128, 256, 512),
+    units=1024,
+    decoder_widths=(512, 256, 128, 64),
+    dropout=0.2,
+    **kwargs,
+  ):
     super().__init__(video_shape, context_frames, **kwargs)
     self.encoder_widths = tuple(int(w) for w in encoder_widths)
     self.decoder_widths = tuple(int(w) for w in decoder_widths)
     self.units = int(units)
     self.dropout_rate = float(dropout)
-    _check_sizes(self.video_shape, len(self.encoder_widths), len(self.decoder_widths),
-                 f"4 * 2^{len(self.encoder_widths)} pixels")
+    _check_sizes(
+      self.video_shape,
+      len(self.encoder_widths),
+      len(self.decoder_widths),
+      f"4 * 2^{len(self.encoder_widths)} pixels",
+    )
     self.encoder = _FrameEncoder(self.encoder_widths, name="encoder")
     self.flatten = keras.layers.Flatten()
     self.to_vector = keras.layers.Dense(self.units, activation="relu", name="to_vector")
-    self.lstm = keras.layers.LSTM(self.units, return_sequences=True, return_state=True,
-                                  unroll=True, name="lstm")
+    self.lstm = keras.layers.LSTM(
+      self.units, return_sequences=True, return_state=True, unroll=True, name="lstm"
+    )
     self.dropout_in = keras.layers.Dropout(self.dropout_rate)
     self.dropout_out = keras.layers.Dropout(self.dropout_rate)
-    self.to_map = keras.layers.Dense(16 * self.decoder_widths[0], activation="relu",
-                                     name="to_map")
+    self.to_map = keras.layers.Dense(16 * self.decoder_widths[0], activation="relu", name="to_map")
     self.decoder = _FrameDecoder(self.decoder_widths[1:], name="decoder")
 
   def encode(self, frames, training):
@@ -191,9 +214,13 @@ class LSTMPredictor(_Predictor):
     return self.decoder(x, training=training)
 
   def get_config(self):
-    return {**self._base_config(), "encoder_widths": list(self.encoder_widths),
-            "units": self.units, "decoder_widths": list(self.decoder_widths),
-            "dropout": self.dropout_rate}
+    return {
+      **self._base_config(),
+      "encoder_widths": list(self.encoder_widths),
+      "units": self.units,
+      "decoder_widths": list(self.decoder_widths),
+      "dropout": self.dropout_rate,
+    }
 
 
 @registry.register("relive_convlstm")
@@ -213,20 +240,39 @@ class ConvLSTMPredictor(_Predictor):
     dropout: dropout rate.
   """
 
-  def __init__(self, video_shape=VIDEO_SHAPE, context_frames=1, encoder_widths=(64, 128),
-               filters=128, kernel_size=3, decoder_widths=(64,), dropout=0.2, **kwargs):
+  def __init__(
+    self,
+    video_shape=VIDEO_SHAPE,
+    context_frames=1,
+    encoder_widths=(64, 128),
+    filters=128,
+    kernel_size=3,
+    decoder_widths=(64,),
+    dropout=0.2,
+    **kwargs,
+  ):
     super().__init__(video_shape, context_frames, **kwargs)
     self.encoder_widths = tuple(int(w) for w in encoder_widths)
     self.decoder_widths = tuple(int(w) for w in decoder_widths)
     self.filters = int(filters)
     self.kernel_size = int(kernel_size)
     self.dropout_rate = float(dropout)
-    _check_sizes(self.video_shape, len(self.encoder_widths), len(self.decoder_widths) + 1,
-                 "a size the encoder and decoder invert")
+    _check_sizes(
+      self.video_shape,
+      len(self.encoder_widths),
+      len(self.decoder_widths) + 1,
+      "a size the encoder and decoder invert",
+    )
     self.encoder = _FrameEncoder(self.encoder_widths, name="encoder")
-    self.convlstm = keras.layers.ConvLSTM2D(self.filters, self.kernel_size, padding="same",
-                                            return_sequences=True, return_state=True,
-                                            unroll=True, name="convlstm")
+    self.convlstm = keras.layers.ConvLSTM2D(
+      self.filters,
+      self.kernel_size,
+      padding="same",
+      return_sequences=True,
+      return_state=True,
+      unroll=True,
+      name="convlstm",
+    )
     self.dropout_in = keras.layers.Dropout(self.dropout_rate)
     self.dropout_out = keras.layers.Dropout(self.dropout_rate)
     self.decoder = _FrameDecoder(self.decoder_widths, name="decoder")
@@ -242,9 +288,14 @@ class ConvLSTMPredictor(_Predictor):
     return self.decoder(maps, training=training)
 
   def get_config(self):
-    return {**self._base_config(), "encoder_widths": list(self.encoder_widths),
-            "filters": self.filters, "kernel_size": self.kernel_size,
-            "decoder_widths": list(self.decoder_widths), "dropout": self.dropout_rate}
+    return {
+      **self._base_config(),
+      "encoder_widths": list(self.encoder_widths),
+      "filters": self.filters,
+      "kernel_size": self.kernel_size,
+      "decoder_widths": list(self.decoder_widths),
+      "dropout": self.dropout_rate,
+    }
 
 
 @registry.register("relive_cnn_next_frame")
@@ -262,16 +313,27 @@ class CNNNextFrame(_Predictor):
     decoder_widths: channels of the transposed convs before the output layer.
   """
 
-  def __init__(self, video_shape=VIDEO_SHAPE, context_frames=1, mode="direct",
-               encoder_widths=(64, 128, 256, 512), decoder_widths=(256, 128, 64), **kwargs):
+  def __init__(
+    self,
+    video_shape=VIDEO_SHAPE,
+    context_frames=1,
+    mode="direct",
+    encoder_widths=(64, 128, 256, 512),
+    decoder_widths=(256, 128, 64),
+    **kwargs,
+  ):
     super().__init__(video_shape, context_frames, **kwargs)
     if mode not in MODES:
       raise ValueError(f"Expected mode in {MODES}, received {mode!r}.")
     self.mode = mode
     self.encoder_widths = tuple(int(w) for w in encoder_widths)
     self.decoder_widths = tuple(int(w) for w in decoder_widths)
-    _check_sizes(self.video_shape, len(self.encoder_widths), len(self.decoder_widths) + 1,
-                 "a size the encoder and decoder invert")
+    _check_sizes(
+      self.video_shape,
+      len(self.encoder_widths),
+      len(self.decoder_widths) + 1,
+      "a size the encoder and decoder invert",
+    )
     self.encoder = _FrameEncoder(self.encoder_widths, name="encoder")
     self.decoder = _FrameDecoder(self.decoder_widths, name="decoder")
 
@@ -287,6 +349,9 @@ class CNNNextFrame(_Predictor):
     return tf.clip_by_value(previous + 2.0 * decoded, -1.0, 1.0)
 
   def get_config(self):
-    return {**self._base_config(), "mode": self.mode,
-            "encoder_widths": list(self.encoder_widths),
-            "decoder_widths": list(self.decoder_widths)}
+    return {
+      **self._base_config(),
+      "mode": self.mode,
+      "encoder_widths": list(self.encoder_widths),
+      "decoder_widths": list(self.decoder_widths),
+    }

@@ -16,6 +16,7 @@ def _identity_batch(num, dim):
   def initializer(shape, dtype=None):
     del shape
     return tf.eye(dim, batch_shape=[num], dtype=dtype)
+
   return initializer
 
 
@@ -62,9 +63,17 @@ class AutoencoderGMM(keras.Model):
   condition = None
   streams = generators.STREAMS
 
-  def __init__(self, code_dim=100, num_components=256, encoder_widths=(64, 128, 256, 512),
-               widths=generators.VIDEO_WIDTHS, background_widths=generators.BACKGROUND_WIDTHS,
-               init_std=0.01, gamma_std=0.02, **kwargs):
+  def __init__(
+    self,
+    code_dim=100,
+    num_components=256,
+    encoder_widths=(64, 128, 256, 512),
+    widths=generators.VIDEO_WIDTHS,
+    background_widths=generators.BACKGROUND_WIDTHS,
+    init_std=0.01,
+    gamma_std=0.02,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.code_dim = int(code_dim)
     self.latent_dim = self.code_dim + 2  # component choice (2 coordinates) + the code's noise
@@ -73,22 +82,32 @@ class AutoencoderGMM(keras.Model):
     self.init_std = float(init_std)
     self.gamma_std = float(gamma_std)
     self.decoder = generators.TwoStreamGenerator(
-        self.code_dim, widths, background_widths, init_std, gamma_std, name="decoder")
+      self.code_dim, widths, background_widths, init_std, gamma_std, name="decoder"
+    )
     self.video_shape = self.decoder.video_shape
     self.encoder_trunk = blocks.DownStack(
-        3, self.encoder_widths, activation="leaky_relu", init_std=init_std,
-        gamma_std=gamma_std, name="encoder")
+      3,
+      self.encoder_widths,
+      activation="leaky_relu",
+      init_std=init_std,
+      gamma_std=gamma_std,
+      name="encoder",
+    )
     kernel = blocks.final_kernel(self.video_shape, len(self.encoder_widths))
-    self.encoder_head = blocks.conv(3, self.code_dim, kernel, 1, "valid", init_std,
-                                    name="code")
+    self.encoder_head = blocks.conv(3, self.code_dim, kernel, 1, "valid", init_std, name="code")
     k, d = self.num_components, self.code_dim
     self.gmm_weights = self.add_weight(
-        shape=(k,), initializer=keras.initializers.Constant(1.0 / k), trainable=False,
-        name="gmm_weights")
-    self.gmm_means = self.add_weight(shape=(k, d), initializer="zeros", trainable=False,
-                                     name="gmm_means")
-    self.gmm_cholesky = self.add_weight(shape=(k, d, d), initializer=_identity_batch(k, d),
-                                        trainable=False, name="gmm_cholesky")
+      shape=(k,),
+      initializer=keras.initializers.Constant(1.0 / k),
+      trainable=False,
+      name="gmm_weights",
+    )
+    self.gmm_means = self.add_weight(
+      shape=(k, d), initializer="zeros", trainable=False, name="gmm_means"
+    )
+    self.gmm_cholesky = self.add_weight(
+      shape=(k, d, d), initializer=_identity_batch(k, d), trainable=False, name="gmm_cholesky"
+    )
 
   def build(self, input_shape):
     """Creates every variable (encoder and decoder) whatever the rank of `input_shape`."""
@@ -110,8 +129,10 @@ class AutoencoderGMM(keras.Model):
     elif len(inputs.shape) == 2 and inputs.shape[-1] == self.latent_dim:
       code = self.codes_from_noise(inputs)
     else:
-      raise ValueError(f"Expected noise z [B, {self.latent_dim}] or a video [B, T, H, W, C], "
-                       f"received a tensor of shape {inputs.shape}.")
+      raise ValueError(
+        f"Expected noise z [B, {self.latent_dim}] or a video [B, T, H, W, C], "
+        f"received a tensor of shape {inputs.shape}."
+      )
     return self.decode(code, training=training, return_streams=return_streams)
 
   def codes_from_noise(self, z):
@@ -132,7 +153,8 @@ class AutoencoderGMM(keras.Model):
     cholesky = tf.gather(self.gmm_cholesky, component)
     eps = z[:, 2:]
     return tf.gather(self.gmm_means, component) + tf.squeeze(
-        tf.matmul(cholesky, eps[:, :, tf.newaxis]), -1)
+      tf.matmul(cholesky, eps[:, :, tf.newaxis]), -1
+    )
 
   def set_gmm(self, weights, means, cholesky):
     """Stores a fitted mixture (numpy arrays, e.g. from `zoo.vgan.gmm.fit_gmm`).
@@ -145,11 +167,15 @@ class AutoencoderGMM(keras.Model):
         `precisions_cholesky_`, which factors the inverse.
     """
     k, d = self.num_components, self.code_dim
-    for name, value, shape in (("weights", weights, (k,)), ("means", means, (k, d)),
-                               ("cholesky", cholesky, (k, d, d))):
+    for name, value, shape in (
+      ("weights", weights, (k,)),
+      ("means", means, (k, d)),
+      ("cholesky", cholesky, (k, d, d)),
+    ):
       if tuple(np.shape(value)) != shape:
-        raise ValueError(f"Expected GMM {name} of shape {shape}, received "
-                         f"{tuple(np.shape(value))}.")
+        raise ValueError(
+          f"Expected GMM {name} of shape {shape}, received {tuple(np.shape(value))}."
+        )
     self.gmm_weights.assign(np.asarray(weights, np.float32))
     self.gmm_means.assign(np.asarray(means, np.float32))
     self.gmm_cholesky.assign(np.asarray(cholesky, np.float32))
@@ -161,12 +187,18 @@ class AutoencoderGMM(keras.Model):
 
   def sample(self, batch_size, seed, return_streams=False):
     """Generated videos: codes drawn from the mixture, decoded (inference mode)."""
-    return self.decode(self.sample_codes(batch_size, seed), training=False,
-                       return_streams=return_streams)
+    return self.decode(
+      self.sample_codes(batch_size, seed), training=False, return_streams=return_streams
+    )
 
   def get_config(self):
-    return {"name": self.name, "code_dim": self.code_dim,
-            "num_components": self.num_components,
-            "encoder_widths": list(self.encoder_widths), "widths": list(self.decoder.widths),
-            "background_widths": list(self.decoder.background_widths),
-            "init_std": self.init_std, "gamma_std": self.gamma_std}
+    return {
+      "name": self.name,
+      "code_dim": self.code_dim,
+      "num_components": self.num_components,
+      "encoder_widths": list(self.encoder_widths),
+      "widths": list(self.decoder.widths),
+      "background_widths": list(self.decoder.background_widths),
+      "init_std": self.init_std,
+      "gamma_std": self.gamma_std,
+    }

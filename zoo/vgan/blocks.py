@@ -22,12 +22,12 @@ BN_MOMENTUM = 0.9
 LEAKY_RELU_SLOPE = 0.2
 
 _CONV = {
-    2: keras.layers.Conv2D,
-    3: strided_conv.Conv3D,
+  2: keras.layers.Conv2D,
+  3: strided_conv.Conv3D,
 }
 _CONV_TRANSPOSE = {
-    2: keras.layers.Conv2DTranspose,
-    3: strided_conv.Conv3DTranspose,
+  2: keras.layers.Conv2DTranspose,
+  3: strided_conv.Conv3DTranspose,
 }
 
 
@@ -41,14 +41,21 @@ def gamma_init(std):
   return keras.initializers.RandomNormal(mean=1.0, stddev=std)
 
 
-def conv(rank, filters, kernel_size, strides, padding, init_std, transpose=False,
-         **kwargs):
+def conv(rank, filters, kernel_size, strides, padding, init_std, transpose=False, **kwargs):
   """A 2D or 3D (transposed) convolution with bias and N(0, init_std) kernel."""
   if rank not in _CONV:
     raise ValueError(f"Expected a convolution rank of 2 or 3, received {rank!r}.")
   layer = (_CONV_TRANSPOSE if transpose else _CONV)[rank]
-  return layer(filters, kernel_size, strides=strides, padding=padding, use_bias=True,
-               kernel_initializer=kernel_init(init_std), bias_initializer="zeros", **kwargs)
+  return layer(
+    filters,
+    kernel_size,
+    strides=strides,
+    padding=padding,
+    use_bias=True,
+    kernel_initializer=kernel_init(init_std),
+    bias_initializer="zeros",
+    **kwargs,
+  )
 
 
 class ConvBlock(keras.layers.Layer):
@@ -65,23 +72,38 @@ class ConvBlock(keras.layers.Layer):
     bn_epsilon: BN epsilon.
   """
 
-  def __init__(self, rank, filters, kernel_size, strides, padding, *, transpose,
-               batch_norm, activation, init_std, gamma_std, bn_epsilon, **kwargs):
+  def __init__(
+    self,
+    rank,
+    filters,
+    kernel_size,
+    strides,
+    padding,
+    *,
+    transpose,
+    batch_norm,
+    activation,
+    init_std,
+    gamma_std,
+    bn_epsilon,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
-    self.conv = conv(rank, filters, kernel_size, strides, padding, init_std,
-                     transpose=transpose)
+    self.conv = conv(rank, filters, kernel_size, strides, padding, init_std, transpose=transpose)
     self.norm = None
     if batch_norm:
       self.norm = fused_bn.FusedBatchNormalization(
-          momentum=BN_MOMENTUM, epsilon=bn_epsilon, gamma_initializer=gamma_init(gamma_std),
-          beta_initializer="zeros")
+        momentum=BN_MOMENTUM,
+        epsilon=bn_epsilon,
+        gamma_initializer=gamma_init(gamma_std),
+        beta_initializer="zeros",
+      )
     if activation == "relu":
       self.activation = keras.layers.ReLU()
     elif activation == "leaky_relu":
       self.activation = keras.layers.LeakyReLU(negative_slope=LEAKY_RELU_SLOPE)
     else:
-      raise ValueError(
-          f"Expected activation 'relu' or 'leaky_relu', received {activation!r}.")
+      raise ValueError(f"Expected activation 'relu' or 'leaky_relu', received {activation!r}.")
 
   def call(self, x, training=False):
     x = self.conv(x)
@@ -106,17 +128,41 @@ class UpStack(keras.layers.Layer):
     bn_epsilon: BN epsilon.
   """
 
-  def __init__(self, rank, widths, *, first_kernel, first_strides, first_padding, init_std,
-               gamma_std, bn_epsilon=GENERATOR_BN_EPSILON, **kwargs):
+  def __init__(
+    self,
+    rank,
+    widths,
+    *,
+    first_kernel,
+    first_strides,
+    first_padding,
+    init_std,
+    gamma_std,
+    bn_epsilon=GENERATOR_BN_EPSILON,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.blocks = []
     for i, width in enumerate(widths):
-      kernel, strides, padding = ((first_kernel, first_strides, first_padding) if i == 0
-                                  else (4, 2, "same"))
-      self.blocks.append(ConvBlock(
-          rank, width, kernel, strides, padding, transpose=True, batch_norm=True,
-          activation="relu", init_std=init_std, gamma_std=gamma_std, bn_epsilon=bn_epsilon,
-          name=f"up{i}"))
+      kernel, strides, padding = (
+        (first_kernel, first_strides, first_padding) if i == 0 else (4, 2, "same")
+      )
+      self.blocks.append(
+        ConvBlock(
+          rank,
+          width,
+          kernel,
+          strides,
+          padding,
+          transpose=True,
+          batch_norm=True,
+          activation="relu",
+          init_std=init_std,
+          gamma_std=gamma_std,
+          bn_epsilon=bn_epsilon,
+          name=f"up{i}",
+        )
+      )
 
   def call(self, x, training=False):
     for block in self.blocks:
@@ -139,14 +185,34 @@ class DownStack(keras.layers.Layer):
     bn_epsilon: BN epsilon.
   """
 
-  def __init__(self, rank, widths, *, activation, init_std, gamma_std,
-               bn_epsilon=DISCRIMINATOR_BN_EPSILON, **kwargs):
+  def __init__(
+    self,
+    rank,
+    widths,
+    *,
+    activation,
+    init_std,
+    gamma_std,
+    bn_epsilon=DISCRIMINATOR_BN_EPSILON,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.blocks = [
-        ConvBlock(rank, width, 4, 2, "same", transpose=False, batch_norm=i > 0,
-                  activation=activation, init_std=init_std, gamma_std=gamma_std,
-                  bn_epsilon=bn_epsilon, name=f"down{i}")
-        for i, width in enumerate(widths)
+      ConvBlock(
+        rank,
+        width,
+        4,
+        2,
+        "same",
+        transpose=False,
+        batch_norm=i > 0,
+        activation=activation,
+        init_std=init_std,
+        gamma_std=gamma_std,
+        bn_epsilon=bn_epsilon,
+        name=f"down{i}",
+      )
+      for i, width in enumerate(widths)
     ]
 
   def call(self, x, training=False):
@@ -161,10 +227,13 @@ def output_head(rank, filters, activation, init_std, name):
   The activation runs in float32 so that a mixed-precision generator still emits float32
   videos and masks.
   """
-  return keras.Sequential([
+  return keras.Sequential(
+    [
       conv(rank, filters, 4, 2, "same", init_std, transpose=True),
       keras.layers.Activation(activation, dtype="float32"),
-  ], name=name)
+    ],
+    name=name,
+  )
 
 
 def heads_on_one_input(hidden, heads):

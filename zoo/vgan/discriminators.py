@@ -18,8 +18,7 @@ CLASSIFIER_MODES = ("finetune", "last_layer", "random_init")
 
 def _check_video_shape(video_shape):
   if len(video_shape) != 4:
-    raise ValueError(
-        f"Expected video_shape (T, H, W, C), received {tuple(video_shape)!r}.")
+    raise ValueError(f"Expected video_shape (T, H, W, C), received {tuple(video_shape)!r}.")
   return tuple(int(s) for s in video_shape)
 
 
@@ -34,21 +33,27 @@ class _TrunkModel(base.SymbolicBuild, keras.Model):
       raise ValueError(f"Expected at least one trunk width, received {widths!r}.")
     self.init_std = float(init_std)
     self.gamma_std = float(gamma_std)
-    self.trunk = blocks.DownStack(3, self.widths, activation="leaky_relu",
-                                  init_std=init_std, gamma_std=gamma_std, name="trunk")
+    self.trunk = blocks.DownStack(
+      3, self.widths, activation="leaky_relu", init_std=init_std, gamma_std=gamma_std, name="trunk"
+    )
     self.final_kernel = blocks.final_kernel(self.video_shape, len(self.widths))
     # float32 so that mixed-precision logits come out in float32.
-    self.final = blocks.conv(3, outputs, self.final_kernel, 1, "valid", init_std,
-                             dtype="float32", name="final")
+    self.final = blocks.conv(
+      3, outputs, self.final_kernel, 1, "valid", init_std, dtype="float32", name="final"
+    )
     self.outputs_dim = int(outputs)
 
   def _head(self, features):
     return tf.reshape(self.final(features), [-1, self.outputs_dim])
 
   def _base_config(self):
-    return {"name": self.name, "video_shape": list(self.video_shape),
-            "widths": list(self.widths), "init_std": self.init_std,
-            "gamma_std": self.gamma_std}
+    return {
+      "name": self.name,
+      "video_shape": list(self.video_shape),
+      "widths": list(self.widths),
+      "init_std": self.init_std,
+      "gamma_std": self.gamma_std,
+    }
 
 
 @registry.register("vgan_discriminator")
@@ -72,8 +77,9 @@ class Discriminator(_TrunkModel):
     gamma_std: std of the BN gamma initializer (around 1).
   """
 
-  def __init__(self, video_shape=VIDEO_SHAPE, widths=WIDTHS, init_std=0.01, gamma_std=0.02,
-               **kwargs):
+  def __init__(
+    self, video_shape=VIDEO_SHAPE, widths=WIDTHS, init_std=0.01, gamma_std=0.02, **kwargs
+  ):
     super().__init__(video_shape, widths, 1, init_std, gamma_std, **kwargs)
 
   def call(self, video, condition=None, training=False):
@@ -93,8 +99,14 @@ class ImageToVideoDiscriminator(Discriminator):
   condition is ignored), as in that code.
   """
 
-  def __init__(self, video_shape=VIDEO_SHAPE, widths=(128, 256, 512, 1024), init_std=0.01,
-               gamma_std=0.02, **kwargs):
+  def __init__(
+    self,
+    video_shape=VIDEO_SHAPE,
+    widths=(128, 256, 512, 1024),
+    init_std=0.01,
+    gamma_std=0.02,
+    **kwargs,
+  ):
     super().__init__(video_shape, widths, init_std, gamma_std, **kwargs)
 
 
@@ -122,8 +134,17 @@ class ActionClassifier(_TrunkModel):
     video_shape, widths, init_std, gamma_std: as `Discriminator`.
   """
 
-  def __init__(self, num_classes=101, mode="finetune", dropout=0.5, video_shape=VIDEO_SHAPE,
-               widths=WIDTHS, init_std=0.01, gamma_std=0.02, **kwargs):
+  def __init__(
+    self,
+    num_classes=101,
+    mode="finetune",
+    dropout=0.5,
+    video_shape=VIDEO_SHAPE,
+    widths=WIDTHS,
+    init_std=0.01,
+    gamma_std=0.02,
+    **kwargs,
+  ):
     if mode not in CLASSIFIER_MODES:
       raise ValueError(f"Expected mode in {CLASSIFIER_MODES}, received {mode!r}.")
     super().__init__(video_shape, widths, num_classes, init_std, gamma_std, **kwargs)
@@ -141,17 +162,25 @@ class ActionClassifier(_TrunkModel):
   def load_trunk_from(self, discriminator):
     """Copies the trunk weights (convs and BN, moving statistics included) of a discriminator."""
     if tuple(discriminator.widths) != self.widths:
-      raise ValueError(f"Expected a discriminator with widths {self.widths}, received "
-                       f"{tuple(discriminator.widths)}.")
+      raise ValueError(
+        f"Expected a discriminator with widths {self.widths}, received "
+        f"{tuple(discriminator.widths)}."
+      )
     for model in (self, discriminator):
       if not model.built:
         model.build((None,) + model.video_shape)
     for target, source in zip(self.trunk.weights, discriminator.trunk.weights, strict=True):
       if tuple(target.shape) != tuple(source.shape):
-        raise ValueError(f"Expected weight {source.path} of shape {tuple(target.shape)}, "
-                         f"received {tuple(source.shape)}.")
+        raise ValueError(
+          f"Expected weight {source.path} of shape {tuple(target.shape)}, "
+          f"received {tuple(source.shape)}."
+        )
       target.assign(source)
 
   def get_config(self):
-    return {**self._base_config(), "num_classes": self.num_classes, "mode": self.mode,
-            "dropout": self.dropout_rate}
+    return {
+      **self._base_config(),
+      "num_classes": self.num_classes,
+      "mode": self.mode,
+      "dropout": self.dropout_rate,
+    }

@@ -44,9 +44,16 @@ class VideoTrunk(keras.layers.Layer):
 
   def __init__(self, widths=VIDEO_WIDTHS, init_std=0.01, gamma_std=0.02, **kwargs):
     super().__init__(**kwargs)
-    self.stack = blocks.UpStack(3, widths, first_kernel=(2, 4, 4), first_strides=1,
-                                first_padding="valid", init_std=init_std,
-                                gamma_std=gamma_std, name="stack")
+    self.stack = blocks.UpStack(
+      3,
+      widths,
+      first_kernel=(2, 4, 4),
+      first_strides=1,
+      first_padding="valid",
+      init_std=init_std,
+      gamma_std=gamma_std,
+      name="stack",
+    )
 
   def call(self, z, training=False):
     x = tf.reshape(z, [-1, 1, 1, 1, z.shape[-1]])
@@ -63,9 +70,16 @@ class BackgroundStream(keras.layers.Layer):
 
   def __init__(self, widths=BACKGROUND_WIDTHS, init_std=0.01, gamma_std=0.02, **kwargs):
     super().__init__(**kwargs)
-    self.stack = blocks.UpStack(2, widths, first_kernel=4, first_strides=1,
-                                first_padding="valid", init_std=init_std,
-                                gamma_std=gamma_std, name="stack")
+    self.stack = blocks.UpStack(
+      2,
+      widths,
+      first_kernel=4,
+      first_strides=1,
+      first_padding="valid",
+      init_std=init_std,
+      gamma_std=gamma_std,
+      name="stack",
+    )
     self.head = blocks.output_head(2, 3, "tanh", init_std, name="image")
 
   def call(self, z, training=False):
@@ -95,8 +109,7 @@ class OneStreamGenerator(base.SymbolicBuild, keras.Model):
   condition = None
   streams = ()
 
-  def __init__(self, latent_dim=100, widths=VIDEO_WIDTHS, init_std=0.01, gamma_std=0.02,
-               **kwargs):
+  def __init__(self, latent_dim=100, widths=VIDEO_WIDTHS, init_std=0.01, gamma_std=0.02, **kwargs):
     super().__init__(**kwargs)
     self.latent_dim = int(latent_dim)
     self.video_shape = video_shape_for(len(widths))
@@ -110,8 +123,13 @@ class OneStreamGenerator(base.SymbolicBuild, keras.Model):
     return self.video_head(self.trunk(z, training=training))
 
   def get_config(self):
-    return {"name": self.name, "latent_dim": self.latent_dim, "widths": list(self.widths),
-            "init_std": self.init_std, "gamma_std": self.gamma_std}
+    return {
+      "name": self.name,
+      "latent_dim": self.latent_dim,
+      "widths": list(self.widths),
+      "init_std": self.init_std,
+      "gamma_std": self.gamma_std,
+    }
 
 
 @registry.register("vgan_two_stream")
@@ -140,21 +158,28 @@ class TwoStreamGenerator(base.SymbolicBuild, keras.Model):
   condition = None
   streams = STREAMS
 
-  def __init__(self, latent_dim=100, widths=VIDEO_WIDTHS, background_widths=BACKGROUND_WIDTHS,
-               init_std=0.01, gamma_std=0.02, **kwargs):
+  def __init__(
+    self,
+    latent_dim=100,
+    widths=VIDEO_WIDTHS,
+    background_widths=BACKGROUND_WIDTHS,
+    init_std=0.01,
+    gamma_std=0.02,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.latent_dim = int(latent_dim)
     self.video_shape = video_shape_for(len(widths))
     self.widths = tuple(int(w) for w in widths)
-    self.background_widths = _check_widths("background_widths", background_widths,
-                                           len(self.widths))
+    self.background_widths = _check_widths("background_widths", background_widths, len(self.widths))
     self.init_std = float(init_std)
     self.gamma_std = float(gamma_std)
     self.trunk = VideoTrunk(self.widths, init_std, gamma_std, name="trunk")
     self.video_head = blocks.output_head(3, 3, "tanh", init_std, name="video")
     self.mask_head = blocks.output_head(3, 1, "sigmoid", init_std, name="mask")
-    self.background = BackgroundStream(self.background_widths, init_std, gamma_std,
-                                       name="background")
+    self.background = BackgroundStream(
+      self.background_widths, init_std, gamma_std, name="background"
+    )
 
   def call(self, z, training=False, return_streams=False):
     hidden = self.trunk(z, training=training)
@@ -163,9 +188,14 @@ class TwoStreamGenerator(base.SymbolicBuild, keras.Model):
     return _two_stream_outputs(foreground, background, mask, return_streams)
 
   def get_config(self):
-    return {"name": self.name, "latent_dim": self.latent_dim, "widths": list(self.widths),
-            "background_widths": list(self.background_widths), "init_std": self.init_std,
-            "gamma_std": self.gamma_std}
+    return {
+      "name": self.name,
+      "latent_dim": self.latent_dim,
+      "widths": list(self.widths),
+      "background_widths": list(self.background_widths),
+      "init_std": self.init_std,
+      "gamma_std": self.gamma_std,
+    }
 
 
 def _two_stream_outputs(foreground, background, mask, return_streams):
@@ -173,10 +203,10 @@ def _two_stream_outputs(foreground, background, mask, return_streams):
   if not return_streams:
     return video
   return {
-      "video": video,
-      "foreground": foreground,
-      "background": tf.broadcast_to(background[:, tf.newaxis], tf.shape(foreground)),
-      "mask": mask,
+    "video": video,
+    "foreground": foreground,
+    "background": tf.broadcast_to(background[:, tf.newaxis], tf.shape(foreground)),
+    "mask": mask,
   }
 
 
@@ -209,27 +239,54 @@ class ImageToVideoGenerator(base.SymbolicBuild, keras.Model):
   condition = "image"
   streams = STREAMS
 
-  def __init__(self, encoder_widths=(128, 256, 512, 1024), widths=(1024, 512, 256, 128),
-               background_widths=(512, 256, 128), init_std=0.01, gamma_std=0.02, **kwargs):
+  def __init__(
+    self,
+    encoder_widths=(128, 256, 512, 1024),
+    widths=(1024, 512, 256, 128),
+    background_widths=(512, 256, 128),
+    init_std=0.01,
+    gamma_std=0.02,
+    **kwargs,
+  ):
     super().__init__(**kwargs)
     self.video_shape = video_shape_for(len(widths))
     self.widths = tuple(int(w) for w in widths)
     self.encoder_widths = _check_widths("encoder_widths", encoder_widths, len(self.widths))
-    self.background_widths = _check_widths("background_widths", background_widths,
-                                           len(self.widths) - 1)
+    self.background_widths = _check_widths(
+      "background_widths", background_widths, len(self.widths) - 1
+    )
     self.init_std = float(init_std)
     self.gamma_std = float(gamma_std)
-    self.encoder = blocks.DownStack(2, self.encoder_widths, activation="relu",
-                                    init_std=init_std, gamma_std=gamma_std, name="encoder")
-    self.trunk = blocks.UpStack(3, self.widths, first_kernel=(2, 1, 1),
-                                first_strides=(2, 1, 1), first_padding="valid",
-                                init_std=init_std, gamma_std=gamma_std, name="trunk")
+    self.encoder = blocks.DownStack(
+      2,
+      self.encoder_widths,
+      activation="relu",
+      init_std=init_std,
+      gamma_std=gamma_std,
+      name="encoder",
+    )
+    self.trunk = blocks.UpStack(
+      3,
+      self.widths,
+      first_kernel=(2, 1, 1),
+      first_strides=(2, 1, 1),
+      first_padding="valid",
+      init_std=init_std,
+      gamma_std=gamma_std,
+      name="trunk",
+    )
     self.video_head = blocks.output_head(3, 3, "tanh", init_std, name="video")
     self.mask_head = blocks.output_head(3, 1, "sigmoid", init_std, name="mask")
-    self.background = blocks.UpStack(2, self.background_widths, first_kernel=4,
-                                     first_strides=2, first_padding="same",
-                                     init_std=init_std, gamma_std=gamma_std,
-                                     name="background")
+    self.background = blocks.UpStack(
+      2,
+      self.background_widths,
+      first_kernel=4,
+      first_strides=2,
+      first_padding="same",
+      init_std=init_std,
+      gamma_std=gamma_std,
+      name="background",
+    )
     self.background_head = blocks.output_head(2, 3, "tanh", init_std, name="background_image")
 
   def call(self, image, training=False, return_streams=False):
@@ -240,6 +297,11 @@ class ImageToVideoGenerator(base.SymbolicBuild, keras.Model):
     return _two_stream_outputs(foreground, background, mask, return_streams)
 
   def get_config(self):
-    return {"name": self.name, "encoder_widths": list(self.encoder_widths),
-            "widths": list(self.widths), "background_widths": list(self.background_widths),
-            "init_std": self.init_std, "gamma_std": self.gamma_std}
+    return {
+      "name": self.name,
+      "encoder_widths": list(self.encoder_widths),
+      "widths": list(self.widths),
+      "background_widths": list(self.background_widths),
+      "init_std": self.init_std,
+      "gamma_std": self.gamma_std,
+    }

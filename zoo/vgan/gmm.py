@@ -23,10 +23,16 @@ def fit_gmm(codes, num_components=256, seed=0):
 
   codes = np.asarray(codes, np.float64)
   if codes.ndim != 2 or codes.shape[0] < num_components:
-    raise ValueError(f"Expected codes [N, D] with N >= num_components ({num_components}), "
-                     f"received shape {codes.shape}.")
-  gmm = mixture.GaussianMixture(n_components=num_components, covariance_type="full",
-                                random_state=seed)
+    raise ValueError(
+      f"Expected codes [N, D] with N >= num_components ({num_components}), "
+      f"received shape {codes.shape}."
+    )
+  gmm = mixture.GaussianMixture(
+    n_components=num_components, covariance_type="full", random_state=seed
+  )
   gmm.fit(codes)
-  return (gmm.weights_.astype(np.float32), gmm.means_.astype(np.float32),
-          np.linalg.cholesky(gmm.covariances_).astype(np.float32))
+  return (
+    gmm.weights_.astype(np.float32),
+    gmm.means_.astype(np.float32),
+    np.linalg.cholesky(gmm.covariances_).astype(np.float32),
+  )

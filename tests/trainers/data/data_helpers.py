@@ -23,8 +23,7 @@ def data_config(**overrides):
 
 def index_clip(num_frames, height, width):
   """uint8 [T, H, W, 3] whose pixels say which frame, row and column they come from."""
-  t, y, x = np.meshgrid(np.arange(num_frames), np.arange(height), np.arange(width),
-                        indexing="ij")
+  t, y, x = np.meshgrid(np.arange(num_frames), np.arange(height), np.arange(width), indexing="ij")
   return np.stack([R_STEP * t, G_STEP * y, B_STEP * x], -1).astype(np.uint8)
 
 
@@ -37,8 +36,10 @@ def decode_index(video):
 def write_shards(prefix, examples, num_shards=1, gzip=False):
   """Writes tf.train.Examples round robin to `prefix-*-of-*.tfrecord`; returns the glob."""
   options = tf.io.TFRecordOptions(compression_type="GZIP" if gzip else "")
-  writers = [tf.io.TFRecordWriter(record_format.shard_path(prefix, i, num_shards), options)
-             for i in range(num_shards)]
+  writers = [
+    tf.io.TFRecordWriter(record_format.shard_path(prefix, i, num_shards), options)
+    for i in range(num_shards)
+  ]
   for i, example in enumerate(examples):
     writers[i % num_shards].write(example.SerializeToString())
   for w in writers:

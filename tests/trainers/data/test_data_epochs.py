@@ -27,8 +27,18 @@ def _shards(tmp_path):
   prefix = str(tmp_path / "landscape" / "train")
   values = flags.FlagValues()
   make_tfrecords.define_flags(values)
-  values(["make_tfrecords", "--source=synthetic", "--num_clips=40", "--clip_length=2",
-          "--crop=8x8", "--num_shards=2", "--workers=1", f"--output={prefix}"])
+  values(
+    [
+      "make_tfrecords",
+      "--source=synthetic",
+      "--num_clips=40",
+      "--clip_length=2",
+      "--crop=8x8",
+      "--num_shards=2",
+      "--workers=1",
+      f"--output={prefix}",
+    ]
+  )
   assert make_tfrecords.run(values) == 0
   return prefix
 
@@ -50,8 +60,11 @@ def test_epoch_is_the_manifest_clips_over_the_batch(shards):
 def test_override_field_wins_and_missing_manifest_raises(shards, tmp_path):
   os.remove(shards + ".manifest.json")
   c = _landscape_config(shards + "-*")
-  with pytest.raises(ValueError, match=r"Expected the manifest .*train\.manifest\.json.*"
-                                       r"train\.steps_per_epoch"):
+  with pytest.raises(
+    ValueError,
+    match=r"Expected the manifest .*train\.manifest\.json.*"
+    r"train\.steps_per_epoch",
+  ):
     epochs.steps_per_epoch(c)
   # The loop counts the epoch before it builds a model: a missing manifest fails at once.
   with pytest.raises(ValueError, match="Expected the manifest"):
@@ -70,9 +83,17 @@ def test_bair_epoch_comes_from_tfds_split_info(tmp_path):
   builder = tfds.builder("bair_robot_pushing_small", data_dir=c.data.tfds_data_dir)
   os.makedirs(builder.data_dir)
   with open(os.path.join(builder.data_dir, "dataset_info.json"), "w") as f:
-    json.dump({"name": builder.name, "version": str(builder.version),
-               "splits": [{"name": "train", "shardLengths": ["43264"]},
-                          {"name": "test", "shardLengths": ["256"]}]}, f)
+    json.dump(
+      {
+        "name": builder.name,
+        "version": str(builder.version),
+        "splits": [
+          {"name": "train", "shardLengths": ["43264"]},
+          {"name": "test", "shardLengths": ["256"]},
+        ],
+      },
+      f,
+    )
   assert epochs.steps_per_epoch(c) == 5408
   assert optim.schedule_steps(c.optimizer, 5408) == (54_080, 5408)
 

@@ -19,8 +19,9 @@ def test_shard_names_follow_the_convention():
 def test_png_round_trip_is_exact_and_keeps_metadata():
   clip = _clip()
   seg = (np.arange(24 * 32) % 5).reshape(24, 32)
-  example = record_format.encode_clip(clip, "png", fps=12.5, source="a.mp4", start_frame=7,
-                                      label=3, middle_frame=2, segmentation=seg)
+  example = record_format.encode_clip(
+    clip, "png", fps=12.5, source="a.mp4", start_frame=7, label=3, middle_frame=2, segmentation=seg
+  )
   out = record_format.decode_example(example.SerializeToString())
   np.testing.assert_array_equal(out["frames"].numpy(), clip)
   np.testing.assert_array_equal(out["segmentation"].numpy(), seg)
@@ -61,7 +62,8 @@ def test_decode_frames_in_a_graph_with_static_length():
 def test_mosaic_decodes_to_the_frames_of_the_per_frame_layout(height):
   clip = synthetic.clips(3, [0], num_frames=8, height=height, width=32)["video"][0]
   decode = lambda fmt: record_format.decode_example(
-      record_format.encode_clip(clip, fmt, quality=90).SerializeToString())
+    record_format.encode_clip(clip, fmt, quality=90).SerializeToString()
+  )
   png, png_mosaic = decode("png"), decode("png_mosaic")
   np.testing.assert_array_equal(png_mosaic["frames"].numpy(), clip)
   assert png_mosaic["layout"].numpy() == b"mosaic" and png["layout"].numpy() == b"frames"

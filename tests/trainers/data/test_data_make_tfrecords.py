@@ -65,18 +65,29 @@ def _inputs(tmp_path):
 
 def test_cli_writes_shards_and_manifest_and_skips_bad_inputs(tmp_path, inputs):
   out = str(tmp_path / "out" / "train")
-  code, manifest = _run(input=str(inputs), output=out, clip_length=8, num_shards=2, format="png",
-                        min_temporal_variance=0.001)
+  code, manifest = _run(
+    input=str(inputs),
+    output=out,
+    clip_length=8,
+    num_shards=2,
+    format="png",
+    min_temporal_variance=0.001,
+  )
   assert code == 0
   # a.mp4: 20 frames -> 2 clips; b.gif: 12 -> 1; c/: 10 -> 1; d/ dropped as static.
   clips = {os.path.basename(s["path"]): s["num_clips"] for s in manifest["sources"]}
   assert clips == {"a.mp4": 2, "b.gif": 1, "c": 1, "d": 0}
   assert manifest["num_clips"] == 4 and manifest["dropped_low_variance"] == 1
   assert [os.path.basename(s["path"]) for s in manifest["skipped"]] == ["bad.mp4"]
-  assert [s["path"] for s in manifest["shards"]] == ["train-00000-of-00002.tfrecord",
-                                                     "train-00001-of-00002.tfrecord"]
+  assert [s["path"] for s in manifest["shards"]] == [
+    "train-00000-of-00002.tfrecord",
+    "train-00001-of-00002.tfrecord",
+  ]
   assert sorted(os.listdir(tmp_path / "out")) == [
-      "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord", "train.manifest.json"]
+    "train-00000-of-00002.tfrecord",
+    "train-00001-of-00002.tfrecord",
+    "train.manifest.json",
+  ]
   records = _records(out + "-*")
   assert len(records) == 4 and all(int(r["num_frames"]) == 8 for r in records)
   (folder,) = [r for r in records if r["source"].numpy().decode().endswith("c")]
@@ -89,8 +100,18 @@ def test_cli_exit_code_is_nonzero_when_nothing_is_written(tmp_path, inputs):
   assert code == 1 and manifest["num_clips"] == 0 and manifest["num_skipped"] == 1
   assert not glob.glob(out + "-*")
   result = subprocess.run(
-      [sys.executable, "-m", "trainers.data.make_tfrecords", f"--input={inputs}/bad*.mp4",
-       f"--output={out}2"], cwd=ROOT, capture_output=True, text=True, check=False)
+    [
+      sys.executable,
+      "-m",
+      "trainers.data.make_tfrecords",
+      f"--input={inputs}/bad*.mp4",
+      f"--output={out}2",
+    ],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    check=False,
+  )
   assert result.returncode == 1 and "bad.mp4" in result.stderr
 
 
@@ -98,9 +119,18 @@ def test_cli_list_file_stride_resize_crop_and_gzip(tmp_path, inputs):
   listing = tmp_path / "list.txt"
   listing.write_text(f"{inputs / 'c'}\n# a comment\n{inputs / 'missing.mp4'}\n")
   out = str(tmp_path / "g")
-  code, manifest = _run(input=str(listing), output=out, clip_length=3, frame_stride=3,
-                        clips_per_video=2, resize=8, crop="8x10", num_shards=1, gzip=True,
-                        format="png")
+  code, manifest = _run(
+    input=str(listing),
+    output=out,
+    clip_length=3,
+    frame_stride=3,
+    clips_per_video=2,
+    resize=8,
+    crop="8x10",
+    num_shards=1,
+    gzip=True,
+    format="png",
+  )
   assert code == 0 and manifest["num_skipped"] == 1 and manifest["compression"] == "GZIP"
   records = _records(out + "-*", "GZIP")
   # 10 frames, span 7: two evenly spaced clips start at 0 and 3.
@@ -113,13 +143,27 @@ def test_cli_list_file_stride_resize_crop_and_gzip(tmp_path, inputs):
 def test_cli_reads_vgan_clips_and_writes_synthetic_clips(tmp_path):
   column = index_clip(8, 16, 16).reshape(8 * 16, 16, 3)  # Frames stacked vertically.
   Image.fromarray(column).save(tmp_path / "v.png")
-  code, manifest = _run(input=str(tmp_path / "v.png"), output=str(tmp_path / "v"), clip_length=8,
-                        vgan_frame_height=16, num_shards=1, format="png")
+  code, manifest = _run(
+    input=str(tmp_path / "v.png"),
+    output=str(tmp_path / "v"),
+    clip_length=8,
+    vgan_frame_height=16,
+    num_shards=1,
+    format="png",
+  )
   assert code == 0 and manifest["num_clips"] == 1
-  np.testing.assert_array_equal(_records(str(tmp_path / "v-*"))[0]["frames"].numpy(),
-                                index_clip(8, 16, 16))
-  code, manifest = _run(source="synthetic", num_clips=5, clip_length=4, crop="16x24",
-                        output=str(tmp_path / "s"), num_shards=2, format="png")
+  np.testing.assert_array_equal(
+    _records(str(tmp_path / "v-*"))[0]["frames"].numpy(), index_clip(8, 16, 16)
+  )
+  code, manifest = _run(
+    source="synthetic",
+    num_clips=5,
+    clip_length=4,
+    crop="16x24",
+    output=str(tmp_path / "s"),
+    num_shards=2,
+    format="png",
+  )
   assert code == 0 and manifest["num_clips"] == 5
   records = _records(str(tmp_path / "s-*"))
   expected = synthetic.clips(0, range(5), 4, 16, 24)
@@ -132,8 +176,9 @@ def test_cli_writes_jpeg_mosaics_that_decode_as_the_per_frame_jpegs(tmp_path, in
   records = {}
   for fmt in ("jpeg", "jpeg_mosaic"):
     out = str(tmp_path / fmt / "train")
-    code, manifest = _run(input=str(inputs / "c"), output=out, clip_length=5, num_shards=1,
-                          format=fmt)
+    code, manifest = _run(
+      input=str(inputs / "c"), output=out, clip_length=5, num_shards=1, format=fmt
+    )
     assert code == 0 and manifest["options"]["fmt"] == fmt and manifest["num_clips"] == 2
     records[fmt] = _records(out + "-*")
   for frames, mosaic in zip(records["jpeg"], records["jpeg_mosaic"], strict=True):
@@ -158,8 +203,14 @@ def test_segmenter_writes_the_conditioning_frames_segmentation(tmp_path, inputs)
   the pipeline then hands it out beside that frame (the segmentation model's batch)."""
   segmenter = segmenter_helpers.save(tmp_path / "segmenter")  # 4 classes
   out = str(tmp_path / "seg" / "train")
-  code, manifest = _run(input=str(inputs / "c"), output=out, clip_length=5, num_shards=1,
-                        format="png", segmenter=segmenter)
+  code, manifest = _run(
+    input=str(inputs / "c"),
+    output=out,
+    clip_length=5,
+    num_shards=1,
+    format="png",
+    segmenter=segmenter,
+  )
   assert code == 0 and manifest["num_clips"] == 2  # c/: 10 frames -> 2 clips of 5
   summary = manifest["segmentation"]
   assert summary["segmenter"] == segmenter and manifest["options"]["segmenter"] == segmenter
@@ -172,31 +223,51 @@ def test_segmenter_writes_the_conditioning_frames_segmentation(tmp_path, inputs)
     photo = record["frames"][2].numpy()
     want = segment(photo[None].astype(np.float32) / 127.5 - 1.0)[0].numpy()
     np.testing.assert_array_equal(record["segmentation"].numpy(), want)
-  cfg = data_config(source="tfrecord", train_files=out + "-*", eval_files=out + "-*",
-                    num_frames=3, frame_stride=2, height=16, width=24,
-                    outputs=("middle_frame", "segmentation"))
+  cfg = data_config(
+    source="tfrecord",
+    train_files=out + "-*",
+    eval_files=out + "-*",
+    num_frames=3,
+    frame_stride=2,
+    height=16,
+    width=24,
+    outputs=("middle_frame", "segmentation"),
+  )
   (batch,) = batches(pipeline.make_dataset(cfg, 2, False))
   np.testing.assert_array_equal(batch["segmentation"], segment(batch["middle_frame"]).numpy())
 
 
 def test_segmenter_keeps_a_sources_own_segmentation_and_refuses_bad_models(tmp_path):
   segmenter = segmenter_helpers.save(tmp_path / "segmenter")
-  code, manifest = _run(source="synthetic", num_clips=3, clip_length=4, crop="16x16",
-                        num_shards=1, output=str(tmp_path / "syn" / "train"),
-                        segmenter=segmenter)
+  code, manifest = _run(
+    source="synthetic",
+    num_clips=3,
+    clip_length=4,
+    crop="16x16",
+    num_shards=1,
+    output=str(tmp_path / "syn" / "train"),
+    segmenter=segmenter,
+  )
   assert code == 0
   summary = manifest["segmentation"]
   assert (summary["num_from_segmenter"], summary["num_from_source"]) == (0, 3)
-  with pytest.raises(ValueError, match="Expected a segmentation SavedModel directory, "
-                     "received .*nowhere"):
-    _run(source="synthetic", num_clips=1, output=str(tmp_path / "a" / "t"),
-         segmenter=str(tmp_path / "nowhere"))
+  with pytest.raises(
+    ValueError, match="Expected a segmentation SavedModel directory, received .*nowhere"
+  ):
+    _run(
+      source="synthetic",
+      num_clips=1,
+      output=str(tmp_path / "a" / "t"),
+      segmenter=str(tmp_path / "nowhere"),
+    )
   d = tmp_path / "in"
   _frames_folder(str(d / "clip"), index_clip(4, 16, 24))
   halving = segmenter_helpers.save_resizing(tmp_path / "halving")
   out = tmp_path / "b"
-  with pytest.raises(ValueError, match=r"halving.*given frames \[1, 16, 24, 3\] it returned "
-                     r"shape \[1, 8, 12, 3\]"):
-    _run(input=str(d), output=str(out / "t"), clip_length=4, num_shards=1,
-         segmenter=halving)
+  with pytest.raises(
+    ValueError,
+    match=r"halving.*given frames \[1, 16, 24, 3\] it returned "
+    r"shape \[1, 8, 12, 3\]",
+  ):
+    _run(input=str(d), output=str(out / "t"), clip_length=4, num_shards=1, segmenter=halving)
   assert not glob.glob(str(out / "*"))  # stopped: no shard, no temporary file

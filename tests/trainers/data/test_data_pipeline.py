@@ -1,6 +1,5 @@
 """Tests of trainers.data.pipeline on TFRecord shards: clips, crops, sharding, errors, seeds."""
 
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -44,8 +43,15 @@ def test_uint8_to_unit_is_x_over_127_5_minus_1_to_rounding_and_round_trips():
 @pytest.mark.parametrize("fmt", ["png", "png_mosaic"])  # 40-row frames: a 48-row mosaic pitch.
 def test_eval_takes_frames_from_zero_at_stride_and_centre_crop(tmp_path, fmt):
   pattern = write_shards(str(tmp_path / "c"), _index_examples(1, fmt=fmt))
-  cfg = data_config(resize=-1, source="tfrecord", eval_files=pattern, num_frames=4,
-                    frame_stride=3, height=16, width=24)
+  cfg = data_config(
+    resize=-1,
+    source="tfrecord",
+    eval_files=pattern,
+    num_frames=4,
+    frame_stride=3,
+    height=16,
+    width=24,
+  )
   (batch,) = batches(pipeline.make_dataset(cfg, 1, False))
   frame, row, col = decode_index(batch["video"][0])
   np.testing.assert_array_equal(frame[:, 0, 0], [0, 3, 6, 9])
@@ -56,9 +62,16 @@ def test_eval_takes_frames_from_zero_at_stride_and_centre_crop(tmp_path, fmt):
 @pytest.mark.parametrize("fmt", ["png", "png_mosaic"])
 def test_training_crops_are_windows_at_stride_with_random_start_and_flip(tmp_path, fmt):
   pattern = write_shards(str(tmp_path / "c"), _index_examples(4, fmt=fmt))
-  cfg = data_config(resize=-1, source="tfrecord", train_files=pattern, num_frames=4,
-                    frame_stride=3,
-                    height=16, width=24, random_flip=True)
+  cfg = data_config(
+    resize=-1,
+    source="tfrecord",
+    train_files=pattern,
+    num_frames=4,
+    frame_stride=3,
+    height=16,
+    width=24,
+    random_flip=True,
+  )
   starts, flips = set(), set()
   for b in batches(pipeline.make_dataset(cfg, 4, True, seed=5), 4):
     for video in b["video"]:
@@ -77,8 +90,9 @@ def test_training_crops_are_windows_at_stride_with_random_start_and_flip(tmp_pat
 
 def test_training_without_random_flip_keeps_the_layout(tmp_path):
   pattern = write_shards(str(tmp_path / "c"), _index_examples(2, fmt="png_mosaic"))
-  cfg = data_config(resize=-1, source="tfrecord", train_files=pattern, height=16, width=24,
-                    random_flip=False)
+  cfg = data_config(
+    resize=-1, source="tfrecord", train_files=pattern, height=16, width=24, random_flip=False
+  )
   got = batches(pipeline.make_dataset(cfg, 2, True, seed=5), 3)
   assert len(got) == 3
   for b in got:
@@ -90,12 +104,22 @@ def test_training_without_random_flip_keeps_the_layout(tmp_path):
 def test_segmentation_middle_and_first_frame_follow_the_clip(tmp_path, fmt):
   clip = index_clip(20, 40, 48)
   seg = np.tile(np.arange(48), (40, 1))  # Class id = column.
-  examples = [record_format.encode_clip(clip, fmt, segmentation=seg, middle_frame=13),
-              record_format.encode_clip(clip, fmt, segmentation=seg)]
+  examples = [
+    record_format.encode_clip(clip, fmt, segmentation=seg, middle_frame=13),
+    record_format.encode_clip(clip, fmt, segmentation=seg),
+  ]
   pattern = write_shards(str(tmp_path / "s"), examples)
-  cfg = data_config(resize=-1, source="tfrecord", train_files=pattern, eval_files=pattern,
-                    num_frames=4, frame_stride=3, height=16, width=24,
-                    outputs=("segmentation", "middle_frame", "first_frame"))
+  cfg = data_config(
+    resize=-1,
+    source="tfrecord",
+    train_files=pattern,
+    eval_files=pattern,
+    num_frames=4,
+    frame_stride=3,
+    height=16,
+    width=24,
+    outputs=("segmentation", "middle_frame", "first_frame"),
+  )
   (b,) = batches(pipeline.make_dataset(cfg, 2, False))
   assert b["segmentation"].dtype == np.int32 and b["segmentation"].shape == (2, 16, 24)
   assert decode_index(b["middle_frame"])[0][:, 0, 0].tolist() == [13, 3]  # Record's, else (T-1)//2.
@@ -114,8 +138,15 @@ def test_mosaic_and_per_frame_shards_give_the_same_clips(tmp_path):
   clips = {}
   for fmt in ("png", "png_mosaic"):
     pattern = write_shards(str(tmp_path / fmt), _index_examples(6, fmt=fmt, middle_frame=17), 2)
-    cfg = data_config(source="tfrecord", train_files=pattern, num_frames=5, frame_stride=2,
-                      height=24, width=32, outputs=("middle_frame", "label"))
+    cfg = data_config(
+      source="tfrecord",
+      train_files=pattern,
+      num_frames=5,
+      frame_stride=2,
+      height=24,
+      width=32,
+      outputs=("middle_frame", "label"),
+    )
     clips[fmt] = batches(pipeline.make_dataset(cfg, 3, True, seed=3), 4)
   for a, b in zip(clips["png"], clips["png_mosaic"], strict=True):
     assert a.keys() == b.keys()
@@ -126,8 +157,9 @@ def test_mosaic_and_per_frame_shards_give_the_same_clips(tmp_path):
 @pytest.mark.parametrize("fmt", ["png", "png_mosaic"])
 def test_resize_short_side_then_crop(tmp_path, fmt):
   pattern = write_shards(str(tmp_path / "r"), _index_examples(1, height=40, width=80, fmt=fmt))
-  cfg = data_config(source="tfrecord", eval_files=pattern, num_frames=2, height=16, width=16,
-                    resize=20)
+  cfg = data_config(
+    source="tfrecord", eval_files=pattern, num_frames=2, height=16, width=16, resize=20
+  )
   (b,) = batches(pipeline.make_dataset(cfg, 1, False))
   assert b["video"].shape == (1, 2, 16, 16, 3)
   _, row, col = decode_index(b["video"][0, 0])
@@ -137,8 +169,9 @@ def test_resize_short_side_then_crop(tmp_path, fmt):
 
 @pytest.mark.parametrize("num_files", [4, 1])  # By file, and by record when files are few.
 def test_two_input_pipelines_cover_every_clip_once(tmp_path, num_files):
-  pattern = write_shards(str(tmp_path / "p"), _index_examples(8, num_frames=4, height=16,
-                                                               width=16), num_files)
+  pattern = write_shards(
+    str(tmp_path / "p"), _index_examples(8, num_frames=4, height=16, width=16), num_files
+  )
   cfg = data_config(source="tfrecord", eval_files=pattern, outputs=("label",))
   seen = []
   for i in range(2):
@@ -159,8 +192,10 @@ def _corrupt_shard(tmp_path):
 
 
 def _corrupt_mosaic_shard(tmp_path):
-  return _shard_with(tmp_path, record_format.example_from_encoded(
-      [b"\xff\xd8garbage"], 16, 16, layout="mosaic", num_frames=4))
+  return _shard_with(
+    tmp_path,
+    record_format.example_from_encoded([b"\xff\xd8garbage"], 16, 16, layout="mosaic", num_frames=4),
+  )
 
 
 def _two_image_mosaic_shard(tmp_path):
@@ -177,8 +212,9 @@ def _unknown_layout_shard(tmp_path):
 
 
 def _truncated_shard(tmp_path):
-  pattern = write_shards(str(tmp_path / "cut"), _index_examples(4, num_frames=4, height=16,
-                                                                 width=16))
+  pattern = write_shards(
+    str(tmp_path / "cut"), _index_examples(4, num_frames=4, height=16, width=16)
+  )
   path = record_format.shard_path(str(tmp_path / "cut"), 0, 1)
   data = open(path, "rb").read()
   with open(path, "wb") as f:
@@ -187,20 +223,27 @@ def _truncated_shard(tmp_path):
 
 
 def _short_shard(tmp_path):
-  return write_shards(str(tmp_path / "short"), _index_examples(4, num_frames=4, height=16, width=16)
-                      + _index_examples(1, num_frames=3, height=16, width=16))
+  return write_shards(
+    str(tmp_path / "short"),
+    _index_examples(4, num_frames=4, height=16, width=16)
+    + _index_examples(1, num_frames=3, height=16, width=16),
+  )
 
 
-@pytest.mark.parametrize("make, message, num_good", [
+@pytest.mark.parametrize(
+  "make, message, num_good",
+  [
     (_corrupt_shard, "Expected complete JPEG or PNG frames", 3),
     (_corrupt_mosaic_shard, "Expected complete JPEG or PNG frames", 3),
     (_two_image_mosaic_shard, "Expected one mosaic image, received 2", 3),
     (_unknown_layout_shard, "Expected a layout in", 3),
     (_truncated_shard, "truncated or corrupt", 3),
     (_short_shard, "Expected a clip of at least 4 frames", 4),
-])
-def test_corrupt_data_raises_naming_the_file_or_is_skipped_and_counted(tmp_path, make, message,
-                                                                        num_good):
+  ],
+)
+def test_corrupt_data_raises_naming_the_file_or_is_skipped_and_counted(
+  tmp_path, make, message, num_good
+):
   pattern = make(tmp_path)
   (path,) = tf.io.gfile.glob(pattern)
   cfg = data_config(source="tfrecord", eval_files=pattern)
@@ -218,7 +261,7 @@ def test_bytes_damaged_inside_a_jpeg_raise_or_are_dropped_and_counted(tmp_path, 
   good = _index_examples(3, num_frames=4, height=16, width=16, fmt=fmt)
   bad = _index_examples(1, num_frames=4, height=16, width=16, fmt=fmt)[0]
   frames = bad.features.feature["frames"].bytes_list.value
-  frames[0] = frames[0][:len(frames[0]) // 2] + b"\xff\xd9"  # Passes the cheap checks.
+  frames[0] = frames[0][: len(frames[0]) // 2] + b"\xff\xd9"  # Passes the cheap checks.
   pattern = write_shards(str(tmp_path / "d"), good[:2] + [bad] + good[2:])
   cfg = data_config(source="tfrecord", eval_files=pattern)
   with pytest.raises(tf.errors.InvalidArgumentError, match="Invalid JPEG data"):
@@ -237,8 +280,9 @@ def test_stride_can_make_a_clip_too_short(tmp_path):
 
 
 def test_deterministic_mode_repeats_for_a_seed_and_differs_for_another(tmp_path):
-  pattern = write_shards(str(tmp_path / "d"), _index_examples(8, num_frames=12, height=24,
-                                                               width=24), 2)
+  pattern = write_shards(
+    str(tmp_path / "d"), _index_examples(8, num_frames=12, height=24, width=24), 2
+  )
   cfg = data_config(source="tfrecord", train_files=pattern, outputs=("label",), deterministic=True)
   run = lambda seed: batches(pipeline.make_dataset(cfg, 2, True, seed=seed), 3)
   first, again, other = run(1), run(1), run(2)
@@ -254,8 +298,9 @@ def test_missing_outputs_and_sources_are_reported(tmp_path):
   with pytest.raises(tf.errors.InvalidArgumentError, match="Expected a label"):
     batches(pipeline.make_dataset(cfg, 1, False))
   with pytest.raises(ValueError, match="synthetic"):
-    pipeline.make_dataset(data_config(source="tfrecord", eval_files=pattern,
-                                      outputs=("fg_masks",)), 1, False)
+    pipeline.make_dataset(
+      data_config(source="tfrecord", eval_files=pattern, outputs=("fg_masks",)), 1, False
+    )
   with pytest.raises(FileNotFoundError, match="nothing-here"):
     missing = str(tmp_path / "nothing-here*")
     pipeline.make_dataset(data_config(source="tfrecord", eval_files=missing), 1, False)
@@ -264,8 +309,9 @@ def test_missing_outputs_and_sources_are_reported(tmp_path):
 
 
 def test_gzip_shards_are_read_with_compression(tmp_path):
-  pattern = write_shards(str(tmp_path / "g"), _index_examples(2, num_frames=4, height=16, width=16),
-                         gzip=True)
+  pattern = write_shards(
+    str(tmp_path / "g"), _index_examples(2, num_frames=4, height=16, width=16), gzip=True
+  )
   cfg = data_config(source="tfrecord", eval_files=pattern, compression="GZIP")
   assert len(batches(pipeline.make_dataset(cfg, 1, False))) == 2
 
@@ -274,8 +320,9 @@ def test_gzip_shards_are_read_with_compression(tmp_path):
 def test_iterator_checkpoint_resumes_the_same_clips(tmp_path, skip_corrupt):
   # The trainer checkpoints the data iterator; the skip counter (a py_function) must not
   # prevent it.
-  pattern = write_shards(str(tmp_path / "k"), _index_examples(6, num_frames=8, height=16,
-                                                               width=16), 2)
+  pattern = write_shards(
+    str(tmp_path / "k"), _index_examples(6, num_frames=8, height=16, width=16), 2
+  )
   cfg = data_config(source="tfrecord", train_files=pattern, skip_corrupt=skip_corrupt)
   iterator = iter(pipeline.make_dataset(cfg, 2, True, seed=4))
   next(iterator)
@@ -287,8 +334,9 @@ def test_iterator_checkpoint_resumes_the_same_clips(tmp_path, skip_corrupt):
 
 
 def test_non_deterministic_mode_still_delivers_full_batches(tmp_path):
-  pattern = write_shards(str(tmp_path / "n"), _index_examples(4, num_frames=8, height=16,
-                                                               width=16), 2)
+  pattern = write_shards(
+    str(tmp_path / "n"), _index_examples(4, num_frames=8, height=16, width=16), 2
+  )
   cfg = data_config(source="tfrecord", train_files=pattern, deterministic=False)
   got = batches(pipeline.make_dataset(cfg, 3, True), 3)
   assert [b["video"].shape for b in got] == [(3, 4, 16, 16, 3)] * 3

@@ -67,8 +67,13 @@ def test_rotated_video_is_stored_upright_and_described(tmp_path, rotation):
   upright = _quadrants(32, 48, 4)  # landscape as the viewer sees it
   stored = np.ascontiguousarray(np.rot90(upright, -rotation // 90, axes=(1, 2)))
   _write(str(tmp_path / "phone.mp4"), stored, rotation=rotation)
-  code, manifest = _run(input=str(tmp_path / "phone.mp4"), output=str(tmp_path / "out" / "t"),
-                        clip_length=4, num_shards=1, format="png")
+  code, manifest = _run(
+    input=str(tmp_path / "phone.mp4"),
+    output=str(tmp_path / "out" / "t"),
+    clip_length=4,
+    num_shards=1,
+    format="png",
+  )
   assert code == 0 and manifest["num_clips"] == 1
   (source,) = manifest["sources"]
   assert source["rotation"] == rotation and source["fps"] == 10.0
@@ -82,16 +87,21 @@ def test_rotated_video_is_stored_upright_and_described(tmp_path, rotation):
 def test_rotate_tag_and_sample_aspect_ratio_are_honoured(tmp_path):
   upright = _quadrants(32, 48, 4)
   # The old tag counts clockwise: players turn this frame a quarter clockwise.
-  _write(str(tmp_path / "tag.mkv"), np.ascontiguousarray(np.rot90(upright, 1, axes=(1, 2))),
-         tag=90)
+  _write(str(tmp_path / "tag.mkv"), np.ascontiguousarray(np.rot90(upright, 1, axes=(1, 2))), tag=90)
   frame = next(video_io.iter_video(str(tmp_path / "tag.mkv")))
   assert frame.shape == (32, 48, 3) and _close(frame, upright[0])
   # Pixels twice as wide as tall: 24 stored columns show as 48.
   _write(str(tmp_path / "sar.mp4"), _quadrants(32, 24, 4), sar=Fraction(2, 1))
   info = video_io.probe_video(str(tmp_path / "sar.mp4"))
   assert info.pixel_aspect == 2.0 and info.display_size == (32, 48)
-  code, manifest = _run(input=str(tmp_path / "sar.mp4"), output=str(tmp_path / "s"),
-                        clip_length=4, resize=16, num_shards=1, format="png")
+  code, manifest = _run(
+    input=str(tmp_path / "sar.mp4"),
+    output=str(tmp_path / "s"),
+    clip_length=4,
+    resize=16,
+    num_shards=1,
+    format="png",
+  )
   assert code == 0 and manifest["sources"][0]["display_size"] == [32, 48]
   record = _records(str(tmp_path / "s-*"))[0]
   assert record.shape == (4, 16, 24, 3)  # short side 16, the display's 2:3 aspect
@@ -104,6 +114,7 @@ def _records(pattern):
   import tensorflow as tf
 
   from trainers.data import format as record_format
+
   out = []
   for path in sorted(glob.glob(pattern)):
     for r in tf.data.TFRecordDataset(path):
@@ -123,8 +134,9 @@ def test_long_video_is_written_while_it_is_decoded(tmp_path):
   def put(item):
     decoded_at_put.append((item[0], opened[0].stats.frames))
 
-  make_tfrecords.produce_source(source, make_tfrecords.WriterOptions(clip_length=8), put,
-                                on_open=opened.append)
+  make_tfrecords.produce_source(
+    source, make_tfrecords.WriterOptions(clip_length=8), put, on_open=opened.append
+  )
   kinds = [k for k, _ in decoded_at_put]
   assert kinds == ["clip"] * 15 + ["done"]
   first_clip_decoded = decoded_at_put[0][1]
@@ -162,12 +174,13 @@ def test_damaged_video_drops_damaged_clips_and_counts_errors(tmp_path):
     import tensorflow as tf
 
     from trainers.data import format as record_format
+
     for shard in glob.glob(out + "-*"):
       for r in tf.data.TFRecordDataset(shard):
         example = record_format.decode_example(r)
         start = int(example["start_frame"])
         if entries[0].get("decode_errors"):
-          np.testing.assert_allclose(example["frames"].numpy(), clean[start:start + 8], atol=8)
+          np.testing.assert_allclose(example["frames"].numpy(), clean[start : start + 8], atol=8)
         written += 1
   assert counted >= 2 and written > 0  # some flips decode without an error: undetectable
 
@@ -179,9 +192,14 @@ def test_user_mistakes_are_one_line(tmp_path):
   (tmp_path / "file").write_text("")
 
   def cli(*args):
-    return subprocess.run([sys.executable, "-m", "trainers.data.make_tfrecords", *args],
-                          cwd=ROOT, capture_output=True, text=True, check=False,
-                          env={**os.environ, "PYTHONPATH": ROOT})
+    return subprocess.run(
+      [sys.executable, "-m", "trainers.data.make_tfrecords", *args],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      check=False,
+      env={**os.environ, "PYTHONPATH": ROOT},
+    )
 
   result = cli(f"--input={tmp_path}/*.avi", f"--output={tmp_path}/o")
   assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -192,9 +210,12 @@ def test_user_mistakes_are_one_line(tmp_path):
   result = cli(f"--input={tmp_path}/*.avi", f"--output={tmp_path}/o", "-v", "1")
   assert "Traceback" in result.stderr
   sources, skipped = make_tfrecords.resolve_inputs(str(tmp_path / "*.mp4"))
-  assert not sources and skipped == [{"path": str(tmp_path / "x.mp4"), "reason":
-                                      "Expected a video file, received a directory named "
-                                      "like one."}]
+  assert not sources and skipped == [
+    {
+      "path": str(tmp_path / "x.mp4"),
+      "reason": "Expected a video file, received a directory named like one.",
+    }
+  ]
 
 
 def test_manifest_paths_are_absolute_wherever_the_writer_starts(tmp_path, monkeypatch):
@@ -204,8 +225,9 @@ def test_manifest_paths_are_absolute_wherever_the_writer_starts(tmp_path, monkey
   (tmp_path / "list.txt").write_text("videos/a.mp4\n")
   monkeypatch.chdir(tmp_path)
   for spec in ("videos/*.mp4", "list.txt", "videos"):
-    _, manifest = _run(input=spec, output=str(tmp_path / "o" / spec.replace("/", "_")),
-                       clip_length=4, num_shards=1)
+    _, manifest = _run(
+      input=spec, output=str(tmp_path / "o" / spec.replace("/", "_")), clip_length=4, num_shards=1
+    )
     assert [s["path"] for s in manifest["sources"]] == [str(d / "a.mp4")]
 
 
@@ -218,8 +240,9 @@ def test_clips_keep_the_source_frame_rate(tmp_path):
   frames = np.repeat(_quadrants(16, 16), 24, 0)
   _write(str(tmp_path / "a.mp4"), frames, fps=12)
   out = str(tmp_path / "o" / "train")
-  code, manifest = _run(input=str(tmp_path / "a.mp4"), output=out, clip_length=4,
-                        frame_stride=2, num_shards=2)
+  code, manifest = _run(
+    input=str(tmp_path / "a.mp4"), output=out, clip_length=4, frame_stride=2, num_shards=2
+  )
   assert code == 0 and manifest["sources"][0]["fps"] == 12.0
   data = common.base().data
   assert record_format.clip_fps(data) == record_format.SYNTHETIC_FPS == 8.0
@@ -233,12 +256,16 @@ def test_writer_warns_when_frames_are_twice_what_configs_read(tmp_path, caplog):
   largest = make_tfrecords.largest_config_size()
   assert largest >= 64
   _write(str(tmp_path / "big.mp4"), _quadrants(2 * largest, 2 * largest + 16, 4))
-  _run(input=str(tmp_path / "big.mp4"), output=str(tmp_path / "a"), clip_length=4,
-       num_shards=1)
+  _run(input=str(tmp_path / "big.mp4"), output=str(tmp_path / "a"), clip_length=4, num_shards=1)
   assert f"--resize={largest} stores what it needs" in caplog.text
   caplog.clear()
-  _run(input=str(tmp_path / "big.mp4"), output=str(tmp_path / "b"), clip_length=4,
-       num_shards=1, resize=largest)
+  _run(
+    input=str(tmp_path / "big.mp4"),
+    output=str(tmp_path / "b"),
+    clip_length=4,
+    num_shards=1,
+    resize=largest,
+  )
   assert "--resize=" not in caplog.text
 
 
@@ -258,6 +285,5 @@ def test_header_text_that_is_not_utf8_does_not_stop_the_file(tmp_path):
   bad.write_bytes(open(good, "rb").read().replace(b"ZZZZZZZZ", b"\xff\xfe\xfd\xfcZZZZ"))
   with pytest.raises(UnicodeDecodeError):
     av.open(str(bad)).close()
-  code, manifest = _run(input=str(bad), output=str(tmp_path / "o"), clip_length=4,
-                        num_shards=1)
+  code, manifest = _run(input=str(bad), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
   assert code == 0 and manifest["num_clips"] == 1

@@ -61,9 +61,12 @@ def test_frame_stride_speeds_up_the_motion():
 
 
 def test_pipeline_source_outputs_and_train_eval_streams():
-  cfg = data_config(num_frames=8, height=16, width=16,
-                    outputs=("fg_masks", "background", "first_frame", "middle_frame", "label",
-                             "segmentation"))
+  cfg = data_config(
+    num_frames=8,
+    height=16,
+    width=16,
+    outputs=("fg_masks", "background", "first_frame", "middle_frame", "label", "segmentation"),
+  )
   (train,) = batches(pipeline.make_dataset(cfg, 3, True, seed=0), 1)
   assert train["video"].shape == (3, 8, 16, 16, 3) and train["video"].dtype == np.float32
   assert train["video"].min() >= -1.0 and train["video"].max() <= 1.0

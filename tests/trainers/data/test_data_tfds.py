@@ -13,8 +13,9 @@ from trainers.data import pipeline
 @pytest.mark.parametrize("name", ["bair_robot_pushing_small", "moving_mnist", "ucf101"])
 def test_tfds_sources_map_to_the_common_element(name):
   outputs = ("first_frame", "label") if name == "ucf101" else ("first_frame",)
-  cfg = data_config(source=f"tfds:{name}", num_frames=4, frame_stride=2, height=16, width=16,
-                    outputs=outputs)
+  cfg = data_config(
+    source=f"tfds:{name}", num_frames=4, frame_stride=2, height=16, width=16, outputs=outputs
+  )
   with tfds.testing.mock_data(num_examples=4):
     train = batches(pipeline.make_dataset(cfg, 2, True, seed=0), 2)
     evaluation = batches(pipeline.make_dataset(cfg, 2, False))
