@@ -6,6 +6,7 @@ first, a picture, at most 10 KB) and every relative link in it, in the other top
 and in docs/ resolves.
 """
 
+import ast
 import os
 import re
 import subprocess
@@ -164,3 +165,52 @@ def test_relative_links_resolve():
           broken.append(f"{name}: {target} (no heading with anchor #{anchor})")
   assert checked, "Expected relative links in README.md and docs/, received none."
   assert not broken, "Expected every relative link to resolve, received:\n" + "\n".join(broken)
+
+
+# The import graph stays layered: zoo imports nothing of ours, trainers imports zoo (and the
+# configs it loads), export imports zoo and the trainer's IO and CLI plumbing, bench sits on
+# top. Keys: a package; values: the first-party modules it may import (a prefix allows its
+# submodules).
+OURS = ("zoo", "trainers", "export", "configs", "bench")
+ALLOWED = {
+  "zoo": ("zoo",),
+  "configs": ("configs",),
+  "trainers": ("trainers", "zoo", "configs"),
+  "export": (
+    "export",
+    "zoo",
+    "trainers.cli",
+    "trainers.errors",
+    "trainers.workdir",
+    "trainers.data.format",
+    "trainers.data.video_io",
+  ),
+}
+
+
+def _imports(path):
+  with open(path) as f:
+    tree = ast.parse(f.read(), path)
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      yield from (a.name for a in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+      yield from (f"{node.module}.{a.name}" for a in node.names)
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_the_import_graph_is_layered(package):
+  bad, files = [], 0
+  for folder, _, names in os.walk(os.path.join(ROOT, package)):
+    for name in names:
+      if not name.endswith(".py"):
+        continue
+      files += 1
+      path = os.path.join(folder, name)
+      for module in _imports(path):
+        if module.split(".")[0] not in OURS:
+          continue
+        if not any(module == a or module.startswith(a + ".") for a in ALLOWED[package]):
+          bad.append(f"{os.path.relpath(path, ROOT)} imports {module}")
+  assert files, package
+  assert not bad, "\n".join(bad)

@@ -13,16 +13,13 @@ palette, so that it stays small. docs/experiments.md says which run made the com
 
 import argparse
 import os
-import sys
 
 import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from trainers.data import synthetic  # pylint: disable=g-import-not-at-top
-from trainers.data import video_io  # pylint: disable=g-import-not-at-top
+from trainers.data import synthetic
+from trainers.data import video_io
 
 PAD = 2  # video_io.grid's default
 LABEL_ROWS = 12
