@@ -27,16 +27,19 @@ fewer than `--num_videos` clips is an error unless `--allow_fewer_videos`.
 statistics under WORKDIR/eval/real_stats_<network>_<hash>.npz.
 """
 
+from collections.abc import Sequence
 import json
 import math
 import os
 import platform
 import sys
 import time
+from typing import Any
 
 from absl import app
 from absl import flags
 from absl import logging
+import ml_collections
 import numpy as np
 import tensorflow as tf
 
@@ -58,7 +61,7 @@ IS_SPLITS = 10
 EVAL_DIR = "eval"
 
 
-def parse_metrics(metrics, flag="metrics"):
+def parse_metrics(metrics: str | Sequence[str], flag: str = "metrics") -> tuple[str, ...]:
   """Metric names ("fvd,kvd" or a sequence) -> a tuple in METRICS order; unknown ones raise."""
   if isinstance(metrics, str):
     metrics = [m for m in metrics.split(",")]
@@ -284,29 +287,29 @@ def write_scalars(values, step, logdir=None, writer=None):
 
 
 def evaluate(
-  real,
-  fake,
-  metrics=("fvd",),
-  num_videos=fvd.NUM_REAL_CLIPS,
+  real: str | sources_lib.Source | None,
+  fake: str | sources_lib.Source,
+  metrics: str | Sequence[str] = ("fvd",),
+  num_videos: int = fvd.NUM_REAL_CLIPS,
   *,
-  num_frames=fvd.NUM_FRAMES,
-  frame_stride=fvd.FRAME_STRIDE,
-  height=0,
-  width=0,
-  batch_size=fvd.I3D_BATCH_SIZE,
-  seed=0,
-  step=None,
-  i3d=None,
-  i3d_embedder="hub",
-  i3d_checkpoint=None,
-  inception=None,
-  allow_download=True,
-  allow_fewer=False,
-  out=None,
-  tb_dir=None,
-  progress_every=10.0,
-  networks=None,
-):
+  num_frames: int = fvd.NUM_FRAMES,
+  frame_stride: int = fvd.FRAME_STRIDE,
+  height: int = 0,
+  width: int = 0,
+  batch_size: int = fvd.I3D_BATCH_SIZE,
+  seed: int = 0,
+  step: int | None = None,
+  i3d: str | None = None,
+  i3d_embedder: str = "hub",
+  i3d_checkpoint: str | None = None,
+  inception: str | None = None,
+  allow_download: bool = True,
+  allow_fewer: bool = False,
+  out: str | None = None,
+  tb_dir: str | None = None,
+  progress_every: float = 10.0,
+  networks: Networks | None = None,
+) -> dict[str, Any]:
   """Computes `metrics` of `num_videos` fake clips against `num_videos` real ones.
 
   Args:
@@ -568,7 +571,13 @@ def real_embeddings(config, networks, metrics, num_videos, batch_size, cache_dir
   return side
 
 
-def periodic_eval(trainer_or_fake_fn, config, step, writer=None, workdir=None):
+def periodic_eval(
+  trainer_or_fake_fn: Any,
+  config: ml_collections.ConfigDict,
+  step: int,
+  writer: tf.summary.SummaryWriter | None = None,
+  workdir: str | None = None,
+) -> dict[str, float]:
   """The trainer's evaluation every `config.eval.every` steps: metric -> value.
 
   Args:
@@ -728,7 +737,7 @@ def define_flags(flag_values=flags.FLAGS):
   flags.DEFINE_float("progress_every", 10.0, "Seconds between progress lines.", **kw)
 
 
-def run(f):
+def run(f: flags.FlagValues) -> int:
   """Runs the CLI on parsed flag values `f`; returns the exit status (0, 1 bad input, 2 a
   network is unavailable) after printing the result JSON or the error."""
   if bool(f.fake) == bool(f.workdir):

@@ -19,6 +19,7 @@ import threading
 
 from absl import logging
 import keras
+import ml_collections
 import tensorflow as tf
 
 from trainers import errors
@@ -144,7 +145,7 @@ class _StopRequest:
       self._wakeup = None
 
 
-def validate(config):
+def validate(config: ml_collections.ConfigDict) -> None:
   """Checks the config values the loop relies on, before anything is built or written;
   errors (`errors.ConfigError`) name the bad field."""
   t = config.train
@@ -218,7 +219,7 @@ def _crossed(before, after, every):
 class Trainer:
   """State of one run: strategy, task, optimizers, EMA, data, checkpoints, step functions."""
 
-  def __init__(self, config, workdir, lock=False):
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, lock: bool = False):
     """Validates, builds and restores; only then writes the workdir (and with `lock`, first
     takes its lock: `run` does)."""
     validate(config)
@@ -289,7 +290,7 @@ class Trainer:
       self.close()
       raise
 
-  def close(self):
+  def close(self) -> None:
     """Releases the workdir's lock (when this trainer holds it)."""
     if self.lock is not None:
       self.lock.release()
@@ -368,7 +369,7 @@ class Trainer:
     size = self.per_replica_batch // self.config.train.grad_accum
     return tf.nest.map_structure(lambda s: tf.zeros([size] + s.shape[1:], s.dtype), local)
 
-  def current_step(self):
+  def current_step(self) -> int:
     return int(self.step.read_value().numpy())
 
   # --- checkpoints ----------------------------------------------------------------------
@@ -414,7 +415,7 @@ class Trainer:
     if self.restored:
       logging.info("Resumed from %s at step %d.", self.restored, self.current_step())
 
-  def save(self):
+  def save(self) -> None:
     step = self.current_step()
     if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
       return self.manager.latest_checkpoint
@@ -472,7 +473,7 @@ class Trainer:
   def _samples_every(self):
     return self.config.train.sample_every if getattr(self.task, "writes_samples", True) else 0
 
-  def write_samples(self, step):
+  def write_samples(self, step: int) -> None:
     generator = self.ema or self.generator
     if not hasattr(self, "_sample_fn"):
       if self._grid_inputs is None:
@@ -483,7 +484,7 @@ class Trainer:
     summaries.video_summary("samples", grid, step)
 
   # --- the loop -------------------------------------------------------------------------
-  def train(self):
+  def train(self) -> bool:
     """Trains to `train.steps`; returns False if a SIGTERM / Ctrl-C stopped it first (after
     saving a checkpoint), True otherwise."""
     config, t = self.config, self.config.train
@@ -586,7 +587,7 @@ class Trainer:
     self._skips_written = report
 
 
-def run(config, workdir):
+def run(config: ml_collections.ConfigDict, workdir: str) -> Trainer:
   """Trains `config` in `workdir` (resuming if it holds checkpoints), holding the workdir's
   lock; returns the Trainer. Raises TrainingStopped (exit status 128 + signal) when SIGTERM
   or Ctrl-C stopped the run, after its checkpoint was saved."""

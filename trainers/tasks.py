@@ -4,19 +4,29 @@ A task owns its networks (a generator and any number of weighted discriminators)
 the loop two loss functions, `d_loss` and `g_loss`, each computed on one (micro-)batch and
 returning (scalar loss, {term name: scalar}). The loop does the rest: micro-batching,
 distribution, optimizers, EMA, checkpoints. Models differ by config and task, never by a
-copied loop (STYLE.md).
+copied loop.
 """
 
 import inspect
+from typing import Any
 
 from absl import logging
 import keras
+import ml_collections
 import tensorflow as tf
 
 from trainers import losses
 from trainers import workdir as workdir_lib
 from zoo import base
 from zoo import inputs as zoo_inputs
+
+# A batch of the input pipeline: {"video": [B, T, H, W, 3] float32 in [-1, 1], and the
+# outputs the task asked for (first_frame, segmentation, ...)}.
+Batch = dict[str, tf.Tensor]
+# What `generator(...)` takes: z, the condition, or a dict of both (zoo.base.GeneratorSpec).
+GeneratorInputs = Any
+# (scalar loss, {term name: scalar}) of one (micro-)batch.
+LossAndTerms = tuple[tf.Tensor, dict[str, tf.Tensor]]
 
 # The batch key that feeds a generator whose `condition` is "image", by objective.
 CONDITION_KEYS = ("", "first_frame", "middle_frame", "segmentation", "frames")
@@ -76,7 +86,7 @@ class GANTask:
       generated frame `recon_frame` and the conditioning image, on from `recon_start_step`.
   """
 
-  def __init__(self, config):
+  def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
     obj = config.objective
     self.d_loss_fn, self.g_loss_fn = losses.gan_loss(obj.gan_loss)
@@ -124,10 +134,12 @@ class GANTask:
     """Optional dataset outputs this objective reads."""
     return self.condition_keys
 
-  def condition(self, batch):
+  def condition(self, batch: Batch) -> tf.Tensor | None:
     return batch_condition(batch, self.condition_keys, self.contract.key)
 
-  def generator_inputs(self, batch, seed, generator=None):
+  def generator_inputs(
+    self, batch: Batch, seed: tf.Tensor, generator: keras.Model | None = None
+  ) -> GeneratorInputs:
     """z (the batch's "z" when the loop drew it, else drawn from `seed`) and the condition.
 
     `generator`: the task's generator (default) or its EMA twin, of the same contract."""
@@ -137,7 +149,7 @@ class GANTask:
       generator or self.generator, tf.shape(batch["video"])[0], seed, self.condition(batch)
     )
 
-  def build(self, batch):
+  def build(self, batch: Batch) -> None:
     """Creates every variable with one forward pass on `batch` (call inside strategy.scope)."""
     seed = tf.constant([0, 0], tf.int32)
     fake = self.generator(self.generator_inputs(batch, seed), training=False)
@@ -154,7 +166,7 @@ class GANTask:
     out = _f32(out)
     return (out["video"], out) if isinstance(out, dict) else (out, {"video": out})
 
-  def d_loss(self, batch, seed, step):
+  def d_loss(self, batch: Batch, seed: tf.Tensor, step: tf.Tensor) -> LossAndTerms:
     del step
     obj = self.config.objective
     real = tf.cast(batch["video"], tf.float32)
@@ -182,7 +194,7 @@ class GANTask:
     terms["d/total"] = total
     return total, terms
 
-  def g_loss(self, batch, seed, step):
+  def g_loss(self, batch: Batch, seed: tf.Tensor, step: tf.Tensor) -> LossAndTerms:
     obj = self.config.objective
     cond = self.condition(batch)
     fake, streams = self.generate(batch, seed, training=True)
@@ -224,7 +236,7 @@ class GANTask:
     del batch, fake, streams, cond
     return {}
 
-  def clip_discriminator_weights(self):
+  def clip_discriminator_weights(self) -> None:
     bound = self.config.objective.clip_weights
     if bound:
       for d in self.discriminators.values():
@@ -559,14 +571,14 @@ TASKS = {
 }
 
 
-def make_task(config):
+def make_task(config: ml_collections.ConfigDict) -> GANTask | _SupervisedTask:
   name = config.objective.task
   if name not in TASKS:
     raise ValueError(f"Expected objective.task in {sorted(TASKS)}, received {name!r}.")
   return TASKS[name](config)
 
 
-def data_outputs(config):
+def data_outputs(config: ml_collections.ConfigDict) -> tuple[str, ...]:
   """The dataset outputs the config's task reads, without building any network.
 
   The loop makes its input pipeline before the task; this answers for it: a task class's
