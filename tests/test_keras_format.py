@@ -147,7 +147,9 @@ def test_every_registered_network_round_trips_through_keras_format(tmp_path):
     video = tf.random.stateless_uniform(shape, [3, 4], -1.0, 1.0)
     covered.add(registered)
     cases.append(_save_case(tmp_path, len(cases), registered, model, [video], {}))
-  missing = sorted(set(registry.names()) - covered)
+  # The zoo's own names (tests register tiny networks of their own in the same registry).
+  zoo_names = {n for n in registry.names() if registry.get(n).__module__.startswith("zoo.")}
+  missing = sorted(zoo_names - covered)
   assert not missing, f"registered networks that no config or EXTRA entry builds: {missing}"
   (tmp_path / "cases.json").write_text(json.dumps(cases))
 
