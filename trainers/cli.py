@@ -66,7 +66,13 @@ def _wants_traceback(argv: Sequence[str]) -> bool:
 
 
 # OS errors that name a path the user gave: reported as the user's mistake, not a bug.
-PATH_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+PATH_ERRORS = (
+  FileExistsError,  # an output that exists (export without --overwrite)
+  FileNotFoundError,
+  IsADirectoryError,
+  NotADirectoryError,
+  PermissionError,
+)
 
 
 def fail(error: BaseException, argv: Sequence[str] | None = None) -> NoReturn:

@@ -14,8 +14,10 @@ import tensorflow as tf
 import test_export_helpers as helpers
 
 from export import animate as animate_lib
+from export import export as export_lib
 from export import preprocess
 from export import sample as sample_lib
+from trainers import cli as trainers_cli
 from trainers.data import video_io
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -173,3 +175,16 @@ def test_cli_process_reports_a_bad_image(tmp_path):
   )
   assert proc.returncode != 0
   assert "Expected an image file Pillow can read" in proc.stderr and "broken.jpg" in proc.stderr
+
+
+def test_export_to_an_existing_target_is_one_line(workdirs, tmp_path, capsys):
+  out = tmp_path / "out"
+  (out / "test_export_two_stream" / "1").mkdir(parents=True)
+  argv = ["export", f"--workdir={workdirs['two_stream']}", f"--out={out}", "--formats=saved_model"]
+  with flagsaver.flagsaver(), pytest.raises(SystemExit) as info:
+    trainers_cli.run(export_lib.main, argv=argv)
+  assert info.value.code == trainers_cli.EXIT_USER_ERROR
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err[-1].startswith("export: error: Expected ") and "--overwrite" in err[-1], err
+  assert not any("Traceback" in line for line in err)
+  assert os.listdir(out / "test_export_two_stream" / "1") == []  # untouched
