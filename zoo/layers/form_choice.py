@@ -17,6 +17,7 @@ variable `VIDEOGAN_CONV_FORMS`, else "auto":
 """
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -88,6 +89,7 @@ def cache_path():
   return os.path.join(directory, f"forms-{name[:120]}.json")
 
 
+@functools.cache
 def _device_name():
   """The device eager ops run on by default: the first GPU's name, else the CPU's model."""
   gpus = tf.config.list_physical_devices("GPU")

@@ -122,7 +122,8 @@ def _fast_path(
   groups=1,
   data_format="channels_last",
 ):
-  """Whether a convolution between X of `x_shape` and Y takes one of this module's forms."""
+  """Whether a convolution between X of `x_shape` and Y may take this module's forms ("k4 s2"
+  same, and the policy allows another form than TF's)."""
   strides = tuple(strides) if isinstance(strides, (list, tuple)) else (strides,) * 3
   dilation = (
     tuple(dilation_rate) if isinstance(dilation_rate, (list, tuple)) else (dilation_rate,) * 3
@@ -325,8 +326,8 @@ class _StridedLayer:
 
 @keras.saving.register_keras_serializable(package="zoo")
 class Conv3D(_StridedLayer, keras.layers.Conv3D):
-  """`keras.layers.Conv3D`; "k4 s2" with few input channels or a small output in this module's
-  forms (sub-pixel input gradient, patch forward and filter gradient)."""
+  """`keras.layers.Conv3D`; "k4 s2" in this module's forms where they run faster (sub-pixel
+  input gradient, patch forward and filter gradient)."""
 
   def _takes(self, input_shape):
     return _fast_path(
@@ -345,8 +346,8 @@ class Conv3D(_StridedLayer, keras.layers.Conv3D):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class Conv3DTranspose(_StridedLayer, keras.layers.Conv3DTranspose):
-  """`keras.layers.Conv3DTranspose`; "k4 s2" into few channels or from a small input in this
-  module's forms (sub-pixel forward, patch gradients)."""
+  """`keras.layers.Conv3DTranspose`; "k4 s2" in this module's forms where they run faster
+  (sub-pixel forward, patch gradients)."""
 
   def _takes(self, input_shape):
     return self.output_padding is None and _fast_path(
