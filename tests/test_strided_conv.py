@@ -100,8 +100,10 @@ def test_wide_transposed_with_few_positions_matches_keras():
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_second_derivative_matches_keras():
-  """A gradient penalty through the conv (WGAN-GP's) differentiates through the sub-pixel form."""
+@pytest.mark.parametrize("form", ["rules", "subpixel", "patch"])
+def test_second_derivative_matches_keras(policy, form):
+  """A gradient penalty through the conv (WGAN-GP's) differentiates through each form."""
+  policy(form)
   ours, ref, x = _pair(False, 4, (2, 4, 4, 4, 3))
 
   def penalty_grad(layer):
