@@ -146,7 +146,7 @@ def test_auto_measures_once_and_remembers_across_restarts(policy, monkeypatch):
   choices = json.loads(path.read_text())
   assert {key.split()[0] for key in choices} == {"forward", "transpose", "filter_gradient"}
 
-  def no_measuring(run):
+  def no_measuring(run, slow):
     raise AssertionError("Expected the remembered choice, a form was measured.")
 
   monkeypatch.setattr(form_choice, "_CHOOSERS", {})

@@ -44,6 +44,14 @@ def test_picks_the_faster_form_once(tmp_path):
   assert entry["form"] == "fast" and entry["ms"]["slow"] > entry["ms"]["fast"]
 
 
+def test_a_clearly_slower_form_is_not_timed_past_its_warm_up(tmp_path):
+  chooser = form_choice.Chooser(str(tmp_path / "forms.json"))
+  forms = _Forms()
+  fast_first = dict(reversed(forms.candidates().items()))
+  assert chooser.choose("k", fast_first) == "fast"
+  assert forms.calls["slow"] == 1 and forms.calls["fast"] >= 2
+
+
 def test_choice_survives_a_restart(tmp_path):
   path = str(tmp_path / "forms.json")
   assert form_choice.Chooser(path).choose("k", _Forms().candidates()) == "fast"
@@ -53,7 +61,7 @@ def test_choice_survives_a_restart(tmp_path):
 
 def test_native_is_kept_unless_clearly_faster(tmp_path, monkeypatch):
   """Another form replaces TF's op only when NATIVE_MARGIN faster (timings here are given)."""
-  monkeypatch.setattr(form_choice, "_median_secs", lambda run: run())
+  monkeypatch.setattr(form_choice, "_median_secs", lambda run, slow: run())
   chooser = form_choice.Chooser(str(tmp_path / "forms.json"))
   native = form_choice.NATIVE
   assert chooser.choose("a", {native: lambda: 0.0100, "other": lambda: 0.0097}) == native

@@ -42,7 +42,8 @@ CACHE_ENV = "VIDEOGAN_ZOO_CACHE"
 # Another form replaces TF's op only when this much faster: timing noise keeps the native op.
 NATIVE_MARGIN = 0.05
 # Per candidate: a warm-up call (traces, builds kernels), then up to TIMED_CALLS calls while
-# they take less than BUDGET_SECS in all; the median counts.
+# they take less than BUDGET_SECS in all; the median counts. A candidate whose warm-up took
+# over twice the best median so far is not timed further.
 TIMED_CALLS = 3
 BUDGET_SECS = 0.2
 
@@ -143,7 +144,10 @@ class Chooser:
         return remembered
       if not measurable or len(candidates) == 1:
         return NATIVE if NATIVE in candidates else next(iter(candidates))
-      millis = {name: 1e3 * _median_secs(run) for name, run in candidates.items()}
+      millis = {}
+      for name, run in candidates.items():
+        slow = 2e-3 * min(millis.values()) if millis else None
+        millis[name] = 1e3 * _median_secs(run, slow)
       best = min(millis, key=millis.get)
       if NATIVE in millis and millis[best] > (1 - NATIVE_MARGIN) * millis[NATIVE]:
         best = NATIVE
@@ -210,10 +214,14 @@ class Chooser:
       logging.warning(message)
 
 
-def _median_secs(run):
-  """Median seconds of `run()` after a warm-up call, eagerly even while a function traces."""
+def _median_secs(run, slow=None):
+  """Median seconds of `run()` after a warm-up call, eagerly even while a function traces; only
+  the warm-up's if that alone took over `slow` seconds (clearly not the fastest)."""
   with tf.init_scope():
+    start = time.perf_counter()
     _wait(run())
+    if slow is not None and time.perf_counter() - start > slow:
+      return time.perf_counter() - start
     times = []
     start = time.perf_counter()
     while len(times) < TIMED_CALLS and (not times or time.perf_counter() - start < BUDGET_SECS):
