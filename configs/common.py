@@ -125,6 +125,9 @@ def base():
   # "auto" compiles only on GPU/TPU.
   c.runtime.jit_compile = "auto"  # auto, true, false
   c.runtime.deterministic = False  # tf.config.experimental.enable_op_determinism
+  # Forms of the "k4 s2" 3D convs (zoo.layers.form_choice): auto, native, rules, subpixel,
+  # patch; "" = the VIDEOGAN_CONV_FORMS environment variable, else auto (measured, cached).
+  c.runtime.conv_forms = ""
   return c
 
 

@@ -1,12 +1,18 @@
 """The "k4 s2" 3D convolutions of zoo.layers.strided_conv equal Keras' layers: values,
-gradients, second order."""
+gradients, second order, in every form and policy (tests/conftest.py sets "rules")."""
+
+import json
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from zoo.layers import form_choice
 from zoo.layers import strided_conv
+
+# The op only each form traces (TF's forms trace neither).
+_FORM_OPS = {"native": set(), "subpixel": {"DepthToSpace"}, "patch": {"ExtractVolumePatches"}}
 
 
 def _pair(transpose, filters, input_shape, seed=0):
@@ -23,6 +29,32 @@ def _pair(transpose, filters, input_shape, seed=0):
   ref.set_weights(weights)
   x = tf.constant(rng.normal(0, 1, input_shape).astype("float32"))
   return ours, ref, x
+
+
+@pytest.fixture
+def policy(monkeypatch, tmp_path):
+  """Sets the forms policy, with a cache in `tmp_path`; returns the cache directory."""
+
+  def set_policy(value):
+    monkeypatch.setenv(form_choice.POLICY_ENV, value)
+    monkeypatch.setenv(form_choice.CACHE_ENV, str(tmp_path))
+    return tmp_path
+
+  return set_policy
+
+
+def _form_ops(layer, x):
+  """Which forms' own ops the layer's forward and gradients trace for x."""
+
+  @tf.function
+  def run(x):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = layer(x)
+    return tape.gradient(y, [x, layer.kernel])
+
+  graph = run.get_concrete_function(tf.TensorSpec(x.shape)).graph
+  return {op.type for op in graph.get_operations()} & set().union(*_FORM_OPS.values())
 
 
 def _grads(layer, x, dy_seed=1):
@@ -68,8 +100,10 @@ def test_wide_transposed_with_few_positions_matches_keras():
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_second_derivative_matches_keras():
-  """A gradient penalty through the conv (WGAN-GP's) differentiates through the sub-pixel form."""
+@pytest.mark.parametrize("form", ["rules", "subpixel", "patch"])
+def test_second_derivative_matches_keras(policy, form):
+  """A gradient penalty through the conv (WGAN-GP's) differentiates through each form."""
+  policy(form)
   ours, ref, x = _pair(False, 4, (2, 4, 4, 4, 3))
 
   def penalty_grad(layer):
@@ -83,6 +117,65 @@ def test_second_derivative_matches_keras():
 
   np.testing.assert_allclose(
     penalty_grad(ours).numpy(), penalty_grad(ref).numpy(), rtol=1e-4, atol=1e-4
+  )
+
+
+@pytest.mark.parametrize("form", ["native", "subpixel", "patch"])
+@pytest.mark.parametrize(
+  "transpose,filters,shape",
+  [(True, 3, (2, 2, 4, 4, 8)), (True, 16, (2, 2, 4, 4, 12)), (False, 6, (2, 4, 8, 8, 16))],
+)
+def test_forced_form_matches_keras(policy, form, transpose, filters, shape):
+  """Each form, forced wherever it applies (each case has a transposed convolution, a forward
+  one and a filter gradient among its forward and gradients), equals Keras' layer."""
+  policy(form)
+  ours, ref, x = _pair(transpose, filters, shape)
+  for a, b in zip(_grads(ours, x), _grads(ref, x), strict=True):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+  assert _form_ops(ours, x) == _FORM_OPS[form]
+
+
+def test_auto_measures_once_and_remembers_across_restarts(policy, monkeypatch):
+  """The measured policy times each computation's forms once per shape, writes the choices,
+  and a restarted process (no chooser in memory) reads them instead of measuring."""
+  cache = policy("auto")
+  ours, ref, x = _pair(False, 6, (2, 4, 8, 8, 16))
+  for a, b in zip(_grads(ours, x), _grads(ref, x), strict=True):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+  (path,) = cache.glob("forms-*.json")
+  choices = json.loads(path.read_text())
+  assert {key.split()[0] for key in choices} == {"forward", "transpose", "filter_gradient"}
+
+  def no_measuring(run, slow):
+    raise AssertionError("Expected the remembered choice, a form was measured.")
+
+  monkeypatch.setattr(form_choice, "_CHOOSERS", {})
+  monkeypatch.setattr(form_choice, "_median_secs", no_measuring)
+  chosen = {c["form"] for c in choices.values()} - {"native"}
+  assert _form_ops(ours, x) == set().union(*(_FORM_OPS[f] for f in chosen))
+
+
+def test_auto_without_static_shapes_takes_native_unmeasured(policy):
+  cache = policy("auto")
+  ours, _, y = _pair(True, 3, (2, 2, 4, 4, 8))
+
+  @tf.function
+  def run(y):
+    return ours(y)
+
+  graph = run.get_concrete_function(tf.TensorSpec((None,) + y.shape[1:])).graph
+  assert not {op.type for op in graph.get_operations()} & _FORM_OPS["subpixel"]
+  assert not list(cache.iterdir())
+
+
+def test_native_policy_runs_keras_layers(policy):
+  policy("native")
+  ours, _, y = _pair(True, 3, (2, 2, 4, 4, 8))
+  assert not strided_conv._fast_path(
+    strided_conv._transpose_output_shape(y.shape, ours.kernel.shape),
+    ours.kernel.shape,
+    ours.strides,
+    ours.padding,
   )
 
 
@@ -127,9 +220,12 @@ def test_forward_only_traces_no_custom_gradient_with_the_same_values():
     np.testing.assert_allclose(ours(y).numpy(), expected, rtol=1e-6, atol=1e-7)
 
 
-def test_xla_compiled_gradients_match_keras():
+@pytest.mark.parametrize("form", ["rules", "auto", "patch"])
+def test_xla_compiled_gradients_match_keras(policy, form):
   """Inside jit_compile (and TPU replicas) the patch op, which XLA has no kernel for, is not
-  used; the sub-pixel form compiles. Values and gradients still equal Keras'."""
+  used, and nothing is measured; the sub-pixel form compiles. Values and gradients still
+  equal Keras'."""
+  cache = policy(form)
   ours, ref, x = _pair(False, 16, (2, 4, 8, 8, 3))
   ours_t, ref_t, _ = _pair(True, 3, (2, 2, 4, 4, 16), seed=1)
 
@@ -145,3 +241,4 @@ def test_xla_compiled_gradients_match_keras():
 
   for a, b in zip(grads(ours, ours_t), grads(ref, ref_t), strict=True):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+  assert not list(cache.iterdir())

@@ -33,6 +33,7 @@ from trainers import workdir as workdir_lib
 from trainers.data import epochs as data_epochs
 from trainers.data import pipeline as data_lib
 from zoo import registry
+from zoo.layers import form_choice
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DEFAULT_STOP_TIMEOUT_SECS = 20.0
@@ -166,6 +167,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     f"in {PRECISIONS}",
     config.runtime.precision,
   )
+  forms, known = config.runtime.get("conv_forms", ""), ("",) + form_choice.POLICIES
+  expect(forms in known, "runtime.conv_forms", f"in {known}", forms)
   for field in ("log_every", "checkpoint_every", "sample_every", "summary_every"):
     expect(t[field] >= 0, f"train.{field}", ">= 0", t[field])
   timeout = config.runtime.get("stop_timeout_secs", DEFAULT_STOP_TIMEOUT_SECS)
@@ -231,6 +234,7 @@ class Trainer:
       tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     keras.config.set_dtype_policy(config.runtime.precision)
+    form_choice.set_policy(config.runtime.get("conv_forms", "") or None)
     self.strategy = strategy_lib.make_strategy(config.runtime)
     self.chief = strategy_lib.is_chief(self.strategy)
     self.num_replicas = self.strategy.num_replicas_in_sync

@@ -1,23 +1,25 @@
-"""3D "k4 s2" convolutions computed in the forms oneDNN runs fast at their shapes.
+"""3D "k4 s2" convolutions computed in whichever of several forms runs fastest here.
 
 A kernel-4, stride-2, padding-"same" 3D convolution from X (C_x channels, size 2n per axis)
-to Y (C_y, size n), and its transpose Y -> X, run far below TF's usual CPU speed at two kinds
-of shape, so those take another form of the same arithmetic (same variables, results and
-gradients; docs/benchmarks.md has the figures):
+to Y (C_y, size n), and its transpose Y -> X, can run far below TF's usual speed at some
+shapes, so each of three computations has forms with the same arithmetic (same variables,
+results and gradients; docs/benchmarks.md has the figures):
 
-* a transposed convolution into few channels (C_x <= SUBPIXEL_MAX_CHANNELS: a generator's
-  video and mask heads, a discriminator's gradient into the video) becomes ONE stride-1
-  2x2x2 convolution to 8 * C_x channels (one per output parity of t, h, w), then
-  depth-to-space and a crop of 1 at each end (the sub-pixel form);
-* a small Y (<= PATCHES_MAX_POSITIONS positions per clip, e.g. 2x4x4 under 4x8x8) with many
-  channels computes its forward and filter gradient as the 4x4x4 windows of X
-  (`tf.extract_volume_patches`, in the kernel's (kt, kh, kw, C_x) order) times the kernel as
-  a matrix (the patch form).
+* the transposed convolution Y -> X: TF's op, or ONE stride-1 2x2x2 convolution to 8 * C_x
+  channels (one per output parity of t, h, w), then depth-to-space and a crop of 1 at each
+  end (the sub-pixel form; fast into few channels: video and mask heads, a discriminator's
+  gradient into the video);
+* the convolution X -> Y and its filter gradient: TF's ops, or the 4x4x4 windows of X
+  (`tf.extract_volume_patches`, in the kernel's (kt, kh, kw, C_x) order) times the kernel or
+  dL/dY as a matrix (the patch form; fast for a small Y with many channels).
 
-Everything else is TF's own op. Both directions are `tf.custom_gradient`s whose gradients
-are again these functions, so second derivatives (gradient penalties) work. The patch op has
-neither a TFLite builtin nor an XLA kernel: under `forward_only()` (for converters) and inside
-XLA-compiled functions (`jit_compile`, TPU) TF's ops are used.
+Which form runs is measured on first use of each shape and dtype on this machine and
+remembered (`zoo.layers.form_choice`, which also holds the policy: measure, TF's ops, the old
+fixed thresholds, or one forced form). Both directions are `tf.custom_gradient`s whose
+gradients are again these functions, so second derivatives (gradient penalties) work. The
+patch op has neither a TFLite builtin nor an XLA kernel: under `forward_only()` (for
+converters) and inside XLA-compiled functions (`jit_compile`, TPU) it is never a candidate,
+and inside XLA nothing is measured (the remembered choice or TF's op).
 
 `Conv3D` and `Conv3DTranspose` are the Keras layers with the same variables, config and
 results, computed this way; `conv_transpose` is the function for kernels a model builds at
@@ -31,7 +33,10 @@ import keras
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util
 
-# Largest C_x for which the sub-pixel transposed convolution is used (measured crossover).
+from zoo.layers import form_choice
+
+# The "rules" policy: crossovers measured on one CPU (an AMD EPYC, docs/benchmarks.md).
+# Largest C_x for which the sub-pixel transposed convolution is used.
 SUBPIXEL_MAX_CHANNELS = 8
 # Largest Y extent (t * h * w per clip) for which the patch + matmul forms are used.
 PATCHES_MAX_POSITIONS = 32
@@ -59,13 +64,53 @@ def _forward_only():
   return getattr(_STATE, "forward_only", False)
 
 
+def _in_xla():
+  """Whether this traces into an XLA-compiled function (`jit_compile`, TPUStrategy's replicas)."""
+  return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
 def _patches_allowed():
   """Whether the patch form may be traced here: its ExtractVolumePatches has no TFLite builtin
-  (`forward_only`) and no XLA kernel (a `jit_compile` function, TPUStrategy's replicas)."""
-  return not (
-    _forward_only()
-    or control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+  (`forward_only`) and no XLA kernel."""
+  return not (_forward_only() or _in_xla())
+
+
+def _choose(operation, forms, operands, rule):
+  """The name of the form among `forms` (name -> fn(*operands)) that computes `operation` here.
+
+  `rule` is the "rules" policy's form; "auto" measures the forms on random operands of the
+  same shapes and dtype (`form_choice.choose`) unless a shape is not static or this is XLA.
+  """
+  policy = form_choice.policy()
+  if len(forms) == 1 or policy == form_choice.NATIVE:
+    return form_choice.NATIVE
+  if policy != "auto":
+    forced = rule if policy == "rules" else policy
+    return forced if forced in forms else form_choice.NATIVE
+  shapes = [o.shape for o in operands]
+  key = " ".join(
+    [operation, operands[0].dtype.name]
+    + [str(s.as_list() if s.rank is not None else None) for s in shapes]
+    + [",".join(sorted(forms))]
   )
+  measurable = all(s.is_fully_defined() for s in shapes) and not _in_xla()
+  runs = {name: _runner(form, operands) for name, form in forms.items()} if measurable else {}
+  return form_choice.choose(key, runs or dict.fromkeys(forms), measurable)
+
+
+def _runner(form, operands):
+  """A zero-argument callable that runs `form` once on random operands like `operands`."""
+  specs = [(o.shape, o.dtype) for o in operands]
+  compiled = []
+
+  def run():
+    if not compiled:
+      args = [tf.random.normal(shape, dtype=dtype) for shape, dtype in specs]
+      fn = tf.function(lambda *a: tf.reshape(form(*a), [-1])[:1])
+      compiled.append(lambda: fn(*args))
+    return compiled[0]()
+
+  return run
 
 
 def _fast_path(
@@ -77,7 +122,8 @@ def _fast_path(
   groups=1,
   data_format="channels_last",
 ):
-  """Whether a convolution between X of `x_shape` and Y takes one of this module's forms."""
+  """Whether a convolution between X of `x_shape` and Y may take this module's forms ("k4 s2"
+  same, and the policy allows another form than TF's)."""
   strides = tuple(strides) if isinstance(strides, (list, tuple)) else (strides,) * 3
   dilation = (
     tuple(dilation_rate) if isinstance(dilation_rate, (list, tuple)) else (dilation_rate,) * 3
@@ -92,8 +138,16 @@ def _fast_path(
     and groups == 1
     and data_format == "channels_last"
     and all(s is not None and s % 2 == 0 for s in x_shape[1:4])
-    and (_few_channels(kernel_shape) or _few_positions(x_shape))
+    and _policy_takes(x_shape, kernel_shape)
   )
+
+
+def _policy_takes(x_shape, kernel_shape):
+  """Whether the policy may choose a form other than TF's (else Keras' own layer runs)."""
+  policy = form_choice.policy()
+  if policy == "rules":
+    return _few_channels(kernel_shape) or _few_positions(x_shape)
+  return policy != form_choice.NATIVE
 
 
 def _few_channels(kernel_shape):
@@ -144,32 +198,58 @@ def _patches(x):
   return tf.reshape(p, [-1, p.shape[-1]])
 
 
-def _forward(x, kernel):
-  """The convolution X -> Y: patches @ kernel for a small fp32 Y, else TF's."""
-  if x.dtype == tf.float32 and _few_positions(x.shape) and _patches_allowed():
-    y = tf.matmul(_patches(x), tf.reshape(kernel, [-1, kernel.shape[-1]]))
-    return tf.reshape(y, [-1, x.shape[1] // 2, x.shape[2] // 2, x.shape[3] // 2, kernel.shape[-1]])
+def _patch_forward(x, kernel):
+  """The convolution X -> Y as patches @ kernel."""
+  y = tf.matmul(_patches(x), tf.reshape(kernel, [-1, kernel.shape[-1]]))
+  return tf.reshape(y, [-1, x.shape[1] // 2, x.shape[2] // 2, x.shape[3] // 2, kernel.shape[-1]])
+
+
+def _native_forward(x, kernel):
   return tf.nn.conv3d(x, kernel, _STRIDES, "SAME")
 
 
-def _transpose_forward(y, kernel):
-  """The transposed convolution Y -> X: sub-pixel into few channels, else TF's."""
-  if _few_channels(kernel.shape):
-    return _subpixel_transpose(y, kernel)
+def _forward(x, kernel):
+  """The convolution X -> Y: TF's, or patches @ kernel ("rules": a small fp32 Y)."""
+  forms = {form_choice.NATIVE: _native_forward}
+  if _patches_allowed():
+    forms["patch"] = _patch_forward
+  rule = "patch" if x.dtype == tf.float32 and _few_positions(x.shape) else form_choice.NATIVE
+  return forms[_choose("forward", forms, [x, kernel], rule)](x, kernel)
+
+
+def _native_transpose(y, kernel):
   x_shape = tf.stack(
     [tf.shape(y)[0], 2 * y.shape[1], 2 * y.shape[2], 2 * y.shape[3], kernel.shape[3]]
   )
   return tf.nn.conv3d_transpose(y, kernel, x_shape, _STRIDES, "SAME")
 
 
-def _filter_gradient(x, kernel, dy):
-  """d(loss)/d(kernel) from X and dL/dY: patches^T @ dY for a small Y, else TF's."""
-  if _few_positions(x.shape) and _patches_allowed():
-    grad = tf.matmul(_patches(x), tf.reshape(dy, [-1, dy.shape[-1]]), transpose_a=True)
-    return tf.reshape(grad, tf.shape(kernel))
+def _transpose_forward(y, kernel):
+  """The transposed convolution Y -> X: TF's, or sub-pixel ("rules": into few channels)."""
+  forms = {form_choice.NATIVE: _native_transpose, "subpixel": _subpixel_transpose}
+  rule = "subpixel" if _few_channels(kernel.shape) else form_choice.NATIVE
+  return forms[_choose("transpose", forms, [y, kernel], rule)](y, kernel)
+
+
+def _patch_filter_gradient(x, kernel, dy):
+  """d(loss)/d(kernel) as patches^T @ dY."""
+  grad = tf.matmul(_patches(x), tf.reshape(dy, [-1, dy.shape[-1]]), transpose_a=True)
+  return tf.reshape(grad, tf.shape(kernel))
+
+
+def _native_filter_gradient(x, kernel, dy):
   return tf.raw_ops.Conv3DBackpropFilterV2(
     input=x, filter_sizes=tf.shape(kernel), out_backprop=dy, strides=_STRIDES, padding="SAME"
   )
+
+
+def _filter_gradient(x, kernel, dy):
+  """d(loss)/d(kernel) from X and dL/dY: TF's, or patches^T @ dY ("rules": a small Y)."""
+  forms = {form_choice.NATIVE: _native_filter_gradient}
+  if _patches_allowed():
+    forms["patch"] = _patch_filter_gradient
+  rule = "patch" if _few_positions(x.shape) else form_choice.NATIVE
+  return forms[_choose("filter_gradient", forms, [x, kernel, dy], rule)](x, kernel, dy)
 
 
 @tf.custom_gradient
@@ -246,8 +326,8 @@ class _StridedLayer:
 
 @keras.saving.register_keras_serializable(package="zoo")
 class Conv3D(_StridedLayer, keras.layers.Conv3D):
-  """`keras.layers.Conv3D`; "k4 s2" with few input channels or a small output in this module's
-  forms (sub-pixel input gradient, patch forward and filter gradient)."""
+  """`keras.layers.Conv3D`; "k4 s2" in this module's forms where they run faster (sub-pixel
+  input gradient, patch forward and filter gradient)."""
 
   def _takes(self, input_shape):
     return _fast_path(
@@ -266,8 +346,8 @@ class Conv3D(_StridedLayer, keras.layers.Conv3D):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class Conv3DTranspose(_StridedLayer, keras.layers.Conv3DTranspose):
-  """`keras.layers.Conv3DTranspose`; "k4 s2" into few channels or from a small input in this
-  module's forms (sub-pixel forward, patch gradients)."""
+  """`keras.layers.Conv3DTranspose`; "k4 s2" in this module's forms where they run faster
+  (sub-pixel forward, patch gradients)."""
 
   def _takes(self, input_shape):
     return self.output_padding is None and _fast_path(

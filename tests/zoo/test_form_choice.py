@@ -1,0 +1,146 @@
+"""zoo.layers.form_choice: the fastest form is measured once, remembered on disk, shared
+safely between processes; the policy switch."""
+
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from zoo.layers import form_choice
+
+
+class _Forms:
+  """Two fake forms, "slow" sleeping 20 ms per call, "fast" not; counts calls."""
+
+  def __init__(self):
+    self.calls = {"slow": 0, "fast": 0}
+
+  def candidates(self):
+    return {"slow": self._run("slow", 0.02), "fast": self._run("fast", 0.0)}
+
+  def _run(self, name, secs):
+    def run():
+      self.calls[name] += 1
+      time.sleep(secs)
+
+    return run
+
+
+def _never():
+  raise AssertionError("Expected no measurement, a form was run.")
+
+
+def test_picks_the_faster_form_once(tmp_path):
+  chooser = form_choice.Chooser(str(tmp_path / "forms.json"))
+  forms = _Forms()
+  assert chooser.choose("k", forms.candidates()) == "fast"
+  assert forms.calls["slow"] >= 2  # a warm-up, then at least one timed call
+  calls = dict(forms.calls)
+  assert chooser.choose("k", forms.candidates()) == "fast"
+  assert forms.calls == calls
+  entry = json.loads((tmp_path / "forms.json").read_text())["k"]
+  assert entry["form"] == "fast" and entry["ms"]["slow"] > entry["ms"]["fast"]
+
+
+def test_a_clearly_slower_form_is_timed_once(tmp_path):
+  chooser = form_choice.Chooser(str(tmp_path / "forms.json"))
+  forms = _Forms()
+  fast_first = dict(reversed(forms.candidates().items()))
+  assert chooser.choose("k", fast_first) == "fast"
+  assert forms.calls["slow"] == 2 and forms.calls["fast"] == 1 + form_choice.TIMED_CALLS
+
+
+def test_choice_survives_a_restart(tmp_path):
+  path = str(tmp_path / "forms.json")
+  assert form_choice.Chooser(path).choose("k", _Forms().candidates()) == "fast"
+  restarted = form_choice.Chooser(path)
+  assert restarted.choose("k", {"slow": _never, "fast": _never}) == "fast"
+
+
+def test_native_is_kept_unless_clearly_faster(tmp_path, monkeypatch):
+  """Another form replaces TF's op only when NATIVE_MARGIN faster (timings here are given)."""
+  monkeypatch.setattr(form_choice, "_median_secs", lambda run, slow: run())
+  chooser = form_choice.Chooser(str(tmp_path / "forms.json"))
+  native = form_choice.NATIVE
+  assert chooser.choose("a", {native: lambda: 0.0100, "other": lambda: 0.0097}) == native
+  assert chooser.choose("b", {native: lambda: 0.0100, "other": lambda: 0.0090}) == "other"
+  assert chooser.choose("c", {native: lambda: 0.0090, "other": lambda: 0.0100}) == native
+
+
+def test_unmeasurable_takes_the_remembered_choice_or_native(tmp_path):
+  chooser = form_choice.Chooser(str(tmp_path / "forms.json"))
+  candidates = {"patch": _never, form_choice.NATIVE: _never}
+  assert chooser.choose("k", candidates, measurable=False) == form_choice.NATIVE
+  assert not (tmp_path / "forms.json").exists()
+  chooser.choose("m", _Forms().candidates())
+  assert chooser.choose("m", {"slow": _never, "fast": _never}, measurable=False) == "fast"
+
+
+def test_corrupt_cache_is_measured_over(tmp_path, caplog):
+  path = tmp_path / "forms.json"
+  path.write_text("{not json")
+  assert form_choice.Chooser(str(path)).choose("k", _Forms().candidates()) == "fast"
+  assert json.loads(path.read_text())["k"]["form"] == "fast"
+  assert "unreadable forms cache" in caplog.text
+
+
+def test_unwritable_cache_keeps_choices_in_memory(tmp_path, caplog):
+  blocker = tmp_path / "file"
+  blocker.write_text("")
+  chooser = form_choice.Chooser(str(blocker / "forms.json"))  # under a file: never writable
+  forms = _Forms()
+  assert chooser.choose("a", forms.candidates()) == "fast"
+  assert chooser.choose("b", forms.candidates()) == "fast"
+  calls = dict(forms.calls)
+  assert chooser.choose("a", forms.candidates()) == "fast"
+  assert forms.calls == calls
+  warnings = [r for r in caplog.records if "cannot write" in r.getMessage()]
+  assert len(warnings) == 1
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+  path = str(tmp_path / "forms.json")
+  first, second = form_choice.Chooser(path), form_choice.Chooser(path)
+  first.choose("a", _Forms().candidates())
+  second.choose("b", _Forms().candidates())  # read "a", then wrote both
+  first.choose("c", _Forms().candidates())  # its memory lacks "b": merged from the file
+  choosers = [form_choice.Chooser(path) for _ in range(4)]
+  threads = [
+    threading.Thread(target=c.choose, args=(f"t{i}", _Forms().candidates()))
+    for i, c in enumerate(choosers)
+  ]
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join()
+  with open(path) as f:
+    assert set(json.load(f)) == {"a", "b", "c", "t0", "t1", "t2", "t3"}
+  assert form_choice.Chooser(path).choose("b", {"slow": _never, "fast": _never}) == "fast"
+
+
+def test_module_choose_uses_the_cache_directory(tmp_path, monkeypatch):
+  monkeypatch.setenv(form_choice.CACHE_ENV, str(tmp_path))
+  assert form_choice.choose("k", _Forms().candidates()) == "fast"
+  (written,) = tmp_path.glob("forms-*.json")
+  assert written == tmp_path / os.path.basename(form_choice.cache_path())
+  assert "tf" in written.name and "k" in json.loads(written.read_text())
+
+
+def test_policy_from_environment_and_override(monkeypatch):
+  monkeypatch.setenv(form_choice.POLICY_ENV, "patch")
+  assert form_choice.policy() == "patch"
+  form_choice.set_policy("native")
+  try:
+    assert form_choice.policy() == "native"
+  finally:
+    form_choice.set_policy(None)
+  assert form_choice.policy() == "patch"
+  monkeypatch.delenv(form_choice.POLICY_ENV)
+  assert form_choice.policy() == "auto"
+  monkeypatch.setenv(form_choice.POLICY_ENV, "fastest")
+  with pytest.raises(ValueError, match="Expected VIDEOGAN_CONV_FORMS in"):
+    form_choice.policy()
+  with pytest.raises(ValueError, match="received 'fastest'"):
+    form_choice.set_policy("fastest")

@@ -1,0 +1,236 @@
+"""Which form of an operation runs fastest on this machine: measured once, then remembered.
+
+Some operations have several forms with the same arithmetic (`zoo.layers.strided_conv`: TF's
+op, sub-pixel, patch), and which is fastest depends on the machine: oneDNN's kernels differ
+between CPUs (AMX, Zen 4, Zen 5) and GPUs run TF's own op well. `choose` times the candidate
+forms the first time a key (operation, shapes, dtype) is met, keeps the fastest, and
+remembers it in memory and in one JSON file per machine (device name and TF version) under
+`$VIDEOGAN_ZOO_CACHE`, else ~/.cache/videogan_zoo, so later runs pay nothing.
+
+The policy comes from `set_policy` (the trainer's `runtime.conv_forms`), else the environment
+variable `VIDEOGAN_CONV_FORMS`, else "auto":
+  auto       measure where shapes are static and outside XLA; elsewhere the remembered choice
+             or TF's op;
+  native     TF's own ops everywhere;
+  rules      fixed thresholds measured on one CPU, no timing;
+  subpixel, patch   that form wherever it applies, TF's op elsewhere.
+"""
+
+import contextlib
+import functools
+import json
+import os
+import platform
+import re
+import statistics
+import tempfile
+import threading
+import time
+
+from absl import logging
+import tensorflow as tf
+
+try:
+  import fcntl
+except ImportError:  # not on Windows: writers then only merge, without a lock
+  fcntl = None
+
+NATIVE = "native"
+POLICIES = ("auto", NATIVE, "rules", "subpixel", "patch")
+POLICY_ENV = "VIDEOGAN_CONV_FORMS"
+CACHE_ENV = "VIDEOGAN_ZOO_CACHE"
+# Another form replaces TF's op only when this much faster: timing noise keeps the native op.
+NATIVE_MARGIN = 0.05
+# Per candidate: a warm-up call (traces, builds kernels), then up to TIMED_CALLS calls while
+# they take less than BUDGET_SECS in all; the median counts. A candidate whose first timed
+# call took over twice the best median so far is not timed further.
+TIMED_CALLS = 3
+BUDGET_SECS = 0.2
+
+_STATE = {"policy": None}
+_CHOOSERS = {}
+_LOCK = threading.Lock()
+
+
+def set_policy(policy):
+  """Sets the policy for this process (None: `VIDEOGAN_CONV_FORMS` again, else "auto")."""
+  if policy is not None:
+    _check(policy, "the forms policy")
+  _STATE["policy"] = policy
+
+
+def policy():
+  """The policy in force: one of POLICIES."""
+  if _STATE["policy"] is not None:
+    return _STATE["policy"]
+  return _check(os.environ.get(POLICY_ENV) or "auto", POLICY_ENV)
+
+
+def _check(value, name):
+  if value not in POLICIES:
+    raise ValueError(f"Expected {name} in {POLICIES}, received {value!r}.")
+  return value
+
+
+def choose(key, candidates, measurable=True):
+  """The name of the form to run for `key`, with the machine's cache (see `Chooser.choose`)."""
+  path = cache_path()
+  with _LOCK:
+    if path not in _CHOOSERS:
+      _CHOOSERS[path] = Chooser(path)
+  return _CHOOSERS[path].choose(key, candidates, measurable)
+
+
+def cache_path():
+  """This machine's JSON file: one per device name and TF version."""
+  directory = os.environ.get(CACHE_ENV) or os.path.join(
+    os.path.expanduser("~"), ".cache", "videogan_zoo"
+  )
+  name = re.sub(r"[^A-Za-z0-9.]+", "-", f"{_device_name()} tf{tf.__version__}").strip("-")
+  return os.path.join(directory, f"forms-{name[:120]}.json")
+
+
+@functools.cache
+def _device_name():
+  """The device eager ops run on by default: the first GPU's name, else the CPU's model."""
+  gpus = tf.config.list_physical_devices("GPU")
+  if gpus:
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return "GPU " + details.get("device_name", "unknown")
+  info = {}
+  with contextlib.suppress(OSError):
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        field, _, value = line.partition(":")
+        info.setdefault(field.strip(), value.strip())
+  if "model name" in info:  # a generic name ("Intel(R) Xeon(R) Processor") needs the model
+    return f"CPU {info['model name']} family {info.get('cpu family')} model {info.get('model')}"
+  return f"CPU {platform.processor() or platform.machine()}"
+
+
+class Chooser:
+  """Measured choices for one machine, in memory and in the JSON file at `path`.
+
+  Writes go to a temporary file that replaces `path` after re-reading and merging what other
+  processes wrote meanwhile, under a lock file where the OS has one, so concurrent writers
+  lose nothing. A file that cannot be read is measured over; one that cannot be written is
+  logged once and the choices stay in memory, so training goes on.
+  """
+
+  def __init__(self, path):
+    self.path = path
+    self._choices = None
+    self._lock = threading.RLock()
+    self._warned = False
+
+  def choose(self, key, candidates, measurable=True):
+    """The name of the fastest of `candidates` for `key` (a string naming operation, shapes,
+    dtype and the candidates).
+
+    Args:
+      key: what is chosen; the same key gets the same choice in later runs.
+      candidates: form name -> zero-argument callable that runs the form once on inputs of
+        the key's shapes (its result, if a tensor, is read to wait for the device).
+      measurable: False where nothing can be timed (shapes not static, inside XLA): then the
+        remembered choice, else "native" if a candidate, else the first.
+    """
+    if not candidates:
+      raise ValueError(f"Expected candidate forms for {key}, received none.")
+    with self._lock:
+      if self._choices is None:
+        self._choices = self._read()
+      remembered = self._choices.get(key, {}).get("form")
+      if remembered in candidates:
+        return remembered
+      if not measurable or len(candidates) == 1:
+        return NATIVE if NATIVE in candidates else next(iter(candidates))
+      millis = {}
+      for name, run in candidates.items():
+        slow = 2e-3 * min(millis.values()) if millis else None
+        millis[name] = 1e3 * _median_secs(run, slow)
+      best = min(millis, key=millis.get)
+      if NATIVE in millis and millis[best] > (1 - NATIVE_MARGIN) * millis[NATIVE]:
+        best = NATIVE
+      logging.info(
+        "Form %r for %s (ms: %s).",
+        best,
+        key,
+        ", ".join(f"{name} {ms:.2f}" for name, ms in millis.items()),
+      )
+      entry = {"form": best, "ms": {name: round(ms, 3) for name, ms in millis.items()}}
+      self._choices[key] = entry
+      self._write(key, entry)
+      return best
+
+  def _read(self):
+    """The file's choices; {} if there is none or it is not a JSON object of entries."""
+    try:
+      with open(self.path) as f:
+        data = json.load(f)
+    except (FileNotFoundError, NotADirectoryError):
+      return {}
+    except (OSError, ValueError) as e:
+      self._warn(f"Ignoring the unreadable forms cache {self.path}: {e}")
+      return {}
+    if not isinstance(data, dict):
+      self._warn(f"Ignoring the forms cache {self.path}: expected a JSON object.")
+      return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)}
+
+  def _write(self, key, entry):
+    try:
+      os.makedirs(os.path.dirname(self.path), exist_ok=True)
+      with self._file_lock():
+        merged = self._read()
+        merged[key] = entry
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), suffix=".tmp")
+        try:
+          with os.fdopen(fd, "w") as f:
+            json.dump(merged, f, indent=1, sort_keys=True)
+          os.replace(tmp, self.path)
+        except BaseException:
+          with contextlib.suppress(OSError):
+            os.remove(tmp)
+          raise
+      self._choices.update(merged)
+    except OSError as e:
+      self._warn(f"Keeping measured forms in memory only; cannot write {self.path}: {e}")
+
+  @contextlib.contextmanager
+  def _file_lock(self):
+    if fcntl is None:
+      yield
+      return
+    with open(self.path + ".lock", "a") as f:
+      fcntl.flock(f, fcntl.LOCK_EX)
+      try:
+        yield
+      finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+
+  def _warn(self, message):
+    if not self._warned:
+      self._warned = True
+      logging.warning(message)
+
+
+def _median_secs(run, slow=None):
+  """Median seconds of `run()` after a warm-up call, eagerly even while a function traces; the
+  first timed call alone if it took over `slow` seconds (clearly not the fastest). The warm-up
+  is never a figure: it traces and allocates, several times a call at paper size."""
+  with tf.init_scope():
+    _wait(run())
+    times = []
+    start = time.perf_counter()
+    while len(times) < TIMED_CALLS and (not times or time.perf_counter() - start < BUDGET_SECS):
+      t = time.perf_counter()
+      _wait(run())
+      times.append(time.perf_counter() - t)
+      if slow is not None and times[0] > slow:
+        break
+  return statistics.median(times)
+
+
+def _wait(result):
+  if hasattr(result, "numpy"):
+    result.numpy()
