@@ -62,7 +62,14 @@ def test_every_skip_is_counted_by_kind_and_file(tmp_path):
   pipeline.reset_skipped_records()
   cfg = helpers.data_config(source="tfrecord", eval_files=f"{mixed},{other}", skip_corrupt=True)
   assert len(_read_all(cfg)) == 5
-  assert pipeline.skip_report() == {
+  # The counts are per process: a pipeline of an earlier test that ended on an error may
+  # still be counting in a tf.data thread, so only this test's files are compared.
+  report = {
+    k: v
+    for k, v in pipeline.skip_report().items()
+    if k == pipeline.UNKNOWN_FILE or k.startswith(str(tmp_path))
+  }
+  assert report == {
     mixed: {"schema": 1, "frames": 1},
     pipeline.UNKNOWN_FILE: {pipeline.UNDECODABLE: 1},
   }
