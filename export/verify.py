@@ -323,13 +323,17 @@ def saved_model_job(path, generator, segmenter=None):
   )
 
 
+def _native_video(generator):
+  """Fixed native inputs and the Keras generator's video on them (hub and keras checks)."""
+  arrays = native_inputs(generator)
+  video = _reference(generator, _as_call_inputs(generator, arrays), with_uint8=False)["video"]
+  return arrays, {"video": video}
+
+
 def hub_job(path, generator):
   """hub.load(path)(x) and hub.KerasLayer(path)(x) against generator(x)."""
   bound = BOUNDS["hub"]
-  arrays = native_inputs(generator)
-  expected = {
-    "video": _reference(generator, _as_call_inputs(generator, arrays), with_uint8=False)["video"]
-  }
+  arrays, expected = _native_video(generator)
   num_variables = len(generator.variables)
 
   def extra_checks(report):
@@ -353,10 +357,7 @@ def hub_job(path, generator):
 def keras_job(path, generator):
   """keras.saving.load_model(path)(x) against generator(x), in a process that imports zoo."""
   bound = BOUNDS["keras"]
-  arrays = native_inputs(generator)
-  expected = {
-    "video": _reference(generator, _as_call_inputs(generator, arrays), with_uint8=False)["video"]
-  }
+  arrays, expected = _native_video(generator)
   # A generator class from outside the zoo (a user's own, registered with zoo.registry) is
   # imported by the child from where this process found it.
   # It may import anything of its own, so the child gets this process's import path too.
