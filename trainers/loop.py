@@ -13,9 +13,11 @@ even when no step comes (a blocked input pipeline) after `runtime.stop_timeout_s
 """
 
 import os
+import select
 import signal
 import sys
 import threading
+import time
 
 from absl import logging
 import keras
@@ -90,8 +92,19 @@ class _StopRequest:
     return self
 
   def _watch(self, read):
-    first, interrupts = None, 0
+    # The pipe is read while the checkpoint is awaited: a second Ctrl-C may come at any time.
+    first, interrupts, deadline, armed = None, 0, None, False
     while True:
+      wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+      if not select.select([read], [], [], wait)[0]:  # the deadline passed
+        if not self.honoured.is_set():
+          self._exit(
+            first,
+            f"no step finished within runtime.stop_timeout_secs={self.timeout:g} "
+            f"s of {signal.Signals(first).name} (is the input pipeline blocked?)",
+          )
+        deadline = None  # honoured: only the pipe's end or a second Ctrl-C remain
+        continue
       try:
         data = os.read(read, 64)
       except OSError:
@@ -106,12 +119,8 @@ class _StopRequest:
         interrupts += signum == signal.SIGINT
         if interrupts >= 2:
           self._exit(signal.SIGINT, "a second Ctrl-C")
-      if first and not self.honoured.wait(self.timeout):
-        self._exit(
-          first,
-          f"no step finished within runtime.stop_timeout_secs={self.timeout:g} "
-          f"s of {signal.Signals(first).name} (is the input pipeline blocked?)",
-        )
+      if first and not armed:
+        deadline, armed = time.monotonic() + self.timeout, True
 
   @staticmethod
   def _exit(signum, why):

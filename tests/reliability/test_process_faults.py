@@ -52,7 +52,9 @@ def test_two_ctrl_c_end_a_run_whose_input_never_delivers_at_once(tmp_path):
   time.sleep(1.0)
   sent = time.monotonic()
   proc.send_signal(signal.SIGINT)
-  time.sleep(0.5)
+  # Apart enough to arrive in two reads of the watcher's pipe: it used to wait for the
+  # checkpoint after the first and never read the second.
+  time.sleep(2.0)
   proc.send_signal(signal.SIGINT)
   _, rest = proc.communicate(timeout=60)
   assert proc.returncode == 128 + signal.SIGINT, ("".join(seen) + rest)[-3000:]
