@@ -54,6 +54,8 @@ def base():
   c.data.synthetic = ml_collections.ConfigDict()
   c.data.synthetic.num_clips = 0  # 0: an endless stream (training)
   c.data.synthetic.max_shapes = 3
+  # "random" directions, or "by_appearance": frame 0 determines the motion (data/synthetic.py).
+  c.data.synthetic.motion = "random"
 
   # The GAN objective (trainers.tasks): losses are names from trainers.losses.
   c.objective = ml_collections.ConfigDict()

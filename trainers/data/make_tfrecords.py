@@ -100,6 +100,7 @@ class WriterOptions:
   num_clips: int = 0
   seed: int = 0
   max_shapes: int = 3
+  motion: str = "random"  # trainers.data.synthetic.MOTIONS
   fps: float = 8.0  # Recorded for frame folders, VGAN images and synthetic clips.
   keep_damaged: bool = False  # Keep clips with frames decoded after a decoder error.
   segmenter: str = ""  # Segmentation SavedModel for sources without a segmentation.
@@ -468,6 +469,7 @@ def _produce_synthetic(source, options, put):
     w,
     options.max_shapes,
     options.frame_stride,
+    options.motion,
   )
   summary = {"dropped": 0, "error": None, "num_clips": 0, "fps": options.fps}
   for k, index in enumerate(source.indices):
@@ -878,6 +880,13 @@ def define_flags(flag_values=flags.FLAGS):
   flags.DEFINE_integer(
     "max_shapes", 3, "Synthetic source: shapes per clip, at most.", flag_values=f
   )
+  flags.DEFINE_enum(
+    "motion",
+    "random",
+    ["random", "by_appearance"],
+    "Synthetic source: random directions, or velocities that frame 0 determines.",
+    flag_values=f,
+  )
   flags.DEFINE_string(
     "segmenter",
     "",
@@ -920,6 +929,7 @@ def run(flag_values):
     num_clips=f.num_clips,
     seed=f.seed,
     max_shapes=f.max_shapes,
+    motion=f.motion,
     fps=f.fps,
     segmenter=f.segmenter,
     keep_damaged=f.keep_damaged,

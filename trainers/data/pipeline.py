@@ -307,6 +307,7 @@ def _synthetic(data, batch_size, training, outputs, num_pipelines, pipeline_id, 
     frame_stride=data.frame_stride,
     num_shards=num_pipelines,
     shard_index=pipeline_id,
+    motion=cfg.get("motion", "random"),
   )
   keep = ("video",) + outputs
 

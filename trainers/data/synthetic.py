@@ -2,7 +2,19 @@
 
 Each clip holds one to `max_shapes` shapes (squares, discs, triangles) moving with constant
 velocity and bouncing off the frame borders, painted over a background that does not change
-over time (a smooth colour gradient with faint stripes). A clip is a pure function of
+over time (a smooth colour gradient with faint stripes).
+
+How the shapes move (`motion`):
+- "random" (the default): each shape starts anywhere and moves in a random direction at a
+  random speed. One frame does not tell where the shapes go, so no model conditioned on a
+  first frame can predict their future masks (`trainers.eval.mask_iou.mask_baselines`
+  measures that ceiling).
+- "by_appearance": each shape's velocity is a fixed function of what frame 0 shows of it
+  (`appearance_velocity`: its kind and which colour channels are saturated give one of 24
+  directions, its kind the speed), and the shapes start in distinct cells of a grid so that
+  none hides another in frame 0. Frame 0 then determines every future frame, bounces
+  included: an oracle reading it predicts every future mask exactly (IoU 1.0), a target a
+  first-frame-conditioned generator can reach. A clip is a pure function of
 (seed, index): parameters come from stateless random ops keyed by both, so any clip can be
 regenerated alone, in any order, by any input pipeline.
 
@@ -32,6 +44,7 @@ import tensorflow as tf
 # Train and eval streams of the same seed use disjoint keys.
 EVAL_SEED_OFFSET = 1_000_003
 SHAPES = ("square", "disc", "triangle")
+MOTIONS = ("random", "by_appearance")
 
 
 def _key(seed, index):
@@ -39,12 +52,28 @@ def _key(seed, index):
   return tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
 
 
-def clip_params(seed, index, max_shapes, height, width, time_step=1.0):
+def appearance_velocity(kind, colour, size, time_step=1.0):
+  """The "by_appearance" velocity [..., 2] (dy, dx) in pixels per frame of shapes of `kind`
+  [...] (0..2) and `colour` [..., 3] in [0, 1], in frames whose short side is `size`.
+
+  Direction: one of 24 evenly spaced angles, indexed by the kind and the three channels'
+  saturation bits (channel > 0.5); speed: 0.75, 1.0 or 1.25 x size / 32 by kind.
+  """
+  bits = tf.cast(colour > 0.5, tf.int32)
+  code = tf.cast(kind, tf.int32) * 8 + bits[..., 0] * 4 + bits[..., 1] * 2 + bits[..., 2]
+  angle = (tf.cast(code, tf.float32) + 0.5) * (2.0 * math.pi / (8 * len(SHAPES)))
+  speed = (0.75 + 0.25 * tf.cast(kind, tf.float32)) * size / 32.0 * time_step
+  return tf.stack([tf.sin(angle), tf.cos(angle)], -1) * speed[..., None]
+
+
+def clip_params(seed, index, max_shapes, height, width, time_step=1.0, motion="random"):
   """Random parameters of one clip (a dict of small tensors), deterministic in (seed, index).
 
   `time_step` scales velocities: with a frame stride s the clip shows every s-th frame of
-  the underlying motion.
+  the underlying motion. `motion` is one of MOTIONS (see the module docstring).
   """
+  if motion not in MOTIONS:
+    raise ValueError(f"Expected data.synthetic.motion in {MOTIONS}, received {motion!r}.")
   key = _key(seed, index)
   keys = tf.random.experimental.stateless_split(key, 12)
   u = lambda i, shape, lo=0.0, hi=1.0: tf.random.stateless_uniform(shape, keys[i], lo, hi)
@@ -66,11 +95,25 @@ def clip_params(seed, index, max_shapes, height, width, time_step=1.0):
   stripe_freq = u(9, [2], -3.0, 3.0)
   stripe_phase = u(10, [], 0.0, 2.0 * math.pi)
   stripe_colour = u(11, [3], -0.08, 0.08)
+  colour = tf.round(colour * 255.0) / 255.0
+  if motion == "by_appearance":
+    # Shape k starts in its own cell of a g x g grid, so no shape covers another in frame 0;
+    # the keys derive from keys[5] so that the "random" stream stays as it was.
+    g = math.ceil(math.sqrt(s))
+    cell = tf.constant([height / g, width / g], tf.float32)
+    sub = lambda i: tf.random.experimental.stateless_fold_in(keys[5], i)
+    hi = min(size / 5.0, min(height, width) / g / 2.0)
+    radius = tf.random.stateless_uniform([s], sub(1), min(size / 10.0, hi), hi)
+    order = tf.argsort(tf.random.stateless_uniform([g * g], sub(2)))[:s]
+    origin = tf.cast(tf.stack([order // g, order % g], -1), tf.float32) * cell
+    room = cell - 2.0 * radius[:, None]
+    centre = origin + radius[:, None] + tf.random.stateless_uniform([s, 2], sub(3)) * room
+    velocity = appearance_velocity(kind, colour, size, time_step)
   return {
     "active": tf.range(s) < num_shapes,
     "kind": kind,
     "radius": radius,
-    "colour": tf.round(colour * 255.0) / 255.0,
+    "colour": colour,
     "centre": centre,
     "velocity": velocity,
     "corners": corners,
@@ -170,6 +213,7 @@ def dataset(
   num_shards=1,
   shard_index=0,
   drop_remainder=True,
+  motion="random",
 ):
   """A tf.data.Dataset of batches of synthetic clips (see `render` for the element).
 
@@ -184,6 +228,7 @@ def dataset(
     frame_stride: shows every `frame_stride`-th step of the motion.
     num_shards, shard_index: this input pipeline takes indices shard_index::num_shards.
     drop_remainder: passed to `batch`.
+    motion: how the shapes move, one of MOTIONS (see the module docstring).
   """
   stream = seed if training else seed + EVAL_SEED_OFFSET
   if num_clips:
@@ -193,7 +238,7 @@ def dataset(
   else:
     indices = tf.data.Dataset.range(shard_index, 2**62, num_shards)
   params = indices.map(
-    lambda i: clip_params(stream, i, max_shapes, height, width, float(frame_stride)),
+    lambda i: clip_params(stream, i, max_shapes, height, width, float(frame_stride), motion),
     num_parallel_calls=tf.data.AUTOTUNE,
   )
   batches = params.batch(batch_size, drop_remainder=drop_remainder)
@@ -203,27 +248,27 @@ def dataset(
 
 
 @functools.lru_cache(maxsize=16)
-def _render_fn(num_frames, height, width, max_shapes, frame_stride):
+def _render_fn(num_frames, height, width, max_shapes, frame_stride, motion):
   """A compiled graph (seed, indices) -> rendered clips; eager op-by-op dispatch is ~10x slower."""
 
   @tf.function(input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([None], tf.int64)])
   def fn(seed, indices):
     params = tf.data.Dataset.from_tensor_slices(indices).map(
-      lambda i: clip_params(seed, i, max_shapes, height, width, float(frame_stride))
+      lambda i: clip_params(seed, i, max_shapes, height, width, float(frame_stride), motion)
     )
     return render(params.batch(2**31 - 1).get_single_element(), num_frames, height, width)
 
   return fn
 
 
-def clips(seed, indices, num_frames, height, width, max_shapes=3, frame_stride=1):
+def clips(seed, indices, num_frames, height, width, max_shapes=3, frame_stride=1, motion="random"):
   """Renders the clips `indices` of stream `seed` as numpy uint8 / int arrays.
 
   Returns a dict: "video" uint8 [N, T, H, W, 3], "fg_masks" uint8 [N, T, H, W, 1] (0/1),
   "background" uint8 [N, H, W, 3], "segmentation" uint8 [N, H, W], "label" int [N].
   For the TFRecord writer and for tests.
   """
-  fn = _render_fn(num_frames, height, width, max_shapes, frame_stride)
+  fn = _render_fn(num_frames, height, width, max_shapes, frame_stride, motion)
   out = fn(tf.constant(seed, tf.int64), tf.constant(list(indices), tf.int64))
   to_u8 = lambda x: np.rint((x.numpy() + 1.0) * 127.5).astype(np.uint8)
   return {

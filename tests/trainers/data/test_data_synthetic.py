@@ -1,6 +1,7 @@
 """Tests of trainers.data.synthetic and of the "synthetic" source of the pipeline."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from data_helpers import batches
@@ -94,3 +95,56 @@ def test_finite_synthetic_eval_is_sharded_across_pipelines():
   all_clips = synthetic.clips(synthetic.EVAL_SEED_OFFSET, range(8), 4, 16, 16)["video"]
   got = sorted(np.rint((v + 1) * 127.5).astype(np.uint8).tobytes() for v in videos)
   assert got == sorted(c.tobytes() for c in all_clips)
+
+
+def _params(seed, n, shapes, h, w, motion, stride=1.0):
+  params = [synthetic.clip_params(seed, i, shapes, h, w, stride, motion) for i in range(n)]
+  return {k: tf.stack([p[k] for p in params]) for k in params[0]}
+
+
+def test_by_appearance_motion_is_a_function_of_what_frame_0_shows():
+  """Kind and colour fix each velocity; no shape hides another in frame 0, so frame 0 shows
+  every shape's kind, colour, place and size whole."""
+  h, w, shapes = 24, 32, 3
+  p = _params(5, 24, shapes, h, w, "by_appearance", stride=2.0)
+  expected = synthetic.appearance_velocity(p["kind"], p["colour"], min(h, w), 2.0)
+  np.testing.assert_allclose(p["velocity"].numpy(), expected.numpy(), rtol=1e-6)
+  speed = np.linalg.norm(p["velocity"].numpy(), axis=-1)
+  np.testing.assert_allclose(speed, (0.75 + 0.25 * p["kind"].numpy()) * min(h, w) / 32 * 2.0)
+  # The same kind and colour bits move the same way; 24 directions in all.
+  angles = synthetic.appearance_velocity(
+    tf.repeat(tf.range(3), 8),
+    tf.cast(
+      tf.tile(tf.constant([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)]), [3, 1]),
+      tf.float32,
+    ),
+    32,
+  ).numpy()
+  assert len({tuple(np.round(a, 5)) for a in angles}) == 24
+  one = synthetic.render(p, 1, h, w)
+  areas = []
+  for s in range(shapes):
+    alone = dict(p, active=p["active"] & (tf.range(shapes) == s)[None])
+    areas.append(synthetic.render(alone, 1, h, w)["fg_masks"].numpy().sum(axis=(1, 2, 3, 4)))
+  np.testing.assert_array_equal(one["fg_masks"].numpy().sum(axis=(1, 2, 3, 4)), np.sum(areas, 0))
+  assert (p["active"].numpy().sum(1) >= 1).all() and np.sum(areas) > 0
+
+
+def test_random_motion_is_the_default_and_unknown_motion_is_refused():
+  a = synthetic.clip_params(3, 4, 3, 16, 16)
+  b = synthetic.clip_params(3, 4, 3, 16, 16, motion="random")
+  for k in a:
+    np.testing.assert_array_equal(a[k].numpy(), b[k].numpy())
+  with pytest.raises(ValueError, match="data.synthetic.motion"):
+    synthetic.clip_params(3, 4, 3, 16, 16, motion="sideways")
+
+
+def test_pipeline_reads_the_motion_of_the_config():
+  c = data_config(source="synthetic", num_frames=4, height=16, width=16)
+  with c.unlocked():
+    c.synthetic.motion = "by_appearance"
+  video = next(iter(pipeline.make_dataset(c, 2, training=False, seed=1)))["video"].numpy()
+  expected = synthetic.clips(
+    1 + synthetic.EVAL_SEED_OFFSET, [0, 1], 4, 16, 16, motion="by_appearance"
+  )
+  np.testing.assert_allclose((video + 1.0) * 127.5, expected["video"], atol=1e-3)
