@@ -1,37 +1,49 @@
-r"""Learning check: does a config learn within its quickstart budget?
+r"""Learning check: does a model learn, measured against baselines on the same clips?
 
     python -m trainers.learning_check --config=quickstart --workdir=/tmp/lc
     python -m trainers.learning_check --config=vgan_image_to_video:smoke \
         --workdir=/tmp/lc_i2v --steps=2000 --every=250
+    python -m trainers.learning_check --all --workdir=/tmp/lc_all [--models=a,b]
 
 Trains the config through the ordinary loop in chunks (a `loop.Trainer` with `train.steps`
 raised to each evaluation point in turn, on the same workdir, so every chunk resumes from the
-previous checkpoint, data iterator included) and measures, at the start and after each chunk:
-- FD-R3D (`features.R3DEmbedder`, not FVD): `--num_videos` generated clips (clip k from noise
-  seed [config.seed, k], the EMA generator when the run keeps one) against as many real clips
-  of `config.data` in eval mode (the same clips every time; their statistics are cached under
-  WORKDIR/eval);
-- mask IoU (`trainers.eval.mask_iou`) for image-conditioned two-stream generators on
-  synthetic data;
-- for next-frame predictors (objective.task "prediction") instead of FD-R3D:
-  the one-step (teacher-forced) MSE of `--num_videos` eval clips against the
-  copy-the-last-frame baseline on the same clips, and the recursive MSE against its own
-  baseline (`trainers.evaluate_prediction`); "mse_vs_copy_last" is their ratio.
-Writes WORKDIR/learning_check.json (the table, targets, verdicts) and
-WORKDIR/learning_check.png (the curves over steps, drawn with Pillow). Exits 1 when a learning
-target is missed: FD-R3D falls by at least 50% from step 0 for vgan_two_stream; mask
-IoU >= 0.5 at the end for vgan_image_to_video; one-step MSE below the copy-last-frame
-baseline's (ratio < 1) at the end for the (Re)live Photos predictors. Other models are
-measured without a verdict.
+previous checkpoint, data iterator included) and measures, at the start and after each chunk,
+on the same held-out clips every time (`--num_videos` eval clips of `config.data`, noise z_k
+from seed [config.seed, k], the EMA generator when the run keeps one):
+
+- unconditional generators: FD-R3D (`features.R3DEmbedder`, not FVD), with two baselines
+  measured once (`trainers.eval.learning.fd_baselines`): the floor (two disjoint sets of real
+  clips) and a static clip (real first frames held: right appearance, no motion);
+- conditioned generators (a photo, a frame or a mask in): FD-R3D, the error of the generated
+  frame that shows the condition, and the clip's motion against the real clips'
+  (`trainers.eval.learning.conditioned_row`); for a two-stream image-to-video generator on
+  synthetic data also the mask IoU (`trainers.eval.mask_iou`) beside two baselines on the
+  same clips: frame 0's true mask held static, and the oracle reading frame 0;
+- next-frame predictors (objective.task "prediction"): the one-step (teacher-forced) MSE and
+  the recursive rollout's over `ROLLOUT_STEPS` frames, each against copying the last frame on
+  the same clips (`trainers.evaluate_prediction`).
+
+`TARGETS` says what "learns" means for each kind of model; `TARGET_NOTES` what each number
+means and which ceiling it sits under. A target above its own measured oracle is reported as
+unreachable instead of passed or failed. Writes WORKDIR/learning_check.json (the table,
+baselines, targets, verdicts) and WORKDIR/learning_check.png (the curves, baselines as
+lines), and exits 1 when a target is missed.
+
+`--all` runs every model of `CHECKS` at its CPU scale (about 15 minutes or less each on two
+cores), each in WORKDIR/NAME, and writes WORKDIR/learning_checks.json, .md (the table that
+docs/evaluation.md carries) and .png (a curve per model).
 
 Decision: `train.steps` is what changes between chunks, so learning-rate schedules that
-depend on it (cosine_restarts, linear_decay) would see different totals; the check warns
-unless the schedule is "constant". A resumed workdir continues from its latest step.
+depend on it (cosine_restarts, linear_decay) would see different totals; the checks of
+`CHECKS` use a constant schedule and a lone check warns unless the schedule is "constant". A
+resumed workdir continues from its latest step.
 """
 
-import json
+import dataclasses
+import datetime
 import math
 import os
+import platform
 import sys
 import time
 
@@ -49,27 +61,110 @@ from trainers import evaluate
 from trainers import evaluate_prediction
 from trainers import loop
 from trainers import workdir as workdir_lib
+from trainers.eval import learning
 from trainers.eval import mask_iou as mask_iou_lib
 from trainers.eval import sources as sources_lib
 from zoo import base
 
-# What "learns" means per generator (docs/evaluation.md): name -> {target: threshold}.
-TARGETS = {
-  "vgan_two_stream": {"fd_r3d_drop": 0.5},
-  "vgan_image_to_video": {"mask_iou": 0.5},
-  # One-step MSE / copy-last-frame MSE on the same clips: below 1 beats the baseline.
-  "relive_lstm": {"mse_vs_copy_last": 1.0},
-  "relive_convlstm": {"mse_vs_copy_last": 1.0},
-  "relive_cnn_next_frame": {"mse_vs_copy_last": 1.0},
-}
 NUM_VIDEOS = 256
+ROLLOUT_STEPS = 8
 RESULT_FILE = "learning_check.json"
 PLOT_FILE = "learning_check.png"
+ALL_PREFIX = "learning_checks"
 PLOT_SIZE = (720, 480)
+
+# What "learns" means, by kind of model: target -> (comparison, threshold).
+TARGETS = {
+  "unconditional": {"fd_r3d_drop": (">=", 0.5)},
+  "conditioned": {"cond_error_drop": (">=", 0.5), "motion_ratio": ("within", (0.5, 2.0))},
+  "predictor": {"mse_vs_copy_last": ("<", 1.0), "rollout_vs_copy_last": ("<", 1.0)},
+}
+# Extra targets of conditioned models, by what they generate.
+MASK_TARGET = {"mask_iou": (">=", 0.5)}
+TARGET_NOTES = {
+  "fd_r3d_drop": "(FD-R3D at step 0 - at the end) / at step 0. Ceiling: the drop that reaches "
+  "the real-vs-real floor; the static baseline shows whether motion is learned.",
+  "cond_error_drop": "fall of the mean |generated - real| of the frame the condition shows, "
+  "from step 0. Ceiling 1.0 (the frame reproduced); a static copy of the input reaches it "
+  "too, hence motion_ratio.",
+  "motion_ratio": "mean |x_t+1 - x_t| of the generated clips / of the real clips. 1 moves as "
+  "much as the data; a static copy scores 0.",
+  "mask_iou": "IoU of the thresholded mask stream with the true future foreground masks, "
+  "frames 0..T-1. Ceiling: the oracle reading frame 0 (1.0 with data.synthetic.motion="
+  "by_appearance); baseline: frame 0's mask held static.",
+  "mse_vs_copy_last": "one-step (teacher-forced) MSE / copying the last frame's, same clips. "
+  "Below 1 beats the baseline; ceiling 0.",
+  "rollout_vs_copy_last": f"MSE of the recursive {ROLLOUT_STEPS}-frame rollout / holding the "
+  "last context frame's, same clips. Below 1 beats the baseline; ceiling 0.",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+  """One model's learning check at a CPU scale: the config, its budget and its changes."""
+
+  config: str  # as --config takes it: NAME[:ARG]
+  steps: int
+  every: int
+  overrides: tuple = ()  # (dotted field, value) pairs applied to the config
+  note: str = ""
+
+
+_SMALL = (
+  ("train.batch_size", 16),
+  ("train.sample_every", 0),
+  ("data.synthetic.max_shapes", 2),
+  ("optimizer.schedule", "constant"),
+)
+# Every family's check, each within about 15 minutes on two cores.
+CHECKS = {
+  "vgan_two_stream": Check("quickstart", 2000, 400, (("train.sample_every", 0),)),
+  "vgan_one_stream": Check("vgan_one_stream:smoke", 1500, 300, _SMALL),
+  "egan_dcgan_video": Check("egan_dcgan_video:smoke", 1500, 300, _SMALL),
+  "egan_resnet_video": Check("egan_resnet_video:smoke", 1500, 300, _SMALL),
+  "relive_wgan": Check("relive_wgan:smoke", 1500, 300, _SMALL),
+  "dvdgan_s": Check("dvdgan_s:smoke", 1500, 300, _SMALL),
+  # At 8x16x16 frame 0's mask held static already scores IoU 0.51: the check runs at
+  # 16x32x32, where the static mask scores 0.31 and the target sits between it and the oracle.
+  "vgan_image_to_video": Check(
+    "vgan_image_to_video:quickstart",
+    2000,
+    500,
+    (("train.sample_every", 0), ("data.synthetic.motion", "by_appearance")),
+    "motion by appearance: frame 0 determines the future masks",
+  ),
+  "relive_conditional_wgan": Check("relive_conditional_wgan:smoke", 1500, 300, _SMALL),
+  "relive_segmentation_conditional": Check(
+    "relive_segmentation_conditional:smoke", 1500, 300, _SMALL
+  ),
+  "radner_style": Check("radner_style:smoke", 1500, 300, _SMALL),
+  "egan_spade_video": Check("egan_spade_video:smoke", 1500, 300, _SMALL),
+  "relive_lstm": Check("relive_lstm:smoke", 1500, 500, _SMALL),
+  "relive_convlstm": Check("relive_convlstm:smoke", 1500, 500, _SMALL),
+  "relive_cnn_next_frame": Check("relive_cnn_next_frame:smoke", 1500, 500, _SMALL),
+}
 
 
 class StoppedError(RuntimeError):
   """SIGTERM / Ctrl-C stopped a chunk's training: the checkpoint is saved, no verdict."""
+
+
+def check_config(name):
+  """The full config of `CHECKS[name]`, overrides applied."""
+  if name not in CHECKS:
+    raise ValueError(f"Expected a model among {sorted(CHECKS)}, received {name!r}.")
+  check = CHECKS[name]
+  config = config_files.load(check.config)
+  with config.unlocked():
+    for field, value in check.overrides:
+      *parents, leaf = field.split(".")
+      node = config
+      for p in parents:
+        node = node[p]
+      node[leaf] = value
+    if config.train.checkpoint_every > check.every or not config.train.checkpoint_every:
+      config.train.checkpoint_every = check.every
+  return config
 
 
 def eval_points(start, steps, every):
@@ -87,9 +182,9 @@ def eval_points(start, steps, every):
 
 
 def _start_step(workdir):
-  """The step of the workdir's latest checkpoint (0 for a new workdir)."""
-  path = tf.train.latest_checkpoint(workdir_lib.checkpoint_dir(workdir))
-  return int(path.rsplit("-", 1)[-1]) if path else 0
+  """The step of the workdir's latest loadable checkpoint (0 for a new workdir)."""
+  paths = workdir_lib.readable_checkpoints(workdir_lib.checkpoint_dir(workdir))
+  return int(paths[0].rsplit("-", 1)[-1]) if paths else 0
 
 
 def wants_mask_iou(generator, config):
@@ -105,9 +200,31 @@ def is_predictor(config):
   return config.objective.get("task", "gan") == "prediction"
 
 
+def model_kind(generator, config):
+  """The kind of model: predictor, conditioned or unconditional (keys of TARGETS)."""
+  if is_predictor(config):
+    return "predictor"
+  return (
+    "unconditional"
+    if base.contract(generator).condition is base.Condition.NONE
+    else ("conditioned")
+  )
+
+
+def targets_for(generator, config):
+  targets = dict(TARGETS[model_kind(generator, config)])
+  if wants_mask_iou(generator, config):
+    targets.update(MASK_TARGET)
+  return targets
+
+
 def prediction_row(generator, config, num_videos, batch_size):
-  """MSE of a predictor and of the copy-last-frame baselines on the first eval clips."""
-  batches = evaluate_prediction.clip_batches(config, None, num_videos, batch_size)
+  """MSE of a predictor and of the copy-last-frame baselines on the first eval clips; the
+  recursive rollout runs `ROLLOUT_STEPS` frames past the context."""
+  c = config.copy_and_resolve_references()
+  with c.unlocked():
+    c.data.num_frames = generator.context_frames + ROLLOUT_STEPS
+  batches = evaluate_prediction.clip_batches(c, None, num_videos, batch_size)
   r = evaluate_prediction.evaluate_predictor(generator, batches, names=("mse",))
   row = {
     "mse_one_step": r["one_step"]["mse"],
@@ -116,6 +233,7 @@ def prediction_row(generator, config, num_videos, batch_size):
     "mse_copy_last_recursive": r["copy_last_recursive"]["mse"],
   }
   row["mse_vs_copy_last"] = row["mse_one_step"] / row["mse_copy_last"]
+  row["rollout_vs_copy_last"] = row["mse_recursive"] / row["mse_copy_last_recursive"]
   return row
 
 
@@ -126,21 +244,41 @@ def _chunk_config(config, steps):
   return c
 
 
-def _verdicts(name, rows):
-  """(targets, passed) for the generator `name` from the measured rows."""
-  targets = TARGETS.get(name, {})
-  passed = {}
-  fd = [r.get("fd_r3d") for r in rows]
-  if "fd_r3d_drop" in targets:
-    drop = (fd[0] - fd[-1]) / fd[0] if fd[0] > 0 else float("nan")
-    passed["fd_r3d_drop"] = bool(drop >= targets["fd_r3d_drop"])
-  if "mask_iou" in targets:
-    last = rows[-1].get("mask_iou")
-    passed["mask_iou"] = bool(last is not None and last >= targets["mask_iou"])
-  if "mse_vs_copy_last" in targets:
-    last = rows[-1].get("mse_vs_copy_last")
-    passed["mse_vs_copy_last"] = bool(last is not None and last < targets["mse_vs_copy_last"])
-  return targets, passed
+def _passes(op, threshold, value):
+  if value is None or not math.isfinite(value):
+    return False
+  if op == ">=":
+    return value >= threshold
+  if op == "<":
+    return value < threshold
+  lo, hi = threshold
+  return lo <= value <= hi
+
+
+def summary_values(rows):
+  """The numbers the targets read, from the measured rows."""
+  first, last = rows[0], rows[-1]
+  out = {}
+  for key in ("fd_r3d", "cond_error"):
+    if key in first and first[key] and first[key] > 0:
+      out[f"{key}_drop"] = (first[key] - last[key]) / first[key]
+  for key in ("motion_ratio", "mask_iou", "mse_vs_copy_last", "rollout_vs_copy_last"):
+    if key in last:
+      out[key] = last[key]
+  return out
+
+
+def verdicts(targets, values, baselines):
+  """{target: "pass" | "fail" | "unreachable"}: unreachable when the target sits above its
+  own measured oracle (the mask IoU of the oracle reading frame 0)."""
+  out = {}
+  for name, (op, threshold) in targets.items():
+    oracle = baselines.get(name, {}).get("oracle")
+    if oracle is not None and op == ">=" and oracle < threshold:
+      out[name] = "unreachable"
+    else:
+      out[name] = "pass" if _passes(op, threshold, values.get(name)) else "fail"
+  return out
 
 
 def run_check(
@@ -153,13 +291,13 @@ def run_check(
       budget).
     workdir: the training workdir (resumed if it holds checkpoints).
     every: steps between measurements (default: a fifth of the budget).
-    num_videos: real and generated clips per FD-R3D measurement (the same clips every time).
+    num_videos: held-out clips per measurement (the same clips every time).
     batch_size: clips per batch when measuring.
     write: write WORKDIR/learning_check.json and .png.
 
   Returns:
-    A dict: "rows" [{"step", "fd_r3d", "mask_iou"?, "seconds"}], "fd_r3d_drop", "targets",
-    "passed" {target: bool}, "ok" (every target met), and the protocol.
+    A dict: "rows" [{"step", measured values..., "seconds"}], "baselines", "values" (what
+    the targets read), "targets", "verdicts", "ok" (no target failed), and the protocol.
   """
   start_time = time.perf_counter()
   steps = int(steps or config.train.steps)
@@ -171,9 +309,16 @@ def run_check(
       config.optimizer.schedule,
     )
   name = config.model.generator.name
-  predictor = is_predictor(config)
+  points = eval_points(_start_step(workdir), steps, every)
+  # The first chunk's trainer (or, on a finished workdir, the one that measures it).
+  trainer = loop.Trainer(
+    _chunk_config(config, points[1] if len(points) > 1 else max(points[0], 1)), workdir
+  )
+  kind = model_kind(trainer.generator, config)
+  targets = targets_for(trainer.generator, config)
   networks = real = None
-  if not predictor:
+  baselines = {}
+  if kind != "predictor":
     networks = evaluate.Networks(("fd_r3d",))
     real = evaluate.real_embeddings(
       config,
@@ -183,6 +328,15 @@ def run_check(
       batch_size,
       os.path.join(workdir, evaluate.EVAL_DIR),
     )
+    baselines["fd_r3d"] = learning.fd_baselines(config, networks, real, num_videos, batch_size)
+  if "mask_iou" in targets:
+    m = mask_iou_lib.mask_baselines(config.data, num_videos, seed=config.seed)
+    baselines["mask_iou"] = {
+      "static": m["static"]["mean"],
+      "oracle": m["oracle"]["mean"],
+      "oracle_reads": m["oracle_reads"],
+    }
+  logging.info("learning check baselines: %s", baselines)
   spec = sources_lib.ClipSpec(
     config.data.num_frames, config.data.frame_stride, config.data.height, config.data.width
   )
@@ -192,22 +346,18 @@ def run_check(
     t0 = time.perf_counter()
     step = trainer.current_step()
     generator = trainer.ema or trainer.generator
-    if predictor:
-      rows.append(
-        {
-          "step": step,
-          **prediction_row(generator, config, num_videos, batch_size),
-          "seconds": round(time.perf_counter() - t0, 2),
-        }
+    row = {"step": step}
+    if kind == "predictor":
+      row.update(prediction_row(generator, config, num_videos, batch_size))
+    else:
+      fake = sources_lib.GeneratorSource(f"step {step}", generator, config, seed=config.seed)
+      side = evaluate.embed_batches(
+        fake.batches(num_videos, batch_size, spec), networks, num_videos, f"fake (step {step})"
       )
-      logging.info("learning check: %s", rows[-1])
-      return
-    fake = sources_lib.GeneratorSource(f"step {step}", generator, config, seed=config.seed)
-    side = evaluate.embed_batches(
-      fake.batches(num_videos, batch_size, spec), networks, num_videos, f"fake (step {step})"
-    )
-    row = {"step": step, "fd_r3d": evaluate.compute_metrics(("fd_r3d",), real, side)["fd_r3d"]}
-    if wants_mask_iou(generator, config):
+      row["fd_r3d"] = evaluate.compute_metrics(("fd_r3d",), real, side)["fd_r3d"]
+    if kind == "conditioned":
+      row.update(learning.conditioned_row(generator, config, num_videos, batch_size))
+    if "mask_iou" in targets:
       row["mask_iou"] = mask_iou_lib.evaluate_mask_iou(
         generator, config.data, num_clips=num_videos, batch_size=batch_size, seed=config.seed
       )["mean"]
@@ -215,12 +365,12 @@ def run_check(
     logging.info("learning check: %s", row)
     rows.append(row)
 
-  points = eval_points(_start_step(workdir), steps, every)
   if len(points) == 1:  # the workdir is already at the budget: measure it once
-    measure(loop.Trainer(_chunk_config(config, max(points[0], 1)), workdir))
+    measure(trainer)
   for i, target in enumerate(points[1:]):
-    trainer = loop.Trainer(_chunk_config(config, target), workdir)
-    if i == 0:
+    if i:
+      trainer = loop.Trainer(_chunk_config(config, target), workdir)
+    else:
       measure(trainer)
     if not trainer.train():  # SIGTERM / Ctrl-C: checkpoint saved, no verdict on a part
       raise StoppedError(
@@ -228,55 +378,91 @@ def run_check(
         f"the same command again to resume from {workdir}."
       )
     measure(trainer)
-    del trainer
+  del trainer
 
-  targets, passed = _verdicts(name, rows)
-  fd = [r.get("fd_r3d") for r in rows]
-  if predictor:
-    protocol = {
-      "metric": "MSE vs copy-last-frame",
-      "num_videos": num_videos,
-      "real": f"config.data eval clips 0..{num_videos - 1}, seed {config.seed}",
-      "prediction": "trainers.evaluate_prediction.evaluate_predictor",
-    }
-  else:
-    protocol = {
-      "metric": evaluate.NAMES["fd_r3d"],
-      "num_videos": num_videos,
-      "real": f"config.data eval clips 0..{num_videos - 1}, seed {config.seed}",
-      "fake": f"z_k = stateless_normal(seed=[{config.seed}, k]), k < {num_videos}, "
-      f"{'EMA ' if config.train.get('ema_decay', 0) else ''}generator",
-      "networks": networks.describe(),
-    }
+  values = summary_values(rows)
+  verdict = verdicts(targets, values, baselines)
   result = {
     "generator": name,
+    "kind": kind,
     "workdir": workdir,
     "steps": [r["step"] for r in rows],
     "rows": rows,
-    "fd_r3d_drop": (fd[0] - fd[-1]) / fd[0] if not predictor and fd[0] > 0 else None,
-    "targets": targets,
-    "passed": passed,
-    "ok": all(passed.values()),
-    "protocol": protocol,
+    "baselines": baselines,
+    "values": values,
+    "targets": {k: list(v) for k, v in targets.items()},
+    "verdicts": verdict,
+    "ok": "fail" not in verdict.values(),
+    "protocol": _protocol(config, kind, networks, num_videos),
     "seconds": round(time.perf_counter() - start_time, 1),
   }
   if write:
-    path = os.path.join(workdir, RESULT_FILE)
-    with open(path + ".tmp", "w") as f:
-      json.dump(evaluate.json_safe(result), f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
-    series = {"FD-R3D": fd}
-    if predictor:
-      series = {
-        "one-step MSE": [r["mse_one_step"] for r in rows],
-        "copy-last-frame MSE": [r["mse_copy_last"] for r in rows],
-      }
-    if any("mask_iou" in r for r in rows):
-      series["mask IoU"] = [r.get("mask_iou", float("nan")) for r in rows]
-    plot_curves(
-      os.path.join(workdir, PLOT_FILE), result["steps"], series, title=f"learning check: {name}"
+    _write_json(os.path.join(workdir, RESULT_FILE), result)
+    curves = panels(result)
+    plot_panels(
+      os.path.join(workdir, PLOT_FILE),
+      curves,
+      title=f"learning check: {name}",
+      size=(PLOT_SIZE[0], max(PLOT_SIZE[1], 60 + 150 * len(curves))),
     )
   return result
+
+
+def _protocol(config, kind, networks, num_videos):
+  real = f"config.data eval clips 0..{num_videos - 1}, seed {config.seed}"
+  if kind == "predictor":
+    return {
+      "metric": "MSE vs copy-last-frame",
+      "num_videos": num_videos,
+      "real": real,
+      "rollout_steps": ROLLOUT_STEPS,
+      "prediction": "trainers.evaluate_prediction.evaluate_predictor",
+    }
+  return {
+    "metric": evaluate.NAMES["fd_r3d"],
+    "num_videos": num_videos,
+    "real": real,
+    "baselines": f"eval clips {num_videos}..{2 * num_videos - 1}: as they are (floor) and "
+    "their first frames held (static)",
+    "fake": f"z_k = stateless_normal(seed=[{config.seed}, k]), k < {num_videos}, "
+    f"{'EMA ' if config.train.get('ema_decay', 0) else ''}generator",
+    "networks": networks.describe(),
+  }
+
+
+def _write_json(path, obj):
+  workdir_lib.write_json(path, evaluate.json_safe(obj))
+
+
+# The curve each kind of model is judged by, and its reference lines.
+def panels(result):
+  """Plot panels of one check: each measured series, with its baselines as lines."""
+  rows, b = result["rows"], result["baselines"]
+  steps = [r["step"] for r in rows]
+  out = []
+
+  def add(key, title, lines=None):
+    if key in rows[0]:
+      out.append(
+        {"name": title, "steps": steps, "values": [r.get(key) for r in rows], "lines": lines or {}}
+      )
+
+  fd = b.get("fd_r3d", {})
+  add("fd_r3d", "FD-R3D", {k: fd[k] for k in ("floor", "static") if k in fd})
+  add("cond_error", "conditioned-frame error")
+  add("motion_ratio", "motion / real motion", {"real": 1.0})
+  mask = b.get("mask_iou", {})
+  add("mask_iou", "mask IoU", {k: mask[k] for k in ("static", "oracle") if k in mask})
+  add("mse_vs_copy_last", "one-step MSE / copy-last", {"copy-last": 1.0})
+  add("rollout_vs_copy_last", f"{ROLLOUT_STEPS}-step rollout MSE / copy-last", {"copy-last": 1.0})
+  return out
+
+
+def headline_panel(name, result):
+  """The one curve of `name` in the --all picture: its first panel."""
+  panel = dict(panels(result)[0])
+  panel["name"] = f"{name}: {panel['name']}"
+  return panel
 
 
 # ----------------------------------------------------------------------------- the plot
@@ -297,10 +483,17 @@ def _ticks(lo, hi, n=5):
 
 
 def plot_curves(path, steps, series, title="", size=PLOT_SIZE, x_label="step"):
-  """Draws each series (name -> values over `steps`) in its own panel, stacked; a PNG of `size`.
+  """Draws each series (name -> values over `steps`) in its own panel, stacked (`plot_panels`)."""
+  curves = [{"name": k, "steps": steps, "values": v} for k, v in series.items()]
+  return plot_panels(path, curves, title=title, size=size, x_label=x_label)
 
-  Axes, round ticks with labels on both axes, a title per panel, points joined by lines; NaN
-  values are skipped. Pillow only (no matplotlib).
+
+def plot_panels(path, curves, title="", size=PLOT_SIZE, x_label="step"):
+  """Draws curves stacked, one panel each; a PNG of `size`.
+
+  Each curve is {"name", "steps", "values", "lines" (optional): {label: y}}: points joined by
+  lines (NaN and None skipped), the reference lines dashed grey with their labels, axes with
+  round ticks on both. Pillow only.
   """
   width, height = size
   image = Image.new("RGB", size, "white")
@@ -310,29 +503,32 @@ def plot_curves(path, steps, series, title="", size=PLOT_SIZE, x_label="step"):
   top_title = 22 if title else 0
   if title:
     draw.text((width // 2, 6), title, fill="black", font=font, anchor="mt")
-  panel_h = (height - top_title) // max(len(series), 1)
+  panel_h = (height - top_title) // max(len(curves), 1)
   left, right, top, bottom = 70, 20, 22, 36
-  xs = np.asarray(steps, np.float64)
-  x_lo, x_hi = float(xs.min()), float(xs.max())
-  if x_hi <= x_lo:
-    x_hi = x_lo + 1.0
-  x_ticks = [t for t in _ticks(x_lo, x_hi, 6) if x_lo - 1e-9 <= t <= x_hi + 1e-9]
-  for i, (name, values) in enumerate(series.items()):
+  for i, curve in enumerate(curves):
+    xs = np.asarray(curve["steps"], np.float64)
+    vals = np.asarray([np.nan if v is None else v for v in curve["values"]], np.float64)
+    lines = curve.get("lines") or {}
+    x_lo, x_hi = float(xs.min()), float(xs.max())
+    if x_hi <= x_lo:
+      x_hi = x_lo + 1.0
+    x_ticks = [t for t in _ticks(x_lo, x_hi, 6) if x_lo - 1e-9 <= t <= x_hi + 1e-9]
     y0 = top_title + i * panel_h
     box = (left, y0 + top, width - right, y0 + panel_h - bottom)
-    vals = np.asarray(values, np.float64)
-    finite = vals[np.isfinite(vals)]
+    finite = np.concatenate(
+      [vals[np.isfinite(vals)], [v for v in lines.values() if v is not None and math.isfinite(v)]]
+    )
     y_lo = float(finite.min()) if finite.size else 0.0
     y_hi = float(finite.max()) if finite.size else 1.0
     y_ticks = _ticks(y_lo, y_hi if y_hi > y_lo else y_lo + max(abs(y_lo) * 0.1, 1e-3))
     y_lo, y_hi = y_ticks[0], y_ticks[-1]
 
-    def to_px(x, y, box=box, y_lo=y_lo, y_hi=y_hi):
+    def to_px(x, y, box=box, y_lo=y_lo, y_hi=y_hi, x_lo=x_lo, x_hi=x_hi):
       px = box[0] + (x - x_lo) / (x_hi - x_lo) * (box[2] - box[0])
       py = box[3] - (y - y_lo) / (y_hi - y_lo) * (box[3] - box[1])
       return px, py
 
-    draw.text((left, y0 + 6), name, fill="black", font=font)
+    draw.text((left, y0 + 6), curve["name"], fill="black", font=font)
     for t in y_ticks:
       _, py = to_px(x_lo, t)
       draw.line([(box[0], py), (box[2], py)], fill=(230, 230, 230))
@@ -344,8 +540,17 @@ def plot_curves(path, steps, series, title="", size=PLOT_SIZE, x_label="step"):
       draw.text((px, box[3] + 6), f"{t:.6g}", fill="black", font=font, anchor="mt")
     draw.line([(box[0], box[1]), (box[0], box[3]), (box[2], box[3])], fill="black", width=1)
     draw.text(((box[0] + box[2]) // 2, box[3] + 20), x_label, fill="black", font=font, anchor="mt")
+    for j, (label, y) in enumerate(lines.items()):
+      if y is None or not math.isfinite(y):
+        continue
+      _, py = to_px(x_lo, y)
+      for x in range(box[0], box[2], 8):
+        draw.line([(x, py), (min(x + 4, box[2]), py)], fill=(120, 120, 120))
+      # Labels alternate between the right and the left end, so close lines stay readable.
+      at, anchor = ((box[2] - 2, "rb"), (box[0] + 4, "lb"))[j % 2]
+      draw.text((at, py - 2), label, fill=(90, 90, 90), font=font, anchor=anchor)
     colour = colours[i % len(colours)]
-    points = [to_px(x, y) for x, y in zip(xs, vals) if np.isfinite(y)]
+    points = [to_px(x, y) for x, y in zip(xs, vals, strict=True) if np.isfinite(y)]
     if len(points) > 1:
       draw.line(points, fill=colour, width=2)
     for px, py in points:
@@ -356,32 +561,162 @@ def plot_curves(path, steps, series, title="", size=PLOT_SIZE, x_label="step"):
   return path
 
 
-def format_table(result):
-  """The rows as a text table."""
-  if "mse_one_step" in result["rows"][0]:
-    keys = (
-      "mse_one_step",
-      "mse_copy_last",
-      "mse_vs_copy_last",
-      "mse_recursive",
-      "mse_copy_last_recursive",
+# ----------------------------------------------------------------------------- every model
+
+
+def run_all(workdir, names=None, num_videos=NUM_VIDEOS, batch_size=16, steps=None):
+  """Runs `CHECKS` (or `names` of them) each in WORKDIR/NAME; writes the summary files.
+
+  A model whose check fails with an error is recorded with the error and the next one runs.
+  `steps` (tests, quick looks) replaces every check's budget; measurements then come every
+  `steps` // 2 steps.
+
+  Returns:
+    {"machine", "date", "models": {name: result or {"error": ...}}, "seconds"}.
+  """
+  names = list(names or CHECKS)
+  unknown = [n for n in names if n not in CHECKS]
+  if unknown:
+    raise ValueError(f"Expected models among {sorted(CHECKS)}, received {unknown}.")
+  start = time.perf_counter()
+  summary = {
+    "date": datetime.date.today().isoformat(),
+    "machine": machine(),
+    "num_videos": num_videos,
+    "models": {},
+  }
+  for name in names:
+    check = CHECKS[name]
+    budget = steps or check.steps
+    every = max(budget // 2, 1) if steps else check.every
+    logging.info(
+      "learning check %d / %d: %s (%s)", names.index(name) + 1, len(names), name, check.config
     )
-    lines = [f"{'step':>8}" + "".join(f"  {k:>23}" for k in keys)]
-    lines += [f"{r['step']:>8}" + "".join(f"  {r[k]:>23.6g}" for k in keys) for r in result["rows"]]
-    for k, ok in result["passed"].items():
-      lines.append(f"target {k} < {result['targets'][k]}: {'PASS' if ok else 'FAIL'}")
-    return "\n".join(lines)
-  has_iou = any("mask_iou" in r for r in result["rows"])
-  lines = [f"{'step':>8}  {'FD-R3D':>12}" + (f"  {'mask IoU':>9}" if has_iou else "")]
+    try:
+      result = run_check(
+        check_config(name),
+        os.path.join(workdir, name),
+        steps=budget,
+        every=every,
+        num_videos=num_videos,
+        batch_size=batch_size,
+      )
+      result["check"] = {
+        "config": check.config,
+        "overrides": dict(check.overrides),
+        "note": check.note,
+      }
+    except StoppedError:
+      raise
+    except Exception as e:  # noqa: BLE001 -- one model's failure is a row, not the end
+      logging.exception("learning check of %s failed", name)
+      result = {"generator": name, "error": f"{type(e).__name__}: {e}"}
+    summary["models"][name] = result
+    summary["seconds"] = round(time.perf_counter() - start, 1)
+    write_summary(workdir, summary)
+  return summary
+
+
+def machine():
+  """CPU model and counts, and library versions, for the summary."""
+  cpu = platform.processor() or platform.machine()
+  family = model = ""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key == "model name" and cpu in ("", platform.machine(), platform.processor()):
+          cpu = value
+        elif key == "cpu family" and not family:
+          family = value
+        elif key == "model" and not model:
+          model = value
+  except OSError:
+    pass
+  described = f"{cpu} (family {family}, model {model})" if family else cpu
+  return f"{described}, {os.cpu_count()} CPUs; TensorFlow {tf.__version__}"
+
+
+def write_summary(workdir, summary):
+  """WORKDIR/learning_checks.json, .md and .png."""
+  path = os.path.join(workdir, ALL_PREFIX)
+  _write_json(path + ".json", summary)
+  with open(path + ".md.tmp", "w") as f:
+    f.write(markdown(summary))
+  os.replace(path + ".md.tmp", path + ".md")
+  curves = [headline_panel(name, r) for name, r in summary["models"].items() if r.get("rows")]
+  if curves:
+    plot_panels(path + ".png", curves, title="learning checks", size=(720, 60 + 150 * len(curves)))
+
+
+def _fmt(x):
+  if x is None or (isinstance(x, float) and not math.isfinite(x)):
+    return "n/a"
+  return f"{x:.3g}" if isinstance(x, float) else str(x)
+
+
+def _target_text(op, threshold):
+  if op == "within":
+    return f"in [{threshold[0]:g}, {threshold[1]:g}]"
+  return f"{op} {threshold:g}"
+
+
+def markdown(summary):
+  """The table of every model: each target with its value, baselines and verdict."""
+  lines = [
+    f"Learning checks of {summary['date']} on {summary['machine']}, "
+    f"{summary['num_videos']} held-out clips per measurement.",
+    "",
+    "| model | kind | steps | minutes | target | value | baselines | verdict |",
+    "|---|---|---|---|---|---|---|---|",
+  ]
+  for name, r in summary["models"].items():
+    if "error" in r:
+      lines.append(f"| {name} | | | | | | | error: {r['error'][:200]} |")
+      continue
+    b = r["baselines"]
+    for target, (op, threshold) in r["targets"].items():
+      notes = ""
+      if target == "fd_r3d_drop":
+        fd = b["fd_r3d"]
+        notes = (
+          f"FD-R3D {_fmt(r['rows'][0]['fd_r3d'])} -> {_fmt(r['rows'][-1]['fd_r3d'])}; "
+          f"floor {_fmt(fd['floor'])}, static {_fmt(fd['static'])}"
+        )
+      elif target == "motion_ratio":
+        notes = "static copy: 0"
+      elif target == "cond_error_drop":
+        notes = f"error {_fmt(r['rows'][0]['cond_error'])} -> {_fmt(r['rows'][-1]['cond_error'])}"
+      elif target == "mask_iou":
+        m = b["mask_iou"]
+        notes = f"static {_fmt(m['static'])}, oracle {_fmt(m['oracle'])}"
+      elif target in ("mse_vs_copy_last", "rollout_vs_copy_last"):
+        notes = "copy-last: 1"
+      lines.append(
+        f"| {name} | {r['kind']} | {r['steps'][-1]} | {r['seconds'] / 60:.1f} | {target} "
+        f"{_target_text(op, threshold)} | {_fmt(r['values'].get(target))} | {notes} | "
+        f"{r['verdicts'][target]} |"
+      )
+  lines += ["", "What each number means:", ""]
+  lines += [f"- `{k}`: {v}" for k, v in TARGET_NOTES.items()]
+  return "\n".join(lines) + "\n"
+
+
+def format_table(result):
+  """One check's rows as a text table, then its baselines and verdicts."""
+  keys = [k for k in result["rows"][0] if k not in ("step", "seconds")]
+  lines = [f"{'step':>8}" + "".join(f"  {k:>16}" for k in keys)]
   for r in result["rows"]:
-    line = f"{r['step']:>8}  {r['fd_r3d']:>12.6g}"
-    if has_iou:
-      line += f"  {r.get('mask_iou', float('nan')):>9.4f}"
-    lines.append(line)
-  if result["fd_r3d_drop"] is not None:
-    lines.append(f"FD-R3D drop: {100 * result['fd_r3d_drop']:.1f}%")
-  for k, ok in result["passed"].items():
-    lines.append(f"target {k} >= {result['targets'][k]}: {'PASS' if ok else 'FAIL'}")
+    lines.append(f"{r['step']:>8}" + "".join(f"  {_fmt(r.get(k)):>16}" for k in keys))
+  for name, values in result["baselines"].items():
+    shown = ", ".join(f"{k} {_fmt(v)}" for k, v in values.items())
+    lines.append(f"baselines of {name}: {shown}")
+  for k, verdict in result["verdicts"].items():
+    op, threshold = result["targets"][k]
+    lines.append(
+      f"target {k} {_target_text(op, threshold)}: {_fmt(result['values'].get(k))} {verdict.upper()}"
+    )
   return "\n".join(lines)
 
 
@@ -392,7 +727,16 @@ def main(argv):
   cli.no_positional(argv)
   f = flags.FLAGS
   logging.set_verbosity(logging.INFO)
+  if f.all == bool(f.config):
+    raise cli.UserError("Expected either --config or --all.")
   try:
+    if f.all:
+      names = [n for n in f.models.split(",") if n] if f.models else None
+      summary = run_all(f.workdir, names, f.num_videos, f.batch_size, steps=f.steps)
+      print(markdown(summary))
+      print(f"Wrote {os.path.join(f.workdir, ALL_PREFIX)}.json, .md and .png")
+      failed = [n for n, r in summary["models"].items() if "error" in r or not r["ok"]]
+      sys.exit(1 if failed else 0)
     result = run_check(
       f.config,
       f.workdir,
@@ -412,9 +756,11 @@ def main(argv):
 if __name__ == "__main__":
   config_files.define_flag("config", lock_config=False)
   flags.DEFINE_string("workdir", None, "The training workdir (resumed if it exists).")
-  flags.DEFINE_integer("steps", None, "Training budget (default: the config's train.steps).")
+  flags.DEFINE_bool("all", False, "Run every model of CHECKS, each in WORKDIR/NAME.")
+  flags.DEFINE_string("models", "", "With --all: comma-separated models (default: all).")
+  flags.DEFINE_integer("steps", None, "Training budget (default: the config's or the check's).")
   flags.DEFINE_integer("every", None, "Steps between measurements (default: steps / 5).")
-  flags.DEFINE_integer("num_videos", NUM_VIDEOS, "Real and generated clips per measurement.")
+  flags.DEFINE_integer("num_videos", NUM_VIDEOS, "Held-out clips per measurement.")
   flags.DEFINE_integer("batch_size", 16, "Clips per batch when measuring.")
-  flags.mark_flags_as_required(["config", "workdir"])
+  flags.mark_flags_as_required(["workdir"])
   cli.run(main)

@@ -1,0 +1,124 @@
+"""What the learning check measures beside FD-R3D: baselines, conditioned-frame error, motion.
+
+A number that falls says little without the numbers around it. For every kind of model the
+learning check (`trainers.learning_check`) reports, on the same held-out clips:
+
+- unconditional generators: FD-R3D of the samples, and two baselines of real clips measured
+  once: the floor (two disjoint sets of real clips, the best a generator can expect from a
+  finite sample) and a static clip (real first frames held for T frames: the right
+  appearance and no motion). A generator below the static baseline has learned motion.
+- conditioned generators (a photo, a frame or a mask in): the error of the generated frame
+  that shows the condition (`condition_frame`: frame 0 for a first frame or a mask, the middle
+  frame for (Re)live Photos) against the real one, and how much the clip moves (mean absolute
+  difference of consecutive frames) against the real clips' motion: a static copy of the
+  input scores 0 error and 0 motion, so both numbers are needed.
+
+Values are on the data's [-1, 1] scale; means over every pixel, frame and clip.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from trainers import evaluate
+from trainers import tasks
+from trainers.data import pipeline
+from trainers.eval import sources as sources_lib
+from zoo import base
+
+
+def condition_frame(config):
+  """The index of the real frame a conditioned generator's input shows (its first key's)."""
+  keys = tasks.condition_keys(config.objective.get("condition", ""))
+  if keys and keys[0] == "middle_frame":
+    return (config.data.num_frames - 1) // 2
+  return 0
+
+
+def motion(clips):
+  """Mean |x_{t+1} - x_t| of clips [B, T, H, W, C]: 0 for a still clip."""
+  clips = np.asarray(clips, np.float32)
+  if clips.ndim != 5 or clips.shape[1] < 2:
+    raise ValueError(f"Expected clips [B, T >= 2, H, W, C], received shape {clips.shape}.")
+  return float(np.abs(np.diff(clips, axis=1)).mean())
+
+
+def eval_batches(config, num_videos, batch_size, outputs=()):
+  """Batches (dicts) of the first `num_videos` eval clips of `config.data` with `outputs`."""
+  data = config.data.copy_and_resolve_references()
+  with data.unlocked():
+    data.outputs = tuple(outputs)
+  taken = 0
+  for batch in pipeline.make_dataset(data, batch_size, training=False, seed=config.seed):
+    n = min(batch_size, num_videos - taken)
+    yield {k: v[:n] for k, v in batch.items()}
+    taken += n
+    if taken >= num_videos:
+      return
+
+
+def conditioned_row(generator, config, num_videos, batch_size):
+  """Conditioned-frame error and motion of a conditioned generator on the eval clips.
+
+  Clip k is generated from the condition of eval clip k and noise z_k (seed `config.seed`),
+  as `sources.GeneratorSource` does for FD-R3D.
+
+  Returns:
+    {"cond_error": mean |generated[f] - real[f]| at f = `condition_frame`, "motion":
+    `motion` of the generated clips, "motion_real": of the real ones, "motion_ratio":
+    their ratio}.
+  """
+  spec = base.contract(generator)
+  keys = tasks.condition_keys(sources_lib.condition_key(generator, config))
+  frame = condition_frame(config)
+  t = config.data.num_frames
+  sample = tf.function(lambda x: generator(x, training=False), reduce_retracing=True)
+  error = moved = moved_real = 0.0
+  done = 0
+  for batch in eval_batches(config, num_videos, batch_size, keys):
+    n = int(batch["video"].shape[0])
+    z = sources_lib.noise(spec.latent_dim, config.seed, range(done, done + n))
+    condition = tasks.batch_condition(batch, keys, spec.key)
+    fake = sample(spec.inputs(z if spec.takes_noise else None, condition))
+    fake = np.asarray(tf.cast(fake, tf.float32))[:, :t]
+    real = np.asarray(batch["video"], np.float32)
+    error += float(np.abs(fake[:, frame] - real[:, frame]).mean()) * n
+    moved += motion(fake) * n
+    moved_real += motion(real) * n
+    done += n
+  if not done:
+    raise ValueError("Expected eval clips for the conditioned-frame error, received none.")
+  row = {"cond_error": error / done, "motion": moved / done, "motion_real": moved_real / done}
+  row["motion_ratio"] = row["motion"] / row["motion_real"] if row["motion_real"] else float("nan")
+  return row
+
+
+def fd_baselines(config, networks, real, num_videos, batch_size):
+  """FD-R3D of two real-clip baselines against the real side `real` (eval clips 0..N-1).
+
+  Args:
+    config: the run's config (its `data`, eval mode, seed `config.seed`).
+    networks: `evaluate.Networks` with FD-R3D.
+    real: the real side's `evaluate.Embeddings`.
+    num_videos: N; the baselines use eval clips N..2N-1, disjoint from the real side's.
+    batch_size: clips per batch.
+
+  Returns:
+    {"floor": FD-R3D(real, other real clips), "static": FD-R3D(real, their first frames held
+    for T frames), "motion_real": `motion` of those clips}.
+  """
+  other, still = evaluate.Embeddings(networks), evaluate.Embeddings(networks)
+  seen = moved = 0
+  for batch in eval_batches(config, 2 * num_videos, batch_size):
+    video = np.asarray(batch["video"], np.float32)
+    keep = video[max(num_videos - seen, 0) :]
+    seen += len(video)
+    if len(keep):
+      other.update(keep)
+      still.update(np.repeat(keep[:, :1], keep.shape[1], axis=1))
+      moved += motion(keep) * len(keep)
+  if other.count < num_videos:
+    raise ValueError(
+      f"Expected {2 * num_videos} eval clips for the real-vs-real floor, received {seen}."
+    )
+  fd = lambda side: evaluate.compute_metrics(("fd_r3d",), real, side)["fd_r3d"]
+  return {"floor": fd(other), "static": fd(still), "motion_real": moved / other.count}
