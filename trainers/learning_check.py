@@ -68,6 +68,8 @@ from zoo import base
 
 NUM_VIDEOS = 256
 ROLLOUT_STEPS = 8
+PRETRAIN_CHUNK = 100  # 2D steps between wall-clock checks of the inflation row
+INFLATION = "inflation"  # --all's name of the inflation row (`run_inflation`)
 RESULT_FILE = "learning_check.json"
 PLOT_FILE = "learning_check.png"
 ALL_PREFIX = "learning_checks"
@@ -365,6 +367,7 @@ def run_check(
     logging.info("learning check: %s", row)
     rows.append(row)
 
+  train_seconds = 0.0  # training only (building and tracing included), not measuring
   if len(points) == 1:  # the workdir is already at the budget: measure it once
     measure(trainer)
   for i, target in enumerate(points[1:]):
@@ -372,7 +375,10 @@ def run_check(
       trainer = loop.Trainer(_chunk_config(config, target), workdir)
     else:
       measure(trainer)
-    if not trainer.train():  # SIGTERM / Ctrl-C: checkpoint saved, no verdict on a part
+    t0 = time.perf_counter()
+    finished = trainer.train()
+    train_seconds += time.perf_counter() - t0
+    if not finished:  # SIGTERM / Ctrl-C: checkpoint saved, no verdict on a part
       raise StoppedError(
         f"Stopped on request at step {trainer.current_step()} of {steps}: no verdict. Run "
         f"the same command again to resume from {workdir}."
@@ -395,6 +401,7 @@ def run_check(
     "ok": "fail" not in verdict.values(),
     "protocol": _protocol(config, kind, networks, num_videos),
     "seconds": round(time.perf_counter() - start_time, 1),
+    "train_seconds": round(train_seconds, 1),
   }
   if write:
     _write_json(os.path.join(workdir, RESULT_FILE), result)
@@ -565,7 +572,8 @@ def plot_panels(path, curves, title="", size=PLOT_SIZE, x_label="step"):
 
 
 def run_all(workdir, names=None, num_videos=NUM_VIDEOS, batch_size=16, steps=None):
-  """Runs `CHECKS` (or `names` of them) each in WORKDIR/NAME; writes the summary files.
+  """Runs `CHECKS` and the inflation row (or `names` of them), each in WORKDIR/NAME, and
+  writes the summary files after each.
 
   A model whose check fails with an error is recorded with the error and the next one runs.
   `steps` (tests, quick looks) replaces every check's budget; measurements then come every
@@ -574,10 +582,11 @@ def run_all(workdir, names=None, num_videos=NUM_VIDEOS, batch_size=16, steps=Non
   Returns:
     {"machine", "date", "models": {name: result or {"error": ...}}, "seconds"}.
   """
-  names = list(names or CHECKS)
-  unknown = [n for n in names if n not in CHECKS]
+  known = list(CHECKS) + [INFLATION]
+  names = list(names or known)
+  unknown = [n for n in names if n not in known]
   if unknown:
-    raise ValueError(f"Expected models among {sorted(CHECKS)}, received {unknown}.")
+    raise ValueError(f"Expected models among {known}, received {unknown}.")
   start = time.perf_counter()
   summary = {
     "date": datetime.date.today().isoformat(),
@@ -585,27 +594,27 @@ def run_all(workdir, names=None, num_videos=NUM_VIDEOS, batch_size=16, steps=Non
     "num_videos": num_videos,
     "models": {},
   }
-  for name in names:
-    check = CHECKS[name]
-    budget = steps or check.steps
-    every = max(budget // 2, 1) if steps else check.every
-    logging.info(
-      "learning check %d / %d: %s (%s)", names.index(name) + 1, len(names), name, check.config
-    )
+  for i, name in enumerate(names):
+    logging.info("learning check %d / %d: %s", i + 1, len(names), name)
     try:
-      result = run_check(
-        check_config(name),
-        os.path.join(workdir, name),
-        steps=budget,
-        every=every,
-        num_videos=num_videos,
-        batch_size=batch_size,
-      )
-      result["check"] = {
-        "config": check.config,
-        "overrides": dict(check.overrides),
-        "note": check.note,
-      }
+      if name == INFLATION:
+        result = run_inflation(os.path.join(workdir, name), num_videos, batch_size, steps)
+      else:
+        check = CHECKS[name]
+        budget = steps or check.steps
+        result = run_check(
+          check_config(name),
+          os.path.join(workdir, name),
+          steps=budget,
+          every=max(budget // 2, 1) if steps else check.every,
+          num_videos=num_videos,
+          batch_size=batch_size,
+        )
+        result["check"] = {
+          "config": check.config,
+          "overrides": dict(check.overrides),
+          "note": check.note,
+        }
     except StoppedError:
       raise
     except Exception as e:  # noqa: BLE001 -- one model's failure is a row, not the end
@@ -615,6 +624,55 @@ def run_all(workdir, names=None, num_videos=NUM_VIDEOS, batch_size=16, steps=Non
     summary["seconds"] = round(time.perf_counter() - start, 1)
     write_summary(workdir, summary)
   return summary
+
+
+def run_inflation(workdir, num_videos=NUM_VIDEOS, batch_size=16, steps=None):
+  """Egan's claim that 2D pretraining then inflation helps (thesis ch. 4), as a measured row.
+
+  The DCGAN 3D check's config (`CHECKS["egan_dcgan_video"]`) is trained twice for the same 3D
+  steps: from scratch, and from the inflation (`trainers.inflate`) of the 2D DCGAN
+  (egan_dcgan_image at the same size and overrides) pretrained on single frames for the
+  wall-clock the scratch run's training took, in chunks of `PRETRAIN_CHUNK` steps. FD-R3D is
+  measured at the same 3D steps for both; no target.
+
+  Returns:
+    {"scratch": result, "inflated": result, "pretrain_2d": {"steps", "seconds"}}.
+  """
+  from trainers import inflate  # the 2D -> 3D step, only needed here
+
+  check = CHECKS["egan_dcgan_video"]
+  budget = steps or check.steps
+  every = max(budget // 2, 1) if steps else check.every
+  video = check_config("egan_dcgan_video")
+  scratch = run_check(
+    video, os.path.join(workdir, "scratch"), budget, every, num_videos, batch_size
+  )
+  image = config_files.load("egan_dcgan_image:smoke")
+  with image.unlocked():
+    for field, value in check.overrides:
+      *parents, leaf = field.split(".")
+      node = image
+      for p in parents:
+        node = node[p]
+      node[leaf] = value
+  pretrain_dir = os.path.join(workdir, "pretrain_2d")
+  elapsed, done = 0.0, _start_step(pretrain_dir)
+  while elapsed < scratch["train_seconds"]:
+    done += PRETRAIN_CHUNK
+    t0 = time.perf_counter()
+    if not loop.Trainer(_chunk_config(image, done), pretrain_dir).train():
+      raise StoppedError(f"Stopped on request during the 2D pretraining in {pretrain_dir}.")
+    elapsed += time.perf_counter() - t0
+  inflated_dir = os.path.join(workdir, "inflated")
+  if not workdir_lib.readable_checkpoints(workdir_lib.checkpoint_dir(inflated_dir)):
+    inflate.inflate_workdir(pretrain_dir, video, inflated_dir)
+  inflated = run_check(video, inflated_dir, budget, every, num_videos, batch_size)
+  return {
+    "generator": "egan_dcgan_video",
+    "scratch": scratch,
+    "inflated": inflated,
+    "pretrain_2d": {"steps": done, "seconds": round(elapsed, 1)},
+  }
 
 
 def machine():
@@ -645,7 +703,12 @@ def write_summary(workdir, summary):
   with open(path + ".md.tmp", "w") as f:
     f.write(markdown(summary))
   os.replace(path + ".md.tmp", path + ".md")
-  curves = [headline_panel(name, r) for name, r in summary["models"].items() if r.get("rows")]
+  curves = []
+  for name, r in summary["models"].items():
+    if name == INFLATION and "scratch" in r:
+      curves += [headline_panel(f"{name} ({k})", r[k]) for k in ("scratch", "inflated")]
+    elif r.get("rows"):
+      curves.append(headline_panel(name, r))
   if curves:
     plot_panels(path + ".png", curves, title="learning checks", size=(720, 60 + 150 * len(curves)))
 
@@ -672,6 +735,8 @@ def markdown(summary):
     "|---|---|---|---|---|---|---|---|",
   ]
   for name, r in summary["models"].items():
+    if name == INFLATION:
+      continue
     if "error" in r:
       lines.append(f"| {name} | | | | | | | error: {r['error'][:200]} |")
       continue
@@ -698,6 +763,22 @@ def markdown(summary):
         f"{_target_text(op, threshold)} | {_fmt(r['values'].get(target))} | {notes} | "
         f"{r['verdicts'][target]} |"
       )
+  row = summary["models"].get(INFLATION, {})
+  if "scratch" in row:
+    fd = lambda r: " -> ".join(f"{x['fd_r3d']:.3g} ({x['step']})" for x in r["rows"])
+    lines += [
+      "",
+      "2D pretraining then inflation (Egan's DCGAN; FD-R3D at equal 3D steps, no target):",
+      "",
+      "| start | FD-R3D (3D step) | 3D training minutes |",
+      "|---|---|---|",
+      f"| from scratch | {fd(row['scratch'])} | {row['scratch']['train_seconds'] / 60:.1f} |",
+      f"| inflated from {row['pretrain_2d']['steps']} 2D steps "
+      f"({row['pretrain_2d']['seconds'] / 60:.1f} min) | {fd(row['inflated'])} | "
+      f"{row['inflated']['train_seconds'] / 60:.1f} |",
+    ]
+  elif "error" in row:
+    lines += ["", f"Inflation row: error: {row['error'][:200]}"]
   lines += ["", "What each number means:", ""]
   lines += [f"- `{k}`: {v}" for k, v in TARGET_NOTES.items()]
   return "\n".join(lines) + "\n"
@@ -735,7 +816,7 @@ def main(argv):
       summary = run_all(f.workdir, names, f.num_videos, f.batch_size, steps=f.steps)
       print(markdown(summary))
       print(f"Wrote {os.path.join(f.workdir, ALL_PREFIX)}.json, .md and .png")
-      failed = [n for n, r in summary["models"].items() if "error" in r or not r["ok"]]
+      failed = [n for n, r in summary["models"].items() if "error" in r or not r.get("ok", True)]
       sys.exit(1 if failed else 0)
     result = run_check(
       f.config,

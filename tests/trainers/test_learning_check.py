@@ -176,3 +176,19 @@ def test_all_writes_one_table_and_one_picture_for_two_models(tmp_path):
 def test_every_model_meets_its_learning_targets(name, tmp_path):
   result = learning_check.run_check(learning_check.check_config(name), str(tmp_path))
   assert "fail" not in result["verdicts"].values(), learning_check.format_table(result)
+
+
+@pytest.mark.slow  # ~1 minute: three short trainings
+def test_inflation_row_trains_both_starts_for_equal_3d_steps(tmp_path):
+  wd = str(tmp_path)
+  summary = learning_check.run_all(wd, [learning_check.INFLATION], num_videos=8, steps=4)
+  row = summary["models"][learning_check.INFLATION]
+  assert "error" not in row, row
+  assert row["scratch"]["steps"] == row["inflated"]["steps"] == [0, 2, 4]
+  pretrain = row["pretrain_2d"]
+  assert pretrain["steps"] >= learning_check.PRETRAIN_CHUNK
+  assert pretrain["seconds"] >= row["scratch"]["train_seconds"]  # at least the same wall-clock
+  # Inflation changes the start: the two runs' FD-R3D differ from step 0.
+  assert row["inflated"]["rows"][0]["fd_r3d"] != row["scratch"]["rows"][0]["fd_r3d"]
+  table = open(os.path.join(wd, "learning_checks.md")).read()
+  assert "| from scratch |" in table and "| inflated from" in table
