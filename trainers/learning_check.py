@@ -83,6 +83,7 @@ TARGETS = {
 }
 # Extra targets of conditioned models, by what they generate.
 MASK_TARGET = {"mask_iou": (">=", 0.5)}
+SEGMENTATION_TARGET = {"segmentation_miou": (">=", 0.5)}
 TARGET_NOTES = {
   "fd_r3d_drop": "(FD-R3D at step 0 - at the end) / at step 0. Ceiling: the drop that reaches "
   "the real-vs-real floor; the static baseline shows whether motion is learned.",
@@ -94,6 +95,9 @@ TARGET_NOTES = {
   "mask_iou": "IoU of the thresholded mask stream with the true future foreground masks, "
   "frames 0..T-1. Ceiling: the oracle reading frame 0 (1.0 with data.synthetic.motion="
   "by_appearance); baseline: frame 0's mask held static.",
+  "segmentation_miou": "mean IoU (background, shape) of the shapes recovered by colour from "
+  "the generated frame 0 with the input mask. Ceiling: the same recovery on the real frame "
+  "(1.0 on the synthetic data).",
   "mse_vs_copy_last": "one-step (teacher-forced) MSE / copying the last frame's, same clips. "
   "Below 1 beats the baseline; ceiling 0.",
   "rollout_vs_copy_last": f"MSE of the recursive {ROLLOUT_STEPS}-frame rollout / holding the "
@@ -198,6 +202,18 @@ def wants_mask_iou(generator, config):
   )
 
 
+def wants_segmentation_miou(generator, config):
+  """A generator conditioned on a mask (SPADE), on synthetic data whose shapes `learning`
+  recovers by colour."""
+  spec = base.contract(generator)
+  key = config.objective.get("condition", "")
+  return (
+    spec.condition is not base.Condition.NONE
+    and key.split("+")[0] == "segmentation"
+    and config.data.source == "synthetic"
+  )
+
+
 def is_predictor(config):
   return config.objective.get("task", "gan") == "prediction"
 
@@ -217,6 +233,8 @@ def targets_for(generator, config):
   targets = dict(TARGETS[model_kind(generator, config)])
   if wants_mask_iou(generator, config):
     targets.update(MASK_TARGET)
+  if wants_segmentation_miou(generator, config):
+    targets.update(SEGMENTATION_TARGET)
   return targets
 
 
@@ -264,7 +282,13 @@ def summary_values(rows):
   for key in ("fd_r3d", "cond_error"):
     if key in first and first[key] and first[key] > 0:
       out[f"{key}_drop"] = (first[key] - last[key]) / first[key]
-  for key in ("motion_ratio", "mask_iou", "mse_vs_copy_last", "rollout_vs_copy_last"):
+  for key in (
+    "motion_ratio",
+    "mask_iou",
+    "segmentation_miou",
+    "mse_vs_copy_last",
+    "rollout_vs_copy_last",
+  ):
     if key in last:
       out[key] = last[key]
   return out
@@ -386,6 +410,8 @@ def run_check(
     measure(trainer)
   del trainer
 
+  if "segmentation_miou" in targets:  # the recovery's ceiling, the same at every row
+    baselines["segmentation_miou"] = {"oracle": rows[-1]["segmentation_miou_real"]}
   values = summary_values(rows)
   verdict = verdicts(targets, values, baselines)
   result = {
@@ -460,6 +486,8 @@ def panels(result):
   add("motion_ratio", "motion / real motion", {"real": 1.0})
   mask = b.get("mask_iou", {})
   add("mask_iou", "mask IoU", {k: mask[k] for k in ("static", "oracle") if k in mask})
+  seg = b.get("segmentation_miou", {})
+  add("segmentation_miou", "shapes where the mask puts them (mIoU)", {"real": seg.get("oracle")})
   add("mse_vs_copy_last", "one-step MSE / copy-last", {"copy-last": 1.0})
   add("rollout_vs_copy_last", f"{ROLLOUT_STEPS}-step rollout MSE / copy-last", {"copy-last": 1.0})
   return out
@@ -756,6 +784,8 @@ def markdown(summary):
       elif target == "mask_iou":
         m = b["mask_iou"]
         notes = f"static {_fmt(m['static'])}, oracle {_fmt(m['oracle'])}"
+      elif target == "segmentation_miou":
+        notes = f"real frames: {_fmt(b['segmentation_miou']['oracle'])}"
       elif target in ("mse_vs_copy_last", "rollout_vs_copy_last"):
         notes = "copy-last: 1"
       lines.append(

@@ -12,6 +12,12 @@ learning check (`trainers.learning_check`) reports, on the same held-out clips:
   frame for (Re)live Photos) against the real one, and how much the clip moves (mean absolute
   difference of consecutive frames) against the real clips' motion: a static copy of the
   input scores 0 error and 0 motion, so both numbers are needed.
+- mask-conditioned generators on synthetic data: whether the shapes land where the input mask
+  puts them. The synthetic shapes are saturated (every channel within 0.2 of 0 or 1) and the
+  background is not (every channel within [0.17, 0.83]), so `shape_pixels` recovers the
+  foreground of a frame by colour alone; its mean IoU over the two classes (background,
+  shape) against the input mask is reported for the generated frame and, as the recovery's
+  own ceiling, for the real one (1.0 on the synthetic data).
 
 Values are on the data's [-1, 1] scale; means over every pixel, frame and clip.
 """
@@ -32,6 +38,26 @@ def condition_frame(config):
   if keys and keys[0] == "middle_frame":
     return (config.data.num_frames - 1) // 2
   return 0
+
+
+SATURATED = 0.55  # |value| on [-1, 1] every channel of a shape pixel exceeds (shapes: >= 0.6)
+
+
+def shape_pixels(frames):
+  """Frames [..., H, W, 3] in [-1, 1] -> bool [..., H, W]: pixels whose every channel is
+  saturated, the synthetic shapes' colours."""
+  return (np.abs(np.asarray(frames, np.float32)) > SATURATED).all(axis=-1)
+
+
+def two_class_miou(pred, true):
+  """Mean over the classes (background, shape) of their IoU, per frame [..., H, W] -> [...];
+  a class absent from both counts as 1."""
+  scores = []
+  for p, t in ((pred, true), (~pred, ~true)):
+    inter = np.logical_and(p, t).sum(axis=(-2, -1)).astype(np.float64)
+    union = np.logical_or(p, t).sum(axis=(-2, -1)).astype(np.float64)
+    scores.append(np.where(union > 0, inter / np.maximum(union, 1.0), 1.0))
+  return (scores[0] + scores[1]) / 2.0
 
 
 def motion(clips):
@@ -65,14 +91,16 @@ def conditioned_row(generator, config, num_videos, batch_size):
   Returns:
     {"cond_error": mean |generated[f] - real[f]| at f = `condition_frame`, "motion":
     `motion` of the generated clips, "motion_real": of the real ones, "motion_ratio":
-    their ratio}.
+    their ratio}; for a condition with a segmentation also "segmentation_miou" (frame f's
+    `shape_pixels` against the mask, `two_class_miou`) and "segmentation_miou_real" (the
+    same recovery on the real frame: its ceiling).
   """
   spec = base.contract(generator)
   keys = tasks.condition_keys(sources_lib.condition_key(generator, config))
   frame = condition_frame(config)
   t = config.data.num_frames
   sample = tf.function(lambda x: generator(x, training=False), reduce_retracing=True)
-  error = moved = moved_real = 0.0
+  error = moved = moved_real = miou = miou_real = 0.0
   done = 0
   for batch in eval_batches(config, num_videos, batch_size, keys):
     n = int(batch["video"].shape[0])
@@ -84,11 +112,18 @@ def conditioned_row(generator, config, num_videos, batch_size):
     error += float(np.abs(fake[:, frame] - real[:, frame]).mean()) * n
     moved += motion(fake) * n
     moved_real += motion(real) * n
+    if "segmentation" in keys:
+      mask = np.asarray(batch["segmentation"]) > 0
+      miou += float(two_class_miou(shape_pixels(fake[:, frame]), mask).sum())
+      miou_real += float(two_class_miou(shape_pixels(real[:, frame]), mask).sum())
     done += n
   if not done:
     raise ValueError("Expected eval clips for the conditioned-frame error, received none.")
   row = {"cond_error": error / done, "motion": moved / done, "motion_real": moved_real / done}
   row["motion_ratio"] = row["motion"] / row["motion_real"] if row["motion_real"] else float("nan")
+  if "segmentation" in keys:
+    row["segmentation_miou"] = miou / done
+    row["segmentation_miou_real"] = miou_real / done
   return row
 
 
