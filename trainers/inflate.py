@@ -96,7 +96,7 @@ def inflate_workdir(source_dir, config, workdir, step=None):
   items = {k: workdir_lib.trackable_weights(n) for k, n in target.items()}
   counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
   manager = tf.train.CheckpointManager(
-    tf.train.Checkpoint(step=counter, **items),
+    workdir_lib.AtomicCheckpoint(step=counter, **items),  # complete or absent, as the loop's
     workdir_lib.checkpoint_dir(workdir),
     max_to_keep=config.train.keep_checkpoints,
     step_counter=counter,
