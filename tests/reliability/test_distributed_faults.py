@@ -109,8 +109,8 @@ def test_the_restarted_pair_resumes_from_a_step_both_hold_and_ends_bitwise_equal
       np.testing.assert_array_equal(a[k], b[k], err_msg=f"{sub}: {k}")
 
 
+@pytest.mark.slow  # 15-20 s on 2 cores: one pair of trainers, ended 5 s into the first step
 def test_a_worker_that_stops_stepping_ends_both_after_the_step_timeout(tmp_path):
-  # ~15 s on 2 cores: one pair of trainers, ended by the watchdog 5 s into the first step.
   # Worker 1 lives (its heartbeats go on) but its input never delivers: without
   # runtime.step_timeout_secs, worker 0 waits in the first step's all-reduce for ever.
   overrides = dict(PAIR, **{"train.steps": 10, "runtime.step_timeout_secs": 5.0})
