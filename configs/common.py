@@ -121,6 +121,12 @@ def base():
   c.runtime.tpu = ""
   # After SIGTERM / Ctrl-C, seconds to wait for the current step before exiting unsaved.
   c.runtime.stop_timeout_secs = 20.0
+  # Seconds one call of the step function may take before the process exits (status 1); 0 =
+  # no limit. A dead or frozen worker of a multi-worker run is caught without it (TensorFlow's
+  # heartbeats, ~10 s); this catches a live one that stops stepping and an input that never
+  # delivers. It must exceed the first call (tracing) and, with several workers, the pauses of
+  # the chief that the others wait through (evaluation, samples, checkpoints).
+  c.runtime.step_timeout_secs = 0.0
   c.runtime.allow_model_change = False  # resume a workdir whose checkpoints are another model's
   c.runtime.precision = "float32"  # float32, mixed_float16, mixed_bfloat16
   # XLA measured ~100x slower for 3D transposed convs on CPU (bench/train_step.py):

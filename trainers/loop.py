@@ -9,9 +9,12 @@ replica, purpose), so a resumed run draws exactly what an uninterrupted one woul
 Faults (docs/reliability.md): everything is validated before anything is written; `run` holds
 the workdir's lock (one run per workdir); checkpoints appear only complete; SIGTERM / Ctrl-C
 save a checkpoint after the current step and exit with 128 + the signal, and end the process
-even when no step comes (a blocked input pipeline) after `runtime.stop_timeout_secs`.
+even when no step comes (a blocked input pipeline) after `runtime.stop_timeout_secs`; a step
+that runs past `runtime.step_timeout_secs` ends the process; a multi-worker run that loses a
+worker stops with one line, and its workers resume from a step all of them hold.
 """
 
+import contextlib
 import os
 import select
 import signal
@@ -57,6 +60,75 @@ class TrainingStopped(SystemExit):
     self.signum, self.step = signum, step
 
 
+def _exit_now(status, why):
+  """Ends the process from any thread, with one log line; nothing is saved."""
+  logging.error(
+    "Exiting with status %d on %s, without saving: the last checkpoint is kept.", status, why
+  )
+  logging.flush()
+  sys.stderr.flush()
+  os._exit(status)  # pylint: disable=protected-access
+
+
+class _StepWatchdog:
+  """Ends the process with status 1 when one call of the step function runs longer than
+  `timeout` seconds (`runtime.step_timeout_secs`; 0: never).
+
+  A step waits without end when a worker of a multi-worker run stops stepping but lives on:
+  TensorFlow aborts the collectives only for a peer that died or froze (its heartbeats stop),
+  not for one stuck in its input or in a long pause. So does a single worker whose input
+  never delivers. The main thread then waits inside TensorFlow, where Python cannot reach it,
+  so a thread ends the process. TensorFlow's own collective timeout
+  (`CommunicationOptions.timeout_seconds`, "for debugging") crashed the process with a
+  corrupt mutex on about one timeout in seven (TF 2.21, CPU), and it also times the start.
+  """
+
+  def __init__(self, timeout):
+    self.timeout = timeout
+    self._cond = threading.Condition()
+    self._deadline = None  # by when (time.monotonic) the current call must end
+    self._step = 0
+    self._closed = False
+
+  def __enter__(self):
+    if self.timeout:
+      threading.Thread(target=self._watch, name="step-watchdog", daemon=True).start()
+    return self
+
+  def __exit__(self, *exc):
+    with self._cond:
+      self._closed = True
+      self._cond.notify()
+
+  @contextlib.contextmanager
+  def call(self, step):
+    """Times the call that trains from `step`."""
+    with self._cond:
+      self._deadline, self._step = time.monotonic() + self.timeout, step
+      self._cond.notify()
+    try:
+      yield
+    finally:
+      with self._cond:
+        self._deadline = None
+
+  def _watch(self):
+    with self._cond:
+      while not self._closed:
+        left = None if self._deadline is None else self._deadline - time.monotonic()
+        if left is not None and left <= 0:
+          break
+        self._cond.wait(left)
+      else:
+        return
+      step = self._step
+    _exit_now(
+      1,
+      f"no step finished within runtime.step_timeout_secs={self.timeout:g} s of step {step} "
+      "(a worker that stopped stepping, or an input that never delivers)",
+    )
+
+
 class _StopRequest:
   """SIGTERM / Ctrl-C set a flag; the loop saves a checkpoint and returns after the call.
 
@@ -98,8 +170,8 @@ class _StopRequest:
       wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
       if not select.select([read], [], [], wait)[0]:  # the deadline passed
         if not self.honoured.is_set():
-          self._exit(
-            first,
+          _exit_now(
+            128 + first,
             f"no step finished within runtime.stop_timeout_secs={self.timeout:g} "
             f"s of {signal.Signals(first).name} (is the input pipeline blocked?)",
           )
@@ -118,20 +190,9 @@ class _StopRequest:
         first = first or signum
         interrupts += signum == signal.SIGINT
         if interrupts >= 2:
-          self._exit(signal.SIGINT, "a second Ctrl-C")
+          _exit_now(128 + signal.SIGINT, "a second Ctrl-C")
       if first and not armed:
         deadline, armed = time.monotonic() + self.timeout, True
-
-  @staticmethod
-  def _exit(signum, why):
-    logging.error(
-      "Exiting with status %d on %s, without saving: the last checkpoint is kept.",
-      128 + signum,
-      why,
-    )
-    logging.flush()
-    sys.stderr.flush()
-    os._exit(128 + signum)  # pylint: disable=protected-access
 
   def _handle(self, signum, frame):
     del frame
@@ -182,6 +243,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     expect(t[field] >= 0, f"train.{field}", ">= 0", t[field])
   timeout = config.runtime.get("stop_timeout_secs", DEFAULT_STOP_TIMEOUT_SECS)
   expect(timeout > 0, "runtime.stop_timeout_secs", "> 0", timeout)
+  timeout = config.runtime.get("step_timeout_secs", 0.0)
+  expect(timeout >= 0, "runtime.step_timeout_secs", ">= 0", timeout)
   rate = config.data.get("max_skip_rate", data_lib.DEFAULT_MAX_SKIP_RATE)
   expect(0.0 <= rate < 1.0, "data.max_skip_rate", "in [0, 1)", rate)
   _validate_inputs(config)
@@ -406,6 +469,7 @@ class Trainer:
       # Every worker takes part in saving. The chief's checkpoint holds the chief's data
       # iterator, so each other worker keeps its own copy (with its own iterator) to resume.
       directory = os.path.join(self.workdir, "workers", str(self.worker_id), "checkpoints")
+      workdir_lib.sweep_partial(directory)
     self.manager = tf.train.CheckpointManager(
       self.checkpoint,
       directory,
@@ -413,7 +477,10 @@ class Trainer:
       step_counter=self.step,
     )
     self.restored = None
-    for path in workdir_lib.readable_checkpoints(directory):
+    paths = workdir_lib.readable_checkpoints(directory)
+    if self.num_workers > 1:
+      paths = self._shared_checkpoints(paths)
+    for path in paths:
       try:
         self.checkpoint.restore(path)
       except tf.errors.OpError as e:
@@ -425,13 +492,43 @@ class Trainer:
         continue
       self.restored = path
       break
+    # (step, path) of the checkpoint that holds this run's state; a newer one on disk (which
+    # did not restore, or not every worker has) is overwritten when the run gets there.
+    self.last_saved = (None, None)
     if self.restored:
+      self.last_saved = (self.current_step(), self.restored)
       logging.info("Resumed from %s at step %d.", self.restored, self.current_step())
 
-  def save(self) -> None:
+  def _shared_checkpoints(self, paths):
+    """The prefixes among `paths` whose step every worker has a readable checkpoint of.
+
+    The replicas of all workers hold one model, so every worker must resume from the same
+    step; a worker killed while it saved lacks the step its peers have written.
+    """
+    steps = [workdir_lib.step_of(p) for p in paths]
+
+    def gather(values):  # every worker's `values` (all of one length), concatenated
+      local = tf.constant(values, tf.int64)
+      per_replica = self.strategy.experimental_distribute_values_from_function(lambda _: local)
+      return self.strategy.gather(per_replica, axis=0).numpy()
+
+    width = int(gather([len(steps)]).max())
+    if not width:
+      return []
+    rows = gather(steps + [-1] * (width - len(steps))).reshape(-1, width)
+    shared = set.intersection(*(set(row.tolist()) for row in rows))
+    skipped = [p for p, s in zip(paths, steps, strict=True) if s not in shared]
+    if skipped:
+      logging.warning(
+        "Not resuming from %s: not every worker has a checkpoint of that step.",
+        ", ".join(skipped),
+      )
+    return [p for p, s in zip(paths, steps, strict=True) if s in shared]
+
+  def save(self) -> str:
     step = self.current_step()
-    if self.manager.latest_checkpoint and self.manager.latest_checkpoint.endswith(f"-{step}"):
-      return self.manager.latest_checkpoint
+    if self.last_saved[0] == step:
+      return self.last_saved[1]
     try:
       path = self.manager.save(checkpoint_number=step)
       keep = self.config.train.keep_every
@@ -444,6 +541,7 @@ class Trainer:
         f"{message}. The last complete checkpoint, {self.manager.latest_checkpoint}, is "
         "kept."
       ) from e
+    self.last_saved = (step, path)
     if self.chief:
       logging.info("Saved checkpoint %s", path)
     return path
@@ -521,7 +619,8 @@ class Trainer:
       self.jit,
     )
     timeout = config.runtime.get("stop_timeout_secs", DEFAULT_STOP_TIMEOUT_SECS)
-    with _StopRequest(timeout) as stop, writer.as_default():
+    watchdog = _StepWatchdog(config.runtime.get("step_timeout_secs", 0.0))
+    with _StopRequest(timeout) as stop, watchdog, writer.as_default():
       generates = getattr(self.task, "writes_samples", True)
       samples = self._samples_every()
       if step == 0 and self.chief and samples:
@@ -529,8 +628,10 @@ class Trainer:
       while step < t.steps:
         before = step
         try:
-          terms, bad_step, bad_finite = self.train_call()
+          with watchdog.call(step):
+            terms, bad_step, bad_finite = self.train_call()
         except tf.errors.OpError as e:
+          self._raise_lost_peer(e, step + 1)
           data_lib.raise_data_error(e)  # the skip bound: one line naming files and counts
         step = self.current_step()
         if int(bad_step) >= 0:
@@ -579,6 +680,17 @@ class Trainer:
       writer.flush()
     self.stop_signal = stop.signum if stop.requested else None
     return not stop.requested
+
+  def _raise_lost_peer(self, error, step):
+    """Raises a collective that failed for want of a peer as one line (errors.RunError)."""
+    lost = strategy_lib.peer_failure(self.strategy, error)
+    if lost:
+      latest = self.last_saved[1]
+      raise errors.RunError(
+        f"Expected every worker to take part in step {step}, {lost}. Restart every worker: they "
+        "resume from the newest checkpoint all of them hold (this worker's newest: "
+        f"{os.path.basename(latest) if latest else 'none'})."
+      ) from error
 
   def _report_skips(self, step):
     """Records the input pipeline skipped (data.skip_corrupt): TensorBoard scalars

@@ -2,11 +2,17 @@
 
 import json
 import os
+import re
 
 from absl import logging
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+# How TensorFlow 2.21 reports a collective that lost a peer: UNAVAILABLE when the peer is gone
+# (its connections reset or refused, or its heartbeats to the coordination service stopped),
+# DEADLINE_EXCEEDED when a heartbeat to a frozen coordination leader timed out.
+PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError)
+_TASK = re.compile(r"/job:\w+/(?:replica:\d+/)?task:\d+")
 
 
 def make_strategy(runtime):
@@ -43,6 +49,24 @@ def make_strategy(runtime):
       ) from e
     return tf.distribute.TPUStrategy(resolver)
   raise ValueError(f"Expected runtime.strategy in {STRATEGIES}, received {name!r}.")
+
+
+def peer_failure(strategy, error):
+  """One line saying which peer a multi-worker run lost and how, or None when `error` is not
+  a collective that failed for want of a peer (or the run has one worker)."""
+  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    return None
+  text = str(error)
+  if not isinstance(error, PEER_ERRORS) and "Collective ops is aborted" not in text:
+    return None
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
+  reason = next(
+    (line for line in lines if line.startswith("Collective")), lines[0] if lines else ""
+  )
+  resolver = strategy.cluster_resolver
+  me = f"/job:{resolver.task_type}/task:{resolver.task_id}"
+  peers = sorted({re.sub(r"/replica:\d+", "", m) for m in _TASK.findall(text)} - {me})
+  return f"lost {', '.join(peers) or 'a peer'}: {reason.rstrip('.:')}"
 
 
 def is_chief(strategy):

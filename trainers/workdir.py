@@ -124,7 +124,8 @@ def trackable_weights(model):
   return tf.train.Checkpoint(**{f"{i:04d}_{v.name}": v for i, v in enumerate(model.weights)})
 
 
-def _step_of(prefix):
+def step_of(prefix):
+  """N of a checkpoint prefix `DIR/ckpt-N`, or None."""
   try:
     return int(prefix.rsplit("-", 1)[1])
   except (IndexError, ValueError):
@@ -136,7 +137,7 @@ def checkpoint_paths(directory):
   prefixes = [
     p[: -len(".index")] for p in tf.io.gfile.glob(os.path.join(directory, "ckpt-*.index"))
   ]
-  steps = {p: _step_of(p) for p in prefixes}
+  steps = {p: step_of(p) for p in prefixes}
   return sorted((p for p in prefixes if steps[p] is not None), key=steps.get, reverse=True)
 
 
@@ -183,7 +184,7 @@ def latest_checkpoint(workdir, step=None):
     raise FileNotFoundError(f"No checkpoint for step {step} under {directory}.")
   problem = checkpoint_problem(path)
   if problem:
-    others = [_step_of(p) for p in readable_checkpoints(directory)]
+    others = [step_of(p) for p in readable_checkpoints(directory)]
     raise errors.RunError(
       f"Expected a readable checkpoint for step {step}, received {path} "
       f"that does not load ({problem}); readable steps: {others or 'none'}."

@@ -72,19 +72,42 @@ def get_config():
   return str(path)
 
 
+def _train_args(config, workdir):
+  return [sys.executable, "-m", "trainers.train", f"--config={config}", f"--workdir={workdir}"]
+
+
 def train_cli(config, workdir, *flags, timeout=300, **kwargs):
   """Runs `python -m trainers.train` on a config file; returns the CompletedProcess."""
-  args = [
-    sys.executable,
-    "-m",
-    "trainers.train",
-    f"--config={config}",
-    f"--workdir={workdir}",
-    *flags,
-  ]
   return subprocess.run(
-    args, env=ENV, capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs
+    _train_args(config, workdir) + list(flags),
+    env=ENV,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+    cwd=ROOT,
+    **kwargs,
   )
+
+
+def start_logged(args, log, env=None):
+  """Starts `args` in the environment ENV updated by `env`, its stderr written to the file
+  `log`; returns the Popen."""
+  with open(log, "w") as f:
+    return subprocess.Popen(args, env=dict(ENV, **(env or {})), stderr=f, cwd=ROOT)
+
+
+def start_train_cli(config, workdir, log, env=None):
+  """Starts `python -m trainers.train` as `start_logged` does."""
+  return start_logged(_train_args(config, workdir), log, env)
+
+
+def checkpoint_arrays(prefix):
+  """{name: array} of every numeric tensor of the checkpoint `prefix` (not the iterators')."""
+  reader = tf.train.load_checkpoint(str(prefix))
+  dtypes = reader.get_variable_to_dtype_map()
+  return {
+    k: reader.get_tensor(k) for k, d in dtypes.items() if d.is_numpy_compatible and d != tf.string
+  }
 
 
 def start_tiny(workdir, overrides, **kwargs):

@@ -62,6 +62,17 @@ def test_two_ctrl_c_end_a_run_whose_input_never_delivers_at_once(tmp_path):
   assert "on a second Ctrl-C" in rest
 
 
+def test_a_step_that_never_ends_ends_the_process_after_the_step_timeout(tmp_path):
+  # Before: without a signal the run waited for its input for ever.
+  proc = _start_starved(tmp_path / "wd", **{"runtime.step_timeout_secs": 3.0})
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 1, err[-3000:]
+  assert (
+    "Exiting with status 1 on no step finished within runtime.step_timeout_secs=3 s of step 0"
+    in err
+  ), err[-3000:]
+
+
 @pytest.mark.slow  # ~40 s: trainers in fresh processes
 def test_an_input_without_a_usable_clip_ends_with_one_line_naming_the_file(tmp_path):
   shard = helpers.write_shard(tmp_path / "other.tfrecord", helpers.label_only_examples(4))

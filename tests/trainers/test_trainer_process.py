@@ -3,12 +3,13 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+import trainer_helpers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUN = os.path.join(HERE, "run_tiny.py")
@@ -60,26 +61,9 @@ def test_mirrored_two_replicas_equal_one_replica(tmp_path):
   assert_same(load(tmp_path / "one.npz"), load(tmp_path / "two.npz"), exact=False)
 
 
-def _free_ports(n):
-  socks = [socket.socket() for _ in range(n)]
-  for s in socks:
-    s.bind(("127.0.0.1", 0))
-  ports = [s.getsockname()[1] for s in socks]
-  for s in socks:
-    s.close()
-  return ports
-
-
 def test_multi_worker_two_processes_end_identical(tmp_path):
-  ports = _free_ports(2)
-  cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
   procs = []
-  for i in range(2):
-    env = dict(
-      os.environ,
-      TF_CPP_MIN_LOG_LEVEL="2",
-      TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
-    )
+  for i, env in enumerate(trainer_helpers.cluster_envs(2)):
     args = [
       sys.executable,
       RUN,

@@ -1,4 +1,9 @@
-"""Tiny networks registered for trainer tests, and a config builder around them."""
+"""Tiny networks registered for trainer tests, a config builder around them, and the
+environments of a local multi-worker cluster."""
+
+import json
+import os
+import socket
 
 import keras
 
@@ -103,3 +108,22 @@ def tiny_config(**train):
   for k, v in train.items():
     c.train[k] = v
   return c
+
+
+def cluster_envs(workers, base=None):
+  """One environment per worker of a local cluster on free ports: `base` (os.environ by
+  default) with TF_CONFIG naming the cluster and the worker's index."""
+  socks = [socket.socket() for _ in range(workers)]
+  for s in socks:
+    s.bind(("127.0.0.1", 0))
+  cluster = {"worker": [f"127.0.0.1:{s.getsockname()[1]}" for s in socks]}
+  for s in socks:
+    s.close()
+  return [
+    dict(
+      os.environ if base is None else base,
+      TF_CPP_MIN_LOG_LEVEL="2",
+      TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+    )
+    for i in range(workers)
+  ]

@@ -292,6 +292,20 @@ def _open(path):
   return av.open(path, metadata_errors="replace")
 
 
+def _video_stream(container, path):
+  """The first video stream of `container`; a ValueError naming `path` when there is none or
+  FFmpeg has no decoder for it (a damaged header can name no codec)."""
+  if not container.streams.video:
+    raise ValueError(f"Expected a video stream in {path}, received none.")
+  stream = container.streams.video[0]
+  if stream.codec_context is None:
+    raise ValueError(
+      f"Expected a video stream of a known codec in {path}, received one that names none "
+      "(a damaged header or a codec FFmpeg lacks)."
+    )
+  return stream
+
+
 def _decode_error(path, e):
   if os.path.isdir(path):
     return InputError(f"Expected a video file, received a directory: {path}")
@@ -309,9 +323,7 @@ def probe_video(path):
   _enable_decoder_errors()
   try:
     with av.logging.Capture(local=True), _open(path) as container:
-      if not container.streams.video:
-        raise ValueError(f"Expected a video stream in {path}, received none.")
-      stream = container.streams.video[0]
+      stream = _video_stream(container, path)
       rate = stream.average_rate or stream.guessed_rate or stream.base_rate
       sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
       pixel_aspect = float(sar) if sar and float(sar) > 0 else 1.0
@@ -346,9 +358,7 @@ def iter_video(path, stats=None):
     with av.logging.Capture(local=True) as logs:
       container = _open(path)
     _count_errors(logs, stats)
-    if not container.streams.video:
-      raise ValueError(f"Expected a video stream in {path}, received none.")
-    stream = container.streams.video[0]
+    stream = _video_stream(container, path)
     stream.thread_type = "NONE"
     rotation = _rotation_tag(stream)
     decoder = container.decode(stream)
