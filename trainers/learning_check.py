@@ -41,6 +41,7 @@ resumed workdir continues from its latest step.
 
 import dataclasses
 import datetime
+import json
 import math
 import os
 import platform
@@ -605,7 +606,8 @@ def run_all(workdir, names=None, num_videos=NUM_VIDEOS, batch_size=16, steps=Non
 
   A model whose check fails with an error is recorded with the error and the next one runs.
   `steps` (tests, quick looks) replaces every check's budget; measurements then come every
-  `steps` // 2 steps.
+  `steps` // 2 steps. Models of an earlier summary in `workdir` that this run does not
+  repeat are kept, each with the date and machine it was measured on.
 
   Returns:
     {"machine", "date", "models": {name: result or {"error": ...}}, "seconds"}.
@@ -622,6 +624,11 @@ def run_all(workdir, names=None, num_videos=NUM_VIDEOS, batch_size=16, steps=Non
     "num_videos": num_videos,
     "models": {},
   }
+  earlier = os.path.join(workdir, ALL_PREFIX + ".json")
+  if os.path.exists(earlier):
+    with open(earlier) as f:
+      kept = json.load(f).get("models", {})
+    summary["models"] = {k: v for k, v in kept.items() if k not in names}
   for i, name in enumerate(names):
     logging.info("learning check %d / %d: %s", i + 1, len(names), name)
     try:
@@ -648,6 +655,7 @@ def run_all(workdir, names=None, num_videos=NUM_VIDEOS, batch_size=16, steps=Non
     except Exception as e:  # noqa: BLE001 -- one model's failure is a row, not the end
       logging.exception("learning check of %s failed", name)
       result = {"generator": name, "error": f"{type(e).__name__}: {e}"}
+    result["date"], result["machine"] = summary["date"], summary["machine"]
     summary["models"][name] = result
     summary["seconds"] = round(time.perf_counter() - start, 1)
     write_summary(workdir, summary)
@@ -755,9 +763,17 @@ def _target_text(op, threshold):
 
 def markdown(summary):
   """The table of every model: each target with its value, baselines and verdict."""
+  measured = sorted(
+    {
+      (r.get("date", summary["date"]), r.get("machine", summary["machine"]))
+      for r in summary["models"].values()
+    }
+  )
+  where = (
+    "; ".join(f"{d} on {m}" for d, m in measured) or f"{summary['date']} on {summary['machine']}"
+  )
   lines = [
-    f"Learning checks of {summary['date']} on {summary['machine']}, "
-    f"{summary['num_videos']} held-out clips per measurement.",
+    f"Learning checks of {where}, {summary['num_videos']} held-out clips per measurement.",
     "",
     "| model | kind | steps | minutes | target | value | baselines | verdict |",
     "|---|---|---|---|---|---|---|---|",

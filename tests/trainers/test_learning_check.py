@@ -192,3 +192,17 @@ def test_inflation_row_trains_both_starts_for_equal_3d_steps(tmp_path):
   assert row["inflated"]["rows"][0]["fd_r3d"] != row["scratch"]["rows"][0]["fd_r3d"]
   table = open(os.path.join(wd, "learning_checks.md")).read()
   assert "| from scratch |" in table and "| inflated from" in table
+
+
+def test_all_keeps_the_models_of_an_earlier_summary_with_their_machine(tmp_path):
+  wd = str(tmp_path)
+  earlier = {"generator": "relive_lstm", "error": "E", "date": "2026-01-01", "machine": "m0"}
+  with open(os.path.join(wd, "learning_checks.json"), "w") as f:
+    json.dump({"models": {"relive_lstm": earlier, "relive_cnn_next_frame": earlier}}, f)
+  summary = learning_check.run_all(wd, ["relive_cnn_next_frame"], num_videos=4, steps=2)
+  models = summary["models"]
+  assert models["relive_lstm"] == earlier  # kept as it was
+  assert models["relive_cnn_next_frame"]["kind"] == "predictor"  # measured again
+  assert models["relive_cnn_next_frame"]["machine"] == summary["machine"]
+  table = open(os.path.join(wd, "learning_checks.md")).read()
+  assert "2026-01-01 on m0" in table and f"on {summary['machine']}" in table
