@@ -6,107 +6,30 @@ the same process, so that achieved GFLOP/s can be read as a fraction of what thi
 (with its current load) can do at best.
 """
 
-import os
-import platform
-import resource
-import statistics
-import sys
-import time
-
 import keras
 import tensorflow as tf
 
+from bench import host
 from trainers import tasks
-
-# CPU flags worth knowing when reading CPU figures (oneDNN picks kernels on them).
-SIMD_FLAGS = (
-  "avx",
-  "avx2",
-  "fma",
-  "avx512f",
-  "avx512_bf16",
-  "avx512_fp16",
-  "avx512_vnni",
-  "amx_tile",
-  "amx_bf16",
-  "amx_int8",
-)
-
-
-def _cpuinfo():
-  try:
-    with open("/proc/cpuinfo") as f:
-      return f.read()
-  except OSError:
-    return ""
 
 
 def describe_machine():
-  """A dict: CPU model and flags (from /proc/cpuinfo), cores, load, Python, TF and Keras."""
-  info = _cpuinfo()
-  model, flags = platform.processor() or platform.machine(), set()
-  for line in info.splitlines():
-    key, _, value = line.partition(":")
-    key = key.strip()
-    if key == "model name" and model in ("", platform.machine(), platform.processor()):
-      model = value.strip()
-    elif key == "flags" and not flags:
-      flags = set(value.split())
-  try:
-    usable = len(os.sched_getaffinity(0))
-  except AttributeError:
-    usable = os.cpu_count()
-  return {
-    "cpu": model,
-    "logical_cpus": os.cpu_count(),
-    "usable_cpus": usable,
-    "simd": [f for f in SIMD_FLAGS if f in flags],
-    "load_average": [round(x, 2) for x in os.getloadavg()],
-    "python": platform.python_version(),
-    "tensorflow": tf.__version__,
-    "keras": keras.__version__,
-    "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-  }
+  """`host.describe_host()` (CPU name, family, model, flags, cores, load, Python, date) plus
+  the TensorFlow and Keras versions and the GPUs TensorFlow sees."""
+  return dict(
+    host.describe_host(),
+    tensorflow=tf.__version__,
+    keras=keras.__version__,
+    gpus=[d.name for d in tf.config.list_physical_devices("GPU")],
+  )
 
 
 def machine_line(machine):
   """`describe_machine()` as one printable line."""
   return (
-    f"{machine['cpu']}, {machine['usable_cpus']}/{machine['logical_cpus']} CPUs, "
-    f"{' '.join(machine['simd']) or 'no AVX'}; load {machine['load_average']}; "
-    f"Python {machine['python']}, TensorFlow {machine['tensorflow']}, "
-    f"Keras {machine['keras']}" + (f"; GPUs {machine['gpus']}" if machine["gpus"] else "")
+    f"{host.host_line(machine)}, TensorFlow {machine['tensorflow']}, Keras {machine['keras']}"
+    + (f"; GPUs {machine['gpus']}" if machine["gpus"] else "")
   )
-
-
-def time_callable(fn, warmup=2, repeats=5):
-  """Times `fn()` (which must block until its work is done, e.g. by fetching to numpy).
-
-  The `warmup` calls (tracing, compilation, allocator growth) are timed apart and excluded.
-
-  Returns:
-    A dict of seconds: "median", "best", "mean" and "times" of the `repeats` timed calls,
-    and "warmup" (the warm-up calls' times; the first one includes tracing / compiling).
-  """
-  if repeats < 1:
-    raise ValueError(f"Expected repeats >= 1, received {repeats}.")
-  warm = []
-  for _ in range(warmup):
-    start = time.perf_counter()
-    fn()
-    warm.append(time.perf_counter() - start)
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return {
-    "median": statistics.median(times),
-    "best": min(times),
-    "mean": statistics.fmean(times),
-    "times": times,
-    "warmup": warm,
-  }
 
 
 def matmul_gflops(dtype=tf.float32, size=4096, warmup=1, repeats=3):
@@ -124,7 +47,7 @@ def matmul_gflops(dtype=tf.float32, size=4096, warmup=1, repeats=3):
   def product(x, y):
     return tf.reduce_sum(tf.linalg.matmul(x, y))
 
-  timing = time_callable(lambda: product(a, b).numpy(), warmup, repeats)
+  timing = host.time_callable(lambda: product(a, b).numpy(), warmup, repeats)
   flops = 2 * size**3
   return {
     "gflops": flops / timing["best"] / 1e9,
@@ -133,18 +56,6 @@ def matmul_gflops(dtype=tf.float32, size=4096, warmup=1, repeats=3):
     "size": size,
     "seconds": timing,
   }
-
-
-def rss_mib():
-  """Current resident set size of this process, MiB (Linux; 0 elsewhere)."""
-  try:
-    with open("/proc/self/status") as f:
-      for line in f:
-        if line.startswith("VmRSS:"):
-          return int(line.split()[1]) / 1024
-  except OSError:
-    pass
-  return 0.0
 
 
 def task_and_batch(config, batch_size, precision="float32"):
@@ -165,16 +76,20 @@ def task_and_batch(config, batch_size, precision="float32"):
   return task, batch
 
 
-def peak_rss_mib():
-  """Peak resident set size of this process so far, MiB (ru_maxrss: KiB on Linux)."""
-  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-  return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
 def bench_config(config, batch_size, jit, precision):
-  """A copy of `config` that trains forever at `batch_size` and writes nothing."""
+  """A copy of `config` that trains forever at `batch_size` on synthetic clips of the config's
+  shape, and writes nothing.
+
+  The clips are synthetic whatever the config reads (a TFDS set or TFRecords the machine may
+  not hold): a step's cost does not depend on the pixels, and bench/input_pipeline.py
+  measures reading and decoding apart. A schedule given in epochs gets 1000 steps per epoch,
+  which changes learning rates only.
+  """
   c = config.copy_and_resolve_references()
   with c.unlocked():
+    c.data.source = "synthetic"
+    c.data.resize = 0
+    c.train.steps_per_epoch = c.train.steps_per_epoch or 1000
     c.train.batch_size = int(batch_size)
     c.train.steps = 10**9
     for field in ("checkpoint_every", "sample_every", "log_every", "summary_every", "keep_every"):
@@ -183,3 +98,12 @@ def bench_config(config, batch_size, jit, precision):
     c.runtime.jit_compile = "true" if jit else "false"
     c.runtime.precision = precision
   return c
+
+
+def allocator_bytes():
+  """{"current", "peak"} bytes of TensorFlow's CPU allocator, or None where TensorFlow does
+  not report them (the figures stay 0 until the first op has run)."""
+  try:
+    return tf.config.experimental.get_memory_info("CPU:0")
+  except (ValueError, tf.errors.OpError):
+    return None

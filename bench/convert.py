@@ -26,6 +26,7 @@ import av
 import numpy as np
 
 from bench import common as bench_common
+from bench import host
 
 flags.DEFINE_list("lengths", ["10", "60", "300"], "Video lengths, seconds.")
 flags.DEFINE_list("resolutions", ["1080"], "Frame heights (16:9 frames).")
@@ -63,7 +64,7 @@ def child(video):
   """Converts `video` with the default options; prints JSON figures of this process."""
   from trainers.data import make_tfrecords  # pylint: disable=g-import-not-at-top
 
-  after_import = bench_common.rss_mib()
+  after_import = host.rss_mib()
   options = make_tfrecords.WriterOptions(num_shards=1)
   with tempfile.TemporaryDirectory() as tmp:
     sources, skipped = make_tfrecords.resolve_inputs(video)
@@ -77,7 +78,7 @@ def child(video):
         "seconds": seconds,
         "frames": manifest["sources"][0]["frames_decoded"],
         "after_import_mib": after_import,
-        "peak_rss_mib": bench_common.peak_rss_mib(),
+        "peak_rss_mib": host.peak_rss_mib(),
       }
     )
   )

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from bench import common
+from bench import host
 from export import export as export_lib
 from export import verify
 from trainers import config_files
@@ -59,7 +60,7 @@ def main(argv):
     inputs = verify.native_inputs(generator, batch_size=1)
     keras_fn = tf.function(lambda x: generator(x, training=False))
     args = list(inputs.values())[0] if len(inputs) == 1 else inputs
-    t = common.time_callable(lambda: np.asarray(keras_fn(args)), 2, FLAGS.repeats)
+    t = host.time_callable(lambda: np.asarray(keras_fn(args)), 2, FLAGS.repeats)
     rows.append(("keras (tf.function)", t["median"]))
 
     loaded = tf.saved_model.load(result["saved_model"]["path"])
@@ -71,7 +72,7 @@ def main(argv):
     batch = len(next(iter(args.values())))
     signature = loaded.signatures[name]
     feed = {k: tf.constant(v) for k, v in args.items()}
-    t = common.time_callable(
+    t = host.time_callable(
       lambda: {k: v.numpy() for k, v in signature(**feed).items()}, 2, FLAGS.repeats
     )
     rows.append((f"saved_model ({name})", t["median"] / batch))
@@ -98,7 +99,7 @@ def main(argv):
         interp.invoke()
         return [interp.get_tensor(d["index"]) for d in interp.get_output_details()]
 
-      t = common.time_callable(run, 2, FLAGS.repeats)
+      t = host.time_callable(run, 2, FLAGS.repeats)
       rows.append((f"tflite {variant} ({os.path.getsize(path) / 2**20:.1f} MiB)", t["median"]))
 
   shape = "x".join(str(s) for s in generator.video_shape)

@@ -42,7 +42,15 @@ The step (`gan_step_flops`), per generator step with `objective.d_steps` = k:
               + for each D: forward + backward w.r.t. its input.
 With the exact convention this is 4F_G + 8F_D - 2F_D(first layer) - F_G(z projections) for
 VGAN: 404.05 GFLOP for the two-stream GAN at 32x64x64, batch 8 (the speed targets' 404 GFLOP);
-the simple convention gives 4F_G + 9F_D = 443.8 GFLOP.
+the simple convention gives 4F_G + 9F_D = 443.8 GFLOP. The penalty terms are the one estimate
+here; a result lists them under "estimated".
+
+A next-frame predictor's step (`prediction_step_flops`) is its teacher-forced pass over frames
+0..T-2 and the backward pass w.r.t. its weights. `step_flops` takes either kind of task and
+raises `NotCounted` for the others (SPADE's feature matching, encoder and VGG terms are not
+modelled); `check_counted` raises it when a layer with its own weights was not counted (a
+modulated convolution, a recurrent cell): such a step's figure is "n/a", never a guess.
+Wrappers that hold a counted layer's kernel (SpectralNormalization) are not "uncounted".
 """
 
 import dataclasses
@@ -51,6 +59,7 @@ import math
 import keras
 import tensorflow as tf
 
+from trainers import tasks
 from zoo.vgan import blocks as vgan_blocks
 
 CONVENTIONS = ("exact", "simple")
@@ -131,10 +140,12 @@ def _sublayers(layer, include_self, recursive):
   return layer._flatten_layers(include_self=include_self, recursive=recursive)
 
 
-def _has_own_kernel(layer):
-  """Whether `layer` itself (not a sub-layer) owns a trainable weight of rank >= 2."""
+def _has_own_kernel(layer, counted_weights):
+  """Whether `layer` itself (not a sub-layer) owns a trainable weight of rank >= 2 that no
+  counted layer holds (a wrapper such as SpectralNormalization tracks its layer's kernel,
+  which the wrapped, counted layer multiplies)."""
   own = layer._trainable_variables
-  return any(len(v.shape) >= 2 for v in own)
+  return any(len(v.shape) >= 2 and id(v) not in counted_weights for v in own)
 
 
 def _layer_paths(models):
@@ -182,7 +193,10 @@ def trace_costs(fn, *args, models):
   paths = _layer_paths(models)
   layers = [l for m in models for l in _sublayers(m, include_self=True, recursive=True)]
   counted = {id(l): l for l in layers if isinstance(l, COUNTED)}
-  uncounted = sorted({paths[id(l)] for l in layers if id(l) not in counted and _has_own_kernel(l)})
+  counted_weights = {id(v) for l in counted.values() for v in l.trainable_weights}
+  uncounted = sorted(
+    {paths[id(l)] for l in layers if id(l) not in counted and _has_own_kernel(l, counted_weights)}
+  )
   calls = []
 
   def wrap(layer):
@@ -322,7 +336,7 @@ def gan_step_flops(task, batch, convention="exact"):
 
   fwd, bwd = forward_flops, lambda c, w, i: backward_flops(c, w, i, convention)
   k = int(obj.d_steps)
-  terms = {}
+  terms, estimated = {}, []
   if d_costs:
     terms["d_step/generator_forward"] = k * fwd(g_costs)
   for name, costs in d_costs.items():
@@ -331,6 +345,7 @@ def gan_step_flops(task, batch, convention="exact"):
     for penalty in ("gp_weight", "r1_weight"):
       if obj.get(penalty, 0.0):
         terms[f"d_step/d_{name}_{penalty[:-7]}"] = k * 6 * fwd(costs)
+        estimated.append(f"d_step/d_{name}_{penalty[:-7]}")
   terms["g_step/generator"] = fwd(g_costs) + bwd(g_costs, True, False)
   for name, costs in d_costs.items():
     terms[f"g_step/d_{name}"] = fwd(costs) + bwd(costs, False, True)
@@ -343,16 +358,80 @@ def gan_step_flops(task, batch, convention="exact"):
     "terms": terms,
     "layers": {n: [dataclasses.asdict(c) for c in cs] for n, cs in layers.items()},
     "uncounted": uncounted,
+    "estimated": estimated,
     "batch_size": int(tf.nest.flatten(batch)[0].shape[0]),
     "convention": convention,
     "d_steps": k,
   }
 
 
+def prediction_step_flops(task, batch, convention="exact"):
+  """FLOPs of one step of a next-frame predictor (`trainers.tasks.PredictionTask`).
+
+  The step is the teacher-forced pass over frames 0..T-2 and its backward pass w.r.t. the
+  weights (the frames are data: no input gradient into the first layer). Returns the dict of
+  `gan_step_flops`, with the one term "g_step/generator" and no D step.
+  """
+  batch = tf.nest.map_structure(_spec, batch)
+  g = task.generator
+
+  def teacher_forced(b):
+    return g.teacher_forced(tf.cast(b["video"], tf.float32)[:, :-1], training=True)
+
+  costs, uncounted = trace_costs(teacher_forced, batch, models=[g])
+  terms = {
+    "g_step/generator": forward_flops(costs) + backward_flops(costs, True, False, convention)
+  }
+  return {
+    "total": terms["g_step/generator"],
+    "d_step": 0,
+    "g_step": terms["g_step/generator"],
+    "forward": {"generator": forward_flops(costs)},
+    "terms": terms,
+    "layers": {"generator": [dataclasses.asdict(c) for c in costs]},
+    "uncounted": {"generator": uncounted},
+    "estimated": [],
+    "batch_size": int(tf.nest.flatten(batch)[0].shape[0]),
+    "convention": convention,
+    "d_steps": 0,
+  }
+
+
+class NotCounted(ValueError):
+  """A step whose FLOPs this module cannot count: its figure is "n/a", never a guess."""
+
+
+def step_flops(task, batch, convention="exact"):
+  """FLOPs of one training step of `task`, for the tasks whose step this module models.
+
+  `trainers.tasks.GANTask` itself (`gan_step_flops`) and `PredictionTask`
+  (`prediction_step_flops`). Other tasks (SPADE's feature matching, encoder and VGG terms,
+  the classifiers) raise `NotCounted`. The result may still list `uncounted` layers:
+  `check_counted` says whether its total is the step's.
+  """
+  if type(task) is tasks.GANTask:
+    return gan_step_flops(task, batch, convention)
+  if type(task) is tasks.PredictionTask:
+    return prediction_step_flops(task, batch, convention)
+  raise NotCounted(
+    f"objective.task {task.config.objective.task!r} ({type(task).__name__}): its step is not "
+    "modelled (only GANTask and PredictionTask are)"
+  )
+
+
+def check_counted(result):
+  """Raises `NotCounted` when `result` (of `step_flops`) missed a layer with its own weights
+  (a modulated convolution, a recurrent cell): its total would be below the step's."""
+  missed = [f"{n}: {', '.join(paths)}" for n, paths in result["uncounted"].items() if paths]
+  if missed:
+    raise NotCounted(f"layers with weights the counter does not know: {'; '.join(missed)}")
+  return result
+
+
 def trainer_step_flops(trainer, convention="exact"):
-  """`gan_step_flops` of a `trainers.loop.Trainer` at its global batch size."""
+  """`step_flops` of a `trainers.loop.Trainer` at its global batch size."""
   size = trainer.config.train.batch_size
   batch = tf.nest.map_structure(
     lambda s: tf.TensorSpec([size] + s.shape[1:].as_list(), s.dtype), trainer.dataset.element_spec
   )
-  return gan_step_flops(trainer.task, batch, convention)
+  return step_flops(trainer.task, batch, convention)

@@ -1,16 +1,19 @@
-r"""Measures input pipeline throughput (clips/s) for 32x64x64 clips.
+r"""Measures input pipeline throughput (clips/s and frames/s) for clips of any size.
 
-    python -m bench.input_pipeline                 # ~1.5 minutes on 2 CPU cores
+    python -m bench.input_pipeline                 # 32x64x64: ~1.5 minutes on 2 CPU cores
     python -m bench.input_pipeline --write_clips=512 --clips=2048 --rounds=5 --batch_size=16
+    python -m bench.input_pipeline --size=256 --num_frames=25 --formats=jpeg,jpeg_mosaic
 
-Writes --write_clips synthetic clips to JPEG, JPEG mosaic (one JPEG per clip) and PNG shards
-in a temporary directory (with the writer of trainers.data.make_tfrecords), then times
-`make_dataset` in training mode (which repeats the shards) on each, and on the synthetic
-source directly: --clips clips after a warm-up of --warmup batches, in --rounds rounds that
-take the sources in turn, so that a change of load hits them all. Prints the median clips/s
-and CPU ms per clip (process time, every thread, the consumer's included) of each source
-and their ratios to per-frame JPEG. On a shared machine only the ratios of one run mean
-something; absolute figures need an idle machine (the load average is printed).
+Writes --write_clips synthetic clips of --num_frames x --size^2 to JPEG, JPEG mosaic (one
+JPEG per clip) and PNG shards (`--formats`) in a temporary directory (with the writer of
+trainers.data.make_tfrecords), then times `make_dataset` in training mode (which repeats the
+shards) on each, and on the synthetic source directly: --clips clips after a warm-up of
+--warmup batches, in --rounds rounds that take the sources in turn, so that a change of load
+hits them all. Prints the median clips/s, frames/s (what bench/run_all.py compares with the
+frames a training step of the same frame size consumes) and CPU ms per clip (process time,
+every thread, the consumer's included) of each source, and their ratios to the first
+format's. On a shared machine only the ratios of one run mean something; absolute figures
+need an idle machine (the load average is printed).
 """
 
 import json
@@ -27,6 +30,8 @@ from configs import common
 from trainers.data import make_tfrecords
 from trainers.data import pipeline
 
+FORMATS = ("jpeg", "jpeg_mosaic", "png")
+
 flags.DEFINE_integer("write_clips", 128, "Clips written to each shard set.")
 flags.DEFINE_integer("clips", 1024, "Clips timed per source and round.")
 flags.DEFINE_integer("rounds", 3, "Rounds over the sources; the median is reported.")
@@ -38,6 +43,7 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer("num_frames", 32, "T.")
 flags.DEFINE_integer("size", 64, "H = W.")
+flags.DEFINE_list("formats", list(FORMATS), "Shard formats to write and read (and synthetic).")
 flags.DEFINE_string("out", "", "Write the figures as JSON to this path.")
 FLAGS = flags.FLAGS
 
@@ -58,6 +64,9 @@ def _time(ds, clips, batch_size, warmup):
 def main(argv):
   del argv
   t, s, b = FLAGS.num_frames, FLAGS.size, FLAGS.batch_size
+  unknown = sorted(set(FLAGS.formats) - set(FORMATS))
+  if unknown:
+    raise app.UsageError(f"Expected --formats among {FORMATS}, received {unknown}.")
   machine = bench_common.describe_machine()
   print(f"machine: {bench_common.machine_line(machine)}; clips {t}x{s}x{s}, batch {b}")
   report = {
@@ -72,7 +81,7 @@ def main(argv):
   data.num_frames, data.height, data.width = t, s, s
   with tempfile.TemporaryDirectory() as tmp:
     configs = {}
-    for fmt in ("jpeg", "jpeg_mosaic", "png"):
+    for fmt in FLAGS.formats:
       options = make_tfrecords.WriterOptions(
         fmt=fmt, clip_length=t, crop=(s, s), num_shards=4, num_clips=FLAGS.write_clips
       )
@@ -96,13 +105,15 @@ def main(argv):
   for name, runs in report["rounds"].items():
     report["clips_per_s"][name] = statistics.median(rate for rate, _ in runs)
     report["cpu_ms_per_clip"][name] = statistics.median(cpu for _, cpu in runs)
-  rate0, cpu0 = report["clips_per_s"]["jpeg"], report["cpu_ms_per_clip"]["jpeg"]
+  first = (list(FLAGS.formats) + ["synthetic"])[0]
+  rate0, cpu0 = report["clips_per_s"][first], report["cpu_ms_per_clip"][first]
+  report["frames_per_s"] = {k: t * v for k, v in report["clips_per_s"].items()}
   for name, rate in report["clips_per_s"].items():
     cpu = report["cpu_ms_per_clip"][name]
     rounds = " ".join(f"{r:.0f}" for r, _ in report["rounds"][name])
     print(
-      f"{name:11s}: read {rate:7.1f} clips/s ({rate / rate0:.2f}x jpeg's), {cpu:.2f} ms "
-      f"CPU/clip ({cpu / cpu0:.2f}x jpeg's); rounds: {rounds}"
+      f"{name:11s}: read {rate:7.1f} clips/s = {t * rate:7.0f} frames/s ({rate / rate0:.2f}x "
+      f"{first}'s), {cpu:.2f} ms CPU/clip ({cpu / cpu0:.2f}x {first}'s); rounds: {rounds}"
     )
   print(f"load after: {[round(x, 2) for x in os.getloadavg()]}")
   if FLAGS.out:

@@ -41,6 +41,7 @@ tf.get_logger().setLevel("ERROR")  # the per-layer functions retrace by design
 
 from bench import common
 from bench import flops
+from bench import host
 from trainers import config_files
 
 config_files.define_flag(
@@ -90,7 +91,7 @@ def time_layer(layer, input_shape, repeats):
   out = {}
   for mode in MODES:
     run = make(mode)
-    out[mode] = common.time_callable(lambda run=run: run(x).numpy(), 1, repeats)["median"]
+    out[mode] = host.time_callable(lambda run=run: run(x).numpy(), 1, repeats)["median"]
   return out
 
 

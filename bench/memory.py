@@ -58,9 +58,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf
 
 from bench import common
+from bench import host
 
 # Read before the trainers, networks and bench modules below are imported: the stack alone.
-IMPORT_RSS_MIB = common.rss_mib()
+IMPORT_RSS_MIB = host.rss_mib()
 
 from bench import memory_budget as budget
 from bench import train_step  # noqa: F401  (defines the shared flags)
@@ -71,36 +72,28 @@ flags.DEFINE_integer("batch_size", 8, "Global batch size.")
 FLAGS = flags.FLAGS
 
 
-def _allocator_bytes():
-  """{"current", "peak"} bytes of TF's CPU allocator, or None where TF does not track them."""
-  try:
-    return tf.config.experimental.get_memory_info("CPU:0")
-  except (ValueError, tf.errors.OpError):
-    return None
-
-
 def measure(config, batch_size, precision, steps):
   """Builds the trainer, runs 1 + `steps` train calls and returns every figure as a dict."""
   cfg = common.bench_config(config, batch_size, False, precision)
   rss = {"import": IMPORT_RSS_MIB}
   with tempfile.TemporaryDirectory(prefix="bench_memory_") as workdir:
     trainer = loop.Trainer(cfg, workdir)
-    rss["state"] = common.rss_mib()
+    rss["state"] = host.rss_mib()
     state = budget.state_bytes(trainer)
-    allocator_state = _allocator_bytes()
+    allocator_state = common.allocator_bytes()
     train_call = trainer.train_call
     train_call.get_concrete_function()
-    rss["traced"] = common.rss_mib()
+    rss["traced"] = host.rss_mib()
     if allocator_state is not None:
       tf.config.experimental.reset_memory_stats("CPU:0")
     fetch = lambda: tf.nest.map_structure(lambda t: t.numpy(), train_call())
     fetch()
-    rss["first_call"] = common.rss_mib()
+    rss["first_call"] = host.rss_mib()
     for _ in range(steps):
       fetch()
-    rss["after_calls"] = common.rss_mib()
-    rss["peak"] = common.peak_rss_mib()
-    allocator_step = _allocator_bytes()
+    rss["after_calls"] = host.rss_mib()
+    rss["peak"] = host.peak_rss_mib()
+    allocator_step = common.allocator_bytes()
     acts = budget.activation_bytes(trainer)
   floor = {}
   for c in ("x1", "x3"):

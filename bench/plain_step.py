@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from bench import common
 from bench import flops
+from bench import host
 from trainers import config_files
 
 config_files.define_flag(
@@ -68,7 +69,7 @@ def main(argv):
     return loss
 
   counter = iter(range(10**9))
-  timing = common.time_callable(
+  timing = host.time_callable(
     lambda: step(tf.constant(next(counter), tf.int64)).numpy(), FLAGS.warmup, FLAGS.steps
   )
   spec = tf.nest.map_structure(lambda x: tf.TensorSpec(x.shape, x.dtype), batch)
@@ -83,7 +84,7 @@ def main(argv):
     "gflops": gflop / timing["median"],
     "fp32_matmul_gflops": peak,
     "ratio_fp32_matmul": gflop / timing["median"] / peak,
-    "peak_rss_mib": common.peak_rss_mib(),
+    "peak_rss_mib": host.peak_rss_mib(),
     "machine": machine,
   }
   print("machine:", common.machine_line(machine))

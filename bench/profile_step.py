@@ -32,6 +32,7 @@ import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 from bench import common
+from bench import host
 from bench import train_step  # noqa: F401  (defines the shared flags)
 from trainers import loop
 
@@ -126,8 +127,8 @@ def main(argv):
     trainer = loop.Trainer(cfg, workdir)
     call = trainer.train_call
     fetch = lambda: tf.nest.map_structure(lambda t: t.numpy(), call())
-    common.time_callable(fetch, warmup=0, repeats=FLAGS.warmup)
-    wall = common.time_callable(fetch, warmup=0, repeats=FLAGS.steps)
+    host.time_callable(fetch, warmup=0, repeats=FLAGS.warmup)
+    wall = host.time_callable(fetch, warmup=0, repeats=FLAGS.steps)
     logdir = os.path.join(workdir, "profile")
     tf.profiler.experimental.start(logdir)
     start = time.perf_counter()

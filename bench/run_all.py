@@ -1,34 +1,44 @@
-r"""Regenerates bench/RESULTS.md: every speed figure of the project, in one table.
+r"""Regenerates bench/RESULTS.md: every speed figure of the project, with the machine it ran on.
 
-    python -m bench.run_all            # ~30 minutes on 2 CPU cores: every VGAN GAN model
-    python -m bench.run_all --quick    # ~10 minutes: vgan_two_stream only
+    python -m bench.run_all            # hours on 2 CPU cores: every family at paper size
+    python -m bench.run_all --models=vgan_two_stream,relive_wgan --batch=8 --precisions=float32
+    python -m bench.run_all --quick    # minutes: tiny sizes, checks that every part runs
 
-Runs, each in its own process (so that each peak RSS is its own), one after the other:
+Runs, each script in its own processes (each training row, PyTorch variant and FVD size in a
+child of its own, so that each peak RSS is its own), one after the other:
 
-* bench/train_step.py for every VGAN GAN model at paper size (32x64x64; vgan_one_stream,
-  vgan_two_stream, vgan_image_to_video; `--quick`: vgan_two_stream), batch 8 and 16, fp32
-  and mixed_bfloat16, XLA off: seconds per step, clips/s, analytic GFLOP/s, its ratio to the
-  fp32 matmul GFLOP/s measured in the same run, the bf16 speed-up and the peak RSS;
-* bench/plain_step.py: the same two-stream step without the loop (the floor to beat);
-* bench/torch_step.py: the same two-stream step in PyTorch eager (the reference step), fp32,
-  batch 8 and 16, when PyTorch is installed (`pip install -e '.[bench]'`), else skipped;
+* bench/train_step.py for every family at paper size (`MODELS`: the VGAN GANs, (Re)live's
+  WGAN-GP critic with its 5 critic steps and gradient penalty, Egan's 3D DCGAN / ResNet /
+  SPADE, Radner's style-based GAN with D_S and D_T, DVD-GAN-S, (Re)live's three next-frame
+  predictors), each config's own objective, at `--batch` and `--precisions`, XLA off: s/step,
+  clips/s, analytic GFLOP/step ("n/a" where bench/flops.py cannot count it), the ratio to the
+  fp32 matmul measured in the same run, the first call, peak RSS, the step's own memory
+  (peak RSS minus the RSS after imports) and TensorFlow's allocator peak; a row whose first
+  call runs over `--max_first_call_secs` is stopped and reported so;
+* bench/plain_step.py: the two-stream step without the loop (the floor to beat);
+* bench/torch_step.py (when PyTorch is installed: `pip install torch==2.13.0`): the same
+  two-stream step in PyTorch eager, in processes that never import TensorFlow:
+  channels_last_3d (the headline), the default layout, and autocast bf16; its GFLOP/s over
+  TensorFlow's fp32 matmul of this run and over PyTorch's own;
+* scaling: step time against batch (`SCALE_MODELS` at 8, 16, 32) and frame size (the
+  configs' 64, 128 and 256 pixel variants); FVD's time and memory against the number of
+  clips (bench/fvd.py --num_clips=256,1024,2048); input frames/s at 128x128 and 256x256
+  (bench/input_pipeline.py) against the frames the training steps of that size consume;
 * bench/fvd.py: clips/s of 16x224x224 clips through the Keras I3D at batch 8;
-* bench/input_pipeline.py: clips/s of 32x64x64 clips from JPEG (one per frame), JPEG mosaic
-  (one per clip) and PNG TFRecords and from the synthetic source;
-* bench/convert.py: the TFRecord converter's clips/s and peak RSS on 10, 60 and 300 s of
-  generated 1080p video.
+* bench/input_pipeline.py at 32x64x64; bench/convert.py on 10, 60 and 300 s of 1080p.
 
-The table names the machine (CPU, cores, SIMD flags, load average before and after), the
-Python / TensorFlow / Keras versions and the date, and states each speed target next to
-what was measured. The machine must be otherwise idle: the load averages are printed so that
-a reader can tell.
+The table names the machine (CPU model name, vendor, family, model and stepping, its SIMD and
+AMX flags, cores, load average before and after), the date, the Python / TensorFlow / Keras /
+PyTorch versions, and states each speed target next to what was measured. Run it on an
+otherwise idle machine. `--quick` runs every part at tiny sizes (smoke configs, a few clips)
+and writes to a temporary file unless --out is given: its figures measure nothing.
 """
 
+import dataclasses
 import datetime
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -39,29 +49,132 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench import common
+from bench import host
+from bench import report
 
-flags.DEFINE_bool("quick", False, "Only vgan_two_stream in the training-step rows.")
-flags.DEFINE_list(
-  "configs",
-  [],
-  "Config names (configs/NAME.py) for the training-step rows; "
-  "empty: every VGAN GAN model (or vgan_two_stream with --quick).",
+VGAN_MODELS = ("vgan_one_stream", "vgan_two_stream", "vgan_image_to_video")
+MODELS = VGAN_MODELS + (
+  "relive_wgan",
+  "egan_dcgan_video",
+  "egan_resnet_video",
+  "egan_spade_video",
+  "radner_style",
+  "dvdgan_s",
+  "relive_lstm",
+  "relive_convlstm",
+  "relive_cnn_next_frame",
 )
-flags.DEFINE_list("batch_sizes", ["8", "16"], "Training-step batch sizes.")
-flags.DEFINE_integer("steps", 3, "Timed training calls per setting.")
-flags.DEFINE_string("out", os.path.join(ROOT, "bench", "RESULTS.md"), "Markdown table path.")
+SCALE_MODELS = ("vgan_two_stream", "relive_wgan", "radner_style", "dvdgan_s")
+# Frame size: each config's variants at 64 (BAIR), 128 and 256 (landscape) pixels.
+SIZE_MODELS = (
+  "radner_style",
+  "radner_style:resolution=128",
+  "radner_style:resolution=256",
+  "dvdgan_s",
+  "dvdgan_s:resolution=128",
+  "dvdgan_s:resolution=256",
+)
+
+flags.DEFINE_bool("quick", False, "Tiny sizes: checks that every part runs; measures nothing.")
+flags.DEFINE_list("models", [], "Training-step rows (config names); empty: MODELS (quick: smoke).")
+flags.DEFINE_list("batch", [], "Training-step batch sizes; empty: 8,16 (quick: 2).")
+flags.DEFINE_list("precisions", [], "runtime.precision of the rows; empty: fp32 and bf16.")
+flags.DEFINE_integer("steps", 0, "Timed calls per row; 0: 3 (quick: 1).")
+flags.DEFINE_float("max_first_call_secs", 0, "Per row; 0: 1800 s (quick: 120 s).")
+flags.DEFINE_bool("scaling", True, "Run the scaling section.")
+flags.DEFINE_string("out", "", "Markdown path; empty: bench/RESULTS.md (quick: a temp file).")
 flags.DEFINE_string("json", "", "Also write every raw figure as JSON here.")
 FLAGS = flags.FLAGS
 
-GAN_CONFIGS = ("vgan_one_stream", "vgan_two_stream", "vgan_image_to_video")
-PRECISIONS = ("float32", "mixed_bfloat16")
 
-# The speed targets (docs/benchmarks.md), checked in the table.
-TARGET_FP32_RATIO = 0.85
-TARGET_BF16_SPEEDUP = 1.7
-TARGET_RSS_MB = 1200.0  # "1.2 GB" at batch 8, vgan_two_stream (1 MiB = 1.048576 MB)
-TARGET_I3D_CLIPS = 4.5
-TARGET_INPUT_CLIPS = 1000.0
+@dataclasses.dataclass
+class Plan:
+  """What one run measures (`FULL` or `QUICK`, then the flags)."""
+
+  models: tuple
+  batches: tuple
+  precisions: tuple
+  steps: int
+  max_first_call_secs: float
+  scale_models: tuple
+  scale_batches: tuple
+  size_models: tuple
+  size_batch: int
+  matmul_size: int
+  torch_config: str
+  fvd_clips: tuple
+  fvd_args: tuple  # bench/fvd.py's scaling flags
+  i3d_args: tuple  # bench/fvd.py's throughput flags
+  input_sizes: tuple
+  input_args: tuple  # bench/input_pipeline.py's flags at every size
+  convert_args: tuple
+
+
+FULL = Plan(
+  models=MODELS,
+  batches=(8, 16),
+  precisions=("float32", "mixed_bfloat16"),
+  steps=3,
+  max_first_call_secs=1800,
+  scale_models=SCALE_MODELS,
+  scale_batches=(8, 16, 32),
+  size_models=SIZE_MODELS,
+  size_batch=8,
+  matmul_size=4096,
+  torch_config="vgan_two_stream",
+  fvd_clips=(256, 1024, 2048),
+  fvd_args=(),
+  i3d_args=("--batch_size=8", "--batches=3"),
+  input_sizes=(128, 256),
+  input_args=("--num_frames=32", "--formats=jpeg,jpeg_mosaic"),
+  convert_args=(),
+)
+QUICK = Plan(
+  models=(
+    "vgan_two_stream:smoke",
+    "relive_wgan:smoke",
+    "egan_dcgan_video:smoke",
+    "radner_style:smoke",
+    "relive_lstm:smoke",
+  ),
+  batches=(2,),
+  precisions=("float32",),
+  steps=1,
+  max_first_call_secs=120,
+  scale_models=("vgan_two_stream:smoke",),
+  scale_batches=(2, 4),
+  size_models=(),
+  size_batch=2,
+  matmul_size=512,
+  torch_config="vgan_two_stream:smoke",
+  fvd_clips=(16, 32),
+  fvd_args=("--size=64", "--num_frames=8", "--clip_size=32"),
+  i3d_args=("--batch_size=2", "--batches=1", "--size=64", "--num_frames=8"),
+  input_sizes=(128,),
+  input_args=(
+    "--num_frames=4",
+    "--formats=jpeg",
+    "--write_clips=8",
+    "--clips=16",
+    "--rounds=1",
+    "--batch_size=4",
+    "--warmup=1",
+  ),
+  convert_args=("--lengths=2,3", "--resolutions=144"),
+)
+
+
+def plan_from_flags():
+  """`FULL` or `QUICK`, with the fields the flags set."""
+  plan = QUICK if FLAGS.quick else FULL
+  return dataclasses.replace(
+    plan,
+    models=tuple(FLAGS.models) or plan.models,
+    batches=tuple(int(b) for b in FLAGS.batch) or plan.batches,
+    precisions=tuple(FLAGS.precisions) or plan.precisions,
+    steps=FLAGS.steps or plan.steps,
+    max_first_call_secs=FLAGS.max_first_call_secs or plan.max_first_call_secs,
+  )
 
 
 def _run(script, args, label):
@@ -71,275 +184,235 @@ def _run(script, args, label):
     out = os.path.join(tmp, "out.json")
     cmd = [sys.executable, "-m", f"bench.{script}", *args, f"--out={out}"]
     print(f"[run_all] {label}: {' '.join(cmd[1:])}", flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
-    if proc.returncode or not os.path.exists(out):
-      tail = "\n".join((proc.stderr or "").strip().splitlines()[-10:])
-      print(f"[run_all] {label} FAILED (exit {proc.returncode}):\n{tail}", flush=True)
-      return {"error": f"exit {proc.returncode}: {tail.splitlines()[-1] if tail else ''}"}
-    with open(out) as f:
-      return json.load(f)
+    result = host.run_child(cmd, out)
+    if "error" in result:
+      print(f"[run_all] {label} FAILED: {result['error']}", flush=True)
+    return result
 
 
-def _mark(ok):
-  return "yes" if ok else "**no**"
-
-
-def train_rows(results):
-  """Markdown rows of the training-step runs, with the bf16 speed-up per (config, batch)."""
-  rows = [
-    "| model | batch | precision | s/step | clips/s | GFLOP/step | GFLOP/s | "
-    "/ fp32 matmul | bf16 speed-up | peak RSS MiB |",
-    "|---|---|---|---|---|---|---|---|---|---|",
-  ]
-  for (name, batch), by_precision in results.items():
-    fp32 = by_precision.get("float32", {})
-    for precision, report in by_precision.items():
-      run = (report.get("runs") or [{}])[0] if "error" not in report else report
-      if "error" in run:
-        rows.append(f"| {name} | {batch} | {precision} | failed: {run['error'][:80]} | | | | | | |")
-        continue
-      speedup = ""
-      base = (fp32.get("runs") or [{}])[0] if "error" not in fp32 else {}
-      if precision != "float32" and "s_per_step" in base:
-        speedup = f"{base['s_per_step'] / run['s_per_step']:.2f}x"
-      rows.append(
-        f"| {name} | {batch} | {precision} | {run['s_per_step']:.2f} | "
-        f"{run['clips_per_s']:.2f} | {run['step_gflop']:.1f} | {run['gflops']:.1f} | "
-        f"{run['ratio_fp32_matmul']:.0%} | {speedup} | {run['peak_rss_mib']:.0f} |"
-      )
-  return rows
-
-
-def torch_rows(torch_results):
-  """Rows of the PyTorch eager reference in the training-step table's columns."""
-  rows = []
-  for batch, run in torch_results.items():
-    name = "PyTorch eager reference (vgan_two_stream)"
-    if "error" in run:
-      rows.append(f"| {name} | {batch} | float32 | failed: {run['error'][:80]} | | | | | | |")
-      continue
-    rows.append(
-      f"| {name} | {batch} | float32 | {run['s_per_step']:.2f} | {run['clips_per_s']:.2f} | "
-      f"{run['step_gflop']:.1f} | {run['gflops']:.1f} | {run['ratio_fp32_matmul']:.0%} | | "
-      f"{run['peak_rss_mib']:.0f} |"
-    )
-  return rows
-
-
-def torch_note(torch_results):
-  """The line under the table: what the PyTorch rows are, their ratio to torch's own matmul."""
-  if not torch_results:
-    return (
-      "The PyTorch eager reference (bench/torch_step.py) was skipped: PyTorch is not "
-      "installed (`pip install -e '.[bench]'`)."
-    )
-  ratios = ", ".join(
-    f"batch {b}: {r['ratio_torch_matmul']:.0%} of its run's torch.matmul "
-    f"({r['torch_matmul_gflops']:.0f} GFLOP/s)"
-    for b, r in torch_results.items()
-    if "ratio_torch_matmul" in r
+def train_steps(plan, models, batches, precision):
+  """{(model, batch, precision): row} of one bench/train_step.py run, with its matmuls."""
+  result = _run(
+    "train_step",
+    [
+      f"--models={','.join(models)}",
+      f"--batch={','.join(str(b) for b in batches)}",
+      "--jit=off",
+      f"--precision={precision}",
+      f"--steps={plan.steps}",
+      "--warmup=1",
+      f"--matmul_size={plan.matmul_size}",
+      f"--max_first_call_secs={plan.max_first_call_secs:g}",
+    ],
+    f"training steps, {precision}, {', '.join(models)}, batch {batches}",
   )
-  return (
-    "PyTorch eager reference (bench/torch_step.py): the same two-stream step, networks "
-    "and FLOP count in PyTorch eager with two torch.optim.Adam; their '/ fp32 matmul' is "
-    "over TensorFlow's matmul measured in the same run, as in the other rows"
-    + (f"; over PyTorch's own: {ratios}." if ratios else ".")
-  )
-
-
-def targets(results, fvd, pipeline):
-  """One row per speed target: what was asked, what was measured, met or not."""
-  rows = ["| target | asked | measured | met |", "|---|---|---|---|"]
-  ratios, speedups = [], []
-  for (name, batch), by_precision in results.items():
-    runs = {p: (r.get("runs") or [{}])[0] for p, r in by_precision.items() if "error" not in r}
-    f32, b16 = runs.get("float32", {}), runs.get("mixed_bfloat16", {})
-    if "ratio_fp32_matmul" in f32:
-      ratios.append((f32["ratio_fp32_matmul"], f"{name} b{batch}"))
-    if "s_per_step" in f32 and "s_per_step" in b16:
-      speedups.append((f32["s_per_step"] / b16["s_per_step"], f"{name} b{batch}"))
-  if ratios:
-    low = min(ratios)
-    rows.append(
-      f"| fp32 step / fp32 matmul, every VGAN GAN, b8 and b16 | >= "
-      f"{TARGET_FP32_RATIO:.0%} | lowest {low[0]:.0%} ({low[1]}), highest "
-      f"{max(ratios)[0]:.0%} | {_mark(low[0] >= TARGET_FP32_RATIO)} |"
-    )
-  if speedups:
-    low = min(speedups)
-    rows.append(
-      f"| bf16 step speed-up over fp32 | >= {TARGET_BF16_SPEEDUP}x | lowest "
-      f"{low[0]:.2f}x ({low[1]}) | {_mark(low[0] >= TARGET_BF16_SPEEDUP)} |"
-    )
-  two = results.get(("vgan_two_stream", 8), {}).get("float32", {})
-  run = (two.get("runs") or [{}])[0] if "error" not in two else {}
-  if "peak_rss_mib" in run:
-    rows.append(
-      f"| peak RSS, vgan_two_stream fp32 b8 | <= 1.2 GB | {run['peak_rss_mib']:.0f} MiB "
-      f"| {_mark(run['peak_rss_mib'] * 1.048576 <= TARGET_RSS_MB)} |"
-    )
-  if "clips_per_s" in fvd:
-    rows.append(
-      f"| Keras I3D, 16x224x224, b8 | >= {TARGET_I3D_CLIPS} clips/s | "
-      f"{fvd['clips_per_s']:.2f} clips/s | "
-      f"{_mark(fvd['clips_per_s'] >= TARGET_I3D_CLIPS)} |"
-    )
-  rates = pipeline.get("clips_per_s", {})
-  if "jpeg" in rates:
-    best = max(rates.get("jpeg_mosaic", 0.0), rates["jpeg"])
-    mosaic = f"jpeg_mosaic {rates['jpeg_mosaic']:.0f}, " if "jpeg_mosaic" in rates else ""
-    rows.append(
-      f"| JPEG TFRecord input, 32x64x64 | >= {TARGET_INPUT_CLIPS:.0f} clips/s | "
-      f"{mosaic}one JPEG per frame {rates['jpeg']:.0f} clips/s | "
-      f"{_mark(best >= TARGET_INPUT_CLIPS)} |"
-    )
-  return rows
+  rows = {}
+  for model in models:
+    for batch in batches:
+      rows[(model, batch, precision)] = {"error": result.get("error", "no row")}
+  for r in result.get("runs", []):
+    rows[(r["model"], r["batch_size"], precision)] = r
+  return rows, result.get("matmul", {}).get("peak_gflops", {})
 
 
 def main(argv):
   del argv
+  plan = plan_from_flags()
+  out_path = FLAGS.out or (
+    os.path.join(tempfile.gettempdir(), "videogan_bench_quick.md")
+    if FLAGS.quick
+    else os.path.join(ROOT, "bench", "RESULTS.md")
+  )
   start = common.describe_machine()
-  configs = FLAGS.configs or (("vgan_two_stream",) if FLAGS.quick else GAN_CONFIGS)
-  results = {}
-  for name in configs:
-    for batch in (int(b) for b in FLAGS.batch_sizes):
-      for precision in PRECISIONS:
-        results.setdefault((name, batch), {})[precision] = _run(
-          "train_step",
-          [
-            f"--config={name}",
-            f"--batch_sizes={batch}",
-            "--jit=off",
-            f"--precision={precision}",
-            f"--steps={FLAGS.steps}",
-            "--warmup=1",
-          ],
-          f"{name} batch {batch} {precision}",
-        )
+  print(f"[run_all] machine: {common.machine_line(start)}", flush=True)
+  rows, tf_peaks = {}, []
+
+  def add(models, batches, precision):  # one bench/train_step.py run per set of missing batches
+    groups = {}
+    for m in models:
+      missing = tuple(b for b in batches if (m, b, precision) not in rows)
+      if missing:
+        groups.setdefault(missing, []).append(m)
+    for missing, todo in groups.items():
+      got, peak = train_steps(plan, todo, missing, precision)
+      rows.update(got)
+      tf_peaks.append(peak)
+
+  for precision in plan.precisions:
+    add(plan.models, plan.batches, precision)
+  if FLAGS.scaling:
+    add(plan.scale_models, plan.scale_batches, "float32")
+    if plan.size_models:
+      add(plan.size_models, (plan.size_batch,), "float32")
+  tf_peak = {
+    k: max((p.get(k, 0.0) for p in tf_peaks), default=0.0) or None for k in ("float32", "bfloat16")
+  }
+
   plain = _run(
     "plain_step",
-    ["--config=vgan_two_stream", "--batch_size=8", f"--steps={FLAGS.steps}"],
+    [f"--config={plan.torch_config}", f"--batch_size={plan.batches[0]}", f"--steps={plan.steps}"],
     "plain step (no loop)",
   )
-  torch_results = {}
+  torch_results, torch_version = {}, None
   if importlib.util.find_spec("torch") is None:
     print(
-      "[run_all] PyTorch is not installed (pip install -e '.[bench]'): skipping the "
-      "PyTorch eager reference (bench/torch_step.py).",
+      "[run_all] PyTorch is not installed (pip install torch==2.13.0): skipping the PyTorch "
+      "reference (bench/torch_step.py).",
       flush=True,
     )
   else:
-    for batch in (int(b) for b in FLAGS.batch_sizes):
+    for batch in plan.batches:
       torch_results[batch] = _run(
         "torch_step",
         [
-          "--config=vgan_two_stream",
+          f"--config={plan.torch_config}",
           f"--batch_size={batch}",
-          f"--steps={FLAGS.steps}",
+          f"--steps={plan.steps}",
           "--warmup=1",
+          f"--matmul_size={plan.matmul_size}",
         ],
-        f"PyTorch eager reference batch {batch}",
+        f"PyTorch reference batch {batch} (no TensorFlow in its processes)",
       )
-  fvd = _run("fvd", ["--batch_size=8", "--batches=3"], "Keras I3D throughput")
-  pipeline = _run("input_pipeline", [], "input pipeline")
-  convert = _run("convert", [], "converter")
+    done = [r for r in torch_results.values() if "torch" in r]
+    torch_version = done[0]["torch"] if done else None
+  torch_peak = {
+    k: max(
+      (r["torch_matmul"]["peak_gflops"][k] for r in torch_results.values() if "torch" in r),
+      default=None,
+    )
+    for k in ("float32", "bfloat16")
+  }
+
+  fvd_scaling, inputs = {}, {}
+  if FLAGS.scaling:
+    fvd_scaling = _run(
+      "fvd",
+      [f"--num_clips={','.join(str(n) for n in plan.fvd_clips)}", *plan.fvd_args],
+      "FVD against the number of clips",
+    )
+    for size in plan.input_sizes:
+      inputs[size] = _run(
+        "input_pipeline", [f"--size={size}", *plan.input_args], f"input at {size}x{size}"
+      )
+  fvd = _run("fvd", list(plan.i3d_args), "Keras I3D throughput")
+  pipeline_args = list(plan.input_args) if FLAGS.quick else []
+  pipeline = _run("input_pipeline", pipeline_args, "input pipeline")
+  convert = _run("convert", list(plan.convert_args), "converter")
   end = common.describe_machine()
 
-  peaks = [
-    r.get("matmul", {}).get("peak_gflops", {})
-    for by in results.values()
-    for r in by.values()
-    if "matmul" in r
+  lines = report.header(
+    start, end, tf_peak, torch_peak, torch_version, plan.matmul_size, FLAGS.quick
+  )
+  lines += ["", "## Targets", "", *report.targets(rows, fvd, pipeline, VGAN_MODELS), ""]
+  lines += ["## Training steps", "", *report.train_table(rows), "", *report.train_notes(rows)]
+  lines += [
+    "- 1st call: tracing, graph building (measuring convolution forms when this machine's "
+    "cache lacks them) and the first step, timed apart from the steps; step MiB: peak RSS "
+    "minus the RSS after importing TensorFlow, Keras and the zoo; TF alloc peak: "
+    "TensorFlow's CPU allocator during the calls (the tensors alone).",
+    "",
+    "## PyTorch reference",
+    "",
   ]
-  fp32 = max((p.get("float32", 0.0) for p in peaks), default=0.0)
-  bf16 = max((p.get("bfloat16", 0.0) for p in peaks), default=0.0)
-  lines = [
-    "# Benchmark results",
-    "",
-    f"Regenerate with `python -m bench.run_all{' --quick' if FLAGS.quick else ''}` "
-    "(each figure comes from the bench script named in its docstring).",
-    "",
-    f"- date: {datetime.date.today().isoformat()}",
-    f"- machine: {common.machine_line(start)}",
-    f"- load average before / after: {start['load_average']} / {end['load_average']}",
-    f"- fp32 / bf16 matmul 4096^2, best of the training-step runs: {fp32:.1f} / "
-    f"{bf16:.1f} GFLOP/s (each row's ratio uses the matmul measured in its own run)",
-    "- training steps: each config at its own size (paper size, 32x64x64, for the vgan_* "
-    "configs), XLA off (on CPU XLA is far slower for 3D "
-    "transposed convolutions), synthetic input inside the timed step, analytic FLOPs "
-    "(bench/flops.py)",
-    "",
-    "## Targets",
-    "",
-    *targets(results, fvd, pipeline),
-    "",
-    "## Training steps",
-    "",
-    *train_rows(results),
-    *torch_rows(torch_results),
-    "",
-    torch_note(torch_results),
+  if torch_results:
+    lines += [
+      f"The two-stream step of {plan.torch_config} in PyTorch {torch_version} eager "
+      "(bench/torch_step.py), in processes that never import TensorFlow; GFLOP counted from "
+      "the step with bench/flops.py's convention; '/ TF fp32 matmul' is over TensorFlow's "
+      "best fp32 matmul of this run, as the training rows; step MiB: peak RSS minus the RSS "
+      "after importing PyTorch.",
+      "",
+      *report.torch_table(torch_results, tf_peak["float32"]),
+    ]
+  else:
+    lines.append("Skipped: PyTorch is not installed (`pip install torch==2.13.0`).")
+  lines += [
     "",
     "The floor (bench/plain_step.py): the same networks and losses in one plain tf.function "
     "with two Adam optimizers, no strategy, input pipeline or EMA:",
     "",
     (
-      f"- vgan_two_stream, batch 8, fp32: {plain['s_per_step']:.2f} s/step, "
-      f"{plain['gflops']:.1f} GFLOP/s = {plain['ratio_fp32_matmul']:.0%} of its run's fp32 "
-      f"matmul, peak RSS {plain['peak_rss_mib']:.0f} MiB"
+      f"- {plan.torch_config}, batch {plan.batches[0]}, fp32: {plain['s_per_step']:.3g} "
+      f"s/step, {plain['gflops']:.1f} GFLOP/s = {plain['ratio_fp32_matmul']:.0%} of its run's "
+      f"fp32 matmul, peak RSS {plain['peak_rss_mib']:.0f} MiB"
       if "gflops" in plain
-      else f"- plain step failed: {plain.get('error', '')[:80]}"
+      else f"- plain step failed: {report.first_line(plain.get('error', ''))}"
     ),
-    "",
-    "## Evaluation and input",
-    "",
-    "| what | clips/s |",
-    "|---|---|",
   ]
+  if FLAGS.scaling:
+    lines += [
+      "",
+      "## How cost grows",
+      "",
+      "### Step time against batch (fp32)",
+      "",
+      *report.batch_table(rows, plan.scale_models, plan.scale_batches),
+      "",
+      "### Step time against frame size (fp32)",
+      "",
+      *(
+        report.size_table(rows, plan.size_models, plan.size_batch)
+        if plan.size_models
+        else ["Not run (the quick run's smoke configs have one size)."]
+      ),
+      "",
+      "### FVD against the number of clips",
+      "",
+      *report.fvd_table(fvd_scaling),
+      "",
+      "### Input against what the step consumes",
+      "",
+      "Frames/s leaving `make_dataset` (bench/input_pipeline.py) against the real frames the "
+      "fp32 training rows of the same frame size read (batch x d_steps x T per generator "
+      "step):",
+      "",
+      *report.input_table(inputs, rows),
+    ]
+  lines += ["", "## Evaluation and input", "", "| what | figure |", "|---|---|"]
   if "clips_per_s" in fvd:
     lines.append(
-      f"| Keras I3D (random weights: throughput only), 16x224x224, batch 8 | "
-      f"{fvd['clips_per_s']:.2f} |"
+      f"| Keras I3D (random weights: throughput only), "
+      f"{'x'.join(str(x) for x in fvd['clip'][:3])}, batch {fvd['batch_size']} | "
+      f"{fvd['clips_per_s']:.2f} clips/s; {fvd['gflop_per_batch']:.1f} GFLOP per batch at "
+      f"{fvd['gflops']:.1f} GFLOP/s = {fvd['gflops'] / fvd['fp32_matmul_gflops']:.0%} of its "
+      "run's fp32 matmul |"
     )
   else:
-    lines.append(f"| Keras I3D | failed: {fvd.get('error', '')[:80]} |")
+    lines.append(f"| Keras I3D | failed: {report.first_line(fvd.get('error', ''))} |")
+  clip = "x".join(str(x) for x in pipeline.get("clip", [])[:3])
   for source, rate in pipeline.get("clips_per_s", {}).items():
-    lines.append(f"| input pipeline, 32x64x64, {source} | {rate:.0f} |")
+    lines.append(f"| input pipeline, {clip}, {source} | {rate:.0f} clips/s |")
   if "error" in pipeline:
-    lines.append(f"| input pipeline | failed: {pipeline['error'][:80]} |")
+    lines.append(f"| input pipeline | failed: {report.first_line(pipeline['error'])} |")
   for run in convert.get("runs", []):
     if "clips_per_s" in run:
       lines.append(
         f"| converter, {run['height']}p video of {run['video_seconds']:g} s, default "
-        f"options | {run['clips_per_s']:.2f} (peak RSS {run['peak_rss_mib']:.0f} MiB, "
+        f"options | {run['clips_per_s']:.2f} clips/s (peak RSS {run['peak_rss_mib']:.0f} MiB, "
         f"{run['ratio_to_shortest']:.2f}x the shortest's) |"
       )
   if "error" in convert:
-    lines.append(f"| converter | failed: {convert['error'][:80]} |")
-  if "gflops" in fvd:
-    lines += [
-      "",
-      f"Keras I3D: {fvd['gflop_per_batch']:.1f} GFLOP per batch of 8 (its "
-      f"convolutions, bench/flops.py) at {fvd['gflops']:.1f} GFLOP/s = "
-      f"{fvd['gflops'] / fvd['fp32_matmul_gflops']:.0%} of the fp32 matmul of its run "
-      f"({fvd['fp32_matmul_gflops']:.1f} GFLOP/s).",
-    ]
-  with open(FLAGS.out, "w") as f:
+    lines.append(f"| converter | failed: {report.first_line(convert['error'])} |")
+  with open(out_path, "w") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
-  print(f"[run_all] wrote {FLAGS.out}")
+  print(f"[run_all] wrote {out_path}")
   if FLAGS.json:
     with open(FLAGS.json, "w") as f:
       json.dump(
         {
+          "plan": dataclasses.asdict(plan),
           "machine_start": start,
           "machine_end": end,
+          "train": {f"{m} b{b} {p}": r for (m, b, p), r in rows.items()},
+          "torch_step": {f"b{b}": r for b, r in torch_results.items()},
+          "plain_step": plain,
+          "fvd_scaling": fvd_scaling,
+          "input_scaling": {str(s): r for s, r in inputs.items()},
           "fvd": fvd,
           "input": pipeline,
           "convert": convert,
-          "plain_step": plain,
-          "torch_step": {f"vgan_two_stream b{b}": r for b, r in torch_results.items()},
-          "train": {f"{n} b{b}": r for (n, b), r in results.items()},
+          "date": datetime.datetime.now().isoformat(timespec="seconds"),
         },
         f,
         indent=1,

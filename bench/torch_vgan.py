@@ -1,22 +1,25 @@
-"""VGAN's two-stream GAN in PyTorch, for bench/torch_step.py: networks, weights from Keras, step.
+"""VGAN's two-stream GAN in PyTorch, for bench/torch_step.py: networks, step, FLOP counter.
 
 The speed targets compare our step with a PyTorch eager implementation of the same full step
-(D on real and fake, G step, Adam). This module is that implementation:
+(D on real and fake, G step, Adam). This module is that implementation, and imports neither
+TensorFlow nor Keras (bench/torch_step.py runs without them, so that its memory and threads
+are PyTorch's alone):
 
 * `TwoStreamGenerator` and `Discriminator` are `zoo.vgan`'s networks in `torch.nn`, built by
-  `networks_from_task` from the config's Keras models (their widths, z size, clip shape,
-  initializer stds, and `zoo.vgan.blocks`'s BN epsilons, momentum and LeakyReLU slope);
-  `load_keras_weights` gives them the Keras models' own weights and checks every shape;
-  `build_reference` does both and checks trainable counts, output shapes and a forward pass
-  against Keras;
+  `networks` from the config's entries with `zoo.vgan`'s defaults and `zoo.vgan.blocks`'s
+  BN epsilons, momentum and LeakyReLU slope (copied below; tests/bench compare parameter
+  counts, shapes and a forward pass with the Keras models, given the same weights);
 * `Step` is one step of `bench/plain_step.py`: `objective.d_steps` D updates (a fresh z, the
   fake made without gradient, D on the real batch and on the fake, one backward, Adam), then
   one G update (a fresh z, the fake made again, D with its weights frozen, the
   non-saturating loss plus `mask_sparsity` x mean |m|, backward, Adam); every network in
   training mode (batch statistics), two `torch.optim.Adam` with the config's lr, betas and
-  epsilon. It computes exactly the gradients `bench/flops.gan_step_flops` counts: no input
-  gradient into the first layer of D in the D step or of G, no D weight gradients in the G
-  step.
+  epsilon; optionally under `torch.autocast` bf16. It computes exactly the gradients
+  `bench/flops.gan_step_flops` counts: no input gradient into the first layer of D in the D
+  step or of G, no D weight gradients in the G step;
+* `FlopCounter` counts those FLOPs from the step itself (autograd's own state), so that
+  bench/torch_step.py needs no TensorFlow to count them; tests/bench check it equals
+  `bench/flops.gan_step_flops`.
 
 Where it cannot be the same (none of this changes the work per step): PyTorch's Adam adds
 epsilon to sqrt(v) / sqrt(1 - beta2^t), Keras's to sqrt(v) (epsilon-hat); BatchNorm's running
@@ -25,6 +28,9 @@ variance is updated with the unbiased batch variance (Keras: biased); z comes fr
 Adam), where bench/plain_step.py leaves Keras's default (1e-7); ReLU and LeakyReLU run in
 place, as in PyTorch's DCGAN example (Keras has no in-place activations).
 """
+
+import contextlib
+import math
 
 MISSING_TORCH = (
   "bench/torch_step.py needs PyTorch (the CPU wheel torch==2.13.0): pip install -e '.[bench]'"
@@ -36,22 +42,25 @@ try:
 except ImportError as error:
   raise ImportError(MISSING_TORCH) from error
 
-import keras
-import numpy as np
-import tensorflow as tf
+from bench import host
 
-from bench import common
-from trainers import tasks
-from zoo.vgan import blocks
-from zoo.vgan import discriminators as keras_discriminators
-from zoo.vgan import generators as keras_generators
+# zoo.vgan's defaults and zoo.vgan.blocks's constants (importing them would import Keras).
+VIDEO_WIDTHS = (512, 256, 128, 64)
+BACKGROUND_WIDTHS = (512, 256, 128, 64)
+DISCRIMINATOR_WIDTHS = (64, 128, 256, 512)
+VIDEO_SHAPE = (32, 64, 64, 3)
+INIT_STD, GAMMA_STD = 0.01, 0.02
+GENERATOR_BN_EPSILON = 1e-5
+DISCRIMINATOR_BN_EPSILON = 1e-3
+BN_MOMENTUM = 0.9
+LEAKY_RELU_SLOPE = 0.2
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 _CONV_TRANSPOSE = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 _BATCH_NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 _MEMORY_FORMAT = {2: torch.channels_last, 3: torch.channels_last_3d}
 # Keras's BN momentum weighs the old moving average; PyTorch's weighs the new batch.
-_TORCH_BN_MOMENTUM = 1.0 - blocks.BN_MOMENTUM
+_TORCH_BN_MOMENTUM = 1.0 - BN_MOMENTUM
 
 
 def _conv_block(
@@ -67,9 +76,7 @@ def _conv_block(
   if batch_norm:
     layers.append(_BATCH_NORM[rank](c_out, eps=bn_epsilon, momentum=_TORCH_BN_MOMENTUM))
   layers.append(
-    nn.ReLU(inplace=True)
-    if activation == "relu"
-    else nn.LeakyReLU(blocks.LEAKY_RELU_SLOPE, inplace=True)
+    nn.ReLU(inplace=True) if activation == "relu" else nn.LeakyReLU(LEAKY_RELU_SLOPE, inplace=True)
   )
   return layers
 
@@ -89,7 +96,7 @@ def _up_stack(rank, c_in, widths, first_kernel):
       transpose=True,
       batch_norm=True,
       activation="relu",
-      bn_epsilon=blocks.GENERATOR_BN_EPSILON,
+      bn_epsilon=GENERATOR_BN_EPSILON,
     )
     c_in = width
   return layers
@@ -206,7 +213,7 @@ class Discriminator(nn.Module):
         transpose=False,
         batch_norm=i > 0,
         activation="leaky_relu",
-        bn_epsilon=blocks.DISCRIMINATOR_BN_EPSILON,
+        bn_epsilon=DISCRIMINATOR_BN_EPSILON,
       )
       c_in = width
     self.trunk = nn.Sequential(*layers)
@@ -243,58 +250,40 @@ def check_objective(config):
     raise ValueError(f"Expected optimizer.name 'adam', received {config.optimizer.name!r}.")
 
 
-def networks_from_task(task):
-  """(generator, {name: discriminator}) in PyTorch, shaped like the Keras task's networks."""
-  g = task.generator
-  if type(g) is not keras_generators.TwoStreamGenerator:
-    raise ValueError(f"Expected the generator 'vgan_two_stream', received {type(g).__name__}.")
-  torch_d = {}
-  for name, d in task.discriminators.items():
-    if type(d) is not keras_discriminators.Discriminator:
+def networks(config):
+  """(generator, {name: discriminator}, {name: loss weight}) in PyTorch, from the config's
+  `model` entries (which must name `vgan_two_stream` and `vgan_discriminator`s), with
+  `zoo.vgan`'s defaults for the arguments they leave out."""
+  entry = config.model.generator
+  if entry.name != "vgan_two_stream":
+    raise ValueError(f"Expected the generator 'vgan_two_stream', received {entry.name!r}.")
+  a = entry.args
+  g = TwoStreamGenerator(
+    a.get("latent_dim", 100),
+    a.get("widths", VIDEO_WIDTHS),
+    a.get("background_widths", BACKGROUND_WIDTHS),
+    a.get("init_std", INIT_STD),
+    a.get("gamma_std", GAMMA_STD),
+  )
+  ds, weights = {}, {}
+  for name, d in sorted(config.model.discriminators.items()):
+    if d.name != "vgan_discriminator":
       raise ValueError(
-        f"Expected discriminator {name!r} to be 'vgan_discriminator', received {type(d).__name__}."
+        f"Expected discriminator {name!r} to be 'vgan_discriminator', received {d.name!r}."
       )
-    torch_d[name] = Discriminator(d.video_shape, d.widths, d.init_std, d.gamma_std)
-    if torch_d[name].final_kernel != tuple(d.final_kernel):
-      raise ValueError(
-        f"Expected the final kernel {tuple(d.final_kernel)} of the Keras "
-        f"discriminator, received {torch_d[name].final_kernel}."
-      )
-  torch_g = TwoStreamGenerator(g.latent_dim, g.widths, g.background_widths, g.init_std, g.gamma_std)
-  return torch_g, torch_d
-
-
-def trainable_count(model):
-  """Trainable parameters (BN gamma and beta included) of a Keras or a PyTorch model."""
-  if isinstance(model, nn.Module):
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-  return sum(int(np.prod(v.shape)) for v in model.trainable_variables)
-
-
-def load_keras_weights(module, keras_model):
-  """Copies a Keras model's trainable variables into `module`'s parameters, in order.
-
-  Conv kernels [k..., in, out] (Keras's transposed convs: [k..., out, in]) become PyTorch's
-  [out, in, k...] ([in, out, k...]): the same permutation. Raises on any count or shape
-  mismatch, which makes this a layer-by-layer check of the architecture.
-  """
-  params = list(module.parameters())
-  variables = keras_model.trainable_variables
-  if len(params) != len(variables):
-    raise ValueError(
-      f"Expected {len(variables)} parameters like the Keras model, received {len(params)}."
+    ds[name] = Discriminator(
+      d.args.get("video_shape", VIDEO_SHAPE),
+      d.args.get("widths", DISCRIMINATOR_WIDTHS),
+      d.args.get("init_std", INIT_STD),
+      d.args.get("gamma_std", GAMMA_STD),
     )
-  with torch.no_grad():
-    for p, v in zip(params, variables):
-      value = np.asarray(v.numpy())
-      if value.ndim >= 3:
-        spatial = value.ndim - 2
-        value = value.transpose(spatial + 1, spatial, *range(spatial))
-      if tuple(p.shape) != value.shape:
-        raise ValueError(
-          f"Expected the shape {tuple(p.shape)} for Keras {v.path}, received {value.shape}."
-        )
-      p.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+    weights[name] = float(d.get("weight", 1.0))
+  return g, ds, weights
+
+
+def trainable_count(module):
+  """Trainable parameters (BN gamma and beta included) of a PyTorch module."""
+  return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 class Step:
@@ -306,12 +295,21 @@ class Step:
     d_weights: {name: loss weight}.
     config: the config (objective.d_steps, objective.mask_sparsity, optimizer).
     memory_format: of the real clips given to `__call__`.
+    autocast: run the forward passes under `torch.autocast("cpu", torch.bfloat16)` (weights,
+      gradients and Adam stay float32, as Keras's mixed_bfloat16).
   """
 
   def __init__(
-    self, generator, discriminators, d_weights, config, memory_format=torch.contiguous_format
+    self,
+    generator,
+    discriminators,
+    d_weights,
+    config,
+    memory_format=torch.contiguous_format,
+    autocast=False,
   ):
     self.g, self.ds, self.d_weights = generator, discriminators, d_weights
+    self.autocast = bool(autocast)
     self.d_steps = int(config.objective.d_steps)
     self.mask_sparsity = float(config.objective.mask_sparsity)
     self.memory_format = memory_format
@@ -328,28 +326,34 @@ class Step:
   def noise(self, batch_size):
     return torch.randn(batch_size, self.g.latent_dim)
 
+  def _forward(self):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast)
+
   def __call__(self, real):
     """real [B, 3, T, H, W] -> (d loss, g loss) of this step, as floats."""
     b = real.shape[0]
     for _ in range(self.d_steps):
-      with torch.no_grad():  # tf.stop_gradient(fake): G runs forward only
+      with torch.no_grad(), self._forward():  # tf.stop_gradient(fake): G runs forward only
         fake, _ = self.g(self.noise(b))
       fake = fake.contiguous(memory_format=self.memory_format)
       self.d_opt.zero_grad(set_to_none=True)
-      d_loss = sum(
-        w * (F.softplus(-self.ds[n](real)).mean() + F.softplus(self.ds[n](fake)).mean())
-        for n, w in self.d_weights.items()
-      )
-      d_loss.backward()
+      with self._forward():
+        d_loss = sum(
+          w * (F.softplus(-self.ds[n](real)).mean() + F.softplus(self.ds[n](fake)).mean())
+          for n, w in self.d_weights.items()
+        )
+      d_loss.float().backward()
       self.d_opt.step()
     for p in self.d_params:  # D differentiated w.r.t. its input only
       p.requires_grad_(False)
     try:
-      fake, mask = self.g(self.noise(b))
-      fake = fake.contiguous(memory_format=self.memory_format)
-      g_loss = sum(w * F.softplus(-self.ds[n](fake)).mean() for n, w in self.d_weights.items())
-      if self.mask_sparsity:
-        g_loss = g_loss + self.mask_sparsity * mask.abs().mean()
+      with self._forward():
+        fake, mask = self.g(self.noise(b))
+        fake = fake.contiguous(memory_format=self.memory_format)
+        g_loss = sum(w * F.softplus(-self.ds[n](fake)).mean() for n, w in self.d_weights.items())
+        if self.mask_sparsity:
+          g_loss = g_loss + self.mask_sparsity * mask.abs().mean()
+      g_loss = g_loss.float()
       self.g_opt.zero_grad(set_to_none=True)
       g_loss.backward()
       self.g_opt.step()
@@ -359,97 +363,72 @@ class Step:
     return d_loss.item(), g_loss.item()
 
 
-def torch_matmul_gflops(size=4096, warmup=1, repeats=3):
-  """`common.matmul_gflops` in PyTorch: best-of-`repeats` GFLOP/s of a size^2 fp32 matmul."""
+def torch_matmul_gflops(dtype=torch.float32, size=4096, warmup=1, repeats=3):
+  """`bench/common.matmul_gflops` in PyTorch: best-of-`repeats` GFLOP/s of a size^2 matmul."""
   gen = torch.Generator().manual_seed(0)
-  a = torch.randn(size, size, generator=gen)
-  b = torch.randn(size, size, generator=gen)
-  timing = common.time_callable(lambda: torch.matmul(a, b).sum().item(), warmup, repeats)
+  a = torch.randn(size, size, generator=gen).to(dtype)
+  b = torch.randn(size, size, generator=gen).to(dtype)
+  timing = host.time_callable(lambda: torch.matmul(a, b).sum().item(), warmup, repeats)
   return {
     "gflops": 2 * size**3 / timing["best"] / 1e9,
     "median_gflops": 2 * size**3 / timing["median"] / 1e9,
+    "dtype": str(dtype).removeprefix("torch."),
     "size": size,
     "seconds": timing,
   }
 
 
-def _to_torch(x, memory_format=torch.contiguous_format):
-  """A channels-last TF tensor [B, ..., C] -> a PyTorch tensor [B, C, ...]."""
-  x = np.asarray(x)
-  return torch.from_numpy(np.moveaxis(x, -1, 1).copy()).contiguous(memory_format=memory_format)
+_COUNTED = tuple(_CONV.values()) + tuple(_CONV_TRANSPOSE.values()) + (nn.Conv1d, nn.Linear)
 
 
-def _relative_diff(torch_value, keras_value):
-  """max |torch - keras| / max |keras|, the PyTorch value channels-first."""
-  ours = np.moveaxis(torch_value.detach().numpy(), 1, -1)
-  theirs = np.asarray(keras_value)
-  return float(np.abs(ours - theirs).max() / max(np.abs(theirs).max(), 1e-30))
+def call_flops(module, x, y):
+  """Forward FLOPs (2 x multiply-adds) of one call of a conv, transposed conv or linear
+  `module` from `x` to `y`, batch included: bench/flops.py's formulas (a convolution counts
+  output positions, a transposed one input positions)."""
+  if isinstance(module, nn.Linear):
+    return 2 * (x.numel() // module.in_features) * module.in_features * module.out_features
+  kernel = math.prod(module.kernel_size)
+  c_in, c_out = module.in_channels, module.out_channels
+  if isinstance(module, tuple(_CONV_TRANSPOSE.values())):
+    return 2 * kernel * c_in * c_out * (x.numel() // c_in)
+  return 2 * kernel * (c_in // module.groups) * c_out * (y.numel() // c_out)
 
 
-def build_reference(config, channels_last=False, seed=0, check_batch=2):
-  """The Keras task and its PyTorch twin, checked against each other.
+class FlopCounter(contextlib.AbstractContextManager):
+  """The convolution and linear FLOPs of what runs inside it, forward and backward.
 
-  Builds the task (`trainers.tasks.make_task`), its networks in PyTorch with the Keras
-  models' initial weights (channels-last when `channels_last`), and checks trainable counts,
-  output shapes and one forward pass of each network in training mode (batch statistics: in
-  inference mode the freshly initialised networks emit ~1e-4, which would check nothing) on
-  `check_batch` samples: G on the same z, D on the same random clips.
-
-  Returns:
-    A dict: "task", "generator", "discriminators", "params" {network: {"keras", "torch"}},
-    "relative_diff" {"video", "d_NAME_logits"}: max |PyTorch - Keras| / max |Keras| of
-    those forward passes.
+  Counts from forward hooks on every conv, transposed conv and linear module of `modules`,
+  with bench/flops.py's "exact" convention read from autograd's own state at each call: a
+  forward pass F; a weight gradient F when grad mode is on and the weight requires grad; an
+  input gradient F when grad mode is on and the input requires grad (it does not for data, z,
+  or anything made under `torch.no_grad`). So the first layer of D on real clips costs no
+  input gradient, a frozen D in the G step no weight gradients, G under no_grad no backward.
   """
-  check_objective(config)
-  keras.utils.set_random_seed(seed)
-  torch.manual_seed(seed)
-  task = tasks.make_task(config)
-  g = task.generator
-  z = tf.random.stateless_normal([check_batch, g.latent_dim], [5, 6])
-  keras_video = g(z, training=True)
-  real = tf.random.stateless_uniform([check_batch, *g.video_shape], [7, 8], -1.0, 1.0)
-  keras_logits = {n: d(real, training=True) for n, d in task.discriminators.items()}
-  torch_g, torch_ds = networks_from_task(task)
-  load_keras_weights(torch_g, g)
-  for name, d in task.discriminators.items():
-    load_keras_weights(torch_ds[name], d)
-  params = {"generator": {"keras": trainable_count(g), "torch": trainable_count(torch_g)}}
-  for name, d in task.discriminators.items():
-    params[f"d_{name}"] = {"keras": trainable_count(d), "torch": trainable_count(torch_ds[name])}
-  for network, count in params.items():
-    if count["keras"] != count["torch"]:
-      raise ValueError(
-        f"Expected {count['keras']} trainable parameters in the PyTorch "
-        f"{network} (Keras), received {count['torch']}."
-      )
-  memory_format = torch.contiguous_format
-  if channels_last:
-    memory_format = torch.channels_last_3d
-    torch_g.to_channels_last()
-    for d in torch_ds.values():
-      d.to_channels_last()
-  diffs = {}
-  with torch.no_grad():
-    video, _ = torch_g.train()(_to_torch(z))
-    got = (video.shape[0], *video.shape[2:], video.shape[1])
-    if got != tuple(keras_video.shape):
-      raise ValueError(
-        f"Expected the generator's video of shape {tuple(keras_video.shape)} "
-        f"(Keras, channels last), received {got}."
-      )
-    diffs["video"] = _relative_diff(video, keras_video)
-    for name, d in torch_ds.items():
-      logits = d.train()(_to_torch(real, memory_format))
-      if tuple(logits.shape) != tuple(keras_logits[name].shape):
-        raise ValueError(
-          f"Expected logits of shape {tuple(keras_logits[name].shape)} from "
-          f"d_{name}, received {tuple(logits.shape)}."
-        )
-      diffs[f"d_{name}_logits"] = _relative_diff(logits, keras_logits[name])
-  return {
-    "task": task,
-    "generator": torch_g,
-    "discriminators": torch_ds,
-    "params": params,
-    "relative_diff": diffs,
-  }
+
+  def __init__(self, modules):
+    self.modules = list(modules)
+    self.forward = self.backward = 0
+    self._handles = []
+
+  def _hook(self, module, inputs, output):
+    x = inputs[0]
+    f = call_flops(module, x, output)
+    self.forward += f
+    if torch.is_grad_enabled():
+      self.backward += f * (bool(module.weight.requires_grad) + bool(x.requires_grad))
+
+  def __enter__(self):
+    for root in self.modules:
+      for m in root.modules():
+        if isinstance(m, _COUNTED):
+          self._handles.append(m.register_forward_hook(self._hook))
+    return self
+
+  def __exit__(self, *exc):
+    for h in self._handles:
+      h.remove()
+    self._handles = []
+
+  @property
+  def total(self):
+    return self.forward + self.backward

@@ -1,102 +1,156 @@
-r"""Times one GAN training step of any config, with and without XLA, against analytic FLOPs.
+r"""Times one training step of any config, with and without XLA, against analytic FLOPs.
 
-    python -m bench.train_step --config=vgan_two_stream --batch_sizes=8 --steps=3
+    python -m bench.train_step --config=vgan_two_stream --batch=8 --steps=3
     python -m bench.train_step --config=vgan_two_stream:smoke --jit=off
-    python -m bench.train_step --config=vgan_image_to_video --batch_sizes=4,8 \
+    python -m bench.train_step --models=egan_dcgan_video,relive_wgan,radner_style \
+        --batch=8 --jit=off --max_first_call_secs=900
+    python -m bench.train_step --config=vgan_image_to_video --batch=4,8 \
         --precision=mixed_bfloat16 --out=/tmp/i2v_step.json
 
-For each batch size and XLA setting, builds `trainers.loop.Trainer` for the config in a
-temporary workdir (checkpoints, samples, logs and summaries off) and times
-`trainer.train_call()` (`train.steps_per_call` generator steps in one tf.function call;
-each call is synced by fetching its outputs to numpy). Prints seconds per generator step,
-clips/s, the step's analytic GFLOP (bench/flops.py: the D steps and the G step, 2 x
-multiply-adds of the conv and dense layers), the achieved GFLOP/s and its ratio to an fp32
-4096^2 matmul measured in the same run (bf16 too), and the peak RSS; `--out` writes it all as
-JSON with the machine description.
+One row per (model, batch, XLA setting): `--models` names configs (each at its own, paper,
+size; "NAME:ARG" for a config argument without commas), `--config` one config with
+`--config.a.b=v` overrides. Each row builds `trainers.loop.Trainer` in a temporary workdir
+(checkpoints, samples, logs and summaries off; synthetic clips of the config's shape, see
+`common.bench_config`) and times `trainer.train_call()` (`train.steps_per_call` generator
+steps in one tf.function call; each call is synced by fetching its outputs to numpy).
 
-Each (batch, XLA) run goes to a child process by default (`--isolate`), so that its peak RSS
-is its own and one run's allocator state does not slow the next. XLA on CPU was measured
-~100x slower than the oneDNN kernels for 3D transposed convolutions in TF 2.21, so XLA runs
-are capped at `--jit_max_steps` timed calls after one compiling call; `--jit=off` skips them.
-The input pipeline (synthetic clips unless the config says otherwise) runs inside the timed
-call on the same cores, as it does in training.
+Per row: seconds per generator step (its `objective.d_steps` D steps and gradient penalty
+included, as the config sets them), clips/s (generated) and input clips/s (the loop reads
+`d_steps` real batches per generator step); the step's analytic GFLOP (bench/flops.py;
+"n/a" with the reason when the counter does not model the task or misses a layer with
+weights: never a guess), the achieved GFLOP/s and its ratio to an fp32 4096^2 matmul measured
+in the same run (before and after the rows; the better one counts); the first call (tracing,
+graph building, measuring convolution forms if this machine's forms cache lacks them, and the
+first execution), timed apart from the steps, next to the trainer's build time; memory: the
+row's peak RSS, the step's own share of it (peak RSS minus the RSS after importing
+TensorFlow, Keras and the zoo) and the peak of TensorFlow's CPU allocator during the calls
+(the tensors alone; "n/a" where TensorFlow does not report it).
+
+Each row runs in a child process by default (`--isolate`), so that its peak RSS is its own
+and one row's allocator state does not slow the next. A row whose first call runs over
+`--max_first_call_secs` is stopped and reported as such. XLA on CPU was measured ~54x slower
+than the oneDNN kernels for 3D transposed convolutions in TF 2.21, so XLA rows are capped at
+`--jit_max_steps` timed calls after the compiling call; `--jit=off` skips them. The
+synthetic input pipeline runs inside the timed call on the same cores, as in training.
 """
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 import tensorflow as tf
 
 from bench import common
 from bench import flops
+from bench import host
+from bench import report
 from trainers import config_files
 from trainers import loop
+from zoo.layers import form_choice
+
+# What this process holds before any network, graph or tensor exists: the step's own memory is
+# measured from here.
+IMPORT_RSS_MIB = host.rss_mib()
 
 config_files.define_flag(
   "config",
   None,
-  "Config name or file, e.g. vgan_two_stream or X:smoke; "
+  "One config name or file, e.g. vgan_two_stream or X:smoke; "
   "--config.a.b=v overrides fields as in trainers/train.py.",
   lock_config=False,
 )
-flags.DEFINE_list("batch_sizes", [], "Global batch sizes to time; empty: the config's.")
-flags.DEFINE_integer("steps", 5, "Timed calls per run (XLA runs: at most --jit_max_steps).")
-flags.DEFINE_integer("warmup", 2, "Untimed calls before timing (XLA runs: 1, which compiles).")
+flags.DEFINE_list(
+  "models", [], "Config names, one row each (instead of --config), e.g. relive_wgan,dvdgan_s."
+)
+flags.DEFINE_list("batch", [], "Global batch sizes, one row each; empty: each config's own.")
+flags.DEFINE_integer("steps", 5, "Timed calls per row (XLA rows: at most --jit_max_steps).")
+flags.DEFINE_integer("warmup", 2, "Untimed calls before timing, the first call included.")
 flags.DEFINE_enum("jit", "both", ["both", "on", "off"], "XLA settings to time.")
 flags.DEFINE_integer("jit_max_steps", 2, "Cap on timed calls with XLA on (slow on CPU).")
 flags.DEFINE_enum("precision", "float32", list(loop.PRECISIONS), "runtime.precision.")
 flags.DEFINE_string("out", "", "Write the figures as JSON to this path.")
 flags.DEFINE_integer("matmul_size", 4096, "Size of the square matmul that measures the peak.")
 flags.DEFINE_integer("matmul_repeats", 3, "Timed matmuls (best kept) per dtype.")
-flags.DEFINE_bool("isolate", True, "Run each (batch, XLA) setting in a child process.")
-flags.DEFINE_integer("run_timeout", 7200, "Seconds before an isolated run is abandoned.")
-flags.DEFINE_string("child_out", "", "Internal: run one setting and write its JSON here.")
+flags.DEFINE_bool("isolate", True, "Run each row in a child process.")
+flags.DEFINE_integer("run_timeout", 7200, "Seconds before an isolated row is abandoned.")
+flags.DEFINE_float(
+  "max_first_call_secs",
+  0,
+  "Stop an isolated row whose first call (tracing, building, first step) takes longer; 0: none.",
+)
+flags.DEFINE_string("child_out", "", "Internal: run one row and write its JSON here.")
+flags.DEFINE_string("child_progress", "", "Internal: the row's progress marks.")
 FLAGS = flags.FLAGS
 
-# Flags the parent sets itself on a child's command line.
-_PER_RUN_FLAGS = ("batch_sizes", "jit", "out", "child_out", "isolate")
-_BOOL_PER_RUN_FLAGS = ("isolate",)
+# Flags the parent sets itself on a row's command line ("config" only in its bare form).
+PER_ROW_FLAGS = ("config", "models", "batch", "jit", "out", "child_out", "child_progress")
 
 
-def run_one(config, batch_size, jit, precision, steps, warmup):
-  """Builds a Trainer and times its train call; returns the run's figures as a dict."""
+def run_one(config, batch_size, jit, precision, steps, warmup, progress=""):
+  """Builds a Trainer and times its train call; returns the row's figures as a dict."""
   c = common.bench_config(config, batch_size, jit, precision)
   if jit:
-    steps, warmup = min(steps, FLAGS.jit_max_steps), 1
+    steps = min(steps, FLAGS.jit_max_steps)
+  warmup = max(int(warmup), 1)  # the first call is always apart
   record = {
     "batch_size": int(batch_size),
     "jit": bool(jit),
     "precision": precision,
+    "clip": [c.data.num_frames, c.data.height, c.data.width],
     "steps_per_call": int(c.train.steps_per_call),
-    "load_before": os.getloadavg(),
+    "d_steps": int(c.objective.d_steps),
+    "grad_accum": int(c.train.grad_accum),
+    "forms_policy": form_choice.policy(),
+    "forms_cached": os.path.exists(form_choice.cache_path()),
+    "load_before": host.load_average(),
+    "rss_import_mib": IMPORT_RSS_MIB,
   }
   with tempfile.TemporaryDirectory(prefix="bench_train_step_") as workdir:
     start = time.perf_counter()
     trainer = loop.Trainer(c, workdir)
     record["build_s"] = time.perf_counter() - start
-    step_flops = flops.trainer_step_flops(trainer)
-
+    record["rss_built_mib"] = host.rss_mib()
+    allocator_built = common.allocator_bytes()
     train_call = trainer.train_call
 
     def call():  # fetching every output to numpy waits for the step to finish
       tf.nest.map_structure(lambda t: t.numpy(), train_call())
 
-    warm = common.time_callable(call, warmup=0, repeats=warmup)["times"] if warmup else []
+    host.mark(progress, "first_call")
+    start = time.perf_counter()
+    train_call.get_concrete_function()
+    record["trace_s"] = time.perf_counter() - start
+    if allocator_built is not None:
+      tf.config.experimental.reset_memory_stats("CPU:0")
+    start = time.perf_counter()
+    call()
+    record["first_run_s"] = time.perf_counter() - start
+    record["first_call_s"] = record["trace_s"] + record["first_run_s"]
+    host.mark(progress, "first_call_done")
+    warm = host.time_callable(call, warmup=0, repeats=warmup - 1)["times"] if warmup > 1 else []
     cpu = time.process_time()
-    timing = common.time_callable(call, warmup=0, repeats=steps)
+    timing = host.time_callable(call, warmup=0, repeats=steps)
     cpu = time.process_time() - cpu
+    record["peak_rss_mib"] = host.peak_rss_mib()
+    allocator = common.allocator_bytes()
     record["steps_done"] = trainer.current_step()
+    # Counted last: tracing the networks again must not add to the memory figures.
+    try:
+      step_flops = flops.check_counted(flops.trainer_step_flops(trainer))
+    except flops.NotCounted as e:
+      step_flops, record["flops_note"] = None, f"n/a: {e}"
+    except (ValueError, TypeError) as e:
+      step_flops, record["flops_note"] = None, f"n/a: the counter failed: {type(e).__name__}: {e}"
   n = record["steps_per_call"]
   per_step = {k: timing[k] / n for k in ("median", "best")}
-  gflop = step_flops["total"] / 1e9
   record.update(
     timed_calls=steps,
     warmup_calls=warmup,
@@ -105,72 +159,57 @@ def run_one(config, batch_size, jit, precision, steps, warmup):
     s_per_step=per_step["median"],
     best_s_per_step=per_step["best"],
     clips_per_s=batch_size / per_step["median"],
-    step_gflop=gflop,
-    d_step_gflop=step_flops["d_step"] / 1e9,
-    g_step_gflop=step_flops["g_step"] / 1e9,
-    gflops=gflop / per_step["median"],
-    best_gflops=gflop / per_step["best"],
+    input_clips_per_s=batch_size * record["d_steps"] / per_step["median"],
     cpu_util=cpu / sum(timing["times"]),
-    peak_rss_mib=common.peak_rss_mib(),
-    load_after=os.getloadavg(),
-    flop_terms_gflop={k: v / 1e9 for k, v in step_flops["terms"].items()},
-    uncounted_layers=step_flops["uncounted"],
+    step_mib=record["peak_rss_mib"] - IMPORT_RSS_MIB,
+    allocator_mib=(
+      None
+      if allocator is None
+      else {
+        "after_build": allocator_built["current"] / 2**20,
+        "peak_during_calls": allocator["peak"] / 2**20,
+      }
+    ),
+    load_after=host.load_average(),
+    step_gflop=None,
   )
+  if step_flops is not None:
+    gflop = step_flops["total"] / 1e9
+    record.update(
+      step_gflop=gflop,
+      d_step_gflop=step_flops["d_step"] / 1e9,
+      g_step_gflop=step_flops["g_step"] / 1e9,
+      gflops=gflop / per_step["median"],
+      best_gflops=gflop / per_step["best"],
+      flop_terms_gflop={k: v / 1e9 for k, v in step_flops["terms"].items()},
+    )
+    if step_flops["estimated"]:
+      record["flops_note"] = (
+        f"{', '.join(step_flops['estimated'])}: 6 x the critic's forward FLOPs "
+        "(bench/flops.py's estimate of a penalty's double backward pass)"
+      )
   return record
 
 
-def _child_argv(batch_size, jit, out):
-  """This script's command line for one setting: the user's flags minus the per-run ones."""
-  argv, skip = [], False
-  for arg in sys.argv[1:]:
-    if skip:  # the value of a "--flag value" pair dropped below
-      skip = False
-      continue
-    name, eq, _ = arg.lstrip("-").partition("=")
-    if arg.startswith("-") and (name in _PER_RUN_FLAGS or name[2:] in _BOOL_PER_RUN_FLAGS):
-      skip = not eq and name not in _BOOL_PER_RUN_FLAGS and name[2:] not in _BOOL_PER_RUN_FLAGS
-      continue
-    argv.append(arg)
-  return [
-    sys.executable,
-    "-m",
-    "bench.train_step",
-    *argv,
-    f"--batch_sizes={batch_size}",
-    f"--jit={'on' if jit else 'off'}",
-    f"--child_out={out}",
-  ]
-
-
-def run_isolated(batch_size, jit):
-  """`run_one` in a child process; a failed run comes back as {"error": ...}."""
-  with tempfile.TemporaryDirectory(prefix="bench_train_step_child_") as tmp:
-    out = os.path.join(tmp, "run.json")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    try:
-      proc = subprocess.run(
-        _child_argv(batch_size, jit, out),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=FLAGS.run_timeout or None,
-        check=False,
-      )
-    except subprocess.TimeoutExpired:
-      return {
-        "batch_size": batch_size,
-        "jit": jit,
-        "error": f"timed out after {FLAGS.run_timeout} s",
-      }
-    if proc.returncode or not os.path.exists(out):
-      tail = "\n".join((proc.stderr or "").strip().splitlines()[-15:])
-      return {
-        "batch_size": batch_size,
-        "jit": jit,
-        "error": f"exit code {proc.returncode}:\n{tail}",
-      }
-    with open(out) as f:
-      return json.load(f)
+def run_isolated(model, batch_size, jit):
+  """`run_one` for one row in a child process; a failed row comes back as {"error": ...}."""
+  with tempfile.TemporaryDirectory(prefix="bench_train_step_row_") as tmp:
+    out, progress = os.path.join(tmp, "row.json"), os.path.join(tmp, "progress")
+    row_args = [
+      f"--config={model}",
+      f"--batch={batch_size}",
+      f"--jit={'on' if jit else 'off'}",
+      f"--child_out={out}",
+      f"--child_progress={progress}",
+    ]
+    argv = host.child_argv("bench.train_step", sys.argv[1:], PER_ROW_FLAGS, row_args)
+    return host.run_child(
+      argv,
+      out,
+      timeout=FLAGS.run_timeout,
+      progress=progress,
+      first_call_budget=FLAGS.max_first_call_secs,
+    )
 
 
 def measure_matmul():
@@ -180,38 +219,26 @@ def measure_matmul():
   }
 
 
-def format_table(runs, peak_fp32, peak_bf16):
-  """The runs as a fixed-width table; ratios are to the best matmul rates of this run."""
-  header = (
-    f"{'batch':>5} {'xla':>4} {'s/step':>8} {'best':>8} {'clips/s':>8} "
-    f"{'GFLOP':>8} {'GFLOP/s':>8} {'/fp32mm':>7} {'/bf16mm':>7} {'cpu':>5} "
-    f"{'RSS MiB':>8} {'1st call':>8}"
-  )
-  lines = [header, "-" * len(header)]
-  for r in runs:
-    head = f"{r['batch_size']:>5} {'on' if r['jit'] else 'off':>4} "
-    if "error" in r:
-      lines.append(head + "FAILED: " + r["error"].splitlines()[0])
-      continue
-    first = r["warmup_s"][0] if r["warmup_s"] else float("nan")
-    lines.append(
-      head + f"{r['s_per_step']:8.3f} {r['best_s_per_step']:8.3f} {r['clips_per_s']:8.2f} "
-      f"{r['step_gflop']:8.4g} {r['gflops']:8.4g} {r['gflops'] / peak_fp32:7.3f} "
-      f"{r['gflops'] / peak_bf16:7.3f} {r['cpu_util']:5.2f} {r['peak_rss_mib']:8.0f} "
-      f"{first:8.2f}"
-    )
-  return "\n".join(lines)
+def _rows(config):
+  """[(model, config)] of the rows' configs: --models, else --config."""
+  if FLAGS.models and config is not None:
+    raise app.UsageError("Expected --models or --config, received both.")
+  if FLAGS.models:
+    return [(name, config_files.load(name)) for name in FLAGS.models]
+  if config is None:
+    raise app.UsageError("Expected --config or --models, e.g. --models=vgan_two_stream.")
+  return [(config_flags.get_config_filename(FLAGS["config"]), config)]
 
 
 def main(argv):
   del argv
-  config = FLAGS.config
-  if config is None:
-    raise app.UsageError("--config is required, e.g. --config=vgan_two_stream")
-  batch_sizes = [int(b) for b in FLAGS.batch_sizes] or [int(config.train.batch_size)]
+  models = _rows(FLAGS.config)
   jits = {"both": [False, True], "on": [True], "off": [False]}[FLAGS.jit]
-  if FLAGS.child_out:  # one setting, for the parent
-    record = run_one(config, batch_sizes[0], jits[0], FLAGS.precision, FLAGS.steps, FLAGS.warmup)
+  if FLAGS.child_out:  # one row, for the parent
+    (model, config), batch = models[0], int(FLAGS.batch[0])
+    record = run_one(
+      config, batch, jits[0], FLAGS.precision, FLAGS.steps, FLAGS.warmup, FLAGS.child_progress
+    )
     with open(FLAGS.child_out, "w") as f:
       json.dump(record, f)
     return
@@ -220,82 +247,76 @@ def main(argv):
   print(f"machine: {common.machine_line(machine)}")
   matmul_before = measure_matmul()
   print(
-    "matmul {}^2: fp32 {:.1f} GFLOP/s, bf16 {:.1f} GFLOP/s (best of {})".format(
-      FLAGS.matmul_size,
-      matmul_before["float32"]["gflops"],
-      matmul_before["bfloat16"]["gflops"],
-      FLAGS.matmul_repeats,
-    )
+    f"matmul {FLAGS.matmul_size}^2 before the rows: fp32 "
+    f"{matmul_before['float32']['gflops']:.1f} GFLOP/s, bf16 "
+    f"{matmul_before['bfloat16']['gflops']:.1f} GFLOP/s (best of {FLAGS.matmul_repeats})",
+    flush=True,
   )
-  runs = []
-  for batch_size in batch_sizes:
-    for jit in jits:
-      logging.info("Timing batch %d, XLA %s.", batch_size, "on" if jit else "off")
-      if FLAGS.isolate:
-        record = run_isolated(batch_size, jit)
-      else:
-        try:
-          record = run_one(config, batch_size, jit, FLAGS.precision, FLAGS.steps, FLAGS.warmup)
-        except (tf.errors.OpError, RuntimeError, ValueError) as e:
-          record = {"batch_size": batch_size, "jit": jit, "error": f"{type(e).__name__}: {e}"}
-      runs.append(record)
-      if "error" in record:
-        print(f"batch {batch_size} xla {'on' if jit else 'off'}: FAILED {record['error']}")
-      else:
-        print(
-          f"batch {batch_size} xla {'on' if jit else 'off'}: "
-          f"{record['s_per_step']:.3f} s/step, {record['gflops']:.1f} GFLOP/s"
-        )
+  rows = []
+  for model, config in models:
+    for batch in [int(b) for b in FLAGS.batch] or [int(config.train.batch_size)]:
+      for jit in jits:
+        if FLAGS.isolate:
+          record = run_isolated(model, batch, jit)
+        else:
+          try:
+            record = run_one(config, batch, jit, FLAGS.precision, FLAGS.steps, FLAGS.warmup)
+          except (tf.errors.OpError, RuntimeError, ValueError) as e:
+            record = {"error": f"{type(e).__name__}: {e}"}
+        record.update(model=model, batch_size=batch, jit=jit, precision=FLAGS.precision)
+        rows.append(record)
+        what = f"{model} batch {batch} xla {'on' if jit else 'off'}"
+        if "error" in record:
+          print(f"{what}: FAILED {record['error'].splitlines()[0]}", flush=True)
+        else:
+          print(f"{what}: {record['s_per_step']:.3f} s/step", flush=True)
   matmul_after = measure_matmul()
   peak = {
     d: max(matmul_before[d]["gflops"], matmul_after[d]["gflops"]) for d in ("float32", "bfloat16")
   }
-  for r in runs:
-    if "error" not in r:
+  for r in rows:
+    if r.get("gflops") is not None:
       r["ratio_fp32_matmul"] = r["gflops"] / peak["float32"]
       r["ratio_bf16_matmul"] = r["gflops"] / peak["bfloat16"]
-  machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+  machine["load_average_end"] = host.load_average()
 
   print()
-  config_name = config_flags.get_config_filename(FLAGS["config"])
   print(
-    f"config {config_name}, precision {FLAGS.precision}, "
-    f"steps_per_call {config.train.steps_per_call}; analytic FLOPs: exact convention "
-    f"(bench/flops.py); ratios to the best matmul of this run: fp32 "
-    f"{peak['float32']:.1f}, bf16 {peak['bfloat16']:.1f} GFLOP/s "
-    f"(before {matmul_before['float32']['gflops']:.1f} / "
-    f"{matmul_before['bfloat16']['gflops']:.1f}, after "
-    f"{matmul_after['float32']['gflops']:.1f} / {matmul_after['bfloat16']['gflops']:.1f})"
+    f"precision {FLAGS.precision}; analytic FLOPs: exact convention (bench/flops.py); "
+    f"ratios to the better fp32 matmul of this run, {peak['float32']:.1f} GFLOP/s (before "
+    f"{matmul_before['float32']['gflops']:.1f}, after {matmul_after['float32']['gflops']:.1f}; "
+    f"bf16 {peak['bfloat16']:.1f})"
   )
-  print(format_table(runs, peak["float32"], peak["bfloat16"]))
-  for batch_size in batch_sizes:
-    done = [r for r in runs if r["batch_size"] == batch_size and "error" not in r]
-    if done:
-      terms = ", ".join(f"{k} {v:.4g}" for k, v in done[0]["flop_terms_gflop"].items())
-      print(
-        f"GFLOP per generator step at batch {batch_size}: D steps "
-        f"{done[0]['d_step_gflop']:.4g} + G step {done[0]['g_step_gflop']:.4g} ({terms})"
-      )
+  print(report.step_table(rows, peak["float32"]))
+  for line in report.step_notes(rows):
+    print(line)
+  done = [r for r in rows if "error" not in r]
+  allocator = not done or any(r.get("allocator_mib") for r in done)
   print(
-    f"load average: start {machine['load_average']}, end {machine['load_average_end']}; "
-    "RSS: peak of the run's process"
-    + ("" if FLAGS.isolate else " (one process: cumulative over runs)")
+    f"load average: start {machine['load_average']}, end {machine['load_average_end']}. "
+    "1st call: tracing + graph building + first step (build s: the trainer, apart). "
+    "Memory in MiB: peak RSS of the row's process"
+    + ("" if FLAGS.isolate else " (one process: cumulative over rows)")
+    + "; step MiB = peak RSS - RSS after importing TF, Keras and the zoo; TF alloc = peak of "
+    + (
+      "TensorFlow's CPU allocator during the calls"
+      if allocator
+      else "TensorFlow's CPU allocator: not reported on this machine (n/a)"
+    )
   )
   if FLAGS.out:
-    report = {
-      "config": config_name,
+    summary = {
       "precision": FLAGS.precision,
       "machine": machine,
       "matmul": {"before": matmul_before, "after": matmul_after, "peak_gflops": peak},
       "flop_convention": "exact (bench/flops.py)",
       "isolated": FLAGS.isolate,
-      "runs": runs,
+      "runs": rows,
     }
     with open(FLAGS.out, "w") as f:
-      json.dump(report, f, indent=1)
+      json.dump(summary, f, indent=1)
     print(f"wrote {FLAGS.out}")
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("config")
   app.run(main)

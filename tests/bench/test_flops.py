@@ -10,6 +10,9 @@ import pytest
 import tensorflow as tf
 
 from bench import flops
+from configs import egan_spade_video
+from configs import relive_cnn_next_frame
+from configs import relive_lstm
 from configs import vgan_one_stream
 from configs import vgan_two_stream
 from trainers import tasks
@@ -188,3 +191,47 @@ def test_step_scales_with_batch_and_d_steps():
   assert one["terms"]["d_step/generator_forward"] == 2 * g
   assert one["terms"]["d_step/d_d_real"] == one["terms"]["d_step/d_d_fake"] == 2 * (3 * d - d_first)
   assert one["d_step"] == 2 * g + 4 * (3 * d - d_first)
+
+
+def test_spectral_norm_wrapper_is_counted_through_its_layer():
+  dense = keras.layers.Dense(4)
+  model = keras.Sequential(
+    [keras.Input((3,), batch_size=2), keras.layers.SpectralNormalization(dense)]
+  )
+  costs, uncounted = flops.trace_costs(
+    lambda x: model(x, training=True), tf.TensorSpec((2, 3)), models=[model]
+  )
+  assert [c.kind for c in costs] == ["Dense"] and costs[0].flops == 2 * 2 * 3 * 4
+  assert uncounted == []
+
+
+def _smoke_task(module):
+  config = module.get_config("smoke")
+  task = tasks.make_task(config)
+  shape = (config.data.num_frames, config.data.height, config.data.width, 3)
+  task.build({"video": tf.zeros((1,) + shape)})
+  return task, {"video": tf.TensorSpec((2,) + shape)}
+
+
+def test_prediction_step_is_the_teacher_forced_pass_and_its_weight_gradients():
+  task, batch = _smoke_task(relive_cnn_next_frame)
+  result = flops.check_counted(flops.step_flops(task, batch))
+  f = result["forward"]["generator"]
+  reads_data = sum(l["flops"] for l in result["layers"]["generator"] if not l["after_weights"])
+  assert reads_data > 0 and result["d_step"] == 0
+  # Forward, weight gradients of every layer, input gradients of all but the data's readers.
+  assert result["total"] == result["g_step"] == 3 * f - reads_data
+  # The teacher-forced pass reads frames 0..T-2: 7 of the smoke clip's 8.
+  assert (
+    flops.step_flops(task, {"video": tf.TensorSpec((2, 2, 16, 16, 3))})["total"] * 7
+    == (result["total"])
+  )
+
+
+def test_steps_the_counter_does_not_model_are_not_counted():
+  lstm, batch = _smoke_task(relive_lstm)
+  with pytest.raises(flops.NotCounted, match="lstm_cell"):
+    flops.check_counted(flops.step_flops(lstm, batch))
+  spade = tasks.make_task(egan_spade_video.get_config("smoke"))  # refused before any tracing
+  with pytest.raises(flops.NotCounted, match="SPADETask"):
+    flops.step_flops(spade, batch)

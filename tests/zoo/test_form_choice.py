@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+import tensorflow as tf
 
 from zoo.layers import form_choice
 
@@ -126,6 +127,21 @@ def test_module_choose_uses_the_cache_directory(tmp_path, monkeypatch):
   (written,) = tmp_path.glob("forms-*.json")
   assert written == tmp_path / os.path.basename(form_choice.cache_path())
   assert "tf" in written.name and "k" in json.loads(written.read_text())
+
+
+def test_a_tpu_does_not_read_its_host_cpus_choices(monkeypatch):
+  """A TPU host's CPU runs measure forms; the TPU (XLA: native unless remembered for it) gets
+  a cache file of its own."""
+  cpu_file = form_choice.cache_path()
+  visible = lambda kind=None: ["/device:TPU:0"] if kind == "TPU" else []
+  monkeypatch.setattr(tf.config, "list_logical_devices", visible)
+  form_choice._device_name.cache_clear()
+  try:
+    assert form_choice._device_name() == "TPU"
+    assert os.path.basename(form_choice.cache_path()).startswith("forms-TPU-tf")
+    assert form_choice.cache_path() != cpu_file
+  finally:
+    form_choice._device_name.cache_clear()
 
 
 def test_policy_from_environment_and_override(monkeypatch):

@@ -92,7 +92,15 @@ def cache_path():
 
 @functools.cache
 def _device_name():
-  """The device eager ops run on by default: the first GPU's name, else the CPU's model."""
+  """The device the step runs on: "TPU", else the first GPU's name, else the CPU's model.
+
+  A TPU host has a CPU of its own, on which CPU runs measure: without its own name, the TPU
+  would read their choices. (TPU steps are XLA-compiled, where nothing is measured: TF's op
+  runs there unless a choice was remembered for the TPU.) Called while a step traces, after
+  the strategy has connected to the TPU.
+  """
+  if tf.config.list_logical_devices("TPU"):
+    return "TPU"
   gpus = tf.config.list_physical_devices("GPU")
   if gpus:
     details = tf.config.experimental.get_device_details(gpus[0])

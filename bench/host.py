@@ -1,0 +1,243 @@
+"""What machine a figure was measured on, timing and memory: helpers that import no framework.
+
+bench/torch_step.py runs in a process without TensorFlow, so what it shares with the
+TensorFlow benches (the CPU's name, family, model and flags, the load, the timer, RSS) lives
+here; bench/common.py adds the TensorFlow side.
+
+A generic model name ("Intel(R) Xeon(R) Processor", "AMD EPYC Processor" under many
+hypervisors) says little: the CPU family and model numbers tell the generations apart, and
+the flags say which matrix units oneDNN and PyTorch may use (AMX tiles, AVX-512 BF16).
+"""
+
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+# CPU flags worth knowing when reading CPU figures (oneDNN picks kernels on them).
+SIMD_FLAGS = (
+  "avx",
+  "avx2",
+  "fma",
+  "avx_vnni",
+  "avx512f",
+  "avx512_bf16",
+  "avx512_fp16",
+  "avx512_vnni",
+  "amx_tile",
+  "amx_bf16",
+  "amx_fp16",
+  "amx_int8",
+)
+
+
+def parse_cpuinfo(text):
+  """The first processor of a /proc/cpuinfo text, as a dict.
+
+  Returns:
+    "vendor", "model_name", "family", "model", "stepping" (strings, "" when absent) and
+    "flags" (the `SIMD_FLAGS` it has, in that order). ARM's cpuinfo names "CPU implementer"
+    and "CPU part" instead: they fill "vendor" and "model".
+  """
+  fields = {}
+  for line in text.splitlines():
+    if not line.strip():
+      if fields:  # the end of the first processor's block
+        break
+      continue
+    key, _, value = line.partition(":")
+    fields.setdefault(key.strip(), value.strip())
+  flags = set((fields.get("flags") or fields.get("Features") or "").split())
+  return {
+    "vendor": fields.get("vendor_id") or fields.get("CPU implementer", ""),
+    "model_name": fields.get("model name", ""),
+    "family": fields.get("cpu family", ""),
+    "model": fields.get("model") or fields.get("CPU part", ""),
+    "stepping": fields.get("stepping", ""),
+    "flags": [f for f in SIMD_FLAGS if f in flags],
+  }
+
+
+def cpu_info():
+  """`parse_cpuinfo` of this machine (/proc/cpuinfo; the platform's name elsewhere)."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      info = parse_cpuinfo(f.read())
+  except OSError:
+    info = parse_cpuinfo("")
+  if not info["model_name"]:
+    info["model_name"] = platform.processor() or platform.machine()
+  return info
+
+
+def cpu_name(cpu):
+  """The CPU's name with its vendor, family, model and stepping, e.g. "Intel(R) Xeon(R)
+  Processor (GenuineIntel family 6 model 143 stepping 8)"."""
+  numbers = " ".join(
+    f"{k} {cpu[k]}" for k in ("family", "model", "stepping") if cpu.get(k) not in (None, "")
+  )
+  detail = " ".join(x for x in (cpu.get("vendor", ""), numbers) if x)
+  return f"{cpu['model_name']} ({detail})" if detail else cpu["model_name"]
+
+
+def load_average():
+  return [round(x, 2) for x in os.getloadavg()]
+
+
+def describe_host():
+  """A dict: CPU (`cpu_info`), logical and usable CPUs, load average, Python, date."""
+  try:
+    usable = len(os.sched_getaffinity(0))
+  except AttributeError:
+    usable = os.cpu_count()
+  return {
+    "cpu": cpu_info(),
+    "logical_cpus": os.cpu_count(),
+    "usable_cpus": usable,
+    "load_average": load_average(),
+    "python": platform.python_version(),
+    "date": datetime.datetime.now().isoformat(timespec="seconds"),
+  }
+
+
+def host_line(host):
+  """`describe_host()`'s CPU, cores, flags and load as one printable line."""
+  return (
+    f"{cpu_name(host['cpu'])}, {host['usable_cpus']}/{host['logical_cpus']} CPUs, flags "
+    f"{' '.join(host['cpu']['flags']) or 'none of ' + '/'.join(SIMD_FLAGS[:3])}; "
+    f"load {host['load_average']}; Python {host['python']}"
+  )
+
+
+def time_callable(fn, warmup=2, repeats=5):
+  """Times `fn()` (which must block until its work is done, e.g. by fetching to numpy).
+
+  The `warmup` calls (tracing, compilation, allocator growth) are timed apart and excluded.
+
+  Returns:
+    A dict of seconds: "median", "best", "mean" and "times" of the `repeats` timed calls,
+    and "warmup" (the warm-up calls' times; the first one includes tracing / compiling).
+  """
+  if repeats < 1:
+    raise ValueError(f"Expected repeats >= 1, received {repeats}.")
+  warm = []
+  for _ in range(warmup):
+    start = time.perf_counter()
+    fn()
+    warm.append(time.perf_counter() - start)
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return {
+    "median": statistics.median(times),
+    "best": min(times),
+    "mean": statistics.fmean(times),
+    "times": times,
+    "warmup": warm,
+  }
+
+
+def rss_mib():
+  """Current resident set size of this process, MiB (Linux; 0 elsewhere)."""
+  try:
+    with open("/proc/self/status") as f:
+      for line in f:
+        if line.startswith("VmRSS:"):
+          return int(line.split()[1]) / 1024
+  except OSError:
+    pass
+  return 0.0
+
+
+def peak_rss_mib():
+  """Peak resident set size of this process so far, MiB (ru_maxrss: KiB on Linux)."""
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def mark(path, phase):
+  """Appends `phase` and the wall time to the progress file `path` (no-op for "")."""
+  if path:
+    with open(path, "a") as f:
+      f.write(json.dumps({"phase": phase, "time": time.time()}) + "\n")
+
+
+def read_marks(path):
+  """{phase: wall time} of a progress file written by `mark` ({} if there is none)."""
+  try:
+    with open(path) as f:
+      lines = f.read().splitlines()
+  except FileNotFoundError:
+    return {}
+  marks = {}
+  for line in lines:
+    try:
+      entry = json.loads(line)
+    except ValueError:  # a line being written
+      continue
+    marks[entry["phase"]] = entry["time"]
+  return marks
+
+
+def run_child(argv, out, timeout=0, progress="", first_call_budget=0):
+  """Runs `argv`, a bench script that writes its figures as JSON to `out`; returns them.
+
+  A child that fails, runs over `timeout` seconds (0: no limit), or whose first call (from
+  its "first_call" `mark` in `progress` to its "first_call_done" mark) runs over
+  `first_call_budget` seconds (0: no limit) is stopped and comes back as a dict with
+  "error" (one line first), plus "over_budget" True in the last case.
+  """
+  with tempfile.TemporaryFile("w+") as stderr:
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+    start, error = time.monotonic(), None
+    while proc.poll() is None:
+      time.sleep(0.2)
+      marks = read_marks(progress) if progress else {}
+      if first_call_budget and "first_call" in marks and "first_call_done" not in marks:
+        if time.time() - marks["first_call"] > first_call_budget:
+          error = f"first call over {first_call_budget:g} s: stopped"
+      if timeout and time.monotonic() - start > timeout:
+        error = f"timed out after {timeout:g} s"
+      if error:
+        proc.kill()
+        proc.wait()
+        result = {"error": error}
+        if "first call" in error:
+          result["over_budget"] = True
+          result["first_call_s"] = f">{first_call_budget:g}"
+        return result
+    if proc.returncode == 0 and os.path.exists(out):
+      with open(out) as f:
+        return json.load(f)
+    stderr.seek(0)
+    tail = [l for l in stderr.read().strip().splitlines() if l.strip()][-15:]
+    last = tail[-1] if tail else ""
+    return {"error": f"exit code {proc.returncode}: {last}\n" + "\n".join(tail)}
+
+
+def child_argv(module, argv, drop, row_args):
+  """The command line of a child: `python -m module`, `row_args`, then `argv` (the parent's
+  arguments) without the flags named in `drop` ("--name=v", "--name v", and for booleans
+  "--name" / "--noname"). `--config.a.b=v` overrides in `argv` stay after `row_args`' own
+  `--config`, which they must follow."""
+  kept, skip = [], False
+  for arg in argv:
+    if skip:  # the value of a "--flag value" pair dropped below
+      skip = False
+      continue
+    name, eq, _ = arg.lstrip("-").partition("=")
+    if arg.startswith("-") and name in drop:
+      skip = not eq
+      continue
+    if arg.startswith("-") and name.startswith("no") and name[2:] in drop:
+      continue
+    kept.append(arg)
+  return [sys.executable, "-m", module, *row_args, *kept]

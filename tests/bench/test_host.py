@@ -1,0 +1,123 @@
+"""bench/host.py: the CPU read from /proc/cpuinfo, child command lines, child processes.
+
+No figure is timed here: the children are a few lines of Python that exit or sleep.
+"""
+
+import json
+import sys
+
+from bench import host
+
+INTEL = """processor\t: 0
+vendor_id\t: GenuineIntel
+cpu family\t: 6
+model\t\t: 143
+model name\t: Intel(R) Xeon(R) Processor
+stepping\t: 8
+flags\t\t: fpu sse avx avx2 fma avx512f avx512_bf16 amx_bf16 amx_tile amx_int8
+
+processor\t: 1
+vendor_id\t: AnotherVendor
+model name\t: not the first processor
+"""
+AMD = """processor : 0
+vendor_id : AuthenticAMD
+cpu family : 25
+model : 17
+model name : AMD EPYC Processor
+stepping : 1
+flags : fpu avx avx2 fma avx512f avx512_bf16 avx512_vnni
+"""
+ARM = """processor : 0
+BogoMIPS : 50.00
+Features : fp asimd sve
+CPU implementer : 0x41
+CPU part : 0xd40
+"""
+
+
+def test_cpuinfo_names_family_model_and_matrix_flags_of_the_first_processor():
+  cpu = host.parse_cpuinfo(INTEL)
+  assert cpu == {
+    "vendor": "GenuineIntel",
+    "model_name": "Intel(R) Xeon(R) Processor",
+    "family": "6",
+    "model": "143",
+    "stepping": "8",
+    "flags": ["avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"],
+  }
+  name = host.cpu_name(cpu)
+  assert name == "Intel(R) Xeon(R) Processor (GenuineIntel family 6 model 143 stepping 8)"
+
+
+def test_cpuinfo_of_an_amd_and_an_arm_machine():
+  amd = host.parse_cpuinfo(AMD)
+  assert host.cpu_name(amd) == "AMD EPYC Processor (AuthenticAMD family 25 model 17 stepping 1)"
+  assert "amx_tile" not in amd["flags"] and "avx512_bf16" in amd["flags"]
+  arm = host.parse_cpuinfo(ARM)
+  assert (arm["vendor"], arm["model"], arm["flags"]) == ("0x41", "0xd40", [])
+  assert host.parse_cpuinfo("")["flags"] == []
+
+
+def test_host_line_names_the_cpu_its_flags_and_the_load():
+  machine = host.describe_host()
+  line = host.host_line(machine)
+  assert host.cpu_name(machine["cpu"]) in line
+  assert str(machine["load_average"]) in line and f"/{machine['logical_cpus']} CPUs" in line
+
+
+def test_child_argv_drops_the_per_row_flags_and_keeps_overrides_after_config():
+  argv = [
+    "--config=vgan_two_stream",
+    "--config.train.steps_per_call=2",
+    "--batch",
+    "8,16",
+    "--steps=3",
+    "--noisolate",
+    "--out=/tmp/x.json",
+  ]
+  got = host.child_argv("bench.train_step", argv, ("config", "batch", "out", "isolate"), ["--a=1"])
+  assert got == [
+    sys.executable,
+    "-m",
+    "bench.train_step",
+    "--a=1",
+    "--config.train.steps_per_call=2",
+    "--steps=3",
+  ]
+
+
+def test_marks_round_trip(tmp_path):
+  path = str(tmp_path / "progress")
+  assert host.read_marks(path) == {}
+  host.mark(path, "first_call")
+  host.mark(path, "first_call_done")
+  host.mark("", "ignored")
+  marks = host.read_marks(path)
+  assert sorted(marks) == ["first_call", "first_call_done"]
+  assert marks["first_call"] <= marks["first_call_done"]
+
+
+def _child(tmp_path, code):
+  out = str(tmp_path / "out.json")
+  return [sys.executable, "-c", code.replace("OUT", repr(out))], out
+
+
+def test_run_child_returns_the_json_or_the_error(tmp_path):
+  argv, out = _child(tmp_path, "import json; json.dump({'x': 1}, open(OUT, 'w'))")
+  assert host.run_child(argv, out) == {"x": 1}
+  argv, out = _child(tmp_path / "a", "import sys; print('first'); sys.exit('the reason')")
+  (tmp_path / "a").mkdir()
+  result = host.run_child(argv, out)
+  assert result["error"].splitlines()[0] == "exit code 1: the reason"
+
+
+def test_run_child_stops_a_first_call_over_its_budget(tmp_path):
+  progress = str(tmp_path / "progress")
+  code = (
+    f"import time; from bench import host; host.mark({progress!r}, 'first_call'); time.sleep(60)"
+  )
+  argv, out = _child(tmp_path, code)
+  result = host.run_child(argv, out, timeout=50, progress=progress, first_call_budget=0.5)
+  assert result["over_budget"] and "first call over 0.5 s" in result["error"]
+  assert json.dumps(result)  # serialisable, as run_all writes it
