@@ -44,7 +44,6 @@ import datetime
 import json
 import math
 import os
-import platform
 import sys
 import time
 
@@ -66,6 +65,7 @@ from trainers.eval import learning
 from trainers.eval import mask_iou as mask_iou_lib
 from trainers.eval import sources as sources_lib
 from zoo import base
+from zoo.layers import form_choice
 
 NUM_VIDEOS = 256
 ROLLOUT_STEPS = 8
@@ -712,24 +712,9 @@ def run_inflation(workdir, num_videos=NUM_VIDEOS, batch_size=16, steps=None):
 
 
 def machine():
-  """CPU model and counts, and library versions, for the summary."""
-  cpu = platform.processor() or platform.machine()
-  family = model = ""
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        key, _, value = line.partition(":")
-        key, value = key.strip(), value.strip()
-        if key == "model name" and cpu in ("", platform.machine(), platform.processor()):
-          cpu = value
-        elif key == "cpu family" and not family:
-          family = value
-        elif key == "model" and not model:
-          model = value
-  except OSError:
-    pass
-  described = f"{cpu} (family {family}, model {model})" if family else cpu
-  return f"{described}, {os.cpu_count()} CPUs; TensorFlow {tf.__version__}"
+  """The device the checks ran on (its name, or the CPU's with family and model), for the
+  summary."""
+  return f"{form_choice.device_name()}, {os.cpu_count()} CPUs; TensorFlow {tf.__version__}"
 
 
 def write_summary(workdir, summary):

@@ -135,13 +135,13 @@ def test_a_tpu_does_not_read_its_host_cpus_choices(monkeypatch):
   cpu_file = form_choice.cache_path()
   visible = lambda kind=None: ["/device:TPU:0"] if kind == "TPU" else []
   monkeypatch.setattr(tf.config, "list_logical_devices", visible)
-  form_choice._device_name.cache_clear()
+  form_choice.device_name.cache_clear()
   try:
-    assert form_choice._device_name() == "TPU"
+    assert form_choice.device_name() == "TPU"
     assert os.path.basename(form_choice.cache_path()).startswith("forms-TPU-tf")
     assert form_choice.cache_path() != cpu_file
   finally:
-    form_choice._device_name.cache_clear()
+    form_choice.device_name.cache_clear()
 
 
 def test_policy_from_environment_and_override(monkeypatch):

@@ -86,12 +86,12 @@ def cache_path():
   directory = os.environ.get(CACHE_ENV) or os.path.join(
     os.path.expanduser("~"), ".cache", "videogan_zoo"
   )
-  name = re.sub(r"[^A-Za-z0-9.]+", "-", f"{_device_name()} tf{tf.__version__}").strip("-")
+  name = re.sub(r"[^A-Za-z0-9.]+", "-", f"{device_name()} tf{tf.__version__}").strip("-")
   return os.path.join(directory, f"forms-{name[:120]}.json")
 
 
 @functools.cache
-def _device_name():
+def device_name():
   """The device the step runs on: "TPU", else the first GPU's name, else the CPU's model.
 
   A TPU host has a CPU of its own, on which CPU runs measure: without its own name, the TPU
