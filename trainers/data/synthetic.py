@@ -52,6 +52,10 @@ def _key(seed, index):
   return tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
 
 
+_ANGLES = (np.arange(8 * len(SHAPES)) + 0.5) * (2.0 * np.pi / (8 * len(SHAPES)))
+_DIRECTIONS = np.stack([np.sin(_ANGLES), np.cos(_ANGLES)], -1).astype(np.float32)  # (dy, dx)
+
+
 def appearance_velocity(kind, colour, size, time_step=1.0):
   """The "by_appearance" velocity [..., 2] (dy, dx) in pixels per frame of shapes of `kind`
   [...] (0..2) and `colour` [..., 3] in [0, 1], in frames whose short side is `size`.
@@ -61,9 +65,10 @@ def appearance_velocity(kind, colour, size, time_step=1.0):
   """
   bits = tf.cast(colour > 0.5, tf.int32)
   code = tf.cast(kind, tf.int32) * 8 + bits[..., 0] * 4 + bits[..., 1] * 2 + bits[..., 2]
-  angle = (tf.cast(code, tf.float32) + 0.5) * (2.0 * math.pi / (8 * len(SHAPES)))
+  # A table, not tf.sin / tf.cos: their vectorised and scalar kernels may differ in the last
+  # bit, and an oracle recomputing a velocity over another batch shape must get it exactly.
   speed = (0.75 + 0.25 * tf.cast(kind, tf.float32)) * size / 32.0 * time_step
-  return tf.stack([tf.sin(angle), tf.cos(angle)], -1) * speed[..., None]
+  return tf.gather(_DIRECTIONS, code) * speed[..., None]
 
 
 def clip_params(seed, index, max_shapes, height, width, time_step=1.0, motion="random"):
