@@ -161,16 +161,23 @@ def check_config(name):
   if name not in CHECKS:
     raise ValueError(f"Expected a model among {sorted(CHECKS)}, received {name!r}.")
   check = CHECKS[name]
-  config = config_files.load(check.config)
+  config = _overridden(check.config, check.overrides)
   with config.unlocked():
-    for field, value in check.overrides:
+    if config.train.checkpoint_every > check.every or not config.train.checkpoint_every:
+      config.train.checkpoint_every = check.every
+  return config
+
+
+def _overridden(spec, overrides):
+  """The config `spec` (as --config takes it) with (dotted field, value) `overrides` set."""
+  config = config_files.load(spec)
+  with config.unlocked():
+    for field, value in overrides:
       *parents, leaf = field.split(".")
       node = config
       for p in parents:
         node = node[p]
       node[leaf] = value
-    if config.train.checkpoint_every > check.every or not config.train.checkpoint_every:
-      config.train.checkpoint_every = check.every
   return config
 
 
@@ -683,14 +690,7 @@ def run_inflation(workdir, num_videos=NUM_VIDEOS, batch_size=16, steps=None):
   scratch = run_check(
     video, os.path.join(workdir, "scratch"), budget, every, num_videos, batch_size
   )
-  image = config_files.load("egan_dcgan_image:smoke")
-  with image.unlocked():
-    for field, value in check.overrides:
-      *parents, leaf = field.split(".")
-      node = image
-      for p in parents:
-        node = node[p]
-      node[leaf] = value
+  image = _overridden("egan_dcgan_image:smoke", check.overrides)
   pretrain_dir = os.path.join(workdir, "pretrain_2d")
   elapsed, done = 0.0, _start_step(pretrain_dir)
   while elapsed < scratch["train_seconds"]:
