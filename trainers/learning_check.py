@@ -69,6 +69,8 @@ from zoo.layers import form_choice
 
 NUM_VIDEOS = 256
 ROLLOUT_STEPS = 8
+# A static clip's FD-R3D this many times the real-vs-real floor or more: the metric sees motion.
+MOTION_VISIBLE = 1.2
 PRETRAIN_CHUNK = 100  # 2D steps between wall-clock checks of the inflation row
 INFLATION = "inflation"  # --all's name of the inflation row (`run_inflation`)
 RESULT_FILE = "learning_check.json"
@@ -123,7 +125,10 @@ _SMALL = (
   ("data.synthetic.max_shapes", 2),
   ("optimizer.schedule", "constant"),
 )
-# Every family's check, each within about 15 minutes on two cores.
+# Every family's check, each within about 15 minutes on two cores. At 8x16x16 (the smoke
+# sizes) FD-R3D gives a static clip the real-vs-real floor's score (0.418 vs 0.421 for
+# vgan_one_stream, 2026-12-02): those checks show appearance learned, not motion; the table
+# says so beside each such row (MOTION_VISIBLE).
 CHECKS = {
   "vgan_two_stream": Check("quickstart", 2000, 400, (("train.sample_every", 0),)),
   "vgan_one_stream": Check("vgan_one_stream:smoke", 1500, 300, _SMALL),
@@ -146,9 +151,9 @@ CHECKS = {
   ),
   "radner_style": Check("radner_style:smoke", 1500, 300, _SMALL),
   "egan_spade_video": Check("egan_spade_video:smoke", 1500, 300, _SMALL),
-  "relive_lstm": Check("relive_lstm:smoke", 1500, 500, _SMALL),
-  "relive_convlstm": Check("relive_convlstm:smoke", 1500, 500, _SMALL),
-  "relive_cnn_next_frame": Check("relive_cnn_next_frame:smoke", 1500, 500, _SMALL),
+  "relive_lstm": Check("relive_lstm:smoke", 6000, 1500, _SMALL),
+  "relive_convlstm": Check("relive_convlstm:smoke", 6000, 1500, _SMALL),
+  "relive_cnn_next_frame": Check("relive_cnn_next_frame:smoke", 6000, 1500, _SMALL),
 }
 
 
@@ -778,6 +783,8 @@ def markdown(summary):
           f"FD-R3D {_fmt(r['rows'][0]['fd_r3d'])} -> {_fmt(r['rows'][-1]['fd_r3d'])}; "
           f"floor {_fmt(fd['floor'])}, static {_fmt(fd['static'])}"
         )
+        if fd["static"] < MOTION_VISIBLE * fd["floor"]:
+          notes += " (static near the floor: FD-R3D does not see motion at this size)"
       elif target == "motion_ratio":
         notes = "static copy: 0"
       elif target == "cond_error_drop":
