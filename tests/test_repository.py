@@ -21,7 +21,7 @@ README_MAX_BYTES = 10 * 1024
 PICTURE_MAX_BYTES = 300 * 1024
 COMMANDS = (
   "pip install -e . && python -m trainers.train",
-  "pip install -e '.[test]' && python -m pytest -q",
+  "pip install -e '.[test]' && python -m pytest -q -n 2",
 )
 # Where the first lines end: the commands must be read before anything else.
 FIRST_LINES = 10
