@@ -26,6 +26,7 @@ from typing import NoReturn
 
 from absl import app
 from absl import flags
+from absl import logging
 
 from trainers import errors
 
@@ -99,7 +100,11 @@ def _parse_flags(argv: Sequence[str]) -> list[str]:
 
 
 def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) -> None:
-  """`app.run(main)`, where what the user can fix ends in one line (module docstring)."""
+  """`app.run(main)`, where what the user can fix ends in one line (module docstring).
+
+  Run on the process's own command line (`argv` None), it ends the process itself once
+  `main` is done and the logs and standard streams are flushed (`_end_process`).
+  """
 
   def guarded_main(args):
     try:
@@ -107,7 +112,36 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
     except (app.UsageError, errors.RunError, *PATH_ERRORS) as e:  # UserError included
       fail(e, argv)
 
-  app.run(guarded_main, argv=argv, flags_parser=_parse_flags)
+  if argv is not None:
+    app.run(guarded_main, argv=argv, flags_parser=_parse_flags)
+    return
+  try:
+    app.run(guarded_main, argv=argv, flags_parser=_parse_flags)
+  except SystemExit as e:
+    _end_process(e.code)
+  _end_process(0)
+
+
+def _end_process(code: object) -> None:
+  """Exits with `code` (sys.exit's meaning) without the interpreter's teardown.
+
+  Every program writes its results before `main` returns (files by rename, summaries
+  flushed when their writer goes). Tearing TensorFlow down afterwards can deadlock:
+  `learning_check --all` hung for good after writing its table, its main thread destroying a
+  tf.data iterator that waited for a pool thread that never finished (gdb, TF 2.21), and a
+  test session's teardown took minutes.
+  """
+  if code is None:
+    status = 0
+  elif isinstance(code, int):
+    status = code
+  else:  # sys.exit("message"): Python prints it and exits with 1
+    print(code, file=sys.stderr)
+    status = 1
+  logging.flush()
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(status)
 
 
 def launch(module_name: str) -> None:
