@@ -612,6 +612,16 @@ def plot_panels(path, curves, title="", size=PLOT_SIZE, x_label="step"):
 # ----------------------------------------------------------------------------- every model
 
 
+def model_names(names=None):
+  """`names` (default: every check and the inflation row) after checking each is known."""
+  known = list(CHECKS) + [INFLATION]
+  names = list(names or known)
+  unknown = [n for n in names if n not in known]
+  if unknown:
+    raise ValueError(f"Expected models among {known}, received {unknown}.")
+  return names
+
+
 def run_all(workdir, names=None, num_videos=NUM_VIDEOS, batch_size=16, steps=None):
   """Runs `CHECKS` and the inflation row (or `names` of them), each in WORKDIR/NAME, and
   writes the summary files after each.
@@ -624,11 +634,7 @@ def run_all(workdir, names=None, num_videos=NUM_VIDEOS, batch_size=16, steps=Non
   Returns:
     {"machine", "date", "models": {name: result or {"error": ...}}, "seconds"}.
   """
-  known = list(CHECKS) + [INFLATION]
-  names = list(names or known)
-  unknown = [n for n in names if n not in known]
-  if unknown:
-    raise ValueError(f"Expected models among {known}, received {unknown}.")
+  names = model_names(names)
   start = time.perf_counter()
   summary = {
     "date": datetime.date.today().isoformat(),
@@ -850,7 +856,10 @@ def main(argv):
     raise cli.UserError("Expected either --config or --all.")
   try:
     if f.all:
-      names = [n for n in f.models.split(",") if n] if f.models else None
+      try:
+        names = model_names([n for n in f.models.split(",") if n])
+      except ValueError as e:
+        raise cli.UserError(f"--models: {e}") from None
       summary = run_all(f.workdir, names, f.num_videos, f.batch_size, steps=f.steps)
       print(markdown(summary))
       print(f"Wrote {os.path.join(f.workdir, ALL_PREFIX)}.json, .md and .png")

@@ -3,6 +3,8 @@ learning targets on the real configs (slow, `-m slow`)."""
 
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -206,3 +208,21 @@ def test_all_keeps_the_models_of_an_earlier_summary_with_their_machine(tmp_path)
   assert models["relive_cnn_next_frame"]["machine"] == summary["machine"]
   table = open(os.path.join(wd, "learning_checks.md")).read()
   assert "2026-01-01 on m0" in table and f"on {summary['machine']}" in table
+
+
+def test_cli_mistakes_are_one_line(tmp_path):
+  for args, expected in (
+    ([f"--workdir={tmp_path}"], "Expected either --config or --all."),
+    (["--all", "--models=vgan_two_stream,nope", f"--workdir={tmp_path}"], "received ['nope']"),
+  ):
+    proc = subprocess.run(
+      [sys.executable, "-m", "trainers.learning_check", *args],
+      capture_output=True,
+      text=True,
+      check=False,
+      env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert last.startswith("learning_check.py: error: ") and expected in last, last
+  assert os.listdir(tmp_path) == []  # nothing written
