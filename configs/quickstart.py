@@ -17,17 +17,4 @@ from configs import vgan_two_stream
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, smoke=False)
-  c = vgan_two_stream.get_config()
-  common.shrink_vgan(c, frames=16, size=32, widths=(128, 64, 32), d_widths=(32, 64, 128))
-  c.data.synthetic.max_shapes = 2
-  c.train.batch_size = 16
-  c.train.steps = 2000
-  c.train.ema_decay = 0.99  # half-life ~70 steps: a 0.999 EMA still shows the init at 2000
-  c.train.log_every = 50
-  c.train.summary_every = 50
-  c.train.sample_every = 500
-  c.train.checkpoint_every = 500
-  c.train.num_samples = 16
-  if arg.smoke:
-    common.smoke(c)
-  return c
+  return vgan_two_stream.get_config("quickstart,smoke" if arg.smoke else "quickstart")

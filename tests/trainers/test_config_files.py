@@ -57,7 +57,7 @@ def test_a_config_file_elsewhere_uses_the_installed_configs(tmp_path):
     (
       ["--config=vgan_two_stream:smok"],
       "--config=vgan_two_stream:smok: Expected config "
-      "argument keys from ['smoke'], received 'smok' (did you mean 'smoke'?)",
+      "argument keys from ['quickstart', 'smoke'], received 'smok' (did you mean 'smoke'?)",
     ),
     (
       ["--config=vgan_two_stream", "--config.train.stepz=3"],
