@@ -26,8 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from trainers import evaluate
+from trainers import evaluate_prediction
 from trainers import tasks
-from trainers.data import pipeline
 from trainers.eval import sources as sources_lib
 from zoo import base
 
@@ -68,20 +68,6 @@ def motion(clips):
   return float(np.abs(np.diff(clips, axis=1)).mean())
 
 
-def eval_batches(config, num_videos, batch_size, outputs=()):
-  """Batches (dicts) of the first `num_videos` eval clips of `config.data` with `outputs`."""
-  data = config.data.copy_and_resolve_references()
-  with data.unlocked():
-    data.outputs = tuple(outputs)
-  taken = 0
-  for batch in pipeline.make_dataset(data, batch_size, training=False, seed=config.seed):
-    n = min(batch_size, num_videos - taken)
-    yield {k: v[:n] for k, v in batch.items()}
-    taken += n
-    if taken >= num_videos:
-      return
-
-
 def conditioned_row(generator, config, num_videos, batch_size):
   """Conditioned-frame error and motion of a conditioned generator on the eval clips.
 
@@ -102,7 +88,7 @@ def conditioned_row(generator, config, num_videos, batch_size):
   sample = tf.function(lambda x: generator(x, training=False), reduce_retracing=True)
   error = moved = moved_real = miou = miou_real = 0.0
   done = 0
-  for batch in eval_batches(config, num_videos, batch_size, keys):
+  for batch in evaluate_prediction.clip_batches(config, None, num_videos, batch_size):
     n = int(batch["video"].shape[0])
     z = sources_lib.noise(spec.latent_dim, config.seed, range(done, done + n))
     condition = tasks.batch_condition(batch, keys, spec.key)
@@ -143,7 +129,7 @@ def fd_baselines(config, networks, real, num_videos, batch_size):
   """
   other, still = evaluate.Embeddings(networks), evaluate.Embeddings(networks)
   seen = moved = 0
-  for batch in eval_batches(config, 2 * num_videos, batch_size):
+  for batch in evaluate_prediction.clip_batches(config, None, 2 * num_videos, batch_size):
     video = np.asarray(batch["video"], np.float32)
     keep = video[max(num_videos - seen, 0) :]
     seen += len(video)
