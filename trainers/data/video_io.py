@@ -261,9 +261,16 @@ _KEPT_MESSAGES = 3
 
 
 def _enable_decoder_errors():
-  """FFmpeg's log is off in PyAV unless a level is set; errors are what the counts read."""
+  """FFmpeg's log is off in PyAV unless a level is set; errors are what the counts read.
+
+  PyAV also drops a message equal to the one logged just before, by any thread: with files
+  decoded in parallel, one file's error could vanish because another file's decoder said
+  the same words first, and a damaged clip would be kept. Every message is kept instead.
+  """
   if av.logging.get_level() is None or av.logging.get_level() < _ERROR_LEVEL:
     av.logging.set_level(_ERROR_LEVEL)
+  if av.logging.get_skip_repeated():
+    av.logging.set_skip_repeated(False)
 
 
 def _rotation_tag(stream):
