@@ -92,7 +92,8 @@ TARGET_NOTES = {
   "the real-vs-real floor; the static baseline shows whether motion is learned.",
   "cond_error_drop": "fall of the mean |generated - real| of the frame the condition shows, "
   "from step 0. Ceiling 1.0 (the frame reproduced); a static copy of the input reaches it "
-  "too, hence motion_ratio.",
+  "too, hence motion_ratio. A generator with an encoder (SPADE as a VAE) generates from its "
+  "code of the real clip, as it trains: a mask alone does not say the frame's texture.",
   "motion_ratio": "mean |x_t+1 - x_t| of the generated clips / of the real clips. 1 moves as "
   "much as the data; a static copy scores 0.",
   "mask_iou": "IoU of the thresholded mask stream with the true future foreground masks, "
@@ -149,9 +150,10 @@ CHECKS = {
     (("train.sample_every", 0), ("data.synthetic.motion", "by_appearance")),
     "motion by appearance: frame 0 determines the future masks",
   ),
-  "relive_conditional_wgan": Check("relive_conditional_wgan:smoke", 1500, 300, _SMALL),
+  # At 1500 steps the error had fallen 47-50% and was still falling (2026-12-02).
+  "relive_conditional_wgan": Check("relive_conditional_wgan:smoke", 4500, 900, _SMALL),
   "relive_segmentation_conditional": Check(
-    "relive_segmentation_conditional:smoke", 1500, 300, _SMALL
+    "relive_segmentation_conditional:smoke", 4500, 900, _SMALL
   ),
   "radner_style": Check("radner_style:smoke", 1500, 300, _SMALL),
   "egan_spade_video": Check("egan_spade_video:smoke", 1500, 300, _SMALL),
@@ -394,10 +396,24 @@ def run_check(
       row.update(prediction_row(generator, config, num_videos, batch_size))
     else:
       fake = sources_lib.GeneratorSource(f"step {step}", generator, config, seed=config.seed)
+      moved = []  # (motion, clips) of each batch the FD-R3D embeds
+
+      def measured(batches, moved=moved):
+        for clips in batches:
+          moved.append((learning.motion(clips), len(clips)))
+          yield clips
+
       side = evaluate.embed_batches(
-        fake.batches(num_videos, batch_size, spec), networks, num_videos, f"fake (step {step})"
+        measured(fake.batches(num_videos, batch_size, spec)),
+        networks,
+        num_videos,
+        f"fake (step {step})",
       )
       row["fd_r3d"] = evaluate.compute_metrics(("fd_r3d",), real, side)["fd_r3d"]
+      if kind == "unconditional":
+        # Beside FD-R3D, which does not see motion at the smallest sizes (MOTION_VISIBLE).
+        total = sum(m * n for m, n in moved) / sum(n for _, n in moved)
+        row["motion_ratio"] = total / baselines["fd_r3d"]["motion_real"]
     if kind == "conditioned":
       row.update(learning.conditioned_row(generator, config, num_videos, batch_size))
     if "mask_iou" in targets:
@@ -795,6 +811,8 @@ def markdown(summary):
         )
         if fd["static"] < MOTION_VISIBLE * fd["floor"]:
           notes += " (static near the floor: FD-R3D does not see motion at this size)"
+        if "motion_ratio" in r["rows"][-1]:
+          notes += f"; motion {_fmt(r['rows'][-1]['motion_ratio'])} x the real clips'"
       elif target == "motion_ratio":
         notes = "static copy: 0"
       elif target == "cond_error_drop":

@@ -51,6 +51,23 @@ def test_conditioned_row_of_a_mask_conditioned_generator():
   assert learning.condition_frame(c) == 0
 
 
+def test_a_vae_generator_is_measured_from_its_code_of_the_real_clip():
+  """SPADE as a VAE trains on its encoder's code of the real clip: the conditioned row
+  generates from that code (the mean), not from the prior."""
+  c = learning_check.check_config("egan_spade_video")
+  generator = workdir_lib.build_generator(c)
+  seen = []
+  encode = generator.encode
+
+  def recording(video, training=False):
+    seen.append(tuple(video.shape))
+    return encode(video, training=training)
+
+  generator.encode = recording
+  learning.conditioned_row(generator, c, num_videos=6, batch_size=4)
+  assert seen and all(s[1:] == (c.data.num_frames, c.data.height, c.data.width, 3) for s in seen)
+
+
 @pytest.mark.slow  # ~80 s on a loaded 2-core machine: a whole check, one step
 def test_mask_conditioned_check_reports_shapes_against_the_mask(tmp_path):
   c = learning_check.check_config("egan_spade_video")

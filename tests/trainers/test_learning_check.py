@@ -167,6 +167,8 @@ def test_all_writes_one_table_and_one_picture_for_two_models(tmp_path):
   table = open(os.path.join(wd, "learning_checks.md")).read()
   assert table.count("| vgan_one_stream |") == 1 and table.count("| relive_cnn_next_frame |") == 2
   assert "floor" in table and "static" in table and "copy-last: 1" in table
+  # The unconditional row says how much its samples move against the real clips.
+  assert all(r["motion_ratio"] > 0 for r in gan["rows"]) and "x the real clips'" in table
   with Image.open(os.path.join(wd, "learning_checks.png")) as image:
     assert image.size == (720, 60 + 150 * 2)
   for name in models:

@@ -72,7 +72,10 @@ def conditioned_row(generator, config, num_videos, batch_size):
   """Conditioned-frame error and motion of a conditioned generator on the eval clips.
 
   Clip k is generated from the condition of eval clip k and noise z_k (seed `config.seed`),
-  as `sources.GeneratorSource` does for FD-R3D.
+  as `sources.GeneratorSource` does for FD-R3D. A generator with an encoder (SPADE trained
+  as a VAE) takes its encoder's mean code of real clip k instead, as in training: the mask
+  alone does not say the frame's colours and texture: with z from the prior, even a perfect
+  sampler's error is that of another real frame with the same layout (docs/evaluation.md).
 
   Returns:
     {"cond_error": mean |generated[f] - real[f]| at f = `condition_frame`, "motion":
@@ -86,15 +89,20 @@ def conditioned_row(generator, config, num_videos, batch_size):
   frame = condition_frame(config)
   t = config.data.num_frames
   sample = tf.function(lambda x: generator(x, training=False), reduce_retracing=True)
+  encode = None
+  if getattr(generator, "encoder", None) is not None:
+    encode = tf.function(lambda v: generator.encode(v, training=False), reduce_retracing=True)
   error = moved = moved_real = miou = miou_real = 0.0
   done = 0
   for batch in evaluate_prediction.clip_batches(config, None, num_videos, batch_size):
     n = int(batch["video"].shape[0])
     z = sources_lib.noise(spec.latent_dim, config.seed, range(done, done + n))
     condition = tasks.batch_condition(batch, keys, spec.key)
+    real = np.asarray(batch["video"], np.float32)
+    if encode is not None:
+      z = tf.cast(encode(tf.constant(real))[0], tf.float32)
     fake = sample(spec.inputs(z if spec.takes_noise else None, condition))
     fake = np.asarray(tf.cast(fake, tf.float32))[:, :t]
-    real = np.asarray(batch["video"], np.float32)
     error += float(np.abs(fake[:, frame] - real[:, frame]).mean()) * n
     moved += motion(fake) * n
     moved_real += motion(real) * n
