@@ -305,6 +305,14 @@ class _Frames:
       self.iterator = iter(frames)
 
 
+def _until_error(frames, stopped):
+  """The items of `frames` until it ends or raises a ValueError, which goes to `stopped`."""
+  try:
+    yield from frames
+  except ValueError as e:
+    stopped.append(e)
+
+
 def iter_clips(source, src, options, finish):
   """Yields (start frame, finish(start, clip), damaged) for the clips of one non-synthetic
   source (`src`, its `_Frames`), clips uint8 [T, h, w, 3] after resize and crop. A clip is
@@ -313,7 +321,9 @@ def iter_clips(source, src, options, finish):
   length; a clip that `finish` returns None for is left out.
 
   `damaged`: a frame of the clip was decoded after a decoder error and before the next key
-  frame, or an error came while the clip was held back.
+  frame, or an error came while the clip was held back. When the decoder stops the file (a
+  ValueError), the clips held back are yielded as damaged, then the error is raised: they
+  are counted (dropped, or kept with --keep_damaged) instead of vanishing.
   """
   aspect = src.info.pixel_aspect if src.info else 1.0
   if src.info and src.info.rotation in (90, 270):
@@ -338,7 +348,8 @@ def iter_clips(source, src, options, finish):
   held = []  # [release index, start, frames, damaged]
   emitted = 0
   errors = 0
-  for i, frame in enumerate(src.iterator):
+  stopped = []  # the ValueError that ended the frames early, if one did
+  for i, frame in enumerate(_until_error(src.iterator, stopped)):
     if src.stats.errors > errors:  # Damage reaches every clip still in the making or held.
       errors = src.stats.errors
       for entry in list(active.values()) + held:
@@ -363,11 +374,13 @@ def iter_clips(source, src, options, finish):
     while held and held[0][0] <= i:
       _, s, done, damaged = held.pop(0)
       yield s, done, damaged
-  if src.stats.errors > errors:
+  if src.stats.errors > errors or stopped:
     for entry in held:
       entry[-1] = True
   for _, s, done, damaged in held:
     yield s, done, damaged
+  if stopped:
+    raise stopped[0]
   if not emitted:
     decoded = src.stats.frames if source.kind == "video" else src.num_frames
     raise ValueError(

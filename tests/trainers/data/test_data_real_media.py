@@ -332,3 +332,31 @@ def test_decoder_errors_are_counted_alike_when_files_decode_in_parallel(tmp_path
     for t in threads:
       t.join()
     assert [[together[p, i] for i in range(4)] for p in paths] == [[n] * 4 for n in alone]
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_clips_held_back_when_a_source_stops_are_counted_as_damaged(tmp_path, keep):
+  """A frame folder whose frame 30 has another size stops there. The clips completed in the
+  last REORDER_FRAMES frames are still held back: they come out as damaged (dropped and
+  counted, or kept with --keep_damaged), not lost uncounted."""
+  from PIL import Image
+
+  folder = tmp_path / "clip"
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  for k in range(40):
+    size = (16, 16) if k != 30 else (8, 8)
+    Image.fromarray(rng.integers(0, 256, size + (3,), np.uint8)).save(folder / f"{k:03d}.png")
+  out = str(tmp_path / "o" / "t")
+  _, manifest = _run(input=str(folder), output=out, clip_length=4, num_shards=1, keep_damaged=keep)
+  (entry,) = manifest["sources"]
+  assert entry["error"].startswith("Expected every frame of")
+  # Clips 0, 4 and 8 were released before frame 30; 12, 16, 20 and 24 were held back.
+  released, held = 3, 4
+  assert make_tfrecords.REORDER_FRAMES == 16
+  if keep:
+    kept = (entry["num_clips"], entry["damaged_kept"], entry["dropped_damaged"])
+    assert kept == (released + held, held, 0)
+  else:
+    assert (entry["num_clips"], entry["dropped_damaged"]) == (released, held)
+  assert manifest["num_clips"] == entry["num_clips"]
