@@ -313,7 +313,7 @@ def _video_stream(container, path):
   return stream
 
 
-def _decode_error(path, e):
+def _decode_error(path, e, logs=()):
   if os.path.isdir(path):
     return InputError(f"Expected a video file, received a directory: {path}")
   if isinstance(e, UnicodeDecodeError):
@@ -321,6 +321,14 @@ def _decode_error(path, e):
       f"Could not decode video file {path}: a text field of its header is not "
       f"UTF-8 ({e.reason} at byte {e.start}), the file is damaged."
     )
+  if isinstance(e, av.FFmpegError):
+    # FFmpeg's words without its error number or the failing call, and the last error this
+    # thread logged (PyAV's `e.log` is the process's last: another file's, in parallel).
+    reason = (e.strerror or "FFmpeg error").rstrip(".")
+    errors = [m for m in logs if m[0] <= _ERROR_LEVEL and m[2].strip()]
+    if errors:
+      reason += f" ({errors[-1][1]}: {errors[-1][2].strip()})"
+    return ValueError(f"Could not decode video file {path}: {reason}.")
   return ValueError(f"Could not decode video file {path}: {e}")
 
 
@@ -328,8 +336,9 @@ def probe_video(path):
   """VideoInfo of `path`: demuxes every packet (no decoding) to count frames, and decodes the
   first frame for its display matrix. Errors name the file (ValueError)."""
   _enable_decoder_errors()
+  logs = []
   try:
-    with av.logging.Capture(local=True), _open(path) as container:
+    with av.logging.Capture(local=True) as logs, _open(path) as container:
       stream = _video_stream(container, path)
       rate = stream.average_rate or stream.guessed_rate or stream.base_rate
       sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
@@ -340,10 +349,13 @@ def probe_video(path):
       if frame is not None:
         height, width = frame.height, frame.width
         rotation = _normal_rotation(frame.rotation) or rotation
-      container.seek(0)
+    # Counted in a second pass from the start: seeking back fails in some damaged indexes
+    # (FFmpeg answers EPERM, "Operation not permitted"), reading the file again does not.
+    with av.logging.Capture(local=True) as logs, _open(path) as container:
+      stream = _video_stream(container, path)
       num_frames = sum(1 for p in container.demux(stream) if p.size)
   except (av.FFmpegError, OSError, EOFError, UnicodeDecodeError) as e:
-    raise _decode_error(path, e) from e
+    raise _decode_error(path, e, logs) from e
   return VideoInfo(height, width, rotation, pixel_aspect, float(rate) if rate else 0.0, num_frames)
 
 
@@ -361,6 +373,7 @@ def iter_video(path, stats=None):
   stats = stats if stats is not None else DecodeStats()
   _enable_decoder_errors()
   container = None
+  logs = []
   try:
     with av.logging.Capture(local=True) as logs:
       container = _open(path)
@@ -387,7 +400,7 @@ def iter_video(path, stats=None):
       stats.damaged_frames += stats.damaged
       yield _upright(frame.to_ndarray(format="rgb24"), rotation)
   except (av.FFmpegError, OSError, EOFError, UnicodeDecodeError) as e:
-    raise _decode_error(path, e) from e
+    raise _decode_error(path, e, logs) from e
   finally:
     if container is not None:
       container.close()
