@@ -13,12 +13,14 @@ from seed [config.seed, k], the EMA generator when the run keeps one):
 
 - unconditional generators: FD-R3D (`features.R3DEmbedder`, not FVD), with two baselines
   measured once (`trainers.eval.learning.fd_baselines`): the floor (two disjoint sets of real
-  clips) and a static clip (real first frames held: right appearance, no motion);
+  clips) and a static clip (real first frames held: right appearance, no motion); and how
+  much the samples move against the real clips;
 - conditioned generators (a photo, a frame or a mask in): FD-R3D, the error of the generated
   frame that shows the condition, and the clip's motion against the real clips'
   (`trainers.eval.learning.conditioned_row`); for a two-stream image-to-video generator on
-  synthetic data also the mask IoU (`trainers.eval.mask_iou`) beside two baselines on the
-  same clips: frame 0's true mask held static, and the oracle reading frame 0;
+  synthetic data also the mask IoU (`trainers.eval.mask_iou`) beside three baselines on the
+  same clips: frame 0's true mask held static, the true masks joined with frame 0's (a
+  perfect generator whose background is its input frame), and the oracle reading frame 0;
 - next-frame predictors (objective.task "prediction"): the one-step (teacher-forced) MSE and
   the recursive rollout's over `ROLLOUT_STEPS` frames, each against copying the last frame on
   the same clips (`trainers.evaluate_prediction`).
@@ -98,7 +100,9 @@ TARGET_NOTES = {
   "much as the data; a static copy scores 0.",
   "mask_iou": "IoU of the thresholded mask stream with the true future foreground masks, "
   "frames 0..T-1. Ceiling: the oracle reading frame 0 (1.0 with data.synthetic.motion="
-  "by_appearance); baseline: frame 0's mask held static.",
+  "by_appearance); baseline: frame 0's mask held static. A perfect generator whose "
+  "background is the input frame, shapes included, scores the true masks joined with "
+  "frame 0's (input frame as background).",
   "segmentation_miou": "mean IoU (background, shape) of the shapes recovered by colour from "
   "the generated frame 0 with the input mask. Ceiling: the same recovery on the real frame "
   "(1.0 on the synthetic data).",
@@ -378,6 +382,7 @@ def run_check(
     m = mask_iou_lib.mask_baselines(config.data, num_videos, seed=config.seed)
     baselines["mask_iou"] = {
       "static": m["static"]["mean"],
+      "with_frame_0": m["with_frame_0"]["mean"],
       "oracle": m["oracle"]["mean"],
       "oracle_reads": m["oracle_reads"],
     }
@@ -518,7 +523,11 @@ def panels(result):
   add("cond_error", "conditioned-frame error")
   add("motion_ratio", "motion / real motion", {"real": 1.0})
   mask = b.get("mask_iou", {})
-  add("mask_iou", "mask IoU", {k: mask[k] for k in ("static", "oracle") if k in mask})
+  add(
+    "mask_iou",
+    "mask IoU",
+    {k: mask[k] for k in ("static", "with_frame_0", "oracle") if k in mask},
+  )
   seg = b.get("segmentation_miou", {})
   add("segmentation_miou", "shapes where the mask puts them (mIoU)", {"real": seg.get("oracle")})
   add("mse_vs_copy_last", "one-step MSE / copy-last", {"copy-last": 1.0})
@@ -820,6 +829,8 @@ def markdown(summary):
       elif target == "mask_iou":
         m = b["mask_iou"]
         notes = f"static {_fmt(m['static'])}, oracle {_fmt(m['oracle'])}"
+        if "with_frame_0" in m:  # summaries written before it have no such baseline
+          notes += f", input frame as background {_fmt(m['with_frame_0'])}"
       elif target == "segmentation_miou":
         notes = f"real frames: {_fmt(b['segmentation_miou']['oracle'])}"
       elif target in ("mse_vs_copy_last", "rollout_vs_copy_last"):
