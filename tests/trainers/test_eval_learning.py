@@ -51,6 +51,18 @@ def test_conditioned_row_of_a_mask_conditioned_generator():
   assert learning.condition_frame(c) == 0
 
 
+@pytest.mark.parametrize(
+  "name", ["relive_conditional_wgan", "relive_segmentation_conditional", "radner_style"]
+)
+def test_conditioned_row_of_generators_with_a_photo_encoder(name):
+  """Their `encoder` reads the input photo: not a VAE's, so z comes from the prior."""
+  c = learning_check.check_config(name)
+  generator = workdir_lib.build_generator(c)
+  assert not learning.vae_encoder(generator)
+  row = learning.conditioned_row(generator, c, num_videos=4, batch_size=4)
+  assert row["cond_error"] > 0 and row["motion_real"] > 0
+
+
 def test_a_vae_generator_is_measured_from_its_code_of_the_real_clip():
   """SPADE as a VAE trains on its encoder's code of the real clip: the conditioned row
   generates from that code (the mean), not from the prior."""
@@ -64,6 +76,7 @@ def test_a_vae_generator_is_measured_from_its_code_of_the_real_clip():
     return encode(video, training=training)
 
   generator.encode = recording
+  assert learning.vae_encoder(generator)
   learning.conditioned_row(generator, c, num_videos=6, batch_size=4)
   assert seen and all(s[1:] == (c.data.num_frames, c.data.height, c.data.width, 3) for s in seen)
 
