@@ -8,6 +8,7 @@ from trainers import learning_check
 from trainers import workdir as workdir_lib
 from trainers.data import synthetic
 from trainers.eval import learning
+from zoo import base
 
 
 def test_motion_of_still_and_moving_clips():
@@ -59,6 +60,13 @@ def test_conditioned_row_of_generators_with_a_photo_encoder(name):
   c = learning_check.check_config(name)
   generator = workdir_lib.build_generator(c)
   assert not learning.vae_encoder(generator)
+  # Two-stream, they still get no mask IoU: it feeds frame 0, they read the middle frame.
+  if name.startswith("relive"):
+    with c.unlocked():
+      c.model.generator.args.two_stream = True
+    two_stream = workdir_lib.build_generator(c)
+    assert "mask" in base.contract(two_stream).streams
+    assert not learning_check.wants_mask_iou(two_stream, c)
   row = learning.conditioned_row(generator, c, num_videos=4, batch_size=4)
   assert row["cond_error"] > 0 and row["motion_real"] > 0
 
