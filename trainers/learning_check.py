@@ -176,7 +176,9 @@ CHECKS = {
     1800,
     _SMALL + (("model.generator.args.two_stream", True),),
   ),
-  "radner_style": Check("radner_style:smoke", 1500, 300, _SMALL),
+  # At the smoke widths (ch 2) training was unstable: frame 0's error rose from 0.24 to 0.82
+  # in 1500 steps. At ch 8 it fell 43% and was still falling; motion 1.9x (2026-12-02).
+  "radner_style": Check("radner_style:smoke", 3000, 600, _SMALL + _radner_widths(8)),
   "egan_spade_video": Check("egan_spade_video:smoke", 1500, 300, _SMALL),
   # The report's 1024 LSTM units (the smoke config's 32 cannot carry a 16x16 frame: 2.6x
   # copy-last's one-step error after 6000 steps, 1.25x with 1024, 2026-12-02).
