@@ -7,6 +7,7 @@ Element (a dict; B = the per-replica batch, T/H/W = data.num_frames/height/width
     "middle_frame"  float32 [B, H, W, 3]                          if in data.outputs
     "label"         int32   [B]                                   if in data.outputs
     "segmentation"  int32   [B, H, W]       class ids             if in data.outputs
+                                            (of middle_frame when that is in data.outputs)
     "fg_masks"      float32 [B, T, H, W, 1] synthetic source only if in data.outputs
     "background"    float32 [B, H, W, 3]    synthetic source only if in data.outputs
 
@@ -308,6 +309,9 @@ def _synthetic(data, batch_size, training, outputs, num_pipelines, pipeline_id, 
     num_shards=num_pipelines,
     shard_index=pipeline_id,
     motion=cfg.get("motion", "random"),
+    # The map goes with the frame the model is conditioned on, as the converter's segmenter
+    # maps the record's middle frame.
+    segmentation_frame=(data.num_frames - 1) // 2 if "middle_frame" in outputs else 0,
   )
   keep = ("video",) + outputs
 

@@ -22,8 +22,9 @@ Besides the video, a clip carries ground truth that real data lacks:
 
     fg_masks      [T, H, W, 1]  1 where any shape covers the pixel
     background    [H, W, 3]     the static background (equal to the video wherever fg is 0)
-    segmentation  [H, W]        class ids of the first frame: 0 background, 1 square,
-                                2 disc, 3 triangle (the topmost shape wins)
+    segmentation  [H, W]        class ids of one frame (the first unless asked otherwise:
+                                the conditioning frame): 0 background, 1 square, 2 disc,
+                                3 triangle (the topmost shape wins)
     label         []            number of shapes minus one
 
 Everything is TF ops; rendering is vectorised over a batch of clips. Every shape is
@@ -151,8 +152,9 @@ def _background(p, height, width):
   return tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0) / 255.0
 
 
-def render(params, num_frames, height, width):
-  """Draws a batch of clips from batched `clip_params`.
+def render(params, num_frames, height, width, segmentation_frame=0):
+  """Draws a batch of clips from batched `clip_params`; "segmentation" is of frame
+  `segmentation_frame`.
 
   Returns:
     A dict: "video" float32 [B, T, H, W, 3] in [-1, 1], "fg_masks" float32 [B, T, H, W, 1],
@@ -200,7 +202,7 @@ def render(params, num_frames, height, width):
     "video": video,
     "fg_masks": tf.cast(fg, tf.float32),
     "background": background,
-    "segmentation": tf.gather(kinds, top[:, 0], batch_dims=1),
+    "segmentation": tf.gather(kinds, top[:, segmentation_frame], batch_dims=1),
     "label": tf.cast(p["label"], tf.int32),
   }
 
@@ -219,6 +221,7 @@ def dataset(
   shard_index=0,
   drop_remainder=True,
   motion="random",
+  segmentation_frame=0,
 ):
   """A tf.data.Dataset of batches of synthetic clips (see `render` for the element).
 
@@ -234,7 +237,12 @@ def dataset(
     num_shards, shard_index: this input pipeline takes indices shard_index::num_shards.
     drop_remainder: passed to `batch`.
     motion: how the shapes move, one of MOTIONS (see the module docstring).
+    segmentation_frame: the frame "segmentation" maps (the one a model is conditioned on).
   """
+  if not 0 <= segmentation_frame < num_frames:
+    raise ValueError(
+      f"Expected segmentation_frame in [0, {num_frames}), received {segmentation_frame}."
+    )
   stream = seed if training else seed + EVAL_SEED_OFFSET
   if num_clips:
     indices = tf.data.Dataset.range(num_clips).shard(num_shards, shard_index)
@@ -248,7 +256,8 @@ def dataset(
   )
   batches = params.batch(batch_size, drop_remainder=drop_remainder)
   return batches.map(
-    lambda p: render(p, num_frames, height, width), num_parallel_calls=tf.data.AUTOTUNE
+    lambda p: render(p, num_frames, height, width, segmentation_frame),
+    num_parallel_calls=tf.data.AUTOTUNE,
   )
 
 

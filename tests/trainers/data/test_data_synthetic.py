@@ -75,6 +75,13 @@ def test_pipeline_source_outputs_and_train_eval_streams():
   assert train["background"].shape == (3, 16, 16, 3)
   assert train["label"].dtype == np.int32 and train["segmentation"].dtype == np.int32
   np.testing.assert_array_equal(train["middle_frame"], train["video"][:, 3])
+  # The map is of the frame handed out as the condition: the middle one here, as the
+  # (Re)live segmentation-conditioned model reads them; frame 0 without middle_frame.
+  np.testing.assert_array_equal(train["segmentation"] > 0, train["fg_masks"][:, 3, ..., 0] > 0)
+  cfg_first = data_config(num_frames=8, height=16, width=16, outputs=("fg_masks", "segmentation"))
+  (first,) = batches(pipeline.make_dataset(cfg_first, 3, True, seed=0), 1)
+  np.testing.assert_array_equal(first["segmentation"] > 0, first["fg_masks"][:, 0, ..., 0] > 0)
+  assert not np.array_equal(first["segmentation"], train["segmentation"])  # the shapes moved
   direct = synthetic.clips(0, range(3), 8, 16, 16)["video"]
   np.testing.assert_array_equal(np.rint((train["video"] + 1) * 127.5), direct)
   (again,) = batches(pipeline.make_dataset(cfg, 3, True, seed=0), 1)
