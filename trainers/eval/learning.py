@@ -72,7 +72,8 @@ def vae_encoder(generator):
   """Whether `generator` is trained as a VAE: `encode(video)` -> (mu, logvar) of real clips
   (SPADE with use_vae). An `encoder` alone is not one: image-conditioned generators encode
   their input photo with theirs."""
-  return callable(getattr(generator, "encode", None)) and generator.encoder is not None
+  encoder = getattr(generator, "encoder", None)
+  return callable(getattr(generator, "encode", None)) and encoder is not None
 
 
 def conditioned_row(generator, config, num_videos, batch_size):
