@@ -448,21 +448,19 @@ def run_check(
       row.update(prediction_row(generator, config, num_videos, batch_size))
     else:
       fake = sources_lib.GeneratorSource(f"step {step}", generator, config, seed=config.seed)
-      moved = []  # (motion, clips) of each batch the FD-R3D embeds
+      batches = fake.batches(num_videos, batch_size, spec)
+      moved = []  # (motion, clips) of each batch the FD-R3D embeds, unconditional models
 
-      def measured(batches, moved=moved):
+      def measured(batches):
         for clips in batches:
           moved.append((learning.motion(clips), len(clips)))
           yield clips
 
-      side = evaluate.embed_batches(
-        measured(fake.batches(num_videos, batch_size, spec)),
-        networks,
-        num_videos,
-        f"fake (step {step})",
-      )
+      if kind == "unconditional":  # conditioned rows measure motion in `conditioned_row`
+        batches = measured(batches)
+      side = evaluate.embed_batches(batches, networks, num_videos, f"fake (step {step})")
       row["fd_r3d"] = evaluate.compute_metrics(("fd_r3d",), real, side)["fd_r3d"]
-      if kind == "unconditional":
+      if moved:
         # Beside FD-R3D, which does not see motion at the smallest sizes (MOTION_VISIBLE).
         total = sum(m * n for m, n in moved) / sum(n for _, n in moved)
         row["motion_ratio"] = total / baselines["fd_r3d"]["motion_real"]

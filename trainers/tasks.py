@@ -268,6 +268,14 @@ def perceptual_loss(features, fake, real):
   )
 
 
+def vae_encoder(generator):
+  """Whether `generator` is trained as a VAE: `encode(video)` -> (mu, logvar) of real clips
+  (SPADE with use_vae). An `encoder` alone is not one: image-conditioned generators encode
+  their input photo with theirs."""
+  encoder = getattr(generator, "encoder", None)
+  return callable(getattr(generator, "encode", None)) and encoder is not None
+
+
 class SPADETask(GANTask):
   """SPADE's objective (Park et al. 2019; Egan 2019, Section 4.2.1) on top of GANTask.
 
@@ -299,7 +307,7 @@ class SPADETask(GANTask):
         self.vgg_weight,
         path,
       )
-    self.vae = getattr(self.generator, "encoder", None) is not None
+    self.vae = vae_encoder(self.generator)
 
   def generate(self, batch, seed, training):
     if not self.vae:

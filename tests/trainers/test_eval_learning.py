@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from trainers import learning_check
+from trainers import tasks
 from trainers import workdir as workdir_lib
 from trainers.data import synthetic
 from trainers.eval import learning
@@ -59,7 +60,7 @@ def test_conditioned_row_of_generators_with_a_photo_encoder(name):
   """Their `encoder` reads the input photo: not a VAE's, so z comes from the prior."""
   c = learning_check.check_config(name)
   generator = workdir_lib.build_generator(c)
-  assert not learning.vae_encoder(generator)
+  assert not tasks.vae_encoder(generator)
   # Two-stream, they still get no mask IoU: it feeds frame 0, they read the middle frame.
   if name.startswith("relive"):
     with c.unlocked():
@@ -84,7 +85,7 @@ def test_a_vae_generator_is_measured_from_its_code_of_the_real_clip():
     return encode(video, training=training)
 
   generator.encode = recording
-  assert learning.vae_encoder(generator)
+  assert tasks.vae_encoder(generator)
   learning.conditioned_row(generator, c, num_videos=6, batch_size=4)
   assert seen and all(s[1:] == (c.data.num_frames, c.data.height, c.data.width, 3) for s in seen)
 

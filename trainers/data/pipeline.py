@@ -296,6 +296,7 @@ def make_dataset(data_config, batch_size, training, input_context=None, seed=0):
 
 def _synthetic(data, batch_size, training, outputs, num_pipelines, pipeline_id, seed):
   cfg = data.get("synthetic", {})
+  middle = (data.num_frames - 1) // 2
   ds = synthetic.dataset(
     data.num_frames,
     data.height,
@@ -311,7 +312,7 @@ def _synthetic(data, batch_size, training, outputs, num_pipelines, pipeline_id, 
     motion=cfg.get("motion", "random"),
     # The map goes with the frame the model is conditioned on, as the converter's segmenter
     # maps the record's middle frame.
-    segmentation_frame=(data.num_frames - 1) // 2 if "middle_frame" in outputs else 0,
+    segmentation_frame=middle if "middle_frame" in outputs else 0,
   )
   keep = ("video",) + outputs
 
@@ -320,7 +321,7 @@ def _synthetic(data, batch_size, training, outputs, num_pipelines, pipeline_id, 
     if "first_frame" in outputs:
       out["first_frame"] = clip["video"][:, 0]
     if "middle_frame" in outputs:
-      out["middle_frame"] = clip["video"][:, (data.num_frames - 1) // 2]
+      out["middle_frame"] = clip["video"][:, middle]
     return out
 
   return ds.map(select)

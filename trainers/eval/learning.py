@@ -68,14 +68,6 @@ def motion(clips):
   return float(np.abs(np.diff(clips, axis=1)).mean())
 
 
-def vae_encoder(generator):
-  """Whether `generator` is trained as a VAE: `encode(video)` -> (mu, logvar) of real clips
-  (SPADE with use_vae). An `encoder` alone is not one: image-conditioned generators encode
-  their input photo with theirs."""
-  encoder = getattr(generator, "encoder", None)
-  return callable(getattr(generator, "encode", None)) and encoder is not None
-
-
 def conditioned_row(generator, config, num_videos, batch_size):
   """Conditioned-frame error and motion of a conditioned generator on the eval clips.
 
@@ -98,7 +90,7 @@ def conditioned_row(generator, config, num_videos, batch_size):
   t = config.data.num_frames
   sample = tf.function(lambda x: generator(x, training=False), reduce_retracing=True)
   encode = None
-  if vae_encoder(generator):
+  if tasks.vae_encoder(generator):
     encode = tf.function(lambda v: generator.encode(v, training=False), reduce_retracing=True)
   error = moved = moved_real = miou = miou_real = 0.0
   done = 0
