@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import trainer_helpers
 from trainers import workdir as workdir_lib
@@ -85,3 +86,33 @@ def test_with_motion_by_appearance_the_oracle_reading_frame_0_is_exact():
   joined = result["with_frame_0"]["per_frame"]
   assert joined[0] == 1.0 and result["with_frame_0"]["mean"] > 0.5
   assert all(s <= j <= 1.0 for s, j in zip(static, joined, strict=True))
+
+
+class _InputHeldStill:
+  """An image-to-video generator that repeats its input frame, with an empty mask."""
+
+  condition, latent_dim, streams = "image", 0, ("mask",)
+
+  def __init__(self, video_shape):
+    self.video_shape = video_shape
+
+  def __call__(self, image, training=False, return_streams=False):
+    t = self.video_shape[0]
+    video = tf.repeat(image[:, None], t, axis=1)
+    assert return_streams
+    return {"video": video, "mask": tf.zeros_like(video[..., :1])}
+
+
+def test_shapes_of_a_clip_that_holds_its_input_still_score_the_static_baseline():
+  """The shapes the clip shows are scored apart from the mask: a generator repeating frame 0
+  shows frame 0's shapes, which is exactly the static baseline on the same clips."""
+  from configs import quickstart
+
+  data = quickstart.get_config().data
+  generator = _InputHeldStill((data.num_frames, data.height, data.width, 3))
+  result = mask_iou.evaluate_mask_iou(generator, data, num_clips=16, batch_size=8, seed=2)
+  static = mask_iou.mask_baselines(data, num_clips=16, seed=2)["static"]
+  np.testing.assert_allclose(result["video_shapes"]["per_frame"], static["per_frame"])
+  assert result["video_shapes"]["per_frame"][0] == 1.0 and result["video_shapes"]["mean"] < 0.6
+  # The empty mask marks nothing: IoU 0 wherever a shape is.
+  assert result["mean"] < 0.1
