@@ -179,8 +179,8 @@ CHECKS = {
     _SMALL + (("model.generator.args.two_stream", True),),
   ),
   # At the smoke widths (ch 2) training was unstable: frame 0's error rose from 0.24 to 0.82
-  # in 1500 steps. At ch 8 it fell 43% and was still falling; motion 1.9x (2026-12-02).
-  "radner_style": Check("radner_style:smoke", 3000, 600, _SMALL + _radner_widths(8)),
+  # in 1500 steps. At ch 8 it fell 43% by step 1500, 47% by 3000, 54% by 4200 (2026-12-02).
+  "radner_style": Check("radner_style:smoke", 4200, 600, _SMALL + _radner_widths(8)),
   # The smoke generator (nf 4) flickered from step 1200 (motion 1.2x -> 5.0x the real clips')
   # and its error fell 46%; at nf 8: -63% (0.562 -> 0.205), motion 1.72x (2026-12-02).
   "egan_spade_video": Check(
