@@ -12,13 +12,21 @@ What is counted (forward pass of one layer call, FLOPs = 2 x multiply-adds):
   SeparableConv1D/2D  the depthwise part plus 2 * C_in * depth_multiplier * C_out * output
                       positions for the pointwise part
   Dense               2 * in_features * units * (product of the leading dims)
+  ModulatedConv2D     as Conv2D (its style's Dense is counted as a Dense; the demodulation
+                      is O(parameters))
+  ConvGRUCell         2 * k^2 * (C_in + filters) * 3 * filters * positions (the gate and the
+                      candidate convolutions); inside `conv_gru.unroll`'s loop, which runs
+                      the cell once per frame, it is counted once per frame
+  LSTM                2 * (in_features + units) * 4 * units * batch * frames
+  ConvLSTM2D          2 * k^2 * (C_in + filters) * 4 * filters * positions * frames
 "positions" include the batch. Biases, batch norm, activations, reshapes, the two-stream
 composition, losses and optimizer updates are elementwise (O(activations) or O(parameters),
 under 1% of a VGAN step) and are not counted. Convolutions a model computes from a layer's
 weights without calling it (`zoo.vgan.blocks.heads_on_one_input`, which is wrapped while
 tracing) are counted as calls of that layer. Layers with their own
-rank >= 2 trainable weights that are none of the above (a custom modulated conv, an
-embedding) are listed in `uncounted` rather than silently dropped.
+rank >= 2 trainable weights that are none of the above (an embedding) are listed in
+`uncounted` rather than silently dropped; the learned inputs of `LEARNED_INPUTS` (Radner's
+4x4 constant) are read, not multiplied, and cost nothing.
 
 Shapes come from tracing the network in a `tf.function` (`get_concrete_function`): every
 counted layer's `call` is wrapped while tracing to record its input and output shapes, and
@@ -60,6 +68,8 @@ import keras
 import tensorflow as tf
 
 from trainers import tasks
+from zoo.layers import conv_gru
+from zoo.layers import modulated
 from zoo.vgan import blocks as vgan_blocks
 
 CONVENTIONS = ("exact", "simple")
@@ -72,7 +82,17 @@ _CONV_TRANSPOSE = (
 )
 _DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
 _SEPARABLE = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
-COUNTED = _CONV + _CONV_TRANSPOSE + _DEPTHWISE + _SEPARABLE + (keras.layers.Dense,)
+_RECURRENT = (keras.layers.LSTM, keras.layers.ConvLSTM2D)  # counted over their whole sequence
+COUNTED = (
+  _CONV
+  + _CONV_TRANSPOSE
+  + _DEPTHWISE
+  + _SEPARABLE
+  + _RECURRENT
+  + (keras.layers.Dense, modulated.ModulatedConv2D, conv_gru.ConvGRUCell)
+)
+# (layer class name, weight name) of weights a network reads as an input, multiplying nothing.
+LEARNED_INPUTS = {("StyleGenerator", "constant")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +137,21 @@ def layer_flops(layer, input_shape, output_shape):
   if isinstance(layer, keras.layers.Dense):
     leading = math.prod(int(s) for s in input_shape[:-1])
     return 2 * leading * int(input_shape[-1]) * int(layer.units)
+  if isinstance(layer, modulated.ModulatedConv2D):
+    out_positions, c_out = _spatial(output_shape, "channels_last")
+    return 2 * layer.kernel_size**2 * int(input_shape[-1]) * c_out * out_positions
+  if isinstance(layer, conv_gru.ConvGRUCell):  # one step [B, H, W, C] or a sequence [B, T, ...]
+    positions, f = _spatial(output_shape, "channels_last")
+    return 2 * layer.kernel_size**2 * (int(input_shape[-1]) + f) * 3 * f * positions
+  if isinstance(layer, keras.layers.LSTM):  # [B, T, in] -> the sequence or its last step
+    steps = math.prod(int(s) for s in input_shape[:-1])
+    return 2 * (int(input_shape[-1]) + layer.units) * 4 * layer.units * steps
+  if isinstance(layer, keras.layers.ConvLSTM2D):  # [B, T, H, W, C], "same" padding, stride 1
+    if layer.data_format != "channels_last" or layer.padding != "same" or max(layer.strides) != 1:
+      raise ValueError(f"Expected a channels_last, 'same', stride-1 ConvLSTM2D: {layer.name}.")
+    positions = math.prod(int(s) for s in input_shape[:-1])
+    kernel = math.prod(layer.kernel_size)
+    return 2 * kernel * (int(input_shape[-1]) + layer.filters) * 4 * layer.filters * positions
   fmt = layer.data_format
   kernel = math.prod(layer.kernel_size)
   in_positions, c_in = _spatial(input_shape, fmt)
@@ -144,7 +179,9 @@ def _has_own_kernel(layer, counted_weights):
   """Whether `layer` itself (not a sub-layer) owns a trainable weight of rank >= 2 that no
   counted layer holds (a wrapper such as SpectralNormalization tracks its layer's kernel,
   which the wrapped, counted layer multiplies)."""
-  own = layer._trainable_variables
+  own = [
+    v for v in layer._trainable_variables if (type(layer).__name__, v.name) not in LEARNED_INPUTS
+  ]
   return any(len(v.shape) >= 2 and id(v) not in counted_weights for v in own)
 
 
@@ -198,16 +235,31 @@ def trace_costs(fn, *args, models):
     {paths[id(l)] for l in layers if id(l) not in counted and _has_own_kernel(l, counted_weights)}
   )
   calls = []
+  in_unroll = []  # the cell calls inside `conv_gru.unroll`'s loop are counted by the unroll
 
   def wrap(layer):
     original = layer.call
 
     def call(inputs, *a, **k):
       outputs = original(inputs, *a, **k)
-      calls.append((layer, inputs, outputs))
+      if not in_unroll:
+        # A recurrent layer returning its states gives [output, *states].
+        calls.append((layer, inputs, outputs[0] if isinstance(outputs, list | tuple) else outputs))
       return outputs
 
     object.__setattr__(layer, "call", call)  # bypass Keras attribute tracking
+
+  plain_unroll = conv_gru.unroll
+
+  def unroll(cell, inputs, initial_state):  # the loop runs the cell once per frame
+    in_unroll.append(True)
+    try:
+      outputs = plain_unroll(cell, inputs, initial_state)
+    finally:
+      in_unroll.pop()
+    if id(cell) in counted:
+      calls.append((cell, inputs, outputs))
+    return outputs
 
   fused_heads = vgan_blocks.heads_on_one_input
 
@@ -221,9 +273,11 @@ def trace_costs(fn, *args, models):
   for layer in counted.values():
     wrap(layer)
   vgan_blocks.heads_on_one_input = heads_on_one_input
+  conv_gru.unroll = unroll
   try:
     concrete = tf.function(fn).get_concrete_function(*args)
   finally:
+    conv_gru.unroll = plain_unroll
     vgan_blocks.heads_on_one_input = fused_heads
     for layer in counted.values():
       object.__delattr__(layer, "call")

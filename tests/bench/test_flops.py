@@ -229,9 +229,95 @@ def test_prediction_step_is_the_teacher_forced_pass_and_its_weight_gradients():
 
 
 def test_steps_the_counter_does_not_model_are_not_counted():
-  lstm, batch = _smoke_task(relive_lstm)
-  with pytest.raises(flops.NotCounted, match="lstm_cell"):
-    flops.check_counted(flops.step_flops(lstm, batch))
+  _, batch = _smoke_task(relive_lstm)
   spade = tasks.make_task(egan_spade_video.get_config("smoke"))  # refused before any tracing
   with pytest.raises(flops.NotCounted, match="SPADETask"):
     flops.step_flops(spade, batch)
+
+
+def test_lstm_counts_its_gates_at_every_frame():
+  # [2, 5, 6] -> 4 units: per frame and clip, 2 x (6 inputs + 4 recurrent) x 4 gates x 4.
+  total, cost = _single(keras.layers.LSTM(4, return_sequences=True), (2, 5, 6))
+  assert cost.output_shape == (2, 5, 4)
+  assert total == 2 * (6 + 4) * 4 * 4 * (2 * 5) == 3200
+  # Only the last output, or the states too: the same work.
+  assert _single(keras.layers.LSTM(4), (2, 5, 6))[0] == 3200
+  assert _single(keras.layers.LSTM(4, return_state=True, unroll=True), (2, 5, 6))[0] == 3200
+
+
+def test_conv_lstm_counts_both_convolutions_at_every_frame():
+  # [1, 3, 5, 5, 2] -> 4 filters, 3x3 same: per position 2 x 9 x (2 + 4) x 4 gates x 4.
+  layer = keras.layers.ConvLSTM2D(4, 3, padding="same", return_sequences=True)
+  total, cost = _single(layer, (1, 3, 5, 5, 2))
+  assert cost.output_shape == (1, 3, 5, 5, 4)
+  assert total == 2 * 9 * (2 + 4) * 4 * 4 * (3 * 5 * 5) == 129600
+
+
+def test_modulated_conv_counts_as_its_convolution_plus_the_style_map():
+  from zoo.layers import modulated
+
+  conv = modulated.ModulatedConv2D(5, 3, name="mod")
+  conv(tf.zeros((2, 6, 6, 4)), tf.zeros((2, 7)))  # built, as the networks a step counts are
+  costs, uncounted = flops.trace_costs(
+    lambda x, w: conv(x, w), tf.TensorSpec((2, 6, 6, 4)), tf.TensorSpec((2, 7)), models=[conv]
+  )
+  assert uncounted == []
+  by_kind = {c.kind: c.flops for c in costs}
+  assert by_kind == {
+    "ModulatedConv2D": 2 * 9 * 4 * 5 * (2 * 6 * 6),  # 25920
+    "Dense": 2 * 2 * 7 * 4,  # the style -> one scale per input channel
+  }
+
+
+def test_conv_gru_unrolled_over_frames_counts_every_frame_once():
+  from zoo.layers import conv_gru
+
+  cell = conv_gru.ConvGRUCell(3, name="gru")
+  cell(tf.zeros((2, 4, 4, 2)), tf.zeros((2, 4, 4, 3)))  # built, as in a counted step
+  per_step = 2 * 9 * (2 + 3) * 3 * 3 * (2 * 4 * 4)  # gates (2f) and candidate (f)
+
+  def run(x, h):
+    return conv_gru.unroll(cell, x, h)
+
+  costs, uncounted = flops.trace_costs(
+    run, tf.TensorSpec((2, 7, 4, 4, 2)), tf.TensorSpec((2, 4, 4, 3)), models=[cell]
+  )
+  assert uncounted == [] and [c.kind for c in costs] == ["ConvGRUCell"]
+  assert costs[0].flops == 7 * per_step == 181440
+  # Called on its own, one step is one step.
+  costs, _ = flops.trace_costs(
+    lambda x, h: cell(x, h), tf.TensorSpec((2, 4, 4, 2)), tf.TensorSpec((2, 4, 4, 3)), models=[cell]
+  )
+  assert [c.flops for c in costs] == [per_step]
+
+
+def _pipeline_task(name):
+  """A smoke config's task, built on one batch of its synthetic pipeline, and that batch's
+  spec at batch 2."""
+  from trainers import config_files
+  from trainers.data import pipeline
+
+  c = config_files.load(name)
+  with c.data.unlocked():
+    c.data.outputs = tasks.data_outputs(c)
+  task = tasks.make_task(c)
+  batch = next(iter(pipeline.make_dataset(c.data, 2, training=False)))
+  task.build(batch)
+  return task, tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), batch)
+
+
+@pytest.mark.parametrize(
+  "name, kinds",
+  [
+    ("relive_lstm:smoke", {"LSTM": 1}),
+    ("relive_convlstm:smoke", {"ConvLSTM2D": 1}),
+    ("radner_style:smoke", {"ConvGRUCell": 2, "ModulatedConv2D": 5}),  # 2 levels: 2 + 2 + toRGB
+    ("dvdgan_s:smoke", {"ConvGRUCell": 2}),  # one per level
+  ],
+)
+def test_recurrent_and_style_generators_are_counted(name, kinds):
+  task, batch = _pipeline_task(name)
+  result = flops.check_counted(flops.step_flops(task, batch))
+  seen = [layer["kind"] for layer in result["layers"]["generator"]]
+  assert {k: seen.count(k) for k in kinds} == kinds
+  assert result["total"] > result["forward"]["generator"] > 0
