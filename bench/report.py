@@ -19,7 +19,7 @@ def step_table(rows, peak_fp32):
   """bench/train_step.py's rows as a fixed-width table; ratios over `peak_fp32` GFLOP/s."""
   header = (
     f"{'model':<28} {'batch':>5} {'xla':>3} {'s/step':>8} {'clips/s':>8} {'GFLOP':>8} "
-    f"{'GFLOP/s':>8} {'/fp32mm':>7} {'build s':>7} {'1st call':>8} {'peak RSS':>8} "
+    f"{'GFLOP/s':>8} {'/fp32mm':>7} {'build s':>7} {'1st call':>8} {'setup s':>7} {'peak RSS':>8} "
     f"{'step MiB':>8} {'TF alloc':>8}"
   )
   lines = [header, "-" * len(header)]
@@ -36,7 +36,8 @@ def step_table(rows, peak_fp32):
       head + f"{r['s_per_step']:8.3f} {r['clips_per_s']:8.2f} "
       f"{cell(r['step_gflop'], '.4g', 8)} {cell(gflops, '.4g', 8)} "
       f"{cell(None if gflops is None else gflops / peak_fp32, '.1%', 7)} "
-      f"{r['build_s']:7.1f} {r['first_call_s']:8.1f} {r['peak_rss_mib']:8.0f} "
+      f"{r['build_s']:7.1f} {r['first_call_s']:8.1f} {cell(r.get('setup_s'), '.1f', 7)} "
+      f"{r['peak_rss_mib']:8.0f} "
       f"{r['step_mib']:8.0f} {cell(alloc, '.1f', 8)}"
     )
   return "\n".join(lines)
@@ -101,12 +102,12 @@ def train_table(rows):
   """Markdown rows of the training steps, with the bf16 speed-up per (model, batch)."""
   lines = md_head(
     "model | clip | batch | precision | s/step | clips/s | GFLOP/step | GFLOP/s | / fp32 matmul "
-    "| bf16 speed-up | 1st call s | peak RSS MiB | step MiB | TF alloc peak MiB"
+    "| bf16 speed-up | 1st call s | setup s | peak RSS MiB | step MiB | TF alloc peak MiB"
   )
   for (model, batch, precision), r in rows.items():
     if "error" in r:
       what = "stopped" if r.get("over_budget") else "failed"
-      lines.append(md_row(model, "", batch, precision, f"{what}: {first_line(r['error'])}", n=14))
+      lines.append(md_row(model, "", batch, precision, f"{what}: {first_line(r['error'])}", n=15))
       continue
     fp32 = rows.get((model, batch, "float32"), {})
     speedup = ""
@@ -117,7 +118,8 @@ def train_table(rows):
       f"| {model} | {'x'.join(str(x) for x in r['clip'])} | {batch} | {precision} | "
       f"{r['s_per_step']:.3g} | {r['clips_per_s']:.3g} | {cell(r['step_gflop'], '.4g')} | "
       f"{cell(r.get('gflops'), '.4g')} | {cell(r.get('ratio_fp32_matmul'), '.0%')} | "
-      f"{speedup} | {r['first_call_s']:.1f} | {r['peak_rss_mib']:.0f} | "
+      f"{speedup} | {r['first_call_s']:.1f} | {cell(r.get('setup_s'), '.1f')} | "
+      f"{r['peak_rss_mib']:.0f} | "
       f"{r['step_mib']:.0f} | {cell(alloc, '.1f')} |"
     )
   return lines

@@ -307,7 +307,8 @@ def main(argv):
   lines += ["## Training steps", "", *report.train_table(rows), "", *report.train_notes(rows)]
   lines += [
     "- 1st call: tracing, graph building (measuring convolution forms when this machine's "
-    "cache lacks them) and the first step, timed apart from the steps; step MiB: peak RSS "
+    "cache lacks them) and the first step, timed apart from the steps; setup: the first call "
+    "less one median step (tracing and building alone); step MiB: peak RSS "
     "minus the RSS after importing TensorFlow, Keras and the zoo; TF alloc peak: "
     "TensorFlow's CPU allocator during the calls (the tensors alone).",
     "",

@@ -21,7 +21,8 @@ included, as the config sets them), clips/s (generated) and input clips/s (the l
 weights: never a guess), the achieved GFLOP/s and its ratio to an fp32 4096^2 matmul measured
 in the same run (before and after the rows; the better one counts); the first call (tracing,
 graph building, measuring convolution forms if this machine's forms cache lacks them, and the
-first execution), timed apart from the steps, next to the trainer's build time; memory: the
+first execution), timed apart from the steps, and that call less one step ("setup": tracing
+and building alone), next to the trainer's build time; memory: the
 row's peak RSS, the step's own share of it (peak RSS minus the RSS after importing
 TensorFlow, Keras and the zoo) and the peak of TensorFlow's CPU allocator during the calls
 (the tensors alone; "n/a" where TensorFlow does not report it).
@@ -157,6 +158,9 @@ def run_one(config, batch_size, jit, precision, steps, warmup, progress=""):
     warmup_s=warm,
     call_s=timing["times"],
     s_per_step=per_step["median"],
+    # What the first call costs beyond a step: tracing, graph building (and measuring
+    # convolution forms when the cache lacks them), the cost the first-call goal is about.
+    setup_s=record["first_call_s"] - per_step["median"] * n,
     best_s_per_step=per_step["best"],
     clips_per_s=batch_size / per_step["median"],
     input_clips_per_s=batch_size * record["d_steps"] / per_step["median"],
@@ -294,7 +298,8 @@ def main(argv):
   allocator = not done or any(r.get("allocator_mib") for r in done)
   print(
     f"load average: start {machine['load_average']}, end {machine['load_average_end']}. "
-    "1st call: tracing + graph building + first step (build s: the trainer, apart). "
+    "1st call: tracing + graph building + first step (build s: the trainer, apart; setup s: "
+    "the 1st call less one step). "
     "Memory in MiB: peak RSS of the row's process"
     + ("" if FLAGS.isolate else " (one process: cumulative over rows)")
     + "; step MiB = peak RSS - RSS after importing TF, Keras and the zoo; TF alloc = peak of "

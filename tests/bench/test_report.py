@@ -18,6 +18,7 @@ def _row(model, batch=8, s=2.0, gflop=400.0, clip=(32, 64, 64), d_steps=1, **ext
     "gflops": None if gflop is None else gflop / s,
     "build_s": 3.0,
     "first_call_s": 12.5,
+    "setup_s": 10.5,
     "peak_rss_mib": 2000.0,
     "step_mib": 1300.0,
     "allocator_mib": {"after_build": 300.0, "peak_during_calls": 512.25},
@@ -53,6 +54,7 @@ def test_step_table_prints_na_and_stopped_rows():
     "100.0%",
   ]
   assert lines[2].endswith("512.2")
+  assert lines[2].split()[9:11] == ["12.5", "10.5"]  # the first call, then less one step
   radner = lines[3].split()
   assert radner[5:8] == ["n/a", "n/a", "n/a"] and radner[-1] == "n/a"
   assert "STOPPED: first call over 900 s" in lines[4]
