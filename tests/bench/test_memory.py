@@ -49,3 +49,27 @@ def test_d_step_keeps_two_passes_of_d_outputs_and_clips(trainer):
   assert acts["d_step"]["x3"] == 4 * 2 * batch * (3 * d_outputs + clip)
   assert acts["g_step"]["x1"] == 4 * batch * (g_outputs + d_outputs + clip)
   assert acts["d_step"]["gradients"] == memory.variable_bytes(trainer.d_vars)
+
+
+def test_a_step_the_counter_does_not_model_keeps_its_measured_figures(tmp_path):
+  """SPADE's step has no analytic activations: the measured RSS and allocator figures are
+  reported and the floor says n/a, instead of the script ending in a traceback. Run as the
+  command (its module defines flags on import)."""
+  import json
+  import os
+  import subprocess
+  import sys
+
+  out = tmp_path / "memory.json"
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  done = subprocess.run(
+    [sys.executable, "-m", "bench.memory", "--config=egan_spade_video:smoke", "--batch_size=1",
+     "--steps=0", f"--out={out}"],
+    cwd=root, capture_output=True, text=True, timeout=600,
+  )  # fmt: skip
+  assert done.returncode == 0, done.stderr[-2000:]
+  record = json.loads(out.read_text())
+  assert record["rss_mib"]["peak"] >= record["rss_mib"]["import"] > 0
+  assert record["activations"] is None and record["floor"] == {}
+  assert record["floor_note"].startswith("n/a: ") and "SPADETask" in record["floor_note"]
+  assert "4.-5. activations and the analytic floor: n/a" in done.stdout
