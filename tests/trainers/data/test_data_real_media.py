@@ -146,7 +146,20 @@ def test_long_video_is_written_while_it_is_decoded(tmp_path):
 
 def test_damaged_video_drops_damaged_clips_and_counts_errors(tmp_path):
   """Flipped bytes in the middle: the decoder's errors are counted, the clips holding frames
-  it concealed are dropped, and every clip written matches the undamaged file."""
+  it concealed are dropped, and every clip written matches the undamaged file.
+
+  FFmpeg meets the same flipped bytes in one of two ways: it conceals them and logs errors
+  ("decode_errors"), or it stops part-way ("error", the clips held back are dropped as
+  damaged). Which one, and for which of these files, has varied between runs of the whole
+  suite (a file logging 2 errors alone decoded without one; another stopped with a different
+  message), so both count as detected; at least one file must take the logged path."""
+  import glob
+  import hashlib
+
+  import tensorflow as tf
+
+  from trainers.data import format as record_format
+
   rng = np.random.default_rng(0)
   frames = rng.integers(0, 256, (4, 24, 32, 3), np.uint8)
   frames = np.concatenate([np.roll(frames, i, axis=2) for i in range(0, 240, 4)])[:60]
@@ -154,7 +167,7 @@ def test_damaged_video_drops_damaged_clips_and_counts_errors(tmp_path):
   _write(good, frames, crf="30", gop=20)
   clean = np.stack(list(video_io.iter_video(good)))
   data = open(good, "rb").read()
-  written = counted = 0
+  written, outcomes = 0, {}
   for k in range(12):
     damaged = bytearray(data)
     pos = np.random.default_rng(k).integers(len(data) // 4, 3 * len(data) // 4)
@@ -166,23 +179,23 @@ def test_damaged_video_drops_damaged_clips_and_counts_errors(tmp_path):
     _, manifest = _run(input=str(path), output=out, clip_length=8, num_shards=1, format="png")
     entries = manifest["sources"] + manifest["skipped"]
     assert len(entries) == 1
-    if entries[0].get("decode_errors"):
-      counted += 1
-      assert entries[0]["damaged_frames"] > 0 and entries[0]["dropped_damaged"] > 0
-    import glob
-
-    import tensorflow as tf
-
-    from trainers.data import format as record_format
-
+    entry = entries[0]
+    if entry.get("decode_errors"):
+      outcomes[k] = "logged"
+      assert entry["damaged_frames"] > 0 and entry["dropped_damaged"] > 0
+    elif entry.get("error"):
+      outcomes[k] = "stopped"
+      assert entry["dropped_damaged"] > 0 or entry["num_clips"] == 0
     for shard in glob.glob(out + "-*"):
       for r in tf.data.TFRecordDataset(shard):
         example = record_format.decode_example(r)
         start = int(example["start_frame"])
-        if entries[0].get("decode_errors"):
+        if k in outcomes:
           np.testing.assert_allclose(example["frames"].numpy(), clean[start : start + 8], atol=8)
         written += 1
-  assert counted >= 2 and written > 0  # some flips decode without an error: undetectable
+  # Some flips decode without an error: undetectable.
+  why = f"outcomes {outcomes}, good.mp4 md5 {hashlib.md5(data).hexdigest()}"
+  assert len(outcomes) >= 2 and "logged" in outcomes.values() and written > 0, why
 
 
 def test_user_mistakes_are_one_line(tmp_path):
