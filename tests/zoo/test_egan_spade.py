@@ -86,6 +86,50 @@ def test_patch_discriminator_scales_and_features():
     d0(clip)
 
 
+def _concatenated_first_conv(d, video, mask):
+  """The first layer as the text describes it: a convolution over the frames with the
+  one-hot mask concatenated on channels (3D: tiled over time), after the scale's pooling."""
+  seg = spade_layers.one_hot_mask(mask, d.num_classes)
+  seg = tf.tile(seg[:, tf.newaxis], [1, video.shape[1], 1, 1, 1])
+  x = tf.concat([video, seg], -1)
+  x = tf.reshape(x, [-1, *x.shape[2:]]) if d.rank == 2 else x
+  for pool in d.pools:
+    x = pool(x)
+  return d.convs[0](x)
+
+
+@pytest.mark.parametrize("rank", [2, 3])
+@pytest.mark.parametrize("scale", [0, 1])
+def test_patch_discriminator_first_layer_equals_the_concatenated_convolution(rank, scale):
+  # The discriminator convolves the frames and the mask apart (the mask once per clip): the
+  # values and gradients must be those of one convolution over frames + tiled one-hot mask.
+  keras.utils.set_random_seed(1)
+  d = registry.build(
+    f"egan_spade_discriminator_{rank}d",
+    video_shape=(5, 12, 12, 3),
+    num_classes=6,
+    widths=(8, 8, 8),
+    scale=scale,
+  )
+  d.build(None)
+  video = tf.random.uniform([2, 5, 12, 12, 3], -1, 1, seed=2)
+  mask = tf.random.uniform([2, 12, 12], 0, 6, tf.int32, seed=3)
+  kernel = d.convs[0].conv.kernel
+  results = []
+  for fn in (
+    lambda v: d._first_conv(v, spade_layers.one_hot_mask(mask, 6)),
+    lambda v: _concatenated_first_conv(d, v, mask),
+  ):
+    with tf.GradientTape() as tape:
+      tape.watch(video)
+      out = fn(video)
+      loss = tf.reduce_sum(out * tf.cos(out))
+    results.append((out, *tape.gradient(loss, [video, kernel])))
+  for got, want in zip(*results, strict=True):
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
+  assert float(tf.reduce_max(tf.abs(results[0][2]))) > 0
+
+
 def test_inflated_spade_repeats_the_image_on_every_frame():
   keras.utils.set_random_seed(0)
   g2 = registry.build("egan_spade_generator_2d", use_vae=True, **TINY)

@@ -259,19 +259,54 @@ class PatchDiscriminator(base.SymbolicBuild, keras.Model):
         "Expected the segmentation mask as `condition` (objective.condition "
         "'segmentation'), received None."
       )
-    seg = spade_layers.one_hot_mask(condition, self.num_classes)
-    frames = tf.shape(video)[1]
-    seg = tf.tile(seg[:, tf.newaxis], [1, frames, 1, 1, 1])
-    x = contract.fold_frames(tf.concat([tf.cast(video, seg.dtype), seg], axis=-1), self.rank)
-    for pool in self.pools:
-      x = pool(x)
-    features = []
-    for i, conv in enumerate(self.convs):
-      x = conv(x, training=training)
-      x = _lrelu(x if i == 0 else spade_layers.instance_norm(x))
+    x = self._first_conv(video, spade_layers.one_hot_mask(condition, self.num_classes))
+    features = [_lrelu(x)]
+    for conv in self.convs[1:]:
+      x = _lrelu(spade_layers.instance_norm(conv(features[-1], training=training)))
       features.append(x)
+    x = features[-1]
     logits = tf.reshape(self.final(x, training=training), [tf.shape(video)[0], -1])
     return (logits, features) if return_features else logits
+
+  def _first_conv(self, video, seg):
+    """`convs[0]` over the frames with the one-hot mask `seg` [B, H, W, L] concatenated on
+    channels (3D: tiled over time), computed as a convolution of the frames plus one of the
+    mask. The mask is the same in every frame, and so are its time padding and its pooling
+    (padding left out of the mean), so its part of every output frame is one 2D convolution
+    with the kernel summed over time: the tiled [B, T, H, W, L] input (97.5 MiB per 8x128x128
+    clip at 183 classes), its padded copies and their gradients are never made.
+    """
+    layer = self.convs[0]
+    conv = layer.conv  # no spectral norm on the first layer: the kernel is the variable
+    frames = video.shape[-1]
+    if not conv.built:
+      conv.build((None,) * (self.rank + 1) + (frames + seg.shape[-1],))
+      layer.built = True
+    dtype = conv.compute_dtype
+    x = contract.fold_frames(tf.cast(video, dtype), self.rank)
+    seg = tf.cast(seg, dtype)
+    for pool in self.pools:
+      x = pool(x)
+      seg = tf.nn.avg_pool2d(seg, 3, 2, "SAME")
+    kernel = tf.cast(conv.kernel, dtype)
+    k_frames, k_seg = kernel[..., :frames, :], kernel[..., frames:, :]
+    strides = layer.strides[-2:]
+    if self.rank == 3:
+      pads = [
+        resblocks.same_padding(int(size), k, s)
+        for size, k, s in zip(x.shape[1:4], layer.kernel_size, layer.strides, strict=True)
+      ]
+      x = resblocks.pad_time(x, *pads[0], layer.temporal_padding)
+      x = tf.pad(x, [[0, 0], [0, 0], list(pads[1]), list(pads[2]), [0, 0]])
+      out = tf.nn.conv3d(x, k_frames, (1, *layer.strides, 1), "VALID")
+      seg = tf.pad(seg, [[0, 0], list(pads[1]), list(pads[2]), [0, 0]])
+      mask_part = tf.nn.conv2d(seg, tf.reduce_sum(k_seg, 0), strides, "VALID")
+      out += mask_part[:, tf.newaxis]
+    else:
+      out = tf.nn.conv2d(x, k_frames, strides, "SAME")
+      mask_part = tf.nn.conv2d(seg, k_seg, strides, "SAME")
+      out += tf.repeat(mask_part, tf.shape(out)[0] // tf.shape(mask_part)[0], axis=0)
+    return out + tf.cast(conv.bias, dtype) if conv.use_bias else out
 
   def build(self, input_shape=None):
     """Creates every variable from the model's own shapes (a zero mask as condition)."""
