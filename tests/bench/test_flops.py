@@ -9,10 +9,12 @@ import keras
 import pytest
 import tensorflow as tf
 
+from bench import common
 from bench import flops
 from configs import egan_spade_video
 from configs import relive_cnn_next_frame
 from configs import relive_lstm
+from configs import relive_wgan
 from configs import vgan_one_stream
 from configs import vgan_two_stream
 from trainers import tasks
@@ -321,3 +323,14 @@ def test_recurrent_and_style_generators_are_counted(name, kinds):
   seen = [layer["kind"] for layer in result["layers"]["generator"]]
   assert {k: seen.count(k) for k in kinds} == kinds
   assert result["total"] > result["forward"]["generator"] > 0
+
+
+def test_layer_ceiling_leaves_the_untimed_penalty_out():
+  from bench import layer_ceiling
+
+  task, batch = common.task_and_batch(relive_wgan.get_config("smoke"), 2)
+  step = flops.gan_step_flops(task, batch)
+  untimed = layer_ceiling.untimed_terms(step)
+  assert list(untimed) == ["d_step/d_d_gp"] and untimed["d_step/d_d_gp"] > 0
+  timed = step["total"] - sum(untimed.values())
+  assert 0 < timed < step["total"]
