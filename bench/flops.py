@@ -345,6 +345,12 @@ def _spec(x):
   return tf.TensorSpec(x.shape, x.dtype)
 
 
+def estimated_terms(step):
+  """{term: FLOPs} of a `gan_step_flops` result that are estimates (the penalties' double
+  backward passes, see the module docstring), not counted layer by layer."""
+  return {name: step["terms"][name] for name in step["estimated"]}
+
+
 def gan_step_flops(task, batch, convention="exact"):
   """FLOPs of one generator step of a GAN task (see the module docstring), as a breakdown.
 

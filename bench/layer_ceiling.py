@@ -70,12 +70,6 @@ def _layers_by_path(models):
   return found
 
 
-def untimed_terms(step):
-  """{term: FLOPs} of `step` (bench/flops.py) this script does not time: the penalties' double
-  backward passes (their FLOPs are estimates, and no single layer call runs them)."""
-  return {name: step["terms"][name] for name in step["estimated"]}
-
-
 def time_layer(layer, input_shape, repeats):
   """Median seconds of the layer's forward (f), weight gradients (w), input gradient (x)."""
   x = tf.random.stateless_normal(input_shape, seed=[5, 6])
@@ -144,7 +138,7 @@ def main(argv):
 
   # The ceiling divides what is timed by its time: a penalty's FLOPs without its time would
   # put it above the matmul (relive_wgan: 138%).
-  untimed = untimed_terms(step)
+  untimed = flops.estimated_terms(step)  # no single layer call runs a double backward
   gflop = (step["total"] - sum(untimed.values())) / 1e9
   record = {
     "config": config_flags.get_config_filename(FLAGS["config"]),
