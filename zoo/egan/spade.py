@@ -292,13 +292,8 @@ class PatchDiscriminator(base.SymbolicBuild, keras.Model):
     k_frames, k_seg = kernel[..., :frames, :], kernel[..., frames:, :]
     strides = layer.strides[-2:]
     if self.rank == 3:
-      pads = [
-        resblocks.same_padding(int(size), k, s)
-        for size, k, s in zip(x.shape[1:4], layer.kernel_size, layer.strides, strict=True)
-      ]
-      x = resblocks.pad_time(x, *pads[0], layer.temporal_padding)
-      x = tf.pad(x, [[0, 0], [0, 0], list(pads[1]), list(pads[2]), [0, 0]])
-      out = tf.nn.conv3d(x, k_frames, (1, *layer.strides, 1), "VALID")
+      pads = layer.paddings(x.shape[1:4])
+      out = tf.nn.conv3d(layer.pad(x), k_frames, (1, *layer.strides, 1), "VALID")
       seg = tf.pad(seg, [[0, 0], list(pads[1]), list(pads[2]), [0, 0]])
       mask_part = tf.nn.conv2d(seg, tf.reduce_sum(k_seg, 0), strides, "VALID")
       out += mask_part[:, tf.newaxis]

@@ -119,15 +119,24 @@ class PaddedConv(keras.layers.Layer):
     )
     self.conv = maybe_spectral(conv, spectral_norm)
 
+  def paddings(self, sizes):
+    """(before, after) of "same" for each of the (T, H, W) `sizes` (3D)."""
+    return [
+      same_padding(int(size), k, s)
+      for size, k, s in zip(sizes, self.kernel_size, self.strides, strict=True)
+    ]
+
+  def pad(self, x):
+    """x padded for the valid convolution: time by `temporal_padding`, space with zeros (3D;
+    a 2D input is returned as it is, its convolution pads "same" itself)."""
+    if self.rank == 2:
+      return x
+    pads = self.paddings(x.shape[1:4])
+    x = pad_time(x, *pads[0], self.temporal_padding)
+    return tf.pad(x, [[0, 0], [0, 0], list(pads[1]), list(pads[2]), [0, 0]])
+
   def call(self, x, training=False):
-    if self.rank == 3:
-      pads = [
-        same_padding(int(size), k, s)
-        for size, k, s in zip(x.shape[1:4], self.kernel_size, self.strides)
-      ]
-      x = pad_time(x, *pads[0], self.temporal_padding)
-      x = tf.pad(x, [[0, 0], [0, 0], list(pads[1]), list(pads[2]), [0, 0]])
-    return self.conv(x, training=training)
+    return self.conv(self.pad(x), training=training)
 
 
 def conv_transpose(rank, filters, kernel_size, strides, padding, spectral_norm, name=None):
