@@ -157,6 +157,43 @@ def rss_mib():
   return 0.0
 
 
+def available_mib():
+  """Memory the kernel could give a new process without swapping (MemAvailable), MiB; None
+  where /proc/meminfo does not say."""
+  try:
+    with open("/proc/meminfo") as f:
+      for line in f:
+        if line.startswith("MemAvailable:"):
+          return int(line.split()[1]) / 1024
+  except OSError:
+    pass
+  return None
+
+
+def predicted_peak_mib(row, batch_size):
+  """The peak RSS, MiB, of `row`'s step at `batch_size`: its own memory (`step_mib`) scaled
+  linearly from its batch, plus what the process held before the step. Over-estimates a
+  little (weights and optimizer slots do not grow with the batch)."""
+  fixed = row["peak_rss_mib"] - row["step_mib"]
+  return fixed + row["step_mib"] * batch_size / row["batch_size"]
+
+
+def memory_shortfall(row, batch_size, available):
+  """Why a training row at `batch_size` should not start ("" to start it): the peak that the
+  same model's smaller-batch `row` predicts exceeds 90% of `available` MiB (a machine without
+  swap would kill the row, one with swap would time the swapping). "" without a row or a
+  figure for the memory available."""
+  if row is None or available is None:
+    return ""
+  need = predicted_peak_mib(row, batch_size)
+  if need <= 0.9 * available:
+    return ""
+  return (
+    f"not run: batch {row['batch_size']} peaked at {row['peak_rss_mib']:.0f} MiB, so batch "
+    f"{batch_size} would need about {need:.0f} MiB; {available:.0f} MiB available"
+  )
+
+
 def peak_rss_mib():
   """Peak resident set size of this process so far, MiB (ru_maxrss: KiB on Linux)."""
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

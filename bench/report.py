@@ -15,6 +15,14 @@ TARGET_I3D_CLIPS = 4.5
 TARGET_INPUT_CLIPS = 1000.0
 
 
+def not_done(row):
+  """How a row with an "error" ended: "stopped" (over its first-call budget), "skipped" (not
+  started: it would not fit in memory) or "failed"."""
+  if row.get("over_budget"):
+    return "stopped"
+  return "skipped" if row.get("skipped") else "failed"
+
+
 def step_table(rows, peak_fp32):
   """bench/train_step.py's rows as a fixed-width table; ratios over `peak_fp32` GFLOP/s."""
   header = (
@@ -26,9 +34,7 @@ def step_table(rows, peak_fp32):
   for r in rows:
     head = f"{r['model']:<28} {r['batch_size']:>5} {'on' if r['jit'] else 'off':>3} "
     if "error" in r:
-      lines.append(
-        head + ("STOPPED: " if r.get("over_budget") else "FAILED: ") + r["error"].splitlines()[0]
-      )
+      lines.append(head + f"{not_done(r).upper()}: " + r["error"].splitlines()[0])
       continue
     gflops = r.get("gflops")
     alloc = r["allocator_mib"]["peak_during_calls"] if r.get("allocator_mib") else None
@@ -106,8 +112,9 @@ def train_table(rows):
   )
   for (model, batch, precision), r in rows.items():
     if "error" in r:
-      what = "stopped" if r.get("over_budget") else "failed"
-      lines.append(md_row(model, "", batch, precision, f"{what}: {first_line(r['error'])}", n=15))
+      lines.append(
+        md_row(model, "", batch, precision, f"{not_done(r)}: {first_line(r['error'])}", n=15)
+      )
       continue
     fp32 = rows.get((model, batch, "float32"), {})
     speedup = ""

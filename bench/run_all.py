@@ -10,7 +10,8 @@ child of its own, so that each peak RSS is its own), one after the other:
 * bench/train_step.py for every family at paper size (`MODELS`: the VGAN GANs, (Re)live's
   WGAN-GP critic with its 5 critic steps and gradient penalty, Egan's 3D DCGAN / ResNet /
   SPADE, Radner's style-based GAN with D_S and D_T, DVD-GAN-S, (Re)live's three next-frame
-  predictors), each config's own objective, at `--batch` and `--precisions`, XLA off: s/step,
+  predictors), each config's own objective, at `--batch` and `--precisions` (bf16 for the
+  VGAN GANs only unless --models names the rows), XLA off: s/step,
   clips/s, analytic GFLOP/step ("n/a" where bench/flops.py cannot count it), the ratio to the
   fp32 matmul measured in the same run, the first call, peak RSS, the step's own memory
   (peak RSS minus the RSS after imports) and TensorFlow's allocator peak; a row whose first
@@ -21,7 +22,7 @@ child of its own, so that each peak RSS is its own), one after the other:
   channels_last_3d (the headline), the default layout, and autocast bf16; its GFLOP/s over
   TensorFlow's fp32 matmul of this run and over PyTorch's own;
 * scaling: step time against batch (`SCALE_MODELS` at 8, 16, 32) and frame size (the
-  configs' 64, 128 and 256 pixel variants); FVD's time and memory against the number of
+  configs' 64 and 128 pixel variants); FVD's time and memory against the number of
   clips (bench/fvd.py --num_clips=256,1024,2048); input frames/s at 128x128 and 256x256
   (bench/input_pipeline.py) against the frames the training steps of that size consume;
 * bench/fvd.py: clips/s of 16x224x224 clips through the Keras I3D at batch 8;
@@ -65,14 +66,14 @@ MODELS = VGAN_MODELS + (
   "relive_cnn_next_frame",
 )
 SCALE_MODELS = ("vgan_two_stream", "relive_wgan", "radner_style", "dvdgan_s")
-# Frame size: each config's variants at 64 (BAIR), 128 and 256 (landscape) pixels.
+# Frame size: each config's variants at 64 (BAIR) and 128 (landscape) pixels. The 256-pixel
+# variants exist too, but one paper-size step of them takes minutes on a 2-core CPU (16x the
+# 64-pixel work): run them with --models when the machine has the time.
 SIZE_MODELS = (
   "radner_style",
   "radner_style:resolution=128",
-  "radner_style:resolution=256",
   "dvdgan_s",
   "dvdgan_s:resolution=128",
-  "dvdgan_s:resolution=256",
 )
 
 flags.DEFINE_bool("quick", False, "Tiny sizes: checks that every part runs; measures nothing.")
@@ -94,6 +95,7 @@ class Plan:
   models: tuple
   batches: tuple
   precisions: tuple
+  half_models: tuple  # the models also measured in mixed_bfloat16 (empty: all of them)
   steps: int
   max_first_call_secs: float
   scale_models: tuple
@@ -114,6 +116,8 @@ FULL = Plan(
   models=MODELS,
   batches=(8, 16),
   precisions=("float32", "mixed_bfloat16"),
+  # The bf16 target (>= 1.7x fp32) is the VGAN steps'; the other families in fp32 only.
+  half_models=VGAN_MODELS,
   steps=3,
   max_first_call_secs=1800,
   scale_models=SCALE_MODELS,
@@ -139,6 +143,7 @@ QUICK = Plan(
   ),
   batches=(2,),
   precisions=("float32",),
+  half_models=(),
   steps=1,
   max_first_call_secs=120,
   scale_models=("vgan_two_stream:smoke",),
@@ -172,6 +177,7 @@ def plan_from_flags():
     models=tuple(FLAGS.models) or plan.models,
     batches=tuple(int(b) for b in FLAGS.batch) or plan.batches,
     precisions=tuple(FLAGS.precisions) or plan.precisions,
+    half_models=() if FLAGS.models else plan.half_models,
     steps=FLAGS.steps or plan.steps,
     max_first_call_secs=FLAGS.max_first_call_secs or plan.max_first_call_secs,
   )
@@ -230,6 +236,14 @@ def main(argv):
   def add(models, batches, precision):  # one bench/train_step.py run per set of missing batches
     groups = {}
     for m in models:
+      for b in batches:  # a larger batch that a measured smaller one says would not fit
+        measured = [r for (m2, b2, p2), r in rows.items() if (m2, p2) == (m, precision)]
+        smaller = [r for r in measured if "step_mib" in r and r["batch_size"] < b]
+        reason = smaller and host.memory_shortfall(
+          max(smaller, key=lambda r: r["batch_size"]), b, host.available_mib()
+        )
+        if reason and (m, b, precision) not in rows:
+          rows[(m, b, precision)] = {"error": reason, "skipped": True}
       missing = tuple(b for b in batches if (m, b, precision) not in rows)
       if missing:
         groups.setdefault(missing, []).append(m)
@@ -239,7 +253,8 @@ def main(argv):
       tf_peaks.append(peak)
 
   for precision in plan.precisions:
-    add(plan.models, plan.batches, precision)
+    half = precision != "float32" and plan.half_models
+    add([m for m in plan.models if not half or m in half], plan.batches, precision)
   if FLAGS.scaling:
     add(plan.scale_models, plan.scale_batches, "float32")
     if plan.size_models:

@@ -258,9 +258,13 @@ def main(argv):
   )
   rows = []
   for model, config in models:
-    for batch in [int(b) for b in FLAGS.batch] or [int(config.train.batch_size)]:
+    measured = None  # the model's last row that ran: predicts a larger batch's memory
+    for batch in sorted(int(b) for b in FLAGS.batch) or [int(config.train.batch_size)]:
       for jit in jits:
-        if FLAGS.isolate:
+        too_big = host.memory_shortfall(measured, batch, host.available_mib())
+        if too_big:
+          record = {"error": too_big, "skipped": True}
+        elif FLAGS.isolate:
           record = run_isolated(model, batch, jit)
         else:
           try:
@@ -269,9 +273,12 @@ def main(argv):
             record = {"error": f"{type(e).__name__}: {e}"}
         record.update(model=model, batch_size=batch, jit=jit, precision=FLAGS.precision)
         rows.append(record)
+        if "step_mib" in record:
+          measured = record
         what = f"{model} batch {batch} xla {'on' if jit else 'off'}"
         if "error" in record:
-          print(f"{what}: FAILED {record['error'].splitlines()[0]}", flush=True)
+          ended = report.not_done(record).upper()
+          print(f"{what}: {ended} {record['error'].splitlines()[0]}", flush=True)
         else:
           print(f"{what}: {record['s_per_step']:.3f} s/step", flush=True)
   matmul_after = measure_matmul()

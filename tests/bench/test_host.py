@@ -121,3 +121,21 @@ def test_run_child_stops_a_first_call_over_its_budget(tmp_path):
   result = host.run_child(argv, out, timeout=50, progress=progress, first_call_budget=0.5)
   assert result["over_budget"] and "first call over 0.5 s" in result["error"]
   assert json.dumps(result)  # serialisable, as run_all writes it
+
+
+def test_a_batch_that_would_not_fit_in_memory_is_not_started():
+  row = {"batch_size": 8, "peak_rss_mib": 15000.0, "step_mib": 14000.0}
+  # 1000 MiB held before the step, 14000 of it doubled at batch 16.
+  assert host.predicted_peak_mib(row, 16) == 29000.0
+  reason = host.memory_shortfall(row, 16, available=23000.0)
+  assert reason.startswith("not run: batch 8 peaked at 15000 MiB")
+  assert "would need about 29000 MiB; 23000 MiB available" in reason
+  assert host.memory_shortfall(row, 16, available=40000.0) == ""
+  assert host.memory_shortfall(None, 16, available=100.0) == ""  # nothing measured yet
+  assert host.memory_shortfall(row, 16, available=None) == ""  # no /proc/meminfo
+
+
+def test_available_memory_is_read_where_the_kernel_reports_it():
+  available = host.available_mib()
+  if sys.platform.startswith("linux"):
+    assert available > 0

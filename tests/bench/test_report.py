@@ -41,6 +41,13 @@ def test_step_table_prints_na_and_stopped_rows():
       "over_budget": True,
     },
     {"model": "egan_spade_video", "batch_size": 8, "jit": True, "error": "exit code 1: x\ny"},
+    {
+      "model": "egan_resnet_video",
+      "batch_size": 16,
+      "jit": False,
+      "error": "not run: batch 8 peaked at 15000 MiB",
+      "skipped": True,
+    },
   ]
   lines = report.step_table(rows, 200.0).splitlines()
   assert lines[2].split()[:8] == [
@@ -59,6 +66,7 @@ def test_step_table_prints_na_and_stopped_rows():
   assert radner[5:8] == ["n/a", "n/a", "n/a"] and radner[-1] == "n/a"
   assert "STOPPED: first call over 900 s" in lines[4]
   assert lines[5].endswith("FAILED: exit code 1: x")
+  assert lines[6].endswith("SKIPPED: not run: batch 8 peaked at 15000 MiB")
   assert report.step_notes(rows) == ["radner_style: GFLOP n/a: a GRU"]
 
 
