@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -181,9 +182,12 @@ def predicted_peak_mib(row, batch_size):
 def memory_shortfall(row, batch_size, available):
   """Why a training row at `batch_size` should not start ("" to start it): the peak that the
   same model's smaller-batch `row` predicts exceeds 90% of `available` MiB (a machine without
-  swap would kill the row, one with swap would time the swapping). "" without a row or a
-  figure for the memory available."""
-  if row is None or available is None:
+  swap would kill the row, one with swap would time the swapping), or the smaller batch
+  failed (killed, most often, for want of memory). "" without a row or a figure for the
+  memory available."""
+  if row is not None and "error" in row and not row.get("skipped"):
+    return f"not run: batch {row['batch_size']} failed"
+  if row is None or available is None or "step_mib" not in row:
     return ""
   need = predicted_peak_mib(row, batch_size)
   if need <= 0.9 * available:
@@ -257,7 +261,10 @@ def run_child(argv, out, timeout=0, progress="", first_call_budget=0):
     stderr.seek(0)
     tail = [l for l in stderr.read().strip().splitlines() if l.strip()][-15:]
     last = tail[-1] if tail else ""
-    return {"error": f"exit code {proc.returncode}: {last}\n" + "\n".join(tail)}
+    code = f"exit code {proc.returncode}"
+    if proc.returncode == -signal.SIGKILL:  # the kernel's out-of-memory killer, most often
+      code += " (SIGKILL: out of memory?)"
+    return {"error": f"{code}: {last}\n" + "\n".join(tail)}
 
 
 def child_argv(module, argv, drop, row_args):

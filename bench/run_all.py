@@ -236,11 +236,14 @@ def main(argv):
   def add(models, batches, precision):  # one bench/train_step.py run per set of missing batches
     groups = {}
     for m in models:
-      for b in batches:  # a larger batch that a measured smaller one says would not fit
-        measured = [r for (m2, b2, p2), r in rows.items() if (m2, p2) == (m, precision)]
-        smaller = [r for r in measured if "step_mib" in r and r["batch_size"] < b]
+      for b in batches:  # a larger batch that a smaller one says would not fit or fail
+        smaller = sorted(
+          (b2, r)
+          for (m2, b2, p2), r in rows.items()
+          if (m2, p2) == (m, precision) and b2 < b and not r.get("skipped")
+        )
         reason = smaller and host.memory_shortfall(
-          max(smaller, key=lambda r: r["batch_size"]), b, host.available_mib()
+          {**smaller[-1][1], "batch_size": smaller[-1][0]}, b, host.available_mib()
         )
         if reason and (m, b, precision) not in rows:
           rows[(m, b, precision)] = {"error": reason, "skipped": True}

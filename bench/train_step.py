@@ -273,7 +273,7 @@ def main(argv):
             record = {"error": f"{type(e).__name__}: {e}"}
         record.update(model=model, batch_size=batch, jit=jit, precision=FLAGS.precision)
         rows.append(record)
-        if "step_mib" in record:
+        if not record.get("skipped"):
           measured = record
         what = f"{model} batch {batch} xla {'on' if jit else 'off'}"
         if "error" in record:

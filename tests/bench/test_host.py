@@ -110,6 +110,10 @@ def test_run_child_returns_the_json_or_the_error(tmp_path):
   (tmp_path / "a").mkdir()
   result = host.run_child(argv, out)
   assert result["error"].splitlines()[0] == "exit code 1: the reason"
+  code = "import os, signal; print('dying'); os.kill(os.getpid(), signal.SIGKILL)"
+  argv, out = _child(tmp_path, code)
+  result = host.run_child(argv, out)
+  assert result["error"].startswith("exit code -9 (SIGKILL: out of memory?)")
 
 
 def test_run_child_stops_a_first_call_over_its_budget(tmp_path):
@@ -139,3 +143,10 @@ def test_available_memory_is_read_where_the_kernel_reports_it():
   available = host.available_mib()
   if sys.platform.startswith("linux"):
     assert available > 0
+
+
+def test_a_batch_after_a_failed_smaller_one_is_not_started():
+  killed = {"batch_size": 8, "error": "exit code -9: killed"}
+  assert host.memory_shortfall(killed, 16, available=1e9) == "not run: batch 8 failed"
+  skipped = {"batch_size": 8, "error": "not run: ...", "skipped": True}
+  assert host.memory_shortfall(skipped, 16, available=1e9) == ""

@@ -18,16 +18,14 @@ carries).
 import keras
 import tensorflow as tf
 
-from zoo.layers import strided_conv
-
 LEAKY_RELU_SLOPE = 0.2
 TEMPORAL_PADDINGS = ("replicate", "reflect")
 
 _CONV = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
-# The 3D transposed convolution runs in the fastest of `strided_conv`'s forms at "k4 s2"
-# shapes (Egan's DCGAN generator; its head into 3 channels ran at 15% of the matmul in TF's
-# op), Keras' own elsewhere: the same variables, config and results.
-_CONV_TRANSPOSE = {2: keras.layers.Conv2DTranspose, 3: strided_conv.Conv3DTranspose}
+# Keras' own 3D transposed convolution, not `strided_conv`'s measured forms: those chose by
+# time alone and took Egan's paper-size 3D ResNet step at batch 8 from 18 GB peak RSS past
+# 23.5 GB (killed on a 24 GiB machine), for 1-3% of the DCGAN step's time.
+_CONV_TRANSPOSE = {2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}
 _POOL = {2: keras.layers.AveragePooling2D, 3: keras.layers.AveragePooling3D}
 _UPSAMPLE = {2: keras.layers.UpSampling2D, 3: keras.layers.UpSampling3D}
 
