@@ -199,11 +199,8 @@ class GANTask:
     cond = self.condition(batch)
     fake, streams = self.generate(batch, seed, training=True)
     total, terms = 0.0, {}
-    for name, d in self.discriminators.items():
-      logits = tf.cast(
-        d(fake, condition=cond, training=True, **seed_kwargs(d, seed, _DISCRIMINATOR_SEED)),
-        tf.float32,
-      )
+    judged, seen = self.judge_fake(batch, fake, cond, seed)
+    for name, logits in judged.items():
       loss = self.g_loss_fn(logits)
       terms[f"g_{name}/loss"] = loss
       total += self.d_weights[name] * loss
@@ -225,15 +222,26 @@ class GANTask:
       terms["g/reconstruction"] = recon
       on = tf.cast(step >= obj.recon_start_step, tf.float32)
       total += on * obj.recon_weight * recon
-    for name, (weight, value) in self.generator_terms(batch, fake, streams, cond).items():
+    for name, (weight, value) in self.generator_terms(batch, fake, streams, cond, seen).items():
       terms[name] = value
       total += weight * value
     terms["g/total"] = total
     return total, terms
 
-  def generator_terms(self, batch, fake, streams, cond):
-    """Extra generator terms of a subclass: {name: (weight, unweighted scalar)}."""
-    del batch, fake, streams, cond
+  def judge_fake(self, batch, fake, cond, seed):
+    """Each discriminator's logits of `fake` for the generator's step ({name: float32
+    logits}), and what else those same calls saw that `generator_terms` needs ({} here)."""
+    del batch
+    logits = {}
+    for name, d in self.discriminators.items():
+      out = d(fake, condition=cond, training=True, **seed_kwargs(d, seed, _DISCRIMINATOR_SEED))
+      logits[name] = tf.cast(out, tf.float32)
+    return logits, {}
+
+  def generator_terms(self, batch, fake, streams, cond, seen):
+    """Extra generator terms of a subclass: {name: (weight, unweighted scalar)}; `seen` is
+    `judge_fake`'s second result."""
+    del batch, fake, streams, cond, seen
     return {}
 
   def clip_discriminator_weights(self) -> None:
@@ -319,21 +327,31 @@ class SPADETask(GANTask):
     video = _f32(self.generator(self.contract.inputs(z, self.condition(batch)), training=training))
     return video, {"video": video, "mu": mu, "logvar": logvar}
 
-  def generator_terms(self, batch, fake, streams, cond):
+  def judge_fake(self, batch, fake, cond, seed):
+    """With feature matching, one call of each discriminator on the real and the fake clips
+    together gives both the fake's logits and the features of both, as SPADE's reference
+    step does: the fake goes through each discriminator once, and both feature sets come from
+    the same weights (Keras's spectral norm renormalises the kernels at every training
+    call). `seen`: {name: [(real, fake) features per layer]}."""
+    if not self.fm_weight:
+      return super().judge_fake(batch, fake, cond, seed)
+    real = tf.cast(batch["video"], tf.float32)
+    both, conds = tf.concat([real, fake], 0), tf.concat([cond, cond], 0)
+    logits, seen = {}, {}
+    for name, d in self.discriminators.items():
+      out, features = d(both, condition=conds, training=True, return_features=True)
+      logits[name] = tf.cast(tf.split(out, 2)[1], tf.float32)
+      seen[name] = [tf.split(x, 2) for x in features]
+    return logits, seen
+
+  def generator_terms(self, batch, fake, streams, cond, seen):
     obj, out = self.config.objective, {}
     real = tf.cast(batch["video"], tf.float32)
     if self.fm_weight:
       fm = 0.0
-      both, conds = tf.concat([real, fake], 0), tf.concat([cond, cond], 0)
-      for name, d in self.discriminators.items():
-        # One call on real and fake: Keras's spectral norm renormalises the kernels at every
-        # training call, and both feature sets must come from the same weights.
-        _, features = d(both, condition=conds, training=True, return_features=True)
+      for name, pairs in seen.items():
         fm += self.d_weights[name] * tf.add_n(
-          [
-            losses.l1_reconstruction(f, tf.stop_gradient(r))
-            for r, f in (tf.split(x, 2) for x in features)
-          ]
+          [losses.l1_reconstruction(f, tf.stop_gradient(r)) for r, f in pairs]
         )
       out["g/feature_matching"] = (self.fm_weight, fm)
     if self.vgg is not None:

@@ -90,12 +90,57 @@ def test_spade_task_terms_and_the_vgg_warning(caplog):
   assert {"d_d0/loss", "d_d1/loss"} <= set(d_terms)
   # Feature matching is 0 when the fake is the real clip; KL is 0 for N(0, I).
   zeros = tf.zeros([2, 256])
-  extra = task.generator_terms(
-    batch, batch["video"], {"mu": zeros, "logvar": zeros}, batch["segmentation"]
-  )
+  real, cond = batch["video"], task.condition(batch)
+  seen = task.judge_fake(batch, real, cond, seed)[1]
+  extra = task.generator_terms(batch, real, {"mu": zeros, "logvar": zeros}, cond, seen)
   assert extra["g/feature_matching"][0] == 10.0 and extra["g/kl"][0] == 0.05
   assert float(extra["g/feature_matching"][1]) == pytest.approx(0.0, abs=1e-6)
   assert float(extra["g/kl"][1]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_spade_generator_step_calls_each_discriminator_once_on_real_and_fake(monkeypatch):
+  task = tasks.make_task(egan_spade_video.get_config("smoke"))
+  batch = {
+    "video": tf.random.stateless_uniform([2, 4, 16, 16, 3], [1, 1], -1, 1),
+    "segmentation": tf.random.stateless_uniform([2, 16, 16], [2, 2], 0, 4, tf.int32),
+  }
+  task.build(batch)
+  seed, step = tf.constant([1, 2], tf.int64), tf.constant(0, tf.int64)
+  variables = task.generator.variables + [
+    v for d in task.discriminators.values() for v in d.variables
+  ]
+  before = [v.numpy() for v in variables]
+  batches = []
+  d_class = type(next(iter(task.discriminators.values())))
+  call = d_class.call
+
+  def counted(self, video, *args, **kwargs):
+    batches.append(int(video.shape[0]))
+    return call(self, video, *args, **kwargs)
+
+  monkeypatch.setattr(d_class, "call", counted)
+  _, terms = task.g_loss(batch, seed, step)
+  assert batches == [4] * len(task.discriminators)  # real and fake together, once each
+  monkeypatch.setattr(d_class, "call", call)
+
+  # The same step by hand from the same weights (spectral norm's vectors included): the
+  # fake's half of one call gives the GAN loss, both halves the feature matching.
+  for v, value in zip(variables, before, strict=True):
+    v.assign(value)
+  fake, _ = task.generate(batch, seed, training=True)
+  cond = task.condition(batch)
+  both = tf.concat([batch["video"], fake], 0)
+  fm = 0.0
+  for name, d in task.discriminators.items():
+    logits, features = d(
+      both, condition=tf.concat([cond, cond], 0), training=True, return_features=True
+    )
+    expected = float(task.g_loss_fn(tf.split(logits, 2)[1]))
+    assert float(terms[f"g_{name}/loss"]) == pytest.approx(expected, rel=1e-5)
+    fm += task.d_weights[name] * sum(
+      float(tf.reduce_mean(tf.abs(f - r))) for r, f in (tf.split(x, 2) for x in features)
+    )
+  assert float(terms["g/feature_matching"]) == pytest.approx(fm, rel=1e-5)
 
 
 @pytest.mark.slow
