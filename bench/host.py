@@ -146,29 +146,27 @@ def time_callable(fn, warmup=2, repeats=5):
   }
 
 
-def rss_mib():
-  """Current resident set size of this process, MiB (Linux; 0 elsewhere)."""
+def _proc_mib(path, field):
+  """The "field: N kB" line of a /proc file, in MiB; None where the file or field is missing."""
   try:
-    with open("/proc/self/status") as f:
+    with open(path) as f:
       for line in f:
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
           return int(line.split()[1]) / 1024
   except OSError:
     pass
-  return 0.0
+  return None
+
+
+def rss_mib():
+  """Current resident set size of this process, MiB (Linux; 0 elsewhere)."""
+  return _proc_mib("/proc/self/status", "VmRSS") or 0.0
 
 
 def available_mib():
   """Memory the kernel could give a new process without swapping (MemAvailable), MiB; None
   where /proc/meminfo does not say."""
-  try:
-    with open("/proc/meminfo") as f:
-      for line in f:
-        if line.startswith("MemAvailable:"):
-          return int(line.split()[1]) / 1024
-  except OSError:
-    pass
-  return None
+  return _proc_mib("/proc/meminfo", "MemAvailable")
 
 
 def predicted_peak_mib(row, batch_size):

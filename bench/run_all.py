@@ -215,7 +215,8 @@ def train_steps(plan, models, batches, precision):
   rows = {}
   for model in models:
     for batch in batches:
-      rows[(model, batch, precision)] = {"error": result.get("error", "no row")}
+      error = result.get("error", "no row")
+      rows[(model, batch, precision)] = {"error": error, "batch_size": batch}
   for r in result.get("runs", []):
     rows[(r["model"], r["batch_size"], precision)] = r
   return rows, result.get("matmul", {}).get("peak_gflops", {})
@@ -237,16 +238,16 @@ def main(argv):
     groups = {}
     for m in models:
       for b in batches:  # a larger batch that a smaller one says would not fit or fail
-        smaller = sorted(
-          (b2, r)
+        smaller = [
+          r
           for (m2, b2, p2), r in rows.items()
           if (m2, p2) == (m, precision) and b2 < b and not r.get("skipped")
-        )
+        ]
         reason = smaller and host.memory_shortfall(
-          {**smaller[-1][1], "batch_size": smaller[-1][0]}, b, host.available_mib()
+          max(smaller, key=lambda r: r["batch_size"]), b, host.available_mib()
         )
         if reason and (m, b, precision) not in rows:
-          rows[(m, b, precision)] = {"error": reason, "skipped": True}
+          rows[(m, b, precision)] = {"error": reason, "skipped": True, "batch_size": b}
       missing = tuple(b for b in batches if (m, b, precision) not in rows)
       if missing:
         groups.setdefault(missing, []).append(m)
