@@ -105,3 +105,21 @@ def test_temporal_padding_replicates_never_zeros():
   np.testing.assert_allclose(tf.reshape(reflect(ramp), [-1]), [2.0, 3.0, 6.0, 7.0])
   with pytest.raises(ValueError, match="Expected temporal_padding"):
     resblocks.PaddedConv(3, 1, 3, temporal_padding="zeros")
+
+
+@pytest.mark.parametrize("mode", ["replicate", "reflect"])
+def test_padded_conv_matches_numpy_padding_and_feeds_no_pad_to_the_conv(mode):
+  conv = resblocks.PaddedConv(3, 2, 3, strides=(1, 2, 2), temporal_padding=mode)
+  clip = tf.random.stateless_normal([2, 5, 6, 6, 3], seed=[1, 2])
+  out = conv(clip)
+  edge = "edge" if mode == "replicate" else "reflect"
+  ref = np.pad(clip.numpy(), [(0, 0), (1, 1), (0, 0), (0, 0), (0, 0)], mode=edge)
+  ref = np.pad(ref, [(0, 0), (0, 0), (0, 1), (0, 1), (0, 0)])  # "same" at stride 2 on 6
+  ref = tf.nn.conv3d(ref, conv.conv.kernel, [1, 1, 2, 2, 1], "VALID") + conv.conv.bias
+  np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=1e-5)
+  # Grappler fuses a constant Pad into the convolution after it and then breaks the training
+  # graph whose weight gradient reads that Pad: the convolution's input is not a Pad.
+  graph = tf.function(conv).get_concrete_function(tf.TensorSpec(clip.shape)).graph
+  (conv3d,) = [op for op in graph.get_operations() if op.type == "Conv3D"]
+  feed = conv3d.inputs[0].op
+  assert feed.type != "Pad", feed.type

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from zoo import base
 from zoo.egan import contract
+from zoo.layers import activations
 from zoo.layers import resblocks
 from zoo.vgan import blocks
 
@@ -143,7 +144,7 @@ class DCGANDiscriminator(base.SymbolicBuild, keras.Model):
     del condition  # unconditional
     x = contract.fold_frames(video, self.rank)
     for conv in self.convs:
-      x = tf.nn.leaky_relu(conv(x, training=training), resblocks.LEAKY_RELU_SLOPE)
+      x = activations.leaky_relu(conv(x, training=training), resblocks.LEAKY_RELU_SLOPE)
     return contract.unfold_logits(self.final(x, training=training), video, self.rank)
 
   def get_config(self):

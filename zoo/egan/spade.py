@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from zoo import base
 from zoo.egan import contract
+from zoo.layers import activations
 from zoo.layers import resblocks
 from zoo.layers import spade as spade_layers
 
@@ -34,7 +35,7 @@ NUM_CLASSES = 183
 
 
 def _lrelu(x):
-  return tf.nn.leaky_relu(x, resblocks.LEAKY_RELU_SLOPE)
+  return activations.leaky_relu(x, resblocks.LEAKY_RELU_SLOPE)
 
 
 class SPADEEncoder(keras.layers.Layer):

@@ -11,6 +11,7 @@ the demodulation factor, which equals convolving with the per-sample kernel w''.
 import keras
 import tensorflow as tf
 
+from zoo.layers import activations
 from zoo.layers import noise as noise_lib
 
 DEMOD_EPSILON = 1e-8
@@ -107,7 +108,7 @@ class StyleBlock(keras.layers.Layer):
 
   def call(self, x, style, seed=None):
     y = self.noise(self.conv(x, style), seed=seed)
-    return tf.nn.leaky_relu(y + tf.cast(self.bias, y.dtype), alpha=LEAKY_RELU_SLOPE)
+    return activations.leaky_relu(y + tf.cast(self.bias, y.dtype), LEAKY_RELU_SLOPE)
 
   def get_config(self):
     return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size}

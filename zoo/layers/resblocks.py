@@ -18,6 +18,8 @@ carries).
 import keras
 import tensorflow as tf
 
+from zoo.layers import activations
+
 LEAKY_RELU_SLOPE = 0.2
 TEMPORAL_PADDINGS = ("replicate", "reflect")
 
@@ -130,8 +132,10 @@ class PaddedConv(keras.layers.Layer):
     if self.rank == 2:
       return x
     pads = self.paddings(x.shape[1:4])
-    x = pad_time(x, *pads[0], self.temporal_padding)
-    return tf.pad(x, [[0, 0], [0, 0], list(pads[1]), list(pads[2]), [0, 0]])
+    # Space first: with a Pad right before the convolution, Grappler's remapper fuses the two
+    # and then fails on the training graph, whose weight gradient still reads the Pad.
+    x = tf.pad(x, [[0, 0], [0, 0], list(pads[1]), list(pads[2]), [0, 0]])
+    return pad_time(x, *pads[0], self.temporal_padding)
 
   def call(self, x, training=False):
     return self.conv(self.pad(x), training=training)
@@ -184,6 +188,6 @@ class ResBlock(keras.layers.Layer):
 
   def call(self, x, training=False):
     skip = x if self.shortcut is None else self.shortcut(x)
-    dx = self.conv_0(tf.nn.leaky_relu(x, LEAKY_RELU_SLOPE))
-    dx = self.conv_1(tf.nn.leaky_relu(dx, LEAKY_RELU_SLOPE))
+    dx = self.conv_0(activations.leaky_relu(x, LEAKY_RELU_SLOPE))
+    dx = self.conv_1(activations.leaky_relu(dx, LEAKY_RELU_SLOPE))
     return skip + 0.1 * dx

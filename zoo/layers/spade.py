@@ -11,6 +11,7 @@ setting); in 3D its convolutions are 3x3x3, time padded by replication (inflatio
 import keras
 import tensorflow as tf
 
+from zoo.layers import activations
 from zoo.layers import resblocks
 
 NHIDDEN = 128  # SPADE's hidden width of the mask branch
@@ -114,7 +115,7 @@ class SPADEResBlock(keras.layers.Layer):
       self.conv_s = conv(fout, 1, False, "conv_s")
 
   def call(self, x, segmap, training=False):
-    act = lambda t: tf.nn.leaky_relu(t, resblocks.LEAKY_RELU_SLOPE)
+    act = lambda t: activations.leaky_relu(t, resblocks.LEAKY_RELU_SLOPE)
     skip = x
     if self.learned_shortcut:
       skip = self.conv_s(self.norm_s(x, segmap, training=training), training=training)

@@ -12,6 +12,7 @@ Decisions where the report is silent (docs/architecture.md):
 import keras
 import tensorflow as tf
 
+from zoo.layers import activations
 from zoo.layers import strided_conv
 
 NORMS = ("none", "layer", "batch")
@@ -74,7 +75,7 @@ class ConvNormAct(keras.layers.Layer):
       x = self.norm(x, training=training)
     if self.activation == "relu":
       return tf.nn.relu(x)
-    return tf.nn.leaky_relu(x, LEAKY_RELU_SLOPE)
+    return activations.leaky_relu(x, LEAKY_RELU_SLOPE)
 
 
 def stack(rank, widths, *, transpose, norm, activation, first_norm=None, prefix="layer"):

@@ -13,6 +13,7 @@ Decisions where the paper is silent, all following the authors' released Torch c
 import keras
 import tensorflow as tf
 
+from zoo.layers import activations
 from zoo.layers import batch_norm as fused_bn
 from zoo.layers import strided_conv
 
@@ -101,7 +102,7 @@ class ConvBlock(keras.layers.Layer):
     if activation == "relu":
       self.activation = keras.layers.ReLU()
     elif activation == "leaky_relu":
-      self.activation = keras.layers.LeakyReLU(negative_slope=LEAKY_RELU_SLOPE)
+      self.activation = lambda t: activations.leaky_relu(t, LEAKY_RELU_SLOPE)
     else:
       raise ValueError(f"Expected activation 'relu' or 'leaky_relu', received {activation!r}.")
 
