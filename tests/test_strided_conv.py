@@ -155,6 +155,34 @@ def test_auto_measures_once_and_remembers_across_restarts(policy, monkeypatch):
   assert _form_ops(ours, x) == set().union(*(_FORM_OPS[f] for f in chosen))
 
 
+def test_auto_measures_large_batches_on_a_few_clips_and_reuses_the_choice(policy, monkeypatch):
+  """Forms are timed on at most MEASURE_MAX_BATCH clips; another batch above it reuses that
+  choice, and still matches Keras' layer."""
+  cache = policy("auto")
+  monkeypatch.setattr(form_choice, "MEASURE_MAX_BATCH", 2)
+  measured = []
+  real_median = form_choice._median_secs
+
+  def recording(run, slow):
+    measured.append(run)
+    return real_median(run, slow)
+
+  monkeypatch.setattr(form_choice, "_median_secs", recording)
+  ours, ref, x = _pair(False, 6, (3, 4, 8, 8, 16))
+  for a, b in zip(_grads(ours, x), _grads(ref, x), strict=True):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+  assert measured, "no form was measured"
+  (path,) = cache.glob("forms-*.json")
+  keys = list(json.loads(path.read_text()))
+  assert keys and all("[2, " in key and "[3, " not in key for key in keys), keys
+  measured.clear()
+  x5 = tf.concat([x, x[:2]], axis=0)
+  for a, b in zip(_grads(ours, x5), _grads(ref, x5), strict=True):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+  assert not measured
+  assert list(json.loads(path.read_text())) == keys
+
+
 def test_auto_without_static_shapes_takes_native_unmeasured(policy):
   cache = policy("auto")
   ours, _, y = _pair(True, 3, (2, 2, 4, 4, 8))

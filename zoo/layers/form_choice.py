@@ -46,6 +46,10 @@ NATIVE_MARGIN = 0.05
 # call took over twice the best median so far is not timed further.
 TIMED_CALLS = 3
 BUDGET_SECS = 0.2
+# Forms are timed on at most this many clips of a batch, and the choice holds for every
+# larger batch: a convolution's time grows with the batch alike in every form, while timing
+# whole batches of 16 or 32 at paper size cost 10-36 s of a first call (docs/benchmarks.md).
+MEASURE_MAX_BATCH = 8
 
 _STATE = {"policy": None}
 _CHOOSERS = {}

@@ -78,8 +78,10 @@ def _patches_allowed():
 def _choose(operation, forms, operands, rule):
   """The name of the form among `forms` (name -> fn(*operands)) that computes `operation` here.
 
-  `rule` is the "rules" policy's form; "auto" measures the forms on random operands of the
-  same shapes and dtype (`form_choice.choose`) unless a shape is not static or this is XLA.
+  `operands[1]` is the kernel; the others are batches of clips. `rule` is the "rules"
+  policy's form; "auto" measures the forms on random operands of the same shapes and dtype,
+  at most `form_choice.MEASURE_MAX_BATCH` clips of them (`form_choice.choose`), unless a shape
+  is not static or this is XLA.
   """
   policy = form_choice.policy()
   if len(forms) == 1 or policy == form_choice.NATIVE:
@@ -87,20 +89,28 @@ def _choose(operation, forms, operands, rule):
   if policy != "auto":
     forced = rule if policy == "rules" else policy
     return forced if forced in forms else form_choice.NATIVE
-  shapes = [o.shape for o in operands]
+  shapes = [_measured_shape(o.shape) if i != 1 else o.shape for i, o in enumerate(operands)]
   key = " ".join(
     [operation, operands[0].dtype.name]
     + [str(s.as_list() if s.rank is not None else None) for s in shapes]
     + [",".join(sorted(forms))]
   )
   measurable = all(s.is_fully_defined() for s in shapes) and not _in_xla()
-  runs = {name: _runner(form, operands) for name, form in forms.items()} if measurable else {}
+  specs = [(s, o.dtype) for s, o in zip(shapes, operands, strict=True)]
+  runs = {name: _runner(form, specs) for name, form in forms.items()} if measurable else {}
   return form_choice.choose(key, runs or dict.fromkeys(forms), measurable)
 
 
-def _runner(form, operands):
-  """A zero-argument callable that runs `form` once on random operands like `operands`."""
-  specs = [(o.shape, o.dtype) for o in operands]
+def _measured_shape(shape):
+  """`shape` of a batch of clips with at most `form_choice.MEASURE_MAX_BATCH` of them."""
+  if shape.rank is None or shape[0] is None:
+    return shape
+  return tf.TensorShape([min(shape[0], form_choice.MEASURE_MAX_BATCH)] + shape.as_list()[1:])
+
+
+def _runner(form, specs):
+  """A zero-argument callable that runs `form` once on random operands of `specs`, (shape,
+  dtype) pairs."""
   compiled = []
 
   def run():
