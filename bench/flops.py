@@ -227,8 +227,13 @@ def trace_costs(fn, *args, models):
     (costs, uncounted): the list of `LayerCost` in call order, and the paths of layers with
     their own rank >= 2 trainable weights that are not of a counted type.
   """
-  paths = _layer_paths(models)
   layers = [l for m in models for l in _sublayers(m, include_self=True, recursive=True)]
+  if not all(l.built for l in layers):
+    # Building calls layers symbolically (and may create sub-layers): a first trace builds,
+    # so that the recorded one holds each layer's calls of `fn` alone.
+    tf.function(fn).get_concrete_function(*args)
+    layers = [l for m in models for l in _sublayers(m, include_self=True, recursive=True)]
+  paths = _layer_paths(models)
   counted = {id(l): l for l in layers if isinstance(l, COUNTED)}
   counted_weights = {id(v) for l in counted.values() for v in l.trainable_weights}
   uncounted = sorted(

@@ -332,3 +332,15 @@ def test_estimated_terms_are_the_penalty_that_layer_ceiling_leaves_out():
   assert list(untimed) == ["d_step/d_d_gp"] and untimed["d_step/d_d_gp"] > 0
   timed = step["total"] - sum(untimed.values())
   assert 0 < timed < step["total"]
+
+
+def test_an_unbuilt_model_counts_each_layer_call_once():
+  """Building calls the layers symbolically: those calls are not the traced function's."""
+  network = lambda: keras.Sequential([keras.layers.Dense(5), keras.layers.Dense(3)])
+  unbuilt = network()
+  costs, _ = flops.trace_costs(lambda x: unbuilt(x), tf.TensorSpec([2, 6]), models=[unbuilt])
+  built = network()
+  built.build((None, 6))
+  expected, _ = flops.trace_costs(lambda x: built(x), tf.TensorSpec([2, 6]), models=[built])
+  assert len(expected) == 2
+  assert [c.flops for c in costs] == [c.flops for c in expected] == [2 * 2 * 6 * 5, 2 * 2 * 5 * 3]
