@@ -1,5 +1,10 @@
 """FusedBatchNormalization computes exactly what keras.layers.BatchNormalization computes."""
 
+import json
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -71,3 +76,45 @@ def test_bfloat16_inputs_keep_float32_statistics():
     0.01 * tf.reduce_mean(tf.cast(x, tf.float32), axis=[0, 1, 2, 3]).numpy(),
     rtol=0.02,
   )
+
+
+# Two logical CPUs must exist before TensorFlow initialises: a fresh process. Replica 0
+# normalizes zeros, replica 1 fours; with momentum 0 the moving mean is the replicas' mean.
+_REPLICAS_CHILD = r"""
+import json
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from zoo.layers import batch_norm
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+  bn = batch_norm.FusedBatchNormalization(momentum=0.0)
+  bn.build((None, 2, 2, 3))
+x = np.concatenate([np.zeros((2, 2, 2, 3)), 4 * np.ones((2, 2, 2, 3))]).astype("float32")
+batches = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(x))
+run = tf.function(lambda b: strategy.run(lambda t: bn(t, training=True), args=(b,)))
+steps = 0
+for b in batches:
+  run(b)
+  steps += 1
+assert steps == 1, steps
+print(json.dumps({v.name: [c.numpy().tolist() for c in v.value.values] for v in bn.weights}))
+"""
+
+
+def test_moving_statistics_stay_equal_on_every_replica():
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.run(
+    [sys.executable, "-c", _REPLICAS_CHILD],
+    capture_output=True,
+    text=True,
+    env=env,
+    timeout=300,
+    check=False,
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  copies = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert copies["moving_mean"] == [[2.0] * 3, [2.0] * 3]  # the mean of 0 and 4, on both
+  assert copies["moving_variance"] == [[0.0] * 3, [0.0] * 3]  # each replica's own

@@ -112,9 +112,8 @@ def test_critic_layer_shapes_counts_and_norms(norm, extra):
   assert tuple(d.final(features).shape[1:]) == (1, 1, 1, 1)
   assert trainable_count(d) == CRITIC - bn_params(128 + 256 + 512) + extra
   kinds = {type(layer.norm).__name__ for layer in d.trunk if layer.norm is not None}
-  assert (
-    kinds == {"layer": {"GroupNormalization"}, "none": set(), "batch": {"BatchNormalization"}}[norm]
-  )
+  expected = {"layer": {"GroupNormalization"}, "none": set(), "batch": {"FusedBatchNormalization"}}
+  assert kinds == expected[norm]
   assert d.trunk[0].norm is None
 
 

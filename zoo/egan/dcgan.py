@@ -11,6 +11,7 @@ import tensorflow as tf
 from zoo import base
 from zoo.egan import contract
 from zoo.layers import activations
+from zoo.layers import batch_norm
 from zoo.layers import resblocks
 from zoo.vgan import blocks
 
@@ -67,7 +68,7 @@ class DCGANGenerator(base.SymbolicBuild, keras.Model):
         )
       )
       self.norms.append(
-        keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"bn{i}")
+        batch_norm.FusedBatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"bn{i}")
       )
     self.out = resblocks.conv_transpose(rank, 3, 4, 2, "same", spectral_norm, name="out")
 

@@ -17,6 +17,12 @@ arguments and the same semantics:
   * mixed precision: float16 / bfloat16 inputs, float32 statistics and parameters.
 Anything the fused op does not cover (a mask, renorm, synchronized BN, an axis other than
 the last, a backend other than TensorFlow) falls back to the Keras layer.
+
+Under a `tf.distribute` strategy with several replicas, each replica updates the moving
+statistics from its own share of the batch. Keras 3 creates them without an aggregation, so
+the replicas' copies drift apart (replica 0's is what a checkpoint saves; another replica
+normalizes by its own at inference). Here they are created with the "mean" aggregation:
+every update is averaged over the replicas, as TF-Keras 2 did, and the copies stay equal.
 """
 
 import keras
@@ -28,6 +34,11 @@ _FUSED_DTYPES = (tf.float32, tf.bfloat16, tf.float16)
 @keras.saving.register_keras_serializable(package="zoo")
 class FusedBatchNormalization(keras.layers.BatchNormalization):
   """`keras.layers.BatchNormalization` over the last axis, computed by FusedBatchNormV3."""
+
+  def add_weight(self, *args, **kwargs):
+    if not kwargs.get("trainable", True):  # moving_mean, moving_variance
+      kwargs["aggregation"] = "mean"
+    return super().add_weight(*args, **kwargs)
 
   def _fusable(self, inputs, mask):
     rank = len(inputs.shape)

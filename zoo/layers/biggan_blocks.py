@@ -15,6 +15,8 @@ clip. Plain (unconditional) batch norm: Radner's encoder and DVD-GAN-S have no c
 import keras
 import tensorflow as tf
 
+from zoo.layers import batch_norm
+
 _CONV = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 _POOL = {2: keras.layers.AveragePooling2D, 3: keras.layers.AveragePooling3D}
 _UP = {2: keras.layers.UpSampling2D, 3: keras.layers.UpSampling3D}
@@ -44,11 +46,11 @@ class GResBlock(keras.layers.Layer):
     super().__init__(**kwargs)
     _check_rank(rank)
     self.rank, self.filters, self.upsample = rank, int(filters), bool(upsample)
-    self.norm1 = keras.layers.BatchNormalization(
+    self.norm1 = batch_norm.FusedBatchNormalization(
       momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name="norm1"
     )
     self.conv1 = _conv(rank, filters, 3, "conv1")
-    self.norm2 = keras.layers.BatchNormalization(
+    self.norm2 = batch_norm.FusedBatchNormalization(
       momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name="norm2"
     )
     self.conv2 = _conv(rank, filters, 3, "conv2")

@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from zoo.layers import activations
+from zoo.layers import batch_norm
 from zoo.layers import resblocks
 
 NHIDDEN = 128  # SPADE's hidden width of the mask branch
@@ -51,7 +52,7 @@ class SPADE(keras.layers.Layer):
   def __init__(self, rank, channels, nhidden=NHIDDEN, **kwargs):
     super().__init__(**kwargs)
     self.rank = resblocks.check_rank(rank)
-    self.norm = keras.layers.BatchNormalization(
+    self.norm = batch_norm.FusedBatchNormalization(
       center=False, scale=False, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name="norm"
     )
     self.shared = keras.layers.Conv2D(nhidden, 3, padding="same", activation="relu", name="shared")

@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from zoo import registry
+from zoo.layers import batch_norm
 from zoo.layers import biggan_blocks
 from zoo.layers import conv_gru
 from zoo.layers import modulated
@@ -215,7 +216,7 @@ class DvdGanSGenerator(_VideoGenerator):
     self.blocks = [
       biggan_blocks.GResBlock(2, o, upsample=True, name=f"level{i}") for i, o in enumerate(outs)
     ]
-    self.out_norm = keras.layers.BatchNormalization(
+    self.out_norm = batch_norm.FusedBatchNormalization(
       momentum=biggan_blocks.BN_MOMENTUM, epsilon=biggan_blocks.BN_EPSILON, name="out_norm"
     )
     self.out_conv = keras.layers.Conv2D(3, 3, padding="same", name="out_conv")

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from zoo import base
 from zoo import registry
+from zoo.layers import batch_norm
 from zoo.relive import inception
 from zoo.relive import layers
 from zoo.vgan import generators as vgan_generators
@@ -78,7 +79,7 @@ class _Projection(keras.layers.Layer):
     for s in self.shape:
       size *= s
     self.dense = keras.layers.Dense(size, name="dense")
-    self.norm = keras.layers.BatchNormalization(name="norm")
+    self.norm = batch_norm.FusedBatchNormalization(name="norm")
 
   def call(self, z, training=False):
     x = tf.nn.relu(self.norm(self.dense(z), training=training))

@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from zoo.layers import activations
+from zoo.layers import batch_norm
 from zoo.layers import strided_conv
 
 NORMS = ("none", "layer", "batch")
@@ -35,7 +36,7 @@ def normalization(kind, name=None):
   if kind == "layer":
     return keras.layers.GroupNormalization(groups=1, epsilon=1e-5, name=name)
   if kind == "batch":
-    return keras.layers.BatchNormalization(name=name)
+    return batch_norm.FusedBatchNormalization(name=name)
   raise ValueError(f"Expected a normalization in {NORMS}, received {kind!r}.")
 
 
