@@ -2,6 +2,7 @@
 safely between processes; the policy switch."""
 
 import json
+import logging
 import os
 import threading
 import time
@@ -160,3 +161,26 @@ def test_policy_from_environment_and_override(monkeypatch):
     form_choice.policy()
   with pytest.raises(ValueError, match="received 'fastest'"):
     form_choice.set_policy("fastest")
+
+
+def test_timing_many_forms_does_not_warn_about_retracing(tmp_path, monkeypatch):
+  """Each timed form is a new tf.function of the same code: TF's retracing warning would say
+  the user made a mistake."""
+  monkeypatch.setattr(form_choice, "TIMED_CALLS", 1)  # a trace every other call, as slow forms
+  records = []
+  handler = logging.Handler()
+  handler.emit = records.append
+  tf.get_logger().addHandler(handler)
+
+  def form():
+    fn = tf.function(lambda x: x + 1.0)
+    return lambda: fn(tf.ones([2]))
+
+  try:
+    chooser = form_choice.Chooser(str(tmp_path / "forms.json"))
+    for key in range(8):
+      chooser.choose(f"k{key}", {"native": form(), "other": form()})
+  finally:
+    tf.get_logger().removeHandler(handler)
+  assert len(json.loads((tmp_path / "forms.json").read_text())) == 8
+  assert not [r for r in records if "retracing" in r.getMessage()]

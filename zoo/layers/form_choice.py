@@ -19,6 +19,7 @@ variable `VIDEOGAN_CONV_FORMS`, else "auto":
 import contextlib
 import functools
 import json
+import logging as logging_lib
 import os
 import platform
 import re
@@ -157,9 +158,10 @@ class Chooser:
       if not measurable or len(candidates) == 1:
         return NATIVE if NATIVE in candidates else next(iter(candidates))
       millis = {}
-      for name, run in candidates.items():
-        slow = 2e-3 * min(millis.values()) if millis else None
-        millis[name] = 1e3 * _median_secs(run, slow)
+      with _quiet_retracing():
+        for name, run in candidates.items():
+          slow = 2e-3 * min(millis.values()) if millis else None
+          millis[name] = 1e3 * _median_secs(run, slow)
       best = min(millis, key=millis.get)
       if NATIVE in millis and millis[best] > (1 - NATIVE_MARGIN) * millis[NATIVE]:
         best = NATIVE
@@ -224,6 +226,24 @@ class Chooser:
     if not self._warned:
       self._warned = True
       logging.warning(message)
+
+
+class _RetracingFilter(logging_lib.Filter):
+  def filter(self, record):
+    return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_retracing():
+  """Mutes TF's warning about functions traced again and again: each timed form is a new
+  `tf.function` of the same code, which is what that warning looks for."""
+  logger = tf.get_logger()
+  quiet = _RetracingFilter()
+  logger.addFilter(quiet)
+  try:
+    yield
+  finally:
+    logger.removeFilter(quiet)
 
 
 def _median_secs(run, slow=None):
