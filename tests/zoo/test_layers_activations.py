@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from zoo.layers import activations
+from zoo.layers import strided_conv
 
 
 def _penalty_grads(act, x, w):
@@ -64,3 +65,16 @@ def test_the_gradient_reads_the_output_not_the_convolution():
 def test_a_slope_outside_zero_one_is_refused():
   with pytest.raises(ValueError, match="slope"):
     activations.leaky_relu(tf.ones([2]), 1.5)
+
+
+def test_under_forward_only_it_is_tf_op_without_a_custom_gradient():
+  """Converters lose a TFLite signature to a custom gradient (export.tflite traces this way)."""
+
+  def ops(x):
+    graph = tf.function(lambda t: activations.leaky_relu(t, 0.2)).get_concrete_function(x).graph
+    return {op.type for op in graph.get_operations()}
+
+  spec = tf.TensorSpec([2, 3])
+  assert "IdentityN" in ops(spec)  # the custom gradient's marker
+  with strided_conv.forward_only():
+    assert "IdentityN" not in ops(spec) and "LeakyRelu" in ops(spec)

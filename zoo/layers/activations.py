@@ -7,16 +7,22 @@ removes that input, and then fails on the training graph ("remapper failed: ... 
 dropped, in the generator too. For a slope in (0, 1) the output has the input's sign, so
 the gradient can be taken from the output instead; the input then has one reader and the
 fusion is valid. Values and gradients equal `tf.nn.leaky_relu`'s (at 0 both give the slope),
-second derivatives (a gradient penalty's double backward pass) included.
+second derivatives (a gradient penalty's double backward pass) included. Under
+`strided_conv.forward_only()` (graphs for converters, which lose a TFLite signature to a
+custom gradient) it is TF's op.
 """
 
 import tensorflow as tf
+
+from zoo.layers import strided_conv
 
 
 def leaky_relu(x, slope=0.2):
   """`tf.nn.leaky_relu(x, slope)` with its gradient computed from the output; 0 < slope < 1."""
   if not 0.0 < slope < 1.0:
     raise ValueError(f"Expected a LeakyReLU slope in (0, 1), received {slope}.")
+  if strided_conv.is_forward_only():
+    return tf.nn.leaky_relu(x, alpha=slope)
 
   @tf.custom_gradient
   def forward(t):

@@ -47,7 +47,8 @@ _STATE = threading.local()
 
 @contextlib.contextmanager
 def forward_only():
-  """Traces the fast paths without their `tf.custom_gradient` (same forward ops).
+  """Traces the fast paths, and every other `tf.custom_gradient` of the zoo (LeakyReLU's,
+  `zoo.layers.activations`), without it (same forward ops).
 
   For graphs that are never differentiated and go to converters that do not take custom
   gradients: a frozen function with one converts to a TFLite model with no signature.
@@ -60,7 +61,8 @@ def forward_only():
     _STATE.forward_only = previous
 
 
-def _forward_only():
+def is_forward_only():
+  """Whether this traces under `forward_only()`."""
   return getattr(_STATE, "forward_only", False)
 
 
@@ -72,7 +74,7 @@ def _in_xla():
 def _patches_allowed():
   """Whether the patch form may be traced here: its ExtractVolumePatches has no TFLite builtin
   (`forward_only`) and no XLA kernel."""
-  return not (_forward_only() or _in_xla())
+  return not (is_forward_only() or _in_xla())
 
 
 def _choose(operation, forms, operands, rule):
@@ -286,12 +288,12 @@ def _transpose(y, kernel):
 
 def _convolve(x, kernel):
   """X -> Y: with this module's gradients, or only the forward under `forward_only()`."""
-  return _forward(x, kernel) if _forward_only() else _conv(x, kernel)
+  return _forward(x, kernel) if is_forward_only() else _conv(x, kernel)
 
 
 def _convolve_transpose(y, kernel):
   """Y -> X: with this module's gradients, or only the forward under `forward_only()`."""
-  return _transpose_forward(y, kernel) if _forward_only() else _transpose(y, kernel)
+  return _transpose_forward(y, kernel) if is_forward_only() else _transpose(y, kernel)
 
 
 def _as_kernel(kernel, dtype):
