@@ -7,7 +7,7 @@ dense) of the generator and the discriminators, at the step's shapes, this times
 by itself in a `tf.function` (the layer's own call, bias included, on a random input made
 before timing) three ways: forward (f), weight gradients (w) and input gradient (x), each
 alone (a gradient needs the layer's input and the incoming gradient, not its output, so TF
-prunes the forward from w and x). The step's structure (bench/flops.py's `gan_step_flops`)
+prunes the forward from w and x). The step's structure (bench/flops.py's `step_flops`)
 then says how often each is paid per generator step with `objective.d_steps` = k:
 
   generator:      (k + 1) x f (the fake of each D step, and the G step's)  +  w  +  x
@@ -75,7 +75,12 @@ def time_layer(layer, input_shape, repeats):
   x = tf.random.stateless_normal(input_shape, seed=[5, 6])
   x = tf.cast(x, layer.compute_dtype)
   weights = layer.trainable_weights
-  y_shape = layer.compute_output_shape(tuple(input_shape))
+
+  def output(x):  # a recurrent layer returning its states gives [output, *states]
+    y = layer(x)
+    return y[0] if isinstance(y, list | tuple) else y
+
+  y_shape = output(x).shape
   dy = tf.cast(tf.random.stateless_normal(y_shape, seed=[7, 8]), layer.compute_dtype)
 
   def make(mode):
@@ -83,7 +88,7 @@ def time_layer(layer, input_shape, repeats):
     def run(x):
       with tf.GradientTape() as tape:
         tape.watch(x)
-        y = layer(x)
+        y = output(x)
       if mode == "f":
         return tf.reduce_sum(tf.cast(y, tf.float32))
       targets = list(weights) if mode == "w" else [x]
@@ -108,7 +113,7 @@ def main(argv):
   peak = common.matmul_gflops(tf.float32)["gflops"]
   task, batch = common.task_and_batch(c, FLAGS.batch_size, FLAGS.precision)
   b = FLAGS.batch_size
-  step = flops.gan_step_flops(task, batch)
+  step = flops.step_flops(task, batch)
   k = step["d_steps"]
   models = [task.generator] + list(task.discriminators.values())
   layers = _layers_by_path(models)
