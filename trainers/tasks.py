@@ -317,6 +317,12 @@ class SPADETask(GANTask):
       )
     self.vae = vae_encoder(self.generator)
 
+  def build(self, batch):
+    """Creates every variable, the VAE encoder's too (the base pass draws z from the prior)."""
+    super().build(batch)
+    if self.vae:
+      self.generator.encode(batch["video"], training=False)
+
   def generate(self, batch, seed, training):
     if not self.vae:
       return super().generate(batch, seed, training)

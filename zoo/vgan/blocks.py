@@ -256,9 +256,9 @@ def heads_on_one_input(hidden, heads):
     The list of the heads' outputs, in order.
   """
   convs = [h.layers[0] for h in heads]
-  for c in convs:
-    if not c.built:
-      c.build(hidden.shape)
+  for h in heads:
+    if not h.built:  # built as a whole: Keras' fit checks every layer is, its activation too
+      h.build(hidden.shape)
   first = convs[0]
   dtype = hidden.dtype
   kernel = tf.concat([tf.cast(c.kernel, dtype) for c in convs], axis=-2)
