@@ -23,6 +23,10 @@ statistics from its own share of the batch. Keras 3 creates them without an aggr
 the replicas' copies drift apart (replica 0's is what a checkpoint saves; another replica
 normalizes by its own at inference). Here they are created with the "mean" aggregation:
 every update is averaged over the replicas, as TF-Keras 2 did, and the copies stay equal.
+The average is a synchronisation point, which TensorFlow does not allow inside a
+`tf.while_loop` or nested `tf.function` in replica context: no model of the zoo trains a
+batch norm inside a graph loop (`conv_gru.unroll`'s cell has none; the predictors' rollout
+loop runs at inference).
 """
 
 import keras
