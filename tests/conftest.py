@@ -1,6 +1,7 @@
 """Shared test setup: TensorFlow's C++ logging quiet before any test imports it."""
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -10,6 +11,35 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # new test shape would add seconds, make which code runs depend on the machine's load, and
 # write a cache into the home directory. Tests of the measured policy set it themselves.
 os.environ["VIDEOGAN_CONV_FORMS"] = "rules"
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def fresh_python():
+  """Runs `python ARGS...` in a fresh process from the repository root (on PYTHONPATH with
+  `paths`), quiet C++ logging; returns the CompletedProcess after asserting status 0.
+
+  For what needs a process of its own: logical devices made before TensorFlow initialises,
+  a command line run as a user runs it.
+  """
+
+  def run(*args, paths=(), timeout=600):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*paths, ROOT]), TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run(
+      [sys.executable, *args],
+      capture_output=True,
+      text=True,
+      env=env,
+      cwd=ROOT,
+      timeout=timeout,
+      check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+  return run
+
 
 _exit_status = None
 

@@ -1,37 +1,21 @@
 """bench.layer_ceiling: every counted layer timed at the shapes of the step the trainer runs."""
 
 import json
-import os
-import subprocess
-import sys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_a_predictor_is_timed_at_its_teacher_forced_shapes(tmp_path):
+def test_a_predictor_is_timed_at_its_teacher_forced_shapes(tmp_path, fresh_python):
   """The LSTM predictor trains teacher-forced, its frames in one batch: each layer is timed
   once at batch x frames, the LSTM over the whole sequence (it crashed on the LSTM's
   [output, *states], and timed a frame-by-frame rollout)."""
   out = tmp_path / "ceiling.json"
-  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-  proc = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "bench.layer_ceiling",
-      "--config=relive_lstm:smoke",
-      "--batch_size=2",
-      "--repeats=1",
-      f"--out={out}",
-    ],
-    capture_output=True,
-    text=True,
-    env=env,
-    cwd=ROOT,
-    timeout=600,
-    check=False,
+  fresh_python(
+    "-m",
+    "bench.layer_ceiling",
+    "--config=relive_lstm:smoke",
+    "--batch_size=2",
+    "--repeats=1",
+    f"--out={out}",
   )
-  assert proc.returncode == 0, proc.stderr[-3000:]
   record = json.loads(out.read_text())
   rows = {row["name"].split("/", 1)[1]: row for row in record["rows"]}
   assert len(rows) == len(record["rows"])  # one call of each layer

@@ -156,17 +156,8 @@ print(json.dumps({
 """
 
 
-def test_fit_trains_vgan_two_stream_on_two_replicas_with_equal_statistics():
-  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-  proc = subprocess.run(
-    [sys.executable, "-c", VGAN_MIRRORED_CHILD],
-    capture_output=True,
-    text=True,
-    env=env,
-    timeout=600,
-    check=False,
-  )
-  assert proc.returncode == 0, proc.stderr[-3000:]
+def test_fit_trains_vgan_two_stream_on_two_replicas_with_equal_statistics(fresh_python):
+  proc = fresh_python("-c", VGAN_MIRRORED_CHILD)
   out = json.loads(proc.stdout.strip().splitlines()[-1])
   assert out["replicas"] == 2 and len(out["g_total"]) == 1 and np.isfinite(out["g_total"][0])
   assert out["statistics"] > 0 and out["moved"] > 0

@@ -1,9 +1,6 @@
 """FusedBatchNormalization computes exactly what keras.layers.BatchNormalization computes."""
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -103,18 +100,8 @@ print(json.dumps({v.name: [c.numpy().tolist() for c in v.value.values] for v in 
 """
 
 
-def test_moving_statistics_stay_equal_on_every_replica():
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="2")
-  proc = subprocess.run(
-    [sys.executable, "-c", _REPLICAS_CHILD],
-    capture_output=True,
-    text=True,
-    env=env,
-    timeout=300,
-    check=False,
-  )
-  assert proc.returncode == 0, proc.stderr[-3000:]
+def test_moving_statistics_stay_equal_on_every_replica(fresh_python):
+  proc = fresh_python("-c", _REPLICAS_CHILD)
   copies = json.loads(proc.stdout.strip().splitlines()[-1])
   assert copies["moving_mean"] == [[2.0] * 3, [2.0] * 3]  # the mean of 0 and 4, on both
   assert copies["moving_variance"] == [[0.0] * 3, [0.0] * 3]  # each replica's own
