@@ -6,8 +6,10 @@ removes that input, and then fails on the training graph ("remapper failed: ... 
 '.../LeakyReluGrad' exist for missing node '.../BiasAdd'"): every fusion of that graph is
 dropped, in the generator too. For a slope in (0, 1) the output has the input's sign, so
 the gradient can be taken from the output instead; the input then has one reader and the
-fusion is valid. Values and gradients equal `tf.nn.leaky_relu`'s (at 0 both give the slope),
-second derivatives (a gradient penalty's double backward pass) included. Under
+fusion is valid (unless the network itself reads it again: Egan's ResNet discriminator
+feeds its first convolution to both a LeakyReLU and a residual sum, and still meets it).
+Values and gradients equal `tf.nn.leaky_relu`'s (at 0 both give the slope), second
+derivatives (a gradient penalty's double backward pass) included. Under
 `strided_conv.forward_only()` (graphs for converters, which lose a TFLite signature to a
 custom gradient) it is TF's op.
 """
