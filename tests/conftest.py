@@ -17,15 +17,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture
 def fresh_python():
-  """Runs `python ARGS...` in a fresh process from the repository root (on PYTHONPATH with
-  `paths`), quiet C++ logging; returns the CompletedProcess after asserting status 0.
+  """Runs `python ARGS...` in a fresh process from the repository root (on PYTHONPATH), quiet
+  C++ logging; returns the CompletedProcess after asserting status 0.
 
   For what needs a process of its own: logical devices made before TensorFlow initialises,
   a command line run as a user runs it.
   """
 
-  def run(*args, paths=(), timeout=600):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*paths, ROOT]), TF_CPP_MIN_LOG_LEVEL="2")
+  def run(*args, timeout=600):
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(
       [sys.executable, *args],
       capture_output=True,

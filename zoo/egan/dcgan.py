@@ -145,7 +145,7 @@ class DCGANDiscriminator(base.SymbolicBuild, keras.Model):
     del condition  # unconditional
     x = contract.fold_frames(video, self.rank)
     for conv in self.convs:
-      x = activations.leaky_relu(conv(x, training=training), resblocks.LEAKY_RELU_SLOPE)
+      x = activations.leaky_relu(conv(x, training=training))
     return contract.unfold_logits(self.final(x, training=training), video, self.rank)
 
   def get_config(self):

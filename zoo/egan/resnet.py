@@ -102,7 +102,7 @@ class ResNetGenerator(base.SymbolicBuild, keras.Model):
     for block, up in zip(self.blocks, self.upsamples):
       x = up(block(x))
     x = self.last_block(x)
-    x = self.out(activations.leaky_relu(x, resblocks.LEAKY_RELU_SLOPE))
+    x = self.out(activations.leaky_relu(x))
     return contract.as_video(tf.tanh(tf.cast(x, tf.float32)), self.rank)
 
   def get_config(self):
@@ -184,7 +184,7 @@ class ResNetDiscriminator(base.SymbolicBuild, keras.Model):
     x = self.first_block(self.conv_in(x))
     for pool, block in zip(self.pools, self.blocks):
       x = block(pool(x))
-    x = activations.leaky_relu(x, resblocks.LEAKY_RELU_SLOPE)
+    x = activations.leaky_relu(x)
     x = tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
     return contract.unfold_logits(self.dense(x), video, self.rank)
 

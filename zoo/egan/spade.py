@@ -35,7 +35,7 @@ NUM_CLASSES = 183
 
 
 def _lrelu(x):
-  return activations.leaky_relu(x, resblocks.LEAKY_RELU_SLOPE)
+  return activations.leaky_relu(x)
 
 
 class SPADEEncoder(keras.layers.Layer):

@@ -18,8 +18,11 @@ import tensorflow as tf
 
 from zoo.layers import strided_conv
 
+# Every LeakyReLU of the four works has slope 0.2.
+LEAKY_RELU_SLOPE = 0.2
 
-def leaky_relu(x, slope=0.2):
+
+def leaky_relu(x, slope=LEAKY_RELU_SLOPE):
   """`tf.nn.leaky_relu(x, slope)` with its gradient computed from the output; 0 < slope < 1."""
   if not 0.0 < slope < 1.0:
     raise ValueError(f"Expected a LeakyReLU slope in (0, 1), received {slope}.")

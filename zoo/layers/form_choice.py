@@ -19,7 +19,6 @@ variable `VIDEOGAN_CONV_FORMS`, else "auto":
 import contextlib
 import functools
 import json
-import logging as logging_lib
 import os
 import platform
 import re
@@ -228,17 +227,12 @@ class Chooser:
       logging.warning(message)
 
 
-class _RetracingFilter(logging_lib.Filter):
-  def filter(self, record):
-    return "triggered tf.function retracing" not in record.getMessage()
-
-
 @contextlib.contextmanager
 def _quiet_retracing():
   """Mutes TF's warning about functions traced again and again: each timed form is a new
   `tf.function` of the same code, which is what that warning looks for."""
   logger = tf.get_logger()
-  quiet = _RetracingFilter()
+  quiet = lambda record: "triggered tf.function retracing" not in record.getMessage()
   logger.addFilter(quiet)
   try:
     yield

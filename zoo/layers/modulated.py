@@ -15,7 +15,6 @@ from zoo.layers import activations
 from zoo.layers import noise as noise_lib
 
 DEMOD_EPSILON = 1e-8
-LEAKY_RELU_SLOPE = 0.2
 
 
 class ModulatedConv2D(keras.layers.Layer):
@@ -108,7 +107,7 @@ class StyleBlock(keras.layers.Layer):
 
   def call(self, x, style, seed=None):
     y = self.noise(self.conv(x, style), seed=seed)
-    return activations.leaky_relu(y + tf.cast(self.bias, y.dtype), LEAKY_RELU_SLOPE)
+    return activations.leaky_relu(y + tf.cast(self.bias, y.dtype))
 
   def get_config(self):
     return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size}

@@ -20,7 +20,6 @@ import tensorflow as tf
 
 from zoo.layers import activations
 
-LEAKY_RELU_SLOPE = 0.2
 TEMPORAL_PADDINGS = ("replicate", "reflect")
 
 _CONV = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
@@ -188,6 +187,6 @@ class ResBlock(keras.layers.Layer):
 
   def call(self, x, training=False):
     skip = x if self.shortcut is None else self.shortcut(x)
-    dx = self.conv_0(activations.leaky_relu(x, LEAKY_RELU_SLOPE))
-    dx = self.conv_1(activations.leaky_relu(dx, LEAKY_RELU_SLOPE))
+    dx = self.conv_0(activations.leaky_relu(x))
+    dx = self.conv_1(activations.leaky_relu(dx))
     return skip + 0.1 * dx

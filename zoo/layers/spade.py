@@ -116,7 +116,7 @@ class SPADEResBlock(keras.layers.Layer):
       self.conv_s = conv(fout, 1, False, "conv_s")
 
   def call(self, x, segmap, training=False):
-    act = lambda t: activations.leaky_relu(t, resblocks.LEAKY_RELU_SLOPE)
+    act = activations.leaky_relu
     skip = x
     if self.learned_shortcut:
       skip = self.conv_s(self.norm_s(x, segmap, training=training), training=training)

@@ -17,7 +17,6 @@ from zoo.layers import batch_norm
 from zoo.layers import strided_conv
 
 NORMS = ("none", "layer", "batch")
-LEAKY_RELU_SLOPE = 0.2
 
 # The 3D ones compute their few-channel side sub-pixel (zoo.layers.strided_conv): the video
 # heads and the critics' gradient into the video (WGAN-GP differentiates it twice).
@@ -76,7 +75,7 @@ class ConvNormAct(keras.layers.Layer):
       x = self.norm(x, training=training)
     if self.activation == "relu":
       return tf.nn.relu(x)
-    return activations.leaky_relu(x, LEAKY_RELU_SLOPE)
+    return activations.leaky_relu(x)
 
 
 def stack(rank, widths, *, transpose, norm, activation, first_norm=None, prefix="layer"):

@@ -20,7 +20,6 @@ from zoo.layers import strided_conv
 GENERATOR_BN_EPSILON = 1e-5
 DISCRIMINATOR_BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.9
-LEAKY_RELU_SLOPE = 0.2
 
 _CONV = {
   2: keras.layers.Conv2D,
@@ -102,7 +101,7 @@ class ConvBlock(keras.layers.Layer):
     if activation == "relu":
       self.activation = keras.layers.ReLU()
     elif activation == "leaky_relu":
-      self.activation = lambda t: activations.leaky_relu(t, LEAKY_RELU_SLOPE)
+      self.activation = activations.leaky_relu
     else:
       raise ValueError(f"Expected activation 'relu' or 'leaky_relu', received {activation!r}.")
 
