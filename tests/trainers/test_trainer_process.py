@@ -119,9 +119,11 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
     proc.kill()
     proc.wait(timeout=60)
   assert proc.returncode == -signal.SIGKILL
-  import tensorflow as tf
+  from trainers import workdir as workdir_lib
 
-  killed_at = int(tf.train.latest_checkpoint(str(wd / "checkpoints")).rsplit("-", 1)[1])
+  # The newest checkpoint the loop will resume from: the kill may land after a checkpoint's
+  # files are written but before TF's `checkpoint` state file names it.
+  killed_at = workdir_lib.step_of(workdir_lib.readable_checkpoints(str(wd / "checkpoints"))[0])
   assert killed_at >= 2
   steps = {"train.steps": killed_at + 2}
   resumed = run_tiny(wd, dict(base, **steps), tmp_path / "b.npz")
