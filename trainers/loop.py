@@ -684,7 +684,7 @@ class Trainer:
           logging.info("Stopped at step %d on request; resume with the same --workdir.", step)
           break
       if self.chief:
-        self._report_skips(step)
+        self._report_skips(step, final=True)
       writer.flush()
     self.stop_signal = stop.signum if stop.requested else None
     return not stop.requested
@@ -700,11 +700,12 @@ class Trainer:
         f"{os.path.basename(latest) if latest else 'none'})."
       ) from error
 
-  def _report_skips(self, step):
+  def _report_skips(self, step, final=False):
     """Records the input pipeline skipped (data.skip_corrupt): TensorBoard scalars
-    data/skipped_records and data/skipped_<kind>, and WORKDIR/skipped_records.json."""
+    data/skipped_records and data/skipped_<kind>, and WORKDIR/skipped_records.json, whose
+    "step" is the step its counts stand at: written when they change, and at the run's end."""
     report = data_lib.skip_report()
-    if not report or report == getattr(self, "_skips_written", None):
+    if not report or (report == getattr(self, "_skips_written", None) and not final):
       return
     kinds = {}
     for counts in report.values():
