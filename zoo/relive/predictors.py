@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from zoo import base
 from zoo import registry
+from zoo.layers import lstm
 from zoo.relive import layers
 
 VIDEO_SHAPE = (32, 64, 64, 3)
@@ -193,7 +194,7 @@ class LSTMPredictor(_Predictor):
     self.encoder = _FrameEncoder(self.encoder_widths, name="encoder")
     self.flatten = keras.layers.Flatten()
     self.to_vector = keras.layers.Dense(self.units, activation="relu", name="to_vector")
-    self.lstm = keras.layers.LSTM(
+    self.lstm = lstm.LSTM(
       self.units, return_sequences=True, return_state=True, unroll=True, name="lstm"
     )
     self.dropout_in = keras.layers.Dropout(self.dropout_rate)
