@@ -142,3 +142,20 @@ def test_dropout_only_in_training():
   np.testing.assert_allclose(a, b)
   c = p.teacher_forced(video, training=True)
   assert float(tf.reduce_max(tf.abs(a - c))) > 0
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_build_traces_one_pass_and_creates_every_variable(name, monkeypatch):
+  built = registry.build(name, **SMALL[name])
+  passes = []
+  original = type(built)._predict
+  monkeypatch.setattr(
+    type(built), "_predict", lambda self, *a, **k: passes.append(1) or original(self, *a, **k)
+  )
+  built.build((None, 1, 16, 16, 3))
+  assert len(passes) == 1  # the rollout of `call` would trace 5
+  called = registry.build(name, **SMALL[name])
+  called(clip()[:, :1])
+  assert built.built and len(passes) == 1 + 6  # its build's pass, then the call's 5
+  assert [w.shape for w in built.weights] == [w.shape for w in called.weights]
+  assert tuple(built(clip()[:, :1]).shape) == (2, 6, 16, 16, 3)
