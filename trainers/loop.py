@@ -550,7 +550,10 @@ class Trainer:
   def _make_train_call(self):
     strategy, d_steps = self.strategy, self.config.objective.d_steps
     n = self.config.train.steps_per_call
-    replica_step = self.gan_step.replica_step
+    # Autograph stays for the loop of `train_call` below; the step itself is plain graph code
+    # (Python loops over lists, tf.where for tensor conditions), and converting every function
+    # it reaches (some 240 for radner_style) cost seconds of each first call's tracing.
+    replica_step = tf.autograph.experimental.do_not_convert(self.gan_step.replica_step)
     if self.jit and not isinstance(strategy, tf.distribute.TPUStrategy):
       replica_step = tf.function(replica_step, jit_compile=True)
 
