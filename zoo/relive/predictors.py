@@ -42,6 +42,7 @@ class _Predictor(base.SymbolicBuild, keras.Model):
     super().__init__(**kwargs)
     self.video_shape = tuple(int(s) for s in video_shape)
     self.context_frames = int(context_frames)
+    self._one_pass = False  # set while `build` traces one teacher-forced pass
     if not 1 <= self.context_frames < self.video_shape[0]:
       raise ValueError(
         f"Expected 1 <= context_frames < {self.video_shape[0]}, received {context_frames}."
@@ -109,7 +110,7 @@ class _Predictor(base.SymbolicBuild, keras.Model):
 
   def call(self, frames, training=False):
     frames = tf.cast(frames, tf.float32)
-    if getattr(self, "_one_pass", False):
+    if self._one_pass:
       return self.teacher_forced(frames, training)
     horizon = self.video_shape[0] - (frames.shape[1] or self.context_frames)
     return tf.concat([frames, self.rollout(frames, horizon, training)], axis=1)
