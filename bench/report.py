@@ -50,13 +50,20 @@ def step_table(rows, peak_fp32):
 
 
 def step_notes(rows):
-  """Lines under the table: each row's FLOP note (n/a reasons, estimates), once each."""
+  """Lines under the table: each row's FLOP note (n/a reasons, estimates), once each, and the
+  rows whose first call included measuring convolution forms."""
   seen, lines = set(), []
   for r in rows:
     note = r.get("flops_note")
     if note and (r["model"], note) not in seen:
       seen.add((r["model"], note))
       lines.append(f"{r['model']}: GFLOP {note}")
+  for r in rows:
+    if r.get("forms_measured"):
+      lines.append(
+        f"{r['model']} batch {r['batch_size']}: its 1st call measured {r['forms_measured']} "
+        "convolution forms this machine had not cached (once per machine; later runs skip it)"
+      )
   return lines
 
 

@@ -86,6 +86,46 @@ def make_optimizers(config, task, steps_per_epoch=0):
   return g_opt, d_opt
 
 
+def sum_over(fn, items, count):
+  """The sum over i in 0..count-1 of `fn(item_i, i)`, a structure of tensors (None leaves: no
+  term), where item_i is row i of every tensor of the structure `items` and i an int64
+  scalar; the calls run one after the other, in order.
+
+  Under the default strategy the calls are one `tf.while_loop` whose body is `fn` traced
+  once, so a step of k micro-batches holds one copy of the networks' graph instead of k:
+  tracing, graph optimisation and the first call grow with the copies (docs/benchmarks.md).
+  Under any other strategy they are unrolled, because a batch norm's mean-aggregated update
+  synchronises the replicas and TensorFlow allows no synchronisation inside a loop body.
+  """
+  item = lambda i: tf.nest.map_structure(lambda x: x[i], items)
+  if count == 1 or tf.distribute.has_strategy():
+    total = None
+    for i in range(count):
+      out = fn(item(i), tf.constant(i, tf.int64))
+      total = out if total is None else tf.nest.map_structure(_add, total, out)
+    return total
+  spec = tf.nest.map_structure(lambda x: tf.TensorSpec(x.shape[1:], x.dtype), items)
+  body = tf.function(fn, autograph=False).get_concrete_function(spec, tf.TensorSpec([], tf.int64))
+  flat = tf.nest.flatten(body.structured_outputs)
+  live = [j for j, t in enumerate(flat) if t is not None]
+
+  def loop_body(i, *totals):
+    out = tf.nest.flatten(body(item(i), i))
+    return (i + 1, *[a + out[j] for a, j in zip(totals, live, strict=True)])
+
+  zeros = [tf.zeros(flat[j].shape, flat[j].dtype) for j in live]
+  _, *totals = tf.while_loop(
+    lambda i, *_: i < count, loop_body, (tf.constant(0, tf.int64), *zeros), parallel_iterations=1
+  )
+  for j, total in zip(live, totals, strict=True):
+    flat[j] = total
+  return tf.nest.pack_sequence_as(body.structured_outputs, flat)
+
+
+def _add(a, b):
+  return a if b is None else (b if a is None else a + b)
+
+
 class GANStep:
   """The per-replica step of a task (`trainers.tasks`) and its optimizers.
 
@@ -109,30 +149,24 @@ class GANStep:
   def accumulate(self, loss_fn, batch, variables, optimizer, seed, step):
     """Gradient of the global-batch mean loss, summed over micro-batches; (grads, terms)."""
     k = self.config.train.grad_accum
-    micro = (
-      [batch]
-      if k == 1
-      else [tf.nest.map_structure(lambda x, i=i: tf.split(x, k)[i], batch) for i in range(k)]
-    )
-    grads, terms = None, None
     scale = 1.0 / (k * self.num_replicas)
-    for i, mb in enumerate(micro):
+
+    def micro_step(mb, i):
       with tf.GradientTape() as tape:
-        loss, t = loss_fn(mb, seed + [0, 10 * i], step)
+        loss, t = loss_fn(mb, seed + tf.constant([0, 10], tf.int64) * i, step)
         scaled = loss * scale
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
           scaled = optimizer.scale_loss(scaled)
-      g = tape.gradient(scaled, variables)
-      t = {name: v / k for name, v in t.items()}
-      grads = (
-        g
-        if grads is None
-        else [
-          a if b is None else (b if a is None else a + b) for a, b in zip(grads, g, strict=True)
-        ]
-      )
-      terms = t if terms is None else {n: terms[n] + t[n] for n in terms}
-    return grads, terms
+      grads = [
+        None if g is None else tf.convert_to_tensor(g) for g in tape.gradient(scaled, variables)
+      ]
+      return grads, {name: v / k for name, v in t.items()}
+
+    # Micro-batch i is rows [i * b / k, (i + 1) * b / k) of the batch, as tf.split gives.
+    micro = tf.nest.map_structure(
+      lambda x: tf.reshape(x, tf.concat([[k, -1], tf.shape(x)[1:]], 0)), batch
+    )
+    return sum_over(micro_step, micro, k)
 
   def apply(self, optimizer, grads, variables, prefix, terms):
     """Clips (config.optimizer) and applies `grads`; records `<prefix>/grad_norm` in terms."""

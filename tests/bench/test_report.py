@@ -68,6 +68,10 @@ def test_step_table_prints_na_and_stopped_rows():
   assert lines[5].endswith("FAILED: exit code 1: x")
   assert lines[6].endswith("SKIPPED: not run: batch 8 peaked at 15000 MiB")
   assert report.step_notes(rows) == ["radner_style: GFLOP n/a: a GRU"]
+  rows[0]["forms_measured"] = 3
+  assert report.step_notes(rows)[1].startswith(
+    "vgan_two_stream batch 8: its 1st call measured 3 convolution forms"
+  )
 
 
 def test_train_table_speedup_and_notes():

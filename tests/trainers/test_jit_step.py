@@ -75,11 +75,12 @@ def portable_random(monkeypatch):
   monkeypatch.setattr(tf.nn.experimental, "stateless_dropout", dropout)
 
 
-def first_call_terms(spec, jit, workdir):
+def first_call_terms(spec, jit, workdir, grad_accum=None):
   """The loss terms of the first train call of `spec` built with or without XLA."""
   config = config_files.load(spec)
   with config.unlocked():
     config.runtime.jit_compile = "true" if jit else "false"
+    config.train.grad_accum = grad_accum or config.train.grad_accum
   trainer = loop.Trainer(config, str(workdir))
   assert trainer.jit is jit
   terms, bad_step, _ = trainer.train_call()
@@ -93,8 +94,18 @@ def first_call_terms(spec, jit, workdir):
 )
 def test_jit_compiled_step_matches_the_eager_step(spec, tmp_path, portable_random):
   del portable_random
-  eager = first_call_terms(spec, False, tmp_path / "eager")
-  compiled = first_call_terms(spec, True, tmp_path / "xla")
+  assert_same_terms(spec, tmp_path)
+
+
+def test_jit_compiled_micro_batch_loop_matches_the_eager_step(tmp_path, portable_random):
+  """Micro-batches run in a graph loop (`gan_step.sum_over`), which XLA compiles too."""
+  del portable_random
+  assert_same_terms(FAMILIES[0], tmp_path, grad_accum=2)
+
+
+def assert_same_terms(spec, tmp_path, grad_accum=None):
+  eager = first_call_terms(spec, False, tmp_path / "eager", grad_accum)
+  compiled = first_call_terms(spec, True, tmp_path / "xla", grad_accum)
   assert sorted(compiled) == sorted(eager)
   assert any(k.endswith("/total") for k in eager)
   for name, value in eager.items():

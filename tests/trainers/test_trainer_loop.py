@@ -91,6 +91,44 @@ def test_gradient_accumulation_equals_full_batch_gradient(tmp_path):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
+def _sum_over_traced(strategy, count=3):
+  """(sum_over's result, how many times fn was traced) in `strategy`'s replica context."""
+  traced = []
+
+  def fn(item, i):
+    traced.append(i)
+    return [item["x"] * 2.0, None], {"i": tf.cast(i, tf.float32)}
+
+  items = {"x": tf.reshape(tf.range(count * 2, dtype=tf.float32), [count, 2])}
+  out = strategy.run(tf.function(lambda: gan_step.sum_over(fn, items, count)))
+  return tf.nest.map_structure(lambda t: None if t is None else t.numpy(), out), len(traced)
+
+
+def test_sum_over_traces_once_in_a_loop_and_unrolls_under_a_strategy():
+  looped, looped_traces = _sum_over_traced(tf.distribute.get_strategy())
+  unrolled, unrolled_traces = _sum_over_traced(tf.distribute.MirroredStrategy(["/cpu:0"]))
+  assert (looped_traces, unrolled_traces) == (1, 3)
+  for out in (looped, unrolled):
+    (x, none), terms = out
+    np.testing.assert_array_equal(x, [12.0, 18.0])  # 2 * ([0, 1] + [2, 3] + [4, 5])
+    assert none is None
+    assert terms == {"i": 3.0}  # 0 + 1 + 2
+
+
+def test_micro_batches_trace_the_losses_once(tmp_path):
+  traces = {}
+  for k in (1, 4):
+    trainer = loop.Trainer(trainer_helpers.tiny_config(grad_accum=k), str(tmp_path / f"k{k}"))
+    calls = []
+    for name in ("d_loss", "g_loss"):
+      loss = getattr(trainer.task, name)
+      setattr(trainer.task, name, lambda *a, n=name, f=loss, c=calls: c.append(n) or f(*a))
+    trainer.train_call.get_concrete_function()
+    traces[k] = sorted(calls)
+  assert traces[1] == ["d_loss", "g_loss"]
+  assert traces[4] == traces[1]
+
+
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
   wd = str(tmp_path)
   c = trainer_helpers.tiny_config(steps=6, checkpoint_every=2)

@@ -24,9 +24,9 @@ the replicas' copies drift apart (replica 0's is what a checkpoint saves; anothe
 normalizes by its own at inference). Here they are created with the "mean" aggregation:
 every update is averaged over the replicas, as TF-Keras 2 did, and the copies stay equal.
 The average is a synchronisation point, which TensorFlow does not allow inside a
-`tf.while_loop` or nested `tf.function` in replica context: no model of the zoo trains a
-batch norm inside a graph loop (`conv_gru.unroll`'s cell has none; the predictors' rollout
-loop runs at inference).
+`tf.while_loop` or nested `tf.function` in replica context: under such a strategy no model
+of the zoo trains a batch norm inside a graph loop (`conv_gru.unroll`'s cell has none; the
+predictors' rollout loop runs at inference; the trainers unroll micro-batches there).
 """
 
 import keras
