@@ -111,7 +111,7 @@ def run_one(config, batch_size, jit, precision, steps, warmup, progress=""):
     "grad_accum": int(c.train.grad_accum),
     "forms_policy": form_choice.policy(),
     "forms_cached": os.path.exists(form_choice.cache_path()),
-    "forms_known_before": _known_forms(),
+    "forms_known_before": len(form_choice.cached_choices()),
     "load_before": host.load_average(),
     "rss_import_mib": IMPORT_RSS_MIB,
   }
@@ -137,7 +137,7 @@ def run_one(config, batch_size, jit, precision, steps, warmup, progress=""):
     record["first_run_s"] = time.perf_counter() - start
     record["first_call_s"] = record["trace_s"] + record["first_run_s"]
     # Forms measured while building and in the first call count in its time (once a machine).
-    record["forms_measured"] = _known_forms() - record["forms_known_before"]
+    record["forms_measured"] = len(form_choice.cached_choices()) - record["forms_known_before"]
     host.mark(progress, "first_call_done")
     warm = host.time_callable(call, warmup=0, repeats=warmup - 1)["times"] if warmup > 1 else []
     cpu = time.process_time()
@@ -196,15 +196,6 @@ def run_one(config, batch_size, jit, precision, steps, warmup, progress=""):
         "(bench/flops.py's estimate of a penalty's double backward pass)"
       )
   return record
-
-
-def _known_forms():
-  """How many convolution forms this machine's cache holds (zoo.layers.form_choice)."""
-  try:
-    with open(form_choice.cache_path()) as f:
-      return len(json.load(f))
-  except (OSError, ValueError, TypeError):
-    return 0
 
 
 def run_isolated(model, batch_size, jit):

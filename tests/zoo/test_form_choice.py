@@ -124,7 +124,9 @@ def test_concurrent_writers_lose_nothing(tmp_path):
 
 def test_module_choose_uses_the_cache_directory(tmp_path, monkeypatch):
   monkeypatch.setenv(form_choice.CACHE_ENV, str(tmp_path))
+  assert form_choice.cached_choices() == {}
   assert form_choice.choose("k", _Forms().candidates()) == "fast"
+  assert form_choice.cached_choices()["k"]["form"] == "fast"
   (written,) = tmp_path.glob("forms-*.json")
   assert written == tmp_path / os.path.basename(form_choice.cache_path())
   assert "tf" in written.name and "k" in json.loads(written.read_text())

@@ -85,6 +85,11 @@ def choose(key, candidates, measurable=True):
   return _CHOOSERS[path].choose(key, candidates, measurable)
 
 
+def cached_choices():
+  """This machine's remembered choices, {key: entry}; {} without a readable cache file."""
+  return Chooser(cache_path())._read()
+
+
 def cache_path():
   """This machine's JSON file: one per device name and TF version."""
   directory = os.environ.get(CACHE_ENV) or os.path.join(
