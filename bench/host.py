@@ -202,6 +202,20 @@ def peak_rss_mib():
   return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+def kernel_use():
+  """This process's page faults and kernel CPU seconds so far (getrusage). A page's first
+  touch costs a fault and kernel time to clear it, so a first call that reaches gigabytes of
+  fresh memory pays seconds here that later steps, reusing that memory, do not."""
+  r = resource.getrusage(resource.RUSAGE_SELF)
+  return {"minor_faults": r.ru_minflt, "major_faults": r.ru_majflt, "system_s": r.ru_stime}
+
+
+def kernel_use_since(before, calls=1):
+  """`kernel_use()` now less `before`, per call over `calls` calls."""
+  now = kernel_use()
+  return {k: (now[k] - before[k]) / calls for k in now}
+
+
 def mark(path, phase):
   """Appends `phase` and the wall time to the progress file `path` (no-op for "")."""
   if path:

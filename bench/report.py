@@ -50,8 +50,9 @@ def step_table(rows, peak_fp32):
 
 
 def step_notes(rows):
-  """Lines under the table: each row's FLOP note (n/a reasons, estimates), once each, and the
-  rows whose first call included measuring convolution forms."""
+  """Lines under the table: each row's FLOP note (n/a reasons, estimates), once each, the
+  rows whose first call included measuring convolution forms, and those whose first call
+  spent over a second more kernel time (page faults) than twice a timed call's."""
   seen, lines = set(), []
   for r in rows:
     note = r.get("flops_note")
@@ -63,6 +64,15 @@ def step_notes(rows):
       lines.append(
         f"{r['model']} batch {r['batch_size']}: its 1st call measured {r['forms_measured']} "
         "convolution forms this machine had not cached (once per machine; later runs skip it)"
+      )
+  for r in rows:
+    first, call = r.get("first_run_kernel"), r.get("call_kernel")
+    if first and call and first["system_s"] > 2 * call["system_s"] + 1:
+      lines.append(
+        f"{r['model']} batch {r['batch_size']}: its 1st call took {first['minor_faults']:,.0f} "
+        f"page faults and {first['system_s']:.1f} s of kernel CPU time, a timed call "
+        f"{call['minor_faults']:,.0f} and {call['system_s']:.1f} s (first touch of the step's "
+        "memory, in its setup s)"
       )
   return lines
 

@@ -132,17 +132,20 @@ def run_one(config, batch_size, jit, precision, steps, warmup, progress=""):
     record["trace_s"] = time.perf_counter() - start
     if allocator_built is not None:
       tf.config.experimental.reset_memory_stats("CPU:0")
+    kernel = host.kernel_use()
     start = time.perf_counter()
     call()
     record["first_run_s"] = time.perf_counter() - start
+    record["first_run_kernel"] = host.kernel_use_since(kernel)
     record["first_call_s"] = record["trace_s"] + record["first_run_s"]
     # Forms measured while building and in the first call count in its time (once a machine).
     record["forms_measured"] = len(form_choice.cached_choices()) - record["forms_known_before"]
     host.mark(progress, "first_call_done")
     warm = host.time_callable(call, warmup=0, repeats=warmup - 1)["times"] if warmup > 1 else []
-    cpu = time.process_time()
+    cpu, kernel = time.process_time(), host.kernel_use()
     timing = host.time_callable(call, warmup=0, repeats=steps)
     cpu = time.process_time() - cpu
+    record["call_kernel"] = host.kernel_use_since(kernel, calls=steps)
     record["peak_rss_mib"] = host.peak_rss_mib()
     allocator = common.allocator_bytes()
     record["steps_done"] = trainer.current_step()

@@ -150,3 +150,13 @@ def test_a_batch_after_a_failed_smaller_one_is_not_started():
   assert host.memory_shortfall(killed, 16, available=1e9) == "not run: batch 8 failed"
   skipped = {"batch_size": 8, "error": "not run: ...", "skipped": True}
   assert host.memory_shortfall(skipped, 16, available=1e9) == ""
+
+
+def test_kernel_use_counts_the_faults_of_touching_fresh_memory():
+  before = host.kernel_use()
+  fresh = bytearray(64 << 20)  # mapped, not yet touched
+  for i in range(0, len(fresh), 4096):
+    fresh[i] = 1
+  used = host.kernel_use_since(before)
+  assert used["minor_faults"] >= 32  # 64 MiB: 16,384 pages of 4 KiB, 32 of 2 MiB
+  assert used["system_s"] >= 0

@@ -72,6 +72,14 @@ def test_step_table_prints_na_and_stopped_rows():
   assert report.step_notes(rows)[1].startswith(
     "vgan_two_stream batch 8: its 1st call measured 3 convolution forms"
   )
+  rows[0]["call_kernel"] = {"minor_faults": 1000.0, "major_faults": 0.0, "system_s": 2.0}
+  rows[0]["first_run_kernel"] = {"minor_faults": 4e6, "major_faults": 0.0, "system_s": 5.0}
+  assert len(report.step_notes(rows)) == 2  # 5 s is not over twice 2 s and a second
+  rows[0]["first_run_kernel"]["system_s"] = 37.0
+  assert report.step_notes(rows)[2] == (
+    "vgan_two_stream batch 8: its 1st call took 4,000,000 page faults and 37.0 s of kernel "
+    "CPU time, a timed call 1,000 and 2.0 s (first touch of the step's memory, in its setup s)"
+  )
 
 
 def test_train_table_speedup_and_notes():
