@@ -133,6 +133,10 @@ def base():
   # "auto" compiles only on GPU/TPU.
   c.runtime.jit_compile = "auto"  # auto, true, false
   c.runtime.deterministic = False  # tf.config.experimental.enable_op_determinism
+  # False: each D or G step starts after the previous D update, as in PyTorch's eager order:
+  # fewer tensors alive at once; on CPU the overlap made some steps faster, others slower
+  # (docs/benchmarks.md, "Steps in order").
+  c.runtime.overlap_steps = True
   # Forms of the "k4 s2" 3D convs (zoo.layers.form_choice): auto, native, rules, subpixel,
   # patch; "" = the VIDEOGAN_CONV_FORMS environment variable, else auto (measured, cached).
   c.runtime.conv_forms = ""
@@ -346,6 +350,9 @@ def relive(c, task="gan", condition=""):
     c.objective.gp_weight = 10.0
     c.objective.d_steps = 5
     c.optimizer.beta2 = 0.9
+    # The 5 critic steps one after the other: relive_wgan's step took 10-14% less time and
+    # its tensors 16-21% less memory than overlapped (docs/benchmarks.md, "Steps in order").
+    c.runtime.overlap_steps = False
   if condition:
     c.objective.condition = condition
     c.objective.recon_loss = "l2"

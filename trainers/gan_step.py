@@ -204,6 +204,20 @@ class GANStep:
     )
     return dict(batch, z=z[replica * b : (replica + 1) * b])
 
+  def after_update(self, batch, updated):
+    """`batch`, which a D or G step is about to read; with `runtime.overlap_steps` off and a
+    D step just `updated`, it waits for that update: no op of the next step's forward starts
+    before the previous step's backward and update are done, as in PyTorch's eager order.
+
+    On, TensorFlow's executor starts the next forward (e.g. the G step's generator) as soon
+    as its inputs are ready, while the previous backward still runs, and the activations of
+    both steps are alive together (docs/benchmarks.md, "Steps in order").
+    """
+    if not updated or self.config.runtime.get("overlap_steps", True):
+      return batch
+    with tf.control_dependencies([tf.convert_to_tensor(v) for v in self.d_vars]):
+      return tf.nest.map_structure(lambda x: tf.identity(x, name="after_update"), batch)
+
   def replica_step(self, batches, step):
     """D steps (one per batch), then the G step on the last batch; returns the loss terms."""
     ctx = tf.distribute.get_replica_context()
@@ -213,13 +227,13 @@ class GANStep:
       if not self.d_vars:
         break
       seed = step_seed(self.config.seed, step, replica, k)
-      batch = self.with_noise(batch, step, k)
+      batch = self.after_update(self.with_noise(batch, step, k), k > 0)
       grads, d_terms = self.accumulate(task.d_loss, batch, self.d_vars, self.d_opt, seed, step)
       self.apply(self.d_opt, grads, self.d_vars, "d", d_terms)
       task.clip_discriminator_weights()
       terms.update(d_terms)  # the last D step's terms
     seed = step_seed(self.config.seed, step, replica, 100)
-    batch = self.with_noise(batches[-1], step, 100)
+    batch = self.after_update(self.with_noise(batches[-1], step, 100), bool(terms))
     grads, g_terms = self.accumulate(task.g_loss, batch, self.g_vars, self.g_opt, seed, step)
     self.apply(self.g_opt, grads, self.g_vars, "g", g_terms)
     terms.update(g_terms)

@@ -207,6 +207,32 @@ def test_several_steps_per_call_equal_one_step_per_call(tmp_path):
   assert tf.io.gfile.exists(str(tmp_path / "n2" / "checkpoints" / "keep" / "ckpt-4.index"))
 
 
+def test_steps_in_order_wait_for_the_previous_update_and_train_alike(tmp_path):
+  # runtime.overlap_steps=False gates every step after the first D step on the previous D
+  # update; it orders the ops and changes no number.
+  weights = {}
+  for overlap in (True, False):
+    c = trainer_helpers.tiny_config(steps=3, checkpoint_every=0)
+    c.objective.d_steps = 2
+    c.runtime.overlap_steps = overlap
+    trainer = loop.Trainer(c, str(tmp_path / str(overlap)))
+    graph = trainer.train_call.get_concrete_function().graph
+    gates = [op for op in graph.get_operations() if "after_update" in op.name.split("/")[-1]]
+    if overlap:
+      assert not gates
+    else:
+      # The second D step's batch and the G step's batch (video and z): each waits for reads
+      # of every D variable, which run after the D update's writes.
+      assert len(gates) >= 2
+      for gate in gates:
+        reads = [c for c in gate.control_inputs if c.type == "ReadVariableOp"]
+        assert len(reads) == len(trainer.d_vars)
+    assert trainer.train()
+    weights[overlap] = [v.numpy() for v in trainer.generator.weights + trainer.d_vars]
+  for a, b in zip(weights[True], weights[False], strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("n", [1, 3])
 def test_a_train_call_traces_the_step_once(tmp_path, monkeypatch, n):
   # Each trace of the step costs tracing and graph optimisation in the first call: at paper
