@@ -5,9 +5,9 @@ r"""Learning check: does a model learn, measured against baselines on the same c
         --workdir=/tmp/lc_i2v --steps=2000 --every=250
     python -m trainers.learning_check --all --workdir=/tmp/lc_all [--models=a,b]
 
-Trains the config through the ordinary loop in chunks (a `loop.Trainer` with `train.steps`
-raised to each evaluation point in turn, on the same workdir, so every chunk resumes from the
-previous checkpoint, data iterator included) and measures, at the start and after each chunk,
+Trains the config through the ordinary loop in chunks (one `loop.Trainer` whose
+`train.steps` is the whole budget, trained to each evaluation point in turn and saving a
+checkpoint there) and measures, at the start and after each chunk,
 on the same held-out clips every time (`--num_videos` eval clips of `config.data`, noise z_k
 from seed [config.seed, k], the EMA generator when the run keeps one):
 
@@ -35,10 +35,9 @@ lines), and exits 1 when a target is missed.
 cores), each in WORKDIR/NAME, and writes WORKDIR/learning_checks.json, .md (the table that
 docs/evaluation.md carries) and .png (a curve per model).
 
-Decision: `train.steps` is what changes between chunks, so learning-rate schedules that
-depend on it (cosine_restarts, linear_decay) would see different totals; the checks of
-`CHECKS` use a constant schedule and a lone check warns unless the schedule is "constant". A
-resumed workdir continues from its latest step.
+Decision: `train.steps` is the budget in every chunk, so a learning-rate schedule that
+depends on it (cosine_restarts, linear_decay) follows the single run's curve. A resumed
+workdir continues from its latest step.
 """
 
 import dataclasses
@@ -404,18 +403,11 @@ def run_check(
   start_time = time.perf_counter()
   steps = int(steps or config.train.steps)
   every = int(every or max(steps // 5, 1))
-  if config.optimizer.get("schedule", "constant") != "constant":
-    logging.warning(
-      "optimizer.schedule %r depends on train.steps, which the check raises chunk "
-      "by chunk: the curve is not exactly the one of a single run.",
-      config.optimizer.schedule,
-    )
   name = config.model.generator.name
   points = eval_points(_start_step(workdir), steps, every)
-  # The first chunk's trainer (or, on a finished workdir, the one that measures it).
-  trainer = loop.Trainer(
-    _chunk_config(config, points[1] if len(points) > 1 else max(points[0], 1)), workdir
-  )
+  # One trainer for the whole budget (a learning-rate schedule spans all of it), trained to
+  # each evaluation point in turn.
+  trainer = loop.Trainer(_chunk_config(config, max(steps, points[0], 1)), workdir)
   kind = model_kind(trainer.generator, config)
   targets = targets_for(trainer.generator, config)
   networks = real = None
@@ -486,12 +478,10 @@ def run_check(
   if len(points) == 1:  # the workdir is already at the budget: measure it once
     measure(trainer)
   for i, target in enumerate(points[1:]):
-    if i:
-      trainer = loop.Trainer(_chunk_config(config, target), workdir)
-    else:
+    if not i:
       measure(trainer)
     t0 = time.perf_counter()
-    finished = trainer.train()
+    finished = trainer.train(until=target)
     train_seconds += time.perf_counter() - t0
     if not finished:  # SIGTERM / Ctrl-C: checkpoint saved, no verdict on a part
       raise StoppedError(

@@ -606,24 +606,26 @@ class Trainer:
     summaries.video_summary("samples", grid, step)
 
   # --- the loop -------------------------------------------------------------------------
-  def train(self) -> bool:
-    """Trains to `train.steps`; returns False if a SIGTERM / Ctrl-C stopped it first (after
-    saving a checkpoint), True otherwise."""
+  def train(self, until: int | None = None) -> bool:
+    """Trains to step `until` (by default, and at most, `train.steps`, which learning-rate
+    schedules span either way) and saves a checkpoint there; returns False if a SIGTERM /
+    Ctrl-C stopped it first (after saving a checkpoint), True otherwise."""
     config, t = self.config, self.config.train
+    end = t.steps if until is None else min(int(until), t.steps)
     writer = (
       tf.summary.create_file_writer(os.path.join(self.workdir, "train"))
       if self.chief
       else tf.summary.create_noop_writer()
     )
     step = self.current_step()
-    if step >= t.steps:
-      logging.info("Already at step %d of %d: nothing to train.", step, t.steps)
+    if step >= end:
+      logging.info("Already at step %d of %d: nothing to train.", step, end)
       return True
-    progress = summaries.Progress(t.steps, t.batch_size, step)
+    progress = summaries.Progress(end, t.batch_size, step)
     logging.info(
-      "Training %s for %d steps from step %d on %d replica(s), batch %d, jit %s.",
+      "Training %s to step %d from step %d on %d replica(s), batch %d, jit %s.",
       config.model.generator.name,
-      t.steps,
+      end,
       step,
       self.num_replicas,
       t.batch_size,
@@ -636,7 +638,7 @@ class Trainer:
       samples = self._samples_every()
       if step == 0 and self.chief and samples:
         self.write_samples(0)
-      while step < t.steps:
+      while step < end:
         before = step
         try:
           with watchdog.call(step):
@@ -651,7 +653,7 @@ class Trainer:
             f"Non-finite loss at step {int(bad_step)}: {', '.join(names)}. Training stopped; "
             f"the last good checkpoint {self.manager.latest_checkpoint} is kept unchanged."
           )
-        if self.chief and (_crossed(before, step, t.log_every) or step >= t.steps):
+        if self.chief and (_crossed(before, step, t.log_every) or step >= end):
           values = {k: float(v) for k, v in terms.items()}
           rate = progress.rate(step)
           lrs = {"g_lr": float(self.g_opt.learning_rate)}
@@ -674,7 +676,7 @@ class Trainer:
           self.write_samples(step)
         if stop.requested:
           stop.honoured.set()
-        if _crossed(before, step, t.checkpoint_every) or step >= t.steps or stop.requested:
+        if _crossed(before, step, t.checkpoint_every) or step >= end or stop.requested:
           self.save()
         if self.chief and generates and _crossed(before, step, config.eval.every):
           results = evaluate.periodic_eval(self, config, step, writer)

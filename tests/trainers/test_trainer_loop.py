@@ -70,6 +70,27 @@ def test_ema_is_the_running_average_of_generator_weights(tmp_path):
     np.testing.assert_allclose(e.numpy(), 0.75 * w0 + 0.25 * v.numpy(), rtol=1e-5, atol=1e-7)
 
 
+def test_train_until_stops_and_saves_there_on_the_whole_runs_schedule(tmp_path):
+  # The learning check trains one run to each evaluation point in turn: a schedule must span
+  # train.steps, not the chunk, and the chunks must end where one uninterrupted run ends.
+  weights = {}
+  for name, untils in (("whole", [None]), ("chunks", [2, None])):
+    c = trainer_helpers.tiny_config(steps=4, checkpoint_every=0)
+    c.optimizer.schedule = "linear_decay"
+    trainer = loop.Trainer(c, str(tmp_path / name))
+    for until in untils:
+      assert trainer.train(until=until)
+      if until == 2:
+        assert trainer.current_step() == 2
+        assert trainer.manager.latest_checkpoint.endswith("ckpt-2")
+        # linear decay to 0 at step 4 from 1e-2: half of it at step 2 (not 0, a chunk's end).
+        np.testing.assert_allclose(float(trainer.g_opt.learning_rate), 5e-3, rtol=1e-6)
+    assert trainer.current_step() == 4
+    weights[name] = [v.numpy() for v in trainer.generator.weights + trainer.d_vars]
+  for a, b in zip(weights["whole"], weights["chunks"], strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_gradient_accumulation_equals_full_batch_gradient(tmp_path):
   grads = {}
   for k in (1, 2):
