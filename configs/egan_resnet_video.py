@@ -20,8 +20,9 @@ def get_config(arg=None):
   c.model.generator.args.frames = 8
   c.optimizer.g_lr, c.optimizer.d_lr = 1e-5, 3e-5
   c.train.steps = 20_000  # "finetuning for 20 epochs"
-  # The G step after the D update: TF's allocator peaked at 9.4-11.9 GB at batch 8 against
-  # 12.3-15.1 GB overlapped, for the same step time (docs/benchmarks.md, "Steps in order").
+  # The G step after the D update: TF's allocator peaked at 9443-11902 MiB at batch 8
+  # against 12273-15016 MiB overlapped, for the same step time (docs/benchmarks.md, "Steps
+  # in order").
   c.runtime.overlap_steps = False
   if arg.smoke:
     egan_resnet_image.smoke(c, frames=4)
