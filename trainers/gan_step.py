@@ -233,7 +233,7 @@ class GANStep:
       task.clip_discriminator_weights()
       terms.update(d_terms)  # the last D step's terms
     seed = step_seed(self.config.seed, step, replica, 100)
-    batch = self.after_update(self.with_noise(batches[-1], step, 100), bool(terms))
+    batch = self.after_update(self.with_noise(batches[-1], step, 100), bool(self.d_vars))
     grads, g_terms = self.accumulate(task.g_loss, batch, self.g_vars, self.g_opt, seed, step)
     self.apply(self.g_opt, grads, self.g_vars, "g", g_terms)
     terms.update(g_terms)

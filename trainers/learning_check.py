@@ -332,7 +332,7 @@ def prediction_row(generator, config, num_videos, batch_size):
   return row
 
 
-def _chunk_config(config, steps):
+def _budget_config(config, steps):
   c = config.copy_and_resolve_references()
   with c.unlocked():
     c.train.steps = steps
@@ -407,7 +407,7 @@ def run_check(
   points = eval_points(_start_step(workdir), steps, every)
   # One trainer for the whole budget (a learning-rate schedule spans all of it), trained to
   # each evaluation point in turn.
-  trainer = loop.Trainer(_chunk_config(config, max(steps, points[0], 1)), workdir)
+  trainer = loop.Trainer(_budget_config(config, max(steps, points[0], 1)), workdir)
   kind = model_kind(trainer.generator, config)
   targets = targets_for(trainer.generator, config)
   networks = real = None
@@ -779,7 +779,7 @@ def run_inflation(workdir, num_videos=NUM_VIDEOS, batch_size=16, steps=None):
   while elapsed < scratch["train_seconds"]:
     done += PRETRAIN_CHUNK
     t0 = time.perf_counter()
-    if not loop.Trainer(_chunk_config(image, done), pretrain_dir).train():
+    if not loop.Trainer(_budget_config(image, done), pretrain_dir).train():
       raise StoppedError(f"Stopped on request during the 2D pretraining in {pretrain_dir}.")
     elapsed += time.perf_counter() - t0
   inflated_dir = os.path.join(workdir, "inflated")

@@ -246,7 +246,7 @@ def test_steps_in_order_wait_for_the_previous_update_and_train_alike(tmp_path):
       # of every D variable, which run after the D update's writes.
       assert len(gates) >= 2
       for gate in gates:
-        reads = [c for c in gate.control_inputs if c.type == "ReadVariableOp"]
+        reads = [op for op in gate.control_inputs if op.type == "ReadVariableOp"]
         assert len(reads) == len(trainer.d_vars)
     assert trainer.train()
     weights[overlap] = [v.numpy() for v in trainer.generator.weights + trainer.d_vars]
