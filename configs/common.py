@@ -350,8 +350,8 @@ def relive(c, task="gan", condition=""):
     c.objective.gp_weight = 10.0
     c.objective.d_steps = 5
     c.optimizer.beta2 = 0.9
-    # The 5 critic steps one after the other: relive_wgan's step took 10-14% less time and
-    # its tensors 16-21% less memory than overlapped (docs/benchmarks.md, "Steps in order").
+    # The 5 critic steps one after the other: relive_wgan's step took 10-14% less time, its
+    # allocator peak 18-21% less than overlapped (docs/benchmarks.md, "Steps in order").
     c.runtime.overlap_steps = False
   if condition:
     c.objective.condition = condition
