@@ -103,7 +103,8 @@ TARGET_NOTES = {
   "background is the input frame, shapes included, scores the true masks joined with "
   "frame 0's (input frame as background). Beside it, the same IoU of the shapes the "
   "generated clip shows (their saturated colours; 1.0 on real clips): the objective judges "
-  "only the composed clip, so a mask can mark only shapes the clip draws.",
+  "only the composed clip, so a mask can mark only shapes the clip draws. What the network "
+  "reaches in the same steps when told the true masks: docs/evaluation.md.",
   "segmentation_miou": "mean IoU (background, shape) of the shapes recovered by colour from "
   "the generated frame 0 with the input mask. Ceiling: the same recovery on the real frame "
   "(1.0 on the synthetic data).",
