@@ -2,6 +2,7 @@
 critic norms, the photo / segmentation / Inception conditioning and the weights refusal."""
 
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -152,7 +153,10 @@ def test_conditional_generator_encoder_and_critic_shapes():
   )
   assert trainable_count(g) == encoder + TRUNK
   d = registry.build("relive_critic", conditional=True)
-  assert tuple(d.inputs_of(video, photo).shape) == (1, 32, 64, 64, 6)
+  x = d.inputs_of(video, photo)
+  assert tuple(x.shape) == (1, 32, 64, 64, 6)
+  tiled = tf.tile(tf.cast(photo, video.dtype)[:, None], [1, 32, 1, 1, 1])
+  np.testing.assert_array_equal(x.numpy(), tf.concat([video, tiled], -1).numpy())
   assert tuple(d(video, condition=photo).shape) == (1, 1)
   assert trainable_count(d) == CRITIC + 3 * 64 * 64  # three more input channels
   with pytest.raises(ValueError, match="photo condition"):

@@ -85,8 +85,14 @@ class Critic(keras.Model):
       return video
     if condition is None:
       raise ValueError("Expected a photo condition for a conditional relive_critic, received None.")
-    photo = tf.cast(photo_of(condition), video.dtype)
-    return tf.concat([video, layers.tile_over_time(photo, video.shape[1])], axis=-1)
+    photo = layers.tile_over_time(tf.cast(photo_of(condition), video.dtype), video.shape[1])
+    # The concatenation on channels, as a stack and a reshape: a concat's gradient slices, and
+    # the gradient penalty's second backward pass turns the slice into a Pad that Grappler's
+    # remapper fuses into the next convolution and then fails on ("fanout
+    # 'Conv3DBackpropFilterV2' exist for missing node '.../Pad'"), dropping every fusion of
+    # the critic's step. A stack's gradient unstacks, twice over without a Pad.
+    both = tf.stack([video, photo], axis=-2)  # [..., 2, C]: the clip's channels, the photo's
+    return tf.reshape(both, [-1, *video.shape[1:-1], 2 * video.shape[-1]])
 
   def score(self, features):
     return tf.reshape(self.final(features), [-1, 1])
