@@ -48,12 +48,6 @@ from trainers.eval import mask_iou
 
 CHECK = "vgan_image_to_video"
 
-flags.DEFINE_enum("supervise", "mask", ["mask", "video"], "What the loss compares (see above).")
-flags.DEFINE_integer("steps", 0, "Training steps (0: the learning check's budget).")
-flags.DEFINE_integer("every", 0, "Steps between measurements (0: the learning check's).")
-flags.DEFINE_integer("seed", -1, "Seed of weights, data and measured clips (-1: the config's).")
-flags.DEFINE_integer("num_videos", learning_check.NUM_VIDEOS, "Held-out clips per measurement.")
-flags.DEFINE_string("out", "", "Write the figures as JSON to this path.")
 FLAGS = flags.FLAGS
 
 
@@ -156,5 +150,17 @@ def main(argv):
     print(f"wrote {FLAGS.out}")
 
 
+def define_flags():
+  """The command line's flags, defined only when run as a script: importing the module (its
+  tests do) must not claim flag names other modules define."""
+  flags.DEFINE_enum("supervise", "mask", ["mask", "video"], "What the loss compares (see above).")
+  flags.DEFINE_integer("steps", 0, "Training steps (0: the learning check's budget).")
+  flags.DEFINE_integer("every", 0, "Steps between measurements (0: the learning check's).")
+  flags.DEFINE_integer("seed", -1, "Seed of weights, data and measured clips (-1: the config's).")
+  flags.DEFINE_integer("num_videos", learning_check.NUM_VIDEOS, "Held-out clips per measurement.")
+  flags.DEFINE_string("out", "", "Write the figures as JSON to this path.")
+
+
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
