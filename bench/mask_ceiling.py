@@ -42,6 +42,7 @@ import tensorflow as tf
 
 from bench import common
 from trainers import learning_check
+from trainers import optim
 from trainers import workdir as workdir_lib
 from trainers.data import pipeline
 from trainers.eval import mask_iou
@@ -73,10 +74,7 @@ def run(config, steps, every, num_videos, supervise="mask", log=print):
   with data.unlocked():
     data.outputs = ("first_frame", "fg_masks")
   batches = iter(pipeline.make_dataset(data, config.train.batch_size, True, seed=config.seed))
-  opt = config.optimizer
-  optimizer = keras.optimizers.Adam(
-    opt.g_lr, beta_1=opt.beta1, beta_2=opt.beta2, epsilon=opt.epsilon
-  )
+  optimizer = optim.make_optimizer(config.optimizer, config.optimizer.g_lr, steps)
 
   @tf.function
   def train_step(batch):
