@@ -181,14 +181,7 @@ class ResNetDiscriminator(base.SymbolicBuild, keras.Model):
   def call(self, video, condition=None, training=False):
     del condition  # unconditional
     x = contract.fold_frames(video, self.rank)
-    # The first block reads the convolution's output twice (its LeakyReLU and its identity
-    # shortcut). Grappler's remapper fuses convolution + bias + LeakyReLU regardless, removes
-    # the bias output the shortcut still reads and then drops every fusion of the graph
-    # ("remapper failed: ... fanout '.../block0/add' exist for missing node '.../BiasAdd'").
-    # EnsureShape (it forwards its input, no copy) between them leaves convolution + bias as
-    # the fusion, which is valid with two readers.
-    x = self.conv_in(x)
-    x = self.first_block(tf.ensure_shape(x, x.shape))
+    x = self.first_block(self.conv_in(x))
     for pool, block in zip(self.pools, self.blocks):
       x = block(pool(x))
     x = activations.leaky_relu(x)

@@ -186,6 +186,15 @@ class ResBlock(keras.layers.Layer):
     self.shortcut = conv(self.fout, 1, False, "shortcut") if self.fin != self.fout else None
 
   def call(self, x, training=False):
+    if self.shortcut is None:
+      # The identity shortcut and the LeakyReLU read x twice. When x is a convolution's
+      # output (Egan's ResNet discriminator's first block), Grappler's remapper fuses
+      # convolution + bias + LeakyReLU regardless, removes the bias output the shortcut
+      # still reads and then drops every fusion of the graph ("remapper failed: ... fanout
+      # '.../add' exist for missing node '.../BiasAdd'"). EnsureShape (it forwards its
+      # input, no copy) in between leaves convolution + bias as the fusion: valid with two
+      # readers.
+      x = tf.ensure_shape(x, x.shape)
     skip = x if self.shortcut is None else self.shortcut(x)
     dx = self.conv_0(activations.leaky_relu(x))
     dx = self.conv_1(activations.leaky_relu(dx))
