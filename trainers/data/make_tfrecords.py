@@ -782,6 +782,7 @@ def _source_entry(source, summary):
   """A source's manifest entry: clip counts and the facts of `source_summary`."""
   keys = (
     "fps",
+    "declared_fps",
     "decoded_size",
     "display_size",
     "rotation",

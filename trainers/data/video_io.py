@@ -213,7 +213,9 @@ class VideoInfo:
   `height`, `width`: the decoded (stored) frame size; `rotation`: the degrees, counter-
   clockwise, that players turn the frame by (the display matrix phones write, or an older
   `rotate` tag), one of 0, 90, 180, 270; `pixel_aspect`: the sample aspect ratio (width of a
-  pixel over its height); `num_frames`: video packets in the container (0: unknown).
+  pixel over its height); `fps`: the frames per second of the packets' timestamps (the
+  header's rate when it agrees, `_frame_rate`); `declared_fps`: the header's rate;
+  `num_frames`: video packets in the container (0: unknown).
   """
 
   height: int
@@ -222,6 +224,7 @@ class VideoInfo:
   pixel_aspect: float = 1.0
   fps: float = 0.0
   num_frames: int = 0
+  declared_fps: float = 0.0
 
   @property
   def display_size(self):
@@ -236,6 +239,7 @@ class VideoInfo:
       "rotation": self.rotation,
       "pixel_aspect": round(self.pixel_aspect, 6),
       "fps": round(self.fps, 6),
+      **({"declared_fps": round(self.declared_fps, 6)} if self.declared_fps != self.fps else {}),
     }
 
 
@@ -332,9 +336,32 @@ def _decode_error(path, e, logs=()):
   return ValueError(f"Could not decode video file {path}: {e}")
 
 
+# How far a header's frame rate may be from its timestamps' before the timestamps are believed.
+RATE_TOLERANCE = 0.05
+
+
+def _timestamp_rate(times, time_base):
+  """Mean frames per second of packets at `times` (in `time_base` units): the number of
+  intervals over the span; 0.0 with fewer than two timestamps or none apart."""
+  if len(times) < 2 or not time_base:
+    return 0.0
+  span = (max(times) - min(times)) * time_base
+  return float((len(times) - 1) / span) if span > 0 else 0.0
+
+
+def _frame_rate(declared, measured):
+  """The frame rate to record: the header's (exact, e.g. 30000/1001) unless the timestamps
+  disagree by more than RATE_TOLERANCE. A variable-rate file's header often does: a Matroska
+  default duration, or WebM from a browser whose only rate is its 1 ms time base (1000)."""
+  if measured and (not declared or abs(declared / measured - 1.0) > RATE_TOLERANCE):
+    return measured
+  return declared
+
+
 def probe_video(path):
-  """VideoInfo of `path`: demuxes every packet (no decoding) to count frames, and decodes the
-  first frame for its display matrix. Errors name the file (ValueError)."""
+  """VideoInfo of `path`: demuxes every packet (no decoding) to count frames and measure their
+  rate, and decodes the first frame for its display matrix. Errors name the file
+  (ValueError)."""
   _enable_decoder_errors()
   logs = []
   try:
@@ -353,10 +380,13 @@ def probe_video(path):
     # (FFmpeg answers EPERM, "Operation not permitted"), reading the file again does not.
     with av.logging.Capture(local=True) as logs, _open(path) as container:
       stream = _video_stream(container, path)
-      num_frames = sum(1 for p in container.demux(stream) if p.size)
+      times = [p.pts if p.pts is not None else p.dts for p in container.demux(stream) if p.size]
+      measured = _timestamp_rate([t for t in times if t is not None], stream.time_base)
   except (av.FFmpegError, OSError, EOFError, UnicodeDecodeError) as e:
     raise _decode_error(path, e, logs) from e
-  return VideoInfo(height, width, rotation, pixel_aspect, float(rate) if rate else 0.0, num_frames)
+  declared = float(rate) if rate else 0.0
+  fps = _frame_rate(declared, measured)
+  return VideoInfo(height, width, rotation, pixel_aspect, fps, len(times), declared)
 
 
 def iter_video(path, stats=None):
@@ -415,13 +445,11 @@ def _count_errors(logs, stats):
 
 
 def video_fps(path, default=0.0):
-  """Frames per second of the first video stream of `path`, or `default` when unknown."""
+  """Frames per second of the first video stream of `path` (`probe_video`'s), or `default`
+  when unknown."""
   try:
-    with _open(path) as container:
-      stream = container.streams.video[0]
-      rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-      return float(rate) if rate else default
-  except (av.FFmpegError, OSError, EOFError, IndexError, UnicodeDecodeError):
+    return probe_video(path).fps or default
+  except ValueError:
     return default
 
 

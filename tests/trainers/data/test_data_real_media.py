@@ -369,3 +369,25 @@ def test_clips_held_back_when_a_source_stops_are_counted_as_damaged(tmp_path, ke
   else:
     assert (entry["num_clips"], entry["dropped_damaged"]) == (released, held)
   assert manifest["num_clips"] == entry["num_clips"]
+
+
+def test_variable_frame_rate_is_recorded_from_the_timestamps(tmp_path):
+  """A variable-rate Matroska file whose header claims 1000 fps (its 1 ms time base, as WebM
+  from a browser): the clips are stored at the rate of its timestamps, the header's noted."""
+  steps = [50, 50, 100, 50, 150, 50, 50, 100, 50, 300, 50]  # ms between frames: 1 s in all
+  path = str(tmp_path / "vfr.mkv")
+  with av.open(path, "w") as container:
+    stream = container.add_stream("libx264", rate=1000)
+    stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+    for pts, frame in zip(np.cumsum([0] + steps), _quadrants(16, 16, len(steps) + 1), strict=True):
+      frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+      frame.pts, frame.time_base = int(pts), Fraction(1, 1000)
+      for packet in stream.encode(frame):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  info = video_io.probe_video(path)
+  assert info.declared_fps == 1000.0 and info.fps == pytest.approx(11.0)
+  code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=4, num_shards=1)
+  assert code == 0 and manifest["sources"][0]["fps"] == pytest.approx(11.0)
+  assert manifest["sources"][0]["declared_fps"] == 1000.0
