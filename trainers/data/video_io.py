@@ -298,6 +298,29 @@ def _upright(frame, rotation):
   return np.ascontiguousarray(np.rot90(frame, rotation // 90)) if rotation else frame
 
 
+# AVColorSpace's "unspecified": a stream that does not say which YUV matrix it was made with.
+_UNSPECIFIED_COLORSPACE = 2
+
+
+def _rgb(frame):
+  """A decoded frame as uint8 RGB [H, W, 3], in the colours players show.
+
+  YUV that does not name its matrix is read as BT.709 when it is HD (at least 1280 wide or
+  more than 576 rows, as mpv decides); FFmpeg alone reads it as BT.601 at any size, which
+  moves saturated HD colours by up to about 25 levels.
+  """
+  fmt = frame.format
+  options = {}
+  if (
+    frame.colorspace == _UNSPECIFIED_COLORSPACE
+    and not fmt.is_rgb
+    and len(fmt.components) >= 3
+    and (frame.width >= 1280 or frame.height > 576)
+  ):
+    options["src_colorspace"] = "ITU709"
+  return frame.to_ndarray(format="rgb24", **options)
+
+
 def _open(path):
   # Damaged headers can hold metadata that is not UTF-8; it must not stop the decoding.
   return av.open(path, metadata_errors="replace")
@@ -391,7 +414,8 @@ def probe_video(path):
 
 def iter_video(path, stats=None):
   """Yields the frames of a video file (any container PyAV/FFmpeg reads) as uint8 [H, W, 3],
-  upright (turned by the stream's display rotation, as players show it).
+  upright (turned by the stream's display rotation, as players show it), in the colours
+  players show (`_rgb`: untagged HD as BT.709).
 
   A generator so that a caller can resize each frame before the next one is decoded, which
   keeps long, large videos out of memory. `stats` (a DecodeStats) is updated before each
@@ -428,7 +452,7 @@ def iter_video(path, stats=None):
         stats.damaged = False
       stats.frames += 1
       stats.damaged_frames += stats.damaged
-      yield _upright(frame.to_ndarray(format="rgb24"), rotation)
+      yield _upright(_rgb(frame), rotation)
   except (av.FFmpegError, OSError, EOFError, UnicodeDecodeError) as e:
     raise _decode_error(path, e, logs) from e
   finally:

@@ -391,3 +391,42 @@ def test_variable_frame_rate_is_recorded_from_the_timestamps(tmp_path):
   code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=4, num_shards=1)
   assert code == 0 and manifest["sources"][0]["fps"] == pytest.approx(11.0)
   assert manifest["sources"][0]["declared_fps"] == 1000.0
+
+
+def _yuv_video(path, rgb, matrix, height, width, tag):
+  """Lossless H.264 of one colour made into limited-range YUV by hand with `matrix` ("601"
+  or "709"), tagged with it or not (as much HD video is not)."""
+  kr, kb = {"601": (0.299, 0.114), "709": (0.2126, 0.0722)}[matrix]
+  r, g, b = (c / 255.0 for c in rgb)
+  y = kr * r + (1 - kr - kb) * g + kb * b
+  planes = (16 + 219 * y, 128 + 112 * (b - y) / (1 - kb), 128 + 112 * (r - y) / (1 - kr))
+  with av.open(path, "w") as container:
+    stream = container.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv444p"
+    stream.options = {"qp": "0"}
+    if tag:
+      stream.codec_context.colorspace = {"601": 6, "709": 1}[matrix]
+    frame = av.VideoFrame(width, height, "yuv444p")
+    for plane, value in zip(frame.planes, planes, strict=True):
+      np.frombuffer(plane, np.uint8).reshape(height, plane.line_size)[:] = round(value)
+    if tag:
+      frame.colorspace = stream.codec_context.colorspace
+    for packet in stream.encode(frame):
+      container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+
+
+def test_untagged_hd_video_is_read_as_bt709(tmp_path):
+  """HD that does not name its YUV matrix was made with BT.709 (players assume so); FFmpeg's
+  default, BT.601, would turn this red into (184, 11, 40). Tagged video keeps its own."""
+  red = np.array([200, 30, 40])
+  for name, matrix, height, width, tag in [
+    ("hd.mp4", "709", 16, 1280, False),
+    ("tall.mp4", "709", 584, 16, False),
+    ("sd.mp4", "601", 16, 64, False),
+    ("tagged.mp4", "601", 16, 1280, True),
+  ]:
+    _yuv_video(str(tmp_path / name), red, matrix, height, width, tag)
+    frame = next(video_io.iter_video(str(tmp_path / name)))
+    assert np.abs(frame.reshape(-1, 3).astype(int) - red).max() <= 3, (name, frame[0, 0])
