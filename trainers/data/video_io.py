@@ -307,7 +307,10 @@ def _rgb(frame):
 
   YUV that does not name its matrix is read as BT.709 when it is HD (at least 1280 wide or
   more than 576 rows, as mpv decides); FFmpeg alone reads it as BT.601 at any size, which
-  moves saturated HD colours by up to about 25 levels.
+  moves saturated HD colours by up to about 25 levels. Pixels with alpha (PNG or QuickTime
+  RLE in MOV, ProRes 4444, FFV1, palettes) are composited on BACKGROUND, as `read_image`
+  composites a photo and FFmpeg's GIF decoder does; FFmpeg alone drops the alpha and keeps
+  whatever colour the transparent pixels hold (often black).
   """
   fmt = frame.format
   options = {}
@@ -318,7 +321,12 @@ def _rgb(frame):
     and (frame.width >= 1280 or frame.height > 576)
   ):
     options["src_colorspace"] = "ITU709"
-  return frame.to_ndarray(format="rgb24", **options)
+  if not (fmt.has_palette or any(c.is_alpha for c in fmt.components)):
+    return frame.to_ndarray(format="rgb24", **options)
+  rgba = frame.to_ndarray(format="rgba", **options).astype(np.uint16)
+  alpha = rgba[..., 3:]
+  background = np.asarray(BACKGROUND, np.uint16)
+  return ((rgba[..., :3] * alpha + background * (255 - alpha) + 127) // 255).astype(np.uint8)
 
 
 def _open(path):
@@ -415,7 +423,7 @@ def probe_video(path):
 def iter_video(path, stats=None):
   """Yields the frames of a video file (any container PyAV/FFmpeg reads) as uint8 [H, W, 3],
   upright (turned by the stream's display rotation, as players show it), in the colours
-  players show (`_rgb`: untagged HD as BT.709).
+  players show (`_rgb`: untagged HD as BT.709, alpha composited on white).
 
   A generator so that a caller can resize each frame before the next one is decoded, which
   keeps long, large videos out of memory. `stats` (a DecodeStats) is updated before each

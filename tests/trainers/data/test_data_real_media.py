@@ -430,3 +430,27 @@ def test_untagged_hd_video_is_read_as_bt709(tmp_path):
     _yuv_video(str(tmp_path / name), red, matrix, height, width, tag)
     frame = next(video_io.iter_video(str(tmp_path / name)))
     assert np.abs(frame.reshape(-1, 3).astype(int) - red).max() <= 3, (name, frame[0, 0])
+
+
+def test_transparent_video_pixels_are_composited_on_white(tmp_path):
+  """An RGBA video (PNG in MOV, as editors export overlays): transparent pixels are white, as
+  in a photo (`read_image`) or a GIF, not the black they hold; opaque ones keep their colour
+  and half-transparent ones are blended."""
+  rgba = np.zeros((16, 16, 4), np.uint8)
+  rgba[..., 0] = 255
+  rgba[:, 8:, 3] = 255
+  rgba[:, 4:8, 3] = 128
+  rgba[:, :4, :3] = 0  # fully transparent, black underneath
+  path = str(tmp_path / "overlay.mov")
+  with av.open(path, "w") as container:
+    stream = container.add_stream("png", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 16, 16, "rgba"
+    for _ in range(2):
+      for packet in stream.encode(av.VideoFrame.from_ndarray(rgba, format="rgba")):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  frame = next(video_io.iter_video(path))
+  assert (frame[:, :4] == 255).all()
+  assert (frame[:, 4:8] == (255, 127, 127)).all()
+  assert (frame[:, 8:] == (255, 0, 0)).all()
