@@ -6,7 +6,8 @@ r"""Writes clips to TFRecord shards (the format of trainers.data.format) with a 
         --clip_length=32 --crop=64x64 --output=/tmp/synthetic/train
 
 Inputs (`--input`: a glob, a directory or a .txt file with one path per line):
-  * video files (.mp4 .avi .mkv .webm .gif ...), decoded with PyAV;
+  * video files (.mp4 .mov .avi .mkv .webm .gif .3gp .mts ...: video_io.VIDEO_EXTENSIONS),
+    decoded with PyAV;
   * folders of frame images: one folder is one video, frames sorted by file name;
   * with --vgan_frame_height=H > 0, image files are VGAN-style clips: frames of height H
     stacked vertically in one image.

@@ -98,7 +98,27 @@ def write_video(path, frames, fps=8):
     raise ValueError(f"Expected an output path ending in .mp4 or .gif, received {path!r}.")
 
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".gif", ".mov", ".m4v")
+# Phones (.3gp), camcorders (.mts, .m2ts), broadcast and DVD (.ts, .mpg) and old web formats
+# too: a directory is walked by these, and a file named otherwise is not seen as a video.
+VIDEO_EXTENSIONS = (
+  ".mp4",
+  ".avi",
+  ".mkv",
+  ".webm",
+  ".gif",
+  ".mov",
+  ".m4v",
+  ".3gp",
+  ".3g2",
+  ".mts",
+  ".m2ts",
+  ".ts",
+  ".mpg",
+  ".mpeg",
+  ".wmv",
+  ".flv",
+  ".ogv",
+)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 BACKGROUND = (255, 255, 255)  # what transparent pixels of a photo are composited on
 

@@ -454,3 +454,25 @@ def test_transparent_video_pixels_are_composited_on_white(tmp_path):
   assert (frame[:, :4] == 255).all()
   assert (frame[:, 4:8] == (255, 127, 127)).all()
   assert (frame[:, 8:] == (255, 0, 0)).all()
+
+
+def test_phone_and_camcorder_containers_in_a_folder_are_converted(tmp_path):
+  """A folder as a phone or camcorder leaves it: 3GP and AVCHD .MTS (MPEG-TS, upper case)
+  are videos, not files the walk passes over."""
+  d = tmp_path / "DCIM"
+  d.mkdir()
+  _write(str(d / "VID_0001.3gp"), _quadrants(16, 16, 4))
+  with av.open(str(d / "00001.MTS"), "w", format="mpegts") as container:
+    stream = container.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+    for frame in _quadrants(16, 16, 4):
+      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  code, manifest = _run(input=str(d), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
+  assert code == 0 and manifest["num_clips"] == 2 and not manifest["skipped"]
+  assert sorted(os.path.basename(s["path"]) for s in manifest["sources"]) == [
+    "00001.MTS",
+    "VID_0001.3gp",
+  ]
