@@ -128,6 +128,26 @@ def test_refusals_are_one_line_naming_the_file(tmp_path):
     assert "notes.txt" in result.stderr.strip().splitlines()[-1]
 
 
+def test_empty_heic_and_oversized_files_are_refused_saying_why(tmp_path, monkeypatch):
+  """An empty file, an iPhone's HEIC photo and one past Pillow's bomb limit (twice
+  MAX_IMAGE_PIXELS: below it Pillow only warns) are each named with what is wrong."""
+  (tmp_path / "empty.jpg").write_bytes(b"")
+  with pytest.raises(video_io.InputError, match=r"empty file \(0 bytes\): .*empty\.jpg"):
+    video_io.read_image(str(tmp_path / "empty.jpg"))
+  with pytest.raises(video_io.InputError, match=r"empty file \(0 bytes\): .*empty\.jpg"):
+    video_io.read_mask_image(str(tmp_path / "empty.jpg"))
+  (tmp_path / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" * 8)
+  with pytest.raises(video_io.InputError, match=r"IMG_0001\.HEIC, a HEIC/HEIF photo"):
+    video_io.read_image(str(tmp_path / "IMG_0001.HEIC"))
+  monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+  Image.fromarray(_two_colour(10, 12)).save(tmp_path / "warned.png")
+  with pytest.warns(Image.DecompressionBombWarning):
+    assert video_io.read_image(str(tmp_path / "warned.png")).shape == (10, 12, 3)
+  Image.fromarray(_two_colour(10, 21)).save(tmp_path / "big.png")
+  with pytest.raises(video_io.InputError, match=r"at most 200 pixels, received .*big\.png"):
+    video_io.read_image(str(tmp_path / "big.png"))
+
+
 def test_colour_mask_and_class_id_mask_are_turned_by_exif(tmp_path):
   ids = np.zeros((6, 10), np.uint8)
   ids[:, 5:] = 3

@@ -170,6 +170,21 @@ def _to_rgb(image, background):
   return None
 
 
+def _image_error(path, e, expected):
+  """InputError for an image file Pillow could not open or decode: one line naming `path`
+  and what was wrong, in words a user can act on where the cause is known."""
+  if os.path.isdir(path):
+    return InputError(f"Expected {expected}, received a directory: {path}")
+  if os.path.isfile(path) and os.path.getsize(path) == 0:
+    return InputError(f"Expected {expected}, received an empty file (0 bytes): {path}")
+  if os.path.splitext(path)[1].lower() in (".heic", ".heif"):
+    return InputError(
+      f"Expected {expected}, received {path}, a HEIC/HEIF photo (the iPhone's default), "
+      "which Pillow cannot read: convert it to JPEG or PNG first."
+    )
+  return InputError(f"Expected {expected}, received {path}: {e}")
+
+
 def read_image(path, background=BACKGROUND):
   """A user's photo (or frame) as uint8 RGB [h, w, 3], upright and 8-bit.
 
@@ -187,15 +202,12 @@ def read_image(path, background=BACKGROUND):
       rgb = _to_rgb(image, background)
       mode = image.mode
   except Image.DecompressionBombError as e:
+    # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that.
     raise InputError(
-      f"Expected an image of at most {Image.MAX_IMAGE_PIXELS} pixels, received {path}: {e}"
+      f"Expected an image of at most {2 * Image.MAX_IMAGE_PIXELS} pixels, received {path}: {e}"
     ) from e
   except (OSError, ValueError, SyntaxError) as e:
-    if os.path.isdir(path):
-      raise InputError(f"Expected an image file, received a directory: {path}") from e
-    raise InputError(
-      f"Expected an image file Pillow can read (PNG, JPEG, ...), received {path}: {e}"
-    ) from e
+    raise _image_error(path, e, "an image file Pillow can read (PNG, JPEG, ...)") from e
   if rgb is None:
     raise InputError(
       f"Expected an RGB, greyscale, palette, CMYK or 16-bit image, received "
@@ -218,9 +230,7 @@ def read_mask_image(path):
         )
       return np.asarray(image, np.int32)
   except (OSError, SyntaxError, Image.DecompressionBombError) as e:
-    raise InputError(
-      f"Expected a class-id mask image (one-channel PNG), received {path}: {e}"
-    ) from e
+    raise _image_error(path, e, "a class-id mask image (one-channel PNG)") from e
 
 
 # ----------------------------------------------------------------------------- videos
@@ -371,6 +381,8 @@ def _video_stream(container, path):
 def _decode_error(path, e, logs=()):
   if os.path.isdir(path):
     return InputError(f"Expected a video file, received a directory: {path}")
+  if os.path.isfile(path) and os.path.getsize(path) == 0:
+    return ValueError(f"Could not decode video file {path}: the file is empty (0 bytes).")
   if isinstance(e, UnicodeDecodeError):
     return ValueError(
       f"Could not decode video file {path}: a text field of its header is not "

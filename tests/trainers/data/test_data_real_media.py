@@ -476,3 +476,14 @@ def test_phone_and_camcorder_containers_in_a_folder_are_converted(tmp_path):
     "00001.MTS",
     "VID_0001.3gp",
   ]
+
+
+def test_an_empty_video_file_is_skipped_as_empty(tmp_path):
+  """A 0-byte file (an upload or copy that failed) is called empty, not FFmpeg's "moov atom
+  not found"."""
+  (tmp_path / "upload.mp4").write_bytes(b"")
+  code, manifest = _run(input=str(tmp_path / "upload.mp4"), output=str(tmp_path / "o"))
+  assert code == 1
+  assert manifest["skipped"][0]["reason"] == (
+    f"Could not decode video file {tmp_path / 'upload.mp4'}: the file is empty (0 bytes)."
+  )
