@@ -29,8 +29,8 @@ sees the frame as stored (after resize and crop), float32 in [-1, 1]; its class 
 fit the 8-bit PNG, [0, 255]. A segmenter that breaks the convention stops the run (no shard
 is written) with an error naming it and the shapes.
 
-Videos are read as players show them: turned by the stream's display rotation (the display
-matrix phones write, or an old `rotate` tag) and, when resized, with their sample aspect
+Videos are read as players show them: turned, and mirrored, by the stream's display matrix
+(which phones write; or an old `rotate` tag) and, when resized, with their sample aspect
 ratio made square. Frames are decoded one at a time and each clip is encoded and handed to
 the writer as soon as it is complete, so memory holds a few clips per worker whatever the
 length of the video (bench/convert.py). FFmpeg's decoder errors are counted per file; a clip
@@ -787,6 +787,7 @@ def _source_entry(source, summary):
     "decoded_size",
     "display_size",
     "rotation",
+    "mirrored",
     "pixel_aspect",
     "frames_decoded",
     "decode_errors",

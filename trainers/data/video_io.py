@@ -12,6 +12,7 @@ export CLIs.
 import dataclasses
 import fractions
 import os
+import struct
 
 import av
 import av.logging
@@ -242,7 +243,8 @@ class VideoInfo:
 
   `height`, `width`: the decoded (stored) frame size; `rotation`: the degrees, counter-
   clockwise, that players turn the frame by (the display matrix phones write, or an older
-  `rotate` tag), one of 0, 90, 180, 270; `pixel_aspect`: the sample aspect ratio (width of a
+  `rotate` tag), one of 0, 90, 180, 270; `mirrored`: whether players then mirror it left to
+  right (a display matrix with a flip); `pixel_aspect`: the sample aspect ratio (width of a
   pixel over its height); `fps`: the frames per second of the packets' timestamps (the
   header's rate when it agrees, `_frame_rate`); `declared_fps`: the header's rate;
   `num_frames`: video packets in the container (0: unknown).
@@ -255,6 +257,7 @@ class VideoInfo:
   fps: float = 0.0
   num_frames: int = 0
   declared_fps: float = 0.0
+  mirrored: bool = False
 
   @property
   def display_size(self):
@@ -267,6 +270,7 @@ class VideoInfo:
       "decoded_size": [self.height, self.width],
       "display_size": list(self.display_size),
       "rotation": self.rotation,
+      **({"mirrored": True} if self.mirrored else {}),
       "pixel_aspect": round(self.pixel_aspect, 6),
       "fps": round(self.fps, 6),
       **({"declared_fps": round(self.declared_fps, 6)} if self.declared_fps != self.fps else {}),
@@ -323,9 +327,51 @@ def _normal_rotation(degrees):
   return int(90 * round(float(degrees) / 90.0)) % 360
 
 
-def _upright(frame, rotation):
-  """Turns a decoded frame [H, W, 3] `rotation` degrees counter-clockwise, as players do."""
-  return np.ascontiguousarray(np.rot90(frame, rotation // 90)) if rotation else frame
+def _display_matrix(frame):
+  """The nine int32 of a decoded frame's display matrix, or None when it has none."""
+  for data in frame.side_data:
+    if getattr(data.type, "name", "") == "DISPLAYMATRIX" and data.buffer_size == 36:
+      return struct.unpack("=9i", bytes(data))
+  return None
+
+
+def _orientation(frame, tag_rotation=0):
+  """(rotation, mirrored): how players show a decoded frame, turned `rotation` degrees
+  counter-clockwise and then, when `mirrored`, mirrored left to right.
+
+  Read from the frame's display matrix as FFmpeg's player (ffplay) and transcoder read it,
+  flips included: a matrix that mirrors the picture reports a turn of 180 degrees (or 90
+  for a transposition), which alone would store it upside down. Without a matrix (or with
+  one that leaves the frame as it is), the stream's `rotate` tag, `tag_rotation`.
+  """
+  matrix = _display_matrix(frame)
+  if matrix is None:
+    return tag_rotation, False
+  clockwise = -_normal_rotation(frame.rotation) % 360
+  if clockwise == 90:  # FFmpeg: transpose, or a turn clockwise
+    orientation = (270, True) if matrix[3] > 0 else (270, False)
+  elif clockwise == 270:  # FFmpeg: an anti-transpose, or a turn counter-clockwise
+    orientation = (90, True) if matrix[3] < 0 else (90, False)
+  elif clockwise == 180:  # FFmpeg: a flip for each negative entry of the diagonal
+    hflip, vflip = matrix[0] < 0, matrix[4] < 0
+    if hflip and vflip:
+      orientation = (180, False)
+    elif hflip or vflip:
+      orientation = (180, True) if vflip else (0, True)
+    else:
+      orientation = (0, False)
+  else:
+    orientation = (180, True) if matrix[4] < 0 else (0, False)
+  return orientation if orientation != (0, False) else (tag_rotation, False)
+
+
+def _upright(frame, rotation, mirrored=False):
+  """Turns a decoded frame [H, W, 3] `rotation` degrees counter-clockwise, then mirrors it
+  left to right when `mirrored`, as players do (`_orientation`)."""
+  if not rotation and not mirrored:
+    return frame
+  frame = np.rot90(frame, rotation // 90)
+  return np.ascontiguousarray(frame[:, ::-1] if mirrored else frame)
 
 
 # AVColorSpace's "unspecified": a stream that does not say which YUV matrix it was made with.
@@ -433,12 +479,12 @@ def probe_video(path):
       rate = stream.average_rate or stream.guessed_rate or stream.base_rate
       sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
       pixel_aspect = float(sar) if sar and float(sar) > 0 else 1.0
-      rotation = _rotation_tag(stream)
+      rotation, mirrored = _rotation_tag(stream), False
       height, width = stream.codec_context.height, stream.codec_context.width
       frame = next(container.decode(stream), None)
       if frame is not None:
         height, width = frame.height, frame.width
-        rotation = _normal_rotation(frame.rotation) or rotation
+        rotation, mirrored = _orientation(frame, rotation)
     # Counted in a second pass from the start: seeking back fails in some damaged indexes
     # (FFmpeg answers EPERM, "Operation not permitted"), reading the file again does not.
     with av.logging.Capture(local=True) as logs, _open(path) as container:
@@ -449,12 +495,12 @@ def probe_video(path):
     raise _decode_error(path, e, logs) from e
   declared = float(rate) if rate else 0.0
   fps = _frame_rate(declared, measured)
-  return VideoInfo(height, width, rotation, pixel_aspect, fps, len(times), declared)
+  return VideoInfo(height, width, rotation, pixel_aspect, fps, len(times), declared, mirrored)
 
 
 def iter_video(path, stats=None):
   """Yields the frames of a video file (any container PyAV/FFmpeg reads) as uint8 [H, W, 3],
-  upright (turned by the stream's display rotation, as players show it), in the colours
+  upright (turned and mirrored by the stream's display matrix, as players show it), in the colours
   players show (`_rgb`: untagged HD as BT.709, alpha composited on white).
 
   A generator so that a caller can resize each frame before the next one is decoded, which
@@ -474,7 +520,7 @@ def iter_video(path, stats=None):
     _count_errors(logs, stats)
     stream = _video_stream(container, path)
     stream.thread_type = "NONE"
-    rotation = _rotation_tag(stream)
+    rotation, mirrored = _rotation_tag(stream), False
     decoder = container.decode(stream)
     first = True
     while True:
@@ -484,7 +530,7 @@ def iter_video(path, stats=None):
       if frame is None:
         break
       if first:
-        rotation = _normal_rotation(frame.rotation) or rotation
+        rotation, mirrored = _orientation(frame, rotation)
         first = False
       if new_errors:
         stats.damaged = True
@@ -492,7 +538,7 @@ def iter_video(path, stats=None):
         stats.damaged = False
       stats.frames += 1
       stats.damaged_frames += stats.damaged
-      yield _upright(_rgb(frame), rotation)
+      yield _upright(_rgb(frame), rotation, mirrored)
   except (av.FFmpegError, OSError, EOFError, UnicodeDecodeError) as e:
     raise _decode_error(path, e, logs) from e
   finally:

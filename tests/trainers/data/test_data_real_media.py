@@ -487,3 +487,35 @@ def test_an_empty_video_file_is_skipped_as_empty(tmp_path):
   assert manifest["skipped"][0]["reason"] == (
     f"Could not decode video file {tmp_path / 'upload.mp4'}: the file is empty (0 bytes)."
   )
+
+
+@pytest.mark.parametrize(
+  "rotation, hflip, vflip, shown",
+  [
+    (0, True, False, lambda f: f[:, ::-1]),  # a front camera's mirror
+    (0, False, True, lambda f: f[::-1]),
+    (90, True, False, lambda f: np.rot90(f, 2).transpose(1, 0, 2)),
+    (270, True, False, lambda f: f.transpose(1, 0, 2)),
+  ],
+)
+def test_a_display_matrix_that_mirrors_is_shown_mirrored(tmp_path, rotation, hflip, vflip, shown):
+  """A flip in the display matrix is applied as FFmpeg's player applies it; read as a turn
+  alone, a mirrored frame would be stored upside down (its matrix reports 180 degrees)."""
+  stored = _quadrants(16, 24, 2)
+  path = str(tmp_path / "selfie.mp4")
+  with av.open(path, "w") as container:
+    stream = container.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 24, 16, "yuv420p"
+    stream.set_display_rotation(rotation, hflip=hflip, vflip=vflip)
+    for frame in stored:
+      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  expected = shown(stored[0])
+  frame = next(video_io.iter_video(path))
+  assert frame.shape == expected.shape and _close(frame, expected, tol=8)
+  info = video_io.probe_video(path)
+  assert info.mirrored and info.display_size == expected.shape[:2]
+  code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=2, num_shards=1)
+  assert code == 0 and manifest["sources"][0]["mirrored"] is True
