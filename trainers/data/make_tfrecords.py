@@ -5,7 +5,8 @@ r"""Writes clips to TFRecord shards (the format of trainers.data.format) with a 
     python -m trainers.data.make_tfrecords --source=synthetic --num_clips=512 \
         --clip_length=32 --crop=64x64 --output=/tmp/synthetic/train
 
-Inputs (`--input`: a glob, a directory or a .txt file with one path per line):
+Inputs (`--input`: a glob, a directory, a .txt file with one path per line, or a path that
+exists, taken as named):
   * video files (.mp4 .mov .avi .mkv .webm .gif .3gp .mts ...: video_io.VIDEO_EXTENSIONS),
     decoded with PyAV;
   * folders of frame images: one folder is one video, frames sorted by file name;
@@ -173,7 +174,9 @@ def _expand(path, vgan_frame_height, skipped):
 def resolve_inputs(spec, vgan_frame_height=0):
   """(sources, skipped) for `--input`: a glob, a directory or a .txt file listing paths.
 
-  Every path is made absolute (a list's relative lines are relative to the list), so the
+  A path that exists is taken as it is, not as a glob: a file name holding brackets, as
+  downloaded videos' often do ("Title [id].mp4"), would not match itself. Every path is
+  made absolute (a list's relative lines are relative to the list), so the
   manifest names each source wherever the writer was started. An input that matches nothing
   raises InputError.
   """
@@ -189,7 +192,7 @@ def resolve_inputs(spec, vgan_frame_height=0):
         f"{spec}: byte {e.start} is not UTF-8."
       ) from e
     entries = [os.path.join(base, l) for l in lines if l and not l.startswith("#")]
-  elif os.path.isdir(spec):
+  elif os.path.exists(spec):  # Not a pattern: "clip [1080p].mp4" would not match itself.
     entries = [spec]
   else:
     entries = sorted(glob.glob(spec))

@@ -519,3 +519,12 @@ def test_a_display_matrix_that_mirrors_is_shown_mirrored(tmp_path, rotation, hfl
   assert info.mirrored and info.display_size == expected.shape[:2]
   code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=2, num_shards=1)
   assert code == 0 and manifest["sources"][0]["mirrored"] is True
+
+
+def test_a_file_named_with_brackets_is_read_as_named(tmp_path):
+  """Downloaded videos are often named "Title [id].mp4": as a glob, the brackets are a class
+  of one character and the name does not match its own file."""
+  path = str(tmp_path / "Funny cat [dQw4w9WgXcQ].mp4")
+  _write(path, _quadrants(16, 16, 4))
+  code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=4, num_shards=1)
+  assert code == 0 and [s["path"] for s in manifest["sources"]] == [path]
