@@ -87,7 +87,9 @@ class GAN(keras.Model):
 
   def compile(self, g_optimizer, d_optimizer, **kwargs):
     """`g_optimizer` trains the generator, `d_optimizer` the discriminators; both are built
-    here for their variables (so checkpoints of the model hold their slots)."""
+    here for their variables (so checkpoints of the model hold their slots). Either may be
+    a Keras optimizer, its name ("adam") or its config."""
+    g_optimizer, d_optimizer = keras.optimizers.get(g_optimizer), keras.optimizers.get(d_optimizer)
     super().compile(optimizer=g_optimizer, **kwargs)
     self.d_optimizer = d_optimizer
     if not g_optimizer.built:

@@ -181,3 +181,12 @@ def test_every_layer_is_built_before_fit(name):
   which a GAN cannot take: every layer (fused heads, SPADE's VAE encoder) is built first."""
   gan = keras_gan.GAN(config_files.load(f"{name}:smoke"))
   assert not [layer.name for layer in gan._flatten_layers() if not layer.built]
+
+
+def test_compile_takes_optimizer_names_and_configs():
+  gan = keras_gan.GAN(trainer_helpers.tiny_config())
+  gan.compile("adam", {"class_name": "RMSprop", "config": {"learning_rate": 1e-3}})
+  assert isinstance(gan.optimizer, keras.optimizers.Adam)
+  assert isinstance(gan.d_optimizer, keras.optimizers.RMSprop)
+  gan.fit(keras_gan.dataset(gan.config), epochs=1, steps_per_epoch=1, verbose=0)
+  assert int(gan.optimizer.iterations) == 1
