@@ -13,6 +13,8 @@
 penalties, gradient clipping, seeds and EMA. `trainers.train` remains the full-featured path
 (checkpoints with the data iterator, periodic evaluation, multi-worker, locking); `fit` is the
 door a Keras user expects, with Keras callbacks.
+
+A GAN has no held-out loss: `evaluate` and `fit(validation_data=...)` refuse with one line.
 """
 
 import os
@@ -48,6 +50,12 @@ def dataset(config, batch_size=None, seed=None):
   options = tf.data.Options()
   options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
   return ds.with_options(options)
+
+
+_NO_HELD_OUT_LOSS = (
+  "{what} is not supported: a GAN has no held-out loss; measure its samples with "
+  "python -m trainers.evaluate (FVD, FD-R3D) or sample gan.ema or gan.generator."
+)
 
 
 def config_optimizers(config, gan):
@@ -101,6 +109,14 @@ class GAN(keras.Model):
     self._gan_step = gan_step.GANStep(
       self.task, g_optimizer, d_optimizer, self.config, replicas, self.ema
     )
+
+  def fit(self, *args, validation_split=0.0, validation_data=None, **kwargs):
+    if validation_split or validation_data is not None:
+      raise ValueError(_NO_HELD_OUT_LOSS.format(what="Validation in GAN.fit"))
+    return super().fit(*args, **kwargs)
+
+  def evaluate(self, *args, **kwargs):
+    raise ValueError(_NO_HELD_OUT_LOSS.format(what="GAN.evaluate"))
 
   def call(self, inputs, training=False):
     return (self.ema or self.generator)(inputs, training=training)

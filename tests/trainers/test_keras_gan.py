@@ -190,3 +190,18 @@ def test_compile_takes_optimizer_names_and_configs():
   assert isinstance(gan.d_optimizer, keras.optimizers.RMSprop)
   gan.fit(keras_gan.dataset(gan.config), epochs=1, steps_per_epoch=1, verbose=0)
   assert int(gan.optimizer.iterations) == 1
+
+
+def test_evaluate_and_validation_refuse_in_one_line():
+  config = trainer_helpers.tiny_config()
+  gan = keras_gan.GAN(config)
+  gan.compile(*keras_gan.config_optimizers(config, gan))
+  data = keras_gan.dataset(config)
+  for call in (
+    lambda: gan.evaluate(data, steps=1, verbose=0),
+    lambda: gan.fit(data, steps_per_epoch=1, validation_data=data, verbose=0),
+  ):
+    with pytest.raises(ValueError, match="no held-out loss") as error:
+      call()
+    assert "\n" not in str(error.value)
+  assert int(gan.optimizer.iterations) == 0
