@@ -80,6 +80,30 @@ def test_a_killed_worker_stops_its_peer_with_one_line(tmp_path):
   _kill_a_worker(tmp_path, tmp_path / "wd", victim=1)
 
 
+def test_a_sigterm_to_one_worker_stops_both_after_the_same_step(tmp_path):
+  # ~25 s on 2 cores. A scheduler's SIGTERM reaches the workers of a job one by one, or only
+  # one of them: stopping alone, the signalled worker left the chief waiting in the next
+  # step's all-reduce, which ended it with status 1 and a checkpoint short.
+  wd = tmp_path / "wd"
+  procs = _start_pair(tmp_path, "term", wd, {"train.steps": 10**6})
+  try:
+    _wait_for(wd / "checkpoints" / "ckpt-4.index", procs)
+    procs[1].send_signal(signal.SIGTERM)
+    codes = _finish(procs, timeout=BOUND_SECS)
+  finally:
+    for p in procs:
+      p.kill()
+      p.wait(timeout=60)
+  logs = [(tmp_path / f"term{i}.log").read_text() for i in range(2)]
+  assert codes == [128 + signal.SIGTERM] * 2, logs[0][-3000:]
+  assert "Another worker received SIGTERM: stopping with it after step " in logs[0], logs[0][-3000:]
+  newest = [max(int(p.stem.split("-")[1]) for p in (wd / d).glob("ckpt-*.index")) for d in DIRS]
+  assert newest[0] == newest[1] > 4, newest
+  for log in logs:
+    assert f"Stopped at step {newest[0]} on request" in log, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+
+
 @pytest.mark.slow  # ~70 s on 2 cores: three pairs of trainers (killed, resumed, straight)
 def test_the_restarted_pair_resumes_from_a_step_both_hold_and_ends_bitwise_equal(tmp_path):
   wd = tmp_path / "wd"
