@@ -14,12 +14,15 @@ penalties, gradient clipping, seeds and EMA. `trainers.train` remains the full-f
 (checkpoints with the data iterator, periodic evaluation, multi-worker, locking); `fit` is the
 door a Keras user expects, with Keras callbacks.
 
-A GAN has no held-out loss: `evaluate` and `fit(validation_data=...)` refuse with one line.
+`fit` also takes clips in memory (an array [N, T, H, W, C] in [-1, 1], or a dict of arrays
+with the batch keys the config reads: `array_dataset`). A GAN has no held-out loss:
+`evaluate` and `fit(validation_data=...)` refuse with one line.
 """
 
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from trainers import gan_step
@@ -42,6 +45,11 @@ def dataset(config, batch_size=None, seed=None):
     training=True,
     seed=config.seed if seed is None else seed,
   )
+  return _per_generator_step(config, ds)
+
+
+def _per_generator_step(config, ds):
+  """Batches -> one element per generator step: `objective.d_steps` consecutive batches."""
   d_steps = int(config.objective.d_steps)
   if d_steps > 1:
     ds = ds.batch(d_steps, drop_remainder=True).map(
@@ -50,6 +58,54 @@ def dataset(config, batch_size=None, seed=None):
   options = tf.data.Options()
   options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
   return ds.with_options(options)
+
+
+def _is_arrays(x):
+  values = x.values() if isinstance(x, dict) else [x]
+  return bool(values) and all(isinstance(v, (np.ndarray, tf.Tensor)) for v in values)
+
+
+def array_dataset(config, clips, batch_size=None, shuffle=True, seed=None):
+  """`dataset`'s elements from clips in memory, for `GAN.fit(clips)`.
+
+  `clips`: the videos, an array [N, T, H, W, C] of floats in [-1, 1] at the config's clip
+  size, or a dict of arrays holding "video" and the other batch keys the config reads (its
+  condition). Batches of `train.batch_size` (the noise and seeds are drawn per such batch),
+  reshuffled every epoch when `shuffle`; the last incomplete group is dropped.
+  """
+  want = dataset(config, batch_size=1).element_spec
+  want = want[-1] if isinstance(want, tuple) else want
+  given = dict(clips) if isinstance(clips, dict) else {"video": clips}
+  missing = sorted(set(want) - set(given))
+  if missing:
+    raise ValueError(
+      f"Expected clips with the batch keys {sorted(want)} of this config, missing {missing}."
+    )
+  tensors = {}
+  for key, spec in want.items():
+    value = tf.convert_to_tensor(given[key])
+    if value.shape[1:] != spec.shape[1:] or value.dtype.is_floating != spec.dtype.is_floating:
+      raise ValueError(
+        f"Expected clips[{key!r}] of shape [N, {', '.join(map(str, spec.shape[1:]))}] and "
+        f"dtype {spec.dtype.name} (videos in [-1, 1]), received {value.shape} {value.dtype.name}."
+      )
+    tensors[key] = tf.cast(value, spec.dtype)
+  b = int(config.train.batch_size)
+  if batch_size is not None and int(batch_size) != b:
+    raise ValueError(
+      f"Expected batch_size None or train.batch_size={b} (the batch the noise and seeds are "
+      f"drawn for), received {batch_size}; set config.train.batch_size instead."
+    )
+  n, per_step = int(tensors["video"].shape[0]), b * int(config.objective.d_steps)
+  if n < per_step:
+    raise ValueError(
+      f"Expected at least train.batch_size x objective.d_steps = {per_step} clips (one "
+      f"generator step), received {n}."
+    )
+  ds = tf.data.Dataset.from_tensor_slices(tensors)
+  if shuffle:
+    ds = ds.shuffle(n, seed=config.seed if seed is None else seed, reshuffle_each_iteration=True)
+  return _per_generator_step(config, ds.batch(b, drop_remainder=True))
 
 
 _NO_HELD_OUT_LOSS = (
@@ -110,10 +166,38 @@ class GAN(keras.Model):
       self.task, g_optimizer, d_optimizer, self.config, replicas, self.ema
     )
 
-  def fit(self, *args, validation_split=0.0, validation_data=None, **kwargs):
+  def fit(
+    self,
+    x=None,
+    y=None,
+    batch_size=None,
+    epochs=1,
+    verbose="auto",
+    callbacks=None,
+    validation_split=0.0,
+    validation_data=None,
+    shuffle=True,
+    **kwargs,
+  ):
+    """Keras' `fit` on `dataset(config)` (or any dataset of its elements), or on clips in
+    memory (`array_dataset`: an array of videos or a dict of arrays, reshuffled every epoch
+    unless `shuffle=False`)."""
     if validation_split or validation_data is not None:
       raise ValueError(_NO_HELD_OUT_LOSS.format(what="Validation in GAN.fit"))
-    return super().fit(*args, **kwargs)
+    if _is_arrays(x):
+      if y is not None:
+        raise ValueError("Expected GAN.fit(clips) without y: a GAN trains on the clips alone.")
+      x, batch_size = array_dataset(self.config, x, batch_size, shuffle), None
+    return super().fit(
+      x,
+      y,
+      batch_size=batch_size,
+      epochs=epochs,
+      verbose=verbose,
+      callbacks=callbacks,
+      shuffle=shuffle and not isinstance(x, tf.data.Dataset),  # Keras warns it ignores it
+      **kwargs,
+    )
 
   def evaluate(self, *args, **kwargs):
     raise ValueError(_NO_HELD_OUT_LOSS.format(what="GAN.evaluate"))

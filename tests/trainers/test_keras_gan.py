@@ -192,6 +192,30 @@ def test_compile_takes_optimizer_names_and_configs():
   assert int(gan.optimizer.iterations) == 1
 
 
+def _clips(config, count):
+  element = next(iter(keras_gan.dataset(config, batch_size=count)))
+  return element[-1]["video"].numpy() if isinstance(element, tuple) else element["video"].numpy()
+
+
+def test_fit_takes_clips_in_memory():
+  # 10 clips, batch 4, two D steps per G step: one generator step per epoch (8 clips), the
+  # last two dropped, as a dataset of keras_gan.dataset's elements drops them.
+  config = trainer_helpers.tiny_config()
+  config.objective.d_steps = 2
+  clips = _clips(config, 10)
+  gan = keras_gan.GAN(config)
+  gan.compile(*keras_gan.config_optimizers(config, gan))
+  history = gan.fit(clips, epochs=2, verbose=0)
+  assert int(gan.optimizer.iterations) == 2 and int(gan.d_optimizer.iterations) == 4
+  assert all(np.isfinite(history.history["g/total"]))
+  gan.fit({"video": clips}, epochs=1, verbose=0, shuffle=False)
+  assert int(gan.optimizer.iterations) == 3
+  with pytest.raises(ValueError, match=r"clips\['video'\] of shape \[N, 4, 8, 8, 3\]"):
+    gan.fit(clips[:, :2], verbose=0)
+  with pytest.raises(ValueError, match="train.batch_size=4"):
+    gan.fit(clips, batch_size=2, verbose=0)
+
+
 def test_evaluate_and_validation_refuse_in_one_line():
   config = trainer_helpers.tiny_config()
   gan = keras_gan.GAN(config)
