@@ -16,12 +16,16 @@ door a Keras user expects, with Keras callbacks.
 
 `fit` also takes clips in memory (an array [N, T, H, W, C] in [-1, 1], or a dict of arrays
 with the batch keys the config reads: `array_dataset`). A GAN has no held-out loss:
-`evaluate` and `fit(validation_data=...)` refuse with one line.
+`evaluate` and `fit(validation_data=...)` refuse with one line. `save("gan.keras")` writes
+the config, every network and both optimizers; `keras.saving.load_model` reads it back after
+`import trainers.keras_gan`.
 """
 
+import json
 import os
 
 import keras
+import ml_collections
 import numpy as np
 import tensorflow as tf
 
@@ -126,16 +130,20 @@ def config_optimizers(config, gan):
   return gan_step.make_optimizers(config, gan.task, steps_per_epoch)
 
 
+@keras.saving.register_keras_serializable(package="trainers")
 class GAN(keras.Model):
   """A generator, its discriminators and a task's losses, trained by `fit`.
 
   Build it (and compile it) under `strategy.scope()` to train on several replicas. The
   generator, the discriminators and the EMA copy (`ema`, when `train.ema_decay` > 0) are
   attributes; `call(inputs)` is the EMA generator's (else the generator's) `call`.
+  `config` is a ConfigDict, or the dict of its JSON (`get_config`).
   """
 
   def __init__(self, config, **kwargs):
     super().__init__(**kwargs)
+    if not isinstance(config, ml_collections.ConfigDict):
+      config = ml_collections.ConfigDict(config)
     self.config = config
     self.task = tasks.make_task(config)
     spec = dataset(config, batch_size=1).element_spec
@@ -165,6 +173,31 @@ class GAN(keras.Model):
     self._gan_step = gan_step.GANStep(
       self.task, g_optimizer, d_optimizer, self.config, replicas, self.ema
     )
+
+  def get_config(self):
+    return {
+      "name": self.name,
+      "trainable": self.trainable,
+      "config": json.loads(self.config.to_json_best_effort()),
+    }
+
+  def get_compile_config(self):
+    if self._gan_step is None:
+      return {}
+    return {
+      "g_optimizer": keras.saving.serialize_keras_object(self.optimizer),
+      "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+    }
+
+  def compile_from_config(self, config):
+    # The config's optimizers (`config_optimizers`) are trainers.optim's own classes.
+    with keras.saving.CustomObjectScope(
+      {"FusedAdam": optim.FusedAdam, "StepSchedule": optim.StepSchedule}
+    ):
+      self.compile(
+        keras.saving.deserialize_keras_object(config["g_optimizer"]),
+        keras.saving.deserialize_keras_object(config["d_optimizer"]),
+      )
 
   def fit(
     self,

@@ -229,3 +229,54 @@ def test_evaluate_and_validation_refuse_in_one_line():
       call()
     assert "\n" not in str(error.value)
   assert int(gan.optimizer.iterations) == 0
+
+
+LOAD_CHILD = r"""
+import json, sys
+import keras
+import numpy as np
+import trainer_helpers  # registers the tiny networks
+from trainers import keras_gan
+
+root = sys.argv[1]
+gan = keras.saving.load_model(f"{root}/gan.keras")
+z = np.load(f"{root}/z.npy")
+out = {"class": type(gan).__name__, "ema": gan.ema is not None,
+       "diff": float(np.max(np.abs(gan.predict(z, verbose=0) - np.load(f"{root}/out.npy")))),
+       "g_iterations": int(gan.optimizer.iterations),
+       "d_iterations": int(gan.d_optimizer.iterations),
+       "d_weights": [w.numpy().tolist() for w in gan.discriminators["d"].weights][:1]}
+gan.fit(keras_gan.dataset(gan.config), epochs=1, steps_per_epoch=1, verbose=0)
+out["after_fit"] = int(gan.optimizer.iterations)
+print(json.dumps(out))
+"""
+
+
+def test_gan_saves_as_a_keras_file_and_loads_in_a_fresh_process(tmp_path):
+  # gan.save and keras.callbacks.ModelCheckpoint's default: the config, every network (EMA
+  # included) and both optimizers with their step counters come back.
+  config = trainer_helpers.tiny_config(ema_decay=0.9)
+  gan = keras_gan.GAN(config)
+  gan.compile(*keras_gan.config_optimizers(config, gan))
+  checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "e{epoch}.keras"))
+  gan.fit(keras_gan.dataset(config), epochs=1, steps_per_epoch=2, callbacks=[checkpoint], verbose=0)
+  assert os.path.isfile(tmp_path / "e1.keras")
+  z = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+  np.save(tmp_path / "z.npy", z)
+  np.save(tmp_path / "out.npy", gan.predict(z, verbose=0))
+  gan.save(str(tmp_path / "gan.keras"))
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, ROOT]), TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.run(
+    [sys.executable, "-c", LOAD_CHILD, str(tmp_path)],
+    capture_output=True,
+    text=True,
+    env=env,
+    timeout=600,
+    check=False,
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert out["class"] == "GAN" and out["ema"]
+  assert out["diff"] == 0.0
+  assert out["g_iterations"] == 2 and out["d_iterations"] == 2 and out["after_fit"] == 3
+  np.testing.assert_array_equal(out["d_weights"][0], gan.discriminators["d"].weights[0].numpy())
