@@ -82,8 +82,14 @@ def test_tuple_element_override_is_not_an_unknown_field():
   assert tuple(c.data.outputs) == ("label",)
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def run_python(code, *args, cwd):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  # The checkout on the path, as pytest's own process has it (setup.cfg), so that the child
+  # imports this tree whether or not (and wherever) the package is installed.
+  path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=path)
   return subprocess.run(
     [sys.executable, "-c", code, *args],
     cwd=cwd,
