@@ -13,9 +13,11 @@ import dataclasses
 import fractions
 import os
 import struct
+import threading
 
 import av
 import av.logging
+from av.video.reformatter import VideoReformatter
 import numpy as np
 from PIL import Image
 from PIL import ImageOps
@@ -376,6 +378,21 @@ def _upright(frame, rotation, mirrored=False):
 
 # AVColorSpace's "unspecified": a stream that does not say which YUV matrix it was made with.
 _UNSPECIFIED_COLORSPACE = 2
+# AVColorTransferCharacteristic's HDR curves (SMPTE 2084 "PQ", ARIB STD-B67 "HLG"),
+# AVColorPrimaries' BT.2020, and BT.709 (both enums), what SDR RGB is.
+_HDR_TRANSFERS = (16, 18)
+_BT2020_PRIMARIES = 9
+_BT709 = 1
+
+_thread = threading.local()
+
+
+def _reformatter():
+  """This thread's VideoReformatter, kept across frames and files: swscale builds the tables
+  of a conversion to SDR once per context and frame size, which takes seconds."""
+  if getattr(_thread, "reformatter", None) is None:
+    _thread.reformatter = VideoReformatter()
+  return _thread.reformatter
 
 
 def _rgb(frame):
@@ -383,10 +400,13 @@ def _rgb(frame):
 
   YUV that does not name its matrix is read as BT.709 when it is HD (at least 1280 wide or
   more than 576 rows, as mpv decides); FFmpeg alone reads it as BT.601 at any size, which
-  moves saturated HD colours by up to about 25 levels. Pixels with alpha (PNG or QuickTime
-  RLE in MOV, ProRes 4444, FFV1, palettes) are composited on BACKGROUND, as `read_image`
-  composites a photo and FFmpeg's GIF decoder does; FFmpeg alone drops the alpha and keeps
-  whatever colour the transparent pixels hold (often black).
+  moves saturated HD colours by up to about 25 levels. HDR video (PQ or HLG, as phones
+  record by default) and other BT.2020 video is tone-mapped and gamut-mapped to SDR BT.709
+  by swscale; read as it is coded, its reference white (203 nits) would be a grey of about
+  146 and its colours washed out. Pixels with alpha (PNG or QuickTime RLE in MOV, ProRes
+  4444, FFV1, palettes) are composited on BACKGROUND, as `read_image` composites a photo
+  and FFmpeg's GIF decoder does; FFmpeg alone drops the alpha and keeps whatever colour the
+  transparent pixels hold (often black).
   """
   fmt = frame.format
   options = {}
@@ -397,9 +417,21 @@ def _rgb(frame):
     and (frame.width >= 1280 or frame.height > 576)
   ):
     options["src_colorspace"] = "ITU709"
-  if not (fmt.has_palette or any(c.is_alpha for c in fmt.components)):
-    return frame.to_ndarray(format="rgb24", **options)
-  rgba = frame.to_ndarray(format="rgba", **options).astype(np.uint16)
+  if frame.color_trc in _HDR_TRANSFERS or frame.color_primaries == _BT2020_PRIMARIES:
+    options.update(dst_color_trc=_BT709, dst_color_primaries=_BT709)
+  has_alpha = fmt.has_palette or any(c.is_alpha for c in fmt.components)
+  out = "rgba" if has_alpha else "rgb24"
+  try:
+    pixels = _reformatter().reformat(frame, format=out, **options).to_ndarray()
+  except av.FFmpegError:
+    if "dst_color_trc" not in options:
+      raise
+    # A combination of tags swscale cannot convert: the pixels as they are coded.
+    options.pop("dst_color_trc"), options.pop("dst_color_primaries")
+    pixels = _reformatter().reformat(frame, format=out, **options).to_ndarray()
+  if not has_alpha:
+    return pixels
+  rgba = pixels.astype(np.uint16)
   alpha = rgba[..., 3:]
   background = np.asarray(BACKGROUND, np.uint16)
   return ((rgba[..., :3] * alpha + background * (255 - alpha) + 127) // 255).astype(np.uint8)
@@ -500,8 +532,8 @@ def probe_video(path):
 
 def iter_video(path, stats=None):
   """Yields the frames of a video file (any container PyAV/FFmpeg reads) as uint8 [H, W, 3],
-  upright (turned and mirrored by the stream's display matrix, as players show it), in the colours
-  players show (`_rgb`: untagged HD as BT.709, alpha composited on white).
+  upright (turned and mirrored by the stream's display matrix, as players show it), in the
+  colours players show (`_rgb`: untagged HD as BT.709, HDR mapped to SDR, alpha on white).
 
   A generator so that a caller can resize each frame before the next one is decoded, which
   keeps long, large videos out of memory. `stats` (a DecodeStats) is updated before each

@@ -528,3 +528,33 @@ def test_a_file_named_with_brackets_is_read_as_named(tmp_path):
   _write(path, _quadrants(16, 16, 4))
   code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=4, num_shards=1)
   assert code == 0 and [s["path"] for s in manifest["sources"]] == [path]
+
+
+def test_hdr_video_is_mapped_to_sdr(tmp_path):
+  """10-bit BT.2020 PQ, as phones and HDR downloads are: its reference white (203 nits) is
+  stored near white and 10 nits stays dark; read as coded they would be greys of 146 and
+  75, the clip dim and washed out."""
+
+  def pq(nits):  # SMPTE ST 2084's inverse EOTF, in [0, 1]
+    y = (nits / 10000.0) ** (2610 / 16384)
+    return ((3424 / 4096 + 2413 / 128 * y) / (1 + 2392 / 128 * y)) ** (2523 / 32)
+
+  path = str(tmp_path / "hdr.mp4")
+  with av.open(path, "w") as container:
+    stream = container.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 32, 16, "yuv420p10le"
+    stream.options = {"qp": "0"}
+    context = stream.codec_context
+    context.colorspace, context.color_primaries, context.color_trc = 9, 9, 16
+    frame = av.VideoFrame(32, 16, "yuv420p10le")
+    luma = np.frombuffer(frame.planes[0], np.uint16).reshape(16, -1)
+    luma[:, :16], luma[:, 16:] = round(64 + 876 * pq(203)), round(64 + 876 * pq(10))
+    for plane in frame.planes[1:]:
+      np.frombuffer(plane, np.uint16)[:] = 512
+    frame.colorspace, frame.color_primaries, frame.color_trc, frame.color_range = 9, 9, 16, 1
+    for packet in stream.encode(frame):
+      container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  rgb = next(video_io.iter_video(path)).astype(int)
+  assert rgb[:, 2:14].min() >= 235 and rgb[:, 18:30].max() <= 100
