@@ -59,9 +59,12 @@ def _module_by_name(name: str) -> types.ModuleType:
 
 def _module_by_path(path: str) -> types.ModuleType:
   if not os.path.isfile(path):
+    stem = os.path.splitext(os.path.basename(path))[0]
+    # e.g. configs/NAME.py of a checkout, given where only the installed package exists
+    hint = f" The installed config of that name is --config={stem}." if stem in names() else ""
     raise cli.UserError(
-      f"Config file {path} does not exist (expected a .py file or one of "
-      f"the names {', '.join(names())})."
+      f"Config file {path} does not exist.{hint} Expected a .py file or one of "
+      f"the names {', '.join(names())}."
     )
   folder = os.path.realpath(os.path.dirname(path))
   stem = os.path.splitext(os.path.basename(path))[0]

@@ -55,6 +55,12 @@ def test_a_config_file_elsewhere_uses_the_installed_configs(tmp_path):
     ),
     (["--config=/no/such/config.py"], "Config file /no/such/config.py does not exist"),
     (
+      # docs/training.md's path form, run where only the installed package exists
+      ["--config=/no/such/configs/vgan_two_stream.py:smoke"],
+      "Config file /no/such/configs/vgan_two_stream.py does not exist. "
+      "The installed config of that name is --config=vgan_two_stream.",
+    ),
+    (
       ["--config=vgan_two_stream:smok"],
       "--config=vgan_two_stream:smok: Expected config "
       "argument keys from ['quickstart', 'smoke'], received 'smok' (did you mean 'smoke'?)",
