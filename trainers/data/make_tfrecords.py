@@ -12,7 +12,8 @@ exists, taken as named):
   * folders of frame images: one folder is one video, frames sorted by file name;
   * with --vgan_frame_height=H > 0, image files are VGAN-style clips: frames of height H
     stacked vertically in one image.
-A directory is walked recursively and every video, frame folder (or VGAN image) in it is used.
+A directory is walked recursively and every video, frame folder (or VGAN image) in it is used;
+the images of a folder that also holds videos (a camera's folder) are listed as skipped.
 
 Each video gives clips of --clip_length frames (0: the whole video) at --frame_stride;
 --clips_per_video=N takes N evenly spaced clips, 0 all non-overlapping ones. Frames are
@@ -140,16 +141,28 @@ def _expand(path, vgan_frame_height, skipped):
       dirnames[:] = sorted(
         d for d in dirnames if not _video_named_directory(os.path.join(dirpath, d), skipped)
       )
-      images = []
+      images, videos = [], 0
       for name in sorted(filenames):
         lower = name.lower()
         full = os.path.join(dirpath, name)
         if lower.endswith(video_io.VIDEO_EXTENSIONS):
           sources.append(Source("video", full))
+          videos += 1
         elif lower.endswith(video_io.IMAGE_EXTENSIONS):
           images.append(full)
       if images and vgan_frame_height:
         sources.extend(Source("vgan", f) for f in images)
+      elif images and videos:
+        # A phone's or camera's folder (photos beside videos), not the frames of one video:
+        # its photos in name order would make clips of unrelated pictures.
+        skipped.append(
+          {
+            "path": dirpath,
+            "reason": f"Expected a folder of frames or of videos, received "
+            f"{len(images)} image{'s' * (len(images) > 1)} beside {videos} "
+            f"video{'s' * (videos > 1)}: the images are not read as frames.",
+          }
+        )
       elif images:
         sources.append(Source("frames", dirpath))
     return sources

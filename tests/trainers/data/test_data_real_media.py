@@ -558,3 +558,25 @@ def test_hdr_video_is_mapped_to_sdr(tmp_path):
       container.mux(packet)
   rgb = next(video_io.iter_video(path)).astype(int)
   assert rgb[:, 2:14].min() >= 235 and rgb[:, 18:30].max() <= 100
+
+
+def test_photos_beside_videos_are_not_taken_as_frames(tmp_path):
+  """A phone's camera folder holds photos and videos: the videos are converted, and the
+  photos, which would make clips of unrelated pictures, are listed as skipped."""
+  from PIL import Image
+
+  d = tmp_path / "DCIM"
+  d.mkdir()
+  _write(str(d / "VID_0002.mp4"), _quadrants(16, 16, 4))
+  for k in range(4):
+    Image.fromarray(np.full((16, 16, 3), 60 * k, np.uint8)).save(d / f"IMG_000{k}.jpg")
+  code, manifest = _run(input=str(d), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
+  assert code == 0 and manifest["num_clips"] == 1
+  assert [s["path"] for s in manifest["sources"]] == [str(d / "VID_0002.mp4")]
+  assert manifest["skipped"] == [
+    {
+      "path": str(d),
+      "reason": "Expected a folder of frames or of videos, received 4 images beside 1 "
+      "video: the images are not read as frames.",
+    }
+  ]
