@@ -10,6 +10,7 @@ import glob
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -168,3 +169,21 @@ def test_every_registered_network_round_trips_through_keras_format(tmp_path):
   assert sorted(worst) == sorted(c["id"] for c in cases)
   bad = {k: v for k, v in worst.items() if v > 1e-5}
   assert not bad, bad
+
+
+def test_the_saving_example_of_the_keras_docs_runs(tmp_path):
+  # docs/keras.md's first example, as a user pastes it, in a fresh process.
+  with open(os.path.join(ROOT, "docs", "keras.md")) as f:
+    example = re.search(r"## Saving and loading\n\n```python\n(.*?)```", f.read(), re.S)
+  assert example, "Expected a python block under docs/keras.md's 'Saving and loading'."
+  result = subprocess.run(
+    [sys.executable, "-c", example.group(1)],
+    capture_output=True,
+    text=True,
+    env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"),
+    cwd=str(tmp_path),
+    timeout=600,
+    check=False,
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert (tmp_path / "vgan_two_stream.keras").is_file()
