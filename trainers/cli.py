@@ -13,14 +13,19 @@ and exits non-zero; with `-v 1` (absl's --verbosity) its traceback is printed fi
             directory, read-only);
   status 1  a run that cannot start or go on (`errors.RunError`: a bad config value, a
             locked or unwritable workdir, input data past its skip bound, a full disk).
-Anything else is a bug and keeps its traceback. The console entry points of setup.cfg
+Anything else is a bug and keeps its traceback. Ctrl-C and SIGTERM unwind the program (its
+`finally` blocks remove temporary files and release locks) to one line, `PROGRAM: stopped by
+SIGINT`, and status 128 + the signal: 130 and 143. (The training loop handles both itself,
+saving a checkpoint first: `trainers.loop`.) The console entry points of setup.cfg
 (`videogan-train`, ...) start the same programs as `python -m` through `launch`.
 """
 
 from collections.abc import Callable, Sequence
 import importlib
 import os
+import signal
 import sys
+import threading
 import traceback
 from typing import NoReturn
 
@@ -92,6 +97,32 @@ def fail(error: BaseException, argv: Sequence[str] | None = None) -> NoReturn:
   sys.exit(EXIT_RUN_ERROR if isinstance(error, errors.RunError) else EXIT_USER_ERROR)
 
 
+class Stopped(BaseException):
+  """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt: the program unwinds
+  through its `finally` blocks instead of dying where it stands (a converter's unfinished
+  shards left behind under their temporary names)."""
+
+  def __init__(self, signum: int):
+    super().__init__(signal.Signals(signum).name)
+    self.signum = signum
+
+
+def _raise_stopped(signum, frame):
+  del frame
+  raise Stopped(signum)
+
+
+def stop(signum: int, argv: Sequence[str] | None = None) -> NoReturn:
+  """Ends a program that a signal stopped: one line (its traceback first with -v 1), status
+  128 + the signal."""
+  argv = sys.argv if argv is None else argv
+  if _wants_traceback(argv):
+    traceback.print_exc()
+  program = os.path.basename(argv[0]) if argv else "error"
+  print(f"{program}: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+  sys.exit(128 + signum)
+
+
 def _parse_flags(argv: Sequence[str]) -> list[str]:
   try:
     return flags.FLAGS(list(argv))
@@ -111,9 +142,24 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
       return main(args)
     except (app.UsageError, errors.RunError, *PATH_ERRORS) as e:  # UserError included
       fail(e, argv)
+    except KeyboardInterrupt:
+      stop(signal.SIGINT, argv)
+    except Stopped as e:
+      stop(e.signum, argv)
 
+  # SIGTERM as an exception, where nothing else has claimed it (a program embedding this one).
+  claim = (
+    threading.current_thread() is threading.main_thread()
+    and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+  )
+  if claim:
+    signal.signal(signal.SIGTERM, _raise_stopped)
   if argv is not None:
-    app.run(guarded_main, argv=argv, flags_parser=_parse_flags)
+    try:
+      app.run(guarded_main, argv=argv, flags_parser=_parse_flags)
+    finally:
+      if claim:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     return
   try:
     app.run(guarded_main, argv=argv, flags_parser=_parse_flags)
