@@ -4,6 +4,7 @@ The I3D is a stand-in SavedModel built here with the TF-Hub module's calling con
 test_eval_fvd.py; nothing is downloaded.
 """
 
+from fractions import Fraction
 import json
 import logging
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 
 from absl import flags
+import av
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -76,6 +78,29 @@ def test_folder_source_counts_unreadable_and_short_files(video_folder, caplog):
   )
   assert "clip_03_broken.mp4" in caplog.text
   assert manifest["files"][0].endswith("clip_00.mp4") and len(manifest["files"]) == 10
+
+
+def test_a_video_named_as_downloads_are_with_wide_pixels_is_read_as_shown(tmp_path):
+  # Before: the exact name was globbed ("[sar]" a character class: "nothing exists there"),
+  # and the 24 stored columns of pixels twice as wide as tall were read as 24, not 48.
+  shown = np.zeros((6, 32, 48, 3), np.uint8)
+  shown[:, :, :24] = (255, 0, 0)
+  shown[:, :, 24:] = (0, 0, 255)
+  path = tmp_path / "clip [sar 2].mp4"
+  with av.open(str(path), "w") as container:
+    stream = container.add_stream("libx264", rate=8)
+    stream.width, stream.height, stream.pix_fmt = 24, 32, "yuv420p"
+    stream.codec_context.sample_aspect_ratio = Fraction(2, 1)
+    for frame in shown[:, :, ::2]:  # the stored frame: every other column
+      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  source = sources.open_source(str(path))
+  assert isinstance(source, sources.FolderSource) and source.native_size() == (32, 48)
+  (clip,) = np.concatenate(list(source.batches(1, 1, sources.ClipSpec(4, 1, 16, 24))))
+  expected = sources.resize_clips(shown[None, :4].astype(np.float32) / 127.5 - 1.0, 16, 24)[0]
+  assert np.abs(clip - expected).mean() < 0.05, np.abs(clip - expected).mean()
 
 
 def test_resize_rule_matches_the_pipeline():

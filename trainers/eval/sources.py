@@ -78,11 +78,15 @@ def resize_clips(clips, height, width):
   return frames.reshape((b, t, height, width, c)).astype(np.float32)
 
 
-def _u8_frames_to_clip(frames, height, width):
-  """uint8 frames [T, h, w, 3] -> float32 [T, height, width, 3] in [-1, 1], the pipeline's way."""
+def _u8_frames_to_clip(frames, height, width, display=None):
+  """uint8 frames [T, h, w, 3] -> float32 [T, height, width, 3] in [-1, 1], the pipeline's way.
+
+  `display`: the (h, w) the frames show as (square pixels: a video's sample aspect ratio
+  applied), which the resize follows in the same step; the frames' own size by default.
+  """
   video = np.asarray(frames, np.float32)
   t, h, w, _ = video.shape
-  rh, rw = cover_size(h, w, height, width)
+  rh, rw = cover_size(*(display or (h, w)), height, width)
   if (rh, rw) != (h, w):
     video = tf.image.resize(video, [rh, rw], antialias=True).numpy()
   top, left = (rh - height) // 2, (rw - width) // 2
@@ -286,16 +290,19 @@ class FolderSource(Source):
     self.skipped = {}
 
   def native_size(self):
+    """The first readable video's display size (upright, square pixels)."""
     for path in self.files:
       try:
-        frame = next(video_io.iter_video(path))
-        return frame.shape[0], frame.shape[1]
+        next(video_io.iter_video(path))
+        return video_io.probe_video(path).display_size
       except (ValueError, StopIteration):
         continue
     return None
 
   def _read(self, path, clip_spec):
-    """uint8 frames 0, s, ..., (T - 1) s of `path`, decoding no further than needed."""
+    """uint8 frames 0, s, ..., (T - 1) s of `path`, decoding no further than needed, and the
+    (h, w) they show as: a video with non-square pixels is shown wider or narrower."""
+    display = video_io.probe_video(path).display_size
     t, s = clip_spec.num_frames, clip_spec.frame_stride
     need = (t - 1) * s + 1
     frames, decoded = [], 0
@@ -309,7 +316,7 @@ class FolderSource(Source):
       raise ValueError(
         f"Expected at least {need} frames ((T - 1) * stride + 1) in {path}, received {decoded}."
       )
-    return np.stack(frames[:t])
+    return np.stack(frames[:t]), display
 
   def _clips(self, num_videos, clip_spec):
     self.used, self.skipped = [], {}
@@ -317,13 +324,13 @@ class FolderSource(Source):
       if len(self.used) >= num_videos:
         return
       try:
-        frames = self._read(path, clip_spec)
+        frames, display = self._read(path, clip_spec)
       except ValueError as e:
         self.skipped[path] = str(e)
         logging.warning("Skipped video %s: %s (%d skipped so far).", path, e, len(self.skipped))
         continue
       self.used.append(path)
-      yield _u8_frames_to_clip(frames, clip_spec.height, clip_spec.width)
+      yield _u8_frames_to_clip(frames, clip_spec.height, clip_spec.width, display)
 
   def _batches(self, num_videos, batch_size, clip_spec):
     return _rebatch(self._clips(num_videos, clip_spec), batch_size)
@@ -553,9 +560,10 @@ def open_source(spec, seed=0, step=None, flag="source"):
     if is_workdir(path):
       return WorkdirSource(path, seed=seed, step=step)
     return FolderSource(spec, _find_videos(path))
-  matched = sorted(
-    f for p in spec.split(",") if p.strip() for f in tf.io.gfile.glob(os.path.expanduser(p.strip()))
-  )
+  # A path that exists is taken as named, not as a pattern: "clip [1080p].mp4" would not
+  # match itself.
+  parts = [os.path.expanduser(p.strip()) for p in spec.split(",") if p.strip()]
+  matched = sorted(f for p in parts for f in ([p] if os.path.exists(p) else tf.io.gfile.glob(p)))
   matched = [f for f in matched if not os.path.isdir(f)]
   if matched and all(f.lower().endswith(video_io.VIDEO_EXTENSIONS) for f in matched):
     return FolderSource(spec, matched)
