@@ -43,6 +43,17 @@ def test_every_config_keeps_float32_state_and_losses_under_bfloat16(name):
     # Variables incl. batch-norm moving statistics are float32.
     bad = [v.path for v in _float_weights(net) if v.dtype != "float32"]
     assert not bad, f"{type(net).__name__} has non-float32 variables: {bad[:5]}"
+  # What every discriminator returns as its logits (not the features some return beside).
+  logits = {}
+  for name, net in task.discriminators.items():
+
+    def spy(*args, _call=net.call, _name=name, **kwargs):
+      out = _call(*args, **kwargs)
+      if not kwargs.get("return_features"):
+        logits.setdefault(_name, set()).update(t.dtype for t in tf.nest.flatten(out))
+      return out
+
+    net.call = spy
   seed, step = tf.constant([3, 4]), tf.constant(10, tf.int64)
   g_loss, g_terms = task.g_loss(batch, seed, step)
   assert g_loss.dtype == tf.float32 and np.isfinite(g_loss.numpy())
@@ -51,6 +62,9 @@ def test_every_config_keeps_float32_state_and_losses_under_bfloat16(name):
     d_loss, d_terms = task.d_loss(batch, seed, step)
     assert d_loss.dtype == tf.float32 and np.isfinite(d_loss.numpy())
     assert all(v.dtype == tf.float32 for v in d_terms.values())
+    # Logits in float32, as Keras advises for a mixed-precision model's output.
+    assert set(logits) == set(task.discriminators), logits
+    assert all(dtypes == {tf.float32} for dtypes in logits.values()), logits
 
 
 STEPS = 200

@@ -69,7 +69,11 @@ def pad_time(x, before, after, mode):
 
 
 def maybe_spectral(layer, spectral_norm):
-  return keras.layers.SpectralNormalization(layer) if spectral_norm else layer
+  """`layer`, wrapped in `keras.layers.SpectralNormalization` with `spectral_norm`; the wrapper
+  keeps the layer's dtype policy (a float32 final layer stays float32 under mixed precision)."""
+  if not spectral_norm:
+    return layer
+  return keras.layers.SpectralNormalization(layer, dtype=layer.dtype_policy)
 
 
 class PaddedConv(keras.layers.Layer):
@@ -114,6 +118,7 @@ class PaddedConv(keras.layers.Layer):
       padding="same" if rank == 2 else "valid",
       use_bias=use_bias,
       kernel_initializer=kernel_initializer,
+      dtype=self.dtype_policy,  # a float32 PaddedConv convolves in float32
       name="conv",
     )
     self.conv = maybe_spectral(conv, spectral_norm)
