@@ -190,14 +190,11 @@ class GAN(keras.Model):
     }
 
   def compile_from_config(self, config):
-    # The config's optimizers (`config_optimizers`) are trainers.optim's own classes.
-    with keras.saving.CustomObjectScope(
-      {"FusedAdam": optim.FusedAdam, "StepSchedule": optim.StepSchedule}
-    ):
-      self.compile(
-        keras.saving.deserialize_keras_object(config["g_optimizer"]),
-        keras.saving.deserialize_keras_object(config["d_optimizer"]),
-      )
+    # The config's optimizers may be trainers.optim's own classes, registered with Keras.
+    self.compile(
+      keras.saving.deserialize_keras_object(config["g_optimizer"]),
+      keras.saving.deserialize_keras_object(config["d_optimizer"]),
+    )
 
   def fit(
     self,

@@ -9,6 +9,7 @@ OPTIMIZERS = ("adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine_restarts", "linear_decay")
 
 
+@keras.saving.register_keras_serializable(package="trainers")
 class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
   """A learning rate as a function of the generator step.
 
@@ -71,6 +72,7 @@ class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
     )
 
 
+@keras.saving.register_keras_serializable(package="trainers")
 class FusedAdam(keras.optimizers.Adam):
   """`keras.optimizers.Adam` whose per-variable update is TF's fused ResourceApplyAdam kernel.
 

@@ -97,3 +97,21 @@ def test_fused_adam_takes_keras_adams_steps(graph):
 def test_adam_config_builds_the_fused_adam():
   opt = optim.make_optimizer(common.base().optimizer, 1e-3, total_steps=10)
   assert isinstance(opt, optim.FusedAdam) and isinstance(opt, keras.optimizers.Adam)
+
+
+def test_the_zoos_optimizer_and_schedule_round_trip_through_keras_serialization(tmp_path):
+  # A user's model compiled with them saves and loads with no custom_objects.
+  schedule = optim.StepSchedule(1e-3, "cosine_restarts", 0, 10, 100, 1, 1e-5)
+  opt = optim.FusedAdam(learning_rate=schedule, beta_1=0.5)
+  again = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
+  assert type(again) is optim.FusedAdam and again.beta_1 == 0.5
+  rate = again.get_config()["learning_rate"]  # the schedule, serialized again
+  assert rate["registered_name"] == "trainers>StepSchedule", rate
+  assert rate["config"] == schedule.get_config()
+  model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+  model.compile(optimizer=opt, loss="mse")
+  model.fit(np.ones((4, 3)), np.zeros((4, 2)), epochs=1, verbose=0)
+  model.save(tmp_path / "m.keras")
+  loaded = keras.saving.load_model(tmp_path / "m.keras")
+  assert type(loaded.optimizer) is optim.FusedAdam
+  assert int(loaded.optimizer.iterations) == 1
