@@ -54,6 +54,7 @@ line and exit with 2; -v 1 shows the traceback.
 """
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import glob
@@ -73,6 +74,7 @@ from PIL import Image
 import tensorflow as tf
 
 from trainers import cli
+from trainers import errors
 from trainers.data import format as record_format
 from trainers.data import video_io
 from zoo import segmenter as segmenter_lib
@@ -658,9 +660,8 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
               break
             encoded, meta = value
             shard = total % options.num_shards
-            writers[shard].write(
-              record_format.example_from_encoded(encoded, **meta).SerializeToString()
-            )
+            record = record_format.example_from_encoded(encoded, **meta).SerializeToString()
+            _written(writers[shard].write, record, paths[shard])
             per_shard[shard] += 1
             total += 1
             stored = min(stored, min(meta["height"], meta["width"]))
@@ -699,14 +700,15 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
               )
       finally:
         stop.set()
+    for writer, path in zip(writers, paths, strict=True):
+      _written(writer.close, None, path)  # its last buffer reaches the disk here
   except BaseException:
-    for writer in writers:
-      writer.close()
-    for tmp in tmp_paths:
-      os.remove(tmp)
+    for writer, tmp in zip(writers, tmp_paths, strict=True):
+      with contextlib.suppress(tf.errors.OpError):  # a full disk refuses the last flush too
+        writer.close()
+      with contextlib.suppress(OSError):
+        os.remove(tmp)
     raise
-  for writer in writers:
-    writer.close()
   if total:
     for tmp, path in zip(tmp_paths, paths, strict=True):
       os.replace(tmp, path)
@@ -740,8 +742,16 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
   }
   _warn_if_larger_than_configs(stored)
   manifest_path = record_format.manifest_path(output)
-  with open(manifest_path + ".tmp", "w") as f:
-    json.dump(manifest, f, indent=2)
+  try:
+    with open(manifest_path + ".tmp", "w") as f:
+      json.dump(manifest, f, indent=2)
+  except OSError as e:
+    with contextlib.suppress(OSError):
+      os.remove(manifest_path + ".tmp")
+    raise errors.RunError(
+      f"Expected to write {manifest_path}, failed: {e.strerror or e}. The {total} clips are in "
+      "complete shards; the manifest (sources, frame rates) is missing."
+    ) from e
   os.replace(manifest_path + ".tmp", manifest_path)
   logging.info(
     "Wrote %d clips (%.1f clips/s, %d frames decoded) to %d shards %s; %d inputs "
@@ -757,6 +767,19 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
     manifest_path,
   )
   return manifest
+
+
+def _written(write, record, path):
+  """Calls a shard writer's `write(record)` (or `close()` when `record` is None); a refusal (a
+  full disk) raises errors.RunError naming the shard: one line, and its unfinished shards are
+  removed on the way out."""
+  try:
+    write() if record is None else write(record)
+  except tf.errors.OpError as e:
+    raise errors.RunError(
+      f"Expected to write {path}, failed: {e.message.split('; ')[-1]}. The unfinished shards "
+      "were removed."
+    ) from e
 
 
 def largest_config_size():

@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -16,6 +17,7 @@ from data_helpers import batches
 from data_helpers import data_config
 from data_helpers import index_clip
 import segmenter_helpers
+from trainers import errors
 from trainers.data import format as record_format
 from trainers.data import make_tfrecords
 from trainers.data import pipeline
@@ -271,3 +273,37 @@ def test_segmenter_keeps_a_sources_own_segmentation_and_refuses_bad_models(tmp_p
   ):
     _run(input=str(d), output=str(out / "t"), clip_length=4, num_shards=1, segmenter=halving)
   assert not glob.glob(str(out / "*"))  # stopped: no shard, no temporary file
+
+
+@pytest.mark.parametrize("fails_at", ["write", "close"])
+def test_a_full_disk_is_one_line_and_leaves_no_shard_behind(tmp_path, monkeypatch, fails_at):
+  # Before: a traceback, and the cleanup itself failed on the full disk (closing a writer
+  # flushes it), leaving every shard's .tmp file behind.
+  real = tf.io.TFRecordWriter
+
+  class FullDisk:
+    def __init__(self, path, options=None):
+      self.path, self.writer, self.count = path, real(path, options), 0
+
+    def write(self, record):
+      self.count += 1
+      if fails_at == "write" and self.count > 3:
+        raise tf.errors.ResourceExhaustedError(None, None, f"{self.path}; No space left on device")
+      self.writer.write(record)
+
+    def close(self):
+      self.writer.close()
+      if fails_at == "close":
+        raise tf.errors.ResourceExhaustedError(None, None, f"{self.path}; No space left on device")
+
+  monkeypatch.setattr(tf.io, "TFRecordWriter", FullDisk)
+  out = tmp_path / "out"
+  out.mkdir()
+  with pytest.raises(errors.RunError) as raised:
+    _run(
+      source="synthetic", num_clips=16, clip_length=4, crop="8x8", output=out / "t", num_shards=2
+    )
+  shard = re.escape(str(out / "t-0000")) + "[01]" + re.escape("-of-00002.tfrecord")
+  expected = f"Expected to write {shard}, failed: No space left on device. The unfinished "
+  assert re.fullmatch(expected + "shards were removed[.]", str(raised.value)), raised.value
+  assert not list(out.iterdir())
