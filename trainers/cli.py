@@ -12,7 +12,8 @@ and exits non-zero; with `-v 1` (absl's --verbosity) its traceback is printed fi
             `UsageError`; a flag that does not parse; a path the OS refuses: missing, a
             directory, read-only);
   status 1  a run that cannot start or go on (`errors.RunError`: a bad config value, a
-            locked or unwritable workdir, input data past its skip bound, a full disk).
+            locked or unwritable workdir, input data past its skip bound; a full disk,
+            whichever program's write it refused).
 Anything else is a bug and keeps its traceback. Ctrl-C and SIGTERM unwind the program (its
 `finally` blocks remove temporary files and release locks) to one line, `PROGRAM: stopped by
 SIGINT`, and status 128 + the signal: 130 and 143. (The training loop handles both itself,
@@ -21,6 +22,7 @@ saving a checkpoint first: `trainers.loop`.) The console entry points of setup.c
 """
 
 from collections.abc import Callable, Sequence
+import errno
 import importlib
 import os
 import signal
@@ -97,6 +99,23 @@ def fail(error: BaseException, argv: Sequence[str] | None = None) -> NoReturn:
   sys.exit(EXIT_RUN_ERROR if isinstance(error, errors.RunError) else EXIT_USER_ERROR)
 
 
+DISK_FULL = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded"}
+
+
+def _full_disk(error: BaseException) -> str | None:
+  """The one line for a write that a full disk (or quota) refused, else None: an OSError
+  with its errno, or TensorFlow's error for a file it writes (`PATH; No space left ...`)."""
+  if isinstance(error, OSError) and error.errno in DISK_FULL:
+    where = f" to write {error.filename}" if error.filename else ""
+    return f"Expected room on the disk{where}, failed: {DISK_FULL[error.errno]}."
+  message = str(getattr(error, "message", ""))
+  if type(error).__module__.startswith("tensorflow") and any(
+    reason in message for reason in DISK_FULL.values()
+  ):
+    return f"Expected room on the disk, failed: {' '.join(message.split())}."
+  return None
+
+
 class Stopped(BaseException):
   """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt: the program unwinds
   through its `finally` blocks instead of dying where it stands (a converter's unfinished
@@ -144,6 +163,11 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
       fail(e, argv)
     except KeyboardInterrupt:
       stop(signal.SIGINT, argv)
+    except Exception as e:  # a full disk is the run's condition, not a bug: one line
+      refused = _full_disk(e)
+      if refused is None:
+        raise
+      fail(errors.RunError(refused), argv)
     except Stopped as e:
       stop(e.signum, argv)
 

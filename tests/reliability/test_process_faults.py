@@ -1,5 +1,6 @@
 """Faults seen from outside: signals while the input is busy, one-line errors, a second run."""
 
+import errno
 import json
 import os
 import signal
@@ -9,6 +10,9 @@ import time
 
 import helpers
 import pytest
+import tensorflow as tf
+
+from trainers import cli
 
 STARVED = os.path.join(helpers.HERE, "run_starved.py")
 
@@ -191,3 +195,30 @@ def test_a_workdir_reads_safely_while_it_trains(tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=120)
   assert len(steps) >= 2  # it read while new checkpoints replaced old ones
+
+
+@pytest.mark.parametrize(
+  "error, line",
+  [
+    (OSError(errno.ENOSPC, "No space left on device"), ", failed: No space left on device."),
+    (
+      OSError(errno.EDQUOT, "Disk quota exceeded", "/out/a.tflite"),
+      " to write /out/a.tflite, failed: Disk quota exceeded.",
+    ),
+    (
+      tf.errors.ResourceExhaustedError(None, None, "/out/x.pb; No space left on device"),
+      ", failed: /out/x.pb; No space left on device.",
+    ),
+  ],
+)
+def test_a_full_disk_is_one_line_in_every_program(capsys, error, line):
+  # Before: export's traceback ended "OSError: [Errno 28] No space left on device".
+  def main(argv):
+    del argv
+    raise error
+
+  with pytest.raises(SystemExit) as exited:
+    cli.run(main, argv=["export.py"])
+  assert exited.value.code == 1
+  err = capsys.readouterr().err
+  assert err.strip() == f"export.py: error: Expected room on the disk{line}", err
