@@ -74,7 +74,11 @@ def test_a_signal_stops_the_converter_in_one_line_leaving_no_shard_behind(tmp_pa
   out.mkdir()
   command = [sys.executable, "-m", "trainers.data.make_tfrecords", "--source=synthetic"]
   command += ["--num_clips=100000", "--clip_length=8", "--crop=16x16", f"--output={out}/train"]
-  proc = subprocess.Popen(command, env=helpers.ENV, stderr=subprocess.PIPE, text=True)
+  # As from a terminal: pytest-xdist's workers ignore SIGINT, and their children would too.
+  default = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+  proc = subprocess.Popen(
+    command, env=helpers.ENV, stderr=subprocess.PIPE, text=True, preexec_fn=default
+  )
   deadline = time.time() + 120
   while not list(out.glob("*.tmp")):
     assert proc.poll() is None and time.time() < deadline, proc.stderr.read()[-3000:]
