@@ -45,6 +45,22 @@ def test_spectral_norm_state_is_a_buffer_in_every_dcgan_conv():
   assert all(not w.vector_u.trainable for w in wrappers)
 
 
+def test_a_frozen_spectral_norm_network_stays_as_it_is_in_training_mode():
+  # Keras' wrapper rewrote its kernel and u in training mode even when frozen.
+  d = registry.build(
+    "egan_dcgan_discriminator_3d", video_shape=(4, 16, 16, 3), widths=(8, 16), spectral_norm=True
+  )
+  video = tf.random.stateless_uniform([2, 4, 16, 16, 3], [1, 2], -1.0, 1.0)
+  d(video)  # build
+  before = [w.numpy() for w in d.weights]
+  d.trainable = False
+  d(video, training=True)
+  assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, d.weights, strict=True))
+  d.trainable = True
+  d(video, training=True)
+  assert not all(np.array_equal(a, w.numpy()) for a, w in zip(before, d.weights, strict=True))
+
+
 @pytest.mark.parametrize(
   "family,kwargs",
   [

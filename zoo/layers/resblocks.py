@@ -12,7 +12,7 @@ a temporally constant clip is the 2D output on every frame. That needs two thing
 
 Spectral normalisation is Keras's `keras.layers.SpectralNormalization` wrapper (its state is
 one non-trainable `vector_u` [1, out_channels]; see `zoo.inflation` for what inflation
-carries).
+carries), frozen when not trainable (`SpectralNormalization` here).
 """
 
 import keras
@@ -68,12 +68,26 @@ def pad_time(x, before, after, mode):
   raise ValueError(f"Expected temporal_padding in {TEMPORAL_PADDINGS}, received {mode!r}.")
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class SpectralNormalization(keras.layers.SpectralNormalization):
+  """Keras' `SpectralNormalization`, frozen when it is not trainable, as Keras' batch norm is.
+
+  In training mode Keras' layer divides its kernel by the spectral norm and writes it back,
+  with the power iteration's u, whether or not the layer is trainable: a frozen network
+  (`model.trainable = False`) called with `training=True` still changed. Here a layer that
+  is not trainable (itself or a model holding it) leaves both as they are.
+  """
+
+  def call(self, inputs, training=False):
+    return super().call(inputs, training=training if self.trainable else False)
+
+
 def maybe_spectral(layer, spectral_norm):
-  """`layer`, wrapped in `keras.layers.SpectralNormalization` with `spectral_norm`; the wrapper
-  keeps the layer's dtype policy (a float32 final layer stays float32 under mixed precision)."""
+  """`layer`, wrapped in `SpectralNormalization` with `spectral_norm`; the wrapper keeps the
+  layer's dtype policy (a float32 final layer stays float32 under mixed precision)."""
   if not spectral_norm:
     return layer
-  return keras.layers.SpectralNormalization(layer, dtype=layer.dtype_policy)
+  return SpectralNormalization(layer, dtype=layer.dtype_policy)
 
 
 class PaddedConv(keras.layers.Layer):
