@@ -90,6 +90,10 @@ def model_changes(stored, config):
   return [(k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)]
 
 
+# What every run's config.json holds, whatever its model (what the readers of a workdir need).
+RUN_SECTIONS = ("model", "data", "objective", "train")
+
+
 def load_config(workdir):
   path = os.path.join(workdir, CONFIG_FILE)
   if not tf.io.gfile.exists(path):
@@ -97,8 +101,28 @@ def load_config(workdir):
       f"{path} does not exist: {workdir!r} is not a training workdir "
       "(expected config.json and checkpoints/ written by trainers.train)."
     )
-  with tf.io.gfile.GFile(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+  try:
+    with tf.io.gfile.GFile(path, "rb") as f:
+      data = json.loads(f.read())
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    data = e
+  why = None
+  if isinstance(data, Exception):
+    why = f"unreadable content ({data})"
+  elif not isinstance(data, dict):
+    why = "another JSON value"
+  else:
+    missing = [k for k in RUN_SECTIONS if not isinstance(data.get(k), dict)]
+    if "model" not in missing and not isinstance(data["model"].get("generator"), dict):
+      missing.append("model.generator")
+    if missing:
+      why = f"a JSON object without {', '.join(missing)}"
+  if why:
+    raise errors.ConfigError(
+      f"Expected {path} to hold the run's config as a JSON object (written by trainers.train), "
+      f"received {why}."
+    )
+  return ml_collections.ConfigDict(data)
 
 
 def build_network(entry):

@@ -110,6 +110,29 @@ def test_resuming_with_another_model_is_refused_naming_the_fields(tmp_path):
   assert loop.run(longer, wd).current_step() == 3  # steps, rates, ...: fine
 
 
+@pytest.mark.parametrize(
+  "content, why",
+  [
+    (b'{"model": ', "unreadable content (Expecting value: line 1 column 11 (char 10))"),
+    (b"\xff\xfe\x00", "unreadable content ("),
+    (b"[1, 2]", "another JSON value"),
+    (b"{}", "a JSON object without model, data, objective, train"),
+    (b'{"model": {}, "data": {}, "objective": {}, "train": {}}', "without model.generator"),
+  ],
+)
+def test_a_damaged_config_json_is_one_line_for_every_reader(tmp_path, content, why):
+  # Before: json's traceback (train, export) or an AttributeError on "model".
+  wd = _trained(tmp_path)
+  path = tmp_path / "wd" / "config.json"
+  path.write_bytes(content)
+  expected = f"Expected {path} to hold the run's config as a JSON object (written by "
+  for read in (lambda: loop.run(_tiny(steps=4), wd), lambda: workdir_lib.restore_generator(wd)):
+    with pytest.raises(errors.ConfigError) as error:
+      read()
+    assert str(error.value).startswith(expected + "trainers.train), received "), error.value
+    assert why in str(error.value)
+
+
 # --- nothing half-written under a final name ----------------------------------------------
 
 
