@@ -72,7 +72,15 @@ def _module_by_path(path: str) -> types.ModuleType:
     return importlib.import_module(f"configs.{stem}")  # the installed module itself
   spec = importlib.util.spec_from_file_location(f"config_file_{stem}", path)
   module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  try:
+    spec.loader.exec_module(module)
+  except SyntaxError as e:
+    where = f"{path}, line {e.lineno}"
+    raise cli.UserError(f"Expected Python in the config file {where}: {e.msg}.") from e
+  except Exception as e:  # its own code failed: the user's to fix, the traceback with -v 1
+    raise cli.UserError(
+      f"The config file {path} raised {type(e).__name__}: {e} (-v 1 shows the traceback)."
+    ) from e
   return module
 
 
@@ -89,6 +97,12 @@ def load(spec: str) -> ml_collections.ConfigDict:
     return get_config(arg) if arg else get_config()
   except ValueError as e:  # the config's argument (configs.common.parse_arg, shrink checks)
     raise cli.UserError(f"--config={spec}: {e}") from e
+  except Exception as e:  # a user's config file whose get_config fails
+    if not _is_path(where):
+      raise  # a packaged config's failure is a bug of the zoo: its traceback
+    raise cli.UserError(
+      f"--config={spec}: get_config raised {type(e).__name__}: {e} (-v 1 shows the traceback)."
+    ) from e
 
 
 def _field_error(config: ml_collections.ConfigDict, path: str, flag: str) -> str | None:

@@ -83,6 +83,26 @@ def test_user_errors_say_what_was_expected(argv, message):
   assert message in str(info.value)
 
 
+@pytest.mark.parametrize(
+  "text, message",
+  [
+    ("def get_config(:\n", "Expected Python in the config file {path}, line 1: invalid syntax."),
+    ("import no_such_module_here\n", "The config file {path} raised ModuleNotFoundError: "),
+    (
+      "def get_config():\n  return {}['model']\n",
+      "--config={path}: get_config raised KeyError: 'model' (-v 1 shows the traceback).",
+    ),
+  ],
+)
+def test_a_config_file_that_fails_is_one_line_naming_it(tmp_path, text, message):
+  # Before: the file's SyntaxError or exception as a traceback.
+  path = tmp_path / "mine.py"
+  path.write_text(text)
+  with pytest.raises(cli.UserError) as info:
+    parse(["train", f"--config={path}"])
+  assert message.format(path=path) in str(info.value)
+
+
 def test_tuple_element_override_is_not_an_unknown_field():
   c = parse(["train", "--config=vgan_two_stream:smoke", "--config.data.outputs=('label',)"])
   assert tuple(c.data.outputs) == ("label",)
