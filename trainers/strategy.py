@@ -7,6 +7,8 @@ import re
 from absl import logging
 import tensorflow as tf
 
+from trainers import errors
+
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # How TensorFlow 2.21 reports a collective that lost a peer: UNAVAILABLE when the peer is gone
 # (its connections reset or refused, or its heartbeats to the coordination service stopped),
@@ -29,12 +31,7 @@ def make_strategy(runtime):
     devices = list(runtime.devices) or None
     return tf.distribute.MirroredStrategy(devices=devices)
   if name == "multi_worker":
-    if "TF_CONFIG" not in os.environ:
-      raise ValueError(
-        "runtime.strategy='multi_worker' needs the TF_CONFIG environment variable "
-        "(cluster and task of this worker); it is not set."
-      )
-    logging.info("TF_CONFIG: %s", json.loads(os.environ["TF_CONFIG"]).get("task"))
+    logging.info("TF_CONFIG: %s", check_tf_config(os.environ.get("TF_CONFIG"))["task"])
     return tf.distribute.MultiWorkerMirroredStrategy()
   if name == "tpu":
     try:
@@ -42,13 +39,43 @@ def make_strategy(runtime):
       tf.config.experimental_connect_to_cluster(resolver)
       tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as e:
-      raise RuntimeError(
+      raise errors.RunError(
         f"runtime.strategy='tpu' but no TPU could be reached at runtime.tpu={runtime.tpu!r}: "
         f"{e}. Set --config.runtime.tpu to the TPU name or grpc:// address, or use another "
         "strategy."
       ) from e
     return tf.distribute.TPUStrategy(resolver)
   raise ValueError(f"Expected runtime.strategy in {STRATEGIES}, received {name!r}.")
+
+
+def check_tf_config(text):
+  """TF_CONFIG (`text`) as a dict, checked as MultiWorkerMirroredStrategy reads it: a JSON
+  object whose "cluster" maps job names to address lists and whose "task" names one of them
+  and an index within its list. Raises errors.ConfigError naming what is wrong."""
+  where = "runtime.strategy='multi_worker' reads the TF_CONFIG environment variable"
+  if not text:
+    raise errors.ConfigError(f"{where} (cluster and task of this worker); it is not set.")
+  try:
+    value = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise errors.ConfigError(f"{where}, which is not JSON: {e}: {text!r}.") from e
+  cluster = value.get("cluster") if isinstance(value, dict) else None
+  task = value.get("task") if isinstance(value, dict) else None
+  if not isinstance(cluster, dict) or not all(
+    isinstance(v, list) and v and all(isinstance(a, str) for a in v) for v in cluster.values()
+  ):
+    raise errors.ConfigError(
+      f'{where}, expected its "cluster" to map job names to lists of host:port addresses '
+      f'(e.g. {{"worker": ["host1:2222", "host2:2222"]}}), received {text!r}.'
+    )
+  kind = task.get("type") if isinstance(task, dict) else None
+  index = task.get("index") if isinstance(task, dict) else None
+  if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
+    raise errors.ConfigError(
+      f'{where}, expected its "task" to name a job of the cluster ({", ".join(cluster)}) '
+      f"and an index within it, received {task!r}."
+    )
+  return value
 
 
 def peer_failure(strategy, error):
