@@ -10,7 +10,7 @@ and exits non-zero; with `-v 1` (absl's --verbosity) its traceback is printed fi
   status 2  a mistake in the command line or what it names (`UserError`: an unknown config
             name or field, a bad argument, a file that is missing or not an image; absl's
             `UsageError`; a flag that does not parse; a path the OS refuses: missing, a
-            directory, read-only);
+            directory, read-only; a ValueError of the zoo's own checks, "Expected ...");
   status 1  a run that cannot start or go on (`errors.RunError`: a bad config value, a
             locked or unwritable workdir, input data past its skip bound; a full disk,
             whichever program's write it refused).
@@ -37,6 +37,9 @@ from absl import logging
 
 from trainers import errors
 
+# How the zoo's checks of what a user gave begin ("Expected X, received Y."): a ValueError
+# saying so is the user's mistake, reported in one line; any other is a bug.
+EXPECTED = "Expected "
 EXIT_USER_ERROR = 2  # as argparse: the command line was wrong, not the program
 EXIT_RUN_ERROR = 1  # the run could not start or go on, for a reason the user can fix
 
@@ -90,7 +93,7 @@ def fail(error: BaseException, argv: Sequence[str] | None = None) -> NoReturn:
   if _wants_traceback(argv):
     traceback.print_exception(error)
   program = os.path.basename(argv[0]) if argv else "error"
-  if isinstance(error, OSError) and error.filename and not str(error).startswith("Expected"):
+  if isinstance(error, OSError) and error.filename and not str(error).startswith(EXPECTED):
     text = f"{error.strerror}: {error.filename}"
   else:
     text = str(error)
@@ -161,6 +164,10 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
       return main(args)
     except (app.UsageError, errors.RunError, *PATH_ERRORS) as e:  # UserError included
       fail(e, argv)
+    except ValueError as e:
+      if not str(e).startswith(EXPECTED):
+        raise
+      fail(UserError(str(e)), argv)  # a check of what the user gave, in the zoo's words
     except KeyboardInterrupt:
       stop(signal.SIGINT, argv)
     except Exception as e:  # a full disk is the run's condition, not a bug: one line

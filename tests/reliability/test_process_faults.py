@@ -226,3 +226,25 @@ def test_a_full_disk_is_one_line_in_every_program(capsys, error, line):
   assert exited.value.code == 1
   err = capsys.readouterr().err
   assert err.strip() == f"export.py: error: Expected room on the disk{line}", err
+
+
+def test_the_zoos_own_checks_are_one_line_and_other_value_errors_stay_bugs(capsys):
+  # Before: videogan-animate on an unconditional workdir printed the check's ValueError
+  # ("Expected a workdir with an image-conditioned generator, ...") as a traceback.
+  def main(argv):
+    del argv
+    raise ValueError("Expected a workdir with an image-conditioned generator, received 'w'.")
+
+  with pytest.raises(SystemExit) as exited:
+    cli.run(main, argv=["animate.py"])
+  assert exited.value.code == 2
+  assert capsys.readouterr().err.strip() == (
+    "animate.py: error: Expected a workdir with an image-conditioned generator, received 'w'."
+  )
+
+  def buggy(argv):
+    del argv
+    raise ValueError("operands could not be broadcast together")
+
+  with pytest.raises(ValueError, match="broadcast"):
+    cli.run(buggy, argv=["animate.py"])
