@@ -26,6 +26,20 @@ def test_records_of_another_schema_raise_naming_the_file(tmp_path):
   assert "without frames, num_frames, height, width" in str(error.value)
 
 
+def test_a_record_that_fails_its_check_is_one_line_naming_file_and_record(tmp_path):
+  # Before: the training step's InvalidArgumentError traceback ("assertion failed: [...]"),
+  # e.g. for shards converted with --clip_length=4 read by a config of 8 frames.
+  path = helpers.write_shard(tmp_path / "short.tfrecord", helpers.good_examples(2, frames=4))
+  with pytest.raises(tf.errors.InvalidArgumentError) as error:
+    _read_all(helpers.data_config(source="tfrecord", eval_files=path, num_frames=8))
+  with pytest.raises(pipeline.DataError) as data_error:
+    pipeline.raise_data_error(error.value)
+  assert str(data_error.value) == (
+    "Expected a clip of at least 8 frames ((num_frames - 1) * frame_stride + 1), received 4 "
+    f"in record 0 of {path}. (data.skip_corrupt=True skips such records, counting them.)"
+  )
+
+
 def test_unusable_input_ends_within_seconds_naming_files_and_counts(tmp_path):
   # Before: with skip_corrupt every record was dropped silently and training spun for ever.
   paths = [

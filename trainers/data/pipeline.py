@@ -62,6 +62,7 @@ instead of spinning. Empty files (0 bytes) are logged; when every file is empty,
 `make_dataset` raises."""
 
 import collections
+import re
 import threading
 
 from absl import logging
@@ -184,12 +185,26 @@ class _SkipCounter:
     return ok
 
 
+# How `_check`'s assertion reads in the error of the step that read the record.
+_FAILED_CHECK = re.compile(
+  r"assertion failed: \[(Expected .*?)\] \[file:\] \[(.*?)\] \[record:\] \[(\d+)\]"
+)
+
+
 def raise_data_error(error):
-  """Re-raises a tf.errors.OpError that carries a DataError as that DataError (one line)."""
+  """Re-raises a tf.errors.OpError that carries a DataError, or a record's failed check (data
+  without `data.skip_corrupt`), as a DataError: one line naming the file and the record."""
   text = str(error)
   marker = "DataError: "
   if marker in text:
     raise DataError(text.split(marker, 1)[1].splitlines()[0]) from None
+  check = _FAILED_CHECK.search(text)
+  if check:
+    reason, path, index = check.groups()
+    raise DataError(
+      f"{reason.rstrip('.')} in record {index} of {path}. (data.skip_corrupt=True skips such "
+      "records, counting them.)"
+    ) from None
   raise error
 
 
