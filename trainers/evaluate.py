@@ -454,6 +454,8 @@ def _record_in_workdir(workdir, values, step, result, written_by):
 def _check_count(name, side, source, num_videos, allow_fewer):
   if side.count < num_videos:
     message = f"Expected {num_videos} clips from --{name}={source.spec!r}, received {side.count}"
+    if source.skips():
+      message += f" ({source.skips()})"
     if not allow_fewer:
       raise ValueError(
         message + " (pass --allow_fewer_videos to accept fewer; Frechet "

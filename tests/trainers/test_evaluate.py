@@ -137,6 +137,11 @@ def test_tfrecord_and_synthetic_sources(tmp_path):
   np.testing.assert_allclose(got, videos / 127.5 - 1.0, atol=1e-6)
   manifest = source.manifest()
   assert manifest["num_clips"] == 5 and len(manifest["files"]) == 1
+  assert source.skips() == ""
+  # Read at 8 frames, each 4-frame record is skipped, and the source says so.
+  assert not list(source.batches(8, 2, sources.ClipSpec(8, 1, 16, 16)))
+  path = str(tmp_path / "clips-00000-of-00001.tfrecord")
+  assert source.skips() == f"records skipped as unusable: 5 in {path} (5 too_short)"
   synth = sources.open_source("synthetic:1")
   a = np.concatenate(list(synth.batches(6, 4, SPEC)))
   b = np.concatenate(list(synth.batches(6, 3, SPEC)))
@@ -223,8 +228,11 @@ def test_too_few_clips_is_an_error_unless_allowed(video_folder):
     batch_size=4,
     networks=evaluate.Networks("fd_r3d"),
   )
-  with pytest.raises(ValueError, match="Expected 12 clips.*received 10"):
+  with pytest.raises(ValueError, match="Expected 12 clips.*received 10") as error:
     evaluate.evaluate("synthetic", video_folder, "fd_r3d", **kwargs)
+  # Why, in the same line: before, only the count.
+  broken = os.path.join(video_folder, "clip_03_broken.mp4")
+  assert f"received 10 (2 video file(s) skipped, the first {broken}: " in str(error.value)
   result = evaluate.evaluate("synthetic", video_folder, "fd_r3d", allow_fewer=True, **kwargs)
   assert result["protocol"]["num_fake_clips"] == 10 and set(result["metrics"]) == {"fd_r3d"}
 

@@ -131,15 +131,20 @@ def reset_skipped_records():
     _skipped.clear()
 
 
+def describe_skips(report):
+  """Describes {path: {kind: n}} (`skip_report`) as "3 in a.tfrecord (2 schema, 1 frames); ..."."""
+  return "; ".join(
+    f"{sum(kinds.values())} in {path} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
+    for path, kinds in sorted(report.items())
+  )
+
+
 def _describe(counts):
-  """Describes a Counter {(path, kind): n} as "3 in a.tfrecord (2 schema, 1 frames), ..."."""
+  """`describe_skips` of a Counter {(path, kind): n}."""
   by_file = collections.defaultdict(collections.Counter)
   for (path, kind), n in counts.items():
     by_file[path][kind] += n
-  return "; ".join(
-    f"{sum(kinds.values())} in {path} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
-    for path, kinds in sorted(by_file.items())
-  )
+  return describe_skips(by_file)
 
 
 class _SkipCounter:

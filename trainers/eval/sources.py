@@ -148,6 +148,10 @@ class Source:
   def manifest(self):
     raise NotImplementedError
 
+  def skips(self):
+    """What the last `batches` skipped as unusable, in words ("" when nothing)."""
+    return ""
+
 
 # ----------------------------------------------------------------------------- data configs
 
@@ -192,6 +196,7 @@ class DataSource(Source):
     self.fixed_geometry = fixed_geometry
     self.kind = "tfrecord" if data.source == "tfrecord" else data.source
     self._skipped = {}
+    self._skip_report = {}
     self._files = []
     self._resolved = None
 
@@ -230,6 +235,12 @@ class DataSource(Source):
         yield element["video"].numpy()
     finally:
       self._skipped = pipeline.skipped_records()
+      self._skip_report = pipeline.skip_report()
+
+  def skips(self):
+    if not self._skip_report:
+      return ""
+    return f"records skipped as unusable: {pipeline.describe_skips(self._skip_report)}"
 
   def manifest(self):
     data = self._resolved or self.data
@@ -334,6 +345,12 @@ class FolderSource(Source):
 
   def _batches(self, num_videos, batch_size, clip_spec):
     return _rebatch(self._clips(num_videos, clip_spec), batch_size)
+
+  def skips(self):
+    if not self.skipped:
+      return ""
+    path, why = next(iter(self.skipped.items()))
+    return f"{len(self.skipped)} video file(s) skipped, the first {path}: {why}"
 
   def manifest(self):
     return {
