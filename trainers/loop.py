@@ -360,6 +360,11 @@ class Trainer:
         self._check_resume()
         workdir_lib.sweep_partial(workdir_lib.checkpoint_dir(workdir))
       self._make_checkpoint()
+      # Several workers vote on a stop request in every call (`_agreed_stop`): this worker's
+      # requests, a local variable outside the model and its checkpoint.
+      self._stop_request, self._stop_request_sent = None, False
+      if self.num_workers > 1:
+        self._stop_request = tf.Variable(tf.zeros([2]), trainable=False, name="stop_request")
       # The tf.function `train()` calls: `train.steps_per_call` generator steps per call;
       # returns (the last step's loss terms, the first step whose terms were not all finite
       # or -1, and which of sorted(terms) were finite at that step). Benchmarks time it.
@@ -554,11 +559,6 @@ class Trainer:
   def _make_train_call(self):
     strategy, d_steps = self.strategy, self.config.objective.d_steps
     n = self.config.train.steps_per_call
-    # Several workers vote on a stop request in every call (`_agreed_stop`): this worker's
-    # requests, a local variable outside the model and its checkpoint.
-    self._stop_request, self._stop_request_sent = None, False
-    if self.num_workers > 1:
-      self._stop_request = tf.Variable(tf.zeros([2]), trainable=False, name="stop_request")
     # Autograph stays for the loop of `train_call` below; the step itself is plain graph code
     # (Python loops over lists, tf.where for tensor conditions), and converting every function
     # it reaches (some 240 for radner_style) cost seconds of each first call's tracing.
