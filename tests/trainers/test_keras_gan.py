@@ -233,6 +233,7 @@ def test_evaluate_and_validation_refuse_in_one_line():
 
 LOAD_CHILD = r"""
 import json, sys
+sys.path.insert(0, "tests/trainers")  # the repository root is the working directory
 import keras
 import numpy as np
 import trainer_helpers  # registers the tiny networks
@@ -252,7 +253,7 @@ print(json.dumps(out))
 """
 
 
-def test_gan_saves_as_a_keras_file_and_loads_in_a_fresh_process(tmp_path):
+def test_gan_saves_as_a_keras_file_and_loads_in_a_fresh_process(tmp_path, fresh_python):
   # gan.save and keras.callbacks.ModelCheckpoint's default: the config, every network (EMA
   # included) and both optimizers with their step counters come back.
   config = trainer_helpers.tiny_config(ema_decay=0.9)
@@ -265,16 +266,7 @@ def test_gan_saves_as_a_keras_file_and_loads_in_a_fresh_process(tmp_path):
   np.save(tmp_path / "z.npy", z)
   np.save(tmp_path / "out.npy", gan.predict(z, verbose=0))
   gan.save(str(tmp_path / "gan.keras"))
-  env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, ROOT]), TF_CPP_MIN_LOG_LEVEL="2")
-  proc = subprocess.run(
-    [sys.executable, "-c", LOAD_CHILD, str(tmp_path)],
-    capture_output=True,
-    text=True,
-    env=env,
-    timeout=600,
-    check=False,
-  )
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  proc = fresh_python("-c", LOAD_CHILD, str(tmp_path))
   out = json.loads(proc.stdout.strip().splitlines()[-1])
   assert out["class"] == "GAN" and out["ema"]
   assert out["diff"] == 0.0

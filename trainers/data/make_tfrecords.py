@@ -661,7 +661,8 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
             encoded, meta = value
             shard = total % options.num_shards
             record = record_format.example_from_encoded(encoded, **meta).SerializeToString()
-            _written(writers[shard].write, record, paths[shard])
+            with _refused_as_run_error(paths[shard]):
+              writers[shard].write(record)
             per_shard[shard] += 1
             total += 1
             stored = min(stored, min(meta["height"], meta["width"]))
@@ -701,7 +702,8 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
       finally:
         stop.set()
     for writer, path in zip(writers, paths, strict=True):
-      _written(writer.close, None, path)  # its last buffer reaches the disk here
+      with _refused_as_run_error(path):
+        writer.close()  # its last buffer reaches the disk here
   except BaseException:
     for writer, tmp in zip(writers, tmp_paths, strict=True):
       with contextlib.suppress(tf.errors.OpError):  # a full disk refuses the last flush too
@@ -769,12 +771,12 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
   return manifest
 
 
-def _written(write, record, path):
-  """Calls a shard writer's `write(record)` (or `close()` when `record` is None); a refusal (a
-  full disk) raises errors.RunError naming the shard: one line, and its unfinished shards are
-  removed on the way out."""
+@contextlib.contextmanager
+def _refused_as_run_error(path):
+  """A shard write or close that the disk refuses (full) raises errors.RunError naming the
+  shard: one line, and its unfinished shards are removed on the way out."""
   try:
-    write() if record is None else write(record)
+    yield
   except tf.errors.OpError as e:
     raise errors.RunError(
       f"Expected to write {path}, failed: {e.message.split('; ')[-1]}. The unfinished shards "

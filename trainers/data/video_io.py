@@ -499,10 +499,11 @@ def _frame_rate(declared, measured):
   return declared
 
 
-def probe_video(path):
+def probe_video(path, count_frames=True):
   """VideoInfo of `path`: demuxes every packet (no decoding) to count frames and measure their
   rate, and decodes the first frame for its display matrix. Errors name the file
-  (ValueError)."""
+  (ValueError). Without `count_frames` only the header and the first frame are read (the
+  display size, not the count or the measured rate: `num_frames` 0, `fps` the header's)."""
   _enable_decoder_errors()
   logs = []
   try:
@@ -519,10 +520,12 @@ def probe_video(path):
         rotation, mirrored = _orientation(frame, rotation)
     # Counted in a second pass from the start: seeking back fails in some damaged indexes
     # (FFmpeg answers EPERM, "Operation not permitted"), reading the file again does not.
-    with av.logging.Capture(local=True) as logs, _open(path) as container:
-      stream = _video_stream(container, path)
-      times = [p.pts if p.pts is not None else p.dts for p in container.demux(stream) if p.size]
-      measured = _timestamp_rate([t for t in times if t is not None], stream.time_base)
+    times, measured = [], 0.0
+    if count_frames:
+      with av.logging.Capture(local=True) as logs, _open(path) as container:
+        stream = _video_stream(container, path)
+        times = [p.pts if p.pts is not None else p.dts for p in container.demux(stream) if p.size]
+        measured = _timestamp_rate([t for t in times if t is not None], stream.time_base)
   except (av.FFmpegError, OSError, EOFError, UnicodeDecodeError) as e:
     raise _decode_error(path, e, logs) from e
   declared = float(rate) if rate else 0.0

@@ -305,7 +305,7 @@ class FolderSource(Source):
     for path in self.files:
       try:
         next(video_io.iter_video(path))
-        return video_io.probe_video(path).display_size
+        return video_io.probe_video(path, count_frames=False).display_size
       except (ValueError, StopIteration):
         continue
     return None
@@ -313,7 +313,7 @@ class FolderSource(Source):
   def _read(self, path, clip_spec):
     """uint8 frames 0, s, ..., (T - 1) s of `path`, decoding no further than needed, and the
     (h, w) they show as: a video with non-square pixels is shown wider or narrower."""
-    display = video_io.probe_video(path).display_size
+    display = video_io.probe_video(path, count_frames=False).display_size  # not the whole file
     t, s = clip_spec.num_frames, clip_spec.frame_stride
     need = (t - 1) * s + 1
     frames, decoded = [], 0

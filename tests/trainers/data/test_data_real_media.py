@@ -29,10 +29,13 @@ def _quadrants(height, width, num_frames=1):
   return np.repeat(frame[None], num_frames, 0)
 
 
-def _write(path, frames, fps=10, rotation=0, tag=None, sar=None, crf="10", gop=None):
+def _write(
+  path, frames, fps=10, rotation=0, tag=None, sar=None, crf="10", gop=None, container_format=None
+):
   """H.264 `frames` with a display rotation (counter-clockwise degrees, as phones write the
-  display matrix), an old-style `rotate` metadata tag (clockwise) or a sample aspect ratio."""
-  with av.open(path, "w") as container:
+  display matrix), an old-style `rotate` metadata tag (clockwise) or a sample aspect ratio;
+  in the container the name's extension says, or `container_format`."""
+  with av.open(path, "w", format=container_format) as container:
     stream = container.add_stream("libx264", rate=fps)
     stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
     stream.options = {"crf": crf, **({"g": str(gop)} if gop else {})}
@@ -462,14 +465,7 @@ def test_phone_and_camcorder_containers_in_a_folder_are_converted(tmp_path):
   d = tmp_path / "DCIM"
   d.mkdir()
   _write(str(d / "VID_0001.3gp"), _quadrants(16, 16, 4))
-  with av.open(str(d / "00001.MTS"), "w", format="mpegts") as container:
-    stream = container.add_stream("libx264", rate=10)
-    stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
-    for frame in _quadrants(16, 16, 4):
-      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-        container.mux(packet)
-    for packet in stream.encode():
-      container.mux(packet)
+  _write(str(d / "00001.MTS"), _quadrants(16, 16, 4), container_format="mpegts")
   code, manifest = _run(input=str(d), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
   assert code == 0 and manifest["num_clips"] == 2 and not manifest["skipped"]
   assert sorted(os.path.basename(s["path"]) for s in manifest["sources"]) == [
