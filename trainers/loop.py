@@ -153,11 +153,17 @@ class _StopRequest:
     self._wakeup = None
 
   def __enter__(self):
+    # A signal the process was started with ignored stays ignored, as Python's own Ctrl-C
+    # handler does: `nohup` and a non-interactive shell's `cmd &` ignore SIGINT so that a
+    # Ctrl-C meant for the terminal's foreground job does not stop a background run.
     try:
       for sig in (signal.SIGTERM, signal.SIGINT):
-        self._previous[sig] = signal.signal(sig, self._handle)
+        if signal.getsignal(sig) != signal.SIG_IGN:
+          self._previous[sig] = signal.signal(sig, self._handle)
     except ValueError:  # not the main thread: leave the handlers alone
       self._previous = {}
+      return self
+    if not self._previous:
       return self
     read, write = os.pipe()
     os.set_blocking(write, False)

@@ -248,3 +248,21 @@ def test_the_zoos_own_checks_are_one_line_and_other_value_errors_stay_bugs(capsy
 
   with pytest.raises(ValueError, match="broadcast"):
     cli.run(buggy, argv=["animate.py"])
+
+
+def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it():
+  # `nohup` and a script's `cmd &` start the trainer with SIGINT ignored so that a Ctrl-C
+  # for the terminal's foreground job leaves it running. Before, the loop took SIGINT over.
+  from trainers import loop
+
+  previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+  try:
+    with loop._StopRequest() as request:
+      assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+      assert signal.getsignal(signal.SIGTERM) == request._handle
+      os.kill(os.getpid(), signal.SIGINT)
+      time.sleep(0.1)
+      assert not request.requested
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+  finally:
+    signal.signal(signal.SIGINT, previous)
