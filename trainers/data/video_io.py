@@ -406,7 +406,8 @@ def _rgb(frame):
   146 and its colours washed out. Pixels with alpha (PNG or QuickTime RLE in MOV, ProRes
   4444, FFV1, palettes) are composited on BACKGROUND, as `read_image` composites a photo
   and FFmpeg's GIF decoder does; FFmpeg alone drops the alpha and keeps whatever colour the
-  transparent pixels hold (often black).
+  transparent pixels hold (often black). WebM's VP8/VP9 alpha arrives here through libvpx's
+  decoder (`_decode`).
   """
   fmt = frame.format
   options = {}
@@ -442,9 +443,65 @@ def _open(path):
   return av.open(path, metadata_errors="replace")
 
 
+# The boxes an MP4/MOV file (ISO base media, QuickTime) may begin with.
+_ISO_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp"}
+
+
+def _cut_off(path):
+  """Why an MP4/MOV file cannot be read whole, in words, when it is cut short; else None.
+
+  Its top-level boxes are walked by their sizes: a box that needs more bytes than the file
+  holds is a recording or a copy that stopped early. Cameras and phones write the index (the
+  `moov` box) when a recording stops, so a recording cut off before then has none, and
+  FFmpeg's own words ("moov atom not found", "no video stream") do not say why.
+  """
+  try:
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+      if f.read(8)[4:] not in _ISO_FIRST_BOXES:
+        return None
+      offset, boxes = 0, set()
+      while offset + 8 <= size:
+        f.seek(offset)
+        length, kind = struct.unpack(">I4s", f.read(8))
+        if length == 1:
+          length = struct.unpack(">Q", f.read(8))[0]
+        elif length == 0:  # the last box runs to the end of the file
+          length = size - offset
+        if length < 8:
+          return None  # not a box: damage FFmpeg describes better
+        boxes.add(kind)
+        if offset + length > size:
+          name = kind.decode("latin-1")
+          index = (
+            ""
+            if b"moov" in boxes - {kind} or kind == b"moov"
+            else " before its index (the 'moov' box a camera writes when it stops recording)"
+          )
+          return (
+            f"the file is cut off{index}: its '{name}' box needs {offset + length} bytes "
+            f"and the file ends at {size} (an interrupted recording, download or copy)"
+          )
+        offset += length
+      if not boxes & {b"moov", b"moof"}:
+        return (
+          "the file has no index (the 'moov' box a camera writes when it stops recording): "
+          "a recording that was interrupted"
+        )
+  except (OSError, struct.error):
+    return None
+  return None
+
+
 def _video_stream(container, path):
   """The first video stream of `container`; a ValueError naming `path` when there is none or
-  FFmpeg has no decoder for it (a damaged header can name no codec)."""
+  FFmpeg has no decoder for it (a damaged header can name no codec), saying so when the
+  file is cut off (`_cut_off`)."""
+  cut = (
+    None if container.streams.video and container.streams.video[0].codec_context else _cut_off(path)
+  )
+  if cut:
+    raise ValueError(f"Could not decode video file {path}: {cut}.")
   if not container.streams.video:
     raise ValueError(f"Expected a video stream in {path}, received none.")
   stream = container.streams.video[0]
@@ -454,6 +511,31 @@ def _video_stream(container, path):
       "(a damaged header or a codec FFmpeg lacks)."
     )
   return stream
+
+
+# Decoders that read the alpha plane WebM stores beside VP8/VP9 frames (Matroska's
+# BlockAdditional, flagged by the track's `alpha_mode`); FFmpeg's own vp8/vp9 decoders drop
+# it, and the transparent pixels keep whatever colour the encoder left (often black).
+_ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+
+
+def _has_alpha_side_plane(stream):
+  return any(
+    k.lower() == "alpha_mode" and str(v).strip() == "1" for k, v in stream.metadata.items()
+  )
+
+
+def _decode(container, stream):
+  """The decoded frames of `stream`, one at a time: FFmpeg's decoder, or libvpx's for VP8/VP9
+  that carries an alpha plane (`_ALPHA_DECODERS`; composited on white by `_rgb`)."""
+  name = _ALPHA_DECODERS.get(stream.codec_context.name)
+  if not name or name not in av.codecs_available or not _has_alpha_side_plane(stream):
+    yield from container.decode(stream)
+    return
+  decoder = av.CodecContext.create(name, "r")
+  decoder.thread_type = "NONE"
+  for packet in container.demux(stream):  # ends with an empty packet: the decoder's flush
+    yield from decoder.decode(packet)
 
 
 def _decode_error(path, e, logs=()):
@@ -466,6 +548,9 @@ def _decode_error(path, e, logs=()):
       f"Could not decode video file {path}: a text field of its header is not "
       f"UTF-8 ({e.reason} at byte {e.start}), the file is damaged."
     )
+  cut = _cut_off(path)
+  if cut:
+    return ValueError(f"Could not decode video file {path}: {cut}.")
   if isinstance(e, av.FFmpegError):
     # FFmpeg's words without its error number or the failing call, and the last error this
     # thread logged (PyAV's `e.log` is the process's last: another file's, in parallel).
@@ -556,7 +641,7 @@ def iter_video(path, stats=None):
     stream = _video_stream(container, path)
     stream.thread_type = "NONE"
     rotation, mirrored = _rotation_tag(stream), False
-    decoder = container.decode(stream)
+    decoder = _decode(container, stream)
     first = True
     while True:
       with av.logging.Capture(local=True) as logs:

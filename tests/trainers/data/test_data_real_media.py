@@ -4,6 +4,7 @@ damaged files, wrong paths (trainers.data.make_tfrecords, trainers.data.video_io
 from fractions import Fraction
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -459,6 +460,32 @@ def test_transparent_video_pixels_are_composited_on_white(tmp_path):
   assert (frame[:, 8:] == (255, 0, 0)).all()
 
 
+@pytest.mark.parametrize("codec", ["libvpx", "libvpx-vp9"])
+def test_webm_alpha_is_composited_on_white(tmp_path, codec):
+  """VP8/VP9 WebM with alpha (browsers' and editors' transparent video): the alpha plane sits
+  beside the frames, which FFmpeg's own decoders drop; the transparent half would read as
+  the red the encoder left under it."""
+  rgba = np.zeros((16, 32, 4), np.uint8)
+  rgba[..., 0] = 255
+  rgba[:8, :, 3] = 255  # opaque red on top, transparent red below
+  path = str(tmp_path / "sticker.webm")
+  with av.open(path, "w") as container:
+    stream = container.add_stream(codec, rate=10)
+    stream.width, stream.height, stream.pix_fmt = 32, 16, "yuva420p"
+    stream.options = {"auto-alt-ref": "0"}  # libvpx's VP8 encodes alpha only without it
+    for _ in range(3):
+      frame = av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(format="yuva420p")
+      for packet in stream.encode(frame):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  frames = list(video_io.iter_video(path))
+  assert len(frames) == 3
+  for frame in frames:
+    assert _close(frame[:6], np.array([255, 0, 0]), tol=12)
+    assert _close(frame[10:], np.array([255, 255, 255]), tol=12)
+
+
 def test_phone_and_camcorder_containers_in_a_folder_are_converted(tmp_path):
   """A folder as a phone or camcorder leaves it: 3GP and AVCHD .MTS (MPEG-TS, upper case)
   are videos, not files the walk passes over."""
@@ -483,6 +510,53 @@ def test_an_empty_video_file_is_skipped_as_empty(tmp_path):
   assert manifest["skipped"][0]["reason"] == (
     f"Could not decode video file {tmp_path / 'upload.mp4'}: the file is empty (0 bytes)."
   )
+
+
+def _box_offsets(path):
+  """{box type: (offset, size)} of an MP4's top-level boxes."""
+  data, offset, boxes = open(path, "rb").read(), 0, {}
+  while offset < len(data):
+    size = int.from_bytes(data[offset : offset + 4], "big")
+    boxes[data[offset + 4 : offset + 8]] = (offset, size)
+    offset += size
+  return data, boxes
+
+
+@pytest.mark.parametrize(
+  "faststart, cut, words",
+  [
+    # A phone's recording stopped by a crash: frames written, the index never was.
+    (False, "mdat", "the file is cut off before its index (the 'moov' box"),
+    (False, "mdat_end", "the file has no index (the 'moov' box"),
+    # A copy that stopped inside the index at the end.
+    (False, "moov", "the file is cut off: its 'moov' box needs"),
+    # A partial download of a web video (index first): cut inside the frames.
+    (True, "mdat", "the file is cut off: its 'mdat' box needs"),
+  ],
+)
+def test_a_cut_off_recording_is_called_cut_off(tmp_path, faststart, cut, words):
+  """FFmpeg says "moov atom not found", "no video stream" or "error splitting NAL units" for
+  an MP4 that ends early; the reason given is the file's: it is cut off, and where."""
+  full = str(tmp_path / "full.mp4")
+  frames = np.repeat(np.arange(0, 240, 8, dtype=np.uint8), 16 * 16 * 3).reshape(30, 16, 16, 3)
+  with av.open(full, "w", options={"movflags": "faststart"} if faststart else {}) as container:
+    stream = container.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+    for frame in frames:
+      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  data, boxes = _box_offsets(full)
+  offset, size = boxes[b"mdat" if cut.startswith("mdat") else b"moov"]
+  end = offset + size if cut == "mdat_end" else offset + size // 2
+  path = tmp_path / "VID_cut.mp4"
+  path.write_bytes(data[:end])
+  reason = r"Could not decode video file .*VID_cut.mp4: " + re.escape(words)
+  with pytest.raises(ValueError, match=reason):
+    list(video_io.iter_video(str(path)))
+  code, manifest = _run(input=str(path), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
+  assert code == 1 and words in manifest["skipped"][0]["reason"]
 
 
 @pytest.mark.parametrize(
