@@ -8,7 +8,7 @@ r"""Writes clips to TFRecord shards (the format of trainers.data.format) with a 
 Inputs (`--input`: a glob, a directory, a .txt file with one path per line, or a path that
 exists, taken as named):
   * video files (.mp4 .mov .avi .mkv .webm .gif .3gp .mts ...: video_io.VIDEO_EXTENSIONS),
-    decoded with PyAV;
+    decoded with PyAV, and animated WebP and PNG (a still one is an image);
   * folders of frame images: one folder is one video, frames sorted by file name;
   * with --vgan_frame_height=H > 0, image files are VGAN-style clips: frames of height H
     stacked vertically in one image.
@@ -147,7 +147,7 @@ def _expand(path, vgan_frame_height, skipped):
       for name in sorted(filenames):
         lower = name.lower()
         full = os.path.join(dirpath, name)
-        if lower.endswith(video_io.VIDEO_EXTENSIONS):
+        if video_io.is_video_file(full):
           sources.append(Source("video", full))
           videos += 1
         elif lower.endswith(video_io.IMAGE_EXTENSIONS):
@@ -171,7 +171,7 @@ def _expand(path, vgan_frame_height, skipped):
   lower = path.lower()
   if not os.path.exists(path):
     skipped.append({"path": path, "reason": "does not exist"})
-  elif lower.endswith(video_io.VIDEO_EXTENSIONS):
+  elif video_io.is_video_file(path):
     return [Source("video", path)]
   elif lower.endswith(video_io.IMAGE_EXTENSIONS) and vgan_frame_height:
     return [Source("vgan", path)]

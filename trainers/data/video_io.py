@@ -121,8 +121,12 @@ VIDEO_EXTENSIONS = (
   ".wmv",
   ".flv",
   ".ogv",
+  ".apng",
 )
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# Image formats a file of which may hold an animation (stickers, web "GIFs" saved as WebP or
+# APNG): such a file is a video (`is_video_file`).
+ANIMATED_IMAGE_EXTENSIONS = (".webp", ".png")
 BACKGROUND = (255, 255, 255)  # what transparent pixels of a photo are composited on
 
 
@@ -237,6 +241,74 @@ def read_mask_image(path):
 
 
 # ----------------------------------------------------------------------------- videos
+
+
+def is_animated_image(path):
+  """Whether an image file holds more than one frame (an animated WebP or PNG); False for a
+  still image and for a file Pillow cannot open (which the reader then names)."""
+  try:
+    with Image.open(path) as image:
+      return bool(getattr(image, "is_animated", False))
+  except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    return False
+
+
+def is_video_file(path):
+  """Whether `path` names a video: a video extension (VIDEO_EXTENSIONS), or a WebP or PNG that
+  holds an animation. A still image is not a video."""
+  lower = path.lower()
+  return lower.endswith(VIDEO_EXTENSIONS) or (
+    lower.endswith(ANIMATED_IMAGE_EXTENSIONS) and is_animated_image(path)
+  )
+
+
+def _is_webp(path):
+  """Whether the file holds a WebP image (RIFF....WEBP), whatever it is named."""
+  try:
+    with open(path, "rb") as f:
+      head = f.read(12)
+  except OSError:
+    return False
+  return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+
+
+def _webp_error(path, e):
+  return ValueError(f"Could not decode video file {path}: {e or type(e).__name__}.")
+
+
+def _probe_webp(path):
+  """VideoInfo of a WebP, still or animated, through Pillow (`_iter_webp`): its rate is the
+  mean of the frames' durations, which WebP stores instead of timestamps."""
+  try:
+    with Image.open(path) as image:
+      durations = []
+      for index in range(getattr(image, "n_frames", 1)):
+        image.seek(index)
+        image.load()  # Pillow reads a frame's duration as it decodes it
+        durations.append(image.info.get("duration") or 0)
+      width, height = image.size
+  except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+    raise _webp_error(path, e) from e
+  fps = 1000.0 * len(durations) / sum(durations) if all(durations) else 0.0
+  return VideoInfo(height, width, fps=fps, num_frames=len(durations), declared_fps=fps)
+
+
+def _iter_webp(path, stats):
+  """The frames of a WebP through Pillow: FFmpeg 8 decodes a still WebP but not an animated
+  one ("image data not found"). Each frame as viewers show it (Pillow composes a frame on
+  the ones before by the file's blend and dispose rules), alpha on white as `read_image`."""
+  try:
+    with Image.open(path) as image:
+      for index in range(getattr(image, "n_frames", 1)):
+        image.seek(index)
+        image.load()
+        rgb = _to_rgb(image, BACKGROUND)
+        if rgb is None:
+          raise ValueError(f"a frame in Pillow mode {image.mode}")
+        stats.frames += 1
+        yield rgb
+  except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+    raise _webp_error(path, e) from e
 
 
 @dataclasses.dataclass(frozen=True)
@@ -589,6 +661,8 @@ def probe_video(path, count_frames=True):
   rate, and decodes the first frame for its display matrix. Errors name the file
   (ValueError). Without `count_frames` only the header and the first frame are read (the
   display size, not the count or the measured rate: `num_frames` 0, `fps` the header's)."""
+  if _is_webp(path):
+    return _probe_webp(path)
   _enable_decoder_errors()
   logs = []
   try:
@@ -619,9 +693,10 @@ def probe_video(path, count_frames=True):
 
 
 def iter_video(path, stats=None):
-  """Yields the frames of a video file (any container PyAV/FFmpeg reads) as uint8 [H, W, 3],
-  upright (turned and mirrored by the stream's display matrix, as players show it), in the
-  colours players show (`_rgb`: untagged HD as BT.709, HDR mapped to SDR, alpha on white).
+  """Yields the frames of a video file (any container PyAV/FFmpeg reads, and animated WebP
+  through Pillow, `_iter_webp`) as uint8 [H, W, 3], upright (turned and mirrored by the
+  stream's display matrix, as players show it), in the colours players show (`_rgb`:
+  untagged HD as BT.709, HDR mapped to SDR, alpha on white).
 
   A generator so that a caller can resize each frame before the next one is decoded, which
   keeps long, large videos out of memory. `stats` (a DecodeStats) is updated before each
@@ -631,6 +706,9 @@ def iter_video(path, stats=None):
   the file are re-raised as ValueError naming `path`.
   """
   stats = stats if stats is not None else DecodeStats()
+  if _is_webp(path):
+    yield from _iter_webp(path, stats)
+    return
   _enable_decoder_errors()
   container = None
   logs = []

@@ -275,7 +275,7 @@ def _find_videos(path):
   for root, dirs, names in os.walk(path):
     dirs.sort()
     for name in sorted(names):
-      if name.lower().endswith(video_io.VIDEO_EXTENSIONS):
+      if video_io.is_video_file(os.path.join(root, name)):
         found.append(os.path.join(root, name))
   return found
 
@@ -582,7 +582,7 @@ def open_source(spec, seed=0, step=None, flag="source"):
   parts = [os.path.expanduser(p.strip()) for p in spec.split(",") if p.strip()]
   matched = sorted(f for p in parts for f in ([p] if os.path.exists(p) else tf.io.gfile.glob(p)))
   matched = [f for f in matched if not os.path.isdir(f)]
-  if matched and all(f.lower().endswith(video_io.VIDEO_EXTENSIONS) for f in matched):
+  if matched and all(video_io.is_video_file(f) for f in matched):
     return FolderSource(spec, matched)
   if matched:
     return DataSource(spec, _tfrecord_data(spec, matched))
