@@ -83,6 +83,53 @@ def test_exif_orientation_is_applied(tmp_path, orientation, turn):
   np.testing.assert_allclose(got, upright, atol=12)
 
 
+def _profile_with_red_and_green_swapped():
+  """An RGB colour profile whose red primary is sRGB's green and whose green is sRGB's red:
+  a colour-managed viewer shows its stored (255, 0, 0) as sRGB green. Made from Pillow's
+  sRGB profile by swapping the offsets of its rXYZ and gXYZ tags and renaming it."""
+  from PIL import ImageCms
+
+  icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+  count = int.from_bytes(icc[128:132], "big")
+  entries = {bytes(icc[132 + 12 * i : 136 + 12 * i]): 132 + 12 * i for i in range(count)}
+  red, green = entries[b"rXYZ"], entries[b"gXYZ"]
+  icc[red + 4 : red + 12], icc[green + 4 : green + 12] = (
+    icc[green + 4 : green + 12],
+    icc[red + 4 : red + 12],
+  )
+  name = "sRGB built-in".encode("utf-16-be")  # a v4 profile's description (mluc)
+  at = icc.index(name)
+  icc[at : at + len(name)] = "Swapped RG   ".encode("utf-16-be")
+  return bytes(icc)
+
+
+def test_an_embedded_colour_profile_is_applied(tmp_path):
+  """A photo in another colour space (an iPhone's Display P3, a print file's CMYK) shows in
+  viewers through its profile; read as if it were sRGB, its colours would be wrong. Alpha
+  survives the conversion and an EXIF turn keeps the profile."""
+  stored = np.zeros((8, 16, 4), np.uint8)
+  stored[..., 0], stored[..., 3] = 255, 255
+  stored[:, 8:, 3] = 0  # transparent on the right
+  exif = Image.Exif()
+  exif[0x0112] = 3  # stored upside down
+  icc = _profile_with_red_and_green_swapped()
+  Image.fromarray(stored).save(tmp_path / "p.png", icc_profile=icc, exif=exif)
+  Image.fromarray(stored[..., :3]).save(tmp_path / "q.jpg", icc_profile=icc, quality=100)
+  got = video_io.read_image(str(tmp_path / "p.png"))
+  np.testing.assert_allclose(got[:, 8:], np.broadcast_to([0, 255, 0], (8, 8, 3)), atol=3)
+  np.testing.assert_allclose(got[:, :8], np.broadcast_to([255, 255, 255], (8, 8, 3)), atol=0)
+  got = video_io.read_image(str(tmp_path / "q.jpg"))
+  np.testing.assert_allclose(got, np.broadcast_to([0, 255, 0], (8, 16, 3)), atol=3)
+  # sRGB's own profile and a broken one leave the pixels as stored.
+  from PIL import ImageCms
+
+  srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+  Image.fromarray(stored[..., :3]).save(tmp_path / "s.png", icc_profile=srgb)
+  Image.fromarray(stored[..., :3]).save(tmp_path / "b.png", icc_profile=b"not a profile")
+  for name in ("s.png", "b.png"):
+    np.testing.assert_array_equal(video_io.read_image(str(tmp_path / name)), stored[..., :3])
+
+
 def test_progressive_large_and_tiny(tmp_path):
   rgb = _two_colour()
   Image.fromarray(rgb).save(tmp_path / "pr.jpg", progressive=True, quality=98, subsampling=0)

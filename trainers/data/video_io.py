@@ -11,15 +11,18 @@ export CLIs.
 
 import dataclasses
 import fractions
+import io
 import os
 import struct
 import threading
 
+from absl import logging
 import av
 import av.logging
 from av.video.reformatter import VideoReformatter
 import numpy as np
 from PIL import Image
+from PIL import ImageCms
 from PIL import ImageOps
 
 from trainers import cli
@@ -177,6 +180,52 @@ def _to_rgb(image, background):
   return None
 
 
+_colour = threading.local()  # this thread's transforms to sRGB, by (profile bytes, mode)
+_COLOUR_MODES = {"RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB"}  # image mode -> sRGB mode
+
+
+def _srgb_transform(icc, mode, path):
+  """A transform of `mode` pixels from the colour profile `icc` (bytes) to sRGB, or None to
+  read them as stored: the profile is sRGB's own (its description says so: most cameras'
+  and editors'), or it cannot be used (logged once per profile, naming `path`). Built once
+  per profile and thread (a transform is not shared between threads)."""
+  cache = getattr(_colour, "transforms", None)
+  if cache is None:
+    cache = _colour.transforms = {}
+  key = (icc, mode)
+  if key not in cache:
+    try:
+      profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+      if "srgb" in ImageCms.getProfileDescription(profile).lower():
+        cache[key] = None
+      else:
+        cache[key] = ImageCms.buildTransform(
+          profile,
+          ImageCms.createProfile("sRGB"),
+          mode,
+          _COLOUR_MODES[mode],
+          renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError) as e:
+      logging.warning(
+        "%s: its colour profile cannot be used (%s); its pixels are read as stored.", path, e
+      )
+      cache[key] = None
+  return cache[key]
+
+
+def _in_srgb(image, path):
+  """`image` with its embedded colour profile applied: pixels as a colour-managed viewer shows
+  them, in sRGB. A phone's photo in Display P3 (the iPhone's) read as if it were sRGB loses
+  saturation; a CMYK print file's inks are mapped by its profile, not by Pillow's naive
+  formula. Images without a profile, or with sRGB's, are returned as they are."""
+  icc = image.info.get("icc_profile")
+  if not icc or image.mode not in _COLOUR_MODES:
+    return image
+  transform = _srgb_transform(icc, image.mode, path)
+  return image if transform is None else ImageCms.applyTransform(image, transform)
+
+
 def _image_error(path, e, expected):
   """InputError for an image file Pillow could not open or decode: one line naming `path`
   and what was wrong, in words a user can act on where the cause is known."""
@@ -197,7 +246,8 @@ def read_image(path, background=BACKGROUND):
 
   The one photo loader of the package (the converter's frames, export.animate,
   export.from_mask's colour masks): the EXIF orientation is applied (as viewers show the
-  photo), 16-bit greyscale is scaled to 8 bits, palette, greyscale and CMYK become RGB, and
+  photo), an embedded colour profile is applied (`_in_srgb`: Display P3 and CMYK mapped to
+  sRGB), 16-bit greyscale is scaled to 8 bits, palette, greyscale and CMYK become RGB, and
   alpha (RGBA, LA, transparent palettes) is composited on `background` (white). Anything
   else (an unreadable file, a float or Lab image, more pixels than Pillow's decompression-bomb
   limit) raises InputError naming the file and the reason.
@@ -206,8 +256,8 @@ def read_image(path, background=BACKGROUND):
     with Image.open(path) as image:
       image = ImageOps.exif_transpose(image)
       image.load()
-      rgb = _to_rgb(image, background)
       mode = image.mode
+      rgb = _to_rgb(_in_srgb(image, path), background)
   except Image.DecompressionBombError as e:
     # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that.
     raise InputError(
@@ -302,7 +352,7 @@ def _iter_webp(path, stats):
       for index in range(getattr(image, "n_frames", 1)):
         image.seek(index)
         image.load()
-        rgb = _to_rgb(image, BACKGROUND)
+        rgb = _to_rgb(_in_srgb(image, path), BACKGROUND)
         if rgb is None:
           raise ValueError(f"a frame in Pillow mode {image.mode}")
         stats.frames += 1
