@@ -501,9 +501,12 @@ def _upright(frame, rotation, mirrored=False):
 # AVColorSpace's "unspecified": a stream that does not say which YUV matrix it was made with.
 _UNSPECIFIED_COLORSPACE = 2
 # AVColorTransferCharacteristic's HDR curves (SMPTE 2084 "PQ", ARIB STD-B67 "HLG"),
-# AVColorPrimaries' BT.2020, and BT.709 (both enums), what SDR RGB is.
+# AVColorPrimaries' wide gamuts (BT.2020, DCI-P3, Display P3: HDR video and Apple's screen
+# recordings and exports), and BT.709 (both enums), what SDR RGB is. SD video's BT.601
+# primaries, within a few levels of BT.709's, are read as they are: converting them would
+# cost swscale's slow tables for every standard-definition file.
 _HDR_TRANSFERS = (16, 18)
-_BT2020_PRIMARIES = 9
+_WIDE_GAMUT_PRIMARIES = (9, 11, 12)
 _BT709 = 1
 
 _thread = threading.local()
@@ -522,14 +525,14 @@ def _rgb(frame):
 
   YUV that does not name its matrix is read as BT.709 when it is HD (at least 1280 wide or
   more than 576 rows, as mpv decides); FFmpeg alone reads it as BT.601 at any size, which
-  moves saturated HD colours by up to about 25 levels. HDR video (PQ or HLG, as phones
-  record by default) and other BT.2020 video is tone-mapped and gamut-mapped to SDR BT.709
-  by swscale; read as it is coded, its reference white (203 nits) would be a grey of about
-  146 and its colours washed out. Pixels with alpha (PNG or QuickTime RLE in MOV, ProRes
-  4444, FFV1, palettes) are composited on BACKGROUND, as `read_image` composites a photo
-  and FFmpeg's GIF decoder does; FFmpeg alone drops the alpha and keeps whatever colour the
-  transparent pixels hold (often black). WebM's VP8/VP9 alpha arrives here through libvpx's
-  decoder (`_decode`).
+  moves saturated HD colours by up to about 25 levels. HDR video (PQ or HLG, as phones record
+  by default) and other BT.2020 video is tone-mapped and gamut-mapped to SDR BT.709 by
+  swscale; read as it is coded, its reference white (203 nits) would be a grey of about 146
+  and its colours washed out. SDR video in a P3 gamut is gamut-mapped the same way. Pixels
+  with alpha (PNG or QuickTime RLE in MOV, ProRes 4444, FFV1, palettes) are composited on
+  BACKGROUND, as `read_image` composites a photo and FFmpeg's GIF decoder does; FFmpeg alone
+  drops the alpha and keeps whatever colour the transparent pixels hold (often black). WebM's
+  VP8/VP9 alpha arrives here through libvpx's decoder (`_decode`).
   """
   fmt = frame.format
   options = {}
@@ -540,7 +543,7 @@ def _rgb(frame):
     and (frame.width >= 1280 or frame.height > 576)
   ):
     options["src_colorspace"] = "ITU709"
-  if frame.color_trc in _HDR_TRANSFERS or frame.color_primaries == _BT2020_PRIMARIES:
+  if frame.color_trc in _HDR_TRANSFERS or frame.color_primaries in _WIDE_GAMUT_PRIMARIES:
     options.update(dst_color_trc=_BT709, dst_color_primaries=_BT709)
   has_alpha = fmt.has_palette or any(c.is_alpha for c in fmt.components)
   out = "rgba" if has_alpha else "rgb24"

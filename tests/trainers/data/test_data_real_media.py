@@ -666,6 +666,37 @@ def test_hdr_video_is_mapped_to_sdr(tmp_path):
   assert rgb[:, 2:14].min() >= 235 and rgb[:, 18:30].max() <= 100
 
 
+def test_display_p3_video_is_mapped_to_srgb(tmp_path):
+  """Video tagged Display P3 (Apple's screen recordings and exports): its coded values mean
+  more saturated colours than the same values in BT.709, as a colour-managed player shows;
+  read as BT.709 they would be the same pixels as an untagged copy."""
+  rgb = {}
+  for name, primaries in (("bt709", 1), ("p3", 12)):
+    path = str(tmp_path / f"{name}.mp4")
+    with av.open(path, "w") as container:
+      stream = container.add_stream("libx264", rate=10)
+      stream.width, stream.height, stream.pix_fmt = 32, 16, "yuv444p"
+      stream.options = {"qp": "0"}
+      context = stream.codec_context
+      context.colorspace, context.color_primaries, context.color_trc = 1, primaries, 1
+      frame = av.VideoFrame(32, 16, "yuv444p")
+      for plane, value in zip(frame.planes, (120, 100, 180), strict=True):  # a muted red
+        np.frombuffer(plane, np.uint8)[:] = value
+      frame.colorspace, frame.color_primaries, frame.color_trc, frame.color_range = (
+        1,
+        primaries,
+        1,
+        1,
+      )
+      for packet in stream.encode(frame):
+        container.mux(packet)
+      for packet in stream.encode():
+        container.mux(packet)
+    rgb[name] = next(video_io.iter_video(path)).astype(int)[8, 16]
+  assert rgb["p3"][0] >= rgb["bt709"][0] + 15, rgb  # redder, green about the same
+  assert abs(rgb["p3"][1] - rgb["bt709"][1]) <= 5, rgb
+
+
 def test_photos_beside_videos_are_not_taken_as_frames(tmp_path):
   """A phone's camera folder holds photos and videos: the videos are converted, and the
   photos, which would make clips of unrelated pictures, are listed as skipped."""
