@@ -618,18 +618,27 @@ def _cut_off(path):
   return None
 
 
+# Video streams that are pictures, not the video: cover art (MP4's `covr`, Matroska's
+# image attachments; downloaders embed the thumbnail) and thumbnail tracks.
+_PICTURE_DISPOSITIONS = av.stream.Disposition.attached_pic | av.stream.Disposition.timed_thumbnails
+
+
 def _video_stream(container, path):
-  """The first video stream of `container`; a ValueError naming `path` when there is none or
-  FFmpeg has no decoder for it (a damaged header can name no codec), saying so when the
-  file is cut off (`_cut_off`)."""
-  cut = (
-    None if container.streams.video and container.streams.video[0].codec_context else _cut_off(path)
-  )
+  """The first video stream of `container` that is not a picture (`_PICTURE_DISPOSITIONS`:
+  a cover can come first, and would be read as a one-frame video); a ValueError naming
+  `path` when there is none or FFmpeg has no decoder for it (a damaged header can name no
+  codec), saying so when the file is cut off (`_cut_off`)."""
+  streams = [s for s in container.streams.video if not s.disposition & _PICTURE_DISPOSITIONS]
+  cut = None if streams and streams[0].codec_context else _cut_off(path)
   if cut:
     raise ValueError(f"Could not decode video file {path}: {cut}.")
-  if not container.streams.video:
-    raise ValueError(f"Expected a video stream in {path}, received none.")
-  stream = container.streams.video[0]
+  if not streams:
+    pictures = len(container.streams.video)
+    raise ValueError(
+      f"Expected a video stream in {path}, received "
+      + (f"only {pictures} cover picture{'s' * (pictures > 1)}." if pictures else "none.")
+    )
+  stream = streams[0]
   if stream.codec_context is None:
     raise ValueError(
       f"Expected a video stream of a known codec in {path}, received one that names none "

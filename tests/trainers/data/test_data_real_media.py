@@ -697,6 +697,43 @@ def test_display_p3_video_is_mapped_to_srgb(tmp_path):
   assert abs(rgb["p3"][1] - rgb["bt709"][1]) <= 5, rgb
 
 
+def test_a_cover_picture_before_the_video_is_passed_over(tmp_path):
+  """Downloaders embed the thumbnail as cover art (MP4 `covr`), which FFmpeg lists as a
+  video stream; when the file's metadata comes before its track, the cover is the first
+  one, and was read as a one-frame 32x32 video at 90000 fps."""
+  path = str(tmp_path / "download.mp4")
+  with av.open(path, "w") as container:
+    cover = container.add_stream("mjpeg", rate=1)
+    cover.width, cover.height, cover.pix_fmt = 32, 32, "yuvj420p"
+    cover.disposition = av.stream.Disposition.attached_pic
+    video = container.add_stream("libx264", rate=10)
+    video.width, video.height, video.pix_fmt = 24, 16, "yuv420p"
+    picture = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 255, np.uint8), format="rgb24")
+    for packet in [*cover.encode(picture.reformat(format="yuvj420p")), *cover.encode()]:
+      container.mux(packet)
+    for frame in _quadrants(16, 24, 12):
+      for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        container.mux(packet)
+    for packet in video.encode():
+      container.mux(packet)
+  # FFmpeg writes the cover in moov's udta after the track; a tagger may put it first.
+  data, boxes = _box_offsets(path)
+  offset, size = boxes[b"moov"]
+  children, at = [], offset + 8
+  while at < offset + size:
+    length = int.from_bytes(data[at : at + 4], "big")
+    children.append(data[at : at + length])
+    at += length
+  children.sort(key=lambda box: {b"mvhd": 0, b"udta": 1}.get(box[4:8], 2))
+  with open(path, "wb") as f:
+    f.write(data[:offset] + data[offset : offset + 8] + b"".join(children) + data[at:])
+  with av.open(path) as container:
+    assert container.streams.video[0].disposition & av.stream.Disposition.attached_pic
+  info = video_io.probe_video(path)
+  assert (info.num_frames, info.fps, info.display_size) == (12, 10.0, (16, 24))
+  assert len(list(video_io.iter_video(path))) == 12
+
+
 def test_photos_beside_videos_are_not_taken_as_frames(tmp_path):
   """A phone's camera folder holds photos and videos: the videos are converted, and the
   photos, which would make clips of unrelated pictures, are listed as skipped."""
