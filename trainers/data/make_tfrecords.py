@@ -422,6 +422,8 @@ def source_summary(frames):
     )
     if frames.stats.messages:
       summary["decode_messages"] = frames.stats.messages
+    if frames.stats.resized_frames:
+      summary["resized_frames"] = frames.stats.resized_frames
   return summary
 
 
@@ -834,6 +836,7 @@ def _source_entry(source, summary):
     "decode_errors",
     "damaged_frames",
     "decode_messages",
+    "resized_frames",
   )
   entry = {
     "path": source.path,

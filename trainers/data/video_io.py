@@ -408,7 +408,8 @@ class DecodeStats:
   `errors`: error messages of the demuxer and decoder (FFmpeg conceals a damaged macroblock
   and carries on, so the frame arrives but its pixels are guessed); `damaged_frames`: frames
   output from the first error until the next key frame (the concealment propagates through
-  the frames that reference it); `damaged`: whether the frame just yielded is one of them.
+  the frames that reference it); `damaged`: whether the frame just yielded is one of them;
+  `resized_frames`: frames decoded at another size than the first one and scaled to it.
   """
 
   frames: int = 0
@@ -416,6 +417,7 @@ class DecodeStats:
   damaged_frames: int = 0
   damaged: bool = False
   messages: list = dataclasses.field(default_factory=list)  # the first few, for the log
+  resized_frames: int = 0  # decoded at another size than the first frame (`iter_video`)
 
 
 _ERROR_LEVEL = av.logging.ERROR
@@ -520,8 +522,9 @@ def _reformatter():
   return _thread.reformatter
 
 
-def _rgb(frame):
-  """A decoded frame as uint8 RGB [H, W, 3], in the colours players show.
+def _rgb(frame, size=None):
+  """A decoded frame as uint8 RGB [H, W, 3], in the colours players show, scaled to `size`
+  (width, height) when it is given and the frame's differs.
 
   YUV that does not name its matrix is read as BT.709 when it is HD (at least 1280 wide or
   more than 576 rows, as mpv decides); FFmpeg alone reads it as BT.601 at any size, which
@@ -545,6 +548,8 @@ def _rgb(frame):
     options["src_colorspace"] = "ITU709"
   if frame.color_trc in _HDR_TRANSFERS or frame.color_primaries in _WIDE_GAMUT_PRIMARIES:
     options.update(dst_color_trc=_BT709, dst_color_primaries=_BT709)
+  if size is not None and (frame.width, frame.height) != tuple(size):
+    options.update(width=size[0], height=size[1], interpolation="AREA")
   has_alpha = fmt.has_palette or any(c.is_alpha for c in fmt.components)
   out = "rgba" if has_alpha else "rgb24"
   try:
@@ -782,7 +787,7 @@ def iter_video(path, stats=None):
     stream.thread_type = "NONE"
     rotation, mirrored = _rotation_tag(stream), False
     decoder = _decode(container, stream)
-    first = True
+    first, size = True, None
     while True:
       with av.logging.Capture(local=True) as logs:
         frame = next(decoder, None)
@@ -791,14 +796,29 @@ def iter_video(path, stats=None):
         break
       if first:
         rotation, mirrored = _orientation(frame, rotation)
+        size = (frame.width, frame.height)
         first = False
+      elif (frame.width, frame.height) != size:
+        # Browser recordings (WebRTC, MediaRecorder) change resolution with the bandwidth;
+        # players show every frame in one window: the frames are scaled to the first's size.
+        if not stats.resized_frames:
+          logging.warning(
+            "%s: frame %d is %dx%d where the first is %dx%d; such frames are scaled to the "
+            "first's size, as players show them.",
+            path,
+            stats.frames,
+            frame.width,
+            frame.height,
+            *size,
+          )
+        stats.resized_frames += 1
       if new_errors:
         stats.damaged = True
       elif frame.key_frame:
         stats.damaged = False
       stats.frames += 1
       stats.damaged_frames += stats.damaged
-      yield _upright(_rgb(frame), rotation, mirrored)
+      yield _upright(_rgb(frame, size), rotation, mirrored)
   except (av.FFmpegError, OSError, EOFError, UnicodeDecodeError) as e:
     raise _decode_error(path, e, logs) from e
   finally:

@@ -734,6 +734,38 @@ def test_a_cover_picture_before_the_video_is_passed_over(tmp_path):
   assert len(list(video_io.iter_video(path))) == 12
 
 
+def test_a_resolution_change_mid_stream_is_scaled_to_the_first_size(tmp_path):
+  """A browser's recording (WebRTC, MediaRecorder WebM) changes resolution with the
+  bandwidth; players show every frame in one window. Frames of another size than the first
+  are scaled to it, counted and logged, where they would make a clip of mixed shapes."""
+  path = str(tmp_path / "call.webm")
+  with av.open(path, "w") as container:
+    stream = container.add_stream("libvpx", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 32, 16, "yuv420p"
+    for k in range(6):
+      frame = av.VideoFrame.from_ndarray(np.full((16, 32, 3), 40 * k, np.uint8), format="rgb24")
+      for packet in stream.encode(frame):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+    smaller = av.CodecContext.create("libvpx", "w")
+    smaller.width, smaller.height, smaller.pix_fmt = 16, 8, "yuv420p"
+    smaller.time_base = stream.codec_context.time_base
+    for k in range(6, 12):
+      frame = av.VideoFrame.from_ndarray(np.full((8, 16, 3), 20 * k, np.uint8), format="rgb24")
+      frame.pts, frame.time_base = k, smaller.time_base
+      for packet in [*smaller.encode(frame), *(smaller.encode(None) if k == 11 else [])]:
+        packet.stream = stream
+        container.mux(packet)
+  stats = video_io.DecodeStats()
+  frames = list(video_io.iter_video(path, stats))
+  assert [f.shape for f in frames] == [(16, 32, 3)] * 12 and stats.resized_frames == 6
+  assert _close(frames[9], np.full((16, 32, 3), 180, np.uint8), tol=8)
+  code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=12, num_shards=1)
+  assert code == 0 and manifest["num_clips"] == 1
+  assert manifest["sources"][0]["resized_frames"] == 6
+
+
 def test_photos_beside_videos_are_not_taken_as_frames(tmp_path):
   """A phone's camera folder holds photos and videos: the videos are converted, and the
   photos, which would make clips of unrelated pictures, are listed as skipped."""
