@@ -9,11 +9,13 @@ Inputs (`--input`: a glob, a directory, a .txt file with one path per line, or a
 exists, taken as named):
   * video files (.mp4 .mov .avi .mkv .webm .gif .3gp .mts ...: video_io.VIDEO_EXTENSIONS),
     decoded with PyAV, and animated WebP and PNG (a still one is an image);
-  * folders of frame images: one folder is one video, frames sorted by file name;
+  * folders of frame images: one folder is one video, frames in natural name order
+    (frame2 before frame10);
   * with --vgan_frame_height=H > 0, image files are VGAN-style clips: frames of height H
     stacked vertically in one image.
-A directory is walked recursively and every video, frame folder (or VGAN image) in it is used;
-the images of a folder that also holds videos (a camera's folder) are listed as skipped.
+A directory is walked recursively (hidden files and folders passed over) and every video,
+frame folder (or VGAN image) in it is used; the images of a folder that also holds videos (a
+camera's folder) are listed as skipped.
 
 Each video gives clips of --clip_length frames (0: the whole video) at --frame_stride;
 --clips_per_video=N takes N evenly spaced clips, 0 all non-overlapping ones. Frames are
@@ -139,12 +141,12 @@ def _expand(path, vgan_frame_height, skipped):
     if _video_named_directory(path, skipped):
       return []
     sources = []
-    for dirpath, dirnames, filenames in os.walk(path):
-      dirnames[:] = sorted(
+    for dirpath, dirnames, filenames in video_io.walk_visible(path):
+      dirnames[:] = [
         d for d in dirnames if not _video_named_directory(os.path.join(dirpath, d), skipped)
-      )
+      ]
       images, videos = [], 0
-      for name in sorted(filenames):
+      for name in filenames:
         lower = name.lower()
         full = os.path.join(dirpath, name)
         if video_io.is_video_file(full):

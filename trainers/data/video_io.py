@@ -13,6 +13,7 @@ import dataclasses
 import fractions
 import io
 import os
+import re
 import struct
 import threading
 
@@ -851,9 +852,31 @@ def read_video(path):
   return np.stack(frames), video_fps(path)
 
 
+def natural_key(name):
+  """Sort key of a file name with its numbers compared as numbers: "frame2.png" before
+  "frame10.png", as file browsers order them and as `ffmpeg -i v.mp4 %d.png` numbers frames;
+  zero-padded names keep their order."""
+  return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def _visible(names):
+  """`names` without hidden ones (a leading dot: `.thumbnails`, `.Trash-1000`, the `._x.jpg`
+  AppleDouble files macOS leaves on USB drives), in natural order (`natural_key`)."""
+  return sorted((n for n in names if not n.startswith(".")), key=natural_key)
+
+
+def walk_visible(path):
+  """`os.walk(path)` as file browsers show the tree: hidden folders and files passed over
+  (`_visible`), names in natural order. A caller may prune the yielded folder list."""
+  for dirpath, dirnames, filenames in os.walk(path):
+    dirnames[:] = _visible(dirnames)
+    yield dirpath, dirnames, _visible(filenames)
+
+
 def frame_folder_files(path):
-  """The image files of a folder of frames, sorted by name (the frame order)."""
-  names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS))
+  """The image files of a folder of frames in natural name order (the frame order: frame2
+  before frame10), hidden files passed over."""
+  names = [n for n in _visible(os.listdir(path)) if n.lower().endswith(IMAGE_EXTENSIONS)]
   return [os.path.join(path, n) for n in names]
 
 

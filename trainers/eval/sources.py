@@ -272,16 +272,16 @@ class DataSource(Source):
 
 def _find_videos(path):
   found = []
-  for root, dirs, names in os.walk(path):
-    dirs.sort()
-    for name in sorted(names):
+  for root, _, names in video_io.walk_visible(path):
+    for name in names:
       if video_io.is_video_file(os.path.join(root, name)):
         found.append(os.path.join(root, name))
   return found
 
 
 class FolderSource(Source):
-  """Video files (any container PyAV reads) in sorted path order, one clip per file.
+  """Video files (any container PyAV reads) in natural path order (hidden ones passed over,
+  `video_io.walk_visible`), one clip per file.
 
   A file that cannot be decoded, or has fewer than (T - 1) * stride + 1 frames, is logged
   with its path, counted in `skipped` and listed in the manifest; the next file is used

@@ -766,6 +766,31 @@ def test_a_resolution_change_mid_stream_is_scaled_to_the_first_size(tmp_path):
   assert manifest["sources"][0]["resized_frames"] == 6
 
 
+def test_frames_numbered_without_padding_are_read_in_number_order(tmp_path):
+  """`ffmpeg -i v.mp4 %d.png` names frames 1.png ... 12.png: by name, 10.png would come
+  second. Hidden files are passed over: the `._2.png` macOS leaves beside each file on a USB
+  drive is not an image, and a phone's `.thumbnails` folder is not a video."""
+  from PIL import Image
+
+  root = tmp_path / "DCIM"
+  frames = root / "take"
+  frames.mkdir(parents=True)
+  for k in range(1, 13):
+    Image.fromarray(np.full((8, 8, 3), 20 * k, np.uint8)).save(frames / f"{k}.png")
+  (frames / "._2.png").write_bytes(b"\x00\x05\x16\x07" + b"\x00" * 60)  # AppleDouble
+  thumbnails = root / ".thumbnails"
+  thumbnails.mkdir()
+  for k in range(3):
+    Image.fromarray(np.full((8, 8, 3), 9, np.uint8)).save(thumbnails / f"{k}.jpg")
+  files = video_io.frame_folder_files(str(frames))
+  assert [os.path.basename(f) for f in files] == [f"{k}.png" for k in range(1, 13)]
+  code, manifest = _run(input=str(root), output=str(tmp_path / "o"), clip_length=12, format="png")
+  assert code == 0 and not manifest["skipped"]
+  assert [s["path"] for s in manifest["sources"]] == [str(frames)]
+  clip = _records(str(tmp_path / "o*.tfrecord*"))[0]
+  assert [int(frame[0, 0, 0]) for frame in clip] == [20 * k for k in range(1, 13)]
+
+
 def test_photos_beside_videos_are_not_taken_as_frames(tmp_path):
   """A phone's camera folder holds photos and videos: the videos are converted, and the
   photos, which would make clips of unrelated pictures, are listed as skipped."""
