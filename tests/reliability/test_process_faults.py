@@ -17,6 +17,12 @@ from trainers import cli
 STARVED = os.path.join(helpers.HERE, "run_starved.py")
 
 
+def _as_from_a_terminal():
+  # pytest-xdist's workers (and a CI job started in the background) ignore SIGINT, and their
+  # children would too: a run started with SIGINT ignored keeps ignoring it, as it should.
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_starved(workdir, **overrides):
   overrides = {"train.steps": 100, "train.checkpoint_every": 1, "train.log_every": 1, **overrides}
   return subprocess.Popen(
@@ -24,6 +30,7 @@ def _start_starved(workdir, **overrides):
     env=helpers.ENV,
     stderr=subprocess.PIPE,
     text=True,
+    preexec_fn=_as_from_a_terminal,
   )
 
 
@@ -74,10 +81,8 @@ def test_a_signal_stops_the_converter_in_one_line_leaving_no_shard_behind(tmp_pa
   out.mkdir()
   command = [sys.executable, "-m", "trainers.data.make_tfrecords", "--source=synthetic"]
   command += ["--num_clips=100000", "--clip_length=8", "--crop=16x16", f"--output={out}/train"]
-  # As from a terminal: pytest-xdist's workers ignore SIGINT, and their children would too.
-  default = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
   proc = subprocess.Popen(
-    command, env=helpers.ENV, stderr=subprocess.PIPE, text=True, preexec_fn=default
+    command, env=helpers.ENV, stderr=subprocess.PIPE, text=True, preexec_fn=_as_from_a_terminal
   )
   deadline = time.time() + 120
   while not list(out.glob("*.tmp")):
