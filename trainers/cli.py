@@ -13,7 +13,7 @@ and exits non-zero; with `-v 1` (absl's --verbosity) its traceback is printed fi
             directory, read-only; a ValueError of the zoo's own checks, "Expected ...");
   status 1  a run that cannot start or go on (`errors.RunError`: a bad config value, a
             locked or unwritable workdir, input data past its skip bound; a full disk,
-            whichever program's write it refused).
+            whichever program's write it refused; a batch that does not fit in memory).
 Anything else is a bug and keeps its traceback. Ctrl-C and SIGTERM unwind the program (its
 `finally` blocks remove temporary files and release locks) to one line, `PROGRAM: stopped by
 SIGINT`, and status 128 + the signal: 130 and 143. (The training loop handles both itself,
@@ -119,6 +119,28 @@ def _full_disk(error: BaseException) -> str | None:
   return None
 
 
+def _out_of_memory(error: BaseException) -> str | None:
+  """The one line for a computation that did not fit in memory, else None: TensorFlow's
+  ResourceExhaustedError ("OOM when allocating tensor with shape[...] on GPU:0", the usual
+  first failure of a batch too large for a GPU) or Python's MemoryError. A host out of
+  memory is more often the kernel's OOM killer, a SIGKILL no program sees."""
+  if isinstance(error, MemoryError):
+    found = "Python's allocation failed (MemoryError)"
+  elif type(error).__name__ == "ResourceExhaustedError" and type(error).__module__.startswith(
+    "tensorflow"
+  ):
+    lines = [line.strip() for line in str(getattr(error, "message", error)).splitlines()]
+    found = next((line for line in lines if line), "ResourceExhaustedError")
+    found = found if len(found) <= 300 else found[:297] + "..."
+  else:
+    return None
+  return (
+    f"Expected the computation to fit in memory, failed: {found.rstrip('.')}. A smaller batch "
+    "needs less: --config.train.batch_size=N to train (the global batch), --batch_size=N in "
+    "the other programs; train.mixed_precision also halves the activations."
+  )
+
+
 class Stopped(BaseException):
   """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt: the program unwinds
   through its `finally` blocks instead of dying where it stands (a converter's unfinished
@@ -170,8 +192,8 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
       fail(UserError(str(e)), argv)  # a check of what the user gave, in the zoo's words
     except KeyboardInterrupt:
       stop(signal.SIGINT, argv)
-    except Exception as e:  # a full disk is the run's condition, not a bug: one line
-      refused = _full_disk(e)
+    except Exception as e:  # a full disk or memory is the run's condition, not a bug: one line
+      refused = _full_disk(e) or _out_of_memory(e)
       if refused is None:
         raise
       fail(errors.RunError(refused), argv)

@@ -233,6 +233,40 @@ def test_a_full_disk_is_one_line_in_every_program(capsys, error, line):
   assert err.strip() == f"export.py: error: Expected room on the disk{line}", err
 
 
+@pytest.mark.parametrize(
+  "error, found",
+  [
+    (
+      tf.errors.ResourceExhaustedError(
+        None,
+        None,
+        "OOM when allocating tensor with shape[64,512,16,16,16] and type float on "
+        "/job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc\n\t "
+        "[[{{node generator/conv3d}}]]",
+      ),
+      "OOM when allocating tensor with shape[64,512,16,16,16] and type float on "
+      "/job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc",
+    ),
+    (MemoryError(), "Python's allocation failed (MemoryError)"),
+  ],
+)
+def test_a_batch_too_large_for_memory_is_one_line_saying_what_to_lower(capsys, error, found):
+  # Before: a GPU out of memory, the commonest first failure of a new config, printed
+  # TensorFlow's traceback of several screens.
+  def main(argv):
+    del argv
+    raise error
+
+  with pytest.raises(SystemExit) as exited:
+    cli.run(main, argv=["train.py"])
+  assert exited.value.code == 1
+  err = capsys.readouterr().err.strip()
+  assert err.startswith(
+    f"train.py: error: Expected the computation to fit in memory, failed: {found}. "
+  )
+  assert "--config.train.batch_size=N" in err and len(err.splitlines()) == 1
+
+
 def test_the_zoos_own_checks_are_one_line_and_other_value_errors_stay_bugs(capsys):
   # Before: videogan-animate on an unconditional workdir printed the check's ValueError
   # ("Expected a workdir with an image-conditioned generator, ...") as a traceback.
