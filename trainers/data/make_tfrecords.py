@@ -426,6 +426,8 @@ def source_summary(frames):
       summary["decode_messages"] = frames.stats.messages
     if frames.stats.resized_frames:
       summary["resized_frames"] = frames.stats.resized_frames
+    if frames.stats.interlaced_frames:
+      summary["interlaced_frames"] = frames.stats.interlaced_frames
   return summary
 
 
@@ -839,6 +841,7 @@ def _source_entry(source, summary):
     "damaged_frames",
     "decode_messages",
     "resized_frames",
+    "interlaced_frames",
   )
   entry = {
     "path": source.path,

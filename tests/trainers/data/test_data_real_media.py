@@ -791,6 +791,40 @@ def test_frames_numbered_without_padding_are_read_in_number_order(tmp_path):
   assert [int(frame[0, 0, 0]) for frame in clip] == [20 * k for k in range(1, 13)]
 
 
+def test_interlaced_video_is_deinterlaced(tmp_path):
+  """A camcorder's 1080i: each frame holds two fields half a frame apart on alternate rows.
+  Woven as decoded, a moving bar is comb-toothed (odd rows shifted); read, every row shows
+  the bar where the top field has it."""
+  height, width = 32, 64
+
+  def fields(t):  # a white bar moving right, 8 pixels per frame; odd rows half a frame later
+    frame = np.zeros((height, width, 3), np.uint8)
+    for row in range(height):
+      x = 8 + int((t + 0.5 * (row % 2)) * 8)
+      frame[row, x : x + 12] = 255
+    return frame
+
+  path = str(tmp_path / "00001.MTS")
+  with av.open(path, "w", format="mpegts") as container:
+    stream = container.add_stream("libx264", rate=25)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.options = {"flags": "+ildct+ilme", "x264opts": "tff=1", "qp": "0"}
+    for t in range(4):
+      for packet in stream.encode(av.VideoFrame.from_ndarray(fields(t), format="rgb24")):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  stats = video_io.DecodeStats()
+  frames = list(video_io.iter_video(path, stats))
+  assert len(frames) == 4 and stats.interlaced_frames == 4
+  for t, frame in enumerate(frames):
+    bar = np.flatnonzero(frame[:, :, 0].astype(int).mean(axis=0) > 128)
+    assert bar.min() == 8 + 8 * t and bar.max() == 19 + 8 * t, (t, bar)
+    np.testing.assert_allclose(frame[1::2, :, 0], frame[0::2, :, 0], atol=40)
+  code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=4, num_shards=1)
+  assert code == 0 and manifest["sources"][0]["interlaced_frames"] == 4
+
+
 def test_photos_beside_videos_are_not_taken_as_frames(tmp_path):
   """A phone's camera folder holds photos and videos: the videos are converted, and the
   photos, which would make clips of unrelated pictures, are listed as skipped."""
