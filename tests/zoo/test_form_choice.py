@@ -147,6 +147,47 @@ def test_a_tpu_does_not_read_its_host_cpus_choices(monkeypatch):
     form_choice.device_name.cache_clear()
 
 
+@pytest.mark.parametrize(
+  "cpuinfo, name",
+  [
+    (
+      "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+      "model name\t: AMD EPYC\n",
+      "CPU AMD EPYC family 25 model 17 {} threads",
+    ),
+    (
+      "processor\t: 0\nBogoMIPS\t: 243.75\nCPU implementer\t: 0x41\nCPU variant\t: 0x1\n"
+      "CPU part\t: 0xd40\n",
+      "CPU {machine} implementer 0x41 part 0xd40 variant 0x1 {} threads",
+    ),
+  ],
+)
+def test_a_cpu_is_named_by_model_and_threads(monkeypatch, tmp_path, cpuinfo, name):
+  """Arm CPUs have no model name (all would share one cache); the same CPU model with 2 or
+  32 cores (cluster jobs sharing a home directory) chooses differently, so the threads TF
+  runs on are part of the name."""
+  import builtins
+  import platform
+
+  real_open = builtins.open
+  path = tmp_path / "cpuinfo"
+  path.write_text(cpuinfo)
+  monkeypatch.setattr(
+    builtins, "open", lambda f, *a, **k: real_open(path if f == "/proc/cpuinfo" else f, *a, **k)
+  )
+  monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+  names = []
+  try:
+    for threads in (2, 32):
+      monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=threads: set(range(n)))
+      form_choice.device_name.cache_clear()
+      names.append(form_choice.device_name())
+  finally:
+    form_choice.device_name.cache_clear()
+  machine = platform.machine()
+  assert names == [name.format(2, machine=machine), name.format(32, machine=machine)]
+
+
 def test_policy_from_environment_and_override(monkeypatch):
   monkeypatch.setenv(form_choice.POLICY_ENV, "patch")
   assert form_choice.policy() == "patch"

@@ -4,7 +4,8 @@ Some operations have several forms with the same arithmetic (`zoo.layers.strided
 op, sub-pixel, patch), and which is fastest depends on the machine: oneDNN's kernels differ
 between CPUs (AMX, Zen 4, Zen 5) and GPUs run TF's own op well. `choose` times the candidate
 forms the first time a key (operation, shapes, dtype) is met, keeps the fastest, and
-remembers it in memory and in one JSON file per machine (device name and TF version) under
+remembers it in memory and in one JSON file per machine (device name, for a CPU with the
+threads it runs on, and TF version) under
 `$VIDEOGAN_ZOO_CACHE`, else ~/.cache/videogan_zoo, so later runs pay nothing.
 
 The policy comes from `set_policy` (the trainer's `runtime.conv_forms`), else the environment
@@ -121,8 +122,29 @@ def device_name():
         field, _, value = line.partition(":")
         info.setdefault(field.strip(), value.strip())
   if "model name" in info:  # a generic name ("Intel(R) Xeon(R) Processor") needs the model
-    return f"CPU {info['model name']} family {info.get('cpu family')} model {info.get('model')}"
-  return f"CPU {platform.processor() or platform.machine()}"
+    cpu = f"{info['model name']} family {info.get('cpu family')} model {info.get('model')}"
+  elif "CPU part" in info:  # Arm: no model name; the implementer and part name the core
+    cpu = (
+      f"{platform.machine()} implementer {info.get('CPU implementer')} "
+      f"part {info['CPU part']} variant {info.get('CPU variant')}"
+    )
+  else:
+    cpu = platform.processor() or platform.machine()
+  return f"CPU {cpu} {cpu_threads()} threads"
+
+
+def cpu_threads():
+  """The threads TensorFlow's CPU ops run on: its intra-op setting, else the cores this
+  process may use (as TensorFlow counts them). Which form is fastest depends on it: the same
+  CPU model in a 2-core job and a 32-core one, sharing a home directory's cache on a
+  cluster, must not share choices."""
+  threads = tf.config.threading.get_intra_op_parallelism_threads()
+  if threads:
+    return threads
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # macOS, Windows
+    return os.cpu_count() or 1
 
 
 class Chooser:
