@@ -127,10 +127,10 @@ VIDEO_EXTENSIONS = (
   ".ogv",
   ".apng",
 )
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-# Image formats a file of which may hold an animation (stickers, web "GIFs" saved as WebP or
-# APNG): such a file is a video (`is_video_file`).
-ANIMATED_IMAGE_EXTENSIONS = (".webp", ".png")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".avif", ".tif", ".tiff")
+# Image formats a file of which may hold an animation (stickers, web "GIFs" saved as WebP,
+# APNG or AVIF): such a file is a video (`is_video_file`).
+ANIMATED_IMAGE_EXTENSIONS = (".webp", ".png", ".avif")
 BACKGROUND = (255, 255, 255)  # what transparent pixels of a photo are composited on
 
 
@@ -295,8 +295,8 @@ def read_mask_image(path):
 
 
 def is_animated_image(path):
-  """Whether an image file holds more than one frame (an animated WebP or PNG); False for a
-  still image and for a file Pillow cannot open (which the reader then names)."""
+  """Whether an image file holds more than one frame (an animated WebP, PNG or AVIF); False
+  for a still image and for a file Pillow cannot open (which the reader then names)."""
   try:
     with Image.open(path) as image:
       return bool(getattr(image, "is_animated", False))
@@ -305,31 +305,34 @@ def is_animated_image(path):
 
 
 def is_video_file(path):
-  """Whether `path` names a video: a video extension (VIDEO_EXTENSIONS), or a WebP or PNG that
-  holds an animation. A still image is not a video."""
+  """Whether `path` names a video: a video extension (VIDEO_EXTENSIONS), or a WebP, PNG or
+  AVIF that holds an animation. A still image is not a video."""
   lower = path.lower()
   return lower.endswith(VIDEO_EXTENSIONS) or (
     lower.endswith(ANIMATED_IMAGE_EXTENSIONS) and is_animated_image(path)
   )
 
 
-def _is_webp(path):
-  """Whether the file holds a WebP image (RIFF....WEBP), whatever it is named."""
+def _read_by_pillow(path):
+  """Whether the file is a WebP (RIFF....WEBP) or an AVIF (ISO `ftyp` of brand avif or
+  avis), whatever it is named: images whose animations FFmpeg 8 does not decode (an animated
+  WebP not at all, an animated AVIF as its first frame), read through Pillow instead."""
   try:
     with open(path, "rb") as f:
       head = f.read(12)
   except OSError:
     return False
-  return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+  webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+  return webp or (head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"))
 
 
-def _webp_error(path, e):
+def _pillow_error(path, e):
   return ValueError(f"Could not decode video file {path}: {e or type(e).__name__}.")
 
 
-def _probe_webp(path):
-  """VideoInfo of a WebP, still or animated, through Pillow (`_iter_webp`): its rate is the
-  mean of the frames' durations, which WebP stores instead of timestamps."""
+def _probe_pillow(path):
+  """VideoInfo of a WebP or AVIF, still or animated, through Pillow (`_iter_pillow`): its rate
+  is the mean of the frames' durations, which these formats store instead of a rate."""
   try:
     with Image.open(path) as image:
       durations = []
@@ -339,14 +342,15 @@ def _probe_webp(path):
         durations.append(image.info.get("duration") or 0)
       width, height = image.size
   except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
-    raise _webp_error(path, e) from e
+    raise _pillow_error(path, e) from e
   fps = 1000.0 * len(durations) / sum(durations) if all(durations) else 0.0
   return VideoInfo(height, width, fps=fps, num_frames=len(durations), declared_fps=fps)
 
 
-def _iter_webp(path, stats):
-  """The frames of a WebP through Pillow: FFmpeg 8 decodes a still WebP but not an animated
-  one ("image data not found"). Each frame as viewers show it (Pillow composes a frame on
+def _iter_pillow(path, stats):
+  """The frames of a WebP or AVIF through Pillow: FFmpeg 8 decodes a still WebP but not an
+  animated one ("image data not found"), and only the first frame of an animated AVIF. Each
+  frame as viewers show it (Pillow composes a frame on
   the ones before by the file's blend and dispose rules), alpha on white as `read_image`."""
   try:
     with Image.open(path) as image:
@@ -359,7 +363,7 @@ def _iter_webp(path, stats):
         stats.frames += 1
         yield rgb
   except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
-    raise _webp_error(path, e) from e
+    raise _pillow_error(path, e) from e
 
 
 @dataclasses.dataclass(frozen=True)
@@ -743,8 +747,8 @@ def probe_video(path, count_frames=True):
   rate, and decodes the first frame for its display matrix. Errors name the file
   (ValueError). Without `count_frames` only the header and the first frame are read (the
   display size, not the count or the measured rate: `num_frames` 0, `fps` the header's)."""
-  if _is_webp(path):
-    return _probe_webp(path)
+  if _read_by_pillow(path):
+    return _probe_pillow(path)
   _enable_decoder_errors()
   logs = []
   try:
@@ -775,8 +779,8 @@ def probe_video(path, count_frames=True):
 
 
 def iter_video(path, stats=None):
-  """Yields the frames of a video file (any container PyAV/FFmpeg reads, and animated WebP
-  through Pillow, `_iter_webp`) as uint8 [H, W, 3], upright (turned and mirrored by the
+  """Yields the frames of a video file (any container PyAV/FFmpeg reads, and WebP and AVIF
+  through Pillow, `_iter_pillow`) as uint8 [H, W, 3], upright (turned and mirrored by the
   stream's display matrix, as players show it), in the colours players show (`_rgb`:
   untagged HD as BT.709, HDR mapped to SDR, alpha on white), deinterlaced (`_one_field`).
 
@@ -788,8 +792,8 @@ def iter_video(path, stats=None):
   the file are re-raised as ValueError naming `path`.
   """
   stats = stats if stats is not None else DecodeStats()
-  if _is_webp(path):
-    yield from _iter_webp(path, stats)
+  if _read_by_pillow(path):
+    yield from _iter_pillow(path, stats)
     return
   _enable_decoder_errors()
   container = None
