@@ -356,6 +356,10 @@ def _describe_holder(holder):
   )
 
 
+# flock's answers where a filesystem has no file locks (not a lock another process holds).
+NO_FILE_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL)
+
+
 class WorkdirLock:
   """The advisory lock of the one run that trains in a workdir: `WORKDIR/lock`.
 
@@ -363,7 +367,8 @@ class WorkdirLock:
   SIGKILL); the file holds the holder's host, pid, start time and a heartbeat a thread
   renews every HEARTBEAT_SECONDS. Where flock does not reach across hosts (some shared
   filesystems), a newcomer that obtains the flock still refuses while the recorded holder's
-  heartbeat is younger than LEASE_SECONDS, unless that holder is a dead process of this host.
+  heartbeat is younger than LEASE_SECONDS, unless that holder is a dead process of this host;
+  where the filesystem has no file locks at all (NO_FILE_LOCKS), that lease is the lock.
   A lock left by a run that ended without releasing it is taken over with a warning. Readers
   (export, sample, evaluate) take no lock.
   """
@@ -403,14 +408,23 @@ class WorkdirLock:
     try:
       fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
-      holder = self._read()
-      self.close()
-      if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-        raise
-      raise errors.WorkdirLockedError(
-        f"Expected no other run training in {self.workdir}, received one holding "
-        f"{self.path}: {_describe_holder(holder)}."
-      ) from None
+      if e.errno not in NO_FILE_LOCKS:
+        holder = self._read()
+        self.close()
+        if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+          raise
+        raise errors.WorkdirLockedError(
+          f"Expected no other run training in {self.workdir}, received one holding "
+          f"{self.path}: {_describe_holder(holder)}."
+        ) from None
+      # NFS without its lock service, some FUSE mounts (gcsfuse, s3fs): the heartbeat's
+      # lease below is the lock; two runs started within the same second could both pass.
+      logging.warning(
+        "%s: the filesystem refuses file locks (%s); the lock file's heartbeat alone keeps "
+        "a second run out.",
+        self.path,
+        os.strerror(e.errno),
+      )
     previous = self._read()
     host = socket.gethostname()
     if previous:

@@ -58,6 +58,30 @@ def test_a_stale_lock_is_taken_over_and_a_live_lease_is_not(tmp_path, caplog):
   workdir_lib.WorkdirLock(str(tmp_path)).acquire().release()
 
 
+@pytest.mark.parametrize("code", [errno.ENOLCK, errno.EOPNOTSUPP])
+def test_a_filesystem_without_file_locks_trains_under_the_heartbeat_lease(
+  tmp_path, monkeypatch, caplog, code
+):
+  """NFS without its lock service answers flock with ENOLCK, some FUSE mounts with
+  EOPNOTSUPP. Before, training there stopped with that OSError's traceback; now the lock
+  file's heartbeat is the lock: a second run is still refused while the first lives."""
+  import fcntl
+
+  def refuse(fd, operation):
+    raise OSError(code, os.strerror(code))
+
+  monkeypatch.setattr(fcntl, "flock", refuse)
+  with caplog.at_level("WARNING"):
+    first = workdir_lib.WorkdirLock(str(tmp_path)).acquire()
+  try:
+    assert "the filesystem refuses file locks" in caplog.text
+    with pytest.raises(errors.WorkdirLockedError, match=f"pid {os.getpid()}"):
+      workdir_lib.WorkdirLock(str(tmp_path)).acquire()
+  finally:
+    first.release()
+  workdir_lib.WorkdirLock(str(tmp_path)).acquire().release()
+
+
 def test_a_workdir_that_is_a_file_or_unwritable_is_one_line(tmp_path, monkeypatch):
   afile = tmp_path / "afile"
   afile.write_text("x")
