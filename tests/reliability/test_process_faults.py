@@ -206,6 +206,18 @@ def test_a_workdir_reads_safely_while_it_trains(tmp_path):
   assert len(steps) >= 2  # it read while new checkpoints replaced old ones
 
 
+def _status_and_stderr(capsys, error, program):
+  """(exit status, stderr) of `cli.run` on a main that raises `error`."""
+
+  def main(argv):
+    del argv
+    raise error
+
+  with pytest.raises(SystemExit) as exited:
+    cli.run(main, argv=[program])
+  return exited.value.code, capsys.readouterr().err.strip()
+
+
 @pytest.mark.parametrize(
   "error, line",
   [
@@ -222,15 +234,9 @@ def test_a_workdir_reads_safely_while_it_trains(tmp_path):
 )
 def test_a_full_disk_is_one_line_in_every_program(capsys, error, line):
   # Before: export's traceback ended "OSError: [Errno 28] No space left on device".
-  def main(argv):
-    del argv
-    raise error
-
-  with pytest.raises(SystemExit) as exited:
-    cli.run(main, argv=["export.py"])
-  assert exited.value.code == 1
-  err = capsys.readouterr().err
-  assert err.strip() == f"export.py: error: Expected room on the disk{line}", err
+  code, err = _status_and_stderr(capsys, error, "export.py")
+  assert code == 1
+  assert err == f"export.py: error: Expected room on the disk{line}", err
 
 
 @pytest.mark.parametrize(
@@ -253,14 +259,8 @@ def test_a_full_disk_is_one_line_in_every_program(capsys, error, line):
 def test_a_batch_too_large_for_memory_is_one_line_saying_what_to_lower(capsys, error, found):
   # Before: a GPU out of memory, the commonest first failure of a new config, printed
   # TensorFlow's traceback of several screens.
-  def main(argv):
-    del argv
-    raise error
-
-  with pytest.raises(SystemExit) as exited:
-    cli.run(main, argv=["train.py"])
-  assert exited.value.code == 1
-  err = capsys.readouterr().err.strip()
+  code, err = _status_and_stderr(capsys, error, "train.py")
+  assert code == 1
   assert err.startswith(
     f"train.py: error: Expected the computation to fit in memory, failed: {found}. "
   )
