@@ -4,6 +4,7 @@ export.animate, export.from_mask and the converter's frames use."""
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 from PIL import Image
@@ -176,8 +177,10 @@ def test_refusals_are_one_line_naming_the_file(tmp_path):
 
 
 def test_empty_heic_and_oversized_files_are_refused_saying_why(tmp_path, monkeypatch):
-  """An empty file, an iPhone's HEIC photo and one past Pillow's bomb limit (twice
-  MAX_IMAGE_PIXELS: below it Pillow only warns) are each named with what is wrong."""
+  """An empty file, an iPhone's HEIC photo and one past the loader's PHOTO_MAX_PIXELS are
+  each named with what is wrong. Pillow's own bomb limit (a warning from MAX_IMAGE_PIXELS,
+  a refusal from twice it: 179 MP, where a phone's 200 MP photo was refused) is not the
+  loader's."""
   (tmp_path / "empty.jpg").write_bytes(b"")
   with pytest.raises(video_io.InputError, match=r"empty file \(0 bytes\): .*empty\.jpg"):
     video_io.read_image(str(tmp_path / "empty.jpg"))
@@ -186,13 +189,19 @@ def test_empty_heic_and_oversized_files_are_refused_saying_why(tmp_path, monkeyp
   (tmp_path / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" * 8)
   with pytest.raises(video_io.InputError, match=r"IMG_0001\.HEIC, a HEIC/HEIF photo"):
     video_io.read_image(str(tmp_path / "IMG_0001.HEIC"))
-  monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
-  Image.fromarray(_two_colour(10, 12)).save(tmp_path / "warned.png")
-  with pytest.warns(Image.DecompressionBombWarning):
-    assert video_io.read_image(str(tmp_path / "warned.png")).shape == (10, 12, 3)
-  Image.fromarray(_two_colour(10, 21)).save(tmp_path / "big.png")
-  with pytest.raises(video_io.InputError, match=r"at most 200 pixels, received .*big\.png"):
-    video_io.read_image(str(tmp_path / "big.png"))
+  monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # a 200 MP photo against Pillow's 89 MP
+  Image.fromarray(_two_colour(10, 21)).save(tmp_path / "phone.png")
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")  # not even Pillow's DecompressionBombWarning
+    assert video_io.read_image(str(tmp_path / "phone.png")).shape == (10, 21, 3)
+  assert Image.MAX_IMAGE_PIXELS == 100  # Pillow's limit is the user's again
+  monkeypatch.setattr(video_io, "PHOTO_MAX_PIXELS", 200)
+  with pytest.raises(
+    video_io.InputError, match=r"at most 200 pixels, received .*phone\.png: 21x10"
+  ):
+    video_io.read_image(str(tmp_path / "phone.png"))
+  with pytest.raises(video_io.InputError, match=r"at most 200 pixels, received .*phone\.png"):
+    video_io.read_mask_image(str(tmp_path / "phone.png"))
 
 
 def test_colour_mask_and_class_id_mask_are_turned_by_exif(tmp_path):

@@ -181,6 +181,33 @@ def _to_rgb(image, background):
   return None
 
 
+# The largest photo the loaders read: phones take 200 MP photos (16320x12240), past the
+# 179 MP at which Pillow refuses a file (twice its MAX_IMAGE_PIXELS, a guard for servers
+# decoding untrusted uploads; it warns from 89 MP, where 108 MP phones sit). 2^29 pixels
+# are 1.5 GiB as RGB.
+PHOTO_MAX_PIXELS = 2**29
+_PIXEL_LIMIT_LOCK = threading.Lock()
+
+
+def _open_image(path):
+  """`Image.open(path)` with PHOTO_MAX_PIXELS in place of Pillow's own limit (its global is
+  lifted for the header's parse only, under a lock); a larger image raises InputError."""
+  with _PIXEL_LIMIT_LOCK:
+    pillows = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+      image = Image.open(path)
+    finally:
+      Image.MAX_IMAGE_PIXELS = pillows
+  if image.width * image.height > PHOTO_MAX_PIXELS:
+    image.close()
+    raise InputError(
+      f"Expected an image of at most {PHOTO_MAX_PIXELS} pixels, received {path}: "
+      f"{image.width}x{image.height} = {image.width * image.height} pixels."
+    )
+  return image
+
+
 _colour = threading.local()  # this thread's transforms to sRGB, by (profile bytes, mode)
 _COLOUR_MODES = {"RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB"}  # image mode -> sRGB mode
 
@@ -250,20 +277,17 @@ def read_image(path, background=BACKGROUND):
   photo), an embedded colour profile is applied (`_in_srgb`: Display P3 and CMYK mapped to
   sRGB), 16-bit greyscale is scaled to 8 bits, palette, greyscale and CMYK become RGB, and
   alpha (RGBA, LA, transparent palettes) is composited on `background` (white). Anything
-  else (an unreadable file, a float or Lab image, more pixels than Pillow's decompression-bomb
-  limit) raises InputError naming the file and the reason.
+  else (an unreadable file, a float or Lab image, more than PHOTO_MAX_PIXELS) raises
+  InputError naming the file and the reason.
   """
   try:
-    with Image.open(path) as image:
+    with _open_image(path) as image:
       image = ImageOps.exif_transpose(image)
       image.load()
       mode = image.mode
       rgb = _to_rgb(_in_srgb(image, path), background)
-  except Image.DecompressionBombError as e:
-    # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that.
-    raise InputError(
-      f"Expected an image of at most {2 * Image.MAX_IMAGE_PIXELS} pixels, received {path}: {e}"
-    ) from e
+  except InputError:
+    raise
   except (OSError, ValueError, SyntaxError) as e:
     raise _image_error(path, e, "an image file Pillow can read (PNG, JPEG, ...)") from e
   if rgb is None:
@@ -278,7 +302,7 @@ def read_mask_image(path):
   """A class-id map (one-channel or palette PNG) as int32 [h, w], EXIF orientation applied
   as `read_image` applies it to the photo the mask belongs to."""
   try:
-    with Image.open(path) as image:
+    with _open_image(path) as image:
       image = ImageOps.exif_transpose(image)
       image.load()
       if image.mode not in ("L", "P", "I", "I;16"):
@@ -287,7 +311,7 @@ def read_mask_image(path):
           f"received {path} in mode {image.mode}."
         )
       return np.asarray(image, np.int32)
-  except (OSError, SyntaxError, Image.DecompressionBombError) as e:
+  except (OSError, SyntaxError) as e:
     raise _image_error(path, e, "a class-id mask image (one-channel PNG)") from e
 
 
@@ -298,7 +322,7 @@ def is_animated_image(path):
   """Whether an image file holds more than one frame (an animated WebP, PNG or AVIF); False
   for a still image and for a file Pillow cannot open (which the reader then names)."""
   try:
-    with Image.open(path) as image:
+    with _open_image(path) as image:
       return bool(getattr(image, "is_animated", False))
   except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
     return False
@@ -334,7 +358,7 @@ def _probe_pillow(path):
   """VideoInfo of a WebP or AVIF, still or animated, through Pillow (`_iter_pillow`): its rate
   is the mean of the frames' durations, which these formats store instead of a rate."""
   try:
-    with Image.open(path) as image:
+    with _open_image(path) as image:
       durations = []
       for index in range(getattr(image, "n_frames", 1)):
         image.seek(index)
@@ -353,7 +377,7 @@ def _iter_pillow(path, stats):
   frame as viewers show it (Pillow composes a frame on
   the ones before by the file's blend and dispose rules), alpha on white as `read_image`."""
   try:
-    with Image.open(path) as image:
+    with _open_image(path) as image:
       for index in range(getattr(image, "n_frames", 1)):
         image.seek(index)
         image.load()
