@@ -496,9 +496,23 @@ class Trainer:
     paths = workdir_lib.readable_checkpoints(directory)
     if self.num_workers > 1:
       paths = self._shared_checkpoints(paths)
+    restorer = self.checkpoint
+    changed = self._input_changes() if paths else []
+    if changed:
+      # The stored input position does not fit the new pipeline: everything else resumes.
+      restorer = workdir_lib.AtomicCheckpoint(**{k: v for k, v in items.items() if k != "iterator"})
+      logging.warning(
+        "Resuming %s with a changed input (%s): the training input starts afresh instead of "
+        "where the checkpoint left it, so this run does not continue the earlier one's data "
+        "order.",
+        self.workdir,
+        "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in changed),
+      )
     for path in paths:
       try:
-        self.checkpoint.restore(path)
+        status = restorer.restore(path)
+        if changed:
+          status.expect_partial()  # the stored iterator is left unread
       except tf.errors.OpError as e:
         logging.warning(
           "Skipping checkpoint %s, which does not restore (%s); falling back to the previous one.",
@@ -512,8 +526,20 @@ class Trainer:
     # did not restore, or not every worker has) is overwritten when the run gets there.
     self.last_saved = (None, None)
     if self.restored:
-      self.last_saved = (self.current_step(), self.restored)
       logging.info("Resumed from %s at step %d.", self.restored, self.current_step())
+      self.last_saved = (self.current_step(), self.restored)
+      if changed:  # saved again with the new input's position before config.json says so
+        self.last_saved = (None, None)
+        self.restored = self.save()
+
+  def _input_changes(self):
+    """The INPUT_FIELDS this run changes against the workdir's config.json ([] without a
+    readable one: the stored input position is then restored as it is)."""
+    try:
+      stored = workdir_lib.load_config(self.workdir)
+    except (OSError, ValueError):
+      return []
+    return workdir_lib.input_changes(stored, self.config)
 
   def _shared_checkpoints(self, paths):
     """The prefixes among `paths` whose step every worker has a readable checkpoint of.

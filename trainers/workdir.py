@@ -82,12 +82,27 @@ def _flatten(tree, prefix=""):
   return {prefix[:-1]: tree}
 
 
-def model_changes(stored, config):
-  """[(field, stored value, new value)] for the MODEL_FIELDS on which two configs differ."""
+# Fields the training input's checkpointed position depends on (its batches, files, order):
+# a resumed run that changes one starts its input afresh, where the stored position would
+# not fit the new pipeline ("Incompatible shapes: expected [8,...] but got [4,...]").
+INPUT_FIELDS = ("data", "train.batch_size", "seed")
+
+
+def _changes(stored, config, fields):
   a, b = (_flatten(json.loads(c.to_json_best_effort())) for c in (stored, config))
-  chosen = lambda k: any(k == f or k.startswith(f + ".") for f in MODEL_FIELDS)
+  chosen = lambda k: any(k == f or k.startswith(f + ".") for f in fields)
   keys = sorted(k for k in set(a) | set(b) if chosen(k))
   return [(k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)]
+
+
+def model_changes(stored, config):
+  """[(field, stored value, new value)] for the MODEL_FIELDS on which two configs differ."""
+  return _changes(stored, config, MODEL_FIELDS)
+
+
+def input_changes(stored, config):
+  """[(field, stored value, new value)] for the INPUT_FIELDS on which two configs differ."""
+  return _changes(stored, config, INPUT_FIELDS)
 
 
 # What every run's config.json holds, whatever its model (what the readers of a workdir need).

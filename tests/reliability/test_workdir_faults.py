@@ -7,6 +7,7 @@ import socket
 import time
 
 import helpers
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -132,6 +133,24 @@ def test_resuming_with_another_model_is_refused_naming_the_fields(tmp_path):
   assert (tmp_path / "wd" / "config.json").read_bytes() == config_json
   longer = _tiny(steps=3, checkpoint_every=1, log_every=0, summary_every=0)
   assert loop.run(longer, wd).current_step() == 3  # steps, rates, ...: fine
+
+
+def test_resuming_with_another_batch_size_starts_the_input_afresh(tmp_path, caplog):
+  """The checkpoint holds the input's position, batches of 4 clips; resumed with batches of
+  8 (a bigger GPU), the restored pipeline stopped at its first batch with TensorFlow's
+  "Incompatible shapes: expected [8,...] but got [4,...]". Now everything else resumes and
+  the input starts afresh, with a warning naming the change."""
+  wd = str(tmp_path / "wd")
+  quiet = dict(checkpoint_every=1, log_every=0, summary_every=0)
+  first = loop.run(_tiny(steps=2, **quiet), wd)
+  saved = [w.numpy() for w in first.generator.weights]
+  with caplog.at_level("WARNING"):
+    again = loop.run(_tiny(steps=2, batch_size=8, **quiet), wd)
+  assert "changed input (train.batch_size: 4 -> 8)" in caplog.text
+  assert again.current_step() == 2
+  for a, b in zip(saved, again.generator.weights, strict=True):
+    np.testing.assert_array_equal(a, b.numpy())
+  assert loop.run(_tiny(steps=3, batch_size=8, **quiet), wd).current_step() == 3
 
 
 @pytest.mark.parametrize(
