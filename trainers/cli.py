@@ -167,9 +167,25 @@ def stop(signum: int, argv: Sequence[str] | None = None) -> NoReturn:
   sys.exit(128 + signum)
 
 
+def expand_home(argv: Sequence[str]) -> list[str]:
+  """`argv` with a leading `~` of a `--flag=~/path` value expanded to the home directory.
+
+  A shell expands `~` at the start of a word (`--workdir ~/runs`), but not after `--flag=`
+  (bash), so `--workdir=~/runs` made a directory named `~` in the current one and a
+  `--config.data.train_files=~/data/*` matched nothing. As zsh's magic_equal_subst does.
+  """
+  out = list(argv[:1])
+  for arg in argv[1:]:
+    name, equals, value = arg.partition("=")
+    if arg.startswith("-") and equals and (value == "~" or value.startswith("~/")):
+      arg = f"{name}={os.path.expanduser(value)}"
+    out.append(arg)
+  return out
+
+
 def _parse_flags(argv: Sequence[str]) -> list[str]:
   try:
-    return flags.FLAGS(list(argv))
+    return flags.FLAGS(expand_home(argv))
   except (flags.Error, app.UsageError) as e:
     fail(e, argv)
 

@@ -289,6 +289,30 @@ def test_the_zoos_own_checks_are_one_line_and_other_value_errors_stay_bugs(capsy
     cli.run(buggy, argv=["animate.py"])
 
 
+def test_a_home_path_after_an_equals_sign_is_the_home_directory(tmp_path):
+  # bash leaves `~` alone after `--output=`: before, the converter wrote to a directory
+  # named `~` inside the current one.
+  home, cwd = tmp_path / "home", tmp_path / "cwd"
+  home.mkdir()
+  cwd.mkdir()
+  command = [sys.executable, "-m", "trainers.data.make_tfrecords", "--source=synthetic"]
+  command += ["--num_clips=4", "--clip_length=4", "--crop=8x8", "--output=~/out/train"]
+  done = subprocess.run(
+    command, env={**helpers.ENV, "HOME": str(home)}, cwd=cwd, capture_output=True, text=True
+  )
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert list((home / "out").glob("train*.tfrecord*")) and not list(cwd.iterdir())
+  assert cli.expand_home(["p", "--a=~", "--b=~/x", "--c=a~b", "--d=~user", "~/e", "-f=~/g"]) == [
+    "p",
+    f"--a={os.path.expanduser('~')}",
+    f"--b={os.path.expanduser('~/x')}",
+    "--c=a~b",
+    "--d=~user",
+    "~/e",
+    f"-f={os.path.expanduser('~/g')}",
+  ]
+
+
 def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it():
   # `nohup` and a script's `cmd &` start the trainer with SIGINT ignored so that a Ctrl-C
   # for the terminal's foreground job leaves it running. Before, the loop took SIGINT over.
