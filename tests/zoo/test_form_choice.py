@@ -188,6 +188,40 @@ def test_a_cpu_is_named_by_model_and_threads(monkeypatch, tmp_path, cpuinfo, nam
   assert names == [name.format(2, machine=machine), name.format(32, machine=machine)]
 
 
+def test_a_mac_is_named_by_its_brand_string(monkeypatch):
+  """macOS has no /proc/cpuinfo and platform.processor() says "arm" on every Apple chip."""
+  import platform
+  import subprocess
+
+  monkeypatch.setattr(platform, "system", lambda: "Darwin")
+  monkeypatch.setattr(platform, "processor", lambda: "arm")
+  calls = []
+
+  def sysctl(command, **kwargs):
+    calls.append(command)
+    return subprocess.CompletedProcess(command, 0, stdout="Apple M2 Pro\n", stderr="")
+
+  monkeypatch.setattr(subprocess, "run", sysctl)
+  monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+  monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(10)), raising=False)
+  real_open = open
+
+  def no_cpuinfo(f, *a, **k):
+    if f == "/proc/cpuinfo":
+      raise FileNotFoundError(f)
+    return real_open(f, *a, **k)
+
+  import builtins
+
+  monkeypatch.setattr(builtins, "open", no_cpuinfo)
+  form_choice.device_name.cache_clear()
+  try:
+    assert form_choice.device_name() == "CPU Apple M2 Pro 10 threads"
+  finally:
+    form_choice.device_name.cache_clear()
+  assert calls == [["sysctl", "-n", "machdep.cpu.brand_string"]]
+
+
 def test_policy_from_environment_and_override(monkeypatch):
   monkeypatch.setenv(form_choice.POLICY_ENV, "patch")
   assert form_choice.policy() == "patch"

@@ -24,6 +24,7 @@ import os
 import platform
 import re
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -129,8 +130,22 @@ def device_name():
       f"part {info['CPU part']} variant {info.get('CPU variant')}"
     )
   else:
-    cpu = platform.processor() or platform.machine()
+    cpu = _macos_cpu() or platform.processor() or platform.machine()
   return f"CPU {cpu} {cpu_threads()} threads"
+
+
+def _macos_cpu():
+  """The CPU's brand string on macOS ("Apple M2 Pro"), where there is no /proc/cpuinfo and
+  `platform.processor()` says only "arm" or "i386"; None elsewhere or when sysctl fails."""
+  if platform.system() != "Darwin":
+    return None
+  try:
+    done = subprocess.run(
+      ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=5
+    )
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return done.stdout.strip() or None
 
 
 def cpu_threads():
