@@ -51,12 +51,26 @@ def samples_dir(workdir):
   return os.path.join(workdir, "samples")
 
 
+# config.json's record of the models registered from outside the zoo (`registry.outside_sources`):
+# where a reader of the workdir finds them again (`load_config`).
+REGISTERED_KEY = "registered"
+
+
 def save_config(config, workdir):
+  """Writes `config` as WORKDIR/config.json (by rename), with the models of its entries
+  (`{name, args}`) that were registered from outside the zoo under REGISTERED_KEY."""
   tf.io.gfile.makedirs(workdir)
   path = os.path.join(workdir, CONFIG_FILE)
   tmp = path + ".tmp"
+  data = json.loads(config.to_json_best_effort())
+  named = {v for k, v in _flatten(data).items() if k.split(".")[-1] == "name"}
+  sources = {n: s for n, s in registry.outside_sources().items() if n in named}
+  if sources:
+    data[REGISTERED_KEY] = sources
+  else:
+    data.pop(REGISTERED_KEY, None)
   with tf.io.gfile.GFile(tmp, "w") as f:
-    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+    f.write(json.dumps(data, indent=2, sort_keys=True))
   tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
@@ -137,6 +151,9 @@ def load_config(workdir):
       f"Expected {path} to hold the run's config as a JSON object (written by trainers.train), "
       f"received {why}."
     )
+  registered = data.pop(REGISTERED_KEY, None)
+  if isinstance(registered, dict):  # models of the user's own code: registered here too
+    registry.import_sources(registered)
   return ml_collections.ConfigDict(data)
 
 

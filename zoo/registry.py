@@ -18,6 +18,9 @@ Model contract (what the trainer, sampler and exporter rely on):
 
 from collections.abc import Callable
 import importlib
+import importlib.util
+import os
+import sys
 from typing import Any, TypeVar
 
 import keras
@@ -76,12 +79,85 @@ def load_families() -> None:
     importlib.import_module(module)
 
 
+class UnknownModelError(KeyError, ValueError):
+  """A model name nothing registered; its message is one line ("Expected ...") that the
+  command-line programs print without a traceback."""
+
+  def __str__(self):
+    return str(self.args[0]) if self.args else ""
+
+
 def get(name: str) -> Builder:
   """Returns the registered class or factory for `name`."""
   load_families()
   if name not in _REGISTRY:
-    raise KeyError(f"Unknown model {name!r}. Expected one of: {', '.join(sorted(_REGISTRY))}.")
+    raise UnknownModelError(
+      f"Expected a registered model name, received {name!r} (unknown model). Known: "
+      f"{', '.join(sorted(_REGISTRY))}. A model registered outside the zoo must be registered "
+      "in this process too: import the module that registers it."
+    )
   return _REGISTRY[name]
+
+
+def _is_zoo(module: str) -> bool:
+  return module == "zoo" or module.startswith("zoo.")
+
+
+def _source_file(builder: Builder) -> str | None:
+  """The file that defines `builder`: its module's, or for code loaded by path (a config
+  file, which is not in sys.modules) the file of its own code."""
+  module = sys.modules.get(getattr(builder, "__module__", "") or "")
+  if getattr(module, "__file__", None):
+    return os.path.abspath(module.__file__)
+  functions = [builder] + (list(vars(builder).values()) if isinstance(builder, type) else [])
+  for f in functions:
+    code = getattr(f, "__code__", None)
+    if code is not None and os.path.isfile(code.co_filename):
+      return os.path.abspath(code.co_filename)
+  return None
+
+
+def outside_sources() -> dict[str, dict[str, str | None]]:
+  """{name: {"module", "file"}} of the models registered from outside the zoo (a package of
+  yours, a config file): what another process needs to register them again
+  (`import_sources`). The trainer records it in a workdir's config.json, so that the
+  readers of the workdir (export, evaluate, sample) find the model."""
+  sources = {}
+  for name, builder in sorted(_REGISTRY.items()):
+    module = getattr(builder, "__module__", "") or ""
+    if not _is_zoo(module):
+      sources[name] = {"module": module, "file": _source_file(builder)}
+  return sources
+
+
+def import_sources(sources: dict) -> None:
+  """Registers the models `outside_sources` recorded that this process lacks: imports each
+  one's module by name, else executes its file. A ValueError ("Expected ...") names the
+  model, module and file when neither registers it."""
+  load_families()
+  for name, where in sources.items():
+    if name in _REGISTRY:
+      continue
+    module, path = where.get("module"), where.get("file")
+    why = None
+    try:
+      importlib.import_module(module)
+    except Exception as e:  # noqa: BLE001 (not importable here by name: its file, if there)
+      why = f"{type(e).__name__}: {e}"
+      if path and os.path.isfile(path) and name not in _REGISTRY:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(f"registered_{stem}", path)
+        try:
+          spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        except Exception as e2:  # noqa: BLE001 (the user's code: named in the message)
+          why += f"; running {path} raised {type(e2).__name__}: {e2}"
+    if name not in _REGISTRY:
+      why = why or "importing it registered nothing"
+      raise ValueError(
+        f"Expected model {name!r} to be registered by module {module!r} (file {path}), as it "
+        f"was when the workdir was trained; it is not registered here ({why}). Put the "
+        "module on PYTHONPATH."
+      )
 
 
 def build(name: str, **kwargs: Any) -> Any:

@@ -153,6 +153,38 @@ def test_resuming_with_another_batch_size_starts_the_input_afresh(tmp_path, capl
   assert loop.run(_tiny(steps=3, batch_size=8, **quiet), wd).current_step() == 3
 
 
+def test_a_model_registered_outside_the_zoo_is_found_by_the_workdirs_readers(tmp_path):
+  """A model of the user's own code (here the tests' tiny generator, registered by
+  trainer_helpers) is not registered in a new process that reads the workdir: export and
+  evaluate stopped with a KeyError's traceback. config.json now records where it came from;
+  the readers import it (by module name, else by file), or say in one line why not."""
+  import subprocess
+  import sys
+
+  wd = _trained(tmp_path, steps=1)
+  stored = json.loads((tmp_path / "wd" / "config.json").read_text())
+  source = stored["registered"]["test_tiny_generator"]
+  assert source == {"module": "trainer_helpers", "file": trainer_helpers.__file__}
+  assert "test_tiny_list_generator" not in stored["registered"]  # registered, not used
+  env = dict(helpers.ENV, PYTHONPATH=helpers.ROOT)  # without tests/trainers: not by name
+  read = "from trainers import workdir; print(type(workdir.restore_generator(%r)[0]).__name__)"
+  done = subprocess.run(
+    [sys.executable, "-c", read % wd], env=env, capture_output=True, text=True, timeout=300
+  )
+  assert done.returncode == 0 and done.stdout.split()[-1] == "TinyGenerator", done.stderr[-2000:]
+  for name in stored["registered"]:  # the tiny discriminator's file registers both
+    stored["registered"][name] = {"module": "gone", "file": "/nowhere/gone.py"}
+  (tmp_path / "wd" / "config.json").write_text(json.dumps(stored))
+  command = [sys.executable, "-m", "export.sample", f"--workdir={wd}", "--num=1"]
+  command.append(f"--out={tmp_path / 's.mp4'}")
+  done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 2, done.stderr[-2000:]
+  assert helpers.last_line(done.stderr).startswith(
+    "sample.py: error: Expected model 'test_tiny_discriminator' to be registered by module "
+    "'gone' (file /nowhere/gone.py), as it was when the workdir was trained"
+  ), done.stderr[-2000:]
+
+
 @pytest.mark.parametrize(
   "content, why",
   [

@@ -26,8 +26,11 @@ def test_duplicate_name_raises():
 
 
 def test_unknown_name_lists_known_names():
-  with pytest.raises(KeyError, match=r"Unknown model 'vgan_three_stream'.*vgan_two_stream"):
+  # A KeyError as before, and a ValueError worded "Expected ...": one line in the CLIs.
+  known = r"^Expected a registered model name, received 'vgan_three_stream' .*vgan_two_stream"
+  with pytest.raises(KeyError, match=known) as error:
     registry.build("vgan_three_stream")
+  assert isinstance(error.value, ValueError)
 
 
 def test_bad_arguments_name_the_model():
