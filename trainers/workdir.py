@@ -100,6 +100,7 @@ def _flatten(tree, prefix=""):
 # a resumed run that changes one starts its input afresh, where the stored position would
 # not fit the new pipeline ("Incompatible shapes: expected [8,...] but got [4,...]").
 INPUT_FIELDS = ("data", "train.batch_size", "seed")
+EVAL_ONLY_FIELDS = ("data.eval_files", "data.tfds_eval_split")  # not the training input
 
 
 def _changes(stored, config, fields):
@@ -115,8 +116,9 @@ def model_changes(stored, config):
 
 
 def input_changes(stored, config):
-  """[(field, stored value, new value)] for the INPUT_FIELDS on which two configs differ."""
-  return _changes(stored, config, INPUT_FIELDS)
+  """[(field, stored value, new value)] for the INPUT_FIELDS on which two configs differ
+  (the evaluation's own data fields aside)."""
+  return [c for c in _changes(stored, config, INPUT_FIELDS) if c[0] not in EVAL_ONLY_FIELDS]
 
 
 # What every run's config.json holds, whatever its model (what the readers of a workdir need).

@@ -151,6 +151,12 @@ def test_resuming_with_another_batch_size_starts_the_input_afresh(tmp_path, capl
   for a, b in zip(saved, again.generator.weights, strict=True):
     np.testing.assert_array_equal(a, b.numpy())
   assert loop.run(_tiny(steps=3, batch_size=8, **quiet), wd).current_step() == 3
+  caplog.clear()
+  other_eval = _tiny(steps=4, batch_size=8, **quiet)
+  other_eval.data.eval_files = "/elsewhere/eval-*"  # the evaluation's data alone: resumes
+  with caplog.at_level("WARNING"):
+    assert loop.run(other_eval, wd).current_step() == 4
+  assert "changed input" not in caplog.text
 
 
 def test_a_model_registered_outside_the_zoo_is_found_by_the_workdirs_readers(tmp_path):
