@@ -142,15 +142,17 @@ def import_sources(sources: dict) -> None:
     why = None
     try:
       importlib.import_module(module)
-    except Exception as e:  # noqa: BLE001 (not importable here by name: its file, if there)
+    except Exception as e:  # noqa: BLE001 (the user's code: named in the message)
       why = f"{type(e).__name__}: {e}"
-      if path and os.path.isfile(path) and name not in _REGISTRY:
-        stem = os.path.splitext(os.path.basename(path))[0]
-        spec = importlib.util.spec_from_file_location(f"registered_{stem}", path)
-        try:
-          spec.loader.exec_module(importlib.util.module_from_spec(spec))
-        except Exception as e2:  # noqa: BLE001 (the user's code: named in the message)
-          why += f"; running {path} raised {type(e2).__name__}: {e2}"
+    # Not registered by its name (not importable here, or `__main__`, which is the reader's
+    # own script): its file, run under another module name, so a script's main block is not.
+    if name not in _REGISTRY and path and os.path.isfile(path):
+      stem = os.path.splitext(os.path.basename(path))[0]
+      spec = importlib.util.spec_from_file_location(f"registered_{stem}", path)
+      try:
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+      except Exception as e:  # noqa: BLE001 (the user's code: named in the message)
+        why = (why + "; " if why else "") + f"running {path} raised {type(e).__name__}: {e}"
     if name not in _REGISTRY:
       why = why or "importing it registered nothing"
       raise ValueError(
