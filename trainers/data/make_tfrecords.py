@@ -8,7 +8,7 @@ r"""Writes clips to TFRecord shards (the format of trainers.data.format) with a 
 Inputs (`--input`: a glob, a directory, a .txt file with one path per line, or a path that
 exists, taken as named):
   * video files (.mp4 .mov .avi .mkv .webm .gif .3gp .mts ...: video_io.VIDEO_EXTENSIONS),
-    decoded with PyAV, and animated WebP and PNG (a still one is an image);
+    decoded with PyAV, and animated WebP, PNG and AVIF (a still one is an image);
   * folders of frame images: one folder is one video, frames in natural name order
     (frame2 before frame10);
   * with --vgan_frame_height=H > 0, image files are VGAN-style clips: frames of height H
