@@ -37,6 +37,7 @@ TensorFlow ops so that it runs inside `tf.data`.
 
 import io
 import json
+import os
 import re
 
 import numpy as np
@@ -210,7 +211,9 @@ def example_from_encoded(
     "height": _int64([height]),
     "width": _int64([width]),
     "fps": tf.train.Feature(float_list=tf.train.FloatList(value=[float(fps)])),
-    "source": _bytes([source.encode() if isinstance(source, str) else source]),
+    # A path as the OS names it: a file name that is not UTF-8 (an archive from another
+    # system) reaches Python as surrogate escapes, which os.fsencode turns back into its bytes.
+    "source": _bytes([os.fsencode(source) if isinstance(source, str) else source]),
     "start_frame": _int64([start_frame]),
   }
   if label is not None:

@@ -830,6 +830,29 @@ def test_interlaced_video_is_deinterlaced(tmp_path):
   assert code == 0 and manifest["sources"][0]["interlaced_frames"] == 4
 
 
+def test_a_file_name_that_is_not_utf8_is_converted(tmp_path):
+  r"""Archives made on other systems hold names in Latin-1 ("caf\xe9.mp4"); Python sees them
+  with surrogate escapes, which writing the record's source path as UTF-8 refused: the
+  converter stopped with a UnicodeEncodeError traceback."""
+  import tensorflow as tf
+
+  name = os.fsencode(str(tmp_path)) + b"/caf\xe9.mp4"
+  try:
+    with open(name, "wb"):
+      pass
+  except OSError:
+    pytest.skip("this filesystem refuses names that are not UTF-8")
+  os.remove(name)
+  _write(os.fsdecode(name), _quadrants(16, 16, 4))
+  out = str(tmp_path / "o")
+  code, manifest = _run(input=str(tmp_path), output=out, clip_length=4, num_shards=1)
+  assert code == 0 and manifest["num_clips"] == 1
+  assert os.fsencode(manifest["sources"][0]["path"]) == name
+  (record,) = list(tf.data.TFRecordDataset(out + "-00000-of-00001.tfrecord"))
+  example = tf.train.Example.FromString(record.numpy())
+  assert example.features.feature["source"].bytes_list.value == [name]
+
+
 def test_photos_beside_videos_are_not_taken_as_frames(tmp_path):
   """A phone's camera folder holds photos and videos: the videos are converted, and the
   photos, which would make clips of unrelated pictures, are listed as skipped."""
