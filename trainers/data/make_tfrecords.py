@@ -201,7 +201,9 @@ def resolve_inputs(spec, vgan_frame_height=0):
   if os.path.isfile(spec) and spec.endswith(".txt"):
     base = os.path.dirname(os.path.abspath(spec))
     try:
-      with open(spec, encoding="utf-8") as f:
+      # utf-8-sig: Windows editors begin a UTF-8 file with a byte-order mark, which would
+      # otherwise be part of the first path; strip() takes their CRLF line ends.
+      with open(spec, encoding="utf-8-sig") as f:
         lines = [l.strip() for l in f]
     except UnicodeDecodeError as e:
       raise video_io.InputError(

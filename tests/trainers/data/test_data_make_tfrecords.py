@@ -142,6 +142,16 @@ def test_cli_list_file_stride_resize_crop_and_gzip(tmp_path, inputs):
   np.testing.assert_array_equal(frames[:, 0, 0, 0] // 7, [3, 6, 9])  # R = 7 * frame.
 
 
+def test_a_list_saved_by_a_windows_editor_is_read(tmp_path, inputs):
+  # Notepad writes a byte-order mark and CRLF: the first path began with U+FEFF and was
+  # skipped as missing.
+  listing = tmp_path / "list.txt"
+  listing.write_bytes(f"\ufeff{inputs / 'c'}\r\n# a comment\r\n".encode())
+  code, manifest = _run(input=str(listing), output=str(tmp_path / "w"), clip_length=3)
+  assert code == 0 and manifest["num_skipped"] == 0
+  assert [s["path"] for s in manifest["sources"]] == [str(inputs / "c")]
+
+
 def test_cli_reads_vgan_clips_and_writes_synthetic_clips(tmp_path):
   column = index_clip(8, 16, 16).reshape(8 * 16, 16, 3)  # Frames stacked vertically.
   Image.fromarray(column).save(tmp_path / "v.png")
