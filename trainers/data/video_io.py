@@ -324,7 +324,7 @@ def is_animated_image(path):
   try:
     with _open_image(path) as image:
       return bool(getattr(image, "is_animated", False))
-  except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+  except (OSError, ValueError, SyntaxError):  # InputError (too large) included
     return False
 
 
@@ -365,7 +365,7 @@ def _probe_pillow(path):
         image.load()  # Pillow reads a frame's duration as it decodes it
         durations.append(image.info.get("duration") or 0)
       width, height = image.size
-  except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+  except (OSError, ValueError, SyntaxError, EOFError) as e:
     raise _pillow_error(path, e) from e
   fps = 1000.0 * len(durations) / sum(durations) if all(durations) else 0.0
   return VideoInfo(height, width, fps=fps, num_frames=len(durations), declared_fps=fps)
@@ -386,7 +386,7 @@ def _iter_pillow(path, stats):
           raise ValueError(f"a frame in Pillow mode {image.mode}")
         stats.frames += 1
         yield rgb
-  except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+  except (OSError, ValueError, SyntaxError, EOFError) as e:
     raise _pillow_error(path, e) from e
 
 
