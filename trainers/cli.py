@@ -14,11 +14,13 @@ and exits non-zero; with `-v 1` (absl's --verbosity) its traceback is printed fi
   status 1  a run that cannot start or go on (`errors.RunError`: a bad config value, a
             locked or unwritable workdir, input data past its skip bound; a full disk,
             whichever program's write it refused; a batch that does not fit in memory).
-Anything else is a bug and keeps its traceback. Ctrl-C and SIGTERM unwind the program (its
-`finally` blocks remove temporary files and release locks) to one line, `PROGRAM: stopped by
-SIGINT`, and status 128 + the signal: 130 and 143. (The training loop handles both itself,
-saving a checkpoint first: `trainers.loop`.) The console entry points of setup.cfg
-(`videogan-train`, ...) start the same programs as `python -m` through `launch`.
+Anything else is a bug and keeps its traceback. Ctrl-C, SIGTERM and SIGHUP (a closed terminal
+or a dropped ssh session) unwind the program (its `finally` blocks remove temporary files and
+release locks) to one line, `PROGRAM: stopped by SIGINT`, and status 128 + the signal: 130, 143
+and 129; a signal the program was started with ignored (`nohup`) stays ignored. (The training
+loop handles them itself, saving a checkpoint first: `trainers.loop`.) The console entry
+points of setup.cfg (`videogan-train`, ...) start the same programs as `python -m` through
+`launch`.
 """
 
 from collections.abc import Callable, Sequence
@@ -98,7 +100,7 @@ def fail(error: BaseException, argv: Sequence[str] | None = None) -> NoReturn:
   else:
     text = str(error)
   message = " ".join(text.split())  # one line, whatever the message held
-  print(f"{program}: error: {message}", file=sys.stderr)
+  _say(f"{program}: error: {message}")
   sys.exit(EXIT_RUN_ERROR if isinstance(error, errors.RunError) else EXIT_USER_ERROR)
 
 
@@ -141,10 +143,40 @@ def _out_of_memory(error: BaseException) -> str | None:
   )
 
 
+def _say(line: str) -> None:
+  """Prints `line` on stderr, where a stream nobody reads any more (a pipe whose reader is
+  gone) must not turn the program's last line into a traceback."""
+  try:
+    print(line, file=sys.stderr, flush=True)
+  except OSError:
+    pass
+
+
+def leave_hung_up_terminal() -> None:
+  """Points standard output and error at the null device where they are a terminal that has
+  hung up; a file or a pipe is left as it is.
+
+  Closing a terminal or losing an ssh session sends SIGHUP, and from then on every write to
+  that terminal fails with EIO: a program saving its work on SIGHUP would end in a traceback
+  (status 1) at its next print, with nobody left to read either.
+  """
+  for fd in (1, 2):
+    try:
+      os.write(fd, b"")  # a hung-up terminal refuses every write, an empty one too
+    except OSError as e:
+      if e.errno != errno.EIO:
+        continue
+      null = os.open(os.devnull, os.O_WRONLY)
+      try:
+        os.dup2(null, fd)
+      finally:
+        os.close(null)
+
+
 class Stopped(BaseException):
-  """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt: the program unwinds
-  through its `finally` blocks instead of dying where it stands (a converter's unfinished
-  shards left behind under their temporary names)."""
+  """SIGTERM or SIGHUP, raised in the main thread as Ctrl-C raises KeyboardInterrupt: the
+  program unwinds through its `finally` blocks instead of dying where it stands (a converter's
+  unfinished shards left behind under their temporary names)."""
 
   def __init__(self, signum: int):
     super().__init__(signal.Signals(signum).name)
@@ -153,6 +185,8 @@ class Stopped(BaseException):
 
 def _raise_stopped(signum, frame):
   del frame
+  if signum == signal.SIGHUP:
+    leave_hung_up_terminal()
   raise Stopped(signum)
 
 
@@ -163,7 +197,7 @@ def stop(signum: int, argv: Sequence[str] | None = None) -> NoReturn:
   if _wants_traceback(argv):
     traceback.print_exc()
   program = os.path.basename(argv[0]) if argv else "error"
-  print(f"{program}: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+  _say(f"{program}: stopped by {signal.Signals(signum).name}")
   sys.exit(128 + signum)
 
 
@@ -216,19 +250,21 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
     except Stopped as e:
       stop(e.signum, argv)
 
-  # SIGTERM as an exception, where nothing else has claimed it (a program embedding this one).
-  claim = (
-    threading.current_thread() is threading.main_thread()
-    and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
-  )
-  if claim:
-    signal.signal(signal.SIGTERM, _raise_stopped)
+  # SIGTERM and SIGHUP as exceptions, where nothing else has claimed them (a program embedding
+  # this one) and the process was not started with them ignored (`nohup`).
+  claimed = []
+  if threading.current_thread() is threading.main_thread():
+    claimed = [
+      sig for sig in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(sig) == signal.SIG_DFL
+    ]
+  for sig in claimed:
+    signal.signal(sig, _raise_stopped)
   if argv is not None:
     try:
       app.run(guarded_main, argv=argv, flags_parser=_parse_flags)
     finally:
-      if claim:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+      for sig in claimed:
+        signal.signal(sig, signal.SIG_DFL)
     return
   try:
     app.run(guarded_main, argv=argv, flags_parser=_parse_flags)
@@ -251,11 +287,14 @@ def _end_process(code: object) -> None:
   elif isinstance(code, int):
     status = code
   else:  # sys.exit("message"): Python prints it and exits with 1
-    print(code, file=sys.stderr)
+    _say(str(code))
     status = 1
   logging.flush()
-  sys.stdout.flush()
-  sys.stderr.flush()
+  for stream in (sys.stdout, sys.stderr):
+    try:
+      stream.flush()
+    except OSError:  # a reader that is gone takes nothing more
+      pass
   os._exit(status)
 
 

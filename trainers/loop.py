@@ -7,8 +7,9 @@ on a fresh real batch, then one generator update; each update averages its gradi
 replica, purpose), so a resumed run draws exactly what an uninterrupted one would.
 
 Faults (docs/reliability.md): everything is validated before anything is written; `run` holds
-the workdir's lock (one run per workdir); checkpoints appear only complete; SIGTERM / Ctrl-C
-save a checkpoint after the current step and exit with 128 + the signal, and end the process
+the workdir's lock (one run per workdir); checkpoints appear only complete; SIGTERM, Ctrl-C and
+SIGHUP (a closed terminal, a dropped ssh session) save a checkpoint after the current step and
+exit with 128 + the signal, and end the process
 even when no step comes (a blocked input pipeline) after `runtime.stop_timeout_secs`; a step
 that runs past `runtime.step_timeout_secs` ends the process; a stop request to any worker of a
 multi-worker run stops all of them after the same step; a multi-worker run that loses a
@@ -28,6 +29,7 @@ import keras
 import ml_collections
 import tensorflow as tf
 
+from trainers import cli
 from trainers import errors
 from trainers import evaluate
 from trainers import gan_step
@@ -45,7 +47,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DEFAULT_STOP_TIMEOUT_SECS = 20.0
 # The key of a multi-worker train call's output that sums the workers' stop requests.
 STOP_VOTES = "_stop_votes"
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # the order of a vote's entries
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # the order of a vote's entries
 
 
 class NonFiniteLossError(RuntimeError):
@@ -53,9 +55,11 @@ class NonFiniteLossError(RuntimeError):
 
 
 class TrainingStopped(SystemExit):
-  """Raised by `run` once a SIGTERM / Ctrl-C stopped training and the checkpoint is saved.
+  """Raised by `run` once a SIGTERM / Ctrl-C / SIGHUP stopped training and the checkpoint is
+  saved.
 
-  A SystemExit with status 128 + the signal (143 for SIGTERM, 130 for Ctrl-C), the shell's
+  A SystemExit with status 128 + the signal (143 for SIGTERM, 130 for Ctrl-C, 129 for SIGHUP),
+  the shell's
   convention, so that a scheduler tells a stopped run from a finished one (status 0).
   """
 
@@ -70,7 +74,10 @@ def _exit_now(status, why):
     "Exiting with status %d on %s, without saving: the last checkpoint is kept.", status, why
   )
   logging.flush()
-  sys.stderr.flush()
+  try:
+    sys.stderr.flush()
+  except OSError:  # a reader that is gone takes nothing more
+    pass
   os._exit(status)  # pylint: disable=protected-access
 
 
@@ -134,7 +141,9 @@ class _StepWatchdog:
 
 
 class _StopRequest:
-  """SIGTERM / Ctrl-C set a flag; the loop saves a checkpoint and returns after the call.
+  """SIGTERM / Ctrl-C / SIGHUP set a flag; the loop saves a checkpoint and returns after the
+  call. On SIGHUP, standard output and error that were the terminal now hung up are pointed at
+  the null device first (`cli.leave_hung_up_terminal`): the run's last log lines cannot fail.
 
   Python runs signal handlers only when the main thread is between bytecodes, never while it
   waits inside a TensorFlow call: a step waiting on an input pipeline that never delivers
@@ -154,10 +163,11 @@ class _StopRequest:
 
   def __enter__(self):
     # A signal the process was started with ignored stays ignored, as Python's own Ctrl-C
-    # handler does: `nohup` and a non-interactive shell's `cmd &` ignore SIGINT so that a
-    # Ctrl-C meant for the terminal's foreground job does not stop a background run.
+    # handler does: `nohup` and a non-interactive shell's `cmd &` ignore SIGINT (and `nohup`
+    # SIGHUP) so that a Ctrl-C meant for the terminal's foreground job, or the terminal's
+    # closing, does not stop a background run.
     try:
-      for sig in (signal.SIGTERM, signal.SIGINT):
+      for sig in STOP_SIGNALS:
         if signal.getsignal(sig) != signal.SIG_IGN:
           self._previous[sig] = signal.signal(sig, self._handle)
     except ValueError:  # not the main thread: leave the handlers alone
@@ -195,8 +205,10 @@ class _StopRequest:
         os.close(read)
         return
       for signum in data:
-        if signum not in (signal.SIGTERM, signal.SIGINT):
+        if signum not in STOP_SIGNALS:
           continue
+        if signum == signal.SIGHUP:  # before the main thread's next log line, as soon as can be
+          cli.leave_hung_up_terminal()
         first = first or signum
         interrupts += signum == signal.SIGINT
         if interrupts >= 2:
@@ -208,6 +220,8 @@ class _StopRequest:
     del frame
     if self.requested and signum == signal.SIGINT:
       raise KeyboardInterrupt  # a second Ctrl-C: stop now
+    if signum == signal.SIGHUP:
+      cli.leave_hung_up_terminal()
     logging.warning(
       "Received %s: finishing the current step, then saving a checkpoint.",
       signal.Signals(signum).name,
@@ -370,7 +384,9 @@ class Trainer:
       # requests, a local variable outside the model and its checkpoint.
       self._stop_request, self._stop_request_sent = None, False
       if self.num_workers > 1:
-        self._stop_request = tf.Variable(tf.zeros([2]), trainable=False, name="stop_request")
+        self._stop_request = tf.Variable(
+          tf.zeros([len(STOP_SIGNALS)]), trainable=False, name="stop_request"
+        )
       # The tf.function `train()` calls: `train.steps_per_call` generator steps per call;
       # returns (the last step's loss terms, the first step whose terms were not all finite
       # or -1, and which of sorted(terms) were finite at that step). Benchmarks time it.
@@ -650,12 +666,12 @@ class Trainer:
     return train_call
 
   def _agreed_stop(self, stop, votes):
-    """Whether the run stops after this call on a SIGTERM / Ctrl-C: on request, and with several
-    workers when any of them has received one.
+    """Whether the run stops after this call on a SIGTERM / Ctrl-C / SIGHUP: on request, and
+    with several workers when any of them has received one.
 
     Stopping alone, a worker would leave its peers waiting in the next step's all-reduce,
     which ends them with status 1 and a checkpoint short. So every call of a multi-worker run
-    sums every worker's requests (`votes`: SIGTERM and Ctrl-C received, read from
+    sums every worker's requests (`votes`: SIGTERM, Ctrl-C and SIGHUP received, read from
     `_stop_request` as the call began), and all of them stop after the same step.
     """
     if self._stop_request is None:
@@ -666,7 +682,7 @@ class Trainer:
     votes = votes.numpy()
     if not votes.any():
       return False
-    signum = STOP_SIGNALS[0] if votes[0] else STOP_SIGNALS[1]
+    signum = next(sig for sig, vote in zip(STOP_SIGNALS, votes, strict=True) if vote)
     if not stop.requested:
       logging.warning(
         "Another worker received %s: stopping with it after step %d, then saving a checkpoint.",
@@ -694,7 +710,7 @@ class Trainer:
   def train(self, until: int | None = None) -> bool:
     """Trains to step `until` (by default, and at most, `train.steps`, which learning-rate
     schedules span either way) and saves a checkpoint there; returns False if a SIGTERM /
-    Ctrl-C stopped it first (after saving a checkpoint), True otherwise."""
+    Ctrl-C / SIGHUP stopped it first (after saving a checkpoint), True otherwise."""
     config, t = self.config, self.config.train
     end = t.steps if until is None else min(int(until), t.steps)
     writer = (
@@ -717,7 +733,7 @@ class Trainer:
       self.jit,
     )
     if self._stop_request is not None:  # a run trained again after a stop votes afresh
-      self._stop_request.assign(tf.zeros([2]))
+      self._stop_request.assign(tf.zeros([len(STOP_SIGNALS)]))
       self._stop_request_sent = False
     timeout = config.runtime.get("stop_timeout_secs", DEFAULT_STOP_TIMEOUT_SECS)
     watchdog = _StepWatchdog(config.runtime.get("step_timeout_secs", 0.0))
@@ -817,8 +833,8 @@ class Trainer:
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> Trainer:
   """Trains `config` in `workdir` (resuming if it holds checkpoints), holding the workdir's
-  lock; returns the Trainer. Raises TrainingStopped (exit status 128 + signal) when SIGTERM
-  or Ctrl-C stopped the run, after its checkpoint was saved."""
+  lock; returns the Trainer. Raises TrainingStopped (exit status 128 + signal) when SIGTERM,
+  Ctrl-C or SIGHUP stopped the run, after its checkpoint was saved."""
   trainer = Trainer(config, workdir, lock=True)
   try:
     finished = trainer.train()

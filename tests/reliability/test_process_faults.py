@@ -3,6 +3,8 @@
 import errno
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -18,9 +20,11 @@ STARVED = os.path.join(helpers.HERE, "run_starved.py")
 
 
 def _as_from_a_terminal():
-  # pytest-xdist's workers (and a CI job started in the background) ignore SIGINT, and their
-  # children would too: a run started with SIGINT ignored keeps ignoring it, as it should.
+  # pytest-xdist's workers (and a CI job started in the background, or under nohup) ignore
+  # SIGINT (and SIGHUP), and their children would too: a run started with a signal ignored
+  # keeps ignoring it, as it should.
   signal.signal(signal.SIGINT, signal.SIG_DFL)
+  signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _start_starved(workdir, **overrides):
@@ -73,7 +77,7 @@ def test_two_ctrl_c_end_a_run_whose_input_never_delivers_at_once(tmp_path):
   assert "on a second Ctrl-C" in rest
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_signal_stops_the_converter_in_one_line_leaving_no_shard_behind(tmp_path, sig):
   # ~10 s each. Before: SIGTERM left every shard's .tmp file behind (200 MB after 25 s) and
   # Ctrl-C printed a traceback.
@@ -313,19 +317,91 @@ def test_a_home_path_after_an_equals_sign_is_the_home_directory(tmp_path):
   ]
 
 
-def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it():
-  # `nohup` and a script's `cmd &` start the trainer with SIGINT ignored so that a Ctrl-C
-  # for the terminal's foreground job leaves it running. Before, the loop took SIGINT over.
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP])
+def test_a_run_started_with_a_signal_ignored_keeps_ignoring_it(sig):
+  # `nohup` and a script's `cmd &` start the trainer with SIGINT (nohup: SIGHUP too) ignored
+  # so that a Ctrl-C for the terminal's foreground job, or the terminal's closing, leaves it
+  # running. Before, the loop took SIGINT over.
   from trainers import loop
 
-  previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+  previous = signal.signal(sig, signal.SIG_IGN)
   try:
     with loop._StopRequest() as request:
-      assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+      assert signal.getsignal(sig) == signal.SIG_IGN
       assert signal.getsignal(signal.SIGTERM) == request._handle
-      os.kill(os.getpid(), signal.SIGINT)
+      os.kill(os.getpid(), sig)
       time.sleep(0.1)
       assert not request.requested
-    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    assert signal.getsignal(sig) == signal.SIG_IGN
   finally:
-    signal.signal(signal.SIGINT, previous)
+    signal.signal(sig, previous)
+
+
+def test_a_closed_terminal_saves_a_checkpoint_and_exits_129(tmp_path):
+  # The run's terminal hangs up (a closed window, a dropped ssh session): SIGHUP, then every
+  # write to the terminal fails with EIO. Before, SIGHUP ended the run where it stood: the
+  # steps since the last checkpoint were lost (here: all of them).
+  wd = tmp_path / "wd"
+  overrides = {"train.steps": 10**6, "train.checkpoint_every": 0, "train.log_every": 1}
+  command = [sys.executable, helpers.RUN_TINY, str(wd), json.dumps(overrides)]
+  pid, terminal = pty.fork()  # the child leads a new session; the terminal is its own
+  if pid == 0:  # the child
+    try:
+      _as_from_a_terminal()
+      os.chdir(helpers.ROOT)
+      os.execve(sys.executable, command, helpers.ENV)
+    finally:
+      os._exit(127)
+  seen, deadline = b"", time.time() + 240
+  try:
+    while b"step 3/" not in seen and time.time() < deadline:
+      if select.select([terminal], [], [], 1.0)[0]:
+        seen += os.read(terminal, 65536)
+  except OSError:  # EIO: the child ended and its end of the terminal closed
+    pass
+  os.close(terminal)  # the hang-up: the kernel sends SIGHUP to the session's leader
+  status = None
+  while status is None and time.time() < deadline + 120:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if not done:
+      status = None
+      time.sleep(0.2)
+  if status is None:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+  log = seen.decode(errors="replace")[-3000:]
+  assert b"step 3/" in seen, log
+  # 129: not 1 (a traceback from a write to the dead terminal), nor 120 (its flush at exit)
+  assert status is not None and os.waitstatus_to_exitcode(status) == 128 + signal.SIGHUP, log
+  latest = tf.train.latest_checkpoint(str(wd / "checkpoints"))
+  assert latest is not None and int(latest.rsplit("-", 1)[1]) >= 3, log
+
+
+def test_a_hung_up_terminal_is_left_for_the_null_device_and_a_pipe_is_kept(tmp_path):
+  # What the run prints after its terminal hung up (a table, a last line) would fail with EIO.
+  child = f"""
+import errno, os, sys
+from trainers import cli
+sys.stdin.readline()  # the test hung the terminal up
+try:
+  os.write(1, b"")
+  sys.exit("expected the terminal to be hung up")
+except OSError as e:
+  assert e.errno == errno.EIO, e
+cli.leave_hung_up_terminal()
+print("x" * 100000, flush=True)
+print("y" * 100000, file=sys.stderr, flush=True)
+open({str(tmp_path / "done")!r}, "w").close()
+"""
+  terminal, end = pty.openpty()
+  proc = subprocess.Popen(
+    [sys.executable, "-c", child], stdin=subprocess.PIPE, stdout=end, stderr=end, env=helpers.ENV
+  )
+  os.close(end)
+  os.close(terminal)  # the terminal's last master closes: the child's end hangs up
+  proc.communicate(b"go\n", timeout=60)
+  assert proc.returncode == 0 and (tmp_path / "done").exists()
+  # A pipe (a log file, `| tee`) keeps what is written to it.
+  piped = "from trainers import cli; cli.leave_hung_up_terminal(); print('kept')"
+  done = subprocess.run([sys.executable, "-c", piped], env=helpers.ENV, capture_output=True)
+  assert done.returncode == 0 and done.stdout == b"kept\n", done.stderr
