@@ -47,6 +47,7 @@ except ImportError:
 
 from bench import torch_vgan
 from trainers import config_files
+from trainers import cpu_quota
 
 IMPORT_RSS_MIB = host.rss_mib()  # Python, absl, ml_collections and PyTorch
 
@@ -62,7 +63,9 @@ config_files.define_flag(
 flags.DEFINE_integer("batch_size", 8, "Batch size.")
 flags.DEFINE_integer("steps", 3, "Timed steps.")
 flags.DEFINE_integer("warmup", 1, "Untimed steps first, the first call included.")
-flags.DEFINE_integer("threads", len(os.sched_getaffinity(0)), "torch.set_num_threads.")
+flags.DEFINE_integer(
+  "threads", cpu_quota.usable_cpus(), "torch.set_num_threads; default: the usable CPUs."
+)
 flags.DEFINE_list("variants", list(VARIANTS[:3]), f"Any of {', '.join(VARIANTS)}.")
 flags.DEFINE_integer("matmul_size", 4096, "Size of the square matmul that measures the peak.")
 flags.DEFINE_bool("isolate", True, "Run each variant in a child process.")

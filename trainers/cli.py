@@ -37,6 +37,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from trainers import cpu_quota
 from trainers import errors
 
 # How the zoo's checks of what a user gave begin ("Expected X, received Y."): a ValueError
@@ -228,10 +229,14 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
   """`app.run(main)`, where what the user can fix ends in one line (module docstring).
 
   Run on the process's own command line (`argv` None), it ends the process itself once
-  `main` is done and the logs and standard streams are flushed (`_end_process`).
+  `main` is done and the logs and standard streams are flushed (`_end_process`). TensorFlow's
+  threads are fitted to a container's CPU limit first (`cpu_quota.fit_threads`).
   """
+  fitted = cpu_quota.fit_threads()
 
   def guarded_main(args):
+    if fitted:
+      logging.info(fitted)
     try:
       return main(args)
     except (app.UsageError, errors.RunError, *PATH_ERRORS) as e:  # UserError included

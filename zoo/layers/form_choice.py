@@ -149,12 +149,18 @@ def _macos_cpu():
 
 
 def cpu_threads():
-  """The threads TensorFlow's CPU ops run on: its intra-op setting, else the cores this
-  process may use (as TensorFlow counts them). Which form is fastest depends on it: the same
-  CPU model in a 2-core job and a 32-core one, sharing a home directory's cache on a
-  cluster, must not share choices."""
+  """The threads TensorFlow's CPU ops run on: its intra-op setting, else its
+  TF_NUM_INTRAOP_THREADS variable (which the programs set to a container's CPU limit), else
+  the cores this process may use (as TensorFlow counts them). Which form is fastest depends on
+  it: the same CPU model in a 2-core job and a 32-core one, sharing a home directory's cache
+  on a cluster, must not share choices."""
   threads = tf.config.threading.get_intra_op_parallelism_threads()
-  if threads:
+  if not threads:
+    try:
+      threads = int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0"))
+    except ValueError:
+      threads = 0
+  if threads > 0:
     return threads
   try:
     return len(os.sched_getaffinity(0))
