@@ -153,6 +153,9 @@ def _say(line: str) -> None:
     pass
 
 
+SIGHUP = getattr(signal, "SIGHUP", None)  # a terminal's hang-up; Windows has none
+
+
 def leave_hung_up_terminal() -> None:
   """Points standard output and error at the null device where they are a terminal that has
   hung up; a file or a pipe is left as it is.
@@ -186,7 +189,7 @@ class Stopped(BaseException):
 
 def _raise_stopped(signum, frame):
   del frame
-  if signum == signal.SIGHUP:
+  if signum == SIGHUP:
     leave_hung_up_terminal()
   raise Stopped(signum)
 
@@ -260,7 +263,9 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
   claimed = []
   if threading.current_thread() is threading.main_thread():
     claimed = [
-      sig for sig in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(sig) == signal.SIG_DFL
+      sig
+      for sig in (signal.SIGTERM, SIGHUP)
+      if sig is not None and signal.getsignal(sig) == signal.SIG_DFL
     ]
   for sig in claimed:
     signal.signal(sig, _raise_stopped)

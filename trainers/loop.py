@@ -47,7 +47,8 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DEFAULT_STOP_TIMEOUT_SECS = 20.0
 # The key of a multi-worker train call's output that sums the workers' stop requests.
 STOP_VOTES = "_stop_votes"
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # the order of a vote's entries
+# The order of a vote's entries.
+STOP_SIGNALS = tuple(s for s in (signal.SIGTERM, signal.SIGINT, cli.SIGHUP) if s is not None)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -207,7 +208,7 @@ class _StopRequest:
       for signum in data:
         if signum not in STOP_SIGNALS:
           continue
-        if signum == signal.SIGHUP:  # before the main thread's next log line, as soon as can be
+        if signum == cli.SIGHUP:  # before the main thread's next log line, as soon as can be
           cli.leave_hung_up_terminal()
         first = first or signum
         interrupts += signum == signal.SIGINT
@@ -220,7 +221,7 @@ class _StopRequest:
     del frame
     if self.requested and signum == signal.SIGINT:
       raise KeyboardInterrupt  # a second Ctrl-C: stop now
-    if signum == signal.SIGHUP:
+    if signum == cli.SIGHUP:
       cli.leave_hung_up_terminal()
     logging.warning(
       "Received %s: finishing the current step, then saving a checkpoint.",

@@ -405,3 +405,16 @@ open({str(tmp_path / "done")!r}, "w").close()
   piped = "from trainers import cli; cli.leave_hung_up_terminal(); print('kept')"
   done = subprocess.run([sys.executable, "-c", piped], env=helpers.ENV, capture_output=True)
   assert done.returncode == 0 and done.stdout == b"kept\n", done.stderr
+
+
+def test_the_stop_signals_leave_out_sighup_where_the_os_has_none():
+  # Windows has no SIGHUP: the loop and the programs must still import and stop on the others.
+  code = (
+    "import signal; del signal.SIGHUP\n"
+    "from trainers import cli, loop\n"
+    "assert cli.SIGHUP is None and loop.STOP_SIGNALS == (signal.SIGTERM, signal.SIGINT)\n"
+    "with loop._StopRequest() as request:\n"
+    "  assert signal.getsignal(signal.SIGTERM) == request._handle\n"
+  )
+  done = subprocess.run([sys.executable, "-c", code], env=helpers.ENV, capture_output=True)
+  assert done.returncode == 0, done.stderr.decode()[-3000:]
