@@ -329,12 +329,97 @@ def is_animated_image(path):
 
 
 def is_video_file(path):
-  """Whether `path` names a video: a video extension (VIDEO_EXTENSIONS), or a WebP, PNG or
-  AVIF that holds an animation. A still image is not a video."""
+  """Whether `path` names a video: a video extension (VIDEO_EXTENSIONS), a WebP, PNG or AVIF
+  that holds an animation, or a motion photo (`motion_photo_video`). A still image is not a
+  video."""
   lower = path.lower()
-  return lower.endswith(VIDEO_EXTENSIONS) or (
-    lower.endswith(ANIMATED_IMAGE_EXTENSIONS) and is_animated_image(path)
+  return (
+    lower.endswith(VIDEO_EXTENSIONS)
+    or (lower.endswith(ANIMATED_IMAGE_EXTENSIONS) and is_animated_image(path))
+    or (lower.endswith(MOTION_PHOTO_EXTENSIONS) and motion_photo_video(path) is not None)
   )
+
+
+# A motion photo is a JPEG with the short video its phone recorded around the shot appended
+# (Google's Motion Photo, PXL_*.MP.jpg, and its older MicroVideo, MVIMG_*.jpg; Samsung's).
+MOTION_PHOTO_EXTENSIONS = (".jpg", ".jpeg")
+_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
+_MICRO_VIDEO_OFFSET = re.compile(rb'MicroVideoOffset\s*=\s*"(\d+)"|MicroVideoOffset>(\d+)<')
+_CONTAINER_ITEM = re.compile(rb"<Container:Item\b[^>]*>|<rdf:li\b[^>]*Item:[^>]*>", re.S)
+_ITEM_LENGTH = re.compile(rb'Item:Length\s*=\s*"(\d+)"')
+_SAMSUNG_MARKER = b"MotionPhoto_Data"
+
+
+def _jpeg_xmp(f):
+  """The XMP packet of the JPEG open as `f`, read segment by segment up to the image data (a
+  few small reads, whatever the file's size), or b"" when it has none."""
+  if f.read(2) != b"\xff\xd8":
+    return b""
+  while True:
+    marker = f.read(4)
+    if len(marker) < 4 or marker[0] != 0xFF or marker[1] in (0xD9, 0xDA):  # EOI, SOS
+      return b""
+    length = struct.unpack(">H", marker[2:])[0]
+    if length < 2:
+      return b""
+    if marker[1] == 0xE1:  # APP1: Exif or XMP
+      body = f.read(length - 2)
+      if body.startswith(_XMP_HEADER):
+        return body[len(_XMP_HEADER) :]
+    else:
+      f.seek(length - 2, os.SEEK_CUR)
+
+
+def _is_mp4_at(f, offset, size):
+  if not 0 < offset <= size - 8:
+    return False
+  f.seek(offset)
+  head = f.read(8)
+  return head[4:8] == b"ftyp" and 8 <= struct.unpack(">I", head[:4])[0] <= 4096
+
+
+def motion_photo_video(path):
+  """The byte offset at which the video appended to a motion photo starts, or None for any
+  other file (a plain JPEG; a motion photo whose video an editor removed).
+
+  Where the video starts: Google's XMP says how far from the end (MicroVideoOffset; or the
+  length of the Container directory's MotionPhoto item, the last one); Samsung's follows a
+  `MotionPhoto_Data` marker, before a trailer that ends the file in `SEFT`. Whatever the
+  metadata says, the video must begin with an MP4 `ftyp` box there, else the first such box
+  after the marker (or after the photo's metadata) is taken.
+  """
+  try:
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+      xmp = _jpeg_xmp(f)
+      f.seek(max(size - 4, 0))
+      samsung = f.read(4) == b"SEFT"
+      if b"MotionPhoto" not in xmp and b"MicroVideo" not in xmp and not samsung:
+        return None
+      offsets = []
+      found = _MICRO_VIDEO_OFFSET.search(xmp)
+      if found:
+        offsets.append(size - int(found.group(1) or found.group(2)))
+      for item in _CONTAINER_ITEM.findall(xmp):
+        length = _ITEM_LENGTH.search(item)
+        if b"MotionPhoto" in item and length:
+          offsets.append(size - int(length.group(1)))
+      for offset in offsets:
+        if _is_mp4_at(f, offset, size):
+          return offset
+      f.seek(0)
+      data = f.read()
+  except (OSError, struct.error):
+    return None
+  marker = data.find(_SAMSUNG_MARKER)
+  start = marker + len(_SAMSUNG_MARKER) if marker >= 0 else 2
+  at = data.find(b"ftyp", start)
+  while at >= 0:
+    offset = at - 4
+    if offset >= start and 8 <= struct.unpack(">I", data[offset:at])[0] <= 4096:
+      return offset
+    at = data.find(b"ftyp", at + 1)
+  return None
 
 
 def _read_by_pillow(path):
@@ -612,8 +697,16 @@ def _one_field(rgb):
 
 
 def _open(path):
+  """The container of a video file, or of the video inside a motion photo."""
+  source = path
+  if path.lower().endswith(MOTION_PHOTO_EXTENSIONS):
+    start = motion_photo_video(path)
+    if start is not None:  # seconds of video: a few MB, read whole
+      with open(path, "rb") as f:
+        f.seek(start)
+        source = io.BytesIO(f.read())
   # Damaged headers can hold metadata that is not UTF-8; it must not stop the decoding.
-  return av.open(path, metadata_errors="replace")
+  return av.open(source, metadata_errors="replace")
 
 
 # The boxes an MP4/MOV file (ISO base media, QuickTime) may begin with.

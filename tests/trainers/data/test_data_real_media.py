@@ -873,3 +873,85 @@ def test_photos_beside_videos_are_not_taken_as_frames(tmp_path):
       "video: the images are not read as frames.",
     }
   ]
+
+
+def _jpeg_with_xmp(path, colour, xmp=None):
+  """A 32x24 JPEG of one colour with an XMP packet (APP1) after its SOI, as cameras write it."""
+  import io
+
+  from PIL import Image
+
+  buffer = io.BytesIO()
+  Image.fromarray(np.full((24, 32, 3), colour, np.uint8)).save(buffer, "JPEG", quality=95)
+  data = buffer.getvalue()
+  if xmp is not None:
+    body = b"http://ns.adobe.com/xap/1.0/\x00" + xmp.encode()
+    data = data[:2] + b"\xff\xe1" + (len(body) + 2).to_bytes(2, "big") + body + data[2:]
+  with open(path, "wb") as f:
+    f.write(data)
+
+
+def _motion_photo(path, kind, video):
+  """A motion photo as each phone writes it: a red photo with the MP4 `video` appended."""
+  with open(video, "rb") as f:
+    mp4 = f.read()
+  if kind == "google":  # Motion Photo 1.0 (PXL_*.MP.jpg), with an Ultra HDR gain map
+    gain_map = b"\xff\xd8" + b"\x00" * 300 + b"\xff\xd9"
+    xmp = (
+      '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description GCamera:MotionPhoto="1" '
+      'GCamera:MotionPhotoVersion="1" GCamera:MotionPhotoPresentationTimestampUs="0">'
+      "<Container:Directory><rdf:Seq>"
+      '<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="image/jpeg" '
+      'Item:Semantic="Primary" Item:Length="0" Item:Padding="0"/></rdf:li>'
+      '<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="image/jpeg" '
+      f'Item:Semantic="GainMap" Item:Length="{len(gain_map)}"/></rdf:li>'
+      '<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="video/mp4" '
+      f'Item:Semantic="MotionPhoto" Item:Length="{len(mp4)}" Item:Padding="0"/></rdf:li>'
+      "</rdf:Seq></Container:Directory></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    _jpeg_with_xmp(path, (255, 0, 0), xmp)
+    tail = gain_map + mp4
+  elif kind == "micro_video":  # the older MVIMG_*.jpg
+    xmp = f'<rdf:Description GCamera:MicroVideo="1" GCamera:MicroVideoOffset="{len(mp4)}"/>'
+    _jpeg_with_xmp(path, (255, 0, 0), xmp)
+    tail = mp4
+  else:  # Samsung: a marker before the video, a trailer after it
+    _jpeg_with_xmp(path, (255, 0, 0))
+    tail = b"MotionPhoto_Data" + mp4 + b"\x00" * 40 + b"SEFH" + b"\x00" * 20 + b"SEFT"
+  with open(path, "ab") as f:
+    f.write(tail)
+
+
+@pytest.mark.parametrize("kind", ["google", "micro_video", "samsung"])
+def test_a_motion_photo_is_the_video_its_phone_recorded(tmp_path, kind):
+  """Pixel and Samsung cameras save a photo with the seconds around the shot appended as an
+  MP4 (PXL_*.MP.jpg, MVIMG_*.jpg): a folder of them is a folder of videos, not of frames."""
+  video = str(tmp_path / "clip.mp4")
+  _write(video, _quadrants(24, 32, 6))
+  d = tmp_path / "Camera"
+  d.mkdir()
+  for k in range(2):
+    _motion_photo(str(d / f"PXL_2026120{k}_101010.MP.jpg"), kind, video)
+  path = str(d / "PXL_20261200_101010.MP.jpg")
+  assert video_io.is_video_file(path)
+  frames = np.stack(list(video_io.iter_video(path)))
+  assert frames.shape == (6, 24, 32, 3)
+  assert _close(frames, _quadrants(24, 32, 6))  # the video, not the red photo
+  assert video_io.probe_video(path).num_frames == 6
+  assert _close(video_io.read_image(path), np.full((24, 32, 3), (255, 0, 0), np.uint8), 10)
+  code, manifest = _run(input=str(d), output=str(tmp_path / "o"), clip_length=6, num_shards=1)
+  assert code == 0 and manifest["num_clips"] == 2 and not manifest["skipped"]
+
+
+def test_a_photo_that_only_claims_motion_is_a_photo(tmp_path):
+  """An editor that keeps the XMP but drops the appended video, a still taken with motion
+  off, and a JPEG with no metadata at all are photos."""
+  stripped = str(tmp_path / "PXL_1.MP.jpg")
+  _jpeg_with_xmp(stripped, (0, 0, 255), '<rdf:Description GCamera:MicroVideoOffset="5000"/>')
+  off = str(tmp_path / "PXL_2.jpg")
+  _jpeg_with_xmp(off, (0, 0, 255), '<rdf:Description GCamera:MotionPhoto="0"/>')
+  plain = str(tmp_path / "IMG_3.jpg")
+  _jpeg_with_xmp(plain, (0, 0, 255))
+  for path in (stripped, off, plain):
+    assert not video_io.is_video_file(path)
+    assert video_io.motion_photo_video(path) is None
