@@ -83,7 +83,7 @@ def test_fit_threads(monkeypatch, limit, visible, set_by_user, expected):
   monkeypatch.setattr(cpu_quota, "cgroup_cpu_limit", lambda: limit)
   monkeypatch.setattr(cpu_quota, "visible_cpus", lambda: visible)
   for name in cpu_quota.THREAD_VARIABLES:
-    monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(name, "")  # unset for fit_threads, and restored after the test
   if set_by_user:
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", set_by_user)
   line = cpu_quota.fit_threads()
@@ -92,14 +92,14 @@ def test_fit_threads(monkeypatch, limit, visible, set_by_user, expected):
     assert [os.environ[n] for n in cpu_quota.THREAD_VARIABLES] == [expected, expected]
     assert f"sized to {expected} " in line
   else:
-    assert os.environ.get("TF_NUM_INTEROP_THREADS") is None
+    assert not os.environ.get("TF_NUM_INTEROP_THREADS")
 
 
 def test_every_program_fits_its_threads_before_main_and_the_forms_cache_follows(monkeypatch):
   monkeypatch.setattr(cpu_quota, "cgroup_cpu_limit", lambda: 3.0)
   monkeypatch.setattr(cpu_quota, "visible_cpus", lambda: 32)
   for name in cpu_quota.THREAD_VARIABLES:
-    monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(name, "")  # unset for fit_threads, and restored after the test
   seen = {}
   with pytest.raises(SystemExit) as stopped:
     cli.run(lambda argv: seen.update(os.environ), argv=["train.py"])
