@@ -10,3 +10,7 @@ Modules: signatures (the tf.Module-style wrapper), tflite (conversion), verify (
 gates; verify_child.py is the fresh process), preprocess (image resize / crop shared by the
 graph and the CLIs), model_card, cli (shared flags).
 """
+
+import os as _os
+
+_os.environ["KERAS_BACKEND"] = "tensorflow"  # the zoo's one backend, before Keras loads (zoo)

@@ -1,0 +1,3 @@
+import os as _os
+
+_os.environ["KERAS_BACKEND"] = "tensorflow"  # the zoo's one backend, before Keras loads (zoo)
