@@ -235,6 +235,15 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
   `main` is done and the logs and standard streams are flushed (`_end_process`). TensorFlow's
   threads are fitted to a container's CPU limit first (`cpu_quota.fit_threads`).
   """
+  if sys.platform == "win32":
+    fail(
+      errors.RunError(
+        "Expected Linux or macOS, received Windows: the programs lock workdirs, stop on "
+        "signals and find processes the POSIX way. Run them under WSL 2 (Windows Subsystem "
+        "for Linux); the models (`import zoo`) load anywhere."
+      ),
+      argv,
+    )
   fitted = cpu_quota.fit_threads()
 
   def guarded_main(args):

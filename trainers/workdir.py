@@ -19,12 +19,16 @@ import contextlib
 import copy
 import datetime
 import errno
-import fcntl
 import json
 import os
 import socket
 import threading
 import time
+
+try:
+  import fcntl
+except ImportError:  # Windows, where the programs refuse to run (trainers.cli.run)
+  fcntl = None
 
 from absl import logging
 import ml_collections

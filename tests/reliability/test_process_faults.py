@@ -418,3 +418,21 @@ def test_the_stop_signals_leave_out_sighup_where_the_os_has_none():
   )
   done = subprocess.run([sys.executable, "-c", code], env=helpers.ENV, capture_output=True)
   assert done.returncode == 0, done.stderr.decode()[-3000:]
+
+
+def test_windows_is_refused_in_one_line_pointing_to_wsl(monkeypatch, capsys):
+  # Before: "No module named 'fcntl'" at import, or worse, `os.kill(pid, 0)` on another run's
+  # pid (which on Windows ends that process) while checking its workdir lock.
+  monkeypatch.setattr(sys, "platform", "win32")
+  ran = []
+  with pytest.raises(SystemExit) as stopped:
+    cli.run(ran.append, argv=["train.py"])
+  assert stopped.value.code == 1 and not ran
+  assert capsys.readouterr().err.startswith(
+    "train.py: error: Expected Linux or macOS, received Windows: "
+  )
+  # The modules import without fcntl, so the refusal is the program's own line.
+  code = "import sys; sys.modules['fcntl'] = None\nfrom trainers import loop, workdir\n"
+  code += "assert workdir.fcntl is None\n"
+  done = subprocess.run([sys.executable, "-c", code], env=helpers.ENV, capture_output=True)
+  assert done.returncode == 0, done.stderr.decode()[-3000:]
