@@ -203,10 +203,7 @@ def main(argv):
   result = evaluate.json_safe(
     evaluate_workdir(f.workdir, f.data, f.num_clips, f.batch_size, f.step, f.ema)
   )
-  out = f.out or os.path.join(f.workdir, RESULT_FILE)
-  with open(out + ".tmp", "w") as handle:
-    json.dump(result, handle, indent=2, sort_keys=True)
-  os.replace(out + ".tmp", out)
+  workdir_lib.write_json(f.out or os.path.join(f.workdir, RESULT_FILE), result)
   json.dump(result, sys.stdout, indent=2, sort_keys=True)
   print()
 

@@ -122,9 +122,8 @@ def run(f):
   batches = mask_batches(config, f.num_clips, f.batch_size, f.seed)
   results = evaluate(generator, segment, batches, classes, f.seed, f.min_frequency)
   results.update(checkpoint=path, num_clips=len(batches) * f.batch_size)
-  if f.out:
-    with tf.io.gfile.GFile(f.out, "w") as out:
-      out.write(json.dumps(results, indent=2, sort_keys=True))
+  if f.out:  # under a temporary name, then renamed: never half-written
+    workdir_lib.write_json(f.out, results)
   return results
 
 
