@@ -17,7 +17,9 @@ and exits non-zero; with `-v 1` (absl's --verbosity) its traceback is printed fi
 Anything else is a bug and keeps its traceback. Ctrl-C, SIGTERM and SIGHUP (a closed terminal
 or a dropped ssh session) unwind the program (its `finally` blocks remove temporary files and
 release locks) to one line, `PROGRAM: stopped by SIGINT`, and status 128 + the signal: 130, 143
-and 129; a signal the program was started with ignored (`nohup`) stays ignored. (The training
+and 129; a signal the program was started with ignored (`nohup`) stays ignored. Output piped
+to a reader that stops early (`| head`) ends the program with status 141 (128 + SIGPIPE), as
+other Unix tools, without a traceback. (The training
 loop handles them itself, saving a checkpoint first: `trainers.loop`.) The console entry
 points of setup.cfg (`videogan-train`, ...) start the same programs as `python -m` through
 `launch`.
@@ -27,6 +29,7 @@ from collections.abc import Callable, Sequence
 import errno
 import importlib
 import os
+import select
 import signal
 import sys
 import threading
@@ -156,6 +159,26 @@ def _say(line: str) -> None:
 SIGHUP = getattr(signal, "SIGHUP", None)  # a terminal's hang-up; Windows has none
 
 
+def _point_at_null(fd: int) -> None:
+  null = os.open(os.devnull, os.O_WRONLY)
+  try:
+    os.dup2(null, fd)
+  finally:
+    os.close(null)
+
+
+def _stdout_reader_gone() -> bool:
+  """Whether standard output is a pipe or socket whose reader has gone (`PROGRAM | head -3`,
+  a pager quit early): poll reports an error or hang-up on its write end."""
+  try:
+    poller = select.poll()
+    poller.register(sys.stdout.fileno(), select.POLLOUT)
+    events = poller.poll(0)
+  except (AttributeError, ValueError, OSError):  # no poll (Windows), no stdout
+    return False
+  return any(event & (select.POLLERR | select.POLLHUP) for _, event in events)
+
+
 def leave_hung_up_terminal() -> None:
   """Points standard output and error at the null device where they are a terminal that has
   hung up; a file or a pipe is left as it is.
@@ -168,13 +191,8 @@ def leave_hung_up_terminal() -> None:
     try:
       os.write(fd, b"")  # a hung-up terminal refuses every write, an empty one too
     except OSError as e:
-      if e.errno != errno.EIO:
-        continue
-      null = os.open(os.devnull, os.O_WRONLY)
-      try:
-        os.dup2(null, fd)
-      finally:
-        os.close(null)
+      if e.errno == errno.EIO:
+        _point_at_null(fd)
 
 
 class Stopped(BaseException):
@@ -257,6 +275,11 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
       if not str(e).startswith(EXPECTED):
         raise
       fail(UserError(str(e)), argv)  # a check of what the user gave, in the zoo's words
+    except BrokenPipeError:
+      if not _stdout_reader_gone():
+        raise
+      _point_at_null(1)  # what is still buffered for it cannot fail the exit
+      sys.exit(128 + signal.SIGPIPE)  # as a program that SIGPIPE ended, without a traceback
     except KeyboardInterrupt:
       stop(signal.SIGINT, argv)
     except Exception as e:  # a full disk or memory is the run's condition, not a bug: one line

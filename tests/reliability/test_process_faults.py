@@ -436,3 +436,20 @@ def test_windows_is_refused_in_one_line_pointing_to_wsl(monkeypatch, capsys):
   code += "assert workdir.fcntl is None\n"
   done = subprocess.run([sys.executable, "-c", code], env=helpers.ENV, capture_output=True)
   assert done.returncode == 0, done.stderr.decode()[-3000:]
+
+
+def test_a_reader_that_stops_early_ends_the_program_without_a_traceback():
+  # `videogan-evaluate ... | head -3`, or a pager quit early. Before: "BrokenPipeError:
+  # [Errno 32] Broken pipe" with a traceback, status 1.
+  code = (
+    "from trainers import cli\ncli.run(lambda argv: [print(f'line {i}') for i in range(10**6)])\n"
+  )
+  proc = subprocess.Popen(
+    [sys.executable, "-c", code], env=helpers.ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+  )
+  assert proc.stdout.readline() == b"line 0\n"
+  proc.stdout.close()  # the reader goes
+  err = proc.stderr.read().decode()
+  proc.wait(timeout=120)
+  assert proc.returncode == 128 + signal.SIGPIPE, err[-3000:]
+  assert "Traceback" not in err and "BrokenPipeError" not in err, err[-3000:]
