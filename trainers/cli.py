@@ -17,12 +17,11 @@ and exits non-zero; with `-v 1` (absl's --verbosity) its traceback is printed fi
 Anything else is a bug and keeps its traceback. Ctrl-C, SIGTERM and SIGHUP (a closed terminal
 or a dropped ssh session) unwind the program (its `finally` blocks remove temporary files and
 release locks) to one line, `PROGRAM: stopped by SIGINT`, and status 128 + the signal: 130, 143
-and 129; a signal the program was started with ignored (`nohup`) stays ignored. Output piped
+and 129; a signal the program was started with ignored (`nohup`) stays ignored. (The
+training loop handles them itself, saving a checkpoint first: `trainers.loop`.) Output piped
 to a reader that stops early (`| head`) ends the program with status 141 (128 + SIGPIPE), as
-other Unix tools, without a traceback. (The training
-loop handles them itself, saving a checkpoint first: `trainers.loop`.) The console entry
-points of setup.cfg (`videogan-train`, ...) start the same programs as `python -m` through
-`launch`.
+other Unix tools, without a traceback. The console entry points of setup.cfg
+(`videogan-train`, ...) start the same programs as `python -m` through `launch`.
 """
 
 from collections.abc import Callable, Sequence
