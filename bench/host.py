@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+from trainers import cpu_quota
+
 # CPU flags worth knowing when reading CPU figures (oneDNN picks kernels on them).
 SIMD_FLAGS = (
   "avx",
@@ -92,15 +94,14 @@ def load_average():
 
 
 def describe_host():
-  """A dict: CPU (`cpu_info`), logical and usable CPUs, load average, Python, date."""
-  try:
-    usable = len(os.sched_getaffinity(0))
-  except AttributeError:
-    usable = os.cpu_count()
+  """A dict: CPU (`cpu_info`), logical and usable CPUs, the cgroup's CPU limit (None: none;
+  the benches fit TensorFlow's threads to it, bench/__init__.py), load average, Python,
+  date."""
   return {
     "cpu": cpu_info(),
     "logical_cpus": os.cpu_count(),
-    "usable_cpus": usable,
+    "usable_cpus": cpu_quota.visible_cpus(),
+    "cpu_limit": cpu_quota.cgroup_cpu_limit(),
     "load_average": load_average(),
     "python": platform.python_version(),
     "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -110,7 +111,9 @@ def describe_host():
 def host_line(host):
   """`describe_host()`'s CPU, cores, flags and load as one printable line."""
   return (
-    f"{cpu_name(host['cpu'])}, {host['usable_cpus']}/{host['logical_cpus']} CPUs, flags "
+    f"{cpu_name(host['cpu'])}, {host['usable_cpus']}/{host['logical_cpus']} CPUs"
+    + (f" (cgroup limit {host['cpu_limit']:g})" if host.get("cpu_limit") else "")
+    + ", flags "
     f"{' '.join(host['cpu']['flags']) or 'none of ' + '/'.join(SIMD_FLAGS[:3])}; "
     f"load {host['load_average']}; Python {host['python']}"
   )

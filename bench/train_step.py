@@ -54,7 +54,6 @@ from bench import flops
 from bench import host
 from bench import report
 from trainers import config_files
-from trainers import cpu_quota
 from trainers import loop
 from zoo.layers import form_choice
 
@@ -243,9 +242,6 @@ def _rows(config):
 
 def main(argv):
   del argv
-  fitted = cpu_quota.fit_threads()  # as the trainers do; the rows' processes inherit it
-  if fitted:
-    print(fitted, flush=True)
   models = _rows(FLAGS.config)
   jits = {"both": [False, True], "on": [True], "off": [False]}[FLAGS.jit]
   if FLAGS.child_out:  # one row, for the parent
