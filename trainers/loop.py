@@ -9,11 +9,11 @@ replica, purpose), so a resumed run draws exactly what an uninterrupted one woul
 Faults (docs/reliability.md): everything is validated before anything is written; `run` holds
 the workdir's lock (one run per workdir); checkpoints appear only complete; SIGTERM, Ctrl-C and
 SIGHUP (a closed terminal, a dropped ssh session) save a checkpoint after the current step and
-exit with 128 + the signal, and end the process
-even when no step comes (a blocked input pipeline) after `runtime.stop_timeout_secs`; a step
-that runs past `runtime.step_timeout_secs` ends the process; a stop request to any worker of a
-multi-worker run stops all of them after the same step; a multi-worker run that loses a
-worker stops with one line, and its workers resume from a step all of them hold.
+exit with 128 + the signal, and end the process even when no step comes (a blocked input
+pipeline) after `runtime.stop_timeout_secs`; a step that runs past `runtime.step_timeout_secs`
+ends the process; a stop request to any worker of a multi-worker run stops all of them after
+the same step; a multi-worker run that loses a worker stops with one line, and its workers
+resume from a step all of them hold.
 """
 
 import contextlib
@@ -60,8 +60,8 @@ class TrainingStopped(SystemExit):
   saved.
 
   A SystemExit with status 128 + the signal (143 for SIGTERM, 130 for Ctrl-C, 129 for SIGHUP),
-  the shell's
-  convention, so that a scheduler tells a stopped run from a finished one (status 0).
+  the shell's convention, so that a scheduler tells a stopped run from a finished one (status
+  0).
   """
 
   def __init__(self, signum, step):
