@@ -127,7 +127,19 @@ VIDEO_EXTENSIONS = (
   ".ogv",
   ".apng",
 )
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".avif", ".tif", ".tiff")
+# HEIF/HEIC: the iPhone's photos, read by `_read_heif` (Pillow cannot).
+HEIF_EXTENSIONS = (".heic", ".heif", ".hif")
+IMAGE_EXTENSIONS = (
+  ".jpg",
+  ".jpeg",
+  ".png",
+  ".bmp",
+  ".webp",
+  ".avif",
+  ".tif",
+  ".tiff",
+  *HEIF_EXTENSIONS,
+)
 # Image formats a file of which may hold an animation (stickers, web "GIFs" saved as WebP,
 # APNG or AVIF): such a file is a video (`is_video_file`).
 ANIMATED_IMAGE_EXTENSIONS = (".webp", ".png", ".avif")
@@ -261,12 +273,197 @@ def _image_error(path, e, expected):
     return InputError(f"Expected {expected}, received a directory: {path}")
   if os.path.isfile(path) and os.path.getsize(path) == 0:
     return InputError(f"Expected {expected}, received an empty file (0 bytes): {path}")
-  if os.path.splitext(path)[1].lower() in (".heic", ".heif"):
-    return InputError(
-      f"Expected {expected}, received {path}, a HEIC/HEIF photo (the iPhone's default), "
-      "which Pillow cannot read: convert it to JPEG or PNG first."
-    )
   return InputError(f"Expected {expected}, received {path}: {e}")
+
+
+# ---------------------------------------------------------------------------- HEIF / HEIC
+# The iPhone's photos (and many Android phones'): HEVC-coded images in an ISO base media file
+# (ISO/IEC 23008-12). Pillow cannot read them; FFmpeg's demuxer gives each coded image item a
+# stream (its id the item's), but not how a "grid" item (the iPhone's: 512x512 tiles) puts
+# its tiles together, nor its rotation: those are read here from the file's `meta` box.
+
+
+def _boxes(data, start, end):
+  """(type, payload start, payload end) of the ISO boxes in data[start:end]."""
+  while start + 8 <= end:
+    size, kind = struct.unpack_from(">I4s", data, start)
+    header = 8
+    if size == 1:
+      size, header = struct.unpack_from(">Q", data, start + 8)[0], 16
+    elif size == 0:
+      size = end - start
+    if size < header or start + size > end:
+      raise ValueError(f"its '{kind.decode('latin-1')}' box runs past its parent")
+    yield kind, start + header, start + size
+    start += size
+
+
+def _uint(data, at, size):
+  return int.from_bytes(data[at : at + size], "big") if size else 0
+
+
+def _heif_items(data):
+  """The primary item of a HEIF file and what its `meta` box says of the items: a dict with
+  "primary" (item id), "types" {id: 4cc}, "refs" {(4cc, from id): [to ids]}, "extents" {id:
+  [(construction method, offset, length)]}, "props" {id: [(4cc, payload bytes)]} in
+  association order, and "idat" (the payload's offset, or None)."""
+  meta = next(((a, b) for k, a, b in _boxes(data, 0, len(data)) if k == b"meta"), None)
+  if meta is None:
+    raise ValueError("it has no 'meta' box")
+  info = {"types": {}, "refs": {}, "extents": {}, "props": {}, "idat": None, "primary": None}
+  properties, associations = [], []
+  for kind, a, b in _boxes(data, meta[0] + 4, meta[1]):  # meta is a full box
+    version = data[a]
+    if kind == b"pitm":
+      info["primary"] = _uint(data, a + 4, 2 if version == 0 else 4)
+    elif kind == b"idat":
+      info["idat"] = a
+    elif kind == b"iinf":
+      at = a + 4 + (2 if version == 0 else 4)
+      for entry, c, _ in _boxes(data, at, b):
+        if entry == b"infe" and data[c] >= 2:
+          width = 2 if data[c] == 2 else 4
+          item = _uint(data, c + 4, width)
+          info["types"][item] = bytes(data[c + 4 + width + 2 : c + 4 + width + 6])
+    elif kind == b"iref":
+      width = 2 if version == 0 else 4
+      for ref, c, _ in _boxes(data, a + 4, b):
+        source, count = _uint(data, c, width), _uint(data, c + width, 2)
+        at = c + width + 2
+        info["refs"][(ref, source)] = [_uint(data, at + k * width, width) for k in range(count)]
+    elif kind == b"iloc":
+      sizes, more = data[a + 4], data[a + 5]
+      offset_size, length_size, base_size = sizes >> 4, sizes & 15, more >> 4
+      index_size = more & 15 if version in (1, 2) else 0
+      width = 4 if version == 2 else 2
+      count, at = _uint(data, a + 6, width), a + 6 + width
+      for _ in range(count):
+        item, at = _uint(data, at, width), at + width
+        method = 0
+        if version in (1, 2):
+          method, at = _uint(data, at, 2) & 15, at + 2
+        at += 2  # data_reference_index: this file
+        base, at = _uint(data, at, base_size), at + base_size
+        extents, at = _uint(data, at, 2), at + 2
+        spans = []
+        for _ in range(extents):
+          at += index_size
+          offset, at = _uint(data, at, offset_size), at + offset_size
+          length, at = _uint(data, at, length_size), at + length_size
+          spans.append((method, base + offset, length))
+        info["extents"][item] = spans
+    elif kind == b"iprp":
+      for part, c, d in _boxes(data, a, b):
+        if part == b"ipco":
+          properties = [(k, bytes(data[e:f])) for k, e, f in _boxes(data, c, d)]
+        elif part == b"ipma":
+          associations.append((c, d))
+  for c, _ in associations:
+    version, flags = data[c], _uint(data, c + 1, 3)
+    count, at = _uint(data, c + 4, 4), c + 8
+    for _ in range(count):
+      width = 2 if version == 0 else 4
+      item, at = _uint(data, at, width), at + width
+      n, at = data[at], at + 1
+      for _ in range(n):
+        if flags & 1:
+          index, at = _uint(data, at, 2) & 0x7FFF, at + 2
+        else:
+          index, at = data[at] & 0x7F, at + 1
+        if 0 < index <= len(properties):
+          info["props"].setdefault(item, []).append(properties[index - 1])
+  if info["primary"] is None:
+    raise ValueError("it names no primary image ('pitm')")
+  return info
+
+
+def _item_bytes(data, info, item):
+  out = b""
+  for method, offset, length in info["extents"].get(item, []):
+    if method == 1:
+      if info["idat"] is None:
+        raise ValueError(f"item {item} is in an 'idat' box the file does not have")
+      offset += info["idat"]
+    elif method != 0:
+      raise ValueError(f"item {item} is stored by construction method {method}")
+    out += bytes(data[offset : offset + length])
+  return out
+
+
+def _heif_tiles(path, wanted):
+  """{item id: decoded frame} for the coded image items `wanted`, decoded by FFmpeg (every
+  packet demuxed once: a stream's frame can arrive only when its decoder is flushed)."""
+  frames = {}
+  with _open(path) as container:
+    streams = {s.id: s for s in container.streams.video if s.id in wanted}
+    for packet in container.demux(*streams.values()):
+      for frame in packet.decode():  # the flush packets at the end decode the last frames
+        frames.setdefault(packet.stream.id, frame)
+  missing = sorted(set(wanted) - set(frames))
+  if missing:
+    raise ValueError(f"FFmpeg decoded no picture for item(s) {missing}")
+  return frames
+
+
+def _nclx(frame, props):
+  """The item's colour description ('colr' nclx), where its HEVC stream gives none."""
+  for kind, payload in props:
+    if kind == b"colr" and payload[:4] == b"nclx" and len(payload) >= 11:
+      primaries, transfer, matrix = struct.unpack_from(">HHH", payload, 4)
+      frame.color_primaries, frame.color_trc, frame.colorspace = primaries, transfer, matrix
+      frame.color_range = 2 if payload[10] & 0x80 else 1  # AVCOL_RANGE_JPEG / MPEG
+  return frame
+
+
+def _read_heif(path):
+  """A HEIF/HEIC photo's primary image as uint8 RGB [H, W, 3]: its tiles put together (a grid
+  item), cropped to the grid's size, turned and mirrored as its 'irot' and 'imir' say, and
+  its colour profile applied (`_in_srgb`) or its nclx colours converted (`_rgb`)."""
+  with open(path, "rb") as f:
+    data = f.read()
+  info = _heif_items(data)
+  primary = info["primary"]
+  kind = info["types"].get(primary)
+  props = info["props"].get(primary, [])
+  if kind == b"grid":
+    grid = _item_bytes(data, info, primary)
+    if len(grid) < 8:
+      raise ValueError("its grid item is too short")
+    wide = grid[1] & 1
+    rows, cols = grid[2] + 1, grid[3] + 1
+    width, height = struct.unpack_from(">II" if wide else ">HH", grid, 4)
+    tiles = info["refs"].get((b"dimg", primary), [])
+    if len(tiles) != rows * cols:
+      raise ValueError(f"its {rows}x{cols} grid names {len(tiles)} tiles")
+  elif kind in (b"hvc1", b"av01"):
+    tiles, rows, cols, width, height = [primary], 1, 1, None, None
+  else:
+    raise ValueError(f"its primary image is of type {kind!r}, not a coded image or a grid")
+  if width and height and width * height > PHOTO_MAX_PIXELS:
+    raise InputError(
+      f"Expected an image of at most {PHOTO_MAX_PIXELS} pixels, received {path}: "
+      f"{width}x{height} = {width * height} pixels."
+    )
+  frames = _heif_tiles(path, tiles)
+  parts = [_rgb(_nclx(frames[t], props + info["props"].get(t, []))) for t in tiles]
+  th, tw = parts[0].shape[:2]
+  if any(p.shape[:2] != (th, tw) for p in parts):
+    raise ValueError("its tiles differ in size")
+  rgb = np.concatenate(
+    [np.concatenate(parts[r * cols : (r + 1) * cols], axis=1) for r in range(rows)], axis=0
+  )
+  rgb = rgb[: height or rgb.shape[0], : width or rgb.shape[1]]
+  for name, payload in props:  # transformative properties, in their association order
+    if name == b"irot" and payload:
+      rgb = np.rot90(rgb, payload[0] & 3)  # anticlockwise quarter turns
+    elif name == b"imir" and payload:
+      rgb = rgb[::-1] if payload[0] & 1 else rgb[:, ::-1]  # 1: top-bottom, 0: left-right
+  icc = next((p[4:] for k, p in props if k == b"colr" and p[:4] in (b"prof", b"rICC")), None)
+  if icc:
+    image = Image.fromarray(np.ascontiguousarray(rgb))
+    image.info["icc_profile"] = icc
+    rgb = np.asarray(_in_srgb(image, path))
+  return np.ascontiguousarray(rgb)
 
 
 def read_image(path, background=BACKGROUND):
@@ -280,6 +477,15 @@ def read_image(path, background=BACKGROUND):
   else (an unreadable file, a float or Lab image, more than PHOTO_MAX_PIXELS) raises
   InputError naming the file and the reason.
   """
+  if path.lower().endswith(HEIF_EXTENSIONS):
+    try:
+      return _read_heif(path)
+    except (OSError, ValueError, struct.error, av.FFmpegError) as e:
+      raise _image_error(
+        path,
+        f"a HEIC/HEIF photo this reader cannot put together ({e}); convert it to JPEG or PNG",
+        "an image file",
+      ) from e
   try:
     with _open_image(path) as image:
       image = ImageOps.exif_transpose(image)
@@ -301,6 +507,15 @@ def read_image(path, background=BACKGROUND):
 def read_mask_image(path):
   """A class-id map (one-channel or palette PNG) as int32 [h, w], EXIF orientation applied
   as `read_image` applies it to the photo the mask belongs to."""
+  if path.lower().endswith(HEIF_EXTENSIONS):
+    try:
+      return _read_heif(path)
+    except (OSError, ValueError, struct.error, av.FFmpegError) as e:
+      raise _image_error(
+        path,
+        f"a HEIC/HEIF photo this reader cannot put together ({e}); convert it to JPEG or PNG",
+        "an image file",
+      ) from e
   try:
     with _open_image(path) as image:
       image = ImageOps.exif_transpose(image)
