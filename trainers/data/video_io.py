@@ -458,7 +458,14 @@ def _read_heif(path):
       rgb = np.rot90(rgb, payload[0] & 3)  # anticlockwise quarter turns
     elif name == b"imir" and payload:
       rgb = rgb[::-1] if payload[0] & 1 else rgb[:, ::-1]  # 1: top-bottom, 0: left-right
-  icc = next((p[4:] for k, p in props if k == b"colr" and p[:4] in (b"prof", b"rICC")), None)
+  icc = next(  # the image's own profile, else its tiles'
+    (
+      p[4:]
+      for k, p in props + info["props"].get(tiles[0], [])
+      if k == b"colr" and p[:4] in (b"prof", b"rICC")
+    ),
+    None,
+  )
   if icc:
     image = Image.fromarray(np.ascontiguousarray(rgb))
     image.info["icc_profile"] = icc

@@ -987,11 +987,11 @@ def _hevc_image(rgb):
   return config, data[at + 8 : at + struct.unpack(">I", data[at : at + 4])[0]]
 
 
-def _heic(path, tiles, rows, cols, width, height, transforms=b""):
+def _heic(path, tiles, rows, cols, width, height, extra=()):
   """A HEIC as an iPhone lays it out: a primary `grid` item whose description sits in `idat`
-  (iloc version 1), hidden HEVC tiles, a thumbnail and an Exif item, and `transforms` (irot /
-  imir boxes) among the grid's properties. With one tile and no grid size, the tile itself is
-  the primary item."""
+  (iloc version 1), hidden HEVC tiles, a thumbnail and an Exif item, and the `extra` property
+  boxes (irot, imir, colr) among the grid's. With one tile and no grid size, the tile itself
+  is the primary item."""
   coded = [_hevc_image(t) for t in tiles]
   thumb = _hevc_image(np.full((32, 32, 3), 128, np.uint8))
   grid_item = rows * cols > 1 or width
@@ -1019,11 +1019,11 @@ def _heic(path, tiles, rows, cols, width, height, transforms=b""):
     )
     properties.append(ispe(width, height))
     first = len(properties)
-    properties += [transforms[i : i + 9] for i in range(0, len(transforms), 9)]
+    properties += list(extra)
     assoc.insert(0, (1, [first] + list(range(first + 1, len(properties) + 1))))
-  elif transforms:
+  elif extra:
     first = len(properties) + 1
-    properties += [transforms[i : i + 9] for i in range(0, len(transforms), 9)]
+    properties += list(extra)
     assoc[0] = (tile_ids[0], assoc[0][1] + list(range(first, len(properties) + 1)))
   ipma = struct.pack(">I", len(assoc)) + b"".join(
     struct.pack(">HB", item, len(ix)) + bytes(0x80 | i for i in ix) for item, ix in assoc
@@ -1075,12 +1075,27 @@ def test_an_iphone_heic_photo_is_read_tiles_put_together(tmp_path):
   turned = str(tmp_path / "IMG_0002.HEIC")
   irot = _box(b"irot", b"\x01")
   imir = _box(b"imir", b"\x00")
-  _heic(turned, _quadrant_tiles(), 2, 2, 120, 100, transforms=irot + imir)
+  _heic(turned, _quadrant_tiles(), 2, 2, 120, 100, extra=[irot, imir])
   assert _close(video_io.read_image(turned), np.rot90(expected)[:, ::-1], 6)
   # One coded image, no grid (many Android phones).
   single = str(tmp_path / "PXL_0003.heic")
   _heic(single, _quadrant_tiles()[2:3], 1, 1, None, None)
   assert _close(video_io.read_image(single), np.full((64, 64, 3), (0, 0, 255), np.uint8), 6)
+  # Its colour profile applied, as for any photo: one that swaps red and green shows the red
+  # tile green.
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location(
+    "test_photos", os.path.join(os.path.dirname(__file__), "..", "..", "export", "test_photos.py")
+  )
+  photos = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(photos)
+  colr = _box(b"colr", b"prof" + photos._profile_with_red_and_green_swapped())
+  profiled = str(tmp_path / "IMG_0005.HEIC")
+  _heic(profiled, _quadrant_tiles(), 2, 2, 120, 100, extra=[colr])
+  assert _close(
+    video_io.read_image(profiled)[:64, :64], np.full((64, 64, 3), (0, 255, 0), np.uint8), 12
+  )
 
 
 def test_a_damaged_heic_is_one_line_naming_it(tmp_path):
