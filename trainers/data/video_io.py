@@ -487,6 +487,8 @@ def read_image(path, background=BACKGROUND):
   if path.lower().endswith(HEIF_EXTENSIONS):
     try:
       return _read_heif(path)
+    except InputError:
+      raise
     except (OSError, ValueError, struct.error, av.FFmpegError) as e:
       raise _image_error(
         path,
@@ -514,15 +516,6 @@ def read_image(path, background=BACKGROUND):
 def read_mask_image(path):
   """A class-id map (one-channel or palette PNG) as int32 [h, w], EXIF orientation applied
   as `read_image` applies it to the photo the mask belongs to."""
-  if path.lower().endswith(HEIF_EXTENSIONS):
-    try:
-      return _read_heif(path)
-    except (OSError, ValueError, struct.error, av.FFmpegError) as e:
-      raise _image_error(
-        path,
-        f"a HEIC/HEIF photo this reader cannot put together ({e}); convert it to JPEG or PNG",
-        "an image file",
-      ) from e
   try:
     with _open_image(path) as image:
       image = ImageOps.exif_transpose(image)

@@ -1119,3 +1119,14 @@ def test_a_folder_of_heic_frames_is_a_video(tmp_path):
   assert code == 0 and manifest["num_clips"] == 1 and not manifest["skipped"]
   frames = np.stack(list(video_io.iter_frame_folder(str(d))))
   assert frames.shape == (2, 64, 64, 3) and _close(frames[1], _quadrant_tiles()[1], 6)
+
+
+def test_a_heic_past_the_pixel_limit_is_refused_before_decoding(tmp_path):
+  path = str(tmp_path / "IMG_0006.HEIC")
+  _heic(path, _quadrant_tiles(), 2, 2, 30000, 20000)  # 600 MP declared
+  with pytest.raises(video_io.InputError) as error:
+    video_io.read_image(path)
+  assert str(error.value) == (
+    f"Expected an image of at most {video_io.PHOTO_MAX_PIXELS} pixels, received {path}: "
+    "30000x20000 = 600000000 pixels."
+  )
