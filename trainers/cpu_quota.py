@@ -106,11 +106,14 @@ def visible_cpus():
     return os.cpu_count() or 1
 
 
+def _fitted(visible, limit):
+  return visible if limit is None else max(1, min(visible, math.ceil(limit)))
+
+
 def usable_cpus():
   """The threads a compute pool should run: the visible CPUs, or the cgroup's CPU limit
   rounded up where that is fewer."""
-  visible, limit = visible_cpus(), cgroup_cpu_limit()
-  return visible if limit is None else max(1, min(visible, math.ceil(limit)))
+  return _fitted(visible_cpus(), cgroup_cpu_limit())
 
 
 def fit_threads():
@@ -119,13 +122,14 @@ def fit_threads():
   None when nothing changed."""
   if any(os.environ.get(name) for name in THREAD_VARIABLES):
     return None
-  visible, threads = visible_cpus(), usable_cpus()
+  visible, limit = visible_cpus(), cgroup_cpu_limit()  # the cgroup files read once
+  threads = _fitted(visible, limit)
   if threads >= visible:
     return None
   for name in THREAD_VARIABLES:
     os.environ[name] = str(threads)
   return (
-    f"This process's cgroup allows {cgroup_cpu_limit():g} CPUs' time of the {visible} CPUs "
+    f"This process's cgroup allows {limit:g} CPUs' time of the {visible} CPUs "
     f"it sees: TensorFlow's thread pools are sized to {threads} (TF_NUM_INTRAOP_THREADS and "
     "TF_NUM_INTEROP_THREADS choose otherwise)."
   )

@@ -254,13 +254,8 @@ def manifest_path(out):
 
 
 def _write_json(path, obj):
-  directory = os.path.dirname(os.path.abspath(path))
-  tf.io.gfile.makedirs(directory)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(json_safe(obj), f, indent=2, sort_keys=True)
-    f.write("\n")
-  os.replace(tmp, path)
+  tf.io.gfile.makedirs(os.path.dirname(os.path.abspath(path)))
+  workdir_lib.write_json(path, json_safe(obj))  # the one atomic JSON writer
 
 
 def write_results(result, out):

@@ -390,11 +390,12 @@ def _item_bytes(data, info, item):
   return out
 
 
-def _heif_tiles(path, wanted):
-  """{item id: decoded frame} for the coded image items `wanted`, decoded by FFmpeg (every
-  packet demuxed once: a stream's frame can arrive only when its decoder is flushed)."""
+def _heif_tiles(data, wanted):
+  """{item id: decoded frame} for the coded image items `wanted` of the HEIF file's bytes
+  `data` (read once, by `_read_heif`), decoded by FFmpeg (every packet demuxed once: a
+  stream's frame can arrive only when its decoder is flushed)."""
   frames = {}
-  with _open(path) as container:
+  with av.open(io.BytesIO(data), metadata_errors="replace") as container:
     streams = {s.id: s for s in container.streams.video if s.id in wanted}
     for packet in container.demux(*streams.values()):
       for frame in packet.decode():  # the flush packets at the end decode the last frames
@@ -444,7 +445,7 @@ def _read_heif(path):
       f"Expected an image of at most {PHOTO_MAX_PIXELS} pixels, received {path}: "
       f"{width}x{height} = {width * height} pixels."
     )
-  frames = _heif_tiles(path, tiles)
+  frames = _heif_tiles(data, tiles)
   parts = [_rgb(_nclx(frames[t], props + info["props"].get(t, []))) for t in tiles]
   th, tw = parts[0].shape[:2]
   if any(p.shape[:2] != (th, tw) for p in parts):
