@@ -15,12 +15,12 @@ from zoo.layers import strided_conv
 _FORM_OPS = {"native": set(), "subpixel": {"DepthToSpace"}, "patch": {"ExtractVolumePatches"}}
 
 
-def _pair(transpose, filters, input_shape, seed=0):
+def _pair(transpose, filters, input_shape, seed=0, padding="same"):
   """Our layer and Keras' with the same weights, built on `input_shape`."""
   ours_cls = strided_conv.Conv3DTranspose if transpose else strided_conv.Conv3D
   ref_cls = keras.layers.Conv3DTranspose if transpose else keras.layers.Conv3D
-  ours = ours_cls(filters, 4, strides=2, padding="same")
-  ref = ref_cls(filters, 4, strides=2, padding="same")
+  ours = ours_cls(filters, 4, strides=2, padding=padding)
+  ref = ref_cls(filters, 4, strides=2, padding=padding)
   ours.build(input_shape)
   ref.build(input_shape)
   rng = np.random.default_rng(seed)
@@ -72,7 +72,7 @@ def _grads(layer, x, dy_seed=1):
 def test_transposed_matches_keras_values_and_gradients(filters, size):
   ours, ref, y = _pair(True, filters, (2,) + size + (5,))
   assert strided_conv._fast_path(
-    strided_conv._transpose_output_shape(y.shape, ours.kernel.shape),
+    strided_conv._transpose_output_shape(y.shape, ours.kernel.shape, "same"),
     ours.kernel.shape,
     ours.strides,
     ours.padding,
@@ -133,6 +133,55 @@ def test_forced_form_matches_keras(policy, form, transpose, filters, shape):
   for a, b in zip(_grads(ours, x), _grads(ref, x), strict=True):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
   assert _form_ops(ours, x) == _FORM_OPS[form]
+
+
+@pytest.mark.parametrize("form", ["rules", "native", "subpixel", "patch", "auto"])
+@pytest.mark.parametrize(
+  "transpose,filters,shape",
+  [(False, 6, (2, 6, 10, 8, 3)), (False, 5, (2, 4, 6, 6, 16)), (True, 3, (2, 2, 3, 4, 8))],
+)
+def test_valid_padding_matches_keras_in_every_form(policy, form, transpose, filters, shape):
+  """A "valid" convolution on an X its caller padded (Egan's discriminator pads time by
+  replication, then convolves 2n + 2 -> n): each form equals Keras' layer in values and both
+  gradients, and the transposed convolution gives the whole 2n + 2."""
+  policy(form)
+  ours, ref, x = _pair(transpose, filters, shape, padding="valid")
+  assert ours._takes(x.shape) == (form != "native")
+  for a, b in zip(_grads(ours, x), _grads(ref, x), strict=True):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+  if form in ("subpixel", "patch"):
+    assert _form_ops(ours, x) == _FORM_OPS[form]
+  if transpose:
+    assert ours(x).shape == (2,) + tuple(2 * s + 2 for s in shape[1:4]) + (filters,)
+
+
+@pytest.mark.parametrize("form", ["subpixel", "patch"])
+def test_valid_padding_second_derivative_matches_keras(policy, form):
+  policy(form)
+  ours, ref, x = _pair(False, 4, (2, 6, 6, 6, 3), padding="valid")
+
+  def penalty_grad(layer):
+    with tf.GradientTape() as outer:
+      with tf.GradientTape() as inner:
+        inner.watch(x)
+        score = tf.reduce_sum(tf.square(layer(x)))
+      penalty = tf.reduce_sum(tf.square(inner.gradient(score, x)))
+    return outer.gradient(penalty, layer.kernel)
+
+  np.testing.assert_allclose(
+    penalty_grad(ours).numpy(), penalty_grad(ref).numpy(), rtol=1e-4, atol=1e-4
+  )
+
+
+def test_auto_remembers_valid_apart_from_same(policy):
+  """The same shapes with the two paddings are different convolutions: two keys."""
+  cache = policy("auto")
+  for padding in ("same", "valid"):
+    ours, _, x = _pair(False, 4, (2, 4, 4, 4, 3), padding=padding)
+    _grads(ours, x)
+  (path,) = cache.glob("forms-*.json")
+  operations = {key.split()[0] for key in json.loads(path.read_text())}
+  assert {"forward", "forward_valid", "transpose_valid", "filter_gradient_valid"} <= operations
 
 
 def test_auto_measures_once_and_remembers_across_restarts(policy, monkeypatch):
@@ -200,7 +249,7 @@ def test_native_policy_runs_keras_layers(policy):
   policy("native")
   ours, _, y = _pair(True, 3, (2, 2, 4, 4, 8))
   assert not strided_conv._fast_path(
-    strided_conv._transpose_output_shape(y.shape, ours.kernel.shape),
+    strided_conv._transpose_output_shape(y.shape, ours.kernel.shape, "same"),
     ours.kernel.shape,
     ours.strides,
     ours.padding,
@@ -213,9 +262,12 @@ def test_other_shapes_fall_back_to_keras():
   assert not fast((2, 8, 8, 8, 16), (4, 4, 4, 16, 8), (2, 2, 2), "same")
   assert not fast((2, 5, 4, 4, 3), (4, 4, 4, 3, 8), (2, 2, 2), "same")
   assert not fast((2, 4, 4, 4, 3), (3, 3, 3, 3, 8), (2, 2, 2), "same")
-  assert not fast((2, 4, 4, 4, 3), (4, 4, 4, 3, 8), (2, 2, 2), "valid")
-  ours, ref, x = _pair(False, 6, (2, 5, 4, 4, 3))
-  np.testing.assert_allclose(ours(x).numpy(), ref(x).numpy(), rtol=1e-5, atol=1e-6)
+  assert not fast((2, 5, 4, 4, 3), (4, 4, 4, 3, 8), (2, 2, 2), "valid")
+  assert not fast((2, 2, 4, 4, 3), (4, 4, 4, 3, 8), (2, 2, 2), "valid")
+  assert not fast((2, 4, 4, 4, 3), (4, 4, 4, 3, 8), (2, 2, 2), "full")
+  for padding in ("same", "valid"):
+    ours, ref, x = _pair(False, 6, (2, 5, 4, 4, 3), padding=padding)
+    np.testing.assert_allclose(ours(x).numpy(), ref(x).numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_bfloat16_and_heads_function():
@@ -228,6 +280,13 @@ def test_bfloat16_and_heads_function():
   np.testing.assert_allclose(
     strided_conv.conv_transpose(y, ours.kernel, [2, 2, 2], "same").numpy(),
     want.numpy(),
+    rtol=1e-4,
+    atol=1e-5,
+  )
+  ours, ref, y = _pair(True, 4, (2, 2, 4, 4, 8), padding="valid")
+  np.testing.assert_allclose(
+    strided_conv.conv_transpose(y, ours.kernel, [2, 2, 2], "valid").numpy(),
+    (ref(y) - ref.bias).numpy(),
     rtol=1e-4,
     atol=1e-5,
   )

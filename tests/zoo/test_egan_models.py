@@ -7,7 +7,9 @@ import tensorflow as tf
 
 from vgan_counts import torch_count
 from zoo import registry
+from zoo.layers import form_choice
 from zoo.layers import resblocks
+from zoo.layers import strided_conv
 
 # Egan 2019, Table 4.2 (millions of parameters).
 TABLE_4_2 = {
@@ -139,3 +141,28 @@ def test_padded_conv_matches_numpy_padding_and_feeds_no_pad_to_the_conv(mode):
   (conv3d,) = [op for op in graph.get_operations() if op.type == "Conv3D"]
   feed = conv3d.inputs[0].op
   assert feed.type != "Pad", feed.type
+
+
+def test_dcgan_3d_convolutions_take_the_measured_forms_and_the_resnet_none(monkeypatch):
+  """Egan's 3D DCGAN convolves "k4 s2" in `strided_conv`'s forms, its discriminator's padded
+  "valid" convolutions too; the 3D ResNet (3x3x3 and 1x1x1, stride 1) runs Keras' own layers
+  only, so the forms cannot change its memory."""
+  monkeypatch.setenv(form_choice.POLICY_ENV, "subpixel")
+  calls = []
+  for name in ("_convolve", "_convolve_transpose"):
+    real = getattr(strided_conv, name)
+    monkeypatch.setattr(
+      strided_conv, name, lambda *args, real=real, name=name: calls.append(name) or real(*args)
+    )
+  z = tf.random.stateless_normal([2, 64], seed=[1, 2])
+  g = build("egan_dcgan_generator_3d", widths=(16, 8))
+  d = build("egan_dcgan_discriminator_3d", video_shape=g.video_shape, widths=(8, 16))
+  calls.clear()
+  d(g(z))
+  # up1 and the head (up0 is 1x4x4 stride 1); down0 and down1 (the final 1-logit conv is not).
+  assert sorted(calls) == ["_convolve"] * 2 + ["_convolve_transpose"] * 2
+  g = build("egan_resnet_generator_3d", nf=8, size=16, max_width=32, frames=8)
+  d = build("egan_resnet_discriminator_3d", video_shape=g.video_shape, nf=8, max_width=32)
+  calls.clear()
+  d(g(tf.random.stateless_normal([2, g.latent_dim], seed=[3, 4])))
+  assert calls == []

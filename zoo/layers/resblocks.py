@@ -19,14 +19,15 @@ import keras
 import tensorflow as tf
 
 from zoo.layers import activations
+from zoo.layers import strided_conv
 
 TEMPORAL_PADDINGS = ("replicate", "reflect")
 
-_CONV = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
-# Keras' own 3D transposed convolution, not `strided_conv`'s measured forms: those chose by
-# time alone and took Egan's paper-size 3D ResNet step at batch 8 from 18 GB peak RSS past
-# 23.5 GB (killed on a 24 GiB machine), for 1-3% of the DCGAN step's time.
-_CONV_TRANSPOSE = {2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}
+# The 3D ones run "k4 s2" (Egan's DCGAN, both networks) in the fastest of `strided_conv`'s
+# forms on this machine, and are Keras' own layers at every other shape (the 3D ResNet's and
+# SPADE's): the same variables, config and results.
+_CONV = {2: keras.layers.Conv2D, 3: strided_conv.Conv3D}
+_CONV_TRANSPOSE = {2: keras.layers.Conv2DTranspose, 3: strided_conv.Conv3DTranspose}
 _POOL = {2: keras.layers.AveragePooling2D, 3: keras.layers.AveragePooling3D}
 _UPSAMPLE = {2: keras.layers.UpSampling2D, 3: keras.layers.UpSampling3D}
 

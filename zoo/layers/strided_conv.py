@@ -1,14 +1,15 @@
 """3D "k4 s2" convolutions computed in whichever of several forms runs fastest here.
 
-A kernel-4, stride-2, padding-"same" 3D convolution from X (C_x channels, size 2n per axis)
-to Y (C_y, size n), and its transpose Y -> X, can run far below TF's usual speed at some
-shapes, so each of three computations has forms with the same arithmetic (same variables,
-results and gradients; docs/benchmarks.md has the figures):
+A kernel-4, stride-2 3D convolution from X (C_x channels, an even size per axis) to Y (C_y),
+padding "same" (X of 2n -> Y of n) or "valid" (X of 2n + 2, padded by its caller, -> Y of
+n), and its transpose Y -> X, can run far below TF's usual speed at some shapes, so each of
+three computations has forms with the same arithmetic (same variables, results and
+gradients; docs/benchmarks.md has the figures):
 
 * the transposed convolution Y -> X: TF's op, or ONE stride-1 2x2x2 convolution to 8 * C_x
-  channels (one per output parity of t, h, w), then depth-to-space and a crop of 1 at each
-  end (the sub-pixel form; fast into few channels: video and mask heads, a discriminator's
-  gradient into the video);
+  channels (one per output parity of t, h, w), then depth-to-space and, for "same", a crop
+  of 1 at each end (the sub-pixel form; fast into few channels: video and mask heads, a
+  discriminator's gradient into the video);
 * the convolution X -> Y and its filter gradient: TF's ops, or the 4x4x4 windows of X
   (`tf.extract_volume_patches`, in the kernel's (kt, kh, kw, C_x) order) times the kernel or
   dL/dY as a matrix (the patch form; fast for a small Y with many channels).
@@ -27,6 +28,7 @@ call time.
 """
 
 import contextlib
+import functools
 import threading
 
 import keras
@@ -42,6 +44,7 @@ SUBPIXEL_MAX_CHANNELS = 8
 PATCHES_MAX_POSITIONS = 32
 
 _STRIDES = [1, 2, 2, 2, 1]
+_PADDINGS = ("SAME", "VALID")
 _STATE = threading.local()
 
 
@@ -77,8 +80,9 @@ def _patches_allowed():
   return not (is_forward_only() or _in_xla())
 
 
-def _choose(operation, forms, operands, rule):
-  """The name of the form among `forms` (name -> fn(*operands)) that computes `operation` here.
+def _choose(operation, padding, forms, operands, rule):
+  """The name of the form among `forms` (name -> fn(*operands)) that computes `operation`
+  with `padding` here.
 
   `operands[1]` is the kernel; the others are batches of clips. `rule` is the "rules"
   policy's form; "auto" measures the forms on random operands of the same shapes and dtype,
@@ -93,7 +97,7 @@ def _choose(operation, forms, operands, rule):
     return forced if forced in forms else form_choice.NATIVE
   shapes = [_measured_shape(o.shape) if i != 1 else o.shape for i, o in enumerate(operands)]
   key = " ".join(
-    [operation, operands[0].dtype.name]
+    [operation if padding == "SAME" else f"{operation}_{padding.lower()}", operands[0].dtype.name]
     + [str(s.as_list() if s.rank is not None else None) for s in shapes]
     + [",".join(sorted(forms))]
   )
@@ -134,31 +138,33 @@ def _fast_path(
   groups=1,
   data_format="channels_last",
 ):
-  """Whether a convolution between X of `x_shape` and Y may take this module's forms ("k4 s2"
-  same, and the policy allows another form than TF's)."""
+  """Whether a convolution between X of `x_shape` and Y may take this module's forms ("k4 s2",
+  "same" or "valid" on an X of even sizes, and the policy allows another form than TF's)."""
   strides = tuple(strides) if isinstance(strides, (list, tuple)) else (strides,) * 3
   dilation = (
     tuple(dilation_rate) if isinstance(dilation_rate, (list, tuple)) else (dilation_rate,) * 3
   )
+  padding = str(padding).upper()
+  smallest = 2 if padding == "SAME" else 4
   return (
     len(x_shape) == 5
     and len(kernel_shape) == 5
     and tuple(kernel_shape[:3]) == (4, 4, 4)
     and strides == (2, 2, 2)
-    and str(padding).lower() == "same"
+    and padding in _PADDINGS
     and dilation == (1, 1, 1)
     and groups == 1
     and data_format == "channels_last"
-    and all(s is not None and s % 2 == 0 for s in x_shape[1:4])
-    and _policy_takes(x_shape, kernel_shape)
+    and all(s is not None and s % 2 == 0 and s >= smallest for s in x_shape[1:4])
+    and _policy_takes(x_shape, kernel_shape, padding)
   )
 
 
-def _policy_takes(x_shape, kernel_shape):
+def _policy_takes(x_shape, kernel_shape, padding):
   """Whether the policy may choose a form other than TF's (else Keras' own layer runs)."""
   policy = form_choice.policy()
   if policy == "rules":
-    return _few_channels(kernel_shape) or _few_positions(x_shape)
+    return _few_channels(kernel_shape) or _few_positions(x_shape, padding)
   return policy != form_choice.NATIVE
 
 
@@ -167,9 +173,16 @@ def _few_channels(kernel_shape):
   return kernel_shape[3] <= SUBPIXEL_MAX_CHANNELS
 
 
-def _few_positions(x_shape):
-  """Whether Y (each size of X halved) is small enough for the patch + matmul forms."""
-  return (x_shape[1] // 2) * (x_shape[2] // 2) * (x_shape[3] // 2) <= PATCHES_MAX_POSITIONS
+def _y_sizes(x_shape, padding):
+  """Y's (t, h, w) for X's: each halved ("same"), less one ("valid")."""
+  less = 0 if padding == "SAME" else 1
+  return [s // 2 - less for s in x_shape[1:4]]
+
+
+def _few_positions(x_shape, padding):
+  """Whether Y is small enough for the patch + matmul forms."""
+  t, h, w = _y_sizes(x_shape, padding)
+  return t * h * w <= PATCHES_MAX_POSITIONS
 
 
 def _subpixel_kernel(kernel):
@@ -197,103 +210,130 @@ def _depth_to_space(x):
   return tf.reshape(x, [-1, 2 * t, 2 * h, 2 * w, c])
 
 
-def _subpixel_transpose(y, kernel):
-  """TF's SAME stride-2 conv3d_transpose of y with a [4, 4, 4, C_x, C_y] kernel, sub-pixel."""
+def _subpixel_transpose(y, kernel, padding):
+  """TF's stride-2 conv3d_transpose of y with a [4, 4, 4, C_x, C_y] kernel, sub-pixel: the
+  "valid" one whole (2n + 2 from n), the "same" one cropped to its 2n."""
   y = tf.pad(y, [[0, 0], [1, 1], [1, 1], [1, 1], [0, 0]])
-  x = tf.nn.conv3d(y, _subpixel_kernel(kernel), [1, 1, 1, 1, 1], "VALID")
-  return _depth_to_space(x)[:, 1:-1, 1:-1, 1:-1]
+  x = _depth_to_space(tf.nn.conv3d(y, _subpixel_kernel(kernel), [1, 1, 1, 1, 1], "VALID"))
+  return x[:, 1:-1, 1:-1, 1:-1] if padding == "SAME" else x
 
 
-def _patches(x):
+def _patches(x, padding):
   """[B, 2t, 2h, 2w, C] -> [B * t * h * w, 64 * C]: each output's 4x4x4 window, kernel order."""
-  p = tf.extract_volume_patches(x, [1, 4, 4, 4, 1], _STRIDES, "SAME")
+  p = tf.extract_volume_patches(x, [1, 4, 4, 4, 1], _STRIDES, padding)
   return tf.reshape(p, [-1, p.shape[-1]])
 
 
-def _patch_forward(x, kernel):
+def _patch_forward(x, kernel, padding):
   """The convolution X -> Y as patches @ kernel."""
-  y = tf.matmul(_patches(x), tf.reshape(kernel, [-1, kernel.shape[-1]]))
-  return tf.reshape(y, [-1, x.shape[1] // 2, x.shape[2] // 2, x.shape[3] // 2, kernel.shape[-1]])
+  y = tf.matmul(_patches(x, padding), tf.reshape(kernel, [-1, kernel.shape[-1]]))
+  return tf.reshape(y, [-1, *_y_sizes(x.shape, padding), kernel.shape[-1]])
 
 
-def _native_forward(x, kernel):
-  return tf.nn.conv3d(x, kernel, _STRIDES, "SAME")
+def _native_forward(x, kernel, padding):
+  return tf.nn.conv3d(x, kernel, _STRIDES, padding)
 
 
-def _forward(x, kernel):
+def _forward(x, kernel, padding):
   """The convolution X -> Y: TF's, or patches @ kernel ("rules": a small fp32 Y)."""
   forms = {form_choice.NATIVE: _native_forward}
   if _patches_allowed():
     forms["patch"] = _patch_forward
-  rule = "patch" if x.dtype == tf.float32 and _few_positions(x.shape) else form_choice.NATIVE
-  return forms[_choose("forward", forms, [x, kernel], rule)](x, kernel)
+  few = x.dtype == tf.float32 and _few_positions(x.shape, padding)
+  form = _choose("forward", padding, _bound(forms, padding), [x, kernel], _rule(few, "patch"))
+  return forms[form](x, kernel, padding)
 
 
-def _native_transpose(y, kernel):
-  x_shape = tf.stack(
-    [tf.shape(y)[0], 2 * y.shape[1], 2 * y.shape[2], 2 * y.shape[3], kernel.shape[3]]
-  )
-  return tf.nn.conv3d_transpose(y, kernel, x_shape, _STRIDES, "SAME")
+def _native_transpose(y, kernel, padding):
+  more = 0 if padding == "SAME" else 2
+  x_shape = tf.stack([tf.shape(y)[0]] + [2 * s + more for s in y.shape[1:4]] + [kernel.shape[3]])
+  return tf.nn.conv3d_transpose(y, kernel, x_shape, _STRIDES, padding)
 
 
-def _transpose_forward(y, kernel):
+def _transpose_forward(y, kernel, padding):
   """The transposed convolution Y -> X: TF's, or sub-pixel ("rules": into few channels)."""
   forms = {form_choice.NATIVE: _native_transpose, "subpixel": _subpixel_transpose}
-  rule = "subpixel" if _few_channels(kernel.shape) else form_choice.NATIVE
-  return forms[_choose("transpose", forms, [y, kernel], rule)](y, kernel)
+  rule = _rule(_few_channels(kernel.shape), "subpixel")
+  return forms[_choose("transpose", padding, _bound(forms, padding), [y, kernel], rule)](
+    y, kernel, padding
+  )
 
 
-def _patch_filter_gradient(x, kernel, dy):
+def _patch_filter_gradient(x, kernel, dy, padding):
   """d(loss)/d(kernel) as patches^T @ dY."""
-  grad = tf.matmul(_patches(x), tf.reshape(dy, [-1, dy.shape[-1]]), transpose_a=True)
+  grad = tf.matmul(_patches(x, padding), tf.reshape(dy, [-1, dy.shape[-1]]), transpose_a=True)
   return tf.reshape(grad, tf.shape(kernel))
 
 
-def _native_filter_gradient(x, kernel, dy):
+def _native_filter_gradient(x, kernel, dy, padding):
   return tf.raw_ops.Conv3DBackpropFilterV2(
-    input=x, filter_sizes=tf.shape(kernel), out_backprop=dy, strides=_STRIDES, padding="SAME"
+    input=x, filter_sizes=tf.shape(kernel), out_backprop=dy, strides=_STRIDES, padding=padding
   )
 
 
-def _filter_gradient(x, kernel, dy):
+def _filter_gradient(x, kernel, dy, padding):
   """d(loss)/d(kernel) from X and dL/dY: TF's, or patches^T @ dY ("rules": a small Y)."""
   forms = {form_choice.NATIVE: _native_filter_gradient}
   if _patches_allowed():
     forms["patch"] = _patch_filter_gradient
-  rule = "patch" if _few_positions(x.shape) else form_choice.NATIVE
-  return forms[_choose("filter_gradient", forms, [x, kernel, dy], rule)](x, kernel, dy)
+  rule = _rule(_few_positions(x.shape, padding), "patch")
+  form = _choose("filter_gradient", padding, _bound(forms, padding), [x, kernel, dy], rule)
+  return forms[form](x, kernel, dy, padding)
 
 
-@tf.custom_gradient
-def _conv(x, kernel):
-  """Convolution X -> Y with this module's forms of the forward and both gradients."""
-  y = _forward(x, kernel)
-
-  def grad(dy):
-    return _transpose(dy, kernel), _filter_gradient(x, kernel, dy)
-
-  return y, grad
+def _rule(applies, form):
+  return form if applies else form_choice.NATIVE
 
 
-@tf.custom_gradient
-def _transpose(y, kernel):
-  """Transposed convolution Y -> X; its gradients are the convolution's forms again."""
-  x = _transpose_forward(y, kernel)
-
-  def grad(dx):
-    return _conv(dx, kernel), _filter_gradient(dx, kernel, y)
-
-  return x, grad
+def _bound(forms, padding):
+  """`forms` as the functions of the operands alone that the chooser times."""
+  return {name: functools.partial(_with_padding, form, padding) for name, form in forms.items()}
 
 
-def _convolve(x, kernel):
+def _with_padding(form, padding, *operands):
+  return form(*operands, padding)
+
+
+def _differentiable(padding):
+  """The convolution X -> Y and its transpose Y -> X with `padding`, as `tf.custom_gradient`s
+  whose gradients are this module's forms again (so second derivatives take them too)."""
+
+  @tf.custom_gradient
+  def conv(x, kernel):
+    y = _forward(x, kernel, padding)
+
+    def grad(dy):
+      return transpose(dy, kernel), _filter_gradient(x, kernel, dy, padding)
+
+    return y, grad
+
+  @tf.custom_gradient
+  def transpose(y, kernel):
+    x = _transpose_forward(y, kernel, padding)
+
+    def grad(dx):
+      return conv(dx, kernel), _filter_gradient(dx, kernel, y, padding)
+
+    return x, grad
+
+  return conv, transpose
+
+
+_DIFFERENTIABLE = {padding: _differentiable(padding) for padding in _PADDINGS}
+
+
+def _convolve(x, kernel, padding):
   """X -> Y: with this module's gradients, or only the forward under `forward_only()`."""
-  return _forward(x, kernel) if is_forward_only() else _conv(x, kernel)
+  if is_forward_only():
+    return _forward(x, kernel, padding)
+  return _DIFFERENTIABLE[padding][0](x, kernel)
 
 
-def _convolve_transpose(y, kernel):
+def _convolve_transpose(y, kernel, padding):
   """Y -> X: with this module's gradients, or only the forward under `forward_only()`."""
-  return _transpose_forward(y, kernel) if is_forward_only() else _transpose(y, kernel)
+  if is_forward_only():
+    return _transpose_forward(y, kernel, padding)
+  return _DIFFERENTIABLE[padding][1](y, kernel)
 
 
 def _as_kernel(kernel, dtype):
@@ -312,15 +352,20 @@ def conv_transpose(y, kernel, strides, padding):
     strides, padding: as for `keras.ops.conv_transpose`.
   """
   kernel = _as_kernel(kernel, y.dtype)
-  if _fast_path(_transpose_output_shape(y.shape, kernel.shape), kernel.shape, strides, padding):
-    return _convolve_transpose(y, kernel)
+  x_shape = _transpose_output_shape(y.shape, kernel.shape, padding)
+  if _fast_path(x_shape, kernel.shape, strides, padding):
+    return _convolve_transpose(y, kernel, padding.upper())
   return keras.ops.conv_transpose(y, kernel, strides=strides, padding=padding)
 
 
-def _transpose_output_shape(y_shape, kernel_shape):
-  """X's shape for a "k4 s2" same transposed convolution of y (each size doubled)."""
+def _transpose_output_shape(y_shape, kernel_shape, padding):
+  """X's shape for a "k4 s2" transposed convolution of y (each size doubled, plus 2 for
+  "valid")."""
+  more = 0 if str(padding).upper() == "SAME" else 2
   return (
-    (y_shape[0],) + tuple(None if s is None else 2 * s for s in y_shape[1:4]) + (kernel_shape[3],)
+    (y_shape[0],)
+    + tuple(None if s is None else 2 * s + more for s in y_shape[1:4])
+    + (kernel_shape[3],)
   )
 
 
@@ -353,7 +398,7 @@ class Conv3D(_StridedLayer, keras.layers.Conv3D):
     )
 
   def _compute(self, x, kernel):
-    return _convolve(x, kernel)
+    return _convolve(x, kernel, self.padding.upper())
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -363,7 +408,7 @@ class Conv3DTranspose(_StridedLayer, keras.layers.Conv3DTranspose):
 
   def _takes(self, input_shape):
     return self.output_padding is None and _fast_path(
-      _transpose_output_shape(input_shape, self.kernel.shape),
+      _transpose_output_shape(input_shape, self.kernel.shape, self.padding),
       self.kernel.shape,
       self.strides,
       self.padding,
@@ -372,4 +417,4 @@ class Conv3DTranspose(_StridedLayer, keras.layers.Conv3DTranspose):
     )
 
   def _compute(self, y, kernel):
-    return _convolve_transpose(y, kernel)
+    return _convolve_transpose(y, kernel, self.padding.upper())
