@@ -546,8 +546,8 @@ def is_animated_image(path):
 
 def is_video_file(path):
   """Whether `path` names a video: a video extension (VIDEO_EXTENSIONS), a WebP, PNG or AVIF
-  that holds an animation, or a motion photo (`motion_photo_video`). A still image is not a
-  video."""
+  that holds an animation, or a motion photo (`motion_photo_video`: a JPEG, HEIC/HEIF or
+  AVIF with its video). A still image is not a video."""
   lower = path.lower()
   return (
     lower.endswith(VIDEO_EXTENSIONS)
@@ -556,9 +556,10 @@ def is_video_file(path):
   )
 
 
-# A motion photo is a JPEG with the short video its phone recorded around the shot appended
-# (Google's Motion Photo, PXL_*.MP.jpg, and its older MicroVideo, MVIMG_*.jpg; Samsung's).
-MOTION_PHOTO_EXTENSIONS = (".jpg", ".jpeg")
+# A motion photo is a photo with the short video its phone recorded around the shot appended
+# (Google's Motion Photo, PXL_*.MP.jpg, and its older MicroVideo, MVIMG_*.jpg; Samsung's):
+# a JPEG, or a HEIC/HEIF or AVIF, whose video Samsung and Google put in a top-level `mpvd` box.
+MOTION_PHOTO_EXTENSIONS = (".jpg", ".jpeg", *HEIF_EXTENSIONS, ".avif")
 _XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 _MICRO_VIDEO_OFFSET = re.compile(rb'MicroVideoOffset\s*=\s*"(\d+)"|MicroVideoOffset>(\d+)<')
 _CONTAINER_ITEM = re.compile(rb"<Container:Item\b[^>]*>|<rdf:li\b[^>]*Item:[^>]*>", re.S)
@@ -596,17 +597,23 @@ def _is_mp4_at(f, offset, size):
 
 def motion_photo_video(path):
   """The byte offset at which the video appended to a motion photo starts, or None for any
-  other file (a plain JPEG; a motion photo whose video an editor removed).
+  other file (a plain JPEG or HEIC; a motion photo whose video an editor removed).
 
-  Where the video starts: Google's XMP says how far from the end (MicroVideoOffset; or the
-  length of the Container directory's MotionPhoto item, the last one); Samsung's follows a
-  `MotionPhoto_Data` marker, before a trailer that ends the file in `SEFT`. Whatever the
-  metadata says, the video must begin with an MP4 `ftyp` box there, else the first such box
-  after the marker (or after the photo's metadata) is taken.
+  Where the video starts in a JPEG: Google's XMP says how far from the end
+  (MicroVideoOffset; or the length of the Container directory's MotionPhoto item, the last
+  one); Samsung's follows a `MotionPhoto_Data` marker, before a trailer that ends the file in
+  `SEFT`. Whatever the metadata says, the video must begin with an MP4 `ftyp` box there,
+  else the first such box after the marker (or after the photo's metadata) is taken. In a
+  HEIC/HEIF or AVIF (an ISO base media file, whatever its name says): the payload of its
+  top-level `mpvd` box, or an MP4 appended as is (a second top-level `ftyp`), found by
+  reading the boxes' headers only.
   """
   try:
     size = os.path.getsize(path)
     with open(path, "rb") as f:
+      if f.read(8)[4:8] == b"ftyp":
+        return _iso_motion_video(f, size)
+      f.seek(0)
       xmp = _jpeg_xmp(f)
       f.seek(max(size - 4, 0))
       samsung = f.read(4) == b"SEFT"
@@ -640,15 +647,18 @@ def motion_photo_video(path):
 
 def _read_by_pillow(path):
   """Whether the file is a WebP (RIFF....WEBP) or an AVIF (ISO `ftyp` of brand avif or
-  avis), whatever it is named: images whose animations FFmpeg 8 does not decode (an animated
-  WebP not at all, an animated AVIF as its first frame), read through Pillow instead."""
+  avis) but not an AVIF motion photo, whatever it is named: images whose animations FFmpeg 8
+  does not decode (an animated WebP not at all, an animated AVIF as its first frame), read
+  through Pillow instead."""
   try:
     with open(path, "rb") as f:
       head = f.read(12)
   except OSError:
     return False
-  webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
-  return webp or (head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"))
+  if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+    return True
+  avif = head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis")
+  return avif and motion_photo_video(path) is None  # an AVIF motion photo's video is an MP4
 
 
 def _pillow_error(path, e):
@@ -910,6 +920,29 @@ def _one_field(rgb):
   below = np.concatenate([top[1:], top[-1:]])
   out[1::2] = ((top + below + 1) // 2)[: rgb.shape[0] // 2].astype(np.uint8)
   return out
+
+
+def _iso_motion_video(f, size):
+  """Where the video of the HEIF/AVIF motion photo open as `f` starts (`motion_photo_video`),
+  or None."""
+  at = 0
+  while at + 8 <= size:
+    f.seek(at)
+    head = f.read(16)
+    box_size, kind = struct.unpack(">I4s", head[:8])
+    header = 8
+    if box_size == 1 and len(head) == 16:
+      box_size, header = struct.unpack(">Q", head[8:])[0], 16
+    elif box_size == 0:
+      box_size = size - at
+    if box_size < header:
+      return None
+    if kind == b"mpvd" and _is_mp4_at(f, at + header, size):
+      return at + header
+    if kind == b"ftyp" and at > 0 and _is_mp4_at(f, at, size):
+      return at
+    at += box_size
+  return None
 
 
 def _open(path):

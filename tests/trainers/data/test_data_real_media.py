@@ -1055,6 +1055,63 @@ def _heic(path, tiles, rows, cols, width, height, extra=()):
     f.write(ftyp + meta(base) + _box(b"mdat", b"".join(p for _, p in payloads)))
 
 
+def _iso_motion_photo(path, video, layout):
+  """A HEIC/AVIF motion photo: Samsung's (the MP4 and a `sefd` trailer in a top-level `mpvd`
+  box, as Galaxy phones write HEIC motion photos), or an MP4 appended as it is."""
+  with open(video, "rb") as f:
+    mp4 = f.read()
+  if layout == "mpvd":
+    sefd = _box(b"sefd", b"\0" * 12 + b"MotionPhoto_Data" + b"SEFH" + b"\0" * 16 + b"SEFT")
+    tail = _box(b"mpvd", mp4 + sefd)
+  else:
+    tail = mp4
+  with open(path, "ab") as f:
+    f.write(tail)
+
+
+@pytest.mark.parametrize("layout", ["mpvd", "appended"])
+def test_a_heic_or_avif_motion_photo_is_its_video_and_its_still(tmp_path, layout):
+  """Samsung's HEIC motion photos (and Google's Motion Photo 1.0 with a HEIC or AVIF primary)
+  hold the video in an `mpvd` box after the image's boxes. Before: read as a still photo, so
+  a folder of them was one folder of frames."""
+  from PIL import Image
+
+  video = str(tmp_path / "clip.mp4")
+  _write(video, _quadrants(24, 32, 6))
+  d = tmp_path / "DCIM"
+  d.mkdir()
+  heic = str(d / "20261204_101010.heic")
+  _heic(heic, _quadrant_tiles()[2:3], 1, 1, None, None)
+  _iso_motion_photo(heic, video, layout)
+  avif = str(d / "PXL_20261204_101011.MP.avif")
+  Image.fromarray(np.full((24, 32, 3), (0, 0, 255), np.uint8)).save(avif, "AVIF", quality=95)
+  _iso_motion_photo(avif, video, layout)
+  for path in (heic, avif):
+    assert video_io.is_video_file(path), path
+    frames = np.stack(list(video_io.iter_video(path)))
+    assert frames.shape == (6, 24, 32, 3)
+    assert _close(frames, _quadrants(24, 32, 6))  # the video, not the blue photo
+    assert video_io.probe_video(path).num_frames == 6
+  assert _close(video_io.read_image(heic), np.full((64, 64, 3), (0, 0, 255), np.uint8), 6)
+  assert _close(video_io.read_image(avif), np.full((24, 32, 3), (0, 0, 255), np.uint8), 10)
+  code, manifest = _run(input=str(d), output=str(tmp_path / "o"), clip_length=6, num_shards=1)
+  assert code == 0 and manifest["num_clips"] == 2 and not manifest["skipped"]
+
+
+def test_a_heic_without_its_video_is_a_photo(tmp_path):
+  """A plain HEIC, and one whose `mpvd` box holds no MP4 (an editor emptied it), are photos."""
+  plain = str(tmp_path / "IMG_0001.HEIC")
+  _heic(plain, _quadrant_tiles()[:1], 1, 1, None, None)
+  emptied = str(tmp_path / "20261204_1.heic")
+  _heic(emptied, _quadrant_tiles()[:1], 1, 1, None, None)
+  with open(emptied, "ab") as f:
+    f.write(_box(b"mpvd", b"\0" * 64))
+  for path in (plain, emptied):
+    assert not video_io.is_video_file(path)
+    assert video_io.motion_photo_video(path) is None
+    assert _close(video_io.read_image(path), np.full((64, 64, 3), (255, 0, 0), np.uint8), 6)
+
+
 def _quadrant_tiles():
   colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]
   return [np.full((64, 64, 3), c, np.uint8) for c in colours]
