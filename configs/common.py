@@ -138,7 +138,8 @@ def base():
   # (docs/benchmarks.md, "Steps in order").
   c.runtime.overlap_steps = True
   # Forms of the "k4 s2" 3D convs (zoo.layers.form_choice): auto, native, rules, subpixel,
-  # patch; "" = the VIDEOGAN_CONV_FORMS environment variable, else auto (measured, cached).
+  # patch, space_to_depth; "" = the VIDEOGAN_CONV_FORMS environment variable, else auto
+  # (measured, cached).
   c.runtime.conv_forms = ""
   return c
 

@@ -12,7 +12,12 @@ from zoo.layers import form_choice
 from zoo.layers import strided_conv
 
 # The op only each form traces (TF's forms trace neither).
-_FORM_OPS = {"native": set(), "subpixel": {"DepthToSpace"}, "patch": {"ExtractVolumePatches"}}
+_FORM_OPS = {
+  "native": set(),
+  "subpixel": {"DepthToSpace"},
+  "patch": {"ExtractVolumePatches"},
+  "space_to_depth": {"SpaceToDepth"},
+}
 
 
 def _pair(transpose, filters, input_shape, seed=0, padding="same"):
@@ -100,7 +105,7 @@ def test_wide_transposed_with_few_positions_matches_keras():
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("form", ["rules", "subpixel", "patch"])
+@pytest.mark.parametrize("form", ["rules", "subpixel", "patch", "space_to_depth"])
 def test_second_derivative_matches_keras(policy, form):
   """A gradient penalty through the conv (WGAN-GP's) differentiates through each form."""
   policy(form)
@@ -120,7 +125,7 @@ def test_second_derivative_matches_keras(policy, form):
   )
 
 
-@pytest.mark.parametrize("form", ["native", "subpixel", "patch"])
+@pytest.mark.parametrize("form", ["native", "subpixel", "patch", "space_to_depth"])
 @pytest.mark.parametrize(
   "transpose,filters,shape",
   [(True, 3, (2, 2, 4, 4, 8)), (True, 16, (2, 2, 4, 4, 12)), (False, 6, (2, 4, 8, 8, 16))],
@@ -135,7 +140,7 @@ def test_forced_form_matches_keras(policy, form, transpose, filters, shape):
   assert _form_ops(ours, x) == _FORM_OPS[form]
 
 
-@pytest.mark.parametrize("form", ["rules", "native", "subpixel", "patch", "auto"])
+@pytest.mark.parametrize("form", ["rules", "native", "subpixel", "patch", "space_to_depth", "auto"])
 @pytest.mark.parametrize(
   "transpose,filters,shape",
   [(False, 6, (2, 6, 10, 8, 3)), (False, 5, (2, 4, 6, 6, 16)), (True, 3, (2, 2, 3, 4, 8))],
@@ -149,13 +154,13 @@ def test_valid_padding_matches_keras_in_every_form(policy, form, transpose, filt
   assert ours._takes(x.shape) == (form != "native")
   for a, b in zip(_grads(ours, x), _grads(ref, x), strict=True):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
-  if form in ("subpixel", "patch"):
+  if form in ("subpixel", "patch", "space_to_depth"):
     assert _form_ops(ours, x) == _FORM_OPS[form]
   if transpose:
     assert ours(x).shape == (2,) + tuple(2 * s + 2 for s in shape[1:4]) + (filters,)
 
 
-@pytest.mark.parametrize("form", ["subpixel", "patch"])
+@pytest.mark.parametrize("form", ["subpixel", "patch", "space_to_depth"])
 def test_valid_padding_second_derivative_matches_keras(policy, form):
   policy(form)
   ours, ref, x = _pair(False, 4, (2, 6, 6, 6, 3), padding="valid")
@@ -307,7 +312,7 @@ def test_forward_only_traces_no_custom_gradient_with_the_same_values():
     np.testing.assert_allclose(ours(y).numpy(), expected, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("form", ["rules", "auto", "patch"])
+@pytest.mark.parametrize("form", ["rules", "auto", "patch", "space_to_depth"])
 def test_xla_compiled_gradients_match_keras(policy, form):
   """Inside jit_compile (and TPU replicas) the patch op, which XLA has no kernel for, is not
   used, and nothing is measured; the sub-pixel form compiles. Values and gradients still

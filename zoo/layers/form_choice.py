@@ -14,7 +14,7 @@ variable `VIDEOGAN_CONV_FORMS`, else "auto":
              or TF's op;
   native     TF's own ops everywhere;
   rules      fixed thresholds measured on one CPU, no timing;
-  subpixel, patch   that form wherever it applies, TF's op elsewhere.
+  subpixel, patch, space_to_depth   that form wherever it applies, TF's op elsewhere.
 """
 
 import contextlib
@@ -38,7 +38,7 @@ except ImportError:  # not on Windows: writers then only merge, without a lock
   fcntl = None
 
 NATIVE = "native"
-POLICIES = ("auto", NATIVE, "rules", "subpixel", "patch")
+POLICIES = ("auto", NATIVE, "rules", "subpixel", "patch", "space_to_depth")
 POLICY_ENV = "VIDEOGAN_CONV_FORMS"
 CACHE_ENV = "VIDEOGAN_ZOO_CACHE"
 # Another form replaces TF's op only when this much faster: timing noise keeps the native op.
