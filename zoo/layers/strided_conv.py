@@ -323,11 +323,7 @@ def _rule(applies, form):
 
 def _bound(forms, padding):
   """`forms` as the functions of the operands alone that the chooser times."""
-  return {name: functools.partial(_with_padding, form, padding) for name, form in forms.items()}
-
-
-def _with_padding(form, padding, *operands):
-  return form(*operands, padding)
+  return {name: functools.partial(form, padding=padding) for name, form in forms.items()}
 
 
 def _differentiable(padding):
