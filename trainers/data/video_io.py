@@ -922,26 +922,39 @@ def _one_field(rgb):
   return out
 
 
+def _file_boxes(f, size, start=0):
+  """(type, offset, header size, size) of the top-level ISO boxes of the file open as `f`
+  (`size` bytes) from byte `start`, read from their headers alone; the last may run past the
+  end of a file that was cut off. Raises ValueError at a size no box can have."""
+  offset = start
+  while offset + 8 <= size:
+    f.seek(offset)
+    head = f.read(16)
+    length, kind = struct.unpack(">I4s", head[:8])
+    header = 8
+    if length == 1:
+      if len(head) < 16:
+        raise ValueError("a box header cut off")
+      length, header = struct.unpack(">Q", head[8:])[0], 16
+    elif length == 0:  # the last box runs to the end of the file
+      length = size - offset
+    if length < header:
+      raise ValueError(f"a '{kind.decode('latin-1')}' box of {length} bytes")
+    yield kind, offset, header, length
+    offset += length
+
+
 def _iso_motion_video(f, size):
   """Where the video of the HEIF/AVIF motion photo open as `f` starts (`motion_photo_video`),
   or None."""
-  at = 0
-  while at + 8 <= size:
-    f.seek(at)
-    head = f.read(16)
-    box_size, kind = struct.unpack(">I4s", head[:8])
-    header = 8
-    if box_size == 1 and len(head) == 16:
-      box_size, header = struct.unpack(">Q", head[8:])[0], 16
-    elif box_size == 0:
-      box_size = size - at
-    if box_size < header:
-      return None
-    if kind == b"mpvd" and _is_mp4_at(f, at + header, size):
-      return at + header
-    if kind == b"ftyp" and at > 0 and _is_mp4_at(f, at, size):
-      return at
-    at += box_size
+  try:
+    for kind, offset, header, _ in _file_boxes(f, size):
+      if kind == b"mpvd" and _is_mp4_at(f, offset + header, size):
+        return offset + header
+      if kind == b"ftyp" and offset > 0 and _is_mp4_at(f, offset, size):
+        return offset
+  except (ValueError, struct.error):
+    pass
   return None
 
 
@@ -963,28 +976,26 @@ _ISO_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot
 
 
 def _cut_off(path):
-  """Why an MP4/MOV file cannot be read whole, in words, when it is cut short; else None.
+  """Why an MP4/MOV file (or a motion photo's video) cannot be read whole, in words, when it
+  is cut short; else None.
 
   Its top-level boxes are walked by their sizes: a box that needs more bytes than the file
   holds is a recording or a copy that stopped early. Cameras and phones write the index (the
   `moov` box) when a recording stops, so a recording cut off before then has none, and
-  FFmpeg's own words ("moov atom not found", "no video stream") do not say why.
+  FFmpeg's own words ("moov atom not found", "no video stream"), or a video that opens with
+  no frame, do not say why.
   """
   try:
     size = os.path.getsize(path)
+    start = 0
+    if path.lower().endswith(MOTION_PHOTO_EXTENSIONS):
+      start = motion_photo_video(path) or 0
     with open(path, "rb") as f:
+      f.seek(start)
       if f.read(8)[4:] not in _ISO_FIRST_BOXES:
         return None
-      offset, boxes = 0, set()
-      while offset + 8 <= size:
-        f.seek(offset)
-        length, kind = struct.unpack(">I4s", f.read(8))
-        if length == 1:
-          length = struct.unpack(">Q", f.read(8))[0]
-        elif length == 0:  # the last box runs to the end of the file
-          length = size - offset
-        if length < 8:
-          return None  # not a box: damage FFmpeg describes better
+      boxes = set()
+      for kind, offset, _, length in _file_boxes(f, size, start):
         boxes.add(kind)
         if offset + length > size:
           name = kind.decode("latin-1")
@@ -997,13 +1008,12 @@ def _cut_off(path):
             f"the file is cut off{index}: its '{name}' box needs {offset + length} bytes "
             f"and the file ends at {size} (an interrupted recording, download or copy)"
           )
-        offset += length
       if not boxes & {b"moov", b"moof"}:
         return (
           "the file has no index (the 'moov' box a camera writes when it stops recording): "
           "a recording that was interrupted"
         )
-  except (OSError, struct.error):
+  except (OSError, ValueError, struct.error):  # not a box: damage FFmpeg describes better
     return None
   return None
 
@@ -1072,9 +1082,9 @@ def _decode_error(path, e, logs=()):
       f"Could not decode video file {path}: a text field of its header is not "
       f"UTF-8 ({e.reason} at byte {e.start}), the file is damaged."
     )
-  cut = _cut_off(path)
+  cut = _cut_off_error(path)
   if cut:
-    return ValueError(f"Could not decode video file {path}: {cut}.")
+    return cut
   if isinstance(e, av.FFmpegError):
     # FFmpeg's words without its error number or the failing call, and the last error this
     # thread logged (PyAV's `e.log` is the process's last: another file's, in parallel).
@@ -1084,6 +1094,12 @@ def _decode_error(path, e, logs=()):
       reason += f" ({errors[-1][1]}: {errors[-1][2].strip()})"
     return ValueError(f"Could not decode video file {path}: {reason}.")
   return ValueError(f"Could not decode video file {path}: {e}")
+
+
+def _cut_off_error(path):
+  """The ValueError naming `path` and how it is cut off (`_cut_off`), or None."""
+  cut = _cut_off(path)
+  return ValueError(f"Could not decode video file {path}: {cut}.") if cut else None
 
 
 # How far a header's frame rate may be from its timestamps' before the timestamps are believed.
@@ -1129,6 +1145,8 @@ def probe_video(path, count_frames=True):
       if frame is not None:
         height, width = frame.height, frame.width
         rotation, mirrored = _orientation(frame, rotation)
+      elif cut := _cut_off_error(path):  # FFmpeg opened what it has of the index
+        raise cut
     # Counted in a second pass from the start: seeking back fails in some damaged indexes
     # (FFmpeg answers EPERM, "Operation not permitted"), reading the file again does not.
     times, measured = [], 0.0
@@ -1178,6 +1196,8 @@ def iter_video(path, stats=None):
         frame = next(decoder, None)
       new_errors = _count_errors(logs, stats)
       if frame is None:
+        if first and (cut := _cut_off_error(path)):
+          raise cut
         break
       if first:
         rotation, mirrored = _orientation(frame, rotation)

@@ -601,6 +601,30 @@ def test_a_cut_off_recording_is_called_cut_off(tmp_path, faststart, cut, words):
   assert code == 1 and words in manifest["skipped"][0]["reason"]
 
 
+def test_a_video_cut_inside_its_index_never_reads_as_no_frames(tmp_path):
+  """Cut near the end of its index, an MP4 can open in FFmpeg with no frame and no error
+  (with libx264's index, at 104 and 272-296 bytes short): it must read whole or be called
+  cut off, not skipped as a video of 0 frames."""
+  full = str(tmp_path / "full.mp4")
+  _write(full, _quadrants(16, 16, 30))
+  data, boxes = _box_offsets(full)
+  offset, size = boxes[b"moov"]
+  assert offset + size == len(data)  # the index last, as cameras write it
+  outcomes = set()
+  for short in range(8, size, 8):
+    path = tmp_path / f"VID_{short}.mp4"
+    path.write_bytes(data[:-short])
+    try:
+      count = len(list(video_io.iter_video(str(path))))
+    except ValueError as e:
+      assert "the file is cut off: its 'moov' box needs" in str(e), (short, str(e))
+      outcomes.add("cut off")
+    else:
+      assert count == 30, (short, count)
+      outcomes.add("whole")
+  assert outcomes == {"whole", "cut off"}
+
+
 @pytest.mark.parametrize(
   "rotation, hflip, vflip, shown",
   [
@@ -1096,6 +1120,23 @@ def test_a_heic_or_avif_motion_photo_is_its_video_and_its_still(tmp_path, layout
   assert _close(video_io.read_image(avif), np.full((24, 32, 3), (0, 0, 255), np.uint8), 10)
   code, manifest = _run(input=str(d), output=str(tmp_path / "o"), clip_length=6, num_shards=1)
   assert code == 0 and manifest["num_clips"] == 2 and not manifest["skipped"]
+
+
+def test_a_cut_off_heic_motion_photo_is_called_cut_off(tmp_path):
+  """A motion photo copied in part: its video's index is cut off. Before: "received 0
+  frames", the video opening with none."""
+  video = str(tmp_path / "clip.mp4")
+  _write(video, _quadrants(24, 32, 6))
+  path = str(tmp_path / "20261204_101010.heic")
+  _heic(path, _quadrant_tiles()[:1], 1, 1, None, None)
+  _iso_motion_photo(path, video, "mpvd")
+  with open(path, "r+b") as f:
+    f.truncate(os.path.getsize(path) - 200)  # the sefd trailer and the end of the moov box
+  words = "the file is cut off: its 'moov' box needs"
+  with pytest.raises(ValueError, match=re.escape(words)):
+    list(video_io.iter_video(path))
+  code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=6, num_shards=1)
+  assert code == 1 and words in manifest["skipped"][0]["reason"]
 
 
 def test_a_heic_without_its_video_is_a_photo(tmp_path):
