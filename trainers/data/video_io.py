@@ -416,10 +416,35 @@ def _nclx(frame, props):
   return frame
 
 
+def _clean_aperture(rgb, payload):
+  """rgb cropped to a HEIF `clap` box (ISO/IEC 14496-12, CleanApertureBox): a window of the
+  box's width and height, centred at the image's centre moved by the box's offsets, every
+  value a fraction."""
+  if len(payload) < 32:
+    raise ValueError("its clean aperture ('clap') box is too short")
+  width_n, width_d, height_n, height_d = struct.unpack_from(">IIII", payload)
+  x_n, x_d, y_n, y_d = struct.unpack_from(">iIiI", payload, 16)
+  if not (width_d and height_d and x_d and y_d):
+    raise ValueError("its clean aperture ('clap') box divides by zero")
+  height, width = rgb.shape[:2]
+  crop_w, crop_h = fractions.Fraction(width_n, width_d), fractions.Fraction(height_n, height_d)
+  left = fractions.Fraction(x_n, x_d) + fractions.Fraction(width - 1, 2) - (crop_w - 1) / 2
+  top = fractions.Fraction(y_n, y_d) + fractions.Fraction(height - 1, 2) - (crop_h - 1) / 2
+  left, top = left // 1, top // 1  # floor
+  right, bottom = left + int(crop_w), top + int(crop_h)
+  if not (0 <= left < right <= width and 0 <= top < bottom <= height):
+    raise ValueError(
+      f"its clean aperture ({crop_w}x{crop_h} at {left},{top}) is not inside its "
+      f"{width}x{height} image"
+    )
+  return rgb[top:bottom, left:right]
+
+
 def _read_heif(path):
   """A HEIF/HEIC photo's primary image as uint8 RGB [H, W, 3]: its tiles put together (a grid
-  item), cropped to the grid's size, turned and mirrored as its 'irot' and 'imir' say, and
-  its colour profile applied (`_in_srgb`) or its nclx colours converted (`_rgb`)."""
+  item), cropped to the grid's size, cropped to its clean aperture ('clap'), turned and
+  mirrored as its 'irot' and 'imir' say, and its colour profile applied (`_in_srgb`) or its
+  nclx colours converted (`_rgb`)."""
   with open(path, "rb") as f:
     data = f.read()
   info = _heif_items(data)
@@ -455,7 +480,9 @@ def _read_heif(path):
   )
   rgb = rgb[: height or rgb.shape[0], : width or rgb.shape[1]]
   for name, payload in props:  # transformative properties, in their association order
-    if name == b"irot" and payload:
+    if name == b"clap":
+      rgb = _clean_aperture(rgb, payload)
+    elif name == b"irot" and payload:
       rgb = np.rot90(rgb, payload[0] & 3)  # anticlockwise quarter turns
     elif name == b"imir" and payload:
       rgb = rgb[::-1] if payload[0] & 1 else rgb[:, ::-1]  # 1: top-bottom, 0: left-right

@@ -1196,6 +1196,41 @@ def test_an_iphone_heic_photo_is_read_tiles_put_together(tmp_path):
   )
 
 
+def _clap(width, height, x_off, y_off):
+  """A `clap` box: whole-pixel width and height, offsets in half pixels."""
+  return _box(b"clap", struct.pack(">IIIIiIiI", width, 1, height, 1, x_off, 2, y_off, 2))
+
+
+def test_a_heic_clean_aperture_crops_before_it_turns(tmp_path):
+  """A HEIF `clap` (clean aperture) crops the image: a window of its size, centred at the
+  image's centre moved by its offsets; applied before `irot`, in association order. Before:
+  ignored, the photo kept the margins its camera meant to hide."""
+  expected = np.zeros((100, 120, 3), np.uint8)
+  expected[:64, :64], expected[:64, 64:] = (255, 0, 0), (0, 255, 0)
+  expected[64:, :64], expected[64:, 64:] = (0, 0, 255), 255
+  # 100x80 at offsets (-5, +3): centre (54.5, 52.5), so columns 5-104 and rows 13-92.
+  path = str(tmp_path / "IMG_0006.HEIC")
+  _heic(path, _quadrant_tiles(), 2, 2, 120, 100, extra=[_clap(100, 80, -10, 6)])
+  rgb = video_io.read_image(path)
+  assert rgb.shape == (80, 100, 3)
+  assert _close(rgb, expected[13:93, 5:105], 6)
+  turned = str(tmp_path / "IMG_0007.HEIC")
+  _heic(
+    turned,
+    _quadrant_tiles(),
+    2,
+    2,
+    120,
+    100,
+    extra=[_clap(100, 80, -10, 6), _box(b"irot", b"\x01")],
+  )
+  assert _close(video_io.read_image(turned), np.rot90(expected[13:93, 5:105]), 6)
+  outside = str(tmp_path / "IMG_0008.HEIC")
+  _heic(outside, _quadrant_tiles(), 2, 2, 120, 100, extra=[_clap(100, 80, 60, 0)])
+  with pytest.raises(video_io.InputError, match="clean aperture .* is not inside its 120x100"):
+    video_io.read_image(outside)
+
+
 def test_a_damaged_heic_is_one_line_naming_it(tmp_path):
   path = str(tmp_path / "IMG_0004.HEIC")
   _heic(path, _quadrant_tiles(), 2, 2, 120, 100)
