@@ -1084,16 +1084,18 @@ def _iso_motion_photo(path, video, layout):
   box, as Galaxy phones write HEIC motion photos), or an MP4 appended as it is."""
   with open(video, "rb") as f:
     mp4 = f.read()
+  sefd = _box(b"sefd", b"\0" * 12 + b"MotionPhoto_Data" + b"SEFH" + b"\0" * 16 + b"SEFT")
   if layout == "mpvd":
-    sefd = _box(b"sefd", b"\0" * 12 + b"MotionPhoto_Data" + b"SEFH" + b"\0" * 16 + b"SEFT")
     tail = _box(b"mpvd", mp4 + sefd)
+  elif layout == "mpvd_64_bit":  # a box size too large for 32 bits is written in 64
+    tail = struct.pack(">I4sQ", 1, b"mpvd", 16 + len(mp4) + len(sefd)) + mp4 + sefd
   else:
     tail = mp4
   with open(path, "ab") as f:
     f.write(tail)
 
 
-@pytest.mark.parametrize("layout", ["mpvd", "appended"])
+@pytest.mark.parametrize("layout", ["mpvd", "mpvd_64_bit", "appended"])
 def test_a_heic_or_avif_motion_photo_is_its_video_and_its_still(tmp_path, layout):
   """Samsung's HEIC motion photos (and Google's Motion Photo 1.0 with a HEIC or AVIF primary)
   hold the video in an `mpvd` box after the image's boxes. Before: read as a still photo, so
