@@ -7,15 +7,17 @@ r"""Writes clips to TFRecord shards (the format of trainers.data.format) with a 
 
 Inputs (`--input`: a glob, a directory, a .txt file with one path per line, or a path that
 exists, taken as named):
-  * video files (.mp4 .mov .avi .mkv .webm .gif .3gp .mts ...: video_io.VIDEO_EXTENSIONS),
-    decoded with PyAV, and animated WebP, PNG and AVIF (a still one is an image);
+  * video files (.mp4 .mov .avi .mkv .webm .gif .3gp .mts ...: video_io.VIDEO_EXTENSIONS,
+    or named otherwise and beginning as a video container does), decoded with PyAV, and
+    animated WebP, PNG and AVIF (a still one is an image), and motion photos;
   * folders of frame images: one folder is one video, frames in natural name order
     (frame2 before frame10);
   * with --vgan_frame_height=H > 0, image files are VGAN-style clips: frames of height H
     stacked vertically in one image.
-A directory is walked recursively (hidden files and folders passed over) and every video,
-frame folder (or VGAN image) in it is used; the images of a folder that also holds videos (a
-camera's folder) are listed as skipped.
+A directory is walked recursively (hidden files and folders passed over; linked folders
+followed, each real folder once) and every video, frame folder (or VGAN image) in it is
+used; the images of a folder that also holds videos (a camera's folder), its other files,
+broken links, named pipes and devices (never opened) are listed as skipped.
 
 Each video gives clips of --clip_length frames (0: the whole video) at --frame_stride;
 --clips_per_video=N takes N evenly spaced clips, 0 all non-overlapping ones. Frames are
@@ -140,20 +142,23 @@ def _expand(path, vgan_frame_height, skipped):
   if os.path.isdir(path):
     if _video_named_directory(path, skipped):
       return []
-    sources = []
-    for dirpath, dirnames, filenames in video_io.walk_visible(path):
+    sources, repeated = [], []
+    for dirpath, dirnames, filenames in video_io.walk_visible(path, repeated):
       dirnames[:] = [
         d for d in dirnames if not _video_named_directory(os.path.join(dirpath, d), skipped)
       ]
-      images, videos = [], 0
+      images, videos, other = [], 0, []
       for name in filenames:
-        lower = name.lower()
         full = os.path.join(dirpath, name)
+        if _missing(full, skipped) or _special(full, skipped):
+          continue
         if video_io.is_video_file(full):
           sources.append(Source("video", full))
           videos += 1
-        elif lower.endswith(video_io.IMAGE_EXTENSIONS):
+        elif name.lower().endswith(video_io.IMAGE_EXTENSIONS):
           images.append(full)
+        else:
+          other.append(name)
       if images and vgan_frame_height:
         sources.extend(Source("vgan", f) for f in images)
       elif images and videos:
@@ -163,16 +168,28 @@ def _expand(path, vgan_frame_height, skipped):
           {
             "path": dirpath,
             "reason": f"Expected a folder of frames or of videos, received "
-            f"{len(images)} image{'s' * (len(images) > 1)} beside {videos} "
-            f"video{'s' * (videos > 1)}: the images are not read as frames.",
+            f"{_count(len(images), 'image')} beside {_count(videos, 'video')}: the images "
+            "are not read as frames.",
           }
         )
       elif images:
         sources.append(Source("frames", dirpath))
+      if other:  # subtitles, notes, sidecars: listed once per folder, so that none is unsaid
+        named = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
+        skipped.append(
+          {
+            "path": dirpath,
+            "reason": f"{_count(len(other), 'file')} neither video nor image, by name and "
+            f"first bytes, not read: {named}",
+          }
+        )
+    skipped.extend(
+      {"path": r, "reason": "a link to a folder already walked, not read twice"} for r in repeated
+    )
     return sources
   lower = path.lower()
-  if not os.path.exists(path):
-    skipped.append({"path": path, "reason": "does not exist"})
+  if _missing(path, skipped) or _special(path, skipped):
+    pass
   elif video_io.is_video_file(path):
     return [Source("video", path)]
   elif lower.endswith(video_io.IMAGE_EXTENSIONS) and vgan_frame_height:
@@ -186,6 +203,31 @@ def _expand(path, vgan_frame_height, skipped):
       }
     )
   return []
+
+
+def _missing(path, skipped):
+  """Whether `path` does not exist (a link to a file that does not: a disk not mounted, a
+  file moved), which is then listed as skipped, saying where a link points."""
+  if os.path.exists(path):
+    return False
+  reason = "does not exist"
+  if os.path.islink(path):
+    reason = f"a link to {os.readlink(path)}, which does not exist"
+  skipped.append({"path": path, "reason": reason})
+  return True
+
+
+def _special(path, skipped):
+  """Whether `path` is a named pipe or a device (`video_io.special_file`), which is then
+  listed as skipped: reading a pipe would wait for a writer forever."""
+  kind = video_io.special_file(path)
+  if kind:
+    skipped.append({"path": path, "reason": f"Expected a regular file, received {kind}."})
+  return bool(kind)
+
+
+def _count(n, noun):
+  return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def resolve_inputs(spec, vgan_frame_height=0):
@@ -346,7 +388,10 @@ def iter_clips(source, src, options, finish):
   `damaged`: a frame of the clip was decoded after a decoder error and before the next key
   frame, or an error came while the clip was held back. When the decoder stops the file (a
   ValueError), the clips held back are yielded as damaged, then the error is raised: they
-  are counted (dropped, or kept with --keep_damaged) instead of vanishing.
+  are counted (dropped, or kept with --keep_damaged) instead of vanishing. Frames the
+  decoder could not make (`DecodeStats.lost_frames`) keep their places in the numbering:
+  a clip one of them belongs to is yielded at once as (start, None, True), counted as
+  damaged and never kept, and the clips after them start at their frames' true numbers.
   """
   aspect = src.info.pixel_aspect if src.info else 1.0
   if src.info and src.info.rotation in (90, 270):
@@ -367,18 +412,34 @@ def iter_clips(source, src, options, finish):
     planned = clip_starts(src.num_frames, length, stride, options.clips_per_video)
   else:
     planned = None  # Non-overlapping: clip k starts at k * span, however long the file is.
+
+  def needing(i):  # the clips that take frame i
+    starts = [s for s in planned if s <= i < s + span] if planned is not None else [i - i % span]
+    return [s for s in starts if (i - s) % stride == 0]
+
   active = {}  # start -> [clip, frames filled, damaged]
   held = []  # [release index, start, frames, damaged]
+  spoiled = set()  # clips a lost frame belongs to: they cannot be made
   emitted = 0
   errors = 0
   stopped = []  # the ValueError that ended the frames early, if one did
-  for i, frame in enumerate(_until_error(src.iterator, stopped)):
+  i, lost = -1, 0
+  for frame in _until_error(src.iterator, stopped):
     if src.stats.errors > errors:  # Damage reaches every clip still in the making or held.
       errors = src.stats.errors
       for entry in list(active.values()) + held:
         entry[-1] = True
-    starts = [s for s in planned if s <= i < s + span] if planned is not None else [i - i % span]
-    needed = [s for s in starts if (i - s) % stride == 0]
+    for _ in range(src.stats.lost_frames - lost):  # frames the decoder could not make
+      i += 1
+      for s in needing(i):
+        if s not in spoiled:
+          spoiled.add(s)
+          active.pop(s, None)
+          emitted += 1
+          yield s, None, True
+    lost = src.stats.lost_frames
+    i += 1
+    needed = [s for s in needing(i) if s not in spoiled]
     if needed:
       ready = prepare(frame)
       for s in needed:
@@ -430,6 +491,8 @@ def source_summary(frames):
       summary["resized_frames"] = frames.stats.resized_frames
     if frames.stats.interlaced_frames:
       summary["interlaced_frames"] = frames.stats.interlaced_frames
+    if frames.stats.lost_frames:
+      summary["lost_frames"] = frames.stats.lost_frames
   return summary
 
 
@@ -440,7 +503,8 @@ class _Stopped(Exception):
 def produce_source(source, options, put, label=None, segmenter=None, on_open=None):
   """Reads, cuts, filters, segments (with a `segmenter`) and encodes one source, handing each
   encoded clip to `put(("clip", (encoded, meta)))` as soon as it is ready; ends with
-  `put(("done", summary))` where summary holds "dropped", "dropped_damaged", "error" (None
+  `put(("done", summary))` where summary holds "dropped", "dropped_damaged",
+  "dropped_incomplete" (clips a lost frame belongs to), "error" (None
   or the reason) and the source's facts (`source_summary`). `on_open(frames)` is called
   with the source's `_Frames` once it is open (the writer's progress reads its counts).
 
@@ -455,6 +519,7 @@ def produce_source(source, options, put, label=None, segmenter=None, on_open=Non
     "dropped": 0,
     "dropped_damaged": 0,
     "damaged_kept": 0,
+    "dropped_incomplete": 0,
     "error": None,
     "class_pixels": np.zeros(256, np.int64),
     "segmented": 0,
@@ -476,10 +541,14 @@ def produce_source(source, options, put, label=None, segmenter=None, on_open=Non
     frames = _Frames(source, options)
     if on_open is not None:
       on_open(frames)
-    for _, (encoded, pixels), damaged in iter_clips(source, frames, options, finish):
+    for _, done, damaged in iter_clips(source, frames, options, finish):
+      if done is None:  # a frame of it lost: no clip to keep
+        summary["dropped_incomplete"] += 1
+        continue
       if damaged and not options.keep_damaged:
         summary["dropped_damaged"] += 1
         continue
+      encoded, pixels = done
       summary["damaged_kept"] += damaged
       if pixels is not None:
         summary["class_pixels"] += pixels
@@ -614,7 +683,7 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
   per_shard = [0] * options.num_shards
   skipped = list(skipped)
   per_source = []
-  total = dropped = damaged = files_done = with_segmentation = segmented = 0
+  total = dropped = damaged = incomplete = files_done = with_segmentation = segmented = 0
   stored = float("inf")  # the smallest short side of a stored frame
   class_pixels = np.zeros(256, np.int64)
   progress = _Progress(len(sources))
@@ -642,7 +711,7 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
         if future.done() and q.empty():
           future.result()  # Raises what ended the worker.
           raise RuntimeError("A converter worker ended without reporting its source.") from None
-        progress.maybe_log(files_done, total, len(skipped), dropped + damaged)
+        progress.maybe_log(files_done, total, len(skipped), dropped + damaged + incomplete)
 
   try:
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
@@ -675,13 +744,14 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
             total += 1
             stored = min(stored, min(meta["height"], meta["width"]))
             with_segmentation += meta.get("segmentation_png") is not None
-            progress.maybe_log(files_done, total, len(skipped), dropped + damaged)
+            progress.maybe_log(files_done, total, len(skipped), dropped + damaged + incomplete)
           summary = value
           frames = progress.open.pop(i, None)
           progress.decoded_done += frames.stats.frames if frames is not None else 0
           files_done += 1
           dropped += summary["dropped"]
           damaged += summary.get("dropped_damaged", 0)
+          incomplete += summary.get("dropped_incomplete", 0)
           segmented += summary.get("segmented", 0)
           class_pixels += summary.get("class_pixels", 0)
           entry = _source_entry(source, summary)
@@ -700,11 +770,14 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
               )
             if summary.get("decode_errors"):
               logging.warning(
-                "%s: %d decoder errors, %d damaged frames, %d damaged clips dropped (%s)",
+                "%s: %d decoder errors, %d damaged and %d lost frames, %d damaged and %d "
+                "incomplete clips dropped (%s)",
                 source.path,
                 summary["decode_errors"],
                 summary["damaged_frames"],
+                summary.get("lost_frames", 0),
                 summary["dropped_damaged"],
+                summary["dropped_incomplete"],
                 "; ".join(summary.get("decode_messages", [])),
               )
       finally:
@@ -739,6 +812,7 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
     "num_skipped": len(skipped),
     "dropped_low_variance": dropped,
     "dropped_damaged": damaged,
+    "dropped_incomplete": incomplete,
     "label_ids": label_ids,
     "segmentation": {
       "segmenter": segmenter.path if segmenter is not None else None,
@@ -765,7 +839,7 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
   os.replace(manifest_path + ".tmp", manifest_path)
   logging.info(
     "Wrote %d clips (%.1f clips/s, %d frames decoded) to %d shards %s; %d inputs "
-    "skipped, %d static and %d damaged clips dropped; manifest %s",
+    "skipped, %d static, %d damaged and %d incomplete clips dropped; manifest %s",
     total,
     total / max(seconds, 1e-6),
     progress.decoded_done,
@@ -774,6 +848,7 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
     len(skipped),
     dropped,
     damaged,
+    incomplete,
     manifest_path,
   )
   return manifest
@@ -844,6 +919,7 @@ def _source_entry(source, summary):
     "decode_messages",
     "resized_frames",
     "interlaced_frames",
+    "lost_frames",
   )
   entry = {
     "path": source.path,
@@ -852,6 +928,8 @@ def _source_entry(source, summary):
   }
   if "dropped_damaged" in summary:
     entry.update(dropped_damaged=summary["dropped_damaged"], damaged_kept=summary["damaged_kept"])
+  if summary.get("dropped_incomplete"):
+    entry["dropped_incomplete"] = summary["dropped_incomplete"]
   if summary["error"] and summary["num_clips"]:
     entry["error"] = summary["error"]
   entry.update({k: summary[k] for k in keys if k in summary})
@@ -864,12 +942,18 @@ def _skip_reason(summary):
     return None
   if summary["error"]:
     return summary["error"]
-  if summary.get("dropped_damaged"):
-    return (
-      f"{summary['decode_errors']} decoder errors: all {summary['dropped_damaged']} "
-      f"clips had damaged frames (--keep_damaged to keep them)."
-    )
-  return None
+  damaged, incomplete = summary.get("dropped_damaged", 0), summary.get("dropped_incomplete", 0)
+  kinds = []
+  if damaged:
+    kinds.append(f"damaged frames ({damaged}; --keep_damaged keeps them)")
+  if incomplete:
+    kinds.append(f"frames the decoder could not make ({incomplete})")
+  if not kinds:
+    return None
+  return (
+    f"{summary['decode_errors']} decoder errors: all {damaged + incomplete} clips had "
+    f"{' or '.join(kinds)}."
+  )
 
 
 # ----------------------------------------------------------------------------- command line

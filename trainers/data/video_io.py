@@ -9,11 +9,14 @@ they feed `trainers.data.make_tfrecords`, and `read_image` is also the photo loa
 export CLIs.
 """
 
+import collections
 import dataclasses
 import fractions
+import heapq
 import io
 import os
 import re
+import stat
 import struct
 import threading
 
@@ -203,7 +206,9 @@ _PIXEL_LIMIT_LOCK = threading.Lock()
 
 def _open_image(path):
   """`Image.open(path)` with PHOTO_MAX_PIXELS in place of Pillow's own limit (its global is
-  lifted for the header's parse only, under a lock); a larger image raises InputError."""
+  lifted for the header's parse only, under a lock); a larger image raises InputError, as
+  does a named pipe or a device (`special_file`)."""
+  _refuse_special(path, "an image file")
   with _PIXEL_LIMIT_LOCK:
     pillows = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
@@ -512,6 +517,7 @@ def read_image(path, background=BACKGROUND):
   else (an unreadable file, a float or Lab image, more than PHOTO_MAX_PIXELS) raises
   InputError naming the file and the reason.
   """
+  _refuse_special(path, "an image file")
   if path.lower().endswith(HEIF_EXTENSIONS):
     try:
       return _read_heif(path)
@@ -572,15 +578,87 @@ def is_animated_image(path):
 
 
 def is_video_file(path):
-  """Whether `path` names a video: a video extension (VIDEO_EXTENSIONS), a WebP, PNG or AVIF
-  that holds an animation, or a motion photo (`motion_photo_video`: a JPEG, HEIC/HEIF or
-  AVIF with its video). A still image is not a video."""
+  """Whether `path` is a video: a regular file with a video extension (VIDEO_EXTENSIONS), a
+  WebP, PNG or AVIF that holds an animation, a motion photo (`motion_photo_video`: a JPEG,
+  HEIC/HEIF or AVIF with its video), or a file named otherwise that begins as a video
+  container does (`_looks_like_video`). A still image is not a video, nor a named pipe or
+  a device (`special_file`)."""
+  if special_file(path):
+    return False
   lower = path.lower()
-  return (
-    lower.endswith(VIDEO_EXTENSIONS)
-    or (lower.endswith(ANIMATED_IMAGE_EXTENSIONS) and is_animated_image(path))
-    or (lower.endswith(MOTION_PHOTO_EXTENSIONS) and motion_photo_video(path) is not None)
+  if lower.endswith(VIDEO_EXTENSIONS):
+    return True
+  if lower.endswith(ANIMATED_IMAGE_EXTENSIONS) and is_animated_image(path):
+    return True
+  if lower.endswith(MOTION_PHOTO_EXTENSIONS):
+    return motion_photo_video(path) is not None
+  return not lower.endswith(IMAGE_EXTENSIONS) and _looks_like_video(path)
+
+
+def special_file(path):
+  """What `path` is, in words, when it exists and is neither a regular file nor a folder
+  (links followed): a named pipe, whose reader waits for a writer forever, a device (a
+  link to /dev/zero never ends) or a socket; else None."""
+  try:
+    mode = os.stat(path).st_mode
+  except (OSError, ValueError):
+    return None
+  if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+    return None
+  if stat.S_ISFIFO(mode):
+    return "a named pipe (FIFO)"
+  if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+    return "a device"
+  return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+
+
+def _refuse_special(path, expected):
+  """Raises InputError naming `path` when it is a `special_file`: opening a named pipe
+  would wait for a writer forever. Every reader of a user's file asks first (`iter_video`,
+  `probe_video`, `read_image`), before any look at its first bytes."""
+  kind = special_file(path)
+  if kind:
+    raise InputError(f"Expected {expected}, received {kind}: {path}")
+
+
+# ISO base media brands (`ftyp`) of files that are not videos: HEIF/AVIF photos, audio, and
+# Canon's CR3 raw photos.
+_STILL_AND_AUDIO_BRANDS = {
+  b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis", b"avio",
+  b"M4A ", b"M4B ", b"M4P ", b"crx ",
+}  # fmt: skip
+
+
+def _looks_like_video(path):
+  """Whether a file named without a video extension (a download saved as `video`, a camera's
+  files copied under other names) begins as a container of video does: MP4/MOV (an ISO box,
+  not a photo's or an audio file's brand), Matroska/WebM, AVI, ASF (WMV), FLV, MPEG program
+  or transport streams (M2TS's 192-byte packets too), Ogg with Theora or VP8, GIF."""
+  try:
+    with open(path, "rb") as f:
+      head = f.read(400)
+  except OSError:
+    return False
+  if head[4:8] in _ISO_FIRST_BOXES:
+    return head[4:8] != b"ftyp" or head[8:12] not in _STILL_AND_AUDIO_BRANDS
+  if head[:4] == b"RIFF":
+    return head[8:12] == b"AVI "
+  if head[:4] == b"OggS":
+    return b"\x80theora" in head or b"OVP80" in head
+  return head.startswith(_VIDEO_SIGNATURES) or any(
+    len(head) > start + 2 * 188 and all(head[start + k * step] == 0x47 for k in range(3))
+    for start, step in ((0, 188), (4, 192))
   )
+
+
+_VIDEO_SIGNATURES = (
+  b"\x1a\x45\xdf\xa3",  # Matroska, WebM
+  b"\x30\x26\xb2\x75\x8e\x66\xcf\x11",  # ASF: WMV
+  b"FLV\x01",
+  b"\x00\x00\x01\xba",  # MPEG program stream (.mpg, .vob)
+  b"GIF87a",
+  b"GIF89a",
+)
 
 
 # A motion photo is a photo with the short video its phone recorded around the shot appended
@@ -777,7 +855,10 @@ class DecodeStats:
   output from the first error until the next key frame (the concealment propagates through
   the frames that reference it); `damaged`: whether the frame just yielded is one of them;
   `resized_frames`: frames decoded at another size than the first one and scaled to it;
-  `interlaced_frames`: interlaced frames, deinterlaced by `_one_field`.
+  `interlaced_frames`: interlaced frames, deinterlaced by `_one_field`; `lost_frames`:
+  frames whose packets were read but that the decoder never made (a packet it refused, the
+  frames after a damaged key frame it drops), counted before the next frame it does make
+  (`_FrameNumbers`): their places in the file, which a reader of frame numbers must keep.
   """
 
   frames: int = 0
@@ -787,6 +868,7 @@ class DecodeStats:
   messages: list = dataclasses.field(default_factory=list)  # the first few, for the log
   resized_frames: int = 0  # decoded at another size than the first frame (`iter_video`)
   interlaced_frames: int = 0  # deinterlaced (`_one_field`)
+  lost_frames: int = 0  # read but never decoded, before the frame just yielded
 
 
 _ERROR_LEVEL = av.logging.ERROR
@@ -1002,9 +1084,14 @@ def _open(path):
 _ISO_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp"}
 
 
+def _is_box_type(kind):
+  """Whether the 4 bytes `kind` can name an ISO box: printable ASCII, or QuickTime's (c)."""
+  return all(32 <= b < 127 or b == 0xA9 for b in kind)
+
+
 def _cut_off(path):
   """Why an MP4/MOV file (or a motion photo's video) cannot be read whole, in words, when it
-  is cut short; else None.
+  is cut short, or damaged where a top-level box should begin; else None.
 
   Its top-level boxes are walked by their sizes: a box that needs more bytes than the file
   holds is a recording or a copy that stopped early. Cameras and phones write the index (the
@@ -1023,6 +1110,13 @@ def _cut_off(path):
         return None
       boxes = set()
       for kind, offset, _, length in _file_boxes(f, size, start):
+        if not _is_box_type(kind):  # damaged bytes where a box should begin: not a cut
+          if b"moov" in boxes:  # after the index: bytes players and FFmpeg never read
+            return None
+          return (
+            f"the file is damaged: byte {offset} should begin a box and does not, and its "
+            "index (the 'moov' box) is not before it"
+          )
         boxes.add(kind)
         if offset + length > size:
           name = kind.decode("latin-1")
@@ -1086,17 +1180,85 @@ def _has_alpha_side_plane(stream):
   )
 
 
-def _decode(container, stream):
+# Demuxer errors in a row, no packet read between them, after which a file is read no
+# further: FFmpeg's demuxers resume at the next unit they can parse (a Matroska cluster, a
+# TS packet) on the next read, but a read that fails where it stands would fail forever.
+_DEMUX_ERRORS_IN_A_ROW = 8
+
+
+def _packets(container, stream, refused):
+  """The packets of `stream`, ending with the empty packet that flushes its decoder. Bytes the
+  demuxer cannot parse (av.InvalidDataError) are appended to `refused` and reading goes on
+  past them, as players go on, until _DEMUX_ERRORS_IN_A_ROW come in a row."""
+  in_a_row = 0
+  while True:
+    try:
+      for packet in container.demux(stream):  # resumes where the last read stopped
+        in_a_row = 0
+        yield packet
+      return
+    except av.InvalidDataError as e:
+      refused.append(e)
+      in_a_row += 1
+      if in_a_row >= _DEMUX_ERRORS_IN_A_ROW:
+        raise
+
+
+def _decode(container, stream, refused, numbers=None):
   """The decoded frames of `stream`, one at a time: FFmpeg's decoder, or libvpx's for VP8/VP9
-  that carries an alpha plane (`_ALPHA_DECODERS`; composited on white by `_rgb`)."""
-  name = _ALPHA_DECODERS.get(stream.codec_context.name)
-  if not name or name not in av.codecs_available or not _has_alpha_side_plane(stream):
-    yield from container.decode(stream)
-    return
-  decoder = av.CodecContext.create(name, "r")
-  decoder.thread_type = "NONE"
-  for packet in container.demux(stream):  # ends with an empty packet: the decoder's flush
-    yield from decoder.decode(packet)
+  that carries an alpha plane (`_ALPHA_DECODERS`; composited on white by `_rgb`).
+
+  A packet the decoder refuses (av.InvalidDataError: damaged bytes, "Invalid NAL unit
+  size") is appended to `refused` and the next one decoded: the frames that referenced it
+  come out concealed until the next key frame, and the rest of the file is read, as FFmpeg's
+  command line and players read it (`_packets` likewise for the demuxer). Stopping at the
+  first such packet lost the rest of the file: 35 of 60 frames for 3 KB of damage.
+  `numbers` (a _FrameNumbers) is told each packet's timestamp as it is read."""
+  decoder = stream.codec_context
+  name = _ALPHA_DECODERS.get(decoder.name)
+  if name and name in av.codecs_available and _has_alpha_side_plane(stream):
+    decoder = av.CodecContext.create(name, "r")
+    decoder.thread_type = "NONE"
+  for packet in _packets(container, stream, refused):
+    if numbers is not None and packet.size:
+      numbers.read(packet.pts)
+    try:
+      frames = decoder.decode(packet)
+    except av.InvalidDataError as e:
+      refused.append(e)
+      continue
+    yield from frames
+
+
+class _FrameNumbers:
+  """Where each decoded frame sits among the file's frames: after the packets read before it
+  whose timestamps come earlier. A decoder outputs frames in timestamp order, so packets
+  whose frames never came out (refused, or dropped for want of a reference frame, several
+  frames after a damaged key frame) are the earlier timestamps still waiting when a frame
+  comes out. Frames or packets without a timestamp, or a frame whose timestamp no packet
+  had, are not counted: their places are not known. `iter_video` counts them only where
+  the decoder reported damage: a clean stream may hold packets that are not frames (an
+  interlaced picture's second field in a packet of its own)."""
+
+  def __init__(self):
+    self._waiting = []  # a heap of the read packets' timestamps
+    self._counts = collections.Counter()
+
+  def read(self, pts):
+    if pts is not None:
+      heapq.heappush(self._waiting, pts)
+      self._counts[pts] += 1
+
+  def missing_before(self, pts):
+    """The number of frames lost just before the frame with timestamp `pts`."""
+    if pts is None or not self._counts[pts]:
+      return 0
+    missing = 0
+    while self._waiting[0] < pts:
+      self._counts[heapq.heappop(self._waiting)] -= 1
+      missing += 1
+    self._counts[heapq.heappop(self._waiting)] -= 1
+    return missing
 
 
 def _decode_error(path, e, logs=()):
@@ -1156,6 +1318,7 @@ def probe_video(path, count_frames=True):
   rate, and decodes the first frame for its display matrix. Errors name the file
   (ValueError). Without `count_frames` only the header and the first frame are read (the
   display size, not the count or the measured rate: `num_frames` 0, `fps` the header's)."""
+  _refuse_special(path, "a video file")
   if _read_by_pillow(path):
     return _probe_pillow(path)
   _enable_decoder_errors()
@@ -1168,19 +1331,23 @@ def probe_video(path, count_frames=True):
       pixel_aspect = float(sar) if sar and float(sar) > 0 else 1.0
       rotation, mirrored = _rotation_tag(stream), False
       height, width = stream.codec_context.height, stream.codec_context.width
-      frame = next(container.decode(stream), None)
+      refused = []
+      frame = next(_decode(container, stream, refused), None)
       if frame is not None:
         height, width = frame.height, frame.width
         rotation, mirrored = _orientation(frame, rotation)
       elif cut := _cut_off_error(path):  # FFmpeg opened what it has of the index
         raise cut
+      elif refused:  # not one packet decoded: FFmpeg's words for the first
+        raise refused[0]
     # Counted in a second pass from the start: seeking back fails in some damaged indexes
     # (FFmpeg answers EPERM, "Operation not permitted"), reading the file again does not.
     times, measured = [], 0.0
     if count_frames:
       with av.logging.Capture(local=True) as logs, _open(path) as container:
         stream = _video_stream(container, path)
-        times = [p.pts if p.pts is not None else p.dts for p in container.demux(stream) if p.size]
+        packets = _packets(container, stream, [])
+        times = [p.pts if p.pts is not None else p.dts for p in packets if p.size]
         measured = _timestamp_rate([t for t in times if t is not None], stream.time_base)
   except (av.FFmpegError, OSError, EOFError, UnicodeDecodeError) as e:
     raise _decode_error(path, e, logs) from e
@@ -1203,6 +1370,7 @@ def iter_video(path, stats=None):
   the file are re-raised as ValueError naming `path`.
   """
   stats = stats if stats is not None else DecodeStats()
+  _refuse_special(path, "a video file")
   if _read_by_pillow(path):
     yield from _iter_pillow(path, stats)
     return
@@ -1216,15 +1384,25 @@ def iter_video(path, stats=None):
     stream = _video_stream(container, path)
     stream.thread_type = "NONE"
     rotation, mirrored = _rotation_tag(stream), False
-    decoder = _decode(container, stream)
+    refused, numbers = [], _FrameNumbers()
+    decoder = _decode(container, stream, refused, numbers)
     first, size = True, None
     while True:
+      before = len(refused)
       with av.logging.Capture(local=True) as logs:
         frame = next(decoder, None)
-      new_errors = _count_errors(logs, stats)
+      new_errors = _count_errors(logs, stats, refused[before:])
       if frame is None:
-        if first and (cut := _cut_off_error(path)):
+        # A file cut off (a partial download of a video whose index comes first decodes up
+        # to the cut, where FFmpeg stops, silently at a packet's edge) says so after its
+        # frames: asked when there are fewer than the header counts, or errors; a file of
+        # which not one packet decoded, in FFmpeg's words for the first. (A cut inside an
+        # index at the end that FFmpeg still read whole is no loss: not reported.)
+        short = stats.frames + stats.lost_frames < (stream.frames or 0)
+        if (first or short or refused or stats.errors) and (cut := _cut_off_error(path)):
           raise cut
+        if first and refused:
+          raise refused[0]
         break
       if first:
         rotation, mirrored = _orientation(frame, rotation)
@@ -1244,6 +1422,9 @@ def iter_video(path, stats=None):
             *size,
           )
         stats.resized_frames += 1
+      missing = numbers.missing_before(frame.pts)
+      if new_errors or stats.damaged:  # else packets that are not frames (a field's half)
+        stats.lost_frames += missing
       if new_errors:
         stats.damaged = True
       elif frame.key_frame:
@@ -1262,11 +1443,15 @@ def iter_video(path, stats=None):
       container.close()
 
 
-def _count_errors(logs, stats):
-  errors = [log for log in logs if log[0] <= _ERROR_LEVEL]
+def _count_errors(logs, stats, refused=()):
+  """Adds to `stats` the errors FFmpeg logged (`logs`) and the packets it refused
+  (`refused`, their exceptions) in one step: as many errors as the larger of the two (a
+  refused packet is logged too, but not by every decoder); returns that count."""
+  errors = [(name, message.strip()) for level, name, message in logs if level <= _ERROR_LEVEL]
+  errors += [("decoder", str(e.strerror or e)) for e in refused[len(errors) :]]
   stats.errors += len(errors)
-  for _, name, message in errors[: max(_KEPT_MESSAGES - len(stats.messages), 0)]:
-    stats.messages.append(f"{name}: {message.strip()}")
+  for name, message in errors[: max(_KEPT_MESSAGES - len(stats.messages), 0)]:
+    stats.messages.append(f"{name}: {message}")
   return len(errors)
 
 
@@ -1300,11 +1485,25 @@ def _visible(names):
   return sorted((n for n in names if not n.startswith(".")), key=natural_key)
 
 
-def walk_visible(path):
+def walk_visible(path, repeated=None):
   """`os.walk(path)` as file browsers show the tree: hidden folders and files passed over
-  (`_visible`), names in natural order. A caller may prune the yielded folder list."""
-  for dirpath, dirnames, filenames in os.walk(path):
-    dirnames[:] = _visible(dirnames)
+  (`_visible`), names in natural order. A caller may prune the yielded folder list.
+
+  Linked folders are walked (datasets are often put together from links to other disks),
+  each real folder once: a link to a folder already walked (a link back up the tree would
+  loop) is passed over and appended to the list `repeated`, if one is given."""
+  seen = {os.path.realpath(path)}
+  for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
+    kept = []
+    for name in _visible(dirnames):
+      real = os.path.realpath(os.path.join(dirpath, name))
+      if real in seen:
+        if repeated is not None:
+          repeated.append(os.path.join(dirpath, name))
+        continue
+      seen.add(real)
+      kept.append(name)
+    dirnames[:] = kept
     yield dirpath, dirnames, _visible(filenames)
 
 

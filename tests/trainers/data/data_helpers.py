@@ -1,10 +1,14 @@
 """Helpers shared by the tests of trainers.data: tiny configs, index-coded clips, shards."""
 
+import json
+
+from absl import flags
 import numpy as np
 import tensorflow as tf
 
 from configs import common
 from trainers.data import format as record_format
+from trainers.data import make_tfrecords
 
 # Index-coded clips: R = 7 * frame, G = 4 * row, B = 4 * column (exact under PNG).
 R_STEP, G_STEP, B_STEP = 7, 4, 4
@@ -55,3 +59,14 @@ def batches(ds, n=None):
       break
     out.append({k: v.numpy() for k, v in b.items()})
   return out
+
+
+def convert(**kwargs):
+  """Runs the converter's command in-process with its own FlagValues, `--key=value` for each
+  keyword; returns (exit code, manifest)."""
+  values = flags.FlagValues()
+  make_tfrecords.define_flags(values)
+  values(["make_tfrecords"] + [f"--{k}={v}" for k, v in kwargs.items()])
+  code = make_tfrecords.run(values)
+  with open(kwargs["output"] + ".manifest.json") as f:
+    return code, json.load(f)

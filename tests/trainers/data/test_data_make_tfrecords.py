@@ -1,19 +1,18 @@
 """Tests of the TFRecord writer CLI (trainers.data.make_tfrecords)."""
 
 import glob
-import json
 import os
 import re
 import subprocess
 import sys
 
-from absl import flags
 import numpy as np
 from PIL import Image
 import pytest
 import tensorflow as tf
 
 from data_helpers import batches
+from data_helpers import convert
 from data_helpers import data_config
 from data_helpers import index_clip
 import segmenter_helpers
@@ -26,16 +25,6 @@ from trainers.data import video_io
 from zoo import segmenter as segmenter_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-
-def _run(**kwargs):
-  """Runs the CLI in-process with its own FlagValues; returns (exit code, manifest)."""
-  values = flags.FlagValues()
-  make_tfrecords.define_flags(values)
-  values(["make_tfrecords"] + [f"--{k}={v}" for k, v in kwargs.items()])
-  code = make_tfrecords.run(values)
-  with open(kwargs["output"] + ".manifest.json") as f:
-    return code, json.load(f)
 
 
 def _records(pattern, compression=""):
@@ -67,7 +56,7 @@ def _inputs(tmp_path):
 
 def test_cli_writes_shards_and_manifest_and_skips_bad_inputs(tmp_path, inputs):
   out = str(tmp_path / "out" / "train")
-  code, manifest = _run(
+  code, manifest = convert(
     input=str(inputs),
     output=out,
     clip_length=8,
@@ -98,7 +87,7 @@ def test_cli_writes_shards_and_manifest_and_skips_bad_inputs(tmp_path, inputs):
 
 def test_cli_exit_code_is_nonzero_when_nothing_is_written(tmp_path, inputs):
   out = str(tmp_path / "none")
-  code, manifest = _run(input=str(inputs / "bad*.mp4"), output=out)
+  code, manifest = convert(input=str(inputs / "bad*.mp4"), output=out)
   assert code == 1 and manifest["num_clips"] == 0 and manifest["num_skipped"] == 1
   assert not glob.glob(out + "-*")
   result = subprocess.run(
@@ -121,7 +110,7 @@ def test_cli_list_file_stride_resize_crop_and_gzip(tmp_path, inputs):
   listing = tmp_path / "list.txt"
   listing.write_text(f"{inputs / 'c'}\n# a comment\n{inputs / 'missing.mp4'}\n")
   out = str(tmp_path / "g")
-  code, manifest = _run(
+  code, manifest = convert(
     input=str(listing),
     output=out,
     clip_length=3,
@@ -147,7 +136,7 @@ def test_a_list_saved_by_a_windows_editor_is_read(tmp_path, inputs):
   # skipped as missing.
   listing = tmp_path / "list.txt"
   listing.write_bytes(f"\ufeff{inputs / 'c'}\r\n# a comment\r\n".encode())
-  code, manifest = _run(input=str(listing), output=str(tmp_path / "w"), clip_length=3)
+  code, manifest = convert(input=str(listing), output=str(tmp_path / "w"), clip_length=3)
   assert code == 0 and manifest["num_skipped"] == 0
   assert [s["path"] for s in manifest["sources"]] == [str(inputs / "c")]
 
@@ -155,7 +144,7 @@ def test_a_list_saved_by_a_windows_editor_is_read(tmp_path, inputs):
 def test_cli_reads_vgan_clips_and_writes_synthetic_clips(tmp_path):
   column = index_clip(8, 16, 16).reshape(8 * 16, 16, 3)  # Frames stacked vertically.
   Image.fromarray(column).save(tmp_path / "v.png")
-  code, manifest = _run(
+  code, manifest = convert(
     input=str(tmp_path / "v.png"),
     output=str(tmp_path / "v"),
     clip_length=8,
@@ -167,7 +156,7 @@ def test_cli_reads_vgan_clips_and_writes_synthetic_clips(tmp_path):
   np.testing.assert_array_equal(
     _records(str(tmp_path / "v-*"))[0]["frames"].numpy(), index_clip(8, 16, 16)
   )
-  code, manifest = _run(
+  code, manifest = convert(
     source="synthetic",
     num_clips=5,
     clip_length=4,
@@ -188,7 +177,7 @@ def test_cli_writes_jpeg_mosaics_that_decode_as_the_per_frame_jpegs(tmp_path, in
   records = {}
   for fmt in ("jpeg", "jpeg_mosaic"):
     out = str(tmp_path / fmt / "train")
-    code, manifest = _run(
+    code, manifest = convert(
       input=str(inputs / "c"), output=out, clip_length=5, num_shards=1, format=fmt
     )
     assert code == 0 and manifest["options"]["fmt"] == fmt and manifest["num_clips"] == 2
@@ -215,7 +204,7 @@ def test_segmenter_writes_the_conditioning_frames_segmentation(tmp_path, inputs)
   the pipeline then hands it out beside that frame (the segmentation model's batch)."""
   segmenter = segmenter_helpers.save(tmp_path / "segmenter")  # 4 classes
   out = str(tmp_path / "seg" / "train")
-  code, manifest = _run(
+  code, manifest = convert(
     input=str(inputs / "c"),
     output=out,
     clip_length=5,
@@ -251,7 +240,7 @@ def test_segmenter_writes_the_conditioning_frames_segmentation(tmp_path, inputs)
 
 def test_segmenter_keeps_a_sources_own_segmentation_and_refuses_bad_models(tmp_path):
   segmenter = segmenter_helpers.save(tmp_path / "segmenter")
-  code, manifest = _run(
+  code, manifest = convert(
     source="synthetic",
     num_clips=3,
     clip_length=4,
@@ -266,7 +255,7 @@ def test_segmenter_keeps_a_sources_own_segmentation_and_refuses_bad_models(tmp_p
   with pytest.raises(
     ValueError, match="Expected a segmentation SavedModel directory, received .*nowhere"
   ):
-    _run(
+    convert(
       source="synthetic",
       num_clips=1,
       output=str(tmp_path / "a" / "t"),
@@ -281,7 +270,7 @@ def test_segmenter_keeps_a_sources_own_segmentation_and_refuses_bad_models(tmp_p
     match=r"halving.*given frames \[1, 16, 24, 3\] it returned "
     r"shape \[1, 8, 12, 3\]",
   ):
-    _run(input=str(d), output=str(out / "t"), clip_length=4, num_shards=1, segmenter=halving)
+    convert(input=str(d), output=str(out / "t"), clip_length=4, num_shards=1, segmenter=halving)
   assert not glob.glob(str(out / "*"))  # stopped: no shard, no temporary file
 
 
@@ -310,7 +299,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_shard_behind(tmp_path, monkeypatc
   out = tmp_path / "out"
   out.mkdir()
   with pytest.raises(errors.RunError) as raised:
-    _run(
+    convert(
       source="synthetic", num_clips=16, clip_length=4, crop="8x8", output=out / "t", num_shards=2
     )
   shard = re.escape(str(out / "t-0000")) + "[01]" + re.escape("-of-00002.tfrecord")

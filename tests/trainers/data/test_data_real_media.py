@@ -2,18 +2,17 @@
 damaged files, wrong paths (trainers.data.make_tfrecords, trainers.data.video_io)."""
 
 from fractions import Fraction
-import json
 import os
 import re
 import struct
 import subprocess
 import sys
 
-from absl import flags
 import av
 import numpy as np
 import pytest
 
+from data_helpers import convert
 from trainers.data import make_tfrecords
 from trainers.data import video_io
 
@@ -54,15 +53,6 @@ def _write(
       container.mux(packet)
 
 
-def _run(**kwargs):
-  values = flags.FlagValues()
-  make_tfrecords.define_flags(values)
-  values(["make_tfrecords"] + [f"--{k}={v}" for k, v in kwargs.items()])
-  code = make_tfrecords.run(values)
-  with open(kwargs["output"] + ".manifest.json") as f:
-    return code, json.load(f)
-
-
 def _close(a, b, tol=40):
   return np.abs(a.astype(int) - b.astype(int)).mean() < tol
 
@@ -72,7 +62,7 @@ def test_rotated_video_is_stored_upright_and_described(tmp_path, rotation):
   upright = _quadrants(32, 48, 4)  # landscape as the viewer sees it
   stored = np.ascontiguousarray(np.rot90(upright, -rotation // 90, axes=(1, 2)))
   _write(str(tmp_path / "phone.mp4"), stored, rotation=rotation)
-  code, manifest = _run(
+  code, manifest = convert(
     input=str(tmp_path / "phone.mp4"),
     output=str(tmp_path / "out" / "t"),
     clip_length=4,
@@ -99,7 +89,7 @@ def test_rotate_tag_and_sample_aspect_ratio_are_honoured(tmp_path):
   _write(str(tmp_path / "sar.mp4"), _quadrants(32, 24, 4), sar=Fraction(2, 1))
   info = video_io.probe_video(str(tmp_path / "sar.mp4"))
   assert info.pixel_aspect == 2.0 and info.display_size == (32, 48)
-  code, manifest = _run(
+  code, manifest = convert(
     input=str(tmp_path / "sar.mp4"),
     output=str(tmp_path / "s"),
     clip_length=4,
@@ -178,7 +168,7 @@ def test_damaged_video_drops_damaged_clips_and_counts_errors(tmp_path):
     path = tmp_path / f"bad{k}.mp4"
     path.write_bytes(bytes(damaged))
     out = str(tmp_path / f"o{k}" / "t")
-    _, manifest = _run(input=str(path), output=out, clip_length=8, num_shards=1, format="png")
+    _, manifest = convert(input=str(path), output=out, clip_length=8, num_shards=1, format="png")
     entries = manifest["sources"] + manifest["skipped"]
     assert len(entries) == 1
     entry = entries[0]
@@ -239,7 +229,7 @@ def test_manifest_paths_are_absolute_wherever_the_writer_starts(tmp_path, monkey
   (tmp_path / "list.txt").write_text("videos/a.mp4\n")
   monkeypatch.chdir(tmp_path)
   for spec in ("videos/*.mp4", "list.txt", "videos"):
-    _, manifest = _run(
+    _, manifest = convert(
       input=spec, output=str(tmp_path / "o" / spec.replace("/", "_")), clip_length=4, num_shards=1
     )
     assert [s["path"] for s in manifest["sources"]] == [str(d / "a.mp4")]
@@ -254,7 +244,7 @@ def test_clips_keep_the_source_frame_rate(tmp_path):
   frames = np.repeat(_quadrants(16, 16), 24, 0)
   _write(str(tmp_path / "a.mp4"), frames, fps=12)
   out = str(tmp_path / "o" / "train")
-  code, manifest = _run(
+  code, manifest = convert(
     input=str(tmp_path / "a.mp4"), output=out, clip_length=4, frame_stride=2, num_shards=2
   )
   assert code == 0 and manifest["sources"][0]["fps"] == 12.0
@@ -270,10 +260,10 @@ def test_writer_warns_when_frames_are_twice_what_configs_read(tmp_path, caplog):
   largest = make_tfrecords.largest_config_size()
   assert largest >= 64
   _write(str(tmp_path / "big.mp4"), _quadrants(2 * largest, 2 * largest + 16, 4))
-  _run(input=str(tmp_path / "big.mp4"), output=str(tmp_path / "a"), clip_length=4, num_shards=1)
+  convert(input=str(tmp_path / "big.mp4"), output=str(tmp_path / "a"), clip_length=4, num_shards=1)
   assert f"--resize={largest} stores what it needs" in caplog.text
   caplog.clear()
-  _run(
+  convert(
     input=str(tmp_path / "big.mp4"),
     output=str(tmp_path / "b"),
     clip_length=4,
@@ -299,7 +289,7 @@ def test_header_text_that_is_not_utf8_does_not_stop_the_file(tmp_path):
   bad.write_bytes(open(good, "rb").read().replace(b"ZZZZZZZZ", b"\xff\xfe\xfd\xfcZZZZ"))
   with pytest.raises(UnicodeDecodeError):
     av.open(str(bad)).close()
-  code, manifest = _run(input=str(bad), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
+  code, manifest = convert(input=str(bad), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
   assert code == 0 and manifest["num_clips"] == 1
 
 
@@ -362,7 +352,9 @@ def test_clips_held_back_when_a_source_stops_are_counted_as_damaged(tmp_path, ke
     size = (16, 16) if k != 30 else (8, 8)
     Image.fromarray(rng.integers(0, 256, size + (3,), np.uint8)).save(folder / f"{k:03d}.png")
   out = str(tmp_path / "o" / "t")
-  _, manifest = _run(input=str(folder), output=out, clip_length=4, num_shards=1, keep_damaged=keep)
+  _, manifest = convert(
+    input=str(folder), output=out, clip_length=4, num_shards=1, keep_damaged=keep
+  )
   (entry,) = manifest["sources"]
   assert entry["error"].startswith("Expected every frame of")
   # Clips 0, 4 and 8 were released before frame 30; 12, 16, 20 and 24 were held back.
@@ -393,7 +385,7 @@ def test_variable_frame_rate_is_recorded_from_the_timestamps(tmp_path):
       container.mux(packet)
   info = video_io.probe_video(path)
   assert info.declared_fps == 1000.0 and info.fps == pytest.approx(11.0)
-  code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=4, num_shards=1)
+  code, manifest = convert(input=path, output=str(tmp_path / "o"), clip_length=4, num_shards=1)
   assert code == 0 and manifest["sources"][0]["fps"] == pytest.approx(11.0)
   assert manifest["sources"][0]["declared_fps"] == 1000.0
 
@@ -523,7 +515,7 @@ def test_animated_webp_png_and_avif_are_videos(tmp_path):
     np.testing.assert_allclose(video[:, 8, 12, 0], expected, atol=tolerance)
     info = video_io.probe_video(path)
     assert (info.num_frames, info.fps, info.display_size) == (10, 20.0, (16, 24))
-  code, manifest = _run(input=str(d), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
+  code, manifest = convert(input=str(d), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
   assert code == 0 and manifest["num_clips"] == 2 * len(names) and not manifest["skipped"]
   assert [s["fps"] for s in manifest["sources"]] == [20.0] * len(names)
 
@@ -535,7 +527,7 @@ def test_phone_and_camcorder_containers_in_a_folder_are_converted(tmp_path):
   d.mkdir()
   _write(str(d / "VID_0001.3gp"), _quadrants(16, 16, 4))
   _write(str(d / "00001.MTS"), _quadrants(16, 16, 4), container_format="mpegts")
-  code, manifest = _run(input=str(d), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
+  code, manifest = convert(input=str(d), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
   assert code == 0 and manifest["num_clips"] == 2 and not manifest["skipped"]
   assert sorted(os.path.basename(s["path"]) for s in manifest["sources"]) == [
     "00001.MTS",
@@ -547,7 +539,7 @@ def test_an_empty_video_file_is_skipped_as_empty(tmp_path):
   """A 0-byte file (an upload or copy that failed) is called empty, not FFmpeg's "moov atom
   not found"."""
   (tmp_path / "upload.mp4").write_bytes(b"")
-  code, manifest = _run(input=str(tmp_path / "upload.mp4"), output=str(tmp_path / "o"))
+  code, manifest = convert(input=str(tmp_path / "upload.mp4"), output=str(tmp_path / "o"))
   assert code == 1
   assert manifest["skipped"][0]["reason"] == (
     f"Could not decode video file {tmp_path / 'upload.mp4'}: the file is empty (0 bytes)."
@@ -597,7 +589,7 @@ def test_a_cut_off_recording_is_called_cut_off(tmp_path, faststart, cut, words):
   reason = r"Could not decode video file .*VID_cut.mp4: " + re.escape(words)
   with pytest.raises(ValueError, match=reason):
     list(video_io.iter_video(str(path)))
-  code, manifest = _run(input=str(path), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
+  code, manifest = convert(input=str(path), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
   assert code == 1 and words in manifest["skipped"][0]["reason"]
 
 
@@ -653,7 +645,7 @@ def test_a_display_matrix_that_mirrors_is_shown_mirrored(tmp_path, rotation, hfl
   assert frame.shape == expected.shape and _close(frame, expected, tol=8)
   info = video_io.probe_video(path)
   assert info.mirrored and info.display_size == expected.shape[:2]
-  code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=2, num_shards=1)
+  code, manifest = convert(input=path, output=str(tmp_path / "o"), clip_length=2, num_shards=1)
   assert code == 0 and manifest["sources"][0]["mirrored"] is True
 
 
@@ -662,7 +654,7 @@ def test_a_file_named_with_brackets_is_read_as_named(tmp_path):
   of one character and the name does not match its own file."""
   path = str(tmp_path / "Funny cat [dQw4w9WgXcQ].mp4")
   _write(path, _quadrants(16, 16, 4))
-  code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=4, num_shards=1)
+  code, manifest = convert(input=path, output=str(tmp_path / "o"), clip_length=4, num_shards=1)
   assert code == 0 and [s["path"] for s in manifest["sources"]] == [path]
 
 
@@ -791,7 +783,7 @@ def test_a_resolution_change_mid_stream_is_scaled_to_the_first_size(tmp_path):
   frames = list(video_io.iter_video(path, stats))
   assert [f.shape for f in frames] == [(16, 32, 3)] * 12 and stats.resized_frames == 6
   assert _close(frames[9], np.full((16, 32, 3), 180, np.uint8), tol=8)
-  code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=12, num_shards=1)
+  code, manifest = convert(input=path, output=str(tmp_path / "o"), clip_length=12, num_shards=1)
   assert code == 0 and manifest["num_clips"] == 1
   assert manifest["sources"][0]["resized_frames"] == 6
 
@@ -814,7 +806,9 @@ def test_frames_numbered_without_padding_are_read_in_number_order(tmp_path):
     Image.fromarray(np.full((8, 8, 3), 9, np.uint8)).save(thumbnails / f"{k}.jpg")
   files = video_io.frame_folder_files(str(frames))
   assert [os.path.basename(f) for f in files] == [f"{k}.png" for k in range(1, 13)]
-  code, manifest = _run(input=str(root), output=str(tmp_path / "o"), clip_length=12, format="png")
+  code, manifest = convert(
+    input=str(root), output=str(tmp_path / "o"), clip_length=12, format="png"
+  )
   assert code == 0 and not manifest["skipped"]
   assert [s["path"] for s in manifest["sources"]] == [str(frames)]
   clip = _records(str(tmp_path / "o*.tfrecord*"))[0]
@@ -851,7 +845,7 @@ def test_interlaced_video_is_deinterlaced(tmp_path):
     bar = np.flatnonzero(frame[:, :, 0].astype(int).mean(axis=0) > 128)
     assert bar.min() == 8 + 8 * t and bar.max() == 19 + 8 * t, (t, bar)
     np.testing.assert_allclose(frame[1::2, :, 0], frame[0::2, :, 0], atol=40)
-  code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=4, num_shards=1)
+  code, manifest = convert(input=path, output=str(tmp_path / "o"), clip_length=4, num_shards=1)
   assert code == 0 and manifest["sources"][0]["interlaced_frames"] == 4
 
 
@@ -870,7 +864,7 @@ def test_a_file_name_that_is_not_utf8_is_converted(tmp_path):
   os.remove(name)
   _write(os.fsdecode(name), _quadrants(16, 16, 4))
   out = str(tmp_path / "o")
-  code, manifest = _run(input=str(tmp_path), output=out, clip_length=4, num_shards=1)
+  code, manifest = convert(input=str(tmp_path), output=out, clip_length=4, num_shards=1)
   assert code == 0 and manifest["num_clips"] == 1
   assert os.fsencode(manifest["sources"][0]["path"]) == name
   (record,) = list(tf.data.TFRecordDataset(out + "-00000-of-00001.tfrecord"))
@@ -888,7 +882,7 @@ def test_photos_beside_videos_are_not_taken_as_frames(tmp_path):
   _write(str(d / "VID_0002.mp4"), _quadrants(16, 16, 4))
   for k in range(4):
     Image.fromarray(np.full((16, 16, 3), 60 * k, np.uint8)).save(d / f"IMG_000{k}.jpg")
-  code, manifest = _run(input=str(d), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
+  code, manifest = convert(input=str(d), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
   assert code == 0 and manifest["num_clips"] == 1
   assert [s["path"] for s in manifest["sources"]] == [str(d / "VID_0002.mp4")]
   assert manifest["skipped"] == [
@@ -964,7 +958,7 @@ def test_a_motion_photo_is_the_video_its_phone_recorded(tmp_path, kind):
   assert _close(frames, _quadrants(24, 32, 6))  # the video, not the red photo
   assert video_io.probe_video(path).num_frames == 6
   assert _close(video_io.read_image(path), np.full((24, 32, 3), (255, 0, 0), np.uint8), 10)
-  code, manifest = _run(input=str(d), output=str(tmp_path / "o"), clip_length=6, num_shards=1)
+  code, manifest = convert(input=str(d), output=str(tmp_path / "o"), clip_length=6, num_shards=1)
   assert code == 0 and manifest["num_clips"] == 2 and not manifest["skipped"]
 
 
@@ -1120,7 +1114,7 @@ def test_a_heic_or_avif_motion_photo_is_its_video_and_its_still(tmp_path, layout
     assert video_io.probe_video(path).num_frames == 6
   assert _close(video_io.read_image(heic), np.full((64, 64, 3), (0, 0, 255), np.uint8), 6)
   assert _close(video_io.read_image(avif), np.full((24, 32, 3), (0, 0, 255), np.uint8), 10)
-  code, manifest = _run(input=str(d), output=str(tmp_path / "o"), clip_length=6, num_shards=1)
+  code, manifest = convert(input=str(d), output=str(tmp_path / "o"), clip_length=6, num_shards=1)
   assert code == 0 and manifest["num_clips"] == 2 and not manifest["skipped"]
 
 
@@ -1137,7 +1131,7 @@ def test_a_cut_off_heic_motion_photo_is_called_cut_off(tmp_path):
   words = "the file is cut off: its 'moov' box needs"
   with pytest.raises(ValueError, match=re.escape(words)):
     list(video_io.iter_video(path))
-  code, manifest = _run(input=path, output=str(tmp_path / "o"), clip_length=6, num_shards=1)
+  code, manifest = convert(input=path, output=str(tmp_path / "o"), clip_length=6, num_shards=1)
   assert code == 1 and words in manifest["skipped"][0]["reason"]
 
 
@@ -1250,7 +1244,7 @@ def test_a_folder_of_heic_frames_is_a_video(tmp_path):
   d.mkdir()
   for k, tile in enumerate(_quadrant_tiles()[:2]):
     _heic(str(d / f"IMG_{k}.HEIC"), [tile], 1, 1, None, None)
-  code, manifest = _run(input=str(d), output=str(tmp_path / "o"), clip_length=2, num_shards=1)
+  code, manifest = convert(input=str(d), output=str(tmp_path / "o"), clip_length=2, num_shards=1)
   assert code == 0 and manifest["num_clips"] == 1 and not manifest["skipped"]
   frames = np.stack(list(video_io.iter_frame_folder(str(d))))
   assert frames.shape == (2, 64, 64, 3) and _close(frames[1], _quadrant_tiles()[1], 6)

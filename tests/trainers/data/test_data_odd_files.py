@@ -1,0 +1,229 @@
+"""Files a converter meets on real disks: packets a decoder refuses, pipes and devices, videos
+named without a video extension, linked folders, broken links, damaged and padded MP4s."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+
+from data_helpers import convert
+from trainers.data import make_tfrecords
+from trainers.data import video_io
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _texture(num_frames, height=24, width=48):
+  """uint8 [T, H, W, 3]: one random texture moving right a pixel a frame (no two frames of
+  the first `width` alike)."""
+  base = np.random.default_rng(0).integers(0, 256, (height, width, 3), np.uint8)
+  return np.stack([np.roll(base, t, axis=1) for t in range(num_frames)])
+
+
+def _write(path, frames, gop=10, options=None, container_format=None):
+  with av.open(str(path), "w", format=container_format, options=options or {}) as container:
+    stream = container.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv444p"
+    # A key frame every `gop` frames and no other (no scene cuts: a random texture is one
+    # at every frame), no B-frames.
+    stream.options = {"crf": "10", "bf": "0", "x264-params": f"keyint={gop}:scenecut=0"}
+    for frame in frames:
+      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+
+
+def _replace_packet(source, path, index, payload):
+  """`source` remuxed to `path` with packet `index`'s bytes replaced by `payload`."""
+  with av.open(str(source)) as src, av.open(str(path), "w") as out:
+    stream = src.streams.video[0]
+    copy = out.add_stream_from_template(stream)
+    for i, packet in enumerate(p for p in src.demux(stream) if p.size):
+      if i == index:
+        damaged = av.Packet(payload)
+        damaged.pts, damaged.dts, damaged.time_base = packet.pts, packet.dts, packet.time_base
+        damaged.is_keyframe = packet.is_keyframe
+        packet = damaged
+      packet.stream = copy
+      out.mux(packet)
+
+
+def _records(prefix):
+  import glob
+
+  import tensorflow as tf
+
+  from trainers.data import format as record_format
+
+  for shard in sorted(glob.glob(prefix + "-*.tfrecord")):
+    for record in tf.data.TFRecordDataset(shard):
+      example = record_format.decode_example(record)
+      yield int(example["start_frame"]), example["frames"].numpy()
+
+
+@pytest.mark.parametrize("index", [0, 13])
+def test_a_packet_the_decoder_refuses_loses_one_frame_not_the_rest(tmp_path, index):
+  """A packet whose bytes the decoder refuses ("Invalid NAL unit size": bad sectors, a
+  flipped length) stopped the file there: everything after it was lost. Now that frame is
+  lost, counted, the frames referencing it are damaged up to the next key frame, and the
+  rest of the file is read; clips keep the file's frame numbers (lost frames keep their
+  places: the refused one, and the nine the decoder drops after a lost key frame) and every
+  clip written equals the undamaged file's frames there."""
+  frames = _texture(40)
+  clean_path = tmp_path / "clean.mp4"
+  _write(clean_path, frames)
+  clean = np.stack(list(video_io.iter_video(str(clean_path))))
+  path = tmp_path / "damaged.mp4"
+  _replace_packet(clean_path, path, index, b"\x7f\xff\xff\xf0" + bytes(60))
+  stats = video_io.DecodeStats()
+  decoded = list(video_io.iter_video(str(path), stats))
+  assert stats.errors >= 1 and stats.lost_frames >= 1
+  assert len(decoded) + stats.lost_frames == len(frames)
+  next_key = (index // 10 + 1) * 10  # GOP 10: the frames from the next key frame are whole
+  np.testing.assert_array_equal(np.stack(decoded[next_key - 40 :]), clean[next_key:])
+  assert video_io.probe_video(str(path)).num_frames == len(frames)
+
+  out = str(tmp_path / "o" / "t")
+  code, manifest = convert(input=str(path), output=out, clip_length=4, num_shards=1, format="png")
+  (entry,) = manifest["sources"]
+  assert code == 0 and entry["decode_errors"] >= 1 and entry["lost_frames"] >= 1
+  written = dict(_records(out))
+  assert {20, 24, 28, 32, 36} <= set(written)  # the GOP after the damaged one, whole
+  # Every clip of the 40 frames accounted for: written, damaged, or missing a lost frame.
+  assert entry["dropped_incomplete"] >= 1
+  assert len(written) + entry["dropped_damaged"] + entry["dropped_incomplete"] == 10
+  for start, clip in written.items():
+    assert not start <= index < start + 4
+    np.testing.assert_array_equal(clip, clean[start : start + 4])
+
+
+def test_a_named_pipe_or_a_device_is_skipped_not_waited_on(tmp_path):
+  """A named pipe called `a.mp4` in a folder made the converter wait for a writer forever;
+  a link to /dev/zero called `z.mp4` was read as bytes that never end. Both are listed as
+  skipped at once; the reader refuses them in one line."""
+  folder = tmp_path / "videos"
+  folder.mkdir()
+  _write(folder / "good.mp4", _texture(8))
+  os.mkfifo(folder / "a.mp4")
+  os.symlink("/dev/zero", folder / "z.mp4")
+  out = str(tmp_path / "o" / "t")
+  result = subprocess.run(
+    [sys.executable, "-m", "trainers.data.make_tfrecords", f"--input={folder}"]
+    + [f"--output={out}", "--clip_length=4", "--num_shards=1"],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    env={**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"},
+  )
+  assert result.returncode == 0, result.stderr[-2000:]
+  with open(out + ".manifest.json") as f:
+    manifest = json.load(f)
+  assert [s["path"] for s in manifest["sources"]] == [str(folder / "good.mp4")]
+  reasons = {s["path"]: s["reason"] for s in manifest["skipped"]}
+  assert reasons == {
+    str(folder / "a.mp4"): "Expected a regular file, received a named pipe (FIFO).",
+    str(folder / "z.mp4"): "Expected a regular file, received a device.",
+  }
+  for name, kind in (("a.mp4", "a named pipe (FIFO)"), ("z.mp4", "a device")):
+    with pytest.raises(video_io.InputError, match=re.escape(f"received {kind}: ") + f".*{name}$"):
+      list(video_io.iter_video(str(folder / name)))
+  with pytest.raises(video_io.InputError, match="Expected an image file, received a device"):
+    video_io.read_image(str(folder / "z.mp4"))
+
+
+def test_a_video_named_without_a_video_extension_is_found_by_its_first_bytes(tmp_path):
+  """A video saved as `clip` or `movie.bin` was passed over unsaid ("0 clips from 0 inputs
+  (0 skipped)"); now found by its container's first bytes. Photos and audio in an MP4's
+  box format (a HEIC's or an M4A's brand) are not videos, and the files that are neither
+  are listed once per folder."""
+  folder = tmp_path / "downloads"
+  folder.mkdir()
+  _write(folder / "clip", _texture(8), container_format="mp4")
+  _write(folder / "movie.bin.mkv", _texture(8))
+  os.rename(folder / "movie.bin.mkv", folder / "movie.bin")
+  (folder / "notes.txt").write_text("not a video\n")
+  (folder / "photo").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
+  (folder / "song").write_bytes(b"\x00\x00\x00\x18ftypM4A \x00\x00\x02\x00M4A isom" + bytes(64))
+  sources, skipped = make_tfrecords.resolve_inputs(str(folder))
+  assert [(s.kind, os.path.basename(s.path)) for s in sources] == [
+    ("video", "clip"),
+    ("video", "movie.bin"),
+  ]
+  assert skipped == [
+    {
+      "path": str(folder),
+      "reason": "3 files neither video nor image, by name and first bytes, not read: "
+      "notes.txt, photo, song",
+    }
+  ]
+  assert make_tfrecords.resolve_inputs(str(folder / "clip"))[0][0].kind == "video"
+  out = str(tmp_path / "o" / "t")
+  code, manifest = convert(input=str(folder), output=out, clip_length=4, num_shards=1)
+  assert code == 0 and [s["num_clips"] for s in manifest["sources"]] == [2, 2]
+
+
+def test_linked_folders_are_walked_once_and_broken_links_named(tmp_path):
+  """Datasets put together from links: a linked folder was not walked at all (its videos
+  vanished unsaid). Now each real folder is walked once, a link back up the tree does not
+  loop, a second link to the same folder does not read it twice, and a link to a file that
+  is gone is listed with where it points."""
+  real = tmp_path / "disk2" / "videos"
+  real.mkdir(parents=True)
+  _write(real / "a.mp4", _texture(8))
+  top = tmp_path / "dataset"
+  top.mkdir()
+  _write(top / "b.mp4", _texture(8))
+  os.symlink(real, top / "linked")
+  os.symlink(real, top / "linked_again")
+  os.symlink(top, top / "loop")
+  os.symlink(tmp_path / "gone.mp4", top / "c.mp4")
+  sources, skipped = make_tfrecords.resolve_inputs(str(top))
+  assert [s.path for s in sources] == [str(top / "b.mp4"), str(top / "linked" / "a.mp4")]
+  assert sorted((s["path"], s["reason"]) for s in skipped) == [
+    (str(top / "c.mp4"), f"a link to {tmp_path / 'gone.mp4'}, which does not exist"),
+    (str(top / "linked_again"), "a link to a folder already walked, not read twice"),
+    (str(top / "loop"), "a link to a folder already walked, not read twice"),
+  ]
+
+
+def test_mp4_box_damage_is_named_and_bytes_after_the_index_ignored(tmp_path):
+  """Damaged bytes where a box should begin before the index are called damage, not a cut
+  ("cut off" sent users looking for a shorter copy); bytes after a complete index (a tool's
+  padding, a download's trailing junk) are not read, by FFmpeg or by the check."""
+  good = tmp_path / "good.mp4"
+  _write(good, _texture(12))
+  data = good.read_bytes()
+  moov = data.rindex(b"moov") - 4  # written last, as cameras write it
+  damaged = tmp_path / "damaged.mp4"
+  damaged.write_bytes(data[:moov] + b"\xde\xad\xbe\xef\x01\x02\x03\x04" + data[moov + 8 :])
+  with pytest.raises(ValueError, match=f"damaged: byte {moov} should begin a box and does not"):
+    list(video_io.iter_video(str(damaged)))
+  padded = tmp_path / "padded.mp4"
+  padded.write_bytes(data + np.random.default_rng(0).bytes(3000))
+  assert len(list(video_io.iter_video(str(padded)))) == 12
+
+
+def test_a_video_cut_off_after_its_frames_begin_keeps_them_and_says_cut_off(tmp_path):
+  """A partial download of a video whose index comes first decodes up to the cut: its
+  frames are read, then the file is named cut off (the writer keeps the clips before the
+  last few, which it drops as damaged), wherever the cut falls, a packet's edge included."""
+  good = tmp_path / "good.mp4"
+  _write(good, _texture(40), options={"movflags": "faststart"})
+  data = good.read_bytes()
+  with av.open(str(good)) as container:
+    ends = [p.pos + p.size for p in container.demux(video=0) if p.size]
+  for end in (ends[24], ends[24] + 7):  # at a packet's end, and inside the next
+    path = tmp_path / f"cut{end}.mp4"
+    path.write_bytes(data[:end])
+    frames = []
+    with pytest.raises(ValueError, match="the file is cut off: its 'mdat' box needs"):
+      for frame in video_io.iter_video(str(path)):
+        frames.append(frame)
+    assert len(frames) >= 24
