@@ -363,7 +363,7 @@ class _Frames:
       self.iterator = video_io.iter_video(source.path, self.stats)
     elif source.kind == "frames":
       self.num_frames = len(video_io.frame_folder_files(source.path))
-      self.iterator = video_io.iter_frame_folder(source.path)
+      self.iterator = video_io.iter_frame_folder(source.path, self.stats)
     else:
       frames = video_io.read_vgan_clip(source.path, options.vgan_frame_height)
       self.num_frames = len(frames)
@@ -485,14 +485,15 @@ def source_summary(frames):
       decode_errors=frames.stats.errors,
       damaged_frames=frames.stats.damaged_frames,
     )
-    if frames.stats.messages:
-      summary["decode_messages"] = frames.stats.messages
-    if frames.stats.resized_frames:
-      summary["resized_frames"] = frames.stats.resized_frames
-    if frames.stats.interlaced_frames:
-      summary["interlaced_frames"] = frames.stats.interlaced_frames
-    if frames.stats.lost_frames:
-      summary["lost_frames"] = frames.stats.lost_frames
+  stats = frames.stats  # a frame folder's too: its unreadable frames are lost frames
+  for key, value in (
+    ("decode_messages", stats.messages),
+    ("resized_frames", stats.resized_frames),
+    ("interlaced_frames", stats.interlaced_frames),
+    ("lost_frames", stats.lost_frames),
+  ):
+    if value:
+      summary[key] = value
   return summary
 
 
@@ -947,13 +948,11 @@ def _skip_reason(summary):
   if damaged:
     kinds.append(f"damaged frames ({damaged}; --keep_damaged keeps them)")
   if incomplete:
-    kinds.append(f"frames the decoder could not make ({incomplete})")
+    kinds.append(f"frames that could not be decoded or read ({incomplete})")
   if not kinds:
     return None
-  return (
-    f"{summary['decode_errors']} decoder errors: all {damaged + incomplete} clips had "
-    f"{' or '.join(kinds)}."
-  )
+  errors = f"{summary['decode_errors']} decoder errors: " if "decode_errors" in summary else ""
+  return f"{errors}all {damaged + incomplete} clips had {' or '.join(kinds)}."
 
 
 # ----------------------------------------------------------------------------- command line

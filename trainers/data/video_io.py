@@ -1514,23 +1514,41 @@ def frame_folder_files(path):
   return [os.path.join(path, n) for n in names]
 
 
-def iter_frame_folder(path):
+def iter_frame_folder(path, stats=None):
   """Yields the frames of a folder of frame images (one folder = one video, sorted by name)
-  one at a time; every frame must have the first one's size."""
+  one at a time; every frame must have the first one's size.
+
+  A frame that cannot be read (an empty file, one cut off by a copy, not an image) is passed
+  over as a video's refused packet is: counted in `stats` (a DecodeStats) as a lost frame,
+  its place kept (`lost_frames`), its reason kept among `messages` and the first few
+  logged; one such frame ended the folder (10,000 extracted frames lost to one bad one).
+  A folder none of whose frames can be read raises the first one's error."""
+  stats = stats if stats is not None else DecodeStats()
   files = frame_folder_files(path)
   if not files:
     raise ValueError(
       f"Expected image files ({', '.join(IMAGE_EXTENSIONS)}) in folder {path}, received none."
     )
-  shape = None
+  shape, unreadable = None, None
   for f in files:
-    frame = read_image(f)
+    try:
+      frame = read_image(f)
+    except InputError as e:
+      unreadable = unreadable or e
+      stats.lost_frames += 1
+      if len(stats.messages) < _KEPT_MESSAGES:
+        stats.messages.append(str(e))
+        logging.warning("%s; its place is kept, its clips dropped.", e)
+      continue
     shape = shape or frame.shape
     if frame.shape != shape:
       raise ValueError(
         f"Expected every frame of {path} to be {shape}, received {frame.shape} in {f}."
       )
+    stats.frames += 1
     yield frame
+  if not stats.frames:
+    raise unreadable
 
 
 def read_frame_folder(path):

@@ -227,3 +227,39 @@ def test_a_video_cut_off_after_its_frames_begin_keeps_them_and_says_cut_off(tmp_
       for frame in video_io.iter_video(str(path)):
         frames.append(frame)
     assert len(frames) >= 24
+
+
+def test_an_unreadable_frame_of_a_frame_folder_loses_its_clips_not_the_folder(tmp_path):
+  """One frame cut off by a copy, or empty, ended a folder of frames there (ten thousand
+  extracted frames lost to one bad file). It is now a lost frame, as a video's refused
+  packet is: its place kept, its clips dropped as incomplete, its reason in the manifest;
+  a folder with no readable frame is skipped with the first one's reason."""
+  from PIL import Image
+
+  folder = tmp_path / "frames"
+  folder.mkdir()
+  frames = _texture(16)
+  for i, frame in enumerate(frames):
+    Image.fromarray(frame).save(folder / f"{i}.png")
+  data = (folder / "5.png").read_bytes()
+  (folder / "5.png").write_bytes(data[: len(data) // 2])
+  (folder / "13.png").write_bytes(b"")
+  out = str(tmp_path / "o" / "t")
+  code, manifest = convert(input=str(folder), output=out, clip_length=4, num_shards=1, format="png")
+  (entry,) = manifest["sources"]
+  assert code == 0 and entry["lost_frames"] == 2 and entry["dropped_incomplete"] == 2
+  assert "5.png" in entry["decode_messages"][0] and "13.png" in entry["decode_messages"][1]
+  written = dict(_records(out))
+  assert sorted(written) == [0, 8]
+  for start, clip in written.items():
+    np.testing.assert_array_equal(clip, frames[start : start + 4])
+
+  broken = tmp_path / "broken"
+  broken.mkdir()
+  for i in range(4):
+    (broken / f"{i}.png").write_bytes(b"")
+  code, manifest = convert(input=str(broken), output=str(tmp_path / "b" / "t"), clip_length=4)
+  (skipped,) = manifest["skipped"]
+  assert code == 1 and skipped["reason"].endswith(
+    f"received an empty file (0 bytes): {broken}/0.png"
+  )
