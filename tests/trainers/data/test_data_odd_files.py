@@ -25,13 +25,13 @@ def _texture(num_frames, height=24, width=48):
   return np.stack([np.roll(base, t, axis=1) for t in range(num_frames)])
 
 
-def _write(path, frames, gop=10, options=None, container_format=None):
+def _write(path, frames, gop=10, options=None, container_format=None, bframes=0):
   with av.open(str(path), "w", format=container_format, options=options or {}) as container:
     stream = container.add_stream("libx264", rate=10)
     stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv444p"
     # A key frame every `gop` frames and no other (no scene cuts: a random texture is one
-    # at every frame), no B-frames.
-    stream.options = {"crf": "10", "bf": "0", "x264-params": f"keyint={gop}:scenecut=0"}
+    # at every frame).
+    stream.options = {"crf": "10", "bf": str(bframes), "x264-params": f"keyint={gop}:scenecut=0"}
     for frame in frames:
       for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
         container.mux(packet)
@@ -67,17 +67,18 @@ def _records(prefix):
       yield int(example["start_frame"]), example["frames"].numpy()
 
 
-@pytest.mark.parametrize("index", [0, 13])
-def test_a_packet_the_decoder_refuses_loses_one_frame_not_the_rest(tmp_path, index):
+@pytest.mark.parametrize("index, bframes", [(0, 0), (13, 0), (4, 2)])
+def test_a_packet_the_decoder_refuses_loses_one_frame_not_the_rest(tmp_path, index, bframes):
   """A packet whose bytes the decoder refuses ("Invalid NAL unit size": bad sectors, a
   flipped length) stopped the file there: everything after it was lost. Now that frame is
   lost, counted, the frames referencing it are damaged up to the next key frame, and the
   rest of the file is read; clips keep the file's frame numbers (lost frames keep their
   places: the refused one, and the nine the decoder drops after a lost key frame) and every
-  clip written equals the undamaged file's frames there."""
+  clip written equals the undamaged file's frames there. With B-frames, `index` counts
+  packets in decoding order, not frames in showing order."""
   frames = _texture(40)
   clean_path = tmp_path / "clean.mp4"
-  _write(clean_path, frames)
+  _write(clean_path, frames, bframes=bframes)
   clean = np.stack(list(video_io.iter_video(str(clean_path))))
   path = tmp_path / "damaged.mp4"
   _replace_packet(clean_path, path, index, b"\x7f\xff\xff\xf0" + bytes(60))
