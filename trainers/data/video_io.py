@@ -633,12 +633,19 @@ def _looks_like_video(path):
   """Whether a file named without a video extension (a download saved as `video`, a camera's
   files copied under other names) begins as a container of video does: MP4/MOV (an ISO box,
   not a photo's or an audio file's brand), Matroska/WebM, AVI, ASF (WMV), FLV, MPEG program
-  or transport streams (M2TS's 192-byte packets too), Ogg with Theora or VP8, GIF."""
+  or transport streams (M2TS's 192-byte packets too), Ogg with Theora or VP8, GIF; or is a
+  PNG, WebP or AVIF that holds an animation."""
   try:
     with open(path, "rb") as f:
       head = f.read(400)
   except OSError:
     return False
+  if (
+    head.startswith(b"\x89PNG")
+    or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    or (head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"))
+  ):
+    return is_animated_image(path)  # an image, a video when animated (APNG, WebP, AVIF)
   if head[4:8] in _ISO_FIRST_BOXES:
     return head[4:8] != b"ftyp" or head[8:12] not in _STILL_AND_AUDIO_BRANDS
   if head[:4] == b"RIFF":

@@ -9,6 +9,7 @@ import sys
 
 import av
 import numpy as np
+from PIL import Image
 import pytest
 
 from data_helpers import convert
@@ -142,8 +143,8 @@ def test_a_named_pipe_or_a_device_is_skipped_not_waited_on(tmp_path):
 def test_a_video_named_without_a_video_extension_is_found_by_its_first_bytes(tmp_path):
   """A video saved as `clip` or `movie.bin` was passed over unsaid ("0 clips from 0 inputs
   (0 skipped)"); now found by its container's first bytes. Photos and audio in an MP4's
-  box format (a HEIC's or an M4A's brand) are not videos, and the files that are neither
-  are listed once per folder."""
+  box format (a HEIC's or an M4A's brand) are not videos, an animated WebP is and a still
+  PNG is not, and the files that are neither are listed once per folder."""
   folder = tmp_path / "downloads"
   folder.mkdir()
   _write(folder / "clip", _texture(8), container_format="mp4")
@@ -152,22 +153,26 @@ def test_a_video_named_without_a_video_extension_is_found_by_its_first_bytes(tmp
   (folder / "notes.txt").write_text("not a video\n")
   (folder / "photo").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
   (folder / "song").write_bytes(b"\x00\x00\x00\x18ftypM4A \x00\x00\x02\x00M4A isom" + bytes(64))
+  stickers = [Image.fromarray(frame) for frame in _texture(8)]
+  stickers[0].save(folder / "sticker", format="WEBP", save_all=True, append_images=stickers[1:])
+  stickers[0].save(folder / "still", format="PNG")
   sources, skipped = make_tfrecords.resolve_inputs(str(folder))
   assert [(s.kind, os.path.basename(s.path)) for s in sources] == [
     ("video", "clip"),
     ("video", "movie.bin"),
+    ("video", "sticker"),
   ]
   assert skipped == [
     {
       "path": str(folder),
-      "reason": "3 files neither video nor image, by name and first bytes, not read: "
-      "notes.txt, photo, song",
+      "reason": "4 files neither video nor image, by name and first bytes, not read: "
+      "notes.txt, photo, song, ...",
     }
   ]
   assert make_tfrecords.resolve_inputs(str(folder / "clip"))[0][0].kind == "video"
   out = str(tmp_path / "o" / "t")
   code, manifest = convert(input=str(folder), output=out, clip_length=4, num_shards=1)
-  assert code == 0 and [s["num_clips"] for s in manifest["sources"]] == [2, 2]
+  assert code == 0 and [s["num_clips"] for s in manifest["sources"]] == [2, 2, 2]
 
 
 def test_linked_folders_are_walked_once_and_broken_links_named(tmp_path):
@@ -235,8 +240,6 @@ def test_an_unreadable_frame_of_a_frame_folder_loses_its_clips_not_the_folder(tm
   extracted frames lost to one bad file). It is now a lost frame, as a video's refused
   packet is: its place kept, its clips dropped as incomplete, its reason in the manifest;
   a folder with no readable frame is skipped with the first one's reason."""
-  from PIL import Image
-
   folder = tmp_path / "frames"
   folder.mkdir()
   frames = _texture(16)
