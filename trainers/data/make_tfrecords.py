@@ -391,7 +391,7 @@ def iter_clips(source, src, options, finish):
   are counted (dropped, or kept with --keep_damaged) instead of vanishing. Frames the
   decoder could not make (`DecodeStats.lost_frames`) keep their places in the numbering:
   a clip one of them belongs to is yielded at once as (start, None, True), counted as
-  damaged and never kept, and the clips after them start at their frames' true numbers.
+  incomplete and never kept, and the clips after them start at their frames' true numbers.
   """
   aspect = src.info.pixel_aspect if src.info else 1.0
   if src.info and src.info.rotation in (90, 270):
