@@ -66,6 +66,7 @@ import importlib
 import json
 import os
 import queue
+import stat
 import sys
 import threading
 import time
@@ -264,7 +265,28 @@ def resolve_inputs(spec, vgan_frame_height=0):
   sources = []
   for entry in entries:
     sources.extend(_expand(os.path.abspath(entry), vgan_frame_height, skipped))
-  return sources, skipped
+  return _once_each(sources, skipped), skipped
+
+
+def _once_each(sources, skipped):
+  """`sources` with each file or folder once: a second path to it (a link, a hard link, a
+  list naming it twice, globs that overlap) is listed as skipped, naming the first: its
+  clips twice would weigh it double, and land in a train and a test split alike."""
+  first, once = {}, []
+  for source in sources:
+    try:
+      status = os.stat(source.path)
+    except OSError:  # the reader names what is wrong with it
+      once.append(source)
+      continue
+    key = (status.st_dev, status.st_ino)
+    if key in first:
+      kind = "folder" if stat.S_ISDIR(status.st_mode) else "file"
+      skipped.append({"path": source.path, "reason": f"the same {kind} as {first[key]}, read once"})
+      continue
+    first[key] = source.path
+    once.append(source)
+  return once
 
 
 # ----------------------------------------------------------------------------- one source

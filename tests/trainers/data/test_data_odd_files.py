@@ -178,8 +178,8 @@ def test_a_video_named_without_a_video_extension_is_found_by_its_first_bytes(tmp
 def test_linked_folders_are_walked_once_and_broken_links_named(tmp_path):
   """Datasets put together from links: a linked folder was not walked at all (its videos
   vanished unsaid). Now each real folder is walked once, a link back up the tree does not
-  loop, a second link to the same folder does not read it twice, and a link to a file that
-  is gone is listed with where it points."""
+  loop, a second link to the same folder does not read it twice, a link to a file that is
+  gone is listed with where it points, and a file reached by two paths is read once."""
   real = tmp_path / "disk2" / "videos"
   real.mkdir(parents=True)
   _write(real / "a.mp4", _texture(8))
@@ -197,6 +197,17 @@ def test_linked_folders_are_walked_once_and_broken_links_named(tmp_path):
     (str(top / "linked_again"), "a link to a folder already walked, not read twice"),
     (str(top / "loop"), "a link to a folder already walked, not read twice"),
   ]
+  # A file reached twice (a hard link, a list naming it again) is read once too: its clips
+  # twice would weigh it double and could land in a train and a test split alike.
+  os.link(top / "b.mp4", top / "copy.mp4")
+  (tmp_path / "list.txt").write_text(f"{top}\n{real / 'a.mp4'}\n")
+  sources, skipped = make_tfrecords.resolve_inputs(str(tmp_path / "list.txt"))
+  assert [s.path for s in sources] == [str(top / "b.mp4"), str(top / "linked" / "a.mp4")]
+  same = {s["path"]: s["reason"] for s in skipped if s["reason"].startswith("the same")}
+  assert same == {
+    str(top / "copy.mp4"): f"the same file as {top / 'b.mp4'}, read once",
+    str(real / "a.mp4"): f"the same file as {top / 'linked' / 'a.mp4'}, read once",
+  }
 
 
 def test_mp4_box_damage_is_named_and_bytes_after_the_index_ignored(tmp_path):
