@@ -517,8 +517,8 @@ def read_image(path, background=BACKGROUND):
   else (an unreadable file, a float or Lab image, more than PHOTO_MAX_PIXELS) raises
   InputError naming the file and the reason.
   """
-  _refuse_special(path, "an image file")
   if path.lower().endswith(HEIF_EXTENSIONS):
+    _refuse_special(path, "an image file")  # the others ask in `_open_image`
     try:
       return _read_heif(path)
     except InputError:
@@ -615,7 +615,7 @@ def special_file(path):
 def _refuse_special(path, expected):
   """Raises InputError naming `path` when it is a `special_file`: opening a named pipe
   would wait for a writer forever. Every reader of a user's file asks first (`iter_video`,
-  `probe_video`, `read_image`), before any look at its first bytes."""
+  `probe_video`, `read_image` and `_open_image`), before any look at its first bytes."""
   kind = special_file(path)
   if kind:
     raise InputError(f"Expected {expected}, received {kind}: {path}")
