@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from trainers import gan_step
 from trainers import optim
+from trainers import precision
 from trainers import summaries
 from trainers import tasks
 from trainers.data import epochs as data_epochs
@@ -145,6 +146,8 @@ class GAN(keras.Model):
     if not isinstance(config, ml_collections.ConfigDict):
       config = ml_collections.ConfigDict(config)
     self.config = config
+    policy = keras.config.dtype_policy()
+    precision.warn_if_slower(policy, f"Keras' dtype policy {policy.name}")
     self.task = tasks.make_task(config)
     spec = dataset(config, batch_size=1).element_spec
     example = tf.nest.map_structure(

@@ -34,6 +34,7 @@ from trainers import errors
 from trainers import evaluate
 from trainers import gan_step
 from trainers import optim
+from trainers import precision as precision_lib
 from trainers import strategy as strategy_lib
 from trainers import summaries
 from trainers import tasks as tasks_lib
@@ -333,6 +334,7 @@ class Trainer:
     keras.config.set_dtype_policy(config.runtime.precision)
     form_choice.set_policy(config.runtime.get("conv_forms", "") or None)
     self.strategy = strategy_lib.make_strategy(config.runtime)
+    precision_lib.warn_if_slower(config.runtime.precision)
     self.chief = strategy_lib.is_chief(self.strategy)
     self.num_replicas = self.strategy.num_replicas_in_sync
     t = config.train

@@ -80,11 +80,22 @@ def _check(value, name):
 
 def choose(key, candidates, measurable=True):
   """The name of the form to run for `key`, with the machine's cache (see `Chooser.choose`)."""
+  return _chooser().choose(key, candidates, measurable)
+
+
+def measured(key):
+  """{candidate: milliseconds} as timed when `key` was chosen, in this process or an earlier
+  run on this machine; {} when it was never timed."""
+  return _chooser().measured(key)
+
+
+def _chooser():
+  """The process's `Chooser` of this machine's cache file."""
   path = cache_path()
   with _LOCK:
     if path not in _CHOOSERS:
       _CHOOSERS[path] = Chooser(path)
-  return _CHOOSERS[path].choose(key, candidates, measurable)
+    return _CHOOSERS[path]
 
 
 def cached_choices():
@@ -222,6 +233,13 @@ class Chooser:
       self._choices[key] = entry
       self._write(key, entry)
       return best
+
+  def measured(self, key):
+    """{candidate: ms} of `key`'s entry; {} without one."""
+    with self._lock:
+      if self._choices is None:
+        self._choices = self._read()
+      return dict(self._choices.get(key, {}).get("ms", {}))
 
   def _read(self):
     """The file's choices; {} if there is none or it is not a JSON object of entries."""
