@@ -1,4 +1,5 @@
-"""Every registered network saves as .keras and loads in a fresh process that imports `zoo`.
+"""Every registered network saves as .keras and loads in a fresh process that imports `zoo`;
+every config's generator also exports through Keras' own `model.export` and serves the same.
 
 The networks are built as training builds them: each config's `:smoke` variant, its task,
 and a batch of the synthetic data the task asks for. Names no config builds get a small
@@ -54,6 +55,11 @@ for case in cases:
   assert len(out) == len(expected), (case["id"], len(out), len(expected))
   worst[case["id"]] = max(float(np.max(np.abs(np.asarray(o, np.float32) - e)))
                           for o, e in zip(out, expected, strict=True))
+  if case["exported"]:  # Keras' own model.export: its serve endpoint takes float32 inputs
+    served = tf.saved_model.load(f"{root}/{case['id']}_saved")
+    x = tf.nest.map_structure(lambda a: tf.cast(a, tf.float32), args[0])
+    out = np.asarray(served.serve(x), np.float32)
+    worst[case["id"] + " export"] = float(np.max(np.abs(out - expected[0])))
 print(json.dumps(worst))
 """
 
@@ -85,7 +91,8 @@ def _smoke_configs():
 
 
 def _networks_of_config(config):
-  """(registry name, network, positional args, keyword args) for every network of a config."""
+  """(registry name, network, positional args, keyword args) for every network of a config,
+  the generator first."""
   task = tasks.make_task(config)
   batch = _batch(config, task)
   task.build(batch)
@@ -98,7 +105,9 @@ def _networks_of_config(config):
   return out
 
 
-def _save_case(root, index, registered, model, args, kwargs):
+def _save_case(root, index, registered, model, args, kwargs, export=False):
+  """Saves `model` as .keras (and, with `export`, through Keras' `model.export`) beside its
+  inputs and outputs; returns the case the child process checks."""
   case_id = f"{index:02d}_{registered}"
   arrays, kw_keys, kw_structure = {}, {}, {}
   flat_args = tf.nest.flatten(args[0])
@@ -123,6 +132,8 @@ def _save_case(root, index, registered, model, args, kwargs):
   for i, o in enumerate(outputs):
     arrays[f"out{i}"] = np.asarray(o, np.float32)
   model.save(os.path.join(root, f"{case_id}.keras"))
+  if export:
+    model.export(os.path.join(root, f"{case_id}_saved"), verbose=False)
   np.savez(os.path.join(root, f"{case_id}.npz"), **arrays)
   return {
     "id": case_id,
@@ -132,17 +143,18 @@ def _save_case(root, index, registered, model, args, kwargs):
     "kwargs": kw_keys,
     "kw_structure": kw_structure,
     "outputs": [f"out{i}" for i in range(len(outputs))],
+    "exported": export,
   }
 
 
 def test_every_registered_network_round_trips_through_keras_format(tmp_path):
   cases, covered = [], set()
   for config in _smoke_configs():
-    for registered, model, args, kwargs in _networks_of_config(config):
+    for i, (registered, model, args, kwargs) in enumerate(_networks_of_config(config)):
       if registered in covered:
         continue
       covered.add(registered)
-      cases.append(_save_case(tmp_path, len(cases), registered, model, args, kwargs))
+      cases.append(_save_case(tmp_path, len(cases), registered, model, args, kwargs, i == 0))
   for registered, (kwargs, shape) in EXTRA.items():
     model = registry.build(registered, **kwargs)
     video = tf.random.stateless_uniform(shape, [3, 4], -1.0, 1.0)
@@ -166,7 +178,9 @@ def test_every_registered_network_round_trips_through_keras_format(tmp_path):
   )
   assert result.returncode == 0, result.stderr[-3000:]
   worst = json.loads(result.stdout.strip().splitlines()[-1])
-  assert sorted(worst) == sorted(c["id"] for c in cases)
+  exported = [c["id"] + " export" for c in cases if c["exported"]]
+  assert sorted(worst) == sorted([c["id"] for c in cases] + exported)
+  assert len(exported) >= 15, exported  # every config's generator: Keras' export works too
   bad = {k: v for k, v in worst.items() if v > 1e-5}
   assert not bad, bad
 

@@ -55,6 +55,9 @@ def test_generator_contract_and_encoder():
   mask = tf.random.stateless_uniform([2, 16, 16], [5, 6], 0, 4, tf.int32)
   video = g({"z": tf.zeros([2, 256]), "mask": mask})
   assert tuple(video.shape) == (2, 4, 16, 16, 3)
+  # The same ids as floats (a NumPy array of them, Keras' export's float32 inputs): the same.
+  as_floats = g({"z": tf.zeros([2, 256]), "mask": tf.cast(mask, tf.float32) + 0.2})
+  np.testing.assert_array_equal(as_floats.numpy(), video.numpy())
   mu, logvar = g.encode(video)
   assert tuple(mu.shape) == tuple(logvar.shape) == (2, 256)
   with pytest.raises(ValueError, match="Expected a generator built with use_vae=True"):

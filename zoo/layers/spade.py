@@ -21,8 +21,14 @@ BN_EPSILON = 1e-5
 
 
 def one_hot_mask(mask, num_classes):
-  """Class ids [B, H, W] (int) -> one-hot float32 [B, H, W, num_classes]; a float
-  [B, H, W, num_classes] input passes through."""
+  """Class ids [B, H, W] -> one-hot float32 [B, H, W, num_classes]; a float
+  [B, H, W, num_classes] input passes through.
+
+  Ids may come as floats (a NumPy array of them; Keras' `model.export` traces every input
+  as float32): they are rounded to the nearest id.
+  """
+  if mask.shape.rank == 3 and not mask.dtype.is_integer:
+    mask = tf.cast(tf.round(mask), tf.int32)
   if mask.dtype.is_integer:
     return tf.one_hot(mask, num_classes, dtype=tf.float32)
   if mask.shape[-1] != num_classes:
