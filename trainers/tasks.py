@@ -91,7 +91,13 @@ class GANTask:
     obj = config.objective
     self.d_loss_fn, self.g_loss_fn = losses.gan_loss(obj.gan_loss)
     self.generator = workdir_lib.build_network(config.model.generator)
-    self.contract = base.contract(self.generator)
+    try:
+      self.contract = base.contract(self.generator)
+    except TypeError as e:  # a discriminator, say, under model.generator
+      raise ValueError(
+        f"Expected model.generator.name to name a generator, received "
+        f"{config.model.generator.name!r}: {e}"
+      ) from None
     self.discriminators = {}
     self.d_weights = {}
     for name, entry in sorted(config.model.discriminators.items()):

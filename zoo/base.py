@@ -164,6 +164,12 @@ class GeneratorSpec:
 def contract(generator):
   """The `GeneratorSpec` of a generator, read from its attributes (module docstring)."""
   name = type(generator).__name__
+  missing = [a for a in ("condition", "latent_dim", "video_shape") if not hasattr(generator, a)]
+  if missing:
+    raise TypeError(
+      f"Expected a generator (a model with condition, latent_dim and video_shape), "
+      f"received {name}, which has no {', '.join(missing)}."
+    )
   try:
     condition = Condition(generator.condition)
   except ValueError:

@@ -19,6 +19,7 @@ Model contract (what the trainer, sampler and exporter rely on):
 from collections.abc import Callable
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 from typing import Any, TypeVar
@@ -166,9 +167,19 @@ def build(name: str, **kwargs: Any) -> Any:
   """Builds the model registered as `name` with keyword arguments from a config."""
   builder = get(name)
   try:
+    inspect.signature(builder).bind(**kwargs)
+  except TypeError as e:  # an argument it does not take, or one missing: the config's fault
+    raise ValueError(
+      f"Expected arguments that model {name!r} takes, received {sorted(kwargs)}: {e}."
+    ) from None
+  except ValueError:  # no signature to read
+    pass
+  try:
     return builder(**kwargs)
-  except (TypeError, ValueError) as e:  # a bad argument: say which model got it
-    raise type(e)(f"Could not build model {name!r} with arguments {sorted(kwargs)}: {e}") from e
+  except ValueError as e:  # a value its checks refuse (or Keras', for a keyword it forwards)
+    raise ValueError(
+      f"Expected arguments that model {name!r} can be built with, received {kwargs}: {e}"
+    ) from e
 
 
 def names() -> list[str]:

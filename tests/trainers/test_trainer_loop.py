@@ -185,6 +185,13 @@ def test_bad_config_values_name_the_field(tmp_path, field, value, match):
     loop.Trainer(c, str(tmp_path))
 
 
+def test_a_discriminator_named_as_the_generator_names_the_field(tmp_path):
+  c = trainer_helpers.tiny_config()
+  c.model.generator = trainer_helpers.common.network("test_tiny_discriminator")
+  with pytest.raises(ValueError, match=r"^Expected model.generator.name to name a generator, "):
+    loop.Trainer(c, str(tmp_path))
+
+
 def test_gradient_penalty_with_batch_norm_critic_is_refused(tmp_path):
   c = trainer_helpers.tiny_config()
   c.model.discriminators.d.args.batch_norm = True

@@ -187,6 +187,9 @@ def test_wrong_inputs_and_attributes_raise():
 
   with pytest.raises(ValueError, match="Expected generator.condition in.*'sound'"):
     base.contract(Video())
+  # A discriminator handed where a generator belongs: named, not an AttributeError.
+  with pytest.raises(TypeError, match="received Sequential, which has no condition, latent_dim"):
+    base.contract(keras.Sequential())
 
 
 def test_noise_is_the_stateless_normal_of_the_seed():
