@@ -100,6 +100,21 @@ def bench_config(config, batch_size, jit, precision):
   return c
 
 
+# Where a bench's train step reads its real clips: the run's input pipeline (as training
+# does), or one batch of it again and again (as bench/torch_step.py feeds PyTorch one random
+# batch): the step alone, without the pipeline's threads and buffers.
+INPUTS = ("pipeline", "fixed")
+
+
+def feed(trainer, source):
+  """Points `trainer`'s train call at `source` (one of INPUTS); before its first call."""
+  if source not in INPUTS:
+    raise ValueError(f"Expected an input in {INPUTS}, received {source!r}.")
+  if source == "fixed":
+    batch = next(iter(trainer.dataset))
+    trainer.iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
+
+
 def allocator_bytes():
   """{"current", "peak"} bytes of TensorFlow's CPU allocator, or None where TensorFlow does
   not report them (the figures stay 0 until the first op has run)."""

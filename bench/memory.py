@@ -68,17 +68,19 @@ from bench import memory_budget as budget
 from bench import train_step  # noqa: F401  (defines the shared flags)
 from trainers import loop
 
-# --config, --steps, --precision and --out are bench/train_step.py's flags.
+# --config, --steps, --precision, --input and --out are bench/train_step.py's flags.
 flags.DEFINE_integer("batch_size", 8, "Global batch size.")
 FLAGS = flags.FLAGS
 
 
-def measure(config, batch_size, precision, steps):
-  """Builds the trainer, runs 1 + `steps` train calls and returns every figure as a dict."""
+def measure(config, batch_size, precision, steps, source="pipeline"):
+  """Builds the trainer, runs 1 + `steps` train calls on `source` (`common.INPUTS`) and
+  returns every figure as a dict."""
   cfg = common.bench_config(config, batch_size, False, precision)
   rss = {"import": IMPORT_RSS_MIB}
   with tempfile.TemporaryDirectory(prefix="bench_memory_") as workdir:
     trainer = loop.Trainer(cfg, workdir)
+    common.feed(trainer, source)
     rss["state"] = host.rss_mib()
     state = budget.state_bytes(trainer)
     allocator_state = common.allocator_bytes()
@@ -112,6 +114,7 @@ def measure(config, batch_size, precision, steps):
     "batch_size": int(batch_size),
     "precision": precision,
     "calls": 1 + steps,
+    "input": source,
     "steps_per_call": int(cfg.train.steps_per_call),
     "rss_mib": rss,
     "state": state,
@@ -182,13 +185,14 @@ def main(argv):
   if config is None:
     raise app.UsageError("--config is required, e.g. --config=vgan_two_stream")
   machine = common.describe_machine()
-  record = measure(config, FLAGS.batch_size, FLAGS.precision, FLAGS.steps)
+  record = measure(config, FLAGS.batch_size, FLAGS.precision, FLAGS.steps, FLAGS.input)
   record["config"] = config_flags.get_config_filename(FLAGS["config"])
   record["machine"] = machine
   print("machine:", common.machine_line(machine))
   print(
     f"{record['config']}, batch {record['batch_size']}, {record['precision']}, "
-    f"{record['calls']} train calls of {record['steps_per_call']} step(s); MiB = 2^20 B"
+    f"{record['calls']} train calls of {record['steps_per_call']} step(s), input "
+    f"{record['input']}; MiB = 2^20 B"
   )
   print("\n".join(report_lines(record)))
   if FLAGS.out:

@@ -78,6 +78,13 @@ flags.DEFINE_enum("jit", "both", ["both", "on", "off"], "XLA settings to time.")
 flags.DEFINE_integer("jit_max_steps", 2, "Cap on timed calls with XLA on (slow on CPU).")
 flags.DEFINE_enum("precision", "float32", list(loop.PRECISIONS), "runtime.precision.")
 flags.DEFINE_string("out", "", "Write the figures as JSON to this path.")
+flags.DEFINE_enum(
+  "input",
+  "pipeline",
+  list(common.INPUTS),
+  "The step's real clips: the input pipeline, as training reads them, or one batch of it "
+  "repeated, as bench/torch_step.py feeds PyTorch (the step's memory without the pipeline's).",
+)
 flags.DEFINE_integer("matmul_size", 4096, "Size of the square matmul that measures the peak.")
 flags.DEFINE_integer("matmul_repeats", 3, "Timed matmuls (best kept) per dtype.")
 flags.DEFINE_bool("isolate", True, "Run each row in a child process.")
@@ -114,6 +121,7 @@ def run_one(config, batch_size, jit, precision, steps, warmup, progress=""):
     "forms_known_before": len(form_choice.cached_choices()),
     "load_before": host.load_average(),
     "rss_import_mib": IMPORT_RSS_MIB,
+    "input": FLAGS.input,
   }
   with tempfile.TemporaryDirectory(prefix="bench_train_step_") as workdir:
     start = time.perf_counter()
@@ -121,6 +129,7 @@ def run_one(config, batch_size, jit, precision, steps, warmup, progress=""):
     record["build_s"] = time.perf_counter() - start
     record["rss_built_mib"] = host.rss_mib()
     allocator_built = common.allocator_bytes()
+    common.feed(trainer, FLAGS.input)
     train_call = trainer.train_call
 
     def call():  # fetching every output to numpy waits for the step to finish

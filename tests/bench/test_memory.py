@@ -73,3 +73,21 @@ def test_a_step_the_counter_does_not_model_keeps_its_measured_figures(tmp_path):
   assert record["activations"] is None and record["floor"] == {}
   assert record["floor_note"].startswith("n/a: ") and "SPADETask" in record["floor_note"]
   assert "4.-5. activations and the analytic floor: n/a" in done.stdout
+
+
+def test_a_fixed_input_repeats_one_batch_and_the_step_runs_on_it(tmp_path):
+  """`--input=fixed` (bench.train_step, bench.memory): the step reads one batch of its own
+  pipeline again and again, as bench/torch_step.py feeds PyTorch."""
+  import numpy as np
+
+  config = common.bench_config(vgan_two_stream.get_config("smoke"), 2, False, "float32")
+  trainer = loop.Trainer(config, str(tmp_path))
+  common.feed(trainer, "fixed")
+  first, second = next(trainer.iterator), next(trainer.iterator)
+  assert first["video"].shape == (2, 8, 16, 16, 3)
+  np.testing.assert_array_equal(first["video"].numpy(), second["video"].numpy())
+  before = trainer.current_step()
+  trainer.train_call()
+  assert trainer.current_step() == before + 1
+  with pytest.raises(ValueError, match="Expected an input in"):
+    common.feed(trainer, "disk")
