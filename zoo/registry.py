@@ -180,6 +180,8 @@ def build(name: str, **kwargs: Any) -> Any:
     raise ValueError(
       f"Expected arguments that model {name!r} can be built with, received {kwargs}: {e}"
     ) from e
+  except TypeError as e:  # a value of the wrong type, or a bug: keeps its traceback
+    raise TypeError(f"Could not build model {name!r} with arguments {kwargs}: {e}") from e
 
 
 def names() -> list[str]:
