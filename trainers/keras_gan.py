@@ -24,6 +24,7 @@ the config, every network and both optimizers; `keras.saving.load_model` reads i
 import json
 import os
 
+from absl import logging
 import keras
 import ml_collections
 import numpy as np
@@ -147,6 +148,18 @@ class GAN(keras.Model):
       config = ml_collections.ConfigDict(config)
     self.config = config
     policy = keras.config.dtype_policy()
+    # A config asking for a mixed precision that Keras' policy does not give (float32, the
+    # configs' default, is no request: Keras' own policy then rules, as docs/keras.md says).
+    wanted = config.get("runtime", {}).get("precision", "float32")
+    if wanted not in ("float32", policy.name):
+      logging.warning(
+        "runtime.precision=%s is trainers.train's setting; GAN follows Keras' dtype policy, "
+        "%s: call keras.config.set_dtype_policy(%r) before GAN(config) to train in %s.",
+        wanted,
+        policy.name,
+        wanted,
+        wanted,
+      )
     precision.warn_if_slower(policy, f"Keras' dtype policy {policy.name}")
     self.task = tasks.make_task(config)
     spec = dataset(config, batch_size=1).element_spec

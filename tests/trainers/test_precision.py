@@ -70,6 +70,20 @@ def test_the_trainer_and_the_keras_gan_check_their_precision(cache, caplog, tmp_
   with caplog.at_level("WARNING"):
     keras_gan.GAN(trainer_helpers.tiny_config())
   assert "Keras' dtype policy mixed_bfloat16 computes in bfloat16" in caplog.text
+  assert "trainers.train's setting" not in caplog.text  # a float32 config asks for nothing
+
+
+def test_a_keras_gan_says_when_the_configs_precision_is_not_keras_policy(cache, caplog):
+  config = trainer_helpers.tiny_config()
+  config.runtime.precision = "mixed_bfloat16"
+  with caplog.at_level("WARNING"):
+    keras_gan.GAN(config)  # Keras' policy is float32: the config's bf16 is not what runs
+  warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+  assert warned == [
+    "runtime.precision=mixed_bfloat16 is trainers.train's setting; GAN follows Keras' dtype "
+    "policy, float32: call keras.config.set_dtype_policy('mixed_bfloat16') before GAN(config) "
+    "to train in mixed_bfloat16."
+  ]
 
 
 def _cpu_flags():
