@@ -136,7 +136,7 @@ def evaluate_frames(
   generator, config, path = workdir_lib.restore_generator(workdir, step, ema=ema)
   sample = sampler(generator, num_frames)
   real, fake = FrameFeatures(network), FrameFeatures(network)
-  count, start = 0, time.time()
+  count, start = 0, time.monotonic()
   for batch in held_out_clips(config, num_frames, batch_size, config.seed):
     n = min(int(batch["video"].shape[0]), num_videos - count)
     video, first = batch["video"][:n], batch["first_frame"][:n]
@@ -149,7 +149,7 @@ def evaluate_frames(
     real.update(video)
     fake.update(sample(base.contract(generator).inputs(z, condition)))
     count += n
-    logging.info("%d / %d clips (%.1f s)", count, num_videos, time.time() - start)
+    logging.info("%d / %d clips (%.1f s)", count, num_videos, time.monotonic() - start)
     if count >= num_videos:
       break
   if count < num_videos and not allow_fewer:

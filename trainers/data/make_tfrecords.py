@@ -658,7 +658,7 @@ class _Progress:
 
   def __init__(self, num_sources):
     self.num_sources = num_sources
-    self.start = self.last = time.time()
+    self.start = self.last = time.monotonic()
     self.decoded_done = 0
     self.open = {}  # source index -> its _Frames while it is being read
 
@@ -666,9 +666,9 @@ class _Progress:
     return self.decoded_done + sum(f.stats.frames for f in list(self.open.values()))
 
   def maybe_log(self, files_done, total, skipped, dropped):
-    if time.time() - self.last < PROGRESS_SECONDS:
+    if time.monotonic() - self.last < PROGRESS_SECONDS:
       return
-    self.last = time.time()
+    self.last = time.monotonic()
     rate = total / max(self.last - self.start, 1e-6)
     logging.info(
       "files %d/%d, frames decoded %d, clips written %d (%.1f clips/s), skipped %d, dropped %d",
@@ -821,7 +821,7 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
   else:
     for tmp in tmp_paths:
       os.remove(tmp)
-  seconds = time.time() - progress.start
+  seconds = time.monotonic() - progress.start
   manifest = {
     "num_clips": total,
     "shards": (
