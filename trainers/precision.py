@@ -3,12 +3,12 @@
 A mixed precision computes in bfloat16 or float16 to go faster, but only a device with
 instructions for that type does: a CPU without AVX512_BF16 or AMX converts every bfloat16
 convolution to float32 and back, and most CPUs have no float16 arithmetic at all. Measured
-on an AMD EPYC (Zen 4) with oneDNN held to AVX512_CORE_VNNI (as a CPU without bf16
-instructions), the VGAN two-stream step took 4.98 s in bfloat16 against 2.37 s in float32
-(docs/benchmarks.md). So before a mixed-precision run starts, one 3D convolution of VGAN's
-kind is timed in both types on the default device, once per machine (the result is cached
-with the convolution forms, `zoo.layers.form_choice`), and a run that would be slower than
-in float32 says so in one line.
+on a 2-core AMD EPYC (family 25 model 17, Zen 4) with oneDNN held to AVX512_CORE_VNNI (as a
+CPU without bf16 instructions), the VGAN two-stream step took 4.98 s in bfloat16 against
+2.37 s in float32 (docs/benchmarks.md). So before a mixed-precision run starts, one 3D
+convolution of VGAN's kind is timed in both types on the default device, once per machine
+(the result is cached with the convolution forms, `zoo.layers.form_choice`), and a run that
+would be slower than in float32 says so in one line.
 """
 
 from absl import logging

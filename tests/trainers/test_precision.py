@@ -103,8 +103,8 @@ _PROBE = (
 @pytest.mark.skipif("avx512f" not in _cpu_flags(), reason="oneDNN's ISA cap needs AVX-512")
 def test_bfloat16_without_its_instructions_is_measured_slower(tmp_path):
   """With oneDNN held to AVX512_CORE_VNNI, bfloat16 convolutions are converted to float32
-  (2.4x slower here, measured on a Zen 4); a CPU that has AVX512_BF16 or AMX and uses it
-  runs them faster than float32."""
+  (2.4x slower on a 2-core AMD EPYC, family 25 model 17); a CPU that has AVX512_BF16 or AMX
+  and uses it runs them faster than float32."""
   flags = set(_cpu_flags())
   native = bool(flags & {"avx512_bf16", "amx_bf16"})
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
