@@ -109,6 +109,24 @@ def test_every_program_fits_its_threads_before_main_and_the_forms_cache_follows(
   assert form_choice.cpu_threads() == 3
 
 
+@pytest.mark.parametrize("limit,visible,expected", [(3.0, 32, 3), (None, 32, 0), (8.0, 4, 0)])
+def test_the_input_pipeline_runs_as_many_threads_as_the_cpu_limit(
+  monkeypatch, limit, visible, expected
+):
+  """tf.data sizes its threads by the cores it sees: under a limit, by the limit (0: its
+  own default, where nothing limits the process below the cores it sees)."""
+  from configs import common
+  from trainers.data import pipeline
+
+  monkeypatch.setattr(cpu_quota, "cgroup_cpu_limit", lambda: limit)
+  monkeypatch.setattr(cpu_quota, "visible_cpus", lambda: visible)
+  data = common.base().data
+  data.num_frames, data.height, data.width = 2, 8, 8
+  ds = pipeline.make_dataset(data, 2, training=True)
+  assert (ds.options().threading.private_threadpool_size or 0) == expected
+  assert next(iter(ds))["video"].shape == (2, 2, 8, 8, 3)
+
+
 def _cgroup_of_one_cpu():
   """A new cgroup (v1 `cpu`, or v2 with the cpu controller) limited to half a CPU, or None
   where this machine does not let the test make one."""

@@ -68,6 +68,7 @@ import threading
 from absl import logging
 import tensorflow as tf
 
+from trainers import cpu_quota
 from trainers import errors
 from trainers.data import format as record_format
 from trainers.data import synthetic
@@ -308,6 +309,12 @@ def make_dataset(data_config, batch_size, training, input_context=None, seed=0):
   options = tf.data.Options()
   options.deterministic = bool(data.get("deterministic", True))
   options.experimental_optimization.map_parallelization = True
+  # tf.data sizes its threads, and its parallel maps' calls in flight, by the cores the
+  # process sees, not by a container's CPU limit: a limit of 2 CPUs on a 32-core host ran 32
+  # (docs/training.md, "Threads in a container").
+  threads = cpu_quota.usable_cpus()
+  if threads < cpu_quota.visible_cpus():
+    options.threading.private_threadpool_size = threads
   if data.get("skip_corrupt", False):
     # The skip counter lives in Python (a py_function); iterator checkpoints leave it out.
     options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
