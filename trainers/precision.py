@@ -22,13 +22,17 @@ from zoo.layers import form_choice
 # to float32 was the step's within 20% on both sides of the AVX512_BF16 line).
 PROBE_INPUT = (2, 8, 32, 32, 32)
 PROBE_KERNEL = (4, 4, 4, 32, 64)
+# Convolutions per timed call. With one per call (2-3 ms), a thread woken late once (2-4 ms
+# here) made bfloat16's first timed call look twice float32's, which ended its timing and
+# cached a false "slower" for the machine (1 run of about 10 of the test on this CPU).
+PROBE_REPEATS = 8
 
 
 def slower_than_float32(precision):
-  """(compute dtype, its ms, float32's ms) when `precision` (a Keras dtype policy or its
-  name) computes in a type that runs the probe convolution slower than float32 on this
-  machine's default device; None when it is not slower, when the compute dtype is float32,
-  or on a TPU (where bfloat16 is native and nothing runs eagerly)."""
+  """(compute dtype, its ms, float32's ms, per convolution) when `precision` (a Keras dtype
+  policy or its name) computes in a type that runs the probe convolution slower than float32
+  on this machine's default device; None when it is not slower, when the compute dtype is
+  float32, or on a TPU (where bfloat16 is native and nothing runs eagerly)."""
   if not isinstance(precision, keras.DTypePolicy):
     precision = keras.DTypePolicy(precision)
   dtype = precision.compute_dtype
@@ -39,17 +43,23 @@ def slower_than_float32(precision):
   candidates = {}
   for name in ("float32", dtype):
     xc, kc = tf.cast(x, name), tf.cast(k, name)
-    candidates[name] = lambda xc=xc, kc=kc: tf.nn.conv3d(xc, kc, [1, 2, 2, 2, 1], "SAME")
+    candidates[name] = lambda xc=xc, kc=kc: [
+      tf.nn.conv3d(xc, kc, [1, 2, 2, 2, 1], "SAME") for _ in range(PROBE_REPEATS)
+    ][-1]
   key = probe_key(dtype)
   if form_choice.choose(key, candidates) == dtype:
     return None
-  ms = form_choice.measured(key)
-  return dtype, ms.get(dtype, float("nan")), ms.get("float32", float("nan"))
+  ms = form_choice.measured(key)  # per timed call: PROBE_REPEATS convolutions
+  per_conv = lambda name: ms.get(name, float("nan")) / PROBE_REPEATS
+  return dtype, per_conv(dtype), per_conv("float32")
 
 
 def probe_key(dtype):
   """The probe's key in the forms cache, for compute dtype `dtype`."""
-  return f"precision conv3d {list(PROBE_INPUT)} {list(PROBE_KERNEL)} stride 2 float32,{dtype}"
+  return (
+    f"precision conv3d {list(PROBE_INPUT)} {list(PROBE_KERNEL)} stride 2 x{PROBE_REPEATS} "
+    f"float32,{dtype}"
+  )
 
 
 def warn_if_slower(precision, what=None):

@@ -13,6 +13,7 @@ import sys
 import keras
 import pytest
 
+from bench import host
 import trainer_helpers
 from trainers import keras_gan
 from trainers import loop
@@ -26,9 +27,12 @@ def cache(tmp_path, monkeypatch):
   monkeypatch.setenv(form_choice.CACHE_ENV, str(tmp_path / "cache"))
 
   def record(dtype, ms, ms32):
+    """Records convolutions of `ms` and `ms32` milliseconds (per timed call: the probe's
+    PROBE_REPEATS of them)."""
     os.makedirs(os.path.dirname(form_choice.cache_path()), exist_ok=True)
     winner = dtype if ms < ms32 else "float32"
-    entry = {"form": winner, "ms": {dtype: ms, "float32": ms32}}
+    n = precision.PROBE_REPEATS
+    entry = {"form": winner, "ms": {dtype: ms * n, "float32": ms32 * n}}
     with open(form_choice.cache_path(), "w") as f:
       json.dump({precision.probe_key(dtype): entry}, f)
 
@@ -86,26 +90,20 @@ def test_a_keras_gan_says_when_the_configs_precision_is_not_keras_policy(cache, 
   ]
 
 
-def _cpu_flags():
-  try:
-    with open("/proc/cpuinfo") as f:
-      return next((line.split(":")[1].split() for line in f if line.startswith("flags")), [])
-  except OSError:
-    return []
-
-
 _PROBE = (
   "from trainers import precision; "
   "print('slower' if precision.slower_than_float32('mixed_bfloat16') else 'not slower')"
 )
 
 
-@pytest.mark.skipif("avx512f" not in _cpu_flags(), reason="oneDNN's ISA cap needs AVX-512")
+@pytest.mark.skipif(
+  "avx512f" not in host.cpu_info()["flags"], reason="oneDNN's ISA cap needs AVX-512"
+)
 def test_bfloat16_without_its_instructions_is_measured_slower(tmp_path):
   """With oneDNN held to AVX512_CORE_VNNI, bfloat16 convolutions are converted to float32
   (2.4x slower on a 2-core AMD EPYC, family 25 model 17); a CPU that has AVX512_BF16 or AMX
   and uses it runs them faster than float32."""
-  flags = set(_cpu_flags())
+  flags = set(host.cpu_info()["flags"])
   native = bool(flags & {"avx512_bf16", "amx_bf16"})
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
   runs = {"AVX512_CORE_VNNI": "slower"}
