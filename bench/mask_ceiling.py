@@ -15,17 +15,22 @@ and no discriminator (`--supervise`):
 - "mask": the binary cross-entropy of the mask stream against the true masks of every
   frame, plus the L1 distance of the composed clip to the real clip over every frame;
 - "video": that L1 distance alone: the network is shown the true future, but its mask, as
-  the GAN's, is judged only through the composed clip.
-The GAN sees neither: its mask is judged only through the composed clip, and its future
-frames only by the discriminator. So "mask" bounds what any objective can be expected to
-reach in the same steps, and "video" what one that never scores the mask itself reaches.
+  the GAN's, is judged only through the composed clip;
+- "frame0": the L1 distance of the composed frame 0 to the input frame alone: the GAN's
+  reconstruction term without its adversarial one.
+The GAN sees neither of the first two: its mask is judged only through the composed clip,
+and its future frames only by the discriminator. So "mask" bounds what any objective can be
+expected to reach in the same steps, and "video" what one that never scores the mask itself
+reaches; "frame0" bounds the check's other target, the fall of frame 0's error, for a
+network whose every step serves that error alone.
 
 Every `--every` steps it prints the mask IoU on the learning check's held-out clips
-(`trainers.eval.mask_iou.evaluate_mask_iou`, the same clips and seed) and the IoU of the
-shapes the composed clip shows. One plain `tf.function` step, as bench/plain_step.py: no
-strategy, no EMA (the check measures the GAN's EMA generator), nothing written but `--out`.
-On 2 cores a step at batch 16 takes about 0.07 s: 2000 steps and five measurements take
-about 3 minutes.
+(`trainers.eval.mask_iou.evaluate_mask_iou`, the same clips and seed), the IoU of the
+shapes the composed clip shows, and frame 0's error as the check measures it
+(`trainers.eval.learning.conditioned_row`, the same clips and noise). One plain
+`tf.function` step, as bench/plain_step.py: no strategy, no EMA (the check measures the
+GAN's EMA generator), nothing written but `--out`. On 2 cores a step at batch 16 takes about
+0.05 s: 2000 steps and five measurements take about 2 minutes (AMD EPYC Zen 4).
 """
 
 import json
@@ -45,17 +50,23 @@ from trainers import learning_check
 from trainers import optim
 from trainers import workdir as workdir_lib
 from trainers.data import pipeline
+from trainers.eval import learning
 from trainers.eval import mask_iou
 
 CHECK = "vgan_image_to_video"
+BATCH = 16  # clips per batch when measuring frame 0, as the learning check's default
 
 FLAGS = flags.FLAGS
 
 
 def supervised_loss(streams, video, fg_masks, supervise="mask"):
-  """The mean L1 distance of `streams["video"]` to `video`, plus (`supervise` "mask") the
-  mean binary cross-entropy of `streams["mask"]` [B, T, H, W, 1] against `fg_masks`."""
-  loss = tf.reduce_mean(tf.abs(tf.cast(streams["video"], tf.float32) - video))
+  """The mean L1 distance of `streams["video"]` to `video` (`supervise` "frame0": of their
+  frames 0), plus (`supervise` "mask") the mean binary cross-entropy of `streams["mask"]`
+  [B, T, H, W, 1] against `fg_masks`."""
+  fake = tf.cast(streams["video"], tf.float32)
+  if supervise == "frame0":
+    return tf.reduce_mean(tf.abs(fake[:, 0] - video[:, 0]))
+  loss = tf.reduce_mean(tf.abs(fake - video))
   if supervise == "mask":
     mask = tf.cast(streams["mask"], tf.float32)
     loss += tf.reduce_mean(keras.losses.binary_crossentropy(fg_masks, mask))
@@ -91,19 +102,25 @@ def run(config, steps, every, num_videos, supervise="mask", log=print):
       scored = mask_iou.evaluate_mask_iou(
         generator, config.data, num_clips=num_videos, seed=config.seed
       )
+      frames = learning.conditioned_row(generator, config, num_videos, BATCH)
       rows.append(
         {
           "step": step,
           "mask_iou": scored["mean"],
           "mask_iou_per_frame": scored["per_frame"],
           "video_shape_iou": scored["video_shapes"]["mean"],
+          "cond_error": frames["cond_error"],
+          "motion_ratio": frames["motion_ratio"],
           "minutes": (time.perf_counter() - start) / 60.0,
         }
       )
+      drop = 1.0 - frames["cond_error"] / rows[0]["cond_error"]
       log(
         f"step {step:5d}: mask IoU {scored['mean']:.3f} (frame 0 {scored['per_frame'][0]:.3f}, "
         f"last {scored['per_frame'][-1]:.3f}); shapes the clip shows "
-        f"{scored['video_shapes']['mean']:.3f}; {rows[-1]['minutes']:.1f} min"
+        f"{scored['video_shapes']['mean']:.3f}; frame-0 error {frames['cond_error']:.4f} "
+        f"({-drop:+.0%}), motion {frames['motion_ratio']:.2f}x the real clips'; "
+        f"{rows[-1]['minutes']:.1f} min"
       )
     if step < steps:
       train_step(next(batches))
@@ -151,7 +168,9 @@ def main(argv):
 def define_flags():
   """The command line's flags, defined only when run as a script: importing the module (its
   tests do) must not claim flag names other modules define."""
-  flags.DEFINE_enum("supervise", "mask", ["mask", "video"], "What the loss compares (see above).")
+  flags.DEFINE_enum(
+    "supervise", "mask", ["mask", "video", "frame0"], "What the loss compares (see above)."
+  )
   flags.DEFINE_integer("steps", 0, "Training steps (0: the learning check's budget).")
   flags.DEFINE_integer("every", 0, "Steps between measurements (0: the learning check's).")
   flags.DEFINE_integer("seed", -1, "Seed of weights, data and measured clips (-1: the config's).")

@@ -30,6 +30,15 @@ def test_mask_supervision_adds_the_masks_binary_cross_entropy():
   np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
 
 
+def test_frame0_supervision_is_the_mean_l1_of_frame_0_alone():
+  fake = np.zeros([1, 2, 1, 2, 3], np.float32)
+  real = np.full_like(fake, 0.25)
+  real[0, 1] = -1.0  # frame 1 is not compared
+  mask = np.full([1, 2, 1, 2, 1], 0.5, np.float32)
+  loss = mask_ceiling.supervised_loss(_streams(fake, mask), real, np.ones_like(mask), "frame0")
+  np.testing.assert_allclose(float(loss), 0.25, rtol=1e-6)
+
+
 @pytest.fixture
 def tiny_config():
   c = config_files.load("vgan_image_to_video:smoke")
@@ -46,6 +55,8 @@ def test_a_run_measures_at_the_start_every_interval_and_the_end(tiny_config):
   for r in rows:
     assert 0.0 <= r["mask_iou"] <= 1.0
     assert len(r["mask_iou_per_frame"]) == tiny_config.data.num_frames
+    assert r["cond_error"] > 0.0 and r["motion_ratio"] >= 0.0
+  assert "frame-0 error" in lines[-1]
 
 
 def test_a_source_without_true_masks_is_refused(tiny_config):
