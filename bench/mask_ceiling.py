@@ -54,7 +54,6 @@ from trainers.eval import learning
 from trainers.eval import mask_iou
 
 CHECK = "vgan_image_to_video"
-BATCH = 16  # clips per batch when measuring frame 0, as the learning check's default
 
 FLAGS = flags.FLAGS
 
@@ -102,7 +101,7 @@ def run(config, steps, every, num_videos, supervise="mask", log=print):
       scored = mask_iou.evaluate_mask_iou(
         generator, config.data, num_clips=num_videos, seed=config.seed
       )
-      frames = learning.conditioned_row(generator, config, num_videos, BATCH)
+      frames = learning.conditioned_row(generator, config, num_videos, learning_check.BATCH_SIZE)
       rows.append(
         {
           "step": step,

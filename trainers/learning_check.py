@@ -69,6 +69,7 @@ from zoo import base
 from zoo.layers import form_choice
 
 NUM_VIDEOS = 256
+BATCH_SIZE = 16  # clips per batch when measuring
 ROLLOUT_STEPS = 8
 # A static clip's FD-R3D this many times the real-vs-real floor or more: the metric sees motion.
 MOTION_VISIBLE = 1.2
@@ -385,7 +386,7 @@ def verdicts(targets, values, baselines):
 
 
 def run_check(
-  config, workdir, steps=None, every=None, num_videos=NUM_VIDEOS, batch_size=16, write=True
+  config, workdir, steps=None, every=None, num_videos=NUM_VIDEOS, batch_size=BATCH_SIZE, write=True
 ):
   """Trains `config` in `workdir` up to `steps`, measuring at each point; returns the table.
 
@@ -696,7 +697,7 @@ def model_names(names=None):
   return names
 
 
-def run_all(workdir, names=None, num_videos=NUM_VIDEOS, batch_size=16, steps=None):
+def run_all(workdir, names=None, num_videos=NUM_VIDEOS, batch_size=BATCH_SIZE, steps=None):
   """Runs `CHECKS` and the inflation row (or `names` of them), each in WORKDIR/NAME, and
   writes the summary files after each.
 
@@ -754,7 +755,7 @@ def run_all(workdir, names=None, num_videos=NUM_VIDEOS, batch_size=16, steps=Non
   return summary
 
 
-def run_inflation(workdir, num_videos=NUM_VIDEOS, batch_size=16, steps=None):
+def run_inflation(workdir, num_videos=NUM_VIDEOS, batch_size=BATCH_SIZE, steps=None):
   """Egan's claim that 2D pretraining then inflation helps (thesis ch. 4), as a measured row.
 
   The DCGAN 3D check's config (`CHECKS["egan_dcgan_video"]`) is trained twice for the same 3D
@@ -983,6 +984,6 @@ if __name__ == "__main__":
   flags.DEFINE_integer("steps", None, "Training budget (default: the config's or the check's).")
   flags.DEFINE_integer("every", None, "Steps between measurements (default: steps / 5).")
   flags.DEFINE_integer("num_videos", NUM_VIDEOS, "Held-out clips per measurement.")
-  flags.DEFINE_integer("batch_size", 16, "Clips per batch when measuring.")
+  flags.DEFINE_integer("batch_size", BATCH_SIZE, "Clips per batch when measuring.")
   flags.mark_flags_as_required(["workdir"])
   cli.run(main)
