@@ -6,6 +6,8 @@ the same process, so that achieved GFLOP/s can be read as a fraction of what thi
 (with its current load) can do at best.
 """
 
+import os
+
 import keras
 import tensorflow as tf
 
@@ -115,9 +117,18 @@ def feed(trainer, source):
     trainer.iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
 
 
+def system_allocator():
+  """Whether TF_ONEDNN_USE_SYSTEM_ALLOCATOR asks oneDNN's CPU allocator to hand every tensor
+  to malloc (read as TensorFlow reads it, once, at its first op); it then counts no bytes."""
+  return os.environ.get("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "").strip().lower() in ("1", "true")
+
+
 def allocator_bytes():
   """{"current", "peak"} bytes of TensorFlow's CPU allocator, or None where TensorFlow does
-  not report them (the figures stay 0 until the first op has run)."""
+  not report them (the system allocator, `system_allocator`: it would report 0; the figures
+  also stay 0 until the first op has run)."""
+  if system_allocator():
+    return None
   try:
     return tf.config.experimental.get_memory_info("CPU:0")
   except (ValueError, tf.errors.OpError):

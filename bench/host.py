@@ -89,6 +89,28 @@ def cpu_name(cpu):
   return f"{cpu['model_name']} ({detail})" if detail else cpu["model_name"]
 
 
+# Environment variables that change what a memory (or time) figure measures: which allocator
+# holds TensorFlow's tensors, when the C library returns freed memory to the system, huge
+# pages, another malloc preloaded. Each row records the ones set (docs/benchmarks.md, "Where
+# the step's memory goes").
+MEMORY_VARIABLES = (
+  "TF_ONEDNN_USE_SYSTEM_ALLOCATOR",
+  "TF_CPU_ALLOCATOR_USE_BFC",
+  "TF_ENABLE_ONEDNN_OPTS",
+  "MALLOC_ARENA_MAX",
+  "MALLOC_MMAP_THRESHOLD_",
+  "MALLOC_TRIM_THRESHOLD_",
+  "MALLOC_TOP_PAD_",
+  "GLIBC_TUNABLES",
+  "LD_PRELOAD",
+)
+
+
+def memory_settings():
+  """{variable: value} of the `MEMORY_VARIABLES` set in this process's environment."""
+  return {k: os.environ[k] for k in MEMORY_VARIABLES if k in os.environ}
+
+
 def load_average():
   return [round(x, 2) for x in os.getloadavg()]
 
@@ -96,7 +118,7 @@ def load_average():
 def describe_host():
   """A dict: CPU (`cpu_info`), logical and usable CPUs, the cgroup's CPU limit (None: none;
   the benches fit TensorFlow's threads to it, bench/__init__.py), load average, Python,
-  date."""
+  date, and the memory settings in effect (`memory_settings`)."""
   return {
     "cpu": cpu_info(),
     "logical_cpus": os.cpu_count(),
@@ -105,17 +127,20 @@ def describe_host():
     "load_average": load_average(),
     "python": platform.python_version(),
     "date": datetime.datetime.now().isoformat(timespec="seconds"),
+    "memory_settings": memory_settings(),
   }
 
 
 def host_line(host):
-  """`describe_host()`'s CPU, cores, flags and load as one printable line."""
+  """`describe_host()`'s CPU, cores, flags, load and memory settings as one printable line."""
+  settings = host.get("memory_settings") or {}
   return (
     f"{cpu_name(host['cpu'])}, {host['usable_cpus']}/{host['logical_cpus']} CPUs"
     + (f" (cgroup limit {host['cpu_limit']:g})" if host.get("cpu_limit") else "")
     + ", flags "
     f"{' '.join(host['cpu']['flags']) or 'none of ' + '/'.join(SIMD_FLAGS[:3])}; "
     f"load {host['load_average']}; Python {host['python']}"
+    + ("; " + " ".join(f"{k}={v}" for k, v in settings.items()) if settings else "")
   )
 
 

@@ -120,6 +120,7 @@ def measure(config, batch_size, precision, steps, source="pipeline"):
     "state": state,
     "allocator_after_build": allocator_state,
     "allocator_during_calls": allocator_step,
+    "system_allocator": common.system_allocator(),
     "activations": acts,
     "floor": floor,
     "floor_note": None if acts else floor_note,
@@ -154,6 +155,16 @@ def report_lines(r):
     lines.append(
       f"   TF CPU allocator during the calls: peak {mib(alloc['peak']):.1f} MiB, "
       f"in use after {mib(alloc['current']):.1f} MiB"
+    )
+  else:
+    lines.append(
+      "   TF CPU allocator: not counted ("
+      + (
+        "TF_ONEDNN_USE_SYSTEM_ALLOCATOR: malloc holds the tensors and keeps no count"
+        if r.get("system_allocator")
+        else "TensorFlow reports no bytes for it here"
+      )
+      + ")"
     )
   if acts is None:
     lines.append(f"4.-5. activations and the analytic floor: {r['floor_note']}")

@@ -160,8 +160,9 @@ def train_notes(rows):
   done = [r for r in rows.values() if "error" not in r]
   if done and not any(r.get("allocator_mib") for r in done):
     notes.append(
-      "- TF alloc peak: n/a, TensorFlow did not report its CPU allocator's bytes on this "
-      "machine (tf.config.experimental.get_memory_info('CPU:0'))."
+      "- TF alloc peak: n/a, TensorFlow did not report its CPU allocator's bytes "
+      "(tf.config.experimental.get_memory_info('CPU:0')): TF_ONEDNN_USE_SYSTEM_ALLOCATOR "
+      "hands them to malloc, which keeps no count, or this build does not count them."
     )
   return notes
 

@@ -66,6 +66,23 @@ def test_host_line_names_the_cpu_its_flags_and_the_load():
   assert str(machine["load_average"]) in line and f"/{machine['logical_cpus']} CPUs" in line
 
 
+def test_host_line_names_the_memory_settings_a_row_ran_under(monkeypatch):
+  for name in host.MEMORY_VARIABLES:
+    monkeypatch.delenv(name, raising=False)
+  assert host.describe_host()["memory_settings"] == {}
+  assert "MALLOC" not in host.host_line(host.describe_host())
+  monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
+  monkeypatch.setenv("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "true")
+  machine = host.describe_host()
+  assert machine["memory_settings"] == {
+    "TF_ONEDNN_USE_SYSTEM_ALLOCATOR": "true",
+    "MALLOC_MMAP_THRESHOLD_": "1048576",
+  }
+  assert host.host_line(machine).endswith(
+    "; TF_ONEDNN_USE_SYSTEM_ALLOCATOR=true MALLOC_MMAP_THRESHOLD_=1048576"
+  )
+
+
 def test_child_argv_drops_the_per_row_flags_and_keeps_overrides_after_config():
   argv = [
     "--config=vgan_two_stream",

@@ -91,3 +91,13 @@ def test_a_fixed_input_repeats_one_batch_and_the_step_runs_on_it(tmp_path):
   assert trainer.current_step() == before + 1
   with pytest.raises(ValueError, match="Expected an input in"):
     common.feed(trainer, "disk")
+
+
+def test_no_allocator_figures_under_the_system_allocator(monkeypatch):
+  # malloc keeps no count: TensorFlow would report 0 bytes, which is not the step's memory.
+  monkeypatch.delenv("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", raising=False)
+  reported = common.allocator_bytes() is not None  # False only on a build that counts nothing
+  for value, system in (("false", False), ("0", False), ("TRUE", True), (" 1", True)):
+    monkeypatch.setenv("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", value)
+    assert common.system_allocator() == system
+    assert (common.allocator_bytes() is not None) == (reported and not system)
