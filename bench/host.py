@@ -95,6 +95,7 @@ def cpu_name(cpu):
 # the step's memory goes").
 MEMORY_VARIABLES = (
   "TF_ONEDNN_USE_SYSTEM_ALLOCATOR",
+  "TF_MKL_ALLOC_MAX_BYTES",
   "TF_CPU_ALLOCATOR_USE_BFC",
   "TF_ENABLE_ONEDNN_OPTS",
   "MALLOC_ARENA_MAX",

@@ -41,6 +41,7 @@ from absl import logging
 
 from trainers import cpu_quota
 from trainers import errors
+from trainers import memory_limit
 
 # How the zoo's checks of what a user gave begin ("Expected X, received Y."): a ValueError
 # saying so is the user's mistake, reported in one line; any other is a bug.
@@ -134,15 +135,20 @@ def _out_of_memory(error: BaseException) -> str | None:
   elif type(error).__name__ == "ResourceExhaustedError" and type(error).__module__.startswith(
     "tensorflow"
   ):
+    # A step in a tf.function says "Graph execution error:" first and the allocation later.
     lines = [line.strip() for line in str(getattr(error, "message", error)).splitlines()]
-    found = next((line for line in lines if line), "ResourceExhaustedError")
+    found = next(
+      (line for line in lines if line.startswith("OOM when allocating")),
+      next((line for line in lines if line), "ResourceExhaustedError"),
+    )
     found = found if len(found) <= 300 else found[:297] + "..."
   else:
     return None
   return (
     f"Expected the computation to fit in memory, failed: {found.rstrip('.')}. A smaller batch "
     "needs less: --config.train.batch_size=N to train (the global batch), --batch_size=N in "
-    "the other programs; train.mixed_precision also halves the activations."
+    "the other programs; --config.runtime.precision=mixed_float16 (GPU) or mixed_bfloat16 "
+    "(TPU, CPUs with bf16 instructions) about halves the activations."
   )
 
 
@@ -250,7 +256,8 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
 
   Run on the process's own command line (`argv` None), it ends the process itself once
   `main` is done and the logs and standard streams are flushed (`_end_process`). TensorFlow's
-  threads are fitted to a container's CPU limit first (`cpu_quota.fit_threads`).
+  threads are fitted to a container's CPU limit first (`cpu_quota.fit_threads`), and its CPU
+  tensors capped under the container's memory limit (`memory_limit.fit_allocator`).
   """
   if sys.platform == "win32":
     fail(
@@ -261,11 +268,11 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
       ),
       argv,
     )
-  fitted = cpu_quota.fit_threads()
+  fitted = [line for line in (cpu_quota.fit_threads(), memory_limit.fit_allocator()) if line]
 
   def guarded_main(args):
-    if fitted:
-      logging.info(fitted)
+    for line in fitted:
+      logging.info(line)
     try:
       return main(args)
     except (app.UsageError, errors.RunError, *PATH_ERRORS) as e:  # UserError included

@@ -69,32 +69,40 @@ def _limit(directory, v2):
   return quota / period if quota > 0 and period > 0 else None
 
 
-def cgroup_cpu_limit(mountinfo="/proc/self/mountinfo", cgroup="/proc/self/cgroup"):
-  """The CPUs' worth of time per period that this process's cgroups allow (the tightest of
-  its cgroup and their ancestors, v1 or v2), or None: no limit, or no cgroups (not Linux)."""
+def cgroup_values(controller, read, mountinfo="/proc/self/mountinfo", cgroup="/proc/self/cgroup"):
+  """`read(directory, v2)` of this process's cgroup and each of its ancestors, for every
+  hierarchy of `controller` ("cpu", "memory") it is in, v1 or v2: the values that are not
+  None. Empty without cgroups (not Linux)."""
   try:
     mounts = _mounts(mountinfo)
     with open(cgroup, encoding="utf-8", errors="replace") as f:
       memberships = [line.rstrip("\n").split(":", 2) for line in f if line.count(":") >= 2]
   except OSError:
-    return None
-  limits = []
+    return []
+  values = []
   for _, controllers, path in memberships:
     v2 = controllers == ""
     for point, root, mounted in mounts:
-      if v2 != (mounted is None) or (not v2 and "cpu" not in controllers.split(",")):
+      if v2 != (mounted is None) or (not v2 and controller not in controllers.split(",")):
         continue
-      if not v2 and "cpu" not in mounted:
+      if not v2 and controller not in mounted:
         continue
       relative = path[len(root) :] if path.startswith(root) else ""
       directory = os.path.normpath(os.path.join(point, relative.lstrip("/")))
       while True:  # the cgroup, then each ancestor up to the mount point
-        limit = _limit(directory, v2)
-        if limit is not None:
-          limits.append(limit)
+        value = read(directory, v2)
+        if value is not None:
+          values.append(value)
         if directory == os.path.normpath(point) or len(directory) <= len(point):
           break
         directory = os.path.dirname(directory)
+  return values
+
+
+def cgroup_cpu_limit(mountinfo="/proc/self/mountinfo", cgroup="/proc/self/cgroup"):
+  """The CPUs' worth of time per period that this process's cgroups allow (the tightest of
+  its cgroup and their ancestors, v1 or v2), or None: no limit, or no cgroups (not Linux)."""
+  limits = cgroup_values("cpu", _limit, mountinfo, cgroup)
   return min(limits) if limits else None
 
 

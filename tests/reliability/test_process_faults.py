@@ -257,6 +257,19 @@ def test_a_full_disk_is_one_line_in_every_program(capsys, error, line):
       "OOM when allocating tensor with shape[64,512,16,16,16] and type float on "
       "/job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc",
     ),
+    (  # a step in a tf.function names the graph first, the allocation further down
+      tf.errors.ResourceExhaustedError(
+        None,
+        None,
+        "Graph execution error:\n\nDetected at node random_uniform defined at (most recent "
+        'call last):\n  File "train.py", line 7, in step\n\nOOM when allocating tensor '
+        "with shape[8,64,32,64,64] and type float on /job:localhost/replica:0/task:0/device:"
+        "CPU:0 by allocator mklcpu\n\t [[{{node random_uniform}}]]\nHint: If you want to "
+        "see a list of allocated tensors when OOM happens, ...",
+      ),
+      "OOM when allocating tensor with shape[8,64,32,64,64] and type float on "
+      "/job:localhost/replica:0/task:0/device:CPU:0 by allocator mklcpu",
+    ),
     (MemoryError(), "Python's allocation failed (MemoryError)"),
   ],
 )
@@ -269,6 +282,7 @@ def test_a_batch_too_large_for_memory_is_one_line_saying_what_to_lower(capsys, e
     f"train.py: error: Expected the computation to fit in memory, failed: {found}. "
   )
   assert "--config.train.batch_size=N" in err and len(err.splitlines()) == 1
+  assert "--config.runtime.precision=mixed_float16" in err  # a field the configs have
 
 
 def test_the_zoos_own_checks_are_one_line_and_other_value_errors_stay_bugs(capsys):

@@ -1,0 +1,186 @@
+"""TensorFlow's CPU tensors capped under a container's memory limit (trainers/memory_limit.py)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import pytest
+
+from trainers import memory_limit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GIB = 1 << 30
+
+
+def _write(path, text):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    f.write(text)
+
+
+def _mountinfo(tmp_path, lines):
+  path = tmp_path / "mountinfo"
+  path.write_text("".join(f"{n} 1 0:{n} {line}\n" for n, line in enumerate(lines, 30)))
+  return str(path)
+
+
+def test_a_v2_limit_is_the_tightest_of_the_cgroup_and_its_ancestors(tmp_path):
+  fs = tmp_path / "cg2"
+  _write(f"{fs}/memory.max", "max\n")
+  _write(f"{fs}/kubepods/memory.max", f"{16 * GIB}\n")
+  _write(f"{fs}/kubepods/pod1/memory.max", f"{6 * GIB}\n")
+  _write(f"{fs}/kubepods/pod1/box/memory.max", "max\n")
+  mountinfo = _mountinfo(tmp_path, [f"/ {fs} rw,nosuid - cgroup2 cgroup2 rw"])
+  cgroup = tmp_path / "cgroup"
+  cgroup.write_text("0::/kubepods/pod1/box\n")
+  assert memory_limit.cgroup_memory_limit(mountinfo, str(cgroup)) == 6 * GIB
+  cgroup.write_text("0::/kubepods\n")
+  assert memory_limit.cgroup_memory_limit(mountinfo, str(cgroup)) == 16 * GIB
+  cgroup.write_text("0::/\n")
+  assert memory_limit.cgroup_memory_limit(mountinfo, str(cgroup)) is None
+
+
+def test_a_v1_limit_and_v1s_way_of_saying_none(tmp_path):
+  # Docker on cgroup v1: the container's cgroup is the root of the mount it sees.
+  fs = tmp_path / "memory"
+  _write(f"{fs}/memory.limit_in_bytes", f"{2 * GIB}\n")
+  mountinfo = _mountinfo(
+    tmp_path,
+    [
+      f"/docker/abc {tmp_path}/cpu rw - cgroup cgroup rw,cpu,cpuacct",
+      f"/docker/abc {fs} rw,nosuid shared:9 - cgroup cgroup rw,memory",
+    ],
+  )
+  cgroup = tmp_path / "cgroup"
+  cgroup.write_text("5:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n")
+  assert memory_limit.cgroup_memory_limit(mountinfo, str(cgroup)) == 2 * GIB
+  _write(f"{fs}/memory.limit_in_bytes", "9223372036854771712\n")  # v1's "no limit"
+  assert memory_limit.cgroup_memory_limit(mountinfo, str(cgroup)) is None
+  assert memory_limit.cgroup_memory_limit(str(tmp_path / "no"), str(tmp_path / "no")) is None
+
+
+def test_the_cap_leaves_what_the_process_holds_and_a_margin():
+  # 8 GiB, 1 GiB held: the margin is a tenth of the limit (over 512 MiB).
+  assert memory_limit.tensor_cap(8 * GIB, GIB) == 8 * GIB - GIB - 8 * GIB // 10
+  # 2 GiB, 0.75 held: the margin is 512 MiB.
+  assert memory_limit.tensor_cap(2 * GIB, 3 * GIB // 4) == 2 * GIB - 3 * GIB // 4 - GIB // 2
+  assert memory_limit.tensor_cap(GIB, 3 * GIB // 4) is None  # nothing left to cap at
+
+
+@pytest.mark.parametrize(
+  "limit, environment, capped",
+  [
+    (4 * GIB, {}, True),
+    (None, {}, False),  # no limit
+    (64 * GIB, {}, False),  # a limit the machine's memory meets anyway
+    (4 * GIB, {"TF_MKL_ALLOC_MAX_BYTES": "123"}, False),  # the user's own cap wins
+    (4 * GIB, {"TF_ENABLE_ONEDNN_OPTS": "0"}, False),  # an allocator that takes no cap
+    (4 * GIB, {"TF_ONEDNN_USE_SYSTEM_ALLOCATOR": "true"}, False),
+  ],
+)
+def test_fit_allocator(monkeypatch, limit, environment, capped):
+  monkeypatch.setattr(memory_limit, "cgroup_memory_limit", lambda: limit)
+  monkeypatch.setattr(memory_limit, "physical_memory", lambda: 32 * GIB)
+  monkeypatch.setattr(memory_limit, "resident_bytes", lambda: GIB)
+  for name in ("TF_MKL_ALLOC_MAX_BYTES", "TF_ENABLE_ONEDNN_OPTS", "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"):
+    monkeypatch.delenv(name, raising=False)
+  for name, value in environment.items():
+    monkeypatch.setenv(name, value)
+  line = memory_limit.fit_allocator()
+  if capped:
+    cap = 4 * GIB - GIB - GIB // 2
+    assert os.environ["TF_MKL_ALLOC_MAX_BYTES"] == str(cap)
+    assert "allows 4.00 GiB" in line and f"capped at {cap / GIB:.2f} GiB" in line
+  else:
+    assert line is None
+    assert os.environ.get("TF_MKL_ALLOC_MAX_BYTES") == environment.get("TF_MKL_ALLOC_MAX_BYTES")
+
+
+def test_a_limit_too_small_to_cap_under_says_so(monkeypatch):
+  monkeypatch.setattr(memory_limit, "cgroup_memory_limit", lambda: GIB)
+  monkeypatch.setattr(memory_limit, "resident_bytes", lambda: 3 * GIB // 4)
+  monkeypatch.delenv("TF_MKL_ALLOC_MAX_BYTES", raising=False)
+  monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+  monkeypatch.delenv("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", raising=False)
+  assert "too little to cap" in memory_limit.fit_allocator()
+  assert "TF_MKL_ALLOC_MAX_BYTES" not in os.environ
+
+
+def _cgroup_of(limit):
+  """A new cgroup (v1 `memory`, or v2 with the memory controller) of `limit` bytes, or None
+  where this machine does not let the test make one."""
+  name = f"videogan-test-{uuid.uuid4().hex[:8]}"
+  for base, file in (
+    ("/sys/fs/cgroup/memory", "memory.limit_in_bytes"),
+    ("/sys/fs/cgroup", "memory.max"),
+  ):
+    path = os.path.join(base, name)
+    try:
+      os.mkdir(path)
+    except OSError:
+      continue
+    try:
+      _write(os.path.join(path, file), str(limit))
+      return path
+    except OSError:
+      os.rmdir(path)
+  return None
+
+
+# A step that needs 8 GiB of tensors (two of 4 GiB) in a program started as every program is.
+PROGRAM = textwrap.dedent(
+  """
+  import tensorflow as tf
+  from trainers import cli
+
+  def main(argv):
+    @tf.function
+    def step(n):
+      return tf.reduce_sum(tf.random.uniform(tf.stack([n, 1024, 1024])) * 2.0)
+
+    print("small step", step(tf.constant(4)).numpy() > 0, flush=True)
+    step(tf.constant(1024))
+
+  cli.run(main, argv=["train.py"])
+  """
+)
+
+
+def test_a_step_too_large_for_the_container_is_one_line_not_a_kill():
+  # Before: the kernel killed the process (status 137) with no message.
+  path = _cgroup_of(2 * GIB)
+  if path is None:
+    pytest.skip("no cgroup can be made here (needs root and a writable memory controller)")
+  env = {
+    k: v
+    for k, v in os.environ.items()
+    if k
+    not in ("TF_MKL_ALLOC_MAX_BYTES", "TF_ENABLE_ONEDNN_OPTS", "TF_ONEDNN_USE_SYSTEM_ALLOCATOR")
+  }
+  env.update(PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+  try:
+    done = subprocess.run(
+      [
+        "sh",
+        "-c",
+        f'echo $$ > "{path}/cgroup.procs" && exec "$0" -c "$1"',
+        sys.executable,
+        PROGRAM,
+      ],
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=300,
+    )
+  finally:
+    os.rmdir(path)
+  assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
+  assert done.stdout == "small step True\n"
+  assert "allows 2.00 GiB of memory: TensorFlow's CPU tensors are capped at" in done.stderr
+  last = done.stderr.strip().splitlines()[-1]
+  assert last.startswith(
+    "train.py: error: Expected the computation to fit in memory, failed: OOM when allocating "
+    "tensor with shape[1024,1024,1024]"
+  ), last

@@ -1,0 +1,112 @@
+"""TensorFlow's CPU tensors capped under a container's memory limit.
+
+A Docker `--memory`, a Kubernetes memory limit or a systemd `MemoryMax=` is a cgroup limit:
+a process that grows past it is killed by the kernel (SIGKILL, exit status 137), with no
+message and no chance to say which batch was too large. TensorFlow's CPU allocator (oneDNN's,
+TensorFlow's default on x86) caps its tensors at the machine's physical memory, which a
+container's limit is below.
+
+`fit_allocator()` reads the limit (cgroup v2 `memory.max`, v1 `memory.limit_in_bytes`, the
+tightest of the process's cgroup and its ancestors) and, where it is below the machine's
+memory, sets `TF_MKL_ALLOC_MAX_BYTES` to the limit less what the process holds already and a
+margin for what is not a tensor (the runtime's graphs, kernels and libraries, which grow
+during the first steps): max(512 MiB, a tenth of the limit). TensorFlow reads the variable
+when its CPU allocator is made (its first op). A step that needs more tensors than that
+then fails with TensorFlow's out-of-memory error, which every program reports in one line
+saying what to lower (`trainers.cli`), instead of being killed. The variable set by the
+user wins, and nothing is capped where oneDNN is off (`TF_ENABLE_ONEDNN_OPTS=0`) or hands
+its tensors to malloc (`TF_ONEDNN_USE_SYSTEM_ALLOCATOR`): those allocators take no cap.
+Every program calls it as it starts (`trainers.cli.run`); a script of one's own calls it
+before its first TensorFlow op.
+"""
+
+import os
+
+from trainers import cpu_quota
+
+CAP_VARIABLE = "TF_MKL_ALLOC_MAX_BYTES"
+MIB = 1 << 20
+MIN_MARGIN = 512 * MIB
+MIN_CAP = 256 * MIB  # below this the limit leaves no room to train: no cap, the kernel's call
+# A cgroup v1 hierarchy without a limit reports the largest page-aligned int64.
+NO_V1_LIMIT = 1 << 60
+
+
+def _limit(directory, v2):
+  """Bytes of memory the cgroup at `directory` allows, or None (no limit or no file)."""
+  name = "memory.max" if v2 else "memory.limit_in_bytes"
+  try:
+    with open(os.path.join(directory, name), encoding="utf-8") as f:
+      value = f.read().strip()
+    limit = None if value == "max" else int(value)
+  except (OSError, ValueError):
+    return None
+  return limit if limit is not None and 0 < limit < NO_V1_LIMIT else None
+
+
+def cgroup_memory_limit(mountinfo="/proc/self/mountinfo", cgroup="/proc/self/cgroup"):
+  """The bytes of memory this process's cgroups allow (the tightest of its cgroup and their
+  ancestors, v1 or v2), or None: no limit, or no cgroups (not Linux)."""
+  limits = cpu_quota.cgroup_values("memory", _limit, mountinfo, cgroup)
+  return min(limits) if limits else None
+
+
+def physical_memory():
+  """The machine's memory in bytes, or None where the system does not say."""
+  try:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+  except (AttributeError, ValueError, OSError):
+    return None
+
+
+def resident_bytes():
+  """This process's resident memory in bytes (Linux; 0 elsewhere)."""
+  try:
+    with open("/proc/self/statm", encoding="ascii") as f:
+      return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+  except (OSError, ValueError, IndexError):
+    return 0
+
+
+def _off(name):
+  return os.environ.get(name, "").strip().lower() in ("0", "false")
+
+
+def _on(name):
+  return os.environ.get(name, "").strip().lower() in ("1", "true")
+
+
+def tensor_cap(limit, held):
+  """Bytes TensorFlow's tensors may take under a `limit` when the process holds `held`: the
+  limit less `held` and the margin (module docstring); None when that leaves under
+  `MIN_CAP`."""
+  cap = limit - held - max(MIN_MARGIN, limit // 10)
+  return cap if cap >= MIN_CAP else None
+
+
+def fit_allocator():
+  """Caps TensorFlow's CPU tensors under the cgroup's memory limit (module docstring) where
+  the limit is below the machine's memory and the user did not set the cap; returns a line
+  saying so, or None when nothing changed."""
+  if CAP_VARIABLE in os.environ or _off("TF_ENABLE_ONEDNN_OPTS"):
+    return None
+  if _on("TF_ONEDNN_USE_SYSTEM_ALLOCATOR"):
+    return None
+  limit = cgroup_memory_limit()
+  machine = physical_memory()
+  if limit is None or (machine is not None and limit >= machine):
+    return None
+  held = resident_bytes()
+  cap = tensor_cap(limit, held)
+  if cap is None:
+    return (
+      f"This process's cgroup allows {limit / 2**30:.2f} GiB of memory and it holds "
+      f"{held / 2**30:.2f} already: too little to cap TensorFlow's tensors under it; a step "
+      "that does not fit will be killed by the kernel (exit status 137)."
+    )
+  os.environ[CAP_VARIABLE] = str(cap)
+  return (
+    f"This process's cgroup allows {limit / 2**30:.2f} GiB of memory: TensorFlow's CPU "
+    f"tensors are capped at {cap / 2**30:.2f} GiB of it, so that a step too large for it "
+    f"fails with a message instead of being killed ({CAP_VARIABLE} chooses otherwise)."
+  )
