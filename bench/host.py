@@ -192,6 +192,45 @@ def rss_mib():
   return _proc_mib("/proc/self/status", "VmRSS") or 0.0
 
 
+# An anonymous mapping this large is one of TensorFlow's allocator regions, a block malloc
+# mapped on its own, or a malloc arena of a thread; smaller ones are stacks and the like.
+LARGE_MAPPING_MIB = 2
+
+
+def mapping_rss_mib(path="/proc/self/smaps"):
+  """This process's resident MiB by kind of mapping (Linux), or None where `path` is missing:
+  "large_anonymous" (anonymous mappings of `LARGE_MAPPING_MIB` or more: TensorFlow's
+  allocator regions, malloc's large blocks and arenas), "heap" (`[heap]`: malloc's small
+  blocks), "files" (mapped files: the libraries) and "other" (stacks, small anonymous
+  mappings). The four sum to the RSS."""
+  kinds = dict.fromkeys(("large_anonymous", "heap", "files", "other"), 0.0)
+  kind = None
+  try:
+    with open(path) as f:
+      for line in f:
+        fields = line.split()
+        if not fields:
+          continue
+        if fields[0].endswith(":"):  # a field of the current mapping
+          if fields[0] == "Rss:" and kind is not None:
+            kinds[kind] += int(fields[1]) / 1024
+          continue
+        low, _, high = fields[0].partition("-")
+        name = fields[5] if len(fields) > 5 else ""
+        size_mib = (int(high, 16) - int(low, 16)) / 2**20
+        if name == "[heap]":
+          kind = "heap"
+        elif name.startswith("/"):
+          kind = "files"
+        elif not name and size_mib >= LARGE_MAPPING_MIB:
+          kind = "large_anonymous"
+        else:
+          kind = "other"
+  except OSError:
+    return None
+  return kinds
+
+
 def available_mib():
   """Memory the kernel could give a new process without swapping (MemAvailable), MiB; None
   where /proc/meminfo does not say."""

@@ -19,7 +19,10 @@ step) and prints, in MiB (2^20 bytes; the 1.2 GB target is 1200e6 bytes = 1144 M
    more calls; the peak RSS (ru_maxrss: the process's high-water mark); and the peak of the
    bytes TensorFlow's CPU allocator handed out during the calls
    (`tf.config.experimental.get_memory_info`): the tensors themselves, without the
-   libraries, graphs, kernel caches and allocator slack that RSS also holds.
+   libraries, graphs, kernel caches and allocator slack that RSS also holds. Then the RSS
+   by kind of mapping after the imports, the build and the calls (`host.mapping_rss_mib`):
+   large anonymous mappings (TensorFlow's allocator regions, which it keeps: their touched
+   pages stay resident), malloc's `[heap]`, the libraries, the rest.
 4. activations: what the backward passes must keep, from the output shapes of every call of
    a conv / dense layer (bench/flops.py `trace_costs`, the step's own shapes) x the compute
    dtype size (the float32 heads of a mixed-precision G are counted at the compute size):
@@ -62,6 +65,7 @@ from bench import host
 
 # Read before the trainers, networks and bench modules below are imported: the stack alone.
 IMPORT_RSS_MIB = host.rss_mib()
+IMPORT_MAPPINGS_MIB = host.mapping_rss_mib()
 
 from bench import flops
 from bench import memory_budget as budget
@@ -82,6 +86,7 @@ def measure(config, batch_size, precision, steps, source="pipeline"):
     trainer = loop.Trainer(cfg, workdir)
     common.feed(trainer, source)
     rss["state"] = host.rss_mib()
+    mappings = {"import": IMPORT_MAPPINGS_MIB, "state": host.mapping_rss_mib()}
     state = budget.state_bytes(trainer)
     allocator_state = common.allocator_bytes()
     train_call = trainer.train_call
@@ -95,6 +100,7 @@ def measure(config, batch_size, precision, steps, source="pipeline"):
     for _ in range(steps):
       fetch()
     rss["after_calls"] = host.rss_mib()
+    mappings["after_calls"] = host.mapping_rss_mib()
     rss["peak"] = host.peak_rss_mib()
     allocator_step = common.allocator_bytes()
     try:
@@ -117,6 +123,7 @@ def measure(config, batch_size, precision, steps, source="pipeline"):
     "input": source,
     "steps_per_call": int(cfg.train.steps_per_call),
     "rss_mib": rss,
+    "mappings_mib": mappings,
     "state": state,
     "allocator_after_build": allocator_state,
     "allocator_during_calls": allocator_step,
@@ -126,6 +133,31 @@ def measure(config, batch_size, precision, steps, source="pipeline"):
     "floor_note": None if acts else floor_note,
     "target_bytes": budget.TARGET_BYTES,
   }
+
+
+MAPPING_NAMES = {
+  "large_anonymous": "large anonymous (TF's allocator regions, malloc's large blocks)",
+  "heap": "[heap] (malloc's small blocks)",
+  "files": "files (libraries)",
+  "other": "other",
+}
+
+
+def mapping_lines(mappings):
+  """Where the RSS sits by kind of mapping (`host.mapping_rss_mib`) after the imports, the
+  build and the calls, and what the build and the calls added: lines, none without smaps."""
+  phases = [(k, v) for k, v in mappings.items() if v]
+  if len(phases) < 2:
+    return []
+  lines = ["   RSS by mapping, MiB (" + " / ".join(k.replace("_", " ") for k, _ in phases) + "):"]
+  for kind, name in MAPPING_NAMES.items():
+    values = [v[kind] for _, v in phases]
+    lines.append(
+      f"     {name}: "
+      + " / ".join(f"{x:.0f}" for x in values)
+      + f" (+{values[-1] - values[0]:.0f})"
+    )
+  return lines
 
 
 def report_lines(r):
@@ -166,6 +198,7 @@ def report_lines(r):
       )
       + ")"
     )
+  lines += mapping_lines(r.get("mappings_mib") or {})
   if acts is None:
     lines.append(f"4.-5. activations and the analytic floor: {r['floor_note']}")
     return lines

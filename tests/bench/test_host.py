@@ -177,3 +177,37 @@ def test_kernel_use_counts_the_faults_of_touching_fresh_memory():
   used = host.kernel_use_since(before)
   assert used["minor_faults"] >= 32  # 64 MiB: 16,384 pages of 4 KiB, 32 of 2 MiB
   assert used["system_s"] >= 0
+
+
+SMAPS = """\
+00400000-00600000 r-xp 00000000 08:01 123 /usr/bin/python3.11
+Size:               2048 kB
+Rss:                1500 kB
+01000000-02000000 rw-p 00000000 00:00 0 [heap]
+Size:              16384 kB
+Rss:                8000 kB
+7f0000000000-7f0020000000 rw-p 00000000 00:00 0
+Size:             524288 kB
+Rss:              100000 kB
+VmFlags: rd wr mr mw me ac
+7f1000000000-7f1000100000 rw-p 00000000 00:00 0
+Size:               1024 kB
+Rss:                 512 kB
+7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]
+Size:                132 kB
+Rss:                  64 kB
+"""
+
+
+def test_rss_by_kind_of_mapping(tmp_path):
+  smaps = tmp_path / "smaps"
+  smaps.write_text(SMAPS)
+  assert host.mapping_rss_mib(str(smaps)) == {
+    "large_anonymous": 100000 / 1024,  # a 512 MiB region, 98 MiB of it touched
+    "heap": 8000 / 1024,
+    "files": 1500 / 1024,
+    "other": (512 + 64) / 1024,  # a 1 MiB anonymous mapping and the stack
+  }
+  assert host.mapping_rss_mib(str(tmp_path / "none")) is None
+  mine = host.mapping_rss_mib()  # this process: the kinds sum to its RSS
+  assert mine is not None and abs(sum(mine.values()) - host.rss_mib()) < 16
