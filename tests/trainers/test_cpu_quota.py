@@ -1,10 +1,8 @@
 """TensorFlow's threads fitted to a container's CPU limit (trainers/cpu_quota.py)."""
 
 import os
-import subprocess
-import sys
-import uuid
 
+import cgroup_helpers
 import pytest
 
 from trainers import cli
@@ -14,25 +12,13 @@ from zoo.layers import form_choice
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _write(path, text):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, "w") as f:
-    f.write(text)
-
-
-def _mountinfo(tmp_path, lines):
-  path = tmp_path / "mountinfo"
-  path.write_text("".join(f"{n} 1 0:{n} {line}\n" for n, line in enumerate(lines, 30)))
-  return str(path)
-
-
 def test_a_v2_limit_is_the_tightest_of_the_cgroup_and_its_ancestors(tmp_path):
   fs = tmp_path / "cg2"
-  _write(f"{fs}/cpu.max", "max 100000\n")  # the root: no limit
-  _write(f"{fs}/kubepods/cpu.max", "600000 100000\n")  # 6 CPUs
-  _write(f"{fs}/kubepods/pod1/cpu.max", "250000 100000\n")  # 2.5 CPUs
-  _write(f"{fs}/kubepods/pod1/box/cpu.max", "max 100000\n")
-  mountinfo = _mountinfo(tmp_path, [f"/ {fs} rw,nosuid - cgroup2 cgroup2 rw"])
+  cgroup_helpers.write(f"{fs}/cpu.max", "max 100000\n")  # the root: no limit
+  cgroup_helpers.write(f"{fs}/kubepods/cpu.max", "600000 100000\n")  # 6 CPUs
+  cgroup_helpers.write(f"{fs}/kubepods/pod1/cpu.max", "250000 100000\n")  # 2.5 CPUs
+  cgroup_helpers.write(f"{fs}/kubepods/pod1/box/cpu.max", "max 100000\n")
+  mountinfo = cgroup_helpers.mountinfo(tmp_path, [f"/ {fs} rw,nosuid - cgroup2 cgroup2 rw"])
   cgroup = tmp_path / "cgroup"
   cgroup.write_text("0::/kubepods/pod1/box\n")
   assert cpu_quota.cgroup_cpu_limit(mountinfo, str(cgroup)) == 2.5
@@ -43,27 +29,17 @@ def test_a_v2_limit_is_the_tightest_of_the_cgroup_and_its_ancestors(tmp_path):
 
 
 def test_a_v1_limit_inside_a_container_without_a_cgroup_namespace(tmp_path):
-  # Docker on cgroup v1: the container's cgroup is the root of the mount it sees.
-  fs = tmp_path / "cpu,cpuacct"
-  _write(f"{fs}/cpu.cfs_quota_us", "150000\n")
-  _write(f"{fs}/cpu.cfs_period_us", "100000\n")
-  mountinfo = _mountinfo(
-    tmp_path,
-    [
-      f"/docker/abc {fs} rw,nosuid shared:9 - cgroup cgroup rw,cpu,cpuacct",
-      f"/docker/abc {tmp_path}/memory rw - cgroup cgroup rw,memory",
-    ],
-  )
-  cgroup = tmp_path / "cgroup"
-  cgroup.write_text("5:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n")
-  assert cpu_quota.cgroup_cpu_limit(mountinfo, str(cgroup)) == 1.5
-  _write(f"{fs}/cpu.cfs_quota_us", "-1\n")  # unlimited
-  assert cpu_quota.cgroup_cpu_limit(mountinfo, str(cgroup)) is None
+  mountinfo, cgroup, fs, _ = cgroup_helpers.docker_v1(tmp_path)
+  cgroup_helpers.write(f"{fs}/cpu.cfs_quota_us", "150000\n")
+  cgroup_helpers.write(f"{fs}/cpu.cfs_period_us", "100000\n")
+  assert cpu_quota.cgroup_cpu_limit(mountinfo, cgroup) == 1.5
+  cgroup_helpers.write(f"{fs}/cpu.cfs_quota_us", "-1\n")  # unlimited
+  assert cpu_quota.cgroup_cpu_limit(mountinfo, cgroup) is None
 
 
 def test_no_cgroups_no_limit(tmp_path):
   assert cpu_quota.cgroup_cpu_limit(str(tmp_path / "none"), str(tmp_path / "none")) is None
-  mountinfo = _mountinfo(tmp_path, [f"/ {tmp_path} rw - ext4 /dev/sda1 rw"])
+  mountinfo = cgroup_helpers.mountinfo(tmp_path, [f"/ {tmp_path} rw - ext4 /dev/sda1 rw"])
   cgroup = tmp_path / "cgroup"
   cgroup.write_text("0::/\n")
   assert cpu_quota.cgroup_cpu_limit(mountinfo, str(cgroup)) is None
@@ -130,44 +106,24 @@ def test_the_input_pipeline_runs_as_many_threads_as_the_cpu_limit(
 def _cgroup_of_one_cpu():
   """A new cgroup (v1 `cpu`, or v2 with the cpu controller) limited to half a CPU, or None
   where this machine does not let the test make one."""
-  name = f"videogan-test-{uuid.uuid4().hex[:8]}"
-  for base, files in (
-    ("/sys/fs/cgroup/cpu", {"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "50000"}),
-    ("/sys/fs/cgroup", {"cpu.max": "50000 100000"}),
-  ):
-    path = os.path.join(base, name)
-    try:
-      os.mkdir(path)
-    except OSError:
-      continue
-    try:
-      for file, value in files.items():
-        _write(os.path.join(path, file), value)
-      return path
-    except OSError:
-      os.rmdir(path)
-  return None
+  return cgroup_helpers.make_cgroup(
+    [
+      ("/sys/fs/cgroup/cpu", {"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "50000"}),
+      ("/sys/fs/cgroup", {"cpu.max": "50000 100000"}),
+    ]
+  )
 
 
 def test_a_real_cgroup_limit_is_read_and_fitted():
   path = _cgroup_of_one_cpu()
   if path is None:
     pytest.skip("no cgroup can be made here (needs root and a writable cpu controller)")
-  try:
-    code = (
-      "from trainers import cpu_quota; print(cpu_quota.cgroup_cpu_limit(), cpu_quota.fit_threads())"
-    )
-    env = {k: v for k, v in os.environ.items() if k not in cpu_quota.THREAD_VARIABLES}
-    env["PYTHONPATH"] = ROOT
-    done = subprocess.run(
-      ["sh", "-c", f'echo $$ > "{path}/cgroup.procs" && exec "$0" -c "$1"', sys.executable, code],
-      env=env,
-      capture_output=True,
-      text=True,
-      timeout=120,
-    )
-  finally:
-    os.rmdir(path)
+  code = (
+    "from trainers import cpu_quota; print(cpu_quota.cgroup_cpu_limit(), cpu_quota.fit_threads())"
+  )
+  env = {k: v for k, v in os.environ.items() if k not in cpu_quota.THREAD_VARIABLES}
+  env["PYTHONPATH"] = ROOT
+  done = cgroup_helpers.run_in_cgroup(path, code, env, timeout=120)
   assert done.returncode == 0, done.stderr
   limit, _, line = done.stdout.partition(" ")
   assert float(limit) == 0.5

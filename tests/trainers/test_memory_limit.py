@@ -1,11 +1,9 @@
 """TensorFlow's CPU tensors capped under a container's memory limit (trainers/memory_limit.py)."""
 
 import os
-import subprocess
-import sys
 import textwrap
-import uuid
 
+import cgroup_helpers
 import pytest
 
 from trainers import memory_limit
@@ -14,25 +12,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 GIB = 1 << 30
 
 
-def _write(path, text):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, "w") as f:
-    f.write(text)
-
-
-def _mountinfo(tmp_path, lines):
-  path = tmp_path / "mountinfo"
-  path.write_text("".join(f"{n} 1 0:{n} {line}\n" for n, line in enumerate(lines, 30)))
-  return str(path)
-
-
 def test_a_v2_limit_is_the_tightest_of_the_cgroup_and_its_ancestors(tmp_path):
   fs = tmp_path / "cg2"
-  _write(f"{fs}/memory.max", "max\n")
-  _write(f"{fs}/kubepods/memory.max", f"{16 * GIB}\n")
-  _write(f"{fs}/kubepods/pod1/memory.max", f"{6 * GIB}\n")
-  _write(f"{fs}/kubepods/pod1/box/memory.max", "max\n")
-  mountinfo = _mountinfo(tmp_path, [f"/ {fs} rw,nosuid - cgroup2 cgroup2 rw"])
+  cgroup_helpers.write(f"{fs}/memory.max", "max\n")
+  cgroup_helpers.write(f"{fs}/kubepods/memory.max", f"{16 * GIB}\n")
+  cgroup_helpers.write(f"{fs}/kubepods/pod1/memory.max", f"{6 * GIB}\n")
+  cgroup_helpers.write(f"{fs}/kubepods/pod1/box/memory.max", "max\n")
+  mountinfo = cgroup_helpers.mountinfo(tmp_path, [f"/ {fs} rw,nosuid - cgroup2 cgroup2 rw"])
   cgroup = tmp_path / "cgroup"
   cgroup.write_text("0::/kubepods/pod1/box\n")
   assert memory_limit.cgroup_memory_limit(mountinfo, str(cgroup)) == 6 * GIB
@@ -44,20 +30,11 @@ def test_a_v2_limit_is_the_tightest_of_the_cgroup_and_its_ancestors(tmp_path):
 
 def test_a_v1_limit_and_v1s_way_of_saying_none(tmp_path):
   # Docker on cgroup v1: the container's cgroup is the root of the mount it sees.
-  fs = tmp_path / "memory"
-  _write(f"{fs}/memory.limit_in_bytes", f"{2 * GIB}\n")
-  mountinfo = _mountinfo(
-    tmp_path,
-    [
-      f"/docker/abc {tmp_path}/cpu rw - cgroup cgroup rw,cpu,cpuacct",
-      f"/docker/abc {fs} rw,nosuid shared:9 - cgroup cgroup rw,memory",
-    ],
-  )
-  cgroup = tmp_path / "cgroup"
-  cgroup.write_text("5:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n")
-  assert memory_limit.cgroup_memory_limit(mountinfo, str(cgroup)) == 2 * GIB
-  _write(f"{fs}/memory.limit_in_bytes", "9223372036854771712\n")  # v1's "no limit"
-  assert memory_limit.cgroup_memory_limit(mountinfo, str(cgroup)) is None
+  mountinfo, cgroup, _, fs = cgroup_helpers.docker_v1(tmp_path)
+  cgroup_helpers.write(f"{fs}/memory.limit_in_bytes", f"{2 * GIB}\n")
+  assert memory_limit.cgroup_memory_limit(mountinfo, cgroup) == 2 * GIB
+  cgroup_helpers.write(f"{fs}/memory.limit_in_bytes", "9223372036854771712\n")  # v1's "no limit"
+  assert memory_limit.cgroup_memory_limit(mountinfo, cgroup) is None
   assert memory_limit.cgroup_memory_limit(str(tmp_path / "no"), str(tmp_path / "no")) is None
 
 
@@ -111,22 +88,12 @@ def test_a_limit_too_small_to_cap_under_says_so(monkeypatch):
 def _cgroup_of(limit):
   """A new cgroup (v1 `memory`, or v2 with the memory controller) of `limit` bytes, or None
   where this machine does not let the test make one."""
-  name = f"videogan-test-{uuid.uuid4().hex[:8]}"
-  for base, file in (
-    ("/sys/fs/cgroup/memory", "memory.limit_in_bytes"),
-    ("/sys/fs/cgroup", "memory.max"),
-  ):
-    path = os.path.join(base, name)
-    try:
-      os.mkdir(path)
-    except OSError:
-      continue
-    try:
-      _write(os.path.join(path, file), str(limit))
-      return path
-    except OSError:
-      os.rmdir(path)
-  return None
+  return cgroup_helpers.make_cgroup(
+    [
+      ("/sys/fs/cgroup/memory", {"memory.limit_in_bytes": str(limit)}),
+      ("/sys/fs/cgroup", {"memory.max": str(limit)}),
+    ]
+  )
 
 
 # A step that needs 8 GiB of tensors (two of 4 GiB) in a program started as every program is.
@@ -160,22 +127,7 @@ def test_a_step_too_large_for_the_container_is_one_line_not_a_kill():
     not in ("TF_MKL_ALLOC_MAX_BYTES", "TF_ENABLE_ONEDNN_OPTS", "TF_ONEDNN_USE_SYSTEM_ALLOCATOR")
   }
   env.update(PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
-  try:
-    done = subprocess.run(
-      [
-        "sh",
-        "-c",
-        f'echo $$ > "{path}/cgroup.procs" && exec "$0" -c "$1"',
-        sys.executable,
-        PROGRAM,
-      ],
-      env=env,
-      capture_output=True,
-      text=True,
-      timeout=300,
-    )
-  finally:
-    os.rmdir(path)
+  done = cgroup_helpers.run_in_cgroup(path, PROGRAM, env, timeout=300)
   assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
   assert done.stdout == "small step True\n"
   assert "allows 2.00 GiB of memory: TensorFlow's CPU tensors are capped at" in done.stderr
