@@ -6,12 +6,11 @@ the same process, so that achieved GFLOP/s can be read as a fraction of what thi
 (with its current load) can do at best.
 """
 
-import os
-
 import keras
 import tensorflow as tf
 
 from bench import host
+from trainers import memory_limit
 from trainers import tasks
 
 
@@ -117,17 +116,11 @@ def feed(trainer, source):
     trainer.iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
 
 
-def system_allocator():
-  """Whether TF_ONEDNN_USE_SYSTEM_ALLOCATOR asks oneDNN's CPU allocator to hand every tensor
-  to malloc (read as TensorFlow reads it, once, at its first op); it then counts no bytes."""
-  return os.environ.get("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "").strip().lower() in ("1", "true")
-
-
 def allocator_bytes():
   """{"current", "peak"} bytes of TensorFlow's CPU allocator, or None where TensorFlow does
-  not report them (the system allocator, `system_allocator`: it would report 0; the figures
-  also stay 0 until the first op has run)."""
-  if system_allocator():
+  not report them (the system allocator, `memory_limit.system_allocator`: it would report 0;
+  the figures also stay 0 until the first op has run)."""
+  if memory_limit.system_allocator():
     return None
   try:
     return tf.config.experimental.get_memory_info("CPU:0")

@@ -71,6 +71,7 @@ from bench import flops
 from bench import memory_budget as budget
 from bench import train_step  # noqa: F401  (defines the shared flags)
 from trainers import loop
+from trainers import memory_limit
 
 # --config, --steps, --precision, --input and --out are bench/train_step.py's flags.
 flags.DEFINE_integer("batch_size", 8, "Global batch size.")
@@ -127,7 +128,7 @@ def measure(config, batch_size, precision, steps, source="pipeline"):
     "state": state,
     "allocator_after_build": allocator_state,
     "allocator_during_calls": allocator_step,
-    "system_allocator": common.system_allocator(),
+    "system_allocator": memory_limit.system_allocator(),
     "activations": acts,
     "floor": floor,
     "floor_note": None if acts else floor_note,

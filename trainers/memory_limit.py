@@ -72,8 +72,11 @@ def _off(name):
   return os.environ.get(name, "").strip().lower() in ("0", "false")
 
 
-def _on(name):
-  return os.environ.get(name, "").strip().lower() in ("1", "true")
+def system_allocator():
+  """Whether TF_ONEDNN_USE_SYSTEM_ALLOCATOR asks oneDNN's CPU allocator to hand every tensor
+  to malloc (read as TensorFlow reads it, once, at its first op): no cap then, and no count
+  of the tensors' bytes (`tf.config.experimental.get_memory_info` reports 0)."""
+  return os.environ.get("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "").strip().lower() in ("1", "true")
 
 
 def tensor_cap(limit, held):
@@ -88,9 +91,7 @@ def fit_allocator():
   """Caps TensorFlow's CPU tensors under the cgroup's memory limit (module docstring) where
   the limit is below the machine's memory and the user did not set the cap; returns a line
   saying so, or None when nothing changed."""
-  if CAP_VARIABLE in os.environ or _off("TF_ENABLE_ONEDNN_OPTS"):
-    return None
-  if _on("TF_ONEDNN_USE_SYSTEM_ALLOCATOR"):
+  if CAP_VARIABLE in os.environ or _off("TF_ENABLE_ONEDNN_OPTS") or system_allocator():
     return None
   limit = cgroup_memory_limit()
   machine = physical_memory()

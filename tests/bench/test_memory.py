@@ -11,6 +11,7 @@ from bench import common
 from bench import memory_budget as memory
 from configs import vgan_two_stream
 from trainers import loop
+from trainers import memory_limit
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +100,7 @@ def test_no_allocator_figures_under_the_system_allocator(monkeypatch):
   reported = common.allocator_bytes() is not None  # False only on a build that counts nothing
   for value, system in (("false", False), ("0", False), ("TRUE", True), (" 1", True)):
     monkeypatch.setenv("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", value)
-    assert common.system_allocator() == system
+    assert memory_limit.system_allocator() == system
     assert (common.allocator_bytes() is not None) == (reported and not system)
 
 
