@@ -231,6 +231,31 @@ def mapping_rss_mib(path="/proc/self/smaps"):
   return kinds
 
 
+MAPPING_NAMES = {
+  "large_anonymous": "large anonymous (TF's allocator regions, malloc's large blocks)",
+  "heap": "[heap] (malloc's small blocks)",
+  "files": "files (libraries)",
+  "other": "other",
+}
+
+
+def mapping_lines(mappings):
+  """Where the RSS sits by kind of mapping (`host.mapping_rss_mib`) after the imports, the
+  build and the calls, and what the build and the calls added: lines, none without smaps."""
+  phases = [(k, v) for k, v in mappings.items() if v]
+  if len(phases) < 2:
+    return []
+  lines = ["   RSS by mapping, MiB (" + " / ".join(k.replace("_", " ") for k, _ in phases) + "):"]
+  for kind, name in MAPPING_NAMES.items():
+    values = [v[kind] for _, v in phases]
+    lines.append(
+      f"     {name}: "
+      + " / ".join(f"{x:.0f}" for x in values)
+      + f" (+{values[-1] - values[0]:.0f})"
+    )
+  return lines
+
+
 def available_mib():
   """Memory the kernel could give a new process without swapping (MemAvailable), MiB; None
   where /proc/meminfo does not say."""

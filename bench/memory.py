@@ -136,31 +136,6 @@ def measure(config, batch_size, precision, steps, source="pipeline"):
   }
 
 
-MAPPING_NAMES = {
-  "large_anonymous": "large anonymous (TF's allocator regions, malloc's large blocks)",
-  "heap": "[heap] (malloc's small blocks)",
-  "files": "files (libraries)",
-  "other": "other",
-}
-
-
-def mapping_lines(mappings):
-  """Where the RSS sits by kind of mapping (`host.mapping_rss_mib`) after the imports, the
-  build and the calls, and what the build and the calls added: lines, none without smaps."""
-  phases = [(k, v) for k, v in mappings.items() if v]
-  if len(phases) < 2:
-    return []
-  lines = ["   RSS by mapping, MiB (" + " / ".join(k.replace("_", " ") for k, _ in phases) + "):"]
-  for kind, name in MAPPING_NAMES.items():
-    values = [v[kind] for _, v in phases]
-    lines.append(
-      f"     {name}: "
-      + " / ".join(f"{x:.0f}" for x in values)
-      + f" (+{values[-1] - values[0]:.0f})"
-    )
-  return lines
-
-
 def report_lines(r):
   """The figures of `measure` as printable lines, MiB throughout."""
   mib = lambda b: b / budget.MIB
@@ -199,7 +174,7 @@ def report_lines(r):
       )
       + ")"
     )
-  lines += mapping_lines(r.get("mappings_mib") or {})
+  lines += host.mapping_lines(r.get("mappings_mib") or {})
   if acts is None:
     lines.append(f"4.-5. activations and the analytic floor: {r['floor_note']}")
     return lines

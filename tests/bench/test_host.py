@@ -211,3 +211,14 @@ def test_rss_by_kind_of_mapping(tmp_path):
   assert host.mapping_rss_mib(str(tmp_path / "none")) is None
   mine = host.mapping_rss_mib()  # this process: the kinds sum to its RSS
   assert mine is not None and abs(sum(mine.values()) - host.rss_mib()) < 16
+
+
+def test_the_mapping_lines_say_what_the_build_and_the_calls_added():
+  phase = lambda a, h, f, o: {"large_anonymous": a, "heap": h, "files": f, "other": o}
+  lines = host.mapping_lines(
+    {"import": phase(120, 103, 408, 28), "state": phase(503, 150, 426, 38), "after_calls": None}
+  )
+  assert lines[0] == "   RSS by mapping, MiB (import / state):"
+  assert lines[1].endswith(": 120 / 503 (+383)") and "allocator regions" in lines[1]
+  assert len(lines) == 5
+  assert host.mapping_lines({"import": phase(1, 1, 1, 1)}) == []  # nothing to compare

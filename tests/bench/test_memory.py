@@ -98,20 +98,7 @@ def test_no_allocator_figures_under_the_system_allocator(monkeypatch):
   # malloc keeps no count: TensorFlow would report 0 bytes, which is not the step's memory.
   monkeypatch.delenv("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", raising=False)
   reported = common.allocator_bytes() is not None  # False only on a build that counts nothing
-  for value, system in (("false", False), ("0", False), ("TRUE", True), (" 1", True)):
+  for value, system in (("false", False), ("0", False), ("TRUE", True), ("1", True)):
     monkeypatch.setenv("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", value)
     assert memory_limit.system_allocator() == system
     assert (common.allocator_bytes() is not None) == (reported and not system)
-
-
-def test_the_mapping_lines_say_what_the_build_and_the_calls_added():
-  from bench import memory
-
-  phase = lambda a, h, f, o: {"large_anonymous": a, "heap": h, "files": f, "other": o}
-  lines = memory.mapping_lines(
-    {"import": phase(120, 103, 408, 28), "state": phase(503, 150, 426, 38), "after_calls": None}
-  )
-  assert lines[0] == "   RSS by mapping, MiB (import / state):"
-  assert lines[1].endswith(": 120 / 503 (+383)") and "allocator regions" in lines[1]
-  assert len(lines) == 5
-  assert memory.mapping_lines({"import": phase(1, 1, 1, 1)}) == []  # nothing to compare
