@@ -268,7 +268,10 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
       ),
       argv,
     )
-  fitted = [line for line in (cpu_quota.fit_threads(), memory_limit.fit_allocator()) if line]
+  try:
+    fitted = [line for line in (cpu_quota.fit_threads(), memory_limit.fit_allocator()) if line]
+  except ValueError as e:  # a variable TensorFlow would abort on (memory_limit.check_environment)
+    fail(UserError(str(e)), argv)
 
   def guarded_main(args):
     for line in fitted:

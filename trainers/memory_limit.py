@@ -17,10 +17,12 @@ saying what to lower (`trainers.cli`), instead of being killed. The variable set
 user wins, and nothing is capped where oneDNN is off (`TF_ENABLE_ONEDNN_OPTS=0`) or hands
 its tensors to malloc (`TF_ONEDNN_USE_SYSTEM_ALLOCATOR`): those allocators take no cap.
 Every program calls it as it starts (`trainers.cli.run`); a script of one's own calls it
-before its first TensorFlow op.
+before its first TensorFlow op. A value of either variable that TensorFlow cannot parse,
+which would abort the process at its first op with a C++ stack dump, is one line instead.
 """
 
 import os
+import re
 
 from trainers import cpu_quota
 
@@ -72,11 +74,33 @@ def _off(name):
   return os.environ.get(name, "").strip().lower() in ("0", "false")
 
 
+SYSTEM_ALLOCATOR_VARIABLE = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
+BOOLEANS = ("1", "0", "true", "false")  # what TensorFlow parses as a boolean, in any case
+
+
 def system_allocator():
   """Whether TF_ONEDNN_USE_SYSTEM_ALLOCATOR asks oneDNN's CPU allocator to hand every tensor
   to malloc (read as TensorFlow reads it, once, at its first op): no cap then, and no count
   of the tensors' bytes (`tf.config.experimental.get_memory_info` reports 0)."""
-  return os.environ.get("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "").strip().lower() in ("1", "true")
+  return os.environ.get(SYSTEM_ALLOCATOR_VARIABLE, "").lower() in ("1", "true")
+
+
+def check_environment():
+  """Raises ValueError naming the variable when TF_ONEDNN_USE_SYSTEM_ALLOCATOR or
+  TF_MKL_ALLOC_MAX_BYTES holds what TensorFlow cannot parse: it would abort the process at
+  its first op (status 134, a C++ stack dump). An empty value counts: TensorFlow reads it."""
+  value = os.environ.get(SYSTEM_ALLOCATOR_VARIABLE)
+  if value is not None and value.lower() not in BOOLEANS:
+    raise ValueError(
+      f"Expected {SYSTEM_ALLOCATOR_VARIABLE} to be true, false, 1 or 0, received {value!r}: "
+      "TensorFlow aborts at its first op on anything else."
+    )
+  value = os.environ.get(CAP_VARIABLE)
+  if value is not None and not (re.fullmatch(r"\s*[0-9]+\s*", value) and int(value) < 2**64):
+    raise ValueError(
+      f"Expected {CAP_VARIABLE} to be a number of bytes in digits (8589934592 for 8 GiB), "
+      f"received {value!r}: TensorFlow aborts at its first op on anything else."
+    )
 
 
 def tensor_cap(limit, held):
@@ -90,7 +114,9 @@ def tensor_cap(limit, held):
 def fit_allocator():
   """Caps TensorFlow's CPU tensors under the cgroup's memory limit (module docstring) where
   the limit is below the machine's memory and the user did not set the cap; returns a line
-  saying so, or None when nothing changed."""
+  saying so, or None when nothing changed. Raises ValueError first where either variable
+  holds what TensorFlow cannot parse (`check_environment`)."""
+  check_environment()
   if CAP_VARIABLE in os.environ or _off("TF_ENABLE_ONEDNN_OPTS") or system_allocator():
     return None
   limit = cgroup_memory_limit()

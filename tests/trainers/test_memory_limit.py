@@ -6,6 +6,7 @@ import textwrap
 import cgroup_helpers
 import pytest
 
+from trainers import cli
 from trainers import memory_limit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -83,6 +84,46 @@ def test_a_limit_too_small_to_cap_under_says_so(monkeypatch):
   monkeypatch.delenv("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", raising=False)
   assert "too little to cap" in memory_limit.fit_allocator()
   assert "TF_MKL_ALLOC_MAX_BYTES" not in os.environ
+
+
+@pytest.mark.parametrize(
+  "name, value, parses",
+  [
+    ("TF_MKL_ALLOC_MAX_BYTES", "8589934592", True),
+    ("TF_MKL_ALLOC_MAX_BYTES", " 1000000000", True),  # TensorFlow skips the blanks
+    ("TF_MKL_ALLOC_MAX_BYTES", "8G", False),
+    ("TF_MKL_ALLOC_MAX_BYTES", "1e9", False),
+    ("TF_MKL_ALLOC_MAX_BYTES", "", False),
+    ("TF_MKL_ALLOC_MAX_BYTES", str(2**64), False),
+    ("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "TRUE", True),
+    ("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "0", True),
+    ("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "yes", False),
+    ("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", " true", False),  # not here: TensorFlow aborts
+    ("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "", False),
+  ],
+)
+def test_a_value_tensorflow_would_abort_on_is_one_line(monkeypatch, capsys, name, value, parses):
+  # Before: TensorFlow's first op aborted the process (status 134) with a C++ stack dump.
+  monkeypatch.setattr(memory_limit, "cgroup_memory_limit", lambda: None)
+  for variable in ("TF_MKL_ALLOC_MAX_BYTES", "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"):
+    monkeypatch.delenv(variable, raising=False)
+  monkeypatch.setenv(name, value)
+  with pytest.raises(SystemExit) as stopped:
+    cli.run(lambda argv: None, argv=["train.py"])
+  err = capsys.readouterr().err.strip()
+  if parses:
+    assert stopped.value.code in (None, 0) and not err
+  else:
+    assert stopped.value.code == 2
+    assert err == (
+      f"train.py: error: Expected {name} to be "
+      + (
+        "a number of bytes in digits (8589934592 for 8 GiB)"
+        if "MAX" in name
+        else "true, false, 1 or 0"
+      )
+      + f", received {value!r}: TensorFlow aborts at its first op on anything else."
+    )
 
 
 def _cgroup_of(limit):
