@@ -27,6 +27,8 @@ import re
 from trainers import cpu_quota
 
 CAP_VARIABLE = "TF_MKL_ALLOC_MAX_BYTES"
+SYSTEM_ALLOCATOR_VARIABLE = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
+BOOLEANS = ("1", "0", "true", "false")  # what TensorFlow parses as a boolean, in any case
 MIB = 1 << 20
 MIN_MARGIN = 512 * MIB
 MIN_CAP = 256 * MIB  # below this the limit leaves no room to train: no cap, the kernel's call
@@ -72,10 +74,6 @@ def resident_bytes():
 
 def _off(name):
   return os.environ.get(name, "").strip().lower() in ("0", "false")
-
-
-SYSTEM_ALLOCATOR_VARIABLE = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
-BOOLEANS = ("1", "0", "true", "false")  # what TensorFlow parses as a boolean, in any case
 
 
 def system_allocator():
