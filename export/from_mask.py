@@ -23,6 +23,7 @@ from export import preprocess
 from export import signatures
 from trainers import cli as trainers_cli
 from trainers.data import video_io
+from zoo import base
 from zoo import inputs as zoo_inputs
 
 flags.adopt_module_key_flags(cli)
@@ -100,7 +101,7 @@ def check_mask_conditioned(generator, workdir, name):
 
 def generate(generator, mask, seed=0):
   """int class ids [h, w] of any size -> float32 video [T, H, W, 3] in [-1, 1]."""
-  classes = getattr(generator, "mask_classes", None)
+  classes = base.contract(generator).classes
   if classes is not None and (mask.min() < 0 or mask.max() >= classes):
     raise ValueError(
       f"Expected class ids in [0, {classes}), received ids from {mask.min()} to {mask.max()}."

@@ -98,12 +98,9 @@ def _rng():
   return np.random.default_rng(20240601)
 
 
-def _num_classes(generator):
-  return int(getattr(generator, "num_classes", 2))
-
-
-def _segmentation_classes(generator):
-  return int(getattr(generator, "segmentation_classes", 2))
+def _classes(generator):
+  """How many class ids the generator's mask or segmentation takes (`zoo.base`)."""
+  return int(base.contract(generator).classes or 2)
 
 
 def native_inputs(generator, batch_size=BATCH):
@@ -116,7 +113,7 @@ def native_inputs(generator, batch_size=BATCH):
   result = {}
   if signatures.SEGMENTATION in spec.extra_conditions:
     result[signatures.SEGMENTATION] = rng.integers(
-      0, _segmentation_classes(generator), (batch_size, h, w), np.int32
+      0, _classes(generator), (batch_size, h, w), np.int32
     )
   if spec.takes_noise:
     result["z"] = rng.standard_normal((batch_size, spec.latent_dim)).astype(np.float32)
@@ -124,7 +121,7 @@ def native_inputs(generator, batch_size=BATCH):
   if condition is not None:
     shape = condition.shape.as_list()
     result[spec.key] = (
-      rng.integers(0, _num_classes(generator), shape, np.int32)
+      rng.integers(0, _classes(generator), shape, np.int32)
       if condition.dtype.is_integer
       else rng.uniform(-1, 1, shape).astype(np.float32)
     )
@@ -156,7 +153,7 @@ def _segmentation_cases(generator, segmenter=None):
   _, h, w, c = g.video_shape
   rng = _rng()
   raw = rng.integers(0, 256, (BATCH, h + 5, w * 2 + 3, c), np.uint8)
-  ids = rng.integers(0, _segmentation_classes(g), (BATCH, h + 5, w * 2 + 3), np.int32)
+  ids = rng.integers(0, _classes(g), (BATCH, h + 5, w * 2 + 3), np.int32)
   photo = preprocess.resize_and_crop(raw, h, w)
   key = signatures.SEGMENTATION
   cases = [
@@ -222,7 +219,7 @@ def saved_model_cases(generator, segmenter=None):
   # resize + centre crop is part of what is checked.
   raw = {
     base.Condition.IMAGE: lambda: rng.integers(0, 256, (BATCH, h + 5, w * 2 + 3, c), np.uint8),
-    base.Condition.MASK: lambda: rng.integers(0, _num_classes(g), (BATCH, h, w), np.int32),
+    base.Condition.MASK: lambda: rng.integers(0, _classes(g), (BATCH, h, w), np.int32),
     base.Condition.FRAMES: lambda: rng.integers(
       0, 256, (BATCH, spec.context_frames or 1, h, w, c), np.uint8
     ),

@@ -113,7 +113,7 @@ def run(f):
       raise app.UsageError(f"Expected --{name}=..., received none.")
   segment = segmenter_lib.Segmenter(f.segmenter)  # before the generator: a bad path fails fast
   generator, config, path = workdir_lib.restore_generator(f.workdir)
-  classes = getattr(generator, "mask_classes", None)
+  classes = base.contract(generator).classes
   if base.contract(generator).condition is not base.Condition.MASK or not classes:
     raise ValueError(
       f"Expected a mask-conditioned generator (egan_spade_*), received "

@@ -15,8 +15,10 @@ import keras
 import ml_collections
 import tensorflow as tf
 
+from trainers import errors
 from trainers import losses
 from trainers import workdir as workdir_lib
+from trainers.data import format as record_format
 from zoo import base
 from zoo import inputs as zoo_inputs
 
@@ -124,6 +126,26 @@ class GANTask:
         "be wrong (Gulrajani et al. 2017, sec. 4). Use layer norm or none in the critic."
       )
     self.use_mask = obj.mask_sparsity > 0 and "mask" in self.generator.streams
+    self._check_segmentation_classes(config)
+
+  def _check_segmentation_classes(self, config):
+    """Refuses, before training, shards whose segmentations hold class ids the generator has
+    no class for (their manifests count the pixels of each id): a segmenter of 150 classes
+    feeding a model of 23, say. Inside the step such ids would one-hot to no class at all,
+    silently."""
+    classes = self.contract.classes
+    if classes is None or "segmentation" not in self.condition_keys:
+      return
+    for path, ids in record_format.segmentation_classes(config.data).items():
+      outside = [i for i in ids if i >= classes]
+      if outside:
+        shown = ", ".join(str(i) for i in outside[:8]) + (", ..." if len(outside) > 8 else "")
+        raise errors.ConfigError(
+          f"Expected segmentation class ids below {classes} (model.generator.args."
+          f"num_classes), received ids {shown} in the shards of {path} (its "
+          "segmentation.class_pixels): set num_classes to cover them, or map them to "
+          "classes when converting."
+        )
 
   def _has_batch_norm_critic(self):
     # A frozen BN (trainable False, e.g. in a pretrained feature extractor) always runs on its

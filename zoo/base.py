@@ -11,6 +11,9 @@ instead of branching on its attributes. A generator is a `keras.Model` with
   extra_conditions  optional {name: (shape without batch, dtype)} it reads beside its
                     condition (e.g. {"segmentation": ((H, W), int32)});
   context_frames    for "frames": the number K of frames it reads;
+  mask_classes      for "mask": how many class ids it takes, [0, mask_classes);
+  segmentation_classes  for a "segmentation" beside the image: the same (either is
+                    `GeneratorSpec.classes`);
 and `call(inputs, training=False[, num_frames=T][, seed=...][, return_streams=...])`
 returning a video float32 [B, T, H, W, C] in [-1, 1], or with `return_streams=True` a dict
 {"video", <streams>}. Its inputs, by condition kind (B the batch size):
@@ -56,6 +59,7 @@ class GeneratorSpec:
   extra_conditions: dict = dataclasses.field(default_factory=dict)
   context_frames: int | None = None
   takes_num_frames: bool = False
+  classes: int | None = None
 
   def __post_init__(self):
     if self.condition is Condition.NONE and not self.latent_dim:
@@ -185,9 +189,55 @@ def contract(generator):
     streams=tuple(getattr(generator, "streams", ()) or ()),
     extra_conditions=dict(getattr(generator, "extra_conditions", None) or {}),
     context_frames=getattr(generator, "context_frames", None),
+    classes=getattr(generator, "mask_classes", None)
+    or getattr(generator, "segmentation_classes", None),
     takes_num_frames="num_frames"
     in inspect.signature(getattr(generator, "call", generator)).parameters,
   )
+
+
+# How far past [-1, 1] frames may lie before they are taken for another scale: augmentation
+# noise and resampling overshoot stay within it; a [0, 255] image, or one normalised by
+# ImageNet's mean and deviation ([-2.1, 2.6]), lies beyond it.
+RANGE_SLACK = 1.0
+
+
+def unit_frames(frames, model):
+  """A photo [B, H, W, C] or frames [B, K, H, W, C] as the contract has them: float in
+  [-1, 1]. Refused naming `model` (its name) when they cannot be: an integer
+  dtype (uint8 frames as an image library or a video decoder gives them: convert them with
+  `zoo.inputs.uint8_to_unit`), or, when called eagerly (a notebook's `generator(photo)`),
+  values of another scale, beyond [-2, 2] (a [0, 255] image cast to float). Inside a
+  tf.function (`predict`, training, the exports) only the dtype is checked: the values are
+  not looked at."""
+  frames = tf.convert_to_tensor(frames)
+  if not frames.dtype.is_floating:
+    raise TypeError(
+      f"Expected frames as floats in [-1, 1] for {model}, received {frames.dtype.name} "
+      f"{list(frames.shape)}: convert uint8 frames with zoo.inputs.uint8_to_unit(frames)."
+    )
+  if tf.executing_eagerly() and tf.size(frames) > 0:
+    low, high = float(tf.reduce_min(frames)), float(tf.reduce_max(frames))
+    if low < -1 - RANGE_SLACK or high > 1 + RANGE_SLACK:
+      hint = " (a [0, 255] image as floats: x / 127.5 - 1)" if low >= 0 and high > 2 else ""
+      raise ValueError(
+        f"Expected frames in [-1, 1] for {model}, received values in [{low:.4g}, {high:.4g}]{hint}."
+      )
+  return frames
+
+
+def class_ids(ids, num_classes, model):
+  """Class ids [B, H, W] (integers) checked, when called eagerly, to lie in [0, num_classes):
+  an id outside (a dataset's 255 "ignore" label, ids counted from 1) would one-hot to no
+  class at all, silently. Inside a tf.function the values are not looked at."""
+  if tf.executing_eagerly() and tf.size(ids) > 0:
+    low, high = int(tf.reduce_min(ids)), int(tf.reduce_max(ids))
+    if low < 0 or high >= num_classes:
+      raise ValueError(
+        f"Expected class ids in [0, {num_classes}) for {model}, received ids in "
+        f"[{low}, {high}]: map the ids outside (an ignore label such as 255) to a class."
+      )
+  return ids
 
 
 class SymbolicBuild:

@@ -1,5 +1,6 @@
 """One tiny training run per Egan config through the one loop, and SPADETask's extra terms."""
 
+import json
 import logging
 
 import numpy as np
@@ -12,8 +13,11 @@ from configs import egan_resnet_image
 from configs import egan_resnet_video
 from configs import egan_spade_image
 from configs import egan_spade_video
+from configs import relive_segmentation_conditional
+from trainers import errors
 from trainers import loop
 from trainers import tasks
+from trainers.data import format as record_format
 
 
 def test_paper_hyperparameters():
@@ -170,3 +174,25 @@ def test_vgg_term_on_with_a_local_weights_file(tmp_path):
   assert task.vgg is not None
   assert float(tasks.perceptual_loss(task.vgg, real, real)) == pytest.approx(0.0)
   assert float(tasks.perceptual_loss(task.vgg, -real, real)) > 0
+
+
+@pytest.mark.parametrize("name", ["egan_spade_image", "relive_segmentation_conditional"])
+def test_shards_with_class_ids_the_generator_lacks_are_refused_before_training(tmp_path, name):
+  module = {"egan_spade_image": egan_spade_image}.get(name, relive_segmentation_conditional)
+  c = module.get_config("smoke")
+  c.data.source, c.data.train_files = "tfrecord", str(tmp_path / "seg-*.tfrecord")
+  (tmp_path / "seg-00000-of-00001.tfrecord").write_bytes(b"")
+  classes = tasks.make_task(c).contract.classes
+  assert classes and classes < 200
+  manifest = tmp_path / ("seg" + record_format.MANIFEST_SUFFIX)
+
+  def counted(*ids):
+    manifest.write_text(json.dumps({"segmentation": {"class_pixels": {str(i): 5 for i in ids}}}))
+
+  counted(0, classes - 1)
+  assert tasks.make_task(c).contract.classes == classes
+  counted(0, classes - 1, classes, 200, 255)  # a 256-class segmenter's ids, its ignore label
+  with pytest.raises(errors.ConfigError) as e:
+    tasks.make_task(c)
+  assert f"below {classes} (model.generator.args.num_classes)" in str(e.value)
+  assert f"ids {classes}, 200, 255 in the shards of {tmp_path}/seg.manifest.json" in str(e.value)

@@ -198,3 +198,48 @@ def test_noise_is_the_stateless_normal_of_the_seed():
   np.testing.assert_array_equal(
     zoo_inputs.noise(g, 4, seed), tf.random.stateless_normal([4, 7], seed=seed)
   )
+
+
+def _with(spec, inputs, **replaced):
+  """`inputs` (a structure `spec.inputs` built) with the named tensors replaced."""
+  z = inputs.get("z") if isinstance(inputs, dict) else (inputs if spec.key is None else None)
+  condition, extras = spec.split(inputs)
+  extras.pop("z", None)
+  if spec.key in replaced:
+    condition = replaced.pop(spec.key)
+  return spec.inputs(z, condition, {**extras, **replaced})
+
+
+@pytest.mark.parametrize("name", sorted(n for n in SMALL if SMALL[n][1] is not C.NONE))
+def test_inputs_outside_the_contract_are_refused_naming_the_model(name):
+  g = registry.build(name, **SMALL[name][0])
+  spec = base.contract(g)
+  good = spec.placeholders(2)
+  g(good)
+  calls = 0
+  if spec.condition in (C.IMAGE, C.FRAMES):
+    frames = spec.split(good)[0]
+    # uint8 frames, as an image library gives them: never silently taken for [-1, 1].
+    with pytest.raises(TypeError, match=f"(?s){g.name}.*uint8.*uint8_to_unit"):
+      g(_with(spec, good, **{spec.key: tf.cast(frames + 200, tf.uint8)}))
+    # A [0, 255] image as floats, called eagerly: refused with the conversion.
+    with pytest.raises(ValueError, match=r"\[-1, 1\].*\[0, 200\].*127\.5"):
+      g(_with(spec, good, **{spec.key: tf.concat([frames[:1], frames[1:] + 200], 0)}))
+    calls += 2
+    # A little past [-1, 1] (noise on a saturated photo) is taken: only another scale is not.
+    g(_with(spec, good, **{spec.key: tf.concat([frames[:1] - 1.5, frames[1:] + 1.5], 0)}))
+  if spec.condition is C.MASK:
+    ids = spec.split(good)[0]
+    with pytest.raises(ValueError, match=rf"\[0, {g.mask_classes}\) for {g.name}.*\[0, 255\]"):
+      g(_with(spec, good, mask=tf.tensor_scatter_nd_update(ids, [[1, 0, 0]], [255])))
+    calls += 1
+  for extra in spec.extra_conditions:  # the segmentation's class ids
+    ids = tf.fill(tf.shape(spec.split(good)[1][extra]), g.segmentation_classes)
+    with pytest.raises(ValueError, match=rf"\[0, {g.segmentation_classes}\)"):
+      g(_with(spec, good, **{extra: ids}))
+    calls += 1
+  assert calls
+  # Inside a tf.function only the dtype is checked: the values are not looked at.
+  if spec.condition in (C.IMAGE, C.FRAMES):
+    bright = _with(spec, good, **{spec.key: spec.split(good)[0] + 200})
+    assert tf.function(lambda x: g(x))(bright).shape[0] == 2

@@ -92,7 +92,7 @@ def test_patch_discriminator_scales_and_features():
 def _concatenated_first_conv(d, video, mask):
   """The first layer as the text describes it: a convolution over the frames with the
   one-hot mask concatenated on channels (3D: tiled over time), after the scale's pooling."""
-  seg = spade_layers.one_hot_mask(mask, d.num_classes)
+  seg = spade_layers.one_hot_mask(mask, d.num_classes, d.name)
   seg = tf.tile(seg[:, tf.newaxis], [1, video.shape[1], 1, 1, 1])
   x = tf.concat([video, seg], -1)
   x = tf.reshape(x, [-1, *x.shape[2:]]) if d.rank == 2 else x
@@ -120,7 +120,7 @@ def test_patch_discriminator_first_layer_equals_the_concatenated_convolution(ran
   kernel = d.convs[0].conv.kernel
   results = []
   for fn in (
-    lambda v: d._first_conv(v, spade_layers.one_hot_mask(mask, 6)),
+    lambda v: d._first_conv(v, spade_layers.one_hot_mask(mask, 6, d.name)),
     lambda v: _concatenated_first_conv(d, v, mask),
   ):
     with tf.GradientTape() as tape:

@@ -87,6 +87,20 @@ def manifest_path(prefix):
 SYNTHETIC_FPS = 8.0  # the synthetic source has no clock of its own: the writer's default
 
 
+def manifests(data):
+  """(path, manifest) of every manifest beside the shards data.train_files names, in path
+  order; none for other sources and for shards written without one."""
+  prefixes = set()
+  if data.get("source") == "tfrecord" and data.get("train_files"):
+    for pattern in str(data.train_files).split(","):
+      prefixes.update(shard_prefix(p) for p in tf.io.gfile.glob(pattern.strip()))
+  for prefix in sorted(p for p in prefixes if p is not None):
+    path = manifest_path(prefix)
+    if tf.io.gfile.exists(path):
+      with tf.io.gfile.GFile(path) as f:
+        yield path, json.load(f)
+
+
 def clip_fps(data):
   """Frames per second of the clips the `data` config section reads: the stored clips' fps
   (the manifests beside data.train_files' shards, the most common one) over data.frame_stride.
@@ -96,22 +110,26 @@ def clip_fps(data):
   without manifests (TFDS, shards written before manifests recorded their sources).
   """
   stride = max(int(data.get("frame_stride", 1) or 1), 1)
-  prefixes = set()
-  if data.get("source") == "tfrecord" and data.get("train_files"):
-    for pattern in str(data.train_files).split(","):
-      prefixes.update(shard_prefix(p) for p in tf.io.gfile.glob(pattern.strip()))
   counts = {}  # fps -> clips
-  for prefix in sorted(p for p in prefixes if p is not None):
-    if not tf.io.gfile.exists(manifest_path(prefix)):
-      continue
-    with tf.io.gfile.GFile(manifest_path(prefix)) as f:
-      manifest = json.load(f)
+  for _, manifest in manifests(data):
     for source in manifest.get("sources", []):
       if source.get("fps") and source.get("num_clips"):
         fps = round(float(source["fps"]) / _writer_stride(manifest), 3)
         counts[fps] = counts.get(fps, 0) + source["num_clips"]
   fps = max(counts, key=counts.get) if counts else SYNTHETIC_FPS
   return fps / stride
+
+
+def segmentation_classes(data):
+  """{manifest path: the class ids its shards' segmentations hold (`segmentation.class_pixels`),
+  sorted} for the manifests beside data.train_files' shards that count them."""
+  found = {}
+  for path, manifest in manifests(data):
+    pixels = (manifest.get("segmentation") or {}).get("class_pixels") or {}
+    ids = sorted(int(c) for c, n in pixels.items() if n)
+    if ids:
+      found[path] = ids
+  return found
 
 
 def _writer_stride(manifest):

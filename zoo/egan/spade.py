@@ -152,7 +152,7 @@ class SPADEGenerator(base.SymbolicBuild, keras.Model):
 
   def call(self, inputs, training=False):
     z, mask = inputs["z"], inputs["mask"]
-    seg = spade_layers.one_hot_mask(mask, self.mask_classes)
+    seg = spade_layers.one_hot_mask(mask, self.mask_classes, self.name)
     shape = ([self.dense_frames] if self.rank == 3 else []) + [4, 4, 16 * self.nf]
     x = tf.reshape(self.fc(z), [-1] + shape)
     x = self.ups[0](self.head(x, seg, training=training))
@@ -260,7 +260,7 @@ class PatchDiscriminator(base.SymbolicBuild, keras.Model):
         "Expected the segmentation mask as `condition` (objective.condition "
         "'segmentation'), received None."
       )
-    x = self._first_conv(video, spade_layers.one_hot_mask(condition, self.num_classes))
+    x = self._first_conv(video, spade_layers.one_hot_mask(condition, self.num_classes, self.name))
     features = [_lrelu(x)]
     for conv in self.convs[1:]:
       x = _lrelu(spade_layers.instance_norm(conv(features[-1], training=training)))

@@ -11,6 +11,7 @@ setting); in 3D its convolutions are 3x3x3, time padded by replication (inflatio
 import keras
 import tensorflow as tf
 
+from zoo import base
 from zoo.layers import activations
 from zoo.layers import batch_norm
 from zoo.layers import resblocks
@@ -20,17 +21,19 @@ BN_MOMENTUM = 0.9  # PyTorch's 0.1
 BN_EPSILON = 1e-5
 
 
-def one_hot_mask(mask, num_classes):
+def one_hot_mask(mask, num_classes, model):
   """Class ids [B, H, W] -> one-hot float32 [B, H, W, num_classes]; a float
   [B, H, W, num_classes] input passes through.
 
   Ids may come as floats (a NumPy array of them; Keras' `model.export` traces every input
-  as float32): they are rounded to the nearest id.
+  as float32): they are rounded to the nearest id. Called eagerly, ids outside
+  [0, num_classes) are refused naming `model` (`zoo.base.class_ids`).
   """
+  mask = tf.convert_to_tensor(mask)
   if mask.shape.rank == 3 and not mask.dtype.is_integer:
     mask = tf.cast(tf.round(mask), tf.int32)
   if mask.dtype.is_integer:
-    return tf.one_hot(mask, num_classes, dtype=tf.float32)
+    return tf.one_hot(base.class_ids(mask, num_classes, model), num_classes, dtype=tf.float32)
   if mask.shape[-1] != num_classes:
     raise ValueError(
       f"Expected class ids [B, H, W] or a one-hot [B, H, W, {num_classes}] "

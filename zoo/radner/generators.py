@@ -11,6 +11,7 @@ argument: `call(..., num_frames=150)` on a model trained on 30 frames (Radner 20
 import keras
 import tensorflow as tf
 
+from zoo import base
 from zoo import registry
 from zoo.layers import batch_norm
 from zoo.layers import biggan_blocks
@@ -39,8 +40,10 @@ class _VideoGenerator(keras.Model):
 
   def _unpack(self, inputs):
     if isinstance(inputs, dict):
-      return inputs.get("z"), inputs.get("image")
-    return (None, inputs) if self.condition == "image" else (inputs, None)
+      z, image = inputs.get("z"), inputs.get("image")
+    else:
+      z, image = (None, inputs) if self.condition == "image" else (inputs, None)
+    return z, None if image is None else base.unit_frames(image, self.name)
 
 
 @registry.register("radner_style_generator")

@@ -223,7 +223,7 @@ class ConditionalGenerator(base.SymbolicBuild, keras.Model):
     )
 
   def encoder_input(self, inputs):
-    return inputs
+    return base.unit_frames(inputs, self.name)
 
   def call(self, inputs, training=False, return_streams=False):
     code, features = self.encoder(self.encoder_input(inputs), training=training)
@@ -286,8 +286,11 @@ class SegmentationConditionalGenerator(ConditionalGenerator):
         "Expected a dict {'image', 'segmentation'} for "
         f"relive_segmentation_conditional, received {type(inputs).__name__}."
       )
-    image = tf.cast(inputs["image"], tf.float32)
-    onehot = tf.one_hot(tf.cast(inputs["segmentation"], tf.int32), self.segmentation_classes)
+    image = tf.cast(base.unit_frames(inputs["image"], self.name), tf.float32)
+    ids = base.class_ids(
+      tf.cast(inputs["segmentation"], tf.int32), self.segmentation_classes, self.name
+    )
+    onehot = tf.one_hot(ids, self.segmentation_classes)
     return tf.concat([image, onehot], axis=-1)
 
   def get_config(self):
@@ -347,7 +350,7 @@ class InceptionConditionalGenerator(base.SymbolicBuild, keras.Model):
     self.decoder = VideoDecoder(self.widths, name="decoder")
 
   def call(self, image, training=False):
-    code = self.project(self.features(image), training=training)
+    code = self.project(self.features(base.unit_frames(image, self.name)), training=training)
     code = layers.tile_over_time(code, self.code_shape[0])
     return self.decoder(code, training=training)
 

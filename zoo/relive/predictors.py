@@ -70,14 +70,18 @@ class _Predictor(base.SymbolicBuild, keras.Model):
     decoded = self._per_frame(lambda x: self.decode(x, training), outputs)
     return self.finish(frames, decoded), state
 
+  def _checked(self, frames):
+    """Frames as float32, refused when outside the contract (`zoo.base.unit_frames`)."""
+    return tf.cast(base.unit_frames(frames, self.name), tf.float32)
+
   def teacher_forced(self, frames, training=False):
     """Predictions [B, K, H, W, 3] of frames 1..K from the true frames 0..K-1."""
-    predictions, _ = self._predict(tf.cast(frames, tf.float32), None, training)
+    predictions, _ = self._predict(self._checked(frames), None, training)
     return predictions
 
   def rollout(self, frames, horizon, training=False):
     """`horizon` frames after `frames` [B, K, ...], each predicted from the previous outputs."""
-    predictions, state = self._predict(tf.cast(frames, tf.float32), None, training)
+    predictions, state = self._predict(self._checked(frames), None, training)
     frame = predictions[:, -1:]
     if isinstance(horizon, int):
       out = [frame]
@@ -109,7 +113,7 @@ class _Predictor(base.SymbolicBuild, keras.Model):
       self._one_pass = False
 
   def call(self, frames, training=False):
-    frames = tf.cast(frames, tf.float32)
+    frames = self._checked(frames)
     if self._one_pass:
       return self.teacher_forced(frames, training)
     horizon = self.video_shape[0] - (frames.shape[1] or self.context_frames)

@@ -290,7 +290,7 @@ class ImageToVideoGenerator(base.SymbolicBuild, keras.Model):
     self.background_head = blocks.output_head(2, 3, "tanh", init_std, name="background_image")
 
   def call(self, image, training=False, return_streams=False):
-    code = self.encoder(image, training=training)
+    code = self.encoder(base.unit_frames(image, self.name), training=training)
     hidden = self.trunk(code[:, tf.newaxis], training=training)
     foreground, mask = blocks.heads_on_one_input(hidden, [self.video_head, self.mask_head])
     background = self.background_head(self.background(code, training=training))
