@@ -37,6 +37,7 @@ from trainers import summaries
 from trainers import tasks
 from trainers.data import epochs as data_epochs
 from trainers.data import pipeline
+from zoo import base
 
 
 def dataset(config, batch_size=None, seed=None):
@@ -95,6 +96,8 @@ def array_dataset(config, clips, batch_size=None, shuffle=True, seed=None):
         f"Expected clips[{key!r}] of shape [N, {', '.join(map(str, spec.shape[1:]))}] and "
         f"dtype {spec.dtype.name} (videos in [-1, 1]), received {value.shape} {value.dtype.name}."
       )
+    if spec.dtype.is_floating:  # another scale ([0, 255] as floats) is refused, not learnt
+      value = base.unit_frames(value, f"clips[{key!r}] of GAN.fit")
     tensors[key] = tf.cast(value, spec.dtype)
   b = int(config.train.batch_size)
   if batch_size is not None and int(batch_size) != b:

@@ -214,6 +214,12 @@ def test_fit_takes_clips_in_memory():
     gan.fit(clips[:, :2], verbose=0)
   with pytest.raises(ValueError, match="train.batch_size=4"):
     gan.fit(clips, batch_size=2, verbose=0)
+  # Clips of another scale, decoded pixels as floats: refused, not learnt as they are.
+  with pytest.raises(ValueError, match=r"\[-1, 1\] for clips\['video'\] of GAN.fit.*127\.5"):
+    gan.fit((np.asarray(clips) + 1) * 127.5, verbose=0)
+  with pytest.raises(ValueError, match=r"dtype float32 \(videos in \[-1, 1\]\).*uint8"):
+    gan.fit(((np.asarray(clips) + 1) * 127.5).astype(np.uint8), verbose=0)
+  assert int(gan.optimizer.iterations) == 3
 
 
 def test_evaluate_and_validation_refuse_in_one_line():
