@@ -52,6 +52,7 @@ from export import tflite
 from export import verify
 from trainers import cli as trainers_cli
 from trainers import workdir as workdir_lib
+from trainers.data import video_io
 
 FORMATS = ("saved_model", "hub", "tflite", "keras")
 VERIFICATION_FILE = "verification.json"
@@ -189,6 +190,7 @@ def export_workdir(
       f"Expected --name to be a plain name other than 'hub', 'tflite' and "
       f"'keras', received {name!r}."
     )
+  video_io.check_local_output(out, "--out")
   paths = destinations(out, name, version)
   for fmt in formats:  # fail before any work rather than after the first artefact
     if os.path.exists(paths[fmt]) and not overwrite:

@@ -79,7 +79,7 @@ def write_samples(workdir, out, num=16, seed=0, ema=True, step=None, streams=Fal
       f"Expected a two-stream generator for --streams, received {name!r} "
       f"from {workdir!r}, which has no streams (streams=())."
     )
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  video_io.check_output_directory(out, "--out")
   outputs = generate(generator, num, seed, streams=streams)
   videos = video_io.to_uint8(outputs["video"])
   clip = video_io.grid(videos)

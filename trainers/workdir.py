@@ -406,7 +406,9 @@ class WorkdirLock:
   renews every HEARTBEAT_SECONDS. Where flock does not reach across hosts (some shared
   filesystems), a newcomer that obtains the flock still refuses while the recorded holder's
   heartbeat is younger than LEASE_SECONDS, unless that holder is a dead process of this host;
-  where the filesystem has no file locks at all (NO_FILE_LOCKS), that lease is the lock.
+  where the filesystem has no file locks at all (NO_FILE_LOCKS), that lease is the lock, as
+  it is in a workdir on an object store (`gs://...`: a URL), whose lock object is read and
+  written whole through `tf.io.gfile`.
   A lock left by a run that ended without releasing it is taken over with a warning. Readers
   (export, sample, evaluate) take no lock.
   """
@@ -414,6 +416,7 @@ class WorkdirLock:
   def __init__(self, workdir):
     self.workdir = workdir
     self.path = os.path.join(workdir, LOCK_FILE)
+    self._url = "://" in workdir
     self._fd = None
     self._stop = threading.Event()
     self._thread = None
@@ -421,17 +424,43 @@ class WorkdirLock:
 
   def _read(self):
     try:
-      data = os.pread(self._fd, 65536, 0)
+      if self._url:
+        if not tf.io.gfile.exists(self.path):
+          return {}
+        with tf.io.gfile.GFile(self.path, "rb") as f:
+          data = f.read()
+      else:
+        data = os.pread(self._fd, 65536, 0)
       return json.loads(data) if data.strip() else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, tf.errors.OpError):
       return None
 
-  def _write(self):
-    data = json.dumps(self.record).encode()
+  def _write(self, free=False):
+    """Writes this holder's record as the lock's content, or nothing (`free`)."""
+    data = b"" if free else json.dumps(self.record).encode()
+    if self._url:
+      with tf.io.gfile.GFile(self.path, "wb") as f:
+        f.write(data)
+      return
     os.pwrite(self._fd, data, 0)
     os.ftruncate(self._fd, len(data))
 
-  def acquire(self):
+  def _acquire_url(self):
+    """An object store has no file locks: its lease alone keeps a second run out."""
+    try:
+      tf.io.gfile.makedirs(self.workdir)
+    except tf.errors.OpError as e:
+      raise errors.RunError(
+        f"Expected a writable workdir, received {self.workdir}: {e.message}."
+      ) from None
+    logging.info(
+      "%s is on an object store, which has no file locks: the lock's heartbeat alone keeps "
+      "a second run out.",
+      self.workdir,
+    )
+
+  def _lock_file(self):
+    """Opens the lock file and takes its flock (a filesystem without locks: logged)."""
     try:
       os.makedirs(self.workdir, exist_ok=True)
       self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -463,6 +492,12 @@ class WorkdirLock:
         self.path,
         os.strerror(e.errno),
       )
+
+  def acquire(self):
+    if self._url:
+      self._acquire_url()
+    else:
+      self._lock_file()
     previous = self._read()
     host = socket.gethostname()
     if previous:
@@ -475,8 +510,13 @@ class WorkdirLock:
         self.close()
         raise errors.WorkdirLockedError(
           f"Expected no other run training in {self.workdir}, received one holding "
-          f"{self.path}: {_describe_holder(previous)} (the file lock was free: the holder "
-          "may be on another host of a shared filesystem)."
+          f"{self.path}: {_describe_holder(previous)} ("
+          + (
+            "its heartbeat is recent: it may be on another host"
+            if self._url
+            else "the file lock was free: the holder may be on another host of a shared filesystem"
+          )
+          + ")."
         )
     if previous or previous is None:
       logging.warning(
@@ -494,7 +534,7 @@ class WorkdirLock:
   def _beat(self):
     while not self._stop.wait(HEARTBEAT_SECONDS):
       self.record["heartbeat"] = time.time()
-      with contextlib.suppress(OSError):
+      with contextlib.suppress(OSError, tf.errors.OpError):
         self._write()
 
   def close(self):
@@ -508,6 +548,9 @@ class WorkdirLock:
     if self._thread is not None:
       self._thread.join()
       self._thread = None
+    if self._url:
+      with contextlib.suppress(OSError, tf.errors.OpError):
+        self._write(free=True)
     if self._fd is not None:
       with contextlib.suppress(OSError):
         os.ftruncate(self._fd, 0)

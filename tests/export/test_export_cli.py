@@ -177,6 +177,30 @@ def test_cli_process_reports_a_bad_image(tmp_path):
   assert "Expected an image file Pillow can read" in proc.stderr and "broken.jpg" in proc.stderr
 
 
+@pytest.mark.parametrize("out", ["gs://bucket/exports", "file:///tmp/exports"])
+def test_an_output_named_by_url_is_one_line_and_writes_nothing(
+  workdirs, tmp_path, capsys, monkeypatch, out
+):
+  """The exports, the converter's shards and sampled clips are local files: a URL would have
+  been written, silently, under a folder named `gs:` in the current directory, and reported
+  under its URL."""
+  monkeypatch.chdir(tmp_path)
+  argv = ["export", f"--workdir={workdirs['two_stream']}", f"--out={out}", "--formats=saved_model"]
+  with flagsaver.flagsaver(), pytest.raises(SystemExit) as info:
+    trainers_cli.run(export_lib.main, argv=argv)
+  assert info.value.code == trainers_cli.EXIT_USER_ERROR
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err[-1] == (
+    f"export: error: Expected --out to be a local path, received {out}: this program writes "
+    "local files; copy them there afterwards (gcloud storage cp -r, gsutil -m cp -r)."
+  )
+  assert os.listdir(tmp_path) == []
+  for flag in ("--output", "--out"):  # the converter's; sample, animate and from_mask's
+    with pytest.raises(video_io.InputError, match=f"Expected {flag} to be a local path"):
+      video_io.check_output_directory(out + "/clip.mp4", flag)
+  assert os.listdir(tmp_path) == []
+
+
 def test_export_to_an_existing_target_is_one_line(workdirs, tmp_path, capsys):
   out = tmp_path / "out"
   (out / "test_export_two_stream" / "1").mkdir(parents=True)

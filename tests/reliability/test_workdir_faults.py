@@ -15,6 +15,8 @@ import trainer_helpers  # also registers the tiny networks
 from trainers import errors
 from trainers import loop
 from trainers import workdir as workdir_lib
+from trainers.data import video_io
+from trainers.eval import sources
 
 
 def _tiny(**train):
@@ -98,6 +100,51 @@ def test_a_workdir_that_is_a_file_or_unwritable_is_one_line(tmp_path, monkeypatc
   monkeypatch.setattr(os, "open", read_only)
   with pytest.raises(errors.RunError, match="Expected a writable workdir.*Permission denied"):
     workdir_lib.WorkdirLock(str(tmp_path / "ro")).acquire()
+
+
+def test_a_workdir_named_by_url_trains_resumes_evaluates_and_is_leased(tmp_path, monkeypatch):
+  """A workdir in a bucket (`gs://...`, as TPU runs keep theirs) is reached through
+  tf.io.gfile; here `file://`, which TensorFlow reads the same way. Before, the lock made a
+  local folder named `gs:` in the current directory (no lock where the run writes), and the
+  first sample grid stopped the run: FFmpeg writes local files only."""
+  (tmp_path / "cwd").mkdir()
+  monkeypatch.chdir(tmp_path / "cwd")
+  url = "file://" + str(tmp_path / "wd")
+  c = _tiny(steps=2, checkpoint_every=1, log_every=0, summary_every=0, sample_every=2)
+  assert loop.run(c, url).current_step() == 2
+  c.train.steps = 3
+  resumed = loop.Trainer(c, url)
+  assert resumed.restored == url + "/checkpoints/ckpt-2" and resumed.current_step() == 2
+  resumed.train()
+  assert resumed.current_step() == 3
+  samples = tf.io.gfile.listdir(url + "/samples")
+  assert {"step_00000002.mp4", "step_00000002.gif"} <= set(samples), samples
+  assert os.listdir(tmp_path / "cwd") == []  # nothing written beside the run
+  assert tf.io.gfile.GFile(url + "/" + workdir_lib.LOCK_FILE).read() == ""  # released
+  # The lease is the lock: another host's fresh heartbeat keeps a second run out.
+  holder = {"host": "elsewhere", "pid": 4242, "started": 0, "heartbeat": time.time()}
+  with tf.io.gfile.GFile(url + "/" + workdir_lib.LOCK_FILE, "w") as f:
+    f.write(json.dumps(holder))
+  with pytest.raises(errors.WorkdirLockedError, match="pid 4242 on host elsewhere.*recent"):
+    workdir_lib.WorkdirLock(url).acquire()
+  # The programs that read a workdir find it by its URL too (evaluate's --fake=URL).
+  assert sources.is_workdir(url) and not sources.is_workdir(url + "/samples")
+
+
+def test_sample_videos_reach_a_filesystem_ffmpeg_cannot_write(tmp_path):
+  """TensorFlow's in-memory filesystem stands in for a bucket that FFmpeg and Pillow cannot
+  open: the MP4 and GIF are written locally and copied there whole, and decode as written."""
+  frames = np.zeros([3, 8, 10, 3], np.uint8)
+  for t in range(3):  # a square moving right (Pillow merges repeated GIF frames)
+    frames[t, 2:6, 2 * t : 2 * t + 4] = 255
+  for ext in (".mp4", ".gif"):
+    url = f"ram://samples/{tmp_path.name}/clip{ext}"
+    video_io.write_video(url, frames, fps=4)
+    local = tmp_path / f"copy{ext}"
+    local.write_bytes(tf.io.gfile.GFile(url, "rb").read())
+    decoded, fps = video_io.read_video(str(local))
+    assert decoded.shape == frames.shape and fps == pytest.approx(4, rel=0.05), ext
+    assert np.abs(decoded.astype(int) - frames).mean() < 8, ext
 
 
 # --- a failed start damages nothing -------------------------------------------------------

@@ -10,6 +10,7 @@ export CLIs.
 """
 
 import collections
+import contextlib
 import dataclasses
 import fractions
 import heapq
@@ -18,6 +19,7 @@ import os
 import re
 import stat
 import struct
+import tempfile
 import threading
 
 from absl import logging
@@ -98,14 +100,26 @@ def write_gif(path, frames, fps=8):
 
 
 def write_video(path, frames, fps=8):
-  """Writes MP4 or GIF by the file's extension."""
+  """Writes MP4 or GIF by the file's extension. A URL (`gs://...`, any filesystem
+  TensorFlow's `tf.io.gfile` reaches) is written through a local temporary file copied there
+  whole, since FFmpeg and Pillow write local files only."""
   ext = os.path.splitext(path)[1].lower()
-  if ext == ".mp4":
-    write_mp4(path, frames, fps)
-  elif ext == ".gif":
-    write_gif(path, frames, fps)
-  else:
+  writers = {".mp4": write_mp4, ".gif": write_gif}
+  if ext not in writers:
     raise ValueError(f"Expected an output path ending in .mp4 or .gif, received {path!r}.")
+  if "://" not in path:
+    writers[ext](path, frames, fps)
+    return
+  import tensorflow as tf  # only here: the converter's workers never write to URLs
+
+  fd, local = tempfile.mkstemp(suffix=ext)
+  os.close(fd)
+  try:
+    writers[ext](local, frames, fps)
+    tf.io.gfile.copy(local, path, overwrite=True)
+  finally:
+    with contextlib.suppress(OSError):
+      os.remove(local)
 
 
 # Phones (.3gp), camcorders (.mts, .m2ts), broadcast and DVD (.ts, .mpg) and old web formats
@@ -156,9 +170,22 @@ class InputError(cli.UserError, ValueError):
   """
 
 
+def check_local_output(path, flag):
+  """InputError for an output `path` (given as `flag`) named by URL (`gs://...`): the
+  converter's shards, the exports and the sampled clips are written as local files (renamed
+  into place when complete), which `os` would make, silently, under a folder named `gs:` in
+  the current directory."""
+  if "://" in str(path):
+    raise InputError(
+      f"Expected {flag} to be a local path, received {path}: this program writes local "
+      "files; copy them there afterwards (gcloud storage cp -r, gsutil -m cp -r)."
+    )
+
+
 def check_output_directory(path, flag):
   """Creates the directory of the output `path` (given as `flag`); InputError when it cannot
-  be made (a file in the way) or written to (read-only)."""
+  be made (a file in the way) or written to (read-only), or is a URL."""
+  check_local_output(path, flag)
   directory = os.path.dirname(os.path.abspath(path))
   try:
     os.makedirs(directory, exist_ok=True)

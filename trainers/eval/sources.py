@@ -549,7 +549,10 @@ class ArraySource(Source):
 
 
 def is_workdir(path):
-  return os.path.isdir(path) and os.path.isfile(os.path.join(path, "config.json"))
+  """A folder holding config.json, local or on any filesystem `tf.io.gfile` reaches (a
+  training run's workdir in a `gs://` bucket)."""
+  config = os.path.join(path, "config.json")
+  return tf.io.gfile.isdir(path) and tf.io.gfile.exists(config) and not tf.io.gfile.isdir(config)
 
 
 def open_source(spec, seed=0, step=None, flag="source"):
@@ -573,9 +576,9 @@ def open_source(spec, seed=0, step=None, flag="source"):
     files = pipeline.list_files(pattern)
     return DataSource(spec, _tfrecord_data(pattern, files))
   path = os.path.expanduser(spec)
+  if is_workdir(path):
+    return WorkdirSource(path, seed=seed, step=step)
   if os.path.isdir(path):
-    if is_workdir(path):
-      return WorkdirSource(path, seed=seed, step=step)
     return FolderSource(spec, _find_videos(path))
   # A path that exists is taken as named, not as a pattern: "clip [1080p].mp4" would not
   # match itself.
