@@ -79,6 +79,45 @@ def shard_prefix(path):
   return match.group(1) if match else None
 
 
+# A file name that says TFRecord: ours (.tfrecord), TFDS's (name.tfrecord-00000-of-00016),
+# and the .tfrecords / .tfrec others write.
+_RECORD_NAME = re.compile(r"\.tfrec", re.IGNORECASE)
+TEMPORARY_SUFFIX = ".tmp"  # a shard being written (make_tfrecords renames it when complete)
+
+
+def match_files(patterns):
+  """The files comma-separated `patterns` name, sorted. Each pattern is a glob; a folder (the
+  record files in it: names holding ".tfrecord" or ".tfrec"); or, when it matches nothing,
+  the converter's `--output` PREFIX (its shards PREFIX-NNNNN-of-NNNNN.tfrecord). Of what a
+  glob matches, the converter's manifests (PREFIX.manifest.json), shards a killed writer
+  left under their temporary name (.tmp) and folders are passed over: `train*` names the
+  shards, not the manifest beside them."""
+  files = set()
+  for pattern in (p.strip() for p in str(patterns).split(",")):
+    if not pattern:
+      continue
+    if tf.io.gfile.isdir(pattern):
+      found = [
+        os.path.join(pattern, name)
+        for name in tf.io.gfile.listdir(pattern)
+        if _RECORD_NAME.search(name) and not name.endswith("/")  # a bucket's folders end so
+      ]
+    else:
+      found = tf.io.gfile.glob(pattern) or tf.io.gfile.glob(f"{pattern}-*-of-*{SHARD_SUFFIX}")
+    files.update(
+      f for f in found if not f.endswith((MANIFEST_SUFFIX, TEMPORARY_SUFFIX)) and not _is_folder(f)
+    )
+  return sorted(files)
+
+
+def _is_folder(path):
+  """Whether `path` is a folder: asked of the OS for a local path; in a bucket, asked only of
+  a name that does not say TFRecord (one round trip per shard would add up)."""
+  if "://" not in path:
+    return os.path.isdir(path)
+  return not _RECORD_NAME.search(os.path.basename(path)) and tf.io.gfile.isdir(path)
+
+
 def manifest_path(prefix):
   """`PREFIX.manifest.json`: the manifest of the shards `PREFIX-*-of-*.tfrecord`."""
   return prefix + MANIFEST_SUFFIX
@@ -92,8 +131,7 @@ def manifests(data):
   order; none for other sources and for shards written without one."""
   prefixes = set()
   if data.get("source") == "tfrecord" and data.get("train_files"):
-    for pattern in str(data.train_files).split(","):
-      prefixes.update(shard_prefix(p) for p in tf.io.gfile.glob(pattern.strip()))
+    prefixes.update(shard_prefix(p) for p in match_files(data.train_files))
   for prefix in sorted(p for p in prefixes if p is not None):
     path = manifest_path(prefix)
     if tf.io.gfile.exists(path):

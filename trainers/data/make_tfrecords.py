@@ -700,7 +700,7 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
   paths = [
     record_format.shard_path(output, i, options.num_shards) for i in range(options.num_shards)
   ]
-  tmp_paths = [p + ".tmp" for p in paths]
+  tmp_paths = [p + record_format.TEMPORARY_SUFFIX for p in paths]
   tf_options = tf.io.TFRecordOptions(compression_type="GZIP" if options.gzip else "")
   writers = [tf.io.TFRecordWriter(p, tf_options) for p in tmp_paths]
   per_shard = [0] * options.num_shards

@@ -379,14 +379,15 @@ def _frames(ds, num_frames, training, pipeline_id, seed):
 
 
 def list_files(patterns):
-  """Sorted files matching comma-separated glob patterns; raises when none match."""
-  files = set()
-  for pattern in (p.strip() for p in patterns.split(",")):
-    if pattern:
-      files.update(tf.io.gfile.glob(pattern))
+  """The files of comma-separated patterns (`trainers.data.format.match_files`: globs,
+  folders, the converter's output prefixes), sorted; raises when there are none."""
+  files = record_format.match_files(patterns)
   if not files:
-    raise FileNotFoundError(f"Expected TFRecord files matching {patterns!r}, received none.")
-  return sorted(files)
+    raise FileNotFoundError(
+      f"Expected TFRecord files matching {patterns!r} (a glob, a folder of .tfrecord files "
+      "or the converter's --output prefix), received none."
+    )
+  return files
 
 
 def _read_file(path, size, compression, counter):

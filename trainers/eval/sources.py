@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainers import tasks
+from trainers.data import format as record_format
 from trainers.data import pipeline
 from trainers.data import video_io
 from zoo import base
@@ -579,7 +580,11 @@ def open_source(spec, seed=0, step=None, flag="source"):
   if is_workdir(path):
     return WorkdirSource(path, seed=seed, step=step)
   if os.path.isdir(path):
-    return FolderSource(spec, _find_videos(path))
+    videos = _find_videos(path)
+    records = [] if videos else record_format.match_files(path)
+    if records:  # a folder of TFRecord shards, the converter's output
+      return DataSource(spec, _tfrecord_data(path, records))
+    return FolderSource(spec, videos)
   # A path that exists is taken as named, not as a pattern: "clip [1080p].mp4" would not
   # match itself.
   parts = [os.path.expanduser(p.strip()) for p in spec.split(",") if p.strip()]
@@ -587,6 +592,9 @@ def open_source(spec, seed=0, step=None, flag="source"):
   matched = [f for f in matched if not os.path.isdir(f)]
   if matched and all(video_io.is_video_file(f) for f in matched):
     return FolderSource(spec, matched)
+  records = record_format.match_files(",".join(parts))  # globs, the converter's prefixes
+  if records:
+    return DataSource(spec, _tfrecord_data(",".join(parts), records))
   if matched:
     return DataSource(spec, _tfrecord_data(spec, matched))
   raise ValueError(

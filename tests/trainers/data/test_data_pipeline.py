@@ -12,6 +12,7 @@ from data_helpers import write_shards
 from trainers.data import format as record_format
 from trainers.data import pipeline
 from trainers.data import synthetic
+from trainers.eval import sources
 from zoo import inputs as zoo_inputs
 
 
@@ -340,3 +341,31 @@ def test_non_deterministic_mode_still_delivers_full_batches(tmp_path):
   cfg = data_config(source="tfrecord", train_files=pattern, deterministic=False)
   got = batches(pipeline.make_dataset(cfg, 3, True), 3)
   assert [b["video"].shape for b in got] == [(3, 4, 16, 16, 3)] * 3
+
+
+def test_shards_are_found_by_glob_folder_or_the_converters_prefix(tmp_path):
+  """`data.train_files` (and an evaluation's --real) may name the converter's --output prefix
+  or the folder it wrote, as well as a glob; what a glob also catches of the converter's own
+  files (its manifest, a shard a killed writer left under .tmp, a folder) is passed over."""
+  d = tmp_path / "data"
+  (d / "sub.tfrecord").mkdir(parents=True)
+  shards = [str(d / f"train-0000{i}-of-00002.tfrecord") for i in range(2)]
+  for name in [*shards, d / "train.manifest.json", d / "train-00002-of-00003.tfrecord.tmp"]:
+    open(name, "w").close()
+  other = tmp_path / "tfds" / "mnist-train.tfrecord-00000-of-00001"
+  other.parent.mkdir()
+  other.write_bytes(b"")
+  for patterns in (f"{d}/train", str(d), f"{d}/train*", f"{d}/*", f"{d}/train-*-of-*.tfrecord"):
+    assert record_format.match_files(patterns) == shards, patterns
+  assert record_format.match_files(f"{d}/train, {other.parent}") == [*shards, str(other)]
+  assert record_format.match_files(f"{d}/nothing") == []
+  with pytest.raises(FileNotFoundError, match="a glob, a folder of .tfrecord files or the"):
+    pipeline.list_files(f"{d}/nothing")
+  # The manifest of the shards a prefix names is read (their clips' frame rate).
+  (d / "train.manifest.json").write_text('{"sources": [{"fps": 30, "num_clips": 4}]}')
+  assert record_format.clip_fps(data_config(source="tfrecord", train_files=f"{d}/train")) == 30
+  # An evaluation's --real names them alike.
+  for spec in (str(d), f"{d}/train", f"{d}/train*"):
+    source = sources.open_source(spec, flag="real")
+    assert source.kind == "tfrecord", spec
+    assert pipeline.list_files(source.data.eval_files) == shards, spec
