@@ -34,6 +34,7 @@ from absl import logging
 import ml_collections
 import tensorflow as tf
 
+from configs import common
 from trainers import errors
 from zoo import inputs as zoo_inputs
 from zoo import registry
@@ -108,7 +109,13 @@ EVAL_ONLY_FIELDS = ("data.eval_files", "data.tfds_eval_split")  # not the traini
 
 
 def _changes(stored, config, fields):
+  """[(field, stored value, new value)] where the two configs differ on `fields`. A field the
+  stored config lacks, one a later version of the zoo added to every config (configs.common's
+  base), is taken at its default: a run written before it existed ran as its default does,
+  so resuming it after an upgrade changes nothing there."""
   a, b = (_flatten(json.loads(c.to_json_best_effort())) for c in (stored, config))
+  defaults = _flatten(json.loads(common.base().to_json_best_effort()))
+  a.update({k: defaults[k] for k in b.keys() - a.keys() if k in defaults})
   chosen = lambda k: any(k == f or k.startswith(f + ".") for f in fields)
   keys = sorted(k for k in set(a) | set(b) if chosen(k))
   return [(k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)]

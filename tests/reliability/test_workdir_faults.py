@@ -182,6 +182,23 @@ def test_resuming_with_another_model_is_refused_naming_the_fields(tmp_path):
   assert loop.run(longer, wd).current_step() == 3  # steps, rates, ...: fine
 
 
+def test_a_run_written_before_a_field_existed_resumes_after_an_upgrade(tmp_path, caplog):
+  """config.json of a run written by an older zoo lacks the fields added since: they count
+  as their defaults, so the run resumes (it was refused: `train.ema_decay: None -> 0.0`),
+  and a new field set otherwise is still a change."""
+  wd = _trained(tmp_path)
+  path = tmp_path / "wd" / "config.json"
+  stored = json.loads(path.read_text())
+  del stored["train"]["ema_decay"], stored["runtime"]["precision"]
+  path.write_text(json.dumps(stored))
+  with caplog.at_level("WARNING"):
+    resumed = loop.run(_tiny(steps=3, checkpoint_every=1, log_every=0, summary_every=0), wd)
+  assert resumed.current_step() == 3 and "allow_model_change" not in caplog.text
+  path.write_text(json.dumps(stored))
+  with pytest.raises(errors.ConfigError, match=r"train.ema_decay: 0.0 -> 0.5"):
+    loop.run(_tiny(steps=4, ema_decay=0.5), wd)
+
+
 def test_resuming_with_another_batch_size_starts_the_input_afresh(tmp_path, caplog):
   """The checkpoint holds the input's position, batches of 4 clips; resumed with batches of
   8 (a bigger GPU), the restored pipeline stopped at its first batch with TensorFlow's
