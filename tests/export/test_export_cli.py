@@ -18,6 +18,7 @@ from export import export as export_lib
 from export import preprocess
 from export import sample as sample_lib
 from trainers import cli as trainers_cli
+from trainers.data import make_tfrecords
 from trainers.data import video_io
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -198,6 +199,8 @@ def test_an_output_named_by_url_is_one_line_and_writes_nothing(
   for flag in ("--output", "--out"):  # the converter's; sample, animate and from_mask's
     with pytest.raises(video_io.InputError, match=f"Expected {flag} to be a local path"):
       video_io.check_output_directory(out + "/clip.mp4", flag)
+  with pytest.raises(video_io.InputError, match="Expected --input to name local files"):
+    make_tfrecords.resolve_inputs(out + "/*.mp4")  # was "matching none", files or not
   assert os.listdir(tmp_path) == []
 
 

@@ -241,6 +241,11 @@ def resolve_inputs(spec, vgan_frame_height=0):
   raises InputError.
   """
   skipped = []
+  if "://" in spec:  # FFmpeg and Pillow read local files; a glob would match nothing
+    raise video_io.InputError(
+      f"Expected --input to name local files, received {spec!r}: copy them here first "
+      "(gcloud storage cp -r, gsutil -m cp -r)."
+    )
   if os.path.isfile(spec) and spec.endswith(".txt"):
     base = os.path.dirname(os.path.abspath(spec))
     try:
