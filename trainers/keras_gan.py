@@ -67,6 +67,40 @@ def _per_generator_step(config, ds):
   return ds.with_options(options)
 
 
+def _batch_of_clips(spec, d_steps, element=None):
+  """Refuses a batch spec that is not {"video": floats, ...} (uint8 clips, no "video"), naming
+  the dataset's `element` spec (default: `spec`)."""
+  video = spec.get("video") if isinstance(spec, dict) else None
+  if not isinstance(video, tf.TensorSpec) or not video.dtype.is_floating:
+    raise ValueError(
+      "Expected a dataset of clip batches for GAN.fit: [B, T, H, W, C] floats in [-1, 1] (or "
+      f"dicts holding them as 'video'), or tuples of objective.d_steps={d_steps} such batches "
+      f"(keras_gan.dataset makes them), received elements {spec if element is None else element}"
+      + (
+        "; map zoo.inputs.uint8_to_unit over uint8 clips."
+        if isinstance(video, tf.TensorSpec)
+        else "."
+      )
+    )
+
+
+def generator_steps(config, ds):
+  """A dataset given to `GAN.fit`, as one element per generator step. Batches of clips alone
+  become {"video": clips}; single batches are grouped by `objective.d_steps`, as `dataset`
+  groups them (without it, a WGAN-GP of 5 critic steps would take one per generator step);
+  `dataset`'s own elements pass as they are. uint8 clips are refused."""
+  d_steps = int(config.objective.d_steps)
+  if isinstance(ds.element_spec, tf.TensorSpec):
+    ds = ds.map(lambda clips: {"video": clips})
+  spec = ds.element_spec
+  if isinstance(spec, tuple) and len(spec) == d_steps > 1:
+    for s in spec:
+      _batch_of_clips(s, d_steps, spec)
+    return ds
+  _batch_of_clips(spec, d_steps)
+  return _per_generator_step(config, ds)
+
+
 def _is_arrays(x):
   values = x.values() if isinstance(x, dict) else [x]
   return bool(values) and all(isinstance(v, (np.ndarray, tf.Tensor)) for v in values)
@@ -228,15 +262,17 @@ class GAN(keras.Model):
     shuffle=True,
     **kwargs,
   ):
-    """Keras' `fit` on `dataset(config)` (or any dataset of its elements), or on clips in
-    memory (`array_dataset`: an array of videos or a dict of arrays, reshuffled every epoch
-    unless `shuffle=False`)."""
+    """Keras' `fit` on `dataset(config)`, on any dataset of clip batches (`generator_steps`),
+    or on clips in memory (`array_dataset`: an array of videos or a dict of arrays,
+    reshuffled every epoch unless `shuffle=False`)."""
     if validation_split or validation_data is not None:
       raise ValueError(_NO_HELD_OUT_LOSS.format(what="Validation in GAN.fit"))
     if _is_arrays(x):
       if y is not None:
         raise ValueError("Expected GAN.fit(clips) without y: a GAN trains on the clips alone.")
       x, batch_size = array_dataset(self.config, x, batch_size, shuffle), None
+    elif isinstance(x, tf.data.Dataset):
+      x = generator_steps(self.config, x)
     return super().fit(
       x,
       y,

@@ -222,6 +222,32 @@ def test_fit_takes_clips_in_memory():
   assert int(gan.optimizer.iterations) == 3
 
 
+def test_fit_takes_a_dataset_of_clip_batches_grouped_by_the_critic_steps():
+  """A Keras habit: fit(tf.data of [B, T, H, W, C] batches). It stopped on "Iterating over a
+  symbolic tf.Tensor"; batches of dicts trained with one D step per G step whatever
+  objective.d_steps said (WGAN-GP's five critic steps became one). Now both are grouped by
+  d_steps, and uint8 clips and (x, y) pairs are refused naming what is expected."""
+  config = trainer_helpers.tiny_config()
+  config.objective.d_steps = 2
+  clips = _clips(config, 16)
+  gan = keras_gan.GAN(config)
+  gan.compile(*keras_gan.config_optimizers(config, gan))
+  for data in (
+    tf.data.Dataset.from_tensor_slices(clips).batch(4),
+    tf.data.Dataset.from_tensor_slices({"video": clips}).batch(4),
+    keras_gan.dataset(config).take(2),  # already one element per generator step
+  ):
+    g, d = int(gan.optimizer.iterations), int(gan.d_optimizer.iterations)
+    gan.fit(data, verbose=0)
+    assert (int(gan.optimizer.iterations) - g, int(gan.d_optimizer.iterations) - d) == (2, 4)
+  as_uint8 = tf.data.Dataset.from_tensor_slices(((clips + 1) * 127.5).astype(np.uint8))
+  with pytest.raises(ValueError, match="dtype=tf.uint8.*zoo.inputs.uint8_to_unit"):
+    gan.fit(as_uint8.batch(4), verbose=0)
+  pairs = tf.data.Dataset.from_tensor_slices((clips, clips[:, :, ::-1])).batch(4)
+  with pytest.raises(ValueError, match=r"objective.d_steps=2 such batches.*received elements \("):
+    gan.fit(pairs, verbose=0)
+
+
 def test_evaluate_and_validation_refuse_in_one_line():
   config = trainer_helpers.tiny_config()
   gan = keras_gan.GAN(config)
