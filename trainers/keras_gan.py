@@ -67,9 +67,16 @@ def _per_generator_step(config, ds):
   return ds.with_options(options)
 
 
-def _batch_of_clips(spec, d_steps, element=None):
-  """Refuses a batch spec that is not {"video": floats, ...} (uint8 clips, no "video"), naming
-  the dataset's `element` spec (default: `spec`)."""
+def _batch_of_clips(spec, d_steps, needed, element=None):
+  """Refuses a batch spec that is not {"video": floats, ...} (uint8 clips, no "video") or
+  lacks a key of `needed` (the task's condition), naming the dataset's `element` spec
+  (default: `spec`)."""
+  missing = sorted(set(needed) - set(spec)) if isinstance(spec, dict) else []
+  if missing:
+    raise ValueError(
+      f"Expected batches holding {sorted({'video', *needed})} for GAN.fit (this config's "
+      f"task reads them), missing {missing} in elements {spec if element is None else element}."
+    )
   video = spec.get("video") if isinstance(spec, dict) else None
   if not isinstance(video, tf.TensorSpec) or not video.dtype.is_floating:
     raise ValueError(
@@ -89,15 +96,15 @@ def generator_steps(config, ds):
   become {"video": clips}; single batches are grouped by `objective.d_steps`, as `dataset`
   groups them (without it, a WGAN-GP of 5 critic steps would take one per generator step);
   `dataset`'s own elements pass as they are. uint8 clips are refused."""
-  d_steps = int(config.objective.d_steps)
+  d_steps, needed = int(config.objective.d_steps), tasks.data_outputs(config)
   if isinstance(ds.element_spec, tf.TensorSpec):
     ds = ds.map(lambda clips: {"video": clips})
   spec = ds.element_spec
   if isinstance(spec, tuple) and len(spec) == d_steps > 1:
     for s in spec:
-      _batch_of_clips(s, d_steps, spec)
+      _batch_of_clips(s, d_steps, needed, spec)
     return ds
-  _batch_of_clips(spec, d_steps)
+  _batch_of_clips(spec, d_steps, needed)
   return _per_generator_step(config, ds)
 
 

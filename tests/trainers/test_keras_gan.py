@@ -246,6 +246,10 @@ def test_fit_takes_a_dataset_of_clip_batches_grouped_by_the_critic_steps():
   pairs = tf.data.Dataset.from_tensor_slices((clips, clips[:, :, ::-1])).batch(4)
   with pytest.raises(ValueError, match=r"objective.d_steps=2 such batches.*received elements \("):
     gan.fit(pairs, verbose=0)
+  # A conditional config's batches need its condition: named, not a KeyError inside the step.
+  config.objective.condition = "first_frame"
+  with pytest.raises(ValueError, match=r"missing \['first_frame'\]"):
+    keras_gan.generator_steps(config, tf.data.Dataset.from_tensor_slices(clips).batch(4))
 
 
 def test_evaluate_and_validation_refuse_in_one_line():
