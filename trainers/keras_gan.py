@@ -71,23 +71,20 @@ def _batch_of_clips(spec, d_steps, needed, element=None):
   """Refuses a batch spec that is not {"video": floats, ...} (uint8 clips, no "video") or
   lacks a key of `needed` (the task's condition), naming the dataset's `element` spec
   (default: `spec`)."""
+  shown = spec if element is None else element
   missing = sorted(set(needed) - set(spec)) if isinstance(spec, dict) else []
   if missing:
     raise ValueError(
       f"Expected batches holding {sorted({'video', *needed})} for GAN.fit (this config's "
-      f"task reads them), missing {missing} in elements {spec if element is None else element}."
+      f"task reads them), missing {missing} in elements {shown}."
     )
   video = spec.get("video") if isinstance(spec, dict) else None
   if not isinstance(video, tf.TensorSpec) or not video.dtype.is_floating:
+    hint = "; map zoo.inputs.uint8_to_unit over uint8 clips" if video is not None else ""
     raise ValueError(
       "Expected a dataset of clip batches for GAN.fit: [B, T, H, W, C] floats in [-1, 1] (or "
       f"dicts holding them as 'video'), or tuples of objective.d_steps={d_steps} such batches "
-      f"(keras_gan.dataset makes them), received elements {spec if element is None else element}"
-      + (
-        "; map zoo.inputs.uint8_to_unit over uint8 clips."
-        if isinstance(video, tf.TensorSpec)
-        else "."
-      )
+      f"(keras_gan.dataset makes them), received elements {shown}{hint}."
     )
 
 

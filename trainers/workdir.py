@@ -515,15 +515,14 @@ class WorkdirLock:
       )
       if fresh and not dead_here:
         self.close()
+        why = (
+          "its heartbeat is recent: it may be on another host"
+          if self._url
+          else "the file lock was free: the holder may be on another host of a shared filesystem"
+        )
         raise errors.WorkdirLockedError(
           f"Expected no other run training in {self.workdir}, received one holding "
-          f"{self.path}: {_describe_holder(previous)} ("
-          + (
-            "its heartbeat is recent: it may be on another host"
-            if self._url
-            else "the file lock was free: the holder may be on another host of a shared filesystem"
-          )
-          + ")."
+          f"{self.path}: {_describe_holder(previous)} ({why})."
         )
     if previous or previous is None:
       logging.warning(

@@ -592,9 +592,10 @@ def open_source(spec, seed=0, step=None, flag="source"):
   matched = [f for f in matched if not os.path.isdir(f)]
   if matched and all(video_io.is_video_file(f) for f in matched):
     return FolderSource(spec, matched)
-  records = record_format.match_files(",".join(parts))  # globs, the converter's prefixes
+  named = ",".join(parts)
+  records = record_format.match_files(named)  # globs, the converter's prefixes
   if records:
-    return DataSource(spec, _tfrecord_data(",".join(parts), records))
+    return DataSource(spec, _tfrecord_data(named, records))
   if matched:
     return DataSource(spec, _tfrecord_data(spec, matched))
   raise ValueError(
