@@ -81,7 +81,11 @@ class _Predictor(base.SymbolicBuild, keras.Model):
 
   def rollout(self, frames, horizon, training=False):
     """`horizon` frames after `frames` [B, K, ...], each predicted from the previous outputs."""
-    predictions, state = self._predict(self._checked(frames), None, training)
+    return self._rollout(self._checked(frames), horizon, training)
+
+  def _rollout(self, frames, horizon, training):
+    """`rollout` of frames already checked and float32."""
+    predictions, state = self._predict(frames, None, training)
     frame = predictions[:, -1:]
     if isinstance(horizon, int):
       out = [frame]
@@ -113,11 +117,11 @@ class _Predictor(base.SymbolicBuild, keras.Model):
       self._one_pass = False
 
   def call(self, frames, training=False):
-    frames = self._checked(frames)
     if self._one_pass:
       return self.teacher_forced(frames, training)
+    frames = self._checked(frames)
     horizon = self.video_shape[0] - (frames.shape[1] or self.context_frames)
-    return tf.concat([frames, self.rollout(frames, horizon, training)], axis=1)
+    return tf.concat([frames, self._rollout(frames, horizon, training)], axis=1)
 
   def _base_config(self):
     return {
