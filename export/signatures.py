@@ -72,7 +72,7 @@ def load_segmenter(path, generator, name):
     )
   segmenter = segmenter_lib.Segmenter(path)
   _, h, w, _ = generator.video_shape
-  segmenter.check(h, w, generator.segmentation_classes)
+  segmenter.check(h, w, base.contract(generator).classes)
   return segmenter
 
 
@@ -223,7 +223,7 @@ class GeneratorModule(tf.__internal__.tracking.AutoTrackable):
 
   def _class_ids(self, ids):
     """`ids` [B, H, W], checked in graph to lie in [0, the generator's classes)."""
-    classes = self.generator.segmentation_classes
+    classes = base.contract(self.generator).classes
     message = f"Expected segmentation class ids in [0, {classes})"
     checks = [
       tf.debugging.assert_non_negative(ids, message=message),

@@ -468,7 +468,7 @@ def _segmenting_checks(files, generator, segmenter, image):
           else float(np.abs(video - chain["video"]).max())
         ),
       }
-      classes = generator.segmentation_classes
+      classes = _classes(generator)
       if got.min() < 0 or got.max() >= classes:
         problems.append(
           f"{name}: expected class ids in [0, {classes}), received [{got.min()}, {got.max()}]"
