@@ -405,6 +405,25 @@ def _describe_holder(holder):
 NO_FILE_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL)
 
 
+def try_flock(fd):
+  """(taken, refusal) of an exclusive `fcntl.flock` on `fd` (or a file object), without
+  waiting: (True, None) when taken, (False, None) when another process holds it, and
+  (None, the OS's words) where the filesystem has no file locks (NO_FILE_LOCKS) or the
+  platform has no flock. The kernel releases it when the file is closed or the process dies,
+  even by SIGKILL."""
+  if fcntl is None:
+    return None, "no flock on this platform"
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError as e:
+    if e.errno in NO_FILE_LOCKS:
+      return None, os.strerror(e.errno)
+    if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
+      return False, None
+    raise
+  return True, None
+
+
 class WorkdirLock:
   """The advisory lock of the one run that trains in a workdir: `WORKDIR/lock`.
 
@@ -479,25 +498,22 @@ class WorkdirLock:
       raise errors.RunError(
         f"Expected a writable workdir, received {self.workdir}: {e.strerror}."
       ) from None
-    try:
-      fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-      if e.errno not in NO_FILE_LOCKS:
-        holder = self._read()
-        self.close()
-        if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-          raise
-        raise errors.WorkdirLockedError(
-          f"Expected no other run training in {self.workdir}, received one holding "
-          f"{self.path}: {_describe_holder(holder)}."
-        ) from None
+    taken, refusal = try_flock(self._fd)
+    if taken is False:
+      holder = self._read()
+      self.close()
+      raise errors.WorkdirLockedError(
+        f"Expected no other run training in {self.workdir}, received one holding "
+        f"{self.path}: {_describe_holder(holder)}."
+      )
+    if taken is None:
       # NFS without its lock service, some FUSE mounts (gcsfuse, s3fs): the heartbeat's
       # lease below is the lock; two runs started within the same second could both pass.
       logging.warning(
         "%s: the filesystem refuses file locks (%s); the lock file's heartbeat alone keeps "
         "a second run out.",
         self.path,
-        os.strerror(e.errno),
+        refusal,
       )
 
   def acquire(self):

@@ -1,22 +1,27 @@
 """Faults seen from outside: signals while the input is busy, one-line errors, a second run."""
 
 import errno
+import glob
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
 import sys
 import time
 
+from absl import flags as absl_flags
 import helpers
 import pytest
 import tensorflow as tf
 
 from trainers import cli
+from trainers.data import make_tfrecords
 
 STARVED = os.path.join(helpers.HERE, "run_starved.py")
+CONVERT_SLOWLY = os.path.join(helpers.HERE, "convert_slowly.py")
 
 
 def _as_from_a_terminal():
@@ -78,9 +83,10 @@ def test_two_ctrl_c_end_a_run_whose_input_never_delivers_at_once(tmp_path):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
-def test_a_signal_stops_the_converter_in_one_line_leaving_no_shard_behind(tmp_path, sig):
+def test_a_signal_stops_the_converter_in_one_line_keeping_its_finished_inputs(tmp_path, sig):
   # ~10 s each. Before: SIGTERM left every shard's .tmp file behind (200 MB after 25 s) and
-  # Ctrl-C printed a traceback.
+  # Ctrl-C printed a traceback; then a signal removed every shard, and the same command
+  # started again from the first input. (Going on from there: test_data_make_tfrecords.py.)
   out = tmp_path / "out"
   out.mkdir()
   command = [sys.executable, "-m", "trainers.data.make_tfrecords", "--source=synthetic"]
@@ -88,17 +94,68 @@ def test_a_signal_stops_the_converter_in_one_line_leaving_no_shard_behind(tmp_pa
   proc = subprocess.Popen(
     command, env=helpers.ENV, stderr=subprocess.PIPE, text=True, preexec_fn=_as_from_a_terminal
   )
+  journal = out / "train.resume.tmp"
   deadline = time.time() + 120
-  while not list(out.glob("*.tmp")):
+  while not journal.exists() or journal.read_text().count("\n") < 3:  # header, two inputs
     assert proc.poll() is None and time.time() < deadline, proc.stderr.read()[-3000:]
     time.sleep(0.1)
-  time.sleep(1.0)
   proc.send_signal(sig)
   _, err = proc.communicate(timeout=60)
   assert proc.returncode == 128 + sig, err[-3000:]
   assert helpers.last_line(err) == f"make_tfrecords.py: stopped by {signal.Signals(sig).name}"
   assert "Traceback" not in err, err[-3000:]
-  assert not list(out.iterdir())
+  kept = re.search(r"Stopped after (\d+) of 6250 inputs \((\d+) clips\): their shards", err)
+  assert kept and int(kept[1]) >= 2 and int(kept[2]) == 16 * int(kept[1]), err[-3000:]
+  names = sorted(p.name for p in out.iterdir())
+  assert names == [f"train-0000{k}-of-00008.tfrecord.tmp" for k in range(8)] + [journal.name]
+
+
+def _convert_in_process(*args):
+  values = absl_flags.FlagValues()
+  make_tfrecords.define_flags(values)
+  values(["make_tfrecords", *args])
+  assert make_tfrecords.run(values) == 0
+  prefix = args[-1].split("=", 1)[1]
+  with open(prefix + ".manifest.json") as f:
+    manifest = json.load(f)
+  records = [
+    [tf.train.Example.FromString(r) for r in tf.data.TFRecordDataset(p).as_numpy_iterator()]
+    for p in sorted(glob.glob(prefix + "-*-of-*.tfrecord"))
+  ]
+  return manifest, records
+
+
+def test_a_killed_conversion_goes_on_to_the_records_of_one_never_killed(tmp_path):
+  # ~15 s. SIGKILL gives no chance to save anything: what the journal's lines count must
+  # already be in the shards (each writer is flushed before its input's line is written).
+  flags = ["--source=synthetic", "--num_clips=160", "--clip_length=4", "--crop=8x8"]
+  flags += ["--num_shards=3"]
+  killed = tmp_path / "killed"
+  killed.mkdir()
+  proc = subprocess.Popen(
+    [sys.executable, CONVERT_SLOWLY, *flags, f"--output={killed}/train"],
+    env=helpers.ENV,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
+  journal = killed / "train.resume.tmp"
+  deadline = time.time() + 120
+  while not journal.exists() or journal.read_text().count("\n") < 4:  # header, three inputs
+    assert proc.poll() is None and time.time() < deadline, proc.stderr.read()[-3000:]
+    time.sleep(0.02)
+  proc.kill()
+  proc.communicate(timeout=60)
+  finished = journal.read_text().count("\n") - 1
+  assert 3 <= finished < 10  # of the 10 inputs of 16 clips
+
+  resumed, records = _convert_in_process(*flags, f"--output={killed}/train")
+  whole = tmp_path / "whole"
+  whole.mkdir()
+  expected, expected_records = _convert_in_process(*flags, f"--output={whole}/train")
+  assert resumed.pop("resumed_after_inputs") in ([finished], [finished + 1])
+  assert {**resumed, "seconds": 0} == {**expected, "seconds": 0}
+  assert records == expected_records
+  assert sorted(p.name for p in killed.iterdir()) == sorted(p.name for p in whole.iterdir())
 
 
 def test_a_step_that_never_ends_ends_the_process_after_the_step_timeout(tmp_path):
@@ -396,6 +453,7 @@ def test_a_hung_up_terminal_is_left_for_the_null_device_and_a_pipe_is_kept(tmp_p
   child = f"""
 import errno, os, sys
 from trainers import cli
+from trainers.data import make_tfrecords
 sys.stdin.readline()  # the test hung the terminal up
 try:
   os.write(1, b"")

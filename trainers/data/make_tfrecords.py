@@ -55,6 +55,12 @@ decoded, clips written). An unreadable input is logged, listed in the manifest a
 (a directory named like a video too); the exit code is 1 when no clip was written. Mistakes
 in the command (an --input matching nothing, an --output that cannot be written) print one
 line and exit with 2; -v 1 shows the traceback.
+
+Stopped by a signal or killed after finishing some inputs, a conversion keeps its
+unfinished shards and its journal (PREFIX.resume.tmp, `_Journal`), and the same command
+goes on from the first input not finished, to the records an uninterrupted conversion
+writes; --noresume, or other options or inputs, start afresh. A second conversion to the
+same --output while one runs is refused.
 """
 
 import concurrent.futures
@@ -62,6 +68,7 @@ import contextlib
 import dataclasses
 import functools
 import glob
+import hashlib
 import importlib
 import json
 import os
@@ -80,6 +87,7 @@ import tensorflow as tf
 
 from trainers import cli
 from trainers import errors
+from trainers import workdir
 from trainers.data import format as record_format
 from trainers.data import video_io
 from zoo import segmenter as segmenter_lib
@@ -661,10 +669,11 @@ class _Progress:
   """One log line every PROGRESS_SECONDS, inside long files too: frames decoded and clips
   written so far."""
 
-  def __init__(self, num_sources):
+  def __init__(self, num_sources, clips_before=0, decoded_before=0):
     self.num_sources = num_sources
     self.start = self.last = time.monotonic()
-    self.decoded_done = 0
+    self.clips_before = clips_before  # written by the interrupted conversion this one resumes
+    self.decoded_done = decoded_before
     self.open = {}  # source index -> its _Frames while it is being read
 
   def decoded(self):
@@ -674,7 +683,7 @@ class _Progress:
     if time.monotonic() - self.last < PROGRESS_SECONDS:
       return
     self.last = time.monotonic()
-    rate = total / max(self.last - self.start, 1e-6)
+    rate = (total - self.clips_before) / max(self.last - self.start, 1e-6)
     logging.info(
       "files %d/%d, frames decoded %d, clips written %d (%.1f clips/s), skipped %d, dropped %d",
       files_done,
@@ -687,7 +696,252 @@ class _Progress:
     )
 
 
-def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
+@dataclasses.dataclass
+class _Tally:
+  """What finished inputs add up to: the manifest's counts. Each input's own is a line of
+  the conversion's journal (`_Journal`); their sum is where a resumed conversion starts."""
+
+  clips: int = 0
+  dropped: int = 0
+  damaged: int = 0
+  incomplete: int = 0
+  segmented: int = 0
+  with_segmentation: int = 0
+  stored: int | None = None  # the smallest short side of a stored frame
+  decoded: int = 0  # frames
+  class_pixels: dict = dataclasses.field(default_factory=dict)  # {"id": pixels}, nonzero only
+  seconds: float = 0.0  # spent converting
+  inputs: int = 0  # finished
+
+  def add(self, other):
+    counts = ("inputs", "clips", "dropped", "damaged", "incomplete", "segmented")
+    for f in (*counts, "with_segmentation"):
+      setattr(self, f, getattr(self, f) + getattr(other, f))
+    self.decoded += other.decoded
+    self.seconds += other.seconds
+    if other.stored is not None:
+      self.stored = other.stored if self.stored is None else min(self.stored, other.stored)
+    for c, n in other.class_pixels.items():
+      self.class_pixels[c] = self.class_pixels.get(c, 0) + n
+
+  def shard_counts(self, num_shards):
+    """Clips per shard: clip i went to shard i % num_shards."""
+    q, r = divmod(self.clips, num_shards)
+    return [q + (k < r) for k in range(num_shards)]
+
+
+# A conversion's journal, PREFIX.resume.tmp, and a shard set aside while a resume copies it.
+JOURNAL_SUFFIX = ".resume" + record_format.TEMPORARY_SUFFIX
+SET_ASIDE_SUFFIX = ".old" + record_format.TEMPORARY_SUFFIX
+
+
+class _Journal:
+  """`PREFIX.resume.tmp`: how far a conversion to PREFIX has come, so that the same command
+  after a kill, a crash or a signal goes on from the first input not finished instead of
+  from the first input (a large dataset takes days to convert on a few cores).
+
+  JSON lines: a header (the options that shape the output and a fingerprint of the inputs),
+  then one line per finished input, in input order, with its manifest entry and its own
+  `_Tally`, written once every shard's writer has been flushed, so that the shards hold at
+  least the records the lines count; a line `{"resumed": N}` per resume. A resume copies that
+  many records of each unfinished shard into a fresh one (records written after the last line
+  belong to an input that is converted again) and carries on. The file is flocked while a
+  conversion runs: a second conversion to the same PREFIX is refused.
+  """
+
+  def __init__(self, output):
+    self.output = output
+    self.path = output + JOURNAL_SUFFIX
+    self._file = None
+    self._whole = 0  # bytes of whole lines read
+
+  def lock(self):
+    """Opens the journal and takes its flock; RunError when another conversion holds it."""
+    self._file = open(self.path, "a+b")  # held, and locked, until `close`
+    taken, _ = workdir.try_flock(self._file)  # None: no file locks, nothing keeps others out
+    if taken is False:
+      self.close()
+      raise errors.RunError(
+        f"Expected no other conversion writing to --output={self.output}, received one "
+        f"holding {self.path}."
+      )
+
+  def read(self, header):
+    """The lines after the header of an interrupted conversion with this `header` (a torn
+    last line left out), or [] when there is none to go on from (logged when there was one
+    of other options or inputs)."""
+    self._file.seek(0)
+    data = self._file.read()
+    self._whole = data.rfind(b"\n") + 1  # a kill may tear the last line: it has no newline
+    lines = data[: self._whole].decode("utf-8", "replace").splitlines()
+    if not lines:
+      return []
+    try:
+      previous, done = json.loads(lines[0]), [json.loads(line) for line in lines[1:]]
+    except ValueError:
+      logging.warning("Starting %s afresh: its journal %s is damaged.", self.output, self.path)
+      return []
+    if previous != header:
+      logging.warning(
+        "Starting %s afresh: an interrupted conversion to it had %s.",
+        self.output,
+        _header_difference(previous, header),
+      )
+      return []
+    return done
+
+  def start(self, header):
+    """Empties the journal and writes `header` as its first line."""
+    self._file.truncate(0)
+    self.append(header)
+
+  def keep_read(self):
+    """Drops what followed the whole lines `read` returned (a torn line)."""
+    self._file.truncate(self._whole)
+
+  def append(self, value):
+    self._file.write(json.dumps(value).encode() + b"\n")
+    self._file.flush()
+
+  def close(self, remove=False):
+    if remove:  # while it is still locked
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(self.path)
+    if self._file is not None:
+      self._file.close()  # releases the flock
+      self._file = None
+
+
+def _journal_header(sources, options, num_skipped):
+  """What a conversion's output depends on: its options (the number of worker threads
+  aside) and its inputs in order (their fingerprint)."""
+  fingerprint = hashlib.sha256()
+  for s in sources:
+    fingerprint.update(json.dumps([s.kind, s.path, list(s.indices)]).encode() + b"\n")
+  shaping = {k: v for k, v in dataclasses.asdict(options).items() if k != "workers"}
+  return {
+    "version": 1,
+    "options": json.loads(json.dumps(shaping)),  # as JSON gives it back: tuples as lists
+    "inputs": len(sources),
+    "inputs_skipped": num_skipped,
+    "fingerprint": fingerprint.hexdigest(),
+  }
+
+
+def _header_difference(previous, header):
+  """What differs between two journal headers, in words."""
+  old, new = previous.get("options", {}), header["options"]
+  changed = [f"{k}={old.get(k)!r} (now {new[k]!r})" for k in new if old.get(k) != new[k]]
+  if changed:
+    return "other options: " + ", ".join(changed)
+  counts = (previous.get("inputs"), previous.get("inputs_skipped"))
+  if counts != (header["inputs"], header["inputs_skipped"]):
+    return (
+      f"{counts[0]} inputs and {counts[1]} skipped where this one has {header['inputs']} "
+      f"and {header['inputs_skipped']}"
+    )
+  return "other inputs (as many, but other paths or another order)"
+
+
+def _resumable(done):
+  """The lines of finished inputs in `done`, if they run 0, 1, 2, ... (else [])."""
+  inputs = [line for line in done if "input" in line]
+  if [line["input"] for line in inputs] != list(range(len(inputs))):
+    return []
+  return inputs
+
+
+def _sweep_unfinished(output):
+  """Removes the unfinished shards of any earlier conversion to `output` (any shard count)."""
+  pattern = glob.escape(output) + "-[0-9]*-of-[0-9]*" + record_format.SHARD_SUFFIX + "*"
+  for path in glob.glob(pattern):
+    if path.endswith(record_format.TEMPORARY_SUFFIX):
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def _carry_over(paths, counts, tf_options):
+  """Writers of the shards `paths` (under their temporary names) holding the first
+  `counts[k]` records of each interrupted shard, copied from the shard set aside
+  (SET_ASIDE_SUFFIX: a resume stopped while copying leaves it as the shard); None, with a
+  warning, when a shard holds fewer (deleted, or the machine lost power before its pages
+  reached the disk)."""
+  tmps = [p + record_format.TEMPORARY_SUFFIX for p in paths]
+  aside = [p + SET_ASIDE_SUFFIX for p in paths]
+  for tmp, old in zip(tmps, aside, strict=True):
+    if os.path.exists(old):
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(tmp)
+    elif os.path.exists(tmp):
+      os.replace(tmp, old)
+  writers = []
+  try:
+    for tmp, old, count in zip(tmps, aside, counts, strict=True):
+      writers.append(tf.io.TFRecordWriter(tmp, tf_options))
+      copied = 0
+      if count:
+        records = tf.data.TFRecordDataset(old, tf_options.compression_type).take(count)
+        with contextlib.suppress(tf.errors.NotFoundError, tf.errors.DataLossError):
+          for record in records:
+            writers[-1].write(record.numpy())
+            copied += 1
+      if copied < count:
+        logging.warning(
+          "Starting afresh: %s holds %d of the %d records its journal counts.", old, copied, count
+        )
+        for writer in writers:
+          writer.close()
+        return None
+      writers[-1].flush()
+  except BaseException:
+    for writer in writers:
+      with contextlib.suppress(tf.errors.OpError):
+        writer.close()
+    raise
+  for old in aside:
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(old)
+  return writers
+
+
+def _open_shards(output, paths, options, header, resume):
+  """(journal, writers, tally, lines, resumed): the locked journal of a conversion to
+  `output`, the writers of its shards under their temporary names, and, going on from an
+  interrupted conversion with this `header` (`resume`), the `_Tally` and journal lines of its
+  finished inputs and the input counts it was resumed at; else a fresh start."""
+  tf_options = tf.io.TFRecordOptions(compression_type="GZIP" if options.gzip else "")
+  journal = _Journal(output)
+  journal.lock()
+  try:
+    done = journal.read(header) if resume else []
+    lines = _resumable(done)
+    tally = _Tally()
+    for line in lines:
+      tally.add(_Tally(**line["tally"]))
+    if lines:
+      logging.info(
+        "Going on from an interrupted conversion to %s: copying the %d clips of its %d "
+        "finished inputs into fresh shards.",
+        output,
+        tally.clips,
+        tally.inputs,
+      )
+    writers = lines and _carry_over(paths, tally.shard_counts(options.num_shards), tf_options)
+    if writers:
+      journal.keep_read()
+      resumed = [line["resumed"] for line in done if "resumed" in line] + [tally.inputs]
+      journal.append({"resumed": tally.inputs})
+      return journal, writers, tally, lines, resumed
+    _sweep_unfinished(output)
+    journal.start(header)
+    tmps = [p + record_format.TEMPORARY_SUFFIX for p in paths]
+    return journal, [tf.io.TFRecordWriter(p, tf_options) for p in tmps], _Tally(), [], []
+  except BaseException:
+    journal.close()
+    raise
+
+
+def write_tfrecords(sources, output, options, skipped=(), segmenter=None, resume=True):
   """Writes every clip of `sources` to shards `output-*-of-*.tfrecord`; returns the manifest.
 
   Sources are processed in parallel (`options.workers` threads, one source each) and written
@@ -697,6 +951,11 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
   manifest is also written to `output.manifest.json`; its paths are absolute. `segmenter` (a
   zoo.segmenter.Segmenter) segments the conditioning frame of every clip whose source has no
   segmentation.
+
+  The conversion is journalled (`_Journal`): stopped by a signal or killed once some inputs
+  are finished, it leaves its unfinished shards, and the same call (`resume`)
+  goes on from the first input not finished; its shards then hold the same records, in the
+  same order, as those of a conversion that was never stopped.
   """
   if options.num_shards < 1:
     raise ValueError(f"Expected --num_shards >= 1, received {options.num_shards}.")
@@ -706,15 +965,23 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
     record_format.shard_path(output, i, options.num_shards) for i in range(options.num_shards)
   ]
   tmp_paths = [p + record_format.TEMPORARY_SUFFIX for p in paths]
-  tf_options = tf.io.TFRecordOptions(compression_type="GZIP" if options.gzip else "")
-  writers = [tf.io.TFRecordWriter(p, tf_options) for p in tmp_paths]
-  per_shard = [0] * options.num_shards
   skipped = list(skipped)
-  per_source = []
-  total = dropped = damaged = incomplete = files_done = with_segmentation = segmented = 0
-  stored = float("inf")  # the smallest short side of a stored frame
-  class_pixels = np.zeros(256, np.int64)
-  progress = _Progress(len(sources))
+  header = _journal_header(sources, options, len(skipped))
+  journal, writers, tally, lines, resumed = _open_shards(output, paths, options, header, resume)
+  first = tally.inputs
+  if first:
+    logging.info(
+      "Resuming %s: %d of %d inputs (%d clips) were finished by an interrupted conversion; "
+      "going on from input %d (--noresume starts afresh).",
+      output,
+      first,
+      len(sources),
+      tally.clips,
+      first + 1,
+    )
+  per_source = [line["entry"] for line in lines if line["entry"]]
+  skipped += [line["skipped"] for line in lines if line["skipped"]]
+  progress = _Progress(len(sources), tally.clips, tally.decoded)
   stop = threading.Event()
   workers = max(options.workers, 1)
 
@@ -730,7 +997,15 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
 
     return put
 
-  def take(q, future):
+  def log_progress(own):
+    progress.maybe_log(
+      tally.inputs,
+      tally.clips + own.clips,
+      len(skipped),
+      tally.dropped + tally.damaged + tally.incomplete,
+    )
+
+  def take(q, future, own):
     """The next item of a source's queue, logging progress while waiting."""
     while True:
       try:
@@ -739,13 +1014,14 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
         if future.done() and q.empty():
           future.result()  # Raises what ended the worker.
           raise RuntimeError("A converter worker ended without reporting its source.") from None
-        progress.maybe_log(files_done, total, len(skipped), dropped + damaged + incomplete)
+        log_progress(own)
 
   try:
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
       pending = {}
       try:
-        for i, source in enumerate(sources):
+        for i in range(first, len(sources)):
+          source = sources[i]
           for j in range(i, min(i + workers, len(sources))):
             if j not in pending:
               q = queue.Queue(QUEUE_CLIPS)
@@ -757,102 +1033,116 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
                 ),
               )
           q, future = pending.pop(i)
+          own = _Tally(inputs=1)  # what this input adds
+          started = time.monotonic()
           while True:
-            kind, value = take(q, future)
+            kind, value = take(q, future, own)
             if kind == "raise":
               raise value
             if kind == "done":
               break
             encoded, meta = value
-            shard = total % options.num_shards
+            shard = (tally.clips + own.clips) % options.num_shards
             record = record_format.example_from_encoded(encoded, **meta).SerializeToString()
             with _refused_as_run_error(paths[shard]):
               writers[shard].write(record)
-            per_shard[shard] += 1
-            total += 1
-            stored = min(stored, min(meta["height"], meta["width"]))
-            with_segmentation += meta.get("segmentation_png") is not None
-            progress.maybe_log(files_done, total, len(skipped), dropped + damaged + incomplete)
+            own.clips += 1
+            side = min(meta["height"], meta["width"])
+            own.stored = side if own.stored is None else min(own.stored, side)
+            own.with_segmentation += meta.get("segmentation_png") is not None
+            log_progress(own)
           summary = value
           frames = progress.open.pop(i, None)
-          progress.decoded_done += frames.stats.frames if frames is not None else 0
-          files_done += 1
-          dropped += summary["dropped"]
-          damaged += summary.get("dropped_damaged", 0)
-          incomplete += summary.get("dropped_incomplete", 0)
-          segmented += summary.get("segmented", 0)
-          class_pixels += summary.get("class_pixels", 0)
+          own.decoded = frames.stats.frames if frames is not None else 0
+          progress.decoded_done += own.decoded
+          own.dropped = summary["dropped"]
+          own.damaged = summary.get("dropped_damaged", 0)
+          own.incomplete = summary.get("dropped_incomplete", 0)
+          own.segmented = summary.get("segmented", 0)
+          pixels = summary.get("class_pixels")
+          if pixels is not None:
+            own.class_pixels = {str(c): int(pixels[c]) for c in np.flatnonzero(pixels)}
+          own.seconds = time.monotonic() - started
           entry = _source_entry(source, summary)
           reason = _skip_reason(summary)
+          skip = None
           if reason:
             logging.warning("Skipped %s: %s", source.path, reason)
-            skipped.append({"path": source.path, "reason": reason, **entry})
+            entry, skip = None, {"path": source.path, "reason": reason, **entry}
+            skipped.append(skip)
           else:
             per_source.append(entry)
-            if summary["error"]:
-              logging.warning(
-                "%s: stopped after %d clips: %s",
-                source.path,
-                summary["num_clips"],
-                summary["error"],
-              )
-            if summary.get("decode_errors"):
-              logging.warning(
-                "%s: %d decoder errors, %d damaged and %d lost frames, %d damaged and %d "
-                "incomplete clips dropped (%s)",
-                source.path,
-                summary["decode_errors"],
-                summary["damaged_frames"],
-                summary.get("lost_frames", 0),
-                summary["dropped_damaged"],
-                summary["dropped_incomplete"],
-                "; ".join(summary.get("decode_messages", [])),
-              )
+            _log_source_faults(source, summary)
+          for writer, path in zip(writers, paths, strict=True):
+            with _refused_as_run_error(path):
+              writer.flush()  # the shards hold at least what the journal's lines count
+          tally.add(own)
+          journal.append(
+            {"input": i, "entry": entry, "skipped": skip, "tally": dataclasses.asdict(own)}
+          )
       finally:
         stop.set()
     for writer, path in zip(writers, paths, strict=True):
       with _refused_as_run_error(path):
         writer.close()  # its last buffer reaches the disk here
-  except BaseException:
-    for writer, tmp in zip(writers, tmp_paths, strict=True):
+  except BaseException as e:
+    # Stopped by a signal: what the finished inputs wrote is kept for the same command.
+    keep = isinstance(e, (KeyboardInterrupt, cli.Stopped)) and tally.inputs > 0
+    if keep:
+      logging.warning(
+        "Stopped after %d of %d inputs (%d clips): their shards are kept under their "
+        "temporary names (.tmp), and the same command goes on from input %d.",
+        tally.inputs,
+        len(sources),
+        tally.clips,
+        tally.inputs + 1,
+      )
+    for writer in writers:
       with contextlib.suppress(tf.errors.OpError):  # a full disk refuses the last flush too
         writer.close()
-      with contextlib.suppress(OSError):
-        os.remove(tmp)
+    if not keep:
+      for tmp in tmp_paths:
+        with contextlib.suppress(OSError):
+          os.remove(tmp)
+    journal.close(remove=not keep)
     raise
-  if total:
+  if tally.clips:
     for tmp, path in zip(tmp_paths, paths, strict=True):
       os.replace(tmp, path)
   else:
     for tmp in tmp_paths:
       os.remove(tmp)
-  seconds = time.monotonic() - progress.start
   manifest = {
-    "num_clips": total,
+    "num_clips": tally.clips,
     "shards": (
-      [{"path": os.path.basename(p), "num_clips": n} for p, n in zip(paths, per_shard, strict=True)]
-      if total
+      [
+        {"path": os.path.basename(p), "num_clips": n}
+        for p, n in zip(paths, tally.shard_counts(options.num_shards), strict=True)
+      ]
+      if tally.clips
       else []
     ),
     "sources": per_source,
     "num_sources": len(per_source),
     "skipped": skipped,
     "num_skipped": len(skipped),
-    "dropped_low_variance": dropped,
-    "dropped_damaged": damaged,
-    "dropped_incomplete": incomplete,
+    "dropped_low_variance": tally.dropped,
+    "dropped_damaged": tally.damaged,
+    "dropped_incomplete": tally.incomplete,
     "label_ids": label_ids,
     "segmentation": {
       "segmenter": segmenter.path if segmenter is not None else None,
-      "num_from_segmenter": segmented,
-      "num_from_source": with_segmentation - segmented,
-      "class_pixels": {str(c): int(n) for c, n in enumerate(class_pixels) if n},
+      "num_from_segmenter": tally.segmented,
+      "num_from_source": tally.with_segmentation - tally.segmented,
+      "class_pixels": dict(sorted(tally.class_pixels.items(), key=lambda item: int(item[0]))),
     },
     "compression": "GZIP" if options.gzip else "",
     "options": dataclasses.asdict(options),
-    "seconds": round(seconds, 2),
+    "seconds": round(tally.seconds, 2),
   }
-  _warn_if_larger_than_configs(stored)
+  if resumed:
+    manifest["resumed_after_inputs"] = resumed
+  _warn_if_larger_than_configs(tally.stored)
   manifest_path = record_format.manifest_path(output)
   try:
     with open(manifest_path + ".tmp", "w") as f:
@@ -861,25 +1151,47 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None):
     with contextlib.suppress(OSError):
       os.remove(manifest_path + ".tmp")
     raise errors.RunError(
-      f"Expected to write {manifest_path}, failed: {e.strerror or e}. The {total} clips are in "
-      "complete shards; the manifest (sources, frame rates) is missing."
+      f"Expected to write {manifest_path}, failed: {e.strerror or e}. The {tally.clips} clips "
+      "are in complete shards; the manifest (sources, frame rates) is missing."
     ) from e
+  finally:
+    journal.close(remove=True)
   os.replace(manifest_path + ".tmp", manifest_path)
   logging.info(
     "Wrote %d clips (%.1f clips/s, %d frames decoded) to %d shards %s; %d inputs "
     "skipped, %d static, %d damaged and %d incomplete clips dropped; manifest %s",
-    total,
-    total / max(seconds, 1e-6),
-    progress.decoded_done,
-    options.num_shards if total else 0,
+    tally.clips,
+    tally.clips / max(tally.seconds, 1e-6),
+    tally.decoded,
+    options.num_shards if tally.clips else 0,
     output,
     len(skipped),
-    dropped,
-    damaged,
-    incomplete,
+    tally.dropped,
+    tally.damaged,
+    tally.incomplete,
     manifest_path,
   )
   return manifest
+
+
+def _log_source_faults(source, summary):
+  """Warns of a source that stopped early or had decoder errors (its clips were kept)."""
+  if summary["error"]:
+    logging.warning(
+      "%s: stopped after %d clips: %s", source.path, summary["num_clips"], summary["error"]
+    )
+  if summary.get("decode_errors"):
+    logging.warning(
+      "%s: %d decoder errors, %d damaged and %d lost frames, %d damaged and %d "
+      "incomplete clips dropped (%s)",
+      source.path,
+      summary["decode_errors"],
+      summary["damaged_frames"],
+      summary.get("lost_frames", 0),
+      summary["dropped_damaged"],
+      summary["dropped_incomplete"],
+      "; ".join(summary.get("decode_messages", [])),
+    )
 
 
 @contextlib.contextmanager
@@ -916,7 +1228,7 @@ def largest_config_size():
 def _warn_if_larger_than_configs(stored):
   """Warns when stored frames are 2x or more of what any config reads: every read would
   decode and resize far more pixels than the model sees."""
-  if stored == float("inf"):
+  if stored is None:  # no clip written
     return
   largest = largest_config_size()
   if largest and stored >= 2 * largest:
@@ -1018,6 +1330,13 @@ def define_flags(flag_values=flags.FLAGS):
     "crop", "", "Centre crop HxW (synthetic: the clip size, default 64x64).", flag_values=f
   )
   flags.DEFINE_integer("num_shards", 8, "Number of output shards.", flag_values=f)
+  flags.DEFINE_bool(
+    "resume",
+    True,
+    "Go on from where an interrupted conversion to the same --output, with the same inputs "
+    "and options, stopped; --noresume starts afresh.",
+    flag_values=f,
+  )
   flags.DEFINE_bool(
     "gzip", False, "GZIP-compress the shards (read with data.compression=GZIP).", flag_values=f
   )
@@ -1123,7 +1442,7 @@ def run(flag_values):
     if not f.input:
       raise app.UsageError("Expected --input (a glob, directory or .txt list), received none.")
     sources, skipped = resolve_inputs(f.input, options.vgan_frame_height)
-  manifest = write_tfrecords(sources, f.output, options, skipped, segmenter)
+  manifest = write_tfrecords(sources, f.output, options, skipped, segmenter, f.resume)
   for s in manifest["skipped"]:
     print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
   print(

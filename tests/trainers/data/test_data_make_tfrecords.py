@@ -1,6 +1,7 @@
 """Tests of the TFRecord writer CLI (trainers.data.make_tfrecords)."""
 
 import glob
+import json
 import os
 import re
 import subprocess
@@ -290,6 +291,9 @@ def test_a_full_disk_is_one_line_and_leaves_no_shard_behind(tmp_path, monkeypatc
         raise tf.errors.ResourceExhaustedError(None, None, f"{self.path}; No space left on device")
       self.writer.write(record)
 
+    def flush(self):
+      self.writer.flush()
+
     def close(self):
       self.writer.close()
       if fails_at == "close":
@@ -306,3 +310,122 @@ def test_a_full_disk_is_one_line_and_leaves_no_shard_behind(tmp_path, monkeypatc
   expected = f"Expected to write {shard}, failed: No space left on device. The unfinished "
   assert re.fullmatch(expected + "shards were removed[.]", str(raised.value)), raised.value
   assert not list(out.iterdir())
+
+
+# ----------------------------------------------------------------------------- going on
+
+
+SYNTHETIC = dict(source="synthetic", num_clips=96, clip_length=4, crop="8x8", num_shards=3)
+
+
+def _examples(prefix, num_shards=3):
+  """The records of each shard, parsed (a serialized Example's map order is not fixed)."""
+  return [
+    [
+      tf.train.Example.FromString(r)
+      for r in tf.data.TFRecordDataset(
+        record_format.shard_path(prefix, k, num_shards)
+      ).as_numpy_iterator()
+    ]
+    for k in range(num_shards)
+  ]
+
+
+def _interrupted(monkeypatch, output, at_clip, **kwargs):
+  """A conversion stopped by Ctrl-C as it hands clip `at_clip` to the writer."""
+  real, calls = record_format.example_from_encoded, []
+
+  def example(*args, **meta):
+    calls.append(1)
+    if len(calls) == at_clip:
+      raise KeyboardInterrupt
+    return real(*args, **meta)
+
+  with monkeypatch.context() as m:
+    m.setattr(record_format, "example_from_encoded", example)
+    with pytest.raises(KeyboardInterrupt):
+      convert(output=str(output), **{**SYNTHETIC, **kwargs})
+
+
+def _without_timing(manifest):
+  return {k: v for k, v in manifest.items() if k not in ("seconds", "resumed_after_inputs")}
+
+
+def test_an_interrupted_conversion_goes_on_from_its_first_unfinished_input(tmp_path, monkeypatch):
+  # Before: a signal removed every shard and the same command started from the first input
+  # again (days of work for a large dataset on a few cores).
+  (tmp_path / "whole").mkdir()
+  code, whole = convert(output=str(tmp_path / "whole" / "out"), **SYNTHETIC)
+  assert code == 0 and whole["num_clips"] == 96
+  out = tmp_path / "out"
+  _interrupted(monkeypatch, out, at_clip=50)  # inputs of 16 clips: three finished
+  journal = tmp_path / "out.resume.tmp"
+  assert sorted(p.name for p in tmp_path.glob("out*")) == [
+    *(f"out-0000{k}-of-00003.tfrecord.tmp" for k in range(3)),
+    journal.name,
+  ]
+  lines = journal.read_text().splitlines()
+  assert [json.loads(line)["input"] for line in lines[1:]] == [0, 1, 2]
+  # What a kill leaves at worst: the journal's last line torn, and a shard set aside by a
+  # resume that was itself killed while copying it (the shard under its name half-copied).
+  with journal.open("a") as f:
+    f.write('{"input": 3, "ent')
+  shard = str(out) + "-00000-of-00003.tfrecord"
+  os.replace(shard + ".tmp", shard + ".old.tmp")
+  with open(shard + ".tmp", "wb") as f:
+    f.write(b"\x10\x00\x00")
+
+  code, resumed = convert(output=str(out), **SYNTHETIC)
+  assert code == 0 and resumed["resumed_after_inputs"] == [3]
+  assert _without_timing(resumed) == _without_timing(whole)
+  assert _examples(str(out)) == _examples(str(tmp_path / "whole" / "out"))
+  assert sorted(p.name for p in tmp_path.glob("out*")) == [
+    *(f"out-0000{k}-of-00003.tfrecord" for k in range(3)),
+    "out.manifest.json",
+  ]
+
+
+def test_a_conversion_of_other_options_starts_afresh_saying_why(tmp_path, monkeypatch, caplog):
+  out = tmp_path / "out"
+  _interrupted(monkeypatch, out, at_clip=40)
+  with caplog.at_level("WARNING"):
+    code, manifest = convert(output=str(out), **{**SYNTHETIC, "num_shards": 2})
+  assert code == 0 and "resumed_after_inputs" not in manifest
+  assert (
+    f"Starting {out} afresh: an interrupted conversion to it had other options: "
+    "num_shards=3 (now 2)" in caplog.text
+  )
+  # The three shards of the other conversion are gone with its journal.
+  assert sorted(p.name for p in tmp_path.glob("out*")) == [
+    *(f"out-0000{k}-of-00002.tfrecord" for k in range(2)),
+    "out.manifest.json",
+  ]
+
+  _interrupted(monkeypatch, out, at_clip=40)
+  code, manifest = convert(output=str(out), resume=False, **SYNTHETIC)
+  assert code == 0 and "resumed_after_inputs" not in manifest and manifest["num_clips"] == 96
+
+
+def test_a_missing_shard_starts_the_conversion_afresh(tmp_path, monkeypatch, caplog):
+  out = tmp_path / "out"
+  _interrupted(monkeypatch, out, at_clip=40)
+  os.remove(str(out) + "-00001-of-00003.tfrecord.tmp")
+  with caplog.at_level("WARNING"):
+    code, manifest = convert(output=str(out), **SYNTHETIC)
+  assert code == 0 and "resumed_after_inputs" not in manifest and manifest["num_clips"] == 96
+  assert f"Starting afresh: {out}-00001-of-00003.tfrecord.old.tmp holds 0 of the 11" in caplog.text
+
+
+def test_a_second_conversion_to_the_same_output_is_refused(tmp_path):
+  import fcntl
+
+  out = tmp_path / "out"
+  with open(str(out) + ".resume.tmp", "a") as held:
+    fcntl.flock(held, fcntl.LOCK_EX)  # as a conversion running in another process holds it
+    with pytest.raises(errors.RunError) as raised:
+      convert(output=str(out), **SYNTHETIC)
+  assert str(raised.value) == (
+    f"Expected no other conversion writing to --output={out}, received one holding "
+    f"{out}.resume.tmp."
+  )
+  assert [p.name for p in tmp_path.iterdir()] == ["out.resume.tmp"]
