@@ -1338,6 +1338,15 @@ def _timestamp_rate(times, time_base):
   return float((len(times) - 1) / span) if span > 0 else 0.0
 
 
+def _duration_rate(durations, time_base):
+  """Frames per second of packets lasting `durations` (in `time_base` units) on average; 0.0
+  when they do not say (none, or 0)."""
+  known = [d for d in durations if d]
+  if not known or not time_base:
+    return 0.0
+  return float(len(known) / (sum(known) * time_base))
+
+
 def _frame_rate(declared, measured):
   """The frame rate to record: the header's (exact, e.g. 30000/1001) unless the timestamps
   disagree by more than RATE_TOLERANCE. A variable-rate file's header often does: a Matroska
@@ -1380,9 +1389,16 @@ def probe_video(path, count_frames=True):
     if count_frames:
       with av.logging.Capture(local=True) as logs, _open(path) as container:
         stream = _video_stream(container, path)
-        packets = _packets(container, stream, [])
-        times = [p.pts if p.pts is not None else p.dts for p in packets if p.size]
-        measured = _timestamp_rate([t for t in times if t is not None], stream.time_base)
+        durations = []  # not the packets: they hold the whole file's bytes
+        for p in _packets(container, stream, []):
+          if p.size:
+            times.append(p.pts if p.pts is not None else p.dts)
+            durations.append(p.duration)
+        known = [t for t in times if t is not None]
+        measured = _timestamp_rate(known, stream.time_base)
+        if not measured and len(known) > 1:  # timestamps that do not advance
+          measured = _duration_rate(durations, stream.time_base)
+          rate = stream.guessed_rate  # FFmpeg's average is then of nothing (300 fps, 1000)
   except (av.FFmpegError, OSError, EOFError, UnicodeDecodeError) as e:
     raise _decode_error(path, e, logs) from e
   declared = float(rate) if rate else 0.0

@@ -390,6 +390,27 @@ def test_variable_frame_rate_is_recorded_from_the_timestamps(tmp_path):
   assert manifest["sources"][0]["declared_fps"] == 1000.0
 
 
+def test_timestamps_that_do_not_advance_take_the_rate_from_the_frame_durations(tmp_path):
+  """An MP4 whose every frame is stamped 0 (made by hand, or by a broken muxer): FFmpeg's
+  average rate of such a file is of nothing (300 fps here, 500 with 20 frames); the packets'
+  durations, and the codec's rate, say 25."""
+  path = str(tmp_path / "stamped_zero.mp4")
+  with av.open(path, "w") as container:
+    stream = container.add_stream("libx264", rate=25)
+    stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+    for frame in _quadrants(16, 16, 12):
+      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        packet.pts = packet.dts = 0
+        container.mux(packet)
+    for packet in stream.encode():
+      packet.pts = packet.dts = 0
+      container.mux(packet)
+  with av.open(path) as container:
+    assert container.streams.video[0].average_rate == 300  # what was recorded before
+  info = video_io.probe_video(path)
+  assert (info.fps, info.declared_fps, info.num_frames) == (25.0, 25.0, 12)
+
+
 def _yuv_video(path, rgb, matrix, height, width, tag):
   """Lossless H.264 of one colour made into limited-range YUV by hand with `matrix` ("601"
   or "709"), tagged with it or not (as much HD video is not)."""
