@@ -277,6 +277,11 @@ class GAN(keras.Model):
       x, batch_size = array_dataset(self.config, x, batch_size, shuffle), None
     elif isinstance(x, tf.data.Dataset):
       x = generator_steps(self.config, x)
+    follow = DiscriminatorRateFollows()  # after the callbacks that set the generator's rate
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+      callbacks.append(follow)
+    else:
+      callbacks = [*(callbacks or []), follow]
     return super().fit(
       x,
       y,
@@ -308,6 +313,56 @@ class GAN(keras.Model):
     if self.ema is not None:
       ctx.merge_call(lambda _: self._gan_step.update_ema())
     return terms
+
+
+def _settable_rate(optimizer):
+  """The learning rate a callback can set on `optimizer` (a float), or None when it follows
+  a schedule or a function of its own (Keras' callbacks refuse to set those)."""
+  if not isinstance(getattr(optimizer, "_learning_rate", None), keras.Variable):
+    return None
+  return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+class DiscriminatorRateFollows(keras.callbacks.Callback):
+  """Keeps the discriminators' learning rate at its ratio to the generator's when a callback
+  changes the generator's alone: `GAN.fit` adds it after the caller's callbacks.
+
+  Keras' learning-rate callbacks (`LearningRateScheduler`, `ReduceLROnPlateau`) set
+  `model.optimizer`'s rate, which for a GAN is the generator's; the discriminators' optimizer
+  (`d_optimizer`) would keep its rate, and the two time-scale balance the config chose would
+  drift with every change. Checked before every batch and around every epoch: a change of
+  the generator's rate alone scales the discriminators' by the same factor (logged once); a
+  change of both (a callback of the caller's that sets `d_optimizer` too) is left as it is.
+  """
+
+  def __init__(self):
+    super().__init__()
+    self._seen = None
+    self._told = False
+
+  def _follow(self, *args, **kwargs):
+    del args, kwargs
+    g, d = _settable_rate(self.model.optimizer), _settable_rate(self.model.d_optimizer)
+    if g is None or d is None:
+      return
+    if self._seen is not None:
+      g0, d0 = self._seen
+      if g != g0 and d == d0 and g0 > 0:
+        d = d0 * g / g0
+        self.model.d_optimizer.learning_rate = d
+        if not self._told:
+          logging.info(
+            "GAN.fit: the generator's learning rate was set from %g to %g; the "
+            "discriminators' follows (%g to %g), keeping their ratio.",
+            g0,
+            g,
+            d0,
+            d,
+          )
+          self._told = True
+    self._seen = (g, d)
+
+  on_train_begin = on_epoch_begin = on_epoch_end = on_train_batch_begin = _follow
 
 
 class SampleVideos(keras.callbacks.Callback):

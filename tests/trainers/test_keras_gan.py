@@ -252,6 +252,32 @@ def test_fit_takes_a_dataset_of_clip_batches_grouped_by_the_critic_steps():
     keras_gan.generator_steps(config, tf.data.Dataset.from_tensor_slices(clips).batch(4))
 
 
+def test_keras_learning_rate_callbacks_move_both_rates_keeping_their_ratio():
+  """Keras' learning-rate callbacks set model.optimizer's rate, which is the generator's: the
+  discriminators' stayed where it was and the two time-scale ratio drifted, silently."""
+  gan = keras_gan.GAN(trainer_helpers.tiny_config())
+  gan.compile(keras.optimizers.Adam(1e-4), keras.optimizers.Adam(4e-4))
+  data = keras_gan.dataset(gan.config)
+  halve = keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate / 2)
+  gan.fit(data, epochs=3, steps_per_epoch=1, callbacks=[halve], verbose=0)
+  rates = [float(o.learning_rate) for o in (gan.optimizer, gan.d_optimizer)]
+  np.testing.assert_allclose(rates, [1e-4 / 8, 4e-4 / 8], rtol=1e-6)
+
+  plateau = keras.callbacks.ReduceLROnPlateau("g/total", 0.1, 0, mode="min", min_delta=1e9)
+  gan.fit(data, epochs=2, steps_per_epoch=1, callbacks=[plateau], verbose=0)  # one reduction
+  rates = [float(o.learning_rate) for o in (gan.optimizer, gan.d_optimizer)]
+  np.testing.assert_allclose(rates, [1e-4 / 80, 4e-4 / 80], rtol=1e-5)
+
+  class BothOwnRates(keras.callbacks.Callback):  # a caller's callback that sets both
+    def on_epoch_begin(self, epoch, logs=None):
+      self.model.optimizer.learning_rate = 1e-3
+      self.model.d_optimizer.learning_rate = 5e-3
+
+  gan.fit(data, epochs=1, steps_per_epoch=1, callbacks=[BothOwnRates()], verbose=0)
+  rates = [float(o.learning_rate) for o in (gan.optimizer, gan.d_optimizer)]
+  np.testing.assert_allclose(rates, [1e-3, 5e-3], rtol=1e-6)
+
+
 def test_evaluate_and_validation_refuse_in_one_line():
   config = trainer_helpers.tiny_config()
   gan = keras_gan.GAN(config)
