@@ -147,6 +147,26 @@ class GANTask:
           "classes when converting."
         )
 
+  def _check_clip_shape(self, real, fake):
+    """Refuses real clips of another shape than the generated ones: a discriminator would
+    tell the two apart by their size, and the generator would learn nothing of the data (a
+    64-pixel config given `--config.data.height=128` trained so, without a word)."""
+    real_shape, fake_shape = real.shape[1:], fake.shape[1:]
+    if real_shape == fake_shape or not (
+      real_shape.is_fully_defined() and fake_shape.is_fully_defined()
+    ):
+      return
+    data = self.config.data
+    raise errors.ConfigError(
+      f"Expected data clips of the shape model.generator ({self.config.model.generator.name!r}) "
+      f"makes, {'x'.join(map(str, fake_shape))} (frames x height x width x channels), received "
+      f"{'x'.join(map(str, real_shape))} (data.num_frames={data.num_frames}, data.height="
+      f"{data.height}, data.width={data.width}): a discriminator would tell real clips from "
+      "generated ones by their size. Change the data's size and the model's together (a "
+      "config's size argument where it has one, as radner_style:resolution=128; else the "
+      "networks' args)."
+    )
+
   def _has_batch_norm_critic(self):
     # A frozen BN (trainable False, e.g. in a pretrained feature extractor) always runs on its
     # moving statistics in Keras 3, so it does not mix samples.
@@ -178,9 +198,11 @@ class GANTask:
     )
 
   def build(self, batch: Batch) -> None:
-    """Creates every variable with one forward pass on `batch` (call inside strategy.scope)."""
+    """Creates every variable with one forward pass on `batch` (call inside strategy.scope),
+    and refuses data clips of another shape than the generator's (`_check_clip_shape`)."""
     seed = tf.constant([0, 0], tf.int32)
     fake = self.generator(self.generator_inputs(batch, seed), training=False)
+    self._check_clip_shape(batch["video"], fake)
     for d in self.discriminators.values():
       d(fake, condition=self.condition(batch), training=False)
 

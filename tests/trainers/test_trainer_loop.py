@@ -9,7 +9,9 @@ import pytest
 import tensorflow as tf
 
 import trainer_helpers
+from trainers import errors
 from trainers import gan_step
+from trainers import keras_gan
 from trainers import loop
 from trainers import workdir as workdir_lib
 
@@ -190,6 +192,23 @@ def test_a_discriminator_named_as_the_generator_names_the_field(tmp_path):
   c.model.generator = trainer_helpers.common.network("test_tiny_discriminator")
   with pytest.raises(ValueError, match=r"^Expected model.generator.name to name a generator, "):
     loop.Trainer(c, str(tmp_path))
+
+
+def test_data_of_another_size_than_the_generator_makes_is_refused(tmp_path):
+  # Before: `--config.data.height=...` alone trained on, a discriminator telling 12-pixel
+  # real clips from 8-pixel generated ones by their size, without a word.
+  c = trainer_helpers.tiny_config()
+  c.data.height = 12
+  expected = (
+    r"^Expected data clips of the shape model.generator \('test_tiny_generator'\) makes, "
+    r"4x8x8x3 \(frames x height x width x channels\), received 4x12x8x3 \(data.num_frames=4, "
+    r"data.height=12, data.width=8\): a discriminator would tell"
+  )
+  with pytest.raises(errors.ConfigError, match=expected):
+    loop.Trainer(c, str(tmp_path / "wd"))
+  assert not (tmp_path / "wd" / "config.json").exists()
+  with pytest.raises(errors.ConfigError, match=expected):
+    keras_gan.GAN(c)
 
 
 def test_gradient_penalty_with_batch_norm_critic_is_refused(tmp_path):
