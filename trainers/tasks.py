@@ -73,6 +73,32 @@ def seed_kwargs(network, seed, purpose):
   return {"seed": tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), purpose)}
 
 
+def check_clip_shape(config, network, real, fake=None):
+  """Refuses a batch's clips `real` [B, T, H, W, C] whose frames are not the size `network`
+  (model.generator) is built for (its video_shape's H, W, C), or, given its output `fake`,
+  whose length is not the generated clips'. Such clips reach the networks as they are:
+  fully convolutional ones run on them, and a discriminator would tell real clips from
+  generated ones by their size (a 64-pixel config given `--config.data.height=128` trained
+  so, without a word); others fail deep inside a layer."""
+  declared = getattr(network, "video_shape", None)
+  shape = real.shape[1:]
+  if declared is None or not shape.is_fully_defined():
+    return
+  expected = (fake.shape[1] if fake is not None else shape[0], *declared[1:])
+  if tuple(shape) == tuple(expected):
+    return
+  data = config.data
+  raise errors.ConfigError(
+    f"Expected data clips of the shape model.generator ({config.model.generator.name!r}) "
+    f"{'makes' if fake is not None else 'is built for'}, {'x'.join(map(str, expected))} "
+    f"(frames x height x width x channels), received {'x'.join(map(str, shape))} "
+    f"(data.num_frames={data.num_frames}, data.height={data.height}, data.width="
+    f"{data.width}): the networks would run on clips of another size than they were made "
+    "for. Change the data's size and the model's together (a config's size argument where "
+    "it has one, as radner_style:resolution=128; else the networks' args)."
+  )
+
+
 class GANTask:
   """A GAN objective over one generator and weighted discriminators.
 
@@ -147,26 +173,6 @@ class GANTask:
           "classes when converting."
         )
 
-  def _check_clip_shape(self, real, fake):
-    """Refuses real clips of another shape than the generated ones: a discriminator would
-    tell the two apart by their size, and the generator would learn nothing of the data (a
-    64-pixel config given `--config.data.height=128` trained so, without a word)."""
-    real_shape, fake_shape = real.shape[1:], fake.shape[1:]
-    if real_shape == fake_shape or not (
-      real_shape.is_fully_defined() and fake_shape.is_fully_defined()
-    ):
-      return
-    data = self.config.data
-    raise errors.ConfigError(
-      f"Expected data clips of the shape model.generator ({self.config.model.generator.name!r}) "
-      f"makes, {'x'.join(map(str, fake_shape))} (frames x height x width x channels), received "
-      f"{'x'.join(map(str, real_shape))} (data.num_frames={data.num_frames}, data.height="
-      f"{data.height}, data.width={data.width}): a discriminator would tell real clips from "
-      "generated ones by their size. Change the data's size and the model's together (a "
-      "config's size argument where it has one, as radner_style:resolution=128; else the "
-      "networks' args)."
-    )
-
   def _has_batch_norm_critic(self):
     # A frozen BN (trainable False, e.g. in a pretrained feature extractor) always runs on its
     # moving statistics in Keras 3, so it does not mix samples.
@@ -199,10 +205,11 @@ class GANTask:
 
   def build(self, batch: Batch) -> None:
     """Creates every variable with one forward pass on `batch` (call inside strategy.scope),
-    and refuses data clips of another shape than the generator's (`_check_clip_shape`)."""
+    and refuses data clips of another shape than the generator's (`check_clip_shape`)."""
+    check_clip_shape(self.config, self.generator, batch["video"])
     seed = tf.constant([0, 0], tf.int32)
     fake = self.generator(self.generator_inputs(batch, seed), training=False)
-    self._check_clip_shape(batch["video"], fake)
+    check_clip_shape(self.config, self.generator, batch["video"], fake)
     for d in self.discriminators.values():
       d(fake, condition=self.condition(batch), training=False)
 
@@ -466,7 +473,9 @@ class _SupervisedTask:
     return batch["video"]
 
   def build(self, batch):
-    """Creates every variable with one forward pass on `batch` (call inside strategy.scope)."""
+    """Creates every variable with one forward pass on `batch` (call inside strategy.scope),
+    and refuses frames of another size than the network's (`check_clip_shape`)."""
+    check_clip_shape(self.config, self.generator, batch["video"])
     self.generator(self.generator_inputs(batch, None), training=False)
 
   def d_loss(self, batch, seed, step):

@@ -196,19 +196,24 @@ def test_a_discriminator_named_as_the_generator_names_the_field(tmp_path):
 
 def test_data_of_another_size_than_the_generator_makes_is_refused(tmp_path):
   # Before: `--config.data.height=...` alone trained on, a discriminator telling 12-pixel
-  # real clips from 8-pixel generated ones by their size, without a word.
+  # real clips from 8-pixel generated ones by their size, without a word; other models
+  # failed deep inside a layer.
   c = trainer_helpers.tiny_config()
   c.data.height = 12
   expected = (
-    r"^Expected data clips of the shape model.generator \('test_tiny_generator'\) makes, "
-    r"4x8x8x3 \(frames x height x width x channels\), received 4x12x8x3 \(data.num_frames=4, "
-    r"data.height=12, data.width=8\): a discriminator would tell"
+    r"^Expected data clips of the shape model.generator \('test_tiny_generator'\) is built "
+    r"for, 4x8x8x3 \(frames x height x width x channels\), received 4x12x8x3 \("
+    r"data.num_frames=4, data.height=12, data.width=8\): the networks would run"
   )
   with pytest.raises(errors.ConfigError, match=expected):
     loop.Trainer(c, str(tmp_path / "wd"))
   assert not (tmp_path / "wd" / "config.json").exists()
   with pytest.raises(errors.ConfigError, match=expected):
     keras_gan.GAN(c)
+  c = trainer_helpers.tiny_config()
+  c.data.num_frames = 6  # frames of the right size, clips longer than the generated ones
+  with pytest.raises(errors.ConfigError, match=r"makes, 4x8x8x3 .*received 6x8x8x3"):
+    loop.Trainer(c, str(tmp_path / "wd"))
 
 
 def test_gradient_penalty_with_batch_norm_critic_is_refused(tmp_path):
