@@ -171,6 +171,7 @@ def test_resuming_with_another_model_is_refused_naming_the_fields(tmp_path):
   config_json = (tmp_path / "wd" / "config.json").read_bytes()
   other = _tiny(steps=4)
   other.model.generator.args.latent_dim = 16
+  other.model.generator.args.size = 16  # a model of its own: 16-pixel clips
   other.data.height = other.data.width = 16
   with pytest.raises(errors.ConfigError) as error:
     loop.run(other, wd)
