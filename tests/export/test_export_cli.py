@@ -1,6 +1,7 @@
 """export.sample and export.animate: files written, sizes, seeds, and the error messages."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -201,6 +202,15 @@ def test_an_output_named_by_url_is_one_line_and_writes_nothing(
       video_io.check_output_directory(out + "/clip.mp4", flag)
   with pytest.raises(video_io.InputError, match="Expected --input to name local files"):
     make_tfrecords.resolve_inputs(out + "/*.mp4")  # was "matching none", files or not
+  listing = tmp_path / "videos.txt"  # was: each URL skipped as a missing file of the list's folder
+  listing.write_text("# downloaded later\nhttps://example.com/a.mp4\nb.mp4\ngs://b/c.mp4\n")
+  expected = (
+    f"Expected {listing} to list local files, received 'https://example.com/a.mp4' on line 2 "
+    "(2 such lines): copy them here first"
+  )
+  with pytest.raises(video_io.InputError, match=re.escape(expected)):
+    make_tfrecords.resolve_inputs(str(listing))
+  listing.unlink()
   assert os.listdir(tmp_path) == []
 
 

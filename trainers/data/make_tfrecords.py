@@ -249,10 +249,10 @@ def resolve_inputs(spec, vgan_frame_height=0):
   raises InputError.
   """
   skipped = []
+  copy_first = "copy them here first (gcloud storage cp -r, gsutil -m cp -r, curl -O)"
   if "://" in spec:  # FFmpeg and Pillow read local files; a glob would match nothing
     raise video_io.InputError(
-      f"Expected --input to name local files, received {spec!r}: copy them here first "
-      "(gcloud storage cp -r, gsutil -m cp -r)."
+      f"Expected --input to name local files, received {spec!r}: {copy_first}."
     )
   if os.path.isfile(spec) and spec.endswith(".txt"):
     base = os.path.dirname(os.path.abspath(spec))
@@ -266,6 +266,13 @@ def resolve_inputs(spec, vgan_frame_height=0):
         f"Expected a UTF-8 text file of paths, one a line, received "
         f"{spec}: byte {e.start} is not UTF-8."
       ) from e
+    urls = [(n, l) for n, l in enumerate(lines, 1) if "://" in l and not l.startswith("#")]
+    if urls:  # joined to the list's folder, each would be skipped as a missing local file
+      n, url = urls[0]
+      raise video_io.InputError(
+        f"Expected {spec} to list local files, received {url!r} on line {n} ({len(urls)} "
+        f"such lines): {copy_first}."
+      )
     entries = [os.path.join(base, l) for l in lines if l and not l.startswith("#")]
   elif os.path.exists(spec):  # Not a pattern: "clip [1080p].mp4" would not match itself.
     entries = [spec]
