@@ -9,6 +9,7 @@ hypervisors) says little: the CPU family and model numbers tell the generations 
 the flags say which matrix units oneDNN and PyTorch may use (AMX tiles, AVX-512 BF16).
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -370,6 +371,96 @@ def run_child(argv, out, timeout=0, progress="", first_call_budget=0):
     if proc.returncode == -signal.SIGKILL:  # the kernel's out-of-memory killer, most often
       code += " (SIGKILL: out of memory?)"
     return {"error": f"{code}: {last}\n" + "\n".join(tail)}
+
+
+def commit():
+  """The repository's HEAD commit (None outside a git checkout): what the figures measure."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  try:
+    out = subprocess.run(
+      ["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+    )
+  except OSError:
+    return None
+  return out.stdout.strip() or None
+
+
+class KeptResults:
+  """bench/run_all.py's runner of bench scripts, which keeps the figures of each part of a
+  run as it finishes in `OUT.partial.json`: a run stopped or killed after hours, run again
+  with the same --out on the same machine (CPU, cores, Python, TensorFlow, Keras) and
+  commit, takes the parts already measured from there (the report says which, and when
+  they ran) and measures the rest. Failed parts are measured again. The file is removed
+  once the report is written."""
+
+  def __init__(self, out_path, machine, resume):
+    self.path = out_path + ".partial.json"
+    cpu = machine["cpu"]
+    self.identity = {
+      "cpu": [cpu[k] for k in ("model_name", "vendor", "family", "model", "stepping")],
+      "cpus": [machine["logical_cpus"], machine["usable_cpus"], machine["cpu_limit"]],
+      "versions": [machine["python"], machine["tensorflow"], machine["keras"]],
+      "commit": commit(),
+    }
+    self.results, self.reused = {}, []
+    if not (resume and os.path.exists(self.path)):
+      return
+    with open(self.path) as f:
+      data = json.load(f)
+    if data.get("identity") != self.identity:
+      print(
+        f"[run_all] {self.path} was measured on another machine, versions or commit: "
+        "measuring everything again.",
+        flush=True,
+      )
+      return
+    self.results = data["results"]
+    print(f"[run_all] {len(self.results)} parts kept from {self.path}.", flush=True)
+
+  def run(self, script, args, label):
+    """`python -m bench.<script>` with args and --out=JSON (`run_child`): its JSON, or
+    {"error": ...}; the kept figures of the same command when there are."""
+    key = " ".join([script, *args])
+    kept = self.results.get(key)
+    if kept is not None:
+      print(f"[run_all] {label}: kept, measured at {kept['measured_at']}", flush=True)
+      self.reused.append((label, kept["measured_at"]))
+      return kept["result"]
+    with tempfile.TemporaryDirectory(prefix="bench_run_all_") as tmp:
+      out = os.path.join(tmp, "out.json")
+      cmd = [sys.executable, "-m", f"bench.{script}", *args, f"--out={out}"]
+      print(f"[run_all] {label}: {' '.join(cmd[1:])}", flush=True)
+      result = run_child(cmd, out)
+    if "error" in result:
+      print(f"[run_all] {label} FAILED: {result['error']}", flush=True)
+      return result
+    measured_at = datetime.datetime.now().isoformat(timespec="seconds")
+    self.results[key] = {"result": result, "measured_at": measured_at}
+    write_atomically(
+      self.path, json.dumps({"identity": self.identity, "results": self.results}, indent=1)
+    )
+    return result
+
+  def note(self):
+    """The report's line on parts kept from an interrupted run ([] when none)."""
+    if not self.reused:
+      return []
+    times = sorted(t for _, t in self.reused)
+    return [
+      f"- {len(self.reused)} parts kept from an interrupted run of this machine and commit, "
+      f"measured {times[0]} to {times[-1]}: {'; '.join(label for label, _ in self.reused)}"
+    ]
+
+  def remove(self):
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(self.path)
+
+
+def write_atomically(path, text):
+  """Writes `text` to `path` through a temporary file renamed over it: never half a file."""
+  with open(path + ".tmp", "w") as f:
+    f.write(text)
+  os.replace(path + ".tmp", path)
 
 
 def child_argv(module, argv, drop, row_args):

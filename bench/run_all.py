@@ -33,6 +33,11 @@ AMX flags, cores, load average before and after), the date, the Python / TensorF
 PyTorch versions, and states each speed target next to what was measured. Run it on an
 otherwise idle machine. `--quick` runs every part at tiny sizes (smoke configs, a few clips)
 and writes to a temporary file unless --out is given: its figures measure nothing.
+
+Each part's figures are kept in OUT.partial.json as it finishes (`host.KeptResults`): a run
+stopped or killed after hours, run again with the same --out on the same machine and
+commit, takes the parts already measured and measures the rest (the report lists the parts
+it took and when they ran); --noresume measures everything again.
 """
 
 import dataclasses
@@ -40,7 +45,6 @@ import datetime
 import importlib.util
 import json
 import os
-import sys
 import tempfile
 
 from absl import app
@@ -85,6 +89,12 @@ flags.DEFINE_float("max_first_call_secs", 0, "Per row; 0: 1800 s (quick: 120 s).
 flags.DEFINE_bool("scaling", True, "Run the scaling section.")
 flags.DEFINE_string("out", "", "Markdown path; empty: bench/RESULTS.md (quick: a temp file).")
 flags.DEFINE_string("json", "", "Also write every raw figure as JSON here.")
+flags.DEFINE_bool(
+  "resume",
+  True,
+  "Take the parts an interrupted run with the same --out measured on this machine and commit "
+  "(OUT.partial.json); --noresume measures everything again.",
+)
 FLAGS = flags.FLAGS
 
 
@@ -183,22 +193,9 @@ def plan_from_flags():
   )
 
 
-def _run(script, args, label):
-  """Runs `python -m bench.<script>` with args and --out=JSON; returns the JSON, or
-  {"error": ...}."""
-  with tempfile.TemporaryDirectory(prefix="bench_run_all_") as tmp:
-    out = os.path.join(tmp, "out.json")
-    cmd = [sys.executable, "-m", f"bench.{script}", *args, f"--out={out}"]
-    print(f"[run_all] {label}: {' '.join(cmd[1:])}", flush=True)
-    result = host.run_child(cmd, out)
-    if "error" in result:
-      print(f"[run_all] {label} FAILED: {result['error']}", flush=True)
-    return result
-
-
-def train_steps(plan, models, batches, precision):
+def train_steps(kept, plan, models, batches, precision):
   """{(model, batch, precision): row} of one bench/train_step.py run, with its matmuls."""
-  result = _run(
+  result = kept.run(
     "train_step",
     [
       f"--models={','.join(models)}",
@@ -232,6 +229,7 @@ def main(argv):
   )
   start = common.describe_machine()
   print(f"[run_all] machine: {common.machine_line(start)}", flush=True)
+  kept = host.KeptResults(out_path, start, FLAGS.resume)
   rows, tf_peaks = {}, []
 
   def add(models, batches, precision):  # one bench/train_step.py run per set of missing batches
@@ -252,7 +250,7 @@ def main(argv):
       if missing:
         groups.setdefault(missing, []).append(m)
     for missing, todo in groups.items():
-      got, peak = train_steps(plan, todo, missing, precision)
+      got, peak = train_steps(kept, plan, todo, missing, precision)
       rows.update(got)
       tf_peaks.append(peak)
 
@@ -267,7 +265,7 @@ def main(argv):
     k: max((p.get(k, 0.0) for p in tf_peaks), default=0.0) or None for k in ("float32", "bfloat16")
   }
 
-  plain = _run(
+  plain = kept.run(
     "plain_step",
     [f"--config={plan.torch_config}", f"--batch_size={plan.batches[0]}", f"--steps={plan.steps}"],
     "plain step (no loop)",
@@ -281,7 +279,7 @@ def main(argv):
     )
   else:
     for batch in plan.batches:
-      torch_results[batch] = _run(
+      torch_results[batch] = kept.run(
         "torch_step",
         [
           f"--config={plan.torch_config}",
@@ -304,24 +302,25 @@ def main(argv):
 
   fvd_scaling, inputs = {}, {}
   if FLAGS.scaling:
-    fvd_scaling = _run(
+    fvd_scaling = kept.run(
       "fvd",
       [f"--num_clips={','.join(str(n) for n in plan.fvd_clips)}", *plan.fvd_args],
       "FVD against the number of clips",
     )
     for size in plan.input_sizes:
-      inputs[size] = _run(
+      inputs[size] = kept.run(
         "input_pipeline", [f"--size={size}", *plan.input_args], f"input at {size}x{size}"
       )
-  fvd = _run("fvd", list(plan.i3d_args), "Keras I3D throughput")
+  fvd = kept.run("fvd", list(plan.i3d_args), "Keras I3D throughput")
   pipeline_args = list(plan.input_args) if FLAGS.quick else []
-  pipeline = _run("input_pipeline", pipeline_args, "input pipeline")
-  convert = _run("convert", list(plan.convert_args), "converter")
+  pipeline = kept.run("input_pipeline", pipeline_args, "input pipeline")
+  convert = kept.run("convert", list(plan.convert_args), "converter")
   end = common.describe_machine()
 
   lines = report.header(
     start, end, tf_peak, torch_peak, torch_version, plan.matmul_size, FLAGS.quick
   )
+  lines += kept.note()
   lines += ["", "## Targets", "", *report.targets(rows, fvd, pipeline, VGAN_MODELS), ""]
   lines += ["## Training steps", "", *report.train_table(rows), "", *report.train_notes(rows)]
   lines += [
@@ -413,8 +412,8 @@ def main(argv):
       )
   if "error" in convert:
     lines.append(f"| converter | failed: {report.first_line(convert['error'])} |")
-  with open(out_path, "w") as f:
-    f.write("\n".join(lines) + "\n")
+  host.write_atomically(out_path, "\n".join(lines) + "\n")
+  kept.remove()
   print("\n".join(lines))
   print(f"[run_all] wrote {out_path}")
   if FLAGS.json:

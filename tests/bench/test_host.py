@@ -4,6 +4,7 @@ No figure is timed here: the children are a few lines of Python that exit or sle
 """
 
 import json
+import os
 import sys
 
 from bench import host
@@ -222,3 +223,39 @@ def test_the_mapping_lines_say_what_the_build_and_the_calls_added():
   assert lines[1].endswith(": 120 / 503 (+383)") and "allocator regions" in lines[1]
   assert len(lines) == 5
   assert host.mapping_lines({"import": phase(1, 1, 1, 1)}) == []  # nothing to compare
+
+
+def test_a_stopped_run_all_keeps_the_parts_it_measured(tmp_path, monkeypatch):
+  # Before: bench.run_all (hours on 2 cores) wrote its report at the end only: a kill or a
+  # closed terminal lost every figure measured so far.
+  calls = []
+
+  def run_child(argv, out):
+    calls.append(argv[2:-1])
+    return {"error": "exit code 1: no"} if "--fail" in argv else {"figure": len(calls)}
+
+  monkeypatch.setattr(host, "run_child", run_child)
+  machine = host.describe_host()
+  machine.update(tensorflow="2.21.0", keras="3.15.1")
+  out = str(tmp_path / "RESULTS.md")
+  first = host.KeptResults(out, machine, resume=True)
+  assert first.run("fvd", ["--a=1"], "FVD") == {"figure": 1}
+  assert first.run("convert", ["--fail"], "converter")["error"]
+  # Killed here. The same command again on this machine and commit:
+  again = host.KeptResults(out, machine, resume=True)
+  assert again.run("fvd", ["--a=1"], "FVD") == {"figure": 1}
+  assert again.run("convert", ["--fail"], "converter")["error"]  # failed: measured again
+  assert again.run("fvd", ["--a=2"], "FVD at 2") == {"figure": 4}
+  assert calls == [["bench.fvd", "--a=1"], ["bench.convert", "--fail"]] + [
+    ["bench.convert", "--fail"],
+    ["bench.fvd", "--a=2"],
+  ]
+  (note,) = again.note()
+  assert note.startswith("- 1 parts kept from an interrupted run of this machine and commit")
+  assert note.endswith(": FVD")
+  # Another machine's (or version's, or commit's) figures are not taken, nor with --noresume.
+  other = dict(machine, keras="3.16.0")
+  assert host.KeptResults(out, other, resume=True).run("fvd", ["--a=1"], "FVD") == {"figure": 5}
+  assert host.KeptResults(out, machine, resume=False).run("fvd", ["--a=2"], "F") == {"figure": 6}
+  again.remove()
+  assert not os.path.exists(out + ".partial.json")
