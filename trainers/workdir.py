@@ -498,7 +498,11 @@ class WorkdirLock:
       raise errors.RunError(
         f"Expected a writable workdir, received {self.workdir}: {e.strerror}."
       ) from None
-    taken, refusal = try_flock(self._fd)
+    try:
+      taken, refusal = try_flock(self._fd)
+    except OSError:
+      self.close()
+      raise
     if taken is False:
       holder = self._read()
       self.close()

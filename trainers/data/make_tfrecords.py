@@ -765,7 +765,11 @@ class _Journal:
   def lock(self):
     """Opens the journal and takes its flock; RunError when another conversion holds it."""
     self._file = open(self.path, "a+b")  # held, and locked, until `close`
-    taken, _ = workdir.try_flock(self._file)  # None: no file locks, nothing keeps others out
+    try:
+      taken, _ = workdir.try_flock(self._file)  # None: no file locks, nothing keeps others out
+    except OSError:
+      self.close()
+      raise
     if taken is False:
       self.close()
       raise errors.RunError(

@@ -385,6 +385,39 @@ def test_an_interrupted_conversion_goes_on_from_its_first_unfinished_input(tmp_p
   ]
 
 
+def test_a_resumed_conversion_of_files_counts_what_an_uninterrupted_one_counts(
+  tmp_path, monkeypatch, inputs
+):
+  """Videos, a GIF, frame folders, a file that is not a video (skipped) and a static folder
+  (dropped), segmented: every count of the manifest (clips, skips, drops, decoded frames,
+  class pixels) adds up across the interruption as without it."""
+  segmenter = segmenter_helpers.save(tmp_path / "segmenter")
+  options = dict(input=str(inputs), clip_length=4, num_shards=2, format="png")
+  options.update(min_temporal_variance=0.001, segmenter=segmenter)
+  code, whole = convert(output=str(tmp_path / "whole" / "train"), **options)
+  clips = {os.path.basename(x["path"]): x["num_clips"] for x in whole["sources"]}
+  assert code == 0 and clips == {"a.mp4": 5, "b.gif": 3, "c": 0, "d": 0}
+  assert whole["num_skipped"] == 1 and whole["dropped_low_variance"] == 4  # bad.mp4; c/, d/
+  assert whole["segmentation"]["class_pixels"]
+  out = tmp_path / "out" / "train"
+  real, calls = record_format.example_from_encoded, []
+
+  def example(*args, **meta):  # Ctrl-C at the 7th clip: a.mp4's five are in, b.gif's not
+    calls.append(1)
+    if len(calls) == 7:
+      raise KeyboardInterrupt
+    return real(*args, **meta)
+
+  with monkeypatch.context() as m:
+    m.setattr(record_format, "example_from_encoded", example)
+    with pytest.raises(KeyboardInterrupt):
+      convert(output=str(out), **options)
+  code, resumed = convert(output=str(out), **options)
+  assert code == 0 and resumed.pop("resumed_after_inputs") == [1]
+  assert _without_timing(resumed) == _without_timing(whole)
+  assert _examples(str(out), 2) == _examples(str(tmp_path / "whole" / "train"), 2)
+
+
 def test_a_conversion_of_other_options_starts_afresh_saying_why(tmp_path, monkeypatch, caplog):
   out = tmp_path / "out"
   _interrupted(monkeypatch, out, at_clip=40)
