@@ -277,6 +277,8 @@ class GAN(keras.Model):
       x, batch_size = array_dataset(self.config, x, batch_size, shuffle), None
     elif isinstance(x, tf.data.Dataset):
       x = generator_steps(self.config, x)
+    if isinstance(x, tf.data.Dataset) and kwargs.get("steps_per_epoch") is None and _endless(x):
+      raise ValueError(_endless_message(self.config))
     follow = DiscriminatorRateFollows()  # after the callbacks that set the generator's rate
     if isinstance(callbacks, keras.callbacks.CallbackList):
       callbacks.append(follow)
@@ -313,6 +315,29 @@ class GAN(keras.Model):
     if self.ema is not None:
       ctx.merge_call(lambda _: self._gan_step.update_ema())
     return terms
+
+
+def _endless(ds):
+  """Whether `ds` never ends (`dataset`'s repeats the training clips for ever)."""
+  n = int(ds.cardinality())
+  return n == tf.data.INFINITE_CARDINALITY or n >= 2**40  # a take() of the endless: 2**60
+
+
+def _endless_message(config):
+  """GAN.fit's refusal of an endless dataset without steps_per_epoch, with the length of one
+  pass over the config's training clips where they can be counted."""
+  try:
+    epoch = (
+      f"one pass over this config's training clips is steps_per_epoch="
+      f"{data_epochs.steps_per_epoch(config)} (trainers.data.epochs.steps_per_epoch(config))"
+    )
+  except ValueError as e:
+    epoch = f"this config's data have no epoch of their own ({e})"
+  return (
+    "Expected GAN.fit(..., steps_per_epoch=N) on an endless dataset (keras_gan.dataset "
+    "repeats the training clips for ever): an epoch would never end, nor would the callbacks "
+    f"that run at its end; {epoch}."
+  )
 
 
 def _settable_rate(optimizer):

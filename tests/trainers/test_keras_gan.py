@@ -278,6 +278,24 @@ def test_keras_learning_rate_callbacks_move_both_rates_keeping_their_ratio():
   np.testing.assert_allclose(rates, [1e-3, 5e-3], rtol=1e-6)
 
 
+def test_fit_on_an_endless_dataset_without_steps_per_epoch_is_refused():
+  """A Keras habit: fit(keras_gan.dataset(config), epochs=10). The dataset repeats for ever,
+  so the first epoch never ended and no epoch-end callback (samples, checkpoints) ran."""
+  config = trainer_helpers.tiny_config()
+  gan = keras_gan.GAN(config)
+  gan.compile("adam", "adam")
+  with pytest.raises(ValueError, match=r"steps_per_epoch=N\) on an endless dataset.*no epoch"):
+    gan.fit(keras_gan.dataset(config), epochs=2, verbose=0)
+  config.data.synthetic.num_clips = 64  # a counted stream: one pass is 64 // 4 steps
+  with pytest.raises(ValueError, match=r"one pass over this config's training clips is "):
+    gan.fit(keras_gan.dataset(config), epochs=2, verbose=0)
+  with pytest.raises(ValueError, match=r"steps_per_epoch=16 \(trainers"):
+    gan.fit(keras_gan.dataset(config).repeat(), verbose=0)
+  assert int(gan.optimizer.iterations) == 0
+  gan.fit(keras_gan.dataset(config), epochs=1, steps_per_epoch=1, verbose=0)
+  assert int(gan.optimizer.iterations) == 1
+
+
 def test_evaluate_and_validation_refuse_in_one_line():
   config = trainer_helpers.tiny_config()
   gan = keras_gan.GAN(config)
