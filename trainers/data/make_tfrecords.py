@@ -1411,7 +1411,35 @@ def _parse_crop(text):
     h, w = (int(v) for v in text.lower().split("x"))
   except ValueError:
     raise app.UsageError(f"Expected --crop=HxW (e.g. 64x64), received {text!r}.") from None
+  if h < 1 or w < 1:
+    raise app.UsageError(f"Expected --crop=HxW of positive sizes (e.g. 64x64), received {text!r}.")
   return (h, w)
+
+
+def _check_options(options, synthetic):
+  """Refuses, before any input is read, option values that would write nothing of use: a
+  negative --resize made 1x1-pixel clips; --frame_stride=0 skipped every input with a
+  ZeroDivisionError; a negative --clip_length skipped them with "negative dimensions"."""
+  least = {
+    "clip_length": 1 if synthetic else 0,  # 0: whole videos
+    "frame_stride": 1,
+    "clips_per_video": 0,
+    "resize": 0,
+    "quality": 1,
+    "workers": 1,
+    "min_temporal_variance": 0,
+    "vgan_frame_height": 0,
+  }
+  if synthetic:
+    least.update(num_clips=1, max_shapes=1)
+  for name, low in least.items():
+    value = getattr(options, name)
+    if value < low:
+      raise app.UsageError(f"Expected --{name} >= {low}, received {value}.")
+  if options.quality > 100:
+    raise app.UsageError(f"Expected --quality <= 100 (JPEG), received {options.quality}.")
+  if not options.fps > 0:
+    raise app.UsageError(f"Expected --fps > 0, received {options.fps:g}.")
 
 
 def run(flag_values):
@@ -1441,13 +1469,10 @@ def run(flag_values):
     segmenter=f.segmenter,
     keep_damaged=f.keep_damaged,
   )
+  _check_options(options, f.source == "synthetic")
   # Loaded before any input is read: a bad path fails fast, naming it.
   segmenter = segmenter_lib.Segmenter(f.segmenter) if f.segmenter else None
   if f.source == "synthetic":
-    if options.clip_length < 1:
-      raise app.UsageError(
-        f"Expected --clip_length >= 1 for synthetic clips, received {options.clip_length}."
-      )
     sources, skipped = synthetic_sources(options.num_clips), []
   else:
     if not f.input:

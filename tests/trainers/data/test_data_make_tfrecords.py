@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+from absl import app
 import numpy as np
 from PIL import Image
 import pytest
@@ -462,3 +463,26 @@ def test_a_second_conversion_to_the_same_output_is_refused(tmp_path):
     f"{out}.resume.tmp."
   )
   assert [p.name for p in tmp_path.iterdir()] == ["out.resume.tmp"]
+
+
+@pytest.mark.parametrize(
+  "flag, expected",
+  [
+    ({"resize": -5}, "Expected --resize >= 0, received -5."),  # was: 1x1-pixel clips
+    ({"frame_stride": 0}, "Expected --frame_stride >= 1, received 0."),  # ZeroDivisionError
+    ({"clip_length": -1}, "Expected --clip_length >= 0, received -1."),  # negative dimensions
+    ({"crop": "0x64"}, "Expected --crop=HxW of positive sizes (e.g. 64x64), received '0x64'."),
+    ({"quality": 101}, "Expected --quality <= 100 (JPEG), received 101."),
+    ({"workers": 0}, "Expected --workers >= 1, received 0."),
+    ({"fps": 0}, "Expected --fps > 0, received 0."),
+    ({"source": "synthetic", "clip_length": 0}, "Expected --clip_length >= 1, received 0."),
+  ],
+)
+def test_option_values_that_would_write_nothing_of_use_are_one_line(
+  tmp_path, inputs, flag, expected
+):
+  args = {"input": str(inputs / "a.mp4"), "output": str(tmp_path / "out" / "t"), **flag}
+  with pytest.raises(app.UsageError) as raised:
+    convert(**args)
+  assert str(raised.value) == expected
+  assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
