@@ -220,6 +220,13 @@ class GAN(keras.Model):
     a Keras optimizer, its name ("adam") or its config."""
     g_optimizer, d_optimizer = keras.optimizers.get(g_optimizer), keras.optimizers.get(d_optimizer)
     super().compile(optimizer=g_optimizer, **kwargs)
+    # Under a float16 policy Keras wraps the model's optimizer in a LossScaleOptimizer; the
+    # GAN's steps apply both optimizers themselves, so both take the wrapped form (unscaled
+    # float16 gradients underflow to zero, silently).
+    g_optimizer = self.optimizer
+    scaled = keras.optimizers.LossScaleOptimizer
+    if isinstance(g_optimizer, scaled) and not isinstance(d_optimizer, scaled):
+      d_optimizer = scaled(d_optimizer, name="d_loss_scale_optimizer")
     self.d_optimizer = d_optimizer
     if not g_optimizer.built:
       g_optimizer.build(self.generator.trainable_variables)
@@ -343,6 +350,7 @@ def _endless_message(config):
 def _settable_rate(optimizer):
   """The learning rate a callback can set on `optimizer` (a float), or None when it follows
   a schedule or a function of its own (Keras' callbacks refuse to set those)."""
+  optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer's
   if not isinstance(getattr(optimizer, "_learning_rate", None), keras.Variable):
     return None
   return float(keras.ops.convert_to_numpy(optimizer.learning_rate))

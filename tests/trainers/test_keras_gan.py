@@ -296,6 +296,31 @@ def test_fit_on_an_endless_dataset_without_steps_per_epoch_is_refused():
   assert int(gan.optimizer.iterations) == 1
 
 
+def test_a_float16_policy_scales_the_losses_of_both_optimizers():
+  """Under Keras' mixed_float16 policy Keras wraps model.optimizer in a LossScaleOptimizer,
+  which the GAN's own steps never used: both networks trained on unscaled float16
+  gradients (small ones underflow to zero), silently. Both steps now scale their losses."""
+  keras.config.set_dtype_policy("mixed_float16")
+  try:
+    gan = keras_gan.GAN(trainer_helpers.tiny_config())
+    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(4e-3))
+    scaled = keras.optimizers.LossScaleOptimizer
+    assert isinstance(gan.optimizer, scaled) and isinstance(gan.d_optimizer, scaled)
+    assert (gan._gan_step.g_opt, gan._gan_step.d_opt) == (gan.optimizer, gan.d_optimizer)
+    before = [w.numpy() for w in gan.generator.trainable_weights]
+    history = gan.fit(keras_gan.dataset(gan.config), epochs=1, steps_per_epoch=2, verbose=0)
+    assert int(gan.optimizer.iterations) == 2 and int(gan.d_optimizer.iterations) == 2
+    assert all(np.isfinite(history.history["g/total"] + history.history["d/total"]))
+    after = [w.numpy() for w in gan.generator.trainable_weights]
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    halve = keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate / 2)
+    gan.fit(keras_gan.dataset(gan.config), epochs=1, steps_per_epoch=1, callbacks=[halve])
+    rates = [float(o.learning_rate) for o in (gan.optimizer, gan.d_optimizer)]
+    np.testing.assert_allclose(rates, [5e-4, 2e-3], rtol=1e-6)  # the ratio kept through both
+  finally:
+    keras.config.set_dtype_policy("float32")
+
+
 def test_evaluate_and_validation_refuse_in_one_line():
   config = trainer_helpers.tiny_config()
   gan = keras_gan.GAN(config)
