@@ -126,7 +126,8 @@ def main(argv):
       resumed_after = json.load(f)["resumed_after_inputs"]
     with open(whole + ".manifest.json") as f:
       converting = json.load(f)["seconds"]  # the whole run's, without starting the process
-    same = _records(whole) == _records(stopped)
+    expected = _records(whole)
+    same = sum(map(len, expected)) == FLAGS.num_clips and _records(stopped) == expected
   carry_seconds = _log_time(resuming[0]) - _log_time(copying[0])
   again = converting * finished / inputs  # converting the finished inputs again
   report = {

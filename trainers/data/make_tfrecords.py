@@ -885,7 +885,7 @@ def _carry_over(paths, counts, tf_options):
         os.remove(tmp)
     elif os.path.exists(tmp):
       os.replace(tmp, old)
-  writers = []
+  writers, done, last = [], 0, time.monotonic()
   try:
     for tmp, old, count in zip(tmps, aside, counts, strict=True):
       writers.append(tf.io.TFRecordWriter(tmp, tf_options))
@@ -896,6 +896,10 @@ def _carry_over(paths, counts, tf_options):
           for record in records:
             writers[-1].write(record.numpy())
             copied += 1
+            if time.monotonic() - last >= PROGRESS_SECONDS:
+              last = time.monotonic()
+              logging.info("copied %d of %d clips", done + copied, sum(counts))
+      done += copied
       if copied < count:
         logging.warning(
           "Starting afresh: %s holds %d of the %d records its journal counts.", old, copied, count

@@ -352,7 +352,9 @@ def _without_timing(manifest):
   return {k: v for k, v in manifest.items() if k not in ("seconds", "resumed_after_inputs")}
 
 
-def test_an_interrupted_conversion_goes_on_from_its_first_unfinished_input(tmp_path, monkeypatch):
+def test_an_interrupted_conversion_goes_on_from_its_first_unfinished_input(
+  tmp_path, monkeypatch, caplog
+):
   # Before: a signal removed every shard and the same command started from the first input
   # again (days of work for a large dataset on a few cores).
   (tmp_path / "whole").mkdir()
@@ -376,10 +378,15 @@ def test_an_interrupted_conversion_goes_on_from_its_first_unfinished_input(tmp_p
   with open(shard + ".tmp", "wb") as f:
     f.write(b"\x10\x00\x00")
 
-  code, resumed = convert(output=str(out), **SYNTHETIC)
+  monkeypatch.setattr(make_tfrecords, "PROGRESS_SECONDS", 0.0)  # a line per clip copied
+  with caplog.at_level("INFO"):
+    code, resumed = convert(output=str(out), **SYNTHETIC)
   assert code == 0 and resumed["resumed_after_inputs"] == [3]
+  assert "copying the 48 clips of its 3 finished inputs" in caplog.text
+  assert "copied 1 of 48 clips" in caplog.text and "copied 48 of 48 clips" in caplog.text
   assert _without_timing(resumed) == _without_timing(whole)
-  assert _examples(str(out)) == _examples(str(tmp_path / "whole" / "out"))
+  records = _examples(str(out))
+  assert sum(map(len, records)) == 96 and records == _examples(str(tmp_path / "whole" / "out"))
   assert sorted(p.name for p in tmp_path.glob("out*")) == [
     *(f"out-0000{k}-of-00003.tfrecord" for k in range(3)),
     "out.manifest.json",
@@ -416,7 +423,8 @@ def test_a_resumed_conversion_of_files_counts_what_an_uninterrupted_one_counts(
   code, resumed = convert(output=str(out), **options)
   assert code == 0 and resumed.pop("resumed_after_inputs") == [1]
   assert _without_timing(resumed) == _without_timing(whole)
-  assert _examples(str(out), 2) == _examples(str(tmp_path / "whole" / "train"), 2)
+  records = _examples(str(out), 2)
+  assert sum(map(len, records)) == 8 and records == _examples(str(tmp_path / "whole" / "train"), 2)
 
 
 def test_a_conversion_of_other_options_starts_afresh_saying_why(tmp_path, monkeypatch, caplog):
