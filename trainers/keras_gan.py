@@ -381,8 +381,8 @@ class DiscriminatorRateFollows(keras.callbacks.Callback):
     if self._seen is not None:
       g0, d0 = self._seen
       if g != g0 and d == d0 and g0 > 0:
-        d = d0 * g / g0
-        self.model.d_optimizer.learning_rate = d
+        self.model.d_optimizer.learning_rate = d0 * g / g0
+        d = _settable_rate(self.model.d_optimizer)  # as the variable holds it (float32)
         if not self._told:
           logging.info(
             "GAN.fit: the generator's learning rate was set from %g to %g; the "

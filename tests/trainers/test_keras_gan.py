@@ -268,6 +268,15 @@ def test_keras_learning_rate_callbacks_move_both_rates_keeping_their_ratio():
   rates = [float(o.learning_rate) for o in (gan.optimizer, gan.d_optimizer)]
   np.testing.assert_allclose(rates, [1e-4 / 80, 4e-4 / 80], rtol=1e-5)
 
+  class CutAtEnd(keras.callbacks.Callback):  # a change at an epoch's end, then at the next's
+    def on_epoch_end(self, epoch, logs=None):  # start with no batch between: both followed
+      self.model.optimizer.learning_rate = float(self.model.optimizer.learning_rate) * 0.3
+
+  cut = keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate * 0.3)
+  gan.fit(data, epochs=2, steps_per_epoch=1, callbacks=[cut, CutAtEnd()], verbose=0)
+  rates = [float(o.learning_rate) for o in (gan.optimizer, gan.d_optimizer)]
+  np.testing.assert_allclose(rates, [1e-4 / 80 * 0.3**4, 4e-4 / 80 * 0.3**4], rtol=1e-5)
+
   class BothOwnRates(keras.callbacks.Callback):  # a caller's callback that sets both
     def on_epoch_begin(self, epoch, logs=None):
       self.model.optimizer.learning_rate = 1e-3

@@ -721,9 +721,9 @@ class _Tally:
   inputs: int = 0  # finished
 
   def add(self, other):
-    counts = ("inputs", "clips", "dropped", "damaged", "incomplete", "segmented")
-    for f in (*counts, "with_segmentation"):
-      setattr(self, f, getattr(self, f) + getattr(other, f))
+    for name in ("inputs", "clips", "dropped", "damaged", "incomplete", "segmented"):
+      setattr(self, name, getattr(self, name) + getattr(other, name))
+    self.with_segmentation += other.with_segmentation
     self.decoded += other.decoded
     self.seconds += other.seconds
     if other.stored is not None:
