@@ -135,10 +135,7 @@ def main(argv):
           f"<= {TARGET_OVER_IMPORT_MIB:.0f} MiB over the import)",
           flush=True,
         )
-  print(f"load after: {[round(x, 2) for x in os.getloadavg()]}")
-  if FLAGS.out:
-    with open(FLAGS.out, "w") as f:
-      json.dump(report, f, indent=1)
+  host.finish(report, FLAGS.out)
 
 
 if __name__ == "__main__":

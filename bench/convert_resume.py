@@ -31,6 +31,7 @@ from absl import app
 from absl import flags
 
 from bench import common as bench_common
+from bench import host
 
 flags.DEFINE_integer("num_clips", 6144, "Synthetic clips to convert.")
 flags.DEFINE_string("clip", "32x64x64", "Frames x height x width of each clip.")
@@ -97,10 +98,13 @@ def _log_time(line):
 def _records(prefix):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
+  compression = "GZIP" if FLAGS.gzip else ""
   return [
-    [tf.train.Example.FromString(r) for r in tf.data.TFRecordDataset(p, f).as_numpy_iterator()]
+    [
+      tf.train.Example.FromString(r)
+      for r in tf.data.TFRecordDataset(p, compression).as_numpy_iterator()
+    ]
     for p in sorted(glob.glob(prefix + "-*-of-*.tfrecord"))
-    for f in ["GZIP" if FLAGS.gzip else ""]
   ]
 
 
@@ -160,10 +164,7 @@ def main(argv):
     f"records the same as run 1's: {same}",
     flush=True,
   )
-  print(f"load after: {[round(x, 2) for x in os.getloadavg()]}")
-  if FLAGS.out:
-    with open(FLAGS.out, "w") as f:
-      json.dump(report, f, indent=1)
+  host.finish(report, FLAGS.out)
 
 
 if __name__ == "__main__":

@@ -456,6 +456,14 @@ class KeptResults:
       os.remove(self.path)
 
 
+def finish(report, out):
+  """A bench's last words: the load average after it ran, and its figures as JSON to `out`
+  (none when empty)."""
+  print(f"load after: {[round(x, 2) for x in os.getloadavg()]}")
+  if out:
+    write_atomically(out, json.dumps(report, indent=1))
+
+
 def write_atomically(path, text):
   """Writes `text` to `path` through a temporary file renamed over it: never half a file."""
   with open(path + ".tmp", "w") as f:

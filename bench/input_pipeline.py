@@ -16,7 +16,6 @@ format's. On a shared machine only the ratios of one run mean something; absolut
 need an idle machine (the load average is printed).
 """
 
-import json
 import os
 import statistics
 import tempfile
@@ -26,6 +25,7 @@ from absl import app
 from absl import flags
 
 from bench import common as bench_common
+from bench import host
 from configs import common
 from trainers.data import make_tfrecords
 from trainers.data import pipeline
@@ -115,10 +115,7 @@ def main(argv):
       f"{name:11s}: read {rate:7.1f} clips/s = {t * rate:7.0f} frames/s ({rate / rate0:.2f}x "
       f"{first}'s), {cpu:.2f} ms CPU/clip ({cpu / cpu0:.2f}x {first}'s); rounds: {rounds}"
     )
-  print(f"load after: {[round(x, 2) for x in os.getloadavg()]}")
-  if FLAGS.out:
-    with open(FLAGS.out, "w") as f:
-      json.dump(report, f, indent=1)
+  host.finish(report, FLAGS.out)
 
 
 if __name__ == "__main__":
