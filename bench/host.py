@@ -23,6 +23,7 @@ import tempfile
 import time
 
 from trainers import cpu_quota
+from zoo.layers import form_choice
 
 # CPU flags worth knowing when reading CPU figures (oneDNN picks kernels on them).
 SIMD_FLAGS = (
@@ -130,6 +131,7 @@ def describe_host():
     "python": platform.python_version(),
     "date": datetime.datetime.now().isoformat(timespec="seconds"),
     "memory_settings": memory_settings(),
+    "onednn": form_choice.onednn_enabled(),
   }
 
 
@@ -140,8 +142,9 @@ def host_line(host):
     f"{cpu_name(host['cpu'])}, {host['usable_cpus']}/{host['logical_cpus']} CPUs"
     + (f" (cgroup limit {host['cpu_limit']:g})" if host.get("cpu_limit") else "")
     + ", flags "
-    f"{' '.join(host['cpu']['flags']) or 'none of ' + '/'.join(SIMD_FLAGS[:3])}; "
-    f"load {host['load_average']}; Python {host['python']}"
+    f"{' '.join(host['cpu']['flags']) or 'none of ' + '/'.join(SIMD_FLAGS[:3])}"
+    + ("" if host.get("onednn") is None else f"; oneDNN {'on' if host['onednn'] else 'off'}")
+    + f"; load {host['load_average']}; Python {host['python']}"
     + ("; " + " ".join(f"{k}={v}" for k, v in settings.items()) if settings else "")
   )
 

@@ -14,3 +14,6 @@ graph and the CLIs), model_card, cli (shared flags).
 import os as _os
 
 _os.environ["KERAS_BACKEND"] = "tensorflow"  # the zoo's one backend, before Keras loads (zoo)
+
+# oneDNN on where it measured faster here, before TensorFlow loads (trainers/onednn.py).
+import trainers as _trainers

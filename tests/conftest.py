@@ -12,6 +12,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # write a cache into the home directory. Tests of the measured policy set it themselves.
 os.environ["VIDEOGAN_CONV_FORMS"] = "rules"
 
+# Tests run with the oneDNN choice the programs make (trainers/onednn.py), taken before any
+# test imports TensorFlow.
+import trainers  # noqa: F401
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

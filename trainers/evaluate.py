@@ -28,6 +28,8 @@ statistics under WORKDIR/eval/real_stats_<network>_<hash>.npz.
 """
 
 from collections.abc import Sequence
+import functools
+import io
 import json
 import math
 import os
@@ -35,6 +37,7 @@ import platform
 import sys
 import time
 from typing import Any
+import zipfile
 
 from absl import app
 from absl import flags
@@ -59,6 +62,10 @@ INCEPTION_METRICS = ("fid", "is")
 REAL_METRICS = ("fvd", "kvd", "fid", "fd_r3d")  # those that need real clips
 IS_SPLITS = 10
 EVAL_DIR = "eval"
+# An evaluation's progress is written at most this often (`ResumeFile`): a stop loses at
+# most this long of embedding, and the writes (up to about 35 MB with FID's statistics) cost
+# nothing next to it.
+RESUME_SAVE_SECONDS = 30.0
 
 
 def parse_metrics(metrics: str | Sequence[str], flag: str = "metrics") -> tuple[str, ...]:
@@ -198,17 +205,171 @@ class Embeddings:
   def i3d_matrix(self):
     return np.concatenate(self.i3d_embeddings) if self.i3d_embeddings else None
 
+  def state(self):
+    """What the side has accumulated, as arrays: the clip count, each network's statistics
+    and the kept embeddings and logits (`restore` takes it back)."""
+    out = {"count": np.int64(self.count)}
+    for net, stats in (("i3d", self.i3d), ("r3d", self.r3d), ("inception", self.inception_stats)):
+      if stats is not None and stats.n:
+        out.update({f"{net}.{k}": v for k, v in stats.state().items()})
+    if self.keep_i3d and self.i3d_embeddings:
+      out["i3d_embeddings"] = self.i3d_matrix()
+    if self.inception is not None and self.count:
+      out["logits"] = self.inception.logits
+    return out
+
+  def restore(self, state):
+    """Takes back a `state()` of the same networks and options; returns self."""
+    stats = {
+      net: frechet.GaussianStats.from_state({k: state[f"{net}.{k}"] for k in ("n", "mean", "m2")})
+      for net in ("i3d", "r3d", "inception")
+      if f"{net}.n" in state
+    }
+    self.count = int(state["count"])
+    self.i3d = stats.get("i3d", self.i3d)
+    self.r3d = stats.get("r3d", self.r3d)
+    if self.inception is not None and "logits" in state:
+      self.inception.restore(stats["inception"], state["logits"])
+      self.inception_stats = self.inception.stats
+    else:
+      self.inception_stats = stats.get("inception", self.inception_stats)
+    if self.keep_i3d and "i3d_embeddings" in state:
+      self.i3d_embeddings = [np.asarray(state["i3d_embeddings"])]
+    return self
+
+
+class ResumeFile:
+  """An evaluation's progress in one .npz file, so that the same command, stopped (Ctrl-C, a
+  kill, a lost machine), goes on from the clips it had embedded instead of from the first.
+
+  It holds a key (a fingerprint of the sources' identities, the metrics, networks, clip
+  geometry, batch size and seed) and each side's `Embeddings.state()`, saved at most every
+  `every` seconds (`RESUME_SAVE_SECONDS`), after a whole batch, by writing a temporary file
+  and renaming it. A file with another key (other files, another checkpoint, other flags)
+  is not used: the evaluation starts afresh and says why. A save that fails (a full disk)
+  is logged and the evaluation goes on without it.
+  """
+
+  VERSION = 1
+
+  def __init__(self, path, key, every=None):
+    self.path, self.key = path, key
+    self.every = RESUME_SAVE_SECONDS if every is None else every
+    self.sides = {}
+    self.last_save = time.monotonic()
+    self._load()
+
+  def _load(self):
+    if not tf.io.gfile.exists(self.path):
+      return
+    try:
+      with tf.io.gfile.GFile(self.path, "rb") as f, np.load(io.BytesIO(f.read())) as data:
+        header = json.loads(str(data["header"]))
+        arrays = {k: data[k] for k in data.files if k != "header"}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, tf.errors.OpError) as e:
+      logging.warning("Starting afresh: %s is unreadable (%s).", self.path, e)
+      return
+    if header.get("version") != self.VERSION or header.get("key") != self.key:
+      logging.warning(
+        "Starting afresh: %s was saved by another evaluation (other sources, files, "
+        "checkpoint, metrics, networks, clip geometry, batch size or seed).",
+        self.path,
+      )
+      return
+    for name in header["sides"]:
+      prefix = f"{name}/"
+      self.sides[name] = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+    logging.info(
+      "Going on from %s: %s.",
+      self.path,
+      ", ".join(f"{name} {int(state['count'])} clips" for name, state in self.sides.items()),
+    )
+
+  def restore(self, name, side):
+    """Fills `side` (fresh `Embeddings`) with what was saved under `name`; returns its count."""
+    if name in self.sides:
+      side.restore(self.sides[name])
+    return side.count
+
+  def save(self, name, side, force=False):
+    """Keeps `side`'s state under `name`; writes the file when `every` seconds have passed
+    since the last write, or with `force`."""
+    self.sides[name] = side.state()
+    if not force and time.monotonic() - self.last_save < self.every:
+      return
+    buffer = io.BytesIO()
+    arrays = {f"{n}/{k}": v for n, state in self.sides.items() for k, v in state.items()}
+    header = {"version": self.VERSION, "key": self.key, "sides": list(self.sides)}
+    np.savez(buffer, header=np.array(json.dumps(header)), **arrays)
+    tmp = self.path + ".tmp"
+    try:
+      tf.io.gfile.makedirs(os.path.dirname(os.path.abspath(self.path)))
+      with tf.io.gfile.GFile(tmp, "wb") as f:
+        f.write(buffer.getvalue())
+      tf.io.gfile.rename(tmp, self.path, overwrite=True)
+    except (OSError, tf.errors.OpError) as e:
+      logging.warning("Could not save the evaluation's progress to %s (%s); going on.", tmp, e)
+      self.remove(tmp)
+    self.last_save = time.monotonic()
+
+  def remove(self, path=None):
+    """Removes the file (the evaluation is complete), or `path`."""
+    for p in [path] if path else [self.path, self.path + ".tmp"]:
+      try:
+        tf.io.gfile.remove(p)
+      except (OSError, tf.errors.OpError):
+        pass
+
 
 def embed_batches(
-  batches, networks, total, name, keep_i3d=False, keep_logits=False, progress_every=10.0
+  batches,
+  networks,
+  total,
+  name,
+  keep_i3d=False,
+  keep_logits=False,
+  progress_every=10.0,
+  side=None,
+  resume=None,
 ):
-  """Feeds an iterable of clip batches to every network; logs progress. Returns Embeddings."""
-  side = Embeddings(networks, keep_i3d, keep_logits)
-  progress = sources_lib.Progress(name, total, progress_every)
+  """Feeds an iterable of clip batches to every network; logs progress. Returns Embeddings.
+
+  `side` goes on from a restored `Embeddings` (`batches` then begins after its clips);
+  `resume`, a `ResumeFile`, keeps the side's state under `name` after every batch."""
+  side = side or Embeddings(networks, keep_i3d, keep_logits)
+  progress = sources_lib.Progress(name, total, progress_every, done=side.count)
   for batch in batches:
     side.update(batch)
     progress.update(side.count)
+    if resume is not None:
+      resume.save(name, side)
   progress.update(side.count, final=True)
+  return side
+
+
+def _embed_source(
+  source, name, networks, num_videos, batch_size, spec, resume, progress_every, **keep
+):
+  """`embed_batches` over a source, going on from `resume`'s state of `name` when it has one."""
+  side = Embeddings(networks, **keep)
+  start = resume.restore(name, side) if resume else 0
+  side = embed_batches(
+    source.batches(num_videos, batch_size, spec, start=start),
+    networks,
+    num_videos,
+    name,
+    progress_every=progress_every,
+    side=side,
+    resume=resume,
+    **keep,
+  )
+  if side.count != source.count:  # the identity is the same, yet the clips are not
+    raise ValueError(
+      f"Expected {side.count} {name} clips as when the evaluation was stopped, received "
+      f"{source.count} from {source.spec!r}: run it again with --noresume."
+    )
+  if resume is not None:
+    resume.save(name, side, force=True)
   return side
 
 
@@ -304,6 +465,7 @@ def evaluate(
   tb_dir: str | None = None,
   progress_every: float = 10.0,
   networks: Networks | None = None,
+  resume_file: str | None = None,
 ) -> dict[str, Any]:
   """Computes `metrics` of `num_videos` fake clips against `num_videos` real ones.
 
@@ -322,6 +484,8 @@ def evaluate(
     tb_dir: TensorBoard directory for `eval/<metric>` scalars (default: WORKDIR/eval when
       `fake` is a workdir).
     networks: already loaded `Networks` (reused across calls).
+    resume_file: where the progress is kept (`ResumeFile`): the same call, stopped, goes on
+      from it; removed when the evaluation is complete.
 
   Returns:
     A JSON-able dict: "metrics" (name -> value), "names" (display names), "protocol",
@@ -359,29 +523,36 @@ def evaluate(
     fake.spec,
   )
   start = time.perf_counter()
+  resume = None
+  if resume_file:
+    key = {
+      "metrics": metrics,
+      "num_videos": num_videos,
+      "clip_spec": list(spec),
+      "batch_size": batch_size,
+      "networks": networks.describe(),
+      "real": real.identity() if needs_real else None,
+      "fake": fake.identity(),
+    }
+    resume = ResumeFile(resume_file, sources_lib.fingerprint(key))
+  embed = functools.partial(
+    _embed_source,
+    networks=networks,
+    num_videos=num_videos,
+    batch_size=batch_size,
+    spec=spec,
+    resume=resume,
+    keep_i3d="kvd" in metrics,
+    progress_every=progress_every,
+  )
   real_side = None
   # Every input is checked before the first fake clip is generated: the real clips' count,
   # then the conditions a conditional generator reads.
   if needs_real:
-    real_side = embed_batches(
-      real.batches(num_videos, batch_size, spec),
-      networks,
-      num_videos,
-      "real",
-      keep_i3d="kvd" in metrics,
-      progress_every=progress_every,
-    )
+    real_side = embed(real, "real")
     _check_count("real", real_side, real, num_videos, allow_fewer)
   _check_conditions(fake)
-  fake_side = embed_batches(
-    fake.batches(num_videos, batch_size, spec),
-    networks,
-    num_videos,
-    "fake",
-    keep_i3d="kvd" in metrics,
-    keep_logits="is" in metrics,
-    progress_every=progress_every,
-  )
+  fake_side = embed(fake, "fake", keep_logits="is" in metrics)
   _check_count("fake", fake_side, fake, num_videos, allow_fewer)
   values = compute_metrics(metrics, real_side, fake_side)
   result = {
@@ -417,6 +588,8 @@ def evaluate(
   )
   if out:
     write_results(result, out)
+  if resume is not None:
+    resume.remove()
   fake_workdir = getattr(fake, "workdir", None)
   if fake_workdir:  # the model card of an export reads it
     _record_in_workdir(
@@ -732,6 +905,24 @@ def define_flags(flag_values=flags.FLAGS):
     "allow_fewer_videos", False, "Accept sources with fewer clips than --num_videos.", **kw
   )
   flags.DEFINE_float("progress_every", 10.0, "Seconds between progress lines.", **kw)
+  flags.DEFINE_bool(
+    "resume",
+    True,
+    "Keep the progress beside --out (OUT_partial.npz; WORKDIR/eval/evaluate_partial.npz "
+    "for a workdir without --out) and go on from it when the same evaluation was stopped; "
+    "--noresume starts afresh.",
+    **kw,
+  )
+
+
+def resume_path(out, workdir=None):
+  """Where the CLI keeps an evaluation's progress: beside `out` (OUT_partial.npz), else in
+  the evaluated workdir's eval folder, else nowhere (None)."""
+  if out:
+    return os.path.splitext(out)[0] + "_partial.npz"
+  if workdir:
+    return os.path.join(workdir, EVAL_DIR, "evaluate_partial.npz")
+  return None
 
 
 def run(f: flags.FlagValues) -> int:
@@ -776,6 +967,9 @@ def run(f: flags.FlagValues) -> int:
       out=f.out,
       tb_dir=f.tb_dir,
       progress_every=f.progress_every,
+      resume_file=resume_path(f.out, fake if sources_lib.is_workdir(fake) else None)
+      if f.resume
+      else None,
     )
   except (fvd.I3DUnavailableError, inception_lib.InceptionUnavailableError) as e:
     print(f"evaluate: {e}", file=sys.stderr)

@@ -4,18 +4,24 @@ A Docker `--memory`, a Kubernetes memory limit or a systemd `MemoryMax=` is a cg
 a process that grows past it is killed by the kernel (SIGKILL, exit status 137), with no
 message and no chance to say which batch was too large. TensorFlow's CPU allocator (oneDNN's,
 TensorFlow's default on x86) caps its tensors at the machine's physical memory, which a
-container's limit is below.
+container's limit is below. Where oneDNN is off (TensorFlow turns it on by default only on
+x86 CPUs with AVX-512 VNNI, BF16 or AMX: not on an AMD Zen 3 or an Intel Core without
+AVX-512, nor where `TF_ENABLE_ONEDNN_OPTS=0`), tensors come from TensorFlow's own CPU
+allocator, which takes no cap at all.
 
 `fit_allocator()` reads the limit (cgroup v2 `memory.max`, v1 `memory.limit_in_bytes`, the
 tightest of the process's cgroup and its ancestors) and, where it is below the machine's
-memory, sets `TF_MKL_ALLOC_MAX_BYTES` to the limit less what the process holds already and a
-margin for what is not a tensor (the runtime's graphs, kernels and libraries, which grow
-during the first steps): max(512 MiB, a tenth of the limit). TensorFlow reads the variable
-when its CPU allocator is made (its first op). A step that needs more tensors than that
-then fails with TensorFlow's out-of-memory error, which every program reports in one line
-saying what to lower (`trainers.cli`), instead of being killed. The variable set by the
-user wins, and nothing is capped where oneDNN is off (`TF_ENABLE_ONEDNN_OPTS=0`) or hands
-its tensors to malloc (`TF_ONEDNN_USE_SYSTEM_ALLOCATOR`): those allocators take no cap.
+memory, caps the tensors at the limit less what the process holds already and a margin for
+what is not a tensor (the runtime's graphs, kernels and libraries, which grow during the
+first steps): max(512 MiB, a tenth of the limit). With oneDNN on, the cap is
+`TF_MKL_ALLOC_MAX_BYTES` (oneDNN's allocator); with oneDNN off, TensorFlow's BFC allocator
+is asked for (`TF_CPU_ALLOCATOR_USE_BFC=true`) with the cap as its limit
+(`TF_CPU_BFC_MEM_LIMIT_IN_MB`). TensorFlow reads them when its CPU allocator is made (its
+first op). A step that needs more tensors than that then fails with TensorFlow's
+out-of-memory error, which every program reports in one line saying what to lower
+(`trainers.cli`), instead of being killed. Variables set by the user win, and nothing is
+capped where oneDNN hands its tensors to malloc (`TF_ONEDNN_USE_SYSTEM_ALLOCATOR`), an
+allocator that takes no cap.
 Every program calls it as it starts (`trainers.cli.run`); a script of one's own calls it
 before its first TensorFlow op. A value of either variable that TensorFlow cannot parse,
 which would abort the process at its first op with a C++ stack dump, is one line instead.
@@ -25,8 +31,11 @@ import os
 import re
 
 from trainers import cpu_quota
+from trainers import onednn as onednn_lib
 
 CAP_VARIABLE = "TF_MKL_ALLOC_MAX_BYTES"
+BFC_VARIABLE = "TF_CPU_ALLOCATOR_USE_BFC"
+BFC_LIMIT_VARIABLE = "TF_CPU_BFC_MEM_LIMIT_IN_MB"
 SYSTEM_ALLOCATOR_VARIABLE = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
 BOOLEANS = ("1", "0", "true", "false")  # what TensorFlow parses as a boolean, in any case
 MIB = 1 << 20
@@ -115,7 +124,9 @@ def fit_allocator():
   saying so, or None when nothing changed. Raises ValueError first where either variable
   holds what TensorFlow cannot parse (`check_environment`)."""
   check_environment()
-  if CAP_VARIABLE in os.environ or _off("TF_ENABLE_ONEDNN_OPTS") or system_allocator():
+  onednn = onednn_lib.enabled()
+  variables = (CAP_VARIABLE,) if onednn else (BFC_VARIABLE, BFC_LIMIT_VARIABLE)
+  if any(name in os.environ for name in variables) or (onednn and system_allocator()):
     return None
   limit = cgroup_memory_limit()
   machine = physical_memory()
@@ -129,9 +140,14 @@ def fit_allocator():
       f"{held / 2**30:.2f} already: too little to cap TensorFlow's tensors under it; a step "
       "that does not fit will be killed by the kernel (exit status 137)."
     )
-  os.environ[CAP_VARIABLE] = str(cap)
+  if onednn:
+    os.environ[CAP_VARIABLE] = str(cap)
+  else:
+    cap = cap // MIB * MIB
+    os.environ[BFC_VARIABLE] = "true"
+    os.environ[BFC_LIMIT_VARIABLE] = str(cap // MIB)
   return (
     f"This process's cgroup allows {limit / 2**30:.2f} GiB of memory: TensorFlow's CPU "
     f"tensors are capped at {cap / 2**30:.2f} GiB of it, so that a step too large for it "
-    f"fails with a message instead of being killed ({CAP_VARIABLE} chooses otherwise)."
+    f"fails with a message instead of being killed ({variables[-1]} chooses otherwise)."
   )

@@ -85,9 +85,12 @@ def test_accumulators_stream_pool_3_statistics_and_logits(standin_dir):
   fake = inception.InceptionAccumulator(network).update(fake_videos)
   assert real.stats.n == 12 and real.logits.shape == (12, 1008)
   features = network(real_videos.reshape(-1, 16, 16, 3))["pool_3"].numpy().astype(np.float64)
-  for stats in (real.stats, again.stats):  # Batching does not change the statistics.
-    np.testing.assert_allclose(stats.mean, features.mean(0), rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(stats.cov, np.cov(features, rowvar=False), rtol=1e-5, atol=1e-9)
+  # Batching does not change the statistics, up to the float32 features' last bits: the
+  # network's sums are blocked by batch size (1e-8 apart on features of 0.2 with TensorFlow's
+  # own kernels on an AVX2 CPU).
+  for stats in (real.stats, again.stats):
+    np.testing.assert_allclose(stats.mean, features.mean(0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(stats.cov, np.cov(features, rowvar=False), rtol=1e-5, atol=1e-7)
   direct = network(fake_videos.reshape(-1, 16, 16, 3))["logits"].numpy()
   assert fake.inception_score(splits=3) == pytest.approx(
     inception.inception_score_from_logits(direct, splits=3), rel=1e-5

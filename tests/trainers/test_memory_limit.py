@@ -8,6 +8,7 @@ import pytest
 
 from trainers import cli
 from trainers import memory_limit
+from zoo.layers import form_choice
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GIB = 1 << 30
@@ -47,43 +48,71 @@ def test_the_cap_leaves_what_the_process_holds_and_a_margin():
   assert memory_limit.tensor_cap(GIB, 3 * GIB // 4) is None  # nothing left to cap at
 
 
+VARIABLES = (
+  "TF_MKL_ALLOC_MAX_BYTES",
+  "TF_ONEDNN_USE_SYSTEM_ALLOCATOR",
+  "TF_CPU_ALLOCATOR_USE_BFC",
+  "TF_CPU_BFC_MEM_LIMIT_IN_MB",
+)
+
+
 @pytest.mark.parametrize(
-  "limit, environment, capped",
+  "limit, onednn, environment, capped",
   [
-    (4 * GIB, {}, True),
-    (None, {}, False),  # no limit
-    (64 * GIB, {}, False),  # a limit the machine's memory meets anyway
-    (4 * GIB, {"TF_MKL_ALLOC_MAX_BYTES": "123"}, False),  # the user's own cap wins
-    (4 * GIB, {"TF_ENABLE_ONEDNN_OPTS": "0"}, False),  # an allocator that takes no cap
-    (4 * GIB, {"TF_ONEDNN_USE_SYSTEM_ALLOCATOR": "true"}, False),
+    (4 * GIB, True, {}, True),
+    (None, True, {}, False),  # no limit
+    (64 * GIB, True, {}, False),  # a limit the machine's memory meets anyway
+    (4 * GIB, True, {"TF_MKL_ALLOC_MAX_BYTES": "123"}, False),  # the user's own cap wins
+    (4 * GIB, True, {"TF_ONEDNN_USE_SYSTEM_ALLOCATOR": "true"}, False),  # takes no cap
+    # oneDNN off (TF_ENABLE_ONEDNN_OPTS=0, or a CPU without AVX-512 VNNI, BF16 or AMX):
+    # TensorFlow's BFC allocator with the cap as its limit.
+    (4 * GIB, False, {}, True),
+    (4 * GIB, False, {"TF_ONEDNN_USE_SYSTEM_ALLOCATOR": "true"}, True),  # oneDNN's, unused
+    (4 * GIB, False, {"TF_CPU_BFC_MEM_LIMIT_IN_MB": "100"}, False),
+    (4 * GIB, False, {"TF_CPU_ALLOCATOR_USE_BFC": "false"}, False),
+    (None, False, {}, False),
   ],
 )
-def test_fit_allocator(monkeypatch, limit, environment, capped):
+def test_fit_allocator(monkeypatch, limit, onednn, environment, capped):
   monkeypatch.setattr(memory_limit, "cgroup_memory_limit", lambda: limit)
   monkeypatch.setattr(memory_limit, "physical_memory", lambda: 32 * GIB)
   monkeypatch.setattr(memory_limit, "resident_bytes", lambda: GIB)
-  for name in ("TF_MKL_ALLOC_MAX_BYTES", "TF_ENABLE_ONEDNN_OPTS", "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"):
+  monkeypatch.setattr(memory_limit.onednn_lib, "enabled", lambda: onednn)
+  for name in VARIABLES:
     monkeypatch.delenv(name, raising=False)
   for name, value in environment.items():
     monkeypatch.setenv(name, value)
   line = memory_limit.fit_allocator()
+  cap = 4 * GIB - GIB - GIB // 2
+  written = {name: os.environ.get(name) for name in VARIABLES}
+  expected = dict.fromkeys(VARIABLES) | environment
+  if capped and onednn:
+    expected["TF_MKL_ALLOC_MAX_BYTES"] = str(cap)
+  elif capped:
+    expected |= {"TF_CPU_ALLOCATOR_USE_BFC": "true", "TF_CPU_BFC_MEM_LIMIT_IN_MB": "2560"}
+  assert written == expected
   if capped:
-    cap = 4 * GIB - GIB - GIB // 2
-    assert os.environ["TF_MKL_ALLOC_MAX_BYTES"] == str(cap)
     assert "allows 4.00 GiB" in line and f"capped at {cap / GIB:.2f} GiB" in line
+    assert line.endswith(
+      f"({'TF_MKL_ALLOC_MAX_BYTES' if onednn else 'TF_CPU_BFC_MEM_LIMIT_IN_MB'} chooses otherwise)."
+    )
   else:
     assert line is None
-    assert os.environ.get("TF_MKL_ALLOC_MAX_BYTES") == environment.get("TF_MKL_ALLOC_MAX_BYTES")
+
+
+def test_onednn_is_tensorflows_own_answer(monkeypatch):
+  from tensorflow.python.util import _pywrap_util_port
+
+  assert form_choice.onednn_enabled() == _pywrap_util_port.IsMklEnabled()
 
 
 def test_a_limit_too_small_to_cap_under_says_so(monkeypatch):
   monkeypatch.setattr(memory_limit, "cgroup_memory_limit", lambda: GIB)
   monkeypatch.setattr(memory_limit, "resident_bytes", lambda: 3 * GIB // 4)
-  monkeypatch.delenv("TF_MKL_ALLOC_MAX_BYTES", raising=False)
-  monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
-  monkeypatch.delenv("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", raising=False)
+  for name in VARIABLES:
+    monkeypatch.delenv(name, raising=False)
   assert "too little to cap" in memory_limit.fit_allocator()
-  assert "TF_MKL_ALLOC_MAX_BYTES" not in os.environ
+  assert not any(name in os.environ for name in VARIABLES)
 
 
 @pytest.mark.parametrize(
@@ -156,8 +185,11 @@ PROGRAM = textwrap.dedent(
 )
 
 
-def test_a_step_too_large_for_the_container_is_one_line_not_a_kill():
-  # Before: the kernel killed the process (status 137) with no message.
+@pytest.mark.parametrize("onednn", ["1", "0"])
+def test_a_step_too_large_for_the_container_is_one_line_not_a_kill(onednn):
+  # Before: the kernel killed the process (status 137) with no message; with oneDNN off (as
+  # TensorFlow has it by default on a CPU without AVX-512 VNNI, BF16 or AMX) until the cap
+  # went to TensorFlow's BFC allocator too.
   path = _cgroup_of(2 * GIB)
   if path is None:
     pytest.skip("no cgroup can be made here (needs root and a writable memory controller)")
@@ -166,8 +198,9 @@ def test_a_step_too_large_for_the_container_is_one_line_not_a_kill():
     for k, v in os.environ.items()
     if k
     not in ("TF_MKL_ALLOC_MAX_BYTES", "TF_ENABLE_ONEDNN_OPTS", "TF_ONEDNN_USE_SYSTEM_ALLOCATOR")
+    + VARIABLES
   }
-  env.update(PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+  env.update(PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS=onednn)
   done = cgroup_helpers.run_in_cgroup(path, PROGRAM, env, timeout=300)
   assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
   assert done.stdout == "small step True\n"

@@ -110,19 +110,29 @@ class GaussianStats:
       raise ValueError(f"Expected at least 2 embeddings for a covariance, received {self.n}.")
     return self._m2 / (self.n - 1)
 
-  def save(self, path):
-    """Writes n, mean and the centred scatter matrix to an .npz file."""
+  def state(self):
+    """{"n", "mean", "m2"}: the count, mean and centred scatter matrix, as arrays."""
     if self.n < 1:
       raise ValueError("Expected at least 1 embedding to save statistics, received 0.")
+    return {"n": np.int64(self.n), "mean": self._mean, "m2": self._m2}
+
+  @classmethod
+  def from_state(cls, state):
+    """The accumulator `state()` described (a dict or an opened .npz)."""
+    stats = cls(int(state["mean"].shape[0]))
+    stats.n, stats._mean, stats._m2 = int(state["n"]), state["mean"], state["m2"]
+    return stats
+
+  def save(self, path):
+    """Writes n, mean and the centred scatter matrix to an .npz file."""
+    state = self.state()
     with open(path, "wb") as f:
-      np.savez(f, n=self.n, mean=self._mean, m2=self._m2)
+      np.savez(f, **state)
 
   @classmethod
   def load(cls, path):
     with np.load(path) as data:
-      stats = cls(int(data["mean"].shape[0]))
-      stats.n, stats._mean, stats._m2 = int(data["n"]), data["mean"], data["m2"]
-    return stats
+      return cls.from_state(data)
 
 
 def frechet_distance_from_stats(stats1, stats2):

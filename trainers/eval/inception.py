@@ -227,6 +227,13 @@ class InceptionAccumulator:
       self._logits.append(outputs[LOGITS].numpy().astype(np.float32))
     return self
 
+  def restore(self, stats, logits):
+    """Takes the `pool_3` statistics and logits of frames already added (a stopped
+    evaluation going on); returns self."""
+    self.stats = stats
+    self._logits = [np.asarray(logits, np.float32)]
+    return self
+
   @property
   def logits(self):
     if not self._logits:

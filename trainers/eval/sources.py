@@ -131,12 +131,27 @@ class Source:
     """The frame stride the source's clips already have (generators), or None."""
     return None
 
-  def batches(self, num_videos, batch_size, clip_spec):
+  def batches(self, num_videos, batch_size, clip_spec, start=0):
     """Yields float32 [B, T, H, W, 3] in [-1, 1], `num_videos` clips in all (fewer if the
-    source runs out: `self.count` says how many were given)."""
+    source runs out: `self.count` says how many were given).
+
+    With `start` (going on with an evaluation that was stopped), clips 0..start-1 are passed
+    over: read (so the manifest still lists them) but not yielded, and counted in
+    `self.count`."""
     _check_request(num_videos, batch_size)
-    self.count = 0
-    for batch in self._batches(num_videos, batch_size, clip_spec):
+    if not isinstance(start, int) or not 0 <= start <= num_videos:
+      raise ValueError(f"Expected 0 <= start <= num_videos ({num_videos}), received {start!r}.")
+    self.count = start
+    stream = (
+      self._batches_after(start, num_videos, batch_size, clip_spec)
+      if start
+      else self._batches(num_videos, batch_size, clip_spec)
+    )
+    if self.count >= num_videos:
+      for _ in stream:  # passes over every clip, for the manifest
+        pass
+      return
+    for batch in stream:
       batch = batch[: num_videos - self.count]
       self.count += len(batch)
       yield batch
@@ -145,6 +160,26 @@ class Source:
 
   def _batches(self, num_videos, batch_size, clip_spec):
     raise NotImplementedError
+
+  def _batches_after(self, start, num_videos, batch_size, clip_spec):
+    """`_batches` without its first `start` clips (read, then dropped); a source that can
+    begin at clip `start` without reading the clips before it overrides this."""
+    passed = 0
+    for batch in self._batches(num_videos, batch_size, clip_spec):
+      if passed < start:
+        drop = min(start - passed, len(batch))
+        passed += drop
+        batch = batch[drop:]
+        if passed >= num_videos:  # a side already complete: read for the manifest only
+          return
+      if len(batch):
+        yield batch
+    self.count = min(self.count, passed)  # the source ran out before `start`
+
+  def identity(self):
+    """What the clips depend on, JSON-able: equal identities give equal clips (a stopped
+    evaluation goes on only with a source of the same identity)."""
+    return {"kind": self.kind, "spec": self.spec}
 
   def manifest(self):
     raise NotImplementedError
@@ -237,6 +272,13 @@ class DataSource(Source):
     finally:
       self._skipped = pipeline.skipped_records()
       self._skip_report = pipeline.skip_report()
+
+  def identity(self):
+    data = self.data
+    out = {"kind": self.kind, "data": json.loads(data.to_json_best_effort()), "seed": self.seed}
+    if data.source == "tfrecord":
+      out["files"] = file_identity(pipeline.list_files(data.eval_files))
+    return out
 
   def skips(self):
     if not self._skip_report:
@@ -347,6 +389,9 @@ class FolderSource(Source):
   def _batches(self, num_videos, batch_size, clip_spec):
     return _rebatch(self._clips(num_videos, clip_spec), batch_size)
 
+  def identity(self):
+    return {"kind": self.kind, "files": file_identity(self.files)}
+
   def skips(self):
     if not self.skipped:
       return ""
@@ -428,6 +473,17 @@ class GeneratorSource(Source):
       yield tasks.batch_condition(element, keys, self.contract.key)
 
   def _batches(self, num_videos, batch_size, clip_spec):
+    self._check_clip_spec(clip_spec)
+    yield from self._generate(0, num_videos, batch_size, clip_spec)
+
+  def _batches_after(self, start, num_videos, batch_size, clip_spec):
+    if start % batch_size:  # the conditions come in whole batches
+      yield from super()._batches_after(start, num_videos, batch_size, clip_spec)
+    else:  # clip k depends on k alone: nothing before `start` is generated
+      self._check_clip_spec(clip_spec)
+      yield from self._generate(start, num_videos, batch_size, clip_spec)
+
+  def _check_clip_spec(self, clip_spec):
     t = clip_spec.num_frames
     if self.generator.video_shape[0] < t:
       raise ValueError(
@@ -442,8 +498,14 @@ class GeneratorSource(Source):
         stride,
         clip_spec.frame_stride,
       )
+
+  def _generate(self, first, num_videos, batch_size, clip_spec):
+    """Clips first..num_videos-1, in batches of `batch_size` (`first` a multiple of it)."""
+    t = clip_spec.num_frames
     conditions = self.conditions(batch_size) if self.key else None
-    for start in range(0, num_videos, batch_size):
+    for _ in range(first // batch_size if conditions is not None else 0):
+      next(conditions)
+    for start in range(first, num_videos, batch_size):
       n = min(batch_size, num_videos - start)
       z = (
         noise(self.contract.latent_dim, self.seed, range(start, start + n))
@@ -458,6 +520,31 @@ class GeneratorSource(Source):
       video = self._sample(self.contract.inputs(z, condition))
       video = np.asarray(tf.cast(video, tf.float32))[:, :t]
       yield resize_clips(np.clip(video, -1.0, 1.0), clip_spec.height, clip_spec.width)
+
+  def identity(self):
+    return {
+      "kind": self.kind,
+      "spec": self.spec,
+      "seed": self.seed,
+      # What the clips depend on: the model, and the data and seed conditions come from.
+      "config": (
+        {
+          "model": json.loads(self.config.model.to_json_best_effort()),
+          "data": json.loads(self.config.data.to_json_best_effort()) if self.key else None,
+          "condition": self.key,
+          "seed": self.config.seed,
+        }
+        if self.config is not None
+        else None
+      ),
+      "weights": self._weights_identity(),
+    }
+
+  def _weights_identity(self):
+    digest = hashlib.sha256()
+    for v in self.generator.weights:
+      digest.update(v.path.encode() + np.ascontiguousarray(v.numpy()).tobytes())
+    return digest.hexdigest()
 
   def manifest(self):
     out = {
@@ -495,6 +582,13 @@ class WorkdirSource(GeneratorSource):
     self.checkpoint = path
     self.ema = ema and config.train.get("ema_decay", 0.0) > 0
     self.step = int(path.rsplit("-", 1)[-1]) if path.rsplit("-", 1)[-1].isdigit() else None
+
+  def _weights_identity(self):  # the checkpoint's files: cheaper than hashing the weights
+    return {
+      "checkpoint": self.checkpoint,
+      "ema": self.ema,
+      "files": file_identity(sorted(tf.io.gfile.glob(self.checkpoint + ".*"))),
+    }
 
   def manifest(self):
     out = super().manifest()
@@ -536,6 +630,10 @@ class ArraySource(Source):
       if batch.dtype == np.uint8:
         batch = batch.astype(np.float32) / 127.5 - 1.0
       yield resize_clips(batch, clip_spec.height, clip_spec.width)
+
+  def identity(self):
+    digest = hashlib.sha256(np.ascontiguousarray(self.clips).tobytes())
+    return {"kind": self.kind, "shape": list(self.clips.shape), "sha256": digest.hexdigest()}
 
   def manifest(self):
     return {
@@ -636,6 +734,16 @@ def resolve_clip_spec(sources, num_frames, frame_stride, height=0, width=0):
   return ClipSpec(int(num_frames), int(frame_stride), int(height), int(width))
 
 
+def file_identity(paths):
+  """[path, bytes, modification time in ns] of each file: a file replaced or rewritten
+  between two runs (a dataset converted again under the same name) changes it."""
+  out = []
+  for path in paths:
+    stat = tf.io.gfile.stat(path)
+    out.append([path, int(stat.length), int(stat.mtime_nsec)])
+  return out
+
+
 def fingerprint(obj):
   """A short, stable hash of a JSON-able object (cache file names)."""
   text = json.dumps(obj, sort_keys=True, default=str)
@@ -645,16 +753,17 @@ def fingerprint(obj):
 class Progress:
   """Logs clips done / total and clips/s at most every `every` seconds (and at the end)."""
 
-  def __init__(self, name, total, every=10.0):
+  def __init__(self, name, total, every=10.0, done=0):
     self.name, self.total, self.every = name, total, every
     self.start = self.last = time.perf_counter()
+    self.first = done  # clips done before this run (an evaluation going on)
 
   def update(self, done, final=False):
     now = time.perf_counter()
     if not final and now - self.last < self.every:
       return
     self.last = now
-    rate = done / max(now - self.start, 1e-9)
+    rate = (done - self.first) / max(now - self.start, 1e-9)
     eta = (self.total - done) / rate if rate > 0 else float("inf")
     logging.info(
       "%s: %d/%d clips, %.1f clips/s%s",
