@@ -16,4 +16,6 @@ import os as _os
 _os.environ["KERAS_BACKEND"] = "tensorflow"  # the zoo's one backend, before Keras loads (zoo)
 
 # oneDNN on where it measured faster here, before TensorFlow loads (trainers/onednn.py).
-import trainers as _trainers
+from trainers import onednn as _onednn
+
+_onednn.choose()

@@ -181,6 +181,7 @@ ALLOWED = {
     "zoo",
     "trainers.cli",
     "trainers.errors",
+    "trainers.onednn",
     "trainers.workdir",
     "trainers.data.format",
     "trainers.data.video_io",

@@ -292,11 +292,12 @@ class ResumeFile:
     return side.count
 
   def save(self, name, side, force=False):
-    """Keeps `side`'s state under `name`; writes the file when `every` seconds have passed
-    since the last write, or with `force`."""
-    self.sides[name] = side.state()
+    """Writes the file with `side`'s state under `name` when `every` seconds have passed
+    since the last write, or with `force` (a state is copied only to be written: the kept
+    logits grow with every batch)."""
     if not force and time.monotonic() - self.last_save < self.every:
       return
+    self.sides[name] = side.state()
     buffer = io.BytesIO()
     arrays = {f"{n}/{k}": v for n, state in self.sides.items() for k, v in state.items()}
     header = {"version": self.VERSION, "key": self.key, "sides": list(self.sides)}

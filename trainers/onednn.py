@@ -162,6 +162,7 @@ def measure(onednn, timeout=CHILD_TIMEOUT_SECS):
   """{"onednn": as TensorFlow had it, "ms": the probe's median} in a child process with
   oneDNN asked on or off; raises RuntimeError when the child fails."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **{VARIABLE: "1" if onednn else "0"})
+  env["CUDA_VISIBLE_DEVICES"] = "-1"  # the CPU's kernels are timed, not a GPU's
   try:
     done = subprocess.run(
       [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=timeout
@@ -222,24 +223,39 @@ def decide(environ, info, system, machine, path, measure_fn=measure):
   if entry is None:
     try:
       os.makedirs(os.path.dirname(path), exist_ok=True)
-      with _locked(path):
+      lock = _locked(path)
+    except OSError:  # a read-only home: measured for this run alone (said below)
+      lock = contextlib.nullcontext()
+    try:
+      with lock:
         entry = _read(path).get(key)  # another process may have measured meanwhile
         if entry is None:
-          started = time.perf_counter()
-          entry = verdict(measure_fn)
-          _say(
-            f"TensorFlow leaves oneDNN off on this CPU ({info.get('model name', '?')}, no "
-            "AVX-512 VNNI, BF16 or AMX); timed once here in "
-            f"{time.perf_counter() - started:.0f} s, a 3D convolution with its gradients took "
-            f"{entry['ms']['onednn']:.1f} ms with oneDNN and {entry['ms']['tensorflow']:.1f} ms "
-            f"without: {'on' if entry['onednn'] else 'left off'} for this run and later ones "
-            f"(remembered in {path}; {VARIABLE}=0 or 1 decides instead)."
-          )
-          _write(path, key, entry)
-    except (OSError, RuntimeError, ValueError, KeyError) as e:
+          entry = _measure_and_remember(info, path, key, measure_fn)
+    except (RuntimeError, ValueError, KeyError) as e:
       _say(f"oneDNN left as TensorFlow has it: could not decide ({e}).")
       return f"undecided: {e}"
   if entry.get("onednn"):
     environ[VARIABLE] = "1"
     return "oneDNN on (measured faster here)"
   return "oneDNN left off (measured no faster here)"
+
+
+def _measure_and_remember(info, path, key, measure_fn):
+  started = time.perf_counter()
+  entry = verdict(measure_fn)
+  try:
+    _write(path, key, entry)
+    kept = f"remembered in {path}"
+  except OSError as e:
+    kept = (
+      f"not remembered: {e}; every run will time it again unless {CACHE_ENV} names a "
+      f"writable folder or {VARIABLE} is set"
+    )
+  _say(
+    f"TensorFlow leaves oneDNN off on this CPU ({info.get('model name', '?')}, no AVX-512 "
+    f"VNNI, BF16 or AMX); timed once here in {time.perf_counter() - started:.0f} s, a 3D "
+    f"convolution with its gradients took {entry['ms']['onednn']:.1f} ms with oneDNN and "
+    f"{entry['ms']['tensorflow']:.1f} ms without: {'on' if entry['onednn'] else 'left off'} "
+    f"for this run and later ones ({kept}; {VARIABLE}=0 or 1 decides instead)."
+  )
+  return entry

@@ -22,6 +22,7 @@ from trainers.data import make_tfrecords
 
 STARVED = os.path.join(helpers.HERE, "run_starved.py")
 CONVERT_SLOWLY = os.path.join(helpers.HERE, "convert_slowly.py")
+EVALUATE_SLOWLY = os.path.join(helpers.HERE, "evaluate_slowly.py")
 
 
 def _as_from_a_terminal():
@@ -156,6 +157,46 @@ def test_a_killed_conversion_goes_on_to_the_records_of_one_never_killed(tmp_path
   assert {**resumed, "seconds": 0} == {**expected, "seconds": 0}
   assert sum(map(len, records)) == 160 and records == expected_records
   assert sorted(p.name for p in killed.iterdir()) == sorted(p.name for p in whole.iterdir())
+
+
+def test_a_killed_evaluation_goes_on_to_the_numbers_of_one_never_killed(tmp_path):
+  # ~20 s. Before, a kill lost every clip embedded; the file is renamed into place whole, so
+  # a kill at any point leaves the last save or none.
+  flags = ["--real=synthetic:1", "--fake=synthetic:2", "--metrics=fd_r3d", "--num_videos=48"]
+  flags += ["--batch_size=4", "--num_frames=4", "--height=16", "--width=16"]
+  out = tmp_path / "killed.json"
+  proc = subprocess.Popen(
+    [sys.executable, EVALUATE_SLOWLY, *flags, f"--out={out}", "--progress_every=0"],
+    env=helpers.ENV,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
+  seen = _wait_for(proc, "fake: 8/48 clips")  # the real side complete, the fake side begun
+  proc.kill()
+  proc.communicate(timeout=60)
+  assert (tmp_path / "killed_partial.npz").exists(), "".join(seen)[-3000:]
+  again = subprocess.run(
+    [sys.executable, EVALUATE_SLOWLY, *flags, f"--out={out}"],
+    env=helpers.ENV,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert again.returncode == 0, again.stderr[-3000:]
+  going_on = re.search(r"Going on from \S+: real 48 clips, fake (\d+) clips", again.stderr)
+  assert going_on and 4 <= int(going_on[1]) < 48, again.stderr[-3000:]
+  whole = subprocess.run(
+    [sys.executable, EVALUATE_SLOWLY, *flags, f"--out={tmp_path / 'whole.json'}"],
+    env=helpers.ENV,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert whole.returncode == 0, whole.stderr[-3000:]
+  resumed, expected = json.loads(out.read_text()), json.loads((tmp_path / "whole.json").read_text())
+  assert resumed["metrics"] == expected["metrics"]
+  assert resumed["protocol"]["num_fake_clips"] == 48
+  assert not (tmp_path / "killed_partial.npz").exists()
 
 
 def test_a_step_that_never_ends_ends_the_process_after_the_step_timeout(tmp_path):

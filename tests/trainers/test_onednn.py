@@ -76,6 +76,17 @@ def test_a_failed_measurement_leaves_tensorflows_choice_and_says_why(tmp_path, c
   assert not os.path.exists(tmp_path / "c.json")  # the next run tries again
 
 
+def test_a_cache_that_cannot_be_written_still_decides_this_run(tmp_path, capsys):
+  blocked = tmp_path / "a_file"
+  blocked.write_text("not a folder")
+  calls, environ = [], {}
+  path = str(blocked / "onednn.json")
+  said = onednn.decide(environ, ZEN3, "Linux", "x86_64", path, _fake_measure(10.0, 50.0, calls))
+  assert said == "oneDNN on (measured faster here)" and environ == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+  err = capsys.readouterr().err
+  assert "not remembered: " in err and "every run will time it again unless" in err
+
+
 def test_concurrent_first_runs_measure_once(tmp_path):
   path, calls = str(tmp_path / "onednn.json"), []
   gate = threading.Event()

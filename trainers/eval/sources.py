@@ -477,6 +477,8 @@ class GeneratorSource(Source):
     yield from self._generate(0, num_videos, batch_size, clip_spec)
 
   def _batches_after(self, start, num_videos, batch_size, clip_spec):
+    if start >= num_videos:  # a side already complete: nothing to generate
+      return
     if start % batch_size:  # the conditions come in whole batches
       yield from super()._batches_after(start, num_videos, batch_size, clip_spec)
     else:  # clip k depends on k alone: nothing before `start` is generated
