@@ -23,7 +23,7 @@ import tempfile
 import time
 
 from trainers import cpu_quota
-from zoo.layers import form_choice
+from trainers import onednn
 
 # CPU flags worth knowing when reading CPU figures (oneDNN picks kernels on them).
 SIMD_FLAGS = (
@@ -131,7 +131,7 @@ def describe_host():
     "python": platform.python_version(),
     "date": datetime.datetime.now().isoformat(timespec="seconds"),
     "memory_settings": memory_settings(),
-    "onednn": form_choice.onednn_enabled(),
+    "onednn": onednn.enabled(),
   }
 
 
@@ -143,7 +143,7 @@ def host_line(host):
     + (f" (cgroup limit {host['cpu_limit']:g})" if host.get("cpu_limit") else "")
     + ", flags "
     f"{' '.join(host['cpu']['flags']) or 'none of ' + '/'.join(SIMD_FLAGS[:3])}"
-    + ("" if host.get("onednn") is None else f"; oneDNN {'on' if host['onednn'] else 'off'}")
+    + ("" if host.get("onednn") is None else f"; TF oneDNN {'on' if host['onednn'] else 'off'}")
     + f"; load {host['load_average']}; Python {host['python']}"
     + ("; " + " ".join(f"{k}={v}" for k, v in settings.items()) if settings else "")
   )

@@ -146,10 +146,27 @@ def run_isolated(variant):
     return host.run_child(argv, out, timeout=FLAGS.run_timeout)
 
 
-def matmuls():
+# An x86 CPU without these multiplies bfloat16 in PyTorch's reference loops, on one core: a
+# 4096^2 matmul did not end within 20 minutes on an AMD Zen 3 (family 25 model 1).
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+BF16_FALLBACK_SIZE = 512
+
+
+def bf16_matmul_size(cpu, size):
+  """The bf16 matmul's size: `size` where the CPU (`host.cpu_info()`) multiplies bfloat16 in
+  hardware (or is not x86), else at most BF16_FALLBACK_SIZE."""
+  x86 = any(f in cpu.get("flags", ()) for f in ("avx", "avx2"))
+  if x86 and not any(f in cpu.get("flags", ()) for f in BF16_FLAGS):
+    return min(size, BF16_FALLBACK_SIZE)
+  return size
+
+
+def matmuls(cpu):
   return {
-    name: torch_vgan.torch_matmul_gflops(dtype, FLAGS.matmul_size)
-    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16))
+    "float32": torch_vgan.torch_matmul_gflops(torch.float32, FLAGS.matmul_size),
+    "bfloat16": torch_vgan.torch_matmul_gflops(
+      torch.bfloat16, bf16_matmul_size(cpu, FLAGS.matmul_size)
+    ),
   }
 
 
@@ -170,7 +187,7 @@ def main(argv):
 
   machine = host.describe_host()
   print("machine:", host.host_line(machine))
-  before = matmuls()
+  before = matmuls(machine["cpu"])
   rows = []
   for variant in FLAGS.variants:
     if FLAGS.isolate:
@@ -178,7 +195,7 @@ def main(argv):
     else:
       record = run_variant(c, variant, FLAGS.batch_size, FLAGS.steps, FLAGS.warmup)
     rows.append(dict(record, variant=variant))
-  after = matmuls()
+  after = matmuls(machine["cpu"])
   peak = {k: max(before[k]["gflops"], after[k]["gflops"]) for k in before}
   for r in rows:
     if "gflops" in r:
@@ -193,6 +210,11 @@ def main(argv):
     f"or its children; {config_flags.get_config_filename(FLAGS['config'])}, batch "
     f"{FLAGS.batch_size}; torch.matmul {FLAGS.matmul_size}^2 (better of before / after): fp32 "
     f"{peak['float32']:.1f}, bf16 {peak['bfloat16']:.1f} GFLOP/s"
+    + (
+      f" (bf16 at {before['bfloat16']['size']}^2: this CPU has no bf16 instructions)"
+      if before["bfloat16"]["size"] != FLAGS.matmul_size
+      else ""
+    )
   )
   print(report.torch_variant_table(rows, peak, HEADLINE))
   print(
