@@ -363,6 +363,21 @@ class Step:
     return d_loss.item(), g_loss.item()
 
 
+# An x86 CPU without these multiplies bfloat16 in PyTorch's reference loops, on one core: a
+# 4096^2 matmul did not end within 20 minutes on an AMD Zen 3 (family 25 model 1).
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+BF16_FALLBACK_SIZE = 512
+
+
+def bf16_matmul_size(cpu, size):
+  """The bf16 matmul's size: `size` where the CPU (`host.cpu_info()`) multiplies bfloat16 in
+  hardware (or is not x86), else at most BF16_FALLBACK_SIZE."""
+  x86 = any(f in cpu.get("flags", ()) for f in ("avx", "avx2"))
+  if x86 and not any(f in cpu.get("flags", ()) for f in BF16_FLAGS):
+    return min(size, BF16_FALLBACK_SIZE)
+  return size
+
+
 def torch_matmul_gflops(dtype=torch.float32, size=4096, warmup=1, repeats=3):
   """`bench/common.matmul_gflops` in PyTorch: best-of-`repeats` GFLOP/s of a size^2 matmul."""
   gen = torch.Generator().manual_seed(0)

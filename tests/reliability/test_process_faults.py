@@ -175,24 +175,22 @@ def test_a_killed_evaluation_goes_on_to_the_numbers_of_one_never_killed(tmp_path
   proc.kill()
   proc.communicate(timeout=60)
   assert (tmp_path / "killed_partial.npz").exists(), "".join(seen)[-3000:]
-  again = subprocess.run(
-    [sys.executable, EVALUATE_SLOWLY, *flags, f"--out={out}"],
-    env=helpers.ENV,
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
-  assert again.returncode == 0, again.stderr[-3000:]
-  going_on = re.search(r"Going on from \S+: real 48 clips, fake (\d+) clips", again.stderr)
-  assert going_on and 4 <= int(going_on[1]) < 48, again.stderr[-3000:]
-  whole = subprocess.run(
-    [sys.executable, EVALUATE_SLOWLY, *flags, f"--out={tmp_path / 'whole.json'}"],
-    env=helpers.ENV,
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
-  assert whole.returncode == 0, whole.stderr[-3000:]
+
+  def evaluate(to):
+    done = subprocess.run(
+      [sys.executable, EVALUATE_SLOWLY, *flags, f"--out={to}"],
+      env=helpers.ENV,
+      capture_output=True,
+      text=True,
+      timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stderr
+
+  again = evaluate(out)
+  going_on = re.search(r"Going on from \S+: real 48 clips, fake (\d+) clips", again)
+  assert going_on and 4 <= int(going_on[1]) < 48, again[-3000:]
+  evaluate(tmp_path / "whole.json")
   resumed, expected = json.loads(out.read_text()), json.loads((tmp_path / "whole.json").read_text())
   assert resumed["metrics"] == expected["metrics"]
   assert resumed["protocol"]["num_fake_clips"] == 48

@@ -540,6 +540,11 @@ class GeneratorSource(Source):
         else None
       ),
       "weights": self._weights_identity(),
+      "condition_files": (
+        file_identity(pipeline.list_files(self.config.data.eval_files))
+        if self.key and self.config.data.source == "tfrecord"
+        else None
+      ),
     }
 
   def _weights_identity(self):
