@@ -50,14 +50,7 @@ def parse_cpuinfo(text):
     "flags" (the `SIMD_FLAGS` it has, in that order). ARM's cpuinfo names "CPU implementer"
     and "CPU part" instead: they fill "vendor" and "model".
   """
-  fields = {}
-  for line in text.splitlines():
-    if not line.strip():
-      if fields:  # the end of the first processor's block
-        break
-      continue
-    key, _, value = line.partition(":")
-    fields.setdefault(key.strip(), value.strip())
+  fields = onednn.cpu_fields(text)
   flags = set((fields.get("flags") or fields.get("Features") or "").split())
   return {
     "vendor": fields.get("vendor_id") or fields.get("CPU implementer", ""),

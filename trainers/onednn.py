@@ -16,10 +16,14 @@ when it is imported, so the choice is made before that, as the programs' package
   and one without (about 20 s, once), under a lock so that concurrent first runs measure
   once; oneDNN is turned on when it runs more than 5% faster, and one line says so.
 
-A process that imported TensorFlow before the zoo's packages keeps TensorFlow's choice.
+A process that imported TensorFlow before the zoo's packages keeps TensorFlow's choice
+(TensorFlow has read the variable by then); where this machine's verdict is oneDNN, one line
+says what that costs and how to change it (`TF_ENABLE_ONEDNN_OPTS=1`, or the zoo's packages
+imported first).
 """
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -64,17 +68,25 @@ print(json.dumps({"onednn": bool(_pywrap_util_port.IsMklEnabled()),
 """
 
 
-def cpu_info(path="/proc/cpuinfo"):
-  """The first processor's fields of /proc/cpuinfo ({} where there is none)."""
+def cpu_fields(text):
+  """The first processor's fields of a /proc/cpuinfo text ({} where there is none)."""
   info = {}
-  with contextlib.suppress(OSError):
-    with open(path, encoding="utf-8", errors="replace") as f:
-      for line in f:
-        field, _, value = line.partition(":")
-        if not field.strip() and info:
-          break
-        info.setdefault(field.strip(), value.strip())
+  for line in text.splitlines():
+    field, _, value = line.partition(":")
+    if not field.strip() and info:
+      break
+    if field.strip():
+      info.setdefault(field.strip(), value.strip())
   return info
+
+
+def cpu_info(path="/proc/cpuinfo"):
+  """`cpu_fields` of this machine ({} where there is no /proc/cpuinfo)."""
+  try:
+    with open(path, encoding="utf-8", errors="replace") as f:
+      return cpu_fields(f.read())
+  except OSError:
+    return {}
 
 
 def tensorflow_version():
@@ -205,16 +217,25 @@ def _locked(path):
       fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@functools.cache
 def choose():
   """Sets `TF_ENABLE_ONEDNN_OPTS=1` where the module docstring says so; returns what was
-  decided, in words. Does nothing once TensorFlow is imported."""
-  if "tensorflow" in sys.modules:
-    return "TensorFlow is already imported: its own choice stands"
-  return decide(os.environ, cpu_info(), platform.system(), platform.machine(), cache_path())
+  decided, in words. Once TensorFlow is imported, says in one line where oneDNN would have
+  been faster. Decides once per process (`trainers`, `export` and `bench` all call it)."""
+  return decide(
+    os.environ,
+    cpu_info(),
+    platform.system(),
+    platform.machine(),
+    cache_path(),
+    tensorflow_imported="tensorflow" in sys.modules,
+  )
 
 
-def decide(environ, info, system, machine, path, measure_fn=measure):
-  """`choose` for the given environment, CPU fields (`cpu_info`), platform and cache file."""
+def decide(environ, info, system, machine, path, measure_fn=measure, tensorflow_imported=False):
+  """`choose` for the given environment, CPU fields (`cpu_info`), platform and cache file;
+  `tensorflow_imported`: TensorFlow has read the environment already, so the verdict is only
+  said, not applied."""
   why = undecided(environ, info, system, machine)
   if why:
     return why
@@ -230,17 +251,31 @@ def decide(environ, info, system, machine, path, measure_fn=measure):
       with lock:
         entry = _read(path).get(key)  # another process may have measured meanwhile
         if entry is None:
-          entry = _measure_and_remember(info, path, key, measure_fn)
+          entry = _measure_and_remember(info, path, key, measure_fn, not tensorflow_imported)
     except (RuntimeError, ValueError, KeyError) as e:
       _say(f"oneDNN left as TensorFlow has it: could not decide ({e}).")
       return f"undecided: {e}"
-  if entry.get("onednn"):
-    environ[VARIABLE] = "1"
-    return "oneDNN on (measured faster here)"
-  return "oneDNN left off (measured no faster here)"
+  if not entry.get("onednn"):
+    return "oneDNN left off (measured no faster here)"
+  if tensorflow_imported:
+    ms = entry.get("ms", {})
+    measured = (
+      f" (a 3D convolution with its gradients: {ms['onednn']:.1f} ms with oneDNN, "
+      f"{ms['tensorflow']:.1f} ms without)"
+      if {"onednn", "tensorflow"} <= set(ms)
+      else ""
+    )
+    _say(
+      f"TensorFlow was imported before trainers and runs without oneDNN, which "
+      f"measured faster on this CPU{measured}: set {VARIABLE}=1 before Python starts, or "
+      "import trainers before tensorflow."
+    )
+    return "oneDNN off: TensorFlow was imported first (said)"
+  environ[VARIABLE] = "1"
+  return "oneDNN on (measured faster here)"
 
 
-def _measure_and_remember(info, path, key, measure_fn):
+def _measure_and_remember(info, path, key, measure_fn, applies_now=True):
   started = time.perf_counter()
   entry = verdict(measure_fn)
   try:
@@ -256,6 +291,7 @@ def _measure_and_remember(info, path, key, measure_fn):
     f"VNNI, BF16 or AMX); timed once here in {time.perf_counter() - started:.0f} s, a 3D "
     f"convolution with its gradients took {entry['ms']['onednn']:.1f} ms with oneDNN and "
     f"{entry['ms']['tensorflow']:.1f} ms without: {'on' if entry['onednn'] else 'left off'} "
-    f"for this run and later ones ({kept}; {VARIABLE}=0 or 1 decides instead)."
+    f"for {'this run and later ones' if applies_now else 'later runs'} ({kept}; {VARIABLE}=0 "
+    "or 1 decides instead)."
   )
   return entry

@@ -3,6 +3,7 @@ and it measured faster on this machine."""
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import threading
@@ -159,3 +160,45 @@ def test_a_remembered_verdict_reaches_tensorflow_in_a_program(tmp_path):
   )
   # On with the verdict; where TensorFlow turns it on by itself, on all the same.
   assert done.stdout.strip() == "True", done.stderr[-2000:]
+
+
+def test_tensorflow_imported_first_keeps_its_choice_and_says_what_it_costs(tmp_path, capsys):
+  path, calls = str(tmp_path / "onednn.json"), []
+  environ = {}
+  said = onednn.decide(
+    environ, ZEN3, "Linux", "x86_64", path, _fake_measure(30.0, 100.0, calls), True
+  )
+  # Measured for later runs (this one's TensorFlow read the environment already), not applied.
+  assert said == "oneDNN off: TensorFlow was imported first (said)" and environ == {}
+  err = capsys.readouterr().err
+  assert "on for later runs (remembered in" in err, err
+  assert "TensorFlow was imported before trainers and runs without oneDNN" in err, err
+  assert "30.0 ms with oneDNN, 100.0 ms without): set TF_ENABLE_ONEDNN_OPTS=1" in err, err
+  # A verdict of no faster says nothing; TensorFlow's own choice or the user's, neither.
+  slow = dict(ZEN3, model="33")
+  onednn.decide({}, slow, "Linux", "x86_64", path, _fake_measure(99.0, 100.0, calls), True)
+  onednn.decide({}, ZEN4, "Linux", "x86_64", path, _fake_measure(1.0, 9.0, calls), True)
+  onednn.decide({"TF_ENABLE_ONEDNN_OPTS": "0"}, ZEN3, "Linux", "x86_64", path, None, True)
+  assert "TensorFlow was imported" not in capsys.readouterr().err
+
+
+def test_a_script_importing_tensorflow_first_is_told_once(tmp_path):
+  """`import tensorflow` before the zoo's packages, as sorted imports put it: one line where
+  this machine's verdict is oneDNN, none elsewhere."""
+  key = onednn.machine_key(onednn.cpu_info())
+  (tmp_path / "onednn.json").write_text(
+    json.dumps({key: {"onednn": True, "ms": {"onednn": 1.0, "tensorflow": 2.0}}})
+  )
+  env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+  env.update(PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", VIDEOGAN_ZOO_CACHE=str(tmp_path))
+  done = subprocess.run(
+    [sys.executable, "-c", "import tensorflow, trainers, export"],
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert done.returncode == 0, done.stderr[-2000:]
+  told = done.stderr.count("TensorFlow was imported before trainers")
+  ours = onednn.undecided(env, onednn.cpu_info(), platform.system(), platform.machine()) is None
+  assert told == (1 if ours else 0), done.stderr[-2000:]
