@@ -54,9 +54,10 @@ the simple convention gives 4F_G + 9F_D = 443.8 GFLOP. The penalty terms are the
 here; a result lists them under "estimated".
 
 A next-frame predictor's step (`prediction_step_flops`) is its teacher-forced pass over frames
-0..T-2 and the backward pass w.r.t. its weights. `step_flops` takes either kind of task and
-raises `NotCounted` for the others (SPADE's feature matching, encoder and VGG terms are not
-modelled); `check_counted` raises it when a layer with its own weights was not counted (a
+0..T-2 and the backward pass w.r.t. its weights. `step_flops` takes these and SPADE's step
+(`spade_step_flops`: feature matching's one call of each discriminator on real and fake
+together, the VAE encoder; its VGG term is not modelled) and raises `NotCounted` for the
+others; `check_counted` raises it when a layer with its own weights was not counted (a
 modulated convolution, a recurrent cell): such a step's figure is "n/a", never a guess.
 Wrappers that hold a counted layer's kernel (SpectralNormalization) are not "uncounted".
 """
@@ -462,6 +463,42 @@ def prediction_step_flops(task, batch, convention="exact"):
   }
 
 
+def spade_step_flops(task, batch, convention="exact"):
+  """FLOPs of one generator step of SPADE (`trainers.tasks.SPADETask`): `gan_step_flops`
+  with SPADE's differences.
+
+  - Feature matching on (`objective.feature_matching`): the G step calls each discriminator
+    once on the real and the fake clips concatenated, 2B clips, forward and input gradients
+    (the input gradient of a layer covers its whole input, the real half included).
+  - A VAE generator (`use_vae`): its encoder reads the real clips in both steps, forward in
+    each D step and forward + weight gradients in the G step (the clips are data).
+  - The VGG perceptual term (on when `objective.vgg_weights` names a file) is not modelled:
+    `NotCounted`.
+  Returns the dict of `gan_step_flops`.
+  """
+  if task.vgg is not None:
+    raise NotCounted("objective.vgg_weights: SPADE's VGG perceptual term is not modelled")
+  result = gan_step_flops(task, batch, convention)
+  fwd, bwd = forward_flops, lambda c, w, i: backward_flops(c, w, i, convention)
+  terms, d_steps = result["terms"], result["d_steps"]
+  if task.fm_weight:
+    for name in task.discriminators:
+      terms[f"g_step/d_{name}"] *= 2
+  if task.vae:
+    g = task.generator
+    spec = tf.nest.map_structure(_spec, batch)
+    costs, missing = trace_costs(lambda b: g.encode(b["video"], training=True), spec, models=[g])
+    result["layers"]["encoder"] = [dataclasses.asdict(c) for c in costs]
+    result["uncounted"]["encoder"] = missing
+    result["forward"]["encoder"] = fwd(costs)
+    terms["d_step/encoder_forward"] = d_steps * fwd(costs)
+    terms["g_step/encoder"] = fwd(costs) + bwd(costs, True, False)
+  result["total"] = sum(terms.values())
+  result["d_step"] = sum(v for t, v in terms.items() if t.startswith("d_step/"))
+  result["g_step"] = sum(v for t, v in terms.items() if t.startswith("g_step/"))
+  return result
+
+
 class NotCounted(ValueError):
   """A step whose FLOPs this module cannot count: its figure is "n/a", never a guess."""
 
@@ -469,18 +506,20 @@ class NotCounted(ValueError):
 def step_flops(task, batch, convention="exact"):
   """FLOPs of one training step of `task`, for the tasks whose step this module models.
 
-  `trainers.tasks.GANTask` itself (`gan_step_flops`) and `PredictionTask`
-  (`prediction_step_flops`). Other tasks (SPADE's feature matching, encoder and VGG terms,
-  the classifiers) raise `NotCounted`. The result may still list `uncounted` layers:
-  `check_counted` says whether its total is the step's.
+  `trainers.tasks.GANTask` itself (`gan_step_flops`), `PredictionTask`
+  (`prediction_step_flops`) and `SPADETask` (`spade_step_flops`, without its VGG term).
+  Other tasks (the classifiers, the autoencoder) raise `NotCounted`. The result may still
+  list `uncounted` layers: `check_counted` says whether its total is the step's.
   """
   if type(task) is tasks.GANTask:
     return gan_step_flops(task, batch, convention)
   if type(task) is tasks.PredictionTask:
     return prediction_step_flops(task, batch, convention)
+  if type(task) is tasks.SPADETask:
+    return spade_step_flops(task, batch, convention)
   raise NotCounted(
     f"objective.task {task.config.objective.task!r} ({type(task).__name__}): its step is not "
-    "modelled (only GANTask and PredictionTask are)"
+    "modelled (only GANTask, PredictionTask and SPADETask are)"
   )
 
 

@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 from bench import flops
+from trainers import tasks
 
 MIB = 2**20
 TARGET_BYTES = 1.2e9  # the speed target: peak RSS of a two-stream fp32 step at batch 8
@@ -56,6 +57,11 @@ def activation_bytes(trainer):
     (see the module docstring), and "per_network" {network: conv/dense output elements of
     one forward pass}.
   """
+  if isinstance(trainer.task, tasks.SPADETask):  # its FLOPs are counted, its memory is not
+    raise flops.NotCounted(
+      "objective.task 'spade' (SPADETask): what its step keeps is not modelled (each "
+      "discriminator on real and fake together, the encoder)"
+    )
   layers = flops.trainer_step_flops(trainer)["layers"]
   size = tf.as_dtype(keras.config.dtype_policy().compute_dtype).size
   outputs = {n: sum(math.prod(c["output_shape"]) for c in cs) for n, cs in layers.items()}

@@ -8,6 +8,7 @@ for a transposed conv), batch included.
 import keras
 import pytest
 import tensorflow as tf
+import test_configs  # example batches of tests/test_configs.py
 
 from bench import common
 from bench import flops
@@ -17,6 +18,7 @@ from configs import relive_lstm
 from configs import relive_wgan
 from configs import vgan_one_stream
 from configs import vgan_two_stream
+from configs import vgan_ucf101_transfer
 from trainers import tasks
 import zoo.vgan  # noqa: F401  (registers the VGAN networks)
 
@@ -230,11 +232,51 @@ def test_prediction_step_is_the_teacher_forced_pass_and_its_weight_gradients():
   )
 
 
-def test_steps_the_counter_does_not_model_are_not_counted():
+def test_steps_the_counter_does_not_model_are_not_counted(tmp_path):
   _, batch = _smoke_task(relive_lstm)
-  spade = tasks.make_task(egan_spade_video.get_config("smoke"))  # refused before any tracing
-  with pytest.raises(flops.NotCounted, match="SPADETask"):
+  classifier = tasks.make_task(vgan_ucf101_transfer.get_config("smoke"))
+  with pytest.raises(flops.NotCounted, match="its step is not modelled"):
+    flops.step_flops(classifier, batch)  # refused before any tracing
+  # SPADE with its VGG perceptual term (a weights file given): that term is not modelled.
+  spade = tasks.make_task(egan_spade_video.get_config("smoke"))
+  spade.vgg = object()
+  with pytest.raises(flops.NotCounted, match="VGG perceptual term"):
     flops.step_flops(spade, batch)
+
+
+@pytest.mark.parametrize("vae", [False, True])
+def test_spade_step_adds_matching_on_real_and_fake_and_the_encoder(vae):
+  config = egan_spade_video.get_config("smoke")
+  config.model.generator.args.use_vae = vae
+  task = tasks.make_task(config)
+  batch = test_configs.example_batch(config, task, size=2)
+  task.build(batch)
+  spec = {k: tf.TensorSpec(v.shape, v.dtype) for k, v in batch.items()}
+  spade = flops.check_counted(flops.step_flops(task, spec))
+  gan = flops.gan_step_flops(task, spec)  # GANTask's step of the same networks
+  assert task.fm_weight > 0 and len(task.discriminators) == 2  # two PatchGAN scales
+  # Feature matching: each D called once on the real and fake clips together in the G step,
+  # forward and input gradients of 2B clips.
+  matched = 0
+  for name in task.discriminators:
+    term = f"g_step/d_{name}"
+    assert gan["terms"][term] > 0 and spade["terms"][term] == 2 * gan["terms"][term]
+    matched += gan["terms"][term]
+  encoder = 0
+  assert bool(task.vae) == vae
+  if vae:
+    enc = spade["forward"]["encoder"]
+    reads_data = sum(l["flops"] for l in spade["layers"]["encoder"] if not l["after_weights"])
+    assert enc > 0 and reads_data > 0 and spade["uncounted"]["encoder"] == []
+    # The real clips through the encoder: forward in each D step; forward, weight gradients
+    # and the input gradients of all but the data's readers in the G step.
+    assert spade["terms"]["d_step/encoder_forward"] == config.objective.d_steps * enc
+    assert spade["terms"]["g_step/encoder"] == 3 * enc - reads_data
+    encoder = spade["terms"]["d_step/encoder_forward"] + spade["terms"]["g_step/encoder"]
+  else:
+    assert "encoder" not in spade["forward"]
+  assert spade["total"] == gan["total"] + matched + encoder
+  assert spade["d_step"] + spade["g_step"] == spade["total"] == sum(spade["terms"].values())
 
 
 def test_lstm_counts_its_gates_at_every_frame():
