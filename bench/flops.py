@@ -357,6 +357,15 @@ def estimated_terms(step):
   return {name: step["terms"][name] for name in step["estimated"]}
 
 
+def _totals(terms):
+  """The total, D-step and G-step FLOPs of a step's {what: FLOPs} terms."""
+  return {
+    "total": sum(terms.values()),
+    "d_step": sum(v for t, v in terms.items() if t.startswith("d_step/")),
+    "g_step": sum(v for t, v in terms.items() if t.startswith("g_step/")),
+  }
+
+
 def gan_step_flops(task, batch, convention="exact"):
   """FLOPs of one generator step of a GAN task (see the module docstring), as a breakdown.
 
@@ -417,9 +426,7 @@ def gan_step_flops(task, batch, convention="exact"):
     terms[f"g_step/d_{name}"] = fwd(costs) + bwd(costs, False, True)
 
   return {
-    "total": sum(terms.values()),
-    "d_step": sum(v for t, v in terms.items() if t.startswith("d_step/")),
-    "g_step": sum(v for t, v in terms.items() if t.startswith("g_step/")),
+    **_totals(terms),
     "forward": forward,
     "terms": terms,
     "layers": {n: [dataclasses.asdict(c) for c in cs] for n, cs in layers.items()},
@@ -493,9 +500,7 @@ def spade_step_flops(task, batch, convention="exact"):
     result["forward"]["encoder"] = fwd(costs)
     terms["d_step/encoder_forward"] = d_steps * fwd(costs)
     terms["g_step/encoder"] = fwd(costs) + bwd(costs, True, False)
-  result["total"] = sum(terms.values())
-  result["d_step"] = sum(v for t, v in terms.items() if t.startswith("d_step/"))
-  result["g_step"] = sum(v for t, v in terms.items() if t.startswith("g_step/"))
+  result.update(_totals(terms))
   return result
 
 

@@ -111,14 +111,18 @@ def machine_key(info):
   )
 
 
+def default_on(info):
+  """Whether TensorFlow turns oneDNN on by itself for the CPU of `cpu_fields` `info`."""
+  return bool(set(info.get("flags", "").split()) & set(DEFAULT_ON_FLAGS))
+
+
 def undecided(environ, info, system, machine):
   """Why nothing is to be decided here (a phrase), or None when the choice is ours."""
   if VARIABLE in environ:
     return f"{VARIABLE}={environ[VARIABLE]} is set"
   if system != "Linux" or machine not in ("x86_64", "AMD64"):
     return f"not x86 Linux ({system} {machine})"
-  flags = set(info.get("flags", "").split())
-  if flags & set(DEFAULT_ON_FLAGS):
+  if default_on(info):
     return "TensorFlow turns oneDNN on for this CPU"
   return None
 
@@ -133,7 +137,7 @@ def enabled(environ=None):
     if platform.machine() in ("x86_64", "AMD64"):
       if VARIABLE in environ:
         return environ[VARIABLE].strip().lower() not in ("0", "false")
-      return bool(set(cpu_info().get("flags", "").split()) & set(DEFAULT_ON_FLAGS))
+      return default_on(cpu_info())
   from zoo.layers import form_choice
 
   return form_choice.onednn_enabled()
