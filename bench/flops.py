@@ -23,7 +23,10 @@ What is counted (forward pass of one layer call, FLOPs = 2 x multiply-adds):
 composition, losses and optimizer updates are elementwise (O(activations) or O(parameters),
 under 1% of a VGAN step) and are not counted. Convolutions a model computes from a layer's
 weights without calling it (`zoo.vgan.blocks.heads_on_one_input`, which is wrapped while
-tracing) are counted as calls of that layer. Layers with their own
+tracing) are counted as calls of that layer; so is SPADE's mask convolution given class ids
+(`zoo.layers.spade.mask_conv`, also wrapped), counted as a convolution of one input channel:
+of a one-hot mask's channels only the id's is not zero, so the products with the others are
+no work the model asks for, whichever form computes it. Layers with their own
 rank >= 2 trainable weights that are none of the above (an embedding) are listed in
 `uncounted` rather than silently dropped; the learned inputs of `LEARNED_INPUTS` (Radner's
 4x4 constant) are read, not multiplied, and cost nothing.
@@ -71,6 +74,7 @@ import tensorflow as tf
 from trainers import tasks
 from zoo.layers import conv_gru
 from zoo.layers import modulated
+from zoo.layers import spade as spade_layers
 from zoo.vgan import blocks as vgan_blocks
 
 CONVENTIONS = ("exact", "simple")
@@ -276,13 +280,23 @@ def trace_costs(fn, *args, models):
         calls.append((head.layers[0], hidden, out))
     return outputs
 
+  plain_mask_conv = spade_layers.mask_conv
+
+  def mask_conv(layer, ids, num_classes):  # a convolution of one input channel, the id's
+    outputs = plain_mask_conv(layer, ids, num_classes)
+    if id(layer) in counted:
+      calls.append((layer, ids[..., tf.newaxis], outputs))
+    return outputs
+
   for layer in counted.values():
     wrap(layer)
   vgan_blocks.heads_on_one_input = heads_on_one_input
   conv_gru.unroll = unroll
+  spade_layers.mask_conv = mask_conv
   try:
     concrete = tf.function(fn).get_concrete_function(*args)
   finally:
+    spade_layers.mask_conv = plain_mask_conv
     conv_gru.unroll = plain_unroll
     vgan_blocks.heads_on_one_input = fused_heads
     for layer in counted.values():

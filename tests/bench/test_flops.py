@@ -20,6 +20,7 @@ from configs import vgan_one_stream
 from configs import vgan_two_stream
 from configs import vgan_ucf101_transfer
 from trainers import tasks
+from zoo.layers import spade as spade_layers
 import zoo.vgan  # noqa: F401  (registers the VGAN networks)
 
 
@@ -277,6 +278,22 @@ def test_spade_step_adds_matching_on_real_and_fake_and_the_encoder(vae):
     assert "encoder" not in spade["forward"]
   assert spade["total"] == gan["total"] + matched + encoder
   assert spade["d_step"] + spade["g_step"] == spade["total"] == sum(spade["terms"].values())
+
+
+def test_spade_mask_convolution_of_class_ids_counts_one_input_channel():
+  # A SPADE norm of 6 channels on [2, 3, 8, 8, 6] and its 8x8 mask of 5 classes: the shared
+  # convolution (5 -> 16, 3x3) of class ids asks for one tap row per id: one input channel,
+  # whichever form computes it; given the one-hot mask, the layer's five channels.
+  norm = spade_layers.SPADE(3, 6, nhidden=16, num_classes=5)
+  x = tf.TensorSpec((2, 3, 8, 8, 6))
+  ids, onehot = tf.TensorSpec((2, 8, 8), tf.int32), tf.TensorSpec((2, 8, 8, 5))
+  shared = lambda costs: [c for c in costs if c.name.endswith("shared")]
+  (of_ids,) = shared(flops.trace_costs(lambda a, m: norm(a, m), x, ids, models=[norm])[0])
+  (of_onehot,) = shared(flops.trace_costs(lambda a, m: norm(a, m), x, onehot, models=[norm])[0])
+  positions = 2 * 8 * 8
+  assert of_ids.flops == 2 * 9 * 1 * 16 * positions
+  assert of_onehot.flops == 2 * 9 * 5 * 16 * positions == 5 * of_ids.flops
+  assert not of_ids.after_weights  # the mask reads no weights: no input gradient counted
 
 
 def test_lstm_counts_its_gates_at_every_frame():

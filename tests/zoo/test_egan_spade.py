@@ -1,5 +1,8 @@
-"""Egan's SPADE networks: Table 4.2 counts, the 2D mask branch broadcast over frames, the
-PatchGAN's patch logits and features, and inflation of the pair."""
+"""Egan's SPADE networks: Table 4.2 counts, the 2D mask branch broadcast over frames, its
+shared convolution of class ids in both forms, the PatchGAN's patch logits and features, and
+inflation of the pair."""
+
+import json
 
 import keras
 import numpy as np
@@ -9,6 +12,7 @@ import tensorflow as tf
 from vgan_counts import torch_count
 from zoo import inflation
 from zoo import registry
+from zoo.layers import form_choice
 from zoo.layers import spade as spade_layers
 
 # Egan 2019, Table 4.2 (millions): (generator, discriminator of both scales, encoder).
@@ -47,6 +51,93 @@ def test_spade_norm_mask_branch_is_2d_and_shared_by_every_frame():
   gamma, beta = norm.gamma(hidden), norm.beta(hidden)
   for t in range(3):
     np.testing.assert_allclose(out[:, t], normalized[:, t] * (1 + gamma) + beta, atol=1e-5)
+
+
+def _mask_conv_case(dtype="float32"):
+  """SPADE's shared convolution (7 classes -> 5) and ids with some outside [0, 7)."""
+  layer = keras.layers.Conv2D(5, 3, padding="same", activation="relu", dtype=dtype)
+  layer.build((None, None, None, 7))
+  rng = np.random.default_rng(0)
+  layer.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()])
+  ids = tf.constant(rng.integers(-2, 9, (2, 6, 5)), tf.int32)
+  return layer, ids
+
+
+def _value_and_grads(fn, variables, seed=3):
+  """fn() and the gradients of a fixed projection of it w.r.t. `variables`, traced (a graph
+  looks at no ids: those outside the classes reach the forms)."""
+
+  @tf.function
+  def run():
+    with tf.GradientTape() as tape:
+      out = tf.cast(fn(), tf.float32)
+      loss = tf.reduce_sum(out * tf.random.stateless_normal(out.shape, [seed, 1]))
+    return out, tape.gradient(loss, variables)
+
+  return run()
+
+
+@pytest.mark.parametrize("form", ["native", "lookup"])
+def test_mask_conv_equals_the_layer_on_the_one_hot_mask(form, monkeypatch):
+  # The Keras layer on tf.one_hot (ids outside the classes: a row of zeros, no class).
+  monkeypatch.setenv(form_choice.POLICY_ENV, form)
+  layer, ids = _mask_conv_case()
+  ref, ref_grads = _value_and_grads(lambda: layer(tf.one_hot(ids, 7)), layer.weights)
+  out, grads = _value_and_grads(lambda: spade_layers.mask_conv(layer, ids, 7), layer.weights)
+  assert out.shape == (2, 6, 5, 5) and float(tf.reduce_max(ref)) > 0
+  np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
+  for a, b in zip(grads, ref_grads, strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  # Under mixed precision: bfloat16 rows, summed in float32 as the convolution accumulates.
+  layer16 = keras.layers.Conv2D(5, 3, padding="same", activation="relu", dtype="mixed_bfloat16")
+  layer16.build((None, None, None, 7))
+  layer16.set_weights(layer.get_weights())
+  out16 = spade_layers.mask_conv(layer16, ids, 7)
+  assert out16.dtype == tf.bfloat16
+  np.testing.assert_allclose(tf.cast(out16, tf.float32), ref, rtol=2e-2, atol=2e-2)
+
+
+def test_mask_conv_is_measured_once_and_remembered(monkeypatch, tmp_path):
+  monkeypatch.setenv(form_choice.POLICY_ENV, "auto")
+  monkeypatch.setenv(form_choice.CACHE_ENV, str(tmp_path))
+  layer, ids = _mask_conv_case()
+  first = spade_layers.mask_conv(layer, ids, 7)
+  (path,) = tmp_path.glob("forms-*.json")
+  ((key, entry),) = json.loads(path.read_text()).items()
+  assert key == "mask_conv float32 [2, 6, 5] [3, 3, 7, 5] lookup,native"
+  assert set(entry["ms"]) == {"lookup", "native"} and entry["form"] in entry["ms"]
+  if entry["form"] == "lookup":  # another form only when clearly faster than TF's op
+    assert entry["ms"]["lookup"] < (1 - form_choice.NATIVE_MARGIN) * entry["ms"]["native"]
+
+  def no_measuring(run, slow):
+    raise AssertionError("Expected the remembered choice, a form was measured.")
+
+  monkeypatch.setattr(form_choice, "_CHOOSERS", {})
+  monkeypatch.setattr(form_choice, "_median_secs", no_measuring)
+  np.testing.assert_array_equal(spade_layers.mask_conv(layer, ids, 7), first)
+
+
+def test_generator_given_ids_equals_the_one_hot_mask_and_keeps_its_weights():
+  # tests/conftest.py's policy ("rules") takes the lookup for ids; a one-hot mask takes the
+  # layer itself. Same variables (paths included), same video, same gradients.
+  g = registry.build("egan_spade_generator_3d", frames=4, temporal_scalings=1, **TINY)
+  g.build()
+  shared = [v.path.split("/", 1)[1] for v in g.weights if "/shared/" in v.path]
+  # head_0 and G_middle_1: two norms each; up_0 (16nf -> nf): three.
+  assert "head_0/norm_0/shared/kernel" in shared and len(shared) == 2 * 7
+  state = [v.numpy() for v in g.weights]
+  mask = tf.random.stateless_uniform([2, 16, 16], [5, 6], 0, 4, tf.int32)
+  z = tf.random.stateless_normal([2, 256], [1, 1])
+  results = []
+  for condition in (mask, tf.one_hot(mask, 4)):
+    for v, value in zip(g.weights, state, strict=True):  # training mode moves the statistics
+      v.assign(value)
+    run = lambda c=condition: g({"z": z, "mask": c}, training=True)
+    results.append(_value_and_grads(run, g.trainable_variables))
+  (ids_video, ids_grads), (onehot_video, onehot_grads) = results
+  np.testing.assert_allclose(ids_video, onehot_video, rtol=1e-5, atol=1e-5)
+  for a, b in zip(ids_grads, onehot_grads, strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_generator_contract_and_encoder():

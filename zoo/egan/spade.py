@@ -129,7 +129,12 @@ class SPADEGenerator(base.SymbolicBuild, keras.Model):
     self.dense_frames = self.frames // 2**self.temporal_scalings if rank == 3 else 1
     self.video_shape = (self.frames if rank == 3 else 1, pixels, pixels, 3)
     block = lambda fin, fout, name: spade_layers.SPADEResBlock(
-      rank, fin * self.nf, fout * self.nf, temporal_padding=temporal_padding, name=name
+      rank,
+      fin * self.nf,
+      fout * self.nf,
+      temporal_padding=temporal_padding,
+      num_classes=self.mask_classes,
+      name=name,
     )
     self.fc = keras.layers.Dense(self.dense_frames * 16 * 16 * self.nf, name="fc")
     self.head = block(16, 16, "head_0")
@@ -152,7 +157,7 @@ class SPADEGenerator(base.SymbolicBuild, keras.Model):
 
   def call(self, inputs, training=False):
     z, mask = inputs["z"], inputs["mask"]
-    seg = spade_layers.one_hot_mask(mask, self.mask_classes, self.name)
+    seg = spade_layers.segmentation(mask, self.mask_classes, self.name)
     shape = ([self.dense_frames] if self.rank == 3 else []) + [4, 4, 16 * self.nf]
     x = tf.reshape(self.fc(z), [-1] + shape)
     x = self.ups[0](self.head(x, seg, training=training))

@@ -1,8 +1,9 @@
 """Which form of an operation runs fastest on this machine: measured once, then remembered.
 
 Some operations have several forms with the same arithmetic (`zoo.layers.strided_conv`: TF's
-op, sub-pixel, patch), and which is fastest depends on the machine: oneDNN's kernels differ
-between CPUs (AMX, Zen 4, Zen 5) and GPUs run TF's own op well. `choose` times the candidate
+op, sub-pixel, patch; `zoo.layers.spade.mask_conv`: TF's op, lookup), and which is fastest
+depends on the machine: oneDNN's kernels differ between CPUs (AMX, Zen 4, Zen 5) and GPUs run
+TF's own op well. `choose` times the candidate
 forms the first time a key (operation, shapes, dtype) is met, keeps the fastest, and
 remembers it in memory and in one JSON file per machine (device name, for a CPU with the
 threads it runs on, and TF version) under
@@ -14,7 +15,8 @@ variable `VIDEOGAN_CONV_FORMS`, else "auto":
              or TF's op;
   native     TF's own ops everywhere;
   rules      fixed thresholds measured on one CPU, no timing;
-  subpixel, patch, space_to_depth   that form wherever it applies, TF's op elsewhere.
+  subpixel, patch, space_to_depth, lookup   that form wherever it applies, TF's op elsewhere
+             (lookup: `zoo.layers.spade.mask_conv`).
 """
 
 import contextlib
@@ -31,6 +33,7 @@ import time
 
 from absl import logging
 import tensorflow as tf
+from tensorflow.python.ops import control_flow_util
 
 try:
   import fcntl
@@ -38,7 +41,7 @@ except ImportError:  # not on Windows: writers then only merge, without a lock
   fcntl = None
 
 NATIVE = "native"
-POLICIES = ("auto", NATIVE, "rules", "subpixel", "patch", "space_to_depth")
+POLICIES = ("auto", NATIVE, "rules", "subpixel", "patch", "space_to_depth", "lookup")
 POLICY_ENV = "VIDEOGAN_CONV_FORMS"
 CACHE_ENV = "VIDEOGAN_ZOO_CACHE"
 # Another form replaces TF's op only when this much faster: timing noise keeps the native op.
@@ -76,6 +79,20 @@ def _check(value, name):
   if value not in POLICIES:
     raise ValueError(f"Expected {name} in {POLICIES}, received {value!r}.")
   return value
+
+
+def in_xla():
+  """Whether this traces into an XLA-compiled function (`jit_compile`, TPUStrategy's replicas):
+  nothing is measured there."""
+  return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+def measured_shape(shape):
+  """`shape` of a batch with at most `MEASURE_MAX_BATCH` examples: what forms are timed on."""
+  shape = tf.TensorShape(shape)
+  if shape.rank is None or shape[0] is None:
+    return shape
+  return tf.TensorShape([min(shape[0], MEASURE_MAX_BATCH)] + shape.as_list()[1:])
 
 
 def choose(key, candidates, measurable=True):

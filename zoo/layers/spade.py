@@ -6,6 +6,10 @@ stays 2D: the mask is an image, and one gamma / beta is broadcast over every fra
 pixel-wise affine transformation that is applied to every frame"). `SPADEResBlock` is
 SPADE's generator block with spectral norm on its convolutions (SPADE's `spectralspade...`
 setting); in 3D its convolutions are 3x3x3, time padded by replication (inflation).
+
+Given class ids rather than a one-hot mask, the shared convolution runs as `mask_conv`: the
+convolution of a one-hot input is a sum of kernel rows looked up by id, which asks for
+1/num_classes of its multiply-adds; which form runs is measured (`zoo.layers.form_choice`).
 """
 
 import keras
@@ -14,6 +18,7 @@ import tensorflow as tf
 from zoo import base
 from zoo.layers import activations
 from zoo.layers import batch_norm
+from zoo.layers import form_choice
 from zoo.layers import resblocks
 
 NHIDDEN = 128  # SPADE's hidden width of the mask branch
@@ -42,6 +47,152 @@ def one_hot_mask(mask, num_classes, model):
   return tf.cast(mask, tf.float32)
 
 
+def segmentation(mask, num_classes, model):
+  """The mask as SPADE's norms take it: class ids [B, H, W] -> int32 ids (float ids rounded,
+  as `one_hot_mask` rounds them; checked eagerly, `zoo.base.class_ids`); a float one-hot or
+  soft [B, H, W, num_classes] mask passes through as float32."""
+  mask = tf.convert_to_tensor(mask)
+  if mask.shape.rank == 3:
+    if not mask.dtype.is_integer:
+      mask = tf.round(mask)
+    return base.class_ids(tf.cast(mask, tf.int32), num_classes, model)
+  return one_hot_mask(mask, num_classes, model)
+
+
+def resize_ids(ids, size):
+  """Class ids [B, H, W] resized to `size` by nearest neighbour: the pixels
+  `tf.image.resize(one_hot, size, "nearest")` takes for the one-hot mask."""
+  if tuple(ids.shape[1:3]) == tuple(size):
+    return ids
+  return tf.image.resize(ids[..., tf.newaxis], size, method="nearest")[..., 0]
+
+
+# The mask's regions when forms are timed: blocks of this many pixels, of this many classes
+# (a segmentation's few large regions, where a lookup's weight gradient adds into few rows).
+_MEASURE_BLOCK = 16
+_MEASURE_CLASSES = 8
+
+
+def mask_conv(layer, ids, num_classes):
+  """`layer` (SPADE's `shared`, a stride-1 "same" Conv2D) on the one-hot mask of `ids`.
+
+  The class ids [B, H, W] are convolved in whichever of two forms with the same arithmetic
+  runs faster here:
+
+  * "native": TF's convolution of `tf.one_hot(ids)`, as the layer computes it;
+  * "lookup": for each kernel tap, the kernel's row of the id found there, summed (ids
+    outside [0, num_classes) and the zero padding look up a row of zeros, as `tf.one_hot`
+    gives them no class); its weight gradient adds dL/dY into the rows of the ids it read.
+
+  The choice is measured on first use of a shape and dtype (`zoo.layers.form_choice`: the
+  forward pass and the weight gradient together, on a mask of a few large regions), "native"
+  inside XLA unless remembered; `VIDEOGAN_CONV_FORMS=lookup` forces the lookup, "native"
+  the convolution, "rules" takes the lookup.
+  """
+  if tuple(layer.strides) != (1, 1) or layer.padding != "same" or layer.groups != 1:
+    raise ValueError(f"Expected a stride-1 'same' Conv2D, received {layer.name}.")
+  if not layer.built:
+    with keras.name_scope(layer.name, caller=layer):
+      layer.build((None, None, None, num_classes))
+  dtype = layer.compute_dtype
+  kernel = tf.cast(layer.kernel, dtype)
+  form = _mask_conv_form(ids.shape, kernel, num_classes)
+  out = _MASK_CONV_FORMS[form](ids, kernel, num_classes)
+  if layer.use_bias:
+    out = out + tf.cast(layer.bias, dtype)
+  return layer.activation(out)
+
+
+def _native_mask_conv(ids, kernel, num_classes):
+  return tf.nn.conv2d(tf.one_hot(ids, num_classes, dtype=kernel.dtype), kernel, 1, "SAME")
+
+
+def _lookup_mask_conv(ids, kernel, num_classes):
+  kh, kw, _, filters = kernel.shape
+  taps, rows = kh * kw, num_classes + 1  # the last row: zeros, for padding and no class
+  shape = [d if d is not None else tf.shape(ids)[k] for k, d in enumerate(ids.shape)]
+  ids = tf.where((ids < 0) | (ids >= num_classes), num_classes, tf.cast(ids, tf.int32))
+  top, left = (kh - 1) // 2, (kw - 1) // 2
+  ids = tf.pad(ids, [[0, 0], [top, kh - 1 - top], [left, kw - 1 - left]], constant_values=rows - 1)
+  # Each pixel's neighbour at tap (i, j), in the kernel's order, as [N] ids (slices, not
+  # ExtractImagePatches: TFLite has no builtin for it).
+  neighbours = [
+    tf.reshape(ids[:, i : i + shape[1], j : j + shape[2]], [-1])
+    for i in range(kh)
+    for j in range(kw)
+  ]
+  # Sums of low-precision rows are taken in float32, as the convolution accumulates.
+  total = tf.float32 if kernel.dtype in (tf.bfloat16, tf.float16) else kernel.dtype
+
+  @tf.custom_gradient
+  def lookup(table):  # [taps, rows, filters] -> [N, filters]
+    out = None
+    for rows_of_tap, tap in zip(tf.unstack(table), neighbours, strict=True):
+      row = tf.gather(rows_of_tap, tap)  # one sum at a time: the taps' rows are never all alive
+      out = row if out is None else out + row
+
+    def grad(dy):  # each tap's rows get dL/dY of the pixels that read them
+      return tf.stack([tf.math.unsorted_segment_sum(dy, tap, rows) for tap in neighbours])
+
+    return out, grad
+
+  table = tf.concat([tf.cast(kernel, total), tf.zeros([kh, kw, 1, filters], total)], axis=2)
+  out = lookup(tf.reshape(table, [taps, rows, filters]))
+  return tf.cast(tf.reshape(out, [*shape, filters]), kernel.dtype)
+
+
+_MASK_CONV_FORMS = {form_choice.NATIVE: _native_mask_conv, "lookup": _lookup_mask_conv}
+
+
+def _mask_conv_form(ids_shape, kernel, num_classes):
+  policy = form_choice.policy()
+  if policy in (form_choice.NATIVE, "lookup"):
+    return policy
+  if policy == "rules":
+    return "lookup"
+  if policy != "auto":  # another module's forced form
+    return form_choice.NATIVE
+  shape = form_choice.measured_shape(ids_shape)
+  key = (
+    f"mask_conv {kernel.dtype.name} {shape.as_list() if shape.rank is not None else None} "
+    f"{kernel.shape.as_list()} {','.join(sorted(_MASK_CONV_FORMS))}"
+  )
+  measurable = shape.is_fully_defined() and not form_choice.in_xla()
+  runs = {
+    name: _mask_conv_runner(form, shape, kernel.shape, kernel.dtype, num_classes)
+    for name, form in _MASK_CONV_FORMS.items()
+  }
+  return form_choice.choose(key, runs if measurable else dict.fromkeys(runs), measurable)
+
+
+def _mask_conv_runner(form, ids_shape, kernel_shape, dtype, num_classes):
+  """A zero-argument callable that runs `form` and its weight gradient once on a mask of a
+  few large regions and a random kernel of these shapes."""
+  compiled = []
+
+  def run():
+    if not compiled:
+      b, h, w = ids_shape.as_list()
+      block, classes = _MEASURE_BLOCK, min(num_classes, _MEASURE_CLASSES)
+      coarse = tf.random.stateless_uniform(
+        [b, -(-h // block), -(-w // block)], [1, 2], 0, classes, tf.int32
+      )
+      ids = tf.repeat(tf.repeat(coarse, block, axis=1), block, axis=2)[:, :h, :w]
+      kernel = tf.random.normal(kernel_shape, dtype=dtype)
+
+      @tf.function
+      def step(ids, kernel):
+        out = form(ids, kernel, num_classes)
+        # Symbolic gradients: `form_choice` times inside `tf.init_scope`, which pauses tapes.
+        (grad,) = tf.gradients(out, [kernel], tf.ones_like(out))
+        return tf.concat([tf.reshape(out, [-1])[:1], tf.reshape(grad, [-1])[:1]], 0)
+
+      compiled.append(lambda: step(ids, kernel))
+    return compiled[0]()
+
+  return run
+
+
 def instance_norm(x, epsilon=1e-5):
   """Parameter-free instance norm over every axis but batch and channels (2D or 3D)."""
   axes = list(range(1, x.shape.rank - 1))
@@ -56,11 +207,13 @@ class SPADE(keras.layers.Layer):
     rank: 2 or 3 (of x; the mask branch is always 2D).
     channels: channels of x.
     nhidden: width of the shared mask conv.
+    num_classes: of the class ids it may be given (`mask_conv`); None: one-hot masks only.
   """
 
-  def __init__(self, rank, channels, nhidden=NHIDDEN, **kwargs):
+  def __init__(self, rank, channels, nhidden=NHIDDEN, num_classes=None, **kwargs):
     super().__init__(**kwargs)
     self.rank = resblocks.check_rank(rank)
+    self.num_classes = num_classes
     self.norm = batch_norm.FusedBatchNormalization(
       center=False, scale=False, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name="norm"
     )
@@ -69,10 +222,16 @@ class SPADE(keras.layers.Layer):
     self.beta = keras.layers.Conv2D(channels, 3, padding="same", name="beta")
 
   def call(self, x, segmap, training=False):
-    """`segmap`: one-hot [B, H0, W0, L], resized here (nearest) to x's height and width."""
+    """`segmap`: class ids [B, H0, W0] (`mask_conv`; the layer's `num_classes` needed) or a
+    one-hot [B, H0, W0, L], resized here (nearest) to x's height and width."""
     normalized = self.norm(x, training=training)
-    seg = tf.image.resize(segmap, x.shape[-3:-1], method="nearest")
-    hidden = self.shared(seg)
+    size = x.shape[-3:-1]
+    if segmap.dtype.is_integer:
+      if self.num_classes is None:
+        raise ValueError(f"Expected {self.name} built with num_classes to take class ids.")
+      hidden = mask_conv(self.shared, resize_ids(segmap, size), self.num_classes)
+    else:
+      hidden = self.shared(tf.image.resize(segmap, size, method="nearest"))
     gamma, beta = self.gamma(hidden), self.beta(hidden)
     if self.rank == 3:  # one affine map for every frame
       gamma, beta = gamma[:, tf.newaxis], beta[:, tf.newaxis]
@@ -92,6 +251,7 @@ class SPADEResBlock(keras.layers.Layer):
     nhidden: SPADE mask branch width.
     spectral_norm: on conv_0, conv_1, conv_s.
     temporal_padding: "replicate" or "reflect" (3D).
+    num_classes: of the class ids its norms may be given (`SPADE`).
   """
 
   def __init__(
@@ -102,6 +262,7 @@ class SPADEResBlock(keras.layers.Layer):
     nhidden=NHIDDEN,
     spectral_norm=True,
     temporal_padding="replicate",
+    num_classes=None,
     **kwargs,
   ):
     super().__init__(**kwargs)
@@ -115,13 +276,13 @@ class SPADEResBlock(keras.layers.Layer):
       temporal_padding=temporal_padding,
       name=name,
     )
-    self.norm_0 = SPADE(rank, fin, nhidden, name="norm_0")
+    self.norm_0 = SPADE(rank, fin, nhidden, num_classes, name="norm_0")
     self.conv_0 = conv(fmid, 3, True, "conv_0")
-    self.norm_1 = SPADE(rank, fmid, nhidden, name="norm_1")
+    self.norm_1 = SPADE(rank, fmid, nhidden, num_classes, name="norm_1")
     self.conv_1 = conv(fout, 3, True, "conv_1")
     self.learned_shortcut = fin != fout
     if self.learned_shortcut:
-      self.norm_s = SPADE(rank, fin, nhidden, name="norm_s")
+      self.norm_s = SPADE(rank, fin, nhidden, num_classes, name="norm_s")
       self.conv_s = conv(fout, 1, False, "conv_s")
 
   def call(self, x, segmap, training=False):

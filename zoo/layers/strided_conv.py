@@ -37,7 +37,6 @@ import threading
 
 import keras
 import tensorflow as tf
-from tensorflow.python.ops import control_flow_util
 
 from zoo.layers import form_choice
 
@@ -73,15 +72,10 @@ def is_forward_only():
   return getattr(_STATE, "forward_only", False)
 
 
-def _in_xla():
-  """Whether this traces into an XLA-compiled function (`jit_compile`, TPUStrategy's replicas)."""
-  return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
-
-
 def _patches_allowed():
   """Whether the patch form may be traced here: its ExtractVolumePatches has no TFLite builtin
   (`forward_only`) and no XLA kernel."""
-  return not (is_forward_only() or _in_xla())
+  return not (is_forward_only() or form_choice.in_xla())
 
 
 def _choose(operation, padding, forms, operands, rule):
@@ -99,23 +93,17 @@ def _choose(operation, padding, forms, operands, rule):
   if policy != "auto":
     forced = rule if policy == "rules" else policy
     return forced if forced in forms else form_choice.NATIVE
-  shapes = [_measured_shape(o.shape) if i != 1 else o.shape for i, o in enumerate(operands)]
+  measured = form_choice.measured_shape
+  shapes = [measured(o.shape) if i != 1 else o.shape for i, o in enumerate(operands)]
   key = " ".join(
     [operation if padding == "SAME" else f"{operation}_{padding.lower()}", operands[0].dtype.name]
     + [str(s.as_list() if s.rank is not None else None) for s in shapes]
     + [",".join(sorted(forms))]
   )
-  measurable = all(s.is_fully_defined() for s in shapes) and not _in_xla()
+  measurable = all(s.is_fully_defined() for s in shapes) and not form_choice.in_xla()
   specs = [(s, o.dtype) for s, o in zip(shapes, operands, strict=True)]
   runs = {name: _runner(form, specs) for name, form in forms.items()} if measurable else {}
   return form_choice.choose(key, runs or dict.fromkeys(forms), measurable)
-
-
-def _measured_shape(shape):
-  """`shape` of a batch of clips with at most `form_choice.MEASURE_MAX_BATCH` of them."""
-  if shape.rank is None or shape[0] is None:
-    return shape
-  return tf.TensorShape([min(shape[0], form_choice.MEASURE_MAX_BATCH)] + shape.as_list()[1:])
 
 
 def _runner(form, specs):
