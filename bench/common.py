@@ -63,7 +63,8 @@ def task_and_batch(config, batch_size, precision="float32"):
   """The config's GAN task, seeded and built under `precision`, and a random real batch.
 
   The batch is what the pipeline yields for the task: "video" [B, T, H, W, 3] and each of the
-  task's other data outputs as a frame [B, H, W, 3], uniform in [-1, 1] (fixed seeds).
+  task's other data outputs as a frame [B, H, W, 3], uniform in [-1, 1] (fixed seeds), but a
+  "segmentation" as int32 class ids [B, H, W] (class 0) and a "label" as int32 [B] (0).
   """
   keras.utils.set_random_seed(0)
   keras.config.set_dtype_policy(precision)
@@ -72,7 +73,12 @@ def task_and_batch(config, batch_size, precision="float32"):
   h, w = config.data.height, config.data.width
   batch = {"video": tf.random.stateless_uniform([b, t, h, w, 3], [1, 2], -1.0, 1.0)}
   for key in task.data_outputs:
-    batch[key] = tf.random.stateless_uniform([b, h, w, 3], [3, 4], -1.0, 1.0)
+    if key == "segmentation":
+      batch[key] = tf.zeros([b, h, w], tf.int32)
+    elif key == "label":
+      batch[key] = tf.zeros([b], tf.int32)
+    else:
+      batch[key] = tf.random.stateless_uniform([b, h, w, 3], [3, 4], -1.0, 1.0)
   task.build(batch)
   return task, batch
 

@@ -26,7 +26,12 @@ weights without calling it (`zoo.vgan.blocks.heads_on_one_input`, which is wrapp
 tracing) are counted as calls of that layer; so is SPADE's mask convolution given class ids
 (`zoo.layers.spade.mask_conv`, also wrapped), counted as a convolution of one input channel:
 of a one-hot mask's channels only the id's is not zero, so the products with the others are
-no work the model asks for, whichever form computes it. Layers with their own
+no work the model asks for, whichever form computes it; and the first layer of SPADE's
+discriminator (`PatchDiscriminator._first_conv`, wrapped), as the layer over the clip's
+channels plus one 2D convolution per clip of the mask (one channel at the first scale,
+where the mask is one-hot; every class's channel of the pooled mask at the second). A
+counted layer whose weights a traced graph reads without such a call is listed in
+`uncounted`, as below, rather than silently dropped. Layers with their own
 rank >= 2 trainable weights that are none of the above (an embedding) are listed in
 `uncounted` rather than silently dropped; the learned inputs of `LEARNED_INPUTS` (Radner's
 4x4 constant) are read, not multiplied, and cost nothing.
@@ -72,6 +77,7 @@ import keras
 import tensorflow as tf
 
 from trainers import tasks
+from zoo.egan import spade as egan_spade
 from zoo.layers import conv_gru
 from zoo.layers import modulated
 from zoo.layers import spade as spade_layers
@@ -230,7 +236,8 @@ def trace_costs(fn, *args, models):
 
   Returns:
     (costs, uncounted): the list of `LayerCost` in call order, and the paths of layers with
-    their own rank >= 2 trainable weights that are not of a counted type.
+    their own rank >= 2 trainable weights that are not of a counted type, or of a counted
+    type whose weights the traced graph reads without a call of the layer.
   """
   layers = [l for m in models for l in _sublayers(m, include_self=True, recursive=True)]
   if not all(l.built for l in layers):
@@ -280,6 +287,25 @@ def trace_costs(fn, *args, models):
         calls.append((head.layers[0], hidden, out))
     return outputs
 
+  plain_first_conv = egan_spade.PatchDiscriminator._first_conv
+
+  def first_conv(model, video, seg):  # SPADE's discriminator: frames' part + mask's part
+    outputs = plain_first_conv(model, video, seg)
+    layer = model.convs[0].conv
+    if id(layer) in counted:  # the frames' part: the layer over the clip's 3 channels
+      calls.append((layer, video, outputs))
+      # One 2D convolution per clip (kernel summed over time) of the mask: a one-hot's one
+      # channel at the first scale (as `mask_conv` is counted), the pooled mask's every
+      # channel at the others.
+      positions = math.prod(int(d) for d in outputs.shape[:-1]) // (
+        int(outputs.shape[1]) if model.rank == 3 else int(video.shape[1])
+      )
+      channels = 1 if not model.pools else int(seg.shape[-1])
+      kernel = math.prod(layer.kernel_size[-2:])
+      mask_flops = 2 * kernel * channels * int(outputs.shape[-1]) * positions
+      calls.append((layer, seg, outputs, mask_flops))
+    return outputs
+
   plain_mask_conv = spade_layers.mask_conv
 
   def mask_conv(layer, ids, num_classes):  # a convolution of one input channel, the id's
@@ -293,9 +319,11 @@ def trace_costs(fn, *args, models):
   vgan_blocks.heads_on_one_input = heads_on_one_input
   conv_gru.unroll = unroll
   spade_layers.mask_conv = mask_conv
+  egan_spade.PatchDiscriminator._first_conv = first_conv
   try:
     concrete = tf.function(fn).get_concrete_function(*args)
   finally:
+    egan_spade.PatchDiscriminator._first_conv = plain_first_conv
     spade_layers.mask_conv = plain_mask_conv
     conv_gru.unroll = plain_unroll
     vgan_blocks.heads_on_one_input = fused_heads
@@ -312,19 +340,28 @@ def trace_costs(fn, *args, models):
     if op.type == "ReadVariableOp" and op.inputs[0].op in weight_ops
   }
   costs = []
-  for layer, inputs, outputs in calls:
+  for layer, inputs, outputs, *given in calls:  # given: FLOPs a wrapper counted itself
     costs.append(
       LayerCost(
         name=paths[id(layer)],
         kind=type(layer).__name__,
         input_shape=tuple(inputs.shape.as_list()),
         output_shape=tuple(outputs.shape.as_list()),
-        flops=layer_flops(layer, inputs.shape, outputs.shape),
+        flops=given[0] if given else layer_flops(layer, inputs.shape, outputs.shape),
         trainable=bool(layer.trainable and layer.trainable_weights),
         after_weights=_ancestors_hit(inputs, reads),
       )
     )
-  return costs, uncounted
+  # A counted layer whose weights the graph reads without a call seen here (a model computing
+  # with them itself, unwrapped): its work would be missing from the total.
+  captured = {id(external): internal.op for external, internal in concrete.graph.captures}
+  read_handles = {op.inputs[0].op for op in reads}
+  called = {id(layer) for layer, *_ in calls}
+  for layer in counted.values():
+    handles = [captured.get(id(v.value.handle)) for v in layer.trainable_variables]
+    if id(layer) not in called and any(h in read_handles for h in handles):
+      uncounted.append(paths[id(layer)])
+  return costs, sorted(uncounted)
 
 
 def forward_flops(costs):

@@ -47,6 +47,7 @@ from bench import common
 from bench import flops
 from bench import host
 from trainers import config_files
+from trainers import tasks
 
 config_files.define_flag(
   "config", None, "Config name or file, e.g. vgan_two_stream.", lock_config=False
@@ -112,6 +113,10 @@ def main(argv):
   machine = common.describe_machine()
   peak = common.matmul_gflops(tf.float32)["gflops"]
   task, batch = common.task_and_batch(c, FLAGS.batch_size, FLAGS.precision)
+  if isinstance(task, tasks.SPADETask):
+    # Its step (feature matching, the encoder) is not the structure below, and its counted
+    # mask convolutions are not calls of their layers on the shapes recorded.
+    raise app.UsageError("bench.layer_ceiling times GAN and predictor steps, not SPADE's.")
   b = FLAGS.batch_size
   step = flops.step_flops(task, batch)
   k = step["d_steps"]

@@ -20,6 +20,7 @@ from configs import vgan_one_stream
 from configs import vgan_two_stream
 from configs import vgan_ucf101_transfer
 from trainers import tasks
+from zoo import registry
 from zoo.layers import spade as spade_layers
 import zoo.vgan  # noqa: F401  (registers the VGAN networks)
 
@@ -294,6 +295,66 @@ def test_spade_mask_convolution_of_class_ids_counts_one_input_channel():
   assert of_ids.flops == 2 * 9 * 1 * 16 * positions
   assert of_onehot.flops == 2 * 9 * 5 * 16 * positions == 5 * of_ids.flops
   assert not of_ids.after_weights  # the mask reads no weights: no input gradient counted
+
+
+@pytest.mark.parametrize("rank", [2, 3])
+@pytest.mark.parametrize("scale", [0, 1])
+def test_spade_discriminator_first_layer_counts_frames_and_the_mask_once_per_clip(rank, scale):
+  # [2, 4, 16, 16, 3] clips and 16x16 masks of 5 classes; first layer into 8 channels,
+  # kernel (3,) 4, 4, stride (1,) 2, 2: the frames' part at every output position, the mask's
+  # once per clip with the kernel summed over time (4 x 4 taps), of one channel where the mask
+  # is one-hot (the first scale) and of 5 where it was pooled (the second).
+  d = registry.build(
+    f"egan_spade_discriminator_{rank}d",
+    video_shape=(4, 16, 16, 3),
+    num_classes=5,
+    widths=(8, 8, 8),
+    scale=scale,
+  )
+  clips, masks = tf.TensorSpec((2, 4, 16, 16, 3)), tf.TensorSpec((2, 16, 16), tf.int32)
+  costs, uncounted = flops.trace_costs(lambda v, m: d(v, condition=m), clips, masks, models=[d])
+  assert uncounted == []
+  first = [c for c in costs if c.name == f"{d.name}/conv0/conv"]
+  assert len(first) == 2, [c.name for c in costs]
+  frames, mask = first
+  t, side = (4, 8) if scale == 0 else ((2 if rank == 3 else 4), 4)  # after the pooling
+  taps = 3 * 4 * 4 if rank == 3 else 4 * 4
+  assert frames.flops == 2 * taps * 3 * 8 * (2 * t * side * side)
+  assert mask.flops == 2 * 4 * 4 * (1 if scale == 0 else 5) * 8 * (2 * side * side)
+  assert not mask.after_weights
+
+
+def test_a_counted_layer_whose_weights_are_used_without_a_call_is_listed():
+  class Bypass(keras.Model):
+    def __init__(self):
+      super().__init__()
+      self.conv = keras.layers.Conv2D(4, 3, padding="same")
+
+    def call(self, x):
+      if not self.conv.built:
+        self.conv.build(x.shape)
+      return tf.nn.conv2d(x, self.conv.kernel, 1, "SAME")  # the layer's weights, no call
+
+  model = Bypass()
+  costs, uncounted = flops.trace_costs(model, tf.TensorSpec((1, 8, 8, 2)), models=[model])
+  assert costs == [] and uncounted == [f"{model.name}/{model.conv.name}"]
+
+
+@pytest.mark.parametrize("name", test_configs.CONFIGS)
+def test_every_config_step_is_counted_whole_or_refused_by_name(name):
+  # No counted layer of any config computes without the counter seeing its work: a step
+  # is counted with nothing uncounted, or refused as a step the counter does not model.
+  config = test_configs.load(name, "smoke")
+  task = tasks.make_task(config)
+  batch = test_configs.example_batch(config, task, size=2)
+  task.build(batch)
+  spec = {k: tf.TensorSpec(v.shape, v.dtype) for k, v in batch.items()}
+  try:
+    result = flops.check_counted(flops.step_flops(task, spec))
+  except flops.NotCounted as refused:
+    assert "its step is not modelled" in str(refused)
+    return
+  assert result["total"] > 0 and all(not paths for paths in result["uncounted"].values())
 
 
 def test_lstm_counts_its_gates_at_every_frame():
