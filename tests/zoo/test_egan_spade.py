@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from export import tflite
 from vgan_counts import torch_count
 from zoo import inflation
 from zoo import registry
@@ -138,6 +139,23 @@ def test_generator_given_ids_equals_the_one_hot_mask_and_keeps_its_weights():
   np.testing.assert_allclose(ids_video, onehot_video, rtol=1e-5, atol=1e-5)
   for a, b in zip(ids_grads, onehot_grads, strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_generator_with_lookups_converts_to_tflite_with_builtin_ops():
+  # The export's frozen function traces under `forward_only`: the lookup without its custom
+  # gradient, builtin ops only, a signature, the Keras generator's video.
+  g = registry.build("egan_spade_generator_2d", **TINY)
+  g.build()
+  model, flex = tflite.convert(g, "float32")
+  assert flex == []
+  interpreter = tf.lite.Interpreter(model_content=model)
+  assert interpreter.get_signature_list() == {
+    "serving_default": {"inputs": ["mask", "z"], "outputs": ["video"]}
+  }
+  mask = tf.random.stateless_uniform([1, 16, 16], [5, 6], 0, 4, tf.int32)
+  z = tf.random.stateless_normal([1, 256], [1, 1])
+  video = interpreter.get_signature_runner()(mask=mask.numpy(), z=z.numpy())["video"]
+  np.testing.assert_allclose(video, g({"z": z, "mask": mask}), atol=1e-4)
 
 
 def test_generator_contract_and_encoder():

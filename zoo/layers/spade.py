@@ -20,6 +20,7 @@ from zoo.layers import activations
 from zoo.layers import batch_norm
 from zoo.layers import form_choice
 from zoo.layers import resblocks
+from zoo.layers import strided_conv
 
 NHIDDEN = 128  # SPADE's hidden width of the mask branch
 BN_MOMENTUM = 0.9  # PyTorch's 0.1
@@ -64,7 +65,9 @@ def resize_ids(ids, size):
   `tf.image.resize(one_hot, size, "nearest")` takes for the one-hot mask."""
   if tuple(ids.shape[1:3]) == tuple(size):
     return ids
-  return tf.image.resize(ids[..., tf.newaxis], size, method="nearest")[..., 0]
+  # As float32 (exact for any class id): TFLite's builtin resize takes no int32.
+  ids = tf.cast(ids, tf.float32)[..., tf.newaxis]
+  return tf.cast(tf.image.resize(ids, size, method="nearest")[..., 0], tf.int32)
 
 
 # The mask's regions when forms are timed: blocks of this many pixels, of this many classes
@@ -124,20 +127,25 @@ def _lookup_mask_conv(ids, kernel, num_classes):
   # Sums of low-precision rows are taken in float32, as the convolution accumulates.
   total = tf.float32 if kernel.dtype in (tf.bfloat16, tf.float16) else kernel.dtype
 
-  @tf.custom_gradient
-  def lookup(table):  # [taps, rows, filters] -> [N, filters]
+  def forward(table):  # [taps, rows, filters] -> [N, filters]
     out = None
     for rows_of_tap, tap in zip(tf.unstack(table), neighbours, strict=True):
       row = tf.gather(rows_of_tap, tap)  # one sum at a time: the taps' rows are never all alive
       out = row if out is None else out + row
+    return out
 
+  @tf.custom_gradient
+  def lookup(table):
     def grad(dy):  # each tap's rows get dL/dY of the pixels that read them
       return tf.stack([tf.math.unsorted_segment_sum(dy, tap, rows) for tap in neighbours])
 
-    return out, grad
+    return forward(table), grad
 
   table = tf.concat([tf.cast(kernel, total), tf.zeros([kh, kw, 1, filters], total)], axis=2)
-  out = lookup(tf.reshape(table, [taps, rows, filters]))
+  # Converters take no custom gradient (`strided_conv.forward_only`): the same forward alone.
+  out = (forward if strided_conv.is_forward_only() else lookup)(
+    tf.reshape(table, [taps, rows, filters])
+  )
   return tf.cast(tf.reshape(out, [*shape, filters]), kernel.dtype)
 
 
