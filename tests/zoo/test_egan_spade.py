@@ -4,6 +4,7 @@ inflation of the pair."""
 
 import json
 
+from ai_edge_litert import interpreter as litert
 import keras
 import numpy as np
 import pytest
@@ -148,7 +149,7 @@ def test_generator_with_lookups_converts_to_tflite_with_builtin_ops():
   g.build()
   model, flex = tflite.convert(g, "float32")
   assert flex == []
-  interpreter = tf.lite.Interpreter(model_content=model)
+  interpreter = litert.Interpreter(model_content=model)
   assert interpreter.get_signature_list() == {
     "serving_default": {"inputs": ["mask", "z"], "outputs": ["video"]}
   }

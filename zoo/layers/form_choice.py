@@ -81,6 +81,17 @@ def _check(value, name):
   return value
 
 
+def forced_form(forms, rule):
+  """The form the policy forces among `forms` (names), or None under "auto" (measure them):
+  "native" TF's op; "rules" `rule`; a form's own name that form where it is one of `forms`,
+  TF's op where it is not."""
+  forced = policy()
+  if forced == "auto":
+    return None
+  forced = rule if forced == "rules" else forced
+  return forced if forced in forms else NATIVE
+
+
 def in_xla():
   """Whether this traces into an XLA-compiled function (`jit_compile`, TPUStrategy's replicas):
   nothing is measured there."""

@@ -153,13 +153,9 @@ _MASK_CONV_FORMS = {form_choice.NATIVE: _native_mask_conv, "lookup": _lookup_mas
 
 
 def _mask_conv_form(ids_shape, kernel, num_classes):
-  policy = form_choice.policy()
-  if policy in (form_choice.NATIVE, "lookup"):
-    return policy
-  if policy == "rules":
-    return "lookup"
-  if policy != "auto":  # another module's forced form
-    return form_choice.NATIVE
+  forced = form_choice.forced_form(_MASK_CONV_FORMS, "lookup")
+  if forced is not None:
+    return forced
   shape = form_choice.measured_shape(ids_shape)
   key = (
     f"mask_conv {kernel.dtype.name} {shape.as_list() if shape.rank is not None else None} "

@@ -87,12 +87,11 @@ def _choose(operation, padding, forms, operands, rule):
   at most `form_choice.MEASURE_MAX_BATCH` clips of them (`form_choice.choose`), unless a shape
   is not static or this is XLA.
   """
-  policy = form_choice.policy()
-  if len(forms) == 1 or policy == form_choice.NATIVE:
+  if len(forms) == 1:
     return form_choice.NATIVE
-  if policy != "auto":
-    forced = rule if policy == "rules" else policy
-    return forced if forced in forms else form_choice.NATIVE
+  forced = form_choice.forced_form(forms, rule)
+  if forced is not None:
+    return forced
   measured = form_choice.measured_shape
   shapes = [measured(o.shape) if i != 1 else o.shape for i, o in enumerate(operands)]
   key = " ".join(
