@@ -346,7 +346,27 @@ def _end_process(code: object) -> None:
       stream.flush()
     except OSError:  # a reader that is gone takes nothing more
       pass
+  remove_generated_sources()
   os._exit(status)
+
+
+# The prefix of the temporary modules AutoGraph writes for every function it converts.
+_AUTOGRAPH_PREFIX = "__autograph_generated_file"
+
+
+def remove_generated_sources() -> None:
+  """Deletes the source files AutoGraph wrote to the temporary directory for this process.
+
+  AutoGraph removes them in an `atexit` handler, which `os._exit` skips: without this, each
+  run of a program left its converted functions behind (14 files for a two-step smoke run).
+  """
+  for name, module in list(sys.modules.items()):
+    path = getattr(module, "__file__", None)
+    if name.startswith(_AUTOGRAPH_PREFIX) and path:
+      try:
+        os.remove(path)
+      except OSError:  # already gone, or never ours to remove
+        pass
 
 
 def launch(module_name: str) -> None:

@@ -80,6 +80,7 @@ def _exit_now(status, why):
     sys.stderr.flush()
   except OSError:  # a reader that is gone takes nothing more
     pass
+  cli.remove_generated_sources()
   os._exit(status)  # pylint: disable=protected-access
 
 
