@@ -15,6 +15,7 @@ os.environ["VIDEOGAN_CONV_FORMS"] = "rules"
 # Tests run with the oneDNN choice the programs make (trainers/onednn.py), taken before any
 # test imports TensorFlow.
 import trainers  # noqa: F401
+from trainers import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -59,10 +60,13 @@ def pytest_unconfigure(config):
 
   Tearing down the TensorFlow state a long session builds (graphs, functions, models) took
   about 4 of the suite's 20 minutes on a 2-core Xeon, after the last result was printed
-  (tests/export alone: 160 s of tests, 224 s in all). Nothing is left to flush by then.
+  (tests/export alone: 160 s of tests, 224 s in all). Nothing is left to flush by then; the
+  sources AutoGraph wrote, which its `atexit` handler would remove, are removed as the
+  programs remove theirs.
   """
   del config
   if _exit_status is not None:
     sys.stdout.flush()
     sys.stderr.flush()
+    cli.remove_generated_sources()
     os._exit(_exit_status)  # no teardown: see the docstring
