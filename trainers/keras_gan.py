@@ -38,6 +38,7 @@ from trainers import tasks
 from trainers.data import epochs as data_epochs
 from trainers.data import pipeline
 from zoo import base
+from zoo.layers import form_choice
 
 
 def dataset(config, batch_size=None, seed=None):
@@ -207,10 +208,11 @@ class GAN(keras.Model):
     example = tf.nest.map_structure(
       lambda s: tf.zeros([1, *s.shape[1:]], s.dtype), spec[-1] if isinstance(spec, tuple) else spec
     )
-    self.task.build(example)
+    with form_choice.unmeasured():  # one clip: not the batch `fit` runs
+      self.task.build(example)
+      self.ema = gan_step.make_ema(config, self.task, example)
     self.generator = self.task.generator
     self.discriminators = dict(self.task.discriminators)
-    self.ema = gan_step.make_ema(config, self.task, example)
     self.built = True
     self._gan_step = None
 

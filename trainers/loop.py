@@ -363,9 +363,10 @@ class Trainer:
     with self.strategy.scope():
       self.task = tasks_lib.make_task(config)
       example = self._example_batch()
-      self.task.build(example)
+      with form_choice.unmeasured():  # one clip: not the batch the steps run
+        self.task.build(example)
+        self.ema = gan_step.make_ema(config, self.task, example)
       self.generator = self.task.generator
-      self.ema = gan_step.make_ema(config, self.task, example)
       self.g_opt, self.d_opt = gan_step.make_optimizers(config, self.task, self.steps_per_epoch)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     self.gan_step = gan_step.GANStep(

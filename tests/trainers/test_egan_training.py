@@ -18,6 +18,7 @@ from trainers import errors
 from trainers import loop
 from trainers import tasks
 from trainers.data import format as record_format
+from zoo.layers import form_choice
 
 
 def test_paper_hyperparameters():
@@ -72,6 +73,23 @@ def smoke_run(module, workdir, **objective):
   for k, v in objective.items():
     c.objective[k] = v
   return loop.run(c, str(workdir))
+
+
+def test_a_trainer_times_forms_at_the_batch_its_steps_run_not_its_build(tmp_path, monkeypatch):
+  # The trainer creates variables on one clip: before, every form of that batch-1 pass was
+  # timed too (17 of the SPADE step's 34 time-padded shapes), once per machine, never run.
+  monkeypatch.setenv(form_choice.POLICY_ENV, "auto")
+  monkeypatch.setenv(form_choice.CACHE_ENV, str(tmp_path / "cache"))
+  monkeypatch.setattr(form_choice, "_CHOOSERS", {})
+  c = egan_spade_video.get_config("smoke")
+  c.train.steps, c.train.sample_every, c.train.batch_size = 1, 0, 2
+  trainer = loop.Trainer(c, str(tmp_path / "wd"))
+  assert not list((tmp_path / "cache").glob("forms-*.json"))
+  trainer.train_call()
+  (path,) = (tmp_path / "cache").glob("forms-*.json")
+  shapes = [key.split(" [", 1)[1] for key in json.loads(path.read_text())]
+  # Batch 2, and 4 where a discriminator sees the real and the fake clips together.
+  assert shapes and all(shape.startswith(("2, ", "4, ")) for shape in shapes), shapes
 
 
 def test_spade_task_terms_and_the_vgg_warning(caplog):

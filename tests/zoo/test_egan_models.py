@@ -1,5 +1,7 @@
 """Egan's DCGAN and ResNet GANs: Table 4.2 parameter counts, shapes, the image/video contract."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -141,6 +143,91 @@ def test_padded_conv_matches_numpy_padding_and_feeds_no_pad_to_the_conv(mode):
   (conv3d,) = [op for op in graph.get_operations() if op.type == "Conv3D"]
   feed = conv3d.inputs[0].op
   assert feed.type != "Pad", feed.type
+
+
+def _time_padded_reference(x, kernel, strides, mode):
+  """x's frames gathered as the padding copies them (time by `mode`), space padded with
+  zeros as "same" pads it, then TF's valid convolution."""
+  t = x.shape[1]
+  pads = [
+    resblocks.same_padding(n, k, s)
+    for n, k, s in zip(x.shape[1:4], kernel.shape[:3], strides, strict=True)
+  ]
+  frames = np.arange(-pads[0][0], t + pads[0][1])
+  if mode == "replicate":
+    frames = np.clip(frames, 0, t - 1)
+  else:  # reflect: ... 2 1 | 0 1 2 ... t-1 | t-2 t-3 ...
+    frames = np.abs(frames)
+    frames = np.where(frames > t - 1, 2 * (t - 1) - frames, frames)
+  padded = tf.pad(tf.gather(x, frames, axis=1), [[0, 0], [0, 0], pads[1], pads[2], [0, 0]])
+  return tf.nn.conv3d(padded, kernel, [1, *strides, 1], "VALID")
+
+
+@pytest.mark.parametrize("form", ["native", "edges", "rules"])
+@pytest.mark.parametrize("mode", ["replicate", "reflect"])
+@pytest.mark.parametrize(
+  "shape, kernel_size, strides",
+  [
+    ((2, 5, 6, 6, 3), (3, 3, 3), (1, 1, 1)),  # Egan's ResNet, SPADE's generator
+    ((2, 6, 8, 8, 3), (4, 4, 4), (2, 2, 2)),  # Egan's DCGAN discriminator (strided forms)
+    ((2, 7, 6, 6, 3), (4, 4, 4), (2, 2, 2)),  # odd length: one more frame after than before
+    ((2, 8, 6, 6, 3), (3, 4, 4), (1, 2, 2)),  # SPADE's discriminator
+    ((2, 3, 5, 5, 3), (5, 3, 3), (1, 1, 1)),  # two padded frames each side
+    ((2, 4, 5, 5, 3), (5, 3, 3), (2, 1, 1)),
+    ((2, 1, 5, 5, 3), (3, 3, 3), (1, 1, 1)),  # one frame: both ends in one output
+    ((2, 4, 5, 5, 3), (1, 3, 3), (1, 1, 1)),  # no time padding
+  ],
+)
+def test_time_padded_conv_forms_equal_padding_then_a_valid_convolution(
+  form, mode, shape, kernel_size, strides, monkeypatch
+):
+  if mode == "reflect" and shape[1] == 1:
+    pytest.skip("a single frame has nothing to reflect")
+  monkeypatch.setenv(form_choice.POLICY_ENV, form)
+  x = tf.random.stateless_normal(shape, seed=[1, 2])
+  kernel = tf.random.stateless_normal([*kernel_size, 3, 4], seed=[3, 4])
+  bias = tf.constant([0.5, -1.0, 2.0, 0.0])
+  projection = None
+
+  def value_and_grads(fn):
+    nonlocal projection
+    with tf.GradientTape() as tape:
+      tape.watch([x, kernel])
+      out = fn()
+      if projection is None:
+        projection = tf.random.stateless_normal(out.shape, seed=[5, 6])
+      loss = tf.reduce_sum(out * projection)
+    return out, tape.gradient(loss, [x, kernel])
+
+  ref, ref_grads = value_and_grads(lambda: _time_padded_reference(x, kernel, strides, mode) + bias)
+  out, grads = value_and_grads(lambda: resblocks.time_padded_conv(x, kernel, strides, mode, bias))
+  np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-4)
+  for a, b in zip(grads, ref_grads, strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+def test_time_padded_conv_is_measured_once_and_remembered(monkeypatch, tmp_path):
+  monkeypatch.setenv(form_choice.POLICY_ENV, "auto")
+  monkeypatch.setenv(form_choice.CACHE_ENV, str(tmp_path))
+  x = tf.random.stateless_normal([2, 4, 6, 6, 3], seed=[1, 2])
+  kernel = tf.random.stateless_normal([3, 3, 3, 3, 4], seed=[3, 4])
+  first = resblocks.time_padded_conv(x, kernel, (1, 1, 1), "replicate")
+  (path,) = tmp_path.glob("forms-*.json")
+  ((key, entry),) = json.loads(path.read_text()).items()
+  assert key == "time_padded_conv float32 [2, 4, 6, 6, 3] [3, 3, 3, 3, 4] [1, 1, 1] replicate " + (
+    "edges,native"
+  )
+  assert set(entry["ms"]) == {"edges", "native"} and entry["form"] in entry["ms"]
+  if entry["form"] == "edges":  # another form only when clearly faster than TF's op
+    assert entry["ms"]["edges"] < (1 - form_choice.NATIVE_MARGIN) * entry["ms"]["native"]
+
+  def no_measuring(run, slow):
+    raise AssertionError("Expected the remembered choice, a form was measured.")
+
+  monkeypatch.setattr(form_choice, "_CHOOSERS", {})
+  monkeypatch.setattr(form_choice, "_median_secs", no_measuring)
+  again = resblocks.time_padded_conv(x, kernel, (1, 1, 1), "replicate")
+  np.testing.assert_array_equal(again, first)
 
 
 def test_dcgan_3d_convolutions_take_the_measured_forms_and_the_resnet_none(monkeypatch):

@@ -142,6 +142,27 @@ def test_generator_given_ids_equals_the_one_hot_mask_and_keeps_its_weights():
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+def test_building_times_no_form(monkeypatch, tmp_path):
+  # Building traces the networks on symbolic inputs of unknown batch: no shape there is one
+  # that training runs, so nothing is timed (before: every form at batch 1, once per machine).
+  monkeypatch.setenv(form_choice.POLICY_ENV, "auto")
+  monkeypatch.setenv(form_choice.CACHE_ENV, str(tmp_path))
+
+  def no_measuring(run, slow):
+    raise AssertionError("Expected no form timed while building.")
+
+  monkeypatch.setattr(form_choice, "_CHOOSERS", {})
+  monkeypatch.setattr(form_choice, "_median_secs", no_measuring)
+  g = registry.build("egan_spade_generator_3d", frames=4, temporal_scalings=1, use_vae=True, **TINY)
+  g.build()
+  d = registry.build(
+    "egan_spade_discriminator_3d", video_shape=(4, 16, 16, 3), num_classes=4, widths=(8, 16)
+  )
+  d.build()
+  assert g.built and d.built and g.encoder.weights
+  assert not list(tmp_path.glob("forms-*.json"))
+
+
 def test_generator_with_lookups_converts_to_tflite_with_builtin_ops():
   # The export's frozen function traces under `forward_only`: the lookup without its custom
   # gradient, builtin ops only, a signature, the Keras generator's video.

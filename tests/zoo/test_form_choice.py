@@ -80,6 +80,18 @@ def test_unmeasurable_takes_the_remembered_choice_or_native(tmp_path):
   assert chooser.choose("m", {"slow": _never, "fast": _never}, measurable=False) == "fast"
 
 
+def test_nothing_is_measured_inside_unmeasured(tmp_path, monkeypatch):
+  monkeypatch.setenv(form_choice.CACHE_ENV, str(tmp_path))
+  monkeypatch.setattr(form_choice, "_CHOOSERS", {})
+  candidates = {"patch": _never, form_choice.NATIVE: _never}
+  with form_choice.unmeasured():
+    assert form_choice.choose("k", candidates) == form_choice.NATIVE
+  assert not list(tmp_path.glob("forms-*.json"))
+  assert form_choice.choose("m", _Forms().candidates()) == "fast"  # measured again after
+  with form_choice.unmeasured():
+    assert form_choice.choose("m", {"slow": _never, "fast": _never}) == "fast"  # remembered
+
+
 def test_corrupt_cache_is_measured_over(tmp_path, caplog):
   path = tmp_path / "forms.json"
   path.write_text("{not json")

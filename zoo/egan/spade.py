@@ -173,15 +173,17 @@ class SPADEGenerator(base.SymbolicBuild, keras.Model):
     del input_shape
     self.built = True  # so that the call below does not come back here
     t, h, w, _ = self.video_shape
-    # Traced on symbolic inputs: creates the variables without computing anything.
+    # Traced on symbolic inputs: creates the variables without computing anything. The batch
+    # stays unknown, so that no form is timed (`zoo.layers.form_choice`) for a shape that
+    # training never runs.
     self.compute_output_spec(
       {
-        "z": keras.KerasTensor((1, self.latent_dim)),
-        "mask": keras.KerasTensor((1, h, w), dtype="int32"),
+        "z": keras.KerasTensor((None, self.latent_dim)),
+        "mask": keras.KerasTensor((None, h, w), dtype="int32"),
       }
     )
     if self.encoder is not None:
-      self.encoder.compute_output_spec(keras.KerasTensor((1, t, h, w, 3)))
+      self.encoder.compute_output_spec(keras.KerasTensor((None, t, h, w, 3)))
 
   def encode(self, video, training=False):
     """(mu, logvar) [B, latent_dim] of real clips (VAE mode only)."""
@@ -314,8 +316,9 @@ class PatchDiscriminator(base.SymbolicBuild, keras.Model):
     del input_shape
     self.built = True  # so that the call below does not come back here
     t, h, w, c = self.video_shape
-    self.compute_output_spec(
-      keras.KerasTensor((1, t, h, w, c)), condition=keras.KerasTensor((1, h, w), dtype="int32")
+    self.compute_output_spec(  # the batch unknown, as in SPADEGenerator.build
+      keras.KerasTensor((None, t, h, w, c)),
+      condition=keras.KerasTensor((None, h, w), dtype="int32"),
     )
 
   def get_config(self):

@@ -1,13 +1,13 @@
 """Which form of an operation runs fastest on this machine: measured once, then remembered.
 
 Some operations have several forms with the same arithmetic (`zoo.layers.strided_conv`: TF's
-op, sub-pixel, patch; `zoo.layers.spade.mask_conv`: TF's op, lookup), and which is fastest
-depends on the machine: oneDNN's kernels differ between CPUs (AMX, Zen 4, Zen 5) and GPUs run
-TF's own op well. `choose` times the candidate
-forms the first time a key (operation, shapes, dtype) is met, keeps the fastest, and
-remembers it in memory and in one JSON file per machine (device name, for a CPU with the
-threads it runs on, and TF version) under
-`$VIDEOGAN_ZOO_CACHE`, else ~/.cache/videogan_zoo, so later runs pay nothing.
+op, sub-pixel, patch; `zoo.layers.spade.mask_conv`: TF's op, lookup;
+`zoo.layers.resblocks.time_padded_conv`: TF's op on the padded clip, edges), and which is
+fastest depends on the machine: oneDNN's kernels differ between CPUs (AMX, Zen 4, Zen 5) and
+GPUs run TF's own op well. `choose` times the candidate forms the first time a key
+(operation, shapes, dtype) is met, keeps the fastest, and remembers it in memory and in one
+JSON file per machine (device name, for a CPU with the threads it runs on, and TF version)
+under `$VIDEOGAN_ZOO_CACHE`, else ~/.cache/videogan_zoo, so later runs pay nothing.
 
 The policy comes from `set_policy` (the trainer's `runtime.conv_forms`), else the environment
 variable `VIDEOGAN_CONV_FORMS`, else "auto":
@@ -15,8 +15,9 @@ variable `VIDEOGAN_CONV_FORMS`, else "auto":
              or TF's op;
   native     TF's own ops everywhere;
   rules      fixed thresholds measured on one CPU, no timing;
-  subpixel, patch, space_to_depth, lookup   that form wherever it applies, TF's op elsewhere
-             (lookup: `zoo.layers.spade.mask_conv`).
+  subpixel, patch, space_to_depth, lookup, edges   that form wherever it applies, TF's op
+             elsewhere (lookup: `zoo.layers.spade.mask_conv`; edges:
+             `zoo.layers.resblocks.time_padded_conv`).
 """
 
 import contextlib
@@ -41,7 +42,7 @@ except ImportError:  # not on Windows: writers then only merge, without a lock
   fcntl = None
 
 NATIVE = "native"
-POLICIES = ("auto", NATIVE, "rules", "subpixel", "patch", "space_to_depth", "lookup")
+POLICIES = ("auto", NATIVE, "rules", "subpixel", "patch", "space_to_depth", "lookup", "edges")
 POLICY_ENV = "VIDEOGAN_CONV_FORMS"
 CACHE_ENV = "VIDEOGAN_ZOO_CACHE"
 # Another form replaces TF's op only when this much faster: timing noise keeps the native op.
@@ -56,7 +57,7 @@ BUDGET_SECS = 0.2
 # whole batches of 16 or 32 at paper size cost 10-36 s of a first call (docs/benchmarks.md).
 MEASURE_MAX_BATCH = 8
 
-_STATE = {"policy": None}
+_STATE = {"policy": None, "unmeasured": 0}
 _CHOOSERS = {}
 _LOCK = threading.Lock()
 
@@ -107,8 +108,21 @@ def measured_shape(shape):
 
 
 def choose(key, candidates, measurable=True):
-  """The name of the form to run for `key`, with the machine's cache (see `Chooser.choose`)."""
-  return _chooser().choose(key, candidates, measurable)
+  """The name of the form to run for `key`, with the machine's cache (see `Chooser.choose`);
+  nothing is measured inside `unmeasured()`."""
+  return _chooser().choose(key, candidates, measurable and not _STATE["unmeasured"])
+
+
+@contextlib.contextmanager
+def unmeasured():
+  """Within: no form is timed; the remembered choice or TF's op runs. For passes that only
+  create variables, on a batch of another size than training's (a trainer's build on one
+  clip): their shapes would be timed once per machine and never run again."""
+  _STATE["unmeasured"] += 1
+  try:
+    yield
+  finally:
+    _STATE["unmeasured"] -= 1
 
 
 def measured(key):

@@ -19,14 +19,14 @@ import keras
 import tensorflow as tf
 
 from zoo.layers import activations
+from zoo.layers import form_choice
 from zoo.layers import strided_conv
 
 TEMPORAL_PADDINGS = ("replicate", "reflect")
 
-# The 3D ones run "k4 s2" (Egan's DCGAN, both networks) in the fastest of `strided_conv`'s
-# forms on this machine, and are Keras' own layers at every other shape (the 3D ResNet's and
-# SPADE's): the same variables, config and results.
-_CONV = {2: keras.layers.Conv2D, 3: strided_conv.Conv3D}
+# The 3D transposed ones run "k4 s2" (Egan's DCGAN) in the fastest of `strided_conv`'s forms
+# on this machine (`TimePaddedConv3D` too, through `time_padded_conv`), and are Keras' own
+# layers at every other shape: the same variables, config and results.
 _CONV_TRANSPOSE = {2: keras.layers.Conv2DTranspose, 3: strided_conv.Conv3DTranspose}
 _POOL = {2: keras.layers.AveragePooling2D, 3: keras.layers.AveragePooling3D}
 _UPSAMPLE = {2: keras.layers.UpSampling2D, 3: keras.layers.UpSampling3D}
@@ -69,6 +69,129 @@ def pad_time(x, before, after, mode):
   raise ValueError(f"Expected temporal_padding in {TEMPORAL_PADDINGS}, received {mode!r}.")
 
 
+def time_padded_conv(x, kernel, strides, mode, bias=None):
+  """The 3D convolution "same" of x [B, T, H, W, C] whose time padding replicates or reflects
+  (`mode`) the end frames and whose space padding is zeros, plus `bias`.
+
+  Two forms with the same arithmetic, the faster on this machine chosen as
+  `zoo.layers.form_choice` chooses (forward and both gradients timed once per shape and
+  dtype; TF's op inside XLA unless remembered; `VIDEOGAN_CONV_FORMS=edges` or "rules" forces
+  the second, "native" the first):
+
+  * "native": x padded (space with zeros, time by `mode`), then TF's "valid" convolution;
+  * "edges": TF's "same" convolution, which pads time with zeros, then for each output frame
+    whose window reaches past an end, the taps that read padding convolved (2D) with the
+    frame that padding copies, added. No padded copy of x, or of its gradient, is made, and
+    oneDNN's weight gradient of the "same" convolution ran 2-2.6x faster than that of the
+    "valid" one on the padded clip (3x3x3, 8x8x128x128x64, AMD Zen 3).
+  """
+  before, after = same_padding(int(x.shape[1]), kernel.shape[0], strides[0])
+  if before == after == 0:  # nothing to pad in time: "same" pads space with zeros
+    return _with_bias(strided_conv.conv(x, kernel, strides, "same"), bias)
+  form = _time_padded_form(x.shape, kernel, strides, mode)
+  return _TIME_PADDED_FORMS[form](x, kernel, strides, mode, bias)
+
+
+def _with_bias(y, bias):
+  return y if bias is None else y + tf.cast(bias, y.dtype)
+
+
+def pad_as_same(x, kernel_size, strides, mode):
+  """x [B, T, H, W, C] padded as "same" pads it for a convolution of `kernel_size` and
+  `strides` (T, H, W): time by replicating or reflecting (`mode`), space with zeros."""
+  sizes = zip(x.shape[1:4], kernel_size, strides, strict=True)
+  pads = [same_padding(int(n), k, s) for n, k, s in sizes]
+  # Space first: with a Pad right before the convolution, Grappler's remapper fuses the two
+  # and then fails on the training graph, whose weight gradient still reads the Pad.
+  x = tf.pad(x, [[0, 0], [0, 0], list(pads[1]), list(pads[2]), [0, 0]])
+  return pad_time(x, *pads[0], mode)
+
+
+def _padded_conv(x, kernel, strides, mode, bias):
+  padded = pad_as_same(x, kernel.shape[:3], strides, mode)
+  return _with_bias(strided_conv.conv(padded, kernel, strides, "valid"), bias)
+
+
+def _edges_conv(x, kernel, strides, mode, bias):
+  t, kt, st = int(x.shape[1]), kernel.shape[0], strides[0]
+  before, _ = same_padding(t, kt, st)
+  # The bias goes on the "same" convolution's output, where Grappler fuses it into the op.
+  y = _with_bias(strided_conv.conv(x, kernel, strides, "same"), bias)
+  # Output frame o reads padded frames o*st .. o*st+kt-1; one outside the clip copies frame
+  # `_copied(...)`. The taps of one output that read the same frame share one kernel.
+  fixes = {}
+  for o in range(-(-t // st)):
+    for tap in range(kt):
+      p = o * st + tap - before
+      if not 0 <= p < t:
+        fixes.setdefault(o, {}).setdefault(_copied(p, t, mode), []).append(tap)
+  parts, start = [], 0
+  for o, frames in sorted(fixes.items()):
+    if o > start:
+      parts.append(y[:, start:o])
+    fix = tf.add_n(
+      [
+        tf.nn.conv2d(x[:, frame], tf.add_n([kernel[tap] for tap in taps]), strides[1:], "SAME")
+        for frame, taps in frames.items()
+      ]
+    )
+    parts.append(y[:, o : o + 1] + fix[:, tf.newaxis])
+    start = o + 1
+  if start < y.shape[1]:
+    parts.append(y[:, start:])
+  return tf.concat(parts, axis=1)
+
+
+def _copied(p, t, mode):
+  """The frame of a clip of `t` frames that padded frame `p` (< 0 or >= t) copies."""
+  if mode == "replicate":
+    return 0 if p < 0 else t - 1
+  return -p if p < 0 else 2 * (t - 1) - p  # reflect: the end frame is not repeated
+
+
+_TIME_PADDED_FORMS = {form_choice.NATIVE: _padded_conv, "edges": _edges_conv}
+
+
+def _time_padded_form(x_shape, kernel, strides, mode):
+  forced = form_choice.forced_form(_TIME_PADDED_FORMS, "edges")
+  if forced is not None:
+    return forced
+  shape = form_choice.measured_shape(x_shape)
+  key = (
+    f"time_padded_conv {kernel.dtype.name} {shape.as_list()} {kernel.shape.as_list()} "
+    f"{list(strides)} {mode} {','.join(sorted(_TIME_PADDED_FORMS))}"
+  )
+  measurable = shape.is_fully_defined() and not form_choice.in_xla()
+  runs = {
+    name: _time_padded_runner(form, shape, kernel.shape, kernel.dtype, strides, mode)
+    for name, form in _TIME_PADDED_FORMS.items()
+  }
+  return form_choice.choose(key, runs if measurable else dict.fromkeys(runs), measurable)
+
+
+def _time_padded_runner(form, x_shape, kernel_shape, dtype, strides, mode):
+  """A zero-argument callable that runs `form` and both its gradients once on random inputs
+  of these shapes."""
+  compiled = []
+
+  def run():
+    if not compiled:
+      x = tf.random.normal(x_shape, dtype=dtype)
+      kernel = tf.random.normal(kernel_shape, dtype=dtype)
+
+      @tf.function
+      def step(x, kernel):
+        out = form(x, kernel, strides, mode, None)
+        # Symbolic gradients: `form_choice` times inside `tf.init_scope`, which pauses tapes.
+        dx, dk = tf.gradients(out, [x, kernel], tf.ones_like(out))
+        return tf.stack([tf.reshape(t, [-1])[0] for t in (out, dx, dk)])
+
+      compiled.append(lambda: step(x, kernel))
+    return compiled[0]()
+
+  return run
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class SpectralNormalization(keras.layers.SpectralNormalization):
   """Keras' `SpectralNormalization`, frozen when it is not trainable, as Keras' batch norm is.
@@ -91,11 +214,38 @@ def maybe_spectral(layer, spectral_norm):
   return SpectralNormalization(layer, dtype=layer.dtype_policy)
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class TimePaddedConv3D(keras.layers.Conv3D):
+  """`keras.layers.Conv3D` with padding "same" in which time is padded by replicating or
+  reflecting the end frames (`temporal_padding`) instead of zeros: `time_padded_conv`."""
+
+  def __init__(self, filters, kernel_size, temporal_padding="replicate", **kwargs):
+    if temporal_padding not in TEMPORAL_PADDINGS:
+      raise ValueError(
+        f"Expected temporal_padding in {TEMPORAL_PADDINGS}, received {temporal_padding!r}."
+      )
+    kwargs["padding"] = "same"
+    super().__init__(filters, kernel_size, **kwargs)
+    if self.groups != 1 or any(d != 1 for d in self.dilation_rate):
+      raise ValueError(f"Expected {self.name} without groups or dilation.")
+    self.temporal_padding = temporal_padding
+
+  def call(self, inputs):
+    kernel = tf.cast(tf.convert_to_tensor(self.kernel), inputs.dtype)
+    bias = self.bias if self.use_bias else None
+    out = time_padded_conv(inputs, kernel, self.strides, self.temporal_padding, bias)
+    return self.activation(out)
+
+  def get_config(self):
+    return {**super().get_config(), "temporal_padding": self.temporal_padding}
+
+
 class PaddedConv(keras.layers.Layer):
   """A 2D or 3D convolution with "same" padding that is never zero in time.
 
-  2D: `Conv2D(padding="same")`. 3D: the input is padded as "same" would pad it, time by
-  replicating or reflecting the end frames and space with zeros, then a valid `Conv3D`.
+  2D: `Conv2D(padding="same")`. 3D: `TimePaddedConv3D`, as if the input were padded as
+  "same" pads it, time by replicating or reflecting the end frames and space with zeros, and
+  then convolved "valid".
 
   Args:
     rank: 2 or 3.
@@ -126,15 +276,16 @@ class PaddedConv(keras.layers.Layer):
     self.kernel_size = as_tuple(kernel_size, rank)
     self.strides = as_tuple(strides, rank)
     self.temporal_padding = temporal_padding
-    conv = _CONV[rank](
+    padding = {"padding": "same"} if rank == 2 else {"temporal_padding": temporal_padding}
+    conv = (keras.layers.Conv2D if rank == 2 else TimePaddedConv3D)(
       filters,
       self.kernel_size,
       strides=self.strides,
-      padding="same" if rank == 2 else "valid",
       use_bias=use_bias,
       kernel_initializer=kernel_initializer,
       dtype=self.dtype_policy,  # a float32 PaddedConv convolves in float32
       name="conv",
+      **padding,
     )
     self.conv = maybe_spectral(conv, spectral_norm)
 
@@ -146,18 +297,14 @@ class PaddedConv(keras.layers.Layer):
     ]
 
   def pad(self, x):
-    """x padded for the valid convolution: time by `temporal_padding`, space with zeros (3D;
-    a 2D input is returned as it is, its convolution pads "same" itself)."""
+    """x padded as the convolution sees it: time by `temporal_padding`, space with zeros
+    (3D; a 2D input is returned as it is)."""
     if self.rank == 2:
       return x
-    pads = self.paddings(x.shape[1:4])
-    # Space first: with a Pad right before the convolution, Grappler's remapper fuses the two
-    # and then fails on the training graph, whose weight gradient still reads the Pad.
-    x = tf.pad(x, [[0, 0], [0, 0], list(pads[1]), list(pads[2]), [0, 0]])
-    return pad_time(x, *pads[0], self.temporal_padding)
+    return pad_as_same(x, self.kernel_size, self.strides, self.temporal_padding)
 
   def call(self, x, training=False):
-    return self.conv(self.pad(x), training=training)
+    return self.conv(x, training=training)
 
 
 def conv_transpose(rank, filters, kernel_size, strides, padding, spectral_norm, name=None):

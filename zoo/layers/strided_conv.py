@@ -359,6 +359,23 @@ def _as_kernel(kernel, dtype):
   return tf.cast(tf.convert_to_tensor(kernel), dtype)
 
 
+def conv(x, kernel, strides, padding):
+  """`keras.ops.conv` (channels_last), in this module's forms where they apply.
+
+  For kernels a layer reads at call time (`zoo.layers.resblocks`' time-padded convolution).
+  Inputs of another rank or shape go to `keras.ops.conv` itself.
+
+  Args:
+    x: [B, ..., C_x].
+    kernel: [..., C_x, C_y].
+    strides, padding: as for `keras.ops.conv`.
+  """
+  kernel = _as_kernel(kernel, x.dtype)
+  if _fast_path(x.shape, kernel.shape, strides, padding):
+    return _convolve(x, kernel, padding.upper())
+  return keras.ops.conv(x, kernel, strides=strides, padding=padding)
+
+
 def conv_transpose(y, kernel, strides, padding):
   """`keras.ops.conv_transpose` (channels_last), in this module's forms where they apply.
 
