@@ -93,6 +93,25 @@ def forced_form(forms, rule):
   return forced if forced in forms else NATIVE
 
 
+def choose_form(operation, dtype, shape, details, forms, rule, runner):
+  """The form among `forms` (names) that runs `operation` on an input of `shape`: the one the
+  policy forces ("rules": `rule`), else the one measured fastest (`choose`), keyed by
+  operation, dtype, the measured shape (`measured_shape`), `details` (the other shapes and
+  settings) and the forms. `runner(name, measured shape)` gives a zero-argument callable that
+  runs that form once; nothing is measured where the shape is not static or inside XLA."""
+  forced = forced_form(forms, rule)
+  if forced is not None:
+    return forced
+  shape = measured_shape(shape)
+  key = (
+    f"{operation} {tf.as_dtype(dtype).name} {shape.as_list() if shape.rank is not None else None} "
+    f"{details} {','.join(sorted(forms))}"
+  )
+  measurable = shape.is_fully_defined() and not in_xla()
+  runs = {name: runner(name, shape) for name in forms}
+  return choose(key, runs if measurable else dict.fromkeys(runs), measurable)
+
+
 def in_xla():
   """Whether this traces into an XLA-compiled function (`jit_compile`, TPUStrategy's replicas):
   nothing is measured there."""

@@ -153,20 +153,17 @@ _TIME_PADDED_FORMS = {form_choice.NATIVE: _padded_conv, "edges": _edges_conv}
 
 
 def _time_padded_form(x_shape, kernel, strides, mode):
-  forced = form_choice.forced_form(_TIME_PADDED_FORMS, "edges")
-  if forced is not None:
-    return forced
-  shape = form_choice.measured_shape(x_shape)
-  key = (
-    f"time_padded_conv {kernel.dtype.name} {shape.as_list()} {kernel.shape.as_list()} "
-    f"{list(strides)} {mode} {','.join(sorted(_TIME_PADDED_FORMS))}"
+  return form_choice.choose_form(
+    "time_padded_conv",
+    kernel.dtype,
+    x_shape,
+    f"{kernel.shape.as_list()} {list(strides)} {mode}",
+    _TIME_PADDED_FORMS,
+    "edges",
+    lambda name, shape: _time_padded_runner(
+      _TIME_PADDED_FORMS[name], shape, kernel.shape, kernel.dtype, strides, mode
+    ),
   )
-  measurable = shape.is_fully_defined() and not form_choice.in_xla()
-  runs = {
-    name: _time_padded_runner(form, shape, kernel.shape, kernel.dtype, strides, mode)
-    for name, form in _TIME_PADDED_FORMS.items()
-  }
-  return form_choice.choose(key, runs if measurable else dict.fromkeys(runs), measurable)
 
 
 def _time_padded_runner(form, x_shape, kernel_shape, dtype, strides, mode):

@@ -153,20 +153,17 @@ _MASK_CONV_FORMS = {form_choice.NATIVE: _native_mask_conv, "lookup": _lookup_mas
 
 
 def _mask_conv_form(ids_shape, kernel, num_classes):
-  forced = form_choice.forced_form(_MASK_CONV_FORMS, "lookup")
-  if forced is not None:
-    return forced
-  shape = form_choice.measured_shape(ids_shape)
-  key = (
-    f"mask_conv {kernel.dtype.name} {shape.as_list() if shape.rank is not None else None} "
-    f"{kernel.shape.as_list()} {','.join(sorted(_MASK_CONV_FORMS))}"
+  return form_choice.choose_form(
+    "mask_conv",
+    kernel.dtype,
+    ids_shape,
+    f"{kernel.shape.as_list()}",
+    _MASK_CONV_FORMS,
+    "lookup",
+    lambda name, shape: _mask_conv_runner(
+      _MASK_CONV_FORMS[name], shape, kernel.shape, kernel.dtype, num_classes
+    ),
   )
-  measurable = shape.is_fully_defined() and not form_choice.in_xla()
-  runs = {
-    name: _mask_conv_runner(form, shape, kernel.shape, kernel.dtype, num_classes)
-    for name, form in _MASK_CONV_FORMS.items()
-  }
-  return form_choice.choose(key, runs if measurable else dict.fromkeys(runs), measurable)
 
 
 def _mask_conv_runner(form, ids_shape, kernel_shape, dtype, num_classes):
