@@ -189,6 +189,31 @@ def test_auto_remembers_valid_apart_from_same(policy):
   assert {"forward", "forward_valid", "transpose_valid", "filter_gradient_valid"} <= operations
 
 
+def test_cache_keys_stay_as_every_machines_file_holds_them(policy, monkeypatch):
+  """The keys name operation (padding "valid" in its name), dtype, X, kernel, dL/dY (both at
+  most MEASURE_MAX_BATCH clips) and forms, exactly: the files already written on every
+  machine are read by them."""
+  policy("auto")
+  keys = []
+  monkeypatch.setattr(form_choice, "MEASURE_MAX_BATCH", 2)
+  monkeypatch.setattr(
+    form_choice, "choose", lambda key, runs, measurable=True: keys.append(key) or "native"
+  )
+  for padding, shape in (("same", (3, 4, 8, 8, 16)), ("valid", (3, 6, 10, 10, 16))):
+    ours, _, x = _pair(False, 6, shape, padding=padding)
+    _grads(ours, x)
+  assert keys == [
+    "forward float32 [2, 4, 8, 8, 16] [4, 4, 4, 16, 6] native,patch",
+    "transpose float32 [2, 2, 4, 4, 6] [4, 4, 4, 16, 6] native,subpixel",
+    "filter_gradient float32 [2, 4, 8, 8, 16] [4, 4, 4, 16, 6] [2, 2, 4, 4, 6] "
+    "native,patch,space_to_depth",
+    "forward_valid float32 [2, 6, 10, 10, 16] [4, 4, 4, 16, 6] native,patch",
+    "transpose_valid float32 [2, 2, 4, 4, 6] [4, 4, 4, 16, 6] native,subpixel",
+    "filter_gradient_valid float32 [2, 6, 10, 10, 16] [4, 4, 4, 16, 6] [2, 2, 4, 4, 6] "
+    "native,patch,space_to_depth",
+  ]
+
+
 def test_auto_measures_once_and_remembers_across_restarts(policy, monkeypatch):
   """The measured policy times each computation's forms once per shape, writes the choices,
   and a restarted process (no chooser in memory) reads them instead of measuring."""

@@ -92,6 +92,35 @@ def test_nothing_is_measured_inside_unmeasured(tmp_path, monkeypatch):
     assert form_choice.choose("m", {"slow": _never, "fast": _never}) == "fast"  # remembered
 
 
+def test_choose_form_keys_every_batch_operand_and_measures_only_static_shapes(
+  tmp_path, monkeypatch
+):
+  """`choose_form` caps every batch operand at MEASURE_MAX_BATCH in its key, builds a form's
+  operands only when it is timed, and times nothing when any operand's shape is not static."""
+  monkeypatch.setenv(form_choice.POLICY_ENV, "auto")
+  monkeypatch.setenv(form_choice.CACHE_ENV, str(tmp_path))
+  monkeypatch.setattr(form_choice, "_CHOOSERS", {})
+  monkeypatch.setattr(form_choice, "MEASURE_MAX_BATCH", 2)
+  built = []
+
+  def runner(name, *shapes):
+    def build():
+      built.append((name, [s.as_list() for s in shapes]))
+      return {"slow": lambda: time.sleep(0.02), "fast": lambda: None}[name]
+
+    return form_choice.once_built(build)
+
+  forms = ("slow", "fast")
+  args = ("op", tf.float32, [5, 3], "k3", forms, "fast", runner)
+  unknown = form_choice.choose_form(*args, others=[tf.TensorShape([None, 4])])
+  assert unknown == "slow" and not built  # neither native nor remembered: the first form
+  assert form_choice.choose_form(*args, others=[[7, 4]]) == "fast"
+  assert sorted(built) == [("fast", [[2, 3], [2, 4]]), ("slow", [[2, 3], [2, 4]])]
+  assert list(form_choice.cached_choices()) == ["op float32 [2, 3] k3 [2, 4] fast,slow"]
+  built.clear()
+  assert form_choice.choose_form(*args, others=[[3, 4]]) == "fast" and not built
+
+
 def test_corrupt_cache_is_measured_over(tmp_path, caplog):
   path = tmp_path / "forms.json"
   path.write_text("{not json")

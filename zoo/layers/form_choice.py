@@ -93,23 +93,41 @@ def forced_form(forms, rule):
   return forced if forced in forms else NATIVE
 
 
-def choose_form(operation, dtype, shape, details, forms, rule, runner):
+def choose_form(operation, dtype, shape, details, forms, rule, runner, others=()):
   """The form among `forms` (names) that runs `operation` on an input of `shape`: the one the
   policy forces ("rules": `rule`), else the one measured fastest (`choose`), keyed by
-  operation, dtype, the measured shape (`measured_shape`), `details` (the other shapes and
-  settings) and the forms. `runner(name, measured shape)` gives a zero-argument callable that
-  runs that form once; nothing is measured where the shape is not static or inside XLA."""
+  operation, dtype, the measured shape (`measured_shape`), `details` (the settings and shapes
+  of operands that are not batches), the measured `others` (further batch operands, as a
+  gradient dL/dY) and the forms. `runner(name, measured shape, *measured others)` gives a
+  zero-argument callable that runs that form once (`once_built`); nothing is measured where a
+  shape is not static or inside XLA."""
+  if len(forms) == 1:
+    return next(iter(forms))
   forced = forced_form(forms, rule)
   if forced is not None:
     return forced
-  shape = measured_shape(shape)
-  key = (
-    f"{operation} {tf.as_dtype(dtype).name} {shape.as_list() if shape.rank is not None else None} "
-    f"{details} {','.join(sorted(forms))}"
+  shapes = [measured_shape(s) for s in (shape, *others)]
+  listed = [str(s.as_list() if s.rank is not None else None) for s in shapes]
+  key = " ".join(
+    [operation, tf.as_dtype(dtype).name, listed[0], details, *listed[1:], ",".join(sorted(forms))]
   )
-  measurable = shape.is_fully_defined() and not in_xla()
-  runs = {name: runner(name, shape) for name in forms}
+  measurable = all(s.is_fully_defined() for s in shapes) and not in_xla()
+  runs = {name: runner(name, *shapes) for name in forms}
   return choose(key, runs if measurable else dict.fromkeys(runs), measurable)
+
+
+def once_built(build):
+  """A zero-argument callable for `choose`'s candidates: builds what it runs (`build()`, which
+  returns a zero-argument callable: operands made, function traced) on its first call, the
+  warm-up, so nothing is built for a form whose choice is remembered."""
+  built = []
+
+  def run():
+    if not built:
+      built.append(build())
+    return built[0]()
+
+  return run
 
 
 def in_xla():

@@ -169,24 +169,21 @@ def _time_padded_form(x_shape, kernel, strides, mode):
 def _time_padded_runner(form, x_shape, kernel_shape, dtype, strides, mode):
   """A zero-argument callable that runs `form` and both its gradients once on random inputs
   of these shapes."""
-  compiled = []
 
-  def run():
-    if not compiled:
-      x = tf.random.normal(x_shape, dtype=dtype)
-      kernel = tf.random.normal(kernel_shape, dtype=dtype)
+  def build():
+    x = tf.random.normal(x_shape, dtype=dtype)
+    kernel = tf.random.normal(kernel_shape, dtype=dtype)
 
-      @tf.function
-      def step(x, kernel):
-        out = form(x, kernel, strides, mode, None)
-        # Symbolic gradients: `form_choice` times inside `tf.init_scope`, which pauses tapes.
-        dx, dk = tf.gradients(out, [x, kernel], tf.ones_like(out))
-        return tf.stack([tf.reshape(t, [-1])[0] for t in (out, dx, dk)])
+    @tf.function
+    def step(x, kernel):
+      out = form(x, kernel, strides, mode, None)
+      # Symbolic gradients: `form_choice` times inside `tf.init_scope`, which pauses tapes.
+      dx, dk = tf.gradients(out, [x, kernel], tf.ones_like(out))
+      return tf.stack([tf.reshape(t, [-1])[0] for t in (out, dx, dk)])
 
-      compiled.append(lambda: step(x, kernel))
-    return compiled[0]()
+    return lambda: step(x, kernel)
 
-  return run
+  return form_choice.once_built(build)
 
 
 @keras.saving.register_keras_serializable(package="zoo")

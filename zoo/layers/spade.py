@@ -169,29 +169,26 @@ def _mask_conv_form(ids_shape, kernel, num_classes):
 def _mask_conv_runner(form, ids_shape, kernel_shape, dtype, num_classes):
   """A zero-argument callable that runs `form` and its weight gradient once on a mask of a
   few large regions and a random kernel of these shapes."""
-  compiled = []
 
-  def run():
-    if not compiled:
-      b, h, w = ids_shape.as_list()
-      block, classes = _MEASURE_BLOCK, min(num_classes, _MEASURE_CLASSES)
-      coarse = tf.random.stateless_uniform(
-        [b, -(-h // block), -(-w // block)], [1, 2], 0, classes, tf.int32
-      )
-      ids = tf.repeat(tf.repeat(coarse, block, axis=1), block, axis=2)[:, :h, :w]
-      kernel = tf.random.normal(kernel_shape, dtype=dtype)
+  def build():
+    b, h, w = ids_shape.as_list()
+    block, classes = _MEASURE_BLOCK, min(num_classes, _MEASURE_CLASSES)
+    coarse = tf.random.stateless_uniform(
+      [b, -(-h // block), -(-w // block)], [1, 2], 0, classes, tf.int32
+    )
+    ids = tf.repeat(tf.repeat(coarse, block, axis=1), block, axis=2)[:, :h, :w]
+    kernel = tf.random.normal(kernel_shape, dtype=dtype)
 
-      @tf.function
-      def step(ids, kernel):
-        out = form(ids, kernel, num_classes)
-        # Symbolic gradients: `form_choice` times inside `tf.init_scope`, which pauses tapes.
-        (grad,) = tf.gradients(out, [kernel], tf.ones_like(out))
-        return tf.concat([tf.reshape(out, [-1])[:1], tf.reshape(grad, [-1])[:1]], 0)
+    @tf.function
+    def step(ids, kernel):
+      out = form(ids, kernel, num_classes)
+      # Symbolic gradients: `form_choice` times inside `tf.init_scope`, which pauses tapes.
+      (grad,) = tf.gradients(out, [kernel], tf.ones_like(out))
+      return tf.concat([tf.reshape(out, [-1])[:1], tf.reshape(grad, [-1])[:1]], 0)
 
-      compiled.append(lambda: step(ids, kernel))
-    return compiled[0]()
+    return lambda: step(ids, kernel)
 
-  return run
+  return form_choice.once_built(build)
 
 
 def instance_norm(x, epsilon=1e-5):

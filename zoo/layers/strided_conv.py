@@ -80,44 +80,41 @@ def _patches_allowed():
 
 def _choose(operation, padding, forms, operands, rule):
   """The name of the form among `forms` (name -> fn(*operands)) that computes `operation`
-  with `padding` here.
+  with `padding` here (`form_choice.choose_form`; "valid" in the operation's name).
 
-  `operands[1]` is the kernel; the others are batches of clips. `rule` is the "rules"
-  policy's form; "auto" measures the forms on random operands of the same shapes and dtype,
-  at most `form_choice.MEASURE_MAX_BATCH` clips of them (`form_choice.choose`), unless a shape
-  is not static or this is XLA.
+  `operands` are X (or Y), the kernel and, for a filter gradient, dL/dY: both batches are
+  measured on at most `form_choice.MEASURE_MAX_BATCH` clips. `rule` is the "rules" policy's
+  form.
   """
-  if len(forms) == 1:
-    return form_choice.NATIVE
-  forced = form_choice.forced_form(forms, rule)
-  if forced is not None:
-    return forced
-  measured = form_choice.measured_shape
-  shapes = [measured(o.shape) if i != 1 else o.shape for i, o in enumerate(operands)]
-  key = " ".join(
-    [operation if padding == "SAME" else f"{operation}_{padding.lower()}", operands[0].dtype.name]
-    + [str(s.as_list() if s.rank is not None else None) for s in shapes]
-    + [",".join(sorted(forms))]
+  x, kernel, *others = operands
+
+  def runner(name, *shapes):
+    dtypes = [o.dtype for o in operands]
+    shapes = [shapes[0], kernel.shape, *shapes[1:]]
+    return _runner(forms[name], list(zip(shapes, dtypes, strict=True)))
+
+  return form_choice.choose_form(
+    operation if padding == "SAME" else f"{operation}_{padding.lower()}",
+    x.dtype,
+    x.shape,
+    str(kernel.shape.as_list()),
+    forms,
+    rule,
+    runner,
+    others=[o.shape for o in others],
   )
-  measurable = all(s.is_fully_defined() for s in shapes) and not form_choice.in_xla()
-  specs = [(s, o.dtype) for s, o in zip(shapes, operands, strict=True)]
-  runs = {name: _runner(form, specs) for name, form in forms.items()} if measurable else {}
-  return form_choice.choose(key, runs or dict.fromkeys(forms), measurable)
 
 
 def _runner(form, specs):
   """A zero-argument callable that runs `form` once on random operands of `specs`, (shape,
   dtype) pairs."""
-  compiled = []
 
-  def run():
-    if not compiled:
-      args = [tf.random.normal(shape, dtype=dtype) for shape, dtype in specs]
-      fn = tf.function(lambda *a: tf.reshape(form(*a), [-1])[:1])
-      compiled.append(lambda: fn(*args))
-    return compiled[0]()
+  def build():
+    args = [tf.random.normal(shape, dtype=dtype) for shape, dtype in specs]
+    fn = tf.function(lambda *a: tf.reshape(form(*a), [-1])[:1])
+    return lambda: fn(*args)
 
-  return run
+  return form_choice.once_built(build)
 
 
 def _fast_path(
