@@ -119,6 +119,9 @@ def test_choose_form_keys_every_batch_operand_and_measures_only_static_shapes(
   assert list(form_choice.cached_choices()) == ["op float32 [2, 3] k3 [2, 4] fast,slow"]
   built.clear()
   assert form_choice.choose_form(*args, others=[[3, 4]]) == "fast" and not built
+  # A form whose code changed is keyed with its version: measured again, once.
+  assert form_choice.choose_form(*args, others=[[3, 4]], versions={"fast": 2}) == "fast"
+  assert built and "op float32 [2, 3] k3 [2, 4] fast@2,slow" in form_choice.cached_choices()
 
 
 def test_corrupt_cache_is_measured_over(tmp_path, caplog):

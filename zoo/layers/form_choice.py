@@ -93,14 +93,16 @@ def forced_form(forms, rule):
   return forced if forced in forms else NATIVE
 
 
-def choose_form(operation, dtype, shape, details, forms, rule, runner, others=()):
+def choose_form(operation, dtype, shape, details, forms, rule, runner, others=(), versions=None):
   """The form among `forms` (names) that runs `operation` on an input of `shape`: the one the
   policy forces ("rules": `rule`), else the one measured fastest (`choose`), keyed by
   operation, dtype, the measured shape (`measured_shape`), `details` (the settings and shapes
   of operands that are not batches), the measured `others` (further batch operands, as a
   gradient dL/dY) and the forms. `runner(name, measured shape, *measured others)` gives a
   zero-argument callable that runs that form once (`once_built`); nothing is measured where a
-  shape is not static or inside XLA."""
+  shape is not static or inside XLA. `versions` ({form: number}) names the forms whose code
+  changed after machines had timed them ("edges@2" in the key): their old timings are not
+  read as the new code's, and are measured again once."""
   if len(forms) == 1:
     return next(iter(forms))
   forced = forced_form(forms, rule)
@@ -108,8 +110,10 @@ def choose_form(operation, dtype, shape, details, forms, rule, runner, others=()
     return forced
   shapes = [measured_shape(s) for s in (shape, *others)]
   listed = [str(s.as_list() if s.rank is not None else None) for s in shapes]
+  versions = versions or {}
+  named = sorted(f"{name}@{versions[name]}" if name in versions else name for name in forms)
   key = " ".join(
-    [operation, tf.as_dtype(dtype).name, listed[0], details, *listed[1:], ",".join(sorted(forms))]
+    [operation, tf.as_dtype(dtype).name, listed[0], details, *listed[1:], ",".join(named)]
   )
   measurable = all(s.is_fully_defined() for s in shapes) and not in_xla()
   runs = {name: runner(name, *shapes) for name in forms}
