@@ -67,14 +67,15 @@ def load_legend(path):
   return colors
 
 
-def colors_to_ids(rgb, colors):
-  """uint8 [h, w, 3] drawing -> int32 [h, w] class ids; an unknown colour raises."""
+def colors_to_ids(rgb, colors, name="the mask"):
+  """uint8 [h, w, 3] drawing -> int32 [h, w] class ids; an unknown colour raises, naming
+  `name` (the drawing's file)."""
   flat = rgb.reshape(-1, 3)
   unique, inverse = np.unique(flat, axis=0, return_inverse=True)
   unknown = [tuple(int(v) for v in c) for c in unique if tuple(int(v) for v in c) not in colors]
   if unknown:
     raise ValueError(
-      f"Expected every colour of the mask in the legend, received "
+      f"Expected every colour of {name} in the legend, received "
       f"{len(unknown)} unknown colour(s), e.g. {unknown[:3]}."
     )
   ids = np.array([colors[tuple(int(v) for v in c)] for c in unique], np.int32)
@@ -86,7 +87,10 @@ def read_mask(path, legend=None):
   if legend is None:
     return video_io.read_mask_image(path)
   # No compositing of a transparent drawing: its background colour must be in the legend.
-  return colors_to_ids(video_io.read_image(path, background=(0, 0, 0)), load_legend(legend))
+  # Its stored values are the labels: an embedded colour profile (a Display P3 editor's) is
+  # not applied, as it would move every colour off the legend.
+  rgb = video_io.read_image(path, background=(0, 0, 0), colour_managed=False)
+  return colors_to_ids(rgb, load_legend(legend), path)
 
 
 def check_mask_conditioned(generator, workdir, name):

@@ -215,6 +215,25 @@ def test_colour_mask_and_class_id_mask_are_turned_by_exif(tmp_path):
   np.testing.assert_array_equal(from_mask.read_mask(str(tmp_path / "m.png")), ids)
 
 
+def test_a_colour_mask_is_read_by_its_stored_values_whatever_its_profile(tmp_path):
+  """A drawing's colours are labels: saved by an editor that embeds its colour profile (a
+  Display P3 one), the stored (255, 0, 0) is the legend's red, not the colour a viewer shows.
+  A colour outside the legend is named with the drawing's file."""
+  (tmp_path / "legend.json").write_text('{"0": [0, 0, 0], "1": [255, 0, 0]}')
+  rgb = np.zeros((4, 6, 3), np.uint8)
+  rgb[:, :3] = (255, 0, 0)
+  path = str(tmp_path / "drawing.png")
+  Image.fromarray(rgb).save(path, icc_profile=_profile_with_red_and_green_swapped())
+  expected = np.zeros((4, 6), np.int32)
+  expected[:, :3] = 1
+  np.testing.assert_array_equal(from_mask.read_mask(path, str(tmp_path / "legend.json")), expected)
+  assert video_io.read_image(path)[0, 0].tolist() == [0, 255, 0]  # a photo is still shown
+  rgb[0, 0] = (1, 2, 3)
+  Image.fromarray(rgb).save(path)
+  with pytest.raises(ValueError, match=r"colour of .*drawing\.png in the legend.*\(1, 2, 3\)"):
+    from_mask.read_mask(path, str(tmp_path / "legend.json"))
+
+
 def test_training_and_serving_resize_agree_on_a_real_size_photo(tmp_path):
   """A 720p photo of grass-like texture: the eval pipeline's frame (data.resize's default:
   cover the model size) and the serving preprocessing are within 1 grey level; the resize

@@ -533,7 +533,7 @@ def _read_heif(path):
   return np.ascontiguousarray(rgb)
 
 
-def read_image(path, background=BACKGROUND):
+def read_image(path, background=BACKGROUND, colour_managed=True):
   """A user's photo (or frame) as uint8 RGB [h, w, 3], upright and 8-bit.
 
   The one photo loader of the package (the converter's frames, export.animate,
@@ -542,7 +542,9 @@ def read_image(path, background=BACKGROUND):
   sRGB), 16-bit greyscale is scaled to 8 bits, palette, greyscale and CMYK become RGB, and
   alpha (RGBA, LA, transparent palettes) is composited on `background` (white). Anything
   else (an unreadable file, a float or Lab image, more than PHOTO_MAX_PIXELS) raises
-  InputError naming the file and the reason.
+  InputError naming the file and the reason. `colour_managed=False` keeps the stored values
+  instead of applying the profile: a drawing whose colours are labels (export.from_mask's
+  legend), not colours to show.
   """
   if path.lower().endswith(HEIF_EXTENSIONS):
     _refuse_special(path, "an image file")  # the others ask in `_open_image`
@@ -561,7 +563,7 @@ def read_image(path, background=BACKGROUND):
       image = ImageOps.exif_transpose(image)
       image.load()
       mode = image.mode
-      rgb = _to_rgb(_in_srgb(image, path), background)
+      rgb = _to_rgb(_in_srgb(image, path) if colour_managed else image, background)
   except InputError:
     raise
   except (OSError, ValueError, SyntaxError) as e:
