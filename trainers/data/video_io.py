@@ -806,20 +806,27 @@ def _pillow_error(path, e):
   return ValueError(f"Could not decode video file {path}: {e or type(e).__name__}.")
 
 
+# Browsers show an animation frame that lasts 10 ms or less (0: "as fast as possible") for
+# 100 ms, as FFmpeg shows a GIF's; an animated WebP saved with no durations plays at 10 fps.
+_SHORTEST_SHOWN_MS, _SHOWN_INSTEAD_MS = 10, 100
+
+
 def _probe_pillow(path):
   """VideoInfo of a WebP or AVIF, still or animated, through Pillow (`_iter_pillow`): its rate
-  is the mean of the frames' durations, which these formats store instead of a rate."""
+  is the mean of the frames' durations, which these formats store instead of a rate, each as
+  browsers show it (_SHORTEST_SHOWN_MS)."""
   try:
     with _open_image(path) as image:
       durations = []
       for index in range(getattr(image, "n_frames", 1)):
         image.seek(index)
         image.load()  # Pillow reads a frame's duration as it decodes it
-        durations.append(image.info.get("duration") or 0)
+        duration = image.info.get("duration") or 0
+        durations.append(duration if duration > _SHORTEST_SHOWN_MS else _SHOWN_INSTEAD_MS)
       width, height = image.size
   except (OSError, ValueError, SyntaxError, EOFError) as e:
     raise _pillow_error(path, e) from e
-  fps = 1000.0 * len(durations) / sum(durations) if all(durations) else 0.0
+  fps = 1000.0 * len(durations) / sum(durations)
   return VideoInfo(height, width, fps=fps, num_frames=len(durations), declared_fps=fps)
 
 

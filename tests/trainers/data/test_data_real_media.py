@@ -541,6 +541,28 @@ def test_animated_webp_png_and_avif_are_videos(tmp_path):
   assert [s["fps"] for s in manifest["sources"]] == [20.0] * len(names)
 
 
+def test_an_animated_webp_without_durations_plays_as_browsers_play_it(tmp_path):
+  """Frames of 0 ms (or up to 10) are shown by browsers for 100 ms, as FFmpeg shows a GIF's:
+  such a WebP is 10 fps, in the manifest and in the records alike (before: 0 fps in the
+  manifest, the --fps default in the records)."""
+  from PIL import Image
+
+  frames = [Image.fromarray(np.full((16, 24, 3), 20 * i, np.uint8)) for i in range(8)]
+  for name, duration in (("zero.webp", 0), ("mixed.webp", [100, 0, 100, 5] * 2)):
+    frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:], duration=duration)
+    assert video_io.probe_video(str(tmp_path / name)).fps == 10.0
+  code, manifest = convert(
+    input=str(tmp_path / "zero.webp"), output=str(tmp_path / "o"), clip_length=4, num_shards=1
+  )
+  assert code == 0 and manifest["sources"][0]["fps"] == 10.0
+  import tensorflow as tf
+
+  from trainers.data import format as record_format
+
+  (record,) = list(tf.data.TFRecordDataset(str(tmp_path / "o-00000-of-00001.tfrecord")).take(1))
+  assert record_format.decode_example(record)["fps"].numpy() == 10.0
+
+
 def test_phone_and_camcorder_containers_in_a_folder_are_converted(tmp_path):
   """A folder as a phone or camcorder leaves it: 3GP and AVCHD .MTS (MPEG-TS, upper case)
   are videos, not files the walk passes over."""
