@@ -312,14 +312,16 @@ def _once_each(sources, skipped):
 # ----------------------------------------------------------------------------- one source
 
 
-def _resize_crop(frame, resize, crop, pixel_aspect=1.0):
+def _resize_crop(frame, resize, crop, pixel_aspect=1.0, turned=False):
   """Short side to `resize` (0: keep), then a centre crop (h, w), scaling up to cover it.
 
-  `pixel_aspect` (a video's sample aspect ratio, width over height of a pixel) is honoured:
-  the frame is resampled to square pixels in the same step.
+  `pixel_aspect` (a video's sample aspect ratio, width over height of a decoded pixel) is
+  honoured: the frame is resampled to square pixels in the same step, its decoded width
+  scaled as players scale it, which is its height when it was `turned` a quarter (the
+  display size `video_io.VideoInfo.display_size` gives).
   """
   h, w = frame.shape[:2]
-  dh, dw = h, w * pixel_aspect  # the display size
+  dh, dw = (h * pixel_aspect, w) if turned else (h, w * pixel_aspect)  # the display size
   scale = resize / min(dh, dw) if resize else 1.0
   if crop:
     scale = max(scale, crop[0] / dh, crop[1] / dw)
@@ -436,9 +438,8 @@ def iter_clips(source, src, options, finish):
   incomplete and never kept, and the clips after them start at their frames' true numbers.
   """
   aspect = src.info.pixel_aspect if src.info else 1.0
-  if src.info and src.info.rotation in (90, 270):
-    aspect = 1.0 / aspect  # The turned frame's pixels are as tall as they were wide.
-  prepare = lambda f: _resize_crop(f, options.resize, options.crop, aspect)
+  turned = bool(src.info and src.info.rotation in (90, 270))
+  prepare = lambda f: _resize_crop(f, options.resize, options.crop, aspect, turned)
   stride = options.frame_stride
   if not options.clip_length:  # The whole file is one clip: it must all be held.
     frames = [prepare(f) for f in src.iterator]

@@ -103,6 +103,20 @@ def test_rotate_tag_and_sample_aspect_ratio_are_honoured(tmp_path):
   assert _close(record[0], _quadrants(16, 24)[0])
 
 
+def test_a_turned_video_of_wide_pixels_is_stored_at_its_display_size(tmp_path):
+  """Pixels twice as wide as tall, turned a quarter: players stretch the decoded width, which
+  becomes the height, so 24x32 decoded shows as 32 wide and 48 tall, the manifest's display
+  size; the records were squeezed to half of it (16 by 24)."""
+  _write(str(tmp_path / "v.mp4"), _quadrants(32, 24, 4), rotation=90, sar=Fraction(2, 1))
+  code, manifest = convert(
+    input=str(tmp_path / "v.mp4"), output=str(tmp_path / "s"), clip_length=4, num_shards=1
+  )
+  assert code == 0 and manifest["sources"][0]["display_size"] == [48, 32]
+  record = _records(str(tmp_path / "s-*"))[0]
+  assert record.shape == (4, 48, 32, 3)
+  assert _close(record[0], np.rot90(_quadrants(32, 48)[0]))
+
+
 def _records(pattern):
   import glob
 
