@@ -510,9 +510,14 @@ def iter_clips(source, src, options, finish):
     raise stopped[0]
   if not emitted:
     decoded = src.stats.frames if source.kind == "video" else src.num_frames
+    # A file cut off before its first frames (a partial WebM download) is too short because
+    # of what the decoder said: its words say why.
+    errors = src.stats.errors if source.kind == "video" else 0
+    first = src.stats.messages[0].rstrip(".") if errors else ""
+    said = f" and {errors} decoder error{'s' * (errors > 1)}: {first}" if errors else ""
     raise ValueError(
       f"Expected at least {span} frames (clip_length {length}, frame_stride "
-      f"{stride}), received {decoded}."
+      f"{stride}), received {decoded}{said}."
     )
 
 

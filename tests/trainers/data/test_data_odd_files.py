@@ -278,3 +278,27 @@ def test_an_unreadable_frame_of_a_frame_folder_loses_its_clips_not_the_folder(tm
   assert code == 1 and skipped["reason"].endswith(
     f"received an empty file (0 bytes): {broken}/0.png"
   )
+
+
+def test_a_webm_cut_off_before_its_frames_is_skipped_saying_what_the_decoder_said(tmp_path):
+  """A partial download of a WebM, its header whole and its first cluster cut: not one frame
+  decodes. The skip says what FFmpeg said, not only that no frame came."""
+  path = tmp_path / "clip.webm"
+  with av.open(str(path), "w") as container:
+    stream = container.add_stream("libvpx", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 48, 24, "yuv420p"
+    for frame in _texture(8):
+      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  data = path.read_bytes()
+  path.write_bytes(data[: data.index(b"\x1f\x43\xb6\x75") + 24])  # into the first cluster
+  code, manifest = convert(input=str(path), output=str(tmp_path / "o"), clip_length=4)
+  assert code == 1 and not manifest["sources"]
+  (skipped,) = manifest["skipped"]
+  assert re.fullmatch(
+    r"Expected at least 4 frames \(clip_length 4, frame_stride 1\), received 0 and 1 decoder "
+    r"error: matroska,webm: File ended prematurely\.",
+    skipped["reason"],
+  ), skipped["reason"]
