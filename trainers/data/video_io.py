@@ -1338,13 +1338,35 @@ def _cut_off_error(path):
 RATE_TOLERANCE = 0.05
 
 
+# Packets a decoder may reorder a frame across (B-frames; 16 is H.264's and HEVC's most).
+_REORDER_PACKETS = 16
+
+
 def _timestamp_rate(times, time_base):
-  """Mean frames per second of packets at `times` (in `time_base` units): the number of
-  intervals over the span; 0.0 with fewer than two timestamps or none apart."""
+  """Mean frames per second of packets at `times` (in `time_base` units, in the order read):
+  the number of intervals over the span; 0.0 with fewer than two timestamps or none apart.
+
+  A timestamp before one read more than _REORDER_PACKETS packets earlier (which no B-frame
+  is) starts the clock again: files joined end to end (`cat a.ts b.ts`, a recorder's
+  restarted clock). The rate is then of the runs' intervals over their spans together; over
+  the whole file's span it was several times too high.
+  """
   if len(times) < 2 or not time_base:
     return 0.0
-  span = (max(times) - min(times)) * time_base
-  return float((len(times) - 1) / span) if span > 0 else 0.0
+  intervals = span = start = 0
+  low = high = times[0]
+  settled = None  # the highest timestamp of the run no later packet can be reordered before
+  for i in range(1, len(times)):
+    t, j = times[i], i - _REORDER_PACKETS - 1
+    if j >= start:
+      settled = times[j] if settled is None else max(settled, times[j])
+    if settled is not None and t < settled:  # a run ends
+      intervals, span = intervals + i - start - 1, span + high - low
+      start, low, high, settled = i, t, t, None
+    else:
+      low, high = min(low, t), max(high, t)
+  intervals, span = intervals + len(times) - start - 1, (span + high - low) * time_base
+  return float(intervals / span) if span > 0 else 0.0
 
 
 def _duration_rate(durations, time_base):

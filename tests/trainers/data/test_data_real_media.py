@@ -404,6 +404,42 @@ def test_variable_frame_rate_is_recorded_from_the_timestamps(tmp_path):
   assert manifest["sources"][0]["declared_fps"] == 1000.0
 
 
+def test_files_joined_end_to_end_keep_their_frame_rate(tmp_path):
+  """Three 5 s MPEG-TS recordings joined with `cat`: each one's timestamps start again. The
+  rate is of the frames over each run's time, 8 fps; over the span of one run it was 24."""
+  one = tmp_path / "one.ts"
+  with av.open(str(one), "w", format="mpegts") as container:
+    stream = container.add_stream("libx264", rate=8)
+    stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+    for frame in _quadrants(16, 16, 40):
+      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  (tmp_path / "joined.ts").write_bytes(one.read_bytes() * 3)
+  info = video_io.probe_video(str(tmp_path / "joined.ts"))
+  assert info.num_frames == 120 and info.fps == pytest.approx(8.0, rel=0.05)
+  # B-frames read before the frames they follow, seconds earlier in a variable-rate file
+  # with pauses, are not a new run: 7 intervals in 5 s.
+  path = str(tmp_path / "paused.mkv")
+  with av.open(path, "w") as container:
+    stream = container.add_stream("libx264", rate=8)
+    stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+    stream.options = {"bf": "3"}
+    ticks = [0, 1, 2, 5, 6, 20, 21, 40]  # eighths of a second
+    for pts, frame in zip(ticks, _quadrants(16, 16, len(ticks)), strict=True):
+      frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+      frame.pts, frame.time_base = pts, Fraction(1, 8)
+      for packet in stream.encode(frame):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  with av.open(path) as container:  # some packets are read before earlier frames
+    pts = [p.pts for p in container.demux(video=0) if p.size]
+    assert pts != sorted(pts)
+  assert video_io.probe_video(path).fps == pytest.approx(1.4)
+
+
 def test_timestamps_that_do_not_advance_take_the_rate_from_the_frame_durations(tmp_path):
   """An MP4 whose every frame is stamped 0 (made by hand, or by a broken muxer): FFmpeg's
   average rate of such a file is of nothing (300 fps here, 500 with 20 frames); the packets'
