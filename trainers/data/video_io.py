@@ -63,13 +63,27 @@ def _check_frames(frames):
   return frames
 
 
+@contextlib.contextmanager
+def _written_as(path, suffix):
+  """A temporary name beside `path` (`path` + `suffix`) to write to, renamed to `path` when
+  the block ends; removed when it raises (a full disk, Ctrl-C), so that a failed write
+  leaves nothing behind, under either name."""
+  tmp = path + suffix
+  try:
+    yield tmp
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.remove(tmp)
+    raise
+
+
 def write_mp4(path, frames, fps=8):
   """H.264 MP4 (yuv420p; odd sizes are padded by one pixel, as the codec needs even sizes)."""
   frames = _check_frames(frames)
   t, h, w, _ = frames.shape
   frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-  tmp = path + ".tmp.mp4"
-  with av.open(tmp, mode="w") as container:
+  with _written_as(path, ".tmp.mp4") as tmp, av.open(tmp, mode="w") as container:
     # A Fraction keeps NTSC rates (29.97 = 30000/1001) exact.
     rate = fractions.Fraction(fps).limit_denominator(1001)
     stream = container.add_stream("libx264", rate=rate)
@@ -81,22 +95,20 @@ def write_mp4(path, frames, fps=8):
         container.mux(packet)
     for packet in stream.encode():
       container.mux(packet)
-  os.replace(tmp, path)
 
 
 def write_gif(path, frames, fps=8):
   frames = _check_frames(frames)
   images = [Image.fromarray(f) for f in frames]
-  tmp = path + ".tmp.gif"
-  images[0].save(
-    tmp,
-    format="GIF",
-    save_all=True,
-    append_images=images[1:],
-    duration=int(round(1000 / fps)),
-    loop=0,
-  )
-  os.replace(tmp, path)
+  with _written_as(path, ".tmp.gif") as tmp:
+    images[0].save(
+      tmp,
+      format="GIF",
+      save_all=True,
+      append_images=images[1:],
+      duration=int(round(1000 / fps)),
+      loop=0,
+    )
 
 
 def write_video(path, frames, fps=8):

@@ -117,6 +117,38 @@ def test_a_turned_video_of_wide_pixels_is_stored_at_its_display_size(tmp_path):
   assert _close(record[0], np.rot90(_quadrants(32, 48)[0]))
 
 
+def test_a_video_write_that_fails_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
+  """Ctrl-C while a clip is encoded, or a full disk while a GIF is saved: the temporary file
+  is removed and an earlier file of the name kept (before, `clip.mp4.tmp.mp4` was left)."""
+  from PIL import Image
+
+  frames = np.random.default_rng(0).integers(0, 256, (60, 16, 16, 3), np.uint8)
+  for name in ("clip.mp4", "clip.gif"):
+    video_io.write_video(str(tmp_path / name), frames[:4])
+  before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+  made = av.VideoFrame.from_ndarray
+  count = iter(range(len(frames)))
+
+  def interrupted(*args, **kwargs):
+    if next(count) == 50:  # packets are in the file by then
+      raise KeyboardInterrupt
+    return made(*args, **kwargs)
+
+  monkeypatch.setattr(av.VideoFrame, "from_ndarray", interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    video_io.write_video(str(tmp_path / "clip.mp4"), frames)
+
+  def full_disk(image, fp, *args, **kwargs):
+    with open(fp, "wb") as f:
+      f.write(b"GIF89a")
+    raise OSError(28, "No space left on device")
+
+  monkeypatch.setattr(Image.Image, "save", full_disk)
+  with pytest.raises(OSError, match="No space"):
+    video_io.write_video(str(tmp_path / "clip.gif"), frames)
+  assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
 def _records(pattern):
   import glob
 
