@@ -204,11 +204,18 @@ def _expand(path, vgan_frame_height, skipped):
   elif lower.endswith(video_io.IMAGE_EXTENSIONS) and vgan_frame_height:
     return [Source("vgan", path)]
   else:
+    # A photo named by a glob of a camera's folder (DCIM/*) is no clip: say it is a photo,
+    # or that it cannot be opened (a sticker's download cut off, a page saved as .jpg).
+    what = "an unsupported file"
+    if lower.endswith(video_io.IMAGE_EXTENSIONS):
+      what = "a still image, which is one frame (a folder of frames is a video)"
+      if not lower.endswith(video_io.HEIF_EXTENSIONS) and video_io.is_animated_image(path) is None:
+        what = "an image file that cannot be opened (damaged, cut off or not an image)"
     skipped.append(
       {
         "path": path,
         "reason": "Expected a video file, a folder of frames or (with "
-        "--vgan_frame_height) an image, received an unsupported file.",
+        f"--vgan_frame_height) an image, received {what}.",
       }
     )
   return []

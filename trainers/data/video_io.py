@@ -610,12 +610,13 @@ def read_mask_image(path):
 
 def is_animated_image(path):
   """Whether an image file holds more than one frame (an animated WebP, PNG or AVIF); False
-  for a still image and for a file Pillow cannot open (which the reader then names)."""
+  for a still image, None for a file Pillow cannot open (which the reader then names). Reads
+  the header alone."""
   try:
     with _open_image(path) as image:
       return bool(getattr(image, "is_animated", False))
   except (OSError, ValueError, SyntaxError):  # InputError (too large) included
-    return False
+    return None
 
 
 def is_video_file(path):
@@ -686,7 +687,7 @@ def _looks_like_video(path):
     or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
     or (head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"))
   ):
-    return is_animated_image(path)  # an image, a video when animated (APNG, WebP, AVIF)
+    return bool(is_animated_image(path))  # an image, a video when animated (APNG, WebP, AVIF)
   if head[4:8] in _ISO_FIRST_BOXES:
     return head[4:8] != b"ftyp" or head[8:12] not in _STILL_AND_AUDIO_BRANDS
   if head[:4] == b"RIFF":

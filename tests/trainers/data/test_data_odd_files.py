@@ -302,3 +302,22 @@ def test_a_webm_cut_off_before_its_frames_is_skipped_saying_what_the_decoder_sai
     r"error: matroska,webm: File ended prematurely\.",
     skipped["reason"],
   ), skipped["reason"]
+
+
+def test_a_photo_named_as_an_input_is_skipped_as_a_still_image(tmp_path):
+  """`--input='DCIM/*'` names photos beside videos: each is skipped as the still image it is,
+  not as an "unsupported file"; one named as an image that is none cannot be opened, and a
+  file that is neither stays unsupported."""
+  Image.fromarray(_texture(1)[0]).save(tmp_path / "IMG_0001.jpg")
+  (tmp_path / "notes.xyz").write_text("not media")
+  (tmp_path / "page.jpg").write_text("<html>not a photo</html>")
+  code, manifest = convert(input=str(tmp_path / "*"), output=str(tmp_path / "o"))
+  assert code == 1
+  reasons = {os.path.basename(s["path"]): s["reason"] for s in manifest["skipped"]}
+  assert reasons["IMG_0001.jpg"].endswith(
+    "received a still image, which is one frame (a folder of frames is a video)."
+  )
+  assert reasons["notes.xyz"].endswith("received an unsupported file.")
+  assert reasons["page.jpg"].endswith(
+    "received an image file that cannot be opened (damaged, cut off or not an image)."
+  )
