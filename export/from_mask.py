@@ -103,12 +103,14 @@ def check_mask_conditioned(generator, workdir, name):
   )
 
 
-def generate(generator, mask, seed=0):
-  """int class ids [h, w] of any size -> float32 video [T, H, W, 3] in [-1, 1]."""
+def generate(generator, mask, seed=0, name="the mask"):
+  """int class ids [h, w] of any size -> float32 video [T, H, W, 3] in [-1, 1]; ids the
+  generator has no class for raise, naming `name` (the mask's file)."""
   classes = base.contract(generator).classes
   if classes is not None and (mask.min() < 0 or mask.max() >= classes):
     raise ValueError(
-      f"Expected class ids in [0, {classes}), received ids from {mask.min()} to {mask.max()}."
+      f"Expected class ids in [0, {classes}) in {name}, received ids from {mask.min()} to "
+      f"{mask.max()}."
     )
   _, h, w, _ = generator.video_shape
   condition = preprocess.resize_and_crop_mask(np.asarray(mask, np.int32)[None], h, w)
@@ -124,7 +126,7 @@ def from_mask_file(workdir, mask_path, out, legend=None, seed=0, ema=True, step=
     out,
     lambda: read_mask(mask_path, legend),
     check_mask_conditioned,
-    generate,
+    lambda generator, mask, seed: generate(generator, mask, seed, mask_path),
     seed,
     ema,
     step,

@@ -92,9 +92,18 @@ def test_cli_writes_the_clip_and_matches_the_signature(spade_workdir, generator,
   np.testing.assert_allclose(served, video, atol=1e-5)
 
 
-def test_class_ids_out_of_range_and_wrong_models_are_refused(spade_workdir, generator, tmp_path):
+def test_class_ids_out_of_range_and_wrong_models_are_refused(
+  spade_workdir, generator, tmp_path, monkeypatch
+):
   with pytest.raises(ValueError, match=r"Expected class ids in \[0, 4\)"):
     from_mask.generate(generator, np.full([16, 16], 7, np.int32))
+  # From a file, the line names it (a 255 "ignore" label of a labelling tool); no clip.
+  restored = (generator, workdir_lib.load_config(spade_workdir), None)
+  monkeypatch.setattr(workdir_lib, "restore_generator", lambda *args, **kwargs: restored)
+  Image.fromarray(np.full([16, 16], 255, np.uint8), mode="L").save(tmp_path / "labels.png")
+  with pytest.raises(ValueError, match=r"\[0, 4\) in .*labels\.png, received ids from 255"):
+    from_mask.from_mask_file(spade_workdir, str(tmp_path / "labels.png"), str(tmp_path / "c.gif"))
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.png"]
   with pytest.raises(ValueError, match="Expected --out to end in .mp4 or .gif"):
     from_mask.from_mask_file(spade_workdir, "m.png", str(tmp_path / "clip.avi"))
   with pytest.raises(ValueError, match="mask-conditioned generator"):
