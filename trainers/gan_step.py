@@ -143,8 +143,16 @@ class GANStep:
     self.num_replicas = num_replicas
     self.per_replica_batch = config.train.batch_size // num_replicas
     self.ema = ema
-    self.g_vars = self.generator.trainable_variables
-    self.d_vars = [v for d in task.discriminators.values() for v in d.trainable_variables]
+
+  # Read when the step is traced (Keras' `fit` traces it at its first call): a network frozen
+  # with `trainable = False` after compile is left as it is, as Keras leaves a frozen layer.
+  @property
+  def g_vars(self):
+    return self.generator.trainable_variables
+
+  @property
+  def d_vars(self):
+    return [v for d in self.task.discriminators.values() for v in d.trainable_variables]
 
   def accumulate(self, loss_fn, batch, variables, optimizer, seed, step):
     """Gradient of the global-batch mean loss, summed over micro-batches; (grads, terms)."""
@@ -240,11 +248,8 @@ class GANStep:
     return terms
 
   def update_ema(self):
-    """EMA <- decay * EMA + (1 - decay) * generator; non-trainable weights copied."""
+    """EMA <- decay * EMA + (1 - decay) * generator; non-trainable weights copied. Paired by
+    the EMA's own weights, so a generator frozen (`trainable = False`) is averaged too."""
     decay = self.config.train.ema_decay
-    for e, v in zip(self.ema.trainable_weights, self.generator.trainable_weights, strict=True):
-      e.assign(decay * e + (1.0 - decay) * tf.cast(v, e.dtype))
-    for e, v in zip(
-      self.ema.non_trainable_weights, self.generator.non_trainable_weights, strict=True
-    ):
-      e.assign(v)
+    for e, v in zip(self.ema.weights, self.generator.weights, strict=True):
+      e.assign(decay * e + (1.0 - decay) * tf.cast(v, e.dtype) if e.trainable else v)

@@ -330,6 +330,34 @@ def test_a_float16_policy_scales_the_losses_of_both_optimizers():
     keras.config.set_dtype_policy("float32")
 
 
+def _values(layers):
+  return [w.numpy().copy() for layer in layers for w in layer.weights]
+
+
+def _changed(before, layers):
+  return [not np.array_equal(a, b) for a, b in zip(before, _values(layers), strict=True)]
+
+
+def test_a_network_frozen_after_compile_stays_frozen_in_fit():
+  """As in Keras, `trainable = False` set between compile and fit is honoured: the frozen
+  generator trained all the same, silently, and its EMA copy stopped the step on a zip."""
+  gan = keras_gan.GAN(trainer_helpers.tiny_config(ema_decay=0.5))
+  gan.compile("adam", "adam")
+  gan.generator.trainable = False
+  g, d = _values([gan.generator]), _values(gan.discriminators.values())
+  gan.fit(keras_gan.dataset(gan.config), epochs=1, steps_per_epoch=2, verbose=0)
+  assert not any(_changed(g, [gan.generator]))
+  assert any(_changed(d, gan.discriminators.values()))
+  gan.generator.trainable = True
+  for network in gan.discriminators.values():
+    network.trainable = False
+  g, d = _values([gan.generator]), _values(gan.discriminators.values())
+  gan.make_train_function(force=True)  # Keras' way to take a change made between fits
+  gan.fit(keras_gan.dataset(gan.config), epochs=1, steps_per_epoch=2, verbose=0)
+  assert any(_changed(g, [gan.generator]))
+  assert not any(_changed(d, gan.discriminators.values()))
+
+
 def test_evaluate_and_validation_refuse_in_one_line():
   config = trainer_helpers.tiny_config()
   gan = keras_gan.GAN(config)
