@@ -65,9 +65,41 @@ def register(name: str, keras_class: type | None = None) -> Callable[[_B], _B]:
       module = cls.__module__
       family = module.split(".")[1] if module.startswith("zoo.") else module
       keras.saving.register_keras_serializable(package=family)(cls)
+      if _is_zoo(module):
+        _refuse_channels_first(cls)
     return builder
 
   return decorator
+
+
+def _refuse_channels_first(cls: type) -> None:
+  """Makes `cls(...)` refuse Keras' "channels_first" image data format in one line.
+
+  Keras' convolution, pooling and upsampling layers (and `keras.applications`) read
+  `keras.config.image_data_format()` when they are made; the zoo's networks take and give
+  channels-last videos [B, T, H, W, C], so under "channels_first" they failed deep inside
+  TensorFlow, or on a GPU could compute on the wrong axes. Construction, `from_config`,
+  `clone_model` and `load_model` all create the model through `__new__`, which now says so
+  first (`__init__` stays as it is: Keras reads its signature).
+  """
+  new = cls.__new__
+  if getattr(new, "_refuses_channels_first", False):  # a class registered under two names
+    return
+
+  def checked_new(klass, *args, **kwargs):
+    data_format = keras.config.image_data_format()
+    if data_format != "channels_last":
+      raise ValueError(
+        f"Expected Keras' image data format 'channels_last' to build {klass.__name__}, "
+        f"received keras.config.image_data_format()={data_format!r}: the zoo's networks "
+        "take and give channels-last videos [B, T, H, W, C]. Call "
+        "keras.config.set_image_data_format('channels_last') before building one (or set "
+        '"image_data_format" in ~/.keras/keras.json).'
+      )
+    return new(klass, *args, **kwargs)
+
+  checked_new._refuses_channels_first = True
+  cls.__new__ = staticmethod(checked_new)
 
 
 def load_families() -> None:

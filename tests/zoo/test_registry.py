@@ -1,5 +1,7 @@
 """The registry: duplicates raise, unknown names list the known ones, build passes kwargs."""
 
+import keras
+import numpy as np
 import pytest
 
 from zoo import registry
@@ -44,3 +46,21 @@ def test_bad_arguments_are_one_checked_error_naming_the_model():
   plain = r"^Expected arguments that model 'test_registry_thing' takes, received \['depth'\]"
   with pytest.raises(ValueError, match=plain + ".*unexpected keyword argument 'depth'"):
     registry.build(name, depth=2)
+
+
+def test_channels_first_is_refused_naming_the_model_and_the_setting():
+  """Keras' layers read keras.config.image_data_format() when built: under "channels_first"
+  a zoo network stopped deep in TensorFlow (Conv3DBackpropInputOpV2 only supports NDHWC)."""
+  small = dict(video_shape=(1, 16, 16, 3), widths=(4, 8))
+  model = registry.build("egan_dcgan_discriminator_2d", **small)
+  expected = r"'channels_last' to build DCGANDiscriminator.*set_image_data_format\('channels_last'"
+  keras.config.set_image_data_format("channels_first")
+  try:
+    with pytest.raises(ValueError, match=expected):
+      registry.build("egan_dcgan_discriminator_3d", **small)
+    with pytest.raises(ValueError, match=expected):
+      type(model).from_config(model.get_config())
+  finally:
+    keras.config.set_image_data_format("channels_last")
+  video = np.zeros([1, 1, 16, 16, 3], np.float32)
+  assert type(model).from_config(model.get_config())(video).shape == (1, 1)
