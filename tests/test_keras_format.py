@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from trainers import tasks
@@ -33,6 +34,7 @@ EXTRA = {
 CHILD = r"""
 import json, sys
 import numpy as np
+import pytest
 import tensorflow as tf
 import keras
 import zoo  # registers every family: nothing else of the zoo is imported here
@@ -201,3 +203,22 @@ def test_the_saving_example_of_the_keras_docs_runs(tmp_path):
   )
   assert result.returncode == 0, result.stderr[-3000:]
   assert (tmp_path / "vgan_two_stream.keras").is_file()
+
+
+def test_every_network_that_reads_videos_refuses_uint8_naming_itself():
+  """Discriminators, critics, I3D and the autoencoder called on uint8 pixels, as a decoder
+  gives them: they stopped deep in Keras ("Cannot convert 0.0 to EagerTensor of dtype
+  uint8") or, for SPADE's patch discriminators and I3D, scored the pixels silently."""
+  checked = set()
+  for config in _smoke_configs():
+    for registered, model, args, kwargs in _networks_of_config(config)[1:]:
+      video = np.full(args[0].shape, 200, np.uint8)
+      with pytest.raises(TypeError, match=rf"(?s)for {model.name}, received uint8.*uint8_to_unit"):
+        model(video, **{k: v for k, v in kwargs.items() if v is not None})
+      checked.add(registered)
+  for registered, (kwargs, shape) in EXTRA.items():
+    model = registry.build(registered, **kwargs)
+    with pytest.raises(TypeError, match=rf"(?s)for {model.name}, received uint8.*uint8_to_unit"):
+      model(np.full(shape, 200, np.uint8))
+    checked.add(registered)
+  assert {"vgan_discriminator", "egan_spade_discriminator_3d", "relive_critic", "i3d"} <= checked

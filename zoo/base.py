@@ -210,12 +210,7 @@ def unit_frames(frames, model):
   values of another scale, beyond [-2, 2] (a [0, 255] image cast to float). Inside a
   tf.function (`predict`, training, the exports) only the dtype is checked: the values are
   not looked at."""
-  frames = tf.convert_to_tensor(frames)
-  if not frames.dtype.is_floating:
-    raise TypeError(
-      f"Expected frames as floats in [-1, 1] for {model}, received {frames.dtype.name} "
-      f"{list(frames.shape)}: convert uint8 frames with zoo.inputs.uint8_to_unit(frames)."
-    )
+  frames = float_frames(frames, model)
   if tf.executing_eagerly() and tf.size(frames) > 0:
     low, high = float(tf.reduce_min(frames)), float(tf.reduce_max(frames))
     if low < -1 - RANGE_SLACK or high > 1 + RANGE_SLACK:
@@ -223,6 +218,19 @@ def unit_frames(frames, model):
       raise ValueError(
         f"Expected frames in [-1, 1] for {model}, received values in [{low:.4g}, {high:.4g}]{hint}."
       )
+  return frames
+
+
+def float_frames(frames, model):
+  """Frames or videos as a float tensor; integer ones (uint8 pixels) are refused naming
+  `model` and `zoo.inputs.uint8_to_unit`. What a discriminator checks of its video: the
+  values are not looked at (`unit_frames` also checks the scale of a generator's input)."""
+  frames = tf.convert_to_tensor(frames)
+  if not frames.dtype.is_floating:
+    raise TypeError(
+      f"Expected frames as floats in [-1, 1] for {model}, received {frames.dtype.name} "
+      f"{list(frames.shape)}: convert uint8 frames with zoo.inputs.uint8_to_unit(frames)."
+    )
   return frames
 
 

@@ -143,7 +143,7 @@ class DCGANDiscriminator(base.SymbolicBuild, keras.Model):
 
   def call(self, video, condition=None, training=False):
     del condition  # unconditional
-    x = contract.fold_frames(video, self.rank)
+    x = contract.fold_frames(base.float_frames(video, self.name), self.rank)
     for conv in self.convs:
       x = activations.leaky_relu(conv(x, training=training))
     return contract.unfold_logits(self.final(x, training=training), video, self.rank)

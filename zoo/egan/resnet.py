@@ -180,7 +180,7 @@ class ResNetDiscriminator(base.SymbolicBuild, keras.Model):
 
   def call(self, video, condition=None, training=False):
     del condition  # unconditional
-    x = contract.fold_frames(video, self.rank)
+    x = contract.fold_frames(base.float_frames(video, self.name), self.rank)
     x = self.first_block(self.conv_in(x))
     for pool, block in zip(self.pools, self.blocks):
       x = block(pool(x))

@@ -267,6 +267,7 @@ class PatchDiscriminator(base.SymbolicBuild, keras.Model):
         "Expected the segmentation mask as `condition` (objective.condition "
         "'segmentation'), received None."
       )
+    video = base.float_frames(video, self.name)
     x = self._first_conv(video, spade_layers.one_hot_mask(condition, self.num_classes, self.name))
     features = [_lrelu(x)]
     for conv in self.convs[1:]:

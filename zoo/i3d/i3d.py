@@ -28,6 +28,7 @@ Decisions where the release is silent or too narrow:
 import keras
 import tensorflow as tf
 
+from zoo import base
 from zoo import registry
 from zoo.layers import batch_norm
 
@@ -316,7 +317,7 @@ class InceptionI3D(keras.Model):
 
   def call(self, videos, training=False, return_features=False, return_endpoints=False):
     endpoints = {}
-    x = videos
+    x = base.float_frames(videos, self.name)
     for name, layer in self._stages():
       x = layer(x, training=training) if not name.startswith("MaxPool") else layer(x)
       endpoints[name] = x

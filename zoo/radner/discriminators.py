@@ -11,6 +11,7 @@ scores). No normalization: they are WGAN-GP critics. With `conditional=True` the
 import keras
 import tensorflow as tf
 
+from zoo import base
 from zoo import registry
 from zoo.layers import biggan_blocks
 from zoo.radner import pyramid
@@ -132,6 +133,7 @@ class SpatialDiscriminator(_Critic):
 
   def call(self, video, condition=None, training=False, seed=None):
     del training  # no batch statistics or dropout
+    video = base.float_frames(video, self.name)
     indices = self.frame_indices(tf.shape(video)[0], video.shape[1], seed)
     frames = tf.gather(video, indices, axis=1, batch_dims=1)
     return self._score(self._with_condition(frames, condition))
@@ -181,7 +183,7 @@ class TemporalDiscriminator(_Critic):
 
   def call(self, video, condition=None, training=False):
     del training
-    x = self._with_condition(video, condition)
+    x = self._with_condition(base.float_frames(video, self.name), condition)
     if self.downscale is not None:
       x = self.downscale(x)
     return self._score(x)

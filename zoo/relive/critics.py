@@ -6,6 +6,7 @@ Registered names: `relive_critic`, `relive_inception_critic` (docs/architecture.
 import keras
 import tensorflow as tf
 
+from zoo import base
 from zoo import registry
 from zoo.relive import inception
 from zoo.relive import layers
@@ -98,6 +99,7 @@ class Critic(keras.Model):
     return tf.reshape(self.final(features), [-1, 1])
 
   def call(self, video, condition=None, training=False):
+    video = base.float_frames(video, self.name)
     x = layers.run(self.trunk, self.inputs_of(video, condition), training)
     return self.score(x)
 
@@ -152,7 +154,7 @@ class InceptionCritic(Critic):
   def call(self, video, condition=None, training=False):
     if condition is None:
       raise ValueError("Expected a photo condition for relive_inception_critic, received None.")
-    x = layers.run(self.trunk[:-1], video, training)
+    x = layers.run(self.trunk[:-1], base.float_frames(video, self.name), training)
     features = tf.cast(self.project(self.features(photo_of(condition))), x.dtype)
     x = tf.concat([x, layers.tile_over_time(features, self.stage_shape[0])], axis=-1)
     return self.score(self.trunk[-1](x, training=training))

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo import base
 from zoo import registry
 from zoo.vgan import blocks
 from zoo.vgan import generators
@@ -125,7 +126,7 @@ class AutoencoderGMM(keras.Model):
 
   def call(self, inputs, training=False, return_streams=False):
     if len(inputs.shape) == 5:
-      code = self.encode(inputs, training=training)
+      code = self.encode(base.float_frames(inputs, self.name), training=training)
     elif len(inputs.shape) == 2 and inputs.shape[-1] == self.latent_dim:
       code = self.codes_from_noise(inputs)
     else:

@@ -84,6 +84,7 @@ class Discriminator(_TrunkModel):
 
   def call(self, video, condition=None, training=False):
     del condition  # unconditional
+    video = base.float_frames(video, self.name)
     return self._head(self.trunk(video, training=training))
 
   def get_config(self):
@@ -156,6 +157,7 @@ class ActionClassifier(_TrunkModel):
       self.trunk.trainable = False
 
   def call(self, video, training=False):
+    video = base.float_frames(video, self.name)
     features = self.trunk(video, training=training and self.mode != "last_layer")
     return self._head(self.dropout(features, training=training))
 
