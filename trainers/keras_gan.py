@@ -313,6 +313,11 @@ class GAN(keras.Model):
   def train_step(self, data):
     if self._gan_step is None:
       raise ValueError("Expected GAN.compile(g_optimizer=..., d_optimizer=...) before fit.")
+    if not (self._gan_step.g_vars or self._gan_step.d_vars):  # once: fit traces the step
+      logging.warning(
+        "GAN.fit trains nothing: the generator and every discriminator are frozen "
+        "(trainable=False); set trainable = True on the networks to train."
+      )
     batches = tuple(data) if isinstance(data, tuple) else (data,)
     step = self.optimizer.iterations  # generator steps so far: the loop's step counter
     terms = self._gan_step.replica_step(batches, tf.identity(step))

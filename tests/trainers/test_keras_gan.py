@@ -2,6 +2,7 @@
 
 import glob
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -356,6 +357,18 @@ def test_a_network_frozen_after_compile_stays_frozen_in_fit():
   gan.fit(keras_gan.dataset(gan.config), epochs=1, steps_per_epoch=2, verbose=0)
   assert any(_changed(g, [gan.generator]))
   assert not any(_changed(d, gan.discriminators.values()))
+
+
+def test_fit_of_a_frozen_gan_says_it_trains_nothing(caplog):
+  """Keras warns when a model has no trainable weights; the GAN's own step ran silently."""
+  gan = keras_gan.GAN(trainer_helpers.tiny_config())
+  gan.trainable = False
+  gan.compile("adam", "adam")
+  before = _values([gan.generator, *gan.discriminators.values()])
+  with caplog.at_level(logging.WARNING):
+    gan.fit(keras_gan.dataset(gan.config), epochs=1, steps_per_epoch=2, verbose=0)
+  assert "GAN.fit trains nothing" in caplog.text
+  assert not any(_changed(before, [gan.generator, *gan.discriminators.values()]))
 
 
 def test_evaluate_and_validation_refuse_in_one_line():
