@@ -52,8 +52,8 @@ STOP_VOTES = "_stop_votes"
 STOP_SIGNALS = tuple(s for s in (signal.SIGTERM, signal.SIGINT, cli.SIGHUP) if s is not None)
 
 
-class NonFiniteLossError(RuntimeError):
-  """A loss term became NaN or Inf; training stopped without saving."""
+class NonFiniteLossError(errors.RunError, RuntimeError):
+  """A loss term became NaN or Inf; training stopped without saving (one line, status 1)."""
 
 
 class TrainingStopped(SystemExit):
@@ -758,10 +758,13 @@ class Trainer:
           data_lib.raise_data_error(e)  # the skip bound: one line naming files and counts
         step = self.current_step()
         if int(bad_step) >= 0:
-          names = [k for k, ok in zip(sorted(terms), bad_finite.numpy()) if not ok]
+          names = [k for k, ok in zip(sorted(terms), bad_finite.numpy(), strict=True) if not ok]
           raise NonFiniteLossError(
-            f"Non-finite loss at step {int(bad_step)}: {', '.join(names)}. Training stopped; "
-            f"the last good checkpoint {self.manager.latest_checkpoint} is kept unchanged."
+            f"Expected finite losses, received a non-finite loss at step {int(bad_step)}: "
+            f"{', '.join(names)}. Training stopped; the last good checkpoint "
+            f"{self.manager.latest_checkpoint} is kept unchanged. Lower learning rates "
+            "(--config.optimizer.g_lr, --config.optimizer.d_lr) or gradient clipping "
+            "(--config.optimizer.clip_norm) may keep the losses finite."
           )
         if self.chief and (_crossed(before, step, t.log_every) or step >= end):
           values = {k: float(v) for k, v in terms.items()}

@@ -164,8 +164,12 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
     return total + bad, dict(terms, **{"g/total": terms["g/total"] + bad})
 
   trainer.task.g_loss = poisoned
-  with pytest.raises(loop.NonFiniteLossError, match=r"step 3: .*g/total"):
+  with pytest.raises(loop.NonFiniteLossError, match=r"step 3: .*g/total") as error:
     trainer.train()
+  # A run's condition the user can act on: one line and status 1 (errors.RunError), where it
+  # was a RuntimeError and the program printed its traceback.
+  assert isinstance(error.value, errors.RunError)
+  assert "--config.optimizer.g_lr" in str(error.value)
   ckpts = tf.train.get_checkpoint_state(os.path.join(wd, "checkpoints")).all_model_checkpoint_paths
   assert [os.path.basename(p) for p in ckpts] == ["ckpt-2"]
 
