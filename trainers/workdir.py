@@ -210,17 +210,34 @@ def checkpoint_paths(directory):
   return sorted((p for p in prefixes if steps[p] is not None), key=steps.get, reverse=True)
 
 
+# The tensor of a tf.train.Checkpoint that every restore reads first: its object graph,
+# written after the variables, at the end of the data file.
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+
 def checkpoint_problem(path):
-  """Why the checkpoint `path` cannot be read (one line), or None when its index loads and
-  its data files are there."""
+  """Why the checkpoint `path` cannot be read (one line), or None when its index loads, its
+  data files are there and its object graph reads (a data file cut short does not: TF's
+  reader raises IndexError, "Read less bytes than requested")."""
   try:
     reader = tf.train.load_checkpoint(path)
     reader.get_variable_to_shape_map()
   except (tf.errors.OpError, ValueError) as e:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return _first_line(e)
   if not tf.io.gfile.glob(path + ".data-*"):
     return "its .data files are missing"
+  try:
+    if reader.has_tensor(OBJECT_GRAPH_KEY):
+      reader.get_tensor(OBJECT_GRAPH_KEY)
+  except IndexError as e:
+    return f"a data file is cut short: {_first_line(e)}"
+  except tf.errors.OpError as e:
+    return _first_line(e)
   return None
+
+
+def _first_line(error):
+  return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def readable_checkpoints(directory):

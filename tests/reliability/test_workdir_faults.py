@@ -333,6 +333,30 @@ def test_readers_skip_a_damaged_checkpoint_and_start_sweeps_temporaries(tmp_path
   assert not [n for n in os.listdir(directory) if "_temp" in n or ".partial" in n]
 
 
+@pytest.mark.parametrize("keep", [0, 0.5, -1])
+def test_a_checkpoint_whose_data_file_is_cut_short_is_skipped_by_every_reader(
+  tmp_path, caplog, keep
+):
+  """A data file cut short (a copy of the workdir stopped part-way, a damaged disk) passed
+  the readers' check, whose index loads, and every restore failed with TensorFlow's
+  IndexError ("Read less bytes than requested") in a traceback: now it is skipped as any
+  damaged checkpoint."""
+  wd = _trained(tmp_path, steps=2)
+  directory = workdir_lib.checkpoint_dir(wd)
+  (data,) = [os.path.join(directory, n) for n in os.listdir(directory) if "ckpt-2.data" in n]
+  size = os.path.getsize(data)
+  os.truncate(data, {0: 0, 0.5: size // 2, -1: size - 1}[keep])
+  with caplog.at_level("WARNING"):
+    assert workdir_lib.latest_checkpoint(wd).endswith("ckpt-1")
+    _, _, path = workdir_lib.restore_generator(wd)
+  assert path.endswith("ckpt-1") and "a data file is cut short" in caplog.text
+  with pytest.raises(errors.RunError, match="step 2.*cut short.*readable steps: \\[1\\]"):
+    workdir_lib.latest_checkpoint(wd, step=2)
+  trainer = loop.run(_tiny(steps=3, checkpoint_every=1, log_every=0, summary_every=0), wd)
+  assert trainer.restored.endswith("ckpt-1") and trainer.current_step() == 3
+  assert workdir_lib.checkpoint_problem(os.path.join(directory, "ckpt-2")) is None  # rewritten
+
+
 # --- config traps -------------------------------------------------------------------------
 
 
