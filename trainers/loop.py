@@ -507,6 +507,7 @@ class Trainer:
       # iterator, so each other worker keeps its own copy (with its own iterator) to resume.
       directory = os.path.join(self.workdir, "workers", str(self.worker_id), "checkpoints")
       workdir_lib.sweep_partial(directory)
+    workdir_lib.repair_checkpoint_state(directory)
     self.manager = tf.train.CheckpointManager(
       self.checkpoint,
       directory,

@@ -385,6 +385,44 @@ def sweep_partial(directory):
   return sorted(set(found))
 
 
+def repair_checkpoint_state(directory):
+  """Rewrites TensorFlow's `checkpoint` state file in `directory` from the checkpoints on
+  disk when it is missing or does not parse, with a warning when it was there.
+
+  The readers list checkpoints themselves, but tf.train.CheckpointManager reads this file:
+  an empty one (a power loss soon after it was replaced) stopped the trainer with
+  "ValueError: Invalid checkpoint state", and an unreadable or missing one left the older
+  checkpoints out of `train.keep_checkpoints` for good.
+  """
+  state_file = os.path.join(directory, "checkpoint")
+  try:
+    if tf.train.get_checkpoint_state(directory) is not None:
+      return
+    problem = "it does not parse"
+  except ValueError:  # parses, but names no checkpoint (an empty file)
+    problem = "it names no checkpoint"
+  paths = checkpoint_paths(directory)
+  if not paths:
+    return
+  if tf.io.gfile.exists(state_file):
+    logging.warning(
+      "Rewriting %s from the checkpoints in its folder (newest: %s): %s.",
+      state_file,
+      os.path.basename(paths[0]),
+      problem,
+    )
+  paths = paths[::-1]  # oldest first, as the manager deletes them
+  # The manager deletes only checkpoints newer than the last preserved time: their own.
+  times = [tf.io.gfile.stat(p + ".index").mtime_nsec / 1e9 for p in paths]
+  tf.compat.v1.train.update_checkpoint_state(
+    directory,
+    os.path.basename(paths[-1]),  # relative, as the manager writes them: the workdir may move
+    all_model_checkpoint_paths=[os.path.basename(p) for p in paths],
+    all_model_checkpoint_timestamps=times,
+    last_preserved_timestamp=min(times) - 1.0,
+  )
+
+
 def write_json(path, value):
   """Writes `value` as JSON to a temporary name, then renames it to `path`."""
   tmp = path + ".tmp"

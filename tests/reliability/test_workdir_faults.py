@@ -357,6 +357,35 @@ def test_a_checkpoint_whose_data_file_is_cut_short_is_skipped_by_every_reader(
   assert workdir_lib.checkpoint_problem(os.path.join(directory, "ckpt-2")) is None  # rewritten
 
 
+@pytest.mark.parametrize("state", ["", "garbage {", None])
+def test_a_damaged_checkpoint_state_file_is_rewritten_from_the_checkpoints(tmp_path, caplog, state):
+  """TensorFlow's `checkpoint` file empty (as a power loss can leave a file just replaced),
+  unparsable or gone: the run resumes from its newest checkpoint and train.keep_checkpoints
+  still counts the older ones. Before, an empty file stopped the trainer with "ValueError:
+  Invalid checkpoint state" and a traceback; the others left the older checkpoints on disk
+  for good."""
+  wd = _trained(tmp_path, steps=2, keep_checkpoints=2)
+  directory = workdir_lib.checkpoint_dir(wd)
+  state_file = os.path.join(directory, "checkpoint")
+  if state is None:
+    os.remove(state_file)
+  else:
+    with open(state_file, "w") as f:
+      f.write(state)
+  with caplog.at_level("WARNING"):
+    trainer = loop.run(
+      _tiny(steps=4, checkpoint_every=1, keep_checkpoints=2, log_every=0, summary_every=0), wd
+    )
+  assert trainer.restored.endswith("ckpt-2") and trainer.current_step() == 4
+  assert ("Rewriting" in caplog.text) == (state is not None)
+  assert sorted(n for n in os.listdir(directory) if n.endswith(".index")) == [
+    "ckpt-3.index",
+    "ckpt-4.index",
+  ]
+  listed = tf.train.get_checkpoint_state(directory).all_model_checkpoint_paths
+  assert [os.path.basename(p) for p in listed] == ["ckpt-3", "ckpt-4"]
+
+
 # --- config traps -------------------------------------------------------------------------
 
 
