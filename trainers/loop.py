@@ -542,6 +542,13 @@ class Trainer:
           str(e).splitlines()[0],
         )
         continue
+      except ValueError as e:  # a variable of another shape: every checkpoint is that model's
+        raise errors.ConfigError(
+          f"Expected the checkpoints in {directory} to fit the configured model, received "
+          f"{os.path.basename(path)}, which does not: {' '.join(str(e).split())} "
+          "(runtime.allow_model_change resumes only a model whose variables keep their "
+          "shapes). Use another --workdir for this model."
+        ) from e
       self.restored = path
       break
     # (step, path) of the checkpoint that holds this run's state; a newer one on disk (which

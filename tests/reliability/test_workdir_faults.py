@@ -179,6 +179,13 @@ def test_resuming_with_another_model_is_refused_naming_the_fields(tmp_path):
   assert "model.generator.args.latent_dim: 8 -> 16" in message
   assert "data.height: 8 -> 16" in message and "allow_model_change" in message
   assert (tmp_path / "wd" / "config.json").read_bytes() == config_json
+  # Resumed anyway, a model whose variables change shape is refused in one line, where
+  # TensorFlow's ValueError ("Received incompatible tensor") was printed with a traceback.
+  other.runtime.allow_model_change = True
+  with pytest.raises(errors.ConfigError, match=r"ckpt-2, which does not: .*incompatible"):
+    loop.run(other, wd)
+  assert (tmp_path / "wd" / "config.json").read_bytes() == config_json
+  assert (tmp_path / "wd" / workdir_lib.LOCK_FILE).read_text() == ""  # released
   longer = _tiny(steps=3, checkpoint_every=1, log_every=0, summary_every=0)
   assert loop.run(longer, wd).current_step() == 3  # steps, rates, ...: fine
 
