@@ -156,7 +156,12 @@ def _read(path):
       data = json.load(f)
   except (OSError, ValueError):
     return {}
-  return data if isinstance(data, dict) else {}
+  if not isinstance(data, dict):
+    return {}
+  # An entry of another shape (edited by hand, damaged) is measured over, as a missing one.
+  return {
+    k: v for k, v in data.items() if isinstance(v, dict) and isinstance(v.get("ms", {}), dict)
+  }
 
 
 def _write(path, key, entry):

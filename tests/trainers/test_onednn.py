@@ -66,6 +66,18 @@ def test_measured_faster_turns_it_on_and_is_remembered(tmp_path, capsys):
   )  # within the margin: TensorFlow's default stands
 
 
+@pytest.mark.parametrize("entry", [5, {"onednn": True, "ms": [1, 2]}])
+def test_a_cache_entry_of_another_shape_is_measured_over(tmp_path, entry):
+  """Valid JSON whose entry for this CPU is not what `decide` writes stopped every program
+  at `import trainers` with AttributeError or TypeError; now it is measured again."""
+  path, calls, environ = str(tmp_path / "onednn.json"), [], {}
+  with open(path, "w") as f:
+    json.dump({onednn.machine_key(ZEN3): entry}, f)
+  said = onednn.decide(environ, ZEN3, "Linux", "x86_64", path, _fake_measure(30.0, 100.0, calls))
+  assert said == "oneDNN on (measured faster here)" and calls == [True, False]
+  assert json.load(open(path))[onednn.machine_key(ZEN3)]["ms"]["onednn"] == 30.0
+
+
 def test_a_failed_measurement_leaves_tensorflows_choice_and_says_why(tmp_path, capsys):
   def broken(on):
     raise RuntimeError("the timing process failed: ImportError: no TensorFlow")

@@ -132,6 +132,18 @@ def test_corrupt_cache_is_measured_over(tmp_path, caplog):
   assert "unreadable forms cache" in caplog.text
 
 
+def test_cache_entries_of_another_shape_are_measured_over(tmp_path):
+  """Valid JSON whose entries are not what the chooser writes (a list for the form, a list
+  for the timings) raised TypeError in the first layer built; now they count as missing."""
+  path = tmp_path / "forms.json"
+  path.write_text(json.dumps({"a": {"form": ["slow"]}, "b": {"form": "slow", "ms": [1, 2]}}))
+  chooser = form_choice.Chooser(str(path))
+  assert chooser.choose("a", _Forms().candidates()) == "fast"
+  assert chooser.measured("b") == {}
+  assert chooser.choose("b", _Forms().candidates()) == "fast"
+  assert json.loads(path.read_text())["b"]["form"] == "fast"
+
+
 def test_unwritable_cache_keeps_choices_in_memory(tmp_path, caplog):
   blocker = tmp_path / "file"
   blocker.write_text("")

@@ -349,7 +349,14 @@ class Chooser:
     if not isinstance(data, dict):
       self._warn(f"Ignoring the forms cache {self.path}: expected a JSON object.")
       return {}
-    return {k: v for k, v in data.items() if isinstance(v, dict)}
+    # An entry of another shape (edited by hand, damaged) is measured over, as a missing one.
+    return {
+      k: v
+      for k, v in data.items()
+      if isinstance(v, dict)
+      and isinstance(v.get("form"), str)
+      and isinstance(v.get("ms", {}), dict)
+    }
 
   def _write(self, key, entry):
     try:
