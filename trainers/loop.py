@@ -17,6 +17,7 @@ resume from a step all of them hold.
 """
 
 import contextlib
+import math
 import os
 import select
 import signal
@@ -266,8 +267,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
   )
   forms, known = config.runtime.get("conv_forms", ""), ("",) + form_choice.POLICIES
   expect(forms in known, "runtime.conv_forms", f"in {known}", forms)
-  for field in ("log_every", "checkpoint_every", "sample_every", "summary_every"):
+  for field in ("log_every", "checkpoint_every", "sample_every", "summary_every", "keep_every"):
     expect(t[field] >= 0, f"train.{field}", ">= 0", t[field])
+  expect(t.keep_checkpoints >= 1, "train.keep_checkpoints", ">= 1", t.keep_checkpoints)
+  # A negative rate or a beta past 1 trained without a word (a negative rate climbs the loss).
+  o = config.optimizer
+  for field in ("g_lr", "d_lr"):
+    expect(math.isfinite(o[field]) and o[field] >= 0, f"optimizer.{field}", ">= 0", o[field])
+  for field in ("beta1", "beta2", "rho"):
+    if field in o:
+      expect(0.0 <= o[field] < 1.0, f"optimizer.{field}", "in [0, 1)", o[field])
+  for field in ("epsilon", "weight_decay", "clip_value", "clip_norm"):
+    if field in o:
+      expect(o[field] >= 0, f"optimizer.{field}", ">= 0", o[field])
   timeout = config.runtime.get("stop_timeout_secs", DEFAULT_STOP_TIMEOUT_SECS)
   expect(timeout > 0, "runtime.stop_timeout_secs", "> 0", timeout)
   timeout = config.runtime.get("step_timeout_secs", 0.0)

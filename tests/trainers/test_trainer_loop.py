@@ -181,6 +181,13 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
     ("runtime.precision", "float16", "runtime.precision"),
     ("train.ema_decay", 1.5, "train.ema_decay"),
     ("objective.d_steps", 0, "objective.d_steps"),
+    # Trained without a word (a negative rate climbs the loss) or failed in TensorFlow's words
+    # ("max_to_keep"), naming no field.
+    ("optimizer.g_lr", -0.01, "optimizer.g_lr >= 0"),
+    ("optimizer.d_lr", float("nan"), "optimizer.d_lr >= 0"),
+    ("optimizer.beta1", 1.5, r"optimizer.beta1 in \[0, 1\)"),
+    ("optimizer.clip_norm", -1.0, "optimizer.clip_norm >= 0"),
+    ("train.keep_checkpoints", 0, "train.keep_checkpoints >= 1"),
   ],
 )
 def test_bad_config_values_name_the_field(tmp_path, field, value, match):
