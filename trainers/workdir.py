@@ -501,6 +501,7 @@ class WorkdirLock:
     self._fd = None
     self._stop = threading.Event()
     self._thread = None
+    self._flocked = False  # this holder has the lock file's flock
     self.record = None
 
   def _read(self):
@@ -565,6 +566,7 @@ class WorkdirLock:
         f"Expected no other run training in {self.workdir}, received one holding "
         f"{self.path}: {_describe_holder(holder)}."
       )
+    self._flocked = taken is True
     if taken is None:
       # NFS without its lock service, some FUSE mounts (gcsfuse, s3fs): the heartbeat's
       # lease below is the lock; two runs started within the same second could both pass.
@@ -585,8 +587,11 @@ class WorkdirLock:
     if previous:
       pid = previous.get("pid")
       fresh = time.time() - previous.get("heartbeat", 0) < LEASE_SECONDS
-      dead_here = previous.get("host") == host and not (
-        isinstance(pid, int) and pid > 0 and pid_alive(pid)
+      # A record naming this very process, under a file lock it just obtained, is a former
+      # life's: a container restarted at once runs the trainer as pid 1 again, on one host.
+      dead_here = previous.get("host") == host and (
+        not (isinstance(pid, int) and pid > 0 and pid_alive(pid))
+        or (pid == os.getpid() and self._flocked)
       )
       if fresh and not dead_here:
         self.close()

@@ -61,6 +61,25 @@ def test_a_stale_lock_is_taken_over_and_a_live_lease_is_not(tmp_path, caplog):
   workdir_lib.WorkdirLock(str(tmp_path)).acquire().release()
 
 
+def test_a_lock_recorded_by_a_former_life_of_this_pid_is_taken_over(tmp_path, caplog):
+  """A container restarted at once runs the trainer as pid 1 again, on the same host name,
+  and found its own pid in the lock with a fresh heartbeat: refused as "another run" until
+  the lease ran out (a restart loop of 60 s). Under a file lock it obtained, a record of its
+  own pid can only be a former life's."""
+  lock_file = tmp_path / workdir_lib.LOCK_FILE
+  me = {"host": socket.gethostname(), "pid": os.getpid(), "started": 0, "heartbeat": time.time()}
+  lock_file.write_text(json.dumps(me))
+  with caplog.at_level("WARNING"):
+    workdir_lib.WorkdirLock(str(tmp_path)).acquire().release()
+  assert "Taking over the lock" in caplog.text
+  first = workdir_lib.WorkdirLock(str(tmp_path)).acquire()
+  try:  # the file lock still tells a live holder in this same process
+    with pytest.raises(errors.WorkdirLockedError, match=f"pid {os.getpid()}"):
+      workdir_lib.WorkdirLock(str(tmp_path)).acquire()
+  finally:
+    first.release()
+
+
 @pytest.mark.parametrize("code", [errno.ENOLCK, errno.EOPNOTSUPP])
 def test_a_filesystem_without_file_locks_trains_under_the_heartbeat_lease(
   tmp_path, monkeypatch, caplog, code
