@@ -58,9 +58,12 @@ class UserError(app.UsageError):
 
 
 def require(flag: flags.FlagHolder):
-  """The flag's value; a UserError naming it when it was not given."""
+  """The flag's value; a UserError naming it when it was not given, or given empty (an unset
+  shell variable: `--workdir=$RUN`)."""
   if flag.value is None:
     raise UserError(f"Expected --{flag.name}=..., received none.")
+  if isinstance(flag.value, str) and not flag.value.strip():
+    raise UserError(f"Expected --{flag.name}=..., received an empty value.")
   return flag.value
 
 

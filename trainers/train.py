@@ -27,7 +27,7 @@ flags.mark_flags_as_required(["workdir"])
 
 def main(argv):
   cli.no_positional(argv)
-  loop.run(flags.FLAGS.config, flags.FLAGS.workdir)
+  loop.run(flags.FLAGS.config, cli.require(flags.FLAGS["workdir"]))
 
 
 if __name__ == "__main__":

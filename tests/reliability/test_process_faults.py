@@ -449,6 +449,28 @@ def test_a_home_path_after_an_equals_sign_is_the_home_directory(tmp_path):
   ]
 
 
+@pytest.mark.slow
+def test_an_empty_workdir_is_one_line_before_anything_is_built(tmp_path):
+  """`--workdir=$RUN` with RUN unset: training built every network, then stopped with
+  "Expected a writable workdir, received : No such file or directory."; export read a
+  workdir named ''. Now both name the flag, before any work, with status 2."""
+  for module, more in (("trainers.train", []), ("export.export", [f"--out={tmp_path}/out"])):
+    done = subprocess.run(
+      [sys.executable, "-m", module, "--workdir=", *more],
+      env=helpers.ENV,
+      cwd=tmp_path,
+      capture_output=True,
+      text=True,
+      timeout=120,
+    )
+    lines = [line for line in done.stderr.splitlines() if ": error: " in line]
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert lines == [
+      f"{module.split('.')[1]}.py: error: Expected --workdir=..., received an empty value."
+    ]
+    assert "Traceback" not in done.stderr and not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP])
 def test_a_run_started_with_a_signal_ignored_keeps_ignoring_it(sig):
   # `nohup` and a script's `cmd &` start the trainer with SIGINT (nohup: SIGHUP too) ignored
