@@ -592,15 +592,25 @@ def evaluate(
   if resume is not None:
     resume.remove()
   fake_workdir = getattr(fake, "workdir", None)
-  if fake_workdir:  # the model card of an export reads it
-    _record_in_workdir(
-      fake_workdir, values, getattr(fake, "step", None), result, "trainers.evaluate"
-    )
   logdir = tb_dir or (os.path.join(fake_workdir, EVAL_DIR) if fake_workdir else None)
-  if logdir:
-    tb_step = step if step is not None else (getattr(fake, "step", None) or 0)
-    write_scalars({k: v for k, v in values.items() if math.isfinite(v)}, tb_step, logdir)
-    result["tb_dir"] = logdir
+  # A workdir that is not writable (another user's run, a read-only mount) must not cost the
+  # results: they are returned (and printed by the CLI) whatever these records meet.
+  try:
+    if fake_workdir:  # the model card of an export reads it
+      _record_in_workdir(
+        fake_workdir, values, getattr(fake, "step", None), result, "trainers.evaluate"
+      )
+    if logdir:
+      tb_step = step if step is not None else (getattr(fake, "step", None) or 0)
+      write_scalars({k: v for k, v in values.items() if math.isfinite(v)}, tb_step, logdir)
+      result["tb_dir"] = logdir
+  except (OSError, tf.errors.OpError) as e:
+    logging.warning(
+      "Could not record the results in %s (%s); they are only printed (and written to "
+      "--out when given).",
+      logdir or fake_workdir,
+      " ".join(str(e).split()),
+    )
   return result
 
 

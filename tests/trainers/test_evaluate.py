@@ -321,6 +321,27 @@ def test_cli_workdir_fake_writes_json_manifest_and_scalars(tiny_workdir, tmp_pat
   assert "--fake" in capsys.readouterr().err
 
 
+def test_a_workdir_that_cannot_be_written_still_prints_the_results(
+  tiny_workdir, monkeypatch, capsys, caplog
+):
+  """Evaluating a workdir on a read-only mount (or another user's) computed every clip, then
+  stopped in a PermissionDeniedError traceback writing metrics.json: the results were lost
+  unless --out was given. Now the records are skipped with a warning and the results print."""
+
+  def refuse(path, value):
+    raise tf.errors.PermissionDeniedError(None, None, f"{path}.tmp; Read-only file system")
+
+  monkeypatch.setattr(workdir_lib, "write_json", refuse)
+  fv = flags.FlagValues()
+  evaluate.define_flags(fv)
+  fv(["evaluate", f"--workdir={tiny_workdir}", "--metrics=fd_r3d", "--num_videos=8"])
+  with caplog.at_level(logging.WARNING, logger="absl"):
+    assert evaluate.run(fv) == 0
+  printed = json.loads(capsys.readouterr().out)
+  assert printed["metrics"]["fd_r3d"] > 0
+  assert "Could not record the results" in caplog.text and "Read-only" in caplog.text
+
+
 def test_periodic_eval_defaults_to_fd_r3d_and_caches_real_stats(tmp_path, stand_in):
   c = trainer_helpers.tiny_config()
   c.eval.num_videos = 8
