@@ -676,12 +676,12 @@ class Trainer:
     step_fn = one_step if n == 1 else tf.function(one_step)
 
     @tf.function
-    def train_call():
+    def train_call(count=n):  # fewer only for a run's last steps (traced apart, once)
       terms, finite = step_fn()
       bad_step = tf.where(tf.reduce_all(finite), tf.constant(-1, tf.int64), self.step - 1)
       bad_finite = finite
-      if n > 1:
-        for _ in tf.range(n - 1):
+      if count > 1:
+        for _ in tf.range(count - 1):
           terms, finite = step_fn()
           first_bad = tf.logical_and(bad_step < 0, tf.logical_not(tf.reduce_all(finite)))
           bad_step = tf.where(first_bad, self.step - 1, bad_step)
@@ -771,7 +771,10 @@ class Trainer:
         before = step
         try:
           with watchdog.call(step):
-            terms, bad_step, bad_finite = self.train_call()
+            # A call of train.steps_per_call steps would go past `end`: 5 by 2 trained 6.
+            left = end - step
+            out = self.train_call() if left >= t.steps_per_call else self.train_call(left)
+            terms, bad_step, bad_finite = out
             stopping = self._agreed_stop(stop, terms.pop(STOP_VOTES, None))
         except tf.errors.OpError as e:
           self._raise_lost_peer(e, step + 1)

@@ -268,6 +268,15 @@ def test_several_steps_per_call_equal_one_step_per_call(tmp_path):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   # keep_every: step 4's checkpoint is also kept apart from the rotating ones.
   assert tf.io.gfile.exists(str(tmp_path / "n2" / "checkpoints" / "keep" / "ckpt-4.index"))
+  # Steps that are not a multiple of the calls' end where they should: 5 by 3 trained 6.
+  c = trainer_helpers.tiny_config(steps=5, steps_per_call=3, checkpoint_every=0)
+  trainer = loop.run(c, str(tmp_path / "n3"))
+  assert trainer.current_step() == 5
+  assert [os.path.basename(p) for p in trainer.manager.checkpoints] == ["ckpt-5"]
+  c = trainer_helpers.tiny_config(steps=5, steps_per_call=1, checkpoint_every=0)
+  single = loop.run(c, str(tmp_path / "n1_5"))
+  for a, b in zip(single.generator.weights, trainer.generator.weights, strict=True):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_steps_in_order_wait_for_the_previous_update_and_train_alike(tmp_path):
