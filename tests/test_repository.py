@@ -3,13 +3,18 @@
 A clone (or the wheel) is all a reader has, so no tracked file may point at folders beside
 the checkout or at a tracker's issue numbers; the README is the front door (two commands
 first, a picture, at most 10 KB) and every relative link in it, in the other top-level pages
-and in docs/ resolves.
+and in docs/ resolves. The wheel holds every file of the packages (code and package data)
+and the sdist the whole tree, tests included.
 """
 
 import ast
 import os
 import re
+import shutil
 import subprocess
+import sys
+import tarfile
+import zipfile
 
 import pytest
 
@@ -165,6 +170,44 @@ def test_relative_links_resolve():
           broken.append(f"{name}: {target} (no heading with anchor #{anchor})")
   assert checked, "Expected relative links in README.md and docs/, received none."
   assert not broken, "Expected every relative link to resolve, received:\n" + "\n".join(broken)
+
+
+# What the wheel installs: the packages the programs run from (setup.cfg), every file of
+# theirs (code and package data). The sdist is the whole tracked tree but for these.
+PACKAGES = ("zoo", "trainers", "export", "configs")
+NOT_IN_SDIST = {".gitignore"}
+
+
+def test_the_wheel_and_sdist_hold_what_users_run(tmp_path):
+  """Both distributions are built from a copy of the tracked files (the checkout's build/ and
+  egg-info stay out of it): the wheel holds every file of the packages and nothing else, the
+  sdist every tracked file, so that the tests run in it as in a clone."""
+  files = _tracked_files()
+  source, out = tmp_path / "source", tmp_path / "dist"
+  for name in files:
+    if os.path.isfile(os.path.join(ROOT, name)):
+      os.makedirs(source / os.path.dirname(name), exist_ok=True)
+      shutil.copy2(os.path.join(ROOT, name), source / name)
+  for kind in ("sdist", "wheel"):  # one process each: build_meta keeps state between builds
+    done = subprocess.run(
+      [sys.executable, "-c", f"import setuptools.build_meta as b; b.build_{kind}({str(out)!r})"],
+      cwd=source,
+      capture_output=True,
+      text=True,
+    )
+    assert done.returncode == 0, f"Expected the {kind} to build, received:\n{done.stderr}"
+  (wheel_path,), (sdist_path,) = out.glob("*.whl"), out.glob("*.tar.gz")
+  with zipfile.ZipFile(wheel_path) as z:
+    wheel = {n for n in z.namelist() if ".dist-info/" not in n}
+  with tarfile.open(sdist_path) as t:
+    sdist = {m.name.split("/", 1)[1] for m in t.getmembers() if m.isfile() and "/" in m.name}
+  present = {n for n in files if os.path.isfile(os.path.join(ROOT, n))}
+  ours = {n for n in present if n.split("/")[0] in PACKAGES}
+  assert ours, f"Expected tracked files under {PACKAGES}, received none."
+  assert not ours - wheel, f"Expected in the wheel, missing: {sorted(ours - wheel)}"
+  assert not wheel - ours, f"Expected only the packages' files in the wheel: {sorted(wheel - ours)}"
+  missing = present - NOT_IN_SDIST - sdist
+  assert not missing, f"Expected every tracked file in the sdist, missing: {sorted(missing)}"
 
 
 # The import graph stays layered: zoo imports nothing of ours, trainers imports zoo (and the
