@@ -307,6 +307,15 @@ def _validate_inputs(config):
   training files when data.eval_files is empty, see `Trainer._sample_inputs`)."""
   data = config.data
   if data.source != "tfrecord":
+    # Files named for another source were ignored without a word: a run "on your shards"
+    # trained on synthetic clips.
+    for field in ("train_files", "eval_files"):
+      if data.get(field, "").strip():
+        raise errors.ConfigError(
+          f"Expected data.source='tfrecord' to read data.{field}={data[field]!r}, received "
+          f"data.source={data.source!r}, which would ignore them: add "
+          f"--config.data.source=tfrecord, or leave data.{field} empty."
+        )
     return
   needs = {"data.train_files": "the training input"}
   grid = bool(tasks_lib.data_outputs(config)) and config.train.sample_every > 0
