@@ -1,30 +1,14 @@
 """What a run reports: the progress line, TensorBoard scalars and videos, sample files."""
 
-import io
 import os
 import time
 
 from absl import logging
 import numpy as np
-from PIL import Image
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from trainers.data import video_io
-
-
-def _gif_bytes(frames, fps):
-  images = [Image.fromarray(f) for f in frames]
-  buf = io.BytesIO()
-  images[0].save(
-    buf,
-    format="GIF",
-    save_all=True,
-    append_images=images[1:],
-    duration=int(round(1000 / fps)),
-    loop=0,
-  )
-  return buf.getvalue()
 
 
 def video_summary(tag, frames, step, fps=8):
@@ -33,7 +17,7 @@ def video_summary(tag, frames, step, fps=8):
   metadata = summary_pb2.SummaryMetadata(
     plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="images")
   )
-  tensor = tf.constant([str(w), str(h), _gif_bytes(frames, fps)])
+  tensor = tf.constant([str(w), str(h), video_io.gif_bytes(frames, fps)])
   tf.summary.write(tag, tensor, step=step, metadata=metadata)
 
 

@@ -97,18 +97,30 @@ def write_mp4(path, frames, fps=8):
       container.mux(packet)
 
 
+def gif_bytes(frames, fps=8):
+  """uint8 frames [T, H, W, 3] as an endlessly looping GIF at `fps`: the file's bytes (for
+  TensorBoard's animated samples)."""
+  buf = io.BytesIO()
+  _save_gif(buf, frames, fps)
+  return buf.getvalue()
+
+
 def write_gif(path, frames, fps=8):
-  frames = _check_frames(frames)
-  images = [Image.fromarray(f) for f in frames]
   with _written_as(path, ".tmp.gif") as tmp:
-    images[0].save(
-      tmp,
-      format="GIF",
-      save_all=True,
-      append_images=images[1:],
-      duration=int(round(1000 / fps)),
-      loop=0,
-    )
+    _save_gif(tmp, frames, fps)
+
+
+def _save_gif(fp, frames, fps):
+  """The one GIF encoder of the package: into `fp`, a path or a binary file object."""
+  images = [Image.fromarray(f) for f in _check_frames(frames)]
+  images[0].save(
+    fp,
+    format="GIF",
+    save_all=True,
+    append_images=images[1:],
+    duration=int(round(1000 / fps)),
+    loop=0,
+  )
 
 
 def write_video(path, frames, fps=8):
