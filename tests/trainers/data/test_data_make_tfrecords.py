@@ -379,7 +379,7 @@ def test_an_interrupted_conversion_goes_on_from_its_first_unfinished_input(
     f.write(b"\x10\x00\x00")
 
   monkeypatch.setattr(make_tfrecords, "PROGRESS_SECONDS", 0.0)  # a line per clip copied
-  with caplog.at_level("INFO"):
+  with caplog.at_level("INFO", logger="absl"):
     code, resumed = convert(output=str(out), workers=1, **SYNTHETIC)  # workers: any number
   assert code == 0 and resumed["resumed_after_inputs"] == [3]
   resumed["options"]["workers"] = whole["options"]["workers"]
