@@ -244,7 +244,7 @@ def test_resuming_with_another_batch_size_starts_the_input_afresh(tmp_path, capl
   assert loop.run(_tiny(steps=3, batch_size=8, **quiet), wd).current_step() == 3
   caplog.clear()
   other_eval = _tiny(steps=4, batch_size=8, **quiet)
-  other_eval.data.eval_files = "/elsewhere/eval-*"  # the evaluation's data alone: resumes
+  other_eval.data.tfds_eval_split = "validation"  # the evaluation's data alone: resumes
   with caplog.at_level("WARNING"):
     assert loop.run(other_eval, wd).current_step() == 4
   assert "changed input" not in caplog.text
