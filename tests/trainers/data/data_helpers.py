@@ -3,6 +3,7 @@
 import json
 
 from absl import flags
+import av
 import numpy as np
 import tensorflow as tf
 
@@ -49,6 +50,23 @@ def write_shards(prefix, examples, num_shards=1, gzip=False):
   for w in writers:
     w.close()
   return f"{prefix}-*-of-*.tfrecord"
+
+
+def encode_video(
+  path, frames, codec="libx264", rate=10, pix_fmt="yuv420p", frame_format="rgb24", **open_args
+):
+  """Encodes `frames` (uint8 [T, H, W, C] in `frame_format`) with PyAV into the file `path`
+  (`open_args`: av.open's, such as format="mpegts"); returns `path`."""
+  with av.open(str(path), "w", **open_args) as container:
+    stream = container.add_stream(codec, rate=rate)
+    stream.height, stream.width = frames[0].shape[:2]
+    stream.pix_fmt = pix_fmt
+    for frame in frames:
+      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format=frame_format)):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  return path
 
 
 def batches(ds, n=None):

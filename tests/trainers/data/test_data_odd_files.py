@@ -13,6 +13,7 @@ from PIL import Image
 import pytest
 
 from data_helpers import convert
+from data_helpers import encode_video
 from trainers.data import make_tfrecords
 from trainers.data import video_io
 
@@ -283,15 +284,7 @@ def test_an_unreadable_frame_of_a_frame_folder_loses_its_clips_not_the_folder(tm
 def test_a_webm_cut_off_before_its_frames_is_skipped_saying_what_the_decoder_said(tmp_path):
   """A partial download of a WebM, its header whole and its first cluster cut: not one frame
   decodes. The skip says what FFmpeg said, not only that no frame came."""
-  path = tmp_path / "clip.webm"
-  with av.open(str(path), "w") as container:
-    stream = container.add_stream("libvpx", rate=10)
-    stream.width, stream.height, stream.pix_fmt = 48, 24, "yuv420p"
-    for frame in _texture(8):
-      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-        container.mux(packet)
-    for packet in stream.encode():
-      container.mux(packet)
+  path = encode_video(tmp_path / "clip.webm", _texture(8), "libvpx")
   data = path.read_bytes()
   path.write_bytes(data[: data.index(b"\x1f\x43\xb6\x75") + 24])  # into the first cluster
   code, manifest = convert(input=str(path), output=str(tmp_path / "o"), clip_length=4)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from data_helpers import convert
+from data_helpers import encode_video
 from trainers.data import make_tfrecords
 from trainers.data import video_io
 
@@ -439,15 +440,7 @@ def test_variable_frame_rate_is_recorded_from_the_timestamps(tmp_path):
 def test_files_joined_end_to_end_keep_their_frame_rate(tmp_path):
   """Three 5 s MPEG-TS recordings joined with `cat`: each one's timestamps start again. The
   rate is of the frames over each run's time, 8 fps; over the span of one run it was 24."""
-  one = tmp_path / "one.ts"
-  with av.open(str(one), "w", format="mpegts") as container:
-    stream = container.add_stream("libx264", rate=8)
-    stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
-    for frame in _quadrants(16, 16, 40):
-      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-        container.mux(packet)
-    for packet in stream.encode():
-      container.mux(packet)
+  one = encode_video(tmp_path / "one.ts", _quadrants(16, 16, 40), rate=8, format="mpegts")
   (tmp_path / "joined.ts").write_bytes(one.read_bytes() * 3)
   info = video_io.probe_video(str(tmp_path / "joined.ts"))
   assert info.num_frames == 120 and info.fps == pytest.approx(8.0, rel=0.05)
@@ -542,14 +535,7 @@ def test_transparent_video_pixels_are_composited_on_white(tmp_path):
   rgba[:, 4:8, 3] = 128
   rgba[:, :4, :3] = 0  # fully transparent, black underneath
   path = str(tmp_path / "overlay.mov")
-  with av.open(path, "w") as container:
-    stream = container.add_stream("png", rate=10)
-    stream.width, stream.height, stream.pix_fmt = 16, 16, "rgba"
-    for _ in range(2):
-      for packet in stream.encode(av.VideoFrame.from_ndarray(rgba, format="rgba")):
-        container.mux(packet)
-    for packet in stream.encode():
-      container.mux(packet)
+  encode_video(path, [rgba] * 2, "png", pix_fmt="rgba", frame_format="rgba")
   frame = next(video_io.iter_video(path))
   assert (frame[:, :4] == 255).all()
   assert (frame[:, 4:8] == (255, 127, 127)).all()
