@@ -202,6 +202,16 @@ def test_bad_config_values_name_the_field(tmp_path, field, value, match):
     loop.Trainer(c, str(tmp_path))
 
 
+def test_a_bad_forms_variable_is_refused_before_anything_is_built(tmp_path, monkeypatch):
+  # Before: VIDEOGAN_CONV_FORMS=bogus failed inside the first strided layer built, in Keras'
+  # words and with a traceback.
+  monkeypatch.setenv("VIDEOGAN_CONV_FORMS", "bogus")
+  expected = r"^Expected VIDEOGAN_CONV_FORMS in \(.*'native'.*\), received 'bogus'\.$"
+  with pytest.raises(errors.ConfigError, match=expected):
+    loop.Trainer(trainer_helpers.tiny_config(), str(tmp_path / "wd"))
+  assert not (tmp_path / "wd" / "config.json").exists()
+
+
 def test_a_discriminator_named_as_the_generator_names_the_field(tmp_path):
   c = trainer_helpers.tiny_config()
   c.model.generator = trainer_helpers.common.network("test_tiny_discriminator")
