@@ -214,11 +214,16 @@ def _say(line):
 
 @contextlib.contextmanager
 def _locked(path):
-  """Holds an exclusive lock on PATH.lock (where the OS has one)."""
-  if fcntl is None:
+  """Holds an exclusive lock on PATH.lock (where the OS has one and the file can be opened: a
+  read-only folder measures unlocked, and the verdict's write fails and says so)."""
+  try:
+    f = open(path + ".lock", "a") if fcntl is not None else None
+  except OSError:
+    f = None
+  if f is None:
     yield
     return
-  with open(path + ".lock", "a") as f:
+  with f:
     fcntl.flock(f, fcntl.LOCK_EX)
     try:
       yield

@@ -100,6 +100,17 @@ def test_a_cache_that_cannot_be_written_still_decides_this_run(tmp_path, capsys)
   assert "not remembered: " in err and "every run will time it again unless" in err
 
 
+def test_a_lock_file_that_cannot_be_opened_still_decides_this_run(tmp_path, capsys):
+  # Before: a folder whose lock file could not be created (read-only) failed `import trainers`
+  # with a traceback. A folder in the lock file's place fails to open as it would.
+  (tmp_path / "onednn.json.lock").mkdir()
+  calls, environ = [], {}
+  path = str(tmp_path / "onednn.json")
+  said = onednn.decide(environ, ZEN3, "Linux", "x86_64", path, _fake_measure(10.0, 50.0, calls))
+  assert said == "oneDNN on (measured faster here)" and environ == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+  assert calls == [True, False] and "took 10.0 ms with oneDNN" in capsys.readouterr().err
+
+
 def test_concurrent_first_runs_measure_once(tmp_path):
   path, calls = str(tmp_path / "onednn.json"), []
   gate = threading.Event()
