@@ -24,6 +24,7 @@ from bench import host
 from export import export as export_lib
 from export import verify
 from trainers import config_files
+from trainers import cpu_quota
 from trainers import workdir as workdir_lib
 
 config_files.define_flag("config", "vgan_two_stream", "Config to build (name or file).")
@@ -86,7 +87,7 @@ def main(argv):
         for f in os.listdir(tflite_dir)
         if f.endswith(f"_{variant}.tflite")
       ][0]
-      interp = litert.Interpreter(model_path=path, num_threads=os.cpu_count())
+      interp = litert.Interpreter(model_path=path, num_threads=cpu_quota.usable_cpus())
       interp.allocate_tensors()
       for detail in interp.get_input_details():
         input_name = detail["name"].split(":")[0]
