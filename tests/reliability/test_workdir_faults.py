@@ -338,17 +338,23 @@ def test_a_full_disk_during_the_index_merge_leaves_no_checkpoint_under_its_name(
   assert workdir_lib.latest_checkpoint(wd).endswith("ckpt-1")
 
 
+def _assert_readers_fall_back_to_step_1(wd, caplog, warning, why):
+  """The readers of `wd`, whose ckpt-2 is damaged, take ckpt-1 with a warning holding
+  `warning`; asked for step 2 by name, they refuse it saying `why`."""
+  with caplog.at_level("WARNING"):
+    assert workdir_lib.latest_checkpoint(wd).endswith("ckpt-1")
+    _, _, path = workdir_lib.restore_generator(wd)
+  assert path.endswith("ckpt-1") and warning in caplog.text
+  with pytest.raises(errors.RunError, match=f"step 2.*{why}.*readable steps: \\[1\\]"):
+    workdir_lib.latest_checkpoint(wd, step=2)
+
+
 def test_readers_skip_a_damaged_checkpoint_and_start_sweeps_temporaries(tmp_path, caplog):
   wd = _trained(tmp_path, steps=2)
   directory = workdir_lib.checkpoint_dir(wd)
   with open(os.path.join(directory, "ckpt-2.index"), "r+b") as f:  # as a kill mid-merge left it
     f.truncate(10)
-  with caplog.at_level("WARNING"):
-    assert workdir_lib.latest_checkpoint(wd).endswith("ckpt-1")
-    _, _, path = workdir_lib.restore_generator(wd)
-  assert path.endswith("ckpt-1") and "Skipping checkpoint" in caplog.text
-  with pytest.raises(errors.RunError, match="step 2.*does not load.*readable steps: \\[1\\]"):
-    workdir_lib.latest_checkpoint(wd, step=2)
+  _assert_readers_fall_back_to_step_1(wd, caplog, "Skipping checkpoint", "does not load")
   os.makedirs(os.path.join(directory, "ckpt-3_temp"))
   open(os.path.join(directory, "ckpt-3.partial.index"), "w").close()
   caplog.clear()
@@ -372,12 +378,7 @@ def test_a_checkpoint_whose_data_file_is_cut_short_is_skipped_by_every_reader(
   (data,) = [os.path.join(directory, n) for n in os.listdir(directory) if "ckpt-2.data" in n]
   size = os.path.getsize(data)
   os.truncate(data, {0: 0, 0.5: size // 2, -1: size - 1}[keep])
-  with caplog.at_level("WARNING"):
-    assert workdir_lib.latest_checkpoint(wd).endswith("ckpt-1")
-    _, _, path = workdir_lib.restore_generator(wd)
-  assert path.endswith("ckpt-1") and "a data file is cut short" in caplog.text
-  with pytest.raises(errors.RunError, match="step 2.*cut short.*readable steps: \\[1\\]"):
-    workdir_lib.latest_checkpoint(wd, step=2)
+  _assert_readers_fall_back_to_step_1(wd, caplog, "a data file is cut short", "cut short")
   trainer = loop.run(_tiny(steps=3, checkpoint_every=1, log_every=0, summary_every=0), wd)
   assert trainer.restored.endswith("ckpt-1") and trainer.current_step() == 3
   assert workdir_lib.checkpoint_problem(os.path.join(directory, "ckpt-2")) is None  # rewritten
