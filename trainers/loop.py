@@ -268,8 +268,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   forms, known = config.runtime.get("conv_forms", ""), ("",) + form_choice.POLICIES
   expect(forms in known, "runtime.conv_forms", f"in {known}", forms)
   if not forms:  # the variable then decides: a typo failed deep inside the first layer built
-    env = os.environ.get(form_choice.POLICY_ENV, "")
-    expect(env in known, form_choice.POLICY_ENV, f"in {known}", env)
+    try:
+      form_choice.env_policy()
+    except ValueError as e:
+      raise errors.ConfigError(str(e)) from None
   for field in ("log_every", "checkpoint_every", "sample_every", "summary_every", "keep_every"):
     expect(t[field] >= 0, f"train.{field}", ">= 0", t[field])
   expect(t.keep_checkpoints >= 1, "train.keep_checkpoints", ">= 1", t.keep_checkpoints)

@@ -73,6 +73,12 @@ def policy():
   """The policy in force: one of POLICIES."""
   if _STATE["policy"] is not None:
     return _STATE["policy"]
+  return env_policy()
+
+
+def env_policy():
+  """The policy `VIDEOGAN_CONV_FORMS` names ("auto" when unset or empty); a ValueError naming
+  the variable when it names none."""
   return _check(os.environ.get(POLICY_ENV) or "auto", POLICY_ENV)
 
 
