@@ -632,7 +632,7 @@ class Trainer:
       if keep and step % keep == 0:
         self.checkpoint.write(os.path.join(self.workdir, "checkpoints", "keep", f"ckpt-{step}"))
     except (OSError, tf.errors.OpError) as e:
-      message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+      message = workdir_lib.first_line(e)
       raise errors.RunError(
         f"Expected to save checkpoint ckpt-{step} in {self.manager.directory}, failed: "
         f"{message}. The last complete checkpoint, {self.manager.latest_checkpoint}, is "

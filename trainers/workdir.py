@@ -223,20 +223,21 @@ def checkpoint_problem(path):
     reader = tf.train.load_checkpoint(path)
     reader.get_variable_to_shape_map()
   except (tf.errors.OpError, ValueError) as e:
-    return _first_line(e)
+    return first_line(e)
   if not tf.io.gfile.glob(path + ".data-*"):
     return "its .data files are missing"
   try:
     if reader.has_tensor(OBJECT_GRAPH_KEY):
       reader.get_tensor(OBJECT_GRAPH_KEY)
   except IndexError as e:
-    return f"a data file is cut short: {_first_line(e)}"
+    return f"a data file is cut short: {first_line(e)}"
   except tf.errors.OpError as e:
-    return _first_line(e)
+    return first_line(e)
   return None
 
 
-def _first_line(error):
+def first_line(error):
+  """An exception's message as one line: its first, or its type's name when it has none."""
   return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
