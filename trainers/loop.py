@@ -311,16 +311,24 @@ def _validate_inputs(config):
   evaluation files of eval.every and of a conditional model's sample grid (which uses the
   training files when data.eval_files is empty, see `Trainer._sample_inputs`)."""
   data = config.data
+  # Fields named for another source were ignored without a word: a run "on your shards" (or
+  # on a TFDS split) trained on synthetic clips.
+  tfds = data.source.startswith("tfds:")
+  for field, source, wanted in (
+    ("train_files", "tfrecord", data.source == "tfrecord"),
+    ("eval_files", "tfrecord", data.source == "tfrecord"),
+    ("tfds_data_dir", "tfds:NAME", tfds),
+    ("tfds_video_key", "tfds:NAME", tfds),
+    ("tfds_train_split", "tfds:NAME", tfds),
+    ("tfds_eval_split", "tfds:NAME", tfds),
+  ):
+    if not wanted and str(data.get(field, "")).strip():
+      raise errors.ConfigError(
+        f"Expected data.source={source!r} to read data.{field}={data[field]!r}, received "
+        f"data.source={data.source!r}, which would ignore it: set data.source, or leave "
+        f"data.{field} empty."
+      )
   if data.source != "tfrecord":
-    # Files named for another source were ignored without a word: a run "on your shards"
-    # trained on synthetic clips.
-    for field in ("train_files", "eval_files"):
-      if data.get(field, "").strip():
-        raise errors.ConfigError(
-          f"Expected data.source='tfrecord' to read data.{field}={data[field]!r}, received "
-          f"data.source={data.source!r}, which would ignore them: add "
-          f"--config.data.source=tfrecord, or leave data.{field} empty."
-        )
     return
   needs = {"data.train_files": "the training input"}
   grid = bool(tasks_lib.data_outputs(config)) and config.train.sample_every > 0

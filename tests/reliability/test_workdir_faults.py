@@ -242,12 +242,15 @@ def test_resuming_with_another_batch_size_starts_the_input_afresh(tmp_path, capl
   for a, b in zip(saved, again.generator.weights, strict=True):
     np.testing.assert_array_equal(a, b.numpy())
   assert loop.run(_tiny(steps=3, batch_size=8, **quiet), wd).current_step() == 3
-  caplog.clear()
+  # The evaluation's own data is not the training input: changing it keeps the position.
   other_eval = _tiny(steps=4, batch_size=8, **quiet)
-  other_eval.data.tfds_eval_split = "validation"  # the evaluation's data alone: resumes
-  with caplog.at_level("WARNING"):
-    assert loop.run(other_eval, wd).current_step() == 4
-  assert "changed input" not in caplog.text
+  other_eval.data.source = "tfds:moving_mnist"
+  stored = workdir_lib.load_config(wd)
+  stored.data.source = other_eval.data.source
+  other_eval.data.tfds_eval_split = "test[:10%]"
+  assert workdir_lib.input_changes(stored, other_eval) == []
+  other_eval.data.tfds_train_split = "test[10%:]"
+  assert [c[0] for c in workdir_lib.input_changes(stored, other_eval)] == ["data.tfds_train_split"]
 
 
 def test_a_model_registered_outside_the_zoo_is_found_by_the_workdirs_readers(tmp_path):

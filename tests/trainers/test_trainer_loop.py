@@ -188,10 +188,14 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
     ("optimizer.beta1", 1.5, r"optimizer.beta1 in \[0, 1\)"),
     ("optimizer.clip_norm", -1.0, "optimizer.clip_norm >= 0"),
     ("train.keep_checkpoints", 0, "train.keep_checkpoints >= 1"),
-    # Files named for the synthetic source were ignored: a run "on your shards" trained on
-    # synthetic clips.
+    # Fields named for another source were ignored: a run "on your shards" (or on a TFDS
+    # split) trained on synthetic clips.
     ("data.train_files", "/data/train-*", "data.source='tfrecord' to read data.train_files"),
     ("data.eval_files", "/data/eval-*", "data.source='tfrecord' to read data.eval_files"),
+    ("data.tfds_train_split", "train[:90%]", "data.source='tfds:NAME' to read data.tfds_tra"),
+    ("data.tfds_eval_split", "test", "data.source='tfds:NAME' to read data.tfds_eval_split"),
+    ("data.tfds_video_key", "video", "data.source='tfds:NAME' to read data.tfds_video_key"),
+    ("data.tfds_data_dir", "/data/tfds", "data.source='tfds:NAME' to read data.tfds_data_dir"),
   ],
 )
 def test_bad_config_values_name_the_field(tmp_path, field, value, match):
