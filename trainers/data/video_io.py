@@ -832,7 +832,8 @@ def _pillow_error(path, e):
 
 
 # Browsers show an animation frame that lasts 10 ms or less (0: "as fast as possible") for
-# 100 ms, as FFmpeg shows a GIF's; an animated WebP saved with no durations plays at 10 fps.
+# 100 ms, as FFmpeg shows a GIF's; an animated WebP or PNG saved with no durations plays at
+# 10 fps.
 _SHORTEST_SHOWN_MS, _SHOWN_INSTEAD_MS = 10, 100
 
 
@@ -1144,8 +1145,25 @@ def _open(path):
       with open(path, "rb") as f:
         f.seek(start)
         source = io.BytesIO(f.read())
+  options = {}
+  if isinstance(source, str) and _is_png(source):
+    # An animated PNG's frames of 10 ms or less as browsers show them (_SHORTEST_SHOWN_MS):
+    # FFmpeg's APNG reader times a 0-ms frame at 1/15 s and a 5-ms one at 5 ms. Its
+    # max_fps bound is on whole frames per second, hence 99 for "more than 10 ms".
+    options = {
+      "default_fps": str(1000 // _SHOWN_INSTEAD_MS),
+      "max_fps": str(1000 // _SHORTEST_SHOWN_MS - 1),
+    }
   # Damaged headers can hold metadata that is not UTF-8; it must not stop the decoding.
-  return av.open(source, metadata_errors="replace")
+  return av.open(source, metadata_errors="replace", options=options)
+
+
+def _is_png(path):
+  try:
+    with open(path, "rb") as f:
+      return f.read(8) == b"\x89PNG\r\n\x1a\n"
+  except OSError:
+    return False
 
 
 # The boxes an MP4/MOV file (ISO base media, QuickTime) may begin with.

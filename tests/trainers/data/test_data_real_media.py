@@ -609,16 +609,23 @@ def test_animated_webp_png_and_avif_are_videos(tmp_path):
   assert [s["fps"] for s in manifest["sources"]] == [20.0] * len(names)
 
 
-def test_an_animated_webp_without_durations_plays_as_browsers_play_it(tmp_path):
+def test_an_animated_webp_or_png_without_durations_plays_as_browsers_play_it(tmp_path):
   """Frames of 0 ms (or up to 10) are shown by browsers for 100 ms, as FFmpeg shows a GIF's:
-  such a WebP is 10 fps, in the manifest and in the records alike (before: 0 fps in the
-  manifest, the --fps default in the records)."""
+  such a WebP or PNG is 10 fps, in the manifest and in the records alike (before: a WebP 0
+  fps in the manifest and the --fps default in the records; a PNG 15 fps for 0-ms frames,
+  200 fps for 5-ms ones, as FFmpeg's APNG reader times them)."""
   from PIL import Image
 
   frames = [Image.fromarray(np.full((16, 24, 3), 20 * i, np.uint8)) for i in range(8)]
-  for name, duration in (("zero.webp", 0), ("mixed.webp", [100, 0, 100, 5] * 2)):
-    frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:], duration=duration)
-    assert video_io.probe_video(str(tmp_path / name)).fps == 10.0
+  for kind in ("webp", "png"):
+    for name, duration in (("zero", 0), ("five", 5), ("mixed", [100, 0, 100, 5] * 2)):
+      path = tmp_path / f"{name}.{kind}"
+      frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration)
+      assert video_io.probe_video(str(path)).fps == 10.0, path
+      assert len(list(video_io.iter_video(str(path)))) == 8
+    # A frame over 10 ms keeps its own duration.
+    frames[0].save(tmp_path / f"fast.{kind}", save_all=True, append_images=frames[1:], duration=20)
+    assert video_io.probe_video(str(tmp_path / f"fast.{kind}")).fps == 50.0
   code, manifest = convert(
     input=str(tmp_path / "zero.webp"), output=str(tmp_path / "o"), clip_length=4, num_shards=1
   )
