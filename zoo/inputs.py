@@ -56,5 +56,12 @@ def resize_images(images, size):
   pixels. Antialiased because real frames shrink a lot (1080p to 64 pixels): without it
   fine texture (grass, leaves) aliases into moiré. It lives in zoo, which trainers and
   export both import and which itself needs only TensorFlow.
+
+  uint8 images are resized as they are: the kernel computes in float32 and gives the very
+  values of a float32 copy, without that copy (four times the image: 580 MB more for a
+  48 MP photo), and ten times faster.
   """
-  return tf.image.resize(tf.cast(images, tf.float32), size, method="bilinear", antialias=True)
+  images = tf.convert_to_tensor(images)
+  if images.dtype != tf.uint8:
+    images = tf.cast(images, tf.float32)
+  return tf.image.resize(images, size, method="bilinear", antialias=True)

@@ -242,7 +242,9 @@ def _to_rgb(image, background):
     rgba = image.convert("RGBA")
     flat = Image.new("RGBA", rgba.size, tuple(background) + (255,))
     return np.asarray(Image.alpha_composite(flat, rgba).convert("RGB"))
-  if image.mode in ("RGB", "L", "1", "P", "CMYK", "YCbCr", "RGBX"):
+  if image.mode == "RGB":
+    return np.asarray(image)  # `convert` would copy it first
+  if image.mode in ("L", "1", "P", "CMYK", "YCbCr", "RGBX"):
     return np.asarray(image.convert("RGB"))
   return None
 
@@ -584,8 +586,8 @@ def read_image(path, background=BACKGROUND, colour_managed=True):
       ) from e
   try:
     with _open_image(path) as image:
-      image = ImageOps.exif_transpose(image)
-      image.load()
+      # In place: a copy of a 48 MP photo is 190 MB more to hold (`_to_rgb` makes no other).
+      ImageOps.exif_transpose(image, in_place=True)
       mode = image.mode
       rgb = _to_rgb(_in_srgb(image, path) if colour_managed else image, background)
   except InputError:
@@ -605,8 +607,7 @@ def read_mask_image(path):
   as `read_image` applies it to the photo the mask belongs to."""
   try:
     with _open_image(path) as image:
-      image = ImageOps.exif_transpose(image)
-      image.load()
+      ImageOps.exif_transpose(image, in_place=True)
       if image.mode not in ("L", "P", "I", "I;16"):
         raise InputError(
           f"Expected a class-id mask image (one channel: mode L, P or I), "
