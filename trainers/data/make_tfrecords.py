@@ -5,8 +5,8 @@ r"""Writes clips to TFRecord shards (the format of trainers.data.format) with a 
     python -m trainers.data.make_tfrecords --source=synthetic --num_clips=512 \
         --clip_length=32 --crop=64x64 --output=/tmp/synthetic/train
 
-Inputs (`--input`: a glob, a directory, a .txt file with one path per line, or a path that
-exists, taken as named):
+Inputs (`--input`: a glob, `**` any depth of folders, a directory, a .txt file with one path
+per line, or a path that exists, taken as named):
   * video files (.mp4 .mov .avi .mkv .webm .gif .3gp .mts ...: video_io.VIDEO_EXTENSIONS,
     or named otherwise and beginning as a video container does), decoded with PyAV, and
     animated WebP, PNG and AVIF (a still one is an image), and motion photos;
@@ -284,15 +284,52 @@ def resolve_inputs(spec, vgan_frame_height=0):
   elif os.path.exists(spec):  # Not a pattern: "clip [1080p].mp4" would not match itself.
     entries = [spec]
   else:
-    entries = sorted(glob.glob(spec))
+    # `**` is any depth of folders (`videos/**/*.mp4`), as in Python's and most tools'
+    # globs; without `recursive` it is one folder, and the videos beside it or deeper go.
+    entries = sorted(glob.glob(spec, recursive=True))
+    other_case = _matches_in_another_case(spec, entries)
     if not entries:
       raise video_io.InputError(
-        f"Expected --input to match files, received {spec!r} matching none."
+        f"Expected --input to match files, received {spec!r} matching none"
+        + (f"; {_case_hint(spec, other_case)}." if other_case else ".")
       )
+    if other_case:
+      logging.warning("--input=%r: %s; not read.", spec, _case_hint(spec, other_case))
+      skipped.append({"path": spec, "reason": f"{_case_hint(spec, other_case)}; not read"})
   sources = []
   for entry in entries:
     sources.extend(_expand(os.path.abspath(entry), vgan_frame_height, skipped))
   return _once_each(sources, skipped), skipped
+
+
+def _any_case(pattern):
+  """`pattern` with each letter of its last component outside brackets matching either
+  case: `*.mp4` -> `*.[mM][pP]4`."""
+  head, tail = os.path.split(pattern)
+  out, bracket = [], False
+  for c in tail:
+    if bracket or not c.isalpha() or c.lower() == c.upper():
+      out.append(c)
+      bracket = (bracket and c != "]") or (not bracket and c == "[")
+    else:
+      out.append(f"[{c.lower()}{c.upper()}]")
+  return os.path.join(head, "".join(out))
+
+
+def _matches_in_another_case(spec, entries):
+  """The paths that `spec` would match but for the case of its file names' letters (the
+  `.MP4`s, `.MOV`s and `.JPG`s of cameras and phones beside `*.mp4`): globs on Linux and
+  macOS are case-sensitive, so the same command on Windows reads them."""
+  return sorted(set(glob.glob(_any_case(spec), recursive=True)) - set(entries))
+
+
+def _case_hint(spec, paths):
+  named = ", ".join(os.path.basename(p) for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
+  return (
+    f"{_count(len(paths), 'file')} match{'es' * (len(paths) == 1)} it but for letter case "
+    f"({named}); write the pattern as they are named ({os.path.basename(_any_case(spec))!r} "
+    "matches either case), or give their folder"
+  )
 
 
 def _once_each(sources, skipped):

@@ -314,3 +314,29 @@ def test_a_photo_named_as_an_input_is_skipped_as_a_still_image(tmp_path):
   assert reasons["page.jpg"].endswith(
     "received an image file that cannot be opened (damaged, cut off or not an image)."
   )
+
+
+def test_a_glob_reads_any_depth_and_names_files_it_misses_by_letter_case(tmp_path):
+  """`videos/**/*.mp4` read one folder level (Python's glob without `recursive`): the videos
+  beside `**` and below its first level were left unsaid. A camera's `.MP4` beside `*.mp4`
+  is not matched on Linux and macOS (it is on Windows): the log and the manifest say so, and
+  a pattern matching nothing but in another case says why."""
+  for name in ("a.mp4", "day1/b.mp4", "day1/c.MP4", "day1/deep/d.mp4", ".hidden/e.mp4"):
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / name).write_bytes(b"")
+  sources, skipped = make_tfrecords.resolve_inputs(str(tmp_path / "**" / "*.mp4"))
+  assert [os.path.relpath(s.path, tmp_path) for s in sources] == [
+    "a.mp4",
+    "day1/b.mp4",
+    "day1/deep/d.mp4",
+  ]
+  assert skipped == [
+    {
+      "path": str(tmp_path / "**" / "*.mp4"),
+      "reason": "1 file matches it but for letter case (c.MP4); write the pattern as they are "
+      "named ('*.[mM][pP]4' matches either case), or give their folder; not read",
+    }
+  ]
+  with pytest.raises(video_io.InputError, match=r"matching none; 1 file matches it but .*d\.mp4"):
+    make_tfrecords.resolve_inputs(str(tmp_path / "day1" / "deep" / "*.MP4"))
+  assert make_tfrecords._any_case("/A/x[ab]_1.Mp4") == "/A/[xX][ab]_1.[mM][pP]4"
