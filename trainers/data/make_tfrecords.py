@@ -14,10 +14,11 @@ per line, or a path that exists, taken as named):
     (frame2 before frame10);
   * with --vgan_frame_height=H > 0, image files are VGAN-style clips: frames of height H
     stacked vertically in one image.
-A directory is walked recursively (hidden files and folders passed over; linked folders
-followed, each real folder once) and every video, frame folder (or VGAN image) in it is
-used; the images of a folder that also holds videos (a camera's folder), its other files,
-broken links, named pipes and devices (never opened) are listed as skipped.
+A directory is walked recursively (hidden files and folders, and Windows' system ones,
+passed over and counted; linked folders followed, each real folder once) and every video,
+frame folder (or VGAN image) in it is used; the images of a folder that also holds videos
+(a camera's folder), its other files, broken links, named pipes and devices (never opened)
+are listed as skipped.
 
 Each video gives clips of --clip_length frames (0: the whole video) at --frame_stride;
 --clips_per_video=N takes N evenly spaced clips, 0 all non-overlapping ones. Frames are
@@ -66,6 +67,7 @@ same --output while one runs is refused.
 import concurrent.futures
 import contextlib
 import dataclasses
+import errno
 import functools
 import glob
 import hashlib
@@ -151,8 +153,8 @@ def _expand(path, vgan_frame_height, skipped):
   if os.path.isdir(path):
     if _video_named_directory(path, skipped):
       return []
-    sources, repeated = [], []
-    for dirpath, dirnames, filenames in video_io.walk_visible(path, repeated):
+    sources, repeated, hidden = [], [], []
+    for dirpath, dirnames, filenames in video_io.walk_visible(path, repeated, hidden):
       dirnames[:] = [
         d for d in dirnames if not _video_named_directory(os.path.join(dirpath, d), skipped)
       ]
@@ -184,17 +186,25 @@ def _expand(path, vgan_frame_height, skipped):
       elif images:
         sources.append(Source("frames", dirpath))
       if other:  # subtitles, notes, sidecars: listed once per folder, so that none is unsaid
-        named = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
         skipped.append(
           {
             "path": dirpath,
             "reason": f"{_count(len(other), 'file')} neither video nor image, by name and "
-            f"first bytes, not read: {named}",
+            f"first bytes, not read: {_named(other)}",
           }
         )
     skipped.extend(
       {"path": r, "reason": "a link to a folder already walked, not read twice"} for r in repeated
     )
+    if hidden:  # a Mac's ._ files beside every video, a phone's .thumbnails: said once
+      skipped.append(
+        {
+          "path": path,
+          "reason": f"{_count(len(hidden), 'hidden file or folder', 'hidden files and folders')}"
+          f" passed over, as file browsers hide them (a leading dot, or Windows' system "
+          f"names): {_named(hidden)}",
+        }
+      )
     return sources
   lower = path.lower()
   if _missing(path, skipped) or _special(path, skipped):
@@ -229,6 +239,11 @@ def _missing(path, skipped):
   reason = "does not exist"
   if os.path.islink(path):
     reason = f"a link to {os.readlink(path)}, which does not exist"
+    try:
+      os.stat(path)
+    except OSError as e:
+      if e.errno == errno.ELOOP:  # a -> b -> a: os.path.exists says False as for a gone file
+        reason = f"a link to {os.readlink(path)}, in a loop of links that leads to no file"
   skipped.append({"path": path, "reason": reason})
   return True
 
@@ -242,8 +257,14 @@ def _special(path, skipped):
   return bool(kind)
 
 
-def _count(n, noun):
-  return f"{n} {noun}{'s' * (n != 1)}"
+def _count(n, noun, plural=None):
+  return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def _named(paths, shown=3):
+  """The first `shown` of `paths` by file name, then `...` when there are more."""
+  names = [os.path.basename(p.rstrip(os.sep)) for p in paths[:shown]]
+  return ", ".join(names) + (", ..." if len(paths) > shown else "")
 
 
 def resolve_inputs(spec, vgan_frame_height=0):
@@ -296,9 +317,22 @@ def resolve_inputs(spec, vgan_frame_height=0):
     if other_case:
       logging.warning("--input=%r: %s; not read.", spec, _case_hint(spec, other_case))
       skipped.append({"path": spec, "reason": f"{_case_hint(spec, other_case)}; not read"})
-  sources = []
+  sources, apple_double = [], []
   for entry in entries:
-    sources.extend(_expand(os.path.abspath(entry), vgan_frame_height, skipped))
+    if video_io.is_apple_double(entry):
+      apple_double.append(os.path.abspath(entry))
+    else:
+      sources.extend(_expand(os.path.abspath(entry), vgan_frame_height, skipped))
+  if apple_double:
+    # Named by a list (`find -name '*.MOV'` finds them) or a glob of hidden names: each
+    # would be "damaged", the video it describes being named by its other name.
+    reason = (
+      f"{_count(len(apple_double), 'macOS AppleDouble file')} (the metadata macOS writes as "
+      f"`._NAME` beside each file it copies to an exFAT, FAT or SMB drive; no video) not "
+      f"read: {_named(apple_double)}"
+    )
+    logging.warning("--input=%r: %s.", spec, reason)
+    skipped.append({"path": spec, "reason": reason})
   return _once_each(sources, skipped), skipped
 
 
@@ -324,11 +358,10 @@ def _matches_in_another_case(spec, entries):
 
 
 def _case_hint(spec, paths):
-  named = ", ".join(os.path.basename(p) for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
   return (
     f"{_count(len(paths), 'file')} match{'es' * (len(paths) == 1)} it but for letter case "
-    f"({named}); write the pattern as they are named ({os.path.basename(_any_case(spec))!r} "
-    "matches either case), or give their folder"
+    f"({_named(paths)}); write the pattern as they are named "
+    f"({os.path.basename(_any_case(spec))!r} matches either case), or give their folder"
   )
 
 

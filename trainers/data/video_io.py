@@ -1604,23 +1604,46 @@ def natural_key(name):
   return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
-def _visible(names):
-  """`names` without hidden ones (a leading dot: `.thumbnails`, `.Trash-1000`, the `._x.jpg`
-  AppleDouble files macOS leaves on USB drives), in natural order (`natural_key`)."""
-  return sorted((n for n in names if not n.startswith(".")), key=natural_key)
+# Names Windows hides as system files and folders, which Linux and macOS show on a drive it
+# has used: its recycle bin (the files deleted from the drive), its indexer's folder, and
+# Explorer's thumbnail caches and folder settings.
+_SYSTEM_NAMES = frozenset(
+  ("$recycle.bin", "recycler", "system volume information")
+  + ("thumbs.db", "ehthumbs.db", "desktop.ini")
+)
 
 
-def walk_visible(path, repeated=None):
+def is_hidden(name):
+  """Whether a file browser hides the file or folder `name`: a leading dot (`.thumbnails`,
+  `.Trashes`, `.DS_Store`, the `._x.mp4` AppleDouble files macOS leaves on USB drives), or
+  one of Windows' system names (`$RECYCLE.BIN`, `Thumbs.db`)."""
+  return name.startswith(".") or name.lower() in _SYSTEM_NAMES
+
+
+def _visible(names, hidden=None):
+  """`names` without hidden ones (`is_hidden`), in natural order (`natural_key`); the hidden
+  ones are appended to the list `hidden`, if one is given."""
+  kept = []
+  for name in names:
+    if not is_hidden(name):
+      kept.append(name)
+    elif hidden is not None:
+      hidden.append(name)
+  return sorted(kept, key=natural_key)
+
+
+def walk_visible(path, repeated=None, hidden=None):
   """`os.walk(path)` as file browsers show the tree: hidden folders and files passed over
-  (`_visible`), names in natural order. A caller may prune the yielded folder list.
+  (`is_hidden`; their paths appended to the list `hidden`, if one is given), names in
+  natural order. A caller may prune the yielded folder list.
 
   Linked folders are walked (datasets are often put together from links to other disks),
   each real folder once: a link to a folder already walked (a link back up the tree would
   loop) is passed over and appended to the list `repeated`, if one is given."""
   seen = {os.path.realpath(path)}
   for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
-    kept = []
-    for name in _visible(dirnames):
+    kept, passed = [], []
+    for name in _visible(dirnames, passed):
       real = os.path.realpath(os.path.join(dirpath, name))
       if real in seen:
         if repeated is not None:
@@ -1629,7 +1652,27 @@ def walk_visible(path, repeated=None):
       seen.add(real)
       kept.append(name)
     dirnames[:] = kept
-    yield dirpath, dirnames, _visible(filenames)
+    files = _visible(filenames, passed)
+    if hidden is not None:
+      hidden.extend(os.path.join(dirpath, name) for name in sorted(passed, key=natural_key))
+    yield dirpath, dirnames, files
+
+
+# AppleDouble (and AppleSingle) files begin with this magic number: the `._NAME` files macOS
+# writes beside each file it copies to a drive that cannot hold its metadata (exFAT, FAT,
+# SMB shares), a few kilobytes, named like the video they describe.
+_APPLE_DOUBLE_MAGIC = (b"\x00\x05\x16\x07", b"\x00\x05\x16\x00")
+
+
+def is_apple_double(path):
+  """Whether `path` is a macOS AppleDouble file: named `._NAME`, beginning with its magic."""
+  if not os.path.basename(path).startswith("._"):
+    return False
+  try:
+    with open(path, "rb") as f:
+      return f.read(4) in _APPLE_DOUBLE_MAGIC
+  except OSError:
+    return False
 
 
 def frame_folder_files(path):

@@ -340,3 +340,51 @@ def test_a_glob_reads_any_depth_and_names_files_it_misses_by_letter_case(tmp_pat
   with pytest.raises(video_io.InputError, match=r"matching none; 1 file matches it but .*d\.mp4"):
     make_tfrecords.resolve_inputs(str(tmp_path / "day1" / "deep" / "*.MP4"))
   assert make_tfrecords._any_case("/A/x[ab]_1.Mp4") == "/A/[xX][ab]_1.[mM][pP]4"
+
+
+def _apple_double(path):
+  """The `._NAME` file macOS writes beside NAME on an exFAT drive: its magic, then 4 KB."""
+  path.write_bytes((b"\x00\x05\x16\x07\x00\x02\x00\x00" + b"Mac OS X").ljust(4096, b"\x00"))
+
+
+def test_a_drive_used_by_a_mac_and_windows_converts_its_videos_alone(tmp_path):
+  """A card copied by a Mac holds a `._` file beside each video; Windows leaves its recycle
+  bin (the videos deleted from the drive) and thumbnail caches. Walked, they are passed
+  over in one line; named by a list (`find -name '*.MOV'` finds the `._` files too), the
+  AppleDouble files were each a damaged video, and are now said once. A loop of links was
+  called a link to a file that does not exist."""
+  drive = tmp_path / "drive"
+  (drive / "DCIM").mkdir(parents=True)
+  for name in ("IMG_0001.MOV", "IMG_0002.MOV"):
+    _write(drive / "DCIM" / name, _texture(4), container_format="mov")
+    _apple_double(drive / "DCIM" / f"._{name}")
+  (drive / "DCIM" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + bytes(64))
+  (drive / "DCIM" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64))
+  (drive / "$RECYCLE.BIN" / "S-1-5-21").mkdir(parents=True)
+  _write(drive / "$RECYCLE.BIN" / "S-1-5-21" / "$R0001.mp4", _texture(4), container_format="mp4")
+  os.symlink("b", drive / "a")
+  os.symlink("a", drive / "b")
+  out = str(tmp_path / "o" / "t")
+  code, manifest = convert(input=str(drive), output=out, clip_length=4, num_shards=1)
+  assert code == 0 and [os.path.basename(s["path"]) for s in manifest["sources"]] == [
+    "IMG_0001.MOV",
+    "IMG_0002.MOV",
+  ]
+  assert manifest["skipped"] == [
+    {"path": str(drive / "a"), "reason": "a link to b, in a loop of links that leads to no file"},
+    {"path": str(drive / "b"), "reason": "a link to a, in a loop of links that leads to no file"},
+    {
+      "path": str(drive),
+      "reason": "5 hidden files and folders passed over, as file browsers hide them (a leading "
+      "dot, or Windows' system names): $RECYCLE.BIN, ._IMG_0001.MOV, ._IMG_0002.MOV, ...",
+    },
+  ]
+  listed = drive / "list.txt"  # what `find . -name '*.MOV'` lists, the `._` files among them
+  listed.write_text("".join(f"DCIM/{p}IMG_000{k}.MOV\n" for p in ("", "._") for k in (1, 2)))
+  sources, skipped = make_tfrecords.resolve_inputs(str(listed))
+  assert [os.path.basename(s.path) for s in sources] == ["IMG_0001.MOV", "IMG_0002.MOV"]
+  assert len(skipped) == 1 and skipped[0]["path"] == str(listed)
+  assert skipped[0]["reason"].startswith("2 macOS AppleDouble files (the metadata macOS writes")
+  # A real video whose name begins with `._` is still a video.
+  os.rename(drive / "DCIM" / "IMG_0001.MOV", drive / "DCIM" / "._kept.MOV")
+  assert make_tfrecords.resolve_inputs(str(drive / "DCIM" / "._kept.MOV"))[0][0].kind == "video"

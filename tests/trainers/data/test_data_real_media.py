@@ -927,7 +927,13 @@ def test_frames_numbered_without_padding_are_read_in_number_order(tmp_path):
   code, manifest = convert(
     input=str(root), output=str(tmp_path / "o"), clip_length=12, format="png"
   )
-  assert code == 0 and not manifest["skipped"]
+  assert code == 0 and manifest["skipped"] == [
+    {
+      "path": str(root),
+      "reason": "2 hidden files and folders passed over, as file browsers hide them (a "
+      "leading dot, or Windows' system names): .thumbnails, ._2.png",
+    }
+  ]
   assert [s["path"] for s in manifest["sources"]] == [str(frames)]
   clip = _records(str(tmp_path / "o*.tfrecord*"))[0]
   assert [int(frame[0, 0, 0]) for frame in clip] == [20 * k for k in range(1, 13)]
