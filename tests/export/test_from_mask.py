@@ -52,10 +52,40 @@ def test_colour_drawing_maps_through_the_legend(tmp_path, legend):
   expected[:2, :3] = 1
   expected[3, 5] = 3
   np.testing.assert_array_equal(ids, expected)
-  rgb[0, 0] = [1, 2, 3]
+  rgb[0, :2] = [0, 255, 0]  # green, far from black, red, blue and their blends
   Image.fromarray(rgb).save(path)
-  with pytest.raises(ValueError, match=r"1 unknown colour\(s\), e.g. \[\(1, 2, 3\)\]"):
+  with pytest.raises(ValueError, match=r"received others, the commonest: \(0, 255, 0\) in 2 "):
     from_mask.read_mask(path, legend)
+
+
+@pytest.mark.parametrize("saved_as", ["png", "jpeg"])
+def test_a_drawing_with_anti_aliased_edges_or_jpeg_artefacts_is_read(tmp_path, legend, saved_as):
+  """Editors paint anti-aliased edges (colours between two regions') and a drawing saved as
+  JPEG has artefacts about them: every such pixel was refused as an unknown colour, so
+  only a drawing of exact colours in a PNG could be read. Each now takes the nearest
+  legend colour's class; a region of a colour off the legend is still refused."""
+  ids = np.zeros([32, 32], np.int32)
+  ids[:, 16:] = 1
+  ids[20:, 20:] = 3
+  colours = np.array([LEGEND[str(k)] for k in range(4) if str(k) in LEGEND], np.uint8)
+  exact = colours[np.searchsorted([0, 1, 3], ids)]
+  drawn = Image.fromarray(exact).resize((256, 256), Image.Resampling.BICUBIC)
+  path = str(tmp_path / f"drawing.{saved_as}")
+  drawn.save(path, **({"quality": 75} if saved_as == "jpeg" else {}))
+  with Image.open(path) as image:
+    assert len(image.getcolors(1 << 24)) > 3  # not only the legend's colours
+  got = from_mask.read_mask(path, legend)
+  expected = np.repeat(np.repeat(ids, 8, 0), 8, 1)
+  assert (got == expected).mean() > 0.99
+  inside = np.ones_like(ids, bool)  # pixels 4 or more from an edge
+  inside[:, 15:17], inside[19:21, 19:], inside[19:, 19:21] = False, False, False
+  inside = np.repeat(np.repeat(inside, 8, 0), 8, 1)
+  np.testing.assert_array_equal(got[inside], expected[inside])
+  region = np.asarray(drawn).copy()
+  region[:64, :64] = (0, 255, 0)
+  Image.fromarray(region).save(tmp_path / "region.png")
+  with pytest.raises(ValueError, match=r"region\.png in the legend.*\(0, 255, 0\) in 4096 pixels"):
+    from_mask.read_mask(str(tmp_path / "region.png"), legend)
 
 
 @pytest.mark.parametrize(

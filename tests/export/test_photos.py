@@ -228,9 +228,9 @@ def test_a_colour_mask_is_read_by_its_stored_values_whatever_its_profile(tmp_pat
   expected[:, :3] = 1
   np.testing.assert_array_equal(from_mask.read_mask(path, str(tmp_path / "legend.json")), expected)
   assert video_io.read_image(path)[0, 0].tolist() == [0, 255, 0]  # a photo is still shown
-  rgb[0, 0] = (1, 2, 3)
+  rgb[0, 0] = (0, 255, 0)
   Image.fromarray(rgb).save(path)
-  with pytest.raises(ValueError, match=r"colour of .*drawing\.png in the legend.*\(1, 2, 3\)"):
+  with pytest.raises(ValueError, match=r"colour of .*drawing\.png in the legend.*\(0, 255, 0\)"):
     from_mask.read_mask(path, str(tmp_path / "legend.json"))
 
 
