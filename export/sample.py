@@ -79,7 +79,8 @@ def write_samples(workdir, out, num=16, seed=0, ema=True, step=None, streams=Fal
       f"Expected a two-stream generator for --streams, received {name!r} "
       f"from {workdir!r}, which has no streams (streams=())."
     )
-  video_io.check_output_directory(out, "--out")
+  names = [os.path.basename(p) for p in paths + (output_paths(out, "_streams") if streams else [])]
+  video_io.check_output_directory(out, "--out", names)
   outputs = generate(generator, num, seed, streams=streams)
   videos = video_io.to_uint8(outputs["video"])
   clip = video_io.grid(videos)

@@ -1057,11 +1057,12 @@ def write_tfrecords(sources, output, options, skipped=(), segmenter=None, resume
   """
   if options.num_shards < 1:
     raise ValueError(f"Expected --num_shards >= 1, received {options.num_shards}.")
-  video_io.check_output_directory(output, "--output")
-  label_ids, labels = _labels(sources, options)
   paths = [
     record_format.shard_path(output, i, options.num_shards) for i in range(options.num_shards)
   ]
+  longest = os.path.basename(paths[0] + SET_ASIDE_SUFFIX)  # the longest name it may write
+  video_io.check_output_directory(output, "--output", [longest])
+  label_ids, labels = _labels(sources, options)
   tmp_paths = [p + record_format.TEMPORARY_SUFFIX for p in paths]
   skipped = list(skipped)
   header = _journal_header(sources, options, len(skipped))

@@ -13,6 +13,7 @@ import collections
 import contextlib
 import dataclasses
 import fractions
+import hashlib
 import heapq
 import io
 import os
@@ -68,7 +69,11 @@ def _written_as(path, suffix):
   """A temporary name beside `path` (`path` + `suffix`) to write to, renamed to `path` when
   the block ends; removed when it raises (a full disk, Ctrl-C), so that a failed write
   leaves nothing behind, under either name."""
+  directory, name = os.path.split(path)
   tmp = path + suffix
+  if len(os.fsencode(name + suffix)) > _name_max(directory):
+    # A name near the file system's limit (255 bytes) leaves no room for the suffix.
+    tmp = os.path.join(directory, f".{hashlib.sha1(os.fsencode(name)).hexdigest()[:16]}{suffix}")
   try:
     yield tmp
     os.replace(tmp, path)
@@ -206,9 +211,19 @@ def check_local_output(path, flag):
     )
 
 
-def check_output_directory(path, flag):
+def _name_max(directory):
+  """The longest file name, in bytes, the file system of `directory` takes (255 on most)."""
+  try:
+    return os.pathconf(directory or ".", "PC_NAME_MAX")
+  except (OSError, ValueError):
+    return 255
+
+
+def check_output_directory(path, flag, names=()):
   """Creates the directory of the output `path` (given as `flag`); InputError when it cannot
-  be made (a file in the way) or written to (read-only), or is a URL."""
+  be made (a file in the way) or written to (read-only), or is a URL, or when the name of
+  `path` or of the files `names` to be written beside it is longer than its file system
+  takes (255 bytes)."""
   check_local_output(path, flag)
   directory = os.path.dirname(os.path.abspath(path))
   try:
@@ -222,6 +237,14 @@ def check_output_directory(path, flag):
     raise InputError(
       f"Expected {flag} in a writable directory, received {path}: {directory} is read-only."
     )
+  limit = _name_max(directory)
+  for name in (os.path.basename(path), *names):
+    if len(os.fsencode(name)) > limit:
+      raise InputError(
+        f"Expected {flag} to make file names of at most {limit} bytes, its file system's "
+        f"limit, received {path}: it makes one of {len(os.fsencode(name))} bytes "
+        f"({name[:24]}...)."
+      )
   return directory
 
 

@@ -150,6 +150,26 @@ def test_a_video_write_that_fails_leaves_the_folder_as_it_was(tmp_path, monkeypa
   assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
+def test_a_file_name_near_the_limit_is_written_and_one_past_it_refused(tmp_path):
+  """A clip named with 250 of the 255 bytes a file name may have failed with a traceback:
+  its temporary name (`NAME.tmp.mp4`) was too long. Names past the limit, for a clip or
+  for the converter's shards (`PREFIX-00000-of-00001.tfrecord`), are refused in one line."""
+  from trainers.data import make_tfrecords
+
+  frames = np.zeros((2, 8, 8, 3), np.uint8)
+  for ext in (".mp4", ".gif"):
+    path = tmp_path / ("c" * (255 - len(ext)) + ext)
+    video_io.check_output_directory(str(path), "--out")
+    video_io.write_video(str(path), frames)
+    assert path.stat().st_size > 0
+  assert len(list(tmp_path.iterdir())) == 2  # no temporary file left
+  with pytest.raises(video_io.InputError, match=r"--out to make file names of at most 255 "):
+    video_io.check_output_directory(str(tmp_path / ("c" * 253 + ".gif")), "--out")
+  prefix = str(tmp_path / "shards" / ("s" * 230))
+  with pytest.raises(video_io.InputError, match=r"received .*: it makes one of 262 bytes"):
+    make_tfrecords.write_tfrecords([], prefix, make_tfrecords.WriterOptions(num_shards=1))
+
+
 def _records(pattern):
   import glob
 
