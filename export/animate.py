@@ -20,6 +20,7 @@ segment_and_animate(image) signature runs it.
 import os
 
 from absl import flags
+from absl import logging
 import numpy as np
 import tensorflow as tf
 
@@ -103,6 +104,15 @@ def conditioned_clip_file(
   return clip
 
 
+def read_photo(path):
+  """The photo to animate (`video_io.read_image`); an animated image (a GIF, an animated WebP
+  or PNG) gives its first frame, as the log says. A video is refused, naming it."""
+  image = video_io.read_image(path)
+  if video_io.is_animated_image(path):
+    logging.warning("%s is an animation; its first frame is the photo animated.", path)
+  return image
+
+
 def animate_file(
   workdir, image_path, out, seed=0, ema=True, step=None, fps=None, num_frames=0, segmenter=None
 ):
@@ -120,7 +130,7 @@ def animate_file(
     return animate(generator, image, seed, num_frames, loaded["segmenter"])
 
   return conditioned_clip_file(
-    workdir, out, lambda: video_io.read_image(image_path), check, generate, seed, ema, step, fps
+    workdir, out, lambda: read_photo(image_path), check, generate, seed, ema, step, fps
   )
 
 

@@ -306,3 +306,25 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 / {he
       zoo_inputs.resize_images(pixels, size),
       zoo_inputs.resize_images(tf.constant(pixels, tf.float32), size),
     )
+
+
+def test_a_video_given_as_a_photo_is_named_a_video_and_an_animation_gives_its_first_frame(
+  tmp_path, caplog
+):
+  """An MP4 given to `--image` was "cannot identify image file"; it is now called a video,
+  with how to take a photo from it. An animated GIF gives its first frame, as the log says
+  (it was taken without a word)."""
+  from export import animate
+
+  video_io.write_mp4(str(tmp_path / "clip.mp4"), np.zeros((2, 8, 8, 3), np.uint8))
+  os.rename(tmp_path / "clip.mp4", tmp_path / "clip")  # named without its extension too
+  for name in ("clip", "clip.mp4"):
+    if name == "clip.mp4":
+      os.rename(tmp_path / "clip", tmp_path / name)
+    with pytest.raises(video_io.InputError, match=rf"received a video: .*{name} \(to use one"):
+      animate.read_photo(str(tmp_path / name))
+  frames = [Image.fromarray(np.full((6, 8, 3), v, np.uint8)) for v in (40, 200)]
+  frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=100)
+  with caplog.at_level("WARNING"):
+    np.testing.assert_array_equal(animate.read_photo(str(tmp_path / "a.gif")), 40)
+  assert "a.gif is an animation; its first frame is the photo animated" in caplog.text

@@ -354,6 +354,11 @@ def _image_error(path, e, expected):
     return InputError(f"Expected {expected}, received a directory: {path}")
   if os.path.isfile(path) and os.path.getsize(path) == 0:
     return InputError(f"Expected {expected}, received an empty file (0 bytes): {path}")
+  if os.path.isfile(path) and (path.lower().endswith(VIDEO_EXTENSIONS) or _looks_like_video(path)):
+    return InputError(
+      f"Expected {expected}, received a video: {path} (to use one of its frames, save it as "
+      "a photo first: ffmpeg -ss SECONDS -i VIDEO -frames:v 1 photo.png)"
+    )
   return InputError(f"Expected {expected}, received {path}: {e}")
 
 
