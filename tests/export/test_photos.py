@@ -213,6 +213,10 @@ def test_colour_mask_and_class_id_mask_are_turned_by_exif(tmp_path):
   exif[0x0112] = 6
   Image.fromarray(np.ascontiguousarray(np.rot90(ids, 1))).save(tmp_path / "m.png", exif=exif)
   np.testing.assert_array_equal(from_mask.read_mask(str(tmp_path / "m.png")), ids)
+  # Saved as JPEG, the ids about every edge would be others, in range: refused.
+  Image.fromarray(ids * 40).save(tmp_path / "m.jpg", quality=75)
+  with pytest.raises(video_io.InputError, match=r"lossless format \(PNG\), received a JPEG"):
+    from_mask.read_mask(str(tmp_path / "m.jpg"))
 
 
 def test_a_colour_mask_is_read_by_its_stored_values_whatever_its_profile(tmp_path):

@@ -641,6 +641,11 @@ def read_mask_image(path):
           f"Expected a class-id mask image (one channel: mode L, P or I), "
           f"received {path} in mode {image.mode}."
         )
+      if image.format in ("JPEG", "MPO"):  # ids 3 and 4 of two regions become 2..6 at edges
+        raise InputError(
+          f"Expected a class-id mask in a lossless format (PNG), received a JPEG: {path}, "
+          "whose compression changes the ids about every edge."
+        )
       return np.asarray(image, np.int32)
   except (OSError, SyntaxError) as e:
     raise _image_error(path, e, "a class-id mask image (one-channel PNG)") from e
