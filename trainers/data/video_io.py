@@ -352,6 +352,9 @@ def _image_error(path, e, expected):
   and what was wrong, in words a user can act on where the cause is known."""
   if os.path.isdir(path):
     return InputError(f"Expected {expected}, received a directory: {path}")
+  gone = _gone(path)
+  if gone:
+    return InputError(f"Expected {expected}, received {path}: {gone}.")
   if os.path.isfile(path) and os.path.getsize(path) == 0:
     return InputError(f"Expected {expected}, received an empty file (0 bytes): {path}")
   if os.path.isfile(path) and (path.lower().endswith(VIDEO_EXTENSIONS) or _looks_like_video(path)):
@@ -1381,9 +1384,28 @@ class _FrameNumbers:
     return missing
 
 
+def _gone(path):
+  """Why `path` cannot be opened when it is gone (deleted, moved, a drive unplugged since it
+  was listed, a link whose target went) or may not be read; else None."""
+  if not os.path.lexists(path):
+    return "it does not exist"
+  if not os.path.exists(path):
+    return f"it is a link to {os.readlink(path)}, which does not exist"
+  if not os.access(path, os.R_OK):
+    return "it may not be read (permission denied)"
+  return None
+
+
 def _decode_error(path, e, logs=()):
   if os.path.isdir(path):
     return InputError(f"Expected a video file, received a directory: {path}")
+  gone = _gone(path)
+  if gone:
+    # The converter lists its inputs before it reads them: one may go in between.
+    return ValueError(
+      f"Could not read video file {path}: {gone} (deleted, moved or unmounted since it was "
+      "listed?)."
+    )
   if os.path.isfile(path) and os.path.getsize(path) == 0:
     return ValueError(f"Could not decode video file {path}: the file is empty (0 bytes).")
   if isinstance(e, UnicodeDecodeError):

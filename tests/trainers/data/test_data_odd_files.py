@@ -388,3 +388,25 @@ def test_a_drive_used_by_a_mac_and_windows_converts_its_videos_alone(tmp_path):
   # A real video whose name begins with `._` is still a video.
   os.rename(drive / "DCIM" / "IMG_0001.MOV", drive / "DCIM" / "._kept.MOV")
   assert make_tfrecords.resolve_inputs(str(drive / "DCIM" / "._kept.MOV"))[0][0].kind == "video"
+
+
+def test_a_file_gone_between_listing_and_reading_is_called_gone(tmp_path):
+  """A video deleted (or a drive unplugged) after the converter listed it was "Could not
+  decode video file: No such file or directory", as if damaged; a photo that does not
+  exist was Pillow's "[Errno 2]". Each now says the file is not there."""
+  folder = tmp_path / "in"
+  folder.mkdir()
+  for name in ("a.mp4", "b.mp4"):
+    _write(folder / name, _texture(4), container_format="mp4")
+  sources, skipped = make_tfrecords.resolve_inputs(str(folder))
+  os.remove(folder / "a.mp4")
+  manifest = make_tfrecords.write_tfrecords(
+    sources, str(tmp_path / "o" / "t"), make_tfrecords.WriterOptions(clip_length=4, num_shards=1)
+  )
+  assert [s["path"] for s in manifest["sources"]] == [str(folder / "b.mp4")]
+  assert manifest["skipped"][0]["reason"] == (
+    f"Could not read video file {folder / 'a.mp4'}: it does not exist (deleted, moved or "
+    "unmounted since it was listed?)."
+  )
+  with pytest.raises(video_io.InputError, match=r"received .*photo\.jpg: it does not exist\.$"):
+    video_io.read_image(str(tmp_path / "photo.jpg"))
