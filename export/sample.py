@@ -58,10 +58,12 @@ def generate(generator, num, seed, streams=False):
 
 
 def output_paths(out, suffix=""):
+  """[MP4, GIF] paths of `out` (+ `suffix`), the one `out` names with its extension as
+  written: `--out=grid.GIF` writes `grid.GIF`, the file asked for, and `grid.mp4`."""
   stem, ext = os.path.splitext(out)
   if ext.lower() not in (".mp4", ".gif"):
     raise ValueError(f"Expected --out to end in .mp4 or .gif, received {out!r}.")
-  return [stem + suffix + ".mp4", stem + suffix + ".gif"]
+  return [stem + suffix + (ext if ext.lower() == e else e) for e in (".mp4", ".gif")]
 
 
 def write_samples(workdir, out, num=16, seed=0, ema=True, step=None, streams=False, fps=None):

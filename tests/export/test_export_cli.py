@@ -58,6 +58,9 @@ def test_sample_cli_writes_mp4_and_gif(workdirs, tmp_path):
   frames = read_mp4(out)
   assert frames.shape == (helpers.T, 22, 32, 3)
   assert read_gif(str(tmp_path / "grid.gif")) == (helpers.T, (32, 22))
+  # The file asked for is written as named: `--out=grid.GIF` wrote grid.gif.
+  run_cli(sample_lib.main, [f"--workdir={workdirs['two_stream']}", f"--out={tmp_path}/up.GIF"])
+  assert sorted(p.name for p in tmp_path.glob("up.*")) == ["up.GIF", "up.mp4"]
 
 
 def test_seeded_sampling_is_reproducible_and_ema_by_default(workdirs, tmp_path):
