@@ -16,9 +16,10 @@ door a Keras user expects, with Keras callbacks.
 
 `fit` also takes clips in memory (an array [N, T, H, W, C] in [-1, 1], or a dict of arrays
 with the batch keys the config reads: `array_dataset`). A GAN has no held-out loss:
-`evaluate` and `fit(validation_data=...)` refuse with one line. `save("gan.keras")` writes
-the config, every network and both optimizers; `keras.saving.load_model` reads it back after
-`import trainers.keras_gan`.
+`evaluate`, `test_on_batch` and `fit(validation_data=...)` refuse with one line;
+`train_on_batch` takes one element of `dataset` (one generator step). `save("gan.keras")`
+writes the config, every network and both optimizers; `keras.saving.load_model` reads it back
+after `import trainers.keras_gan`.
 """
 
 import json
@@ -91,7 +92,9 @@ def _batch_of_clips(spec, d_steps, needed, element=None):
 
 def generator_steps(config, ds):
   """A dataset given to `GAN.fit`, as one element per generator step. Batches of clips alone
-  become {"video": clips}; single batches are grouped by `objective.d_steps`, as `dataset`
+  become {"video": clips}; batches of another size than `train.batch_size` (the batch the
+  noise is drawn for: `ds.batch(8)`, or a last partial batch) are regrouped to it, dropping
+  the last incomplete one; single batches are grouped by `objective.d_steps`, as `dataset`
   groups them (without it, a WGAN-GP of 5 critic steps would take one per generator step);
   `dataset`'s own elements pass as they are. uint8 clips are refused."""
   d_steps, needed = int(config.objective.d_steps), tasks.data_outputs(config)
@@ -104,6 +107,27 @@ def generator_steps(config, ds):
     return ds
   _batch_of_clips(spec, d_steps, needed)
   return _per_generator_step(config, ds)
+
+
+def generator_step(config, x):
+  """One element of `generator_steps` given directly (`GAN.train_on_batch`): a batch of
+  clips [B, T, H, W, C], a dict holding them as "video", or a tuple of `objective.d_steps`
+  such batches (one per D step; the G step takes the last)."""
+  d_steps, needed = int(config.objective.d_steps), tasks.data_outputs(config)
+  batches = list(x) if isinstance(x, (tuple, list)) else [x]
+  batches = [
+    tf.nest.map_structure(tf.convert_to_tensor, b if isinstance(b, dict) else {"video": b})
+    for b in batches
+  ]
+  specs = tuple(tf.nest.map_structure(tf.TensorSpec.from_tensor, b) for b in batches)
+  for s in specs:
+    _batch_of_clips(s, d_steps, needed, specs if len(specs) > 1 else None)
+  if len(batches) != d_steps:
+    raise ValueError(
+      f"Expected objective.d_steps={d_steps} batches of clips for one generator step of "
+      f"GAN.train_on_batch (one per D step), received {len(batches)}."
+    )
+  return tuple(batches) if d_steps > 1 else batches[0]
 
 
 def _is_arrays(x):
@@ -307,6 +331,19 @@ class GAN(keras.Model):
   def evaluate(self, *args, **kwargs):
     raise ValueError(_NO_HELD_OUT_LOSS.format(what="GAN.evaluate"))
 
+  def test_on_batch(self, *args, **kwargs):
+    raise ValueError(_NO_HELD_OUT_LOSS.format(what="GAN.test_on_batch"))
+
+  def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+    """One generator step and its D steps on `x`, one element of `dataset` (`generator_step`:
+    a batch of clips, a dict holding them, or a tuple of `objective.d_steps` batches)."""
+    if y is not None or sample_weight is not None or class_weight is not None:
+      raise ValueError(
+        "Expected GAN.train_on_batch(clips) without y, sample_weight or class_weight: a GAN "
+        "trains on the clips alone."
+      )
+    return super().train_on_batch(generator_step(self.config, x), return_dict=return_dict)
+
   def call(self, inputs, training=False):
     return (self.ema or self.generator)(inputs, training=training)
 
@@ -318,6 +355,8 @@ class GAN(keras.Model):
         "GAN.fit trains nothing: the generator and every discriminator are frozen "
         "(trainable=False); set trainable = True on the networks to train."
       )
+    if isinstance(data, tuple) and len(data) == 3 and data[1] is None and data[2] is None:
+      data = data[0]  # train_on_batch's (x, y, sample_weight); a batch is never None
     batches = tuple(data) if isinstance(data, tuple) else (data,)
     step = self.optimizer.iterations  # generator steps so far: the loop's step counter
     terms = self._gan_step.replica_step(batches, tf.identity(step))

@@ -379,11 +379,35 @@ def test_evaluate_and_validation_refuse_in_one_line():
   for call in (
     lambda: gan.evaluate(data, steps=1, verbose=0),
     lambda: gan.fit(data, steps_per_epoch=1, validation_data=data, verbose=0),
+    lambda: gan.test_on_batch(next(iter(data))),
   ):
     with pytest.raises(ValueError, match="no held-out loss") as error:
       call()
     assert "\n" not in str(error.value)
   assert int(gan.optimizer.iterations) == 0
+
+
+def test_train_on_batch_takes_one_generator_step():
+  """Keras' train_on_batch hands the step (x, None, None): it stopped on "'NoneType' object
+  is not iterable" inside the noise of the D step."""
+  config = trainer_helpers.tiny_config()
+  config.objective.d_steps = 2
+  gan = keras_gan.GAN(config)
+  gan.compile("adam", "adam")
+  element = next(iter(keras_gan.dataset(config)))
+  logs = gan.train_on_batch(element, return_dict=True)
+  assert np.isfinite(logs["g/total"]) and np.isfinite(logs["d/total"])
+  assert (int(gan.optimizer.iterations), int(gan.d_optimizer.iterations)) == (1, 2)
+  clips = [batch["video"].numpy() for batch in element]
+  gan.train_on_batch(tuple(clips))  # arrays of clips, one per D step
+  assert (int(gan.optimizer.iterations), int(gan.d_optimizer.iterations)) == (2, 4)
+  with pytest.raises(ValueError, match=r"objective.d_steps=2 batches .*received 1\.$"):
+    gan.train_on_batch(clips[0])
+  with pytest.raises(ValueError, match="without y"):
+    gan.train_on_batch(tuple(clips), clips[0])
+  with pytest.raises(ValueError, match="uint8_to_unit"):
+    gan.train_on_batch(tuple(((c + 1) * 127.5).astype(np.uint8) for c in clips))
+  assert int(gan.optimizer.iterations) == 2
 
 
 LOAD_CHILD = r"""
