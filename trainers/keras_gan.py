@@ -312,6 +312,7 @@ class GAN(keras.Model):
       x = generator_steps(self.config, x)
     if isinstance(x, tf.data.Dataset) and kwargs.get("steps_per_epoch") is None and _endless(x):
       raise ValueError(_endless_message(self.config))
+    _refuse_monitors_without_logs(callbacks)
     follow = DiscriminatorRateFollows()  # after the callbacks that set the generator's rate
     if isinstance(callbacks, keras.callbacks.CallbackList):
       callbacks.append(follow)
@@ -368,6 +369,25 @@ class GAN(keras.Model):
     if self.ema is not None:
       ctx.merge_call(lambda _: self._gan_step.update_ema())
     return terms
+
+
+def _refuse_monitors_without_logs(callbacks):
+  """Refuses a callback monitoring a log `fit` never writes: Keras' default "val_loss" (a GAN
+  has no held-out loss) or "loss". Keras only warns each epoch, and the callback never acts:
+  `ModelCheckpoint(save_best_only=True)` saves nothing, `EarlyStopping` never stops."""
+  if isinstance(callbacks, keras.callbacks.CallbackList):
+    callbacks = callbacks.callbacks
+  for callback in callbacks or []:
+    monitor = getattr(callback, "monitor", None)
+    if not isinstance(monitor, str) or not (monitor == "loss" or monitor.startswith("val_")):
+      continue
+    if isinstance(callback, keras.callbacks.ModelCheckpoint) and not callback.save_best_only:
+      continue  # it saves every time; the monitor is not read
+    raise ValueError(
+      f"Expected {type(callback).__name__} to monitor a loss term GAN.fit logs, received "
+      f"monitor={monitor!r}, which a GAN never has (no held-out loss, no single loss): "
+      "pass monitor='g/total' (or 'd/total', ...) with mode='min'."
+    )
 
 
 def _endless(ds):

@@ -410,6 +410,30 @@ def test_train_on_batch_takes_one_generator_step():
   assert int(gan.optimizer.iterations) == 2
 
 
+def test_callbacks_monitoring_a_log_fit_never_writes_are_refused(tmp_path):
+  """Keras' callbacks monitor "val_loss" by default, which a GAN never logs: Keras only
+  warned each epoch, and ModelCheckpoint(save_best_only=True) saved nothing, EarlyStopping
+  never stopped, ReduceLROnPlateau never reduced."""
+  gan = keras_gan.GAN(trainer_helpers.tiny_config())
+  gan.compile("adam", "adam")
+  data = keras_gan.dataset(gan.config)
+  for callback, monitor in (
+    (
+      keras.callbacks.ModelCheckpoint(str(tmp_path / "best.keras"), save_best_only=True),
+      "val_loss",
+    ),
+    (keras.callbacks.EarlyStopping(), "val_loss"),
+    (keras.callbacks.ReduceLROnPlateau("loss"), "loss"),
+  ):
+    with pytest.raises(ValueError, match=rf"monitor='{monitor}'.*monitor='g/total'") as error:
+      gan.fit(data, steps_per_epoch=1, callbacks=[callback], verbose=0)
+    assert "\n" not in str(error.value)
+  assert int(gan.optimizer.iterations) == 0
+  stop = keras.callbacks.EarlyStopping("g/total", mode="min", patience=0, min_delta=1e9)
+  history = gan.fit(data, epochs=5, steps_per_epoch=1, callbacks=[stop], verbose=0)
+  assert len(history.epoch) == 2  # the first epoch sets the best; the second does not beat it
+
+
 LOAD_CHILD = r"""
 import json, sys
 sys.path.insert(0, "tests/trainers")  # the repository root is the working directory
