@@ -31,6 +31,7 @@ import tensorflow as tf
 from zoo import base
 from zoo import registry
 from zoo.layers import batch_norm
+from zoo.layers import pooling
 
 # Endpoint order of the release (its VALID_ENDPOINTS, without "Predictions").
 ENDPOINTS = (
@@ -194,7 +195,7 @@ class Mixed3D(keras.layers.Layer):
     self.branch_1b = Unit3D(b1b, (3, 3, 3), name="Branch_1_Conv3d_0b_3x3")
     self.branch_2a = Unit3D(b2a, name="Branch_2_Conv3d_0a_1x1")
     self.branch_2b = Unit3D(b2b, (3, 3, 3), name=f"Branch_2_{branch_2_name}")
-    self.branch_3_pool = keras.layers.MaxPooling3D(
+    self.branch_3_pool = pooling.MaxPooling3D(
       (3, 3, 3), strides=(1, 1, 1), padding="same", name="Branch_3_MaxPool3d_0a_3x3"
     )
     self.branch_3 = Unit3D(b3, name="Branch_3_Conv3d_0b_1x1")
@@ -259,7 +260,7 @@ class InceptionI3D(keras.Model):
     self.conv3d_2b = Unit3D(64, name="Conv3d_2b_1x1")
     self.conv3d_2c = Unit3D(192, (3, 3, 3), name="Conv3d_2c_3x3")
     self.pools = {
-      name: keras.layers.MaxPooling3D(size, strides=strides, padding="same", name=name)
+      name: pooling.MaxPooling3D(size, strides=strides, padding="same", name=name)
       for name, (size, strides) in MAX_POOLS.items()
     }
     self.mixed = {
@@ -322,7 +323,7 @@ class InceptionI3D(keras.Model):
       x = layer(x, training=training) if not name.startswith("MaxPool") else layer(x)
       endpoints[name] = x
     pool_size = self._logits_pool_size(x.shape)
-    x = tf.nn.avg_pool3d(x, ksize=pool_size, strides=(1, 1, 1), padding="VALID")
+    x = pooling.avg_pool3d(x, ksize=pool_size, strides=(1, 1, 1), padding="VALID")
     features = tf.reduce_mean(x, axis=(1, 2, 3))
     x = self.dropout(x, training=training)
     logits = tf.reduce_mean(self.logits_conv(x, training=training), axis=(1, 2, 3))

@@ -16,9 +16,10 @@ import keras
 import tensorflow as tf
 
 from zoo.layers import batch_norm
+from zoo.layers import pooling
 
 _CONV = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
-_POOL = {2: keras.layers.AveragePooling2D, 3: keras.layers.AveragePooling3D}
+_POOL = {2: keras.layers.AveragePooling2D, 3: pooling.AveragePooling3D}
 _UP = {2: keras.layers.UpSampling2D, 3: keras.layers.UpSampling3D}
 BN_MOMENTUM = 0.9  # BigGAN's PyTorch momentum 0.1
 BN_EPSILON = 1e-4  # BigGAN's

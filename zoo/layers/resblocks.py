@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from zoo.layers import activations
 from zoo.layers import form_choice
+from zoo.layers import pooling
 from zoo.layers import strided_conv
 
 TEMPORAL_PADDINGS = ("replicate", "reflect")
@@ -28,7 +29,7 @@ TEMPORAL_PADDINGS = ("replicate", "reflect")
 # on this machine (`TimePaddedConv3D` too, through `time_padded_conv`), and are Keras' own
 # layers at every other shape: the same variables, config and results.
 _CONV_TRANSPOSE = {2: keras.layers.Conv2DTranspose, 3: strided_conv.Conv3DTranspose}
-_POOL = {2: keras.layers.AveragePooling2D, 3: keras.layers.AveragePooling3D}
+_POOL = {2: keras.layers.AveragePooling2D, 3: pooling.AveragePooling3D}
 _UPSAMPLE = {2: keras.layers.UpSampling2D, 3: keras.layers.UpSampling3D}
 
 

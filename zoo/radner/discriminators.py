@@ -14,6 +14,7 @@ import tensorflow as tf
 from zoo import base
 from zoo import registry
 from zoo.layers import biggan_blocks
+from zoo.layers import pooling
 from zoo.radner import pyramid
 
 
@@ -176,9 +177,7 @@ class TemporalDiscriminator(_Critic):
       raise ValueError(f"Expected pool >= 1, received {pool}.")
     self.pool = int(pool)
     self.downscale = (
-      keras.layers.AveragePooling3D((1, self.pool, self.pool), name="pool")
-      if self.pool > 1
-      else None
+      pooling.AveragePooling3D((1, self.pool, self.pool), name="pool") if self.pool > 1 else None
     )
 
   def call(self, video, condition=None, training=False):
