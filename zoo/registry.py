@@ -66,39 +66,61 @@ def register(name: str, keras_class: type | None = None) -> Callable[[_B], _B]:
       family = module.split(".")[1] if module.startswith("zoo.") else module
       keras.saving.register_keras_serializable(package=family)(cls)
       if _is_zoo(module):
-        _refuse_channels_first(cls)
+        _refuse_keras_settings(cls)
     return builder
 
   return decorator
 
 
-def _refuse_channels_first(cls: type) -> None:
-  """Makes `cls(...)` refuse Keras' "channels_first" image data format in one line.
+# Keras' dtype policies a zoo network is built under: float32 variables (the videos, losses
+# and logits stay float32), computing in float32, float16 or bfloat16.
+DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+class KerasSettingError(ValueError):
+  """A Keras setting (image data format, dtype policy) that no zoo network can be built
+  under; `build` passes it on as it is (no model's arguments are at fault)."""
+
+
+def _refuse_keras_settings(cls: type) -> None:
+  """Makes `cls(...)` refuse, in one line, the Keras settings its networks cannot run under.
 
   Keras' convolution, pooling and upsampling layers (and `keras.applications`) read
   `keras.config.image_data_format()` when they are made; the zoo's networks take and give
   channels-last videos [B, T, H, W, C], so under "channels_first" they failed deep inside
-  TensorFlow, or on a GPU could compute on the wrong axes. Construction, `from_config`,
-  `clone_model` and `load_model` all create the model through `__new__`, which now says so
-  first (`__init__` stays as it is: Keras reads its signature).
+  TensorFlow, or on a GPU could compute on the wrong axes. A dtype policy with float64 or
+  half-precision variables (`keras.config.set_floatx("float64")`, a "float16" policy) failed
+  deep inside too (float32 data met float64 weights; TensorFlow has no float64 fused batch
+  norm nor 3D pooling), or on a GPU ran some models and not others. Construction,
+  `from_config`, `clone_model` and `load_model` all create the model through `__new__`,
+  which now says so first (`__init__` stays as it is: Keras reads its signature).
   """
   new = cls.__new__
-  if getattr(new, "_refuses_channels_first", False):  # a class registered under two names
+  if getattr(new, "_refuses_keras_settings", False):  # a class registered under two names
     return
 
   def checked_new(klass, *args, **kwargs):
     data_format = keras.config.image_data_format()
     if data_format != "channels_last":
-      raise ValueError(
+      raise KerasSettingError(
         f"Expected Keras' image data format 'channels_last' to build {klass.__name__}, "
         f"received keras.config.image_data_format()={data_format!r}: the zoo's networks "
         "take and give channels-last videos [B, T, H, W, C]. Call "
         "keras.config.set_image_data_format('channels_last') before building one (or set "
         '"image_data_format" in ~/.keras/keras.json).'
       )
+    policy = keras.config.dtype_policy().name
+    if policy not in DTYPE_POLICIES:
+      raise KerasSettingError(
+        f"Expected Keras' dtype policy in {DTYPE_POLICIES} to build {klass.__name__}, "
+        f"received {policy!r} (keras.config.floatx()={keras.config.floatx()!r}): the zoo's "
+        "networks keep float32 variables and videos. Call keras.config.set_floatx('float32') "
+        "and, for half precision, keras.config.set_dtype_policy('mixed_float16') (or "
+        "'mixed_bfloat16') before building one."
+      )
     return new(klass, *args, **kwargs)
 
-  checked_new._refuses_channels_first = True
+  checked_new._refuses_keras_settings = True
   cls.__new__ = staticmethod(checked_new)
 
 
@@ -208,6 +230,8 @@ def build(name: str, **kwargs: Any) -> Any:
     pass
   try:
     return builder(**kwargs)
+  except KerasSettingError:
+    raise
   except ValueError as e:  # a value its checks refuse (or Keras', for a keyword it forwards)
     raise ValueError(
       f"Expected arguments that model {name!r} can be built with, received {kwargs}: {e}"
