@@ -23,8 +23,10 @@ import inspect
 import os
 import sys
 from typing import Any, TypeVar
+import weakref
 
 import keras
+import tensorflow as tf
 
 # A registered class or factory: called with a config's keyword arguments.
 Builder = Callable[..., Any]
@@ -67,6 +69,7 @@ def register(name: str, keras_class: type | None = None) -> Callable[[_B], _B]:
       keras.saving.register_keras_serializable(package=family)(cls)
       if _is_zoo(module):
         _refuse_keras_settings(cls)
+        _track_every_weight(cls)
     return builder
 
   return decorator
@@ -122,6 +125,43 @@ def _refuse_keras_settings(cls: type) -> None:
 
   checked_new._refuses_keras_settings = True
   cls.__new__ = staticmethod(checked_new)
+
+
+# Each model's weights_in_order object (`_track_every_weight`), with the weights it lists.
+_IN_ORDER: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _track_every_weight(cls: type) -> None:
+  """Makes TensorFlow's object tracking (`tf.train.Checkpoint`, `tf.saved_model.save`) reach
+  every weight of a `cls` model, as Keras' own saving does.
+
+  Keras 3 hands TensorFlow only the layers a model holds in plain attributes: those in lists
+  or dicts (most of the zoo's blocks) were silently left out of `tf.train.Checkpoint(model=
+  ...)`, and `tf.saved_model.save` stopped on an "untracked resource" where they are nested
+  (Radner's style generator). A built model now also lists its weights in `model.weights`
+  order, under "weights_in_order" (keys "0003_kernel", ...: what `trainers.workdir` saves).
+  """
+  children = cls._trackable_children
+  if getattr(children, "_tracks_every_weight", False):  # a class registered under two names
+    return
+
+  def trackable_children(self, save_type="checkpoint", **kwargs):
+    found = children(self, save_type, **kwargs)
+    weights = self.weights if self.built else []
+    if weights:
+      key = tuple(id(v) for v in weights)
+      if _IN_ORDER.get(self, (None,))[0] != key:  # one object per set of weights: TF
+        _IN_ORDER[self] = (
+          key,
+          tf.train.Checkpoint(  # walks the children more than once
+            **{f"{i:04d}_{v.name}": v for i, v in enumerate(weights)}
+          ),
+        )
+      found["weights_in_order"] = _IN_ORDER[self][1]
+    return found
+
+  trackable_children._tracks_every_weight = True
+  cls._trackable_children = trackable_children
 
 
 def load_families() -> None:
