@@ -348,6 +348,18 @@ class GAN(keras.Model):
   def call(self, inputs, training=False):
     return (self.ema or self.generator)(inputs, training=training)
 
+  def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+    """Keras' `export` of what `call` runs, the EMA generator (else the generator), with its
+    inputs from the generator's contract (`zoo.base`): a GAN trained but never called has
+    no first call for Keras to read them from, and its discriminators (a conditional one
+    reads a `condition` keyword) are not served."""
+    generator = self.ema or self.generator
+    if input_signature is None:
+      input_signature = [base.contract(generator).input_specs()]
+    return generator.export(
+      filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs
+    )
+
   def train_step(self, data):
     if self._gan_step is None:
       raise ValueError("Expected GAN.compile(g_optimizer=..., d_optimizer=...) before fit.")

@@ -434,6 +434,22 @@ def test_callbacks_monitoring_a_log_fit_never_writes_are_refused(tmp_path):
   assert len(history.epoch) == 2  # the first epoch sets the best; the second does not beat it
 
 
+def test_export_serves_what_call_gives_without_a_first_call(tmp_path):
+  """Keras' export reads a subclassed model's inputs from its first call: a GAN trained with
+  fit but never called stopped on "The model provided has never called", and, called, its
+  conditional critic (which reads a condition keyword) stopped the trace."""
+  from zoo import base
+
+  gan = keras_gan.GAN(config_files.load("relive_conditional_wgan:smoke"))
+  gan.export(str(tmp_path / "gan"), verbose=False)
+  spec = base.contract(gan.generator)
+  x = tf.nest.map_structure(
+    lambda s: tf.random.stateless_uniform(s.shape, [1, 2], -1.0, 1.0), spec.input_specs(2)
+  )
+  loaded = tf.saved_model.load(str(tmp_path / "gan"))  # kept: its functions read its variables
+  np.testing.assert_allclose(loaded.serve(x), gan(x), atol=1e-5)
+
+
 LOAD_CHILD = r"""
 import json, sys
 sys.path.insert(0, "tests/trainers")  # the repository root is the working directory
