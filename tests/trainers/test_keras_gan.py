@@ -450,6 +450,38 @@ def test_export_serves_what_call_gives_without_a_first_call(tmp_path):
   np.testing.assert_allclose(loaded.serve(x), gan(x), atol=1e-5)
 
 
+def test_backup_and_restore_resumes_every_network_and_optimizer_exactly(tmp_path):
+  """A run stopped after its first epoch and resumed from BackupAndRestore ends where an
+  uninterrupted run does: the generator, its EMA, the discriminator and both optimizers
+  (their step counters give the noise seeds) come back. The data restart from the
+  dataset's first element (Keras keeps no iterator), so one batch is fed to both runs."""
+  config = trainer_helpers.tiny_config(ema_decay=0.9)
+  data = tf.data.Dataset.from_tensors(next(iter(keras_gan.dataset(config)))).repeat()
+
+  class Stop(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+      raise RuntimeError("stopped")
+
+  def run(backup, stop=False):
+    keras.utils.set_random_seed(0)
+    gan = keras_gan.GAN(config)
+    gan.compile("adam", "adam")
+    callbacks = [keras.callbacks.BackupAndRestore(str(tmp_path / backup))]
+    gan.fit(data, epochs=2, steps_per_epoch=2, callbacks=callbacks + [Stop()] * stop, verbose=0)
+    return gan
+
+  whole = run("whole")
+  with pytest.raises(RuntimeError, match="stopped"):
+    run("resumed", stop=True)
+  resumed = run("resumed")
+  pairs = [(whole, resumed), (whole.optimizer, resumed.optimizer)]
+  for a, b in pairs + [(whole.d_optimizer, resumed.d_optimizer)]:
+    assert a.variables
+    for u, v in zip(a.variables, b.variables, strict=True):
+      np.testing.assert_array_equal(u.numpy(), v.numpy())
+  assert int(resumed.optimizer.iterations) == int(resumed.d_optimizer.iterations) == 4
+
+
 LOAD_CHILD = r"""
 import json, sys
 sys.path.insert(0, "tests/trainers")  # the repository root is the working directory
