@@ -69,10 +69,10 @@ def _per_generator_step(config, ds):
   return ds.with_options(options)
 
 
-def _batch_of_clips(spec, d_steps, needed, element=None):
-  """Refuses a batch spec that is not {"video": floats, ...} (uint8 clips, no "video") or
-  lacks a key of `needed` (the task's condition), naming the dataset's `element` spec
-  (default: `spec`)."""
+def _batch_of_clips(spec, d_steps, needed, batch_size, element=None):
+  """Refuses a batch spec that is not {"video": floats, ...} (uint8 clips, no "video"),
+  lacks a key of `needed` (the task's condition), or holds a known number of clips other
+  than `batch_size`, naming the dataset's `element` spec (default: `spec`)."""
   shown = spec if element is None else element
   missing = sorted(set(needed) - set(spec)) if isinstance(spec, dict) else []
   if missing:
@@ -88,24 +88,30 @@ def _batch_of_clips(spec, d_steps, needed, element=None):
       f"dicts holding them as 'video'), or tuples of objective.d_steps={d_steps} such batches "
       f"(keras_gan.dataset makes them), received elements {shown}{hint}."
     )
+  if video.shape[0] is not None and video.shape[0] != batch_size:
+    raise ValueError(
+      f"Expected batches of train.batch_size={batch_size} clips for GAN.fit (the batch the "
+      f"noise is drawn for), received batches of {video.shape[0]}: batch the clips by "
+      f"{batch_size}, or set config.train.batch_size before GAN(config)."
+    )
 
 
 def generator_steps(config, ds):
   """A dataset given to `GAN.fit`, as one element per generator step. Batches of clips alone
-  become {"video": clips}; batches of another size than `train.batch_size` (the batch the
-  noise is drawn for: `ds.batch(8)`, or a last partial batch) are regrouped to it, dropping
-  the last incomplete one; single batches are grouped by `objective.d_steps`, as `dataset`
+  become {"video": clips}; single batches are grouped by `objective.d_steps`, as `dataset`
   groups them (without it, a WGAN-GP of 5 critic steps would take one per generator step);
-  `dataset`'s own elements pass as they are. uint8 clips are refused."""
+  `dataset`'s own elements pass as they are. uint8 clips are refused, and so are batches of
+  a known size other than `train.batch_size` (the batch the noise is drawn for)."""
   d_steps, needed = int(config.objective.d_steps), tasks.data_outputs(config)
+  b = int(config.train.batch_size)
   if isinstance(ds.element_spec, tf.TensorSpec):
     ds = ds.map(lambda clips: {"video": clips})
   spec = ds.element_spec
   if isinstance(spec, tuple) and len(spec) == d_steps > 1:
     for s in spec:
-      _batch_of_clips(s, d_steps, needed, spec)
+      _batch_of_clips(s, d_steps, needed, b, spec)
     return ds
-  _batch_of_clips(spec, d_steps, needed)
+  _batch_of_clips(spec, d_steps, needed, b)
   return _per_generator_step(config, ds)
 
 
@@ -120,8 +126,9 @@ def generator_step(config, x):
     for b in batches
   ]
   specs = tuple(tf.nest.map_structure(tf.TensorSpec.from_tensor, b) for b in batches)
+  shown = specs if len(specs) > 1 else None
   for s in specs:
-    _batch_of_clips(s, d_steps, needed, specs if len(specs) > 1 else None)
+    _batch_of_clips(s, d_steps, needed, int(config.train.batch_size), shown)
   if len(batches) != d_steps:
     raise ValueError(
       f"Expected objective.d_steps={d_steps} batches of clips for one generator step of "

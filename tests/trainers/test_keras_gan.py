@@ -482,6 +482,28 @@ def test_backup_and_restore_resumes_every_network_and_optimizer_exactly(tmp_path
   assert int(resumed.optimizer.iterations) == int(resumed.d_optimizer.iterations) == 4
 
 
+def test_batches_of_another_size_than_the_configs_are_refused():
+  """The noise is drawn per train.batch_size batch: keras_gan.dataset(config, batch_size=8)
+  or ds.batch(8, drop_remainder=True) on a batch-4 config trained 4 generated clips against
+  8 real ones per step, silently (a conditional model failed inside its step)."""
+  config = trainer_helpers.tiny_config()
+  gan = keras_gan.GAN(config)
+  gan.compile("adam", "adam")
+  clips = _clips(config, 16)
+  expected = r"train.batch_size=4 clips for GAN.fit .*received batches of 8"
+  for data in (
+    keras_gan.dataset(config, batch_size=8),
+    tf.data.Dataset.from_tensor_slices(clips).batch(8, drop_remainder=True),
+  ):
+    with pytest.raises(ValueError, match=expected):
+      gan.fit(data, steps_per_epoch=1, verbose=0)
+  with pytest.raises(ValueError, match=expected):
+    gan.train_on_batch(clips[:8])
+  assert int(gan.optimizer.iterations) == 0
+  gan.fit(tf.data.Dataset.from_tensor_slices(clips).batch(4, drop_remainder=True), verbose=0)
+  assert int(gan.optimizer.iterations) == 4
+
+
 LOAD_CHILD = r"""
 import json, sys
 sys.path.insert(0, "tests/trainers")  # the repository root is the working directory
