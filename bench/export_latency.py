@@ -26,6 +26,7 @@ from export import verify
 from trainers import config_files
 from trainers import cpu_quota
 from trainers import workdir as workdir_lib
+from zoo import registry
 
 config_files.define_flag("config", "vgan_two_stream", "Config to build (name or file).")
 flags.DEFINE_integer("repeats", 5, "Timed calls per artefact (after warm-up).")
@@ -37,7 +38,7 @@ def make_workdir(config, path):
   generator = workdir_lib.build_generator(config)
   workdir_lib.save_config(config, path)
   ckpt = tf.train.Checkpoint(
-    generator=workdir_lib.trackable_weights(generator), step=tf.Variable(0, dtype=tf.int64)
+    generator=registry.weights_in_order(generator), step=tf.Variable(0, dtype=tf.int64)
   )
   tf.train.CheckpointManager(ckpt, workdir_lib.checkpoint_dir(path), 1).save(0)
   return generator

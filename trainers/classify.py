@@ -31,6 +31,7 @@ import tensorflow as tf
 from trainers import cli
 from trainers import workdir as workdir_lib
 from trainers.data import pipeline as data_lib
+from zoo import registry
 
 RESULT_FILE = "classify.json"
 PAPER_FIG4A = {"finetune": 0.521, "last_layer": 0.493, "random_init": 0.367}
@@ -53,7 +54,7 @@ def restore_classifier(workdir, step=None, ema=True):
   model = workdir_lib.build_network(config.model.generator)
   model.build((None,) + tuple(model.video_shape))
   key = "ema_generator" if ema and config.train.get("ema_decay", 0.0) > 0 else "generator"
-  ckpt = tf.train.Checkpoint(**{key: workdir_lib.trackable_weights(model)})
+  ckpt = tf.train.Checkpoint(**{key: registry.weights_in_order(model)})
   ckpt.restore(path).expect_partial().assert_existing_objects_matched()
   return model, config, path
 

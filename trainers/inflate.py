@@ -28,6 +28,7 @@ from trainers import cli
 from trainers import tasks as tasks_lib
 from trainers import workdir as workdir_lib
 from zoo import inflation
+from zoo import registry
 from zoo.layers import form_choice
 
 
@@ -88,14 +89,14 @@ def inflate_workdir(source_dir, config, workdir, step=None):
       f"Expected the 2D run {source_dir} to have the networks {missing} of the "
       f"3D config; received a run with {sorted(source)}."
     )
-  ckpt = tf.train.Checkpoint(**{k: workdir_lib.trackable_weights(n) for k, n in source.items()})
+  ckpt = tf.train.Checkpoint(**{k: registry.weights_in_order(n) for k, n in source.items()})
   ckpt.restore(path).expect_partial().assert_existing_objects_matched()
   target = _networks(config, target_ema)
   for key, network in target.items():
     origin = source.get(key, source["generator"])  # a 2D run without EMA: its generator
     inflation.inflate(origin, network)
     logging.info("Inflated %s: %s -> %s", key, origin.name, network.name)
-  items = {k: workdir_lib.trackable_weights(n) for k, n in target.items()}
+  items = {k: registry.weights_in_order(n) for k, n in target.items()}
   counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
   manager = tf.train.CheckpointManager(
     workdir_lib.AtomicCheckpoint(step=counter, **items),  # complete or absent, as the loop's

@@ -521,7 +521,7 @@ class Trainer:
 
   # --- checkpoints ----------------------------------------------------------------------
   def _make_checkpoint(self):
-    weights = workdir_lib.trackable_weights
+    weights = registry.weights_in_order
     items = dict(
       generator=weights(self.generator),
       g_optimizer=self.g_opt,

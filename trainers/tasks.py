@@ -21,6 +21,7 @@ from trainers import workdir as workdir_lib
 from trainers.data import format as record_format
 from zoo import base
 from zoo import inputs as zoo_inputs
+from zoo import registry
 
 # A batch of the input pipeline: {"video": [B, T, H, W, 3] float32 in [-1, 1], and the
 # outputs the task asked for (first_frame, segmentation, ...)}.
@@ -593,7 +594,7 @@ class ClassificationTask(_SupervisedTask):
     d = workdir_lib.build_network(entry)
     d.build((None,) + tuple(d.video_shape))
     key = f"discriminator_{self.transfer_key}"
-    ckpt = tf.train.Checkpoint(**{key: workdir_lib.trackable_weights(d)})
+    ckpt = tf.train.Checkpoint(**{key: registry.weights_in_order(d)})
     try:
       ckpt.restore(self.source_checkpoint).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as e:

@@ -182,17 +182,6 @@ def build_generator(config, batch_size=1):
   return generator
 
 
-def trackable_weights(model):
-  """The model's weights as a checkpointable object, keyed by position: `0003_kernel`, ...
-
-  Keras 3 (3.15) does not give tf.train.Checkpoint the layers a model keeps in Python lists,
-  so `Checkpoint(generator=model)` silently drops them (BN moving statistics included). Every
-  weight is listed here instead, in `model.weights` order, which the same code always
-  produces; restoring into a model of another shape fails on the shapes.
-  """
-  return tf.train.Checkpoint(**{f"{i:04d}_{v.name}": v for i, v in enumerate(model.weights)})
-
-
 def step_of(prefix):
   """N of a checkpoint prefix `DIR/ckpt-N`, or None."""
   try:
@@ -300,7 +289,7 @@ def restore_generator(workdir, step=None, ema=True):
     if path is None:
       raise FileNotFoundError(f"No readable checkpoint under {checkpoint_dir(workdir)}.")
     try:  # A fresh Checkpoint per attempt: a failed restore leaves state in the object.
-      ckpt = tf.train.Checkpoint(**{key: trackable_weights(generator)})
+      ckpt = tf.train.Checkpoint(**{key: registry.weights_in_order(generator)})
       ckpt.restore(path).expect_partial().assert_existing_objects_matched()
       return generator, config, path
     except tf.errors.OpError as e:

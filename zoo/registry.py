@@ -151,17 +151,24 @@ def _track_every_weight(cls: type) -> None:
     if weights:
       key = tuple(id(v) for v in weights)
       if _IN_ORDER.get(self, (None,))[0] != key:  # one object per set of weights: TF
-        _IN_ORDER[self] = (
-          key,
-          tf.train.Checkpoint(  # walks the children more than once
-            **{f"{i:04d}_{v.name}": v for i, v in enumerate(weights)}
-          ),
-        )
+        _IN_ORDER[self] = (key, weights_in_order(self))  # TF walks the children more than once
       found["weights_in_order"] = _IN_ORDER[self][1]
     return found
 
   trackable_children._tracks_every_weight = True
   cls._trackable_children = trackable_children
+
+
+def weights_in_order(model: Any) -> tf.train.Checkpoint:
+  """The model's weights as a checkpointable object, keyed by position: `0003_kernel`, ...
+
+  Keras 3 does not give tf.train.Checkpoint the layers a model keeps in Python lists or
+  dicts, so `Checkpoint(generator=model)` of a model not registered here silently drops them
+  (BN moving statistics included). Every weight is listed here instead, in `model.weights`
+  order, which the same code always produces; restoring into a model of another shape fails
+  on the shapes. The trainers' checkpoints hold each network so.
+  """
+  return tf.train.Checkpoint(**{f"{i:04d}_{v.name}": v for i, v in enumerate(model.weights)})
 
 
 def load_families() -> None:

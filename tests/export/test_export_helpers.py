@@ -140,8 +140,8 @@ def make_workdir(path, name, ema_decay=0.999, step=7, metrics=None, **args):
     v.assign(v + 0.05 * tf.random.stateless_normal(v.shape, seed=[1, len(v.name)]))
   step_var = tf.Variable(step, dtype=tf.int64)
   checkpoint = tf.train.Checkpoint(
-    generator=workdir_lib.trackable_weights(generator),
-    ema_generator=workdir_lib.trackable_weights(ema_generator),
+    generator=registry.weights_in_order(generator),
+    ema_generator=registry.weights_in_order(ema_generator),
     step=step_var,
   )
   manager = tf.train.CheckpointManager(checkpoint, workdir_lib.checkpoint_dir(path), max_to_keep=3)

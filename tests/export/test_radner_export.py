@@ -12,6 +12,7 @@ from configs import common
 from export import animate as animate_lib
 from export import export as export_lib
 from trainers import workdir as workdir_lib
+from zoo import registry
 
 
 def fake_workdir(path, generator_entry):
@@ -20,7 +21,7 @@ def fake_workdir(path, generator_entry):
   c.model.generator = generator_entry
   workdir_lib.save_config(c, path)
   generator = workdir_lib.build_generator(c)
-  ckpt = tf.train.Checkpoint(generator=workdir_lib.trackable_weights(generator))
+  ckpt = tf.train.Checkpoint(generator=registry.weights_in_order(generator))
   tf.train.CheckpointManager(ckpt, workdir_lib.checkpoint_dir(path), 1).save(1)
   return generator
 

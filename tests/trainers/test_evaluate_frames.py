@@ -13,6 +13,7 @@ from configs import common
 import eval_helpers
 from trainers import evaluate_frames
 from trainers import workdir as workdir_lib
+from zoo import registry
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 one_blas_thread = eval_helpers.one_blas_thread  # the fixture, used by pytestmark
@@ -35,7 +36,7 @@ def workdir(tmp_path_factory):
   c.objective.condition = "first_frame"
   workdir_lib.save_config(c, path)
   generator = workdir_lib.build_generator(c)
-  ckpt = tf.train.Checkpoint(generator=workdir_lib.trackable_weights(generator))
+  ckpt = tf.train.Checkpoint(generator=registry.weights_in_order(generator))
   tf.train.CheckpointManager(ckpt, workdir_lib.checkpoint_dir(path), 1).save(1)
   return path
 

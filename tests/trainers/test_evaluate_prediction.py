@@ -15,6 +15,7 @@ from configs import relive_cnn_next_frame
 from configs import relive_segmentation_conditional
 from trainers import evaluate_prediction
 from trainers import workdir as workdir_lib
+from zoo import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -60,7 +61,7 @@ def saved_without_training(tmp_path, module, arg="smoke"):
   wd = str(tmp_path / "wd")
   workdir_lib.save_config(c, wd)
   generator = workdir_lib.build_generator(c)
-  ckpt = tf.train.Checkpoint(generator=workdir_lib.trackable_weights(generator))
+  ckpt = tf.train.Checkpoint(generator=registry.weights_in_order(generator))
   tf.train.CheckpointManager(ckpt, workdir_lib.checkpoint_dir(wd), 1).save(checkpoint_number=0)
   return wd
 

@@ -12,6 +12,7 @@ from configs import egan_spade_image
 import segmenter_helpers
 from trainers import evaluate_segmentation as evseg
 from trainers import workdir as workdir_lib
+from zoo import registry
 from zoo import segmenter as segmenter_lib
 
 
@@ -58,7 +59,7 @@ def test_cli_on_a_spade_workdir(segmenter, tmp_path):
   config = egan_spade_image.get_config("smoke")
   workdir_lib.save_config(config, workdir)
   generator = workdir_lib.build_generator(config)
-  ckpt = tf.train.Checkpoint(generator=workdir_lib.trackable_weights(generator))
+  ckpt = tf.train.Checkpoint(generator=registry.weights_in_order(generator))
   tf.train.CheckpointManager(ckpt, workdir_lib.checkpoint_dir(workdir), 1).save(0)
   fv = flags.FlagValues()
   evseg.define_flags(fv)

@@ -14,6 +14,7 @@ from configs import egan_resnet_video
 from trainers import inflate
 from trainers import loop
 from trainers import workdir as workdir_lib
+from zoo import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -28,7 +29,7 @@ def restore_discriminator(workdir, name="d"):
   config = workdir_lib.load_config(workdir)
   d = workdir_lib.build_network(config.model.discriminators[name])
   d.build((None,) + tuple(d.video_shape))
-  ckpt = tf.train.Checkpoint(**{f"discriminator_{name}": workdir_lib.trackable_weights(d)})
+  ckpt = tf.train.Checkpoint(**{f"discriminator_{name}": registry.weights_in_order(d)})
   ckpt.restore(workdir_lib.latest_checkpoint(workdir)).expect_partial()
   return d
 
@@ -61,7 +62,7 @@ def test_cli_writes_the_inflated_step_0(dcgan_run, tmp_path):
   )
   path = workdir_lib.latest_checkpoint(workdir)
   assert path.endswith("ckpt-0")
-  # trackable_weights covers spectral norm's state (Keras's vector_u) in the checkpoint.
+  # weights_in_order covers spectral norm's state (Keras's vector_u) in the checkpoint.
   assert any("vector_u" in name for name, _ in tf.train.list_variables(path))
   assert workdir_lib.load_config(workdir).model.generator.name == "egan_dcgan_generator_3d"
   d2, d3 = restore_discriminator(dcgan_run), restore_discriminator(workdir)

@@ -42,7 +42,7 @@ class TinyGenerator(keras.Model):
 
 class TinyListGenerator(TinyGenerator):
   """TinyGenerator with a list of layers holding batch norm: the structure Keras 3 does not
-  expose to tf.train.Checkpoint (what workdir.trackable_weights works around)."""
+  expose to tf.train.Checkpoint (what registry.weights_in_order works around)."""
 
   def __init__(self, **kwargs):
     super().__init__(**kwargs)
