@@ -51,6 +51,7 @@ from export import signatures
 from export import tflite
 from export import verify
 from trainers import cli as trainers_cli
+from trainers import errors
 from trainers import workdir as workdir_lib
 from trainers.data import video_io
 
@@ -145,7 +146,7 @@ def sweep_staging(folder):
 
 
 def _write_json(path, value):
-  with open(path, "w") as f:
+  with errors.writing(path), open(path, "w") as f:
     json.dump(value, f, indent=2, sort_keys=True)
 
 
@@ -230,7 +231,7 @@ def export_workdir(
           )
           path = files[embedded][variant] = os.path.join(staging["tflite"], f"{name}_{key}.tflite")
           names[key] = os.path.basename(path)
-          with open(path, "wb") as f:
+          with errors.writing(path), open(path, "wb") as f:
             f.write(model)
           if select_ops[key]:
             logging.warning("TFLite %s needed Select TF ops: %s", key, select_ops[key])
@@ -240,7 +241,8 @@ def export_workdir(
         extra["tflite"]["segmenter"] = segmenter.path  # in the segment_and_animate files
     if "keras" in staging:
       keras_path = os.path.join(staging["keras"], f"{name}.keras")
-      generator.save(keras_path)
+      with errors.writing(keras_path):
+        generator.save(keras_path)
       jobs.append(verify.keras_job(keras_path, generator))
     logging.info("Verifying %s in a fresh process", ", ".join(formats))
     results = verify.verify_jobs(jobs)
@@ -271,10 +273,13 @@ def export_workdir(
         verification=results["hub"],
         license_name=license_name,
       )
-      with open(os.path.join(staging["hub"], MODEL_CARD_FILE), "w") as f:
-        f.write(card)
-      with open(os.path.join(staging["hub"], LICENSE_FILE), "w") as f:
-        f.write(model_card.license_text(license_name))
+      for file, text in (
+        (MODEL_CARD_FILE, card),
+        (LICENSE_FILE, model_card.license_text(license_name)),
+      ):
+        path = os.path.join(staging["hub"], file)
+        with errors.writing(path), open(path, "w") as f:
+          f.write(text)
   return {fmt: {"path": paths[fmt], "verification": results[fmt]} for fmt in formats}
 
 

@@ -111,21 +111,14 @@ def fail(error: BaseException, argv: Sequence[str] | None = None) -> NoReturn:
   sys.exit(EXIT_RUN_ERROR if isinstance(error, errors.RunError) else EXIT_USER_ERROR)
 
 
-DISK_FULL = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded"}
-
-
 def _full_disk(error: BaseException) -> str | None:
-  """The one line for a write that a full disk (or quota) refused, else None: an OSError
-  with its errno, or TensorFlow's error for a file it writes (`PATH; No space left ...`)."""
-  if isinstance(error, OSError) and error.errno in DISK_FULL:
-    where = f" to write {error.filename}" if error.filename else ""
-    return f"Expected room on the disk{where}, failed: {DISK_FULL[error.errno]}."
-  message = str(getattr(error, "message", ""))
-  if type(error).__module__.startswith("tensorflow") and any(
-    reason in message for reason in DISK_FULL.values()
-  ):
-    return f"Expected room on the disk, failed: {' '.join(message.split())}."
-  return None
+  """The one line for a write that a full disk (or quota) refused, else None."""
+  refused = errors.disk_full(error)
+  if refused is None:
+    return None
+  reason, path = refused
+  where = f" to write {path}" if path else ""
+  return f"Expected room on the disk{where}, failed: {reason}."
 
 
 def _out_of_memory(error: BaseException) -> str | None:
@@ -298,7 +291,9 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
       refused = _full_disk(e) or _out_of_memory(e)
       if refused is None:
         raise
-      fail(errors.RunError(refused), argv)
+      error = errors.RunError(refused)
+      error.__cause__ = e  # -v 1 shows where the write or allocation failed
+      fail(error, argv)
     except Stopped as e:
       stop(e.signum, argv)
 

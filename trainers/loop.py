@@ -640,11 +640,17 @@ class Trainer:
       if keep and step % keep == 0:
         self.checkpoint.write(os.path.join(self.workdir, "checkpoints", "keep", f"ckpt-{step}"))
     except (OSError, tf.errors.OpError) as e:
-      message = workdir_lib.first_line(e)
+      refused = errors.disk_full(e)  # the checkpoint's temporary file: its folder says where
+      message = refused[0] if refused else workdir_lib.first_line(e).rstrip(".")
+      kept = self.manager.latest_checkpoint
       raise errors.RunError(
         f"Expected to save checkpoint ckpt-{step} in {self.manager.directory}, failed: "
-        f"{message}. The last complete checkpoint, {self.manager.latest_checkpoint}, is "
-        "kept."
+        f"{message}. "
+        + (
+          f"The last complete checkpoint, {kept}, is kept."
+          if kept
+          else "No earlier checkpoint was saved: a run started again begins at step 0."
+        )
       ) from e
     self.last_saved = (step, path)
     if self.chief:

@@ -66,7 +66,6 @@ def save_config(config, workdir):
   (`{name, args}`) that were registered from outside the zoo under REGISTERED_KEY."""
   tf.io.gfile.makedirs(workdir)
   path = os.path.join(workdir, CONFIG_FILE)
-  tmp = path + ".tmp"
   data = json.loads(config.to_json_best_effort())
   named = {v for k, v in _flatten(data).items() if k.split(".")[-1] == "name"}
   sources = {n: s for n, s in registry.outside_sources().items() if n in named}
@@ -74,9 +73,7 @@ def save_config(config, workdir):
     data[REGISTERED_KEY] = sources
   else:
     data.pop(REGISTERED_KEY, None)
-  with tf.io.gfile.GFile(tmp, "w") as f:
-    f.write(json.dumps(data, indent=2, sort_keys=True))
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+  _write_by_rename(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 # Fields whose change makes a checkpoint another model's: a resumed run must keep them.
@@ -226,8 +223,10 @@ def checkpoint_problem(path):
 
 
 def first_line(error):
-  """An exception's message as one line: its first, or its type's name when it has none."""
-  return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+  """An exception's message as one line: its first (without TensorFlow's function and op
+  names), or its type's name when it has none."""
+  text = errors.plain(str(error))
+  return text.splitlines()[0] if text else type(error).__name__
 
 
 def readable_checkpoints(directory):
@@ -413,12 +412,23 @@ def repair_checkpoint_state(directory):
   )
 
 
+def _write_by_rename(path, text):
+  """Writes `text` to `path`.tmp, then renames it to `path`; a write that fails (a full disk)
+  removes the temporary file and leaves `path` as it was."""
+  tmp = path + ".tmp"
+  try:
+    with tf.io.gfile.GFile(tmp, "w") as f:
+      f.write(text)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+  except BaseException:
+    with contextlib.suppress(OSError, tf.errors.OpError):
+      _remove(tmp)
+    raise
+
+
 def write_json(path, value):
   """Writes `value` as JSON to a temporary name, then renames it to `path`."""
-  tmp = path + ".tmp"
-  with tf.io.gfile.GFile(tmp, "w") as f:
-    f.write(json.dumps(value, indent=2, sort_keys=True))
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+  _write_by_rename(path, json.dumps(value, indent=2, sort_keys=True))
 
 
 # ----------------------------------------------------------------------------- one run per workdir
@@ -514,8 +524,9 @@ class WorkdirLock:
       with tf.io.gfile.GFile(self.path, "wb") as f:
         f.write(data)
       return
-    os.pwrite(self._fd, data, 0)
-    os.ftruncate(self._fd, len(data))
+    with errors.writing(self.path):
+      os.pwrite(self._fd, data, 0)
+      os.ftruncate(self._fd, len(data))
 
   def _acquire_url(self):
     """An object store has no file locks: its lease alone keeps a second run out."""
@@ -602,7 +613,11 @@ class WorkdirLock:
       )
     now = time.time()
     self.record = {"host": host, "pid": os.getpid(), "started": now, "heartbeat": now}
-    self._write()
+    try:
+      self._write()
+    except BaseException:
+      self.close()
+      raise
     self._thread = threading.Thread(target=self._beat, name="workdir-lock-heartbeat", daemon=True)
     self._thread.start()
     return self

@@ -350,7 +350,29 @@ def _status_and_stderr(capsys, error, program):
     ),
     (
       tf.errors.ResourceExhaustedError(None, None, "/out/x.pb; No space left on device"),
-      ", failed: /out/x.pb; No space left on device.",
+      " to write /out/x.pb, failed: No space left on device.",
+    ),
+    (  # a SavedModel's variables (export), as TensorFlow 2.21 words it
+      tf.errors.ResourceExhaustedError(
+        None,
+        None,
+        "{{function_node __wrapped__SaveV2_dtypes_31_device_/job:localhost/replica:0/task:0/"
+        "device:CPU:0}} /out/.1.tmp-7-x/variables/variables_temp/part-00000-of-00001.data-"
+        "00000-of-00001.tempstate2216950939114938206; No space left on device [Op:SaveV2]",
+      ),
+      " to write /out/.1.tmp-7-x/variables/variables_temp/part-00000-of-00001.data-00000-of-"
+      "00001, failed: No space left on device.",
+    ),
+    (  # TensorBoard's event file (training)
+      tf.errors.ResourceExhaustedError(
+        None,
+        None,
+        "{{function_node __wrapped__CreateSummaryFileWriter_device_/job:localhost/replica:0/"
+        "task:0/device:CPU:0}} /w/train/events.out.tfevents.1.vm.2.0.v2; No space left on "
+        "device Failed to flush 1 events to /w/train/events.out.tfevents.1.vm.2.0.v2 Flushing "
+        "first event. Could not initialize events writer. [Op:CreateSummaryFileWriter]",
+      ),
+      " to write /w/train/events.out.tfevents.1.vm.2.0.v2, failed: No space left on device.",
     ),
   ],
 )

@@ -341,6 +341,56 @@ def test_a_full_disk_during_the_index_merge_leaves_no_checkpoint_under_its_name(
   assert workdir_lib.latest_checkpoint(wd).endswith("ckpt-1")
 
 
+def test_a_first_checkpoint_the_disk_refuses_is_one_line_saying_none_is_kept(tmp_path, monkeypatch):
+  # Before: "failed: {{function_node __wrapped__SaveV2_...}} PATH.tempstate...; No space left
+  # on device [Op:SaveV2]. The last complete checkpoint, None, is kept."
+  def full_disk(self, prefix, options=None):
+    raise tf.errors.ResourceExhaustedError(
+      None,
+      None,
+      "{{function_node __wrapped__SaveV2_dtypes_106_device_/job:localhost/replica:0/task:0/"
+      f"device:CPU:0}} {prefix}_temp/part-00000-of-00001.data-00000-of-00001.tempstate89; No "
+      "space left on device [Op:SaveV2]",
+    )
+
+  monkeypatch.setattr(tf.train.Checkpoint, "_write", full_disk)
+  wd = str(tmp_path / "wd")
+  with pytest.raises(errors.RunError) as error:
+    loop.run(_tiny(steps=1, checkpoint_every=1, log_every=0, summary_every=0), wd)
+  assert str(error.value) == (
+    f"Expected to save checkpoint ckpt-1 in {wd}/checkpoints, failed: No space left on "
+    "device. No earlier checkpoint was saved: a run started again begins at step 0."
+  )
+
+
+def test_a_write_the_disk_refuses_names_its_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+  # Before: the lock's write said only "No space left on device" (which disk?), and a
+  # config.json or metrics.json that failed left its empty `.tmp` behind.
+  def full_disk(*args):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+  monkeypatch.setattr(os, "pwrite", full_disk)
+  with pytest.raises(OSError) as error:
+    workdir_lib.WorkdirLock(str(tmp_path)).acquire()
+  assert error.value.filename == str(tmp_path / workdir_lib.LOCK_FILE)
+  monkeypatch.undo()
+  workdir_lib.WorkdirLock(str(tmp_path)).acquire().release()  # the failed one holds nothing
+
+  path = tmp_path / "metrics.json"
+  path.write_text('{"fvd": 1}')
+
+  class FullFile(tf.io.gfile.GFile):
+    def write(self, data):
+      super().write(data[:10])
+      raise tf.errors.ResourceExhaustedError(None, None, f"{self.name}; No space left on device")
+
+  monkeypatch.setattr(tf.io.gfile, "GFile", FullFile)
+  with pytest.raises(tf.errors.ResourceExhaustedError):
+    workdir_lib.write_json(str(path), {"fvd": 2})
+  assert sorted(os.listdir(tmp_path)) == [workdir_lib.LOCK_FILE, "metrics.json"]
+  assert path.read_text() == '{"fvd": 1}'  # the earlier record, as it was
+
+
 def _assert_readers_fall_back_to_step_1(wd, caplog, warning, why):
   """The readers of `wd`, whose ckpt-2 is damaged, take ckpt-1 with a warning holding
   `warning`; asked for step 2 by name, they refuse it saying `why`."""

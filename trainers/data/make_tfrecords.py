@@ -894,16 +894,18 @@ class _Journal:
     self._file.truncate(self._whole)
 
   def append(self, value):
-    self._file.write(json.dumps(value).encode() + b"\n")
-    self._file.flush()
+    with errors.writing(self.path):
+      self._file.write(json.dumps(value).encode() + b"\n")
+      self._file.flush()
 
   def close(self, remove=False):
     if remove:  # while it is still locked
       with contextlib.suppress(FileNotFoundError):
         os.remove(self.path)
     if self._file is not None:
-      self._file.close()  # releases the flock
-      self._file = None
+      file, self._file = self._file, None
+      with errors.writing(self.path):
+        file.close()  # releases the flock (even when its last flush fails)
 
 
 def _journal_header(sources, options, num_skipped):
