@@ -39,6 +39,7 @@ from collections.abc import Iterator, Sequence
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 
@@ -96,6 +97,8 @@ def staged_dir(destination: str, overwrite: bool = False) -> Iterator[str]:
   and the exception propagates: nothing appears under the final name.
   """
   destination = os.path.abspath(destination)
+  if os.path.isdir(os.path.dirname(destination)):
+    sweep_staging(os.path.dirname(destination))  # first: it may restore `destination`
   if os.path.exists(destination) and not overwrite:
     raise FileExistsError(f"Expected {destination} not to exist (pass --overwrite to replace it).")
   created, parent = [], os.path.dirname(destination)
@@ -104,19 +107,27 @@ def staged_dir(destination: str, overwrite: bool = False) -> Iterator[str]:
     parent = os.path.dirname(parent)
   for directory in reversed(created):
     os.mkdir(directory)
-  sweep_staging(os.path.dirname(destination))
   staging = tempfile.mkdtemp(
     prefix=f".{os.path.basename(destination)}.tmp-{os.getpid()}-", dir=os.path.dirname(destination)
   )
+  replaced = None
   try:
     yield staging
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would hide it from a server's user
     if os.path.exists(destination):
-      shutil.rmtree(destination)
+      # Set aside by rename, removed once the new one is in place: removed first, a kill
+      # during the removal left half an artefact under the final name, and one before the
+      # rename left no artefact at all, the new one swept as litter by the next export.
+      replaced = _aside_name(destination)
+      os.rename(destination, replaced)
     os.rename(staging, destination)
+    if replaced:
+      shutil.rmtree(replaced, ignore_errors=True)
   except BaseException:
+    if replaced and not os.path.exists(destination):
+      os.rename(replaced, destination)  # the artefact it was to replace stays
     shutil.rmtree(staging, ignore_errors=True)
     for directory in created:  # innermost first; only if still empty
       with contextlib.suppress(OSError):
@@ -124,25 +135,43 @@ def staged_dir(destination: str, overwrite: bool = False) -> Iterator[str]:
     raise
 
 
+REPLACED = ".replaced-"  # `.NAME.replaced-PID-*`: an artefact an export with --overwrite replaces
+
+
+def _aside_name(destination):
+  folder, name = os.path.split(destination)
+  return os.path.join(folder, f".{name}{REPLACED}{os.getpid()}-{secrets.token_hex(4)}")
+
+
 def sweep_staging(folder):
   """Removes, with a log line, the staging (`.NAME.tmp-PID-*`) and verification scratch
   (`.export_verify_PID-*`) folders in `folder` that a killed export left: those whose process
-  is gone (folders named without a pid come from older exports and are removed too)."""
+  is gone (folders named without a pid come from older exports and are removed too). An
+  artefact that an export killed while replacing it had set aside (`.NAME.replaced-PID-*`)
+  goes back to NAME when NAME is missing, else is removed."""
   for name in sorted(os.listdir(folder)):
-    if not (name.startswith(verify.SCRATCH_PREFIX) or (name.startswith(".") and ".tmp-" in name)):
+    if name.startswith(verify.SCRATCH_PREFIX):
+      tail = name[len(verify.SCRATCH_PREFIX) :]
+    elif name.startswith(".") and (".tmp-" in name or REPLACED in name):
+      tail = name.split(".tmp-" if ".tmp-" in name else REPLACED, 1)[1]
+    else:
       continue
-    tail = (
-      name[len(verify.SCRATCH_PREFIX) :]
-      if name.startswith(verify.SCRATCH_PREFIX)
-      else (name.split(".tmp-", 1)[1])
-    )
     pid = tail.split("-", 1)[0]
     if pid.isdigit() and int(pid) > 0 and "-" in tail and workdir_lib.pid_alive(int(pid)):
       continue  # another export at work
-    logging.warning(
-      "Removing %s, left by an export that did not finish.", os.path.join(folder, name)
-    )
-    shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    path = os.path.join(folder, name)
+    if REPLACED in name:
+      destination = os.path.join(folder, name[1:].split(REPLACED, 1)[0])
+      if not os.path.exists(destination):
+        logging.warning(
+          "Restoring %s from %s: the export that was replacing it did not finish.",
+          destination,
+          path,
+        )
+        os.rename(path, destination)
+        continue
+    logging.warning("Removing %s, left by an export that did not finish.", path)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _write_json(path, value):

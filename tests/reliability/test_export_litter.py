@@ -1,6 +1,7 @@
 """An export killed at any point leaves nothing that the next export does not sweep."""
 
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -28,6 +29,57 @@ def test_staging_and_scratch_of_dead_exports_are_swept(tmp_path, caplog):
   assert sorted(os.listdir(tmp_path)) == sorted(["1", live])
   for name in dead:
     assert f"Removing {tmp_path / name}, left by an export" in caplog.text
+
+
+def _artefact(folder, content):
+  os.makedirs(folder / "variables")
+  (folder / "saved_model.pb").write_text(content)
+  (folder / "variables" / "variables.index").write_text(content)
+
+
+def test_an_export_stopped_while_replacing_an_artefact_keeps_the_old_one(tmp_path, monkeypatch):
+  # Before: --overwrite removed the old artefact, then renamed the new one into place; a stop
+  # between the two left no artefact (the new one was removed as staging), and one during
+  # the removal left half of the old one under the final name.
+  _artefact(tmp_path / "1", "old")
+  rename = os.rename
+
+  def stopped_at_the_new_ones_rename(src, dst):
+    if os.path.basename(src).startswith(".1.tmp-"):
+      raise KeyboardInterrupt
+    rename(src, dst)
+
+  monkeypatch.setattr(os, "rename", stopped_at_the_new_ones_rename)
+  with pytest.raises(KeyboardInterrupt):
+    with export.staged_dir(str(tmp_path / "1"), overwrite=True) as staging:
+      _artefact(pathlib.Path(staging), "new")
+  assert os.listdir(tmp_path) == ["1"]
+  assert (tmp_path / "1" / "variables" / "variables.index").read_text() == "old"
+  monkeypatch.undo()
+  with export.staged_dir(str(tmp_path / "1"), overwrite=True) as staging:
+    _artefact(pathlib.Path(staging), "new")
+  assert os.listdir(tmp_path) == ["1"]
+  assert (tmp_path / "1" / "saved_model.pb").read_text() == "new"
+
+
+def test_an_artefact_a_killed_export_set_aside_is_restored_or_removed(tmp_path, caplog):
+  # A SIGKILL between setting the old artefact aside and renaming the new one into place.
+  _artefact(tmp_path / "1", "kept")
+  os.rename(tmp_path / "1", tmp_path / f".1{export.REPLACED}{DEAD_PID}-ab")
+  _artefact(tmp_path / f".1.tmp-{DEAD_PID}-cd", "unverified")
+  _artefact(tmp_path / "2", "current")
+  _artefact(tmp_path / f".2{export.REPLACED}{DEAD_PID}-ef", "replaced")
+  with caplog.at_level("WARNING"):
+    export.sweep_staging(str(tmp_path))
+  assert sorted(os.listdir(tmp_path)) == ["1", "2"]
+  assert (tmp_path / "1" / "saved_model.pb").read_text() == "kept"
+  assert (tmp_path / "2" / "saved_model.pb").read_text() == "current"
+  assert f"Restoring {tmp_path / '1'} from" in caplog.text
+  with pytest.raises(FileExistsError, match="pass --overwrite"):  # restored before the check
+    _artefact(tmp_path / f".3{export.REPLACED}{DEAD_PID}-gh", "kept")
+    with export.staged_dir(str(tmp_path / "3")):
+      pass
+  assert (tmp_path / "3" / "saved_model.pb").read_text() == "kept"
 
 
 def test_verification_scratch_lives_beside_the_artefact_not_in_the_temp_dir(tmp_path, monkeypatch):
