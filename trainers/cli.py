@@ -344,6 +344,8 @@ def _end_process(code: object) -> None:
       stream.flush()
     except OSError:  # a reader that is gone takes nothing more
       pass
+    except AttributeError:  # None: started with the stream closed (`PROGRAM >&-`)
+      pass
   remove_generated_sources()
   os._exit(status)
 

@@ -79,7 +79,7 @@ def _exit_now(status, why):
   logging.flush()
   try:
     sys.stderr.flush()
-  except OSError:  # a reader that is gone takes nothing more
+  except (OSError, AttributeError):  # a reader that is gone takes nothing more; None: closed
     pass
   cli.remove_generated_sources()
   os._exit(status)  # pylint: disable=protected-access

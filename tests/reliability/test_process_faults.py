@@ -615,6 +615,24 @@ def test_windows_is_refused_in_one_line_pointing_to_wsl(monkeypatch, capsys):
   assert done.returncode == 0, done.stderr.decode()[-3000:]
 
 
+@pytest.mark.parametrize("closed", [1, 2])
+def test_a_program_started_with_stdout_or_stderr_closed_ends_as_it_should(closed):
+  # `videogan-train ... >&-` (a service manager, a cron line): Python has sys.stdout None.
+  # Before: the run trained and saved, then ended with status 1 and an AttributeError
+  # traceback at its last flush.
+  code = "from trainers import cli\ncli.run(lambda argv: print('done'))\n"
+  proc = subprocess.run(
+    [sys.executable, "-c", code],
+    env=helpers.ENV,
+    capture_output=True,
+    preexec_fn=lambda: os.close(closed),
+    timeout=120,
+    check=False,
+  )
+  assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+  assert b"Traceback" not in proc.stderr + proc.stdout
+
+
 def test_a_reader_that_stops_early_ends_the_program_without_a_traceback():
   # `videogan-evaluate ... | head -3`, or a pager quit early. Before: "BrokenPipeError:
   # [Errno 32] Broken pipe" with a traceback, status 1.
