@@ -109,8 +109,10 @@ def inflate_workdir(source_dir, config, workdir, step=None):
       f"Expected a workdir without checkpoints, received {workdir} with "
       f"{manager.latest_checkpoint}."
     )
-  workdir_lib.save_config(config, workdir)
+  # The checkpoint first: a config.json without it (an inflation stopped while it saved) is
+  # what a fresh run leaves, and training would start from random weights without a word.
   written = manager.save(checkpoint_number=0)
+  workdir_lib.save_config(config, workdir)
   logging.info("Wrote %s from %s.", written, path)
   return written
 

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from configs import egan_dcgan_image
+from configs import egan_dcgan_video
 from configs import egan_resnet_image
 from configs import egan_resnet_video
 from trainers import inflate
@@ -69,6 +70,26 @@ def test_cli_writes_the_inflated_step_0(dcgan_run, tmp_path):
   frame = tf.random.stateless_uniform([2, 1, 16, 16, 3], seed=[1, 1], minval=-1, maxval=1)
   clip = tf.tile(frame, [1, d3.video_shape[0], 1, 1, 1])
   np.testing.assert_allclose(d3(clip), d2(frame), rtol=1e-5, atol=1e-6)
+
+
+def test_an_inflation_stopped_while_it_saves_leaves_no_run_to_train_from_scratch(
+  dcgan_run, tmp_path, monkeypatch
+):
+  # Before: config.json was written first; Ctrl-C (or a full disk) in the checkpoint's save
+  # left it alone, a workdir like a fresh run's, and trainers.train there started the 3D run
+  # from random weights without a word.
+  def stopped(self, file_prefix, options=None):
+    raise KeyboardInterrupt
+
+  c = egan_dcgan_video.get_config("smoke")
+  workdir = str(tmp_path / "dcgan3d")
+  monkeypatch.setattr(workdir_lib.AtomicCheckpoint, "_write", stopped)
+  with pytest.raises(KeyboardInterrupt):
+    inflate.inflate_workdir(dcgan_run, c, workdir)
+  assert not os.path.exists(os.path.join(workdir, workdir_lib.CONFIG_FILE))
+  monkeypatch.undo()
+  assert inflate.inflate_workdir(dcgan_run, c, workdir).endswith("ckpt-0")  # again, in full
+  assert workdir_lib.load_config(workdir).model.generator.name == "egan_dcgan_generator_3d"
 
 
 @pytest.mark.slow
