@@ -444,12 +444,21 @@ class Trainer:
 
   def _check_resume(self):
     """Refuses to resume a workdir whose checkpoints belong to another model (MODEL_FIELDS)
-    unless runtime.allow_model_change; other changed fields are fine (steps, rates, ...)."""
+    unless runtime.allow_model_change; other changed fields are fine (steps, rates, ...), and
+    logged: a config file edited between two runs is not taken without a word."""
     directory = workdir_lib.checkpoint_dir(self.workdir)
     path = os.path.join(self.workdir, workdir_lib.CONFIG_FILE)
     if not (tf.io.gfile.exists(path) and workdir_lib.checkpoint_paths(directory)):
       return
-    changes = workdir_lib.model_changes(workdir_lib.load_config(self.workdir), self.config)
+    stored = workdir_lib.load_config(self.workdir)
+    changes = workdir_lib.model_changes(stored, self.config)
+    others = [c for c in workdir_lib.config_changes(stored, self.config) if c not in changes]
+    if others:
+      logging.info(
+        "Resuming %s with fields changed since its config.json: %s",
+        self.workdir,
+        "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in others),
+      )
     if not changes:
       return
     listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in changes)

@@ -123,6 +123,12 @@ def model_changes(stored, config):
   return _changes(stored, config, MODEL_FIELDS)
 
 
+def config_changes(stored, config):
+  """[(field, stored value, new value)] for every field on which two configs differ."""
+  sections = set(stored.keys()) | set(config.keys())
+  return _changes(stored, config, tuple(sorted(sections)))
+
+
 def input_changes(stored, config):
   """[(field, stored value, new value)] for the INPUT_FIELDS on which two configs differ
   (the evaluation's own data fields aside)."""

@@ -209,6 +209,20 @@ def test_resuming_with_another_model_is_refused_naming_the_fields(tmp_path):
   assert loop.run(longer, wd).current_step() == 3  # steps, rates, ...: fine
 
 
+def test_fields_changed_between_two_runs_are_named_when_resuming(tmp_path, caplog):
+  # A config file edited between two runs: before, a changed learning rate or interval was
+  # taken without a word (config.json silently rewritten).
+  wd = _trained(tmp_path, steps=1)
+  config = _tiny(steps=2, checkpoint_every=1, log_every=0, summary_every=0)
+  config.optimizer.g_lr = 0.125
+  with caplog.at_level("INFO"):
+    loop.run(config, wd)
+  lines = [r.getMessage() for r in caplog.records if "changed since" in r.getMessage()]
+  assert len(lines) == 1, caplog.text
+  assert "optimizer.g_lr: " in lines[0] and " -> 0.125" in lines[0]
+  assert "train.steps: 1 -> 2" in lines[0] and "model." not in lines[0]
+
+
 def test_a_run_written_before_a_field_existed_resumes_after_an_upgrade(tmp_path, caplog):
   """config.json of a run written by an older zoo lacks the fields added since: they count
   as their defaults, so the run resumes (it was refused: `train.ema_decay: None -> 0.0`),
