@@ -216,12 +216,25 @@ def _raise_stopped(signum, frame):
 def stop(signum: int, argv: Sequence[str] | None = None) -> NoReturn:
   """Ends a program that a signal stopped: one line (its traceback first with -v 1), status
   128 + the signal."""
+  if argv is None:  # the process's own command line: it ends (not a program embedding run)
+    _end_at_next_signal()
   argv = sys.argv if argv is None else argv
   if _wants_traceback(argv):
     traceback.print_exc()
   program = os.path.basename(argv[0]) if argv else "error"
   _say(f"{program}: stopped by {signal.Signals(signum).name}")
   sys.exit(128 + signum)
+
+
+def _end_at_next_signal() -> None:
+  """Gives Ctrl-C, SIGTERM and SIGHUP their default action from here on (the main thread
+  only), where they are not ignored: the program is ending, and a second Ctrl-C, pressed
+  while it ends, printed a KeyboardInterrupt traceback of a screen under its last line."""
+  if threading.current_thread() is not threading.main_thread():
+    return
+  for sig in (signal.SIGINT, signal.SIGTERM, SIGHUP):
+    if sig is not None and signal.getsignal(sig) not in (signal.SIG_IGN, signal.SIG_DFL, None):
+      signal.signal(sig, signal.SIG_DFL)
 
 
 def expand_home(argv: Sequence[str]) -> list[str]:
@@ -331,6 +344,7 @@ def _end_process(code: object) -> None:
   tf.data iterator that waited for a pool thread that never finished (gdb, TF 2.21), and a
   test session's teardown took minutes.
   """
+  _end_at_next_signal()
   if code is None:
     status = 0
   elif isinstance(code, int):

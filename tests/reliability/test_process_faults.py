@@ -615,6 +615,48 @@ def test_windows_is_refused_in_one_line_pointing_to_wsl(monkeypatch, capsys):
   assert done.returncode == 0, done.stderr.decode()[-3000:]
 
 
+def test_a_second_ctrl_c_while_a_program_ends_ends_it_without_a_traceback():
+  # Ctrl-C pressed twice: the first stops the program, the second comes while it ends.
+  # Before: "PROGRAM: stopped by SIGINT", then a KeyboardInterrupt traceback of a screen.
+  code = (
+    "import os, signal, time\n"
+    "from trainers import cli\n"
+    "def second_ctrl_c():\n"
+    "  os.kill(os.getpid(), signal.SIGINT)\n"
+    "  time.sleep(5)\n"
+    "cli.remove_generated_sources = second_ctrl_c\n"
+    "def main(argv):\n"
+    "  raise KeyboardInterrupt\n"
+    "cli.run(main)\n"
+  )
+  proc = subprocess.run(
+    [sys.executable, "-c", code],
+    env=helpers.ENV,
+    capture_output=True,
+    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    timeout=120,
+    check=False,
+  )
+  err = proc.stderr.decode()
+  assert proc.returncode == -signal.SIGINT, err[-3000:]  # 130 in a shell, as the first would
+  assert err.strip().splitlines()[-1] == "-c: stopped by SIGINT", err[-3000:]
+  assert "Traceback" not in err, err[-3000:]
+
+
+def test_a_run_embedded_in_a_program_keeps_its_ctrl_c_handler_when_stopped(capsys):
+  # `cli.run(main, argv=...)` inside another program (a test, a notebook): its Ctrl-C must
+  # still raise KeyboardInterrupt afterwards, not end that program at once.
+  def main(argv):
+    del argv
+    raise KeyboardInterrupt
+
+  with pytest.raises(SystemExit) as exited:
+    cli.run(main, argv=["embedded"])
+  assert exited.value.code == 130
+  assert capsys.readouterr().err.strip() == "embedded: stopped by SIGINT"
+  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 @pytest.mark.parametrize("closed", [1, 2])
 def test_a_program_started_with_stdout_or_stderr_closed_ends_as_it_should(closed):
   # `videogan-train ... >&-` (a service manager, a cron line): Python has sys.stdout None.
