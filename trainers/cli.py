@@ -385,8 +385,15 @@ def remove_generated_sources() -> None:
 
 def launch(module_name: str) -> None:
   """Runs the program `module_name` as `python -m` does: its `define_flags()` when it has one
-  (programs that define their flags only when run), then `run(module.main)`."""
-  module = importlib.import_module(module_name)
+  (programs that define their flags only when run), then `run(module.main)`. Ctrl-C while
+  it loads (TensorFlow takes seconds) is one line, as later, not a traceback of imports."""
+  try:
+    module = importlib.import_module(module_name)
+  except KeyboardInterrupt:
+    try:
+      stop(signal.SIGINT)
+    except SystemExit as e:
+      _end_process(e.code)  # without tearing down a TensorFlow loaded in part
   if hasattr(module, "define_flags"):
     module.define_flags()
   # absl's --help shows the flags and docstring of the program in sys.argv[0]: here a

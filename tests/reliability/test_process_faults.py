@@ -615,6 +615,20 @@ def test_windows_is_refused_in_one_line_pointing_to_wsl(monkeypatch, capsys):
   assert done.returncode == 0, done.stderr.decode()[-3000:]
 
 
+def test_ctrl_c_while_a_console_program_loads_is_one_line(tmp_path):
+  # `videogan-train ...`, then Ctrl-C during the seconds TensorFlow takes to import. Before:
+  # a KeyboardInterrupt traceback through some forty frames of import machinery.
+  (tmp_path / "slow_to_load.py").write_text("raise KeyboardInterrupt\n")
+  code = "from trainers import cli\ncli.launch('slow_to_load')\n"
+  env = dict(helpers.ENV, PYTHONPATH=f"{tmp_path}{os.pathsep}{helpers.ENV['PYTHONPATH']}")
+  proc = subprocess.run(
+    [sys.executable, "-c", code], env=env, capture_output=True, timeout=120, check=False
+  )
+  err = proc.stderr.decode()
+  assert proc.returncode == 128 + signal.SIGINT, err[-3000:]
+  assert err.strip() == "-c: stopped by SIGINT", err[-3000:]
+
+
 def test_a_second_ctrl_c_while_a_program_ends_ends_it_without_a_traceback():
   # Ctrl-C pressed twice: the first stops the program, the second comes while it ends.
   # Before: "PROGRAM: stopped by SIGINT", then a KeyboardInterrupt traceback of a screen.
