@@ -64,6 +64,7 @@ import tensorflow as tf
 from export import preprocess
 from export import signatures
 from export import tflite as tflite_lib
+from trainers import errors
 from trainers.data import video_io
 from zoo import base
 from zoo import inputs as zoo_inputs
@@ -555,6 +556,13 @@ def _run_child(jobs):
       timeout=TIMEOUT_SECONDS,
       **child_process_options(),
     )
+    if proc.returncode < 0:  # a signal: not a check that failed, nor a bug of the export
+      raise errors.RunError(
+        f"Expected the fresh verification process for {[job.path for job in jobs]} to "
+        f"finish, received its end by {signal.Signals(-proc.returncode).name} (the kernel's "
+        "out-of-memory killer sends SIGKILL): nothing was exported, and what was at the "
+        "output is as it was."
+      )
     if proc.returncode != 0:
       tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
       raise VerificationError(

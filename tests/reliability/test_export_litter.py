@@ -13,6 +13,7 @@ import pytest
 
 from export import export
 from export import verify
+from trainers import errors
 
 DEAD_PID = 2**22 + 7  # above Linux's largest pid_max: never a running process
 
@@ -98,6 +99,20 @@ def test_verification_scratch_lives_beside_the_artefact_not_in_the_temp_dir(tmp_
   assert os.path.dirname(seen["cwd"]) == str(tmp_path / "out")
   assert os.path.basename(seen["cwd"]).startswith(f"{verify.SCRATCH_PREFIX}{os.getpid()}-")
   assert "preexec_fn" in seen and not os.path.exists(seen["cwd"])
+
+
+def test_a_verification_process_killed_by_a_signal_is_one_line(tmp_path, monkeypatch):
+  # The kernel's out-of-memory killer picks the biggest process: the child loading every
+  # artefact. Before: a VerificationError traceback, as for an artefact that failed its check.
+  artefact = tmp_path / "out" / ".1.tmp-1-x"
+  os.makedirs(artefact)
+  monkeypatch.setattr(
+    verify.subprocess, "run", lambda args, **kw: subprocess.CompletedProcess(args, -9, "", "")
+  )
+  job = types.SimpleNamespace(fmt="saved_model", path=str(artefact), cases=[])
+  with pytest.raises(errors.RunError, match="received its end by SIGKILL") as error:
+    verify._run_child([job])  # pylint: disable=protected-access
+  assert "\n" not in str(error.value)
 
 
 def _running(pid):
