@@ -547,15 +547,22 @@ def _run_child(jobs):
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # -P: the script's folder (export/) is not put on sys.path, so nothing of ours imports.
-    proc = subprocess.run(
-      [sys.executable, "-P", CHILD, plan_path],
-      capture_output=True,
-      text=True,
-      env=env,
-      cwd=scratch,
-      timeout=TIMEOUT_SECONDS,
-      **child_process_options(),
-    )
+    try:
+      proc = subprocess.run(
+        [sys.executable, "-P", CHILD, plan_path],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=scratch,
+        timeout=TIMEOUT_SECONDS,
+        **child_process_options(),
+      )
+    except subprocess.TimeoutExpired:  # subprocess.run has killed it
+      raise errors.RunError(
+        f"Expected the fresh verification process for {[job.path for job in jobs]} to "
+        f"finish within {TIMEOUT_SECONDS} s, received one still running (ended): nothing was "
+        "exported, and what was at the output is as it was."
+      ) from None
     if proc.returncode < 0:  # a signal: not a check that failed, nor a bug of the export
       raise errors.RunError(
         f"Expected the fresh verification process for {[job.path for job in jobs]} to "

@@ -101,7 +101,7 @@ def test_verification_scratch_lives_beside_the_artefact_not_in_the_temp_dir(tmp_
   assert "preexec_fn" in seen and not os.path.exists(seen["cwd"])
 
 
-def test_a_verification_process_killed_by_a_signal_is_one_line(tmp_path, monkeypatch):
+def test_a_verification_process_killed_or_hung_is_one_line(tmp_path, monkeypatch):
   # The kernel's out-of-memory killer picks the biggest process: the child loading every
   # artefact. Before: a VerificationError traceback, as for an artefact that failed its check.
   artefact = tmp_path / "out" / ".1.tmp-1-x"
@@ -113,6 +113,15 @@ def test_a_verification_process_killed_by_a_signal_is_one_line(tmp_path, monkeyp
   with pytest.raises(errors.RunError, match="received its end by SIGKILL") as error:
     verify._run_child([job])  # pylint: disable=protected-access
   assert "\n" not in str(error.value)
+
+  def hung(args, **kwargs):  # a child that never ends: before, TimeoutExpired's traceback
+    raise subprocess.TimeoutExpired(args, kwargs["timeout"])
+
+  monkeypatch.setattr(verify.subprocess, "run", hung)
+  with pytest.raises(errors.RunError, match=f"within {verify.TIMEOUT_SECONDS} s") as error:
+    verify._run_child([job])  # pylint: disable=protected-access
+  assert "\n" not in str(error.value)
+  assert os.listdir(tmp_path / "out") == [".1.tmp-1-x"]  # its scratch folder removed
 
 
 def _running(pid):
