@@ -23,21 +23,20 @@ def avg_pool3d(x, ksize, strides, padding):
   return tf.nn.avg_pool3d(x, ksize, strides, padding)
 
 
+class _Float16Pooling:
+  """Pools float16 in float32 where TensorFlow has no kernel for it (module docstring)."""
+
+  def call(self, inputs):
+    if _in_float32(inputs):
+      return tf.cast(super().call(tf.cast(inputs, tf.float32)), inputs.dtype)
+    return super().call(inputs)
+
+
 @keras.saving.register_keras_serializable(package="zoo")
-class AveragePooling3D(keras.layers.AveragePooling3D):
+class AveragePooling3D(_Float16Pooling, keras.layers.AveragePooling3D):
   """Keras' `AveragePooling3D`, of float16 too (module docstring)."""
 
-  def call(self, inputs):
-    if _in_float32(inputs):
-      return tf.cast(super().call(tf.cast(inputs, tf.float32)), inputs.dtype)
-    return super().call(inputs)
-
 
 @keras.saving.register_keras_serializable(package="zoo")
-class MaxPooling3D(keras.layers.MaxPooling3D):
+class MaxPooling3D(_Float16Pooling, keras.layers.MaxPooling3D):
   """Keras' `MaxPooling3D`, of float16 too (module docstring)."""
-
-  def call(self, inputs):
-    if _in_float32(inputs):
-      return tf.cast(super().call(tf.cast(inputs, tf.float32)), inputs.dtype)
-    return super().call(inputs)
