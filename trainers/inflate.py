@@ -104,15 +104,17 @@ def inflate_workdir(source_dir, config, workdir, step=None):
     max_to_keep=config.train.keep_checkpoints,
     step_counter=counter,
   )
-  if manager.latest_checkpoint:
-    raise FileExistsError(
-      f"Expected a workdir without checkpoints, received {workdir} with "
-      f"{manager.latest_checkpoint}."
-    )
-  # The checkpoint first: a config.json without it (an inflation stopped while it saved) is
-  # what a fresh run leaves, and training would start from random weights without a word.
-  written = manager.save(checkpoint_number=0)
-  workdir_lib.save_config(config, workdir)
+  # The trainer's lock: a run started on the same workdir meanwhile would write beside it.
+  with workdir_lib.WorkdirLock(workdir):
+    if manager.latest_checkpoint:
+      raise FileExistsError(
+        f"Expected a workdir without checkpoints, received {workdir} with "
+        f"{manager.latest_checkpoint}."
+      )
+    # The checkpoint first: a config.json without it (an inflation stopped while it saved) is
+    # what a fresh run leaves, and training would start from random weights without a word.
+    written = manager.save(checkpoint_number=0)
+    workdir_lib.save_config(config, workdir)
   logging.info("Wrote %s from %s.", written, path)
   return written
 

@@ -12,6 +12,7 @@ from configs import egan_dcgan_image
 from configs import egan_dcgan_video
 from configs import egan_resnet_image
 from configs import egan_resnet_video
+from trainers import errors
 from trainers import inflate
 from trainers import loop
 from trainers import workdir as workdir_lib
@@ -90,6 +91,20 @@ def test_an_inflation_stopped_while_it_saves_leaves_no_run_to_train_from_scratch
   monkeypatch.undo()
   assert inflate.inflate_workdir(dcgan_run, c, workdir).endswith("ckpt-0")  # again, in full
   assert workdir_lib.load_config(workdir).model.generator.name == "egan_dcgan_generator_3d"
+
+
+def test_inflating_into_a_workdir_a_run_holds_is_refused(dcgan_run, tmp_path):
+  # Before: inflate took no lock, and wrote its step 0 beside a trainer just started there.
+  workdir = str(tmp_path / "dcgan3d")
+  os.makedirs(workdir)
+  with workdir_lib.WorkdirLock(workdir):
+    with pytest.raises(errors.WorkdirLockedError, match=f"pid {os.getpid()}"):
+      inflate.inflate_workdir(dcgan_run, egan_dcgan_video.get_config("smoke"), workdir)
+  assert not workdir_lib.checkpoint_paths(workdir_lib.checkpoint_dir(workdir))
+  assert inflate.inflate_workdir(dcgan_run, egan_dcgan_video.get_config("smoke"), workdir).endswith(
+    "ckpt-0"
+  )
+  assert (tmp_path / "dcgan3d" / workdir_lib.LOCK_FILE).read_text() == ""  # released
 
 
 @pytest.mark.slow
