@@ -116,6 +116,7 @@ def staged_dir(destination: str, overwrite: bool = False) -> Iterator[str]:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would hide it from a server's user
+    workdir_lib.fsync_tree(staging)
     if os.path.exists(destination):
       # Set aside by rename, removed once the new one is in place: removed first, a kill
       # during the removal left half an artefact under the final name, and one before the
@@ -123,6 +124,7 @@ def staged_dir(destination: str, overwrite: bool = False) -> Iterator[str]:
       replaced = _aside_name(destination)
       os.rename(destination, replaced)
     os.rename(staging, destination)
+    workdir_lib.fsync(os.path.dirname(destination))  # the rename itself
     if replaced:
       shutil.rmtree(replaced, ignore_errors=True)
   except BaseException:

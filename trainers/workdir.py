@@ -311,7 +311,8 @@ def restore_generator(workdir, step=None, ema=True):
 # ----------------------------------------------------------------------------- writing safely
 
 
-def _fsync(path):
+def fsync(path):
+  """Flushes the file or folder `path` to the disk (a folder: the names in it)."""
   if "://" in path:  # Object stores have no fsync; their writes are whole-object.
     return
   fd = os.open(path, os.O_RDONLY)
@@ -319,6 +320,16 @@ def _fsync(path):
     os.fsync(fd)
   finally:
     os.close(fd)
+
+
+def fsync_tree(directory):
+  """fsyncs every file under `directory`, then every folder, innermost first: a rename after
+  it publishes files whose contents are on the disk (a power loss does not leave a short file
+  under the final name)."""
+  for dirpath, _, filenames in os.walk(directory, topdown=False):
+    for name in filenames:
+      fsync(os.path.join(dirpath, name))
+    fsync(dirpath)
 
 
 def _remove(path):
@@ -355,10 +366,10 @@ class AtomicCheckpoint(tf.train.Checkpoint):
       super()._write(partial, options=inner)
       written = sorted(tf.io.gfile.glob(partial + ".data-*")) + [partial + ".index"]
       for path in written:
-        _fsync(path)
+        fsync(path)
       for path in written:
         tf.io.gfile.rename(path, file_prefix + path[len(partial) :], overwrite=True)
-      _fsync(os.path.dirname(file_prefix) or ".")
+      fsync(os.path.dirname(file_prefix) or ".")
     except BaseException:
       _remove_partial(partial)
       raise

@@ -63,6 +63,31 @@ def test_an_export_stopped_while_replacing_an_artefact_keeps_the_old_one(tmp_pat
   assert (tmp_path / "1" / "saved_model.pb").read_text() == "new"
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names fds by /proc (Linux)")
+def test_an_artefacts_files_reach_the_disk_before_its_rename(tmp_path, monkeypatch):
+  # Before: the staging folder was renamed to the final name unflushed; a power loss could
+  # leave a short file under it, where checkpoints are fsynced before their renames.
+  events = []
+  fsync, rename = os.fsync, os.rename
+  monkeypatch.setattr(os, "fsync", lambda fd: events.append(os.readlink(f"/proc/self/fd/{fd}")))
+  monkeypatch.setattr(os, "rename", lambda a, b: events.append(("rename", a, b)) or rename(a, b))
+  with export.staged_dir(str(tmp_path / "1")) as staging:
+    os.makedirs(os.path.join(staging, "variables"))
+    for name in ("saved_model.pb", os.path.join("variables", "variables.index")):
+      with open(os.path.join(staging, name), "w") as f:
+        f.write("x")
+  monkeypatch.setattr(os, "fsync", fsync)
+  (moved,) = [k for k, e in enumerate(events) if isinstance(e, tuple)]
+  assert events[moved][1:] == (staging, str(tmp_path / "1"))
+  assert set(events[:moved]) == {
+    os.path.join(staging, "saved_model.pb"),
+    os.path.join(staging, "variables", "variables.index"),
+    os.path.join(staging, "variables"),
+    staging,
+  }
+  assert events[moved + 1 :] == [str(tmp_path)]  # and the rename itself
+
+
 def test_an_artefact_a_killed_export_set_aside_is_restored_or_removed(tmp_path, caplog):
   # A SIGKILL between setting the old artefact aside and renaming the new one into place.
   _artefact(tmp_path / "1", "kept")
