@@ -47,6 +47,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainers import cli
+from trainers import errors
 from trainers import workdir as workdir_lib
 from trainers.eval import features
 from trainers.eval import frechet
@@ -584,11 +585,19 @@ def evaluate(
       "seconds": round(time.perf_counter() - start, 2),
     },
   }
-  logging.info(
-    "Results: %s", ", ".join(f"{NAMES.get(k, k)}={v:.6g}" for k, v in values.items() if k in NAMES)
-  )
+  summary = ", ".join(f"{NAMES.get(k, k)}={v:.6g}" for k, v in values.items() if k in NAMES)
+  logging.info("Results: %s", summary)
   if out:
-    write_results(result, out)
+    try:
+      write_results(result, out)
+    except (OSError, tf.errors.OpError) as e:
+      # The numbers took the whole evaluation: the one line that ends the program says them.
+      refused = errors.disk_full(e)
+      why = f"{refused[0]} (full disk)" if refused else workdir_lib.first_line(e)
+      raise errors.RunError(
+        f"Expected to write the results to {out}, failed: {why}. The results, not written: "
+        f"{summary}."
+      ) from e
   if resume is not None:
     resume.remove()
   fake_workdir = getattr(fake, "workdir", None)

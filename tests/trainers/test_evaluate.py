@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+from unittest import mock
 
 from absl import flags
 import av
@@ -176,6 +177,40 @@ def test_conditional_generator_takes_eval_conditions():
   np.testing.assert_allclose(a, b, atol=1e-6)
   assert np.abs(a[0] - a[1]).max() > 1e-4  # different conditions, different clips
   assert source.manifest()["conditions"]["key"] == "first_frame"
+
+
+def test_results_the_disk_refuses_are_in_the_one_line(video_folder, stand_in, tmp_path):
+  # Before: a full disk at --out ended in "Expected room on the disk to write ...", the
+  # numbers of the whole evaluation only in a log line further up.
+  import errno
+
+  from trainers import errors
+
+  def full(path, obj):
+    raise OSError(errno.ENOSPC, "No space left on device", path)
+
+  networks = evaluate.Networks("fd_r3d", allow_download=False)
+  out = str(tmp_path / "results.json")
+  with mock.patch.object(evaluate, "_write_json", full):
+    with pytest.raises(errors.RunError) as error:
+      evaluate.evaluate(
+        video_folder,
+        video_folder,
+        "fd_r3d",
+        out=out,
+        networks=networks,
+        num_videos=8,
+        num_frames=4,
+        height=16,
+        width=16,
+        batch_size=4,
+        allow_download=False,
+      )
+  assert str(error.value).startswith(
+    f"Expected to write the results to {out}, failed: No space left on device (full disk). "
+    "The results, not written: FD-R3D="
+  )
+  assert not os.path.exists(out)
 
 
 def test_evaluate_fvd_zero_on_identical_sources_and_positive_when_shifted(
