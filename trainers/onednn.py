@@ -143,11 +143,28 @@ def enabled(environ=None):
   return form_choice.onednn_enabled()
 
 
+def cache_directory():
+  """The folder of the zoo's measurements: `VIDEOGAN_ZOO_CACHE`, else ~/.cache/videogan_zoo;
+  where that default cannot be made or written (a read-only or missing home in a container),
+  `videogan_zoo-UID` in the temp folder, so that later runs on this machine still find what
+  one measured (without it, every run timed oneDNN and the forms again: 30 s to minutes).
+  `zoo.layers.form_choice.cache_directory` follows the same rule (zoo does not import
+  trainers; this module must not import TensorFlow)."""
+  if os.environ.get(CACHE_ENV):
+    return os.environ[CACHE_ENV]
+  directory = os.path.join(os.path.expanduser("~"), ".cache", "videogan_zoo")
+  try:
+    os.makedirs(directory, exist_ok=True)
+    if os.access(directory, os.W_OK):
+      return directory
+  except OSError:
+    pass
+  user = os.getuid() if hasattr(os, "getuid") else os.getpid()
+  return os.path.join(tempfile.gettempdir(), f"videogan_zoo-{user}")
+
+
 def cache_path():
-  directory = os.environ.get(CACHE_ENV) or os.path.join(
-    os.path.expanduser("~"), ".cache", "videogan_zoo"
-  )
-  return os.path.join(directory, "onednn.json")
+  return os.path.join(cache_directory(), "onednn.json")
 
 
 def _read(path):

@@ -192,11 +192,27 @@ def cached_choices():
   return Chooser(cache_path())._read()
 
 
+def cache_directory():
+  """`VIDEOGAN_ZOO_CACHE`, else ~/.cache/videogan_zoo, else (that default cannot be made or
+  written: a read-only home) `videogan_zoo-UID` in the temp folder; the rule of
+  `trainers.onednn.cache_directory`, which must not import TensorFlow (and zoo does not
+  import trainers)."""
+  if os.environ.get(CACHE_ENV):
+    return os.environ[CACHE_ENV]
+  directory = os.path.join(os.path.expanduser("~"), ".cache", "videogan_zoo")
+  try:
+    os.makedirs(directory, exist_ok=True)
+    if os.access(directory, os.W_OK):
+      return directory
+  except OSError:
+    pass
+  user = os.getuid() if hasattr(os, "getuid") else os.getpid()
+  return os.path.join(tempfile.gettempdir(), f"videogan_zoo-{user}")
+
+
 def cache_path():
   """This machine's JSON file: one per device name and TF version."""
-  directory = os.environ.get(CACHE_ENV) or os.path.join(
-    os.path.expanduser("~"), ".cache", "videogan_zoo"
-  )
+  directory = cache_directory()
   name = re.sub(r"[^A-Za-z0-9.]+", "-", f"{device_name()} tf{tf.__version__}").strip("-")
   return os.path.join(directory, f"forms-{name[:120]}.json")
 
