@@ -179,7 +179,11 @@ def test_conditional_generator_takes_eval_conditions():
   assert source.manifest()["conditions"]["key"] == "first_frame"
 
 
-def test_results_the_disk_refuses_are_in_the_one_line(video_folder, stand_in, tmp_path):
+# Eight clips of 4x16x16 a side, in batches of 4, nothing downloaded.
+SMALL = dict(num_videos=8, num_frames=4, height=16, width=16, batch_size=4, allow_download=False)
+
+
+def test_results_the_disk_refuses_are_in_the_one_line(video_folder, tmp_path):
   # Before: a full disk at --out ended in "Expected room on the disk to write ...", the
   # numbers of the whole evaluation only in a log line further up.
   import errno
@@ -193,19 +197,7 @@ def test_results_the_disk_refuses_are_in_the_one_line(video_folder, stand_in, tm
   out = str(tmp_path / "results.json")
   with mock.patch.object(evaluate, "_write_json", full):
     with pytest.raises(errors.RunError) as error:
-      evaluate.evaluate(
-        video_folder,
-        video_folder,
-        "fd_r3d",
-        out=out,
-        networks=networks,
-        num_videos=8,
-        num_frames=4,
-        height=16,
-        width=16,
-        batch_size=4,
-        allow_download=False,
-      )
+      evaluate.evaluate(video_folder, video_folder, "fd_r3d", out=out, networks=networks, **SMALL)
   assert str(error.value).startswith(
     f"Expected to write the results to {out}, failed: No space left on device (full disk). "
     "The results, not written: FD-R3D="
@@ -216,15 +208,7 @@ def test_results_the_disk_refuses_are_in_the_one_line(video_folder, stand_in, tm
 def test_evaluate_fvd_zero_on_identical_sources_and_positive_when_shifted(
   video_folder, stand_in, tmp_path
 ):
-  kwargs = dict(
-    num_videos=8,
-    num_frames=4,
-    height=16,
-    width=16,
-    batch_size=4,
-    i3d=stand_in,
-    allow_download=False,
-  )
+  kwargs = dict(SMALL, i3d=stand_in)
   networks = evaluate.Networks("fvd,kvd,fd_r3d", i3d=stand_in, allow_download=False)
   out = str(tmp_path / "res" / "results.json")
   same = evaluate.evaluate(
