@@ -151,9 +151,17 @@ def test_readme_picture_is_committed_and_small():
 
 
 def test_relative_links_resolve():
+  broken, checked = _broken_links(_markdown_files(), ROOT)
+  assert checked, "Expected relative links in README.md and docs/, received none."
+  assert not broken, "Expected every relative link to resolve, received:\n" + "\n".join(broken)
+
+
+def _broken_links(pages, root):
+  """([page: target, ...] of the relative links in `pages` that do not resolve, the number
+  of relative links checked); names relative to `root`."""
   broken, checked = [], 0
-  for page in _markdown_files():
-    name = os.path.relpath(page, ROOT)
+  for page in pages:
+    name = os.path.relpath(page, root)
     for line in _prose(page):
       for m in LINK.finditer(line):
         target = m.group(1)
@@ -165,16 +173,16 @@ def test_relative_links_resolve():
           os.path.normpath(os.path.join(os.path.dirname(page), file_part)) if file_part else page
         )
         if not os.path.exists(path):
-          broken.append(f"{name}: {target} (no file {os.path.relpath(path, ROOT)})")
+          broken.append(f"{name}: {target} (no file {os.path.relpath(path, root)})")
         elif anchor and path.endswith(".md") and anchor not in _anchors(path):
           broken.append(f"{name}: {target} (no heading with anchor #{anchor})")
-  assert checked, "Expected relative links in README.md and docs/, received none."
-  assert not broken, "Expected every relative link to resolve, received:\n" + "\n".join(broken)
+  return broken, checked
 
 
 # What the wheel installs: the packages the programs run from (setup.cfg), every file of
 # theirs (code and package data). The sdist is the whole tracked tree but for these.
 PACKAGES = ("zoo", "trainers", "export", "configs")
+DOC_DIR = "share/doc/videogan-zoo"  # setup.cfg's data_files
 NOT_IN_SDIST = {".gitignore"}
 
 
@@ -205,9 +213,21 @@ def test_the_wheel_and_sdist_hold_what_users_run(tmp_path):
   ours = {n for n in present if n.split("/")[0] in PACKAGES}
   assert ours, f"Expected tracked files under {PACKAGES}, received none."
   assert not ours - wheel, f"Expected in the wheel, missing: {sorted(ours - wheel)}"
-  assert not wheel - ours, f"Expected only the packages' files in the wheel: {sorted(wheel - ours)}"
+  extra = {n for n in wheel - ours if f".data/data/{DOC_DIR}/" not in n}
+  assert not extra, f"Expected only the packages' files and docs in the wheel: {sorted(extra)}"
   missing = present - NOT_IN_SDIST - sdist
   assert not missing, f"Expected every tracked file in the sdist, missing: {sorted(missing)}"
+  # The docs beside the install (<prefix>/share/doc/videogan-zoo), laid out as in a clone:
+  # every relative link of the README and docs/ resolves there.
+  with zipfile.ZipFile(wheel_path) as z:
+    prefix = next(n for n in z.namelist() if ".data/data/" in n).split(".data/data/")[0]
+    doc_files = [n for n in z.namelist() if n.startswith(f"{prefix}.data/data/{DOC_DIR}/")]
+    z.extractall(tmp_path / "installed", doc_files)
+  installed = tmp_path / "installed" / f"{prefix}.data" / "data" / DOC_DIR
+  pages = [str(installed / "README.md")] + sorted(str(p) for p in installed.glob("docs/*.md"))
+  assert len(pages) == 1 + len(os.listdir(DOCS)) - 1, pages  # every page of docs/ (not images/)
+  broken, checked = _broken_links(pages, str(installed))
+  assert checked and not broken, f"Expected the installed docs' links to resolve: {broken}"
 
 
 # The import graph stays layered: zoo imports nothing of ours, trainers imports zoo (and the
