@@ -61,6 +61,17 @@ def test_moving_variance_update_by_hand():
   np.testing.assert_allclose(bn.moving_variance.numpy(), [0.75 * 1.0 + 0.25 * 5.0], rtol=1e-6)
 
 
+def test_fuses_under_a_keras_without_renorm():
+  """Keras 3.12, the newest release for Python 3.10, has no `renorm` attribute."""
+  bn = batch_norm.FusedBatchNormalization()
+  x = tf.ones([2, 3, 3, 4])
+  bn.build(x.shape)
+  if hasattr(bn, "renorm"):
+    object.__delattr__(bn, "renorm")
+  assert bn._fusable(x, None)
+  np.testing.assert_allclose(bn(x, training=True), tf.zeros_like(x), atol=1e-3)
+
+
 def test_bfloat16_inputs_keep_float32_statistics():
   bn = batch_norm.FusedBatchNormalization(dtype="mixed_bfloat16")
   x = tf.cast(tf.random.stateless_normal([2, 4, 4, 4, 8], [3, 4]) * 2.0 + 5.0, tf.bfloat16)

@@ -48,7 +48,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     rank = len(inputs.shape)
     return (
       mask is None
-      and not self.renorm
+      and not getattr(self, "renorm", False)
       and not getattr(self, "synchronized", False)
       and keras.backend.backend() == "tensorflow"
       and rank >= 2
