@@ -546,10 +546,10 @@ def _run_child(jobs):
       json.dump(plan, f)
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # -P: the script's folder (export/) is not put on sys.path, so nothing of ours imports.
+    # The child takes its own folder (export/) off sys.path, so nothing of ours imports.
     try:
       proc = subprocess.run(
-        [sys.executable, "-P", CHILD, plan_path],
+        [sys.executable, CHILD, plan_path],
         capture_output=True,
         text=True,
         env=env,

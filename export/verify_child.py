@@ -1,6 +1,6 @@
 """Runs an exported artefact on saved inputs, in a fresh process: the consumer's view.
 
-    python -P verify_child.py PLAN.json
+    python verify_child.py PLAN.json
 
 Started by `export.verify` as a standalone script (never `-m export...`), so that nothing of
 the zoo is importable by accident: the artefact must work with TensorFlow alone (plus
@@ -26,8 +26,14 @@ report instead of outputs.
 
 import importlib
 import json
+import os
 import sys
 import traceback
+
+# Python puts the script's folder (export/) first on sys.path: from there `import export`
+# or `import tflite` would find our modules. Python 3.11's -P leaves it out; 3.10 has no -P.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import numpy as np
 

@@ -1,10 +1,11 @@
 """The code runs on every Python that setup.cfg admits, not only on the one the tests run on.
 
-The suite usually runs on one interpreter, so a name the standard library gained after the
-declared minimum (`tomllib`, `datetime.UTC`, `typing.Self`, `except*`) would pass here and
-fail at import on the minimum; a module removed by a newer Python (`imghdr`, `cgi`, `pipes`
-in 3.13) likewise. Every Python file of the packages, the tests, the benchmarks and the
-notebooks is parsed with the minimum's grammar and searched for those names.
+The suite usually runs on one interpreter, so what only a newer Python has would pass here
+and fail on the declared minimum: syntax (`except*`), a standard-library name (`tomllib`,
+`datetime.UTC`, `typing.Self`) or an option a child process is started with (`python -P`);
+and a module a newer Python removed (`imghdr`, `cgi`, `pipes` in 3.13) would fail there.
+Every Python file of the packages, the tests, the benchmarks and the notebook's code cells
+is parsed with the minimum's grammar and searched for those names.
 """
 
 import ast
@@ -32,6 +33,9 @@ ADDED = {
   (3, 12): "itertools.batched typing.override typing.TypeAliasType math.sumprod sys.monitoring",
   (3, 13): "warnings.deprecated copy.replace typing.TypeIs typing.ReadOnly math.fma",
 }
+# Interpreter options by the Python that added them, as a command list starting with
+# sys.executable passes them.
+OPTIONS = {(3, 11): "-P", (3, 12): "-Xperf", (3, 13): "-Xcpu_count -Xgil"}
 # Modules by the Python that removed them (PEP 594 and PEP 632, and imp).
 REMOVED = {
   (3, 12): "asynchat asyncore smtpd imp distutils",
@@ -89,6 +93,12 @@ def _names(tree):
         yield node.lineno, f"{modules[node.value.id]}.{node.attr}", False
     elif isinstance(node, ast.Name):
       yield node.lineno, node.id, False
+    elif isinstance(node, ast.List | ast.Tuple) and node.elts:
+      first = node.elts[0]
+      if isinstance(first, ast.Attribute) and ast.unparse(first) == "sys.executable":
+        for e in node.elts[1:]:
+          if isinstance(e, ast.Constant) and isinstance(e.value, str) and e.value[:1] == "-":
+            yield e.lineno, "python " + e.value.split("=")[0].replace("-X ", "-X"), False
 
 
 def _table(by_version, keep):
@@ -100,6 +110,7 @@ def test_no_module_needs_a_newer_or_older_python():
   minimum = _minimum()
   floor = f"{minimum[0]}.{minimum[1]}"
   added = _table(ADDED, lambda v: v > minimum)
+  added.update({f"python {o}": v for o, v in _table(OPTIONS, lambda v: v > minimum).items()})
   removed = _table(REMOVED, lambda v: v <= NEWEST)
   bad, files = [], 0
   for name, source in _sources():
