@@ -7,6 +7,7 @@ import re
 import struct
 import subprocess
 import sys
+import types
 
 import av
 import numpy as np
@@ -135,7 +136,8 @@ def test_a_video_write_that_fails_leaves_the_folder_as_it_was(tmp_path, monkeypa
       raise KeyboardInterrupt
     return made(*args, **kwargs)
 
-  monkeypatch.setattr(av.VideoFrame, "from_ndarray", interrupted)
+  # PyAV 17 (the newest for Python 3.10) makes VideoFrame immutable: replace the name.
+  monkeypatch.setattr(av, "VideoFrame", types.SimpleNamespace(from_ndarray=interrupted))
   with pytest.raises(KeyboardInterrupt):
     video_io.write_video(str(tmp_path / "clip.mp4"), frames)
 
