@@ -34,6 +34,12 @@ from PIL import ImageOps
 
 from trainers import cli
 
+# Damaged headers can hold metadata that is not UTF-8; it must not stop the decoding. PyAV
+# before 19 raises on it unless told to replace; 19 (what pip installs on Python 3.13)
+# dropped the argument and raises TypeError on it, so every file was skipped.
+_PYAV_MAJOR = int(av.__version__.split(".")[0])
+_OPEN_OPTIONS = {"metadata_errors": "replace"} if _PYAV_MAJOR < 19 else {}
+
 
 def to_uint8(video):
   """float [-1, 1] (any leading shape) -> uint8 [0, 255], rounding to nearest."""
@@ -484,7 +490,7 @@ def _heif_tiles(data, wanted):
   `data` (read once, by `_read_heif`), decoded by FFmpeg (every packet demuxed once: a
   stream's frame can arrive only when its decoder is flushed)."""
   frames = {}
-  with av.open(io.BytesIO(data), metadata_errors="replace") as container:
+  with av.open(io.BytesIO(data), **_OPEN_OPTIONS) as container:
     streams = {s.id: s for s in container.streams.video if s.id in wanted}
     for packet in container.demux(*streams.values()):
       for frame in packet.decode():  # the flush packets at the end decode the last frames
@@ -1012,7 +1018,9 @@ def _normal_rotation(degrees):
 
 def _display_matrix(frame):
   """The nine int32 of a decoded frame's display matrix, or None when it has none."""
-  for data in frame.side_data:
+  # PyAV 19 (what pip installs on Python 3.13) iterates over the types, earlier over the data.
+  side_data = frame.side_data
+  for data in side_data.values() if _PYAV_MAJOR >= 19 else side_data:
     if getattr(data.type, "name", "") == "DISPLAYMATRIX" and data.buffer_size == 36:
       return struct.unpack("=9i", bytes(data))
   return None
@@ -1191,8 +1199,7 @@ def _open(path):
       "default_fps": str(1000 // _SHOWN_INSTEAD_MS),
       "max_fps": str(1000 // _SHORTEST_SHOWN_MS - 1),
     }
-  # Damaged headers can hold metadata that is not UTF-8; it must not stop the decoding.
-  return av.open(source, metadata_errors="replace", options=options)
+  return av.open(source, options=options, **_OPEN_OPTIONS)
 
 
 def _is_png(path):

@@ -343,7 +343,8 @@ def test_writer_warns_when_frames_are_twice_what_configs_read(tmp_path, caplog):
 
 
 def test_header_text_that_is_not_utf8_does_not_stop_the_file(tmp_path):
-  """A damaged title tag: av.open alone raises a bare UnicodeDecodeError on it."""
+  """A damaged title tag: av.open alone raises a bare UnicodeDecodeError on it before PyAV 19
+  (19 escapes it, and refuses the argument that made the older ones replace it)."""
   good = str(tmp_path / "good.mp4")
   with av.open(good, "w") as container:
     container.metadata["title"] = "ZZZZZZZZ"
@@ -356,8 +357,9 @@ def test_header_text_that_is_not_utf8_does_not_stop_the_file(tmp_path):
       container.mux(packet)
   bad = tmp_path / "bad.mp4"
   bad.write_bytes(open(good, "rb").read().replace(b"ZZZZZZZZ", b"\xff\xfe\xfd\xfcZZZZ"))
-  with pytest.raises(UnicodeDecodeError):
-    av.open(str(bad)).close()
+  if int(av.__version__.split(".")[0]) < 19:
+    with pytest.raises(UnicodeDecodeError):
+      av.open(str(bad)).close()
   code, manifest = convert(input=str(bad), output=str(tmp_path / "o"), clip_length=4, num_shards=1)
   assert code == 0 and manifest["num_clips"] == 1
 
