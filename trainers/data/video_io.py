@@ -1238,8 +1238,9 @@ def _cut_off(path):
       f.seek(start)
       if f.read(8)[4:] not in _ISO_FIRST_BOXES:
         return None
-      boxes = set()
+      boxes, end = set(), start
       for kind, offset, _, length in _file_boxes(f, size, start):
+        end = offset + length
         if not _is_box_type(kind):  # damaged bytes where a box should begin: not a cut
           if b"moov" in boxes:  # after the index: bytes players and FFmpeg never read
             return None
@@ -1259,6 +1260,12 @@ def _cut_off(path):
             f"the file is cut off{index}: its '{name}' box needs {offset + length} bytes "
             f"and the file ends at {size} (an interrupted recording, download or copy)"
           )
+      if not boxes & {b"moov", b"moof"} and end < size:  # fewer than 8 bytes: a header cut
+        return (
+          "the file is cut off before its index (the 'moov' box a camera writes when it stops "
+          f"recording): it ends {size - end} bytes into the header of a box at byte {end} (an "
+          "interrupted recording, download or copy)"
+        )
       if not boxes & {b"moov", b"moof"}:
         return (
           "the file has no index (the 'moov' box a camera writes when it stops recording): "

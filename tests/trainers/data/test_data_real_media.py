@@ -751,12 +751,18 @@ def test_a_video_cut_inside_its_index_never_reads_as_no_frames(tmp_path):
     try:
       count = len(list(video_io.iter_video(str(path))))
     except ValueError as e:
-      assert "the file is cut off: its 'moov' box needs" in str(e), (short, str(e))
+      assert "the file is cut off" in str(e), (short, str(e))
       outcomes.add("cut off")
     else:
       assert count == 30, (short, count)
       outcomes.add("whole")
   assert outcomes == {"whole", "cut off"}
+  # Cut inside the index's own 8-byte header (with PyAV 19's muxer, 1160 bytes short):
+  # before, "the file has no index", as if the recording had never written one.
+  path = tmp_path / "VID_header.mp4"
+  path.write_bytes(data[: offset + 5])
+  with pytest.raises(ValueError, match="the file is cut off before its index .*: it ends 5 bytes"):
+    list(video_io.iter_video(str(path)))
 
 
 @pytest.mark.parametrize(
