@@ -664,11 +664,16 @@ def test_a_run_embedded_in_a_program_keeps_its_ctrl_c_handler_when_stopped(capsy
     del argv
     raise KeyboardInterrupt
 
-  with pytest.raises(SystemExit) as exited:
-    cli.run(main, argv=["embedded"])
-  assert exited.value.code == 130
-  assert capsys.readouterr().err.strip() == "embedded: stopped by SIGINT"
-  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+  # Python's own Ctrl-C handler, as a program has it (a pytest-xdist worker ignores SIGINT).
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    with pytest.raises(SystemExit) as exited:
+      cli.run(main, argv=["embedded"])
+    assert exited.value.code == 130
+    assert capsys.readouterr().err.strip() == "embedded: stopped by SIGINT"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+  finally:
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.parametrize("closed", [1, 2])
