@@ -1,4 +1,5 @@
 import os as _os
+import sys as _sys
 
 _os.environ["KERAS_BACKEND"] = "tensorflow"  # the zoo's one backend, before Keras loads (zoo)
 
@@ -7,3 +8,8 @@ _os.environ["KERAS_BACKEND"] = "tensorflow"  # the zoo's one backend, before Ker
 from trainers import onednn as _onednn
 
 _onednn.choose()
+
+if _sys.argv[:1] == ["-m"]:  # `python -m trainers.X` or `export.X`, still loading (cli)
+  from trainers import cli as _cli
+
+  _cli.stop_quietly_while_loading()

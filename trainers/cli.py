@@ -268,6 +268,8 @@ def run(main: Callable[[list[str]], object], argv: Sequence[str] | None = None) 
   threads are fitted to a container's CPU limit first (`cpu_quota.fit_threads`), and its CPU
   tensors capped under the container's memory limit (`memory_limit.fit_allocator`).
   """
+  if signal.getsignal(signal.SIGINT) is _stopped_while_loading:  # loaded: Ctrl-C unwinds
+    signal.signal(signal.SIGINT, signal.default_int_handler)
   if sys.platform == "win32":
     fail(
       errors.RunError(
@@ -381,6 +383,30 @@ def remove_generated_sources() -> None:
         os.remove(path)
       except OSError:  # already gone, or never ours to remove
         pass
+
+
+def _stopped_while_loading(signum, frame) -> None:
+  del frame
+  program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] != "-m" else "python -m"
+  _say(f"{program}: stopped by {signal.Signals(signum).name}")
+  os._exit(128 + signum)  # a TensorFlow loaded in part is not torn down
+
+
+def stop_quietly_while_loading() -> None:
+  """Ctrl-C while `python -m trainers.X` (or `export.X`) loads: one line, as later.
+
+  Python imports such a program's package first, while `sys.argv[0]` is still "-m" (the
+  package's `__init__` calls this then); the program then imports TensorFlow for seconds
+  before `run` takes the signals over, and a Ctrl-C there printed a KeyboardInterrupt
+  traceback through the import machinery (the console programs are guarded in `launch`).
+  `run` gives Ctrl-C its KeyboardInterrupt back, so a program's `finally` blocks run as
+  before. Nothing changes off the main thread or where Ctrl-C is ignored or claimed.
+  """
+  if (
+    threading.current_thread() is threading.main_thread()
+    and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+  ):
+    signal.signal(signal.SIGINT, _stopped_while_loading)
 
 
 def launch(module_name: str) -> None:

@@ -4,6 +4,7 @@ import errno
 import glob
 import json
 import os
+import pathlib
 import pty
 import re
 import select
@@ -627,6 +628,71 @@ def test_ctrl_c_while_a_console_program_loads_is_one_line(tmp_path):
   err = proc.stderr.decode()
   assert proc.returncode == 128 + signal.SIGINT, err[-3000:]
   assert err.strip() == "-c: stopped by SIGINT", err[-3000:]
+
+
+def _python_m(tmp_path, module, files):
+  """Runs `python -m module` from a package of `files` in `tmp_path`, with Python's own Ctrl-C
+  handler (a pytest-xdist worker, whose children inherit it, ignores SIGINT)."""
+  package = tmp_path / "program"
+  package.mkdir()
+  for name, text in {"__init__.py": "import export\n", **files}.items():
+    (package / name).write_text(text)
+  env = dict(helpers.ENV, PYTHONPATH=f"{tmp_path}{os.pathsep}{helpers.ENV['PYTHONPATH']}")
+  return subprocess.run(
+    [sys.executable, "-m", f"program.{module}"],
+    env=env,
+    capture_output=True,
+    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    timeout=120,
+    check=False,
+  )
+
+
+def test_ctrl_c_while_a_python_m_program_loads_is_one_line(tmp_path):
+  # `python -m trainers.train ...` (or export.X, whose package imports trainers), then Ctrl-C
+  # while the program imports TensorFlow. Before: a KeyboardInterrupt traceback of imports.
+  loading = "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\nimport tensorflow\n"
+  proc = _python_m(tmp_path, "slow", {"slow.py": loading})
+  err = proc.stderr.decode()
+  assert proc.returncode == 128 + signal.SIGINT, err[-3000:]
+  assert err.strip() == "slow.py: stopped by SIGINT", err[-3000:]
+
+
+def test_ctrl_c_in_a_python_m_program_still_unwinds_once_it_runs(tmp_path):
+  # Once `cli.run` has the program, Ctrl-C raises KeyboardInterrupt again: its `finally`
+  # blocks run (a converter renames or removes its unfinished shards there).
+  program = (
+    "import os, signal\n"
+    "from trainers import cli\n"
+    "def main(argv):\n"
+    "  try:\n"
+    "    os.kill(os.getpid(), signal.SIGINT)\n"
+    "  finally:\n"
+    "    print('cleaned up', flush=True)\n"
+    "cli.run(main)\n"
+  )
+  proc = _python_m(tmp_path, "prog", {"prog.py": program})
+  err = proc.stderr.decode()
+  assert proc.returncode == 128 + signal.SIGINT, err[-3000:]
+  assert proc.stdout.decode() == "cleaned up\n"
+  assert err.strip().splitlines()[-1] == "prog.py: stopped by SIGINT", err[-3000:]
+  assert "Traceback" not in err, err[-3000:]
+
+
+def test_every_python_m_program_hands_its_signals_to_cli_run():
+  # The quiet Ctrl-C of loading (`cli.stop_quietly_while_loading`) ends the process at once;
+  # only `cli.run` gives Ctrl-C its KeyboardInterrupt back, so every program run as
+  # `python -m trainers.X` / `export.X` must end in it.
+  programs = []
+  for package in ("trainers", "export"):
+    for path in sorted(pathlib.Path(helpers.ROOT, package).rglob("*.py")):
+      text = path.read_text()
+      if 'if __name__ == "__main__":' not in text or path.name == "verify_child.py":
+        continue  # verify_child.py runs as a file (export.verify), never as `python -m`
+      programs.append(path.name)
+      tail = text.split('if __name__ == "__main__":', 1)[1]
+      assert re.search(r"cli\.run\(main\)", tail), f"{path} does not end in cli.run(main)"
+  assert {"train.py", "make_tfrecords.py", "export.py", "animate.py"} <= set(programs), programs
 
 
 def test_a_second_ctrl_c_while_a_program_ends_ends_it_without_a_traceback():
