@@ -101,7 +101,9 @@ def generator_steps(config, ds):
   become {"video": clips}; single batches are grouped by `objective.d_steps`, as `dataset`
   groups them (without it, a WGAN-GP of 5 critic steps would take one per generator step);
   `dataset`'s own elements pass as they are. uint8 clips are refused, and so are batches of
-  a known size other than `train.batch_size` (the batch the noise is drawn for)."""
+  a known size other than `train.batch_size` (the batch the noise is drawn for). Batches of
+  unknown size (`ds.batch(n)` without `drop_remainder=True`) are cut again into batches of
+  `train.batch_size`, leaving out the clips short of a last full batch, and logged so."""
   d_steps, needed = int(config.objective.d_steps), tasks.data_outputs(config)
   b = int(config.train.batch_size)
   if isinstance(ds.element_spec, tf.TensorSpec):
@@ -112,6 +114,17 @@ def generator_steps(config, ds):
       _batch_of_clips(s, d_steps, needed, b, spec)
     return ds
   _batch_of_clips(spec, d_steps, needed, b)
+  shape = spec["video"].shape
+  if shape.rank is not None and shape[0] is None:
+    # A short last batch met noise for a full one: D compared 8 generated clips with 3 real
+    # ones, silently (a gradient penalty's interpolation failed on the shapes).
+    logging.warning(
+      "GAN.fit: the dataset's batches have no fixed size (ds.batch without "
+      "drop_remainder=True); they are cut again into batches of train.batch_size=%d clips, "
+      "the batch the noise is drawn for, leaving out the clips short of a last full batch.",
+      b,
+    )
+    ds = ds.unbatch().batch(b, drop_remainder=True)
   return _per_generator_step(config, ds)
 
 

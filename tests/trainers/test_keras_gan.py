@@ -234,8 +234,8 @@ def test_fit_takes_a_dataset_of_clip_batches_grouped_by_the_critic_steps():
   gan = keras_gan.GAN(config)
   gan.compile(*keras_gan.config_optimizers(config, gan))
   for data in (
-    tf.data.Dataset.from_tensor_slices(clips).batch(4),
-    tf.data.Dataset.from_tensor_slices({"video": clips}).batch(4),
+    tf.data.Dataset.from_tensor_slices(clips).batch(4, drop_remainder=True),
+    tf.data.Dataset.from_tensor_slices({"video": clips}).batch(4, drop_remainder=True),
     keras_gan.dataset(config).take(2),  # already one element per generator step
   ):
     g, d = int(gan.optimizer.iterations), int(gan.d_optimizer.iterations)
@@ -502,6 +502,34 @@ def test_batches_of_another_size_than_the_configs_are_refused():
   assert int(gan.optimizer.iterations) == 0
   gan.fit(tf.data.Dataset.from_tensor_slices(clips).batch(4, drop_remainder=True), verbose=0)
   assert int(gan.optimizer.iterations) == 4
+
+
+def test_batches_of_unknown_size_are_cut_into_the_configs_batches(caplog):
+  """`ds.batch(n)` without drop_remainder leaves the batch size unknown to `fit`: a short last
+  batch met noise drawn for a full one (4 generated clips against 2 real ones, silently; a
+  gradient penalty or objective.d_steps > 1 failed at the epoch's end), and batches of 8 on
+  a batch-4 config passed the size check. Both are now cut into batches of
+  train.batch_size, the clips short of a last full batch left out, and logged."""
+  config = trainer_helpers.tiny_config()
+  gan = keras_gan.GAN(config)
+  gan.compile("adam", "adam")
+  clips = _clips(config, 14)
+  for batch in (4, 8, 3):
+    data = tf.data.Dataset.from_tensor_slices(clips).batch(batch)
+    seen = keras_gan.generator_steps(config, data)
+    assert seen.element_spec["video"].shape[0] == 4
+    assert [int(e["video"].shape[0]) for e in seen] == [4, 4, 4], batch
+    before = [w.numpy() for w in gan.generator.weights]
+    with caplog.at_level(logging.WARNING):
+      gan.fit(data, verbose=0)
+    assert "cut again into batches of train.batch_size=4 clips" in caplog.text
+    caplog.clear()
+    moved = [w.numpy() for w in gan.generator.weights]
+    assert any(np.any(a != b) for a, b in zip(before, moved, strict=True)), batch
+  # Two D steps per G step group the cut batches: a short last batch no longer stops them.
+  config.objective.d_steps = 2
+  grouped = keras_gan.generator_steps(config, tf.data.Dataset.from_tensor_slices(clips).batch(4))
+  assert [tuple(int(b["video"].shape[0]) for b in e) for e in grouped] == [(4, 4)]
 
 
 LOAD_CHILD = r"""
