@@ -55,6 +55,7 @@ from bench import host
 from bench import report
 from trainers import config_files
 from trainers import loop
+from trainers import precision as precision_lib
 from zoo.layers import form_choice
 
 # What this process holds before any network, graph or tensor exists: the step's own memory is
@@ -87,6 +88,12 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_integer("matmul_size", 4096, "Size of the square matmul that measures the peak.")
 flags.DEFINE_integer("matmul_repeats", 3, "Timed matmuls (best kept) per dtype.")
+flags.DEFINE_bool(
+  "slower_precision",
+  False,
+  "Time --precision rows even where it runs slower than float32 (trainers.precision's probe: "
+  "a CPU without its arithmetic, whose fallback kernels take hours at paper size).",
+)
 flags.DEFINE_bool("isolate", True, "Run each row in a child process.")
 flags.DEFINE_integer("run_timeout", 7200, "Seconds before an isolated row is abandoned.")
 flags.DEFINE_float(
@@ -249,6 +256,17 @@ def _rows(config):
   return [(config_flags.get_config_filename(FLAGS["config"]), config)]
 
 
+def slower_line(slower):
+  """Why rows of a precision slower than float32 here are not run (`slower`:
+  `trainers.precision.slower_than_float32`'s answer)."""
+  dtype, ms, ms32 = slower
+  return (
+    f"not run: {dtype} runs slower than float32 on this machine (a 3D convolution took "
+    f"{ms:.1f} ms against {ms32:.1f} ms), which has no {dtype} arithmetic: the rows would "
+    "time TensorFlow's fallback kernels (--slower_precision times them)"
+  )
+
+
 def main(argv):
   del argv
   models = _rows(FLAGS.config)
@@ -271,13 +289,18 @@ def main(argv):
     f"{matmul_before['bfloat16']['gflops']:.1f} GFLOP/s (best of {FLAGS.matmul_repeats})",
     flush=True,
   )
+  slower = None if FLAGS.slower_precision else precision_lib.slower_than_float32(FLAGS.precision)
+  if slower:
+    print(f"{FLAGS.precision}: {slower_line(slower)}", flush=True)
   rows = []
   for model, config in models:
     measured = None  # the model's last row that ran: predicts a larger batch's memory
     for batch in sorted(int(b) for b in FLAGS.batch) or [int(config.train.batch_size)]:
       for jit in jits:
         too_big = host.memory_shortfall(measured, batch, host.available_mib())
-        if too_big:
+        if slower:
+          record = {"error": slower_line(slower), "skipped": True, "slower_precision": True}
+        elif too_big:
           record = {"error": too_big, "skipped": True}
         elif FLAGS.isolate:
           record = run_isolated(model, batch, jit)

@@ -115,6 +115,15 @@ def test_targets_read_only_the_vgan_rows():
   assert "lowest 1.60x" in lines[3] and lines[3].endswith("| **no** |")
   assert "2000 MiB" in lines[4]
   assert report.targets({}, {}, {}, ("vgan_two_stream",))[2].startswith("| none")
+  # On a CPU without bf16 arithmetic the bf16 rows are not run (bench/train_step.py): said.
+  rows[("vgan_two_stream", 8, "mixed_bfloat16")] = {
+    "error": "not run: bfloat16 runs slower than float32 on this machine (...)",
+    "skipped": True,
+    "slower_precision": True,
+  }
+  line = report.targets(rows, {}, {}, ("vgan_two_stream",))[3]
+  assert line.startswith("| bf16 step speed-up over fp32 | >= 1.7x | not run: bfloat16 runs")
+  assert line.endswith("| n/a: a machine with bf16 arithmetic (AVX512_BF16, AMX, a GPU or TPU) |")
 
 
 def test_torch_table_ratios_over_both_matmuls():
