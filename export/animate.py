@@ -89,9 +89,7 @@ def conditioned_clip_file(
   `generate(generator, condition, seed)` to `out` at `fps` (None: the training clips' rate,
   trainers.data.format.clip_fps); returns the uint8 clip [T, H, W, 3].
   """
-  ext = os.path.splitext(out)[1].lower()
-  if ext not in (".mp4", ".gif"):
-    raise video_io.InputError(f"Expected --out to end in .mp4 or .gif, received {out!r}.")
+  video_io.check_output_extension(out, "--out")
   if os.path.isdir(out):
     raise video_io.InputError(f"Expected --out to be a file, received a directory: {out}")
   video_io.check_output_directory(out, "--out")

@@ -17,7 +17,7 @@ WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (config.json + 
 OUT = flags.DEFINE_string(
   "out",
   None,
-  "Output: a directory (export) or a clip path ending in .mp4 or .gif (sample, animate).",
+  "Output: a directory (export) or a clip path ending in .mp4, .gif or .webp (sample, animate).",
 )
 STEP = flags.DEFINE_integer("step", None, "Checkpoint step to restore; default: the latest.")
 NO_EMA = flags.DEFINE_boolean(

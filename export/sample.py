@@ -58,12 +58,12 @@ def generate(generator, num, seed, streams=False):
 
 
 def output_paths(out, suffix=""):
-  """[MP4, GIF] paths of `out` (+ `suffix`), the one `out` names with its extension as
-  written: `--out=grid.GIF` writes `grid.GIF`, the file asked for, and `grid.mp4`."""
+  """[MP4, animation] paths of `out` (+ `suffix`): the animation is the GIF, or the animated
+  WebP `out` names; the one `out` names keeps its extension as written (`--out=grid.GIF`
+  writes `grid.GIF`, the file asked for, and `grid.mp4`)."""
   stem, ext = os.path.splitext(out)
-  if ext.lower() not in (".mp4", ".gif"):
-    raise ValueError(f"Expected --out to end in .mp4 or .gif, received {out!r}.")
-  return [stem + suffix + (ext if ext.lower() == e else e) for e in (".mp4", ".gif")]
+  animation = ".webp" if video_io.check_output_extension(out, "--out") == ".webp" else ".gif"
+  return [stem + suffix + (ext if ext.lower() == e else e) for e in (".mp4", animation)]
 
 
 def write_samples(workdir, out, num=16, seed=0, ema=True, step=None, streams=False, fps=None):

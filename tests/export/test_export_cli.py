@@ -61,6 +61,11 @@ def test_sample_cli_writes_mp4_and_gif(workdirs, tmp_path):
   # The file asked for is written as named: `--out=grid.GIF` wrote grid.gif.
   run_cli(sample_lib.main, [f"--workdir={workdirs['two_stream']}", f"--out={tmp_path}/up.GIF"])
   assert sorted(p.name for p in tmp_path.glob("up.*")) == ["up.GIF", "up.mp4"]
+  # An animated WebP asked for takes the GIF's place.
+  args = [f"--workdir={workdirs['two_stream']}", f"--out={tmp_path}/w.webp", "--num=5"]
+  run_cli(sample_lib.main, args)
+  assert sorted(p.name for p in tmp_path.glob("w.*")) == ["w.mp4", "w.webp"]
+  assert video_io.read_video(str(tmp_path / "w.webp"))[0].shape == (helpers.T, 22, 32, 3)
 
 
 def test_seeded_sampling_is_reproducible_and_ema_by_default(workdirs, tmp_path):
@@ -97,11 +102,11 @@ def test_sample_refuses_a_conditional_model(workdirs, tmp_path):
   with pytest.raises(ValueError, match="export.animate") as error:
     sample_lib.write_samples(workdirs["image"], str(tmp_path / "grid.mp4"))
   assert workdirs["image"] in str(error.value)
-  with pytest.raises(ValueError, match="Expected --out to end in .mp4 or .gif"):
+  with pytest.raises(ValueError, match="Expected --out to end in .mp4, .gif or .webp"):
     sample_lib.write_samples(workdirs["two_stream"], str(tmp_path / "grid.avi"))
 
 
-@pytest.mark.parametrize("ext", [".mp4", ".gif"])
+@pytest.mark.parametrize("ext", [".mp4", ".gif", ".webp"])
 def test_animate_odd_sized_png(workdirs, tmp_path, ext):
   photo = str(tmp_path / "photo.png")
   pixels = np.random.default_rng(0).integers(0, 256, (23, 37, 4), np.uint8)
@@ -113,8 +118,10 @@ def test_animate_odd_sized_png(workdirs, tmp_path, ext):
   )
   if ext == ".mp4":
     assert read_mp4(out).shape == (helpers.T, helpers.H, helpers.W, 3)
-  else:
+  elif ext == ".gif":
     assert read_gif(out) == (helpers.T, (helpers.W, helpers.H))
+  else:
+    assert video_io.read_video(out)[0].shape == (helpers.T, helpers.H, helpers.W, 3)
 
 
 def test_animate_seed_changes_the_clip(workdirs, tmp_path):

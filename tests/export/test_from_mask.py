@@ -134,7 +134,7 @@ def test_class_ids_out_of_range_and_wrong_models_are_refused(
   with pytest.raises(ValueError, match=r"\[0, 4\) in .*labels\.png, received ids from 255"):
     from_mask.from_mask_file(spade_workdir, str(tmp_path / "labels.png"), str(tmp_path / "c.gif"))
   assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.png"]
-  with pytest.raises(ValueError, match="Expected --out to end in .mp4 or .gif"):
+  with pytest.raises(ValueError, match="Expected --out to end in .mp4, .gif or .webp"):
     from_mask.from_mask_file(spade_workdir, "m.png", str(tmp_path / "clip.avi"))
   with pytest.raises(ValueError, match="mask-conditioned generator"):
     from_mask.check_mask_conditioned(types.SimpleNamespace(condition=None), spade_workdir, "x")

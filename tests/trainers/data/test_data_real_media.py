@@ -119,6 +119,24 @@ def test_a_turned_video_of_wide_pixels_is_stored_at_its_display_size(tmp_path):
   assert _close(record[0], np.rot90(_quadrants(32, 48)[0]))
 
 
+def test_an_animated_webp_is_written_and_read_back_at_its_rate(tmp_path):
+  """`--out=clip.webp` was refused ("Expected --out to end in .mp4 or .gif"): the web's own
+  animation format, full colour where a GIF has 256. Written lossy (quality 90), it reads
+  back through the converter's reader with every frame, its size and its rate."""
+  t = np.linspace(0.0, 1.0, 24, dtype=np.float32)
+  ramp = np.stack(np.meshgrid(t, t[:20], indexing="xy"), -1)  # smooth: lossy keeps it close
+  frames = [np.concatenate([ramp, np.full((20, 24, 1), k / 6)], -1) for k in range(6)]
+  frames = (np.stack(frames) * 255).round().astype(np.uint8)
+  path = str(tmp_path / "clip.webp")
+  video_io.write_video(path, frames, fps=12.5)
+  got, fps = video_io.read_video(path)
+  assert got.shape == frames.shape and fps == pytest.approx(12.5)
+  assert np.abs(got.astype(np.int16) - frames).mean() < 3.0
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.webp"]  # no temporary file
+  with pytest.raises(video_io.InputError, match=r"--out to end in .mp4, .gif or .webp"):
+    video_io.check_output_extension(str(tmp_path / "clip.avi"), "--out")
+
+
 def test_a_video_write_that_fails_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
   """Ctrl-C while a clip is encoded, or a full disk while a GIF is saved: the temporary file
   is removed and an earlier file of the name kept (before, `clip.mp4.tmp.mp4` was left)."""
