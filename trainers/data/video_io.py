@@ -112,42 +112,35 @@ def gif_bytes(frames, fps=8):
   """uint8 frames [T, H, W, 3] as an endlessly looping GIF at `fps`: the file's bytes (for
   TensorBoard's animated samples)."""
   buf = io.BytesIO()
-  _save_gif(buf, frames, fps)
+  _save_animation(buf, frames, fps, "GIF")
   return buf.getvalue()
 
 
 def write_gif(path, frames, fps=8):
   with _written_as(path, ".tmp.gif") as tmp:
-    _save_gif(tmp, frames, fps)
-
-
-def _save_gif(fp, frames, fps):
-  """The one GIF encoder of the package: into `fp`, a path or a binary file object."""
-  images = [Image.fromarray(f) for f in _check_frames(frames)]
-  images[0].save(
-    fp,
-    format="GIF",
-    save_all=True,
-    append_images=images[1:],
-    duration=int(round(1000 / fps)),
-    loop=0,
-  )
+    _save_animation(tmp, frames, fps, "GIF")
 
 
 def write_webp(path, frames, fps=8):
   """An endlessly looping animated WebP at `fps` (lossy, quality 90): what browsers show
   in place of a GIF, at full colour (a GIF has 256) and a fraction of its size."""
-  images = [Image.fromarray(f) for f in _check_frames(frames)]
   with _written_as(path, ".tmp.webp") as tmp:
-    images[0].save(
-      tmp,
-      format="WEBP",
-      save_all=True,
-      append_images=images[1:],
-      duration=int(round(1000 / fps)),
-      loop=0,
-      quality=90,
-    )
+    _save_animation(tmp, frames, fps, "WEBP", quality=90)
+
+
+def _save_animation(fp, frames, fps, image_format, **options):
+  """The one animated-image encoder of the package (GIF, WebP: Pillow's `image_format`):
+  into `fp`, a path or a binary file object, looping endlessly at `fps`."""
+  images = [Image.fromarray(f) for f in _check_frames(frames)]
+  images[0].save(
+    fp,
+    format=image_format,
+    save_all=True,
+    append_images=images[1:],
+    duration=int(round(1000 / fps)),
+    loop=0,
+    **options,
+  )
 
 
 # The clip files the programs write, by extension (`write_video`).
