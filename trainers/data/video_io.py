@@ -143,8 +143,9 @@ def _save_animation(fp, frames, fps, image_format, **options):
   )
 
 
-# The clip files the programs write, by extension (`write_video`).
-OUTPUT_EXTENSIONS = (".mp4", ".gif", ".webp")
+# The clip files the programs write: their writers by extension (`write_video`).
+WRITERS = {".mp4": write_mp4, ".gif": write_gif, ".webp": write_webp}
+OUTPUT_EXTENSIONS = tuple(WRITERS)
 
 
 def check_output_extension(path, what="an output path"):
@@ -164,16 +165,15 @@ def write_video(path, frames, fps=8):
   filesystem TensorFlow's `tf.io.gfile` reaches) is written through a local temporary file
   copied there whole, since FFmpeg and Pillow write local files only."""
   ext = check_output_extension(path)
-  writers = {".mp4": write_mp4, ".gif": write_gif, ".webp": write_webp}
   if "://" not in path:
-    writers[ext](path, frames, fps)
+    WRITERS[ext](path, frames, fps)
     return
   import tensorflow as tf  # only here: the converter's workers never write to URLs
 
   fd, local = tempfile.mkstemp(suffix=ext)
   os.close(fd)
   try:
-    writers[ext](local, frames, fps)
+    WRITERS[ext](local, frames, fps)
     tf.io.gfile.copy(local, path, overwrite=True)
   finally:
     with contextlib.suppress(OSError):
