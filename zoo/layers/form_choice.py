@@ -2,7 +2,8 @@
 
 Some operations have several forms with the same arithmetic (`zoo.layers.strided_conv`: TF's
 op, sub-pixel, patch; `zoo.layers.spade.mask_conv`: TF's op, lookup;
-`zoo.layers.resblocks.time_padded_conv`: TF's op on the padded clip, edges), and which is
+`zoo.layers.resblocks.time_padded_conv`: TF's op on the padded clip, edges;
+`zoo.layers.lstm.matmul_transposed`: TF's matmul, transposed), and which is
 fastest depends on the machine: oneDNN's kernels differ between CPUs (AMX, Zen 4, Zen 5) and
 GPUs run TF's own op well. `choose` times the candidate forms the first time a key
 (operation, shapes, dtype) is met, keeps the fastest, and remembers it in memory and in one
@@ -15,9 +16,10 @@ variable `VIDEOGAN_CONV_FORMS`, else "auto":
              or TF's op;
   native     TF's own ops everywhere;
   rules      fixed thresholds measured on one CPU, no timing;
-  subpixel, patch, space_to_depth, lookup, edges   that form wherever it applies, TF's op
-             elsewhere (lookup: `zoo.layers.spade.mask_conv`; edges:
-             `zoo.layers.resblocks.time_padded_conv`).
+  subpixel, patch, space_to_depth, lookup, edges, transposed   that form wherever it
+             applies, TF's op elsewhere (lookup: `zoo.layers.spade.mask_conv`; edges:
+             `zoo.layers.resblocks.time_padded_conv`; transposed:
+             `zoo.layers.lstm.matmul_transposed`).
 """
 
 import contextlib
@@ -42,7 +44,17 @@ except ImportError:  # not on Windows: writers then only merge, without a lock
   fcntl = None
 
 NATIVE = "native"
-POLICIES = ("auto", NATIVE, "rules", "subpixel", "patch", "space_to_depth", "lookup", "edges")
+POLICIES = (
+  "auto",
+  NATIVE,
+  "rules",
+  "subpixel",
+  "patch",
+  "space_to_depth",
+  "lookup",
+  "edges",
+  "transposed",
+)
 POLICY_ENV = "VIDEOGAN_CONV_FORMS"
 CACHE_ENV = "VIDEOGAN_ZOO_CACHE"
 # Another form replaces TF's op only when this much faster: timing noise keeps the native op.
@@ -99,7 +111,9 @@ def forced_form(forms, rule):
   return forced if forced in forms else NATIVE
 
 
-def choose_form(operation, dtype, shape, details, forms, rule, runner, others=(), versions=None):
+def choose_form(
+  operation, dtype, shape, details, forms, rule, runner, others=(), versions=None, whole_batch=False
+):
   """The form among `forms` (names) that runs `operation` on an input of `shape`: the one the
   policy forces ("rules": `rule`), else the one measured fastest (`choose`), keyed by
   operation, dtype, the measured shape (`measured_shape`), `details` (the settings and shapes
@@ -108,13 +122,15 @@ def choose_form(operation, dtype, shape, details, forms, rule, runner, others=()
   zero-argument callable that runs that form once (`once_built`); nothing is measured where a
   shape is not static or inside XLA. `versions` ({form: number}) names the forms whose code
   changed after machines had timed them ("edges@2" in the key): their old timings are not
-  read as the new code's, and are measured again once."""
+  read as the new code's, and are measured again once. `whole_batch` times the batch whole,
+  for an operation whose best form changes with the batch (a matmul's rows)."""
   if len(forms) == 1:
     return next(iter(forms))
   forced = forced_form(forms, rule)
   if forced is not None:
     return forced
-  shapes = [measured_shape(s) for s in (shape, *others)]
+  measure = tf.TensorShape if whole_batch else measured_shape
+  shapes = [measure(s) for s in (shape, *others)]
   listed = [str(s.as_list() if s.rank is not None else None) for s in shapes]
   versions = versions or {}
   named = sorted(f"{name}@{versions[name]}" if name in versions else name for name in forms)
