@@ -193,7 +193,7 @@ CHECKS = {
   # report's 0.2 guards a finite set of clips; the synthetic stream never repeats) and the
   # rate decayed linearly to 0 over the budget. 1024 units reached 1.06x in 6000 steps
   # (11.3 min) and 0.986x in 10000 (20.6 min); 512 units run a step 2.4x faster: 0.963x in
-  # 12000 steps, 9.5 min (2026-12-06, AMD EPYC Zen 3, docs/experiments.md).
+  # 12000 steps, 8.8 min (2026-12-06, AMD EPYC Zen 3, docs/experiments.md).
   "relive_lstm": Check(
     "relive_lstm:smoke",
     12000,
