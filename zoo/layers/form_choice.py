@@ -156,6 +156,18 @@ def once_built(build):
   return run
 
 
+def random_runner(form, specs):
+  """A zero-argument callable (`once_built`) that runs `form(*operands)` once on random
+  operands of `specs`, (shape, dtype) pairs."""
+
+  def build():
+    args = [tf.random.normal(shape, dtype=dtype) for shape, dtype in specs]
+    fn = tf.function(lambda *a: tf.reshape(form(*a), [-1])[:1])
+    return lambda: fn(*args)
+
+  return once_built(build)
+
+
 def in_xla():
   """Whether this traces into an XLA-compiled function (`jit_compile`, TPUStrategy's replicas):
   nothing is measured there."""

@@ -63,22 +63,12 @@ def matmul_transposed(a, b):
     str(b.shape.as_list()),
     _PRODUCT_FORMS,
     TRANSPOSED if few_rows else form_choice.NATIVE,
-    lambda name, a_shape: _product_runner(_PRODUCT_FORMS[name], a_shape, b.shape, a.dtype),
+    lambda name, a_shape: form_choice.random_runner(
+      _PRODUCT_FORMS[name], [(a_shape, a.dtype), (b.shape, b.dtype)]
+    ),
     whole_batch=True,
   )
   return _PRODUCT_FORMS[name](a, b)
-
-
-def _product_runner(form, a_shape, b_shape, dtype):
-  """A zero-argument callable that runs `form` once on random operands of these shapes."""
-
-  def build():
-    a = tf.random.normal(a_shape, dtype=dtype)
-    b = tf.random.normal(b_shape, dtype=dtype)
-    fn = tf.function(lambda a, b: tf.reshape(form(a, b), [-1])[:1])
-    return lambda: fn(a, b)
-
-  return form_choice.once_built(build)
 
 
 def _projection(x, kernel):

@@ -91,7 +91,7 @@ def _choose(operation, padding, forms, operands, rule):
   def runner(name, *shapes):
     dtypes = [o.dtype for o in operands]
     shapes = [shapes[0], kernel.shape, *shapes[1:]]
-    return _runner(forms[name], list(zip(shapes, dtypes, strict=True)))
+    return form_choice.random_runner(forms[name], list(zip(shapes, dtypes, strict=True)))
 
   return form_choice.choose_form(
     operation if padding == "SAME" else f"{operation}_{padding.lower()}",
@@ -103,18 +103,6 @@ def _choose(operation, padding, forms, operands, rule):
     runner,
     others=[o.shape for o in others],
   )
-
-
-def _runner(form, specs):
-  """A zero-argument callable that runs `form` once on random operands of `specs`, (shape,
-  dtype) pairs."""
-
-  def build():
-    args = [tf.random.normal(shape, dtype=dtype) for shape, dtype in specs]
-    fn = tf.function(lambda *a: tf.reshape(form(*a), [-1])[:1])
-    return lambda: fn(*args)
-
-  return form_choice.once_built(build)
 
 
 def _fast_path(
