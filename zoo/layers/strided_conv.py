@@ -54,7 +54,8 @@ _STATE = threading.local()
 @contextlib.contextmanager
 def forward_only():
   """Traces the fast paths, and every other `tf.custom_gradient` of the zoo (LeakyReLU's,
-  `zoo.layers.activations`), without it (same forward ops).
+  `zoo.layers.activations`; the LSTM's backward pass, `zoo.layers.lstm`), without it (same
+  forward ops).
 
   For graphs that are never differentiated and go to converters that do not take custom
   gradients: a frozen function with one converts to a TFLite model with no signature.
