@@ -55,6 +55,24 @@ def test_spade_norm_mask_branch_is_2d_and_shared_by_every_frame():
     np.testing.assert_allclose(out[:, t], normalized[:, t] * (1 + gamma) + beta, atol=1e-5)
 
 
+def test_spade_norm_gradient_makes_no_zero_filled_copy():
+  """The affine maps gain their time axis by a reshape, whose gradient is one too: a slice
+  with a new axis differentiates into a zero-filled copy (StridedSliceGrad) per map."""
+  norm = spade_layers.SPADE(3, 6, nhidden=8)
+  x = tf.random.stateless_normal([2, 3, 8, 8, 6], seed=[1, 2])
+  seg = tf.one_hot(tf.random.stateless_uniform([2, 4, 4], [3, 4], 0, 5, tf.int32), 5)
+  norm(x, seg)
+
+  @tf.function
+  def grads(x, seg):
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(tf.sin(norm(x, seg, training=True)))
+    return tape.gradient(loss, norm.trainable_variables)
+
+  graph = grads.get_concrete_function(x, seg).graph
+  assert "StridedSliceGrad" not in {op.type for op in graph.get_operations()}
+
+
 def _mask_conv_case(dtype="float32"):
   """SPADE's shared convolution (7 classes -> 5) and ids with some outside [0, 7)."""
   layer = keras.layers.Conv2D(5, 3, padding="same", activation="relu", dtype=dtype)

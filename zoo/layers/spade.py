@@ -232,7 +232,7 @@ class SPADE(keras.layers.Layer):
       hidden = self.shared(tf.image.resize(segmap, size, method="nearest"))
     gamma, beta = self.gamma(hidden), self.beta(hidden)
     if self.rank == 3:  # one affine map for every frame
-      gamma, beta = gamma[:, tf.newaxis], beta[:, tf.newaxis]
+      gamma, beta = tf.expand_dims(gamma, 1), tf.expand_dims(beta, 1)
     return normalized * (1.0 + tf.cast(gamma, x.dtype)) + tf.cast(beta, x.dtype)
 
 
