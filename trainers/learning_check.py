@@ -194,9 +194,9 @@ CHECKS = {
   ),
   # The smoke generator (nf 4) flickered from step 1200 (motion 1.2x -> 5.0x the real clips')
   # and its error fell 46%; at nf 8: -63% (0.562 -> 0.205), motion 1.72x (2026-12-02). Every
-  # target is met by step 1000 (-65%, 1.79x, mIoU 0.54): about 14 minutes on an AMD EPYC Zen 3
-  # where 1500 steps take 22 (2026-12-06; the "small" generator, 20% faster, starts from a
-  # lower error and fell 43%).
+  # target is met by step 1000 (-65%, 1.79x, mIoU 0.54): 16.2 minutes measured on an AMD EPYC
+  # Zen 3 on a day of slow steps (about 14 at its quiet 0.8 s/step), where 1500 steps take 22
+  # (2026-12-06; the "small" generator, 20% faster, starts from a lower error and fell 43%).
   "egan_spade_video": Check(
     "egan_spade_video:smoke", 1000, 500, _SMALL + (("model.generator.args.nf", 8),)
   ),

@@ -130,9 +130,8 @@ def _edges_conv(x, kernel, strides, mode, bias):
   # The end frames are gathered, and the corrections added into y's frames in place, as rows
   # of the clips' frames [B * T, ...]: slicing frames out of x and y and concatenating y
   # again made each slice's gradient a zero-filled copy of the whole clip (measured: 14%
-  # slower at 8x8x128x128x64, 2.6x on a 3-channel input).
-  # Frames and taps are unstacked, not sliced: a slice's gradient is a zero-filled copy of
-  # the whole tensor, one per slice, where the unstack's is one stack.
+  # slower at 8x8x128x128x64, 2.6x on a 3-channel input). For the same reason the gathered
+  # frames and the kernel's taps are unstacked, not sliced: one stack in the gradient.
   frames = sorted({frame for copied in fixes.values() for frame in copied})
   ends = tf.gather(_frames_as_rows(x), _rows(x, frames))
   ends = tf.unstack(tf.reshape(ends, [-1, len(frames), *x.shape[2:]]), axis=1)
