@@ -177,7 +177,7 @@ CHECKS = {
   # generator for our conditional network"). One-stream, the clips flickered at 4.8x the
   # real clips' motion after 1500 steps; two-stream, 2.1x after 4500 and falling (2026-12-02).
   # Judged on the generator's average (EMA 0.998): the raw generator passed at 9000 steps
-  # (-61%, 1.92x; the mask-conditioned one 1.96x), 19-20 minutes at an AMD EPYC Zen 3's rate;
+  # (-61%, 1.92x; the mask-conditioned one 1.96x), 18-20 minutes at an AMD EPYC Zen 3's rate;
   # the average passes by step 3000 (-54%, 1.66x) and at 4500 (-58%, 1.69x, 11.8 minutes), the
   # mask-conditioned one at 4500 with -58%, 1.98x (9.5 minutes; 2026-12-06). The report's 5
   # critic steps stay: with 2, the clips flickered at 3.2-3.8x.
