@@ -7,7 +7,7 @@ network is told the answer.
 
 The learning check (`trainers.learning_check`) asks vgan_image_to_video's mask stream to
 cover the true future foreground within its budget (16x32x32 clips whose motion frame 0
-determines, 2000 steps at batch 16). The oracle that reads frame 0 scores 1.0: what a
+determines, 1200 steps at batch 16). The oracle that reads frame 0 scores 1.0: what a
 perfect model reaches, not what this network can learn in this many steps. This bench
 measures that second ceiling. It trains the check's own generator (same config, widths,
 batch, optimizer settings and seed; `learning_check.check_config`) with direct supervision
@@ -30,7 +30,8 @@ shapes the composed clip shows, and frame 0's error as the check measures it
 (`trainers.eval.learning.conditioned_row`, the same clips and noise). One plain
 `tf.function` step, as bench/plain_step.py: no strategy, no EMA (the check measures the
 GAN's EMA generator), nothing written but `--out`. On 2 cores a step at batch 16 takes about
-0.05 s: 2000 steps and five measurements take about 2 minutes (AMD EPYC Zen 4).
+0.05 s (AMD EPYC Zen 4; 0.11 s on a Zen 3): the check's 1200 steps and four measurements
+take about 2.5 minutes on a Zen 3.
 """
 
 import json

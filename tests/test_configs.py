@@ -99,7 +99,7 @@ def test_generator_of_a_saved_workdir_config_rebuilds(tmp_path):
 def test_image_to_video_quickstart_argument_is_the_quickstart_scale():
   c = load("vgan_image_to_video", "quickstart")
   assert (c.data.num_frames, c.data.height, c.data.width) == (16, 32, 32)
-  assert c.train.batch_size == 16 and c.train.steps == 2000
+  assert c.train.batch_size == 16 and c.train.steps == 1200 and c.train.ema_decay == 0.995
   with pytest.raises(config_files.cli.UserError, match="smoke or quickstart"):
     load("vgan_image_to_video", "smoke,quickstart")
 
