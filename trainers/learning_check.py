@@ -166,10 +166,8 @@ CHECKS = {
   "dvdgan_s": Check("dvdgan_s:smoke", 1500, 300, _SMALL + _radner_widths(8)),
   # At 8x16x16 frame 0's mask held static already scores IoU 0.51: the check runs at
   # 16x32x32, where the static mask scores 0.31 and the target sits between it and the oracle.
-  # Judged at step 1200 on an EMA over ~200 steps (the quickstart config): the GAN's frame 0
-  # is best at steps 1000-1500 and lost after. Seeds 0-4: error -54%, -52%, -41%, -49.9%,
-  # -52%, motion 1.11x-1.28x, 12 minutes each on an AMD EPYC Zen 3 (2026-12-06), where 2000
-  # steps on a 0.998 EMA would take 19-23 (seeds 0-2 on a Zen 4: -54%, -48%, -44%).
+  # 1200 steps on the quickstart config's EMA (its comment has the seeds' errors): 12 minutes
+  # on an AMD EPYC Zen 3, where the former 2000 steps would take 19-23 (2026-12-06).
   "vgan_image_to_video": Check(
     "vgan_image_to_video:quickstart",
     1200,
