@@ -181,7 +181,8 @@ CHECKS = {
   # Judged on the generator's average (EMA 0.998): the raw generator passed at 9000 steps
   # (-61%, 1.92x; the mask-conditioned one 1.96x), 18-20 minutes at an AMD EPYC Zen 3's rate;
   # the average passes by step 3000 (-54%, 1.66x) and at 4500 (-58%, 1.69x, 11.8 minutes), the
-  # mask-conditioned one at 4500 with -58%, 1.98x (9.5 minutes; 2026-12-06). The report's 5
+  # mask-conditioned one at 4500 with -58%, 1.98x (9.5 minutes; 2026-12-06). Seed 1 fails
+  # both on motion (2.03x, 2.14x; error -66%): marginal, docs/experiments.md. The report's 5
   # critic steps stay: with 2, the clips flickered at 3.2-3.8x.
   "relive_conditional_wgan": Check(
     "relive_conditional_wgan:two_stream,smoke", 4500, 1500, _SMALL + _AVERAGED
