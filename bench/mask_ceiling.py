@@ -7,11 +7,11 @@ network is told the answer.
 
 The learning check (`trainers.learning_check`) asks vgan_image_to_video's mask stream to
 cover the true future foreground within its budget (16x32x32 clips whose motion frame 0
-determines, 1200 steps at batch 16). The oracle that reads frame 0 scores 1.0: what a
-perfect model reaches, not what this network can learn in this many steps. This bench
-measures that second ceiling. It trains the check's own generator (same config, widths,
-batch, optimizer settings and seed; `learning_check.check_config`) with direct supervision
-and no discriminator (`--supervise`):
+determines, at batch 16, for the steps `learning_check.CHECKS` gives it). The oracle that
+reads frame 0 scores 1.0: what a perfect model reaches, not what this network can learn in
+this many steps. This bench measures that second ceiling. It trains the check's own
+generator (same config, widths, batch, optimizer settings and seed;
+`learning_check.check_config`) with direct supervision and no discriminator (`--supervise`):
 - "mask": the binary cross-entropy of the mask stream against the true masks of every
   frame, plus the L1 distance of the composed clip to the real clip over every frame;
 - "video": that L1 distance alone: the network is shown the true future, but its mask, as
