@@ -137,8 +137,8 @@ _SMALL = (
   ("data.synthetic.max_shapes", 2),
   ("optimizer.schedule", "constant"),
 )
-# Samples from an exponential moving average of the generator's weights: the flicker of the
-# last steps' weights averages out, and the check needs half the steps.
+# Samples from an exponential moving average of the generator's weights: the swings of the
+# last steps' weights average out, and the (Re)live conditional checks need half the steps.
 _AVERAGED = (("train.ema_decay", 0.998),)
 # The (Re)live conditional checks' critic at twice the smoke config's widths (8, 16).
 _WIDE_CRITIC = (("model.discriminators.d.args.widths", (16, 32)),)
@@ -180,7 +180,8 @@ CHECKS = {
   # Two-stream, as the report's conditional network (sec. 6.2.3: "We use the two-stream
   # generator for our conditional network"). One-stream, the clips flickered at 4.8x the
   # real clips' motion after 1500 steps; two-stream, 2.1x after 4500 and falling (2026-12-02).
-  # Judged on the generator's average (EMA 0.998, 4500 steps; the raw generator needed 9000).
+  # Judged on the generator's average (EMA 0.998, 4500 steps; with the smoke critic the raw
+  # generator needed 9000).
   # The smoke critic (widths 8, 16) let the frames flicker, a checkerboard redrawn each frame:
   # motion 1.69-2.14x, over 2 at seed 1 for both models. Twice as wide (16, 32) it does not:
   # seeds 0-2 of both: error -66..-69%, motion 1.07-1.64x, 11-12.5 minutes (2026-12-06, AMD
