@@ -23,7 +23,9 @@ What is counted (forward pass of one layer call, FLOPs = 2 x multiply-adds):
 composition, losses and optimizer updates are elementwise (O(activations) or O(parameters),
 under 1% of a VGAN step) and are not counted. Convolutions a model computes from a layer's
 weights without calling it (`zoo.vgan.blocks.heads_on_one_input`, which is wrapped while
-tracing) are counted as calls of that layer; so is SPADE's mask convolution given class ids
+tracing) and SPADE's gamma and beta maps (`zoo.layers.spade.map_conv`, wrapped: the layer's
+convolution with a weight gradient of its own) are counted as calls of that layer; so is
+SPADE's mask convolution given class ids
 (`zoo.layers.spade.mask_conv`, also wrapped), counted as a convolution of one input channel:
 of a one-hot mask's channels only the id's is not zero, so the products with the others are
 no work the model asks for, whichever form computes it; and the first layer of SPADE's
@@ -314,9 +316,18 @@ def trace_costs(fn, *args, models):
       calls.append((layer, ids[..., tf.newaxis], outputs))
     return outputs
 
+  plain_map_conv = spade_layers.map_conv
+
+  def map_conv(layer, hidden):  # the layer's convolution, with another weight gradient
+    outputs = plain_map_conv(layer, hidden)
+    if id(layer) in counted:
+      calls.append((layer, hidden, outputs))
+    return outputs
+
   for layer in counted.values():
     wrap(layer)
   vgan_blocks.heads_on_one_input = heads_on_one_input
+  spade_layers.map_conv = map_conv
   conv_gru.unroll = unroll
   spade_layers.mask_conv = mask_conv
   egan_spade.PatchDiscriminator._first_conv = first_conv
@@ -325,6 +336,7 @@ def trace_costs(fn, *args, models):
   finally:
     egan_spade.PatchDiscriminator._first_conv = plain_first_conv
     spade_layers.mask_conv = plain_mask_conv
+    spade_layers.map_conv = plain_map_conv
     conv_gru.unroll = plain_unroll
     vgan_blocks.heads_on_one_input = fused_heads
     for layer in counted.values():

@@ -22,12 +22,23 @@ the forward's GFLOP/s), so that the distance between bench/train_step.py and the
 splits into what the convolution kernels themselves reach and what the rest of the step
 (normalisation, activations, composition, losses, optimizers, the loop) adds.
 
+SPADE's step (`trainers.tasks.SPADETask`) is the same with its differences (bench/flops.py's
+`spade_step_flops`): with feature matching, the G step calls each discriminator once on the
+real and fake clips together, twice a D step's batch, so its f + x count twice; a VAE
+encoder reads the real clips as the generator's first layers do (f in each D step, f + w +
+x in the G step).
+
 A gradient penalty's double backward pass (WGAN-GP, R1) is not timed: its FLOPs, an
 estimate, are left out of the ceiling's and listed apart, so the ceiling is that of the step
-without the penalty.
+without the penalty. So are the counted computations that are no call of a layer on its
+input (SPADE's mask convolutions of class ids, looked up, and its discriminator's first
+layer, computed as a convolution of the frames plus one of the mask): their FLOPs (1.4%
+of SPADE's step) are listed apart.
 
 A layer run alone is not the layer inside a step (caches and oneDNN primitive reuse differ
-both ways); read the ceiling as an estimate, and run this on a quiet machine.
+both ways), and it runs as the layer's own call: where the step computes a part of it in a
+form measured faster (SPADE's maps' weight gradients, `zoo.layers.spade.map_conv`), the
+ceiling is of TensorFlow's kernels. Read it as an estimate, and run this on a quiet machine.
 """
 
 import json
@@ -69,6 +80,29 @@ def _layers_by_path(models):
       if isinstance(layer, flops.COUNTED):
         found[paths[id(layer)]] = layer
   return found
+
+
+def called_as_recorded(layer, input_shape):
+  """Whether a recorded call is the layer's own call on an input of `input_shape`, not a
+  computation from its kernel on another input (which the layer's input spec refuses)."""
+  spec = layer.input_spec
+  if spec is None or isinstance(spec, list):
+    return True
+  if spec.ndim is not None and spec.ndim != len(input_shape):
+    return False
+  return all(input_shape[axis] == size for axis, size in (spec.axes or {}).items())
+
+
+def per_step(cost, seconds, network, d_steps, matched):
+  """What a counted call costs per generator step, from `seconds` (or FLOPs) {f, w, x} of one
+  call: the structure of the module docstring; `matched`: how many D-step batches the G step
+  feeds each discriminator (2 with SPADE's feature matching, else 1)."""
+  grads = (seconds["w"] if cost["trainable"] else 0.0) + (
+    seconds["x"] if cost["after_weights"] else 0.0
+  )
+  if network in ("generator", "encoder"):  # the encoder reads the real clips in every step
+    return (d_steps + 1) * seconds["f"] + grads
+  return 2 * d_steps * (seconds["f"] + grads) + matched * (seconds["f"] + seconds["x"])
 
 
 def time_layer(layer, input_shape, repeats):
@@ -113,42 +147,40 @@ def main(argv):
   machine = common.describe_machine()
   peak = common.matmul_gflops(tf.float32)["gflops"]
   task, batch = common.task_and_batch(c, FLAGS.batch_size, FLAGS.precision)
-  if isinstance(task, tasks.SPADETask):
-    # Its step (feature matching, the encoder) is not the structure below, and its counted
-    # mask convolutions are not calls of their layers on the shapes recorded.
-    raise app.UsageError("bench.layer_ceiling times GAN and predictor steps, not SPADE's.")
   b = FLAGS.batch_size
   step = flops.step_flops(task, batch)
   k = step["d_steps"]
+  matched = 2 if isinstance(task, tasks.SPADETask) and task.fm_weight else 1
   models = [task.generator] + list(task.discriminators.values())
   layers = _layers_by_path(models)
 
-  rows, total = [], 0.0
+  rows, total, not_calls = [], 0.0, 0.0
   for network, costs in step["layers"].items():
-    is_g = network == "generator"
     for cost in costs:
-      times = time_layer(layers[cost["name"]], cost["input_shape"], FLAGS.repeats)
-      grads = (times["w"] if cost["trainable"] else 0.0) + (
-        times["x"] if cost["after_weights"] else 0.0
-      )
-      if is_g:
-        per_step = (k + 1) * times["f"] + grads
-      else:
-        per_step = 2 * k * (times["f"] + grads) + times["f"] + times["x"]
-      total += per_step
-      rows.append({**cost, "network": network, "seconds": times, "per_step_s": per_step})
+      layer = layers[cost["name"]]
+      if not called_as_recorded(layer, cost["input_shape"]):
+        not_calls += per_step(cost, dict.fromkeys(MODES, cost["flops"]), network, k, matched)
+        continue
+      times = time_layer(layer, cost["input_shape"], FLAGS.repeats)
+      seconds = per_step(cost, times, network, k, matched)
+      total += seconds
+      rows.append({**cost, "network": network, "seconds": times, "per_step_s": seconds})
       gf = cost["flops"] / 1e9
       print(
         f"{network:>10} {cost['name'][-40:]:>40} {str(tuple(cost['input_shape'])):>24} "
         f"{gf:7.2f} GF | "
         + " ".join(f"{m} {times[m] * 1e3:7.1f} ms" for m in MODES)
-        + f" | f {gf / times['f']:6.1f} GF/s | per step {per_step:6.3f} s",
+        + f" | f {gf / times['f']:6.1f} GF/s | per step {seconds:6.3f} s",
         flush=True,
       )
+  if not rows:
+    raise app.UsageError(f"{FLAGS.config!r}: no counted layer is called in its step.")
 
   # The ceiling divides what is timed by its time: a penalty's FLOPs without its time would
   # put it above the matmul (relive_wgan: 138%).
   untimed = flops.estimated_terms(step)  # no single layer call runs a double backward
+  if not_calls:
+    untimed["computed without a call of their layer"] = not_calls
   gflop = (step["total"] - sum(untimed.values())) / 1e9
   record = {
     "config": config_flags.get_config_filename(FLAGS["config"]),

@@ -137,10 +137,11 @@ def base():
   # fewer tensors alive at once; on CPU the overlap made some steps faster, others slower
   # (docs/benchmarks.md, "Steps in order").
   c.runtime.overlap_steps = True
-  # Forms of the "k4 s2" 3D convs, SPADE's mask convolution, the time-padded 3D convs and the
-  # LSTM's products with a transposed weight (zoo.layers.form_choice): auto, native, rules,
-  # subpixel, patch, space_to_depth, lookup, edges, transposed; "" = the VIDEOGAN_CONV_FORMS
-  # environment variable, else auto (measured, cached).
+  # Forms of the "k4 s2" 3D convs, SPADE's mask convolution and its maps' weight gradients,
+  # the time-padded 3D convs and the LSTM's products with a transposed weight
+  # (zoo.layers.form_choice): auto, native, rules, subpixel, patch, space_to_depth, lookup,
+  # edges, transposed, taps; "" = the VIDEOGAN_CONV_FORMS environment variable, else auto
+  # (measured, cached).
   c.runtime.conv_forms = ""
   return c
 

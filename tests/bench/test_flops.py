@@ -21,6 +21,7 @@ from configs import vgan_two_stream
 from configs import vgan_ucf101_transfer
 from trainers import tasks
 from zoo import registry
+from zoo.layers import form_choice
 from zoo.layers import spade as spade_layers
 import zoo.vgan  # noqa: F401  (registers the VGAN networks)
 
@@ -295,6 +296,20 @@ def test_spade_mask_convolution_of_class_ids_counts_one_input_channel():
   assert of_ids.flops == 2 * 9 * 1 * 16 * positions
   assert of_onehot.flops == 2 * 9 * 5 * 16 * positions == 5 * of_ids.flops
   assert not of_ids.after_weights  # the mask reads no weights: no input gradient counted
+
+
+@pytest.mark.parametrize("form", ["native", "taps"])
+def test_spade_gamma_and_beta_count_as_their_layers_in_either_form(form, monkeypatch):
+  # [2, 3, 8, 8, 6] and a 16-wide hidden map: gamma and beta (16 -> 6, 3x3) once each, the
+  # layer's convolution whichever weight gradient `map_conv` takes.
+  monkeypatch.setenv(form_choice.POLICY_ENV, form)
+  norm = spade_layers.SPADE(3, 6, nhidden=16, num_classes=5)
+  x, ids = tf.TensorSpec((2, 3, 8, 8, 6)), tf.TensorSpec((2, 8, 8), tf.int32)
+  costs, uncounted = flops.trace_costs(lambda a, m: norm(a, m), x, ids, models=[norm])
+  assert uncounted == []
+  maps = [c for c in costs if c.name.endswith(("gamma", "beta"))]
+  assert [c.name.rsplit("/", 1)[1] for c in maps] == ["gamma", "beta"]
+  assert all(c.flops == 2 * 9 * 16 * 6 * (2 * 8 * 8) and c.after_weights for c in maps)
 
 
 @pytest.mark.parametrize("rank", [2, 3])

@@ -1,7 +1,6 @@
 """Egan's DCGAN and ResNet GANs: Table 4.2 parameter counts, shapes, the image/video contract."""
 
-import json
-
+import form_checks
 import keras
 import numpy as np
 import pytest
@@ -252,28 +251,16 @@ def test_time_padded_edges_traced_without_a_batch_and_differentiated_twice(monke
 
 
 def test_time_padded_conv_is_measured_once_and_remembered(monkeypatch, tmp_path):
-  monkeypatch.setenv(form_choice.POLICY_ENV, "auto")
-  monkeypatch.setenv(form_choice.CACHE_ENV, str(tmp_path))
   x = tf.random.stateless_normal([2, 4, 6, 6, 3], seed=[1, 2])
   kernel = tf.random.stateless_normal([3, 3, 3, 3, 4], seed=[3, 4])
-  first = resblocks.time_padded_conv(x, kernel, (1, 1, 1), "replicate")
-  (path,) = tmp_path.glob("forms-*.json")
-  ((key, entry),) = json.loads(path.read_text()).items()
   # "edges@3": the timings of earlier "edges" forms (slices, a concatenation) are not read.
-  assert key == "time_padded_conv float32 [2, 4, 6, 6, 3] [3, 3, 3, 3, 4] [1, 1, 1] replicate " + (
-    "edges@3,native"
+  form_checks.measured_once_and_remembered(
+    monkeypatch,
+    tmp_path,
+    lambda: resblocks.time_padded_conv(x, kernel, (1, 1, 1), "replicate"),
+    "time_padded_conv float32 [2, 4, 6, 6, 3] [3, 3, 3, 3, 4] [1, 1, 1] replicate edges@3,native",
+    "edges",
   )
-  assert set(entry["ms"]) == {"edges", "native"} and entry["form"] in entry["ms"]
-  if entry["form"] == "edges":  # another form only when clearly faster than TF's op
-    assert entry["ms"]["edges"] < (1 - form_choice.NATIVE_MARGIN) * entry["ms"]["native"]
-
-  def no_measuring(run, slow):
-    raise AssertionError("Expected the remembered choice, a form was measured.")
-
-  monkeypatch.setattr(form_choice, "_CHOOSERS", {})
-  monkeypatch.setattr(form_choice, "_median_secs", no_measuring)
-  again = resblocks.time_padded_conv(x, kernel, (1, 1, 1), "replicate")
-  np.testing.assert_array_equal(again, first)
 
 
 def test_dcgan_3d_convolutions_take_the_measured_forms_and_the_resnet_none(monkeypatch):

@@ -1,10 +1,9 @@
 """Egan's SPADE networks: Table 4.2 counts, the 2D mask branch broadcast over frames, its
-shared convolution of class ids in both forms, the PatchGAN's patch logits and features, and
-inflation of the pair."""
-
-import json
+shared convolution of class ids and its gamma and beta maps' weight gradients in both forms,
+the PatchGAN's patch logits and features, and inflation of the pair."""
 
 from ai_edge_litert import interpreter as litert
+import form_checks
 import keras
 import numpy as np
 import pytest
@@ -118,23 +117,61 @@ def test_mask_conv_equals_the_layer_on_the_one_hot_mask(form, monkeypatch):
 
 
 def test_mask_conv_is_measured_once_and_remembered(monkeypatch, tmp_path):
-  monkeypatch.setenv(form_choice.POLICY_ENV, "auto")
-  monkeypatch.setenv(form_choice.CACHE_ENV, str(tmp_path))
   layer, ids = _mask_conv_case()
-  first = spade_layers.mask_conv(layer, ids, 7)
-  (path,) = tmp_path.glob("forms-*.json")
-  ((key, entry),) = json.loads(path.read_text()).items()
-  assert key == "mask_conv float32 [2, 6, 5] [3, 3, 7, 5] lookup,native"
-  assert set(entry["ms"]) == {"lookup", "native"} and entry["form"] in entry["ms"]
-  if entry["form"] == "lookup":  # another form only when clearly faster than TF's op
-    assert entry["ms"]["lookup"] < (1 - form_choice.NATIVE_MARGIN) * entry["ms"]["native"]
+  form_checks.measured_once_and_remembered(
+    monkeypatch,
+    tmp_path,
+    lambda: spade_layers.mask_conv(layer, ids, 7),
+    "mask_conv float32 [2, 6, 5] [3, 3, 7, 5] lookup,native",
+    "lookup",
+  )
 
-  def no_measuring(run, slow):
-    raise AssertionError("Expected the remembered choice, a form was measured.")
 
-  monkeypatch.setattr(form_choice, "_CHOOSERS", {})
-  monkeypatch.setattr(form_choice, "_median_secs", no_measuring)
-  np.testing.assert_array_equal(spade_layers.mask_conv(layer, ids, 7), first)
+def _map_case(dtype="float32"):
+  """A gamma or beta map (8 -> 5 channels, an odd 3x5 kernel) and a hidden map."""
+  layer = keras.layers.Conv2D(5, (3, 5), padding="same", dtype=dtype)
+  layer.build((None, None, None, 8))
+  rng = np.random.default_rng(1)
+  layer.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()])
+  return layer, tf.constant(rng.normal(0, 1, (2, 6, 7, 8)), tf.float32)
+
+
+@pytest.mark.parametrize("form", ["native", "taps"])
+def test_map_conv_equals_the_layer_and_its_gradients(form, monkeypatch):
+  monkeypatch.setenv(form_choice.POLICY_ENV, form)
+  layer, hidden = _map_case()
+  variables = [tf.Variable(hidden), *layer.trainable_variables]  # dL/d(hidden) too
+  ref, ref_grads = _value_and_grads(lambda: layer(variables[0]), variables)
+  out, grads = _value_and_grads(lambda: spade_layers.map_conv(layer, variables[0]), variables)
+  assert out.shape == (2, 6, 7, 5) and len(grads) == 3
+  np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+  for a, b in zip(grads, ref_grads, strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+  # Traced with an unknown batch (a SavedModel's signature), and under mixed precision.
+  traced = tf.function(
+    lambda h: tf.gradients(spade_layers.map_conv(layer, h), [layer.kernel])[0],
+    input_signature=[tf.TensorSpec([None, 6, 7, 8])],
+  )
+  with tf.GradientTape() as tape:
+    plain = tf.reduce_sum(layer(hidden))
+  np.testing.assert_allclose(
+    traced(hidden), tape.gradient(plain, layer.kernel), rtol=1e-4, atol=1e-4
+  )
+  layer16, _ = _map_case("mixed_bfloat16")
+  out16 = spade_layers.map_conv(layer16, tf.cast(hidden, tf.bfloat16))
+  assert out16.dtype == tf.bfloat16
+  np.testing.assert_allclose(tf.cast(out16, tf.float32), ref, rtol=3e-2, atol=3e-2)
+
+
+def test_map_conv_filter_gradient_is_measured_once_and_remembered(monkeypatch, tmp_path):
+  layer, hidden = _map_case()
+  form_checks.measured_once_and_remembered(
+    monkeypatch,
+    tmp_path,
+    lambda: spade_layers.map_conv(layer, hidden),
+    "conv2d_filter_gradient float32 [2, 6, 7, 8] [3, 5, 8, 5] native,taps",
+    "taps",
+  )
 
 
 def test_generator_given_ids_equals_the_one_hot_mask_and_keeps_its_weights():

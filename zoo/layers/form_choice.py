@@ -2,6 +2,7 @@
 
 Some operations have several forms with the same arithmetic (`zoo.layers.strided_conv`: TF's
 op, sub-pixel, patch; `zoo.layers.spade.mask_conv`: TF's op, lookup;
+`zoo.layers.spade.map_conv`'s filter gradient: TF's op, taps;
 `zoo.layers.resblocks.time_padded_conv`: TF's op on the padded clip, edges;
 `zoo.layers.lstm.matmul_transposed`: TF's matmul, transposed), and which is
 fastest depends on the machine: oneDNN's kernels differ between CPUs (AMX, Zen 4, Zen 5) and
@@ -16,10 +17,10 @@ variable `VIDEOGAN_CONV_FORMS`, else "auto":
              or TF's op;
   native     TF's own ops everywhere;
   rules      fixed thresholds measured on one CPU, no timing;
-  subpixel, patch, space_to_depth, lookup, edges, transposed   that form wherever it
-             applies, TF's op elsewhere (lookup: `zoo.layers.spade.mask_conv`; edges:
+  subpixel, patch, space_to_depth, lookup, edges, transposed, taps   that form wherever
+             it applies, TF's op elsewhere (lookup: `zoo.layers.spade.mask_conv`; edges:
              `zoo.layers.resblocks.time_padded_conv`; transposed:
-             `zoo.layers.lstm.matmul_transposed`).
+             `zoo.layers.lstm.matmul_transposed`; taps: `zoo.layers.spade.map_conv`).
 """
 
 import contextlib
@@ -54,6 +55,7 @@ POLICIES = (
   "lookup",
   "edges",
   "transposed",
+  "taps",
 )
 POLICY_ENV = "VIDEOGAN_CONV_FORMS"
 CACHE_ENV = "VIDEOGAN_ZOO_CACHE"

@@ -10,6 +10,8 @@ setting); in 3D its convolutions are 3x3x3, time padded by replication (inflatio
 Given class ids rather than a one-hot mask, the shared convolution runs as `mask_conv`: the
 convolution of a one-hot input is a sum of kernel rows looked up by id, which asks for
 1/num_classes of its multiply-adds; which form runs is measured (`zoo.layers.form_choice`).
+The gamma and beta convolutions run as `map_conv`, whose weight gradient is TF's or one
+matmul per kernel tap, again as measured.
 """
 
 import keras
@@ -191,6 +193,124 @@ def _mask_conv_runner(form, ids_shape, kernel_shape, dtype, num_classes):
   return form_choice.once_built(build)
 
 
+TAPS = "taps"
+
+
+def map_conv(layer, hidden):
+  """`layer` (SPADE's gamma or beta, a stride-1 "same" Conv2D of odd kernel) on `hidden`.
+
+  Its weight gradient runs in whichever of two forms is faster here:
+
+  * "native": TF's filter gradient (`Conv2DBackpropFilter`), as the layer computes it;
+  * "taps": one matmul per kernel tap. X padded as "same" pads it and dL/dY on the same
+    padded grid (zeros where no output is) are flattened to rows of positions; the tap at
+    offset (i, j) pairs each output's row with the input row i * (W + 2p) + j further on,
+    so its gradient is X's rows from that offset on, transposed, times dL/dY's rows (a
+    slice of the flat X, no copy of the input per tap).
+
+  The forward pass and the input gradient are TF's convolutions in both. Why: at SPADE's
+  widest maps (128 channels into 32-64 at 128x128 and 64x64, batch 8) oneDNN's filter
+  gradient on a Zen 3 ran at 2.5-4x its forward's time and the taps at 2.2-2.8x less
+  (docs/benchmarks.md). The choice is measured on first use of a shape and dtype
+  (`zoo.layers.form_choice`: the filter gradient alone), "native" inside XLA unless
+  remembered; `VIDEOGAN_CONV_FORMS=taps` forces the taps, "native" TF's, "rules" takes the
+  taps.
+  """
+  kh, kw = layer.kernel_size
+  if (
+    tuple(layer.strides) != (1, 1)
+    or layer.padding != "same"
+    or tuple(layer.dilation_rate) != (1, 1)
+    or layer.groups != 1
+    or kh % 2 == 0
+    or kw % 2 == 0
+  ):
+    raise ValueError(f"Expected a stride-1 'same' Conv2D of odd kernel, received {layer.name}.")
+  if not layer.built:
+    with keras.name_scope(layer.name, caller=layer):
+      layer.build(hidden.shape)
+  dtype = layer.compute_dtype
+  hidden = tf.cast(hidden, dtype)
+  kernel = tf.cast(layer.kernel, dtype)
+  if strided_conv.is_forward_only():  # converters take no custom gradient
+    out = tf.nn.conv2d(hidden, kernel, 1, "SAME")
+  else:
+    form = _map_filter_gradient_form(hidden.shape, kernel)
+    out = _conv_with_filter_gradient(_FILTER_GRADIENTS[form])(hidden, kernel)
+  if layer.use_bias:
+    out = out + tf.cast(layer.bias, dtype)
+  return layer.activation(out)
+
+
+def _native_filter_gradient(x, dy, kernel_shape):
+  return tf.raw_ops.Conv2DBackpropFilter(
+    input=x,
+    filter_sizes=list(kernel_shape),
+    out_backprop=dy,
+    strides=[1, 1, 1, 1],
+    padding="SAME",
+  )
+
+
+def _taps_filter_gradient(x, dy, kernel_shape):
+  kh, kw, c_in, c_out = kernel_shape
+  ph, pw = kh // 2, kw // 2
+  x = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])  # [B, H + 2ph, W + 2pw, C_in]
+  dy = tf.pad(dy, [[0, 0], [0, 2 * ph], [0, 2 * pw], [0, 0]])  # outputs at the grid's corner
+  row = x.shape[2] if x.shape[2] is not None else tf.shape(x)[2]
+  x, dy = tf.reshape(x, [-1, c_in]), tf.reshape(dy, [-1, c_out])
+  rows = tf.shape(x)[0]
+  taps = []
+  for i in range(kh):
+    for j in range(kw):
+      # Row r of dL/dY meets row r + offset of X; rows where no output is carry a zero.
+      offset = i * row + j
+      taps.append(tf.matmul(x[offset:], dy[: rows - offset], transpose_a=True))
+  return tf.reshape(tf.stack(taps), [kh, kw, c_in, c_out])
+
+
+_FILTER_GRADIENTS = {form_choice.NATIVE: _native_filter_gradient, TAPS: _taps_filter_gradient}
+
+
+def _conv_with_filter_gradient(filter_gradient):
+  """TF's "same" stride-1 convolution X -> Y whose kernel gradient is `filter_gradient`."""
+
+  @tf.custom_gradient
+  def conv(x, kernel):
+    def grad(dy):
+      dx = tf.raw_ops.Conv2DBackpropInput(
+        input_sizes=tf.shape(x),
+        filter=kernel,
+        out_backprop=dy,
+        strides=[1, 1, 1, 1],
+        padding="SAME",
+      )
+      return dx, filter_gradient(x, dy, kernel.shape)
+
+    return tf.nn.conv2d(x, kernel, 1, "SAME"), grad
+
+  return conv
+
+
+def _map_filter_gradient_form(x_shape, kernel):
+  def runner(name, shape):
+    out_shape = tf.TensorShape([*shape[:-1], kernel.shape[-1]])
+    form = _FILTER_GRADIENTS[name]
+    return form_choice.random_runner(
+      lambda x, dy: form(x, dy, kernel.shape), [(shape, kernel.dtype), (out_shape, kernel.dtype)]
+    )
+
+  return form_choice.choose_form(
+    "conv2d_filter_gradient",
+    kernel.dtype,
+    x_shape,
+    f"{kernel.shape.as_list()}",
+    _FILTER_GRADIENTS,
+    TAPS,
+    runner,
+  )
+
+
 def instance_norm(x, epsilon=1e-5):
   """Parameter-free instance norm over every axis but batch and channels (2D or 3D)."""
   axes = list(range(1, x.shape.rank - 1))
@@ -230,7 +350,7 @@ class SPADE(keras.layers.Layer):
       hidden = mask_conv(self.shared, resize_ids(segmap, size), self.num_classes)
     else:
       hidden = self.shared(tf.image.resize(segmap, size, method="nearest"))
-    gamma, beta = self.gamma(hidden), self.beta(hidden)
+    gamma, beta = map_conv(self.gamma, hidden), map_conv(self.beta, hidden)
     if self.rank == 3:  # one affine map for every frame
       gamma, beta = tf.expand_dims(gamma, 1), tf.expand_dims(beta, 1)
     return normalized * (1.0 + tf.cast(gamma, x.dtype)) + tf.cast(beta, x.dtype)
