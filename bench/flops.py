@@ -443,7 +443,8 @@ def gan_step_flops(task, batch, convention="exact"):
     A dict: "total" (FLOPs of one generator step), "d_step" and "g_step" (d_steps D steps,
     and the G step), "forward" {network: F}, "terms" {what: FLOPs} summing to "total",
     "layers" {network: [LayerCost as dicts]}, "uncounted" {network: [paths]},
-    "batch_size", "convention" and "d_steps".
+    "batch_size", "convention", "d_steps" and "g_step_d_batches" (the D-step batches the G
+    step feeds each discriminator).
   """
   obj = task.config.objective
   batch = tf.nest.map_structure(_spec, batch)
@@ -498,6 +499,7 @@ def gan_step_flops(task, batch, convention="exact"):
     "batch_size": int(tf.nest.flatten(batch)[0].shape[0]),
     "convention": convention,
     "d_steps": k,
+    "g_step_d_batches": 1,
   }
 
 
@@ -530,6 +532,7 @@ def prediction_step_flops(task, batch, convention="exact"):
     "batch_size": int(tf.nest.flatten(batch)[0].shape[0]),
     "convention": convention,
     "d_steps": 0,
+    "g_step_d_batches": 0,
   }
 
 
@@ -552,6 +555,7 @@ def spade_step_flops(task, batch, convention="exact"):
   fwd, bwd = forward_flops, lambda c, w, i: backward_flops(c, w, i, convention)
   terms, d_steps = result["terms"], result["d_steps"]
   if task.fm_weight:
+    result["g_step_d_batches"] = 2
     for name in task.discriminators:
       terms[f"g_step/d_{name}"] *= 2
   if task.vae:

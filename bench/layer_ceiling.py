@@ -58,7 +58,6 @@ from bench import common
 from bench import flops
 from bench import host
 from trainers import config_files
-from trainers import tasks
 
 config_files.define_flag(
   "config", None, "Config name or file, e.g. vgan_two_stream.", lock_config=False
@@ -150,7 +149,7 @@ def main(argv):
   b = FLAGS.batch_size
   step = flops.step_flops(task, batch)
   k = step["d_steps"]
-  matched = 2 if isinstance(task, tasks.SPADETask) and task.fm_weight else 1
+  matched = step["g_step_d_batches"]
   models = [task.generator] + list(task.discriminators.values())
   layers = _layers_by_path(models)
 

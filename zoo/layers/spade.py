@@ -235,8 +235,7 @@ def map_conv(layer, hidden):
   if strided_conv.is_forward_only():  # converters take no custom gradient
     out = tf.nn.conv2d(hidden, kernel, 1, "SAME")
   else:
-    form = _map_filter_gradient_form(hidden.shape, kernel)
-    out = _conv_with_filter_gradient(_FILTER_GRADIENTS[form])(hidden, kernel)
+    out = _MAP_CONVS[_map_filter_gradient_form(hidden.shape, kernel)](hidden, kernel)
   if layer.use_bias:
     out = out + tf.cast(layer.bias, dtype)
   return layer.activation(out)
@@ -290,6 +289,9 @@ def _conv_with_filter_gradient(filter_gradient):
     return tf.nn.conv2d(x, kernel, 1, "SAME"), grad
 
   return conv
+
+
+_MAP_CONVS = {name: _conv_with_filter_gradient(fg) for name, fg in _FILTER_GRADIENTS.items()}
 
 
 def _map_filter_gradient_form(x_shape, kernel):
